@@ -1,0 +1,267 @@
+// report — see report.h.
+#include "supervisor/report.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+
+namespace ttst::supervisor {
+namespace {
+
+constexpr int kReportFormat = 1;
+
+constexpr std::pair<Outcome, const char*> kOutcomes[] = {
+    {Outcome::kCommitted, "committed"},
+    {Outcome::kRolledBack, "rolled_back"},
+    {Outcome::kRefused, "refused"},
+};
+
+constexpr std::pair<Reason, const char*> kReasons[] = {
+    {Reason::kNone, "none"},
+    {Reason::kCrash, "crash"},
+    {Reason::kTimeout, "timeout"},
+    {Reason::kInvariant, "invariant"},
+    {Reason::kStateDiff, "state_diff"},
+    {Reason::kStartupCrash, "startup_crash"},
+    {Reason::kNoUpdatePoint, "no_update_point"},
+    {Reason::kNotQuiescent, "not_quiescent"},
+    {Reason::kNeedsUserCode, "needs_user_code"},
+    {Reason::kBadInput, "bad_input"},
+    {Reason::kValidateOnly, "validate_only"},
+    {Reason::kInternal, "internal"},
+};
+
+const nlohmann::json& require(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key)) throw std::runtime_error(std::string("report has no \"") + key + "\" key");
+  return j.at(key);
+}
+
+std::string get_string(const nlohmann::json& j, const char* key) {
+  const auto& v = require(j, key);
+  if (!v.is_string()) throw std::runtime_error(std::string("report key \"") + key + "\" is not a string");
+  return v.get<std::string>();
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+std::string hex(uint64_t v) {
+  std::ostringstream s;
+  s << "0x" << std::hex << v;
+  return s.str();
+}
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write report " + tmp.string() + ": " + strerror(errno));
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t w = ::write(fd, text.data() + off, text.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int e = errno;
+      ::close(fd);
+      throw std::runtime_error("cannot write report " + tmp.string() + ": " + strerror(e));
+    }
+    off += static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0)
+    throw std::runtime_error("cannot write report " + tmp.string() + ": " + strerror(errno));
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot write report " + path.string() + ": " + strerror(errno));
+}
+
+}  // namespace
+
+const char* to_string(Outcome o) {
+  for (const auto& [v, s] : kOutcomes)
+    if (v == o) return s;
+  return "unknown";
+}
+
+const char* to_string(Reason r) {
+  for (const auto& [v, s] : kReasons)
+    if (v == r) return s;
+  return "unknown";
+}
+
+std::optional<Outcome> outcome_from_string(const std::string& s) {
+  for (const auto& [v, name] : kOutcomes)
+    if (s == name) return v;
+  return std::nullopt;
+}
+
+std::optional<Reason> reason_from_string(const std::string& s) {
+  for (const auto& [v, name] : kReasons)
+    if (s == name) return v;
+  return std::nullopt;
+}
+
+double Report::total_ms() const {
+  double t = 0;
+  for (const auto& p : phases) t += p.ms;
+  return t;
+}
+
+nlohmann::json to_json(const Report& r) {
+  nlohmann::json j;
+  j["format"] = kReportFormat;
+  j["outcome"] = to_string(r.outcome);
+  j["reason"] = r.reason == Reason::kNone ? nlohmann::json(nullptr) : nlohmann::json(to_string(r.reason));
+  j["message"] = r.message;
+  j["advice"] = r.advice;
+  j["started_at"] = r.started_at;
+  j["old_pid"] = r.old_pid;
+  j["new_pid"] = r.new_pid;
+  j["old"] = {{"path", r.old_binary.path}, {"build_id", r.old_binary.build_id}};
+  j["new"] = {{"path", r.new_binary.path}, {"build_id", r.new_binary.build_id}};
+  j["phases"] = nlohmann::json::array();
+  for (const auto& p : r.phases) j["phases"].push_back({{"name", p.name}, {"ms", p.ms}});
+  j["total_ms"] = r.total_ms();
+  if (r.crash) {
+    const Crash& c = *r.crash;
+    j["crash"] = {{"process", c.process},         {"signal", c.signal},
+                  {"signal_name", signal_name(c.signal)}, {"fault_address", hex(c.fault_address)},
+                  {"instruction", c.instruction}, {"symbol", c.symbol}};
+  }
+  j["differences"] = nlohmann::json::array();
+  for (const auto& d : r.differences)
+    j["differences"].push_back(
+        {{"where", d.where}, {"address", hex(d.address)}, {"past", d.past}, {"reversed", d.reversed}});
+  j["differences_total"] = r.differences_total;
+  j["needs_user_code"] = r.needs_user_code;
+  j["detail"] = r.detail;
+  return j;
+}
+
+Report report_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) throw std::runtime_error("report is not a JSON object");
+  Report r;
+  auto outcome = outcome_from_string(get_string(j, "outcome"));
+  if (!outcome) throw std::runtime_error("report has an unknown \"outcome\"");
+  r.outcome = *outcome;
+  const auto& reason = require(j, "reason");
+  if (reason.is_null()) {
+    r.reason = Reason::kNone;
+  } else {
+    auto parsed = reason.is_string() ? reason_from_string(reason.get<std::string>()) : std::nullopt;
+    if (!parsed) throw std::runtime_error("report has an unknown \"reason\"");
+    r.reason = *parsed;
+  }
+  r.message = get_string(j, "message");
+  r.advice = j.value("advice", "");
+  r.started_at = j.value("started_at", "");
+  r.old_pid = j.value("old_pid", int64_t{0});
+  r.new_pid = j.value("new_pid", int64_t{0});
+  const auto& old_b = require(j, "old");
+  const auto& new_b = require(j, "new");
+  r.old_binary = {old_b.value("path", ""), old_b.value("build_id", "")};
+  r.new_binary = {new_b.value("path", ""), new_b.value("build_id", "")};
+  for (const auto& p : require(j, "phases")) r.phases.push_back({p.at("name"), p.at("ms")});
+  if (j.contains("crash")) {
+    const auto& c = j.at("crash");
+    r.crash = Crash{c.value("process", ""), c.value("signal", 0),
+                    std::stoull(c.value("fault_address", std::string("0")), nullptr, 16),
+                    c.value("instruction", ""), c.value("symbol", "")};
+  }
+  for (const auto& d : j.value("differences", nlohmann::json::array()))
+    r.differences.push_back({d.value("where", ""), std::stoull(d.value("address", std::string("0")), nullptr, 16),
+                             d.value("past", ""), d.value("reversed", "")});
+  r.differences_total = j.value("differences_total", uint64_t{r.differences.size()});
+  r.needs_user_code = j.value("needs_user_code", std::vector<std::string>{});
+  r.detail = j.value("detail", "");
+  return r;
+}
+
+std::string render_summary(const Report& r) {
+  std::ostringstream s;
+  switch (r.outcome) {
+    case Outcome::kCommitted:
+      s << "COMMITTED: pid " << r.new_pid << " now runs " << r.new_binary.path << " (was pid " << r.old_pid << ")\n";
+      break;
+    case Outcome::kRolledBack:
+      s << "ROLLED BACK (" << to_string(r.reason) << "): " << r.message << "\n";
+      s << "  pid " << r.old_pid << " continues running " << r.old_binary.path << ", unchanged.\n";
+      break;
+    case Outcome::kRefused:
+      s << "REFUSED (" << to_string(r.reason) << "): " << r.message << "\n";
+      s << "  pid " << r.old_pid << " was not touched.\n";
+      break;
+  }
+  if (!r.advice.empty()) s << "  what to do: " << r.advice << "\n";
+  if (!r.started_at.empty()) s << "  started:    " << r.started_at << "\n";
+  s << "  old:        " << r.old_binary.path << "  build-id " << (r.old_binary.build_id.empty() ? "-" : r.old_binary.build_id) << "\n";
+  s << "  new:        " << r.new_binary.path << "  build-id " << (r.new_binary.build_id.empty() ? "-" : r.new_binary.build_id) << "\n";
+  if (!r.phases.empty()) {
+    s << "  phases:\n";
+    char line[128];
+    for (const auto& p : r.phases) {
+      snprintf(line, sizeof line, "    %-10s %9.2f ms\n", p.name.c_str(), p.ms);
+      s << line;
+    }
+    snprintf(line, sizeof line, "    %-10s %9.2f ms\n", "total", r.total_ms());
+    s << line;
+  }
+  if (r.crash) {
+    const Crash& c = *r.crash;
+    s << "  crash in the " << c.process << " process: " << signal_name(c.signal) << " at " << hex(c.fault_address)
+      << "\n";
+    if (!c.instruction.empty()) s << "    instruction: " << c.instruction << "\n";
+    if (!c.symbol.empty()) s << "    in:          " << c.symbol << "\n";
+  }
+  if (!r.differences.empty()) {
+    s << "  state differences between past and reversed (" << r.differences_total << " in all):\n";
+    for (const auto& d : r.differences)
+      s << "    " << d.where << " @" << hex(d.address) << ": past " << d.past << ", reversed " << d.reversed << "\n";
+    if (r.differences_total > r.differences.size())
+      s << "    ... and " << (r.differences_total - r.differences.size()) << " more\n";
+  }
+  if (!r.needs_user_code.empty()) {
+    s << "  objects that need transfer code (--xfer):\n";
+    for (const auto& id : r.needs_user_code) s << "    " << id << "\n";
+  }
+  if (!r.detail.empty()) s << "  detail: " << r.detail << "\n";
+  return s.str();
+}
+
+std::filesystem::path default_report_dir() {
+  if (const char* state = std::getenv("XDG_STATE_HOME"); state && *state)
+    return std::filesystem::path(state) / "ttst" / "reports";
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home && *home ? home : "/tmp") / ".local" / "state" / "ttst" / "reports";
+}
+
+std::filesystem::path write_report(const Report& r, const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("cannot create report directory " + dir.string() + ": " + ec.message());
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[64];
+  snprintf(stamp, sizeof stamp, "%04d%02d%02dT%02d%02d%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+           tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  std::string base = std::string("ttst-") + stamp + "-" + std::to_string(r.old_pid);
+  std::filesystem::path json_path = dir / (base + ".json");
+  write_file_atomically(json_path, to_json(r).dump(2) + "\n");
+  write_file_atomically(dir / (base + ".txt"), render_summary(r));
+  return json_path;
+}
+
+}  // namespace ttst::supervisor

@@ -1,0 +1,105 @@
+// report — the post-mortem record of one update attempt, committed or not.
+//
+// Every attempt writes one: a JSON file for tools and a human summary beside it.
+// The JSON keys are a contract (documented in supervisor/REPORT.md); the summary is
+// what an administrator reads first, so it leads with one line saying what happened
+// and what to do.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ttst::supervisor {
+
+enum class Outcome { kCommitted, kRolledBack, kRefused };
+
+// Why an attempt did not commit. The JSON spelling is the snake_case name.
+enum class Reason {
+  kNone,              // committed
+  kCrash,             // F, R or the agent crashed
+  kTimeout,           // the transaction exceeded its time budget
+  kInvariant,         // the transfer found a state it must not carry over
+  kStateDiff,         // P and R differ after the round trip
+  kStartupCrash,      // v2 crashed before reaching its update point
+  kNoUpdatePoint,     // v2 never reached an update point in time
+  kNotQuiescent,      // P could not be brought to an update point
+  kNeedsUserCode,     // the plan has objects that need transfer code
+  kBadInput,          // refused: the request cannot be carried out
+  kValidateOnly,      // --validate-only: the transaction passed, then rolled back
+  kInternal,          // a bug or resource failure in ttst itself; P intact
+};
+
+const char* to_string(Outcome o);
+const char* to_string(Reason r);
+std::optional<Outcome> outcome_from_string(const std::string& s);
+std::optional<Reason> reason_from_string(const std::string& s);
+
+struct Phase {
+  std::string name;  // plan, quiesce, create, startup, forward, backward, diff, commit, rollback
+  double ms = 0;
+};
+
+struct Binary {
+  std::string path;
+  std::string build_id;  // hex, empty when the binary has none
+};
+
+// A crash of F, R or the agent, as the supervisor saw it through ptrace.
+struct Crash {
+  std::string process;      // "future", "reversed"
+  int signal = 0;
+  uint64_t fault_address = 0;
+  std::string instruction;  // decoded faulting instruction, e.g. "mov qword ptr [rax], 0"
+  std::string symbol;       // function (+offset) holding the faulting instruction
+};
+
+// One difference between P and R, already named for people.
+struct Difference {
+  std::string where;        // "table.count", "heap object main#2 #17 +8 -> entry.value"
+  uint64_t address = 0;     // in P
+  std::string past;         // P's value rendered by type
+  std::string reversed;     // R's value rendered by type
+};
+
+struct Report {
+  Outcome outcome = Outcome::kRefused;
+  Reason reason = Reason::kNone;
+  std::string message;      // one line: what happened
+  std::string advice;       // one line: what to do
+  std::string started_at;   // ISO 8601, UTC
+  int64_t old_pid = 0;
+  int64_t new_pid = 0;      // the process serving after the attempt (== old_pid unless committed)
+  Binary old_binary;
+  Binary new_binary;
+  std::vector<Phase> phases;
+  std::optional<Crash> crash;
+  std::vector<Difference> differences;  // capped
+  uint64_t differences_total = 0;       // including those beyond the cap
+  std::vector<std::string> needs_user_code;  // state IDs, when reason == kNeedsUserCode
+  std::string detail;       // free text: the invariant message, the blocked location
+
+  double total_ms() const;
+};
+
+nlohmann::json to_json(const Report& r);
+// Throws std::runtime_error naming the first missing or malformed key.
+Report report_from_json(const nlohmann::json& j);
+
+// The human summary: first line is the verdict, then phases and evidence.
+std::string render_summary(const Report& r);
+
+// Where reports go by default: $XDG_STATE_HOME/ttst/reports, else
+// ~/.local/state/ttst/reports.
+std::filesystem::path default_report_dir();
+
+// Writes <dir>/ttst-<UTC time>-<old pid>.json and .txt (atomically: temp file then
+// rename), creating dir. Returns the JSON path. Throws std::runtime_error on I/O
+// failure with the path and errno text.
+std::filesystem::path write_report(const Report& r, const std::filesystem::path& dir);
+
+}  // namespace ttst::supervisor

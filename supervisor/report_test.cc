@@ -1,0 +1,144 @@
+// Reports round-trip through JSON, say what happened first, and are written
+// atomically where the administrator looks for them.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "supervisor/report.h"
+
+using namespace ttst::supervisor;
+
+static Report sample_rollback() {
+  Report r;
+  r.outcome = Outcome::kRolledBack;
+  r.reason = Reason::kStateDiff;
+  r.message = "the state did not survive the round trip: 2 differences";
+  r.advice = "the update needs transfer code for table.count; v1 keeps running";
+  r.started_at = "2026-11-25T16:00:00Z";
+  r.old_pid = 4242;
+  r.new_pid = 4242;
+  r.old_binary = {"/srv/kv-v1", "abcdef01"};
+  r.new_binary = {"/srv/kv-v2", "12345678"};
+  r.phases = {{"plan", 1.5}, {"quiesce", 0.25}, {"diff", 3.0}};
+  r.crash = Crash{"future", SIGSEGV, 0x10, "mov dword ptr [rax], 1", "cmd_set+0x1c"};
+  r.differences = {{"table.count", 0x601040, "17", "16"}};
+  r.differences_total = 2;
+  r.detail = "first difference at table.count";
+  return r;
+}
+
+TEST_CASE("a report round-trips through JSON with the contract keys") {
+  Report r = sample_rollback();
+  nlohmann::json j = to_json(r);
+  CHECK(j["outcome"] == "rolled_back");
+  CHECK(j["reason"] == "state_diff");
+  CHECK(j["phases"].size() == 3);
+  CHECK(j["phases"][0]["name"] == "plan");
+  CHECK(j["old"]["build_id"] == "abcdef01");
+  CHECK(j["new"]["build_id"] == "12345678");
+  CHECK(j["crash"]["signal_name"] == "SIGSEGV");
+  CHECK(j["crash"]["fault_address"] == "0x10");
+  CHECK(j["new_pid"] == 4242);
+  Report back = report_from_json(j);
+  CHECK(to_json(back) == j);
+}
+
+TEST_CASE("a committed report has a null reason") {
+  Report r;
+  r.outcome = Outcome::kCommitted;
+  r.old_pid = 1;
+  r.new_pid = 2;
+  nlohmann::json j = to_json(r);
+  CHECK(j["reason"].is_null());
+  CHECK(report_from_json(j).reason == Reason::kNone);
+  CHECK(render_summary(r).rfind("COMMITTED: pid 2", 0) == 0);
+}
+
+TEST_CASE("malformed reports are refused with the key named") {
+  nlohmann::json j = to_json(sample_rollback());
+  j.erase("outcome");
+  CHECK_THROWS_WITH(report_from_json(j), "report has no \"outcome\" key");
+  j = to_json(sample_rollback());
+  j["reason"] = "gremlins";
+  CHECK_THROWS_WITH(report_from_json(j), "report has an unknown \"reason\"");
+  CHECK_THROWS(report_from_json(nlohmann::json::array()));
+}
+
+TEST_CASE("the summary leads with the verdict and shows the evidence") {
+  std::string s = render_summary(sample_rollback());
+  std::istringstream in(s);
+  std::string first;
+  std::getline(in, first);
+  CHECK(first == "ROLLED BACK (state_diff): the state did not survive the round trip: 2 differences");
+  CHECK(s.find("pid 4242 continues running /srv/kv-v1, unchanged.") != std::string::npos);
+  CHECK(s.find("what to do: the update needs transfer code") != std::string::npos);
+  CHECK(s.find("SIGSEGV at 0x10") != std::string::npos);
+  CHECK(s.find("mov dword ptr [rax], 1") != std::string::npos);
+  CHECK(s.find("table.count @0x601040: past 17, reversed 16") != std::string::npos);
+  CHECK(s.find("... and 1 more") != std::string::npos);
+  CHECK(s.find("    total           4.75 ms") != std::string::npos);
+}
+
+TEST_CASE("write_report writes JSON and summary into a fresh directory") {
+  char tmpl[] = "/tmp/ttst-report-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  std::filesystem::path dir = std::filesystem::path(tmpl) / "nested" / "reports";
+  std::filesystem::path json = write_report(sample_rollback(), dir);
+  CHECK(json.parent_path() == dir);
+  CHECK(json.extension() == ".json");
+  std::ifstream in(json);
+  nlohmann::json j;
+  in >> j;
+  CHECK(report_from_json(j).message == sample_rollback().message);
+  std::filesystem::path txt = json;
+  txt.replace_extension(".txt");
+  CHECK(std::filesystem::exists(txt));
+  int leftovers = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".tmp") leftovers++;
+  CHECK(leftovers == 0);
+  std::filesystem::remove_all(tmpl);
+}
+
+TEST_CASE("default report directory follows XDG_STATE_HOME, else HOME") {
+  setenv("XDG_STATE_HOME", "/var/tmp/state", 1);
+  CHECK(default_report_dir() == "/var/tmp/state/ttst/reports");
+  unsetenv("XDG_STATE_HOME");
+  setenv("HOME", "/home/op", 1);
+  CHECK(default_report_dir() == "/home/op/.local/state/ttst/reports");
+}
+
+static int run(const std::string& cmd, std::string* out) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) *out += buf;
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST_CASE("ttst-report show prints the summary; bad input exits 2 with one line") {
+  char tmpl[] = "/tmp/ttst-report-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  std::filesystem::path json = write_report(sample_rollback(), tmpl);
+  std::string out;
+  CHECK(run("supervisor/ttst-report show " + json.string(), &out) == 0);
+  CHECK(out.rfind("ROLLED BACK (state_diff)", 0) == 0);
+  out.clear();
+  CHECK(run("supervisor/ttst-report show /nonexistent/r.json", &out) == 2);
+  CHECK(out == "ttst-report: cannot open /nonexistent/r.json: no such file or not readable\n");
+  std::string bogus = std::string(tmpl) + "/bogus.json";
+  std::ofstream(bogus) << "{\"hello\": 1}";
+  out.clear();
+  CHECK(run("supervisor/ttst-report show " + bogus, &out) == 2);
+  CHECK(out == "ttst-report: " + bogus + " is not a ttst report (report has no \"outcome\" key)\n");
+  out.clear();
+  CHECK(run("supervisor/ttst-report list " + std::string(tmpl), &out) == 0);
+  CHECK(out.find("rolled_back") != std::string::npos);
+  CHECK(out.find("bogus.json  (unreadable") != std::string::npos);
+  std::filesystem::remove_all(tmpl);
+}
