@@ -202,3 +202,50 @@ TEST_CASE("a failing remote syscall reports errno; seizing a traced process is r
   p.release();
   kill_and_reap(s.pid);
 }
+
+namespace {
+char proc_state(pid_t pid) {
+  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  auto rp = stat.rfind(')');
+  return rp != std::string::npos && rp + 2 < stat.size() ? stat[rp + 2] : '?';
+}
+bool wait_state(pid_t pid, char want) {
+  for (int i = 0; i < 500; ++i) {
+    if (proc_state(pid) == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("SIGSTOP sent during injection stops the process once afterwards") {
+  Spawned s = spawn({runfile(kBlocker), "read"});
+  REQUIRE(read_line(s.from_child) == "ready");
+  wait_in_syscall(s.pid, {SYS_read});
+  inject_some_syscalls(s.pid, [&] { REQUIRE(kill(s.pid, SIGSTOP) == 0); });
+  CHECK(wait_state(s.pid, 'T'));  // stopped by the SIGSTOP, after the release
+  REQUIRE(kill(s.pid, SIGCONT) == 0);
+  CHECK(wait_state(s.pid, 'S'));
+  REQUIRE(write(s.to_child, "go\n", 3) == 3);
+  CHECK(read_line(s.from_child) == "read ret=3 errno=0 data=go usr1=0");
+  kill_and_reap(s.pid);
+}
+
+TEST_CASE("a process stopped by job control is injected into and left stopped") {
+  Spawned s = spawn({runfile(kBlocker), "read"});
+  REQUIRE(read_line(s.from_child) == "ready");
+  wait_in_syscall(s.pid, {SYS_read});
+  REQUIRE(kill(s.pid, SIGSTOP) == 0);
+  REQUIRE(wait_state(s.pid, 'T'));
+  {
+    SeizedProcess p = SeizedProcess::seize(s.pid);
+    CHECK(p.main_thread().was_group_stopped());
+    RemoteSyscalls rs(p.main_thread());
+    CHECK(rs.call(SYS_getpid).ret == s.pid);
+  }
+  CHECK(wait_state(s.pid, 'T'));
+  REQUIRE(kill(s.pid, SIGCONT) == 0);
+  REQUIRE(write(s.to_child, "cont\n", 5) == 5);
+  CHECK(read_line(s.from_child) == "read ret=5 errno=0 data=cont usr1=0");
+  kill_and_reap(s.pid);
+}

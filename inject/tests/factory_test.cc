@@ -149,3 +149,33 @@ TEST_CASE("a future version that cannot be executed is reported and leaves P unc
   kill_and_reap(sv.s.pid);
   unlink(sv.log.c_str());
 }
+
+TEST_CASE("a multi-threaded P: every thread seized, R and F are single-threaded copies") {
+  become_subreaper();
+  Spawned s = spawn({runfile("tests/programs/blocker/blocker_bin"), "threads"});
+  REQUIRE(read_line(s.from_child) == "ready");
+  wait_in_syscall(s.pid, {SYS_read});
+  {
+    SeizedProcess p = SeizedProcess::seize(s.pid);
+    CHECK(p.threads().size() == 2);
+    for (Task& t : p.threads()) CHECK(t.stopped());
+    const Registers regs0 = Registers::capture(p.main_thread());
+    const uint64_t mem0 = digest_writable_memory(s.pid).hash;
+    ChildProcess r = create_reversed(p.main_thread());
+    CHECK(proc_status_field(r.pid(), "Threads") == "1");
+    CHECK(digest_writable_memory(r.pid()).hash == mem0);
+    AgentRequest rq;
+    rq.task = TTST_AGENT_TASK_EMPTY;
+    CHECK(run_agent(r.task(), rq).kind == AgentOutcome::Kind::kFinished);
+    FutureSpec spec;
+    spec.exe = runfile("tests/programs/blocker/blocker_bin");
+    spec.argv = {"blocker", "nanosleep", "10"};
+    ChildProcess f = create_future(p.main_thread(), spec);
+    CHECK(Registers::capture(p.main_thread()) == regs0);
+    CHECK(digest_writable_memory(s.pid).hash == mem0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  REQUIRE(write(s.to_child, "mt\n", 3) == 3);
+  CHECK(read_line(s.from_child) == "threads ret=3 errno=0 data=mt ticking=1");
+  kill_and_reap(s.pid);
+}

@@ -14,9 +14,22 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t usr1_count;
+static volatile long ticks;
+
+/* "threads" mode: a second thread that keeps sleeping and counting. */
+static void *ticker(void *arg) {
+  (void)arg;
+  for (;;) {
+    struct timespec t = {0, 5000000};
+    nanosleep(&t, NULL);
+    ticks++;
+  }
+  return NULL;
+}
 static void on_usr1(int sig) { (void)sig; usr1_count++; }
 
 /* Writable state with a recognisable pattern, for memory hashing. */
@@ -24,7 +37,7 @@ static unsigned char pattern[65536];
 
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
-  if (argc < 2) { fprintf(stderr, "usage: blocker read|accept|epoll|nanosleep [ms]\n"); return 2; }
+  if (argc < 2) { fprintf(stderr, "usage: blocker read|accept|epoll|nanosleep|threads [ms]\n"); return 2; }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_usr1;
@@ -38,7 +51,15 @@ int main(int argc, char **argv) {
   long r;
   int err;
   char buf[128] = {0};
-  if (strcmp(mode, "read") == 0) {
+  if (strcmp(mode, "threads") == 0) {
+    pthread_t th;
+    pthread_create(&th, NULL, ticker, NULL);
+    printf("ready\n");
+    r = read(0, buf, sizeof buf - 1);
+    err = errno;
+    if (r > 0 && buf[r - 1] == '\n') buf[r - 1] = 0;
+    printf("threads ret=%ld errno=%d data=%s ticking=%d\n", r, r < 0 ? err : 0, buf, ticks > 0);
+  } else if (strcmp(mode, "read") == 0) {
     printf("ready\n");
     r = read(0, buf, sizeof buf - 1);
     err = errno;
