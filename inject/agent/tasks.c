@@ -1,5 +1,5 @@
 /* tasks.c — the built-in agent tasks (test tasks that exercise every outcome the
- * host must classify) and the task table. Untrusted agent code: several tasks crash
+ * host must classify) registered with AGENT_TASK. Untrusted agent code: several tasks crash
  * or hang on purpose. */
 #include "inject/agent/tasks.h"
 
@@ -84,19 +84,24 @@ static int64_t task_alloc(struct ttst_agent_desc *d) {
   return n;
 }
 
-static const struct agent_task_entry agent_tasks[] = {
-    {TTST_AGENT_TASK_EMPTY, task_empty},
-    {TTST_AGENT_TASK_WRITE_NOTHING, task_write_nothing},
-    {TTST_AGENT_TASK_NULL_DEREF, task_null_deref},
-    {TTST_AGENT_TASK_ABORT, task_abort},
-    {TTST_AGENT_TASK_STACK_OVERFLOW, task_stack_overflow},
-    {TTST_AGENT_TASK_INFINITE_LOOP, task_infinite_loop},
-    {TTST_AGENT_TASK_READ_PEER, task_read_peer},
-    {TTST_AGENT_TASK_ALLOC, task_alloc},
-};
+AGENT_TASK(TTST_AGENT_TASK_EMPTY, task_empty);
+AGENT_TASK(TTST_AGENT_TASK_WRITE_NOTHING, task_write_nothing);
+AGENT_TASK(TTST_AGENT_TASK_NULL_DEREF, task_null_deref);
+AGENT_TASK(TTST_AGENT_TASK_ABORT, task_abort);
+AGENT_TASK(TTST_AGENT_TASK_STACK_OVERFLOW, task_stack_overflow);
+AGENT_TASK(TTST_AGENT_TASK_INFINITE_LOOP, task_infinite_loop);
+AGENT_TASK(TTST_AGENT_TASK_READ_PEER, task_read_peer);
+AGENT_TASK(TTST_AGENT_TASK_ALLOC, task_alloc);
+
+extern const struct agent_task_entry __start_ttst_agent_tasks[];
+extern const struct agent_task_entry __stop_ttst_agent_tasks[];
 
 agent_task_fn agent_find_task(uint32_t id) {
-  for (unsigned i = 0; i < sizeof agent_tasks / sizeof agent_tasks[0]; ++i)
-    if (agent_tasks[i].id == id) return agent_tasks[i].fn;
-  return 0;
+  agent_task_fn found = 0;
+  for (const struct agent_task_entry *e = __start_ttst_agent_tasks; e < __stop_ttst_agent_tasks; ++e) {
+    if (e->id != id) continue;
+    if (found) return 0; /* two tasks claim the id: run neither */
+    found = e->fn;
+  }
+  return found;
 }
