@@ -50,9 +50,12 @@ SeizedProcess SeizedProcess::seize(pid_t pid, milliseconds timeout) {
   if (p.seccomp_ != 0)
     spdlog::warn("inject: process {} runs under seccomp mode {}; remote syscalls may be refused",
                  pid, p.seccomp_);
+  // Seize and stop threads until a listing shows none we do not hold: a thread we
+  // hold is stopped and creates no more, so this converges.
   std::set<pid_t> seized;
   p.threads_.push_back(Task::seize(pid, kOptionsPast));  // the main thread first
   seized.insert(pid);
+  p.threads_.back().interrupt(timeout);
   for (;;) {
     bool added = false;
     for (pid_t tid : list_threads(pid)) {
@@ -64,15 +67,15 @@ SeizedProcess SeizedProcess::seize(pid_t pid, milliseconds timeout) {
       }
       seized.insert(tid);
       added = true;
+      try {
+        p.threads_.back().interrupt(timeout);
+      } catch (const TraceeDied&) {
+        p.threads_.back().forget();
+        p.threads_.pop_back();
+      }
     }
     if (!added) break;
   }
-  for (Task& t : p.threads_) t.interrupt(timeout);
-  // Threads created between the last listing and the interrupts.
-  for (pid_t tid : list_threads(pid))
-    if (!seized.count(tid))
-      throw InjectError("process " + std::to_string(pid) +
-                        " kept creating threads while being seized; retry");
   return p;
 }
 

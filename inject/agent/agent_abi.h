@@ -13,7 +13,8 @@
  * the host reads them back with process_vm_readv before unmapping the region.
  *
  * Extending: add a task id below (stfw uses TTST_AGENT_TASK_STFW_*), register the
- * function with AGENT_TASK(id, fn) (agent/tasks.h) in any linked source, and pass task-specific words in `arg`. Bump
+ * function with AGENT_TASK(id, fn) (agent/tasks.h) in any linked source, and pass
+ * task-specific words in `arg`. Bump
  * TTST_AGENT_ABI_VERSION when a field changes meaning or place.
  *
  * Plain C (C99 and C++), only <stdint.h>: the agent includes it without libc. */
