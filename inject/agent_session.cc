@@ -70,7 +70,7 @@ std::string AgentOutcome::describe() const {
       return fmt::format("agent finished with status {}", status);
     case Kind::kCrashed:
       return fmt::format("agent crashed: {} (si_code {}) at address {:#x}{}, instruction `{}` at {:#x} ({})",
-                         sigabbrev_np(signal) ? sigabbrev_np(signal) : "?", si_code, fault_address,
+                         sigabbrev_np(signal) ? std::string("SIG") + sigabbrev_np(signal) : std::to_string(signal), si_code, fault_address,
                          stack_overflow ? " (stack overflow)" : "", instruction, rip,
                          symbol.empty() ? "outside the agent" : symbol);
     case Kind::kHung:

@@ -3,6 +3,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <sstream>
@@ -68,7 +69,7 @@ void write_memory(pid_t pid, uint64_t addr, std::span<const uint8_t> data) {
   }
 }
 
-MemoryDigest digest_writable_memory(pid_t pid) {
+MemoryDigest digest_writable_memory(pid_t pid, const std::vector<Range>& exclude) {
   MemoryDigest d;
   uint64_t h = 1469598103934665603ull;
   auto mix = [&h](const uint8_t* p, size_t n) {
@@ -87,6 +88,10 @@ MemoryDigest digest_writable_memory(pid_t pid) {
     if (n != buf.size())
       throw InjectError("cannot read writable mapping " + layout + " of process " +
                         std::to_string(pid));
+    for (const Range& x : exclude) {
+      uint64_t lo = std::max(x.start, m.start), hi = std::min(x.end, m.end);
+      if (lo < hi) std::fill(buf.begin() + (lo - m.start), buf.begin() + (hi - m.start), 0);
+    }
     mix(buf.data(), n);
     d.bytes += n;
     d.writable.push_back(m);

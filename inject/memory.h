@@ -33,14 +33,20 @@ size_t try_read_memory(pid_t pid, uint64_t addr, std::span<uint8_t> out);
 // Writes exactly data.size() bytes or throws (the pages must be writable).
 void write_memory(pid_t pid, uint64_t addr, std::span<const uint8_t> data);
 
+// A byte range [start, end) in a process.
+struct Range {
+  uint64_t start = 0, end = 0;
+};
+
 // Hash (FNV-1a 64) of every readable, writable mapping's contents plus the layout
-// of all mappings, skipping address ranges in `exclude`. Used by tests and the
-// supervisor to prove a process unchanged.
+// of all mappings; bytes inside `exclude` count as zero. Used by tests and tools to
+// prove a process unchanged. Exclude the kernel-written rseq areas
+// (SeizedProcess::kernel_written_ranges) for programs that registered rseq.
 struct MemoryDigest {
   uint64_t hash = 0;
   uint64_t bytes = 0;
   std::vector<Mapping> writable;
 };
-MemoryDigest digest_writable_memory(pid_t pid);
+MemoryDigest digest_writable_memory(pid_t pid, const std::vector<Range>& exclude = {});
 
 }  // namespace ttst::inject

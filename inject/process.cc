@@ -81,6 +81,13 @@ SeizedProcess SeizedProcess::seize(pid_t pid, milliseconds timeout) {
 
 SeizedProcess::~SeizedProcess() { release(); }
 
+std::vector<Range> SeizedProcess::kernel_written_ranges() {
+  std::vector<Range> out;
+  for (Task& t : threads_)
+    if (auto area = t.rseq_area()) out.push_back({area->first, area->first + area->second});
+  return out;
+}
+
 void SeizedProcess::release() {
   for (Task& t : threads_) {
     try {

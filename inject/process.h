@@ -8,7 +8,9 @@
 
 #include <deque>
 #include <string>
+#include <vector>
 
+#include "inject/memory.h"
 #include "inject/task.h"
 
 namespace ttst::inject {
@@ -28,6 +30,10 @@ class SeizedProcess {
   std::deque<Task>& threads() { return threads_; }
   // seccomp mode from /proc/PID/status (0 none, 1 strict, 2 filter).
   int seccomp_mode() const { return seccomp_; }
+
+  // Memory the kernel writes on its own (every thread's rseq area: cpu ids updated
+  // on each return to user space): equal in meaning, not in bytes, across P and R.
+  std::vector<Range> kernel_written_ranges();
 
   // Detaches every thread; they continue where they were.
   void release();

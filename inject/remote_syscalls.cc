@@ -97,8 +97,8 @@ RemoteSyscalls::Result RemoteSyscalls::call(long nr, std::array<uint64_t, 6> a) 
           stashed_sigstop_ = true;
           break;
         }
-        throw InjectError(std::string("unexpected signal ") + sigabbrev_np(s.sig) +
-                          " during remote syscall " + std::to_string(nr));
+        throw InjectError("unexpected " + s.describe() + " during remote syscall " +
+                          std::to_string(nr));
       case StopKind::kInterrupt:
         break;
       case StopKind::kExited:

@@ -37,15 +37,22 @@ unsigned options_child() {
   return PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC;
 }
 
+namespace {
+std::string signame(int sig) {
+  const char* n = sigabbrev_np(sig);
+  return n ? std::string("SIG") + n : "signal " + std::to_string(sig);
+}
+}  // namespace
+
 std::string Stop::describe() const {
   switch (kind) {
     case StopKind::kSyscall: return "syscall stop";
     case StopKind::kEvent: return "ptrace event " + std::to_string(event);
-    case StopKind::kSignalDelivery: return std::string("signal ") + sigabbrev_np(sig);
-    case StopKind::kGroupStop: return std::string("group stop by ") + sigabbrev_np(sig);
+    case StopKind::kSignalDelivery: return "signal " + signame(sig);
+    case StopKind::kGroupStop: return "group stop by " + signame(sig);
     case StopKind::kInterrupt: return "interrupt stop";
     case StopKind::kExited: return "exited with status " + std::to_string(exit_code);
-    case StopKind::kKilled: return std::string("killed by signal ") + sigabbrev_np(sig);
+    case StopKind::kKilled: return "killed by " + signame(sig);
   }
   return "unknown stop";
 }
@@ -240,6 +247,9 @@ user_regs_struct Task::get_regs() {
   iovec iov{&r, sizeof r};
   if (ptrace(PTRACE_GETREGSET, tid_, reinterpret_cast<void*>(NT_PRSTATUS), &iov) != 0)
     throw_errno("reading registers of thread " + std::to_string(tid_));
+  if (iov.iov_len != sizeof r)
+    throw InjectError("thread " + std::to_string(tid_) +
+                      " is not a 64-bit x86 thread; only x86-64 programs can be updated");
   return r;
 }
 
@@ -283,6 +293,14 @@ siginfo_t Task::get_siginfo() {
   if (ptrace(PTRACE_GETSIGINFO, tid_, nullptr, &si) != 0)
     throw_errno("reading the siginfo of thread " + std::to_string(tid_));
   return si;
+}
+
+std::optional<std::pair<uint64_t, uint32_t>> Task::rseq_area() {
+  __ptrace_rseq_configuration conf{};
+  long n = ptrace(static_cast<__ptrace_request>(PTRACE_GET_RSEQ_CONFIGURATION), tid_,
+                  reinterpret_cast<void*>(sizeof conf), &conf);
+  if (n <= 0 || conf.rseq_abi_pointer == 0) return std::nullopt;
+  return std::make_pair(static_cast<uint64_t>(conf.rseq_abi_pointer), conf.rseq_abi_size);
 }
 
 unsigned long Task::event_msg() {

@@ -94,6 +94,10 @@ class Task {
   // arrived meanwhile must see, as if it had interrupted the call itself.
   std::optional<user_regs_struct> eintr_original_of(const user_regs_struct& regs) const;
 
+  // The thread's registered rseq area [addr, addr + size), which the kernel itself
+  // rewrites (cpu ids) whenever the thread returns to user space; nullopt if none.
+  std::optional<std::pair<uint64_t, uint32_t>> rseq_area();
+
   // Detaches (the thread continues, with `sig` delivered if nonzero). A running
   // thread is interrupted first.
   void detach(int sig = 0);

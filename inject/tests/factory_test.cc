@@ -179,3 +179,31 @@ TEST_CASE("a multi-threaded P: every thread seized, R and F are single-threaded 
   CHECK(read_line(s.from_child) == "threads ret=3 errno=0 data=mt ticking=1");
   kill_and_reap(s.pid);
 }
+
+TEST_CASE("with rseq registered (glibc's default), P and R are identical outside the kernel-written rseq area") {
+  become_subreaper();
+  Spawned s = spawn({runfile("tests/programs/blocker/blocker_bin"), "read"}, /*keep_rseq=*/true);
+  REQUIRE(read_line(s.from_child) == "ready");
+  wait_in_syscall(s.pid, {SYS_read});
+  {
+    SeizedProcess p = SeizedProcess::seize(s.pid);
+    std::vector<Range> kernel = p.kernel_written_ranges();
+    REQUIRE(kernel.size() == 1);
+    CHECK(kernel[0].end - kernel[0].start >= 20);  // struct rseq
+    const Registers regs0 = Registers::capture(p.main_thread());
+    const uint64_t mem0 = digest_writable_memory(s.pid, kernel).hash;
+    for (int i = 0; i < 3; ++i) {
+      ChildProcess r = create_reversed(p.main_thread());
+      AgentRequest rq;
+      rq.task = TTST_AGENT_TASK_WRITE_NOTHING;
+      CHECK(run_agent(r.task(), rq).kind == AgentOutcome::Kind::kFinished);
+      CHECK(digest_writable_memory(r.pid(), kernel).hash == mem0);
+      CHECK(r.task().rseq_area().has_value());  // R inherited the registration
+    }
+    CHECK(Registers::capture(p.main_thread()) == regs0);
+    CHECK(digest_writable_memory(s.pid, kernel).hash == mem0);
+  }
+  REQUIRE(write(s.to_child, "rseq\n", 5) == 5);
+  CHECK(read_line(s.from_child) == "read ret=5 errno=0 data=rseq usr1=0");
+  kill_and_reap(s.pid);
+}

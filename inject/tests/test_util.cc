@@ -28,14 +28,14 @@ std::string runfile(const std::string& rel) {
   return buf;
 }
 
-Spawned spawn(const std::vector<std::string>& argv) {
+Spawned spawn(const std::vector<std::string>& argv, bool keep_rseq) {
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC)) throw std::runtime_error("pipe");
   pid_t pid = fork();
   if (pid == 0) {
     dup2(in[0], 0);
     dup2(out[1], 1);
-    setenv("GLIBC_TUNABLES", "glibc.pthread.rseq=0", 1);
+    if (!keep_rseq) setenv("GLIBC_TUNABLES", "glibc.pthread.rseq=0", 1);
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
