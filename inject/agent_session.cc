@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <cstring>
@@ -69,6 +70,9 @@ std::string AgentOutcome::describe() const {
     case Kind::kFinished:
       return fmt::format("agent finished with status {}", status);
     case Kind::kCrashed:
+      if (!escaped.empty())
+        return fmt::format("agent crashed: {}, at `{}` ({})", escaped, instruction,
+                           symbol.empty() ? "outside the agent" : symbol);
       return fmt::format("agent crashed: {} (si_code {}) at address {:#x}{}, instruction `{}` at {:#x} ({})",
                          sigabbrev_np(signal) ? std::string("SIG") + sigabbrev_np(signal) : std::to_string(signal), si_code, fault_address,
                          stack_overflow ? " (stack overflow)" : "", instruction, rip,
@@ -152,6 +156,19 @@ AgentOutcome run_agent(Task& thread, const AgentRequest& rq, const AgentImage& i
     thread.set_xstate(xs);
     thread.set_regs(r);
     thread.set_sigmask(mask);
+    // Any thread or process the agent tries to create is attached (with EXITKILL)
+    // from its first instruction, so it cannot escape; it is then killed.
+    thread.set_options(options_child() | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+                       PTRACE_O_TRACECLONE);
+    struct OptionsReset {
+      Task& t;
+      ~OptionsReset() {
+        try {
+          if (t.attached()) t.set_options(options_child());
+        } catch (const std::exception&) {
+        }
+      }
+    } options_reset{thread};
     auto t0 = std::chrono::steady_clock::now();
     thread.resume(PTRACE_CONT);
     step("agent.running", pid);
@@ -204,7 +221,46 @@ AgentOutcome run_agent(Task& thread, const AgentRequest& rq, const AgentImage& i
              (rsp >= base + l.guard - kPage && rsp < base + l.stack + kPage));
         break;
       }
-      // Syscall/event/group stops are not outcomes: let it run on.
+      if (s->kind == StopKind::kEvent) {
+        if (s->event == PTRACE_EVENT_EXEC) {  // the agent's process image is gone
+          out.kind = AgentOutcome::Kind::kCrashed;
+          out.instruction = "execve";
+          out.escaped = "the agent replaced the process image (execve)";
+          rs.abandon();
+          return out;
+        }
+        if (s->event == PTRACE_EVENT_FORK || s->event == PTRACE_EVENT_VFORK ||
+            s->event == PTRACE_EVENT_CLONE) {
+          auto child = static_cast<pid_t>(thread.event_msg());
+          std::string tgid = proc_status_field(child, "Tgid");
+          if (!tgid.empty() && std::stoi(tgid) != pid) {
+            // A separate process: kill it now (we are its tracer, we reap it).
+            ::kill(child, SIGKILL);
+            waitpid(child, nullptr, __WALL);
+            out.escaped = "the agent tried to create a process (killed)";
+          } else {
+            // A thread of this process: SIGKILL would kill the process; it stays
+            // stopped and traced (EXITKILL) until the caller discards the process.
+            out.escaped = "the agent created a thread; discard this process";
+          }
+          out.kind = AgentOutcome::Kind::kCrashed;
+          // The event stop is inside the syscall: let it finish (exit stop) so the
+          // next remote syscall starts from a clean state.
+          for (;;) {
+            thread.resume(PTRACE_SYSCALL);
+            Stop st = thread.wait(milliseconds(2000), "the end of the agent's fork");
+            if (!st.alive()) {
+              rs.abandon();
+              out.kind = AgentOutcome::Kind::kDied;
+              return out;
+            }
+            if (st.kind == StopKind::kSyscall) break;
+          }
+          out.rip = thread.get_regs().rip;
+          break;
+        }
+      }
+      // Syscall/group stops are not outcomes: let it run on.
       thread.resume(PTRACE_CONT);
     }
 
@@ -220,7 +276,7 @@ AgentOutcome run_agent(Task& thread, const AgentRequest& rq, const AgentImage& i
       uint64_t at = out.rip;
       Instruction ins = decode_remote_instruction(tid, at);
       // A signal sent by a syscall (abort's tgkill): name that syscall instruction.
-      if (out.si_code <= 0 && out.signal) {
+      if ((out.si_code <= 0 && out.signal) || !out.escaped.empty()) {
         Instruction prev = decode_remote_instruction(tid, at - 2);
         if (prev.text == "syscall") ins = prev, at -= 2;
       }

@@ -50,6 +50,7 @@ struct AgentOutcome {
   std::string instruction;    // decoded with Capstone ("mov eax, dword ptr [rax]")
   std::string symbol;         // agent-relative ("task_null_deref+0x9")
   bool stack_overflow = false;
+  std::string escaped;        // set when the agent tried to leave its box (exec, fork)
   // The region's place (for the report and for tests that check it is gone).
   uint64_t region_start = 0, region_size = 0;
 

@@ -122,6 +122,8 @@ int64_t RemoteSyscalls::call_checked(const char* what, long nr, std::array<uint6
 void RemoteSyscalls::restore() {
   if (done_) return;
   done_ = true;
+  // A remote syscall that timed out left the thread running: stop it first.
+  if (!task_.stopped()) task_.interrupt(timeout_);
   saved_.apply(task_);
   // A signal that arrived while we worked in a thread whose epoll_wait we had
   // rewound: let it interrupt that call (EINTR), as it would have without us.
@@ -135,10 +137,7 @@ void RemoteSyscalls::restore() {
   for (;;) {
     Stop s = task_.wait(timeout_, "the restore stop");
     if (s.kind == StopKind::kInterrupt) break;
-    if (s.kind == StopKind::kGroupStop) {
-      stashed_sigstop_ = true;
-      break;
-    }
+    if (s.kind == StopKind::kGroupStop) break;  // stopped by a SIGSTOP just now: kept
     if (!s.alive())
       throw TraceeDied("thread " + std::to_string(task_.tid()) + " " + s.describe() +
                        " while being restored");

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #define AGENT_SYS_getpid 39
+#define AGENT_SYS_fork 57
 #define AGENT_SYS_gettid 186
 #define AGENT_SYS_tgkill 234
 #define AGENT_SYS_rt_sigprocmask 14

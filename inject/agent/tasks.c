@@ -84,7 +84,17 @@ static int64_t task_alloc(struct ttst_agent_desc *d) {
   return n;
 }
 
+/* Misbehaves: the host must see the new process, kill it and report a crash. */
+static int64_t task_fork(struct ttst_agent_desc *d) {
+  long r = agent_syscall3(AGENT_SYS_fork, 0, 0, 0);
+  if (r == 0)
+    for (;;) __asm__ volatile("pause");
+  d->detail[0] = (uint64_t)r;
+  return 0;
+}
+
 AGENT_TASK(TTST_AGENT_TASK_EMPTY, task_empty);
+AGENT_TASK(TTST_AGENT_TASK_FORK, task_fork);
 AGENT_TASK(TTST_AGENT_TASK_WRITE_NOTHING, task_write_nothing);
 AGENT_TASK(TTST_AGENT_TASK_NULL_DEREF, task_null_deref);
 AGENT_TASK(TTST_AGENT_TASK_ABORT, task_abort);

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sstream>
 #include <thread>
 
 #include "inject/agent_image.h"
@@ -197,4 +198,26 @@ TEST_CASE("a process killed while its agent runs is reported as died") {
   // P is untouched.
   CHECK(Registers::capture(fx.p->main_thread()) == fx.regs0);
   CHECK(digest_writable_memory(fx.s.pid).hash == fx.mem0);
+}
+
+TEST_CASE("an agent that forks is a crash; the new process is killed at once") {
+  Fixture fx;
+  std::string children_before = slurp("/proc/" + std::to_string(fx.r->pid()) + "/task/" +
+                                      std::to_string(fx.r->pid()) + "/children");
+  AgentOutcome out = fx.run(TTST_AGENT_TASK_FORK);
+  INFO(out.describe());
+  REQUIRE(out.kind == AgentOutcome::Kind::kCrashed);
+  CHECK(out.escaped.find("create a process") != std::string::npos);
+  CHECK(out.instruction == "syscall");
+  CHECK(out.symbol.rfind("task_fork+", 0) == 0);
+  // The forked process is dead (a zombie of R at most, never running).
+  std::string children = slurp("/proc/" + std::to_string(fx.r->pid()) + "/task/" +
+                               std::to_string(fx.r->pid()) + "/children");
+  std::istringstream in(children);
+  pid_t child;
+  while (in >> child) CHECK(gone(child, milliseconds(100)));
+  CHECK(children_before.empty());
+  // R's registers are restored even so.
+  Registers now = Registers::capture(fx.r->task());
+  CHECK(now == fx.regs0);
 }
