@@ -50,8 +50,27 @@ struct OptionsGuard {
   }
 };
 
+// Kills the intermediate and has P reap it (exit_signal 0: P is not signalled).
+void end_intermediate(Task& past, Task& it, pid_t inter, milliseconds timeout) {
+  ::kill(inter, SIGKILL);
+  while (it.attached()) {
+    Stop s = it.wait(timeout, "the intermediate's death");
+    if (s.alive()) it.resume(PTRACE_CONT);
+  }
+  RemoteSyscalls rs(past, timeout);
+  for (int tries = 0;; ++tries) {
+    auto r = rs.call(SYS_wait4, {static_cast<uint64_t>(inter), 0, __WALL | WNOHANG, 0, 0, 0});
+    if (r.ret == inter) break;
+    if (r.ret != 0 || tries > 2000)
+      throw InjectError("the past process could not reap the intermediate child " +
+                        std::to_string(inter) + " (wait4 returned " + std::to_string(r.ret) + ")");
+    timespec ts{0, 100000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
 // The double fork described in the header. Returns the traced grandchild.
-Task fork_child(Task& past, milliseconds timeout) {
+ChildProcess fork_child(Task& past, milliseconds timeout) {
   pid_t inter = 0;
   {
     RemoteSyscalls rs(past, timeout);
@@ -65,44 +84,41 @@ Task fork_child(Task& past, milliseconds timeout) {
   }
   step("fork.intermediate_created", inter);
   Task it = Task::adopt(inter, timeout);
-  it.set_options(options_child() | PTRACE_O_TRACEFORK);
-  step("fork.intermediate_adopted", inter);
-
-  pid_t child = 0;
-  {
-    RemoteSyscalls ri(it, timeout);
-    auto r = ri.call(SYS_clone, {SIGCHLD, 0, 0, 0, 0, 0});
-    ri.abandon();
-    if (r.ret < 0 || !r.new_child)
-      throw InjectError(std::string("remote clone in the intermediate process failed: ") +
-                        std::strerror(static_cast<int>(-r.ret)));
-    child = r.new_child;
-  }
-  Task ct = Task::adopt(child, timeout);
-  ct.set_options(options_child());
-  step("fork.child_created", child);
-
-  // End the intermediate; P reaps it (exit_signal 0: P is not signalled).
-  ::kill(inter, SIGKILL);
-  for (;;) {
-    Stop s = it.wait(timeout, "the intermediate's death");
-    if (!s.alive()) break;
-    it.resume(PTRACE_CONT);
-  }
-  {
-    RemoteSyscalls rs(past, timeout);
-    for (int tries = 0;; ++tries) {
-      auto r = rs.call(SYS_wait4, {static_cast<uint64_t>(inter), 0, __WALL | WNOHANG, 0, 0, 0});
-      if (r.ret == inter) break;
-      if (r.ret != 0 || tries > 2000)
-        throw InjectError("the past process could not reap the intermediate child " +
-                          std::to_string(inter) + " (wait4 returned " + std::to_string(r.ret) + ")");
-      timespec ts{0, 100000};
-      nanosleep(&ts, nullptr);
+  std::optional<ChildProcess> child;
+  pid_t child_pid = 0;
+  try {
+    it.set_options(options_child() | PTRACE_O_TRACEFORK);
+    step("fork.intermediate_adopted", inter);
+    {
+      RemoteSyscalls ri(it, timeout);
+      auto r = ri.call(SYS_clone, {SIGCHLD, 0, 0, 0, 0, 0});
+      ri.abandon();
+      if (r.ret < 0 || !r.new_child)
+        throw InjectError(std::string("remote clone in the intermediate process failed: ") +
+                          std::strerror(static_cast<int>(-r.ret)));
+      child_pid = r.new_child;
     }
+    child.emplace(Task::adopt(child_pid, timeout));
+    child->task().set_options(options_child());
+    step("fork.child_created", child_pid);
+  } catch (...) {
+    // Leave nothing behind: the grandchild (if any) and the intermediate die, P
+    // reaps the intermediate.
+    if (child_pid && !child) {
+      ::kill(child_pid, SIGKILL);
+      waitpid(child_pid, nullptr, __WALL);
+    }
+    child.reset();
+    try {
+      end_intermediate(past, it, inter, timeout);
+    } catch (const std::exception& e) {
+      spdlog::error("inject: cleaning up the intermediate child {}: {}", inter, e.what());
+    }
+    throw;
   }
+  end_intermediate(past, it, inter, timeout);
   step("fork.intermediate_reaped", inter);
-  return ct;
+  return std::move(*child);
 }
 
 }  // namespace
@@ -139,7 +155,7 @@ std::vector<int> list_fds(pid_t pid) {
 
 ChildProcess create_reversed(Task& past, milliseconds timeout) {
   Registers saved = Registers::capture(past);
-  ChildProcess r(fork_child(past, timeout));
+  ChildProcess r = fork_child(past, timeout);
   saved.apply(r.task());
   step("reversed.ready", r.pid());
   return r;
@@ -159,7 +175,7 @@ ChildProcess create_future(Task& past, const FutureSpec& spec, milliseconds time
   env.push_back(marker + kFutureEnvValue);
   for (auto& e : spec.extra_env) env.push_back(e);
 
-  ChildProcess f(fork_child(past, timeout));
+  ChildProcess f = fork_child(past, timeout);
   pid_t fpid = f.pid();
   {
     RemoteSyscalls rs(f.task(), timeout);
