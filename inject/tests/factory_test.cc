@@ -17,6 +17,7 @@
 #include "inject/process.h"
 #include "inject/process_factory.h"
 #include "inject/registers.h"
+#include "inject/steps.h"
 #include "inject/tests/test_util.h"
 
 using namespace ttst::inject;
@@ -206,4 +207,34 @@ TEST_CASE("with rseq registered (glibc's default), P and R are identical outside
   REQUIRE(write(s.to_child, "rseq\n", 5) == 5);
   CHECK(read_line(s.from_child) == "read ret=5 errno=0 data=rseq usr1=0");
   kill_and_reap(s.pid);
+}
+
+TEST_CASE("an engine error in the middle of a fork leaves no process behind and P intact") {
+  become_subreaper();
+  Server sv = start_server();
+  for (const char* fail_at : {"fork.intermediate_adopted", "fork.child_created"}) {
+    CAPTURE(fail_at);
+    std::vector<pid_t> created;
+    set_step_hook([&](std::string_view name, pid_t pid) {
+      if (name.rfind("fork.", 0) == 0) created.push_back(pid);
+      if (name == fail_at) throw std::runtime_error("injected failure");
+    });
+    {
+      SeizedProcess p = SeizedProcess::seize(sv.s.pid);
+      const Registers regs0 = Registers::capture(p.main_thread());
+      const uint64_t mem0 = digest_writable_memory(sv.s.pid).hash;
+      CHECK_THROWS_WITH(create_reversed(p.main_thread()), "injected failure");
+      CHECK(Registers::capture(p.main_thread()) == regs0);
+      CHECK(digest_writable_memory(sv.s.pid).hash == mem0);
+      // P reaped the intermediate: it has no child at all.
+      CHECK(slurp("/proc/" + std::to_string(sv.s.pid) + "/task/" + std::to_string(sv.s.pid) +
+                  "/children").empty());
+    }
+    set_step_hook(nullptr);
+    REQUIRE_FALSE(created.empty());
+    for (pid_t pid : created) CHECK(gone(pid));
+    CHECK(request(sv.port, fail_at) == std::string("v1:") + fail_at);
+  }
+  kill_and_reap(sv.s.pid);
+  unlink(sv.log.c_str());
 }
