@@ -1,0 +1,67 @@
+// agent_session.h — one run of the freestanding agent inside a stopped thread of
+// R or F: map a private region, load and relocate the agent, start it on its own
+// stack with a task descriptor, wait (with a timeout) for it to finish, crash or
+// hang, read its results, and remove every trace (region unmapped, registers,
+// FPU state and signal mask restored). TRUSTED host side.
+//
+// Control channel: the region itself (only the tracer writes it before the run
+// and reads it after, with process_vm_readv) and one ptrace stop: the agent ends by
+// sending SIGSTOP to its own thread. Nothing is named; no other process can
+// connect.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "inject/agent/agent_abi.h"
+#include "inject/agent_image.h"
+#include "inject/task.h"
+
+namespace ttst::inject {
+
+struct AgentRequest {
+  uint32_t task = TTST_AGENT_TASK_EMPTY;
+  uint32_t mode = TTST_AGENT_MODE_TEST;
+  pid_t peer_pid = 0;
+  std::array<uint64_t, 8> args{};
+  std::vector<uint8_t> meta_self, meta_peer, plugin;  // copied into the region
+  uint64_t output_size = 1 << 20;
+  uint64_t heap_size = 16 << 20;
+  uint64_t stack_size = 1 << 20;
+  milliseconds timeout{5000};
+};
+
+struct AgentOutcome {
+  enum class Kind { kFinished, kCrashed, kHung, kDied };
+  Kind kind = Kind::kDied;
+  // kFinished
+  int64_t status = 0;
+  std::array<uint64_t, 4> detail{};
+  std::vector<uint8_t> output;
+  // kCrashed / kHung
+  int signal = 0;             // the fatal signal (kCrashed)
+  int si_code = 0;
+  uint64_t fault_address = 0; // si_addr for faults
+  uint64_t rip = 0;           // where the agent stopped
+  std::string instruction;    // decoded with Capstone ("mov eax, dword ptr [rax]")
+  std::string symbol;         // agent-relative ("task_null_deref+0x9")
+  bool stack_overflow = false;
+  std::string escaped;        // set when the agent tried to leave its box (exec, fork)
+  // The region's place (for the report and for tests that check it is gone).
+  uint64_t region_start = 0, region_size = 0;
+
+  // One line: "finished with status 0", "crashed: SIGSEGV at 0x0 in ...".
+  std::string describe() const;
+};
+
+// Runs the agent in `thread` (stopped). The thread's context is restored and the
+// region unmapped before returning, whatever the outcome; kDied means the process
+// itself is gone. Throws only when the engine itself fails (InjectError).
+AgentOutcome run_agent(Task& thread, const AgentRequest& request,
+                       const AgentImage& image = AgentImage::embedded());
+
+}  // namespace ttst::inject

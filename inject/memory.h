@@ -1,0 +1,52 @@
+// memory.h — reading and writing another process's memory (process_vm_readv /
+// process_vm_writev) and listing its mappings (/proc/PID/maps). TRUSTED.
+// The host writes only into R and F (the agent's region, before the agent runs);
+// nothing here is ever used to write into P.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ttst::inject {
+
+struct Mapping {
+  uint64_t start = 0, end = 0;
+  std::string perms;  // "rw-p"
+  uint64_t offset = 0;
+  std::string path;   // "" for anonymous, "[stack]", "[vdso]", ...
+  bool readable() const { return perms.size() > 0 && perms[0] == 'r'; }
+  bool writable() const { return perms.size() > 1 && perms[1] == 'w'; }
+};
+
+std::vector<Mapping> read_maps(pid_t pid);
+std::string fmt_hex(uint64_t v);  // "7f12ab" (no prefix)
+
+// Reads exactly out.size() bytes or throws.
+void read_memory(pid_t pid, uint64_t addr, std::span<uint8_t> out);
+std::vector<uint8_t> read_memory(pid_t pid, uint64_t addr, size_t len);
+// Reads up to out.size() bytes; returns how many were readable (0 on failure).
+size_t try_read_memory(pid_t pid, uint64_t addr, std::span<uint8_t> out);
+// Writes exactly data.size() bytes or throws (the pages must be writable).
+void write_memory(pid_t pid, uint64_t addr, std::span<const uint8_t> data);
+
+// A byte range [start, end) in a process.
+struct Range {
+  uint64_t start = 0, end = 0;
+};
+
+// Hash (FNV-1a 64) of every readable, writable mapping's contents plus the layout
+// of all mappings; bytes inside `exclude` count as zero. Used by tests and tools to
+// prove a process unchanged. Exclude the kernel-written rseq areas
+// (SeizedProcess::kernel_written_ranges) for programs that registered rseq.
+struct MemoryDigest {
+  uint64_t hash = 0;
+  uint64_t bytes = 0;
+  std::vector<Mapping> writable;
+};
+MemoryDigest digest_writable_memory(pid_t pid, const std::vector<Range>& exclude = {});
+
+}  // namespace ttst::inject

@@ -1,0 +1,102 @@
+// process.cc — see process.h.
+#include "inject/process.h"
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <spdlog/spdlog.h>
+
+#include "inject/error.h"
+
+namespace ttst::inject {
+namespace {
+
+std::set<pid_t> list_threads(pid_t pid) {
+  std::set<pid_t> out;
+  std::string path = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(path.c_str());
+  if (!d) throw TraceeDied("process " + std::to_string(pid) + " does not exist");
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] != '.') out.insert(static_cast<pid_t>(std::stol(e->d_name)));
+  closedir(d);
+  return out;
+}
+
+}  // namespace
+
+std::string proc_status_field(pid_t pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(name + ":", 0) == 0) {
+      auto v = line.substr(name.size() + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  return "";
+}
+
+SeizedProcess SeizedProcess::seize(pid_t pid, milliseconds timeout) {
+  std::string tracer = proc_status_field(pid, "TracerPid");
+  if (tracer.empty()) throw TraceeDied("process " + std::to_string(pid) + " does not exist");
+  if (tracer != "0")
+    throw InjectError("process " + std::to_string(pid) + " is already traced by " + tracer +
+                      "; stop that debugger first");
+  SeizedProcess p(pid);
+  std::string sec = proc_status_field(pid, "Seccomp");
+  p.seccomp_ = sec.empty() ? 0 : std::stoi(sec);
+  if (p.seccomp_ != 0)
+    spdlog::warn("inject: process {} runs under seccomp mode {}; remote syscalls may be refused",
+                 pid, p.seccomp_);
+  // Seize and stop threads until a listing shows none we do not hold: a thread we
+  // hold is stopped and creates no more, so this converges.
+  std::set<pid_t> seized;
+  p.threads_.push_back(Task::seize(pid, kOptionsPast));  // the main thread first
+  seized.insert(pid);
+  p.threads_.back().interrupt(timeout);
+  for (;;) {
+    bool added = false;
+    for (pid_t tid : list_threads(pid)) {
+      if (seized.count(tid)) continue;
+      try {
+        p.threads_.push_back(Task::seize(tid, kOptionsPast));
+      } catch (const TraceeDied&) {
+        continue;  // the thread exited meanwhile
+      }
+      seized.insert(tid);
+      added = true;
+      try {
+        p.threads_.back().interrupt(timeout);
+      } catch (const TraceeDied&) {
+        p.threads_.back().forget();
+        p.threads_.pop_back();
+      }
+    }
+    if (!added) break;
+  }
+  return p;
+}
+
+SeizedProcess::~SeizedProcess() { release(); }
+
+std::vector<Range> SeizedProcess::kernel_written_ranges() {
+  std::vector<Range> out;
+  for (Task& t : threads_)
+    if (auto area = t.rseq_area()) out.push_back({area->first, area->first + area->second});
+  return out;
+}
+
+void SeizedProcess::release() {
+  for (Task& t : threads_) {
+    try {
+      t.detach(0);
+    } catch (const std::exception& e) {
+      spdlog::error("inject: detaching thread {} of process {}: {}", t.tid(), pid_, e.what());
+    }
+  }
+  threads_.clear();
+}
+
+}  // namespace ttst::inject

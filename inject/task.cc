@@ -1,0 +1,323 @@
+// task.cc — see task.h.
+#include "inject/task.h"
+
+#include <cpuid.h>
+#include <elf.h>
+#include <sched.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <fstream>
+#include <cstring>
+#include <spdlog/spdlog.h>
+
+#include "inject/error.h"
+
+namespace ttst::inject {
+namespace {
+std::string proc_field(pid_t tid, const char* name) {
+  std::ifstream in("/proc/" + std::to_string(tid) + "/status");
+  std::string line, key = std::string(name) + ":";
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0) {
+      auto v = line.substr(key.size());
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  return "";
+}
+}  // namespace
+
+unsigned options_child() {
+  return PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC;
+}
+
+namespace {
+std::string signame(int sig) {
+  const char* n = sigabbrev_np(sig);
+  return n ? std::string("SIG") + n : "signal " + std::to_string(sig);
+}
+}  // namespace
+
+std::string Stop::describe() const {
+  switch (kind) {
+    case StopKind::kSyscall: return "syscall stop";
+    case StopKind::kEvent: return "ptrace event " + std::to_string(event);
+    case StopKind::kSignalDelivery: return "signal " + signame(sig);
+    case StopKind::kGroupStop: return "group stop by " + signame(sig);
+    case StopKind::kInterrupt: return "interrupt stop";
+    case StopKind::kExited: return "exited with status " + std::to_string(exit_code);
+    case StopKind::kKilled: return "killed by " + signame(sig);
+  }
+  return "unknown stop";
+}
+
+Stop decode_status(int status) {
+  Stop s;
+  s.raw_status = status;
+  if (WIFEXITED(status)) {
+    s.kind = StopKind::kExited;
+    s.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    s.kind = StopKind::kKilled;
+    s.sig = WTERMSIG(status);
+  } else {
+    int sig = WSTOPSIG(status);
+    int event = (status >> 16) & 0xff;
+    if (sig == (SIGTRAP | 0x80)) {
+      s.kind = StopKind::kSyscall;
+      s.sig = SIGTRAP;
+    } else if (event == PTRACE_EVENT_STOP) {
+      bool job = sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+      s.kind = job ? StopKind::kGroupStop : StopKind::kInterrupt;
+      s.sig = sig;
+    } else if (event != 0) {
+      s.kind = StopKind::kEvent;
+      s.event = event;
+      s.sig = sig;
+    } else {
+      s.kind = StopKind::kSignalDelivery;
+      s.sig = sig;
+    }
+  }
+  return s;
+}
+
+size_t xstate_size() {
+  static const size_t size = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    // Leaf 0xD, sub-leaf 0: ecx = size for every feature the CPU supports.
+    if (!__get_cpuid_count(0xd, 0, &a, &b, &c, &d) || c < 576) return size_t{4096};
+    return size_t{c};
+  }();
+  return size;
+}
+
+Task Task::seize(pid_t tid, unsigned options) {
+  if (ptrace(PTRACE_SEIZE, tid, nullptr, reinterpret_cast<void*>(uintptr_t{options})) != 0)
+    throw_errno("PTRACE_SEIZE of thread " + std::to_string(tid));
+  Task t(tid);
+  t.attached_ = true;
+  return t;
+}
+
+Task Task::adopt(pid_t tid, milliseconds timeout) {
+  Task t(tid);
+  t.attached_ = true;
+  Stop s = t.wait(timeout, "first stop of a new child");
+  if (!s.alive()) throw TraceeDied("new child " + std::to_string(tid) + " " + s.describe());
+  return t;
+}
+
+Task::Task(Task&& o) noexcept
+    : tid_(o.tid_), attached_(o.attached_), stopped_(o.stopped_),
+      was_group_stopped_(o.was_group_stopped_), last_(o.last_),
+      eintr_original_(o.eintr_original_), eintr_rewound_(o.eintr_rewound_) {
+  o.attached_ = false;
+}
+
+Task::~Task() {
+  if (!attached_) return;
+  try {
+    detach(0);
+  } catch (const std::exception& e) {
+    spdlog::warn("inject: detaching thread {}: {}", tid_, e.what());
+  }
+}
+
+std::optional<Stop> Task::wait_for(milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  long sleep_ns = 2000;
+  for (int spins = 0;; ++spins) {
+    int status = 0;
+    pid_t r = waitpid(tid_, &status, __WALL | WNOHANG);
+    if (r == tid_) {
+      last_ = decode_status(status);
+      stopped_ = last_.alive();
+      if (!last_.alive()) attached_ = false;
+      return last_;
+    }
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("waitpid on thread " + std::to_string(tid_));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    if (spins < 20) {
+      sched_yield();
+    } else {
+      timespec ts{0, sleep_ns};
+      nanosleep(&ts, nullptr);
+      if (sleep_ns < 200000) sleep_ns *= 2;  // cap: a stop is seen within 0.2 ms
+    }
+  }
+}
+
+Stop Task::wait(milliseconds timeout, const char* what) {
+  auto s = wait_for(timeout);
+  if (!s)
+    throw Timeout(std::string("timed out after ") + std::to_string(timeout.count()) +
+                  " ms waiting for " + what + " of thread " + std::to_string(tid_));
+  return *s;
+}
+
+void Task::interrupt(milliseconds timeout) {
+  if (stopped_) return;
+  if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0)
+    throw_errno("PTRACE_INTERRUPT of thread " + std::to_string(tid_));
+  for (;;) {
+    Stop s = wait(timeout, "interrupt stop");
+    switch (s.kind) {
+      case StopKind::kInterrupt:
+        restart_eintr_of_interrupt();
+        return;
+      case StopKind::kGroupStop:
+        was_group_stopped_ = true;
+        return;
+      case StopKind::kSignalDelivery:
+        // A signal that was on its way: deliver it, keep waiting for our stop.
+        resume(PTRACE_CONT, s.sig);
+        continue;
+      case StopKind::kSyscall:
+      case StopKind::kEvent:
+        resume(PTRACE_CONT, 0);
+        continue;
+      default:
+        throw TraceeDied("thread " + std::to_string(tid_) + " " + s.describe() +
+                         " while being interrupted");
+    }
+  }
+}
+
+// A few system calls return EINTR (not a restart code) when the thread is merely
+// stopped by PTRACE_INTERRUPT, with no signal for the program: epoll_wait and its
+// variants. Point the thread back at the syscall instruction so it re-runs the call
+// when resumed, as if it had never been interrupted. Only when no unblocked signal is
+// pending: a real signal would have made the call fail with EINTR anyway.
+void Task::restart_eintr_of_interrupt() {
+  user_regs_struct r = get_regs();
+  const long nr = static_cast<long>(r.orig_rax);
+  const bool epoll = nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2;
+  if (!epoll || static_cast<int64_t>(r.rax) != -EINTR) return;
+  std::string blk = proc_field(tid_, "SigBlk");
+  if (signal_pending_unblocked(blk.empty() ? 0 : std::stoull(blk, nullptr, 16))) return;
+  uint8_t insn[2] = {0, 0};
+  iovec local{insn, 2}, remote{reinterpret_cast<void*>(r.rip - 2), 2};
+  if (process_vm_readv(tid_, &local, 1, &remote, 1, 0) != 2 || insn[0] != 0x0f || insn[1] != 0x05)
+    return;
+  eintr_original_ = r;
+  r.rax = r.orig_rax;
+  r.rip -= 2;
+  set_regs(r);
+  eintr_rewound_ = get_regs();
+  spdlog::debug("inject: thread {} will re-run syscall {} that PTRACE_INTERRUPT cut short", tid_, nr);
+}
+
+bool Task::signal_pending_unblocked(uint64_t blocked) {
+  auto mask = [this](const char* field) {
+    std::string v = proc_field(tid_, field);
+    return v.empty() ? 0ull : std::stoull(v, nullptr, 16);
+  };
+  return ((mask("SigPnd") | mask("ShdPnd")) & ~blocked) != 0;
+}
+
+std::optional<user_regs_struct> Task::eintr_original_of(const user_regs_struct& regs) const {
+  if (!eintr_original_ || std::memcmp(&regs, &eintr_rewound_, sizeof regs) != 0) return std::nullopt;
+  return eintr_original_;
+}
+
+void Task::resume(int request, int sig) {
+  if (ptrace(static_cast<__ptrace_request>(request), tid_, nullptr,
+             reinterpret_cast<void*>(intptr_t{sig})) != 0)
+    throw_errno("resuming thread " + std::to_string(tid_));
+  stopped_ = false;
+}
+
+void Task::set_options(unsigned options) {
+  if (ptrace(PTRACE_SETOPTIONS, tid_, nullptr, reinterpret_cast<void*>(uintptr_t{options})) != 0)
+    throw_errno("PTRACE_SETOPTIONS on thread " + std::to_string(tid_));
+}
+
+user_regs_struct Task::get_regs() {
+  user_regs_struct r{};
+  iovec iov{&r, sizeof r};
+  if (ptrace(PTRACE_GETREGSET, tid_, reinterpret_cast<void*>(NT_PRSTATUS), &iov) != 0)
+    throw_errno("reading registers of thread " + std::to_string(tid_));
+  if (iov.iov_len != sizeof r)
+    throw InjectError("thread " + std::to_string(tid_) +
+                      " is not a 64-bit x86 thread; only x86-64 programs can be updated");
+  return r;
+}
+
+void Task::set_regs(const user_regs_struct& regs) {
+  user_regs_struct r = regs;
+  iovec iov{&r, sizeof r};
+  if (ptrace(PTRACE_SETREGSET, tid_, reinterpret_cast<void*>(NT_PRSTATUS), &iov) != 0)
+    throw_errno("writing registers of thread " + std::to_string(tid_));
+}
+
+std::vector<uint8_t> Task::get_xstate() {
+  std::vector<uint8_t> buf(xstate_size());
+  iovec iov{buf.data(), buf.size()};
+  if (ptrace(PTRACE_GETREGSET, tid_, reinterpret_cast<void*>(NT_X86_XSTATE), &iov) != 0)
+    throw_errno("reading the xstate of thread " + std::to_string(tid_));
+  buf.resize(iov.iov_len);
+  return buf;
+}
+
+void Task::set_xstate(const std::vector<uint8_t>& xstate) {
+  std::vector<uint8_t> buf = xstate;
+  iovec iov{buf.data(), buf.size()};
+  if (ptrace(PTRACE_SETREGSET, tid_, reinterpret_cast<void*>(NT_X86_XSTATE), &iov) != 0)
+    throw_errno("writing the xstate of thread " + std::to_string(tid_));
+}
+
+uint64_t Task::get_sigmask() {
+  uint64_t mask = 0;
+  if (ptrace(PTRACE_GETSIGMASK, tid_, reinterpret_cast<void*>(sizeof mask), &mask) != 0)
+    throw_errno("reading the signal mask of thread " + std::to_string(tid_));
+  return mask;
+}
+
+void Task::set_sigmask(uint64_t mask) {
+  if (ptrace(PTRACE_SETSIGMASK, tid_, reinterpret_cast<void*>(sizeof mask), &mask) != 0)
+    throw_errno("writing the signal mask of thread " + std::to_string(tid_));
+}
+
+siginfo_t Task::get_siginfo() {
+  siginfo_t si{};
+  if (ptrace(PTRACE_GETSIGINFO, tid_, nullptr, &si) != 0)
+    throw_errno("reading the siginfo of thread " + std::to_string(tid_));
+  return si;
+}
+
+std::optional<std::pair<uint64_t, uint32_t>> Task::rseq_area() {
+  __ptrace_rseq_configuration conf{};
+  long n = ptrace(static_cast<__ptrace_request>(PTRACE_GET_RSEQ_CONFIGURATION), tid_,
+                  reinterpret_cast<void*>(sizeof conf), &conf);
+  if (n <= 0 || conf.rseq_abi_pointer == 0) return std::nullopt;
+  return std::make_pair(static_cast<uint64_t>(conf.rseq_abi_pointer), conf.rseq_abi_size);
+}
+
+unsigned long Task::event_msg() {
+  unsigned long msg = 0;
+  if (ptrace(PTRACE_GETEVENTMSG, tid_, nullptr, &msg) != 0)
+    throw_errno("reading the event message of thread " + std::to_string(tid_));
+  return msg;
+}
+
+void Task::detach(int sig) {
+  if (!attached_) return;
+  if (!stopped_) interrupt(milliseconds(2000));
+  if (ptrace(PTRACE_DETACH, tid_, nullptr, reinterpret_cast<void*>(intptr_t{sig})) != 0 &&
+      errno != ESRCH)
+    throw_errno("detaching thread " + std::to_string(tid_));
+  attached_ = false;
+  stopped_ = false;
+}
+
+}  // namespace ttst::inject

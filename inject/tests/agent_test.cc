@@ -1,0 +1,223 @@
+// agent_test.cc — the agent's outcomes as the host classifies them: finished with a
+// status, crashed (NULL dereference, abort, stack overflow: signal, fault address,
+// decoded faulting instruction, agent symbol), hung (infinite loop); reading the
+// peer's memory; and that R is left exactly as before whatever the outcome.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <sstream>
+#include <thread>
+
+#include "inject/agent_image.h"
+#include "inject/agent_session.h"
+#include "inject/memory.h"
+#include "inject/process.h"
+#include "inject/process_factory.h"
+#include "inject/registers.h"
+#include "inject/tests/test_util.h"
+
+using namespace ttst::inject;
+using namespace ttst::inject::testing;
+
+namespace {
+
+struct Fixture {
+  Spawned s;
+  std::optional<SeizedProcess> p;
+  std::optional<ChildProcess> r;
+  Registers regs0;
+  uint64_t mem0 = 0;
+
+  Fixture() {
+    become_subreaper();
+    s = spawn({runfile("tests/programs/blocker/blocker_bin"), "read"});
+    REQUIRE(read_line(s.from_child) == "ready");
+    wait_in_syscall(s.pid, {SYS_read});
+    p.emplace(SeizedProcess::seize(s.pid));
+    r.emplace(create_reversed(p->main_thread()));
+    regs0 = Registers::capture(p->main_thread());
+    mem0 = digest_writable_memory(s.pid).hash;
+  }
+  ~Fixture() {
+    r.reset();
+    p.reset();
+    kill_and_reap(s.pid);
+  }
+  AgentOutcome run(uint32_t task, milliseconds timeout = milliseconds(3000)) {
+    AgentRequest rq;
+    rq.task = task;
+    rq.timeout = timeout;
+    rq.peer_pid = s.pid;
+    return run_agent(r->task(), rq);
+  }
+  void check_r_untouched() {
+    Registers now = Registers::capture(r->task());
+    CHECK_MESSAGE(now == regs0, now.first_difference(regs0));
+    CHECK(digest_writable_memory(r->pid()).hash == mem0);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the embedded agent parses: entry, RX text, no writable code") {
+  const AgentImage& img = AgentImage::embedded();
+  CHECK(img.entry() > 0);
+  CHECK(img.entry() < img.span());
+  bool has_exec = false;
+  for (const auto& run : img.protections()) {
+    if (run.prot & 4 /* PROT_EXEC */) has_exec = true;
+    CHECK_FALSE(((run.prot & 2) && (run.prot & 4)));
+  }
+  CHECK(has_exec);
+  CHECK(img.symbolize(img.entry()) == "ttst_agent_start+0x0");
+  CHECK_THROWS(AgentImage::parse(std::span<const unsigned char>()));
+}
+
+TEST_CASE("empty, alloc and unknown tasks finish with their status") {
+  Fixture fx;
+  AgentOutcome out = fx.run(TTST_AGENT_TASK_EMPTY);
+  CHECK_MESSAGE(out.kind == AgentOutcome::Kind::kFinished, out.describe());
+  CHECK(out.status == 0);
+  fx.check_r_untouched();
+
+  AgentRequest rq;
+  rq.task = TTST_AGENT_TASK_ALLOC;
+  rq.args[0] = 100;
+  rq.args[1] = 4096;
+  rq.heap_size = 64 * 4096;
+  out = run_agent(fx.r->task(), rq);
+  REQUIRE_MESSAGE(out.kind == AgentOutcome::Kind::kFinished, out.describe());
+  CHECK(out.status == 64);  // the arena holds exactly 64 blocks
+  CHECK(out.detail[0] == 64 * 4096);
+
+  out = fx.run(77);
+  CHECK(out.kind == AgentOutcome::Kind::kFinished);
+  CHECK(out.status == TTST_AGENT_STATUS_UNKNOWN_TASK);
+  fx.check_r_untouched();
+}
+
+TEST_CASE("a NULL dereference is a crash at address 0 naming the load instruction") {
+  Fixture fx;
+  AgentOutcome out = fx.run(TTST_AGENT_TASK_NULL_DEREF);
+  INFO(out.describe());
+  REQUIRE(out.kind == AgentOutcome::Kind::kCrashed);
+  CHECK(out.signal == SIGSEGV);
+  CHECK(out.fault_address == 0);
+  CHECK_FALSE(out.stack_overflow);
+  CHECK(out.instruction.find("mov") == 0);
+  CHECK(out.instruction.find("ptr [") != std::string::npos);
+  CHECK(out.symbol.rfind("task_null_deref+", 0) == 0);
+  fx.check_r_untouched();
+}
+
+TEST_CASE("abort is a SIGABRT crash naming the syscall that raised it") {
+  Fixture fx;
+  AgentOutcome out = fx.run(TTST_AGENT_TASK_ABORT);
+  INFO(out.describe());
+  REQUIRE(out.kind == AgentOutcome::Kind::kCrashed);
+  CHECK(out.signal == SIGABRT);
+  CHECK(out.instruction == "syscall");
+  CHECK(out.symbol.rfind("task_abort+", 0) == 0);
+  fx.check_r_untouched();
+}
+
+TEST_CASE("a stack overflow is a SIGSEGV in the guard pages, classified as such") {
+  Fixture fx;
+  AgentOutcome out = fx.run(TTST_AGENT_TASK_STACK_OVERFLOW);
+  INFO(out.describe());
+  REQUIRE(out.kind == AgentOutcome::Kind::kCrashed);
+  CHECK(out.signal == SIGSEGV);
+  CHECK(out.stack_overflow);
+  CHECK_FALSE(out.instruction.empty());
+  CHECK(out.symbol.rfind("recurse+", 0) == 0);
+  fx.check_r_untouched();
+}
+
+TEST_CASE("an infinite loop is reported as hung after the timeout") {
+  Fixture fx;
+  auto t0 = std::chrono::steady_clock::now();
+  AgentOutcome out = fx.run(TTST_AGENT_TASK_INFINITE_LOOP, milliseconds(200));
+  auto took = std::chrono::steady_clock::now() - t0;
+  INFO(out.describe());
+  REQUIRE(out.kind == AgentOutcome::Kind::kHung);
+  CHECK(took >= milliseconds(200));
+  CHECK(took < milliseconds(2000));
+  CHECK(out.symbol.rfind("task_infinite_loop+", 0) == 0);
+  CHECK_FALSE(out.instruction.empty());
+  fx.check_r_untouched();
+  // The thread is usable again afterwards.
+  CHECK(fx.run(TTST_AGENT_TASK_EMPTY).kind == AgentOutcome::Kind::kFinished);
+}
+
+TEST_CASE("the agent reads its peer's memory (in R and in a freshly exec'd F)") {
+  Fixture fx;
+  // Some writable bytes of P: the start of its data segment or heap.
+  Mapping target{};
+  for (const Mapping& m : read_maps(fx.s.pid))
+    if (m.writable() && m.readable() && m.path.find("[heap]") != std::string::npos) target = m;
+  REQUIRE(target.start != 0);
+  std::vector<uint8_t> expect = read_memory(fx.s.pid, target.start, 4096);
+
+  AgentRequest rq;
+  rq.task = TTST_AGENT_TASK_READ_PEER;
+  rq.peer_pid = fx.s.pid;
+  rq.args[0] = target.start;
+  rq.args[1] = 4096;
+  AgentOutcome out = run_agent(fx.r->task(), rq);
+  REQUIRE_MESSAGE(out.kind == AgentOutcome::Kind::kFinished, out.describe());
+  CHECK(out.status == 0);
+  CHECK(out.output == expect);
+  fx.check_r_untouched();
+
+  FutureSpec spec;
+  spec.exe = runfile("tests/programs/blocker/blocker_bin");
+  ChildProcess f = create_future(fx.p->main_thread(), spec);
+  Registers fregs = Registers::capture(f.task());
+  out = run_agent(f.task(), rq);
+  REQUIRE_MESSAGE(out.kind == AgentOutcome::Kind::kFinished, out.describe());
+  CHECK(out.output == expect);
+  Registers fnow = Registers::capture(f.task());
+  CHECK_MESSAGE(fnow == fregs, fnow.first_difference(fregs));
+}
+
+TEST_CASE("a process killed while its agent runs is reported as died") {
+  Fixture fx;
+  AgentRequest rq;
+  rq.task = TTST_AGENT_TASK_INFINITE_LOOP;
+  rq.timeout = milliseconds(3000);
+  pid_t rpid = fx.r->pid();
+  std::thread killer([rpid] {
+    std::this_thread::sleep_for(milliseconds(100));
+    kill(rpid, SIGKILL);
+  });
+  AgentOutcome out = run_agent(fx.r->task(), rq);
+  killer.join();
+  CHECK(out.kind == AgentOutcome::Kind::kDied);
+  // P is untouched.
+  CHECK(Registers::capture(fx.p->main_thread()) == fx.regs0);
+  CHECK(digest_writable_memory(fx.s.pid).hash == fx.mem0);
+}
+
+TEST_CASE("an agent that forks is a crash; the new process is killed at once") {
+  Fixture fx;
+  std::string children_before = slurp("/proc/" + std::to_string(fx.r->pid()) + "/task/" +
+                                      std::to_string(fx.r->pid()) + "/children");
+  AgentOutcome out = fx.run(TTST_AGENT_TASK_FORK);
+  INFO(out.describe());
+  REQUIRE(out.kind == AgentOutcome::Kind::kCrashed);
+  CHECK(out.escaped.find("create a process") != std::string::npos);
+  CHECK(out.instruction == "syscall");
+  CHECK(out.symbol.rfind("task_fork+", 0) == 0);
+  // The forked process is dead (a zombie of R at most, never running).
+  std::string children = slurp("/proc/" + std::to_string(fx.r->pid()) + "/task/" +
+                               std::to_string(fx.r->pid()) + "/children");
+  std::istringstream in(children);
+  pid_t child;
+  while (in >> child) CHECK(gone(child, milliseconds(100)));
+  CHECK(children_before.empty());
+  // R's registers are restored even so.
+  Registers now = Registers::capture(fx.r->task());
+  CHECK(now == fx.regs0);
+}

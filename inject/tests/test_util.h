@@ -1,0 +1,42 @@
+// test_util.h — helpers for the inject tests: start test programs with pipes,
+// read their lines with timeouts, wait until they block in a given syscall, talk
+// to their sockets, find runfiles.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace ttst::inject::testing {
+
+struct Spawned {
+  pid_t pid = -1;
+  int to_child = -1;    // the child's stdin
+  int from_child = -1;  // the child's stdout
+};
+
+// Absolute path of a runfile ("tests/programs/blocker/blocker_bin").
+std::string runfile(const std::string& rel);
+// Starts argv[0] with stdin/stdout on pipes; rseq is disabled (glibc tunable) unless
+// keep_rseq, so the kernel does not write cpu ids into the memory tests hash.
+Spawned spawn(const std::vector<std::string>& argv, bool keep_rseq = false);
+// One line from fd without the newline; throws on timeout or EOF.
+std::string read_line(int fd, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+// Waits until the main thread of pid sleeps in one of the syscalls `nrs`.
+void wait_in_syscall(pid_t pid, const std::set<long>& nrs);
+// Connects to 127.0.0.1:port, sends line + "\n", returns the reply line ("" on failure).
+std::string request(int port, const std::string& line, int timeout_ms = 3000);
+// SIGKILL and reap a child of this process.
+void kill_and_reap(pid_t pid);
+// Makes this process the subreaper of its descendants (orphaned R/F come back here).
+void become_subreaper();
+// True when pid is gone or a zombie (waits up to timeout, reaping it if it is ours).
+bool gone(pid_t pid, std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
+std::string slurp(const std::string& path);
+// The "flags:" field of /proc/PID/fdinfo/FD.
+std::string fd_flags(pid_t pid, int fd);
+
+}  // namespace ttst::inject::testing
