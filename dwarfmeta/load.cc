@@ -1,0 +1,115 @@
+// load.cc — dwarfmeta::load(): assemble a Program from the ELF file, its DWARF
+// (in the file or in separate debug info found by build-id), Capstone's view of
+// its code, and the ttst sections.
+#include "dwarfmeta/load.h"
+
+#include <elf.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include "dwarfmeta/alloc_sites.h"
+#include "dwarfmeta/dwarf_reader.h"
+#include "dwarfmeta/elf_file.h"
+#include "dwarfmeta/ttst_sections.h"
+#include "stfw/runtime/ttst_abi.h"
+
+namespace dwarfmeta {
+namespace {
+
+std::vector<Function> build_functions(const std::vector<Symbol>& symbols, const std::vector<DwarfFunction>& dwarf) {
+  std::map<uint64_t, const DwarfFunction*> by_low;
+  for (const DwarfFunction& f : dwarf) by_low.emplace(f.low, &f);
+  std::map<uint64_t, Function> out;
+  for (const Symbol& s : symbols) {
+    if (s.type != STT_FUNC || s.shndx == SHN_UNDEF || s.value == 0 || s.name.empty()) continue;
+    Function f;
+    f.name = s.name;
+    f.low = s.value;
+    f.high = s.value + s.size;
+    f.external = s.bind == STB_GLOBAL || s.bind == STB_WEAK;
+    auto d = by_low.find(s.value);
+    if (d != by_low.end()) {
+      f.file = d->second->file;
+      if (d->second->high > f.high) f.high = d->second->high;
+    }
+    auto [it, fresh] = out.emplace(f.low, f);
+    if (!fresh && f.external && !it->second.external) it->second = f;  // prefer the global alias
+  }
+  for (const DwarfFunction& d : dwarf) {  // stripped binaries: DWARF only
+    if (d.name.empty() || out.count(d.low)) continue;
+    out.emplace(d.low, Function{"", d.name, d.file, d.low, d.high, d.external, kVoid});
+  }
+  std::vector<Function> fns;
+  std::map<std::string, int> seen;
+  for (auto& [low, f] : out) {
+    f.id = (!f.external && !f.file.empty()) ? f.file + "::" + f.name : f.name;
+    if (seen[f.id]++) f.id += "@" + std::to_string(seen[f.id] - 1);
+    fns.push_back(std::move(f));
+  }
+  return fns;
+}
+
+}  // namespace
+
+Program load(const std::string& path, const LoadOptions& options) {
+  ElfFile elf(path);
+  Program prog;
+  prog.path = path;
+  prog.build_id = elf.build_id();
+  prog.pie = elf.pie();
+
+  std::unique_ptr<ElfFile> debug;
+  const ElfFile* dw = &elf;
+  if (!elf.has_dwarf()) {
+    std::string p = find_debug_file(elf.build_id(), options.debug_roots);
+    if (!p.empty()) {
+      debug = std::make_unique<ElfFile>(p);
+      if (debug->has_dwarf()) dw = debug.get();
+    }
+  }
+  if (!dw->has_dwarf())
+    throw Error(ErrorKind::NoDwarf, path + ": built without -g: rebuild with ttst-cc or -g");
+  prog.debug_file = dw->path();
+
+  std::vector<DwarfFunction> dfns;
+  read_dwarf(dw->fd(), path, prog, dfns);
+
+  std::vector<Symbol> symbols = elf.section(".symtab") ? elf.symbols() : dw->symbols();
+  prog.functions = build_functions(symbols, dfns);
+
+  // Globals: symbol sizes cover flexible arrays; const objects live in read-only data.
+  std::map<uint64_t, uint64_t> object_size;
+  for (const Symbol& s : symbols)
+    if (s.type == STT_OBJECT && s.shndx != SHN_UNDEF) object_size[s.value] = std::max(object_size[s.value], s.size);
+  for (Global& g : prog.globals) {
+    if (g.tls) continue;
+    auto it = object_size.find(g.addr);
+    if (it != object_size.end() && it->second > g.size) g.size = it->second;
+    for (const Section& s : elf.sections())
+      if ((s.flags & SHF_ALLOC) && g.addr >= s.addr && g.addr < s.addr + s.size && !(s.flags & SHF_TLS))
+        g.readonly = !(s.flags & SHF_WRITE);
+  }
+
+  for (const Section& s : elf.sections())
+    if (s.name.rfind(".rodata", 0) == 0 && (s.flags & SHF_ALLOC) && !(s.flags & SHF_WRITE) && s.size)
+      prog.string_ranges.push_back(Range{s.name, s.addr, s.addr + s.size});
+
+  if (const Section* s = elf.section(TTST_ANNOT_SECTION)) prog.annotations = parse_annotations(elf.data(*s));
+  if (const Section* s = elf.section(TTST_UPOINTS_SECTION)) prog.update_points = parse_update_points(elf.data(*s));
+  prog.reindex();
+  for (UpdatePoint& u : prog.update_points)
+    if (const Function* f = prog.function_at(u.addr)) u.function = f->id;
+
+  if (options.alloc_sites) {
+    std::set<std::string> allocators = standard_allocators();
+    for (const Annotation& a : prog.annotations)
+      if (a.kind == AnnotKind::Allocator) allocators.insert(a.target);
+    prog.alloc_sites = find_alloc_sites(elf, prog.functions, allocators);
+  }
+  prog.reindex();
+  return prog;
+}
+
+}  // namespace dwarfmeta
