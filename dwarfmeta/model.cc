@@ -100,7 +100,7 @@ TypeId Program::strip(TypeId id) const {
 
 static std::string join(const std::string& a, const std::string& b) {
   if (b.empty()) return a;
-  if (b[0] == '[' || b[0] == '(') return a + b;
+  if (b[0] == '[') return a + b;
   return a + " " + b;
 }
 
@@ -136,6 +136,10 @@ std::string Program::declaration(TypeId id, const std::string& inner) const {
       }
       case TypeKind::Const: case TypeKind::Volatile: case TypeKind::Restrict: case TypeKind::Atomic: {
         std::string q = kind_name(t.kind);
+        if (types.at(t.target).kind == TypeKind::Array) {  // C qualifies the elements
+          id = t.target;
+          break;
+        }
         if (types.at(t.target).kind == TypeKind::Pointer) {
           name = q + (name.empty() ? "" : " " + name);
           id = t.target;
