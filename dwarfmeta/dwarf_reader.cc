@@ -662,8 +662,11 @@ void Walker::finish() {
     for (TypeId& p : t.params) p = map(p);
   }
   // 5. Globals with state IDs; one per address (inlined copies repeat statics).
-  std::unordered_map<std::string, size_t> ids;
+  //    Function statics of same-named static functions in different files get the
+  //    file as a prefix: "a.c::tick::calls", "b.c::tick::calls".
   std::map<std::pair<bool, uint64_t>, bool> at;
+  std::map<std::string, int> uses;
+  size_t first = prog_.globals.size();
   for (Var& v : vars_) {
     if (!at.emplace(std::make_pair(v.tls, v.addr), true).second) continue;
     Global g;
@@ -680,9 +683,12 @@ void Walker::finish() {
     } else {
       g.linkage = Linkage::FileStatic, g.id = v.file + "::" + v.name;
     }
-    if (ids.count(g.id)) g.id = v.file + "::" + g.id;  // same-named static functions
-    ids[g.id] = prog_.globals.size();
+    uses[g.id]++;
     prog_.globals.push_back(std::move(g));
+  }
+  for (size_t i = first; i < prog_.globals.size(); ++i) {
+    Global& g = prog_.globals[i];
+    if (uses[g.id] > 1 && g.linkage == Linkage::FunctionStatic) g.id = g.file + "::" + g.id;
   }
 }
 

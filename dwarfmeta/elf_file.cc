@@ -51,8 +51,17 @@ ElfFile::ElfFile(const std::string& path) : path_(path) {
     elf_end(elf_);
     ::close(fd_);
     fd_ = -1;
-    throw Error(ErrorKind::NotX86_64, path + " is not an x86-64 ELF binary (e_machine " + std::to_string(eh.e_machine) +
+    std::string what = eh.e_machine != EM_X86_64 ? "e_machine " + std::to_string(eh.e_machine)
+                       : eh.e_ident[EI_CLASS] != ELFCLASS64 ? std::string("32-bit")
+                                                             : std::string("big-endian");
+    throw Error(ErrorKind::NotX86_64, path + " is not an x86-64 ELF binary (" + what +
                                           "): ttst supports Linux x86-64 programs only");
+  }
+  if (eh.e_shoff + uint64_t(eh.e_shnum) * eh.e_shentsize > uint64_t(st.st_size)) {
+    elf_end(elf_);
+    ::close(fd_);
+    fd_ = -1;
+    throw Error(ErrorKind::NotElf, path + " is a truncated ELF file (section headers beyond its end): rebuild it");
   }
   pie_ = eh.e_type == ET_DYN;
   size_t shstrndx = 0;

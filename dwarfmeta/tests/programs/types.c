@@ -3,67 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef unsigned long counter_t;
-
-enum color { RED = 0, GREEN = 5, BLUE = -1 };
-
-struct flags {
-  unsigned a : 3;
-  unsigned b : 5;
-  int c : 7;
-  unsigned char tail;
-};
-
-struct node {
-  int key;
-  struct node *next;
-  union {
-    long l;
-    double d;
-  };
-};
-
-struct packet {
-  unsigned len;
-  char data[];
-};
-
-struct zl {
-  int n;
-  int none[0];
-};
-
-typedef int (*handler_fn)(int, const char *);
-
-struct everything {
-  char c;
-  signed char sc;
-  unsigned char uc;
-  short s;
-  unsigned short us;
-  int i;
-  unsigned u;
-  long l;
-  unsigned long ul;
-  long long ll;
-  float f;
-  double d;
-  long double ld;
-  _Bool b;
-  _Complex double cd;
-  counter_t counter;
-  enum color color;
-  struct flags flags;
-  int grid[2][3][4];
-  const char *name;
-  volatile int vi;
-  char *restrict rp;
-  _Atomic int ai;
-  handler_fn handler;
-  void (*cb)(void *, ...);
-  struct node **pp;
-  int *const cp;
-};
+#include "types.h"
 
 struct everything every;
 struct node *list_head;
