@@ -75,9 +75,13 @@ void dump_text(const Program& p, std::ostream& out) {
     out << "\n";
     dump_layout(p, id, out);
   }
-  out << "\nfunctions (" << p.functions.size() << "):\n";
+  size_t described = 0;
+  for (const Function& f : p.functions) described += !f.file.empty();
+  out << "\nfunctions (" << described << " with debug info; " << p.functions.size() - described
+      << " more without, e.g. C runtime start-up, in --json):\n";
   for (const Function& f : p.functions)
-    out << "  " << pad(hex(f.low) + "-" + hex(f.high), 22) << " " << f.id << (f.external ? "" : " (static)") << "\n";
+    if (!f.file.empty())
+      out << "  " << pad(hex(f.low) + "-" + hex(f.high), 22) << " " << f.id << (f.external ? "" : " (static)") << "\n";
   out << "\nallocation sites (" << p.alloc_sites.size() << "):\n";
   for (const AllocSite& s : p.alloc_sites)
     out << "  " << pad(s.id, 28) << " " << pad(s.allocator, 15) << " return " << hex(s.return_addr) << "\n";

@@ -151,6 +151,25 @@ Encoding encoding_of(uint64_t ate) {
   }
 }
 
+// GCC's spelling of base types; clang says "short", "unsigned long", ...
+std::string canonical_base_name(const std::string& n) {
+  static const std::unordered_map<std::string, std::string> names = {
+      {"short", "short int"},
+      {"unsigned short", "short unsigned int"},
+      {"unsigned", "unsigned int"},
+      {"long", "long int"},
+      {"unsigned long", "long unsigned int"},
+      {"long long", "long long int"},
+      {"unsigned long long", "long long unsigned int"},
+      {"_Complex float", "complex float"},
+      {"_Complex double", "complex double"},
+      {"_Complex long double", "complex long double"},
+      {"bool", "_Bool"},
+  };
+  auto it = names.find(n);
+  return it == names.end() ? n : it->second;
+}
+
 uint64_t Walker::die_offset(Dwarf_Die die) {
   Dwarf_Off off = 0;
   Dwarf_Error err = nullptr;
@@ -353,7 +372,9 @@ void Walker::add_type(Dwarf_Die die, Dwarf_Half tag, const Attrs& a) {
   t.declaration = a.declaration;
   r.target_off = a.type_off;
   switch (tag) {
-    case DW_TAG_base_type: t.kind = TypeKind::Base, t.encoding = encoding_of(a.encoding); break;
+    case DW_TAG_base_type:
+      t.kind = TypeKind::Base, t.encoding = encoding_of(a.encoding), t.name = canonical_base_name(t.name);
+      break;
     case DW_TAG_structure_type: t.kind = TypeKind::Struct; break;
     case DW_TAG_union_type: t.kind = TypeKind::Union; break;
     case DW_TAG_enumeration_type: t.kind = TypeKind::Enum; break;

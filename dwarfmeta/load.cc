@@ -18,6 +18,16 @@
 namespace dwarfmeta {
 namespace {
 
+// GCC's clones keep their origin's identity: "make.isra.0", "make.part.1",
+// "make.constprop.0", "make.cold" all have the state ID of "make".
+std::string unclone(const std::string& name) {
+  for (const char* suffix : {".isra.", ".part.", ".constprop.", ".cold"}) {
+    auto at = name.find(suffix);
+    if (at != std::string::npos && at > 0) return name.substr(0, at);
+  }
+  return name;
+}
+
 std::vector<Function> build_functions(const std::vector<Symbol>& symbols, const std::vector<DwarfFunction>& dwarf) {
   std::map<uint64_t, const DwarfFunction*> by_low;
   for (const DwarfFunction& f : dwarf) by_low.emplace(f.low, &f);
@@ -44,7 +54,8 @@ std::vector<Function> build_functions(const std::vector<Symbol>& symbols, const 
   std::vector<Function> fns;
   std::map<std::string, int> seen;
   for (auto& [low, f] : out) {
-    f.id = (!f.external && !f.file.empty()) ? f.file + "::" + f.name : f.name;
+    std::string base = unclone(f.name);
+    f.id = (!f.external && !f.file.empty()) ? f.file + "::" + base : base;
     if (seen[f.id]++) f.id += "@" + std::to_string(seen[f.id] - 1);
     fns.push_back(std::move(f));
   }

@@ -336,6 +336,14 @@ Plan make_plan(const Program& v1, const Program& v2) {
       AmbiguityFinder(v1, o.ambiguities).walk(*g1);
     }
     AmbiguityFinder(v2, o.ambiguities).walk(g2);
+    // A dropped member needs no annotation: nothing of it is transferred.
+    std::erase_if(o.ambiguities, [&](const Ambiguity& a) {
+      for (const Change& c : o.changes)
+        if (c.what == "dropped" && (a.path == c.path || a.path.rfind(c.path + ".", 0) == 0 ||
+                                    a.path.rfind(c.path + "->", 0) == 0))
+          return true;
+      return false;
+    });
     plan.objects.push_back(std::move(o));
   }
   for (const Global& g1 : v1.globals) {
