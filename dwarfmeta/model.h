@@ -59,11 +59,13 @@ struct Member {
   uint32_t bit_size = 0;
   uint32_t bit_offset = 0;
   bool is_bitfield() const { return bit_size != 0; }
+  bool operator==(const Member&) const = default;
 };
 
 struct Enumerator {
   std::string name;
   int64_t value = 0;
+  bool operator==(const Enumerator&) const = default;
 };
 
 // Array element counts: kFlexible for `T x[]` (no bound in DWARF).
@@ -97,6 +99,7 @@ struct Global {
   TypeId type = kVoid;
   bool tls = false;       // _Thread_local / __thread
   bool readonly = false;  // lives in a read-only section (const)
+  bool operator==(const Global&) const = default;
 };
 
 struct Function {
@@ -107,6 +110,7 @@ struct Function {
   uint64_t high = 0;
   bool external = true;
   TypeId type = kVoid;    // a Function type when DWARF describes it
+  bool operator==(const Function&) const = default;
 };
 
 struct AllocSite {
@@ -116,6 +120,7 @@ struct AllocSite {
   std::string allocator;  // "malloc", "calloc", ... or an annotated allocator
   uint64_t call_addr = 0;
   uint64_t return_addr = 0;  // what the runtime records in ttst_heap_desc::site
+  bool operator==(const AllocSite&) const = default;
 };
 
 enum class AnnotKind : uint8_t {
@@ -128,16 +133,19 @@ struct Annotation {
   std::string file;       // as the runtime wrote it (__FILE__)
   std::string target;     // grammar in stfw/runtime/ttst_abi.h
   std::string arg;
+  bool operator==(const Annotation&) const = default;
 };
 
 struct UpdatePoint {
   uint64_t addr = 0;
   std::string function;   // Function::id of the enclosing function, "" if none
+  bool operator==(const UpdatePoint&) const = default;
 };
 
 struct Range {
   std::string name;       // section name
   uint64_t start = 0, end = 0;
+  bool operator==(const Range&) const = default;
 };
 
 struct Program {
