@@ -5,6 +5,7 @@
 #include <elf.h>
 
 #include <algorithm>
+#include <cstring>
 #include <unordered_map>
 
 #include "dwarfmeta/error.h"
@@ -29,10 +30,10 @@ std::string canonical(std::string name) {
 
 class Capstone {
  public:
-  Capstone() {
+  explicit Capstone(bool detail) {
     if (cs_open(CS_ARCH_X86, CS_MODE_64, &h_) != CS_ERR_OK)
       throw Error(ErrorKind::BadDwarf, "cannot start the Capstone disassembler: reinstall libcapstone4");
-    cs_option(h_, CS_OPT_DETAIL, CS_OPT_ON);
+    cs_option(h_, CS_OPT_DETAIL, detail ? CS_OPT_ON : CS_OPT_OFF);
     insn_ = cs_malloc(h_);
   }
   ~Capstone() {
@@ -70,11 +71,42 @@ uint64_t rip_slot(const cs_insn& insn) {
   return 0;
 }
 
+// The target of a direct call (kind 1) or the memory slot of an indirect call
+// through memory (kind 2) from the instruction bytes: Capstone finds instruction
+// boundaries without operand details (much faster), and calls have few encodings:
+//   [prefixes] E8 rel32            call target
+//   [prefixes] FF 15 disp32        call *disp(%rip)
+//   [prefixes] FF 14 25 disp32     call *disp
+int call_operand(const cs_insn& insn, uint64_t& value) {
+  const uint8_t* b = insn.bytes;
+  size_t n = insn.size, i = 0;
+  while (i < n && (b[i] == 0xf2 || b[i] == 0x3e || b[i] == 0x2e || b[i] == 0x66)) ++i;
+  auto rel32 = [&](size_t at) {
+    int32_t d;
+    std::memcpy(&d, b + at, 4);
+    return static_cast<int64_t>(d);
+  };
+  if (i + 5 == n && b[i] == 0xe8) {
+    value = insn.address + n + rel32(i + 1);
+    return 1;
+  }
+  if (i + 6 == n && b[i] == 0xff && b[i + 1] == 0x15) {
+    value = insn.address + n + rel32(i + 2);
+    return 2;
+  }
+  if (i + 7 == n && b[i] == 0xff && b[i + 1] == 0x14 && b[i + 2] == 0x25) {
+    value = static_cast<uint64_t>(rel32(i + 3));
+    return 2;
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Function>& functions,
                                         const std::set<std::string>& allocators) {
-  Capstone cs;
+  Capstone cs(true);  // PLT stubs: few instructions, operands from Capstone
+  Capstone fast(false);
   std::unordered_map<uint64_t, std::string> got;      // GOT slot -> symbol
   for (const GotSlot& g : elf.got_slots()) got[g.addr] = canonical(g.symbol);
   std::unordered_map<uint64_t, std::string> target;   // call target -> callee
@@ -100,15 +132,16 @@ std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Fu
     for (const Function& f : functions) {
       if (f.low < s.addr || f.high > s.addr + code.size() || f.high <= f.low) continue;
       uint32_t ordinal = 0;  // a function lies in one section: counted once
-      cs.each(code.data() + (f.low - s.addr), f.high - f.low, f.low, [&](const cs_insn& insn) {
+      fast.each(code.data() + (f.low - s.addr), f.high - f.low, f.low, [&](const cs_insn& insn) {
         if (insn.id != X86_INS_CALL) return;
-        const cs_x86& x = insn.detail->x86;
         std::string callee;
-        if (x.op_count == 1 && x.operands[0].type == X86_OP_IMM) {
-          auto it = target.find(static_cast<uint64_t>(x.operands[0].imm));
+        uint64_t value = 0;
+        int kind = call_operand(insn, value);
+        if (kind == 1) {
+          auto it = target.find(value);
           if (it != target.end()) callee = it->second;
-        } else if (uint64_t slot = rip_slot(insn)) {
-          auto it = got.find(slot);
+        } else if (kind == 2) {
+          auto it = got.find(value);
           if (it != got.end()) callee = it->second;
         }
         if (callee.empty() || !allocators.count(callee)) return;

@@ -9,6 +9,10 @@
 #include <libdwarf/dwarf.h>
 #include <libdwarf/libdwarf.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <unordered_map>
@@ -87,7 +91,7 @@ class Walker {
   std::vector<DwarfFunction>& fns_;
   std::string cu_file_;
   std::vector<RawType> raw_;
-  std::unordered_map<uint64_t, TypeId> by_off_;
+  std::vector<std::pair<uint64_t, TypeId>> by_off_;  // sorted in finish()
   std::vector<Var> vars_;
 };
 
@@ -463,7 +467,7 @@ void Walker::add_type(Dwarf_Die die, Dwarf_Half tag, const Attrs& a) {
     t.size = 0;  // computed from the element once resolved
   }
   raw_.push_back(std::move(r));
-  by_off_[off] = static_cast<TypeId>(raw_.size() - 1);
+  by_off_.emplace_back(off, static_cast<TypeId>(raw_.size() - 1));
 }
 
 void Walker::add_variable(Dwarf_Die die, const Attrs& a0, const std::string& func) {
@@ -532,6 +536,8 @@ void Walker::walk(Dwarf_Die die, const std::string& func, int depth) {
 
 void Walker::run() {
   Dwarf_Error err = nullptr;
+  raw_.reserve(4096);
+  by_off_.reserve(4096);
   for (;;) {
     Dwarf_Unsigned hdr_len = 0, next_off = 0, typeoff = 0;
     Dwarf_Half version = 0, addr_size = 0, len_size = 0, ext_size = 0, cu_type = 0;
@@ -552,52 +558,88 @@ void Walker::run() {
     walk(cu, "", 0);
     dwarf_dealloc_die(cu);
   }
+  auto t = std::chrono::steady_clock::now();
   finish();
+  if (std::getenv("DWARFMETA_TIMING"))
+    std::fprintf(stderr, "dwarfmeta: (finish         %8.2f ms)\n",
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
 }
 
-// Deduplication key of a type. References to named struct/union/enum types use
-// their tag only, which also makes pointers to a declaration and to the
-// definition the same pointer type, and ends recursion through self-references.
+// Deduplication key of a type: a 128-bit hash of its structure. References to
+// named struct/union/enum types hash their tag only, which also makes pointers to
+// a declaration and to the definition the same pointer type, and ends recursion
+// through self-references.
+struct Key {
+  uint64_t a = 0, b = 0;
+  bool operator==(const Key&) const = default;
+};
+struct KeyHash {
+  size_t operator()(const Key& k) const { return k.a ^ (k.b * 0x9e3779b97f4a7c15ull); }
+};
+
 class Signatures {
  public:
-  explicit Signatures(const std::vector<Type>& types) : types_(types), memo_(types.size()) {}
-  const std::string& full(TypeId id) {
-    if (!memo_[id].empty()) return memo_[id];
+  explicit Signatures(const std::vector<Type>& types) : types_(types), memo_(types.size()), state_(types.size()) {}
+  Key full(TypeId id) {
+    if (state_[id] == 2) return memo_[id];
+    if (state_[id] == 1) return Key{1, 1};  // a cycle without a tag (cannot happen in C)
+    state_[id] = 1;
     const Type& t = types_[id];
-    if (t.kind == TypeKind::Void) return memo_[id] = "void";
-    memo_[id] = "cycle";  // a cycle without a tag (cannot happen in C): stop
-    std::string s = std::to_string(int(t.kind)) + "|" + t.name + "|" + std::to_string(t.size) + "|" +
-                    std::to_string(int(t.encoding)) + "|" + std::to_string(t.count) + "|" +
-                    (t.declaration ? "d" : "") + (t.variadic ? "v" : "") + "|";
-    if (t.kind != TypeKind::Struct && t.kind != TypeKind::Union && t.kind != TypeKind::Base)
-      s += ref(t.target);
-    for (const Member& m : t.members)
-      s += "{" + m.name + "," + std::to_string(m.offset) + "," + std::to_string(m.bit_size) + "," +
-           std::to_string(m.bit_offset) + "," + ref(m.type) + "}";
-    for (const Enumerator& e : t.enumerators) s += "<" + e.name + "=" + std::to_string(e.value) + ">";
-    for (TypeId p : t.params) s += "(" + ref(p) + ")";
-    memo_[id] = std::move(s);
+    Hasher h;
+    h.u(uint64_t(t.kind)), h.s(t.name), h.u(t.size), h.u(uint64_t(t.encoding)), h.u(t.count);
+    h.u(uint64_t(t.declaration) | uint64_t(t.variadic) << 1);
+    if (t.kind != TypeKind::Struct && t.kind != TypeKind::Union && t.kind != TypeKind::Base &&
+        t.kind != TypeKind::Void)
+      h.k(ref(t.target));
+    h.u(t.members.size());
+    for (const Member& m : t.members) h.s(m.name), h.u(m.offset), h.u(m.bit_size), h.u(m.bit_offset), h.k(ref(m.type));
+    h.u(t.enumerators.size());
+    for (const Enumerator& e : t.enumerators) h.s(e.name), h.u(uint64_t(e.value));
+    h.u(t.params.size());
+    for (TypeId p : t.params) h.k(ref(p));
+    memo_[id] = h.key();
+    state_[id] = 2;
     return memo_[id];
   }
-  std::string ref(TypeId id) {
+  Key ref(TypeId id) {
     const Type& t = types_[id];
-    if (!t.name.empty() && (t.kind == TypeKind::Struct || t.kind == TypeKind::Union || t.kind == TypeKind::Enum))
-      return "@" + std::to_string(int(t.kind)) + t.name;
-    return "[" + full(id) + "]";
+    if (!t.name.empty() && (t.kind == TypeKind::Struct || t.kind == TypeKind::Union || t.kind == TypeKind::Enum)) {
+      Hasher h;
+      h.u(0xabcdef), h.u(uint64_t(t.kind)), h.s(t.name);
+      return h.key();
+    }
+    return full(id);
   }
 
  private:
+  struct Hasher {
+    uint64_t a = 0x243f6a8885a308d3ull, b = 0x13198a2e03707344ull;
+    void u(uint64_t v) {
+      a = (a ^ v) * 0x100000001b3ull;
+      a ^= a >> 29;
+      b = (b + v) * 0xff51afd7ed558ccdull;
+      b ^= b >> 31;
+    }
+    void s(const std::string& str) {
+      u(str.size());
+      for (unsigned char c : str) a = (a ^ c) * 0x100000001b3ull, b = (b ^ c) * 0xc4ceb9fe1a85ec53ull;
+    }
+    void k(Key key) { u(key.a), u(key.b); }
+    Key key() const { return Key{a, b}; }
+  };
   const std::vector<Type>& types_;
-  std::vector<std::string> memo_;
+  std::vector<Key> memo_;
+  std::vector<uint8_t> state_;
 };
 
 void Walker::finish() {
   // 1. Offsets -> ids (index + 1: id 0 is void).
   std::vector<Type> types(raw_.size() + 1);
+  std::sort(by_off_.begin(), by_off_.end());
   auto resolve = [&](uint64_t off) -> TypeId {
     if (off == kNoOff) return kVoid;
-    auto it = by_off_.find(off);
-    return it == by_off_.end() ? kVoid : it->second + 1;
+    auto it = std::lower_bound(by_off_.begin(), by_off_.end(), std::make_pair(off, TypeId(0)));
+    return it == by_off_.end() || it->first != off ? kVoid : it->second + 1;
   };
   for (size_t i = 0; i < raw_.size(); ++i) {
     RawType& r = raw_[i];
@@ -643,7 +685,8 @@ void Walker::finish() {
   }
   Signatures sig(types);
   std::vector<TypeId> canon(types.size());
-  std::unordered_map<std::string, TypeId> seen;
+  std::unordered_map<Key, TypeId, KeyHash> seen;
+  seen.reserve(types.size());
   for (TypeId id = 0; id < types.size(); ++id) {
     const Type& t = types[id];
     if (id == 0) {
@@ -716,6 +759,9 @@ void Walker::finish() {
 }  // namespace
 
 void read_dwarf(int fd, const std::string& path, Program& prog, std::vector<DwarfFunction>& functions) {
+  // Every DIE, attribute, list and block is deallocated by the walk itself, so
+  // libdwarf's own allocation tracking (a large share of its time) is not needed.
+  dwarf_set_de_alloc_flag(0);
   Dwarf_Debug dbg = nullptr;
   Dwarf_Error err = nullptr;
   int rc = dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, nullptr, nullptr, &dbg, &err);

@@ -6,6 +6,9 @@
 #include <elf.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 
@@ -64,7 +67,23 @@ std::vector<Function> build_functions(const std::vector<Symbol>& symbols, const 
 
 }  // namespace
 
+namespace {
+// DWARFMETA_TIMING=1 prints the time of each phase on stderr (for benchmarks).
+struct PhaseTimer {
+  bool on = std::getenv("DWARFMETA_TIMING") != nullptr;
+  std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now();
+  void lap(const char* what) {
+    if (!on) return;
+    auto now = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "dwarfmeta: %-14s %8.2f ms\n", what,
+                 std::chrono::duration<double, std::milli>(now - t).count());
+    t = now;
+  }
+};
+}  // namespace
+
 Program load(const std::string& path, const LoadOptions& options) {
+  PhaseTimer timer;
   ElfFile elf(path);
   Program prog;
   prog.path = path;
@@ -85,7 +104,9 @@ Program load(const std::string& path, const LoadOptions& options) {
   prog.debug_file = dw->path();
 
   std::vector<DwarfFunction> dfns;
+  timer.lap("elf");
   read_dwarf(dw->fd(), path, prog, dfns);
+  timer.lap("dwarf");
 
   std::vector<Symbol> symbols = elf.section(".symtab") ? elf.symbols() : dw->symbols();
   prog.functions = build_functions(symbols, dfns);
@@ -117,7 +138,9 @@ Program load(const std::string& path, const LoadOptions& options) {
     std::set<std::string> allocators = standard_allocators();
     for (const Annotation& a : prog.annotations)
       if (a.kind == AnnotKind::Allocator) allocators.insert(a.target);
+    timer.lap("functions");
     prog.alloc_sites = find_alloc_sites(elf, prog.functions, allocators);
+    timer.lap("alloc sites");
   }
   prog.reindex();
   return prog;
