@@ -92,7 +92,8 @@ std::string cache_file(const std::string& path, std::string dir) {
   ElfFile elf(path);  // the ELF checks and the build-id: no DWARF read
   if (elf.build_id().empty()) return "";
   if (dir.empty()) dir = default_cache_dir();
-  return dir + "/" + elf.build_id() + ".v" + std::to_string(image::kVersion) + ".img";
+  return dir + "/" + elf.build_id() + ".v" + std::to_string(image::kVersion) + ".e" +
+         std::to_string(kExtractorVersion) + ".img";
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // binary costs a file map and a checksum instead of a DWARF walk.
 //
 // Location: $XDG_CACHE_HOME/ttst/meta, else $HOME/.cache/ttst/meta, one file per
-// binary: <build-id>.v<image version>.img, written atomically (temp + rename).
+// binary: <build-id>.v<image version>.e<extractor version>.img, written atomically
+// (temp + rename).
 // Binaries without a build-id are never cached.
 #ifndef DWARFMETA_CACHE_H
 #define DWARFMETA_CACHE_H
@@ -14,6 +15,10 @@
 #include "dwarfmeta/load.h"
 
 namespace dwarfmeta {
+
+// Bumped whenever extraction (load.cc and what it calls) changes what it produces,
+// so cached images made by older code are not reused.
+inline constexpr int kExtractorVersion = 1;
 
 std::string default_cache_dir();
 

@@ -183,8 +183,6 @@ uint64_t Walker::die_offset(Dwarf_Die die) {
 
 void Walker::read_attrs(Dwarf_Die die, Attrs& a) {
   Dwarf_Error err = nullptr;
-  char* name = nullptr;
-  if (dwarf_diename(die, &name, &err) == DW_DLV_OK) a.name = name;
   Dwarf_Attribute* list = nullptr;
   Dwarf_Signed n = 0;
   int rc = dwarf_attrlist(die, &list, &n, &err);
@@ -200,6 +198,11 @@ void Walker::read_attrs(Dwarf_Die die, Attrs& a) {
     Dwarf_Off off = 0;
     Dwarf_Bool flag = 0;
     switch (num) {
+      case DW_AT_name: {
+        char* name = nullptr;
+        if (dwarf_formstring(at, &name, &err) == DW_DLV_OK) a.name = name;
+        break;
+      }
       case DW_AT_type:
         if (dwarf_global_formref(at, &off, &err) == DW_DLV_OK) a.type_off = off;
         break;

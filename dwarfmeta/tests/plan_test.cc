@@ -190,4 +190,12 @@ TEST_CASE("ttst-meta: exit statuses, JSON contract, one-line errors") {
   CHECK(run("plan " + P + "no_dwarf " + L2 + "v2", out, err) == 2);
   CHECK(err.find("built without -g: rebuild with ttst-cc or -g") != std::string::npos);
   CHECK(run("frobnicate", out, err) == 1);
+
+  // The image: to a file, readable by the freestanding reader; or the cache path.
+  CHECK(run("image -o /tmp/ttst-meta-test.img " + L2 + "v1", out, err) == 0);
+  CHECK(run("--no-cache dump " + L2 + "v1", out, err) == 0);
+  CHECK(out.find("struct s {") != std::string::npos);
+  CHECK(run("image " + L2 + "v1", out, err) == 0);
+  CHECK(out.find(".img\n") != std::string::npos);
+  CHECK(run("image " + P + "not_elf", out, err) == 2);
 }
