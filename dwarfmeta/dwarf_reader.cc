@@ -59,6 +59,7 @@ struct Attrs {
   bool has_low = false, has_high = false, high_is_offset = false;
   uint64_t low = 0, high = 0;
   bool is_inline = false;
+  uint64_t decl_file = 0, decl_line = 0;
 };
 
 class Walker {
@@ -74,7 +75,17 @@ class Walker {
     uint64_t type_off = kNoOff;
     uint64_t addr = 0;
     bool external = false, tls = false, in_function = false;
+    uint64_t decl_file = 0, decl_line = 0;  // to find the function of kUnnamedFunction
   };
+  // clang puts the statics of an inlined function in a subprogram DIE with no
+  // attributes at all; the function is then found by source position.
+  static constexpr const char* kUnnamedFunction = "\x01unnamed";
+  struct SourceFunction {
+    uint64_t file, line;
+    std::string name;
+  };
+  std::vector<SourceFunction> cu_functions_;
+  void resolve_unnamed(size_t first_var);
 
   void walk(Dwarf_Die die, const std::string& func, int depth);
   void read_attrs(Dwarf_Die die, Attrs& a);
@@ -270,6 +281,12 @@ void Walker::read_attrs(Dwarf_Die die, Attrs& a) {
         break;
       case DW_AT_declaration:
         if (dwarf_formflag(at, &flag, &err) == DW_DLV_OK) a.declaration = flag;
+        break;
+      case DW_AT_decl_file:
+        if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.decl_file = u;
+        break;
+      case DW_AT_decl_line:
+        if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.decl_line = u;
         break;
       case DW_AT_inline:
         if (dwarf_formudata(at, &u, &err) == DW_DLV_OK)
@@ -486,6 +503,8 @@ void Walker::add_variable(Dwarf_Die die, const Attrs& a0, const std::string& fun
   v.file = cu_file_;
   v.function = func;
   v.in_function = !func.empty();
+  v.decl_file = a.decl_file;
+  v.decl_line = a.decl_line;
   v.type_off = a.type_off;
   v.addr = addr;
   v.tls = tls;
@@ -516,18 +535,21 @@ void Walker::walk(Dwarf_Die die, const std::string& func, int depth) {
       Attrs named = a;
       inherit(a.spec_off != kNoOff ? a.spec_off : a.origin_off, named);
       std::string name = named.name ? named.name : "";
+      if (named.name && named.decl_line) cu_functions_.push_back(SourceFunction{named.decl_file, named.decl_line, name});
+      if (!named.name) name = kUnnamedFunction;
       if (a.has_low && a.has_high && !a.declaration) {
         uint64_t high = a.high_is_offset ? a.low + a.high : a.high;
         fns_.push_back(DwarfFunction{name, cu_file_, a.low, high, named.external});
       }
       if (depth < 64) walk(child, name, depth + 1);
-    } else if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine ||
-               tag == DW_TAG_namespace) {
-      // Statics of an inlined function belong to the inlined function's abstract
-      // instance, which the walk meets at its own subprogram DIE.
-      if (depth < 64) walk(child, tag == DW_TAG_inlined_subroutine ? std::string() : func, depth + 1);
-    } else {
-      prog_.die_count += 0;
+    } else if (tag == DW_TAG_inlined_subroutine) {
+      // Statics seen inside an inlined copy belong to the inlined function.
+      Attrs a;
+      read_attrs(child, a);
+      inherit(a.origin_off, a);
+      if (depth < 64) walk(child, a.name ? a.name : "", depth + 1);
+    } else if (tag == DW_TAG_lexical_block || tag == DW_TAG_namespace) {
+      if (depth < 64) walk(child, func, depth + 1);
     }
     Dwarf_Die next = nullptr;
     rc = dwarf_siblingof_b(dbg_, child, true, &next, &err);
@@ -558,7 +580,10 @@ void Walker::run() {
     char* name = nullptr;
     cu_file_.clear();
     if (dwarf_diename(cu, &name, &err) == DW_DLV_OK) cu_file_ = basename_of(name);
+    size_t first_var = vars_.size();
+    cu_functions_.clear();
     walk(cu, "", 0);
+    resolve_unnamed(first_var);
     dwarf_dealloc_die(cu);
   }
   auto t = std::chrono::steady_clock::now();
@@ -566,6 +591,20 @@ void Walker::run() {
   if (std::getenv("DWARFMETA_TIMING"))
     std::fprintf(stderr, "dwarfmeta: (finish         %8.2f ms)\n",
                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+}
+
+void Walker::resolve_unnamed(size_t first_var) {
+  for (size_t i = first_var; i < vars_.size(); ++i) {
+    Var& v = vars_[i];
+    if (v.function != kUnnamedFunction) continue;
+    // C functions do not nest: the enclosing one starts last before the variable.
+    const SourceFunction* best = nullptr;
+    for (const SourceFunction& f : cu_functions_)
+      if (f.file == v.decl_file && f.line <= v.decl_line && (!best || f.line > best->line)) best = &f;
+    v.function = best ? best->name : "";
+    v.in_function = true;
+    if (v.function.empty()) v.function = "?";
+  }
 }
 
 // Deduplication key of a type: a 128-bit hash of its structure. References to

@@ -205,6 +205,8 @@ void check_types(const Program& p, bool dwarf5) {
   CHECK(fc.function == "first");
   CHECK(fc.name == "calls");
   CHECK(global(p, "second::calls").addr != fc.addr);
+  // A static of a function inlined into main (at -O2) still belongs to it.
+  CHECK(global(p, "bump::hits").function == "bump");
 
   // Link-time addresses agree with the symbol table.
   ElfFile elf(p.path);

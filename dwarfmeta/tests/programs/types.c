@@ -29,11 +29,16 @@ int second(void) {
   return ++calls;
 }
 
+static inline int bump(void) {
+  static int hits;
+  return ++hits;
+}
+
 int main(void) {
   handlers[0] = on_event;
   list_head = malloc(sizeof *list_head);
   packet = calloc(1, sizeof *packet + 8);
   every.name = strdup("every");
-  tls_value = first() + second();
+  tls_value = first() + second() + bump();
   return handlers[0](tls_value, every.name) + table[1] + zero_len.n + message[0] > 1000;
 }
