@@ -5,7 +5,6 @@
 
 #include <cstdio>
 #include <map>
-#include <regex>
 #include <set>
 #include <string>
 
@@ -23,19 +22,27 @@ std::map<uint64_t, std::string> objdump_calls(const std::string& path, const std
   std::string cmd = "objdump -d --no-show-raw-insn " + path;
   FILE* f = popen(cmd.c_str(), "r");
   REQUIRE(f != nullptr);
-  std::regex insn(R"(^\s*([0-9a-f]+):\s+(\S+))");
-  std::regex callee(R"(<([A-Za-z_][A-Za-z0-9_]*)(@[^>]*)?>)");
   char line[1024];
   std::string pending;  // callee of the previous instruction when it was a call
   while (fgets(line, sizeof line, f)) {
-    std::cmatch m;
-    if (!std::regex_search(line, m, insn)) continue;
-    uint64_t addr = std::stoull(m[1].str(), nullptr, 16);
+    // "  401136:\tcall   401030 <malloc@plt>"
+    std::string l = line;
+    size_t colon = l.find(":\t");
+    if (colon == std::string::npos) continue;
+    std::string addr_text = l.substr(0, colon);
+    size_t start = addr_text.find_first_not_of(' ');
+    if (start == std::string::npos || addr_text.find_first_not_of("0123456789abcdef", start) != std::string::npos)
+      continue;
+    uint64_t addr = std::stoull(addr_text.substr(start), nullptr, 16);
     if (!pending.empty()) out[addr] = pending;
     pending.clear();
-    if (m[2].str().rfind("call", 0) != 0) continue;
-    std::cmatch c;
-    if (std::regex_search(line, c, callee) && names.count(c[1].str())) pending = c[1].str();
+    std::string rest = l.substr(colon + 2);
+    if (rest.rfind("call", 0) != 0) continue;
+    size_t lt = rest.find('<'), gt = rest.find('>');
+    if (lt == std::string::npos || gt == std::string::npos || gt < lt) continue;
+    std::string callee = rest.substr(lt + 1, gt - lt - 1);
+    callee = callee.substr(0, callee.find('@'));
+    if (names.count(callee)) pending = callee;
   }
   pclose(f);
   return out;
