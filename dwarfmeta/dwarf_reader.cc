@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "dwarfmeta/error.h"
@@ -621,7 +622,19 @@ struct KeyHash {
 
 class Signatures {
  public:
-  explicit Signatures(const std::vector<Type>& types) : types_(types), memo_(types.size()), state_(types.size()) {}
+  // Tags with more than one distinct definition in the program (two different
+  // `struct config` in two files) are referenced by tag plus shallow layout, so
+  // pointers to each keep pointing to their own definition.
+  explicit Signatures(const std::vector<Type>& types) : types_(types), memo_(types.size()), state_(types.size()) {
+    std::map<std::pair<int, std::string>, Key> first;
+    for (TypeId id = 1; id < types.size(); ++id) {
+      const Type& t = types[id];
+      if (!tagged(t) || t.declaration) continue;
+      Key k = shallow(t);
+      auto [it, fresh] = first.emplace(std::make_pair(int(t.kind), t.name), k);
+      if (!fresh && !(it->second == k)) ambiguous_.insert(it->first);
+    }
+  }
   Key full(TypeId id) {
     if (state_[id] == 2) return memo_[id];
     if (state_[id] == 1) return Key{1, 1};  // a cycle without a tag (cannot happen in C)
@@ -645,9 +658,13 @@ class Signatures {
   }
   Key ref(TypeId id) {
     const Type& t = types_[id];
-    if (!t.name.empty() && (t.kind == TypeKind::Struct || t.kind == TypeKind::Union || t.kind == TypeKind::Enum)) {
+    if (tagged(t)) {
       Hasher h;
       h.u(0xabcdef), h.u(uint64_t(t.kind)), h.s(t.name);
+      if (!ambiguous_.empty() && ambiguous_.count({int(t.kind), t.name})) {
+        if (t.declaration) h.u(0xdec1);
+        else h.k(shallow(t));
+      }
       return h.key();
     }
     return full(id);
@@ -669,9 +686,24 @@ class Signatures {
     void k(Key key) { u(key.a), u(key.b); }
     Key key() const { return Key{a, b}; }
   };
+  static bool tagged(const Type& t) {
+    return !t.name.empty() && (t.kind == TypeKind::Struct || t.kind == TypeKind::Union || t.kind == TypeKind::Enum);
+  }
+  // Layout without following references.
+  Key shallow(const Type& t) const {
+    Hasher h;
+    h.u(uint64_t(t.kind)), h.s(t.name), h.u(t.size);
+    for (const Member& m : t.members) {
+      const Type& mt = types_[m.type];
+      h.s(m.name), h.u(m.offset), h.u(m.bit_size), h.u(m.bit_offset), h.u(uint64_t(mt.kind)), h.u(mt.size), h.s(mt.name);
+    }
+    for (const Enumerator& e : t.enumerators) h.s(e.name), h.u(uint64_t(e.value));
+    return h.key();
+  }
   const std::vector<Type>& types_;
   std::vector<Key> memo_;
   std::vector<uint8_t> state_;
+  std::set<std::pair<int, std::string>> ambiguous_;
 };
 
 void Walker::finish() {

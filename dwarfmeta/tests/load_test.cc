@@ -279,6 +279,16 @@ TEST_CASE("state IDs of file statics and function statics across two files") {
   CHECK(p.global("tick::calls") == nullptr);
   CHECK(global(p, "run_a::runs").linkage == Linkage::FunctionStatic);
   CHECK(global(p, "shared_total").linkage == Linkage::External);
+  // Two different `struct config`: each pointer keeps its own definition.
+  const Type& ca = p.type(p.type(global(p, "cfg_a").type).target);
+  const Type& cb = p.type(p.type(global(p, "cfg_b").type).target);
+  CHECK(ca.name == "config");
+  CHECK(cb.name == "config");
+  REQUIRE(ca.members.size() == 1);
+  CHECK(ca.members[0].name == "a");
+  REQUIRE(cb.members.size() == 2);
+  CHECK(cb.members[1].name == "y");
+  CHECK(cb.size == 16);
   REQUIRE(p.function("statics_a.c::tick") != nullptr);
   REQUIRE(p.function("statics_b.c::tick") != nullptr);
   CHECK(p.function("statics_a.c::tick")->low != p.function("statics_b.c::tick")->low);

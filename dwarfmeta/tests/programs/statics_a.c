@@ -11,3 +11,7 @@ int run_a(void) {
   runs++;
   return tick() + runs;
 }
+/* A struct tag with another definition in statics_b.c. */
+struct config {
+  int a;
+} *cfg_a;
