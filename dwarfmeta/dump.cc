@@ -61,6 +61,7 @@ void dump_text(const Program& p, std::ostream& out) {
   out << p.path << ": " << (p.pie ? "PIE" : "non-PIE") << ", build-id "
       << (p.build_id.empty() ? "(none)" : p.build_id);
   if (p.debug_file != p.path) out << ", debug info " << p.debug_file;
+  out << (p.runtime_addr ? ", ttst runtime at " + hex(p.runtime_addr) : std::string(", not built with ttst-cc"));
   out << "\n\nglobals (" << p.globals.size() << "):\n";
   std::set<TypeId> seen;
   std::vector<TypeId> order;
@@ -149,7 +150,7 @@ nlohmann::json to_json(const Program& p) {
   for (const UpdatePoint& u : p.update_points) ups.push_back({{"addr", u.addr}, {"function", u.function}});
   json ranges = json::array();
   for (const Range& r : p.string_ranges) ranges.push_back({{"section", r.name}, {"start", r.start}, {"end", r.end}});
-  return {{"path", p.path},           {"build_id", p.build_id},   {"pie", p.pie},
+  return {{"path", p.path},           {"build_id", p.build_id},   {"pie", p.pie}, {"runtime_addr", p.runtime_addr},
           {"debug_file", p.debug_file}, {"types", types},         {"globals", globals},
           {"functions", fns},         {"alloc_sites", sites},     {"annotations", annots},
           {"update_points", ups},     {"string_ranges", ranges}};

@@ -50,6 +50,8 @@ struct ImageHeader {
   uint32_t flags;     // kImagePie
   uint32_t build_id;  // string
   uint32_t path;      // string: the binary the image was made from
+  uint32_t pad;
+  uint64_t runtime_addr;  // __ttst_runtime, 0 when not built with ttst-cc
   uint32_t type_count, member_count, enumerator_count, param_count, global_count, function_count, site_count,
       annotation_count, upoint_count, range_count;
   uint64_t types_off, members_off, enumerators_off, params_off, globals_off, functions_off, function_by_id_off,
@@ -235,6 +237,7 @@ class View {
   bool pie() const { return h_->flags & kImagePie; }
   const char* build_id() const { return str(h_->build_id); }
   const char* path() const { return str(h_->path); }
+  uint64_t runtime_addr() const { return h_->runtime_addr; }
 
   // Strings: "" for kNone.
   const char* str(uint32_t off) const { return off == kNone ? "" : strings() + off; }

@@ -48,6 +48,7 @@ std::vector<uint8_t> write_image(const Program& p) {
   h.flags = p.pie ? uint32_t(kImagePie) : 0u;
   h.build_id = strs.add(p.build_id);
   h.path = strs.add(p.path);
+  h.runtime_addr = p.runtime_addr;
 
   std::vector<ImageType> types;
   std::vector<ImageMember> members;
@@ -161,6 +162,7 @@ Program read_image(const image::View& v) {
   p.build_id = v.build_id();
   p.debug_file = p.path;
   p.pie = v.pie();
+  p.runtime_addr = v.runtime_addr();
   p.types.resize(v.type_count());
   for (uint32_t i = 0; i < v.type_count(); ++i) {
     const ImageType& it = v.type(i);

@@ -111,6 +111,9 @@ Program load(const std::string& path, const LoadOptions& options) {
   std::vector<Symbol> symbols = elf.section(".symtab") ? elf.symbols() : dw->symbols();
   prog.functions = build_functions(symbols, dfns);
 
+  for (const Symbol& s : symbols)
+    if (s.name == TTST_RUNTIME_SYMBOL && s.shndx != SHN_UNDEF) prog.runtime_addr = s.value;
+
   // Globals: symbol sizes cover flexible arrays; const objects live in read-only data.
   std::map<uint64_t, uint64_t> object_size;
   for (const Symbol& s : symbols)

@@ -153,6 +153,7 @@ struct Program {
   std::string build_id;   // lowercase hex, empty when the binary has none
   std::string debug_file; // where DWARF came from (path itself or a .debug file)
   bool pie = false;
+  uint64_t runtime_addr = 0;  // __ttst_runtime (TTST_RUNTIME_SYMBOL); 0: not built with ttst-cc
   std::vector<Type> types;  // types[0] is void
   std::vector<Global> globals;
   std::vector<Function> functions;      // sorted by low

@@ -68,6 +68,7 @@ void round_trip(const std::string& name) {
   Program q = read_image(bytes.data(), bytes.size());
   CHECK(q.build_id == p.build_id);
   CHECK(q.pie == p.pie);
+  CHECK(q.runtime_addr == p.runtime_addr);
   CHECK(q.types == p.types);
   CHECK(q.globals.size() == p.globals.size());
   for (const Global& g : p.globals) {
@@ -94,6 +95,8 @@ TEST_CASE("image lookups in place: globals, types with members, functions, alloc
   std::vector<uint8_t> bytes = write_image(p);
   image::View v = open_view(bytes);
   CHECK(std::string(v.build_id()) == p.build_id);
+  CHECK(v.runtime_addr() == p.runtime_addr);
+  CHECK(v.runtime_addr() != 0);
   const image::ImageGlobal* conns = v.global("conns");
   REQUIRE(conns != nullptr);
   CHECK(conns->addr == p.global("conns")->addr);

@@ -56,6 +56,9 @@ void check_program(const std::string& name) {
   for (const AllocSite& s : p.alloc_sites) my_alloc |= s.allocator == "my_alloc" && s.caller == "main";
   CHECK(my_alloc);
   CHECK(p.global("loop::ticks") != nullptr);
+  REQUIRE(p.global("__ttst_runtime") != nullptr);
+  CHECK(p.runtime_addr == p.global("__ttst_runtime")->addr);
+  CHECK(load(P + "types_gcc_O0").runtime_addr == 0);
 }
 
 std::vector<uint8_t> bytes(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }

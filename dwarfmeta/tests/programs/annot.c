@@ -10,6 +10,7 @@ struct conn {
 struct conn conns[4];
 char blob[16];
 int counter;
+char __ttst_runtime[8]; /* stands for the runtime's control block (symbol only) */
 
 asm(".pushsection .ttst.annot,\"\",@progbits\n"
     ".byte 0x54,1,1\n.asciz \"annot.c\"\n.asciz \"blob\"\n.asciz \"\"\n"
