@@ -216,6 +216,9 @@ void Walker::read_attrs(Dwarf_Die die, Attrs& a) {
         break;
       }
       case DW_AT_type:
+        if (form == DW_FORM_ref_sig8)
+          throw Error(ErrorKind::BadDwarf, "DWARF type units (-fdebug-types-section) are not supported: rebuild "
+                                           "without -fdebug-types-section");
         if (dwarf_global_formref(at, &off, &err) == DW_DLV_OK) a.type_off = off;
         break;
       case DW_AT_specification:

@@ -102,6 +102,9 @@ Program load(const std::string& path, const LoadOptions& options) {
   if (!dw->has_dwarf())
     throw Error(ErrorKind::NoDwarf, path + ": built without -g: rebuild with ttst-cc or -g");
   prog.debug_file = dw->path();
+  if (dw->section(".debug_types"))
+    throw Error(ErrorKind::BadDwarf, path + ": DWARF type units (-fdebug-types-section) are not supported: rebuild "
+                                            "without -fdebug-types-section");
 
   std::vector<DwarfFunction> dfns;
   timer.lap("elf");

@@ -237,6 +237,8 @@ TEST_CASE("every type kind, gcc -O0 DWARF 5 (PIE)") {
 
 TEST_CASE("every type kind, gcc -O2 DWARF 4") { check_types(load(P + "types_gcc_O2"), false); }
 
+TEST_CASE("every type kind, compressed debug sections (-gz)") { check_types(load(P + "compressed"), true); }
+
 TEST_CASE("every type kind, clang -O0 DWARF 5") { check_types(load(P + "types_clang_O0"), true); }
 
 TEST_CASE("every type kind, clang -O2 DWARF 4, non-PIE") {
@@ -337,4 +339,13 @@ TEST_CASE("every error case is a typed error with a one-line message") {
   fails(P + "no_dwarf", ErrorKind::NoDwarf, "built without -g: rebuild with ttst-cc or -g");
   fails(P + "does-not-exist", ErrorKind::Unreadable, "No such file");
   fails("dwarfmeta/tests", ErrorKind::Unreadable, "not a regular file");
+  // Type units are refused clearly, not read as void types.
+  try {
+    load(P + "type_units4");
+    FAIL("loaded type_units4");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::BadDwarf);
+    CHECK(std::string(e.what()).find("-fdebug-types-section") != std::string::npos);
+  }
+  CHECK_THROWS_AS(load(P + "type_units5"), Error);
 }
