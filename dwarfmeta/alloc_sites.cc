@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "dwarfmeta/error.h"
 
@@ -125,6 +126,31 @@ std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Fu
   }
   for (const Function& f : functions) target.emplace(f.low, canonical(f.name));
 
+  // Byte-level prefilter: a function can only call an allocator if its bytes hold
+  // E8 rel32 reaching an allocator, or FF 15 / FF 14 25 naming an allocator's GOT
+  // slot, at some position. Functions without one are not decoded at all.
+  std::unordered_set<uint64_t> alloc_targets, alloc_slots;
+  for (const auto& [addr, name] : target)
+    if (allocators.count(name)) alloc_targets.insert(addr);
+  for (const auto& [addr, name] : got)
+    if (allocators.count(name)) alloc_slots.insert(addr);
+  auto may_allocate = [&](const uint8_t* b, size_t n, uint64_t addr) {
+    for (size_t i = 0; i + 5 <= n; ++i) {
+      int32_t d;
+      if (b[i] == 0xe8) {
+        std::memcpy(&d, b + i + 1, 4);
+        if (alloc_targets.count(addr + i + 5 + static_cast<int64_t>(d))) return true;
+      } else if (b[i] == 0xff && i + 6 <= n && b[i + 1] == 0x15) {
+        std::memcpy(&d, b + i + 2, 4);
+        if (alloc_slots.count(addr + i + 6 + static_cast<int64_t>(d))) return true;
+      } else if (b[i] == 0xff && i + 7 <= n && b[i + 1] == 0x14 && b[i + 2] == 0x25) {
+        std::memcpy(&d, b + i + 3, 4);
+        if (alloc_slots.count(static_cast<uint64_t>(static_cast<int64_t>(d)))) return true;
+      }
+    }
+    return false;
+  };
+
   std::vector<AllocSite> sites;
   for (const Section& s : elf.sections()) {
     if (!(s.flags & SHF_EXECINSTR) || s.type != SHT_PROGBITS || s.name.rfind(".plt", 0) == 0) continue;
@@ -132,6 +158,7 @@ std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Fu
     for (const Function& f : functions) {
       if (f.low < s.addr || f.high > s.addr + code.size() || f.high <= f.low) continue;
       uint32_t ordinal = 0;  // a function lies in one section: counted once
+      if (!may_allocate(code.data() + (f.low - s.addr), f.high - f.low, f.low)) continue;
       fast.each(code.data() + (f.low - s.addr), f.high - f.low, f.low, [&](const cs_insn& insn) {
         if (insn.id != X86_INS_CALL) return;
         std::string callee;
