@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -68,6 +69,8 @@ void check_listing2(const std::string& v1, const std::string& v2) {
 
 // Runs ttst-meta; returns its exit status and fills stdout/stderr.
 int run(const std::string& args, std::string& out, std::string& err) {
+  // The command caches images by build-id: keep its cache inside the test's tmpdir.
+  if (const char* tmp = std::getenv("TEST_TMPDIR")) setenv("XDG_CACHE_HOME", tmp, 1);
   std::string cmd = "dwarfmeta/ttst-meta " + args + " 2>/tmp/ttst-meta-test.err";
   FILE* f = popen(cmd.c_str(), "r");
   REQUIRE(f != nullptr);
