@@ -152,12 +152,13 @@ std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Fu
   };
 
   std::vector<AllocSite> sites;
+  std::unordered_map<std::string, uint32_t> next_ordinal;  // by caller ID
   for (const Section& s : elf.sections()) {
     if (!(s.flags & SHF_EXECINSTR) || s.type != SHT_PROGBITS || s.name.rfind(".plt", 0) == 0) continue;
     std::vector<uint8_t> code = elf.data(s);
     for (const Function& f : functions) {
       if (f.low < s.addr || f.high > s.addr + code.size() || f.high <= f.low) continue;
-      uint32_t ordinal = 0;  // a function lies in one section: counted once
+      uint32_t& ordinal = next_ordinal[f.id];
       if (!may_allocate(code.data() + (f.low - s.addr), f.high - f.low, f.low)) continue;
       fast.each(code.data() + (f.low - s.addr), f.high - f.low, f.low, [&](const cs_insn& insn) {
         if (insn.id != X86_INS_CALL) return;

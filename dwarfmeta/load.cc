@@ -21,10 +21,11 @@
 namespace dwarfmeta {
 namespace {
 
-// GCC's clones keep their origin's identity: "make.isra.0", "make.part.1",
-// "make.constprop.0", "make.cold" all have the state ID of "make".
+// GCC's clones that replace a function keep its identity: "make.isra.0" and
+// "make.constprop.0" have the ID of "make". Fragments of a function split in two
+// ("make.cold", "make.part.0") keep their own name, so IDs stay unique.
 std::string unclone(const std::string& name) {
-  for (const char* suffix : {".isra.", ".part.", ".constprop.", ".cold"}) {
+  for (const char* suffix : {".isra.", ".constprop."}) {
     auto at = name.find(suffix);
     if (at != std::string::npos && at > 0) return name.substr(0, at);
   }
