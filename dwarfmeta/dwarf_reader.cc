@@ -52,6 +52,25 @@ struct Attrs {
   uint64_t decl_file = 0, decl_line = 0;
 };
 
+// Owns one Dwarf_Die. libdwarf's own allocation tracking is switched off for
+// speed (see read_dwarf), so every DIE must be freed, also when an error unwinds.
+class OwnedDie {
+ public:
+  explicit OwnedDie(Dwarf_Die d = nullptr) : d_(d) {}
+  ~OwnedDie() { reset(); }
+  OwnedDie(const OwnedDie&) = delete;
+  OwnedDie& operator=(const OwnedDie&) = delete;
+  void reset(Dwarf_Die d = nullptr) {
+    if (d_) dwarf_dealloc_die(d_);
+    d_ = d;
+  }
+  Dwarf_Die get() const { return d_; }
+  explicit operator bool() const { return d_ != nullptr; }
+
+ private:
+  Dwarf_Die d_;
+};
+
 class Walker {
  public:
   Walker(Dwarf_Debug dbg, Program& prog, std::vector<DwarfFunction>& fns)
@@ -188,6 +207,15 @@ void Walker::read_attrs(Dwarf_Die die, Attrs& a) {
   int rc = dwarf_attrlist(die, &list, &n, &err);
   check(rc, dbg_, err, "attributes");
   if (rc != DW_DLV_OK) return;
+  struct ListOwner {  // frees the attributes and the list, also when an error unwinds
+    Dwarf_Debug dbg;
+    Dwarf_Attribute* list;
+    Dwarf_Signed n;
+    ~ListOwner() {
+      for (Dwarf_Signed i = 0; i < n; ++i) dwarf_dealloc(dbg, list[i], DW_DLA_ATTR);
+      dwarf_dealloc(dbg, list, DW_DLA_LIST);
+    }
+  } owner{dbg_, list, n};
   for (Dwarf_Signed i = 0; i < n; ++i) {
     Dwarf_Attribute at = list[i];
     Dwarf_Half num = 0, form = 0;
@@ -326,9 +354,7 @@ void Walker::read_attrs(Dwarf_Die die, Attrs& a) {
       dwarf_dealloc(dbg_, err, DW_DLA_ERROR);
       err = nullptr;
     }
-    dwarf_dealloc(dbg_, at, DW_DLA_ATTR);
   }
-  dwarf_dealloc(dbg_, list, DW_DLA_LIST);
 }
 
 void Walker::inherit(uint64_t off, Attrs& a, int depth) {
@@ -338,9 +364,9 @@ void Walker::inherit(uint64_t off, Attrs& a, int depth) {
   int rc = dwarf_offdie_b(dbg_, off, true, &die, &err);
   check(rc, dbg_, err, "referenced DIE");
   if (rc != DW_DLV_OK) return;
+  OwnedDie owner(die);
   Attrs o;
   read_attrs(die, o);
-  dwarf_dealloc_die(die);
   if (!a.name) a.name = o.name;
   if (a.type_off == kNoOff) a.type_off = o.type_off;
   a.external = a.external || o.external;
@@ -406,11 +432,13 @@ void Walker::add_type(Dwarf_Die die, Dwarf_Half tag, const Attrs& a) {
   }
   // Children: members, enumerators, parameters, subranges.
   std::vector<uint64_t> dims;   // counts, outermost first
-  Dwarf_Die child = nullptr;
+  Dwarf_Die first = nullptr;
   Dwarf_Error err = nullptr;
-  int rc = dwarf_child(die, &child, &err);
+  int rc = dwarf_child(die, &first, &err);
   check(rc, dbg_, err, "children");
-  while (rc == DW_DLV_OK) {
+  OwnedDie owner(rc == DW_DLV_OK ? first : nullptr);
+  while (owner) {
+    Dwarf_Die child = owner.get();
     prog_.die_count++;
     Dwarf_Half ctag = 0;
     dwarf_tag(child, &ctag, &err);
@@ -454,9 +482,8 @@ void Walker::add_type(Dwarf_Die die, Dwarf_Half tag, const Attrs& a) {
     }
     Dwarf_Die next = nullptr;
     rc = dwarf_siblingof_b(dbg_, child, true, &next, &err);
-    check(rc, dbg_, err, "siblings");
-    dwarf_dealloc_die(child);
-    child = next;
+    check(rc, dbg_, err, "siblings");  // on error, owner still frees child
+    owner.reset(rc == DW_DLV_OK ? next : nullptr);
   }
   if (t.kind == TypeKind::Array) {
     if (dims.empty()) dims.push_back(kFlexible);
@@ -504,10 +531,12 @@ void Walker::add_variable(Dwarf_Die die, const Attrs& a0, const std::string& fun
 
 void Walker::walk(Dwarf_Die die, const std::string& func, int depth) {
   Dwarf_Error err = nullptr;
-  Dwarf_Die child = nullptr;
-  int rc = dwarf_child(die, &child, &err);
+  Dwarf_Die first = nullptr;
+  int rc = dwarf_child(die, &first, &err);
   check(rc, dbg_, err, "children");
-  while (rc == DW_DLV_OK) {
+  OwnedDie owner(rc == DW_DLV_OK ? first : nullptr);
+  while (owner) {
+    Dwarf_Die child = owner.get();
     prog_.die_count++;
     Dwarf_Half tag = 0;
     check(dwarf_tag(child, &tag, &err), dbg_, err, "tag");
@@ -543,9 +572,8 @@ void Walker::walk(Dwarf_Die die, const std::string& func, int depth) {
     }
     Dwarf_Die next = nullptr;
     rc = dwarf_siblingof_b(dbg_, child, true, &next, &err);
-    check(rc, dbg_, err, "siblings");
-    dwarf_dealloc_die(child);
-    child = next;
+    check(rc, dbg_, err, "siblings");  // on error, owner still frees child
+    owner.reset(rc == DW_DLV_OK ? next : nullptr);
   }
 }
 
@@ -565,6 +593,7 @@ void Walker::run() {
     rc = dwarf_siblingof_b(dbg_, nullptr, true, &cu, &err);
     check(rc, dbg_, err, "compilation unit");
     if (rc != DW_DLV_OK) continue;
+    OwnedDie owner(cu);
     prog_.die_count++;
     char* name = nullptr;
     cu_file_.clear();
@@ -573,7 +602,6 @@ void Walker::run() {
     cu_functions_.clear();
     walk(cu, "", 0);
     resolve_unnamed(first_var);
-    dwarf_dealloc_die(cu);
   }
   auto t = std::chrono::steady_clock::now();
   finish();
