@@ -186,8 +186,11 @@ class Comparer {
 // follows pointers once per struct type.
 class AmbiguityFinder {
  public:
-  AmbiguityFinder(const Program& p, std::vector<Ambiguity>& out) : p_(p), out_(out) {
-    for (const Annotation& a : p.annotations)
+  // `annotations`: the IXFER/PXFER annotations that resolve ambiguity (those of
+  // the new version apply to both sides of the update).
+  AmbiguityFinder(const Program& p, const std::vector<Annotation>& annotations, std::vector<Ambiguity>& out)
+      : p_(p), out_(out) {
+    for (const Annotation& a : annotations)
       if (a.kind == AnnotKind::IXfer || a.kind == AnnotKind::PXfer) resolved_.insert(a.target);
   }
   void walk(const Global& g) {
@@ -333,9 +336,9 @@ Plan make_plan(const Program& v1, const Program& v2) {
         if (c.semantic) o.kind = ObjectKind::Semantic;
         else if (o.kind == ObjectKind::Unchanged && c.what != "renamed") o.kind = ObjectKind::Structural;
       }
-      AmbiguityFinder(v1, o.ambiguities).walk(*g1);
+      AmbiguityFinder(v1, v2.annotations, o.ambiguities).walk(*g1);
     }
-    AmbiguityFinder(v2, o.ambiguities).walk(g2);
+    AmbiguityFinder(v2, v2.annotations, o.ambiguities).walk(g2);
     // A dropped member needs no annotation: nothing of it is transferred.
     std::erase_if(o.ambiguities, [&](const Ambiguity& a) {
       for (const Change& c : o.changes)
@@ -414,7 +417,7 @@ void print_plan(const Plan& plan, std::ostream& out, bool verbose) {
   std::snprintf(line, sizeof line, "%-11s %-10s %-28s %s\n", "KIND", "OBJECT", "ID", "TYPE (v1 -> v2)");
   out << line;
   for (const PlanObject& o : plan.objects) {
-    if (!verbose && o.kind == ObjectKind::Unchanged && o.ambiguities.empty()) continue;
+    if (!verbose && o.kind == ObjectKind::Unchanged && o.ambiguities.empty() && o.changes.empty()) continue;
     std::string type = o.type_v1.empty() ? o.type_v2
                        : o.type_v2.empty() || o.type_v1 == o.type_v2 ? o.type_v1
                                                                      : o.type_v1 + " -> " + o.type_v2;
