@@ -1,0 +1,192 @@
+// alloc_sites.cc — Capstone decoding of each function's body, call by call.
+#include "dwarfmeta/alloc_sites.h"
+
+#include <capstone/capstone.h>
+#include <elf.h>
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "dwarfmeta/error.h"
+
+namespace dwarfmeta {
+
+const std::set<std::string>& standard_allocators() {
+  static const std::set<std::string> names = {"malloc", "calloc", "realloc", "strdup",
+                                              "strndup", "posix_memalign", "aligned_alloc"};
+  return names;
+}
+
+namespace {
+
+// The function a name designates: "malloc@GLIBC_2.2.5" and "__wrap_malloc" are malloc.
+std::string canonical(std::string name) {
+  auto at = name.find('@');
+  if (at != std::string::npos) name.resize(at);
+  if (name.rfind("__wrap_", 0) == 0) name = name.substr(7);
+  return name;
+}
+
+class Capstone {
+ public:
+  explicit Capstone(bool detail) {
+    if (cs_open(CS_ARCH_X86, CS_MODE_64, &h_) != CS_ERR_OK)
+      throw Error(ErrorKind::BadDwarf, "cannot start the Capstone disassembler: reinstall libcapstone4");
+    cs_option(h_, CS_OPT_DETAIL, detail ? CS_OPT_ON : CS_OPT_OFF);
+    insn_ = cs_malloc(h_);
+  }
+  ~Capstone() {
+    cs_free(insn_, 1);
+    cs_close(&h_);
+  }
+  Capstone(const Capstone&) = delete;
+  Capstone& operator=(const Capstone&) = delete;
+
+  // Calls fn(insn) for each instruction of [code, code+size) at address `addr`,
+  // skipping undecodable bytes.
+  template <class F>
+  void each(const uint8_t* code, size_t size, uint64_t addr, F&& fn) {
+    while (size > 0) {
+      if (cs_disasm_iter(h_, &code, &size, &addr, insn_)) {
+        fn(*insn_);
+      } else {
+        ++code, --size, ++addr;
+      }
+    }
+  }
+
+ private:
+  csh h_ = 0;
+  cs_insn* insn_ = nullptr;
+};
+
+// Address of the memory operand [rip + disp] of `insn`, or 0.
+uint64_t rip_slot(const cs_insn& insn) {
+  const cs_x86& x = insn.detail->x86;
+  if (x.op_count != 1 || x.operands[0].type != X86_OP_MEM) return 0;
+  const x86_op_mem& m = x.operands[0].mem;
+  if (m.base == X86_REG_RIP && m.index == X86_REG_INVALID) return insn.address + insn.size + m.disp;
+  if (m.base == X86_REG_INVALID && m.index == X86_REG_INVALID) return static_cast<uint64_t>(m.disp);
+  return 0;
+}
+
+// The target of a direct call (kind 1) or the memory slot of an indirect call
+// through memory (kind 2) from the instruction bytes: Capstone finds instruction
+// boundaries without operand details (much faster), and calls have few encodings:
+//   [prefixes] E8 rel32            call target
+//   [prefixes] FF 15 disp32        call *disp(%rip)
+//   [prefixes] FF 14 25 disp32     call *disp
+int call_operand(const cs_insn& insn, uint64_t& value) {
+  const uint8_t* b = insn.bytes;
+  size_t n = insn.size, i = 0;
+  while (i < n && (b[i] == 0xf2 || b[i] == 0x3e || b[i] == 0x2e || b[i] == 0x66)) ++i;
+  auto rel32 = [&](size_t at) {
+    int32_t d;
+    std::memcpy(&d, b + at, 4);
+    return static_cast<int64_t>(d);
+  };
+  if (i + 5 == n && b[i] == 0xe8) {
+    value = insn.address + n + rel32(i + 1);
+    return 1;
+  }
+  if (i + 6 == n && b[i] == 0xff && b[i + 1] == 0x15) {
+    value = insn.address + n + rel32(i + 2);
+    return 2;
+  }
+  if (i + 7 == n && b[i] == 0xff && b[i + 1] == 0x14 && b[i + 2] == 0x25) {
+    value = static_cast<uint64_t>(rel32(i + 3));
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Function>& functions,
+                                        const std::set<std::string>& allocators) {
+  Capstone cs(true);  // PLT stubs: few instructions, operands from Capstone
+  Capstone fast(false);
+  std::unordered_map<uint64_t, std::string> got;      // GOT slot -> symbol
+  for (const GotSlot& g : elf.got_slots()) got[g.addr] = canonical(g.symbol);
+  std::unordered_map<uint64_t, std::string> target;   // call target -> callee
+  for (const Section& s : elf.sections()) {
+    if (s.name != ".plt" && s.name != ".plt.sec" && s.name != ".plt.got") continue;
+    std::vector<uint8_t> code = elf.data(s);
+    cs.each(code.data(), code.size(), s.addr, [&](const cs_insn& insn) {
+      if (insn.id != X86_INS_JMP) return;
+      uint64_t slot = rip_slot(insn);
+      auto it = got.find(slot);
+      if (!slot || it == got.end()) return;
+      // The stub starts at the entry boundary (8 or 16 bytes) or at the jmp itself.
+      for (uint64_t a : {insn.address, insn.address & ~uint64_t(7), insn.address & ~uint64_t(15)})
+        if (a >= s.addr) target.emplace(a, it->second);
+    });
+  }
+  for (const Function& f : functions) target.emplace(f.low, canonical(f.name));
+
+  // Byte-level prefilter: a function can only call an allocator if its bytes hold
+  // E8 rel32 reaching an allocator, or FF 15 / FF 14 25 naming an allocator's GOT
+  // slot, at some position. Functions without one are not decoded at all.
+  std::unordered_set<uint64_t> alloc_targets, alloc_slots;
+  for (const auto& [addr, name] : target)
+    if (allocators.count(name)) alloc_targets.insert(addr);
+  for (const auto& [addr, name] : got)
+    if (allocators.count(name)) alloc_slots.insert(addr);
+  auto may_allocate = [&](const uint8_t* b, size_t n, uint64_t addr) {
+    for (size_t i = 0; i + 5 <= n; ++i) {
+      int32_t d;
+      if (b[i] == 0xe8) {
+        std::memcpy(&d, b + i + 1, 4);
+        if (alloc_targets.count(addr + i + 5 + static_cast<int64_t>(d))) return true;
+      } else if (b[i] == 0xff && i + 6 <= n && b[i + 1] == 0x15) {
+        std::memcpy(&d, b + i + 2, 4);
+        if (alloc_slots.count(addr + i + 6 + static_cast<int64_t>(d))) return true;
+      } else if (b[i] == 0xff && i + 7 <= n && b[i + 1] == 0x14 && b[i + 2] == 0x25) {
+        std::memcpy(&d, b + i + 3, 4);
+        if (alloc_slots.count(static_cast<uint64_t>(static_cast<int64_t>(d)))) return true;
+      }
+    }
+    return false;
+  };
+
+  std::vector<AllocSite> sites;
+  std::unordered_map<std::string, uint32_t> next_ordinal;  // by caller ID
+  for (const Section& s : elf.sections()) {
+    if (!(s.flags & SHF_EXECINSTR) || s.type != SHT_PROGBITS || s.name.rfind(".plt", 0) == 0) continue;
+    std::vector<uint8_t> code = elf.data(s);
+    for (const Function& f : functions) {
+      if (f.low < s.addr || f.high > s.addr + code.size() || f.high <= f.low) continue;
+      uint32_t& ordinal = next_ordinal[f.id];
+      if (!may_allocate(code.data() + (f.low - s.addr), f.high - f.low, f.low)) continue;
+      fast.each(code.data() + (f.low - s.addr), f.high - f.low, f.low, [&](const cs_insn& insn) {
+        if (insn.id != X86_INS_CALL) return;
+        std::string callee;
+        uint64_t value = 0;
+        int kind = call_operand(insn, value);
+        if (kind == 1) {
+          auto it = target.find(value);
+          if (it != target.end()) callee = it->second;
+        } else if (kind == 2) {
+          auto it = got.find(value);
+          if (it != got.end()) callee = it->second;
+        }
+        if (callee.empty() || !allocators.count(callee)) return;
+        AllocSite site;
+        site.caller = f.id;
+        site.ordinal = ordinal++;
+        site.id = f.id + "#" + std::to_string(site.ordinal);
+        site.allocator = callee;
+        site.call_addr = insn.address;
+        site.return_addr = insn.address + insn.size;
+        sites.push_back(std::move(site));
+      });
+    }
+  }
+  std::sort(sites.begin(), sites.end(),
+            [](const AllocSite& a, const AllocSite& b) { return a.return_addr < b.return_addr; });
+  return sites;
+}
+
+}  // namespace dwarfmeta

@@ -1,0 +1,29 @@
+// alloc_sites.h — find every call to an allocator in the program's code (Capstone).
+//
+// Direct calls through the PLT (.plt, .plt.sec, .plt.got), indirect calls through
+// the GOT (-fno-plt), and direct calls to functions in the binary itself
+// (annotated allocators, statically linked or --wrap'ed malloc) all count. Each
+// site gets a stable ID "caller#ordinal" and its return address, which is what the
+// runtime stores in ttst_heap_desc::site (minus the load bias).
+#ifndef DWARFMETA_ALLOC_SITES_H
+#define DWARFMETA_ALLOC_SITES_H
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dwarfmeta/elf_file.h"
+#include "dwarfmeta/model.h"
+
+namespace dwarfmeta {
+
+// malloc, calloc, realloc, strdup, strndup, posix_memalign, aligned_alloc.
+const std::set<std::string>& standard_allocators();
+
+// `functions` sorted by low; `allocators` are the names to look for.
+std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Function>& functions,
+                                        const std::set<std::string>& allocators);
+
+}  // namespace dwarfmeta
+
+#endif

@@ -1,0 +1,26 @@
+// dwarf_reader.h — walk the DWARF of one ELF file (libdwarf) into Program::types and
+// Program::globals, plus what DWARF says about functions. Types are deduplicated
+// across compilation units and declarations resolved to their definitions.
+#ifndef DWARFMETA_DWARF_READER_H
+#define DWARFMETA_DWARF_READER_H
+
+#include <string>
+#include <vector>
+
+#include "dwarfmeta/model.h"
+
+namespace dwarfmeta {
+
+struct DwarfFunction {
+  std::string name;
+  std::string file;
+  uint64_t low = 0, high = 0;
+  bool external = false;
+};
+
+// Reads types, globals (with state IDs), DWARF functions. Throws Error{BadDwarf}.
+void read_dwarf(int fd, const std::string& path, Program& prog, std::vector<DwarfFunction>& functions);
+
+}  // namespace dwarfmeta
+
+#endif

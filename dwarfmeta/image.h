@@ -1,0 +1,371 @@
+// image.h — the flat metadata image: layout and a header-only, freestanding reader.
+//
+// A Program (model.h) serialised into one contiguous, position-independent block:
+// every reference is an offset from the image start or an index into a table, so
+// the image can be mapped anywhere (a file, the agent's private mapping) and read
+// in place. The reader below needs no libc, never allocates, never throws, and
+// validates everything (bounds, indices, strings, checksum) in View::open before
+// any lookup, so a corrupt image is refused, never followed.
+//
+// Include with -ffreestanding: only <stdint.h> and <stddef.h> are used.
+// Written by image_writer.h (ImageWriter / write_image); cached by cache.h.
+//
+// Layout (little-endian x86-64), each table 8-byte aligned:
+//   ImageHeader
+//   ImageType[type_count]              index = TypeId (0 = void)
+//   ImageMember[member_count]          struct/union members, by type
+//   ImageEnumerator[enumerator_count]
+//   uint32_t params[param_count]       function type parameters (TypeIds)
+//   ImageGlobal[global_count]          sorted by id (strcmp order)
+//   ImageFunction[function_count]      sorted by low
+//   uint32_t function_by_id[function_count]  indices sorted by function id
+//   ImageAllocSite[site_count]         sorted by return_addr
+//   ImageAnnotation[annotation_count]
+//   ImageUpdatePoint[upoint_count]     sorted by addr
+//   ImageRange[range_count]            read-only data with string literals
+//   char strings[strings_size]         NUL-terminated; string refs are offsets here
+#ifndef DWARFMETA_IMAGE_H
+#define DWARFMETA_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace dwarfmeta::image {
+
+inline constexpr char kMagic[8] = {'T', 'T', 'S', 'T', 'M', 'E', 'T', 'A'};
+inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kNone = 0xffffffffu;  // "no string" / "no index"
+
+// TypeKind, Encoding, Linkage and AnnotKind values are those of model.h.
+enum : uint8_t { kTypeDeclaration = 1, kTypeVariadic = 2 };
+enum : uint32_t { kImagePie = 1 };
+inline constexpr uint64_t kFlexibleCount = UINT64_MAX;
+
+struct ImageHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t header_size;
+  uint64_t total_size;
+  uint64_t checksum;  // checksum() of bytes [header_size, total_size)
+  uint32_t flags;     // kImagePie
+  uint32_t build_id;  // string
+  uint32_t path;      // string: the binary the image was made from
+  uint32_t pad;
+  uint64_t runtime_addr;  // __ttst_runtime, 0 when not built with ttst-cc
+  uint32_t type_count, member_count, enumerator_count, param_count, global_count, function_count, site_count,
+      annotation_count, upoint_count, range_count;
+  uint64_t types_off, members_off, enumerators_off, params_off, globals_off, functions_off, function_by_id_off,
+      sites_off, annotations_off, upoints_off, ranges_off, strings_off, strings_size;
+};
+
+struct ImageType {
+  uint8_t kind;      // TypeKind
+  uint8_t encoding;  // Encoding
+  uint8_t flags;     // kTypeDeclaration | kTypeVariadic
+  uint8_t pad;
+  uint32_t name;     // string or kNone when anonymous
+  uint64_t size;
+  uint64_t count;    // arrays: element count, kFlexibleCount
+  uint32_t target;   // TypeId
+  uint32_t first;    // first member / enumerator / param index
+  uint32_t n;        // how many
+  uint32_t pad2;
+};
+
+struct ImageMember {
+  uint32_t name;     // string ("" for anonymous members)
+  uint32_t type;
+  uint64_t offset;
+  uint32_t bit_size;
+  uint32_t bit_offset;
+};
+
+struct ImageEnumerator {
+  uint32_t name;
+  uint32_t pad;
+  int64_t value;
+};
+
+struct ImageGlobal {
+  uint32_t id, name, file, function;  // strings (function: "" unless function-static)
+  uint64_t addr;                      // link-time; TLS: offset in the TLS block
+  uint64_t size;
+  uint32_t type;
+  uint8_t linkage;                    // Linkage
+  uint8_t tls;
+  uint8_t readonly;
+  uint8_t pad;
+};
+
+struct ImageFunction {
+  uint32_t id, name, file;
+  uint32_t type;
+  uint64_t low, high;
+  uint8_t external;
+  uint8_t pad[7];
+};
+
+struct ImageAllocSite {
+  uint32_t id, caller, allocator, ordinal;
+  uint64_t call_addr, return_addr;
+};
+
+struct ImageAnnotation {
+  uint8_t kind;  // AnnotKind
+  uint8_t pad[3];
+  uint32_t file, target, arg;
+};
+
+struct ImageUpdatePoint {
+  uint64_t addr;
+  uint32_t function;  // string: Function id
+  uint32_t pad;
+};
+
+struct ImageRange {
+  uint32_t name;
+  uint32_t pad;
+  uint64_t start, end;
+};
+
+// 64-bit checksum, 8 bytes at a time (fast enough to check a cached image each load).
+inline uint64_t checksum(const uint8_t* p, uint64_t n) {
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+  uint64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w = 0;
+    for (int b = 0; b < 8; ++b) w |= uint64_t(p[i + b]) << (8 * b);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  for (; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+// A validated image, read in place. Default-constructed views are empty.
+class View {
+ public:
+  // Checks everything; on failure returns false and sets *why (a static string).
+  static bool open(const void* data, uint64_t size, View* out, const char** why) {
+    const uint8_t* b = static_cast<const uint8_t*>(data);
+    auto fail = [&](const char* w) {
+      if (why) *why = w;
+      return false;
+    };
+    if (!data || size < sizeof(ImageHeader)) return fail("metadata image too small");
+    if ((reinterpret_cast<uintptr_t>(data) & 7) != 0) return fail("metadata image not 8-byte aligned");
+    const ImageHeader* h = static_cast<const ImageHeader*>(data);
+    for (int i = 0; i < 8; ++i)
+      if (h->magic[i] != kMagic[i]) return fail("not a ttst metadata image (bad magic)");
+    if (h->version != kVersion) return fail("metadata image version mismatch");
+    if (h->header_size != sizeof(ImageHeader) || h->total_size != size) return fail("metadata image size mismatch");
+    if (checksum(b + h->header_size, size - h->header_size) != h->checksum)
+      return fail("metadata image checksum mismatch");
+    auto table = [&](uint64_t off, uint64_t count, uint64_t elem) {
+      return off % 8 == 0 && off >= sizeof(ImageHeader) && off <= size && count <= (size - off) / elem;
+    };
+    if (!table(h->types_off, h->type_count, sizeof(ImageType)) ||
+        !table(h->members_off, h->member_count, sizeof(ImageMember)) ||
+        !table(h->enumerators_off, h->enumerator_count, sizeof(ImageEnumerator)) ||
+        !table(h->params_off, h->param_count, 4) || !table(h->globals_off, h->global_count, sizeof(ImageGlobal)) ||
+        !table(h->functions_off, h->function_count, sizeof(ImageFunction)) ||
+        !table(h->function_by_id_off, h->function_count, 4) ||
+        !table(h->sites_off, h->site_count, sizeof(ImageAllocSite)) ||
+        !table(h->annotations_off, h->annotation_count, sizeof(ImageAnnotation)) ||
+        !table(h->upoints_off, h->upoint_count, sizeof(ImageUpdatePoint)) ||
+        !table(h->ranges_off, h->range_count, sizeof(ImageRange)) || h->strings_off > size ||
+        h->strings_size > size - h->strings_off)
+      return fail("metadata image table out of bounds");
+    if (h->type_count == 0) return fail("metadata image has no void type");
+    View v;
+    v.base_ = b;
+    v.h_ = h;
+    if (h->strings_size == 0 || v.strings()[h->strings_size - 1] != 0)
+      return fail("metadata image string table not terminated");
+    auto str_ok = [&](uint32_t s) { return s == kNone || s < h->strings_size; };
+    auto type_ok = [&](uint32_t t) { return t < h->type_count; };
+    if (!str_ok(h->build_id) || !str_ok(h->path)) return fail("metadata image bad string");
+    for (uint32_t i = 0; i < h->type_count; ++i) {
+      const ImageType& t = v.types()[i];
+      if (!str_ok(t.name) || !type_ok(t.target)) return fail("metadata image bad type");
+      uint64_t limit = t.kind == 2 || t.kind == 3 ? h->member_count
+                       : t.kind == 4               ? h->enumerator_count
+                       : t.kind == 12              ? h->param_count
+                                                   : 0;
+      if (t.first > limit || t.n > limit - t.first) return fail("metadata image bad type children");
+    }
+    for (uint32_t i = 0; i < h->member_count; ++i)
+      if (!str_ok(v.members()[i].name) || !type_ok(v.members()[i].type)) return fail("metadata image bad member");
+    for (uint32_t i = 0; i < h->enumerator_count; ++i)
+      if (!str_ok(v.enumerators()[i].name)) return fail("metadata image bad enumerator");
+    for (uint32_t i = 0; i < h->param_count; ++i)
+      if (!type_ok(v.params()[i])) return fail("metadata image bad parameter");
+    for (uint32_t i = 0; i < h->global_count; ++i) {
+      const ImageGlobal& g = v.globals()[i];
+      if (!str_ok(g.id) || !str_ok(g.name) || !str_ok(g.file) || !str_ok(g.function) || !type_ok(g.type) ||
+          g.id == kNone)
+        return fail("metadata image bad global");
+      if (i > 0 && compare(v.str(v.globals()[i - 1].id), v.str(g.id)) >= 0)
+        return fail("metadata image globals not sorted");
+    }
+    for (uint32_t i = 0; i < h->function_count; ++i) {
+      const ImageFunction& f = v.functions()[i];
+      if (!str_ok(f.id) || !str_ok(f.name) || !str_ok(f.file) || !type_ok(f.type) || f.id == kNone)
+        return fail("metadata image bad function");
+      if (v.function_by_id()[i] >= h->function_count) return fail("metadata image bad function index");
+      if (i > 0 && v.functions()[i - 1].low > f.low) return fail("metadata image functions not sorted");
+    }
+    for (uint32_t i = 0; i < h->site_count; ++i) {
+      const ImageAllocSite& s = v.sites()[i];
+      if (!str_ok(s.id) || !str_ok(s.caller) || !str_ok(s.allocator)) return fail("metadata image bad alloc site");
+      if (i > 0 && v.sites()[i - 1].return_addr > s.return_addr) return fail("metadata image sites not sorted");
+    }
+    for (uint32_t i = 0; i < h->annotation_count; ++i) {
+      const ImageAnnotation& a = v.annotations()[i];
+      if (!str_ok(a.file) || !str_ok(a.target) || !str_ok(a.arg)) return fail("metadata image bad annotation");
+    }
+    for (uint32_t i = 0; i < h->upoint_count; ++i)
+      if (!str_ok(v.update_points()[i].function)) return fail("metadata image bad update point");
+    for (uint32_t i = 0; i < h->range_count; ++i)
+      if (!str_ok(v.ranges()[i].name)) return fail("metadata image bad range");
+    *out = v;
+    return true;
+  }
+
+  bool valid() const { return h_ != nullptr; }
+  const ImageHeader& header() const { return *h_; }
+  bool pie() const { return h_->flags & kImagePie; }
+  const char* build_id() const { return str(h_->build_id); }
+  const char* path() const { return str(h_->path); }
+  uint64_t runtime_addr() const { return h_->runtime_addr; }
+
+  // Strings: "" for kNone.
+  const char* str(uint32_t off) const { return off == kNone ? "" : strings() + off; }
+
+  uint32_t type_count() const { return h_->type_count; }
+  const ImageType& type(uint32_t id) const { return types()[id < h_->type_count ? id : 0]; }
+  // The type with typedefs and qualifiers removed.
+  uint32_t strip(uint32_t id) const {
+    for (int guard = 0; guard < 64; ++guard) {
+      uint8_t k = type(id).kind;
+      if (k != 7 && k != 8 && k != 9 && k != 10 && k != 11) return id;
+      id = type(id).target;
+    }
+    return id;
+  }
+  const ImageMember* members(const ImageType& t) const { return members() + (t.kind == 2 || t.kind == 3 ? t.first : 0); }
+  uint32_t member_count(const ImageType& t) const { return t.kind == 2 || t.kind == 3 ? t.n : 0; }
+  const ImageMember* member(const ImageType& t, const char* name) const {
+    for (uint32_t i = 0; i < member_count(t); ++i)
+      if (compare(str(members(t)[i].name), name) == 0) return &members(t)[i];
+    return nullptr;
+  }
+  const ImageEnumerator* enumerators(const ImageType& t) const { return enumerators() + (t.kind == 4 ? t.first : 0); }
+  uint32_t enumerator_count(const ImageType& t) const { return t.kind == 4 ? t.n : 0; }
+  const uint32_t* params(const ImageType& t) const { return params() + (t.kind == 12 ? t.first : 0); }
+  uint32_t param_count(const ImageType& t) const { return t.kind == 12 ? t.n : 0; }
+
+  uint32_t global_count() const { return h_->global_count; }
+  const ImageGlobal& global_at(uint32_t i) const { return globals()[i]; }
+  // By state ID ("name", "file.c::name", "func::name"); binary search.
+  const ImageGlobal* global(const char* id) const {
+    uint32_t lo = 0, hi = h_->global_count;
+    while (lo < hi) {
+      uint32_t mid = lo + (hi - lo) / 2;
+      int c = compare(str(globals()[mid].id), id);
+      if (c == 0) return &globals()[mid];
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return nullptr;
+  }
+
+  uint32_t function_count() const { return h_->function_count; }
+  const ImageFunction& function_at_index(uint32_t i) const { return functions()[i]; }
+  // By function id ("name" or "file.c::name"); binary search.
+  const ImageFunction* function(const char* id) const {
+    uint32_t lo = 0, hi = h_->function_count;
+    while (lo < hi) {
+      uint32_t mid = lo + (hi - lo) / 2;
+      const ImageFunction& f = functions()[function_by_id()[mid]];
+      int c = compare(str(f.id), id);
+      if (c == 0) return &f;
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return nullptr;
+  }
+  // The function whose [low, high) holds `addr` (link-time).
+  const ImageFunction* function_containing(uint64_t addr) const {
+    uint32_t lo = 0, hi = h_->function_count;
+    while (lo < hi) {  // first with low > addr
+      uint32_t mid = lo + (hi - lo) / 2;
+      if (functions()[mid].low <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    while (lo > 0) {
+      const ImageFunction& f = functions()[--lo];
+      if (addr >= f.low && addr < f.high) return &f;
+      if (f.high > f.low) break;
+    }
+    return nullptr;
+  }
+
+  uint32_t site_count() const { return h_->site_count; }
+  const ImageAllocSite& site_at(uint32_t i) const { return sites()[i]; }
+  // By link-time return address (ttst_heap_desc::site minus the load bias).
+  const ImageAllocSite* alloc_site(uint64_t return_addr) const {
+    uint32_t lo = 0, hi = h_->site_count;
+    while (lo < hi) {
+      uint32_t mid = lo + (hi - lo) / 2;
+      uint64_t a = sites()[mid].return_addr;
+      if (a == return_addr) return &sites()[mid];
+      if (a < return_addr) lo = mid + 1;
+      else hi = mid;
+    }
+    return nullptr;
+  }
+
+  uint32_t annotation_count() const { return h_->annotation_count; }
+  const ImageAnnotation& annotation(uint32_t i) const { return annotations()[i]; }
+  uint32_t update_point_count() const { return h_->upoint_count; }
+  const ImageUpdatePoint& update_point(uint32_t i) const { return update_points()[i]; }
+  uint32_t range_count() const { return h_->range_count; }
+  const ImageRange& range(uint32_t i) const { return ranges()[i]; }
+  // Is `addr` inside read-only data that holds string literals?
+  bool in_string_ranges(uint64_t addr) const {
+    for (uint32_t i = 0; i < h_->range_count; ++i)
+      if (addr >= ranges()[i].start && addr < ranges()[i].end) return true;
+    return false;
+  }
+
+  static int compare(const char* a, const char* b) {
+    while (*a && *a == *b) ++a, ++b;
+    return int(static_cast<unsigned char>(*a)) - int(static_cast<unsigned char>(*b));
+  }
+
+ private:
+  template <class T>
+  const T* at(uint64_t off) const {
+    return reinterpret_cast<const T*>(base_ + off);
+  }
+  const char* strings() const { return at<char>(h_->strings_off); }
+  const ImageType* types() const { return at<ImageType>(h_->types_off); }
+  const ImageMember* members() const { return at<ImageMember>(h_->members_off); }
+  const ImageEnumerator* enumerators() const { return at<ImageEnumerator>(h_->enumerators_off); }
+  const uint32_t* params() const { return at<uint32_t>(h_->params_off); }
+  const ImageGlobal* globals() const { return at<ImageGlobal>(h_->globals_off); }
+  const ImageFunction* functions() const { return at<ImageFunction>(h_->functions_off); }
+  const uint32_t* function_by_id() const { return at<uint32_t>(h_->function_by_id_off); }
+  const ImageAllocSite* sites() const { return at<ImageAllocSite>(h_->sites_off); }
+  const ImageAnnotation* annotations() const { return at<ImageAnnotation>(h_->annotations_off); }
+  const ImageUpdatePoint* update_points() const { return at<ImageUpdatePoint>(h_->upoints_off); }
+  const ImageRange* ranges() const { return at<ImageRange>(h_->ranges_off); }
+
+  const uint8_t* base_ = nullptr;
+  const ImageHeader* h_ = nullptr;
+};
+
+}  // namespace dwarfmeta::image
+
+#endif

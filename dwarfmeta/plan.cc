@@ -1,0 +1,444 @@
+// plan.cc — matching v1 and v2 state objects and comparing their types member by
+// member. Pointers are compared by what they point to (its C spelling), never
+// followed: the pointee is an object of its own with its own entry.
+#include "dwarfmeta/plan.h"
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+namespace dwarfmeta {
+namespace {
+
+bool is_integral(const Type& t) {
+  if (t.kind == TypeKind::Enum) return true;
+  return t.kind == TypeKind::Base && t.encoding != Encoding::Float && t.encoding != Encoding::Complex &&
+         t.encoding != Encoding::Other;
+}
+
+bool is_float(const Type& t) {
+  return t.kind == TypeKind::Base && (t.encoding == Encoding::Float || t.encoding == Encoding::Complex);
+}
+
+bool is_signed(const Type& t) { return t.encoding == Encoding::Signed || t.encoding == Encoding::SignedChar; }
+
+std::string join(const std::string& path, const std::string& member) {
+  if (path.empty()) return member;
+  return path + "." + member;
+}
+
+// Does type `id` hold a pointer in place (not behind a pointer)?
+bool holds_pointer(const Program& p, TypeId id, int depth = 0) {
+  if (depth > 32) return false;
+  const Type& t = p.type(p.strip(id));
+  if (t.kind == TypeKind::Pointer) return true;
+  if (t.kind == TypeKind::Array) return holds_pointer(p, t.target, depth + 1);
+  for (const Member& m : t.members)
+    if (holds_pointer(p, m.type, depth + 1)) return true;
+  return false;
+}
+
+class Comparer {
+ public:
+  Comparer(const Program& a, const Program& b, std::vector<Change>& out) : a_(a), b_(b), out_(out) {}
+
+  void compare(TypeId ta, TypeId tb, const std::string& path, int depth = 0) {
+    if (depth > 32) return;
+    ta = a_.strip(ta), tb = b_.strip(tb);
+    const Type& A = a_.type(ta);
+    const Type& B = b_.type(tb);
+    std::string na = a_.type_name(ta), nb = b_.type_name(tb);
+    if ((is_integral(A) && is_integral(B)) || (is_float(A) && is_float(B))) {
+      primitive(A, B, na, nb, path);
+      if (A.kind == TypeKind::Enum && B.kind == TypeKind::Enum) enums(A, B, path);
+      return;
+    }
+    if ((is_integral(A) && is_float(B)) || (is_float(A) && is_integral(B))) {
+      add(path, "converted", na, nb, true);
+      return;
+    }
+    if (A.kind != B.kind) {
+      bool ptr_int = (A.kind == TypeKind::Pointer && is_integral(B)) || (is_integral(A) && B.kind == TypeKind::Pointer);
+      add(path, ptr_int ? "pointer-integer" : "type-changed", na, nb, true);
+      return;
+    }
+    switch (A.kind) {
+      case TypeKind::Pointer: {
+        TypeId pa = a_.strip(A.target), pb = b_.strip(B.target);
+        const Type& PA = a_.type(pa);
+        const Type& PB = b_.type(pb);
+        std::string sa = a_.type_name(pa), sb = b_.type_name(pb);
+        if (PA.kind == TypeKind::Function && PB.kind == TypeKind::Function) {
+          if (sa != sb) add(path, "signature-changed", na, nb, false);
+        } else if (sa != sb) {
+          add(path, "retargeted", na, nb, false);
+        }
+        return;
+      }
+      case TypeKind::Array: {
+        if (A.count != B.count) {
+          if (A.count == kFlexible || B.count == kFlexible)
+            add(path, "type-changed", na, nb, true);
+          else
+            add(path, B.count > A.count ? "grown" : "truncated", na, nb, false);
+        }
+        compare(A.target, B.target, path + "[]", depth + 1);
+        return;
+      }
+      case TypeKind::Struct:
+        members(A, B, path, depth);
+        return;
+      case TypeKind::Union: {
+        std::vector<Change> inner;
+        Comparer sub(a_, b_, inner);
+        sub.members(A, B, path, depth);
+        if (inner.empty()) return;
+        if (holds_pointer(a_, ta) || holds_pointer(b_, tb)) {
+          add(path, "union-changed", na, nb, true);
+        } else {
+          out_.insert(out_.end(), inner.begin(), inner.end());
+        }
+        return;
+      }
+      case TypeKind::Function:
+        if (na != nb) add(path, "signature-changed", na, nb, false);
+        return;
+      default:
+        if (A.size != B.size) add(path, "type-changed", na, nb, true);
+        return;
+    }
+  }
+
+ private:
+  void add(const std::string& path, const std::string& what, const std::string& from, const std::string& to,
+           bool semantic) {
+    out_.push_back(Change{path, what, from, to, semantic});
+  }
+
+  void primitive(const Type& A, const Type& B, const std::string& na, const std::string& nb, const std::string& path) {
+    if (A.size != B.size)
+      add(path, B.size > A.size ? "widened" : "narrowed", na, nb, false);
+    else if (is_integral(A) && is_signed(A) != is_signed(B) && A.encoding != Encoding::Bool &&
+             B.encoding != Encoding::Bool)
+      add(path, "sign-changed", na, nb, false);
+  }
+
+  void enums(const Type& A, const Type& B, const std::string& path) {
+    std::map<std::string, int64_t> vb;
+    for (const Enumerator& e : B.enumerators) vb[e.name] = e.value;
+    std::set<std::string> na;
+    for (const Enumerator& e : A.enumerators) {
+      na.insert(e.name);
+      auto it = vb.find(e.name);
+      if (it == vb.end())
+        add(path, "enumerator-dropped", e.name, "", true);
+      else if (it->second != e.value)
+        add(path, "renumbered", e.name + "=" + std::to_string(e.value), e.name + "=" + std::to_string(it->second),
+            false);
+    }
+    for (const Enumerator& e : B.enumerators)
+      if (!na.count(e.name)) add(path, "enumerator-added", "", e.name, false);
+  }
+
+  // Members match by name; anonymous members by their position among anonymous ones.
+  void members(const Type& A, const Type& B, const std::string& path, int depth) {
+    auto key = [](const Type& t, size_t i) {
+      if (!t.members[i].name.empty()) return t.members[i].name;
+      size_t n = 0;
+      for (size_t j = 0; j < i; ++j) n += t.members[j].name.empty();
+      return "<anonymous#" + std::to_string(n) + ">";
+    };
+    std::map<std::string, size_t> ib;
+    for (size_t i = 0; i < B.members.size(); ++i) ib[key(B, i)] = i;
+    std::set<std::string> seen;
+    for (size_t i = 0; i < A.members.size(); ++i) {
+      std::string k = key(A, i);
+      seen.insert(k);
+      const Member& ma = A.members[i];
+      std::string mp = join(path, k);
+      auto it = ib.find(k);
+      if (it == ib.end()) {
+        add(mp, "dropped", a_.declaration(ma.type, ma.name), "", false);
+        continue;
+      }
+      const Member& mb = B.members[it->second];
+      uint64_t ba = ma.offset * 8 + ma.bit_offset, bb = mb.offset * 8 + mb.bit_offset;
+      if (ma.is_bitfield() || mb.is_bitfield()) {
+        if (ma.bit_size != mb.bit_size)
+          add(mp, mb.bit_size > ma.bit_size ? "widened" : "narrowed", std::to_string(ma.bit_size) + " bits",
+              std::to_string(mb.bit_size) + " bits", false);
+        if (ba != bb) add(mp, "bitfield-moved", "bit " + std::to_string(ba), "bit " + std::to_string(bb), false);
+      } else if (ma.offset != mb.offset) {
+        add(mp, "moved", "offset " + std::to_string(ma.offset), "offset " + std::to_string(mb.offset), false);
+      }
+      compare(ma.type, mb.type, mp, depth + 1);
+    }
+    for (size_t i = 0; i < B.members.size(); ++i)
+      if (!seen.count(key(B, i))) add(join(path, key(B, i)), "added", "", b_.declaration(B.members[i].type, B.members[i].name), false);
+  }
+
+  const Program& a_;
+  const Program& b_;
+  std::vector<Change>& out_;
+};
+
+// Pointer ambiguity reachable from a global: walks members and arrays in place and
+// follows pointers once per struct type.
+class AmbiguityFinder {
+ public:
+  // `annotations`: the IXFER/PXFER annotations that resolve ambiguity (those of
+  // the new version apply to both sides of the update).
+  AmbiguityFinder(const Program& p, const std::vector<Annotation>& annotations, std::vector<Ambiguity>& out)
+      : p_(p), out_(out) {
+    for (const Annotation& a : annotations)
+      if (a.kind == AnnotKind::IXfer || a.kind == AnnotKind::PXfer) resolved_.insert(a.target);
+  }
+  void walk(const Global& g) {
+    if (resolved_.count(g.id) || resolved_.count(g.name)) return;
+    visit(g.type, "", "", 0);
+  }
+
+ private:
+  void visit(TypeId id, const std::string& path, const std::string& member_key, int depth) {
+    if (depth > 16) return;
+    if (!member_key.empty() && resolved_.count(member_key)) return;
+    // Typedef names say what plain types cannot.
+    for (TypeId t = id; depth < 64;) {
+      const Type& ty = p_.type(t);
+      if (ty.kind == TypeKind::Typedef && (ty.name == "intptr_t" || ty.name == "uintptr_t")) {
+        flag(path, "pointer-sized integer " + ty.name);
+        return;
+      }
+      if (ty.kind != TypeKind::Typedef && ty.kind != TypeKind::Const && ty.kind != TypeKind::Volatile &&
+          ty.kind != TypeKind::Atomic && ty.kind != TypeKind::Restrict)
+        break;
+      t = ty.target;
+    }
+    TypeId sid = p_.strip(id);
+    const Type& t = p_.type(sid);
+    switch (t.kind) {
+      case TypeKind::Pointer: {
+        TypeId target = p_.strip(t.target);
+        const Type& tt = p_.type(target);
+        if (tt.kind == TypeKind::Void) {
+          flag(path, "void *");
+        } else if ((tt.kind == TypeKind::Struct || tt.kind == TypeKind::Union) && followed_.insert(target).second) {
+          visit(target, path + "->", "", depth + 1);
+        }
+        return;
+      }
+      case TypeKind::Array:
+        visit(t.target, path + "[]", member_key, depth + 1);
+        return;
+      case TypeKind::Union:
+        if (holds_pointer(p_, sid)) {
+          flag(path, "union with pointer members");
+          return;
+        }
+        [[fallthrough]];
+      case TypeKind::Struct: {
+        std::string sep = (path.empty() || (path.size() >= 2 && path.compare(path.size() - 2, 2, "->") == 0)) ? "" : ".";
+        for (const Member& m : t.members) {
+          std::string key = std::string(kind_name(t.kind)) + " " + t.name + "." + m.name;
+          visit(m.type, path + sep + (m.name.empty() ? "<anonymous>" : m.name), key, depth + 1);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+  void flag(const std::string& path, const std::string& why) {
+    for (const Ambiguity& a : out_)
+      if (a.path == path && a.why == why) return;
+    out_.push_back(Ambiguity{path, why});
+  }
+
+  const Program& p_;
+  std::vector<Ambiguity>& out_;
+  std::set<std::string> resolved_;
+  std::set<TypeId> followed_;
+};
+
+std::string basename_of(const std::string& s) {
+  auto slash = s.rfind('/');
+  return slash == std::string::npos ? s : s.substr(slash + 1);
+}
+
+// The global an annotation's target designates in `p` (grammar in ttst_abi.h).
+const Global* annotated_global(const Program& p, const Annotation& a) {
+  if (const Global* g = p.global(basename_of(a.file) + "::" + a.target)) return g;
+  return p.global(a.target);
+}
+
+}  // namespace
+
+const char* object_kind_name(ObjectKind k) {
+  switch (k) {
+    case ObjectKind::Unchanged: return "unchanged";
+    case ObjectKind::Structural: return "structural";
+    case ObjectKind::Semantic: return "semantic";
+    case ObjectKind::Dropped: return "dropped";
+    case ObjectKind::Added: return "added";
+  }
+  return "?";
+}
+
+std::string Change::text() const {
+  std::string s = (path.empty() ? std::string("(value)") : path) + ": " + what;
+  if (!from.empty() && !to.empty()) s += " " + from + " -> " + to;
+  else if (!from.empty()) s += " " + from;
+  else if (!to.empty()) s += " " + to;
+  return s;
+}
+
+bool Plan::needs_user_code() const {
+  for (const PlanObject& o : objects)
+    if (o.kind == ObjectKind::Semantic) return true;
+  return false;
+}
+
+const PlanObject* Plan::object(const std::string& id) const {
+  for (const PlanObject& o : objects)
+    if (o.id == id) return &o;
+  return nullptr;
+}
+
+Plan make_plan(const Program& v1, const Program& v2) {
+  Plan plan;
+  // v2 ID -> v1 ID for renamed objects.
+  std::map<std::string, std::string> renamed;
+  for (const Annotation& a : v2.annotations)
+    if (a.kind == AnnotKind::RenamedFrom)
+      if (const Global* g = annotated_global(v2, a)) renamed[g->id] = a.arg;
+  std::set<std::string> matched_v1;
+  for (const Global& g2 : v2.globals) {
+    PlanObject o;
+    o.id = g2.id;
+    o.what = "global";
+    o.type_v2 = v2.type_name(g2.type);
+    std::string old = renamed.count(g2.id) ? renamed[g2.id] : g2.id;
+    const Global* g1 = v1.global(old);
+    if (!g1) {
+      o.kind = ObjectKind::Added;
+    } else {
+      matched_v1.insert(g1->id);
+      o.type_v1 = v1.type_name(g1->type);
+      if (old != g2.id) {
+        o.old_id = old;
+        o.changes.push_back(Change{"", "renamed", old, g2.id, false});
+      }
+      if (g1->tls != g2.tls) o.changes.push_back(Change{"", "tls-changed", g1->tls ? "thread-local" : "global",
+                                                        g2.tls ? "thread-local" : "global", true});
+      Comparer(v1, v2, o.changes).compare(g1->type, g2.type, "");
+      o.kind = ObjectKind::Unchanged;
+      for (const Change& c : o.changes) {
+        if (c.semantic) o.kind = ObjectKind::Semantic;
+        else if (o.kind == ObjectKind::Unchanged && c.what != "renamed") o.kind = ObjectKind::Structural;
+      }
+      AmbiguityFinder(v1, v2.annotations, o.ambiguities).walk(*g1);
+    }
+    AmbiguityFinder(v2, v2.annotations, o.ambiguities).walk(g2);
+    // A dropped member needs no annotation: nothing of it is transferred.
+    std::erase_if(o.ambiguities, [&](const Ambiguity& a) {
+      for (const Change& c : o.changes)
+        if (c.what == "dropped" && (a.path == c.path || a.path.rfind(c.path + ".", 0) == 0 ||
+                                    a.path.rfind(c.path + "->", 0) == 0))
+          return true;
+      return false;
+    });
+    plan.objects.push_back(std::move(o));
+  }
+  for (const Global& g1 : v1.globals) {
+    if (matched_v1.count(g1.id)) continue;
+    PlanObject o;
+    o.id = g1.id;
+    o.what = "global";
+    o.kind = ObjectKind::Dropped;
+    o.type_v1 = v1.type_name(g1.type);
+    plan.objects.push_back(std::move(o));
+  }
+  // Allocation sites: heap objects are matched by the site that allocated them.
+  std::set<std::string> sites1, sites2;
+  for (const AllocSite& s : v1.alloc_sites) sites1.insert(s.id);
+  for (const AllocSite& s : v2.alloc_sites) sites2.insert(s.id);
+  for (const AllocSite& s : v2.alloc_sites) {
+    PlanObject o;
+    o.id = s.id;
+    o.what = "alloc_site";
+    o.kind = sites1.count(s.id) ? ObjectKind::Unchanged : ObjectKind::Added;
+    o.type_v2 = s.allocator;
+    for (const AllocSite& s1 : v1.alloc_sites)
+      if (s1.id == s.id) {
+        o.type_v1 = s1.allocator;
+        if (s1.allocator != s.allocator) {
+          o.kind = ObjectKind::Structural;
+          o.changes.push_back(Change{"", "allocator-changed", s1.allocator, s.allocator, false});
+        }
+      }
+    plan.objects.push_back(std::move(o));
+  }
+  for (const AllocSite& s : v1.alloc_sites)
+    if (!sites2.count(s.id)) {
+      PlanObject o;
+      o.id = s.id;
+      o.what = "alloc_site";
+      o.kind = ObjectKind::Dropped;
+      o.type_v1 = s.allocator;
+      plan.objects.push_back(std::move(o));
+    }
+  return plan;
+}
+
+nlohmann::json to_json(const Plan& plan) {
+  using nlohmann::json;
+  json objs = json::array();
+  for (const PlanObject& o : plan.objects) {
+    json changes = json::array();
+    for (const Change& c : o.changes)
+      changes.push_back({{"path", c.path}, {"change", c.what}, {"from", c.from}, {"to", c.to},
+                         {"semantic", c.semantic}, {"text", c.text()}});
+    json amb = json::array();
+    for (const Ambiguity& a : o.ambiguities) amb.push_back({{"path", a.path}, {"why", a.why}});
+    json j = {{"id", o.id}, {"kind", object_kind_name(o.kind)}, {"object", o.what}, {"changes", changes},
+              {"ambiguous", amb}};
+    if (!o.old_id.empty()) j["old_id"] = o.old_id;
+    if (!o.type_v1.empty()) j["v1"] = o.type_v1;
+    if (!o.type_v2.empty()) j["v2"] = o.type_v2;
+    objs.push_back(j);
+  }
+  return {{"objects", objs}, {"needs_user_code", plan.needs_user_code()}};
+}
+
+void print_plan(const Plan& plan, std::ostream& out, bool verbose) {
+  std::map<ObjectKind, int> counts;
+  for (const PlanObject& o : plan.objects) counts[o.kind]++;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-11s %-10s %-28s %s\n", "KIND", "OBJECT", "ID", "TYPE (v1 -> v2)");
+  out << line;
+  for (const PlanObject& o : plan.objects) {
+    if (!verbose && o.kind == ObjectKind::Unchanged && o.ambiguities.empty() && o.changes.empty()) continue;
+    std::string type = o.type_v1.empty() ? o.type_v2
+                       : o.type_v2.empty() || o.type_v1 == o.type_v2 ? o.type_v1
+                                                                     : o.type_v1 + " -> " + o.type_v2;
+    std::snprintf(line, sizeof line, "%-11s %-10s %-28s %s\n", object_kind_name(o.kind), o.what.c_str(),
+                  o.id.c_str(), type.c_str());
+    out << line;
+    for (const Change& c : o.changes)
+      out << "    " << (c.semantic ? "! " : "- ") << c.text() << (c.semantic ? "   [needs user transfer code]" : "")
+          << "\n";
+    for (const Ambiguity& a : o.ambiguities)
+      out << "    ? " << (a.path.empty() ? "(value)" : a.path) << ": " << a.why
+          << "   [ambiguous pointer: annotate IXFER or PXFER if the transfer is wrong]\n";
+  }
+  out << "\n" << plan.objects.size() << " state objects: " << counts[ObjectKind::Unchanged] << " unchanged, "
+      << counts[ObjectKind::Structural] << " structural, " << counts[ObjectKind::Semantic] << " semantic, "
+      << counts[ObjectKind::Dropped] << " dropped, " << counts[ObjectKind::Added] << " added\n";
+  if (plan.needs_user_code())
+    out << "needs user transfer code for the semantic changes (marked !): write it with --xfer, or the update is "
+           "refused\n";
+  else
+    out << "fully automatic: the state transfer framework handles every change\n";
+}
+
+}  // namespace dwarfmeta

@@ -1,0 +1,71 @@
+// plan.h — the v1 -> v2 update plan (the paper's Table 2).
+//
+// Every state object (global by state ID; allocation site by site ID) of v1 and v2
+// is matched by ID (RENAMED_FROM annotations rename) and classified:
+//   unchanged   same type, up to typedef names and layout-neutral spelling
+//   structural  the framework transforms it: members added/dropped/moved,
+//               primitives widened/narrowed/sign-changed, arrays grown/truncated,
+//               pointer target type changed, enumerators added/renumbered
+//   semantic    needs user transfer code: a struct became an integer, pointer <->
+//               integer, integer <-> float, a union holding pointers changed,
+//               enumerators dropped, thread-local <-> global
+//   dropped / added
+// Member-level changes are listed per object; pointer ambiguity (void *, unions
+// with pointers, intptr_t/uintptr_t) reachable from an object is flagged unless an
+// IXFER/PXFER annotation resolves it.
+#ifndef DWARFMETA_PLAN_H
+#define DWARFMETA_PLAN_H
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "dwarfmeta/model.h"
+
+namespace dwarfmeta {
+
+enum class ObjectKind { Unchanged, Structural, Semantic, Dropped, Added };
+const char* object_kind_name(ObjectKind k);
+
+struct Change {
+  std::string path;    // member path inside the object: "str", "u.i", "grid[]"; "" = the object itself
+  std::string what;    // added dropped moved widened narrowed sign-changed converted grown
+                       // truncated retargeted renumbered enumerator-added enumerator-dropped
+                       // type-changed union-changed signature-changed bitfield-moved renamed tls-changed
+  std::string from, to;
+  bool semantic = false;
+  std::string text() const;  // "id: widened short int -> int"
+};
+
+struct Ambiguity {
+  std::string path;    // "ptr", "next->data"
+  std::string why;     // "void *", "union with pointer members", "pointer-sized integer intptr_t"
+};
+
+struct PlanObject {
+  std::string id;            // state ID (v2's when renamed)
+  std::string what;          // "global" or "alloc_site"
+  std::string old_id;        // v1's ID when renamed, else ""
+  ObjectKind kind = ObjectKind::Unchanged;
+  std::string type_v1, type_v2;  // C spelling
+  std::vector<Change> changes;
+  std::vector<Ambiguity> ambiguities;
+};
+
+struct Plan {
+  std::vector<PlanObject> objects;
+  bool needs_user_code() const;  // some object is semantic
+  const PlanObject* object(const std::string& id) const;
+};
+
+Plan make_plan(const Program& v1, const Program& v2);
+
+// {"objects": [{"id", "kind", "changes": [...], ...}], "needs_user_code": bool}
+nlohmann::json to_json(const Plan& plan);
+// The table an administrator reads before an update.
+void print_plan(const Plan& plan, std::ostream& out, bool verbose = false);
+
+}  // namespace dwarfmeta
+
+#endif

@@ -1,0 +1,208 @@
+// plan_test — the v1 -> v2 plan: the paper's Listing 2 with gcc and clang at -O0
+// and -O2 with DWARF 4 and 5 (and across compilers), every classification of
+// Table 2, pointer ambiguity, and the `ttst-meta` command's exit statuses and
+// JSON contract.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "dwarfmeta/load.h"
+#include "dwarfmeta/plan.h"
+
+using namespace dwarfmeta;
+
+namespace {
+
+const std::string P = "dwarfmeta/tests/programs/";
+const std::string L2 = "tests/programs/listing2/";
+
+const Change* find(const PlanObject& o, const std::string& path, const std::string& what) {
+  for (const Change& c : o.changes)
+    if (c.path == path && c.what == what) return &c;
+  return nullptr;
+}
+
+const PlanObject& object(const Plan& plan, const std::string& id) {
+  const PlanObject* o = plan.object(id);
+  REQUIRE_MESSAGE(o != nullptr, "no plan object " << id);
+  return *o;
+}
+
+void check_listing2(const std::string& v1, const std::string& v2) {
+  CAPTURE(v1);
+  CAPTURE(v2);
+  Plan plan = make_plan(load(L2 + v1), load(L2 + v2));
+  const PlanObject& var = object(plan, "var");
+  CHECK(var.kind == ObjectKind::Structural);
+  CHECK(var.type_v1 == "struct s");
+  const Change* str = find(var, "str", "truncated");
+  REQUIRE(str != nullptr);
+  CHECK(str->from == "char[3]");
+  CHECK(str->to == "char[2]");
+  const Change* id = find(var, "id", "widened");
+  REQUIRE(id != nullptr);
+  CHECK(id->from == "short int");
+  CHECK(id->to == "int");
+  const Change* moved = find(var, "id", "moved");
+  REQUIRE(moved != nullptr);
+  CHECK(moved->from == "offset 8");
+  CHECK(moved->to == "offset 4");
+  CHECK(find(var, "ptr", "dropped") != nullptr);
+  const Change* inner = find(var, "inner_ptr", "retargeted");
+  REQUIRE(inner != nullptr);
+  CHECK(inner->from == "short int *");
+  CHECK(inner->to == "int *");
+  for (const Change& c : var.changes) {
+    CHECK(c.path.rfind("u", 0) != 0);  // union u u: unchanged
+    CHECK(c.path != "count");
+    CHECK(!c.semantic);
+  }
+  // void *ptr is ambiguous in v1 but dropped in v2: nothing is left to annotate.
+  CHECK(var.ambiguities.empty());
+  CHECK(object(plan, "ids").kind == ObjectKind::Structural);
+  CHECK(!plan.needs_user_code());
+}
+
+// Runs ttst-meta; returns its exit status and fills stdout/stderr.
+int run(const std::string& args, std::string& out, std::string& err) {
+  // The command caches images by build-id: keep its cache inside the test's tmpdir.
+  if (const char* tmp = std::getenv("TEST_TMPDIR")) setenv("XDG_CACHE_HOME", tmp, 1);
+  std::string cmd = "dwarfmeta/ttst-meta " + args + " 2>/tmp/ttst-meta-test.err";
+  FILE* f = popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  out.clear();
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int status = pclose(f);
+  err.clear();
+  if (FILE* e = fopen("/tmp/ttst-meta-test.err", "r")) {
+    while ((n = fread(buf, 1, sizeof buf, e)) > 0) err.append(buf, n);
+    fclose(e);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("Listing 2: gcc -O0, DWARF 5") { check_listing2("v1_gcc_O0_dwarf5", "v2_gcc_O0_dwarf5"); }
+TEST_CASE("Listing 2: gcc -O2, DWARF 4") { check_listing2("v1_gcc_O2_dwarf4", "v2_gcc_O2_dwarf4"); }
+TEST_CASE("Listing 2: clang -O0, DWARF 4") { check_listing2("v1_clang_O0_dwarf4", "v2_clang_O0_dwarf4"); }
+TEST_CASE("Listing 2: clang -O2, DWARF 5") { check_listing2("v1_clang_O2_dwarf5", "v2_clang_O2_dwarf5"); }
+TEST_CASE("Listing 2: v1 from gcc -O0 to v2 from clang -O2") {
+  check_listing2("v1_gcc_O0_dwarf5", "v2_clang_O2_dwarf5");
+}
+
+TEST_CASE("a version against itself is unchanged throughout") {
+  Plan plan = make_plan(load(L2 + "v1"), load(L2 + "v1_gcc_O2_dwarf4"));
+  for (const PlanObject& o : plan.objects) {
+    CAPTURE(o.id);
+    if (o.what == "global") CHECK(o.kind == ObjectKind::Unchanged);
+    CHECK(o.changes.empty());
+  }
+}
+
+TEST_CASE("every Table 2 classification") {
+  Plan plan = make_plan(load(P + "sem_v1"), load(P + "sem_v2"));
+  CHECK(plan.needs_user_code());
+  // Semantic: struct -> int, pointer -> integer, int -> float, union with pointers.
+  CHECK(object(plan, "to_int").kind == ObjectKind::Semantic);
+  CHECK(find(object(plan, "to_int"), "", "type-changed") != nullptr);
+  CHECK(object(plan, "p2i").kind == ObjectKind::Semantic);
+  CHECK(find(object(plan, "p2i"), "", "pointer-integer") != nullptr);
+  CHECK(object(plan, "ratio").kind == ObjectKind::Semantic);
+  CHECK(find(object(plan, "ratio"), "", "converted") != nullptr);
+  CHECK(object(plan, "tagged").kind == ObjectKind::Semantic);
+  CHECK(find(object(plan, "tagged"), "", "union-changed") != nullptr);
+  // Enums: renumbering is mapped by name, a dropped enumerator needs user code.
+  const PlanObject& err = object(plan, "last_err");
+  CHECK(err.kind == ObjectKind::Semantic);
+  CHECK(find(err, "", "renumbered") != nullptr);
+  CHECK(find(err, "", "enumerator-dropped") != nullptr);
+  CHECK(find(err, "", "enumerator-added") != nullptr);
+  // Structural: sign change, bitfield widened and moved.
+  CHECK(object(plan, "flags_bits").kind == ObjectKind::Structural);
+  CHECK(find(object(plan, "flags_bits"), "", "sign-changed") != nullptr);
+  const PlanObject& bf = object(plan, "bf");
+  CHECK(bf.kind == ObjectKind::Structural);
+  CHECK(find(bf, "a", "widened") != nullptr);
+  CHECK(find(bf, "b", "bitfield-moved") != nullptr);
+  // Unchanged, renamed, dropped, added.
+  CHECK(object(plan, "kept").kind == ObjectKind::Unchanged);
+  const PlanObject& renamed = object(plan, "new_name");
+  CHECK(renamed.kind == ObjectKind::Unchanged);
+  CHECK(renamed.old_id == "old_name");
+  CHECK(plan.object("old_name") == nullptr);
+  CHECK(object(plan, "gone").kind == ObjectKind::Dropped);
+  CHECK(object(plan, "fresh").kind == ObjectKind::Added);
+  // Ambiguity: intptr_t is resolved by v2's IXFER annotation (on both sides); a
+  // union holding a pointer reached through a pointer is flagged; so is the same
+  // intptr_t when v2 carries no annotation.
+  CHECK(object(plan, "cookie").ambiguities.empty());
+  bool cookie = false;
+  Plan reverse = make_plan(load(P + "sem_v2"), load(P + "sem_v1"));
+  for (const Ambiguity& a : object(reverse, "cookie").ambiguities)
+    cookie |= a.why == "pointer-sized integer intptr_t" && a.path.empty();
+  CHECK(cookie);
+  bool item = false;
+  for (const Ambiguity& a : object(plan, "items").ambiguities)
+    item |= a.path == "->v" && a.why == "union with pointer members";
+  CHECK(item);
+}
+
+TEST_CASE("ttst-meta: exit statuses, JSON contract, one-line errors") {
+  std::string out, err;
+  CHECK(run("plan " + L2 + "v1 " + L2 + "v2", out, err) == 0);
+  CHECK(out.find("structural") != std::string::npos);
+  CHECK(out.find("str: truncated char[3] -> char[2]") != std::string::npos);
+
+  REQUIRE(run("plan --json " + L2 + "v1 " + L2 + "v2", out, err) == 0);
+  auto j = nlohmann::json::parse(out);
+  REQUIRE(j["objects"].is_array());
+  bool var = false;
+  for (const auto& o : j["objects"]) {
+    CHECK(o.contains("id"));
+    CHECK(o.contains("kind"));
+    CHECK(o["changes"].is_array());
+    if (o["id"] == "var") {
+      var = true;
+      CHECK(o["kind"] == "structural");
+      CHECK(o["changes"].size() >= 5);
+    }
+  }
+  CHECK(var);
+
+  CHECK(run("plan " + P + "sem_v1 " + P + "sem_v2", out, err) == 3);
+  CHECK(out.find("needs user transfer code") != std::string::npos);
+  CHECK(run("plan --json " + P + "sem_v1 " + P + "sem_v2", out, err) == 3);
+  CHECK(nlohmann::json::parse(out)["needs_user_code"] == true);
+
+  CHECK(run("dump " + L2 + "v1", out, err) == 0);
+  CHECK(out.find("struct s {") != std::string::npos);
+  CHECK(out.find("short int *inner_ptr;") != std::string::npos);
+  CHECK(run("dump --json " + L2 + "v1", out, err) == 0);
+  CHECK(nlohmann::json::parse(out)["globals"].size() == 2);
+
+  for (const char* bad : {"not_elf", "not_x86", "no_dwarf", "missing-file"}) {
+    CAPTURE(bad);
+    CHECK(run("dump " + P + bad, out, err) == 2);
+    CHECK(out.empty());
+    CHECK(err.find("ttst-meta: ") == 0);
+    CHECK(err.find('\n') == err.size() - 1);
+  }
+  CHECK(run("plan " + P + "no_dwarf " + L2 + "v2", out, err) == 2);
+  CHECK(err.find("built without -g: rebuild with ttst-cc or -g") != std::string::npos);
+  CHECK(run("frobnicate", out, err) == 1);
+
+  // The image: to a file, readable by the freestanding reader; or the cache path.
+  CHECK(run("image -o /tmp/ttst-meta-test.img " + L2 + "v1", out, err) == 0);
+  CHECK(run("--no-cache dump " + L2 + "v1", out, err) == 0);
+  CHECK(out.find("struct s {") != std::string::npos);
+  CHECK(run("image " + L2 + "v1", out, err) == 0);
+  CHECK(out.find(".img\n") != std::string::npos);
+  CHECK(run("image " + P + "not_elf", out, err) == 2);
+}

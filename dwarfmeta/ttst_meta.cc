@@ -1,0 +1,82 @@
+// ttst_meta.cc — the `ttst-meta` command: inspect the state metadata of a binary
+// (`dump`), the v1->v2 update plan (`plan`), and the flat metadata image (`image`).
+// Metadata comes through the build-id cache (cache.h) unless --no-cache.
+// Exit status: 0 ok (plan: everything automatic), 3 plan needs user transfer code,
+// 2 unusable input (one line on stderr saying what to do), 1 usage error.
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+
+#include "dwarfmeta/cache.h"
+#include "dwarfmeta/dump.h"
+#include "dwarfmeta/image_writer.h"
+#include "dwarfmeta/load.h"
+#include "dwarfmeta/plan.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ttst-meta: state metadata of C programs built with -g (DWARF)"};
+  app.require_subcommand(1);
+  std::string bin, v1, v2, out;
+  bool json = false, all = false, no_cache = false;
+  app.add_flag("--no-cache", no_cache, "read DWARF again instead of using the build-id cache");
+
+  CLI::App* dump = app.add_subcommand("dump", "print the state metadata of BIN (pahole-like; --json for tools)");
+  dump->add_option("BIN", bin, "ELF executable built with -g")->required();
+  dump->add_flag("--json", json, "machine-readable output");
+
+  CLI::App* plan = app.add_subcommand("plan", "classify every state object of V1 -> V2 (exit 3: needs user code)");
+  plan->add_option("V1", v1, "the running version's executable")->required();
+  plan->add_option("V2", v2, "the new version's executable")->required();
+  plan->add_flag("--json", json, "machine-readable output: {\"objects\": [...]}");
+  plan->add_flag("--all", all, "also list unchanged objects");
+
+  CLI::App* image = app.add_subcommand("image", "write the flat metadata image of BIN (default: print its cache file)");
+  image->add_option("BIN", bin, "ELF executable built with -g")->required();
+  image->add_option("-o,--output", out, "write the image to this file");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  auto get = [&](const std::string& path) {
+    return no_cache ? dwarfmeta::load(path) : dwarfmeta::load_cached(path);
+  };
+  try {
+    if (*dump) {
+      dwarfmeta::Program p = get(bin);
+      if (json)
+        std::cout << dwarfmeta::to_json(p).dump(1) << "\n";
+      else
+        dwarfmeta::dump_text(p, std::cout);
+    } else if (*plan) {
+      dwarfmeta::Plan pl = dwarfmeta::make_plan(get(v1), get(v2));
+      if (json)
+        std::cout << dwarfmeta::to_json(pl).dump(1) << "\n";
+      else
+        dwarfmeta::print_plan(pl, std::cout, all);
+      return pl.needs_user_code() ? 3 : 0;
+    } else if (*image) {
+      if (out.empty()) {
+        dwarfmeta::CacheStats st;
+        dwarfmeta::MappedImage m = dwarfmeta::cached_image(bin, {}, "", &st);
+        if (st.file.empty()) {
+          std::cerr << "ttst-meta: " << bin << " has no build-id, so its image is not cached: use -o FILE\n";
+          return 2;
+        }
+        std::cout << st.file << "\n";
+      } else {
+        std::vector<uint8_t> bytes = dwarfmeta::write_image(dwarfmeta::load(bin));
+        std::ofstream f(out, std::ios::binary | std::ios::trunc);
+        f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        if (!f) {
+          std::cerr << "ttst-meta: cannot write " << out << ": check the directory and free space\n";
+          return 2;
+        }
+      }
+    }
+  } catch (const dwarfmeta::Error& e) {
+    std::cerr << "ttst-meta: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}
