@@ -15,7 +15,7 @@ def ttst_c_program(name, srcs, hdrs = [], cc = "gcc", copts = [], linkopts = [],
         name = name,
         srcs = srcs + hdrs,
         outs = [name],
-        tools = ["//stfw/runtime:ttst"],
+        tools = ["//stfw/runtime:ttst", "//stfw/runtime:ttst/bin/ttst-cc"],
         cmd = "TTST_REAL_CC={cc} $(location //stfw/runtime:ttst/bin/ttst-cc) {copts} -o $@ {srcs} {linkopts}".format(
             cc = cc,
             copts = " ".join(copts),

@@ -164,16 +164,16 @@ static void *do_realloc(void *p, size_t n, uintptr_t site) {
   if (!d) return __libc_realloc(p, n);     /* foreign: stays foreign */
   if (n > SIZE_MAX - DESC) { errno = ENOMEM; return NULL; }
   uint64_t id = d->dyn_id, origin = d->origin_id;
-  uint32_t flags = d->flags & (TTST_HEAP_F_ZEROED | TTST_HEAP_F_ALIGNED);
-  if (d->offset) { /* aligned block: keep the alignment, move by hand */
-    size_t align = (size_t)1 << __builtin_ctzll((uintptr_t)p);
-    void *q = do_memalign(align, n, site);
+  uint32_t flags = d->flags & TTST_HEAP_F_ZEROED;
+  if (d->offset) { /* padded aligned block: move it (realloc, like glibc's, keeps
+                      only malloc's 16-byte alignment) */
+    void *q = do_malloc(n, site);
     if (!q) return NULL;
     memcpy(q, p, d->size < n ? d->size : n);
     struct ttst_heap_desc *nd = (struct ttst_heap_desc *)q - 1;
-    nd->dyn_id = id; /* same object, new place (no other thread can see nd yet) */
+    nd->dyn_id = id; /* same object, new place (only this thread writes nd) */
     nd->origin_id = origin;
-    nd->flags |= TTST_HEAP_F_REALLOC;
+    nd->flags |= TTST_HEAP_F_REALLOC | (flags & TTST_HEAP_F_ZEROED);
     do_free(p);
     return q;
   }
