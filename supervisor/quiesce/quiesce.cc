@@ -26,7 +26,7 @@ namespace ttst::quiesce {
 namespace {
 
 constexpr long kERESTARTSYS = -512, kERESTARTNOINTR = -513, kERESTARTNOHAND = -514,
-               kERESTART_RESTARTBLOCK = -516;
+               kERESTART_RESTARTBLOCK = -516, kSysRestartSyscall = 219;
 
 bool read_mem(pid_t pid, uint64_t addr, void* out, size_t len) {
   iovec local{out, len}, remote{reinterpret_cast<void*>(addr), len};
@@ -187,8 +187,13 @@ ThreadReport classify(SeizedThread& t, const UpdatePointMap& map, uint64_t bias,
     fp = frame[0];
   }
 
-  bool in_syscall = nr >= 0 && (rax == kERESTARTSYS || rax == kERESTARTNOINTR || rax == kERESTARTNOHAND ||
-                                rax == kERESTART_RESTARTBLOCK);
+  // Stopped on its way back into a restarted system call (rip at `syscall`, rax
+  // set up for it): as blocked as before.
+  uint8_t insn[2] = {0, 0};
+  bool restarting = nr >= 0 && (rax == nr || rax == kSysRestartSyscall) && read_mem(t.pid(), g.rip, insn, 2) &&
+                    insn[0] == 0x0f && insn[1] == 0x05;
+  bool in_syscall = restarting || (nr >= 0 && (rax == kERESTARTSYS || rax == kERESTARTNOINTR ||
+                                               rax == kERESTARTNOHAND || rax == kERESTART_RESTARTBLOCK));
   // epoll_wait & co. end with EINTR on any stop (they are never restarted by the
   // kernel); when no real signal is waiting, that EINTR is ours to undo.
   bool eintr_ours = nr >= 0 && rax == -EINTR && (nr == 232 || nr == 281 || nr == 441) &&

@@ -39,52 +39,45 @@ __attribute__((noinline)) static long handle_request(void) {
   return read(0, &c, 1); /* blocks mid-request: no update point here */
 }
 
-__attribute__((noinline)) static long wait_once(void) {
-  char c;
-  if (!strcmp(mode, "accept")) return accept(lfd, NULL, NULL);
-  if (!strcmp(mode, "read")) return read(0, &c, 1);
-  if (!strcmp(mode, "poll")) {
-    struct pollfd p = {.fd = 0, .events = POLLIN};
-    return poll(&p, 1, -1);
-  }
-  if (!strcmp(mode, "select")) {
-    fd_set r;
-    FD_ZERO(&r);
-    FD_SET(0, &r);
-    return select(1, &r, NULL, NULL, NULL);
-  }
-  if (!strcmp(mode, "epoll")) {
-    int ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN}, out;
-    epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
-    return epoll_wait(ep, &out, 1, -1);
-  }
-  if (!strcmp(mode, "nanosleep")) {
-    struct timespec t = {1, 500000000};
-    return nanosleep(&t, NULL);
-  }
-  return -1;
-}
-
-/* The event loop: the update point, then the blocking call. wait_once is inlined
- * by hand per mode below so the syscall is called from event_loop itself. */
+/* The event loop: the update point, then the blocking call, all in this one
+ * function (a thread blocked here is quiescent). */
 __attribute__((noinline)) static void event_loop(void) {
   for (;;) {
     TTST_UPDATE_POINT();
-    long t0 = now_ms();
-    long rc;
-    errno = 0;
+    if (!strcmp(mode, "future")) {
+      say("AFTER updating=%ld %ld %ld\n", ttst_is_updating(), 0, 0);
+      exit(0);
+    }
     if (!strcmp(mode, "busy")) {
       counter++;
       continue;
     }
+    long t0 = now_ms(), rc = -1;
+    char c;
+    errno = 0;
     if (!strcmp(mode, "midrequest")) {
       rc = handle_request();
-    } else {
-      char c;
-      if (!strcmp(mode, "accept")) rc = accept(lfd, NULL, NULL);
-      else if (!strcmp(mode, "read")) rc = read(0, &c, 1);
-      else rc = wait_once();
+    } else if (!strcmp(mode, "accept")) {
+      rc = accept(lfd, NULL, NULL);
+    } else if (!strcmp(mode, "read")) {
+      rc = read(0, &c, 1);
+    } else if (!strcmp(mode, "poll")) {
+      struct pollfd p = {.fd = 0, .events = POLLIN};
+      rc = poll(&p, 1, -1);
+    } else if (!strcmp(mode, "select")) {
+      fd_set r;
+      FD_ZERO(&r);
+      FD_SET(0, &r);
+      rc = select(1, &r, NULL, NULL, NULL);
+    } else if (!strcmp(mode, "epoll")) {
+      int ep = epoll_create1(0);
+      struct epoll_event ev = {.events = EPOLLIN}, out;
+      epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
+      errno = 0;
+      rc = epoll_wait(ep, &out, 1, -1);
+    } else if (!strcmp(mode, "nanosleep")) {
+      struct timespec t = {1, 500000000};
+      rc = nanosleep(&t, NULL);
     }
     int e = errno;
     say("RESULT rc=%ld errno=%ld ms=%ld\n", rc, e, now_ms() - t0);
@@ -94,10 +87,16 @@ __attribute__((noinline)) static void event_loop(void) {
 
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: qprog accept|epoll|poll|select|read|nanosleep|midrequest|busy\n");
+    fprintf(stderr, "usage: qprog accept|epoll|poll|select|read|nanosleep|midrequest|busy|future\n");
     return 2;
   }
   mode = argv[1];
+  if (!strcmp(mode, "future")) { /* start-up of a future version */
+    const char *env = getenv(TTST_FUTURE_ENV);
+    char line[16];
+    say("START updating=%ld env=%ld %ld\n", ttst_is_updating(), env != NULL, 0);
+    if (!fgets(line, sizeof line, stdin)) return 3; /* the test says go */
+  }
   int port = 0;
   if (!strcmp(mode, "accept")) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
