@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -61,9 +62,14 @@ static inline uint32_t my_stripe(void) {
   return s - 1;
 }
 
+/* A spin lock held for a handful of stores. If its holder was preempted, yield
+ * the CPU rather than spin through a time slice (the waiter holds no lock). */
 static inline void lock(volatile uint32_t *l) {
   while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
-    while (*l) __builtin_ia32_pause();
+    for (unsigned spins = 0; *l; spins++) {
+      if (spins < 64) __builtin_ia32_pause();
+      else sched_yield();
+    }
 }
 static inline void unlock(volatile uint32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
 

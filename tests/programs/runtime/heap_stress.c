@@ -4,7 +4,7 @@
  *   heap_stress plain THREADS OPS      ops, join, "READY", wait for a line on stdin
  *   heap_stress fork THREADS OPS       same, then fork: the child runs another
  *                                      round and reports first, then the parent
- *   heap_stress forkbusy THREADS OPS   fork 20 times while threads allocate; each
+ *   heap_stress forkbusy THREADS OPS   fork 10 times while threads allocate; each
  *                                      child checks its own lists in place, runs a
  *                                      round, exits 0 if all is consistent
  * READY line: "READY <pid> <&__ttst_runtime> <&slots> <NSLOTS>" */
@@ -134,7 +134,7 @@ static int child_check(int threads_at_fork) {
   }
   /* a vanished thread holds at most one slot lock and one block in flight */
   if (locked > threads_at_fork || exe < held || exe > held + 2 * locked) return 12;
-  round_of(2, 100000, 77);
+  round_of(2, 20000, 77);
   int64_t m = ttst_heap_walk((uint64_t)(uintptr_t)&__ttst_runtime, identity, NULL, NULL, NULL);
   if (m < 0) fprintf(stderr, "walk after round: %ld\n", (long)m);
   return m < 0 ? 13 : 0;
@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
     ops_per_thread = -1;
     for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)(i + 1));
     int ok = 0, bad = 0;
-    for (int k = 0; k < 20; k++) {
+    for (int k = 0; k < 10; k++) {
       usleep(20000);
       pid_t c = fork();
       if (c == 0) {
