@@ -99,7 +99,10 @@ struct ttst_heap_desc {
   uint64_t size;                   /* bytes the program asked for               */
   uint64_t site;                   /* run-time return address of the allocation
                                       call (the caller of malloc/strdup/...)    */
-  uint64_t dyn_id;                 /* unique, increasing, per process, from 1   */
+  uint64_t dyn_id;                 /* unique per process, from 1; increasing in
+                                      each thread's allocation order (threads
+                                      take blocks of 64 IDs from next_dyn_id);
+                                      realloc keeps the block's dyn_id          */
   uint64_t origin_id;              /* dyn_id in the past version, 0 if none;
                                       written by the transfer in a future version */
   uint32_t flags;                  /* TTST_HEAP_F_* | stripe << 8               */
@@ -134,7 +137,8 @@ struct ttst_runtime {
   uint32_t desc_size;             /* sizeof(struct ttst_heap_desc)               */
   volatile uint32_t update_requested; /* [supervisor sets, runtime clears] §4    */
   volatile uint32_t updating;     /* [runtime sets, supervisor clears] §5        */
-  uint64_t next_dyn_id;           /* [runtime] next dynamic ID to hand out       */
+  uint64_t next_dyn_id;           /* [runtime] start of the next block of 64 IDs:
+                                     every dyn_id handed out is below it         */
   uint64_t exe_text_start;        /* [runtime] run-time [start, end) of the
                                      executable's text: sites outside it get
                                      TTST_HEAP_F_FROM_LIB                        */

@@ -19,7 +19,9 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 
+#include <cctype>
 #include <cstddef>
+#include <vector>
 #include <fstream>
 #include <thread>
 
@@ -46,18 +48,33 @@ Ready parse_ready(const std::string& l) {
   return {std::stoi(w[1]), std::stoi(w[2]), ttst::test::hex(w[3]), ttst::test::hex(w[4])};
 }
 
-// Waits until the main thread sleeps in a system call (per /proc/PID/syscall).
-void wait_blocked(pid_t pid) {
-  std::string prev;
-  for (int i = 0; i < 500; i++) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
-    std::string s;
-    std::getline(in, s);
-    if (!s.empty() && s != "running" && s[0] != '-' && s == prev) return;
-    prev = s;
+// Waits until the main thread sleeps (state S) in one of the system calls `nrs`
+// (per /proc/PID/syscall): a thread merely preempted inside another system call
+// on a loaded machine does not count.
+void wait_blocked(pid_t pid, const std::vector<long>& nrs) {
+  for (int i = 0; i < 1500; i++) {
+    std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall");
+    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+    std::string s, stat;
+    std::getline(sc, s);
+    std::getline(st, stat);
+    auto close_paren = stat.rfind(')');
+    char state = close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
+    if (!s.empty() && (isdigit(static_cast<unsigned char>(s[0])) != 0) && state == 'S')
+      for (long nr : nrs)
+        if (std::stol(s) == nr) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  FAIL("program never blocked");
+  FAIL("program never blocked in the expected system call");
+}
+
+std::vector<long> syscalls_of(const std::string& mode) {
+  if (mode == "accept") return {43, 288};
+  if (mode == "epoll") return {232, 281, 441};
+  if (mode == "poll") return {7, 271};
+  if (mode == "select") return {23, 270};
+  if (mode == "nanosleep") return {35, 230};
+  return {0};  // read, midrequest
 }
 
 uint64_t read_u64(pid_t pid, uint64_t addr) {
@@ -87,7 +104,7 @@ void quiescent_and_unaware(const char* prog, const std::string& mode) {
   UpdatePointMap map = UpdatePointMap::load(prog);
   Child c({prog, mode});
   Ready r = parse_ready(c.line());
-  wait_blocked(r.pid);
+  wait_blocked(r.pid, syscalls_of(mode));
   uint64_t before = MemoryCopy::of(r.pid).hash();
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 3; i++) {  // three probes, as a supervisor re-checking would
@@ -196,7 +213,7 @@ TEST_CASE("blocked mid-request: not quiescent, and the message says where") {
   UpdatePointMap map = UpdatePointMap::load(kProg);
   Child c({kProg, "midrequest"});
   Ready r = parse_ready(c.line());
-  wait_blocked(r.pid);
+  wait_blocked(r.pid, {0});
   uint64_t before = MemoryCopy::of(r.pid).hash();
   Report rep = check(r.pid, map);
   CHECK_FALSE(rep.quiescent);
@@ -281,7 +298,7 @@ TEST_CASE("a supervisor killed at any step leaves the program running, flag clea
 TEST_CASE("a supervisor killed during a probe leaves a blocked read to finish normally") {
   Child c({kProg, "read"});
   Ready r = parse_ready(c.line());
-  wait_blocked(r.pid);
+  wait_blocked(r.pid, {0});
   pid_t sup = fork();
   if (sup == 0) {
     ptrace(PTRACE_SEIZE, r.pid, nullptr, nullptr);
@@ -292,7 +309,7 @@ TEST_CASE("a supervisor killed during a probe leaves a blocked read to finish no
   }
   int st;
   waitpid(sup, &st, 0);
-  wait_blocked(r.pid);
+  wait_blocked(r.pid, {0});
   c.send("x");
   CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
   CHECK(c.wait() == 0);
