@@ -225,7 +225,12 @@ struct ttst_runtime {
  *        (the return address pushed when the program called into libc);
  *      - otherwise BLOCKED (in a system call elsewhere) or RUNNING.
  *    Nothing is written to a quiescent thread; detaching resumes its system call
- *    through the kernel's own restart, so it never sees EINTR.
+ *    through the kernel's own restart, so it never sees EINTR. (epoll_wait and
+ *    epoll_pwait end with -EINTR on any ptrace stop; the probe restarts them by
+ *    hand — rax = orig_rax, rip -= 2 — unless a real signal is pending.)
+ *    Note for memory comparisons: glibc registers an rseq area per thread
+ *    (thread pointer + __rseq_offset, 32 bytes) whose cpu_id fields the KERNEL
+ *    rewrites whenever the thread is scheduled on another CPU, probe or not.
  * ------------------------------------------------------------------------- */
 
 #endif /* TTST_ABI_H */

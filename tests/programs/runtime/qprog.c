@@ -2,7 +2,7 @@
  * in its event loop (a function with TTST_UPDATE_POINT) or in the middle of a
  * request (a function without one), or spins busily through update points.
  *   qprog MODE   MODE: accept epoll poll select read nanosleep midrequest busy
- * Prints "READY <pid> <port> <&__ttst_runtime> <&counter>" once set up, then one
+ * Prints "READY <pid> <port> <&__ttst_runtime> <&counter> <rseq area>" once set up, then one
  * "RESULT rc=<rc> errno=<errno> ms=<elapsed>" when its system call returns. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/rseq.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -110,8 +111,11 @@ int main(int argc, char **argv) {
     port = ntohs(a.sin_port);
   }
   char buf[256];
-  int n = snprintf(buf, sizeof buf, "READY %ld %d %p %p\n", (long)getpid(), port,
-                   (void *)&__ttst_runtime, (void *)&counter);
+  /* The kernel rewrites the thread's rseq area (cpu id) whenever it is scheduled
+   * anywhere: readers that compare memory need to know where it is. */
+  char *rseq_area = __rseq_size ? (char *)__builtin_thread_pointer() + __rseq_offset : NULL;
+  int n = snprintf(buf, sizeof buf, "READY %ld %d %p %p %p\n", (long)getpid(), port,
+                   (void *)&__ttst_runtime, (void *)&counter, (void *)rseq_area);
   (void)!write(1, buf, (size_t)n);
   event_loop();
   return 0;
