@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "stfw/runtime/ttst_abi.h"
 
@@ -306,6 +307,21 @@ Report check(pid_t pid, const UpdatePointMap& map) {
   if (rep.quiescent)
     rep.message = "all " + std::to_string(rep.threads.size()) + " thread(s) quiescent";
   return rep;  // `seized` goes out of scope: every thread is let go as it was
+}
+
+Report check_within(pid_t pid, const UpdatePointMap& map, std::chrono::milliseconds bound,
+                    std::chrono::milliseconds interval) {
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    Report r = check(pid, map);
+    if (r.quiescent || std::chrono::steady_clock::now() + interval > deadline) {
+      if (!r.quiescent)
+        r.message += " — still so after " + std::to_string(bound.count()) +
+                     " ms; the update is refused: retry when the program is idle";
+      return r;
+    }
+    std::this_thread::sleep_for(interval);
+  }
 }
 
 }  // namespace ttst::quiesce

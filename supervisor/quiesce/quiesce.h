@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -54,6 +55,12 @@ uint64_t load_bias(pid_t pid, const UpdatePointMap& map);
 // The probe. Throws std::runtime_error (one line) when the process cannot be
 // traced (gone, permission, already traced).
 Report check(pid_t pid, const UpdatePointMap& map);
+
+// Re-runs check() every `interval` until the program is quiescent or `bound`
+// has passed; returns the last report (its message says where a thread was
+// blocked or running when the bound ran out).
+Report check_within(pid_t pid, const UpdatePointMap& map, std::chrono::milliseconds bound,
+                    std::chrono::milliseconds interval = std::chrono::milliseconds(5));
 
 const char* syscall_name(long nr);
 

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <vector>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "stfw/runtime/tests/child.h"
@@ -216,15 +217,12 @@ bool advancing(pid_t pid, uint64_t counter) {
 
 TEST_CASE("update-point map from .ttst.upoints and the symbol table") {
   UpdatePointMap map = UpdatePointMap::load(kProg);
-  CHECK(map.upoints().size() == 1);
+  CHECK(map.upoints().size() == 2);
   CHECK(map.runtime_symbol() != 0);
-  int with = 0;
+  std::set<std::string> with;
   for (auto& f : map.functions())
-    if (f.has_upoint) {
-      with++;
-      CHECK(f.name == "event_loop");
-    }
-  CHECK(with == 1);
+    if (f.has_upoint) with.insert(f.name);
+  CHECK(with == std::set<std::string>{"event_loop", "worker_loop"});
   CHECK_THROWS_AS(UpdatePointMap::load("/nonexistent"), std::runtime_error);
 }
 
@@ -251,6 +249,48 @@ TEST_CASE("blocked mid-request: not quiescent, and the message says where") {
   CHECK(rep.message.find("event_loop") != std::string::npos);  // the callers, by frame pointers
   MESSAGE(rep.message);
   check_identical(before, r);
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}
+
+TEST_CASE("two threads, each in its own event loop: quiescent; mid-request bound") {
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  Child c({kProg, "mt"});
+  Ready r = parse_ready(c.line());
+  wait_blocked(r.pid, syscalls_of("poll"));
+  Report rep;
+  for (int i = 0; i < 100; i++) {  // the worker may still be starting
+    rep = check(r.pid, map);
+    if (rep.quiescent) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK_MESSAGE(rep.quiescent, rep.message);
+  REQUIRE(rep.threads.size() == 2);
+  std::set<std::string> fns;
+  for (auto& t : rep.threads) {
+    CHECK(t.state == ThreadState::kQuiescent);
+    fns.insert(t.function);
+  }
+  CHECK(fns == std::set<std::string>{"event_loop", "worker_loop"});
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}
+
+TEST_CASE("mid-request for longer than the bound: refused after the bound, saying where") {
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  Child c({kProg, "midrequest"});
+  Ready r = parse_ready(c.line());
+  wait_blocked(r.pid, {0});
+  auto t0 = std::chrono::steady_clock::now();
+  Report rep = check_within(r.pid, map, std::chrono::milliseconds(200));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  CHECK_FALSE(rep.quiescent);
+  CHECK(ms >= 190);
+  CHECK(ms < 2000);
+  CHECK(rep.message.find("handle_request") != std::string::npos);
+  CHECK(rep.message.find("refused") != std::string::npos);
   c.send("x");
   CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
   CHECK(c.wait() == 0);

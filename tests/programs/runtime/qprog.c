@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,12 +87,28 @@ __attribute__((noinline)) static void event_loop(void) {
   }
 }
 
+/* A second thread's own event loop (mode "mt"): quiescent while it sleeps. */
+static void *worker_loop(void *arg) {
+  (void)arg;
+  for (;;) {
+    TTST_UPDATE_POINT();
+    struct timespec t = {30, 0};
+    nanosleep(&t, NULL);
+  }
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: qprog accept|epoll|poll|select|read|nanosleep|midrequest|busy|future\n");
+    fprintf(stderr, "usage: qprog accept|epoll|poll|select|read|nanosleep|midrequest|busy|future|mt\n");
     return 2;
   }
   mode = argv[1];
+  if (!strcmp(mode, "mt")) { /* main thread as in "poll", plus a sleeping worker */
+    pthread_t t;
+    pthread_create(&t, NULL, worker_loop, NULL);
+    mode = "poll";
+  }
   if (!strcmp(mode, "future")) { /* start-up of a future version */
     const char *env = getenv(TTST_FUTURE_ENV);
     char line[16];
