@@ -73,37 +73,164 @@ enum ttst_annot_kind {
 #define TTST_RUNTIME_MAGIC 0x31544e5552545454ull /* "TTTRUNT1" */
 #define TTST_HEAP_STRIPES 16u
 
-/* Every tracked heap block is preceded by this descriptor, in band. Live
- * descriptors form TTST_HEAP_STRIPES circular doubly linked lists whose sentinels
- * live in the control block, so an agent that holds a bulk copy of the program's
- * writable memory enumerates every live object by walking the lists. */
+/* 3a. Heap descriptors. Every block the program (or a shared library it loads)
+ * gets from malloc, calloc, realloc, reallocarray, posix_memalign, aligned_alloc,
+ * memalign, valloc, pvalloc, strdup or strndup is preceded, in band, by this
+ * descriptor; the program's pointer is (char *)desc + sizeof(struct ttst_heap_desc).
+ * `magic` is the last word, right before the program's bytes, so free() can tell a
+ * tracked pointer from a foreign one by reading ptr[-8] only (for a glibc chunk
+ * that word is the chunk's size field, never equal to TTST_HEAP_LIVE).
+ *
+ * Live descriptors form TTST_HEAP_STRIPES circular doubly linked lists whose
+ * sentinels (`head`, magic TTST_HEAP_HEAD) live in the control block. A thread
+ * links its allocations into "its" stripe (threads are dealt stripes round-robin);
+ * `flags` bits 8..15 name the stripe a descriptor is on, so any thread can unlink
+ * it. Each stripe has its own spin lock, held only around the 4–6 stores of a
+ * link or unlink (never across a system call or a call into glibc), so a thread
+ * stopped in a system call never holds one. Hence, whenever every thread is
+ * quiescent (blocked in a system call, or stopped at an update point — see §4),
+ * all lists are consistent and all locks are 0. An agent holding a bulk copy of
+ * the program's writable memory enumerates all live objects by walking each
+ * stripe from head.next back to the head (ttst_heap_reader.h does exactly this).
+ * Freed descriptors have magic cleared to 0 before their memory is returned. */
 struct ttst_heap_desc {
-  uint64_t magic;                  /* TTST_HEAP_LIVE while allocated            */
-  uint64_t size;                   /* bytes the program asked for               */
-  uint64_t site;                   /* run-time return address of the alloc call */
-  uint64_t dyn_id;                 /* monotonic per process, from 1             */
-  uint64_t origin_id;              /* dyn_id in the past version, 0 if none     */
-  struct ttst_heap_desc *prev;     /* live list (stripe = dyn_id % STRIPES)     */
+  struct ttst_heap_desc *prev;     /* live list of its stripe                   */
   struct ttst_heap_desc *next;
-  uint32_t flags;                  /* TTST_HEAP_F_*                             */
-  uint32_t offset;                 /* bytes from the underlying block's start to
-                                      this descriptor (memalign & co.)          */
+  uint64_t size;                   /* bytes the program asked for               */
+  uint64_t site;                   /* run-time return address of the allocation
+                                      call (the caller of malloc/strdup/...)    */
+  uint64_t dyn_id;                 /* unique per process, from 1; increasing in
+                                      each thread's allocation order (threads
+                                      take blocks of 64 IDs from next_dyn_id);
+                                      realloc keeps the block's dyn_id          */
+  uint64_t origin_id;              /* dyn_id in the past version, 0 if none;
+                                      written by the transfer in a future version */
+  uint32_t flags;                  /* TTST_HEAP_F_* | stripe << 8               */
+  uint32_t offset;                 /* bytes from the underlying glibc block's
+                                      start to this descriptor (0 unless aligned
+                                      allocation needed padding)                */
+  uint64_t magic;                  /* TTST_HEAP_LIVE while allocated, else 0    */
 };
 #define TTST_HEAP_LIVE 0x4556494c50414548ull /* "HEAPLIVE" */
-#define TTST_HEAP_F_FROM_LIB 0x1u  /* allocated by a shared library (e.g. libc)  */
-#define TTST_HEAP_F_ZEROED 0x2u    /* calloc                                    */
+#define TTST_HEAP_HEAD 0x444145485041454eull /* "NEAPHEAD": list sentinel        */
+#define TTST_HEAP_F_FROM_LIB 0x1u  /* site is outside the executable (libc, ...) */
+#define TTST_HEAP_F_ZEROED 0x2u    /* calloc                                     */
+#define TTST_HEAP_F_ALIGNED 0x4u   /* posix_memalign/aligned_alloc/memalign/valloc */
+#define TTST_HEAP_F_REALLOC 0x8u   /* last set by realloc (dyn_id is new)        */
+#define TTST_HEAP_STRIPE_SHIFT 8u
+#define TTST_HEAP_STRIPE_OF(flags) (((flags) >> TTST_HEAP_STRIPE_SHIFT) & 0xffu)
 
-struct ttst_runtime {
-  uint64_t magic;                 /* TTST_RUNTIME_MAGIC                         */
-  uint32_t abi_version;           /* TTST_ABI_VERSION                           */
-  uint32_t desc_size;             /* sizeof(struct ttst_heap_desc)              */
-  volatile uint32_t update_requested; /* [supervisor] nonzero: stop at the next
-                                         update point                           */
-  volatile uint32_t updating;     /* [runtime, cleared by supervisor] nonzero in
-                                     a future version until its state is in     */
-  uint64_t next_dyn_id;           /* [runtime] next dynamic ID to hand out      */
-  uint64_t live_objects;          /* [runtime] count of live tracked blocks     */
-  struct ttst_heap_desc heads[TTST_HEAP_STRIPES]; /* [runtime] list sentinels   */
+/* One list per stripe, 128 bytes so two threads on different stripes never share
+ * a cache line. */
+struct ttst_heap_stripe {
+  struct ttst_heap_desc head;     /* [runtime] sentinel; head.size = 0           */
+  volatile uint32_t lock;         /* [runtime] 0 free, 1 held (spin lock)        */
+  uint32_t reserved0;
+  uint64_t live;                  /* [runtime] descriptors on this list          */
+  uint64_t reserved[6];
 };
+
+/* 3b. The control block. */
+struct ttst_runtime {
+  uint64_t magic;                 /* TTST_RUNTIME_MAGIC                          */
+  uint32_t abi_version;           /* TTST_ABI_VERSION                            */
+  uint32_t desc_size;             /* sizeof(struct ttst_heap_desc)               */
+  volatile uint32_t update_requested; /* [supervisor sets, runtime clears] §4    */
+  volatile uint32_t updating;     /* [runtime sets, supervisor clears] §5        */
+  uint64_t next_dyn_id;           /* [runtime] start of the next block of 64 IDs:
+                                     every dyn_id handed out is below it         */
+  uint64_t exe_text_start;        /* [runtime] run-time [start, end) of the
+                                     executable's text: sites outside it get
+                                     TTST_HEAP_F_FROM_LIB                        */
+  uint64_t exe_text_end;
+  uint64_t reserved[2];
+  struct ttst_heap_stripe stripes[TTST_HEAP_STRIPES]; /* at offset 64            */
+};
+
+/* ---------------------------------------------------------------------------
+ * 4. The update-point stop protocol (past version P, and the future version F).
+ *
+ *    TTST_UPDATE_POINT() is `if (__ttst_runtime.update_requested) slow_path();`.
+ *    The slow path executes one *marker system call*, a raw `syscall` instruction
+ *    with
+ *        rax = orig_rax = TTST_MARKER_SYSCALL (getppid: harmless, allowed by
+ *              seccomp profiles, ignores its arguments),
+ *        rdi = TTST_MARKER_MAGIC,  rsi = run-time address of __ttst_runtime,
+ *        rdx = TTST_MARKER_PAST or TTST_MARKER_FUTURE,
+ *        r10 = the update point's run-time return address (inside the function
+ *              holding the update point),
+ *    and then, in P, clears update_requested itself (a self-clearing flag).
+ *
+ *    The supervisor, to stop a busy P:
+ *      1. PTRACE_SEIZE every thread (never PTRACE_O_EXITKILL on P), then
+ *         PTRACE_INTERRUPT each and run the quiescence check (§6). If every thread
+ *         is quiescent, nothing is written at all.
+ *      2. Otherwise write update_requested = 1 (one 4-byte write), and resume the
+ *         non-quiescent threads with PTRACE_SYSCALL (quiescent ones stay stopped).
+ *      3. A thread is stopped at an update point when it is in a syscall-entry
+ *         stop with orig_rax == TTST_MARKER_SYSCALL, rdi == TTST_MARKER_MAGIC and
+ *         rsi == &__ttst_runtime. Any other syscall stop: PTRACE_SYSCALL again.
+ *         Keep it in that stop; R is forked from here (R therefore also holds
+ *         update_requested = 1: P and R agree at diff time).
+ *      4. If a thread neither stops at a marker nor blocks quiescently within the
+ *         bound, give up: the update is refused.
+ *      5. Roll back or give up: write update_requested = 0, then let every thread
+ *         go (PTRACE_DETACH). A thread in the marker's entry stop executes getppid
+ *         (rax = ppid, which the slow path ignores) and continues after its update
+ *         point as if nothing happened.
+ *    If the supervisor dies at any moment, the kernel detaches every thread: a
+ *    thread in the marker stop runs getppid and goes on; update_requested is
+ *    cleared by the next update point any thread reaches (the program only ever
+ *    pays one extra getppid per thread that passes an update point before that).
+ *    No signal is ever sent and no SIGTRAP can be left pending: the protocol uses
+ *    syscall stops and PTRACE_INTERRUPT only.
+ * ------------------------------------------------------------------------- */
+#define TTST_MARKER_SYSCALL 110 /* SYS_getppid on x86-64 */
+#define TTST_MARKER_MAGIC 0x7474737455504e54ull /* "TNPUstt" */
+#define TTST_MARKER_PAST 1u
+#define TTST_MARKER_FUTURE 2u
+
+/* ---------------------------------------------------------------------------
+ * 5. Future mode. The supervisor execs the new version with the environment
+ *    variable TTST_FUTURE_ENV set to "1" (it is its responsibility to add it to
+ *    the environment it passes to execve). Before main() and before any other
+ *    constructor of the program (constructor priority 101), the runtime removes
+ *    it from `environ` (the program never sees it in getenv/environ) and sets
+ *    updating = 1 and update_requested = 1. Therefore:
+ *      - ttst_is_updating() is true during start-up: the program skips creating
+ *        what it inherits (listening sockets, pid files);
+ *      - the first TTST_UPDATE_POINT() reached makes the marker system call with
+ *        rdx = TTST_MARKER_FUTURE: that syscall-entry stop is where the state is
+ *        transferred in, and where F resumes on commit.
+ *    The supervisor clears `updating` (and `update_requested`) when the state
+ *    transfer is complete, then resumes F. If F returns from the marker while
+ *    `updating` is still set (no supervisor, or it died), the runtime writes one
+ *    line to stderr and exits with status TTST_EXIT_NO_SUPERVISOR: a future
+ *    version never runs on with half a state.
+ * ------------------------------------------------------------------------- */
+#define TTST_FUTURE_ENV "TTST_FUTURE_VERSION"
+#define TTST_EXIT_NO_SUPERVISOR 86
+
+/* ---------------------------------------------------------------------------
+ * 6. Quiescence (what the supervisor decides for a thread it interrupted; see
+ *    supervisor/quiesce/). A thread is
+ *      - AT AN UPDATE POINT if it is in the marker stop of §4;
+ *      - QUIESCENT if it was interrupted inside a system call (orig_rax >= 0 and
+ *        rax is -ERESTARTSYS/-ERESTARTNOINTR/-ERESTARTNOHAND/-ERESTART_RESTARTBLOCK
+ *        or the syscall has not returned) and its innermost program frame is a
+ *        function holding an update point (§2). The innermost program frame is
+ *        the function containing rip if rip is in the executable's text, else
+ *        the function containing the first word at or above rsp (within 4 KiB)
+ *        that points into the executable's text right after a call instruction
+ *        (the return address pushed when the program called into libc);
+ *      - otherwise BLOCKED (in a system call elsewhere) or RUNNING.
+ *    Nothing is written to a quiescent thread; detaching resumes its system call
+ *    through the kernel's own restart, so it never sees EINTR. (epoll_wait and
+ *    epoll_pwait end with -EINTR on any ptrace stop; the probe restarts them by
+ *    hand — rax = orig_rax, rip -= 2 — unless a real signal is pending.)
+ *    Note for memory comparisons: glibc registers an rseq area per thread
+ *    (thread pointer + __rseq_offset, 32 bytes) whose cpu_id fields the KERNEL
+ *    rewrites whenever the thread is scheduled on another CPU, probe or not.
+ * ------------------------------------------------------------------------- */
 
 #endif /* TTST_ABI_H */

@@ -1,0 +1,26 @@
+"""ttst_c_program: build a C test program with ttst-cc (the runtime linked in).
+
+Bazel's own cc_binary strips DWARF (-Wl,-S), so programs that ttst reads are built
+by a genrule that calls the wrapper directly:
+
+    load("//stfw/runtime:defs.bzl", "ttst_c_program")
+    ttst_c_program(name = "server_v1", srcs = ["server_v1.c"], copts = ["-O2"])
+
+The output file is named after the target. `cc` picks the real compiler (gcc or
+clang); `hdrs` are extra headers the sources include.
+"""
+
+def ttst_c_program(name, srcs, hdrs = [], cc = "gcc", copts = [], linkopts = [], **kwargs):
+    native.genrule(
+        name = name,
+        srcs = srcs + hdrs,
+        outs = [name],
+        tools = ["//stfw/runtime:ttst", "//stfw/runtime:ttst/bin/ttst-cc"],
+        cmd = "TTST_REAL_CC={cc} $(location //stfw/runtime:ttst/bin/ttst-cc) {copts} -o $@ {srcs} {linkopts}".format(
+            cc = cc,
+            copts = " ".join(copts),
+            srcs = " ".join(["$(location %s)" % s for s in srcs]),
+            linkopts = " ".join(linkopts),
+        ),
+        **kwargs
+    )

@@ -1,0 +1,55 @@
+#!/bin/bash
+# wrapper_test.sh STEP — the ttst-cc wrapper on an ordinary configure-style project
+# and on single files. Run by wrapper_test.cc (one doctest case per STEP).
+set -u
+root=$PWD
+bin=$root/stfw/runtime/ttst/bin
+proj=$root/tests/programs/runtime/confproj
+work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/ttstcc.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+case "$1" in
+configure)
+  cp -rL "$proj"/. "$work"/ && cd "$work" || fail "copy"
+  export PATH=$bin:$PATH
+  CC=ttst-cc ./configure > configure.log 2>&1 || { cat configure.log; fail "configure"; }
+  grep -q '#define HAVE_STRDUP 1' config.h || fail "configure did not find strdup"
+  grep -q HAVE_XYZ config.h && fail "configure found a nonexistent function (link check broken)"
+  make > make.log 2>&1 || { cat make.log; fail "make"; }
+  [ "$(./app)" = "configured, hello from the plugin" ] || fail "app output"
+  nm app | grep -q ' D __ttst_runtime$' || fail "runtime not linked into the executable"
+  nm -D --defined-only app | grep -q ' T malloc$' || fail "malloc not exported: shared libraries would bypass tracking"
+  nm -D --defined-only app | grep -q ' T free$' || fail "free not exported"
+  nm libplugin.so | grep -q __ttst_runtime && fail "runtime linked into a shared library"
+  readelf -S util.o | grep -q debug_info || fail "compile step without -g"
+  readelf -S app | grep -q debug_info || fail "link without debug info"
+  make clean > /dev/null && CC=ttst-cc make CC=ttst-cc > /dev/null 2>&1 || fail "CC=ttst-cc make"
+  ;;
+cxx)
+  cd "$work"
+  printf '#include <string>\n#include <ttst.h>\nint main(){ std::string s(100, 0x61); TTST_UPDATE_POINT(); return ttst_is_updating() + (int)s.size() - 100; }\n' > t.cc
+  "$bin/ttst-c++" -O2 -o t t.cc || fail "ttst-c++ build"
+  ./t || fail "ttst-c++ program"
+  readelf -x .ttst.upoints t | grep -q 0x0 || fail "no update point recorded"
+  ;;
+clang)
+  cd "$work"
+  printf '#include <stdlib.h>\nint main(void){ void *p = malloc(5); free(p); return 0; }\n' > c.c
+  TTST_REAL_CC=clang "$bin/ttst-cc" -o c c.c || fail "clang build"
+  ./c || fail "clang program"
+  readelf --debug-dump=info c | grep -q clang || fail "not compiled by clang"
+  ;;
+passthrough)
+  "$bin/ttst-cc" --version | grep -qi gcc || fail "--version"
+  [ -n "$("$bin/ttst-cc" -dumpversion)" ] || fail "-dumpversion"
+  ;;
+missing-runtime)
+  cp "$bin/ttst-cc" "$work/ttst-cc"
+  out=$(env -u TTST_RUNTIME_DIR "$work/ttst-cc" -o x x.c 2>&1); rc=$?
+  [ $rc -eq 2 ] || fail "exit status $rc for a missing runtime"
+  echo "$out" | grep -q "cannot find the ttst runtime" || fail "message: $out"
+  ;;
+*) fail "unknown step $1" ;;
+esac
+echo ok

@@ -1,0 +1,63 @@
+/* ttst.h — the only header a program built with ttst-cc may include.
+ *
+ *   TTST_UPDATE_POINT();          top of a long-running loop: where updates happen
+ *   ttst_is_updating()            true in a new version until its state is in
+ *   TTST_IXFER(x) ...             annotations for the state transfer
+ *
+ * Annotations name what they annotate with the grammar of ttst_abi.h §1, written
+ * as plain tokens: TTST_IXFER(table), TTST_PXFER(struct conn.cookie),
+ * TTST_NO_TRANSFER(main::epfd), TTST_RENAMED_FROM(sessions, old_sessions),
+ * TTST_ALLOCATOR(pool_get, 2), TTST_ALLOCATOR_N(pool_calloc, 1, 2),
+ * TTST_DEALLOCATOR(pool_put, 2). They may appear at file scope or in a function,
+ * cost nothing at run time, and land in the non-allocated section .ttst.annot. */
+#ifndef TTST_H
+#define TTST_H
+
+#include "ttst_abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+extern struct ttst_runtime __ttst_runtime;
+void __ttst_update_point(void);
+
+/* True in a future version (started by the supervisor) until the supervisor says
+ * its state has been transferred in. */
+static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; }
+
+#ifdef __cplusplus
+}
+#endif
+
+/* One predictable, not-taken branch on a flag while no update is pending. The
+ * label's link-time address goes to .ttst.upoints (ttst_abi.h §2). */
+#define TTST_UPDATE_POINT()                                                      \
+  do {                                                                           \
+    __asm__ __volatile__("661:\n\t.pushsection " TTST_UPOINTS_SECTION            \
+                         ",\"\",@progbits\n\t.quad 661b\n\t.popsection");        \
+    if (__builtin_expect(__ttst_runtime.update_requested != 0, 0))               \
+      __ttst_update_point();                                                     \
+  } while (0)
+
+#define TTST__STR(x) #x
+#define TTST__XSTR(x) TTST__STR(x)
+/* One record: tag, version, kind, file, target, arg (ttst_abi.h §1). */
+#define TTST__ANNOT(kind, target, arg)                                           \
+  __asm__(".pushsection " TTST_ANNOT_SECTION ",\"\",@progbits\n\t"               \
+          ".byte 0x54, 1, " TTST__XSTR(kind) "\n\t"                              \
+          ".asciz \"" __FILE__ "\"\n\t"                                          \
+          ".asciz \"" target "\"\n\t"                                            \
+          ".asciz \"" arg "\"\n\t"                                               \
+          ".popsection")
+
+#define TTST_IXFER(target) TTST__ANNOT(1, #target, "")
+#define TTST_PXFER(target) TTST__ANNOT(2, #target, "")
+#define TTST_RENAMED_FROM(target, old_id) TTST__ANNOT(3, #target, #old_id)
+#define TTST_NO_TRANSFER(target) TTST__ANNOT(4, #target, "")
+#define TTST_ALLOCATOR(func, size_param) TTST__ANNOT(5, #func, "size=" #size_param)
+#define TTST_ALLOCATOR_N(func, count_param, size_param)                          \
+  TTST__ANNOT(5, #func, "size=" #size_param ",count=" #count_param)
+#define TTST_DEALLOCATOR(func, ptr_param) TTST__ANNOT(6, #func, "ptr=" #ptr_param)
+
+#endif /* TTST_H */

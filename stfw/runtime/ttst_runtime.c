@@ -1,0 +1,315 @@
+/* ttst_runtime.c — the runtime ttst-cc links into every program (TRUSTED: it runs
+ * inside the past version). Three jobs, all specified in ttst_abi.h:
+ *   - heap tracking: malloc & co. are defined here, in the executable, so every
+ *     call (the program's, libc's, any shared library's) comes here; each block
+ *     gets an in-band descriptor linked on a per-thread stripe list (§3a);
+ *   - the update point slow path: one marker system call, then self-clear (§4);
+ *   - future mode: take TTST_FUTURE_VERSION out of the environment (§5).
+ * Plain C, no allocation of its own, no system call except the marker. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ttst_abi.h"
+
+/* glibc's own allocator entry points (exported by libc.so.6 since 2.2.5). */
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+
+/* Linker-defined bounds of the executable's text (for TTST_HEAP_F_FROM_LIB). */
+extern char __executable_start[];
+extern char etext[];
+
+#define DESC sizeof(struct ttst_heap_desc)
+#define RT __ttst_runtime
+#define HEAD(i)                                                                  \
+  { .head = { .prev = &RT.stripes[i].head, .next = &RT.stripes[i].head,          \
+              .flags = (i) << TTST_HEAP_STRIPE_SHIFT, .magic = TTST_HEAP_HEAD } }
+
+__attribute__((aligned(64), used)) struct ttst_runtime __ttst_runtime = {
+    .magic = TTST_RUNTIME_MAGIC,
+    .abi_version = TTST_ABI_VERSION,
+    .desc_size = DESC,
+    .next_dyn_id = 1,
+    .stripes = {HEAD(0), HEAD(1), HEAD(2), HEAD(3), HEAD(4), HEAD(5), HEAD(6),
+                HEAD(7), HEAD(8), HEAD(9), HEAD(10), HEAD(11), HEAD(12), HEAD(13),
+                HEAD(14), HEAD(15)},
+};
+
+_Static_assert(sizeof(struct ttst_heap_desc) == 64, "descriptor keeps 16-byte alignment");
+_Static_assert(sizeof(struct ttst_heap_stripe) == 128, "one stripe, two cache lines");
+_Static_assert(offsetof(struct ttst_runtime, stripes) == 64, "documented offset");
+
+/* ---- heap tracking --------------------------------------------------------- */
+
+static uint32_t next_stripe;              /* round-robin dealer of stripes */
+static __thread uint32_t my_stripe_plus1; /* 0: not dealt yet */
+static __thread uint64_t my_next_id, my_end_id; /* this thread's block of IDs */
+#define ID_BLOCK 64
+
+/* Dynamic IDs come in blocks of ID_BLOCK per thread: one atomic per 64
+ * allocations. Unique per process, increasing in each thread's order. */
+static inline uint64_t next_id(void) {
+  if (__builtin_expect(my_next_id == my_end_id, 0)) {
+    my_next_id = __atomic_fetch_add(&RT.next_dyn_id, ID_BLOCK, __ATOMIC_RELAXED);
+    my_end_id = my_next_id + ID_BLOCK;
+  }
+  return my_next_id++;
+}
+
+static inline uint32_t my_stripe(void) {
+  uint32_t s = my_stripe_plus1;
+  if (__builtin_expect(s == 0, 0)) {
+    s = __atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) % TTST_HEAP_STRIPES + 1;
+    my_stripe_plus1 = s;
+  }
+  return s - 1;
+}
+
+/* A spin lock held for a handful of stores. If its holder was preempted, yield
+ * the CPU rather than spin through a time slice (the waiter holds no lock). */
+static inline void lock(volatile uint32_t *l) {
+  while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+    for (unsigned spins = 0; *l; spins++) {
+      if (spins < 64) __builtin_ia32_pause();
+      else sched_yield();
+    }
+}
+static inline void unlock(volatile uint32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
+
+/* Writes the descriptor at base+off and links it; returns the program's pointer. */
+static inline void *track(void *base, uint32_t off, size_t size, uintptr_t site,
+                          uint32_t flags, uint64_t dyn_id, uint64_t origin_id) {
+  if (!base) return NULL;
+  struct ttst_heap_desc *d = (struct ttst_heap_desc *)((char *)base + off);
+  uint32_t s = my_stripe();
+  struct ttst_heap_stripe *st = &RT.stripes[s];
+  if (site < (uintptr_t)__executable_start || site >= (uintptr_t)etext)
+    flags |= TTST_HEAP_F_FROM_LIB;
+  d->size = size;
+  d->site = site;
+  d->dyn_id = dyn_id ? dyn_id : next_id();
+  d->origin_id = origin_id;
+  d->flags = flags | (s << TTST_HEAP_STRIPE_SHIFT);
+  d->offset = off;
+  d->magic = TTST_HEAP_LIVE;
+  lock(&st->lock);
+  d->prev = &st->head;
+  d->next = st->head.next;
+  st->head.next->prev = d;
+  st->head.next = d;
+  st->live++;
+  unlock(&st->lock);
+  return d + 1;
+}
+
+/* The descriptor of a pointer we handed out, or NULL for a foreign one. */
+static inline struct ttst_heap_desc *desc_of(void *p) {
+  struct ttst_heap_desc *d = (struct ttst_heap_desc *)p - 1;
+  return d->magic == TTST_HEAP_LIVE ? d : NULL;
+}
+
+/* Unlinks d; returns the start of its underlying glibc block. */
+static inline void *untrack(struct ttst_heap_desc *d) {
+  struct ttst_heap_stripe *st = &RT.stripes[TTST_HEAP_STRIPE_OF(d->flags)];
+  lock(&st->lock);
+  d->prev->next = d->next;
+  d->next->prev = d->prev;
+  st->live--;
+  unlock(&st->lock);
+  d->magic = 0;
+  return (char *)d - d->offset;
+}
+
+#define SITE ((uintptr_t)__builtin_return_address(0))
+
+static inline void *do_malloc(size_t n, uintptr_t site) {
+  if (n > SIZE_MAX - DESC) { errno = ENOMEM; return NULL; }
+  return track(__libc_malloc(n + DESC), 0, n, site, 0, 0, 0);
+}
+
+/* Alignment > 16: pad the front so the descriptor sits right before the aligned
+ * pointer; offset records the padding. */
+static void *do_memalign(size_t align, size_t n, uintptr_t site) {
+  if (align <= 16) return track(n > SIZE_MAX - DESC ? (errno = ENOMEM, NULL)
+                                                    : __libc_malloc(n + DESC),
+                                0, n, site, TTST_HEAP_F_ALIGNED, 0, 0);
+  if (align & (align - 1)) { /* glibc rounds odd alignments up to a power of 2 */
+    size_t a = 32;
+    while (a && a < align) a <<= 1;
+    if (!a) { errno = EINVAL; return NULL; }
+    align = a;
+  }
+  size_t pad = align > DESC ? align : DESC;
+  if (pad > UINT32_MAX || n > SIZE_MAX - pad) { errno = ENOMEM; return NULL; }
+  void *base = __libc_memalign(align, n + pad);
+  return track(base, (uint32_t)(pad - DESC), n, site, TTST_HEAP_F_ALIGNED, 0, 0);
+}
+
+static void do_free(void *p) {
+  if (!p) return;
+  struct ttst_heap_desc *d = desc_of(p);
+  __libc_free(d ? untrack(d) : p); /* foreign or double free: glibc decides */
+}
+
+void *malloc(size_t n) { return do_malloc(n, SITE); }
+
+void free(void *p) { do_free(p); }
+
+void cfree(void *p) { do_free(p); }
+
+void *calloc(size_t count, size_t n) {
+  size_t total;
+  if (__builtin_mul_overflow(count, n, &total) || total > SIZE_MAX - DESC) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return track(__libc_calloc(1, total + DESC), 0, total, SITE, TTST_HEAP_F_ZEROED, 0, 0);
+}
+
+static void *do_realloc(void *p, size_t n, uintptr_t site) {
+  if (!p) return do_malloc(n, site);
+  if (n == 0) { do_free(p); return NULL; } /* glibc's realloc(p, 0) */
+  struct ttst_heap_desc *d = desc_of(p);
+  if (!d) return __libc_realloc(p, n);     /* foreign: stays foreign */
+  if (n > SIZE_MAX - DESC) { errno = ENOMEM; return NULL; }
+  uint64_t id = d->dyn_id, origin = d->origin_id;
+  uint32_t flags = d->flags & TTST_HEAP_F_ZEROED;
+  if (d->offset) { /* padded aligned block: move it (realloc, like glibc's, keeps
+                      only malloc's 16-byte alignment) */
+    void *q = do_malloc(n, site);
+    if (!q) return NULL;
+    memcpy(q, p, d->size < n ? d->size : n);
+    struct ttst_heap_desc *nd = (struct ttst_heap_desc *)q - 1;
+    nd->dyn_id = id; /* same object, new place (only this thread writes nd) */
+    nd->origin_id = origin;
+    nd->flags |= TTST_HEAP_F_REALLOC | (flags & TTST_HEAP_F_ZEROED);
+    do_free(p);
+    return q;
+  }
+  void *base = untrack(d);
+  void *nb = __libc_realloc(base, n + DESC);
+  if (!nb) { /* the old block is intact: put it back as it was */
+    d->magic = TTST_HEAP_LIVE;
+    track(base, 0, d->size, d->site, d->flags & 0xffu & ~TTST_HEAP_F_FROM_LIB, id, origin);
+    errno = ENOMEM;
+    return NULL;
+  }
+  return track(nb, 0, n, site, flags | TTST_HEAP_F_REALLOC, id, origin);
+}
+
+void *realloc(void *p, size_t n) { return do_realloc(p, n, SITE); }
+
+void *reallocarray(void *p, size_t count, size_t n) {
+  size_t total;
+  if (__builtin_mul_overflow(count, n, &total)) { errno = ENOMEM; return NULL; }
+  return do_realloc(p, total, SITE);
+}
+
+int posix_memalign(void **out, size_t align, size_t n) {
+  if (align % sizeof(void *) || (align & (align - 1)) || !align) return EINVAL;
+  int saved = errno;
+  void *p = do_memalign(align, n, SITE);
+  if (!p) { int e = errno; errno = saved; return e; }
+  *out = p;
+  return 0;
+}
+
+void *aligned_alloc(size_t align, size_t n) { return do_memalign(align, n, SITE); }
+
+void *memalign(size_t align, size_t n) { return do_memalign(align, n, SITE); }
+
+void *valloc(size_t n) { return do_memalign((size_t)sysconf(_SC_PAGESIZE), n, SITE); }
+
+void *pvalloc(size_t n) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  if (n > SIZE_MAX - page) { errno = ENOMEM; return NULL; }
+  return do_memalign(page, (n + page - 1) & ~(page - 1), SITE);
+}
+
+/* Exactly what was asked for: always a correct answer, and it keeps programs
+ * from writing over our descriptors' neighbours. Foreign blocks: 0. */
+size_t malloc_usable_size(void *p) {
+  struct ttst_heap_desc *d = p ? desc_of(p) : NULL;
+  return d ? d->size : 0;
+}
+
+char *strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = do_malloc(n, SITE);
+  return p ? memcpy(p, s, n) : NULL;
+}
+
+char *strndup(const char *s, size_t max) {
+  size_t n = strnlen(s, max);
+  char *p = do_malloc(n + 1, SITE);
+  if (!p) return NULL;
+  memcpy(p, s, n);
+  p[n] = 0;
+  return p;
+}
+
+/* fork: no stripe lock may be held by a thread that does not exist in the child. */
+static void fork_prepare(void) {
+  for (unsigned i = 0; i < TTST_HEAP_STRIPES; i++) lock(&RT.stripes[i].lock);
+}
+static void fork_release(void) {
+  for (unsigned i = TTST_HEAP_STRIPES; i-- > 0;) unlock(&RT.stripes[i].lock);
+}
+
+/* ---- update points and future mode --------------------------------------- */
+
+static inline void marker(uint64_t kind, uintptr_t where) {
+  long rax = TTST_MARKER_SYSCALL;
+  register uint64_t r10 __asm__("r10") = where;
+  __asm__ __volatile__("syscall"
+                       : "+a"(rax)
+                       : "D"(TTST_MARKER_MAGIC), "S"(&__ttst_runtime), "d"(kind), "r"(r10)
+                       : "rcx", "r11", "memory");
+}
+
+__attribute__((noinline, cold)) void __ttst_update_point(void) {
+  uintptr_t where = SITE;
+  if (RT.updating) {
+    marker(TTST_MARKER_FUTURE, where);
+    if (RT.updating) { /* nobody transferred our state: never run half-updated */
+      static const char msg[] =
+          "ttst: this is a future version started without a live supervisor "
+          "(TTST_FUTURE_VERSION set by hand?); exiting\n";
+      (void)!write(2, msg, sizeof msg - 1);
+      _exit(TTST_EXIT_NO_SUPERVISOR);
+    }
+    return;
+  }
+  marker(TTST_MARKER_PAST, where);
+  __atomic_store_n(&RT.update_requested, 0, __ATOMIC_RELAXED); /* self-clearing */
+}
+
+extern char **environ;
+
+__attribute__((constructor(101))) static void ttst_init(void) {
+  RT.exe_text_start = (uintptr_t)__executable_start;
+  RT.exe_text_end = (uintptr_t)etext;
+  static const char key[] = TTST_FUTURE_ENV "=";
+  for (char **e = environ; e && *e; e++) {
+    if (strncmp(*e, key, sizeof key - 1) != 0) continue;
+    char **w = e;
+    do w[0] = w[1]; while (*w++); /* shift the rest down, keep the NULL */
+    RT.updating = 1;
+    RT.update_requested = 1;
+    e--;
+  }
+  pthread_atfork(fork_prepare, fork_release, fork_release);
+  /* Our 64-byte descriptor pushes small blocks past glibc's default fastbin limit
+   * (128-byte chunks); raise it to glibc's maximum so they stay on the fast path. */
+  mallopt(M_MXFAST, 160);
+}

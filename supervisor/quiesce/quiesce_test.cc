@@ -1,0 +1,427 @@
+// Quiescence without side effects, and the update-point stop protocol
+// (ttst_abi.h §4–§6), against real programs built with ttst-cc:
+//  - blocked in accept/epoll_wait/poll/select/read/nanosleep in the event loop:
+//    quiescent; after the probe its writable memory is byte-identical and its
+//    system call completes normally (no EINTR);
+//  - blocked mid-request: not quiescent, and the message names where;
+//  - busy: stops at its update point through the marker system call; rollback
+//    leaves it running; a supervisor killed at any step leaves it running with
+//    its flag cleared;
+//  - future mode: stops at its first update point; ttst_is_updating() is false
+//    only once the supervisor says so; without a supervisor it refuses to run.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+
+#include <cctype>
+#include <cstddef>
+#include <vector>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "stfw/runtime/tests/child.h"
+#include "stfw/runtime/ttst_abi.h"
+#include "supervisor/quiesce/quiesce.h"
+
+using namespace ttst::quiesce;
+using ttst::test::Child;
+using ttst::test::MemoryCopy;
+
+namespace {
+
+struct Ready {
+  pid_t pid;
+  int port;
+  uint64_t rt, counter, rseq;
+};
+
+Ready parse_ready(const std::string& l) {
+  auto w = ttst::test::words(l);
+  REQUIRE(w.size() == 6);
+  REQUIRE(w[0] == "READY");
+  return {std::stoi(w[1]), std::stoi(w[2]), ttst::test::hex(w[3]), ttst::test::hex(w[4]),
+          w[5] == "(nil)" ? 0 : ttst::test::hex(w[5])};
+}
+
+// Writable memory identical to `before`, except the thread's rseq area (struct
+// rseq, 32 bytes), which the kernel rewrites with the current CPU whenever the
+// thread is scheduled at all — by a probe or by any wake-up.
+void check_identical(const MemoryCopy& before, const Ready& r) {
+  MemoryCopy after = MemoryCopy::of(r.pid);
+  REQUIRE(after.regions.size() == before.regions.size());
+  size_t differing = 0, in_rseq = 0;
+  for (size_t i = 0; i < before.regions.size(); i++) {
+    const auto& a = before.regions[i];
+    const auto& b = after.regions[i];
+    REQUIRE(a.lo == b.lo);
+    REQUIRE(a.hi == b.hi);
+    for (size_t k = 0; k < a.bytes.size(); k++) {
+      if (a.bytes[k] == b.bytes[k]) continue;
+      uint64_t addr = a.lo + k;
+      if (r.rseq && addr >= r.rseq && addr < r.rseq + 32) {
+        in_rseq++;
+        continue;
+      }
+      if (differing++ < 4) CHECK_MESSAGE(false, "byte changed at 0x" << std::hex << addr << " in " << a.name);
+    }
+  }
+  CHECK(differing == 0);
+  if (in_rseq) MESSAGE(in_rseq << " byte(s) of the rseq area rewritten by the kernel (CPU migration)");
+}
+
+// Waits until the main thread sleeps (state S) in one of the system calls `nrs`
+// (per /proc/PID/syscall): a thread merely preempted inside another system call
+// on a loaded machine does not count.
+void wait_blocked(pid_t pid, const std::vector<long>& nrs) {
+  for (int i = 0; i < 1500; i++) {
+    std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall");
+    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+    std::string s, stat;
+    std::getline(sc, s);
+    std::getline(st, stat);
+    auto close_paren = stat.rfind(')');
+    char state = close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
+    if (!s.empty() && (isdigit(static_cast<unsigned char>(s[0])) != 0) && state == 'S')
+      for (long nr : nrs)
+        if (std::stol(s) == nr) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL("program never blocked in the expected system call");
+}
+
+std::vector<long> syscalls_of(const std::string& mode) {
+  if (mode == "accept") return {43, 288};
+  if (mode == "epoll") return {232, 281, 441};
+  if (mode == "poll") return {7, 271};
+  if (mode == "select") return {23, 270};
+  if (mode == "nanosleep") return {35, 230};
+  return {0};  // read, midrequest
+}
+
+uint64_t read_u64(pid_t pid, uint64_t addr) {
+  uint64_t v = 0;
+  iovec l{&v, 8}, r{reinterpret_cast<void*>(addr), 8};
+  process_vm_readv(pid, &l, 1, &r, 1, 0);
+  return v;
+}
+uint32_t read_u32(pid_t pid, uint64_t addr) { return static_cast<uint32_t>(read_u64(pid, addr)); }
+void write_u32(pid_t pid, uint64_t addr, uint32_t v) {
+  iovec l{&v, 4}, r{reinterpret_cast<void*>(addr), 4};
+  REQUIRE(process_vm_writev(pid, &l, 1, &r, 1, 0) == 4);
+}
+
+std::string status_field(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string l; std::getline(in, l);)
+    if (l.rfind(key + ":", 0) == 0) return ttst::test::words(l.substr(key.size() + 1)).at(0);
+  return "";
+}
+
+const uint64_t kReqOff = offsetof(ttst_runtime, update_requested);
+const uint64_t kUpdOff = offsetof(ttst_runtime, updating);
+
+void quiescent_and_unaware(const char* prog, const std::string& mode) {
+  CAPTURE(mode);
+  UpdatePointMap map = UpdatePointMap::load(prog);
+  Child c({prog, mode});
+  Ready r = parse_ready(c.line());
+  wait_blocked(r.pid, syscalls_of(mode));
+  MemoryCopy before = MemoryCopy::of(r.pid);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; i++) {  // three probes, as a supervisor re-checking would
+    Report rep = check(r.pid, map);
+    CHECK_MESSAGE(rep.quiescent, rep.message);
+    REQUIRE(rep.threads.size() == 1);
+    CHECK(rep.threads[0].state == ThreadState::kQuiescent);
+    CHECK(rep.threads[0].function == "event_loop");
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(ms < 300);  // "within milliseconds": three probes
+  check_identical(before, r);
+  CHECK(status_field(r.pid, "TracerPid") == "0");
+  // Let the system call complete; the program must see a normal return.
+  long want_rc = 1;
+  if (mode == "accept") {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(r.port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    std::string res = c.line();
+    close(s);
+    auto w = ttst::test::words(res);
+    REQUIRE(w.size() == 4);
+    CHECK(std::stol(w[1].substr(3)) >= 3);  // a file descriptor
+    CHECK(w[2] == "errno=0");
+    CHECK(c.wait() == 0);
+    return;
+  }
+  if (mode == "nanosleep") want_rc = 0;
+  else c.send("x");
+  auto w = ttst::test::words(c.line());
+  REQUIRE(w.size() == 4);
+  CHECK(w[1] == "rc=" + std::to_string(want_rc));
+  CHECK(w[2] == "errno=0");
+  if (mode == "nanosleep") CHECK(std::stol(w[3].substr(3)) >= 1500);  // slept in full
+  CHECK(c.wait() == 0);
+}
+
+const char* kProg = "tests/programs/runtime/qprog";
+const char* kProgClang = "tests/programs/runtime/qprog_clang";
+
+// Waits for the next stop of `tid`; returns the wait status.
+int wait_stop(pid_t tid) {
+  int st = 0;
+  REQUIRE(waitpid(tid, &st, __WALL) == tid);
+  return st;
+}
+
+// Runs `tid` with PTRACE_SYSCALL until it enters the marker system call.
+user_regs_struct run_to_marker(pid_t tid, uint64_t rt) {
+  for (int i = 0; i < 100000; i++) {
+    REQUIRE(ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) == 0);
+    int st = wait_stop(tid);
+    REQUIRE(WIFSTOPPED(st));
+    user_regs_struct g;
+    REQUIRE(ptrace(PTRACE_GETREGS, tid, nullptr, &g) == 0);
+    if (g.orig_rax == TTST_MARKER_SYSCALL && g.rdi == TTST_MARKER_MAGIC && g.rsi == rt &&
+        static_cast<long>(g.rax) == -ENOSYS)
+      return g;
+  }
+  FAIL("never reached the marker");
+  return {};
+}
+
+void seize_and_interrupt(pid_t pid) {
+  REQUIRE(ptrace(PTRACE_SEIZE, pid, nullptr, nullptr) == 0);
+  REQUIRE(ptrace(PTRACE_INTERRUPT, pid, nullptr, nullptr) == 0);
+  int st = wait_stop(pid);
+  REQUIRE(WIFSTOPPED(st));
+}
+
+bool advancing(pid_t pid, uint64_t counter) {
+  uint64_t a = read_u64(pid, counter);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return read_u64(pid, counter) != a;
+}
+
+}  // namespace
+
+TEST_CASE("update-point map from .ttst.upoints and the symbol table") {
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  CHECK(map.upoints().size() == 2);
+  CHECK(map.runtime_symbol() != 0);
+  std::set<std::string> with;
+  for (auto& f : map.functions())
+    if (f.has_upoint) with.insert(f.name);
+  CHECK(with == std::set<std::string>{"event_loop", "worker_loop"});
+  CHECK_THROWS_AS(UpdatePointMap::load("/nonexistent"), std::runtime_error);
+}
+
+TEST_CASE("blocked in its event loop: quiescent, byte-identical and unaware") {
+  for (const char* m : {"accept", "epoll", "poll", "select", "read", "nanosleep"}) quiescent_and_unaware(kProg, m);
+}
+
+TEST_CASE("the same with clang") {
+  for (const char* m : {"accept", "epoll", "poll", "read"}) quiescent_and_unaware(kProgClang, m);
+}
+
+TEST_CASE("blocked mid-request: not quiescent, and the message says where") {
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  Child c({kProg, "midrequest"});
+  Ready r = parse_ready(c.line());
+  wait_blocked(r.pid, {0});
+  MemoryCopy before = MemoryCopy::of(r.pid);
+  Report rep = check(r.pid, map);
+  CHECK_FALSE(rep.quiescent);
+  REQUIRE(rep.threads.size() == 1);
+  CHECK(rep.threads[0].state == ThreadState::kBlocked);
+  CHECK(rep.threads[0].function == "handle_request");
+  CHECK(rep.message.find("read() called from handle_request") != std::string::npos);
+  CHECK(rep.message.find("event_loop") != std::string::npos);  // the callers, by frame pointers
+  MESSAGE(rep.message);
+  check_identical(before, r);
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}
+
+TEST_CASE("two threads, each in its own event loop: quiescent; mid-request bound") {
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  Child c({kProg, "mt"});
+  Ready r = parse_ready(c.line());
+  wait_blocked(r.pid, syscalls_of("poll"));
+  Report rep;
+  for (int i = 0; i < 100; i++) {  // the worker may still be starting
+    rep = check(r.pid, map);
+    if (rep.quiescent) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK_MESSAGE(rep.quiescent, rep.message);
+  REQUIRE(rep.threads.size() == 2);
+  std::set<std::string> fns;
+  for (auto& t : rep.threads) {
+    CHECK(t.state == ThreadState::kQuiescent);
+    fns.insert(t.function);
+  }
+  CHECK(fns == std::set<std::string>{"event_loop", "worker_loop"});
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}
+
+TEST_CASE("mid-request for longer than the bound: refused after the bound, saying where") {
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  Child c({kProg, "midrequest"});
+  Ready r = parse_ready(c.line());
+  wait_blocked(r.pid, {0});
+  auto t0 = std::chrono::steady_clock::now();
+  Report rep = check_within(r.pid, map, std::chrono::milliseconds(200));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  CHECK_FALSE(rep.quiescent);
+  CHECK(ms >= 190);
+  CHECK(ms < 2000);
+  CHECK(rep.message.find("handle_request") != std::string::npos);
+  CHECK(rep.message.find("refused") != std::string::npos);
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}
+
+TEST_CASE("busy: not quiescent; stops at its update point; rollback resumes it") {
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  Child c({kProg, "busy"});
+  Ready r = parse_ready(c.line());
+  REQUIRE(advancing(r.pid, r.counter));
+  Report rep = check(r.pid, map);
+  CHECK_FALSE(rep.quiescent);
+  CHECK(rep.threads.at(0).state == ThreadState::kRunning);
+  CHECK(rep.message.find("event_loop") != std::string::npos);
+
+  // The supervisor side of §4.
+  seize_and_interrupt(r.pid);
+  write_u32(r.pid, r.rt + kReqOff, 1);
+  user_regs_struct g = run_to_marker(r.pid, r.rt);
+  CHECK(g.rdx == TTST_MARKER_PAST);
+  uint64_t bias = load_bias(r.pid, map);
+  const Function* f = map.function_at(g.r10 - bias);
+  REQUIRE(f);
+  CHECK(f->name == "event_loop");
+  uint64_t at_stop = read_u64(r.pid, r.counter);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  CHECK(read_u64(r.pid, r.counter) == at_stop);  // really stopped
+  CHECK_THROWS_AS(check(r.pid, map), std::runtime_error);  // already traced: refused
+  // Roll back: clear the flag, let it go.
+  write_u32(r.pid, r.rt + kReqOff, 0);
+  REQUIRE(ptrace(PTRACE_DETACH, r.pid, nullptr, nullptr) == 0);
+  CHECK(advancing(r.pid, r.counter));
+  CHECK(read_u32(r.pid, r.rt + kReqOff) == 0);
+}
+
+TEST_CASE("a supervisor killed at any step leaves the program running, flag cleared") {
+  for (int step = 0; step < 3; step++) {
+    CAPTURE(step);
+    Child c({kProg, "busy"});
+    Ready r = parse_ready(c.line());
+    pid_t sup = fork();
+    if (sup == 0) {  // the supervisor, killed (exits without cleanup) at `step`
+      if (ptrace(PTRACE_SEIZE, r.pid, nullptr, nullptr) || ptrace(PTRACE_INTERRUPT, r.pid, nullptr, nullptr)) _exit(1);
+      int st;
+      waitpid(r.pid, &st, __WALL);
+      if (step == 0) _exit(0);  // killed while the program is in an interrupt stop
+      uint32_t one = 1;
+      iovec l{&one, 4}, rem{reinterpret_cast<void*>(r.rt + kReqOff), 4};
+      process_vm_writev(r.pid, &l, 1, &rem, 1, 0);
+      if (step == 1) _exit(0);  // killed right after setting the flag
+      for (;;) {                // killed in the marker's syscall-entry stop
+        ptrace(PTRACE_SYSCALL, r.pid, nullptr, nullptr);
+        waitpid(r.pid, &st, __WALL);
+        user_regs_struct g;
+        ptrace(PTRACE_GETREGS, r.pid, nullptr, &g);
+        if (g.orig_rax == TTST_MARKER_SYSCALL && g.rdi == TTST_MARKER_MAGIC) _exit(0);
+      }
+    }
+    int st;
+    REQUIRE(waitpid(sup, &st, 0) == sup);
+    REQUIRE(WIFEXITED(st));
+    REQUIRE(WEXITSTATUS(st) == 0);
+    CHECK(advancing(r.pid, r.counter));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(read_u32(r.pid, r.rt + kReqOff) == 0);  // no byte left changed
+    CHECK(status_field(r.pid, "TracerPid") == "0");
+    std::string state = status_field(r.pid, "State");
+    CHECK((state == "R" || state == "S"));
+  }
+}
+
+TEST_CASE("a supervisor killed during a probe leaves a blocked read to finish normally") {
+  Child c({kProg, "read"});
+  Ready r = parse_ready(c.line());
+  wait_blocked(r.pid, {0});
+  pid_t sup = fork();
+  if (sup == 0) {
+    ptrace(PTRACE_SEIZE, r.pid, nullptr, nullptr);
+    ptrace(PTRACE_INTERRUPT, r.pid, nullptr, nullptr);
+    int st;
+    waitpid(r.pid, &st, __WALL);
+    _exit(0);
+  }
+  int st;
+  waitpid(sup, &st, 0);
+  wait_blocked(r.pid, {0});
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}
+
+TEST_CASE("future mode: stops at its first update point until the supervisor says done") {
+  setenv(TTST_FUTURE_ENV, "1", 1);
+  Child c({kProg, "future"});
+  unsetenv(TTST_FUTURE_ENV);
+  CHECK(c.line() == "START updating=1 env=0 0");  // knows it is a future; env var hidden
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  Ready r{c.pid(), 0, map.runtime_symbol() + load_bias(c.pid(), map), 0, 0};
+  CHECK(read_u32(r.pid, r.rt + kUpdOff) == 1);
+  CHECK(read_u32(r.pid, r.rt + kReqOff) == 1);
+  seize_and_interrupt(r.pid);
+  c.send("go\n");
+  user_regs_struct g = run_to_marker(r.pid, r.rt);
+  CHECK(g.rdx == TTST_MARKER_FUTURE);
+  // ... the state transfer would happen here ...
+  CHECK(read_u32(r.pid, r.rt + kUpdOff) == 1);
+  write_u32(r.pid, r.rt + kUpdOff, 0);
+  write_u32(r.pid, r.rt + kReqOff, 0);
+  REQUIRE(ptrace(PTRACE_DETACH, r.pid, nullptr, nullptr) == 0);
+  CHECK(c.line().rfind("READY", 0) == 0);
+  CHECK(c.line() == "AFTER updating=0 0 0");
+  CHECK(c.wait() == 0);
+}
+
+TEST_CASE("future mode without a supervisor refuses to run on") {
+  setenv(TTST_FUTURE_ENV, "1", 1);
+  Child c({kProg, "future"});
+  unsetenv(TTST_FUTURE_ENV);
+  CHECK(c.line() == "START updating=1 env=0 0");
+  c.line();
+  c.send("go\n");
+  int st = c.wait();
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == TTST_EXIT_NO_SUPERVISOR);
+}
+
+TEST_CASE("a program that is not ours is refused with one clear line") {
+  try {
+    UpdatePointMap::load("/proc/self/status");
+    FAIL("loaded a non-ELF");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("not an ELF") != std::string::npos);
+  }
+}
