@@ -50,6 +50,7 @@ struct Options {
   size_t max_diffs = 100;       // byte ranges kept in full; the rest are counted
   size_t max_shown_bytes = 64;  // bytes of P and of R kept per range
   bool use_pagemap = true;      // false: read and compare every page (full mode)
+  unsigned threads = 2;         // workers comparing 16 MiB chunks in parallel
 };
 
 struct MappingDiff {

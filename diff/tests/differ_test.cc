@@ -227,3 +227,50 @@ TEST_CASE("a process that is gone is an error, never equal") {
   }
   CHECK_THROWS(diff::diff_processes(p, p));
 }
+
+namespace {
+uint8_t* g_big;     // 40 MiB mapping: spans three 16 MiB work chunks
+uint8_t* g_hidden;  // a written page made PROT_NONE afterwards
+}  // namespace
+
+TEST_CASE("a range across a work-chunk boundary is one range; a change behind PROT_NONE is seen") {
+  StatePair pair([] {
+    setup();
+    g_big = static_cast<uint8_t*>(mmap(nullptr, 40 << 20, PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    memset(g_big, 0x11, 40 << 20);
+    g_hidden = static_cast<uint8_t*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE,
+                                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    memset(g_hidden, 0x22, 4096);
+    mprotect(g_hidden, 4096, PROT_NONE);
+  });
+  uint8_t *big = nullptr, *hidden = nullptr;
+  iovec l[2] = {{&big, 8}, {&hidden, 8}}, r[2] = {{&g_big, 8}, {&g_hidden, 8}};
+  REQUIRE(process_vm_readv(pair.p(), l, 2, r, 2, 0) == 16);
+  // The chunk boundary is 16 MiB after the start of the mapping holding g_big
+  // (the kernel may have merged it with a neighbour).
+  uint64_t boundary = 0;
+  for (auto& m : diff::read_maps(pair.p()))
+    if (m.start <= addr(big) && addr(big) < m.end) boundary = m.start + (16 << 20);
+  REQUIRE(boundary >= addr(big) + 8);
+  REQUIRE(boundary + 8 <= addr(big) + (40 << 20));
+  std::vector<uint8_t> ones(16, 0xee);
+  diff::testing::poke(pair.r(), boundary - 8, ones.data(), 16);
+  diff::testing::poke(pair.r(), addr(hidden) + 100, ones.data(), 1);
+  for (unsigned threads : {1u, 2u, 3u}) {
+    diff::Options o = opts();
+    o.threads = threads;
+    diff::Result res = diff::diff_processes(pair.p(), pair.r(), o);
+    INFO(dump(res));
+    REQUIRE(res.bytes.size() == 2);
+    const diff::ByteDiff& b = res.bytes[0].addr == boundary - 8 ? res.bytes[0] : res.bytes[1];
+    const diff::ByteDiff& h = &b == &res.bytes[0] ? res.bytes[1] : res.bytes[0];
+    CHECK(b.addr == boundary - 8);
+    CHECK(b.len == 16);
+    CHECK(b.p == std::vector<uint8_t>(16, 0x11));
+    CHECK(b.r == ones);
+    CHECK(h.addr == addr(hidden) + 100);
+    CHECK(h.len == 1);
+    CHECK(h.p == std::vector<uint8_t>{0x22});
+  }
+}
