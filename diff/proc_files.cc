@@ -78,8 +78,6 @@ size_t Memory::read_pages(const std::vector<iovec>& runs, uint8_t* buf, std::vec
 }
 
 bool Memory::read(uint64_t addr, void* buf, size_t len) {
-  iovec local{buf, len}, remote{reinterpret_cast<void*>(addr), len};
-  if (process_vm_readv(pid_, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len)) return true;
   return pread_full(mem_.get(), buf, len, addr) == len;
 }
 

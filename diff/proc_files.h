@@ -61,11 +61,15 @@ class Memory {
   explicit Memory(pid_t pid);
   pid_t pid() const { return pid_; }
   // Reads the pages of `runs` (page-aligned remote ranges) back to back into
-  // `buf`. Returns the number of pages that could not be read in any way; their
+  // `buf` with process_vm_readv (fast; note it unshares copy-on-write pages it
+  // reads, which changes page tables but never contents). Returns the number of pages that could not be read in any way; their
   // bytes in `buf` are zero and their indexes (page number within the batch) are
   // appended to `unreadable`.
   size_t read_pages(const std::vector<iovec>& runs, uint8_t* buf, std::vector<size_t>& unreadable);
-  // Reads exactly `len` bytes at `addr`; false when any of them is unreadable.
+  // Reads exactly `len` bytes at `addr` through /proc/PID/mem; false when any of
+  // them is unreadable. Unlike process_vm_readv (which pins pages and so gives the
+  // process a private copy of every copy-on-write page it reads), this leaves the
+  // target's page tables as they were: small reads of P use it.
   bool read(uint64_t addr, void* buf, size_t len);
 
  private:
