@@ -4,7 +4,7 @@
 // physical frames with equal content — the work the differ cannot skip:
 //   all dirty  every page rewritten   goal >= 5 GB/s
 //   1% dirty   every 100th page       goal >= 50 GB/s effective (state size / time)
-// Usage: diff_bench [MiB=1024] [repetitions=3]
+// Usage: diff_bench [MiB=1024] [repetitions=3] [threads=2] [only=all|dirty|1pct|none|full]
 #include <sys/mman.h>
 #include <sys/uio.h>
 
@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "diff/differ.h"
@@ -30,6 +31,8 @@ void setup() {
   if (g_state == MAP_FAILED) _Exit(3);
   for (size_t i = 0; i < g_size; i++) g_state[i] = pattern(i);
 }
+
+unsigned g_threads = 2;
 
 void run(const char* name, size_t every_nth_page, bool use_pagemap, int reps, double goal) {
   diff::testing::StatePair pair(setup);
@@ -52,6 +55,7 @@ void run(const char* name, size_t every_nth_page, bool use_pagemap, int reps, do
   diff::Options o;
   o.kernel_fields = diff::testing::caller_rseq_fields();
   o.use_pagemap = use_pagemap;
+  o.threads = g_threads;
   std::vector<double> secs;
   diff::Result res;
   for (int k = 0; k < reps; k++) {
@@ -80,15 +84,19 @@ void run(const char* name, size_t every_nth_page, bool use_pagemap, int reps, do
 int main(int argc, char** argv) {
   const long mib = argc > 1 ? atol(argv[1]) : 1024;
   const int reps = argc > 2 ? atoi(argv[2]) : 3;
-  if (mib <= 0 || reps <= 0) {
-    fprintf(stderr, "usage: diff_bench [MiB > 0] [repetitions > 0]\n");
+  const int threads = argc > 3 ? atoi(argv[3]) : 2;
+  const std::string only = argc > 4 ? argv[4] : "all";
+  if (mib <= 0 || reps <= 0 || threads <= 0) {
+    fprintf(stderr, "usage: diff_bench [MiB > 0] [repetitions > 0] [threads > 0] [all|dirty|1pct|none|full]\n");
     return 2;
   }
+  g_threads = static_cast<unsigned>(threads);
   g_size = static_cast<size_t>(mib) << 20;
-  printf("diff_bench: state %ld MiB, %d repetitions, whole-process diff (includes the state)\n", mib, reps);
-  run("all pages dirty", 1, true, reps, 5);
-  run("1% of pages dirty", 100, true, reps, 50);
-  run("none dirty", 1u << 30, true, reps, 0);
-  run("all dirty, no pagemap", 1, false, reps, 0);
+  printf("diff_bench: state %ld MiB, %d repetitions, %d threads, whole-process diff (includes the state)\n",
+         mib, reps, threads);
+  if (only == "all" || only == "dirty") run("all pages dirty", 1, true, reps, 5);
+  if (only == "all" || only == "1pct") run("1% of pages dirty", 100, true, reps, 50);
+  if (only == "all" || only == "none") run("none dirty", 1u << 30, true, reps, 0);
+  if (only == "all" || only == "full") run("all dirty, no pagemap", 1, false, reps, 0);
   return 0;
 }
