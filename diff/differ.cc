@@ -256,6 +256,29 @@ void merge_parts(const std::vector<Part>& parts, const Options& o, Result& res) 
   }
 }
 
+// The parts of mapping `m` that may hold pages. A huge mapping (an ASan shadow,
+// a reserved heap: up to terabytes) is first scanned for populated ranges in P
+// and R: outside them every page is absent in both, so equal, and reading a
+// pagemap entry per page there would dominate the whole diff.
+std::vector<std::pair<uint64_t, uint64_t>> ranges_to_compare(const Shared& s, const Mapping& m, Stats& st) {
+  constexpr uint64_t kScanAbove = uint64_t{4} << 30;
+  std::vector<std::pair<uint64_t, uint64_t>> r;
+  if (!s.full_why.empty() || m.size() < kScanAbove || !s.pp.populated(m.start, m.end, r) ||
+      !s.rp.populated(m.start, m.end, r))
+    return {{m.start, m.end}};
+  std::sort(r.begin(), r.end());
+  std::vector<std::pair<uint64_t, uint64_t>> merged;
+  for (auto [lo, hi] : r) {
+    if (!merged.empty() && lo <= merged.back().second) merged.back().second = std::max(merged.back().second, hi);
+    else merged.push_back({lo, hi});
+  }
+  uint64_t covered = 0;
+  for (auto [lo, hi] : merged) covered += hi - lo;
+  st.pages_unpopulated += (m.size() - covered) / kPage;
+  st.pages_total += (m.size() - covered) / kPage;
+  return merged;
+}
+
 std::vector<Mapping> maps_of(pid_t pid, const char* who) {
   std::vector<Mapping> m = read_maps(pid);
   if (m.empty())
@@ -314,8 +337,9 @@ Result diff_processes(pid_t p, pid_t r, const Options& opts) {
       if (a == b) res.stats.mappings_shared++;  // same object: equal by construction
     } else if (!a.shared() && !b.shared() && !kernel_owned(a)) {
       res.stats.mappings_compared++;
-      for (uint64_t at = a.start; at < a.end; at += kChunkPages * kPage)
-        chunks.push_back({at, std::min<uint64_t>(kChunkPages, (a.end - at) / kPage), a.inode != 0});
+      for (auto [lo, hi] : ranges_to_compare(shared, a, res.stats))
+        for (uint64_t at = lo; at < hi; at += kChunkPages * kPage)
+          chunks.push_back({at, std::min<uint64_t>(kChunkPages, (hi - at) / kPage), a.inode != 0});
     }
   }
   for (const Chunk& c : chunks) res.stats.pages_total += c.pages;

@@ -72,6 +72,8 @@ struct Stats {
   uint64_t pages_total = 0;          // pages of compared mappings
   uint64_t pages_same_frame = 0;     // skipped: same physical frame
   uint64_t pages_absent = 0;         // skipped: present in neither
+  uint64_t pages_unpopulated = 0;    // skipped: in a huge mapping, outside every
+                                     // populated range of P and R (PAGEMAP_SCAN)
   uint64_t pages_file = 0;           // skipped: a file page in one, absent in the other
   uint64_t pages_read = 0;           // read from both and compared
   uint64_t pages_unreadable_both = 0;

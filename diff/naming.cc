@@ -60,13 +60,13 @@ std::string format_report(const Result& res, const std::vector<NamedDiff>& named
   snprintf(line, sizeof line,
            "%s: %zu mapping difference(s), %" PRIu64 " differing byte range(s)\n"
            "compared %" PRIu64 " pages in %" PRIu64 " private mappings in %.1f ms (%.1f GB/s effective), "
-           "mode %s: %" PRIu64 " same frame, %" PRIu64 " absent in both, %" PRIu64
+           "mode %s: %" PRIu64 " same frame, %" PRIu64 " absent in both (%" PRIu64 " in unpopulated ranges), %" PRIu64
            " same file page, %" PRIu64 " read (%" PRIu64 " bytes compared), %" PRIu64
            " unreadable in both; %" PRIu64 " shared mappings equal by construction\n",
            res.equal() ? "EQUAL" : "DIFFERENT", res.mappings.size(),
            static_cast<uint64_t>(res.bytes.size()) + res.more_byte_diffs, st.pages_total,
            st.mappings_compared, st.elapsed_s * 1e3, st.effective_gbps(), st.mode.c_str(),
-           st.pages_same_frame, st.pages_absent, st.pages_file, st.pages_read, st.bytes_compared,
+           st.pages_same_frame, st.pages_absent + st.pages_unpopulated, st.pages_unpopulated, st.pages_file, st.pages_read, st.bytes_compared,
            st.pages_unreadable_both, st.mappings_shared);
   s += line;
   for (const MappingDiff& m : res.mappings) s += "  " + m.describe() + "\n";

@@ -2,6 +2,7 @@
 #include "diff/proc_files.h"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,6 +45,38 @@ Pagemap::Pagemap(pid_t pid) {
 bool Pagemap::read(uint64_t addr, size_t n, PageEntry* out) const {
   const size_t len = n * sizeof(PageEntry);
   return pread_full(fd_.get(), out, len, addr / kPage * sizeof(PageEntry)) == len;
+}
+
+// PAGEMAP_SCAN's ABI (include/uapi/linux/fs.h, Linux 6.7); Debian 12's headers
+// predate it.
+namespace {
+struct PmScanArg {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+struct PageRegion {
+  uint64_t start, end, categories;
+};
+constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
+constexpr uint64_t kPageIsPresent = 1 << 3, kPageIsSwapped = 1 << 4;
+}  // namespace
+
+bool Pagemap::populated(uint64_t start, uint64_t end, std::vector<std::pair<uint64_t, uint64_t>>& out) const {
+  PageRegion vec[256];
+  while (start < end) {
+    PmScanArg a{};
+    a.size = sizeof a;
+    a.start = start;
+    a.end = end;
+    a.vec = reinterpret_cast<uint64_t>(vec);
+    a.vec_len = 256;
+    a.category_anyof_mask = a.return_mask = kPageIsPresent | kPageIsSwapped;
+    const long n = ioctl(fd_.get(), kPagemapScan, &a);
+    if (n < 0 || a.walk_end <= start) return false;
+    for (long i = 0; i < n; i++) out.push_back({vec[i].start, vec[i].end});
+    start = a.walk_end;
+  }
+  return true;
 }
 
 Memory::Memory(pid_t pid) : pid_(pid) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace diff {
@@ -48,6 +49,10 @@ class Pagemap {
   const std::string& error() const { return error_; }
   // Entries of the `n` pages from page-aligned `addr`; false on a read error.
   bool read(uint64_t addr, size_t n, PageEntry* out) const;
+  // Appends the ranges of [start, end) holding present or swapped pages, using
+  // the PAGEMAP_SCAN ioctl (Linux 6.7+), which skips empty page tables instead of
+  // producing an entry per page. False when the kernel cannot do it.
+  bool populated(uint64_t start, uint64_t end, std::vector<std::pair<uint64_t, uint64_t>>& out) const;
 
  private:
   Fd fd_;

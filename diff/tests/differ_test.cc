@@ -274,3 +274,31 @@ TEST_CASE("a range across a work-chunk boundary is one range; a change behind PR
     CHECK(h.p == std::vector<uint8_t>{0x22});
   }
 }
+
+namespace {
+uint8_t* g_huge;  // a 64 GiB reservation with a few pages in use (like an ASan shadow)
+constexpr uint64_t kHuge = uint64_t{64} << 30;
+}  // namespace
+
+TEST_CASE("a huge sparse mapping costs only its populated pages; changes in it are found") {
+  StatePair pair([] {
+    setup();
+    g_huge = static_cast<uint8_t*>(mmap(nullptr, kHuge, PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    for (uint64_t off : {uint64_t{0}, kHuge / 3, kHuge - 4096}) g_huge[off + 5] = 0x33;
+  });
+  uint8_t* huge = nullptr;
+  iovec l{&huge, 8}, r{&g_huge, 8};
+  REQUIRE(process_vm_readv(pair.p(), &l, 1, &r, 1, 0) == 8);
+  diff::testing::poke_value<uint8_t>(pair.r(), huge + kHuge / 3 + 5, 0x34);    // populated in both
+  diff::testing::poke_value<uint8_t>(pair.r(), huge + kHuge / 2 + 7, 0x01);    // populated in R only
+  diff::Result res = diff::diff_processes(pair.p(), pair.r(), opts());
+  INFO(dump(res));
+  REQUIRE(res.bytes.size() == 2);
+  CHECK(res.bytes[0].addr == addr(huge) + kHuge / 3 + 5);
+  CHECK(res.bytes[1].addr == addr(huge) + kHuge / 2 + 7);
+  CHECK(res.bytes[1].p == std::vector<uint8_t>{0});
+  CHECK(res.stats.pages_total >= kHuge / 4096);
+  // Skipped without reading a pagemap entry per page (that would take seconds).
+  CHECK(res.stats.pages_unpopulated >= kHuge / 4096 - 8);
+}

@@ -82,12 +82,12 @@ void setup_small() {
   g_cfg.load = 0.5;
   for (int i = 0; i < 4; i++) {
     g_conns[i].fd = 10 + i;
-    snprintf(g_conns[i].name, sizeof g_conns[i].name, "client%d", i);
+    snprintf(g_conns[i].name, sizeof g_conns[i].name, "client%c", static_cast<char>('0' + i));
   }
   g_heap_conns = static_cast<conn*>(tracked_alloc(3 * sizeof(conn), kConnSite));
   for (int i = 0; i < 3; i++) {
     g_heap_conns[i].fd = 100 + i;
-    snprintf(g_heap_conns[i].name, sizeof g_heap_conns[i].name, "heap%d", i);
+    snprintf(g_heap_conns[i].name, sizeof g_heap_conns[i].name, "heap%c", static_cast<char>('0' + i));
     g_heap_conns[i].next = i < 2 ? &g_heap_conns[i + 1] : nullptr;
   }
 }
