@@ -1,37 +1,60 @@
-// heap_walk.cc — walks the runtime's descriptor lists (see heap_walk.h).
+// heap_walk.cc — walks the runtime's descriptor lists (see heap_walk.h) with the
+// runtime's own checked reader (stfw/runtime/ttst_heap_reader.h), fed by small
+// reads of P through /proc/PID/mem.
 #include "diff/heap_walk.h"
 
-#include <cstddef>
+#include <vector>
 
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/runtime/ttst_heap_reader.h"
 
 namespace diff {
+namespace {
+
+// The reader keeps the control block it translated first while it translates
+// descriptors one at a time, so the block gets a buffer of its own.
+struct Reads {
+  Memory* memory;
+  uint64_t runtime_addr;
+  std::vector<uint8_t> runtime_block;
+  std::vector<uint8_t> descriptor;
+};
+
+const void* translate(void* ctx, uint64_t addr, uint64_t len) {
+  auto* r = static_cast<Reads*>(ctx);
+  std::vector<uint8_t>& buf = addr == r->runtime_addr ? r->runtime_block : r->descriptor;
+  buf.resize(len);
+  return r->memory->read(addr, buf.data(), len) ? buf.data() : nullptr;
+}
+
+int visit(void* ctx, uint64_t addr, const ttst_heap_desc* d) {
+  static_cast<std::vector<HeapObject>*>(ctx)->push_back({addr, d->size, d->site, d->dyn_id});
+  return 0;
+}
+
+const char* describe(int64_t rc) {
+  switch (rc) {
+    case TTST_HEAP_WALK_NO_RUNTIME:
+      return "the ttst runtime block is unreadable or has a foreign magic, ABI version or descriptor size";
+    case TTST_HEAP_WALK_UNMAPPED:
+      return "heap list points to unreadable memory";
+    case TTST_HEAP_WALK_BAD_MAGIC:
+      return "heap list holds a descriptor that is not live";
+    case TTST_HEAP_WALK_BAD_LINK:
+      return "heap list links or counts disagree";
+    case TTST_HEAP_WALK_LOCKED:
+      return "a heap list lock is held: the process was not quiescent";
+    default:
+      return "heap walk failed";
+  }
+}
+
+}  // namespace
 
 bool read_heap_objects(Memory& p, uint64_t runtime_addr, std::vector<HeapObject>& out,
                        std::string& error) {
-  ttst_runtime rt;
-  if (!p.read(runtime_addr, &rt, sizeof rt)) return error = "cannot read the ttst runtime block", false;
-  if (rt.magic != TTST_RUNTIME_MAGIC || rt.abi_version != TTST_ABI_VERSION ||
-      rt.desc_size != sizeof(ttst_heap_desc))
-    return error = "the ttst runtime block has a foreign magic, ABI version or descriptor size", false;
-  const uint64_t limit = rt.live_objects;  // every list together holds exactly this many
-  uint64_t seen = 0;
-  for (unsigned s = 0; s < TTST_HEAP_STRIPES; s++) {
-    const uint64_t head = runtime_addr + offsetof(ttst_runtime, heads) + s * sizeof(ttst_heap_desc);
-    uint64_t prev = head;
-    if (!rt.heads[s].next) continue;  // a stripe never used yet
-    for (uint64_t at = reinterpret_cast<uint64_t>(rt.heads[s].next); at != head;) {
-      ttst_heap_desc d;
-      if (++seen > limit) return error = "heap lists hold more objects than live_objects says", false;
-      if (!p.read(at, &d, sizeof d)) return error = "heap list points to unreadable memory", false;
-      if (d.magic != TTST_HEAP_LIVE || reinterpret_cast<uint64_t>(d.prev) != prev)
-        return error = "heap list holds a damaged descriptor", false;
-      out.push_back({at + sizeof d, d.size, d.site, d.dyn_id});
-      prev = at;
-      at = reinterpret_cast<uint64_t>(d.next);
-    }
-  }
-  if (seen != limit) return error = "heap lists hold fewer objects than live_objects says", false;
+  Reads reads{&p, runtime_addr, {}, {}};
+  int64_t rc = ttst_heap_walk(runtime_addr, translate, &reads, visit, &out);
+  if (rc < 0) return error = describe(rc), false;
   return true;
 }
 

@@ -21,13 +21,14 @@
 #include <vector>
 
 #include "inject/registers.h"
+#include "stfw/runtime/ttst_abi.h"
 #include "inject/task.h"
 
 namespace ttst::inject {
 
-// The environment variable that tells v2 it starts as a future version. The one
-// place its name lives (the runtime reads the same name).
-inline constexpr const char* kFutureEnvVar = "TTST_FUTURE";
+// The environment variable that tells v2 it starts as a future version; its name
+// is part of the runtime ABI (stfw/runtime/ttst_abi.h §5).
+inline constexpr const char* kFutureEnvVar = TTST_FUTURE_ENV;
 inline constexpr const char* kFutureEnvValue = "1";
 
 // A traced R or F: killed (and reaped) on destruction unless released.
@@ -62,7 +63,7 @@ struct FutureSpec {
 
 // F: a fork of P that clears FD_CLOEXEC on the inherited descriptors (in its own
 // descriptor table: P's flags are never touched) and execs spec.exe with P's argv
-// and environment plus TTST_FUTURE=1, starting with P's signal mask. Returned
+// and environment plus TTST_FUTURE_ENV=1, starting with P's signal mask. Returned
 // stopped right after execve (at the dynamic loader's entry).
 ChildProcess create_future(Task& past, const FutureSpec& spec,
                            milliseconds timeout = milliseconds(2000));

@@ -33,7 +33,10 @@ void runtime_init() {
   g_runtime.abi_version = TTST_ABI_VERSION;
   g_runtime.desc_size = sizeof(ttst_heap_desc);
   g_runtime.next_dyn_id = 1;
-  for (auto& h : g_runtime.heads) h.prev = h.next = &h;
+  for (auto& st : g_runtime.stripes) {
+    st.head.prev = st.head.next = &st.head;
+    st.head.magic = TTST_HEAP_HEAD;
+  }
 }
 
 void* tracked_alloc(size_t size, uint64_t site) {
@@ -46,12 +49,14 @@ void* tracked_alloc(size_t size, uint64_t site) {
   d->size = size;
   d->site = site;
   d->dyn_id = g_runtime.next_dyn_id++;
-  ttst_heap_desc* head = &g_runtime.heads[d->dyn_id % TTST_HEAP_STRIPES];
-  d->prev = head->prev;
-  d->next = head;
-  head->prev->next = d;
-  head->prev = d;
-  g_runtime.live_objects++;
+  const uint32_t stripe = d->dyn_id % TTST_HEAP_STRIPES;
+  d->flags = stripe << TTST_HEAP_STRIPE_SHIFT;
+  ttst_heap_stripe& st = g_runtime.stripes[stripe];
+  d->prev = st.head.prev;
+  d->next = &st.head;
+  st.head.prev->next = d;
+  st.head.prev = d;
+  st.live++;
   return d + 1;
 }
 
@@ -236,6 +241,6 @@ TEST_CASE("a damaged heap list is reported, not followed") {
   std::vector<diff::HeapObject> objs;
   std::string error;
   CHECK(!diff::read_heap_objects(p, reinterpret_cast<uint64_t>(&g_runtime), objs, error));
-  CHECK(error == "heap list holds a damaged descriptor");
+  CHECK(error == "heap list holds a descriptor that is not live");
   CHECK(!diff::read_heap_objects(p, reinterpret_cast<uint64_t>(&g_counter), objs, error));
 }

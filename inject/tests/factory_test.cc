@@ -105,7 +105,7 @@ TEST_CASE("P is byte-identical after creating R and F; R is an exact copy; F ser
     CHECK(fd_flags(ppid, 11) == flags11);
     // F runs v2 with P's argv and the future marker.
     CHECK(slurp("/proc/" + std::to_string(f.pid()) + "/cmdline").find(sv.log) != std::string::npos);
-    CHECK(slurp("/proc/" + std::to_string(f.pid()) + "/environ").find("TTST_FUTURE=1") != std::string::npos);
+    CHECK(slurp("/proc/" + std::to_string(f.pid()) + "/environ").find(std::string(TTST_FUTURE_ENV) + "=1") != std::string::npos);
     CHECK((std::stoul(fd_flags(f.pid(), 10), nullptr, 8) & 02000000) == 0);
   }
   // P's zombie-free: no child of P remains (the intermediate was reaped by P).

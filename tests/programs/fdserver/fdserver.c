@@ -1,6 +1,6 @@
 /* fdserver.c — a line server that keeps its listening socket on fd 10 and its log
  * file on fd 11, both close-on-exec. Built as v1 and v2 (-DVERSION). In future
- * mode (TTST_FUTURE set, as the inject engine execs v2) it does not set up anything
+ * mode (TTST_FUTURE_VERSION set, as the inject engine execs v2) it does not set up anything
  * and serves on the inherited descriptors: the test that F inherits P's sockets.
  *   fdserver LOGFILE      prints "port=N" then serves forever:
  *   each connection: one line in, "v<VERSION>:<line>\n" out, "v<VERSION> served <line>" logged */
@@ -20,7 +20,7 @@
 
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
-  if (getenv("TTST_FUTURE")) {
+  if (getenv("TTST_FUTURE_VERSION")) {
     if (fcntl(10, F_GETFD) < 0 || fcntl(11, F_GETFD) < 0) {
       fprintf(stderr, "fdserver v%d: future mode but fds 10/11 not inherited\n", VERSION);
       return 3;
