@@ -189,4 +189,86 @@ std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Fu
   return sites;
 }
 
+namespace {
+
+// A type a heap object can have: not void, not a function.
+bool is_object_type(const Program& p, TypeId t) {
+  TypeKind k = p.type(p.strip(t)).kind;
+  return k != TypeKind::Void && k != TypeKind::Function;
+}
+
+// The pointee type of the pointer stored at link-time address `a`, or void.
+TypeId pointee_at(const Program& p, uint64_t a) {
+  for (const Global& g : p.globals) {
+    if (g.tls || a < g.addr || a >= g.addr + g.size) continue;
+    uint64_t off = a - g.addr;
+    TypeId t = p.strip(g.type);
+    for (int depth = 0; depth < 16; ++depth) {
+      const Type& ty = p.type(t);
+      if (ty.kind == TypeKind::Pointer) return off == 0 ? ty.target : kVoid;
+      if (ty.kind == TypeKind::Array) {
+        uint64_t elem = p.type(ty.target).size;
+        if (elem == 0) return kVoid;
+        off %= elem;
+        t = p.strip(ty.target);
+        continue;
+      }
+      if (ty.kind != TypeKind::Struct && ty.kind != TypeKind::Union) return kVoid;
+      const Member* found = nullptr;
+      for (const Member& m : ty.members)
+        if (!m.is_bitfield() && off >= m.offset && off < m.offset + p.type(m.type).size) found = &m;
+      if (!found) return kVoid;
+      off -= found->offset;
+      t = p.strip(found->type);
+    }
+    return kVoid;
+  }
+  return kVoid;
+}
+
+bool writes_rax(const cs_insn& insn) {
+  const cs_x86& x = insn.detail->x86;
+  if (x.op_count >= 1 && x.operands[0].type == X86_OP_REG) {
+    x86_reg r = x.operands[0].reg;
+    if (r == X86_REG_RAX || r == X86_REG_EAX || r == X86_REG_AX || r == X86_REG_AL) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void hint_alloc_types(const ElfFile& elf, Program& prog) {
+  if (prog.alloc_sites.empty()) return;
+  Capstone cs(true);
+  for (const Section& s : elf.sections()) {
+    if (!(s.flags & SHF_EXECINSTR) || s.type != SHT_PROGBITS) continue;
+    std::vector<uint8_t> code;
+    for (AllocSite& site : prog.alloc_sites) {
+      if (site.return_addr < s.addr || site.return_addr >= s.addr + s.size) continue;
+      if (code.empty()) code = elf.data(s);
+      const Function* f = prog.function_at(site.call_addr);
+      uint64_t end = f ? std::min<uint64_t>(f->high, s.addr + code.size()) : s.addr + code.size();
+      if (site.return_addr >= end) continue;
+      int budget = 6;
+      bool done = false;
+      cs.each(code.data() + (site.return_addr - s.addr), std::min<uint64_t>(end - site.return_addr, 64),
+              site.return_addr, [&](const cs_insn& insn) {
+                if (done || budget-- <= 0) return void(done = true);
+                const cs_x86& x = insn.detail->x86;
+                if (insn.id == X86_INS_MOV && x.op_count == 2 && x.operands[0].type == X86_OP_MEM &&
+                    x.operands[1].type == X86_OP_REG && x.operands[1].reg == X86_REG_RAX &&
+                    x.operands[0].mem.base == X86_REG_RIP && x.operands[0].mem.index == X86_REG_INVALID) {
+                  TypeId t = pointee_at(prog, insn.address + insn.size + x.operands[0].mem.disp);
+                  if (is_object_type(prog, t)) site.type = t;
+                  done = true;
+                  return;
+                }
+                if (writes_rax(insn) || insn.id == X86_INS_CALL || insn.id == X86_INS_RET ||
+                    (insn.id >= X86_INS_JAE && insn.id <= X86_INS_JS) || insn.id == X86_INS_JMP)
+                  done = true;
+              });
+    }
+  }
+}
+
 }  // namespace dwarfmeta

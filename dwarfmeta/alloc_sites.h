@@ -24,6 +24,10 @@ const std::set<std::string>& standard_allocators();
 std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Function>& functions,
                                         const std::set<std::string>& allocators);
 
+// Fills AllocSite::type where the code right after the call stores the returned
+// pointer (rax) into a global through a rip-relative address.
+void hint_alloc_types(const ElfFile& elf, Program& prog);
+
 }  // namespace dwarfmeta
 
 #endif

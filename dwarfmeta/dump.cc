@@ -85,7 +85,8 @@ void dump_text(const Program& p, std::ostream& out) {
       out << "  " << pad(hex(f.low) + "-" + hex(f.high), 22) << " " << f.id << (f.external ? "" : " (static)") << "\n";
   out << "\nallocation sites (" << p.alloc_sites.size() << "):\n";
   for (const AllocSite& s : p.alloc_sites)
-    out << "  " << pad(s.id, 28) << " " << pad(s.allocator, 15) << " return " << hex(s.return_addr) << "\n";
+    out << "  " << pad(s.id, 28) << " " << pad(s.allocator, 15) << " return " << hex(s.return_addr)
+        << (s.type ? "  (stored as " + p.type_name(s.type) + " *)" : std::string()) << "\n";
   if (!p.annotations.empty()) {
     out << "\nannotations (" << p.annotations.size() << "):\n";
     for (const Annotation& a : p.annotations)
@@ -142,7 +143,7 @@ nlohmann::json to_json(const Program& p) {
   json sites = json::array();
   for (const AllocSite& s : p.alloc_sites)
     sites.push_back({{"id", s.id}, {"caller", s.caller}, {"ordinal", s.ordinal}, {"allocator", s.allocator},
-                     {"call_addr", s.call_addr}, {"return_addr", s.return_addr}});
+                     {"call_addr", s.call_addr}, {"return_addr", s.return_addr}, {"type", s.type}});
   json annots = json::array();
   for (const Annotation& a : p.annotations)
     annots.push_back({{"kind", annot_kind_name(a.kind)}, {"file", a.file}, {"target", a.target}, {"arg", a.arg}});

@@ -108,6 +108,8 @@ struct ImageFunction {
 struct ImageAllocSite {
   uint32_t id, caller, allocator, ordinal;
   uint64_t call_addr, return_addr;
+  uint32_t type;  // TypeId hint (0: unknown), see model.h AllocSite::type
+  uint32_t pad;
 };
 
 struct ImageAnnotation {
@@ -217,7 +219,8 @@ class View {
     }
     for (uint32_t i = 0; i < h->site_count; ++i) {
       const ImageAllocSite& s = v.sites()[i];
-      if (!str_ok(s.id) || !str_ok(s.caller) || !str_ok(s.allocator)) return fail("metadata image bad alloc site");
+      if (!str_ok(s.id) || !str_ok(s.caller) || !str_ok(s.allocator) || !type_ok(s.type))
+        return fail("metadata image bad alloc site");
       if (i > 0 && v.sites()[i - 1].return_addr > s.return_addr) return fail("metadata image sites not sorted");
     }
     for (uint32_t i = 0; i < h->annotation_count; ++i) {

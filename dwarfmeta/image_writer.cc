@@ -109,7 +109,7 @@ std::vector<uint8_t> write_image(const Program& p) {
   std::vector<ImageAllocSite> sites;
   for (const AllocSite& s : p.alloc_sites)
     sites.push_back(ImageAllocSite{strs.add(s.id), strs.add(s.caller), strs.add(s.allocator), s.ordinal,
-                                   s.call_addr, s.return_addr});
+                                   s.call_addr, s.return_addr, s.type, 0});
   std::sort(sites.begin(), sites.end(),
             [](const ImageAllocSite& a, const ImageAllocSite& b) { return a.return_addr < b.return_addr; });
   std::vector<ImageAnnotation> annots;
@@ -198,7 +198,7 @@ Program read_image(const image::View& v) {
   for (uint32_t i = 0; i < v.site_count(); ++i) {
     const ImageAllocSite& s = v.site_at(i);
     p.alloc_sites.push_back(
-        AllocSite{v.str(s.id), v.str(s.caller), s.ordinal, v.str(s.allocator), s.call_addr, s.return_addr});
+        AllocSite{v.str(s.id), v.str(s.caller), s.ordinal, v.str(s.allocator), s.call_addr, s.return_addr, s.type});
   }
   for (uint32_t i = 0; i < v.annotation_count(); ++i) {
     const ImageAnnotation& a = v.annotation(i);

@@ -147,6 +147,7 @@ Program load(const std::string& path, const LoadOptions& options) {
       if (a.kind == AnnotKind::Allocator) allocators.insert(a.target);
     timer.lap("functions");
     prog.alloc_sites = find_alloc_sites(elf, prog.functions, allocators);
+    hint_alloc_types(elf, prog);
     timer.lap("alloc sites");
   }
   prog.reindex();

@@ -120,6 +120,9 @@ struct AllocSite {
   std::string allocator;  // "malloc", "calloc", ... or an annotated allocator
   uint64_t call_addr = 0;
   uint64_t return_addr = 0;  // what the runtime records in ttst_heap_desc::site
+  // A hint, not a fact: T when the returned pointer is stored straight into a
+  // global (or a member/element of one) of type T *; void when unknown.
+  TypeId type = kVoid;
   bool operator==(const AllocSite&) const = default;
 };
 

@@ -91,6 +91,20 @@ TEST_CASE("alloc sites: gcc non-PIE") { check_program("alloc_gcc_nopie", false);
 TEST_CASE("alloc sites: gcc -O2 -fno-plt (calls through the GOT)") { check_program("alloc_gcc_O2_noplt", true); }
 TEST_CASE("alloc sites: clang -O2 non-PIE") { check_program("alloc_clang_O2_nopie", false); }
 
+TEST_CASE("alloc sites: type hints from the store of the returned pointer") {
+  for (const char* name : {"types_gcc_O0", "types_gcc_O2", "types_clang_O0", "types_clang_O2_nopie"}) {
+    CAPTURE(name);
+    Program p = load(P + name);
+    std::map<std::string, std::string> hint;
+    for (const AllocSite& s : p.alloc_sites) hint[s.allocator] = s.type ? p.type_name(s.type) : "";
+    CHECK(hint["malloc"] == "struct node");    // list_head = malloc(...)
+    CHECK(hint["calloc"] == "struct packet");  // packet = calloc(...)
+    CHECK(hint["strdup"] == "const char");     // every.name = strdup(...): a member
+  }
+  // Stored into void *sink[]: no hint.
+  for (const AllocSite& s : load(P + "alloc_gcc_pie").alloc_sites) CHECK(s.type == kVoid);
+}
+
 TEST_CASE("alloc sites: annotated allocators only when annotated") {
   Program p = load(P + "alloc_gcc_pie");
   int pool = 0;
