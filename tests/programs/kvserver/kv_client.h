@@ -1,0 +1,36 @@
+// kv_client — a blocking TCP client for kvserver, used by the integration tests
+// and benchmarks to drive a server before, during and after a live update.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+namespace ttst::test {
+
+// Starts `binary PORT=0` with stdout piped, reads the "PORT n" line it prints.
+struct KvServer {
+  pid_t pid = -1;
+  int port = 0;
+  static KvServer start(const std::string& binary);
+  void kill_and_wait();
+};
+
+class KvClient {
+ public:
+  explicit KvClient(int port);  // throws std::runtime_error when it cannot connect
+  ~KvClient();
+  KvClient(const KvClient&) = delete;
+  KvClient& operator=(const KvClient&) = delete;
+
+  // Sends one command line, returns the reply line without its newline.
+  std::string command(const std::string& line);
+  std::string set(const std::string& key, const std::string& value) { return command("SET " + key + " " + value); }
+  std::string get(const std::string& key) { return command("GET " + key); }
+
+ private:
+  int fd_ = -1;
+  std::string pending_;
+};
+
+}  // namespace ttst::test
