@@ -1,0 +1,49 @@
+/* stfw_task.h — how the supervisor asks the agent for a state transfer, and what
+ * the agent answers. The contract between supervisor/ (host, trusted) and stfw/
+ * (runs inside the agent, untrusted). Plain C, <stdint.h> only.
+ *
+ * The supervisor runs the agent (inject/agent_session.h) with
+ *   task = TTST_AGENT_TASK_STFW_FORWARD  in F (mode FORWARD, peer = P), or
+ *          TTST_AGENT_TASK_STFW_BACKWARD in R (mode BACKWARD, peer = F);
+ *   meta_self / meta_peer = dwarfmeta metadata images (dwarfmeta/image.h) of this
+ *          process's executable and of the peer's;
+ *   plugin = user transfer code image (--xfer), absent for now;
+ *   arg[]  = the words below.
+ * F and R are stopped at their update point (the marker system call of
+ * stfw/runtime/ttst_abi.h §4) while the agent runs; P is stopped and is only read.
+ *
+ * Result: desc.status is one of TTST_STFW_STATUS_*; desc.detail[] holds the
+ * counters below; the output buffer holds, for any status other than OK, one
+ * NUL-terminated line a sysadmin can read ("invariant: counter.sets = 70000 does
+ * not fit in short (v2's type)") followed by more NUL-terminated lines of detail. */
+#ifndef TTST_STFW_TASK_H
+#define TTST_STFW_TASK_H
+
+#include <stdint.h>
+
+enum ttst_stfw_arg {
+  TTST_STFW_ARG_SELF_BIAS = 0,    /* load bias of this process's executable       */
+  TTST_STFW_ARG_PEER_BIAS = 1,    /* load bias of the peer's executable           */
+  TTST_STFW_ARG_SELF_RUNTIME = 2, /* run-time address of __ttst_runtime, here     */
+  TTST_STFW_ARG_PEER_RUNTIME = 3, /* run-time address of __ttst_runtime, in peer  */
+  TTST_STFW_ARG_FLAGS = 4,        /* TTST_STFW_F_*                                */
+};
+
+#define TTST_STFW_F_VERBOSE 0x1u /* write one line per object to the output buffer */
+
+enum ttst_stfw_status {
+  TTST_STFW_STATUS_OK = 0,          /* state transferred                            */
+  TTST_STFW_STATUS_INVARIANT = 1,   /* a value or pointer cannot be carried over    */
+  TTST_STFW_STATUS_AMBIGUOUS = 2,   /* state the framework will not guess about     */
+  TTST_STFW_STATUS_BAD_INPUT = 3,   /* metadata images / runtime block unusable     */
+  TTST_STFW_STATUS_NO_MEMORY = 4,   /* the agent or the program ran out of memory   */
+};
+
+enum ttst_stfw_detail {
+  TTST_STFW_DETAIL_OBJECTS = 0,     /* state objects transferred                    */
+  TTST_STFW_DETAIL_BYTES = 1,       /* bytes written                                */
+  TTST_STFW_DETAIL_POINTERS = 2,    /* pointers translated                          */
+  TTST_STFW_DETAIL_TRANSFORMS = 3,  /* type transformations applied                 */
+};
+
+#endif /* TTST_STFW_TASK_H */
