@@ -55,10 +55,12 @@ enum ttst_annot_kind {
 
 /* ---------------------------------------------------------------------------
  * 2. Update points: section ".ttst.upoints" (not allocated). A sequence of uint64_t
- *    link-time addresses, one per TTST_UPDATE_POINT() expansion: the address of the
- *    update point's flag check. dwarfmeta maps each to its enclosing function; a
- *    thread blocked in a syscall whose frame-pointer chain reaches such a function
- *    is quiescent.
+ *    link-time addresses, one per TTST_UPDATE_POINT() expansion (more if the
+ *    compiler duplicates it, e.g. by unrolling): an address right before the
+ *    update point's flag check, inside the function that holds it after inlining.
+ *    dwarfmeta maps each to its enclosing function; a
+ *    thread blocked in a syscall whose innermost program frame is such a function
+ *    is quiescent (§6).
  * ------------------------------------------------------------------------- */
 #define TTST_UPOINTS_SECTION ".ttst.upoints"
 
@@ -116,7 +118,7 @@ struct ttst_heap_desc {
 #define TTST_HEAP_F_FROM_LIB 0x1u  /* site is outside the executable (libc, ...) */
 #define TTST_HEAP_F_ZEROED 0x2u    /* calloc                                     */
 #define TTST_HEAP_F_ALIGNED 0x4u   /* posix_memalign/aligned_alloc/memalign/valloc */
-#define TTST_HEAP_F_REALLOC 0x8u   /* last set by realloc (dyn_id is new)        */
+#define TTST_HEAP_F_REALLOC 0x8u   /* moved by realloc (dyn_id, origin_id kept)  */
 #define TTST_HEAP_STRIPE_SHIFT 8u
 #define TTST_HEAP_STRIPE_OF(flags) (((flags) >> TTST_HEAP_STRIPE_SHIFT) & 0xffu)
 
