@@ -11,8 +11,10 @@ clang); `hdrs` are extra headers the sources include.
 """
 
 def ttst_c_program(name, srcs, hdrs = [], cc = "gcc", copts = [], linkopts = [], **kwargs):
+    # The rule gets its own name so that the output file can carry `name` itself
+    # (labels such as ":server_v1" then name the program, with no Bazel warning).
     native.genrule(
-        name = name,
+        name = name + "_program",
         srcs = srcs + hdrs,
         outs = [name],
         tools = ["//stfw/runtime:ttst", "//stfw/runtime:ttst/bin/ttst-cc"],
