@@ -1,7 +1,8 @@
 // memory.h — reading and writing another process's memory (process_vm_readv /
 // process_vm_writev) and listing its mappings (/proc/PID/maps). TRUSTED.
-// The host writes only into R and F (the agent's region, before the agent runs);
-// nothing here is ever used to write into P.
+// The host writes into R and F (the agent's region, before the agent runs); into P
+// only the fail-safe frames of a remote syscall, below its stack pointer, whose
+// original bytes are put back (failsafe_frame.h).
 #pragma once
 
 #include <sys/types.h>

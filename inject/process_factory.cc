@@ -57,7 +57,7 @@ void end_intermediate(Task& past, Task& it, pid_t inter, milliseconds timeout) {
     Stop s = it.wait(timeout, "the intermediate's death");
     if (s.alive()) it.resume(PTRACE_CONT);
   }
-  RemoteSyscalls rs(past, timeout);
+  RemoteSyscalls rs(past, timeout, IfReleased::kResumes);
   for (int tries = 0;; ++tries) {
     auto r = rs.call(SYS_wait4, {static_cast<uint64_t>(inter), 0, __WALL | WNOHANG, 0, 0, 0});
     if (r.ret == inter) break;
@@ -67,20 +67,28 @@ void end_intermediate(Task& past, Task& it, pid_t inter, milliseconds timeout) {
     timespec ts{0, 100000};
     nanosleep(&ts, nullptr);
   }
+  rs.restore();
 }
 
 // The double fork described in the header. Returns the traced grandchild.
 ChildProcess fork_child(Task& past, milliseconds timeout) {
   pid_t inter = 0;
+  Range scratch;
+  std::vector<uint8_t> scratch_original;
   {
-    RemoteSyscalls rs(past, timeout);
+    RemoteSyscalls rs(past, timeout, IfReleased::kResumes);
     past.set_options(kOptionsPast | PTRACE_O_TRACECLONE);
     OptionsGuard guard{past};
-    auto r = rs.call(SYS_clone, {0, 0, 0, 0, 0, 0});  // exit_signal 0, nothing shared
+    // exit_signal 0, nothing shared; the child's stack is the frame that makes it
+    // exit if it ever runs untraced.
+    auto r = rs.call(SYS_clone, {0, rs.child_stack(), 0, 0, 0, 0});
     if (r.ret < 0)
       throw InjectError(std::string("remote clone in the past process failed: ") +
                         std::strerror(static_cast<int>(-r.ret)));
     inter = r.new_child ? r.new_child : static_cast<pid_t>(r.ret);
+    scratch = rs.scratch();
+    scratch_original = rs.scratch_original();
+    rs.restore();
   }
   step("fork.intermediate_created", inter);
   Task it = Task::adopt(inter, timeout);
@@ -100,6 +108,8 @@ ChildProcess fork_child(Task& past, milliseconds timeout) {
     }
     child.emplace(Task::adopt(child_pid, timeout));
     child->task().set_options(options_child());
+    // The child copied P's stack while the fail-safe frames were on it.
+    write_memory(child_pid, scratch.start, scratch_original);
     step("fork.child_created", child_pid);
   } catch (...) {
     // Leave nothing behind: the grandchild (if any) and the intermediate die, P

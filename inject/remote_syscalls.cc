@@ -10,6 +10,8 @@
 
 #include "inject/decode.h"
 #include "inject/error.h"
+#include "inject/memory.h"
+#include "inject/steps.h"
 
 namespace ttst::inject {
 namespace {
@@ -28,13 +30,35 @@ int syscall_stop_op(Task& t) {
 
 }  // namespace
 
-RemoteSyscalls::RemoteSyscalls(Task& task, milliseconds timeout)
+RemoteSyscalls::RemoteSyscalls(Task& task, milliseconds timeout, IfReleased if_released)
     : task_(task), timeout_(timeout) {
   if (!task_.stopped())
     throw InjectError("remote syscalls need a stopped thread (" + std::to_string(task_.tid()) + ")");
   saved_ = Registers::capture(task_);
   site_ = find_syscall_site(task_.tid());
+  if (if_released == IfReleased::kResumes) {
+    const bool at_entry = task_.last_stop().kind == StopKind::kSyscall &&
+                          syscall_stop_op(task_) == PTRACE_SYSCALL_INFO_ENTRY;
+    resume_ = resume_context(saved_.gpr, at_entry);
+    trampoline_ = find_sigreturn_trampoline(task_.tid());
+    frames_ = build_failsafe_frames(resume_, saved_, site_, read_maps(task_.tid()));
+    original_stack_ = read_memory(task_.tid(), frames_->range.start, frames_->bytes.size());
+    // From here on, P released at any instant returns to its own context.
+    write_memory(task_.tid(), frames_->range.start, frames_->bytes);
+    step("past.frames_written", task_.tid());
+    task_.set_regs(safe_regs(task_.get_regs()));
+    step("past.frames_armed", task_.tid());
+  }
   task_.set_sigmask(kBlockAll);
+}
+
+// The registers of a thread that, resumed, runs rt_sigreturn on P's frame.
+user_regs_struct RemoteSyscalls::safe_regs(user_regs_struct r) const {
+  r.rip = trampoline_;
+  r.rsp = frames_->main_uc;
+  r.orig_rax = ~0ull;  // a pending syscall-entry is skipped, nothing is rewound
+  r.eflags &= ~0x500ull;
+  return r;
 }
 
 RemoteSyscalls::~RemoteSyscalls() {
@@ -50,6 +74,7 @@ RemoteSyscalls::~RemoteSyscalls() {
 
 RemoteSyscalls::Result RemoteSyscalls::call(long nr, std::array<uint64_t, 6> a) {
   if (done_) throw InjectError("remote syscall on a scope that was already restored");
+  if (frames_) return call_resumable(nr, a);
   user_regs_struct r = saved_.gpr;
   r.rip = site_;
   r.rax = static_cast<uint64_t>(nr);
@@ -81,34 +106,113 @@ RemoteSyscalls::Result RemoteSyscalls::call(long nr, std::array<uint64_t, 6> a) 
         res.ret = static_cast<int64_t>(task_.get_regs().rax);
         return res;
       }
-      case StopKind::kEvent:
-        if (s.event == PTRACE_EVENT_FORK || s.event == PTRACE_EVENT_CLONE ||
-            s.event == PTRACE_EVENT_VFORK)
-          res.new_child = static_cast<pid_t>(task_.event_msg());
-        if (s.event == PTRACE_EVENT_EXEC) res.exec_happened = true;
-        break;
-      case StopKind::kGroupStop:
-        stashed_sigstop_ = true;
-        break;
-      case StopKind::kSignalDelivery:
-        // Everything blockable is blocked: only SIGSTOP gets here, or a fault,
-        // which a syscall instruction cannot raise.
-        if (s.sig == SIGSTOP) {
-          stashed_sigstop_ = true;
-          break;
-        }
-        throw InjectError("unexpected " + s.describe() + " during remote syscall " +
-                          std::to_string(nr));
-      case StopKind::kInterrupt:
-        break;
-      case StopKind::kExited:
-      case StopKind::kKilled:
-        done_ = true;
-        throw TraceeDied("thread " + std::to_string(task_.tid()) + " " + s.describe() +
-                         " during remote syscall " + std::to_string(nr));
+      default:
+        handle_other_stop(s, nr, res);
     }
     task_.resume(PTRACE_SYSCALL);
   }
+}
+
+// Stops other than the syscall stops a call waits for: events are noted, stop
+// signals stashed for after the restore, anything else is an error.
+void RemoteSyscalls::handle_other_stop(const Stop& s, long nr, Result& res) {
+  switch (s.kind) {
+    case StopKind::kEvent:
+      if (s.event == PTRACE_EVENT_FORK || s.event == PTRACE_EVENT_CLONE || s.event == PTRACE_EVENT_VFORK)
+        res.new_child = static_cast<pid_t>(task_.event_msg());
+      if (s.event == PTRACE_EVENT_EXEC) res.exec_happened = true;
+      return;
+    case StopKind::kGroupStop:
+      stashed_sigstop_ = true;
+      return;
+    case StopKind::kSignalDelivery:
+      // Everything blockable is blocked: only SIGSTOP gets here, or a fault,
+      // which a syscall instruction cannot raise.
+      if (s.sig == SIGSTOP) {
+        stashed_sigstop_ = true;
+        return;
+      }
+      throw InjectError("unexpected " + s.describe() + " during remote syscall " + std::to_string(nr));
+    case StopKind::kInterrupt:
+    case StopKind::kSyscall:
+      return;
+    case StopKind::kExited:
+    case StopKind::kKilled:
+      done_ = true;
+      throw TraceeDied("thread " + std::to_string(task_.tid()) + " " + s.describe() +
+                       " during remote syscall " + std::to_string(nr));
+  }
+}
+
+// The past process: the thread runs the trampoline, and at its syscall-entry stop
+// rt_sigreturn is swapped for `nr`, returning to the trampoline again. A P released
+// before the swap runs rt_sigreturn; released after it, it finishes `nr` and then
+// runs rt_sigreturn. Either way it is back in its own context.
+RemoteSyscalls::Result RemoteSyscalls::call_resumable(long nr, const std::array<uint64_t, 6>& a) {
+  Result res;
+  bool armed = false;
+  task_.resume(PTRACE_SYSCALL);
+  for (;;) {
+    Stop s = task_.wait(timeout_, "a remote syscall");
+    if (s.kind == StopKind::kSyscall) {
+      const int op = syscall_stop_op(task_);
+      if (!armed && op == PTRACE_SYSCALL_INFO_ENTRY) {
+        user_regs_struct r = task_.get_regs();
+        if (r.orig_rax != SYS_rt_sigreturn || r.rsp != frames_->main_uc)
+          throw InjectError("remote syscall: thread " + std::to_string(task_.tid()) +
+                            " entered syscall " + std::to_string(static_cast<int64_t>(r.orig_rax)) +
+                            " instead of the fail-safe rt_sigreturn");
+        step("past.syscall_entry", task_.tid());
+        r.orig_rax = static_cast<uint64_t>(nr);
+        r.rdi = a[0], r.rsi = a[1], r.rdx = a[2], r.r10 = a[3], r.r8 = a[4], r.r9 = a[5];
+        r.rip = trampoline_;  // where the syscall returns to
+        task_.set_regs(r);
+        armed = true;
+        step("past.syscall_armed", task_.tid());
+      } else if (armed && op == PTRACE_SYSCALL_INFO_EXIT) {
+        res.ret = static_cast<int64_t>(task_.get_regs().rax);
+        step("past.syscall_done", task_.tid());
+        return res;
+      }
+    } else {
+      handle_other_stop(s, nr, res);
+    }
+    task_.resume(PTRACE_SYSCALL);
+  }
+}
+
+// Runs the rt_sigreturn the frames were made for, so the thread is back in its own
+// context by the kernel's own hand, then puts P's stack bytes back.
+void RemoteSyscalls::sigreturn_home() {
+  task_.set_regs(safe_regs(task_.get_regs()));
+  Result ignored;
+  bool entered = false;
+  task_.resume(PTRACE_SYSCALL);
+  for (;;) {
+    Stop s = task_.wait(timeout_, "the fail-safe rt_sigreturn");
+    if (s.kind == StopKind::kSyscall) {
+      const int op = syscall_stop_op(task_);
+      if (!entered && op == PTRACE_SYSCALL_INFO_ENTRY) {
+        entered = true;
+        step("past.sigreturn_entry", task_.tid());
+      } else if (entered && op == PTRACE_SYSCALL_INFO_EXIT) {
+        break;
+      }
+    } else {
+      handle_other_stop(s, SYS_rt_sigreturn, ignored);
+    }
+    task_.resume(PTRACE_SYSCALL);
+  }
+  user_regs_struct now = task_.get_regs();
+  user_regs_struct want = resume_;
+  now.orig_rax = want.orig_rax;  // rt_sigreturn sets -1
+  now.eflags = want.eflags;      // the kernel may set RF
+  if (std::memcmp(&now, &want, sizeof now) != 0) {
+    Registers got{now, {}, 0}, expected{want, {}, 0};
+    sigreturn_mismatch_ = got.first_difference(expected);
+  }
+  step("past.sigreturned", task_.tid());
+  write_memory(task_.tid(), frames_->range.start, original_stack_);
 }
 
 int64_t RemoteSyscalls::call_checked(const char* what, long nr, std::array<uint64_t, 6> args) {
@@ -124,6 +228,7 @@ void RemoteSyscalls::restore() {
   done_ = true;
   // A remote syscall that timed out left the thread running: stop it first.
   if (!task_.stopped()) task_.interrupt(timeout_);
+  if (frames_) sigreturn_home();
   saved_.apply(task_);
   // A signal that arrived while we worked in a thread whose epoll_wait we had
   // rewound: let it interrupt that call (EINTR), as it would have without us.
@@ -148,6 +253,11 @@ void RemoteSyscalls::restore() {
     stashed_sigstop_ = false;
     ::kill(task_.tid(), SIGSTOP);  // stops the whole group, like the original
   }
+  // The saved context is back either way; a frame that did not reproduce it would
+  // have resumed a released P wrongly: an engine bug, never to pass silently.
+  if (!sigreturn_mismatch_.empty())
+    throw InjectError("the fail-safe frame of thread " + std::to_string(task_.tid()) +
+                      " did not reproduce its context (" + sigreturn_mismatch_ + ")");
 }
 
 }  // namespace ttst::inject

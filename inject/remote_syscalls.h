@@ -8,6 +8,12 @@
 // non-canonical addresses (a thread released by a dying supervisor faults instead
 // of running on), and runs exactly one syscall between its entry and exit stops.
 //
+// In the past process (IfReleased::kResumes) the registers during a call point at
+// glibc's rt_sigreturn trampoline and a signal frame of P's own context instead
+// (inject/failsafe_frame.h): each syscall is swapped in at the trampoline's
+// syscall-entry stop, and returns to the trampoline. A P released at any instant
+// by a dying supervisor so resumes exactly where it was, instead of faulting.
+//
 // restore() (or the destructor) puts the saved context back and then lets the
 // thread pass once through the kernel's signal path with PTRACE_INTERRUPT, so it
 // ends in the same kind of stop it started in with byte-identical registers: a
@@ -21,14 +27,25 @@
 #include <cstdint>
 #include <string>
 
+#include <optional>
+#include <vector>
+
+#include "inject/failsafe_frame.h"
 #include "inject/registers.h"
 #include "inject/task.h"
 
 namespace ttst::inject {
 
+// What a thread does if the supervisor dies while the scope holds it.
+enum class IfReleased {
+  kFaults,   // R, F and intermediates (which die with the supervisor anyway)
+  kResumes,  // the past process: it returns to its own context
+};
+
 class RemoteSyscalls {
  public:
-  explicit RemoteSyscalls(Task& task, milliseconds timeout = milliseconds(2000));
+  explicit RemoteSyscalls(Task& task, milliseconds timeout = milliseconds(2000),
+                          IfReleased if_released = IfReleased::kFaults);
   ~RemoteSyscalls();  // restores if restore() was not called; never throws
   RemoteSyscalls(const RemoteSyscalls&) = delete;
   RemoteSyscalls& operator=(const RemoteSyscalls&) = delete;
@@ -56,13 +73,31 @@ class RemoteSyscalls {
   // Re-sent after the restore: stop signals that could not be kept pending.
   void stash_stop_signal() { stashed_sigstop_ = true; }
 
+  // kResumes only: the stack to give a remote clone's child (it exits if released
+  // untraced), and the bytes of P's stack the frames replaced, which a child
+  // forked meanwhile must get back (0 / empty for kFaults).
+  uint64_t child_stack() const { return frames_ ? frames_->child_uc : 0; }
+  Range scratch() const { return frames_ ? frames_->range : Range{}; }
+  const std::vector<uint8_t>& scratch_original() const { return original_stack_; }
+
  private:
+  Result call_resumable(long nr, const std::array<uint64_t, 6>& args);
+  void sigreturn_home();
+  void handle_other_stop(const Stop& s, long nr, Result& res);
+  user_regs_struct safe_regs(user_regs_struct r) const;
+
   Task& task_;
   milliseconds timeout_;
   Registers saved_;
   uint64_t site_ = 0;
   bool done_ = false;
   bool stashed_sigstop_ = false;
+  // kResumes only.
+  std::optional<FailSafeFrames> frames_;
+  std::vector<uint8_t> original_stack_;
+  user_regs_struct resume_{};
+  uint64_t trampoline_ = 0;
+  std::string sigreturn_mismatch_;  // what rt_sigreturn restored wrongly, if anything
 };
 
 // rsp/rbp value during remote syscalls: non-canonical, any use faults.
