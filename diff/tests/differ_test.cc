@@ -85,7 +85,7 @@ TEST_CASE("one changed byte in a global and one flipped bit on the heap are foun
   diff::testing::poke_value<uint8_t>(pair.r(), heap + 12345, b);
   for (bool frames : {true, false}) {
     diff::Options o = opts();
-    o.use_pagemap = frames;
+    o.use_frames = frames;
     diff::Result res = diff::diff_processes(pair.p(), pair.r(), o);
     INFO(dump(res));
     CHECK(res.mappings.empty());
@@ -109,7 +109,7 @@ TEST_CASE("one changed byte in a global and one flipped bit on the heap are foun
     if (frames) {
       CHECK(res.stats.mode == "frames");
     } else {
-      CHECK(res.stats.mode.rfind("full (pagemap not used", 0) == 0);
+      CHECK(res.stats.mode.rfind("full (frames not used", 0) == 0);
       CHECK(res.stats.pages_same_frame == 0);
     }
   }
