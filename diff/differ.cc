@@ -42,8 +42,7 @@ struct Shared {
   Shared(pid_t p, pid_t r, const Options& o) : o(o), pm(p), rm(r), pp(p), rp(r), fields(o.kernel_fields) {
     std::sort(fields.begin(), fields.end(),
               [](const IgnoredRange& a, const IgnoredRange& b) { return a.addr < b.addr; });
-    if (!o.use_pagemap) full_why = "pagemap not used, as asked";
-    else if (!pp.ok()) full_why = pp.error();
+    if (!pp.ok()) full_why = pp.error();
     else if (!rp.ok()) full_why = rp.error();
   }
   const Options& o;
@@ -76,6 +75,7 @@ class Worker {
   // True when the page is known equal without reading it.
   bool skip(PageEntry p, PageEntry r, bool file_mapping) {
     if (p.present() && r.present()) {
+      if (!s_.o.use_frames) return false;
       if (p.pfn() == 0 || r.pfn() == 0) {
         part_->frames_invisible = true;
         return false;
@@ -354,9 +354,11 @@ Result diff_processes(pid_t p, pid_t r, const Options& opts) {
     res.stats.mode = "full (" + shared.full_why + "): every page read";
   else if (failed)
     res.stats.mode = "full where pagemap could not be read: those pages read";
+  else if (!opts.use_frames)
+    res.stats.mode = "full (frames not used, as asked): every page present in P or R read";
   else if (invisible)
     res.stats.mode = "full (physical frames not visible in pagemap: needs CAP_SYS_ADMIN): "
-                     "every page that may differ read";
+                     "every page present in P or R read";
   else
     res.stats.mode = "frames";
   res.stats.bytes_compared = res.stats.pages_read * kPage;

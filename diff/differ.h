@@ -49,7 +49,8 @@ struct Options {
   std::vector<IgnoredRange> kernel_fields;
   size_t max_diffs = 100;       // byte ranges kept in full; the rest are counted
   size_t max_shown_bytes = 64;  // bytes of P and of R kept per range
-  bool use_pagemap = true;      // false: read and compare every page (full mode)
+  bool use_frames = true;       // false: as without CAP_SYS_ADMIN, compare every page
+                                // that is present (or swapped) in P or R (full mode)
   unsigned threads = 2;         // workers comparing 16 MiB chunks in parallel
 };
 

@@ -34,7 +34,7 @@ void setup() {
 
 unsigned g_threads = 2;
 
-void run(const char* name, size_t every_nth_page, bool use_pagemap, int reps, double goal) {
+void run(const char* name, size_t every_nth_page, bool use_frames, int reps, double goal) {
   diff::testing::StatePair pair(setup);
   uint8_t* state = nullptr;
   // g_state was set in P only; P is a fork of us, so read it from P.
@@ -54,7 +54,7 @@ void run(const char* name, size_t every_nth_page, bool use_pagemap, int reps, do
   }
   diff::Options o;
   o.kernel_fields = diff::testing::caller_rseq_fields();
-  o.use_pagemap = use_pagemap;
+  o.use_frames = use_frames;
   o.threads = g_threads;
   std::vector<double> secs;
   diff::Result res;
@@ -97,6 +97,6 @@ int main(int argc, char** argv) {
   if (only == "all" || only == "dirty") run("all pages dirty", 1, true, reps, 5);
   if (only == "all" || only == "1pct") run("1% of pages dirty", 100, true, reps, 50);
   if (only == "all" || only == "none") run("none dirty", 1u << 30, true, reps, 0);
-  if (only == "all" || only == "full") run("all dirty, no pagemap", 1, false, reps, 0);
+  if (only == "all" || only == "full") run("all dirty, no frames", 1, false, reps, 0);
   return 0;
 }
