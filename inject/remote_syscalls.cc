@@ -144,41 +144,41 @@ void RemoteSyscalls::handle_other_stop(const Stop& s, long nr, Result& res) {
   }
 }
 
+// Resumes the thread with PTRACE_SYSCALL until its next syscall stop of kind `op`
+// (PTRACE_SYSCALL_INFO_ENTRY or _EXIT); other stops on the way are handled.
+void RemoteSyscalls::next_syscall_stop(int op, long nr, Result& res) {
+  for (;;) {
+    task_.resume(PTRACE_SYSCALL);
+    Stop s = task_.wait(timeout_, "a remote syscall");
+    if (s.kind != StopKind::kSyscall)
+      handle_other_stop(s, nr, res);
+    else if (syscall_stop_op(task_) == op)
+      return;
+  }
+}
+
 // The past process: the thread runs the trampoline, and at its syscall-entry stop
 // rt_sigreturn is swapped for `nr`, returning to the trampoline again. A P released
 // before the swap runs rt_sigreturn; released after it, it finishes `nr` and then
 // runs rt_sigreturn. Either way it is back in its own context.
 RemoteSyscalls::Result RemoteSyscalls::call_resumable(long nr, const std::array<uint64_t, 6>& a) {
   Result res;
-  bool armed = false;
-  task_.resume(PTRACE_SYSCALL);
-  for (;;) {
-    Stop s = task_.wait(timeout_, "a remote syscall");
-    if (s.kind == StopKind::kSyscall) {
-      const int op = syscall_stop_op(task_);
-      if (!armed && op == PTRACE_SYSCALL_INFO_ENTRY) {
-        user_regs_struct r = task_.get_regs();
-        if (r.orig_rax != SYS_rt_sigreturn || r.rsp != frames_->main_uc)
-          throw InjectError("remote syscall: thread " + std::to_string(task_.tid()) +
-                            " entered syscall " + std::to_string(static_cast<int64_t>(r.orig_rax)) +
-                            " instead of the fail-safe rt_sigreturn");
-        step("past.syscall_entry", task_.tid());
-        r.orig_rax = static_cast<uint64_t>(nr);
-        r.rdi = a[0], r.rsi = a[1], r.rdx = a[2], r.r10 = a[3], r.r8 = a[4], r.r9 = a[5];
-        r.rip = trampoline_;  // where the syscall returns to
-        task_.set_regs(r);
-        armed = true;
-        step("past.syscall_armed", task_.tid());
-      } else if (armed && op == PTRACE_SYSCALL_INFO_EXIT) {
-        res.ret = static_cast<int64_t>(task_.get_regs().rax);
-        step("past.syscall_done", task_.tid());
-        return res;
-      }
-    } else {
-      handle_other_stop(s, nr, res);
-    }
-    task_.resume(PTRACE_SYSCALL);
-  }
+  next_syscall_stop(PTRACE_SYSCALL_INFO_ENTRY, nr, res);
+  user_regs_struct r = task_.get_regs();
+  if (r.orig_rax != SYS_rt_sigreturn || r.rsp != frames_->main_uc)
+    throw InjectError("remote syscall: thread " + std::to_string(task_.tid()) + " entered syscall " +
+                      std::to_string(static_cast<int64_t>(r.orig_rax)) +
+                      " instead of the fail-safe rt_sigreturn");
+  step("past.syscall_entry", task_.tid());
+  r.orig_rax = static_cast<uint64_t>(nr);
+  r.rdi = a[0], r.rsi = a[1], r.rdx = a[2], r.r10 = a[3], r.r8 = a[4], r.r9 = a[5];
+  r.rip = trampoline_;  // where the syscall returns to
+  task_.set_regs(r);
+  step("past.syscall_armed", task_.tid());
+  next_syscall_stop(PTRACE_SYSCALL_INFO_EXIT, nr, res);
+  res.ret = static_cast<int64_t>(task_.get_regs().rax);
+  step("past.syscall_done", task_.tid());
+  return res;
 }
 
 // Runs the rt_sigreturn the frames were made for, so the thread is back in its own
@@ -186,23 +186,9 @@ RemoteSyscalls::Result RemoteSyscalls::call_resumable(long nr, const std::array<
 void RemoteSyscalls::sigreturn_home() {
   task_.set_regs(safe_regs(task_.get_regs()));
   Result ignored;
-  bool entered = false;
-  task_.resume(PTRACE_SYSCALL);
-  for (;;) {
-    Stop s = task_.wait(timeout_, "the fail-safe rt_sigreturn");
-    if (s.kind == StopKind::kSyscall) {
-      const int op = syscall_stop_op(task_);
-      if (!entered && op == PTRACE_SYSCALL_INFO_ENTRY) {
-        entered = true;
-        step("past.sigreturn_entry", task_.tid());
-      } else if (entered && op == PTRACE_SYSCALL_INFO_EXIT) {
-        break;
-      }
-    } else {
-      handle_other_stop(s, SYS_rt_sigreturn, ignored);
-    }
-    task_.resume(PTRACE_SYSCALL);
-  }
+  next_syscall_stop(PTRACE_SYSCALL_INFO_ENTRY, SYS_rt_sigreturn, ignored);
+  step("past.sigreturn_entry", task_.tid());
+  next_syscall_stop(PTRACE_SYSCALL_INFO_EXIT, SYS_rt_sigreturn, ignored);
   user_regs_struct now = task_.get_regs();
   user_regs_struct want = resume_;
   now.orig_rax = want.orig_rax;  // rt_sigreturn sets -1

@@ -83,6 +83,7 @@ class RemoteSyscalls {
  private:
   Result call_resumable(long nr, const std::array<uint64_t, 6>& args);
   void sigreturn_home();
+  void next_syscall_stop(int op, long nr, Result& res);
   void handle_other_stop(const Stop& s, long nr, Result& res);
   user_regs_struct safe_regs(user_regs_struct r) const;
 
