@@ -64,6 +64,13 @@ ElfFile::ElfFile(const std::string& path) : path_(path) {
     throw Error(ErrorKind::NotElf, path + " is a truncated ELF file (section headers beyond its end): rebuild it");
   }
   pie_ = eh.e_type == ET_DYN;
+  size_t phnum = 0;
+  elf_getphdrnum(elf_, &phnum);
+  for (size_t i = 0; i < phnum; ++i) {
+    GElf_Phdr ph;
+    if (gelf_getphdr(elf_, static_cast<int>(i), &ph) && ph.p_type == PT_GNU_RELRO)
+      relro_ = {ph.p_vaddr, ph.p_vaddr + ph.p_memsz};
+  }
   size_t shstrndx = 0;
   elf_getshdrstrndx(elf_, &shstrndx);
   for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn; scn = elf_nextscn(elf_, scn)) {

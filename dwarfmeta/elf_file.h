@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 struct Elf;
@@ -58,6 +59,9 @@ class ElfFile {
   std::vector<Symbol> symbols() const;
   // JUMP_SLOT and GLOB_DAT relocations (.rela.plt, .rela.dyn) with their symbols.
   std::vector<GotSlot> got_slots() const;
+  // The PT_GNU_RELRO segment [start, end) (link-time): writable in the file, made
+  // read-only by the dynamic loader after relocation. {0, 0} when there is none.
+  std::pair<uint64_t, uint64_t> relro() const { return relro_; }
 
  private:
   std::string path_;
@@ -66,6 +70,7 @@ class ElfFile {
   bool pie_ = false;
   std::string build_id_;
   std::vector<Section> sections_;
+  std::pair<uint64_t, uint64_t> relro_{0, 0};
 };
 
 // The separate debug file for `build_id` under one of `roots`

@@ -118,7 +118,10 @@ Program load(const std::string& path, const LoadOptions& options) {
   for (const Symbol& s : symbols)
     if (s.name == TTST_RUNTIME_SYMBOL && s.shndx != SHN_UNDEF) prog.runtime_addr = s.value;
 
-  // Globals: symbol sizes cover flexible arrays; const objects live in read-only data.
+  // Globals: symbol sizes cover flexible arrays; const objects live in read-only
+  // data, or in RELRO data (const objects holding relocated pointers, and statics
+  // the compiler proved never written), which the loader makes read-only.
+  const auto [relro_start, relro_end] = elf.relro();
   std::map<uint64_t, uint64_t> object_size;
   for (const Symbol& s : symbols)
     if (s.type == STT_OBJECT && s.shndx != SHN_UNDEF) object_size[s.value] = std::max(object_size[s.value], s.size);
@@ -129,6 +132,7 @@ Program load(const std::string& path, const LoadOptions& options) {
     for (const Section& s : elf.sections())
       if ((s.flags & SHF_ALLOC) && g.addr >= s.addr && g.addr < s.addr + s.size && !(s.flags & SHF_TLS))
         g.readonly = !(s.flags & SHF_WRITE);
+    if (g.addr >= relro_start && g.addr < relro_end) g.readonly = true;
   }
 
   for (const Section& s : elf.sections())

@@ -198,6 +198,8 @@ void check_types(const Program& p, bool dwarf5) {
   CHECK(global(p, "table").size == 16);
   CHECK(p.type_name(global(p, "table").type) == "const int[4]");
   CHECK(!global(p, "every").readonly);
+  CHECK(global(p, "relro_handlers").readonly);
+  CHECK(!global(p, "handlers").readonly);
   CHECK(global(p, "message").size == 6);
   CHECK(p.type_name(global(p, "handlers").type) == "handler_fn[2]");
   const Global& fc = global(p, "first::calls");

@@ -16,6 +16,9 @@ handler_fn handlers[2];
 char message[] = "hello";
 
 static int on_event(int x, const char *s) { return x + (int)strlen(s); }
+/* Const, but holding a relocated pointer: RELRO data in a PIE (read-only once
+ * loaded), .rodata otherwise. */
+const handler_fn relro_handlers[2] = {on_event, 0};
 
 int first(void) {
   static int calls;
