@@ -267,7 +267,11 @@ class Engine {
     hasptr_ = alloc<uint8_t>(sm().type_count());
     cp_ = alloc<uint32_t>(sm().type_count());
     flat_ = alloc<Memo>(4096);
+    plans_ = alloc<PlanSlot>(16384);
+    sites_ = alloc<SiteSlot>(1024);
     if (failed()) return false;
+    zero(plans_, 16384 * sizeof(PlanSlot));
+    zero(sites_, 1024 * sizeof(SiteSlot));
     zero(hasptr_, sm().type_count());
     for (uint32_t i = 0; i < sm().type_count(); ++i) cp_[i] = 0xffffffffu;
     zero(flat_, 4096 * sizeof(Memo));
@@ -467,7 +471,7 @@ class Engine {
     uint64_t count = o.size / es;
     if (mode_ == kType && !has_pointer(o.ts)) return;
     if (mode_ != kType && same_flat(o.ts, o.td)) {
-      if (mode_ == kWrite) copy(d, s, count * es);
+      if (mode_ == kWrite) copy(d, s, count * es), r_.bytes += count * es;
       else zero(d, count * es);
       return;
     }
@@ -500,7 +504,7 @@ class Engine {
     if (mode_ == kType) {
       if (!has_pointer(ts)) return;
     } else if (same_flat(ts, td)) {
-      if (mode_ == kWrite) copy(d, s, a.size);
+      if (mode_ == kWrite) copy(d, s, a.size), r_.bytes += a.size;
       else zero(d, a.size);
       return;
     }
@@ -518,14 +522,17 @@ class Engine {
       case kStruct: {
         if (depth_ >= 30) return;
         r_.transforms++;
-        for (uint32_t i = 0; i < dm().member_count(b) && !failed(); ++i) {
-          const ImageMember& md = dm().members(b)[i];
-          const ImageMember* ms = sm().member(a, dm().str(md.name));
-          if (!ms) continue;  // added member: keeps the destination's value
+        const uint32_t* plan = member_plan(ts, td, a, b);
+        if (!plan) return;
+        const ImageMember* sms = sm().members(a);
+        const ImageMember* dms = dm().members(b);
+        for (uint32_t i = 0; i < plan[0] && !failed(); ++i) {
+          const ImageMember& ms = sms[plan[1 + 2 * i]];
+          const ImageMember& md = dms[plan[2 + 2 * i]];
           path_[depth_].name = dm().str(md.name), path_[depth_].index = 0;
           ++depth_;
-          if (ms->bit_size || md.bit_size) bitfield(*ms, md, s, d);
-          else walk(ms->type, md.type, s + ms->offset, d ? d + md.offset : nullptr);
+          if (ms.bit_size || md.bit_size) bitfield(ms, md, s, d);
+          else walk(ms.type, md.type, s + ms.offset, d ? d + md.offset : nullptr);
           --depth_;
         }
         return;
@@ -555,6 +562,51 @@ class Engine {
         return;
     }
   }
+  // Members matched by name (added members keep the destination's value, dropped
+  // ones vanish), computed once per (source type, destination type):
+  // [n, src index, dst index, ...].
+  const uint32_t* member_plan(uint32_t ts, uint32_t td, const ImageType& a, const ImageType& b) {
+    uint64_t key = (uint64_t(ts) << 32) | td;
+    uint64_t h = (key * 0x9e3779b97f4a7c15ull) >> 50;  // 16384 slots
+    for (uint64_t k = 0; k < 16384; ++k) {
+      PlanSlot& m = plans_[(h + k) & 16383];
+      if (m.plan == nullptr) {
+        uint32_t n = dm().member_count(b);
+        uint32_t* plan = alloc<uint32_t>(1 + 2 * uint64_t(n));
+        if (!plan) return nullptr;
+        plan[0] = 0;
+        for (uint32_t i = 0; i < n; ++i) {
+          const char* name = dm().str(dm().members(b)[i].name);
+          for (uint32_t j = 0; j < sm().member_count(a); ++j)
+            if (streq(sm().str(sm().members(a)[j].name), name)) {
+              plan[1 + 2 * plan[0]] = j, plan[2 + 2 * plan[0]] = i, plan[0]++;
+              break;
+            }
+        }
+        m.key = key, m.plan = plan;
+        return plan;
+      }
+      if (m.key == key) return m.plan;
+    }
+    fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: more than 16384 pairs of struct types");
+    return nullptr;
+  }
+  // The destination's run-time site for a source site (same site ID), cached.
+  uint64_t dst_site(uint64_t src_site) {
+    SiteSlot& c = sites_[(src_site >> 2) & 1023];
+    if (c.src == src_site && c.src != 0) return c.dst;
+    uint64_t site = 0;
+    const auto* s = sm().alloc_site(src_site - c_.src_bias);
+    if (s)
+      for (uint32_t k = 0; k < dm().site_count(); ++k)
+        if (streq(dm().str(dm().site_at(k).id), sm().str(s->id))) {
+          site = dm().site_at(k).return_addr + c_.dst_bias;
+          break;
+        }
+    c.src = src_site, c.dst = site;
+    return site;
+  }
+
   void mismatch(uint32_t ts, uint32_t td) {
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     describe(out_, objs_[cur_], false);
@@ -859,15 +911,7 @@ class Engine {
       for (uint32_t i = nglobals_; i < n_; ++i) {
         Obj& o = objs_[i];
         if (o.flags & kLib) continue;
-        uint64_t site = 0;
-        const auto* s = sm().alloc_site(o.site - c_.src_bias);
-        if (s) {
-          for (uint32_t k = 0; k < dm().site_count(); ++k)
-            if (streq(dm().str(dm().site_at(k).id), sm().str(s->id))) {
-              site = dm().site_at(k).return_addr + c_.dst_bias;
-              break;
-            }
-        }
+        uint64_t site = dst_site(o.site);
         o.dst = e_.alloc(e_.ctx, o.dst_size ? o.dst_size : 1, site, o.dyn_id);
         if (!o.dst) {
           fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the program's allocator refused ").u(o.dst_size).s(" bytes for ");
@@ -970,6 +1014,15 @@ class Engine {
     uint64_t v;
   };
   Memo* flat_ = nullptr;
+  struct PlanSlot {
+    uint64_t key;
+    uint32_t* plan;
+  };
+  PlanSlot* plans_ = nullptr;
+  struct SiteSlot {
+    uint64_t src, dst;
+  };
+  SiteSlot* sites_ = nullptr;
   uint32_t* queue_ = nullptr;
   uint32_t qn_ = 0;
   void* site_ts_ = nullptr;
