@@ -96,6 +96,7 @@ struct Out {
 
 constexpr uint32_t kGlobal = 1u << 30, kReadonly = 1u << 29, kQueued = 1u << 28, kLib = TTST_HEAP_F_FROM_LIB;
 constexpr uint64_t kDesc = sizeof(ttst_heap_desc);
+constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
 
 struct Obj {
   uint64_t addr, size;  // in the source
@@ -308,41 +309,40 @@ class Engine {
       return false;
     }
     if (failed()) return false;
-    // Sort by source address (radix sort of indices, 16 bits per pass).
-    uint32_t* a = alloc<uint32_t>(n_);
-    uint32_t* b = alloc<uint32_t>(n_);
+    // Sort by source address: LSD radix sort of (address, index) keys, 16 bits
+    // per pass over the 48 bits of a user-space address.
+    struct Key {
+      uint64_t addr;
+      uint64_t idx;
+    };
+    Key* ka = alloc<Key>(n_);
+    Key* kb = alloc<Key>(n_);
     uint32_t* cnt = alloc<uint32_t>(65536);
     if (failed()) return false;
-    for (uint32_t i = 0; i < n_; ++i) a[i] = i;
-    for (int pass = 0; pass < 4; ++pass) {
+    bool sorted = true;
+    for (uint32_t i = 0; i < n_; ++i) {
+      ka[i] = {objs_[i].addr, i};
+      if (i > 0 && ka[i].addr < ka[i - 1].addr) sorted = false;
+    }
+    for (int pass = 0; pass < 3 && !sorted; ++pass) {
       zero(cnt, 65536 * 4);
-      for (uint32_t i = 0; i < n_; ++i) cnt[(objs_[a[i]].addr >> (16 * pass)) & 0xffff]++;
+      for (uint32_t i = 0; i < n_; ++i) cnt[(ka[i].addr >> (16 * pass)) & 0xffff]++;
       uint32_t sum = 0;
       for (uint32_t k = 0; k < 65536; ++k) {
         uint32_t t = cnt[k];
         cnt[k] = sum, sum += t;
       }
-      for (uint32_t i = 0; i < n_; ++i) b[cnt[(objs_[a[i]].addr >> (16 * pass)) & 0xffff]++] = a[i];
-      uint32_t* t = a;
-      a = b, b = t;
+      for (uint32_t i = 0; i < n_; ++i) kb[cnt[(ka[i].addr >> (16 * pass)) & 0xffff]++] = ka[i];
+      Key* t = ka;
+      ka = kb, kb = t;
     }
-    sorted_ = a;
+    uint32_t* a = alloc<uint32_t>(n_);
     sorted_addr_ = alloc<uint64_t>(n_);
-    // Base-address hash for heap objects.
-    hcap_ = 1;
-    while (hcap_ < 2 * (n_ - nglobals_) + 16) hcap_ <<= 1;
-    hash_ = alloc<uint32_t>(hcap_);
     if (failed()) return false;
-    for (uint32_t i = 0; i < n_; ++i) sorted_addr_[i] = objs_[sorted_[i]].addr;
-    for (uint64_t i = 0; i < hcap_; ++i) hash_[i] = 0xffffffffu;
-    for (uint32_t i = nglobals_; i < n_; ++i) {
-      uint64_t h = hslot(objs_[i].addr);
-      while (hash_[h] != 0xffffffffu) h = (h + 1) & (hcap_ - 1);
-      hash_[h] = i;
-    }
+    for (uint32_t i = 0; i < n_; ++i) a[i] = uint32_t(ka[i].idx), sorted_addr_[i] = ka[i].addr;
+    sorted_ = a;
     return true;
   }
-  uint64_t hslot(uint64_t addr) const { return ((addr >> 4) * 0x9e3779b97f4a7c15ull >> 20) & (hcap_ - 1); }
   static int visit(void* ctx, uint64_t addr, const ttst_heap_desc* d) {
     Engine* e = static_cast<Engine*>(ctx);
     Obj& o = e->objs_[e->n_++];
@@ -352,17 +352,19 @@ class Engine {
     // site no longer exists in this version (site 0 makes the runtime say FROM_LIB).
     o.flags = d->origin_id ? 0 : (d->flags & kLib);
     o.g = o.dg = 0xffffffffu;
+    // The copy is ours: its descriptor's `prev` (already checked by the walk) now
+    // names the object, so a base pointer finds its object with one read.
+    const_cast<ttst_heap_desc*>(d)->prev = reinterpret_cast<ttst_heap_desc*>(kIndexTag | (e->n_ - 1));
     return 0;
   }
 
   // The object holding source address v (one past its end counts), or -1.
   int64_t find(uint64_t v) const {
-    if (n_ > nglobals_) {
-      for (uint64_t h = hslot(v);; h = (h + 1) & (hcap_ - 1)) {
-        uint32_t i = hash_[h];
-        if (i == 0xffffffffu) break;
-        if (objs_[i].addr == v) return i;
-      }
+    if (const uint8_t* p = v > kDesc ? src(v - kDesc, kDesc) : nullptr) {
+      const ttst_heap_desc* d = reinterpret_cast<const ttst_heap_desc*>(p);
+      uint64_t tag = reinterpret_cast<uint64_t>(d->prev);
+      if (d->magic == TTST_HEAP_LIVE && (tag & ~0xffffffffull) == kIndexTag && (tag & 0xffffffffu) < n_)
+        return int64_t(tag & 0xffffffffu);
     }
     uint64_t lo = 0, hi = n_;
     while (lo < hi) {
@@ -923,7 +925,8 @@ class Engine {
     }
     // Backward: R's live objects by dyn_id.
     uint64_t cap = 1;
-    while (cap < 2 * (n_ - nglobals_) + 16) cap <<= 1;
+    uint32_t bits = 0;
+    while (cap < 2 * (n_ - nglobals_) + 16) cap <<= 1, ++bits;
     struct Slot {
       uint64_t id, addr, size;
     };
@@ -933,13 +936,14 @@ class Engine {
     struct Ctx {
       Slot* tab;
       uint64_t cap;
+      uint32_t bits;
       bool full;
-    } cx{tab, cap, false};
+    } cx{tab, cap, bits, false};
     int64_t w = ttst_heap_walk(
         c_.dst_runtime, &Engine::self_tr, nullptr,
         [](void* c, uint64_t addr, const ttst_heap_desc* d) -> int {
           Ctx* x = static_cast<Ctx*>(c);
-          uint64_t h = (d->dyn_id * 0x9e3779b97f4a7c15ull >> 17) & (x->cap - 1);
+          uint64_t h = (d->dyn_id * 0x9e3779b97f4a7c15ull) >> (64 - x->bits);
           for (uint64_t k = 0; k < x->cap; ++k, h = (h + 1) & (x->cap - 1))
             if (x->tab[h].id == 0) {
               x->tab[h] = {d->dyn_id, addr, d->size};
@@ -959,7 +963,7 @@ class Engine {
       const ttst_heap_desc* d = reinterpret_cast<const ttst_heap_desc*>(src(o.addr - kDesc, kDesc));
       uint64_t origin = d ? d->origin_id : 0;
       if (origin == 0) continue;  // new in v2: no counterpart (pointers to it fail)
-      uint64_t h = (origin * 0x9e3779b97f4a7c15ull >> 17) & (cap - 1);
+      uint64_t h = (origin * 0x9e3779b97f4a7c15ull) >> (64 - bits);
       for (uint64_t k = 0; k < cap; ++k, h = (h + 1) & (cap - 1)) {
         if (tab[h].id == 0) break;
         if (tab[h].id == origin) {
@@ -1005,8 +1009,6 @@ class Engine {
   uint32_t n_ = 0, nglobals_ = 0;
   uint32_t* sorted_ = nullptr;
   uint64_t* sorted_addr_ = nullptr;
-  uint32_t* hash_ = nullptr;
-  uint64_t hcap_ = 0;
   uint8_t* hasptr_ = nullptr;
   uint32_t* cp_ = nullptr;
   struct Memo {
