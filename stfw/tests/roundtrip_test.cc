@@ -46,6 +46,9 @@ TEST_CASE("round trip: every kind of state, P == R byte for byte, F holds P's st
   CHECK(fw.detail[TTST_STFW_DETAIL_OBJECTS] > 30);
   CHECK(fw.detail[TTST_STFW_DETAIL_POINTERS] > 30);
   CHECK(fw.detail[TTST_STFW_DETAIL_TRANSFORMS] > 10);
+  // v2's start-up strdup for heap_name is superseded and freed; its start-up point
+  // stays (v2_spare still points to it).
+  CHECK(message(fw).find(" startup_freed=1") != std::string::npos);
   inject::AgentOutcome bw = rt.backward();
   INFO(bw.describe(), " / ", message(bw));
   REQUIRE(bw.kind == inject::AgentOutcome::Kind::kFinished);
@@ -64,7 +67,7 @@ TEST_CASE("round trip: every kind of state, P == R byte for byte, F holds P's st
   CHECK(f.find(" ops:9,5 h:add95,sub56") != std::string::npos);          // by name, prio kept from v2
   CHECK(f.find(" str:hello, world|a heap string statics:6") != std::string::npos);  // calls 2+1, counter 3
   CHECK(f.find(" points:0,0;0,0;1,1;2,4") != std::string::npos);          // void * slots typed by site
-  CHECK(f.find(" col:0 fl:5,17,-3 small:-100 nest:-2x1y-10000000000 v2only:99") != std::string::npos);
+  CHECK(f.find(" col:0 fl:5,17,-3 small:-100 nest:-2x1y-10000000000 v2only:99 spare:9") != std::string::npos);
 }
 
 TEST_CASE("invariant: a value that does not fit v2's narrower type names the object") {

@@ -27,7 +27,7 @@ void* scratch(void*, uint64_t size) { return agent_alloc(size, 16); }
 
 struct Ctx {
   int peer;
-  uint64_t alloc_fn;
+  uint64_t alloc_fn, free_fn;
 };
 
 long read_source(void* c, uint64_t addr, void* buf, uint64_t len) {
@@ -45,6 +45,12 @@ uint64_t alloc_in_program(void* c, uint64_t size, uint64_t site, uint64_t origin
   Ctx* x = static_cast<Ctx*>(c);
   using Fn = void* (*)(uint64_t, uint64_t, uint64_t);
   return reinterpret_cast<uint64_t>(reinterpret_cast<Fn>(x->alloc_fn)(size, site, origin));
+}
+
+void free_in_program(void* c, uint64_t addr) {
+  Ctx* x = static_cast<Ctx*>(c);
+  using Fn = void (*)(uint64_t);
+  reinterpret_cast<Fn>(x->free_fn)(addr);
 }
 
 uint64_t hex(const char*& p) {
@@ -162,7 +168,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   cfg.verbose = desc->arg[TTST_STFW_ARG_FLAGS] & TTST_STFW_F_VERBOSE;
   cfg.out = reinterpret_cast<char*>(desc->output.addr);
   cfg.out_size = desc->output.size;
-  Ctx ctx{desc->peer_pid, 0};
+  Ctx ctx{desc->peer_pid, 0, 0};
   if (!backward) {
     const auto* f = cfg.dst_meta.function("__ttst_transfer_alloc");
     if (!f) {
@@ -170,6 +176,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
       return TTST_STFW_STATUS_BAD_INPUT;
     }
     ctx.alloc_fn = f->low + cfg.dst_bias;
+    if (const auto* fr = cfg.dst_meta.function("__ttst_transfer_free")) ctx.free_fn = fr->low + cfg.dst_bias;
   }
   uint64_t t0 = 0;
   {
@@ -198,7 +205,8 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
     __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
     t1 = (uint64_t(hi) << 32) | lo;
   }
-  ttst::stfw::Env env{&scratch, &read_source, backward ? nullptr : &alloc_in_program, &ctx};
+  ttst::stfw::Env env{&scratch, &read_source, backward ? nullptr : &alloc_in_program, &ctx,
+                      ctx.free_fn ? &free_in_program : nullptr};
   ttst::stfw::Result r = ttst::stfw::transfer(cfg, env);
   desc->detail[TTST_STFW_DETAIL_OBJECTS] = r.objects;
   desc->detail[TTST_STFW_DETAIL_BYTES] = r.bytes;
@@ -225,6 +233,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
     num(" map_cycles=", r.phase_cycles[2]);
     num(" write_cycles=", r.phase_cycles[3]);
     num(" untyped_copied=", r.untyped_copied);
+    num(" startup_freed=", r.freed);
     o[n++] = 0;
     desc->output_used = n;
   }

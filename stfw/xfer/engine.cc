@@ -120,6 +120,7 @@ class Engine {
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
     write_objects();
+    if (!failed() && !c_.backward) free_superseded();
     uint64_t t4 = rdtsc();
     r_.phase_cycles[0] = t1 - t0, r_.phase_cycles[1] = t2 - t1, r_.phase_cycles[2] = t3 - t2, r_.phase_cycles[3] = t4 - t3;
     return finish();
@@ -756,6 +757,7 @@ class Engine {
     r_.bytes += 8;
     uint64_t out = 0;
     if (translate(v, &out)) {
+      if (!c_.backward && (objs_[cur_].flags & kGlobal)) supersede(ld(d, 8), out);
       st(d, 8, out);
       if (out != v || v >= 4096) r_.pointers++;
     }
@@ -976,8 +978,64 @@ class Engine {
     return true;
   }
 
+  // ---- F's own start-up heap objects ------------------------------------------------------
+  // Forward only: a global's pointer the transfer overwrites may hold an object v2's
+  // start-up allocated (origin_id 0, the program's own site). Such objects are freed
+  // after the transfer unless some global of F still points to them.
+  bool index_startup_objects() {
+    struct Ctx {
+      Engine* e;
+    } cx{this};
+    su_cap_ = 64;
+    su_ = alloc<uint64_t>(su_cap_);
+    if (failed()) return false;
+    int64_t w = ttst_heap_walk(
+        c_.dst_runtime, &Engine::self_tr, nullptr,
+        [](void* c, uint64_t addr, const ttst_heap_desc* d) -> int {
+          Engine* e = static_cast<Ctx*>(c)->e;
+          if (d->origin_id == 0 && !(d->flags & TTST_HEAP_F_FROM_LIB)) e->startup_add(addr);
+          return 0;
+        },
+        &cx);
+    if (w < 0) {
+      fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: this process's heap lists are unreadable (walk error ").i(w).s(")");
+      return false;
+    }
+    return !failed();
+  }
+  void startup_add(uint64_t addr) {
+    if (su_n_ == su_cap_) {
+      uint64_t* bigger = alloc<uint64_t>(su_cap_ * 2);
+      if (!bigger) return;
+      copy(bigger, su_, su_n_ * 8);
+      su_ = bigger, su_cap_ *= 2;
+    }
+    su_[su_n_++] = addr;  // bit 0 (free) is set when superseded: addresses are 16-aligned
+  }
+  void supersede(uint64_t old, uint64_t now) {
+    if (old == now || old < 4096) return;
+    for (uint64_t i = 0; i < su_n_; ++i)
+      if ((su_[i] & ~1ull) == old) su_[i] |= 1;
+  }
+  void free_superseded() {
+    if (!e_.release) return;
+    for (uint64_t i = 0; i < su_n_; ++i) {
+      if (!(su_[i] & 1)) continue;
+      uint64_t addr = su_[i] & ~1ull;
+      bool referenced = false;
+      for (uint32_t g = 0; g < dm().global_count() && !referenced; ++g) {
+        const ImageGlobal& x = dm().global_at(g);
+        if (x.tls || x.readonly || x.size < 8 || streq(dm().str(x.file), "ttst_runtime.c")) continue;
+        const uint8_t* p = reinterpret_cast<const uint8_t*>(x.addr + c_.dst_bias);
+        for (uint64_t k = 0; k + 8 <= x.size && !referenced; k += 8) referenced = ld(p + k, 8) == addr;
+      }
+      if (!referenced) e_.release(e_.ctx, addr), r_.freed++;
+    }
+  }
+
   // ---- writing -----------------------------------------------------------------------------------
   void write_objects() {
+    if (!c_.backward && e_.release && !index_startup_objects()) return;
     for (uint32_t i = 0; i < n_ && !failed(); ++i) {
       Obj& o = objs_[i];
       if (o.dst == 0 || (o.flags & (kReadonly | kLib))) continue;
@@ -1006,6 +1064,8 @@ class Engine {
   Out out_;
   Result r_;
   Obj* objs_ = nullptr;
+  uint64_t* su_ = nullptr;
+  uint64_t su_n_ = 0, su_cap_ = 0;
   uint32_t n_ = 0, nglobals_ = 0;
   uint32_t* sorted_ = nullptr;
   uint64_t* sorted_addr_ = nullptr;

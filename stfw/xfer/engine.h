@@ -37,6 +37,9 @@ struct Env {
   // allocator, recording `site` (run-time return address) and `origin_id`.
   uint64_t (*alloc)(void* ctx, uint64_t size, uint64_t site, uint64_t origin_id);
   void* ctx;
+  // Forward only, optional: frees a block of the program's start-up state that the
+  // transfer superseded (the runtime's __ttst_transfer_free).
+  void (*release)(void* ctx, uint64_t addr) = nullptr;
 };
 
 struct Config {
@@ -58,6 +61,7 @@ struct Result {
   // Per-phase cycle counts (rdtsc) for the benchmark: index, type, map, write.
   uint64_t phase_cycles[4] = {0, 0, 0, 0};
   uint64_t untyped_copied = 0;  // objects copied as bytes by the untyped policy
+  uint64_t freed = 0;           // superseded start-up objects of this process freed
 };
 
 // Runs one transfer. Never throws; on failure the message is in cfg.out.

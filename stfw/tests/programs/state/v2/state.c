@@ -62,6 +62,7 @@ FILE *out_file;
 struct inner { char c; int s; };
 struct outer { long tail; struct inner arr[3]; struct inner in; } nest;
 int v2_only = 99;
+struct point *v2_spare;
 
 static void summary(void) {
   char buf[2048];
@@ -94,15 +95,19 @@ static void summary(void) {
   n += snprintf(buf + n, sizeof buf - n, " str:%s|%s statics:%d", greeting, heap_name, bump());
   n += snprintf(buf + n, sizeof buf - n, " points:%d,%d", origin->x, origin->y);
   for (int i = 0; i < 3; ++i) n += snprintf(buf + n, sizeof buf - n, ";%d,%d", ((struct point *)slots[i])->x, ((struct point *)slots[i])->y);
-  n += snprintf(buf + n, sizeof buf - n, " col:%d fl:%u,%u,%d small:%d nest:%d%c%d%c%c%lx v2only:%d", (int)col, fl.a, fl.b,
+  n += snprintf(buf + n, sizeof buf - n, " col:%d fl:%u,%u,%d small:%d nest:%d%c%d%c%c%lx v2only:%d spare:%d", (int)col, fl.a, fl.b,
                 fl.c, small, nest.in.s, nest.in.c, nest.arr[0].s, nest.arr[1].c, nest.arr[2].c ? nest.arr[2].c : '-',
-                nest.tail, v2_only);
+                nest.tail, v2_only, v2_spare->x);
   printf("%s\n", buf);
   fflush(stdout);
 }
 
 int main(void) {
   int transferred = ttst_is_updating();
+  /* Start-up state the transfer supersedes: heap_name's block is freed by the
+   * transfer; origin's is kept because v2_spare still points to it. */
+  heap_name = strdup("v2 default name");
+  origin = v2_spare = new_point(9, 9);
   if (!transferred) {
     greeting = "hello, world";
     handlers[0].name = "add", handlers[0].fn = op_add;
