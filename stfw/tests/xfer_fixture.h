@@ -19,8 +19,9 @@ namespace ttst::stfw::testing {
 // Link-time → run-time offset of the executable of `pid` (from /proc/PID/maps).
 uint64_t exe_bias(pid_t pid);
 // Runs a freshly exec'd future version to the syscall-entry stop of its first
-// update point's marker system call (ttst_abi.h §4/§5).
-void run_to_marker(inject::Task& t);
+// update point's marker system call (ttst_abi.h §4/§5), or, for programs without
+// update points (or_sleep), to the entry of its first sleep.
+void run_to_marker(inject::Task& t, bool or_sleep = false);
 // The metadata image of a binary.
 std::vector<uint8_t> image_of(const std::string& path);
 
@@ -34,6 +35,8 @@ struct RoundTrip {
   std::vector<uint8_t> img1, img2;
   uint64_t heap_size = 64 << 20;
   pid_t released_f = -1;
+  bool future_stops_at_sleep = false;
+  bool says_ready = true;  // P prints "ready" once its state is built  // v2 has no TTST_UPDATE_POINT (tests/programs/listing2)
 
   // Starts P with args, waits for "ready" and for it to sleep, seizes it, creates R and F.
   void start();
