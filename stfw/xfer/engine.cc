@@ -321,11 +321,12 @@ class Engine {
     Key* kb = alloc<Key>(n_);
     uint32_t* cnt = alloc<uint32_t>(65536);
     if (failed()) return false;
+    // Globals come first, sorted by ID; the heap lists are newest first, which is
+    // usually descending addresses: reversing them often leaves nothing to sort.
     bool sorted = true;
-    for (uint32_t i = 0; i < n_; ++i) {
-      ka[i] = {objs_[i].addr, i};
-      if (i > 0 && ka[i].addr < ka[i - 1].addr) sorted = false;
-    }
+    for (uint32_t i = 0; i < nglobals_; ++i) ka[i] = {objs_[i].addr, i};
+    for (uint32_t i = nglobals_; i < n_; ++i) ka[i] = {objs_[n_ - 1 - (i - nglobals_)].addr, n_ - 1 - (i - nglobals_)};
+    for (uint32_t i = 1; i < n_ && sorted; ++i) sorted = ka[i].addr >= ka[i - 1].addr;
     for (int pass = 0; pass < 3 && !sorted; ++pass) {
       zero(cnt, 65536 * 4);
       for (uint32_t i = 0; i < n_; ++i) cnt[(ka[i].addr >> (16 * pass)) & 0xffff]++;
