@@ -67,7 +67,7 @@ TEST_CASE("round trip: every kind of state, P == R byte for byte, F holds P's st
   CHECK(f.find(" ops:9,5 h:add95,sub56") != std::string::npos);          // by name, prio kept from v2
   CHECK(f.find(" str:hello, world|a heap string statics:6") != std::string::npos);  // calls 2+1, counter 3
   CHECK(f.find(" points:0,0;0,0;1,1;2,4") != std::string::npos);          // void * slots typed by site
-  CHECK(f.find(" col:0 fl:5,17,-3 small:-100 nest:-2x1y-10000000000 v2only:99 spare:9") != std::string::npos);
+  CHECK(f.find(" col:0 fl:5,17,-3 small:-100 ratio:0.5 nest:-2x1y-10000000000 v2only:99 spare:9") != std::string::npos);
 }
 
 TEST_CASE("invariant: a value that does not fit v2's narrower type names the object") {
@@ -108,6 +108,23 @@ TEST_CASE("invariant: an enumerator v2 no longer has") {
   REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
   CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
   CHECK(message(fw) == "invariant: col = MAGENTA: enumerator not in v2's color");
+}
+
+TEST_CASE("invariant: a double that a float cannot hold exactly") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "precision");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(message(fw) == "invariant: ratio loses precision as float (v2's type)");
+}
+
+TEST_CASE("invariant: a pointer to an object a library allocated (not transferred)") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "libobj");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(message(fw).find("invariant: out_file points to heap object #") == 0);
+  CHECK(message(fw).find("+0, allocated inside a library: not transferred") != std::string::npos);
 }
 
 TEST_CASE("ambiguous: an untyped object holding a pointer is refused, not guessed") {

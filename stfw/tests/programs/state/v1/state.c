@@ -61,6 +61,7 @@ enum color { RED, GREEN, BLUE, MAGENTA };
 enum color col = GREEN;
 struct flags { unsigned a : 3; unsigned b : 5; int c : 4; } fl;
 short small = -100;
+double ratio = 0.5;
 struct item *alias_item;
 FILE *out_file;
 unsigned char uc = 200;
@@ -132,6 +133,8 @@ int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "enum")) col = MAGENTA;            /* v2 has no MAGENTA */
   if (argc > 1 && !strcmp(argv[1], "twotypes")) alias_item = (struct item *)origin;
   if (argc > 1 && !strcmp(argv[1], "libptr")) out_file = stdout;
+  if (argc > 1 && !strcmp(argv[1], "precision")) ratio = 0.1;          /* not exact as a float */
+  if (argc > 1 && !strcmp(argv[1], "libobj")) out_file = fopen("/dev/null", "r"); /* libc's heap */
   if (argc > 1 && !strcmp(argv[1], "strlit")) greeting = "only in version 1";
   if (argc > 1 && !strcmp(argv[1], "voidptr")) slots[0] = malloc(24), ((void **)slots[0])[1] = origin;
   printf("ready\n");

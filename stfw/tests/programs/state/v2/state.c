@@ -57,6 +57,7 @@ enum color { BLUE, RED, GREEN, YELLOW };
 enum color col = RED;
 struct flags { int c : 6; unsigned b : 7; unsigned a : 3; } fl;
 signed char small;
+float ratio;
 struct item *alias_item;
 FILE *out_file;
 struct inner { char c; int s; };
@@ -95,8 +96,8 @@ static void summary(void) {
   n += snprintf(buf + n, sizeof buf - n, " str:%s|%s statics:%d", greeting, heap_name, bump());
   n += snprintf(buf + n, sizeof buf - n, " points:%d,%d", origin->x, origin->y);
   for (int i = 0; i < 3; ++i) n += snprintf(buf + n, sizeof buf - n, ";%d,%d", ((struct point *)slots[i])->x, ((struct point *)slots[i])->y);
-  n += snprintf(buf + n, sizeof buf - n, " col:%d fl:%u,%u,%d small:%d nest:%d%c%d%c%c%lx v2only:%d spare:%d", (int)col, fl.a, fl.b,
-                fl.c, small, nest.in.s, nest.in.c, nest.arr[0].s, nest.arr[1].c, nest.arr[2].c ? nest.arr[2].c : '-',
+  n += snprintf(buf + n, sizeof buf - n, " col:%d fl:%u,%u,%d small:%d ratio:%g nest:%d%c%d%c%c%lx v2only:%d spare:%d", (int)col, fl.a, fl.b,
+                fl.c, small, ratio, nest.in.s, nest.in.c, nest.arr[0].s, nest.arr[1].c, nest.arr[2].c ? nest.arr[2].c : '-',
                 nest.tail, v2_only, v2_spare->x);
   printf("%s\n", buf);
   fflush(stdout);
