@@ -435,12 +435,12 @@ class Engine {
     if (failed()) return false;
     // Objects reached only through void * / char *: a site's learnt type, else its hint.
     for (int round = 0; round < 4; ++round) {
+      round_ = uint32_t(round);
       bool more = false;
       for (uint32_t i = nglobals_; i < n_; ++i) {
         Obj& o = objs_[i];
         if (o.ts != 0 || (o.flags & kLib)) continue;
         uint32_t ts = 0, td = 0;
-        for (uint32_t j = nglobals_; j < n_ && false; ++j) (void)j;
         const auto* s = sm().alloc_site(o.site - c_.src_bias);
         if (s) {
           const auto* learnt = learnt_site(o.site);
@@ -462,11 +462,23 @@ class Engine {
     }
     return true;
   }
+  // A typed object of the same allocation site (memoised per round: one scan of
+  // the table per distinct site, not per untyped object).
   const Obj* learnt_site(uint64_t site) {
-    for (uint32_t i = nglobals_; i < n_; ++i)
-      if (objs_[i].site == site && objs_[i].ts != 0 && !(objs_[i].flags & kLib)) return &objs_[i];
-    return nullptr;
+    LearntSlot& c = learnt_[(site >> 2) & 1023];
+    if (c.round == round_ + 1 && c.site == site) return c.idx == 0xffffffffu ? nullptr : &objs_[c.idx];
+    uint32_t found = 0xffffffffu;
+    for (uint32_t i = nglobals_; i < n_ && found == 0xffffffffu; ++i)
+      if (objs_[i].site == site && objs_[i].ts != 0 && !(objs_[i].flags & kLib)) found = i;
+    c.site = site, c.idx = found, c.round = round_ + 1;
+    return found == 0xffffffffu ? nullptr : &objs_[found];
   }
+  struct LearntSlot {
+    uint64_t site;
+    uint32_t idx, round;
+  };
+  LearntSlot learnt_[1024] = {};
+  uint32_t round_ = 0;
   void push(uint32_t i) {
     if (objs_[i].flags & kQueued) return;
     objs_[i].flags |= kQueued;
