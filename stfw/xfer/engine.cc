@@ -517,11 +517,120 @@ class Engine {
       else zero(d, count * es);
       return;
     }
+    const Ops* ops = compiled(o.ts, o.td);
     for (uint64_t k = 0; k < count && !failed(); ++k) {
+      if (ops && apply(*ops, s + k * es, d ? d + k * ed : nullptr)) continue;
       path_[0].name = nullptr, path_[0].index = k, depth_ = 1;
       walk(o.ts, o.td, s + k * es, d ? d + k * ed : nullptr);
     }
     depth_ = 0;
+  }
+
+  // ---- compiled element plans: the walk of a type pair flattened once into byte
+  // copies and pointer slots, applied per element without recursion. Anything the
+  // fast path does not handle (bitfields, enums, conversions, pointers that are not
+  // NULL or a mapped object's base) falls back to the walk for that element, which
+  // redoes it all and names what is wrong.
+  struct Op {
+    uint32_t kind;  // 0 copy, 1 pointer
+    uint32_t size;
+    uint32_t soff, doff;
+    uint32_t ps, pd;  // pointer: stripped source pointee, destination pointee (typing)
+    uint64_t psize;   // pointee size when it can type an object, else 0
+  };
+  struct Ops {
+    uint32_t n;
+    Op op[48];
+  };
+  bool compile(uint32_t ts, uint32_t td, uint32_t soff, uint32_t doff, Ops& out, int depth) {
+    ts = sm().strip(ts), td = dm().strip(td);
+    const ImageType& a = sm().type(ts);
+    const ImageType& b = dm().type(td);
+    if (depth > 8 || out.n >= 47) return false;
+    if (same_flat(ts, td) || (a.kind == kUnion && b.kind == kUnion)) {
+      uint32_t n = uint32_t(a.size < b.size ? a.size : b.size);
+      if (out.n > 0) {  // merge with the previous copy when contiguous on both sides
+        Op& last = out.op[out.n - 1];
+        if (last.kind == 0 && last.soff + last.size == soff && last.doff + last.size == doff) return last.size += n, true;
+      }
+      out.op[out.n++] = Op{0, n, soff, doff, 0, 0, 0};
+      return true;
+    }
+    if (a.kind == kPointer && b.kind == kPointer) {
+      uint32_t ps = sm().strip(a.target);
+      uint32_t pd = dm().strip(b.target);
+      if (pd == 0 && ps != 0) pd = counterpart(ps);
+      const ImageType& pt = sm().type(ps);
+      uint64_t psize = (ps != 0 && pt.kind != kFunc && pt.size > 0) ? pt.size : 0;
+      out.op[out.n++] = Op{1, 8, soff, doff, ps, pd, psize};
+      return true;
+    }
+    if (a.kind == kStruct && b.kind == kStruct) {
+      const uint32_t* plan = member_plan(ts, td, a, b);
+      if (!plan) return false;
+      for (uint32_t i = 0; i < plan[0]; ++i) {
+        const ImageMember& ms = sm().members(a)[plan[1 + 2 * i]];
+        const ImageMember& md = dm().members(b)[plan[2 + 2 * i]];
+        if (ms.bit_size || md.bit_size) return false;
+        if (!compile(ms.type, md.type, soff + uint32_t(ms.offset), doff + uint32_t(md.offset), out, depth + 1)) return false;
+      }
+      return true;
+    }
+    return false;
+  }
+  const Ops* compiled(uint32_t ts, uint32_t td) {
+    uint64_t key = (uint64_t(ts) << 32) | td;
+    uint64_t h = (key * 0x9e3779b97f4a7c15ull) >> 56;  // 256 slots
+    for (uint64_t k = 0; k < 256; ++k) {
+      CompiledSlot& m = compiled_[(h + k) & 255];
+      if (m.state == 0) {
+        m.key = key, m.state = 1, m.ops = nullptr;
+        Ops* ops = alloc<Ops>(1);
+        if (!ops) return nullptr;
+        ops->n = 0;
+        if (compile(ts, td, 0, 0, *ops, 0)) m.ops = ops;
+        return m.ops;
+      }
+      if (m.key == key) return m.ops;
+    }
+    return nullptr;
+  }
+  bool apply(const Ops& ops, const uint8_t* s, uint8_t* d) {
+    for (uint32_t i = 0; i < ops.n; ++i) {
+      const Op& op = ops.op[i];
+      if (op.kind == 0) {
+        if (mode_ == kWrite) copy(d + op.doff, s + op.soff, op.size), r_.bytes += op.size;
+        else if (mode_ == kZero) zero(d + op.doff, op.size);
+        continue;
+      }
+      uint64_t v = ld(s + op.soff, 8);
+      if (mode_ == kZero) {
+        zero(d + op.doff, 8);
+        continue;
+      }
+      if (v < 4096) {
+        if (mode_ == kWrite) st(d + op.doff, 8, v), r_.bytes += 8;
+        continue;
+      }
+      ttst_heap_desc* bd = base_desc(v);
+      if (!bd) return false;
+      if (mode_ == kWrite) {
+        uint64_t dst = reinterpret_cast<uint64_t>(bd->next);
+        if (!dst) return false;
+        st(d + op.doff, 8, dst), r_.bytes += 8, r_.pointers++;
+        continue;
+      }
+      // kType
+      if (bd->offset == op.ps + 1 || op.psize == 0) continue;
+      uint32_t idx = uint32_t(reinterpret_cast<uint64_t>(bd->prev) & 0xffffffffu);
+      Obj& o = objs_[idx];
+      if (o.ts != 0 || (o.flags & (kGlobal | kLib)) || o.size % op.psize != 0) return false;
+      o.ts = op.ps, o.td = op.pd;
+      bd->offset = op.ps + 1;
+      push(idx);
+    }
+    if (mode_ == kWrite) r_.transforms++;
+    return true;
   }
 
   // ---- the walk: typing, zeroing or writing one value of type ts into td ----------------
@@ -1130,6 +1239,12 @@ class Engine {
     uint64_t src, dst;
   };
   SiteSlot* sites_ = nullptr;
+  struct CompiledSlot {
+    uint64_t key;
+    uint64_t state;
+    Ops* ops;
+  };
+  CompiledSlot compiled_[256] = {};
   uint32_t* queue_ = nullptr;
   uint32_t qn_ = 0;
   uint32_t sweep_pos_ = 0xffffffffu;
