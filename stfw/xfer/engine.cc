@@ -154,6 +154,8 @@ class Engine {
 
   // ---- source memory ----------------------------------------------------------
   const uint8_t* src(uint64_t addr, uint64_t len) const {
+    if (last_ && addr - last_->addr <= last_->size && len <= last_->size - (addr - last_->addr))
+      return last_->local + (addr - last_->addr);  // most lookups hit the heap's region again
     uint64_t lo = 0, hi = c_.region_count;
     while (lo < hi) {
       uint64_t mid = lo + (hi - lo) / 2;
@@ -163,6 +165,7 @@ class Engine {
     if (lo == 0) return nullptr;
     const Region& r = c_.regions[lo - 1];
     if (addr - r.addr > r.size || len > r.size - (addr - r.addr)) return nullptr;
+    last_ = &r;
     return r.local + (addr - r.addr);
   }
   static const void* src_tr(void* ctx, uint64_t addr, uint64_t len) { return static_cast<Engine*>(ctx)->src(addr, len); }
@@ -1218,6 +1221,7 @@ class Engine {
   Out out_;
   Result r_;
   Obj* objs_ = nullptr;
+  mutable const Region* last_ = nullptr;
   uint64_t* su_ = nullptr;
   uint64_t su_n_ = 0, su_cap_ = 0;
   uint32_t n_ = 0, nglobals_ = 0;
