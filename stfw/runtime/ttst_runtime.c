@@ -155,11 +155,22 @@ static void *do_memalign(size_t align, size_t n, uintptr_t site) {
   return track(base, (uint32_t)(pad - DESC), n, site, TTST_HEAP_F_ALIGNED, 0, 0);
 }
 
+/* For the state transfer only (stfw/xfer, run by the agent inside a future
+ * version stopped at its update point; the program never calls these): a zeroed
+ * block recorded with the new version's allocation site and, as origin_id, the
+ * past version's dyn_id, so the program frees it like any of its own blocks. */
+void *__ttst_transfer_alloc(size_t n, uintptr_t site, uint64_t origin_id) {
+  if (n > SIZE_MAX - DESC) return NULL;
+  return track(__libc_calloc(1, n + DESC), 0, n, site, TTST_HEAP_F_ZEROED, 0, origin_id);
+}
+
 static void do_free(void *p) {
   if (!p) return;
   struct ttst_heap_desc *d = desc_of(p);
   __libc_free(d ? untrack(d) : p); /* foreign or double free: glibc decides */
 }
+
+void __ttst_transfer_free(void *p) { do_free(p); }
 
 void *malloc(size_t n) { return do_malloc(n, SITE); }
 

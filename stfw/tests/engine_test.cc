@@ -1,0 +1,155 @@
+// engine_test.cc — the engine's pure parts on the host, without processes: the
+// source "process" is a buffer laid out at v1's link addresses plus a bias (so its
+// addresses are local addresses), the destination a buffer for v2. Checks type
+// transformation (widening, enums by name, bitfields, nested structs, truncated
+// arrays), pointer translation (interior pointers, function pointers) and the
+// invariant messages.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "dwarfmeta/image_writer.h"
+#include "dwarfmeta/load.h"
+#include "stfw/runtime/ttst_abi.h"
+#include "stfw/stfw_task.h"
+#include "stfw/xfer/engine.h"
+
+using dwarfmeta::image::View;
+
+namespace {
+
+std::string runfile(const char* rel) {
+  char buf[4096];
+  REQUIRE(realpath(rel, buf) != nullptr);
+  return buf;
+}
+
+struct Side {
+  std::vector<uint8_t> img;
+  View v;
+  uint8_t* mem = nullptr;  // 64 KiB at link address 0 + bias
+  uint64_t bias() const { return reinterpret_cast<uint64_t>(mem); }
+  explicit Side(const char* path) {
+    img = dwarfmeta::write_image(dwarfmeta::load(runfile(path)));
+    const char* why = nullptr;
+    REQUIRE(View::open(img.data(), img.size(), &v, &why));
+    mem = static_cast<uint8_t*>(aligned_alloc(4096, 1 << 16));
+    std::memset(mem, 0, 1 << 16);
+    // An empty runtime block: every stripe's list is just its sentinel.
+    auto* rt = reinterpret_cast<ttst_runtime*>(mem + v.runtime_addr());
+    rt->magic = TTST_RUNTIME_MAGIC, rt->abi_version = TTST_ABI_VERSION, rt->desc_size = sizeof(ttst_heap_desc);
+    for (auto& s : rt->stripes) s.head.next = s.head.prev = &s.head, s.head.magic = TTST_HEAP_HEAD;
+  }
+  ~Side() { free(mem); }
+  uint8_t* at(const char* id, uint64_t off = 0) {
+    const auto* g = v.global(id);
+    REQUIRE_MESSAGE(g != nullptr, id);
+    return mem + g->addr + off;
+  }
+  uint64_t addr(const char* id, uint64_t off = 0) { return reinterpret_cast<uint64_t>(at(id, off)); }
+  uint64_t fn(const char* id) { return v.function(id)->low + bias(); }
+  template <class T>
+  void put(const char* id, uint64_t off, T x) { std::memcpy(at(id, off), &x, sizeof x); }
+  template <class T>
+  T get(const char* id, uint64_t off = 0) {
+    T x;
+    std::memcpy(&x, at(id, off), sizeof x);
+    return x;
+  }
+};
+
+void* scratch(void*, uint64_t n) { return aligned_alloc(16, (n + 15) & ~15ull); }  // leaked: test only
+
+struct Run {
+  ttst::stfw::Result r;
+  std::string msg;
+};
+
+Run forward(Side& p, Side& f) {
+  static char out[4096];
+  out[0] = 0;
+  ttst::stfw::Region reg{p.bias(), 1 << 16, p.mem};
+  ttst::stfw::Config c;
+  c.src_meta = p.v, c.dst_meta = f.v, c.src_bias = p.bias(), c.dst_bias = f.bias();
+  c.src_runtime = p.bias() + p.v.runtime_addr(), c.dst_runtime = f.bias() + f.v.runtime_addr();
+  c.regions = &reg, c.region_count = 1, c.out = out, c.out_size = sizeof out;
+  ttst::stfw::Env env{&scratch, nullptr, nullptr, nullptr};
+  Run run;
+  run.r = ttst::stfw::transfer(c, env);
+  run.msg = out;
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("globals in v2's types: widened, enum by name, bitfields, nested, pointers") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  // v1 struct s: count@0 str[3]@4 id(short)@8 u@12 ptr@16 addr@24 inner_ptr@32
+  p.put<int>("var", 0, 41);
+  std::memcpy(p.at("var", 4), "ab", 3);
+  p.put<short>("var", 8, -7);
+  p.put<int>("var", 12, 42);
+  p.put<int>("var", 24, 0x1234);
+  p.put<uint64_t>("var", 32, p.addr("ids", 2));  // &ids[1] (short)
+  p.put<short>("ids", 2, 11);
+  p.put<short>("small", 0, -100);
+  p.put<int>("col", 0, 2);                      // BLUE in v1, 0 in v2
+  p.put<uint8_t>("fl", 0, 5 | (17 << 3));       // a=5 b=17
+  p.put<uint8_t>("fl", 1, 0xd);                 // c=-3 (4 bits)
+  p.put<uint64_t>("ops", 0, p.fn("op_add"));
+  p.put<uint64_t>("ops", 8, p.fn("op_sub"));
+  p.put<uint64_t>("table_ptr", 0, p.addr("table", 2 * 8 + 4));  // &table[2].b
+  p.put<short>("nest", 0, -2);                  // nest.in.s
+  f.put<int>("v2_only", 0, 99);                 // v2's own start-up value
+
+  Run run = forward(p, f);
+  INFO(run.msg);
+  REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
+  // v2 struct s: count@0 id(int)@4 str[2]@8 u@12 addr@16 inner_ptr@24
+  CHECK(f.get<int>("var", 0) == 41);
+  CHECK(f.get<int>("var", 4) == -7);  // sign extended
+  CHECK(std::memcmp(f.at("var", 8), "ab", 2) == 0);
+  CHECK(f.get<int>("var", 12) == 42);
+  CHECK(f.get<int>("var", 16) == 0x1234);
+  CHECK(f.get<uint64_t>("var", 24) == f.addr("ids", 4));  // &ids[1] with int elements
+  CHECK(f.get<int>("ids", 4) == 11);
+  CHECK(f.get<signed char>("small") == -100);
+  CHECK(f.get<int>("col") == 0);
+  // v2 struct flags { int c:6; unsigned b:7; unsigned a:3; }
+  uint32_t w = f.get<uint32_t>("fl");
+  CHECK(int(int32_t(w << 26) >> 26) == -3);
+  CHECK(((w >> 6) & 0x7f) == 17);
+  CHECK(((w >> 13) & 7) == 5);
+  CHECK(f.get<uint64_t>("ops", 0) == f.fn("op_add"));
+  CHECK(f.get<uint64_t>("ops", 8) == f.fn("op_sub"));
+  CHECK(f.get<uint64_t>("table_ptr") == f.addr("table", 2 * 12 + 8));  // same element and member
+  CHECK(f.get<int>("v2_only") == 99);                                  // new in v2: kept
+  CHECK(run.r.pointers >= 4);
+}
+
+TEST_CASE("narrowing that loses the value is an invariant violation naming the object") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  p.put<short>("small", 0, 30000);
+  Run run = forward(p, f);
+  CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(run.msg == "invariant: small = 30000 does not fit in signed char (v2's type)");
+}
+
+TEST_CASE("a pointer past what v2's array holds names both ends") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  p.put<uint64_t>("var", 32, p.addr("ids", 6));  // &ids[3]; v2 has ids[2]
+  Run run = forward(p, f);
+  CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(run.msg == "invariant: var.inner_ptr points to ids+6, which does not exist in v2");
+}
+
+TEST_CASE("a bad runtime block is refused as bad input") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  std::memset(p.mem + p.v.runtime_addr(), 0, 8);
+  Run run = forward(p, f);
+  CHECK(run.r.status == TTST_STFW_STATUS_BAD_INPUT);
+  CHECK(run.msg.find("bad input: no ttst runtime block at 0x") == 0);
+}

@@ -1,0 +1,158 @@
+// roundtrip_test.cc — the state transfer on real processes: P (state_v1) → F
+// (state_v2, forward transfer at its update point) → R (reversed clone of P,
+// backward transfer); R must equal P byte for byte (//diff) and F's state, printed
+// by v2 itself after the transfer, must be v1's state in v2's types. One test per
+// invariant violation and refused ambiguity, each with its message.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+
+#include "inject/tests/test_util.h"
+#include "stfw/stfw_task.h"
+#include "stfw/tests/xfer_fixture.h"
+
+using namespace ttst;
+using ttst::stfw::testing::RoundTrip;
+
+namespace {
+
+std::string prog(const char* v) {
+  return inject::testing::runfile(std::string("stfw/tests/programs/state/state_") + v);
+}
+
+std::string message(const inject::AgentOutcome& o) {
+  return std::string(reinterpret_cast<const char*>(o.output.data()),
+                     strnlen(reinterpret_cast<const char*>(o.output.data()), o.output.size()));
+}
+
+// Runs the forward transfer with v1 started with `arg`; returns its outcome.
+inject::AgentOutcome forward_with(RoundTrip& rt, const char* arg) {
+  rt.v1 = prog("v1");
+  rt.v2 = prog("v2");
+  if (arg) rt.args = {arg};
+  rt.start();
+  return rt.forward();
+}
+
+}  // namespace
+
+TEST_CASE("round trip: every kind of state, P == R byte for byte, F holds P's state in v2's types") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, nullptr);
+  INFO(fw.describe(), " / ", message(fw));
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  REQUIRE(fw.status == TTST_STFW_STATUS_OK);
+  CHECK(fw.detail[TTST_STFW_DETAIL_OBJECTS] > 30);
+  CHECK(fw.detail[TTST_STFW_DETAIL_POINTERS] > 30);
+  CHECK(fw.detail[TTST_STFW_DETAIL_TRANSFORMS] > 10);
+  // v2's start-up strdup for heap_name is superseded and freed; its start-up point
+  // stays (v2_spare still points to it).
+  CHECK(message(fw).find(" startup_freed=1") != std::string::npos);
+  inject::AgentOutcome bw = rt.backward();
+  INFO(bw.describe(), " / ", message(bw));
+  REQUIRE(bw.kind == inject::AgentOutcome::Kind::kFinished);
+  REQUIRE(bw.status == TTST_STFW_STATUS_OK);
+  std::string diff = rt.compare();
+  CHECK_MESSAGE(diff.empty(), diff);
+  std::string f = rt.release_future();
+  INFO(f);
+  // Expected values: what v1 built (state.c, build()), seen through v2's types.
+  CHECK(f.find("count>0:1 id:7 str:ab u:42 addr:1234 inner:11") == 0);
+  CHECK(f.find(" list:40e0,30d0,20c0,10b0,0a0, ") != std::string::npos);  // reordered, pad dropped, added = 0
+  CHECK(f.find(" ring:1,2,3,4, ") != std::string::npos);                 // prev/next consistent
+  CHECK(f.find(" tree:20,30,40,50,60,70,80, ") != std::string::npos);    // int key widened to long
+  CHECK(f.find(" hash:6/1530 ") != std::string::npos);                   // 1500 + 30 (strlen of the six keys)
+  CHECK(f.find(" items:4,104,0 b:103 end:5 table:1003,0,1002") != std::string::npos);
+  CHECK(f.find(" ops:9,5 h:add95,sub56") != std::string::npos);          // by name, prio kept from v2
+  CHECK(f.find(" str:hello, world|a heap string statics:6") != std::string::npos);  // calls 2+1, counter 3
+  CHECK(f.find(" points:0,0;0,0;1,1;2,4") != std::string::npos);          // void * slots typed by site
+  CHECK(f.find(" col:0 fl:5,17,-3 small:-100 ratio:0.5 nest:-2x1y-10000000000 v2only:99 spare:9") != std::string::npos);
+}
+
+TEST_CASE("invariant: a value that does not fit v2's narrower type names the object") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "overflow");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(message(fw) == "invariant: small = 30000 does not fit in signed char (v2's type)");
+}
+
+TEST_CASE("invariant: a pointer whose target no longer exists in v2 names both ends") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "dangling");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(message(fw) == "invariant: var.inner_ptr points to ids+6, which does not exist in v2");
+}
+
+TEST_CASE("invariant: a function pointer to a function v2 removed") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "removedfn");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(message(fw) == "invariant: ops[0] points to function op_mul, which v2 no longer has");
+}
+
+TEST_CASE("invariant: a string literal v2 does not have") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "strlit");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(message(fw) == "invariant: greeting points to the string literal \"only in version 1\", which v2 does not have");
+}
+
+TEST_CASE("invariant: an enumerator v2 no longer has") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "enum");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(message(fw) == "invariant: col = MAGENTA: enumerator not in v2's color");
+}
+
+TEST_CASE("invariant: a double that a float cannot hold exactly") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "precision");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(message(fw) == "invariant: ratio loses precision as float (v2's type)");
+}
+
+TEST_CASE("invariant: a pointer to an object a library allocated (not transferred)") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "libobj");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(message(fw).find("invariant: out_file points to heap object #") == 0);
+  CHECK(message(fw).find("+0, allocated inside a library: not transferred") != std::string::npos);
+}
+
+TEST_CASE("ambiguous: an untyped object holding a pointer is refused, not guessed") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "voidptr");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
+  CHECK(message(fw).find("has no type (reached only through void * or char *, site without a type) and its word at +8") !=
+        std::string::npos);
+  CHECK(message(fw).find("ambiguous: heap object #") == 0);
+  CHECK(message(fw).find("site main#") != std::string::npos);
+}
+
+TEST_CASE("ambiguous: an object reached through pointers of two struct types") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "twotypes");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
+  CHECK(message(fw).find(" is reached as ") != std::string::npos);
+  CHECK(message(fw).find("site new_point#0") != std::string::npos);
+}
+
+TEST_CASE("ambiguous: a pointer into a shared library is refused by policy") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "libptr");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
+  CHECK(message(fw).find("ambiguous: out_file = 0x") == 0);
+  CHECK(message(fw).find("points outside the program's state (shared library, stack or freed memory): policy is to refuse") !=
+        std::string::npos);
+}

@@ -1,0 +1,249 @@
+// agent_task.cc — the TTST_AGENT_TASK_STFW_FORWARD/BACKWARD tasks (stfw_task.h):
+// bulk-reads the peer's writable memory, runs the engine, reports status, counters
+// and the message. Runs inside the agent (UNTRUSTED, freestanding).
+//
+// Source access: /proc/PEER/maps lists the peer's mappings; every readable and
+// writable one (except [vvar]/[vsyscall]) is copied into the agent's arena with
+// process_vm_readv, up to 512 ranges per call. Forward allocations go through the
+// program's own runtime: __ttst_transfer_alloc (stfw/runtime/ttst_runtime.c),
+// found by name in this process's metadata image.
+#include "stfw/stfw_task.h"
+#include "stfw/xfer/engine.h"
+
+extern "C" {
+#include "inject/agent/agent_abi.h"
+#include "inject/agent/alloc.h"
+#include "inject/agent/sys.h"
+#include "inject/agent/tasks.h"
+}
+
+namespace {
+
+using ttst::stfw::Region;
+
+constexpr long kSysRead = 0, kSysOpen = 2, kSysClose = 3, kSysMadvise = 28, kMadvHugepage = 14;
+
+void* scratch(void*, uint64_t size) { return agent_alloc(size, 16); }
+
+struct Ctx {
+  int peer;
+  uint64_t alloc_fn, free_fn;
+};
+
+long read_source(void* c, uint64_t addr, void* buf, uint64_t len) {
+  Ctx* x = static_cast<Ctx*>(c);
+  // Stay within the page when the string runs to its end: try shorter reads.
+  for (uint64_t n = len; n >= 64; n /= 2) {
+    long r = agent_read_peer(x->peer, buf, addr, n);
+    if (r > 0) return r;
+  }
+  uint64_t to_page = 4096 - (addr & 4095);
+  return agent_read_peer(x->peer, buf, addr, to_page < len ? to_page : len);
+}
+
+uint64_t alloc_in_program(void* c, uint64_t size, uint64_t site, uint64_t origin) {
+  Ctx* x = static_cast<Ctx*>(c);
+  using Fn = void* (*)(uint64_t, uint64_t, uint64_t);
+  return reinterpret_cast<uint64_t>(reinterpret_cast<Fn>(x->alloc_fn)(size, site, origin));
+}
+
+void free_in_program(void* c, uint64_t addr) {
+  Ctx* x = static_cast<Ctx*>(c);
+  using Fn = void (*)(uint64_t);
+  reinterpret_cast<Fn>(x->free_fn)(addr);
+}
+
+uint64_t hex(const char*& p) {
+  uint64_t v = 0;
+  for (;; ++p) {
+    char ch = *p;
+    if (ch >= '0' && ch <= '9') v = v * 16 + uint64_t(ch - '0');
+    else if (ch >= 'a' && ch <= 'f') v = v * 16 + uint64_t(ch - 'a' + 10);
+    else return v;
+  }
+}
+
+// Reads the peer's writable mappings into the arena. Returns the region count, or
+// -1 (message written) on failure.
+int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* bytes) {
+  char path[32] = "/proc/";
+  int n = 6;
+  char tmp[12];
+  int t = 0;
+  for (int v = pid; v > 0; v /= 10) tmp[t++] = char('0' + v % 10);
+  while (t) path[n++] = tmp[--t];
+  const char* tail = "/maps";
+  while (*tail) path[n++] = *tail++;
+  path[n] = 0;
+  long fd = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), 0, 0);
+  if (fd < 0) return -1;
+  uint64_t cap = 1 << 20, used = 0;
+  char* text = static_cast<char*>(agent_alloc(cap, 16));
+  if (!text) return -1;
+  for (;;) {
+    long r = agent_syscall3(kSysRead, fd, reinterpret_cast<long>(text + used), long(cap - 1 - used));
+    if (r <= 0) break;
+    used += uint64_t(r);
+    if (used + 1 >= cap) break;
+  }
+  agent_syscall3(kSysClose, fd, 0, 0);
+  text[used] = 0;
+  Region* regs = static_cast<Region*>(agent_alloc(sizeof(Region) * 4096, 16));
+  if (!regs) return -1;
+  int64_t count = 0;
+  for (const char* p = text; *p && count < 4096;) {
+    const char* line = p;
+    while (*p && *p != '\n') ++p;
+    const char* end = p;
+    if (*p) ++p;
+    const char* q = line;
+    uint64_t lo = hex(q);
+    ++q;
+    uint64_t hi = hex(q);
+    ++q;
+    bool rw = q[0] == 'r' && q[1] == 'w';
+    // path: last field
+    const char* name = end;
+    while (name > q && name[-1] != ' ') --name;
+    bool special = name[0] == '[' && (name[1] == 'v');  // [vvar], [vsyscall], [vdso]
+    if (!rw || special || hi <= lo) continue;
+    regs[count++] = Region{lo, hi - lo, nullptr};
+  }
+  uint64_t total = 0;
+  for (int64_t i = 0; i < count; ++i) total += regs[i].size;
+  uint8_t* buf = static_cast<uint8_t*>(agent_alloc(total, 4096));
+  if (!buf) return -2;
+  uint64_t off = 0;
+  for (int64_t i = 0; i < count; ++i) regs[i].local = buf + off, off += regs[i].size;
+  // Batches of up to 512 ranges; a range that fails alone (raced unmapping) is dropped.
+  agent_iovec liov[512], riov[512];
+  for (int64_t i = 0; i < count;) {
+    int k = 0;
+    uint64_t want = 0;
+    for (; k < 512 && i + k < count; ++k) {
+      liov[k] = {const_cast<uint8_t*>(regs[i + k].local), regs[i + k].size};
+      riov[k] = {reinterpret_cast<void*>(regs[i + k].addr), regs[i + k].size};
+      want += regs[i + k].size;
+    }
+    long r = agent_syscall6(AGENT_SYS_process_vm_readv, pid, reinterpret_cast<long>(liov), k,
+                            reinterpret_cast<long>(riov), k, 0);
+    if (r < 0 || uint64_t(r) != want) {
+      for (int j = 0; j < k; ++j) {
+        long rr = agent_read_peer(pid, const_cast<uint8_t*>(regs[i + j].local), regs[i + j].addr, regs[i + j].size);
+        if (rr < 0 || uint64_t(rr) != regs[i + j].size) regs[i + j].size = 0;
+      }
+    }
+    i += k;
+  }
+  *bytes = total;
+  *out = regs;
+  cfg.regions = regs;
+  cfg.region_count = uint64_t(count);
+  return count;
+}
+
+void put(ttst_agent_desc* d, const char* s) {
+  char* o = reinterpret_cast<char*>(d->output.addr);
+  uint64_t n = 0;
+  while (s[n] && n + 2 < d->output.size) o[n] = s[n], ++n;
+  o[n++] = 0;
+  d->output_used = n;
+}
+
+int64_t run(ttst_agent_desc* desc, bool backward) {
+  ttst::stfw::Config cfg;
+  const char* why = "metadata image missing";
+  if (!dwarfmeta::image::View::open(reinterpret_cast<const void*>(desc->meta_self.addr), desc->meta_self.size,
+                                    &cfg.dst_meta, &why) ||
+      !dwarfmeta::image::View::open(reinterpret_cast<const void*>(desc->meta_peer.addr), desc->meta_peer.size,
+                                    &cfg.src_meta, &why)) {
+    put(desc, why);
+    return TTST_STFW_STATUS_BAD_INPUT;
+  }
+  cfg.backward = backward;
+  cfg.dst_bias = desc->arg[TTST_STFW_ARG_SELF_BIAS];
+  cfg.src_bias = desc->arg[TTST_STFW_ARG_PEER_BIAS];
+  cfg.dst_runtime = desc->arg[TTST_STFW_ARG_SELF_RUNTIME];
+  cfg.src_runtime = desc->arg[TTST_STFW_ARG_PEER_RUNTIME];
+  cfg.verbose = desc->arg[TTST_STFW_ARG_FLAGS] & TTST_STFW_F_VERBOSE;
+  cfg.out = reinterpret_cast<char*>(desc->output.addr);
+  cfg.out_size = desc->output.size;
+  Ctx ctx{desc->peer_pid, 0, 0};
+  if (!backward) {
+    const auto* f = cfg.dst_meta.function("__ttst_transfer_alloc");
+    if (!f) {
+      put(desc, "bad input: this program has no __ttst_transfer_alloc (link it with a current ttst-cc)");
+      return TTST_STFW_STATUS_BAD_INPUT;
+    }
+    ctx.alloc_fn = f->low + cfg.dst_bias;
+    if (const auto* fr = cfg.dst_meta.function("__ttst_transfer_free")) ctx.free_fn = fr->low + cfg.dst_bias;
+  }
+  uint64_t t0 = 0;
+  {
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    t0 = (uint64_t(hi) << 32) | lo;
+  }
+  // Transparent huge pages for the arena (copy and tables): a hint on the agent's own
+  // region, which the host unmaps afterwards; fewer page faults and TLB misses.
+  {
+    uint64_t lo = (desc->heap.addr + (2u << 20) - 1) & ~uint64_t((2u << 20) - 1);
+    uint64_t hi = (desc->heap.addr + desc->heap.size) & ~uint64_t((2u << 20) - 1);
+    if (hi > lo) agent_syscall3(kSysMadvise, long(lo), long(hi - lo), kMadvHugepage);
+  }
+  Region* regs = nullptr;
+  uint64_t copied = 0;
+  int64_t nreg = copy_peer(desc->peer_pid, &regs, cfg, &copied);
+  if (nreg < 0) {
+    put(desc, nreg == -2 ? "no memory: the agent's arena cannot hold a copy of the peer's writable memory"
+                         : "bad input: cannot read /proc/PEER/maps of the peer");
+    return nreg == -2 ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT;
+  }
+  uint64_t t1;
+  {
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    t1 = (uint64_t(hi) << 32) | lo;
+  }
+  ttst::stfw::Env env{&scratch, &read_source, backward ? nullptr : &alloc_in_program, &ctx,
+                      ctx.free_fn ? &free_in_program : nullptr};
+  ttst::stfw::Result r = ttst::stfw::transfer(cfg, env);
+  desc->detail[TTST_STFW_DETAIL_OBJECTS] = r.objects;
+  desc->detail[TTST_STFW_DETAIL_BYTES] = r.bytes;
+  desc->detail[TTST_STFW_DETAIL_POINTERS] = r.pointers;
+  desc->detail[TTST_STFW_DETAIL_TRANSFORMS] = r.transforms;
+  if (r.status != 0) {
+    desc->output_used = r.out_used;
+  } else {
+    // OK: the output holds one line of figures (cycles per phase) for the benchmark.
+    char* o = cfg.out;
+    uint64_t n = 0;
+    auto num = [&](const char* label, uint64_t v) {
+      while (*label && n + 24 < cfg.out_size) o[n++] = *label++;
+      char tmp[24];
+      int k = 0;
+      do tmp[k++] = char('0' + v % 10), v /= 10;
+      while (v);
+      while (k && n + 2 < cfg.out_size) o[n++] = tmp[--k];
+    };
+    num("copy_cycles=", t1 - t0);
+    num(" copy_bytes=", copied);
+    num(" index_cycles=", r.phase_cycles[0]);
+    num(" type_cycles=", r.phase_cycles[1]);
+    num(" map_cycles=", r.phase_cycles[2]);
+    num(" write_cycles=", r.phase_cycles[3]);
+    num(" untyped_copied=", r.untyped_copied);
+    num(" startup_freed=", r.freed);
+    o[n++] = 0;
+    desc->output_used = n;
+  }
+  return r.status;
+}
+
+int64_t task_stfw_forward(ttst_agent_desc* d) { return run(d, false); }
+int64_t task_stfw_backward(ttst_agent_desc* d) { return run(d, true); }
+
+}  // namespace
+
+AGENT_TASK(TTST_AGENT_TASK_STFW_FORWARD, task_stfw_forward);
+AGENT_TASK(TTST_AGENT_TASK_STFW_BACKWARD, task_stfw_backward);
