@@ -24,6 +24,17 @@ namespace {
 
 constexpr uint64_t kNoOff = kNoOffset;
 
+// An unsigned attribute value. DWARF 5's DW_FORM_implicit_const keeps the value in
+// the abbreviation (gcc uses it for sizes and file numbers shared by many DIEs);
+// libdwarf 20210528's dwarf_formudata does not read that form, dwarf_formsdata does.
+int formudata(Dwarf_Attribute at, Dwarf_Half form, Dwarf_Unsigned* out, Dwarf_Error* err) {
+  if (form != DW_FORM_implicit_const) return dwarf_formudata(at, out, err);
+  Dwarf_Signed v = 0;
+  int rc = dwarf_formsdata(at, &v, err);
+  if (rc == DW_DLV_OK) *out = static_cast<Dwarf_Unsigned>(v);
+  return rc;
+}
+
 // The attributes of one DIE that dwarfmeta uses.
 struct Attrs {
   const char* name = nullptr;
@@ -244,10 +255,10 @@ void Walker::read_attrs(Dwarf_Die die, Attrs& a) {
         if (dwarf_global_formref(at, &off, &err) == DW_DLV_OK) a.origin_off = off;
         break;
       case DW_AT_byte_size:
-        if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.has_size = true, a.byte_size = u;
+        if (formudata(at, form, &u, &err) == DW_DLV_OK) a.has_size = true, a.byte_size = u;
         break;
       case DW_AT_encoding:
-        if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.encoding = u;
+        if (formudata(at, form, &u, &err) == DW_DLV_OK) a.encoding = u;
         break;
       case DW_AT_data_member_location:
         if (form == DW_FORM_block1 || form == DW_FORM_block2 || form == DW_FORM_block4 ||
@@ -266,32 +277,32 @@ void Walker::read_attrs(Dwarf_Die die, Attrs& a) {
             a.has_member_loc = true, a.member_loc = read_uleb(p, end);
           }
           if (blk) dwarf_dealloc(dbg_, blk, DW_DLA_BLOCK);
-        } else if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) {
+        } else if (formudata(at, form, &u, &err) == DW_DLV_OK) {
           a.has_member_loc = true, a.member_loc = u;
         }
         break;
       case DW_AT_data_bit_offset:
-        if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.has_data_bit_offset = true, a.data_bit_offset = u;
+        if (formudata(at, form, &u, &err) == DW_DLV_OK) a.has_data_bit_offset = true, a.data_bit_offset = u;
         break;
       case DW_AT_bit_offset:
-        if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.has_bit_offset = true, a.bit_offset = u;
+        if (formudata(at, form, &u, &err) == DW_DLV_OK) a.has_bit_offset = true, a.bit_offset = u;
         break;
       case DW_AT_bit_size:
-        if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.bit_size = u;
+        if (formudata(at, form, &u, &err) == DW_DLV_OK) a.bit_size = u;
         break;
       case DW_AT_upper_bound:
         if (form == DW_FORM_sdata || form == DW_FORM_implicit_const) {
           if (dwarf_formsdata(at, &s, &err) == DW_DLV_OK) a.has_upper = true, a.upper = s;
-        } else if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) {
+        } else if (formudata(at, form, &u, &err) == DW_DLV_OK) {
           a.has_upper = true, a.upper = static_cast<int64_t>(u);
         }
         break;
       case DW_AT_count:
-        if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.has_count = true, a.count = u;
+        if (formudata(at, form, &u, &err) == DW_DLV_OK) a.has_count = true, a.count = u;
         break;
       case DW_AT_const_value:
         if (form == DW_FORM_udata || form == DW_FORM_data8) {
-          if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.has_const = true, a.const_value = static_cast<int64_t>(u);
+          if (formudata(at, form, &u, &err) == DW_DLV_OK) a.has_const = true, a.const_value = static_cast<int64_t>(u);
         } else if (dwarf_formsdata(at, &s, &err) == DW_DLV_OK) {
           a.has_const = true, a.const_value = s;
         }
@@ -303,13 +314,13 @@ void Walker::read_attrs(Dwarf_Die die, Attrs& a) {
         if (dwarf_formflag(at, &flag, &err) == DW_DLV_OK) a.declaration = flag;
         break;
       case DW_AT_decl_file:
-        if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.decl_file = u;
+        if (formudata(at, form, &u, &err) == DW_DLV_OK) a.decl_file = u;
         break;
       case DW_AT_decl_line:
-        if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.decl_line = u;
+        if (formudata(at, form, &u, &err) == DW_DLV_OK) a.decl_line = u;
         break;
       case DW_AT_inline:
-        if (dwarf_formudata(at, &u, &err) == DW_DLV_OK)
+        if (formudata(at, form, &u, &err) == DW_DLV_OK)
           a.is_inline = u == DW_INL_inlined || u == DW_INL_declared_inlined;
         break;
       case DW_AT_location: {
@@ -340,7 +351,7 @@ void Walker::read_attrs(Dwarf_Die die, Attrs& a) {
       case DW_AT_high_pc: {
         if (dwarf_get_form_class(4, num, 8, form) == DW_FORM_CLASS_CONSTANT || form == DW_FORM_data1 ||
             form == DW_FORM_data2 || form == DW_FORM_data4 || form == DW_FORM_data8 || form == DW_FORM_udata) {
-          if (dwarf_formudata(at, &u, &err) == DW_DLV_OK) a.has_high = true, a.high_is_offset = true, a.high = u;
+          if (formudata(at, form, &u, &err) == DW_DLV_OK) a.has_high = true, a.high_is_offset = true, a.high = u;
         } else {
           Dwarf_Addr addr = 0;
           if (dwarf_formaddr(at, &addr, &err) == DW_DLV_OK) a.has_high = true, a.high = addr;

@@ -351,3 +351,15 @@ TEST_CASE("every error case is a typed error with a one-line message") {
   }
   CHECK_THROWS_AS(load(P + "type_units5"), Error);
 }
+
+TEST_CASE("DWARF 5 implicit_const sizes and file numbers (gcc -O2) are read") {
+  Program p = load(P + "implicit_const");
+  for (int i : {0, 3, 23}) {
+    const Global& g = global(p, "g" + std::to_string(i));
+    CAPTURE(i);
+    CHECK(p.type(g.type).size == 24);
+    CHECK(g.size == 24);
+  }
+  // The file number is an implicit_const too: the static still gets its file.
+  CHECK(global(p, "implicit_const.c::file_count").linkage == Linkage::FileStatic);
+}

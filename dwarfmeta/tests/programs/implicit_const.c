@@ -1,0 +1,53 @@
+/* Many structs of one size: gcc -O2 with DWARF 5 then stores DW_AT_byte_size and
+ * DW_AT_decl_file as DW_FORM_implicit_const in a shared abbreviation. Used by
+ * dwarfmeta/tests (load_test). */
+struct s0 { long a; long b; int c0; };
+struct s1 { long a; long b; int c1; };
+struct s2 { long a; long b; int c2; };
+struct s3 { long a; long b; int c3; };
+struct s4 { long a; long b; int c4; };
+struct s5 { long a; long b; int c5; };
+struct s6 { long a; long b; int c6; };
+struct s7 { long a; long b; int c7; };
+struct s8 { long a; long b; int c8; };
+struct s9 { long a; long b; int c9; };
+struct s10 { long a; long b; int c10; };
+struct s11 { long a; long b; int c11; };
+struct s12 { long a; long b; int c12; };
+struct s13 { long a; long b; int c13; };
+struct s14 { long a; long b; int c14; };
+struct s15 { long a; long b; int c15; };
+struct s16 { long a; long b; int c16; };
+struct s17 { long a; long b; int c17; };
+struct s18 { long a; long b; int c18; };
+struct s19 { long a; long b; int c19; };
+struct s20 { long a; long b; int c20; };
+struct s21 { long a; long b; int c21; };
+struct s22 { long a; long b; int c22; };
+struct s23 { long a; long b; int c23; };
+struct s0 g0;
+struct s1 g1;
+struct s2 g2;
+struct s3 g3;
+struct s4 g4;
+struct s5 g5;
+struct s6 g6;
+struct s7 g7;
+struct s8 g8;
+struct s9 g9;
+struct s10 g10;
+struct s11 g11;
+struct s12 g12;
+struct s13 g13;
+struct s14 g14;
+struct s15 g15;
+struct s16 g16;
+struct s17 g17;
+struct s18 g18;
+struct s19 g19;
+struct s20 g20;
+struct s21 g21;
+struct s22 g22;
+struct s23 g23;
+static int file_count;
+int main(void) { return (int)(g3.a + g7.c7) + ++file_count; }
