@@ -107,6 +107,12 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
     while (name > q && name[-1] != ' ') --name;
     bool special = name[0] == '[' && (name[1] == 'v');  // [vvar], [vsyscall], [vdso]
     if (!rw || special || hi <= lo) continue;
+    // Adjacent mappings become one region: an object may straddle them (a .bss
+    // array that runs from the executable's data page into the anonymous rest).
+    if (count > 0 && regs[count - 1].addr + regs[count - 1].size == lo) {
+      regs[count - 1].size += hi - lo;
+      continue;
+    }
     regs[count++] = Region{lo, hi - lo, nullptr};
   }
   uint64_t total = 0;
