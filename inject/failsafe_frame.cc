@@ -5,6 +5,10 @@
 
 #include <cstddef>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
 
 #include "inject/error.h"
 #include "inject/remote_syscalls.h"
@@ -89,14 +93,30 @@ user_regs_struct resume_context(const user_regs_struct& saved, bool at_syscall_e
 
 uint64_t find_sigreturn_trampoline(pid_t pid) {
   static const uint8_t kTrampoline[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
-  for (const Mapping& m : read_maps(pid)) {
+  // Where it was found before, by file and offset: checked again, never trusted.
+  static std::mutex mu;
+  static std::map<std::pair<std::string, uint64_t>, uint64_t> known;
+  std::lock_guard lock(mu);
+  auto is_trampoline = [pid](uint64_t addr) {
+    uint8_t b[sizeof kTrampoline];
+    return try_read_memory(pid, addr, b) == sizeof b && std::memcmp(b, kTrampoline, sizeof b) == 0;
+  };
+  std::vector<Mapping> maps = read_maps(pid);
+  for (const Mapping& m : maps) {
+    auto it = known.find({m.path, m.offset});
+    if (it != known.end() && m.start + it->second < m.end && is_trampoline(m.start + it->second))
+      return m.start + it->second;
+  }
+  for (const Mapping& m : maps) {
     if (m.perms.size() < 3 || m.perms[2] != 'x' || !m.readable() || m.path.empty() || m.path[0] != '/')
       continue;
     std::vector<uint8_t> text(m.end - m.start);
     size_t n = try_read_memory(pid, m.start, text);
     for (size_t i = 0; i + sizeof kTrampoline <= n; ++i)
-      if (text[i] == kTrampoline[0] && std::memcmp(&text[i], kTrampoline, sizeof kTrampoline) == 0)
+      if (text[i] == kTrampoline[0] && std::memcmp(&text[i], kTrampoline, sizeof kTrampoline) == 0) {
+        known[{m.path, m.offset}] = i;
         return m.start + i;
+      }
   }
   throw InjectError("process " + std::to_string(pid) +
                     " has no rt_sigreturn trampoline (is it linked against glibc?)");
