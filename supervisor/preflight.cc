@@ -62,6 +62,15 @@ Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer) {
   const std::string proc = "/proc/" + std::to_string(pid);
   if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH) || !fs::exists(proc))
     throw Refusal("no process with pid " + std::to_string(pid), "check the pid (ps, the service's pid file)");
+  {
+    std::ifstream st(proc + "/status");
+    std::string line;
+    while (std::getline(st, line))
+      if (line.rfind("State:", 0) == 0 && (line.find("Z (zombie)") != std::string::npos ||
+                                            line.find("X (dead)") != std::string::npos))
+        throw Refusal("pid " + std::to_string(pid) + " has exited (it is a zombie)",
+                      "check the pid; the program is no longer running");
+  }
   if (::kill(pid, 0) != 0 && errno == EPERM)
     throw Refusal("not allowed to trace pid " + std::to_string(pid) + " (it belongs to another user)",
                   "run ttst-supervise as root or as the program's user");
