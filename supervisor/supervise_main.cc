@@ -9,6 +9,7 @@
 // stderr: progress per phase (unless --json), then one line saying what happened and
 // what to do. stdout: nothing, or the report as JSON with --json.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.pid = pid;
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("ttst-supervise"));  // stdout is for --json
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
   spdlog::set_pattern("ttst-supervise: %v");
   if (!json)

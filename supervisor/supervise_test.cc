@@ -11,11 +11,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -139,7 +141,8 @@ pid_t spawn_ready(const std::vector<std::string>& argv) {
   char c;
   while (read(p[0], &c, 1) == 1 && c != '\n') {
   }
-  close(p[0]);
+  // Both pipes stay open (leaked to the end of the test process): a version that
+  // writes its banner again (F starting up) must not get SIGPIPE.
   return pid;
 }
 
@@ -367,4 +370,91 @@ TEST_CASE("commit mechanics: F released and serving, P ended, pid file rewritten
   CHECK(!state.empty());
   CHECK(tracer == "TracerPid:\t0");
   kill(f, SIGKILL);
+}
+
+TEST_CASE("--validate-only runs backward and diff, then rolls back (test hooks: empty transfers)") {
+  // With the empty task standing in for both transfers, R is P untouched: the diff
+  // must find P and R equal, and --validate-only must still roll back.
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kV2) + " --validate-only",
+                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
+  CHECK(r.status == 0);
+  CHECK(r.report["outcome"] == "rolled_back");
+  CHECK(r.report["reason"] == "validate_only");
+  std::vector<std::string> names;
+  for (const auto& p : r.report["phases"]) names.push_back(p["name"]);
+  CHECK(names == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
+                                          "rollback"});
+  CHECK(r.report["new_pid"] == kv.server.pid);
+  kv.check_serving();
+}
+
+TEST_CASE("a backward transfer that crashes in R is reported as the reversed process's crash") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kV2),
+                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=3");
+  check_rolled_back(r, "crash");
+  CHECK(r.report["crash"]["process"] == "reversed");
+  CHECK(r.report["crash"]["signal"] == SIGABRT);
+  kv.check_serving();
+}
+
+TEST_CASE("a busy P is driven to its update point (stop protocol), then resumes") {
+  // qprog busy spins through TTST_UPDATE_POINT() without blocking: the probe finds
+  // it running, the supervisor sets update_requested and catches the marker stop.
+  // v2 is qprog itself; both transfers are the empty task (test hooks).
+  pid_t busy = spawn_ready({"tests/programs/runtime/qprog", "busy"});
+  Run r = supervise("--pid " + std::to_string(busy) + " --new tests/programs/runtime/qprog --validate-only",
+                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
+  CHECK(r.status == 0);
+  CHECK(r.report["reason"] == "validate_only");
+  // P runs on: its CPU time keeps growing, and it is not traced.
+  auto cpu = [&] {
+    std::ifstream st("/proc/" + std::to_string(busy) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(st)), {});
+    std::istringstream in(s.substr(s.rfind(')') + 2));
+    std::string f;
+    long utime = 0;
+    for (int i = 3; i <= 14 && in >> f; ++i)
+      if (i == 14) utime = std::stol(f);
+    return utime;
+  };
+  long before = cpu();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(cpu() > before);
+  end(busy);
+}
+
+TEST_CASE("an attempt under continuous client load loses and fails no request") {
+  Filled kv;
+  std::atomic<bool> stop{false};
+  std::atomic<long> ok{0}, bad{0};
+  std::string error;
+  std::thread client([&] {
+    try {
+      KvClient c(kv.server.port);
+      for (long i = 0; !stop; ++i) {
+        std::string k = "load" + std::to_string(i);
+        if (c.set(k, "v" + std::to_string(i)) == "OK" && c.get(k) == "VALUE v" + std::to_string(i))
+          ++ok;
+        else
+          ++bad;
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Run r = supervise(pid_args(kv.server.pid, kV2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  stop = true;
+  client.join();
+  // Known limit (README): under heavy load the stop protocol does not always catch
+  // the update point within its bound; the attempt is then refused (P intact).
+  CHECK((r.status == 0 || r.status == 1 || (r.status == 2 && r.report["reason"] == "not_quiescent")));
+  MESSAGE("outcome under load: " << r.report["outcome"] << " " << r.report["reason"]);
+  CHECK(error == "");
+  CHECK(ok > 0);
+  CHECK(bad == 0);
+  if (r.status != 0) kv.check_serving();
 }

@@ -113,6 +113,11 @@ bool is_fault(int sig) {
          sig == SIGTRAP || sig == SIGSYS;
 }
 
+void write_flag(pid_t pid, uint64_t runtime, uint32_t value) {
+  inject::write_memory(pid, runtime + offsetof(struct ttst_runtime, update_requested),
+                       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&value), sizeof value));
+}
+
 // F from the stop after execve to its first update point (the marker syscall-entry
 // stop of ttst_abi.h §4/§5). Returns the run-time bias of v2.
 void run_future_to_update_point(inject::ChildProcess& f, const dwarfmeta::Program& v2,
@@ -188,12 +193,67 @@ void run_future_to_update_point(inject::ChildProcess& f, const dwarfmeta::Progra
   }
 }
 
+// The stop protocol of ttst_abi.h §4 for a P that is not quiescent: write
+// update_requested = 1, run its (only) thread with PTRACE_SYSCALL until the
+// syscall-entry stop of the marker. Returns false (update_requested written back to
+// 0, the thread stopped again) when the bound runs out first.
+bool drive_to_update_point(inject::SeizedProcess& past, uint64_t rt, milliseconds bound, std::string& where) {
+  inject::Task& t = past.main_thread();
+  long stops = 0, markers = 0;
+  write_flag(past.pid(), rt, 1);
+  auto until = Clock::now() + bound;
+  t.resume(PTRACE_SYSCALL);
+  for (;;) {
+    auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+    std::optional<inject::Stop> s = left.count() > 0 ? t.wait_for(left) : std::nullopt;
+    if (!s) {
+      t.interrupt(milliseconds(1000));
+      uint32_t flag = 0;
+      inject::read_memory(past.pid(), rt + offsetof(struct ttst_runtime, update_requested),
+                          std::span<uint8_t>(reinterpret_cast<uint8_t*>(&flag), sizeof flag));
+      write_flag(past.pid(), rt, 0);
+      user_regs_struct r = t.get_regs();
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "last in %s() at pc 0x%llx after %ld system-call stops, %ld getppid, flag %u",
+                    quiesce::syscall_name(static_cast<long>(r.orig_rax)), static_cast<unsigned long long>(r.rip),
+                    stops, markers, flag);
+      where = buf;
+      return false;
+    }
+    ++stops;
+    switch (s->kind) {
+      case inject::StopKind::kSyscall: {
+        user_regs_struct r = t.get_regs();
+        spdlog::debug("driving P: syscall stop nr {} rax {:#x} rdi {:#x} rsi {:#x} (runtime {:#x})",
+                      static_cast<int64_t>(r.orig_rax), r.rax, r.rdi, r.rsi, rt);
+        if (r.orig_rax == TTST_MARKER_SYSCALL) ++markers;
+        if (r.orig_rax == TTST_MARKER_SYSCALL && r.rdi == TTST_MARKER_MAGIC && r.rsi == rt &&
+            static_cast<int64_t>(r.rax) == -ENOSYS)
+          return true;
+        t.resume(PTRACE_SYSCALL);
+        break;
+      }
+      case inject::StopKind::kSignalDelivery:
+        t.resume(PTRACE_SYSCALL, s->sig);
+        break;
+      case inject::StopKind::kExited:
+      case inject::StopKind::kKilled:
+        t.forget();
+        throw inject::TraceeDied("the program " + s->describe() + " while being stopped at its update point");
+      default:
+        spdlog::debug("driving P: {}", s->describe());
+        t.resume(PTRACE_SYSCALL);
+    }
+  }
+}
+
 // Runs one state-transfer task in `thread`; rolls back on anything but OK.
 void run_transfer(inject::Task& thread, const char* process, uint32_t task, uint32_t mode, pid_t peer,
                   std::array<uint64_t, 8> args, const std::vector<uint8_t>& self,
                   const std::vector<uint8_t>& peer_img, const Deadline& dl) {
-  if (const char* forced = std::getenv(kTestForwardTaskEnv); forced && mode == TTST_AGENT_MODE_FORWARD)
-    task = static_cast<uint32_t>(std::strtoul(forced, nullptr, 0));  // TEST-ONLY
+  // TEST-ONLY hooks (transaction.h).
+  const char* forced = std::getenv(mode == TTST_AGENT_MODE_FORWARD ? kTestForwardTaskEnv : kTestBackwardTaskEnv);
+  if (forced && *forced) task = static_cast<uint32_t>(std::strtoul(forced, nullptr, 0));
   inject::AgentRequest req;
   req.task = task;
   req.mode = mode;
@@ -327,19 +387,14 @@ Report run_update_report(const Options& o, bool& internal) {
     return rep;
   }
 
-  // Quiescence probe: read-only, P released afterwards.
+  // Quiescence probe: read-only, P released afterwards. A P found busy is driven
+  // to its update point once seized.
+  bool quiescent = false;
   try {
     phases.start("quiesce");
-    auto bound = std::min(dl.left(), milliseconds(1000));
-    quiesce::Report q = quiesce::check_within(o.pid, v1map, bound);
-    if (!q.quiescent) {
-      phases.end();
-      rep.outcome = Outcome::kRefused;
-      rep.reason = Reason::kNotQuiescent;
-      rep.message = q.message;
-      rep.advice = "try again when the program is idle, or raise --timeout";
-      return rep;
-    }
+    quiesce::Report q = quiesce::check(o.pid, v1map);
+    quiescent = q.quiescent;
+    spdlog::debug("quiescence probe: {}", q.message);
   } catch (const std::exception& e) {
     phases.end();
     rep.outcome = Outcome::kRefused;
@@ -362,16 +417,25 @@ Report run_update_report(const Options& o, bool& internal) {
     return rep;
   }
   std::optional<inject::ChildProcess> reversed, future;
+  bool driven = false;  // P's thread sits in the marker stop, update_requested = 1
   try {
     if (past->threads().size() != 1)
       throw Abort{Outcome::kRefused, Reason::kBadInput, "the program started a thread: multi-threaded programs are not supported yet",
                   "update a single-threaded program", std::nullopt, ""};
-    {
-      user_regs_struct r = past->main_thread().get_regs();
-      if (static_cast<int64_t>(r.orig_rax) < 0)
+    uint64_t p_bias = quiesce::load_bias(o.pid, v1map);
+    uint64_t p_rt = pf.v1.runtime_addr + p_bias;
+    if (!quiescent || static_cast<int64_t>(past->main_thread().get_regs().orig_rax) < 0) {
+      // Busy (or it left its event loop after the probe): the stop protocol.
+      auto bound = std::min(dl.left(), std::max(milliseconds(100), o.timeout / 5));
+      std::string where;
+      if (!drive_to_update_point(*past, p_rt, bound, where)) {
+        past->release();
         throw Abort{Outcome::kRefused, Reason::kNotQuiescent,
-                    "the program left its event loop between the probe and the update",
-                    "try again", std::nullopt, ""};
+                    "the program did not reach an update point within " + std::to_string(bound.count()) +
+                        " ms (" + where + ")",
+                    "try again when the program is idle, or raise --timeout", std::nullopt, ""};
+      }
+      driven = true;
     }
     phases.start("create");
     milliseconds step = std::max(std::min(dl.left(), milliseconds(2000)), milliseconds(100));
@@ -384,9 +448,8 @@ Report run_update_report(const Options& o, bool& internal) {
     phases.start("startup");
     run_future_to_update_point(*future, pf.v2, v2map, dl);
 
-    uint64_t p_bias = quiesce::load_bias(o.pid, v1map);
     uint64_t f_bias = quiesce::load_bias(future->pid(), v2map);
-    uint64_t p_rt = pf.v1.runtime_addr + p_bias, f_rt = pf.v2.runtime_addr + f_bias;
+    uint64_t f_rt = pf.v2.runtime_addr + f_bias;
     auto v1img = dwarfmeta::cached_image(pf.old_exe);
     auto v2img = dwarfmeta::cached_image(pf.new_exe);
     std::vector<uint8_t> img1(v1img.data(), v1img.data() + v1img.size());
@@ -464,6 +527,14 @@ Report run_update_report(const Options& o, bool& internal) {
   phases.start("rollback");
   future.reset();
   reversed.reset();
+  if (driven) {
+    try {
+      write_flag(o.pid, pf.v1.runtime_addr + quiesce::load_bias(o.pid, v1map), 0);
+    } catch (const std::exception& e) {
+      spdlog::warn("could not clear update_requested in pid {} (its next update point clears it): {}", o.pid,
+                   e.what());
+    }
+  }
   past->release();
   phases.end();
   rep.new_pid = o.pid;

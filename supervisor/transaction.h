@@ -42,6 +42,9 @@ Attempt run_update(const Options& options);
 // holds an agent task id (inject/agent/agent_abi.h), the forward run uses that
 // task instead of the state-transfer engine (e.g. 2 = NULL dereference) so tests
 // can force an agent crash. Never set it in production.
+// TTST_SUPERVISE_TEST_BACKWARD_TASK does the same for the backward run (with 0, the
+// empty task, on both sides the diff of an untouched R is measured by the bench).
 inline constexpr const char* kTestForwardTaskEnv = "TTST_SUPERVISE_TEST_FORWARD_TASK";
+inline constexpr const char* kTestBackwardTaskEnv = "TTST_SUPERVISE_TEST_BACKWARD_TASK";
 
 }  // namespace ttst::supervisor
