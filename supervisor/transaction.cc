@@ -439,7 +439,7 @@ Report run_update_report(const Options& o, bool& internal) {
     }
     phases.start("create");
     milliseconds step = std::max(std::min(dl.left(), milliseconds(2000)), milliseconds(100));
-    reversed.emplace(inject::create_reversed(past->main_thread(), step));
+    if (!o.forward_only) reversed.emplace(inject::create_reversed(past->main_thread(), step));
     inject::FutureSpec spec;
     spec.exe = pf.new_exe;
     future.emplace(inject::create_future(past->main_thread(), spec, step));
