@@ -38,6 +38,7 @@
 #include "supervisor/preflight.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/upoint_map.h"
+#include "supervisor/state_model_adapter.h"
 
 namespace ttst::supervisor {
 namespace {
@@ -470,13 +471,12 @@ Report run_update_report(const Options& o, bool& internal) {
             dopt.kernel_fields.push_back(f);
       diff::Result res = diff::diff_processes(o.pid, reversed->pid(), dopt);
       if (!res.equal()) {
-        rep.differences_total = res.bytes.size() + res.more_byte_diffs + res.mappings.size();
-        for (const auto& m : res.mappings) rep.differences.push_back({m.describe(), m.p.start, "", ""});
-        for (const auto& b : res.bytes) {
-          char where[64];
-          std::snprintf(where, sizeof where, "0x%llx (%llu bytes)", static_cast<unsigned long long>(b.addr),
-                        static_cast<unsigned long long>(b.len));
-          rep.differences.push_back({where, b.addr, "", ""});
+        try {
+          rep.differences = name_for_report(res, pf.v1, p_bias, p_rt, o.pid, reversed->pid(), 100,
+                                            rep.differences_total);
+        } catch (const std::exception& e) {  // naming never changes the verdict
+          spdlog::warn("naming the differences failed: {}", e.what());
+          rep.differences_total = res.bytes.size() + res.more_byte_diffs + res.mappings.size();
         }
         rollback(Reason::kStateDiff,
                  std::to_string(rep.differences_total) +
