@@ -309,6 +309,16 @@ void write_runtime_flags(pid_t pid, uint64_t runtime, uint32_t update_requested,
                        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v), sizeof v));
 }
 
+// Proportional set size (KiB) from /proc/PID/smaps_rollup: shared pages counted
+// once across P, R and F. 0 when unreadable.
+long pss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Pss:", 0) == 0) return std::atol(line.c_str() + 4);
+  return 0;
+}
+
 void write_pidfile(const std::string& path, pid_t pid) {
   std::string tmp = path + ".ttst-tmp";
   {
@@ -484,6 +494,9 @@ Report run_update_report(const Options& o, bool& internal) {
                  "the transfer loses or changes state: see the differences in the report");
       }
     }
+    // P, R and F all alive at their largest: the memory figure of the benchmark.
+    spdlog::debug("memory (PSS): P {} KiB, R {} KiB, F {} KiB", pss_kib(o.pid),
+                  reversed ? pss_kib(reversed->pid()) : 0, pss_kib(future->pid()));
     if (dl.left().count() == 0)
       rollback(Reason::kTimeout, "the update took longer than --timeout", "raise --timeout");
     if (o.validate_only)

@@ -52,7 +52,8 @@ long rss_kib(pid_t pid) {
 nlohmann::json run(pid_t pid, const std::string& extra) {
   std::string cmd = "env TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0 "
                     "supervisor/ttst-supervise --json --timeout 60s --report-dir /tmp/ttst-bench-reports --pid " +
-                    std::to_string(pid) + " --new tests/programs/kvserver/kvserver_v2 " + extra + " 2>/dev/null";
+                    std::to_string(pid) + " --new tests/programs/kvserver/kvserver_v2 -v " + extra +
+                    " 2>/tmp/ttst-bench.err";
   FILE* f = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -69,7 +70,8 @@ int main(int argc, char** argv) {
   int runs = argc > 2 ? std::atoi(argv[2]) : 3;
   auto kv = ttst::test::KvServer::start("tests/programs/kvserver/kvserver_v1");
   fill(kv.port, n);
-  std::printf("kvserver v1 with %ld keys: pid %d, RSS %ld KiB\n", n, kv.pid, rss_kib(kv.pid));
+  std::printf("kvserver v1 with %ld keys: pid %d, RSS %ld KiB (P alone, before any attempt)\n", n, kv.pid,
+              rss_kib(kv.pid));
   for (int r = 0; r < runs; ++r) {
     for (const char* mode : {"--validate-only", "--validate-only --forward-only"}) {
       nlohmann::json rep = run(kv.pid, mode);
@@ -78,6 +80,9 @@ int main(int argc, char** argv) {
       for (const auto& p : rep["phases"])
         std::printf(" %s %.1f", p["name"].get<std::string>().c_str(), p["ms"].get<double>());
       std::printf("\n");
+      std::ifstream err("/tmp/ttst-bench.err");
+      for (std::string line; std::getline(err, line);)
+        if (line.find("memory (PSS)") != std::string::npos) std::printf("    %s\n", line.c_str());
     }
   }
   kv.kill_and_wait();
