@@ -69,13 +69,20 @@ KvClient::~KvClient() {
 }
 
 std::string KvClient::command(const std::string& line) {
-  std::string msg = line + "\n";
+  send(line + "\n");
+  return reply();
+}
+
+void KvClient::send(const std::string& msg) {
   for (size_t off = 0; off < msg.size();) {
     ssize_t w = write(fd_, msg.data() + off, msg.size() - off);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) throw std::runtime_error("kvserver connection lost while sending");
     off += static_cast<size_t>(w);
   }
+}
+
+std::string KvClient::reply() {
   for (;;) {
     size_t nl = pending_.find('\n');
     if (nl != std::string::npos) {

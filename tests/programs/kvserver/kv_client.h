@@ -27,6 +27,9 @@ class KvClient {
   std::string command(const std::string& line);
   std::string set(const std::string& key, const std::string& value) { return command("SET " + key + " " + value); }
   std::string get(const std::string& key) { return command("GET " + key); }
+  // Pipelining: send raw bytes (whole lines), then read replies one by one.
+  void send(const std::string& bytes);
+  std::string reply();
 
  private:
   int fd_ = -1;

@@ -1,0 +1,463 @@
+// supervise_test — ttst-supervise end to end against a live kvserver driven over
+// TCP: every refusal (exit 2, P untouched and still serving), every rollback (exit 1,
+// P still serving its data, report with the right reason), the supervisor killed
+// mid-transaction, and the commit mechanics (F serves, P ended, pid file rewritten).
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/programs/kvserver/kv_client.h"
+
+namespace fs = std::filesystem;
+using ttst::test::KvClient;
+using ttst::test::KvServer;
+
+namespace {
+
+const std::string kSupervise = "supervisor/ttst-supervise";
+const std::string kV1 = "tests/programs/kvserver/kvserver_v1";
+const std::string kV2 = "tests/programs/kvserver/kvserver_v2";
+const std::string kTests = "supervisor/tests/";
+
+std::string tmpdir() {
+  const char* t = std::getenv("TEST_TMPDIR");
+  return t ? t : "/tmp";
+}
+
+struct Run {
+  int status = -1;
+  nlohmann::json report;
+  std::string err;
+  size_t reports_written = 0;
+};
+
+size_t count_reports(const std::string& dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    if (it->path().extension() == ".json") ++n;
+  return n;
+}
+
+// Runs ttst-supervise --json with `args`; `env` is prepended ("VAR=x ").
+Run supervise(const std::string& args, const std::string& env = "") {
+  std::string dir = tmpdir() + "/reports";
+  std::string errf = tmpdir() + "/supervise.err";
+  size_t before = count_reports(dir);
+  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + env + " " + kSupervise +
+                    " --json --report-dir " + dir + " " + args + " 2>" + errf;
+  FILE* f = popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = pclose(f);
+  Run r;
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream e(errf);
+  r.err.assign(std::istreambuf_iterator<char>(e), {});
+  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  r.reports_written = count_reports(dir) - before;
+  MESSAGE("ttst-supervise " << args << " -> " << r.status << "\n" << r.err);
+  return r;
+}
+
+std::string pid_args(pid_t pid, const std::string& v2) {
+  return "--pid " + std::to_string(pid) + " --new " + v2;
+}
+
+// kvserver v1 holding a few keys.
+struct Filled {
+  KvServer server;
+  Filled() : server(KvServer::start(kV1)) {
+    KvClient c(server.port);
+    for (int i = 0; i < 50; ++i) REQUIRE(c.set("key" + std::to_string(i), "value" + std::to_string(i)) == "OK");
+  }
+  ~Filled() { server.kill_and_wait(); }
+  // P still serves every key it held, and nobody traces it.
+  void check_serving() {
+    KvClient c(server.port);
+    for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
+    CHECK(c.set("after", "yes") == "OK");
+    CHECK(c.get("after") == "VALUE yes");
+    std::ifstream st("/proc/" + std::to_string(server.pid) + "/status");
+    std::string line;
+    while (std::getline(st, line))
+      if (line.rfind("TracerPid:", 0) == 0) CHECK(line == "TracerPid:\t0");
+  }
+};
+
+void check_refused(const Run& r) {
+  CHECK(r.status == 2);
+  CHECK(r.report["outcome"] == "refused");
+  CHECK(r.reports_written == 1);
+  CHECK(r.err.find("ttst-supervise: refused: ") != std::string::npos);
+}
+
+void check_rolled_back(const Run& r, const std::string& reason) {
+  CHECK(r.status == 1);
+  CHECK(r.report["outcome"] == "rolled_back");
+  CHECK(r.report["reason"] == reason);
+  CHECK(r.reports_written == 1);
+  CHECK(r.err.find("ttst-supervise: rolled_back: ") != std::string::npos);
+}
+
+// A process started with its stdout piped; waits for its first line.
+pid_t spawn_ready(const std::vector<std::string>& argv) {
+  int p[2], in[2];
+  REQUIRE(pipe(p) == 0);
+  REQUIRE(pipe(in) == 0);  // stdin stays open (its write end is kept) and silent
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(p[1], 1);
+    close(p[0]);
+    std::vector<char*> a;
+    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    execv(a[0], a.data());
+    _exit(127);
+  }
+  close(p[1]);
+  char c;
+  while (read(p[0], &c, 1) == 1 && c != '\n') {
+  }
+  // Both pipes stay open (leaked to the end of the test process): a version that
+  // writes its banner again (F starting up) must not get SIGPIPE.
+  return pid;
+}
+
+void end(pid_t pid) {
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+}  // namespace
+
+TEST_CASE("refused: no such pid") {
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  waitpid(gone, nullptr, 0);
+  Run r = supervise(pid_args(gone, kV2));
+  check_refused(r);
+  CHECK(r.report["reason"] == "bad_input");
+  CHECK(r.report["message"].get<std::string>().find("no process with pid") != std::string::npos);
+}
+
+TEST_CASE("refused: a pid already traced by another tracer") {
+  Filled kv;
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  pid_t tracer = fork();
+  if (tracer == 0) {
+    char ok = ptrace(PTRACE_SEIZE, kv.server.pid, nullptr, nullptr) == 0 ? 'y' : 'n';
+    (void)!write(p[1], &ok, 1);
+    for (;;) pause();
+  }
+  char ok = 0;
+  REQUIRE(read(p[0], &ok, 1) == 1);
+  REQUIRE(ok == 'y');
+  Run r = supervise(pid_args(kv.server.pid, kV2));
+  check_refused(r);
+  CHECK(r.report["message"].get<std::string>().find("already traced by pid " + std::to_string(tracer)) !=
+        std::string::npos);
+  end(tracer);  // the kernel detaches its tracee
+  close(p[0]);
+  close(p[1]);
+  kv.check_serving();
+}
+
+TEST_CASE("refused: a target not built with ttst-cc") {
+  pid_t plain = spawn_ready({kTests + "plain_bin"});
+  Run r = supervise(pid_args(plain, kV2));
+  check_refused(r);
+  CHECK(r.report["message"].get<std::string>().find("not built with ttst-cc") != std::string::npos);
+  CHECK(kill(plain, 0) == 0);
+  end(plain);
+}
+
+TEST_CASE("refused: a multi-threaded target, not supported yet") {
+  pid_t mt = spawn_ready({"tests/programs/runtime/qprog", "mt"});
+  Run r = supervise(pid_args(mt, kV2));
+  check_refused(r);
+  CHECK(r.report["message"].get<std::string>().find("not supported yet") != std::string::npos);
+  CHECK(kill(mt, 0) == 0);
+  end(mt);
+}
+
+TEST_CASE("refused: bad new versions, P untouched and serving") {
+  Filled kv;
+  std::string dir = tmpdir();
+  std::string noexec = dir + "/noexec_v2", text = dir + "/text_v2";
+  fs::copy_file(kV2, noexec, fs::copy_options::overwrite_existing);
+  chmod(noexec.c_str(), 0644);
+  { std::ofstream(text) << "#!/bin/sh\necho not an ELF\n"; }
+  chmod(text.c_str(), 0755);
+  struct Case {
+    std::string v2, says;
+  } cases[] = {
+      {dir + "/missing_v2", "does not exist"},
+      {noexec, "not executable"},
+      {text, "ELF"},
+      {kTests + "aarch64_v2_bin", "x86"},
+      {kTests + "stripped_v2_bin", "ttst-cc"},
+      {kTests + "plain_bin", "not built with ttst-cc"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.v2);
+    Run r = supervise(pid_args(kv.server.pid, c.v2));
+    check_refused(r);
+    CHECK(r.report["reason"] == "bad_input");
+    CHECK(r.report["message"].get<std::string>().find(c.says) != std::string::npos);
+    CHECK(r.report["new_pid"] == kv.server.pid);
+  }
+  kv.check_serving();
+}
+
+TEST_CASE("refused: a plan that needs user code, each object named") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kTests + "semantic_v2"));
+  check_refused(r);
+  CHECK(r.report["reason"] == "needs_user_code");
+  REQUIRE(r.report["needs_user_code"].size() >= 1);
+  for (const auto& id : r.report["needs_user_code"])
+    CHECK(r.report["message"].get<std::string>().find(id.get<std::string>()) != std::string::npos);
+  CHECK(r.err.find("--xfer") != std::string::npos);
+  kv.check_serving();
+}
+
+TEST_CASE("rolled back: no state-transfer engine in this build (internal)") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kV2));
+  // When stfw's engine is linked into the agent this attempt goes further; the
+  // test then only requires that P is intact.
+  if (r.report["reason"] == "internal") {
+    check_rolled_back(r, "internal");
+    CHECK(r.report["message"].get<std::string>().find("no state-transfer engine") != std::string::npos);
+    std::vector<std::string> names;
+    for (const auto& p : r.report["phases"]) names.push_back(p["name"]);
+    CHECK(names == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "rollback"});
+    CHECK(!r.report["old"]["build_id"].get<std::string>().empty());
+    CHECK(!r.report["new"]["build_id"].get<std::string>().empty());
+    kv.check_serving();
+  } else {
+    CHECK((r.status == 0 || r.status == 1));
+  }
+}
+
+TEST_CASE("rolled back: the agent crashes (test hook: NULL dereference task)") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_FORWARD_TASK=2");
+  check_rolled_back(r, "crash");
+  CHECK(r.report["crash"]["process"] == "future");
+  CHECK(r.report["crash"]["signal"] == SIGSEGV);
+  CHECK(r.report["crash"]["fault_address"] == "0x0");
+  CHECK(!r.report["crash"]["instruction"].get<std::string>().empty());
+  CHECK(r.report["crash"]["symbol"].get<std::string>().find("task_null_deref") != std::string::npos);
+  kv.check_serving();
+}
+
+TEST_CASE("rolled back: v2 crashes during start-up") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kTests + "crash_v2"));
+  check_rolled_back(r, "startup_crash");
+  CHECK(r.report["crash"]["signal"] == SIGSEGV);
+  CHECK(r.report["crash"]["symbol"].get<std::string>().rfind("main+", 0) == 0);
+  CHECK(r.report["crash"]["instruction"].get<std::string>().find("mov") != std::string::npos);
+  kv.check_serving();
+}
+
+TEST_CASE("rolled back: v2 exits during start-up") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kTests + "exit_v2"));
+  check_rolled_back(r, "startup_crash");
+  CHECK(r.report["message"].get<std::string>().find("status 7") != std::string::npos);
+  kv.check_serving();
+}
+
+TEST_CASE("rolled back: v2 never reaches its update point (timeout)") {
+  Filled kv;
+  auto t0 = std::chrono::steady_clock::now();
+  Run r = supervise(pid_args(kv.server.pid, kTests + "no_upoint_v2") + " --timeout 800ms");
+  auto took = std::chrono::steady_clock::now() - t0;
+  check_rolled_back(r, "no_update_point");
+  CHECK(took < std::chrono::seconds(5));
+  kv.check_serving();
+}
+
+TEST_CASE("the supervisor SIGKILLed mid-transaction: P keeps serving") {
+  Filled kv;
+  // Test hook: the forward run loops forever, so the transaction is surely in
+  // progress (P stopped, R and F alive) when the supervisor is killed.
+  std::string dir = tmpdir() + "/reports-kill";
+  pid_t sup = fork();
+  if (sup == 0) {
+    setenv("TTST_SUPERVISE_TEST_FORWARD_TASK", "5", 1);
+    setenv("XDG_CACHE_HOME", (tmpdir() + "/cache").c_str(), 1);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 2);
+    std::string pid = std::to_string(kv.server.pid);
+    execl(kSupervise.c_str(), kSupervise.c_str(), "--pid", pid.c_str(), "--new", kV2.c_str(), "--timeout", "30s",
+          "--report-dir", dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until P is traced (the transaction has begun), then a little more.
+  bool traced = false;
+  for (int i = 0; i < 400 && !traced; ++i) {
+    std::ifstream st("/proc/" + std::to_string(kv.server.pid) + "/status");
+    std::string line;
+    while (std::getline(st, line))
+      if (line.rfind("TracerPid:", 0) == 0 && line != "TracerPid:\t0") traced = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(traced);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(sup, SIGKILL);
+  int st = 0;
+  waitpid(sup, &st, 0);
+  CHECK(WIFSIGNALED(st));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  kv.check_serving();
+}
+
+TEST_CASE("commit mechanics: F released and serving, P ended, pid file rewritten") {
+  // Test hook: the empty task stands in for the forward transfer (status OK), so
+  // this checks only what commit does, not state transfer (stfw's job).
+  Filled kv;
+  std::string pidfile = tmpdir() + "/kv.pid";
+  Run r = supervise(pid_args(kv.server.pid, kV2) + " --forward-only --pidfile " + pidfile,
+                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0");
+  CHECK(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  pid_t f = r.report["new_pid"].get<pid_t>();
+  CHECK(f != kv.server.pid);
+  std::ifstream pf(pidfile);
+  pid_t written = 0;
+  pf >> written;
+  CHECK(written == f);
+  int st = 0;
+  CHECK(waitpid(kv.server.pid, &st, 0) == kv.server.pid);  // P ended
+  CHECK(WIFSIGNALED(st));
+  kv.server.pid = -1;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // F runs on (not exited with TTST_EXIT_NO_SUPERVISOR) and is not traced.
+  std::ifstream fs_("/proc/" + std::to_string(f) + "/status");
+  std::string line, state, tracer;
+  while (std::getline(fs_, line)) {
+    if (line.rfind("State:", 0) == 0) state = line;
+    if (line.rfind("TracerPid:", 0) == 0) tracer = line;
+  }
+  CHECK(state.find("Z") == std::string::npos);
+  CHECK(!state.empty());
+  CHECK(tracer == "TracerPid:\t0");
+  kill(f, SIGKILL);
+}
+
+TEST_CASE("--validate-only runs backward and diff, then rolls back (test hooks: empty transfers)") {
+  // With the empty task standing in for both transfers, R is P untouched: the diff
+  // must find P and R equal, and --validate-only must still roll back.
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kV2) + " --validate-only",
+                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
+  CHECK(r.status == 0);
+  CHECK(r.report["outcome"] == "rolled_back");
+  CHECK(r.report["reason"] == "validate_only");
+  std::vector<std::string> names;
+  for (const auto& p : r.report["phases"]) names.push_back(p["name"]);
+  CHECK(names == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
+                                          "rollback"});
+  CHECK(r.report["new_pid"] == kv.server.pid);
+  kv.check_serving();
+}
+
+TEST_CASE("a backward transfer that crashes in R is reported as the reversed process's crash") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kV2),
+                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=3");
+  check_rolled_back(r, "crash");
+  CHECK(r.report["crash"]["process"] == "reversed");
+  CHECK(r.report["crash"]["signal"] == SIGABRT);
+  kv.check_serving();
+}
+
+TEST_CASE("a busy P is driven to its update point (stop protocol), then resumes") {
+  // qprog busy spins through TTST_UPDATE_POINT() without blocking: the probe finds
+  // it running, the supervisor sets update_requested and catches the marker stop.
+  // v2 is qprog itself; both transfers are the empty task (test hooks).
+  pid_t busy = spawn_ready({"tests/programs/runtime/qprog", "busy"});
+  Run r = supervise("--pid " + std::to_string(busy) + " --new tests/programs/runtime/qprog --validate-only",
+                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
+  CHECK(r.status == 0);
+  CHECK(r.report["reason"] == "validate_only");
+  // P runs on: its CPU time keeps growing, and it is not traced.
+  auto cpu = [&] {
+    std::ifstream st("/proc/" + std::to_string(busy) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(st)), {});
+    std::istringstream in(s.substr(s.rfind(')') + 2));
+    std::string f;
+    long utime = 0;
+    for (int i = 3; i <= 14 && in >> f; ++i)
+      if (i == 14) utime = std::stol(f);
+    return utime;
+  };
+  long before = cpu();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(cpu() > before);
+  end(busy);
+}
+
+TEST_CASE("an attempt under continuous client load loses and fails no request") {
+  Filled kv;
+  std::atomic<bool> stop{false};
+  std::atomic<long> ok{0}, bad{0};
+  std::string error;
+  std::thread client([&] {
+    try {
+      KvClient c(kv.server.port);
+      for (long i = 0; !stop; ++i) {
+        std::string k = "load" + std::to_string(i);
+        if (c.set(k, "v" + std::to_string(i)) == "OK" && c.get(k) == "VALUE v" + std::to_string(i))
+          ++ok;
+        else
+          ++bad;
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Run r = supervise(pid_args(kv.server.pid, kV2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  stop = true;
+  client.join();
+  // Known limits (README): under this load kvserver often never returns to its
+  // event loop while driven (refused, not_quiescent), and rarely a remote syscall
+  // times out (internal error, 3). What must hold every time: P intact, no request
+  // lost or failed.
+  CHECK((r.status == 0 || r.status == 1 || r.status == 3 ||
+         (r.status == 2 && r.report["reason"] == "not_quiescent")));
+  MESSAGE("outcome under load: " << r.report["outcome"] << " " << r.report["reason"]);
+  CHECK(error == "");
+  CHECK(ok > 0);
+  CHECK(bad == 0);
+  if (r.status != 0) kv.check_serving();
+}

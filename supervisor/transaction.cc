@@ -1,0 +1,558 @@
+// transaction.cc — see transaction.h. The order of the phases and what each
+// leaves behind on failure:
+//   preflight (plan)      nothing touched                      -> refused (2)
+//   quiesce               read-only probe, P released          -> refused (2)
+//   seize P, create R, F  R/F die with us (EXITKILL)           -> rolled back (1)
+//   startup, forward,
+//   backward, diff        P stopped, only read                 -> rolled back (1)
+//   commit                F released first, then P ended
+// P is a SeizedProcess: however this function leaves, its threads are detached
+// and run on exactly where they were.
+#include "supervisor/transaction.h"
+
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "diff/differ.h"
+#include "dwarfmeta/cache.h"
+#include "inject/agent/agent_abi.h"
+#include "inject/agent_session.h"
+#include "inject/decode.h"
+#include "inject/error.h"
+#include "inject/memory.h"
+#include "inject/process.h"
+#include "inject/process_factory.h"
+#include "stfw/runtime/ttst_abi.h"
+#include "stfw/stfw_task.h"
+#include "supervisor/preflight.h"
+#include "supervisor/quiesce/quiesce.h"
+#include "supervisor/quiesce/upoint_map.h"
+#include "supervisor/state_model_adapter.h"
+
+namespace ttst::supervisor {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+std::string now_iso() {
+  char buf[32];
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The end of a transaction that did not commit: thrown inside, caught once.
+struct Abort {
+  Outcome outcome;
+  Reason reason;
+  std::string message, advice;
+  std::optional<Crash> crash;
+  std::string detail;
+};
+
+[[noreturn]] void rollback(Reason reason, std::string message, std::string advice,
+                           std::optional<Crash> crash = std::nullopt, std::string detail = "") {
+  throw Abort{Outcome::kRolledBack, reason, std::move(message), std::move(advice), std::move(crash),
+              std::move(detail)};
+}
+
+const char* signame(int sig) {
+  const char* n = sigabbrev_np(sig);
+  static thread_local std::string s;
+  s = n ? std::string("SIG") + n : "signal " + std::to_string(sig);
+  return s.c_str();
+}
+
+class Phases {
+ public:
+  Phases(Report& r, const Options& o) : report_(r), opts_(o) {}
+  void start(const std::string& name) {
+    end();
+    name_ = name;
+    t0_ = Clock::now();
+    if (opts_.progress) opts_.progress(name, -1);
+  }
+  void end() {
+    if (name_.empty()) return;
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0_).count();
+    report_.phases.push_back({name_, ms});
+    if (opts_.progress) opts_.progress(name_, ms);
+    name_.clear();
+  }
+
+ private:
+  Report& report_;
+  const Options& opts_;
+  std::string name_;
+  Clock::time_point t0_;
+};
+
+struct Deadline {
+  Clock::time_point at;
+  milliseconds left() const {
+    auto d = std::chrono::duration_cast<milliseconds>(at - Clock::now());
+    return d.count() > 0 ? d : milliseconds(0);
+  }
+};
+
+bool is_fault(int sig) {
+  return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGABRT ||
+         sig == SIGTRAP || sig == SIGSYS;
+}
+
+void write_flag(pid_t pid, uint64_t runtime, uint32_t value) {
+  inject::write_memory(pid, runtime + offsetof(struct ttst_runtime, update_requested),
+                       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&value), sizeof value));
+}
+
+// F from the stop after execve to its first update point (the marker syscall-entry
+// stop of ttst_abi.h §4/§5). Returns the run-time bias of v2.
+void run_future_to_update_point(inject::ChildProcess& f, const dwarfmeta::Program& v2,
+                                const quiesce::UpdatePointMap& v2map, const Deadline& dl) {
+  inject::Task& t = f.task();
+  std::optional<Crash> crash;
+  t.resume(PTRACE_SYSCALL);
+  for (;;) {
+    milliseconds left = dl.left();
+    std::optional<inject::Stop> s = left.count() > 0 ? t.wait_for(left) : std::nullopt;
+    if (!s) {
+      rollback(Reason::kNoUpdatePoint,
+               "the new version did not reach an update point within the time limit",
+               "check that v2's event loop holds TTST_UPDATE_POINT(), or raise --timeout");
+    }
+    switch (s->kind) {
+      case inject::StopKind::kSyscall: {
+        user_regs_struct r = t.get_regs();
+        if (r.orig_rax == TTST_MARKER_SYSCALL && r.rdi == TTST_MARKER_MAGIC &&
+            static_cast<int64_t>(r.rax) == -ENOSYS)
+          return;  // entry stop of the marker: F is at its update point
+        t.resume(PTRACE_SYSCALL);
+        break;
+      }
+      case inject::StopKind::kSignalDelivery: {
+        if (is_fault(s->sig) && !crash) {
+          Crash c;
+          c.process = "future";
+          c.signal = s->sig;
+          siginfo_t si = t.get_siginfo();
+          c.fault_address = reinterpret_cast<uint64_t>(si.si_addr);
+          uint64_t rip = t.get_regs().rip;
+          c.instruction = inject::decode_remote_instruction(f.pid(), rip).text;
+          try {
+            uint64_t bias = quiesce::load_bias(f.pid(), v2map);
+            if (const dwarfmeta::Function* fn = v2.function_at(rip - bias)) {
+              char off[32];
+              std::snprintf(off, sizeof off, "+0x%llx", static_cast<unsigned long long>(rip - bias - fn->low));
+              c.symbol = fn->id + off;
+            }
+          } catch (const std::exception&) {
+          }
+          crash = c;
+        }
+        t.resume(PTRACE_SYSCALL, s->sig);
+        break;
+      }
+      case inject::StopKind::kExited:
+        t.forget();
+        rollback(Reason::kStartupCrash,
+                 "the new version exited with status " + std::to_string(s->exit_code) +
+                     " during start-up, before its update point",
+                 "run v2 by hand to see why it exits; the old version keeps serving");
+      case inject::StopKind::kKilled: {
+        t.forget();
+        std::string where;
+        if (crash) {
+          where = " at " + (crash->symbol.empty() ? std::string("?") : crash->symbol);
+          if (!crash->instruction.empty()) where += " (" + crash->instruction + ")";
+        } else {
+          crash = Crash{"future", s->sig, 0, "", ""};
+        }
+        rollback(Reason::kStartupCrash,
+                 std::string("the new version crashed during start-up: ") + signame(s->sig) + where,
+                 "fix v2's start-up (run it by hand or under gdb); the old version keeps serving", crash);
+      }
+      case inject::StopKind::kGroupStop:
+      case inject::StopKind::kEvent:
+      case inject::StopKind::kInterrupt:
+        t.resume(PTRACE_SYSCALL);
+        break;
+    }
+  }
+}
+
+// The stop protocol of ttst_abi.h §4 for a P that is not quiescent: write
+// update_requested = 1, run its (only) thread with PTRACE_SYSCALL until the
+// syscall-entry stop of the marker. Returns false (update_requested written back to
+// 0, the thread stopped again) when the bound runs out first.
+bool drive_to_update_point(inject::SeizedProcess& past, uint64_t rt, milliseconds bound, std::string& where) {
+  inject::Task& t = past.main_thread();
+  long stops = 0, markers = 0;
+  write_flag(past.pid(), rt, 1);
+  auto until = Clock::now() + bound;
+  t.resume(PTRACE_SYSCALL);
+  for (;;) {
+    auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+    std::optional<inject::Stop> s = left.count() > 0 ? t.wait_for(left) : std::nullopt;
+    if (!s) {
+      t.interrupt(milliseconds(1000));
+      uint32_t flag = 0;
+      inject::read_memory(past.pid(), rt + offsetof(struct ttst_runtime, update_requested),
+                          std::span<uint8_t>(reinterpret_cast<uint8_t*>(&flag), sizeof flag));
+      write_flag(past.pid(), rt, 0);
+      user_regs_struct r = t.get_regs();
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "last in %s() at pc 0x%llx after %ld system-call stops, %ld getppid, flag %u",
+                    quiesce::syscall_name(static_cast<long>(r.orig_rax)), static_cast<unsigned long long>(r.rip),
+                    stops, markers, flag);
+      where = buf;
+      return false;
+    }
+    ++stops;
+    switch (s->kind) {
+      case inject::StopKind::kSyscall: {
+        user_regs_struct r = t.get_regs();
+        spdlog::debug("driving P: syscall stop nr {} rax {:#x} rdi {:#x} rsi {:#x} (runtime {:#x})",
+                      static_cast<int64_t>(r.orig_rax), r.rax, r.rdi, r.rsi, rt);
+        if (r.orig_rax == TTST_MARKER_SYSCALL) ++markers;
+        if (r.orig_rax == TTST_MARKER_SYSCALL && r.rdi == TTST_MARKER_MAGIC && r.rsi == rt &&
+            static_cast<int64_t>(r.rax) == -ENOSYS)
+          return true;
+        t.resume(PTRACE_SYSCALL);
+        break;
+      }
+      case inject::StopKind::kSignalDelivery:
+        t.resume(PTRACE_SYSCALL, s->sig);
+        break;
+      case inject::StopKind::kExited:
+      case inject::StopKind::kKilled:
+        t.forget();
+        throw inject::TraceeDied("the program " + s->describe() + " while being stopped at its update point");
+      default:
+        spdlog::debug("driving P: {}", s->describe());
+        t.resume(PTRACE_SYSCALL);
+    }
+  }
+}
+
+// Runs one state-transfer task in `thread`; rolls back on anything but OK.
+void run_transfer(inject::Task& thread, const char* process, uint32_t task, uint32_t mode, pid_t peer,
+                  std::array<uint64_t, 8> args, const std::vector<uint8_t>& self,
+                  const std::vector<uint8_t>& peer_img, const Deadline& dl) {
+  // TEST-ONLY hooks (transaction.h).
+  const char* forced = std::getenv(mode == TTST_AGENT_MODE_FORWARD ? kTestForwardTaskEnv : kTestBackwardTaskEnv);
+  if (forced && *forced) task = static_cast<uint32_t>(std::strtoul(forced, nullptr, 0));
+  inject::AgentRequest req;
+  req.task = task;
+  req.mode = mode;
+  req.peer_pid = peer;
+  req.args = args;
+  req.meta_self = self;
+  req.meta_peer = peer_img;
+  req.output_size = 1 << 20;
+  req.heap_size = 64ull << 20;
+  req.timeout = std::max(dl.left(), milliseconds(1));
+  inject::AgentOutcome out = inject::run_agent(thread, req);
+  std::string dir = mode == TTST_AGENT_MODE_FORWARD ? "forward" : "backward";
+  switch (out.kind) {
+    case inject::AgentOutcome::Kind::kFinished: {
+      if (out.status == TTST_STFW_STATUS_OK) return;
+      std::string line;
+      for (uint8_t c : out.output) {
+        if (c == 0) break;
+        line.push_back(static_cast<char>(c));
+      }
+      if (out.status == TTST_AGENT_STATUS_UNKNOWN_TASK)
+        throw Abort{Outcome::kRolledBack, Reason::kInternal,
+                    "this build has no state-transfer engine (the agent does not know the " + dir +
+                        " transfer task)",
+                    "build ttst with stfw's transfer engine; the old version keeps serving", std::nullopt, ""};
+      if (out.status == TTST_STFW_STATUS_INVARIANT || out.status == TTST_STFW_STATUS_AMBIGUOUS)
+        rollback(Reason::kInvariant, "the " + dir + " transfer refused: " + line,
+                 "add transfer code or annotations for this object (see ttst-meta plan)", std::nullopt, line);
+      throw Abort{Outcome::kRolledBack, Reason::kInternal,
+                  "the " + dir + " transfer failed with status " + std::to_string(out.status) +
+                      (line.empty() ? "" : ": " + line),
+                  "report this with the post-mortem report; the old version keeps serving", std::nullopt, line};
+    }
+    case inject::AgentOutcome::Kind::kCrashed: {
+      Crash c{process, out.signal, out.fault_address, out.instruction, out.symbol};
+      rollback(Reason::kCrash,
+               "the " + dir + " transfer crashed in the " + process + " process: " + out.describe(),
+               "the old version keeps serving; send the report to the transfer code's authors", c);
+    }
+    case inject::AgentOutcome::Kind::kHung:
+      rollback(Reason::kTimeout, "the " + dir + " transfer did not finish in time: " + out.describe(),
+               "raise --timeout if the state is large; the old version keeps serving");
+    case inject::AgentOutcome::Kind::kDied:
+      rollback(Reason::kCrash, std::string("the ") + process + " process died during the " + dir + " transfer",
+               "the old version keeps serving; see the report");
+  }
+}
+
+void write_runtime_flags(pid_t pid, uint64_t runtime, uint32_t update_requested, uint32_t updating) {
+  uint32_t v[2] = {update_requested, updating};
+  inject::write_memory(pid, runtime + offsetof(struct ttst_runtime, update_requested),
+                       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v), sizeof v));
+}
+
+// Proportional set size (KiB) from /proc/PID/smaps_rollup: shared pages counted
+// once across P, R and F. 0 when unreadable.
+long pss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Pss:", 0) == 0) return std::atol(line.c_str() + 4);
+  return 0;
+}
+
+void write_pidfile(const std::string& path, pid_t pid) {
+  std::string tmp = path + ".ttst-tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << pid << "\n";
+    if (!out) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot replace " + path + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+namespace {
+int status_of(const Report& r) {
+  switch (r.outcome) {
+    case Outcome::kCommitted: return 0;
+    case Outcome::kRefused: return 2;
+    case Outcome::kRolledBack: return r.reason == Reason::kValidateOnly ? 0 : 1;
+  }
+  return 3;
+}
+Report run_update_report(const Options& o, bool& internal);
+}  // namespace
+
+Attempt run_update(const Options& o) {
+  bool internal = false;
+  Attempt a;
+  a.report = run_update_report(o, internal);
+  a.exit_status = internal ? 3 : status_of(a.report);
+  return a;
+}
+
+namespace {
+Report run_update_report(const Options& o, bool& internal) {
+  Report rep;
+  rep.started_at = now_iso();
+  rep.old_pid = o.pid;
+  rep.new_pid = o.pid;
+  rep.old_binary.path = "/proc/" + std::to_string(o.pid) + "/exe";
+  rep.new_binary.path = o.new_path;
+  Phases phases(rep, o);
+  Deadline dl{Clock::now() + o.timeout};
+
+  // ---- before touching P ----
+  Preflight pf;
+  quiesce::UpdatePointMap v1map, v2map;
+  try {
+    phases.start("plan");
+    if (!o.xfer.empty())
+      throw Refusal("--xfer (user transfer code) is not supported by this build yet",
+                    "run without --xfer, or wait for the extensions release");
+    pf = preflight(o.pid, o.new_path, !o.xfer.empty());
+    char exe[4096];
+    ssize_t n = readlink(pf.old_exe.c_str(), exe, sizeof exe - 1);
+    rep.old_binary.path = n > 0 ? std::string(exe, n) : pf.old_exe;
+    rep.new_binary.path = pf.new_exe;
+    rep.old_binary.build_id = pf.v1.build_id;
+    rep.new_binary.build_id = pf.v2.build_id;
+    v1map = quiesce::UpdatePointMap::load(pf.old_exe);
+    v2map = quiesce::UpdatePointMap::load(pf.new_exe);
+    phases.end();
+  } catch (const Refusal& r) {
+    phases.end();
+    rep.outcome = Outcome::kRefused;
+    rep.reason = r.needs_user_code().empty() ? Reason::kBadInput : Reason::kNeedsUserCode;
+    rep.needs_user_code = r.needs_user_code();
+    rep.message = r.what();
+    rep.advice = r.advice();
+    return rep;
+  } catch (const std::exception& e) {
+    phases.end();
+    rep.outcome = Outcome::kRefused;
+    rep.reason = Reason::kBadInput;
+    rep.message = e.what();
+    rep.advice = "check the pid and the new version";
+    return rep;
+  }
+
+  // Quiescence probe: read-only, P released afterwards. A P found busy is driven
+  // to its update point once seized.
+  bool quiescent = false;
+  try {
+    phases.start("quiesce");
+    quiesce::Report q = quiesce::check(o.pid, v1map);
+    quiescent = q.quiescent;
+    spdlog::debug("quiescence probe: {}", q.message);
+  } catch (const std::exception& e) {
+    phases.end();
+    rep.outcome = Outcome::kRefused;
+    rep.reason = Reason::kBadInput;
+    rep.message = std::string("cannot trace pid ") + std::to_string(o.pid) + ": " + e.what();
+    rep.advice = "run ttst-supervise as root, and make sure no debugger is attached";
+    return rep;
+  }
+
+  // ---- P seized: from here on P is only stopped and read ----
+  std::optional<inject::SeizedProcess> past;
+  try {
+    past.emplace(inject::SeizedProcess::seize(o.pid, std::max(dl.left(), milliseconds(100))));
+  } catch (const std::exception& e) {
+    phases.end();
+    rep.outcome = Outcome::kRefused;
+    rep.reason = Reason::kBadInput;
+    rep.message = std::string("cannot trace pid ") + std::to_string(o.pid) + ": " + e.what();
+    rep.advice = "run ttst-supervise as root, and make sure no debugger is attached";
+    return rep;
+  }
+  std::optional<inject::ChildProcess> reversed, future;
+  bool driven = false;  // P's thread sits in the marker stop, update_requested = 1
+  try {
+    if (past->threads().size() != 1)
+      throw Abort{Outcome::kRefused, Reason::kBadInput, "the program started a thread: multi-threaded programs are not supported yet",
+                  "update a single-threaded program", std::nullopt, ""};
+    uint64_t p_bias = quiesce::load_bias(o.pid, v1map);
+    uint64_t p_rt = pf.v1.runtime_addr + p_bias;
+    if (!quiescent || static_cast<int64_t>(past->main_thread().get_regs().orig_rax) < 0) {
+      // Busy (or it left its event loop after the probe): the stop protocol.
+      auto bound = std::min(dl.left(), std::max(milliseconds(100), o.timeout / 5));
+      std::string where;
+      if (!drive_to_update_point(*past, p_rt, bound, where)) {
+        past->release();
+        throw Abort{Outcome::kRefused, Reason::kNotQuiescent,
+                    "the program did not reach an update point within " + std::to_string(bound.count()) +
+                        " ms (" + where + ")",
+                    "try again when the program is idle, or raise --timeout", std::nullopt, ""};
+      }
+      driven = true;
+    }
+    phases.start("create");
+    milliseconds step = std::max(std::min(dl.left(), milliseconds(2000)), milliseconds(100));
+    if (!o.forward_only) reversed.emplace(inject::create_reversed(past->main_thread(), step));
+    inject::FutureSpec spec;
+    spec.exe = pf.new_exe;
+    future.emplace(inject::create_future(past->main_thread(), spec, step));
+    rep.new_pid = o.pid;
+
+    phases.start("startup");
+    run_future_to_update_point(*future, pf.v2, v2map, dl);
+
+    uint64_t f_bias = quiesce::load_bias(future->pid(), v2map);
+    uint64_t f_rt = pf.v2.runtime_addr + f_bias;
+    auto v1img = dwarfmeta::cached_image(pf.old_exe);
+    auto v2img = dwarfmeta::cached_image(pf.new_exe);
+    std::vector<uint8_t> img1(v1img.data(), v1img.data() + v1img.size());
+    std::vector<uint8_t> img2(v2img.data(), v2img.data() + v2img.size());
+
+    phases.start("forward");
+    run_transfer(future->task(), "future", TTST_AGENT_TASK_STFW_FORWARD, TTST_AGENT_MODE_FORWARD, o.pid,
+                 {f_bias, p_bias, f_rt, p_rt, 0, 0, 0, 0}, img2, img1, dl);
+    if (!o.forward_only) {
+      phases.start("backward");
+      run_transfer(reversed->task(), "reversed", TTST_AGENT_TASK_STFW_BACKWARD, TTST_AGENT_MODE_BACKWARD,
+                   future->pid(), {p_bias, f_bias, p_rt, f_rt, 0, 0, 0, 0}, img1, img2, dl);
+      phases.start("diff");
+      diff::Options dopt;
+      for (auto& t : past->threads())
+        if (auto a = t.rseq_area())
+          for (auto& f : diff::rseq_kernel_fields(a->first, "thread " + std::to_string(t.tid())))
+            dopt.kernel_fields.push_back(f);
+      diff::Result res = diff::diff_processes(o.pid, reversed->pid(), dopt);
+      if (!res.equal()) {
+        try {
+          rep.differences = name_for_report(res, pf.v1, p_bias, p_rt, o.pid, reversed->pid(), 100,
+                                            rep.differences_total);
+        } catch (const std::exception& e) {  // naming never changes the verdict
+          spdlog::warn("naming the differences failed: {}", e.what());
+          rep.differences_total = res.bytes.size() + res.more_byte_diffs + res.mappings.size();
+        }
+        rollback(Reason::kStateDiff,
+                 std::to_string(rep.differences_total) +
+                     " differences between the old state and its round trip through v2",
+                 "the transfer loses or changes state: see the differences in the report");
+      }
+    }
+    // P, R and F all alive at their largest: the memory figure of the benchmark.
+    spdlog::debug("memory (PSS): P {} KiB, R {} KiB, F {} KiB", pss_kib(o.pid),
+                  reversed ? pss_kib(reversed->pid()) : 0, pss_kib(future->pid()));
+    if (dl.left().count() == 0)
+      rollback(Reason::kTimeout, "the update took longer than --timeout", "raise --timeout");
+    if (o.validate_only)
+      throw Abort{Outcome::kRolledBack, Reason::kValidateOnly,
+                  "validation passed: the update would commit (rolled back as --validate-only asks)",
+                  "run again without --validate-only to update", std::nullopt, ""};
+
+    // ---- commit: F serves, P and R end ----
+    phases.start("commit");
+    write_runtime_flags(future->pid(), f_rt, 0, 0);
+    pid_t fpid = future->pid();
+    future->release();
+    future.reset();
+    reversed.reset();  // killed
+    past->release();
+    ::kill(o.pid, SIGKILL);
+    if (!o.pidfile.empty()) write_pidfile(o.pidfile, fpid);
+    phases.end();
+    rep.outcome = Outcome::kCommitted;
+    rep.reason = Reason::kNone;
+    rep.new_pid = fpid;
+    rep.message = "updated pid " + std::to_string(o.pid) + " to " + pf.new_exe + ": now serving as pid " +
+                  std::to_string(fpid);
+    rep.advice = "nothing to do";
+    return rep;
+  } catch (const Abort& a) {
+    rep.outcome = a.outcome;
+    rep.reason = a.reason;
+    rep.message = a.message;
+    rep.advice = a.advice;
+    rep.crash = a.crash;
+    rep.detail = a.detail;
+  } catch (const std::exception& e) {
+    rep.outcome = Outcome::kRolledBack;
+    rep.reason = Reason::kInternal;
+    internal = true;
+    rep.message = std::string("internal error: ") + e.what();
+    rep.advice = "the old version keeps serving; report this with the post-mortem report";
+  }
+  // ---- roll back: F and R killed, P released untouched ----
+  phases.start("rollback");
+  future.reset();
+  reversed.reset();
+  if (driven) {
+    try {
+      write_flag(o.pid, pf.v1.runtime_addr + quiesce::load_bias(o.pid, v1map), 0);
+    } catch (const std::exception& e) {
+      spdlog::warn("could not clear update_requested in pid {} (its next update point clears it): {}", o.pid,
+                   e.what());
+    }
+  }
+  past->release();
+  phases.end();
+  rep.new_pid = o.pid;
+  return rep;
+}
+}  // namespace
+
+}  // namespace ttst::supervisor
