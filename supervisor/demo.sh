@@ -42,6 +42,7 @@ echo
 echo "== starting kvserver v1"
 "$kv/kvserver_v1" 0 >"$work/kvserver.out" 2>&1 &
 echo $! >"$pidfile"
+disown  # the update ends this process on commit: no job-control notice for it
 for _ in $(seq 100); do grep -q '^PORT' "$work/kvserver.out" && break; sleep 0.05; done
 port=$(awk '/^PORT/ {print $2}' "$work/kvserver.out")
 echo "kvserver v1: pid $(cat "$pidfile"), port $port"

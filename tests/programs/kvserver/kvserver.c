@@ -361,11 +361,13 @@ static void conn_close(struct conn *c) {
   free(c);
 }
 
+/* One read per readiness event: the level-triggered epoll reports the connection
+ * again if more is waiting, so a client that never pauses cannot keep the server
+ * away from its event loop (and its update point). */
 static void conn_readable(struct conn *c) {
-  for (;;) {
+  {
     ssize_t n = read(c->fd, c->inbuf + c->inlen, sizeof c->inbuf - 1 - c->inlen);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
     if (n <= 0) {
       conn_close(c);
       return;
