@@ -248,6 +248,17 @@ bool drive_to_update_point(inject::SeizedProcess& past, uint64_t rt, millisecond
   }
 }
 
+// The agent's arena must hold a copy of the peer's writable memory plus its own
+// tables for the objects of both sides (stfw/README.md). The arena is anonymous
+// memory the kernel commits only when touched, so it is sized generously: four
+// times the peer's writable memory and 256 MiB more.
+uint64_t agent_heap_size(pid_t peer) {
+  uint64_t writable = 0;
+  for (const inject::Mapping& m : inject::read_maps(peer))
+    if (m.writable()) writable += m.end - m.start;
+  return ((4 * writable + (256ull << 20)) + 4095) & ~uint64_t{4095};
+}
+
 // Runs one state-transfer task in `thread`; rolls back on anything but OK.
 void run_transfer(inject::Task& thread, const char* process, uint32_t task, uint32_t mode, pid_t peer,
                   std::array<uint64_t, 8> args, const std::vector<uint8_t>& self,
@@ -263,7 +274,7 @@ void run_transfer(inject::Task& thread, const char* process, uint32_t task, uint
   req.meta_self = self;
   req.meta_peer = peer_img;
   req.output_size = 1 << 20;
-  req.heap_size = 64ull << 20;
+  req.heap_size = agent_heap_size(peer);
   req.timeout = std::max(dl.left(), milliseconds(1));
   inject::AgentOutcome out = inject::run_agent(thread, req);
   std::string dir = mode == TTST_AGENT_MODE_FORWARD ? "forward" : "backward";

@@ -4,10 +4,9 @@
 //
 //   bazel run -c opt //supervisor/bench:update_bench -- [N] [runs]
 //
-// Until stfw's transfer engine is in the agent, both transfers are the agent's
-// empty task (test hooks of supervisor/transaction.h), so the figures are the
-// transaction's own cost: quiesce, fork of R, fork+exec of F to its update point,
-// two agent runs, the P/R diff of the whole heap. The transfer itself is extra.
+// Everything is real: quiesce, fork of R, fork+exec of F to its update point, the
+// forward and backward transfers (stfw in the agent), the P/R diff of the whole
+// heap. --validate-only keeps P, so every run starts from the same state.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,8 +49,7 @@ long rss_kib(pid_t pid) {
 }
 
 nlohmann::json run(pid_t pid, const std::string& extra) {
-  std::string cmd = "env TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0 "
-                    "supervisor/ttst-supervise --json --timeout 60s --report-dir /tmp/ttst-bench-reports --pid " +
+  std::string cmd = "supervisor/ttst-supervise --json --timeout 60s --report-dir /tmp/ttst-bench-reports --pid " +
                     std::to_string(pid) + " --new tests/programs/kvserver/kvserver_v2 -v " + extra +
                     " 2>/tmp/ttst-bench.err";
   FILE* f = popen(cmd.c_str(), "r");
