@@ -456,6 +456,26 @@ TEST_CASE("--validate-only runs backward and diff, then rolls back (test hooks: 
   kv.check_serving();
 }
 
+TEST_CASE("rolled back: a transfer that loses a write is caught by the diff and named (state_diff)") {
+  // Test hook: the backward transfer is the real one plus one lost write
+  // (TTST_AGENT_TASK_STFW_BACKWARD_LOSSY = 102): R's table.count is one less than P's.
+  Filled kv;  // 50 keys: table.count == 50
+  Run r = supervise(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_BACKWARD_TASK=102");
+  check_rolled_back(r, "state_diff");
+  CHECK(r.report["differences_total"].get<int>() >= 1);
+  REQUIRE(!r.report["differences"].empty());
+  const auto& d = r.report["differences"][0];
+  CHECK(d["where"].get<std::string>().find("table.count") != std::string::npos);
+  CHECK(d["past"] == "50");
+  CHECK(d["reversed"] == "49");
+  std::vector<std::string> names;
+  for (const auto& p : r.report["phases"]) names.push_back(p["name"]);
+  CHECK(names == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
+                                          "rollback"});
+  CHECK(r.report["new_pid"] == kv.server.pid);
+  kv.check_serving();
+}
+
 TEST_CASE("a backward transfer that crashes in R is reported as the reversed process's crash") {
   Filled kv;
   Run r = supervise(pid_args(kv.server.pid, kV2),

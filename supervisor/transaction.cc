@@ -501,7 +501,8 @@ Report run_update_report(const Options& o, bool& internal) {
         }
         rollback(Reason::kStateDiff,
                  std::to_string(rep.differences_total) +
-                     " differences between the old state and its round trip through v2",
+                     (rep.differences_total == 1 ? " difference" : " differences") +
+                     " between the old state and its round trip through v2",
                  "the transfer loses or changes state: see the differences in the report");
       }
     }

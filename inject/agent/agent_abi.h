@@ -42,6 +42,9 @@ enum ttst_agent_task {
   TTST_AGENT_TASK_COUNT_BUILTIN = 9,  /* first id free for new built-in tasks        */
   TTST_AGENT_TASK_STFW_FORWARD = 100, /* reserved for the state-transfer engine      */
   TTST_AGENT_TASK_STFW_BACKWARD = 101,
+  TTST_AGENT_TASK_STFW_BACKWARD_LOSSY = 102, /* TEST ONLY: the backward transfer, then
+                                                one write lost (table.count off by one):
+                                                what a buggy transfer leaves for the diff */
 };
 
 enum ttst_agent_mode {
