@@ -306,6 +306,35 @@ TEST_CASE("committed: state written before the update reads back after it (v1 ->
   CHECK(c.get("after") == "VALUE v2");
 }
 
+TEST_CASE("committed although v1's binary was replaced on disk (metadata from /proc/N/exe)") {
+  // As after a package upgrade: the file v1 was started from now holds something
+  // else entirely. ttst must read v1's metadata from the running process.
+  std::string exe = tmpdir() + "/kvserver-installed";
+  fs::copy_file(kV1, exe, fs::copy_options::overwrite_existing);
+  KvServer server = KvServer::start(exe);
+  {
+    KvClient c(server.port);
+    for (int i = 0; i < 20; ++i) REQUIRE(c.set("pkg" + std::to_string(i), "v" + std::to_string(i)) == "OK");
+  }
+  std::string replacement = exe + ".new";
+  {
+    std::ofstream junk(replacement);
+    junk << "#!/bin/sh\necho not the program\n";
+  }
+  fs::rename(replacement, exe);  // the old inode lives on only in the process
+  Run r = supervise(pid_args(server.pid, kV2));
+  CHECK(r.status == 0);
+  if (r.status == 0) {
+    int st = 0;
+    waitpid(server.pid, &st, 0);
+    server.pid = r.report["new_pid"].get<pid_t>();
+    KvClient c(server.port);
+    CHECK(c.command("VERSION") == "VERSION 2");
+    for (int i = 0; i < 20; ++i) CHECK(c.get("pkg" + std::to_string(i)) == "VALUE v" + std::to_string(i));
+  }
+  server.kill_and_wait();
+}
+
 TEST_CASE("20 consecutive updates v1 -> v2 -> v1 ...: data intact, no memory growth") {
   Filled kv;
   std::vector<long> rss;
