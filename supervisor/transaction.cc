@@ -5,7 +5,7 @@
 //   seize P, create R, F  R/F die with us (EXITKILL)           -> rolled back (1)
 //   startup, forward,
 //   backward, diff        P stopped, only read                 -> rolled back (1)
-//   commit                F released first, then P ended
+//   commit                F released first, then P killed while still stopped
 // P is a SeizedProcess: however this function leaves, its threads are detached
 // and run on exactly where they were.
 #include "supervisor/transaction.h"
@@ -523,8 +523,10 @@ Report run_update_report(const Options& o, bool& internal) {
     future->release();
     future.reset();
     reversed.reset();  // killed
-    past->release();
+    // P dies while still stopped: released first, it could take one more request
+    // whose effect F would never see.
     ::kill(o.pid, SIGKILL);
+    past->release();
     if (!o.pidfile.empty()) write_pidfile(o.pidfile, fpid);
     phases.end();
     rep.outcome = Outcome::kCommitted;
