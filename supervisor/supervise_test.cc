@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -335,6 +336,53 @@ TEST_CASE("committed although v1's binary was replaced on disk (metadata from /p
   server.kill_and_wait();
 }
 
+// Our children that still run (this process is a subreaper in the test below, so
+// an orphaned F becomes one); exited ones are reaped on the way.
+std::vector<pid_t> running_children() {
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  std::vector<pid_t> out;
+  for (const auto& t : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream in(t.path() / "children");
+    for (pid_t c; in >> c;) out.push_back(c);
+  }
+  return out;
+}
+
+TEST_CASE("the supervisor killed at each commit step: exactly one version serves, with the data") {
+  REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  const std::pair<const char*, const char*> steps[] = {
+      {"commit.past_pid", "VERSION 1"},     // F dies with us: rollback
+      {"commit.unleashed", "VERSION 1"},    // F sees P alive and exits: rollback
+      {"commit.past_doomed", "VERSION 2"},  // P runs its exit_group, F serves: commit
+      {"commit.released", "VERSION 2"},
+  };
+  for (const auto& [step, expect] : steps) {
+    CAPTURE(step);
+    Filled kv;
+    pid_t p = kv.server.pid;
+    Run r = supervise(pid_args(p, kV2), std::string("TTST_SUPERVISE_TEST_DIE_AT=") + step);
+    CHECK(r.status == 128 + SIGKILL);  // the shell reports the supervisor killed
+    // Within the runtime's wait (TTST_PAST_EXIT_WAIT_MS = 1 s) the outcome settles.
+    pid_t server = 0;
+    for (int i = 0; i < 300 && server == 0; ++i) {
+      std::vector<pid_t> alive = running_children();
+      if (alive.size() == 1) server = alive[0];
+      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE_MESSAGE(server != 0, "not exactly one version left running");
+    CHECK((server == p) == (std::string(expect) == "VERSION 1"));
+    kv.server.pid = server;
+    for (int c = 0; c < 5; ++c) {
+      KvClient client(kv.server.port);
+      CHECK(client.command("VERSION") == expect);
+    }
+    KvClient client(kv.server.port);
+    for (int i = 0; i < 50; i += 7) CHECK(client.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
 TEST_CASE("20 consecutive updates v1 -> v2 -> v1 ...: data intact, no memory growth") {
   Filled kv;
   std::vector<long> rss;
@@ -551,10 +599,13 @@ TEST_CASE("an attempt under continuous client load loses and fails no request") 
       KvClient c(kv.server.port);
       for (long i = 0; !stop; ++i) {
         std::string k = "load" + std::to_string(i);
-        if (c.set(k, "v" + std::to_string(i)) == "OK" && c.get(k) == "VALUE v" + std::to_string(i))
+        std::string set = c.set(k, "v" + std::to_string(i));
+        std::string got = set == "OK" ? c.get(k) : "";
+        if (set == "OK" && got == "VALUE v" + std::to_string(i)) {
           ++ok;
-        else
-          ++bad;
+        } else {
+          if (bad++ == 0) error = "request " + std::to_string(i) + ": SET -> '" + set + "', GET -> '" + got + "'";
+        }
       }
     } catch (const std::exception& e) {
       error = e.what();

@@ -12,6 +12,7 @@
 
 #include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -314,6 +315,24 @@ void run_transfer(inject::Task& thread, const char* process, uint32_t task, uint
   }
 }
 
+// TEST ONLY (kTestDieAtEnv): the supervisor killed at a named commit step.
+void commit_step(const char* name) {
+  const char* at = std::getenv(kTestDieAtEnv);
+  if (at && std::strcmp(at, name) == 0) ::kill(::getpid(), SIGKILL);
+}
+
+// Past the commit point P must never run again: its registers are aimed at
+// exit_group, so that released by a dying supervisor it ends instead of serving
+// beside F.
+void doom(inject::Task& thread) {
+  user_regs_struct r = thread.get_regs();
+  r.rip = inject::find_syscall_site(thread.tid());
+  r.rax = SYS_exit_group;
+  r.rdi = 0;
+  r.orig_rax = ~0ull;  // a pending syscall is skipped, nothing restarts
+  thread.set_regs(r);
+}
+
 void write_runtime_flags(pid_t pid, uint64_t runtime, uint32_t update_requested, uint32_t updating) {
   uint32_t v[2] = {update_requested, updating};
   inject::write_memory(pid, runtime + offsetof(struct ttst_runtime, update_requested),
@@ -518,13 +537,23 @@ Report run_update_report(const Options& o, bool& internal) {
 
     // ---- commit: F serves, P and R end ----
     phases.start("commit");
-    write_runtime_flags(future->pid(), f_rt, 0, 0);
+    // The commit point, in an order that leaves exactly one version serving if this
+    // process is killed between any two steps (ttst_abi.h §5).
     pid_t fpid = future->pid();
+    const uint64_t past_pid = static_cast<uint64_t>(o.pid);
+    inject::write_memory(fpid, f_rt + offsetof(struct ttst_runtime, past_pid),
+                         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&past_pid), sizeof past_pid));
+    commit_step("commit.past_pid");
+    future->task().set_options(inject::options_child() & ~unsigned{PTRACE_O_EXITKILL});
+    commit_step("commit.unleashed");
+    doom(past->main_thread());
+    commit_step("commit.past_doomed");
+    write_runtime_flags(fpid, f_rt, 0, 0);
     future->release();
     future.reset();
+    commit_step("commit.released");
     reversed.reset();  // killed
-    // P dies while still stopped: released first, it could take one more request
-    // whose effect F would never see.
+    // P dies while still stopped: released, it would run its exit_group anyway.
     ::kill(o.pid, SIGKILL);
     past->release();
     if (!o.pidfile.empty()) write_pidfile(o.pidfile, fpid);

@@ -46,5 +46,8 @@ Attempt run_update(const Options& options);
 // empty task, on both sides the diff of an untouched R is measured by the bench).
 inline constexpr const char* kTestForwardTaskEnv = "TTST_SUPERVISE_TEST_FORWARD_TASK";
 inline constexpr const char* kTestBackwardTaskEnv = "TTST_SUPERVISE_TEST_BACKWARD_TASK";
+// TEST ONLY: the supervisor SIGKILLs itself at this commit step (commit.past_pid,
+// commit.unleashed, commit.past_doomed, commit.released), to test every window.
+inline constexpr const char* kTestDieAtEnv = "TTST_SUPERVISE_TEST_DIE_AT";
 
 }  // namespace ttst::supervisor

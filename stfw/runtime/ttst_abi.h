@@ -145,7 +145,9 @@ struct ttst_runtime {
                                      executable's text: sites outside it get
                                      TTST_HEAP_F_FROM_LIB                        */
   uint64_t exe_text_end;
-  uint64_t reserved[2];
+  uint64_t past_pid;               /* [supervisor] in a future version, from the
+                                     commit point on: the past version's pid (§5) */
+  uint64_t reserved1;
   struct ttst_heap_stripe stripes[TTST_HEAP_STRIPES]; /* at offset 64            */
 };
 
@@ -210,6 +212,18 @@ struct ttst_runtime {
  *    line to stderr and exits with status TTST_EXIT_NO_SUPERVISOR: a future
  *    version never runs on with half a state.
  * ------------------------------------------------------------------------- */
+/*    The commit, against a supervisor killed at any moment (every window ends
+ *    with exactly one version serving, and never with none):
+ *      1. write past_pid into F (F still dies with the supervisor: PTRACE_O_EXITKILL);
+ *      2. drop F's PTRACE_O_EXITKILL;
+ *      3. aim P's registers at exit_group (P, still stopped, is now sacrificed);
+ *      4. clear `updating` and `update_requested` in F, detach F;
+ *      5. kill P.
+ *    An F that returns from its marker with `updating` still set (its supervisor
+ *    died) serves if past_pid is gone within TTST_PAST_EXIT_WAIT_MS (steps 3-5: the
+ *    state is in F only), else exits with TTST_EXIT_NO_SUPERVISOR (steps 1-2: P
+ *    runs on, as in any rollback). */
+#define TTST_PAST_EXIT_WAIT_MS 1000
 #define TTST_FUTURE_ENV "TTST_FUTURE_VERSION"
 #define TTST_EXIT_NO_SUPERVISOR 86
 

@@ -8,12 +8,15 @@
  * Plain C, no allocation of its own, no system call except the marker. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ttst_abi.h"
@@ -288,10 +291,36 @@ static inline void marker(uint64_t kind, uintptr_t where) {
                        : "rcx", "r11", "memory");
 }
 
+/* True when the supervisor died after the commit point (ttst_abi.h §5): the past
+ * version it named is gone, or a zombie, within TTST_PAST_EXIT_WAIT_MS. */
+static int past_version_ended(void) {
+  pid_t past = (pid_t)RT.past_pid;
+  if (past <= 0) return 0;
+  char path[32];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)past);
+  for (int waited = 0; waited <= TTST_PAST_EXIT_WAIT_MS; waited += 10) {
+    char buf[256] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 1; /* gone */
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    const char *paren = n > 0 ? strrchr(buf, ')') : NULL;
+    if (paren && (paren[2] == 'Z' || paren[2] == 'X')) return 1; /* ended, not yet reaped */
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
+}
+
 __attribute__((noinline, cold)) void __ttst_update_point(void) {
   uintptr_t where = SITE;
   if (RT.updating) {
     marker(TTST_MARKER_FUTURE, where);
+    if (RT.updating && past_version_ended()) { /* the supervisor died after the commit point */
+      __atomic_store_n(&RT.update_requested, 0, __ATOMIC_RELAXED);
+      __atomic_store_n(&RT.updating, 0, __ATOMIC_RELEASE);
+      return;
+    }
     if (RT.updating) { /* nobody transferred our state: never run half-updated */
       static const char msg[] =
           "ttst: this is a future version started without a live supervisor "
