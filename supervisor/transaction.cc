@@ -34,6 +34,7 @@
 #include "inject/memory.h"
 #include "inject/process.h"
 #include "inject/process_factory.h"
+#include "inject/registers.h"
 #include "stfw/runtime/ttst_abi.h"
 #include "stfw/stfw_task.h"
 #include "supervisor/preflight.h"
@@ -315,6 +316,24 @@ void run_transfer(inject::Task& thread, const char* process, uint32_t task, uint
   }
 }
 
+// The probe released P before it was seized, so P may have woken up meanwhile and
+// be in the middle of a request now (in a system call of its request handling, say).
+// It is still quiescent only if its thread is blocked again in the system call the
+// probe found it in, at the same place; anything else is driven to its update point.
+bool still_where_probed(inject::Task& t, const quiesce::ThreadReport& probed) {
+  if (probed.state != quiesce::ThreadState::kQuiescent) return false;
+  const user_regs_struct r = t.get_regs();
+  const auto nr = static_cast<int64_t>(r.orig_rax);
+  const auto rax = static_cast<int64_t>(r.rax);
+  if (nr < 0 || nr != probed.syscall) return false;
+  if (inject::is_restart_code(rax)) return r.rip == probed.pc;  // the kernel restarts it
+  if (rax != nr) return false;  // it returned: P runs on
+  // Pointed back at its `syscall` instruction to run it again (epoll_wait's EINTR).
+  uint8_t insn[2] = {0, 0};
+  inject::try_read_memory(t.tid(), r.rip, insn);
+  return insn[0] == 0x0f && insn[1] == 0x05 && (r.rip + 2 == probed.pc || r.rip == probed.pc);
+}
+
 // TEST ONLY (kTestDieAtEnv): the supervisor killed at a named commit step.
 void commit_step(const char* name) {
   const char* at = std::getenv(kTestDieAtEnv);
@@ -431,9 +450,10 @@ Report run_update_report(const Options& o, bool& internal) {
   // Quiescence probe: read-only, P released afterwards. A P found busy is driven
   // to its update point once seized.
   bool quiescent = false;
+  quiesce::Report q;
   try {
     phases.start("quiesce");
-    quiesce::Report q = quiesce::check(o.pid, v1map);
+    q = quiesce::check(o.pid, v1map);
     quiescent = q.quiescent;
     spdlog::debug("quiescence probe: {}", q.message);
   } catch (const std::exception& e) {
@@ -465,7 +485,7 @@ Report run_update_report(const Options& o, bool& internal) {
                   "update a single-threaded program", std::nullopt, ""};
     uint64_t p_bias = quiesce::load_bias(o.pid, v1map);
     uint64_t p_rt = pf.v1.runtime_addr + p_bias;
-    if (!quiescent || static_cast<int64_t>(past->main_thread().get_regs().orig_rax) < 0) {
+    if (!quiescent || q.threads.size() != 1 || !still_where_probed(past->main_thread(), q.threads[0])) {
       // Busy (or it left its event loop after the probe): the stop protocol.
       auto bound = std::min(dl.left(), std::max(milliseconds(100), o.timeout / 5));
       std::string where;
