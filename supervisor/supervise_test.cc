@@ -83,6 +83,13 @@ Run supervise(const std::string& args, const std::string& env = "") {
   return r;
 }
 
+// The names of the report's phases, in order.
+std::vector<std::string> phase_names(const Run& r) {
+  std::vector<std::string> names;
+  for (const auto& p : r.report["phases"]) names.push_back(p["name"]);
+  return names;
+}
+
 std::string pid_args(pid_t pid, const std::string& v2) {
   return "--pid " + std::to_string(pid) + " --new " + v2;
 }
@@ -286,9 +293,7 @@ TEST_CASE("committed: state written before the update reads back after it (v1 ->
   Run r = supervise(pid_args(kv.server.pid, kV2) + " --pidfile " + pidfile);
   REQUIRE(r.status == 0);
   CHECK(r.report["outcome"] == "committed");
-  std::vector<std::string> names;
-  for (const auto& p : r.report["phases"]) names.push_back(p["name"]);
-  CHECK(names == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
+  CHECK(phase_names(r) == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
                                           "commit"});
   pid_t old_pid = kv.server.pid;
   pid_t f = take_over(kv, r);
@@ -525,9 +530,7 @@ TEST_CASE("--validate-only runs backward and diff, then rolls back (test hooks: 
   CHECK(r.status == 0);
   CHECK(r.report["outcome"] == "rolled_back");
   CHECK(r.report["reason"] == "validate_only");
-  std::vector<std::string> names;
-  for (const auto& p : r.report["phases"]) names.push_back(p["name"]);
-  CHECK(names == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
+  CHECK(phase_names(r) == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
                                           "rollback"});
   CHECK(r.report["new_pid"] == kv.server.pid);
   kv.check_serving();
@@ -545,9 +548,7 @@ TEST_CASE("rolled back: a transfer that loses a write is caught by the diff and 
   CHECK(d["where"].get<std::string>().find("table.count") != std::string::npos);
   CHECK(d["past"] == "50");
   CHECK(d["reversed"] == "49");
-  std::vector<std::string> names;
-  for (const auto& p : r.report["phases"]) names.push_back(p["name"]);
-  CHECK(names == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
+  CHECK(phase_names(r) == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
                                           "rollback"});
   CHECK(r.report["new_pid"] == kv.server.pid);
   kv.check_serving();
