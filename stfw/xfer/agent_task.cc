@@ -9,6 +9,7 @@
 // found by name in this process's metadata image.
 #include "stfw/stfw_task.h"
 #include "stfw/xfer/engine.h"
+#include "stfw/xfer/libraries.h"
 
 extern "C" {
 #include "inject/agent/agent_abi.h"
@@ -79,7 +80,10 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   if (fd < 0) return -1;
   uint64_t cap = 1 << 20, used = 0;
   char* text = static_cast<char*>(agent_alloc(cap, 16));
-  if (!text) return -1;
+  if (!text) {
+    agent_syscall3(kSysClose, fd, 0, 0);
+    return -2;
+  }
   for (;;) {
     long r = agent_syscall3(kSysRead, fd, reinterpret_cast<long>(text + used), long(cap - 1 - used));
     if (r <= 0) break;
@@ -89,7 +93,7 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   agent_syscall3(kSysClose, fd, 0, 0);
   text[used] = 0;
   Region* regs = static_cast<Region*>(agent_alloc(sizeof(Region) * 4096, 16));
-  if (!regs) return -1;
+  if (!regs) return -2;
   int64_t count = 0;
   for (const char* p = text; *p && count < 4096;) {
     const char* line = p;
@@ -205,6 +209,21 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
                          : "bad input: cannot read /proc/PEER/maps of the peer");
     return nreg == -2 ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT;
   }
+  // Shared libraries: where the peer's are mapped here (pointers to their static data).
+  auto text_addr = [](const dwarfmeta::image::View& v, uint64_t bias) -> uint64_t {
+    for (uint32_t i = 0; i < v.function_count(); ++i)
+      if (v.function_at_index(i).low) return v.function_at_index(i).low + bias;
+    return bias;
+  };
+  const ttst::stfw::LibRange* libs = nullptr;
+  int64_t nlibs = ttst::stfw::map_libraries(desc->peer_pid, text_addr(cfg.src_meta, cfg.src_bias),
+                                            text_addr(cfg.dst_meta, cfg.dst_bias), &libs);
+  if (nlibs < 0) {
+    put(desc, nlibs == -2 ? "no memory: the agent's arena cannot hold the list of libraries"
+                          : "bad input: cannot read /proc/PID/maps of the peer or of this process");
+    return nlibs == -2 ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT;
+  }
+  cfg.libs = libs, cfg.lib_count = uint64_t(nlibs);
   uint64_t t1;
   {
     uint32_t lo, hi;

@@ -5,6 +5,7 @@
 
 #include "stfw/runtime/ttst_heap_reader.h"
 #include "stfw/stfw_task.h"
+#include "stfw/xfer/annotations.h"
 
 // Placement construction without <new> (not available freestanding).
 struct EngineTag {};
@@ -95,6 +96,7 @@ struct Out {
 };
 
 constexpr uint32_t kGlobal = 1u << 30, kReadonly = 1u << 29, kQueued = 1u << 28, kLib = TTST_HEAP_F_FROM_LIB;
+constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDesc = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
 
@@ -180,18 +182,43 @@ class Engine {
     return ty.size;
   }
   // Does the source type hold a pointer the transfer must translate?
-  bool has_pointer(uint32_t t) {
-    t = sm().strip(t);
-    uint8_t& m = hasptr_[t];
+  // (Unions holding pointers and intptr_t/uintptr_t values count: both may need
+  // an annotation, so their bytes are never copied blindly.)
+  bool has_pointer(uint32_t t0) {
+    if (t0 >= sm().type_count()) return false;
+    uint8_t& m = hasptr_[t0];
     if (m) return m == 2;
+    uint32_t t = sm().strip(t0);
     const ImageType& ty = sm().type(t);
-    bool r = false;
+    bool r = is_intptr(sm(), t0);
     if (ty.kind == kPointer) r = true;
-    else if (ty.kind == kArray) r = has_pointer(ty.target);
-    else if (ty.kind == kStruct)
+    else if (ty.kind == kArray) r = r || has_pointer(ty.target);
+    else if (ty.kind == kStruct || ty.kind == kUnion)
       for (uint32_t i = 0; i < sm().member_count(ty) && !r; ++i) r = has_pointer(sm().members(ty)[i].type);
     m = r ? 2 : 1;
     return r;
+  }
+  // intptr_t / uintptr_t (through any typedefs or qualifiers): an integer meant to
+  // hold an address.
+  static bool is_intptr(const View& v, uint32_t t) {
+    for (int guard = 0; guard < 16; ++guard) {
+      const ImageType& ty = v.type(t);
+      if (ty.kind < kTypedef || ty.kind > 11) return false;
+      if (ty.kind == kTypedef && ty.name != dwarfmeta::image::kNone &&
+          (streq(v.str(ty.name), "intptr_t") || streq(v.str(ty.name), "uintptr_t")))
+        return true;
+      t = ty.target;
+    }
+    return false;
+  }
+  // Which image is the newer version's: the annotations need to know.
+  bool src_newer() const { return c_.backward; }
+  bool annotated(uint32_t ts, uint32_t td) const {
+    return ann_.type_annotated(src_newer(), ts) || ann_.type_annotated(!src_newer(), td);
+  }
+  Rule member_rule(uint32_t ts, uint32_t si, uint32_t td, uint32_t di) const {
+    Rule r = ann_.member_rule(src_newer(), ts, si);
+    return r != kRuleDefault ? r : ann_.member_rule(!src_newer(), td, di);
   }
   // Identical layout and no pointer: the bytes are copied as they are.
   bool same_flat(uint32_t ts, uint32_t td, int depth = 0) {
@@ -215,7 +242,7 @@ class Engine {
               streq(sm().str(sm().enumerators(a)[i].name), dm().str(dm().enumerators(b)[i].name));
       } else if (a.kind == kArray) r = a.count == b.count && same_flat(a.target, b.target, depth + 1);
       else if (a.kind == kStruct) {
-        r = sm().member_count(a) == dm().member_count(b);
+        r = sm().member_count(a) == dm().member_count(b) && !annotated(ts, td);
         for (uint32_t i = 0; r && i < sm().member_count(a); ++i) {
           const ImageMember& x = sm().members(a)[i];
           const ImageMember& y = dm().members(b)[i];
@@ -280,6 +307,19 @@ class Engine {
     zero(hasptr_, sm().type_count());
     for (uint32_t i = 0; i < sm().type_count(); ++i) cp_[i] = 0xffffffffu;
     zero(flat_, 4096 * sizeof(Memo));
+    const dwarfmeta::image::ImageAnnotation* bad = nullptr;
+    bool bad_newer = false;
+    const View& older = c_.backward ? dm() : sm();
+    const View& newer = c_.backward ? sm() : dm();
+    if (!ann_.init(older, newer, e_.scratch, e_.ctx, &bad, &bad_newer)) {
+      if (!bad) return fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)"), false;
+      const View& v = bad_newer ? newer : older;
+      static const char* const kinds[] = {"", "IXFER", "PXFER", "RENAMED_FROM", "NO_TRANSFER"};
+      fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: annotation TTST_").s(kinds[bad->kind]).s("(").s(v.str(bad->target))
+          .s(") in ").s(v.str(bad->file)).s(" names nothing in ").s(bad_newer ? "v2" : "v1")
+          .s("'s metadata: fix the annotation");
+      return false;
+    }
     const ttst_runtime* rt = reinterpret_cast<const ttst_runtime*>(src(c_.src_runtime, sizeof(ttst_runtime)));
     if (!rt || rt->magic != TTST_RUNTIME_MAGIC) {
       fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: no ttst runtime block at ").x(c_.src_runtime).s(" in the source (built with ttst-cc?)");
@@ -300,7 +340,12 @@ class Engine {
       zero(&o, sizeof o);
       o.addr = g.addr + c_.src_bias, o.size = g.size, o.ts = g.type, o.g = i, o.dg = 0xffffffffu;
       o.flags = kGlobal | (g.readonly ? kReadonly : 0);
-      const ImageGlobal* d = dm().global(sm().str(g.id));
+      const char* id = sm().str(g.id);
+      const char* renamed = c_.backward ? ann_.older_id(id) : ann_.newer_id(id);
+      const ImageGlobal* d = dm().global(renamed ? renamed : id);
+      Rule rule = ann_.global_rule(id);
+      if (rule == kRuleDefault && d) rule = ann_.global_rule(dm().str(d->id));
+      o.flags |= uint32_t(rule) << kRuleShift;
       if (d && !d->tls) {
         o.dg = uint32_t(d - &dm().global_at(0));
         o.td = d->type, o.dst = d->addr + c_.dst_bias, o.dst_size = d->size;
@@ -424,7 +469,7 @@ class Engine {
     // by one already behind the sweep goes on the stack and is processed at once.
     sweep_pos_ = nglobals_;
     for (uint32_t i = 0; i < nglobals_; ++i)
-      if (!(objs_[i].flags & kReadonly) && objs_[i].dg != 0xffffffffu) push(i);
+      if (!(objs_[i].flags & (kReadonly | kRuleMask)) && objs_[i].dg != 0xffffffffu) push(i);
     drain();
     mode_ = kType;
     for (uint32_t i = nglobals_; i < n_ && !failed(); ++i) {
@@ -550,6 +595,8 @@ class Engine {
     const ImageType& a = sm().type(ts);
     const ImageType& b = dm().type(td);
     if (depth > 8 || out.n >= 47) return false;
+    if (a.kind == kUnion && has_pointer(ts)) return false;
+    if (a.kind == kStruct && annotated(ts, td)) return false;
     if (same_flat(ts, td) || (a.kind == kUnion && b.kind == kUnion)) {
       uint32_t n = uint32_t(a.size < b.size ? a.size : b.size);
       if (out.n > 0) {  // merge with the previous copy when contiguous on both sides
@@ -652,6 +699,14 @@ class Engine {
 
   void walk(uint32_t ts, uint32_t td, const uint8_t* s, uint8_t* d) {
     if (failed()) return;
+    if (mode_ == kWrite && is_intptr(sm(), ts) && looks_like_pointer(ld(s, 8))) {
+      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+      describe(out_, objs_[cur_], false);
+      describe_path(out_);
+      out_.s(" = ").x(ld(s, 8)).s(" is a ").s(type_name(sm(), ts))
+          .s(" that looks like a pointer: annotate it TTST_PXFER (translate) or TTST_IXFER (copy as is)");
+      return;
+    }
     ts = sm().strip(ts), td = dm().strip(td);
     const ImageType& a = sm().type(ts);
     const ImageType& b = dm().type(td);
@@ -665,6 +720,17 @@ class Engine {
     if (a.kind == kUnion || b.kind == kUnion) {  // unions as bytes
       if (a.kind != b.kind) return mismatch(ts, td);
       if (mode_ == kType) return;
+      if (mode_ == kWrite && has_pointer(ts))  // ... unless a member holds a pointer now
+        for (uint32_t i = 0; i < sm().member_count(a); ++i) {
+          const ImageMember& m = sm().members(a)[i];
+          if (!has_pointer(m.type) || m.offset + 8 > a.size || !looks_like_pointer(ld(s + m.offset, 8))) continue;
+          fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+          describe(out_, objs_[cur_], false);
+          describe_path(out_);
+          out_.s(" is a union whose member ").s(sm().str(m.name)).s(" = ").x(ld(s + m.offset, 8))
+              .s(" looks like a pointer: annotate the union TTST_PXFER (translate) or TTST_IXFER (copy as is)");
+          return;
+        }
       uint64_t n = a.size < b.size ? a.size : b.size;
       if (mode_ == kWrite) copy(d, s, n), r_.bytes += n;
       else zero(d, n);
@@ -685,7 +751,10 @@ class Engine {
           const ImageMember& md = dms[plan[2 + 2 * i]];
           path_[depth_].name = dm().str(md.name), path_[depth_].index = 0;
           ++depth_;
-          if (ms.bit_size || md.bit_size) bitfield(ms, md, s, d);
+          Rule rule = member_rule(ts, plan[1 + 2 * i], td, plan[2 + 2 * i]);
+          if (rule != kRuleDefault) by_rule(rule, s + ms.offset, tsize(sm(), ms.type), d ? d + md.offset : nullptr,
+                                            tsize(dm(), md.type));
+          else if (ms.bit_size || md.bit_size) bitfield(ms, md, s, d);
           else walk(ms.type, md.type, s + ms.offset, d ? d + md.offset : nullptr);
           --depth_;
         }
@@ -731,11 +800,17 @@ class Engine {
         plan[0] = 0;
         for (uint32_t i = 0; i < n; ++i) {
           const char* name = dm().str(dm().members(b)[i].name);
-          for (uint32_t j = 0; j < sm().member_count(a); ++j)
-            if (streq(sm().str(sm().members(a)[j].name), name)) {
-              plan[1 + 2 * plan[0]] = j, plan[2 + 2 * plan[0]] = i, plan[0]++;
-              break;
-            }
+          int64_t from = -1;
+          for (uint32_t j = 0; j < sm().member_count(a) && from < 0; ++j)
+            if (streq(sm().str(sm().members(a)[j].name), name)) from = j;
+          if (from < 0 && !c_.backward) {  // RENAMED_FROM on v2's member: v1 called it...
+            const char* old = ann_.older_member_name(td, i);
+            for (uint32_t j = 0; old && j < sm().member_count(a) && from < 0; ++j)
+              if (streq(sm().str(sm().members(a)[j].name), old)) from = j;
+          } else if (from < 0) {  // backward: the v2 member renamed from this v1 name
+            from = ann_.newer_member_renamed_from(ts, name);
+          }
+          if (from >= 0) plan[1 + 2 * plan[0]] = uint32_t(from), plan[2 + 2 * plan[0]] = i, plan[0]++;
         }
         m.key = key, m.plan = plan;
         return plan;
@@ -759,6 +834,37 @@ class Engine {
         }
     c.src = src_site, c.dst = site;
     return site;
+  }
+
+  // A global or member the user annotated (annotations.h).
+  void by_rule(Rule rule, const uint8_t* s, uint64_t ss, uint8_t* d, uint64_t ds) {
+    if (rule == kRuleSkip || mode_ == kType) return;  // NO_TRANSFER: the destination keeps its value
+    uint64_t n = ss < ds ? ss : ds;
+    if (mode_ == kZero) return zero(d, n);
+    copy(d, s, n), r_.bytes += n;
+    if (rule == kRuleBytes) return;
+    if (n < 8) {
+      fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: ");
+      describe(out_, objs_[cur_], false);
+      describe_path(out_);
+      out_.s(" is annotated TTST_PXFER but is smaller than a pointer: fix the annotation");
+      return;
+    }
+    uint64_t out = 0;
+    if (translate(ld(s, 8), &out)) st(d, 8, out), r_.pointers++;
+  }
+  // Does this word hold the address of something the transfer moves (an object of
+  // the state, a function, a string literal)?
+  bool looks_like_pointer(uint64_t v) {
+    if (v < 4096 || v >= 0xfffffffffffff000ull) return false;
+    if (find(v) >= 0) return true;
+    const auto* f = sm().function_containing(v - c_.src_bias);
+    return (f && f->low == v - c_.src_bias) || sm().in_string_ranges(v - c_.src_bias) || library(v);
+  }
+  const LibRange* library(uint64_t v) const {
+    for (uint64_t k = 0; k < c_.lib_count; ++k)
+      if (v >= c_.libs[k].src_start && v < c_.libs[k].src_end) return &c_.libs[k];
+    return nullptr;
   }
 
   void mismatch(uint32_t ts, uint32_t td) {
@@ -984,6 +1090,15 @@ class Engine {
       return *out = g->low + c_.dst_bias, true;
     }
     if (sm().in_string_ranges(lv)) return string_literal(v, out);
+    if (const LibRange* l = library(v)) {  // a library's static data: same file, same offset
+      if (l->dst_start) return *out = l->dst_start + (v - l->src_start), true;
+      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+      describe(out_, objs_[cur_], false);
+      describe_path(out_);
+      out_.s(" = ").x(v).s(" points into ").s(l->path)
+          .s(", which this version does not map from the same file: policy is to refuse");
+      return false;
+    }
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     describe(out_, objs_[cur_], false);
     describe_path(out_);
@@ -1199,6 +1314,14 @@ class Engine {
       if ((o.flags & kGlobal) && o.dg == 0xffffffffu) continue;
       cur_ = i;
       uint8_t* d = reinterpret_cast<uint8_t*>(o.dst);
+      if (Rule rule = Rule((o.flags & kRuleMask) >> kRuleShift)) {
+        depth_ = 0;
+        const uint8_t* s = src(o.addr, o.size);
+        if (c_.backward) mode_ = kZero, by_rule(rule, s, o.size, d, o.dst_size);
+        mode_ = kWrite, by_rule(rule, s, o.size, d, o.dst_size);
+        if (rule != kRuleSkip) r_.objects++;
+        continue;
+      }
       if (!(o.flags & kGlobal) && o.ts == 0) {  // untyped policy: bytes
         if (c_.backward) zero(d, o.dst_size);
         copy(d, src(o.addr, o.size), o.dst_size);
@@ -1219,6 +1342,7 @@ class Engine {
   const Config& c_;
   const Env& e_;
   Out out_;
+  Annotations ann_;
   Result r_;
   Obj* objs_ = nullptr;
   mutable const Region* last_ = nullptr;

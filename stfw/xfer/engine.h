@@ -27,6 +27,13 @@ struct Region {
   const uint8_t* local;
 };
 
+// A shared library of the source process and where the same file is mapped in
+// this process (libraries.h); dst_start 0: not mapped here, or a different file.
+struct LibRange {
+  uint64_t src_start, src_end, dst_start;
+  const char* path;
+};
+
 struct Env {
   // Scratch memory (never freed individually); NULL when exhausted.
   void* (*scratch)(void* ctx, uint64_t size);
@@ -50,6 +57,8 @@ struct Config {
   uint64_t src_runtime = 0, dst_runtime = 0;  // run-time addresses of __ttst_runtime
   const Region* regions = nullptr;            // sorted by addr, not overlapping
   uint64_t region_count = 0;
+  const LibRange* libs = nullptr;  // sorted or not; few
+  uint64_t lib_count = 0;
   char* out = nullptr;  // message buffer
   uint64_t out_size = 0;
 };

@@ -3,6 +3,7 @@
  * truncated; enumerators renumbered; bitfields moved. After its state is
  * transferred (future mode), it prints one summary line computed from that state,
  * which stfw/tests/roundtrip_test.cc compares with what version 1 built. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,9 @@ struct item *alias_item;
 FILE *out_file;
 struct inner { char c; int s; };
 struct outer { long tail; struct inner arr[3]; struct inner in; } nest;
+union slot { long n; struct point *p; } uslot;
+uintptr_t token;
+void *gone_ptr;
 int v2_only = 99;
 struct point *v2_spare;
 
@@ -99,6 +103,7 @@ static void summary(void) {
   n += snprintf(buf + n, sizeof buf - n, " col:%d fl:%u,%u,%d small:%d ratio:%g nest:%d%c%d%c%c%lx v2only:%d spare:%d", (int)col, fl.a, fl.b,
                 fl.c, small, ratio, nest.in.s, nest.in.c, nest.arr[0].s, nest.arr[1].c, nest.arr[2].c ? nest.arr[2].c : '-',
                 nest.tail, v2_only, v2_spare->x);
+  n += snprintf(buf + n, sizeof buf - n, " lib:%d uslot:%ld token:%lu", out_file == stderr, uslot.n, (unsigned long)token);
   printf("%s\n", buf);
   fflush(stdout);
 }
