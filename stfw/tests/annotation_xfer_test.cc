@@ -88,3 +88,11 @@ TEST_CASE("annotations: one that names nothing is bad input, never silently igno
   CHECK(m.find("bad input: annotation TTST_IXFER(no_such_global) in ") == 0);
   CHECK(m.find("annotated.c names nothing in v2's metadata: fix the annotation") != std::string::npos);
 }
+
+TEST_CASE("annotations: PXFER on something smaller than a pointer is bad input") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "annotated_v2_small_pxfer");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_BAD_INPUT);
+  CHECK(message(fw) == "bad input: conns[0].fd is annotated TTST_PXFER but is smaller than a pointer: fix the annotation");
+}

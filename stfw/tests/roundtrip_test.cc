@@ -69,7 +69,7 @@ TEST_CASE("round trip: every kind of state, P == R byte for byte, F holds P's st
   CHECK(f.find(" ops:9,5 h:add95,sub56") != std::string::npos);          // by name, prio kept from v2
   CHECK(f.find(" str:hello, world|a heap string statics:6") != std::string::npos);  // calls 2+1, counter 3
   CHECK(f.find(" points:0,0;0,0;1,1;2,4") != std::string::npos);          // void * slots typed by site
-  CHECK(f.find(" col:0 fl:5,17,-3 small:-100 ratio:0.5 nest:-2x1y-10000000000 v2only:99 spare:9") != std::string::npos);
+  CHECK(f.find(" col:0 fl:5,9,-3 small:-100 ratio:0.5 nest:-2x1y-10000000000 v2only:99 spare:9") != std::string::npos);
   // out_file = stderr: libc's object in F's own libc; a union and a uintptr_t holding
   // plain numbers are copied.
   CHECK(f.find(" lib:1 uslot:5 token:12345") != std::string::npos);

@@ -1,7 +1,8 @@
 /* annotated.c, version 2 — version 1's state (see v1) with its annotations: after
  * its state is transferred (future mode) it prints one summary line computed from
- * that state. Built three ways: as is; -DPLAIN (no NO_TRANSFER for `shape`, whose
- * type changed kind); -DBAD_ANNOTATION (an annotation that names nothing). */
+ * that state. Built four ways: as is; -DPLAIN (no NO_TRANSFER for `shape`, whose
+ * type changed kind); -DBAD_ANNOTATION (an annotation that names nothing);
+ * -DSMALL_PXFER (PXFER on an int). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,9 @@ TTST_NO_TRANSFER(shape);
 #endif
 #ifdef BAD_ANNOTATION
 TTST_IXFER(no_such_global);
+#endif
+#ifdef SMALL_PXFER
+TTST_PXFER(struct conn.fd);
 #endif
 
 int main(void) {

@@ -129,7 +129,7 @@ static void build(void) {
   origin = new_point(0, 0);
   for (int i = 0; i < 3; ++i) slots[i] = new_point(i, i * i);
   col = BLUE;
-  fl.a = 5, fl.b = 17, fl.c = -3;
+  fl.a = 5, fl.b = 9, fl.c = -3;
   nest.in.s = -2, nest.in.c = 'x', nest.arr[0].s = 1, nest.arr[1].c = 'y', nest.tail = 1L << 40;
   out_file = stderr;  /* libc's static data: the same object in v2's libc */
 }

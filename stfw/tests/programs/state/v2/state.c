@@ -56,7 +56,7 @@ struct point *new_point(int x, int y) {
 
 enum color { BLUE, RED, GREEN, YELLOW };
 enum color col = RED;
-struct flags { int c : 6; unsigned b : 7; unsigned a : 3; } fl;
+struct flags { int c : 6; unsigned b : 4; unsigned a : 3; } fl;
 signed char small;
 float ratio;
 struct item *alias_item;
