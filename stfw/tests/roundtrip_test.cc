@@ -73,6 +73,8 @@ TEST_CASE("round trip: every kind of state, P == R byte for byte, F holds P's st
   // out_file = stderr: libc's object in F's own libc; a union and a uintptr_t holding
   // plain numbers are copied.
   CHECK(f.find(" lib:1 uslot:5 token:12345") != std::string::npos);
+  // prog_name = argv[0], first_env into envp[0]: F's own twins of those strings.
+  CHECK(f.find(" argv0:1 env0:1") != std::string::npos);
 }
 
 TEST_CASE("invariant: a value that does not fit v2's narrower type names the object") {
@@ -233,4 +235,13 @@ TEST_CASE("no memory: an agent heap too small for the copy of the peer") {
   REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
   CHECK(fw.status == TTST_STFW_STATUS_NO_MEMORY);
   CHECK(message(fw) == "no memory: the agent's arena cannot hold a copy of the peer's writable memory");
+}
+
+TEST_CASE("invariant: a pointer to an argument the new version's process was not given") {
+  RoundTrip rt;
+  rt.future_args = {"other"};
+  inject::AgentOutcome fw = forward_with(rt, "argmode");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(message(fw) == "invariant: prog_name points into the argument \"argmode\", which this version's process does not have");
 }

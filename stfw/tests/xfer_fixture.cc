@@ -69,6 +69,10 @@ void RoundTrip::start() {
   r.emplace(create_reversed(ps->main_thread()));
   FutureSpec spec;
   spec.exe = v2;
+  if (!future_args.empty()) {
+    spec.argv = {v2};
+    spec.argv.insert(spec.argv.end(), future_args.begin(), future_args.end());
+  }
   f.emplace(create_future(ps->main_thread(), spec));
   run_to_marker(f->task(), future_stops_at_sleep);
 }

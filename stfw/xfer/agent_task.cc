@@ -10,6 +10,7 @@
 #include "stfw/stfw_task.h"
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/libraries.h"
+#include "stfw/xfer/process_strings.h"
 
 extern "C" {
 #include "inject/agent/agent_abi.h"
@@ -224,6 +225,10 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
     return nlibs == -2 ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT;
   }
   cfg.libs = libs, cfg.lib_count = uint64_t(nlibs);
+  // Argument and environment strings (pointers such as argv[0] or getenv()'s); a
+  // process whose stat cannot be read simply has none to map.
+  ttst::stfw::read_string_areas(desc->peer_pid, &cfg.src_strings);
+  ttst::stfw::read_string_areas(0, &cfg.dst_strings);
   uint64_t t1;
   {
     uint32_t lo, hi;

@@ -1090,6 +1090,9 @@ class Engine {
       return *out = g->low + c_.dst_bias, true;
     }
     if (sm().in_string_ranges(lv)) return string_literal(v, out);
+    const StringAreas& a = c_.src_strings;
+    if (v >= a.args_lo && v < a.args_hi) return process_string(v, a.args_lo, a.args_hi, true, out);
+    if (v >= a.env_lo && v < a.env_hi) return process_string(v, a.env_lo, a.env_hi, false, out);
     if (const LibRange* l = library(v)) {  // a library's static data: same file, same offset
       if (l->dst_start) return *out = l->dst_start + (v - l->src_start), true;
       fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
@@ -1103,6 +1106,40 @@ class Engine {
     describe(out_, objs_[cur_], false);
     describe_path(out_);
     out_.s(" = ").x(v).s(" points outside the program's state (shared library, stack or freed memory): policy is to refuse");
+    return false;
+  }
+  // A pointer into the source's argument or environment strings: the same string of
+  // this process (arguments: the same position too), at the same offset.
+  bool process_string(uint64_t v, uint64_t lo, uint64_t hi, bool args, uint64_t* out) {
+    const char* area = reinterpret_cast<const char*>(src(lo, hi - lo));
+    const char* what = args ? "points into the argument \"" : "points into the environment string \"";
+    if (!area) {
+      violation(what);
+      out_.s("\" (not in the copy of the source's memory)");
+      return false;
+    }
+    uint64_t start = v - lo, index = 0;
+    while (start > 0 && area[start - 1] != 0) --start;
+    for (uint64_t k = 0; k < start; ++k) index += area[k] == 0;
+    uint64_t len = 0;
+    while (start + len < hi - lo && area[start + len]) ++len;
+    const StringAreas& d = c_.dst_strings;
+    uint64_t dlo = args ? d.args_lo : d.env_lo, dhi = args ? d.args_hi : d.env_hi;
+    const char* mine = reinterpret_cast<const char*>(dlo);
+    for (uint64_t pos = 0, j = 0; dlo && pos < dhi - dlo; ++j) {
+      uint64_t n = 0;
+      while (pos + n < dhi - dlo && mine[pos + n]) ++n;
+      bool same = n == len && (!args || j == index);
+      for (uint64_t k = 0; same && k < n; ++k) same = mine[pos + k] == area[start + k];
+      if (same) return *out = dlo + pos + (v - lo - start), true;
+      pos += n + 1;
+    }
+    violation(what);
+    for (uint64_t k = 0; k < len && k < 200; ++k) {
+      char c[2] = {area[start + k], 0};
+      out_.s(c);
+    }
+    out_.s("\", which this version's process does not have");
     return false;
   }
   void target_missing(uint64_t v, const Obj& o) {

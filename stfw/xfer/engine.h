@@ -34,6 +34,12 @@ struct LibRange {
   const char* path;
 };
 
+// Where a process's argument and environment strings are ([lo, hi) of each, as in
+// /proc/PID/stat): the program may keep pointers to them (argv[0], getenv()).
+struct StringAreas {
+  uint64_t args_lo = 0, args_hi = 0, env_lo = 0, env_hi = 0;
+};
+
 struct Env {
   // Scratch memory (never freed individually); NULL when exhausted.
   void* (*scratch)(void* ctx, uint64_t size);
@@ -59,6 +65,7 @@ struct Config {
   uint64_t region_count = 0;
   const LibRange* libs = nullptr;  // sorted or not; few
   uint64_t lib_count = 0;
+  StringAreas src_strings, dst_strings;  // the source's are in the regions; ours are ours
   char* out = nullptr;  // message buffer
   uint64_t out_size = 0;
 };

@@ -66,6 +66,9 @@ struct outer { long tail; struct inner arr[3]; struct inner in; } nest;
 union slot { long n; struct point *p; } uslot;
 uintptr_t token;
 void *gone_ptr;
+const char *prog_name;
+const char *first_env;
+static char **args, **env;
 int v2_only = 99;
 struct point *v2_spare;
 
@@ -104,12 +107,16 @@ static void summary(void) {
                 fl.c, small, ratio, nest.in.s, nest.in.c, nest.arr[0].s, nest.arr[1].c, nest.arr[2].c ? nest.arr[2].c : '-',
                 nest.tail, v2_only, v2_spare->x);
   n += snprintf(buf + n, sizeof buf - n, " lib:%d uslot:%ld token:%lu", out_file == stderr, uslot.n, (unsigned long)token);
+  n += snprintf(buf + n, sizeof buf - n, " argv0:%d env0:%d", prog_name == args[0],
+                env[0] && first_env == strchr(env[0], '=') + 1);
   printf("%s\n", buf);
   fflush(stdout);
 }
 
-int main(void) {
+int main(int argc, char **argv, char **envp) {
   int transferred = ttst_is_updating();
+  (void)argc;
+  args = argv, env = envp;
   /* Start-up state the transfer supersedes: heap_name's block is freed by the
    * transfer; origin's is kept because v2_spare still points to it. */
   heap_name = strdup("v2 default name");
