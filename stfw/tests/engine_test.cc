@@ -74,7 +74,8 @@ int scratch_left = 0;
 void* scratch_limited(void* c, uint64_t n) { return scratch_left-- > 0 ? scratch(c, n) : nullptr; }
 
 Run forward(Side& p, Side& f, void* (*scratch_fn)(void*, uint64_t) = &scratch,
-            std::vector<ttst::stfw::Region> regions = {}) {
+            std::vector<ttst::stfw::Region> regions = {}, std::vector<uint64_t>* kernel_words = nullptr,
+            std::vector<uint64_t>* kernel_out = nullptr) {
   static char out[4096];
   out[0] = 0;
   if (regions.empty()) regions.push_back(ttst::stfw::Region{p.bias(), 1 << 16, p.mem});
@@ -82,6 +83,10 @@ Run forward(Side& p, Side& f, void* (*scratch_fn)(void*, uint64_t) = &scratch,
   c.src_meta = p.v, c.dst_meta = f.v, c.src_bias = p.bias(), c.dst_bias = f.bias();
   c.src_runtime = p.bias() + p.v.runtime_addr(), c.dst_runtime = f.bias() + f.v.runtime_addr();
   c.regions = regions.data(), c.region_count = regions.size(), c.out = out, c.out_size = sizeof out;
+  if (kernel_words) {
+    kernel_out->assign(kernel_words->size(), 0);
+    c.kernel_words = kernel_words->data(), c.kernel_count = kernel_words->size(), c.kernel_out = kernel_out->data();
+  }
   ttst::stfw::Env env{scratch_fn, nullptr, nullptr, nullptr};
   Run run;
   run.r = ttst::stfw::transfer(c, env);
@@ -209,4 +214,19 @@ TEST_CASE("a pointer into the string literals that cannot be read names the poin
   Run run = forward(p, f);
   CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
   CHECK(run.msg == "invariant: greeting points to an unreadable string literal");
+}
+
+TEST_CASE("kernel-held words (epoll data): pointers translated, numbers kept, a lost target named") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  std::vector<uint64_t> words{7, p.addr("table", 2 * 8 + 4), p.addr("ops")}, out;
+  Run run = forward(p, f, &scratch, {}, &words, &out);
+  INFO(run.msg);
+  REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
+  CHECK(out[0] == 7);                                // an fd number stays
+  CHECK(out[1] == f.addr("table", 2 * 12 + 8));     // &table[2].b in v2's layout
+  CHECK(out[2] == f.addr("ops"));
+  words = {p.addr("ids", 6)};                        // &ids[3]; v2 has ids[2]
+  run = forward(p, f, &scratch, {}, &words, &out);
+  CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(run.msg == "invariant: the data of epoll registration #0 points to ids+6, which does not exist in v2");
 }

@@ -9,6 +9,7 @@
 // found by name in this process's metadata image.
 #include "stfw/stfw_task.h"
 #include "stfw/xfer/engine.h"
+#include "stfw/xfer/epoll_rebuild.h"
 #include "stfw/xfer/libraries.h"
 #include "stfw/xfer/process_strings.h"
 
@@ -229,6 +230,20 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   // process whose stat cannot be read simply has none to map.
   ttst::stfw::read_string_areas(desc->peer_pid, &cfg.src_strings);
   ttst::stfw::read_string_areas(0, &cfg.dst_strings);
+  // Forward: the data words of the epoll instances F inherited (epoll_rebuild.h).
+  ttst::stfw::EpollRegistration* regs_ep = nullptr;
+  int64_t nep = 0;
+  if (!backward) {
+    nep = ttst::stfw::list_epoll_registrations(&regs_ep);
+    uint64_t* words = nep > 0 ? static_cast<uint64_t*>(agent_alloc(16 * uint64_t(nep), 16)) : nullptr;
+    if (nep < 0 || (nep > 0 && !words)) {
+      put(desc, nep == -1 ? "bad input: cannot list this process's epoll registrations (/proc/self/fdinfo)"
+                          : "no memory: the agent's arena cannot hold the epoll registrations");
+      return nep == -1 ? TTST_STFW_STATUS_BAD_INPUT : TTST_STFW_STATUS_NO_MEMORY;
+    }
+    for (int64_t i = 0; i < nep; ++i) words[i] = regs_ep[i].data;
+    cfg.kernel_words = words, cfg.kernel_out = words + nep, cfg.kernel_count = uint64_t(nep);
+  }
   uint64_t t1;
   {
     uint32_t lo, hi;
@@ -238,6 +253,32 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   ttst::stfw::Env env{&scratch, &read_source, backward ? nullptr : &alloc_in_program, &ctx,
                       ctx.free_fn ? &free_in_program : nullptr};
   ttst::stfw::Result r = ttst::stfw::transfer(cfg, env);
+  if (r.status == 0 && nep > 0) {
+    int bad_fd = -1;
+    long err = ttst::stfw::rebuild_epoll_instances(regs_ep, cfg.kernel_out, nep, &bad_fd);
+    if (err < 0) {
+      char* o = cfg.out;
+      uint64_t n = 0;
+      auto text = [&](const char* t) {
+        while (*t && n + 2 < cfg.out_size) o[n++] = *t++;
+      };
+      auto num = [&](uint64_t v) {
+        char tmp[24];
+        int k = 0;
+        do tmp[k++] = char('0' + v % 10), v /= 10;
+        while (v);
+        while (k && n + 2 < cfg.out_size) o[n++] = tmp[--k];
+      };
+      text("invariant: the epoll instance on descriptor ");
+      num(uint64_t(bad_fd));
+      text(" cannot be rebuilt with translated data in the future version (errno ");
+      num(uint64_t(-err));
+      text(")");
+      o[n++] = 0;
+      desc->output_used = n;
+      return TTST_STFW_STATUS_INVARIANT;
+    }
+  }
   desc->detail[TTST_STFW_DETAIL_OBJECTS] = r.objects;
   desc->detail[TTST_STFW_DETAIL_BYTES] = r.bytes;
   desc->detail[TTST_STFW_DETAIL_POINTERS] = r.pointers;

@@ -123,6 +123,7 @@ class Engine {
     uint64_t t3 = rdtsc();
     write_objects();
     if (!failed() && !c_.backward) free_superseded();
+    if (!failed() && !c_.backward) translate_kernel_words();
     uint64_t t4 = rdtsc();
     r_.phase_cycles[0] = t1 - t0, r_.phase_cycles[1] = t2 - t1, r_.phase_cycles[2] = t3 - t2, r_.phase_cycles[3] = t4 - t3;
     return finish();
@@ -440,6 +441,12 @@ class Engine {
     return -1;
   }
 
+  // The value being transferred: an object of the state, or a word the kernel holds.
+  static constexpr uint32_t kKernelWord = 0xffffffffu;
+  void describe_cur() {
+    if (cur_ == kKernelWord) out_.s("the data of epoll registration #").u(kernel_index_);
+    else describe(out_, objs_[cur_], false);
+  }
   void describe(Out& o, const Obj& x, bool dst) {
     if (x.flags & kGlobal) {
       o.s(sm().str(sm().global_at(x.g).id));
@@ -692,7 +699,7 @@ class Engine {
 
   void violation(const char* what) {
     fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-    describe(out_, objs_[cur_], false);
+    describe_cur();
     describe_path(out_);
     out_.s(" ").s(what);
   }
@@ -701,7 +708,7 @@ class Engine {
     if (failed()) return;
     if (mode_ == kWrite && is_intptr(sm(), ts) && looks_like_pointer(ld(s, 8))) {
       fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-      describe(out_, objs_[cur_], false);
+      describe_cur();
       describe_path(out_);
       out_.s(" = ").x(ld(s, 8)).s(" is a ").s(type_name(sm(), ts))
           .s(" that looks like a pointer: annotate it TTST_PXFER (translate) or TTST_IXFER (copy as is)");
@@ -725,7 +732,7 @@ class Engine {
           const ImageMember& m = sm().members(a)[i];
           if (!has_pointer(m.type) || m.offset + 8 > a.size || !looks_like_pointer(ld(s + m.offset, 8))) continue;
           fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-          describe(out_, objs_[cur_], false);
+          describe_cur();
           describe_path(out_);
           out_.s(" is a union whose member ").s(sm().str(m.name)).s(" = ").x(ld(s + m.offset, 8))
               .s(" looks like a pointer: annotate the union TTST_PXFER (translate) or TTST_IXFER (copy as is)");
@@ -845,7 +852,7 @@ class Engine {
     if (rule == kRuleBytes) return;
     if (n < 8) {
       fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: ");
-      describe(out_, objs_[cur_], false);
+      describe_cur();
       describe_path(out_);
       out_.s(" is annotated TTST_PXFER but is smaller than a pointer: fix the annotation");
       return;
@@ -869,7 +876,7 @@ class Engine {
 
   void mismatch(uint32_t ts, uint32_t td) {
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-    describe(out_, objs_[cur_], false);
+    describe_cur();
     describe_path(out_);
     out_.s(" changed from ").s(type_name(sm(), ts)).s(" to ").s(type_name(dm(), td)).s(": needs transfer code");
   }
@@ -888,7 +895,7 @@ class Engine {
     int64_t sv = (ssigned && sb < 64 && (v >> (sb - 1)) & 1) ? int64_t(v | (~0ull << sb)) : int64_t(v);
     if (mode_ == kWrite && !fits(sv, ssigned, db, dsigned)) {
       fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-      describe(out_, objs_[cur_], false);
+      describe_cur();
       describe_path(out_);
       out_.s(" = ").i(sv).s(" does not fit in a ").u(db).s("-bit field (v2's type)");
       return;
@@ -952,7 +959,7 @@ class Engine {
           if (streq(dm().str(dm().enumerators(b)[i].name), name)) v = dm().enumerators(b)[i].value, found = true;
         if (!found) {
           fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-          describe(out_, objs_[cur_], false);
+          describe_cur();
           describe_path(out_);
           out_.s(" = ").s(name).s(": enumerator not in v2's ").s(type_name(dm(), td));
           return;
@@ -967,7 +974,7 @@ class Engine {
     }
     if (!fits(v, ssigned, b.size * 8, dsigned) && !(b.kind == kEnum)) {
       fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-      describe(out_, objs_[cur_], false);
+      describe_cur();
       describe_path(out_);
       out_.s(" = ");
       if (ssigned) out_.i(v);
@@ -1008,7 +1015,7 @@ class Engine {
         describe(out_, o, false);
         out_.s(" is reached as ").s(type_name(sm(), sm().strip(o.ts))).s(" * and as ").s(type_name(sm(), ps))
             .s(" * (from ");
-        describe(out_, objs_[cur_], false);
+        describe_cur();
         describe_path(out_);
         out_.s("): needs transfer code");
       }
@@ -1096,14 +1103,14 @@ class Engine {
     if (const LibRange* l = library(v)) {  // a library's static data: same file, same offset
       if (l->dst_start) return *out = l->dst_start + (v - l->src_start), true;
       fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-      describe(out_, objs_[cur_], false);
+      describe_cur();
       describe_path(out_);
       out_.s(" = ").x(v).s(" points into ").s(l->path)
           .s(", which this version does not map from the same file: policy is to refuse");
       return false;
     }
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-    describe(out_, objs_[cur_], false);
+    describe_cur();
     describe_path(out_);
     out_.s(" = ").x(v).s(" points outside the program's state (shared library, stack or freed memory): policy is to refuse");
     return false;
@@ -1144,7 +1151,7 @@ class Engine {
   }
   void target_missing(uint64_t v, const Obj& o) {
     fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-    describe(out_, objs_[cur_], false);
+    describe_cur();
     describe_path(out_);
     out_.s(" points to ");
     describe(out_, o, false);
@@ -1341,6 +1348,19 @@ class Engine {
     }
   }
 
+  // ---- words the kernel holds (epoll registrations' data) --------------------------------------
+  // Each that points into the state is translated like a pointer; the others (fd
+  // numbers, small ids) are kept.
+  void translate_kernel_words() {
+    depth_ = 0;
+    for (uint64_t i = 0; i < c_.kernel_count && !failed(); ++i) {
+      uint64_t w = c_.kernel_words[i], out = w;
+      cur_ = kKernelWord, kernel_index_ = i;
+      if (looks_like_pointer(w) && translate(w, &out)) r_.pointers++;
+      c_.kernel_out[i] = out;
+    }
+  }
+
   // ---- writing -----------------------------------------------------------------------------------
   void write_objects() {
     for (uint32_t i = nglobals_; i < n_; ++i) set_dst_in_copy(objs_[i].addr, objs_[i].dst);
@@ -1416,6 +1436,7 @@ class Engine {
   void* site_ts_ = nullptr;
   Mode mode_ = kType;
   uint32_t cur_ = 0;
+  uint64_t kernel_index_ = 0;
   PathEntry path_[32];
   uint32_t depth_ = 0;
 };

@@ -66,6 +66,12 @@ struct Config {
   const LibRange* libs = nullptr;  // sorted or not; few
   uint64_t lib_count = 0;
   StringAreas src_strings, dst_strings;  // the source's are in the regions; ours are ours
+  // Forward, optional: words the kernel holds for the program (epoll registrations'
+  // data, epoll_rebuild.h). Each that points into the state is translated into
+  // kernel_out[i]; the others are copied.
+  const uint64_t* kernel_words = nullptr;
+  uint64_t kernel_count = 0;
+  uint64_t* kernel_out = nullptr;
   char* out = nullptr;  // message buffer
   uint64_t out_size = 0;
 };
