@@ -67,6 +67,7 @@ void RoundTrip::start() {
   img2 = image_of(v2);
   ps.emplace(SeizedProcess::seize(p));
   r.emplace(create_reversed(ps->main_thread()));
+  if (before_future) before_future();
   FutureSpec spec;
   spec.exe = v2;
   if (!future_args.empty()) {

@@ -31,7 +31,12 @@ void* scratch(void*, uint64_t size) { return agent_alloc(size, 16); }
 struct Ctx {
   int peer;
   uint64_t alloc_fn, free_fn;
+  ttst::stfw::LibrarySymbols* symbols;
 };
+
+uint64_t library_symbol(void* c, const ttst::stfw::LibRange* lib, uint64_t v, char* symbol, uint64_t cap) {
+  return static_cast<Ctx*>(c)->symbols->translate(lib, v, symbol, cap);
+}
 
 long read_source(void* c, uint64_t addr, void* buf, uint64_t len) {
   Ctx* x = static_cast<Ctx*>(c);
@@ -180,7 +185,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   cfg.verbose = desc->arg[TTST_STFW_ARG_FLAGS] & TTST_STFW_F_VERBOSE;
   cfg.out = reinterpret_cast<char*>(desc->output.addr);
   cfg.out_size = desc->output.size;
-  Ctx ctx{desc->peer_pid, 0, 0};
+  Ctx ctx{desc->peer_pid, 0, 0, nullptr};
   if (!backward) {
     const auto* f = cfg.dst_meta.function("__ttst_transfer_alloc");
     if (!f) {
@@ -218,14 +223,17 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
     return bias;
   };
   const ttst::stfw::LibRange* libs = nullptr;
+  uint64_t peer_exe = 0, self_exe = 0;
   int64_t nlibs = ttst::stfw::map_libraries(desc->peer_pid, text_addr(cfg.src_meta, cfg.src_bias),
-                                            text_addr(cfg.dst_meta, cfg.dst_bias), &libs);
+                                            text_addr(cfg.dst_meta, cfg.dst_bias), &libs, &peer_exe, &self_exe);
   if (nlibs < 0) {
     put(desc, nlibs == -2 ? "no memory: the agent's arena cannot hold the list of libraries"
                           : "bad input: cannot read /proc/PID/maps of the peer or of this process");
     return nlibs == -2 ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT;
   }
   cfg.libs = libs, cfg.lib_count = uint64_t(nlibs);
+  ttst::stfw::LibrarySymbols symbols(desc->peer_pid, peer_exe, self_exe);
+  ctx.symbols = &symbols;
   // Argument and environment strings (pointers such as argv[0] or getenv()'s); a
   // process whose stat cannot be read simply has none to map.
   ttst::stfw::read_string_areas(desc->peer_pid, &cfg.src_strings);
@@ -251,7 +259,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
     t1 = (uint64_t(hi) << 32) | lo;
   }
   ttst::stfw::Env env{&scratch, &read_source, backward ? nullptr : &alloc_in_program, &ctx,
-                      ctx.free_fn ? &free_in_program : nullptr};
+                      ctx.free_fn ? &free_in_program : nullptr, &library_symbol};
   ttst::stfw::Result r = ttst::stfw::transfer(cfg, env);
   if (r.status == 0 && nep > 0) {
     int bad_fd = -1;

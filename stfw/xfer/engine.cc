@@ -1100,14 +1100,38 @@ class Engine {
     const StringAreas& a = c_.src_strings;
     if (v >= a.args_lo && v < a.args_hi) return process_string(v, a.args_lo, a.args_hi, true, out);
     if (v >= a.env_lo && v < a.env_hi) return process_string(v, a.env_lo, a.env_hi, false, out);
-    if (const LibRange* l = library(v)) {  // a library's static data: same file, same offset
-      if (l->dst_start) return *out = l->dst_start + (v - l->src_start), true;
+    if (const LibRange* l = library(v)) {  // a library's static data or function
+      if (l->dst_start) return *out = l->dst_start + (v - l->src_start), true;  // same file, same offset
+      char sym[128] = "";
+      if (l->twin_start && e_.library_symbol) {  // upgraded on disk: by symbol
+        if (v == lib_memo_v_ && lib_memo_out_) return *out = lib_memo_out_, true;
+        if (uint64_t t = e_.library_symbol(e_.ctx, l, v, sym, sizeof sym))
+          return lib_memo_v_ = v, lib_memo_out_ = t, *out = t, true;
+      }
       fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
       describe_cur();
       describe_path(out_);
-      out_.s(" = ").x(v).s(" points into ").s(l->path)
-          .s(", which this version does not map from the same file: policy is to refuse");
+      out_.s(" = ").x(v).s(" points into ").s(l->path);
+      if (!l->twin_start) {
+        out_.s(", which this version does not map from the same file: policy is to refuse");
+      } else {
+        if (sym[0]) out_.s(" (symbol ").s(sym).s(")");
+        else out_.s(" (no symbol there)");
+        out_.s(", which this version's build of the library does not have: policy is to refuse");
+      }
       return false;
+    }
+    if (e_.library_symbol) {  // a library variable copied into the executable (stdout)
+      char sym[128] = "";
+      if (uint64_t t = e_.library_symbol(e_.ctx, nullptr, v, sym, sizeof sym)) return *out = t, true;
+      if (sym[0]) {
+        fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+        describe_cur();
+        describe_path(out_);
+        out_.s(" = ").x(v).s(" points to the library variable ").s(sym)
+            .s(" copied into the executable, which this version does not import: policy is to refuse");
+        return false;
+      }
     }
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     describe_cur();
@@ -1437,6 +1461,7 @@ class Engine {
   Mode mode_ = kType;
   uint32_t cur_ = 0;
   uint64_t kernel_index_ = 0;
+  uint64_t lib_memo_v_ = 0, lib_memo_out_ = 0;  // the last pointer translated by symbol
   PathEntry path_[32];
   uint32_t depth_ = 0;
 };

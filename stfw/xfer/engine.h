@@ -29,9 +29,12 @@ struct Region {
 
 // A shared library of the source process and where the same file is mapped in
 // this process (libraries.h); dst_start 0: not mapped here, or a different file.
+// twin_start: where this process maps a different file at the same path (the
+// library was upgraded on disk): pointers then go by symbol (Env::library_symbol).
 struct LibRange {
   uint64_t src_start, src_end, dst_start;
   const char* path;
+  uint64_t twin_start = 0;
 };
 
 // Where a process's argument and environment strings are ([lo, hi) of each, as in
@@ -53,6 +56,11 @@ struct Env {
   // Forward only, optional: frees a block of the program's start-up state that the
   // transfer superseded (the runtime's __ttst_transfer_free).
   void (*release)(void* ctx, uint64_t addr) = nullptr;
+  // Optional: for a pointer into a library with a twin (LibRange::twin_start), or
+  // into the source's executable outside every object (`lib` NULL: a variable
+  // copy-relocated from a library), the same symbol and offset here, or 0;
+  // `symbol` receives the source's symbol name ("" if none) for messages.
+  uint64_t (*library_symbol)(void* ctx, const LibRange* lib, uint64_t v, char* symbol, uint64_t cap) = nullptr;
 };
 
 struct Config {
