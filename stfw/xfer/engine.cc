@@ -1395,29 +1395,70 @@ class Engine {
       if ((o.flags & kGlobal) && o.dg == 0xffffffffu) continue;
       cur_ = i;
       uint8_t* d = reinterpret_cast<uint8_t*>(o.dst);
-      if (Rule rule = Rule((o.flags & kRuleMask) >> kRuleShift)) {
-        depth_ = 0;
-        const uint8_t* s = src(o.addr, o.size);
-        if (c_.backward) mode_ = kZero, by_rule(rule, s, o.size, d, o.dst_size);
-        mode_ = kWrite, by_rule(rule, s, o.size, d, o.dst_size);
-        if (rule != kRuleSkip) r_.objects++;
+      if (!c_.backward) {
+        write_one(o, d);
         continue;
       }
-      if (!(o.flags & kGlobal) && o.ts == 0) {  // untyped policy: bytes
-        if (c_.backward) zero(d, o.dst_size);
-        copy(d, src(o.addr, o.size), o.dst_size);
-        r_.bytes += o.dst_size;
-        r_.objects++;
-        continue;
+      // Backward: the object's image is built in a scratch copy of R's object (its
+      // bytes zeroed, then written: a missing write still shows up in the diff), and
+      // only the words that differ are stored. R's pages that come back equal stay
+      // shared with P: no copy-on-write faults here, and the differ's page-level
+      // fast path sees them as equal.
+      uint64_t span = o.dst_size;
+      if (!(o.flags & kGlobal) && o.ts != 0) {
+        uint64_t whole = o.size / tsize(sm(), o.ts) * tsize(dm(), o.td);
+        if (whole > span) span = whole;
       }
-      if (c_.backward) {
-        mode_ = kZero;
-        each_element(o, d);
-      }
-      mode_ = kWrite;
-      each_element(o, d);
-      r_.objects++;
+      uint8_t* image = backward_buffer(span);
+      if (!image) return;
+      copy(image, d, o.dst_size);
+      write_one(o, image);
+      if (!failed()) store_changed(d, image, o.dst_size);
     }
+  }
+  // One object written into `d` (backward: a scratch image, zeroed where written).
+  void write_one(Obj& o, uint8_t* d) {
+    if (Rule rule = Rule((o.flags & kRuleMask) >> kRuleShift)) {
+      depth_ = 0;
+      const uint8_t* s = src(o.addr, o.size);
+      if (c_.backward) mode_ = kZero, by_rule(rule, s, o.size, d, o.dst_size);
+      mode_ = kWrite, by_rule(rule, s, o.size, d, o.dst_size);
+      if (rule != kRuleSkip) r_.objects++;
+      return;
+    }
+    if (!(o.flags & kGlobal) && o.ts == 0) {  // untyped policy: bytes
+      copy(d, src(o.addr, o.size), o.dst_size);
+      r_.bytes += o.dst_size;
+      r_.objects++;
+      return;
+    }
+    if (c_.backward) {
+      mode_ = kZero;
+      each_element(o, d);
+    }
+    mode_ = kWrite;
+    each_element(o, d);
+    r_.objects++;
+  }
+  uint8_t* backward_buffer(uint64_t n) {
+    if (n > bwd_cap_) {
+      uint64_t cap = n < 4096 ? 4096 : n;
+      bwd_buf_ = alloc<uint8_t>(cap);
+      bwd_cap_ = bwd_buf_ ? cap : 0;
+    }
+    return bwd_buf_;
+  }
+  // Stores the 8-byte words (then bytes) of `image` that differ from `d`.
+  static void store_changed(uint8_t* d, const uint8_t* image, uint64_t n) {
+    uint64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+      uint64_t a, b;
+      __builtin_memcpy(&a, d + k, 8);
+      __builtin_memcpy(&b, image + k, 8);
+      if (a != b) __builtin_memcpy(d + k, &b, 8);
+    }
+    for (; k < n; ++k)
+      if (d[k] != image[k]) d[k] = image[k];
   }
 
   const Config& c_;
@@ -1462,6 +1503,8 @@ class Engine {
   uint32_t cur_ = 0;
   uint64_t kernel_index_ = 0;
   uint64_t lib_memo_v_ = 0, lib_memo_out_ = 0;  // the last pointer translated by symbol
+  uint8_t* bwd_buf_ = nullptr;                   // backward: the image of one object
+  uint64_t bwd_cap_ = 0;
   PathEntry path_[32];
   uint32_t depth_ = 0;
 };
