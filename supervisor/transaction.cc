@@ -518,11 +518,12 @@ Report run_update_report(const Options& o, bool& internal) {
 
     phases.start("forward");
     run_transfer(future->task(), "future", TTST_AGENT_TASK_STFW_FORWARD, TTST_AGENT_MODE_FORWARD, o.pid,
-                 {f_bias, p_bias, f_rt, p_rt, 0, 0, 0, 0}, img2, img1, dl);
+                 {f_bias, p_bias, f_rt, p_rt, 0, past->main_thread().get_regs().fs_base, 0, 0}, img2, img1, dl);
     if (!o.forward_only) {
       phases.start("backward");
       run_transfer(reversed->task(), "reversed", TTST_AGENT_TASK_STFW_BACKWARD, TTST_AGENT_MODE_BACKWARD,
-                   future->pid(), {p_bias, f_bias, p_rt, f_rt, 0, 0, 0, 0}, img1, img2, dl);
+                   future->pid(), {p_bias, f_bias, p_rt, f_rt, 0, future->task().get_regs().fs_base, 0, 0}, img1,
+                   img2, dl);
       phases.start("diff");
       diff::Options dopt;
       for (auto& t : past->threads())

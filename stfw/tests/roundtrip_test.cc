@@ -75,6 +75,7 @@ TEST_CASE("round trip: every kind of state, P == R byte for byte, F holds P's st
   CHECK(f.find(" lib:1 uslot:5 token:12345") != std::string::npos);
   // prog_name = argv[0], first_env into envp[0]: F's own twins of those strings.
   CHECK(f.find(" argv0:1 env0:1") != std::string::npos);
+  CHECK(f.find(" tls:77,5,6 ") != std::string::npos);  // the main thread's thread-local globals
 }
 
 TEST_CASE("invariant: a value that does not fit v2's narrower type names the object") {

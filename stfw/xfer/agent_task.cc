@@ -234,6 +234,26 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   cfg.libs = libs, cfg.lib_count = uint64_t(nlibs);
   ttst::stfw::LibrarySymbols symbols(desc->peer_pid, peer_exe, self_exe);
   ctx.symbols = &symbols;
+  // Thread-local globals: the executable's block (module 1) of each main thread,
+  // from its thread control block (fs:0 -> tcb, tcb + 8 -> dtv, dtv[1] -> block;
+  // glibc's x86-64 layout). The peer's are read from the copy.
+  if (uint64_t tp = desc->arg[TTST_STFW_ARG_PEER_TP]) {
+    auto word = [&](uint64_t addr) -> uint64_t {
+      for (int64_t i = 0; i < nreg; ++i)
+        if (addr >= regs[i].addr && addr + 8 <= regs[i].addr + regs[i].size) {
+          uint64_t v;
+          __builtin_memcpy(&v, regs[i].local + (addr - regs[i].addr), 8);
+          return v;
+        }
+      return 0;
+    };
+    uint64_t dtv = word(tp + 8);
+    cfg.src_tls = dtv ? word(dtv + 16) : 0;
+    uint64_t self_tp;
+    __asm__ volatile("mov %%fs:0, %0" : "=r"(self_tp));
+    uint64_t self_dtv = *reinterpret_cast<const uint64_t*>(self_tp + 8);
+    cfg.dst_tls = self_dtv ? *reinterpret_cast<const uint64_t*>(self_dtv + 16) : 0;
+  }
   // Argument and environment strings (pointers such as argv[0] or getenv()'s); a
   // process whose stat cannot be read simply has none to map.
   ttst::stfw::read_string_areas(desc->peer_pid, &cfg.src_strings);

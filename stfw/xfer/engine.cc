@@ -331,15 +331,17 @@ class Engine {
     uint64_t cap = live + sm().global_count();
     objs_ = alloc<Obj>(cap);
     if (failed()) return false;
-    // Globals: every non-TLS global of the source with an address.
+    // Globals: every global of the source with an address (thread-local ones in the
+    // main thread's block, when both blocks are known).
+    bool tls = c_.src_tls && c_.dst_tls;
     for (uint32_t i = 0; i < sm().global_count(); ++i) {
       const ImageGlobal& g = sm().global_at(i);
-      if (g.tls || g.size == 0) continue;
+      if ((g.tls && !tls) || g.size == 0) continue;
       // The runtime's own state (heap lists, flags) belongs to each process.
       if (streq(sm().str(g.file), "ttst_runtime.c")) continue;
       Obj& o = objs_[n_++];
       zero(&o, sizeof o);
-      o.addr = g.addr + c_.src_bias, o.size = g.size, o.ts = g.type, o.g = i, o.dg = 0xffffffffu;
+      o.addr = g.addr + (g.tls ? c_.src_tls : c_.src_bias), o.size = g.size, o.ts = g.type, o.g = i, o.dg = 0xffffffffu;
       o.flags = kGlobal | (g.readonly ? kReadonly : 0);
       const char* id = sm().str(g.id);
       const char* renamed = c_.backward ? ann_.older_id(id) : ann_.newer_id(id);
@@ -347,9 +349,9 @@ class Engine {
       Rule rule = ann_.global_rule(id);
       if (rule == kRuleDefault && d) rule = ann_.global_rule(dm().str(d->id));
       o.flags |= uint32_t(rule) << kRuleShift;
-      if (d && !d->tls) {
+      if (d && d->tls == g.tls) {
         o.dg = uint32_t(d - &dm().global_at(0));
-        o.td = d->type, o.dst = d->addr + c_.dst_bias, o.dst_size = d->size;
+        o.td = d->type, o.dst = d->addr + (d->tls ? c_.dst_tls : c_.dst_bias), o.dst_size = d->size;
       }
     }
     nglobals_ = n_;
@@ -1364,8 +1366,8 @@ class Engine {
       bool referenced = false;
       for (uint32_t g = 0; g < dm().global_count() && !referenced; ++g) {
         const ImageGlobal& x = dm().global_at(g);
-        if (x.tls || x.readonly || x.size < 8 || streq(dm().str(x.file), "ttst_runtime.c")) continue;
-        const uint8_t* p = reinterpret_cast<const uint8_t*>(x.addr + c_.dst_bias);
+        if ((x.tls && !c_.dst_tls) || x.readonly || x.size < 8 || streq(dm().str(x.file), "ttst_runtime.c")) continue;
+        const uint8_t* p = reinterpret_cast<const uint8_t*>(x.addr + (x.tls ? c_.dst_tls : c_.dst_bias));
         for (uint64_t k = 0; k + 8 <= x.size && !referenced; k += 8) referenced = ld(p + k, 8) == addr;
       }
       if (!referenced) e_.release(e_.ctx, addr), r_.freed++;

@@ -74,6 +74,9 @@ struct Config {
   const LibRange* libs = nullptr;  // sorted or not; few
   uint64_t lib_count = 0;
   StringAreas src_strings, dst_strings;  // the source's are in the regions; ours are ours
+  // Run-time start of the executable's thread-local block (the main thread's) in
+  // the source and here; 0: thread-local globals are not transferred.
+  uint64_t src_tls = 0, dst_tls = 0;
   // Forward, optional: words the kernel holds for the program (epoll registrations'
   // data, epoll_rebuild.h). Each that points into the state is translated into
   // kernel_out[i]; the others are copied.

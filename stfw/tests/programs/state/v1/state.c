@@ -5,7 +5,8 @@
  * literals and heap strings, static and function-static variables, a void *
  * container typed by its allocation site, enums, bitfields, widened integers, a
  * pointer into a shared library's static data (stderr), a union and a uintptr_t
- * that hold plain numbers, pointers to an argument and an environment string.
+ * that hold plain numbers, pointers to an argument and an environment string,
+ * thread-local globals.
  * Builds its state, prints "ready", then loops through an update point. */
 #include <dlfcn.h>
 #include <stdint.h>
@@ -77,6 +78,8 @@ struct gone { int a; long b; };  /* v2 has no struct gone; its gone_ptr is a voi
 struct gone *gone_ptr;
 const char *prog_name;   /* argv[0]: the process's own argument strings */
 const char *first_env;   /* the value of the first environment variable */
+__thread long tls_value;           /* thread-local (the main thread's) */
+__thread struct point *tls_point;
 
 static unsigned hash(const char *k) { unsigned h = 5; while (*k) h = h * 33 + (unsigned char)*k++; return h % 8; }
 
@@ -140,6 +143,8 @@ int main(int argc, char **argv, char **envp) {
   build();
   prog_name = argc > 1 && !strcmp(argv[1], "argmode") ? argv[1] : argv[0];
   first_env = envp[0] ? strchr(envp[0], '=') + 1 : NULL;
+  tls_value = 77;
+  tls_point = new_point(5, 6);
   if (argc > 1 && !strcmp(argv[1], "overflow")) small = 30000;      /* does not fit v2's signed char */
   if (argc > 1 && !strcmp(argv[1], "dangling")) var.inner_ptr = &ids[3]; /* v2 has only ids[2] */
   if (argc > 1 && !strcmp(argv[1], "removedfn")) ops[0] = op_mul;    /* v2 has no op_mul */

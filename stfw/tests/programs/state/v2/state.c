@@ -69,6 +69,8 @@ void *gone_ptr;
 const char *prog_name;
 const char *first_env;
 static char **args, **env;
+__thread long tls_value;
+__thread struct point *tls_point;
 int v2_only = 99;
 struct point *v2_spare;
 
@@ -107,6 +109,8 @@ static void summary(void) {
                 fl.c, small, ratio, nest.in.s, nest.in.c, nest.arr[0].s, nest.arr[1].c, nest.arr[2].c ? nest.arr[2].c : '-',
                 nest.tail, v2_only, v2_spare->x);
   n += snprintf(buf + n, sizeof buf - n, " lib:%d uslot:%ld token:%lu", out_file == stderr, uslot.n, (unsigned long)token);
+  n += snprintf(buf + n, sizeof buf - n, " tls:%ld,%d,%d", tls_value, tls_point ? tls_point->x : -1,
+                tls_point ? tls_point->y : -1);
   n += snprintf(buf + n, sizeof buf - n, " argv0:%d env0:%d", prog_name == args[0],
                 env[0] && first_env == strchr(env[0], '=') + 1);
   printf("%s\n", buf);
