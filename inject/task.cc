@@ -11,6 +11,7 @@
 
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <cstring>
@@ -235,6 +236,25 @@ void Task::resume(int request, int sig) {
              reinterpret_cast<void*>(intptr_t{sig})) != 0)
     throw_errno("resuming thread " + std::to_string(tid_));
   stopped_ = false;
+}
+
+std::optional<Stop> Task::run_to_syscall(const std::function<bool(const user_regs_struct&)>& done,
+                                         milliseconds timeout, const std::function<void(const Stop&)>& on_signal) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  resume(PTRACE_SYSCALL);
+  for (;;) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    std::optional<Stop> s = wait_for(std::max(left, milliseconds(0)));
+    if (!s) return std::nullopt;
+    if (!s->alive()) return s;  // wait_for has forgotten the thread
+    if (s->kind == StopKind::kSyscall && done(get_regs())) return s;
+    int sig = 0;
+    if (s->kind == StopKind::kSignalDelivery) {
+      if (on_signal) on_signal(*s);
+      sig = s->sig;
+    }
+    resume(PTRACE_SYSCALL, sig);
+  }
 }
 
 void Task::set_options(unsigned options) {
