@@ -180,12 +180,14 @@ void Task::interrupt(milliseconds timeout) {
         was_group_stopped_ = true;
         return;
       case StopKind::kSignalDelivery:
-        // A signal that was on its way: deliver it, keep waiting for our stop.
-        resume(PTRACE_CONT, s.sig);
-        continue;
       case StopKind::kSyscall:
       case StopKind::kEvent:
-        resume(PTRACE_CONT, 0);
+        // Another stop came first (a signal on its way, which is delivered; a
+        // syscall stop of a thread run with PTRACE_SYSCALL). Any ptrace stop clears
+        // a pending interrupt in the kernel (ptrace_stop): ask again, keep waiting.
+        resume(PTRACE_CONT, s.kind == StopKind::kSignalDelivery ? s.sig : 0);
+        if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0)
+          throw_errno("PTRACE_INTERRUPT of thread " + std::to_string(tid_));
         continue;
       default:
         throw TraceeDied("thread " + std::to_string(tid_) + " " + s.describe() +

@@ -130,6 +130,7 @@ const char* state_name(ThreadState s) {
 const char* syscall_name(long nr) {
   switch (nr) {
     case 0: return "read";
+    case 1: return "write";
     case 7: return "poll";
     case 19: return "readv";
     case 23: return "select";
