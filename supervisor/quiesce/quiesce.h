@@ -28,6 +28,11 @@
 // written in the loop function's own body is a wait for the next event, one in any
 // function it calls is not. Missing or unreadable DWARF makes nothing quiescent
 // (such a program is driven to its update point instead), never the reverse.
+// The rule trusts DWARF to put each call instruction in one instance. Compilers
+// may merge identical code of two instances into one (gcc cross-jumping turned the
+// loop's read(0, &c, 1) and an inlined handler's identical call into one call
+// attributed to the loop; clang's tail merging did the same with line 0): ttst-cc
+// turns those passes off, and qprog's "inlined" mode tests exactly that case.
 // The innermost program frame is found by scanning the stack from rsp for the
 // first return address into the program (ttst_abi.h §6); the libc wrapper frames
 // below it are the only place a stale return address could precede it.
