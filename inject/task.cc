@@ -18,22 +18,9 @@
 #include <spdlog/spdlog.h>
 
 #include "inject/error.h"
+#include "inject/process.h"
 
 namespace ttst::inject {
-namespace {
-std::string proc_field(pid_t tid, const char* name) {
-  std::ifstream in("/proc/" + std::to_string(tid) + "/status");
-  std::string line, key = std::string(name) + ":";
-  while (std::getline(in, line))
-    if (line.rfind(key, 0) == 0) {
-      auto v = line.substr(key.size());
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  return "";
-}
-}  // namespace
-
 unsigned options_child() {
   return PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC;
 }
@@ -206,7 +193,7 @@ void Task::restart_eintr_of_interrupt() {
   const long nr = static_cast<long>(r.orig_rax);
   const bool epoll = nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2;
   if (!epoll || static_cast<int64_t>(r.rax) != -EINTR) return;
-  std::string blk = proc_field(tid_, "SigBlk");
+  std::string blk = proc_status_field(tid_, "SigBlk");
   if (signal_pending_unblocked(blk.empty() ? 0 : std::stoull(blk, nullptr, 16))) return;
   uint8_t insn[2] = {0, 0};
   iovec local{insn, 2}, remote{reinterpret_cast<void*>(r.rip - 2), 2};
@@ -222,7 +209,7 @@ void Task::restart_eintr_of_interrupt() {
 
 bool Task::signal_pending_unblocked(uint64_t blocked) {
   auto mask = [this](const char* field) {
-    std::string v = proc_field(tid_, field);
+    std::string v = proc_status_field(tid_, field);
     return v.empty() ? 0ull : std::stoull(v, nullptr, 16);
   };
   return ((mask("SigPnd") | mask("ShdPnd")) & ~blocked) != 0;

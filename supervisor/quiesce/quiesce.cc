@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <algorithm>
 #include <span>
 #include <stdexcept>
 #include <thread>
@@ -159,14 +159,9 @@ uint64_t load_bias(pid_t pid, const UpdatePointMap& map) {
   ssize_t n = readlink(link.c_str(), exe, sizeof exe - 1);
   if (n <= 0) throw std::runtime_error("cannot read " + link + ": " + strerror(errno));
   exe[n] = 0;
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  std::string line;
   uint64_t lowest = UINT64_MAX;
-  while (std::getline(maps, line)) {
-    auto slash = line.find('/');
-    if (slash == std::string::npos || line.compare(slash, std::string::npos, exe) != 0) continue;
-    lowest = std::min<uint64_t>(lowest, std::stoull(line, nullptr, 16));
-  }
+  for (const inject::Mapping& m : inject::read_maps(pid))
+    if (m.path == exe) lowest = std::min(lowest, m.start);
   if (lowest == UINT64_MAX) throw std::runtime_error(std::string("no mapping of ") + exe + " in process " + std::to_string(pid));
   return lowest - map.first_load_vaddr();
 }
