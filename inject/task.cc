@@ -25,22 +25,20 @@ unsigned options_child() {
   return PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC;
 }
 
-namespace {
-std::string signame(int sig) {
+std::string signal_name(int sig) {
   const char* n = sigabbrev_np(sig);
   return n ? std::string("SIG") + n : "signal " + std::to_string(sig);
 }
-}  // namespace
 
 std::string Stop::describe() const {
   switch (kind) {
     case StopKind::kSyscall: return "syscall stop";
     case StopKind::kEvent: return "ptrace event " + std::to_string(event);
-    case StopKind::kSignalDelivery: return "signal " + signame(sig);
-    case StopKind::kGroupStop: return "group stop by " + signame(sig);
+    case StopKind::kSignalDelivery: return "signal " + signal_name(sig);
+    case StopKind::kGroupStop: return "group stop by " + signal_name(sig);
     case StopKind::kInterrupt: return "interrupt stop";
     case StopKind::kExited: return "exited with status " + std::to_string(exit_code);
-    case StopKind::kKilled: return "killed by " + signame(sig);
+    case StopKind::kKilled: return "killed by " + signal_name(sig);
   }
   return "unknown stop";
 }

@@ -125,6 +125,8 @@ class Task {
   user_regs_struct eintr_rewound_{};
 };
 
+// "SIGSEGV" (or "signal 64").
+std::string signal_name(int sig);
 // Decodes a waitpid status of a traced thread.
 Stop decode_status(int status);
 // Size of the kernel's x86 xstate buffer, from CPUID leaf 0xD (at run time).

@@ -71,13 +71,6 @@ struct Abort {
               std::move(detail)};
 }
 
-const char* signame(int sig) {
-  const char* n = sigabbrev_np(sig);
-  static thread_local std::string s;
-  s = n ? std::string("SIG") + n : "signal " + std::to_string(sig);
-  return s.c_str();
-}
-
 class Phases {
  public:
   Phases(Report& r, const Options& o) : report_(r), opts_(o) {}
@@ -159,7 +152,8 @@ void run_future_to_update_point(inject::ChildProcess& f, const dwarfmeta::Progra
     } else {
       crash = Crash{"future", s->sig, 0, "", ""};
     }
-    rollback(Reason::kStartupCrash, std::string("the new version crashed during start-up: ") + signame(s->sig) + where,
+    rollback(Reason::kStartupCrash,
+             "the new version crashed during start-up: " + inject::signal_name(s->sig) + where,
              "fix v2's start-up (run it by hand or under gdb); the old version keeps serving", crash);
   }
 }

@@ -6,8 +6,8 @@
 
 #include <cstddef>
 #include <cstdio>
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <span>
 #include <stdexcept>
 #include <thread>
@@ -52,10 +52,8 @@ ThreadReport classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& m
   ThreadReport r;
   r.tid = t.tid();
   const user_regs_struct g = t.get_regs();
-  r.pc = g.rip;
   long nr = static_cast<long>(g.orig_rax);
   long rax = static_cast<long>(g.rax);
-  r.syscall = nr;
   if (at_marker(g, rt)) {
     r.state = ThreadState::kAtUpdatePoint;
     r.where = "at the update point in " + describe(map, bias, g.r10);
@@ -69,7 +67,8 @@ ThreadReport classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& m
   bool in_program = map.in_text(g.rip - bias);
   if (!in_program) {
     uint64_t words[512];
-    size_t n = inject::try_read_memory(pid, g.rsp, std::span<uint8_t>(reinterpret_cast<uint8_t*>(words), sizeof words)) / 8;
+    std::span<uint8_t> bytes(reinterpret_cast<uint8_t*>(words), sizeof words);
+    size_t n = inject::try_read_memory(pid, g.rsp, bytes) / 8;
     for (size_t i = 0; i < n && !frame_ret; i++)
       if (words[i] > bias && map.in_text(words[i] - bias) && follows_call(pid, words[i])) frame_ret = words[i];
     in_program = frame_ret != 0;

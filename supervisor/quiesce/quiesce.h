@@ -63,8 +63,6 @@ const char* state_name(ThreadState s);
 struct ThreadReport {
   pid_t tid = 0;
   ThreadState state = ThreadState::kRunning;
-  long syscall = -1;          // orig_rax, -1 if not in a system call
-  uint64_t pc = 0;            // run-time rip
   std::string function;       // innermost program function ("" if none found)
   std::string where;          // one line: "read() called from handle_request+0x2a <- event_loop <- main"
 };
