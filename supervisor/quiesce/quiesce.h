@@ -24,10 +24,11 @@
 // copy, a different instance than the update point's, so it is not quiescent now;
 // and a loop function itself inlined into main (static, called once) still matches,
 // because its update point and its blocking call lie in the same inlined copy. The
-// rule is exactly the source-level one (as if nothing were inlined): a blocking call
-// written in the loop function's own body is a wait for the next event, one in any
-// function it calls is not. Missing or unreadable DWARF makes nothing quiescent
-// (such a program is driven to its update point instead), never the reverse.
+// rule is the source-level contract of ttst.h, as if nothing were inlined: a
+// function holding TTST_UPDATE_POINT() is an event loop, a blocking call written in
+// its own body waits for the next event, one in any function it calls (inlined or
+// not) is mid-request. Missing or unreadable DWARF makes nothing quiescent (such a
+// program is driven to its update point instead), never the reverse.
 // The rule trusts DWARF to put each call instruction in one instance. Compilers
 // may merge identical code of two instances into one (gcc cross-jumping turned the
 // loop's read(0, &c, 1) and an inlined handler's identical call into one call
