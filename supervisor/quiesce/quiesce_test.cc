@@ -292,6 +292,24 @@ TEST_CASE("blocked mid-request in a handler inlined into the event loop: not qui
     }
 }
 
+TEST_CASE("without DWARF nothing blocked counts as quiescent (fail-safe)") {
+  UpdatePointMap map = UpdatePointMap::load("tests/programs/runtime/qprog_nodebug");
+  CHECK_FALSE(map.scopes_complete());
+  CHECK(map.upoints().size() == 2);
+  Child c({"tests/programs/runtime/qprog_nodebug", "read"});  // the loop's own read
+  Ready r = parse_ready(c.line());
+  wait_blocked(r.pid, {0});
+  Report rep = check(r.pid, map);
+  CHECK_FALSE(rep.quiescent);
+  REQUIRE(rep.threads.size() == 1);
+  CHECK(rep.threads[0].state == ThreadState::kBlocked);
+  CHECK(rep.threads[0].function == "event_loop");
+  CHECK(rep.message.find("no readable DWARF") != std::string::npos);
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}
+
 TEST_CASE("two threads, each in its own event loop: quiescent; mid-request bound") {
   UpdatePointMap map = UpdatePointMap::load(kProg);
   Child c({kProg, "mt"});
