@@ -501,6 +501,7 @@ class Engine {
         const auto* s = sm().alloc_site(o.site - c_.src_bias);
         if (s) {
           const auto* learnt = learnt_site(o.site);
+          if (learnt == &polymorphic_) continue;  // the site allocates several types: no guess
           if (learnt) ts = learnt->ts, td = learnt->td;
           else if (s->type) {
             ts = s->type;
@@ -520,16 +521,25 @@ class Engine {
     return true;
   }
   // A typed object of the same allocation site (memoised per round: one scan of
-  // the table per distinct site, not per untyped object).
+  // the table per distinct site, not per untyped object); &polymorphic_ when the
+  // site's typed objects disagree (an allocation wrapper such as xmalloc: its one
+  // site serves every type, so its other objects' types cannot be guessed).
+  Obj polymorphic_{};  // the sentinel learnt_site returns for such a site
   const Obj* learnt_site(uint64_t site) {
     LearntSlot& c = learnt_[(site >> 2) & 1023];
-    if (c.round == round_ + 1 && c.site == site) return c.idx == 0xffffffffu ? nullptr : &objs_[c.idx];
+    if (c.round == round_ + 1 && c.site == site)
+      return c.idx == 0xffffffffu ? nullptr : c.idx == 0xfffffffeu ? &polymorphic_ : &objs_[c.idx];
     uint32_t found = 0xffffffffu;
-    for (uint32_t i = nglobals_; i < n_ && found == 0xffffffffu; ++i)
-      if (objs_[i].site == site && objs_[i].ts != 0 && !(objs_[i].flags & kLib)) found = i;
+    for (uint32_t i = nglobals_; i < n_ && found != 0xfffffffeu; ++i) {
+      const Obj& x = objs_[i];
+      if (x.site != site || x.ts == 0 || (x.flags & kLib)) continue;
+      if (found == 0xffffffffu) found = i;
+      else if (sm().strip(objs_[found].ts) != sm().strip(x.ts)) found = 0xfffffffeu;
+    }
     c.site = site, c.idx = found, c.round = round_ + 1;
-    return found == 0xffffffffu ? nullptr : &objs_[found];
+    return found == 0xffffffffu ? nullptr : found == 0xfffffffeu ? &polymorphic_ : &objs_[found];
   }
+  bool polymorphic_site(uint64_t site) { return learnt_site(site) == &polymorphic_; }
   struct LearntSlot {
     uint64_t site;
     uint32_t idx, round;
@@ -1241,7 +1251,10 @@ class Engine {
         if (t >= 0 || (f && f->low == w - c_.src_bias)) {
           fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
           describe(out_, o, false);
-          out_.s(" has no type (reached only through void * or char *, site without a type) and its word at +")
+          out_.s(polymorphic_site(o.site)
+                     ? " has no type (reached only through void * or char *; its site allocates several types) and its "
+                       "word at +"
+                     : " has no type (reached only through void * or char *, site without a type) and its word at +")
               .u(k)
               .s(" = ")
               .x(w)
