@@ -320,17 +320,36 @@ class Engine {
       uint64_t addr;
       uint64_t idx;
     };
+    // Globals come first, sorted by ID; the heap lists are newest first, which is
+    // usually descending addresses: reversed, the heap is often already in order,
+    // and then the (few) globals, insertion-sorted, are merged in: no key arrays.
+    auto order = [this](uint32_t i) { return i < nglobals_ ? i : n_ - 1 - (i - nglobals_); };
+    bool sorted = true;
+    for (uint32_t i = nglobals_ + 1; i < n_ && sorted; ++i) sorted = objs_[order(i)].addr >= objs_[order(i - 1)].addr;
+    if (sorted) {
+      uint32_t* g = alloc<uint32_t>(nglobals_ + 1);
+      sorted_ = alloc<uint32_t>(n_);
+      sorted_addr_ = alloc<uint64_t>(n_);
+      if (failed()) return false;
+      for (uint32_t i = 0; i < nglobals_; ++i) {
+        uint32_t j = i;
+        for (; j > 0 && objs_[g[j - 1]].addr > objs_[i].addr; --j) g[j] = g[j - 1];
+        g[j] = i;
+      }
+      uint32_t gi = 0, hi = nglobals_;
+      for (uint32_t k = 0; k < n_; ++k) {
+        bool take_global = gi < nglobals_ && (hi == n_ || objs_[g[gi]].addr <= objs_[order(hi)].addr);
+        uint32_t x = take_global ? g[gi++] : order(hi++);
+        sorted_[k] = x, sorted_addr_[k] = objs_[x].addr;
+      }
+      return true;
+    }
     Key* ka = alloc<Key>(n_);
     Key* kb = alloc<Key>(n_);
     uint32_t* cnt = alloc<uint32_t>(65536);
     if (failed()) return false;
-    // Globals come first, sorted by ID; the heap lists are newest first, which is
-    // usually descending addresses: reversing them often leaves nothing to sort.
-    bool sorted = true;
-    for (uint32_t i = 0; i < nglobals_; ++i) ka[i] = {objs_[i].addr, i};
-    for (uint32_t i = nglobals_; i < n_; ++i) ka[i] = {objs_[n_ - 1 - (i - nglobals_)].addr, n_ - 1 - (i - nglobals_)};
-    for (uint32_t i = 1; i < n_ && sorted; ++i) sorted = ka[i].addr >= ka[i - 1].addr;
-    for (int pass = 0; pass < 3 && !sorted; ++pass) {
+    for (uint32_t i = 0; i < n_; ++i) ka[i] = {objs_[order(i)].addr, order(i)};
+    for (int pass = 0; pass < 3; ++pass) {
       zero(cnt, 65536 * 4);
       for (uint32_t i = 0; i < n_; ++i) cnt[(ka[i].addr >> (16 * pass)) & 0xffff]++;
       uint32_t sum = 0;
@@ -430,8 +449,11 @@ class Engine {
     for (uint32_t i = nglobals_; i < n_ && !failed(); ++i) {
       sweep_pos_ = i + 1;
       if (!(objs_[i].flags & kQueued)) continue;
+      prefetch_targets(i + 2 * kAhead, false);
+      prefetch_targets(i + kAhead, true);
       cur_ = i;
       each_element(objs_[i], nullptr);
+      learn_site_ops(objs_[i]);
       drain();
     }
     sweep_pos_ = 0xffffffffu;
@@ -495,6 +517,7 @@ class Engine {
       Obj& o = objs_[i];
       cur_ = i;
       each_element(o, nullptr);
+      learn_site_ops(o);
     }
   }
   // Runs the walk over every element of an object (heap arrays) or the global.
@@ -511,23 +534,95 @@ class Engine {
       walk(o.ts, o.td, s, d);
       return;
     }
-    uint64_t es = tsize(sm(), o.ts), ed = tsize(dm(), o.td);
+    const PairFacts& f = pair_facts(o.ts, o.td);
+    uint64_t es = f.es, ed = f.ed;
     if (es == 0) return;
     uint64_t count = o.size / es;
-    if (mode_ == kType && !has_pointer(o.ts)) return;
-    if (mode_ != kType && same_flat(o.ts, o.td)) {
+    if (mode_ == kType && !f.ptr) return;
+    if (mode_ != kType && f.flat) {
       if (mode_ == kWrite) copy(d, s, count * es), r_.bytes += count * es;
       else zero(d, count * es);
       return;
     }
-    const Ops* ops = compiled(o.ts, o.td);
+    const Ops* ops = f.ops;
     for (uint64_t k = 0; k < count && !failed(); ++k) {
+      if (ops && k + kAhead < count) prefetch_ops(*ops, s + (k + kAhead) * es, false);
       if (ops && apply(*ops, s + k * es, d ? d + k * ed : nullptr)) continue;
       path_[0].name = nullptr, path_[0].index = k, depth_ = 1;
       walk(o.ts, o.td, s + k * es, d ? d + k * ed : nullptr);
     }
     depth_ = 0;
   }
+
+  struct Ops;
+  // What each_element needs per (source, destination) element type, memoised for the
+  // last pair (heap objects of one type come in runs).
+  struct PairFacts {
+    uint32_t ts, td;
+    uint64_t es, ed;
+    bool ptr, flat;
+    const Ops* ops;
+  };
+  const PairFacts& pair_facts(uint32_t ts, uint32_t td) {
+    if (pf_valid_ && pf_.ts == ts && pf_.td == td) return pf_;
+    pf_.ts = ts, pf_.td = td;
+    pf_.es = tsize(sm(), ts), pf_.ed = tsize(dm(), td);
+    pf_.ptr = has_pointer(ts);
+    pf_.flat = same_flat(ts, td);
+    pf_.ops = pf_.es ? compiled(ts, td) : nullptr;
+    pf_valid_ = !failed();
+    return pf_;
+  }
+
+  // Memory-level parallelism for the sweeps over the object table: the random reads
+  // are the pointer targets' descriptors (and, while typing, their table entries).
+  // They are requested kAhead objects early. While typing, an object ahead may not
+  // be typed yet: the layout of its site's last typed object is used (only a hint).
+  static constexpr uint32_t kAhead = 8;
+  void prefetch_ops(const Ops& ops, const uint8_t* s, bool deep) {
+    for (uint32_t k = 0; k < ops.n; ++k) {
+      const Op& op = ops.op[k];
+      if (op.kind != 1) continue;
+      uint64_t v;
+      __builtin_memcpy(&v, s + op.soff, 8);
+      if (v < 4096 + kDesc) continue;
+      if (!deep) {
+        if (const uint8_t* p = src(v - kDesc, kDesc)) __builtin_prefetch(p);
+      } else if (const ttst_heap_desc* bd = base_desc(v)) {
+        __builtin_prefetch(&objs_[reinterpret_cast<uint64_t>(bd->prev) & 0xffffffffu]);
+      }
+    }
+  }
+  void prefetch_targets(uint32_t i, bool deep) {
+    if (i >= n_) return;
+    const Obj& o = objs_[i];
+    if (o.flags & (kGlobal | kLib)) return;
+    const Ops* ops = nullptr;
+    if (o.ts) {
+      const PairFacts& f = pair_facts(o.ts, o.td);
+      if (f.es == 0 || o.size < f.es) return;
+      ops = f.ops;
+    } else {
+      const SiteOps& c = site_ops_[(o.site >> 4) & 255];
+      if (c.site != o.site || o.size < c.size) return;
+      ops = c.ops;
+    }
+    if (!ops) return;
+    if (const uint8_t* s = src(o.addr, o.size)) prefetch_ops(*ops, s, deep);
+  }
+  void learn_site_ops(const Obj& o) {
+    if (o.ts == 0 || (o.flags & (kGlobal | kLib))) return;
+    const PairFacts& f = pair_facts(o.ts, o.td);
+    SiteOps& c = site_ops_[(o.site >> 4) & 255];
+    c.site = o.site, c.size = f.es, c.ops = f.ops;
+  }
+  struct SiteOps {
+    uint64_t site, size;
+    const Ops* ops;
+  };
+  SiteOps site_ops_[256] = {};
+  PairFacts pf_ = {};
+  bool pf_valid_ = false;
 
   // ---- compiled element plans: the walk of a type pair flattened once into byte
   // copies and pointer slots, applied per element without recursion. Anything the
@@ -1068,7 +1163,10 @@ class Engine {
     }
     if (failed()) return false;
     if (!c_.backward) {
-      for (uint32_t i = nglobals_; i < n_; ++i) {
+      // In reverse table order: F's heap lists (newest first) then list the objects in
+      // the order P's lists did, so the backward transfer's table (F's walk) has P's
+      // order too, and its typing sweep meets lists in the direction they link.
+      for (uint32_t i = n_; i-- > nglobals_;) {
         Obj& o = objs_[i];
         if (o.flags & kLib) continue;
         uint64_t site = dst_site(o.site);
@@ -1194,6 +1292,7 @@ class Engine {
     for (uint32_t i = nglobals_; i < n_; ++i) set_dst_in_copy(objs_[i].addr, objs_[i].dst);
     if (!c_.backward && e_.release && !index_startup_objects()) return;
     for (uint32_t i = 0; i < n_ && !failed(); ++i) {
+      prefetch_targets(i + kAhead, false);
       Obj& o = objs_[i];
       if (o.dst == 0 || (o.flags & (kReadonly | kLib))) continue;
       if ((o.flags & kGlobal) && o.dg == 0xffffffffu) continue;
