@@ -45,7 +45,7 @@ static void phases(const char* what, const ttst::inject::AgentOutcome& o, double
   }
   auto p = line.find("copy_bytes=");
   if (p != std::string::npos) std::printf(" (copied %s)", line.substr(p + 11, line.find(' ', p) - p - 11).c_str());
-  std::printf("\n");
+  std::printf("\n  agent: %s\n", line.c_str());
 }
 
 int main(int argc, char** argv) {

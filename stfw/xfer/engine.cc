@@ -313,7 +313,7 @@ class Engine {
       return false;
     }
     if (failed()) return false;
-    for (uint32_t i = nglobals_; i < n_; ++i) set_dst_in_copy(objs_[i].addr, 0);
+    if (walked_) walked_->next = nullptr;
     // Sort by source address: LSD radix sort of (address, index) keys, 16 bits
     // per pass over the 48 bits of a user-space address.
     struct Key {
@@ -324,9 +324,7 @@ class Engine {
     // usually descending addresses: reversed, the heap is often already in order,
     // and then the (few) globals, insertion-sorted, are merged in: no key arrays.
     auto order = [this](uint32_t i) { return i < nglobals_ ? i : n_ - 1 - (i - nglobals_); };
-    bool sorted = true;
-    for (uint32_t i = nglobals_ + 1; i < n_ && sorted; ++i) sorted = objs_[order(i)].addr >= objs_[order(i - 1)].addr;
-    if (sorted) {
+    if (walk_descending_) {
       uint32_t* g = alloc<uint32_t>(nglobals_ + 1);
       sorted_ = alloc<uint32_t>(n_);
       sorted_addr_ = alloc<uint64_t>(n_);
@@ -380,9 +378,15 @@ class Engine {
     // The copy is ours: its descriptor's `prev` (already checked by the walk) now
     // names the object, so a base pointer finds its object with one read.
     const_cast<ttst_heap_desc*>(d)->prev = reinterpret_cast<ttst_heap_desc*>(kIndexTag | (e->n_ - 1));
-    const_cast<ttst_heap_desc*>(d)->offset = 0;  // not typed yet (next is cleared after the walk)
+    const_cast<ttst_heap_desc*>(d)->offset = 0;  // not typed yet
+    // `next` (no mapping yet) is cleared one step behind the walk, which follows it.
+    if (e->walked_) e->walked_->next = nullptr;
+    e->walked_ = const_cast<ttst_heap_desc*>(d);
+    if (e->n_ > e->nglobals_ + 1 && addr > e->objs_[e->n_ - 2].addr) e->walk_descending_ = false;
     return 0;
   }
+  ttst_heap_desc* walked_ = nullptr;
+  bool walk_descending_ = true;
 
   // The object holding source address v (one past its end counts), or -1.
   // The copy's descriptor of the heap object whose base address is v, or NULL.
@@ -694,41 +698,58 @@ class Engine {
     return nullptr;
   }
   bool apply(const Ops& ops, const uint8_t* s, uint8_t* d) {
-    for (uint32_t i = 0; i < ops.n; ++i) {
-      const Op& op = ops.op[i];
+    // Locals: the byte stores through d may alias any member, which would otherwise
+    // be reloaded after each of them.
+    const Mode mode = mode_;
+    const uint32_t n = ops.n;
+    uint64_t bytes = 0, pointers = 0;
+    bool ok = true;
+    for (uint32_t i = 0; i < n; ++i) {
+      const Op op = ops.op[i];
       if (op.kind == 0) {
-        if (mode_ == kWrite) copy(d + op.doff, s + op.soff, op.size), r_.bytes += op.size;
-        else if (mode_ == kZero) zero(d + op.doff, op.size);
+        if (mode == kWrite) copy(d + op.doff, s + op.soff, op.size), bytes += op.size;
+        else if (mode == kZero) zero(d + op.doff, op.size);
         continue;
       }
-      uint64_t v = ld(s + op.soff, 8);
-      if (mode_ == kZero) {
+      uint64_t v;
+      __builtin_memcpy(&v, s + op.soff, 8);
+      if (mode == kZero) {
         zero(d + op.doff, 8);
         continue;
       }
       if (v < 4096) {
-        if (mode_ == kWrite) st(d + op.doff, 8, v), r_.bytes += 8;
+        if (mode == kWrite) __builtin_memcpy(d + op.doff, &v, 8), bytes += 8;
         continue;
       }
       ttst_heap_desc* bd = base_desc(v);
-      if (!bd) return false;
-      if (mode_ == kWrite) {
+      if (!bd) {
+        ok = false;
+        break;
+      }
+      if (mode == kWrite) {
         uint64_t dst = reinterpret_cast<uint64_t>(bd->next);
-        if (!dst) return false;
-        st(d + op.doff, 8, dst), r_.bytes += 8, r_.pointers++;
+        if (!dst) {
+          ok = false;
+          break;
+        }
+        __builtin_memcpy(d + op.doff, &dst, 8), bytes += 8, pointers++;
         continue;
       }
       // kType
       if (bd->offset == op.ps + 1 || op.psize == 0) continue;
       uint32_t idx = uint32_t(reinterpret_cast<uint64_t>(bd->prev) & 0xffffffffu);
       Obj& o = objs_[idx];
-      if (o.ts != 0 || (o.flags & (kGlobal | kLib)) || o.size % op.psize != 0) return false;
+      if (o.ts != 0 || (o.flags & (kGlobal | kLib)) || (o.size != op.psize && o.size % op.psize != 0)) {
+        ok = false;
+        break;
+      }
       o.ts = op.ps, o.td = op.pd;
       bd->offset = op.ps + 1;
       push(idx);
     }
-    if (mode_ == kWrite) r_.transforms++;
-    return true;
+    r_.bytes += bytes, r_.pointers += pointers;
+    if (ok && mode == kWrite) r_.transforms++;
+    return ok;
   }
 
   // ---- the walk: typing, zeroing or writing one value of type ts into td ----------------
