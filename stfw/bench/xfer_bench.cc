@@ -43,6 +43,8 @@ static void phases(const char* what, const ttst::inject::AgentOutcome& o, double
     double c = std::strtod(line.c_str() + p + std::strlen(k), nullptr);
     std::printf(" %.*s %.1f ms", int(std::strlen(k) - 8), k, c / ghz / 1e6);
   }
+  auto cpu = line.find("cpu_ns=");
+  if (cpu != std::string::npos) std::printf(" cpu %.1f ms", std::strtod(line.c_str() + cpu + 7, nullptr) / 1e6);
   auto p = line.find("copy_bytes=");
   if (p != std::string::npos) std::printf(" (copied %s)", line.substr(p + 11, line.find(' ', p) - p - 11).c_str());
   std::printf("\n  agent: %s\n", line.c_str());

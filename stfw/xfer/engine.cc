@@ -29,6 +29,10 @@ inline uint64_t rdtsc() {
 }
 
 void copy(void* d, const void* s, uint64_t n) {
+  if (n >= 256) {  // long runs: the string instruction (ERMS)
+    __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+    return;
+  }
   uint8_t* dd = static_cast<uint8_t*>(d);
   const uint8_t* ss = static_cast<const uint8_t*>(s);
   while (n >= 8) {
@@ -40,6 +44,10 @@ void copy(void* d, const void* s, uint64_t n) {
   while (n--) *dd++ = *ss++;
 }
 void zero(void* d, uint64_t n) {
+  if (n >= 256) {
+    __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(0) : "memory");
+    return;
+  }
   uint8_t* dd = static_cast<uint8_t*>(d);
   while (n >= 8) {
     uint64_t w = 0;
