@@ -1192,6 +1192,9 @@ class Engine {
     }
     if (failed()) return false;
     if (!c_.backward) {
+      // F's own start-up objects, listed before the transfer adds its objects to the
+      // same lists (a walk of those would chase a million more links).
+      if (e_.release && !index_startup_objects()) return false;
       // In reverse table order: F's heap lists (newest first) then list the objects in
       // the order P's lists did, so the backward transfer's table (F's walk) has P's
       // order too, and its typing sweep meets lists in the direction they link.
@@ -1319,7 +1322,6 @@ class Engine {
   // ---- writing -----------------------------------------------------------------------------------
   void write_objects() {
     for (uint32_t i = nglobals_; i < n_; ++i) set_dst_in_copy(objs_[i].addr, objs_[i].dst);
-    if (!c_.backward && e_.release && !index_startup_objects()) return;
     for (uint32_t i = 0; i < n_ && !failed(); ++i) {
       prefetch_targets(i + kAhead, false);
       Obj& o = objs_[i];
