@@ -1211,7 +1211,14 @@ class Engine {
       }
       return true;
     }
-    // Backward: R's live objects by dyn_id.
+    // Backward: F's object with origin_id X maps onto R's object X. R walks its lists
+    // as P did, and F's lists (allocated in reverse table order) hold P's objects in
+    // P's order: R's walk usually meets the counterparts in table order. A merge of
+    // the two first; R's objects hashed by dyn_id only for what it leaves unmatched.
+    if (!merge_counterparts()) return false;
+    bool left = false;
+    for (uint32_t i = nglobals_; i < n_ && !left; ++i) left = objs_[i].dst == 0 && origin_of(objs_[i]) != 0;
+    if (!left) return true;
     uint64_t cap = 1;
     uint32_t bits = 0;
     while (cap < 2 * (n_ - nglobals_) + 16) cap <<= 1, ++bits;
@@ -1247,9 +1254,7 @@ class Engine {
     }
     for (uint32_t i = nglobals_; i < n_; ++i) {
       Obj& o = objs_[i];
-      if ((o.flags & kLib) || o.dyn_id == 0) continue;
-      const ttst_heap_desc* d = reinterpret_cast<const ttst_heap_desc*>(src(o.addr - kDesc, kDesc));
-      uint64_t origin = d ? d->origin_id : 0;
+      uint64_t origin = o.dst ? 0 : origin_of(o);  // matched by the merge
       if (origin == 0) continue;  // new in v2: no counterpart (pointers to it fail)
       uint64_t h = (origin * 0x9e3779b97f4a7c15ull) >> (64 - bits);
       for (uint64_t k = 0; k < cap; ++k, h = (h + 1) & (cap - 1)) {
@@ -1260,6 +1265,41 @@ class Engine {
           break;
         }
       }
+    }
+    return true;
+  }
+
+  // Backward: the origin_id of a source (F) heap object that needs a counterpart in R, else 0.
+  uint64_t origin_of(const Obj& o) const {
+    if ((o.flags & (kLib | kGlobal)) || o.dyn_id == 0) return 0;
+    const ttst_heap_desc* d = reinterpret_cast<const ttst_heap_desc*>(src(o.addr - kDesc, kDesc));
+    return d ? d->origin_id : 0;
+  }
+  // Backward: one walk of R's lists against the table in order; sets dst (and clips
+  // dst_size to R's object) for every object whose counterpart comes in order.
+  bool merge_counterparts() {
+    struct Ctx {
+      Engine* e;
+      uint32_t pos;
+    } cx{this, nglobals_};
+    int64_t w = ttst_heap_walk(
+        c_.dst_runtime, &Engine::self_tr, nullptr,
+        [](void* c, uint64_t addr, const ttst_heap_desc* d) -> int {
+          Ctx* x = static_cast<Ctx*>(c);
+          Engine* e = x->e;
+          uint64_t origin = 0;
+          while (x->pos < e->n_ && (origin = e->origin_of(e->objs_[x->pos])) == 0) x->pos++;
+          if (x->pos == e->n_) return 1;  // every object has its counterpart
+          if (origin != d->dyn_id) return 0;  // R's object is not next in the table
+          Obj& o = e->objs_[x->pos++];
+          o.dst = addr;
+          if (d->size < o.dst_size) o.dst_size = d->size;  // never write past R's object
+          return 0;
+        },
+        &cx);
+    if (w < 0) {
+      fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: this process's heap lists are unreadable (walk error ").i(w).s(")");
+      return false;
     }
     return true;
   }
