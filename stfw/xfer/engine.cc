@@ -1166,8 +1166,8 @@ class Engine {
         return false;
       }
       if (o.ts != 0) {
-        uint64_t es = tsize(sm(), o.ts);
-        o.dst_size = o.size / es * tsize(dm(), o.td) + o.size % es;
+        const PairFacts& f = pair_facts(o.ts, o.td);
+        o.dst_size = o.size == f.es ? f.ed : o.size / f.es * f.ed + o.size % f.es;
         continue;
       }
       o.dst_size = o.size;
