@@ -322,12 +322,6 @@ class Engine {
     }
     if (failed()) return false;
     if (walked_) walked_->next = nullptr;
-    // Sort by source address: LSD radix sort of (address, index) keys, 16 bits
-    // per pass over the 48 bits of a user-space address.
-    struct Key {
-      uint64_t addr;
-      uint64_t idx;
-    };
     // Globals come first, sorted by ID; the heap lists are newest first, which is
     // usually descending addresses: reversed, the heap is often already in order,
     // and then the (few) globals, insertion-sorted, are merged in: no key arrays.
@@ -350,6 +344,12 @@ class Engine {
       }
       return true;
     }
+    // Otherwise: LSD radix sort of (address, index) keys, 16 bits per pass over the
+    // 48 bits of a user-space address.
+    struct Key {
+      uint64_t addr;
+      uint64_t idx;
+    };
     Key* ka = alloc<Key>(n_);
     Key* kb = alloc<Key>(n_);
     uint32_t* cnt = alloc<uint32_t>(65536);
