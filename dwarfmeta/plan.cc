@@ -71,7 +71,12 @@ class Comparer {
         if (PA.kind == TypeKind::Function && PB.kind == TypeKind::Function) {
           if (sa != sb) add(path, "signature-changed", na, nb, false);
         } else if (sa != sb) {
-          add(path, "retargeted", na, nb, false);
+          // To a different kind of thing (char -> struct blob, struct -> pointer):
+          // the objects pointed to cannot be converted, only rebuilt by user code.
+          // base <-> enum converts; void says nothing (the object keeps its type).
+          auto cls = [](TypeKind k) { return k == TypeKind::Enum ? TypeKind::Base : k; };
+          bool unrelated = PA.kind != TypeKind::Void && PB.kind != TypeKind::Void && cls(PA.kind) != cls(PB.kind);
+          add(path, "retargeted", na, nb, unrelated);
         }
         return;
       }
@@ -271,6 +276,25 @@ const Global* annotated_global(const Program& p, const Annotation& a) {
   return p.global(a.target);
 }
 
+// "not-transferred" / "copied-as-bytes" / "translated-as-pointer" when v1's global
+// `id1` or v2's `id2` carries NO_TRANSFER / IXFER / PXFER, else nullptr.
+const char* whole_object_annotation(const Program& v1, const Program& v2, const std::string& id1,
+                                    const std::string& id2) {
+  for (int side = 0; side < 2; ++side) {
+    const Program& p = side ? v2 : v1;
+    for (const Annotation& a : p.annotations) {
+      const Global* g = (a.kind == AnnotKind::NoTransfer || a.kind == AnnotKind::IXfer || a.kind == AnnotKind::PXfer)
+                            ? annotated_global(p, a)
+                            : nullptr;
+      if (!g || g->id != (side ? id2 : id1)) continue;
+      return a.kind == AnnotKind::NoTransfer ? "not-transferred"
+             : a.kind == AnnotKind::IXfer    ? "copied-as-bytes"
+                                             : "translated-as-pointer";
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 const char* object_kind_name(ObjectKind k) {
@@ -339,6 +363,14 @@ Plan make_plan(const Program& v1, const Program& v2) {
       AmbiguityFinder(v1, v2.annotations, o.ambiguities).walk(*g1);
     }
     AmbiguityFinder(v2, v2.annotations, o.ambiguities).walk(g2);
+    // Annotated as a whole (IXFER, PXFER, NO_TRANSFER in either version): the user
+    // said how to carry it over (or not to), so it needs no transfer code.
+    if (const char* how = whole_object_annotation(v1, v2, o.old_id.empty() ? g2.id : o.old_id, g2.id)) {
+      for (Change& c : o.changes) c.semantic = false;
+      o.changes.push_back(Change{"", how, "", "", false});
+      if (o.kind == ObjectKind::Semantic) o.kind = ObjectKind::Structural;
+      if (std::string(how) == "not-transferred") o.ambiguities.clear();
+    }
     // A dropped member needs no annotation: nothing of it is transferred.
     std::erase_if(o.ambiguities, [&](const Ambiguity& a) {
       for (const Change& c : o.changes)
@@ -435,8 +467,9 @@ void print_plan(const Plan& plan, std::ostream& out, bool verbose) {
       << counts[ObjectKind::Structural] << " structural, " << counts[ObjectKind::Semantic] << " semantic, "
       << counts[ObjectKind::Dropped] << " dropped, " << counts[ObjectKind::Added] << " added\n";
   if (plan.needs_user_code())
-    out << "needs user transfer code for the semantic changes (marked !): write it with --xfer, or the update is "
-           "refused\n";
+    out << "needs user transfer code for the semantic changes (marked !), or the update is refused: annotate each "
+           "in v2 (TTST_NO_TRANSFER keeps v2's own value, TTST_IXFER / TTST_PXFER copy or translate it; see ttst.h); "
+           "user transfer code (--xfer) is not supported yet\n";
   else
     out << "fully automatic: the state transfer framework handles every change\n";
 }

@@ -27,6 +27,8 @@ enum ttst_stfw_arg {
   TTST_STFW_ARG_SELF_RUNTIME = 2, /* run-time address of __ttst_runtime, here     */
   TTST_STFW_ARG_PEER_RUNTIME = 3, /* run-time address of __ttst_runtime, in peer  */
   TTST_STFW_ARG_FLAGS = 4,        /* TTST_STFW_F_*                                */
+  TTST_STFW_ARG_PEER_TP = 5,      /* the peer's (main) thread pointer, fs_base:
+                                     where its thread-local globals are; 0 = none */
 };
 
 #define TTST_STFW_F_VERBOSE 0x1u /* write one line per object to the output buffer */

@@ -121,7 +121,10 @@ Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer) {
         list += (list.empty() ? "" : ", ") + o.id;
       }
     throw Refusal("the update needs user transfer code for: " + list,
-                  "write transfer code for these objects and pass it with --xfer (see ttst-meta plan)", ids);
+                  "annotate these objects in the new version (TTST_NO_TRANSFER keeps its own value, TTST_IXFER / "
+                  "TTST_PXFER copy or translate; see ttst.h and ttst-meta plan): user transfer code (--xfer) is not "
+                  "supported yet",
+                  ids);
   }
   return pf;
 }

@@ -312,6 +312,30 @@ TEST_CASE("committed: state written before the update reads back after it (v1 ->
   CHECK(c.get("after") == "VALUE v2");
 }
 
+TEST_CASE("committed: a server whose epoll instance holds pointers (data.ptr) keeps its connections") {
+  // kvserver built with -DKV_EPOLL_PTR registers each connection's address with
+  // epoll. After the commit the kernel must hand v2 its own objects' addresses, for
+  // a connection opened before the update as for new ones; P's instance untouched.
+  KvServer server = KvServer::start("tests/programs/kvserver/kvserver_v1_ptr");
+  KvClient early(server.port);
+  for (int i = 0; i < 20; ++i) REQUIRE(early.set("p" + std::to_string(i), "v" + std::to_string(i)) == "OK");
+  Run r = supervise(pid_args(server.pid, "tests/programs/kvserver/kvserver_v2_ptr"));
+  CHECK(r.status == 0);
+  INFO(r.err);
+  if (r.status == 0) {
+    int st = 0;
+    waitpid(server.pid, &st, 0);
+    server.pid = r.report["new_pid"].get<pid_t>();
+    CHECK(early.command("VERSION") == "VERSION 2");  // the connection made under v1
+    for (int i = 0; i < 20; ++i) CHECK(early.get("p" + std::to_string(i)) == "VALUE v" + std::to_string(i));
+    KvClient late(server.port);  // accepted by v2 through the listener's registration
+    CHECK(late.get("p3") == "VALUE v3");
+    CHECK(late.set("after", "x") == "OK");
+    CHECK(early.get("after") == "VALUE x");
+  }
+  server.kill_and_wait();
+}
+
 TEST_CASE("committed although v1's binary was replaced on disk (metadata from /proc/N/exe)") {
   // As after a package upgrade: the file v1 was started from now holds something
   // else entirely. ttst must read v1's metadata from the running process.

@@ -500,7 +500,6 @@ Report run_update_report(const Options& o, bool& internal) {
     }
     phases.start("create");
     milliseconds step = std::max(std::min(dl.left(), milliseconds(2000)), milliseconds(100));
-    if (!o.forward_only) reversed.emplace(inject::create_reversed(past->main_thread(), step));
     inject::FutureSpec spec;
     spec.exe = pf.new_exe;
     future.emplace(inject::create_future(past->main_thread(), spec, step));
@@ -518,11 +517,20 @@ Report run_update_report(const Options& o, bool& internal) {
 
     phases.start("forward");
     run_transfer(future->task(), "future", TTST_AGENT_TASK_STFW_FORWARD, TTST_AGENT_MODE_FORWARD, o.pid,
-                 {f_bias, p_bias, f_rt, p_rt, 0, 0, 0, 0}, img2, img1, dl);
+                 {f_bias, p_bias, f_rt, p_rt, 0, past->main_thread().get_regs().fs_base, 0, 0}, img2, img1, dl);
     if (!o.forward_only) {
       phases.start("backward");
+      // R is forked only now: the forward transfer's reads of P (process_vm_readv
+      // pins pages, and the kernel unshares a copy-on-write page it pins) would
+      // otherwise have split every page P shared with R. Forked after them, R shares
+      // P's pages until the backward transfer writes one, and the differ's
+      // page-level fast path finds the untouched ones equal. P has stayed stopped and
+      // untouched since it was seized, so R is the same clone either way.
+      reversed.emplace(inject::create_reversed(
+          past->main_thread(), std::max(std::min(dl.left(), milliseconds(2000)), milliseconds(100))));
       run_transfer(reversed->task(), "reversed", TTST_AGENT_TASK_STFW_BACKWARD, TTST_AGENT_MODE_BACKWARD,
-                   future->pid(), {p_bias, f_bias, p_rt, f_rt, 0, 0, 0, 0}, img1, img2, dl);
+                   future->pid(), {p_bias, f_bias, p_rt, f_rt, 0, future->task().get_regs().fs_base, 0, 0}, img1,
+                   img2, dl);
       phases.start("diff");
       diff::Options dopt;
       for (auto& t : past->threads())

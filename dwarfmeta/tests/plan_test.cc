@@ -118,6 +118,16 @@ TEST_CASE("every Table 2 classification") {
   CHECK(find(object(plan, "ratio"), "", "converted") != nullptr);
   CHECK(object(plan, "tagged").kind == ObjectKind::Semantic);
   CHECK(find(object(plan, "tagged"), "", "union-changed") != nullptr);
+  // A pointer to char becoming a pointer to a struct: its objects need rebuilding.
+  CHECK(object(plan, "blob_ref").kind == ObjectKind::Semantic);
+  const Change* blob = find(object(plan, "blob_ref"), "", "retargeted");
+  REQUIRE(blob != nullptr);
+  CHECK(blob->semantic);
+  // struct -> int, but v2 says NO_TRANSFER: nothing to write code for.
+  const PlanObject& out = object(plan, "kept_out");
+  CHECK(out.kind == ObjectKind::Structural);
+  CHECK(find(out, "", "not-transferred") != nullptr);
+  for (const Change& c : out.changes) CHECK(!c.semantic);
   // Enums: renumbering is mapped by name, a dropped enumerator needs user code.
   const PlanObject& err = object(plan, "last_err");
   CHECK(err.kind == ObjectKind::Semantic);

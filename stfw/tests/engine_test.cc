@@ -68,15 +68,26 @@ struct Run {
   std::string msg;
 };
 
-Run forward(Side& p, Side& f) {
+// Scratch memory that runs out after `left` allocations (the engine's own object
+// is the first).
+int scratch_left = 0;
+void* scratch_limited(void* c, uint64_t n) { return scratch_left-- > 0 ? scratch(c, n) : nullptr; }
+
+Run forward(Side& p, Side& f, void* (*scratch_fn)(void*, uint64_t) = &scratch,
+            std::vector<ttst::stfw::Region> regions = {}, std::vector<uint64_t>* kernel_words = nullptr,
+            std::vector<uint64_t>* kernel_out = nullptr) {
   static char out[4096];
   out[0] = 0;
-  ttst::stfw::Region reg{p.bias(), 1 << 16, p.mem};
+  if (regions.empty()) regions.push_back(ttst::stfw::Region{p.bias(), 1 << 16, p.mem});
   ttst::stfw::Config c;
   c.src_meta = p.v, c.dst_meta = f.v, c.src_bias = p.bias(), c.dst_bias = f.bias();
   c.src_runtime = p.bias() + p.v.runtime_addr(), c.dst_runtime = f.bias() + f.v.runtime_addr();
-  c.regions = &reg, c.region_count = 1, c.out = out, c.out_size = sizeof out;
-  ttst::stfw::Env env{&scratch, nullptr, nullptr, nullptr};
+  c.regions = regions.data(), c.region_count = regions.size(), c.out = out, c.out_size = sizeof out;
+  if (kernel_words) {
+    kernel_out->assign(kernel_words->size(), 0);
+    c.kernel_words = kernel_words->data(), c.kernel_count = kernel_words->size(), c.kernel_out = kernel_out->data();
+  }
+  ttst::stfw::Env env{scratch_fn, nullptr, nullptr, nullptr};
   Run run;
   run.r = ttst::stfw::transfer(c, env);
   run.msg = out;
@@ -97,7 +108,7 @@ TEST_CASE("globals in v2's types: widened, enum by name, bitfields, nested, poin
   p.put<short>("ids", 2, 11);
   p.put<short>("small", 0, -100);
   p.put<int>("col", 0, 2);                      // BLUE in v1, 0 in v2
-  p.put<uint8_t>("fl", 0, 5 | (17 << 3));       // a=5 b=17
+  p.put<uint8_t>("fl", 0, 5 | (9 << 3));        // a=5 b=9
   p.put<uint8_t>("fl", 1, 0xd);                 // c=-3 (4 bits)
   p.put<uint64_t>("ops", 0, p.fn("op_add"));
   p.put<uint64_t>("ops", 8, p.fn("op_sub"));
@@ -118,11 +129,11 @@ TEST_CASE("globals in v2's types: widened, enum by name, bitfields, nested, poin
   CHECK(f.get<int>("ids", 4) == 11);
   CHECK(f.get<signed char>("small") == -100);
   CHECK(f.get<int>("col") == 0);
-  // v2 struct flags { int c:6; unsigned b:7; unsigned a:3; }
+  // v2 struct flags { int c:6; unsigned b:4; unsigned a:3; }
   uint32_t w = f.get<uint32_t>("fl");
   CHECK(int(int32_t(w << 26) >> 26) == -3);
-  CHECK(((w >> 6) & 0x7f) == 17);
-  CHECK(((w >> 13) & 7) == 5);
+  CHECK(((w >> 6) & 0xf) == 9);
+  CHECK(((w >> 10) & 7) == 5);
   CHECK(f.get<uint64_t>("ops", 0) == f.fn("op_add"));
   CHECK(f.get<uint64_t>("ops", 8) == f.fn("op_sub"));
   CHECK(f.get<uint64_t>("table_ptr") == f.addr("table", 2 * 12 + 8));  // same element and member
@@ -152,4 +163,70 @@ TEST_CASE("a bad runtime block is refused as bad input") {
   Run run = forward(p, f);
   CHECK(run.r.status == TTST_STFW_STATUS_BAD_INPUT);
   CHECK(run.msg.find("bad input: no ttst runtime block at 0x") == 0);
+}
+
+TEST_CASE("a bitfield value that does not fit v2's narrower field names the member") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  p.put<uint8_t>("fl", 0, 5 | (31 << 3));  // v1 b:5 = 31; v2 b:4
+  Run run = forward(p, f);
+  CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(run.msg == "invariant: fl.b = 31 does not fit in a 4-bit field (v2's type)");
+}
+
+TEST_CASE("the agent's arena running out is reported as no memory") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  scratch_left = 3;
+  Run run = forward(p, f, &scratch_limited);
+  CHECK(run.r.status == TTST_STFW_STATUS_NO_MEMORY);
+  CHECK(run.msg == "no memory: the agent's arena is exhausted (give it a larger heap)");
+}
+
+TEST_CASE("missing metadata, unreadable heap lists and a global outside the copy are bad input") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  SUBCASE("metadata image missing") {
+    static char out[256];
+    ttst::stfw::Config c;
+    c.out = out, c.out_size = sizeof out;
+    ttst::stfw::Env env{&scratch, nullptr, nullptr, nullptr};
+    ttst::stfw::Result r = ttst::stfw::transfer(c, env);
+    CHECK(r.status == TTST_STFW_STATUS_BAD_INPUT);
+    CHECK(std::string(out) == "bad input: metadata image missing");
+  }
+  SUBCASE("a heap list whose count disagrees with its links") {
+    reinterpret_cast<ttst_runtime*>(p.mem + p.v.runtime_addr())->stripes[3].live = 2;
+    Run run = forward(p, f);
+    CHECK(run.r.status == TTST_STFW_STATUS_BAD_INPUT);
+    CHECK(run.msg == "bad input: the source's heap lists are unreadable (walk error -4)");
+  }
+  SUBCASE("a global the copy of the source lacks") {
+    uint64_t at = p.v.global("small")->addr;
+    Run run = forward(p, f, &scratch,
+                      {{p.bias(), at, p.mem}, {p.bias() + at + 2, (1 << 16) - at - 2, p.mem + at + 2}});
+    CHECK(run.r.status == TTST_STFW_STATUS_BAD_INPUT);
+    CHECK(run.msg == "bad input: small is not in the copy of the source's memory");
+  }
+}
+
+TEST_CASE("a pointer into the string literals that cannot be read names the pointer") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  REQUIRE(p.v.range_count() > 0);
+  p.put<uint64_t>("greeting", 0, p.bias() + p.v.range(0).start);  // no read_source here
+  Run run = forward(p, f);
+  CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(run.msg == "invariant: greeting points to an unreadable string literal");
+}
+
+TEST_CASE("kernel-held words (epoll data): pointers translated, numbers kept, a lost target named") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  std::vector<uint64_t> words{7, p.addr("table", 2 * 8 + 4), p.addr("ops")}, out;
+  Run run = forward(p, f, &scratch, {}, &words, &out);
+  INFO(run.msg);
+  REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
+  CHECK(out[0] == 7);                                // an fd number stays
+  CHECK(out[1] == f.addr("table", 2 * 12 + 8));     // &table[2].b in v2's layout
+  CHECK(out[2] == f.addr("ops"));
+  words = {p.addr("ids", 6)};                        // &ids[3]; v2 has ids[2]
+  run = forward(p, f, &scratch, {}, &words, &out);
+  CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(run.msg == "invariant: the data of epoll registration #0 points to ids+6, which does not exist in v2");
 }

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include "dwarfmeta/image.h"
+#include "inject/memory.h"
 #include "inject/tests/test_util.h"
 #include "stfw/stfw_task.h"
 #include "stfw/tests/xfer_fixture.h"
@@ -67,7 +69,13 @@ TEST_CASE("round trip: every kind of state, P == R byte for byte, F holds P's st
   CHECK(f.find(" ops:9,5 h:add95,sub56") != std::string::npos);          // by name, prio kept from v2
   CHECK(f.find(" str:hello, world|a heap string statics:6") != std::string::npos);  // calls 2+1, counter 3
   CHECK(f.find(" points:0,0;0,0;1,1;2,4") != std::string::npos);          // void * slots typed by site
-  CHECK(f.find(" col:0 fl:5,17,-3 small:-100 ratio:0.5 nest:-2x1y-10000000000 v2only:99 spare:9") != std::string::npos);
+  CHECK(f.find(" col:0 fl:5,9,-3 small:-100 ratio:0.5 nest:-2x1y-10000000000 v2only:99 spare:9") != std::string::npos);
+  // out_file = stderr: libc's object in F's own libc; a union and a uintptr_t holding
+  // plain numbers are copied.
+  CHECK(f.find(" lib:1 uslot:5 token:12345") != std::string::npos);
+  // prog_name = argv[0], first_env into envp[0]: F's own twins of those strings.
+  CHECK(f.find(" argv0:1 env0:1") != std::string::npos);
+  CHECK(f.find(" tls:77,5,6 ") != std::string::npos);  // the main thread's thread-local globals
 }
 
 TEST_CASE("invariant: a value that does not fit v2's narrower type names the object") {
@@ -147,12 +155,94 @@ TEST_CASE("ambiguous: an object reached through pointers of two struct types") {
   CHECK(message(fw).find("site new_point#0") != std::string::npos);
 }
 
-TEST_CASE("ambiguous: a pointer into a shared library is refused by policy") {
+TEST_CASE("ambiguous: a pointer to the stack is refused by policy") {
   RoundTrip rt;
-  inject::AgentOutcome fw = forward_with(rt, "libptr");
+  inject::AgentOutcome fw = forward_with(rt, "stackptr");
   REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
   CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
   CHECK(message(fw).find("ambiguous: out_file = 0x") == 0);
   CHECK(message(fw).find("points outside the program's state (shared library, stack or freed memory): policy is to refuse") !=
         std::string::npos);
+}
+
+TEST_CASE("ambiguous: a pointer into a library the new version does not map") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "otherlib");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
+  std::string m = message(fw);
+  CHECK(m.find("ambiguous: out_file = 0x") == 0);
+  CHECK(m.find(" points into /") != std::string::npos);
+  CHECK(m.find("libm.so.6, which this version does not map from the same file: policy is to refuse") != std::string::npos);
+}
+
+TEST_CASE("ambiguous: a union whose pointer member holds a pointer") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "unionptr");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
+  std::string m = message(fw);
+  CHECK(m.find("ambiguous: uslot is a union whose member p = 0x") == 0);
+  CHECK(m.find(" looks like a pointer: annotate the union TTST_PXFER (translate) or TTST_IXFER (copy as is)") !=
+        std::string::npos);
+}
+
+TEST_CASE("ambiguous: a uintptr_t holding a pointer") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "intptr");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
+  std::string m = message(fw);
+  CHECK(m.find("ambiguous: token = 0x") == 0);
+  CHECK(m.find(" is a uintptr_t that looks like a pointer: annotate it TTST_PXFER (translate) or TTST_IXFER (copy as is)") !=
+        std::string::npos);
+}
+
+TEST_CASE("ambiguous: a heap object whose type v2 no longer has") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "gone");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
+  std::string m = message(fw);
+  CHECK(m.find("ambiguous: heap object #") == 0);
+  CHECK(m.find(" (16 bytes, site main#") != std::string::npos);
+  CHECK(m.find(") has type gone, which v2 does not have: needs transfer code") != std::string::npos);
+}
+
+TEST_CASE("invariant: backward, a pointer to an object new in v2 (no counterpart in v1)") {
+  // After the forward transfer F's `origin` is re-aimed, as v2 code or a buggy
+  // transfer could, at v2's own start-up point (v2_spare): an object P never had.
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, nullptr);
+  REQUIRE(fw.status == TTST_STFW_STATUS_OK);
+  dwarfmeta::image::View v2;
+  const char* why = nullptr;
+  REQUIRE(dwarfmeta::image::View::open(rt.img2.data(), rt.img2.size(), &v2, &why));
+  uint64_t fb = ttst::stfw::testing::exe_bias(rt.f->pid());
+  std::vector<uint8_t> spare = inject::read_memory(rt.f->pid(), v2.global("v2_spare")->addr + fb, 8);
+  inject::write_memory(rt.f->pid(), v2.global("origin")->addr + fb, spare);
+  inject::AgentOutcome bw = rt.backward();
+  REQUIRE(bw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(bw.status == TTST_STFW_STATUS_INVARIANT);
+  std::string m = message(bw);
+  CHECK(m.find("invariant: origin points to heap object #") == 0);
+  CHECK(m.find(" (8 bytes, site new_point#0)+0, which does not exist in v1") != std::string::npos);
+}
+
+TEST_CASE("no memory: an agent heap too small for the copy of the peer") {
+  RoundTrip rt;
+  rt.heap_size = 256 << 10;
+  inject::AgentOutcome fw = forward_with(rt, nullptr);
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_NO_MEMORY);
+  CHECK(message(fw) == "no memory: the agent's arena cannot hold a copy of the peer's writable memory");
+}
+
+TEST_CASE("invariant: a pointer to an argument the new version's process was not given") {
+  RoundTrip rt;
+  rt.future_args = {"other"};
+  inject::AgentOutcome fw = forward_with(rt, "argmode");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(message(fw) == "invariant: prog_name points into the argument \"argmode\", which this version's process does not have");
 }

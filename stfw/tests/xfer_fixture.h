@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@ std::vector<uint8_t> image_of(const std::string& path);
 struct RoundTrip {
   std::string v1, v2;  // absolute paths
   std::vector<std::string> args;
+  std::vector<std::string> future_args;  // F's argv; empty: P's (as the supervisor does)
+  std::function<void()> before_future;    // runs once P is seized, before F is created
   pid_t p = -1;
   int p_out = -1, p_in = -1;
   std::optional<inject::SeizedProcess> ps;

@@ -9,6 +9,9 @@
 // found by name in this process's metadata image.
 #include "stfw/stfw_task.h"
 #include "stfw/xfer/engine.h"
+#include "stfw/xfer/epoll_rebuild.h"
+#include "stfw/xfer/libraries.h"
+#include "stfw/xfer/process_strings.h"
 
 extern "C" {
 #include "inject/agent/agent_abi.h"
@@ -28,7 +31,12 @@ void* scratch(void*, uint64_t size) { return agent_alloc(size, 16); }
 struct Ctx {
   int peer;
   uint64_t alloc_fn, free_fn;
+  ttst::stfw::LibrarySymbols* symbols;
 };
+
+uint64_t library_symbol(void* c, const ttst::stfw::LibRange* lib, uint64_t v, char* symbol, uint64_t cap) {
+  return static_cast<Ctx*>(c)->symbols->translate(lib, v, symbol, cap);
+}
 
 long read_source(void* c, uint64_t addr, void* buf, uint64_t len) {
   Ctx* x = static_cast<Ctx*>(c);
@@ -89,7 +97,10 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   if (fd < 0) return -1;
   uint64_t cap = 1 << 20, used = 0;
   char* text = static_cast<char*>(agent_alloc(cap, 16));
-  if (!text) return -1;
+  if (!text) {
+    agent_syscall3(kSysClose, fd, 0, 0);
+    return -2;
+  }
   for (;;) {
     long r = agent_syscall3(kSysRead, fd, reinterpret_cast<long>(text + used), long(cap - 1 - used));
     if (r <= 0) break;
@@ -99,7 +110,7 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   agent_syscall3(kSysClose, fd, 0, 0);
   text[used] = 0;
   Region* regs = static_cast<Region*>(agent_alloc(sizeof(Region) * 4096, 16));
-  if (!regs) return -1;
+  if (!regs) return -2;
   int64_t count = 0;
   for (const char* p = text; *p && count < 4096;) {
     const char* line = p;
@@ -184,7 +195,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   cfg.verbose = desc->arg[TTST_STFW_ARG_FLAGS] & TTST_STFW_F_VERBOSE;
   cfg.out = reinterpret_cast<char*>(desc->output.addr);
   cfg.out_size = desc->output.size;
-  Ctx ctx{desc->peer_pid, 0, 0};
+  Ctx ctx{desc->peer_pid, 0, 0, nullptr};
   if (!backward) {
     const auto* f = cfg.dst_meta.function("__ttst_transfer_alloc");
     if (!f) {
@@ -216,6 +227,62 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
                          : "bad input: cannot read /proc/PEER/maps of the peer");
     return nreg == -2 ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT;
   }
+  // Shared libraries: where the peer's are mapped here (pointers to their static data).
+  auto text_addr = [](const dwarfmeta::image::View& v, uint64_t bias) -> uint64_t {
+    for (uint32_t i = 0; i < v.function_count(); ++i)
+      if (v.function_at_index(i).low) return v.function_at_index(i).low + bias;
+    return bias;
+  };
+  const ttst::stfw::LibRange* libs = nullptr;
+  uint64_t peer_exe = 0, self_exe = 0;
+  int64_t nlibs = ttst::stfw::map_libraries(desc->peer_pid, text_addr(cfg.src_meta, cfg.src_bias),
+                                            text_addr(cfg.dst_meta, cfg.dst_bias), &libs, &peer_exe, &self_exe);
+  if (nlibs < 0) {
+    put(desc, nlibs == -2 ? "no memory: the agent's arena cannot hold the list of libraries"
+                          : "bad input: cannot read /proc/PID/maps of the peer or of this process");
+    return nlibs == -2 ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT;
+  }
+  cfg.libs = libs, cfg.lib_count = uint64_t(nlibs);
+  ttst::stfw::LibrarySymbols symbols(desc->peer_pid, peer_exe, self_exe);
+  ctx.symbols = &symbols;
+  // Thread-local globals: the executable's block (module 1) of each main thread,
+  // from its thread control block (fs:0 -> tcb, tcb + 8 -> dtv, dtv[1] -> block;
+  // glibc's x86-64 layout). The peer's are read from the copy.
+  if (uint64_t tp = desc->arg[TTST_STFW_ARG_PEER_TP]) {
+    auto word = [&](uint64_t addr) -> uint64_t {
+      for (int64_t i = 0; i < nreg; ++i)
+        if (addr >= regs[i].addr && addr + 8 <= regs[i].addr + regs[i].size) {
+          uint64_t v;
+          __builtin_memcpy(&v, regs[i].local + (addr - regs[i].addr), 8);
+          return v;
+        }
+      return 0;
+    };
+    uint64_t dtv = word(tp + 8);
+    cfg.src_tls = dtv ? word(dtv + 16) : 0;
+    uint64_t self_tp;
+    __asm__ volatile("mov %%fs:0, %0" : "=r"(self_tp));
+    uint64_t self_dtv = *reinterpret_cast<const uint64_t*>(self_tp + 8);
+    cfg.dst_tls = self_dtv ? *reinterpret_cast<const uint64_t*>(self_dtv + 16) : 0;
+  }
+  // Argument and environment strings (pointers such as argv[0] or getenv()'s); a
+  // process whose stat cannot be read simply has none to map.
+  ttst::stfw::read_string_areas(desc->peer_pid, &cfg.src_strings);
+  ttst::stfw::read_string_areas(0, &cfg.dst_strings);
+  // Forward: the data words of the epoll instances F inherited (epoll_rebuild.h).
+  ttst::stfw::EpollRegistration* regs_ep = nullptr;
+  int64_t nep = 0;
+  if (!backward) {
+    nep = ttst::stfw::list_epoll_registrations(&regs_ep);
+    uint64_t* words = nep > 0 ? static_cast<uint64_t*>(agent_alloc(16 * uint64_t(nep), 16)) : nullptr;
+    if (nep < 0 || (nep > 0 && !words)) {
+      put(desc, nep == -1 ? "bad input: cannot list this process's epoll registrations (/proc/self/fdinfo)"
+                          : "no memory: the agent's arena cannot hold the epoll registrations");
+      return nep == -1 ? TTST_STFW_STATUS_BAD_INPUT : TTST_STFW_STATUS_NO_MEMORY;
+    }
+    for (int64_t i = 0; i < nep; ++i) words[i] = regs_ep[i].data;
+    cfg.kernel_words = words, cfg.kernel_out = words + nep, cfg.kernel_count = uint64_t(nep);
+  }
   uint64_t t1;
   {
     uint32_t lo, hi;
@@ -223,8 +290,34 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
     t1 = (uint64_t(hi) << 32) | lo;
   }
   ttst::stfw::Env env{&scratch, &read_source, backward ? nullptr : &alloc_in_program, &ctx,
-                      ctx.free_fn ? &free_in_program : nullptr};
+                      ctx.free_fn ? &free_in_program : nullptr, &library_symbol};
   ttst::stfw::Result r = ttst::stfw::transfer(cfg, env);
+  if (r.status == 0 && nep > 0) {
+    int bad_fd = -1;
+    long err = ttst::stfw::rebuild_epoll_instances(regs_ep, cfg.kernel_out, nep, &bad_fd);
+    if (err < 0) {
+      char* o = cfg.out;
+      uint64_t n = 0;
+      auto text = [&](const char* t) {
+        while (*t && n + 2 < cfg.out_size) o[n++] = *t++;
+      };
+      auto num = [&](uint64_t v) {
+        char tmp[24];
+        int k = 0;
+        do tmp[k++] = char('0' + v % 10), v /= 10;
+        while (v);
+        while (k && n + 2 < cfg.out_size) o[n++] = tmp[--k];
+      };
+      text("invariant: the epoll instance on descriptor ");
+      num(uint64_t(bad_fd));
+      text(" cannot be rebuilt with translated data in the future version (errno ");
+      num(uint64_t(-err));
+      text(")");
+      o[n++] = 0;
+      desc->output_used = n;
+      return TTST_STFW_STATUS_INVARIANT;
+    }
+  }
   desc->detail[TTST_STFW_DETAIL_OBJECTS] = r.objects;
   desc->detail[TTST_STFW_DETAIL_BYTES] = r.bytes;
   desc->detail[TTST_STFW_DETAIL_POINTERS] = r.pointers;

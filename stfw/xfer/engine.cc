@@ -5,6 +5,7 @@
 
 #include "stfw/runtime/ttst_heap_reader.h"
 #include "stfw/stfw_task.h"
+#include "stfw/xfer/annotations.h"
 
 // Placement construction without <new> (not available freestanding).
 struct EngineTag {};
@@ -103,6 +104,7 @@ struct Out {
 };
 
 constexpr uint32_t kGlobal = 1u << 30, kReadonly = 1u << 29, kQueued = 1u << 28, kLib = TTST_HEAP_F_FROM_LIB;
+constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDesc = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
 
@@ -129,6 +131,7 @@ class Engine {
     uint64_t t3 = rdtsc();
     write_objects();
     if (!failed() && !c_.backward) free_superseded();
+    if (!failed() && !c_.backward) translate_kernel_words();
     uint64_t t4 = rdtsc();
     r_.phase_cycles[0] = t1 - t0, r_.phase_cycles[1] = t2 - t1, r_.phase_cycles[2] = t3 - t2, r_.phase_cycles[3] = t4 - t3;
     return finish();
@@ -188,18 +191,43 @@ class Engine {
     return ty.size;
   }
   // Does the source type hold a pointer the transfer must translate?
-  bool has_pointer(uint32_t t) {
-    t = sm().strip(t);
-    uint8_t& m = hasptr_[t];
+  // (Unions holding pointers and intptr_t/uintptr_t values count: both may need
+  // an annotation, so their bytes are never copied blindly.)
+  bool has_pointer(uint32_t t0) {
+    if (t0 >= sm().type_count()) return false;
+    uint8_t& m = hasptr_[t0];
     if (m) return m == 2;
+    uint32_t t = sm().strip(t0);
     const ImageType& ty = sm().type(t);
-    bool r = false;
+    bool r = is_intptr(sm(), t0);
     if (ty.kind == kPointer) r = true;
-    else if (ty.kind == kArray) r = has_pointer(ty.target);
-    else if (ty.kind == kStruct)
+    else if (ty.kind == kArray) r = r || has_pointer(ty.target);
+    else if (ty.kind == kStruct || ty.kind == kUnion)
       for (uint32_t i = 0; i < sm().member_count(ty) && !r; ++i) r = has_pointer(sm().members(ty)[i].type);
     m = r ? 2 : 1;
     return r;
+  }
+  // intptr_t / uintptr_t (through any typedefs or qualifiers): an integer meant to
+  // hold an address.
+  static bool is_intptr(const View& v, uint32_t t) {
+    for (int guard = 0; guard < 16; ++guard) {
+      const ImageType& ty = v.type(t);
+      if (ty.kind < kTypedef || ty.kind > 11) return false;
+      if (ty.kind == kTypedef && ty.name != dwarfmeta::image::kNone &&
+          (streq(v.str(ty.name), "intptr_t") || streq(v.str(ty.name), "uintptr_t")))
+        return true;
+      t = ty.target;
+    }
+    return false;
+  }
+  // Which image is the newer version's: the annotations need to know.
+  bool src_newer() const { return c_.backward; }
+  bool annotated(uint32_t ts, uint32_t td) const {
+    return ann_.type_annotated(src_newer(), ts) || ann_.type_annotated(!src_newer(), td);
+  }
+  Rule member_rule(uint32_t ts, uint32_t si, uint32_t td, uint32_t di) const {
+    Rule r = ann_.member_rule(src_newer(), ts, si);
+    return r != kRuleDefault ? r : ann_.member_rule(!src_newer(), td, di);
   }
   // Identical layout and no pointer: the bytes are copied as they are.
   bool same_flat(uint32_t ts, uint32_t td, int depth = 0) {
@@ -223,7 +251,7 @@ class Engine {
               streq(sm().str(sm().enumerators(a)[i].name), dm().str(dm().enumerators(b)[i].name));
       } else if (a.kind == kArray) r = a.count == b.count && same_flat(a.target, b.target, depth + 1);
       else if (a.kind == kStruct) {
-        r = sm().member_count(a) == dm().member_count(b);
+        r = sm().member_count(a) == dm().member_count(b) && !annotated(ts, td);
         for (uint32_t i = 0; r && i < sm().member_count(a); ++i) {
           const ImageMember& x = sm().members(a)[i];
           const ImageMember& y = dm().members(b)[i];
@@ -288,6 +316,19 @@ class Engine {
     zero(hasptr_, sm().type_count());
     for (uint32_t i = 0; i < sm().type_count(); ++i) cp_[i] = 0xffffffffu;
     zero(flat_, 4096 * sizeof(Memo));
+    const dwarfmeta::image::ImageAnnotation* bad = nullptr;
+    bool bad_newer = false;
+    const View& older = c_.backward ? dm() : sm();
+    const View& newer = c_.backward ? sm() : dm();
+    if (!ann_.init(older, newer, e_.scratch, e_.ctx, &bad, &bad_newer)) {
+      if (!bad) return fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)"), false;
+      const View& v = bad_newer ? newer : older;
+      static const char* const kinds[] = {"", "IXFER", "PXFER", "RENAMED_FROM", "NO_TRANSFER"};
+      fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: annotation TTST_").s(kinds[bad->kind]).s("(").s(v.str(bad->target))
+          .s(") in ").s(v.str(bad->file)).s(" names nothing in ").s(bad_newer ? "v2" : "v1")
+          .s("'s metadata: fix the annotation");
+      return false;
+    }
     const ttst_runtime* rt = reinterpret_cast<const ttst_runtime*>(src(c_.src_runtime, sizeof(ttst_runtime)));
     if (!rt || rt->magic != TTST_RUNTIME_MAGIC) {
       fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: no ttst runtime block at ").x(c_.src_runtime).s(" in the source (built with ttst-cc?)");
@@ -298,20 +339,27 @@ class Engine {
     uint64_t cap = live + sm().global_count();
     objs_ = alloc<Obj>(cap);
     if (failed()) return false;
-    // Globals: every non-TLS global of the source with an address.
+    // Globals: every global of the source with an address (thread-local ones in the
+    // main thread's block, when both blocks are known).
+    bool tls = c_.src_tls && c_.dst_tls;
     for (uint32_t i = 0; i < sm().global_count(); ++i) {
       const ImageGlobal& g = sm().global_at(i);
-      if (g.tls || g.size == 0) continue;
+      if ((g.tls && !tls) || g.size == 0) continue;
       // The runtime's own state (heap lists, flags) belongs to each process.
       if (streq(sm().str(g.file), "ttst_runtime.c")) continue;
       Obj& o = objs_[n_++];
       zero(&o, sizeof o);
-      o.addr = g.addr + c_.src_bias, o.size = g.size, o.ts = g.type, o.g = i, o.dg = 0xffffffffu;
+      o.addr = g.addr + (g.tls ? c_.src_tls : c_.src_bias), o.size = g.size, o.ts = g.type, o.g = i, o.dg = 0xffffffffu;
       o.flags = kGlobal | (g.readonly ? kReadonly : 0);
-      const ImageGlobal* d = dm().global(sm().str(g.id));
-      if (d && !d->tls) {
+      const char* id = sm().str(g.id);
+      const char* renamed = c_.backward ? ann_.older_id(id) : ann_.newer_id(id);
+      const ImageGlobal* d = dm().global(renamed ? renamed : id);
+      Rule rule = ann_.global_rule(id);
+      if (rule == kRuleDefault && d) rule = ann_.global_rule(dm().str(d->id));
+      o.flags |= uint32_t(rule) << kRuleShift;
+      if (d && d->tls == g.tls) {
         o.dg = uint32_t(d - &dm().global_at(0));
-        o.td = d->type, o.dst = d->addr + c_.dst_bias, o.dst_size = d->size;
+        o.td = d->type, o.dst = d->addr + (d->tls ? c_.dst_tls : c_.dst_bias), o.dst_size = d->size;
       }
     }
     nglobals_ = n_;
@@ -437,6 +485,12 @@ class Engine {
     return -1;
   }
 
+  // The value being transferred: an object of the state, or a word the kernel holds.
+  static constexpr uint32_t kKernelWord = 0xffffffffu;
+  void describe_cur() {
+    if (cur_ == kKernelWord) out_.s("the data of epoll registration #").u(kernel_index_);
+    else describe(out_, objs_[cur_], false);
+  }
   void describe(Out& o, const Obj& x, bool dst) {
     if (x.flags & kGlobal) {
       o.s(sm().str(sm().global_at(x.g).id));
@@ -466,7 +520,7 @@ class Engine {
     // by one already behind the sweep goes on the stack and is processed at once.
     sweep_pos_ = nglobals_;
     for (uint32_t i = 0; i < nglobals_; ++i)
-      if (!(objs_[i].flags & kReadonly) && objs_[i].dg != 0xffffffffu) push(i);
+      if (!(objs_[i].flags & (kReadonly | kRuleMask)) && objs_[i].dg != 0xffffffffu) push(i);
     drain();
     mode_ = kType;
     for (uint32_t i = nglobals_; i < n_ && !failed(); ++i) {
@@ -668,6 +722,8 @@ class Engine {
     const ImageType& a = sm().type(ts);
     const ImageType& b = dm().type(td);
     if (depth > 8 || out.n >= 47) return false;
+    if (a.kind == kUnion && has_pointer(ts)) return false;
+    if (a.kind == kStruct && annotated(ts, td)) return false;
     if (same_flat(ts, td) || (a.kind == kUnion && b.kind == kUnion)) {
       uint32_t n = uint32_t(a.size < b.size ? a.size : b.size);
       if (out.n > 0) {  // merge with the previous copy when contiguous on both sides
@@ -780,13 +836,21 @@ class Engine {
 
   void violation(const char* what) {
     fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-    describe(out_, objs_[cur_], false);
+    describe_cur();
     describe_path(out_);
     out_.s(" ").s(what);
   }
 
   void walk(uint32_t ts, uint32_t td, const uint8_t* s, uint8_t* d) {
     if (failed()) return;
+    if (mode_ == kWrite && is_intptr(sm(), ts) && looks_like_pointer(ld(s, 8))) {
+      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+      describe_cur();
+      describe_path(out_);
+      out_.s(" = ").x(ld(s, 8)).s(" is a ").s(type_name(sm(), ts))
+          .s(" that looks like a pointer: annotate it TTST_PXFER (translate) or TTST_IXFER (copy as is)");
+      return;
+    }
     ts = sm().strip(ts), td = dm().strip(td);
     const ImageType& a = sm().type(ts);
     const ImageType& b = dm().type(td);
@@ -800,6 +864,17 @@ class Engine {
     if (a.kind == kUnion || b.kind == kUnion) {  // unions as bytes
       if (a.kind != b.kind) return mismatch(ts, td);
       if (mode_ == kType) return;
+      if (mode_ == kWrite && has_pointer(ts))  // ... unless a member holds a pointer now
+        for (uint32_t i = 0; i < sm().member_count(a); ++i) {
+          const ImageMember& m = sm().members(a)[i];
+          if (!has_pointer(m.type) || m.offset + 8 > a.size || !looks_like_pointer(ld(s + m.offset, 8))) continue;
+          fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+          describe_cur();
+          describe_path(out_);
+          out_.s(" is a union whose member ").s(sm().str(m.name)).s(" = ").x(ld(s + m.offset, 8))
+              .s(" looks like a pointer: annotate the union TTST_PXFER (translate) or TTST_IXFER (copy as is)");
+          return;
+        }
       uint64_t n = a.size < b.size ? a.size : b.size;
       if (mode_ == kWrite) copy(d, s, n), r_.bytes += n;
       else zero(d, n);
@@ -820,7 +895,10 @@ class Engine {
           const ImageMember& md = dms[plan[2 + 2 * i]];
           path_[depth_].name = dm().str(md.name), path_[depth_].index = 0;
           ++depth_;
-          if (ms.bit_size || md.bit_size) bitfield(ms, md, s, d);
+          Rule rule = member_rule(ts, plan[1 + 2 * i], td, plan[2 + 2 * i]);
+          if (rule != kRuleDefault) by_rule(rule, s + ms.offset, tsize(sm(), ms.type), d ? d + md.offset : nullptr,
+                                            tsize(dm(), md.type));
+          else if (ms.bit_size || md.bit_size) bitfield(ms, md, s, d);
           else walk(ms.type, md.type, s + ms.offset, d ? d + md.offset : nullptr);
           --depth_;
         }
@@ -866,11 +944,17 @@ class Engine {
         plan[0] = 0;
         for (uint32_t i = 0; i < n; ++i) {
           const char* name = dm().str(dm().members(b)[i].name);
-          for (uint32_t j = 0; j < sm().member_count(a); ++j)
-            if (streq(sm().str(sm().members(a)[j].name), name)) {
-              plan[1 + 2 * plan[0]] = j, plan[2 + 2 * plan[0]] = i, plan[0]++;
-              break;
-            }
+          int64_t from = -1;
+          for (uint32_t j = 0; j < sm().member_count(a) && from < 0; ++j)
+            if (streq(sm().str(sm().members(a)[j].name), name)) from = j;
+          if (from < 0 && !c_.backward) {  // RENAMED_FROM on v2's member: v1 called it...
+            const char* old = ann_.older_member_name(td, i);
+            for (uint32_t j = 0; old && j < sm().member_count(a) && from < 0; ++j)
+              if (streq(sm().str(sm().members(a)[j].name), old)) from = j;
+          } else if (from < 0) {  // backward: the v2 member renamed from this v1 name
+            from = ann_.newer_member_renamed_from(ts, name);
+          }
+          if (from >= 0) plan[1 + 2 * plan[0]] = uint32_t(from), plan[2 + 2 * plan[0]] = i, plan[0]++;
         }
         m.key = key, m.plan = plan;
         return plan;
@@ -896,9 +980,40 @@ class Engine {
     return site;
   }
 
+  // A global or member the user annotated (annotations.h).
+  void by_rule(Rule rule, const uint8_t* s, uint64_t ss, uint8_t* d, uint64_t ds) {
+    if (rule == kRuleSkip || mode_ == kType) return;  // NO_TRANSFER: the destination keeps its value
+    uint64_t n = ss < ds ? ss : ds;
+    if (mode_ == kZero) return zero(d, n);
+    copy(d, s, n), r_.bytes += n;
+    if (rule == kRuleBytes) return;
+    if (n < 8) {
+      fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: ");
+      describe_cur();
+      describe_path(out_);
+      out_.s(" is annotated TTST_PXFER but is smaller than a pointer: fix the annotation");
+      return;
+    }
+    uint64_t out = 0;
+    if (translate(ld(s, 8), &out)) st(d, 8, out), r_.pointers++;
+  }
+  // Does this word hold the address of something the transfer moves (an object of
+  // the state, a function, a string literal)?
+  bool looks_like_pointer(uint64_t v) {
+    if (v < 4096 || v >= 0xfffffffffffff000ull) return false;
+    if (find(v) >= 0) return true;
+    const auto* f = sm().function_containing(v - c_.src_bias);
+    return (f && f->low == v - c_.src_bias) || sm().in_string_ranges(v - c_.src_bias) || library(v);
+  }
+  const LibRange* library(uint64_t v) const {
+    for (uint64_t k = 0; k < c_.lib_count; ++k)
+      if (v >= c_.libs[k].src_start && v < c_.libs[k].src_end) return &c_.libs[k];
+    return nullptr;
+  }
+
   void mismatch(uint32_t ts, uint32_t td) {
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-    describe(out_, objs_[cur_], false);
+    describe_cur();
     describe_path(out_);
     out_.s(" changed from ").s(type_name(sm(), ts)).s(" to ").s(type_name(dm(), td)).s(": needs transfer code");
   }
@@ -917,7 +1032,7 @@ class Engine {
     int64_t sv = (ssigned && sb < 64 && (v >> (sb - 1)) & 1) ? int64_t(v | (~0ull << sb)) : int64_t(v);
     if (mode_ == kWrite && !fits(sv, ssigned, db, dsigned)) {
       fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-      describe(out_, objs_[cur_], false);
+      describe_cur();
       describe_path(out_);
       out_.s(" = ").i(sv).s(" does not fit in a ").u(db).s("-bit field (v2's type)");
       return;
@@ -981,7 +1096,7 @@ class Engine {
           if (streq(dm().str(dm().enumerators(b)[i].name), name)) v = dm().enumerators(b)[i].value, found = true;
         if (!found) {
           fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-          describe(out_, objs_[cur_], false);
+          describe_cur();
           describe_path(out_);
           out_.s(" = ").s(name).s(": enumerator not in v2's ").s(type_name(dm(), td));
           return;
@@ -996,7 +1111,7 @@ class Engine {
     }
     if (!fits(v, ssigned, b.size * 8, dsigned) && !(b.kind == kEnum)) {
       fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-      describe(out_, objs_[cur_], false);
+      describe_cur();
       describe_path(out_);
       out_.s(" = ");
       if (ssigned) out_.i(v);
@@ -1037,7 +1152,7 @@ class Engine {
         describe(out_, o, false);
         out_.s(" is reached as ").s(type_name(sm(), sm().strip(o.ts))).s(" * and as ").s(type_name(sm(), ps))
             .s(" * (from ");
-        describe(out_, objs_[cur_], false);
+        describe_cur();
         describe_path(out_);
         out_.s("): needs transfer code");
       }
@@ -1119,15 +1234,85 @@ class Engine {
       return *out = g->low + c_.dst_bias, true;
     }
     if (sm().in_string_ranges(lv)) return string_literal(v, out);
+    const StringAreas& a = c_.src_strings;
+    if (v >= a.args_lo && v < a.args_hi) return process_string(v, a.args_lo, a.args_hi, true, out);
+    if (v >= a.env_lo && v < a.env_hi) return process_string(v, a.env_lo, a.env_hi, false, out);
+    if (const LibRange* l = library(v)) {  // a library's static data or function
+      if (l->dst_start) return *out = l->dst_start + (v - l->src_start), true;  // same file, same offset
+      char sym[128] = "";
+      if (l->twin_start && e_.library_symbol) {  // upgraded on disk: by symbol
+        if (v == lib_memo_v_ && lib_memo_out_) return *out = lib_memo_out_, true;
+        if (uint64_t t = e_.library_symbol(e_.ctx, l, v, sym, sizeof sym))
+          return lib_memo_v_ = v, lib_memo_out_ = t, *out = t, true;
+      }
+      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+      describe_cur();
+      describe_path(out_);
+      out_.s(" = ").x(v).s(" points into ").s(l->path);
+      if (!l->twin_start) {
+        out_.s(", which this version does not map from the same file: policy is to refuse");
+      } else {
+        if (sym[0]) out_.s(" (symbol ").s(sym).s(")");
+        else out_.s(" (no symbol there)");
+        out_.s(", which this version's build of the library does not have: policy is to refuse");
+      }
+      return false;
+    }
+    if (e_.library_symbol) {  // a library variable copied into the executable (stdout)
+      char sym[128] = "";
+      if (uint64_t t = e_.library_symbol(e_.ctx, nullptr, v, sym, sizeof sym)) return *out = t, true;
+      if (sym[0]) {
+        fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+        describe_cur();
+        describe_path(out_);
+        out_.s(" = ").x(v).s(" points to the library variable ").s(sym)
+            .s(" copied into the executable, which this version does not import: policy is to refuse");
+        return false;
+      }
+    }
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-    describe(out_, objs_[cur_], false);
+    describe_cur();
     describe_path(out_);
     out_.s(" = ").x(v).s(" points outside the program's state (shared library, stack or freed memory): policy is to refuse");
     return false;
   }
+  // A pointer into the source's argument or environment strings: the same string of
+  // this process (arguments: the same position too), at the same offset.
+  bool process_string(uint64_t v, uint64_t lo, uint64_t hi, bool args, uint64_t* out) {
+    const char* area = reinterpret_cast<const char*>(src(lo, hi - lo));
+    const char* what = args ? "points into the argument \"" : "points into the environment string \"";
+    if (!area) {
+      violation(what);
+      out_.s("\" (not in the copy of the source's memory)");
+      return false;
+    }
+    uint64_t start = v - lo, index = 0;
+    while (start > 0 && area[start - 1] != 0) --start;
+    for (uint64_t k = 0; k < start; ++k) index += area[k] == 0;
+    uint64_t len = 0;
+    while (start + len < hi - lo && area[start + len]) ++len;
+    const StringAreas& d = c_.dst_strings;
+    uint64_t dlo = args ? d.args_lo : d.env_lo, dhi = args ? d.args_hi : d.env_hi;
+    const char* mine = reinterpret_cast<const char*>(dlo);
+    for (uint64_t pos = 0, j = 0; dlo && pos < dhi - dlo; ++j) {
+      uint64_t n = 0;
+      while (pos + n < dhi - dlo && mine[pos + n]) ++n;
+      bool same = n == len && (!args || j == index);
+      for (uint64_t k = 0; same && k < n; ++k) same = mine[pos + k] == area[start + k];
+      if (same) return *out = dlo + pos + (v - lo - start), true;
+      pos += n + 1;
+    }
+    violation(what);
+    for (uint64_t k = 0; k < len && k < 200; ++k) {
+      char c[2] = {area[start + k], 0};
+      out_.s(c);
+    }
+    out_.s("\", which this version's process does not have");
+    return false;
+  }
   void target_missing(uint64_t v, const Obj& o) {
     fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-    describe(out_, objs_[cur_], false);
+    describe_cur();
     describe_path(out_);
     out_.s(" points to ");
     describe(out_, o, false);
@@ -1365,11 +1550,24 @@ class Engine {
       bool referenced = false;
       for (uint32_t g = 0; g < dm().global_count() && !referenced; ++g) {
         const ImageGlobal& x = dm().global_at(g);
-        if (x.tls || x.readonly || x.size < 8 || streq(dm().str(x.file), "ttst_runtime.c")) continue;
-        const uint8_t* p = reinterpret_cast<const uint8_t*>(x.addr + c_.dst_bias);
+        if ((x.tls && !c_.dst_tls) || x.readonly || x.size < 8 || streq(dm().str(x.file), "ttst_runtime.c")) continue;
+        const uint8_t* p = reinterpret_cast<const uint8_t*>(x.addr + (x.tls ? c_.dst_tls : c_.dst_bias));
         for (uint64_t k = 0; k + 8 <= x.size && !referenced; k += 8) referenced = ld(p + k, 8) == addr;
       }
       if (!referenced) e_.release(e_.ctx, addr), r_.freed++;
+    }
+  }
+
+  // ---- words the kernel holds (epoll registrations' data) --------------------------------------
+  // Each that points into the state is translated like a pointer; the others (fd
+  // numbers, small ids) are kept.
+  void translate_kernel_words() {
+    depth_ = 0;
+    for (uint64_t i = 0; i < c_.kernel_count && !failed(); ++i) {
+      uint64_t w = c_.kernel_words[i], out = w;
+      cur_ = kKernelWord, kernel_index_ = i;
+      if (looks_like_pointer(w) && translate(w, &out)) r_.pointers++;
+      c_.kernel_out[i] = out;
     }
   }
 
@@ -1383,26 +1581,76 @@ class Engine {
       if ((o.flags & kGlobal) && o.dg == 0xffffffffu) continue;
       cur_ = i;
       uint8_t* d = reinterpret_cast<uint8_t*>(o.dst);
-      if (!(o.flags & kGlobal) && o.ts == 0) {  // untyped policy: bytes
-        if (c_.backward) zero(d, o.dst_size);
-        copy(d, src(o.addr, o.size), o.dst_size);
-        r_.bytes += o.dst_size;
-        r_.objects++;
+      if (!c_.backward) {
+        write_one(o, d);
         continue;
       }
-      if (c_.backward) {
-        mode_ = kZero;
-        each_element(o, d);
+      // Backward: the object's image is built in a scratch copy of R's object (its
+      // bytes zeroed, then written: a missing write still shows up in the diff), and
+      // only the words that differ are stored. R's pages that come back equal stay
+      // shared with P: no copy-on-write faults here, and the differ's page-level
+      // fast path sees them as equal.
+      uint64_t span = o.dst_size;
+      if (!(o.flags & kGlobal) && o.ts != 0) {
+        uint64_t whole = o.size / tsize(sm(), o.ts) * tsize(dm(), o.td);
+        if (whole > span) span = whole;
       }
-      mode_ = kWrite;
-      each_element(o, d);
-      r_.objects++;
+      uint8_t* image = backward_buffer(span);
+      if (!image) return;
+      copy(image, d, o.dst_size);
+      write_one(o, image);
+      if (!failed()) store_changed(d, image, o.dst_size);
     }
+  }
+  // One object written into `d` (backward: a scratch image, zeroed where written).
+  void write_one(Obj& o, uint8_t* d) {
+    if (Rule rule = Rule((o.flags & kRuleMask) >> kRuleShift)) {
+      depth_ = 0;
+      const uint8_t* s = src(o.addr, o.size);
+      if (c_.backward) mode_ = kZero, by_rule(rule, s, o.size, d, o.dst_size);
+      mode_ = kWrite, by_rule(rule, s, o.size, d, o.dst_size);
+      if (rule != kRuleSkip) r_.objects++;
+      return;
+    }
+    if (!(o.flags & kGlobal) && o.ts == 0) {  // untyped policy: bytes
+      copy(d, src(o.addr, o.size), o.dst_size);
+      r_.bytes += o.dst_size;
+      r_.objects++;
+      return;
+    }
+    if (c_.backward) {
+      mode_ = kZero;
+      each_element(o, d);
+    }
+    mode_ = kWrite;
+    each_element(o, d);
+    r_.objects++;
+  }
+  uint8_t* backward_buffer(uint64_t n) {
+    if (n > bwd_cap_) {
+      uint64_t cap = n < 4096 ? 4096 : n;
+      bwd_buf_ = alloc<uint8_t>(cap);
+      bwd_cap_ = bwd_buf_ ? cap : 0;
+    }
+    return bwd_buf_;
+  }
+  // Stores the 8-byte words (then bytes) of `image` that differ from `d`.
+  static void store_changed(uint8_t* d, const uint8_t* image, uint64_t n) {
+    uint64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+      uint64_t a, b;
+      __builtin_memcpy(&a, d + k, 8);
+      __builtin_memcpy(&b, image + k, 8);
+      if (a != b) __builtin_memcpy(d + k, &b, 8);
+    }
+    for (; k < n; ++k)
+      if (d[k] != image[k]) d[k] = image[k];
   }
 
   const Config& c_;
   const Env& e_;
   Out out_;
+  Annotations ann_;
   Result r_;
   Obj* objs_ = nullptr;
   mutable const Region* last_ = nullptr;
@@ -1439,6 +1687,10 @@ class Engine {
   void* site_ts_ = nullptr;
   Mode mode_ = kType;
   uint32_t cur_ = 0;
+  uint64_t kernel_index_ = 0;
+  uint64_t lib_memo_v_ = 0, lib_memo_out_ = 0;  // the last pointer translated by symbol
+  uint8_t* bwd_buf_ = nullptr;                   // backward: the image of one object
+  uint64_t bwd_cap_ = 0;
   PathEntry path_[32];
   uint32_t depth_ = 0;
 };

@@ -27,6 +27,22 @@ struct Region {
   const uint8_t* local;
 };
 
+// A shared library of the source process and where the same file is mapped in
+// this process (libraries.h); dst_start 0: not mapped here, or a different file.
+// twin_start: where this process maps a different file at the same path (the
+// library was upgraded on disk): pointers then go by symbol (Env::library_symbol).
+struct LibRange {
+  uint64_t src_start, src_end, dst_start;
+  const char* path;
+  uint64_t twin_start = 0;
+};
+
+// Where a process's argument and environment strings are ([lo, hi) of each, as in
+// /proc/PID/stat): the program may keep pointers to them (argv[0], getenv()).
+struct StringAreas {
+  uint64_t args_lo = 0, args_hi = 0, env_lo = 0, env_hi = 0;
+};
+
 struct Env {
   // Scratch memory (never freed individually); NULL when exhausted.
   void* (*scratch)(void* ctx, uint64_t size);
@@ -40,6 +56,11 @@ struct Env {
   // Forward only, optional: frees a block of the program's start-up state that the
   // transfer superseded (the runtime's __ttst_transfer_free).
   void (*release)(void* ctx, uint64_t addr) = nullptr;
+  // Optional: for a pointer into a library with a twin (LibRange::twin_start), or
+  // into the source's executable outside every object (`lib` NULL: a variable
+  // copy-relocated from a library), the same symbol and offset here, or 0;
+  // `symbol` receives the source's symbol name ("" if none) for messages.
+  uint64_t (*library_symbol)(void* ctx, const LibRange* lib, uint64_t v, char* symbol, uint64_t cap) = nullptr;
 };
 
 struct Config {
@@ -50,6 +71,18 @@ struct Config {
   uint64_t src_runtime = 0, dst_runtime = 0;  // run-time addresses of __ttst_runtime
   const Region* regions = nullptr;            // sorted by addr, not overlapping
   uint64_t region_count = 0;
+  const LibRange* libs = nullptr;  // sorted or not; few
+  uint64_t lib_count = 0;
+  StringAreas src_strings, dst_strings;  // the source's are in the regions; ours are ours
+  // Run-time start of the executable's thread-local block (the main thread's) in
+  // the source and here; 0: thread-local globals are not transferred.
+  uint64_t src_tls = 0, dst_tls = 0;
+  // Forward, optional: words the kernel holds for the program (epoll registrations'
+  // data, epoll_rebuild.h). Each that points into the state is translated into
+  // kernel_out[i]; the others are copied.
+  const uint64_t* kernel_words = nullptr;
+  uint64_t kernel_count = 0;
+  uint64_t* kernel_out = nullptr;
   char* out = nullptr;  // message buffer
   uint64_t out_size = 0;
 };

@@ -27,7 +27,9 @@ struct item {
     void *p;
   } v;
 } *items;                                        /* ambiguous through a pointer */
+char *blob_ref;                                  /* v2: struct blob *   semantic (retargeted) */
+struct cfg kept_out;                             /* v2: int, NO_TRANSFER: no user code */
 int main(void) {
   return (int)(to_int.a + (long)p2i + tagged.i + last_err + ratio + kept + old_name + gone + (int)flags_bits +
-               bf.a + cookie + (items != 0));
+               bf.a + cookie + (items != 0) + (blob_ref != 0) + kept_out.a);
 }

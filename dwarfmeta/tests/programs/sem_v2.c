@@ -3,6 +3,7 @@
 asm(".pushsection .ttst.annot,\"\",@progbits\n"
     ".byte 0x54,1,3\n.asciz \"sem_v2.c\"\n.asciz \"new_name\"\n.asciz \"old_name\"\n"
     ".byte 0x54,1,1\n.asciz \"sem_v2.c\"\n.asciz \"cookie\"\n.asciz \"\"\n"
+    ".byte 0x54,1,4\n.asciz \"sem_v2.c\"\n.asciz \"kept_out\"\n.asciz \"\"\n"
     ".popsection");
 int to_int;
 long p2i;
@@ -28,7 +29,12 @@ struct item {
     void *p;
   } v;
 } *items;
+struct blob {
+  int len;
+  char data[8];
+} *blob_ref;
+int kept_out;
 int main(void) {
   return (int)(to_int + p2i + tagged.i + last_err + (int)ratio + kept + new_name + fresh + flags_bits + bf.a +
-               cookie + (items != 0));
+               cookie + (items != 0) + (blob_ref != 0) + kept_out);
 }

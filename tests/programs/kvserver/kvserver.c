@@ -127,9 +127,10 @@ struct command {
 struct table table;
 struct config config = {.port = 0, .max_entries = 1 << 22, .name = "kvserver"};
 static struct entry lru_head; /* sentinel of the circular LRU list */
-/* Connections by descriptor. The epoll instance holds descriptors, never
- * pointers: the kernel's copy of a pointer could not follow the object when the
- * state is moved into the future version's heap. */
+/* Connections by descriptor. The epoll instance holds descriptors; built with
+ * -DKV_EPOLL_PTR it holds pointers instead (data.ptr = the connection, or
+ * &listen_fd), as most event loops do: the kernel's copies of those pointers must
+ * follow the objects into the future version's heap (stfw/xfer/epoll_rebuild.h). */
 static struct conn *conns[MAX_CONNS];
 static int listen_fd = -1;
 static int epoll_fd = -1;
@@ -405,7 +406,11 @@ static void accept_all(void) {
     struct conn *c = calloc(1, sizeof *c);
     c->fd = fd;
     conns[fd] = c;
+#ifdef KV_EPOLL_PTR
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+#else
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+#endif
     epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
   }
 }
@@ -434,11 +439,18 @@ static void serve(void) {
     TTST_UPDATE_POINT();
     int n = epoll_wait(epoll_fd, evs, MAX_EVENTS, -1);
     for (int i = 0; i < n; i++) {
+#ifdef KV_EPOLL_PTR
+      if (evs[i].data.ptr == &listen_fd)
+        accept_all();
+      else
+        conn_readable(evs[i].data.ptr);
+#else
       int fd = evs[i].data.fd;
       if (fd == listen_fd)
         accept_all();
       else if (fd >= 0 && fd < MAX_CONNS && conns[fd])
         conn_readable(conns[fd]);
+#endif
     }
   }
 }
@@ -456,7 +468,11 @@ int main(int argc, char **argv) {
     table_init(1024);
     listen_fd = make_listener(atoi(argv[1]));
     epoll_fd = epoll_create1(0);
+#ifdef KV_EPOLL_PTR
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listen_fd};
+#else
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = listen_fd};
+#endif
     epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev);
     printf("PORT %d\n", config.port);
     fflush(stdout);

@@ -3,8 +3,13 @@
  * linked list, a doubly linked circular list, a binary tree, a chained hash table,
  * interior pointers into arrays of growing structs, function-pointer tables, string
  * literals and heap strings, static and function-static variables, a void *
- * container typed by its allocation site, enums, bitfields, widened integers.
+ * container typed by its allocation site, enums, bitfields, widened integers, a
+ * pointer into a shared library's static data (stderr), a union and a uintptr_t
+ * that hold plain numbers, pointers to an argument and an environment string,
+ * thread-local globals.
  * Builds its state, prints "ready", then loops through an update point. */
+#include <dlfcn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +72,14 @@ FILE *out_file;
 unsigned char uc = 200;
 struct inner { short s; char c; };
 struct outer { struct inner in; struct inner arr[2]; long tail; } nest;
+union slot { long n; struct point *p; } uslot = {5};
+uintptr_t token = 12345;
+struct gone { int a; long b; };  /* v2 has no struct gone; its gone_ptr is a void * */
+struct gone *gone_ptr;
+const char *prog_name;   /* argv[0]: the process's own argument strings */
+const char *first_env;   /* the value of the first environment variable */
+__thread long tls_value;           /* thread-local (the main thread's) */
+__thread struct point *tls_point;
 
 static unsigned hash(const char *k) { unsigned h = 5; while (*k) h = h * 33 + (unsigned char)*k++; return h % 8; }
 
@@ -121,18 +134,28 @@ static void build(void) {
   origin = new_point(0, 0);
   for (int i = 0; i < 3; ++i) slots[i] = new_point(i, i * i);
   col = BLUE;
-  fl.a = 5, fl.b = 17, fl.c = -3;
+  fl.a = 5, fl.b = 9, fl.c = -3;
   nest.in.s = -2, nest.in.c = 'x', nest.arr[0].s = 1, nest.arr[1].c = 'y', nest.tail = 1L << 40;
+  out_file = stderr;  /* libc's static data: the same object in v2's libc */
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv, char **envp) {
   build();
+  prog_name = argc > 1 && !strcmp(argv[1], "argmode") ? argv[1] : argv[0];
+  first_env = envp[0] ? strchr(envp[0], '=') + 1 : NULL;
+  tls_value = 77;
+  tls_point = new_point(5, 6);
   if (argc > 1 && !strcmp(argv[1], "overflow")) small = 30000;      /* does not fit v2's signed char */
   if (argc > 1 && !strcmp(argv[1], "dangling")) var.inner_ptr = &ids[3]; /* v2 has only ids[2] */
   if (argc > 1 && !strcmp(argv[1], "removedfn")) ops[0] = op_mul;    /* v2 has no op_mul */
   if (argc > 1 && !strcmp(argv[1], "enum")) col = MAGENTA;            /* v2 has no MAGENTA */
   if (argc > 1 && !strcmp(argv[1], "twotypes")) alias_item = (struct item *)origin;
-  if (argc > 1 && !strcmp(argv[1], "libptr")) out_file = stdout;
+  int on_stack = 0;
+  if (argc > 1 && !strcmp(argv[1], "stackptr")) out_file = (FILE *)&on_stack;
+  if (argc > 1 && !strcmp(argv[1], "otherlib")) out_file = dlsym(dlopen("libm.so.6", RTLD_NOW), "signgam"); /* v2 maps no libm */
+  if (argc > 1 && !strcmp(argv[1], "unionptr")) uslot.p = origin;
+  if (argc > 1 && !strcmp(argv[1], "intptr")) token = (uintptr_t)origin;
+  if (argc > 1 && !strcmp(argv[1], "gone")) gone_ptr = malloc(sizeof *gone_ptr);
   if (argc > 1 && !strcmp(argv[1], "precision")) ratio = 0.1;          /* not exact as a float */
   if (argc > 1 && !strcmp(argv[1], "libobj")) out_file = fopen("/dev/null", "r"); /* libc's heap */
   if (argc > 1 && !strcmp(argv[1], "strlit")) greeting = "only in version 1";

@@ -3,6 +3,7 @@
  * truncated; enumerators renumbered; bitfields moved. After its state is
  * transferred (future mode), it prints one summary line computed from that state,
  * which stfw/tests/roundtrip_test.cc compares with what version 1 built. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,13 +56,21 @@ struct point *new_point(int x, int y) {
 
 enum color { BLUE, RED, GREEN, YELLOW };
 enum color col = RED;
-struct flags { int c : 6; unsigned b : 7; unsigned a : 3; } fl;
+struct flags { int c : 6; unsigned b : 4; unsigned a : 3; } fl;
 signed char small;
 float ratio;
 struct item *alias_item;
 FILE *out_file;
 struct inner { char c; int s; };
 struct outer { long tail; struct inner arr[3]; struct inner in; } nest;
+union slot { long n; struct point *p; } uslot;
+uintptr_t token;
+void *gone_ptr;
+const char *prog_name;
+const char *first_env;
+static char **args, **env;
+__thread long tls_value;
+__thread struct point *tls_point;
 int v2_only = 99;
 struct point *v2_spare;
 
@@ -99,12 +108,19 @@ static void summary(void) {
   n += snprintf(buf + n, sizeof buf - n, " col:%d fl:%u,%u,%d small:%d ratio:%g nest:%d%c%d%c%c%lx v2only:%d spare:%d", (int)col, fl.a, fl.b,
                 fl.c, small, ratio, nest.in.s, nest.in.c, nest.arr[0].s, nest.arr[1].c, nest.arr[2].c ? nest.arr[2].c : '-',
                 nest.tail, v2_only, v2_spare->x);
+  n += snprintf(buf + n, sizeof buf - n, " lib:%d uslot:%ld token:%lu", out_file == stderr, uslot.n, (unsigned long)token);
+  n += snprintf(buf + n, sizeof buf - n, " tls:%ld,%d,%d", tls_value, tls_point ? tls_point->x : -1,
+                tls_point ? tls_point->y : -1);
+  n += snprintf(buf + n, sizeof buf - n, " argv0:%d env0:%d", prog_name == args[0],
+                env[0] && first_env == strchr(env[0], '=') + 1);
   printf("%s\n", buf);
   fflush(stdout);
 }
 
-int main(void) {
+int main(int argc, char **argv, char **envp) {
   int transferred = ttst_is_updating();
+  (void)argc;
+  args = argv, env = envp;
   /* Start-up state the transfer supersedes: heap_name's block is freed by the
    * transfer; origin's is kept because v2_spare still points to it. */
   heap_name = strdup("v2 default name");

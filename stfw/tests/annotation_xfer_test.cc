@@ -1,0 +1,98 @@
+// annotation_xfer_test.cc — the ttst.h transfer annotations applied by the state
+// transfer on real processes (stfw/tests/programs/annotated): PXFER on a long
+// member, a union member and a uintptr_t global; IXFER on a void * (written in
+// v1); NO_TRANSFER on a descriptor and on a global whose type changed kind;
+// RENAMED_FROM on a global and a member. P -> F -> R must give R == P byte for byte
+// and F v1's state as the annotations say. Without the annotation a kind change is
+// refused; an annotation that names nothing is bad input.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "dwarfmeta/image.h"
+#include "inject/memory.h"
+#include "inject/tests/test_util.h"
+#include "stfw/stfw_task.h"
+#include "stfw/tests/xfer_fixture.h"
+
+using namespace ttst;
+using ttst::stfw::testing::RoundTrip;
+
+namespace {
+
+std::string prog(const std::string& name) {
+  return inject::testing::runfile("stfw/tests/programs/annotated/" + name);
+}
+
+std::string message(const inject::AgentOutcome& o) {
+  return std::string(reinterpret_cast<const char*>(o.output.data()),
+                     strnlen(reinterpret_cast<const char*>(o.output.data()), o.output.size()));
+}
+
+inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2) {
+  rt.v1 = prog("annotated_v1");
+  rt.v2 = prog(v2);
+  rt.start();
+  return rt.forward();
+}
+
+}  // namespace
+
+TEST_CASE("annotations: PXFER, IXFER, NO_TRANSFER and RENAMED_FROM round trip, R == P") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "annotated_v2");
+  INFO(fw.describe(), " / ", message(fw));
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  REQUIRE(fw.status == TTST_STFW_STATUS_OK);
+  inject::AgentOutcome bw = rt.backward();
+  INFO(bw.describe(), " / ", message(bw));
+  REQUIRE(bw.kind == inject::AgentOutcome::Kind::kFinished);
+  REQUIRE(bw.status == TTST_STFW_STATUS_OK);
+  std::string diff = rt.compare();
+  CHECK_MESSAGE(diff.empty(), diff);
+  // IXFER: F's `opaque` holds P's address as it was (never translated).
+  dwarfmeta::image::View v1;
+  const char* why = nullptr;
+  REQUIRE(dwarfmeta::image::View::open(rt.img1.data(), rt.img1.size(), &v1, &why));
+  std::vector<uint8_t> raw = inject::read_memory(rt.p, v1.global("opaque")->addr + ttst::stfw::testing::exe_bias(rt.p), 8);
+  uint64_t p_opaque = 0;
+  std::memcpy(&p_opaque, raw.data(), 8);
+  char want[64];
+  std::snprintf(want, sizeof want, " opaque:%lx ", static_cast<unsigned long>(p_opaque));
+  std::string f = rt.release_future();
+  INFO(f);
+  // cookie (PXFER long) and u (PXFER union) point to F's objects; key arrived as
+  // name; handle (PXFER uintptr_t) is F's &conns[1]; u.n = 77 kept as a number.
+  CHECK(f.find("literal:1 fd:1 cookie:1 heap:11,heapkey peer:1 name:first n:77 name1:second handle:1 ") == 0);
+  CHECK(f.find(want) != std::string::npos);
+  // NO_TRANSFER: v2's own epfd and shape; RENAMED_FROM: old_total's value.
+  CHECK(f.find(" epfd:9 total:42 shape:4,5") != std::string::npos);
+}
+
+TEST_CASE("annotations: without NO_TRANSFER, a global whose type changed kind is refused") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "annotated_v2_plain");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
+  CHECK(message(fw) == "ambiguous: shape changed from int to shape: needs transfer code");
+}
+
+TEST_CASE("annotations: one that names nothing is bad input, never silently ignored") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "annotated_v2_bad");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_BAD_INPUT);
+  std::string m = message(fw);
+  CHECK(m.find("bad input: annotation TTST_IXFER(no_such_global) in ") == 0);
+  CHECK(m.find("annotated.c names nothing in v2's metadata: fix the annotation") != std::string::npos);
+}
+
+TEST_CASE("annotations: PXFER on something smaller than a pointer is bad input") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "annotated_v2_small_pxfer");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_BAD_INPUT);
+  CHECK(message(fw) == "bad input: conns[0].fd is annotated TTST_PXFER but is smaller than a pointer: fix the annotation");
+}

@@ -1,0 +1,104 @@
+// library_symbol_test.cc — pointers into a shared library that was upgraded on
+// disk between the past version's start and the future version's: P runs with a
+// copy of libm found through LD_LIBRARY_PATH; before F starts, that file is
+// replaced (same path, new inode), so F maps a different file and the pointers
+// (two functions, libm's own signgam) can only be carried over by symbol name, and
+// back again into R (which maps P's old, deleted file). A pointer no symbol covers
+// is refused with its message; so is one to a copy-relocated library variable
+// (&stderr) the new executable does not import.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "inject/tests/test_util.h"
+#include "stfw/stfw_task.h"
+#include "stfw/tests/xfer_fixture.h"
+
+using namespace ttst;
+using ttst::stfw::testing::RoundTrip;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string message(const inject::AgentOutcome& o) {
+  return std::string(reinterpret_cast<const char*>(o.output.data()),
+                     strnlen(reinterpret_cast<const char*>(o.output.data()), o.output.size()));
+}
+
+// A private copy of libm for P, replaced by an identical new file before F starts.
+struct UpgradedLibm {
+  fs::path dir;
+  UpgradedLibm() {
+    const char* t = std::getenv("TEST_TMPDIR");
+    dir = fs::path(t ? t : "/tmp") / ("libm-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    fs::copy_file("/lib/x86_64-linux-gnu/libm.so.6", dir / "libm.so.6", fs::copy_options::overwrite_existing);
+    setenv("LD_LIBRARY_PATH", dir.c_str(), 1);
+  }
+  void upgrade() const {  // as a package manager does: write aside, rename over
+    fs::copy_file("/lib/x86_64-linux-gnu/libm.so.6", dir / "libm.so.6.new", fs::copy_options::overwrite_existing);
+    fs::rename(dir / "libm.so.6.new", dir / "libm.so.6");
+  }
+  ~UpgradedLibm() {
+    unsetenv("LD_LIBRARY_PATH");
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a library upgraded on disk: function and data pointers go by symbol, and back") {
+  UpgradedLibm libm;
+  RoundTrip rt;
+  rt.v1 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v1");
+  rt.v2 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v2");
+  rt.before_future = [&] { libm.upgrade(); };
+  rt.start();
+  inject::AgentOutcome fw = rt.forward();
+  INFO(fw.describe(), " / ", message(fw));
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  REQUIRE(fw.status == TTST_STFW_STATUS_OK);
+  inject::AgentOutcome bw = rt.backward();
+  INFO(bw.describe(), " / ", message(bw));
+  REQUIRE(bw.kind == inject::AgentOutcome::Kind::kFinished);
+  REQUIRE(bw.status == TTST_STFW_STATUS_OK);
+  std::string diff = rt.compare();
+  CHECK_MESSAGE(diff.empty(), diff);
+  CHECK(rt.release_future() == "cos:1 sin:1 signgam:1 stream:1");
+}
+
+TEST_CASE("a library upgraded on disk: a pointer no symbol covers is refused") {
+  UpgradedLibm libm;
+  RoundTrip rt;
+  rt.v1 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v1");
+  rt.v2 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v2");
+  rt.args = {"nosym"};
+  rt.before_future = [&] { libm.upgrade(); };
+  rt.start();
+  inject::AgentOutcome fw = rt.forward();
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
+  std::string m = message(fw);
+  CHECK(m.find("ambiguous: raw = 0x") == 0);
+  CHECK(m.find("/libm.so.6 (deleted) (no symbol there), which this version's build of the library does not have: policy is to refuse") !=
+        std::string::npos);
+}
+
+TEST_CASE("a pointer to a library variable copied into v1's executable that v2 does not import is refused") {
+  RoundTrip rt;
+  rt.v1 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v1");
+  rt.v2 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v2");
+  rt.args = {"stderr"};
+  rt.start();
+  inject::AgentOutcome fw = rt.forward();
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
+  std::string m = message(fw);
+  CHECK(m.find("ambiguous: stream = 0x") == 0);
+  CHECK(m.find(" points to the library variable stderr copied into the executable, which this version does not import: "
+               "policy is to refuse") != std::string::npos);
+}

@@ -1,0 +1,191 @@
+// annotations.cc — see annotations.h.
+#include "stfw/xfer/annotations.h"
+
+namespace ttst::stfw {
+namespace {
+
+using dwarfmeta::image::ImageAnnotation;
+using dwarfmeta::image::ImageType;
+using dwarfmeta::image::View;
+
+constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4;
+constexpr uint8_t kStructKind = 2, kUnionKind = 3, kTypedefKind = 7;
+
+bool eq(const char* a, const char* b) { return View::compare(a, b) == 0; }
+bool starts(const char* s, const char* p) {
+  while (*p)
+    if (*s++ != *p++) return false;
+  return true;
+}
+const char* basename(const char* path) {
+  const char* b = path;
+  for (const char* p = path; *p; ++p)
+    if (*p == '/') b = p + 1;
+  return b;
+}
+Rule rule_of(uint8_t kind) {
+  return kind == kIxfer ? kRuleBytes : kind == kPxfer ? kRulePointer : kind == kNoTransfer ? kRuleSkip : kRuleDefault;
+}
+
+}  // namespace
+
+bool Annotations::init(const View& older, const View& newer, void* (*scratch)(void*, uint64_t), void* ctx,
+                       const ImageAnnotation** bad, bool* bad_in_newer) {
+  *bad = nullptr;
+  scratch_ = scratch, ctx_ = ctx;
+  uint32_t n = older.annotation_count() + newer.annotation_count();
+  cap_globals_ = n + 1, cap_members_ = 8 * n + 8, names_cap_ = 4096;
+  globals_ = static_cast<GlobalEntry*>(scratch(ctx, sizeof(GlobalEntry) * cap_globals_));
+  members_ = static_cast<MemberEntry*>(scratch(ctx, sizeof(MemberEntry) * cap_members_));
+  names_ = static_cast<char*>(scratch(ctx, names_cap_));
+  if (!globals_ || !members_ || !names_) return false;
+  for (int side = 0; side < 2; ++side) {
+    const View& v = side ? newer : older;
+    for (uint32_t i = 0; i < v.annotation_count(); ++i) {
+      const ImageAnnotation& a = v.annotation(i);
+      if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom) continue;
+      if (a.kind == kRenamedFrom && !side) continue;  // about a version older than v1
+      if (!add(v, side == 1, a)) {
+        *bad = &a, *bad_in_newer = side == 1;
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
+  const char* target = v.str(a.target);
+  bool member = starts(target, "struct ") || starts(target, "union ");
+  for (const char* p = target; *p && !member; ++p) member = *p == '.';
+  if (member) return resolve_members(v, newer, a, rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr);
+  // A global: the annotating file's static first, then the external (or func::name).
+  const char* file = basename(v.str(a.file));
+  uint64_t need = 0;
+  while (file[need]) ++need;
+  for (const char* p = target; *p; ++p) ++need;
+  if (names_used_ + need + 3 > names_cap_) return false;
+  char* cand = names_ + names_used_;
+  uint64_t k = 0;
+  for (const char* p = file; *p; ++p) cand[k++] = *p;
+  cand[k++] = ':', cand[k++] = ':';
+  for (const char* p = target; *p; ++p) cand[k++] = *p;
+  cand[k] = 0;
+  const dwarfmeta::image::ImageGlobal* g = v.global(cand);
+  if (!g) g = v.global(target);
+  if (!g || nglobals_ == cap_globals_) return false;
+  GlobalEntry& e = globals_[nglobals_++];
+  e.rule = rule_of(a.kind);
+  e.id = v.str(g->id);
+  e.old_id = a.kind == kRenamedFrom ? v.str(a.arg) : nullptr;
+  (void)newer;
+  return true;
+}
+
+// Every struct/union type of `v` the target names (a type defined in several
+// compilation units has several entries), down the ".a.b" member path.
+bool Annotations::resolve_members(const View& v, bool newer, const ImageAnnotation& a, Rule rule,
+                                  const char* old_name) {
+  const char* target = v.str(a.target);
+  uint8_t want = 0;  // 0: a typedef name
+  if (starts(target, "struct ")) want = kStructKind, target += 7;
+  else if (starts(target, "union ")) want = kUnionKind, target += 6;
+  // head = the type's name, up to the first '.'
+  uint64_t head_len = 0;
+  while (target[head_len] && target[head_len] != '.') ++head_len;
+  if (!target[head_len] || head_len == 0) return false;
+  bool found = false;
+  for (uint32_t t = 1; t < v.type_count(); ++t) {
+    const ImageType& ty = v.type(t);
+    if (ty.name == dwarfmeta::image::kNone || (ty.flags & dwarfmeta::image::kTypeDeclaration)) continue;
+    if (want ? ty.kind != want : ty.kind != kTypedefKind) continue;
+    const char* name = v.str(ty.name);
+    uint64_t k = 0;
+    while (k < head_len && name[k] == target[k]) ++k;
+    if (k != head_len || name[k]) continue;
+    // Follow the member path.
+    uint32_t cur = v.strip(t);
+    const char* p = target + head_len;
+    int64_t index = -1;
+    while (*p == '.') {
+      ++p;
+      const ImageType& ct = v.type(cur);
+      if (ct.kind != kStructKind && ct.kind != kUnionKind) {
+        index = -1;
+        break;
+      }
+      uint64_t len = 0;
+      while (p[len] && p[len] != '.') ++len;
+      index = -1;
+      for (uint32_t m = 0; m < v.member_count(ct) && index < 0; ++m) {
+        const char* mn = v.str(v.members(ct)[m].name);
+        uint64_t j = 0;
+        while (j < len && mn[j] == p[j]) ++j;
+        if (j == len && !mn[j]) index = m;
+      }
+      if (index < 0) break;
+      p += len;
+      if (*p == '.') cur = v.strip(v.members(ct)[index].type);
+    }
+    if (index < 0 || *p) continue;
+    if (nmembers_ == cap_members_) {  // a type defined in many compilation units
+      auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * cap_members_ * 2));
+      if (!bigger) return false;
+      for (uint32_t i = 0; i < nmembers_; ++i) bigger[i] = members_[i];
+      members_ = bigger, cap_members_ *= 2;
+    }
+    members_[nmembers_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name};
+    found = true;
+  }
+  return found;
+}
+
+Rule Annotations::global_rule(const char* id) const {
+  for (uint32_t i = 0; i < nglobals_; ++i)
+    if (globals_[i].rule != kRuleDefault && eq(globals_[i].id, id)) return globals_[i].rule;
+  return kRuleDefault;
+}
+
+Rule Annotations::member_rule(bool newer, uint32_t type, uint32_t index) const {
+  for (uint32_t i = 0; i < nmembers_; ++i) {
+    const MemberEntry& m = members_[i];
+    if (m.rule != kRuleDefault && m.newer == newer && m.type == type && m.index == index) return m.rule;
+  }
+  return kRuleDefault;
+}
+
+bool Annotations::type_annotated(bool newer, uint32_t type) const {
+  for (uint32_t i = 0; i < nmembers_; ++i)
+    if (members_[i].newer == newer && members_[i].type == type) return true;
+  return false;
+}
+
+const char* Annotations::newer_id(const char* old_id) const {
+  for (uint32_t i = 0; i < nglobals_; ++i)
+    if (globals_[i].old_id && eq(globals_[i].old_id, old_id)) return globals_[i].id;
+  return nullptr;
+}
+
+const char* Annotations::older_id(const char* new_id) const {
+  for (uint32_t i = 0; i < nglobals_; ++i)
+    if (globals_[i].old_id && eq(globals_[i].id, new_id)) return globals_[i].old_id;
+  return nullptr;
+}
+
+const char* Annotations::older_member_name(uint32_t type, uint32_t index) const {
+  for (uint32_t i = 0; i < nmembers_; ++i) {
+    const MemberEntry& m = members_[i];
+    if (m.old_name && m.newer && m.type == type && m.index == index) return m.old_name;
+  }
+  return nullptr;
+}
+
+int64_t Annotations::newer_member_renamed_from(uint32_t type, const char* old_name) const {
+  for (uint32_t i = 0; i < nmembers_; ++i) {
+    const MemberEntry& m = members_[i];
+    if (m.old_name && m.newer && m.type == type && eq(m.old_name, old_name)) return m.index;
+  }
+  return -1;
+}
+
+}  // namespace ttst::stfw

@@ -1,0 +1,90 @@
+// annotations.h — the user's transfer annotations (ttst.h: TTST_IXFER, TTST_PXFER,
+// TTST_NO_TRANSFER, TTST_RENAMED_FROM) resolved against both versions' metadata
+// images, so the engine can ask, for a global or a struct member it is about to
+// transfer, "how does the user want this carried over?" (UNTRUSTED, freestanding).
+//
+// Which annotations count:
+//   IXFER, PXFER, NO_TRANSFER — those of either version (an annotation written in
+//     v1's source still describes v1's data; one added in v2 describes both);
+//   RENAMED_FROM — those of the newer version only (its argument names the object
+//     as the older version called it; the older version's own renames refer to a
+//     version that no longer runs).
+// Targets follow ttst_abi.h §1: a global ("name", file-static preferred, or
+// "func::name"), or a member of a struct/union type ("struct tag.m", "union tag.m",
+// "typedef-name.m", ".a.b" for nesting). A target that names nothing is reported
+// as bad input: a silently ignored annotation would transfer what the user said
+// must not be.
+#ifndef TTST_STFW_XFER_ANNOTATIONS_H
+#define TTST_STFW_XFER_ANNOTATIONS_H
+
+#include <stdint.h>
+
+#include "dwarfmeta/image.h"
+
+namespace ttst::stfw {
+
+// How one global or member is transferred.
+enum Rule : uint8_t {
+  kRuleDefault = 0,
+  kRuleBytes = 1,    // IXFER: copied as bytes, pointers inside never translated
+  kRulePointer = 2,  // PXFER: the first 8 bytes translated as a pointer
+  kRuleSkip = 3,     // NO_TRANSFER: the destination keeps its own value
+};
+
+class Annotations {
+ public:
+  // `older`/`newer`: the images of v1 and v2 (forward: source, destination;
+  // backward: destination, source). `scratch` provides memory. Returns false with
+  // `bad` pointing at the first target that names nothing (or NULL when out of
+  // memory).
+  bool init(const dwarfmeta::image::View& older, const dwarfmeta::image::View& newer,
+            void* (*scratch)(void*, uint64_t), void* ctx, const dwarfmeta::image::ImageAnnotation** bad,
+            bool* bad_in_newer);
+
+  // The rule for a global known by this state ID in either version.
+  Rule global_rule(const char* id) const;
+  // The rule for member `index` of (stripped) struct/union type `type` of the older
+  // (`newer` false) or newer version's image.
+  Rule member_rule(bool newer, uint32_t type, uint32_t index) const;
+  // Does any member of this type carry a rule or a rename? (The engine's fast paths,
+  // which copy whole types as bytes, must not be used for such types.)
+  bool type_annotated(bool newer, uint32_t type) const;
+
+  // RENAMED_FROM for globals: the newer version's ID of an object the older version
+  // called `old_id`, or NULL; and the reverse.
+  const char* newer_id(const char* old_id) const;
+  const char* older_id(const char* new_id) const;
+  // RENAMED_FROM for members: the older name of member `index` of the newer
+  // version's type `type`, or NULL.
+  const char* older_member_name(uint32_t type, uint32_t index) const;
+  // The newer version's member index of type `type` renamed from `old_name`, or -1.
+  int64_t newer_member_renamed_from(uint32_t type, const char* old_name) const;
+
+ private:
+  struct GlobalEntry {
+    Rule rule;
+    const char* id;        // the state ID the annotation resolved to
+    const char* old_id;    // RENAMED_FROM: the older ID (rule is kRuleDefault)
+  };
+  struct MemberEntry {
+    Rule rule;
+    bool newer;
+    uint32_t type, index;
+    const char* old_name;  // RENAMED_FROM
+  };
+  bool add(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a);
+  bool resolve_members(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a,
+                       Rule rule, const char* old_name);
+
+  GlobalEntry* globals_ = nullptr;
+  MemberEntry* members_ = nullptr;
+  uint32_t nglobals_ = 0, nmembers_ = 0, cap_globals_ = 0, cap_members_ = 0;
+  void* (*scratch_)(void*, uint64_t) = nullptr;
+  void* ctx_ = nullptr;
+  char* names_ = nullptr;  // "file.c::name" candidates built while resolving
+  uint64_t names_used_ = 0, names_cap_ = 0;
+};
+
+}  // namespace ttst::stfw
+
+#endif

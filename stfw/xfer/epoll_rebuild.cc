@@ -1,0 +1,150 @@
+// epoll_rebuild.cc — see epoll_rebuild.h.
+#include "stfw/xfer/epoll_rebuild.h"
+
+extern "C" {
+#include "inject/agent/alloc.h"
+#include "inject/agent/sys.h"
+}
+
+namespace ttst::stfw {
+namespace {
+
+constexpr long kSysRead = 0, kSysOpen = 2, kSysClose = 3, kSysReadlink = 89, kSysGetdents64 = 217,
+               kSysEpollCtl = 233, kSysEpollCreate1 = 291, kSysDup3 = 292;
+constexpr long kOpenDirectory = 0200000, kOCloexec = 02000000, kEpollCtlAdd = 1;
+
+// "/proc/self/<dir>/<fd>"
+void fd_path(char* buf, const char* dir, int fd) {
+  int n = 0;
+  for (const char* s = "/proc/self/"; *s;) buf[n++] = *s++;
+  for (const char* s = dir; *s;) buf[n++] = *s++;
+  buf[n++] = '/';
+  char tmp[12];
+  int t = 0;
+  do tmp[t++] = char('0' + fd % 10), fd /= 10;
+  while (fd > 0);
+  while (t) buf[n++] = tmp[--t];
+  buf[n] = 0;
+}
+
+bool starts(const char* s, const char* p) {
+  while (*p)
+    if (*s++ != *p++) return false;
+  return true;
+}
+
+uint64_t number(const char*& p, int base) {
+  while (*p == ' ' || *p == '\t') ++p;
+  uint64_t v = 0;
+  for (;; ++p) {
+    char c = *p;
+    int d = c >= '0' && c <= '9' ? c - '0' : base == 16 && c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0 || d >= base) return v;
+    v = v * uint64_t(base) + uint64_t(d);
+  }
+}
+
+// Appends the registrations of epoll descriptor `fd` (its fdinfo: "flags:\t02000002"
+// then one "tfd: N events: X data: D ..." line per registration).
+int64_t read_fdinfo(int fd, EpollRegistration* out, int64_t room) {
+  char path[48];
+  fd_path(path, "fdinfo", fd);
+  long f = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
+  if (f < 0) return -1;
+  uint64_t cap = 1 << 20, used = 0;
+  char* text = static_cast<char*>(agent_alloc(cap, 16));
+  if (!text) return agent_syscall3(kSysClose, f, 0, 0), -2;
+  for (long r; (r = agent_syscall3(kSysRead, f, reinterpret_cast<long>(text + used), long(cap - 1 - used))) > 0;)
+    used += uint64_t(r);
+  agent_syscall3(kSysClose, f, 0, 0);
+  text[used] = 0;
+  uint32_t cloexec = 0;
+  int64_t n = 0;
+  for (const char* p = text; *p;) {
+    if (starts(p, "flags:")) {
+      p += 6;
+      cloexec = (number(p, 8) & uint64_t(kOCloexec)) ? 1 : 0;
+    } else if (starts(p, "tfd:")) {
+      p += 4;
+      EpollRegistration r{fd, int(number(p, 10)), 0, cloexec, 0};
+      while (*p == ' ') ++p;
+      if (starts(p, "events:")) p += 7, r.events = uint32_t(number(p, 16));
+      while (*p == ' ') ++p;
+      if (starts(p, "data:")) p += 5, r.data = number(p, 16);
+      if (n == room) return -2;
+      out[n++] = r;
+    }
+    while (*p && *p != '\n') ++p;
+    if (*p) ++p;
+  }
+  return n;
+}
+
+}  // namespace
+
+int64_t list_epoll_registrations(EpollRegistration** out) {
+  long dir = agent_syscall3(kSysOpen, reinterpret_cast<long>("/proc/self/fd"), kOpenDirectory | kOCloexec, 0);
+  if (dir < 0) return -1;
+  int64_t room = 65536, n = 0;
+  EpollRegistration* regs = static_cast<EpollRegistration*>(agent_alloc(sizeof(EpollRegistration) * uint64_t(room), 16));
+  char* buf = static_cast<char*>(agent_alloc(65536, 16));
+  if (!regs || !buf) return agent_syscall3(kSysClose, dir, 0, 0), -2;
+  for (;;) {
+    long got = agent_syscall3(kSysGetdents64, dir, reinterpret_cast<long>(buf), 65536);
+    if (got <= 0) break;
+    for (long off = 0; off < got;) {
+      // struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
+      uint16_t reclen = 0;
+      __builtin_memcpy(&reclen, buf + off + 16, 2);
+      const char* name = buf + off + 19;
+      off += reclen;
+      if (name[0] < '0' || name[0] > '9') continue;
+      const char* q = name;
+      int fd = int(number(q, 10));
+      if (fd == int(dir)) continue;
+      char path[48], link[64];
+      fd_path(path, "fd", fd);
+      long len = agent_syscall3(kSysReadlink, reinterpret_cast<long>(path), reinterpret_cast<long>(link), sizeof link - 1);
+      if (len <= 0) continue;
+      link[len] = 0;
+      if (!starts(link, "anon_inode:[eventpoll]")) continue;
+      int64_t k = read_fdinfo(fd, regs + n, room - n);
+      if (k < 0) return agent_syscall3(kSysClose, dir, 0, 0), k;
+      n += k;
+    }
+  }
+  agent_syscall3(kSysClose, dir, 0, 0);
+  *out = regs;
+  return n;
+}
+
+long rebuild_epoll_instances(const EpollRegistration* regs, const uint64_t* data, int64_t count, int* failed_fd) {
+  for (int64_t i = 0; i < count; ++i) {
+    // The first registration of an instance whose data changed anywhere.
+    bool first = true;
+    for (int64_t j = 0; j < i && first; ++j) first = regs[j].epfd != regs[i].epfd;
+    if (!first) continue;
+    bool changed = false;
+    for (int64_t j = i; j < count && !changed; ++j) changed = regs[j].epfd == regs[i].epfd && data[j] != regs[j].data;
+    if (!changed) continue;
+    int epfd = regs[i].epfd;
+    *failed_fd = epfd;
+    long fresh = agent_syscall3(kSysEpollCreate1, regs[i].cloexec ? kOCloexec : 0, 0, 0);
+    if (fresh < 0) return fresh;
+    for (int64_t j = i; j < count; ++j) {
+      if (regs[j].epfd != epfd) continue;
+      struct {
+        uint32_t events;
+        uint64_t data;
+      } __attribute__((packed)) ev{regs[j].events, data[j]};
+      long r = agent_syscall6(kSysEpollCtl, fresh, kEpollCtlAdd, regs[j].tfd, reinterpret_cast<long>(&ev), 0, 0);
+      if (r < 0) return agent_syscall3(kSysClose, fresh, 0, 0), r;
+    }
+    long r = agent_syscall3(kSysDup3, fresh, epfd, regs[i].cloexec ? kOCloexec : 0);
+    agent_syscall3(kSysClose, fresh, 0, 0);
+    if (r < 0) return r;
+  }
+  return 0;
+}
+
+}  // namespace ttst::stfw
