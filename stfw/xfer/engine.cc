@@ -1592,7 +1592,8 @@ class Engine {
       // fast path sees them as equal.
       uint64_t span = o.dst_size;
       if (!(o.flags & kGlobal) && o.ts != 0) {
-        uint64_t whole = o.size / tsize(sm(), o.ts) * tsize(dm(), o.td);
+        const PairFacts& f = pair_facts(o.ts, o.td);
+        uint64_t whole = o.size == f.es ? f.ed : f.es ? o.size / f.es * f.ed : 0;
         if (whole > span) span = whole;
       }
       uint8_t* image = backward_buffer(span);
