@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,15 +80,24 @@ static inline uint32_t my_stripe(void) {
 }
 
 /* A spin lock held for a handful of stores. If its holder was preempted, yield
- * the CPU rather than spin through a time slice (the waiter holds no lock). */
-static inline void lock(volatile uint32_t *l) {
+ * the CPU rather than spin through a time slice (the waiter holds no lock).
+ * While the process has a single thread (glibc's __libc_single_threaded, cleared
+ * before a second thread starts and never set again) nobody can race for it: the
+ * lock is not taken, and stays 0 as the heap walk requires. */
+static inline void lock_always(volatile uint32_t *l) {
   while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
     for (unsigned spins = 0; *l; spins++) {
       if (spins < 64) __builtin_ia32_pause();
       else sched_yield();
     }
 }
-static inline void unlock(volatile uint32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
+static inline void unlock_always(volatile uint32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
+static inline void lock(volatile uint32_t *l) {
+  if (!__libc_single_threaded) lock_always(l);
+}
+static inline void unlock(volatile uint32_t *l) {
+  if (!__libc_single_threaded) unlock_always(l);
+}
 
 /* Writes the descriptor at base+off and links it; returns the program's pointer. */
 static inline void *track(void *base, uint32_t off, size_t size, uintptr_t site,
@@ -272,12 +282,13 @@ char *strndup(const char *s, size_t max) {
   return p;
 }
 
-/* fork: no stripe lock may be held by a thread that does not exist in the child. */
+/* fork: no stripe lock may be held by a thread that does not exist in the child.
+ * Unconditional: the child is single-threaded again by the time it releases. */
 static void fork_prepare(void) {
-  for (unsigned i = 0; i < TTST_HEAP_STRIPES; i++) lock(&RT.stripes[i].lock);
+  for (unsigned i = 0; i < TTST_HEAP_STRIPES; i++) lock_always(&RT.stripes[i].lock);
 }
 static void fork_release(void) {
-  for (unsigned i = TTST_HEAP_STRIPES; i-- > 0;) unlock(&RT.stripes[i].lock);
+  for (unsigned i = TTST_HEAP_STRIPES; i-- > 0;) unlock_always(&RT.stripes[i].lock);
 }
 
 /* ---- update points and future mode --------------------------------------- */
