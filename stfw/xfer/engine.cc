@@ -461,6 +461,7 @@ class Engine {
   // destination address, `offset` the source type + 1 once typed: the hot paths
   // read one cache line of the copy instead of the object table.
   ttst_heap_desc* base_desc(uint64_t v) const {
+    if (v & 7) return nullptr;  // not a block's base (16-byte aligned); its descriptor would be read misaligned
     const uint8_t* p = v > kDesc ? src(v - kDesc, kDesc) : nullptr;
     if (!p) return nullptr;
     ttst_heap_desc* d = reinterpret_cast<ttst_heap_desc*>(const_cast<uint8_t*>(p));
