@@ -40,7 +40,20 @@ bool holds_pointer(const Program& p, TypeId id, int depth = 0) {
 
 class Comparer {
  public:
-  Comparer(const Program& a, const Program& b, std::vector<Change>& out) : a_(a), b_(b), out_(out) {}
+  Comparer(const Program& a, const Program& b, std::vector<Change>& out) : a_(a), b_(b), out_(out) {
+    // Members the user annotated IXFER / PXFER / NO_TRANSFER ("struct tag.m",
+    // "union tag.m", in either version): their changes need no transfer code.
+    for (const Program* p : {&a, &b})
+      for (const Annotation& an : p->annotations) {
+        if (an.kind != AnnotKind::IXfer && an.kind != AnnotKind::PXfer && an.kind != AnnotKind::NoTransfer) continue;
+        std::string t = an.target;
+        for (const char* prefix : {"struct ", "union "})
+          if (t.rfind(prefix, 0) == 0) t = t.substr(std::string(prefix).size());
+        size_t dot = t.find('.');
+        if (dot != std::string::npos && t.find('.', dot + 1) == std::string::npos)
+          annotated_[{t.substr(0, dot), t.substr(dot + 1)}] = an.kind;
+      }
+  }
 
   void compare(TypeId ta, TypeId tb, const std::string& path, int depth = 0) {
     if (depth > 32) return;
@@ -176,7 +189,20 @@ class Comparer {
       } else if (ma.offset != mb.offset) {
         add(mp, "moved", "offset " + std::to_string(ma.offset), "offset " + std::to_string(mb.offset), false);
       }
-      compare(ma.type, mb.type, mp, depth + 1);
+      auto ann = annotated_.find({A.name, k});
+      if (ann == annotated_.end()) ann = annotated_.find({B.name, k});
+      if (ann == annotated_.end()) {
+        compare(ma.type, mb.type, mp, depth + 1);
+        continue;
+      }
+      // Annotated: the user said how it is carried over; list what changed anyway.
+      std::vector<Change> inner;
+      Comparer(a_, b_, inner).compare(ma.type, mb.type, mp, depth + 1);
+      for (Change& c : inner) c.semantic = false, out_.push_back(c);
+      add(mp, ann->second == AnnotKind::NoTransfer ? "not-transferred"
+              : ann->second == AnnotKind::IXfer    ? "copied-as-bytes"
+                                                   : "translated-as-pointer",
+          "", "", false);
     }
     for (size_t i = 0; i < B.members.size(); ++i)
       if (!seen.count(key(B, i))) add(join(path, key(B, i)), "added", "", b_.declaration(B.members[i].type, B.members[i].name), false);
@@ -185,6 +211,7 @@ class Comparer {
   const Program& a_;
   const Program& b_;
   std::vector<Change>& out_;
+  std::map<std::pair<std::string, std::string>, AnnotKind> annotated_;  // (type name, member)
 };
 
 // Pointer ambiguity reachable from a global: walks members and arrays in place and

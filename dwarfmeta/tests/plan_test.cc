@@ -128,6 +128,12 @@ TEST_CASE("every Table 2 classification") {
   CHECK(out.kind == ObjectKind::Structural);
   CHECK(find(out, "", "not-transferred") != nullptr);
   for (const Change& c : out.changes) CHECK(!c.semantic);
+  // void * -> long on a member annotated PXFER: listed, but no user code needed.
+  const PlanObject& holder = object(plan, "holder");
+  CHECK(holder.kind == ObjectKind::Structural);
+  CHECK(find(holder, "h", "pointer-integer") != nullptr);
+  CHECK(find(holder, "h", "translated-as-pointer") != nullptr);
+  for (const Change& c : holder.changes) CHECK(!c.semantic);
   // Enums: renumbering is mapped by name, a dropped enumerator needs user code.
   const PlanObject& err = object(plan, "last_err");
   CHECK(err.kind == ObjectKind::Semantic);

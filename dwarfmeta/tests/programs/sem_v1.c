@@ -29,7 +29,10 @@ struct item {
 } *items;                                        /* ambiguous through a pointer */
 char *blob_ref;                                  /* v2: struct blob *   semantic (retargeted) */
 struct cfg kept_out;                             /* v2: int, NO_TRANSFER: no user code */
+struct holder {
+  void *h;                                       /* v2: long, PXFER on the member: no user code */
+} holder;
 int main(void) {
   return (int)(to_int.a + (long)p2i + tagged.i + last_err + ratio + kept + old_name + gone + (int)flags_bits +
-               bf.a + cookie + (items != 0) + (blob_ref != 0) + kept_out.a);
+               bf.a + cookie + (items != 0) + (blob_ref != 0) + kept_out.a + (holder.h != 0));
 }

@@ -4,6 +4,7 @@ asm(".pushsection .ttst.annot,\"\",@progbits\n"
     ".byte 0x54,1,3\n.asciz \"sem_v2.c\"\n.asciz \"new_name\"\n.asciz \"old_name\"\n"
     ".byte 0x54,1,1\n.asciz \"sem_v2.c\"\n.asciz \"cookie\"\n.asciz \"\"\n"
     ".byte 0x54,1,4\n.asciz \"sem_v2.c\"\n.asciz \"kept_out\"\n.asciz \"\"\n"
+    ".byte 0x54,1,2\n.asciz \"sem_v2.c\"\n.asciz \"struct holder.h\"\n.asciz \"\"\n"
     ".popsection");
 int to_int;
 long p2i;
@@ -34,7 +35,10 @@ struct blob {
   char data[8];
 } *blob_ref;
 int kept_out;
+struct holder {
+  long h;
+} holder;
 int main(void) {
   return (int)(to_int + p2i + tagged.i + last_err + (int)ratio + kept + new_name + fresh + flags_bits + bf.a +
-               cookie + (items != 0) + (blob_ref != 0) + kept_out);
+               cookie + (items != 0) + (blob_ref != 0) + kept_out + holder.h);
 }

@@ -145,6 +145,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: heap_stress plain|fork|forkbusy THREADS OPS\n");
     return 2;
   }
+  /* stdin unbuffered: its first fgets (after "READY", while the test copies our
+   * memory) must not allocate a stdio buffer mid-copy. */
+  setvbuf(stdin, NULL, _IONBF, 0);
   int threads = atoi(argv[2]);
   long ops = atol(argv[3]);
   if (threads < 1 || threads > 64) return 2;
