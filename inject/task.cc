@@ -11,48 +11,34 @@
 
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <cstring>
 #include <spdlog/spdlog.h>
 
 #include "inject/error.h"
+#include "inject/process.h"
 
 namespace ttst::inject {
-namespace {
-std::string proc_field(pid_t tid, const char* name) {
-  std::ifstream in("/proc/" + std::to_string(tid) + "/status");
-  std::string line, key = std::string(name) + ":";
-  while (std::getline(in, line))
-    if (line.rfind(key, 0) == 0) {
-      auto v = line.substr(key.size());
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  return "";
-}
-}  // namespace
-
 unsigned options_child() {
   return PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC;
 }
 
-namespace {
-std::string signame(int sig) {
+std::string signal_name(int sig) {
   const char* n = sigabbrev_np(sig);
   return n ? std::string("SIG") + n : "signal " + std::to_string(sig);
 }
-}  // namespace
 
 std::string Stop::describe() const {
   switch (kind) {
     case StopKind::kSyscall: return "syscall stop";
     case StopKind::kEvent: return "ptrace event " + std::to_string(event);
-    case StopKind::kSignalDelivery: return "signal " + signame(sig);
-    case StopKind::kGroupStop: return "group stop by " + signame(sig);
+    case StopKind::kSignalDelivery: return "signal " + signal_name(sig);
+    case StopKind::kGroupStop: return "group stop by " + signal_name(sig);
     case StopKind::kInterrupt: return "interrupt stop";
     case StopKind::kExited: return "exited with status " + std::to_string(exit_code);
-    case StopKind::kKilled: return "killed by " + signame(sig);
+    case StopKind::kKilled: return "killed by " + signal_name(sig);
   }
   return "unknown stop";
 }
@@ -179,12 +165,14 @@ void Task::interrupt(milliseconds timeout) {
         was_group_stopped_ = true;
         return;
       case StopKind::kSignalDelivery:
-        // A signal that was on its way: deliver it, keep waiting for our stop.
-        resume(PTRACE_CONT, s.sig);
-        continue;
       case StopKind::kSyscall:
       case StopKind::kEvent:
-        resume(PTRACE_CONT, 0);
+        // Another stop came first (a signal on its way, which is delivered; a
+        // syscall stop of a thread run with PTRACE_SYSCALL). Any ptrace stop clears
+        // a pending interrupt in the kernel (ptrace_stop): ask again, keep waiting.
+        resume(PTRACE_CONT, s.kind == StopKind::kSignalDelivery ? s.sig : 0);
+        if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0)
+          throw_errno("PTRACE_INTERRUPT of thread " + std::to_string(tid_));
         continue;
       default:
         throw TraceeDied("thread " + std::to_string(tid_) + " " + s.describe() +
@@ -203,7 +191,7 @@ void Task::restart_eintr_of_interrupt() {
   const long nr = static_cast<long>(r.orig_rax);
   const bool epoll = nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2;
   if (!epoll || static_cast<int64_t>(r.rax) != -EINTR) return;
-  std::string blk = proc_field(tid_, "SigBlk");
+  std::string blk = proc_status_field(tid_, "SigBlk");
   if (signal_pending_unblocked(blk.empty() ? 0 : std::stoull(blk, nullptr, 16))) return;
   uint8_t insn[2] = {0, 0};
   iovec local{insn, 2}, remote{reinterpret_cast<void*>(r.rip - 2), 2};
@@ -219,7 +207,7 @@ void Task::restart_eintr_of_interrupt() {
 
 bool Task::signal_pending_unblocked(uint64_t blocked) {
   auto mask = [this](const char* field) {
-    std::string v = proc_field(tid_, field);
+    std::string v = proc_status_field(tid_, field);
     return v.empty() ? 0ull : std::stoull(v, nullptr, 16);
   };
   return ((mask("SigPnd") | mask("ShdPnd")) & ~blocked) != 0;
@@ -235,6 +223,25 @@ void Task::resume(int request, int sig) {
              reinterpret_cast<void*>(intptr_t{sig})) != 0)
     throw_errno("resuming thread " + std::to_string(tid_));
   stopped_ = false;
+}
+
+std::optional<Stop> Task::run_to_syscall(const std::function<bool(const user_regs_struct&)>& done,
+                                         milliseconds timeout, const std::function<void(const Stop&)>& on_signal) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  resume(PTRACE_SYSCALL);
+  for (;;) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    std::optional<Stop> s = wait_for(std::max(left, milliseconds(0)));
+    if (!s) return std::nullopt;
+    if (!s->alive()) return s;  // wait_for has forgotten the thread
+    if (s->kind == StopKind::kSyscall && done(get_regs())) return s;
+    int sig = 0;
+    if (s->kind == StopKind::kSignalDelivery) {
+      if (on_signal) on_signal(*s);
+      sig = s->sig;
+    }
+    resume(PTRACE_SYSCALL, sig);
+  }
 }
 
 void Task::set_options(unsigned options) {

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,6 +77,14 @@ class Task {
   Stop wait(milliseconds timeout, const char* what);
   // PTRACE_CONT / PTRACE_SYSCALL with a signal to deliver (0 = none).
   void resume(int request, int sig = 0);
+  // Resumes the stopped thread with PTRACE_SYSCALL until a syscall stop whose
+  // registers satisfy `done` (the thread stays in it), delivering every signal on
+  // the way (`on_signal`, if any, sees each one first, the thread in its stop).
+  // Returns that stop, or the thread's end (exited/killed: forgotten), or nullopt
+  // when `timeout` runs out first (the thread is left running).
+  std::optional<Stop> run_to_syscall(const std::function<bool(const user_regs_struct&)>& done,
+                                     milliseconds timeout,
+                                     const std::function<void(const Stop&)>& on_signal = nullptr);
   void set_options(unsigned options);
 
   user_regs_struct get_regs();
@@ -116,6 +125,8 @@ class Task {
   user_regs_struct eintr_rewound_{};
 };
 
+// "SIGSEGV" (or "signal 64").
+std::string signal_name(int sig);
 // Decodes a waitpid status of a traced thread.
 Stop decode_status(int status);
 // Size of the kernel's x86 xstate buffer, from CPUID leaf 0xD (at run time).

@@ -614,6 +614,42 @@ TEST_CASE("a busy P is driven to its update point (stop protocol), then resumes"
   end(busy);
 }
 
+TEST_CASE("P blocked mid-request in a handler inlined into its event loop is not taken as quiescent") {
+  // qprog inlined: a handler inlined into event_loop blocks in read(); the loop's own
+  // read (qprog read) is quiescent. Not quiescent: driven to its update point, which
+  // it never reaches while the request waits: refused, P untouched (still in its read).
+  auto blocked_in_read = [](pid_t pid) {
+    for (int i = 0; i < 250; ++i) {
+      std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall"), st("/proc/" + std::to_string(pid) + "/stat");
+      std::string s, stat;
+      std::getline(sc, s);
+      std::getline(st, stat);
+      if (s.rfind("0 ", 0) == 0 && stat.substr(stat.rfind(')') + 2, 1) == "S") return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  const std::string env = "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0";
+  pid_t loop = spawn_ready({"tests/programs/runtime/qprog", "read"});
+  REQUIRE(blocked_in_read(loop));
+  Run ok = supervise(pid_args(loop, "tests/programs/runtime/qprog") + " --validate-only", env);
+  CHECK(ok.status == 0);
+  CHECK(ok.report["reason"] == "validate_only");
+  end(loop);
+
+  pid_t mid = spawn_ready({"tests/programs/runtime/qprog", "inlined"});
+  REQUIRE(blocked_in_read(mid));
+  Run r = supervise(pid_args(mid, "tests/programs/runtime/qprog") + " --validate-only", env);
+  check_refused(r);
+  CHECK(r.report["reason"] == "not_quiescent");
+  CHECK(r.report["message"].get<std::string>().find("did not reach an update point") != std::string::npos);
+  CHECK(blocked_in_read(mid));  // its read neither ended nor failed
+  std::ifstream st("/proc/" + std::to_string(mid) + "/status");
+  for (std::string line; std::getline(st, line);)
+    if (line.rfind("TracerPid:", 0) == 0) CHECK(line == "TracerPid:\t0");
+  end(mid);
+}
+
 TEST_CASE("an attempt under continuous client load loses and fails no request") {
   Filled kv;
   std::atomic<bool> stop{false};

@@ -34,7 +34,6 @@
 #include "inject/memory.h"
 #include "inject/process.h"
 #include "inject/process_factory.h"
-#include "inject/registers.h"
 #include "stfw/runtime/ttst_abi.h"
 #include "stfw/stfw_task.h"
 #include "supervisor/preflight.h"
@@ -70,13 +69,6 @@ struct Abort {
                            std::optional<Crash> crash = std::nullopt, std::string detail = "") {
   throw Abort{Outcome::kRolledBack, reason, std::move(message), std::move(advice), std::move(crash),
               std::move(detail)};
-}
-
-const char* signame(int sig) {
-  const char* n = sigabbrev_np(sig);
-  static thread_local std::string s;
-  s = n ? std::string("SIG") + n : "signal " + std::to_string(sig);
-  return s.c_str();
 }
 
 class Phases {
@@ -116,137 +108,53 @@ bool is_fault(int sig) {
          sig == SIGTRAP || sig == SIGSYS;
 }
 
-void write_flag(pid_t pid, uint64_t runtime, uint32_t value) {
-  inject::write_memory(pid, runtime + offsetof(struct ttst_runtime, update_requested),
-                       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&value), sizeof value));
-}
-
 // F from the stop after execve to its first update point (the marker syscall-entry
 // stop of ttst_abi.h §4/§5). Returns the run-time bias of v2.
 void run_future_to_update_point(inject::ChildProcess& f, const dwarfmeta::Program& v2,
                                 const quiesce::UpdatePointMap& v2map, const Deadline& dl) {
   inject::Task& t = f.task();
   std::optional<Crash> crash;
-  t.resume(PTRACE_SYSCALL);
-  for (;;) {
-    milliseconds left = dl.left();
-    std::optional<inject::Stop> s = left.count() > 0 ? t.wait_for(left) : std::nullopt;
-    if (!s) {
-      rollback(Reason::kNoUpdatePoint,
-               "the new version did not reach an update point within the time limit",
-               "check that v2's event loop holds TTST_UPDATE_POINT(), or raise --timeout");
-    }
-    switch (s->kind) {
-      case inject::StopKind::kSyscall: {
-        user_regs_struct r = t.get_regs();
-        if (r.orig_rax == TTST_MARKER_SYSCALL && r.rdi == TTST_MARKER_MAGIC &&
-            static_cast<int64_t>(r.rax) == -ENOSYS)
-          return;  // entry stop of the marker: F is at its update point
-        t.resume(PTRACE_SYSCALL);
-        break;
+  auto on_signal = [&](const inject::Stop& s) {
+    if (!is_fault(s.sig) || crash) return;
+    Crash c;
+    c.process = "future";
+    c.signal = s.sig;
+    siginfo_t si = t.get_siginfo();
+    c.fault_address = reinterpret_cast<uint64_t>(si.si_addr);
+    uint64_t rip = t.get_regs().rip;
+    c.instruction = inject::decode_remote_instruction(f.pid(), rip).text;
+    try {
+      uint64_t bias = quiesce::load_bias(f.pid(), v2map);
+      if (const dwarfmeta::Function* fn = v2.function_at(rip - bias)) {
+        char off[32];
+        std::snprintf(off, sizeof off, "+0x%llx", static_cast<unsigned long long>(rip - bias - fn->low));
+        c.symbol = fn->id + off;
       }
-      case inject::StopKind::kSignalDelivery: {
-        if (is_fault(s->sig) && !crash) {
-          Crash c;
-          c.process = "future";
-          c.signal = s->sig;
-          siginfo_t si = t.get_siginfo();
-          c.fault_address = reinterpret_cast<uint64_t>(si.si_addr);
-          uint64_t rip = t.get_regs().rip;
-          c.instruction = inject::decode_remote_instruction(f.pid(), rip).text;
-          try {
-            uint64_t bias = quiesce::load_bias(f.pid(), v2map);
-            if (const dwarfmeta::Function* fn = v2.function_at(rip - bias)) {
-              char off[32];
-              std::snprintf(off, sizeof off, "+0x%llx", static_cast<unsigned long long>(rip - bias - fn->low));
-              c.symbol = fn->id + off;
-            }
-          } catch (const std::exception&) {
-          }
-          crash = c;
-        }
-        t.resume(PTRACE_SYSCALL, s->sig);
-        break;
-      }
-      case inject::StopKind::kExited:
-        t.forget();
-        rollback(Reason::kStartupCrash,
-                 "the new version exited with status " + std::to_string(s->exit_code) +
-                     " during start-up, before its update point",
-                 "run v2 by hand to see why it exits; the old version keeps serving");
-      case inject::StopKind::kKilled: {
-        t.forget();
-        std::string where;
-        if (crash) {
-          where = " at " + (crash->symbol.empty() ? std::string("?") : crash->symbol);
-          if (!crash->instruction.empty()) where += " (" + crash->instruction + ")";
-        } else {
-          crash = Crash{"future", s->sig, 0, "", ""};
-        }
-        rollback(Reason::kStartupCrash,
-                 std::string("the new version crashed during start-up: ") + signame(s->sig) + where,
-                 "fix v2's start-up (run it by hand or under gdb); the old version keeps serving", crash);
-      }
-      case inject::StopKind::kGroupStop:
-      case inject::StopKind::kEvent:
-      case inject::StopKind::kInterrupt:
-        t.resume(PTRACE_SYSCALL);
-        break;
+    } catch (const std::exception&) {
     }
-  }
-}
-
-// The stop protocol of ttst_abi.h §4 for a P that is not quiescent: write
-// update_requested = 1, run its (only) thread with PTRACE_SYSCALL until the
-// syscall-entry stop of the marker. Returns false (update_requested written back to
-// 0, the thread stopped again) when the bound runs out first.
-bool drive_to_update_point(inject::SeizedProcess& past, uint64_t rt, milliseconds bound, std::string& where) {
-  inject::Task& t = past.main_thread();
-  long stops = 0, markers = 0;
-  write_flag(past.pid(), rt, 1);
-  auto until = Clock::now() + bound;
-  t.resume(PTRACE_SYSCALL);
-  for (;;) {
-    auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
-    std::optional<inject::Stop> s = left.count() > 0 ? t.wait_for(left) : std::nullopt;
-    if (!s) {
-      t.interrupt(milliseconds(1000));
-      uint32_t flag = 0;
-      inject::read_memory(past.pid(), rt + offsetof(struct ttst_runtime, update_requested),
-                          std::span<uint8_t>(reinterpret_cast<uint8_t*>(&flag), sizeof flag));
-      write_flag(past.pid(), rt, 0);
-      user_regs_struct r = t.get_regs();
-      char buf[200];
-      std::snprintf(buf, sizeof buf, "last in %s() at pc 0x%llx after %ld system-call stops, %ld getppid, flag %u",
-                    quiesce::syscall_name(static_cast<long>(r.orig_rax)), static_cast<unsigned long long>(r.rip),
-                    stops, markers, flag);
-      where = buf;
-      return false;
+    crash = c;
+  };
+  std::optional<inject::Stop> s =
+      t.run_to_syscall([](const user_regs_struct& r) { return quiesce::at_marker(r, 0); }, dl.left(), on_signal);
+  if (!s)
+    rollback(Reason::kNoUpdatePoint, "the new version did not reach an update point within the time limit",
+             "check that v2's event loop holds TTST_UPDATE_POINT(), or raise --timeout");
+  if (s->kind == inject::StopKind::kExited)
+    rollback(Reason::kStartupCrash,
+             "the new version exited with status " + std::to_string(s->exit_code) +
+                 " during start-up, before its update point",
+             "run v2 by hand to see why it exits; the old version keeps serving");
+  if (s->kind == inject::StopKind::kKilled) {
+    std::string where;
+    if (crash) {
+      where = " at " + (crash->symbol.empty() ? std::string("?") : crash->symbol);
+      if (!crash->instruction.empty()) where += " (" + crash->instruction + ")";
+    } else {
+      crash = Crash{"future", s->sig, 0, "", ""};
     }
-    ++stops;
-    switch (s->kind) {
-      case inject::StopKind::kSyscall: {
-        user_regs_struct r = t.get_regs();
-        spdlog::debug("driving P: syscall stop nr {} rax {:#x} rdi {:#x} rsi {:#x} (runtime {:#x})",
-                      static_cast<int64_t>(r.orig_rax), r.rax, r.rdi, r.rsi, rt);
-        if (r.orig_rax == TTST_MARKER_SYSCALL) ++markers;
-        if (r.orig_rax == TTST_MARKER_SYSCALL && r.rdi == TTST_MARKER_MAGIC && r.rsi == rt &&
-            static_cast<int64_t>(r.rax) == -ENOSYS)
-          return true;
-        t.resume(PTRACE_SYSCALL);
-        break;
-      }
-      case inject::StopKind::kSignalDelivery:
-        t.resume(PTRACE_SYSCALL, s->sig);
-        break;
-      case inject::StopKind::kExited:
-      case inject::StopKind::kKilled:
-        t.forget();
-        throw inject::TraceeDied("the program " + s->describe() + " while being stopped at its update point");
-      default:
-        spdlog::debug("driving P: {}", s->describe());
-        t.resume(PTRACE_SYSCALL);
-    }
+    rollback(Reason::kStartupCrash,
+             "the new version crashed during start-up: " + inject::signal_name(s->sig) + where,
+             "fix v2's start-up (run it by hand or under gdb); the old version keeps serving", crash);
   }
 }
 
@@ -314,24 +222,6 @@ void run_transfer(inject::Task& thread, const char* process, uint32_t task, uint
       rollback(Reason::kCrash, std::string("the ") + process + " process died during the " + dir + " transfer",
                "the old version keeps serving; see the report");
   }
-}
-
-// The probe released P before it was seized, so P may have woken up meanwhile and
-// be in the middle of a request now (in a system call of its request handling, say).
-// It is still quiescent only if its thread is blocked again in the system call the
-// probe found it in, at the same place; anything else is driven to its update point.
-bool still_where_probed(inject::Task& t, const quiesce::ThreadReport& probed) {
-  if (probed.state != quiesce::ThreadState::kQuiescent) return false;
-  const user_regs_struct r = t.get_regs();
-  const auto nr = static_cast<int64_t>(r.orig_rax);
-  const auto rax = static_cast<int64_t>(r.rax);
-  if (nr < 0 || nr != probed.syscall) return false;
-  if (inject::is_restart_code(rax)) return r.rip == probed.pc;  // the kernel restarts it
-  if (rax != nr) return false;  // it returned: P runs on
-  // Pointed back at its `syscall` instruction to run it again (epoll_wait's EINTR).
-  uint8_t insn[2] = {0, 0};
-  inject::try_read_memory(t.tid(), r.rip, insn);
-  return insn[0] == 0x0f && insn[1] == 0x05 && (r.rip + 2 == probed.pc || r.rip == probed.pc);
 }
 
 // TEST ONLY (kTestDieAtEnv): the supervisor killed at a named commit step.
@@ -447,28 +337,16 @@ Report run_update_report(const Options& o, bool& internal) {
     return rep;
   }
 
-  // Quiescence probe: read-only, P released afterwards. A P found busy is driven
-  // to its update point once seized.
-  bool quiescent = false;
+  // ---- P seized: from here on P is only stopped and read ----
+  // The quiescence rule is applied to this seizure itself; a P found busy or
+  // mid-request is driven to its update point.
+  std::optional<inject::SeizedProcess> past;
   quiesce::Report q;
   try {
     phases.start("quiesce");
-    q = quiesce::check(o.pid, v1map);
-    quiescent = q.quiescent;
-    spdlog::debug("quiescence probe: {}", q.message);
-  } catch (const std::exception& e) {
-    phases.end();
-    rep.outcome = Outcome::kRefused;
-    rep.reason = Reason::kBadInput;
-    rep.message = std::string("cannot trace pid ") + std::to_string(o.pid) + ": " + e.what();
-    rep.advice = "run ttst-supervise as root, and make sure no debugger is attached";
-    return rep;
-  }
-
-  // ---- P seized: from here on P is only stopped and read ----
-  std::optional<inject::SeizedProcess> past;
-  try {
     past.emplace(inject::SeizedProcess::seize(o.pid, std::max(dl.left(), milliseconds(100))));
+    q = quiesce::classify(*past, v1map);
+    spdlog::debug("quiescence: {}", q.message);
   } catch (const std::exception& e) {
     phases.end();
     rep.outcome = Outcome::kRefused;
@@ -485,11 +363,10 @@ Report run_update_report(const Options& o, bool& internal) {
                   "update a single-threaded program", std::nullopt, ""};
     uint64_t p_bias = quiesce::load_bias(o.pid, v1map);
     uint64_t p_rt = pf.v1.runtime_addr + p_bias;
-    if (!quiescent || q.threads.size() != 1 || !still_where_probed(past->main_thread(), q.threads[0])) {
-      // Busy (or it left its event loop after the probe): the stop protocol.
+    if (!q.quiescent) {  // busy or mid-request: the stop protocol
       auto bound = std::min(dl.left(), std::max(milliseconds(100), o.timeout / 5));
       std::string where;
-      if (!drive_to_update_point(*past, p_rt, bound, where)) {
+      if (!quiesce::drive_to_update_point(*past, p_rt, bound, where)) {
         past->release();
         throw Abort{Outcome::kRefused, Reason::kNotQuiescent,
                     "the program did not reach an update point within " + std::to_string(bound.count()) +
@@ -613,7 +490,7 @@ Report run_update_report(const Options& o, bool& internal) {
   reversed.reset();
   if (driven) {
     try {
-      write_flag(o.pid, pf.v1.runtime_addr + quiesce::load_bias(o.pid, v1map), 0);
+      quiesce::set_update_requested(o.pid, pf.v1.runtime_addr + quiesce::load_bias(o.pid, v1map), 0);
     } catch (const std::exception& e) {
       spdlog::warn("could not clear update_requested in pid {} (its next update point clears it): {}", o.pid,
                    e.what());

@@ -233,12 +233,19 @@ struct ttst_runtime {
  *      - AT AN UPDATE POINT if it is in the marker stop of §4;
  *      - QUIESCENT if it was interrupted inside a system call (orig_rax >= 0 and
  *        rax is -ERESTARTSYS/-ERESTARTNOINTR/-ERESTARTNOHAND/-ERESTART_RESTARTBLOCK
- *        or the syscall has not returned) and its innermost program frame is a
- *        function holding an update point (§2). The innermost program frame is
- *        the function containing rip if rip is in the executable's text, else
- *        the function containing the first word at or above rsp (within 4 KiB)
- *        that points into the executable's text right after a call instruction
- *        (the return address pushed when the program called into libc);
+ *        or the syscall has not returned) made by the own code of a function
+ *        instance holding an update point (§2): the innermost function instance
+ *        in DWARF (an out-of-line DW_TAG_subprogram or a DW_TAG_inlined_subroutine
+ *        copy; inlined copies of `artificial` functions are transparent) around the
+ *        call site is the innermost one around an update point. The call site is
+ *        rip (the `syscall` instruction) if rip is in the executable's text, else
+ *        the return address minus one of the innermost program frame: the first
+ *        word in the 4 KiB at and above rsp that points into the executable's text
+ *        right after a call instruction (the return address pushed when the
+ *        program called into libc). A handler inlined into the event loop is thus
+ *        not the loop, though it shares its symbol. ttst-cc turns off the
+ *        compilers' merging of identical code (cross-jumping, tail merging), which
+ *        could make one call instruction serve two instances;
  *      - otherwise BLOCKED (in a system call elsewhere) or RUNNING.
  *    Nothing is written to a quiescent thread; detaching resumes its system call
  *    through the kernel's own restart, so it never sees EINTR. (epoll_wait and

@@ -1,34 +1,62 @@
-// quiesce.h — is a running ttst program quiescent right now? (TRUSTED)
+// quiesce.h — is a ttst program quiescent, and if not, the stop protocol that
+// brings it to an update point (ttst_abi.h §4, §6). TRUSTED.
 //
-// check(pid, map) seizes every thread (PTRACE_SEIZE + PTRACE_INTERRUPT, never a
-// signal), reads its registers, finds its innermost program frame (ttst_abi.h §6)
-// and classifies it; then lets every thread go exactly as it was: nothing is
-// written to memory, and registers are written back only to restart a system
-// call the interruption would otherwise have ended with EINTR (epoll_wait).
-// A program whose every thread is blocked in its event loop (a function holding
-// TTST_UPDATE_POINT()) or stopped at an update point is quiescent.
+// classify() is the one rule, applied to a process already seized and stopped with
+// inject::SeizedProcess (no signal; an epoll_wait the interrupt cut short is
+// pointed back at its `syscall` by inject::Task). It reads registers and memory
+// only. The transaction applies it to its own seizure of P; check() is the
+// stand-alone read-only probe (seize, classify, let every thread go as it was).
 //
-// The supervisor keeps its own seizure for the update itself; this function is
-// the read-only probe it runs first and re-runs within its bound.
+// The rule. A thread is AT AN UPDATE POINT in the marker stop of §4. It is
+// QUIESCENT when it is blocked in a system call (interrupted with a restart code,
+// or pointed back at its `syscall` instruction) and the call was made by the own
+// code of a function instance holding an update point: the innermost function
+// instance (upoint_map.h: out-of-line function or inlined copy, from DWARF) around
+// the call site — the return address of the innermost program frame minus one, or
+// the `syscall` instruction itself when it is in the program — is the innermost
+// instance around one of the update points. Otherwise it is BLOCKED (mid-request)
+// or RUNNING.
+//
+// Why this is sound where "the ELF function around the return address holds an
+// update point" is not: at -O2 a handler inlined into the loop function shares its
+// symbol, so a handler's write() blocked on a full socket looked like the loop
+// waiting for the next event. Its call instruction lies in the handler's inlined
+// copy, a different instance than the update point's, so it is not quiescent now;
+// and a loop function itself inlined into main (static, called once) still matches,
+// because its update point and its blocking call lie in the same inlined copy. The
+// rule is the source-level contract of ttst.h, as if nothing were inlined: a
+// function holding TTST_UPDATE_POINT() is an event loop, a blocking call written in
+// its own body waits for the next event, one in any function it calls (inlined or
+// not) is mid-request. Missing or unreadable DWARF makes nothing quiescent (such a
+// program is driven to its update point instead), never the reverse.
+// The rule trusts DWARF to put each call instruction in one instance. Compilers
+// may merge identical code of two instances into one (gcc cross-jumping turned the
+// loop's read(0, &c, 1) and an inlined handler's identical call into one call
+// attributed to the loop; clang's tail merging did the same with line 0): ttst-cc
+// turns those passes off, and qprog's "inlined" mode tests exactly that case.
+// The innermost program frame is found by scanning the stack from rsp for the
+// first return address into the program (ttst_abi.h §6); the libc wrapper frames
+// below it are the only place a stale return address could precede it.
 #pragma once
 
 #include <sys/types.h>
+#include <sys/user.h>
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "inject/process.h"
 #include "supervisor/quiesce/upoint_map.h"
 
 namespace ttst::quiesce {
 
 enum class ThreadState {
   kAtUpdatePoint,  // in the marker system call of ttst_abi.h §4
-  kQuiescent,      // blocked in a system call called from an update-point function
+  kQuiescent,      // blocked in a system call made by an update point's own function
   kBlocked,        // blocked in a system call anywhere else (mid-request)
   kRunning,        // executing, or its system call already completed
-  kGone,           // exited while we looked
 };
 
 const char* state_name(ThreadState s);
@@ -36,11 +64,8 @@ const char* state_name(ThreadState s);
 struct ThreadReport {
   pid_t tid = 0;
   ThreadState state = ThreadState::kRunning;
-  long syscall = -1;          // orig_rax, -1 if not in a system call
-  uint64_t pc = 0;            // run-time rip
   std::string function;       // innermost program function ("" if none found)
   std::string where;          // one line: "read() called from handle_request+0x2a <- event_loop <- main"
-  bool restarted = false;     // we rewrote registers to restart an EINTR-ending syscall
 };
 
 struct Report {
@@ -52,8 +77,15 @@ struct Report {
 // Load bias of the executable of `pid` (0 for non-PIE). Throws std::runtime_error.
 uint64_t load_bias(pid_t pid, const UpdatePointMap& map);
 
-// The probe. Throws std::runtime_error (one line) when the process cannot be
-// traced (gone, permission, already traced).
+// True in the syscall-entry stop of the §4 marker (`runtime` = run-time address of
+// __ttst_runtime, or 0 for any).
+bool at_marker(const user_regs_struct& r, uint64_t runtime);
+
+// The rule, for every thread of a seized process.
+Report classify(inject::SeizedProcess& process, const UpdatePointMap& map);
+
+// The probe: seize, classify, release. Throws std::runtime_error (one line) when
+// the process cannot be traced (gone, permission, already traced).
 Report check(pid_t pid, const UpdatePointMap& map);
 
 // Re-runs check() every `interval` until the program is quiescent or `bound`
@@ -61,6 +93,15 @@ Report check(pid_t pid, const UpdatePointMap& map);
 // blocked or running when the bound ran out).
 Report check_within(pid_t pid, const UpdatePointMap& map, std::chrono::milliseconds bound,
                     std::chrono::milliseconds interval = std::chrono::milliseconds(5));
+
+// The stop protocol of §4 for a P that is not quiescent: update_requested = 1, its
+// (only) thread run with PTRACE_SYSCALL to the marker's entry stop. False (the flag
+// written back to 0, the thread stopped again, `where` saying where it was) when
+// `bound` runs out first. Throws inject::TraceeDied if P ends meanwhile.
+bool drive_to_update_point(inject::SeizedProcess& past, uint64_t runtime, std::chrono::milliseconds bound,
+                           std::string& where);
+// Writes __ttst_runtime.update_requested (4 bytes) in `pid`.
+void set_update_requested(pid_t pid, uint64_t runtime, uint32_t value);
 
 const char* syscall_name(long nr);
 

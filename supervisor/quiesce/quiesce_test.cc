@@ -3,7 +3,8 @@
 //  - blocked in accept/epoll_wait/poll/select/read/nanosleep in the event loop:
 //    quiescent; after the probe its writable memory is byte-identical and its
 //    system call completes normally (no EINTR);
-//  - blocked mid-request: not quiescent, and the message names where;
+//  - blocked mid-request: not quiescent, and the message names where; also in a
+//    handler the compiler inlined into the event loop (same symbol, same frame);
 //  - busy: stops at its update point through the marker system call; rollback
 //    leaves it running; a supervisor killed at any step leaves it running with
 //    its flag cleared;
@@ -250,6 +251,60 @@ TEST_CASE("blocked mid-request: not quiescent, and the message says where") {
   CHECK(rep.message.find("event_loop") != std::string::npos);  // the callers, by frame pointers
   MESSAGE(rep.message);
   check_identical(before, r);
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}
+
+TEST_CASE("blocked mid-request in a handler inlined into the event loop: not quiescent") {
+  // The blocking call's return address lies in event_loop, the function holding the
+  // update point (an ELF-symbol rule takes it for the loop waiting for its next
+  // event); DWARF puts it in the inlined copy of handle_inlined.
+  for (const char* prog : {kProg, kProgClang})
+    for (std::string mode : {"inlined", "inlined_write"}) {
+      CAPTURE(prog);
+      CAPTURE(mode);
+      UpdatePointMap map = UpdatePointMap::load(prog);
+      REQUIRE(map.scopes_complete());
+      Child c({prog, mode});
+      Ready r = parse_ready(c.line());
+      wait_blocked(r.pid, {mode == "inlined" ? 0L : 1L});
+      MemoryCopy before = MemoryCopy::of(r.pid);
+      Report rep = check(r.pid, map);
+      CHECK_FALSE(rep.quiescent);
+      REQUIRE(rep.threads.size() == 1);
+      CHECK(rep.threads[0].state == ThreadState::kBlocked);
+      CHECK(rep.threads[0].function == "event_loop");
+      const Function* f = nullptr;
+      for (auto& fn : map.functions())
+        if (fn.name == rep.threads[0].function) f = &fn;
+      REQUIRE(f);
+      CHECK(f->has_upoint);  // what fooled the ELF-symbol rule
+      CHECK(rep.message.find("called from event_loop") != std::string::npos);
+      CHECK(rep.message.find("(inlined handle_inlined)") != std::string::npos);
+      MESSAGE(rep.message);
+      check_identical(before, r);
+      if (mode == "inlined") {
+        c.send("x");
+        CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+        CHECK(c.wait() == 0);
+      }
+    }
+}
+
+TEST_CASE("without DWARF nothing blocked counts as quiescent (fail-safe)") {
+  UpdatePointMap map = UpdatePointMap::load("tests/programs/runtime/qprog_nodebug");
+  CHECK_FALSE(map.scopes_complete());
+  CHECK(map.upoints().size() == 2);
+  Child c({"tests/programs/runtime/qprog_nodebug", "read"});  // the loop's own read
+  Ready r = parse_ready(c.line());
+  wait_blocked(r.pid, {0});
+  Report rep = check(r.pid, map);
+  CHECK_FALSE(rep.quiescent);
+  REQUIRE(rep.threads.size() == 1);
+  CHECK(rep.threads[0].state == ThreadState::kBlocked);
+  CHECK(rep.threads[0].function == "event_loop");
+  CHECK(rep.message.find("no readable DWARF") != std::string::npos);
   c.send("x");
   CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
   CHECK(c.wait() == 0);

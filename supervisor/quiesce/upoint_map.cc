@@ -3,11 +3,15 @@
 
 #include <fcntl.h>
 #include <gelf.h>
+#include <libdwarf/dwarf.h>
+#include <libdwarf/libdwarf.h>
 #include <libelf.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <stdexcept>
 
 #include "stfw/runtime/ttst_abi.h"
@@ -39,7 +43,150 @@ struct ElfFile {
   ElfFile& operator=(const ElfFile&) = delete;
 };
 
+// One libdwarf session. Every call goes through ok(): libdwarf errors are never
+// fatal (no error handler, an error object always passed) but make the whole
+// reading fail-safe (failed: nothing counts as an update point's function). DIEs
+// and attributes are freed as the walk leaves them (dwarfmeta turns libdwarf's own
+// tracking off process-wide, so nothing may be left to dwarf_finish).
+struct Dwarf {
+  Dwarf_Debug dbg = nullptr;
+  Dwarf_Error err = nullptr;
+  bool failed = false;
+  ~Dwarf() {
+    if (dbg) dwarf_finish(dbg, nullptr);
+  }
+  bool ok(int rc) {  // DW_DLV_OK; NO_ENTRY is normal; ERROR fails the reading
+    if (err) dwarf_dealloc(dbg, err, DW_DLA_ERROR);
+    err = nullptr;
+    failed = failed || rc == DW_DLV_ERROR;
+    return rc == DW_DLV_OK;
+  }
+};
+using DieRef = std::unique_ptr<std::remove_pointer_t<Dwarf_Die>, void (*)(Dwarf_Die)>;
+using AttrRef = std::unique_ptr<std::remove_pointer_t<Dwarf_Attribute>, void (*)(Dwarf_Attribute)>;
+DieRef die_ref(Dwarf_Die d) { return DieRef(d, dwarf_dealloc_die); }
+AttrRef attr_ref(Dwarf& dw, Dwarf_Die die, Dwarf_Half at) {
+  Dwarf_Attribute a = nullptr;
+  if (!dw.ok(dwarf_attr(die, at, &a, &dw.err))) a = nullptr;
+  return AttrRef(a, dwarf_dealloc_attribute);
+}
+
+// The address ranges of `die`: low/high pc, or a DWARF 5 range list (a DWARF 4
+// one fails the reading).
+void die_ranges(Dwarf& dw, Dwarf_Die die, std::vector<std::pair<uint64_t, uint64_t>>& out) {
+  Dwarf_Addr lo = 0, hi = 0;
+  Dwarf_Half form = 0;
+  Dwarf_Form_Class cls{};
+  if (dw.ok(dwarf_lowpc(die, &lo, &dw.err))) {
+    if (dw.ok(dwarf_highpc_b(die, &hi, &form, &cls, &dw.err)))
+      out.emplace_back(lo, cls == DW_FORM_CLASS_CONSTANT ? lo + hi : hi);
+    else
+      dw.failed = true;  // code of unknown extent
+    return;
+  }
+  AttrRef at = attr_ref(dw, die, DW_AT_ranges);
+  if (!at) return;  // no code (a declaration, an abstract instance)
+  Dwarf_Unsigned value = 0, count = 0, global = 0;
+  Dwarf_Off off = 0;
+  Dwarf_Rnglists_Head head = nullptr;
+  if (!dw.ok(dwarf_whatform(at.get(), &form, &dw.err)) ||
+      !dw.ok(form == DW_FORM_rnglistx ? dwarf_formudata(at.get(), &value, &dw.err)
+                                      : dwarf_global_formref(at.get(), &off, &dw.err)) ||
+      !dw.ok(dwarf_rnglists_get_rle_head(at.get(), form, form == DW_FORM_rnglistx ? value : off, &head, &count,
+                                         &global, &dw.err))) {
+    dw.failed = true;
+    return;
+  }
+  for (Dwarf_Unsigned i = 0; i < count; i++) {
+    unsigned len = 0, kind = 0;
+    Dwarf_Unsigned raw1 = 0, raw2 = 0, a = 0, b = 0;
+    Dwarf_Bool no_addr = 0;
+    if (!dw.ok(dwarf_get_rnglists_entry_fields_a(head, i, &len, &kind, &raw1, &raw2, &no_addr, &a, &b, &dw.err)) ||
+        no_addr)
+      dw.failed = true;
+    else if (kind != DW_RLE_end_of_list && kind != DW_RLE_base_address && kind != DW_RLE_base_addressx)
+      out.emplace_back(a, b);
+  }
+  dwarf_dealloc_rnglists_head(head);
+}
+
+// The name of the function `die` is an instance of, following abstract_origin /
+// specification; `artificial` when that function is marked so.
+std::string origin_name(Dwarf& dw, Dwarf_Die die, bool& artificial) {
+  DieRef hold(nullptr, dwarf_dealloc_die);
+  std::string name;
+  for (int hop = 0; hop < 4; hop++) {
+    char* n = nullptr;
+    Dwarf_Bool has = 0;
+    if (name.empty() && dw.ok(dwarf_diename(die, &n, &dw.err))) name = n;
+    if (dw.ok(dwarf_hasattr(die, DW_AT_artificial, &has, &dw.err)) && has) artificial = true;
+    Dwarf_Off off = 0;
+    Dwarf_Die next = nullptr;
+    {
+      AttrRef at = attr_ref(dw, die, DW_AT_abstract_origin);
+      if (!at) at = attr_ref(dw, die, DW_AT_specification);
+      if (!at || !dw.ok(dwarf_global_formref(at.get(), &off, &dw.err)) ||
+          !dw.ok(dwarf_offdie_b(dw.dbg, off, true, &next, &dw.err)))
+        break;
+    }
+    hold = die_ref(next);
+    die = next;
+  }
+  return name;
+}
+
 }  // namespace
+
+void UpdatePointMap::read_scopes(int fd) {
+  Dwarf dw;
+  if (!dw.ok(dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, nullptr, nullptr, &dw.dbg, &dw.err))) return;
+  std::function<void(Dwarf_Die, uint32_t)> walk = [&](Dwarf_Die die, uint32_t depth) {
+    Dwarf_Half tag = 0;
+    Dwarf_Off off = 0;
+    dw.ok(dwarf_tag(die, &tag, &dw.err));
+    if ((tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) && dw.ok(dwarf_dieoffset(die, &off, &dw.err))) {
+      std::vector<std::pair<uint64_t, uint64_t>> ranges;
+      die_ranges(dw, die, ranges);
+      bool artificial = false;
+      std::string name = origin_name(dw, die, artificial);
+      if (!ranges.empty() && !(artificial && tag == DW_TAG_inlined_subroutine)) {
+        for (auto& [lo, hi] : ranges) scopes_.push_back({lo, hi, depth, off, name});
+        depth++;
+      }
+    }
+    Dwarf_Die child = nullptr;
+    if (!dw.ok(dwarf_child(die, &child, &dw.err))) return;
+    for (DieRef c = die_ref(child); c;) {
+      walk(c.get(), depth);
+      Dwarf_Die next = nullptr;
+      c = die_ref(dw.ok(dwarf_siblingof_b(dw.dbg, c.get(), true, &next, &dw.err)) ? next : nullptr);
+    }
+  };
+  Dwarf_Unsigned hdr_len = 0, abbrev = 0, typeoff = 0, next_cu = 0;
+  Dwarf_Half version = 0, addr_size = 0, len_size = 0, ext_size = 0, cu_type = 0;
+  Dwarf_Sig8 sig{};
+  while (dw.ok(dwarf_next_cu_header_d(dw.dbg, true, &hdr_len, &version, &abbrev, &addr_size, &len_size, &ext_size,
+                                      &sig, &typeoff, &next_cu, &cu_type, &dw.err))) {
+    Dwarf_Die cu = nullptr;
+    if (dw.ok(dwarf_siblingof_b(dw.dbg, nullptr, true, &cu, &dw.err))) walk(die_ref(cu).get(), 0);
+  }
+  scopes_complete_ = !dw.failed && !scopes_.empty();
+  if (!scopes_complete_) scopes_.clear();
+  for (uint64_t u : upoints_)
+    if (const Scope* s = scope_at(u)) upoint_dies_.push_back(s->die);
+}
+
+const Scope* UpdatePointMap::scope_at(uint64_t a) const {
+  const Scope* best = nullptr;
+  for (const Scope& s : scopes_)
+    if (a >= s.lo && a < s.hi && (!best || s.depth > best->depth)) best = &s;
+  return best;
+}
+
+bool UpdatePointMap::in_upoint_scope(uint64_t a) const {
+  const Scope* s = scope_at(a);
+  return s && std::find(upoint_dies_.begin(), upoint_dies_.end(), s->die) != upoint_dies_.end();
+}
 
 UpdatePointMap UpdatePointMap::load(const std::string& path) {
   ElfFile f(path);
@@ -95,6 +242,7 @@ UpdatePointMap UpdatePointMap::load(const std::string& path) {
   for (uint64_t u : m.upoints_)
     for (auto& fn : m.funcs_)
       if (u >= fn.lo && u < fn.hi) fn.has_upoint = true;
+  m.read_scopes(f.fd);
   return m;
 }
 

@@ -1,11 +1,25 @@
-// upoint_map.h — which functions of an executable hold an update point.
+// upoint_map.h — where the update points of an executable are, and which code
+// counts as "their" function. TRUSTED.
 //
-// Reads .ttst.upoints (ttst_abi.h §2) and the symbol table of a ttst-built ELF
-// with libelf, and answers "which function contains this link-time address, and
-// does it hold an update point?" for the quiescence check (a thread blocked in a
-// system call whose innermost program frame holds an update point is quiescent).
-// dwarfmeta computes the same from DWARF; this is the supervisor's small, trusted
-// copy so the check does not depend on the metadata pipeline.
+// From the ELF (libelf): .ttst.upoints (ttst_abi.h §2), the symbol table (names for
+// messages, the function around an address) and the load layout.
+//
+// From DWARF (libdwarf), only the address ranges of function *instances*: each
+// out-of-line function (DW_TAG_subprogram) and each inlined copy of one
+// (DW_TAG_inlined_subroutine, nested in the function it was inlined into). At -O2 a
+// request handler inlined into the event loop shares the loop's ELF symbol; only
+// these ranges tell its code from the loop's own (the quiescence rule, quiesce.h).
+// An inlined copy of a function marked `artificial` (glibc's _FORTIFY_SOURCE
+// wrappers of read/write...) is transparent: its code belongs to its caller.
+//
+// Why a reader here and not dwarfmeta: the quiescence verdict decides whether P's
+// state is taken as it is, and no later check (not even the round-trip diff) would
+// catch a mid-request state taken for a quiescent one, so the code behind it must
+// stay small and trusted. dwarfmeta is a tool-grade pipeline (types, allocation
+// sites, images) without inlined instances; this copy reads those ranges only.
+// Fail-safe: if the DWARF is missing, or a range list cannot be read (DWARF 4's
+// .debug_ranges is not read), scopes_complete() is false and no address counts as
+// part of an update point's function (a blocked thread is then never quiescent).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +33,14 @@ struct Function {
   std::string name;
   uint64_t lo = 0, hi = 0;  // link-time [lo, hi)
   bool has_upoint = false;
+};
+
+// One address range of a function instance; ranges of the same instance share `die`.
+struct Scope {
+  uint64_t lo = 0, hi = 0;  // link-time [lo, hi)
+  uint32_t depth = 0;       // 0: out-of-line function; n: inlined n levels deep
+  uint64_t die = 0;         // the instance's DIE offset (its identity)
+  std::string name;         // the function's name
 };
 
 class UpdatePointMap {
@@ -35,9 +57,19 @@ class UpdatePointMap {
   const std::vector<uint64_t>& upoints() const { return upoints_; }
   const std::vector<Function>& functions() const { return funcs_; }
 
+  // The innermost function instance around `link_addr` (nullptr: no DWARF for it).
+  const Scope* scope_at(uint64_t link_addr) const;
+  // True when that instance is one whose own code holds an update point.
+  bool in_upoint_scope(uint64_t link_addr) const;
+  bool scopes_complete() const { return scopes_complete_; }
+
  private:
+  void read_scopes(int fd);
   std::vector<Function> funcs_;  // sorted by lo, non-empty FUNC symbols
   std::vector<uint64_t> upoints_;
+  std::vector<Scope> scopes_;
+  std::vector<uint64_t> upoint_dies_;  // instances holding an update point
+  bool scopes_complete_ = false;
   uint64_t text_lo_ = 0, text_hi_ = 0;  // executable PT_LOAD range
   uint64_t runtime_sym_ = 0;
   uint64_t first_load_ = UINT64_MAX;

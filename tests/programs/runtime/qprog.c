@@ -1,12 +1,15 @@
 /* qprog.c — a program for the quiescence tests: blocks in one system call, either
  * in its event loop (a function with TTST_UPDATE_POINT) or in the middle of a
- * request (a function without one), or spins busily through update points.
+ * request (a function without one, or one inlined into the loop), or spins busily
+ * through update points.
  *   qprog MODE   MODE: accept epoll poll select read nanosleep midrequest busy
+ *                      inlined inlined_write
  * Prints "READY <pid> <port> <&__ttst_runtime> <&counter> <rseq area>" once set up, then one
  * "RESULT rc=<rc> errno=<errno> ms=<elapsed>" when its system call returns. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -41,6 +44,24 @@ __attribute__((noinline)) static long handle_request(void) {
   return read(0, &c, 1); /* blocks mid-request: no update point here */
 }
 
+/* A request handler inlined into the event loop: its system calls share
+ * event_loop's symbol and frame, yet they are mid-request (only DWARF's inlined
+ * ranges tell them from the loop's own calls). Mode "inlined" blocks reading the
+ * request's next byte; "inlined_write" blocks writing its reply into a full pipe (filled
+ * first: a write blocked after a partial transfer would return short when the
+ * probe interrupts it, as on any signal). */
+static inline __attribute__((always_inline)) long handle_inlined(int reply) {
+  static char out[4096];
+  int p[2];
+  char c;
+  if (!reply) return read(0, &c, 1); /* the same call as mode "read": not merged */
+  if (pipe2(p, O_NONBLOCK)) return -1;
+  while (write(p[1], out, sizeof out) > 0) {
+  }
+  fcntl(p[1], F_SETFL, 0);
+  return write(p[1], out, 1); /* nobody reads: blocks */
+}
+
 /* The event loop: the update point, then the blocking call, all in this one
  * function (a thread blocked here is quiescent). */
 __attribute__((noinline)) static void event_loop(void) {
@@ -59,6 +80,8 @@ __attribute__((noinline)) static void event_loop(void) {
     errno = 0;
     if (!strcmp(mode, "midrequest")) {
       rc = handle_request();
+    } else if (!strncmp(mode, "inlined", 7)) {
+      rc = handle_inlined(mode[7] != 0);
     } else if (!strcmp(mode, "accept")) {
       rc = accept(lfd, NULL, NULL);
     } else if (!strcmp(mode, "read")) {
@@ -100,7 +123,7 @@ static void *worker_loop(void *arg) {
 
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: qprog accept|epoll|poll|select|read|nanosleep|midrequest|busy|future|mt\n");
+    fprintf(stderr, "usage: qprog accept|epoll|poll|select|read|nanosleep|midrequest|inlined|inlined_write|busy|future|mt\n");
     return 2;
   }
   mode = argv[1];
