@@ -1,28 +1,29 @@
 /* mem.c — the four memory functions the compiler may emit calls to even in
- * freestanding code (struct copies, zeroing). Untrusted agent code. */
+ * freestanding code (struct copies, zeroing). Untrusted agent code.
+ * memcpy/memset are the string instructions (fast on every x86-64 with ERMS);
+ * memmove copies backwards with std when the ranges overlap that way. */
 #include <stddef.h>
 
 void *memcpy(void *dst, const void *src, size_t n) {
-  unsigned char *d = dst;
-  const unsigned char *s = src;
-  while (n--) *d++ = *s++;
+  void *d = dst;
+  __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
   return dst;
 }
 
 void *memmove(void *dst, const void *src, size_t n) {
   unsigned char *d = dst;
   const unsigned char *s = src;
-  if (d < s) {
-    while (n--) *d++ = *s++;
-  } else {
-    while (n--) d[n] = s[n];
-  }
+  if (d <= s || d >= s + n) return memcpy(dst, src, n);
+  /* Overlapping with dst above src: copy from the last byte down. */
+  const unsigned char *se = s + n - 1;
+  unsigned char *de = d + n - 1;
+  __asm__ volatile("std\n\trep movsb\n\tcld" : "+D"(de), "+S"(se), "+c"(n) : : "memory");
   return dst;
 }
 
 void *memset(void *dst, int c, size_t n) {
-  unsigned char *d = dst;
-  while (n--) *d++ = (unsigned char)c;
+  void *d = dst;
+  __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
   return dst;
 }
 

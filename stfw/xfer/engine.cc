@@ -30,6 +30,10 @@ inline uint64_t rdtsc() {
 }
 
 void copy(void* d, const void* s, uint64_t n) {
+  if (n >= 256) {  // long runs: the string instruction (ERMS)
+    __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+    return;
+  }
   uint8_t* dd = static_cast<uint8_t*>(d);
   const uint8_t* ss = static_cast<const uint8_t*>(s);
   while (n >= 8) {
@@ -41,6 +45,10 @@ void copy(void* d, const void* s, uint64_t n) {
   while (n--) *dd++ = *ss++;
 }
 void zero(void* d, uint64_t n) {
+  if (n >= 256) {
+    __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(0) : "memory");
+    return;
+  }
   uint8_t* dd = static_cast<uint8_t*>(d);
   while (n >= 8) {
     uint64_t w = 0;
@@ -361,9 +369,31 @@ class Engine {
       return false;
     }
     if (failed()) return false;
-    for (uint32_t i = nglobals_; i < n_; ++i) set_dst_in_copy(objs_[i].addr, 0);
-    // Sort by source address: LSD radix sort of (address, index) keys, 16 bits
-    // per pass over the 48 bits of a user-space address.
+    if (walked_) walked_->next = nullptr;
+    // Globals come first, sorted by ID; the heap lists are newest first, which is
+    // usually descending addresses: reversed, the heap is often already in order,
+    // and then the (few) globals, insertion-sorted, are merged in: no key arrays.
+    auto order = [this](uint32_t i) { return i < nglobals_ ? i : n_ - 1 - (i - nglobals_); };
+    if (walk_descending_) {
+      uint32_t* g = alloc<uint32_t>(nglobals_ + 1);
+      sorted_ = alloc<uint32_t>(n_);
+      sorted_addr_ = alloc<uint64_t>(n_);
+      if (failed()) return false;
+      for (uint32_t i = 0; i < nglobals_; ++i) {
+        uint32_t j = i;
+        for (; j > 0 && objs_[g[j - 1]].addr > objs_[i].addr; --j) g[j] = g[j - 1];
+        g[j] = i;
+      }
+      uint32_t gi = 0, hi = nglobals_;
+      for (uint32_t k = 0; k < n_; ++k) {
+        bool take_global = gi < nglobals_ && (hi == n_ || objs_[g[gi]].addr <= objs_[order(hi)].addr);
+        uint32_t x = take_global ? g[gi++] : order(hi++);
+        sorted_[k] = x, sorted_addr_[k] = objs_[x].addr;
+      }
+      return true;
+    }
+    // Otherwise: LSD radix sort of (address, index) keys, 16 bits per pass over the
+    // 48 bits of a user-space address.
     struct Key {
       uint64_t addr;
       uint64_t idx;
@@ -372,13 +402,8 @@ class Engine {
     Key* kb = alloc<Key>(n_);
     uint32_t* cnt = alloc<uint32_t>(65536);
     if (failed()) return false;
-    // Globals come first, sorted by ID; the heap lists are newest first, which is
-    // usually descending addresses: reversing them often leaves nothing to sort.
-    bool sorted = true;
-    for (uint32_t i = 0; i < nglobals_; ++i) ka[i] = {objs_[i].addr, i};
-    for (uint32_t i = nglobals_; i < n_; ++i) ka[i] = {objs_[n_ - 1 - (i - nglobals_)].addr, n_ - 1 - (i - nglobals_)};
-    for (uint32_t i = 1; i < n_ && sorted; ++i) sorted = ka[i].addr >= ka[i - 1].addr;
-    for (int pass = 0; pass < 3 && !sorted; ++pass) {
+    for (uint32_t i = 0; i < n_; ++i) ka[i] = {objs_[order(i)].addr, order(i)};
+    for (int pass = 0; pass < 3; ++pass) {
       zero(cnt, 65536 * 4);
       for (uint32_t i = 0; i < n_; ++i) cnt[(ka[i].addr >> (16 * pass)) & 0xffff]++;
       uint32_t sum = 0;
@@ -409,9 +434,26 @@ class Engine {
     // The copy is ours: its descriptor's `prev` (already checked by the walk) now
     // names the object, so a base pointer finds its object with one read.
     const_cast<ttst_heap_desc*>(d)->prev = reinterpret_cast<ttst_heap_desc*>(kIndexTag | (e->n_ - 1));
-    const_cast<ttst_heap_desc*>(d)->offset = 0;  // not typed yet (next is cleared after the walk)
+    const_cast<ttst_heap_desc*>(d)->offset = 0;  // not typed yet
+    // `next` (no mapping yet) is cleared one step behind the walk, which follows it.
+    if (e->walked_) {
+      e->walked_->next = nullptr;
+      walk_ahead(d, e->walked_);
+    }
+    e->walked_ = const_cast<ttst_heap_desc*>(d);
+    if (e->n_ > e->nglobals_ + 1 && addr > e->objs_[e->n_ - 2].addr) e->walk_descending_ = false;
     return 0;
   }
+  // The walk chases one link per object; blocks allocated one after another lie at a
+  // constant stride, which the hardware prefetchers lose at each page boundary: the
+  // descriptor that many steps down the same stride is requested ahead (a hint only,
+  // never read here).
+  static void walk_ahead(const ttst_heap_desc* d, const ttst_heap_desc* before) {
+    int64_t stride = reinterpret_cast<const char*>(d) - reinterpret_cast<const char*>(before);
+    if (stride > -4096 && stride < 4096) __builtin_prefetch(reinterpret_cast<const char*>(d) + 16 * stride);
+  }
+  ttst_heap_desc* walked_ = nullptr;
+  bool walk_descending_ = true;
 
   // The object holding source address v (one past its end counts), or -1.
   // The copy's descriptor of the heap object whose base address is v, or NULL.
@@ -419,6 +461,7 @@ class Engine {
   // destination address, `offset` the source type + 1 once typed: the hot paths
   // read one cache line of the copy instead of the object table.
   ttst_heap_desc* base_desc(uint64_t v) const {
+    if (v & 7) return nullptr;  // not a block's base (16-byte aligned); its descriptor would be read misaligned
     const uint8_t* p = v > kDesc ? src(v - kDesc, kDesc) : nullptr;
     if (!p) return nullptr;
     ttst_heap_desc* d = reinterpret_cast<ttst_heap_desc*>(const_cast<uint8_t*>(p));
@@ -484,8 +527,11 @@ class Engine {
     for (uint32_t i = nglobals_; i < n_ && !failed(); ++i) {
       sweep_pos_ = i + 1;
       if (!(objs_[i].flags & kQueued)) continue;
+      prefetch_targets(i + 2 * kAhead, false);
+      prefetch_targets(i + kAhead, true);
       cur_ = i;
       each_element(objs_[i], nullptr);
+      learn_site_ops(objs_[i]);
       drain();
     }
     sweep_pos_ = 0xffffffffu;
@@ -559,6 +605,7 @@ class Engine {
       Obj& o = objs_[i];
       cur_ = i;
       each_element(o, nullptr);
+      learn_site_ops(o);
     }
   }
   // Runs the walk over every element of an object (heap arrays) or the global.
@@ -575,23 +622,95 @@ class Engine {
       walk(o.ts, o.td, s, d);
       return;
     }
-    uint64_t es = tsize(sm(), o.ts), ed = tsize(dm(), o.td);
+    const PairFacts& f = pair_facts(o.ts, o.td);
+    uint64_t es = f.es, ed = f.ed;
     if (es == 0) return;
     uint64_t count = o.size / es;
-    if (mode_ == kType && !has_pointer(o.ts)) return;
-    if (mode_ != kType && same_flat(o.ts, o.td)) {
+    if (mode_ == kType && !f.ptr) return;
+    if (mode_ != kType && f.flat) {
       if (mode_ == kWrite) copy(d, s, count * es), r_.bytes += count * es;
       else zero(d, count * es);
       return;
     }
-    const Ops* ops = compiled(o.ts, o.td);
+    const Ops* ops = f.ops;
     for (uint64_t k = 0; k < count && !failed(); ++k) {
+      if (ops && k + kAhead < count) prefetch_ops(*ops, s + (k + kAhead) * es, false);
       if (ops && apply(*ops, s + k * es, d ? d + k * ed : nullptr)) continue;
       path_[0].name = nullptr, path_[0].index = k, depth_ = 1;
       walk(o.ts, o.td, s + k * es, d ? d + k * ed : nullptr);
     }
     depth_ = 0;
   }
+
+  struct Ops;
+  // What each_element needs per (source, destination) element type, memoised for the
+  // last pair (heap objects of one type come in runs).
+  struct PairFacts {
+    uint32_t ts, td;
+    uint64_t es, ed;
+    bool ptr, flat;
+    const Ops* ops;
+  };
+  const PairFacts& pair_facts(uint32_t ts, uint32_t td) {
+    if (pf_valid_ && pf_.ts == ts && pf_.td == td) return pf_;
+    pf_.ts = ts, pf_.td = td;
+    pf_.es = tsize(sm(), ts), pf_.ed = tsize(dm(), td);
+    pf_.ptr = has_pointer(ts);
+    pf_.flat = same_flat(ts, td);
+    pf_.ops = pf_.es ? compiled(ts, td) : nullptr;
+    pf_valid_ = !failed();
+    return pf_;
+  }
+
+  // Memory-level parallelism for the sweeps over the object table: the random reads
+  // are the pointer targets' descriptors (and, while typing, their table entries).
+  // They are requested kAhead objects early. While typing, an object ahead may not
+  // be typed yet: the layout of its site's last typed object is used (only a hint).
+  static constexpr uint32_t kAhead = 8;
+  void prefetch_ops(const Ops& ops, const uint8_t* s, bool deep) {
+    for (uint32_t k = 0; k < ops.n; ++k) {
+      const Op& op = ops.op[k];
+      if (op.kind != 1) continue;
+      uint64_t v;
+      __builtin_memcpy(&v, s + op.soff, 8);
+      if (v < 4096 + kDesc) continue;
+      if (!deep) {
+        if (const uint8_t* p = src(v - kDesc, kDesc)) __builtin_prefetch(p);
+      } else if (const ttst_heap_desc* bd = base_desc(v)) {
+        __builtin_prefetch(&objs_[reinterpret_cast<uint64_t>(bd->prev) & 0xffffffffu]);
+      }
+    }
+  }
+  void prefetch_targets(uint32_t i, bool deep) {
+    if (i >= n_) return;
+    const Obj& o = objs_[i];
+    if (o.flags & (kGlobal | kLib)) return;
+    const Ops* ops = nullptr;
+    if (o.ts) {
+      const PairFacts& f = pair_facts(o.ts, o.td);
+      if (f.es == 0 || o.size < f.es) return;
+      ops = f.ops;
+    } else {
+      const SiteOps& c = site_ops_[(o.site >> 4) & 255];
+      if (c.site != o.site || o.size < c.size) return;
+      ops = c.ops;
+    }
+    if (!ops) return;
+    if (const uint8_t* s = src(o.addr, o.size)) prefetch_ops(*ops, s, deep);
+  }
+  void learn_site_ops(const Obj& o) {
+    if (o.ts == 0 || (o.flags & (kGlobal | kLib))) return;
+    const PairFacts& f = pair_facts(o.ts, o.td);
+    SiteOps& c = site_ops_[(o.site >> 4) & 255];
+    c.site = o.site, c.size = f.es, c.ops = f.ops;
+  }
+  struct SiteOps {
+    uint64_t site, size;
+    const Ops* ops;
+  };
+  SiteOps site_ops_[256] = {};
+  PairFacts pf_ = {};
+  bool pf_valid_ = false;
 
   // ---- compiled element plans: the walk of a type pair flattened once into byte
   // copies and pointer slots, applied per element without recursion. Anything the
@@ -665,41 +784,58 @@ class Engine {
     return nullptr;
   }
   bool apply(const Ops& ops, const uint8_t* s, uint8_t* d) {
-    for (uint32_t i = 0; i < ops.n; ++i) {
-      const Op& op = ops.op[i];
+    // Locals: the byte stores through d may alias any member, which would otherwise
+    // be reloaded after each of them.
+    const Mode mode = mode_;
+    const uint32_t n = ops.n;
+    uint64_t bytes = 0, pointers = 0;
+    bool ok = true;
+    for (uint32_t i = 0; i < n; ++i) {
+      const Op op = ops.op[i];
       if (op.kind == 0) {
-        if (mode_ == kWrite) copy(d + op.doff, s + op.soff, op.size), r_.bytes += op.size;
-        else if (mode_ == kZero) zero(d + op.doff, op.size);
+        if (mode == kWrite) copy(d + op.doff, s + op.soff, op.size), bytes += op.size;
+        else if (mode == kZero) zero(d + op.doff, op.size);
         continue;
       }
-      uint64_t v = ld(s + op.soff, 8);
-      if (mode_ == kZero) {
+      uint64_t v;
+      __builtin_memcpy(&v, s + op.soff, 8);
+      if (mode == kZero) {
         zero(d + op.doff, 8);
         continue;
       }
       if (v < 4096) {
-        if (mode_ == kWrite) st(d + op.doff, 8, v), r_.bytes += 8;
+        if (mode == kWrite) __builtin_memcpy(d + op.doff, &v, 8), bytes += 8;
         continue;
       }
       ttst_heap_desc* bd = base_desc(v);
-      if (!bd) return false;
-      if (mode_ == kWrite) {
+      if (!bd) {
+        ok = false;
+        break;
+      }
+      if (mode == kWrite) {
         uint64_t dst = reinterpret_cast<uint64_t>(bd->next);
-        if (!dst) return false;
-        st(d + op.doff, 8, dst), r_.bytes += 8, r_.pointers++;
+        if (!dst) {
+          ok = false;
+          break;
+        }
+        __builtin_memcpy(d + op.doff, &dst, 8), bytes += 8, pointers++;
         continue;
       }
       // kType
       if (bd->offset == op.ps + 1 || op.psize == 0) continue;
       uint32_t idx = uint32_t(reinterpret_cast<uint64_t>(bd->prev) & 0xffffffffu);
       Obj& o = objs_[idx];
-      if (o.ts != 0 || (o.flags & (kGlobal | kLib)) || o.size % op.psize != 0) return false;
+      if (o.ts != 0 || (o.flags & (kGlobal | kLib)) || (o.size != op.psize && o.size % op.psize != 0)) {
+        ok = false;
+        break;
+      }
       o.ts = op.ps, o.td = op.pd;
       bd->offset = op.ps + 1;
       push(idx);
     }
-    if (mode_ == kWrite) r_.transforms++;
-    return true;
+    r_.bytes += bytes, r_.pointers += pointers;
+    if (ok && mode == kWrite) r_.transforms++;
+    return ok;
   }
 
   // ---- the walk: typing, zeroing or writing one value of type ts into td ----------------
@@ -1237,8 +1373,8 @@ class Engine {
         return false;
       }
       if (o.ts != 0) {
-        uint64_t es = tsize(sm(), o.ts);
-        o.dst_size = o.size / es * tsize(dm(), o.td) + o.size % es;
+        const PairFacts& f = pair_facts(o.ts, o.td);
+        o.dst_size = o.size == f.es ? f.ed : o.size / f.es * f.ed + o.size % f.es;
         continue;
       }
       o.dst_size = o.size;
@@ -1266,7 +1402,13 @@ class Engine {
     }
     if (failed()) return false;
     if (!c_.backward) {
-      for (uint32_t i = nglobals_; i < n_; ++i) {
+      // F's own start-up objects, listed before the transfer adds its objects to the
+      // same lists (a walk of those would chase a million more links).
+      if (e_.release && !index_startup_objects()) return false;
+      // In reverse table order: F's heap lists (newest first) then list the objects in
+      // the order P's lists did, so the backward transfer's table (F's walk) has P's
+      // order too, and its typing sweep meets lists in the direction they link.
+      for (uint32_t i = n_; i-- > nglobals_;) {
         Obj& o = objs_[i];
         if (o.flags & kLib) continue;
         uint64_t site = dst_site(o.site);
@@ -1279,7 +1421,14 @@ class Engine {
       }
       return true;
     }
-    // Backward: R's live objects by dyn_id.
+    // Backward: F's object with origin_id X maps onto R's object X. R walks its lists
+    // as P did, and F's lists (allocated in reverse table order) hold P's objects in
+    // P's order: R's walk usually meets the counterparts in table order. A merge of
+    // the two first; R's objects hashed by dyn_id only for what it leaves unmatched.
+    if (!merge_counterparts()) return false;
+    bool left = false;
+    for (uint32_t i = nglobals_; i < n_ && !left; ++i) left = objs_[i].dst == 0 && origin_of(objs_[i]) != 0;
+    if (!left) return true;
     uint64_t cap = 1;
     uint32_t bits = 0;
     while (cap < 2 * (n_ - nglobals_) + 16) cap <<= 1, ++bits;
@@ -1315,9 +1464,7 @@ class Engine {
     }
     for (uint32_t i = nglobals_; i < n_; ++i) {
       Obj& o = objs_[i];
-      if ((o.flags & kLib) || o.dyn_id == 0) continue;
-      const ttst_heap_desc* d = reinterpret_cast<const ttst_heap_desc*>(src(o.addr - kDesc, kDesc));
-      uint64_t origin = d ? d->origin_id : 0;
+      uint64_t origin = o.dst ? 0 : origin_of(o);  // matched by the merge
       if (origin == 0) continue;  // new in v2: no counterpart (pointers to it fail)
       uint64_t h = (origin * 0x9e3779b97f4a7c15ull) >> (64 - bits);
       for (uint64_t k = 0; k < cap; ++k, h = (h + 1) & (cap - 1)) {
@@ -1328,6 +1475,44 @@ class Engine {
           break;
         }
       }
+    }
+    return true;
+  }
+
+  // Backward: the origin_id of a source (F) heap object that needs a counterpart in R, else 0.
+  uint64_t origin_of(const Obj& o) const {
+    if ((o.flags & (kLib | kGlobal)) || o.dyn_id == 0) return 0;
+    const ttst_heap_desc* d = reinterpret_cast<const ttst_heap_desc*>(src(o.addr - kDesc, kDesc));
+    return d ? d->origin_id : 0;
+  }
+  // Backward: one walk of R's lists against the table in order; sets dst (and clips
+  // dst_size to R's object) for every object whose counterpart comes in order.
+  bool merge_counterparts() {
+    struct Ctx {
+      Engine* e;
+      uint32_t pos;
+      const ttst_heap_desc* before;
+    } cx{this, nglobals_, nullptr};
+    int64_t w = ttst_heap_walk(
+        c_.dst_runtime, &Engine::self_tr, nullptr,
+        [](void* c, uint64_t addr, const ttst_heap_desc* d) -> int {
+          Ctx* x = static_cast<Ctx*>(c);
+          Engine* e = x->e;
+          if (x->before) walk_ahead(d, x->before);
+          x->before = d;
+          uint64_t origin = 0;
+          while (x->pos < e->n_ && (origin = e->origin_of(e->objs_[x->pos])) == 0) x->pos++;
+          if (x->pos == e->n_) return 1;  // every object has its counterpart
+          if (origin != d->dyn_id) return 0;  // R's object is not next in the table
+          Obj& o = e->objs_[x->pos++];
+          o.dst = addr;
+          if (d->size < o.dst_size) o.dst_size = d->size;  // never write past R's object
+          return 0;
+        },
+        &cx);
+    if (w < 0) {
+      fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: this process's heap lists are unreadable (walk error ").i(w).s(")");
+      return false;
     }
     return true;
   }
@@ -1403,8 +1588,8 @@ class Engine {
   // ---- writing -----------------------------------------------------------------------------------
   void write_objects() {
     for (uint32_t i = nglobals_; i < n_; ++i) set_dst_in_copy(objs_[i].addr, objs_[i].dst);
-    if (!c_.backward && e_.release && !index_startup_objects()) return;
     for (uint32_t i = 0; i < n_ && !failed(); ++i) {
+      prefetch_targets(i + kAhead, false);
       Obj& o = objs_[i];
       if (o.dst == 0 || (o.flags & (kReadonly | kLib))) continue;
       if ((o.flags & kGlobal) && o.dg == 0xffffffffu) continue;
@@ -1421,7 +1606,8 @@ class Engine {
       // fast path sees them as equal.
       uint64_t span = o.dst_size;
       if (!(o.flags & kGlobal) && o.ts != 0) {
-        uint64_t whole = o.size / tsize(sm(), o.ts) * tsize(dm(), o.td);
+        const PairFacts& f = pair_facts(o.ts, o.td);
+        uint64_t whole = o.size == f.es ? f.ed : f.es ? o.size / f.es * f.ed : 0;
         if (whole > span) span = whole;
       }
       uint8_t* image = backward_buffer(span);
