@@ -18,7 +18,7 @@ namespace dwarfmeta {
 
 // Bumped whenever extraction (load.cc and what it calls) changes what it produces,
 // so cached images made by older code are not reused.
-inline constexpr int kExtractorVersion = 7;
+inline constexpr int kExtractorVersion = 8;
 
 std::string default_cache_dir();
 

@@ -569,7 +569,7 @@ void Walker::walk(Dwarf_Die die, const std::string& func, int depth) {
       if (!named.name) name = kUnnamedFunction;
       if (a.has_low && a.has_high && !a.declaration) {
         uint64_t high = a.high_is_offset ? a.low + a.high : a.high;
-        fns_.push_back(DwarfFunction{name, cu_file_, a.low, high, named.external});
+        fns_.push_back(DwarfFunction{name, cu_file_, a.low, high, named.external, named.type_off, kVoid});
       }
       if (depth < 64) walk(child, name, depth + 1);
     } else if (tag == DW_TAG_inlined_subroutine) {
@@ -640,6 +640,8 @@ void Walker::finish() {
   // 5. Globals with state IDs; one per address (inlined copies repeat statics).
   //    Function statics of same-named static functions in different files get the
   //    file as a prefix: "a.c::tick::calls", "b.c::tick::calls".
+  for (DwarfFunction& f : fns_)
+    if (f.return_off != kNoOff) f.return_type = types_.type_of(f.return_off);
   std::map<std::pair<bool, uint64_t>, bool> at;
   std::map<std::string, int> uses;
   size_t first = prog_.globals.size();

@@ -16,6 +16,8 @@ struct DwarfFunction {
   std::string file;
   uint64_t low = 0, high = 0;
   bool external = false;
+  uint64_t return_off = ~uint64_t{0};  // DIE offset of DW_AT_type (internal)
+  TypeId return_type = kVoid;          // resolved once the types are built
 };
 
 // Reads types, globals (with state IDs), DWARF functions. Throws Error{BadDwarf}.

@@ -102,7 +102,8 @@ struct ImageFunction {
   uint32_t type;
   uint64_t low, high;
   uint8_t external;
-  uint8_t pad[7];
+  uint8_t pad[3];
+  uint32_t return_type;  // TypeId (void when unknown)
 };
 
 struct ImageAllocSite {
@@ -212,7 +213,7 @@ class View {
     }
     for (uint32_t i = 0; i < h->function_count; ++i) {
       const ImageFunction& f = v.functions()[i];
-      if (!str_ok(f.id) || !str_ok(f.name) || !str_ok(f.file) || !type_ok(f.type) || f.id == kNone)
+      if (!str_ok(f.id) || !str_ok(f.name) || !str_ok(f.file) || !type_ok(f.type) || !type_ok(f.return_type) || f.id == kNone)
         return fail("metadata image bad function");
       if (v.function_by_id()[i] >= h->function_count) return fail("metadata image bad function index");
       if (i > 0 && v.functions()[i - 1].low > f.low) return fail("metadata image functions not sorted");

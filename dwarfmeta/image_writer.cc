@@ -96,6 +96,7 @@ std::vector<uint8_t> write_image(const Program& p) {
   for (const Function& f : p.functions) {
     ImageFunction x{};
     x.id = strs.add(f.id), x.name = strs.add(f.name), x.file = strs.add(f.file), x.type = f.type;
+    x.return_type = f.return_type;
     x.low = f.low, x.high = f.high, x.external = f.external;
     fns.push_back(x);
   }
@@ -193,7 +194,8 @@ Program read_image(const image::View& v) {
   }
   for (uint32_t i = 0; i < v.function_count(); ++i) {
     const ImageFunction& f = v.function_at_index(i);
-    p.functions.push_back(Function{v.str(f.id), v.str(f.name), v.str(f.file), f.low, f.high, f.external != 0, f.type});
+    p.functions.push_back(
+        Function{v.str(f.id), v.str(f.name), v.str(f.file), f.low, f.high, f.external != 0, f.type, f.return_type});
   }
   for (uint32_t i = 0; i < v.site_count(); ++i) {
     const ImageAllocSite& s = v.site_at(i);

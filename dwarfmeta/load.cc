@@ -46,6 +46,7 @@ std::vector<Function> build_functions(const std::vector<Symbol>& symbols, const 
     auto d = by_low.find(s.value);
     if (d != by_low.end()) {
       f.file = d->second->file;
+      f.return_type = d->second->return_type;
       if (d->second->high > f.high) f.high = d->second->high;
     }
     auto [it, fresh] = out.emplace(f.low, f);
@@ -53,7 +54,7 @@ std::vector<Function> build_functions(const std::vector<Symbol>& symbols, const 
   }
   for (const DwarfFunction& d : dwarf) {  // stripped binaries: DWARF only
     if (d.name.empty() || out.count(d.low)) continue;
-    out.emplace(d.low, Function{"", d.name, d.file, d.low, d.high, d.external, kVoid});
+    out.emplace(d.low, Function{"", d.name, d.file, d.low, d.high, d.external, kVoid, d.return_type});
   }
   std::vector<Function> fns;
   std::map<std::string, int> seen;

@@ -110,6 +110,7 @@ struct Function {
   uint64_t high = 0;
   bool external = true;
   TypeId type = kVoid;    // a Function type when DWARF describes it
+  TypeId return_type = kVoid;  // what it returns, from DWARF (void when unknown)
   bool operator==(const Function&) const = default;
 };
 

@@ -115,6 +115,7 @@ TEST_CASE("image lookups in place: globals, types with members, functions, alloc
   const image::ImageFunction* loop = v.function("loop");
   REQUIRE(loop != nullptr);
   CHECK(loop->low == p.function("loop")->low);
+  CHECK(loop->return_type == p.function("loop")->return_type);
   CHECK(v.function_containing(loop->low + 1) == loop);
   CHECK(v.function("nope") == nullptr);
   REQUIRE(!p.alloc_sites.empty());

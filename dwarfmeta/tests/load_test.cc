@@ -263,6 +263,8 @@ TEST_CASE("functions: ranges, static functions, lookups by address") {
   REQUIRE(on_event != nullptr);
   CHECK(!on_event->external);
   CHECK(p.function("on_event") == on_event);  // plain names work too
+  CHECK(p.type_name(on_event->return_type) == "int");  // the return type, from DWARF
+  CHECK(p.type_name(main_fn->return_type) == "int");
   REQUIRE(!p.string_ranges.empty());
   CHECK(p.string_ranges[0].name.rfind(".rodata", 0) == 0);
   CHECK(p.string_ranges[0].end > p.string_ranges[0].start);

@@ -246,3 +246,18 @@ TEST_CASE("invariant: a pointer to an argument the new version's process was not
   CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
   CHECK(message(fw) == "invariant: prog_name points into the argument \"argmode\", which this version's process does not have");
 }
+
+TEST_CASE("ambiguous: an object behind void * from an allocation wrapper is not typed by the wrapper's other objects") {
+  // xmalloc's one site serves a struct tnode (typed through a global) and a struct
+  // dnode held only in a void * slot: guessing tnode for the dnode would translate
+  // its pointers by the wrong layout.
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "wrapper");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
+  std::string m = message(fw);
+  INFO(m);
+  CHECK(m.find("ambiguous: heap object #") == 0);
+  CHECK(m.find(" (24 bytes, site xmalloc#0) has no type (reached only through void * or char *; its site serves several "
+               "types: an allocation wrapper) and its word at +0 = 0x") != std::string::npos);
+}

@@ -546,6 +546,7 @@ class Engine {
         uint32_t ts = 0, td = 0;
         const auto* s = sm().alloc_site(o.site - c_.src_bias);
         if (s) {
+          if (wrapper_site(*s)) continue;  // one site for every type its callers want: no guess
           const auto* learnt = learnt_site(o.site);
           if (learnt == &polymorphic_) continue;  // the site allocates several types: no guess
           if (learnt) ts = learnt->ts, td = learnt->td;
@@ -585,7 +586,22 @@ class Engine {
     c.site = site, c.idx = found, c.round = round_ + 1;
     return found == 0xffffffffu ? nullptr : found == 0xfffffffeu ? &polymorphic_ : &objs_[found];
   }
-  bool polymorphic_site(uint64_t site) { return learnt_site(site) == &polymorphic_; }
+  bool polymorphic_site(uint64_t site) {
+    const auto* s = sm().alloc_site(site - c_.src_bias);
+    return (s && wrapper_site(*s)) || learnt_site(site) == &polymorphic_;
+  }
+  // A site inside an allocation wrapper: a function returning void * (xmalloc), or
+  // one the user annotated TTST_ALLOCATOR. Its objects are of whatever type each
+  // caller wanted, so neither its typed objects nor dwarfmeta's hint type the rest.
+  bool wrapper_site(const dwarfmeta::image::ImageAllocSite& s) const {
+    const char* caller = sm().str(s.caller);
+    for (uint32_t i = 0; i < sm().annotation_count(); ++i)
+      if (sm().annotation(i).kind == 5 && streq(sm().str(sm().annotation(i).target), caller)) return true;
+    const auto* f = sm().function(caller);
+    if (!f) return false;
+    const ImageType& rt = sm().type(sm().strip(f->return_type));
+    return rt.kind == kPointer && sm().strip(rt.target) == 0;
+  }
   struct LearntSlot {
     uint64_t site;
     uint32_t idx, round;
@@ -1388,8 +1404,8 @@ class Engine {
           fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
           describe(out_, o, false);
           out_.s(polymorphic_site(o.site)
-                     ? " has no type (reached only through void * or char *; its site allocates several types) and its "
-                       "word at +"
+                     ? " has no type (reached only through void * or char *; its site serves several types: an "
+                       "allocation wrapper) and its word at +"
                      : " has no type (reached only through void * or char *, site without a type) and its word at +")
               .u(k)
               .s(" = ")

@@ -56,6 +56,12 @@ int bump(void) { static int calls; return ++calls + file_counter; }
 struct point { int x, y; };
 struct point *origin;
 void *slots[3];
+void *xmalloc(size_t n) { /* an allocation wrapper: one site for every type */
+  void *p = malloc(n);
+  if (!p) abort();
+  return p;
+}
+struct tnode *wrapped_node; /* "wrapper" mode: typed, from xmalloc */
 struct point *new_point(int x, int y) {
   struct point *p = malloc(sizeof *p);
   p->x = x, p->y = y;
@@ -156,6 +162,13 @@ int main(int argc, char **argv, char **envp) {
   if (argc > 1 && !strcmp(argv[1], "unionptr")) uslot.p = origin;
   if (argc > 1 && !strcmp(argv[1], "intptr")) token = (uintptr_t)origin;
   if (argc > 1 && !strcmp(argv[1], "gone")) gone_ptr = malloc(sizeof *gone_ptr);
+  if (argc > 1 && !strcmp(argv[1], "wrapper")) {  /* a dnode behind void *, a tnode typed: both from xmalloc */
+    wrapped_node = xmalloc(sizeof *wrapped_node);
+    memset(wrapped_node, 0, sizeof *wrapped_node);
+    struct dnode *d = xmalloc(sizeof *d);
+    d->prev = d->next = d, d->v = 1;
+    slots[2] = d;
+  }
   if (argc > 1 && !strcmp(argv[1], "precision")) ratio = 0.1;          /* not exact as a float */
   if (argc > 1 && !strcmp(argv[1], "libobj")) out_file = fopen("/dev/null", "r"); /* libc's heap */
   if (argc > 1 && !strcmp(argv[1], "strlit")) greeting = "only in version 1";

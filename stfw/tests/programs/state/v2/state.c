@@ -69,6 +69,7 @@ void *gone_ptr;
 const char *prog_name;
 const char *first_env;
 static char **args, **env;
+struct tnode *wrapped_node;
 __thread long tls_value;
 __thread struct point *tls_point;
 int v2_only = 99;
