@@ -11,6 +11,7 @@
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/epoll_rebuild.h"
 #include "stfw/xfer/libraries.h"
+#include "stfw/xfer/proc_maps.h"
 #include "stfw/xfer/process_strings.h"
 
 extern "C" {
@@ -24,7 +25,7 @@ namespace {
 
 using ttst::stfw::Region;
 
-constexpr long kSysRead = 0, kSysOpen = 2, kSysClose = 3, kSysMadvise = 28, kMadvHugepage = 14;
+constexpr long kSysMadvise = 28, kMadvHugepage = 14;
 
 void* scratch(void*, uint64_t size) { return agent_alloc(size, 16); }
 
@@ -71,70 +72,27 @@ uint64_t thread_cpu_ns() {
   return uint64_t(ts.sec) * 1000000000ull + uint64_t(ts.nsec);
 }
 
-uint64_t hex(const char*& p) {
-  uint64_t v = 0;
-  for (;; ++p) {
-    char ch = *p;
-    if (ch >= '0' && ch <= '9') v = v * 16 + uint64_t(ch - '0');
-    else if (ch >= 'a' && ch <= 'f') v = v * 16 + uint64_t(ch - 'a' + 10);
-    else return v;
-  }
-}
 
 // Reads the peer's writable mappings into the arena. Returns the region count, or
 // -1 (message written) on failure.
 int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* bytes) {
-  char path[32] = "/proc/";
-  int n = 6;
-  char tmp[12];
-  int t = 0;
-  for (int v = pid; v > 0; v /= 10) tmp[t++] = char('0' + v % 10);
-  while (t) path[n++] = tmp[--t];
-  const char* tail = "/maps";
-  while (*tail) path[n++] = *tail++;
-  path[n] = 0;
-  long fd = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), 0, 0);
-  if (fd < 0) return -1;
-  uint64_t cap = 1 << 20, used = 0;
-  char* text = static_cast<char*>(agent_alloc(cap, 16));
-  if (!text) {
-    agent_syscall3(kSysClose, fd, 0, 0);
-    return -2;
-  }
-  for (;;) {
-    long r = agent_syscall3(kSysRead, fd, reinterpret_cast<long>(text + used), long(cap - 1 - used));
-    if (r <= 0) break;
-    used += uint64_t(r);
-    if (used + 1 >= cap) break;
-  }
-  agent_syscall3(kSysClose, fd, 0, 0);
-  text[used] = 0;
+  bool no_memory = false;
+  const char* text = ttst::stfw::read_maps(pid, &no_memory);
+  if (!text) return no_memory ? -2 : -1;
   Region* regs = static_cast<Region*>(agent_alloc(sizeof(Region) * 4096, 16));
   if (!regs) return -2;
   int64_t count = 0;
-  for (const char* p = text; *p && count < 4096;) {
-    const char* line = p;
-    while (*p && *p != '\n') ++p;
-    const char* end = p;
-    if (*p) ++p;
-    const char* q = line;
-    uint64_t lo = hex(q);
-    ++q;
-    uint64_t hi = hex(q);
-    ++q;
-    bool rw = q[0] == 'r' && q[1] == 'w';
-    // path: last field
-    const char* name = end;
-    while (name > q && name[-1] != ' ') --name;
-    bool special = name[0] == '[' && (name[1] == 'v');  // [vvar], [vsyscall], [vdso]
-    if (!rw || special || hi <= lo) continue;
+  ttst::stfw::MapsLine m;
+  for (const char* p = text; count < 4096 && ttst::stfw::next_maps_line(p, &m);) {
+    bool special = m.path_len > 1 && m.path[0] == '[' && m.path[1] == 'v';  // [vvar], [vsyscall], [vdso]
+    if (!m.readable || !m.writable || special || m.hi <= m.lo) continue;
     // Adjacent mappings become one region: an object may straddle them (a .bss
     // array that runs from the executable's data page into the anonymous rest).
-    if (count > 0 && regs[count - 1].addr + regs[count - 1].size == lo) {
-      regs[count - 1].size += hi - lo;
+    if (count > 0 && regs[count - 1].addr + regs[count - 1].size == m.lo) {
+      regs[count - 1].size += m.hi - m.lo;
       continue;
     }
-    regs[count++] = Region{lo, hi - lo, nullptr};
+    regs[count++] = Region{m.lo, m.hi - m.lo, nullptr};
   }
   uint64_t total = 0;
   for (int64_t i = 0; i < count; ++i) total += regs[i].size;

@@ -31,7 +31,8 @@ void skip_spaces(const char*& p) {
 
 }  // namespace
 
-const char* read_maps(int pid) {
+const char* read_maps(int pid, bool* no_memory) {
+  if (no_memory) *no_memory = false;
   char path[32] = "/proc/";
   int n = 6;
   if (pid == 0) {
@@ -50,6 +51,7 @@ const char* read_maps(int pid) {
   char* text = static_cast<char*>(agent_alloc(cap, 16));
   if (!text) {
     agent_syscall3(kSysClose, fd, 0, 0);
+    if (no_memory) *no_memory = true;
     return nullptr;
   }
   for (;;) {

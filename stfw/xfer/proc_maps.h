@@ -16,8 +16,8 @@ struct MapsLine {
 };
 
 // The text of /proc/PID/maps (pid 0: this process), NUL-terminated, in the agent's
-// arena; NULL when unreadable or out of memory.
-const char* read_maps(int pid);
+// arena; NULL when unreadable or out of memory (then *no_memory, if given, says which).
+const char* read_maps(int pid, bool* no_memory = nullptr);
 // Parses the line at `p` and advances `p` past it; false at the end of the text.
 bool next_maps_line(const char*& p, MapsLine* out);
 
