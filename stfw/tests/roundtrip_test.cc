@@ -261,3 +261,19 @@ TEST_CASE("ambiguous: an object behind void * from an allocation wrapper is not 
   CHECK(m.find(" (24 bytes, site xmalloc#0) has no type (reached only through void * or char *; its site serves several "
                "types: an allocation wrapper) and its word at +0 = 0x") != std::string::npos);
 }
+
+TEST_CASE("invariant: an epoll instance holding a pointer cannot be rebuilt in F (its descriptor was closed)") {
+  // P registered a pipe with data.ptr = a heap object, then closed that descriptor
+  // number (a dup keeps the pipe, so the kernel keeps the registration): F cannot
+  // register the same descriptor in its own instance.
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_with(rt, "epollstale");
+  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
+  CHECK(fw.status == TTST_STFW_STATUS_INVARIANT);
+  std::string m = message(fw);
+  INFO(m);
+  CHECK(m.find("invariant: the epoll instance on descriptor ") == 0);
+  CHECK(m.find(" watches descriptor ") != std::string::npos);
+  CHECK(m.find(", which is no longer the registered file (closed; the registration lives on through a dup): cannot "
+               "rebuild it with translated data in the future version") != std::string::npos);
+}

@@ -251,8 +251,8 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
                       ctx.free_fn ? &free_in_program : nullptr, &library_symbol};
   ttst::stfw::Result r = ttst::stfw::transfer(cfg, env);
   if (r.status == 0 && nep > 0) {
-    int bad_fd = -1;
-    long err = ttst::stfw::rebuild_epoll_instances(regs_ep, cfg.kernel_out, nep, &bad_fd);
+    int bad_fd = -1, stale = -1;
+    long err = ttst::stfw::rebuild_epoll_instances(regs_ep, cfg.kernel_out, nep, &bad_fd, &stale);
     if (err < 0) {
       char* o = cfg.out;
       uint64_t n = 0;
@@ -268,9 +268,16 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
       };
       text("invariant: the epoll instance on descriptor ");
       num(uint64_t(bad_fd));
-      text(" cannot be rebuilt with translated data in the future version (errno ");
-      num(uint64_t(-err));
-      text(")");
+      if (stale >= 0) {
+        text(" watches descriptor ");
+        num(uint64_t(stale));
+        text(", which is no longer the registered file (closed; the registration lives on through a dup): "
+             "cannot rebuild it with translated data in the future version");
+      } else {
+        text(" cannot be rebuilt with translated data in the future version (errno ");
+        num(uint64_t(-err));
+        text(")");
+      }
       o[n++] = 0;
       desc->output_used = n;
       return TTST_STFW_STATUS_INVARIANT;

@@ -9,7 +9,7 @@ extern "C" {
 namespace ttst::stfw {
 namespace {
 
-constexpr long kSysRead = 0, kSysOpen = 2, kSysClose = 3, kSysReadlink = 89, kSysGetdents64 = 217,
+constexpr long kSysRead = 0, kSysOpen = 2, kSysClose = 3, kSysFstat = 5, kSysReadlink = 89, kSysGetdents64 = 217,
                kSysEpollCtl = 233, kSysEpollCreate1 = 291, kSysDup3 = 292;
 constexpr long kOpenDirectory = 0200000, kOCloexec = 02000000, kEpollCtlAdd = 1;
 
@@ -66,11 +66,15 @@ int64_t read_fdinfo(int fd, EpollRegistration* out, int64_t room) {
       cloexec = (number(p, 8) & uint64_t(kOCloexec)) ? 1 : 0;
     } else if (starts(p, "tfd:")) {
       p += 4;
-      EpollRegistration r{fd, int(number(p, 10)), 0, cloexec, 0};
+      EpollRegistration r{fd, int(number(p, 10)), 0, cloexec, 0, 0, 0};
       while (*p == ' ') ++p;
       if (starts(p, "events:")) p += 7, r.events = uint32_t(number(p, 16));
       while (*p == ' ') ++p;
       if (starts(p, "data:")) p += 5, r.data = number(p, 16);
+      for (; *p && *p != '\n'; ++p) {
+        if (starts(p, " ino:")) p += 5, r.ino = number(p, 16), --p;
+        else if (starts(p, " sdev:")) p += 6, r.sdev = number(p, 16), --p;
+      }
       if (n == room) return -2;
       out[n++] = r;
     }
@@ -118,7 +122,24 @@ int64_t list_epoll_registrations(EpollRegistration** out) {
   return n;
 }
 
-long rebuild_epoll_instances(const EpollRegistration* regs, const uint64_t* data, int64_t count, int* failed_fd) {
+// Is descriptor `fd` of this process the file (inode, kernel dev_t) registered?
+bool same_file(int fd, uint64_t ino, uint64_t sdev) {
+  uint64_t st[18];  // struct stat: st_dev at 0, st_ino at 8
+  if (agent_syscall3(kSysFstat, fd, reinterpret_cast<long>(st), 0) < 0) return false;
+  uint64_t dev = st[0];  // user encoding: minor low 8 bits, major 12 bits, then the rest
+  uint64_t major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfffull);
+  uint64_t minor = (dev & 0xff) | ((dev >> 12) & ~0xffull);
+  return st[1] == ino && ((major << 20) | minor) == sdev;
+}
+
+long rebuild_epoll_instances(const EpollRegistration* regs, const uint64_t* data, int64_t count, int* failed_fd,
+                             int* stale_tfd) {
+  for (int64_t i = 0; i < count; ++i) {
+    bool changed = false;
+    for (int64_t j = 0; j < count && !changed; ++j) changed = regs[j].epfd == regs[i].epfd && data[j] != regs[j].data;
+    if (changed && !same_file(regs[i].tfd, regs[i].ino, regs[i].sdev))
+      return *failed_fd = regs[i].epfd, *stale_tfd = regs[i].tfd, -9;  // EBADF
+  }
   for (int64_t i = 0; i < count; ++i) {
     // The first registration of an instance whose data changed anywhere.
     bool first = true;

@@ -23,6 +23,7 @@ struct EpollRegistration {
   uint32_t events;  // as registered (EPOLLIN, EPOLLET, ...)
   uint32_t cloexec; // the epoll descriptor's close-on-exec flag
   uint64_t data;
+  uint64_t ino, sdev;  // the registered file (fdinfo "ino:" and "sdev:", kernel dev_t)
 };
 
 // Every registration of every epoll instance open in this process (from
@@ -32,9 +33,13 @@ int64_t list_epoll_registrations(EpollRegistration** out);
 
 // For each epoll descriptor with at least one registration whose data changed
 // (`data[i]` != regs[i].data): a new instance with the same registrations and the
-// new data, installed over the descriptor number. Returns 0, or the negative errno
-// of the first failing call with `*failed_fd` set.
-long rebuild_epoll_instances(const EpollRegistration* regs, const uint64_t* data, int64_t count, int* failed_fd);
+// new data, installed over the descriptor number. Every registered descriptor must
+// still be the registered file (a registration outlives a closed descriptor whose
+// file stays open through a dup; its number may now name another file): else
+// nothing is rebuilt and *stale_tfd names it. Returns 0, or a negative errno
+// (-EBADF for a stale one) with `*failed_fd` the epoll descriptor.
+long rebuild_epoll_instances(const EpollRegistration* regs, const uint64_t* data, int64_t count, int* failed_fd,
+                             int* stale_tfd);
 
 }  // namespace ttst::stfw
 

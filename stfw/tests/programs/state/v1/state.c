@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "ttst.h"
@@ -162,6 +163,14 @@ int main(int argc, char **argv, char **envp) {
   if (argc > 1 && !strcmp(argv[1], "unionptr")) uslot.p = origin;
   if (argc > 1 && !strcmp(argv[1], "intptr")) token = (uintptr_t)origin;
   if (argc > 1 && !strcmp(argv[1], "gone")) gone_ptr = malloc(sizeof *gone_ptr);
+  if (argc > 1 && !strcmp(argv[1], "epollstale")) {  /* a registration whose descriptor is closed */
+    int ep = epoll_create1(0), p[2];
+    if (pipe(p) != 0) return 1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = origin};
+    epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+    if (dup(p[0]) < 0) return 1; /* the pipe stays open, so the registration lives on */
+    close(p[0]);
+  }
   if (argc > 1 && !strcmp(argv[1], "wrapper")) {  /* a dnode behind void *, a tnode typed: both from xmalloc */
     wrapped_node = xmalloc(sizeof *wrapped_node);
     memset(wrapped_node, 0, sizeof *wrapped_node);
