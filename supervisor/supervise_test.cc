@@ -336,6 +336,51 @@ TEST_CASE("committed: a server whose epoll instance holds pointers (data.ptr) ke
   server.kill_and_wait();
 }
 
+TEST_CASE("committed: the lines the old version printed but had not written reach its file first") {
+  // logger_v1's stdout is a file, so printf buffers inside the process; P is ended
+  // at commit without exit(). Its pending lines must be written before v2's.
+  std::string path = tmpdir() + "/logger-" + std::to_string(getpid()) + ".out";
+  pid_t p = fork();
+  if (p == 0) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    execl((kTests + "logger_v1").c_str(), "logger_v1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ~60 lines, most still buffered
+  Run r = supervise(pid_args(p, kTests + "logger_v2"));
+  REQUIRE(r.status == 0);
+  INFO(r.report.dump());
+  CHECK(r.report["message"].get<std::string>().find("bytes of output the old version had buffered") != std::string::npos);
+  int st = 0;
+  waitpid(p, &st, 0);
+  pid_t f = r.report["new_pid"].get<pid_t>();
+  for (int i = 0; i < 400 && kill(f, 0) == 0; ++i) {  // v2 prints 20 more lines and exits
+    std::ifstream stat("/proc/" + std::to_string(f) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(stat)), {});
+    if (s.find(") Z") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::ifstream in(path);
+  std::string line;
+  long expect = 0, v1_lines = 0, v2_lines = 0;
+  bool in_order = true;
+  while (std::getline(in, line)) {
+    long n = -1;
+    int v = 0;
+    if (std::sscanf(line.c_str(), "v%d line %ld", &v, &n) != 2 || n != expect || (v == 1 && v2_lines > 0)) {
+      in_order = false;
+      INFO("line " << expect << " is '" << line << "'");
+      CHECK(in_order);
+      break;
+    }
+    (v == 1 ? v1_lines : v2_lines)++, expect++;
+  }
+  CHECK(in_order);
+  CHECK(v1_lines > 10);
+  CHECK(v2_lines == 20);
+}
+
 TEST_CASE("committed although v1's binary was replaced on disk (metadata from /proc/N/exe)") {
   // As after a package upgrade: the file v1 was started from now holds something
   // else entirely. ttst must read v1's metadata from the running process.

@@ -40,6 +40,7 @@
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/upoint_map.h"
 #include "supervisor/state_model_adapter.h"
+#include "supervisor/stdio_flush.h"
 
 namespace ttst::supervisor {
 namespace {
@@ -453,6 +454,8 @@ Report run_update_report(const Options& o, bool& internal) {
     commit_step("commit.unleashed");
     doom(past->main_thread());
     commit_step("commit.past_doomed");
+    // What P printed but had not written yet goes out before F runs (stdio_flush.h).
+    StdioFlush flushed = flush_past_stdio(o.pid, past->main_thread(), milliseconds(200));
     write_runtime_flags(fpid, f_rt, 0, 0);
     future->release();
     future.reset();
@@ -468,6 +471,12 @@ Report run_update_report(const Options& o, bool& internal) {
     rep.new_pid = fpid;
     rep.message = "updated pid " + std::to_string(o.pid) + " to " + pf.new_exe + ": now serving as pid " +
                   std::to_string(fpid);
+    if (flushed.bytes)
+      rep.message += "; wrote the " + std::to_string(flushed.bytes) + " bytes of output the old version had buffered (" +
+                     std::to_string(flushed.files) + (flushed.files == 1 ? " file)" : " files)");
+    if (flushed.lost || !flushed.problem.empty())
+      rep.message += "; " + std::to_string(flushed.lost) + " bytes of its buffered output could not be written (" +
+                     flushed.problem + ")";
     rep.advice = "nothing to do";
     return rep;
   } catch (const Abort& a) {
