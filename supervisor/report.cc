@@ -138,6 +138,13 @@ nlohmann::json to_json(const Report& r) {
                   {"signal_name", signal_name(c.signal)}, {"fault_address", hex(c.fault_address)},
                   {"instruction", c.instruction}, {"symbol", c.symbol}};
   }
+  j["transfers"] = nlohmann::json::array();
+  for (const auto& t : r.transfers)
+    j["transfers"].push_back({{"direction", t.direction},
+                              {"objects", t.objects},
+                              {"bytes", t.bytes},
+                              {"pointers", t.pointers},
+                              {"transforms", t.transforms}});
   j["differences"] = nlohmann::json::array();
   for (const auto& d : r.differences)
     j["differences"].push_back(
@@ -178,6 +185,9 @@ Report report_from_json(const nlohmann::json& j) {
                     std::stoull(c.value("fault_address", std::string("0")), nullptr, 16),
                     c.value("instruction", ""), c.value("symbol", "")};
   }
+  for (const auto& t : j.value("transfers", nlohmann::json::array()))
+    r.transfers.push_back({t.value("direction", ""), t.value("objects", uint64_t{0}), t.value("bytes", uint64_t{0}),
+                           t.value("pointers", uint64_t{0}), t.value("transforms", uint64_t{0})});
   for (const auto& d : j.value("differences", nlohmann::json::array()))
     r.differences.push_back({d.value("where", ""), std::stoull(d.value("address", std::string("0")), nullptr, 16),
                              d.value("past", ""), d.value("reversed", "")});
@@ -216,6 +226,9 @@ std::string render_summary(const Report& r) {
     snprintf(line, sizeof line, "    %-10s %9.2f ms\n", "total", r.total_ms());
     s << line;
   }
+  for (const auto& t : r.transfers)
+    s << "  " << t.direction << " transfer: " << t.objects << " objects, " << t.bytes << " bytes, " << t.pointers
+      << " pointers translated, " << t.transforms << " type transformations\n";
   if (r.crash) {
     const Crash& c = *r.crash;
     s << "  crash in the " << c.process << " process: " << signal_name(c.signal) << " at " << hex(c.fault_address)
@@ -231,7 +244,7 @@ std::string render_summary(const Report& r) {
       s << "    ... and " << (r.differences_total - r.differences.size()) << " more\n";
   }
   if (!r.needs_user_code.empty()) {
-    s << "  objects that need transfer code (--xfer):\n";
+    s << "  objects that need transfer code (annotate them in the new version; see ttst-meta plan):\n";
     for (const auto& id : r.needs_user_code) s << "    " << id << "\n";
   }
   if (!r.detail.empty()) s << "  detail: " << r.detail << "\n";

@@ -66,6 +66,12 @@ struct Difference {
   std::string reversed;     // R's value rendered by type
 };
 
+// What one state transfer carried over (the agent's counters).
+struct Transfer {
+  std::string direction;  // forward (P into F), backward (F into R)
+  uint64_t objects = 0, bytes = 0, pointers = 0, transforms = 0;
+};
+
 struct Report {
   Outcome outcome = Outcome::kRefused;
   Reason reason = Reason::kNone;
@@ -78,6 +84,7 @@ struct Report {
   Binary new_binary;
   std::vector<Phase> phases;
   std::optional<Crash> crash;
+  std::vector<Transfer> transfers;      // the transfers that completed, in order
   std::vector<Difference> differences;  // capped
   uint64_t differences_total = 0;       // including those beyond the cap
   std::vector<std::string> needs_user_code;  // state IDs, when reason == kNeedsUserCode

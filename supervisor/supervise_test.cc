@@ -295,6 +295,11 @@ TEST_CASE("committed: state written before the update reads back after it (v1 ->
   CHECK(r.report["outcome"] == "committed");
   CHECK(phase_names(r) == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
                                           "commit"});
+  REQUIRE(r.report["transfers"].size() == 2);  // what each transfer carried over
+  CHECK(r.report["transfers"][0]["direction"] == "forward");
+  CHECK(r.report["transfers"][1]["direction"] == "backward");
+  CHECK(r.report["transfers"][0]["objects"].get<uint64_t>() > 100);  // 49 keys, their strings, the table...
+  CHECK(r.report["transfers"][0]["pointers"].get<uint64_t>() > 50);
   pid_t old_pid = kv.server.pid;
   pid_t f = take_over(kv, r);
   CHECK(f != old_pid);

@@ -171,9 +171,9 @@ uint64_t agent_heap_size(pid_t peer) {
 }
 
 // Runs one state-transfer task in `thread`; rolls back on anything but OK.
-void run_transfer(inject::Task& thread, const char* process, uint32_t task, uint32_t mode, pid_t peer,
-                  std::array<uint64_t, 8> args, const std::vector<uint8_t>& self,
-                  const std::vector<uint8_t>& peer_img, const Deadline& dl) {
+Transfer run_transfer(inject::Task& thread, const char* process, uint32_t task, uint32_t mode, pid_t peer,
+                      std::array<uint64_t, 8> args, const std::vector<uint8_t>& self,
+                      const std::vector<uint8_t>& peer_img, const Deadline& dl) {
   // TEST-ONLY hooks (transaction.h).
   const char* forced = std::getenv(mode == TTST_AGENT_MODE_FORWARD ? kTestForwardTaskEnv : kTestBackwardTaskEnv);
   if (forced && *forced) task = static_cast<uint32_t>(std::strtoul(forced, nullptr, 0));
@@ -191,7 +191,9 @@ void run_transfer(inject::Task& thread, const char* process, uint32_t task, uint
   std::string dir = mode == TTST_AGENT_MODE_FORWARD ? "forward" : "backward";
   switch (out.kind) {
     case inject::AgentOutcome::Kind::kFinished: {
-      if (out.status == TTST_STFW_STATUS_OK) return;
+      if (out.status == TTST_STFW_STATUS_OK)
+        return Transfer{dir, out.detail[TTST_STFW_DETAIL_OBJECTS], out.detail[TTST_STFW_DETAIL_BYTES],
+                        out.detail[TTST_STFW_DETAIL_POINTERS], out.detail[TTST_STFW_DETAIL_TRANSFORMS]};
       std::string line;
       for (uint8_t c : out.output) {
         if (c == 0) break;
@@ -223,6 +225,8 @@ void run_transfer(inject::Task& thread, const char* process, uint32_t task, uint
       rollback(Reason::kCrash, std::string("the ") + process + " process died during the " + dir + " transfer",
                "the old version keeps serving; see the report");
   }
+  throw Abort{Outcome::kRolledBack, Reason::kInternal, "the " + dir + " transfer ended in an unknown way",
+              "the old version keeps serving; see the report", std::nullopt, ""};
 }
 
 // TEST ONLY (kTestDieAtEnv): the supervisor killed at a named commit step.
@@ -394,8 +398,10 @@ Report run_update_report(const Options& o, bool& internal) {
     std::vector<uint8_t> img2(v2img.data(), v2img.data() + v2img.size());
 
     phases.start("forward");
-    run_transfer(future->task(), "future", TTST_AGENT_TASK_STFW_FORWARD, TTST_AGENT_MODE_FORWARD, o.pid,
-                 {f_bias, p_bias, f_rt, p_rt, 0, past->main_thread().get_regs().fs_base, 0, 0}, img2, img1, dl);
+    rep.transfers.push_back(run_transfer(future->task(), "future", TTST_AGENT_TASK_STFW_FORWARD,
+                                         TTST_AGENT_MODE_FORWARD, o.pid,
+                                         {f_bias, p_bias, f_rt, p_rt, 0, past->main_thread().get_regs().fs_base, 0, 0},
+                                         img2, img1, dl));
     if (!o.forward_only) {
       phases.start("backward");
       // R is forked only now: the forward transfer's reads of P (process_vm_readv
@@ -406,9 +412,9 @@ Report run_update_report(const Options& o, bool& internal) {
       // untouched since it was seized, so R is the same clone either way.
       reversed.emplace(inject::create_reversed(
           past->main_thread(), std::max(std::min(dl.left(), milliseconds(2000)), milliseconds(100))));
-      run_transfer(reversed->task(), "reversed", TTST_AGENT_TASK_STFW_BACKWARD, TTST_AGENT_MODE_BACKWARD,
-                   future->pid(), {p_bias, f_bias, p_rt, f_rt, 0, future->task().get_regs().fs_base, 0, 0}, img1,
-                   img2, dl);
+      rep.transfers.push_back(run_transfer(
+          reversed->task(), "reversed", TTST_AGENT_TASK_STFW_BACKWARD, TTST_AGENT_MODE_BACKWARD, future->pid(),
+          {p_bias, f_bias, p_rt, f_rt, 0, future->task().get_regs().fs_base, 0, 0}, img1, img2, dl));
       phases.start("diff");
       diff::Options dopt;
       for (auto& t : past->threads())
