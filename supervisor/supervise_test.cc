@@ -8,7 +8,9 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -384,6 +387,42 @@ TEST_CASE("committed: the lines the old version printed but had not written reac
   CHECK(in_order);
   CHECK(v1_lines > 10);
   CHECK(v2_lines == 20);
+}
+
+TEST_CASE("committed under a service manager: MAINPID of the new version sent on NOTIFY_SOCKET") {
+  // As systemd would see it (sd_notify): the old version was started with
+  // NOTIFY_SOCKET; at commit the manager must learn the new main PID before the
+  // old one dies, or it would stop the unit and kill the new version.
+  std::string sock = "/tmp/ttst-notify-" + std::to_string(getpid()) + ".sock";  // sun_path holds 107 bytes
+  ::unlink(sock.c_str());
+  int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(s >= 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::strncpy(sa.sun_path, sock.c_str(), sizeof sa.sun_path - 1);
+  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  setenv("NOTIFY_SOCKET", sock.c_str(), 1);
+  KvServer server = KvServer::start(kV1);
+  unsetenv("NOTIFY_SOCKET");
+  Run r = supervise(pid_args(server.pid, kV2));
+  REQUIRE(r.status == 0);
+  INFO(r.report["message"].get<std::string>());
+  CHECK(r.report["message"].get<std::string>().find("told the service manager (NOTIFY_SOCKET) the new main PID") !=
+        std::string::npos);
+  pid_t f = r.report["new_pid"].get<pid_t>();
+  timeval tv{2, 0};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[128] = {};
+  ssize_t n = recv(s, buf, sizeof buf - 1, 0);
+  CHECK(std::string(buf, n > 0 ? size_t(n) : 0) == "MAINPID=" + std::to_string(f) + "\n");
+  int st = 0;
+  waitpid(server.pid, &st, 0);
+  server.pid = f;
+  KvClient c(server.port);
+  CHECK(c.command("VERSION") == "VERSION 2");
+  server.kill_and_wait();
+  close(s);
+  ::unlink(sock.c_str());
 }
 
 TEST_CASE("committed although v1's binary was replaced on disk (metadata from /proc/N/exe)") {

@@ -39,6 +39,7 @@
 #include "supervisor/preflight.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/upoint_map.h"
+#include "supervisor/service_notify.h"
 #include "supervisor/state_model_adapter.h"
 #include "supervisor/stdio_flush.h"
 
@@ -462,6 +463,8 @@ Report run_update_report(const Options& o, bool& internal) {
     commit_step("commit.past_doomed");
     // What P printed but had not written yet goes out before F runs (stdio_flush.h).
     StdioFlush flushed = flush_past_stdio(o.pid, past->main_thread(), milliseconds(200));
+    // The service manager follows F as the main process (service_notify.h).
+    ServiceNotify notified = notify_main_pid(o.pid, past->main_thread(), fpid, milliseconds(500));
     write_runtime_flags(fpid, f_rt, 0, 0);
     future->release();
     future.reset();
@@ -480,6 +483,9 @@ Report run_update_report(const Options& o, bool& internal) {
     if (flushed.bytes)
       rep.message += "; wrote the " + std::to_string(flushed.bytes) + " bytes of output the old version had buffered (" +
                      std::to_string(flushed.files) + (flushed.files == 1 ? " file)" : " files)");
+    if (notified.sent) rep.message += "; told the service manager (NOTIFY_SOCKET) the new main PID";
+    if (notified.attempted && !notified.sent)
+      rep.message += "; could not tell the service manager the new main PID (" + notified.problem + ")";
     if (flushed.lost || !flushed.problem.empty())
       rep.message += "; " + std::to_string(flushed.lost) + " bytes of its buffered output could not be written (" +
                      flushed.problem + ")";
