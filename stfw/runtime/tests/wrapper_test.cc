@@ -21,3 +21,4 @@ TEST_CASE("ttst-c++ builds C++ with update points") { CHECK(step("cxx") == 0); }
 TEST_CASE("TTST_REAL_CC=clang") { CHECK(step("clang") == 0); }
 TEST_CASE("--version and -dumpversion pass through") { CHECK(step("passthrough") == 0); }
 TEST_CASE("a missing runtime is one clear line and exit status 2") { CHECK(step("missing-runtime") == 0); }
+TEST_CASE("-static is refused with one clear line and exit status 2") { CHECK(step("static") == 0); }

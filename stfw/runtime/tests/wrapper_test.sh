@@ -50,6 +50,16 @@ missing-runtime)
   [ $rc -eq 2 ] || fail "exit status $rc for a missing runtime"
   echo "$out" | grep -q "cannot find the ttst runtime" || fail "message: $out"
   ;;
+static)
+  cd "$work"
+  printf 'int main(void){ return 0; }\n' > s.c
+  out=$("$bin/ttst-cc" -static -o s s.c 2>&1); rc=$?
+  [ $rc -eq 2 ] || fail "exit status $rc for -static"
+  [ "$(echo "$out" | wc -l)" -eq 1 ] || fail "more than one line: $out"
+  echo "$out" | grep -q "ttst-cc: -static is not supported" || fail "message: $out"
+  [ -e s ] && fail "a static program was linked"
+  "$bin/ttst-cc" -static -c -o s.o s.c || fail "-static on a compile step must pass"
+  ;;
 *) fail "unknown step $1" ;;
 esac
 echo ok
