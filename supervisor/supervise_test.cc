@@ -473,6 +473,7 @@ TEST_CASE("the supervisor killed at each commit step: exactly one version serves
       {"commit.past_pid", "VERSION 1"},     // F dies with us: rollback
       {"commit.unleashed", "VERSION 1"},    // F sees P alive and exits: rollback
       {"commit.past_doomed", "VERSION 2"},  // P runs its exit_group, F serves: commit
+      {"commit.flushed", "VERSION 2"},      // the same, after P's remote writes (stdio, MAINPID)
       {"commit.released", "VERSION 2"},
   };
   for (const auto& [step, expect] : steps) {

@@ -465,6 +465,7 @@ Report run_update_report(const Options& o, bool& internal) {
     StdioFlush flushed = flush_past_stdio(o.pid, past->main_thread(), milliseconds(200));
     // The service manager follows F as the main process (service_notify.h).
     ServiceNotify notified = notify_main_pid(o.pid, past->main_thread(), fpid, milliseconds(500));
+    commit_step("commit.flushed");
     write_runtime_flags(fpid, f_rt, 0, 0);
     future->release();
     future.reset();
