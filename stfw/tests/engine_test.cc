@@ -75,7 +75,8 @@ void* scratch_limited(void* c, uint64_t n) { return scratch_left-- > 0 ? scratch
 
 Run forward(Side& p, Side& f, void* (*scratch_fn)(void*, uint64_t) = &scratch,
             std::vector<ttst::stfw::Region> regions = {}, std::vector<uint64_t>* kernel_words = nullptr,
-            std::vector<uint64_t>* kernel_out = nullptr) {
+            std::vector<uint64_t>* kernel_out = nullptr,
+            uint64_t (*alloc)(void*, uint64_t, uint64_t, uint64_t) = nullptr) {
   static char out[4096];
   out[0] = 0;
   if (regions.empty()) regions.push_back(ttst::stfw::Region{p.bias(), 1 << 16, p.mem});
@@ -87,7 +88,7 @@ Run forward(Side& p, Side& f, void* (*scratch_fn)(void*, uint64_t) = &scratch,
     kernel_out->assign(kernel_words->size(), 0);
     c.kernel_words = kernel_words->data(), c.kernel_count = kernel_words->size(), c.kernel_out = kernel_out->data();
   }
-  ttst::stfw::Env env{scratch_fn, nullptr, nullptr, nullptr};
+  ttst::stfw::Env env{scratch_fn, nullptr, alloc, nullptr};
   Run run;
   run.r = ttst::stfw::transfer(c, env);
   run.msg = out;
@@ -229,4 +230,21 @@ TEST_CASE("kernel-held words (epoll data): pointers translated, numbers kept, a 
   run = forward(p, f, &scratch, {}, &words, &out);
   CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
   CHECK(run.msg == "invariant: the data of epoll registration #0 points to ids+6, which does not exist in v2");
+}
+
+TEST_CASE("the program's allocator refusing a block in F is reported as no memory, naming the object") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  // One live heap object of 24 bytes in P, linked on stripe 0 (ttst_abi.h §3).
+  auto* rt = reinterpret_cast<ttst_runtime*>(p.mem + p.v.runtime_addr());
+  auto* d = reinterpret_cast<ttst_heap_desc*>(p.mem + 0xe000);
+  std::memset(d, 0, sizeof *d + 24);
+  d->prev = d->next = &rt->stripes[0].head;
+  d->size = 24, d->dyn_id = 7, d->magic = TTST_HEAP_LIVE;
+  rt->stripes[0].head.next = rt->stripes[0].head.prev = d;
+  rt->stripes[0].live = 1;
+  rt->next_dyn_id = 64;
+  auto refuse = [](void*, uint64_t, uint64_t, uint64_t) -> uint64_t { return 0; };
+  Run run = forward(p, f, &scratch, {}, nullptr, nullptr, refuse);
+  CHECK(run.r.status == TTST_STFW_STATUS_NO_MEMORY);
+  CHECK(run.msg.find("no memory: the program's allocator refused 24 bytes for heap object #7 (24 bytes, site ") == 0);
 }
