@@ -99,30 +99,42 @@ static inline void unlock(volatile uint32_t *l) {
   if (!__libc_single_threaded) unlock_always(l);
 }
 
-/* Writes the descriptor at base+off and links it; returns the program's pointer. */
-static inline void *track(void *base, uint32_t off, size_t size, uintptr_t site,
-                          uint32_t flags, uint64_t dyn_id, uint64_t origin_id) {
-  if (!base) return NULL;
-  struct ttst_heap_desc *d = (struct ttst_heap_desc *)((char *)base + off);
+/* TTST_HEAP_F_FROM_LIB for a site outside the executable's text (one compare). */
+static inline uint32_t from_lib(uintptr_t site) {
+  return site - (uintptr_t)__executable_start >= (uintptr_t)etext - (uintptr_t)__executable_start
+             ? TTST_HEAP_F_FROM_LIB : 0;
+}
+
+/* Writes the descriptor d (off bytes into its glibc block) and links it on this
+ * thread's stripe; returns the program's pointer. */
+static inline __attribute__((always_inline)) void *
+link_desc(struct ttst_heap_desc *d, uint32_t off, size_t size, uintptr_t site, uint32_t flags,
+          uint64_t dyn_id, uint64_t origin_id) {
   uint32_t s = my_stripe();
   struct ttst_heap_stripe *st = &RT.stripes[s];
-  if (site < (uintptr_t)__executable_start || site >= (uintptr_t)etext)
-    flags |= TTST_HEAP_F_FROM_LIB;
   d->size = size;
   d->site = site;
   d->dyn_id = dyn_id ? dyn_id : next_id();
   d->origin_id = origin_id;
-  d->flags = flags | (s << TTST_HEAP_STRIPE_SHIFT);
+  d->flags = flags | from_lib(site) | (s << TTST_HEAP_STRIPE_SHIFT);
   d->offset = off;
   d->magic = TTST_HEAP_LIVE;
-  lock(&st->lock);
   d->prev = &st->head;
-  d->next = st->head.next;
-  st->head.next->prev = d;
+  lock(&st->lock);
+  struct ttst_heap_desc *first = st->head.next;
+  d->next = first;
+  first->prev = d;
   st->head.next = d;
   st->live++;
   unlock(&st->lock);
   return d + 1;
+}
+
+static inline void *track(void *base, uint32_t off, size_t size, uintptr_t site,
+                          uint32_t flags, uint64_t dyn_id, uint64_t origin_id) {
+  if (!base) return NULL;
+  return link_desc((struct ttst_heap_desc *)((char *)base + off), off, size, site, flags,
+                   dyn_id, origin_id);
 }
 
 /* The descriptor of a pointer we handed out, or NULL for a foreign one. */
@@ -131,21 +143,102 @@ static inline struct ttst_heap_desc *desc_of(void *p) {
   return d->magic == TTST_HEAP_LIVE ? d : NULL;
 }
 
-/* Unlinks d; returns the start of its underlying glibc block. */
-static inline void *untrack(struct ttst_heap_desc *d) {
+/* Unlinks d and clears its magic: from here on no walk can see it. */
+static inline void unlink_desc(struct ttst_heap_desc *d) {
   struct ttst_heap_stripe *st = &RT.stripes[TTST_HEAP_STRIPE_OF(d->flags)];
   lock(&st->lock);
-  d->prev->next = d->next;
-  d->next->prev = d->prev;
+  struct ttst_heap_desc *prev = d->prev, *next = d->next;
+  prev->next = next;
+  next->prev = prev;
   st->live--;
   unlock(&st->lock);
   d->magic = 0;
+}
+
+/* Unlinks d; returns the start of its underlying glibc block. */
+static inline void *untrack(struct ttst_heap_desc *d) {
+  unlink_desc(d);
   return (char *)d - d->offset;
+}
+
+/* ---- the per-thread cache of freed small blocks ------------------------------
+ * Like glibc's tcache, one level up: a block the program frees whose request was
+ * at most CACHE_MAX_SIZE bytes is unlinked (never enumerated again: magic 0, off
+ * every list) and kept on its thread's list for its size class, so the next
+ * malloc/calloc of that class takes it back without entering glibc, and relinks it
+ * with a fresh dyn_id. Class = the glibc chunk size the block with its descriptor
+ * needs ((n + 64 + 8 + 15) & ~15; requests are rounded up to that chunk's usable
+ * size, which glibc would have handed out anyway), so a cached block always fits
+ * any request of its class, whatever glibc actually gave (realloc in place may
+ * have left it larger). At most CACHE_PER_CLASS blocks per class: a thread holds
+ * at most 8 * (80 + 96 + ... + 1104) = 307,840 bytes of chunks here (plus what
+ * glibc's own tcache holds). Purely thread-local: no lock, no atomic. Flushed to
+ * glibc when the thread exits (pthread key destructor; after that the thread
+ * frees straight to glibc). A forked child keeps the forking thread's cache
+ * (its blocks are valid in the child); the caches of threads that do not exist in
+ * the child are lost, bounded as above, like glibc's own tcaches. */
+#define CACHE_MAX_SIZE 1024u
+#define CACHE_PER_CLASS 8u
+#define CHUNK_OF(n) (((n) + DESC + 8 + 15) & ~(size_t)15) /* glibc's request2size */
+#define CLASS_OF(n) (((n) + DESC + 8 + 15) / 16 - (DESC + 8 + 15) / 16)
+#define CACHE_CLASSES (CLASS_OF(CACHE_MAX_SIZE) + 1)
+
+struct cache_bin {
+  struct ttst_heap_desc *first; /* chained through `next` */
+  uint32_t count;
+};
+static __thread struct cache_bin cache[CACHE_CLASSES];
+enum { CACHE_UNSET = 0, CACHE_ON, CACHE_OFF };
+static __thread uint32_t cache_state; /* CACHE_OFF once the thread is exiting */
+static pthread_key_t cache_key;
+static uint32_t cache_key_ok; /* set by ttst_init */
+
+/* Thread exit (pthread key destructor): give every cached block back to glibc,
+ * and cache nothing from here on. */
+static void cache_flush(void *unused) {
+  (void)unused;
+  cache_state = CACHE_OFF;
+  for (unsigned c = 0; c < CACHE_CLASSES; c++) {
+    struct ttst_heap_desc *d = cache[c].first;
+    while (d) {
+      struct ttst_heap_desc *next = d->next;
+      __libc_free(d);
+      d = next;
+    }
+    cache[c].first = NULL;
+    cache[c].count = 0;
+  }
+}
+
+/* First block this thread caches: arrange for the flush at its exit. */
+static __attribute__((noinline, cold)) int cache_start(void) {
+  if (cache_state != CACHE_UNSET) return cache_state == CACHE_ON;
+  if (!__atomic_load_n(&cache_key_ok, __ATOMIC_ACQUIRE)) return 0; /* before ttst_init */
+  cache_state = CACHE_OFF; /* in case pthread_setspecific frees */
+  if (pthread_setspecific(cache_key, (void *)1) != 0) return 0;
+  cache_state = CACHE_ON;
+  return 1;
+}
+
+/* A block of class c from this thread's cache, or NULL. */
+static inline struct ttst_heap_desc *cache_take(size_t c) {
+  struct cache_bin *b = &cache[c];
+  struct ttst_heap_desc *d = b->first;
+  if (d) {
+    b->first = d->next;
+    b->count--;
+  }
+  return d;
 }
 
 #define SITE ((uintptr_t)__builtin_return_address(0))
 
 static inline void *do_malloc(size_t n, uintptr_t site) {
+  if (n <= CACHE_MAX_SIZE) {
+    struct ttst_heap_desc *d = cache_take(CLASS_OF(n));
+    if (d) return link_desc(d, 0, n, site, 0, 0, 0);
+    return track(__libc_malloc(CHUNK_OF(n) - 8), 0, n, site, 0, 0, 0);
+  }
   if (n > SIZE_MAX - DESC) { errno = ENOMEM; return NULL; }
   return track(__libc_malloc(n + DESC), 0, n, site, 0, 0, 0);
 }
@@ -177,10 +270,22 @@ void *__ttst_transfer_alloc(size_t n, uintptr_t site, uint64_t origin_id) {
   return track(__libc_calloc(1, n + DESC), 0, n, site, TTST_HEAP_F_ZEROED, 0, origin_id);
 }
 
-static void do_free(void *p) {
+static inline void do_free(void *p) {
   if (!p) return;
   struct ttst_heap_desc *d = desc_of(p);
-  __libc_free(d ? untrack(d) : p); /* foreign or double free: glibc decides */
+  if (!d) { __libc_free(p); return; } /* foreign or double free: glibc decides */
+  unlink_desc(d);
+  uint64_t size = d->size;
+  if (size <= CACHE_MAX_SIZE && d->offset == 0) {
+    struct cache_bin *b = &cache[CLASS_OF(size)];
+    if (b->count < CACHE_PER_CLASS && (cache_state == CACHE_ON || cache_start())) {
+      d->next = b->first;
+      b->first = d;
+      b->count++;
+      return;
+    }
+  }
+  __libc_free((char *)d - d->offset);
 }
 
 void __ttst_transfer_free(void *p) { do_free(p); }
@@ -196,6 +301,10 @@ void *calloc(size_t count, size_t n) {
   if (__builtin_mul_overflow(count, n, &total) || total > SIZE_MAX - DESC) {
     errno = ENOMEM;
     return NULL;
+  }
+  if (total <= CACHE_MAX_SIZE) {
+    struct ttst_heap_desc *d = cache_take(CLASS_OF(total));
+    if (d) return memset(link_desc(d, 0, total, SITE, TTST_HEAP_F_ZEROED, 0, 0), 0, total);
   }
   return track(__libc_calloc(1, total + DESC), 0, total, SITE, TTST_HEAP_F_ZEROED, 0, 0);
 }
@@ -360,6 +469,8 @@ __attribute__((constructor(101))) static void ttst_init(void) {
     e--;
   }
   pthread_atfork(fork_prepare, fork_release, fork_release);
+  if (pthread_key_create(&cache_key, cache_flush) == 0)
+    __atomic_store_n(&cache_key_ok, 1, __ATOMIC_RELEASE);
   /* Our 64-byte descriptor pushes small blocks past glibc's default fastbin limit
    * (128-byte chunks); raise it to glibc's maximum so they stay on the fast path. */
   mallopt(M_MXFAST, 160);
