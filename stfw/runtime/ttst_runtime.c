@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/single_threaded.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,22 +61,34 @@ static __thread uint32_t my_stripe_plus1; /* 0: not dealt yet */
 static __thread uint64_t my_next_id, my_end_id; /* this thread's block of IDs */
 #define ID_BLOCK 64
 
+/* The rare paths of malloc and free (a new block of IDs, a thread's first
+ * stripe, a contended lock) are out of line and preserve every register, so the
+ * common paths around them save none (GCC's no_caller_saved_registers; general
+ * registers only, so nothing else needs preserving). */
+#define RARE __attribute__((noinline, cold, no_caller_saved_registers, target("general-regs-only")))
+
 /* Dynamic IDs come in blocks of ID_BLOCK per thread: one atomic per 64
  * allocations. Unique per process, increasing in each thread's order. */
-static inline uint64_t next_id(void) {
-  if (__builtin_expect(my_next_id == my_end_id, 0)) {
-    my_next_id = __atomic_fetch_add(&RT.next_dyn_id, ID_BLOCK, __ATOMIC_RELAXED);
-    my_end_id = my_next_id + ID_BLOCK;
-  }
+static RARE uint64_t next_id_block(void) {
+  my_next_id = __atomic_fetch_add(&RT.next_dyn_id, ID_BLOCK, __ATOMIC_RELAXED);
+  my_end_id = my_next_id + ID_BLOCK;
   return my_next_id++;
 }
+static inline uint64_t next_id(void) {
+  uint64_t id = my_next_id;
+  if (__builtin_expect(id == my_end_id, 0)) return next_id_block();
+  my_next_id = id + 1;
+  return id;
+}
 
+static RARE uint32_t deal_stripe(void) {
+  uint32_t s = __atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) % TTST_HEAP_STRIPES + 1;
+  my_stripe_plus1 = s;
+  return s - 1;
+}
 static inline uint32_t my_stripe(void) {
   uint32_t s = my_stripe_plus1;
-  if (__builtin_expect(s == 0, 0)) {
-    s = __atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) % TTST_HEAP_STRIPES + 1;
-    my_stripe_plus1 = s;
-  }
+  if (__builtin_expect(s == 0, 0)) return deal_stripe();
   return s - 1;
 }
 
@@ -84,12 +97,18 @@ static inline uint32_t my_stripe(void) {
  * While the process has a single thread (glibc's __libc_single_threaded, cleared
  * before a second thread starts and never set again) nobody can race for it: the
  * lock is not taken, and stays 0 as the heap walk requires. */
-static inline void lock_always(volatile uint32_t *l) {
-  while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
-    for (unsigned spins = 0; *l; spins++) {
-      if (spins < 64) __builtin_ia32_pause();
-      else sched_yield();
+static RARE void lock_wait(volatile uint32_t *l) {
+  for (unsigned spins = 0; *l; spins++) {
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else { /* sched_yield, as a raw system call: it clobbers rax, rcx, r11 only */
+      long rax = SYS_sched_yield;
+      __asm__ __volatile__("syscall" : "+a"(rax) : : "rcx", "r11", "memory");
     }
+  }
+}
+static inline void lock_always(volatile uint32_t *l) {
+  while (__builtin_expect(__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE), 0)) lock_wait(l);
 }
 static inline void unlock_always(volatile uint32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
 static inline void lock(volatile uint32_t *l) {
@@ -130,7 +149,7 @@ link_desc(struct ttst_heap_desc *d, uint32_t off, size_t size, uintptr_t site, u
   return d + 1;
 }
 
-static inline void *track(void *base, uint32_t off, size_t size, uintptr_t site,
+static inline __attribute__((always_inline)) void *track(void *base, uint32_t off, size_t size, uintptr_t site,
                           uint32_t flags, uint64_t dyn_id, uint64_t origin_id) {
   if (!base) return NULL;
   return link_desc((struct ttst_heap_desc *)((char *)base + off), off, size, site, flags,
@@ -211,7 +230,7 @@ static void cache_flush(void *unused) {
 }
 
 /* First block this thread caches: arrange for the flush at its exit. */
-static __attribute__((noinline, cold)) int cache_start(void) {
+static int cache_start(void) {
   if (cache_state != CACHE_UNSET) return cache_state == CACHE_ON;
   if (!__atomic_load_n(&cache_key_ok, __ATOMIC_ACQUIRE)) return 0; /* before ttst_init */
   cache_state = CACHE_OFF; /* in case pthread_setspecific frees */
@@ -270,6 +289,18 @@ void *__ttst_transfer_alloc(size_t n, uintptr_t site, uint64_t origin_id) {
   return track(__libc_calloc(1, n + DESC), 0, n, site, TTST_HEAP_F_ZEROED, 0, origin_id);
 }
 
+/* A block to cache on a thread whose cache is not started yet (or is off). */
+static __attribute__((noinline, cold)) void free_uncached(struct ttst_heap_desc *d) {
+  struct cache_bin *b = &cache[CLASS_OF(d->size)];
+  if (cache_start()) {
+    d->next = b->first;
+    b->first = d;
+    b->count++;
+    return;
+  }
+  __libc_free(d);
+}
+
 static inline void do_free(void *p) {
   if (!p) return;
   struct ttst_heap_desc *d = desc_of(p);
@@ -278,7 +309,8 @@ static inline void do_free(void *p) {
   uint64_t size = d->size;
   if (size <= CACHE_MAX_SIZE && d->offset == 0) {
     struct cache_bin *b = &cache[CLASS_OF(size)];
-    if (b->count < CACHE_PER_CLASS && (cache_state == CACHE_ON || cache_start())) {
+    if (b->count < CACHE_PER_CLASS) {
+      if (__builtin_expect(cache_state != CACHE_ON, 0)) { free_uncached(d); return; }
       d->next = b->first;
       b->first = d;
       b->count++;
