@@ -61,15 +61,13 @@ static __thread uint32_t my_stripe_plus1; /* 0: not dealt yet */
 static __thread uint64_t my_next_id, my_end_id; /* this thread's block of IDs */
 #define ID_BLOCK 64
 
-/* The rare paths of malloc and free (a new block of IDs, a thread's first
- * stripe, a contended lock) are out of line and preserve every register, so the
- * common paths around them save none (GCC's no_caller_saved_registers; general
- * registers only, so nothing else needs preserving). */
-#define RARE __attribute__((noinline, cold, no_caller_saved_registers, target("general-regs-only")))
-
-/* Dynamic IDs come in blocks of ID_BLOCK per thread: one atomic per 64
+/* Speed: the rare paths of malloc and free below (a new block of IDs, a thread's
+ * first stripe, a contended lock) call no function, so that the common paths
+ * compile to leaf code that saves no register (a few ns per malloc/free pair).
+ *
+ * Dynamic IDs come in blocks of ID_BLOCK per thread: one atomic per 64
  * allocations. Unique per process, increasing in each thread's order. */
-static RARE uint64_t next_id_block(void) {
+static inline uint64_t next_id_block(void) {
   my_next_id = __atomic_fetch_add(&RT.next_dyn_id, ID_BLOCK, __ATOMIC_RELAXED);
   my_end_id = my_next_id + ID_BLOCK;
   return my_next_id++;
@@ -81,7 +79,7 @@ static inline uint64_t next_id(void) {
   return id;
 }
 
-static RARE uint32_t deal_stripe(void) {
+static inline uint32_t deal_stripe(void) {
   uint32_t s = __atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) % TTST_HEAP_STRIPES + 1;
   my_stripe_plus1 = s;
   return s - 1;
@@ -93,11 +91,12 @@ static inline uint32_t my_stripe(void) {
 }
 
 /* A spin lock held for a handful of stores. If its holder was preempted, yield
- * the CPU rather than spin through a time slice (the waiter holds no lock).
+ * the CPU rather than spin through a time slice (the waiter holds no lock; a raw
+ * sched_yield, so the waiting loop calls no function).
  * While the process has a single thread (glibc's __libc_single_threaded, cleared
  * before a second thread starts and never set again) nobody can race for it: the
  * lock is not taken, and stays 0 as the heap walk requires. */
-static RARE void lock_wait(volatile uint32_t *l) {
+static inline void lock_wait(volatile uint32_t *l) {
   for (unsigned spins = 0; *l; spins++) {
     if (spins < 64) {
       __builtin_ia32_pause();
@@ -111,11 +110,14 @@ static inline void lock_always(volatile uint32_t *l) {
   while (__builtin_expect(__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE), 0)) lock_wait(l);
 }
 static inline void unlock_always(volatile uint32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
-static inline void lock(volatile uint32_t *l) {
-  if (!__libc_single_threaded) lock_always(l);
+/* Takes l unless the process is single-threaded; returns whether it did. */
+static inline int lock(volatile uint32_t *l) {
+  int mt = !__libc_single_threaded;
+  if (mt) lock_always(l);
+  return mt;
 }
-static inline void unlock(volatile uint32_t *l) {
-  if (!__libc_single_threaded) unlock_always(l);
+static inline void unlock(volatile uint32_t *l, int locked) {
+  if (locked) unlock_always(l);
 }
 
 /* TTST_HEAP_F_FROM_LIB for a site outside the executable's text (one compare). */
@@ -139,18 +141,19 @@ link_desc(struct ttst_heap_desc *d, uint32_t off, size_t size, uintptr_t site, u
   d->offset = off;
   d->magic = TTST_HEAP_LIVE;
   d->prev = &st->head;
-  lock(&st->lock);
+  int locked = lock(&st->lock);
   struct ttst_heap_desc *first = st->head.next;
   d->next = first;
   first->prev = d;
   st->head.next = d;
   st->live++;
-  unlock(&st->lock);
+  unlock(&st->lock, locked);
   return d + 1;
 }
 
-static inline __attribute__((always_inline)) void *track(void *base, uint32_t off, size_t size, uintptr_t site,
-                          uint32_t flags, uint64_t dyn_id, uint64_t origin_id) {
+static inline __attribute__((always_inline)) void *
+track(void *base, uint32_t off, size_t size, uintptr_t site, uint32_t flags, uint64_t dyn_id,
+      uint64_t origin_id) {
   if (!base) return NULL;
   return link_desc((struct ttst_heap_desc *)((char *)base + off), off, size, site, flags,
                    dyn_id, origin_id);
@@ -165,12 +168,12 @@ static inline struct ttst_heap_desc *desc_of(void *p) {
 /* Unlinks d and clears its magic: from here on no walk can see it. */
 static inline void unlink_desc(struct ttst_heap_desc *d) {
   struct ttst_heap_stripe *st = &RT.stripes[TTST_HEAP_STRIPE_OF(d->flags)];
-  lock(&st->lock);
+  int locked = lock(&st->lock);
   struct ttst_heap_desc *prev = d->prev, *next = d->next;
   prev->next = next;
   next->prev = prev;
   st->live--;
-  unlock(&st->lock);
+  unlock(&st->lock, locked);
   d->magic = 0;
 }
 
@@ -252,14 +255,20 @@ static inline struct ttst_heap_desc *cache_take(size_t c) {
 
 #define SITE ((uintptr_t)__builtin_return_address(0))
 
+/* A plain block from glibc gets its descriptor: a separate leaf function, so
+ * that malloc keeps only n and site across its call into glibc. */
+static __attribute__((noinline)) void *track_plain(void *base, size_t n, uintptr_t site) {
+  return track(base, 0, n, site, 0, 0, 0);
+}
+
 static inline void *do_malloc(size_t n, uintptr_t site) {
   if (n <= CACHE_MAX_SIZE) {
     struct ttst_heap_desc *d = cache_take(CLASS_OF(n));
     if (d) return link_desc(d, 0, n, site, 0, 0, 0);
-    return track(__libc_malloc(CHUNK_OF(n) - 8), 0, n, site, 0, 0, 0);
+    return track_plain(__libc_malloc(CHUNK_OF(n) - 8), n, site);
   }
   if (n > SIZE_MAX - DESC) { errno = ENOMEM; return NULL; }
-  return track(__libc_malloc(n + DESC), 0, n, site, 0, 0, 0);
+  return track_plain(__libc_malloc(n + DESC), n, site);
 }
 
 /* Alignment > 16: pad the front so the descriptor sits right before the aligned
