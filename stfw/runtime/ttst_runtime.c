@@ -192,24 +192,21 @@ static inline void *untrack(struct ttst_heap_desc *d) {
  * needs ((n + 64 + 8 + 15) & ~15; requests are rounded up to that chunk's usable
  * size, which glibc would have handed out anyway), so a cached block always fits
  * any request of its class, whatever glibc actually gave (realloc in place may
- * have left it larger). At most CACHE_PER_CLASS blocks per class: a thread holds
- * at most 8 * (80 + 96 + ... + 1104) = 307,840 bytes of chunks here (plus what
- * glibc's own tcache holds). Purely thread-local: no lock, no atomic. Flushed to
- * glibc when the thread exits (pthread key destructor; after that the thread
- * frees straight to glibc). A forked child keeps the forking thread's cache
- * (its blocks are valid in the child); the caches of threads that do not exist in
- * the child are lost, bounded as above, like glibc's own tcaches. */
+ * have left it larger). Bound: the chunks a thread caches add up to at most
+ * CACHE_BYTES (64 KiB; glibc's own tcache holds up to ~240 KiB per thread on top).
+ * Purely thread-local: no lock, no atomic. Flushed to glibc when the thread exits
+ * (pthread key destructor; after that the thread frees straight to glibc). A
+ * forked child keeps the forking thread's cache (its blocks are valid in the
+ * child); the caches of threads that do not exist in the child are lost, at most
+ * 64 KiB each, like glibc's own tcaches. */
 #define CACHE_MAX_SIZE 1024u
-#define CACHE_PER_CLASS 8u
+#define CACHE_BYTES 65536u
 #define CHUNK_OF(n) (((n) + DESC + 8 + 15) & ~(size_t)15) /* glibc's request2size */
 #define CLASS_OF(n) (((n) + DESC + 8 + 15) / 16 - (DESC + 8 + 15) / 16)
 #define CACHE_CLASSES (CLASS_OF(CACHE_MAX_SIZE) + 1)
 
-struct cache_bin {
-  struct ttst_heap_desc *first; /* chained through `next` */
-  uint32_t count;
-};
-static __thread struct cache_bin cache[CACHE_CLASSES];
+static __thread struct ttst_heap_desc *cache[CACHE_CLASSES]; /* chained through `next` */
+static __thread size_t cache_bytes; /* sum of CHUNK_OF over the cached blocks */
 enum { CACHE_UNSET = 0, CACHE_ON, CACHE_OFF };
 static __thread uint32_t cache_state; /* CACHE_OFF once the thread is exiting */
 static pthread_key_t cache_key;
@@ -221,15 +218,15 @@ static void cache_flush(void *unused) {
   (void)unused;
   cache_state = CACHE_OFF;
   for (unsigned c = 0; c < CACHE_CLASSES; c++) {
-    struct ttst_heap_desc *d = cache[c].first;
+    struct ttst_heap_desc *d = cache[c];
     while (d) {
       struct ttst_heap_desc *next = d->next;
       __libc_free(d);
       d = next;
     }
-    cache[c].first = NULL;
-    cache[c].count = 0;
+    cache[c] = NULL;
   }
+  cache_bytes = 0;
 }
 
 /* First block this thread caches: arrange for the flush at its exit. */
@@ -242,15 +239,22 @@ static int cache_start(void) {
   return 1;
 }
 
-/* A block of class c from this thread's cache, or NULL. */
-static inline struct ttst_heap_desc *cache_take(size_t c) {
-  struct cache_bin *b = &cache[c];
-  struct ttst_heap_desc *d = b->first;
+/* A cached block for a request of n bytes (<= CACHE_MAX_SIZE), or NULL. */
+static inline struct ttst_heap_desc *cache_take(size_t n) {
+  struct ttst_heap_desc **first = &cache[CLASS_OF(n)], *d = *first;
   if (d) {
-    b->first = d->next;
-    b->count--;
+    *first = d->next;
+    cache_bytes -= CHUNK_OF(n);
   }
   return d;
+}
+
+/* Keeps d (unlinked, offset 0, size <= CACHE_MAX_SIZE) in this thread's cache. */
+static inline void cache_put(struct ttst_heap_desc *d, size_t chunk) {
+  struct ttst_heap_desc **first = &cache[CLASS_OF(d->size)];
+  d->next = *first;
+  *first = d;
+  cache_bytes += chunk;
 }
 
 #define SITE ((uintptr_t)__builtin_return_address(0))
@@ -263,7 +267,7 @@ static __attribute__((noinline)) void *track_plain(void *base, size_t n, uintptr
 
 static inline void *do_malloc(size_t n, uintptr_t site) {
   if (n <= CACHE_MAX_SIZE) {
-    struct ttst_heap_desc *d = cache_take(CLASS_OF(n));
+    struct ttst_heap_desc *d = cache_take(n);
     if (d) return link_desc(d, 0, n, site, 0, 0, 0);
     return track_plain(__libc_malloc(CHUNK_OF(n) - 8), n, site);
   }
@@ -299,15 +303,9 @@ void *__ttst_transfer_alloc(size_t n, uintptr_t site, uint64_t origin_id) {
 }
 
 /* A block to cache on a thread whose cache is not started yet (or is off). */
-static __attribute__((noinline, cold)) void free_uncached(struct ttst_heap_desc *d) {
-  struct cache_bin *b = &cache[CLASS_OF(d->size)];
-  if (cache_start()) {
-    d->next = b->first;
-    b->first = d;
-    b->count++;
-    return;
-  }
-  __libc_free(d);
+static __attribute__((noinline, cold)) void free_uncached(struct ttst_heap_desc *d, size_t chunk) {
+  if (cache_start()) cache_put(d, chunk);
+  else __libc_free(d);
 }
 
 static inline void do_free(void *p) {
@@ -317,12 +315,10 @@ static inline void do_free(void *p) {
   unlink_desc(d);
   uint64_t size = d->size;
   if (size <= CACHE_MAX_SIZE && d->offset == 0) {
-    struct cache_bin *b = &cache[CLASS_OF(size)];
-    if (b->count < CACHE_PER_CLASS) {
-      if (__builtin_expect(cache_state != CACHE_ON, 0)) { free_uncached(d); return; }
-      d->next = b->first;
-      b->first = d;
-      b->count++;
+    size_t chunk = CHUNK_OF(size);
+    if (cache_bytes + chunk <= CACHE_BYTES) {
+      if (__builtin_expect(cache_state != CACHE_ON, 0)) { free_uncached(d, chunk); return; }
+      cache_put(d, chunk);
       return;
     }
   }
@@ -344,7 +340,7 @@ void *calloc(size_t count, size_t n) {
     return NULL;
   }
   if (total <= CACHE_MAX_SIZE) {
-    struct ttst_heap_desc *d = cache_take(CLASS_OF(total));
+    struct ttst_heap_desc *d = cache_take(total);
     if (d) return memset(link_desc(d, 0, total, SITE, TTST_HEAP_F_ZEROED, 0, 0), 0, total);
   }
   return track(__libc_calloc(1, total + DESC), 0, total, SITE, TTST_HEAP_F_ZEROED, 0, 0);

@@ -6,8 +6,8 @@
  *                          a fresh dyn_id, listed exactly once; calloc zeroes it
  *   cache_probe classes    every request size 0..1100, freed and reused in mixed
  *                          orders, with every byte written: glibc sees no overrun
- *   cache_probe bound      at most 8 blocks of a class are kept, the rest go back
- *                          to glibc at once
+ *   cache_probe bound      a thread keeps at most 64 KiB of chunks, the rest go
+ *                          back to glibc at once
  *   cache_probe exit       a thread's cache is given back to glibc when it exits
  *   cache_probe fork       a forked child reuses the forking thread's cache and
  *                          its lists stay exact
@@ -128,18 +128,30 @@ static void classes(void) {
   malloc_trim(0); /* walks glibc's bins: a corrupted chunk header aborts here */
 }
 
-static void bound(void) {
-  mallopt(M_TRIM_THRESHOLD, 1 << 30); /* freed bytes stay in glibc's free count */
-  enum { K = 20 };
+/* In a fresh thread (an empty cache): free K blocks of 1 KiB, more than the
+ * cache's 64 KiB can hold; glibc must get back exactly those beyond it. */
+static void *bound_thread(void *unused) {
+  (void)unused;
+  enum { K = 80 };
   void *p[K];
   for (int i = 0; i < K; i++) p[i] = malloc(1024); /* chunk 1104: past glibc's tcache */
   void *guard = malloc(1024);                       /* keeps them off the top chunk */
   size_t f0 = mallinfo2().fordblks;
   for (int i = 0; i < K; i++) free(p[i]);
   size_t f1 = mallinfo2().fordblks;
-  if (f1 - f0 != (K - 8) * CHUNK_OF(1024))
-    FAIL("glibc got %zu bytes back, expected %zu (all but 8 blocks)", f1 - f0, (K - 8) * CHUNK_OF(1024));
+  size_t kept = 65536 / CHUNK_OF(1024);
+  if (f1 - f0 != (K - kept) * CHUNK_OF(1024))
+    FAIL("glibc got %zu bytes back, expected %zu (all but %zu blocks)", f1 - f0,
+         (K - kept) * CHUNK_OF(1024), kept);
   free(guard);
+  return NULL;
+}
+static void bound(void) {
+  mallopt(M_ARENA_MAX, 1);            /* the thread in the main arena: mallinfo2 sees it */
+  mallopt(M_TRIM_THRESHOLD, 1 << 30); /* freed bytes stay in glibc's free count */
+  pthread_t t;
+  if (pthread_create(&t, NULL, bound_thread, NULL)) FAIL("pthread_create");
+  pthread_join(t, NULL);
 }
 
 static pthread_barrier_t freed, measured;
