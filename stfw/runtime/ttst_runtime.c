@@ -193,7 +193,8 @@ static inline void *untrack(struct ttst_heap_desc *d) {
  * size, which glibc would have handed out anyway), so a cached block always fits
  * any request of its class, whatever glibc actually gave (realloc in place may
  * have left it larger). Bound: the chunks a thread caches add up to at most
- * CACHE_BYTES (64 KiB; glibc's own tcache holds up to ~240 KiB per thread on top).
+ * CACHE_BYTES (64 KiB; glibc's own tcache holds up to ~240 KiB per thread on top);
+ * a free that would pass it first gives the whole cache back to glibc.
  * Purely thread-local: no lock, no atomic. Flushed to glibc when the thread exits
  * (pthread key destructor; after that the thread frees straight to glibc). A
  * forked child keeps the forking thread's cache (its blocks are valid in the
@@ -212,11 +213,8 @@ static __thread uint32_t cache_state; /* CACHE_OFF once the thread is exiting */
 static pthread_key_t cache_key;
 static uint32_t cache_key_ok; /* set by ttst_init */
 
-/* Thread exit (pthread key destructor): give every cached block back to glibc,
- * and cache nothing from here on. */
-static void cache_flush(void *unused) {
-  (void)unused;
-  cache_state = CACHE_OFF;
+/* Gives every block of this thread's cache back to glibc. */
+static void cache_drain(void) {
   for (unsigned c = 0; c < CACHE_CLASSES; c++) {
     struct ttst_heap_desc *d = cache[c];
     while (d) {
@@ -227,6 +225,13 @@ static void cache_flush(void *unused) {
     cache[c] = NULL;
   }
   cache_bytes = 0;
+}
+
+/* Thread exit (pthread key destructor): drain, and cache nothing from here on. */
+static void cache_flush(void *unused) {
+  (void)unused;
+  cache_state = CACHE_OFF;
+  cache_drain();
 }
 
 /* First block this thread caches: arrange for the flush at its exit. */
@@ -302,10 +307,16 @@ void *__ttst_transfer_alloc(size_t n, uintptr_t site, uint64_t origin_id) {
   return track(__libc_calloc(1, n + DESC), 0, n, site, TTST_HEAP_F_ZEROED, 0, origin_id);
 }
 
-/* A block to cache on a thread whose cache is not started yet (or is off). */
-static __attribute__((noinline, cold)) void free_uncached(struct ttst_heap_desc *d, size_t chunk) {
-  if (cache_start()) cache_put(d, chunk);
-  else __libc_free(d);
+/* A block to cache when the cache is full (drain it all: blocks of a class the
+ * program no longer uses never crowd out the others, and each drained block had
+ * saved a glibc round trip before), or not started yet, or off. */
+static __attribute__((noinline, cold)) void free_slow(struct ttst_heap_desc *d, size_t chunk) {
+  if (!cache_start()) {
+    __libc_free(d);
+    return;
+  }
+  if (cache_bytes + chunk > CACHE_BYTES) cache_drain();
+  cache_put(d, chunk);
 }
 
 static inline void do_free(void *p) {
@@ -316,11 +327,11 @@ static inline void do_free(void *p) {
   uint64_t size = d->size;
   if (size <= CACHE_MAX_SIZE && d->offset == 0) {
     size_t chunk = CHUNK_OF(size);
-    if (cache_bytes + chunk <= CACHE_BYTES) {
-      if (__builtin_expect(cache_state != CACHE_ON, 0)) { free_uncached(d, chunk); return; }
+    if (__builtin_expect(cache_bytes + chunk <= CACHE_BYTES && cache_state == CACHE_ON, 1))
       cache_put(d, chunk);
-      return;
-    }
+    else
+      free_slow(d, chunk);
+    return;
   }
   __libc_free((char *)d - d->offset);
 }

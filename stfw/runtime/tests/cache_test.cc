@@ -25,6 +25,6 @@ TEST_CASE("malloc and calloc of its class reuse a cached block with a fresh dyn_
 TEST_CASE("every size up to 1100 bytes, freed and reused in mixed orders, stays in bounds") {
   CHECK(probe("classes") == 0);
 }
-TEST_CASE("a thread caches at most 64 KiB, the rest goes back to glibc at once") { CHECK(probe("bound") == 0); }
+TEST_CASE("a thread caches at most 64 KiB; a free past that gives it all back to glibc") { CHECK(probe("bound") == 0); }
 TEST_CASE("a thread's cache is given back to glibc when the thread exits") { CHECK(probe("exit") == 0); }
 TEST_CASE("a forked child reuses the forking thread's cache with exact lists") { CHECK(probe("fork") == 0); }

@@ -6,8 +6,8 @@
  *                          a fresh dyn_id, listed exactly once; calloc zeroes it
  *   cache_probe classes    every request size 0..1100, freed and reused in mixed
  *                          orders, with every byte written: glibc sees no overrun
- *   cache_probe bound      a thread keeps at most 64 KiB of chunks, the rest go
- *                          back to glibc at once
+ *   cache_probe bound      a thread keeps at most 64 KiB of chunks; a free past
+ *                          that gives them all back to glibc
  *   cache_probe exit       a thread's cache is given back to glibc when it exits
  *   cache_probe fork       a forked child reuses the forking thread's cache and
  *                          its lists stay exact
@@ -128,21 +128,27 @@ static void classes(void) {
   malloc_trim(0); /* walks glibc's bins: a corrupted chunk header aborts here */
 }
 
-/* In a fresh thread (an empty cache): free K blocks of 1 KiB, more than the
- * cache's 64 KiB can hold; glibc must get back exactly those beyond it. */
+/* In a fresh thread (an empty cache): blocks of 1 KiB (chunk 1104, past glibc's
+ * tcache, so glibc's free count sees them) fill the 64 KiB and glibc gets
+ * nothing back; the next free, of another class, gives all of them back to glibc
+ * (a class no longer used never crowds out another) and is itself cached. */
 static void *bound_thread(void *unused) {
   (void)unused;
-  enum { K = 80 };
-  void *p[K];
-  for (int i = 0; i < K; i++) p[i] = malloc(1024); /* chunk 1104: past glibc's tcache */
-  void *guard = malloc(1024);                       /* keeps them off the top chunk */
+  enum { K = 65536 / CHUNK_OF(1024) }; /* 59 */
+  static void *p[K];
+  for (int i = 0; i < K; i++) p[i] = malloc(1024);
+  void *q = malloc(1000); /* chunk 1072 */
+  void *guard = malloc(1024); /* keeps them off the top chunk */
   size_t f0 = mallinfo2().fordblks;
   for (int i = 0; i < K; i++) free(p[i]);
   size_t f1 = mallinfo2().fordblks;
-  size_t kept = 65536 / CHUNK_OF(1024);
-  if (f1 - f0 != (K - kept) * CHUNK_OF(1024))
-    FAIL("glibc got %zu bytes back, expected %zu (all but %zu blocks)", f1 - f0,
-         (K - kept) * CHUNK_OF(1024), kept);
+  if (f1 != f0) FAIL("glibc got %zu bytes back from a cache below 64 KiB", f1 - f0);
+  uintptr_t qa = (uintptr_t)q;
+  free(q);
+  size_t f2 = mallinfo2().fordblks;
+  if (f2 - f1 != K * CHUNK_OF(1024))
+    FAIL("a full cache gave glibc %zu bytes back, expected all %zu", f2 - f1, K * CHUNK_OF(1024));
+  if ((uintptr_t)malloc(1000) != qa) FAIL("the free that drained the cache was not cached");
   free(guard);
   return NULL;
 }
