@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/single_threaded.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,69 +61,102 @@ static __thread uint32_t my_stripe_plus1; /* 0: not dealt yet */
 static __thread uint64_t my_next_id, my_end_id; /* this thread's block of IDs */
 #define ID_BLOCK 64
 
-/* Dynamic IDs come in blocks of ID_BLOCK per thread: one atomic per 64
+/* Speed: the rare paths of malloc and free below (a new block of IDs, a thread's
+ * first stripe, a contended lock) call no function, so that the common paths
+ * compile to leaf code that saves no register (a few ns per malloc/free pair).
+ *
+ * Dynamic IDs come in blocks of ID_BLOCK per thread: one atomic per 64
  * allocations. Unique per process, increasing in each thread's order. */
-static inline uint64_t next_id(void) {
-  if (__builtin_expect(my_next_id == my_end_id, 0)) {
-    my_next_id = __atomic_fetch_add(&RT.next_dyn_id, ID_BLOCK, __ATOMIC_RELAXED);
-    my_end_id = my_next_id + ID_BLOCK;
-  }
+static inline uint64_t next_id_block(void) {
+  my_next_id = __atomic_fetch_add(&RT.next_dyn_id, ID_BLOCK, __ATOMIC_RELAXED);
+  my_end_id = my_next_id + ID_BLOCK;
   return my_next_id++;
 }
+static inline uint64_t next_id(void) {
+  uint64_t id = my_next_id;
+  if (__builtin_expect(id == my_end_id, 0)) return next_id_block();
+  my_next_id = id + 1;
+  return id;
+}
 
+static inline uint32_t deal_stripe(void) {
+  uint32_t s = __atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) % TTST_HEAP_STRIPES + 1;
+  my_stripe_plus1 = s;
+  return s - 1;
+}
 static inline uint32_t my_stripe(void) {
   uint32_t s = my_stripe_plus1;
-  if (__builtin_expect(s == 0, 0)) {
-    s = __atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) % TTST_HEAP_STRIPES + 1;
-    my_stripe_plus1 = s;
-  }
+  if (__builtin_expect(s == 0, 0)) return deal_stripe();
   return s - 1;
 }
 
 /* A spin lock held for a handful of stores. If its holder was preempted, yield
- * the CPU rather than spin through a time slice (the waiter holds no lock).
+ * the CPU rather than spin through a time slice (the waiter holds no lock; a raw
+ * sched_yield, so the waiting loop calls no function).
  * While the process has a single thread (glibc's __libc_single_threaded, cleared
  * before a second thread starts and never set again) nobody can race for it: the
  * lock is not taken, and stays 0 as the heap walk requires. */
-static inline void lock_always(volatile uint32_t *l) {
-  while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
-    for (unsigned spins = 0; *l; spins++) {
-      if (spins < 64) __builtin_ia32_pause();
-      else sched_yield();
+static inline void lock_wait(volatile uint32_t *l) {
+  for (unsigned spins = 0; *l; spins++) {
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else { /* sched_yield, as a raw system call: it clobbers rax, rcx, r11 only */
+      long rax = SYS_sched_yield;
+      __asm__ __volatile__("syscall" : "+a"(rax) : : "rcx", "r11", "memory");
     }
+  }
+}
+static inline void lock_always(volatile uint32_t *l) {
+  while (__builtin_expect(__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE), 0)) lock_wait(l);
 }
 static inline void unlock_always(volatile uint32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
-static inline void lock(volatile uint32_t *l) {
-  if (!__libc_single_threaded) lock_always(l);
+/* Takes l unless the process is single-threaded; returns whether it did. */
+static inline int lock(volatile uint32_t *l) {
+  int mt = !__libc_single_threaded;
+  if (mt) lock_always(l);
+  return mt;
 }
-static inline void unlock(volatile uint32_t *l) {
-  if (!__libc_single_threaded) unlock_always(l);
+static inline void unlock(volatile uint32_t *l, int locked) {
+  if (locked) unlock_always(l);
 }
 
-/* Writes the descriptor at base+off and links it; returns the program's pointer. */
-static inline void *track(void *base, uint32_t off, size_t size, uintptr_t site,
-                          uint32_t flags, uint64_t dyn_id, uint64_t origin_id) {
-  if (!base) return NULL;
-  struct ttst_heap_desc *d = (struct ttst_heap_desc *)((char *)base + off);
+/* TTST_HEAP_F_FROM_LIB for a site outside the executable's text (one compare). */
+static inline uint32_t from_lib(uintptr_t site) {
+  return site - (uintptr_t)__executable_start >= (uintptr_t)etext - (uintptr_t)__executable_start
+             ? TTST_HEAP_F_FROM_LIB : 0;
+}
+
+/* Writes the descriptor d (off bytes into its glibc block) and links it on this
+ * thread's stripe; returns the program's pointer. */
+static inline __attribute__((always_inline)) void *
+link_desc(struct ttst_heap_desc *d, uint32_t off, size_t size, uintptr_t site, uint32_t flags,
+          uint64_t dyn_id, uint64_t origin_id) {
   uint32_t s = my_stripe();
   struct ttst_heap_stripe *st = &RT.stripes[s];
-  if (site < (uintptr_t)__executable_start || site >= (uintptr_t)etext)
-    flags |= TTST_HEAP_F_FROM_LIB;
   d->size = size;
   d->site = site;
   d->dyn_id = dyn_id ? dyn_id : next_id();
   d->origin_id = origin_id;
-  d->flags = flags | (s << TTST_HEAP_STRIPE_SHIFT);
+  d->flags = flags | from_lib(site) | (s << TTST_HEAP_STRIPE_SHIFT);
   d->offset = off;
   d->magic = TTST_HEAP_LIVE;
-  lock(&st->lock);
   d->prev = &st->head;
-  d->next = st->head.next;
-  st->head.next->prev = d;
+  int locked = lock(&st->lock);
+  struct ttst_heap_desc *first = st->head.next;
+  d->next = first;
+  first->prev = d;
   st->head.next = d;
   st->live++;
-  unlock(&st->lock);
+  unlock(&st->lock, locked);
   return d + 1;
+}
+
+static inline __attribute__((always_inline)) void *
+track(void *base, uint32_t off, size_t size, uintptr_t site, uint32_t flags, uint64_t dyn_id,
+      uint64_t origin_id) {
+  if (!base) return NULL;
+  return link_desc((struct ttst_heap_desc *)((char *)base + off), off, size, site, flags,
+                   dyn_id, origin_id);
 }
 
 /* The descriptor of a pointer we handed out, or NULL for a foreign one. */
@@ -131,23 +165,119 @@ static inline struct ttst_heap_desc *desc_of(void *p) {
   return d->magic == TTST_HEAP_LIVE ? d : NULL;
 }
 
+/* Unlinks d and clears its magic: from here on no walk can see it. */
+static inline void unlink_desc(struct ttst_heap_desc *d) {
+  struct ttst_heap_stripe *st = &RT.stripes[TTST_HEAP_STRIPE_OF(d->flags)];
+  int locked = lock(&st->lock);
+  struct ttst_heap_desc *prev = d->prev, *next = d->next;
+  prev->next = next;
+  next->prev = prev;
+  st->live--;
+  unlock(&st->lock, locked);
+  d->magic = 0;
+}
+
 /* Unlinks d; returns the start of its underlying glibc block. */
 static inline void *untrack(struct ttst_heap_desc *d) {
-  struct ttst_heap_stripe *st = &RT.stripes[TTST_HEAP_STRIPE_OF(d->flags)];
-  lock(&st->lock);
-  d->prev->next = d->next;
-  d->next->prev = d->prev;
-  st->live--;
-  unlock(&st->lock);
-  d->magic = 0;
+  unlink_desc(d);
   return (char *)d - d->offset;
+}
+
+/* ---- the per-thread cache of freed small blocks ------------------------------
+ * Like glibc's tcache, one level up: a block the program frees whose request was
+ * at most CACHE_MAX_SIZE bytes is unlinked (never enumerated again: magic 0, off
+ * every list) and kept on its thread's list for its size class, so the next
+ * malloc/calloc of that class takes it back without entering glibc, and relinks it
+ * with a fresh dyn_id. Class = the glibc chunk size the block with its descriptor
+ * needs ((n + 64 + 8 + 15) & ~15; requests are rounded up to that chunk's usable
+ * size, which glibc would have handed out anyway), so a cached block always fits
+ * any request of its class, whatever glibc actually gave (realloc in place may
+ * have left it larger). Bound: the chunks a thread caches add up to at most
+ * CACHE_BYTES (64 KiB; glibc's own tcache holds up to ~240 KiB per thread on top);
+ * a free that would pass it first gives the whole cache back to glibc.
+ * Purely thread-local: no lock, no atomic. Flushed to glibc when the thread exits
+ * (pthread key destructor; after that the thread frees straight to glibc). A
+ * forked child keeps the forking thread's cache (its blocks are valid in the
+ * child); the caches of threads that do not exist in the child are lost, at most
+ * 64 KiB each, like glibc's own tcaches. */
+#define CACHE_MAX_SIZE 1024u
+#define CACHE_BYTES 65536u
+#define CHUNK_OF(n) (((n) + DESC + 8 + 15) & ~(size_t)15) /* glibc's request2size */
+#define CLASS_OF(n) (((n) + DESC + 8 + 15) / 16 - (DESC + 8 + 15) / 16)
+#define CACHE_CLASSES (CLASS_OF(CACHE_MAX_SIZE) + 1)
+
+static __thread struct ttst_heap_desc *cache[CACHE_CLASSES]; /* chained through `next` */
+static __thread size_t cache_bytes; /* sum of CHUNK_OF over the cached blocks */
+enum { CACHE_UNSET = 0, CACHE_ON, CACHE_OFF };
+static __thread uint32_t cache_state; /* CACHE_OFF once the thread is exiting */
+static pthread_key_t cache_key;
+static uint32_t cache_key_ok; /* set by ttst_init */
+
+/* Gives every block of this thread's cache back to glibc. */
+static void cache_drain(void) {
+  for (unsigned c = 0; c < CACHE_CLASSES; c++) {
+    struct ttst_heap_desc *d = cache[c];
+    while (d) {
+      struct ttst_heap_desc *next = d->next;
+      __libc_free(d);
+      d = next;
+    }
+    cache[c] = NULL;
+  }
+  cache_bytes = 0;
+}
+
+/* Thread exit (pthread key destructor): drain, and cache nothing from here on. */
+static void cache_flush(void *unused) {
+  (void)unused;
+  cache_state = CACHE_OFF;
+  cache_drain();
+}
+
+/* First block this thread caches: arrange for the flush at its exit. */
+static int cache_start(void) {
+  if (cache_state != CACHE_UNSET) return cache_state == CACHE_ON;
+  if (!__atomic_load_n(&cache_key_ok, __ATOMIC_ACQUIRE)) return 0; /* before ttst_init */
+  cache_state = CACHE_OFF; /* in case pthread_setspecific frees */
+  if (pthread_setspecific(cache_key, (void *)1) != 0) return 0;
+  cache_state = CACHE_ON;
+  return 1;
+}
+
+/* A cached block for a request of n bytes (<= CACHE_MAX_SIZE), or NULL. */
+static inline struct ttst_heap_desc *cache_take(size_t n) {
+  struct ttst_heap_desc **first = &cache[CLASS_OF(n)], *d = *first;
+  if (d) {
+    *first = d->next;
+    cache_bytes -= CHUNK_OF(n);
+  }
+  return d;
+}
+
+/* Keeps d (unlinked, offset 0, size <= CACHE_MAX_SIZE) in this thread's cache. */
+static inline void cache_put(struct ttst_heap_desc *d, size_t chunk) {
+  struct ttst_heap_desc **first = &cache[CLASS_OF(d->size)];
+  d->next = *first;
+  *first = d;
+  cache_bytes += chunk;
 }
 
 #define SITE ((uintptr_t)__builtin_return_address(0))
 
+/* A plain block from glibc gets its descriptor: a separate leaf function, so
+ * that malloc keeps only n and site across its call into glibc. */
+static __attribute__((noinline)) void *track_plain(void *base, size_t n, uintptr_t site) {
+  return track(base, 0, n, site, 0, 0, 0);
+}
+
 static inline void *do_malloc(size_t n, uintptr_t site) {
+  if (n <= CACHE_MAX_SIZE) {
+    struct ttst_heap_desc *d = cache_take(n);
+    if (d) return link_desc(d, 0, n, site, 0, 0, 0);
+    return track_plain(__libc_malloc(CHUNK_OF(n) - 8), n, site);
+  }
   if (n > SIZE_MAX - DESC) { errno = ENOMEM; return NULL; }
-  return track(__libc_malloc(n + DESC), 0, n, site, 0, 0, 0);
+  return track_plain(__libc_malloc(n + DESC), n, site);
 }
 
 /* Alignment > 16: pad the front so the descriptor sits right before the aligned
@@ -177,13 +307,42 @@ void *__ttst_transfer_alloc(size_t n, uintptr_t site, uint64_t origin_id) {
   return track(__libc_calloc(1, n + DESC), 0, n, site, TTST_HEAP_F_ZEROED, 0, origin_id);
 }
 
-static void do_free(void *p) {
-  if (!p) return;
-  struct ttst_heap_desc *d = desc_of(p);
-  __libc_free(d ? untrack(d) : p); /* foreign or double free: glibc decides */
+/* A block to cache when the cache is full (drain it all: blocks of a class the
+ * program no longer uses never crowd out the others, and each drained block had
+ * saved a glibc round trip before), or not started yet, or off. */
+static __attribute__((noinline, cold)) void free_slow(struct ttst_heap_desc *d, size_t chunk) {
+  if (!cache_start()) {
+    __libc_free(d);
+    return;
+  }
+  if (cache_bytes + chunk > CACHE_BYTES) cache_drain();
+  cache_put(d, chunk);
 }
 
-void __ttst_transfer_free(void *p) { do_free(p); }
+static inline void do_free(void *p) {
+  if (!p) return;
+  struct ttst_heap_desc *d = desc_of(p);
+  if (!d) { __libc_free(p); return; } /* foreign or double free: glibc decides */
+  unlink_desc(d);
+  uint64_t size = d->size;
+  if (size <= CACHE_MAX_SIZE && d->offset == 0) {
+    size_t chunk = CHUNK_OF(size);
+    if (__builtin_expect(cache_bytes + chunk <= CACHE_BYTES && cache_state == CACHE_ON, 1))
+      cache_put(d, chunk);
+    else
+      free_slow(d, chunk);
+    return;
+  }
+  __libc_free((char *)d - d->offset);
+}
+
+/* The transfer's frees go straight to glibc: nothing of the thread cache's set-up
+ * runs inside the agent's call. */
+void __ttst_transfer_free(void *p) {
+  if (!p) return;
+  struct ttst_heap_desc *d = desc_of(p);
+  __libc_free(d ? untrack(d) : p);
+}
 
 void *malloc(size_t n) { return do_malloc(n, SITE); }
 
@@ -196,6 +355,10 @@ void *calloc(size_t count, size_t n) {
   if (__builtin_mul_overflow(count, n, &total) || total > SIZE_MAX - DESC) {
     errno = ENOMEM;
     return NULL;
+  }
+  if (total <= CACHE_MAX_SIZE) {
+    struct ttst_heap_desc *d = cache_take(total);
+    if (d) return memset(link_desc(d, 0, total, SITE, TTST_HEAP_F_ZEROED, 0, 0), 0, total);
   }
   return track(__libc_calloc(1, total + DESC), 0, total, SITE, TTST_HEAP_F_ZEROED, 0, 0);
 }
@@ -360,6 +523,8 @@ __attribute__((constructor(101))) static void ttst_init(void) {
     e--;
   }
   pthread_atfork(fork_prepare, fork_release, fork_release);
+  if (pthread_key_create(&cache_key, cache_flush) == 0)
+    __atomic_store_n(&cache_key_ok, 1, __ATOMIC_RELEASE);
   /* Our 64-byte descriptor pushes small blocks past glibc's default fastbin limit
    * (128-byte chunks); raise it to glibc's maximum so they stay on the fast path. */
   mallopt(M_MXFAST, 160);

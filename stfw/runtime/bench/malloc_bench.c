@@ -4,13 +4,18 @@
  *   patterns: a malloc+free pair repeated, and 256 mallocs then 256 frees;
  *   and the cost of one TTST_UPDATE_POINT() check with no update pending.
  * Each figure is the best of 7 trials (ns per operation). Goal: <= 10 % overhead,
- * <= 1 ns per update point. Run: bazel-bin/stfw/runtime/bench/malloc_bench */
+ * <= 1 ns per update point. Run: bazel-bin/stfw/runtime/bench/malloc_bench
+ * [SCALE] [mt]; "mt" first starts an idle second thread, so that the process is
+ * not single-threaded (glibc and the runtime take their locks). */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <math.h>
+#include <pthread.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <ttst.h>
 
 extern void *__libc_malloc(size_t);
@@ -83,8 +88,19 @@ __attribute__((noinline)) static double loop_cost(long n, int with_upoint) {
   return best;
 }
 
+static void *idle(void *unused) {
+  (void)unused;
+  for (;;) pause();
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   double scale = argc > 1 ? atof(argv[1]) : 1.0;
+  if (argc > 2 && !strcmp(argv[2], "mt")) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, idle, NULL)) return 1;
+    printf("with an idle second thread (not single-threaded)\n");
+  }
   static const size_t sizes[] = {16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576};
   printf("%-9s %12s %12s %9s   %12s %12s %9s\n", "size", "pair glibc", "pair ttst", "overhead",
          "batch glibc", "batch ttst", "overhead");
