@@ -1,6 +1,8 @@
 // epoll_rebuild.cc — see epoll_rebuild.h.
 #include "stfw/xfer/epoll_rebuild.h"
 
+#include "stfw/xfer/proc_maps.h"
+
 extern "C" {
 #include "inject/agent/alloc.h"
 #include "inject/agent/sys.h"
@@ -13,18 +15,16 @@ constexpr long kSysRead = 0, kSysOpen = 2, kSysClose = 3, kSysFstat = 5, kSysRea
                kSysEpollCtl = 233, kSysEpollCreate1 = 291, kSysDup3 = 292;
 constexpr long kOpenDirectory = 0200000, kOCloexec = 02000000, kEpollCtlAdd = 1;
 
-// "/proc/self/<dir>/<fd>"
-void fd_path(char* buf, const char* dir, int fd) {
-  int n = 0;
-  for (const char* s = "/proc/self/"; *s;) buf[n++] = *s++;
-  for (const char* s = dir; *s;) buf[n++] = *s++;
-  buf[n++] = '/';
+
+// Decimal digits of v into out, NUL-terminated.
+void number_into(char* out, int v) {
   char tmp[12];
   int t = 0;
-  do tmp[t++] = char('0' + fd % 10), fd /= 10;
-  while (fd > 0);
-  while (t) buf[n++] = tmp[--t];
-  buf[n] = 0;
+  do tmp[t++] = char('0' + v % 10), v /= 10;
+  while (v > 0);
+  int n = 0;
+  while (t) out[n++] = tmp[--t];
+  out[n] = 0;
 }
 
 bool starts(const char* s, const char* p) {
@@ -48,7 +48,9 @@ uint64_t number(const char*& p, int base) {
 // then one "tfd: N events: X data: D ..." line per registration).
 int64_t read_fdinfo(int fd, EpollRegistration* out, int64_t room) {
   char path[48];
-  fd_path(path, "fdinfo", fd);
+  char leaf[24] = "fdinfo/";
+  number_into(leaf + 7, fd);
+  proc_path(path, 0, leaf);
   long f = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
   if (f < 0) return -1;
   uint64_t cap = 1 << 20, used = 0;
@@ -107,7 +109,9 @@ int64_t list_epoll_registrations(EpollRegistration** out) {
       int fd = int(number(q, 10));
       if (fd == int(dir)) continue;
       char path[48], link[64];
-      fd_path(path, "fd", fd);
+      char leaf[24] = "fd/";
+      number_into(leaf + 3, fd);
+      proc_path(path, 0, leaf);
       long len = agent_syscall3(kSysReadlink, reinterpret_cast<long>(path), reinterpret_cast<long>(link), sizeof link - 1);
       if (len <= 0) continue;
       link[len] = 0;

@@ -31,10 +31,9 @@ void skip_spaces(const char*& p) {
 
 }  // namespace
 
-const char* read_maps(int pid, bool* no_memory) {
-  if (no_memory) *no_memory = false;
-  char path[32] = "/proc/";
-  int n = 6;
+void proc_path(char* path, int pid, const char* leaf) {
+  int n = 0;
+  for (const char* s = "/proc/"; *s;) path[n++] = *s++;
   if (pid == 0) {
     for (const char* s = "self"; *s;) path[n++] = *s++;
   } else {
@@ -43,8 +42,15 @@ const char* read_maps(int pid, bool* no_memory) {
     for (int v = pid; v > 0; v /= 10) tmp[t++] = char('0' + v % 10);
     while (t) path[n++] = tmp[--t];
   }
-  for (const char* s = "/maps"; *s;) path[n++] = *s++;
+  path[n++] = '/';
+  for (const char* s = leaf; *s && n < 47;) path[n++] = *s++;
   path[n] = 0;
+}
+
+const char* read_maps(int pid, bool* no_memory) {
+  if (no_memory) *no_memory = false;
+  char path[48];
+  proc_path(path, pid, "maps");
   long fd = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), 0, 0);
   if (fd < 0) return nullptr;
   uint64_t cap = 1 << 20, used = 0;

@@ -15,6 +15,9 @@ struct MapsLine {
   uint64_t path_len;
 };
 
+// "/proc/PID/<leaf>" (pid 0: "/proc/self/<leaf>") into `path` (at least 48 bytes).
+void proc_path(char* path, int pid, const char* leaf);
+
 // The text of /proc/PID/maps (pid 0: this process), NUL-terminated, in the agent's
 // arena; NULL when unreadable or out of memory (then *no_memory, if given, says which).
 const char* read_maps(int pid, bool* no_memory = nullptr);

@@ -1,6 +1,8 @@
 // process_strings.cc — see process_strings.h.
 #include "stfw/xfer/process_strings.h"
 
+#include "stfw/xfer/proc_maps.h"
+
 extern "C" {
 #include "inject/agent/sys.h"
 }
@@ -8,18 +10,8 @@ extern "C" {
 namespace ttst::stfw {
 
 bool read_string_areas(int pid, StringAreas* out) {
-  char path[32] = "/proc/";
-  int n = 6;
-  if (pid == 0) {
-    for (const char* s = "self"; *s;) path[n++] = *s++;
-  } else {
-    char tmp[12];
-    int t = 0;
-    for (int v = pid; v > 0; v /= 10) tmp[t++] = char('0' + v % 10);
-    while (t) path[n++] = tmp[--t];
-  }
-  for (const char* s = "/stat"; *s;) path[n++] = *s++;
-  path[n] = 0;
+  char path[48];
+  proc_path(path, pid, "stat");
   long fd = agent_syscall3(2 /* open */, reinterpret_cast<long>(path), 0, 0);
   if (fd < 0) return false;
   char buf[2048];
