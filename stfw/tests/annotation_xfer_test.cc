@@ -18,17 +18,13 @@
 #include "stfw/tests/xfer_fixture.h"
 
 using namespace ttst;
+using ttst::stfw::testing::message;
 using ttst::stfw::testing::RoundTrip;
 
 namespace {
 
 std::string prog(const std::string& name) {
   return inject::testing::runfile("stfw/tests/programs/annotated/" + name);
-}
-
-std::string message(const inject::AgentOutcome& o) {
-  return std::string(reinterpret_cast<const char*>(o.output.data()),
-                     strnlen(reinterpret_cast<const char*>(o.output.data()), o.output.size()));
 }
 
 inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2) {

@@ -18,15 +18,11 @@
 #include "stfw/tests/xfer_fixture.h"
 
 using namespace ttst;
+using ttst::stfw::testing::message;
 using ttst::stfw::testing::RoundTrip;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string message(const inject::AgentOutcome& o) {
-  return std::string(reinterpret_cast<const char*>(o.output.data()),
-                     strnlen(reinterpret_cast<const char*>(o.output.data()), o.output.size()));
-}
 
 // A private copy of libm for P, replaced by an identical new file before F starts.
 struct UpgradedLibm {

@@ -15,17 +15,13 @@
 #include "stfw/tests/xfer_fixture.h"
 
 using namespace ttst;
+using ttst::stfw::testing::message;
 using ttst::stfw::testing::RoundTrip;
 
 namespace {
 
 std::string prog(const char* v) {
   return inject::testing::runfile(std::string("stfw/tests/programs/state/state_") + v);
-}
-
-std::string message(const inject::AgentOutcome& o) {
-  return std::string(reinterpret_cast<const char*>(o.output.data()),
-                     strnlen(reinterpret_cast<const char*>(o.output.data()), o.output.size()));
 }
 
 // Runs the forward transfer with v1 started with `arg`; returns its outcome.

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -48,6 +49,11 @@ void run_to_marker(Task& t, bool or_sleep) {
     }
   }
   throw std::runtime_error("future version never reached an update point");
+}
+
+std::string message(const inject::AgentOutcome& o) {
+  return std::string(reinterpret_cast<const char*>(o.output.data()),
+                     strnlen(reinterpret_cast<const char*>(o.output.data()), o.output.size()));
 }
 
 std::vector<uint8_t> image_of(const std::string& path) { return dwarfmeta::write_image(dwarfmeta::load(path)); }

@@ -23,6 +23,8 @@ uint64_t exe_bias(pid_t pid);
 // update point's marker system call (ttst_abi.h §4/§5), or, for programs without
 // update points (or_sleep), to the entry of its first sleep.
 void run_to_marker(inject::Task& t, bool or_sleep = false);
+// The first line of an agent run's output (the transfer's message or figures).
+std::string message(const inject::AgentOutcome& o);
 // The metadata image of a binary.
 std::vector<uint8_t> image_of(const std::string& path);
 
