@@ -13,7 +13,7 @@
 #include "diff/locate.h"
 #include "diff/proc_files.h"
 
-namespace diff {
+namespace ttst::diff {
 namespace {
 
 constexpr size_t kBatchPages = 64;    // 256 KiB per side: both buffers stay in L2
@@ -367,4 +367,4 @@ Result diff_processes(pid_t p, pid_t r, const Options& opts) {
   return res;
 }
 
-}  // namespace diff
+}  // namespace ttst::diff

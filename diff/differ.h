@@ -30,7 +30,7 @@
 
 #include "diff/maps.h"
 
-namespace diff {
+namespace ttst::diff {
 
 struct IgnoredRange {
   uint64_t addr = 0, len = 0;
@@ -96,4 +96,4 @@ struct Result {
 // (gone, no permission): that is never "equal".
 Result diff_processes(pid_t p, pid_t r, const Options& opts = {});
 
-}  // namespace diff
+}  // namespace ttst::diff

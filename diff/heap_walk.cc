@@ -1,13 +1,13 @@
 // heap_walk.cc — walks the runtime's descriptor lists (see heap_walk.h) with the
-// runtime's own checked reader (stfw/runtime/ttst_heap_reader.h), fed by small
+// runtime's own checked reader (stfw/abi/ttst_heap_reader.h), fed by small
 // reads of P through /proc/PID/mem.
 #include "diff/heap_walk.h"
 
 #include <vector>
 
-#include "stfw/runtime/ttst_heap_reader.h"
+#include "stfw/abi/ttst_heap_reader.h"
 
-namespace diff {
+namespace ttst::diff {
 namespace {
 
 // The reader keeps the control block it translated first while it translates
@@ -58,4 +58,4 @@ bool read_heap_objects(Memory& p, uint64_t runtime_addr, std::vector<HeapObject>
   return true;
 }
 
-}  // namespace diff
+}  // namespace ttst::diff

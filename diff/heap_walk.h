@@ -1,5 +1,5 @@
 // heap_walk.h — the live heap objects of a ttst-cc program, read from its
-// in-band descriptors (stfw/runtime/ttst_abi.h) in P's memory. For naming only:
+// in-band descriptors (stfw/abi/ttst_abi.h) in P's memory. For naming only:
 // the walk is bounded and checks every descriptor, since it reads a program's
 // data structures. P is the source, never R (R's descriptors may be damaged).
 #pragma once
@@ -11,7 +11,7 @@
 #include "diff/proc_files.h"
 #include "diff/state_model.h"
 
-namespace diff {
+namespace ttst::diff {
 
 // `runtime_addr` is the run-time address of __ttst_runtime (symbol + load bias).
 // Returns false with a one-line `error` when the control block or a list is not
@@ -19,4 +19,4 @@ namespace diff {
 bool read_heap_objects(Memory& p, uint64_t runtime_addr, std::vector<HeapObject>& out,
                        std::string& error);
 
-}  // namespace diff
+}  // namespace ttst::diff

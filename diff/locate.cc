@@ -3,7 +3,7 @@
 
 #include <cstring>
 
-namespace diff {
+namespace ttst::diff {
 
 static uint64_t word(const uint8_t* p) {
   uint64_t w;
@@ -32,4 +32,4 @@ void locate(const uint8_t* a, const uint8_t* b, size_t n,
   }
 }
 
-}  // namespace diff
+}  // namespace ttst::diff

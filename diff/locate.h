@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <functional>
 
-namespace diff {
+namespace ttst::diff {
 
 // Calls `emit(offset, length)` for each maximal run of differing 8-byte words of
 // a and b (n a multiple of 8), trimmed to its first and last differing byte, in
@@ -15,4 +15,4 @@ namespace diff {
 void locate(const uint8_t* a, const uint8_t* b, size_t n,
             const std::function<void(size_t off, size_t len)>& emit);
 
-}  // namespace diff
+}  // namespace ttst::diff

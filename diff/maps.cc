@@ -8,7 +8,7 @@
 #include <fstream>
 #include <stdexcept>
 
-namespace diff {
+namespace ttst::diff {
 
 std::string Mapping::describe() const {
   char head[160];
@@ -51,4 +51,4 @@ std::vector<Mapping> read_maps(pid_t pid) {
   return out;
 }
 
-}  // namespace diff
+}  // namespace ttst::diff

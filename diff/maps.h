@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace diff {
+namespace ttst::diff {
 
 struct Mapping {
   uint64_t start = 0, end = 0;  // [start, end), page aligned
@@ -35,4 +35,4 @@ bool parse_maps_line(const std::string& line, Mapping& out);
 // path and errno text) when the file cannot be read or a line is malformed.
 std::vector<Mapping> read_maps(pid_t pid);
 
-}  // namespace diff
+}  // namespace ttst::diff

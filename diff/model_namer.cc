@@ -6,7 +6,7 @@
 
 #include "diff/state_model.h"
 
-namespace diff {
+namespace ttst::diff {
 
 ModelNamer::ModelNamer(StateModel m) : m_(std::move(m)) {
   if (m_.types.empty()) m_.types.emplace_back();
@@ -152,4 +152,4 @@ std::string ModelNamer::render(const Named& n, const uint8_t* b) const {
   return n.size > 32 ? out + "…" : out;
 }
 
-}  // namespace diff
+}  // namespace ttst::diff

@@ -5,7 +5,7 @@
 #include <cinttypes>
 #include <cstdio>
 
-namespace diff {
+namespace ttst::diff {
 
 std::vector<NamedDiff> name_differences(const Result& res, const StateNamer& namer, Memory& p,
                                         Memory& r, size_t max_values) {
@@ -87,4 +87,4 @@ std::string format_report(const Result& res, const std::vector<NamedDiff>& named
   return s;
 }
 
-}  // namespace diff
+}  // namespace ttst::diff

@@ -12,7 +12,7 @@
 #include "diff/differ.h"
 #include "diff/proc_files.h"
 
-namespace diff {
+namespace ttst::diff {
 
 struct Named {
   std::string path;   // "conf.ports[3]", "heap object srv.c:42 #17 +24 → next"
@@ -51,4 +51,4 @@ std::vector<NamedDiff> name_differences(const Result& res, const StateNamer& nam
 // range with its names and values (or hex bytes when nothing names it).
 std::string format_report(const Result& res, const std::vector<NamedDiff>& named);
 
-}  // namespace diff
+}  // namespace ttst::diff

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace diff {
+namespace ttst::diff {
 
 Fd& Fd::operator=(Fd&& o) noexcept {
   if (this != &o) {
@@ -114,4 +114,4 @@ bool Memory::read(uint64_t addr, void* buf, size_t len) {
   return pread_full(mem_.get(), buf, len, addr) == len;
 }
 
-}  // namespace diff
+}  // namespace ttst::diff

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-namespace diff {
+namespace ttst::diff {
 
 constexpr uint64_t kPage = 4096;
 
@@ -82,4 +82,4 @@ class Memory {
   Fd mem_;  // /proc/PID/mem, for what process_vm_readv cannot read
 };
 
-}  // namespace diff
+}  // namespace ttst::diff

@@ -21,7 +21,7 @@
 
 #include "diff/naming.h"
 
-namespace diff {
+namespace ttst::diff {
 
 struct MemberDesc {
   std::string name;
@@ -75,4 +75,4 @@ class ModelNamer : public StateNamer {
   StateModel m_;
 };
 
-}  // namespace diff
+}  // namespace ttst::diff

@@ -11,7 +11,7 @@
 
 #include "dwarfmeta/error.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 const std::set<std::string>& standard_allocators() {
   static const std::set<std::string> names = {"malloc", "calloc", "realloc", "strdup",
@@ -271,4 +271,4 @@ void hint_alloc_types(const ElfFile& elf, Program& prog) {
   }
 }
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta

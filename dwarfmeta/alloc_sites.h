@@ -15,7 +15,7 @@
 #include "dwarfmeta/elf_file.h"
 #include "dwarfmeta/model.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 // malloc, calloc, realloc, strdup, strndup, posix_memalign, aligned_alloc.
 const std::set<std::string>& standard_allocators();
@@ -28,6 +28,6 @@ std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Fu
 // pointer (rax) into a global through a rip-relative address.
 void hint_alloc_types(const ElfFile& elf, Program& prog);
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta
 
 #endif

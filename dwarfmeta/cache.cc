@@ -15,7 +15,7 @@
 #include "dwarfmeta/error.h"
 #include "dwarfmeta/image_writer.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 std::string default_cache_dir() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/ttst/meta";
@@ -131,4 +131,4 @@ Program load_cached(const std::string& path, const LoadOptions& options, std::st
   return p;
 }
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta

@@ -14,7 +14,7 @@
 #include "dwarfmeta/image.h"
 #include "dwarfmeta/load.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 // Bumped whenever extraction (load.cc and what it calls) changes what it produces,
 // so cached images made by older code are not reused.
@@ -58,6 +58,6 @@ MappedImage cached_image(const std::string& path, const LoadOptions& options = {
 Program load_cached(const std::string& path, const LoadOptions& options = {}, std::string cache_dir = "",
                     CacheStats* stats = nullptr);
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta
 
 #endif

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <set>
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 namespace {
 
 std::string hex(uint64_t v) {
@@ -157,4 +157,4 @@ nlohmann::json to_json(const Program& p) {
           {"update_points", ups},     {"string_ranges", ranges}};
 }
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta

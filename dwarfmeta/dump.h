@@ -7,7 +7,7 @@
 
 #include "dwarfmeta/model.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 // Globals, then the layout of every struct/union reachable from them, then
 // functions, allocation sites, annotations, update points, string ranges.
@@ -17,6 +17,6 @@ nlohmann::json to_json(const Program& prog);
 // The layout of one struct/union type, pahole style.
 void dump_layout(const Program& prog, TypeId id, std::ostream& out);
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta
 
 #endif

@@ -19,7 +19,7 @@
 #include "dwarfmeta/error.h"
 #include "dwarfmeta/type_table.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 namespace {
 
 constexpr uint64_t kNoOff = kNoOffset;
@@ -693,4 +693,4 @@ void read_dwarf(int fd, const std::string& path, Program& prog, std::vector<Dwar
   w.run();
 }
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta

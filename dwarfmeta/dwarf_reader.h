@@ -9,7 +9,7 @@
 
 #include "dwarfmeta/model.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 struct DwarfFunction {
   std::string name;
@@ -23,6 +23,6 @@ struct DwarfFunction {
 // Reads types, globals (with state IDs), DWARF functions. Throws Error{BadDwarf}.
 void read_dwarf(int fd, const std::string& path, Program& prog, std::vector<DwarfFunction>& functions);
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta
 
 #endif

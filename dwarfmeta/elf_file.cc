@@ -12,7 +12,7 @@
 
 #include "dwarfmeta/error.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 ElfFile::ElfFile(const std::string& path) : path_(path) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -183,4 +183,4 @@ std::string find_debug_file(const std::string& build_id, const std::vector<std::
   return "";
 }
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta

@@ -12,7 +12,7 @@
 
 struct Elf;
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 struct Section {
   std::string name;
@@ -77,6 +77,6 @@ class ElfFile {
 // (ROOT/.build-id/ab/cdef....debug), or "" when there is none.
 std::string find_debug_file(const std::string& build_id, const std::vector<std::string>& roots);
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta
 
 #endif

@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 enum class ErrorKind {
   Unreadable,   // cannot open/read the file
@@ -29,6 +29,6 @@ class Error : public std::runtime_error {
   ErrorKind kind_;
 };
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta
 
 #endif

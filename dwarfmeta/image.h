@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-namespace dwarfmeta::image {
+namespace ttst::dwarfmeta::image {
 
 inline constexpr char kMagic[8] = {'T', 'T', 'S', 'T', 'M', 'E', 'T', 'A'};
 inline constexpr uint32_t kVersion = 1;
@@ -370,6 +370,6 @@ class View {
   const ImageHeader* h_ = nullptr;
 };
 
-}  // namespace dwarfmeta::image
+}  // namespace ttst::dwarfmeta::image
 
 #endif

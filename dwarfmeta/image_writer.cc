@@ -8,7 +8,7 @@
 
 #include "dwarfmeta/error.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 namespace {
 
 using namespace image;
@@ -222,4 +222,4 @@ Program read_image(const void* data, uint64_t size) {
   return read_image(v);
 }
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta

@@ -8,7 +8,7 @@
 #include "dwarfmeta/image.h"
 #include "dwarfmeta/model.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 // The image of `prog`: self-contained, checksummed, ready for image::View::open.
 std::vector<uint8_t> write_image(const Program& prog);
@@ -16,6 +16,6 @@ std::vector<uint8_t> write_image(const Program& prog);
 Program read_image(const image::View& view);
 Program read_image(const void* data, uint64_t size);
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta
 
 #endif

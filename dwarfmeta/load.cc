@@ -16,9 +16,9 @@
 #include "dwarfmeta/dwarf_reader.h"
 #include "dwarfmeta/elf_file.h"
 #include "dwarfmeta/ttst_sections.h"
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 namespace {
 
 // GCC's clones that replace a function keep its identity: "make.isra.0" and
@@ -159,4 +159,4 @@ Program load(const std::string& path, const LoadOptions& options) {
   return prog;
 }
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta

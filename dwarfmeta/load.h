@@ -13,7 +13,7 @@
 #include "dwarfmeta/error.h"
 #include "dwarfmeta/model.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 struct LoadOptions {
   // Roots searched for separate debug info: ROOT/.build-id/xx/rest.debug.
@@ -23,6 +23,6 @@ struct LoadOptions {
 
 Program load(const std::string& path, const LoadOptions& options = {});
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta
 
 #endif

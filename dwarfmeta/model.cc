@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 const char* kind_name(TypeKind k) {
   switch (k) {
@@ -154,4 +154,4 @@ std::string Program::declaration(TypeId id, const std::string& inner) const {
 
 std::string Program::type_name(TypeId id) const { return declaration(id, ""); }
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta

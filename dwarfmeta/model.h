@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 // Index into Program::types. Type 0 is always `void`.
 using TypeId = uint32_t;
@@ -135,7 +135,7 @@ const char* annot_kind_name(AnnotKind k);
 struct Annotation {
   AnnotKind kind = AnnotKind::IXfer;
   std::string file;       // as the runtime wrote it (__FILE__)
-  std::string target;     // grammar in stfw/runtime/ttst_abi.h
+  std::string target;     // grammar in stfw/abi/ttst_abi.h
   std::string arg;
   bool operator==(const Annotation&) const = default;
 };
@@ -185,6 +185,6 @@ struct Program {
   std::unordered_map<std::string, size_t> global_index_, function_index_;
 };
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta
 
 #endif

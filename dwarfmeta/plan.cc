@@ -7,7 +7,7 @@
 #include <map>
 #include <set>
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 namespace {
 
 bool is_integral(const Type& t) {
@@ -501,4 +501,4 @@ void print_plan(const Plan& plan, std::ostream& out, bool verbose) {
     out << "fully automatic: the state transfer framework handles every change\n";
 }
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta

@@ -23,7 +23,7 @@
 
 #include "dwarfmeta/model.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 enum class ObjectKind { Unchanged, Structural, Semantic, Dropped, Added };
 const char* object_kind_name(ObjectKind k);
@@ -66,6 +66,6 @@ nlohmann::json to_json(const Plan& plan);
 // The table an administrator reads before an update.
 void print_plan(const Plan& plan, std::ostream& out, bool verbose = false);
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta
 
 #endif

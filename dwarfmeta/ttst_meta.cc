@@ -39,33 +39,33 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 1;
   }
   auto get = [&](const std::string& path) {
-    return no_cache ? dwarfmeta::load(path) : dwarfmeta::load_cached(path);
+    return no_cache ? ttst::dwarfmeta::load(path) : ttst::dwarfmeta::load_cached(path);
   };
   try {
     if (*dump) {
-      dwarfmeta::Program p = get(bin);
+      ttst::dwarfmeta::Program p = get(bin);
       if (json)
-        std::cout << dwarfmeta::to_json(p).dump(1) << "\n";
+        std::cout << ttst::dwarfmeta::to_json(p).dump(1) << "\n";
       else
-        dwarfmeta::dump_text(p, std::cout);
+        ttst::dwarfmeta::dump_text(p, std::cout);
     } else if (*plan) {
-      dwarfmeta::Plan pl = dwarfmeta::make_plan(get(v1), get(v2));
+      ttst::dwarfmeta::Plan pl = ttst::dwarfmeta::make_plan(get(v1), get(v2));
       if (json)
-        std::cout << dwarfmeta::to_json(pl).dump(1) << "\n";
+        std::cout << ttst::dwarfmeta::to_json(pl).dump(1) << "\n";
       else
-        dwarfmeta::print_plan(pl, std::cout, all);
+        ttst::dwarfmeta::print_plan(pl, std::cout, all);
       return pl.needs_user_code() ? 3 : 0;
     } else if (*image) {
       if (out.empty()) {
-        dwarfmeta::CacheStats st;
-        dwarfmeta::MappedImage m = dwarfmeta::cached_image(bin, {}, "", &st);
+        ttst::dwarfmeta::CacheStats st;
+        ttst::dwarfmeta::MappedImage m = ttst::dwarfmeta::cached_image(bin, {}, "", &st);
         if (st.file.empty()) {
           std::cerr << "ttst-meta: " << bin << " has no build-id, so its image is not cached: use -o FILE\n";
           return 2;
         }
         std::cout << st.file << "\n";
       } else {
-        std::vector<uint8_t> bytes = dwarfmeta::write_image(dwarfmeta::load(bin));
+        std::vector<uint8_t> bytes = ttst::dwarfmeta::write_image(ttst::dwarfmeta::load(bin));
         std::ofstream f(out, std::ios::binary | std::ios::trunc);
         f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
         if (!f) {
@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
         }
       }
     }
-  } catch (const dwarfmeta::Error& e) {
+  } catch (const ttst::dwarfmeta::Error& e) {
     std::cerr << "ttst-meta: " << e.what() << "\n";
     return 2;
   }

@@ -5,9 +5,9 @@
 #include <string>
 
 #include "dwarfmeta/error.h"
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 std::vector<Annotation> parse_annotations(const std::vector<uint8_t>& sec) {
   std::vector<Annotation> out;
@@ -55,4 +55,4 @@ std::vector<UpdatePoint> parse_update_points(const std::vector<uint8_t>& sec) {
   return out;
 }
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta

@@ -8,7 +8,7 @@
 #include <string>
 #include <unordered_map>
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 namespace {
 
 // Deduplication key of a type: a 128-bit hash of its structure. References to
@@ -229,4 +229,4 @@ std::vector<Type> TypeTable::build() {
   return out;
 }
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta

@@ -11,7 +11,7 @@
 
 #include "dwarfmeta/model.h"
 
-namespace dwarfmeta {
+namespace ttst::dwarfmeta {
 
 inline constexpr uint64_t kNoOffset = UINT64_MAX;
 
@@ -41,6 +41,6 @@ class TypeTable {
   std::vector<TypeId> final_;                          // raw index + 1 -> TypeId
 };
 
-}  // namespace dwarfmeta
+}  // namespace ttst::dwarfmeta
 
 #endif

@@ -21,13 +21,13 @@
 #include <vector>
 
 #include "inject/registers.h"
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 #include "inject/task.h"
 
 namespace ttst::inject {
 
 // The environment variable that tells v2 it starts as a future version; its name
-// is part of the runtime ABI (stfw/runtime/ttst_abi.h §5).
+// is part of the runtime ABI (stfw/abi/ttst_abi.h §5).
 inline constexpr const char* kFutureEnvVar = TTST_FUTURE_ENV;
 inline constexpr const char* kFutureEnvValue = "1";
 

@@ -10,7 +10,7 @@
  *   plugin = user transfer code image (--xfer), absent for now;
  *   arg[]  = the words below.
  * F and R are stopped at their update point (the marker system call of
- * stfw/runtime/ttst_abi.h §4) while the agent runs; P is stopped and is only read.
+ * stfw/abi/ttst_abi.h §4) while the agent runs; P is stopped and is only read.
  *
  * Result: desc.status is one of TTST_STFW_STATUS_*; desc.detail[] holds the
  * counters below; the output buffer holds, for any status other than OK, one

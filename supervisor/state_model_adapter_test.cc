@@ -9,7 +9,7 @@
 
 namespace {
 
-const dwarfmeta::Member* member(const dwarfmeta::Program& p, dwarfmeta::TypeId t, const std::string& name) {
+const ttst::dwarfmeta::Member* member(const ttst::dwarfmeta::Program& p, ttst::dwarfmeta::TypeId t, const std::string& name) {
   for (const auto& m : p.type(p.strip(t)).members)
     if (m.name == name) return &m;
   return nullptr;
@@ -18,20 +18,20 @@ const dwarfmeta::Member* member(const dwarfmeta::Program& p, dwarfmeta::TypeId t
 }  // namespace
 
 TEST_CASE("globals, members and array elements of kvserver are named; a bias is applied") {
-  dwarfmeta::Program p = dwarfmeta::load("tests/programs/kvserver/kvserver_v1");
+  ttst::dwarfmeta::Program p = ttst::dwarfmeta::load("tests/programs/kvserver/kvserver_v1");
   const uint64_t bias = 0x555500000000;
-  diff::StateModel m = ttst::supervisor::state_model(p, bias);
+  ttst::diff::StateModel m = ttst::supervisor::state_model(p, bias);
   CHECK(m.globals.size() >= 5);
-  const dwarfmeta::Global* cfg = p.global("config");
+  const ttst::dwarfmeta::Global* cfg = p.global("config");
   REQUIRE(cfg != nullptr);
-  const dwarfmeta::Member* port = member(p, cfg->type, "port");
+  const ttst::dwarfmeta::Member* port = member(p, cfg->type, "port");
   REQUIRE(port != nullptr);
-  const dwarfmeta::Global* conns = p.global("kvserver.c::conns");
+  const ttst::dwarfmeta::Global* conns = p.global("kvserver.c::conns");
   REQUIRE(conns != nullptr);
-  const dwarfmeta::Global* sets = p.global("kvserver.c::stats_sets");
+  const ttst::dwarfmeta::Global* sets = p.global("kvserver.c::stats_sets");
   REQUIRE(sets != nullptr);
 
-  diff::ModelNamer namer(std::move(m));
+  ttst::diff::ModelNamer namer(std::move(m));
   auto n = namer.name(cfg->addr + bias + port->offset);
   REQUIRE(n.has_value());
   CHECK(n->path == "config.port");

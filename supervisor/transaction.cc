@@ -34,7 +34,7 @@
 #include "inject/memory.h"
 #include "inject/process.h"
 #include "inject/process_factory.h"
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 #include "stfw/stfw_task.h"
 #include "supervisor/preflight.h"
 #include "supervisor/quiesce/quiesce.h"

@@ -35,7 +35,7 @@ void setup() {
 unsigned g_threads = 2;
 
 void run(const char* name, size_t every_nth_page, bool use_frames, int reps, double goal) {
-  diff::testing::StatePair pair(setup);
+  ttst::diff::testing::StatePair pair(setup);
   uint8_t* state = nullptr;
   // g_state was set in P only; P is a fork of us, so read it from P.
   {
@@ -49,17 +49,17 @@ void run(const char* name, size_t every_nth_page, bool use_frames, int reps, dou
   size_t dirtied = 0;
   for (size_t off = 0; off < g_size; off += 4096 * every_nth_page) {
     for (size_t i = 0; i < 4096; i++) page[i] = pattern(off + i);
-    diff::testing::poke(pair.r(), reinterpret_cast<uint64_t>(state) + off, page.data(), 4096);
+    ttst::diff::testing::poke(pair.r(), reinterpret_cast<uint64_t>(state) + off, page.data(), 4096);
     dirtied++;
   }
-  diff::Options o;
-  o.kernel_fields = diff::testing::caller_rseq_fields();
+  ttst::diff::Options o;
+  o.kernel_fields = ttst::diff::testing::caller_rseq_fields();
   o.use_frames = use_frames;
   o.threads = g_threads;
   std::vector<double> secs;
-  diff::Result res;
+  ttst::diff::Result res;
   for (int k = 0; k < reps; k++) {
-    res = diff::diff_processes(pair.p(), pair.r(), o);
+    res = ttst::diff::diff_processes(pair.p(), pair.r(), o);
     if (!res.equal()) {
       fprintf(stderr, "diff_bench: P and R differ, the bench is broken\n");
       exit(1);

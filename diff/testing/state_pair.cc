@@ -15,7 +15,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace diff::testing {
+namespace ttst::diff::testing {
 namespace {
 
 // Registers only from here on: rdi/rsi/rdx survive the fork for R's mmap.
@@ -105,4 +105,4 @@ void poke(pid_t pid, uint64_t addr, const void* data, size_t len) {
   if (n != static_cast<ssize_t>(len)) throw std::runtime_error("write " + path + ": " + strerror(e));
 }
 
-}  // namespace diff::testing
+}  // namespace ttst::diff::testing

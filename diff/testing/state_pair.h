@@ -14,7 +14,7 @@
 
 #include "diff/differ.h"
 
-namespace diff::testing {
+namespace ttst::diff::testing {
 
 class StatePair {
  public:
@@ -47,4 +47,4 @@ void poke_value(pid_t pid, const T* addr, const T& v) {
   poke(pid, reinterpret_cast<uint64_t>(addr), &v, sizeof v);
 }
 
-}  // namespace diff::testing
+}  // namespace ttst::diff::testing

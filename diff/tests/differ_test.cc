@@ -13,7 +13,7 @@
 #include "diff/differ.h"
 #include "diff/testing/state_pair.h"
 
-using diff::testing::StatePair;
+using ttst::diff::testing::StatePair;
 
 namespace {
 
@@ -27,9 +27,9 @@ void setup() {
 }
 
 // Every diff lists the kernel-written rseq fields, as the supervisor will.
-diff::Options opts() {
-  diff::Options o;
-  o.kernel_fields = diff::testing::caller_rseq_fields();
+ttst::diff::Options opts() {
+  ttst::diff::Options o;
+  o.kernel_fields = ttst::diff::testing::caller_rseq_fields();
   return o;
 }
 
@@ -43,7 +43,7 @@ uint8_t* heap_of(pid_t p) {
   return h;
 }
 
-std::string dump(const diff::Result& res) {
+std::string dump(const ttst::diff::Result& res) {
   std::string s;
   for (auto& m : res.mappings) s += m.describe() + "\n";
   for (auto& b : res.bytes) s += "bytes at " + std::to_string(b.addr) + " len " + std::to_string(b.len) + "\n";
@@ -54,12 +54,12 @@ std::string dump(const diff::Result& res) {
 // allocator (also ASan's), with a free megabyte on each side so nothing merges.
 uint64_t free_range(size_t len) {
   const uint64_t at = 0x200000000000;  // 32 TiB: above the heap, below mmap's area
-  for (auto& m : diff::read_maps(getpid())) REQUIRE((m.end + (1 << 20) <= at || m.start >= at + len + (1 << 20)));
+  for (auto& m : ttst::diff::read_maps(getpid())) REQUIRE((m.end + (1 << 20) <= at || m.start >= at + len + (1 << 20)));
   return at;
 }
 
-diff::Mapping mapping_at(pid_t pid, uint64_t start) {
-  for (auto& m : diff::read_maps(pid))
+ttst::diff::Mapping mapping_at(pid_t pid, uint64_t start) {
+  for (auto& m : ttst::diff::read_maps(pid))
     if (m.start == start) return m;
   FAIL("no mapping at the address");
   return {};
@@ -69,7 +69,7 @@ diff::Mapping mapping_at(pid_t pid, uint64_t start) {
 
 TEST_CASE("a fresh R is equal to P, mostly without reading a page") {
   StatePair pair(setup);
-  diff::Result res = diff::diff_processes(pair.p(), pair.r(), opts());
+  ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), opts());
   INFO(dump(res));
   CHECK(res.equal());
   CHECK(res.stats.mode == "frames");
@@ -80,13 +80,13 @@ TEST_CASE("a fresh R is equal to P, mostly without reading a page") {
 TEST_CASE("one changed byte in a global and one flipped bit on the heap are found exactly") {
   StatePair pair(setup);
   uint8_t* heap = heap_of(pair.p());
-  diff::testing::poke_value<uint64_t>(pair.r(), &g_table[100], 42);
+  ttst::diff::testing::poke_value<uint64_t>(pair.r(), &g_table[100], 42);
   uint8_t b = static_cast<uint8_t>(12345 * 7) ^ 0x20;
-  diff::testing::poke_value<uint8_t>(pair.r(), heap + 12345, b);
+  ttst::diff::testing::poke_value<uint8_t>(pair.r(), heap + 12345, b);
   for (bool frames : {true, false}) {
-    diff::Options o = opts();
+    ttst::diff::Options o = opts();
     o.use_frames = frames;
-    diff::Result res = diff::diff_processes(pair.p(), pair.r(), o);
+    ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), o);
     INFO(dump(res));
     CHECK(res.mappings.empty());
     REQUIRE(res.bytes.size() == 2);
@@ -94,8 +94,8 @@ TEST_CASE("one changed byte in a global and one flipped bit on the heap are foun
     // Only the bytes that differ between the two values.
     uint64_t x = want_p ^ want_r;
     size_t first = static_cast<size_t>(__builtin_ctzll(x)) / 8, last = static_cast<size_t>(63 - __builtin_clzll(x)) / 8;
-    const diff::ByteDiff* g = &res.bytes[0];
-    const diff::ByteDiff* h = &res.bytes[1];
+    const ttst::diff::ByteDiff* g = &res.bytes[0];
+    const ttst::diff::ByteDiff* h = &res.bytes[1];
     if (g->addr > h->addr) std::swap(g, h);
     if (addr(&g_table[100]) > addr(heap)) std::swap(g, h);
     CHECK(g->addr == addr(&g_table[100]) + first);
@@ -120,8 +120,8 @@ TEST_CASE("pages rewritten with the same bytes are read and found equal") {
   uint8_t* heap = heap_of(pair.p());
   std::vector<uint8_t> same(1 << 20);
   for (size_t i = 0; i < same.size(); i++) same[i] = static_cast<uint8_t>(i * 7);
-  diff::testing::poke(pair.r(), addr(heap), same.data(), same.size());
-  diff::Result res = diff::diff_processes(pair.p(), pair.r(), opts());
+  ttst::diff::testing::poke(pair.r(), addr(heap), same.data(), same.size());
+  ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), opts());
   INFO(dump(res));
   CHECK(res.equal());
   CHECK(res.stats.pages_read >= 256);
@@ -132,11 +132,11 @@ TEST_CASE("differences beyond the cap are counted, not kept") {
   uint8_t* heap = heap_of(pair.p());
   for (size_t i = 0; i < 300; i++) {
     uint8_t v = static_cast<uint8_t>(i * 64 * 7) ^ 1;
-    diff::testing::poke_value<uint8_t>(pair.r(), heap + i * 64, v);
+    ttst::diff::testing::poke_value<uint8_t>(pair.r(), heap + i * 64, v);
   }
-  diff::Options o = opts();
+  ttst::diff::Options o = opts();
   o.max_diffs = 50;
-  diff::Result res = diff::diff_processes(pair.p(), pair.r(), o);
+  ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), o);
   CHECK(res.bytes.size() == 50);
   CHECK(res.more_byte_diffs == 250);
   CHECK(res.bytes_in_ranges == 300);
@@ -146,10 +146,10 @@ TEST_CASE("differences beyond the cap are counted, not kept") {
 TEST_CASE("an extra writable mapping in R is a difference") {
   const uint64_t at = free_range(8 * 4096);
   StatePair pair(setup, at, 8 * 4096, PROT_READ | PROT_WRITE);
-  diff::Result res = diff::diff_processes(pair.p(), pair.r(), opts());
+  ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), opts());
   INFO(dump(res));
   REQUIRE(res.mappings.size() == 1);
-  CHECK(res.mappings[0].kind == diff::MappingDiff::OnlyInR);
+  CHECK(res.mappings[0].kind == ttst::diff::MappingDiff::OnlyInR);
   CHECK(res.mappings[0].r.start == at);
   CHECK(res.mappings[0].r.end == at + 8 * 4096);
   CHECK(res.bytes.empty());
@@ -158,30 +158,30 @@ TEST_CASE("an extra writable mapping in R is a difference") {
 TEST_CASE("the agent region is ignored only when it is exactly the one created") {
   const uint64_t at = free_range(16 * 4096);
   StatePair pair(setup, at, 4 * 4096, PROT_READ | PROT_WRITE);
-  const diff::Mapping agent = mapping_at(pair.r(), at);
-  auto diff_with = [&](const diff::Mapping& claimed) {
-    diff::Options o = opts();
+  const ttst::diff::Mapping agent = mapping_at(pair.r(), at);
+  auto diff_with = [&](const ttst::diff::Mapping& claimed) {
+    ttst::diff::Options o = opts();
     o.agent_regions = {claimed};
-    return diff::diff_processes(pair.p(), pair.r(), o);
+    return ttst::diff::diff_processes(pair.p(), pair.r(), o);
   };
   SUBCASE("exact: ignored") { CHECK(diff_with(agent).equal()); }
   SUBCASE("claimed region ends later: not ignored") {
-    diff::Mapping m = agent;
+    ttst::diff::Mapping m = agent;
     m.end += 4096;
     CHECK(diff_with(m).mappings.size() == 1);
   }
   SUBCASE("claimed region starts earlier: not ignored") {
-    diff::Mapping m = agent;
+    ttst::diff::Mapping m = agent;
     m.start -= 4096;
     CHECK(diff_with(m).mappings.size() == 1);
   }
   SUBCASE("claimed with other permissions: not ignored") {
-    diff::Mapping m = agent;
+    ttst::diff::Mapping m = agent;
     m.perms = "r-xp";
     CHECK(diff_with(m).mappings.size() == 1);
   }
   SUBCASE("claimed as a file mapping: not ignored") {
-    diff::Mapping m = agent;
+    ttst::diff::Mapping m = agent;
     m.path = "/memfd:ttst-agent (deleted)";
     CHECK(diff_with(m).mappings.size() == 1);
   }
@@ -197,23 +197,23 @@ TEST_CASE("an agent region merged into a neighbouring mapping is a difference") 
     REQUIRE(mmap(reinterpret_cast<void*>(at), 4 * 4096, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != MAP_FAILED);
   }, at + 4 * 4096, 4 * 4096, PROT_READ | PROT_WRITE);
-  diff::Mapping claimed = mapping_at(pair.p(), at);  // what a careless supervisor might pass
+  ttst::diff::Mapping claimed = mapping_at(pair.p(), at);  // what a careless supervisor might pass
   claimed.start = at + 4 * 4096;
   claimed.end = at + 8 * 4096;
-  diff::Options o = opts();
+  ttst::diff::Options o = opts();
   o.agent_regions = {claimed};
-  diff::Result res = diff::diff_processes(pair.p(), pair.r(), o);
+  ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), o);
   INFO(dump(res));
   CHECK(res.mappings.size() == 2);  // P's [at, +4 pages) and R's merged [at, +8 pages)
 }
 
 TEST_CASE("listed kernel-written fields are masked, nothing else") {
   StatePair pair(setup);
-  diff::testing::poke_value<uint64_t>(pair.r(), &g_table[7], 1);
-  diff::testing::poke_value<uint64_t>(pair.r(), &g_table[9], 1);
-  diff::Options o = opts();
+  ttst::diff::testing::poke_value<uint64_t>(pair.r(), &g_table[7], 1);
+  ttst::diff::testing::poke_value<uint64_t>(pair.r(), &g_table[9], 1);
+  ttst::diff::Options o = opts();
   o.kernel_fields.push_back({addr(&g_table[7]), 8, "pretend rseq"});
-  diff::Result res = diff::diff_processes(pair.p(), pair.r(), o);
+  ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), o);
   REQUIRE(res.bytes.size() == 1);
   CHECK(res.bytes[0].addr >= addr(&g_table[9]));
   CHECK(res.bytes[0].addr < addr(&g_table[10]));
@@ -225,7 +225,7 @@ TEST_CASE("a process that is gone is an error, never equal") {
     StatePair pair(setup);
     p = pair.p();
   }
-  CHECK_THROWS(diff::diff_processes(p, p));
+  CHECK_THROWS(ttst::diff::diff_processes(p, p));
 }
 
 namespace {
@@ -250,21 +250,21 @@ TEST_CASE("a range across a work-chunk boundary is one range; a change behind PR
   // The chunk boundary is 16 MiB after the start of the mapping holding g_big
   // (the kernel may have merged it with a neighbour).
   uint64_t boundary = 0;
-  for (auto& m : diff::read_maps(pair.p()))
+  for (auto& m : ttst::diff::read_maps(pair.p()))
     if (m.start <= addr(big) && addr(big) < m.end) boundary = m.start + (16 << 20);
   REQUIRE(boundary >= addr(big) + 8);
   REQUIRE(boundary + 8 <= addr(big) + (40 << 20));
   std::vector<uint8_t> ones(16, 0xee);
-  diff::testing::poke(pair.r(), boundary - 8, ones.data(), 16);
-  diff::testing::poke(pair.r(), addr(hidden) + 100, ones.data(), 1);
+  ttst::diff::testing::poke(pair.r(), boundary - 8, ones.data(), 16);
+  ttst::diff::testing::poke(pair.r(), addr(hidden) + 100, ones.data(), 1);
   for (unsigned threads : {1u, 2u, 3u}) {
-    diff::Options o = opts();
+    ttst::diff::Options o = opts();
     o.threads = threads;
-    diff::Result res = diff::diff_processes(pair.p(), pair.r(), o);
+    ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), o);
     INFO(dump(res));
     REQUIRE(res.bytes.size() == 2);
-    const diff::ByteDiff& b = res.bytes[0].addr == boundary - 8 ? res.bytes[0] : res.bytes[1];
-    const diff::ByteDiff& h = &b == &res.bytes[0] ? res.bytes[1] : res.bytes[0];
+    const ttst::diff::ByteDiff& b = res.bytes[0].addr == boundary - 8 ? res.bytes[0] : res.bytes[1];
+    const ttst::diff::ByteDiff& h = &b == &res.bytes[0] ? res.bytes[1] : res.bytes[0];
     CHECK(b.addr == boundary - 8);
     CHECK(b.len == 16);
     CHECK(b.p == std::vector<uint8_t>(16, 0x11));
@@ -290,9 +290,9 @@ TEST_CASE("a huge sparse mapping costs only its populated pages; changes in it a
   uint8_t* huge = nullptr;
   iovec l{&huge, 8}, r{&g_huge, 8};
   REQUIRE(process_vm_readv(pair.p(), &l, 1, &r, 1, 0) == 8);
-  diff::testing::poke_value<uint8_t>(pair.r(), huge + kHuge / 3 + 5, 0x34);    // populated in both
-  diff::testing::poke_value<uint8_t>(pair.r(), huge + kHuge / 2 + 7, 0x01);    // populated in R only
-  diff::Result res = diff::diff_processes(pair.p(), pair.r(), opts());
+  ttst::diff::testing::poke_value<uint8_t>(pair.r(), huge + kHuge / 3 + 5, 0x34);    // populated in both
+  ttst::diff::testing::poke_value<uint8_t>(pair.r(), huge + kHuge / 2 + 7, 0x01);    // populated in R only
+  ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), opts());
   INFO(dump(res));
   REQUIRE(res.bytes.size() == 2);
   CHECK(res.bytes[0].addr == addr(huge) + kHuge / 3 + 5);

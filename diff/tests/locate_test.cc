@@ -11,7 +11,7 @@ using Ranges = std::vector<std::pair<size_t, size_t>>;
 
 static Ranges run(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
   Ranges out;
-  diff::locate(a.data(), b.data(), a.size(), [&](size_t o, size_t l) { out.push_back({o, l}); });
+  ttst::diff::locate(a.data(), b.data(), a.size(), [&](size_t o, size_t l) { out.push_back({o, l}); });
   return out;
 }
 

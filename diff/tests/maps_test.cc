@@ -6,8 +6,8 @@
 #include "diff/maps.h"
 
 TEST_CASE("a file mapping line with a path containing spaces") {
-  diff::Mapping m;
-  REQUIRE(diff::parse_maps_line(
+  ttst::diff::Mapping m;
+  REQUIRE(ttst::diff::parse_maps_line(
       "7f12a0000000-7f12a0021000 rw-p 0001c000 fd:01 1234567                    /tmp/a b (deleted)", m));
   CHECK(m.start == 0x7f12a0000000);
   CHECK(m.end == 0x7f12a0021000);
@@ -21,23 +21,23 @@ TEST_CASE("a file mapping line with a path containing spaces") {
 }
 
 TEST_CASE("an anonymous mapping has an empty path") {
-  diff::Mapping m;
-  REQUIRE(diff::parse_maps_line("7ffd1000-7ffd3000 rw-s 00000000 00:00 0 ", m));
+  ttst::diff::Mapping m;
+  REQUIRE(ttst::diff::parse_maps_line("7ffd1000-7ffd3000 rw-s 00000000 00:00 0 ", m));
   CHECK(m.path.empty());
   CHECK(m.shared());
 }
 
 TEST_CASE("malformed lines are refused") {
-  diff::Mapping m;
-  CHECK(!diff::parse_maps_line("", m));
-  CHECK(!diff::parse_maps_line("7ffd3000-7ffd1000 rw-p 00000000 00:00 0", m));  // end < start
-  CHECK(!diff::parse_maps_line("zz rw-p 0 00:00 0", m));
+  ttst::diff::Mapping m;
+  CHECK(!ttst::diff::parse_maps_line("", m));
+  CHECK(!ttst::diff::parse_maps_line("7ffd3000-7ffd1000 rw-p 00000000 00:00 0", m));  // end < start
+  CHECK(!ttst::diff::parse_maps_line("zz rw-p 0 00:00 0", m));
 }
 
 TEST_CASE("our own maps parse and include the stack") {
-  auto maps = diff::read_maps(getpid());
+  auto maps = ttst::diff::read_maps(getpid());
   bool stack = false;
   for (auto& m : maps) stack |= m.path == "[stack]";
   CHECK(stack);
-  CHECK_THROWS(diff::read_maps(-5));
+  CHECK_THROWS(ttst::diff::read_maps(-5));
 }

@@ -16,11 +16,11 @@
 #include "diff/naming.h"
 #include "diff/state_model.h"
 #include "diff/testing/state_pair.h"
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 
-using diff::MemberDesc;
-using diff::TypeDesc;
-using diff::testing::StatePair;
+using ttst::diff::MemberDesc;
+using ttst::diff::TypeDesc;
+using ttst::diff::testing::StatePair;
 
 namespace {
 
@@ -100,8 +100,8 @@ void setup_small() {
 // What dwarfmeta's adapter would produce for this program.
 enum : uint32_t { kInt = 1, kLong, kChar, kName, kConnPtr, kConn, kConnArr, kInts, kDouble, kConfig, kU64 };
 
-diff::StateModel model() {
-  diff::StateModel m;
+ttst::diff::StateModel model() {
+  ttst::diff::StateModel m;
   auto add = [&](TypeDesc t) { m.types.push_back(std::move(t)); };
   add({TypeDesc::Base, TypeDesc::Signed, "int", 4, {}, 0, 0, {}});
   add({TypeDesc::Base, TypeDesc::Signed, "long", 8, {}, 0, 0, {}});
@@ -131,29 +131,29 @@ diff::StateModel model() {
 template <typename T>
 T peek(pid_t pid, const T* addr) {
   T v;
-  diff::Memory mem(pid);
+  ttst::diff::Memory mem(pid);
   REQUIRE(mem.read(reinterpret_cast<uint64_t>(addr), &v, sizeof v));
   return v;
 }
 
 struct Named {
-  diff::Result res;
-  std::vector<diff::NamedDiff> named;
+  ttst::diff::Result res;
+  std::vector<ttst::diff::NamedDiff> named;
   std::string report;
 };
 
 Named diff_and_name(const StatePair& pair) {
-  diff::Options o;
-  o.kernel_fields = diff::testing::caller_rseq_fields();
+  ttst::diff::Options o;
+  o.kernel_fields = ttst::diff::testing::caller_rseq_fields();
   Named n;
-  n.res = diff::diff_processes(pair.p(), pair.r(), o);
-  diff::Memory p(pair.p()), r(pair.r());
-  diff::StateModel m = model();
+  n.res = ttst::diff::diff_processes(pair.p(), pair.r(), o);
+  ttst::diff::Memory p(pair.p()), r(pair.r());
+  ttst::diff::StateModel m = model();
   std::string error;
-  REQUIRE_MESSAGE(diff::read_heap_objects(p, reinterpret_cast<uint64_t>(&g_runtime), m.heap, error), error);
-  diff::ModelNamer namer(std::move(m));
-  n.named = diff::name_differences(n.res, namer, p, r);
-  n.report = diff::format_report(n.res, n.named);
+  REQUIRE_MESSAGE(ttst::diff::read_heap_objects(p, reinterpret_cast<uint64_t>(&g_runtime), m.heap, error), error);
+  ttst::diff::ModelNamer namer(std::move(m));
+  n.named = ttst::diff::name_differences(n.res, namer, p, r);
+  n.report = ttst::diff::format_report(n.res, n.named);
   return n;
 }
 
@@ -170,12 +170,12 @@ std::vector<std::string> values(const Named& n) {
 TEST_CASE("a global, a struct member, an array element and a heap object are named") {
   StatePair pair(setup_small);
   conn* heap = peek(pair.p(), &g_heap_conns);
-  diff::testing::poke_value<long>(pair.r(), &g_counter, 999);
-  diff::testing::poke_value<double>(pair.r(), &g_cfg.load, 0.75);
-  diff::testing::poke_value<int>(pair.r(), &g_cfg.ports[3], -1);
-  diff::testing::poke(pair.r(), reinterpret_cast<uint64_t>(&g_conns[2].name[6]), "X", 1);
-  diff::testing::poke_value<conn*>(pair.r(), &heap[1].next, nullptr);
-  diff::testing::poke_value<int>(pair.r(), &heap[2].fd, 7);
+  ttst::diff::testing::poke_value<long>(pair.r(), &g_counter, 999);
+  ttst::diff::testing::poke_value<double>(pair.r(), &g_cfg.load, 0.75);
+  ttst::diff::testing::poke_value<int>(pair.r(), &g_cfg.ports[3], -1);
+  ttst::diff::testing::poke(pair.r(), reinterpret_cast<uint64_t>(&g_conns[2].name[6]), "X", 1);
+  ttst::diff::testing::poke_value<conn*>(pair.r(), &heap[1].next, nullptr);
+  ttst::diff::testing::poke_value<int>(pair.r(), &heap[2].fd, 7);
   Named n = diff_and_name(pair);
   INFO(n.report);
   CHECK(n.res.mappings.empty());
@@ -214,13 +214,13 @@ TEST_CASE("one flipped bit anywhere in a 1 GiB state is found and named") {
   INFO("seed " << seed << ": byte " << byte << " bit " << bit);
   const uint64_t word = byte / 8, before = word * 0x9e3779b97f4a7c15ull;
   const uint64_t after = before ^ (uint64_t{1} << (8 * (byte % 8) + bit));
-  diff::testing::poke_value<uint64_t>(pair.r(), &big[word], after);
+  ttst::diff::testing::poke_value<uint64_t>(pair.r(), &big[word], after);
   Named n = diff_and_name(pair);
   INFO(n.report);
   CHECK(n.res.mappings.empty());
   REQUIRE(n.res.bytes.size() == 1);
   CHECK(n.res.more_byte_diffs == 0);
-  const diff::ByteDiff& d = n.res.bytes[0];
+  const ttst::diff::ByteDiff& d = n.res.bytes[0];
   CHECK(d.addr == reinterpret_cast<uint64_t>(big) + byte);
   CHECK(d.len == 1);
   CHECK((d.p[0] ^ d.r[0]) == (1u << bit));
@@ -236,11 +236,11 @@ TEST_CASE("a damaged heap list is reported, not followed") {
   StatePair pair(setup_small);
   conn* heap = peek(pair.p(), &g_heap_conns);
   auto* desc = reinterpret_cast<ttst_heap_desc*>(heap) - 1;
-  diff::testing::poke_value<uint64_t>(pair.p(), &desc->magic, 0);  // damage P's copy
-  diff::Memory p(pair.p());
-  std::vector<diff::HeapObject> objs;
+  ttst::diff::testing::poke_value<uint64_t>(pair.p(), &desc->magic, 0);  // damage P's copy
+  ttst::diff::Memory p(pair.p());
+  std::vector<ttst::diff::HeapObject> objs;
   std::string error;
-  CHECK(!diff::read_heap_objects(p, reinterpret_cast<uint64_t>(&g_runtime), objs, error));
+  CHECK(!ttst::diff::read_heap_objects(p, reinterpret_cast<uint64_t>(&g_runtime), objs, error));
   CHECK(error == "heap list holds a descriptor that is not live");
-  CHECK(!diff::read_heap_objects(p, reinterpret_cast<uint64_t>(&g_counter), objs, error));
+  CHECK(!ttst::diff::read_heap_objects(p, reinterpret_cast<uint64_t>(&g_counter), objs, error));
 }

@@ -6,16 +6,16 @@
 
 #include "diff/state_model.h"
 
-using diff::MemberDesc;
-using diff::TypeDesc;
+using ttst::diff::MemberDesc;
+using ttst::diff::TypeDesc;
 
 namespace {
 
 // Type indexes in the model below.
 enum : uint32_t { kInt = 1, kChar, kName, kConnPtr, kConn, kConnArr, kInts, kConfig, kDouble, kState, kU64 };
 
-diff::StateModel model() {
-  diff::StateModel m;
+ttst::diff::StateModel model() {
+  ttst::diff::StateModel m;
   auto add = [&](TypeDesc t) { m.types.push_back(std::move(t)); };
   add({TypeDesc::Base, TypeDesc::Signed, "int", 4, {}, 0, 0, {}});
   add({TypeDesc::Base, TypeDesc::Char, "char", 1, {}, 0, 0, {}});
@@ -40,7 +40,7 @@ diff::StateModel model() {
 }
 
 template <typename T>
-std::string render(const diff::ModelNamer& n, const diff::Named& at, T v) {
+std::string render(const ttst::diff::ModelNamer& n, const ttst::diff::Named& at, T v) {
   uint8_t b[64] = {};
   memcpy(b, &v, sizeof v);
   return n.render(at, b);
@@ -49,7 +49,7 @@ std::string render(const diff::ModelNamer& n, const diff::Named& at, T v) {
 }  // namespace
 
 TEST_CASE("a global") {
-  diff::ModelNamer n(model());
+  ttst::diff::ModelNamer n(model());
   auto x = n.name(0x1002);
   REQUIRE(x);
   CHECK(x->path == "counter");
@@ -61,7 +61,7 @@ TEST_CASE("a global") {
 }
 
 TEST_CASE("a struct member and an array element inside it") {
-  diff::ModelNamer n(model());
+  ttst::diff::ModelNamer n(model());
   auto port = n.name(0x3000);
   REQUIRE(port);
   CHECK(port->path == "cfg.port");
@@ -85,7 +85,7 @@ TEST_CASE("a struct member and an array element inside it") {
 }
 
 TEST_CASE("an array of structs: element, member, string, pointer") {
-  diff::ModelNamer n(model());
+  ttst::diff::ModelNamer n(model());
   auto next = n.name(0x2000 + 2 * 32 + 24 + 5);
   REQUIRE(next);
   CHECK(next->path == "conns[2].next");
@@ -101,7 +101,7 @@ TEST_CASE("an array of structs: element, member, string, pointer") {
 }
 
 TEST_CASE("heap objects: typed array of structs, single struct, untyped, unknown site") {
-  diff::ModelNamer n(model());
+  ttst::diff::ModelNamer n(model());
   auto a = n.name(0x10000 + 32 + 1);
   REQUIRE(a);
   CHECK(a->path == "heap object srv.c:42 #7 +32 → [1].fd");

@@ -3,7 +3,7 @@
 // Generates a C program with well over 200,000 DIEs (a header of many structs,
 // unions, enums, typedefs and function-pointer types shared by many translation
 // units, plus functions, locals and globals in each), builds it with gcc -g, then
-// times: dwarfmeta::load (DWARF walk + Capstone), write_image, the build-id cache
+// times: ttst::dwarfmeta::load (DWARF walk + Capstone), write_image, the build-id cache
 // hit (map + checksum + validate), a hit with in-place lookups, and load_cached
 // (hit + rebuilding the C++ Program). Prints figures against the goals
 // (extraction < 0.5 s, from cache < 10 ms). Not a test: run it by hand:
@@ -112,34 +112,34 @@ int main(int argc, char** argv) {
 
   constexpr int kRuns = 5;
   std::vector<double> load_ms, load_cpu_ms, write_ms, hit_ms, lookup_ms, cached_ms;
-  dwarfmeta::Program prog;
+  ttst::dwarfmeta::Program prog;
   for (int r = 0; r < kRuns; ++r) {
     auto t = Clock::now();
     double c = cpu_ms();
-    prog = dwarfmeta::load(bin);
+    prog = ttst::dwarfmeta::load(bin);
     load_ms.push_back(ms_since(t));
     load_cpu_ms.push_back(cpu_ms() - c);
     t = Clock::now();
-    std::vector<uint8_t> img = dwarfmeta::write_image(prog);
+    std::vector<uint8_t> img = ttst::dwarfmeta::write_image(prog);
     write_ms.push_back(ms_since(t));
   }
   std::string cache = dir + "/cache";
-  dwarfmeta::CacheStats st;
-  dwarfmeta::cached_image(bin, {}, cache, &st);  // the miss that fills the cache
+  ttst::dwarfmeta::CacheStats st;
+  ttst::dwarfmeta::cached_image(bin, {}, cache, &st);  // the miss that fills the cache
   uint64_t image_size = 0;
   long found = 0;
   for (int r = 0; r < kRuns; ++r) {
     auto t = Clock::now();
-    dwarfmeta::MappedImage m = dwarfmeta::cached_image(bin, {}, cache, &st);
+    ttst::dwarfmeta::MappedImage m = ttst::dwarfmeta::cached_image(bin, {}, cache, &st);
     hit_ms.push_back(ms_since(t));
     if (!st.hit) std::fprintf(stderr, "meta_bench: expected a cache hit\n");
     image_size = m.size();
     t = Clock::now();
-    for (const dwarfmeta::Global& g : prog.globals) found += m.view().global(g.id.c_str()) != nullptr;
-    for (const dwarfmeta::AllocSite& s : prog.alloc_sites) found += m.view().alloc_site(s.return_addr) != nullptr;
+    for (const ttst::dwarfmeta::Global& g : prog.globals) found += m.view().global(g.id.c_str()) != nullptr;
+    for (const ttst::dwarfmeta::AllocSite& s : prog.alloc_sites) found += m.view().alloc_site(s.return_addr) != nullptr;
     lookup_ms.push_back(ms_since(t));
     t = Clock::now();
-    dwarfmeta::Program p = dwarfmeta::load_cached(bin, {}, cache, &st);
+    ttst::dwarfmeta::Program p = ttst::dwarfmeta::load_cached(bin, {}, cache, &st);
     cached_ms.push_back(ms_since(t));
   }
   auto med = [](std::vector<double> v) {
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(image_size / 1024));
   std::printf("median of %d runs:\n", kRuns);
   double l = med(load_ms), h = med(hit_ms);
-  std::printf("  extraction  dwarfmeta::load            %8.1f ms   goal < 500 ms  %s\n", l, l < 500 ? "met" : "MISSED");
+  std::printf("  extraction  ttst::dwarfmeta::load            %8.1f ms   goal < 500 ms  %s\n", l, l < 500 ? "met" : "MISSED");
   std::printf("              (CPU time of the same runs  %8.1f ms; load average %s)\n", med(load_cpu_ms),
               [] {
                 static char buf[64] = "?";

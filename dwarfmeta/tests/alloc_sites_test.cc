@@ -10,7 +10,7 @@
 
 #include "dwarfmeta/load.h"
 
-using namespace dwarfmeta;
+using namespace ttst::dwarfmeta;
 
 namespace {
 

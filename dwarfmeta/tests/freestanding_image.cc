@@ -3,9 +3,9 @@
 #include "dwarfmeta/image.h"
 
 extern "C" long ttst_image_probe(const void* data, unsigned long size, unsigned long ret) {
-  dwarfmeta::image::View v;
+  ttst::dwarfmeta::image::View v;
   const char* why = nullptr;
-  if (!dwarfmeta::image::View::open(data, size, &v, &why)) return -1;
+  if (!ttst::dwarfmeta::image::View::open(data, size, &v, &why)) return -1;
   long n = 0;
   if (const auto* g = v.global("var")) n += static_cast<long>(v.type(v.strip(g->type)).size);
   if (const auto* f = v.function("main")) n += static_cast<long>(f->high - f->low);

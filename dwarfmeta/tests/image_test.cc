@@ -15,7 +15,7 @@
 #include "dwarfmeta/image_writer.h"
 #include "dwarfmeta/load.h"
 
-using namespace dwarfmeta;
+using namespace ttst::dwarfmeta;
 
 namespace {
 

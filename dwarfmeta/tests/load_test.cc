@@ -1,4 +1,4 @@
-// load_test — dwarfmeta::load() on real binaries: every type kind (checked against
+// load_test — ttst::dwarfmeta::load() on real binaries: every type kind (checked against
 // the compiler's own offsetof/sizeof through the shared types.h), state IDs of
 // external, file-static and function-static globals, separate debug info, and
 // every error case.
@@ -17,7 +17,7 @@
 #include "dwarfmeta/load.h"
 #include "dwarfmeta/tests/programs/types.h"
 
-using namespace dwarfmeta;
+using namespace ttst::dwarfmeta;
 
 namespace {
 

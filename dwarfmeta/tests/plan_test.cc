@@ -13,7 +13,7 @@
 #include "dwarfmeta/load.h"
 #include "dwarfmeta/plan.h"
 
-using namespace dwarfmeta;
+using namespace ttst::dwarfmeta;
 
 namespace {
 

@@ -1,5 +1,5 @@
 // sections_test — the .ttst.annot and .ttst.upoints sections laid out as
-// stfw/runtime/ttst_abi.h says, emitted by test programs with top-level asm.
+// stfw/abi/ttst_abi.h says, emitted by test programs with top-level asm.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -9,9 +9,9 @@
 #include "dwarfmeta/error.h"
 #include "dwarfmeta/load.h"
 #include "dwarfmeta/ttst_sections.h"
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 
-using namespace dwarfmeta;
+using namespace ttst::dwarfmeta;
 
 namespace {
 

@@ -13,11 +13,11 @@
 
 #include "dwarfmeta/image_writer.h"
 #include "dwarfmeta/load.h"
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 #include "stfw/stfw_task.h"
 #include "stfw/xfer/engine.h"
 
-using dwarfmeta::image::View;
+using ttst::dwarfmeta::image::View;
 
 namespace {
 
@@ -33,7 +33,7 @@ struct Side {
   uint8_t* mem = nullptr;  // 64 KiB at link address 0 + bias
   uint64_t bias() const { return reinterpret_cast<uint64_t>(mem); }
   explicit Side(const char* path) {
-    img = dwarfmeta::write_image(dwarfmeta::load(runfile(path)));
+    img = ttst::dwarfmeta::write_image(ttst::dwarfmeta::load(runfile(path)));
     const char* why = nullptr;
     REQUIRE(View::open(img.data(), img.size(), &v, &why));
     mem = static_cast<uint8_t*>(aligned_alloc(4096, 1 << 16));

@@ -16,7 +16,7 @@
 #include "dwarfmeta/load.h"
 #include "inject/memory.h"
 #include "inject/tests/test_util.h"
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 #include "stfw/stfw_task.h"
 
 namespace ttst::stfw::testing {

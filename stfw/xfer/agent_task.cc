@@ -138,9 +138,9 @@ void put(ttst_agent_desc* d, const char* s) {
 int64_t run(ttst_agent_desc* desc, bool backward) {
   ttst::stfw::Config cfg;
   const char* why = "metadata image missing";
-  if (!dwarfmeta::image::View::open(reinterpret_cast<const void*>(desc->meta_self.addr), desc->meta_self.size,
+  if (!ttst::dwarfmeta::image::View::open(reinterpret_cast<const void*>(desc->meta_self.addr), desc->meta_self.size,
                                     &cfg.dst_meta, &why) ||
-      !dwarfmeta::image::View::open(reinterpret_cast<const void*>(desc->meta_peer.addr), desc->meta_peer.size,
+      !ttst::dwarfmeta::image::View::open(reinterpret_cast<const void*>(desc->meta_peer.addr), desc->meta_peer.size,
                                     &cfg.src_meta, &why)) {
     put(desc, why);
     return TTST_STFW_STATUS_BAD_INPUT;
@@ -186,7 +186,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
     return nreg == -2 ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT;
   }
   // Shared libraries: where the peer's are mapped here (pointers to their static data).
-  auto text_addr = [](const dwarfmeta::image::View& v, uint64_t bias) -> uint64_t {
+  auto text_addr = [](const ttst::dwarfmeta::image::View& v, uint64_t bias) -> uint64_t {
     for (uint32_t i = 0; i < v.function_count(); ++i)
       if (v.function_at_index(i).low) return v.function_at_index(i).low + bias;
     return bias;
@@ -326,9 +326,9 @@ int64_t task_stfw_backward(ttst_agent_desc* d) { return run(d, true); }
 int64_t task_stfw_backward_lossy(ttst_agent_desc* d) {
   int64_t status = run(d, true);
   if (status != TTST_STFW_STATUS_OK) return status;
-  dwarfmeta::image::View self;
+  ttst::dwarfmeta::image::View self;
   const char* why = "";
-  if (!dwarfmeta::image::View::open(reinterpret_cast<const void*>(d->meta_self.addr), d->meta_self.size, &self, &why))
+  if (!ttst::dwarfmeta::image::View::open(reinterpret_cast<const void*>(d->meta_self.addr), d->meta_self.size, &self, &why))
     return TTST_STFW_STATUS_BAD_INPUT;
   const auto* g = self.global("table");
   const auto* m = g ? self.member(self.type(self.strip(g->type)), "count") : nullptr;

@@ -12,7 +12,7 @@
 #ifndef TTST_STFW_XFER_ENGINE_IMPL_H
 #define TTST_STFW_XFER_ENGINE_IMPL_H
 
-#include "stfw/runtime/ttst_heap_reader.h"
+#include "stfw/abi/ttst_heap_reader.h"
 #include "stfw/stfw_task.h"
 #include "stfw/xfer/annotations.h"
 #include "stfw/xfer/engine.h"

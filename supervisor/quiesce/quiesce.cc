@@ -15,7 +15,7 @@
 #include "inject/error.h"
 #include "inject/memory.h"
 #include "inject/registers.h"
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 
 namespace ttst::quiesce {
 namespace {

@@ -28,7 +28,7 @@
 #include <thread>
 
 #include "stfw/runtime/tests/child.h"
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 #include "supervisor/quiesce/quiesce.h"
 
 using namespace ttst::quiesce;

@@ -14,7 +14,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 
 namespace ttst::quiesce {
 namespace {

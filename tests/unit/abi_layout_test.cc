@@ -4,7 +4,7 @@
 
 #include <cstddef>
 
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 
 TEST_CASE("heap descriptor keeps user data 16-byte aligned") {
   CHECK(sizeof(ttst_heap_desc) == 64);

@@ -1,5 +1,5 @@
 /* A program carrying one annotation record of every kind and two update points,
- * emitted with top-level asm exactly as stfw/runtime/ttst_abi.h lays them out. */
+ * emitted with top-level asm exactly as stfw/abi/ttst_abi.h lays them out. */
 #include <stdlib.h>
 
 struct conn {

@@ -9,19 +9,19 @@
 
 #include "dwarfmeta/load.h"
 
-using dwarfmeta::AnnotKind;
+using ttst::dwarfmeta::AnnotKind;
 
 namespace {
 
-const dwarfmeta::Annotation* find(const dwarfmeta::Program& p, AnnotKind k, const std::string& target) {
+const ttst::dwarfmeta::Annotation* find(const ttst::dwarfmeta::Program& p, AnnotKind k, const std::string& target) {
   for (const auto& a : p.annotations)
     if (a.kind == k && a.target == target) return &a;
   return nullptr;
 }
 
 void check_program(const std::string& path, bool optimized) {
-  dwarfmeta::LoadOptions opts;
-  dwarfmeta::Program p = dwarfmeta::load(path, opts);
+  ttst::dwarfmeta::LoadOptions opts;
+  ttst::dwarfmeta::Program p = ttst::dwarfmeta::load(path, opts);
   CHECK(p.annotations.size() == 7);
   struct Want {
     AnnotKind kind;
@@ -38,7 +38,7 @@ void check_program(const std::string& path, bool optimized) {
   };
   for (const Want& w : wants) {
     CAPTURE(w.target);
-    const dwarfmeta::Annotation* a = find(p, w.kind, w.target);
+    const ttst::dwarfmeta::Annotation* a = find(p, w.kind, w.target);
     REQUIRE(a != nullptr);
     CHECK(a->arg == w.arg);
     CHECK(a->file.find("annot.c") != std::string::npos);
@@ -50,7 +50,7 @@ void check_program(const std::string& path, bool optimized) {
   // The update point lies in main.
   REQUIRE(!p.update_points.empty());
   CHECK(std::all_of(p.update_points.begin(), p.update_points.end(),
-                    [](const dwarfmeta::UpdatePoint& u) { return u.function == "main"; }));
+                    [](const ttst::dwarfmeta::UpdatePoint& u) { return u.function == "main"; }));
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "stfw/runtime/ttst_abi.h"
+#include "stfw/abi/ttst_abi.h"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <unordered_map>
 
 #include "stfw/runtime/tests/child.h"
-#include "stfw/runtime/ttst_heap_reader.h"
+#include "stfw/abi/ttst_heap_reader.h"
 
 using ttst::test::Child;
 using ttst::test::MemoryCopy;
