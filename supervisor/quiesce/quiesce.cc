@@ -15,6 +15,7 @@
 #include "inject/error.h"
 #include "inject/memory.h"
 #include "inject/registers.h"
+#include "supervisor/quiesce/call_sites.h"
 #include "stfw/abi/ttst_abi.h"
 
 namespace ttst::quiesce {
@@ -24,18 +25,6 @@ constexpr long kSysRestartSyscall = 219;
 
 bool read_mem(pid_t pid, uint64_t addr, void* out, size_t len) {
   return inject::try_read_memory(pid, addr, std::span<uint8_t>(static_cast<uint8_t*>(out), len)) == len;
-}
-
-// True if the 8 bytes before `ret` end with a call instruction (e8 rel32, or
-// ff /2 in its 2-, 3- and 6-byte forms).
-bool follows_call(pid_t pid, uint64_t ret) {
-  uint8_t b[8];
-  if (!read_mem(pid, ret - 8, b, sizeof b)) return false;
-  if (b[3] == 0xe8) return true;
-  if (b[6] == 0xff && (b[7] & 0x38) == 0x10) return true;
-  if (b[5] == 0xff && (b[6] & 0x38) == 0x10) return true;
-  if (b[2] == 0xff && (b[3] & 0x38) == 0x10) return true;
-  return false;
 }
 
 std::string describe(const UpdatePointMap& map, uint64_t bias, uint64_t addr) {
@@ -69,8 +58,12 @@ ThreadReport classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& m
     uint64_t words[512];
     std::span<uint8_t> bytes(reinterpret_cast<uint8_t*>(words), sizeof words);
     size_t n = inject::try_read_memory(pid, g.rsp, bytes) / 8;
-    for (size_t i = 0; i < n && !frame_ret; i++)
-      if (words[i] > bias && map.in_text(words[i] - bias) && follows_call(pid, words[i])) frame_ret = words[i];
+    for (size_t i = 0; i < n && !frame_ret; i++) {
+      if (words[i] <= bias || !map.in_text(words[i] - bias)) continue;
+      CallCheck c = call_ends_at(pid, map, bias, words[i]);  // call_sites.h
+      if (c == CallCheck::kUnknown) break;  // cannot tell: no innermost frame, so never quiescent
+      if (c == CallCheck::kCall) frame_ret = words[i];
+    }
     in_program = frame_ret != 0;
   }
 
@@ -89,9 +82,7 @@ ThreadReport classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& m
   // In a system call: interrupted with a restart code, or on its way back into it
   // (rip at `syscall`, rax set up for it: the kernel's restart, or inject::Task's
   // for an epoll_wait the interrupt ended with EINTR).
-  uint8_t insn[2] = {0, 0};
-  bool restarting = nr >= 0 && (rax == nr || rax == kSysRestartSyscall) && read_mem(pid, g.rip, insn, 2) &&
-                    insn[0] == 0x0f && insn[1] == 0x05;
+  bool restarting = nr >= 0 && (rax == nr || rax == kSysRestartSyscall) && is_syscall_at(pid, g.rip);
   bool in_syscall = restarting || (nr >= 0 && inject::is_restart_code(rax));
   // The call site: the call instruction's last byte, or the `syscall` itself.
   uint64_t site = (frame_ret ? frame_ret - 1 : g.rip - (restarting ? 0 : 1)) - bias;

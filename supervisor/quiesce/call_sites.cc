@@ -1,0 +1,106 @@
+// call_sites.cc — see call_sites.h.
+#include "supervisor/quiesce/call_sites.h"
+
+#include <capstone/capstone.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include "inject/memory.h"
+
+namespace ttst::quiesce {
+namespace {
+
+constexpr uint64_t kMaxInsn = 15;                // longest x86 instruction
+constexpr uint64_t kMaxFunction = 16ull << 20;   // larger: kUnknown, not a huge read
+
+// One Capstone x86-64 handle per thread (a handle is not thread-safe), details off:
+// the instruction id is all the rule needs.
+class Decoder {
+ public:
+  Decoder() {
+    if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle_) != CS_ERR_OK)
+      throw std::runtime_error("capstone: cannot open an x86-64 decoder");
+    insn_ = cs_malloc(handle_);
+  }
+  ~Decoder() {
+    cs_free(insn_, 1);
+    cs_close(&handle_);
+  }
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+
+  // Decodes the instruction at *code (advancing code, size and address past it).
+  // Returns its id, or 0 (X86_INS_INVALID) when it cannot be decoded.
+  unsigned next(const uint8_t*& code, size_t& size, uint64_t& address) {
+    return cs_disasm_iter(handle_, &code, &size, &address, insn_) ? insn_->id : 0;
+  }
+
+  static Decoder& get() {
+    thread_local Decoder d;
+    return d;
+  }
+
+ private:
+  csh handle_ = 0;
+  cs_insn* insn_ = nullptr;
+};
+
+}  // namespace
+
+const char* call_check_name(CallCheck c) {
+  switch (c) {
+    case CallCheck::kCall: return "call";
+    case CallCheck::kNotCall: return "not a call";
+    case CallCheck::kUnknown: return "unknown";
+  }
+  return "?";
+}
+
+CallCheck call_ends_at(std::span<const uint8_t> code, uint64_t entry, uint64_t ret) {
+  if (ret <= entry) return CallCheck::kNotCall;  // no instruction of this function ends there
+  Decoder& d = Decoder::get();
+  const uint8_t* p = code.data();
+  size_t size = code.size();
+  uint64_t address = entry;
+  unsigned id = 0;
+  while (address < ret) {
+    id = d.next(p, size, address);
+    if (id == X86_INS_INVALID) return CallCheck::kUnknown;  // undecodable, or the bytes ran out
+  }
+  if (address != ret) return CallCheck::kNotCall;  // `ret` is inside an instruction
+  return id == X86_INS_CALL ? CallCheck::kCall : CallCheck::kNotCall;
+}
+
+CallCheck call_ends_at(pid_t pid, const UpdatePointMap& map, uint64_t bias, uint64_t ret) {
+  if (ret <= bias) return CallCheck::kUnknown;
+  const uint64_t link = ret - bias;
+  const Function* f = map.function_at(link - 1);  // the function holding the call's last byte
+  if (!f) {
+    // Bytes before a function's entry that no symbol covers are padding between
+    // functions: a function pointer, not a return address. Anything else: no symbol.
+    const Function* g = map.function_at(link);
+    return g && g->lo == link ? CallCheck::kNotCall : CallCheck::kUnknown;
+  }
+  const uint64_t end = std::min(f->hi, link + kMaxInsn);
+  if (end - f->lo > kMaxFunction) return CallCheck::kUnknown;
+  std::vector<uint8_t> code(end - f->lo);
+  code.resize(inject::try_read_memory(pid, f->lo + bias, code));
+  return call_ends_at(code, f->lo, link);
+}
+
+bool is_syscall(std::span<const uint8_t> code) {
+  const uint8_t* p = code.data();
+  size_t size = code.size();
+  uint64_t address = 0;
+  return Decoder::get().next(p, size, address) == X86_INS_SYSCALL;
+}
+
+bool is_syscall_at(pid_t pid, uint64_t addr) {
+  uint8_t buf[kMaxInsn];
+  size_t n = inject::try_read_memory(pid, addr, buf);
+  return is_syscall(std::span<const uint8_t>(buf, n));
+}
+
+}  // namespace ttst::quiesce
