@@ -107,9 +107,10 @@ check_data
 
 echo
 echo "== an update that must fail: a new version that crashes during start-up"
+# crash_v2 is a stand-in, not a version of kvserver: the identity check is overridden.
 status=0
 "$bin/supervisor/ttst-supervise" --pid "$(cat "$pidfile")" --new "$bin/supervisor/tests/crash_v2" \
-  --pidfile "$pidfile" --report-dir "$work/reports" || status=$?
+  --allow-different-program --pidfile "$pidfile" --report-dir "$work/reports" || status=$?
 echo "exit status $status (1: rolled back)"
 echo
 echo "== its report (ttst-report show)"

@@ -12,6 +12,7 @@
 
 #include "dwarfmeta/cache.h"
 #include "dwarfmeta/error.h"
+#include "supervisor/identity.h"
 
 namespace ttst::supervisor {
 namespace fs = std::filesystem;
@@ -57,9 +58,14 @@ dwarfmeta::Program load_binary(const std::string& path, const std::string& who) 
 
 }  // namespace
 
-Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer) {
+Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer, bool allow_different_program) {
   Preflight pf;
   const std::string proc = "/proc/" + std::to_string(pid);
+  try {  // P pinned from the first check to the end (process_pin.h)
+    pf.pin = ProcessPin::open(pid);
+  } catch (const std::runtime_error& e) {
+    throw Refusal(e.what(), "check the pid (ps, the service's pid file)");
+  }
   if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH) || !fs::exists(proc))
     throw Refusal("no process with pid " + std::to_string(pid), "check the pid (ps, the service's pid file)");
   {
@@ -110,6 +116,9 @@ Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer) {
   if (pf.v2.runtime_addr == 0)
     throw Refusal("new version " + new_path + " was not built with ttst-cc (no __ttst_runtime)",
                   "build the new version with ttst-cc");
+  if (Identity id = compare_identity(pf.v1, pf.v2); !id.same && !allow_different_program)  // identity.h
+    throw Refusal(id.message, "check the path given to --new; if it really is to replace this program, pass "
+                              "--allow-different-program");
   pf.plan = dwarfmeta::make_plan(pf.v1, pf.v2);
   pf.plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (pf.plan.needs_user_code() && !have_xfer) {
@@ -126,6 +135,8 @@ Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer) {
                   "supported yet",
                   ids);
   }
+  if (std::string why; !pf.pin.same_process(&why))
+    throw Refusal(why + " while it was being checked", "check the pid and try again");
   return pf;
 }
 

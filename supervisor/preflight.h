@@ -13,6 +13,7 @@
 
 #include "dwarfmeta/model.h"
 #include "dwarfmeta/plan.h"
+#include "supervisor/process_pin.h"
 
 namespace ttst::supervisor {
 
@@ -36,10 +37,12 @@ struct Preflight {
   dwarfmeta::Program v1, v2;
   dwarfmeta::Plan plan;
   double plan_ms = 0;
+  ProcessPin pin;                // P, pinned before the first check (process_pin.h)
 };
 
-// Throws Refusal.
-Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer);
+// Throws Refusal. A v2 that is not a version of P (identity.h) is refused unless
+// `allow_different_program`.
+Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer, bool allow_different_program = false);
 
 // Threads of `pid` (entries of /proc/PID/task); 0 when the process is gone.
 int thread_count(pid_t pid);

@@ -2,7 +2,8 @@
 // time-traveling state transfer, rolled back on any failure.
 //
 //   ttst-supervise --pid N --new PATH [--xfer PLUGIN] [--timeout 5s] [--report-dir DIR]
-//                  [--validate-only] [--forward-only] [--pidfile FILE] [--json] [-v]
+//                  [--validate-only] [--forward-only] [--allow-different-program]
+//                  [--pidfile FILE] [--json] [-v]
 //
 // Exit status: 0 committed (or --validate-only passed), 1 rolled back, 2 refused
 // before touching the program, 3 internal error (the program is intact).
@@ -49,6 +50,8 @@ int main(int argc, char** argv) {
   app.add_option("--report-dir", report_dir, "where to write the post-mortem report");
   app.add_flag("--validate-only", o.validate_only, "run the whole validation, then roll back");
   app.add_flag("--forward-only", o.forward_only, "transfer forward only: no backward run, no diff");
+  app.add_flag("--allow-different-program", o.allow_different_program,
+               "accept a new version that shares little with the running program (see README)");
   app.add_option("--pidfile", o.pidfile, "pid file to rewrite with the new pid on commit");
   app.add_flag("--json", json, "print the report as JSON on stdout");
   app.add_flag("-v,--verbose", verbose, "debug logging");

@@ -316,7 +316,7 @@ Report run_update_report(const Options& o, bool& internal) {
     if (!o.xfer.empty())
       throw Refusal("--xfer (user transfer code) is not supported by this build yet",
                     "run without --xfer, or wait for the extensions release");
-    pf = preflight(o.pid, o.new_path, !o.xfer.empty());
+    pf = preflight(o.pid, o.new_path, !o.xfer.empty(), o.allow_different_program);
     char exe[4096];
     ssize_t n = readlink(pf.old_exe.c_str(), exe, sizeof exe - 1);
     rep.old_binary.path = n > 0 ? std::string(exe, n) : pf.old_exe;
@@ -350,7 +350,7 @@ Report run_update_report(const Options& o, bool& internal) {
   quiesce::Report q;
   try {
     phases.start("quiesce");
-    past.emplace(inject::SeizedProcess::seize(o.pid, std::max(dl.left(), milliseconds(100))));
+    past.emplace(seize_pinned(pf.pin, std::max(dl.left(), milliseconds(100))));  // the pid still names P
     q = quiesce::classify(*past, v1map);
     spdlog::debug("quiescence: {}", q.message);
   } catch (const std::exception& e) {

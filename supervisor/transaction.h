@@ -23,6 +23,7 @@ struct Options {
   std::chrono::milliseconds timeout{5000};  // the whole transaction
   bool validate_only = false;     // run everything, then roll back
   bool forward_only = false;      // no backward run, no diff
+  bool allow_different_program = false;  // skip the identity rule (identity.h)
   std::string pidfile;            // rewritten with F's pid on commit
   // Progress: called when a phase starts ("quiesce") and ends (ms >= 0).
   std::function<void(const std::string& phase, double ms)> progress;
