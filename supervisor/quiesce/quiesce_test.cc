@@ -7,7 +7,8 @@
 //    handler the compiler inlined into the event loop (same symbol, same frame);
 //  - busy: stops at its update point through the marker system call; rollback
 //    leaves it running; a supervisor killed at any step leaves it running with
-//    its flag cleared;
+//    its flag cleared; our own probe SIGKILLed mid-probe (probe_loop) leaves it
+//    byte-identical, its blocked read finishing normally;
 //  - future mode: stops at its first update point; ttst_is_updating() is false
 //    only once the supervisor says so; without a supervisor it refuses to run.
 #include <doctest/doctest.h>
@@ -18,6 +19,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/user.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <cctype>
@@ -418,24 +421,58 @@ TEST_CASE("a supervisor killed at any step leaves the program running, flag clea
   }
 }
 
-TEST_CASE("a supervisor killed during a probe leaves a blocked read to finish normally") {
-  Child c({kProg, "read"});
-  Ready r = parse_ready(c.line());
+// The state letter of /proc/PID/stat ('S' sleeping, 't' tracing stop, 'T' stopped...).
+char proc_state(pid_t pid) {
+  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(st, stat);
+  auto close_paren = stat.rfind(')');
+  return close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
+}
+
+TEST_CASE("our probe SIGKILLed in the middle of a probe leaves P untouched, its read finishing normally") {
+  // probe_loop runs quiesce::check() on P over and over. It is frozen (SIGSTOP) when
+  // P is seen traced by it; if P is still traced by the frozen probe, it is
+  // mid-probe for sure and is SIGKILLed there; otherwise it is let go and caught
+  // again. Killed with P in its interrupt stop (being classified) at least once.
+  Child p({kProg, "read"});
+  Ready r = parse_ready(p.line());
   wait_blocked(r.pid, {0});
-  pid_t sup = fork();
-  if (sup == 0) {
-    ptrace(PTRACE_SEIZE, r.pid, nullptr, nullptr);
-    ptrace(PTRACE_INTERRUPT, r.pid, nullptr, nullptr);
-    int st;
-    waitpid(r.pid, &st, __WALL);
-    _exit(0);
+  MemoryCopy before = MemoryCopy::of(r.pid);
+  const std::string tracer_of_p = "/proc/" + std::to_string(r.pid) + "/status";
+  int kills_in_stop = 0, kills_seized = 0;
+  for (int round = 0; round < 20 && kills_in_stop < 3; round++) {
+    Child probe({"supervisor/quiesce/probe_loop", std::to_string(r.pid), kProg});
+    REQUIRE(probe.line() == "PROBING");
+    const std::string me = std::to_string(probe.pid());
+    bool killed = false;
+    for (long spins = 0; spins < 2000000 && !killed; spins++) {
+      if (status_field(r.pid, "TracerPid") != me) continue;
+      kill(probe.pid(), SIGSTOP);
+      while (proc_state(probe.pid()) != 'T') sched_yield();  // frozen: P's state is fixed now
+      if (status_field(r.pid, "TracerPid") == me) {
+        char state = proc_state(r.pid);
+        kill(probe.pid(), SIGKILL);
+        killed = true;
+        (state == 't' ? kills_in_stop : kills_seized)++;
+      } else {
+        kill(probe.pid(), SIGCONT);
+      }
+    }
+    REQUIRE_MESSAGE(killed, "never caught the probe with P seized");
+    int st = probe.wait();
+    CHECK((WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL));
+    // The kernel let P go when its tracer died: untraced, back in its read.
+    CHECK(status_field(r.pid, "TracerPid") == "0");
+    wait_blocked(r.pid, {0});
   }
-  int st;
-  waitpid(sup, &st, 0);
-  wait_blocked(r.pid, {0});
-  c.send("x");
-  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
-  CHECK(c.wait() == 0);
+  MESSAGE("probe killed " << kills_in_stop << " times with P in its interrupt stop, " << kills_seized
+                          << " times with P seized and running");
+  CHECK(kills_in_stop >= 1);
+  check_identical(before, r);
+  p.send("x");
+  CHECK(p.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(p.wait() == 0);
 }
 
 TEST_CASE("future mode: stops at its first update point until the supervisor says done") {
