@@ -13,6 +13,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev
   doctest-dev libcli11-dev nlohmann-json3-dev
   python3                # test helpers (clients, generators)
+  autoconf automake libevent-dev  # real servers built from release sources (tests/realworld)
 )
 
 missing=()

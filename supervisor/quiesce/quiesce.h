@@ -35,8 +35,11 @@
 // attributed to the loop; clang's tail merging did the same with line 0): ttst-cc
 // turns those passes off, and qprog's "inlined" mode tests exactly that case.
 // The innermost program frame is found by scanning the stack from rsp for the
-// first return address into the program (ttst_abi.h §6); the libc wrapper frames
-// below it are the only place a stale return address could precede it.
+// first return address into the program (ttst_abi.h §6): a word that the
+// instruction before it, decoded forward from its function's entry, shows to be a
+// call (call_sites.h); a word it cannot decide ends the scan, and the thread is then
+// not quiescent. The libc wrapper frames below it are the only place a stale return
+// address could precede it.
 #pragma once
 
 #include <sys/types.h>

@@ -449,7 +449,9 @@ TEST_CASE("our probe SIGKILLed in the middle of a probe leaves P untouched, its 
     for (long spins = 0; spins < 2000000 && !killed; spins++) {
       if (status_field(r.pid, "TracerPid") != me) continue;
       kill(probe.pid(), SIGSTOP);
-      while (proc_state(probe.pid()) != 'T') sched_yield();  // frozen: P's state is fixed now
+      char probe_state;
+      while ((probe_state = proc_state(probe.pid())) != 'T' && probe_state != 'Z') sched_yield();
+      REQUIRE_MESSAGE(probe_state == 'T', "the probe ended by itself");  // frozen: P's state is fixed now
       if (status_field(r.pid, "TracerPid") == me) {
         char state = proc_state(r.pid);
         kill(probe.pid(), SIGKILL);
