@@ -313,6 +313,28 @@ TEST_CASE("without DWARF nothing blocked counts as quiescent (fail-safe)") {
   CHECK(c.wait() == 0);
 }
 
+TEST_CASE("a return address whose function has no symbol cannot be decoded: not quiescent (fail-safe)") {
+  // qprog with event_loop's symbol removed (DWARF kept): the call before the
+  // return address cannot be decoded from a function entry, so the rule does not
+  // guess (a backwards look at the bytes would find the call, and DWARF would put it
+  // in the update point's function).
+  const char* prog = "supervisor/quiesce/tests/qprog_nosym";
+  UpdatePointMap map = UpdatePointMap::load(prog);
+  REQUIRE(map.scopes_complete());
+  for (auto& f : map.functions()) CHECK(f.name != "event_loop");
+  Child c({prog, "read"});
+  Ready r = parse_ready(c.line());
+  wait_blocked(r.pid, {0});
+  Report rep = check(r.pid, map);
+  CHECK_FALSE(rep.quiescent);
+  REQUIRE(rep.threads.size() == 1);
+  CHECK(rep.threads[0].state == ThreadState::kBlocked);
+  MESSAGE(rep.message);
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}
+
 TEST_CASE("two threads, each in its own event loop: quiescent; mid-request bound") {
   UpdatePointMap map = UpdatePointMap::load(kProg);
   Child c({kProg, "mt"});
