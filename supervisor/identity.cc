@@ -54,12 +54,17 @@ Identity compare_identity(const dwarfmeta::Program& running, const dwarfmeta::Pr
   Identity id;
   id.running = a.all.size();
   id.next = b.all.size();
-  for (const auto& n : a.all) id.shared += b.all.count(n);
+  std::vector<std::string> gone;  // the running program's names the new version lacks
+  for (const auto& n : a.all) {
+    if (b.all.count(n)) id.shared++;
+    else gone.push_back(n);
+  }
   // shared / total >= 1/2 on both sides (an empty side shares nothing).
   id.same = id.running && id.next && 2 * id.shared >= id.running && 2 * id.shared >= id.next;
   id.message = "it shares " + std::to_string(id.shared) + " of the running program's " + std::to_string(id.running) +
                " source files, functions and globals and " + std::to_string(id.shared) + " of its own " +
-               std::to_string(id.next) + " (running: " + list(a.files) + "; new: " + list(b.files) + ")";
+               std::to_string(id.next) + " (running: " + list(a.files) + "; new: " + list(b.files) +
+               (id.same ? "" : "; not in the new version: " + list(gone)) + ")";
   id.message = (id.same ? "the new version is a version of the running program: "
                         : "the new version is not a version of the running program: ") + id.message;
   return id;

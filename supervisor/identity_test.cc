@@ -85,6 +85,8 @@ TEST_CASE("every pair of different test programs is refused, naming both") {
   Identity id = compare_identity(program("tests/programs/kvserver/kvserver_v1"), program("supervisor/tests/crash_v2"));
   MESSAGE(id.message);
   CHECK(id.message.find("running: kvserver.c; new: crash_v2.c") != std::string::npos);
+  CHECK(id.message.find("; not in the new version: file kvserver.c, function cmd_del, function cmd_get and 18 more)") !=
+        std::string::npos);
   CHECK(id.shared == 0);
 }
 
