@@ -1,52 +1,33 @@
 // process.cc — see process.h.
 #include "inject/process.h"
 
-#include <dirent.h>
-
 #include <algorithm>
-#include <fstream>
 #include <set>
 #include <spdlog/spdlog.h>
 
 #include "inject/error.h"
+#include "inject/sys/proc_entries.h"
 
 namespace ttst::inject {
 namespace {
 
-std::set<pid_t> list_threads(pid_t pid) {
-  std::set<pid_t> out;
-  std::string path = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = opendir(path.c_str());
-  if (!d) throw TraceeDied("process " + std::to_string(pid) + " does not exist");
-  while (dirent* e = readdir(d))
-    if (e->d_name[0] != '.') out.insert(static_cast<pid_t>(std::stol(e->d_name)));
-  closedir(d);
-  return out;
+// Every thread of `pid` (sorted), read from /proc/PID/task.
+std::vector<pid_t> list_threads(pid_t pid) {
+  std::optional<std::vector<pid_t>> tids = sys::thread_ids(pid);
+  if (!tids) throw TraceeDied("process " + std::to_string(pid) + " does not exist");
+  return *tids;
 }
 
 }  // namespace
 
-std::string proc_status_field(pid_t pid, const std::string& name) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(name + ":", 0) == 0) {
-      auto v = line.substr(name.size() + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  return "";
-}
-
 SeizedProcess SeizedProcess::seize(pid_t pid, milliseconds timeout) {
-  std::string tracer = proc_status_field(pid, "TracerPid");
-  if (tracer.empty()) throw TraceeDied("process " + std::to_string(pid) + " does not exist");
-  if (tracer != "0")
-    throw InjectError("process " + std::to_string(pid) + " is already traced by " + tracer +
-                      "; stop that debugger first");
+  std::optional<sys::ProcStatus> status = sys::ProcStatus::read(pid);
+  if (!status) throw TraceeDied("process " + std::to_string(pid) + " does not exist");
+  if (pid_t tracer = status->tracer_pid(); tracer != 0)
+    throw InjectError("process " + std::to_string(pid) + " is already traced by " +
+                      std::to_string(tracer) + "; stop that debugger first");
   SeizedProcess p(pid);
-  std::string sec = proc_status_field(pid, "Seccomp");
-  p.seccomp_ = sec.empty() ? 0 : std::stoi(sec);
+  p.seccomp_ = status->seccomp_mode();
   if (p.seccomp_ != 0)
     spdlog::warn("inject: process {} runs under seccomp mode {}; remote syscalls may be refused",
                  pid, p.seccomp_);
