@@ -11,8 +11,9 @@
 #
 # Arguments starting with // (or -// to exclude) are target patterns; any other
 # argument is a flag for Bazel, written --flag=value.
-# When the build fails no test runs: it says so, and the last line is
-# "0 passed, 0 failed: build failed" (exit 1) — no test is claimed to have failed.
+# When the build fails no test runs: it says "build failed", and the last line is
+# "0 passed, 1 failed" (exit 1): the failed build counts as the one failure, so a
+# reader of the last line alone never mistakes a broken tree for a green one.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +31,7 @@ done
 
 if ! bazel build "${flags[@]}" -- "${targets[@]}"; then
   echo "build failed: no test ran"
-  echo "0 passed, 0 failed: build failed"
+  echo "0 passed, 1 failed"
   exit 1
 fi
 
