@@ -3,22 +3,27 @@
 // member, a union member and a uintptr_t global; IXFER on a void * (written in
 // v1); NO_TRANSFER on a descriptor and on a global whose type changed kind;
 // RENAMED_FROM on a global and a member. P -> F -> R must give R == P byte for byte
-// and F v1's state as the annotations say. Without the annotation a kind change is
-// refused; an annotation that names nothing is bad input.
+// and F v1's state as the annotations say. Then a table of refusals: without the
+// annotation a kind change is refused; an annotation that names nothing is bad input.
 #include <doctest/doctest.h>
 
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "dwarfmeta/image.h"
 #include "inject/memory.h"
 #include "inject/tests/test_util.h"
 #include "stfw/stfw_task.h"
+#include "stfw/tests/refusal.h"
 #include "stfw/tests/xfer_fixture.h"
 
 using namespace ttst;
+using ttst::stfw::testing::announce_case;
+using ttst::stfw::testing::check_refusal;
 using ttst::stfw::testing::message;
+using ttst::stfw::testing::Refusal;
 using ttst::stfw::testing::RoundTrip;
 
 namespace {
@@ -67,28 +72,32 @@ TEST_CASE("annotations: PXFER, IXFER, NO_TRANSFER and RENAMED_FROM round trip, R
   CHECK(f.find(" epfd:9 total:42 shape:4,5") != std::string::npos);
 }
 
-TEST_CASE("annotations: without NO_TRANSFER, a global whose type changed kind is refused") {
-  RoundTrip rt;
-  inject::AgentOutcome fw = forward_to(rt, "annotated_v2_plain");
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
-  CHECK(message(fw) == "ambiguous: shape changed from int to shape: needs transfer code");
-}
+// A v2 the forward transfer must refuse, and what the refusal says.
+struct AnnotationRefusal {
+  const char* name;
+  const char* v2;
+  Refusal want;
+};
 
-TEST_CASE("annotations: one that names nothing is bad input, never silently ignored") {
-  RoundTrip rt;
-  inject::AgentOutcome fw = forward_to(rt, "annotated_v2_bad");
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  CHECK(fw.status == TTST_STFW_STATUS_BAD_INPUT);
-  std::string m = message(fw);
-  CHECK(m.find("bad input: annotation TTST_IXFER(no_such_global) in ") == 0);
-  CHECK(m.find("annotated.c names nothing in v2's metadata: fix the annotation") != std::string::npos);
-}
+const AnnotationRefusal kAnnotationRefusals[] = {
+    {"annotations: without NO_TRANSFER, a global whose type changed kind is refused", "annotated_v2_plain",
+     {TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: shape changed from int to shape: needs transfer code"}},
+    {"annotations: one that names nothing is bad input, never silently ignored", "annotated_v2_bad",
+     {TTST_STFW_STATUS_BAD_INPUT, nullptr, "bad input: annotation TTST_IXFER(no_such_global) in ",
+      {"annotated.c names nothing in v2's metadata: fix the annotation"}}},
+    {"annotations: PXFER on something smaller than a pointer is bad input", "annotated_v2_small_pxfer",
+     {TTST_STFW_STATUS_BAD_INPUT,
+      "bad input: conns[0].fd is annotated TTST_PXFER but is smaller than a pointer: fix the annotation"}},
+};
 
-TEST_CASE("annotations: PXFER on something smaller than a pointer is bad input") {
-  RoundTrip rt;
-  inject::AgentOutcome fw = forward_to(rt, "annotated_v2_small_pxfer");
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  CHECK(fw.status == TTST_STFW_STATUS_BAD_INPUT);
-  CHECK(message(fw) == "bad input: conns[0].fd is annotated TTST_PXFER but is smaller than a pointer: fix the annotation");
+TEST_CASE("annotations refused: a kind change without one, one that names nothing, PXFER too small") {
+  const size_t count = std::size(kAnnotationRefusals);
+  for (size_t i = 0; i < count; ++i) {
+    const AnnotationRefusal& c = kAnnotationRefusals[i];
+    SUBCASE(c.name) {
+      announce_case(i, count, c.name);
+      RoundTrip rt;
+      check_refusal(forward_to(rt, c.v2), c.want);
+    }
+  }
 }
