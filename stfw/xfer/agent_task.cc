@@ -179,7 +179,6 @@ int64_t configure(TransferSetup& setup) {
   cfg.src_bias = desc->arg[TTST_STFW_ARG_PEER_BIAS];
   cfg.dst_runtime = desc->arg[TTST_STFW_ARG_SELF_RUNTIME];
   cfg.src_runtime = desc->arg[TTST_STFW_ARG_PEER_RUNTIME];
-  cfg.verbose = desc->arg[TTST_STFW_ARG_FLAGS] & TTST_STFW_F_VERBOSE;
   cfg.out = reinterpret_cast<char*>(desc->output.addr);
   cfg.out_size = desc->output.size;
   setup.ctx.peer = desc->peer_pid;

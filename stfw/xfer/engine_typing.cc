@@ -93,7 +93,7 @@ bool Engine::polymorphic_site(uint64_t site) {
 bool Engine::wrapper_site(const dwarfmeta::image::ImageAllocSite& site) const {
   const char* caller = src_meta().str(site.caller);
   for (uint32_t i = 0; i < src_meta().annotation_count(); ++i)
-    if (src_meta().annotation(i).kind == 5 && streq(src_meta().str(src_meta().annotation(i).target), caller))
+    if (src_meta().annotation(i).kind == TTST_ANNOT_ALLOCATOR && streq(src_meta().str(src_meta().annotation(i).target), caller))
       return true;
   const auto* f = src_meta().function(caller);
   if (!f) return false;
