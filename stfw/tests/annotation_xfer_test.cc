@@ -9,22 +9,17 @@
 
 #include <cstdio>
 #include <cstring>
-#include <iterator>
 #include <string>
 
 #include "dwarfmeta/image.h"
 #include "inject/memory.h"
 #include "inject/tests/test_util.h"
 #include "stfw/stfw_task.h"
-#include "stfw/tests/refusal.h"
+#include "stfw/tests/transfer_checks.h"
 #include "stfw/tests/xfer_fixture.h"
 
 using namespace ttst;
-using ttst::stfw::testing::announce_case;
-using ttst::stfw::testing::check_refusal;
-using ttst::stfw::testing::message;
-using ttst::stfw::testing::Refusal;
-using ttst::stfw::testing::RoundTrip;
+using namespace ttst::stfw::testing;
 
 namespace {
 
@@ -44,15 +39,8 @@ inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2) {
 TEST_CASE("annotations: PXFER, IXFER, NO_TRANSFER and RENAMED_FROM round trip, R == P") {
   RoundTrip rt;
   inject::AgentOutcome fw = forward_to(rt, "annotated_v2");
-  INFO(fw.describe(), " / ", message(fw));
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  REQUIRE(fw.status == TTST_STFW_STATUS_OK);
-  inject::AgentOutcome bw = rt.backward();
-  INFO(bw.describe(), " / ", message(bw));
-  REQUIRE(bw.kind == inject::AgentOutcome::Kind::kFinished);
-  REQUIRE(bw.status == TTST_STFW_STATUS_OK);
-  std::string diff = rt.compare();
-  CHECK_MESSAGE(diff.empty(), diff);
+  require_transferred(fw);
+  check_backward_restores_past(rt);
   // IXFER: F's `opaque` holds P's address as it was (never translated).
   dwarfmeta::image::View v1;
   const char* why = nullptr;
@@ -91,13 +79,8 @@ const AnnotationRefusal kAnnotationRefusals[] = {
 };
 
 TEST_CASE("annotations refused: a kind change without one, one that names nothing, PXFER too small") {
-  const size_t count = std::size(kAnnotationRefusals);
-  for (size_t i = 0; i < count; ++i) {
-    const AnnotationRefusal& c = kAnnotationRefusals[i];
-    SUBCASE(c.name) {
-      announce_case(i, count, c.name);
-      RoundTrip rt;
-      check_refusal(forward_to(rt, c.v2), c.want);
-    }
-  }
+  for_each_case(kAnnotationRefusals, [](const AnnotationRefusal& c) {
+    RoundTrip rt;
+    check_refusal(forward_to(rt, c.v2), c.want);
+  });
 }

@@ -11,21 +11,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <iterator>
 #include <optional>
 #include <string>
 
 #include "inject/tests/test_util.h"
 #include "stfw/stfw_task.h"
-#include "stfw/tests/refusal.h"
+#include "stfw/tests/transfer_checks.h"
 #include "stfw/tests/xfer_fixture.h"
 
 using namespace ttst;
-using ttst::stfw::testing::announce_case;
-using ttst::stfw::testing::check_refusal;
-using ttst::stfw::testing::message;
-using ttst::stfw::testing::Refusal;
-using ttst::stfw::testing::RoundTrip;
+using namespace ttst::stfw::testing;
 namespace fs = std::filesystem;
 
 namespace {
@@ -51,25 +46,23 @@ struct UpgradedLibm {
   }
 };
 
+// libsym_v1 as P, libsym_v2 as F.
+void use_libsym(RoundTrip& rt) {
+  rt.v1 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v1");
+  rt.v2 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v2");
+}
+
 }  // namespace
 
 TEST_CASE("a library upgraded on disk: function and data pointers go by symbol, and back") {
   UpgradedLibm libm;
   RoundTrip rt;
-  rt.v1 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v1");
-  rt.v2 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v2");
+  use_libsym(rt);
   rt.before_future = [&] { libm.upgrade(); };
   rt.start();
   inject::AgentOutcome fw = rt.forward();
-  INFO(fw.describe(), " / ", message(fw));
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  REQUIRE(fw.status == TTST_STFW_STATUS_OK);
-  inject::AgentOutcome bw = rt.backward();
-  INFO(bw.describe(), " / ", message(bw));
-  REQUIRE(bw.kind == inject::AgentOutcome::Kind::kFinished);
-  REQUIRE(bw.status == TTST_STFW_STATUS_OK);
-  std::string diff = rt.compare();
-  CHECK_MESSAGE(diff.empty(), diff);
+  require_transferred(fw);
+  check_backward_restores_past(rt);
   CHECK(rt.release_future() == "cos:1 sin:1 signgam:1 stream:1");
 }
 
@@ -95,20 +88,14 @@ const LibraryRefusal kLibraryRefusals[] = {
 };
 
 TEST_CASE("library pointers refused: no symbol in the upgraded library, a copy-relocated variable v2 lacks") {
-  const size_t count = std::size(kLibraryRefusals);
-  for (size_t i = 0; i < count; ++i) {
-    const LibraryRefusal& c = kLibraryRefusals[i];
-    SUBCASE(c.name) {
-      announce_case(i, count, c.name);
-      std::optional<UpgradedLibm> libm;
-      if (c.upgrade_libm) libm.emplace();
-      RoundTrip rt;
-      rt.v1 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v1");
-      rt.v2 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v2");
-      rt.args = {c.v1_mode};
-      if (libm) rt.before_future = [&] { libm->upgrade(); };
-      rt.start();
-      check_refusal(rt.forward(), c.want);
-    }
-  }
+  for_each_case(kLibraryRefusals, [](const LibraryRefusal& c) {
+    std::optional<UpgradedLibm> libm;
+    if (c.upgrade_libm) libm.emplace();
+    RoundTrip rt;
+    use_libsym(rt);
+    rt.args = {c.v1_mode};
+    if (libm) rt.before_future = [&] { libm->upgrade(); };
+    rt.start();
+    check_refusal(rt.forward(), c.want);
+  });
 }

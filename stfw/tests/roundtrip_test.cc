@@ -7,22 +7,17 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
-#include <iterator>
 #include <string>
 
 #include "dwarfmeta/image.h"
 #include "inject/memory.h"
 #include "inject/tests/test_util.h"
 #include "stfw/stfw_task.h"
-#include "stfw/tests/refusal.h"
+#include "stfw/tests/transfer_checks.h"
 #include "stfw/tests/xfer_fixture.h"
 
 using namespace ttst;
-using ttst::stfw::testing::announce_case;
-using ttst::stfw::testing::check_refusal;
-using ttst::stfw::testing::message;
-using ttst::stfw::testing::Refusal;
-using ttst::stfw::testing::RoundTrip;
+using namespace ttst::stfw::testing;
 
 namespace {
 
@@ -44,21 +39,15 @@ inject::AgentOutcome forward_with(RoundTrip& rt, const char* arg) {
 TEST_CASE("round trip: every kind of state, P == R byte for byte, F holds P's state in v2's types") {
   RoundTrip rt;
   inject::AgentOutcome fw = forward_with(rt, nullptr);
-  INFO(fw.describe(), " / ", message(fw));
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  REQUIRE(fw.status == TTST_STFW_STATUS_OK);
+  require_transferred(fw);
+  INFO(message(fw));
   CHECK(fw.detail[TTST_STFW_DETAIL_OBJECTS] > 30);
   CHECK(fw.detail[TTST_STFW_DETAIL_POINTERS] > 30);
   CHECK(fw.detail[TTST_STFW_DETAIL_TRANSFORMS] > 10);
   // v2's start-up strdup for heap_name is superseded and freed; its start-up point
   // stays (v2_spare still points to it).
   CHECK(message(fw).find(" startup_freed=1") != std::string::npos);
-  inject::AgentOutcome bw = rt.backward();
-  INFO(bw.describe(), " / ", message(bw));
-  REQUIRE(bw.kind == inject::AgentOutcome::Kind::kFinished);
-  REQUIRE(bw.status == TTST_STFW_STATUS_OK);
-  std::string diff = rt.compare();
-  CHECK_MESSAGE(diff.empty(), diff);
+  check_backward_restores_past(rt);
   std::string f = rt.release_future();
   INFO(f);
   // Expected values: what v1 built (state.c, build()), seen through v2's types.
@@ -156,17 +145,12 @@ const ForwardRefusal kForwardRefusals[] = {
 };
 
 TEST_CASE("forward refusals: every invariant violation and refused ambiguity, with its message") {
-  const size_t count = std::size(kForwardRefusals);
-  for (size_t i = 0; i < count; ++i) {
-    const ForwardRefusal& c = kForwardRefusals[i];
-    SUBCASE(c.name) {
-      announce_case(i, count, c.name);
-      RoundTrip rt;
-      if (c.agent_heap) rt.heap_size = c.agent_heap;
-      if (c.future_arg) rt.future_args = {c.future_arg};
-      check_refusal(forward_with(rt, c.v1_mode), c.want);
-    }
-  }
+  for_each_case(kForwardRefusals, [](const ForwardRefusal& c) {
+    RoundTrip rt;
+    if (c.agent_heap) rt.heap_size = c.agent_heap;
+    if (c.future_arg) rt.future_args = {c.future_arg};
+    check_refusal(forward_with(rt, c.v1_mode), c.want);
+  });
 }
 
 TEST_CASE("invariant: backward, a pointer to an object new in v2 (no counterpart in v1)") {
