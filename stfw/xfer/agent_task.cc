@@ -68,9 +68,9 @@ uint64_t thread_cpu_ns() {
   constexpr long kSysClockGettime = 228, kClockThreadCputime = 3;
   struct {
     long sec, nsec;
-  } ts{0, 0};
-  if (agent_syscall3(kSysClockGettime, kClockThreadCputime, reinterpret_cast<long>(&ts), 0) != 0) return 0;
-  return uint64_t(ts.sec) * 1000000000ull + uint64_t(ts.nsec);
+  } now{0, 0};
+  if (agent_syscall3(kSysClockGettime, kClockThreadCputime, reinterpret_cast<long>(&now), 0) != 0) return 0;
+  return uint64_t(now.sec) * 1000000000ull + uint64_t(now.nsec);
 }
 
 // Reads the peer's writable mappings into the arena and points cfg at them. Returns

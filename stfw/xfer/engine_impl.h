@@ -191,31 +191,33 @@ class Engine {
   const char* type_name(const View& v, uint32_t t) const;
 
   // ---- object table ------------------------------------------------------------------
+  // Phase 2: the table (globals first, then the heap as walked) and its address order.
   bool index_objects();
   bool allocate_memos();
   bool resolve_annotations();
   bool allocate_table();
   void index_globals();
   bool index_heap();
+  static int add_heap_object(void* ctx, uint64_t addr, const ttst_heap_desc* desc);
+  // The i-th object in the likely address order: globals, then the heap reversed.
   uint32_t globals_then_oldest(uint32_t i) const;
   bool merge_globals_into_heap_order();
   bool radix_sort_by_address();
-  static int add_heap_object(void* ctx, uint64_t addr, const ttst_heap_desc* d);
   // The walk chases one link per object; blocks allocated one after another lie at a
   // constant stride, which the hardware prefetchers lose at each page boundary: the
   // descriptor that many steps down the same stride is requested ahead (a hint only,
   // never read here).
-  static void walk_ahead(const ttst_heap_desc* d, const ttst_heap_desc* before);
+  static void walk_ahead(const ttst_heap_desc* desc, const ttst_heap_desc* before);
   ttst_heap_desc* last_walked_ = nullptr;
   bool heap_walk_descending_ = true;
 
-  // The object holding source address v (one past its end counts), or -1.
   // The copy's descriptor of the heap object whose base address is v, or NULL.
   // After indexing, its `prev` holds the object's index, `next` (after mapping) the
   // destination address, `offset` the source type + 1 once typed: the hot paths
   // read one cache line of the copy instead of the object table.
   ttst_heap_desc* base_descriptor(uint64_t v) const;
   void set_dst_in_copy(uint64_t addr, uint64_t dst);
+  // The object holding source address v (one past its end counts), or -1.
   int64_t object_holding(uint64_t v) const;
 
   // The value being transferred: an object of the state, or a word the kernel holds.
@@ -236,7 +238,7 @@ class Engine {
   // A site inside an allocation wrapper: a function returning void * (xmalloc), or
   // one the user annotated TTST_ALLOCATOR. Its objects are of whatever type each
   // caller wanted, so neither its typed objects nor dwarfmeta's hint type the rest.
-  bool wrapper_site(const dwarfmeta::image::ImageAllocSite& s) const;
+  bool wrapper_site(const dwarfmeta::image::ImageAllocSite& site) const;
   struct SiteTypeSlot {
     uint64_t site;
     uint32_t object, round;  // object: a table index, or one of the two markers
@@ -346,11 +348,15 @@ class Engine {
   bool string_literal(uint64_t v, uint64_t* out);
 
   // ---- mapping ---------------------------------------------------------------------------------
+  // Phase 4: destination sizes and the untyped policy, then allocation in F or
+  // counterparts in R.
   bool map_objects();
   bool size_destinations();
   bool refuse_untyped_pointer(const Object& o);
   bool allocate_in_future();
+  // Backward, for what merge_counterparts left: R's objects hashed by dyn_id.
   bool hash_counterparts();
+  // A walk of this process's own heap lists: false, with the message, if it failed.
   bool own_walk_succeeded(int64_t walked);
 
   // Backward: the origin_id of a source (F) heap object that needs a counterpart in R, else 0.

@@ -100,7 +100,7 @@ void Engine::write_objects() {
   }
 }
 
-// One object written into `d` (backward: a scratch image, zeroed where written).
+// One object written into `dst` (backward: a scratch image, zeroed where written).
 void Engine::write_object(Object& o, uint8_t* dst) {
   if (Rule rule = Rule((o.flags & kRuleMask) >> kRuleShift)) {
     path_depth_ = 0;
@@ -134,7 +134,7 @@ uint8_t* Engine::backward_image_buffer(uint64_t n) {
   return backward_image_;
 }
 
-// Stores the 8-byte words (then bytes) of `image` that differ from `d`.
+// Stores the 8-byte words (then bytes) of `image` that differ from `dst`.
 void Engine::store_changed(uint8_t* dst, const uint8_t* image, uint64_t n) {
   uint64_t k = 0;
   for (; k + 8 <= n; k += 8) {
