@@ -24,7 +24,23 @@ using dwarfmeta::image::ImageMember;
 using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
-enum Kind : uint8_t { kVoid = 0, kBase = 1, kStruct = 2, kUnion = 3, kEnum = 4, kPointer = 5, kArray = 6, kTypedef = 7, kFunc = 12 };
+// dwarfmeta's TypeKind and Encoding (dwarfmeta/model.h), as stored in the image.
+enum Kind : uint8_t {
+  kVoid = 0,
+  kBase = 1,
+  kStruct = 2,
+  kUnion = 3,
+  kEnum = 4,
+  kPointer = 5,
+  kArray = 6,
+  kTypedef = 7,
+  kConst = 8,  // qualifiers, 8..11: `target` is the qualified type
+  kVolatile = 9,
+  kRestrict = 10,
+  kAtomic = 11,
+  kFunc = 12
+};
+inline bool is_qualifier(uint8_t kind) { return kind >= kConst && kind <= kAtomic; }
 enum Enc : uint8_t { eSigned = 1, eUnsigned = 2, eSChar = 3, eUChar = 4, eBool = 5, eFloat = 6 };
 
 inline uint64_t rdtsc() {

@@ -73,7 +73,7 @@ bool Engine::has_pointer(uint32_t type) {
 bool Engine::is_intptr(const View& v, uint32_t t) {
   for (int guard = 0; guard < 16; ++guard) {
     const ImageType& ty = v.type(t);
-    if (ty.kind < kTypedef || ty.kind > 11) return false;
+    if (ty.kind != kTypedef && !is_qualifier(ty.kind)) return false;
     if (ty.kind == kTypedef && ty.name != dwarfmeta::image::kNone &&
         (streq(v.str(ty.name), "intptr_t") || streq(v.str(ty.name), "uintptr_t")))
       return true;
@@ -145,15 +145,15 @@ uint32_t Engine::counterpart(uint32_t src_type, int depth) {
   const ImageType& src_ty = src_meta().type(src_type);
   uint32_t found = 0;
   const char* name = src_ty.name == dwarfmeta::image::kNone ? nullptr : src_meta().str(src_ty.name);
-  uint32_t target =
-      (src_ty.kind == kPointer || (src_ty.kind >= 8 && src_ty.kind <= 11)) ? counterpart(src_ty.target, depth + 1) : 0;
+  uint32_t target = (src_ty.kind == kPointer || is_qualifier(src_ty.kind)) ? counterpart(src_ty.target, depth + 1) : 0;
   for (uint32_t i = 1; i < dst_meta().type_count() && !found; ++i) {
     const ImageType& dst_ty = dst_meta().type(i);
     if (dst_ty.kind != src_ty.kind) continue;
     if (name) {
-      if (dst_ty.name != dwarfmeta::image::kNone && streq(dst_meta().str(dst_ty.name), name) && !(dst_ty.flags & 1))
+      if (dst_ty.name != dwarfmeta::image::kNone && streq(dst_meta().str(dst_ty.name), name) &&
+          !(dst_ty.flags & dwarfmeta::image::kTypeDeclaration))
         found = i;
-    } else if (src_ty.kind == kPointer || (src_ty.kind >= 8 && src_ty.kind <= 11)) {
+    } else if (src_ty.kind == kPointer || is_qualifier(src_ty.kind)) {
       if (dst_ty.target == target && (target != 0 || src_meta().strip(src_ty.target) == 0)) found = i;
     } else if (src_ty.kind == kArray) {
       if (dst_ty.count == src_ty.count && dst_ty.target == counterpart(src_ty.target, depth + 1)) found = i;
