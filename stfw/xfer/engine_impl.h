@@ -357,6 +357,9 @@ class Engine {
   bool map_offset(uint32_t src_type, uint32_t dst_type, uint64_t off, uint64_t* out, int depth = 0);
 
   bool translate(uint64_t v, uint64_t* out);
+  bool translate_into_object(uint64_t v, const Object& o, uint64_t* out);
+  bool translate_function(const dwarfmeta::image::ImageFunction& function, uint64_t* out);
+  bool translate_into_library(uint64_t v, const LibRange& lib, uint64_t* out);
   // A pointer into the source's argument or environment strings: the same string of
   // this process (arguments: the same position too), at the same offset.
   bool process_string(uint64_t v, uint64_t lo, uint64_t hi, bool args, uint64_t* out);

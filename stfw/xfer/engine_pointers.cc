@@ -87,68 +87,26 @@ bool Engine::map_offset(uint32_t src_type, uint32_t dst_type, uint64_t off, uint
   return false;
 }
 
+// A pointer of the source: NULL and small sentinels kept; into an object of the
+// state, a function, a string literal, the argument / environment strings or a
+// library: the same thing here; anything else is refused (AMBIGUOUS).
 bool Engine::translate(uint64_t v, uint64_t* out) {
   if (v < 4096 || v >= 0xfffffffffffff000ull) return *out = v, true;  // NULL and small sentinels
   if (const ttst_heap_desc* target = base_descriptor(v))
     if (uint64_t dst_addr = reinterpret_cast<uint64_t>(target->next))
       return *out = dst_addr, true;  // a mapped object's base
   int64_t index = object_holding(v);
-  if (index >= 0) {
-    Object& o = objects_[index];
-    if (o.dst_addr == 0) return target_missing(v, o), false;
-    uint64_t off = v - o.addr, dst_off = 0;
-    bool ok;
-    if (o.flags & kGlobal)
-      ok = map_offset(o.src_type, o.dst_type, off, &dst_off);
-    else if (o.src_type == 0)
-      ok = (dst_off = off) <= o.dst_size;
-    else {
-      uint64_t src_elem_size = type_size(src_meta(), o.src_type), dst_elem_size = type_size(dst_meta(), o.dst_type);
-      uint64_t k = off / src_elem_size, rem = off % src_elem_size, inner = 0;
-      ok = map_offset(o.src_type, o.dst_type, rem, &inner);
-      dst_off = k * dst_elem_size + inner;
-    }
-    if (!ok) return target_missing(v, o), false;
-    return *out = o.dst_addr + dst_off, true;
-  }
+  if (index >= 0) return translate_into_object(v, objects_[index], out);
   uint64_t link_addr = v - config_.src_bias;
   const auto* function = src_meta().function_containing(link_addr);
-  if (function && function->low == link_addr) {
-    const auto* dst_function = dst_meta().function(src_meta().str(function->id));
-    if (!dst_function) {
-      violation("points to function ");
-      message_.text(src_meta().str(function->id)).text(", which v2 no longer has");
-      return false;
-    }
-    return *out = dst_function->low + config_.dst_bias, true;
-  }
+  if (function && function->low == link_addr) return translate_function(*function, out);
   if (src_meta().in_string_ranges(link_addr)) return string_literal(v, out);
   const StringAreas& src_strings = config_.src_strings;
   if (v >= src_strings.args_lo && v < src_strings.args_hi)
     return process_string(v, src_strings.args_lo, src_strings.args_hi, true, out);
   if (v >= src_strings.env_lo && v < src_strings.env_hi)
     return process_string(v, src_strings.env_lo, src_strings.env_hi, false, out);
-  if (const LibRange* lib = library_holding(v)) {  // a library's static data or function
-    if (lib->dst_start) return *out = lib->dst_start + (v - lib->src_start), true;  // same file, same offset
-    char symbol[128] = "";
-    if (lib->twin_start && env_.library_symbol) {  // upgraded on disk: by symbol
-      if (v == last_symbol_src_ && last_symbol_dst_) return *out = last_symbol_dst_, true;
-      if (uint64_t found = env_.library_symbol(env_.ctx, lib, v, symbol, sizeof symbol))
-        return last_symbol_src_ = v, last_symbol_dst_ = found, *out = found, true;
-    }
-    fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-    message_.text(" = ").hex(v).text(" points into ").text(lib->path);
-    if (!lib->twin_start) {
-      message_.text(", which this version does not map from the same file: policy is to refuse");
-    } else {
-      if (symbol[0])
-        message_.text(" (symbol ").text(symbol).text(")");
-      else
-        message_.text(" (no symbol there)");
-      message_.text(", which this version's build of the library does not have: policy is to refuse");
-    }
-    return false;
-  }
+  if (const LibRange* lib = library_holding(v)) return translate_into_library(v, *lib, out);
   if (env_.library_symbol) {  // a library variable copied into the executable (stdout)
     char symbol[128] = "";
     if (uint64_t found = env_.library_symbol(env_.ctx, nullptr, v, symbol, sizeof symbol)) return *out = found, true;
@@ -165,6 +123,61 @@ bool Engine::translate(uint64_t v, uint64_t* out) {
   fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
   message_.text(" = ").hex(v).text(
       " points outside the program's state (shared library, stack or freed memory): policy is to refuse");
+  return false;
+}
+
+// Into (or one past) an object: the same element, member and offset in its
+// destination; a target that no longer exists is an INVARIANT naming both ends.
+bool Engine::translate_into_object(uint64_t v, const Object& o, uint64_t* out) {
+  if (o.dst_addr == 0) return target_missing(v, o), false;
+  uint64_t off = v - o.addr, dst_off = 0;
+  bool ok;
+  if (o.flags & kGlobal)
+    ok = map_offset(o.src_type, o.dst_type, off, &dst_off);
+  else if (o.src_type == 0)
+    ok = (dst_off = off) <= o.dst_size;
+  else {
+    uint64_t src_elem_size = type_size(src_meta(), o.src_type), dst_elem_size = type_size(dst_meta(), o.dst_type);
+    uint64_t k = off / src_elem_size, rem = off % src_elem_size, inner = 0;
+    ok = map_offset(o.src_type, o.dst_type, rem, &inner);
+    dst_off = k * dst_elem_size + inner;
+  }
+  if (!ok) return target_missing(v, o), false;
+  return *out = o.dst_addr + dst_off, true;
+}
+
+// To a function's entry: the function of the same ID here (an INVARIANT if v2 lost it).
+bool Engine::translate_function(const dwarfmeta::image::ImageFunction& function, uint64_t* out) {
+  const auto* dst_function = dst_meta().function(src_meta().str(function.id));
+  if (!dst_function) {
+    violation("points to function ");
+    message_.text(src_meta().str(function.id)).text(", which v2 no longer has");
+    return false;
+  }
+  return *out = dst_function->low + config_.dst_bias, true;
+}
+
+// Into a library's static data or functions: the same offset in this process's
+// mapping of the same file; a library upgraded on disk, by symbol; else refused.
+bool Engine::translate_into_library(uint64_t v, const LibRange& lib, uint64_t* out) {
+  if (lib.dst_start) return *out = lib.dst_start + (v - lib.src_start), true;  // same file, same offset
+  char symbol[128] = "";
+  if (lib.twin_start && env_.library_symbol) {  // upgraded on disk: by symbol
+    if (v == last_symbol_src_ && last_symbol_dst_) return *out = last_symbol_dst_, true;
+    if (uint64_t found = env_.library_symbol(env_.ctx, &lib, v, symbol, sizeof symbol))
+      return last_symbol_src_ = v, last_symbol_dst_ = found, *out = found, true;
+  }
+  fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+  message_.text(" = ").hex(v).text(" points into ").text(lib.path);
+  if (!lib.twin_start) {
+    message_.text(", which this version does not map from the same file: policy is to refuse");
+  } else {
+    if (symbol[0])
+      message_.text(" (symbol ").text(symbol).text(")");
+    else
+      message_.text(" (no symbol there)");
+    message_.text(", which this version's build of the library does not have: policy is to refuse");
+  }
   return false;
 }
 
