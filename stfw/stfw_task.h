@@ -31,7 +31,8 @@ enum ttst_stfw_arg {
                                      where its thread-local globals are; 0 = none */
 };
 
-#define TTST_STFW_F_VERBOSE 0x1u /* write one line per object to the output buffer */
+#define TTST_STFW_F_VERBOSE 0x1u /* reserved, no effect yet: no supervisor sets it and the
+                                    engine writes no per-object lines */
 
 enum ttst_stfw_status {
   TTST_STFW_STATUS_OK = 0,          /* state transferred                            */

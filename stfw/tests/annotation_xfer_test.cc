@@ -3,8 +3,8 @@
 // member, a union member and a uintptr_t global; IXFER on a void * (written in
 // v1); NO_TRANSFER on a descriptor and on a global whose type changed kind;
 // RENAMED_FROM on a global and a member. P -> F -> R must give R == P byte for byte
-// and F v1's state as the annotations say. Without the annotation a kind change is
-// refused; an annotation that names nothing is bad input.
+// and F v1's state as the annotations say. Then a table of refusals: without the
+// annotation a kind change is refused; an annotation that names nothing is bad input.
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -15,11 +15,11 @@
 #include "inject/memory.h"
 #include "inject/tests/test_util.h"
 #include "stfw/stfw_task.h"
+#include "stfw/tests/transfer_checks.h"
 #include "stfw/tests/xfer_fixture.h"
 
 using namespace ttst;
-using ttst::stfw::testing::message;
-using ttst::stfw::testing::RoundTrip;
+using namespace ttst::stfw::testing;
 
 namespace {
 
@@ -39,15 +39,8 @@ inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2) {
 TEST_CASE("annotations: PXFER, IXFER, NO_TRANSFER and RENAMED_FROM round trip, R == P") {
   RoundTrip rt;
   inject::AgentOutcome fw = forward_to(rt, "annotated_v2");
-  INFO(fw.describe(), " / ", message(fw));
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  REQUIRE(fw.status == TTST_STFW_STATUS_OK);
-  inject::AgentOutcome bw = rt.backward();
-  INFO(bw.describe(), " / ", message(bw));
-  REQUIRE(bw.kind == inject::AgentOutcome::Kind::kFinished);
-  REQUIRE(bw.status == TTST_STFW_STATUS_OK);
-  std::string diff = rt.compare();
-  CHECK_MESSAGE(diff.empty(), diff);
+  require_transferred(fw);
+  check_backward_restores_past(rt);
   // IXFER: F's `opaque` holds P's address as it was (never translated).
   dwarfmeta::image::View v1;
   const char* why = nullptr;
@@ -67,28 +60,27 @@ TEST_CASE("annotations: PXFER, IXFER, NO_TRANSFER and RENAMED_FROM round trip, R
   CHECK(f.find(" epfd:9 total:42 shape:4,5") != std::string::npos);
 }
 
-TEST_CASE("annotations: without NO_TRANSFER, a global whose type changed kind is refused") {
-  RoundTrip rt;
-  inject::AgentOutcome fw = forward_to(rt, "annotated_v2_plain");
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
-  CHECK(message(fw) == "ambiguous: shape changed from int to shape: needs transfer code");
-}
+// A v2 the forward transfer must refuse, and what the refusal says.
+struct AnnotationRefusal {
+  const char* name;
+  const char* v2;
+  Refusal want;
+};
 
-TEST_CASE("annotations: one that names nothing is bad input, never silently ignored") {
-  RoundTrip rt;
-  inject::AgentOutcome fw = forward_to(rt, "annotated_v2_bad");
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  CHECK(fw.status == TTST_STFW_STATUS_BAD_INPUT);
-  std::string m = message(fw);
-  CHECK(m.find("bad input: annotation TTST_IXFER(no_such_global) in ") == 0);
-  CHECK(m.find("annotated.c names nothing in v2's metadata: fix the annotation") != std::string::npos);
-}
+const AnnotationRefusal kAnnotationRefusals[] = {
+    {"annotations: without NO_TRANSFER, a global whose type changed kind is refused", "annotated_v2_plain",
+     {TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: shape changed from int to shape: needs transfer code"}},
+    {"annotations: one that names nothing is bad input, never silently ignored", "annotated_v2_bad",
+     {TTST_STFW_STATUS_BAD_INPUT, nullptr, "bad input: annotation TTST_IXFER(no_such_global) in ",
+      {"annotated.c names nothing in v2's metadata: fix the annotation"}}},
+    {"annotations: PXFER on something smaller than a pointer is bad input", "annotated_v2_small_pxfer",
+     {TTST_STFW_STATUS_BAD_INPUT,
+      "bad input: conns[0].fd is annotated TTST_PXFER but is smaller than a pointer: fix the annotation"}},
+};
 
-TEST_CASE("annotations: PXFER on something smaller than a pointer is bad input") {
-  RoundTrip rt;
-  inject::AgentOutcome fw = forward_to(rt, "annotated_v2_small_pxfer");
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  CHECK(fw.status == TTST_STFW_STATUS_BAD_INPUT);
-  CHECK(message(fw) == "bad input: conns[0].fd is annotated TTST_PXFER but is smaller than a pointer: fix the annotation");
+TEST_CASE("annotations refused: a kind change without one, one that names nothing, PXFER too small") {
+  for_each_case(kAnnotationRefusals, [](const AnnotationRefusal& c) {
+    RoundTrip rt;
+    check_refusal(forward_to(rt, c.v2), c.want);
+  });
 }

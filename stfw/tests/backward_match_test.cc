@@ -11,48 +11,31 @@
 #include <string>
 #include <vector>
 
-#include "dwarfmeta/image_writer.h"
-#include "dwarfmeta/load.h"
 #include "stfw/abi/ttst_abi.h"
 #include "stfw/stfw_task.h"
+#include "stfw/tests/host_process.h"
 #include "stfw/xfer/engine.h"
 
-using ttst::dwarfmeta::image::View;
+using ttst::stfw::testing::free_scratch;
+using ttst::stfw::testing::HostProcess;
+using ttst::stfw::testing::scratch;
 
 namespace {
 
-constexpr uint64_t kMem = 1 << 16, kHeap = 0xc000, kPayload = 32;
+constexpr uint64_t kMem = HostProcess::kMemSize, kHeap = 0xc000, kPayload = 32;
 
-std::string runfile(const char* rel) {
-  char buf[4096];
-  REQUIRE(realpath(rel, buf) != nullptr);
-  return buf;
-}
-
-struct Side {
-  std::vector<uint8_t> img;
-  View v;
-  uint8_t* mem = nullptr;
+// F or R in a host buffer, with heap objects added by hand.
+struct Side : HostProcess {
   uint64_t heap_used = 0;
-  explicit Side(const char* path) {
-    img = ttst::dwarfmeta::write_image(ttst::dwarfmeta::load(runfile(path)));
-    const char* why = nullptr;
-    REQUIRE(View::open(img.data(), img.size(), &v, &why));
-    mem = static_cast<uint8_t*>(aligned_alloc(4096, kMem));
-    std::memset(mem, 0, kMem);
+  explicit Side(const char* path) : HostProcess(path) {
     for (uint32_t i = 0; i < v.global_count(); ++i) REQUIRE(v.global_at(i).addr + v.global_at(i).size <= kHeap);
-    rt()->magic = TTST_RUNTIME_MAGIC, rt()->abi_version = TTST_ABI_VERSION, rt()->desc_size = sizeof(ttst_heap_desc);
-    for (auto& s : rt()->stripes) s.head.next = s.head.prev = &s.head, s.head.magic = TTST_HEAP_HEAD;
   }
-  ~Side() { free(mem); }
-  uint64_t bias() const { return reinterpret_cast<uint64_t>(mem); }
-  ttst_runtime* rt() { return reinterpret_cast<ttst_runtime*>(mem + v.runtime_addr()); }
   // A heap object at the end of stripe 0's list (walked last), payload words = `fill`.
   uint64_t* add(uint64_t dyn_id, uint64_t origin_id, uint64_t fill) {
     auto* d = reinterpret_cast<ttst_heap_desc*>(mem + kHeap + heap_used);
     heap_used += sizeof(ttst_heap_desc) + kPayload;
     REQUIRE(kHeap + heap_used <= kMem);
-    ttst_heap_stripe& s = rt()->stripes[0];
+    ttst_heap_stripe& s = runtime()->stripes[0];
     d->size = kPayload, d->site = 0, d->dyn_id = dyn_id, d->origin_id = origin_id;
     d->flags = 0, d->offset = 0, d->magic = TTST_HEAP_LIVE;
     d->next = &s.head, d->prev = s.head.prev;
@@ -63,12 +46,6 @@ struct Side {
     return words;
   }
 };
-
-void* scratch(void*, uint64_t n) {
-  static std::vector<std::vector<uint8_t>> blocks;  // freed at exit
-  blocks.emplace_back((n + 31) & ~15ull);
-  return reinterpret_cast<void*>((reinterpret_cast<uint64_t>(blocks.back().data()) + 15) & ~15ull);
-}
 
 // Backward: source F (v2), this process R (v1).
 ttst::stfw::Result backward(Side& f, Side& r, std::string* msg) {
@@ -83,6 +60,7 @@ ttst::stfw::Result backward(Side& f, Side& r, std::string* msg) {
   ttst::stfw::Env env{&scratch, nullptr, nullptr, nullptr};
   ttst::stfw::Result res = ttst::stfw::transfer(c, env);
   *msg = out;
+  free_scratch();
   return res;
 }
 

@@ -4,6 +4,8 @@
 // transformation (widening, enums by name, bitfields, nested structs, truncated
 // arrays), pointer translation (interior pointers, function pointers) and the
 // invariant messages.
+#include "stfw/xfer/engine.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -11,39 +13,19 @@
 #include <string>
 #include <vector>
 
-#include "dwarfmeta/image_writer.h"
-#include "dwarfmeta/load.h"
 #include "stfw/abi/ttst_abi.h"
 #include "stfw/stfw_task.h"
-#include "stfw/xfer/engine.h"
+#include "stfw/tests/host_process.h"
 
-using ttst::dwarfmeta::image::View;
+using ttst::stfw::testing::free_scratch;
+using ttst::stfw::testing::HostProcess;
+using ttst::stfw::testing::scratch;
 
 namespace {
 
-std::string runfile(const char* rel) {
-  char buf[4096];
-  REQUIRE(realpath(rel, buf) != nullptr);
-  return buf;
-}
-
-struct Side {
-  std::vector<uint8_t> img;
-  View v;
-  uint8_t* mem = nullptr;  // 64 KiB at link address 0 + bias
-  uint64_t bias() const { return reinterpret_cast<uint64_t>(mem); }
-  explicit Side(const char* path) {
-    img = ttst::dwarfmeta::write_image(ttst::dwarfmeta::load(runfile(path)));
-    const char* why = nullptr;
-    REQUIRE(View::open(img.data(), img.size(), &v, &why));
-    mem = static_cast<uint8_t*>(aligned_alloc(4096, 1 << 16));
-    std::memset(mem, 0, 1 << 16);
-    // An empty runtime block: every stripe's list is just its sentinel.
-    auto* rt = reinterpret_cast<ttst_runtime*>(mem + v.runtime_addr());
-    rt->magic = TTST_RUNTIME_MAGIC, rt->abi_version = TTST_ABI_VERSION, rt->desc_size = sizeof(ttst_heap_desc);
-    for (auto& s : rt->stripes) s.head.next = s.head.prev = &s.head, s.head.magic = TTST_HEAP_HEAD;
-  }
-  ~Side() { free(mem); }
+// v1 or v2 in a host buffer, with accessors for its globals.
+struct Side : HostProcess {
+  using HostProcess::HostProcess;
   uint8_t* at(const char* id, uint64_t off = 0) {
     const auto* g = v.global(id);
     REQUIRE_MESSAGE(g != nullptr, id);
@@ -60,18 +42,6 @@ struct Side {
     return x;
   }
 };
-
-// The engine never frees its scratch memory; the test frees it after each transfer.
-std::vector<void*> scratch_blocks;
-void* scratch(void*, uint64_t n) {
-  void* p = aligned_alloc(16, (n + 15) & ~15ull);
-  if (p) scratch_blocks.push_back(p);
-  return p;
-}
-void free_scratch() {
-  for (void* p : scratch_blocks) free(p);
-  scratch_blocks.clear();
-}
 
 struct Run {
   ttst::stfw::Result r;

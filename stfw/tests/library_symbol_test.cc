@@ -11,15 +11,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "inject/tests/test_util.h"
 #include "stfw/stfw_task.h"
+#include "stfw/tests/transfer_checks.h"
 #include "stfw/tests/xfer_fixture.h"
 
 using namespace ttst;
-using ttst::stfw::testing::message;
-using ttst::stfw::testing::RoundTrip;
+using namespace ttst::stfw::testing;
 namespace fs = std::filesystem;
 
 namespace {
@@ -45,56 +46,56 @@ struct UpgradedLibm {
   }
 };
 
+// libsym_v1 as P, libsym_v2 as F.
+void use_libsym(RoundTrip& rt) {
+  rt.v1 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v1");
+  rt.v2 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v2");
+}
+
 }  // namespace
 
 TEST_CASE("a library upgraded on disk: function and data pointers go by symbol, and back") {
   UpgradedLibm libm;
   RoundTrip rt;
-  rt.v1 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v1");
-  rt.v2 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v2");
+  use_libsym(rt);
   rt.before_future = [&] { libm.upgrade(); };
   rt.start();
   inject::AgentOutcome fw = rt.forward();
-  INFO(fw.describe(), " / ", message(fw));
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  REQUIRE(fw.status == TTST_STFW_STATUS_OK);
-  inject::AgentOutcome bw = rt.backward();
-  INFO(bw.describe(), " / ", message(bw));
-  REQUIRE(bw.kind == inject::AgentOutcome::Kind::kFinished);
-  REQUIRE(bw.status == TTST_STFW_STATUS_OK);
-  std::string diff = rt.compare();
-  CHECK_MESSAGE(diff.empty(), diff);
+  require_transferred(fw);
+  check_backward_restores_past(rt);
   CHECK(rt.release_future() == "cos:1 sin:1 signgam:1 stream:1");
 }
 
-TEST_CASE("a library upgraded on disk: a pointer no symbol covers is refused") {
-  UpgradedLibm libm;
-  RoundTrip rt;
-  rt.v1 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v1");
-  rt.v2 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v2");
-  rt.args = {"nosym"};
-  rt.before_future = [&] { libm.upgrade(); };
-  rt.start();
-  inject::AgentOutcome fw = rt.forward();
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
-  std::string m = message(fw);
-  CHECK(m.find("ambiguous: raw = 0x") == 0);
-  CHECK(m.find("/libm.so.6 (deleted) (no symbol there), which this version's build of the library does not have: policy is to refuse") !=
-        std::string::npos);
-}
+// A pointer into a library the forward transfer must refuse: libsym_v1's mode that
+// keeps it, whether libm is upgraded on disk before F starts, and the refusal.
+struct LibraryRefusal {
+  const char* name;
+  const char* v1_mode;
+  bool upgrade_libm;
+  Refusal want;
+};
 
-TEST_CASE("a pointer to a library variable copied into v1's executable that v2 does not import is refused") {
-  RoundTrip rt;
-  rt.v1 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v1");
-  rt.v2 = inject::testing::runfile("stfw/tests/programs/libsym/libsym_v2");
-  rt.args = {"stderr"};
-  rt.start();
-  inject::AgentOutcome fw = rt.forward();
-  REQUIRE(fw.kind == inject::AgentOutcome::Kind::kFinished);
-  CHECK(fw.status == TTST_STFW_STATUS_AMBIGUOUS);
-  std::string m = message(fw);
-  CHECK(m.find("ambiguous: stream = 0x") == 0);
-  CHECK(m.find(" points to the library variable stderr copied into the executable, which this version does not import: "
-               "policy is to refuse") != std::string::npos);
+const LibraryRefusal kLibraryRefusals[] = {
+    {"a library upgraded on disk: a pointer no symbol covers is refused", "nosym", true,
+     {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: raw = 0x",
+      {"/libm.so.6 (deleted) (no symbol there), which this version's build of the library does not have: policy is "
+       "to refuse"}}},
+    {"a pointer to a library variable copied into v1's executable that v2 does not import is refused", "stderr",
+     false,
+     {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: stream = 0x",
+      {" points to the library variable stderr copied into the executable, which this version does not import: "
+       "policy is to refuse"}}},
+};
+
+TEST_CASE("library pointers refused: no symbol in the upgraded library, a copy-relocated variable v2 lacks") {
+  for_each_case(kLibraryRefusals, [](const LibraryRefusal& c) {
+    std::optional<UpgradedLibm> libm;
+    if (c.upgrade_libm) libm.emplace();
+    RoundTrip rt;
+    use_libsym(rt);
+    rt.args = {c.v1_mode};
+    if (libm) rt.before_future = [&] { libm->upgrade(); };
+    rt.start();
+    check_refusal(rt.forward(), c.want);
+  });
 }

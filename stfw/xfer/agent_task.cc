@@ -30,18 +30,19 @@ constexpr long kSysMadvise = 28, kMadvHugepage = 14;
 
 void* scratch(void*, uint64_t size) { return agent_alloc(size, 16); }
 
-struct Ctx {
+// What the engine's callbacks (Env) need: the peer, the runtime's hooks here, symbols.
+struct CallbackContext {
   int peer;
   uint64_t alloc_fn, free_fn;
   ttst::stfw::LibrarySymbols* symbols;
 };
 
 uint64_t library_symbol(void* c, const ttst::stfw::LibRange* lib, uint64_t v, char* symbol, uint64_t cap) {
-  return static_cast<Ctx*>(c)->symbols->translate(lib, v, symbol, cap);
+  return static_cast<CallbackContext*>(c)->symbols->translate(lib, v, symbol, cap);
 }
 
 long read_source(void* c, uint64_t addr, void* buf, uint64_t len) {
-  Ctx* x = static_cast<Ctx*>(c);
+  CallbackContext* x = static_cast<CallbackContext*>(c);
   // Stay within the page when the string runs to its end: try shorter reads.
   for (uint64_t n = len; n >= 64; n /= 2) {
     long r = agent_read_peer(x->peer, buf, addr, n);
@@ -52,13 +53,13 @@ long read_source(void* c, uint64_t addr, void* buf, uint64_t len) {
 }
 
 uint64_t alloc_in_program(void* c, uint64_t size, uint64_t site, uint64_t origin) {
-  Ctx* x = static_cast<Ctx*>(c);
+  CallbackContext* x = static_cast<CallbackContext*>(c);
   using Fn = void* (*)(uint64_t, uint64_t, uint64_t);
   return reinterpret_cast<uint64_t>(reinterpret_cast<Fn>(x->alloc_fn)(size, site, origin));
 }
 
 void free_in_program(void* c, uint64_t addr) {
-  Ctx* x = static_cast<Ctx*>(c);
+  CallbackContext* x = static_cast<CallbackContext*>(c);
   using Fn = void (*)(uint64_t);
   reinterpret_cast<Fn>(x->free_fn)(addr);
 }
@@ -68,14 +69,14 @@ uint64_t thread_cpu_ns() {
   constexpr long kSysClockGettime = 228, kClockThreadCputime = 3;
   struct {
     long sec, nsec;
-  } ts{0, 0};
-  if (agent_syscall3(kSysClockGettime, kClockThreadCputime, reinterpret_cast<long>(&ts), 0) != 0) return 0;
-  return uint64_t(ts.sec) * 1000000000ull + uint64_t(ts.nsec);
+  } now{0, 0};
+  if (agent_syscall3(kSysClockGettime, kClockThreadCputime, reinterpret_cast<long>(&now), 0) != 0) return 0;
+  return uint64_t(now.sec) * 1000000000ull + uint64_t(now.nsec);
 }
 
-
-// Reads the peer's writable mappings into the arena. Returns the region count, or
-// -1 (message written) on failure.
+// Reads the peer's writable mappings into the arena and points cfg at them. Returns
+// the region count, or -1 when /proc/PEER/maps cannot be read, -2 when the arena is
+// too small (the caller writes the message).
 int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* bytes) {
   bool no_memory = false;
   const char* text = ttst::stfw::read_maps(pid, &no_memory);
@@ -136,180 +137,251 @@ void put(ttst_agent_desc* d, const char* s) {
   d->output_used = n;
 }
 
-int64_t run(ttst_agent_desc* desc, bool backward) {
+// The time-stamp counter: the copy phase's cycles, like the engine's own phases.
+uint64_t read_cycles() {
+  uint32_t lo, hi;
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (uint64_t(hi) << 32) | lo;
+}
+
+// What one run of a transfer task sets up for the engine.
+struct TransferSetup {
+  ttst_agent_desc* desc = nullptr;
+  bool backward = false;
   ttst::stfw::Config cfg;
+  CallbackContext ctx{0, 0, 0, nullptr};
+  Region* regions = nullptr;
+  int64_t region_count = 0;
+  uint64_t copied_bytes = 0;
+  ttst::stfw::EpollRegistration* epoll = nullptr;  // forward: F's epoll registrations
+  int64_t epoll_count = 0;
+};
+
+// The steps below return TTST_STFW_STATUS_OK, or a failure status with the message
+// written to the output.
+int64_t fail(ttst_agent_desc* desc, int64_t status, const char* message) {
+  put(desc, message);
+  return status;
+}
+
+// Both metadata images (self: this process's version, peer: the other's) and the
+// task's arguments.
+int64_t configure(TransferSetup& setup) {
+  ttst_agent_desc* desc = setup.desc;
+  ttst::stfw::Config& cfg = setup.cfg;
   const char* why = "metadata image missing";
   if (!ttst::dwarfmeta::image::View::open(reinterpret_cast<const void*>(desc->meta_self.addr), desc->meta_self.size,
-                                    &cfg.dst_meta, &why) ||
+                                          &cfg.dst_meta, &why) ||
       !ttst::dwarfmeta::image::View::open(reinterpret_cast<const void*>(desc->meta_peer.addr), desc->meta_peer.size,
-                                    &cfg.src_meta, &why)) {
-    put(desc, why);
-    return TTST_STFW_STATUS_BAD_INPUT;
-  }
-  cfg.backward = backward;
+                                          &cfg.src_meta, &why))
+    return fail(desc, TTST_STFW_STATUS_BAD_INPUT, why);
+  cfg.backward = setup.backward;
   cfg.dst_bias = desc->arg[TTST_STFW_ARG_SELF_BIAS];
   cfg.src_bias = desc->arg[TTST_STFW_ARG_PEER_BIAS];
   cfg.dst_runtime = desc->arg[TTST_STFW_ARG_SELF_RUNTIME];
   cfg.src_runtime = desc->arg[TTST_STFW_ARG_PEER_RUNTIME];
-  cfg.verbose = desc->arg[TTST_STFW_ARG_FLAGS] & TTST_STFW_F_VERBOSE;
   cfg.out = reinterpret_cast<char*>(desc->output.addr);
   cfg.out_size = desc->output.size;
-  Ctx ctx{desc->peer_pid, 0, 0, nullptr};
-  if (!backward) {
-    const auto* f = cfg.dst_meta.function("__ttst_transfer_alloc");
-    if (!f) {
-      put(desc, "bad input: this program has no __ttst_transfer_alloc (link it with a current ttst-cc)");
-      return TTST_STFW_STATUS_BAD_INPUT;
-    }
-    ctx.alloc_fn = f->low + cfg.dst_bias;
-    if (const auto* fr = cfg.dst_meta.function("__ttst_transfer_free")) ctx.free_fn = fr->low + cfg.dst_bias;
-  }
-  uint64_t cpu0 = thread_cpu_ns();
-  uint64_t t0 = 0;
-  {
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    t0 = (uint64_t(hi) << 32) | lo;
-  }
-  // Transparent huge pages for the arena (copy and tables): a hint on the agent's own
-  // region, which the host unmaps afterwards; fewer page faults and TLB misses.
-  {
-    uint64_t lo = (desc->heap.addr + (2u << 20) - 1) & ~uint64_t((2u << 20) - 1);
-    uint64_t hi = (desc->heap.addr + desc->heap.size) & ~uint64_t((2u << 20) - 1);
-    if (hi > lo) agent_syscall3(kSysMadvise, long(lo), long(hi - lo), kMadvHugepage);
-  }
-  Region* regs = nullptr;
-  uint64_t copied = 0;
-  int64_t nreg = copy_peer(desc->peer_pid, &regs, cfg, &copied);
-  if (nreg < 0) {
-    put(desc, nreg == -2 ? "no memory: the agent's arena cannot hold a copy of the peer's writable memory"
-                         : "bad input: cannot read /proc/PEER/maps of the peer");
-    return nreg == -2 ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT;
-  }
-  // Shared libraries: where the peer's are mapped here (pointers to their static data).
-  auto text_addr = [](const ttst::dwarfmeta::image::View& v, uint64_t bias) -> uint64_t {
-    for (uint32_t i = 0; i < v.function_count(); ++i)
-      if (v.function_at_index(i).low) return v.function_at_index(i).low + bias;
-    return bias;
-  };
+  setup.ctx.peer = desc->peer_pid;
+  return TTST_STFW_STATUS_OK;
+}
+
+// Forward: the runtime's allocation hooks in this program (ttst_runtime.c).
+int64_t find_runtime_hooks(TransferSetup& setup) {
+  if (setup.backward) return TTST_STFW_STATUS_OK;
+  const auto* alloc = setup.cfg.dst_meta.function("__ttst_transfer_alloc");
+  if (!alloc)
+    return fail(setup.desc, TTST_STFW_STATUS_BAD_INPUT,
+                "bad input: this program has no __ttst_transfer_alloc (link it with a current ttst-cc)");
+  setup.ctx.alloc_fn = alloc->low + setup.cfg.dst_bias;
+  if (const auto* release = setup.cfg.dst_meta.function("__ttst_transfer_free"))
+    setup.ctx.free_fn = release->low + setup.cfg.dst_bias;
+  return TTST_STFW_STATUS_OK;
+}
+
+// Transparent huge pages for the arena (copy and tables): a hint on the agent's own
+// region, which the host unmaps afterwards; fewer page faults and TLB misses.
+void request_huge_pages(const ttst_agent_desc* desc) {
+  uint64_t lo = (desc->heap.addr + (2u << 20) - 1) & ~uint64_t((2u << 20) - 1);
+  uint64_t hi = (desc->heap.addr + desc->heap.size) & ~uint64_t((2u << 20) - 1);
+  if (hi > lo) agent_syscall3(kSysMadvise, long(lo), long(hi - lo), kMadvHugepage);
+}
+
+int64_t copy_peer_memory(TransferSetup& setup) {
+  setup.region_count = copy_peer(setup.desc->peer_pid, &setup.regions, setup.cfg, &setup.copied_bytes);
+  if (setup.region_count == -2)
+    return fail(setup.desc, TTST_STFW_STATUS_NO_MEMORY,
+                "no memory: the agent's arena cannot hold a copy of the peer's writable memory");
+  if (setup.region_count < 0)
+    return fail(setup.desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: cannot read /proc/PEER/maps of the peer");
+  return TTST_STFW_STATUS_OK;
+}
+
+// The first function's run-time address: an address inside the executable's text.
+uint64_t text_addr(const ttst::dwarfmeta::image::View& v, uint64_t bias) {
+  for (uint32_t i = 0; i < v.function_count(); ++i)
+    if (v.function_at_index(i).low) return v.function_at_index(i).low + bias;
+  return bias;
+}
+
+// Shared libraries: where the peer's are mapped here (pointers to their static
+// data), and where both executables start (for LibrarySymbols).
+int64_t locate_libraries(TransferSetup& setup, uint64_t* peer_exe, uint64_t* self_exe) {
   const ttst::stfw::LibRange* libs = nullptr;
-  uint64_t peer_exe = 0, self_exe = 0;
-  int64_t nlibs = ttst::stfw::map_libraries(desc->peer_pid, text_addr(cfg.src_meta, cfg.src_bias),
-                                            text_addr(cfg.dst_meta, cfg.dst_bias), &libs, &peer_exe, &self_exe);
-  if (nlibs < 0) {
-    put(desc, nlibs == -2 ? "no memory: the agent's arena cannot hold the list of libraries"
-                          : "bad input: cannot read /proc/PID/maps of the peer or of this process");
-    return nlibs == -2 ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT;
-  }
-  cfg.libs = libs, cfg.lib_count = uint64_t(nlibs);
-  ttst::stfw::LibrarySymbols symbols(desc->peer_pid, peer_exe, self_exe);
-  ctx.symbols = &symbols;
-  // Thread-local globals: the executable's block (module 1) of each main thread,
-  // from its thread control block (fs:0 -> tcb, tcb + 8 -> dtv, dtv[1] -> block;
-  // glibc's x86-64 layout). The peer's are read from the copy.
-  if (uint64_t tp = desc->arg[TTST_STFW_ARG_PEER_TP]) {
-    auto word = [&](uint64_t addr) -> uint64_t {
-      for (int64_t i = 0; i < nreg; ++i)
-        if (addr >= regs[i].addr && addr + 8 <= regs[i].addr + regs[i].size) {
-          uint64_t v;
-          __builtin_memcpy(&v, regs[i].local + (addr - regs[i].addr), 8);
-          return v;
-        }
-      return 0;
-    };
-    uint64_t dtv = word(tp + 8);
-    cfg.src_tls = dtv ? word(dtv + 16) : 0;
-    uint64_t self_tp;
-    __asm__ volatile("mov %%fs:0, %0" : "=r"(self_tp));
-    uint64_t self_dtv = *reinterpret_cast<const uint64_t*>(self_tp + 8);
-    cfg.dst_tls = self_dtv ? *reinterpret_cast<const uint64_t*>(self_dtv + 16) : 0;
-  }
-  // Argument and environment strings (pointers such as argv[0] or getenv()'s); a
-  // process whose stat cannot be read simply has none to map.
-  ttst::stfw::read_string_areas(desc->peer_pid, &cfg.src_strings);
-  ttst::stfw::read_string_areas(0, &cfg.dst_strings);
-  // Forward: the data words of the epoll instances F inherited (epoll_rebuild.h).
-  ttst::stfw::EpollRegistration* regs_ep = nullptr;
-  int64_t nep = 0;
-  if (!backward) {
-    nep = ttst::stfw::list_epoll_registrations(&regs_ep);
-    uint64_t* words = nep > 0 ? static_cast<uint64_t*>(agent_alloc(16 * uint64_t(nep), 16)) : nullptr;
-    if (nep < 0 || (nep > 0 && !words)) {
-      put(desc, nep == -1 ? "bad input: cannot list this process's epoll registrations (/proc/self/fdinfo)"
-                          : "no memory: the agent's arena cannot hold the epoll registrations");
-      return nep == -1 ? TTST_STFW_STATUS_BAD_INPUT : TTST_STFW_STATUS_NO_MEMORY;
-    }
-    for (int64_t i = 0; i < nep; ++i) words[i] = regs_ep[i].data;
-    cfg.kernel_words = words, cfg.kernel_out = words + nep, cfg.kernel_count = uint64_t(nep);
-  }
-  uint64_t t1;
-  {
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    t1 = (uint64_t(hi) << 32) | lo;
-  }
-  ttst::stfw::Env env{&scratch, &read_source, backward ? nullptr : &alloc_in_program, &ctx,
-                      ctx.free_fn ? &free_in_program : nullptr, &library_symbol};
-  ttst::stfw::Result r = ttst::stfw::transfer(cfg, env);
-  if (r.status == 0 && nep > 0) {
-    int bad_fd = -1, stale = -1;
-    long err = ttst::stfw::rebuild_epoll_instances(regs_ep, cfg.kernel_out, nep, &bad_fd, &stale);
-    if (err < 0) {
-      char* o = cfg.out;
-      uint64_t n = 0;
-      auto text = [&](const char* t) {
-        while (*t && n + 2 < cfg.out_size) o[n++] = *t++;
-      };
-      auto num = [&](uint64_t v) {
-        char digits[ttst::stfw::kDecimalDigitsMax];
-        ttst::stfw::decimal_digits(v, digits);
-        text(digits);
-      };
-      text("invariant: the epoll instance on descriptor ");
-      num(uint64_t(bad_fd));
-      if (stale >= 0) {
-        text(" watches descriptor ");
-        num(uint64_t(stale));
-        text(", which is no longer the registered file (closed; the registration lives on through a dup): "
-             "cannot rebuild it with translated data in the future version");
-      } else {
-        text(" cannot be rebuilt with translated data in the future version (errno ");
-        num(uint64_t(-err));
-        text(")");
+  int64_t count =
+      ttst::stfw::map_libraries(setup.desc->peer_pid, text_addr(setup.cfg.src_meta, setup.cfg.src_bias),
+                                text_addr(setup.cfg.dst_meta, setup.cfg.dst_bias), &libs, peer_exe, self_exe);
+  if (count == -2)
+    return fail(setup.desc, TTST_STFW_STATUS_NO_MEMORY,
+                "no memory: the agent's arena cannot hold the list of libraries");
+  if (count < 0)
+    return fail(setup.desc, TTST_STFW_STATUS_BAD_INPUT,
+                "bad input: cannot read /proc/PID/maps of the peer or of this process");
+  setup.cfg.libs = libs, setup.cfg.lib_count = uint64_t(count);
+  return TTST_STFW_STATUS_OK;
+}
+
+// Thread-local globals: the executable's block (module 1) of each main thread,
+// from its thread control block (fs:0 -> tcb, tcb + 8 -> dtv, dtv[1] -> block;
+// glibc's x86-64 layout). The peer's are read from the copy.
+void locate_thread_locals(TransferSetup& setup) {
+  uint64_t tp = setup.desc->arg[TTST_STFW_ARG_PEER_TP];
+  if (!tp) return;
+  auto word = [&](uint64_t addr) -> uint64_t {
+    for (int64_t i = 0; i < setup.region_count; ++i)
+      if (addr >= setup.regions[i].addr && addr + 8 <= setup.regions[i].addr + setup.regions[i].size) {
+        uint64_t v;
+        __builtin_memcpy(&v, setup.regions[i].local + (addr - setup.regions[i].addr), 8);
+        return v;
       }
-      o[n++] = 0;
-      desc->output_used = n;
-      return TTST_STFW_STATUS_INVARIANT;
-    }
+    return 0;
+  };
+  uint64_t dtv = word(tp + 8);
+  setup.cfg.src_tls = dtv ? word(dtv + 16) : 0;
+  uint64_t self_tp;
+  __asm__ volatile("mov %%fs:0, %0" : "=r"(self_tp));
+  uint64_t self_dtv = *reinterpret_cast<const uint64_t*>(self_tp + 8);
+  setup.cfg.dst_tls = self_dtv ? *reinterpret_cast<const uint64_t*>(self_dtv + 16) : 0;
+}
+
+// Forward: the data words of the epoll instances F inherited (epoll_rebuild.h).
+int64_t list_kernel_words(TransferSetup& setup) {
+  if (setup.backward) return TTST_STFW_STATUS_OK;
+  int64_t n = ttst::stfw::list_epoll_registrations(&setup.epoll);
+  uint64_t* words = n > 0 ? static_cast<uint64_t*>(agent_alloc(16 * uint64_t(n), 16)) : nullptr;
+  if (n == -1)
+    return fail(setup.desc, TTST_STFW_STATUS_BAD_INPUT,
+                "bad input: cannot list this process's epoll registrations (/proc/self/fdinfo)");
+  if (n < 0 || (n > 0 && !words))
+    return fail(setup.desc, TTST_STFW_STATUS_NO_MEMORY,
+                "no memory: the agent's arena cannot hold the epoll registrations");
+  for (int64_t i = 0; i < n; ++i) words[i] = setup.epoll[i].data;
+  setup.cfg.kernel_words = words, setup.cfg.kernel_out = words + n, setup.cfg.kernel_count = uint64_t(n);
+  setup.epoll_count = n;
+  return TTST_STFW_STATUS_OK;
+}
+
+// Forward, after the transfer: every epoll instance with a translated data word
+// rebuilt in F (epoll_rebuild.h); a failure is an invariant, named.
+int64_t rebuild_epoll(TransferSetup& setup) {
+  if (setup.epoll_count <= 0) return TTST_STFW_STATUS_OK;
+  const ttst::stfw::Config& cfg = setup.cfg;
+  int bad_fd = -1, stale = -1;
+  long err = ttst::stfw::rebuild_epoll_instances(setup.epoll, cfg.kernel_out, setup.epoll_count, &bad_fd, &stale);
+  if (err >= 0) return TTST_STFW_STATUS_OK;
+  char* o = cfg.out;
+  uint64_t n = 0;
+  auto text = [&](const char* t) {
+    while (*t && n + 2 < cfg.out_size) o[n++] = *t++;
+  };
+  auto num = [&](uint64_t v) {
+    char digits[ttst::stfw::kDecimalDigitsMax];
+    ttst::stfw::decimal_digits(v, digits);
+    text(digits);
+  };
+  text("invariant: the epoll instance on descriptor ");
+  num(uint64_t(bad_fd));
+  if (stale >= 0) {
+    text(" watches descriptor ");
+    num(uint64_t(stale));
+    text(", which is no longer the registered file (closed; the registration lives on through a dup): "
+         "cannot rebuild it with translated data in the future version");
+  } else {
+    text(" cannot be rebuilt with translated data in the future version (errno ");
+    num(uint64_t(-err));
+    text(")");
   }
+  o[n++] = 0;
+  setup.desc->output_used = n;
+  return TTST_STFW_STATUS_INVARIANT;
+}
+
+// The counters, and the output: the engine's message on failure, else one line of
+// figures (cycles per phase) for the benchmark.
+void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cycles, uint64_t cpu_start) {
+  ttst_agent_desc* desc = setup.desc;
+  const ttst::stfw::Config& cfg = setup.cfg;
   desc->detail[TTST_STFW_DETAIL_OBJECTS] = r.objects;
   desc->detail[TTST_STFW_DETAIL_BYTES] = r.bytes;
   desc->detail[TTST_STFW_DETAIL_POINTERS] = r.pointers;
   desc->detail[TTST_STFW_DETAIL_TRANSFORMS] = r.transforms;
   if (r.status != 0) {
     desc->output_used = r.out_used;
-  } else {
-    // OK: the output holds one line of figures (cycles per phase) for the benchmark.
-    char* o = cfg.out;
-    uint64_t n = 0;
-    auto num = [&](const char* label, uint64_t v) {
-      while (*label && n + 24 < cfg.out_size) o[n++] = *label++;
-      char digits[ttst::stfw::kDecimalDigitsMax];
-      ttst::stfw::decimal_digits(v, digits);
-      for (const char* d = digits; *d && n + 2 < cfg.out_size;) o[n++] = *d++;
-    };
-    num("copy_cycles=", t1 - t0);
-    num(" copy_bytes=", copied);
-    num(" index_cycles=", r.phase_cycles[0]);
-    num(" type_cycles=", r.phase_cycles[1]);
-    num(" map_cycles=", r.phase_cycles[2]);
-    num(" write_cycles=", r.phase_cycles[3]);
-    num(" untyped_copied=", r.untyped_copied);
-    num(" startup_freed=", r.freed);
-    num(" cpu_ns=", thread_cpu_ns() - cpu0);  // this thread's CPU time (vs. the cycles: time not run)
-    o[n++] = 0;
-    desc->output_used = n;
+    return;
   }
+  char* o = cfg.out;
+  uint64_t n = 0;
+  auto num = [&](const char* label, uint64_t v) {
+    while (*label && n + 24 < cfg.out_size) o[n++] = *label++;
+    char digits[ttst::stfw::kDecimalDigitsMax];
+    ttst::stfw::decimal_digits(v, digits);
+    for (const char* d = digits; *d && n + 2 < cfg.out_size;) o[n++] = *d++;
+  };
+  num("copy_cycles=", copy_cycles);
+  num(" copy_bytes=", setup.copied_bytes);
+  num(" index_cycles=", r.phase_cycles[0]);
+  num(" type_cycles=", r.phase_cycles[1]);
+  num(" map_cycles=", r.phase_cycles[2]);
+  num(" write_cycles=", r.phase_cycles[3]);
+  num(" untyped_copied=", r.untyped_copied);
+  num(" startup_freed=", r.freed);
+  num(" cpu_ns=", thread_cpu_ns() - cpu_start);  // this thread's CPU time (vs. the cycles: time not run)
+  o[n++] = 0;
+  desc->output_used = n;
+}
+
+// One transfer task: set up (images, arguments, the peer's memory, libraries,
+// thread-locals, argument strings, kernel-held words), the engine, then epoll.
+int64_t run(ttst_agent_desc* desc, bool backward) {
+  TransferSetup setup;
+  setup.desc = desc, setup.backward = backward;
+  if (int64_t status = configure(setup)) return status;
+  if (int64_t status = find_runtime_hooks(setup)) return status;
+  uint64_t cpu_start = thread_cpu_ns();
+  uint64_t copy_start = read_cycles();
+  request_huge_pages(desc);
+  if (int64_t status = copy_peer_memory(setup)) return status;
+  uint64_t peer_exe = 0, self_exe = 0;
+  if (int64_t status = locate_libraries(setup, &peer_exe, &self_exe)) return status;
+  ttst::stfw::LibrarySymbols symbols(desc->peer_pid, peer_exe, self_exe);
+  setup.ctx.symbols = &symbols;
+  locate_thread_locals(setup);
+  // Argument and environment strings (pointers such as argv[0] or getenv()'s); a
+  // process whose stat cannot be read simply has none to map.
+  ttst::stfw::read_string_areas(desc->peer_pid, &setup.cfg.src_strings);
+  ttst::stfw::read_string_areas(0, &setup.cfg.dst_strings);
+  if (int64_t status = list_kernel_words(setup)) return status;
+  uint64_t copy_cycles = read_cycles() - copy_start;
+  ttst::stfw::Env env{&scratch,
+                      &read_source,
+                      backward ? nullptr : &alloc_in_program,
+                      &setup.ctx,
+                      setup.ctx.free_fn ? &free_in_program : nullptr,
+                      &library_symbol};
+  ttst::stfw::Result r = ttst::stfw::transfer(setup.cfg, env);
+  if (r.status == 0)
+    if (int64_t status = rebuild_epoll(setup)) return status;
+  report(setup, r, copy_cycles, cpu_start);
   return r.status;
 }
 

@@ -34,9 +34,9 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
   *bad = nullptr;
   scratch_ = scratch, ctx_ = ctx;
   uint32_t n = older.annotation_count() + newer.annotation_count();
-  cap_globals_ = n + 1, cap_members_ = 8 * n + 8, names_cap_ = 4096;
-  globals_ = static_cast<GlobalEntry*>(scratch(ctx, sizeof(GlobalEntry) * cap_globals_));
-  members_ = static_cast<MemberEntry*>(scratch(ctx, sizeof(MemberEntry) * cap_members_));
+  global_capacity_ = n + 1, member_capacity_ = 8 * n + 8, names_cap_ = 4096;
+  globals_ = static_cast<GlobalEntry*>(scratch(ctx, sizeof(GlobalEntry) * global_capacity_));
+  members_ = static_cast<MemberEntry*>(scratch(ctx, sizeof(MemberEntry) * member_capacity_));
   names_ = static_cast<char*>(scratch(ctx, names_cap_));
   if (!globals_ || !members_ || !names_) return false;
   for (int side = 0; side < 2; ++side) {
@@ -73,8 +73,8 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   cand[k] = 0;
   const dwarfmeta::image::ImageGlobal* g = v.global(cand);
   if (!g) g = v.global(target);
-  if (!g || nglobals_ == cap_globals_) return false;
-  GlobalEntry& e = globals_[nglobals_++];
+  if (!g || global_count_ == global_capacity_) return false;
+  GlobalEntry& e = globals_[global_count_++];
   e.rule = rule_of(a.kind);
   e.id = v.str(g->id);
   e.old_id = a.kind == kRenamedFrom ? v.str(a.arg) : nullptr;
@@ -128,26 +128,26 @@ bool Annotations::resolve_members(const View& v, bool newer, const ImageAnnotati
       if (*p == '.') cur = v.strip(v.members(ct)[index].type);
     }
     if (index < 0 || *p) continue;
-    if (nmembers_ == cap_members_) {  // a type defined in many compilation units
-      auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * cap_members_ * 2));
+    if (member_count_ == member_capacity_) {  // a type defined in many compilation units
+      auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * member_capacity_ * 2));
       if (!bigger) return false;
-      for (uint32_t i = 0; i < nmembers_; ++i) bigger[i] = members_[i];
-      members_ = bigger, cap_members_ *= 2;
+      for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
+      members_ = bigger, member_capacity_ *= 2;
     }
-    members_[nmembers_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name};
+    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name};
     found = true;
   }
   return found;
 }
 
 Rule Annotations::global_rule(const char* id) const {
-  for (uint32_t i = 0; i < nglobals_; ++i)
+  for (uint32_t i = 0; i < global_count_; ++i)
     if (globals_[i].rule != kRuleDefault && eq(globals_[i].id, id)) return globals_[i].rule;
   return kRuleDefault;
 }
 
 Rule Annotations::member_rule(bool newer, uint32_t type, uint32_t index) const {
-  for (uint32_t i = 0; i < nmembers_; ++i) {
+  for (uint32_t i = 0; i < member_count_; ++i) {
     const MemberEntry& m = members_[i];
     if (m.rule != kRuleDefault && m.newer == newer && m.type == type && m.index == index) return m.rule;
   }
@@ -155,25 +155,25 @@ Rule Annotations::member_rule(bool newer, uint32_t type, uint32_t index) const {
 }
 
 bool Annotations::type_annotated(bool newer, uint32_t type) const {
-  for (uint32_t i = 0; i < nmembers_; ++i)
+  for (uint32_t i = 0; i < member_count_; ++i)
     if (members_[i].newer == newer && members_[i].type == type) return true;
   return false;
 }
 
 const char* Annotations::newer_id(const char* old_id) const {
-  for (uint32_t i = 0; i < nglobals_; ++i)
+  for (uint32_t i = 0; i < global_count_; ++i)
     if (globals_[i].old_id && eq(globals_[i].old_id, old_id)) return globals_[i].id;
   return nullptr;
 }
 
 const char* Annotations::older_id(const char* new_id) const {
-  for (uint32_t i = 0; i < nglobals_; ++i)
+  for (uint32_t i = 0; i < global_count_; ++i)
     if (globals_[i].old_id && eq(globals_[i].id, new_id)) return globals_[i].old_id;
   return nullptr;
 }
 
 const char* Annotations::older_member_name(uint32_t type, uint32_t index) const {
-  for (uint32_t i = 0; i < nmembers_; ++i) {
+  for (uint32_t i = 0; i < member_count_; ++i) {
     const MemberEntry& m = members_[i];
     if (m.old_name && m.newer && m.type == type && m.index == index) return m.old_name;
   }
@@ -181,7 +181,7 @@ const char* Annotations::older_member_name(uint32_t type, uint32_t index) const 
 }
 
 int64_t Annotations::newer_member_renamed_from(uint32_t type, const char* old_name) const {
-  for (uint32_t i = 0; i < nmembers_; ++i) {
+  for (uint32_t i = 0; i < member_count_; ++i) {
     const MemberEntry& m = members_[i];
     if (m.old_name && m.newer && m.type == type && eq(m.old_name, old_name)) return m.index;
   }

@@ -78,7 +78,7 @@ class Annotations {
 
   GlobalEntry* globals_ = nullptr;
   MemberEntry* members_ = nullptr;
-  uint32_t nglobals_ = 0, nmembers_ = 0, cap_globals_ = 0, cap_members_ = 0;
+  uint32_t global_count_ = 0, member_count_ = 0, global_capacity_ = 0, member_capacity_ = 0;
   void* (*scratch_)(void*, uint64_t) = nullptr;
   void* ctx_ = nullptr;
   char* names_ = nullptr;  // "file.c::name" candidates built while resolving

@@ -70,10 +70,11 @@ bool ElfImage::open(int pid, uint64_t base) {
   }
   if (!symtab_ || !strtab_ || !strsz || !count_symbols(hash, gnu_hash)) return false;
   // Both tables in the arena once: lookups then cost no system call.
-  syms_ = static_cast<uint8_t*>(agent_alloc(24 * count_, 16));
-  strs_ = static_cast<char*>(agent_alloc(strsz + 1, 1));
-  if (!syms_ || !strs_ || !read(symtab_, syms_, 24 * count_) || !read(strtab_, strs_, strsz)) return false;
-  strs_[strsz] = 0, strsz_ = strsz;
+  symbols_ = static_cast<uint8_t*>(agent_alloc(24 * symbol_count_, 16));
+  strings_ = static_cast<char*>(agent_alloc(strsz + 1, 1));
+  if (!symbols_ || !strings_ || !read(symtab_, symbols_, 24 * symbol_count_) || !read(strtab_, strings_, strsz))
+    return false;
+  strings_[strsz] = 0, strtab_size_ = strsz;
   return true;
 }
 
@@ -81,7 +82,7 @@ bool ElfImage::count_symbols(uint64_t hash, uint64_t gnu_hash) {
   if (hash) {  // nchain = the number of symbols
     uint32_t w[2];
     if (!read(hash, w, sizeof w)) return false;
-    count_ = w[1];
+    symbol_count_ = w[1];
     return true;
   }
   if (!gnu_hash) return false;
@@ -96,19 +97,19 @@ bool ElfImage::count_symbols(uint64_t hash, uint64_t gnu_hash) {
     if (!read(buckets + 4 * uint64_t(b), &s, 4)) return false;
     if (s > last) last = s;
   }
-  if (last < symoffset) return count_ = symoffset, true;
+  if (last < symoffset) return symbol_count_ = symoffset, true;
   for (uint32_t c = 0;; ++last) {
     if (!read(chains + 4 * uint64_t(last - symoffset), &c, 4)) return false;
     if (c & 1) break;
   }
-  count_ = uint64_t(last) + 1;
+  symbol_count_ = uint64_t(last) + 1;
   return true;
 }
 
-bool ElfImage::sym(uint64_t i, uint32_t* name, uint64_t* value, uint64_t* size) const {
-  const uint8_t* s = syms_ + 24 * i;
+bool ElfImage::symbol(uint64_t i, uint32_t* name, uint64_t* value, uint64_t* size) const {
+  const uint8_t* s = symbols_ + 24 * i;
   *name = at<uint32_t>(s);
-  if (*name >= strsz_) return false;
+  if (*name >= strtab_size_) return false;
   uint16_t shndx = at<uint16_t>(s + 6);
   *value = at<uint64_t>(s + 8), *size = at<uint64_t>(s + 16);
   // Defined, and not an IFUNC (whose value is its resolver, not the function).
@@ -116,15 +117,15 @@ bool ElfImage::sym(uint64_t i, uint32_t* name, uint64_t* value, uint64_t* size) 
 }
 
 bool ElfImage::symbol_at(uint64_t addr, char* name, uint64_t cap, uint64_t* start, uint64_t* size) const {
-  for (uint64_t i = 1; i < count_; ++i) {
+  for (uint64_t i = 1; i < symbol_count_; ++i) {
     uint32_t n;
     uint64_t v, sz;
-    if (!sym(i, &n, &v, &sz)) continue;
+    if (!symbol(i, &n, &v, &sz)) continue;
     uint64_t s = base_ + v;
     if (addr < s || (sz ? addr >= s + sz : addr != s)) continue;
     if (cap == 0) return false;
     uint64_t k = 0;
-    for (; k + 1 < cap && strs_[n + k]; ++k) name[k] = strs_[n + k];
+    for (; k + 1 < cap && strings_[n + k]; ++k) name[k] = strings_[n + k];
     name[k] = 0;
     *start = s, *size = sz;
     return true;
@@ -133,11 +134,11 @@ bool ElfImage::symbol_at(uint64_t addr, char* name, uint64_t cap, uint64_t* star
 }
 
 bool ElfImage::symbol_named(const char* name, uint64_t* start, uint64_t* size) const {
-  for (uint64_t i = 1; i < count_; ++i) {
+  for (uint64_t i = 1; i < symbol_count_; ++i) {
     uint32_t n;
     uint64_t v, sz;
-    if (!sym(i, &n, &v, &sz)) continue;
-    const char* a = strs_ + n;
+    if (!symbol(i, &n, &v, &sz)) continue;
+    const char* a = strings_ + n;
     const char* b = name;
     while (*a && *a == *b) ++a, ++b;
     if (*a == 0 && *b == 0) return *start = base_ + v, *size = sz, true;
@@ -160,29 +161,30 @@ bool ElfImage::load_imports() {
     const uint8_t* r = raw + 24 * i;
     uint64_t offset = at<uint64_t>(r), info = at<uint64_t>(r + 8);
     uint32_t type = uint32_t(info), symi = uint32_t(info >> 32);
-    if (symi == 0 || symi >= count_ || (type != kR64 && type != kRCopy && type != kRGlobDat && type != kRJumpSlot))
+    if (symi == 0 || symi >= symbol_count_ ||
+        (type != kR64 && type != kRCopy && type != kRGlobDat && type != kRJumpSlot))
       continue;
-    const uint8_t* s = syms_ + 24 * symi;
+    const uint8_t* s = symbols_ + 24 * symi;
     Import im{type, at<uint32_t>(s), base_ + offset, at<uint64_t>(s + 16), 0};
-    if (im.name >= strsz_ || (type != kRCopy && !read(im.addr, &im.value, 8))) continue;
-    imports_[nimports_++] = im;
+    if (im.name >= strtab_size_ || (type != kRCopy && !read(im.addr, &im.value, 8))) continue;
+    imports_[import_count_++] = im;
   }
   return true;
 }
 
 const char* ElfImage::import_with_value(uint64_t value) {
   if (!load_imports()) return nullptr;
-  for (uint64_t i = 0; i < nimports_; ++i)
-    if (imports_[i].type != kRCopy && imports_[i].value == value) return strs_ + imports_[i].name;
+  for (uint64_t i = 0; i < import_count_; ++i)
+    if (imports_[i].type != kRCopy && imports_[i].value == value) return strings_ + imports_[i].name;
   return nullptr;
 }
 
 const char* ElfImage::copy_holding(uint64_t addr, uint64_t* start) {
   if (!load_imports()) return nullptr;
-  for (uint64_t i = 0; i < nimports_; ++i) {
+  for (uint64_t i = 0; i < import_count_; ++i) {
     const Import& im = imports_[i];
     if (im.type == kRCopy && addr >= im.addr && addr < im.addr + (im.size ? im.size : 1))
-      return *start = im.addr, strs_ + im.name;
+      return *start = im.addr, strings_ + im.name;
   }
   return nullptr;
 }
@@ -194,15 +196,15 @@ static bool same(const char* a, const char* b) {
 
 bool ElfImage::import_value(const char* name, uint64_t* value) {
   if (!load_imports()) return false;
-  for (uint64_t i = 0; i < nimports_; ++i)
-    if (imports_[i].type != kRCopy && same(strs_ + imports_[i].name, name)) return *value = imports_[i].value, true;
+  for (uint64_t i = 0; i < import_count_; ++i)
+    if (imports_[i].type != kRCopy && same(strings_ + imports_[i].name, name)) return *value = imports_[i].value, true;
   return false;
 }
 
 bool ElfImage::copy_named(const char* name, uint64_t* start) {
   if (!load_imports()) return false;
-  for (uint64_t i = 0; i < nimports_; ++i)
-    if (imports_[i].type == kRCopy && same(strs_ + imports_[i].name, name)) return *start = imports_[i].addr, true;
+  for (uint64_t i = 0; i < import_count_; ++i)
+    if (imports_[i].type == kRCopy && same(strings_ + imports_[i].name, name)) return *start = imports_[i].addr, true;
   return false;
 }
 

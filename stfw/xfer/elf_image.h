@@ -49,13 +49,15 @@ class ElfImage {
     uint64_t value;       // slots: what the loader wrote
   };
   Import* imports_ = nullptr;
-  uint64_t nimports_ = 0, rela_ = 0, relasz_ = 0, jmprel_ = 0, pltrelsz_ = 0;
+  uint64_t import_count_ = 0, rela_ = 0, relasz_ = 0, jmprel_ = 0, pltrelsz_ = 0;
   bool imports_loaded_ = false;
-  bool sym(uint64_t i, uint32_t* name, uint64_t* value, uint64_t* size) const;
+  // Entry i of the dynamic symbol table: name (string table offset), value, size;
+  // false unless defined, named and not an IFUNC.
+  bool symbol(uint64_t i, uint32_t* name, uint64_t* value, uint64_t* size) const;
   int pid_ = 0;
-  uint64_t base_ = 0, extent_ = 0, symtab_ = 0, strtab_ = 0, count_ = 0, strsz_ = 0;
-  uint8_t* syms_ = nullptr;  // count_ Elf64_Sym, copied
-  char* strs_ = nullptr;     // the string table, copied
+  uint64_t base_ = 0, extent_ = 0, symtab_ = 0, strtab_ = 0, symbol_count_ = 0, strtab_size_ = 0;
+  uint8_t* symbols_ = nullptr;  // symbol_count_ Elf64_Sym, copied
+  char* strings_ = nullptr;     // the string table, copied
 };
 
 }  // namespace ttst::stfw

@@ -65,7 +65,6 @@ struct Env {
 
 struct Config {
   bool backward = false;
-  bool verbose = false;
   dwarfmeta::image::View src_meta, dst_meta;
   uint64_t src_bias = 0, dst_bias = 0;
   uint64_t src_runtime = 0, dst_runtime = 0;  // run-time addresses of __ttst_runtime

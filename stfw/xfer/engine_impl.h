@@ -25,7 +25,23 @@ using dwarfmeta::image::ImageMember;
 using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
-enum Kind : uint8_t { kVoid = 0, kBase = 1, kStruct = 2, kUnion = 3, kEnum = 4, kPointer = 5, kArray = 6, kTypedef = 7, kFunc = 12 };
+// dwarfmeta's TypeKind and Encoding (dwarfmeta/model.h), as stored in the image.
+enum Kind : uint8_t {
+  kVoid = 0,
+  kBase = 1,
+  kStruct = 2,
+  kUnion = 3,
+  kEnum = 4,
+  kPointer = 5,
+  kArray = 6,
+  kTypedef = 7,
+  kConst = 8,  // qualifiers, 8..11: `target` is the qualified type
+  kVolatile = 9,
+  kRestrict = 10,
+  kAtomic = 11,
+  kFunc = 12
+};
+inline bool is_qualifier(uint8_t kind) { return kind >= kConst && kind <= kAtomic; }
 enum Enc : uint8_t { eSigned = 1, eUnsigned = 2, eSChar = 3, eUChar = 4, eBool = 5, eFloat = 6 };
 
 inline uint64_t rdtsc() {
@@ -62,32 +78,32 @@ inline void zero(void* d, uint64_t n) {
   }
   while (n--) *dd++ = 0;
 }
-inline uint64_t ld(const uint8_t* p, uint64_t n) {
+inline uint64_t load_uint(const uint8_t* p, uint64_t n) {
   uint64_t v = 0;
   for (uint64_t i = 0; i < n && i < 8; ++i) v |= uint64_t(p[i]) << (8 * i);
   return v;
 }
-inline void st(uint8_t* p, uint64_t n, uint64_t v) {
+inline void store_uint(uint8_t* p, uint64_t n, uint64_t v) {
   for (uint64_t i = 0; i < n && i < 8; ++i) p[i] = uint8_t(v >> (8 * i));
 }
 inline bool streq(const char* a, const char* b) { return View::compare(a, b) == 0; }
 
-// One line of text into the output buffer.
-struct Out {
+// The transfer's message: one line of text written into the output buffer.
+struct Message {
   char* buf;
   uint64_t size, used = 0;
-  Out& s(const char* t) {
+  Message& text(const char* t) {
     while (t && *t && used + 1 < size) buf[used++] = *t++;
     if (used < size) buf[used] = 0;
     return *this;
   }
-  Out& u(uint64_t v) {
+  Message& number(uint64_t v) {
     char digits[kDecimalDigitsMax];
     decimal_digits(v, digits);
-    return s(digits);
+    return text(digits);
   }
-  Out& i(int64_t v) { return v < 0 ? s("-").u(uint64_t(-(v + 1)) + 1) : u(uint64_t(v)); }
-  Out& x(uint64_t v) {
+  Message& signed_number(int64_t v) { return v < 0 ? text("-").number(uint64_t(-(v + 1)) + 1) : number(uint64_t(v)); }
+  Message& hex(uint64_t v) {
     char r[19] = "0x";
     int n = 0;
     uint64_t t = v;
@@ -95,7 +111,7 @@ struct Out {
     while (t);
     for (int k = 0; k < n; ++k) r[2 + k] = "0123456789abcdef"[(v >> (4 * (n - 1 - k))) & 15];
     r[2 + n] = 0;
-    return s(r);
+    return text(r);
   }
   void end() {  // terminate the line: lines are NUL-separated
     if (used + 1 < size) buf[used++] = 0;
@@ -103,177 +119,200 @@ struct Out {
   }
 };
 
-constexpr uint32_t kGlobal = 1u << 30, kReadonly = 1u << 29, kQueued = 1u << 28, kLib = TTST_HEAP_F_FROM_LIB;
+// Object::flags: a global (else a heap object), read-only data, queued for typing,
+// allocated inside a library (not transferred), and for globals the annotation's Rule.
+constexpr uint32_t kGlobal = 1u << 30, kReadonly = 1u << 29, kQueued = 1u << 28, kFromLibrary = TTST_HEAP_F_FROM_LIB;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
-constexpr uint64_t kDesc = sizeof(ttst_heap_desc);
+constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
 
-struct Obj {
-  uint64_t addr, size;  // in the source
-  uint64_t dst, dst_size;
-  uint64_t dyn_id, site;  // heap objects; site is the source's run-time site
-  uint32_t ts, td;        // source / destination type: globals the whole type, heap the element
+// One entry of the object table: a global or heap object of the source and where it goes.
+struct Object {
+  uint64_t addr, size;          // in the source
+  uint64_t dst_addr, dst_size;  // in this process (0: not mapped yet, or no counterpart)
+  uint64_t dyn_id, site;        // heap objects; site is the source's run-time site
+  uint32_t src_type, dst_type;  // globals: the whole type; heap objects: the element type
   uint32_t flags;
-  uint32_t g, dg;         // globals: index in src / dst metadata
+  uint32_t src_global, dst_global;  // globals: index in the source's / destination's metadata
 };
 
 class Engine {
  public:
-  Engine(const Config& c, const Env& e) : c_(c), e_(e), out_{c.out, c.out_size} {}
+  Engine(const Config& config, const Env& env) : config_(config), env_(env), message_{config.out, config.out_size} {}
 
   Result run() {
     uint64_t t0 = rdtsc();
-    if (!index()) return finish();
+    if (!index_objects()) return finish();
     uint64_t t1 = rdtsc();
     if (!type_objects()) return finish();
     uint64_t t2 = rdtsc();
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
     write_objects();
-    if (!failed() && !c_.backward) free_superseded();
-    if (!failed() && !c_.backward) translate_kernel_words();
+    if (!failed() && !config_.backward) free_superseded();
+    if (!failed() && !config_.backward) translate_kernel_words();
     uint64_t t4 = rdtsc();
-    r_.phase_cycles[0] = t1 - t0, r_.phase_cycles[1] = t2 - t1, r_.phase_cycles[2] = t3 - t2, r_.phase_cycles[3] = t4 - t3;
+    result_.phase_cycles[0] = t1 - t0;  // index
+    result_.phase_cycles[1] = t2 - t1;  // type
+    result_.phase_cycles[2] = t3 - t2;  // map
+    result_.phase_cycles[3] = t4 - t3;  // write
     return finish();
   }
 
  private:
   // ---- errors ---------------------------------------------------------------
-  Out& fail(int status, const char* what);
-  bool failed() const { return r_.status != 0; }
+  Message& fail(int status, const char* what);
+  // fail(), then the value being walked: the object (describe_current) and the path.
+  void fail_at_current(int status, const char* what);
+  bool failed() const { return result_.status != 0; }
   Result finish();
 
   template <class T>
   T* alloc(uint64_t n) {
-    void* p = e_.scratch(e_.ctx, n * sizeof(T) + 16);
+    void* p = env_.scratch(env_.ctx, n * sizeof(T) + 16);
     if (!p) fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)");
     return static_cast<T*>(p);
   }
 
   // ---- source memory ----------------------------------------------------------
-  const uint8_t* src(uint64_t addr, uint64_t len) const;
-  static const void* src_tr(void* ctx, uint64_t addr, uint64_t len) { return static_cast<Engine*>(ctx)->src(addr, len); }
-  static const void* self_tr(void*, uint64_t addr, uint64_t) { return reinterpret_cast<const void*>(addr); }
+  const uint8_t* source_bytes(uint64_t addr, uint64_t len) const;
+  static const void* read_source_copy(void* ctx, uint64_t addr, uint64_t len) {
+    return static_cast<Engine*>(ctx)->source_bytes(addr, len);
+  }
+  static const void* read_own_memory(void*, uint64_t addr, uint64_t) { return reinterpret_cast<const void*>(addr); }
 
   // ---- types ----------------------------------------------------------------------
-  const View& sm() const { return c_.src_meta; }
-  const View& dm() const { return c_.dst_meta; }
-  uint64_t tsize(const View& v, uint32_t t) const;
+  const View& src_meta() const { return config_.src_meta; }
+  const View& dst_meta() const { return config_.dst_meta; }
+  uint64_t type_size(const View& v, uint32_t t) const;
   // Does the source type hold a pointer the transfer must translate?
   // (Unions holding pointers and intptr_t/uintptr_t values count: both may need
   // an annotation, so their bytes are never copied blindly.)
-  bool has_pointer(uint32_t t0);
+  bool has_pointer(uint32_t type);
   // intptr_t / uintptr_t (through any typedefs or qualifiers): an integer meant to
   // hold an address.
   static bool is_intptr(const View& v, uint32_t t);
   // Which image is the newer version's: the annotations need to know.
-  bool src_newer() const { return c_.backward; }
-  bool annotated(uint32_t ts, uint32_t td) const;
-  Rule member_rule(uint32_t ts, uint32_t si, uint32_t td, uint32_t di) const;
+  bool src_newer() const { return config_.backward; }
+  bool annotated(uint32_t src_type, uint32_t dst_type) const;
+  Rule member_rule(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index) const;
   // Identical layout and no pointer: the bytes are copied as they are.
-  bool same_flat(uint32_t ts, uint32_t td, int depth = 0);
+  bool same_flat(uint32_t src_type, uint32_t dst_type, int depth = 0);
   // The destination type that corresponds to a source type (by name), 0 if none.
   uint32_t counterpart(uint32_t t, int depth = 0);
   const char* type_name(const View& v, uint32_t t) const;
 
   // ---- object table ------------------------------------------------------------------
-  bool index();
-  static int visit(void* ctx, uint64_t addr, const ttst_heap_desc* d);
+  // Phase 2: the table (globals first, then the heap as walked) and its address order.
+  bool index_objects();
+  bool allocate_memos();
+  bool resolve_annotations();
+  bool allocate_table();
+  void index_globals();
+  bool index_heap();
+  static int add_heap_object(void* ctx, uint64_t addr, const ttst_heap_desc* desc);
+  // The i-th object in the likely address order: globals, then the heap reversed.
+  uint32_t globals_then_oldest(uint32_t i) const;
+  bool merge_globals_into_heap_order();
+  bool radix_sort_by_address();
   // The walk chases one link per object; blocks allocated one after another lie at a
   // constant stride, which the hardware prefetchers lose at each page boundary: the
   // descriptor that many steps down the same stride is requested ahead (a hint only,
   // never read here).
-  static void walk_ahead(const ttst_heap_desc* d, const ttst_heap_desc* before);
-  ttst_heap_desc* walked_ = nullptr;
-  bool walk_descending_ = true;
+  static void walk_ahead(const ttst_heap_desc* desc, const ttst_heap_desc* before);
+  ttst_heap_desc* last_walked_ = nullptr;
+  bool heap_walk_descending_ = true;
 
-  // The object holding source address v (one past its end counts), or -1.
   // The copy's descriptor of the heap object whose base address is v, or NULL.
   // After indexing, its `prev` holds the object's index, `next` (after mapping) the
   // destination address, `offset` the source type + 1 once typed: the hot paths
   // read one cache line of the copy instead of the object table.
-  ttst_heap_desc* base_desc(uint64_t v) const;
+  ttst_heap_desc* base_descriptor(uint64_t v) const;
   void set_dst_in_copy(uint64_t addr, uint64_t dst);
-  int64_t find(uint64_t v) const;
+  // The object holding source address v (one past its end counts), or -1.
+  int64_t object_holding(uint64_t v) const;
 
   // The value being transferred: an object of the state, or a word the kernel holds.
   static constexpr uint32_t kKernelWord = 0xffffffffu;
-  void describe_cur();
-  void describe(Out& o, const Obj& x, bool dst);
-  void describe_path(Out& o);
+  void describe_current();
+  void describe(Message& to, const Object& o);
+  void describe_path(Message& to);
 
   // ---- typing ---------------------------------------------------------------------------
   bool type_objects();
   // A typed object of the same allocation site (memoised per round: one scan of
-  // the table per distinct site, not per untyped object); &polymorphic_ when the
+  // the table per distinct site, not per untyped object); &polymorphic_marker_ when the
   // site's typed objects disagree (an allocation wrapper such as xmalloc: its one
   // site serves every type, so its other objects' types cannot be guessed).
-  Obj polymorphic_{};  // the sentinel learnt_site returns for such a site
-  const Obj* learnt_site(uint64_t site);
+  Object polymorphic_marker_{};  // the sentinel typed_object_of_site returns for such a site
+  const Object* typed_object_of_site(uint64_t site);
   bool polymorphic_site(uint64_t site);
   // A site inside an allocation wrapper: a function returning void * (xmalloc), or
   // one the user annotated TTST_ALLOCATOR. Its objects are of whatever type each
   // caller wanted, so neither its typed objects nor dwarfmeta's hint type the rest.
-  bool wrapper_site(const dwarfmeta::image::ImageAllocSite& s) const;
-  struct LearntSlot {
+  bool wrapper_site(const dwarfmeta::image::ImageAllocSite& site) const;
+  struct SiteTypeSlot {
     uint64_t site;
-    uint32_t idx, round;
+    uint32_t object, round;  // object: a table index, or one of the two markers
   };
-  LearntSlot learnt_[1024] = {};
-  uint32_t round_ = 0;
-  void push(uint32_t i);
-  void drain();
+  SiteTypeSlot site_types_[1024] = {};
+  uint32_t typing_round_ = 0;
+  void queue_for_typing(uint32_t i);
+  void type_queued();
   // Runs the walk over every element of an object (heap arrays) or the global.
-  void each_element(const Obj& o, uint8_t* d);
+  void walk_elements(const Object& o, uint8_t* dst);
 
-  struct Ops;
-  // What each_element needs per (source, destination) element type, memoised for the
+  struct CompiledPlan;
+  // What walk_elements needs per (source, destination) element type, memoised for the
   // last pair (heap objects of one type come in runs).
   struct PairFacts {
-    uint32_t ts, td;
-    uint64_t es, ed;
-    bool ptr, flat;
-    const Ops* ops;
+    uint32_t src_type, dst_type;
+    uint64_t src_size, dst_size;  // element sizes
+    bool has_pointer, flat;
+    const CompiledPlan* plan;  // NULL: not compilable, the walk does every element
   };
-  const PairFacts& pair_facts(uint32_t ts, uint32_t td);
+  const PairFacts& pair_facts(uint32_t src_type, uint32_t dst_type);
 
   // Memory-level parallelism for the sweeps over the object table: the random reads
   // are the pointer targets' descriptors (and, while typing, their table entries).
   // They are requested kAhead objects early. While typing, an object ahead may not
   // be typed yet: the layout of its site's last typed object is used (only a hint).
   static constexpr uint32_t kAhead = 8;
-  void prefetch_ops(const Ops& ops, const uint8_t* s, bool deep);
+  void prefetch_plan_targets(const CompiledPlan& plan, const uint8_t* src, bool deep);
   void prefetch_targets(uint32_t i, bool deep);
-  void learn_site_ops(const Obj& o);
-  struct SiteOps {
+  void learn_site_plan(const Object& o);
+  struct SitePlan {
     uint64_t site, size;
-    const Ops* ops;
+    const CompiledPlan* plan;
   };
-  SiteOps site_ops_[256] = {};
-  PairFacts pf_ = {};
-  bool pf_valid_ = false;
+  SitePlan site_plans_[256] = {};
+  PairFacts last_pair_ = {};
+  bool last_pair_valid_ = false;
 
   // ---- compiled element plans: the walk of a type pair flattened once into byte
   // copies and pointer slots, applied per element without recursion. Anything the
   // fast path does not handle (bitfields, enums, conversions, pointers that are not
   // NULL or a mapped object's base) falls back to the walk for that element, which
   // redoes it all and names what is wrong.
-  struct Op {
-    uint32_t kind;  // 0 copy, 1 pointer
+  enum StepKind : uint32_t { kStepCopy = 0, kStepPointer = 1 };
+  struct PlanStep {
+    uint32_t kind;  // StepKind
     uint32_t size;
-    uint32_t soff, doff;
-    uint32_t ps, pd;  // pointer: stripped source pointee, destination pointee (typing)
-    uint64_t psize;   // pointee size when it can type an object, else 0
+    uint32_t src_offset, dst_offset;
+    uint32_t src_pointee, dst_pointee;  // pointer: stripped source pointee, destination pointee (typing)
+    uint64_t pointee_size;              // pointer: the pointee's size when it can type an object, else 0
   };
-  struct Ops {
-    uint32_t n;
-    Op op[48];
+  struct CompiledPlan {
+    uint32_t step_count;
+    PlanStep steps[48];
   };
-  bool compile(uint32_t ts, uint32_t td, uint32_t soff, uint32_t doff, Ops& out, int depth);
-  const Ops* compiled(uint32_t ts, uint32_t td);
-  bool apply(const Ops& ops, const uint8_t* s, uint8_t* d);
+  bool compile_plan(uint32_t src_type, uint32_t dst_type, uint32_t src_offset, uint32_t dst_offset, CompiledPlan& out,
+                    int depth);
+  const CompiledPlan* compiled_plan(uint32_t src_type, uint32_t dst_type);
+  // False when an element needs the walk (see above); it is then redone by the walk.
+  bool apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* dst);
 
-  // ---- the walk: typing, zeroing or writing one value of type ts into td ----------------
+  // ---- the walk: typing, zeroing or writing one value of type src_type into dst_type ----------------
   enum Mode { kType, kZero, kWrite };
   struct PathEntry {
     const char* name;
@@ -282,46 +321,61 @@ class Engine {
 
   void violation(const char* what);
 
-  void walk(uint32_t ts, uint32_t td, const uint8_t* s, uint8_t* d);
+  void walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
+  void walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
+  void walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
+  void walk_array(const ImageType& src_ty, const ImageType& dst_ty, const uint8_t* src, uint8_t* dst);
   // Members matched by name (added members keep the destination's value, dropped
   // ones vanish), computed once per (source type, destination type):
   // [n, src index, dst index, ...].
-  const uint32_t* member_plan(uint32_t ts, uint32_t td, const ImageType& a, const ImageType& b);
+  const uint32_t* member_plan(uint32_t src_type, uint32_t dst_type, const ImageType& src_ty, const ImageType& dst_ty);
   // The destination's run-time site for a source site (same site ID), cached.
   uint64_t dst_site(uint64_t src_site);
 
   // A global or member the user annotated (annotations.h).
-  void by_rule(Rule rule, const uint8_t* s, uint64_t ss, uint8_t* d, uint64_t ds);
+  void transfer_annotated(Rule rule, const uint8_t* src, uint64_t src_size, uint8_t* dst, uint64_t dst_size);
   // Does this word hold the address of something the transfer moves (an object of
   // the state, a function, a string literal)?
   bool looks_like_pointer(uint64_t v);
-  const LibRange* library(uint64_t v) const;
+  const LibRange* library_holding(uint64_t v) const;
 
-  void mismatch(uint32_t ts, uint32_t td);
+  void refuse_kind_change(uint32_t src_type, uint32_t dst_type);
 
-  void bitfield(const ImageMember& ms, const ImageMember& md, const uint8_t* s, uint8_t* d);
-  static bool fits(int64_t v, bool vsigned, uint64_t bits, bool dsigned);
+  void bitfield(const ImageMember& src_member, const ImageMember& dst_member, const uint8_t* src, uint8_t* dst);
+  static bool fits(int64_t v, bool v_signed, uint64_t bits, bool dst_signed);
 
-  void scalar(uint32_t ts, uint32_t td, const uint8_t* s, uint8_t* d);
+  void scalar(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
 
   // ---- pointers -----------------------------------------------------------------------------
-  void pointer(const ImageType& a, const ImageType& b, const uint8_t* s, uint8_t* d);
+  void pointer(const ImageType& src_ty, const ImageType& dst_ty, const uint8_t* src, uint8_t* dst);
 
-  // Destination offset of source offset `off` inside a value of type ts/td.
-  bool map_offset(uint32_t ts, uint32_t td, uint64_t off, uint64_t* out, int depth = 0);
+  // Destination offset of source offset `off` inside a value of type src_type/dst_type.
+  bool map_offset(uint32_t src_type, uint32_t dst_type, uint64_t off, uint64_t* out, int depth = 0);
 
   bool translate(uint64_t v, uint64_t* out);
+  bool translate_into_object(uint64_t v, const Object& o, uint64_t* out);
+  bool translate_function(const dwarfmeta::image::ImageFunction& function, uint64_t* out);
+  bool translate_into_library(uint64_t v, const LibRange& lib, uint64_t* out);
   // A pointer into the source's argument or environment strings: the same string of
   // this process (arguments: the same position too), at the same offset.
   bool process_string(uint64_t v, uint64_t lo, uint64_t hi, bool args, uint64_t* out);
-  void target_missing(uint64_t v, const Obj& o);
+  void target_missing(uint64_t v, const Object& o);
   bool string_literal(uint64_t v, uint64_t* out);
 
   // ---- mapping ---------------------------------------------------------------------------------
+  // Phase 4: destination sizes and the untyped policy, then allocation in F or
+  // counterparts in R.
   bool map_objects();
+  bool size_destinations();
+  bool refuse_untyped_pointer(const Object& o);
+  bool allocate_in_future();
+  // Backward, for what merge_counterparts left: R's objects hashed by dyn_id.
+  bool hash_counterparts();
+  // A walk of this process's own heap lists: false, with the message, if it failed.
+  bool own_walk_succeeded(int64_t walked);
 
   // Backward: the origin_id of a source (F) heap object that needs a counterpart in R, else 0.
-  uint64_t origin_of(const Obj& o) const;
+  uint64_t origin_of(const Object& o) const;
   // Backward: one walk of R's lists against the table in order; sets dst (and clips
   // dst_size to R's object) for every object whose counterpart comes in order.
   bool merge_counterparts();
@@ -331,7 +385,7 @@ class Engine {
   // start-up allocated (origin_id 0, the program's own site). Such objects are freed
   // after the transfer unless some global of F still points to them.
   bool index_startup_objects();
-  void startup_add(uint64_t addr);
+  void add_startup_object(uint64_t addr);
   void supersede(uint64_t old, uint64_t now);
   void free_superseded();
 
@@ -342,58 +396,57 @@ class Engine {
 
   // ---- writing -----------------------------------------------------------------------------------
   void write_objects();
-  // One object written into `d` (backward: a scratch image, zeroed where written).
-  void write_one(Obj& o, uint8_t* d);
-  uint8_t* backward_buffer(uint64_t n);
-  // Stores the 8-byte words (then bytes) of `image` that differ from `d`.
-  static void store_changed(uint8_t* d, const uint8_t* image, uint64_t n);
+  // One object written into `dst` (backward: a scratch image, zeroed where written).
+  void write_object(Object& o, uint8_t* dst);
+  uint8_t* backward_image_buffer(uint64_t n);
+  // Stores the 8-byte words (then bytes) of `image` that differ from `dst`.
+  static void store_changed(uint8_t* dst, const uint8_t* image, uint64_t n);
 
-  const Config& c_;
-  const Env& e_;
-  Out out_;
-  Annotations ann_;
-  Result r_;
-  Obj* objs_ = nullptr;
-  mutable const Region* last_ = nullptr;
-  uint64_t* su_ = nullptr;
-  uint64_t su_n_ = 0, su_cap_ = 0;
-  uint32_t n_ = 0, nglobals_ = 0;
-  uint32_t* sorted_ = nullptr;
-  uint64_t* sorted_addr_ = nullptr;
-  uint8_t* hasptr_ = nullptr;
-  uint32_t* cp_ = nullptr;
+  const Config& config_;
+  const Env& env_;
+  Message message_;
+  Annotations annotations_;
+  Result result_;
+  Object* objects_ = nullptr;
+  mutable const Region* last_region_ = nullptr;
+  uint64_t* startup_objects_ = nullptr;  // F's start-up heap objects; bit 0: superseded
+  uint64_t startup_count_ = 0, startup_capacity_ = 0;
+  uint32_t object_count_ = 0, global_count_ = 0;
+  uint32_t* sorted_index_ = nullptr;  // the table's indices by source address
+  uint64_t* sorted_addr_ = nullptr;   // and those addresses, for the binary search
+  uint8_t* has_pointer_memo_ = nullptr;
+  uint32_t* counterpart_memo_ = nullptr;
   struct Memo {
-    uint64_t key;
-    uint64_t v;
+    uint64_t key;  // source type << 32 | destination type
+    uint64_t v;    // 0: empty, 1: false, 2: true
   };
-  Memo* flat_ = nullptr;
+  Memo* same_flat_memo_ = nullptr;
   struct PlanSlot {
     uint64_t key;
     uint32_t* plan;
   };
-  PlanSlot* plans_ = nullptr;
+  PlanSlot* member_plans_ = nullptr;
   struct SiteSlot {
-    uint64_t src, dst;
+    uint64_t src_site, dst_site;
   };
-  SiteSlot* sites_ = nullptr;
+  SiteSlot* dst_site_memo_ = nullptr;
   struct CompiledSlot {
     uint64_t key;
-    uint64_t state;
-    Ops* ops;
+    uint64_t state;  // 0: empty, 1: compiled (plan NULL: not compilable)
+    CompiledPlan* plan;
   };
-  CompiledSlot compiled_[256] = {};
-  uint32_t* queue_ = nullptr;
-  uint32_t qn_ = 0;
-  uint32_t sweep_pos_ = 0xffffffffu;
-  void* site_ts_ = nullptr;
+  CompiledSlot compiled_plans_[256] = {};
+  uint32_t* typing_stack_ = nullptr;
+  uint32_t typing_stack_size_ = 0;
+  uint32_t sweep_position_ = 0xffffffffu;
   Mode mode_ = kType;
-  uint32_t cur_ = 0;
-  uint64_t kernel_index_ = 0;
-  uint64_t lib_memo_v_ = 0, lib_memo_out_ = 0;  // the last pointer translated by symbol
-  uint8_t* bwd_buf_ = nullptr;                   // backward: the image of one object
-  uint64_t bwd_cap_ = 0;
-  PathEntry path_[32];
-  uint32_t depth_ = 0;
+  uint32_t current_ = 0;                                // the object being walked (an index), or kKernelWord
+  uint64_t current_kernel_word_ = 0;                    // when current_ is kKernelWord: which one
+  uint64_t last_symbol_src_ = 0, last_symbol_dst_ = 0;  // the last pointer translated by symbol
+  uint8_t* backward_image_ = nullptr;                   // backward: the image of one object
+  uint64_t backward_image_capacity_ = 0;
+  PathEntry path_[32];  // the member / element path of the value being walked, for messages
+  uint32_t path_depth_ = 0;
 };
 
 }  // namespace ttst::stfw::engine_detail

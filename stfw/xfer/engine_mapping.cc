@@ -5,117 +5,142 @@
 
 namespace ttst::stfw::engine_detail {
 
+// Phase 4 (map): each heap object's destination size, the untyped-object policy,
+// then where each object goes.
 bool Engine::map_objects() {
-  // Untyped objects: copied as bytes unless a word looks like a pointer into the state.
-  for (uint32_t i = nglobals_; i < n_ && !failed(); ++i) {
-    Obj& o = objs_[i];
-    if (o.flags & kLib) continue;
-    if (o.ts != 0 && o.td == 0) {
-      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-      describe(out_, o, false);
-      out_.s(" has type ").s(type_name(sm(), sm().strip(o.ts))).s(", which v2 does not have: needs transfer code");
-      return false;
-    }
-    if (o.ts != 0) {
-      const PairFacts& f = pair_facts(o.ts, o.td);
-      o.dst_size = o.size == f.es ? f.ed : o.size / f.es * f.ed + o.size % f.es;
-      continue;
-    }
-    o.dst_size = o.size;
-    const uint8_t* s = src(o.addr, o.size);
-    for (uint64_t k = 0; s && k + 8 <= o.size; k += 8) {
-      uint64_t w = ld(s + k, 8);
-      if (w < 4096) continue;
-      int64_t t = find(w);
-      const auto* f = sm().function_containing(w - c_.src_bias);
-      if (t >= 0 || (f && f->low == w - c_.src_bias)) {
-        fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-        describe(out_, o, false);
-        out_.s(polymorphic_site(o.site)
-                   ? " has no type (reached only through void * or char *; its site serves several types: an "
-                     "allocation wrapper) and its word at +"
-                   : " has no type (reached only through void * or char *, site without a type) and its word at +")
-            .u(k)
-            .s(" = ")
-            .x(w)
-            .s(" looks like a pointer: refusing to guess");
-        return false;
-      }
-    }
-    r_.untyped_copied++;
-  }
-  if (failed()) return false;
-  if (!c_.backward) {
-    // F's own start-up objects, listed before the transfer adds its objects to the
-    // same lists (a walk of those would chase a million more links).
-    if (e_.release && !index_startup_objects()) return false;
-    // In reverse table order: F's heap lists (newest first) then list the objects in
-    // the order P's lists did, so the backward transfer's table (F's walk) has P's
-    // order too, and its typing sweep meets lists in the direction they link.
-    for (uint32_t i = n_; i-- > nglobals_;) {
-      Obj& o = objs_[i];
-      if (o.flags & kLib) continue;
-      uint64_t site = dst_site(o.site);
-      o.dst = e_.alloc(e_.ctx, o.dst_size ? o.dst_size : 1, site, o.dyn_id);
-      if (!o.dst) {
-        fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the program's allocator refused ").u(o.dst_size).s(" bytes for ");
-        describe(out_, o, false);
-        return false;
-      }
-    }
-    return true;
-  }
+  if (!size_destinations()) return false;
+  if (!config_.backward) return allocate_in_future();
   // Backward: F's object with origin_id X maps onto R's object X. R walks its lists
   // as P did, and F's lists (allocated in reverse table order) hold P's objects in
   // P's order: R's walk usually meets the counterparts in table order. A merge of
   // the two first; R's objects hashed by dyn_id only for what it leaves unmatched.
   if (!merge_counterparts()) return false;
   bool left = false;
-  for (uint32_t i = nglobals_; i < n_ && !left; ++i) left = objs_[i].dst == 0 && origin_of(objs_[i]) != 0;
-  if (!left) return true;
-  uint64_t cap = 1;
+  for (uint32_t i = global_count_; i < object_count_ && !left; ++i)
+    left = objects_[i].dst_addr == 0 && origin_of(objects_[i]) != 0;
+  return !left || hash_counterparts();
+}
+
+// Heap objects: a typed one's destination size from its element types; an untyped
+// one is copied as bytes unless a word looks like a pointer into the state.
+bool Engine::size_destinations() {
+  for (uint32_t i = global_count_; i < object_count_ && !failed(); ++i) {
+    Object& o = objects_[i];
+    if (o.flags & kFromLibrary) continue;
+    if (o.src_type != 0 && o.dst_type == 0) {
+      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+      describe(message_, o);
+      message_.text(" has type ")
+          .text(type_name(src_meta(), src_meta().strip(o.src_type)))
+          .text(", which v2 does not have: needs transfer code");
+      return false;
+    }
+    if (o.src_type != 0) {
+      const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
+      o.dst_size = o.size == facts.src_size ? facts.dst_size
+                                            : o.size / facts.src_size * facts.dst_size + o.size % facts.src_size;
+      continue;
+    }
+    o.dst_size = o.size;
+    if (refuse_untyped_pointer(o)) return false;
+    result_.untyped_copied++;
+  }
+  return !failed();
+}
+
+// An untyped object with a word that looks like a pointer into the state (an
+// object or a function): refused as AMBIGUOUS, naming the word. True if refused.
+bool Engine::refuse_untyped_pointer(const Object& o) {
+  const uint8_t* src = source_bytes(o.addr, o.size);
+  for (uint64_t k = 0; src && k + 8 <= o.size; k += 8) {
+    uint64_t word = load_uint(src + k, 8);
+    if (word < 4096) continue;
+    int64_t target = object_holding(word);
+    const auto* function = src_meta().function_containing(word - config_.src_bias);
+    if (target < 0 && !(function && function->low == word - config_.src_bias)) continue;
+    fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+    describe(message_, o);
+    message_
+        .text(polymorphic_site(o.site)
+                  ? " has no type (reached only through void * or char *; its site serves several types: an "
+                    "allocation wrapper) and its word at +"
+                  : " has no type (reached only through void * or char *, site without a type) and its word at +")
+        .number(k)
+        .text(" = ")
+        .hex(word)
+        .text(" looks like a pointer: refusing to guess");
+    return true;
+  }
+  return false;
+}
+
+// Forward: every heap object of the source (not a library's) allocated in F.
+bool Engine::allocate_in_future() {
+  // F's own start-up objects, listed before the transfer adds its objects to the
+  // same lists (a walk of those would chase a million more links).
+  if (env_.release && !index_startup_objects()) return false;
+  // In reverse table order: F's heap lists (newest first) then list the objects in
+  // the order P's lists did, so the backward transfer's table (F's walk) has P's
+  // order too, and its typing sweep meets lists in the direction they link.
+  for (uint32_t i = object_count_; i-- > global_count_;) {
+    Object& o = objects_[i];
+    if (o.flags & kFromLibrary) continue;
+    uint64_t site = dst_site(o.site);
+    o.dst_addr = env_.alloc(env_.ctx, o.dst_size ? o.dst_size : 1, site, o.dyn_id);
+    if (!o.dst_addr) {
+      fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the program's allocator refused ")
+          .number(o.dst_size)
+          .text(" bytes for ");
+      describe(message_, o);
+      return false;
+    }
+  }
+  return true;
+}
+
+// Backward, for what the merge left: R's objects hashed by dyn_id, each remaining
+// source object looked up by its origin_id.
+bool Engine::hash_counterparts() {
+  uint64_t capacity = 1;
   uint32_t bits = 0;
-  while (cap < 2 * (n_ - nglobals_) + 16) cap <<= 1, ++bits;
+  while (capacity < 2 * (object_count_ - global_count_) + 16) capacity <<= 1, ++bits;
   struct Slot {
     uint64_t id, addr, size;
   };
-  Slot* tab = alloc<Slot>(cap);
+  Slot* table = alloc<Slot>(capacity);
   if (failed()) return false;
-  zero(tab, cap * sizeof(Slot));
-  struct Ctx {
-    Slot* tab;
-    uint64_t cap;
+  zero(table, capacity * sizeof(Slot));
+  struct WalkState {
+    Slot* table;
+    uint64_t capacity;
     uint32_t bits;
     bool full;
-  } cx{tab, cap, bits, false};
-  int64_t w = ttst_heap_walk(
-      c_.dst_runtime, &Engine::self_tr, nullptr,
-      [](void* c, uint64_t addr, const ttst_heap_desc* d) -> int {
-        Ctx* x = static_cast<Ctx*>(c);
-        uint64_t h = (d->dyn_id * 0x9e3779b97f4a7c15ull) >> (64 - x->bits);
-        for (uint64_t k = 0; k < x->cap; ++k, h = (h + 1) & (x->cap - 1))
-          if (x->tab[h].id == 0) {
-            x->tab[h] = {d->dyn_id, addr, d->size};
+  } walk_state{table, capacity, bits, false};
+  int64_t walked = ttst_heap_walk(
+      config_.dst_runtime, &Engine::read_own_memory, nullptr,
+      [](void* ctx, uint64_t addr, const ttst_heap_desc* desc) -> int {
+        WalkState* walk = static_cast<WalkState*>(ctx);
+        uint64_t h = (desc->dyn_id * 0x9e3779b97f4a7c15ull) >> (64 - walk->bits);
+        for (uint64_t k = 0; k < walk->capacity; ++k, h = (h + 1) & (walk->capacity - 1))
+          if (walk->table[h].id == 0) {
+            walk->table[h] = {desc->dyn_id, addr, desc->size};
             return 0;
           }
-        x->full = true;
+        walk->full = true;
         return 1;
       },
-      &cx);
-  if (w < 0) {
-    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: this process's heap lists are unreadable (walk error ").i(w).s(")");
-    return false;
-  }
-  for (uint32_t i = nglobals_; i < n_; ++i) {
-    Obj& o = objs_[i];
-    uint64_t origin = o.dst ? 0 : origin_of(o);  // matched by the merge
-    if (origin == 0) continue;  // new in v2: no counterpart (pointers to it fail)
+      &walk_state);
+  if (!own_walk_succeeded(walked)) return false;
+  for (uint32_t i = global_count_; i < object_count_; ++i) {
+    Object& o = objects_[i];
+    uint64_t origin = o.dst_addr ? 0 : origin_of(o);  // matched by the merge
+    if (origin == 0) continue;                        // new in v2: no counterpart (pointers to it fail)
     uint64_t h = (origin * 0x9e3779b97f4a7c15ull) >> (64 - bits);
-    for (uint64_t k = 0; k < cap; ++k, h = (h + 1) & (cap - 1)) {
-      if (tab[h].id == 0) break;
-      if (tab[h].id == origin) {
-        o.dst = tab[h].addr;
-        if (tab[h].size < o.dst_size) o.dst_size = tab[h].size;  // never write past R's object
+    for (uint64_t k = 0; k < capacity; ++k, h = (h + 1) & (capacity - 1)) {
+      if (table[h].id == 0) break;
+      if (table[h].id == origin) {
+        o.dst_addr = table[h].addr;
+        if (table[h].size < o.dst_size) o.dst_size = table[h].size;  // never write past R's object
         break;
       }
     }
@@ -124,42 +149,48 @@ bool Engine::map_objects() {
 }
 
 // Backward: the origin_id of a source (F) heap object that needs a counterpart in R, else 0.
-uint64_t Engine::origin_of(const Obj& o) const {
-  if ((o.flags & (kLib | kGlobal)) || o.dyn_id == 0) return 0;
-  const ttst_heap_desc* d = reinterpret_cast<const ttst_heap_desc*>(src(o.addr - kDesc, kDesc));
-  return d ? d->origin_id : 0;
+uint64_t Engine::origin_of(const Object& o) const {
+  if ((o.flags & (kFromLibrary | kGlobal)) || o.dyn_id == 0) return 0;
+  const ttst_heap_desc* desc = reinterpret_cast<const ttst_heap_desc*>(source_bytes(o.addr - kDescSize, kDescSize));
+  return desc ? desc->origin_id : 0;
 }
 
 // Backward: one walk of R's lists against the table in order; sets dst (and clips
 // dst_size to R's object) for every object whose counterpart comes in order.
 bool Engine::merge_counterparts() {
-  struct Ctx {
-    Engine* e;
-    uint32_t pos;
+  struct WalkState {
+    Engine* engine;
+    uint32_t next;  // the next table entry to match
     const ttst_heap_desc* before;
-  } cx{this, nglobals_, nullptr};
-  int64_t w = ttst_heap_walk(
-      c_.dst_runtime, &Engine::self_tr, nullptr,
-      [](void* c, uint64_t addr, const ttst_heap_desc* d) -> int {
-        Ctx* x = static_cast<Ctx*>(c);
-        Engine* e = x->e;
-        if (x->before) walk_ahead(d, x->before);
-        x->before = d;
+  } walk_state{this, global_count_, nullptr};
+  int64_t walked = ttst_heap_walk(
+      config_.dst_runtime, &Engine::read_own_memory, nullptr,
+      [](void* ctx, uint64_t addr, const ttst_heap_desc* desc) -> int {
+        WalkState* walk = static_cast<WalkState*>(ctx);
+        Engine* engine = walk->engine;
+        if (walk->before) walk_ahead(desc, walk->before);
+        walk->before = desc;
         uint64_t origin = 0;
-        while (x->pos < e->n_ && (origin = e->origin_of(e->objs_[x->pos])) == 0) x->pos++;
-        if (x->pos == e->n_) return 1;  // every object has its counterpart
-        if (origin != d->dyn_id) return 0;  // R's object is not next in the table
-        Obj& o = e->objs_[x->pos++];
-        o.dst = addr;
-        if (d->size < o.dst_size) o.dst_size = d->size;  // never write past R's object
+        while (walk->next < engine->object_count_ && (origin = engine->origin_of(engine->objects_[walk->next])) == 0)
+          walk->next++;
+        if (walk->next == engine->object_count_) return 1;  // every object has its counterpart
+        if (origin != desc->dyn_id) return 0;               // R's object is not next in the table
+        Object& o = engine->objects_[walk->next++];
+        o.dst_addr = addr;
+        if (desc->size < o.dst_size) o.dst_size = desc->size;  // never write past R's object
         return 0;
       },
-      &cx);
-  if (w < 0) {
-    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: this process's heap lists are unreadable (walk error ").i(w).s(")");
-    return false;
-  }
-  return true;
+      &walk_state);
+  return own_walk_succeeded(walked);
+}
+
+// A walk of this process's own heap lists: false, with the message, if it failed.
+bool Engine::own_walk_succeeded(int64_t walked) {
+  if (walked >= 0) return true;
+  fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: this process's heap lists are unreadable (walk error ")
+      .signed_number(walked)
+      .text(")");
+  return false;
 }
 
 }  // namespace ttst::stfw::engine_detail

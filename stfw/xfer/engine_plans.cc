@@ -5,115 +5,124 @@
 
 namespace ttst::stfw::engine_detail {
 
-bool Engine::compile(uint32_t ts, uint32_t td, uint32_t soff, uint32_t doff, Ops& out, int depth) {
-  ts = sm().strip(ts), td = dm().strip(td);
-  const ImageType& a = sm().type(ts);
-  const ImageType& b = dm().type(td);
-  if (depth > 8 || out.n >= 47) return false;
-  if (a.kind == kUnion && has_pointer(ts)) return false;
-  if (a.kind == kStruct && annotated(ts, td)) return false;
-  if (same_flat(ts, td) || (a.kind == kUnion && b.kind == kUnion)) {
-    uint32_t n = uint32_t(a.size < b.size ? a.size : b.size);
-    if (out.n > 0) {  // merge with the previous copy when contiguous on both sides
-      Op& last = out.op[out.n - 1];
-      if (last.kind == 0 && last.soff + last.size == soff && last.doff + last.size == doff) return last.size += n, true;
+bool Engine::compile_plan(uint32_t src_type, uint32_t dst_type, uint32_t src_offset, uint32_t dst_offset,
+                          CompiledPlan& out, int depth) {
+  src_type = src_meta().strip(src_type), dst_type = dst_meta().strip(dst_type);
+  const ImageType& src_ty = src_meta().type(src_type);
+  const ImageType& dst_ty = dst_meta().type(dst_type);
+  if (depth > 8 || out.step_count >= 47) return false;
+  if (src_ty.kind == kUnion && has_pointer(src_type)) return false;
+  if (src_ty.kind == kStruct && annotated(src_type, dst_type)) return false;
+  if (same_flat(src_type, dst_type) || (src_ty.kind == kUnion && dst_ty.kind == kUnion)) {
+    uint32_t n = uint32_t(src_ty.size < dst_ty.size ? src_ty.size : dst_ty.size);
+    if (out.step_count > 0) {  // merge with the previous copy when contiguous on both sides
+      PlanStep& last = out.steps[out.step_count - 1];
+      if (last.kind == kStepCopy && last.src_offset + last.size == src_offset &&
+          last.dst_offset + last.size == dst_offset)
+        return last.size += n, true;
     }
-    out.op[out.n++] = Op{0, n, soff, doff, 0, 0, 0};
+    out.steps[out.step_count++] = PlanStep{kStepCopy, n, src_offset, dst_offset, 0, 0, 0};
     return true;
   }
-  if (a.kind == kPointer && b.kind == kPointer) {
-    uint32_t ps = sm().strip(a.target);
-    uint32_t pd = dm().strip(b.target);
-    if (pd == 0 && ps != 0) pd = counterpart(ps);
-    const ImageType& pt = sm().type(ps);
-    uint64_t psize = (ps != 0 && pt.kind != kFunc && pt.size > 0) ? pt.size : 0;
-    out.op[out.n++] = Op{1, 8, soff, doff, ps, pd, psize};
+  if (src_ty.kind == kPointer && dst_ty.kind == kPointer) {
+    uint32_t src_pointee = src_meta().strip(src_ty.target);
+    uint32_t dst_pointee = dst_meta().strip(dst_ty.target);
+    if (dst_pointee == 0 && src_pointee != 0) dst_pointee = counterpart(src_pointee);
+    const ImageType& pointee_ty = src_meta().type(src_pointee);
+    uint64_t pointee_size = (src_pointee != 0 && pointee_ty.kind != kFunc && pointee_ty.size > 0) ? pointee_ty.size : 0;
+    out.steps[out.step_count++] =
+        PlanStep{kStepPointer, 8, src_offset, dst_offset, src_pointee, dst_pointee, pointee_size};
     return true;
   }
-  if (a.kind == kStruct && b.kind == kStruct) {
-    const uint32_t* plan = member_plan(ts, td, a, b);
-    if (!plan) return false;
-    for (uint32_t i = 0; i < plan[0]; ++i) {
-      const ImageMember& ms = sm().members(a)[plan[1 + 2 * i]];
-      const ImageMember& md = dm().members(b)[plan[2 + 2 * i]];
-      if (ms.bit_size || md.bit_size) return false;
-      if (!compile(ms.type, md.type, soff + uint32_t(ms.offset), doff + uint32_t(md.offset), out, depth + 1)) return false;
+  if (src_ty.kind == kStruct && dst_ty.kind == kStruct) {
+    const uint32_t* pairs = member_plan(src_type, dst_type, src_ty, dst_ty);
+    if (!pairs) return false;
+    for (uint32_t i = 0; i < pairs[0]; ++i) {
+      const ImageMember& src_member = src_meta().members(src_ty)[pairs[1 + 2 * i]];
+      const ImageMember& dst_member = dst_meta().members(dst_ty)[pairs[2 + 2 * i]];
+      if (src_member.bit_size || dst_member.bit_size) return false;
+      if (!compile_plan(src_member.type, dst_member.type, src_offset + uint32_t(src_member.offset),
+                        dst_offset + uint32_t(dst_member.offset), out, depth + 1))
+        return false;
     }
     return true;
   }
   return false;
 }
 
-const Engine::Ops* Engine::compiled(uint32_t ts, uint32_t td) {
-  uint64_t key = (uint64_t(ts) << 32) | td;
+const Engine::CompiledPlan* Engine::compiled_plan(uint32_t src_type, uint32_t dst_type) {
+  uint64_t key = (uint64_t(src_type) << 32) | dst_type;
   uint64_t h = (key * 0x9e3779b97f4a7c15ull) >> 56;  // 256 slots
   for (uint64_t k = 0; k < 256; ++k) {
-    CompiledSlot& m = compiled_[(h + k) & 255];
-    if (m.state == 0) {
-      m.key = key, m.state = 1, m.ops = nullptr;
-      Ops* ops = alloc<Ops>(1);
-      if (!ops) return nullptr;
-      ops->n = 0;
-      if (compile(ts, td, 0, 0, *ops, 0)) m.ops = ops;
-      return m.ops;
+    CompiledSlot& slot = compiled_plans_[(h + k) & 255];
+    if (slot.state == 0) {
+      slot.key = key, slot.state = 1, slot.plan = nullptr;
+      CompiledPlan* plan = alloc<CompiledPlan>(1);
+      if (!plan) return nullptr;
+      plan->step_count = 0;
+      if (compile_plan(src_type, dst_type, 0, 0, *plan, 0)) slot.plan = plan;
+      return slot.plan;
     }
-    if (m.key == key) return m.ops;
+    if (slot.key == key) return slot.plan;
   }
   return nullptr;
 }
 
-bool Engine::apply(const Ops& ops, const uint8_t* s, uint8_t* d) {
-  // Locals: the byte stores through d may alias any member, which would otherwise
+bool Engine::apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* dst) {
+  // Locals: the byte stores through dst may alias any member, which would otherwise
   // be reloaded after each of them.
   const Mode mode = mode_;
-  const uint32_t n = ops.n;
+  const uint32_t step_count = plan.step_count;
   uint64_t bytes = 0, pointers = 0;
   bool ok = true;
-  for (uint32_t i = 0; i < n; ++i) {
-    const Op op = ops.op[i];
-    if (op.kind == 0) {
-      if (mode == kWrite) copy(d + op.doff, s + op.soff, op.size), bytes += op.size;
-      else if (mode == kZero) zero(d + op.doff, op.size);
+  for (uint32_t i = 0; i < step_count; ++i) {
+    const PlanStep step = plan.steps[i];
+    if (step.kind == kStepCopy) {
+      if (mode == kWrite)
+        copy(dst + step.dst_offset, src + step.src_offset, step.size), bytes += step.size;
+      else if (mode == kZero)
+        zero(dst + step.dst_offset, step.size);
       continue;
     }
     uint64_t v;
-    __builtin_memcpy(&v, s + op.soff, 8);
+    __builtin_memcpy(&v, src + step.src_offset, 8);
     if (mode == kZero) {
-      zero(d + op.doff, 8);
+      zero(dst + step.dst_offset, 8);
       continue;
     }
     if (v < 4096) {
-      if (mode == kWrite) __builtin_memcpy(d + op.doff, &v, 8), bytes += 8;
+      if (mode == kWrite) __builtin_memcpy(dst + step.dst_offset, &v, 8), bytes += 8;
       continue;
     }
-    ttst_heap_desc* bd = base_desc(v);
-    if (!bd) {
+    ttst_heap_desc* target = base_descriptor(v);
+    if (!target) {
       ok = false;
       break;
     }
     if (mode == kWrite) {
-      uint64_t dst = reinterpret_cast<uint64_t>(bd->next);
-      if (!dst) {
+      uint64_t translated = reinterpret_cast<uint64_t>(target->next);
+      if (!translated) {
         ok = false;
         break;
       }
-      __builtin_memcpy(d + op.doff, &dst, 8), bytes += 8, pointers++;
+      __builtin_memcpy(dst + step.dst_offset, &translated, 8), bytes += 8, pointers++;
       continue;
     }
     // kType
-    if (bd->offset == op.ps + 1 || op.psize == 0) continue;
-    uint32_t idx = uint32_t(reinterpret_cast<uint64_t>(bd->prev) & 0xffffffffu);
-    Obj& o = objs_[idx];
-    if (o.ts != 0 || (o.flags & (kGlobal | kLib)) || (o.size != op.psize && o.size % op.psize != 0)) {
+    if (target->offset == step.src_pointee + 1 || step.pointee_size == 0) continue;
+    uint32_t index = uint32_t(reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu);
+    Object& o = objects_[index];
+    if (o.src_type != 0 || (o.flags & (kGlobal | kFromLibrary)) ||
+        (o.size != step.pointee_size && o.size % step.pointee_size != 0)) {
       ok = false;
       break;
     }
-    o.ts = op.ps, o.td = op.pd;
-    bd->offset = op.ps + 1;
-    push(idx);
+    o.src_type = step.src_pointee, o.dst_type = step.dst_pointee;
+    target->offset = step.src_pointee + 1;
+    queue_for_typing(index);
   }
-  r_.bytes += bytes, r_.pointers += pointers;
-  if (ok && mode == kWrite) r_.transforms++;
+  result_.bytes += bytes, result_.pointers += pointers;
+  if (ok && mode == kWrite) result_.transforms++;
   return ok;
 }
 

@@ -5,133 +5,168 @@
 
 namespace ttst::stfw::engine_detail {
 
-void Engine::violation(const char* what) {
-  fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-  describe_cur();
-  describe_path(out_);
-  out_.s(" ").s(what);
+void Engine::fail_at_current(int status, const char* what) {
+  fail(status, what);
+  describe_current();
+  describe_path(message_);
 }
 
-void Engine::walk(uint32_t ts, uint32_t td, const uint8_t* s, uint8_t* d) {
+void Engine::violation(const char* what) {
+  fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
+  message_.text(" ").text(what);
+}
+
+// The walk (Figure 4): one value of the source type into the destination type,
+// in the current mode (typing, zeroing or writing).
+void Engine::walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
   if (failed()) return;
-  if (mode_ == kWrite && is_intptr(sm(), ts) && looks_like_pointer(ld(s, 8))) {
-    fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-    describe_cur();
-    describe_path(out_);
-    out_.s(" = ").x(ld(s, 8)).s(" is a ").s(type_name(sm(), ts))
-        .s(" that looks like a pointer: annotate it TTST_PXFER (translate) or TTST_IXFER (copy as is)");
+  if (mode_ == kWrite && is_intptr(src_meta(), src_type) && looks_like_pointer(load_uint(src, 8))) {
+    fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+    message_.text(" = ")
+        .hex(load_uint(src, 8))
+        .text(" is a ")
+        .text(type_name(src_meta(), src_type))
+        .text(" that looks like a pointer: annotate it TTST_PXFER (translate) or TTST_IXFER (copy as is)");
     return;
   }
-  ts = sm().strip(ts), td = dm().strip(td);
-  const ImageType& a = sm().type(ts);
-  const ImageType& b = dm().type(td);
+  src_type = src_meta().strip(src_type), dst_type = dst_meta().strip(dst_type);
+  const ImageType& src_ty = src_meta().type(src_type);
+  const ImageType& dst_ty = dst_meta().type(dst_type);
   if (mode_ == kType) {
-    if (!has_pointer(ts)) return;
-  } else if (same_flat(ts, td)) {
-    if (mode_ == kWrite) copy(d, s, a.size), r_.bytes += a.size;
-    else zero(d, a.size);
+    if (!has_pointer(src_type)) return;
+  } else if (same_flat(src_type, dst_type)) {
+    if (mode_ == kWrite)
+      copy(dst, src, src_ty.size), result_.bytes += src_ty.size;
+    else
+      zero(dst, src_ty.size);
     return;
   }
-  if (a.kind == kUnion || b.kind == kUnion) {  // unions as bytes
-    if (a.kind != b.kind) return mismatch(ts, td);
-    if (mode_ == kType) return;
-    if (mode_ == kWrite && has_pointer(ts))  // ... unless a member holds a pointer now
-      for (uint32_t i = 0; i < sm().member_count(a); ++i) {
-        const ImageMember& m = sm().members(a)[i];
-        if (!has_pointer(m.type) || m.offset + 8 > a.size || !looks_like_pointer(ld(s + m.offset, 8))) continue;
-        fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-        describe_cur();
-        describe_path(out_);
-        out_.s(" is a union whose member ").s(sm().str(m.name)).s(" = ").x(ld(s + m.offset, 8))
-            .s(" looks like a pointer: annotate the union TTST_PXFER (translate) or TTST_IXFER (copy as is)");
-        return;
-      }
-    uint64_t n = a.size < b.size ? a.size : b.size;
-    if (mode_ == kWrite) copy(d, s, n), r_.bytes += n;
-    else zero(d, n);
-    return;
-  }
-  if (a.kind != b.kind && !(a.kind == kEnum && b.kind == kBase) && !(a.kind == kBase && b.kind == kEnum))
-    return mismatch(ts, td);
-  switch (a.kind) {
-    case kStruct: {
-      if (depth_ >= 30) return;
-      r_.transforms++;
-      const uint32_t* plan = member_plan(ts, td, a, b);
-      if (!plan) return;
-      const ImageMember* sms = sm().members(a);
-      const ImageMember* dms = dm().members(b);
-      for (uint32_t i = 0; i < plan[0] && !failed(); ++i) {
-        const ImageMember& ms = sms[plan[1 + 2 * i]];
-        const ImageMember& md = dms[plan[2 + 2 * i]];
-        path_[depth_].name = dm().str(md.name), path_[depth_].index = 0;
-        ++depth_;
-        Rule rule = member_rule(ts, plan[1 + 2 * i], td, plan[2 + 2 * i]);
-        if (rule != kRuleDefault) by_rule(rule, s + ms.offset, tsize(sm(), ms.type), d ? d + md.offset : nullptr,
-                                          tsize(dm(), md.type));
-        else if (ms.bit_size || md.bit_size) bitfield(ms, md, s, d);
-        else walk(ms.type, md.type, s + ms.offset, d ? d + md.offset : nullptr);
-        --depth_;
-      }
-      return;
-    }
-    case kArray: {
-      uint64_t ca = a.count == dwarfmeta::image::kFlexibleCount ? 0 : a.count;
-      uint64_t cb = b.count == dwarfmeta::image::kFlexibleCount ? 0 : b.count;
-      uint64_t es = tsize(sm(), a.target), ed = tsize(dm(), b.target);
-      uint64_t n = ca < cb ? ca : cb;  // grown: new tail keeps its value; truncated: tail dropped
-      if (depth_ >= 30) return;
-      for (uint64_t k = 0; k < n && !failed(); ++k) {
-        path_[depth_].name = nullptr, path_[depth_].index = k;
-        ++depth_;
-        walk(a.target, b.target, s + k * es, d ? d + k * ed : nullptr);
-        --depth_;
-      }
-      return;
-    }
+  if (src_ty.kind == kUnion || dst_ty.kind == kUnion) return walk_union(src_type, dst_type, src, dst);
+  if (src_ty.kind != dst_ty.kind && !(src_ty.kind == kEnum && dst_ty.kind == kBase) &&
+      !(src_ty.kind == kBase && dst_ty.kind == kEnum))
+    return refuse_kind_change(src_type, dst_type);
+  switch (src_ty.kind) {
+    case kStruct:
+      return walk_struct(src_type, dst_type, src, dst);
+    case kArray:
+      return walk_array(src_ty, dst_ty, src, dst);
     case kPointer:
-      return pointer(a, b, s, d);
+      return pointer(src_ty, dst_ty, src, dst);
     case kBase:
     case kEnum:
-      return scalar(ts, td, s, d);
+      return scalar(src_type, dst_type, src, dst);
     default:
-      if (mode_ == kWrite && a.size == b.size) copy(d, s, a.size), r_.bytes += a.size;
-      else if (mode_ == kZero && a.size == b.size) zero(d, a.size);
+      if (mode_ == kWrite && src_ty.size == dst_ty.size)
+        copy(dst, src, src_ty.size), result_.bytes += src_ty.size;
+      else if (mode_ == kZero && src_ty.size == dst_ty.size)
+        zero(dst, src_ty.size);
       return;
+  }
+}
+
+// Unions as bytes (min of both sizes), unless a member that holds a pointer holds
+// one now: refused (AMBIGUOUS), the user annotates the union.
+void Engine::walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
+  const ImageType& src_ty = src_meta().type(src_type);
+  const ImageType& dst_ty = dst_meta().type(dst_type);
+  if (src_ty.kind != dst_ty.kind) return refuse_kind_change(src_type, dst_type);
+  if (mode_ == kType) return;
+  if (mode_ == kWrite && has_pointer(src_type))
+    for (uint32_t i = 0; i < src_meta().member_count(src_ty); ++i) {
+      const ImageMember& m = src_meta().members(src_ty)[i];
+      if (!has_pointer(m.type) || m.offset + 8 > src_ty.size || !looks_like_pointer(load_uint(src + m.offset, 8)))
+        continue;
+      fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+      message_.text(" is a union whose member ")
+          .text(src_meta().str(m.name))
+          .text(" = ")
+          .hex(load_uint(src + m.offset, 8))
+          .text(" looks like a pointer: annotate the union TTST_PXFER (translate) or TTST_IXFER (copy as is)");
+      return;
+    }
+  uint64_t n = src_ty.size < dst_ty.size ? src_ty.size : dst_ty.size;
+  if (mode_ == kWrite)
+    copy(dst, src, n), result_.bytes += n;
+  else
+    zero(dst, n);
+}
+
+// Members matched by name (member_plan); annotated members by their rule,
+// bitfields bit by bit, the rest walked.
+void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
+  if (path_depth_ >= 30) return;
+  result_.transforms++;
+  const ImageType& src_ty = src_meta().type(src_type);
+  const ImageType& dst_ty = dst_meta().type(dst_type);
+  const uint32_t* pairs = member_plan(src_type, dst_type, src_ty, dst_ty);
+  if (!pairs) return;
+  const ImageMember* src_members = src_meta().members(src_ty);
+  const ImageMember* dst_members = dst_meta().members(dst_ty);
+  for (uint32_t i = 0; i < pairs[0] && !failed(); ++i) {
+    const ImageMember& src_member = src_members[pairs[1 + 2 * i]];
+    const ImageMember& dst_member = dst_members[pairs[2 + 2 * i]];
+    path_[path_depth_].name = dst_meta().str(dst_member.name), path_[path_depth_].index = 0;
+    ++path_depth_;
+    Rule rule = member_rule(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]);
+    if (rule != kRuleDefault)
+      transfer_annotated(rule, src + src_member.offset, type_size(src_meta(), src_member.type),
+                         dst ? dst + dst_member.offset : nullptr, type_size(dst_meta(), dst_member.type));
+    else if (src_member.bit_size || dst_member.bit_size)
+      bitfield(src_member, dst_member, src, dst);
+    else
+      walk(src_member.type, dst_member.type, src + src_member.offset, dst ? dst + dst_member.offset : nullptr);
+    --path_depth_;
+  }
+}
+
+// Element by element: grown, the new tail keeps its value; truncated, the tail is dropped.
+void Engine::walk_array(const ImageType& src_ty, const ImageType& dst_ty, const uint8_t* src, uint8_t* dst) {
+  uint64_t src_count = src_ty.count == dwarfmeta::image::kFlexibleCount ? 0 : src_ty.count;
+  uint64_t dst_count = dst_ty.count == dwarfmeta::image::kFlexibleCount ? 0 : dst_ty.count;
+  uint64_t src_elem_size = type_size(src_meta(), src_ty.target);
+  uint64_t dst_elem_size = type_size(dst_meta(), dst_ty.target);
+  uint64_t n = src_count < dst_count ? src_count : dst_count;
+  if (path_depth_ >= 30) return;
+  for (uint64_t k = 0; k < n && !failed(); ++k) {
+    path_[path_depth_].name = nullptr, path_[path_depth_].index = k;
+    ++path_depth_;
+    walk(src_ty.target, dst_ty.target, src + k * src_elem_size, dst ? dst + k * dst_elem_size : nullptr);
+    --path_depth_;
   }
 }
 
 // Members matched by name (added members keep the destination's value, dropped
 // ones vanish), computed once per (source type, destination type):
 // [n, src index, dst index, ...].
-const uint32_t* Engine::member_plan(uint32_t ts, uint32_t td, const ImageType& a, const ImageType& b) {
-  uint64_t key = (uint64_t(ts) << 32) | td;
+const uint32_t* Engine::member_plan(uint32_t src_type, uint32_t dst_type, const ImageType& src_ty,
+                                    const ImageType& dst_ty) {
+  uint64_t key = (uint64_t(src_type) << 32) | dst_type;
   uint64_t h = (key * 0x9e3779b97f4a7c15ull) >> 50;  // 16384 slots
   for (uint64_t k = 0; k < 16384; ++k) {
-    PlanSlot& m = plans_[(h + k) & 16383];
-    if (m.plan == nullptr) {
-      uint32_t n = dm().member_count(b);
-      uint32_t* plan = alloc<uint32_t>(1 + 2 * uint64_t(n));
-      if (!plan) return nullptr;
-      plan[0] = 0;
+    PlanSlot& slot = member_plans_[(h + k) & 16383];
+    if (slot.plan == nullptr) {
+      uint32_t n = dst_meta().member_count(dst_ty);
+      uint32_t* pairs = alloc<uint32_t>(1 + 2 * uint64_t(n));
+      if (!pairs) return nullptr;
+      pairs[0] = 0;
       for (uint32_t i = 0; i < n; ++i) {
-        const char* name = dm().str(dm().members(b)[i].name);
+        const char* name = dst_meta().str(dst_meta().members(dst_ty)[i].name);
         int64_t from = -1;
-        for (uint32_t j = 0; j < sm().member_count(a) && from < 0; ++j)
-          if (streq(sm().str(sm().members(a)[j].name), name)) from = j;
-        if (from < 0 && !c_.backward) {  // RENAMED_FROM on v2's member: v1 called it...
-          const char* old = ann_.older_member_name(td, i);
-          for (uint32_t j = 0; old && j < sm().member_count(a) && from < 0; ++j)
-            if (streq(sm().str(sm().members(a)[j].name), old)) from = j;
+        for (uint32_t j = 0; j < src_meta().member_count(src_ty) && from < 0; ++j)
+          if (streq(src_meta().str(src_meta().members(src_ty)[j].name), name)) from = j;
+        if (from < 0 && !config_.backward) {  // RENAMED_FROM on v2's member: v1 called it...
+          const char* old = annotations_.older_member_name(dst_type, i);
+          for (uint32_t j = 0; old && j < src_meta().member_count(src_ty) && from < 0; ++j)
+            if (streq(src_meta().str(src_meta().members(src_ty)[j].name), old)) from = j;
         } else if (from < 0) {  // backward: the v2 member renamed from this v1 name
-          from = ann_.newer_member_renamed_from(ts, name);
+          from = annotations_.newer_member_renamed_from(src_type, name);
         }
-        if (from >= 0) plan[1 + 2 * plan[0]] = uint32_t(from), plan[2 + 2 * plan[0]] = i, plan[0]++;
+        if (from >= 0) pairs[1 + 2 * pairs[0]] = uint32_t(from), pairs[2 + 2 * pairs[0]] = i, pairs[0]++;
       }
-      m.key = key, m.plan = plan;
-      return plan;
+      slot.key = key, slot.plan = pairs;
+      return pairs;
     }
-    if (m.key == key) return m.plan;
+    if (slot.key == key) return slot.plan;
   }
   fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: more than 16384 pairs of struct types");
   return nullptr;
@@ -139,164 +174,172 @@ const uint32_t* Engine::member_plan(uint32_t ts, uint32_t td, const ImageType& a
 
 // The destination's run-time site for a source site (same site ID), cached.
 uint64_t Engine::dst_site(uint64_t src_site) {
-  SiteSlot& c = sites_[(src_site >> 2) & 1023];
-  if (c.src == src_site && c.src != 0) return c.dst;
+  SiteSlot& slot = dst_site_memo_[(src_site >> 2) & 1023];
+  if (slot.src_site == src_site && slot.src_site != 0) return slot.dst_site;
   uint64_t site = 0;
-  const auto* s = sm().alloc_site(src_site - c_.src_bias);
-  if (s)
-    for (uint32_t k = 0; k < dm().site_count(); ++k)
-      if (streq(dm().str(dm().site_at(k).id), sm().str(s->id))) {
-        site = dm().site_at(k).return_addr + c_.dst_bias;
+  const auto* site_info = src_meta().alloc_site(src_site - config_.src_bias);
+  if (site_info)
+    for (uint32_t k = 0; k < dst_meta().site_count(); ++k)
+      if (streq(dst_meta().str(dst_meta().site_at(k).id), src_meta().str(site_info->id))) {
+        site = dst_meta().site_at(k).return_addr + config_.dst_bias;
         break;
       }
-  c.src = src_site, c.dst = site;
+  slot.src_site = src_site, slot.dst_site = site;
   return site;
 }
 
 // A global or member the user annotated (annotations.h).
-void Engine::by_rule(Rule rule, const uint8_t* s, uint64_t ss, uint8_t* d, uint64_t ds) {
+void Engine::transfer_annotated(Rule rule, const uint8_t* src, uint64_t src_size, uint8_t* dst, uint64_t dst_size) {
   if (rule == kRuleSkip || mode_ == kType) return;  // NO_TRANSFER: the destination keeps its value
-  uint64_t n = ss < ds ? ss : ds;
-  if (mode_ == kZero) return zero(d, n);
-  copy(d, s, n), r_.bytes += n;
+  uint64_t n = src_size < dst_size ? src_size : dst_size;
+  if (mode_ == kZero) return zero(dst, n);
+  copy(dst, src, n), result_.bytes += n;
   if (rule == kRuleBytes) return;
   if (n < 8) {
-    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: ");
-    describe_cur();
-    describe_path(out_);
-    out_.s(" is annotated TTST_PXFER but is smaller than a pointer: fix the annotation");
+    fail_at_current(TTST_STFW_STATUS_BAD_INPUT, "bad input: ");
+    message_.text(" is annotated TTST_PXFER but is smaller than a pointer: fix the annotation");
     return;
   }
   uint64_t out = 0;
-  if (translate(ld(s, 8), &out)) st(d, 8, out), r_.pointers++;
+  if (translate(load_uint(src, 8), &out)) store_uint(dst, 8, out), result_.pointers++;
 }
 
 // Does this word hold the address of something the transfer moves (an object of
 // the state, a function, a string literal)?
 bool Engine::looks_like_pointer(uint64_t v) {
   if (v < 4096 || v >= 0xfffffffffffff000ull) return false;
-  if (find(v) >= 0) return true;
-  const auto* f = sm().function_containing(v - c_.src_bias);
-  return (f && f->low == v - c_.src_bias) || sm().in_string_ranges(v - c_.src_bias) || library(v);
+  if (object_holding(v) >= 0) return true;
+  const auto* function = src_meta().function_containing(v - config_.src_bias);
+  return (function && function->low == v - config_.src_bias) || src_meta().in_string_ranges(v - config_.src_bias) ||
+         library_holding(v);
 }
 
-const LibRange* Engine::library(uint64_t v) const {
-  for (uint64_t k = 0; k < c_.lib_count; ++k)
-    if (v >= c_.libs[k].src_start && v < c_.libs[k].src_end) return &c_.libs[k];
+const LibRange* Engine::library_holding(uint64_t v) const {
+  for (uint64_t k = 0; k < config_.lib_count; ++k)
+    if (v >= config_.libs[k].src_start && v < config_.libs[k].src_end) return &config_.libs[k];
   return nullptr;
 }
 
-void Engine::mismatch(uint32_t ts, uint32_t td) {
-  fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-  describe_cur();
-  describe_path(out_);
-  out_.s(" changed from ").s(type_name(sm(), ts)).s(" to ").s(type_name(dm(), td)).s(": needs transfer code");
+void Engine::refuse_kind_change(uint32_t src_type, uint32_t dst_type) {
+  fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+  message_.text(" changed from ")
+      .text(type_name(src_meta(), src_type))
+      .text(" to ")
+      .text(type_name(dst_meta(), dst_type))
+      .text(": needs transfer code");
 }
 
-void Engine::bitfield(const ImageMember& ms, const ImageMember& md, const uint8_t* s, uint8_t* d) {
+void Engine::bitfield(const ImageMember& src_member, const ImageMember& dst_member, const uint8_t* src, uint8_t* dst) {
   if (mode_ == kType) return;
-  uint64_t sb = ms.bit_size ? ms.bit_size : tsize(sm(), ms.type) * 8;
-  uint64_t db = md.bit_size ? md.bit_size : tsize(dm(), md.type) * 8;
-  uint64_t spos = ms.offset * 8 + ms.bit_offset, dpos = md.offset * 8 + md.bit_offset;
-  const ImageType& ta = sm().type(sm().strip(ms.type));
-  const ImageType& tb = dm().type(dm().strip(md.type));
-  bool ssigned = ta.kind == kBase && (ta.encoding == eSigned || ta.encoding == eSChar);
-  bool dsigned = tb.kind == kBase && (tb.encoding == eSigned || tb.encoding == eSChar);
+  uint64_t src_bits = src_member.bit_size ? src_member.bit_size : type_size(src_meta(), src_member.type) * 8;
+  uint64_t dst_bits = dst_member.bit_size ? dst_member.bit_size : type_size(dst_meta(), dst_member.type) * 8;
+  uint64_t src_pos = src_member.offset * 8 + src_member.bit_offset,
+           dst_pos = dst_member.offset * 8 + dst_member.bit_offset;
+  const ImageType& src_ty = src_meta().type(src_meta().strip(src_member.type));
+  const ImageType& dst_ty = dst_meta().type(dst_meta().strip(dst_member.type));
+  bool src_signed = src_ty.kind == kBase && (src_ty.encoding == eSigned || src_ty.encoding == eSChar);
+  bool dst_signed = dst_ty.kind == kBase && (dst_ty.encoding == eSigned || dst_ty.encoding == eSChar);
   uint64_t v = 0;
-  for (uint64_t i = 0; i < sb; ++i) v |= uint64_t((s[(spos + i) / 8] >> ((spos + i) % 8)) & 1) << i;
-  int64_t sv = (ssigned && sb < 64 && (v >> (sb - 1)) & 1) ? int64_t(v | (~0ull << sb)) : int64_t(v);
-  if (mode_ == kWrite && !fits(sv, ssigned, db, dsigned)) {
-    fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-    describe_cur();
-    describe_path(out_);
-    out_.s(" = ").i(sv).s(" does not fit in a ").u(db).s("-bit field (v2's type)");
+  for (uint64_t i = 0; i < src_bits; ++i) v |= uint64_t((src[(src_pos + i) / 8] >> ((src_pos + i) % 8)) & 1) << i;
+  int64_t value =
+      (src_signed && src_bits < 64 && (v >> (src_bits - 1)) & 1) ? int64_t(v | (~0ull << src_bits)) : int64_t(v);
+  if (mode_ == kWrite && !fits(value, src_signed, dst_bits, dst_signed)) {
+    fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
+    message_.text(" = ")
+        .signed_number(value)
+        .text(" does not fit in a ")
+        .number(dst_bits)
+        .text("-bit field (v2's type)");
     return;
   }
-  for (uint64_t i = 0; i < db; ++i) {
-    uint8_t& byte = d[(dpos + i) / 8];
-    uint8_t bit = uint8_t(1u << ((dpos + i) % 8));
-    bool on = mode_ == kWrite && (i < 64 ? (uint64_t(sv) >> i) & 1 : sv < 0);
+  for (uint64_t i = 0; i < dst_bits; ++i) {
+    uint8_t& byte = dst[(dst_pos + i) / 8];
+    uint8_t bit = uint8_t(1u << ((dst_pos + i) % 8));
+    bool on = mode_ == kWrite && (i < 64 ? (uint64_t(value) >> i) & 1 : value < 0);
     byte = on ? (byte | bit) : (byte & ~bit);
   }
-  r_.bytes += (db + 7) / 8;
+  result_.bytes += (dst_bits + 7) / 8;
 }
 
-bool Engine::fits(int64_t v, bool vsigned, uint64_t bits, bool dsigned) {
-  if (!vsigned && v < 0) {  // an unsigned value above INT64_MAX
-    return !dsigned && bits >= 64;
+bool Engine::fits(int64_t v, bool v_signed, uint64_t bits, bool dst_signed) {
+  if (!v_signed && v < 0) {  // an unsigned value above INT64_MAX
+    return !dst_signed && bits >= 64;
   }
-  if (dsigned) return bits >= 64 || (v >= -(int64_t(1) << (bits - 1)) && v < (int64_t(1) << (bits - 1)));
+  if (dst_signed) return bits >= 64 || (v >= -(int64_t(1) << (bits - 1)) && v < (int64_t(1) << (bits - 1)));
   return v >= 0 && (bits >= 64 || uint64_t(v) < (uint64_t(1) << bits));
 }
 
-void Engine::scalar(uint32_t ts, uint32_t td, const uint8_t* s, uint8_t* d) {
+void Engine::scalar(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
   if (mode_ == kType) return;
-  const ImageType& a = sm().type(ts);
-  const ImageType& b = dm().type(td);
-  if (mode_ == kZero) return zero(d, b.size);
-  r_.bytes += b.size;
-  bool af = a.kind == kBase && a.encoding == eFloat, bf = b.kind == kBase && b.encoding == eFloat;
-  if (af || bf) {
-    if (af != bf) return mismatch(ts, td);
-    if (a.size == b.size) return copy(d, s, a.size);
-    if (a.size == 4 && b.size == 8) {
+  const ImageType& src_ty = src_meta().type(src_type);
+  const ImageType& dst_ty = dst_meta().type(dst_type);
+  if (mode_ == kZero) return zero(dst, dst_ty.size);
+  result_.bytes += dst_ty.size;
+  bool src_float = src_ty.kind == kBase && src_ty.encoding == eFloat,
+       dst_float = dst_ty.kind == kBase && dst_ty.encoding == eFloat;
+  if (src_float || dst_float) {
+    if (src_float != dst_float) return refuse_kind_change(src_type, dst_type);
+    if (src_ty.size == dst_ty.size) return copy(dst, src, src_ty.size);
+    if (src_ty.size == 4 && dst_ty.size == 8) {
       float f;
-      __builtin_memcpy(&f, s, 4);
+      __builtin_memcpy(&f, src, 4);
       double x = f;
-      return copy(d, &x, 8);
+      return copy(dst, &x, 8);
     }
-    if (a.size == 8 && b.size == 4) {
+    if (src_ty.size == 8 && dst_ty.size == 4) {
       double x;
-      __builtin_memcpy(&x, s, 8);
+      __builtin_memcpy(&x, src, 8);
       float f = float(x);
       if (double(f) != x && x == x) return violation("loses precision as float (v2's type)");
-      return copy(d, &f, 4);
+      return copy(dst, &f, 4);
     }
-    return mismatch(ts, td);
+    return refuse_kind_change(src_type, dst_type);
   }
   // Integers, enums, bool.
-  uint64_t raw = ld(s, a.size);
-  bool ssigned = a.kind == kEnum || a.encoding == eSigned || a.encoding == eSChar;
-  if (a.kind == kEnum) {
-    const ImageType& u = sm().type(sm().strip(a.target));
-    if (u.kind == kBase && (u.encoding == eUnsigned || u.encoding == eUChar)) ssigned = false;
+  uint64_t raw = load_uint(src, src_ty.size);
+  bool src_signed = src_ty.kind == kEnum || src_ty.encoding == eSigned || src_ty.encoding == eSChar;
+  if (src_ty.kind == kEnum) {
+    const ImageType& underlying = src_meta().type(src_meta().strip(src_ty.target));
+    if (underlying.kind == kBase && (underlying.encoding == eUnsigned || underlying.encoding == eUChar))
+      src_signed = false;
   }
-  int64_t v = (ssigned && a.size < 8 && (raw >> (a.size * 8 - 1)) & 1) ? int64_t(raw | (~0ull << (a.size * 8))) : int64_t(raw);
-  if (a.kind == kEnum && b.kind == kEnum) {
+  int64_t v = (src_signed && src_ty.size < 8 && (raw >> (src_ty.size * 8 - 1)) & 1)
+                  ? int64_t(raw | (~0ull << (src_ty.size * 8)))
+                  : int64_t(raw);
+  if (src_ty.kind == kEnum && dst_ty.kind == kEnum) {
     const char* name = nullptr;
-    for (uint32_t i = 0; i < sm().enumerator_count(a); ++i)
-      if (sm().enumerators(a)[i].value == v) name = sm().str(sm().enumerators(a)[i].name);
+    for (uint32_t i = 0; i < src_meta().enumerator_count(src_ty); ++i)
+      if (src_meta().enumerators(src_ty)[i].value == v) name = src_meta().str(src_meta().enumerators(src_ty)[i].name);
     if (name) {
       bool found = false;
-      for (uint32_t i = 0; i < dm().enumerator_count(b) && !found; ++i)
-        if (streq(dm().str(dm().enumerators(b)[i].name), name)) v = dm().enumerators(b)[i].value, found = true;
+      for (uint32_t i = 0; i < dst_meta().enumerator_count(dst_ty) && !found; ++i)
+        if (streq(dst_meta().str(dst_meta().enumerators(dst_ty)[i].name), name))
+          v = dst_meta().enumerators(dst_ty)[i].value, found = true;
       if (!found) {
-        fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-        describe_cur();
-        describe_path(out_);
-        out_.s(" = ").s(name).s(": enumerator not in v2's ").s(type_name(dm(), td));
+        fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
+        message_.text(" = ").text(name).text(": enumerator not in v2's ").text(type_name(dst_meta(), dst_type));
         return;
       }
-      ssigned = true;
+      src_signed = true;
     }
   }
-  bool dsigned = b.kind == kEnum || b.encoding == eSigned || b.encoding == eSChar;
-  if (b.kind == kBase && b.encoding == eBool) {
-    st(d, b.size, v != 0);
+  bool dst_signed = dst_ty.kind == kEnum || dst_ty.encoding == eSigned || dst_ty.encoding == eSChar;
+  if (dst_ty.kind == kBase && dst_ty.encoding == eBool) {
+    store_uint(dst, dst_ty.size, v != 0);
     return;
   }
-  if (!fits(v, ssigned, b.size * 8, dsigned) && !(b.kind == kEnum)) {
-    fail(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-    describe_cur();
-    describe_path(out_);
-    out_.s(" = ");
-    if (ssigned) out_.i(v);
-    else out_.u(uint64_t(v));
-    out_.s(" does not fit in ").s(type_name(dm(), td)).s(" (v2's type)");
+  if (!fits(v, src_signed, dst_ty.size * 8, dst_signed) && !(dst_ty.kind == kEnum)) {
+    fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
+    message_.text(" = ");
+    if (src_signed)
+      message_.signed_number(v);
+    else
+      message_.number(uint64_t(v));
+    message_.text(" does not fit in ").text(type_name(dst_meta(), dst_type)).text(" (v2's type)");
     return;
   }
-  if (a.size != b.size || a.encoding != b.encoding) r_.transforms++;
-  st(d, b.size, uint64_t(v));
+  if (src_ty.size != dst_ty.size || src_ty.encoding != dst_ty.encoding) result_.transforms++;
+  store_uint(dst, dst_ty.size, uint64_t(v));
 }
 
 }  // namespace ttst::stfw::engine_detail

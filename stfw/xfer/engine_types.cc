@@ -5,61 +5,67 @@
 
 namespace ttst::stfw::engine_detail {
 
-Out& Engine::fail(int status, const char* what) {
-  if (r_.status == 0) {
-    r_.status = status;
-    out_.used = 0;
-    return out_.s(what);
+Message& Engine::fail(int status, const char* what) {
+  if (result_.status == 0) {
+    result_.status = status;
+    message_.used = 0;
+    return message_.text(what);
   }
   static char sink[1];
-  static Out dummy{sink, 0};
+  static Message dummy{sink, 0};
   return dummy;
 }
 
 Result Engine::finish() {
-  if (r_.status != 0) out_.end();
-  r_.out_used = out_.used;
-  return r_;
+  if (result_.status != 0) message_.end();
+  result_.out_used = message_.used;
+  return result_;
 }
 
-const uint8_t* Engine::src(uint64_t addr, uint64_t len) const {
-  if (last_ && addr - last_->addr <= last_->size && len <= last_->size - (addr - last_->addr))
-    return last_->local + (addr - last_->addr);  // most lookups hit the heap's region again
-  uint64_t lo = 0, hi = c_.region_count;
+const uint8_t* Engine::source_bytes(uint64_t addr, uint64_t len) const {
+  if (last_region_ && addr - last_region_->addr <= last_region_->size &&
+      len <= last_region_->size - (addr - last_region_->addr))
+    return last_region_->local + (addr - last_region_->addr);  // most lookups hit the heap's region again
+  uint64_t lo = 0, hi = config_.region_count;
   while (lo < hi) {
-    uint64_t mid = lo + (hi - lo) / 2;
-    if (c_.regions[mid].addr <= addr) lo = mid + 1;
-    else hi = mid;
+    uint64_t middle = lo + (hi - lo) / 2;
+    if (config_.regions[middle].addr <= addr)
+      lo = middle + 1;
+    else
+      hi = middle;
   }
   if (lo == 0) return nullptr;
-  const Region& r = c_.regions[lo - 1];
-  if (addr - r.addr > r.size || len > r.size - (addr - r.addr)) return nullptr;
-  last_ = &r;
-  return r.local + (addr - r.addr);
+  const Region& region = config_.regions[lo - 1];
+  if (addr - region.addr > region.size || len > region.size - (addr - region.addr)) return nullptr;
+  last_region_ = &region;
+  return region.local + (addr - region.addr);
 }
 
-uint64_t Engine::tsize(const View& v, uint32_t t) const {
+uint64_t Engine::type_size(const View& v, uint32_t t) const {
   const ImageType& ty = v.type(v.strip(t));
-  if (ty.kind == kArray) return ty.count == dwarfmeta::image::kFlexibleCount ? 0 : ty.count * tsize(v, ty.target);
+  if (ty.kind == kArray) return ty.count == dwarfmeta::image::kFlexibleCount ? 0 : ty.count * type_size(v, ty.target);
   return ty.size;
 }
 
 // Does the source type hold a pointer the transfer must translate?
 // (Unions holding pointers and intptr_t/uintptr_t values count: both may need
 // an annotation, so their bytes are never copied blindly.)
-bool Engine::has_pointer(uint32_t t0) {
-  if (t0 >= sm().type_count()) return false;
-  uint8_t& m = hasptr_[t0];
-  if (m) return m == 2;
-  uint32_t t = sm().strip(t0);
-  const ImageType& ty = sm().type(t);
-  bool r = is_intptr(sm(), t0);
-  if (ty.kind == kPointer) r = true;
-  else if (ty.kind == kArray) r = r || has_pointer(ty.target);
+bool Engine::has_pointer(uint32_t type) {
+  if (type >= src_meta().type_count()) return false;
+  uint8_t& memo = has_pointer_memo_[type];
+  if (memo) return memo == 2;
+  uint32_t stripped = src_meta().strip(type);
+  const ImageType& ty = src_meta().type(stripped);
+  bool result = is_intptr(src_meta(), type);
+  if (ty.kind == kPointer)
+    result = true;
+  else if (ty.kind == kArray)
+    result = result || has_pointer(ty.target);
   else if (ty.kind == kStruct || ty.kind == kUnion)
-    for (uint32_t i = 0; i < sm().member_count(ty) && !r; ++i) r = has_pointer(sm().members(ty)[i].type);
-  m = r ? 2 : 1;
-  return r;
+    for (uint32_t i = 0; i < src_meta().member_count(ty) && !result; ++i)
+      result = has_pointer(src_meta().members(ty)[i].type);
+  memo = result ? 2 : 1;
+  return result;
 }
 
 // intptr_t / uintptr_t (through any typedefs or qualifiers): an integer meant to
@@ -67,7 +73,7 @@ bool Engine::has_pointer(uint32_t t0) {
 bool Engine::is_intptr(const View& v, uint32_t t) {
   for (int guard = 0; guard < 16; ++guard) {
     const ImageType& ty = v.type(t);
-    if (ty.kind < kTypedef || ty.kind > 11) return false;
+    if (ty.kind != kTypedef && !is_qualifier(ty.kind)) return false;
     if (ty.kind == kTypedef && ty.name != dwarfmeta::image::kNone &&
         (streq(v.str(ty.name), "intptr_t") || streq(v.str(ty.name), "uintptr_t")))
       return true;
@@ -76,77 +82,84 @@ bool Engine::is_intptr(const View& v, uint32_t t) {
   return false;
 }
 
-bool Engine::annotated(uint32_t ts, uint32_t td) const {
-  return ann_.type_annotated(src_newer(), ts) || ann_.type_annotated(!src_newer(), td);
+bool Engine::annotated(uint32_t src_type, uint32_t dst_type) const {
+  return annotations_.type_annotated(src_newer(), src_type) || annotations_.type_annotated(!src_newer(), dst_type);
 }
 
-Rule Engine::member_rule(uint32_t ts, uint32_t si, uint32_t td, uint32_t di) const {
-  Rule r = ann_.member_rule(src_newer(), ts, si);
-  return r != kRuleDefault ? r : ann_.member_rule(!src_newer(), td, di);
+Rule Engine::member_rule(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index) const {
+  Rule rule = annotations_.member_rule(src_newer(), src_type, src_index);
+  return rule != kRuleDefault ? rule : annotations_.member_rule(!src_newer(), dst_type, dst_index);
 }
 
 // Identical layout and no pointer: the bytes are copied as they are.
-bool Engine::same_flat(uint32_t ts, uint32_t td, int depth) {
-  ts = sm().strip(ts), td = dm().strip(td);
-  uint64_t key = (uint64_t(ts) << 32) | td;
+bool Engine::same_flat(uint32_t src_type, uint32_t dst_type, int depth) {
+  src_type = src_meta().strip(src_type), dst_type = dst_meta().strip(dst_type);
+  uint64_t key = (uint64_t(src_type) << 32) | dst_type;
   uint64_t h = (key * 0x9e3779b97f4a7c15ull) >> 52;  // 4096 slots
   for (uint64_t k = 0; k < 4096; ++k) {
-    Memo& m = flat_[(h + k) & 4095];
-    if (m.v == 0) break;
-    if (m.key == key) return m.v == 2;
+    Memo& slot = same_flat_memo_[(h + k) & 4095];
+    if (slot.v == 0) break;
+    if (slot.key == key) return slot.v == 2;
   }
-  const ImageType& a = sm().type(ts);
-  const ImageType& b = dm().type(td);
-  bool r = depth < 32 && a.kind == b.kind && a.size == b.size && !has_pointer(ts);
-  if (r) {
-    if (a.kind == kBase) r = a.encoding == b.encoding;
-    else if (a.kind == kEnum) {
-      r = sm().enumerator_count(a) == dm().enumerator_count(b);
-      for (uint32_t i = 0; r && i < sm().enumerator_count(a); ++i)
-        r = sm().enumerators(a)[i].value == dm().enumerators(b)[i].value &&
-            streq(sm().str(sm().enumerators(a)[i].name), dm().str(dm().enumerators(b)[i].name));
-    } else if (a.kind == kArray) r = a.count == b.count && same_flat(a.target, b.target, depth + 1);
-    else if (a.kind == kStruct) {
-      r = sm().member_count(a) == dm().member_count(b) && !annotated(ts, td);
-      for (uint32_t i = 0; r && i < sm().member_count(a); ++i) {
-        const ImageMember& x = sm().members(a)[i];
-        const ImageMember& y = dm().members(b)[i];
-        r = x.offset == y.offset && x.bit_size == y.bit_size && x.bit_offset == y.bit_offset &&
-            streq(sm().str(x.name), dm().str(y.name)) && same_flat(x.type, y.type, depth + 1);
+  const ImageType& src_ty = src_meta().type(src_type);
+  const ImageType& dst_ty = dst_meta().type(dst_type);
+  bool result = depth < 32 && src_ty.kind == dst_ty.kind && src_ty.size == dst_ty.size && !has_pointer(src_type);
+  if (result) {
+    if (src_ty.kind == kBase)
+      result = src_ty.encoding == dst_ty.encoding;
+    else if (src_ty.kind == kEnum) {
+      result = src_meta().enumerator_count(src_ty) == dst_meta().enumerator_count(dst_ty);
+      for (uint32_t i = 0; result && i < src_meta().enumerator_count(src_ty); ++i)
+        result = src_meta().enumerators(src_ty)[i].value == dst_meta().enumerators(dst_ty)[i].value &&
+                 streq(src_meta().str(src_meta().enumerators(src_ty)[i].name),
+                       dst_meta().str(dst_meta().enumerators(dst_ty)[i].name));
+    } else if (src_ty.kind == kArray)
+      result = src_ty.count == dst_ty.count && same_flat(src_ty.target, dst_ty.target, depth + 1);
+    else if (src_ty.kind == kStruct) {
+      result = src_meta().member_count(src_ty) == dst_meta().member_count(dst_ty) && !annotated(src_type, dst_type);
+      for (uint32_t i = 0; result && i < src_meta().member_count(src_ty); ++i) {
+        const ImageMember& src_member = src_meta().members(src_ty)[i];
+        const ImageMember& dst_member = dst_meta().members(dst_ty)[i];
+        result = src_member.offset == dst_member.offset && src_member.bit_size == dst_member.bit_size &&
+                 src_member.bit_offset == dst_member.bit_offset &&
+                 streq(src_meta().str(src_member.name), dst_meta().str(dst_member.name)) &&
+                 same_flat(src_member.type, dst_member.type, depth + 1);
       }
     }
   }
   for (uint64_t k = 0; k < 4096; ++k) {
-    Memo& m = flat_[(h + k) & 4095];
-    if (m.v == 0 || m.key == key) {
-      m.key = key, m.v = r ? 2 : 1;
+    Memo& slot = same_flat_memo_[(h + k) & 4095];
+    if (slot.v == 0 || slot.key == key) {
+      slot.key = key, slot.v = result ? 2 : 1;
       break;
     }
   }
-  return r;
+  return result;
 }
 
 // The destination type that corresponds to a source type (by name), 0 if none.
-uint32_t Engine::counterpart(uint32_t t, int depth) {
-  if (t == 0 || depth > 16) return 0;
-  uint32_t& m = cp_[t];
-  if (m != 0xffffffffu) return m;
-  const ImageType& a = sm().type(t);
+uint32_t Engine::counterpart(uint32_t src_type, int depth) {
+  if (src_type == 0 || depth > 16) return 0;
+  uint32_t& memo = counterpart_memo_[src_type];
+  if (memo != 0xffffffffu) return memo;
+  const ImageType& src_ty = src_meta().type(src_type);
   uint32_t found = 0;
-  const char* name = a.name == dwarfmeta::image::kNone ? nullptr : sm().str(a.name);
-  uint32_t target = (a.kind == kPointer || (a.kind >= 8 && a.kind <= 11)) ? counterpart(a.target, depth + 1) : 0;
-  for (uint32_t i = 1; i < dm().type_count() && !found; ++i) {
-    const ImageType& b = dm().type(i);
-    if (b.kind != a.kind) continue;
+  const char* name = src_ty.name == dwarfmeta::image::kNone ? nullptr : src_meta().str(src_ty.name);
+  uint32_t target = (src_ty.kind == kPointer || is_qualifier(src_ty.kind)) ? counterpart(src_ty.target, depth + 1) : 0;
+  for (uint32_t i = 1; i < dst_meta().type_count() && !found; ++i) {
+    const ImageType& dst_ty = dst_meta().type(i);
+    if (dst_ty.kind != src_ty.kind) continue;
     if (name) {
-      if (b.name != dwarfmeta::image::kNone && streq(dm().str(b.name), name) && !(b.flags & 1)) found = i;
-    } else if (a.kind == kPointer || (a.kind >= 8 && a.kind <= 11)) {
-      if (b.target == target && (target != 0 || sm().strip(a.target) == 0)) found = i;
-    } else if (a.kind == kArray) {
-      if (b.count == a.count && b.target == counterpart(a.target, depth + 1)) found = i;
+      if (dst_ty.name != dwarfmeta::image::kNone && streq(dst_meta().str(dst_ty.name), name) &&
+          !(dst_ty.flags & dwarfmeta::image::kTypeDeclaration))
+        found = i;
+    } else if (src_ty.kind == kPointer || is_qualifier(src_ty.kind)) {
+      if (dst_ty.target == target && (target != 0 || src_meta().strip(src_ty.target) == 0)) found = i;
+    } else if (src_ty.kind == kArray) {
+      if (dst_ty.count == src_ty.count && dst_ty.target == counterpart(src_ty.target, depth + 1)) found = i;
     }
   }
-  m = found;
+  memo = found;
   return found;
 }
 

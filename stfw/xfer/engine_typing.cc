@@ -6,195 +6,204 @@
 namespace ttst::stfw::engine_detail {
 
 bool Engine::type_objects() {
-  queue_ = alloc<uint32_t>(2 * uint64_t(n_) + 1);
-  site_ts_ = nullptr;
+  typing_stack_ = alloc<uint32_t>(2 * uint64_t(object_count_) + 1);
   if (failed()) return false;
   // Globals first (their targets are only marked), then one sweep over the heap
   // objects in table order (≈ address order, so mostly sequential): an object typed
   // by one already behind the sweep goes on the stack and is processed at once.
-  sweep_pos_ = nglobals_;
-  for (uint32_t i = 0; i < nglobals_; ++i)
-    if (!(objs_[i].flags & (kReadonly | kRuleMask)) && objs_[i].dg != 0xffffffffu) push(i);
-  drain();
+  sweep_position_ = global_count_;
+  for (uint32_t i = 0; i < global_count_; ++i)
+    if (!(objects_[i].flags & (kReadonly | kRuleMask)) && objects_[i].dst_global != 0xffffffffu) queue_for_typing(i);
+  type_queued();
   mode_ = kType;
-  for (uint32_t i = nglobals_; i < n_ && !failed(); ++i) {
-    sweep_pos_ = i + 1;
-    if (!(objs_[i].flags & kQueued)) continue;
+  for (uint32_t i = global_count_; i < object_count_ && !failed(); ++i) {
+    sweep_position_ = i + 1;
+    if (!(objects_[i].flags & kQueued)) continue;
     prefetch_targets(i + 2 * kAhead, false);
     prefetch_targets(i + kAhead, true);
-    cur_ = i;
-    each_element(objs_[i], nullptr);
-    learn_site_ops(objs_[i]);
-    drain();
+    current_ = i;
+    walk_elements(objects_[i], nullptr);
+    learn_site_plan(objects_[i]);
+    type_queued();
   }
-  sweep_pos_ = 0xffffffffu;
+  sweep_position_ = 0xffffffffu;
   if (failed()) return false;
   // Objects reached only through void * / char *: a site's learnt type, else its hint.
   for (int round = 0; round < 4; ++round) {
-    round_ = uint32_t(round);
+    typing_round_ = uint32_t(round);
     bool more = false;
-    for (uint32_t i = nglobals_; i < n_; ++i) {
-      Obj& o = objs_[i];
-      if (o.ts != 0 || (o.flags & kLib)) continue;
-      uint32_t ts = 0, td = 0;
-      const auto* s = sm().alloc_site(o.site - c_.src_bias);
-      if (s) {
-        if (wrapper_site(*s)) continue;  // one site for every type its callers want: no guess
-        const auto* learnt = learnt_site(o.site);
-        if (learnt == &polymorphic_) continue;  // the site allocates several types: no guess
-        if (learnt) ts = learnt->ts, td = learnt->td;
-        else if (s->type) {
-          ts = s->type;
-          td = counterpart(ts);
+    for (uint32_t i = global_count_; i < object_count_; ++i) {
+      Object& o = objects_[i];
+      if (o.src_type != 0 || (o.flags & kFromLibrary)) continue;
+      uint32_t src_type = 0, dst_type = 0;
+      const auto* site_info = src_meta().alloc_site(o.site - config_.src_bias);
+      if (site_info) {
+        if (wrapper_site(*site_info)) continue;  // one site for every type its callers want: no guess
+        const auto* learnt = typed_object_of_site(o.site);
+        if (learnt == &polymorphic_marker_) continue;  // the site allocates several types: no guess
+        if (learnt)
+          src_type = learnt->src_type, dst_type = learnt->dst_type;
+        else if (site_info->type) {
+          src_type = site_info->type;
+          dst_type = counterpart(src_type);
         }
       }
-      if (ts && td && tsize(sm(), ts) > 0 && o.size % tsize(sm(), ts) == 0) {
-        o.ts = ts, o.td = td;
-        push(i);
+      if (src_type && dst_type && type_size(src_meta(), src_type) > 0 &&
+          o.size % type_size(src_meta(), src_type) == 0) {
+        o.src_type = src_type, o.dst_type = dst_type;
+        queue_for_typing(i);
         more = true;
       }
     }
-    drain();
+    type_queued();
     if (failed()) return false;
     if (!more) break;
   }
   return true;
 }
 
-const Obj* Engine::learnt_site(uint64_t site) {
-  LearntSlot& c = learnt_[(site >> 2) & 1023];
-  if (c.round == round_ + 1 && c.site == site)
-    return c.idx == 0xffffffffu ? nullptr : c.idx == 0xfffffffeu ? &polymorphic_ : &objs_[c.idx];
-  uint32_t found = 0xffffffffu;
-  for (uint32_t i = nglobals_; i < n_ && found != 0xfffffffeu; ++i) {
-    const Obj& x = objs_[i];
-    if (x.site != site || x.ts == 0 || (x.flags & kLib)) continue;
-    if (found == 0xffffffffu) found = i;
-    else if (sm().strip(objs_[found].ts) != sm().strip(x.ts)) found = 0xfffffffeu;
+const Object* Engine::typed_object_of_site(uint64_t site) {
+  constexpr uint32_t kNone = 0xffffffffu, kSeveralTypes = 0xfffffffeu;
+  SiteTypeSlot& slot = site_types_[(site >> 2) & 1023];
+  if (slot.round == typing_round_ + 1 && slot.site == site)
+    return slot.object == kNone           ? nullptr
+           : slot.object == kSeveralTypes ? &polymorphic_marker_
+                                          : &objects_[slot.object];
+  uint32_t found = kNone;
+  for (uint32_t i = global_count_; i < object_count_ && found != kSeveralTypes; ++i) {
+    const Object& o = objects_[i];
+    if (o.site != site || o.src_type == 0 || (o.flags & kFromLibrary)) continue;
+    if (found == kNone)
+      found = i;
+    else if (src_meta().strip(objects_[found].src_type) != src_meta().strip(o.src_type))
+      found = kSeveralTypes;
   }
-  c.site = site, c.idx = found, c.round = round_ + 1;
-  return found == 0xffffffffu ? nullptr : found == 0xfffffffeu ? &polymorphic_ : &objs_[found];
+  slot.site = site, slot.object = found, slot.round = typing_round_ + 1;
+  return found == kNone ? nullptr : found == kSeveralTypes ? &polymorphic_marker_ : &objects_[found];
 }
 
 bool Engine::polymorphic_site(uint64_t site) {
-  const auto* s = sm().alloc_site(site - c_.src_bias);
-  return (s && wrapper_site(*s)) || learnt_site(site) == &polymorphic_;
+  const auto* site_info = src_meta().alloc_site(site - config_.src_bias);
+  return (site_info && wrapper_site(*site_info)) || typed_object_of_site(site) == &polymorphic_marker_;
 }
 
 // A site inside an allocation wrapper: a function returning void * (xmalloc), or
 // one the user annotated TTST_ALLOCATOR. Its objects are of whatever type each
 // caller wanted, so neither its typed objects nor dwarfmeta's hint type the rest.
-bool Engine::wrapper_site(const dwarfmeta::image::ImageAllocSite& s) const {
-  const char* caller = sm().str(s.caller);
-  for (uint32_t i = 0; i < sm().annotation_count(); ++i)
-    if (sm().annotation(i).kind == 5 && streq(sm().str(sm().annotation(i).target), caller)) return true;
-  const auto* f = sm().function(caller);
+bool Engine::wrapper_site(const dwarfmeta::image::ImageAllocSite& site) const {
+  const char* caller = src_meta().str(site.caller);
+  for (uint32_t i = 0; i < src_meta().annotation_count(); ++i)
+    if (src_meta().annotation(i).kind == TTST_ANNOT_ALLOCATOR && streq(src_meta().str(src_meta().annotation(i).target), caller))
+      return true;
+  const auto* f = src_meta().function(caller);
   if (!f) return false;
-  const ImageType& rt = sm().type(sm().strip(f->return_type));
-  return rt.kind == kPointer && sm().strip(rt.target) == 0;
+  const ImageType& returned = src_meta().type(src_meta().strip(f->return_type));
+  return returned.kind == kPointer && src_meta().strip(returned.target) == 0;
 }
 
-void Engine::push(uint32_t i) {
-  if (objs_[i].flags & kQueued) return;
-  objs_[i].flags |= kQueued;
-  if (i >= sweep_pos_) return;  // the sweep will reach it
-  queue_[qn_++] = i;
+void Engine::queue_for_typing(uint32_t i) {
+  if (objects_[i].flags & kQueued) return;
+  objects_[i].flags |= kQueued;
+  if (i >= sweep_position_) return;  // the sweep will reach it
+  typing_stack_[typing_stack_size_++] = i;
 }
 
-void Engine::drain() {
+void Engine::type_queued() {
   mode_ = kType;
-  while (qn_ > 0 && !failed()) {
-    uint32_t i = queue_[--qn_];
-    Obj& o = objs_[i];
-    cur_ = i;
-    each_element(o, nullptr);
-    learn_site_ops(o);
+  while (typing_stack_size_ > 0 && !failed()) {
+    uint32_t i = typing_stack_[--typing_stack_size_];
+    Object& o = objects_[i];
+    current_ = i;
+    walk_elements(o, nullptr);
+    learn_site_plan(o);
   }
 }
 
 // Runs the walk over every element of an object (heap arrays) or the global.
-void Engine::each_element(const Obj& o, uint8_t* d) {
-  const uint8_t* s = src(o.addr, o.size);
-  if (!s) {
+void Engine::walk_elements(const Object& o, uint8_t* dst) {
+  const uint8_t* src = source_bytes(o.addr, o.size);
+  if (!src) {
     fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: ");
-    describe(out_, o, false);
-    out_.s(" is not in the copy of the source's memory");
+    describe(message_, o);
+    message_.text(" is not in the copy of the source's memory");
     return;
   }
-  depth_ = 0;
+  path_depth_ = 0;
   if (o.flags & kGlobal) {
-    walk(o.ts, o.td, s, d);
+    walk(o.src_type, o.dst_type, src, dst);
     return;
   }
-  const PairFacts& f = pair_facts(o.ts, o.td);
-  uint64_t es = f.es, ed = f.ed;
-  if (es == 0) return;
-  uint64_t count = o.size / es;
-  if (mode_ == kType && !f.ptr) return;
-  if (mode_ != kType && f.flat) {
-    if (mode_ == kWrite) copy(d, s, count * es), r_.bytes += count * es;
-    else zero(d, count * es);
+  const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
+  uint64_t src_elem_size = facts.src_size, dst_elem_size = facts.dst_size;
+  if (src_elem_size == 0) return;
+  uint64_t count = o.size / src_elem_size;
+  if (mode_ == kType && !facts.has_pointer) return;
+  if (mode_ != kType && facts.flat) {
+    if (mode_ == kWrite)
+      copy(dst, src, count * src_elem_size), result_.bytes += count * src_elem_size;
+    else
+      zero(dst, count * src_elem_size);
     return;
   }
-  const Ops* ops = f.ops;
+  const CompiledPlan* plan = facts.plan;
   for (uint64_t k = 0; k < count && !failed(); ++k) {
-    if (ops && k + kAhead < count) prefetch_ops(*ops, s + (k + kAhead) * es, false);
-    if (ops && apply(*ops, s + k * es, d ? d + k * ed : nullptr)) continue;
-    path_[0].name = nullptr, path_[0].index = k, depth_ = 1;
-    walk(o.ts, o.td, s + k * es, d ? d + k * ed : nullptr);
+    if (plan && k + kAhead < count) prefetch_plan_targets(*plan, src + (k + kAhead) * src_elem_size, false);
+    if (plan && apply_plan(*plan, src + k * src_elem_size, dst ? dst + k * dst_elem_size : nullptr)) continue;
+    path_[0].name = nullptr, path_[0].index = k, path_depth_ = 1;
+    walk(o.src_type, o.dst_type, src + k * src_elem_size, dst ? dst + k * dst_elem_size : nullptr);
   }
-  depth_ = 0;
+  path_depth_ = 0;
 }
 
-const Engine::PairFacts& Engine::pair_facts(uint32_t ts, uint32_t td) {
-  if (pf_valid_ && pf_.ts == ts && pf_.td == td) return pf_;
-  pf_.ts = ts, pf_.td = td;
-  pf_.es = tsize(sm(), ts), pf_.ed = tsize(dm(), td);
-  pf_.ptr = has_pointer(ts);
-  pf_.flat = same_flat(ts, td);
-  pf_.ops = pf_.es ? compiled(ts, td) : nullptr;
-  pf_valid_ = !failed();
-  return pf_;
+const Engine::PairFacts& Engine::pair_facts(uint32_t src_type, uint32_t dst_type) {
+  if (last_pair_valid_ && last_pair_.src_type == src_type && last_pair_.dst_type == dst_type) return last_pair_;
+  last_pair_.src_type = src_type, last_pair_.dst_type = dst_type;
+  last_pair_.src_size = type_size(src_meta(), src_type), last_pair_.dst_size = type_size(dst_meta(), dst_type);
+  last_pair_.has_pointer = has_pointer(src_type);
+  last_pair_.flat = same_flat(src_type, dst_type);
+  last_pair_.plan = last_pair_.src_size ? compiled_plan(src_type, dst_type) : nullptr;
+  last_pair_valid_ = !failed();
+  return last_pair_;
 }
 
-void Engine::prefetch_ops(const Ops& ops, const uint8_t* s, bool deep) {
-  for (uint32_t k = 0; k < ops.n; ++k) {
-    const Op& op = ops.op[k];
-    if (op.kind != 1) continue;
+void Engine::prefetch_plan_targets(const CompiledPlan& plan, const uint8_t* src, bool deep) {
+  for (uint32_t k = 0; k < plan.step_count; ++k) {
+    const PlanStep& step = plan.steps[k];
+    if (step.kind != kStepPointer) continue;
     uint64_t v;
-    __builtin_memcpy(&v, s + op.soff, 8);
-    if (v < 4096 + kDesc) continue;
+    __builtin_memcpy(&v, src + step.src_offset, 8);
+    if (v < 4096 + kDescSize) continue;
     if (!deep) {
-      if (const uint8_t* p = src(v - kDesc, kDesc)) __builtin_prefetch(p);
-    } else if (const ttst_heap_desc* bd = base_desc(v)) {
-      __builtin_prefetch(&objs_[reinterpret_cast<uint64_t>(bd->prev) & 0xffffffffu]);
+      if (const uint8_t* p = source_bytes(v - kDescSize, kDescSize)) __builtin_prefetch(p);
+    } else if (const ttst_heap_desc* target = base_descriptor(v)) {
+      __builtin_prefetch(&objects_[reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu]);
     }
   }
 }
 
 void Engine::prefetch_targets(uint32_t i, bool deep) {
-  if (i >= n_) return;
-  const Obj& o = objs_[i];
-  if (o.flags & (kGlobal | kLib)) return;
-  const Ops* ops = nullptr;
-  if (o.ts) {
-    const PairFacts& f = pair_facts(o.ts, o.td);
-    if (f.es == 0 || o.size < f.es) return;
-    ops = f.ops;
+  if (i >= object_count_) return;
+  const Object& o = objects_[i];
+  if (o.flags & (kGlobal | kFromLibrary)) return;
+  const CompiledPlan* plan = nullptr;
+  if (o.src_type) {
+    const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
+    if (facts.src_size == 0 || o.size < facts.src_size) return;
+    plan = facts.plan;
   } else {
-    const SiteOps& c = site_ops_[(o.site >> 4) & 255];
-    if (c.site != o.site || o.size < c.size) return;
-    ops = c.ops;
+    const SitePlan& learnt = site_plans_[(o.site >> 4) & 255];
+    if (learnt.site != o.site || o.size < learnt.size) return;
+    plan = learnt.plan;
   }
-  if (!ops) return;
-  if (const uint8_t* s = src(o.addr, o.size)) prefetch_ops(*ops, s, deep);
+  if (!plan) return;
+  if (const uint8_t* src = source_bytes(o.addr, o.size)) prefetch_plan_targets(*plan, src, deep);
 }
 
-void Engine::learn_site_ops(const Obj& o) {
-  if (o.ts == 0 || (o.flags & (kGlobal | kLib))) return;
-  const PairFacts& f = pair_facts(o.ts, o.td);
-  SiteOps& c = site_ops_[(o.site >> 4) & 255];
-  c.site = o.site, c.size = f.es, c.ops = f.ops;
+void Engine::learn_site_plan(const Object& o) {
+  if (o.src_type == 0 || (o.flags & (kGlobal | kFromLibrary))) return;
+  const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
+  SitePlan& slot = site_plans_[(o.site >> 4) & 255];
+  slot.site = o.site, slot.size = facts.src_size, slot.plan = facts.plan;
 }
 
 }  // namespace ttst::stfw::engine_detail

@@ -5,81 +5,78 @@
 
 namespace ttst::stfw::engine_detail {
 
+// Forward: F's own start-up heap objects (origin 0, not from a library).
 bool Engine::index_startup_objects() {
-  struct Ctx {
-    Engine* e;
-  } cx{this};
-  su_cap_ = 64;
-  su_ = alloc<uint64_t>(su_cap_);
+  startup_capacity_ = 64;
+  startup_objects_ = alloc<uint64_t>(startup_capacity_);
   if (failed()) return false;
-  int64_t w = ttst_heap_walk(
-      c_.dst_runtime, &Engine::self_tr, nullptr,
-      [](void* c, uint64_t addr, const ttst_heap_desc* d) -> int {
-        Engine* e = static_cast<Ctx*>(c)->e;
-        if (d->origin_id == 0 && !(d->flags & TTST_HEAP_F_FROM_LIB)) e->startup_add(addr);
+  int64_t walked = ttst_heap_walk(
+      config_.dst_runtime, &Engine::read_own_memory, nullptr,
+      [](void* ctx, uint64_t addr, const ttst_heap_desc* desc) -> int {
+        Engine* engine = static_cast<Engine*>(ctx);
+        if (desc->origin_id == 0 && !(desc->flags & TTST_HEAP_F_FROM_LIB)) engine->add_startup_object(addr);
         return 0;
       },
-      &cx);
-  if (w < 0) {
-    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: this process's heap lists are unreadable (walk error ").i(w).s(")");
-    return false;
-  }
-  return !failed();
+      this);
+  return own_walk_succeeded(walked) && !failed();
 }
 
-void Engine::startup_add(uint64_t addr) {
-  if (su_n_ == su_cap_) {
-    uint64_t* bigger = alloc<uint64_t>(su_cap_ * 2);
+void Engine::add_startup_object(uint64_t addr) {
+  if (startup_count_ == startup_capacity_) {
+    uint64_t* bigger = alloc<uint64_t>(startup_capacity_ * 2);
     if (!bigger) return;
-    copy(bigger, su_, su_n_ * 8);
-    su_ = bigger, su_cap_ *= 2;
+    copy(bigger, startup_objects_, startup_count_ * 8);
+    startup_objects_ = bigger, startup_capacity_ *= 2;
   }
-  su_[su_n_++] = addr;  // bit 0 (free) is set when superseded: addresses are 16-aligned
+  startup_objects_[startup_count_++] = addr;  // bit 0 (free) is set when superseded: addresses are 16-aligned
 }
 
 void Engine::supersede(uint64_t old, uint64_t now) {
   if (old == now || old < 4096) return;
-  for (uint64_t i = 0; i < su_n_; ++i)
-    if ((su_[i] & ~1ull) == old) su_[i] |= 1;
+  for (uint64_t i = 0; i < startup_count_; ++i)
+    if ((startup_objects_[i] & ~1ull) == old) startup_objects_[i] |= 1;
 }
 
 void Engine::free_superseded() {
-  if (!e_.release) return;
-  for (uint64_t i = 0; i < su_n_; ++i) {
-    if (!(su_[i] & 1)) continue;
-    uint64_t addr = su_[i] & ~1ull;
+  if (!env_.release) return;
+  for (uint64_t i = 0; i < startup_count_; ++i) {
+    if (!(startup_objects_[i] & 1)) continue;
+    uint64_t addr = startup_objects_[i] & ~1ull;
     bool referenced = false;
-    for (uint32_t g = 0; g < dm().global_count() && !referenced; ++g) {
-      const ImageGlobal& x = dm().global_at(g);
-      if ((x.tls && !c_.dst_tls) || x.readonly || x.size < 8 || streq(dm().str(x.file), "ttst_runtime.c")) continue;
-      const uint8_t* p = reinterpret_cast<const uint8_t*>(x.addr + (x.tls ? c_.dst_tls : c_.dst_bias));
-      for (uint64_t k = 0; k + 8 <= x.size && !referenced; k += 8) referenced = ld(p + k, 8) == addr;
+    for (uint32_t g = 0; g < dst_meta().global_count() && !referenced; ++g) {
+      const ImageGlobal& global = dst_meta().global_at(g);
+      if ((global.tls && !config_.dst_tls) || global.readonly || global.size < 8 ||
+          streq(dst_meta().str(global.file), "ttst_runtime.c"))
+        continue;
+      const uint8_t* bytes =
+          reinterpret_cast<const uint8_t*>(global.addr + (global.tls ? config_.dst_tls : config_.dst_bias));
+      for (uint64_t k = 0; k + 8 <= global.size && !referenced; k += 8) referenced = load_uint(bytes + k, 8) == addr;
     }
-    if (!referenced) e_.release(e_.ctx, addr), r_.freed++;
+    if (!referenced) env_.release(env_.ctx, addr), result_.freed++;
   }
 }
 
 void Engine::translate_kernel_words() {
-  depth_ = 0;
-  for (uint64_t i = 0; i < c_.kernel_count && !failed(); ++i) {
-    uint64_t w = c_.kernel_words[i], out = w;
-    cur_ = kKernelWord, kernel_index_ = i;
-    if (looks_like_pointer(w) && translate(w, &out)) r_.pointers++;
-    c_.kernel_out[i] = out;
+  path_depth_ = 0;
+  for (uint64_t i = 0; i < config_.kernel_count && !failed(); ++i) {
+    uint64_t word = config_.kernel_words[i], translated = word;
+    current_ = kKernelWord, current_kernel_word_ = i;
+    if (looks_like_pointer(word) && translate(word, &translated)) result_.pointers++;
+    config_.kernel_out[i] = translated;
   }
 }
 
 void Engine::write_objects() {
-  for (uint32_t i = nglobals_; i < n_; ++i) set_dst_in_copy(objs_[i].addr, objs_[i].dst);
-  for (uint32_t i = 0; i < n_ && !failed(); ++i) {
+  for (uint32_t i = global_count_; i < object_count_; ++i) set_dst_in_copy(objects_[i].addr, objects_[i].dst_addr);
+  for (uint32_t i = 0; i < object_count_ && !failed(); ++i) {
     prefetch_targets(i + kAhead, false);
-    Obj& o = objs_[i];
-    if (o.dst == 0 || (o.flags & (kReadonly | kLib))) continue;
-    if ((o.flags & kGlobal) && o.dg == 0xffffffffu) continue;
-    cur_ = i;
-    uint8_t* d = reinterpret_cast<uint8_t*>(o.dst);
-    if (!c_.backward) {
-      write_one(o, d);
+    Object& o = objects_[i];
+    if (o.dst_addr == 0 || (o.flags & (kReadonly | kFromLibrary))) continue;
+    if ((o.flags & kGlobal) && o.dst_global == 0xffffffffu) continue;
+    current_ = i;
+    uint8_t* dst = reinterpret_cast<uint8_t*>(o.dst_addr);
+    if (!config_.backward) {
+      write_object(o, dst);
       continue;
     }
     // Backward: the object's image is built in a scratch copy of R's object (its
@@ -88,64 +85,66 @@ void Engine::write_objects() {
     // shared with P: no copy-on-write faults here, and the differ's page-level
     // fast path sees them as equal.
     uint64_t span = o.dst_size;
-    if (!(o.flags & kGlobal) && o.ts != 0) {
-      const PairFacts& f = pair_facts(o.ts, o.td);
-      uint64_t whole = o.size == f.es ? f.ed : f.es ? o.size / f.es * f.ed : 0;
+    if (!(o.flags & kGlobal) && o.src_type != 0) {
+      const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
+      uint64_t whole = o.size == facts.src_size ? facts.dst_size
+                       : facts.src_size         ? o.size / facts.src_size * facts.dst_size
+                                                : 0;
       if (whole > span) span = whole;
     }
-    uint8_t* image = backward_buffer(span);
+    uint8_t* image = backward_image_buffer(span);
     if (!image) return;
-    copy(image, d, o.dst_size);
-    write_one(o, image);
-    if (!failed()) store_changed(d, image, o.dst_size);
+    copy(image, dst, o.dst_size);
+    write_object(o, image);
+    if (!failed()) store_changed(dst, image, o.dst_size);
   }
 }
 
-// One object written into `d` (backward: a scratch image, zeroed where written).
-void Engine::write_one(Obj& o, uint8_t* d) {
+// One object written into `dst` (backward: a scratch image, zeroed where written).
+void Engine::write_object(Object& o, uint8_t* dst) {
   if (Rule rule = Rule((o.flags & kRuleMask) >> kRuleShift)) {
-    depth_ = 0;
-    const uint8_t* s = src(o.addr, o.size);
-    if (c_.backward) mode_ = kZero, by_rule(rule, s, o.size, d, o.dst_size);
-    mode_ = kWrite, by_rule(rule, s, o.size, d, o.dst_size);
-    if (rule != kRuleSkip) r_.objects++;
+    path_depth_ = 0;
+    const uint8_t* src = source_bytes(o.addr, o.size);
+    if (config_.backward) mode_ = kZero, transfer_annotated(rule, src, o.size, dst, o.dst_size);
+    mode_ = kWrite, transfer_annotated(rule, src, o.size, dst, o.dst_size);
+    if (rule != kRuleSkip) result_.objects++;
     return;
   }
-  if (!(o.flags & kGlobal) && o.ts == 0) {  // untyped policy: bytes
-    copy(d, src(o.addr, o.size), o.dst_size);
-    r_.bytes += o.dst_size;
-    r_.objects++;
+  if (!(o.flags & kGlobal) && o.src_type == 0) {  // untyped policy: bytes
+    copy(dst, source_bytes(o.addr, o.size), o.dst_size);
+    result_.bytes += o.dst_size;
+    result_.objects++;
     return;
   }
-  if (c_.backward) {
+  if (config_.backward) {
     mode_ = kZero;
-    each_element(o, d);
+    walk_elements(o, dst);
   }
   mode_ = kWrite;
-  each_element(o, d);
-  r_.objects++;
+  walk_elements(o, dst);
+  result_.objects++;
 }
 
-uint8_t* Engine::backward_buffer(uint64_t n) {
-  if (n > bwd_cap_) {
+uint8_t* Engine::backward_image_buffer(uint64_t n) {
+  if (n > backward_image_capacity_) {
     uint64_t cap = n < 4096 ? 4096 : n;
-    bwd_buf_ = alloc<uint8_t>(cap);
-    bwd_cap_ = bwd_buf_ ? cap : 0;
+    backward_image_ = alloc<uint8_t>(cap);
+    backward_image_capacity_ = backward_image_ ? cap : 0;
   }
-  return bwd_buf_;
+  return backward_image_;
 }
 
-// Stores the 8-byte words (then bytes) of `image` that differ from `d`.
-void Engine::store_changed(uint8_t* d, const uint8_t* image, uint64_t n) {
+// Stores the 8-byte words (then bytes) of `image` that differ from `dst`.
+void Engine::store_changed(uint8_t* dst, const uint8_t* image, uint64_t n) {
   uint64_t k = 0;
   for (; k + 8 <= n; k += 8) {
-    uint64_t a, b;
-    __builtin_memcpy(&a, d + k, 8);
-    __builtin_memcpy(&b, image + k, 8);
-    if (a != b) __builtin_memcpy(d + k, &b, 8);
+    uint64_t old_word, new_word;
+    __builtin_memcpy(&old_word, dst + k, 8);
+    __builtin_memcpy(&new_word, image + k, 8);
+    if (old_word != new_word) __builtin_memcpy(dst + k, &new_word, 8);
   }
   for (; k < n; ++k)
-    if (d[k] != image[k]) d[k] = image[k];
+    if (dst[k] != image[k]) dst[k] = image[k];
 }
 
 }  // namespace ttst::stfw::engine_detail

@@ -113,30 +113,31 @@ bool same_path(const Lib& a, const Lib& b) {
 int64_t map_libraries(int peer, uint64_t peer_exe_addr, uint64_t self_exe_addr, const LibRange** out,
                       uint64_t* peer_exe_start, uint64_t* self_exe_start) {
   Lib *theirs = nullptr, *ours = nullptr;
-  int64_t nt = libraries_of(peer, peer_exe_addr, &theirs, peer_exe_start);
-  if (nt < 0) return nt;
-  int64_t no = libraries_of(0, self_exe_addr, &ours, self_exe_start);
-  if (no < 0) return no;
-  LibRange* r = static_cast<LibRange*>(agent_alloc(sizeof(LibRange) * uint64_t(nt + 1), 16));
-  if (!r) return -2;
-  for (int64_t i = 0; i < nt; ++i) {
-    const Lib& t = theirs[i];
-    char* path = static_cast<char*>(agent_alloc(t.path_len + 1, 1));
+  int64_t their_count = libraries_of(peer, peer_exe_addr, &theirs, peer_exe_start);
+  if (their_count < 0) return their_count;
+  int64_t our_count = libraries_of(0, self_exe_addr, &ours, self_exe_start);
+  if (our_count < 0) return our_count;
+  LibRange* ranges = static_cast<LibRange*>(agent_alloc(sizeof(LibRange) * uint64_t(their_count + 1), 16));
+  if (!ranges) return -2;
+  for (int64_t i = 0; i < their_count; ++i) {
+    const Lib& their = theirs[i];
+    char* path = static_cast<char*>(agent_alloc(their.path_len + 1, 1));
     if (!path) return -2;
-    for (uint64_t c = 0; c < t.path_len; ++c) path[c] = t.path[c];
-    path[t.path_len] = 0;
-    r[i] = LibRange{t.start, t.end, 0, path};
+    for (uint64_t c = 0; c < their.path_len; ++c) path[c] = their.path[c];
+    path[their.path_len] = 0;
+    ranges[i] = LibRange{their.start, their.end, 0, path};
     // The same file here: its exact extent from its program headers (the anonymous
     // mapping after it may be more than its .bss: the kernel merges neighbours).
-    for (int64_t j = 0; j < no; ++j)
-      if (ours[j].dev == t.dev && ours[j].inode == t.inode)
-        if (uint64_t extent = image_extent(ours[j].start)) r[i].src_end = t.start + extent, r[i].dst_start = ours[j].start;
+    for (int64_t j = 0; j < our_count; ++j)
+      if (ours[j].dev == their.dev && ours[j].inode == their.inode)
+        if (uint64_t extent = image_extent(ours[j].start))
+          ranges[i].src_end = their.start + extent, ranges[i].dst_start = ours[j].start;
     // Otherwise a different file at the same path (upgraded on disk): by symbol.
-    for (int64_t j = 0; j < no && !r[i].dst_start && !r[i].twin_start; ++j)
-      if (same_path(ours[j], t)) r[i].twin_start = ours[j].start;
+    for (int64_t j = 0; j < our_count && !ranges[i].dst_start && !ranges[i].twin_start; ++j)
+      if (same_path(ours[j], their)) ranges[i].twin_start = ours[j].start;
   }
-  *out = r;
-  return nt;
+  *out = ranges;
+  return their_count;
 }
 
 uint64_t LibrarySymbols::translate(const LibRange* lib_or_exe, uint64_t v, char* symbol, uint64_t cap) {
@@ -165,12 +166,12 @@ uint64_t LibrarySymbols::translate(const LibRange* lib_or_exe, uint64_t v, char*
     uint64_t here = 0;
     if (our_exe_.import_value(name, &here) && here) return here;
   }
-  Pair* p = nullptr;
-  for (uint32_t i = 0; i < n_ && !p; ++i)
+  LibraryPair* p = nullptr;
+  for (uint32_t i = 0; i < pair_count_ && !p; ++i)
     if (pairs_[i].src_start == lib.src_start) p = &pairs_[i];
   if (!p) {
-    if (n_ == sizeof pairs_ / sizeof pairs_[0]) return 0;
-    p = &pairs_[n_++];
+    if (pair_count_ == sizeof pairs_ / sizeof pairs_[0]) return 0;
+    p = &pairs_[pair_count_++];
     p->src_start = lib.src_start;
     p->ok = p->theirs.open(peer_, lib.src_start) && p->ours.open(0, lib.twin_start);
   }

@@ -47,7 +47,7 @@ class LibrarySymbols {
   uint64_t translate(const LibRange* lib_or_exe, uint64_t v, char* symbol, uint64_t cap);
 
  private:
-  struct Pair {
+  struct LibraryPair {
     uint64_t src_start;
     bool ok;
     ElfImage theirs, ours;
@@ -56,8 +56,8 @@ class LibrarySymbols {
   uint64_t peer_exe_start_, self_exe_start_;
   bool exes_opened_ = false, exes_ok_ = false;
   ElfImage their_exe_, our_exe_;
-  Pair pairs_[16];
-  uint32_t n_ = 0;
+  LibraryPair pairs_[16];
+  uint32_t pair_count_ = 0;
 };
 
 }  // namespace ttst::stfw
