@@ -5,13 +5,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
-#include "dwarfmeta/cache.h"
-#include "dwarfmeta/error.h"
 
 namespace ttst::supervisor {
 namespace fs = std::filesystem;
@@ -35,30 +32,8 @@ pid_t tracer_of(pid_t pid) {
 
 namespace {
 
-dwarfmeta::Program load_binary(const std::string& path, const std::string& who) {
-  try {
-    return dwarfmeta::load_cached(path);
-  } catch (const dwarfmeta::Error& e) {
-    std::string advice;
-    switch (e.kind()) {
-      case dwarfmeta::ErrorKind::NotElf:
-      case dwarfmeta::ErrorKind::NotX86_64:
-        advice = "give an x86-64 ELF executable built with ttst-cc";
-        break;
-      case dwarfmeta::ErrorKind::NoDwarf:
-        advice = "rebuild " + who + " with ttst-cc (it keeps -g), or install its debug info";
-        break;
-      default:
-        advice = "check the file " + path;
-    }
-    throw Refusal(who + " (" + path + "): " + e.what(), advice);
-  }
-}
-
-}  // namespace
-
-Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer) {
-  Preflight pf;
+// P: it exists, is alive, may be traced, is not traced already, has one thread.
+void check_running_program(pid_t pid) {
   const std::string proc = "/proc/" + std::to_string(pid);
   if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH) || !fs::exists(proc))
     throw Refusal("no process with pid " + std::to_string(pid), "check the pid (ps, the service's pid file)");
@@ -82,40 +57,39 @@ Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer) {
     throw Refusal("pid " + std::to_string(pid) + " has " + std::to_string(n) +
                       " threads: multi-threaded programs are not supported yet",
                   "update a single-threaded program, or restart this one");
+}
 
-  pf.old_exe = proc + "/exe";
+// P's executable, /proc/N/exe: readable by us.
+std::string running_executable(pid_t pid) {
+  std::string exe = "/proc/" + std::to_string(pid) + "/exe";
   std::error_code ec;
-  if (fs::read_symlink(pf.old_exe, ec).empty() && ec)
-    throw Refusal("cannot read " + pf.old_exe + ": " + ec.message(),
-                  "run ttst-supervise as root or as the program's user");
+  if (fs::read_symlink(exe, ec).empty() && ec)
+    throw Refusal("cannot read " + exe + ": " + ec.message(), "run ttst-supervise as root or as the program's user");
+  return exe;
+}
 
-  // v2 first: the cheap checks on the user's input.
+// v2: given, exists, a regular executable file. Returns its absolute path.
+std::string new_executable(const std::string& new_path) {
   if (new_path.empty()) throw Refusal("no new version given", "pass --new PATH");
+  std::error_code ec;
   fs::path np = fs::absolute(new_path, ec);
-  pf.new_exe = np.lexically_normal().string();
+  std::string exe = np.lexically_normal().string();
   if (!fs::exists(np, ec))
     throw Refusal("new version " + new_path + " does not exist", "check the path given to --new");
   if (!fs::is_regular_file(np, ec))
     throw Refusal("new version " + new_path + " is not a regular file", "give the new executable to --new");
-  if (::access(pf.new_exe.c_str(), X_OK) != 0)
+  if (::access(exe.c_str(), X_OK) != 0)
     throw Refusal("new version " + new_path + " is not executable (" + std::strerror(errno) + ")",
                   "chmod +x it, or give the right file");
+  return exe;
+}
 
-  auto t0 = std::chrono::steady_clock::now();
-  pf.v1 = load_binary(pf.old_exe, "the running program");
-  if (pf.v1.runtime_addr == 0)
-    throw Refusal("pid " + std::to_string(pid) + " was not built with ttst-cc (no __ttst_runtime)",
-                  "rebuild the program with ttst-cc and restart it once");
-  pf.v2 = load_binary(pf.new_exe, "the new version");
-  if (pf.v2.runtime_addr == 0)
-    throw Refusal("new version " + new_path + " was not built with ttst-cc (no __ttst_runtime)",
-                  "build the new version with ttst-cc");
-  pf.plan = dwarfmeta::make_plan(pf.v1, pf.v2);
-  pf.plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (pf.plan.needs_user_code() && !have_xfer) {
+// Objects of the transfer plan that need user transfer code, refused without it.
+void check_needs_user_code(const dwarfmeta::Plan& plan, bool have_xfer) {
+  if (plan.needs_user_code() && !have_xfer) {
     std::vector<std::string> ids;
     std::string list;
-    for (const auto& o : pf.plan.objects)
+    for (const auto& o : plan.objects)
       if (o.kind == dwarfmeta::ObjectKind::Semantic) {
         ids.push_back(o.id);
         list += (list.empty() ? "" : ", ") + o.id;
@@ -126,7 +100,25 @@ Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer) {
                   "supported yet",
                   ids);
   }
-  return pf;
+}
+
+}  // namespace
+
+CheckedInputs check_inputs(pid_t pid, const std::string& new_path, bool have_xfer) {
+  check_running_program(pid);
+  const std::string old_exe = running_executable(pid);
+  const std::string new_exe = new_executable(new_path);  // the cheap checks on the user's input first
+  Executable v1 = Executable::load(old_exe, "the running program");
+  if (!v1.built_with_ttst())
+    throw Refusal("pid " + std::to_string(pid) + " was not built with ttst-cc (no __ttst_runtime)",
+                  "rebuild the program with ttst-cc and restart it once");
+  Executable v2 = Executable::load(new_exe, "the new version");
+  if (!v2.built_with_ttst())
+    throw Refusal("new version " + new_path + " was not built with ttst-cc (no __ttst_runtime)",
+                  "build the new version with ttst-cc");
+  dwarfmeta::Plan plan = dwarfmeta::make_plan(v1.program(), v2.program());
+  check_needs_user_code(plan, have_xfer);
+  return CheckedInputs{std::move(v1), std::move(v2), std::move(plan)};
 }
 
 }  // namespace ttst::supervisor

@@ -37,7 +37,10 @@ using ttst::test::KvServer;
 
 namespace {
 
+// The shipped supervisor, and its test variant (test hooks from TTST_SUPERVISE_TEST_*,
+// the test agent: supervise_testing_main.cc).
 const std::string kSupervise = "supervisor/ttst-supervise";
+const std::string kSuperviseTesting = "supervisor/ttst-supervise-testing";
 const std::string kV1 = "tests/programs/kvserver/kvserver_v1";
 const std::string kV2 = "tests/programs/kvserver/kvserver_v2";
 const std::string kTests = "supervisor/tests/";
@@ -62,12 +65,12 @@ size_t count_reports(const std::string& dir) {
   return n;
 }
 
-// Runs ttst-supervise --json with `args`; `env` is prepended ("VAR=x ").
-Run supervise(const std::string& args, const std::string& env = "") {
+// Runs ttst-supervise (`binary`) --json with `args`; `env` is prepended ("VAR=x ").
+Run supervise(const std::string& args, const std::string& env = "", const std::string& binary = kSupervise) {
   std::string dir = tmpdir() + "/reports";
   std::string errf = tmpdir() + "/supervise.err";
   size_t before = count_reports(dir);
-  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + env + " " + kSupervise +
+  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + env + " " + binary +
                     " --json --report-dir " + dir + " " + args + " 2>" + errf;
   FILE* f = popen(cmd.c_str(), "r");
   REQUIRE(f != nullptr);
@@ -82,8 +85,38 @@ Run supervise(const std::string& args, const std::string& env = "") {
   r.err.assign(std::istreambuf_iterator<char>(e), {});
   if (!out.empty()) r.report = nlohmann::json::parse(out);
   r.reports_written = count_reports(dir) - before;
-  MESSAGE("ttst-supervise " << args << " -> " << r.status << "\n" << r.err);
+  MESSAGE(env << " " << binary << " " << args << " -> " << r.status << "\n" << r.err);
   return r;
+}
+
+// The same with the test variant, whose test hooks `env` sets.
+Run supervise_testing(const std::string& args, const std::string& env) { return supervise(args, env, kSuperviseTesting); }
+
+// Waits (up to `bound`) until `condition` holds; returns whether it did.
+template <class F>
+bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(10000)) {
+  auto until = std::chrono::steady_clock::now() + bound;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a polling interval, not a wait
+  }
+  return true;
+}
+
+// A field of /proc/PID/status ("" when absent or the process is gone).
+std::string status_field(pid_t pid, const std::string& field) {
+  std::ifstream st("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(st, line);)
+    if (line.rfind(field + ":", 0) == 0) {
+      size_t v = line.find_first_not_of(" \t", field.size() + 1);
+      return v == std::string::npos ? "" : line.substr(v);
+    }
+  return "";
+}
+
+bool traced(pid_t pid) {
+  std::string t = status_field(pid, "TracerPid");
+  return !t.empty() && t != "0";
 }
 
 // The names of the report's phases, in order.
@@ -355,7 +388,12 @@ TEST_CASE("committed: the lines the old version printed but had not written reac
     execl((kTests + "logger_v1").c_str(), "logger_v1", static_cast<char*>(nullptr));
     _exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ~60 lines, most still buffered
+  // Each line is followed by a 5 ms sleep (a voluntary context switch): wait for 30
+  // lines, most still in its stdio buffer.
+  REQUIRE(await([&] {
+    std::string n = status_field(p, "voluntary_ctxt_switches");
+    return !n.empty() && std::stol(n) >= 30;
+  }));
   Run r = supervise(pid_args(p, kTests + "logger_v2"));
   REQUIRE(r.status == 0);
   INFO(r.report.dump());
@@ -480,7 +518,7 @@ TEST_CASE("the supervisor killed at each commit step: exactly one version serves
     CAPTURE(step);
     Filled kv;
     pid_t p = kv.server.pid;
-    Run r = supervise(pid_args(p, kV2), std::string("TTST_SUPERVISE_TEST_DIE_AT=") + step);
+    Run r = supervise_testing(pid_args(p, kV2), std::string("TTST_SUPERVISE_TEST_DIE_AT=") + step);
     CHECK(r.status == 128 + SIGKILL);  // the shell reports the supervisor killed
     // Within the runtime's wait (TTST_PAST_EXIT_WAIT_MS = 1 s) the outcome settles.
     pid_t server = 0;
@@ -529,7 +567,7 @@ TEST_CASE("20 consecutive updates v1 -> v2 -> v1 ...: data intact, no memory gro
 
 TEST_CASE("rolled back: the agent crashes (test hook: NULL dereference task)") {
   Filled kv;
-  Run r = supervise(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_FORWARD_TASK=2");
+  Run r = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_FORWARD_TASK=2");
   check_rolled_back(r, "crash");
   CHECK(r.report["crash"]["process"] == "future");
   CHECK(r.report["crash"]["signal"] == SIGSEGV);
@@ -579,26 +617,33 @@ TEST_CASE("the supervisor SIGKILLed mid-transaction: P keeps serving") {
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 2);
     std::string pid = std::to_string(kv.server.pid);
-    execl(kSupervise.c_str(), kSupervise.c_str(), "--pid", pid.c_str(), "--new", kV2.c_str(), "--timeout", "30s",
-          "--report-dir", dir.c_str(), static_cast<char*>(nullptr));
+    execl(kSuperviseTesting.c_str(), kSuperviseTesting.c_str(), "--pid", pid.c_str(), "--new", kV2.c_str(),
+          "--timeout", "30s", "--report-dir", dir.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Wait until P is traced (the transaction has begun), then a little more.
-  bool traced = false;
-  for (int i = 0; i < 400 && !traced; ++i) {
-    std::ifstream st("/proc/" + std::to_string(kv.server.pid) + "/status");
-    std::string line;
-    while (std::getline(st, line))
-      if (line.rfind("TracerPid:", 0) == 0 && line != "TracerPid:\t0") traced = true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  CHECK(traced);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Wait until the forward run is in progress: P traced, and F (v2, traced by the
+  // supervisor too) running the agent's endless loop.
+  auto forward_running = [&] {
+    if (!traced(kv.server.pid)) return false;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator("/proc", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const pid_t f = std::stoi(name);
+      std::error_code e2;
+      std::string exe = fs::read_symlink(it->path() / "exe", e2).filename().string();
+      if (exe == "kvserver_v2" && status_field(f, "TracerPid") == std::to_string(sup) &&
+          status_field(f, "State").rfind("R", 0) == 0)
+        return true;
+    }
+    return false;
+  };
+  CHECK(await(forward_running));
   kill(sup, SIGKILL);
   int st = 0;
   waitpid(sup, &st, 0);
   CHECK(WIFSIGNALED(st));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(await([&] { return !traced(kv.server.pid); }));  // the kernel detached P
   kv.check_serving();
 }
 
@@ -607,8 +652,7 @@ TEST_CASE("commit mechanics: F released and serving, P ended, pid file rewritten
   // this checks only what commit does, not state transfer (stfw's job).
   Filled kv;
   std::string pidfile = tmpdir() + "/kv.pid";
-  Run r = supervise(pid_args(kv.server.pid, kV2) + " --forward-only --pidfile " + pidfile,
-                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0");
+  Run r = supervise_testing(pid_args(kv.server.pid, kV2) + " --forward-only --pidfile " + pidfile, "TTST_SUPERVISE_TEST_FORWARD_TASK=0");
   CHECK(r.status == 0);
   CHECK(r.report["outcome"] == "committed");
   pid_t f = r.report["new_pid"].get<pid_t>();
@@ -621,8 +665,15 @@ TEST_CASE("commit mechanics: F released and serving, P ended, pid file rewritten
   CHECK(waitpid(kv.server.pid, &st, 0) == kv.server.pid);  // P ended
   CHECK(WIFSIGNALED(st));
   kv.server.pid = -1;
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  // F runs on (not exited with TTST_EXIT_NO_SUPERVISOR) and is not traced.
+  // F runs on past its update point, released (not traced): `updating` was cleared
+  // before the release, so once out of the marker system call (getppid, 110) it
+  // returns to its loop and can no longer exit with TTST_EXIT_NO_SUPERVISOR.
+  std::string syscall_line;
+  CHECK_MESSAGE(await([&] {
+    std::ifstream sc("/proc/" + std::to_string(f) + "/syscall");
+    std::getline(sc, syscall_line);
+    return !syscall_line.empty() && syscall_line.rfind("110 ", 0) != 0 && !traced(f);
+  }), syscall_line);
   std::ifstream fs_("/proc/" + std::to_string(f) + "/status");
   std::string line, state, tracer;
   while (std::getline(fs_, line)) {
@@ -639,8 +690,7 @@ TEST_CASE("--validate-only runs backward and diff, then rolls back (test hooks: 
   // With the empty task standing in for both transfers, R is P untouched: the diff
   // must find P and R equal, and --validate-only must still roll back.
   Filled kv;
-  Run r = supervise(pid_args(kv.server.pid, kV2) + " --validate-only",
-                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
+  Run r = supervise_testing(pid_args(kv.server.pid, kV2) + " --validate-only", "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
   CHECK(r.status == 0);
   CHECK(r.report["outcome"] == "rolled_back");
   CHECK(r.report["reason"] == "validate_only");
@@ -654,7 +704,7 @@ TEST_CASE("rolled back: a transfer that loses a write is caught by the diff and 
   // Test hook: the backward transfer is the real one plus one lost write
   // (TTST_AGENT_TASK_STFW_BACKWARD_LOSSY = 102): R's table.count is one less than P's.
   Filled kv;  // 50 keys: table.count == 50
-  Run r = supervise(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_BACKWARD_TASK=102");
+  Run r = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_BACKWARD_TASK=102");
   check_rolled_back(r, "state_diff");
   CHECK(r.report["differences_total"].get<int>() >= 1);
   REQUIRE(!r.report["differences"].empty());
@@ -670,8 +720,7 @@ TEST_CASE("rolled back: a transfer that loses a write is caught by the diff and 
 
 TEST_CASE("a backward transfer that crashes in R is reported as the reversed process's crash") {
   Filled kv;
-  Run r = supervise(pid_args(kv.server.pid, kV2),
-                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=3");
+  Run r = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=3");
   check_rolled_back(r, "crash");
   CHECK(r.report["crash"]["process"] == "reversed");
   CHECK(r.report["crash"]["signal"] == SIGABRT);
@@ -683,8 +732,7 @@ TEST_CASE("a busy P is driven to its update point (stop protocol), then resumes"
   // it running, the supervisor sets update_requested and catches the marker stop.
   // v2 is qprog itself; both transfers are the empty task (test hooks).
   pid_t busy = spawn_ready({"tests/programs/runtime/qprog", "busy"});
-  Run r = supervise("--pid " + std::to_string(busy) + " --new tests/programs/runtime/qprog --validate-only",
-                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
+  Run r = supervise_testing("--pid " + std::to_string(busy) + " --new tests/programs/runtime/qprog --validate-only", "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
   CHECK(r.status == 0);
   CHECK(r.report["reason"] == "validate_only");
   // P runs on: its CPU time keeps growing, and it is not traced.
@@ -699,8 +747,7 @@ TEST_CASE("a busy P is driven to its update point (stop protocol), then resumes"
     return utime;
   };
   long before = cpu();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  CHECK(cpu() > before);
+  CHECK(await([&] { return cpu() > before; }));
   end(busy);
 }
 
@@ -722,14 +769,14 @@ TEST_CASE("P blocked mid-request in a handler inlined into its event loop is not
   const std::string env = "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0";
   pid_t loop = spawn_ready({"tests/programs/runtime/qprog", "read"});
   REQUIRE(blocked_in_read(loop));
-  Run ok = supervise(pid_args(loop, "tests/programs/runtime/qprog") + " --validate-only", env);
+  Run ok = supervise_testing(pid_args(loop, "tests/programs/runtime/qprog") + " --validate-only", env);
   CHECK(ok.status == 0);
   CHECK(ok.report["reason"] == "validate_only");
   end(loop);
 
   pid_t mid = spawn_ready({"tests/programs/runtime/qprog", "inlined"});
   REQUIRE(blocked_in_read(mid));
-  Run r = supervise(pid_args(mid, "tests/programs/runtime/qprog") + " --validate-only", env);
+  Run r = supervise_testing(pid_args(mid, "tests/programs/runtime/qprog") + " --validate-only", env);
   check_refused(r);
   CHECK(r.report["reason"] == "not_quiescent");
   CHECK(r.report["message"].get<std::string>().find("did not reach an update point") != std::string::npos);
@@ -762,9 +809,11 @@ TEST_CASE("an attempt under continuous client load loses and fails no request") 
       error = e.what();
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(await([&] { return ok > 0 || !error.empty(); }));  // the client's requests flow
   Run r = supervise(pid_args(kv.server.pid, kV2));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const long served_before_end = ok;
+  // Requests go on being served after the update (by v2 when it committed).
+  CHECK(await([&] { return ok > served_before_end + 10 || !error.empty() || bad > 0; }));
   stop = true;
   client.join();
   // The update commits under load; the client's connection, its pending requests
@@ -782,4 +831,46 @@ TEST_CASE("an attempt under continuous client load loses and fails no request") 
       CHECK(c.get("load" + std::to_string(i)) == "VALUE v" + std::to_string(i));
   }
   kv.check_serving();
+}
+
+// The whole file `path`.
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_CASE("the shipped ttst-supervise embeds the shipped agent, never the test agent or a test task") {
+  const std::string shipped = file_bytes(kSupervise), testing = file_bytes(kSuperviseTesting);
+  const std::string agent = file_bytes("inject/agent/agent"), test_agent = file_bytes("inject/agent/agent_testing");
+  REQUIRE(!agent.empty());
+  REQUIRE(!test_agent.empty());
+  CHECK(shipped.find(agent) != std::string::npos);       // the agent ELF, byte for byte
+  CHECK(shipped.find(test_agent) == std::string::npos);
+  CHECK(testing.find(test_agent) != std::string::npos);  // the search does find an embedded agent
+  for (const char* test_only : {"task_null_deref", "task_stfw_backward_lossy", "task_infinite_loop",
+                                "TTST_SUPERVISE_TEST_FORWARD_TASK", "TTST_SUPERVISE_TEST_BACKWARD_TASK",
+                                "TTST_SUPERVISE_TEST_DIE_AT"}) {
+    CAPTURE(test_only);
+    CHECK(shipped.find(test_only) == std::string::npos);
+    CHECK(testing.find(test_only) != std::string::npos);
+  }
+}
+
+TEST_CASE("the shipped ttst-supervise ignores every test variable: a commit still transfers the state") {
+  // The variables that make the test variant skip the forward transfer (the empty
+  // task), lose a write backward, and kill itself at the commit point.
+  const std::string every_test_variable =
+      "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=102 "
+      "TTST_SUPERVISE_TEST_DIE_AT=commit.past_pid";
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kV2), every_test_variable);
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  REQUIRE(r.report["transfers"].size() == 2);
+  CHECK(r.report["transfers"][0]["objects"].get<uint64_t>() > 100);  // the real forward transfer
+  CHECK(r.report["transfers"][1]["objects"].get<uint64_t>() > 100);  // the real backward one: no difference
+  take_over(kv, r);
+  KvClient c(kv.server.port);
+  CHECK(c.command("VERSION") == "VERSION 2");
+  for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
 }

@@ -32,6 +32,8 @@
 #include "supervisor/quiesce/quiesce.h"
 
 using namespace ttst::quiesce;
+using ttst::inject::LoadBias;
+using ttst::inject::RemoteAddr;
 using ttst::test::Child;
 using ttst::test::MemoryCopy;
 
@@ -137,7 +139,7 @@ void quiescent_and_unaware(const char* prog, const std::string& mode) {
   MemoryCopy before = MemoryCopy::of(r.pid);
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 3; i++) {  // three probes, as a supervisor re-checking would
-    Report rep = check(r.pid, map);
+    Verdict rep = check(r.pid, map);
     CHECK_MESSAGE(rep.quiescent, rep.message);
     REQUIRE(rep.threads.size() == 1);
     CHECK(rep.threads[0].state == ThreadState::kQuiescent);
@@ -220,7 +222,7 @@ bool advancing(pid_t pid, uint64_t counter) {
 TEST_CASE("update-point map from .ttst.upoints and the symbol table") {
   UpdatePointMap map = UpdatePointMap::load(kProg);
   CHECK(map.upoints().size() == 2);
-  CHECK(map.runtime_symbol() != 0);
+  CHECK(!map.runtime_symbol().is_null());
   std::set<std::string> with;
   for (auto& f : map.functions())
     if (f.has_upoint) with.insert(f.name);
@@ -242,7 +244,7 @@ TEST_CASE("blocked mid-request: not quiescent, and the message says where") {
   Ready r = parse_ready(c.line());
   wait_blocked(r.pid, {0});
   MemoryCopy before = MemoryCopy::of(r.pid);
-  Report rep = check(r.pid, map);
+  Verdict rep = check(r.pid, map);
   CHECK_FALSE(rep.quiescent);
   REQUIRE(rep.threads.size() == 1);
   CHECK(rep.threads[0].state == ThreadState::kBlocked);
@@ -270,7 +272,7 @@ TEST_CASE("blocked mid-request in a handler inlined into the event loop: not qui
       Ready r = parse_ready(c.line());
       wait_blocked(r.pid, {mode == "inlined" ? 0L : 1L});
       MemoryCopy before = MemoryCopy::of(r.pid);
-      Report rep = check(r.pid, map);
+      Verdict rep = check(r.pid, map);
       CHECK_FALSE(rep.quiescent);
       REQUIRE(rep.threads.size() == 1);
       CHECK(rep.threads[0].state == ThreadState::kBlocked);
@@ -299,7 +301,7 @@ TEST_CASE("without DWARF nothing blocked counts as quiescent (fail-safe)") {
   Child c({"tests/programs/runtime/qprog_nodebug", "read"});  // the loop's own read
   Ready r = parse_ready(c.line());
   wait_blocked(r.pid, {0});
-  Report rep = check(r.pid, map);
+  Verdict rep = check(r.pid, map);
   CHECK_FALSE(rep.quiescent);
   REQUIRE(rep.threads.size() == 1);
   CHECK(rep.threads[0].state == ThreadState::kBlocked);
@@ -315,7 +317,7 @@ TEST_CASE("two threads, each in its own event loop: quiescent; mid-request bound
   Child c({kProg, "mt"});
   Ready r = parse_ready(c.line());
   wait_blocked(r.pid, syscalls_of("poll"));
-  Report rep;
+  Verdict rep;
   for (int i = 0; i < 100; i++) {  // the worker may still be starting
     rep = check(r.pid, map);
     if (rep.quiescent) break;
@@ -340,7 +342,7 @@ TEST_CASE("mid-request for longer than the bound: refused after the bound, sayin
   Ready r = parse_ready(c.line());
   wait_blocked(r.pid, {0});
   auto t0 = std::chrono::steady_clock::now();
-  Report rep = check_within(r.pid, map, std::chrono::milliseconds(200));
+  Verdict rep = check_within(r.pid, map, std::chrono::milliseconds(200));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   CHECK_FALSE(rep.quiescent);
   CHECK(ms >= 190);
@@ -357,7 +359,7 @@ TEST_CASE("busy: not quiescent; stops at its update point; rollback resumes it")
   Child c({kProg, "busy"});
   Ready r = parse_ready(c.line());
   REQUIRE(advancing(r.pid, r.counter));
-  Report rep = check(r.pid, map);
+  Verdict rep = check(r.pid, map);
   CHECK_FALSE(rep.quiescent);
   CHECK(rep.threads.at(0).state == ThreadState::kRunning);
   CHECK(rep.message.find("event_loop") != std::string::npos);
@@ -367,8 +369,8 @@ TEST_CASE("busy: not quiescent; stops at its update point; rollback resumes it")
   write_u32(r.pid, r.rt + kReqOff, 1);
   user_regs_struct g = run_to_marker(r.pid, r.rt);
   CHECK(g.rdx == TTST_MARKER_PAST);
-  uint64_t bias = load_bias(r.pid, map);
-  const Function* f = map.function_at(g.r10 - bias);
+  const LoadBias bias = load_bias(r.pid, map);
+  const Function* f = map.function_at(RemoteAddr(g.r10) - bias);
   REQUIRE(f);
   CHECK(f->name == "event_loop");
   uint64_t at_stop = read_u64(r.pid, r.counter);
@@ -444,7 +446,7 @@ TEST_CASE("future mode: stops at its first update point until the supervisor say
   unsetenv(TTST_FUTURE_ENV);
   CHECK(c.line() == "START updating=1 env=0 0");  // knows it is a future; env var hidden
   UpdatePointMap map = UpdatePointMap::load(kProg);
-  Ready r{c.pid(), 0, map.runtime_symbol() + load_bias(c.pid(), map), 0, 0};
+  Ready r{c.pid(), 0, (map.runtime_symbol() + load_bias(c.pid(), map)).value(), 0, 0};
   CHECK(read_u32(r.pid, r.rt + kUpdOff) == 1);
   CHECK(read_u32(r.pid, r.rt + kReqOff) == 1);
   seize_and_interrupt(r.pid);
