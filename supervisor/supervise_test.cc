@@ -849,7 +849,7 @@ TEST_CASE("the shipped ttst-supervise embeds the shipped agent, never the test a
   CHECK(testing.find(test_agent) != std::string::npos);  // the search does find an embedded agent
   for (const char* test_only : {"task_null_deref", "task_stfw_backward_lossy", "task_infinite_loop",
                                 "TTST_SUPERVISE_TEST_FORWARD_TASK", "TTST_SUPERVISE_TEST_BACKWARD_TASK",
-                                "TTST_SUPERVISE_TEST_DIE_AT"}) {
+                                "TTST_SUPERVISE_TEST_DIE_AT", "TTST_SUPERVISE_TEST_BUG_IN"}) {
     CAPTURE(test_only);
     CHECK(shipped.find(test_only) == std::string::npos);
     CHECK(testing.find(test_only) != std::string::npos);
@@ -861,7 +861,7 @@ TEST_CASE("the shipped ttst-supervise ignores every test variable: a commit stil
   // task), lose a write backward, and kill itself at the commit point.
   const std::string every_test_variable =
       "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=102 "
-      "TTST_SUPERVISE_TEST_DIE_AT=commit.past_pid";
+      "TTST_SUPERVISE_TEST_DIE_AT=commit.past_pid TTST_SUPERVISE_TEST_BUG_IN=forward";
   Filled kv;
   Run r = supervise(pid_args(kv.server.pid, kV2), every_test_variable);
   REQUIRE(r.status == 0);
@@ -873,4 +873,26 @@ TEST_CASE("the shipped ttst-supervise ignores every test variable: a commit stil
   KvClient c(kv.server.port);
   CHECK(c.command("VERSION") == "VERSION 2");
   for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
+}
+
+TEST_CASE("internal errors exit 3 however they are raised; a bug during the plan is internal, not bad input") {
+  Filled kv;
+  // A bug (an unexpected exception) in the plan: P never touched.
+  Run plan = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_BUG_IN=plan");
+  CHECK(plan.status == 3);
+  CHECK(plan.report["outcome"] == "refused");
+  CHECK(plan.report["reason"] == "internal");
+  CHECK(plan.report["message"].get<std::string>().find("a bug simulated") != std::string::npos);
+  // The same after P was seized: rolled back, P released.
+  Run forward = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_BUG_IN=forward");
+  CHECK(forward.status == 3);
+  CHECK(forward.report["outcome"] == "rolled_back");
+  CHECK(forward.report["reason"] == "internal");
+  CHECK(phase_names(forward).back() == "rollback");
+  // Raised by the transaction itself: the agent does not know the transfer task.
+  Run unknown = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_FORWARD_TASK=999");
+  CHECK(unknown.status == 3);
+  CHECK(unknown.report["reason"] == "internal");
+  CHECK(unknown.report["message"].get<std::string>().find("no state-transfer engine") != std::string::npos);
+  kv.check_serving();
 }

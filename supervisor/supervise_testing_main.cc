@@ -8,6 +8,7 @@
 //     (0 empty, 2 NULL dereference, 3 abort, 5 infinite loop, 102 the backward
 //     transfer with one lost write)
 //   TTST_SUPERVISE_TEST_DIE_AT=<commit step>  SIGKILL itself at that commit step
+//   TTST_SUPERVISE_TEST_BUG_IN=<phase>  a std::logic_error thrown as that phase starts
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
@@ -32,5 +33,6 @@ int main(int argc, char** argv) {
   hooks.forward_task = task_from("TTST_SUPERVISE_TEST_FORWARD_TASK");
   hooks.backward_task = task_from("TTST_SUPERVISE_TEST_BACKWARD_TASK");
   if (const char* at = std::getenv("TTST_SUPERVISE_TEST_DIE_AT")) hooks.die_at = at;
+  if (const char* in = std::getenv("TTST_SUPERVISE_TEST_BUG_IN")) hooks.bug_in = in;
   return ttst::supervisor::supervise_main(argc, argv, &hooks);
 }

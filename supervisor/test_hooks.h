@@ -23,6 +23,9 @@ struct TestHooks {
   // The supervisor SIGKILLs itself at this commit step (commit.past_pid,
   // commit.unleashed, commit.past_doomed, commit.flushed, commit.released).
   std::string die_at;
+  // A bug simulated at the start of this phase ("plan", "forward"...): a
+  // std::logic_error, which the transaction must report as internal (exit 3).
+  std::string bug_in;
 };
 
 }  // namespace ttst::supervisor

@@ -26,6 +26,7 @@
 #include <ctime>
 #include <fstream>
 #include <optional>
+#include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
@@ -176,6 +177,7 @@ class Transaction {
   void end(const TransactionEnd& e);
 
  private:
+  void begin(const std::string& phase);
   void rollback_created();
   void name_differences(const diff::Result& res);
   void commit_step(const char* name) const;
@@ -192,9 +194,15 @@ class Transaction {
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
 };
 
+void Transaction::begin(const std::string& phase) {
+  phases_.start(phase);
+  if (o_.test_hooks && o_.test_hooks->bug_in == phase)  // TEST ONLY (test_hooks.h)
+    throw std::logic_error("a bug simulated by the test hooks in the " + phase + " phase");
+}
+
 // plan: every check made before touching P (preflight.h); both executables read.
 void Transaction::plan() {
-  phases_.start("plan");
+  begin("plan");
   try {
     if (!o_.xfer.empty())
       throw Refusal("--xfer (user transfer code) is not supported by this build yet",
@@ -215,7 +223,7 @@ void Transaction::plan() {
 // quiesce: P seized and kept stopped; the quiescence rule applied to this seizure;
 // a P found busy or mid-request driven to its update point (the stop protocol).
 void Transaction::quiesce() {
-  phases_.start("quiesce");
+  begin("quiesce");
   try {
     past_.emplace(inject::SeizedProcess::seize(o_.pid, deadline_.step(milliseconds(100), deadline_.left())));
   } catch (const std::exception& e) {
@@ -244,7 +252,7 @@ void Transaction::quiesce() {
 
 // create: F, v2 exec'd from a fork of P with P's argv, environment and descriptors.
 void Transaction::create() {
-  phases_.start("create");
+  begin("create");
   inject::FutureSpec spec;
   spec.exe = inputs_->v2.path();
   future_.emplace(inject::create_future(past_->main_thread(), spec, deadline_.step(milliseconds(100), milliseconds(2000))));
@@ -252,7 +260,7 @@ void Transaction::create() {
 
 // startup: F run to its first update point (future_startup.h).
 void Transaction::startup() {
-  phases_.start("startup");
+  begin("startup");
   run_future_to_update_point(*future_, inputs_->v2, deadline_.left());
   future_bias_ = inputs_->v2.bias_in(future_->pid());
   future_runtime_.emplace(future_->pid(), inputs_->v2.runtime_block() + future_bias_);
@@ -260,7 +268,7 @@ void Transaction::startup() {
 
 // forward: the agent in F transfers P's state into F (agent_transfer.h).
 void Transaction::forward() {
-  phases_.start("forward");
+  begin("forward");
   TransferRequest t;
   t.thread = &future_->task();
   t.process = "future";
@@ -274,7 +282,7 @@ void Transaction::forward() {
 
 // backward: R forked from P, the agent in R transfers F's state back into R.
 void Transaction::backward() {
-  phases_.start("backward");
+  begin("backward");
   // R is forked only now: the forward transfer's reads of P (process_vm_readv pins
   // pages, and the kernel unshares a copy-on-write page it pins) would otherwise
   // have split every page P shared with R. Forked after them, R shares P's pages
@@ -297,7 +305,7 @@ void Transaction::backward() {
 // diff: P against R, each thread's kernel-written rseq fields ignored (the agent's
 // region is already unmapped by run_agent).
 void Transaction::diff() {
-  phases_.start("diff");
+  begin("diff");
   diff::Options options;
   for (auto& t : past_->threads())
     if (auto area = t.rseq_area())
@@ -343,7 +351,7 @@ void Transaction::commit_step(const char* name) const {
 // commit: F serves, P and R end, in an order that leaves exactly one version
 // serving if this process is killed between any two steps (ttst_abi.h §5).
 void Transaction::commit() {
-  phases_.start("commit");
+  begin("commit");
   const pid_t fpid = future_->pid();
   CommitNotes notes;
   future_runtime_->set_past_pid(o_.pid);
