@@ -19,7 +19,7 @@ namespace {
 constexpr size_t kBatchPages = 64;    // 256 KiB per side: both buffers stay in L2
 constexpr size_t kChunkPages = 4096;  // one unit of work: 16 MiB, one pagemap read
 
-bool kernel_owned(const Mapping& m) {
+bool kernel_owned(const sys::Mapping& m) {
   return m.path == "[vvar]" || m.path == "[vvar_vclock]" || m.path == "[vsyscall]";
 }
 
@@ -260,7 +260,7 @@ void merge_parts(const std::vector<Part>& parts, const Options& o, Result& res) 
 // a reserved heap: up to terabytes) is first scanned for populated ranges in P
 // and R: outside them every page is absent in both, so equal, and reading a
 // pagemap entry per page there would dominate the whole diff.
-std::vector<std::pair<uint64_t, uint64_t>> ranges_to_compare(const Shared& s, const Mapping& m, Stats& st) {
+std::vector<std::pair<uint64_t, uint64_t>> ranges_to_compare(const Shared& s, const sys::Mapping& m, Stats& st) {
   constexpr uint64_t kScanAbove = uint64_t{4} << 30;
   std::vector<std::pair<uint64_t, uint64_t>> r;
   if (!s.full_why.empty() || m.size() < kScanAbove || !s.pp.populated(m.start, m.end, r) ||
@@ -279,8 +279,8 @@ std::vector<std::pair<uint64_t, uint64_t>> ranges_to_compare(const Shared& s, co
   return merged;
 }
 
-std::vector<Mapping> maps_of(pid_t pid, const char* who) {
-  std::vector<Mapping> m = read_maps(pid);
+std::vector<sys::Mapping> maps_of(pid_t pid, const char* who) {
+  std::vector<sys::Mapping> m = sys::read_maps(pid);
   if (m.empty())
     throw std::runtime_error(std::string(who) + " (pid " + std::to_string(pid) +
                              ") has no mappings: it exited; nothing to compare");
@@ -312,9 +312,9 @@ double Stats::effective_gbps() const {
 Result diff_processes(pid_t p, pid_t r, const Options& opts) {
   const auto t0 = std::chrono::steady_clock::now();
   Result res;
-  const std::vector<Mapping> pm = maps_of(p, "P"), rm_all = maps_of(r, "R");
-  std::vector<Mapping> rm;
-  for (const Mapping& m : rm_all)
+  const std::vector<sys::Mapping> pm = maps_of(p, "P"), rm_all = maps_of(r, "R");
+  std::vector<sys::Mapping> rm;
+  for (const sys::Mapping& m : rm_all)
     if (std::find(opts.agent_regions.begin(), opts.agent_regions.end(), m) == opts.agent_regions.end())
       rm.push_back(m);
 
@@ -331,7 +331,7 @@ Result diff_processes(pid_t p, pid_t r, const Options& opts) {
       res.mappings.push_back({MappingDiff::OnlyInR, {}, rm[j++]});
       continue;
     }
-    const Mapping &a = pm[i++], &b = rm[j++];
+    const sys::Mapping &a = pm[i++], &b = rm[j++];
     if (a != b) res.mappings.push_back({MappingDiff::Changed, a, b});
     if (a.shared() && b.shared()) {
       if (a == b) res.stats.mappings_shared++;  // same object: equal by construction
@@ -346,7 +346,7 @@ Result diff_processes(pid_t p, pid_t r, const Options& opts) {
   const std::vector<Part> parts = compare_chunks(shared, chunks, std::max(1u, opts.threads));
   merge_parts(parts, opts, res);
   // Both must have stayed stopped: the same layout after as before.
-  if (read_maps(p) != pm || read_maps(r) != rm_all)
+  if (sys::read_maps(p) != pm || sys::read_maps(r) != rm_all)
     throw std::runtime_error("P or R changed its mappings during the diff: they must stay stopped");
   bool invisible = false, failed = false;
   for (const Part& part : parts) invisible |= part.frames_invisible, failed |= part.pagemap_failed;

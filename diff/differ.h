@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "diff/maps.h"
+#include "inject/sys/proc_maps.h"
 
 namespace ttst::diff {
 
@@ -45,7 +45,7 @@ std::vector<IgnoredRange> rseq_kernel_fields(uint64_t rseq_addr, const std::stri
 struct Options {
   // R's mappings the supervisor created (copied from R's maps when it created
   // them); a mapping of R is skipped only if equal to one of these in every field.
-  std::vector<Mapping> agent_regions;
+  std::vector<sys::Mapping> agent_regions;
   std::vector<IgnoredRange> kernel_fields;
   size_t max_diffs = 100;       // byte ranges kept in full; the rest are counted
   size_t max_shown_bytes = 64;  // bytes of P and of R kept per range
@@ -56,7 +56,7 @@ struct Options {
 
 struct MappingDiff {
   enum Kind { OnlyInP, OnlyInR, Changed } kind;
-  Mapping p, r;  // the one(s) that exist
+  sys::Mapping p, r;  // the one(s) that exist
   std::string describe() const;
 };
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "diff/state_model.h"
+#include "inject/sys/hex.h"
 
 namespace ttst::diff {
 
@@ -65,10 +66,8 @@ std::optional<Named> ModelNamer::name(uint64_t addr) const {
   if (h == m_.heap.begin() || addr >= std::prev(h)->addr + std::prev(h)->size) return std::nullopt;
   const HeapObject& o = *std::prev(h);
   const auto site = m_.sites.find(o.site);
-  char id[64];
-  snprintf(id, sizeof id, "0x%" PRIx64, o.site);
   const std::string prefix =
-      "heap object " + (site != m_.sites.end() ? site->second.id : std::string(id)) + " #" + std::to_string(o.dyn_id);
+      "heap object " + (site != m_.sites.end() ? site->second.id : sys::hex(o.site)) + " #" + std::to_string(o.dyn_id);
   const uint32_t t = site != m_.sites.end() ? site->second.type : 0;
   const uint64_t esize = size_of(t), off = addr - o.addr;
   Named n;
@@ -110,8 +109,7 @@ std::string ModelNamer::render(const Named& n, const uint8_t* b) const {
   }
   if (T.kind == TypeDesc::Pointer && n.size == 8) {
     if (!uint()) return "NULL";
-    snprintf(s, sizeof s, "0x%" PRIx64, uint());
-    return s;
+    return sys::hex(uint());
   }
   if (T.kind == TypeDesc::Enum) {
     const int64_t v = T.enc == TypeDesc::Signed ? sint() : static_cast<int64_t>(uint());

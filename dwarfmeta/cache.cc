@@ -10,10 +10,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 
 #include "dwarfmeta/elf_file.h"
 #include "dwarfmeta/error.h"
 #include "dwarfmeta/image_writer.h"
+#include "inject/sys/atomic_file.h"
 
 namespace ttst::dwarfmeta {
 
@@ -67,25 +69,12 @@ namespace {
 bool store(const std::string& file, const std::vector<uint8_t>& bytes) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(file).parent_path(), ec);
-  std::string tmp = file + ".tmp." + std::to_string(getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n <= 0) {
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), file.c_str()) != 0) {
-    ::unlink(tmp.c_str());
+  try {
+    sys::write_file_atomically(file, bytes);
+    return true;
+  } catch (const std::runtime_error&) {
     return false;
   }
-  return true;
 }
 
 std::string cache_file(const std::string& path, std::string dir) {

@@ -4,14 +4,10 @@
 #include <cstdio>
 #include <set>
 
+#include "inject/sys/hex.h"
+
 namespace ttst::dwarfmeta {
 namespace {
-
-std::string hex(uint64_t v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "0x%lx", static_cast<unsigned long>(v));
-  return b;
-}
 
 std::string pad(std::string s, size_t n) {
   if (s.size() < n) s.append(n - s.size(), ' ');
@@ -61,12 +57,12 @@ void dump_text(const Program& p, std::ostream& out) {
   out << p.path << ": " << (p.pie ? "PIE" : "non-PIE") << ", build-id "
       << (p.build_id.empty() ? "(none)" : p.build_id);
   if (p.debug_file != p.path) out << ", debug info " << p.debug_file;
-  out << (p.runtime_addr ? ", ttst runtime at " + hex(p.runtime_addr) : std::string(", not built with ttst-cc"));
+  out << (p.runtime_addr ? ", ttst runtime at " + sys::hex(p.runtime_addr) : std::string(", not built with ttst-cc"));
   out << "\n\nglobals (" << p.globals.size() << "):\n";
   std::set<TypeId> seen;
   std::vector<TypeId> order;
   for (const Global& g : p.globals) {
-    out << "  " << pad(hex(g.addr), 10) << " " << pad(std::to_string(g.size), 6) << " "
+    out << "  " << pad(sys::hex(g.addr), 10) << " " << pad(std::to_string(g.size), 6) << " "
         << pad(p.declaration(g.type, g.id), 44) << " /* " << linkage_name(g.linkage)
         << (g.tls ? ", thread-local" : "") << (g.readonly ? ", read-only" : "") << ", " << g.file << " */\n";
     reach(p, g.type, seen, order);
@@ -82,10 +78,10 @@ void dump_text(const Program& p, std::ostream& out) {
       << " more without, e.g. C runtime start-up, in --json):\n";
   for (const Function& f : p.functions)
     if (!f.file.empty())
-      out << "  " << pad(hex(f.low) + "-" + hex(f.high), 22) << " " << f.id << (f.external ? "" : " (static)") << "\n";
+      out << "  " << pad(sys::hex(f.low) + "-" + sys::hex(f.high), 22) << " " << f.id << (f.external ? "" : " (static)") << "\n";
   out << "\nallocation sites (" << p.alloc_sites.size() << "):\n";
   for (const AllocSite& s : p.alloc_sites)
-    out << "  " << pad(s.id, 28) << " " << pad(s.allocator, 15) << " return " << hex(s.return_addr)
+    out << "  " << pad(s.id, 28) << " " << pad(s.allocator, 15) << " return " << sys::hex(s.return_addr)
         << (s.type ? "  (stored as " + p.type_name(s.type) + " *)" : std::string()) << "\n";
   if (!p.annotations.empty()) {
     out << "\nannotations (" << p.annotations.size() << "):\n";
@@ -95,10 +91,10 @@ void dump_text(const Program& p, std::ostream& out) {
   }
   if (!p.update_points.empty()) {
     out << "\nupdate points (" << p.update_points.size() << "):\n";
-    for (const UpdatePoint& u : p.update_points) out << "  " << hex(u.addr) << " in " << u.function << "\n";
+    for (const UpdatePoint& u : p.update_points) out << "  " << sys::hex(u.addr) << " in " << u.function << "\n";
   }
   out << "\nstring literal ranges:\n";
-  for (const Range& r : p.string_ranges) out << "  " << pad(r.name, 16) << hex(r.start) << "-" << hex(r.end) << "\n";
+  for (const Range& r : p.string_ranges) out << "  " << pad(r.name, 16) << sys::hex(r.start) << "-" << sys::hex(r.end) << "\n";
 }
 
 nlohmann::json to_json(const Program& p) {

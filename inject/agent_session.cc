@@ -17,6 +17,8 @@
 #include "inject/process.h"
 #include "inject/remote_syscalls.h"
 #include "inject/steps.h"
+#include "inject/sys/proc_status.h"
+#include "inject/sys/signals.h"
 
 namespace ttst::inject {
 namespace {
@@ -25,11 +27,6 @@ constexpr uint64_t kPage = 4096;
 constexpr uint64_t kGuardSize = 16 * kPage;
 uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 uint64_t sigbit(int sig) { return 1ull << (sig - 1); }
-
-// Synchronous fault signals stay unblocked while the agent runs: a fault is then
-// reported to the tracer without the kernel resetting the handler (which it does
-// for a blocked forced signal). Everything else stays blocked and pending.
-constexpr int kFaultSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
 
 struct Layout {
   uint64_t desc, meta_self, meta_peer, plugin, output, heap, guard, stack, total;
@@ -59,8 +56,8 @@ Layout plan(const AgentImage& image, const AgentRequest& rq) {
 }
 
 int32_t tgid_of(pid_t tid) {
-  std::string v = proc_status_field(tid, "Tgid");
-  return v.empty() ? tid : std::stoi(v);
+  std::optional<sys::ProcStatus> status = sys::ProcStatus::read(tid);
+  return status && status->tgid() != 0 ? status->tgid() : tid;
 }
 
 }  // namespace
@@ -74,7 +71,7 @@ std::string AgentOutcome::describe() const {
         return fmt::format("agent crashed: {}, at `{}` ({})", escaped, instruction,
                            symbol.empty() ? "outside the agent" : symbol);
       return fmt::format("agent crashed: {} (si_code {}) at address {:#x}{}, instruction `{}` at {:#x} ({})",
-                         sigabbrev_np(signal) ? std::string("SIG") + sigabbrev_np(signal) : std::to_string(signal), si_code, fault_address,
+                         sys::signal_name(signal), si_code, fault_address,
                          stack_overflow ? " (stack overflow)" : "", instruction, rip,
                          symbol.empty() ? "outside the agent" : symbol);
     case Kind::kHung:
@@ -151,8 +148,11 @@ AgentOutcome run_agent(Task& thread, const AgentRequest& rq, const AgentImage& i
     const uint32_t mxcsr = 0x1f80;
     std::memcpy(xs.data() + 0, &fcw, 2);
     std::memcpy(xs.data() + 24, &mxcsr, 4);
+    // The fault signals stay unblocked while the agent runs: a fault is then
+    // reported to the tracer without the kernel resetting the handler (which it
+    // does for a blocked forced signal). Everything else stays blocked and pending.
     uint64_t mask = ~0ull;
-    for (int s : kFaultSignals) mask &= ~sigbit(s);
+    for (int s : sys::fault_signals()) mask &= ~sigbit(s);
     thread.set_xstate(xs);
     thread.set_regs(r);
     thread.set_sigmask(mask);
@@ -210,8 +210,7 @@ AgentOutcome run_agent(Task& thread, const AgentRequest& rq, const AgentImage& i
         out.kind = AgentOutcome::Kind::kCrashed;
         out.signal = s->sig;
         out.si_code = si.si_code;
-        bool fault = si.si_code > 0 && (s->sig == SIGSEGV || s->sig == SIGBUS ||
-                                        s->sig == SIGILL || s->sig == SIGFPE || s->sig == SIGTRAP);
+        bool fault = si.si_code > 0 && sys::is_fault_signal(s->sig);  // sent by the kernel
         out.fault_address = fault ? reinterpret_cast<uint64_t>(si.si_addr) : 0;
         out.rip = thread.get_regs().rip;
         uint64_t rsp = thread.get_regs().rsp;
@@ -232,8 +231,8 @@ AgentOutcome run_agent(Task& thread, const AgentRequest& rq, const AgentImage& i
         if (s->event == PTRACE_EVENT_FORK || s->event == PTRACE_EVENT_VFORK ||
             s->event == PTRACE_EVENT_CLONE) {
           auto child = static_cast<pid_t>(thread.event_msg());
-          std::string tgid = proc_status_field(child, "Tgid");
-          if (!tgid.empty() && std::stoi(tgid) != pid) {
+          std::optional<sys::ProcStatus> child_status = sys::ProcStatus::read(child);
+          if (child_status && child_status->tgid() != pid) {
             // A separate process: kill it now (we are its tracer, we reap it).
             ::kill(child, SIGKILL);
             waitpid(child, nullptr, __WALL);

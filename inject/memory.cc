@@ -5,31 +5,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
-#include <sstream>
 
 #include "inject/error.h"
 
 namespace ttst::inject {
-
-std::vector<Mapping> read_maps(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
-  if (!in) throw InjectError("cannot read /proc/" + std::to_string(pid) + "/maps");
-  std::vector<Mapping> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    Mapping m;
-    std::istringstream ls(line);
-    std::string range, dev, inode;
-    ls >> range >> m.perms >> std::hex >> m.offset >> dev >> inode;
-    auto dash = range.find('-');
-    m.start = std::stoull(range.substr(0, dash), nullptr, 16);
-    m.end = std::stoull(range.substr(dash + 1), nullptr, 16);
-    std::getline(ls >> std::ws, m.path);
-    out.push_back(std::move(m));
-  }
-  return out;
-}
 
 size_t try_read_memory(pid_t pid, uint64_t addr, std::span<uint8_t> out) {
   size_t done = 0;
@@ -46,8 +25,8 @@ size_t try_read_memory(pid_t pid, uint64_t addr, std::span<uint8_t> out) {
 void read_memory(pid_t pid, uint64_t addr, std::span<uint8_t> out) {
   size_t n = try_read_memory(pid, addr, out);
   if (n != out.size())
-    throw InjectError("cannot read " + std::to_string(out.size()) + " bytes at 0x" +
-                      fmt_hex(addr) + " in process " + std::to_string(pid));
+    throw InjectError("cannot read " + std::to_string(out.size()) + " bytes at " +
+                      sys::hex(addr) + " in process " + std::to_string(pid));
 }
 
 std::vector<uint8_t> read_memory(pid_t pid, uint64_t addr, size_t len) {
@@ -63,7 +42,7 @@ void write_memory(pid_t pid, uint64_t addr, std::span<const uint8_t> data) {
     iovec remote{reinterpret_cast<void*>(addr + done), data.size() - done};
     ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
     if (n <= 0)
-      throw_errno("writing " + std::to_string(data.size()) + " bytes at 0x" + fmt_hex(addr) +
+      throw_errno("writing " + std::to_string(data.size()) + " bytes at " + sys::hex(addr) +
                   " in process " + std::to_string(pid));
     done += static_cast<size_t>(n);
   }
@@ -80,7 +59,7 @@ MemoryDigest digest_writable_memory(pid_t pid, const std::vector<Range>& exclude
   };
   std::vector<uint8_t> buf;
   for (const Mapping& m : read_maps(pid)) {
-    std::string layout = fmt_hex(m.start) + "-" + fmt_hex(m.end) + m.perms + m.path;
+    std::string layout = sys::hex_digits(m.start) + "-" + sys::hex_digits(m.end) + m.perms + m.path;
     mix(reinterpret_cast<const uint8_t*>(layout.data()), layout.size());
     if (!m.readable() || !m.writable()) continue;
     buf.resize(m.end - m.start);
@@ -98,12 +77,6 @@ MemoryDigest digest_writable_memory(pid_t pid, const std::vector<Range>& exclude
   }
   d.hash = h;
   return d;
-}
-
-std::string fmt_hex(uint64_t v) {
-  char b[24];
-  snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(v));
-  return b;
 }
 
 }  // namespace ttst::inject

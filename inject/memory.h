@@ -1,5 +1,5 @@
 // memory.h — reading and writing another process's memory (process_vm_readv /
-// process_vm_writev) and listing its mappings (/proc/PID/maps). TRUSTED.
+// process_vm_writev) and a digest proving it unchanged. TRUSTED.
 // The host writes into R and F (the agent's region, before the agent runs); into P
 // only the fail-safe frames of a remote syscall, below its stack pointer, whose
 // original bytes are put back (failsafe_frame.h).
@@ -13,20 +13,16 @@
 #include <vector>
 
 #include "inject/remote_addr.h"
+#include "inject/sys/hex.h"
+#include "inject/sys/proc_maps.h"
 
 namespace ttst::inject {
 
-struct Mapping {
-  uint64_t start = 0, end = 0;
-  std::string perms;  // "rw-p"
-  uint64_t offset = 0;
-  std::string path;   // "" for anonymous, "[stack]", "[vdso]", ...
-  bool readable() const { return perms.size() > 0 && perms[0] == 'r'; }
-  bool writable() const { return perms.size() > 1 && perms[1] == 'w'; }
-};
-
-std::vector<Mapping> read_maps(pid_t pid);
-std::string fmt_hex(uint64_t v);  // "7f12ab" (no prefix)
+// The mappings of a process come from the one host-side reader (inject/sys).
+using sys::Mapping;
+using sys::read_maps;
+// "7f12ab" (no prefix). Kept for failsafe_frame.cc until it uses sys::hex.
+inline std::string fmt_hex(uint64_t v) { return sys::hex_digits(v); }
 
 // Reads exactly out.size() bytes or throws.
 void read_memory(pid_t pid, uint64_t addr, std::span<uint8_t> out);

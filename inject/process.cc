@@ -4,7 +4,6 @@
 #include <dirent.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
 #include <spdlog/spdlog.h>
 
@@ -26,27 +25,14 @@ std::set<pid_t> list_threads(pid_t pid) {
 
 }  // namespace
 
-std::string proc_status_field(pid_t pid, const std::string& name) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(name + ":", 0) == 0) {
-      auto v = line.substr(name.size() + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  return "";
-}
-
 SeizedProcess SeizedProcess::seize(pid_t pid, milliseconds timeout) {
-  std::string tracer = proc_status_field(pid, "TracerPid");
-  if (tracer.empty()) throw TraceeDied("process " + std::to_string(pid) + " does not exist");
-  if (tracer != "0")
-    throw InjectError("process " + std::to_string(pid) + " is already traced by " + tracer +
-                      "; stop that debugger first");
+  std::optional<sys::ProcStatus> status = sys::ProcStatus::read(pid);
+  if (!status) throw TraceeDied("process " + std::to_string(pid) + " does not exist");
+  if (pid_t tracer = status->tracer_pid(); tracer != 0)
+    throw InjectError("process " + std::to_string(pid) + " is already traced by " +
+                      std::to_string(tracer) + "; stop that debugger first");
   SeizedProcess p(pid);
-  std::string sec = proc_status_field(pid, "Seccomp");
-  p.seccomp_ = sec.empty() ? 0 : std::stoi(sec);
+  p.seccomp_ = status->seccomp_mode();
   if (p.seccomp_ != 0)
     spdlog::warn("inject: process {} runs under seccomp mode {}; remote syscalls may be refused",
                  pid, p.seccomp_);

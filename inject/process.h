@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "inject/memory.h"
+#include "inject/sys/proc_status.h"
 #include "inject/task.h"
 
 namespace ttst::inject {
@@ -45,7 +46,8 @@ class SeizedProcess {
   std::deque<Task> threads_;
 };
 
-// "Name:\tvalue" field of /proc/PID/status ("" when absent).
-std::string proc_status_field(pid_t pid, const std::string& name);
+// "Name:\tvalue" field of /proc/PID/status ("" when absent), from the one
+// host-side reader (inject/sys).
+using sys::proc_status_field;
 
 }  // namespace ttst::inject

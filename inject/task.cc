@@ -25,11 +25,6 @@ unsigned options_child() {
   return PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC;
 }
 
-std::string signal_name(int sig) {
-  const char* n = sigabbrev_np(sig);
-  return n ? std::string("SIG") + n : "signal " + std::to_string(sig);
-}
-
 std::string Stop::describe() const {
   switch (kind) {
     case StopKind::kSyscall: return "syscall stop";

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "inject/sys/signals.h"
+
 namespace ttst::inject {
 
 using std::chrono::milliseconds;
@@ -125,8 +127,8 @@ class Task {
   user_regs_struct eintr_rewound_{};
 };
 
-// "SIGSEGV" (or "signal 64").
-std::string signal_name(int sig);
+// "SIGSEGV" (or "signal 77"), from inject/sys.
+using sys::signal_name;
 // Decodes a waitpid status of a traced thread.
 Stop decode_status(int status);
 // Size of the kernel's x86 xstate buffer, from CPUID leaf 0xD (at run time).

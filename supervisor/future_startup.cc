@@ -8,16 +8,12 @@
 #include <string>
 
 #include "inject/decode.h"
+#include "inject/sys/signals.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/transaction_end.h"
 
 namespace ttst::supervisor {
 namespace {
-
-bool is_fault(int sig) {
-  return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGABRT ||
-         sig == SIGTRAP || sig == SIGSYS;
-}
 
 // F in the stop of the fault `sig`: where it is, for the report.
 Crash describe_fault(inject::ChildProcess& f, const Executable& v2, int sig) {
@@ -46,7 +42,7 @@ Crash describe_fault(inject::ChildProcess& f, const Executable& v2, int sig) {
 void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, std::chrono::milliseconds budget) {
   std::optional<Crash> crash;
   auto on_signal = [&](const inject::Stop& s) {
-    if (is_fault(s.sig) && !crash) crash = describe_fault(f, v2, s.sig);
+    if (sys::is_crash_signal(s.sig) && !crash) crash = describe_fault(f, v2, s.sig);
   };
   std::optional<inject::Stop> s = f.task().run_to_syscall(
       [](const user_regs_struct& r) { return quiesce::at_any_marker(r); }, budget, on_signal);
@@ -67,7 +63,7 @@ void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, s
       crash = Crash{"future", s->sig, 0, "", ""};
     }
     rollback(Reason::kStartupCrash,
-             "the new version crashed during start-up: " + inject::signal_name(s->sig) + where,
+             "the new version crashed during start-up: " + sys::signal_name(s->sig) + where,
              "fix v2's start-up (run it by hand or under gdb); the old version keeps serving", crash);
   }
 }

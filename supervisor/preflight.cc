@@ -7,8 +7,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <optional>
 
+#include "inject/sys/proc_status.h"
 
 namespace ttst::supervisor {
 namespace fs = std::filesystem;
@@ -23,11 +24,8 @@ int thread_count(pid_t pid) {
 }
 
 pid_t tracer_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("TracerPid:", 0) == 0) return static_cast<pid_t>(std::stol(line.substr(10)));
-  return 0;
+  std::optional<sys::ProcStatus> st = sys::ProcStatus::read(pid);
+  return st ? st->tracer_pid() : 0;
 }
 
 namespace {
@@ -37,15 +35,9 @@ void check_running_program(pid_t pid) {
   const std::string proc = "/proc/" + std::to_string(pid);
   if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH) || !fs::exists(proc))
     throw Refusal("no process with pid " + std::to_string(pid), "check the pid (ps, the service's pid file)");
-  {
-    std::ifstream st(proc + "/status");
-    std::string line;
-    while (std::getline(st, line))
-      if (line.rfind("State:", 0) == 0 && (line.find("Z (zombie)") != std::string::npos ||
-                                            line.find("X (dead)") != std::string::npos))
-        throw Refusal("pid " + std::to_string(pid) + " has exited (it is a zombie)",
-                      "check the pid; the program is no longer running");
-  }
+  if (std::optional<sys::ProcStatus> st = sys::ProcStatus::read(pid); st && st->exited())
+    throw Refusal("pid " + std::to_string(pid) + " has exited (it is a zombie)",
+                  "check the pid; the program is no longer running");
   if (::kill(pid, 0) != 0 && errno == EPERM)
     throw Refusal("not allowed to trace pid " + std::to_string(pid) + " (it belongs to another user)",
                   "run ttst-supervise as root or as the program's user");

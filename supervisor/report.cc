@@ -1,19 +1,19 @@
 // report — see report.h.
 #include "supervisor/report.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
+
+#include "inject/sys/atomic_file.h"
+#include "inject/sys/hex.h"
+#include "inject/sys/signals.h"
 
 namespace ttst::supervisor {
 namespace {
@@ -50,39 +50,6 @@ std::string get_string(const nlohmann::json& j, const char* key) {
   const auto& v = require(j, key);
   if (!v.is_string()) throw std::runtime_error(std::string("report key \"") + key + "\" is not a string");
   return v.get<std::string>();
-}
-
-std::string signal_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
-
-void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot write report " + tmp.string() + ": " + strerror(errno));
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t w = ::write(fd, text.data() + off, text.size() - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      int e = errno;
-      ::close(fd);
-      throw std::runtime_error("cannot write report " + tmp.string() + ": " + strerror(e));
-    }
-    off += static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0)
-    throw std::runtime_error("cannot write report " + tmp.string() + ": " + strerror(errno));
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot write report " + path.string() + ": " + strerror(errno));
 }
 
 }  // namespace
@@ -135,7 +102,7 @@ nlohmann::json to_json(const Report& r) {
   if (r.crash) {
     const Crash& c = *r.crash;
     j["crash"] = {{"process", c.process},         {"signal", c.signal},
-                  {"signal_name", signal_name(c.signal)}, {"fault_address", hex(c.fault_address)},
+                  {"signal_name", sys::signal_name(c.signal)}, {"fault_address", sys::hex(c.fault_address)},
                   {"instruction", c.instruction}, {"symbol", c.symbol}};
   }
   j["transfers"] = nlohmann::json::array();
@@ -148,7 +115,7 @@ nlohmann::json to_json(const Report& r) {
   j["differences"] = nlohmann::json::array();
   for (const auto& d : r.differences)
     j["differences"].push_back(
-        {{"where", d.where}, {"address", hex(d.address)}, {"past", d.past}, {"reversed", d.reversed}});
+        {{"where", d.where}, {"address", sys::hex(d.address)}, {"past", d.past}, {"reversed", d.reversed}});
   j["differences_total"] = r.differences_total;
   j["needs_user_code"] = r.needs_user_code;
   j["detail"] = r.detail;
@@ -231,7 +198,7 @@ std::string render_summary(const Report& r) {
       << " pointers translated, " << t.transforms << " type transformations\n";
   if (r.crash) {
     const Crash& c = *r.crash;
-    s << "  crash in the " << c.process << " process: " << signal_name(c.signal) << " at " << hex(c.fault_address)
+    s << "  crash in the " << c.process << " process: " << sys::signal_name(c.signal) << " at " << sys::hex(c.fault_address)
       << "\n";
     if (!c.instruction.empty()) s << "    instruction: " << c.instruction << "\n";
     if (!c.symbol.empty()) s << "    in:          " << c.symbol << "\n";
@@ -239,7 +206,7 @@ std::string render_summary(const Report& r) {
   if (!r.differences.empty()) {
     s << "  state differences between past and reversed (" << r.differences_total << " in all):\n";
     for (const auto& d : r.differences)
-      s << "    " << d.where << " @" << hex(d.address) << ": past " << d.past << ", reversed " << d.reversed << "\n";
+      s << "    " << d.where << " @" << sys::hex(d.address) << ": past " << d.past << ", reversed " << d.reversed << "\n";
     if (r.differences_total > r.differences.size())
       s << "    ... and " << (r.differences_total - r.differences.size()) << " more\n";
   }
@@ -272,8 +239,8 @@ std::filesystem::path write_report(const Report& r, const std::filesystem::path&
            tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   std::string base = std::string("ttst-") + stamp + "-" + std::to_string(r.old_pid);
   std::filesystem::path json_path = dir / (base + ".json");
-  write_file_atomically(json_path, to_json(r).dump(2) + "\n");
-  write_file_atomically(dir / (base + ".txt"), render_summary(r));
+  sys::write_file_atomically(json_path.string(), to_json(r).dump(2) + "\n");
+  sys::write_file_atomically((dir / (base + ".txt")).string(), render_summary(r));
   return json_path;
 }
 

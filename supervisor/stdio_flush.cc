@@ -9,6 +9,8 @@
 #include "dwarfmeta/elf_file.h"
 #include "inject/memory.h"
 #include "inject/remote_syscalls.h"
+#include "inject/sys/hex.h"
+#include "inject/sys/proc_maps.h"
 
 namespace ttst::supervisor {
 namespace {
@@ -21,11 +23,11 @@ constexpr int kMaxFiles = 4096;
 
 // The run-time address of libc's _IO_list_all in `pid`, or 0.
 uint64_t list_head(pid_t pid) {
-  for (const inject::Mapping& m : inject::read_maps(pid)) {
+  for (const sys::Mapping& m : sys::read_maps(pid)) {
     if (m.offset != 0 || m.path.find("/libc.so") == std::string::npos) continue;
     // The file as P mapped it, even if replaced on disk since.
-    std::string path = "/proc/" + std::to_string(pid) + "/map_files/" + inject::fmt_hex(m.start) + "-" +
-                       inject::fmt_hex(m.end);
+    std::string path = "/proc/" + std::to_string(pid) + "/map_files/" + sys::hex_digits(m.start) + "-" +
+                       sys::hex_digits(m.end);
     for (const std::string& p : {path, m.path}) {
       try {
         dwarfmeta::ElfFile elf(p);

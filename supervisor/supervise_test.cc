@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
 
 namespace fs = std::filesystem;
@@ -103,19 +104,10 @@ bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseco
   return true;
 }
 
-// A field of /proc/PID/status ("" when absent or the process is gone).
-std::string status_field(pid_t pid, const std::string& field) {
-  std::ifstream st("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(st, line);)
-    if (line.rfind(field + ":", 0) == 0) {
-      size_t v = line.find_first_not_of(" \t", field.size() + 1);
-      return v == std::string::npos ? "" : line.substr(v);
-    }
-  return "";
-}
+using ttst::sys::proc_status_field;
 
 bool traced(pid_t pid) {
-  std::string t = status_field(pid, "TracerPid");
+  std::string t = proc_status_field(pid, "TracerPid");
   return !t.empty() && t != "0";
 }
 
@@ -144,10 +136,7 @@ struct Filled {
     for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
     CHECK(c.set("after", "yes") == "OK");
     CHECK(c.get("after") == "VALUE yes");
-    std::ifstream st("/proc/" + std::to_string(server.pid) + "/status");
-    std::string line;
-    while (std::getline(st, line))
-      if (line.rfind("TracerPid:", 0) == 0) CHECK(line == "TracerPid:\t0");
+    CHECK(proc_status_field(server.pid, "TracerPid") == "0");
   }
 };
 
@@ -311,11 +300,8 @@ pid_t take_over(Filled& kv, const Run& r) {
 }
 
 long vm_rss_kb(pid_t pid) {
-  std::ifstream st("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(st, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
+  std::string kb = proc_status_field(pid, "VmRSS");
+  return kb.empty() ? -1 : std::stol(kb);
 }
 
 TEST_CASE("committed: state written before the update reads back after it (v1 -> v2)") {
@@ -391,7 +377,7 @@ TEST_CASE("committed: the lines the old version printed but had not written reac
   // Each line is followed by a 5 ms sleep (a voluntary context switch): wait for 30
   // lines, most still in its stdio buffer.
   REQUIRE(await([&] {
-    std::string n = status_field(p, "voluntary_ctxt_switches");
+    std::string n = proc_status_field(p, "voluntary_ctxt_switches");
     return !n.empty() && std::stol(n) >= 30;
   }));
   Run r = supervise(pid_args(p, kTests + "logger_v2"));
@@ -632,8 +618,8 @@ TEST_CASE("the supervisor SIGKILLed mid-transaction: P keeps serving") {
       const pid_t f = std::stoi(name);
       std::error_code e2;
       std::string exe = fs::read_symlink(it->path() / "exe", e2).filename().string();
-      if (exe == "kvserver_v2" && status_field(f, "TracerPid") == std::to_string(sup) &&
-          status_field(f, "State").rfind("R", 0) == 0)
+      if (exe == "kvserver_v2" && proc_status_field(f, "TracerPid") == std::to_string(sup) &&
+          proc_status_field(f, "State").rfind("R", 0) == 0)
         return true;
     }
     return false;
@@ -674,15 +660,10 @@ TEST_CASE("commit mechanics: F released and serving, P ended, pid file rewritten
     std::getline(sc, syscall_line);
     return !syscall_line.empty() && syscall_line.rfind("110 ", 0) != 0 && !traced(f);
   }), syscall_line);
-  std::ifstream fs_("/proc/" + std::to_string(f) + "/status");
-  std::string line, state, tracer;
-  while (std::getline(fs_, line)) {
-    if (line.rfind("State:", 0) == 0) state = line;
-    if (line.rfind("TracerPid:", 0) == 0) tracer = line;
-  }
+  const std::string state = proc_status_field(f, "State");
   CHECK(state.find("Z") == std::string::npos);
   CHECK(!state.empty());
-  CHECK(tracer == "TracerPid:\t0");
+  CHECK(proc_status_field(f, "TracerPid") == "0");
   kill(f, SIGKILL);
 }
 
@@ -781,9 +762,7 @@ TEST_CASE("P blocked mid-request in a handler inlined into its event loop is not
   CHECK(r.report["reason"] == "not_quiescent");
   CHECK(r.report["message"].get<std::string>().find("did not reach an update point") != std::string::npos);
   CHECK(blocked_in_read(mid));  // its read neither ended nor failed
-  std::ifstream st("/proc/" + std::to_string(mid) + "/status");
-  for (std::string line; std::getline(st, line);)
-    if (line.rfind("TracerPid:", 0) == 0) CHECK(line == "TracerPid:\t0");
+  CHECK(proc_status_field(mid, "TracerPid") == "0");
   end(mid);
 }
 

@@ -34,6 +34,7 @@
 #include "inject/decode.h"
 #include "inject/process.h"
 #include "inject/process_factory.h"
+#include "inject/sys/atomic_file.h"
 #include "supervisor/agent_transfer.h"
 #include "supervisor/future_startup.h"
 #include "supervisor/preflight.h"
@@ -115,17 +116,6 @@ long pss_kib(pid_t pid) {
   while (std::getline(in, line))
     if (line.rfind("Pss:", 0) == 0) return std::atol(line.c_str() + 4);
   return 0;
-}
-
-void write_pidfile(const std::string& path, pid_t pid) {
-  std::string tmp = path + ".ttst-tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << pid << "\n";
-    if (!out) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot replace " + path + ": " + std::strerror(errno));
 }
 
 int exit_status_of(const Report& r) {
@@ -375,7 +365,7 @@ void Transaction::commit() {
   past_->release();
   if (!o_.pidfile.empty()) {
     try {
-      write_pidfile(o_.pidfile, fpid);
+      sys::write_file_atomically(o_.pidfile, std::to_string(fpid) + "\n");
     } catch (const std::exception& e) {  // committed all the same: F serves
       notes.pidfile_problem = e.what();
     }

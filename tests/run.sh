@@ -1,37 +1,56 @@
 #!/usr/bin/env bash
-# The README's test command: installs what is missing, builds everything with Bazel
-# (offline), runs every test, and ends with one line "N passed, N failed" where N
-# counts doctest test cases across all test binaries. Exits non-zero on any failure.
-# Extra arguments go to `bazel test` (for example --config=asan).
+# The README's test command: installs what is missing, builds with Bazel (offline),
+# runs the tests, prints the size of the trusted code (tests/rcb_count.sh), and
+# ends with one line "N passed, N failed" where N counts doctest test cases of the
+# tests this invocation ran (tests/count_test_results.py). Exits non-zero on any
+# failure.
+#
+#   bash tests/run.sh                         every test
+#   bash tests/run.sh //inject/... //diff/... only these targets (counted alone)
+#   bash tests/run.sh --config=asan           flags go to both bazel build and test
+#
+# Arguments starting with // (or -// to exclude) are target patterns; any other
+# argument is a flag for Bazel, written --flag=value.
+# When the build fails no test runs: it says so, and the last line is
+# "0 passed, 0 failed: build failed" (exit 1) — no test is claimed to have failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash third_party/setup.sh || exit 2
 
-bazel build //... || { echo "0 passed, 1 failed"; exit 1; }
-bazel test //... "$@"
+flags=()
+targets=()
+for arg in "$@"; do
+  case $arg in
+    //* | -//* | @*) targets+=("$arg") ;;
+    *) flags+=("$arg") ;;
+  esac
+done
+[[ ${#targets[@]} -gt 0 ]] || targets=(//...)
+
+if ! bazel build "${flags[@]}" -- "${targets[@]}"; then
+  echo "build failed: no test ran"
+  echo "0 passed, 0 failed: build failed"
+  exit 1
+fi
+
+events=$(mktemp -t ttst-test-events.XXXXXX.json)
+trap 'rm -f "$events"' EXIT
+bazel test "${flags[@]}" --build_event_json_file="$events" -- "${targets[@]}"
 bazel_rc=$?
 
-passed=0
-failed=0
-while IFS= read -r -d '' log; do
-  [[ -f "$log" ]] || { echo "no log for ${log#bazel-testlogs/} (not run)" >&2; failed=$((failed + 1)); continue; }
-  line=$(grep -a '^\[doctest\] test cases:' "$log" | tail -n 1)
-  if [[ -n "$line" ]]; then
-    p=$(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$line")
-    f=$(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$line")
-    passed=$((passed + p))
-    failed=$((failed + f))
-  else
-    # A test binary that crashed or timed out before doctest's summary.
-    echo "no doctest summary in ${log#bazel-testlogs/} (crashed or timed out)" >&2
-    failed=$((failed + 1))
-  fi
-done < <(bazel query --noshow_progress 'tests(//...)' 2>/dev/null |
-           sed -E 's#^//##; s#:#/#; s#^(.*)$#bazel-testlogs/\1/test.log#' | tr '\n' '\0')
+bash tests/rcb_count.sh
+rcb_rc=$?
 
-if [[ $bazel_rc -ne 0 && $failed -eq 0 ]]; then
-  failed=1   # bazel failed for a reason the logs do not show
+counts=$(python3 tests/count_test_results.py "$events")
+counts_rc=$?
+read -r passed _ failed _ <<<"$counts"
+if [[ ! $passed =~ ^[0-9]+$ || ! $failed =~ ^[0-9]+$ ]]; then
+  echo "cannot count the test results: $counts" >&2
+  passed=0 failed=1
+fi
+if [[ $failed -eq 0 && ($bazel_rc -ne 0 || $rcb_rc -ne 0 || $counts_rc -ne 0) ]]; then
+  failed=1  # bazel or the RCB count failed for a reason the test logs do not show
 fi
 echo "$passed passed, $failed failed"
-[[ $failed -eq 0 && $bazel_rc -eq 0 ]]
+[[ $failed -eq 0 && $bazel_rc -eq 0 && $rcb_rc -eq 0 ]]

@@ -54,12 +54,12 @@ std::string dump(const ttst::diff::Result& res) {
 // allocator (also ASan's), with a free megabyte on each side so nothing merges.
 uint64_t free_range(size_t len) {
   const uint64_t at = 0x200000000000;  // 32 TiB: above the heap, below mmap's area
-  for (auto& m : ttst::diff::read_maps(getpid())) REQUIRE((m.end + (1 << 20) <= at || m.start >= at + len + (1 << 20)));
+  for (auto& m : ttst::sys::read_maps(getpid())) REQUIRE((m.end + (1 << 20) <= at || m.start >= at + len + (1 << 20)));
   return at;
 }
 
-ttst::diff::Mapping mapping_at(pid_t pid, uint64_t start) {
-  for (auto& m : ttst::diff::read_maps(pid))
+ttst::sys::Mapping mapping_at(pid_t pid, uint64_t start) {
+  for (auto& m : ttst::sys::read_maps(pid))
     if (m.start == start) return m;
   FAIL("no mapping at the address");
   return {};
@@ -158,30 +158,30 @@ TEST_CASE("an extra writable mapping in R is a difference") {
 TEST_CASE("the agent region is ignored only when it is exactly the one created") {
   const uint64_t at = free_range(16 * 4096);
   StatePair pair(setup, at, 4 * 4096, PROT_READ | PROT_WRITE);
-  const ttst::diff::Mapping agent = mapping_at(pair.r(), at);
-  auto diff_with = [&](const ttst::diff::Mapping& claimed) {
+  const ttst::sys::Mapping agent = mapping_at(pair.r(), at);
+  auto diff_with = [&](const ttst::sys::Mapping& claimed) {
     ttst::diff::Options o = opts();
     o.agent_regions = {claimed};
     return ttst::diff::diff_processes(pair.p(), pair.r(), o);
   };
   SUBCASE("exact: ignored") { CHECK(diff_with(agent).equal()); }
   SUBCASE("claimed region ends later: not ignored") {
-    ttst::diff::Mapping m = agent;
+    ttst::sys::Mapping m = agent;
     m.end += 4096;
     CHECK(diff_with(m).mappings.size() == 1);
   }
   SUBCASE("claimed region starts earlier: not ignored") {
-    ttst::diff::Mapping m = agent;
+    ttst::sys::Mapping m = agent;
     m.start -= 4096;
     CHECK(diff_with(m).mappings.size() == 1);
   }
   SUBCASE("claimed with other permissions: not ignored") {
-    ttst::diff::Mapping m = agent;
+    ttst::sys::Mapping m = agent;
     m.perms = "r-xp";
     CHECK(diff_with(m).mappings.size() == 1);
   }
   SUBCASE("claimed as a file mapping: not ignored") {
-    ttst::diff::Mapping m = agent;
+    ttst::sys::Mapping m = agent;
     m.path = "/memfd:ttst-agent (deleted)";
     CHECK(diff_with(m).mappings.size() == 1);
   }
@@ -197,7 +197,7 @@ TEST_CASE("an agent region merged into a neighbouring mapping is a difference") 
     REQUIRE(mmap(reinterpret_cast<void*>(at), 4 * 4096, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != MAP_FAILED);
   }, at + 4 * 4096, 4 * 4096, PROT_READ | PROT_WRITE);
-  ttst::diff::Mapping claimed = mapping_at(pair.p(), at);  // what a careless supervisor might pass
+  ttst::sys::Mapping claimed = mapping_at(pair.p(), at);  // what a careless supervisor might pass
   claimed.start = at + 4 * 4096;
   claimed.end = at + 8 * 4096;
   ttst::diff::Options o = opts();
@@ -250,7 +250,7 @@ TEST_CASE("a range across a work-chunk boundary is one range; a change behind PR
   // The chunk boundary is 16 MiB after the start of the mapping holding g_big
   // (the kernel may have merged it with a neighbour).
   uint64_t boundary = 0;
-  for (auto& m : ttst::diff::read_maps(pair.p()))
+  for (auto& m : ttst::sys::read_maps(pair.p()))
     if (m.start <= addr(big) && addr(big) < m.end) boundary = m.start + (16 << 20);
   REQUIRE(boundary >= addr(big) + 8);
   REQUIRE(boundary + 8 <= addr(big) + (40 << 20));

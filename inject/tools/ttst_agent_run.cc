@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
       case AgentOutcome::Kind::kHung: return 2;
       case AgentOutcome::Kind::kDied: return 3;
     }
-  } catch (const InjectError& e) {
+  } catch (const std::exception& e) {  // the engine's InjectError and the /proc readers' errors
     std::fprintf(stderr, "ttst-agent-run: %s\n", e.what());
     return 4;
   }

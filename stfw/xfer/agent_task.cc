@@ -8,6 +8,7 @@
 // program's own runtime: __ttst_transfer_alloc (stfw/runtime/ttst_runtime.c),
 // found by name in this process's metadata image.
 #include "stfw/stfw_task.h"
+#include "stfw/xfer/decimal.h"
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/epoll_rebuild.h"
 #include "stfw/xfer/libraries.h"
@@ -260,11 +261,9 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
         while (*t && n + 2 < cfg.out_size) o[n++] = *t++;
       };
       auto num = [&](uint64_t v) {
-        char tmp[24];
-        int k = 0;
-        do tmp[k++] = char('0' + v % 10), v /= 10;
-        while (v);
-        while (k && n + 2 < cfg.out_size) o[n++] = tmp[--k];
+        char digits[ttst::stfw::kDecimalDigitsMax];
+        ttst::stfw::decimal_digits(v, digits);
+        text(digits);
       };
       text("invariant: the epoll instance on descriptor ");
       num(uint64_t(bad_fd));
@@ -295,11 +294,9 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
     uint64_t n = 0;
     auto num = [&](const char* label, uint64_t v) {
       while (*label && n + 24 < cfg.out_size) o[n++] = *label++;
-      char tmp[24];
-      int k = 0;
-      do tmp[k++] = char('0' + v % 10), v /= 10;
-      while (v);
-      while (k && n + 2 < cfg.out_size) o[n++] = tmp[--k];
+      char digits[ttst::stfw::kDecimalDigitsMax];
+      ttst::stfw::decimal_digits(v, digits);
+      for (const char* d = digits; *d && n + 2 < cfg.out_size;) o[n++] = *d++;
     };
     num("copy_cycles=", t1 - t0);
     num(" copy_bytes=", copied);

@@ -15,6 +15,7 @@
 #include "stfw/abi/ttst_heap_reader.h"
 #include "stfw/stfw_task.h"
 #include "stfw/xfer/annotations.h"
+#include "stfw/xfer/decimal.h"
 #include "stfw/xfer/engine.h"
 
 namespace ttst::stfw::engine_detail {
@@ -81,14 +82,9 @@ struct Out {
     return *this;
   }
   Out& u(uint64_t v) {
-    char tmp[24];
-    int n = 0;
-    do tmp[n++] = char('0' + v % 10), v /= 10;
-    while (v);
-    char r[24];
-    for (int i = 0; i < n; ++i) r[i] = tmp[n - 1 - i];
-    r[n] = 0;
-    return s(r);
+    char digits[kDecimalDigitsMax];
+    decimal_digits(v, digits);
+    return s(digits);
   }
   Out& i(int64_t v) { return v < 0 ? s("-").u(uint64_t(-(v + 1)) + 1) : u(uint64_t(v)); }
   Out& x(uint64_t v) {

@@ -1,6 +1,7 @@
 // epoll_rebuild.cc — see epoll_rebuild.h.
 #include "stfw/xfer/epoll_rebuild.h"
 
+#include "stfw/xfer/decimal.h"
 #include "stfw/xfer/proc_maps.h"
 
 extern "C" {
@@ -15,17 +16,6 @@ constexpr long kSysRead = 0, kSysOpen = 2, kSysClose = 3, kSysFstat = 5, kSysRea
                kSysEpollCtl = 233, kSysEpollCreate1 = 291, kSysDup3 = 292;
 constexpr long kOpenDirectory = 0200000, kOCloexec = 02000000, kEpollCtlAdd = 1;
 
-
-// Decimal digits of v into out, NUL-terminated.
-void number_into(char* out, int v) {
-  char tmp[12];
-  int t = 0;
-  do tmp[t++] = char('0' + v % 10), v /= 10;
-  while (v > 0);
-  int n = 0;
-  while (t) out[n++] = tmp[--t];
-  out[n] = 0;
-}
 
 bool starts(const char* s, const char* p) {
   while (*p)
@@ -48,8 +38,8 @@ uint64_t number(const char*& p, int base) {
 // then one "tfd: N events: X data: D ..." line per registration).
 int64_t read_fdinfo(int fd, EpollRegistration* out, int64_t room) {
   char path[48];
-  char leaf[24] = "fdinfo/";
-  number_into(leaf + 7, fd);
+  char leaf[8 + kDecimalDigitsMax] = "fdinfo/";
+  decimal_digits(uint64_t(fd), leaf + 7);
   proc_path(path, 0, leaf);
   long f = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
   if (f < 0) return -1;
@@ -109,8 +99,8 @@ int64_t list_epoll_registrations(EpollRegistration** out) {
       int fd = int(number(q, 10));
       if (fd == int(dir)) continue;
       char path[48], link[64];
-      char leaf[24] = "fd/";
-      number_into(leaf + 3, fd);
+      char leaf[4 + kDecimalDigitsMax] = "fd/";
+      decimal_digits(uint64_t(fd), leaf + 3);
       proc_path(path, 0, leaf);
       long len = agent_syscall3(kSysReadlink, reinterpret_cast<long>(path), reinterpret_cast<long>(link), sizeof link - 1);
       if (len <= 0) continue;

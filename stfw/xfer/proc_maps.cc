@@ -1,6 +1,8 @@
 // proc_maps.cc — see proc_maps.h.
 #include "stfw/xfer/proc_maps.h"
 
+#include "stfw/xfer/decimal.h"
+
 extern "C" {
 #include "inject/agent/alloc.h"
 #include "inject/agent/sys.h"
@@ -37,10 +39,7 @@ void proc_path(char* path, int pid, const char* leaf) {
   if (pid == 0) {
     for (const char* s = "self"; *s;) path[n++] = *s++;
   } else {
-    char tmp[12];
-    int t = 0;
-    for (int v = pid; v > 0; v /= 10) tmp[t++] = char('0' + v % 10);
-    while (t) path[n++] = tmp[--t];
+    n += decimal_digits(uint64_t(pid), path + n);
   }
   path[n++] = '/';
   for (const char* s = leaf; *s && n < 47;) path[n++] = *s++;

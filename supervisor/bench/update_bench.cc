@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
 
 namespace {
@@ -40,13 +41,7 @@ void fill(int port, long n) {
   }
 }
 
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  return 0;
-}
+long rss_kib(pid_t pid) { return std::atol(ttst::sys::proc_status_field(pid, "VmRSS").c_str()); }  // "1234 kB"
 
 nlohmann::json run(pid_t pid, const std::string& extra) {
   std::string cmd = "supervisor/ttst-supervise --json --timeout 60s --report-dir /tmp/ttst-bench-reports --pid " +

@@ -1,5 +1,5 @@
-// maps.cc — parser for /proc/PID/maps (see maps.h).
-#include "diff/maps.h"
+// proc_maps.cc — parser for /proc/PID/maps (see proc_maps.h).
+#include "inject/sys/proc_maps.h"
 
 #include <cerrno>
 #include <cinttypes>
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <stdexcept>
 
-namespace ttst::diff {
+namespace ttst::sys {
 
 std::string Mapping::describe() const {
   char head[160];
@@ -51,4 +51,4 @@ std::vector<Mapping> read_maps(pid_t pid) {
   return out;
 }
 
-}  // namespace ttst::diff
+}  // namespace ttst::sys
