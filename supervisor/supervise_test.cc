@@ -286,13 +286,10 @@ pid_t take_over(Filled& kv, const Run& r) {
   pid_t old = kv.server.pid;
   int st = 0;
   if (waitpid(old, &st, 0) != old) {  // a former F: not our child
-    bool gone = false;
-    for (int i = 0; i < 400 && !gone; ++i) {
-      std::ifstream stat("/proc/" + std::to_string(old) + "/stat");
-      std::string s((std::istreambuf_iterator<char>(stat)), {});
-      gone = s.empty() || s.find(") Z") != std::string::npos;
-      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    bool gone = await([&] {
+      const std::string state = proc_status_field(old, "State");
+      return state.empty() || state[0] == 'Z' || state[0] == 'X';
+    });
     CHECK_MESSAGE(gone, "the old version " << old << " still runs after the commit");
   }
   kv.server.pid = f;
@@ -387,12 +384,10 @@ TEST_CASE("committed: the lines the old version printed but had not written reac
   int st = 0;
   waitpid(p, &st, 0);
   pid_t f = r.report["new_pid"].get<pid_t>();
-  for (int i = 0; i < 400 && kill(f, 0) == 0; ++i) {  // v2 prints 20 more lines and exits
-    std::ifstream stat("/proc/" + std::to_string(f) + "/stat");
-    std::string s((std::istreambuf_iterator<char>(stat)), {});
-    if (s.find(") Z") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  CHECK(await([&] {  // v2 prints 20 more lines and exits
+    const std::string state = proc_status_field(f, "State");
+    return state.empty() || state[0] == 'Z' || state[0] == 'X';
+  }));
   std::ifstream in(path);
   std::string line;
   long expect = 0, v1_lines = 0, v2_lines = 0;
@@ -508,11 +503,11 @@ TEST_CASE("the supervisor killed at each commit step: exactly one version serves
     CHECK(r.status == 128 + SIGKILL);  // the shell reports the supervisor killed
     // Within the runtime's wait (TTST_PAST_EXIT_WAIT_MS = 1 s) the outcome settles.
     pid_t server = 0;
-    for (int i = 0; i < 300 && server == 0; ++i) {
+    await([&] {
       std::vector<pid_t> alive = running_children();
       if (alive.size() == 1) server = alive[0];
-      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+      return server != 0;
+    });
     REQUIRE_MESSAGE(server != 0, "not exactly one version left running");
     CHECK((server == p) == (std::string(expect) == "VERSION 1"));
     kv.server.pid = server;
@@ -737,15 +732,12 @@ TEST_CASE("P blocked mid-request in a handler inlined into its event loop is not
   // read (qprog read) is quiescent. Not quiescent: driven to its update point, which
   // it never reaches while the request waits: refused, P untouched (still in its read).
   auto blocked_in_read = [](pid_t pid) {
-    for (int i = 0; i < 250; ++i) {
-      std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall"), st("/proc/" + std::to_string(pid) + "/stat");
-      std::string s, stat;
+    return await([&] {
+      std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall");
+      std::string s;
       std::getline(sc, s);
-      std::getline(st, stat);
-      if (s.rfind("0 ", 0) == 0 && stat.substr(stat.rfind(')') + 2, 1) == "S") return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+      return s.rfind("0 ", 0) == 0 && proc_status_field(pid, "State").rfind("S", 0) == 0;
+    });
   };
   const std::string env = "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0";
   pid_t loop = spawn_ready({"tests/programs/runtime/qprog", "read"});
