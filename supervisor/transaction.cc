@@ -179,7 +179,7 @@ class Transaction {
   std::optional<CheckedInputs> inputs_;
   std::optional<inject::SeizedProcess> past_;
   std::optional<inject::ChildProcess> future_, reversed_;
-  bool driven_ = false;  // P's thread sits in the marker stop, update_requested = 1
+  bool driven_ = false;  // update_requested written to 1 in P (the stop protocol): cleared on rollback
   inject::LoadBias past_bias_, future_bias_;
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
 };
@@ -215,7 +215,7 @@ void Transaction::plan() {
 void Transaction::quiesce() {
   begin("quiesce");
   try {
-    past_.emplace(inject::SeizedProcess::seize(o_.pid, deadline_.step(milliseconds(100), deadline_.left())));
+    past_.emplace(inject::SeizedProcess::seize(o_.pid, std::max(deadline_.left(), milliseconds(100))));
   } catch (const std::exception& e) {
     refuse(Reason::kBadInput, "cannot trace pid " + std::to_string(o_.pid) + ": " + e.what(),
            "run ttst-supervise as root, and make sure no debugger is attached");
