@@ -483,3 +483,54 @@ TEST_CASE("a program that is not ours is refused with one clear line") {
     CHECK(std::string(e.what()).find("not an ELF") != std::string::npos);
   }
 }
+
+TEST_CASE("the runtime block's link-time address plus the load bias is where the program has it") {
+  // qprog prints &__ttst_runtime itself: an independent source for the typed
+  // link-time -> run-time conversion (the supervisor's one source is the ELF symbol).
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  Child c({kProg, "read"});
+  Ready r = parse_ready(c.line());
+  const LoadBias bias = load_bias(r.pid, map);
+  CHECK((map.runtime_symbol() + bias).value() == r.rt);
+  CHECK(((map.runtime_symbol() + bias) - bias) == map.runtime_symbol());
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}
+
+TEST_CASE("the stop protocol through the remote runtime block: a busy P stops, a blocked one is refused") {
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  {  // busy: driven to its update point, then let go with the flag cleared
+    Child c({kProg, "busy"});
+    Ready r = parse_ready(c.line());
+    REQUIRE(advancing(r.pid, r.counter));
+    const RemoteRuntimeBlock runtime(r.pid, RemoteAddr(r.rt));
+    {
+      ttst::inject::SeizedProcess p = ttst::inject::SeizedProcess::seize(r.pid);
+      std::string where;
+      REQUIRE(drive_to_update_point(p, runtime, std::chrono::milliseconds(5000), where));
+      CHECK(at_marker(p.main_thread().get_regs(), runtime.address()));
+      runtime.set_update_requested(0);
+    }  // released
+    uint32_t flag = 1;
+    CHECK(runtime.read_update_requested(flag));
+    CHECK(flag == 0);
+    CHECK(advancing(r.pid, r.counter));
+  }
+  {  // blocked mid-request: never reaches it; the flag is written back to 0
+    Child c({kProg, "midrequest"});
+    Ready r = parse_ready(c.line());
+    wait_blocked(r.pid, {0});
+    const RemoteRuntimeBlock runtime(r.pid, RemoteAddr(r.rt));
+    {
+      ttst::inject::SeizedProcess p = ttst::inject::SeizedProcess::seize(r.pid);
+      std::string where;
+      CHECK_FALSE(drive_to_update_point(p, runtime, std::chrono::milliseconds(200), where));
+      CHECK(where.find("flag 1") != std::string::npos);  // what the program saw when the bound ran out
+      CHECK(read_u32(r.pid, r.rt + kReqOff) == 0);
+    }
+    c.send("x");
+    CHECK(c.line().rfind("RESULT", 0) == 0);
+    CHECK(c.wait() == 0);
+  }
+}
