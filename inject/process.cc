@@ -1,26 +1,21 @@
 // process.cc — see process.h.
 #include "inject/process.h"
 
-#include <dirent.h>
-
 #include <algorithm>
 #include <set>
 #include <spdlog/spdlog.h>
 
 #include "inject/error.h"
+#include "inject/sys/proc_entries.h"
 
 namespace ttst::inject {
 namespace {
 
-std::set<pid_t> list_threads(pid_t pid) {
-  std::set<pid_t> out;
-  std::string path = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = opendir(path.c_str());
-  if (!d) throw TraceeDied("process " + std::to_string(pid) + " does not exist");
-  while (dirent* e = readdir(d))
-    if (e->d_name[0] != '.') out.insert(static_cast<pid_t>(std::stol(e->d_name)));
-  closedir(d);
-  return out;
+// Every thread of `pid` (sorted), read from /proc/PID/task.
+std::vector<pid_t> list_threads(pid_t pid) {
+  std::optional<std::vector<pid_t>> tids = sys::thread_ids(pid);
+  if (!tids) throw TraceeDied("process " + std::to_string(pid) + " does not exist");
+  return *tids;
 }
 
 }  // namespace

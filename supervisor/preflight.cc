@@ -9,26 +9,25 @@
 #include <filesystem>
 #include <optional>
 
+#include "inject/sys/proc_entries.h"
 #include "inject/sys/proc_status.h"
 
 namespace ttst::supervisor {
 namespace fs = std::filesystem;
 
+namespace {
+
+// Threads of `pid`; 0 when the process is gone.
 int thread_count(pid_t pid) {
-  std::error_code ec;
-  int n = 0;
-  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec))
-    ++n;
-  return n;
+  std::optional<std::vector<pid_t>> threads = sys::thread_ids(pid);
+  return threads ? static_cast<int>(threads->size()) : 0;
 }
 
+// The tracer of `pid`; 0 when not traced.
 pid_t tracer_of(pid_t pid) {
   std::optional<sys::ProcStatus> st = sys::ProcStatus::read(pid);
   return st ? st->tracer_pid() : 0;
 }
-
-namespace {
 
 // P: it exists, is alive, may be traced, is not traced already, has one thread.
 void check_running_program(pid_t pid) {

@@ -27,9 +27,4 @@ struct CheckedInputs {
 // Throws Refusal.
 CheckedInputs check_inputs(pid_t pid, const std::string& new_path, bool have_xfer);
 
-// Threads of `pid` (entries of /proc/PID/task); 0 when the process is gone.
-int thread_count(pid_t pid);
-// TracerPid of /proc/PID/status (0 when not traced).
-pid_t tracer_of(pid_t pid);
-
 }  // namespace ttst::supervisor

@@ -18,8 +18,8 @@ std::string signal_name(int sig);
 // SIGILL, arithmetic SIGFPE, int3 or single-step SIGTRAP, a syscall refused by a
 // seccomp filter SIGSYS). For each, a kernel-sent siginfo (si_code > 0) carries
 // the address of the fault in si_addr (SIGSYS: the syscall's address). They must
-// stay unblocked while code we run can fault: the kernel kills a thread that
-// blocks a forced synchronous signal instead of reporting it to the tracer.
+// stay unblocked while code we run can fault: for a blocked one the kernel first
+// resets the handler to the default (changing the process) and then delivers it.
 std::span<const int> fault_signals();
 bool is_fault_signal(int sig);
 
