@@ -867,3 +867,15 @@ TEST_CASE("internal errors exit 3 however they are raised; a bug during the plan
   CHECK(unknown.report["message"].get<std::string>().find("no state-transfer engine") != std::string::npos);
   kv.check_serving();
 }
+
+TEST_CASE("committed although the pid file cannot be rewritten: the message says so, F serves") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kV2) + " --pidfile " + tmpdir() + "/no-such-dir/kv.pid");
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  CHECK(r.report["message"].get<std::string>().find("could not rewrite the pid file") != std::string::npos);
+  take_over(kv, r);
+  KvClient c(kv.server.port);
+  CHECK(c.command("VERSION") == "VERSION 2");
+  CHECK(c.get("key3") == "VALUE value3");
+}
