@@ -80,11 +80,16 @@ AgentImage AgentImage::parse(std::span<const unsigned char> bytes) {
     if ((r.prot & PROT_WRITE) && (r.prot & PROT_EXEC))
       throw InjectError("agent: a page would be writable and executable");
 
-  // Relocations and symbols from the section headers.
+  // Relocations, symbols and the task table from the section headers.
   bool have_entry = false;
+  size_t shstrndx = 0;
+  elf_getshdrstrndx(h.e, &shstrndx);
+  uint64_t tasks_at = 0, tasks_size = 0;
   for (Elf_Scn* scn = elf_nextscn(h.e, nullptr); scn; scn = elf_nextscn(h.e, scn)) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh)) continue;
+    const char* section = elf_strptr(h.e, shstrndx, sh.sh_name);
+    if (section && std::strcmp(section, kTaskSection) == 0) tasks_at = sh.sh_addr, tasks_size = sh.sh_size;
     Elf_Data* data = elf_getdata(scn, nullptr);
     if (!data) continue;
     if (sh.sh_type == SHT_REL) throw InjectError("agent: REL relocations are not supported");
@@ -121,7 +126,24 @@ AgentImage AgentImage::parse(std::span<const unsigned char> bytes) {
   if (img.entry_ == 0 || img.entry_ >= img.span_) throw InjectError("agent: no entry point");
   std::sort(img.symbols_.begin(), img.symbols_.end(),
             [](const Symbol& a, const Symbol& b) { return a.value < b.value; });
+  img.read_task_table(tasks_at, tasks_size);
   return img;
+}
+
+// The entries of the task table (inject/agent/tasks.h: struct agent_task_entry,
+// {uint32_t id; function pointer}, 16 bytes), read from the loaded image; each
+// function pointer is a RELATIVE relocation whose addend is the function's offset.
+void AgentImage::read_task_table(uint64_t at, uint64_t size) {
+  constexpr uint64_t kEntry = 16;
+  if (at + size > span_) throw InjectError("agent: task table outside the image");
+  for (uint64_t e = at; e + kEntry <= at + size; e += kEntry) {
+    uint32_t id = 0;
+    std::memcpy(&id, image_.data() + e, sizeof id);
+    std::string function;
+    for (auto [off, addend] : relative_)
+      if (off == e + 8) function = symbolize(static_cast<uint64_t>(addend));
+    tasks_.push_back({id, function});
+  }
 }
 
 std::vector<uint8_t> AgentImage::relocated(uint64_t base) const {

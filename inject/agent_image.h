@@ -33,6 +33,13 @@ class AgentImage {
   // "task_null_deref+0x12" for an offset from the load base; "" when none.
   std::string symbolize(uint64_t offset) const;
 
+  // The agent's task table (the AGENT_TASK entries linked into it, tasks.h).
+  struct Task {
+    uint32_t id;
+    std::string function;  // "task_stfw_forward+0x0"
+  };
+  const std::vector<Task>& tasks() const { return tasks_; }
+
  private:
   struct Symbol {
     uint64_t value, size;
@@ -41,7 +48,10 @@ class AgentImage {
   std::vector<uint8_t> image_;  // unrelocated, span_ bytes
   std::vector<std::pair<uint64_t, int64_t>> relative_;  // (offset, addend)
   std::vector<ProtRun> prot_;
+  static constexpr const char* kTaskSection = "ttst_agent_tasks";
+  void read_task_table(uint64_t at, uint64_t size);
   std::vector<Symbol> symbols_;
+  std::vector<Task> tasks_;
   uint64_t span_ = 0, entry_ = 0;
 };
 

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,8 @@ struct AgentRequest {
   uint32_t mode = TTST_AGENT_MODE_TEST;
   pid_t peer_pid = 0;
   std::array<uint64_t, 8> args{};
-  std::vector<uint8_t> meta_self, meta_peer, plugin;  // copied into the region
+  // Copied into the region; the bytes are the caller's and must outlive run_agent.
+  std::span<const uint8_t> meta_self, meta_peer, plugin;
   uint64_t output_size = 1 << 20;
   uint64_t heap_size = 16 << 20;
   uint64_t stack_size = 1 << 20;

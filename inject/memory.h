@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "inject/remote_addr.h"
 #include "inject/sys/hex.h"
 #include "inject/sys/proc_maps.h"
 
@@ -30,6 +31,15 @@ std::vector<uint8_t> read_memory(pid_t pid, uint64_t addr, size_t len);
 size_t try_read_memory(pid_t pid, uint64_t addr, std::span<uint8_t> out);
 // Writes exactly data.size() bytes or throws (the pages must be writable).
 void write_memory(pid_t pid, uint64_t addr, std::span<const uint8_t> data);
+
+// The same with typed run-time addresses (remote_addr.h).
+inline void read_memory(pid_t pid, RemoteAddr addr, std::span<uint8_t> out) { read_memory(pid, addr.value(), out); }
+inline size_t try_read_memory(pid_t pid, RemoteAddr addr, std::span<uint8_t> out) {
+  return try_read_memory(pid, addr.value(), out);
+}
+inline void write_memory(pid_t pid, RemoteAddr addr, std::span<const uint8_t> data) {
+  write_memory(pid, addr.value(), data);
+}
 
 // A byte range [start, end) in a process.
 struct Range {

@@ -5,78 +5,39 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <optional>
 
-#include "dwarfmeta/cache.h"
-#include "dwarfmeta/error.h"
+#include "inject/sys/proc_entries.h"
+#include "inject/sys/proc_status.h"
 #include "supervisor/identity.h"
 
 namespace ttst::supervisor {
 namespace fs = std::filesystem;
 
-int thread_count(pid_t pid) {
-  std::error_code ec;
-  int n = 0;
-  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec))
-    ++n;
-  return n;
-}
-
-pid_t tracer_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("TracerPid:", 0) == 0) return static_cast<pid_t>(std::stol(line.substr(10)));
-  return 0;
-}
-
 namespace {
 
-dwarfmeta::Program load_binary(const std::string& path, const std::string& who) {
-  try {
-    return dwarfmeta::load_cached(path);
-  } catch (const dwarfmeta::Error& e) {
-    std::string advice;
-    switch (e.kind()) {
-      case dwarfmeta::ErrorKind::NotElf:
-      case dwarfmeta::ErrorKind::NotX86_64:
-        advice = "give an x86-64 ELF executable built with ttst-cc";
-        break;
-      case dwarfmeta::ErrorKind::NoDwarf:
-        advice = "rebuild " + who + " with ttst-cc (it keeps -g), or install its debug info";
-        break;
-      default:
-        advice = "check the file " + path;
-    }
-    throw Refusal(who + " (" + path + "): " + e.what(), advice);
-  }
+// Threads of `pid`; 0 when the process is gone.
+int thread_count(pid_t pid) {
+  std::optional<std::vector<pid_t>> threads = sys::thread_ids(pid);
+  return threads ? static_cast<int>(threads->size()) : 0;
 }
 
-}  // namespace
+// The tracer of `pid`; 0 when not traced.
+pid_t tracer_of(pid_t pid) {
+  std::optional<sys::ProcStatus> st = sys::ProcStatus::read(pid);
+  return st ? st->tracer_pid() : 0;
+}
 
-Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer, bool allow_different_program) {
-  Preflight pf;
+// P: it exists, is alive, may be traced, is not traced already, has one thread.
+void check_running_program(pid_t pid) {
   const std::string proc = "/proc/" + std::to_string(pid);
-  try {  // P pinned from the first check to the end (process_pin.h)
-    pf.pin = ProcessPin::open(pid);
-  } catch (const std::runtime_error& e) {
-    throw Refusal(e.what(), "check the pid (ps, the service's pid file)");
-  }
   if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH) || !fs::exists(proc))
     throw Refusal("no process with pid " + std::to_string(pid), "check the pid (ps, the service's pid file)");
-  {
-    std::ifstream st(proc + "/status");
-    std::string line;
-    while (std::getline(st, line))
-      if (line.rfind("State:", 0) == 0 && (line.find("Z (zombie)") != std::string::npos ||
-                                            line.find("X (dead)") != std::string::npos))
-        throw Refusal("pid " + std::to_string(pid) + " has exited (it is a zombie)",
-                      "check the pid; the program is no longer running");
-  }
+  if (std::optional<sys::ProcStatus> st = sys::ProcStatus::read(pid); st && st->exited())
+    throw Refusal("pid " + std::to_string(pid) + " has exited (it is a zombie)",
+                  "check the pid; the program is no longer running");
   if (::kill(pid, 0) != 0 && errno == EPERM)
     throw Refusal("not allowed to trace pid " + std::to_string(pid) + " (it belongs to another user)",
                   "run ttst-supervise as root or as the program's user");
@@ -88,43 +49,39 @@ Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer, bool
     throw Refusal("pid " + std::to_string(pid) + " has " + std::to_string(n) +
                       " threads: multi-threaded programs are not supported yet",
                   "update a single-threaded program, or restart this one");
+}
 
-  pf.old_exe = proc + "/exe";
+// P's executable, /proc/N/exe: readable by us.
+std::string running_executable(pid_t pid) {
+  std::string exe = "/proc/" + std::to_string(pid) + "/exe";
   std::error_code ec;
-  if (fs::read_symlink(pf.old_exe, ec).empty() && ec)
-    throw Refusal("cannot read " + pf.old_exe + ": " + ec.message(),
-                  "run ttst-supervise as root or as the program's user");
+  if (fs::read_symlink(exe, ec).empty() && ec)
+    throw Refusal("cannot read " + exe + ": " + ec.message(), "run ttst-supervise as root or as the program's user");
+  return exe;
+}
 
-  // v2 first: the cheap checks on the user's input.
+// v2: given, exists, a regular executable file. Returns its absolute path.
+std::string new_executable(const std::string& new_path) {
   if (new_path.empty()) throw Refusal("no new version given", "pass --new PATH");
+  std::error_code ec;
   fs::path np = fs::absolute(new_path, ec);
-  pf.new_exe = np.lexically_normal().string();
+  std::string exe = np.lexically_normal().string();
   if (!fs::exists(np, ec))
     throw Refusal("new version " + new_path + " does not exist", "check the path given to --new");
   if (!fs::is_regular_file(np, ec))
     throw Refusal("new version " + new_path + " is not a regular file", "give the new executable to --new");
-  if (::access(pf.new_exe.c_str(), X_OK) != 0)
+  if (::access(exe.c_str(), X_OK) != 0)
     throw Refusal("new version " + new_path + " is not executable (" + std::strerror(errno) + ")",
                   "chmod +x it, or give the right file");
+  return exe;
+}
 
-  auto t0 = std::chrono::steady_clock::now();
-  pf.v1 = load_binary(pf.old_exe, "the running program");
-  if (pf.v1.runtime_addr == 0)
-    throw Refusal("pid " + std::to_string(pid) + " was not built with ttst-cc (no __ttst_runtime)",
-                  "rebuild the program with ttst-cc and restart it once");
-  pf.v2 = load_binary(pf.new_exe, "the new version");
-  if (pf.v2.runtime_addr == 0)
-    throw Refusal("new version " + new_path + " was not built with ttst-cc (no __ttst_runtime)",
-                  "build the new version with ttst-cc");
-  if (Identity id = compare_identity(pf.v1, pf.v2); !id.same && !allow_different_program)  // identity.h
-    throw Refusal(id.message, "check the path given to --new; if it really is to replace this program, pass "
-                              "--allow-different-program");
-  pf.plan = dwarfmeta::make_plan(pf.v1, pf.v2);
-  pf.plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (pf.plan.needs_user_code() && !have_xfer) {
+// Objects of the transfer plan that need user transfer code, refused without it.
+void check_needs_user_code(const dwarfmeta::Plan& plan, bool have_xfer) {
+  if (plan.needs_user_code() && !have_xfer) {
     std::vector<std::string> ids;
     std::string list;
-    for (const auto& o : pf.plan.objects)
+    for (const auto& o : plan.objects)
       if (o.kind == dwarfmeta::ObjectKind::Semantic) {
         ids.push_back(o.id);
         list += (list.empty() ? "" : ", ") + o.id;
@@ -135,9 +92,36 @@ Preflight preflight(pid_t pid, const std::string& new_path, bool have_xfer, bool
                   "supported yet",
                   ids);
   }
-  if (std::string why; !pf.pin.same_process(&why))
+}
+
+}  // namespace
+
+CheckedInputs check_inputs(pid_t pid, const std::string& new_path, bool have_xfer, bool allow_different_program) {
+  ProcessPin pin;
+  try {  // P pinned from the first check to the end (process_pin.h)
+    pin = ProcessPin::open(pid);
+  } catch (const std::runtime_error& e) {
+    throw Refusal(e.what(), "check the pid (ps, the service's pid file)");
+  }
+  check_running_program(pid);
+  const std::string old_exe = running_executable(pid);
+  const std::string new_exe = new_executable(new_path);  // the cheap checks on the user's input first
+  Executable v1 = Executable::load(old_exe, "the running program");
+  if (!v1.built_with_ttst())
+    throw Refusal("pid " + std::to_string(pid) + " was not built with ttst-cc (no __ttst_runtime)",
+                  "rebuild the program with ttst-cc and restart it once");
+  Executable v2 = Executable::load(new_exe, "the new version");
+  if (!v2.built_with_ttst())
+    throw Refusal("new version " + new_path + " was not built with ttst-cc (no __ttst_runtime)",
+                  "build the new version with ttst-cc");
+  if (Identity id = compare_identity(v1.program(), v2.program()); !id.same && !allow_different_program)
+    throw Refusal(id.message, "check the path given to --new; if it really is to replace this program, pass "
+                              "--allow-different-program");  // identity.h
+  dwarfmeta::Plan plan = dwarfmeta::make_plan(v1.program(), v2.program());
+  check_needs_user_code(plan, have_xfer);
+  if (std::string why; !pin.same_process(&why))
     throw Refusal(why + " while it was being checked", "check the pid and try again");
-  return pf;
+  return CheckedInputs{std::move(v1), std::move(v2), std::move(plan), std::move(pin)};
 }
 
 }  // namespace ttst::supervisor

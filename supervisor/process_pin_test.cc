@@ -23,6 +23,8 @@
 
 #include "stfw/runtime/tests/child.h"
 #include "supervisor/preflight.h"
+
+#include <optional>
 #include "supervisor/process_pin.h"
 
 using namespace ttst::supervisor;
@@ -101,23 +103,23 @@ struct Impostor {
   }
 };
 
-// P (qprog, blocked in read) checked by preflight, then killed and replaced by an
+// P (qprog, blocked in read) checked by check_inputs, then killed and replaced by an
 // impostor at its pid. Retries with a new P if another process grabs the pid.
-Impostor checked_then_replaced(Preflight& pf) {
+Impostor checked_then_replaced(std::optional<CheckedInputs>& pf) {
   setenv("XDG_CACHE_HOME", (std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") + "/cache").c_str(), 1);
   for (int attempt = 0; attempt < 5; attempt++) {
     Child p({kProg, "read"});
     REQUIRE(p.line().rfind("READY", 0) == 0);
     wait_in_read(p.pid());
-    pf = preflight(p.pid(), kProg, false);
-    CHECK(pf.pin.pid() == p.pid());
-    CHECK(pf.pin.same_process());
+    pf = check_inputs(p.pid(), kProg, false);
+    CHECK(pf->pin.pid() == p.pid());
+    CHECK(pf->pin.same_process());
     kill(p.pid(), SIGKILL);
     p.wait();  // reaped: the pid is free
-    CHECK_FALSE(pf.pin.same_process());
+    CHECK_FALSE(pf->pin.same_process());
     Impostor imp;
-    if (!Impostor::start_at(pf.pin.pid(), imp)) continue;
-    REQUIRE(imp.pid == pf.pin.pid());
+    if (!Impostor::start_at(pf->pin.pid(), imp)) continue;
+    REQUIRE(imp.pid == pf->pin.pid());
     REQUIRE(imp.line().rfind("READY", 0) == 0);
     wait_in_read(imp.pid);
     return imp;
@@ -152,13 +154,13 @@ TEST_CASE("the pinned process itself: the same all along, seized and released") 
 
 TEST_CASE("the pid reused between the checks and the seizure: refused, the impostor never seized") {
   REQUIRE_MESSAGE(geteuid() == 0, "this test creates processes at chosen pids (clone3 set_tid): run it as root");
-  Preflight pf;
+  std::optional<CheckedInputs> pf;
   Impostor imp = checked_then_replaced(pf);
   std::string why;
-  CHECK_FALSE(pf.pin.same_process(&why));
+  CHECK_FALSE(pf->pin.same_process(&why));
   CHECK(why.find("has ended and the pid now names another process") != std::string::npos);
   try {
-    seize_pinned(pf.pin, std::chrono::milliseconds(2000));
+    seize_pinned(pf->pin, std::chrono::milliseconds(2000));
     FAIL("seized a process at a reused pid");
   } catch (const std::runtime_error& e) {
     MESSAGE(std::string(e.what()));
@@ -169,15 +171,15 @@ TEST_CASE("the pid reused between the checks and the seizure: refused, the impos
 
 TEST_CASE("the pid reused right before PTRACE_SEIZE: caught after it, the impostor let go as it was") {
   REQUIRE_MESSAGE(geteuid() == 0, "this test creates processes at chosen pids (clone3 set_tid): run it as root");
-  Preflight pf;
+  std::optional<CheckedInputs> pf;
   Impostor imp = checked_then_replaced(pf);
   // seize_pinned's steps, with the reuse falling after its first confirmation:
   // the seize itself, then the confirmation after it.
   {
-    auto seized = ttst::inject::SeizedProcess::seize(pf.pin.pid());
+    auto seized = ttst::inject::SeizedProcess::seize(pf->pin.pid());
     CHECK(status_field(imp.pid, "TracerPid") == std::to_string(getpid()));  // the impostor, seized
     std::string why;
-    CHECK_FALSE(pf.pin.same_process(&why));
+    CHECK_FALSE(pf->pin.same_process(&why));
     CHECK(why.find("another process") != std::string::npos);
   }  // released as it was
   imp.check_unaware();

@@ -77,7 +77,8 @@ class TypeMapper {
 
 }  // namespace
 
-diff::StateModel state_model(const dwarfmeta::Program& prog, uint64_t bias) {
+diff::StateModel state_model(const dwarfmeta::Program& prog, inject::LoadBias load_bias) {
+  const uint64_t bias = load_bias.value();  // diff's model is in plain run-time addresses
   diff::StateModel m;
   TypeMapper tm(prog, m);
   for (const auto& g : prog.globals) {
@@ -89,14 +90,15 @@ diff::StateModel state_model(const dwarfmeta::Program& prog, uint64_t bias) {
   return m;
 }
 
-std::vector<Difference> name_for_report(const diff::Result& res, const dwarfmeta::Program& prog, uint64_t bias,
-                                        uint64_t runtime_addr, pid_t p, pid_t r, size_t cap, uint64_t& total) {
+std::vector<Difference> name_for_report(const diff::Result& res, const dwarfmeta::Program& prog, inject::LoadBias bias,
+                                        inject::RemoteAddr runtime_block, pid_t p, pid_t r, size_t cap,
+                                        uint64_t& total) {
   std::vector<Difference> out;
   total = 0;
   diff::Memory pm(p), rm(r);
   diff::StateModel model = state_model(prog, bias);
   std::string err;
-  diff::read_heap_objects(pm, runtime_addr, model.heap, err);  // unnamed heap on failure
+  diff::read_heap_objects(pm, runtime_block.value(), model.heap, err);  // unnamed heap on failure
   diff::ModelNamer namer(std::move(model));
   for (const auto& m : res.mappings) {
     ++total;

@@ -13,18 +13,21 @@
 #include "diff/differ.h"
 #include "diff/state_model.h"
 #include "dwarfmeta/model.h"
+#include "inject/remote_addr.h"
 #include "supervisor/report.h"
 
 namespace ttst::supervisor {
 
 // Types reachable from globals (not TLS, not read-only) and allocation sites;
 // addresses made run-time with `bias`. The heap is left empty (read_heap_objects).
-diff::StateModel state_model(const dwarfmeta::Program& prog, uint64_t bias);
+diff::StateModel state_model(const dwarfmeta::Program& prog, inject::LoadBias bias);
 
 // The report's differences for a diff result: every byte range named through the
-// model (heap objects read from P at `runtime_addr`), values rendered by type.
-// At most `cap` entries; `total` gets the number of named values and unnamed ranges.
-std::vector<Difference> name_for_report(const diff::Result& res, const dwarfmeta::Program& prog, uint64_t bias,
-                                        uint64_t runtime_addr, pid_t p, pid_t r, size_t cap, uint64_t& total);
+// model (heap objects read from P's runtime block at `runtime_block`), values
+// rendered by type. At most `cap` entries; `total` gets the number of named values
+// and unnamed ranges.
+std::vector<Difference> name_for_report(const diff::Result& res, const dwarfmeta::Program& prog, inject::LoadBias bias,
+                                        inject::RemoteAddr runtime_block, pid_t p, pid_t r, size_t cap,
+                                        uint64_t& total);
 
 }  // namespace ttst::supervisor

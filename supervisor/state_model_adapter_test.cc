@@ -20,7 +20,7 @@ const ttst::dwarfmeta::Member* member(const ttst::dwarfmeta::Program& p, ttst::d
 TEST_CASE("globals, members and array elements of kvserver are named; a bias is applied") {
   ttst::dwarfmeta::Program p = ttst::dwarfmeta::load("tests/programs/kvserver/kvserver_v1");
   const uint64_t bias = 0x555500000000;
-  ttst::diff::StateModel m = ttst::supervisor::state_model(p, bias);
+  ttst::diff::StateModel m = ttst::supervisor::state_model(p, ttst::inject::LoadBias(bias));
   CHECK(m.globals.size() >= 5);
   const ttst::dwarfmeta::Global* cfg = p.global("config");
   REQUIRE(cfg != nullptr);

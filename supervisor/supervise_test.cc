@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
 
 namespace fs = std::filesystem;
@@ -37,7 +38,10 @@ using ttst::test::KvServer;
 
 namespace {
 
+// The shipped supervisor, and its test variant (test hooks from TTST_SUPERVISE_TEST_*,
+// the test agent: supervise_testing_main.cc).
 const std::string kSupervise = "supervisor/ttst-supervise";
+const std::string kSuperviseTesting = "supervisor/ttst-supervise-testing";
 const std::string kV1 = "tests/programs/kvserver/kvserver_v1";
 const std::string kV2 = "tests/programs/kvserver/kvserver_v2";
 const std::string kTests = "supervisor/tests/";
@@ -65,12 +69,12 @@ size_t count_reports(const std::string& dir) {
   return n;
 }
 
-// Runs ttst-supervise --json with `args`; `env` is prepended ("VAR=x ").
-Run supervise(const std::string& args, const std::string& env = "") {
+// Runs ttst-supervise (`binary`) --json with `args`; `env` is prepended ("VAR=x ").
+Run supervise(const std::string& args, const std::string& env = "", const std::string& binary = kSupervise) {
   std::string dir = tmpdir() + "/reports";
   std::string errf = tmpdir() + "/supervise.err";
   size_t before = count_reports(dir);
-  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + env + " " + kSupervise +
+  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + env + " " + binary +
                     " --json --report-dir " + dir + " " + args + " 2>" + errf;
   FILE* f = popen(cmd.c_str(), "r");
   REQUIRE(f != nullptr);
@@ -85,8 +89,29 @@ Run supervise(const std::string& args, const std::string& env = "") {
   r.err.assign(std::istreambuf_iterator<char>(e), {});
   if (!out.empty()) r.report = nlohmann::json::parse(out);
   r.reports_written = count_reports(dir) - before;
-  MESSAGE("ttst-supervise " << args << " -> " << r.status << "\n" << r.err);
+  MESSAGE(env << " " << binary << " " << args << " -> " << r.status << "\n" << r.err);
   return r;
+}
+
+// The same with the test variant, whose test hooks `env` sets.
+Run supervise_testing(const std::string& args, const std::string& env) { return supervise(args, env, kSuperviseTesting); }
+
+// Waits (up to `bound`) until `condition` holds; returns whether it did.
+template <class F>
+bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(10000)) {
+  auto until = std::chrono::steady_clock::now() + bound;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a polling interval, not a wait
+  }
+  return true;
+}
+
+using ttst::sys::proc_status_field;
+
+bool traced(pid_t pid) {
+  std::string t = proc_status_field(pid, "TracerPid");
+  return !t.empty() && t != "0";
 }
 
 // The names of the report's phases, in order.
@@ -114,10 +139,7 @@ struct Filled {
     for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
     CHECK(c.set("after", "yes") == "OK");
     CHECK(c.get("after") == "VALUE yes");
-    std::ifstream st("/proc/" + std::to_string(server.pid) + "/status");
-    std::string line;
-    while (std::getline(st, line))
-      if (line.rfind("TracerPid:", 0) == 0) CHECK(line == "TracerPid:\t0");
+    CHECK(proc_status_field(server.pid, "TracerPid") == "0");
   }
 };
 
@@ -287,13 +309,10 @@ pid_t take_over(Filled& kv, const Run& r) {
   pid_t old = kv.server.pid;
   int st = 0;
   if (waitpid(old, &st, 0) != old) {  // a former F: not our child
-    bool gone = false;
-    for (int i = 0; i < 400 && !gone; ++i) {
-      std::ifstream stat("/proc/" + std::to_string(old) + "/stat");
-      std::string s((std::istreambuf_iterator<char>(stat)), {});
-      gone = s.empty() || s.find(") Z") != std::string::npos;
-      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    bool gone = await([&] {
+      const std::string state = proc_status_field(old, "State");
+      return state.empty() || state[0] == 'Z' || state[0] == 'X';
+    });
     CHECK_MESSAGE(gone, "the old version " << old << " still runs after the commit");
   }
   kv.server.pid = f;
@@ -301,11 +320,8 @@ pid_t take_over(Filled& kv, const Run& r) {
 }
 
 long vm_rss_kb(pid_t pid) {
-  std::ifstream st("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(st, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
+  std::string kb = proc_status_field(pid, "VmRSS");
+  return kb.empty() ? -1 : std::stol(kb);
 }
 
 TEST_CASE("committed: state written before the update reads back after it (v1 -> v2)") {
@@ -378,7 +394,12 @@ TEST_CASE("committed: the lines the old version printed but had not written reac
     execl((kTests + "logger_v1").c_str(), "logger_v1", static_cast<char*>(nullptr));
     _exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ~60 lines, most still buffered
+  // Each line is followed by a 5 ms sleep (a voluntary context switch): wait for 30
+  // lines, most still in its stdio buffer.
+  REQUIRE(await([&] {
+    std::string n = proc_status_field(p, "voluntary_ctxt_switches");
+    return !n.empty() && std::stol(n) >= 30;
+  }));
   Run r = supervise(pid_args(p, kTests + "logger_v2"));
   REQUIRE(r.status == 0);
   INFO(r.report.dump());
@@ -386,12 +407,10 @@ TEST_CASE("committed: the lines the old version printed but had not written reac
   int st = 0;
   waitpid(p, &st, 0);
   pid_t f = r.report["new_pid"].get<pid_t>();
-  for (int i = 0; i < 400 && kill(f, 0) == 0; ++i) {  // v2 prints 20 more lines and exits
-    std::ifstream stat("/proc/" + std::to_string(f) + "/stat");
-    std::string s((std::istreambuf_iterator<char>(stat)), {});
-    if (s.find(") Z") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  CHECK(await([&] {  // v2 prints 20 more lines and exits
+    const std::string state = proc_status_field(f, "State");
+    return state.empty() || state[0] == 'Z' || state[0] == 'X';
+  }));
   std::ifstream in(path);
   std::string line;
   long expect = 0, v1_lines = 0, v2_lines = 0;
@@ -503,15 +522,15 @@ TEST_CASE("the supervisor killed at each commit step: exactly one version serves
     CAPTURE(step);
     Filled kv;
     pid_t p = kv.server.pid;
-    Run r = supervise(pid_args(p, kV2), std::string("TTST_SUPERVISE_TEST_DIE_AT=") + step);
+    Run r = supervise_testing(pid_args(p, kV2), std::string("TTST_SUPERVISE_TEST_DIE_AT=") + step);
     CHECK(r.status == 128 + SIGKILL);  // the shell reports the supervisor killed
     // Within the runtime's wait (TTST_PAST_EXIT_WAIT_MS = 1 s) the outcome settles.
     pid_t server = 0;
-    for (int i = 0; i < 300 && server == 0; ++i) {
+    await([&] {
       std::vector<pid_t> alive = running_children();
       if (alive.size() == 1) server = alive[0];
-      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+      return server != 0;
+    });
     REQUIRE_MESSAGE(server != 0, "not exactly one version left running");
     CHECK((server == p) == (std::string(expect) == "VERSION 1"));
     kv.server.pid = server;
@@ -552,7 +571,7 @@ TEST_CASE("20 consecutive updates v1 -> v2 -> v1 ...: data intact, no memory gro
 
 TEST_CASE("rolled back: the agent crashes (test hook: NULL dereference task)") {
   Filled kv;
-  Run r = supervise(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_FORWARD_TASK=2");
+  Run r = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_FORWARD_TASK=2");
   check_rolled_back(r, "crash");
   CHECK(r.report["crash"]["process"] == "future");
   CHECK(r.report["crash"]["signal"] == SIGSEGV);
@@ -602,26 +621,33 @@ TEST_CASE("the supervisor SIGKILLed mid-transaction: P keeps serving") {
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 2);
     std::string pid = std::to_string(kv.server.pid);
-    execl(kSupervise.c_str(), kSupervise.c_str(), "--pid", pid.c_str(), "--new", kV2.c_str(), "--timeout", "30s",
-          "--report-dir", dir.c_str(), static_cast<char*>(nullptr));
+    execl(kSuperviseTesting.c_str(), kSuperviseTesting.c_str(), "--pid", pid.c_str(), "--new", kV2.c_str(),
+          "--timeout", "30s", "--report-dir", dir.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Wait until P is traced (the transaction has begun), then a little more.
-  bool traced = false;
-  for (int i = 0; i < 400 && !traced; ++i) {
-    std::ifstream st("/proc/" + std::to_string(kv.server.pid) + "/status");
-    std::string line;
-    while (std::getline(st, line))
-      if (line.rfind("TracerPid:", 0) == 0 && line != "TracerPid:\t0") traced = true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  CHECK(traced);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Wait until the forward run is in progress: P traced, and F (v2, traced by the
+  // supervisor too) running the agent's endless loop.
+  auto forward_running = [&] {
+    if (!traced(kv.server.pid)) return false;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator("/proc", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const pid_t f = std::stoi(name);
+      std::error_code e2;
+      std::string exe = fs::read_symlink(it->path() / "exe", e2).filename().string();
+      if (exe == "kvserver_v2" && proc_status_field(f, "TracerPid") == std::to_string(sup) &&
+          proc_status_field(f, "State").rfind("R", 0) == 0)
+        return true;
+    }
+    return false;
+  };
+  CHECK(await(forward_running));
   kill(sup, SIGKILL);
   int st = 0;
   waitpid(sup, &st, 0);
   CHECK(WIFSIGNALED(st));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(await([&] { return !traced(kv.server.pid); }));  // the kernel detached P
   kv.check_serving();
 }
 
@@ -630,8 +656,7 @@ TEST_CASE("commit mechanics: F released and serving, P ended, pid file rewritten
   // this checks only what commit does, not state transfer (stfw's job).
   Filled kv;
   std::string pidfile = tmpdir() + "/kv.pid";
-  Run r = supervise(pid_args(kv.server.pid, kV2) + " --forward-only --pidfile " + pidfile,
-                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0");
+  Run r = supervise_testing(pid_args(kv.server.pid, kV2) + " --forward-only --pidfile " + pidfile, "TTST_SUPERVISE_TEST_FORWARD_TASK=0");
   CHECK(r.status == 0);
   CHECK(r.report["outcome"] == "committed");
   pid_t f = r.report["new_pid"].get<pid_t>();
@@ -644,17 +669,19 @@ TEST_CASE("commit mechanics: F released and serving, P ended, pid file rewritten
   CHECK(waitpid(kv.server.pid, &st, 0) == kv.server.pid);  // P ended
   CHECK(WIFSIGNALED(st));
   kv.server.pid = -1;
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  // F runs on (not exited with TTST_EXIT_NO_SUPERVISOR) and is not traced.
-  std::ifstream fs_("/proc/" + std::to_string(f) + "/status");
-  std::string line, state, tracer;
-  while (std::getline(fs_, line)) {
-    if (line.rfind("State:", 0) == 0) state = line;
-    if (line.rfind("TracerPid:", 0) == 0) tracer = line;
-  }
+  // F runs on past its update point, released (not traced): `updating` was cleared
+  // before the release, so once out of the marker system call (getppid, 110) it
+  // returns to its loop and can no longer exit with TTST_EXIT_NO_SUPERVISOR.
+  std::string syscall_line;
+  CHECK_MESSAGE(await([&] {
+    std::ifstream sc("/proc/" + std::to_string(f) + "/syscall");
+    std::getline(sc, syscall_line);
+    return !syscall_line.empty() && syscall_line.rfind("110 ", 0) != 0 && !traced(f);
+  }), syscall_line);
+  const std::string state = proc_status_field(f, "State");
   CHECK(state.find("Z") == std::string::npos);
   CHECK(!state.empty());
-  CHECK(tracer == "TracerPid:\t0");
+  CHECK(proc_status_field(f, "TracerPid") == "0");
   kill(f, SIGKILL);
 }
 
@@ -662,8 +689,7 @@ TEST_CASE("--validate-only runs backward and diff, then rolls back (test hooks: 
   // With the empty task standing in for both transfers, R is P untouched: the diff
   // must find P and R equal, and --validate-only must still roll back.
   Filled kv;
-  Run r = supervise(pid_args(kv.server.pid, kV2) + " --validate-only",
-                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
+  Run r = supervise_testing(pid_args(kv.server.pid, kV2) + " --validate-only", "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
   CHECK(r.status == 0);
   CHECK(r.report["outcome"] == "rolled_back");
   CHECK(r.report["reason"] == "validate_only");
@@ -677,7 +703,7 @@ TEST_CASE("rolled back: a transfer that loses a write is caught by the diff and 
   // Test hook: the backward transfer is the real one plus one lost write
   // (TTST_AGENT_TASK_STFW_BACKWARD_LOSSY = 102): R's table.count is one less than P's.
   Filled kv;  // 50 keys: table.count == 50
-  Run r = supervise(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_BACKWARD_TASK=102");
+  Run r = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_BACKWARD_TASK=102");
   check_rolled_back(r, "state_diff");
   CHECK(r.report["differences_total"].get<int>() >= 1);
   REQUIRE(!r.report["differences"].empty());
@@ -693,8 +719,7 @@ TEST_CASE("rolled back: a transfer that loses a write is caught by the diff and 
 
 TEST_CASE("a backward transfer that crashes in R is reported as the reversed process's crash") {
   Filled kv;
-  Run r = supervise(pid_args(kv.server.pid, kV2),
-                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=3");
+  Run r = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=3");
   check_rolled_back(r, "crash");
   CHECK(r.report["crash"]["process"] == "reversed");
   CHECK(r.report["crash"]["signal"] == SIGABRT);
@@ -706,8 +731,7 @@ TEST_CASE("a busy P is driven to its update point (stop protocol), then resumes"
   // it running, the supervisor sets update_requested and catches the marker stop.
   // v2 is qprog itself; both transfers are the empty task (test hooks).
   pid_t busy = spawn_ready({"tests/programs/runtime/qprog", "busy"});
-  Run r = supervise("--pid " + std::to_string(busy) + " --new tests/programs/runtime/qprog --validate-only",
-                    "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
+  Run r = supervise_testing("--pid " + std::to_string(busy) + " --new tests/programs/runtime/qprog --validate-only", "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0");
   CHECK(r.status == 0);
   CHECK(r.report["reason"] == "validate_only");
   // P runs on: its CPU time keeps growing, and it is not traced.
@@ -722,8 +746,7 @@ TEST_CASE("a busy P is driven to its update point (stop protocol), then resumes"
     return utime;
   };
   long before = cpu();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  CHECK(cpu() > before);
+  CHECK(await([&] { return cpu() > before; }));
   end(busy);
 }
 
@@ -732,34 +755,29 @@ TEST_CASE("P blocked mid-request in a handler inlined into its event loop is not
   // read (qprog read) is quiescent. Not quiescent: driven to its update point, which
   // it never reaches while the request waits: refused, P untouched (still in its read).
   auto blocked_in_read = [](pid_t pid) {
-    for (int i = 0; i < 250; ++i) {
-      std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall"), st("/proc/" + std::to_string(pid) + "/stat");
-      std::string s, stat;
+    return await([&] {
+      std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall");
+      std::string s;
       std::getline(sc, s);
-      std::getline(st, stat);
-      if (s.rfind("0 ", 0) == 0 && stat.substr(stat.rfind(')') + 2, 1) == "S") return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+      return s.rfind("0 ", 0) == 0 && proc_status_field(pid, "State").rfind("S", 0) == 0;
+    });
   };
   const std::string env = "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0";
   pid_t loop = spawn_ready({"tests/programs/runtime/qprog", "read"});
   REQUIRE(blocked_in_read(loop));
-  Run ok = supervise(pid_args(loop, "tests/programs/runtime/qprog") + " --validate-only", env);
+  Run ok = supervise_testing(pid_args(loop, "tests/programs/runtime/qprog") + " --validate-only", env);
   CHECK(ok.status == 0);
   CHECK(ok.report["reason"] == "validate_only");
   end(loop);
 
   pid_t mid = spawn_ready({"tests/programs/runtime/qprog", "inlined"});
   REQUIRE(blocked_in_read(mid));
-  Run r = supervise(pid_args(mid, "tests/programs/runtime/qprog") + " --validate-only", env);
+  Run r = supervise_testing(pid_args(mid, "tests/programs/runtime/qprog") + " --validate-only", env);
   check_refused(r);
   CHECK(r.report["reason"] == "not_quiescent");
   CHECK(r.report["message"].get<std::string>().find("did not reach an update point") != std::string::npos);
   CHECK(blocked_in_read(mid));  // its read neither ended nor failed
-  std::ifstream st("/proc/" + std::to_string(mid) + "/status");
-  for (std::string line; std::getline(st, line);)
-    if (line.rfind("TracerPid:", 0) == 0) CHECK(line == "TracerPid:\t0");
+  CHECK(proc_status_field(mid, "TracerPid") == "0");
   end(mid);
 }
 
@@ -785,9 +803,11 @@ TEST_CASE("an attempt under continuous client load loses and fails no request") 
       error = e.what();
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(await([&] { return ok > 0 || !error.empty(); }));  // the client's requests flow
   Run r = supervise(pid_args(kv.server.pid, kV2));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const long served_before_end = ok;
+  // Requests go on being served after the update (by v2 when it committed).
+  CHECK(await([&] { return ok > served_before_end + 10 || !error.empty() || bad > 0; }));
   stop = true;
   client.join();
   // The update commits under load; the client's connection, its pending requests
@@ -805,4 +825,80 @@ TEST_CASE("an attempt under continuous client load loses and fails no request") 
       CHECK(c.get("load" + std::to_string(i)) == "VALUE v" + std::to_string(i));
   }
   kv.check_serving();
+}
+
+// The whole file `path`.
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_CASE("the shipped ttst-supervise embeds the shipped agent, never the test agent or a test task") {
+  const std::string shipped = file_bytes(kSupervise), testing = file_bytes(kSuperviseTesting);
+  const std::string agent = file_bytes("inject/agent/agent"), test_agent = file_bytes("inject/agent/agent_testing");
+  REQUIRE(!agent.empty());
+  REQUIRE(!test_agent.empty());
+  CHECK(shipped.find(agent) != std::string::npos);       // the agent ELF, byte for byte
+  CHECK(shipped.find(test_agent) == std::string::npos);
+  CHECK(testing.find(test_agent) != std::string::npos);  // the search does find an embedded agent
+  for (const char* test_only : {"task_null_deref", "task_stfw_backward_lossy", "task_infinite_loop",
+                                "TTST_SUPERVISE_TEST_FORWARD_TASK", "TTST_SUPERVISE_TEST_BACKWARD_TASK",
+                                "TTST_SUPERVISE_TEST_DIE_AT", "TTST_SUPERVISE_TEST_BUG_IN"}) {
+    CAPTURE(test_only);
+    CHECK(shipped.find(test_only) == std::string::npos);
+    CHECK(testing.find(test_only) != std::string::npos);
+  }
+}
+
+TEST_CASE("the shipped ttst-supervise ignores every test variable: a commit still transfers the state") {
+  // The variables that make the test variant skip the forward transfer (the empty
+  // task), lose a write backward, and kill itself at the commit point.
+  const std::string every_test_variable =
+      "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=102 "
+      "TTST_SUPERVISE_TEST_DIE_AT=commit.past_pid TTST_SUPERVISE_TEST_BUG_IN=forward";
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kV2), every_test_variable);
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  REQUIRE(r.report["transfers"].size() == 2);
+  CHECK(r.report["transfers"][0]["objects"].get<uint64_t>() > 100);  // the real forward transfer
+  CHECK(r.report["transfers"][1]["objects"].get<uint64_t>() > 100);  // the real backward one: no difference
+  take_over(kv, r);
+  KvClient c(kv.server.port);
+  CHECK(c.command("VERSION") == "VERSION 2");
+  for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
+}
+
+TEST_CASE("internal errors exit 3 however they are raised; a bug during the plan is internal, not bad input") {
+  Filled kv;
+  // A bug (an unexpected exception) in the plan: P never touched.
+  Run plan = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_BUG_IN=plan");
+  CHECK(plan.status == 3);
+  CHECK(plan.report["outcome"] == "refused");
+  CHECK(plan.report["reason"] == "internal");
+  CHECK(plan.report["message"].get<std::string>().find("a bug simulated") != std::string::npos);
+  // The same after P was seized: rolled back, P released.
+  Run forward = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_BUG_IN=forward");
+  CHECK(forward.status == 3);
+  CHECK(forward.report["outcome"] == "rolled_back");
+  CHECK(forward.report["reason"] == "internal");
+  CHECK(phase_names(forward).back() == "rollback");
+  // Raised by the transaction itself: the agent does not know the transfer task.
+  Run unknown = supervise_testing(pid_args(kv.server.pid, kV2), "TTST_SUPERVISE_TEST_FORWARD_TASK=999");
+  CHECK(unknown.status == 3);
+  CHECK(unknown.report["reason"] == "internal");
+  CHECK(unknown.report["message"].get<std::string>().find("no state-transfer engine") != std::string::npos);
+  kv.check_serving();
+}
+
+TEST_CASE("committed although the pid file cannot be rewritten: the message says so, F serves") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kV2) + " --pidfile " + tmpdir() + "/no-such-dir/kv.pid");
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  CHECK(r.report["message"].get<std::string>().find("could not rewrite the pid file") != std::string::npos);
+  take_over(kv, r);
+  KvClient c(kv.server.port);
+  CHECK(c.command("VERSION") == "VERSION 2");
+  CHECK(c.get("key3") == "VALUE value3");
 }

@@ -27,6 +27,9 @@
 #define TTST_AGENT_MAGIC 0x544e454741545454ull /* "TTTAGENT" */
 #define TTST_AGENT_ENTRY "ttst_agent_start"     /* the ELF entry symbol */
 
+/* Ids 0-8 and 102 are test tasks: registered only in the test agent
+ * (//inject/agent:agent_testing, agent/test_tasks.c), never in the agent the
+ * supervisor ships, whose table holds 100 and 101 alone. */
 enum ttst_agent_task {
   TTST_AGENT_TASK_EMPTY = 0,          /* return status 0 at once                     */
   TTST_AGENT_TASK_WRITE_NOTHING = 1,  /* compute over its own memory, write nothing  */

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "inject/testing_agent.h"
 #include "inject/agent_session.h"
 #include "inject/process.h"
 #include "inject/process_factory.h"
@@ -70,7 +71,7 @@ int main(int argc, char** argv) {
     rq.task = TTST_AGENT_TASK_EMPTY;
     for (int i = 0; i < rounds; ++i) {
       auto t0 = Clock::now();
-      AgentOutcome out = run_agent(r.task(), rq);
+      AgentOutcome out = run_agent(r.task(), rq, testing_agent());
       trip.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       if (out.kind != AgentOutcome::Kind::kFinished) {
         std::fprintf(stderr, "roundtrip_bench: %s\n", out.describe().c_str());

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "inject/testing_agent.h"
 #include "inject/agent_image.h"
 #include "inject/agent_session.h"
 #include "inject/memory.h"
@@ -50,7 +51,7 @@ struct Fixture {
     rq.task = task;
     rq.timeout = timeout;
     rq.peer_pid = s.pid;
-    return run_agent(r->task(), rq);
+    return run_agent(r->task(), rq, testing_agent());
   }
   void check_r_untouched() {
     Registers now = Registers::capture(r->task());
@@ -87,7 +88,7 @@ TEST_CASE("empty, alloc and unknown tasks finish with their status") {
   rq.args[0] = 100;
   rq.args[1] = 4096;
   rq.heap_size = 64 * 4096;
-  out = run_agent(fx.r->task(), rq);
+  out = run_agent(fx.r->task(), rq, testing_agent());
   REQUIRE_MESSAGE(out.kind == AgentOutcome::Kind::kFinished, out.describe());
   CHECK(out.status == 64);  // the arena holds exactly 64 blocks
   CHECK(out.detail[0] == 64 * 4096);
@@ -165,7 +166,7 @@ TEST_CASE("the agent reads its peer's memory (in R and in a freshly exec'd F)") 
   rq.peer_pid = fx.s.pid;
   rq.args[0] = target.start;
   rq.args[1] = 4096;
-  AgentOutcome out = run_agent(fx.r->task(), rq);
+  AgentOutcome out = run_agent(fx.r->task(), rq, testing_agent());
   REQUIRE_MESSAGE(out.kind == AgentOutcome::Kind::kFinished, out.describe());
   CHECK(out.status == 0);
   CHECK(out.output == expect);
@@ -175,7 +176,7 @@ TEST_CASE("the agent reads its peer's memory (in R and in a freshly exec'd F)") 
   spec.exe = runfile("tests/programs/blocker/blocker_bin");
   ChildProcess f = create_future(fx.p->main_thread(), spec);
   Registers fregs = Registers::capture(f.task());
-  out = run_agent(f.task(), rq);
+  out = run_agent(f.task(), rq, testing_agent());
   REQUIRE_MESSAGE(out.kind == AgentOutcome::Kind::kFinished, out.describe());
   CHECK(out.output == expect);
   Registers fnow = Registers::capture(f.task());
@@ -192,7 +193,7 @@ TEST_CASE("a process killed while its agent runs is reported as died") {
     std::this_thread::sleep_for(milliseconds(100));
     kill(rpid, SIGKILL);
   });
-  AgentOutcome out = run_agent(fx.r->task(), rq);
+  AgentOutcome out = run_agent(fx.r->task(), rq, testing_agent());
   killer.join();
   CHECK(out.kind == AgentOutcome::Kind::kDied);
   // P is untouched.

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "inject/testing_agent.h"
 #include "inject/agent_session.h"
 #include "inject/error.h"
 #include "inject/memory.h"
@@ -79,8 +80,9 @@ TEST_CASE("P is byte-identical after creating R and F; R is an exact copy; F ser
   // An agent session that writes nothing leaves no trace in R.
   AgentRequest rq;
   rq.task = TTST_AGENT_TASK_WRITE_NOTHING;
-  rq.meta_self = std::vector<uint8_t>(10000, 3);
-  AgentOutcome out = run_agent(r.task(), rq);
+  const std::vector<uint8_t> metadata(10000, 3);
+  rq.meta_self = metadata;
+  AgentOutcome out = run_agent(r.task(), rq, testing_agent());
   REQUIRE_MESSAGE(out.kind == AgentOutcome::Kind::kFinished, out.describe());
   CHECK(out.status == 0);
   CHECK(out.detail[0] == 30000);  // the agent summed its metadata blob
@@ -167,7 +169,7 @@ TEST_CASE("a multi-threaded P: every thread seized, R and F are single-threaded 
     CHECK(digest_writable_memory(r.pid()).hash == mem0);
     AgentRequest rq;
     rq.task = TTST_AGENT_TASK_EMPTY;
-    CHECK(run_agent(r.task(), rq).kind == AgentOutcome::Kind::kFinished);
+    CHECK(run_agent(r.task(), rq, testing_agent()).kind == AgentOutcome::Kind::kFinished);
     FutureSpec spec;
     spec.exe = runfile("tests/programs/blocker/blocker_bin");
     spec.argv = {"blocker", "nanosleep", "10"};
@@ -197,7 +199,7 @@ TEST_CASE("with rseq registered (glibc's default), P and R are identical outside
       ChildProcess r = create_reversed(p.main_thread());
       AgentRequest rq;
       rq.task = TTST_AGENT_TASK_WRITE_NOTHING;
-      CHECK(run_agent(r.task(), rq).kind == AgentOutcome::Kind::kFinished);
+      CHECK(run_agent(r.task(), rq, testing_agent()).kind == AgentOutcome::Kind::kFinished);
       CHECK(digest_writable_memory(r.pid(), kernel).hash == mem0);
       CHECK(r.task().rseq_area().has_value());  // R inherited the registration
     }

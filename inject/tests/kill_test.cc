@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include "inject/testing_agent.h"
 #include "inject/agent_session.h"
 #include "inject/process.h"
 #include "inject/process_factory.h"
@@ -38,13 +39,13 @@ namespace {
     ChildProcess r = create_reversed(p.main_thread());
     AgentRequest rq;
     rq.task = TTST_AGENT_TASK_EMPTY;
-    run_agent(r.task(), rq);
+    run_agent(r.task(), rq, testing_agent());
     FutureSpec spec;
     spec.exe = runfile("tests/programs/fdserver/fdserver_v2_bin");
     ChildProcess f = create_future(p.main_thread(), spec);
     rq.task = TTST_AGENT_TASK_INFINITE_LOOP;
     rq.timeout = milliseconds(200);
-    run_agent(f.task(), rq);
+    run_agent(f.task(), rq, testing_agent());
     step("engine.done", 0);
   } catch (const std::exception& e) {
     dprintf(report, "error %s\n", e.what());

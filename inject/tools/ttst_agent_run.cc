@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 
+#include "inject/testing_agent.h"
 #include "inject/agent_session.h"
 #include "inject/error.h"
 #include "inject/memory.h"
@@ -73,7 +74,7 @@ int main(int argc, char** argv) {
       for (const Mapping& m : read_maps(pid))
         if (m.path == "[stack]") rq.args = {m.end - 4096, 4096};
     }
-    AgentOutcome out = run_agent(child->task(), rq);
+    AgentOutcome out = run_agent(child->task(), rq, testing_agent());
     std::printf("%s in %s %d: %s\n", task.c_str(), future.empty() ? "R" : "F", child->pid(),
                 out.describe().c_str());
     child.reset();

@@ -388,30 +388,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
 int64_t task_stfw_forward(ttst_agent_desc* d) { return run(d, false); }
 int64_t task_stfw_backward(ttst_agent_desc* d) { return run(d, true); }
 
-// TEST ONLY (supervisor tests of the state_diff rollback): a backward transfer that
-// "forgets" part of one write, as a buggy transfer would: the 32-bit member `count`
-// of the global `table` ends up one less than P's. Never selected in production;
-// the supervisor runs it only through its test hook.
-int64_t task_stfw_backward_lossy(ttst_agent_desc* d) {
-  int64_t status = run(d, true);
-  if (status != TTST_STFW_STATUS_OK) return status;
-  ttst::dwarfmeta::image::View self;
-  const char* why = "";
-  if (!ttst::dwarfmeta::image::View::open(reinterpret_cast<const void*>(d->meta_self.addr), d->meta_self.size, &self, &why))
-    return TTST_STFW_STATUS_BAD_INPUT;
-  const auto* g = self.global("table");
-  const auto* m = g ? self.member(self.type(self.strip(g->type)), "count") : nullptr;
-  if (!m) {
-    put(d, "bad input: the lossy test transfer needs a global `table` with a member `count`");
-    return TTST_STFW_STATUS_BAD_INPUT;
-  }
-  auto* count = reinterpret_cast<uint32_t*>(g->addr + d->arg[TTST_STFW_ARG_SELF_BIAS] + m->offset);
-  *count -= 1;
-  return TTST_STFW_STATUS_OK;
-}
-
 }  // namespace
 
 AGENT_TASK(TTST_AGENT_TASK_STFW_FORWARD, task_stfw_forward);
 AGENT_TASK(TTST_AGENT_TASK_STFW_BACKWARD, task_stfw_backward);
-AGENT_TASK(TTST_AGENT_TASK_STFW_BACKWARD_LOSSY, task_stfw_backward_lossy);

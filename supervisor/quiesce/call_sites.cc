@@ -73,21 +73,21 @@ CallCheck call_ends_at(std::span<const uint8_t> code, uint64_t entry, uint64_t r
   return id == X86_INS_CALL ? CallCheck::kCall : CallCheck::kNotCall;
 }
 
-CallCheck call_ends_at(pid_t pid, const UpdatePointMap& map, uint64_t bias, uint64_t ret) {
-  if (ret <= bias) return CallCheck::kUnknown;
-  const uint64_t link = ret - bias;
+CallCheck call_ends_at(pid_t pid, const UpdatePointMap& map, inject::LoadBias bias, inject::RemoteAddr ret) {
+  if (ret.value() <= bias.value()) return CallCheck::kUnknown;
+  const inject::LinkAddr link = ret - bias;
   const Function* f = map.function_at(link - 1);  // the function holding the call's last byte
   if (!f) {
     // Bytes before a function's entry that no symbol covers are padding between
     // functions: a function pointer, not a return address. Anything else: no symbol.
     const Function* g = map.function_at(link);
-    return g && g->lo == link ? CallCheck::kNotCall : CallCheck::kUnknown;
+    return g && g->lo == link.value() ? CallCheck::kNotCall : CallCheck::kUnknown;
   }
-  const uint64_t end = std::min(f->hi, link + kMaxInsn);
+  const uint64_t end = std::min(f->hi, link.value() + kMaxInsn);
   if (end - f->lo > kMaxFunction) return CallCheck::kUnknown;
   std::vector<uint8_t> code(end - f->lo);
-  code.resize(inject::try_read_memory(pid, f->lo + bias, code));
-  return call_ends_at(code, f->lo, link);
+  code.resize(inject::try_read_memory(pid, inject::LinkAddr(f->lo) + bias, code));
+  return call_ends_at(code, f->lo, link.value());
 }
 
 bool is_syscall(std::span<const uint8_t> code) {
@@ -97,7 +97,7 @@ bool is_syscall(std::span<const uint8_t> code) {
   return Decoder::get().next(p, size, address) == X86_INS_SYSCALL;
 }
 
-bool is_syscall_at(pid_t pid, uint64_t addr) {
+bool is_syscall_at(pid_t pid, inject::RemoteAddr addr) {
   uint8_t buf[kMaxInsn];
   size_t n = inject::try_read_memory(pid, addr, buf);
   return is_syscall(std::span<const uint8_t>(buf, n));

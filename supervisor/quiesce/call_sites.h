@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <span>
 
+#include "inject/remote_addr.h"
 #include "supervisor/quiesce/upoint_map.h"
 
 namespace ttst::quiesce {
@@ -45,11 +46,11 @@ CallCheck call_ends_at(std::span<const uint8_t> code, uint64_t entry, uint64_t r
 // The same for return address `ret` (run-time) in process `pid`, whose executable
 // is described by `map` and loaded with `bias`: the function's bytes are read
 // from the process (read-only).
-CallCheck call_ends_at(pid_t pid, const UpdatePointMap& map, uint64_t bias, uint64_t ret);
+CallCheck call_ends_at(pid_t pid, const UpdatePointMap& map, inject::LoadBias bias, inject::RemoteAddr ret);
 
 // True when the instruction starting at `code[0]` is `syscall`.
 bool is_syscall(std::span<const uint8_t> code);
 // The same for the instruction at `addr` in `pid` (false when unreadable).
-bool is_syscall_at(pid_t pid, uint64_t addr);
+bool is_syscall_at(pid_t pid, inject::RemoteAddr addr);
 
 }  // namespace ttst::quiesce

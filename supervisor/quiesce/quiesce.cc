@@ -27,44 +27,52 @@ bool read_mem(pid_t pid, uint64_t addr, void* out, size_t len) {
   return inject::try_read_memory(pid, addr, std::span<uint8_t>(static_cast<uint8_t*>(out), len)) == len;
 }
 
-std::string describe(const UpdatePointMap& map, uint64_t bias, uint64_t addr) {
+std::string describe(const UpdatePointMap& map, inject::LoadBias bias, inject::RemoteAddr addr) {
   char buf[64];
   if (const Function* f = map.function_at(addr - bias)) {
-    snprintf(buf, sizeof buf, "+0x%llx", static_cast<unsigned long long>(addr - bias - f->lo));
+    snprintf(buf, sizeof buf, "+0x%llx", static_cast<unsigned long long>((addr - bias).value() - f->lo));
     return f->name + buf;
   }
-  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(addr));
+  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(addr.value()));
   return buf;
 }
 
-ThreadReport classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& map, uint64_t bias, uint64_t rt) {
-  ThreadReport r;
+// True when `addr` is a run-time address in the program's text.
+bool in_program_text(const UpdatePointMap& map, inject::LoadBias bias, inject::RemoteAddr addr) {
+  return addr.value() > bias.value() && map.in_text(addr - bias);
+}
+
+ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& map, inject::LoadBias bias,
+                              inject::RemoteAddr rt) {
+  ThreadVerdict r;
   r.tid = t.tid();
   const user_regs_struct g = t.get_regs();
   long nr = static_cast<long>(g.orig_rax);
   long rax = static_cast<long>(g.rax);
-  if (at_marker(g, rt)) {
+  if (rt.is_null() ? at_any_marker(g) : at_marker(g, rt)) {
+    const inject::RemoteAddr upoint(g.r10);
     r.state = ThreadState::kAtUpdatePoint;
-    r.where = "at the update point in " + describe(map, bias, g.r10);
-    if (const Function* f = map.function_at(g.r10 - bias)) r.function = f->name;
+    r.where = "at the update point in " + describe(map, bias, upoint);
+    if (const Function* f = map.function_at(upoint - bias)) r.function = f->name;
     return r;
   }
 
   // Innermost program frame: rip itself, or the first return address into the
   // executable found in the 4 KiB at and above rsp.
-  uint64_t frame_ret = 0;  // the return address found, 0 if rip is in the program
-  bool in_program = map.in_text(g.rip - bias);
+  const inject::RemoteAddr rip(g.rip), rsp(g.rsp);
+  inject::RemoteAddr frame_ret;  // the return address found, null if rip is in the program
+  bool in_program = in_program_text(map, bias, rip);
   if (!in_program) {
     uint64_t words[512];
     std::span<uint8_t> bytes(reinterpret_cast<uint8_t*>(words), sizeof words);
-    size_t n = inject::try_read_memory(pid, g.rsp, bytes) / 8;
-    for (size_t i = 0; i < n && !frame_ret; i++) {
-      if (words[i] <= bias || !map.in_text(words[i] - bias)) continue;
-      CallCheck c = call_ends_at(pid, map, bias, words[i]);  // call_sites.h
+    size_t n = inject::try_read_memory(pid, rsp, bytes) / 8;
+    for (size_t i = 0; i < n && frame_ret.is_null(); i++) {
+      if (!in_program_text(map, bias, inject::RemoteAddr(words[i]))) continue;
+      CallCheck c = call_ends_at(pid, map, bias, inject::RemoteAddr(words[i]));  // call_sites.h
       if (c == CallCheck::kUnknown) break;  // cannot tell: no innermost frame, so never quiescent
-      if (c == CallCheck::kCall) frame_ret = words[i];
+      if (c == CallCheck::kCall) frame_ret = inject::RemoteAddr(words[i]);
     }
-    in_program = frame_ret != 0;
+    in_program = !frame_ret.is_null();
   }
 
   // The chain of callers through the frame pointers, for the message.
@@ -73,8 +81,8 @@ ThreadReport classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& m
   for (int depth = 0; depth < 8 && fp > g.rsp && fp - g.rsp < (64u << 20); depth++) {
     uint64_t frame[2];
     if (!read_mem(pid, fp, frame, sizeof frame)) break;
-    if (frame[1] <= bias || !map.in_text(frame[1] - bias)) break;
-    chain += " <- " + describe(map, bias, frame[1]);
+    if (!in_program_text(map, bias, inject::RemoteAddr(frame[1]))) break;
+    chain += " <- " + describe(map, bias, inject::RemoteAddr(frame[1]));
     if (frame[0] <= fp) break;
     fp = frame[0];
   }
@@ -82,11 +90,11 @@ ThreadReport classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& m
   // In a system call: interrupted with a restart code, or on its way back into it
   // (rip at `syscall`, rax set up for it: the kernel's restart, or inject::Task's
   // for an epoll_wait the interrupt ended with EINTR).
-  bool restarting = nr >= 0 && (rax == nr || rax == kSysRestartSyscall) && is_syscall_at(pid, g.rip);
+  bool restarting = nr >= 0 && (rax == nr || rax == kSysRestartSyscall) && is_syscall_at(pid, rip);
   bool in_syscall = restarting || (nr >= 0 && inject::is_restart_code(rax));
   // The call site: the call instruction's last byte, or the `syscall` itself.
-  uint64_t site = (frame_ret ? frame_ret - 1 : g.rip - (restarting ? 0 : 1)) - bias;
-  std::string at = in_program ? describe(map, bias, frame_ret ? frame_ret : g.rip) : "outside the program";
+  const inject::LinkAddr site = (!frame_ret.is_null() ? frame_ret - 1 : rip - (restarting ? 0 : 1)) - bias;
+  std::string at = in_program ? describe(map, bias, !frame_ret.is_null() ? frame_ret : rip) : "outside the program";
   if (const Function* f = in_program ? map.function_at(site) : nullptr) r.function = f->name;
   if (const Scope* s = in_program ? map.scope_at(site) : nullptr; s && s->depth > 0) at += " (inlined " + s->name + ")";
   if (!in_syscall) {
@@ -102,9 +110,12 @@ ThreadReport classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& m
 
 }  // namespace
 
-bool at_marker(const user_regs_struct& r, uint64_t runtime) {
-  return r.orig_rax == TTST_MARKER_SYSCALL && r.rdi == TTST_MARKER_MAGIC && (runtime == 0 || r.rsi == runtime) &&
-         static_cast<int64_t>(r.rax) == -ENOSYS;
+bool at_any_marker(const user_regs_struct& r) {
+  return r.orig_rax == TTST_MARKER_SYSCALL && r.rdi == TTST_MARKER_MAGIC && static_cast<int64_t>(r.rax) == -ENOSYS;
+}
+
+bool at_marker(const user_regs_struct& r, inject::RemoteAddr runtime) {
+  return at_any_marker(r) && r.rsi == runtime.value();
 }
 
 const char* state_name(ThreadState s) {
@@ -142,8 +153,8 @@ const char* syscall_name(long nr) {
   }
 }
 
-uint64_t load_bias(pid_t pid, const UpdatePointMap& map) {
-  if (!map.is_pie()) return 0;
+inject::LoadBias load_bias(pid_t pid, const UpdatePointMap& map) {
+  if (!map.is_pie()) return inject::LoadBias();
   char exe[4096];
   std::string link = "/proc/" + std::to_string(pid) + "/exe";
   ssize_t n = readlink(link.c_str(), exe, sizeof exe - 1);
@@ -153,16 +164,16 @@ uint64_t load_bias(pid_t pid, const UpdatePointMap& map) {
   for (const inject::Mapping& m : inject::read_maps(pid))
     if (m.path == exe) lowest = std::min(lowest, m.start);
   if (lowest == UINT64_MAX) throw std::runtime_error(std::string("no mapping of ") + exe + " in process " + std::to_string(pid));
-  return lowest - map.first_load_vaddr();
+  return inject::LoadBias::between(map.first_load_vaddr(), inject::RemoteAddr(lowest));
 }
 
-Report classify(inject::SeizedProcess& p, const UpdatePointMap& map) {
-  uint64_t bias = load_bias(p.pid(), map);
-  uint64_t rt = map.runtime_symbol() ? map.runtime_symbol() + bias : 0;
-  Report rep;
+Verdict classify(inject::SeizedProcess& p, const UpdatePointMap& map) {
+  const inject::LoadBias bias = load_bias(p.pid(), map);
+  const inject::RemoteAddr rt = map.runtime_symbol().is_null() ? inject::RemoteAddr() : map.runtime_symbol() + bias;
+  Verdict rep;
   rep.quiescent = true;
   for (inject::Task& t : p.threads()) {
-    ThreadReport r = classify_thread(t, p.pid(), map, bias, rt);
+    ThreadVerdict r = classify_thread(t, p.pid(), map, bias, rt);
     if (r.state != ThreadState::kQuiescent && r.state != ThreadState::kAtUpdatePoint && rep.quiescent) {
       rep.quiescent = false;
       rep.message = "thread " + std::to_string(r.tid) + " is " + state_name(r.state) + ": " + r.where +
@@ -175,16 +186,16 @@ Report classify(inject::SeizedProcess& p, const UpdatePointMap& map) {
   return rep;
 }
 
-Report check(pid_t pid, const UpdatePointMap& map) {
+Verdict check(pid_t pid, const UpdatePointMap& map) {
   inject::SeizedProcess p = inject::SeizedProcess::seize(pid);
   return classify(p, map);  // `p` goes out of scope: every thread is let go as it was
 }
 
-Report check_within(pid_t pid, const UpdatePointMap& map, std::chrono::milliseconds bound,
-                    std::chrono::milliseconds interval) {
+Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::milliseconds bound,
+                     std::chrono::milliseconds interval) {
   auto deadline = std::chrono::steady_clock::now() + bound;
   for (;;) {
-    Report r = check(pid, map);
+    Verdict r = check(pid, map);
     if (r.quiescent || std::chrono::steady_clock::now() + interval > deadline) {
       if (!r.quiescent)
         r.message += " — still so after " + std::to_string(bound.count()) +
@@ -195,22 +206,16 @@ Report check_within(pid_t pid, const UpdatePointMap& map, std::chrono::milliseco
   }
 }
 
-
-void set_update_requested(pid_t pid, uint64_t runtime, uint32_t value) {
-  inject::write_memory(pid, runtime + offsetof(struct ttst_runtime, update_requested),
-                       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&value), sizeof value));
-}
-
-bool drive_to_update_point(inject::SeizedProcess& past, uint64_t rt, std::chrono::milliseconds bound,
-                           std::string& where) {
+bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock& runtime,
+                           std::chrono::milliseconds bound, std::string& where) {
   inject::Task& t = past.main_thread();
   long stops = 0, markers = 0;
-  set_update_requested(past.pid(), rt, 1);
+  runtime.set_update_requested(1);
   auto s = t.run_to_syscall(
       [&](const user_regs_struct& r) {
         ++stops;
         markers += r.orig_rax == TTST_MARKER_SYSCALL;
-        return at_marker(r, rt);
+        return at_marker(r, runtime.address());
       },
       bound, [&](const inject::Stop&) { ++stops; });
   if (s && !s->alive())
@@ -218,8 +223,8 @@ bool drive_to_update_point(inject::SeizedProcess& past, uint64_t rt, std::chrono
   if (s) return true;
   t.interrupt(std::chrono::milliseconds(1000));
   uint32_t flag = 0;
-  read_mem(past.pid(), rt + offsetof(struct ttst_runtime, update_requested), &flag, sizeof flag);
-  set_update_requested(past.pid(), rt, 0);
+  runtime.read_update_requested(flag);
+  runtime.set_update_requested(0);
   user_regs_struct r = t.get_regs();
   char buf[200];
   std::snprintf(buf, sizeof buf, "last in %s() at pc 0x%llx after %ld system-call stops, %ld getppid, flag %u",

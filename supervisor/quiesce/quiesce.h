@@ -51,6 +51,8 @@
 #include <vector>
 
 #include "inject/process.h"
+#include "inject/remote_addr.h"
+#include "supervisor/quiesce/runtime_block.h"
 #include "supervisor/quiesce/upoint_map.h"
 
 namespace ttst::quiesce {
@@ -64,47 +66,49 @@ enum class ThreadState {
 
 const char* state_name(ThreadState s);
 
-struct ThreadReport {
+// What the rule found for one thread.
+struct ThreadVerdict {
   pid_t tid = 0;
   ThreadState state = ThreadState::kRunning;
   std::string function;       // innermost program function ("" if none found)
   std::string where;          // one line: "read() called from handle_request+0x2a <- event_loop <- main"
 };
 
-struct Report {
+// What the rule found for a process.
+struct Verdict {
   bool quiescent = false;     // every thread kAtUpdatePoint or kQuiescent
-  std::vector<ThreadReport> threads;
+  std::vector<ThreadVerdict> threads;
   std::string message;        // one line for a sysadmin
 };
 
 // Load bias of the executable of `pid` (0 for non-PIE). Throws std::runtime_error.
-uint64_t load_bias(pid_t pid, const UpdatePointMap& map);
+inject::LoadBias load_bias(pid_t pid, const UpdatePointMap& map);
 
-// True in the syscall-entry stop of the §4 marker (`runtime` = run-time address of
-// __ttst_runtime, or 0 for any).
-bool at_marker(const user_regs_struct& r, uint64_t runtime);
+// True in the syscall-entry stop of the §4 marker of the runtime block at `runtime`
+// (its run-time address), or of any runtime block.
+bool at_marker(const user_regs_struct& r, inject::RemoteAddr runtime);
+bool at_any_marker(const user_regs_struct& r);
 
 // The rule, for every thread of a seized process.
-Report classify(inject::SeizedProcess& process, const UpdatePointMap& map);
+Verdict classify(inject::SeizedProcess& process, const UpdatePointMap& map);
 
 // The probe: seize, classify, release. Throws std::runtime_error (one line) when
 // the process cannot be traced (gone, permission, already traced).
-Report check(pid_t pid, const UpdatePointMap& map);
+Verdict check(pid_t pid, const UpdatePointMap& map);
 
 // Re-runs check() every `interval` until the program is quiescent or `bound`
-// has passed; returns the last report (its message says where a thread was
+// has passed; returns the last verdict (its message says where a thread was
 // blocked or running when the bound ran out).
-Report check_within(pid_t pid, const UpdatePointMap& map, std::chrono::milliseconds bound,
-                    std::chrono::milliseconds interval = std::chrono::milliseconds(5));
+Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::milliseconds bound,
+                     std::chrono::milliseconds interval = std::chrono::milliseconds(5));
 
-// The stop protocol of §4 for a P that is not quiescent: update_requested = 1, its
-// (only) thread run with PTRACE_SYSCALL to the marker's entry stop. False (the flag
-// written back to 0, the thread stopped again, `where` saying where it was) when
-// `bound` runs out first. Throws inject::TraceeDied if P ends meanwhile.
-bool drive_to_update_point(inject::SeizedProcess& past, uint64_t runtime, std::chrono::milliseconds bound,
-                           std::string& where);
-// Writes __ttst_runtime.update_requested (4 bytes) in `pid`.
-void set_update_requested(pid_t pid, uint64_t runtime, uint32_t value);
+// The stop protocol of §4 for a P that is not quiescent: update_requested = 1 in
+// `runtime` (P's runtime block), its (only) thread run with PTRACE_SYSCALL to the
+// marker's entry stop. False (the flag written back to 0, the thread stopped again,
+// `where` saying where it was) when `bound` runs out first. Throws
+// inject::TraceeDied if P ends meanwhile.
+bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock& runtime,
+                           std::chrono::milliseconds bound, std::string& where);
 
 const char* syscall_name(long nr);
 

@@ -35,6 +35,8 @@
 #include "supervisor/quiesce/quiesce.h"
 
 using namespace ttst::quiesce;
+using ttst::inject::LoadBias;
+using ttst::inject::RemoteAddr;
 using ttst::test::Child;
 using ttst::test::MemoryCopy;
 
@@ -140,7 +142,7 @@ void quiescent_and_unaware(const char* prog, const std::string& mode) {
   MemoryCopy before = MemoryCopy::of(r.pid);
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 3; i++) {  // three probes, as a supervisor re-checking would
-    Report rep = check(r.pid, map);
+    Verdict rep = check(r.pid, map);
     CHECK_MESSAGE(rep.quiescent, rep.message);
     REQUIRE(rep.threads.size() == 1);
     CHECK(rep.threads[0].state == ThreadState::kQuiescent);
@@ -223,7 +225,7 @@ bool advancing(pid_t pid, uint64_t counter) {
 TEST_CASE("update-point map from .ttst.upoints and the symbol table") {
   UpdatePointMap map = UpdatePointMap::load(kProg);
   CHECK(map.upoints().size() == 2);
-  CHECK(map.runtime_symbol() != 0);
+  CHECK(!map.runtime_symbol().is_null());
   std::set<std::string> with;
   for (auto& f : map.functions())
     if (f.has_upoint) with.insert(f.name);
@@ -245,7 +247,7 @@ TEST_CASE("blocked mid-request: not quiescent, and the message says where") {
   Ready r = parse_ready(c.line());
   wait_blocked(r.pid, {0});
   MemoryCopy before = MemoryCopy::of(r.pid);
-  Report rep = check(r.pid, map);
+  Verdict rep = check(r.pid, map);
   CHECK_FALSE(rep.quiescent);
   REQUIRE(rep.threads.size() == 1);
   CHECK(rep.threads[0].state == ThreadState::kBlocked);
@@ -273,7 +275,7 @@ TEST_CASE("blocked mid-request in a handler inlined into the event loop: not qui
       Ready r = parse_ready(c.line());
       wait_blocked(r.pid, {mode == "inlined" ? 0L : 1L});
       MemoryCopy before = MemoryCopy::of(r.pid);
-      Report rep = check(r.pid, map);
+      Verdict rep = check(r.pid, map);
       CHECK_FALSE(rep.quiescent);
       REQUIRE(rep.threads.size() == 1);
       CHECK(rep.threads[0].state == ThreadState::kBlocked);
@@ -302,7 +304,7 @@ TEST_CASE("without DWARF nothing blocked counts as quiescent (fail-safe)") {
   Child c({"tests/programs/runtime/qprog_nodebug", "read"});  // the loop's own read
   Ready r = parse_ready(c.line());
   wait_blocked(r.pid, {0});
-  Report rep = check(r.pid, map);
+  Verdict rep = check(r.pid, map);
   CHECK_FALSE(rep.quiescent);
   REQUIRE(rep.threads.size() == 1);
   CHECK(rep.threads[0].state == ThreadState::kBlocked);
@@ -325,7 +327,7 @@ TEST_CASE("a return address whose function has no symbol cannot be decoded: not 
   Child c({prog, "read"});
   Ready r = parse_ready(c.line());
   wait_blocked(r.pid, {0});
-  Report rep = check(r.pid, map);
+  Verdict rep = check(r.pid, map);
   CHECK_FALSE(rep.quiescent);
   REQUIRE(rep.threads.size() == 1);
   CHECK(rep.threads[0].state == ThreadState::kBlocked);
@@ -340,7 +342,7 @@ TEST_CASE("two threads, each in its own event loop: quiescent; mid-request bound
   Child c({kProg, "mt"});
   Ready r = parse_ready(c.line());
   wait_blocked(r.pid, syscalls_of("poll"));
-  Report rep;
+  Verdict rep;
   for (int i = 0; i < 100; i++) {  // the worker may still be starting
     rep = check(r.pid, map);
     if (rep.quiescent) break;
@@ -365,7 +367,7 @@ TEST_CASE("mid-request for longer than the bound: refused after the bound, sayin
   Ready r = parse_ready(c.line());
   wait_blocked(r.pid, {0});
   auto t0 = std::chrono::steady_clock::now();
-  Report rep = check_within(r.pid, map, std::chrono::milliseconds(200));
+  Verdict rep = check_within(r.pid, map, std::chrono::milliseconds(200));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   CHECK_FALSE(rep.quiescent);
   CHECK(ms >= 190);
@@ -382,7 +384,7 @@ TEST_CASE("busy: not quiescent; stops at its update point; rollback resumes it")
   Child c({kProg, "busy"});
   Ready r = parse_ready(c.line());
   REQUIRE(advancing(r.pid, r.counter));
-  Report rep = check(r.pid, map);
+  Verdict rep = check(r.pid, map);
   CHECK_FALSE(rep.quiescent);
   CHECK(rep.threads.at(0).state == ThreadState::kRunning);
   CHECK(rep.message.find("event_loop") != std::string::npos);
@@ -392,8 +394,8 @@ TEST_CASE("busy: not quiescent; stops at its update point; rollback resumes it")
   write_u32(r.pid, r.rt + kReqOff, 1);
   user_regs_struct g = run_to_marker(r.pid, r.rt);
   CHECK(g.rdx == TTST_MARKER_PAST);
-  uint64_t bias = load_bias(r.pid, map);
-  const Function* f = map.function_at(g.r10 - bias);
+  const LoadBias bias = load_bias(r.pid, map);
+  const Function* f = map.function_at(RemoteAddr(g.r10) - bias);
   REQUIRE(f);
   CHECK(f->name == "event_loop");
   uint64_t at_stop = read_u64(r.pid, r.counter);
@@ -505,7 +507,7 @@ TEST_CASE("future mode: stops at its first update point until the supervisor say
   unsetenv(TTST_FUTURE_ENV);
   CHECK(c.line() == "START updating=1 env=0 0");  // knows it is a future; env var hidden
   UpdatePointMap map = UpdatePointMap::load(kProg);
-  Ready r{c.pid(), 0, map.runtime_symbol() + load_bias(c.pid(), map), 0, 0};
+  Ready r{c.pid(), 0, (map.runtime_symbol() + load_bias(c.pid(), map)).value(), 0, 0};
   CHECK(read_u32(r.pid, r.rt + kUpdOff) == 1);
   CHECK(read_u32(r.pid, r.rt + kReqOff) == 1);
   seize_and_interrupt(r.pid);
@@ -540,5 +542,56 @@ TEST_CASE("a program that is not ours is refused with one clear line") {
     FAIL("loaded a non-ELF");
   } catch (const std::runtime_error& e) {
     CHECK(std::string(e.what()).find("not an ELF") != std::string::npos);
+  }
+}
+
+TEST_CASE("the runtime block's link-time address plus the load bias is where the program has it") {
+  // qprog prints &__ttst_runtime itself: an independent source for the typed
+  // link-time -> run-time conversion (the supervisor's one source is the ELF symbol).
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  Child c({kProg, "read"});
+  Ready r = parse_ready(c.line());
+  const LoadBias bias = load_bias(r.pid, map);
+  CHECK((map.runtime_symbol() + bias).value() == r.rt);
+  CHECK(((map.runtime_symbol() + bias) - bias) == map.runtime_symbol());
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}
+
+TEST_CASE("the stop protocol through the remote runtime block: a busy P stops, a blocked one is refused") {
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  {  // busy: driven to its update point, then let go with the flag cleared
+    Child c({kProg, "busy"});
+    Ready r = parse_ready(c.line());
+    REQUIRE(advancing(r.pid, r.counter));
+    const RemoteRuntimeBlock runtime(r.pid, RemoteAddr(r.rt));
+    {
+      ttst::inject::SeizedProcess p = ttst::inject::SeizedProcess::seize(r.pid);
+      std::string where;
+      REQUIRE(drive_to_update_point(p, runtime, std::chrono::milliseconds(5000), where));
+      CHECK(at_marker(p.main_thread().get_regs(), runtime.address()));
+      runtime.set_update_requested(0);
+    }  // released
+    uint32_t flag = 1;
+    CHECK(runtime.read_update_requested(flag));
+    CHECK(flag == 0);
+    CHECK(advancing(r.pid, r.counter));
+  }
+  {  // blocked mid-request: never reaches it; the flag is written back to 0
+    Child c({kProg, "midrequest"});
+    Ready r = parse_ready(c.line());
+    wait_blocked(r.pid, {0});
+    const RemoteRuntimeBlock runtime(r.pid, RemoteAddr(r.rt));
+    {
+      ttst::inject::SeizedProcess p = ttst::inject::SeizedProcess::seize(r.pid);
+      std::string where;
+      CHECK_FALSE(drive_to_update_point(p, runtime, std::chrono::milliseconds(200), where));
+      CHECK(where.find("flag 1") != std::string::npos);  // what the program saw when the bound ran out
+      CHECK(read_u32(r.pid, r.rt + kReqOff) == 0);
+    }
+    c.send("x");
+    CHECK(c.line().rfind("RESULT", 0) == 0);
+    CHECK(c.wait() == 0);
   }
 }

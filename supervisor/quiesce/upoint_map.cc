@@ -173,17 +173,18 @@ void UpdatePointMap::read_scopes(int fd) {
   scopes_complete_ = !dw.failed && !scopes_.empty();
   if (!scopes_complete_) scopes_.clear();
   for (uint64_t u : upoints_)
-    if (const Scope* s = scope_at(u)) upoint_dies_.push_back(s->die);
+    if (const Scope* s = scope_at(inject::LinkAddr(u))) upoint_dies_.push_back(s->die);
 }
 
-const Scope* UpdatePointMap::scope_at(uint64_t a) const {
+const Scope* UpdatePointMap::scope_at(inject::LinkAddr at) const {
+  const uint64_t a = at.value();
   const Scope* best = nullptr;
   for (const Scope& s : scopes_)
     if (a >= s.lo && a < s.hi && (!best || s.depth > best->depth)) best = &s;
   return best;
 }
 
-bool UpdatePointMap::in_upoint_scope(uint64_t a) const {
+bool UpdatePointMap::in_upoint_scope(inject::LinkAddr a) const {
   const Scope* s = scope_at(a);
   return s && std::find(upoint_dies_.begin(), upoint_dies_.end(), s->die) != upoint_dies_.end();
 }
@@ -246,7 +247,8 @@ UpdatePointMap UpdatePointMap::load(const std::string& path) {
   return m;
 }
 
-const Function* UpdatePointMap::function_at(uint64_t a) const {
+const Function* UpdatePointMap::function_at(inject::LinkAddr at) const {
+  const uint64_t a = at.value();
   auto it = std::upper_bound(funcs_.begin(), funcs_.end(), a,
                              [](uint64_t v, const Function& f) { return v < f.lo; });
   // Symbols may nest (aliases); look back a few for one that covers `a`.

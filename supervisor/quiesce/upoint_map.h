@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "inject/remote_addr.h"
+
 namespace ttst::quiesce {
 
 struct Function {
@@ -49,18 +51,20 @@ class UpdatePointMap {
   // x86-64 ELF with a symbol table.
   static UpdatePointMap load(const std::string& path);
 
-  const Function* function_at(uint64_t link_addr) const;
-  bool in_text(uint64_t link_addr) const { return link_addr >= text_lo_ && link_addr < text_hi_; }
+  // The function symbol around `at`, nullptr when none.
+  const Function* function_at(inject::LinkAddr at) const;
+  bool in_text(inject::LinkAddr at) const { return at.value() >= text_lo_ && at.value() < text_hi_; }
   bool is_pie() const { return pie_; }
-  uint64_t first_load_vaddr() const { return first_load_; }  // page-aligned
-  uint64_t runtime_symbol() const { return runtime_sym_; }  // 0: not built by ttst-cc
+  inject::LinkAddr first_load_vaddr() const { return inject::LinkAddr(first_load_); }  // page-aligned
+  // __ttst_runtime, the runtime block (null: not built by ttst-cc).
+  inject::LinkAddr runtime_symbol() const { return inject::LinkAddr(runtime_sym_); }
   const std::vector<uint64_t>& upoints() const { return upoints_; }
   const std::vector<Function>& functions() const { return funcs_; }
 
-  // The innermost function instance around `link_addr` (nullptr: no DWARF for it).
-  const Scope* scope_at(uint64_t link_addr) const;
+  // The innermost function instance around `at` (nullptr: no DWARF for it).
+  const Scope* scope_at(inject::LinkAddr at) const;
   // True when that instance is one whose own code holds an update point.
-  bool in_upoint_scope(uint64_t link_addr) const;
+  bool in_upoint_scope(inject::LinkAddr at) const;
   bool scopes_complete() const { return scopes_complete_; }
 
  private:

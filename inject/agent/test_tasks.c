@@ -1,0 +1,106 @@
+/* test_tasks.c — TEST ONLY: the built-in test tasks, which exercise every outcome
+ * the host must classify (finish, crash, abort, stack overflow, hang, escape) and
+ * a few helpers (read the peer, allocate). Linked only into the test agent
+ * (//inject/agent:agent_testing), never into the agent the supervisor ships:
+ * several crash or hang on purpose, and none transfers state. Untrusted agent code. */
+#include "inject/agent/alloc.h"
+#include "inject/agent/sys.h"
+#include "inject/agent/tasks.h"
+
+static int64_t task_empty(struct ttst_agent_desc *d) {
+  (void)d;
+  return TTST_AGENT_STATUS_OK;
+}
+
+/* Touches its stack, heap and image, but nothing outside the agent's region. */
+static int64_t task_write_nothing(struct ttst_agent_desc *d) {
+  uint64_t sum = 0;
+  const volatile unsigned char *p = (const unsigned char *)(uintptr_t)d->meta_self.addr;
+  for (uint64_t i = 0; p && i < d->meta_self.size; ++i) sum += p[i];
+  unsigned char *h = agent_alloc(4096, 64);
+  if (h)
+    for (int i = 0; i < 4096; ++i) h[i] = (unsigned char)(i + sum);
+  d->detail[0] = sum;
+  return TTST_AGENT_STATUS_OK;
+}
+
+static int64_t task_null_deref(struct ttst_agent_desc *d) {
+  volatile int *volatile null_ptr = (int *)0;
+  d->detail[0] = (uint64_t)*null_ptr;
+  return 1;
+}
+
+static int64_t task_abort(struct ttst_agent_desc *d) {
+  (void)d;
+  uint64_t set = 1ull << (AGENT_SIGABRT - 1);
+  agent_syscall6(AGENT_SYS_rt_sigprocmask, AGENT_SIG_UNBLOCK, (long)&set, 0, 8, 0, 0);
+  long pid = agent_syscall3(AGENT_SYS_getpid, 0, 0, 0);
+  long tid = agent_syscall3(AGENT_SYS_gettid, 0, 0, 0);
+  agent_syscall3(AGENT_SYS_tgkill, pid, tid, AGENT_SIGABRT);
+  __builtin_trap();
+}
+
+/* Recursion bounded only by a limit the caller passes as "infinite". */
+static uint64_t recurse(uint64_t depth, uint64_t limit) {
+  volatile unsigned char frame[256];
+  frame[0] = (unsigned char)depth;
+  frame[255] = (unsigned char)depth;
+  if (depth == limit) return frame[0];
+  return recurse(depth + 1, limit) + frame[0] + frame[255];
+}
+
+static int64_t task_stack_overflow(struct ttst_agent_desc *d) {
+  d->detail[0] = recurse(0, d->arg[0] ? d->arg[0] : ~0ull);
+  return 1;
+}
+
+static int64_t task_infinite_loop(struct ttst_agent_desc *d) {
+  volatile uint64_t n = 0;
+  for (;;) {
+    n = n + 1;
+    __asm__ volatile("" ::: "memory");
+    if (d->arg[7] == 0x5354) break; /* never true: the host never passes it */
+  }
+  return 1;
+}
+
+static int64_t task_read_peer(struct ttst_agent_desc *d) {
+  uint64_t len = d->arg[1];
+  if (len > d->output.size) len = d->output.size;
+  long got = agent_read_peer(d->peer_pid, (void *)(uintptr_t)d->output.addr, d->arg[0], len);
+  if (got < 0) return got;
+  d->output_used = (uint64_t)got;
+  return TTST_AGENT_STATUS_OK;
+}
+
+static int64_t task_alloc(struct ttst_agent_desc *d) {
+  int64_t n = 0;
+  for (uint64_t i = 0; i < d->arg[0]; ++i) {
+    unsigned char *p = agent_alloc(d->arg[1], 16);
+    if (!p) break;
+    p[0] = 1;
+    ++n;
+  }
+  d->detail[0] = agent_alloc_used();
+  return n;
+}
+
+/* Misbehaves: the host must see the new process, kill it and report a crash. */
+static int64_t task_fork(struct ttst_agent_desc *d) {
+  long r = agent_syscall3(AGENT_SYS_fork, 0, 0, 0);
+  if (r == 0)
+    for (;;) __asm__ volatile("pause");
+  d->detail[0] = (uint64_t)r;
+  return 0;
+}
+
+AGENT_TASK(TTST_AGENT_TASK_EMPTY, task_empty);
+AGENT_TASK(TTST_AGENT_TASK_FORK, task_fork);
+AGENT_TASK(TTST_AGENT_TASK_WRITE_NOTHING, task_write_nothing);
+AGENT_TASK(TTST_AGENT_TASK_NULL_DEREF, task_null_deref);
+AGENT_TASK(TTST_AGENT_TASK_ABORT, task_abort);
+AGENT_TASK(TTST_AGENT_TASK_STACK_OVERFLOW, task_stack_overflow);
+AGENT_TASK(TTST_AGENT_TASK_INFINITE_LOOP, task_infinite_loop);
+AGENT_TASK(TTST_AGENT_TASK_READ_PEER, task_read_peer);
+AGENT_TASK(TTST_AGENT_TASK_ALLOC, task_alloc);
+

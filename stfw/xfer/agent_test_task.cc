@@ -1,0 +1,49 @@
+// agent_test_task.cc — TEST ONLY: TTST_AGENT_TASK_STFW_BACKWARD_LOSSY, a backward
+// transfer that "forgets" part of one write, as a buggy transfer would: the 32-bit
+// member `count` of the global `table` ends up one less than P's. The supervisor
+// tests of the state_diff rollback select it through the test variant of
+// ttst-supervise. Linked only into the test agent (//inject/agent:agent_testing),
+// never into the agent the supervisor ships. Runs inside the agent (UNTRUSTED,
+// freestanding).
+#include "dwarfmeta/image.h"
+#include "stfw/stfw_task.h"
+
+extern "C" {
+#include "inject/agent/agent_abi.h"
+#include "inject/agent/tasks.h"
+}
+
+namespace {
+
+void put(ttst_agent_desc* d, const char* s) {
+  char* o = reinterpret_cast<char*>(d->output.addr);
+  uint64_t n = 0;
+  while (s[n] && n + 2 < d->output.size) o[n] = s[n], ++n;
+  o[n++] = 0;
+  d->output_used = n;
+}
+
+int64_t task_stfw_backward_lossy(ttst_agent_desc* d) {
+  agent_task_fn backward = agent_find_task(TTST_AGENT_TASK_STFW_BACKWARD);
+  if (!backward) return TTST_AGENT_STATUS_UNKNOWN_TASK;
+  int64_t status = backward(d);
+  if (status != TTST_STFW_STATUS_OK) return status;
+  ttst::dwarfmeta::image::View self;
+  const char* why = "";
+  if (!ttst::dwarfmeta::image::View::open(reinterpret_cast<const void*>(d->meta_self.addr), d->meta_self.size, &self,
+                                          &why))
+    return TTST_STFW_STATUS_BAD_INPUT;
+  const auto* g = self.global("table");
+  const auto* m = g ? self.member(self.type(self.strip(g->type)), "count") : nullptr;
+  if (!m) {
+    put(d, "bad input: the lossy test transfer needs a global `table` with a member `count`");
+    return TTST_STFW_STATUS_BAD_INPUT;
+  }
+  auto* count = reinterpret_cast<uint32_t*>(g->addr + d->arg[TTST_STFW_ARG_SELF_BIAS] + m->offset);
+  *count -= 1;
+  return TTST_STFW_STATUS_OK;
+}
+
+}  // namespace
+
+AGENT_TASK(TTST_AGENT_TASK_STFW_BACKWARD_LOSSY, task_stfw_backward_lossy);

@@ -1,0 +1,101 @@
+// agent_transfer.cc — see agent_transfer.h.
+#include "supervisor/agent_transfer.h"
+
+#include <algorithm>
+#include <string>
+
+#include "inject/agent/agent_abi.h"
+#include "inject/agent_session.h"
+#include "inject/memory.h"
+#include "stfw/stfw_task.h"
+#include "supervisor/transaction_end.h"
+
+namespace ttst::supervisor {
+namespace {
+
+using std::chrono::milliseconds;
+
+// The agent's arena must hold a copy of the peer's writable memory plus its own
+// tables for the objects of both sides (stfw/README.md). The arena is anonymous
+// memory the kernel commits only when touched, so it is sized generously: four
+// times the peer's writable memory and 256 MiB more.
+uint64_t agent_heap_size(pid_t peer) {
+  uint64_t writable = 0;
+  for (const inject::Mapping& m : inject::read_maps(peer))
+    if (m.writable()) writable += m.end - m.start;
+  return ((4 * writable + (256ull << 20)) + 4095) & ~uint64_t{4095};
+}
+
+inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* hooks) {
+  inject::AgentRequest req;
+  req.task = t.backward ? TTST_AGENT_TASK_STFW_BACKWARD : TTST_AGENT_TASK_STFW_FORWARD;
+  req.mode = t.backward ? TTST_AGENT_MODE_BACKWARD : TTST_AGENT_MODE_FORWARD;
+  if (hooks) {
+    const std::optional<uint32_t>& forced = t.backward ? hooks->backward_task : hooks->forward_task;
+    if (forced) req.task = *forced;
+  }
+  req.peer_pid = t.peer;
+  req.args[TTST_STFW_ARG_SELF_BIAS] = t.self.bias.value();
+  req.args[TTST_STFW_ARG_PEER_BIAS] = t.other.bias.value();
+  req.args[TTST_STFW_ARG_SELF_RUNTIME] = t.self.runtime_block.value();
+  req.args[TTST_STFW_ARG_PEER_RUNTIME] = t.other.runtime_block.value();
+  req.args[TTST_STFW_ARG_FLAGS] = 0;
+  req.args[TTST_STFW_ARG_PEER_TP] = t.peer_thread_pointer;
+  req.meta_self = t.self.metadata_image;
+  req.meta_peer = t.other.metadata_image;
+  req.output_size = 1 << 20;
+  req.heap_size = agent_heap_size(t.peer);
+  req.timeout = std::max(t.budget, milliseconds(1));
+  return req;
+}
+
+// The agent's first output line (its message for any status but OK).
+std::string first_line(const std::vector<uint8_t>& output) {
+  std::string line;
+  for (uint8_t c : output) {
+    if (c == 0) break;
+    line.push_back(static_cast<char>(c));
+  }
+  return line;
+}
+
+Transfer finished(const inject::AgentOutcome& out, const std::string& dir) {
+  if (out.status == TTST_STFW_STATUS_OK)
+    return Transfer{dir, out.detail[TTST_STFW_DETAIL_OBJECTS], out.detail[TTST_STFW_DETAIL_BYTES],
+                    out.detail[TTST_STFW_DETAIL_POINTERS], out.detail[TTST_STFW_DETAIL_TRANSFORMS]};
+  const std::string line = first_line(out.output);
+  if (out.status == TTST_AGENT_STATUS_UNKNOWN_TASK)
+    internal("this build has no state-transfer engine (the agent does not know the " + dir + " transfer task)",
+             "build ttst with stfw's transfer engine; the old version keeps serving");
+  if (out.status == TTST_STFW_STATUS_INVARIANT || out.status == TTST_STFW_STATUS_AMBIGUOUS)
+    rollback(Reason::kInvariant, "the " + dir + " transfer refused: " + line,
+             "add transfer code or annotations for this object (see ttst-meta plan)", std::nullopt, line);
+  internal("the " + dir + " transfer failed with status " + std::to_string(out.status) +
+               (line.empty() ? "" : ": " + line),
+           "report this with the post-mortem report; the old version keeps serving", line);
+}
+
+}  // namespace
+
+Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
+  const inject::AgentImage& agent = hooks && hooks->agent ? *hooks->agent : inject::AgentImage::embedded();
+  inject::AgentOutcome out = inject::run_agent(*t.thread, agent_request(t, hooks), agent);
+  const std::string dir = t.backward ? "backward" : "forward";
+  switch (out.kind) {
+    case inject::AgentOutcome::Kind::kFinished:
+      return finished(out, dir);
+    case inject::AgentOutcome::Kind::kCrashed:
+      rollback(Reason::kCrash, "the " + dir + " transfer crashed in the " + t.process + " process: " + out.describe(),
+               "the old version keeps serving; send the report to the transfer code's authors",
+               Crash{t.process, out.signal, out.fault_address, out.instruction, out.symbol});
+    case inject::AgentOutcome::Kind::kHung:
+      rollback(Reason::kTimeout, "the " + dir + " transfer did not finish in time: " + out.describe(),
+               "raise --timeout if the state is large; the old version keeps serving");
+    case inject::AgentOutcome::Kind::kDied:
+      rollback(Reason::kCrash, std::string("the ") + t.process + " process died during the " + dir + " transfer",
+               "the old version keeps serving; see the report");
+  }
+  internal("the " + dir + " transfer ended in an unknown way", "the old version keeps serving; see the report");
+}
+
+}  // namespace ttst::supervisor

@@ -1,0 +1,89 @@
+// supervise_cli.cc — see supervise_cli.h. The command line of ttst-supervise:
+//
+//   ttst-supervise --pid N --new PATH [--xfer PLUGIN] [--timeout 5s] [--report-dir DIR]
+//                  [--validate-only] [--forward-only] [--allow-different-program]
+//                  [--pidfile FILE] [--json] [-v]
+//
+// Exit status: 0 committed (or --validate-only passed), 1 rolled back, 2 refused
+// before touching the program, 3 internal error (the program is intact).
+// stderr: progress per phase (unless --json), then one line saying what happened and
+// what to do. stdout: nothing, or the report as JSON with --json.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+#include <regex>
+
+#include "supervisor/report.h"
+#include "supervisor/supervise_cli.h"
+#include "supervisor/transaction.h"
+
+namespace {
+
+// "5s", "250ms", "1.5s", "2m", or a bare number of seconds.
+std::chrono::milliseconds parse_duration(const std::string& s) {
+  static const std::regex re(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m)?\s*$)");
+  std::smatch m;
+  if (!std::regex_match(s, m, re)) throw CLI::ValidationError("--timeout", "expected a duration like 5s or 500ms");
+  double v = std::stod(m[1]);
+  std::string unit = m[2];
+  double ms = unit == "ms" ? v : unit == "m" ? v * 60000 : v * 1000;
+  if (ms < 1) throw CLI::ValidationError("--timeout", "must be at least 1ms");
+  return std::chrono::milliseconds(static_cast<long long>(ms));
+}
+
+}  // namespace
+
+int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* test_hooks) {
+  namespace sv = ttst::supervisor;
+  CLI::App app{"ttst-supervise: live-update a running program, validated by time-traveling state transfer"};
+  sv::Options o;
+  std::string timeout = "5s", report_dir;
+  bool json = false, verbose = false;
+  int pid = 0;
+  app.add_option("--pid", pid, "the running program (built with ttst-cc)")->required();
+  app.add_option("--new", o.new_path, "the new version's executable")->required();
+  app.add_option("--xfer", o.xfer, "user state-transfer code (reserved)");
+  app.add_option("--timeout", timeout, "time limit for the whole update (default 5s)");
+  app.add_option("--report-dir", report_dir, "where to write the post-mortem report");
+  app.add_flag("--validate-only", o.validate_only, "run the whole validation, then roll back");
+  app.add_flag("--forward-only", o.forward_only, "transfer forward only: no backward run, no diff");
+  app.add_flag("--allow-different-program", o.allow_different_program,
+               "accept a new version that shares little with the running program (see README)");
+  app.add_option("--pidfile", o.pidfile, "pid file to rewrite with the new pid on commit");
+  app.add_flag("--json", json, "print the report as JSON on stdout");
+  app.add_flag("-v,--verbose", verbose, "debug logging");
+  try {
+    app.parse(argc, argv);
+    o.timeout = parse_duration(timeout);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "ttst-supervise: %s (see --help)\n", e.what());
+    return 2;
+  }
+  o.pid = pid;
+  o.test_hooks = test_hooks;
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("ttst-supervise"));  // stdout is for --json
+  spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
+  spdlog::set_pattern("ttst-supervise: %v");
+  if (!json)
+    o.progress = [](const std::string& phase, double ms) {
+      if (ms >= 0) std::fprintf(stderr, "  %-9s %8.1f ms\n", phase.c_str(), ms);
+    };
+
+  sv::Attempt a = sv::run_update(o);
+  std::string where;
+  try {
+    auto dir = report_dir.empty() ? sv::default_report_dir() : std::filesystem::path(report_dir);
+    where = sv::write_report(a.report, dir).string();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ttst-supervise: could not write the report: %s\n", e.what());
+  }
+  if (json) std::cout << sv::to_json(a.report).dump(2) << std::endl;
+  std::fprintf(stderr, "ttst-supervise: %s: %s. %s.%s\n", sv::to_string(a.report.outcome),
+               a.report.message.c_str(), a.report.advice.c_str(),
+               where.empty() ? "" : (" Report: " + where).c_str());
+  return a.exit_status;
+}

@@ -1,0 +1,38 @@
+// ttst-supervise-testing — TEST ONLY: ttst-supervise with the test hooks of
+// test_hooks.h, read from the environment, and the test agent (the shipped agent
+// plus the test tasks, inject/testing_agent.h). Built testonly: never installed,
+// never a dependency of the shipped ttst-supervise, which reads none of these
+// variables.
+//   TTST_SUPERVISE_TEST_FORWARD_TASK=<id>   the forward run uses agent task <id>
+//   TTST_SUPERVISE_TEST_BACKWARD_TASK=<id>  the backward run uses agent task <id>
+//     (0 empty, 2 NULL dereference, 3 abort, 5 infinite loop, 102 the backward
+//     transfer with one lost write)
+//   TTST_SUPERVISE_TEST_DIE_AT=<commit step>  SIGKILL itself at that commit step
+//   TTST_SUPERVISE_TEST_BUG_IN=<phase>  a std::logic_error thrown as that phase starts
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+
+#include "inject/testing_agent.h"
+#include "supervisor/supervise_cli.h"
+#include "supervisor/test_hooks.h"
+
+namespace {
+
+std::optional<uint32_t> task_from(const char* variable) {
+  const char* v = std::getenv(variable);
+  if (!v || !*v) return std::nullopt;
+  return static_cast<uint32_t>(std::strtoul(v, nullptr, 0));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ttst::supervisor::TestHooks hooks;
+  hooks.agent = &ttst::inject::testing_agent();
+  hooks.forward_task = task_from("TTST_SUPERVISE_TEST_FORWARD_TASK");
+  hooks.backward_task = task_from("TTST_SUPERVISE_TEST_BACKWARD_TASK");
+  if (const char* at = std::getenv("TTST_SUPERVISE_TEST_DIE_AT")) hooks.die_at = at;
+  if (const char* in = std::getenv("TTST_SUPERVISE_TEST_BUG_IN")) hooks.bug_in = in;
+  return ttst::supervisor::supervise_main(argc, argv, &hooks);
+}

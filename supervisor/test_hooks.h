@@ -1,0 +1,31 @@
+// test_hooks.h — what a TEST VARIANT of ttst-supervise may change in a transaction
+// (Options::test_hooks). The shipped ttst-supervise never sets it: no argument and
+// no environment variable reaches it, and the agent it embeds has no test task
+// (inject/agent/BUILD). The test variant (supervise_testing_main.cc, testonly)
+// builds it from TTST_SUPERVISE_TEST_* variables and links the test agent.
+// TRUSTED (the transaction reads it; only test code writes it).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "inject/agent_image.h"
+
+namespace ttst::supervisor {
+
+struct TestHooks {
+  // The agent to inject instead of the shipped one (inject/testing_agent.h).
+  const inject::AgentImage* agent = nullptr;
+  // Agent task ids run instead of the forward / backward transfer (e.g. 2, NULL
+  // dereference; 0, the empty task; 102, the backward transfer losing one write).
+  std::optional<uint32_t> forward_task, backward_task;
+  // The supervisor SIGKILLs itself at this commit step (commit.past_pid,
+  // commit.unleashed, commit.past_doomed, commit.flushed, commit.released).
+  std::string die_at;
+  // A bug simulated at the start of this phase ("plan", "forward"...): a
+  // std::logic_error, which the transaction must report as internal (exit 3).
+  std::string bug_in;
+};
+
+}  // namespace ttst::supervisor
