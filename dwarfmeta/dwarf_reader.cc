@@ -16,6 +16,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "dwarfmeta/dwarf_handle.h"
 #include "dwarfmeta/error.h"
 #include "dwarfmeta/type_table.h"
 
@@ -61,25 +62,6 @@ struct Attrs {
   uint64_t low = 0, high = 0;
   bool is_inline = false;
   uint64_t decl_file = 0, decl_line = 0;
-};
-
-// Owns one Dwarf_Die. libdwarf's own allocation tracking is switched off for
-// speed (see read_dwarf), so every DIE must be freed, also when an error unwinds.
-class OwnedDie {
- public:
-  explicit OwnedDie(Dwarf_Die d = nullptr) : d_(d) {}
-  ~OwnedDie() { reset(); }
-  OwnedDie(const OwnedDie&) = delete;
-  OwnedDie& operator=(const OwnedDie&) = delete;
-  void reset(Dwarf_Die d = nullptr) {
-    if (d_) dwarf_dealloc_die(d_);
-    d_ = d;
-  }
-  Dwarf_Die get() const { return d_; }
-  explicit operator bool() const { return d_ != nullptr; }
-
- private:
-  Dwarf_Die d_;
 };
 
 class Walker {
@@ -218,15 +200,7 @@ void Walker::read_attrs(Dwarf_Die die, Attrs& a) {
   int rc = dwarf_attrlist(die, &list, &n, &err);
   check(rc, dbg_, err, "attributes");
   if (rc != DW_DLV_OK) return;
-  struct ListOwner {  // frees the attributes and the list, also when an error unwinds
-    Dwarf_Debug dbg;
-    Dwarf_Attribute* list;
-    Dwarf_Signed n;
-    ~ListOwner() {
-      for (Dwarf_Signed i = 0; i < n; ++i) dwarf_dealloc(dbg, list[i], DW_DLA_ATTR);
-      dwarf_dealloc(dbg, list, DW_DLA_LIST);
-    }
-  } owner{dbg_, list, n};
+  DwarfAttributeList owner(dbg_, list, n);
   for (Dwarf_Signed i = 0; i < n; ++i) {
     Dwarf_Attribute at = list[i];
     Dwarf_Half num = 0, form = 0;
@@ -375,7 +349,7 @@ void Walker::inherit(uint64_t off, Attrs& a, int depth) {
   int rc = dwarf_offdie_b(dbg_, off, true, &die, &err);
   check(rc, dbg_, err, "referenced DIE");
   if (rc != DW_DLV_OK) return;
-  OwnedDie owner(die);
+  DwarfDie owner(die);
   Attrs o;
   read_attrs(die, o);
   if (!a.name) a.name = o.name;
@@ -447,7 +421,7 @@ void Walker::add_type(Dwarf_Die die, Dwarf_Half tag, const Attrs& a) {
   Dwarf_Error err = nullptr;
   int rc = dwarf_child(die, &first, &err);
   check(rc, dbg_, err, "children");
-  OwnedDie owner(rc == DW_DLV_OK ? first : nullptr);
+  DwarfDie owner(rc == DW_DLV_OK ? first : nullptr);
   while (owner) {
     Dwarf_Die child = owner.get();
     prog_.die_count++;
@@ -545,7 +519,7 @@ void Walker::walk(Dwarf_Die die, const std::string& func, int depth) {
   Dwarf_Die first = nullptr;
   int rc = dwarf_child(die, &first, &err);
   check(rc, dbg_, err, "children");
-  OwnedDie owner(rc == DW_DLV_OK ? first : nullptr);
+  DwarfDie owner(rc == DW_DLV_OK ? first : nullptr);
   while (owner) {
     Dwarf_Die child = owner.get();
     prog_.die_count++;
@@ -604,7 +578,7 @@ void Walker::run() {
     rc = dwarf_siblingof_b(dbg_, nullptr, true, &cu, &err);
     check(rc, dbg_, err, "compilation unit");
     if (rc != DW_DLV_OK) continue;
-    OwnedDie owner(cu);
+    DwarfDie owner(cu);
     prog_.die_count++;
     char* name = nullptr;
     cu_file_.clear();
@@ -685,10 +659,7 @@ void read_dwarf(int fd, const std::string& path, Program& prog, std::vector<Dwar
     std::string msg = err ? dwarf_errmsg(err) : "unknown error";
     throw Error(ErrorKind::BadDwarf, "cannot read DWARF of " + path + ": " + msg + ": rebuild with gcc or clang and -g");
   }
-  struct Finish {
-    Dwarf_Debug d;
-    ~Finish() { dwarf_finish(d, nullptr); }
-  } finish{dbg};
+  DwarfSession session(dbg);
   Walker w(dbg, prog, functions);
   w.run();
 }
