@@ -47,7 +47,8 @@ TypeKey TypeKeys::of(TypeId id) {
   state_[id] = 1;
   const Type& t = types_[id];
   Hasher h;
-  h.u(uint64_t(t.kind)), h.s(t.name), h.u(t.size), h.u(uint64_t(t.encoding)), h.u(t.count);
+  h.u(uint64_t(t.kind)), h.s(t.name), h.u(size_from_target(t.kind) ? 0 : t.size), h.u(uint64_t(t.encoding));
+  h.u(t.count);
   h.u(uint64_t(t.declaration) | uint64_t(t.variadic) << 1);
   if (t.kind != TypeKind::Struct && t.kind != TypeKind::Union && t.kind != TypeKind::Base &&
       t.kind != TypeKind::Void)

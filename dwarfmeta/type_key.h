@@ -21,6 +21,14 @@ struct TypeKey {
   bool operator==(const TypeKey&) const = default;
 };
 
+// Typedefs, qualifiers and arrays take their size from their target, which may
+// be a declaration (size 0) that later stands for its definition: their size is
+// not part of what makes them the same type (their target is).
+inline bool size_from_target(TypeKind k) {
+  return k == TypeKind::Typedef || k == TypeKind::Const || k == TypeKind::Volatile || k == TypeKind::Restrict ||
+         k == TypeKind::Atomic || k == TypeKind::Array;
+}
+
 struct TypeKeyHash {
   size_t operator()(const TypeKey& k) const { return k.a ^ (k.b * 0x9e3779b97f4a7c15ull); }
 };

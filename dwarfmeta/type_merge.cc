@@ -15,9 +15,11 @@ bool tagged(const Type& t) {
   return !t.name.empty() && (t.kind == TypeKind::Struct || t.kind == TypeKind::Union || t.kind == TypeKind::Enum);
 }
 
-// Everything of two types except the types they refer to.
+// Everything of two types except the types they refer to (and sizes that are
+// their target's).
 bool same_fields(const Type& a, const Type& b) {
-  if (a.kind != b.kind || a.name != b.name || a.size != b.size || a.encoding != b.encoding || a.count != b.count ||
+  if (a.kind != b.kind || a.name != b.name || (a.size != b.size && !size_from_target(a.kind)) ||
+      a.encoding != b.encoding || a.count != b.count ||
       a.declaration != b.declaration || a.variadic != b.variadic || a.members.size() != b.members.size() ||
       a.params.size() != b.params.size() || a.enumerators != b.enumerators)
     return false;

@@ -78,6 +78,7 @@ std::vector<Type> TypeTable::build() {
     return key_override_ ? key_override_(types[id], k) : k;
   });
   std::vector<Type> out = compact(types, canon);
+  SizeCompleter(out).run();  // a typedef of a declaration now has the definition's size
   raw_.clear();
   return out;
 }

@@ -33,6 +33,11 @@ class Types {
     t.kind = TypeKind::Pointer, t.size = 8;
     return add(t, target);
   }
+  uint64_t typedef_of(const char* name, uint64_t target) {
+    Type t;
+    t.kind = TypeKind::Typedef, t.name = name;
+    return add(t, target);
+  }
   uint64_t declaration(const char* tag) {
     Type t;
     t.kind = TypeKind::Struct, t.name = tag, t.declaration = true;
@@ -197,6 +202,10 @@ TEST_CASE("a declaration stands for its tag's definition only when that is uniqu
     uint64_t x1 = t.structure("x", {{"y", t.pointer(y_decl)}});
     uint64_t x_decl = t.declaration("x");
     uint64_t y1 = t.structure("y", {{"x", t.pointer(x_decl)}});
+    // A typedef of the declaration and one of the definition: one type whose size
+    // is the definition's.
+    uint64_t one_t_decl = t.typedef_of("one_t", one_decl);
+    uint64_t one_t_def = t.typedef_of("one_t", one);
     uint64_t x2 = t.next() + 3;  // after to_x2, y2 and the pointer to y2
     uint64_t to_x2 = t.pointer(x2);
     uint64_t y2 = t.structure("y", {{"x", to_x2}});
@@ -210,6 +219,8 @@ TEST_CASE("a declaration stands for its tag's definition only when that is uniqu
     CHECK(t.id(two_decl) != t.id(two_i));
     CHECK(t.id(two_decl) != t.id(two_l));
     CHECK(t.type(opaque).declaration);
+    CHECK(t.id(one_t_decl) == t.id(one_t_def));
+    CHECK(t.type(one_t_decl).size == 8);
     CHECK(t.id(x1) == t.id(x2));
     CHECK(t.id(y1) == t.id(y2));
     CHECK(t.id(x_decl) == t.id(x2));
@@ -259,4 +270,11 @@ TEST_CASE("three units: a cycle differing two hops away is two types, the rest o
   CHECK(pointee(p, px, "y") == py);
   CHECK(pointee(p, py, "x") == px);
   CHECK(!p.type(pointee(p, global_type(p, "py_c"), "x")).declaration);
+  // typedef struct peer_y peer_y_t: of the declaration in one unit, of the
+  // definition in another; one type, the definition's size.
+  TypeId pyt = global_type(p, "pyt_b");
+  CHECK(p.type(pyt).kind == TypeKind::Typedef);
+  CHECK(p.type(pyt).size == 8);
+  CHECK(p.global("pyt_b")->size == 8);
+  CHECK(p.type(global_type(p, "pyp_a")).target == pyt);
 }

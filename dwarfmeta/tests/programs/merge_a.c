@@ -29,3 +29,7 @@ struct peer_x {
   int n;
 };
 struct peer_x px;
+/* A typedef of the declaration: the same type as merge_b.c's typedef of the
+ * definition, with the definition's size. */
+typedef struct peer_y peer_y_t;
+peer_y_t *pyp_a;

@@ -28,3 +28,5 @@ struct peer_y {
   struct peer_x *x;
 };
 struct peer_y py_b;
+typedef struct peer_y peer_y_t;
+peer_y_t pyt_b;
