@@ -1,7 +1,7 @@
 // dwarf_reader.cc — the libdwarf walk (Debian's 20210528 API).
 //
 // One pass over every DIE of .debug_info collects types (with references still as
-// DIE offsets, into a TypeTable that later resolves and deduplicates them),
+// DIE offsets, into a TypeTable that later resolves and merges them),
 // variables with static storage and subprograms with code.
 #include "dwarfmeta/dwarf_reader.h"
 

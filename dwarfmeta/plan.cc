@@ -272,8 +272,9 @@ class Comparer {
 
 // Pointer ambiguity reachable from a global: walks members and arrays in place and
 // follows pointers once per struct type, to 16 levels (the list is advice for
-// annotations: the transfer itself refuses an ambiguous pointer at any depth, and
-// an unbounded walk lists every path to every deep member of every global).
+// annotations: the transfer itself refuses, at any depth, a value that looks like
+// a pointer where it cannot tell; an unbounded walk would list every path to every
+// deep member of every global).
 class AmbiguityFinder {
  public:
   // `annotations`: the IXFER/PXFER annotations that resolve ambiguity (those of
