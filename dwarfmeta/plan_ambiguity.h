@@ -12,8 +12,8 @@
 
 namespace ttst::dwarfmeta {
 
-// Pointer ambiguity reachable from a global: walks members and arrays in place and
-// follows pointers once per struct type, to 16 levels (the list is advice for
+// Walks the members and arrays of `g` in place and follows pointers once per struct
+// type, to 16 levels (the list is advice for
 // annotations: the transfer itself refuses, at any depth, a value that looks like
 // a pointer where it cannot tell; an unbounded walk would list every path to every
 // deep member of every global).
