@@ -50,11 +50,14 @@ struct ElfFile {
 // and attributes are freed as the walk leaves them (dwarfmeta turns libdwarf's own
 // tracking off process-wide, so nothing may be left to dwarf_finish).
 struct Dwarf {
-  Dwarf_Debug dbg = nullptr;
+  Dwarf_Debug dbg = nullptr;  // once open(): owned by `session` (dwarf_finish)
   Dwarf_Error err = nullptr;
   bool failed = false;
-  ~Dwarf() {
-    if (dbg) dwarf_finish(dbg, nullptr);
+  dwarfmeta::DwarfSession session;
+  bool open(int fd) {
+    if (!ok(dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, nullptr, nullptr, &dbg, &err))) return false;
+    session.reset(dbg);
+    return true;
   }
   bool ok(int rc) {  // DW_DLV_OK; NO_ENTRY is normal; ERROR fails the reading
     if (err) dwarf_dealloc(dbg, err, DW_DLA_ERROR);
@@ -141,7 +144,7 @@ std::string origin_name(Dwarf& dw, Dwarf_Die die, bool& artificial) {
 
 void UpdatePointMap::read_scopes(int fd) {
   Dwarf dw;
-  if (!dw.ok(dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, nullptr, nullptr, &dw.dbg, &dw.err))) return;
+  if (!dw.open(fd)) return;
   std::function<void(Dwarf_Die, uint32_t)> walk = [&](Dwarf_Die die, uint32_t depth) {
     Dwarf_Half tag = 0;
     Dwarf_Off off = 0;
