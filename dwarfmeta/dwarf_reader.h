@@ -1,6 +1,7 @@
 // dwarf_reader.h — walk the DWARF of one ELF file (libdwarf) into Program::types and
-// Program::globals, plus what DWARF says about functions. Types are deduplicated
-// across compilation units and declarations resolved to their definitions.
+// Program::globals, plus what DWARF says about functions. The copies of a type
+// that compilation units repeat are merged (exactly: type_merge.h) and declarations
+// resolved to their definitions.
 #ifndef DWARFMETA_DWARF_READER_H
 #define DWARFMETA_DWARF_READER_H
 

@@ -248,9 +248,10 @@ class View {
 
   uint32_t type_count() const { return h_->type_count; }
   const ImageType& type(uint32_t id) const { return types()[id < h_->type_count ? id : 0]; }
-  // The type with typedefs and qualifiers removed.
+  // The type with typedefs and qualifiers removed (chains as long as C wrote them;
+  // only a loop, in a corrupt image, ends after type_count() steps).
   uint32_t strip(uint32_t id) const {
-    for (int guard = 0; guard < 64; ++guard) {
+    for (uint32_t step = 0; step <= h_->type_count; ++step) {
       uint8_t k = type(id).kind;
       if (k != 7 && k != 8 && k != 9 && k != 10 && k != 11) return id;
       id = type(id).target;

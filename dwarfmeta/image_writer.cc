@@ -38,6 +38,154 @@ void put(std::vector<uint8_t>& out, uint64_t& off, const std::vector<T>& table) 
 
 }  // namespace
 
+namespace {
+
+// The tables of an image, filled from a Program in the image's order (types,
+// globals sorted by ID, functions by address plus an index by ID, sites by return
+// address, annotations, update points by address, string ranges) and laid out
+// after the header. Strings are shared through one table.
+class ImageTables {
+ public:
+  explicit ImageTables(Strings& strs) : strs_(strs) {}
+
+  void add_types(const std::vector<Type>& all) {
+    types_.reserve(all.size());
+    for (const Type& t : all) {
+      ImageType it{};
+      it.kind = static_cast<uint8_t>(t.kind);
+      it.encoding = static_cast<uint8_t>(t.encoding);
+      it.flags = uint8_t((t.declaration ? 1 : 0) * kTypeDeclaration | (t.variadic ? 1 : 0) * kTypeVariadic);
+      it.name = t.name.empty() ? kNone : strs_.add(t.name);
+      it.size = t.size;
+      it.count = t.count;
+      it.target = t.target;
+      if (t.kind == TypeKind::Struct || t.kind == TypeKind::Union) {
+        it.first = static_cast<uint32_t>(members_.size());
+        it.n = static_cast<uint32_t>(t.members.size());
+        for (const Member& m : t.members)
+          members_.push_back(ImageMember{strs_.add(m.name), m.type, m.offset, m.bit_size, m.bit_offset});
+      } else if (t.kind == TypeKind::Enum) {
+        it.first = static_cast<uint32_t>(enums_.size());
+        it.n = static_cast<uint32_t>(t.enumerators.size());
+        for (const Enumerator& e : t.enumerators) enums_.push_back(ImageEnumerator{strs_.add(e.name), 0, e.value});
+      } else if (t.kind == TypeKind::Function) {
+        it.first = static_cast<uint32_t>(params_.size());
+        it.n = static_cast<uint32_t>(t.params.size());
+        params_.insert(params_.end(), t.params.begin(), t.params.end());
+      }
+      types_.push_back(it);
+    }
+  }
+
+  void add_globals(const std::vector<Global>& all) {
+    std::vector<const Global*> gs;
+    for (const Global& g : all) gs.push_back(&g);
+    std::sort(gs.begin(), gs.end(), [](const Global* a, const Global* b) {
+      return View::compare(a->id.c_str(), b->id.c_str()) < 0;
+    });
+    for (size_t i = 0; i < gs.size(); ++i) {
+      const Global& g = *gs[i];
+      if (i > 0 && gs[i - 1]->id == g.id) continue;  // IDs are unique; keep the image valid regardless
+      globals_.push_back(ImageGlobal{strs_.add(g.id), strs_.add(g.name), strs_.add(g.file), strs_.add(g.function),
+                                     g.addr, g.size, g.type, static_cast<uint8_t>(g.linkage), g.tls, g.readonly, 0});
+    }
+  }
+
+  void add_functions(const std::vector<Function>& all) {
+    for (const Function& f : all) {
+      ImageFunction x{};
+      x.id = strs_.add(f.id), x.name = strs_.add(f.name), x.file = strs_.add(f.file), x.type = f.type;
+      x.return_type = f.return_type;
+      x.low = f.low, x.high = f.high, x.external = f.external;
+      fns_.push_back(x);
+    }
+    std::stable_sort(fns_.begin(), fns_.end(),
+                     [](const ImageFunction& a, const ImageFunction& b) { return a.low < b.low; });
+    fn_by_id_.resize(fns_.size());
+    for (uint32_t i = 0; i < fn_by_id_.size(); ++i) fn_by_id_[i] = i;
+    const std::vector<char>& sd = strs_.data();
+    std::sort(fn_by_id_.begin(), fn_by_id_.end(), [&](uint32_t a, uint32_t b) {
+      return View::compare(sd.data() + fns_[a].id, sd.data() + fns_[b].id) < 0;
+    });
+  }
+
+  void add_alloc_sites(const std::vector<AllocSite>& all) {
+    for (const AllocSite& s : all)
+      sites_.push_back(ImageAllocSite{strs_.add(s.id), strs_.add(s.caller), strs_.add(s.allocator), s.ordinal,
+                                      s.call_addr, s.return_addr, s.type, 0});
+    std::sort(sites_.begin(), sites_.end(),
+              [](const ImageAllocSite& a, const ImageAllocSite& b) { return a.return_addr < b.return_addr; });
+  }
+
+  void add_annotations(const std::vector<Annotation>& all) {
+    for (const Annotation& a : all) {
+      ImageAnnotation x{};
+      x.kind = static_cast<uint8_t>(a.kind), x.file = strs_.add(a.file), x.target = strs_.add(a.target),
+      x.arg = strs_.add(a.arg);
+      annots_.push_back(x);
+    }
+  }
+
+  void add_update_points(const std::vector<UpdatePoint>& all) {
+    for (const UpdatePoint& u : all) ups_.push_back(ImageUpdatePoint{u.addr, strs_.add(u.function), 0});
+    std::sort(ups_.begin(), ups_.end(),
+              [](const ImageUpdatePoint& a, const ImageUpdatePoint& b) { return a.addr < b.addr; });
+  }
+
+  void add_string_ranges(const std::vector<Range>& all) {
+    for (const Range& r : all) ranges_.push_back(ImageRange{strs_.add(r.name), 0, r.start, r.end});
+  }
+
+  // The image: `h` completed with the counts, offsets, sizes and checksum, then
+  // every table, 8-byte aligned.
+  std::vector<uint8_t> serialise(ImageHeader h) const {
+    h.type_count = static_cast<uint32_t>(types_.size());
+    h.member_count = static_cast<uint32_t>(members_.size());
+    h.enumerator_count = static_cast<uint32_t>(enums_.size());
+    h.param_count = static_cast<uint32_t>(params_.size());
+    h.global_count = static_cast<uint32_t>(globals_.size());
+    h.function_count = static_cast<uint32_t>(fns_.size());
+    h.site_count = static_cast<uint32_t>(sites_.size());
+    h.annotation_count = static_cast<uint32_t>(annots_.size());
+    h.upoint_count = static_cast<uint32_t>(ups_.size());
+    h.range_count = static_cast<uint32_t>(ranges_.size());
+    std::vector<uint8_t> out(sizeof(ImageHeader), 0);
+    put(out, h.types_off, types_);
+    put(out, h.members_off, members_);
+    put(out, h.enumerators_off, enums_);
+    put(out, h.params_off, params_);
+    put(out, h.globals_off, globals_);
+    put(out, h.functions_off, fns_);
+    put(out, h.function_by_id_off, fn_by_id_);
+    put(out, h.sites_off, sites_);
+    put(out, h.annotations_off, annots_);
+    put(out, h.upoints_off, ups_);
+    put(out, h.ranges_off, ranges_);
+    put(out, h.strings_off, strs_.data());
+    h.strings_size = strs_.data().size();
+    h.total_size = out.size();
+    h.checksum = checksum(out.data() + sizeof(ImageHeader), out.size() - sizeof(ImageHeader));
+    std::memcpy(out.data(), &h, sizeof h);
+    return out;
+  }
+
+ private:
+  Strings& strs_;
+  std::vector<ImageType> types_;
+  std::vector<ImageMember> members_;
+  std::vector<ImageEnumerator> enums_;
+  std::vector<uint32_t> params_;
+  std::vector<ImageGlobal> globals_;
+  std::vector<ImageFunction> fns_;
+  std::vector<uint32_t> fn_by_id_;
+  std::vector<ImageAllocSite> sites_;
+  std::vector<ImageAnnotation> annots_;
+  std::vector<ImageUpdatePoint> ups_;
+  std::vector<ImageRange> ranges_;
+};
+
+}  // namespace
+
 std::vector<uint8_t> write_image(const Program& p) {
   Strings strs;
   strs.add("");
@@ -49,112 +197,15 @@ std::vector<uint8_t> write_image(const Program& p) {
   h.build_id = strs.add(p.build_id);
   h.path = strs.add(p.path);
   h.runtime_addr = p.runtime_addr;
-
-  std::vector<ImageType> types;
-  std::vector<ImageMember> members;
-  std::vector<ImageEnumerator> enums;
-  std::vector<uint32_t> params;
-  types.reserve(p.types.size());
-  for (const Type& t : p.types) {
-    ImageType it{};
-    it.kind = static_cast<uint8_t>(t.kind);
-    it.encoding = static_cast<uint8_t>(t.encoding);
-    it.flags = uint8_t((t.declaration ? 1 : 0) * kTypeDeclaration | (t.variadic ? 1 : 0) * kTypeVariadic);
-    it.name = t.name.empty() ? kNone : strs.add(t.name);
-    it.size = t.size;
-    it.count = t.count;
-    it.target = t.target;
-    if (t.kind == TypeKind::Struct || t.kind == TypeKind::Union) {
-      it.first = static_cast<uint32_t>(members.size());
-      it.n = static_cast<uint32_t>(t.members.size());
-      for (const Member& m : t.members)
-        members.push_back(ImageMember{strs.add(m.name), m.type, m.offset, m.bit_size, m.bit_offset});
-    } else if (t.kind == TypeKind::Enum) {
-      it.first = static_cast<uint32_t>(enums.size());
-      it.n = static_cast<uint32_t>(t.enumerators.size());
-      for (const Enumerator& e : t.enumerators) enums.push_back(ImageEnumerator{strs.add(e.name), 0, e.value});
-    } else if (t.kind == TypeKind::Function) {
-      it.first = static_cast<uint32_t>(params.size());
-      it.n = static_cast<uint32_t>(t.params.size());
-      params.insert(params.end(), t.params.begin(), t.params.end());
-    }
-    types.push_back(it);
-  }
-  std::vector<const Global*> gs;
-  for (const Global& g : p.globals) gs.push_back(&g);
-  std::sort(gs.begin(), gs.end(), [](const Global* a, const Global* b) {
-    return View::compare(a->id.c_str(), b->id.c_str()) < 0;
-  });
-  std::vector<ImageGlobal> globals;
-  for (size_t i = 0; i < gs.size(); ++i) {
-    const Global& g = *gs[i];
-    if (i > 0 && gs[i - 1]->id == g.id) continue;  // IDs are unique; keep the image valid regardless
-    globals.push_back(ImageGlobal{strs.add(g.id), strs.add(g.name), strs.add(g.file), strs.add(g.function), g.addr,
-                                  g.size, g.type, static_cast<uint8_t>(g.linkage), g.tls, g.readonly, 0});
-  }
-  std::vector<ImageFunction> fns;
-  for (const Function& f : p.functions) {
-    ImageFunction x{};
-    x.id = strs.add(f.id), x.name = strs.add(f.name), x.file = strs.add(f.file), x.type = f.type;
-    x.return_type = f.return_type;
-    x.low = f.low, x.high = f.high, x.external = f.external;
-    fns.push_back(x);
-  }
-  std::stable_sort(fns.begin(), fns.end(), [](const ImageFunction& a, const ImageFunction& b) { return a.low < b.low; });
-  std::vector<uint32_t> by_id(fns.size());
-  for (uint32_t i = 0; i < by_id.size(); ++i) by_id[i] = i;
-  const std::vector<char>& sd = strs.data();
-  std::sort(by_id.begin(), by_id.end(), [&](uint32_t a, uint32_t b) {
-    return View::compare(sd.data() + fns[a].id, sd.data() + fns[b].id) < 0;
-  });
-  std::vector<ImageAllocSite> sites;
-  for (const AllocSite& s : p.alloc_sites)
-    sites.push_back(ImageAllocSite{strs.add(s.id), strs.add(s.caller), strs.add(s.allocator), s.ordinal,
-                                   s.call_addr, s.return_addr, s.type, 0});
-  std::sort(sites.begin(), sites.end(),
-            [](const ImageAllocSite& a, const ImageAllocSite& b) { return a.return_addr < b.return_addr; });
-  std::vector<ImageAnnotation> annots;
-  for (const Annotation& a : p.annotations) {
-    ImageAnnotation x{};
-    x.kind = static_cast<uint8_t>(a.kind), x.file = strs.add(a.file), x.target = strs.add(a.target),
-    x.arg = strs.add(a.arg);
-    annots.push_back(x);
-  }
-  std::vector<ImageUpdatePoint> ups;
-  for (const UpdatePoint& u : p.update_points) ups.push_back(ImageUpdatePoint{u.addr, strs.add(u.function), 0});
-  std::sort(ups.begin(), ups.end(), [](const ImageUpdatePoint& a, const ImageUpdatePoint& b) { return a.addr < b.addr; });
-  std::vector<ImageRange> ranges;
-  for (const Range& r : p.string_ranges) ranges.push_back(ImageRange{strs.add(r.name), 0, r.start, r.end});
-
-  h.type_count = static_cast<uint32_t>(types.size());
-  h.member_count = static_cast<uint32_t>(members.size());
-  h.enumerator_count = static_cast<uint32_t>(enums.size());
-  h.param_count = static_cast<uint32_t>(params.size());
-  h.global_count = static_cast<uint32_t>(globals.size());
-  h.function_count = static_cast<uint32_t>(fns.size());
-  h.site_count = static_cast<uint32_t>(sites.size());
-  h.annotation_count = static_cast<uint32_t>(annots.size());
-  h.upoint_count = static_cast<uint32_t>(ups.size());
-  h.range_count = static_cast<uint32_t>(ranges.size());
-
-  std::vector<uint8_t> out(sizeof(ImageHeader), 0);
-  put(out, h.types_off, types);
-  put(out, h.members_off, members);
-  put(out, h.enumerators_off, enums);
-  put(out, h.params_off, params);
-  put(out, h.globals_off, globals);
-  put(out, h.functions_off, fns);
-  put(out, h.function_by_id_off, by_id);
-  put(out, h.sites_off, sites);
-  put(out, h.annotations_off, annots);
-  put(out, h.upoints_off, ups);
-  put(out, h.ranges_off, ranges);
-  put(out, h.strings_off, sd);
-  h.strings_size = sd.size();
-  h.total_size = out.size();
-  h.checksum = checksum(out.data() + sizeof(ImageHeader), out.size() - sizeof(ImageHeader));
-  std::memcpy(out.data(), &h, sizeof h);
-  return out;
+  ImageTables tables(strs);
+  tables.add_types(p.types);
+  tables.add_globals(p.globals);
+  tables.add_functions(p.functions);
+  tables.add_alloc_sites(p.alloc_sites);
+  tables.add_annotations(p.annotations);
+  tables.add_update_points(p.update_points);
+  tables.add_string_ranges(p.string_ranges);
+  return tables.serialise(h);
 }
 
 Program read_image(const image::View& v) {

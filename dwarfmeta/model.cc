@@ -87,8 +87,10 @@ const AllocSite* Program::alloc_site_at(uint64_t return_addr) const {
   return it != alloc_sites.end() && it->return_addr == return_addr ? &*it : nullptr;
 }
 
+// Chains of typedefs, qualifiers, pointers and arrays are as long as C wrote them;
+// only a loop (broken DWARF) is longer than the number of types.
 TypeId Program::strip(TypeId id) const {
-  for (int guard = 0; guard < 64; ++guard) {
+  for (size_t step = 0; step <= types.size(); ++step) {
     const Type& t = types.at(id);
     if (t.kind != TypeKind::Typedef && t.kind != TypeKind::Const && t.kind != TypeKind::Volatile &&
         t.kind != TypeKind::Restrict && t.kind != TypeKind::Atomic)
@@ -106,7 +108,7 @@ static std::string join(const std::string& a, const std::string& b) {
 
 std::string Program::declaration(TypeId id, const std::string& inner) const {
   std::string name = inner;
-  for (int guard = 0; guard < 64; ++guard) {
+  for (size_t step = 0; step <= types.size(); ++step) {
     const Type& t = types.at(id);
     switch (t.kind) {
       case TypeKind::Void: return join(t.name.empty() ? "void" : t.name, name);
@@ -149,7 +151,7 @@ std::string Program::declaration(TypeId id, const std::string& inner) const {
       }
     }
   }
-  return "?";
+  return kUnspellable;
 }
 
 std::string Program::type_name(TypeId id) const { return declaration(id, ""); }

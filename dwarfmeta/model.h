@@ -172,10 +172,12 @@ struct Program {
   const Function* function(const std::string& id) const;   // by id or plain name
   const Function* function_at(uint64_t addr) const;        // enclosing function
   const AllocSite* alloc_site_at(uint64_t return_addr) const;
-  // The type with typedefs and qualifiers removed.
+  // The type with typedefs and qualifiers removed (a loop of them: where it closes).
   TypeId strip(TypeId id) const;
-  // C spelling: "struct s", "int *", "char [3]", "int (*)(int, char *)".
+  // C spelling: "struct s", "int *", "char [3]", "int (*)(int, char *)";
+  // kUnspellable for a chain of pointers/arrays/qualifiers that loops (broken DWARF).
   std::string type_name(TypeId id) const;
+  static constexpr const char* kUnspellable = "?";
   // C declaration of `name` with type `id`: "char str[3]", "int (*cb)(int)".
   std::string declaration(TypeId id, const std::string& name) const;
   // Call after changing globals/functions/alloc_sites.

@@ -1,296 +1,17 @@
-// plan.cc — matching v1 and v2 state objects and comparing their types member by
-// member. Pointers are compared by what they point to (its C spelling), never
-// followed: the pointee is an object of its own with its own entry.
+// plan.cc — matching v1 and v2 state objects by ID (annotations rename), their
+// kinds from the type comparison (plan_compare.h) and annotations, the pointer
+// ambiguity of each (plan_ambiguity.h), and the plan as JSON and as a table.
 #include "dwarfmeta/plan.h"
 
 #include <cstdio>
 #include <map>
 #include <set>
 
+#include "dwarfmeta/plan_ambiguity.h"
+#include "dwarfmeta/plan_compare.h"
+
 namespace ttst::dwarfmeta {
 namespace {
-
-bool is_integral(const Type& t) {
-  if (t.kind == TypeKind::Enum) return true;
-  return t.kind == TypeKind::Base && t.encoding != Encoding::Float && t.encoding != Encoding::Complex &&
-         t.encoding != Encoding::Other;
-}
-
-bool is_float(const Type& t) {
-  return t.kind == TypeKind::Base && (t.encoding == Encoding::Float || t.encoding == Encoding::Complex);
-}
-
-bool is_signed(const Type& t) { return t.encoding == Encoding::Signed || t.encoding == Encoding::SignedChar; }
-
-std::string join(const std::string& path, const std::string& member) {
-  if (path.empty()) return member;
-  return path + "." + member;
-}
-
-// Does type `id` hold a pointer in place (not behind a pointer)?
-bool holds_pointer(const Program& p, TypeId id, int depth = 0) {
-  if (depth > 32) return false;
-  const Type& t = p.type(p.strip(id));
-  if (t.kind == TypeKind::Pointer) return true;
-  if (t.kind == TypeKind::Array) return holds_pointer(p, t.target, depth + 1);
-  for (const Member& m : t.members)
-    if (holds_pointer(p, m.type, depth + 1)) return true;
-  return false;
-}
-
-class Comparer {
- public:
-  Comparer(const Program& a, const Program& b, std::vector<Change>& out) : a_(a), b_(b), out_(out) {
-    // Members the user annotated IXFER / PXFER / NO_TRANSFER ("struct tag.m",
-    // "union tag.m", in either version): their changes need no transfer code.
-    for (const Program* p : {&a, &b})
-      for (const Annotation& an : p->annotations) {
-        if (an.kind != AnnotKind::IXfer && an.kind != AnnotKind::PXfer && an.kind != AnnotKind::NoTransfer) continue;
-        std::string t = an.target;
-        for (const char* prefix : {"struct ", "union "})
-          if (t.rfind(prefix, 0) == 0) t = t.substr(std::string(prefix).size());
-        size_t dot = t.find('.');
-        if (dot != std::string::npos && t.find('.', dot + 1) == std::string::npos)
-          annotated_[{t.substr(0, dot), t.substr(dot + 1)}] = an.kind;
-      }
-  }
-
-  void compare(TypeId ta, TypeId tb, const std::string& path, int depth = 0) {
-    if (depth > 32) return;
-    ta = a_.strip(ta), tb = b_.strip(tb);
-    const Type& A = a_.type(ta);
-    const Type& B = b_.type(tb);
-    std::string na = a_.type_name(ta), nb = b_.type_name(tb);
-    if ((is_integral(A) && is_integral(B)) || (is_float(A) && is_float(B))) {
-      primitive(A, B, na, nb, path);
-      if (A.kind == TypeKind::Enum && B.kind == TypeKind::Enum) enums(A, B, path);
-      return;
-    }
-    if ((is_integral(A) && is_float(B)) || (is_float(A) && is_integral(B))) {
-      add(path, "converted", na, nb, true);
-      return;
-    }
-    if (A.kind != B.kind) {
-      bool ptr_int = (A.kind == TypeKind::Pointer && is_integral(B)) || (is_integral(A) && B.kind == TypeKind::Pointer);
-      add(path, ptr_int ? "pointer-integer" : "type-changed", na, nb, true);
-      return;
-    }
-    switch (A.kind) {
-      case TypeKind::Pointer: {
-        TypeId pa = a_.strip(A.target), pb = b_.strip(B.target);
-        const Type& PA = a_.type(pa);
-        const Type& PB = b_.type(pb);
-        std::string sa = a_.type_name(pa), sb = b_.type_name(pb);
-        if (PA.kind == TypeKind::Function && PB.kind == TypeKind::Function) {
-          if (sa != sb) add(path, "signature-changed", na, nb, false);
-        } else if (sa != sb) {
-          // To a different kind of thing (char -> struct blob, struct -> pointer):
-          // the objects pointed to cannot be converted, only rebuilt by user code.
-          // base <-> enum converts; void says nothing (the object keeps its type).
-          auto cls = [](TypeKind k) { return k == TypeKind::Enum ? TypeKind::Base : k; };
-          bool unrelated = PA.kind != TypeKind::Void && PB.kind != TypeKind::Void && cls(PA.kind) != cls(PB.kind);
-          add(path, "retargeted", na, nb, unrelated);
-        }
-        return;
-      }
-      case TypeKind::Array: {
-        if (A.count != B.count) {
-          if (A.count == kFlexible || B.count == kFlexible)
-            add(path, "type-changed", na, nb, true);
-          else
-            add(path, B.count > A.count ? "grown" : "truncated", na, nb, false);
-        }
-        compare(A.target, B.target, path + "[]", depth + 1);
-        return;
-      }
-      case TypeKind::Struct:
-        members(A, B, path, depth);
-        return;
-      case TypeKind::Union: {
-        std::vector<Change> inner;
-        Comparer sub(a_, b_, inner);
-        sub.members(A, B, path, depth);
-        if (inner.empty()) return;
-        if (holds_pointer(a_, ta) || holds_pointer(b_, tb)) {
-          add(path, "union-changed", na, nb, true);
-        } else {
-          out_.insert(out_.end(), inner.begin(), inner.end());
-        }
-        return;
-      }
-      case TypeKind::Function:
-        if (na != nb) add(path, "signature-changed", na, nb, false);
-        return;
-      default:
-        if (A.size != B.size) add(path, "type-changed", na, nb, true);
-        return;
-    }
-  }
-
- private:
-  void add(const std::string& path, const std::string& what, const std::string& from, const std::string& to,
-           bool semantic) {
-    out_.push_back(Change{path, what, from, to, semantic});
-  }
-
-  void primitive(const Type& A, const Type& B, const std::string& na, const std::string& nb, const std::string& path) {
-    if (A.size != B.size)
-      add(path, B.size > A.size ? "widened" : "narrowed", na, nb, false);
-    else if (is_integral(A) && is_signed(A) != is_signed(B) && A.encoding != Encoding::Bool &&
-             B.encoding != Encoding::Bool)
-      add(path, "sign-changed", na, nb, false);
-  }
-
-  void enums(const Type& A, const Type& B, const std::string& path) {
-    std::map<std::string, int64_t> vb;
-    for (const Enumerator& e : B.enumerators) vb[e.name] = e.value;
-    std::set<std::string> na;
-    for (const Enumerator& e : A.enumerators) {
-      na.insert(e.name);
-      auto it = vb.find(e.name);
-      if (it == vb.end())
-        add(path, "enumerator-dropped", e.name, "", true);
-      else if (it->second != e.value)
-        add(path, "renumbered", e.name + "=" + std::to_string(e.value), e.name + "=" + std::to_string(it->second),
-            false);
-    }
-    for (const Enumerator& e : B.enumerators)
-      if (!na.count(e.name)) add(path, "enumerator-added", "", e.name, false);
-  }
-
-  // Members match by name; anonymous members by their position among anonymous ones.
-  void members(const Type& A, const Type& B, const std::string& path, int depth) {
-    auto key = [](const Type& t, size_t i) {
-      if (!t.members[i].name.empty()) return t.members[i].name;
-      size_t n = 0;
-      for (size_t j = 0; j < i; ++j) n += t.members[j].name.empty();
-      return "<anonymous#" + std::to_string(n) + ">";
-    };
-    std::map<std::string, size_t> ib;
-    for (size_t i = 0; i < B.members.size(); ++i) ib[key(B, i)] = i;
-    std::set<std::string> seen;
-    for (size_t i = 0; i < A.members.size(); ++i) {
-      std::string k = key(A, i);
-      seen.insert(k);
-      const Member& ma = A.members[i];
-      std::string mp = join(path, k);
-      auto it = ib.find(k);
-      if (it == ib.end()) {
-        add(mp, "dropped", a_.declaration(ma.type, ma.name), "", false);
-        continue;
-      }
-      const Member& mb = B.members[it->second];
-      uint64_t ba = ma.offset * 8 + ma.bit_offset, bb = mb.offset * 8 + mb.bit_offset;
-      if (ma.is_bitfield() || mb.is_bitfield()) {
-        if (ma.bit_size != mb.bit_size)
-          add(mp, mb.bit_size > ma.bit_size ? "widened" : "narrowed", std::to_string(ma.bit_size) + " bits",
-              std::to_string(mb.bit_size) + " bits", false);
-        if (ba != bb) add(mp, "bitfield-moved", "bit " + std::to_string(ba), "bit " + std::to_string(bb), false);
-      } else if (ma.offset != mb.offset) {
-        add(mp, "moved", "offset " + std::to_string(ma.offset), "offset " + std::to_string(mb.offset), false);
-      }
-      auto ann = annotated_.find({A.name, k});
-      if (ann == annotated_.end()) ann = annotated_.find({B.name, k});
-      if (ann == annotated_.end()) {
-        compare(ma.type, mb.type, mp, depth + 1);
-        continue;
-      }
-      // Annotated: the user said how it is carried over; list what changed anyway.
-      std::vector<Change> inner;
-      Comparer(a_, b_, inner).compare(ma.type, mb.type, mp, depth + 1);
-      for (Change& c : inner) c.semantic = false, out_.push_back(c);
-      add(mp, ann->second == AnnotKind::NoTransfer ? "not-transferred"
-              : ann->second == AnnotKind::IXfer    ? "copied-as-bytes"
-                                                   : "translated-as-pointer",
-          "", "", false);
-    }
-    for (size_t i = 0; i < B.members.size(); ++i)
-      if (!seen.count(key(B, i))) add(join(path, key(B, i)), "added", "", b_.declaration(B.members[i].type, B.members[i].name), false);
-  }
-
-  const Program& a_;
-  const Program& b_;
-  std::vector<Change>& out_;
-  std::map<std::pair<std::string, std::string>, AnnotKind> annotated_;  // (type name, member)
-};
-
-// Pointer ambiguity reachable from a global: walks members and arrays in place and
-// follows pointers once per struct type.
-class AmbiguityFinder {
- public:
-  // `annotations`: the IXFER/PXFER annotations that resolve ambiguity (those of
-  // the new version apply to both sides of the update).
-  AmbiguityFinder(const Program& p, const std::vector<Annotation>& annotations, std::vector<Ambiguity>& out)
-      : p_(p), out_(out) {
-    for (const Annotation& a : annotations)
-      if (a.kind == AnnotKind::IXfer || a.kind == AnnotKind::PXfer) resolved_.insert(a.target);
-  }
-  void walk(const Global& g) {
-    if (resolved_.count(g.id) || resolved_.count(g.name)) return;
-    visit(g.type, "", "", 0);
-  }
-
- private:
-  void visit(TypeId id, const std::string& path, const std::string& member_key, int depth) {
-    if (depth > 16) return;
-    if (!member_key.empty() && resolved_.count(member_key)) return;
-    // Typedef names say what plain types cannot.
-    for (TypeId t = id; depth < 64;) {
-      const Type& ty = p_.type(t);
-      if (ty.kind == TypeKind::Typedef && (ty.name == "intptr_t" || ty.name == "uintptr_t")) {
-        flag(path, "pointer-sized integer " + ty.name);
-        return;
-      }
-      if (ty.kind != TypeKind::Typedef && ty.kind != TypeKind::Const && ty.kind != TypeKind::Volatile &&
-          ty.kind != TypeKind::Atomic && ty.kind != TypeKind::Restrict)
-        break;
-      t = ty.target;
-    }
-    TypeId sid = p_.strip(id);
-    const Type& t = p_.type(sid);
-    switch (t.kind) {
-      case TypeKind::Pointer: {
-        TypeId target = p_.strip(t.target);
-        const Type& tt = p_.type(target);
-        if (tt.kind == TypeKind::Void) {
-          flag(path, "void *");
-        } else if ((tt.kind == TypeKind::Struct || tt.kind == TypeKind::Union) && followed_.insert(target).second) {
-          visit(target, path + "->", "", depth + 1);
-        }
-        return;
-      }
-      case TypeKind::Array:
-        visit(t.target, path + "[]", member_key, depth + 1);
-        return;
-      case TypeKind::Union:
-        if (holds_pointer(p_, sid)) {
-          flag(path, "union with pointer members");
-          return;
-        }
-        [[fallthrough]];
-      case TypeKind::Struct: {
-        std::string sep = (path.empty() || (path.size() >= 2 && path.compare(path.size() - 2, 2, "->") == 0)) ? "" : ".";
-        for (const Member& m : t.members) {
-          std::string key = std::string(kind_name(t.kind)) + " " + t.name + "." + m.name;
-          visit(m.type, path + sep + (m.name.empty() ? "<anonymous>" : m.name), key, depth + 1);
-        }
-        return;
-      }
-      default:
-        return;
-    }
-  }
-  void flag(const std::string& path, const std::string& why) {
-    for (const Ambiguity& a : out_)
-      if (a.path == path && a.why == why) return;
-    out_.push_back(Ambiguity{path, why});
-  }
-
-  const Program& p_;
-  std::vector<Ambiguity>& out_;
-  std::set<std::string> resolved_;
-  std::set<TypeId> followed_;
-};
 
 std::string basename_of(const std::string& s) {
   auto slash = s.rfind('/');
@@ -355,49 +76,69 @@ const PlanObject* Plan::object(const std::string& id) const {
   return nullptr;
 }
 
-Plan make_plan(const Program& v1, const Program& v2) {
-  Plan plan;
-  // v2 ID -> v1 ID for renamed objects.
-  std::map<std::string, std::string> renamed;
-  for (const Annotation& a : v2.annotations)
-    if (a.kind == AnnotKind::RenamedFrom)
-      if (const Global* g = annotated_global(v2, a)) renamed[g->id] = a.arg;
-  std::set<std::string> matched_v1;
-  for (const Global& g2 : v2.globals) {
+namespace {
+
+// Kind of a matched object from its changes: semantic if one is, structural if
+// anything but a rename changed.
+ObjectKind kind_of(const std::vector<Change>& changes) {
+  ObjectKind kind = ObjectKind::Unchanged;
+  for (const Change& c : changes) {
+    if (c.semantic) kind = ObjectKind::Semantic;
+    else if (kind == ObjectKind::Unchanged && c.what != "renamed") kind = ObjectKind::Structural;
+  }
+  return kind;
+}
+
+class Planner {
+ public:
+  Planner(const Program& v1, const Program& v2) : v1_(v1), v2_(v2), types_(v1, v2), holders1_(v1), holders2_(v2) {
+    for (const Annotation& a : v2.annotations)  // v2 ID -> v1 ID for renamed objects
+      if (a.kind == AnnotKind::RenamedFrom)
+        if (const Global* g = annotated_global(v2, a)) renamed_[g->id] = a.arg;
+  }
+
+  Plan run() {
+    for (const Global& g2 : v2_.globals) plan_.objects.push_back(global(g2));
+    for (const Global& g1 : v1_.globals)
+      if (!matched_v1_.count(g1.id)) {
+        PlanObject o;
+        o.id = g1.id;
+        o.what = "global";
+        o.kind = ObjectKind::Dropped;
+        o.type_v1 = v1_.type_name(g1.type);
+        plan_.objects.push_back(std::move(o));
+      }
+    alloc_sites();
+    return std::move(plan_);
+  }
+
+ private:
+  // v2's global, matched with v1's by ID (or by the name it was renamed from).
+  PlanObject global(const Global& g2) {
     PlanObject o;
     o.id = g2.id;
     o.what = "global";
-    o.type_v2 = v2.type_name(g2.type);
-    std::string old = renamed.count(g2.id) ? renamed[g2.id] : g2.id;
-    const Global* g1 = v1.global(old);
+    o.type_v2 = v2_.type_name(g2.type);
+    std::string old = renamed_.count(g2.id) ? renamed_[g2.id] : g2.id;
+    const Global* g1 = v1_.global(old);
     if (!g1) {
       o.kind = ObjectKind::Added;
     } else {
-      matched_v1.insert(g1->id);
-      o.type_v1 = v1.type_name(g1->type);
+      matched_v1_.insert(g1->id);
+      o.type_v1 = v1_.type_name(g1->type);
       if (old != g2.id) {
         o.old_id = old;
         o.changes.push_back(Change{"", "renamed", old, g2.id, false});
       }
-      if (g1->tls != g2.tls) o.changes.push_back(Change{"", "tls-changed", g1->tls ? "thread-local" : "global",
-                                                        g2.tls ? "thread-local" : "global", true});
-      Comparer(v1, v2, o.changes).compare(g1->type, g2.type, "");
-      o.kind = ObjectKind::Unchanged;
-      for (const Change& c : o.changes) {
-        if (c.semantic) o.kind = ObjectKind::Semantic;
-        else if (o.kind == ObjectKind::Unchanged && c.what != "renamed") o.kind = ObjectKind::Structural;
-      }
-      AmbiguityFinder(v1, v2.annotations, o.ambiguities).walk(*g1);
+      if (g1->tls != g2.tls)
+        o.changes.push_back(Change{"", "tls-changed", g1->tls ? "thread-local" : "global",
+                                   g2.tls ? "thread-local" : "global", true});
+      types_.compare(g1->type, g2.type, "", o.changes);
+      o.kind = kind_of(o.changes);
+      find_ambiguities(v1_, holders1_, v2_.annotations, *g1, o.ambiguities);
     }
-    AmbiguityFinder(v2, v2.annotations, o.ambiguities).walk(g2);
-    // Annotated as a whole (IXFER, PXFER, NO_TRANSFER in either version): the user
-    // said how to carry it over (or not to), so it needs no transfer code.
-    if (const char* how = whole_object_annotation(v1, v2, o.old_id.empty() ? g2.id : o.old_id, g2.id)) {
-      for (Change& c : o.changes) c.semantic = false;
-      o.changes.push_back(Change{"", how, "", "", false});
-      if (o.kind == ObjectKind::Semantic) o.kind = ObjectKind::Structural;
-      if (std::string(how) == "not-transferred") o.ambiguities.clear();
-    }
+    find_ambiguities(v2_, holders2_, v2_.annotations, g2, o.ambiguities);
+    apply_whole_object_annotation(o);
     // A dropped member needs no annotation: nothing of it is transferred.
     std::erase_if(o.ambiguities, [&](const Ambiguity& a) {
       for (const Change& c : o.changes)
@@ -406,48 +147,64 @@ Plan make_plan(const Program& v1, const Program& v2) {
           return true;
       return false;
     });
-    plan.objects.push_back(std::move(o));
+    return o;
   }
-  for (const Global& g1 : v1.globals) {
-    if (matched_v1.count(g1.id)) continue;
-    PlanObject o;
-    o.id = g1.id;
-    o.what = "global";
-    o.kind = ObjectKind::Dropped;
-    o.type_v1 = v1.type_name(g1.type);
-    plan.objects.push_back(std::move(o));
+
+  // Annotated as a whole (IXFER, PXFER, NO_TRANSFER in either version): the user
+  // said how to carry it over (or not to), so it needs no transfer code.
+  void apply_whole_object_annotation(PlanObject& o) {
+    const char* how = whole_object_annotation(v1_, v2_, o.old_id.empty() ? o.id : o.old_id, o.id);
+    if (!how) return;
+    for (Change& c : o.changes) c.semantic = false;
+    o.changes.push_back(Change{"", how, "", "", false});
+    if (o.kind == ObjectKind::Semantic) o.kind = ObjectKind::Structural;
+    if (std::string(how) == "not-transferred") o.ambiguities.clear();
   }
-  // Allocation sites: heap objects are matched by the site that allocated them.
-  std::set<std::string> sites1, sites2;
-  for (const AllocSite& s : v1.alloc_sites) sites1.insert(s.id);
-  for (const AllocSite& s : v2.alloc_sites) sites2.insert(s.id);
-  for (const AllocSite& s : v2.alloc_sites) {
-    PlanObject o;
-    o.id = s.id;
-    o.what = "alloc_site";
-    o.kind = sites1.count(s.id) ? ObjectKind::Unchanged : ObjectKind::Added;
-    o.type_v2 = s.allocator;
-    for (const AllocSite& s1 : v1.alloc_sites)
-      if (s1.id == s.id) {
-        o.type_v1 = s1.allocator;
-        if (s1.allocator != s.allocator) {
-          o.kind = ObjectKind::Structural;
-          o.changes.push_back(Change{"", "allocator-changed", s1.allocator, s.allocator, false});
-        }
-      }
-    plan.objects.push_back(std::move(o));
-  }
-  for (const AllocSite& s : v1.alloc_sites)
-    if (!sites2.count(s.id)) {
+
+  // Heap objects are matched by the site that allocated them.
+  void alloc_sites() {
+    std::set<std::string> sites1, sites2;
+    for (const AllocSite& s : v1_.alloc_sites) sites1.insert(s.id);
+    for (const AllocSite& s : v2_.alloc_sites) sites2.insert(s.id);
+    for (const AllocSite& s : v2_.alloc_sites) {
       PlanObject o;
       o.id = s.id;
       o.what = "alloc_site";
-      o.kind = ObjectKind::Dropped;
-      o.type_v1 = s.allocator;
-      plan.objects.push_back(std::move(o));
+      o.kind = sites1.count(s.id) ? ObjectKind::Unchanged : ObjectKind::Added;
+      o.type_v2 = s.allocator;
+      for (const AllocSite& s1 : v1_.alloc_sites)
+        if (s1.id == s.id) {
+          o.type_v1 = s1.allocator;
+          if (s1.allocator != s.allocator) {
+            o.kind = ObjectKind::Structural;
+            o.changes.push_back(Change{"", "allocator-changed", s1.allocator, s.allocator, false});
+          }
+        }
+      plan_.objects.push_back(std::move(o));
     }
-  return plan;
-}
+    for (const AllocSite& s : v1_.alloc_sites)
+      if (!sites2.count(s.id)) {
+        PlanObject o;
+        o.id = s.id;
+        o.what = "alloc_site";
+        o.kind = ObjectKind::Dropped;
+        o.type_v1 = s.allocator;
+        plan_.objects.push_back(std::move(o));
+      }
+  }
+
+  const Program& v1_;
+  const Program& v2_;
+  TypeComparer types_;
+  PointerHolders holders1_, holders2_;
+  std::map<std::string, std::string> renamed_;
+  std::set<std::string> matched_v1_;
+  Plan plan_;
+};
+
+}  // namespace
+
+Plan make_plan(const Program& v1, const Program& v2) { return Planner(v1, v2).run(); }
 
 nlohmann::json to_json(const Plan& plan) {
   using nlohmann::json;

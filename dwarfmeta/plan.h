@@ -10,7 +10,8 @@
 //               integer, integer <-> float, a union holding pointers changed,
 //               enumerators dropped, thread-local <-> global
 //   dropped / added
-// Member-level changes are listed per object; pointer ambiguity (void *, unions
+// Member-level changes are listed per object, found at any depth (pointers are
+// compared by what they point to, never followed); pointer ambiguity (void *, unions
 // with pointers, intptr_t/uintptr_t) reachable from an object is flagged unless an
 // IXFER/PXFER annotation resolves it.
 #ifndef DWARFMETA_PLAN_H

@@ -1,7 +1,7 @@
 // type_table.h — types as the DWARF walk finds them, with references still as DIE
 // offsets, turned into Program::types: offsets resolved to TypeIds, sizes DWARF
 // leaves implicit (typedefs, arrays) computed, the copies every compilation unit
-// repeats merged, declarations resolved to their unique definition.
+// repeats merged (type_merge.h), declarations resolved to their unique definition.
 #ifndef DWARFMETA_TYPE_TABLE_H
 #define DWARFMETA_TYPE_TABLE_H
 
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dwarfmeta/model.h"
+#include "dwarfmeta/type_key.h"
 
 namespace ttst::dwarfmeta {
 
@@ -25,6 +26,11 @@ struct RawType {
 
 class TypeTable {
  public:
+  // Test seam: replaces each type's candidate key (given the one type_key.h
+  // computed), e.g. to make every type collide. dwarfmeta::load never sets it.
+  using KeyOverride = TypeKey (*)(const Type& t, TypeKey computed);
+  explicit TypeTable(KeyOverride key_override = nullptr) : key_override_(key_override) {}
+
   void reserve(size_t n);
   // Adds a type found at `die_offset` (kNoOffset for synthesised ones); returns
   // its raw index.
@@ -36,6 +42,9 @@ class TypeTable {
 
  private:
   TypeId raw_id(uint64_t die_offset) const;  // raw index + 1, or 0
+  std::vector<Type> resolve_references();
+  std::vector<Type> compact(std::vector<Type>& types, const std::vector<TypeId>& canon);
+  KeyOverride key_override_;
   std::vector<RawType> raw_;
   std::vector<std::pair<uint64_t, uint32_t>> by_off_;  // sorted by build()
   std::vector<TypeId> final_;                          // raw index + 1 -> TypeId

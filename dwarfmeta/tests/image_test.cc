@@ -132,6 +132,24 @@ TEST_CASE("image lookups in place: globals, types with members, functions, alloc
   CHECK(v.in_string_ranges(p.string_ranges.at(0).start));
 }
 
+TEST_CASE("image strip: a chain of 70 typedefs and qualifiers ends at the type") {
+  Program p;
+  p.types.resize(2);
+  p.types[1].kind = TypeKind::Base, p.types[1].name = "int", p.types[1].size = 4;
+  for (int i = 0; i < 70; ++i) {
+    Type t;
+    t.kind = i % 2 ? TypeKind::Const : TypeKind::Typedef, t.name = i % 2 ? "" : "t" + std::to_string(i);
+    t.target = static_cast<TypeId>(p.types.size() - 1);
+    p.types.push_back(t);
+  }
+  std::vector<uint8_t> bytes = write_image(p);
+  image::View v;
+  const char* why = nullptr;
+  REQUIRE(image::View::open(bytes.data(), bytes.size(), &v, &why));
+  CHECK(v.strip(static_cast<uint32_t>(p.types.size() - 1)) == 1);
+  CHECK(p.strip(static_cast<TypeId>(p.types.size() - 1)) == 1);
+}
+
 TEST_CASE("image.h builds freestanding with no undefined symbols") {
   std::ifstream f("dwarfmeta/tests/freestanding_image.undefined");
   REQUIRE(f.good());

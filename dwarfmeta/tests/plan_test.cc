@@ -1,7 +1,8 @@
 // plan_test — the v1 -> v2 plan: the paper's Listing 2 with gcc and clang at -O0
 // and -O2 with DWARF 4 and 5 (and across compilers), every classification of
-// Table 2, pointer ambiguity, and the `ttst-meta` command's exit statuses and
-// JSON contract.
+// Table 2, pointer ambiguity, the `ttst-meta` command's exit statuses and JSON
+// contract; changes found at any depth (40 nested structs, 70 pointer levels) and
+// broken self-containing types never taken as unchanged.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
@@ -221,4 +222,101 @@ TEST_CASE("ttst-meta: exit statuses, JSON contract, one-line errors") {
   CHECK(run("image " + L2 + "v1", out, err) == 0);
   CHECK(out.find(".img\n") != std::string::npos);
   CHECK(run("image " + P + "not_elf", out, err) == 2);
+}
+
+namespace {
+
+// "in.in. ... .in." n times.
+std::string nested(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += "in.";
+  return s;
+}
+
+// A program of hand-built types with one global `g` of type `type`.
+Program program_with(std::vector<Type> types, TypeId type) {
+  Program p;
+  p.types = std::move(types);
+  Global g;
+  g.id = g.name = "g";
+  g.type = type;
+  p.globals.push_back(g);
+  p.reindex();
+  return p;
+}
+
+Type base(const char* name, uint64_t size) {
+  Type t;
+  t.kind = TypeKind::Base, t.name = name, t.size = size, t.encoding = Encoding::Signed;
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("a change 40 levels deep is found, however deep, and decides the verdict") {
+  Plan plan = make_plan(load(P + "deep_v1"), load(P + "deep_v2"));
+  CHECK(plan.needs_user_code());
+  const PlanObject& deep = object(plan, "deep");
+  CHECK(deep.kind == ObjectKind::Semantic);
+  const Change* v = find(deep, nested(40) + "v", "converted");
+  REQUIRE(v != nullptr);
+  CHECK(v->from == "int");
+  CHECK(v->to == "float");
+  CHECK(find(deep, nested(40) + "u", "union-changed") != nullptr);
+  // The same under a cyclic type that holds it in place.
+  const PlanObject& ring = object(plan, "ring");
+  CHECK(ring.kind == ObjectKind::Semantic);
+  CHECK(find(ring, "body." + nested(40) + "v", "converted") != nullptr);
+  CHECK(ring.changes.size() == 2);
+  // The same nesting, unchanged.
+  CHECK(object(plan, "kept").kind == ObjectKind::Unchanged);
+  CHECK(object(plan, "kept").changes.empty());
+  // And a version against itself.
+  Plan same = make_plan(load(P + "deep_v2"), load(P + "deep_v2"));
+  for (const PlanObject& o : same.objects) {
+    CAPTURE(o.id);
+    CHECK(o.kind == ObjectKind::Unchanged);
+    CHECK(o.changes.empty());
+  }
+}
+
+TEST_CASE("pointers 70 levels deep are compared to the end") {
+  // g: int ***...* (70 levels) in v1, long ***...* in v2.
+  auto chain = [](const char* name, uint64_t size) {
+    std::vector<Type> types(1);
+    types.push_back(base(name, size));
+    for (int i = 0; i < 70; ++i) {
+      Type ptr;
+      ptr.kind = TypeKind::Pointer, ptr.size = 8, ptr.target = static_cast<TypeId>(types.size() - 1);
+      types.push_back(ptr);
+    }
+    return program_with(types, static_cast<TypeId>(types.size() - 1));
+  };
+  Plan plan = make_plan(chain("int", 4), chain("long int", 8));
+  const PlanObject& g = object(plan, "g");
+  CHECK(g.kind == ObjectKind::Structural);
+  const Change* c = find(g, "", "retargeted");
+  REQUIRE(c != nullptr);
+  CHECK(c->to == "long int " + std::string(70, '*'));
+  CHECK(object(make_plan(chain("int", 4), chain("int", 4)), "g").kind == ObjectKind::Unchanged);
+}
+
+TEST_CASE("broken DWARF: a type that contains itself is never taken as unchanged") {
+  // struct loop { struct loop self; } and a pointer chain that loops: both only
+  // from broken debug info; the plan must neither hang nor call them unchanged.
+  Type loop;
+  loop.kind = TypeKind::Struct, loop.name = "loop", loop.size = 8;
+  loop.members.push_back(Member{"self", 1, 0});
+  Program v = program_with({Type{}, loop}, 1);
+  Plan plan = make_plan(v, v);
+  const PlanObject& g = object(plan, "g");
+  CHECK(g.kind == ObjectKind::Semantic);
+  CHECK(find(g, "self", "type-changed") != nullptr);
+
+  Type p1, p2;
+  p1.kind = p2.kind = TypeKind::Pointer, p1.size = p2.size = 8;
+  p1.target = 2, p2.target = 1;
+  Program w = program_with({Type{}, p1, p2}, 1);
+  CHECK(w.type_name(1) == Program::kUnspellable);
+  CHECK(object(make_plan(w, w), "g").kind == ObjectKind::Semantic);
 }

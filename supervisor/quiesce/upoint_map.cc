@@ -14,6 +14,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "dwarfmeta/dwarf_handle.h"
 #include "stfw/abi/ttst_abi.h"
 
 namespace ttst::quiesce {
@@ -49,11 +50,14 @@ struct ElfFile {
 // and attributes are freed as the walk leaves them (dwarfmeta turns libdwarf's own
 // tracking off process-wide, so nothing may be left to dwarf_finish).
 struct Dwarf {
-  Dwarf_Debug dbg = nullptr;
+  Dwarf_Debug dbg = nullptr;  // once open(): owned by `session` (dwarf_finish)
   Dwarf_Error err = nullptr;
   bool failed = false;
-  ~Dwarf() {
-    if (dbg) dwarf_finish(dbg, nullptr);
+  dwarfmeta::DwarfSession session;
+  bool open(int fd) {
+    if (!ok(dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, nullptr, nullptr, &dbg, &err))) return false;
+    session.reset(dbg);
+    return true;
   }
   bool ok(int rc) {  // DW_DLV_OK; NO_ENTRY is normal; ERROR fails the reading
     if (err) dwarf_dealloc(dbg, err, DW_DLA_ERROR);
@@ -62,13 +66,14 @@ struct Dwarf {
     return rc == DW_DLV_OK;
   }
 };
-using DieRef = std::unique_ptr<std::remove_pointer_t<Dwarf_Die>, void (*)(Dwarf_Die)>;
-using AttrRef = std::unique_ptr<std::remove_pointer_t<Dwarf_Attribute>, void (*)(Dwarf_Attribute)>;
-DieRef die_ref(Dwarf_Die d) { return DieRef(d, dwarf_dealloc_die); }
+// DIEs and attributes are owned by dwarfmeta's handles (dwarfmeta/dwarf_handle.h).
+using DieRef = dwarfmeta::DwarfDie;
+using AttrRef = dwarfmeta::DwarfAttribute;
+DieRef die_ref(Dwarf_Die d) { return DieRef(d); }
 AttrRef attr_ref(Dwarf& dw, Dwarf_Die die, Dwarf_Half at) {
   Dwarf_Attribute a = nullptr;
   if (!dw.ok(dwarf_attr(die, at, &a, &dw.err))) a = nullptr;
-  return AttrRef(a, dwarf_dealloc_attribute);
+  return AttrRef(a);
 }
 
 // The address ranges of `die`: low/high pc, or a DWARF 5 range list (a DWARF 4
@@ -113,7 +118,7 @@ void die_ranges(Dwarf& dw, Dwarf_Die die, std::vector<std::pair<uint64_t, uint64
 // The name of the function `die` is an instance of, following abstract_origin /
 // specification; `artificial` when that function is marked so.
 std::string origin_name(Dwarf& dw, Dwarf_Die die, bool& artificial) {
-  DieRef hold(nullptr, dwarf_dealloc_die);
+  DieRef hold;
   std::string name;
   for (int hop = 0; hop < 4; hop++) {
     char* n = nullptr;
@@ -139,7 +144,7 @@ std::string origin_name(Dwarf& dw, Dwarf_Die die, bool& artificial) {
 
 void UpdatePointMap::read_scopes(int fd) {
   Dwarf dw;
-  if (!dw.ok(dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, nullptr, nullptr, &dw.dbg, &dw.err))) return;
+  if (!dw.open(fd)) return;
   std::function<void(Dwarf_Die, uint32_t)> walk = [&](Dwarf_Die die, uint32_t depth) {
     Dwarf_Half tag = 0;
     Dwarf_Off off = 0;
