@@ -80,7 +80,7 @@ void put_ucontext(std::vector<uint8_t>& bytes, uint64_t base, uint64_t uc_addr, 
 
 }  // namespace
 
-user_regs_struct resume_context(const user_regs_struct& saved, bool at_syscall_entry) {
+user_regs_struct resume_context(const user_regs_struct& saved, bool at_syscall_entry, long restarted_nr) {
   user_regs_struct r = saved;
   const auto rax = static_cast<int64_t>(saved.rax);
   const bool in_syscall = static_cast<int64_t>(saved.orig_rax) >= 0;
@@ -94,10 +94,20 @@ user_regs_struct resume_context(const user_regs_struct& saved, bool at_syscall_e
     // with its arguments, which are still in the registers. A call that already was
     // a kernel restart (orig_rax = restart_syscall: P was stopped and continued
     // inside it) has no original number left: it is resumed as the kernel would.
-    r.rax = saved.orig_rax;
+    r.rax = saved.orig_rax == SYS_restart_syscall && restarted_nr > 0 ? static_cast<uint64_t>(restarted_nr)
+                                                                         : saved.orig_rax;
     r.rip -= 2;
   }
   return r;
+}
+
+long original_restart_nr(pid_t pid, const user_regs_struct& saved) {
+  if (saved.orig_rax != SYS_restart_syscall || static_cast<int64_t>(saved.rax) != -516) return -1;
+  uint8_t b[7];
+  if (try_read_memory(pid, saved.rip - sizeof b, b) != sizeof b) return -1;
+  if (b[0] != 0xb8 || b[2] || b[3] || b[4] || b[5] != 0x0f || b[6] != 0x05) return -1;
+  const long nr = b[1];
+  return nr == SYS_poll || nr == SYS_nanosleep || nr == SYS_clock_nanosleep || nr == SYS_futex ? nr : -1;
 }
 
 namespace {

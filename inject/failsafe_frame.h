@@ -46,8 +46,17 @@ namespace ttst::inject {
 
 // The context P resumes in when released from its current stop without a tracer:
 // an interrupted syscall (rax = -ERESTART*) or a syscall-entry stop re-runs its
-// syscall; anything else continues as is.
-user_regs_struct resume_context(const user_regs_struct& saved, bool at_syscall_entry);
+// syscall; anything else continues as is. A call the kernel already resumes
+// through restart_syscall (orig_rax = 219: P was stopped and continued inside it,
+// e.g. by an earlier attempt) is re-run as `restarted_nr` (original_restart_nr).
+user_regs_struct resume_context(const user_regs_struct& saved, bool at_syscall_entry, long restarted_nr = -1);
+
+// For a thread inside restart_syscall (orig_rax = 219, rax = -ERESTART_RESTARTBLOCK):
+// the number of the call it resumes, read from the `mov eax, NR; syscall` that
+// made it (glibc's wrappers), accepted only when NR is one of the calls the
+// kernel resumes through its restart record (poll, nanosleep, clock_nanosleep,
+// futex); -1 otherwise (such a P released by a dying supervisor sees EINTR).
+long original_restart_nr(pid_t pid, const user_regs_struct& saved);
 
 // The address of glibc's rt_sigreturn trampoline (`mov rax, 15; syscall`) in an
 // executable mapping of `pid`; throws InjectError when there is none (a program

@@ -45,7 +45,9 @@ RemoteSyscalls::RemoteSyscalls(Task& task, milliseconds timeout, IfReleased if_r
     const bool at_entry = task_.last_stop().kind == StopKind::kSyscall &&
                           syscall_stop_op(task_) == PTRACE_SYSCALL_INFO_ENTRY;
     code_ = FrameCode{find_sigreturn_trampoline(task_.tid()), find_syscall_ret(task_.tid()), site_};
-    frames_ = build_failsafe_frames(resume_context(saved_.gpr, at_entry), saved_, code_, read_maps(task_.tid()));
+    const long restarted = original_restart_nr(task_.tid(), saved_.gpr);
+    frames_ = build_failsafe_frames(resume_context(saved_.gpr, at_entry, restarted), saved_, code_,
+                                    read_maps(task_.tid()));
     continuation_ = frames_->main_uc;
     original_stack_ = read_memory(task_.tid(), frames_->range.start, frames_->bytes.size());
     // From here on, P released at any instant returns to its own context.
