@@ -5,15 +5,19 @@
 //
 //   kill_at_syscall [--past PID] [--kill N] [--list] -- COMMAND ARGS...
 //
-// Without --past every system call counts. With --past, only the calls that
+// Without --past every system call counts but the polling ones (sched_yield,
+// nanosleep, clock_nanosleep, futex, and wait4/waitid with WNOHANG), whose number
+// depends on timing: so the N-th call is the same point of the program in every
+// run, and a kill before each counted call reaches every state (a polling call
+// changes nothing). With --past, only the calls that
 // change the past process PID: ptrace on PID with a request that writes or
 // resumes it (seize, interrupt, set registers/FPU/mask/options, syscall, cont,
 // detach), process_vm_writev into it, and kill/tgkill aimed at it. The calls of
 // every thread and child of COMMAND are followed (counting stays deterministic
 // while COMMAND runs one thread, which ttst-supervise does up to its diff).
-// --list prints one line per counted call ("N nr [request]"). The last line is
-//   "killed N nr [request]" or "exited STATUS after N" (STATUS: the exit status,
-//   or 128+signal).
+// --list prints one line per counted call ("N nr [request pid]", the request and
+// pid for ptrace). The last line is "killed N nr [request pid]" or "exited STATUS
+// after N" (STATUS: the exit status, or 128+signal).
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -47,9 +51,22 @@ bool changes_past(const __ptrace_syscall_info& i, pid_t past) {
   }
 }
 
+bool polling(const __ptrace_syscall_info& i) {
+  const auto* a = i.entry.args;
+  switch (i.entry.nr) {
+    case SYS_sched_yield:
+    case SYS_nanosleep:
+    case SYS_clock_nanosleep:
+    case SYS_futex: return true;
+    case SYS_wait4: return (a[2] & WNOHANG) != 0;
+    case SYS_waitid: return (a[3] & WNOHANG) != 0;
+    default: return false;
+  }
+}
+
 std::string describe(const __ptrace_syscall_info& i) {
   std::string s = std::to_string(i.entry.nr);
-  if (i.entry.nr == SYS_ptrace) s += " " + std::to_string(i.entry.args[0]);
+  if (i.entry.nr == SYS_ptrace) s += " " + std::to_string(i.entry.args[0]) + " " + std::to_string(i.entry.args[1]);
   return s;
 }
 
@@ -85,12 +102,10 @@ int main(int argc, char** argv) {
   ptrace(PTRACE_SYSCALL, child, nullptr, nullptr);
 
   long counted = 0;
-  std::set<pid_t> in_syscall;  // threads between their entry and exit stops
   for (;;) {
     pid_t t = waitpid(-1, &status, __WALL);
     if (t < 0) break;  // no tracee left
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      in_syscall.erase(t);
       if (t == child) {
         int st = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         std::printf("exited %d after %ld\n", st, counted);
@@ -103,7 +118,7 @@ int main(int argc, char** argv) {
     if (sig == (SIGTRAP | 0x80)) {
       __ptrace_syscall_info info{};
       ptrace(static_cast<__ptrace_request>(PTRACE_GET_SYSCALL_INFO), t, reinterpret_cast<void*>(sizeof info), &info);
-      if (info.op == PTRACE_SYSCALL_INFO_ENTRY && (past == 0 || changes_past(info, past))) {
+      if (info.op == PTRACE_SYSCALL_INFO_ENTRY && (past == 0 ? !polling(info) : changes_past(info, past))) {
         ++counted;
         if (list) std::printf("%ld %s\n", counted, describe(info).c_str());
         if (counted == kill_at) {

@@ -217,7 +217,7 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
         // a register write; a supervisor killed just before it leaves the EINTR.
         long rewind = 0;
         if (mode.name == "epoll_wait" || mode.name == "epoll_pwait" || mode.name == "sigtimedwait") {
-          REQUIRE(listing.find("\n4 101 16903\n5 101 16901\n") != std::string::npos);  // INTERRUPT, SETREGSET
+          REQUIRE(listing.find("\n4 101 16903 " + std::to_string(P) + "\n5 101 16901 " + std::to_string(P) + "\n") != std::string::npos);  // INTERRUPT, SETREGSET
           rewind = 5;
           MESSAGE(mode.name << ": no kill before the rewind of the call PTRACE_INTERRUPT ended (step 5)");
         }
