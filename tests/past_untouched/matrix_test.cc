@@ -5,8 +5,8 @@
 // calls that changes P (kill_at_syscall --past: every state P goes through). After
 // each attempt: P is not traced, holds no child and no zombie, nothing the attempt
 // created runs, P is still blocked in the same call, and every writable byte of P
-// is as before (after a kill, except the fail-safe frame bytes below its stack
-// pointer). When the call returns: the expected result, no EINTR, errno and signal
+// is as before (except the kernel-written rseq fields, and after a kill the
+// fail-safe frame bytes below its stack pointer). When the call returns: the expected result, no EINTR, errno and signal
 // mask unchanged, a timeout never shortened and extended only within the bound of
 // inject/README.md ("Timeouts"), and only after a kill.
 //
@@ -119,11 +119,12 @@ char state_of(pid_t pid) {
   return rp != std::string::npos && rp + 2 < stat.size() ? stat[rp + 2] : '?';
 }
 
-// P's writable memory; after a kill the fail-safe frames below its stack pointer
-// (red zone, FPU image, three frames) are left out.
+// P's writable memory but the rseq fields the kernel writes itself; after a kill,
+// also without the fail-safe frames below its stack pointer (red zone, FPU image,
+// three frames).
 uint64_t digest_of(pid_t pid, bool skip_frames) {
   SeizedProcess p = SeizedProcess::seize(pid);
-  std::vector<Range> skip;
+  std::vector<Range> skip = p.kernel_written_ranges();
   if (skip_frames) {
     uint64_t rsp = p.main_thread().get_regs().rsp;
     skip.push_back({rsp - 128 - xstate_size() - 3 * 1024 - 256, rsp - 128});
@@ -154,7 +155,7 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
   const std::string killer = runfile(kDir + "kill_at_syscall");
   const std::string reports = std::string(getenv("TEST_TMPDIR")) + "/reports";
 
-  Spawned sv = spawn({v1, mode.name, std::to_string(T_ms ? T_ms : 1000)});
+  Spawned sv = spawn({v1, mode.name, std::to_string(T_ms ? T_ms : 1000)}, /*keep_rseq=*/true);
   std::string ready = read_line(sv.from_child);
   REQUIRE(ready.rfind("ready pid=", 0) == 0);
   const pid_t P = sv.pid;
