@@ -81,6 +81,7 @@ RemoteSyscalls::~RemoteSyscalls() {
 
 RemoteSyscalls::Result RemoteSyscalls::call(long nr, std::array<uint64_t, 6> a) {
   if (done_) throw InjectError("remote syscall on a scope that was already restored");
+  made_call_ = true;
   if (frames_) return call_resumable(nr, a);
   user_regs_struct r = saved_.gpr;
   r.rip = site_;
@@ -234,6 +235,17 @@ void RemoteSyscalls::restore() {
   done_ = true;
   // A remote syscall that timed out left the thread running: stop it first.
   if (!task_.stopped()) task_.interrupt(timeout_);
+  // A call that failed between its entry and exit stops: skip the syscall (the
+  // kernel runs none for orig_rax = -1) so the context goes back at an exit stop;
+  // applied at an entry stop, P's own interrupted call would run right away.
+  if (made_call_ && task_.last_stop().kind == StopKind::kSyscall &&
+      syscall_stop_op(task_) == PTRACE_SYSCALL_INFO_ENTRY) {
+    user_regs_struct r = task_.get_regs();
+    r.orig_rax = ~0ull;
+    task_.set_regs(r);
+    Result ignored;
+    next_syscall_stop(PTRACE_SYSCALL_INFO_EXIT, -1, ignored);
+  }
   // Mask, FPU state, then registers: until the last, a released P still runs its
   // frame; from it on, the kernel restarts P's call itself. Never rt_sigreturn.
   saved_.apply(task_);

@@ -110,6 +110,7 @@ class RemoteSyscalls {
   uint64_t site_ = 0;
   bool done_ = false;
   bool stashed_sigstop_ = false;
+  bool made_call_ = false;
   // kResumes only.
   std::optional<FailSafeFrames> frames_;
   std::vector<uint8_t> original_stack_;
