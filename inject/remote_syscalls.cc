@@ -233,8 +233,20 @@ int64_t RemoteSyscalls::call_checked(const char* what, long nr, std::array<uint6
 void RemoteSyscalls::restore() {
   if (done_) return;
   done_ = true;
-  // A remote syscall that timed out left the thread running: stop it first.
-  if (!task_.stopped()) task_.interrupt(timeout_);
+  // A remote syscall that timed out left the thread running (in our syscall, its
+  // registers still ours): stop it at its next stop of any kind. Never run it on
+  // through a syscall stop (Task::interrupt would): P would go home through its
+  // frame's rt_sigreturn.
+  if (!task_.stopped()) {
+    if (ptrace(PTRACE_INTERRUPT, task_.tid(), nullptr, nullptr) != 0)
+      throw_errno("PTRACE_INTERRUPT of thread " + std::to_string(task_.tid()));
+    Stop s = task_.wait(timeout_, "the stop of a timed-out remote syscall");
+    if (!s.alive()) {
+      throw TraceeDied("thread " + std::to_string(task_.tid()) + " " + s.describe() + " during a remote syscall");
+    }
+    if (s.kind == StopKind::kGroupStop || (s.kind == StopKind::kSignalDelivery && s.sig == SIGSTOP))
+      stashed_sigstop_ = true;
+  }
   // A call that failed between its entry and exit stops: skip the syscall (the
   // kernel runs none for orig_rax = -1) so the context goes back at an exit stop;
   // applied at an entry stop, P's own interrupted call would run right away.
