@@ -93,7 +93,8 @@ user_regs_struct resume_context(const user_regs_struct& saved, bool at_syscall_e
     // restart_syscall would then fail with EINTR. Run the original call again,
     // with its arguments, which are still in the registers. A call that already was
     // a kernel restart (orig_rax = restart_syscall: P was stopped and continued
-    // inside it) has no original number left: it is resumed as the kernel would.
+    // inside it) runs as `restarted_nr` (original_restart_nr), or, when that is
+    // unknown, as restart_syscall, which then fails with EINTR (inject/README.md).
     r.rax = saved.orig_rax == SYS_restart_syscall && restarted_nr > 0 ? static_cast<uint64_t>(restarted_nr)
                                                                          : saved.orig_rax;
     r.rip -= 2;
