@@ -2,11 +2,14 @@
 #include "inject/failsafe_frame.h"
 
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <cstddef>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <span>
+#include <tuple>
 #include <string>
 #include <utility>
 
@@ -77,7 +80,7 @@ void put_ucontext(std::vector<uint8_t>& bytes, uint64_t base, uint64_t uc_addr, 
 
 }  // namespace
 
-user_regs_struct resume_context(const user_regs_struct& saved, bool at_syscall_entry) {
+user_regs_struct resume_context(const user_regs_struct& saved, bool at_syscall_entry, long restarted_nr) {
   user_regs_struct r = saved;
   const auto rax = static_cast<int64_t>(saved.rax);
   const bool in_syscall = static_cast<int64_t>(saved.orig_rax) >= 0;
@@ -85,26 +88,46 @@ user_regs_struct resume_context(const user_regs_struct& saved, bool at_syscall_e
     r.rax = saved.orig_rax;  // ERESTARTSYS / NOINTR / NOHAND, or not yet run: run again
     r.rip -= 2;
   } else if (in_syscall && rax == -516) {
-    r.rax = SYS_restart_syscall;  // ERESTART_RESTARTBLOCK: the kernel's own resumption
+    // ERESTART_RESTARTBLOCK: the kernel would resume through restart_syscall, but
+    // rt_sigreturn (how a released P gets home) resets the restart record, and
+    // restart_syscall would then fail with EINTR. Run the original call again,
+    // with its arguments, which are still in the registers. A call that already was
+    // a kernel restart (orig_rax = restart_syscall: P was stopped and continued
+    // inside it) runs as `restarted_nr` (original_restart_nr), or, when that is
+    // unknown, as restart_syscall, which then fails with EINTR (inject/README.md).
+    r.rax = saved.orig_rax == SYS_restart_syscall && restarted_nr > 0 ? static_cast<uint64_t>(restarted_nr)
+                                                                         : saved.orig_rax;
     r.rip -= 2;
   }
   return r;
 }
 
-uint64_t find_sigreturn_trampoline(pid_t pid) {
-  static const uint8_t kTrampoline[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
-  // Where it was found before, by file and offset: checked again, never trusted.
+long original_restart_nr(pid_t pid, const user_regs_struct& saved) {
+  if (saved.orig_rax != SYS_restart_syscall || static_cast<int64_t>(saved.rax) != -516) return -1;
+  uint8_t b[7];
+  if (try_read_memory(pid, saved.rip - sizeof b, b) != sizeof b) return -1;
+  if (b[0] != 0xb8 || b[2] || b[3] || b[4] || b[5] != 0x0f || b[6] != 0x05) return -1;
+  const long nr = b[1];
+  return nr == SYS_poll || nr == SYS_nanosleep || nr == SYS_clock_nanosleep || nr == SYS_futex ? nr : -1;
+}
+
+namespace {
+
+// The address of `pattern` in an executable file mapping of `pid` (cached by file
+// and offset, and checked again each time: never trusted); 0 when there is none.
+uint64_t find_code(pid_t pid, std::span<const uint8_t> pattern) {
   static std::mutex mu;
-  static std::map<std::pair<std::string, uint64_t>, uint64_t> known;
+  static std::map<std::tuple<std::vector<uint8_t>, std::string, uint64_t>, uint64_t> known;
   std::lock_guard lock(mu);
-  auto is_trampoline = [pid](uint64_t addr) {
-    uint8_t b[sizeof kTrampoline];
-    return try_read_memory(pid, addr, b) == sizeof b && std::memcmp(b, kTrampoline, sizeof b) == 0;
+  const std::vector<uint8_t> key(pattern.begin(), pattern.end());
+  auto is_there = [&](uint64_t addr) {
+    std::vector<uint8_t> b(pattern.size());
+    return try_read_memory(pid, addr, b) == b.size() && b == key;
   };
   std::vector<Mapping> maps = read_maps(pid);
   for (const Mapping& m : maps) {
-    auto it = known.find({m.path, m.offset});
-    if (it != known.end() && m.start + it->second < m.end && is_trampoline(m.start + it->second))
+    auto it = known.find({key, m.path, m.offset});
+    if (it != known.end() && m.start + it->second < m.end && is_there(m.start + it->second))
       return m.start + it->second;
   }
   for (const Mapping& m : maps) {
@@ -112,18 +135,32 @@ uint64_t find_sigreturn_trampoline(pid_t pid) {
       continue;
     std::vector<uint8_t> text(m.end - m.start);
     size_t n = try_read_memory(pid, m.start, text);
-    for (size_t i = 0; i + sizeof kTrampoline <= n; ++i)
-      if (text[i] == kTrampoline[0] && std::memcmp(&text[i], kTrampoline, sizeof kTrampoline) == 0) {
-        known[{m.path, m.offset}] = i;
+    for (size_t i = 0; i + pattern.size() <= n; ++i)
+      if (text[i] == pattern[0] && std::memcmp(&text[i], pattern.data(), pattern.size()) == 0) {
+        known[{key, m.path, m.offset}] = i;
         return m.start + i;
       }
   }
+  return 0;
+}
+
+}  // namespace
+
+uint64_t find_sigreturn_trampoline(pid_t pid) {
+  static const uint8_t kTrampoline[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+  if (uint64_t a = find_code(pid, kTrampoline)) return a;
   throw InjectError("process " + std::to_string(pid) +
                     " has no rt_sigreturn trampoline (is it linked against glibc?)");
 }
 
+uint64_t find_syscall_ret(pid_t pid) {
+  static const uint8_t kSyscallRet[] = {0x0f, 0x05, 0xc3};
+  if (uint64_t a = find_code(pid, kSyscallRet)) return a;
+  throw InjectError("process " + std::to_string(pid) + " has no `syscall; ret` sequence (is it linked against glibc?)");
+}
+
 FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Registers& saved,
-                                     uint64_t exit_site, const std::vector<Mapping>& maps) {
+                                     const FrameCode& code, const std::vector<Mapping>& maps) {
   const size_t xsize = saved.xstate.size();
   if (xsize < 512 + 64) throw InjectError("the saved FPU state is too small for a signal frame");
   // ptrace's xsave image keeps XCR0 (the user feature mask) where a signal frame
@@ -140,14 +177,18 @@ FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Regis
        static_cast<uint32_t>(xsize), {}};
   static_assert(sizeof sw == 48);
 
-  // From the top down: FPU image (64-aligned), P's frame, the child's frame.
+  // From the top down: FPU image (64-aligned), P's frame, the reap frame, the
+  // child's frame.
   const uint64_t top = align_down(resume.rsp - kRedZone, 64);
   const uint64_t fp = align_down(top - align_up(xsize + sizeof kFpXstateMagic2, 64), 64);
   const uint64_t main_frame = align_down(fp - kFrame, 16);
-  const uint64_t child_frame = align_down(main_frame - kFrame, 16);
+  const uint64_t reap_frame = align_down(main_frame - kFrame, 16);
+  const uint64_t child_frame = align_down(reap_frame - kFrame, 16);
   FailSafeFrames f;
   f.range = {child_frame, top};
   f.main_uc = main_frame + kPretcode;
+  f.reap_uc = reap_frame + kPretcode;
+  f.reap_pid = f.reap_uc + offsetof(KernelUcontext, mcontext) + offsetof(KernelSigcontext, rdi);
   f.child_uc = child_frame + kPretcode;
 
   bool room = false;
@@ -170,10 +211,33 @@ FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Regis
   uc.mcontext.fpstate = fp;
   uc.sigmask = saved.sigmask;
   put_ucontext(f.bytes, child_frame, f.main_uc, uc);
+  // The main frame's return address is the trampoline: `ret` at the end of the
+  // reap chain lands there with rsp at P's context, as a signal handler returns.
+  std::memcpy(f.bytes.data() + (main_frame - child_frame), &code.trampoline, sizeof code.trampoline);
+
+  // The reap: wait4(child, NULL, __WALL, NULL) at a `syscall; ret`, every signal
+  // blocked, the stack at the main frame's return address. The child's pid is
+  // written into rdi's low half by the clone (CLONE_PARENT_SETTID).
+  user_regs_struct w = resume;
+  w.rip = code.syscall_ret;
+  w.rax = SYS_wait4;
+  w.rdi = kNoChild;
+  w.rsi = 0;
+  w.rdx = __WALL;
+  w.r10 = 0;
+  w.rsp = main_frame;
+  w.eflags &= ~0x500ull;
+  KernelUcontext ruc{};
+  ruc.uc_flags = kUcSigcontextSs | kUcStrictRestoreSs;
+  ruc.ss_flags = kLeaveAltstackAlone;
+  ruc.mcontext = sigcontext_of(w);
+  ruc.mcontext.fpstate = 0;
+  ruc.sigmask = ~0ull;
+  put_ucontext(f.bytes, child_frame, f.reap_uc, ruc);
 
   // The child: exit(0) at a syscall instruction, every signal blocked, no stack.
   user_regs_struct c = resume;
-  c.rip = exit_site;
+  c.rip = code.exit_site;
   c.rax = SYS_exit;
   c.rdi = 0;
   c.rsp = kPoisonStack;

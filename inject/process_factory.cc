@@ -50,55 +50,44 @@ struct OptionsGuard {
   }
 };
 
-// Kills the intermediate and has P reap it (exit_signal 0: P is not signalled).
-void end_intermediate(Task& past, Task& it, pid_t inter, milliseconds timeout) {
-  ::kill(inter, SIGKILL);
+// Kills the traced intermediate and waits until it is dead (a zombie for P).
+void kill_intermediate(Task& it) {
+  if (!it.attached()) return;
+  ::kill(it.tid(), SIGKILL);
   while (it.attached()) {
-    Stop s = it.wait(timeout, "the intermediate's death");
+    Stop s = it.wait(milliseconds(5000), "the intermediate's death");
     if (s.alive()) it.resume(PTRACE_CONT);
   }
-  RemoteSyscalls rs(past, timeout, IfReleased::kResumes);
-  for (int tries = 0;; ++tries) {
-    auto r = rs.call(SYS_wait4, {static_cast<uint64_t>(inter), 0, __WALL | WNOHANG, 0, 0, 0});
-    if (r.ret == inter) break;
-    if (r.ret != 0 || tries > 2000)
-      throw InjectError("the past process could not reap the intermediate child " +
-                        std::to_string(inter) + " (wait4 returned " + std::to_string(r.ret) + ")");
-    timespec ts{0, 100000};
-    nanosleep(&ts, nullptr);
-  }
-  rs.restore();
 }
 
-// The double fork described in the header. Returns the traced grandchild.
+// The double fork described in the header, inside one fail-safe scope of P that
+// spans it all: from the clone until the reap, a P released by a dying supervisor
+// waits for the intermediate (which then dies: untraced it exits at once, traced
+// it has EXITKILL) and reaps it before going home. Returns the traced grandchild.
 ChildProcess fork_child(Task& past, milliseconds timeout) {
+  RemoteSyscalls rs(past, timeout, IfReleased::kResumes);
   pid_t inter = 0;
-  Range scratch;
-  std::vector<uint8_t> scratch_original;
   {
-    RemoteSyscalls rs(past, timeout, IfReleased::kResumes);
     past.set_options(kOptionsPast | PTRACE_O_TRACECLONE);
     OptionsGuard guard{past};
-    // exit_signal 0, nothing shared; the child's stack is the frame that makes it
-    // exit if it ever runs untraced.
-    auto r = rs.call(SYS_clone, {0, rs.child_stack(), 0, 0, 0, 0});
+    // Nothing shared, exit signal 0 (P gets no SIGCHLD); the child's stack is the
+    // frame that makes it exit if it ever runs untraced.
+    auto r = rs.clone_reaped(0);
     if (r.ret < 0)
       throw InjectError(std::string("remote clone in the past process failed: ") +
                         std::strerror(static_cast<int>(-r.ret)));
     inter = r.new_child ? r.new_child : static_cast<pid_t>(r.ret);
-    scratch = rs.scratch();
-    scratch_original = rs.scratch_original();
-    rs.restore();
   }
   step("fork.intermediate_created", inter);
-  Task it = Task::adopt(inter, timeout);
+  std::optional<Task> it;
   std::optional<ChildProcess> child;
   pid_t child_pid = 0;
   try {
-    it.set_options(options_child() | PTRACE_O_TRACEFORK);
+    it.emplace(Task::adopt(inter, timeout));
+    it->set_options(options_child() | PTRACE_O_TRACEFORK);
     step("fork.intermediate_adopted", inter);
     {
-      RemoteSyscalls ri(it, timeout);
+      RemoteSyscalls ri(*it, timeout);
       auto r = ri.call(SYS_clone, {SIGCHLD, 0, 0, 0, 0, 0});
       ri.abandon();
       if (r.ret < 0 || !r.new_child)
@@ -109,8 +98,11 @@ ChildProcess fork_child(Task& past, milliseconds timeout) {
     child.emplace(Task::adopt(child_pid, timeout));
     child->task().set_options(options_child());
     // The child copied P's stack while the fail-safe frames were on it.
-    write_memory(child_pid, scratch.start, scratch_original);
+    write_memory(child_pid, rs.scratch().start, rs.scratch_original());
     step("fork.child_created", child_pid);
+    kill_intermediate(*it);
+    step("fork.intermediate_dead", inter);
+    rs.reap(inter);
   } catch (...) {
     // Leave nothing behind: the grandchild (if any) and the intermediate die, P
     // reaps the intermediate.
@@ -120,13 +112,19 @@ ChildProcess fork_child(Task& past, milliseconds timeout) {
     }
     child.reset();
     try {
-      end_intermediate(past, it, inter, timeout);
+      if (it) {
+        kill_intermediate(*it);
+      } else {  // auto-attached to us: its death is ours to see before P can reap it
+        ::kill(inter, SIGKILL);
+        waitpid(inter, nullptr, __WALL);
+      }
+      rs.reap(inter);
     } catch (const std::exception& e) {
       spdlog::error("inject: cleaning up the intermediate child {}: {}", inter, e.what());
     }
     throw;
   }
-  end_intermediate(past, it, inter, timeout);
+  rs.restore();
   step("fork.intermediate_reaped", inter);
   return std::move(*child);
 }

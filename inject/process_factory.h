@@ -5,9 +5,11 @@
 // gets no SIGCHLD and its wait() never sees the child) creating an intermediate I;
 // I (traced with PTRACE_O_EXITKILL from its first stop) clones the real child, which
 // inherits EXITKILL before running a single instruction; I is then killed and P
-// reaps it with one remote wait4, so P keeps no zombie and R/F are orphans adopted by
-// init (or the nearest subreaper). P itself is only ever traced without EXITKILL and
-// its registers are put back after each remote syscall.
+// reaps it with a remote wait4, so P keeps no zombie and R/F are orphans adopted by
+// init (or the nearest subreaper). All of it happens inside one fail-safe scope of
+// P (RemoteSyscalls::clone_reaped): if the supervisor dies at any instant between
+// the clone and the reap, the released P reaps I itself before it goes home. P is
+// only ever traced without EXITKILL, and its context is put back at the end.
 //
 // A raw clone is not libc's fork (no atfork handlers, libc's cached tid is P's): no
 // libc code runs in R or F before execve (F) or at all (R, where only the

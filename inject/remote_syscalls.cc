@@ -4,7 +4,12 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sched.h>
+#include <time.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <spdlog/spdlog.h>
 
@@ -39,9 +44,11 @@ RemoteSyscalls::RemoteSyscalls(Task& task, milliseconds timeout, IfReleased if_r
   if (if_released == IfReleased::kResumes) {
     const bool at_entry = task_.last_stop().kind == StopKind::kSyscall &&
                           syscall_stop_op(task_) == PTRACE_SYSCALL_INFO_ENTRY;
-    resume_ = resume_context(saved_.gpr, at_entry);
-    trampoline_ = find_sigreturn_trampoline(task_.tid());
-    frames_ = build_failsafe_frames(resume_, saved_, site_, read_maps(task_.tid()));
+    code_ = FrameCode{find_sigreturn_trampoline(task_.tid()), find_syscall_ret(task_.tid()), site_};
+    const long restarted = original_restart_nr(task_.tid(), saved_.gpr);
+    frames_ = build_failsafe_frames(resume_context(saved_.gpr, at_entry, restarted), saved_, code_,
+                                    read_maps(task_.tid()));
+    continuation_ = frames_->main_uc;
     original_stack_ = read_memory(task_.tid(), frames_->range.start, frames_->bytes.size());
     // From here on, P released at any instant returns to its own context.
     write_memory(task_.tid(), frames_->range.start, frames_->bytes);
@@ -54,8 +61,8 @@ RemoteSyscalls::RemoteSyscalls(Task& task, milliseconds timeout, IfReleased if_r
 
 // The registers of a thread that, resumed, runs rt_sigreturn on P's frame.
 user_regs_struct RemoteSyscalls::safe_regs(user_regs_struct r) const {
-  r.rip = trampoline_;
-  r.rsp = frames_->main_uc;
+  r.rip = code_.trampoline;
+  r.rsp = continuation_;
   r.orig_rax = ~0ull;  // a pending syscall-entry is skipped, nothing is rewound
   r.eflags &= ~0x500ull;
   return r;
@@ -74,6 +81,7 @@ RemoteSyscalls::~RemoteSyscalls() {
 
 RemoteSyscalls::Result RemoteSyscalls::call(long nr, std::array<uint64_t, 6> a) {
   if (done_) throw InjectError("remote syscall on a scope that was already restored");
+  made_call_ = true;
   if (frames_) return call_resumable(nr, a);
   user_regs_struct r = saved_.gpr;
   r.rip = site_;
@@ -160,19 +168,21 @@ void RemoteSyscalls::next_syscall_stop(int op, long nr, Result& res) {
 // The past process: the thread runs the trampoline, and at its syscall-entry stop
 // rt_sigreturn is swapped for `nr`, returning to the trampoline again. A P released
 // before the swap runs rt_sigreturn; released after it, it finishes `nr` and then
-// runs rt_sigreturn. Either way it is back in its own context.
+// runs rt_sigreturn (through the reap frame while a clone child may live). Either
+// way it is back in its own context.
 RemoteSyscalls::Result RemoteSyscalls::call_resumable(long nr, const std::array<uint64_t, 6>& a) {
   Result res;
   next_syscall_stop(PTRACE_SYSCALL_INFO_ENTRY, nr, res);
   user_regs_struct r = task_.get_regs();
-  if (r.orig_rax != SYS_rt_sigreturn || r.rsp != frames_->main_uc)
+  if (r.orig_rax != SYS_rt_sigreturn || (r.rsp != frames_->main_uc && r.rsp != frames_->reap_uc))
     throw InjectError("remote syscall: thread " + std::to_string(task_.tid()) + " entered syscall " +
                       std::to_string(static_cast<int64_t>(r.orig_rax)) +
                       " instead of the fail-safe rt_sigreturn");
   step("past.syscall_entry", task_.tid());
   r.orig_rax = static_cast<uint64_t>(nr);
   r.rdi = a[0], r.rsi = a[1], r.rdx = a[2], r.r10 = a[3], r.r8 = a[4], r.r9 = a[5];
-  r.rip = trampoline_;  // where the syscall returns to
+  r.rip = code_.trampoline;  // where the syscall returns to
+  r.rsp = continuation_;     // and the frame it then runs if released
   task_.set_regs(r);
   step("past.syscall_armed", task_.tid());
   next_syscall_stop(PTRACE_SYSCALL_INFO_EXIT, nr, res);
@@ -181,24 +191,35 @@ RemoteSyscalls::Result RemoteSyscalls::call_resumable(long nr, const std::array<
   return res;
 }
 
-// Runs the rt_sigreturn the frames were made for, so the thread is back in its own
-// context by the kernel's own hand, then puts P's stack bytes back.
-void RemoteSyscalls::sigreturn_home() {
-  task_.set_regs(safe_regs(task_.get_regs()));
-  Result ignored;
-  next_syscall_stop(PTRACE_SYSCALL_INFO_ENTRY, SYS_rt_sigreturn, ignored);
-  step("past.sigreturn_entry", task_.tid());
-  next_syscall_stop(PTRACE_SYSCALL_INFO_EXIT, SYS_rt_sigreturn, ignored);
-  user_regs_struct now = task_.get_regs();
-  user_regs_struct want = resume_;
-  now.orig_rax = want.orig_rax;  // rt_sigreturn sets -1
-  now.eflags = want.eflags;      // the kernel may set RF
-  if (std::memcmp(&now, &want, sizeof now) != 0) {
-    Registers got{now, {}, 0}, expected{want, {}, 0};
-    sigreturn_mismatch_ = got.first_difference(expected);
+RemoteSyscalls::Result RemoteSyscalls::clone_reaped(uint64_t flags) {
+  if (!frames_) throw InjectError("clone_reaped needs a fail-safe scope (IfReleased::kResumes)");
+  if (flags & 0xff) throw InjectError("clone_reaped: the exit signal is always 0");
+  // From the clone's entry on, a released P runs the reap frame before its own.
+  continuation_ = frames_->reap_uc;
+  Result r = call(SYS_clone, {flags | CLONE_PARENT_SETTID, frames_->child_uc, frames_->reap_pid, 0, 0, 0});
+  if (r.ret < 0) {  // no child: nothing to reap
+    continuation_ = frames_->main_uc;
+    task_.set_regs(safe_regs(task_.get_regs()));
   }
-  step("past.sigreturned", task_.tid());
-  write_memory(task_.tid(), frames_->range.start, original_stack_);
+  return r;
+}
+
+void RemoteSyscalls::reap(pid_t child) {
+  auto deadline = std::chrono::steady_clock::now() + timeout_;
+  for (long sleep_ns = 20000;; sleep_ns = std::min(sleep_ns * 2, 1000000L)) {
+    int64_t r = call(SYS_wait4, {static_cast<uint64_t>(child), 0, __WALL | WNOHANG, 0, 0, 0}).ret;
+    if (r == child) break;
+    if (r != 0 || std::chrono::steady_clock::now() >= deadline)
+      throw InjectError("the past process could not reap its child " + std::to_string(child) +
+                        " (wait4 returned " + std::to_string(r) + ")");
+    timespec ts{0, sleep_ns};
+    nanosleep(&ts, nullptr);
+  }
+  // Reaped: a P released from now on goes straight home. (Released before this
+  // line, its reap frame's wait4 fails with ECHILD and it goes home all the same.)
+  continuation_ = frames_->main_uc;
+  task_.set_regs(safe_regs(task_.get_regs()));
+  step("past.child_reaped", child);
 }
 
 int64_t RemoteSyscalls::call_checked(const char* what, long nr, std::array<uint64_t, 6> args) {
@@ -212,10 +233,39 @@ int64_t RemoteSyscalls::call_checked(const char* what, long nr, std::array<uint6
 void RemoteSyscalls::restore() {
   if (done_) return;
   done_ = true;
-  // A remote syscall that timed out left the thread running: stop it first.
-  if (!task_.stopped()) task_.interrupt(timeout_);
-  if (frames_) sigreturn_home();
+  // A remote syscall that timed out left the thread running (in our syscall, its
+  // registers still ours): stop it at its next stop of any kind. Never run it on
+  // through a syscall stop (Task::interrupt would): P would go home through its
+  // frame's rt_sigreturn.
+  if (!task_.stopped()) {
+    if (ptrace(PTRACE_INTERRUPT, task_.tid(), nullptr, nullptr) != 0)
+      throw_errno("PTRACE_INTERRUPT of thread " + std::to_string(task_.tid()));
+    Stop s = task_.wait(timeout_, "the stop of a timed-out remote syscall");
+    if (!s.alive()) {
+      throw TraceeDied("thread " + std::to_string(task_.tid()) + " " + s.describe() + " during a remote syscall");
+    }
+    if (s.kind == StopKind::kGroupStop || (s.kind == StopKind::kSignalDelivery && s.sig == SIGSTOP))
+      stashed_sigstop_ = true;
+  }
+  // A call that failed between its entry and exit stops: skip the syscall (the
+  // kernel runs none for orig_rax = -1) so the context goes back at an exit stop;
+  // applied at an entry stop, P's own interrupted call would run right away.
+  if (made_call_ && task_.last_stop().kind == StopKind::kSyscall &&
+      syscall_stop_op(task_) == PTRACE_SYSCALL_INFO_ENTRY) {
+    user_regs_struct r = task_.get_regs();
+    r.orig_rax = ~0ull;
+    task_.set_regs(r);
+    Result ignored;
+    next_syscall_stop(PTRACE_SYSCALL_INFO_EXIT, -1, ignored);
+  }
+  // Mask, FPU state, then registers: until the last, a released P still runs its
+  // frame; from it on, the kernel restarts P's call itself. Never rt_sigreturn.
   saved_.apply(task_);
+  step("past.context_restored", task_.tid());
+  if (frames_) {
+    write_memory(task_.tid(), frames_->range.start, original_stack_);
+    step("past.stack_restored", task_.tid());
+  }
   // A signal that arrived while we worked in a thread whose epoll_wait we had
   // rewound: let it interrupt that call (EINTR), as it would have without us.
   if (auto original = task_.eintr_original_of(saved_.gpr))
@@ -239,11 +289,6 @@ void RemoteSyscalls::restore() {
     stashed_sigstop_ = false;
     ::kill(task_.tid(), SIGSTOP);  // stops the whole group, like the original
   }
-  // The saved context is back either way; a frame that did not reproduce it would
-  // have resumed a released P wrongly: an engine bug, never to pass silently.
-  if (!sigreturn_mismatch_.empty())
-    throw InjectError("the fail-safe frame of thread " + std::to_string(task_.tid()) +
-                      " did not reproduce its context (" + sigreturn_mismatch_ + ")");
 }
 
 }  // namespace ttst::inject

@@ -11,16 +11,26 @@
 // In the past process (IfReleased::kResumes) the registers during a call point at
 // glibc's rt_sigreturn trampoline and a signal frame of P's own context instead
 // (inject/failsafe_frame.h): each syscall is swapped in at the trampoline's
-// syscall-entry stop, and returns to the trampoline. A P released at any instant
-// by a dying supervisor so resumes exactly where it was, instead of faulting.
+// syscall-entry stop (rt_sigreturn itself never runs), and returns to the
+// trampoline. A P released at any instant by a dying supervisor so resumes where
+// it was, instead of faulting. clone_reaped() makes a child that such a released P
+// reaps before going home; reap() reaps it in the normal path.
 //
-// restore() (or the destructor) puts the saved context back and then lets the
-// thread pass once through the kernel's signal path with PTRACE_INTERRUPT, so it
-// ends in the same kind of stop it started in with byte-identical registers: a
-// thread that was inside an interrupted blocking syscall (rax = -ERESTART*) has the
-// kernel restart it when resumed, exactly as if never interrupted. Signals that
-// arrive meanwhile stay pending (blocked) and are delivered once afterwards by the
-// kernel; SIGSTOP, which cannot be blocked, is re-sent once after the restore.
+// restore() (or the destructor) puts the saved context back with the register,
+// FPU and mask setters (never with rt_sigreturn, which would reset the kernel's
+// restart record: poll, nanosleep, clock_nanosleep, futex waits with a timeout
+// would then fail with EINTR) and then lets the thread pass once through the
+// kernel's signal path with PTRACE_INTERRUPT, so it ends in the same kind of stop
+// it started in with byte-identical registers: a thread that was inside an
+// interrupted blocking syscall (rax = -ERESTART*) has the kernel restart it when
+// resumed, exactly as if never interrupted. From the moment its registers are back,
+// a P released by a dying supervisor is restarted by the kernel in the same way.
+// The mask is read and written with PTRACE_GET/SETSIGMASK, which see the program's
+// own mask inside ppoll/pselect6/epoll_pwait/sigsuspend (the kernel's saved mask)
+// and clear the restore-mask flag; the restarted call sets its temporary mask again.
+// Signals that arrive meanwhile stay pending (blocked) and are delivered once
+// afterwards by the kernel; SIGSTOP, which cannot be blocked, is re-sent once after
+// the restore.
 #pragma once
 
 #include <array>
@@ -60,6 +70,14 @@ class RemoteSyscalls {
   // Same, throwing InjectError("remote <what> failed: <strerror>") on -errno.
   int64_t call_checked(const char* what, long nr, std::array<uint64_t, 6> args = {});
 
+  // kResumes only: clone(flags | CLONE_PARENT_SETTID, child_stack()) with exit
+  // signal 0; a P released from here until reap() first waits for the child (which
+  // exits at once if released untraced) and reaps it. The child's pid, or -errno.
+  Result clone_reaped(uint64_t flags);
+  // Reaps the child of clone_reaped(), which must be dead or dying (wait4 with
+  // WNOHANG, retried until `timeout`); throws when it does not go.
+  void reap(pid_t child);
+
   // Puts the saved context back (throws on failure).
   void restore();
   // Forget the saved context: the thread exec'd or died, or the caller leaves it in
@@ -82,7 +100,6 @@ class RemoteSyscalls {
 
  private:
   Result call_resumable(long nr, const std::array<uint64_t, 6>& args);
-  void sigreturn_home();
   void next_syscall_stop(int op, long nr, Result& res);
   void handle_other_stop(const Stop& s, long nr, Result& res);
   user_regs_struct safe_regs(user_regs_struct r) const;
@@ -93,12 +110,12 @@ class RemoteSyscalls {
   uint64_t site_ = 0;
   bool done_ = false;
   bool stashed_sigstop_ = false;
+  bool made_call_ = false;
   // kResumes only.
   std::optional<FailSafeFrames> frames_;
   std::vector<uint8_t> original_stack_;
-  user_regs_struct resume_{};
-  uint64_t trampoline_ = 0;
-  std::string sigreturn_mismatch_;  // what rt_sigreturn restored wrongly, if anything
+  FrameCode code_{};
+  uint64_t continuation_ = 0;  // the frame a released P runs: main_uc, or reap_uc
 };
 
 // rsp/rbp value during remote syscalls: non-canonical, any use faults.

@@ -178,14 +178,15 @@ void Task::interrupt(milliseconds timeout) {
 
 // A few system calls return EINTR (not a restart code) when the thread is merely
 // stopped by PTRACE_INTERRUPT, with no signal for the program: epoll_wait and its
-// variants. Point the thread back at the syscall instruction so it re-runs the call
+// variants, and rt_sigtimedwait (sigwaitinfo, sigtimedwait). Point the thread back at the syscall instruction so it re-runs the call
 // when resumed, as if it had never been interrupted. Only when no unblocked signal is
 // pending: a real signal would have made the call fail with EINTR anyway.
 void Task::restart_eintr_of_interrupt() {
   user_regs_struct r = get_regs();
   const long nr = static_cast<long>(r.orig_rax);
-  const bool epoll = nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2;
-  if (!epoll || static_cast<int64_t>(r.rax) != -EINTR) return;
+  const bool eintr_on_stop = nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2 ||
+                             nr == SYS_rt_sigtimedwait;
+  if (!eintr_on_stop || static_cast<int64_t>(r.rax) != -EINTR) return;
   std::string blk = proc_status_field(tid_, "SigBlk");
   if (signal_pending_unblocked(blk.empty() ? 0 : std::stoull(blk, nullptr, 16))) return;
   uint8_t insn[2] = {0, 0};
