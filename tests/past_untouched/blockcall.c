@@ -53,6 +53,9 @@ int wide;
 #else
 long wide = 1L << 40;
 #endif
+/* What the test agent's lossy backward transfer damages (agent_test_task.cc):
+ * the matrix's rollback at the diff phase. */
+struct counted { unsigned count; } table = {7};
 
 /* A macro, not a function of the program: a stale return address into a helper
  * left on the stack below the blocking call would make the loop look mid-request. */

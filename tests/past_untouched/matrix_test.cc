@@ -2,7 +2,9 @@
 // blockcall (v1) blocks in it; the shipped ttst-supervise runs --validate-only, a
 // rollback at each phase a v2 can make fail (create: v2 cannot be executed;
 // start-up: v2 crashes, exits, never reaches its update point; forward: the
-// transfer refuses), and is SIGKILLed before each of its system
+// transfer refuses), the test variant ttst-supervise-testing rolls back where
+// only a faulty transfer can fail (forward and backward transfers crashing, a
+// state difference, a bug as the commit starts), and the shipped one is SIGKILLed before each of its system
 // calls that changes P (kill_at_syscall --past: every state P goes through). After
 // each attempt: P is not traced, holds no child and no zombie, nothing the attempt
 // created runs, P is still blocked in the same call, and every writable byte of P
@@ -140,6 +142,11 @@ struct Trial {
   std::vector<std::string> extra;  // supervisor arguments
   std::string v2;
   long kill = 0;                   // kill before the kill-th P-changing call (0: none)
+  // Test hooks of ttst-supervise-testing (supervisor/supervise_testing_main.cc), for
+  // the phases no v2 can make fail (the backward transfer, the diff); empty: the
+  // shipped ttst-supervise.
+  std::vector<std::string> hooks;
+  int want = -1;                   // expected exit status (-1: 0 for validate-only, else 1)
 };
 
 }  // namespace
@@ -153,6 +160,7 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
   const long T_ms = mode.timed ? 6000 : 0;
   const std::string v1 = runfile(kDir + "blockcall");
   const std::string supervise = runfile("supervisor/ttst-supervise");
+  const std::string supervise_testing = runfile("supervisor/ttst-supervise-testing");
   const std::string killer = runfile(kDir + "kill_at_syscall");
   const std::string reports = std::string(getenv("TEST_TMPDIR")) + "/reports";
 
@@ -168,12 +176,18 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
   };
   // How many P-changing calls a validate-only attempt makes: one kill before each.
   std::vector<Trial> trials = {
-      {"validate-only", {"--validate-only"}, "blockcall_v2", 0},
-      {"v2 cannot be executed (create)", {}, "blockcall_v2_no_loader", 0},
-      {"v2 crashes in start-up", {}, "blockcall_v2_crash", 0},
-      {"v2 exits in start-up", {}, "blockcall_v2_exit", 0},
-      {"v2 never reaches its update point", {"--timeout", "700ms"}, "blockcall_v2_no_upoint", 0},
-      {"the transfer fails", {}, "blockcall_v2_narrow", 0},
+      {"validate-only", {"--validate-only"}, "blockcall_v2", 0, {}, -1},
+      {"v2 cannot be executed (create)", {}, "blockcall_v2_no_loader", 0, {}, -1},
+      {"v2 crashes in start-up", {}, "blockcall_v2_crash", 0, {}, -1},
+      {"v2 exits in start-up", {}, "blockcall_v2_exit", 0, {}, -1},
+      {"v2 never reaches its update point", {"--timeout", "700ms"}, "blockcall_v2_no_upoint", 0, {}, -1},
+      {"the transfer fails", {}, "blockcall_v2_narrow", 0, {}, -1},
+      // Agent task ids: inject/agent/agent_abi.h (2 NULL dereference, 102 the lossy
+      // backward transfer).
+      {"the forward transfer crashes", {}, "blockcall_v2", 0, {"TTST_SUPERVISE_TEST_FORWARD_TASK=2"}, -1},
+      {"the backward transfer crashes", {}, "blockcall_v2", 0, {"TTST_SUPERVISE_TEST_BACKWARD_TASK=2"}, -1},
+      {"the state comparison differs (diff)", {}, "blockcall_v2", 0, {"TTST_SUPERVISE_TEST_BACKWARD_TASK=102"}, -1},
+      {"a bug in the commit phase's start (internal)", {}, "blockcall_v2", 0, {"TTST_SUPERVISE_TEST_BUG_IN=commit"}, 3},
   };
 
   // Lines of the program other than its own (F's start-up prints "ready" into the
@@ -225,7 +239,7 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
           MESSAGE(mode.name << ": no kill before the rewind of the call PTRACE_INTERRUPT ended (step 5)");
         }
         for (long k = 1; k <= steps; ++k)
-          if (k != rewind) trials.push_back({"killed before P-changing call " + std::to_string(k), {"--validate-only"}, "blockcall_v2", k});
+          if (k != rewind) trials.push_back({"killed before P-changing call " + std::to_string(k), {"--validate-only"}, "blockcall_v2", k, {}, -1});
         MESSAGE(mode.name << ": " << steps << " P-changing calls in a validate-only attempt");
         last_end = now_us();
         continue;  // that first run was the validate-only trial's twin: checked below
@@ -234,7 +248,13 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
       CAPTURE(t.name);
       std::vector<std::string> argv;
       if (t.kill) argv = {killer, "--past", std::to_string(P), "--kill", std::to_string(t.kill), "--"};
-      for (auto& x : base_args(t.v2)) argv.push_back(x);
+      if (!t.hooks.empty()) {
+        argv.push_back("env");
+        for (auto& h : t.hooks) argv.push_back(h);
+      }
+      std::vector<std::string> args = base_args(t.v2);
+      if (!t.hooks.empty()) args[0] = supervise_testing;
+      for (auto& x : args) argv.push_back(x);
       for (auto& x : t.extra) argv.push_back(x);
       auto [st, last] = run(argv);
       last_end = now_us();
@@ -245,9 +265,19 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
         // 0: validation passed (and rolled back, as asked); 1: rolled back. An
         // execve failing in F is still reported as internal (3) by the supervisor:
         // P's side is what this test is about.
-        const int want = t.extra.size() == 1 && t.extra[0] == "--validate-only" ? 0 : 1;
+        const int want = t.want >= 0 ? t.want : t.extra.size() == 1 && t.extra[0] == "--validate-only" ? 0 : 1;
         CHECK_MESSAGE((st == want || (t.v2 == "blockcall_v2_no_loader" && st == 3)),
                       "ttst-supervise exit " << st << " (" << last << ")");
+        // The phase the hooks aim at is the one that rolled back: the supervisor's
+        // last line on stderr says why.
+        std::string err = slurp(std::string(getenv("TEST_TMPDIR")) + "/stderr");
+        std::string why = err.substr(err.rfind("ttst-supervise: ") == std::string::npos ? 0 : err.rfind("ttst-supervise: "));
+        if (t.hooks.size() == 1 && t.hooks[0] == "TTST_SUPERVISE_TEST_BACKWARD_TASK=102")
+          CHECK_MESSAGE(why.find("between the old state and its round trip") != std::string::npos, why);
+        if (t.hooks.size() == 1 && t.hooks[0] == "TTST_SUPERVISE_TEST_BACKWARD_TASK=2")
+          CHECK_MESSAGE(why.find("backward transfer crashed") != std::string::npos, why);
+        if (t.hooks.size() == 1 && t.hooks[0] == "TTST_SUPERVISE_TEST_FORWARD_TASK=2")
+          CHECK_MESSAGE(why.find("forward transfer crashed") != std::string::npos, why);
       }
       // P let go, no child of P (but its own), nothing of the attempt left.
       for (int i = 0; i < 500 && proc_status_field(P, "TracerPid") != "0"; ++i) usleep(2000);
