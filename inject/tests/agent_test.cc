@@ -14,6 +14,7 @@
 #include "inject/agent_image.h"
 #include "inject/agent_session.h"
 #include "inject/memory.h"
+#include "inject/sys/proc_status.h"
 #include "inject/process.h"
 #include "inject/process_factory.h"
 #include "inject/registers.h"
@@ -190,7 +191,8 @@ TEST_CASE("a process killed while its agent runs is reported as died") {
   rq.timeout = milliseconds(3000);
   pid_t rpid = fx.r->pid();
   std::thread killer([rpid] {
-    std::this_thread::sleep_for(milliseconds(100));
+    // Once the agent runs: the looping task keeps R running in user mode.
+    for (int i = 0; i < 5000 && [rpid] { auto st = ttst::sys::ProcStatus::read(rpid); return st ? st->state() : '?'; }() != 'R'; ++i) std::this_thread::sleep_for(milliseconds(1));
     kill(rpid, SIGKILL);
   });
   AgentOutcome out = run_agent(fx.r->task(), rq, testing_agent());

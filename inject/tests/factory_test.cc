@@ -117,8 +117,9 @@ TEST_CASE("P is byte-identical after creating R and F; R is an exact copy; F ser
   pid_t fpid = f.pid();
   f.release();
   CHECK(request(sv.port, "hello") == "v2:hello");
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::string log = slurp(sv.log);
+  std::string log;  // awaited: F writes its line after it has answered
+  for (int i = 0; i < 2500 && (log = slurp(sv.log)).find("v2 served hello") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   CHECK(log.find("v1 served before") != std::string::npos);
   CHECK(log.find("v2 started as future") != std::string::npos);
   CHECK(log.find("v2 served hello") != std::string::npos);

@@ -214,10 +214,24 @@ void seize_and_interrupt(pid_t pid) {
   REQUIRE(WIFSTOPPED(st));
 }
 
+// True once the program's loop counter moves (awaited, up to 5 s).
 bool advancing(pid_t pid, uint64_t counter) {
-  uint64_t a = read_u64(pid, counter);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  return read_u64(pid, counter) != a;
+  const uint64_t a = read_u64(pid, counter);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (read_u64(pid, counter) == a) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// The state letter of /proc/PID/stat ('S' sleeping, 't' tracing stop, 'T' stopped...).
+char proc_state(pid_t pid) {
+  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(st, stat);
+  auto close_paren = stat.rfind(')');
+  return close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
 }
 
 }  // namespace
@@ -398,9 +412,7 @@ TEST_CASE("busy: not quiescent; stops at its update point; rollback resumes it")
   const Function* f = map.function_at(RemoteAddr(g.r10) - bias);
   REQUIRE(f);
   CHECK(f->name == "event_loop");
-  uint64_t at_stop = read_u64(r.pid, r.counter);
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  CHECK(read_u64(r.pid, r.counter) == at_stop);  // really stopped
+  CHECK(proc_state(r.pid) == 't');  // really stopped: in a tracing stop
   CHECK_THROWS_AS(check(r.pid, map), std::runtime_error);  // already traced: refused
   // Roll back: clear the flag, let it go.
   write_u32(r.pid, r.rt + kReqOff, 0);
@@ -445,14 +457,6 @@ TEST_CASE("a supervisor killed at any step leaves the program running, flag clea
   }
 }
 
-// The state letter of /proc/PID/stat ('S' sleeping, 't' tracing stop, 'T' stopped...).
-char proc_state(pid_t pid) {
-  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  std::getline(st, stat);
-  auto close_paren = stat.rfind(')');
-  return close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
-}
 
 TEST_CASE("our probe SIGKILLed in the middle of a probe leaves P untouched, its read finishing normally") {
   // probe_loop runs quiesce::check() on P over and over. It is frozen (SIGSTOP) when
