@@ -607,6 +607,24 @@ TEST_CASE("rolled back: v2 calls abort() during start-up: the report names the v
   kv.check_serving();
 }
 
+TEST_CASE("rolled back: v2 whose start-up used every descriptor is told so, not reported as ttst's bug") {
+  // emfile_v2 lowers its limit to 64 and opens files until EMFILE, then reaches its
+  // update point: the agent in it cannot open /proc/P/maps.
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kTests + "emfile_v2") + kStandIn);
+  check_rolled_back(r, "resource_limit");
+  const std::string m = r.report["message"], advice = r.report["advice"];
+  CHECK(m.find("the new version has no free file descriptor after its start-up") != std::string::npos);
+  CHECK(m.find("(EMFILE): it holds 64 descriptors, its limit (RLIMIT_NOFILE) is 64") != std::string::npos);
+  CHECK(m.find("internal") == std::string::npos);
+  CHECK(advice.find("raise v2's descriptor limit") != std::string::npos);
+  CHECK(advice.find("report this") == std::string::npos);
+  CHECK(r.report["detail"].get<std::string>().find("no free file descriptor (EMFILE) to open /proc/PEER/maps") !=
+        std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  kv.check_serving();
+}
+
 TEST_CASE("rolled back: v2 crashes during start-up") {
   Filled kv;
   Run r = supervise(pid_args(kv.server.pid, kTests + "crash_v2") + kStandIn);
