@@ -83,211 +83,286 @@ std::string AgentOutcome::describe() const {
   return "?";
 }
 
+namespace {
+
+// One run of the agent, in the order run_agent calls the steps: each step has one
+// job; a step that finds the process gone (or its image replaced) sets the outcome
+// and returns false, and run_agent stops there.
+class AgentRun {
+ public:
+  AgentRun(Task& thread, const AgentRequest& rq, const AgentImage& image, RemoteSyscalls& rs, AgentOutcome& out)
+      : thread_(thread), tid_(thread.tid()), pid_(tgid_of(tid_)), rq_(rq), image_(image), l_(plan(image, rq)),
+        rs_(rs), out_(out) {}
+
+  void map_region();
+  void load();
+  void protect();
+  void start();
+  bool await_outcome();
+  void read_results();
+  void remove();
+
+ private:
+  bool stop_hung_agent();
+  void record_signal(const Stop& s);
+  bool contain_escape();
+  void describe_stop();
+  void died() {
+    rs_.abandon();
+    out_.kind = AgentOutcome::Kind::kDied;
+  }
+
+  Task& thread_;
+  const pid_t tid_;
+  const int32_t pid_;
+  const AgentRequest& rq_;
+  const AgentImage& image_;
+  const Layout l_;
+  RemoteSyscalls& rs_;
+  AgentOutcome& out_;
+  uint64_t base_ = 0;
+  std::chrono::steady_clock::time_point started_;
+};
+
+// 1. The region: read-write, private, anywhere the kernel finds room (it collides
+//    with nothing in this process).
+void AgentRun::map_region() {
+  base_ = static_cast<uint64_t>(rs_.call_checked(
+      "mmap of the agent region", SYS_mmap,
+      {0, l_.total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, static_cast<uint64_t>(-1),
+       0}));
+  out_.region_start = base_;
+  out_.region_size = l_.total;
+}
+
+// 2. The relocated image, the task descriptor and the blobs, in one write.
+void AgentRun::load() {
+  std::vector<uint8_t> blob = image_.relocated(base_);
+  blob.resize(l_.plugin + page_up(rq_.plugin.size()), 0);
+  ttst_agent_desc desc{};
+  desc.magic = TTST_AGENT_MAGIC;
+  desc.abi_version = TTST_AGENT_ABI_VERSION;
+  desc.task = rq_.task;
+  desc.mode = rq_.mode;
+  desc.peer_pid = rq_.peer_pid;
+  desc.self_pid = pid_;
+  desc.region = {base_, l_.total};
+  auto range = [this](uint64_t off, uint64_t size) { return ttst_agent_range{size ? base_ + off : 0, size}; };
+  desc.meta_self = range(l_.meta_self, rq_.meta_self.size());
+  desc.meta_peer = range(l_.meta_peer, rq_.meta_peer.size());
+  desc.plugin = range(l_.plugin, rq_.plugin.size());
+  desc.output = range(l_.output, rq_.output_size);
+  desc.heap = range(l_.heap, rq_.heap_size);
+  desc.stack = range(l_.stack, page_up(rq_.stack_size));
+  for (size_t i = 0; i < rq_.args.size(); ++i) desc.arg[i] = rq_.args[i];
+  std::memcpy(blob.data() + l_.desc, &desc, sizeof desc);
+  std::copy(rq_.meta_self.begin(), rq_.meta_self.end(), blob.begin() + l_.meta_self);
+  std::copy(rq_.meta_peer.begin(), rq_.meta_peer.end(), blob.begin() + l_.meta_peer);
+  std::copy(rq_.plugin.begin(), rq_.plugin.end(), blob.begin() + l_.plugin);
+  write_memory(tid_, base_, blob);
+}
+
+// 3. Code read-execute, read-only data read-only, guard pages inaccessible.
+void AgentRun::protect() {
+  for (const auto& run : image_.protections())
+    if (run.prot != (PROT_READ | PROT_WRITE))
+      rs_.call_checked("mprotect of the agent image", SYS_mprotect,
+                       {base_ + run.offset, run.size, static_cast<uint64_t>(run.prot), 0, 0, 0});
+  rs_.call_checked("mprotect of the agent's guard pages", SYS_mprotect,
+                   {base_ + l_.guard, kGuardSize, PROT_NONE, 0, 0, 0});
+  step("agent.loaded", pid_);
+}
+
+// 4. Started: its own stack, rdi = descriptor, clean FPU control state.
+void AgentRun::start() {
+  user_regs_struct r = rs_.saved().gpr;
+  r.rip = base_ + image_.entry();
+  r.rsp = base_ + l_.stack + page_up(rq_.stack_size);
+  r.rbp = 0;
+  r.rdi = base_ + l_.desc;
+  r.orig_rax = ~0ull;
+  r.eflags &= ~0x500ull;
+  std::vector<uint8_t> xs = rs_.saved().xstate;
+  const uint16_t fcw = 0x37f;
+  const uint32_t mxcsr = 0x1f80;
+  std::memcpy(xs.data() + 0, &fcw, 2);
+  std::memcpy(xs.data() + 24, &mxcsr, 4);
+  // The fault signals stay unblocked while the agent runs: a fault is then
+  // reported to the tracer without the kernel resetting the handler (which it
+  // does for a blocked forced signal). Everything else stays blocked and pending.
+  uint64_t mask = ~0ull;
+  for (int s : sys::fault_signals()) mask &= ~sigbit(s);
+  thread_.set_xstate(xs);
+  thread_.set_regs(r);
+  thread_.set_sigmask(mask);
+  // Any thread or process the agent tries to create is attached (with EXITKILL)
+  // from its first instruction, so it cannot escape; it is then killed.
+  thread_.set_options(options_child() | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE);
+  started_ = std::chrono::steady_clock::now();
+  thread_.resume(PTRACE_CONT);
+  step("agent.running", pid_);
+}
+
+// 5. The finish stop, a crash, an escape attempt or the timeout. False when the
+//    process is gone or its image replaced (the outcome says which).
+bool AgentRun::await_outcome() {
+  for (;;) {
+    auto left = rq_.timeout - std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_);
+    std::optional<Stop> s = thread_.wait_for(std::max(left, milliseconds(0)));
+    if (!s) return stop_hung_agent();
+    if (!s->alive()) {
+      died();
+      return false;
+    }
+    if (s->kind == StopKind::kSignalDelivery) {
+      record_signal(*s);
+      return true;
+    }
+    if (s->kind == StopKind::kEvent) {
+      if (s->event == PTRACE_EVENT_EXEC) {  // the agent's process image is gone
+        out_.kind = AgentOutcome::Kind::kCrashed;
+        out_.instruction = "execve";
+        out_.escaped = "the agent replaced the process image (execve)";
+        rs_.abandon();
+        return false;
+      }
+      if (s->event == PTRACE_EVENT_FORK || s->event == PTRACE_EVENT_VFORK || s->event == PTRACE_EVENT_CLONE)
+        return contain_escape();
+    }
+    // Syscall/group stops are not outcomes: let it run on.
+    thread_.resume(PTRACE_CONT);
+  }
+}
+
+// Hung: interrupted, so that the thread is stopped where it was.
+bool AgentRun::stop_hung_agent() {
+  out_.kind = AgentOutcome::Kind::kHung;
+  if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0) throw_errno("interrupting a hung agent");
+  for (;;) {
+    Stop st = thread_.wait(milliseconds(2000), "the hung agent to stop");
+    if (!st.alive()) {
+      died();
+      return false;
+    }
+    if (st.kind == StopKind::kInterrupt || st.kind == StopKind::kGroupStop || st.kind == StopKind::kSignalDelivery)
+      break;
+    thread_.resume(PTRACE_CONT);
+  }
+  out_.rip = thread_.get_regs().rip;
+  return true;
+}
+
+// A signal: the agent's own SIGSTOP is its finish; anything else a crash.
+void AgentRun::record_signal(const Stop& s) {
+  siginfo_t si = thread_.get_siginfo();
+  if (s.sig == SIGSTOP && si.si_code == SI_TKILL && si.si_pid == pid_) {
+    out_.kind = AgentOutcome::Kind::kFinished;
+    return;
+  }
+  out_.kind = AgentOutcome::Kind::kCrashed;
+  out_.signal = s.sig;
+  out_.si_code = si.si_code;
+  bool fault = si.si_code > 0 && sys::is_fault_signal(s.sig);  // sent by the kernel
+  out_.fault_address = fault ? reinterpret_cast<uint64_t>(si.si_addr) : 0;
+  out_.rip = thread_.get_regs().rip;
+  uint64_t rsp = thread_.get_regs().rsp;
+  out_.stack_overflow = (s.sig == SIGSEGV || s.sig == SIGBUS) &&
+                        ((out_.fault_address >= base_ + l_.guard && out_.fault_address < base_ + l_.stack) ||
+                         (rsp >= base_ + l_.guard - kPage && rsp < base_ + l_.stack + kPage));
+}
+
+// The agent tried to create a process or a thread (a fork/clone event stop).
+bool AgentRun::contain_escape() {
+  auto child = static_cast<pid_t>(thread_.event_msg());
+  std::optional<sys::ProcStatus> child_status = sys::ProcStatus::read(child);
+  if (child_status && child_status->tgid() != pid_) {
+    // A separate process: kill it now (we are its tracer, we reap it).
+    ::kill(child, SIGKILL);
+    waitpid(child, nullptr, __WALL);
+    out_.escaped = "the agent tried to create a process (killed)";
+  } else {
+    // A thread of this process: SIGKILL would kill the process; it stays
+    // stopped and traced (EXITKILL) until the caller discards the process.
+    out_.escaped = "the agent created a thread; discard this process";
+  }
+  out_.kind = AgentOutcome::Kind::kCrashed;
+  // The event stop is inside the syscall: let it finish (exit stop) so the
+  // next remote syscall starts from a clean state.
+  for (;;) {
+    thread_.resume(PTRACE_SYSCALL);
+    Stop st = thread_.wait(milliseconds(2000), "the end of the agent's fork");
+    if (!st.alive()) {
+      died();
+      return false;
+    }
+    if (st.kind == StopKind::kSyscall) break;
+  }
+  out_.rip = thread_.get_regs().rip;
+  return true;
+}
+
+// 6. The results of a finished agent, or where it crashed or hung.
+void AgentRun::read_results() {
+  if (out_.kind == AgentOutcome::Kind::kFinished) {
+    ttst_agent_desc back{};
+    read_memory(tid_, base_ + l_.desc, std::span<uint8_t>(reinterpret_cast<uint8_t*>(&back), sizeof back));
+    out_.status = back.status;
+    for (size_t i = 0; i < 4; ++i) out_.detail[i] = back.detail[i];
+    uint64_t used = std::min<uint64_t>(back.output_used, rq_.output_size);
+    out_.output = read_memory(tid_, base_ + l_.output, used);
+  } else {
+    describe_stop();
+  }
+  step("agent.finished", pid_);
+}
+
+// The instruction and agent symbol where a crashed or hung agent stopped.
+void AgentRun::describe_stop() {
+  uint64_t at = out_.rip;
+  Instruction ins = decode_remote_instruction(tid_, at);
+  // A signal sent by a syscall (abort's tgkill): name that syscall instruction.
+  if ((out_.si_code <= 0 && out_.signal) || !out_.escaped.empty()) {
+    Instruction prev = decode_remote_instruction(tid_, at - 2);
+    if (prev.text == "syscall") ins = prev, at -= 2;
+  }
+  out_.instruction = ins.text.empty() ? "(unreadable)" : ins.text;
+  out_.rip = at;
+  if (at >= base_ && at < base_ + image_.span()) out_.symbol = image_.symbolize(at - base_);
+}
+
+// 7. Every trace removed: the region unmapped, then registers and mask restored.
+void AgentRun::remove() {
+  rs_.call_checked("munmap of the agent region", SYS_munmap, {base_, l_.total, 0, 0, 0, 0});
+  rs_.restore();
+}
+
+// The thread's ptrace options back to the child defaults (fork/clone tracing off),
+// however run_agent ends.
+struct OptionsReset {
+  Task& t;
+  ~OptionsReset() {
+    try {
+      if (t.attached()) t.set_options(options_child());
+    } catch (const std::exception&) {
+    }
+  }
+};
+
+}  // namespace
+
 AgentOutcome run_agent(Task& thread, const AgentRequest& rq, const AgentImage& image) {
   AgentOutcome out;
-  const pid_t tid = thread.tid();
-  const int32_t pid = tgid_of(tid);
-  Layout l = plan(image, rq);
   RemoteSyscalls rs(thread);
+  AgentRun run(thread, rq, image, rs, out);
   try {
-    // 1. Map the region (read-write, private, anywhere the kernel finds room: it
-    //    collides with nothing in this process).
-    uint64_t base = static_cast<uint64_t>(rs.call_checked(
-        "mmap of the agent region", SYS_mmap,
-        {0, l.total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-         static_cast<uint64_t>(-1), 0}));
-    out.region_start = base;
-    out.region_size = l.total;
-
-    // 2. Relocated image, descriptor and blobs, in one write.
-    std::vector<uint8_t> blob = image.relocated(base);
-    blob.resize(l.plugin + page_up(rq.plugin.size()), 0);
-    ttst_agent_desc desc{};
-    desc.magic = TTST_AGENT_MAGIC;
-    desc.abi_version = TTST_AGENT_ABI_VERSION;
-    desc.task = rq.task;
-    desc.mode = rq.mode;
-    desc.peer_pid = rq.peer_pid;
-    desc.self_pid = pid;
-    desc.region = {base, l.total};
-    auto range = [base](uint64_t off, uint64_t size) {
-      return ttst_agent_range{size ? base + off : 0, size};
-    };
-    desc.meta_self = range(l.meta_self, rq.meta_self.size());
-    desc.meta_peer = range(l.meta_peer, rq.meta_peer.size());
-    desc.plugin = range(l.plugin, rq.plugin.size());
-    desc.output = range(l.output, rq.output_size);
-    desc.heap = range(l.heap, rq.heap_size);
-    desc.stack = range(l.stack, page_up(rq.stack_size));
-    for (size_t i = 0; i < rq.args.size(); ++i) desc.arg[i] = rq.args[i];
-    std::memcpy(blob.data() + l.desc, &desc, sizeof desc);
-    std::copy(rq.meta_self.begin(), rq.meta_self.end(), blob.begin() + l.meta_self);
-    std::copy(rq.meta_peer.begin(), rq.meta_peer.end(), blob.begin() + l.meta_peer);
-    std::copy(rq.plugin.begin(), rq.plugin.end(), blob.begin() + l.plugin);
-    write_memory(tid, base, blob);
-
-    // 3. Code read-execute, read-only data read-only, guard pages inaccessible.
-    for (const auto& run : image.protections())
-      if (run.prot != (PROT_READ | PROT_WRITE))
-        rs.call_checked("mprotect of the agent image", SYS_mprotect,
-                        {base + run.offset, run.size, static_cast<uint64_t>(run.prot), 0, 0, 0});
-    rs.call_checked("mprotect of the agent's guard pages", SYS_mprotect,
-                    {base + l.guard, kGuardSize, PROT_NONE, 0, 0, 0});
-    step("agent.loaded", pid);
-
-    // 4. Start it: own stack, rdi = descriptor, clean FPU control state.
-    user_regs_struct r = rs.saved().gpr;
-    r.rip = base + image.entry();
-    r.rsp = base + l.stack + page_up(rq.stack_size);
-    r.rbp = 0;
-    r.rdi = base + l.desc;
-    r.orig_rax = ~0ull;
-    r.eflags &= ~0x500ull;
-    std::vector<uint8_t> xs = rs.saved().xstate;
-    const uint16_t fcw = 0x37f;
-    const uint32_t mxcsr = 0x1f80;
-    std::memcpy(xs.data() + 0, &fcw, 2);
-    std::memcpy(xs.data() + 24, &mxcsr, 4);
-    // The fault signals stay unblocked while the agent runs: a fault is then
-    // reported to the tracer without the kernel resetting the handler (which it
-    // does for a blocked forced signal). Everything else stays blocked and pending.
-    uint64_t mask = ~0ull;
-    for (int s : sys::fault_signals()) mask &= ~sigbit(s);
-    thread.set_xstate(xs);
-    thread.set_regs(r);
-    thread.set_sigmask(mask);
-    // Any thread or process the agent tries to create is attached (with EXITKILL)
-    // from its first instruction, so it cannot escape; it is then killed.
-    thread.set_options(options_child() | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
-                       PTRACE_O_TRACECLONE);
-    struct OptionsReset {
-      Task& t;
-      ~OptionsReset() {
-        try {
-          if (t.attached()) t.set_options(options_child());
-        } catch (const std::exception&) {
-        }
-      }
-    } options_reset{thread};
-    auto t0 = std::chrono::steady_clock::now();
-    thread.resume(PTRACE_CONT);
-    step("agent.running", pid);
-
-    // 5. Wait for the finish stop, a crash, or the timeout.
-    for (;;) {
-      auto left = rq.timeout - std::chrono::duration_cast<milliseconds>(
-                                   std::chrono::steady_clock::now() - t0);
-      std::optional<Stop> s = thread.wait_for(std::max(left, milliseconds(0)));
-      if (!s) {  // hung
-        out.kind = AgentOutcome::Kind::kHung;
-        if (ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0) throw_errno("interrupting a hung agent");
-        for (;;) {
-          Stop st = thread.wait(milliseconds(2000), "the hung agent to stop");
-          if (!st.alive()) {
-            rs.abandon();
-            out.kind = AgentOutcome::Kind::kDied;
-            return out;
-          }
-          if (st.kind == StopKind::kInterrupt || st.kind == StopKind::kGroupStop ||
-              st.kind == StopKind::kSignalDelivery)
-            break;
-          thread.resume(PTRACE_CONT);
-        }
-        out.rip = thread.get_regs().rip;
-        break;
-      }
-      if (!s->alive()) {
-        rs.abandon();
-        out.kind = AgentOutcome::Kind::kDied;
-        return out;
-      }
-      if (s->kind == StopKind::kSignalDelivery) {
-        siginfo_t si = thread.get_siginfo();
-        if (s->sig == SIGSTOP && si.si_code == SI_TKILL && si.si_pid == pid) {
-          out.kind = AgentOutcome::Kind::kFinished;
-          break;
-        }
-        out.kind = AgentOutcome::Kind::kCrashed;
-        out.signal = s->sig;
-        out.si_code = si.si_code;
-        bool fault = si.si_code > 0 && sys::is_fault_signal(s->sig);  // sent by the kernel
-        out.fault_address = fault ? reinterpret_cast<uint64_t>(si.si_addr) : 0;
-        out.rip = thread.get_regs().rip;
-        uint64_t rsp = thread.get_regs().rsp;
-        out.stack_overflow =
-            (s->sig == SIGSEGV || s->sig == SIGBUS) &&
-            ((out.fault_address >= base + l.guard && out.fault_address < base + l.stack) ||
-             (rsp >= base + l.guard - kPage && rsp < base + l.stack + kPage));
-        break;
-      }
-      if (s->kind == StopKind::kEvent) {
-        if (s->event == PTRACE_EVENT_EXEC) {  // the agent's process image is gone
-          out.kind = AgentOutcome::Kind::kCrashed;
-          out.instruction = "execve";
-          out.escaped = "the agent replaced the process image (execve)";
-          rs.abandon();
-          return out;
-        }
-        if (s->event == PTRACE_EVENT_FORK || s->event == PTRACE_EVENT_VFORK ||
-            s->event == PTRACE_EVENT_CLONE) {
-          auto child = static_cast<pid_t>(thread.event_msg());
-          std::optional<sys::ProcStatus> child_status = sys::ProcStatus::read(child);
-          if (child_status && child_status->tgid() != pid) {
-            // A separate process: kill it now (we are its tracer, we reap it).
-            ::kill(child, SIGKILL);
-            waitpid(child, nullptr, __WALL);
-            out.escaped = "the agent tried to create a process (killed)";
-          } else {
-            // A thread of this process: SIGKILL would kill the process; it stays
-            // stopped and traced (EXITKILL) until the caller discards the process.
-            out.escaped = "the agent created a thread; discard this process";
-          }
-          out.kind = AgentOutcome::Kind::kCrashed;
-          // The event stop is inside the syscall: let it finish (exit stop) so the
-          // next remote syscall starts from a clean state.
-          for (;;) {
-            thread.resume(PTRACE_SYSCALL);
-            Stop st = thread.wait(milliseconds(2000), "the end of the agent's fork");
-            if (!st.alive()) {
-              rs.abandon();
-              out.kind = AgentOutcome::Kind::kDied;
-              return out;
-            }
-            if (st.kind == StopKind::kSyscall) break;
-          }
-          out.rip = thread.get_regs().rip;
-          break;
-        }
-      }
-      // Syscall/group stops are not outcomes: let it run on.
-      thread.resume(PTRACE_CONT);
-    }
-
-    // 6. Results and the report details.
-    if (out.kind == AgentOutcome::Kind::kFinished) {
-      ttst_agent_desc back{};
-      read_memory(tid, base + l.desc, std::span<uint8_t>(reinterpret_cast<uint8_t*>(&back), sizeof back));
-      out.status = back.status;
-      for (size_t i = 0; i < 4; ++i) out.detail[i] = back.detail[i];
-      uint64_t used = std::min<uint64_t>(back.output_used, rq.output_size);
-      out.output = read_memory(tid, base + l.output, used);
-    } else {
-      uint64_t at = out.rip;
-      Instruction ins = decode_remote_instruction(tid, at);
-      // A signal sent by a syscall (abort's tgkill): name that syscall instruction.
-      if ((out.si_code <= 0 && out.signal) || !out.escaped.empty()) {
-        Instruction prev = decode_remote_instruction(tid, at - 2);
-        if (prev.text == "syscall") ins = prev, at -= 2;
-      }
-      out.instruction = ins.text.empty() ? "(unreadable)" : ins.text;
-      out.rip = at;
-      if (at >= base && at < base + image.span()) out.symbol = image.symbolize(at - base);
-    }
-    step("agent.finished", pid);
-
-    // 7. Remove every trace: unmap, then the scope restores registers and mask.
-    rs.call_checked("munmap of the agent region", SYS_munmap, {base, l.total, 0, 0, 0, 0});
-    rs.restore();
+    run.map_region();
+    run.load();
+    run.protect();
+    OptionsReset options_reset{thread};
+    run.start();
+    if (!run.await_outcome()) return out;
+    run.read_results();
+    run.remove();
   } catch (const TraceeDied&) {
     rs.abandon();
     out.kind = AgentOutcome::Kind::kDied;

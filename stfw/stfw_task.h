@@ -40,6 +40,9 @@ enum ttst_stfw_status {
   TTST_STFW_STATUS_AMBIGUOUS = 2,   /* state the framework will not guess about     */
   TTST_STFW_STATUS_BAD_INPUT = 3,   /* metadata images / runtime block unusable     */
   TTST_STFW_STATUS_NO_MEMORY = 4,   /* the agent or the program ran out of memory   */
+  TTST_STFW_STATUS_NO_DESCRIPTOR = 5, /* a /proc file could not be opened: this
+                                         process has no free descriptor (EMFILE)   */
+  TTST_STFW_STATUS_NO_FILE_TABLE = 6, /* ... the system's file table is full (ENFILE) */
 };
 
 enum ttst_stfw_detail {

@@ -2,6 +2,9 @@
 #include "supervisor/agent_transfer.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "inject/agent/agent_abi.h"
@@ -59,7 +62,51 @@ std::string first_line(const std::vector<uint8_t>& output) {
   return line;
 }
 
-Transfer finished(const inject::AgentOutcome& out, const std::string& dir) {
+// How many descriptors `pid` holds, and its soft RLIMIT_NOFILE ("" when unreadable).
+std::string descriptor_use(pid_t pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::error_code ec;
+  long open = 0;
+  for (auto it = std::filesystem::directory_iterator(proc + "/fd", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec))
+    ++open;
+  std::ifstream limits(proc + "/limits");
+  std::string line, soft;
+  while (std::getline(limits, line))
+    if (line.rfind("Max open files", 0) == 0) std::istringstream(line.substr(14)) >> soft;  // the soft limit
+  if (ec || soft.empty()) return "";
+  return ": it holds " + std::to_string(open) + " descriptors, its limit (RLIMIT_NOFILE) is " + soft;
+}
+
+// The agent could not open a /proc file because F or R had no free descriptor
+// (or the system none): the program's resources, not a fault of ttst.
+[[noreturn]] void out_of_descriptors(const TransferRequest& t, const std::string& dir, int64_t status,
+                                     const std::string& line) {
+  const bool future = std::string(t.process) == "future";
+  if (status == TTST_STFW_STATUS_NO_FILE_TABLE)
+    rollback(Reason::kResourceLimit,
+             "the system's file table is full (ENFILE): the " + dir + " transfer could not open a file in the " +
+                 t.process + " process",
+             "close files elsewhere or raise fs.file-max, then try again; the old version keeps serving",
+             std::nullopt, line);
+  const std::string use = descriptor_use(t.thread->tid());
+  if (future)
+    rollback(Reason::kResourceLimit,
+             "the new version has no free file descriptor after its start-up, so the forward transfer could not "
+             "open /proc files in it (EMFILE)" + use,
+             "raise v2's descriptor limit (ulimit -n, systemd LimitNOFILE=) or make its start-up open fewer files; "
+             "the old version keeps serving",
+             std::nullopt, line);
+  rollback(Reason::kResourceLimit,
+           "the copy of the old version (" + std::string(t.process) +
+               " process) has no free file descriptor, so the " + dir + " transfer could not open /proc files in it "
+               "(EMFILE)" + use,
+           "raise the program's descriptor limit (ulimit -n, systemd LimitNOFILE=) and restart it, or let it close "
+           "descriptors; the old version keeps serving",
+           std::nullopt, line);
+}
+
+Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, const std::string& dir) {
   if (out.status == TTST_STFW_STATUS_OK)
     return Transfer{dir, out.detail[TTST_STFW_DETAIL_OBJECTS], out.detail[TTST_STFW_DETAIL_BYTES],
                     out.detail[TTST_STFW_DETAIL_POINTERS], out.detail[TTST_STFW_DETAIL_TRANSFORMS]};
@@ -67,6 +114,8 @@ Transfer finished(const inject::AgentOutcome& out, const std::string& dir) {
   if (out.status == TTST_AGENT_STATUS_UNKNOWN_TASK)
     internal("this build has no state-transfer engine (the agent does not know the " + dir + " transfer task)",
              "build ttst with stfw's transfer engine; the old version keeps serving");
+  if (out.status == TTST_STFW_STATUS_NO_DESCRIPTOR || out.status == TTST_STFW_STATUS_NO_FILE_TABLE)
+    out_of_descriptors(t, dir, out.status, line);
   if (out.status == TTST_STFW_STATUS_INVARIANT || out.status == TTST_STFW_STATUS_AMBIGUOUS)
     rollback(Reason::kInvariant, "the " + dir + " transfer refused: " + line,
              "add transfer code or annotations for this object (see ttst-meta plan)", std::nullopt, line);
@@ -83,7 +132,7 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
   const std::string dir = t.backward ? "backward" : "forward";
   switch (out.kind) {
     case inject::AgentOutcome::Kind::kFinished:
-      return finished(out, dir);
+      return finished(t, out, dir);
     case inject::AgentOutcome::Kind::kCrashed:
       rollback(Reason::kCrash, "the " + dir + " transfer crashed in the " + t.process + " process: " + out.describe(),
                "the old version keeps serving; send the report to the transfer code's authors",

@@ -2,18 +2,39 @@
 // first update point (the marker's syscall-entry stop, stfw/abi/ttst_abi.h §4/§5),
 // every signal on the way delivered. A crash, an exit or the budget running out ends
 // the transaction (rollback(), transaction_end.h) with a report that says where v2
-// crashed (signal, fault address, instruction, function+offset from v2's DWARF).
+// crashed (signal, fault address, instruction, function+offset from v2's DWARF; for
+// a crash in a library, such as abort(), the library and the innermost v2 function
+// on the stack), and whether the time ran out (reason timeout: too little of
+// --timeout was left) or v2 has no update point (reason no_update_point).
+//
+// v2's start-up stderr: every write(2, ...) / writev(2, ...) F enters is read at its
+// syscall-entry stop (the loop already stops F at every system call) and its last
+// kStartupStderrMax bytes go into the report. The writes themselves are not
+// changed: F inherited P's descriptor 2, so the lines also reach P's log (the file
+// P's stderr is), as they do once v2 serves — an administrator reads them there
+// whether or not the update commits; P's memory and descriptors are untouched.
 // TRUSTED.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <string>
 
 #include "inject/process_factory.h"
 #include "supervisor/executable.h"
 
 namespace ttst::supervisor {
 
-void run_future_to_update_point(inject::ChildProcess& future, const Executable& v2,
-                                std::chrono::milliseconds budget);
+constexpr size_t kStartupStderrMax = 4096;
+
+struct StartupBudget {
+  std::chrono::milliseconds left;   // what is left of the transaction's time limit
+  std::chrono::milliseconds total;  // --timeout
+};
+
+// `stderr_tail` receives v2's start-up stderr (the last kStartupStderrMax bytes),
+// also when the transaction ends here.
+void run_future_to_update_point(inject::ChildProcess& future, const Executable& v2, const StartupBudget& budget,
+                                std::string& stderr_tail);
 
 }  // namespace ttst::supervisor

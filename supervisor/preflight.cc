@@ -114,6 +114,9 @@ CheckedInputs check_inputs(pid_t pid, const std::string& new_path, bool have_xfe
   if (!v2.built_with_ttst())
     throw Refusal("new version " + new_path + " was not built with ttst-cc (no __ttst_runtime)",
                   "build the new version with ttst-cc");
+  if (v2.update_points().upoints().empty())
+    throw Refusal("new version " + new_path + " has no update point (its binary holds no TTST_UPDATE_POINT())",
+                  "add TTST_UPDATE_POINT() to its event loop and rebuild it with ttst-cc");
   if (Identity id = compare_identity(v1.program(), v2.program()); !id.same && !allow_different_program)
     throw Refusal(id.message, "check the path given to --new; if it really is to replace this program, pass "
                               "--allow-different-program");  // identity.h

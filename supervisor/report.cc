@@ -2,6 +2,8 @@
 #include "supervisor/report.h"
 
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -38,6 +40,7 @@ constexpr std::pair<Reason, const char*> kReasons[] = {
     {Reason::kNeedsUserCode, "needs_user_code"},
     {Reason::kBadInput, "bad_input"},
     {Reason::kValidateOnly, "validate_only"},
+    {Reason::kResourceLimit, "resource_limit"},
     {Reason::kInternal, "internal"},
 };
 
@@ -50,6 +53,15 @@ std::string get_string(const nlohmann::json& j, const char* key) {
   const auto& v = require(j, key);
   if (!v.is_string()) throw std::runtime_error(std::string("report key \"") + key + "\" is not a string");
   return v.get<std::string>();
+}
+
+// Program output for the JSON (which must be UTF-8): printable ASCII, newlines and
+// tabs kept, every other byte shown as '?'.
+std::string printable(const std::string& bytes) {
+  std::string out = bytes;
+  for (char& c : out)
+    if (!(c == '\n' || c == '\t' || (c >= 0x20 && c < 0x7f))) c = '?';
+  return out;
 }
 
 }  // namespace
@@ -119,6 +131,7 @@ nlohmann::json to_json(const Report& r) {
   j["differences_total"] = r.differences_total;
   j["needs_user_code"] = r.needs_user_code;
   j["detail"] = r.detail;
+  j["startup_stderr"] = printable(r.startup_stderr);
   return j;
 }
 
@@ -161,6 +174,7 @@ Report report_from_json(const nlohmann::json& j) {
   r.differences_total = j.value("differences_total", uint64_t{r.differences.size()});
   r.needs_user_code = j.value("needs_user_code", std::vector<std::string>{});
   r.detail = j.value("detail", "");
+  r.startup_stderr = j.value("startup_stderr", "");
   return r;
 }
 
@@ -215,6 +229,11 @@ std::string render_summary(const Report& r) {
     for (const auto& id : r.needs_user_code) s << "    " << id << "\n";
   }
   if (!r.detail.empty()) s << "  detail: " << r.detail << "\n";
+  if (!r.startup_stderr.empty()) {
+    s << "  the new version's start-up stderr (its last " << r.startup_stderr.size() << " bytes):\n";
+    std::istringstream lines(printable(r.startup_stderr));
+    for (std::string line; std::getline(lines, line);) s << "    | " << line << "\n";
+  }
   return s.str();
 }
 
@@ -223,6 +242,17 @@ std::filesystem::path default_report_dir() {
     return std::filesystem::path(state) / "ttst" / "reports";
   const char* home = std::getenv("HOME");
   return std::filesystem::path(home && *home ? home : "/tmp") / ".local" / "state" / "ttst" / "reports";
+}
+
+void check_report_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("cannot create " + dir.string() + ": " + ec.message());
+  // Writing is the only reliable test (root passes every permission check, a
+  // read-only file system fails only on write).
+  const std::filesystem::path probe = dir / (".ttst-write-check-" + std::to_string(::getpid()));
+  sys::write_file_atomically(probe.string(), std::string_view());
+  std::filesystem::remove(probe, ec);
 }
 
 std::filesystem::path write_report(const Report& r, const std::filesystem::path& dir) {

@@ -31,6 +31,7 @@ enum class Reason {
   kNeedsUserCode,     // the plan has objects that need transfer code
   kBadInput,          // refused: the request cannot be carried out
   kValidateOnly,      // --validate-only: the transaction passed, then rolled back
+  kResourceLimit,     // F or R ran out of a kernel resource (file descriptors)
   kInternal,          // a bug or resource failure in ttst itself; P intact
 };
 
@@ -89,6 +90,7 @@ struct Report {
   uint64_t differences_total = 0;       // including those beyond the cap
   std::vector<std::string> needs_user_code;  // state IDs, when reason == kNeedsUserCode
   std::string detail;       // free text: the invariant message, the blocked location
+  std::string startup_stderr;  // what v2 wrote to its stderr during start-up (its last 4 KiB)
 
   double total_ms() const;
 };
@@ -103,6 +105,11 @@ std::string render_summary(const Report& r);
 // Where reports go by default: $XDG_STATE_HOME/ttst/reports, else
 // ~/.local/state/ttst/reports.
 std::filesystem::path default_report_dir();
+
+// Checks, before an attempt, that reports can be written into `dir`: creates it and
+// writes (then removes) a probe file there. Throws std::runtime_error saying why
+// not (the directory and the errno text).
+void check_report_dir(const std::filesystem::path& dir);
 
 // Writes <dir>/ttst-<UTC time>-<old pid>.json and .txt (atomically: temp file then
 // rename), creating dir. Returns the JSON path. Throws std::runtime_error on I/O

@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -147,4 +148,31 @@ TEST_CASE("ttst-report show prints the summary; bad input exits 2 with one line"
   CHECK(out.find("rolled_back") != std::string::npos);
   CHECK(out.find("bogus.json  (unreadable") != std::string::npos);
   std::filesystem::remove_all(tmpl);
+}
+
+TEST_CASE("v2's start-up stderr: in the JSON as UTF-8-safe text, and in the summary line by line") {
+  Report r = sample_rollback();
+  r.reason = Reason::kStartupCrash;
+  r.startup_stderr = std::string("v2: cannot open /etc/kv.conf\n\xff\x01 binary\n");
+  nlohmann::json j = to_json(r);
+  CHECK(j["startup_stderr"] == "v2: cannot open /etc/kv.conf\n?? binary\n");
+  CHECK_NOTHROW(j.dump());  // raw 0xff would make the JSON writer throw
+  CHECK(report_from_json(j).startup_stderr == "v2: cannot open /etc/kv.conf\n?? binary\n");
+  const std::string s = render_summary(r);
+  CHECK(s.find("start-up stderr (its last 39 bytes)") != std::string::npos);
+  CHECK(s.find("    | v2: cannot open /etc/kv.conf\n    | ?? binary\n") != std::string::npos);
+  nlohmann::json old = to_json(sample_rollback());
+  old.erase("startup_stderr");  // a report written before the key existed
+  CHECK(report_from_json(old).startup_stderr.empty());
+}
+
+TEST_CASE("check_report_dir: creates a writable directory, refuses one that cannot be written") {
+  const char* t = std::getenv("TEST_TMPDIR");
+  const std::string base = std::string(t ? t : "/tmp") + "/check-dir";
+  CHECK_NOTHROW(check_report_dir(base + "/a/b"));
+  CHECK(std::filesystem::is_directory(base + "/a/b"));
+  CHECK(std::filesystem::is_empty(base + "/a/b"));  // the probe file is gone
+  { std::ofstream(base + "/file") << "x"; }
+  CHECK_THROWS_WITH_AS(check_report_dir(base + "/file/reports"), doctest::Contains("file/reports"),
+                       std::runtime_error);
 }

@@ -5,7 +5,8 @@
 //                  [--pidfile FILE] [--json] [-v]
 //
 // Exit status: 0 committed (or --validate-only passed), 1 rolled back, 2 refused
-// before touching the program, 3 internal error (the program is intact).
+// before touching the program (an unwritable report directory included: checked
+// first), 3 internal error (the program is intact).
 // stderr: progress per phase (unless --json), then one line saying what happened and
 // what to do. stdout: nothing, or the report as JSON with --json.
 #include <CLI/CLI.hpp>
@@ -73,10 +74,21 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
       if (ms >= 0) std::fprintf(stderr, "  %-9s %8.1f ms\n", phase.c_str(), ms);
     };
 
+  // Every attempt leaves a report: a directory that cannot take one is found
+  // before the program is touched, not after an update committed without it.
+  const auto dir = report_dir.empty() ? sv::default_report_dir() : std::filesystem::path(report_dir);
+  try {
+    sv::check_report_dir(dir);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr,
+                 "ttst-supervise: refused: cannot write the report (%s); pid %d was not touched. Choose a "
+                 "writable --report-dir (or XDG_STATE_HOME).\n",
+                 e.what(), pid);
+    return 2;
+  }
   sv::Attempt a = sv::run_update(o);
   std::string where;
   try {
-    auto dir = report_dir.empty() ? sv::default_report_dir() : std::filesystem::path(report_dir);
     where = sv::write_report(a.report, dir).string();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ttst-supervise: could not write the report: %s\n", e.what());

@@ -93,6 +93,16 @@ Run supervise(const std::string& args, const std::string& env = "", const std::s
   return r;
 }
 
+// Runs `command` through the shell; its exit status and output (stdout and stderr).
+std::pair<int, std::string> run_command(const std::string& command) {
+  std::string errf = tmpdir() + "/command.out";
+  int st = std::system((command + " >" + errf + " 2>&1").c_str());
+  std::ifstream e(errf);
+  std::string err(std::istreambuf_iterator<char>(e), {});
+  MESSAGE(command << " -> " << st << "\n" << err);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, err};
+}
+
 // The same with the test variant, whose test hooks `env` sets.
 Run supervise_testing(const std::string& args, const std::string& env) { return supervise(args, env, kSuperviseTesting); }
 
@@ -581,6 +591,40 @@ TEST_CASE("rolled back: the agent crashes (test hook: NULL dereference task)") {
   kv.check_serving();
 }
 
+TEST_CASE("rolled back: v2 calls abort() during start-up: the report names the v2 function that called it") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kTests + "abort_v2") + kStandIn);
+  check_rolled_back(r, "startup_crash");
+  CHECK(r.report["crash"]["signal"] == SIGABRT);
+  const std::string symbol = r.report["crash"]["symbol"], m = r.report["message"];
+  CHECK(symbol.find("libc.so.6+0x") == 0);
+  CHECK(symbol.find(", called from abort_v2.c::load_config+0x") != std::string::npos);
+  CHECK(m.find("SIGABRT, raised by v2 itself") != std::string::npos);
+  CHECK(m.find("called from abort_v2.c::load_config+0x") != std::string::npos);
+  CHECK(m.find(" ?") == std::string::npos);
+  CHECK(r.report["crash"]["instruction"] == "syscall");  // abort's tgkill
+  CHECK(r.report["startup_stderr"] == "abort_v2: cannot load the configuration\n");
+  kv.check_serving();
+}
+
+TEST_CASE("rolled back: v2 whose start-up used every descriptor is told so, not reported as ttst's bug") {
+  // emfile_v2 lowers its limit to 64 and opens files until EMFILE, then reaches its
+  // update point: the agent in it cannot open /proc/P/maps.
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kTests + "emfile_v2") + kStandIn);
+  check_rolled_back(r, "resource_limit");
+  const std::string m = r.report["message"], advice = r.report["advice"];
+  CHECK(m.find("the new version has no free file descriptor after its start-up") != std::string::npos);
+  CHECK(m.find("(EMFILE): it holds 64 descriptors, its limit (RLIMIT_NOFILE) is 64") != std::string::npos);
+  CHECK(m.find("internal") == std::string::npos);
+  CHECK(advice.find("raise v2's descriptor limit") != std::string::npos);
+  CHECK(advice.find("report this") == std::string::npos);
+  CHECK(r.report["detail"].get<std::string>().find("no free file descriptor (EMFILE) to open /proc/PEER/maps") !=
+        std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  kv.check_serving();
+}
+
 TEST_CASE("rolled back: v2 crashes during start-up") {
   Filled kv;
   Run r = supervise(pid_args(kv.server.pid, kTests + "crash_v2") + kStandIn);
@@ -591,22 +635,89 @@ TEST_CASE("rolled back: v2 crashes during start-up") {
   kv.check_serving();
 }
 
-TEST_CASE("rolled back: v2 exits during start-up") {
+TEST_CASE("rolled back: v2 exits during start-up; the report holds what it wrote to stderr") {
   Filled kv;
   Run r = supervise(pid_args(kv.server.pid, kTests + "exit_v2") + kStandIn);
   check_rolled_back(r, "startup_crash");
   CHECK(r.report["message"].get<std::string>().find("status 7") != std::string::npos);
+  CHECK(r.report["message"].get<std::string>().find("its stderr is in the report") != std::string::npos);
+  CHECK(r.report["startup_stderr"] == "exit_v2: bad configuration\n");
+  // ttst-report show prints it too.
+  std::string dir = tmpdir() + "/reports";
+  std::string newest;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".json" && e.path().string() > newest) newest = e.path().string();
+  auto [status, shown] = run_command("supervisor/ttst-report show " + newest);
+  CHECK(status == 0);
+  CHECK(shown.find("start-up stderr") != std::string::npos);
+  CHECK(shown.find("| exit_v2: bad configuration") != std::string::npos);
   kv.check_serving();
 }
 
-TEST_CASE("rolled back: v2 never reaches its update point (timeout)") {
+TEST_CASE("v2's start-up stderr in the report is bounded: its last 4 KiB") {
   Filled kv;
-  auto t0 = std::chrono::steady_clock::now();
-  Run r = supervise(pid_args(kv.server.pid, kTests + "no_upoint_v2") + kStandIn + " --timeout 800ms");
-  auto took = std::chrono::steady_clock::now() - t0;
-  check_rolled_back(r, "no_update_point");
-  CHECK(took < std::chrono::seconds(5));
+  Run r = supervise(pid_args(kv.server.pid, kTests + "chatty_v2") + kStandIn);
+  check_rolled_back(r, "startup_crash");
+  const std::string out = r.report["startup_stderr"];
+  CHECK(out.size() == 4096);
+  const size_t last = out.rfind("chatty_v2: start-up line 199 ....");
+  REQUIRE(last != std::string::npos);
+  CHECK(out.find('\n', last) == out.size() - 1);  // the last line, whole
+  CHECK(out.find("line 000") == std::string::npos);
   kv.check_serving();
+}
+
+TEST_CASE("rolled back: v2 never reaches its update point: the message says where it waits") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kTests + "no_upoint_v2") + kStandIn + " --timeout 800ms");
+  check_rolled_back(r, "no_update_point");
+  const std::string m = r.report["message"];
+  CHECK(m.find("did not reach an update point") != std::string::npos);
+  CHECK(m.find("waiting in pause()") != std::string::npos);
+  CHECK(r.report["advice"].get<std::string>().find("TTST_UPDATE_POINT()") != std::string::npos);
+  kv.check_serving();
+}
+
+TEST_CASE("refused before touching P: a new version whose binary holds no update point") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kTests + "upointless_v2") + kStandIn);
+  check_refused(r);
+  CHECK(r.report["reason"] == "bad_input");
+  CHECK(r.report["message"].get<std::string>().find("has no update point") != std::string::npos);
+  CHECK(phase_names(r) == std::vector<std::string>{"plan"});
+  kv.check_serving();
+}
+
+TEST_CASE("a --timeout too small for the update says the time limit ran out, not that v2 has no update point") {
+  Filled kv;
+  Run r = supervise(pid_args(kv.server.pid, kV2) + " --timeout 1ms");
+  CHECK(r.report["reason"] == "timeout");
+  // Refused when the limit ran out before P was touched, else rolled back.
+  CHECK(r.status == (r.report["outcome"] == "refused" ? 2 : 1));
+  const std::string m = r.report["message"], advice = r.report["advice"];
+  CHECK(m.find("time limit ran out") != std::string::npos);
+  CHECK(m.find("update point") == std::string::npos);
+  CHECK(advice.rfind("raise --timeout", 0) == 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);  // --json: no progress lines, one line
+  kv.check_serving();
+}
+
+TEST_CASE("refused before touching P: a --report-dir that cannot be written") {
+  Filled kv;
+  const std::string file = tmpdir() + "/a-file";
+  { std::ofstream(file) << "not a directory\n"; }
+  const std::string dir = file + "/reports";  // cannot be created, even by root
+  auto [status, err] = run_command("env XDG_CACHE_HOME=" + tmpdir() + "/cache " + kSupervise + " " +
+                                   pid_args(kv.server.pid, kV2) + " --report-dir " + dir);
+  CHECK(status == 2);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);  // one line, before any phase
+  CHECK(err.rfind("ttst-supervise: refused: cannot write the report (", 0) == 0);
+  CHECK(err.find(dir) != std::string::npos);
+  CHECK(err.find("was not touched") != std::string::npos);
+  CHECK(err.find("--report-dir") != std::string::npos);
+  kv.check_serving();  // still v1: no update happened without a report
+  KvClient c(kv.server.port);
+  CHECK(c.command("VERSION") == "VERSION 1");
 }
 
 TEST_CASE("the supervisor SIGKILLed mid-transaction: P keeps serving") {

@@ -166,6 +166,7 @@ class Transaction {
 
  private:
   void begin(const std::string& phase);
+  [[noreturn]] void out_of_time(const std::string& phase);
   void rollback_created();
   void name_differences(const diff::Result& res);
   void commit_step(const char* name) const;
@@ -186,6 +187,17 @@ void Transaction::begin(const std::string& phase) {
   phases_.start(phase);
   if (o_.test_hooks && o_.test_hooks->bug_in == phase)  // TEST ONLY (test_hooks.h)
     throw std::logic_error("a bug simulated by the test hooks in the " + phase + " phase");
+  if (phase != "plan" && deadline_.left().count() == 0) out_of_time(phase);
+}
+
+// The time limit spent before `phase` could start: said as such, not blamed on v2.
+void Transaction::out_of_time(const std::string& phase) {
+  const auto spent = std::chrono::duration_cast<milliseconds>(Clock::now() - (deadline_.at - o_.timeout));
+  const std::string m = "the time limit ran out before the " + phase + " phase could start: --timeout is " +
+                        std::to_string(o_.timeout.count()) + " ms and the phases before it took " +
+                        std::to_string(spent.count()) + " ms";
+  if (!past_) refuse(Reason::kTimeout, m + " (the program was not touched)", "raise --timeout (the default is 5s)");
+  rollback(Reason::kTimeout, m, "raise --timeout (the default is 5s); the old version keeps serving");
 }
 
 // plan: every check made before touching P (preflight.h); both executables read.
@@ -249,7 +261,7 @@ void Transaction::create() {
 // startup: F run to its first update point (future_startup.h).
 void Transaction::startup() {
   begin("startup");
-  run_future_to_update_point(*future_, inputs_->v2, deadline_.left());
+  run_future_to_update_point(*future_, inputs_->v2, StartupBudget{deadline_.left(), o_.timeout}, rep_.startup_stderr);
   future_bias_ = inputs_->v2.bias_in(future_->pid());
   future_runtime_.emplace(future_->pid(), inputs_->v2.runtime_block() + future_bias_);
 }

@@ -75,14 +75,15 @@ uint64_t thread_cpu_ns() {
 }
 
 // Reads the peer's writable mappings into the arena and points cfg at them. Returns
-// the region count, or -1 when /proc/PEER/maps cannot be read, -2 when the arena is
-// too small (the caller writes the message).
+// the region count, or -errno: -kENOMEM when the arena is too small, else the errno
+// of opening /proc/PEER/maps (the caller writes the message).
 int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* bytes) {
-  bool no_memory = false;
-  const char* text = ttst::stfw::read_maps(pid, &no_memory);
-  if (!text) return no_memory ? -2 : -1;
+  using ttst::stfw::kENOMEM;
+  long error = 0;
+  const char* text = ttst::stfw::read_maps(pid, &error);
+  if (!text) return -error;
   Region* regs = static_cast<Region*>(agent_alloc(sizeof(Region) * 4096, 16));
-  if (!regs) return -2;
+  if (!regs) return -kENOMEM;
   int64_t count = 0;
   ttst::stfw::MapsLine m;
   for (const char* p = text; count < 4096 && ttst::stfw::next_maps_line(p, &m);) {
@@ -99,7 +100,7 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   uint64_t total = 0;
   for (int64_t i = 0; i < count; ++i) total += regs[i].size;
   uint8_t* buf = static_cast<uint8_t*>(agent_alloc(total, 4096));
-  if (!buf) return -2;
+  if (!buf) return -kENOMEM;
   uint64_t off = 0;
   for (int64_t i = 0; i < count; ++i) regs[i].local = buf + off, off += regs[i].size;
   // Batches of up to 512 ranges; a range that fails alone (raced unmapping) is dropped.
@@ -164,6 +165,37 @@ int64_t fail(ttst_agent_desc* desc, int64_t status, const char* message) {
   return status;
 }
 
+// A /proc file (`what`) this process could not open, `error` the errno. Out of
+// descriptors is the program's own limit (or the system's), said as such with its
+// own status, never as our bad input.
+int64_t fail_open(ttst_agent_desc* desc, long error, const char* what) {
+  const char* why = "bad input: cannot open ";
+  int64_t status = TTST_STFW_STATUS_BAD_INPUT;
+  if (error == ttst::stfw::kEMFILE)
+    why = "no descriptor: this process has no free file descriptor (EMFILE) to open ",
+    status = TTST_STFW_STATUS_NO_DESCRIPTOR;
+  if (error == ttst::stfw::kENFILE)
+    why = "no descriptor: the system's file table is full (ENFILE): cannot open ",
+    status = TTST_STFW_STATUS_NO_FILE_TABLE;
+  char* o = reinterpret_cast<char*>(desc->output.addr);
+  uint64_t n = 0;
+  auto text = [&](const char* t) {
+    while (*t && n + 2 < desc->output.size) o[n++] = *t++;
+  };
+  text(why);
+  text(what);
+  if (status == TTST_STFW_STATUS_BAD_INPUT) {
+    char digits[ttst::stfw::kDecimalDigitsMax];
+    ttst::stfw::decimal_digits(uint64_t(error), digits);
+    text(" (errno ");
+    text(digits);
+    text(")");
+  }
+  o[n++] = 0;
+  desc->output_used = n;
+  return status;
+}
+
 // Both metadata images (self: this process's version, peer: the other's) and the
 // task's arguments.
 int64_t configure(TransferSetup& setup) {
@@ -209,11 +241,10 @@ void request_huge_pages(const ttst_agent_desc* desc) {
 
 int64_t copy_peer_memory(TransferSetup& setup) {
   setup.region_count = copy_peer(setup.desc->peer_pid, &setup.regions, setup.cfg, &setup.copied_bytes);
-  if (setup.region_count == -2)
+  if (setup.region_count == -ttst::stfw::kENOMEM)
     return fail(setup.desc, TTST_STFW_STATUS_NO_MEMORY,
                 "no memory: the agent's arena cannot hold a copy of the peer's writable memory");
-  if (setup.region_count < 0)
-    return fail(setup.desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: cannot read /proc/PEER/maps of the peer");
+  if (setup.region_count < 0) return fail_open(setup.desc, -setup.region_count, "/proc/PEER/maps of the peer");
   return TTST_STFW_STATUS_OK;
 }
 
@@ -231,12 +262,10 @@ int64_t locate_libraries(TransferSetup& setup, uint64_t* peer_exe, uint64_t* sel
   int64_t count =
       ttst::stfw::map_libraries(setup.desc->peer_pid, text_addr(setup.cfg.src_meta, setup.cfg.src_bias),
                                 text_addr(setup.cfg.dst_meta, setup.cfg.dst_bias), &libs, peer_exe, self_exe);
-  if (count == -2)
+  if (count == -ttst::stfw::kENOMEM)
     return fail(setup.desc, TTST_STFW_STATUS_NO_MEMORY,
                 "no memory: the agent's arena cannot hold the list of libraries");
-  if (count < 0)
-    return fail(setup.desc, TTST_STFW_STATUS_BAD_INPUT,
-                "bad input: cannot read /proc/PID/maps of the peer or of this process");
+  if (count < 0) return fail_open(setup.desc, -count, "/proc/PID/maps of the peer or of this process");
   setup.cfg.libs = libs, setup.cfg.lib_count = uint64_t(count);
   return TTST_STFW_STATUS_OK;
 }
@@ -269,9 +298,8 @@ int64_t list_kernel_words(TransferSetup& setup) {
   if (setup.backward) return TTST_STFW_STATUS_OK;
   int64_t n = ttst::stfw::list_epoll_registrations(&setup.epoll);
   uint64_t* words = n > 0 ? static_cast<uint64_t*>(agent_alloc(16 * uint64_t(n), 16)) : nullptr;
-  if (n == -1)
-    return fail(setup.desc, TTST_STFW_STATUS_BAD_INPUT,
-                "bad input: cannot list this process's epoll registrations (/proc/self/fdinfo)");
+  if (n < 0 && n != -ttst::stfw::kENOMEM)
+    return fail_open(setup.desc, -n, "/proc/self/fd or /proc/self/fdinfo (this process's epoll registrations)");
   if (n < 0 || (n > 0 && !words))
     return fail(setup.desc, TTST_STFW_STATUS_NO_MEMORY,
                 "no memory: the agent's arena cannot hold the epoll registrations");

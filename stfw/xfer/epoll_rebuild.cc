@@ -42,10 +42,10 @@ int64_t read_fdinfo(int fd, EpollRegistration* out, int64_t room) {
   decimal_digits(uint64_t(fd), leaf + 7);
   proc_path(path, 0, leaf);
   long f = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
-  if (f < 0) return -1;
+  if (f < 0) return f;  // -errno
   uint64_t cap = 1 << 20, used = 0;
   char* text = static_cast<char*>(agent_alloc(cap, 16));
-  if (!text) return agent_syscall3(kSysClose, f, 0, 0), -2;
+  if (!text) return agent_syscall3(kSysClose, f, 0, 0), -kENOMEM;
   for (long r; (r = agent_syscall3(kSysRead, f, reinterpret_cast<long>(text + used), long(cap - 1 - used))) > 0;)
     used += uint64_t(r);
   agent_syscall3(kSysClose, f, 0, 0);
@@ -67,7 +67,7 @@ int64_t read_fdinfo(int fd, EpollRegistration* out, int64_t room) {
         if (starts(p, " ino:")) p += 5, r.ino = number(p, 16), --p;
         else if (starts(p, " sdev:")) p += 6, r.sdev = number(p, 16), --p;
       }
-      if (n == room) return -2;
+      if (n == room) return -kENOMEM;
       out[n++] = r;
     }
     while (*p && *p != '\n') ++p;
@@ -80,11 +80,11 @@ int64_t read_fdinfo(int fd, EpollRegistration* out, int64_t room) {
 
 int64_t list_epoll_registrations(EpollRegistration** out) {
   long dir = agent_syscall3(kSysOpen, reinterpret_cast<long>("/proc/self/fd"), kOpenDirectory | kOCloexec, 0);
-  if (dir < 0) return -1;
+  if (dir < 0) return dir;  // -errno
   int64_t room = 65536, n = 0;
   EpollRegistration* regs = static_cast<EpollRegistration*>(agent_alloc(sizeof(EpollRegistration) * uint64_t(room), 16));
   char* buf = static_cast<char*>(agent_alloc(65536, 16));
-  if (!regs || !buf) return agent_syscall3(kSysClose, dir, 0, 0), -2;
+  if (!regs || !buf) return agent_syscall3(kSysClose, dir, 0, 0), -kENOMEM;
   for (;;) {
     long got = agent_syscall3(kSysGetdents64, dir, reinterpret_cast<long>(buf), 65536);
     if (got <= 0) break;

@@ -27,8 +27,9 @@ struct EpollRegistration {
 };
 
 // Every registration of every epoll instance open in this process (from
-// /proc/self/fd and /proc/self/fdinfo). Returns the count, or -1 (unreadable) / -2
-// (out of memory).
+// /proc/self/fd and /proc/self/fdinfo). Returns the count, or -errno: -kENOMEM
+// (proc_maps.h) when out of memory, else the errno of opening one of those files
+// (-kEMFILE: no free descriptor).
 int64_t list_epoll_registrations(EpollRegistration** out);
 
 // For each epoll descriptor with at least one registration whose data changed

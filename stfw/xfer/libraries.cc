@@ -20,11 +20,12 @@ struct Lib {
 
 // The libraries of one process, in maps order; the executable's file excluded.
 int64_t libraries_of(int pid, uint64_t exe_addr, Lib** out, uint64_t* exe_start) {
-  const char* text = read_maps(pid);
-  if (!text) return -1;
+  long error = 0;
+  const char* text = read_maps(pid, &error);
+  if (!text) return -error;
   uint64_t cap = 256;
   Lib* libs = static_cast<Lib*>(agent_alloc(sizeof(Lib) * cap, 16));
-  if (!libs) return -2;
+  if (!libs) return -kENOMEM;
   int64_t n = 0;
   Lib* prev = nullptr;  // the library of the previous line, if any
   uint64_t exe_dev = 0, exe_inode = 0;
@@ -118,11 +119,11 @@ int64_t map_libraries(int peer, uint64_t peer_exe_addr, uint64_t self_exe_addr, 
   int64_t our_count = libraries_of(0, self_exe_addr, &ours, self_exe_start);
   if (our_count < 0) return our_count;
   LibRange* ranges = static_cast<LibRange*>(agent_alloc(sizeof(LibRange) * uint64_t(their_count + 1), 16));
-  if (!ranges) return -2;
+  if (!ranges) return -kENOMEM;
   for (int64_t i = 0; i < their_count; ++i) {
     const Lib& their = theirs[i];
     char* path = static_cast<char*>(agent_alloc(their.path_len + 1, 1));
-    if (!path) return -2;
+    if (!path) return -kENOMEM;
     for (uint64_t c = 0; c < their.path_len; ++c) path[c] = their.path[c];
     path[their.path_len] = 0;
     ranges[i] = LibRange{their.start, their.end, 0, path};

@@ -24,7 +24,8 @@ namespace ttst::stfw {
 // executable, the file mapped at `peer_exe_addr`, excluded), matched against this
 // process's mappings (executable at `self_exe_addr`). Each range spans the
 // library's mappings plus the anonymous mapping right after them (.bss). Returns
-// the count, or -1 when /proc/PID/maps cannot be read, -2 when out of memory.
+// the count, or -errno: -kENOMEM (proc_maps.h) when out of memory, else the errno
+// of opening /proc/PID/maps (-kEMFILE: no free descriptor).
 // Also gives where each executable's first mapping (its ELF header) starts.
 int64_t map_libraries(int peer, uint64_t peer_exe_addr, uint64_t self_exe_addr, const LibRange** out,
                       uint64_t* peer_exe_start, uint64_t* self_exe_start);

@@ -46,17 +46,20 @@ void proc_path(char* path, int pid, const char* leaf) {
   path[n] = 0;
 }
 
-const char* read_maps(int pid, bool* no_memory) {
-  if (no_memory) *no_memory = false;
+const char* read_maps(int pid, long* error) {
+  if (error) *error = 0;
   char path[48];
   proc_path(path, pid, "maps");
   long fd = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), 0, 0);
-  if (fd < 0) return nullptr;
+  if (fd < 0) {
+    if (error) *error = -fd;
+    return nullptr;
+  }
   uint64_t cap = 1 << 20, used = 0;
   char* text = static_cast<char*>(agent_alloc(cap, 16));
   if (!text) {
     agent_syscall3(kSysClose, fd, 0, 0);
-    if (no_memory) *no_memory = true;
+    if (error) *error = kENOMEM;
     return nullptr;
   }
   for (;;) {

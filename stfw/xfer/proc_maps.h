@@ -18,9 +18,14 @@ struct MapsLine {
 // "/proc/PID/<leaf>" (pid 0: "/proc/self/<leaf>") into `path` (at least 48 bytes).
 void proc_path(char* path, int pid, const char* leaf);
 
+// errno values the agent tells apart when a /proc file cannot be read.
+constexpr long kENOMEM = 12, kENFILE = 23, kEMFILE = 24;
+
 // The text of /proc/PID/maps (pid 0: this process), NUL-terminated, in the agent's
-// arena; NULL when unreadable or out of memory (then *no_memory, if given, says which).
-const char* read_maps(int pid, bool* no_memory = nullptr);
+// arena; NULL when unreadable or out of memory: then *error, if given, is the errno
+// (kENOMEM: the arena is full; else the open's, kEMFILE when this process has no
+// free descriptor).
+const char* read_maps(int pid, long* error = nullptr);
 // Parses the line at `p` and advances `p` past it; false at the end of the text.
 bool next_maps_line(const char*& p, MapsLine* out);
 

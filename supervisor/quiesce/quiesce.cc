@@ -42,6 +42,24 @@ bool in_program_text(const UpdatePointMap& map, inject::LoadBias bias, inject::R
   return addr.value() > bias.value() && map.in_text(addr - bias);
 }
 
+}  // namespace
+
+inject::RemoteAddr innermost_program_return(pid_t pid, const UpdatePointMap& map, inject::LoadBias bias,
+                                            inject::RemoteAddr rsp) {
+  uint64_t words[512];
+  std::span<uint8_t> bytes(reinterpret_cast<uint8_t*>(words), sizeof words);
+  size_t n = inject::try_read_memory(pid, rsp, bytes) / 8;
+  for (size_t i = 0; i < n; i++) {
+    if (!in_program_text(map, bias, inject::RemoteAddr(words[i]))) continue;
+    CallCheck c = call_ends_at(pid, map, bias, inject::RemoteAddr(words[i]));  // call_sites.h
+    if (c == CallCheck::kUnknown) break;  // cannot tell: no innermost frame, so never quiescent
+    if (c == CallCheck::kCall) return inject::RemoteAddr(words[i]);
+  }
+  return inject::RemoteAddr();
+}
+
+namespace {
+
 ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& map, inject::LoadBias bias,
                               inject::RemoteAddr rt) {
   ThreadVerdict r;
@@ -63,15 +81,7 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
   inject::RemoteAddr frame_ret;  // the return address found, null if rip is in the program
   bool in_program = in_program_text(map, bias, rip);
   if (!in_program) {
-    uint64_t words[512];
-    std::span<uint8_t> bytes(reinterpret_cast<uint8_t*>(words), sizeof words);
-    size_t n = inject::try_read_memory(pid, rsp, bytes) / 8;
-    for (size_t i = 0; i < n && frame_ret.is_null(); i++) {
-      if (!in_program_text(map, bias, inject::RemoteAddr(words[i]))) continue;
-      CallCheck c = call_ends_at(pid, map, bias, inject::RemoteAddr(words[i]));  // call_sites.h
-      if (c == CallCheck::kUnknown) break;  // cannot tell: no innermost frame, so never quiescent
-      if (c == CallCheck::kCall) frame_ret = inject::RemoteAddr(words[i]);
-    }
+    frame_ret = innermost_program_return(pid, map, bias, rsp);
     in_program = !frame_ret.is_null();
   }
 
@@ -135,6 +145,7 @@ const char* syscall_name(long nr) {
     case 7: return "poll";
     case 19: return "readv";
     case 23: return "select";
+    case 34: return "pause";
     case 35: return "nanosleep";
     case 43: return "accept";
     case 45: return "recvfrom";

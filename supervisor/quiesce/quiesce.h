@@ -112,4 +112,12 @@ bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock
 
 const char* syscall_name(long nr);
 
+// The innermost frame of the program in a thread stopped outside it (in a library,
+// the vDSO): the first word in the 4 KiB at and above `rsp` that is a return
+// address into the program (the instruction ending there is a call, decoded by
+// call_sites.h); null when there is none, or when a word cannot be told apart
+// (call_ends_at's kUnknown) before one is found.
+inject::RemoteAddr innermost_program_return(pid_t pid, const UpdatePointMap& map, inject::LoadBias bias,
+                                            inject::RemoteAddr rsp);
+
 }  // namespace ttst::quiesce
