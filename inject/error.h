@@ -25,6 +25,18 @@ class Timeout : public InjectError {
   using InjectError::InjectError;
 };
 
+// The new program could not be executed in the future process (execve failed
+// there: v2, its program interpreter or a library it needs is missing or not
+// executable). The new version's fault, not the engine's.
+class ExecFailed : public InjectError {
+ public:
+  ExecFailed(const std::string& what, int error) : InjectError(what), error_(error) {}
+  int error() const { return error_; }  // errno of the execve
+
+ private:
+  int error_;
+};
+
 // Throws InjectError("<what>: <strerror(errno)>").
 [[noreturn]] void throw_errno(const std::string& what);
 

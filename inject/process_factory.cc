@@ -235,8 +235,9 @@ ChildProcess create_future(Task& past, const FutureSpec& spec, milliseconds time
     f.task().set_sigmask(past_mask);
     auto r = rs.call(SYS_execve, {scratch + path_off, scratch + ptr_off, scratch + envp_off, 0, 0, 0});
     if (!r.exec_happened || r.ret != 0) {
-      throw InjectError("execve of " + spec.exe + " in the future process failed: " +
-                        std::strerror(static_cast<int>(-r.ret)));
+      throw ExecFailed("execve of " + spec.exe + " in the future process failed: " +
+                           std::strerror(static_cast<int>(-r.ret)),
+                       static_cast<int>(-r.ret));
     }
     rs.abandon();  // a new program: nothing of the old context to restore
   }

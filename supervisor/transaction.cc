@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -31,6 +32,7 @@
 #include "diff/differ.h"
 #include "inject/decode.h"
 #include "inject/process.h"
+#include "inject/error.h"
 #include "inject/process_factory.h"
 #include "inject/sys/atomic_file.h"
 #include "supervisor/agent_transfer.h"
@@ -255,7 +257,15 @@ void Transaction::create() {
   begin("create");
   inject::FutureSpec spec;
   spec.exe = inputs_->v2.path();
-  future_.emplace(inject::create_future(past_->main_thread(), spec, deadline_.step(milliseconds(100), milliseconds(2000))));
+  try {
+    future_.emplace(
+        inject::create_future(past_->main_thread(), spec, deadline_.step(milliseconds(100), milliseconds(2000))));
+  } catch (const inject::ExecFailed& e) {  // v2's fault: it cannot be started here
+    rollback(Reason::kStartupCrash,
+             "the new version could not be started: " + std::string(e.what()) +
+                 (e.error() == ENOENT ? " (v2, its program interpreter or a library it needs is missing)" : ""),
+             "run v2 by hand on this machine to see why it does not start; the old version keeps serving");
+  }
 }
 
 // startup: F run to its first update point (future_startup.h).

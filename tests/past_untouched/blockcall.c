@@ -70,10 +70,16 @@ int main(int argc, char **argv) {
 #if defined(V2_CRASH)
   *(volatile int *)0 = 1;
 #elif defined(V2_EXIT)
-  fprintf(stderr, "blockcall v2: bad configuration\n");
-  return 7;
+  /* At run time only: the binary keeps its update point (a v2 without any is
+   * refused before P is touched, which is not the phase this variant is for). */
+  static volatile int bad_configuration = 1;
+  if (bad_configuration) {
+    fprintf(stderr, "blockcall v2: bad configuration\n");
+    return 7;
+  }
 #elif defined(V2_NO_UPOINT)
-  for (;;) pause();
+  static volatile int stuck = 1;
+  while (stuck) pause();
 #endif
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc < 2) { fprintf(stderr, "usage: blockcall MODE [timeout_ms]\n"); return 2; }
