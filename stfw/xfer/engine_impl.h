@@ -314,12 +314,21 @@ class Engine {
 
   // ---- the walk: typing, zeroing or writing one value of type src_type into dst_type ----------------
   enum Mode { kType, kZero, kWrite };
+  // How deep the engine follows one value: members and array elements (the walk,
+  // interior pointers), and chains of unnamed pointer, array and qualifier types
+  // (counterparts, flat layouts). Deeper is refused by name (refuse_too_deep), never
+  // cut off: a cut-off would leave what lies below untransferred or point at the
+  // wrong place. The walk's recursion is bounded by it (the agent's stack).
+  static constexpr uint32_t kMaxNesting = 64;
   struct PathEntry {
     const char* name;
     uint64_t index;
   };
 
   void violation(const char* what);
+  // A value nested deeper than kMaxNesting: refused (AMBIGUOUS), naming the value
+  // being walked and `what` lies too deep, never transferred partly.
+  void refuse_too_deep(const char* what);
 
   void walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
   void walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
@@ -445,7 +454,7 @@ class Engine {
   uint64_t last_symbol_src_ = 0, last_symbol_dst_ = 0;  // the last pointer translated by symbol
   uint8_t* backward_image_ = nullptr;                   // backward: the image of one object
   uint64_t backward_image_capacity_ = 0;
-  PathEntry path_[32];  // the member / element path of the value being walked, for messages
+  PathEntry path_[kMaxNesting];  // the member / element path of the value being walked, for messages
   uint32_t path_depth_ = 0;
 };
 
