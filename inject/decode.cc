@@ -11,6 +11,7 @@
 
 #include "inject/error.h"
 #include "inject/memory.h"
+#include "inject/sys/proc_maps.h"
 
 namespace ttst::inject {
 namespace {
@@ -80,7 +81,7 @@ Instruction decode_remote_instruction(pid_t pid, uint64_t address) {
 
 uint64_t find_syscall_site(pid_t pid) {
   uint64_t base = 0, end = 0;
-  for (const Mapping& m : read_maps(pid))
+  for (const sys::Mapping& m : sys::read_maps(pid))
     if (m.path == "[vdso]") base = m.start, end = m.end;
   if (!base) throw InjectError("process " + std::to_string(pid) + " has no vDSO mapping");
 

@@ -15,6 +15,8 @@
 
 #include "inject/error.h"
 #include "inject/remote_syscalls.h"
+#include "inject/sys/hex.h"
+#include "inject/sys/proc_maps.h"
 
 namespace ttst::inject {
 namespace {
@@ -124,13 +126,13 @@ uint64_t find_code(pid_t pid, std::span<const uint8_t> pattern) {
     std::vector<uint8_t> b(pattern.size());
     return try_read_memory(pid, addr, b) == b.size() && b == key;
   };
-  std::vector<Mapping> maps = read_maps(pid);
-  for (const Mapping& m : maps) {
+  std::vector<sys::Mapping> maps = sys::read_maps(pid);
+  for (const sys::Mapping& m : maps) {
     auto it = known.find({key, m.path, m.offset});
     if (it != known.end() && m.start + it->second < m.end && is_there(m.start + it->second))
       return m.start + it->second;
   }
-  for (const Mapping& m : maps) {
+  for (const sys::Mapping& m : maps) {
     if (m.perms.size() < 3 || m.perms[2] != 'x' || !m.readable() || m.path.empty() || m.path[0] != '/')
       continue;
     std::vector<uint8_t> text(m.end - m.start);
@@ -160,7 +162,7 @@ uint64_t find_syscall_ret(pid_t pid) {
 }
 
 FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Registers& saved,
-                                     const FrameCode& code, const std::vector<Mapping>& maps) {
+                                     const FrameCode& code, const std::vector<sys::Mapping>& maps) {
   const size_t xsize = saved.xstate.size();
   if (xsize < 512 + 64) throw InjectError("the saved FPU state is too small for a signal frame");
   // ptrace's xsave image keeps XCR0 (the user feature mask) where a signal frame
@@ -192,11 +194,11 @@ FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Regis
   f.child_uc = child_frame + kPretcode;
 
   bool room = false;
-  for (const Mapping& m : maps)
+  for (const sys::Mapping& m : maps)
     if (m.start <= resume.rsp - 1 && resume.rsp - 1 < m.end)
       room = m.writable() && m.start <= child_frame;
   if (!room)
-    throw InjectError("no room for the fail-safe frame below the stack pointer " + fmt_hex(resume.rsp) +
+    throw InjectError("no room for the fail-safe frame below the stack pointer " + sys::hex_digits(resume.rsp) +
                       " (" + std::to_string(top - child_frame) + " bytes needed)");
 
   f.bytes.assign(top - child_frame, 0);

@@ -17,10 +17,13 @@
 #include "inject/process.h"
 #include "inject/registers.h"
 #include "inject/remote_syscalls.h"
+#include "inject/sys/proc_maps.h"
+#include "inject/sys/proc_status.h"
 #include "inject/tests/test_util.h"
 
 using namespace ttst::inject;
 using namespace ttst::inject::testing;
+namespace sys = ttst::sys;
 
 namespace {
 
@@ -71,7 +74,7 @@ TEST_CASE("the syscall site is a syscall instruction in the vDSO") {
   CHECK(ins.text == "syscall");
   CHECK(ins.size == 2);
   bool in_vdso = false;
-  for (const Mapping& m : read_maps(s.pid))
+  for (const sys::Mapping& m : sys::read_maps(s.pid))
     if (m.path == "[vdso]" && site >= m.start && site < m.end) in_vdso = true;
   CHECK(in_vdso);
   kill_and_reap(s.pid);
@@ -135,7 +138,7 @@ TEST_CASE("a signal sent during injection is delivered exactly once afterwards")
     REQUIRE(kill(s.pid, SIGUSR1) == 0);
     // It stays pending while the injection runs.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    std::string pending = proc_status_field(s.pid, "ShdPnd");
+    std::string pending = sys::proc_status_field(s.pid, "ShdPnd");
     CHECK(pending.find('2') != std::string::npos);  // SIGUSR1 is bit 9: ...200
   });
   // The handler (SA_RESTART) ran once and read() went on.

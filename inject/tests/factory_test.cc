@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "inject/sys/proc_maps.h"
+#include "inject/sys/proc_status.h"
 #include "inject/testing_agent.h"
 #include "inject/agent_session.h"
 #include "inject/error.h"
@@ -23,6 +25,7 @@
 
 using namespace ttst::inject;
 using namespace ttst::inject::testing;
+namespace sys = ttst::sys;
 
 namespace {
 
@@ -68,7 +71,7 @@ TEST_CASE("P is byte-identical after creating R and F; R is an exact copy; F ser
   // --- R ---
   ChildProcess r = create_reversed(main);
   CHECK(r.pid() != ppid);
-  CHECK(proc_status_field(r.pid(), "PPid") != std::to_string(ppid));  // not P's child
+  CHECK(sys::proc_status_field(r.pid(), "PPid") != std::to_string(ppid));  // not P's child
   {
     Registers now = Registers::capture(main);
     CHECK_MESSAGE(now == regs0, now.first_difference(regs0));
@@ -91,7 +94,7 @@ TEST_CASE("P is byte-identical after creating R and F; R is an exact copy; F ser
     CHECK_MESSAGE(rregs == regs0, rregs.first_difference(regs0));
     MemoryDigest rmem = digest_writable_memory(r.pid());
     CHECK(rmem.hash == mem0.hash);
-    for (const Mapping& m : read_maps(r.pid()))
+    for (const sys::Mapping& m : sys::read_maps(r.pid()))
       CHECK_FALSE((m.start < out.region_start + out.region_size && out.region_start < m.end));
   }
 
@@ -165,7 +168,7 @@ TEST_CASE("a multi-threaded P: every thread seized, R and F are single-threaded 
     const Registers regs0 = Registers::capture(p.main_thread());
     const uint64_t mem0 = digest_writable_memory(s.pid).hash;
     ChildProcess r = create_reversed(p.main_thread());
-    CHECK(proc_status_field(r.pid(), "Threads") == "1");
+    CHECK(sys::proc_status_field(r.pid(), "Threads") == "1");
     CHECK(digest_writable_memory(r.pid()).hash == mem0);
     AgentRequest rq;
     rq.task = TTST_AGENT_TASK_EMPTY;

@@ -20,11 +20,13 @@
 #include <vector>
 
 #include "inject/process.h"
+#include "inject/sys/proc_status.h"
 #include "inject/tests/test_util.h"
 #include "tests/programs/kvserver/kv_client.h"
 
 using namespace ttst::inject;
 using namespace ttst::inject::testing;
+namespace sys = ttst::sys;
 using namespace std::chrono;
 
 namespace {
@@ -136,12 +138,12 @@ TEST_CASE("the supervisor killed before each of its system calls: one server, it
         if (state_of(c) == 'Z') waitpid(c, nullptr, WNOHANG);
         else live.push_back(c);
       }
-      if (live.size() == 1 && proc_status_field(live[0], "TracerPid") == "0" && children_of(live[0]).empty()) break;
+      if (live.size() == 1 && sys::proc_status_field(live[0], "TracerPid") == "0" && children_of(live[0]).empty()) break;
       usleep(2000);
     }
     REQUIRE_MESSAGE(live.size() == 1, live.size() << " processes left after the attempt (" << out << ")");
     const pid_t now = live[0];
-    CHECK(proc_status_field(now, "TracerPid") == "0");
+    CHECK(sys::proc_status_field(now, "TracerPid") == "0");
     CHECK(state_of(now) != 'T');
     CHECK(state_of(now) != 't');
     CHECK_MESSAGE(children_of(now).empty(), "the server holds a child (a zombie of the attempt)");

@@ -29,11 +29,13 @@
 
 #include "inject/memory.h"
 #include "inject/process.h"
+#include "inject/sys/proc_status.h"
 #include "inject/task.h"
 #include "inject/tests/test_util.h"
 
 using namespace ttst::inject;
 using namespace ttst::inject::testing;
+namespace sys = ttst::sys;
 using namespace std::chrono;
 
 namespace {
@@ -250,8 +252,8 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
                       "ttst-supervise exit " << st << " (" << last << ")");
       }
       // P let go, no child of P (but its own), nothing of the attempt left.
-      for (int i = 0; i < 500 && proc_status_field(P, "TracerPid") != "0"; ++i) usleep(2000);
-      CHECK(proc_status_field(P, "TracerPid") == "0");
+      for (int i = 0; i < 500 && sys::proc_status_field(P, "TracerPid") != "0"; ++i) usleep(2000);
+      CHECK(sys::proc_status_field(P, "TracerPid") == "0");
       // (A released P reaps its intermediate itself, once that has died.)
       auto strays = [&] {
         std::vector<pid_t> v;
