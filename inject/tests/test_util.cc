@@ -18,6 +18,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "inject/sys/proc_entries.h"
+#include "inject/sys/proc_status.h"
+
 namespace ttst::inject::testing {
 
 using namespace std::chrono;
@@ -139,6 +142,20 @@ std::string fd_flags(pid_t pid, int fd) {
   while (std::getline(in, line))
     if (line.rfind("flags:", 0) == 0) return line.substr(6);
   return "";
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  for (pid_t tid : sys::thread_ids(pid).value_or(std::vector<pid_t>{})) {
+    std::istringstream in(slurp("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/children"));
+    for (pid_t c; in >> c;) out.push_back(c);
+  }
+  return out;
+}
+
+char state_of(pid_t pid) {
+  const std::optional<sys::ProcStatus> status = sys::ProcStatus::read(pid);
+  return status && status->state() ? status->state() : '?';
 }
 
 }  // namespace ttst::inject::testing

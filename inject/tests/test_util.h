@@ -1,6 +1,6 @@
 // test_util.h — helpers for the inject tests: start test programs with pipes,
 // read their lines with timeouts, wait until they block in a given syscall, talk
-// to their sockets, find runfiles.
+// to their sockets, find runfiles, list their children and states.
 #pragma once
 
 #include <sys/types.h>
@@ -38,5 +38,9 @@ bool gone(pid_t pid, std::chrono::milliseconds timeout = std::chrono::millisecon
 std::string slurp(const std::string& path);
 // The "flags:" field of /proc/PID/fdinfo/FD.
 std::string fd_flags(pid_t pid, int fd);
+// The children of every thread of pid (/proc/PID/task/TID/children); empty when gone.
+std::vector<pid_t> children_of(pid_t pid);
+// Its state letter ('R', 'S', 'T', 'Z'...; '?' when gone).
+char state_of(pid_t pid);
 
 }  // namespace ttst::inject::testing

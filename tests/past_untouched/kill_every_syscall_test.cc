@@ -33,26 +33,6 @@ namespace {
 
 constexpr long kKeys = 200000;
 
-std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> out;
-  std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::istringstream in(slurp(dir + "/" + e->d_name + "/children"));
-    for (pid_t c; in >> c;) out.push_back(c);
-  }
-  closedir(d);
-  return out;
-}
-
-char state_of(pid_t pid) {
-  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  auto rp = stat.rfind(')');
-  return rp != std::string::npos && rp + 2 < stat.size() ? stat[rp + 2] : '?';
-}
-
 // Runs the killer; its whole stdout.
 std::string run(const std::vector<std::string>& argv) {
   std::string cmd = "env XDG_CACHE_HOME=" + std::string(getenv("TEST_TMPDIR")) + "/cache";

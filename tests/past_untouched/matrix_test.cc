@@ -102,26 +102,6 @@ std::pair<int, std::string> run(const std::vector<std::string>& argv, std::strin
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, last};
 }
 
-std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> out;
-  std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::istringstream in(slurp(dir + "/" + e->d_name + "/children"));
-    for (pid_t c; in >> c;) out.push_back(c);
-  }
-  closedir(d);
-  return out;
-}
-
-char state_of(pid_t pid) {
-  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  auto rp = stat.rfind(')');
-  return rp != std::string::npos && rp + 2 < stat.size() ? stat[rp + 2] : '?';
-}
-
 // P's writable memory but the rseq fields the kernel writes itself; after a kill,
 // also without the fail-safe frames below its stack pointer (red zone, FPU image,
 // three frames).
