@@ -76,6 +76,19 @@ KernelSigcontext sigcontext_of(const user_regs_struct& r) {
   return sc;
 }
 
+// What rt_sigreturn restores: registers `r`, the xsave image at `fpstate` (0: none,
+// the FPU is reset), the signal mask; P's alternate signal stack left alone and ss
+// restored strictly.
+KernelUcontext ucontext_of(const user_regs_struct& r, uint64_t fpstate, uint64_t sigmask) {
+  KernelUcontext uc{};
+  uc.uc_flags = (fpstate ? kUcFpXstate : 0) | kUcSigcontextSs | kUcStrictRestoreSs;
+  uc.ss_flags = kLeaveAltstackAlone;
+  uc.mcontext = sigcontext_of(r);
+  uc.mcontext.fpstate = fpstate;
+  uc.sigmask = sigmask;
+  return uc;
+}
+
 void put_ucontext(std::vector<uint8_t>& bytes, uint64_t base, uint64_t uc_addr, const KernelUcontext& uc) {
   std::memcpy(bytes.data() + (uc_addr - base), &uc, sizeof uc);
 }
@@ -206,13 +219,7 @@ FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Regis
   std::memcpy(f.bytes.data() + (fp - child_frame) + kSwReservedOffset, &sw, sizeof sw);
   std::memcpy(f.bytes.data() + (fp - child_frame) + xsize, &kFpXstateMagic2, sizeof kFpXstateMagic2);
 
-  KernelUcontext uc{};
-  uc.uc_flags = kUcFpXstate | kUcSigcontextSs | kUcStrictRestoreSs;
-  uc.ss_flags = kLeaveAltstackAlone;
-  uc.mcontext = sigcontext_of(resume);
-  uc.mcontext.fpstate = fp;
-  uc.sigmask = saved.sigmask;
-  put_ucontext(f.bytes, child_frame, f.main_uc, uc);
+  put_ucontext(f.bytes, child_frame, f.main_uc, ucontext_of(resume, fp, saved.sigmask));
   // The main frame's return address is the trampoline: `ret` at the end of the
   // reap chain lands there with rsp at P's context, as a signal handler returns.
   std::memcpy(f.bytes.data() + (main_frame - child_frame), &code.trampoline, sizeof code.trampoline);
@@ -229,13 +236,7 @@ FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Regis
   w.r10 = 0;
   w.rsp = main_frame;
   w.eflags &= ~0x500ull;
-  KernelUcontext ruc{};
-  ruc.uc_flags = kUcSigcontextSs | kUcStrictRestoreSs;
-  ruc.ss_flags = kLeaveAltstackAlone;
-  ruc.mcontext = sigcontext_of(w);
-  ruc.mcontext.fpstate = 0;
-  ruc.sigmask = ~0ull;
-  put_ucontext(f.bytes, child_frame, f.reap_uc, ruc);
+  put_ucontext(f.bytes, child_frame, f.reap_uc, ucontext_of(w, 0, ~0ull));
 
   // The child: exit(0) at a syscall instruction, every signal blocked, no stack.
   user_regs_struct c = resume;
@@ -244,13 +245,7 @@ FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Regis
   c.rdi = 0;
   c.rsp = kPoisonStack;
   c.rbp = kPoisonStack;
-  KernelUcontext cuc{};
-  cuc.uc_flags = kUcSigcontextSs | kUcStrictRestoreSs;
-  cuc.ss_flags = kLeaveAltstackAlone;
-  cuc.mcontext = sigcontext_of(c);
-  cuc.mcontext.fpstate = 0;
-  cuc.sigmask = ~0ull;
-  put_ucontext(f.bytes, child_frame, f.child_uc, cuc);
+  put_ucontext(f.bytes, child_frame, f.child_uc, ucontext_of(c, 0, ~0ull));
   return f;
 }
 
