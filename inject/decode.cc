@@ -12,22 +12,15 @@
 #include "inject/error.h"
 #include "inject/memory.h"
 #include "inject/sys/proc_maps.h"
+#include "inject/sys/x86_decoder.h"
 
 namespace ttst::inject {
 namespace {
 
-struct Capstone {
-  csh handle = 0;
-  Capstone() {
-    if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK)
-      throw InjectError("capstone: cannot open an x86-64 decoder");
-  }
-  ~Capstone() { cs_close(&handle); }
-};
-
 csh capstone() {
-  static Capstone cs;
-  return cs.handle;
+  static sys::X86Decoder decoder;
+  if (!decoder.opened()) throw InjectError("capstone: cannot open an x86-64 decoder");
+  return decoder.handle();
 }
 
 // The vDSO's .text section: [offset, size) in the image.
