@@ -22,14 +22,7 @@ struct L0 {
 struct K0 {
   int v;
 };
-#define NEST(n, m) \
-  struct L##n {  \
-    struct L##m in; \
-  };             \
-  struct K##n {  \
-    struct K##m in; \
-  };
-NEST_LEVELS_40(NEST)
+NEST_LEVELS_40(NEST_L_AND_K)
 struct L40 deep;
 struct K40 kept;
 /* A cyclic type holding the deep one in place. */

@@ -33,14 +33,7 @@ struct K0 {
   int pad;
   int v;
 };
-#define NEST(n, m)    \
-  struct L##n {       \
-    struct L##m in;   \
-  };                  \
-  struct K##n {       \
-    struct K##m in;   \
-  };
-NEST_LEVELS_70(NEST)
+NEST_LEVELS_70(NEST_L_AND_K)
 
 #define S10 **********
 #if DEPTH == 40
