@@ -35,9 +35,7 @@ struct Fixture {
 
   Fixture() {
     become_subreaper();
-    s = spawn({runfile("tests/programs/blocker/blocker_bin"), "read"});
-    REQUIRE(read_line(s.from_child) == "ready");
-    wait_in_syscall(s.pid, {SYS_read});
+    s = spawn_blocked({"read"}, {SYS_read});
     p.emplace(SeizedProcess::seize(s.pid));
     r.emplace(create_reversed(p->main_thread()));
     regs0 = Registers::capture(p->main_thread());

@@ -158,9 +158,7 @@ TEST_CASE("a future version that cannot be executed is reported and leaves P unc
 
 TEST_CASE("a multi-threaded P: every thread seized, R and F are single-threaded copies") {
   become_subreaper();
-  Spawned s = spawn({runfile("tests/programs/blocker/blocker_bin"), "threads"});
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_read});
+  Spawned s = spawn_blocked({"threads"}, {SYS_read});
   {
     SeizedProcess p = SeizedProcess::seize(s.pid);
     CHECK(p.threads().size() == 2);
@@ -188,9 +186,7 @@ TEST_CASE("a multi-threaded P: every thread seized, R and F are single-threaded 
 
 TEST_CASE("with rseq registered (glibc's default), P and R are identical outside the kernel-written rseq area") {
   become_subreaper();
-  Spawned s = spawn({runfile("tests/programs/blocker/blocker_bin"), "read"}, /*keep_rseq=*/true);
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_read});
+  Spawned s = spawn_blocked({"read"}, {SYS_read}, /*keep_rseq=*/true);
   {
     SeizedProcess p = SeizedProcess::seize(s.pid);
     std::vector<Range> kernel = p.kernel_written_ranges();

@@ -50,6 +50,16 @@ Spawned spawn(const std::vector<std::string>& argv, bool keep_rseq) {
   return Spawned{pid, in[1], out[0]};
 }
 
+Spawned spawn_blocked(const std::vector<std::string>& args, const std::set<long>& nrs, bool keep_rseq) {
+  std::vector<std::string> argv{runfile("tests/programs/blocker/blocker_bin")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Spawned s = spawn(argv, keep_rseq);
+  if (std::string line = read_line(s.from_child); line != "ready")
+    throw std::runtime_error("the blocker said '" + line + "', not ready");
+  wait_in_syscall(s.pid, nrs);
+  return s;
+}
+
 std::string read_line(int fd, milliseconds timeout) {
   std::string line;
   auto deadline = steady_clock::now() + timeout;

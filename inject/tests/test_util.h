@@ -23,6 +23,9 @@ std::string runfile(const std::string& rel);
 // Starts argv[0] with stdin/stdout on pipes; rseq is disabled (glibc tunable) unless
 // keep_rseq, so the kernel does not write cpu ids into the memory tests hash.
 Spawned spawn(const std::vector<std::string>& argv, bool keep_rseq = false);
+// tests/programs/blocker started (spawn) with `args` ("read", "epoll"...), once it
+// said "ready" and its main thread sleeps in one of the syscalls `nrs`; throws if not.
+Spawned spawn_blocked(const std::vector<std::string>& args, const std::set<long>& nrs, bool keep_rseq = false);
 // One line from fd without the newline; throws on timeout or EOF.
 std::string read_line(int fd, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
 // Waits until the main thread of pid sleeps in one of the syscalls `nrs`.
