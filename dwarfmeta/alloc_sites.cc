@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "dwarfmeta/error.h"
+#include "inject/sys/x86_decoder.h"
 
 namespace ttst::dwarfmeta {
 
@@ -29,28 +30,21 @@ std::string canonical(std::string name) {
   return name;
 }
 
+// Capstone's decoder (inject/sys) with dwarfmeta's error and a walk over a range.
 class Capstone {
  public:
-  explicit Capstone(bool detail) {
-    if (cs_open(CS_ARCH_X86, CS_MODE_64, &h_) != CS_ERR_OK)
+  explicit Capstone(bool detail) : decoder_(detail) {
+    if (!decoder_.opened())
       throw Error(ErrorKind::BadDwarf, "cannot start the Capstone disassembler: reinstall libcapstone4");
-    cs_option(h_, CS_OPT_DETAIL, detail ? CS_OPT_ON : CS_OPT_OFF);
-    insn_ = cs_malloc(h_);
   }
-  ~Capstone() {
-    cs_free(insn_, 1);
-    cs_close(&h_);
-  }
-  Capstone(const Capstone&) = delete;
-  Capstone& operator=(const Capstone&) = delete;
 
   // Calls fn(insn) for each instruction of [code, code+size) at address `addr`,
   // skipping undecodable bytes.
   template <class F>
   void each(const uint8_t* code, size_t size, uint64_t addr, F&& fn) {
     while (size > 0) {
-      if (cs_disasm_iter(h_, &code, &size, &addr, insn_)) {
-        fn(*insn_);
+      if (const cs_insn* insn = decoder_.next(code, size, addr)) {
+        fn(*insn);
       } else {
         ++code, --size, ++addr;
       }
@@ -58,8 +52,7 @@ class Capstone {
   }
 
  private:
-  csh h_ = 0;
-  cs_insn* insn_ = nullptr;
+  sys::X86Decoder decoder_;
 };
 
 // Address of the memory operand [rip + disp] of `insn`, or 0.

@@ -274,31 +274,17 @@ class View {
   const ImageGlobal& global_at(uint32_t i) const { return globals()[i]; }
   // By state ID ("name", "file.c::name", "func::name"); binary search.
   const ImageGlobal* global(const char* id) const {
-    uint32_t lo = 0, hi = h_->global_count;
-    while (lo < hi) {
-      uint32_t mid = lo + (hi - lo) / 2;
-      int c = compare(str(globals()[mid].id), id);
-      if (c == 0) return &globals()[mid];
-      if (c < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return nullptr;
+    uint32_t i = find_sorted(h_->global_count, [&](uint32_t k) { return compare(str(globals()[k].id), id); });
+    return i < h_->global_count ? &globals()[i] : nullptr;
   }
 
   uint32_t function_count() const { return h_->function_count; }
   const ImageFunction& function_at_index(uint32_t i) const { return functions()[i]; }
   // By function id ("name" or "file.c::name"); binary search.
   const ImageFunction* function(const char* id) const {
-    uint32_t lo = 0, hi = h_->function_count;
-    while (lo < hi) {
-      uint32_t mid = lo + (hi - lo) / 2;
-      const ImageFunction& f = functions()[function_by_id()[mid]];
-      int c = compare(str(f.id), id);
-      if (c == 0) return &f;
-      if (c < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return nullptr;
+    auto id_at = [&](uint32_t k) { return compare(str(functions()[function_by_id()[k]].id), id); };
+    uint32_t i = find_sorted(h_->function_count, id_at);
+    return i < h_->function_count ? &functions()[function_by_id()[i]] : nullptr;
   }
   // The function whose [low, high) holds `addr` (link-time).
   const ImageFunction* function_containing(uint64_t addr) const {
@@ -320,15 +306,11 @@ class View {
   const ImageAllocSite& site_at(uint32_t i) const { return sites()[i]; }
   // By link-time return address (ttst_heap_desc::site minus the load bias).
   const ImageAllocSite* alloc_site(uint64_t return_addr) const {
-    uint32_t lo = 0, hi = h_->site_count;
-    while (lo < hi) {
-      uint32_t mid = lo + (hi - lo) / 2;
-      uint64_t a = sites()[mid].return_addr;
-      if (a == return_addr) return &sites()[mid];
-      if (a < return_addr) lo = mid + 1;
-      else hi = mid;
-    }
-    return nullptr;
+    uint32_t i = find_sorted(h_->site_count, [&](uint32_t k) {
+      uint64_t a = sites()[k].return_addr;
+      return a < return_addr ? -1 : a > return_addr ? 1 : 0;
+    });
+    return i < h_->site_count ? &sites()[i] : nullptr;
   }
 
   uint32_t annotation_count() const { return h_->annotation_count; }
@@ -350,6 +332,23 @@ class View {
   }
 
  private:
+  // Binary search of entries 0..n-1 sorted by key: the index of the one whose
+  // key_vs_target(index) is 0, else n (key_vs_target < 0: the entry sorts first).
+  template <class KeyVsTarget>
+  static uint32_t find_sorted(uint32_t n, KeyVsTarget key_vs_target) {
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+      uint32_t mid = lo + (hi - lo) / 2;
+      int c = key_vs_target(mid);
+      if (c == 0) return mid;
+      if (c < 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return n;
+  }
+
   template <class T>
   const T* at(uint64_t off) const {
     return reinterpret_cast<const T*>(base_ + off);

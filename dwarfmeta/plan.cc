@@ -100,14 +100,7 @@ class Planner {
   Plan run() {
     for (const Global& g2 : v2_.globals) plan_.objects.push_back(global(g2));
     for (const Global& g1 : v1_.globals)
-      if (!matched_v1_.count(g1.id)) {
-        PlanObject o;
-        o.id = g1.id;
-        o.what = "global";
-        o.kind = ObjectKind::Dropped;
-        o.type_v1 = v1_.type_name(g1.type);
-        plan_.objects.push_back(std::move(o));
-      }
+      if (!matched_v1_.count(g1.id)) add_dropped(g1.id, "global", v1_.type_name(g1.type));
     alloc_sites();
     return std::move(plan_);
   }
@@ -183,14 +176,17 @@ class Planner {
       plan_.objects.push_back(std::move(o));
     }
     for (const AllocSite& s : v1_.alloc_sites)
-      if (!sites2.count(s.id)) {
-        PlanObject o;
-        o.id = s.id;
-        o.what = "alloc_site";
-        o.kind = ObjectKind::Dropped;
-        o.type_v1 = s.allocator;
-        plan_.objects.push_back(std::move(o));
-      }
+      if (!sites2.count(s.id)) add_dropped(s.id, "alloc_site", s.allocator);
+  }
+
+  // An object of v1 that v2 no longer has (`what` its kind, `type_v1` its type).
+  void add_dropped(const std::string& id, const char* what, const std::string& type_v1) {
+    PlanObject o;
+    o.id = id;
+    o.what = what;
+    o.kind = ObjectKind::Dropped;
+    o.type_v1 = type_v1;
+    plan_.objects.push_back(std::move(o));
   }
 
   const Program& v1_;

@@ -11,22 +11,16 @@
 
 #include "inject/error.h"
 #include "inject/memory.h"
+#include "inject/sys/proc_maps.h"
+#include "inject/sys/x86_decoder.h"
 
 namespace ttst::inject {
 namespace {
 
-struct Capstone {
-  csh handle = 0;
-  Capstone() {
-    if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK)
-      throw InjectError("capstone: cannot open an x86-64 decoder");
-  }
-  ~Capstone() { cs_close(&handle); }
-};
-
 csh capstone() {
-  static Capstone cs;
-  return cs.handle;
+  static sys::X86Decoder decoder;
+  if (!decoder.opened()) throw InjectError("capstone: cannot open an x86-64 decoder");
+  return decoder.handle();
 }
 
 // The vDSO's .text section: [offset, size) in the image.
@@ -80,7 +74,7 @@ Instruction decode_remote_instruction(pid_t pid, uint64_t address) {
 
 uint64_t find_syscall_site(pid_t pid) {
   uint64_t base = 0, end = 0;
-  for (const Mapping& m : read_maps(pid))
+  for (const sys::Mapping& m : sys::read_maps(pid))
     if (m.path == "[vdso]") base = m.start, end = m.end;
   if (!base) throw InjectError("process " + std::to_string(pid) + " has no vDSO mapping");
 

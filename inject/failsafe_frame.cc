@@ -15,6 +15,8 @@
 
 #include "inject/error.h"
 #include "inject/remote_syscalls.h"
+#include "inject/sys/hex.h"
+#include "inject/sys/proc_maps.h"
 
 namespace ttst::inject {
 namespace {
@@ -74,6 +76,19 @@ KernelSigcontext sigcontext_of(const user_regs_struct& r) {
   return sc;
 }
 
+// What rt_sigreturn restores: registers `r`, the xsave image at `fpstate` (0: none,
+// the FPU is reset), the signal mask; P's alternate signal stack left alone and ss
+// restored strictly.
+KernelUcontext ucontext_of(const user_regs_struct& r, uint64_t fpstate, uint64_t sigmask) {
+  KernelUcontext uc{};
+  uc.uc_flags = (fpstate ? kUcFpXstate : 0) | kUcSigcontextSs | kUcStrictRestoreSs;
+  uc.ss_flags = kLeaveAltstackAlone;
+  uc.mcontext = sigcontext_of(r);
+  uc.mcontext.fpstate = fpstate;
+  uc.sigmask = sigmask;
+  return uc;
+}
+
 void put_ucontext(std::vector<uint8_t>& bytes, uint64_t base, uint64_t uc_addr, const KernelUcontext& uc) {
   std::memcpy(bytes.data() + (uc_addr - base), &uc, sizeof uc);
 }
@@ -124,13 +139,13 @@ uint64_t find_code(pid_t pid, std::span<const uint8_t> pattern) {
     std::vector<uint8_t> b(pattern.size());
     return try_read_memory(pid, addr, b) == b.size() && b == key;
   };
-  std::vector<Mapping> maps = read_maps(pid);
-  for (const Mapping& m : maps) {
+  std::vector<sys::Mapping> maps = sys::read_maps(pid);
+  for (const sys::Mapping& m : maps) {
     auto it = known.find({key, m.path, m.offset});
     if (it != known.end() && m.start + it->second < m.end && is_there(m.start + it->second))
       return m.start + it->second;
   }
-  for (const Mapping& m : maps) {
+  for (const sys::Mapping& m : maps) {
     if (m.perms.size() < 3 || m.perms[2] != 'x' || !m.readable() || m.path.empty() || m.path[0] != '/')
       continue;
     std::vector<uint8_t> text(m.end - m.start);
@@ -160,7 +175,7 @@ uint64_t find_syscall_ret(pid_t pid) {
 }
 
 FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Registers& saved,
-                                     const FrameCode& code, const std::vector<Mapping>& maps) {
+                                     const FrameCode& code, const std::vector<sys::Mapping>& maps) {
   const size_t xsize = saved.xstate.size();
   if (xsize < 512 + 64) throw InjectError("the saved FPU state is too small for a signal frame");
   // ptrace's xsave image keeps XCR0 (the user feature mask) where a signal frame
@@ -192,11 +207,11 @@ FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Regis
   f.child_uc = child_frame + kPretcode;
 
   bool room = false;
-  for (const Mapping& m : maps)
+  for (const sys::Mapping& m : maps)
     if (m.start <= resume.rsp - 1 && resume.rsp - 1 < m.end)
       room = m.writable() && m.start <= child_frame;
   if (!room)
-    throw InjectError("no room for the fail-safe frame below the stack pointer " + fmt_hex(resume.rsp) +
+    throw InjectError("no room for the fail-safe frame below the stack pointer " + sys::hex_digits(resume.rsp) +
                       " (" + std::to_string(top - child_frame) + " bytes needed)");
 
   f.bytes.assign(top - child_frame, 0);
@@ -204,13 +219,7 @@ FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Regis
   std::memcpy(f.bytes.data() + (fp - child_frame) + kSwReservedOffset, &sw, sizeof sw);
   std::memcpy(f.bytes.data() + (fp - child_frame) + xsize, &kFpXstateMagic2, sizeof kFpXstateMagic2);
 
-  KernelUcontext uc{};
-  uc.uc_flags = kUcFpXstate | kUcSigcontextSs | kUcStrictRestoreSs;
-  uc.ss_flags = kLeaveAltstackAlone;
-  uc.mcontext = sigcontext_of(resume);
-  uc.mcontext.fpstate = fp;
-  uc.sigmask = saved.sigmask;
-  put_ucontext(f.bytes, child_frame, f.main_uc, uc);
+  put_ucontext(f.bytes, child_frame, f.main_uc, ucontext_of(resume, fp, saved.sigmask));
   // The main frame's return address is the trampoline: `ret` at the end of the
   // reap chain lands there with rsp at P's context, as a signal handler returns.
   std::memcpy(f.bytes.data() + (main_frame - child_frame), &code.trampoline, sizeof code.trampoline);
@@ -227,13 +236,7 @@ FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Regis
   w.r10 = 0;
   w.rsp = main_frame;
   w.eflags &= ~0x500ull;
-  KernelUcontext ruc{};
-  ruc.uc_flags = kUcSigcontextSs | kUcStrictRestoreSs;
-  ruc.ss_flags = kLeaveAltstackAlone;
-  ruc.mcontext = sigcontext_of(w);
-  ruc.mcontext.fpstate = 0;
-  ruc.sigmask = ~0ull;
-  put_ucontext(f.bytes, child_frame, f.reap_uc, ruc);
+  put_ucontext(f.bytes, child_frame, f.reap_uc, ucontext_of(w, 0, ~0ull));
 
   // The child: exit(0) at a syscall instruction, every signal blocked, no stack.
   user_regs_struct c = resume;
@@ -242,13 +245,7 @@ FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Regis
   c.rdi = 0;
   c.rsp = kPoisonStack;
   c.rbp = kPoisonStack;
-  KernelUcontext cuc{};
-  cuc.uc_flags = kUcSigcontextSs | kUcStrictRestoreSs;
-  cuc.ss_flags = kLeaveAltstackAlone;
-  cuc.mcontext = sigcontext_of(c);
-  cuc.mcontext.fpstate = 0;
-  cuc.sigmask = ~0ull;
-  put_ucontext(f.bytes, child_frame, f.child_uc, cuc);
+  put_ucontext(f.bytes, child_frame, f.child_uc, ucontext_of(c, 0, ~0ull));
   return f;
 }
 

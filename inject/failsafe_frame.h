@@ -41,6 +41,7 @@
 
 #include "inject/memory.h"
 #include "inject/registers.h"
+#include "inject/sys/proc_maps.h"
 
 namespace ttst::inject {
 
@@ -92,6 +93,6 @@ struct FrameCode {
 // mask. Throws InjectError when the stack mapping has no room or the FPU state
 // lacks the kernel's xstate marker.
 FailSafeFrames build_failsafe_frames(const user_regs_struct& resume, const Registers& saved,
-                                     const FrameCode& code, const std::vector<Mapping>& maps);
+                                     const FrameCode& code, const std::vector<sys::Mapping>& maps);
 
 }  // namespace ttst::inject

@@ -7,6 +7,8 @@
 #include <cerrno>
 
 #include "inject/error.h"
+#include "inject/sys/hex.h"
+#include "inject/sys/proc_maps.h"
 
 namespace ttst::inject {
 
@@ -58,7 +60,7 @@ MemoryDigest digest_writable_memory(pid_t pid, const std::vector<Range>& exclude
     }
   };
   std::vector<uint8_t> buf;
-  for (const Mapping& m : read_maps(pid)) {
+  for (const sys::Mapping& m : sys::read_maps(pid)) {
     std::string layout = sys::hex_digits(m.start) + "-" + sys::hex_digits(m.end) + m.perms + m.path;
     mix(reinterpret_cast<const uint8_t*>(layout.data()), layout.size());
     if (!m.readable() || !m.writable()) continue;

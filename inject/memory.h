@@ -13,16 +13,9 @@
 #include <vector>
 
 #include "inject/remote_addr.h"
-#include "inject/sys/hex.h"
 #include "inject/sys/proc_maps.h"
 
 namespace ttst::inject {
-
-// The mappings of a process come from the one host-side reader (inject/sys).
-using sys::Mapping;
-using sys::read_maps;
-// "7f12ab" (no prefix). Kept for failsafe_frame.cc until it uses sys::hex.
-inline std::string fmt_hex(uint64_t v) { return sys::hex_digits(v); }
 
 // Reads exactly out.size() bytes or throws.
 void read_memory(pid_t pid, uint64_t addr, std::span<uint8_t> out);
@@ -53,7 +46,7 @@ struct Range {
 struct MemoryDigest {
   uint64_t hash = 0;
   uint64_t bytes = 0;
-  std::vector<Mapping> writable;
+  std::vector<sys::Mapping> writable;
 };
 MemoryDigest digest_writable_memory(pid_t pid, const std::vector<Range>& exclude = {});
 

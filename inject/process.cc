@@ -7,6 +7,7 @@
 
 #include "inject/error.h"
 #include "inject/sys/proc_entries.h"
+#include "inject/sys/proc_status.h"
 
 namespace ttst::inject {
 namespace {

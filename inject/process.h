@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "inject/memory.h"
-#include "inject/sys/proc_status.h"
 #include "inject/task.h"
 
 namespace ttst::inject {
@@ -45,9 +44,5 @@ class SeizedProcess {
   int seccomp_ = 0;
   std::deque<Task> threads_;
 };
-
-// "Name:\tvalue" field of /proc/PID/status ("" when absent), from the one
-// host-side reader (inject/sys).
-using sys::proc_status_field;
 
 }  // namespace ttst::inject

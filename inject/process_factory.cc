@@ -19,6 +19,7 @@
 #include "inject/memory.h"
 #include "inject/remote_syscalls.h"
 #include "inject/steps.h"
+#include "inject/sys/proc_entries.h"
 
 namespace ttst::inject {
 namespace {
@@ -150,17 +151,6 @@ void ChildProcess::kill() {
   task_.forget();
 }
 
-std::vector<int> list_fds(pid_t pid) {
-  std::vector<int> out;
-  std::string path = "/proc/" + std::to_string(pid) + "/fd";
-  DIR* d = opendir(path.c_str());
-  if (!d) throw InjectError("cannot list " + path);
-  while (dirent* e = readdir(d))
-    if (e->d_name[0] != '.') out.push_back(std::stoi(e->d_name));
-  closedir(d);
-  return out;
-}
-
 ChildProcess create_reversed(Task& past, milliseconds timeout) {
   Registers saved = Registers::capture(past);
   ChildProcess r = fork_child(past, timeout);
@@ -187,8 +177,9 @@ ChildProcess create_future(Task& past, const FutureSpec& spec, milliseconds time
   pid_t fpid = f.pid();
   {
     RemoteSyscalls rs(f.task(), timeout);
-    std::vector<int> fds = spec.fds ? *spec.fds : list_fds(fpid);
-    for (int fd : fds) {
+    std::optional<std::vector<int>> fds = spec.fds ? spec.fds : sys::open_fds(fpid);
+    if (!fds) throw InjectError("cannot list /proc/" + std::to_string(fpid) + "/fd");
+    for (int fd : *fds) {
       int64_t flags = rs.call(SYS_fcntl, {static_cast<uint64_t>(fd), F_GETFD, 0, 0, 0, 0}).ret;
       if (flags < 0) {
         if (spec.fds)

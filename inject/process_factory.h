@@ -70,7 +70,4 @@ struct FutureSpec {
 ChildProcess create_future(Task& past, const FutureSpec& spec,
                            milliseconds timeout = milliseconds(2000));
 
-// The fds open in process `pid` (from /proc/PID/fd).
-std::vector<int> list_fds(pid_t pid);
-
 }  // namespace ttst::inject

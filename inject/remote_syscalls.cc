@@ -17,6 +17,7 @@
 #include "inject/error.h"
 #include "inject/memory.h"
 #include "inject/steps.h"
+#include "inject/sys/proc_maps.h"
 
 namespace ttst::inject {
 namespace {
@@ -47,7 +48,7 @@ RemoteSyscalls::RemoteSyscalls(Task& task, milliseconds timeout, IfReleased if_r
     code_ = FrameCode{find_sigreturn_trampoline(task_.tid()), find_syscall_ret(task_.tid()), site_};
     const long restarted = original_restart_nr(task_.tid(), saved_.gpr);
     frames_ = build_failsafe_frames(resume_context(saved_.gpr, at_entry, restarted), saved_, code_,
-                                    read_maps(task_.tid()));
+                                    sys::read_maps(task_.tid()));
     continuation_ = frames_->main_uc;
     original_stack_ = read_memory(task_.tid(), frames_->range.start, frames_->bytes.size());
     // From here on, P released at any instant returns to its own context.

@@ -18,9 +18,18 @@
 #include <spdlog/spdlog.h>
 
 #include "inject/error.h"
-#include "inject/process.h"
+#include "inject/sys/proc_status.h"
+#include "inject/sys/signals.h"
 
 namespace ttst::inject {
+
+namespace {
+// A signal not in `blocked` pending for the thread (SigPnd) or its process (ShdPnd).
+bool pending_unblocked(const sys::ProcStatus& status, uint64_t blocked) {
+  return ((status.signal_set("SigPnd") | status.signal_set("ShdPnd")) & ~blocked) != 0;
+}
+}  // namespace
+
 unsigned options_child() {
   return PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC;
 }
@@ -29,11 +38,11 @@ std::string Stop::describe() const {
   switch (kind) {
     case StopKind::kSyscall: return "syscall stop";
     case StopKind::kEvent: return "ptrace event " + std::to_string(event);
-    case StopKind::kSignalDelivery: return "signal " + signal_name(sig);
-    case StopKind::kGroupStop: return "group stop by " + signal_name(sig);
+    case StopKind::kSignalDelivery: return "signal " + sys::signal_name(sig);
+    case StopKind::kGroupStop: return "group stop by " + sys::signal_name(sig);
     case StopKind::kInterrupt: return "interrupt stop";
     case StopKind::kExited: return "exited with status " + std::to_string(exit_code);
-    case StopKind::kKilled: return "killed by " + signal_name(sig);
+    case StopKind::kKilled: return "killed by " + sys::signal_name(sig);
   }
   return "unknown stop";
 }
@@ -187,8 +196,8 @@ void Task::restart_eintr_of_interrupt() {
   const bool eintr_on_stop = nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2 ||
                              nr == SYS_rt_sigtimedwait;
   if (!eintr_on_stop || static_cast<int64_t>(r.rax) != -EINTR) return;
-  std::string blk = proc_status_field(tid_, "SigBlk");
-  if (signal_pending_unblocked(blk.empty() ? 0 : std::stoull(blk, nullptr, 16))) return;
+  const std::optional<sys::ProcStatus> status = sys::ProcStatus::read(tid_);
+  if (!status || pending_unblocked(*status, status->signal_set("SigBlk"))) return;
   uint8_t insn[2] = {0, 0};
   iovec local{insn, 2}, remote{reinterpret_cast<void*>(r.rip - 2), 2};
   if (process_vm_readv(tid_, &local, 1, &remote, 1, 0) != 2 || insn[0] != 0x0f || insn[1] != 0x05)
@@ -202,11 +211,8 @@ void Task::restart_eintr_of_interrupt() {
 }
 
 bool Task::signal_pending_unblocked(uint64_t blocked) {
-  auto mask = [this](const char* field) {
-    std::string v = proc_status_field(tid_, field);
-    return v.empty() ? 0ull : std::stoull(v, nullptr, 16);
-  };
-  return ((mask("SigPnd") | mask("ShdPnd")) & ~blocked) != 0;
+  const std::optional<sys::ProcStatus> status = sys::ProcStatus::read(tid_);
+  return status && pending_unblocked(*status, blocked);
 }
 
 std::optional<user_regs_struct> Task::eintr_original_of(const user_regs_struct& regs) const {

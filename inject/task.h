@@ -18,7 +18,6 @@
 #include <string>
 #include <vector>
 
-#include "inject/sys/signals.h"
 
 namespace ttst::inject {
 
@@ -127,8 +126,6 @@ class Task {
   user_regs_struct eintr_rewound_{};
 };
 
-// "SIGSEGV" (or "signal 77"), from inject/sys.
-using sys::signal_name;
 // Decodes a waitpid status of a traced thread.
 Stop decode_status(int status);
 // Size of the kernel's x86 xstate buffer, from CPUID leaf 0xD (at run time).

@@ -10,6 +10,7 @@
 #include "inject/agent/agent_abi.h"
 #include "inject/agent_session.h"
 #include "inject/memory.h"
+#include "inject/sys/proc_maps.h"
 #include "stfw/stfw_task.h"
 #include "supervisor/transaction_end.h"
 
@@ -24,7 +25,7 @@ using std::chrono::milliseconds;
 // times the peer's writable memory and 256 MiB more.
 uint64_t agent_heap_size(pid_t peer) {
   uint64_t writable = 0;
-  for (const inject::Mapping& m : inject::read_maps(peer))
+  for (const sys::Mapping& m : sys::read_maps(peer))
     if (m.writable()) writable += m.end - m.start;
   return ((4 * writable + (256ull << 20)) + 4095) & ~uint64_t{4095};
 }

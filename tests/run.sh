@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds with Bazel (offline),
-# runs the tests, prints the size of the trusted code (tests/rcb_count.sh), and
+# runs the tests, prints the size of the trusted code (tests/rcb_count.sh) and the
+# functions over 100 lines outside tests (tests/function_length.py, which fails the
+# run when one is not on its printed allow-list), and
 # ends with one line "N passed, N failed" where N counts doctest test cases of the
 # tests this invocation ran (tests/count_test_results.py). Exits non-zero on any
 # failure.
@@ -43,6 +45,9 @@ bazel_rc=$?
 bash tests/rcb_count.sh
 rcb_rc=$?
 
+python3 tests/function_length.py
+length_rc=$?
+
 counts=$(python3 tests/count_test_results.py "$events")
 counts_rc=$?
 read -r passed _ failed _ <<<"$counts"
@@ -50,8 +55,8 @@ if [[ ! $passed =~ ^[0-9]+$ || ! $failed =~ ^[0-9]+$ ]]; then
   echo "cannot count the test results: $counts" >&2
   passed=0 failed=1
 fi
-if [[ $failed -eq 0 && ($bazel_rc -ne 0 || $rcb_rc -ne 0 || $counts_rc -ne 0) ]]; then
-  failed=1  # bazel or the RCB count failed for a reason the test logs do not show
+if [[ $failed -eq 0 && ($bazel_rc -ne 0 || $rcb_rc -ne 0 || $length_rc -ne 0 || $counts_rc -ne 0) ]]; then
+  failed=1  # bazel, the RCB count or the length audit failed for a reason the test logs do not show
 fi
 echo "$passed passed, $failed failed"
-[[ $failed -eq 0 && $bazel_rc -eq 0 && $rcb_rc -eq 0 ]]
+[[ $failed -eq 0 && $bazel_rc -eq 0 && $rcb_rc -eq 0 && $length_rc -eq 0 ]]

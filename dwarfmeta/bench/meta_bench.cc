@@ -74,6 +74,44 @@ void write_unit(const std::string& file, int unit, int structs, int functions) {
   }
 }
 
+// The generated program: a shared header, `units` translation units and a main,
+// compiled with gcc -g into `bin`. False (with a message) if gcc fails.
+bool build_program(const std::string& dir, const std::string& bin, int units, int structs, int functions) {
+  write_header(dir + "/big.h", structs);
+  std::string srcs;
+  for (int u = 0; u < units; ++u) {
+    std::string f = dir + "/unit" + std::to_string(u) + ".c";
+    write_unit(f, u, structs, functions);
+    srcs += " " + f;
+  }
+  {
+    std::ofstream m(dir + "/main.c");
+    m << "int main(void) { return 0; }\n";
+    srcs += " " + dir + "/main.c";
+  }
+  std::printf("generating and compiling %d translation units (gcc -g -O0 -fno-eliminate-unused-debug-types)...\n",
+              units + 1);
+  std::string cmd = "gcc -w -g -O0 -fno-eliminate-unused-debug-types -o " + bin + srcs;
+  auto t0 = Clock::now();
+  if (std::system(cmd.c_str()) != 0) {
+    std::fprintf(stderr, "meta_bench: compiling the generated program failed\n");
+    return false;
+  }
+  std::printf("compiled in %.1f s\n", ms_since(t0) / 1000);
+  return true;
+}
+
+// The 1-minute load average ("?" if unreadable): how busy the machine was.
+std::string load_average() {
+  char buf[64] = "?";
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (!std::fgets(buf, sizeof buf, f)) buf[0] = 0;
+    std::fclose(f);
+  }
+  std::string text = buf;
+  return text.substr(0, text.find(' '));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,28 +125,8 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/ttst-meta-bench-XXXXXX";
   if (!mkdtemp(tmpl)) return 1;
   std::string dir = tmpl;
-  write_header(dir + "/big.h", structs);
-  std::string srcs;
-  for (int u = 0; u < units; ++u) {
-    std::string f = dir + "/unit" + std::to_string(u) + ".c";
-    write_unit(f, u, structs, functions);
-    srcs += " " + f;
-  }
-  {
-    std::ofstream m(dir + "/main.c");
-    m << "int main(void) { return 0; }\n";
-    srcs += " " + dir + "/main.c";
-  }
-  std::string bin = dir + "/big";
-  std::printf("generating and compiling %d translation units (gcc -g -O0 -fno-eliminate-unused-debug-types)...\n",
-              units + 1);
-  std::string cmd = "gcc -w -g -O0 -fno-eliminate-unused-debug-types -o " + bin + srcs;
-  auto t0 = Clock::now();
-  if (std::system(cmd.c_str()) != 0) {
-    std::fprintf(stderr, "meta_bench: compiling the generated program failed\n");
-    return 1;
-  }
-  std::printf("compiled in %.1f s\n", ms_since(t0) / 1000);
+  const std::string bin = dir + "/big";
+  if (!build_program(dir, bin, units, structs, functions)) return 1;
 
   constexpr int kRuns = 5;
   std::vector<double> load_ms, load_cpu_ms, write_ms, hit_ms, lookup_ms, cached_ms;
@@ -156,16 +174,7 @@ int main(int argc, char** argv) {
   double l = med(load_ms), h = med(hit_ms);
   std::printf("  extraction  ttst::dwarfmeta::load            %8.1f ms   goal < 500 ms  %s\n", l, l < 500 ? "met" : "MISSED");
   std::printf("              (CPU time of the same runs  %8.1f ms; load average %s)\n", med(load_cpu_ms),
-              [] {
-                static char buf[64] = "?";
-                if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-                  if (!std::fgets(buf, sizeof buf, f)) buf[0] = 0;
-                  std::fclose(f);
-                  for (char* p = buf; *p; ++p)
-                    if (*p == ' ') { *p = 0; break; }
-                }
-                return buf;
-              }());
+              load_average().c_str());
   std::printf("  write_image                            %8.1f ms\n", med(write_ms));
   std::printf("  cache hit   cached_image (map+verify)  %8.2f ms   goal < 10 ms   %s\n", h, h < 10 ? "met" : "MISSED");
   std::printf("  %zu lookups in place (globals by ID, sites by return address) %.2f ms (%ld found)\n",

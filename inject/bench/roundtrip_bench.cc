@@ -5,9 +5,7 @@
 //   create R:         double remote fork from P, registers copied
 //   create F:         double remote fork, fds made inheritable, execve of v2
 // Usage: roundtrip_bench [rounds]   (run from the runfiles tree, e.g. bazel run)
-#include <signal.h>
-#include <sys/wait.h>
-#include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -15,7 +13,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <climits>
 #include <string>
 #include <vector>
 
@@ -23,8 +20,10 @@
 #include "inject/agent_session.h"
 #include "inject/process.h"
 #include "inject/process_factory.h"
+#include "inject/tests/test_util.h"
 
 using namespace ttst::inject;
+using ttst::inject::testing::Spawned;
 using Clock = std::chrono::steady_clock;
 
 static void report(const char* what, std::vector<double> ms, const char* goal) {
@@ -42,22 +41,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "roundtrip_bench: rounds must be a positive number\n");
     return 2;
   }
-  char path[PATH_MAX];
-  if (!realpath("tests/programs/blocker/blocker_bin", path)) {
-    std::fprintf(stderr, "roundtrip_bench: run it from the runfiles tree (bazel run //inject/bench:roundtrip_bench)\n");
+  Spawned blocked;
+  try {
+    blocked = ttst::inject::testing::spawn_blocked({"read"}, {SYS_read}, /*keep_rseq=*/true);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "roundtrip_bench: %s (run it from the runfiles tree: bazel run //inject/bench:roundtrip_bench)\n",
+                 e.what());
     return 2;
   }
-  int in[2];
-  if (pipe(in) != 0) return 1;
-  pid_t target = fork();
-  if (target == 0) {
-    dup2(in[0], 0);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    execl(path, path, "read", nullptr);
-    _exit(127);
-  }
-  usleep(200000);
+  const pid_t target = blocked.pid;
   try {
     SeizedProcess p = SeizedProcess::seize(target);
     std::vector<double> create_r, create_f, trip;
@@ -79,7 +71,7 @@ int main(int argc, char** argv) {
       }
     }
     FutureSpec spec;
-    spec.exe = path;
+    spec.exe = ttst::inject::testing::runfile("tests/programs/blocker/blocker_bin");
     for (int i = 0; i < std::max(5, rounds / 20); ++i) {
       auto t0 = Clock::now();
       ChildProcess f = create_future(p.main_thread(), spec);
@@ -93,10 +85,9 @@ int main(int argc, char** argv) {
     report("create F (to exec)", create_f, "");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "roundtrip_bench: %s\n", e.what());
-    kill(target, SIGKILL);
+    ttst::inject::testing::kill_and_reap(target);
     return 1;
   }
-  kill(target, SIGKILL);
-  waitpid(target, nullptr, 0);
+  ttst::inject::testing::kill_and_reap(target);
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "inject/sys/proc_maps.h"
 #include "inject/testing_agent.h"
 #include "inject/agent_image.h"
 #include "inject/agent_session.h"
@@ -22,6 +23,7 @@
 
 using namespace ttst::inject;
 using namespace ttst::inject::testing;
+namespace sys = ttst::sys;
 
 namespace {
 
@@ -34,9 +36,7 @@ struct Fixture {
 
   Fixture() {
     become_subreaper();
-    s = spawn({runfile("tests/programs/blocker/blocker_bin"), "read"});
-    REQUIRE(read_line(s.from_child) == "ready");
-    wait_in_syscall(s.pid, {SYS_read});
+    s = spawn_blocked({"read"}, {SYS_read});
     p.emplace(SeizedProcess::seize(s.pid));
     r.emplace(create_reversed(p->main_thread()));
     regs0 = Registers::capture(p->main_thread());
@@ -156,8 +156,8 @@ TEST_CASE("an infinite loop is reported as hung after the timeout") {
 TEST_CASE("the agent reads its peer's memory (in R and in a freshly exec'd F)") {
   Fixture fx;
   // Some writable bytes of P: the start of its data segment or heap.
-  Mapping target{};
-  for (const Mapping& m : read_maps(fx.s.pid))
+  sys::Mapping target{};
+  for (const sys::Mapping& m : sys::read_maps(fx.s.pid))
     if (m.writable() && m.readable() && m.path.find("[heap]") != std::string::npos) target = m;
   REQUIRE(target.start != 0);
   std::vector<uint8_t> expect = read_memory(fx.s.pid, target.start, 4096);

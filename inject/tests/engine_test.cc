@@ -17,10 +17,13 @@
 #include "inject/process.h"
 #include "inject/registers.h"
 #include "inject/remote_syscalls.h"
+#include "inject/sys/proc_maps.h"
+#include "inject/sys/proc_status.h"
 #include "inject/tests/test_util.h"
 
 using namespace ttst::inject;
 using namespace ttst::inject::testing;
+namespace sys = ttst::sys;
 
 namespace {
 
@@ -71,16 +74,14 @@ TEST_CASE("the syscall site is a syscall instruction in the vDSO") {
   CHECK(ins.text == "syscall");
   CHECK(ins.size == 2);
   bool in_vdso = false;
-  for (const Mapping& m : read_maps(s.pid))
+  for (const sys::Mapping& m : sys::read_maps(s.pid))
     if (m.path == "[vdso]" && site >= m.start && site < m.end) in_vdso = true;
   CHECK(in_vdso);
   kill_and_reap(s.pid);
 }
 
 TEST_CASE("read() completes as if never interrupted after injection") {
-  Spawned s = spawn({runfile(kBlocker), "read"});
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_read});
+  Spawned s = spawn_blocked({"read"}, {SYS_read});
   inject_some_syscalls(s.pid);
   REQUIRE(write(s.to_child, "hello\n", 6) == 6);
   CHECK(read_line(s.from_child) == "read ret=6 errno=0 data=hello usr1=0");
@@ -103,9 +104,7 @@ TEST_CASE("accept() completes as if never interrupted after injection") {
 }
 
 TEST_CASE("epoll_wait() completes as if never interrupted after injection") {
-  Spawned s = spawn({runfile(kBlocker), "epoll"});
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2});
+  Spawned s = spawn_blocked({"epoll"}, {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2});
   inject_some_syscalls(s.pid);
   REQUIRE(write(s.to_child, "x\n", 2) == 2);
   CHECK(read_line(s.from_child) == "epoll ret=1 errno=0 fd=0 usr1=0");
@@ -113,9 +112,7 @@ TEST_CASE("epoll_wait() completes as if never interrupted after injection") {
 }
 
 TEST_CASE("nanosleep() completes its full time as if never interrupted after injection") {
-  Spawned s = spawn({runfile(kBlocker), "nanosleep", "400"});
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_nanosleep, SYS_clock_nanosleep});
+  Spawned s = spawn_blocked({"nanosleep", "400"}, {SYS_nanosleep, SYS_clock_nanosleep});
   inject_some_syscalls(s.pid);
   std::string line = read_line(s.from_child);
   INFO(line);
@@ -128,13 +125,11 @@ TEST_CASE("nanosleep() completes its full time as if never interrupted after inj
 }
 
 TEST_CASE("a signal sent during injection is delivered exactly once afterwards") {
-  Spawned s = spawn({runfile(kBlocker), "read"});
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_read});
+  Spawned s = spawn_blocked({"read"}, {SYS_read});
   inject_some_syscalls(s.pid, [&] {
     REQUIRE(kill(s.pid, SIGUSR1) == 0);  // queued at once: the thread is stopped
     // It stays pending while the injection runs.
-    std::string pending = proc_status_field(s.pid, "ShdPnd");
+    std::string pending = sys::proc_status_field(s.pid, "ShdPnd");
     CHECK(pending.find('2') != std::string::npos);  // SIGUSR1 is bit 9: ...200
   });
   // The handler (SA_RESTART) ran once and read() went on (the signal is delivered
@@ -145,9 +140,7 @@ TEST_CASE("a signal sent during injection is delivered exactly once afterwards")
 }
 
 TEST_CASE("a signal sent during injection into epoll_wait interrupts it once, as the kernel would") {
-  Spawned s = spawn({runfile(kBlocker), "epoll"});
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2});
+  Spawned s = spawn_blocked({"epoll"}, {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2});
   inject_some_syscalls(s.pid, [&] { REQUIRE(kill(s.pid, SIGUSR1) == 0); }, true);
   // epoll_wait is never restarted after a handler: EINTR with exactly one signal.
   CHECK(read_line(s.from_child) == "epoll ret=-1 errno=4 fd=-1 usr1=1");
@@ -155,9 +148,7 @@ TEST_CASE("a signal sent during injection into epoll_wait interrupts it once, as
 }
 
 TEST_CASE("registers, xstate and signal mask are restored even when corrupted on purpose") {
-  Spawned s = spawn({runfile(kBlocker), "read"});
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_read});
+  Spawned s = spawn_blocked({"read"}, {SYS_read});
   SeizedProcess p = SeizedProcess::seize(s.pid);
   Task& t = p.main_thread();
   Registers before = Registers::capture(t);
@@ -188,9 +179,7 @@ TEST_CASE("registers, xstate and signal mask are restored even when corrupted on
 }
 
 TEST_CASE("a failing remote syscall reports errno; seizing a traced process is refused") {
-  Spawned s = spawn({runfile(kBlocker), "read"});
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_read});
+  Spawned s = spawn_blocked({"read"}, {SYS_read});
   SeizedProcess p = SeizedProcess::seize(s.pid);
   {
     RemoteSyscalls rs(p.main_thread());
@@ -218,9 +207,7 @@ bool wait_state(pid_t pid, char want) {
 }  // namespace
 
 TEST_CASE("SIGSTOP sent during injection stops the process once afterwards") {
-  Spawned s = spawn({runfile(kBlocker), "read"});
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_read});
+  Spawned s = spawn_blocked({"read"}, {SYS_read});
   inject_some_syscalls(s.pid, [&] { REQUIRE(kill(s.pid, SIGSTOP) == 0); });
   CHECK(wait_state(s.pid, 'T'));  // stopped by the SIGSTOP, after the release
   REQUIRE(kill(s.pid, SIGCONT) == 0);
@@ -231,9 +218,7 @@ TEST_CASE("SIGSTOP sent during injection stops the process once afterwards") {
 }
 
 TEST_CASE("a process stopped by job control is injected into and left stopped") {
-  Spawned s = spawn({runfile(kBlocker), "read"});
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_read});
+  Spawned s = spawn_blocked({"read"}, {SYS_read});
   REQUIRE(kill(s.pid, SIGSTOP) == 0);
   REQUIRE(wait_state(s.pid, 'T'));
   {

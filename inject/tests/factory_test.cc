@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "inject/sys/proc_maps.h"
+#include "inject/sys/proc_status.h"
 #include "inject/testing_agent.h"
 #include "inject/agent_session.h"
 #include "inject/error.h"
@@ -23,6 +25,7 @@
 
 using namespace ttst::inject;
 using namespace ttst::inject::testing;
+namespace sys = ttst::sys;
 
 namespace {
 
@@ -68,7 +71,7 @@ TEST_CASE("P is byte-identical after creating R and F; R is an exact copy; F ser
   // --- R ---
   ChildProcess r = create_reversed(main);
   CHECK(r.pid() != ppid);
-  CHECK(proc_status_field(r.pid(), "PPid") != std::to_string(ppid));  // not P's child
+  CHECK(sys::proc_status_field(r.pid(), "PPid") != std::to_string(ppid));  // not P's child
   {
     Registers now = Registers::capture(main);
     CHECK_MESSAGE(now == regs0, now.first_difference(regs0));
@@ -91,7 +94,7 @@ TEST_CASE("P is byte-identical after creating R and F; R is an exact copy; F ser
     CHECK_MESSAGE(rregs == regs0, rregs.first_difference(regs0));
     MemoryDigest rmem = digest_writable_memory(r.pid());
     CHECK(rmem.hash == mem0.hash);
-    for (const Mapping& m : read_maps(r.pid()))
+    for (const sys::Mapping& m : sys::read_maps(r.pid()))
       CHECK_FALSE((m.start < out.region_start + out.region_size && out.region_start < m.end));
   }
 
@@ -156,9 +159,7 @@ TEST_CASE("a future version that cannot be executed is reported and leaves P unc
 
 TEST_CASE("a multi-threaded P: every thread seized, R and F are single-threaded copies") {
   become_subreaper();
-  Spawned s = spawn({runfile("tests/programs/blocker/blocker_bin"), "threads"});
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_read});
+  Spawned s = spawn_blocked({"threads"}, {SYS_read});
   {
     SeizedProcess p = SeizedProcess::seize(s.pid);
     CHECK(p.threads().size() == 2);
@@ -166,7 +167,7 @@ TEST_CASE("a multi-threaded P: every thread seized, R and F are single-threaded 
     const Registers regs0 = Registers::capture(p.main_thread());
     const uint64_t mem0 = digest_writable_memory(s.pid).hash;
     ChildProcess r = create_reversed(p.main_thread());
-    CHECK(proc_status_field(r.pid(), "Threads") == "1");
+    CHECK(sys::proc_status_field(r.pid(), "Threads") == "1");
     CHECK(digest_writable_memory(r.pid()).hash == mem0);
     AgentRequest rq;
     rq.task = TTST_AGENT_TASK_EMPTY;
@@ -186,9 +187,7 @@ TEST_CASE("a multi-threaded P: every thread seized, R and F are single-threaded 
 
 TEST_CASE("with rseq registered (glibc's default), P and R are identical outside the kernel-written rseq area") {
   become_subreaper();
-  Spawned s = spawn({runfile("tests/programs/blocker/blocker_bin"), "read"}, /*keep_rseq=*/true);
-  REQUIRE(read_line(s.from_child) == "ready");
-  wait_in_syscall(s.pid, {SYS_read});
+  Spawned s = spawn_blocked({"read"}, {SYS_read}, /*keep_rseq=*/true);
   {
     SeizedProcess p = SeizedProcess::seize(s.pid);
     std::vector<Range> kernel = p.kernel_written_ranges();

@@ -10,9 +10,11 @@
 
 #include "inject/failsafe_frame.h"
 #include "inject/memory.h"
+#include "inject/sys/proc_maps.h"
 #include "inject/task.h"
 
 using namespace ttst::inject;
+namespace sys = ttst::sys;
 
 namespace {
 
@@ -85,7 +87,7 @@ TEST_CASE("the call inside restart_syscall is read from glibc's `mov eax, NR; sy
 TEST_CASE("the frames: below the red zone, P's frame returns to the trampoline, the reap frame waits for the clone child") {
   std::vector<uint8_t> stack(64 * 1024, 0xee);
   const uint64_t base = reinterpret_cast<uint64_t>(stack.data());
-  Mapping m;
+  sys::Mapping m;
   m.start = base, m.end = base + stack.size(), m.perms = "rw-p", m.path = "[stack]";
   Registers saved;
   saved.xstate.assign(xstate_size(), 0);

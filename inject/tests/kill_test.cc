@@ -14,6 +14,7 @@
 #include <map>
 #include <sstream>
 
+#include "inject/sys/proc_status.h"
 #include "inject/testing_agent.h"
 #include "inject/agent_session.h"
 #include "inject/process.h"
@@ -23,6 +24,7 @@
 
 using namespace ttst::inject;
 using namespace ttst::inject::testing;
+namespace sys = ttst::sys;
 
 namespace {
 
@@ -129,7 +131,7 @@ TEST_CASE("supervisor killed at each step: P runs on, R and F are gone") {
     // P: no longer traced, and serving as v1.
     std::string msg = "ping" + std::to_string(round++);
     CHECK(request(port, msg) == "v1:" + msg);
-    CHECK(proc_status_field(sv.pid, "TracerPid") == "0");
+    CHECK(sys::proc_status_field(sv.pid, "TracerPid") == "0");
     // P holds no child, not even a zombie: a released P reaps its intermediate
     // itself (the request above was served after that, by the same thread).
     CHECK(slurp("/proc/" + std::to_string(sv.pid) + "/task/" + std::to_string(sv.pid) + "/children") == "");

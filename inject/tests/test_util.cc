@@ -18,6 +18,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "inject/sys/proc_entries.h"
+#include "inject/sys/proc_status.h"
+
 namespace ttst::inject::testing {
 
 using namespace std::chrono;
@@ -45,6 +48,16 @@ Spawned spawn(const std::vector<std::string>& argv, bool keep_rseq) {
   close(in[0]);
   close(out[1]);
   return Spawned{pid, in[1], out[0]};
+}
+
+Spawned spawn_blocked(const std::vector<std::string>& args, const std::set<long>& nrs, bool keep_rseq) {
+  std::vector<std::string> argv{runfile("tests/programs/blocker/blocker_bin")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Spawned s = spawn(argv, keep_rseq);
+  if (std::string line = read_line(s.from_child); line != "ready")
+    throw std::runtime_error("the blocker said '" + line + "', not ready");
+  wait_in_syscall(s.pid, nrs);
+  return s;
 }
 
 std::string read_line(int fd, milliseconds timeout) {
@@ -139,6 +152,20 @@ std::string fd_flags(pid_t pid, int fd) {
   while (std::getline(in, line))
     if (line.rfind("flags:", 0) == 0) return line.substr(6);
   return "";
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  for (pid_t tid : sys::thread_ids(pid).value_or(std::vector<pid_t>{})) {
+    std::istringstream in(slurp("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/children"));
+    for (pid_t c; in >> c;) out.push_back(c);
+  }
+  return out;
+}
+
+char state_of(pid_t pid) {
+  const std::optional<sys::ProcStatus> status = sys::ProcStatus::read(pid);
+  return status && status->state() ? status->state() : '?';
 }
 
 }  // namespace ttst::inject::testing

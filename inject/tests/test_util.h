@@ -1,6 +1,6 @@
 // test_util.h — helpers for the inject tests: start test programs with pipes,
 // read their lines with timeouts, wait until they block in a given syscall, talk
-// to their sockets, find runfiles.
+// to their sockets, find runfiles, list their children and states.
 #pragma once
 
 #include <sys/types.h>
@@ -23,6 +23,9 @@ std::string runfile(const std::string& rel);
 // Starts argv[0] with stdin/stdout on pipes; rseq is disabled (glibc tunable) unless
 // keep_rseq, so the kernel does not write cpu ids into the memory tests hash.
 Spawned spawn(const std::vector<std::string>& argv, bool keep_rseq = false);
+// tests/programs/blocker started (spawn) with `args` ("read", "epoll"...), once it
+// said "ready" and its main thread sleeps in one of the syscalls `nrs`; throws if not.
+Spawned spawn_blocked(const std::vector<std::string>& args, const std::set<long>& nrs, bool keep_rseq = false);
 // One line from fd without the newline; throws on timeout or EOF.
 std::string read_line(int fd, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
 // Waits until the main thread of pid sleeps in one of the syscalls `nrs`.
@@ -38,5 +41,9 @@ bool gone(pid_t pid, std::chrono::milliseconds timeout = std::chrono::millisecon
 std::string slurp(const std::string& path);
 // The "flags:" field of /proc/PID/fdinfo/FD.
 std::string fd_flags(pid_t pid, int fd);
+// The children of every thread of pid (/proc/PID/task/TID/children); empty when gone.
+std::vector<pid_t> children_of(pid_t pid);
+// Its state letter ('R', 'S', 'T', 'Z'...; '?' when gone).
+char state_of(pid_t pid);
 
 }  // namespace ttst::inject::testing

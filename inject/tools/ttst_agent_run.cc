@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 
+#include "inject/sys/proc_maps.h"
 #include "inject/testing_agent.h"
 #include "inject/agent_session.h"
 #include "inject/error.h"
@@ -21,6 +22,7 @@
 #include "inject/registers.h"
 
 using namespace ttst::inject;
+namespace sys = ttst::sys;
 
 int main(int argc, char** argv) {
   CLI::App app{"Run one freestanding-agent task in a fork of a running process (ttst inject engine)"};
@@ -71,7 +73,7 @@ int main(int argc, char** argv) {
     rq.peer_pid = pid;
     rq.timeout = milliseconds(timeout_ms);
     if (rq.task == TTST_AGENT_TASK_READ_PEER) {
-      for (const Mapping& m : read_maps(pid))
+      for (const sys::Mapping& m : sys::read_maps(pid))
         if (m.path == "[stack]") rq.args = {m.end - 4096, 4096};
     }
     AgentOutcome out = run_agent(child->task(), rq, testing_agent());

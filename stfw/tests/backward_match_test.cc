@@ -16,9 +16,9 @@
 #include "stfw/tests/host_process.h"
 #include "stfw/xfer/engine.h"
 
-using ttst::stfw::testing::free_scratch;
 using ttst::stfw::testing::HostProcess;
-using ttst::stfw::testing::scratch;
+using ttst::stfw::testing::run_transfer;
+using ttst::stfw::testing::TransferRun;
 
 namespace {
 
@@ -32,37 +32,12 @@ struct Side : HostProcess {
   }
   // A heap object at the end of stripe 0's list (walked last), payload words = `fill`.
   uint64_t* add(uint64_t dyn_id, uint64_t origin_id, uint64_t fill) {
-    auto* d = reinterpret_cast<ttst_heap_desc*>(mem + kHeap + heap_used);
+    auto* words = reinterpret_cast<uint64_t*>(add_heap_object(kHeap + heap_used, kPayload, dyn_id, origin_id));
     heap_used += sizeof(ttst_heap_desc) + kPayload;
-    REQUIRE(kHeap + heap_used <= kMem);
-    ttst_heap_stripe& s = runtime()->stripes[0];
-    d->size = kPayload, d->site = 0, d->dyn_id = dyn_id, d->origin_id = origin_id;
-    d->flags = 0, d->offset = 0, d->magic = TTST_HEAP_LIVE;
-    d->next = &s.head, d->prev = s.head.prev;
-    s.head.prev->next = d, s.head.prev = d;
-    s.live++;
-    auto* words = reinterpret_cast<uint64_t*>(d + 1);
     for (uint64_t k = 0; k < kPayload / 8; ++k) words[k] = fill + k;
     return words;
   }
 };
-
-// Backward: source F (v2), this process R (v1).
-ttst::stfw::Result backward(Side& f, Side& r, std::string* msg) {
-  static char out[4096];
-  out[0] = 0;
-  ttst::stfw::Region region{f.bias(), kMem, f.mem};
-  ttst::stfw::Config c;
-  c.backward = true;
-  c.src_meta = f.v, c.dst_meta = r.v, c.src_bias = f.bias(), c.dst_bias = r.bias();
-  c.src_runtime = f.bias() + f.v.runtime_addr(), c.dst_runtime = r.bias() + r.v.runtime_addr();
-  c.regions = &region, c.region_count = 1, c.out = out, c.out_size = sizeof out;
-  ttst::stfw::Env env{&scratch, nullptr, nullptr, nullptr};
-  ttst::stfw::Result res = ttst::stfw::transfer(c, env);
-  *msg = out;
-  free_scratch();
-  return res;
-}
 
 }  // namespace
 
@@ -76,10 +51,9 @@ TEST_CASE("backward: F's objects land on R's objects of the same ID, in R's list
   SUBCASE("R lists them backwards (the hash pairs nearly all)") { ids = {13, 12, 11, 10}; }
   std::vector<uint64_t*> r_words;
   for (uint64_t id : ids) r_words.push_back(r.add(id, 0, 7));
-  std::string msg;
-  ttst::stfw::Result res = backward(f, r, &msg);
-  INFO(msg);
-  REQUIRE(res.status == TTST_STFW_STATUS_OK);
+  TransferRun run = run_transfer(f, r, {.backward = true});
+  INFO(run.msg);
+  REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
   for (size_t i = 0; i < ids.size(); ++i) {
     INFO("R's object " << ids[i]);
     // 10, 11, 12 get F's bytes of the object with that origin; 13 has no counterpart in F.

@@ -19,62 +19,21 @@
 
 using ttst::stfw::testing::free_scratch;
 using ttst::stfw::testing::HostProcess;
+using ttst::stfw::testing::HostTransfer;
+using ttst::stfw::testing::run_transfer;
 using ttst::stfw::testing::scratch;
+using ttst::stfw::testing::TransferRun;
+using Side = HostProcess;  // v1 or v2 in a host buffer
+using Run = TransferRun;
 
 namespace {
-
-// v1 or v2 in a host buffer, with accessors for its globals.
-struct Side : HostProcess {
-  using HostProcess::HostProcess;
-  uint8_t* at(const char* id, uint64_t off = 0) {
-    const auto* g = v.global(id);
-    REQUIRE_MESSAGE(g != nullptr, id);
-    return mem + g->addr + off;
-  }
-  uint64_t addr(const char* id, uint64_t off = 0) { return reinterpret_cast<uint64_t>(at(id, off)); }
-  uint64_t fn(const char* id) { return v.function(id)->low + bias(); }
-  template <class T>
-  void put(const char* id, uint64_t off, T x) { std::memcpy(at(id, off), &x, sizeof x); }
-  template <class T>
-  T get(const char* id, uint64_t off = 0) {
-    T x;
-    std::memcpy(&x, at(id, off), sizeof x);
-    return x;
-  }
-};
-
-struct Run {
-  ttst::stfw::Result r;
-  std::string msg;
-};
 
 // Scratch memory that runs out after `left` allocations (the engine's own object
 // is the first).
 int scratch_left = 0;
 void* scratch_limited(void* c, uint64_t n) { return scratch_left-- > 0 ? scratch(c, n) : nullptr; }
 
-Run forward(Side& p, Side& f, void* (*scratch_fn)(void*, uint64_t) = &scratch,
-            std::vector<ttst::stfw::Region> regions = {}, std::vector<uint64_t>* kernel_words = nullptr,
-            std::vector<uint64_t>* kernel_out = nullptr,
-            uint64_t (*alloc)(void*, uint64_t, uint64_t, uint64_t) = nullptr) {
-  static char out[4096];
-  out[0] = 0;
-  if (regions.empty()) regions.push_back(ttst::stfw::Region{p.bias(), 1 << 16, p.mem});
-  ttst::stfw::Config c;
-  c.src_meta = p.v, c.dst_meta = f.v, c.src_bias = p.bias(), c.dst_bias = f.bias();
-  c.src_runtime = p.bias() + p.v.runtime_addr(), c.dst_runtime = f.bias() + f.v.runtime_addr();
-  c.regions = regions.data(), c.region_count = regions.size(), c.out = out, c.out_size = sizeof out;
-  if (kernel_words) {
-    kernel_out->assign(kernel_words->size(), 0);
-    c.kernel_words = kernel_words->data(), c.kernel_count = kernel_words->size(), c.kernel_out = kernel_out->data();
-  }
-  ttst::stfw::Env env{scratch_fn, nullptr, alloc, nullptr};
-  Run run;
-  run.r = ttst::stfw::transfer(c, env);
-  run.msg = out;
-  free_scratch();
-  return run;
-}
+Run forward(Side& p, Side& f, HostTransfer how = {}) { return run_transfer(p, f, how); }
 
 }  // namespace
 
@@ -158,7 +117,7 @@ TEST_CASE("a bitfield value that does not fit v2's narrower field names the memb
 TEST_CASE("the agent's arena running out is reported as no memory") {
   Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
   scratch_left = 3;
-  Run run = forward(p, f, &scratch_limited);
+  Run run = forward(p, f, {.scratch = &scratch_limited});
   CHECK(run.r.status == TTST_STFW_STATUS_NO_MEMORY);
   CHECK(run.msg == "no memory: the agent's arena is exhausted (give it a larger heap)");
 }
@@ -183,8 +142,8 @@ TEST_CASE("missing metadata, unreadable heap lists and a global outside the copy
   }
   SUBCASE("a global the copy of the source lacks") {
     uint64_t at = p.v.global("small")->addr;
-    Run run = forward(p, f, &scratch,
-                      {{p.bias(), at, p.mem}, {p.bias() + at + 2, (1 << 16) - at - 2, p.mem + at + 2}});
+    Run run = forward(
+        p, f, {.regions = {{p.bias(), at, p.mem}, {p.bias() + at + 2, (1 << 16) - at - 2, p.mem + at + 2}}});
     CHECK(run.r.status == TTST_STFW_STATUS_BAD_INPUT);
     CHECK(run.msg == "bad input: small is not in the copy of the source's memory");
   }
@@ -202,31 +161,23 @@ TEST_CASE("a pointer into the string literals that cannot be read names the poin
 TEST_CASE("kernel-held words (epoll data): pointers translated, numbers kept, a lost target named") {
   Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
   std::vector<uint64_t> words{7, p.addr("table", 2 * 8 + 4), p.addr("ops")}, out;
-  Run run = forward(p, f, &scratch, {}, &words, &out);
+  Run run = forward(p, f, {.kernel_words = &words, .kernel_out = &out});
   INFO(run.msg);
   REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
   CHECK(out[0] == 7);                                // an fd number stays
   CHECK(out[1] == f.addr("table", 2 * 12 + 8));     // &table[2].b in v2's layout
   CHECK(out[2] == f.addr("ops"));
   words = {p.addr("ids", 6)};                        // &ids[3]; v2 has ids[2]
-  run = forward(p, f, &scratch, {}, &words, &out);
+  run = forward(p, f, {.kernel_words = &words, .kernel_out = &out});
   CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
   CHECK(run.msg == "invariant: the data of epoll registration #0 points to ids+6, which does not exist in v2");
 }
 
 TEST_CASE("the program's allocator refusing a block in F is reported as no memory, naming the object") {
   Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
-  // One live heap object of 24 bytes in P, linked on stripe 0 (ttst_abi.h §3).
-  auto* rt = reinterpret_cast<ttst_runtime*>(p.mem + p.v.runtime_addr());
-  auto* d = reinterpret_cast<ttst_heap_desc*>(p.mem + 0xe000);
-  std::memset(d, 0, sizeof *d + 24);
-  d->prev = d->next = &rt->stripes[0].head;
-  d->size = 24, d->dyn_id = 7, d->magic = TTST_HEAP_LIVE;
-  rt->stripes[0].head.next = rt->stripes[0].head.prev = d;
-  rt->stripes[0].live = 1;
-  rt->next_dyn_id = 64;
+  p.add_heap_object(0xe000, 24, 7);  // one live heap object of 24 bytes in P
   auto refuse = [](void*, uint64_t, uint64_t, uint64_t) -> uint64_t { return 0; };
-  Run run = forward(p, f, &scratch, {}, nullptr, nullptr, refuse);
+  Run run = forward(p, f, {.alloc = refuse});
   CHECK(run.r.status == TTST_STFW_STATUS_NO_MEMORY);
   CHECK(run.msg.find("no memory: the program's allocator refused 24 bytes for heap object #7 (24 bytes, site ") == 0);
 }

@@ -25,6 +25,30 @@ HostProcess::HostProcess(const char* path) {
 
 HostProcess::~HostProcess() { free(mem); }
 
+uint8_t* HostProcess::at(const char* id, uint64_t off) {
+  const auto* g = v.global(id);
+  REQUIRE_MESSAGE(g != nullptr, id);
+  return mem + g->addr + off;
+}
+
+uint64_t HostProcess::fn(const char* id) {
+  const auto* f = v.function(id);
+  REQUIRE_MESSAGE(f != nullptr, id);
+  return f->low + bias();
+}
+
+uint8_t* HostProcess::add_heap_object(uint64_t desc_at, uint64_t size, uint64_t dyn_id, uint64_t origin_id) {
+  REQUIRE(desc_at + sizeof(ttst_heap_desc) + size <= kMemSize);
+  auto* d = reinterpret_cast<ttst_heap_desc*>(mem + desc_at);
+  std::memset(d, 0, sizeof *d + size);
+  ttst_heap_stripe& s = runtime()->stripes[0];
+  d->size = size, d->dyn_id = dyn_id, d->origin_id = origin_id, d->magic = TTST_HEAP_LIVE;
+  d->next = &s.head, d->prev = s.head.prev;
+  s.head.prev->next = d, s.head.prev = d;
+  s.live++;
+  return reinterpret_cast<uint8_t*>(d + 1);
+}
+
 namespace {
 std::vector<void*> scratch_blocks;
 }  // namespace
@@ -38,6 +62,28 @@ void* scratch(void*, uint64_t size) {
 void free_scratch() {
   for (void* p : scratch_blocks) free(p);
   scratch_blocks.clear();
+}
+
+TransferRun run_transfer(HostProcess& source, HostProcess& dest, HostTransfer how) {
+  static char out[4096];
+  out[0] = 0;
+  if (how.regions.empty()) how.regions.push_back(Region{source.bias(), HostProcess::kMemSize, source.mem});
+  Config c;
+  c.backward = how.backward;
+  c.src_meta = source.v, c.dst_meta = dest.v, c.src_bias = source.bias(), c.dst_bias = dest.bias();
+  c.src_runtime = source.bias() + source.v.runtime_addr(), c.dst_runtime = dest.bias() + dest.v.runtime_addr();
+  c.regions = how.regions.data(), c.region_count = how.regions.size(), c.out = out, c.out_size = sizeof out;
+  if (how.kernel_words) {
+    how.kernel_out->assign(how.kernel_words->size(), 0);
+    c.kernel_words = how.kernel_words->data(), c.kernel_count = how.kernel_words->size();
+    c.kernel_out = how.kernel_out->data();
+  }
+  Env env{how.scratch, nullptr, how.alloc, nullptr};
+  TransferRun run;
+  run.r = transfer(c, env);
+  run.msg = out;
+  free_scratch();
+  return run;
 }
 
 }  // namespace ttst::stfw::testing

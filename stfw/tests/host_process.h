@@ -1,16 +1,21 @@
 // host_process.h — a version of a program laid out in a host buffer, for the
-// engine's tests without processes (engine_test, backward_match_test): its metadata
-// image and 64 KiB of memory at its link addresses plus a bias (the buffer's
-// address, so its addresses are local addresses), holding an empty runtime block
-// (every stripe's list just its sentinel). And the engine's scratch memory, which
-// the tests free after each transfer (the engine never frees it).
+// engine's tests without processes (engine_test, backward_match_test,
+// deep_nesting_test): its metadata image and 64 KiB of memory at its link
+// addresses plus a bias (the buffer's address, so its addresses are local
+// addresses), holding an empty runtime block (every stripe's list just its
+// sentinel); its globals by ID, heap objects added by hand, and one transfer
+// between two of them. And the engine's scratch memory, which the tests free after
+// each transfer (the engine never frees it).
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "dwarfmeta/image.h"
 #include "stfw/abi/ttst_abi.h"
+#include "stfw/xfer/engine.h"
 
 namespace ttst::stfw::testing {
 
@@ -28,10 +33,45 @@ struct HostProcess {
 
   uint64_t bias() const { return reinterpret_cast<uint64_t>(mem); }
   ttst_runtime* runtime() { return reinterpret_cast<ttst_runtime*>(mem + v.runtime_addr()); }
+
+  // The global `id` (a state ID) + `off`: its bytes here, its address; a function's entry.
+  uint8_t* at(const char* id, uint64_t off = 0);
+  uint64_t addr(const char* id, uint64_t off = 0) { return reinterpret_cast<uint64_t>(at(id, off)); }
+  uint64_t fn(const char* id);
+  template <class T>
+  void put(const char* id, uint64_t off, T x) {
+    std::memcpy(at(id, off), &x, sizeof x);
+  }
+  template <class T>
+  T get(const char* id, uint64_t off = 0) {
+    T x;
+    std::memcpy(&x, at(id, off), sizeof x);
+    return x;
+  }
+
+  // A live heap object of `size` zeroed bytes whose descriptor is at link address
+  // `desc_at`, appended to stripe 0's list (walked last): its payload.
+  uint8_t* add_heap_object(uint64_t desc_at, uint64_t size, uint64_t dyn_id, uint64_t origin_id = 0);
 };
 
 // Env::scratch for the engine: 16-byte aligned blocks kept until free_scratch().
 void* scratch(void* ctx, uint64_t size);
 void free_scratch();
+
+// One transfer from `source` into `dest` (the engine's Config and Env filled from
+// both; the rest from here) and its one-line message.
+struct HostTransfer {
+  bool backward = false;
+  void* (*scratch)(void*, uint64_t) = &testing::scratch;
+  std::vector<Region> regions = {};  // the source's copy; empty: its whole buffer
+  std::vector<uint64_t>* kernel_words = nullptr;  // with kernel_out: epoll data words
+  std::vector<uint64_t>* kernel_out = nullptr;
+  uint64_t (*alloc)(void*, uint64_t, uint64_t, uint64_t) = nullptr;  // Env::alloc (forward)
+};
+struct TransferRun {
+  Result r;
+  std::string msg;
+};
+TransferRun run_transfer(HostProcess& source, HostProcess& dest, HostTransfer how = {});
 
 }  // namespace ttst::stfw::testing

@@ -15,6 +15,7 @@
 #include "dwarfmeta/image_writer.h"
 #include "dwarfmeta/load.h"
 #include "inject/memory.h"
+#include "inject/sys/proc_maps.h"
 #include "inject/tests/test_util.h"
 #include "stfw/abi/ttst_abi.h"
 #include "stfw/stfw_task.h"
@@ -28,7 +29,7 @@ uint64_t exe_bias(pid_t pid) {
   ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
   if (n <= 0) throw std::runtime_error("cannot read /proc/PID/exe");
   std::string exe(buf, size_t(n));
-  for (const Mapping& m : read_maps(pid))
+  for (const sys::Mapping& m : sys::read_maps(pid))
     if (m.path == exe) return m.start;  // first mapping: offset 0, link address 0 (PIE)
   throw std::runtime_error("no mapping of " + exe);
 }

@@ -8,7 +8,7 @@
 // program's own runtime: __ttst_transfer_alloc (stfw/runtime/ttst_runtime.c),
 // found by name in this process's metadata image.
 #include "stfw/stfw_task.h"
-#include "stfw/xfer/decimal.h"
+#include "stfw/xfer/agent_output.h"
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/epoll_rebuild.h"
 #include "stfw/xfer/libraries.h"
@@ -130,14 +130,6 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   return count;
 }
 
-void put(ttst_agent_desc* d, const char* s) {
-  char* o = reinterpret_cast<char*>(d->output.addr);
-  uint64_t n = 0;
-  while (s[n] && n + 2 < d->output.size) o[n] = s[n], ++n;
-  o[n++] = 0;
-  d->output_used = n;
-}
-
 // The time-stamp counter: the copy phase's cycles, like the engine's own phases.
 uint64_t read_cycles() {
   uint32_t lo, hi;
@@ -161,7 +153,7 @@ struct TransferSetup {
 // The steps below return TTST_STFW_STATUS_OK, or a failure status with the message
 // written to the output.
 int64_t fail(ttst_agent_desc* desc, int64_t status, const char* message) {
-  put(desc, message);
+  ttst::stfw::put_output(desc, message);
   return status;
 }
 
@@ -317,30 +309,16 @@ int64_t rebuild_epoll(TransferSetup& setup) {
   int bad_fd = -1, stale = -1;
   long err = ttst::stfw::rebuild_epoll_instances(setup.epoll, cfg.kernel_out, setup.epoll_count, &bad_fd, &stale);
   if (err >= 0) return TTST_STFW_STATUS_OK;
-  char* o = cfg.out;
-  uint64_t n = 0;
-  auto text = [&](const char* t) {
-    while (*t && n + 2 < cfg.out_size) o[n++] = *t++;
-  };
-  auto num = [&](uint64_t v) {
-    char digits[ttst::stfw::kDecimalDigitsMax];
-    ttst::stfw::decimal_digits(v, digits);
-    text(digits);
-  };
-  text("invariant: the epoll instance on descriptor ");
-  num(uint64_t(bad_fd));
-  if (stale >= 0) {
-    text(" watches descriptor ");
-    num(uint64_t(stale));
-    text(", which is no longer the registered file (closed; the registration lives on through a dup): "
-         "cannot rebuild it with translated data in the future version");
-  } else {
-    text(" cannot be rebuilt with translated data in the future version (errno ");
-    num(uint64_t(-err));
-    text(")");
-  }
-  o[n++] = 0;
-  setup.desc->output_used = n;
+  ttst::stfw::Message m = ttst::stfw::output_message(setup.desc);
+  m.text("invariant: the epoll instance on descriptor ").number(uint64_t(bad_fd));
+  if (stale >= 0)
+    m.text(" watches descriptor ")
+        .number(uint64_t(stale))
+        .text(", which is no longer the registered file (closed; the registration lives on through a dup): "
+              "cannot rebuild it with translated data in the future version");
+  else
+    m.text(" cannot be rebuilt with translated data in the future version (errno ").number(uint64_t(-err)).text(")");
+  ttst::stfw::finish_output(setup.desc, m);
   return TTST_STFW_STATUS_INVARIANT;
 }
 
@@ -348,7 +326,6 @@ int64_t rebuild_epoll(TransferSetup& setup) {
 // figures (cycles per phase) for the benchmark.
 void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cycles, uint64_t cpu_start) {
   ttst_agent_desc* desc = setup.desc;
-  const ttst::stfw::Config& cfg = setup.cfg;
   desc->detail[TTST_STFW_DETAIL_OBJECTS] = r.objects;
   desc->detail[TTST_STFW_DETAIL_BYTES] = r.bytes;
   desc->detail[TTST_STFW_DETAIL_POINTERS] = r.pointers;
@@ -357,25 +334,17 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
     desc->output_used = r.out_used;
     return;
   }
-  char* o = cfg.out;
-  uint64_t n = 0;
-  auto num = [&](const char* label, uint64_t v) {
-    while (*label && n + 24 < cfg.out_size) o[n++] = *label++;
-    char digits[ttst::stfw::kDecimalDigitsMax];
-    ttst::stfw::decimal_digits(v, digits);
-    for (const char* d = digits; *d && n + 2 < cfg.out_size;) o[n++] = *d++;
-  };
-  num("copy_cycles=", copy_cycles);
-  num(" copy_bytes=", setup.copied_bytes);
-  num(" index_cycles=", r.phase_cycles[0]);
-  num(" type_cycles=", r.phase_cycles[1]);
-  num(" map_cycles=", r.phase_cycles[2]);
-  num(" write_cycles=", r.phase_cycles[3]);
-  num(" untyped_copied=", r.untyped_copied);
-  num(" startup_freed=", r.freed);
-  num(" cpu_ns=", thread_cpu_ns() - cpu_start);  // this thread's CPU time (vs. the cycles: time not run)
-  o[n++] = 0;
-  desc->output_used = n;
+  ttst::stfw::Message m = ttst::stfw::output_message(desc);
+  m.text("copy_cycles=").number(copy_cycles);
+  m.text(" copy_bytes=").number(setup.copied_bytes);
+  m.text(" index_cycles=").number(r.phase_cycles[0]);
+  m.text(" type_cycles=").number(r.phase_cycles[1]);
+  m.text(" map_cycles=").number(r.phase_cycles[2]);
+  m.text(" write_cycles=").number(r.phase_cycles[3]);
+  m.text(" untyped_copied=").number(r.untyped_copied);
+  m.text(" startup_freed=").number(r.freed);
+  m.text(" cpu_ns=").number(thread_cpu_ns() - cpu_start);  // this thread's CPU time (vs. the cycles: time not run)
+  ttst::stfw::finish_output(desc, m);
 }
 
 // One transfer task: set up (images, arguments, the peer's memory, libraries,

@@ -7,6 +7,7 @@
 // freestanding).
 #include "dwarfmeta/image.h"
 #include "stfw/stfw_task.h"
+#include "stfw/xfer/agent_output.h"
 
 extern "C" {
 #include "inject/agent/agent_abi.h"
@@ -14,14 +15,6 @@ extern "C" {
 }
 
 namespace {
-
-void put(ttst_agent_desc* d, const char* s) {
-  char* o = reinterpret_cast<char*>(d->output.addr);
-  uint64_t n = 0;
-  while (s[n] && n + 2 < d->output.size) o[n] = s[n], ++n;
-  o[n++] = 0;
-  d->output_used = n;
-}
 
 int64_t task_stfw_backward_lossy(ttst_agent_desc* d) {
   agent_task_fn backward = agent_find_task(TTST_AGENT_TASK_STFW_BACKWARD);
@@ -36,7 +29,7 @@ int64_t task_stfw_backward_lossy(ttst_agent_desc* d) {
   const auto* g = self.global("table");
   const auto* m = g ? self.member(self.type(self.strip(g->type)), "count") : nullptr;
   if (!m) {
-    put(d, "bad input: the lossy test transfer needs a global `table` with a member `count`");
+    ttst::stfw::put_output(d, "bad input: the lossy test transfer needs a global `table` with a member `count`");
     return TTST_STFW_STATUS_BAD_INPUT;
   }
   auto* count = reinterpret_cast<uint32_t*>(g->addr + d->arg[TTST_STFW_ARG_SELF_BIAS] + m->offset);

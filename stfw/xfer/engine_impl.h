@@ -15,8 +15,8 @@
 #include "stfw/abi/ttst_heap_reader.h"
 #include "stfw/stfw_task.h"
 #include "stfw/xfer/annotations.h"
-#include "stfw/xfer/decimal.h"
 #include "stfw/xfer/engine.h"
+#include "stfw/xfer/message.h"
 
 namespace ttst::stfw::engine_detail {
 
@@ -24,6 +24,7 @@ using dwarfmeta::image::ImageGlobal;
 using dwarfmeta::image::ImageMember;
 using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
+using stfw::Message;
 
 // dwarfmeta's TypeKind and Encoding (dwarfmeta/model.h), as stored in the image.
 enum Kind : uint8_t {
@@ -87,37 +88,6 @@ inline void store_uint(uint8_t* p, uint64_t n, uint64_t v) {
   for (uint64_t i = 0; i < n && i < 8; ++i) p[i] = uint8_t(v >> (8 * i));
 }
 inline bool streq(const char* a, const char* b) { return View::compare(a, b) == 0; }
-
-// The transfer's message: one line of text written into the output buffer.
-struct Message {
-  char* buf;
-  uint64_t size, used = 0;
-  Message& text(const char* t) {
-    while (t && *t && used + 1 < size) buf[used++] = *t++;
-    if (used < size) buf[used] = 0;
-    return *this;
-  }
-  Message& number(uint64_t v) {
-    char digits[kDecimalDigitsMax];
-    decimal_digits(v, digits);
-    return text(digits);
-  }
-  Message& signed_number(int64_t v) { return v < 0 ? text("-").number(uint64_t(-(v + 1)) + 1) : number(uint64_t(v)); }
-  Message& hex(uint64_t v) {
-    char r[19] = "0x";
-    int n = 0;
-    uint64_t t = v;
-    do ++n, t >>= 4;
-    while (t);
-    for (int k = 0; k < n; ++k) r[2 + k] = "0123456789abcdef"[(v >> (4 * (n - 1 - k))) & 15];
-    r[2 + n] = 0;
-    return text(r);
-  }
-  void end() {  // terminate the line: lines are NUL-separated
-    if (used + 1 < size) buf[used++] = 0;
-    if (used < size) buf[used] = 0;
-  }
-};
 
 // Object::flags: a global (else a heap object), read-only data, queued for typing,
 // allocated inside a library (not transferred), and for globals the annotation's Rule.
@@ -314,12 +284,21 @@ class Engine {
 
   // ---- the walk: typing, zeroing or writing one value of type src_type into dst_type ----------------
   enum Mode { kType, kZero, kWrite };
+  // How deep the engine follows one value: members and array elements (the walk,
+  // interior pointers), and chains of unnamed pointer, array and qualifier types
+  // (counterparts, flat layouts). Deeper is refused by name (refuse_too_deep), never
+  // cut off: a cut-off would leave what lies below untransferred or point at the
+  // wrong place. The walk's recursion is bounded by it (the agent's stack).
+  static constexpr uint32_t kMaxNesting = 64;
   struct PathEntry {
     const char* name;
     uint64_t index;
   };
 
   void violation(const char* what);
+  // A value nested deeper than kMaxNesting: refused (AMBIGUOUS), naming the value
+  // being walked and `what` lies too deep, never transferred partly.
+  void refuse_too_deep(const char* what);
 
   void walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
   void walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
@@ -445,7 +424,7 @@ class Engine {
   uint64_t last_symbol_src_ = 0, last_symbol_dst_ = 0;  // the last pointer translated by symbol
   uint8_t* backward_image_ = nullptr;                   // backward: the image of one object
   uint64_t backward_image_capacity_ = 0;
-  PathEntry path_[32];  // the member / element path of the value being walked, for messages
+  PathEntry path_[kMaxNesting];  // the member / element path of the value being walked, for messages
   uint32_t path_depth_ = 0;
 };
 

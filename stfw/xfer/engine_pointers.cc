@@ -58,7 +58,8 @@ bool Engine::map_offset(uint32_t src_type, uint32_t dst_type, uint64_t off, uint
   src_type = src_meta().strip(src_type), dst_type = dst_meta().strip(dst_type);
   const ImageType& src_ty = src_meta().type(src_type);
   const ImageType& dst_ty = dst_meta().type(dst_type);
-  if (off == 0 || depth > 30) return *out = 0, true;
+  if (off == 0) return *out = 0, true;
+  if (depth >= int(kMaxNesting)) return refuse_too_deep("points into a value nested"), false;
   if (src_ty.kind == kStruct && dst_ty.kind == kStruct) {
     for (uint32_t i = 0; i < src_meta().member_count(src_ty); ++i) {
       const ImageMember& member = src_meta().members(src_ty)[i];
@@ -142,7 +143,8 @@ bool Engine::translate_into_object(uint64_t v, const Object& o, uint64_t* out) {
     ok = map_offset(o.src_type, o.dst_type, rem, &inner);
     dst_off = k * dst_elem_size + inner;
   }
-  if (!ok) return target_missing(v, o), false;
+  if (!ok && !failed()) target_missing(v, o);  // (map_offset may have refused already)
+  if (!ok) return false;
   return *out = o.dst_addr + dst_off, true;
 }
 

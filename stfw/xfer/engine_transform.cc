@@ -16,6 +16,15 @@ void Engine::violation(const char* what) {
   message_.text(" ").text(what);
 }
 
+void Engine::refuse_too_deep(const char* what) {
+  fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "too deep: ");
+  message_.text(" ")
+      .text(what)
+      .text(" more than ")
+      .number(kMaxNesting)
+      .text(" levels deep, further than the transfer follows: needs transfer code");
+}
+
 // The walk (Figure 4): one value of the source type into the destination type,
 // in the current mode (typing, zeroing or writing).
 void Engine::walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
@@ -94,12 +103,12 @@ void Engine::walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src
 // Members matched by name (member_plan); annotated members by their rule,
 // bitfields bit by bit, the rest walked.
 void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
-  if (path_depth_ >= 30) return;
   result_.transforms++;
   const ImageType& src_ty = src_meta().type(src_type);
   const ImageType& dst_ty = dst_meta().type(dst_type);
   const uint32_t* pairs = member_plan(src_type, dst_type, src_ty, dst_ty);
   if (!pairs) return;
+  if (pairs[0] > 0 && path_depth_ >= kMaxNesting) return refuse_too_deep("holds members nested");
   const ImageMember* src_members = src_meta().members(src_ty);
   const ImageMember* dst_members = dst_meta().members(dst_ty);
   for (uint32_t i = 0; i < pairs[0] && !failed(); ++i) {
@@ -126,7 +135,7 @@ void Engine::walk_array(const ImageType& src_ty, const ImageType& dst_ty, const 
   uint64_t src_elem_size = type_size(src_meta(), src_ty.target);
   uint64_t dst_elem_size = type_size(dst_meta(), dst_ty.target);
   uint64_t n = src_count < dst_count ? src_count : dst_count;
-  if (path_depth_ >= 30) return;
+  if (n > 0 && path_depth_ >= kMaxNesting) return refuse_too_deep("holds array elements nested");
   for (uint64_t k = 0; k < n && !failed(); ++k) {
     path_[path_depth_].name = nullptr, path_[path_depth_].index = k;
     ++path_depth_;

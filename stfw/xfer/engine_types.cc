@@ -71,7 +71,7 @@ bool Engine::has_pointer(uint32_t type) {
 // intptr_t / uintptr_t (through any typedefs or qualifiers): an integer meant to
 // hold an address.
 bool Engine::is_intptr(const View& v, uint32_t t) {
-  for (int guard = 0; guard < 16; ++guard) {
+  for (uint32_t guard = 0; guard < v.type_count(); ++guard) {  // longer: a cycle
     const ImageType& ty = v.type(t);
     if (ty.kind != kTypedef && !is_qualifier(ty.kind)) return false;
     if (ty.kind == kTypedef && ty.name != dwarfmeta::image::kNone &&
@@ -93,6 +93,8 @@ Rule Engine::member_rule(uint32_t src_type, uint32_t src_index, uint32_t dst_typ
 
 // Identical layout and no pointer: the bytes are copied as they are.
 bool Engine::same_flat(uint32_t src_type, uint32_t dst_type, int depth) {
+  // Types nest by value without cycles: deeper than the type count is a broken image.
+  if (uint32_t(depth) > src_meta().type_count()) return false;
   src_type = src_meta().strip(src_type), dst_type = dst_meta().strip(dst_type);
   uint64_t key = (uint64_t(src_type) << 32) | dst_type;
   uint64_t h = (key * 0x9e3779b97f4a7c15ull) >> 52;  // 4096 slots
@@ -103,7 +105,7 @@ bool Engine::same_flat(uint32_t src_type, uint32_t dst_type, int depth) {
   }
   const ImageType& src_ty = src_meta().type(src_type);
   const ImageType& dst_ty = dst_meta().type(dst_type);
-  bool result = depth < 32 && src_ty.kind == dst_ty.kind && src_ty.size == dst_ty.size && !has_pointer(src_type);
+  bool result = src_ty.kind == dst_ty.kind && src_ty.size == dst_ty.size && !has_pointer(src_type);
   if (result) {
     if (src_ty.kind == kBase)
       result = src_ty.encoding == dst_ty.encoding;
@@ -138,8 +140,13 @@ bool Engine::same_flat(uint32_t src_type, uint32_t dst_type, int depth) {
 }
 
 // The destination type that corresponds to a source type (by name), 0 if none.
+// Unnamed pointers, arrays and qualifiers by their target's counterpart: a chain
+// of them deeper than kMaxNesting is refused (0 would read as "v2 lacks it", and an
+// object typed by its site would then be copied as bytes).
 uint32_t Engine::counterpart(uint32_t src_type, int depth) {
-  if (src_type == 0 || depth > 16) return 0;
+  if (src_type == 0) return 0;
+  if (depth > int(kMaxNesting))
+    return refuse_too_deep("has a type whose unnamed pointers, arrays or qualifiers nest"), 0;
   uint32_t& memo = counterpart_memo_[src_type];
   if (memo != 0xffffffffu) return memo;
   const ImageType& src_ty = src_meta().type(src_type);

@@ -44,6 +44,7 @@ bool Engine::type_objects() {
         if (learnt)
           src_type = learnt->src_type, dst_type = learnt->dst_type;
         else if (site_info->type) {
+          current_ = i, path_depth_ = 0;  // the object a refusal names
           src_type = site_info->type;
           dst_type = counterpart(src_type);
         }

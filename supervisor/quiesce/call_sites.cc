@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "inject/memory.h"
+#include "inject/sys/x86_decoder.h"
 
 namespace ttst::quiesce {
 namespace {
@@ -15,37 +16,15 @@ namespace {
 constexpr uint64_t kMaxInsn = 15;                // longest x86 instruction
 constexpr uint64_t kMaxFunction = 16ull << 20;   // larger: kUnknown, not a huge read
 
-// One Capstone x86-64 handle per thread (a handle is not thread-safe), details off:
-// the instruction id is all the rule needs.
-class Decoder {
- public:
-  Decoder() {
-    if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle_) != CS_ERR_OK)
-      throw std::runtime_error("capstone: cannot open an x86-64 decoder");
-    insn_ = cs_malloc(handle_);
-  }
-  ~Decoder() {
-    cs_free(insn_, 1);
-    cs_close(&handle_);
-  }
-  Decoder(const Decoder&) = delete;
-  Decoder& operator=(const Decoder&) = delete;
-
-  // Decodes the instruction at *code (advancing code, size and address past it).
-  // Returns its id, or 0 (X86_INS_INVALID) when it cannot be decoded.
-  unsigned next(const uint8_t*& code, size_t& size, uint64_t& address) {
-    return cs_disasm_iter(handle_, &code, &size, &address, insn_) ? insn_->id : 0;
-  }
-
-  static Decoder& get() {
-    thread_local Decoder d;
-    return d;
-  }
-
- private:
-  csh handle_ = 0;
-  cs_insn* insn_ = nullptr;
-};
+// The id of the instruction at *code (code, size and address advanced past it),
+// or 0 (X86_INS_INVALID) when it cannot be decoded. One decoder per thread (a
+// Capstone handle is not thread-safe), details off: the id is all the rule needs.
+unsigned next_instruction(const uint8_t*& code, size_t& size, uint64_t& address) {
+  thread_local sys::X86Decoder decoder;
+  if (!decoder.opened()) throw std::runtime_error("capstone: cannot open an x86-64 decoder");
+  const cs_insn* insn = decoder.next(code, size, address);
+  return insn ? insn->id : 0;
+}
 
 }  // namespace
 
@@ -60,13 +39,12 @@ const char* call_check_name(CallCheck c) {
 
 CallCheck call_ends_at(std::span<const uint8_t> code, uint64_t entry, uint64_t ret) {
   if (ret <= entry) return CallCheck::kNotCall;  // no instruction of this function ends there
-  Decoder& d = Decoder::get();
   const uint8_t* p = code.data();
   size_t size = code.size();
   uint64_t address = entry;
   unsigned id = 0;
   while (address < ret) {
-    id = d.next(p, size, address);
+    id = next_instruction(p, size, address);
     if (id == X86_INS_INVALID) return CallCheck::kUnknown;  // undecodable, or the bytes ran out
   }
   if (address != ret) return CallCheck::kNotCall;  // `ret` is inside an instruction
@@ -94,7 +72,7 @@ bool is_syscall(std::span<const uint8_t> code) {
   const uint8_t* p = code.data();
   size_t size = code.size();
   uint64_t address = 0;
-  return Decoder::get().next(p, size, address) == X86_INS_SYSCALL;
+  return next_instruction(p, size, address) == X86_INS_SYSCALL;
 }
 
 bool is_syscall_at(pid_t pid, inject::RemoteAddr addr) {

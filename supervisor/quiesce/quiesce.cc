@@ -15,6 +15,7 @@
 #include "inject/error.h"
 #include "inject/memory.h"
 #include "inject/registers.h"
+#include "inject/sys/proc_maps.h"
 #include "supervisor/quiesce/call_sites.h"
 #include "stfw/abi/ttst_abi.h"
 
@@ -172,7 +173,7 @@ inject::LoadBias load_bias(pid_t pid, const UpdatePointMap& map) {
   if (n <= 0) throw std::runtime_error("cannot read " + link + ": " + strerror(errno));
   exe[n] = 0;
   uint64_t lowest = UINT64_MAX;
-  for (const inject::Mapping& m : inject::read_maps(pid))
+  for (const sys::Mapping& m : sys::read_maps(pid))
     if (m.path == exe) lowest = std::min(lowest, m.start);
   if (lowest == UINT64_MAX) throw std::runtime_error(std::string("no mapping of ") + exe + " in process " + std::to_string(pid));
   return inject::LoadBias::between(map.first_load_vaddr(), inject::RemoteAddr(lowest));

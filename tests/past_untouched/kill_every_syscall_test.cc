@@ -20,36 +20,18 @@
 #include <vector>
 
 #include "inject/process.h"
+#include "inject/sys/proc_status.h"
 #include "inject/tests/test_util.h"
 #include "tests/programs/kvserver/kv_client.h"
 
 using namespace ttst::inject;
 using namespace ttst::inject::testing;
+namespace sys = ttst::sys;
 using namespace std::chrono;
 
 namespace {
 
 constexpr long kKeys = 200000;
-
-std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> out;
-  std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::istringstream in(slurp(dir + "/" + e->d_name + "/children"));
-    for (pid_t c; in >> c;) out.push_back(c);
-  }
-  closedir(d);
-  return out;
-}
-
-char state_of(pid_t pid) {
-  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  auto rp = stat.rfind(')');
-  return rp != std::string::npos && rp + 2 < stat.size() ? stat[rp + 2] : '?';
-}
 
 // Runs the killer; its whole stdout.
 std::string run(const std::vector<std::string>& argv) {
@@ -136,12 +118,12 @@ TEST_CASE("the supervisor killed before each of its system calls: one server, it
         if (state_of(c) == 'Z') waitpid(c, nullptr, WNOHANG);
         else live.push_back(c);
       }
-      if (live.size() == 1 && proc_status_field(live[0], "TracerPid") == "0" && children_of(live[0]).empty()) break;
+      if (live.size() == 1 && sys::proc_status_field(live[0], "TracerPid") == "0" && children_of(live[0]).empty()) break;
       usleep(2000);
     }
     REQUIRE_MESSAGE(live.size() == 1, live.size() << " processes left after the attempt (" << out << ")");
     const pid_t now = live[0];
-    CHECK(proc_status_field(now, "TracerPid") == "0");
+    CHECK(sys::proc_status_field(now, "TracerPid") == "0");
     CHECK(state_of(now) != 'T');
     CHECK(state_of(now) != 't');
     CHECK_MESSAGE(children_of(now).empty(), "the server holds a child (a zombie of the attempt)");

@@ -31,11 +31,13 @@
 
 #include "inject/memory.h"
 #include "inject/process.h"
+#include "inject/sys/proc_status.h"
 #include "inject/task.h"
 #include "inject/tests/test_util.h"
 
 using namespace ttst::inject;
 using namespace ttst::inject::testing;
+namespace sys = ttst::sys;
 using namespace std::chrono;
 
 namespace {
@@ -100,26 +102,6 @@ std::pair<int, std::string> run(const std::vector<std::string>& argv, std::strin
   int st = pclose(f);
   if (!last.empty() && last.back() == '\n') last.pop_back();
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, last};
-}
-
-std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> out;
-  std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::istringstream in(slurp(dir + "/" + e->d_name + "/children"));
-    for (pid_t c; in >> c;) out.push_back(c);
-  }
-  closedir(d);
-  return out;
-}
-
-char state_of(pid_t pid) {
-  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  auto rp = stat.rfind(')');
-  return rp != std::string::npos && rp + 2 < stat.size() ? stat[rp + 2] : '?';
 }
 
 // P's writable memory but the rseq fields the kernel writes itself; after a kill,
@@ -279,8 +261,8 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
           CHECK_MESSAGE(why.find("forward transfer crashed") != std::string::npos, why);
       }
       // P let go, no child of P (but its own), nothing of the attempt left.
-      for (int i = 0; i < 500 && proc_status_field(P, "TracerPid") != "0"; ++i) usleep(2000);
-      CHECK(proc_status_field(P, "TracerPid") == "0");
+      for (int i = 0; i < 500 && sys::proc_status_field(P, "TracerPid") != "0"; ++i) usleep(2000);
+      CHECK(sys::proc_status_field(P, "TracerPid") == "0");
       // (A released P reaps its intermediate itself, once that has died.)
       auto strays = [&] {
         std::vector<pid_t> v;

@@ -10,36 +10,32 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
+#include "inject/tests/test_util.h"
+
 namespace ttst::test {
 
 KvServer KvServer::start(const std::string& binary) {
-  int out[2];
-  if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-  pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    dup2(out[1], STDOUT_FILENO);
-    close(out[0]);
-    close(out[1]);
-    execl(binary.c_str(), binary.c_str(), "0", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(out[1]);
+  inject::testing::Spawned child = inject::testing::spawn({binary, "0"}, /*keep_rseq=*/true);
+  close(child.to_child);
   std::string line;
-  char ch;
-  while (read(out[0], &ch, 1) == 1 && ch != '\n') line += ch;
-  close(out[0]);
+  try {
+    line = inject::testing::read_line(child.from_child, std::chrono::seconds(20));
+  } catch (const std::exception& e) {
+    line = e.what();  // timed out, or the server ended first
+  }
+  close(child.from_child);
   int port = 0;
   if (sscanf(line.c_str(), "PORT %d", &port) != 1) {
-    ::kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
+    ::kill(child.pid, SIGKILL);
+    waitpid(child.pid, nullptr, 0);
     throw std::runtime_error("kvserver did not report its port: '" + line + "'");
   }
-  return KvServer{pid, port};
+  return KvServer{child.pid, port};
 }
 
 void KvServer::kill_and_wait() {
