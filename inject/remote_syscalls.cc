@@ -24,7 +24,8 @@ namespace {
 
 constexpr uint64_t kBlockAll = ~0ull;
 
-// True when the thread sits at a syscall-entry stop (PTRACE_GET_SYSCALL_INFO).
+// What kind of stop the thread sits in (PTRACE_GET_SYSCALL_INFO: PTRACE_SYSCALL_INFO_ENTRY,
+// _EXIT, _SECCOMP or _NONE).
 int syscall_stop_op(Task& t) {
   struct __ptrace_syscall_info info;
   std::memset(&info, 0, sizeof info);
