@@ -16,6 +16,7 @@
 #include "inject/memory.h"
 #include "inject/registers.h"
 #include "supervisor/quiesce/call_sites.h"
+#include "supervisor/quiesce/unwind.h"
 #include "stfw/abi/ttst_abi.h"
 
 namespace ttst::quiesce {
@@ -42,6 +43,56 @@ bool in_program_text(const UpdatePointMap& map, inject::LoadBias bias, inject::R
   return addr.value() > bias.value() && map.in_text(addr - bias);
 }
 
+// The poller rule (ttst_abi.h §6, §7): true when the call stack of the thread,
+// unwound by CFI, is exactly a declared poller path up to an update point's
+// function instance. `frame_ret`/`frame_slot`: the innermost program frame the
+// stack scan found (null: rip is in the program), `site` its call site. `why`
+// says what did not match.
+bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& map, inject::LoadBias bias,
+                    inject::RemoteAddr frame_ret, uint64_t frame_slot, inject::LinkAddr site, std::string& why) {
+  size_t longest = 0;
+  for (const auto& path : map.poller_paths()) longest = std::max(longest, path.size());
+  Unwinder unwinder(pid);
+  std::string doubt;
+  const std::vector<UnwoundFrame> frames = unwinder.unwind(g, 64, doubt);
+  size_t first = 0;
+  while (first < frames.size() && !in_program_text(map, bias, inject::RemoteAddr(frames[first].pc))) first++;
+  const bool agrees = first < frames.size() &&
+                      (frame_ret.is_null() ? first == 0
+                                           : frames[first].pc == frame_ret.value() && frames[first].rsp == frame_slot + 8);
+  if (!agrees) {
+    why = "the call-frame unwind does not find the innermost program frame the stack scan found" +
+          (doubt.empty() ? std::string() : " (" + doubt + ")");
+    return false;
+  }
+  // The function instances around each program frame's call site, innermost first.
+  std::vector<const Scope*> chain;
+  for (size_t i = first; i < frames.size() && chain.size() <= longest; i++) {
+    const inject::RemoteAddr pc(frames[i].pc);
+    if (!in_program_text(map, bias, pc)) break;  // a library frame between: the chain ends
+    if (i > first && call_ends_at(pid, map, bias, pc) != CallCheck::kCall) {
+      why = "the caller frame at " + describe(map, bias, pc) + " does not follow a call instruction";
+      return false;
+    }
+    const std::vector<const Scope*> here = map.scope_chain(i == first ? site : pc - bias - 1);
+    if (here.empty()) {
+      why = "no DWARF function instance around " + describe(map, bias, pc);
+      return false;
+    }
+    chain.insert(chain.end(), here.begin(), here.end());
+  }
+  for (const auto& path : map.poller_paths()) {
+    const size_t k = path.size();
+    bool match = chain.size() > k && map.is_upoint_instance(*chain[k]);
+    for (size_t i = 0; match && i < k; i++) match = chain[i]->name == path[k - 1 - i];
+    if (match) return true;
+  }
+  std::string seen;
+  for (const Scope* s : chain) seen += (seen.empty() ? "" : " <- ") + s->name;
+  why = "its call stack (" + seen + ") is no declared poller path" + (doubt.empty() ? "" : " (" + doubt + ")");
+  return false;
+}
+
 ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& map, inject::LoadBias bias,
                               inject::RemoteAddr rt) {
   ThreadVerdict r;
@@ -61,6 +112,7 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
   // executable found in the 4 KiB at and above rsp.
   const inject::RemoteAddr rip(g.rip), rsp(g.rsp);
   inject::RemoteAddr frame_ret;  // the return address found, null if rip is in the program
+  uint64_t frame_slot = 0;       // where on the stack it was found
   bool in_program = in_program_text(map, bias, rip);
   if (!in_program) {
     uint64_t words[512];
@@ -70,7 +122,10 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
       if (!in_program_text(map, bias, inject::RemoteAddr(words[i]))) continue;
       CallCheck c = call_ends_at(pid, map, bias, inject::RemoteAddr(words[i]));  // call_sites.h
       if (c == CallCheck::kUnknown) break;  // cannot tell: no innermost frame, so never quiescent
-      if (c == CallCheck::kCall) frame_ret = inject::RemoteAddr(words[i]);
+      if (c == CallCheck::kCall) {
+        frame_ret = inject::RemoteAddr(words[i]);
+        frame_slot = g.rsp + 8 * i;
+      }
     }
     in_program = !frame_ret.is_null();
   }
@@ -105,6 +160,16 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
   r.where = std::string(syscall_name(nr)) + "() called from " + at + chain;
   r.state = in_program && map.in_upoint_scope(site) ? ThreadState::kQuiescent : ThreadState::kBlocked;
   if (!map.scopes_complete()) r.where += " (no readable DWARF function ranges)";
+  if (r.state == ThreadState::kBlocked && in_program && map.scopes_complete() && !map.poller_paths().empty()) {
+    std::string why;
+    if (on_poller_path(pid, g, map, bias, frame_ret, frame_slot, site, why)) {
+      r.state = ThreadState::kQuiescent;
+      r.where += " (a declared poller path)";
+    } else {
+      r.where += " (" + why + ")";
+    }
+  }
+  if (map.pollers_malformed()) r.where += " (a malformed .ttst.pollers record was ignored)";
   return r;
 }
 

@@ -1,7 +1,8 @@
 // upoint_map.h — where the update points of an executable are, and which code
 // counts as "their" function. TRUSTED.
 //
-// From the ELF (libelf): .ttst.upoints (ttst_abi.h §2), the symbol table (names for
+// From the ELF (libelf): .ttst.upoints (ttst_abi.h §2), .ttst.pollers (§7: the
+// declared poller paths), the symbol table (names for
 // messages, the function around an address) and the load layout.
 //
 // From DWARF (libdwarf), only the address ranges of function *instances*: each
@@ -65,14 +66,26 @@ class UpdatePointMap {
   const Scope* scope_at(inject::LinkAddr at) const;
   // True when that instance is one whose own code holds an update point.
   bool in_upoint_scope(inject::LinkAddr at) const;
+  bool is_upoint_instance(const Scope& s) const;
+  // Every function instance around `at`, innermost first (an inlined copy, then
+  // the instance it was inlined into, ..., the out-of-line function). Empty when
+  // there is none, or when two instances of one depth hold `at` (not a chain).
+  std::vector<const Scope*> scope_chain(inject::LinkAddr at) const;
+  // The poller paths of .ttst.pollers (ttst_abi.h §7), each f1 ... fn (fn the
+  // poller); a malformed record makes `pollers_malformed()` true and is not used.
+  const std::vector<std::vector<std::string>>& poller_paths() const { return poller_paths_; }
+  bool pollers_malformed() const { return pollers_malformed_; }
   bool scopes_complete() const { return scopes_complete_; }
 
  private:
   void read_scopes(int fd);
+  void read_pollers(const uint8_t* p, size_t n);
   std::vector<Function> funcs_;  // sorted by lo, non-empty FUNC symbols
   std::vector<uint64_t> upoints_;
   std::vector<Scope> scopes_;
   std::vector<uint64_t> upoint_dies_;  // instances holding an update point
+  std::vector<std::vector<std::string>> poller_paths_;
+  bool pollers_malformed_ = false;
   bool scopes_complete_ = false;
   uint64_t text_lo_ = 0, text_hi_ = 0;  // executable PT_LOAD range
   uint64_t runtime_sym_ = 0;

@@ -1,0 +1,161 @@
+// The poller rule (ttst_abi.h §6, §7) against pollprog, an nginx-shaped event loop
+// whose epoll_wait sits in a helper reached through a function pointer
+// (supervisor/quiesce/tests/pollprog.c), built with ttst-cc at -O2 by gcc and clang:
+//  - declared (TTST_POLLER in the source, or ttst-cc's TTST_POLLER variable) and
+//    idle with no traffic at all: quiescent at the first probe, unaware of it (its
+//    epoll_wait returns the event normally afterwards, no EINTR);
+//  - not declared, or declared with a path that leaves out a frame: not quiescent;
+//  - the same epoll_wait reached through the same function pointer from a request
+//    handler (called by the loop, by the declared caller, or inlined into it):
+//    not quiescent, and the message shows the stack that did not match.
+#include <doctest/doctest.h>
+
+#include <cctype>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "inject/process.h"
+#include "stfw/runtime/tests/child.h"
+#include "supervisor/quiesce/quiesce.h"
+#include "supervisor/quiesce/unwind.h"
+
+using namespace ttst::quiesce;
+using ttst::test::Child;
+
+namespace {
+
+const char* kDir = "supervisor/quiesce/tests/";
+
+// Waits until the main thread sleeps (state S) in epoll_wait or epoll_pwait.
+void wait_in_epoll(pid_t pid) {
+  for (int i = 0; i < 1500; i++) {
+    std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall");
+    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+    std::string s, stat;
+    std::getline(sc, s);
+    std::getline(st, stat);
+    auto paren = stat.rfind(')');
+    char state = paren != std::string::npos && paren + 2 < stat.size() ? stat[paren + 2] : '?';
+    if (!s.empty() && isdigit(static_cast<unsigned char>(s[0])) && state == 'S' &&
+        (std::stol(s) == 232 || std::stol(s) == 281))
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL("program never blocked in epoll_wait");
+}
+
+
+// Starts `prog` in `mode`, probes it once while it waits in epoll_wait, then
+// wakes it: its wait must return the event normally (rc 1, errno 0).
+Verdict probe_once(const std::string& prog, const std::string& mode) {
+  UpdatePointMap map = UpdatePointMap::load(prog);
+  REQUIRE(map.scopes_complete());
+  Child c({prog, mode});
+  REQUIRE(c.line().rfind("READY", 0) == 0);
+  wait_in_epoll(c.pid());
+  Verdict v = check(c.pid(), map);
+  MESSAGE(prog << " " << mode << ": " << (v.threads.empty() ? v.message : v.threads[0].where));
+  c.send("x");
+  CHECK(c.line() == "RESULT rc=1 errno=0");
+  CHECK(c.wait() == 0);
+  return v;
+}
+
+const std::vector<std::string> kDeclared = {"pollprog", "pollprog_clang", "pollprog_env"};
+
+}  // namespace
+
+TEST_CASE("the poller path is read from .ttst.pollers, from the macro and from ttst-cc's variable") {
+  const std::vector<std::vector<std::string>> want = {{"process_events_and_timers", "epoll_process_events"}};
+  for (const auto& p : kDeclared) {
+    CAPTURE(p);
+    UpdatePointMap map = UpdatePointMap::load(kDir + p);
+    CHECK(map.poller_paths() == want);
+    CHECK_FALSE(map.pollers_malformed());
+  }
+  CHECK(UpdatePointMap::load(std::string(kDir) + "pollprog_undeclared").poller_paths().empty());
+  CHECK(UpdatePointMap::load(std::string(kDir) + "pollprog_short").poller_paths() ==
+        std::vector<std::vector<std::string>>{{"epoll_process_events"}});
+}
+
+TEST_CASE("idle with no traffic at all, poller declared: quiescent at the first probe (gcc, clang, ttst-cc variable)") {
+  for (const auto& p : kDeclared) {
+    CAPTURE(p);
+    Verdict v = probe_once(kDir + p, "idle");
+    CHECK_MESSAGE(v.quiescent, v.message);
+    REQUIRE(v.threads.size() == 1);
+    CHECK(v.threads[0].state == ThreadState::kQuiescent);
+    CHECK(v.threads[0].function == "epoll_process_events");
+    CHECK(v.threads[0].where.find("declared poller path") != std::string::npos);
+  }
+}
+
+TEST_CASE("idle without a declaration, or with a path that leaves out a frame: not quiescent") {
+  for (std::string p : {"pollprog_undeclared", "pollprog_short"}) {
+    CAPTURE(p);
+    Verdict v = probe_once(kDir + p, "idle");
+    CHECK_FALSE(v.quiescent);
+    REQUIRE(v.threads.size() == 1);
+    CHECK(v.threads[0].state == ThreadState::kBlocked);
+    CHECK(v.threads[0].function == "epoll_process_events");
+    CHECK(v.message.find("epoll_wait() called from epoll_process_events") != std::string::npos);
+  }
+}
+
+TEST_CASE("blocked mid-request through the same function pointer as the poller: not quiescent") {
+  // handler: event_loop -> handle_request -> (*actions.process_events);
+  // nested:  ... -> process_events_and_timers -> handle_request -> (*...);
+  // inlined: ... -> process_events_and_timers [handle_inlined inlined] -> (*...).
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"handler", "handle_request"}, {"nested", "handle_request"}, {"inlined", "handle_inlined"}};
+  for (std::string p : {"pollprog", "pollprog_clang"})
+    for (const auto& [mode, handler] : cases) {
+      CAPTURE(p);
+      CAPTURE(mode);
+      Verdict v = probe_once(kDir + p, mode);
+      CHECK_FALSE(v.quiescent);
+      REQUIRE(v.threads.size() == 1);
+      CHECK(v.threads[0].state == ThreadState::kBlocked);
+      CHECK(v.threads[0].function == "epoll_process_events");
+      CHECK(v.message.find("is no declared poller path") != std::string::npos);
+      CHECK(v.message.find("epoll_process_events <- " + handler) != std::string::npos);
+    }
+}
+
+TEST_CASE("the CFI unwinder walks from libc's epoll_wait to main") {
+  const std::string prog = std::string(kDir) + "pollprog";
+  UpdatePointMap map = UpdatePointMap::load(prog);
+  Child c({prog, "idle"});
+  REQUIRE(c.line().rfind("READY", 0) == 0);
+  wait_in_epoll(c.pid());
+  std::vector<std::string> names;
+  std::string doubt;
+  {
+    ttst::inject::SeizedProcess p = ttst::inject::SeizedProcess::seize(c.pid());
+    const ttst::inject::LoadBias bias = load_bias(c.pid(), map);
+    Unwinder u(c.pid());
+    for (const UnwoundFrame& f : u.unwind(p.main_thread().get_regs(), 64, doubt)) {
+      // a caller's call instruction ends at its pc (main's call of the noreturn
+      // event_loop is its last instruction: pc is past main's end)
+      const uint64_t at = names.empty() ? f.pc : f.pc - 1;
+      const Function* fn = map.function_at(ttst::inject::RemoteAddr(at) - bias);
+      names.push_back(fn ? fn->name : "?");
+    }
+  }
+  CHECK_MESSAGE(doubt.empty(), doubt);  // down to _start, whose return address is undefined
+  // frame 0 is libc's epoll_wait (no program symbol), then the program's frames.
+  REQUIRE(names.size() >= 6);
+  CHECK(names[0] == "?");
+  CHECK(names[1] == "epoll_process_events");
+  CHECK(names[2] == "process_events_and_timers");
+  CHECK(names[3] == "event_loop");
+  CHECK(names[4] == "main");
+  CHECK(names.back() == "_start");
+  c.send("x");
+  CHECK(c.line() == "RESULT rc=1 errno=0");
+  CHECK(c.wait() == 0);
+}
