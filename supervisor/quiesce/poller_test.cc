@@ -4,7 +4,9 @@
 //  - declared (TTST_POLLER in the source, or ttst-cc's TTST_POLLER variable) and
 //    idle with no traffic at all: quiescent at the first probe, unaware of it (its
 //    epoll_wait returns the event normally afterwards, no EINTR);
-//  - not declared, or declared with a path that leaves out a frame: not quiescent;
+//  - not declared, or declared with a path that leaves out a frame, names a
+//    function that does not exist, or a name two static functions share: not
+//    quiescent;
 //  - the same epoll_wait reached through the same function pointer from a request
 //    handler (called by the loop, by the declared caller, or inlined into it):
 //    not quiescent, and the message shows the stack that did not match.
@@ -103,6 +105,23 @@ TEST_CASE("idle without a declaration, or with a path that leaves out a frame: n
     CHECK(v.threads[0].state == ThreadState::kBlocked);
     CHECK(v.threads[0].function == "epoll_process_events");
     CHECK(v.message.find("epoll_wait() called from epoll_process_events") != std::string::npos);
+  }
+}
+
+TEST_CASE("a path naming a function twice over (two static functions of one name) or none is not used") {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"pollprog_ambiguous", "epoll_process_events names several functions"},
+      {"pollprog_unknown", "no_such_poller is no function with code"}};
+  for (const auto& [p, said] : cases) {
+    CAPTURE(p);
+    UpdatePointMap map = UpdatePointMap::load(kDir + p);
+    CHECK(map.poller_paths().empty());
+    CHECK(map.pollers_unresolved() == said);
+    Verdict v = probe_once(kDir + p, "idle");
+    CHECK_FALSE(v.quiescent);
+    REQUIRE(v.threads.size() == 1);
+    CHECK(v.threads[0].state == ThreadState::kBlocked);
+    CHECK(v.message.find("poller path ignored: " + said) != std::string::npos);
   }
 }
 

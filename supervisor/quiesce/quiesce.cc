@@ -81,10 +81,10 @@ bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& 
     }
     chain.insert(chain.end(), here.begin(), here.end());
   }
-  for (const auto& path : map.poller_paths()) {
+  for (const auto& path : map.poller_origins()) {
     const size_t k = path.size();
     bool match = chain.size() > k && map.is_upoint_instance(*chain[k]);
-    for (size_t i = 0; match && i < k; i++) match = chain[i]->name == path[k - 1 - i];
+    for (size_t i = 0; match && i < k; i++) match = chain[i]->origin == path[k - 1 - i];
     if (match) return true;
   }
   std::string seen;
@@ -170,6 +170,7 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
     }
   }
   if (map.pollers_malformed()) r.where += " (a malformed .ttst.pollers record was ignored)";
+  if (!map.pollers_unresolved().empty()) r.where += " (poller path ignored: " + map.pollers_unresolved() + ")";
   return r;
 }
 

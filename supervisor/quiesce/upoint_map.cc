@@ -117,10 +117,12 @@ void die_ranges(Dwarf& dw, Dwarf_Die die, std::vector<std::pair<uint64_t, uint64
 
 // The name of the function `die` is an instance of, following abstract_origin /
 // specification; `artificial` when that function is marked so.
-std::string origin_name(Dwarf& dw, Dwarf_Die die, bool& artificial) {
+std::string origin_name(Dwarf& dw, Dwarf_Die die, bool& artificial, uint64_t& origin) {
   DieRef hold;
   std::string name;
   for (int hop = 0; hop < 4; hop++) {
+    Dwarf_Off here = 0;
+    if (dw.ok(dwarf_dieoffset(die, &here, &dw.err))) origin = here;
     char* n = nullptr;
     Dwarf_Bool has = 0;
     if (name.empty() && dw.ok(dwarf_diename(die, &n, &dw.err))) name = n;
@@ -153,9 +155,10 @@ void UpdatePointMap::read_scopes(int fd) {
       std::vector<std::pair<uint64_t, uint64_t>> ranges;
       die_ranges(dw, die, ranges);
       bool artificial = false;
-      std::string name = origin_name(dw, die, artificial);
+      uint64_t origin = off;
+      std::string name = origin_name(dw, die, artificial, origin);
       if (!ranges.empty() && !(artificial && tag == DW_TAG_inlined_subroutine)) {
-        for (auto& [lo, hi] : ranges) scopes_.push_back({lo, hi, depth, off, name});
+        for (auto& [lo, hi] : ranges) scopes_.push_back({lo, hi, depth, off, name, origin});
         depth++;
       }
     }
@@ -179,6 +182,7 @@ void UpdatePointMap::read_scopes(int fd) {
   if (!scopes_complete_) scopes_.clear();
   for (uint64_t u : upoints_)
     if (const Scope* s = scope_at(inject::LinkAddr(u))) upoint_dies_.push_back(s->die);
+  resolve_pollers();
 }
 
 const Scope* UpdatePointMap::scope_at(inject::LinkAddr at) const {
@@ -234,6 +238,31 @@ bool parse_poller_path(const char* text, size_t len, std::vector<std::string>& o
 }
 
 }  // namespace
+
+void UpdatePointMap::resolve_pollers() {
+  // Each name must be one function: the origin (abstract or only DIE) shared by
+  // all its instances. None or several (two static functions of one name): the
+  // path is not used, and the program is then driven to its update point instead.
+  std::vector<std::vector<std::string>> kept;
+  for (const auto& path : poller_paths_) {
+    std::vector<uint64_t> origins;
+    for (const std::string& name : path) {
+      std::vector<uint64_t> found;
+      for (const Scope& s : scopes_)
+        if (s.name == name && std::find(found.begin(), found.end(), s.origin) == found.end()) found.push_back(s.origin);
+      if (found.size() != 1) {
+        pollers_unresolved_ += (pollers_unresolved_.empty() ? "" : "; ") + name +
+                               (found.empty() ? " is no function with code" : " names several functions");
+        break;
+      }
+      origins.push_back(found[0]);
+    }
+    if (origins.size() != path.size()) continue;
+    kept.push_back(path);
+    poller_origins_.push_back(std::move(origins));
+  }
+  poller_paths_ = std::move(kept);
+}
 
 void UpdatePointMap::read_pollers(const uint8_t* p, size_t n) {
   size_t i = 0;

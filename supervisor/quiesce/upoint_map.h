@@ -44,6 +44,8 @@ struct Scope {
   uint32_t depth = 0;       // 0: out-of-line function; n: inlined n levels deep
   uint64_t die = 0;         // the instance's DIE offset (its identity)
   std::string name;         // the function's name
+  uint64_t origin = 0;      // the DIE all instances of that function lead to
+                            // (abstract_origin/specification): its identity
 };
 
 class UpdatePointMap {
@@ -72,20 +74,27 @@ class UpdatePointMap {
   // there is none, or when two instances of one depth hold `at` (not a chain).
   std::vector<const Scope*> scope_chain(inject::LinkAddr at) const;
   // The poller paths of .ttst.pollers (ttst_abi.h §7), each f1 ... fn (fn the
-  // poller); a malformed record makes `pollers_malformed()` true and is not used.
+  // poller), and the origin of each name (Scope::origin). A malformed record makes
+  // `pollers_malformed()` true; a path naming no function with code, or a name two
+  // functions share, is dropped and said in `pollers_unresolved()`. Neither is used.
   const std::vector<std::vector<std::string>>& poller_paths() const { return poller_paths_; }
+  const std::vector<std::vector<uint64_t>>& poller_origins() const { return poller_origins_; }
   bool pollers_malformed() const { return pollers_malformed_; }
+  const std::string& pollers_unresolved() const { return pollers_unresolved_; }
   bool scopes_complete() const { return scopes_complete_; }
 
  private:
   void read_scopes(int fd);
   void read_pollers(const uint8_t* p, size_t n);
+  void resolve_pollers();
   std::vector<Function> funcs_;  // sorted by lo, non-empty FUNC symbols
   std::vector<uint64_t> upoints_;
   std::vector<Scope> scopes_;
   std::vector<uint64_t> upoint_dies_;  // instances holding an update point
   std::vector<std::vector<std::string>> poller_paths_;
+  std::vector<std::vector<uint64_t>> poller_origins_;
   bool pollers_malformed_ = false;
+  std::string pollers_unresolved_;
   bool scopes_complete_ = false;
   uint64_t text_lo_ = 0, text_hi_ = 0;  // executable PT_LOAD range
   uint64_t runtime_sym_ = 0;
