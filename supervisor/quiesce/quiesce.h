@@ -40,6 +40,33 @@
 // call (call_sites.h); a word it cannot decide ends the scan, and the thread is then
 // not quiescent. The libc wrapper frames below it are the only place a stale return
 // address could precede it.
+//
+// Pollers (ttst_abi.h §7). An event loop whose blocking call sits in a helper
+// (nginx: the update point in ngx_single_process_cycle, epoll_wait in
+// ngx_epoll_process_events, reached through ngx_process_events_and_timers and the
+// function pointer ngx_event_actions.process_events) is BLOCKED by the rule above
+// even when idle. The program may declare the path f1 -> ... -> fn (TTST_POLLER in
+// ttst.h, or ttst-cc's TTST_POLLER variable); a blocked thread is then QUIESCENT
+// when its whole stack proves that path, checked, never assumed:
+//  - the stack is unwound by DWARF CFI (unwind.h: .eh_frame of libc and of the
+//    program, only rsp/rbp + N rules; anything else is a doubt, and a doubt is
+//    "not quiescent"); frame pointers are not used, since libc may hold anything in
+//    rbp while it blocks;
+//  - the unwind's innermost program frame is the one the stack scan found (same
+//    return address in the same stack slot): two methods agree;
+//  - every caller frame's return address follows a call instruction (call_sites.h);
+//  - the function instances around the call sites, inlined copies included,
+//    innermost first, are exactly fn, ..., f1, then an instance holding an update
+//    point. Functions are compared by identity (the DWARF origin every instance of
+//    one function leads to), so a static function of the same name elsewhere never
+//    matches; a name that no function or several functions carry drops the path.
+// So the same blocking call reached from a request handler (through the same
+// function pointer, called by the loop or by f1, or inlined into f1) adds an
+// instance to the stack and stays BLOCKED. A tail call leaves no frame, so ttst-cc
+// builds with -fno-optimize-sibling-calls: a handler cannot leave the stack by
+// tail-calling the poller. The declaration is the user's promise that every
+// blocking call in fn's own code, on that path, is the wait for the next event, as
+// TTST_UPDATE_POINT() promises it for its own function.
 #pragma once
 
 #include <sys/types.h>
@@ -59,7 +86,8 @@ namespace ttst::quiesce {
 
 enum class ThreadState {
   kAtUpdatePoint,  // in the marker system call of ttst_abi.h §4
-  kQuiescent,      // blocked in a system call made by an update point's own function
+  kQuiescent,      // blocked in a system call made by an update point's own function,
+                   // or by a declared poller on its declared path
   kBlocked,        // blocked in a system call anywhere else (mid-request)
   kRunning,        // executing, or its system call already completed
 };
