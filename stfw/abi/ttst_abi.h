@@ -279,7 +279,8 @@ struct ttst_runtime {
  *    ngx_epoll_process_events -> epoll_wait). A sequence of records:
  *
  *      uint8_t  tag      TTST_POLLER_TAG ('P')
- *      uint8_t  version  TTST_ABI_VERSION
+ *      uint8_t  version  TTST_POLLER_VERSION (1; a section added to ABI 1, which
+ *                        older readers ignore: TTST_ABI_VERSION stays 1)
  *      char     path[]   NUL-terminated: function names separated by commas and/or
  *                        spaces, "f1, f2, ..., fn": f1 is called by the own code of
  *                        a function instance holding an update point, each f(i+1)
@@ -294,5 +295,6 @@ struct ttst_runtime {
  * ------------------------------------------------------------------------- */
 #define TTST_POLLERS_SECTION ".ttst.pollers"
 #define TTST_POLLER_TAG 0x50u
+#define TTST_POLLER_VERSION 1u
 
 #endif /* TTST_ABI_H */

@@ -268,7 +268,7 @@ void UpdatePointMap::read_pollers(const uint8_t* p, size_t n) {
   size_t i = 0;
   while (i < n) {
     const void* nul = i + 2 < n ? memchr(p + i + 2, 0, n - i - 2) : nullptr;
-    if (p[i] != TTST_POLLER_TAG || i + 2 >= n || p[i + 1] != TTST_ABI_VERSION || !nul) {
+    if (p[i] != TTST_POLLER_TAG || i + 2 >= n || p[i + 1] != TTST_POLLER_VERSION || !nul) {
       pollers_malformed_ = true;
       return;
     }
