@@ -244,8 +244,9 @@ struct ttst_runtime {
  *        right after a call instruction (the return address pushed when the
  *        program called into libc). A handler inlined into the event loop is thus
  *        not the loop, though it shares its symbol. ttst-cc turns off the
- *        compilers' merging of identical code (cross-jumping, tail merging), which
- *        could make one call instruction serve two instances;
+ *        compilers' merging of identical code (cross-jumping, tail merging, gcc's
+ *        identical-function folding), which could make one call instruction serve
+ *        two instances;
  *      - also QUIESCENT if the program declared a poller path (§7) and the whole
  *        call stack from the system call to an update point's function is that
  *        path: the stack is unwound with the DWARF CFI (.eh_frame) of every

@@ -9,7 +9,8 @@
 //    quiescent;
 //  - the same epoll_wait reached through the same function pointer from a request
 //    handler (called by the loop, by the declared caller, or inlined into it):
-//    not quiescent, and the message shows the stack that did not match.
+//    not quiescent, and the message shows the stack that did not match; also
+//    when sibling calls are turned back on and the handler tail-calls the poller.
 #include <doctest/doctest.h>
 
 #include <cctype>
@@ -129,8 +130,10 @@ TEST_CASE("blocked mid-request through the same function pointer as the poller: 
   // handler: event_loop -> handle_request -> (*actions.process_events);
   // nested:  ... -> process_events_and_timers -> handle_request -> (*...);
   // inlined: ... -> process_events_and_timers [handle_inlined inlined] -> (*...).
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"handler", "handle_request"}, {"nested", "handle_request"}, {"inlined", "handle_inlined"}};
+  const std::vector<std::pair<std::string, std::string>> cases = {{"handler", "handle_request"},
+                                                                   {"nested", "handle_request"},
+                                                                   {"inlined", "handle_inlined"},
+                                                                   {"tail", "handle_tail"}};
   for (std::string p : {"pollprog", "pollprog_clang"})
     for (const auto& [mode, handler] : cases) {
       CAPTURE(p);
@@ -143,6 +146,20 @@ TEST_CASE("blocked mid-request through the same function pointer as the poller: 
       CHECK(v.message.find("is no declared poller path") != std::string::npos);
       CHECK(v.message.find("epoll_process_events <- " + handler) != std::string::npos);
     }
+}
+
+TEST_CASE("a handler that tail-calls the poller (sibling calls turned back on) is caught by the direct call to it") {
+  // pollprog_sibling: handle_tail's call through the pointer is a jump, so the
+  // stack reads epoll_process_events <- process_events_and_timers <- event_loop,
+  // the declared path; but the call in process_events_and_timers calls handle_tail.
+  Verdict v = probe_once(std::string(kDir) + "pollprog_sibling", "tail");
+  CHECK_FALSE(v.quiescent);
+  REQUIRE(v.threads.size() == 1);
+  CHECK(v.threads[0].state == ThreadState::kBlocked);
+  CHECK(v.message.find("does not call the function of the frame below it") != std::string::npos);
+  // and the idle loop of the same build is still quiescent
+  Verdict idle = probe_once(std::string(kDir) + "pollprog_sibling", "idle");
+  CHECK_MESSAGE(idle.quiescent, idle.message);
 }
 
 TEST_CASE("the CFI unwinder walks from libc's epoll_wait to main") {

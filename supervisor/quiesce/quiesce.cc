@@ -67,14 +67,25 @@ bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& 
   }
   // The function instances around each program frame's call site, innermost first.
   std::vector<const Scope*> chain;
+  const Function* callee = nullptr;  // the ELF function of the frame below
   for (size_t i = first; i < frames.size() && chain.size() <= longest; i++) {
     const inject::RemoteAddr pc(frames[i].pc);
     if (!in_program_text(map, bias, pc)) break;  // a library frame between: the chain ends
-    if (i > first && call_ends_at(pid, map, bias, pc) != CallCheck::kCall) {
+    const inject::LinkAddr at = i == first ? site : pc - bias - 1;
+    uint64_t target = 0;
+    if (i > first && call_ends_at(pid, map, bias, pc, &target) != CallCheck::kCall) {
       why = "the caller frame at " + describe(map, bias, pc) + " does not follow a call instruction";
       return false;
     }
-    const std::vector<const Scope*> here = map.scope_chain(i == first ? site : pc - bias - 1);
+    // A direct call must call the function found below it: else a function it
+    // called left the stack by a tail call (ttst-cc forbids them; a build that
+    // turns them back on is caught here for direct calls).
+    if (i > first && target != 0 && map.function_at(inject::LinkAddr(target)) != callee) {
+      why = "the call at " + describe(map, bias, pc) + " does not call the function of the frame below it (a tail call?)";
+      return false;
+    }
+    callee = map.function_at(at);
+    const std::vector<const Scope*> here = map.scope_chain(at);
     if (here.empty()) {
       why = "no DWARF function instance around " + describe(map, bias, pc);
       return false;

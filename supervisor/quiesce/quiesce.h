@@ -32,8 +32,10 @@
 // The rule trusts DWARF to put each call instruction in one instance. Compilers
 // may merge identical code of two instances into one (gcc cross-jumping turned the
 // loop's read(0, &c, 1) and an inlined handler's identical call into one call
-// attributed to the loop; clang's tail merging did the same with line 0): ttst-cc
-// turns those passes off, and qprog's "inlined" mode tests exactly that case.
+// attributed to the loop; clang's tail merging did the same with line 0; gcc's
+// identical-function folding gave pollprog's handle_tail the body and DWARF of
+// handle_request): ttst-cc turns those passes off, and qprog's "inlined" mode and
+// pollprog's "tail" mode test exactly those cases.
 // The innermost program frame is found by scanning the stack from rsp for the
 // first return address into the program (ttst_abi.h §6): a word that the
 // instruction before it, decoded forward from its function's entry, shows to be a

@@ -10,6 +10,9 @@
  *              request through the same function pointer (mid-request)
  *     nested   the same handler, called from process_events_and_timers
  *     inlined  a handler inlined into process_events_and_timers does the same
+ *     tail     process_events_and_timers calls a handler directly, which ends by
+ *              returning the poller's result through the same pointer (a tail call
+ *              when built with sibling calls on: pollprog_sibling)
  * Built with -DDECLARE_POLLER: declares TTST_POLLER(process_events_and_timers,
  * epoll_process_events) in the source (pollprog_env: the same through ttst-cc's
  * TTST_POLLER; pollprog_undeclared: no declaration).
@@ -59,9 +62,13 @@ __attribute__((noinline)) static int handle_request(void) { return actions.proce
 
 static inline __attribute__((always_inline)) int handle_inlined(void) { return actions.process_events(-1); }
 
+__attribute__((noinline)) int handle_tail(void) { return actions.process_events(-1); }
+
 __attribute__((noinline)) void process_events_and_timers(void) {
   int n;
-  if (!strcmp(mode, "nested"))
+  if (!strcmp(mode, "tail"))
+    n = handle_tail();
+  else if (!strcmp(mode, "nested"))
     n = handle_request();
   else if (!strcmp(mode, "inlined"))
     n = handle_inlined();
@@ -87,7 +94,7 @@ __attribute__((noinline)) static void event_loop(void) {
 
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: pollprog idle|handler|nested|inlined\n");
+    fprintf(stderr, "usage: pollprog idle|handler|nested|inlined|tail\n");
     return 2;
   }
   mode = argv[1];
