@@ -135,7 +135,10 @@ Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::millisec
 // The stop protocol of §4 for a P that is not quiescent: update_requested = 1 in
 // `runtime` (P's runtime block), its (only) thread run with PTRACE_SYSCALL to the
 // marker's entry stop. False (the flag written back to 0, the thread stopped again,
-// `where` saying where it was) when `bound` runs out first. Throws
+// `where` saying where it was) when `bound` runs out first. Stopped again without
+// its program seeing it: an epoll_wait that the stop cuts short with EINTR (its
+// syscall-exit stop comes first under PTRACE_SYSCALL) is pointed back at its
+// `syscall`, as the probe does, and re-runs when released. Throws
 // inject::TraceeDied if P ends meanwhile.
 bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock& runtime,
                            std::chrono::milliseconds bound, std::string& where);
