@@ -13,12 +13,17 @@
 //    when sibling calls are turned back on and the handler tail-calls the poller.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
@@ -32,6 +37,7 @@
 
 using namespace ttst::quiesce;
 using ttst::test::Child;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -164,6 +170,45 @@ TEST_CASE("a handler that tail-calls the poller (sibling calls turned back on) i
   // and the idle loop of the same build is still quiescent
   Verdict idle = probe_once(std::string(kDir) + "pollprog_sibling", "idle");
   CHECK_MESSAGE(idle.quiescent, idle.message);
+}
+
+TEST_CASE("without the right to /proc/PID/map_files the unwinder opens the mapped files by path") {
+  // A prober without CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE (as a supervisor that
+  // is not root): map_files is refused, the files are opened by path and checked
+  // against the mapping's device and inode.
+  const std::string prog = std::string(kDir) + "pollprog";
+  UpdatePointMap map = UpdatePointMap::load(prog);
+  Child c({prog, "idle"});
+  REQUIRE(c.line().rfind("READY", 0) == 0);
+  wait_in_epoll(c.pid());
+  pid_t k = fork();
+  if (k == 0) {
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2]{};
+    if (syscall(SYS_capget, &h, d) != 0) _exit(10);
+    for (int cap : {CAP_SYS_ADMIN, 40 /* CAP_CHECKPOINT_RESTORE */}) {
+      d[cap / 32].effective &= ~(1u << (cap % 32));
+      d[cap / 32].permitted &= ~(1u << (cap % 32));
+    }
+    if (syscall(SYS_capset, &h, d) != 0) _exit(11);
+    std::string any;
+    for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(c.pid()) + "/map_files")) {
+      any = e.path();
+      break;
+    }
+    if (any.empty()) _exit(12);
+    int fd = open(any.c_str(), O_RDONLY);
+    if (fd >= 0) _exit(13);  // still allowed: the fallback would not be exercised
+    Verdict v = check(c.pid(), map);
+    _exit(v.quiescent ? 0 : 1);
+  }
+  int st = 0;
+  REQUIRE(waitpid(k, &st, 0) == k);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  c.send("x");
+  CHECK(c.line() == "RESULT rc=1 errno=0");
+  CHECK(c.wait() == 0);
 }
 
 TEST_CASE("the CFI unwinder walks from libc's epoll_wait to main") {

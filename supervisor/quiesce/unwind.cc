@@ -2,6 +2,8 @@
 #include "supervisor/quiesce/unwind.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <gelf.h>
 #include <libdwarf/dwarf.h>
 #include <libdwarf/libdwarf.h>
@@ -49,9 +51,24 @@ struct Unwinder::Module {
     if (fd >= 0) close(fd);
   }
 
-  bool load(const std::string& path, std::string& doubt) {
-    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return (doubt = "cannot open " + path), false;
+  // The file of mapping `m` of process `pid`: through /proc/PID/map_files (needs
+  // CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else by its path, accepted only if
+  // it is still the mapped file (same device and inode).
+  bool open_mapped(pid_t pid, const inject::Mapping& m, const std::string& key, std::string& doubt) {
+    fd = open(("/proc/" + std::to_string(pid) + "/map_files/" + key).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) return true;
+    fd = open(m.path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    unsigned major = 0, minor = 0;
+    if (fd >= 0 && fstat(fd, &st) == 0 && sscanf(m.dev.c_str(), "%x:%x", &major, &minor) == 2 &&
+        st.st_ino == m.inode && ::major(st.st_dev) == major && ::minor(st.st_dev) == minor)
+      return true;
+    doubt = "cannot open the file mapped as " + m.path;
+    return false;
+  }
+
+  bool load(std::string& doubt) {
+    if (fd < 0) return false;
     if (elf_version(EV_CURRENT) == EV_NONE) return (doubt = "libelf version"), false;
     Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
     size_t nph = 0;
@@ -128,7 +145,7 @@ Unwinder::Module* Unwinder::module_at(uint64_t pc, uint64_t& link_pc, std::strin
     if (it == modules_.end()) {
       auto mod = std::make_unique<Module>();
       mod->name = m.path;
-      if (!mod->load("/proc/" + std::to_string(pid_) + "/map_files/" + key, doubt)) return nullptr;
+      if (!mod->open_mapped(pid_, m, key, doubt) || !mod->load(doubt)) return nullptr;
       it = modules_.emplace(key, std::move(mod)).first;
     }
     if (!it->second->link_of(pc - m.start + m.offset, link_pc))

@@ -14,7 +14,9 @@
 // lost it, a CFA that does not grow) ends the unwind with `doubt` saying why; the
 // caller then has fewer frames than it needs and the thread is not quiescent.
 // Reads the process's memory only (process_vm_readv); modules are opened through
-// /proc/PID/map_files, so a file replaced on disk is never read in its place.
+// /proc/PID/map_files, or by path when that is not allowed (not root) and the file
+// there still has the mapping's device and inode, so a file replaced on disk is
+// never read in its place.
 #pragma once
 
 #include <sys/types.h>
