@@ -244,8 +244,24 @@ struct ttst_runtime {
  *        right after a call instruction (the return address pushed when the
  *        program called into libc). A handler inlined into the event loop is thus
  *        not the loop, though it shares its symbol. ttst-cc turns off the
- *        compilers' merging of identical code (cross-jumping, tail merging), which
- *        could make one call instruction serve two instances;
+ *        compilers' merging of identical code (cross-jumping, tail merging, gcc's
+ *        identical-function folding), which could make one call instruction serve
+ *        two instances;
+ *      - also QUIESCENT if the program declared a poller path (§7) and the whole
+ *        call stack from the system call to an update point's function is that
+ *        path: the stack is unwound with the DWARF CFI (.eh_frame) of every
+ *        module it passes (libc's wrapper included; any rule other than
+ *        "CFA = rsp/rbp + N, return address and rbp saved at CFA + N or rbp
+ *        unchanged" ends the unwind: not quiescent), its innermost program frame
+ *        must be the one the stack scan above found (same return address, same
+ *        slot), every caller frame's return address must follow a call
+ *        instruction, and the function instances around the call sites, inlined
+ *        copies included, innermost first, must be fn, ..., f1 and then an
+ *        instance holding an update point, with nothing between. A request
+ *        handler calling the poller (through the same function pointer or not),
+ *        inlined or not, adds an instance and breaks the match. ttst-cc turns
+ *        off sibling-call optimisation (-fno-optimize-sibling-calls), so a
+ *        handler cannot leave the stack by a tail call into the poller;
  *      - otherwise BLOCKED (in a system call elsewhere) or RUNNING.
  *    Nothing is written to a quiescent thread; detaching resumes its system call
  *    through the kernel's own restart, so it never sees EINTR. (epoll_wait and
@@ -255,5 +271,31 @@ struct ttst_runtime {
  *    (thread pointer + __rseq_offset, 32 bytes) whose cpu_id fields the KERNEL
  *    rewrites whenever the thread is scheduled on another CPU, probe or not.
  * ------------------------------------------------------------------------- */
+
+/* ---------------------------------------------------------------------------
+ * 7. Pollers: section ".ttst.pollers" (not allocated). Declares an event loop
+ *    whose idle wait is not in the update point's own function but in a helper it
+ *    reaches through a chain of calls (nginx: ngx_single_process_cycle ->
+ *    ngx_process_events_and_timers -> (*ngx_event_actions.process_events) =
+ *    ngx_epoll_process_events -> epoll_wait). A sequence of records:
+ *
+ *      uint8_t  tag      TTST_POLLER_TAG ('P')
+ *      uint8_t  version  TTST_POLLER_VERSION (1; a section added to ABI 1, which
+ *                        older readers ignore: TTST_ABI_VERSION stays 1)
+ *      char     path[]   NUL-terminated: function names separated by commas and/or
+ *                        spaces, "f1, f2, ..., fn": f1 is called by the own code of
+ *                        a function instance holding an update point, each f(i+1)
+ *                        by the own code of f(i), and fn is the poller
+ *
+ *    written by TTST_POLLER(f1, ..., fn) (ttst.h) or by ttst-cc when TTST_POLLER
+ *    is set at an executable's link. Meaning (the user's promise, as for
+ *    TTST_UPDATE_POINT): a blocking system call made by the own code of fn, when
+ *    the call stack above it is exactly this chain up to an update point's
+ *    function, is the loop's idle wait for its next event. The supervisor checks
+ *    the whole chain on the stack (§6), it never assumes it.
+ * ------------------------------------------------------------------------- */
+#define TTST_POLLERS_SECTION ".ttst.pollers"
+#define TTST_POLLER_TAG 0x50u
+#define TTST_POLLER_VERSION 1u
 
 #endif /* TTST_ABI_H */

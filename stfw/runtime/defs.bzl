@@ -7,10 +7,11 @@ by a genrule that calls the wrapper directly:
     ttst_c_program(name = "server_v1", srcs = ["server_v1.c"], copts = ["-O2"])
 
 The output file is named after the target. `cc` picks the real compiler (gcc or
-clang); `hdrs` are extra headers the sources include.
+clang); `hdrs` are extra headers the sources include; `env` sets variables for
+ttst-cc (TTST_POLLER).
 """
 
-def ttst_c_program(name, srcs, hdrs = [], cc = "gcc", copts = [], linkopts = [], **kwargs):
+def ttst_c_program(name, srcs, hdrs = [], cc = "gcc", copts = [], linkopts = [], env = {}, **kwargs):
     # The rule gets its own name so that the output file can carry `name` itself
     # (labels such as ":server_v1" then name the program, with no Bazel warning).
     native.genrule(
@@ -18,7 +19,8 @@ def ttst_c_program(name, srcs, hdrs = [], cc = "gcc", copts = [], linkopts = [],
         srcs = srcs + hdrs,
         outs = [name],
         tools = ["//stfw/runtime:ttst", "//stfw/runtime:ttst/bin/ttst-cc"],
-        cmd = "TTST_REAL_CC={cc} $(location //stfw/runtime:ttst/bin/ttst-cc) {copts} -o $@ {srcs} {linkopts}".format(
+        cmd = "{env}TTST_REAL_CC={cc} $(location //stfw/runtime:ttst/bin/ttst-cc) {copts} -o $@ {srcs} {linkopts}".format(
+            env = "".join(["%s='%s' " % (k, v) for k, v in env.items()]),
             cc = cc,
             copts = " ".join(copts),
             srcs = " ".join(["$(location %s)" % s for s in srcs]),

@@ -9,7 +9,8 @@
  * TTST_NO_TRANSFER(main::epfd), TTST_RENAMED_FROM(sessions, old_sessions),
  * TTST_ALLOCATOR(pool_get, 2), TTST_ALLOCATOR_N(pool_calloc, 1, 2),
  * TTST_DEALLOCATOR(pool_put, 2). They may appear at file scope or in a function,
- * cost nothing at run time, and land in the non-allocated section .ttst.annot. */
+ * cost nothing at run time, and land in the non-allocated section .ttst.annot.
+ *   TTST_POLLER(f1, ..., fn)      the loop's idle wait sits in helper fn (below) */
 #ifndef TTST_H
 #define TTST_H
 
@@ -59,5 +60,19 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
 #define TTST_ALLOCATOR_N(func, count_param, size_param)                          \
   TTST__ANNOT(5, #func, "size=" #size_param ",count=" #count_param)
 #define TTST_DEALLOCATOR(func, ptr_param) TTST__ANNOT(6, #func, "ptr=" #ptr_param)
+
+/* TTST_POLLER(f1, ..., fn): the event loop's idle wait is a blocking call in fn,
+ * reached from the update point's function through f1 -> f2 -> ... -> fn (calls
+ * through function pointers included). nginx: TTST_POLLER(
+ * ngx_process_events_and_timers, ngx_epoll_process_events). Only that exact chain on
+ * the stack is quiescent; the same call reached any other way (a request handler
+ * calling the poller) is mid-request (ttst_abi.h §6, §7). File scope or in a
+ * function; costs nothing at run time. Without touching the source: ttst-cc's
+ * TTST_POLLER variable (stfw/runtime/README.md). */
+#define TTST_POLLER(...)                                                          \
+  __asm__(".pushsection " TTST_POLLERS_SECTION ",\"\",@progbits\n\t"            \
+          ".byte 0x50, 1\n\t"                                                    \
+          ".asciz \"" #__VA_ARGS__ "\"\n\t"                                     \
+          ".popsection")
 
 #endif /* TTST_H */

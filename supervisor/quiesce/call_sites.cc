@@ -4,6 +4,7 @@
 #include <capstone/capstone.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -37,21 +38,33 @@ const char* call_check_name(CallCheck c) {
   return "?";
 }
 
-CallCheck call_ends_at(std::span<const uint8_t> code, uint64_t entry, uint64_t ret) {
+CallCheck call_ends_at(std::span<const uint8_t> code, uint64_t entry, uint64_t ret, uint64_t* direct_target) {
+  if (direct_target) *direct_target = 0;
   if (ret <= entry) return CallCheck::kNotCall;  // no instruction of this function ends there
   const uint8_t* p = code.data();
   size_t size = code.size();
   uint64_t address = entry;
   unsigned id = 0;
+  const uint8_t* last = p;
   while (address < ret) {
+    last = p;
     id = next_instruction(p, size, address);
     if (id == X86_INS_INVALID) return CallCheck::kUnknown;  // undecodable, or the bytes ran out
   }
   if (address != ret) return CallCheck::kNotCall;  // `ret` is inside an instruction
-  return id == X86_INS_CALL ? CallCheck::kCall : CallCheck::kNotCall;
+  if (id != X86_INS_CALL) return CallCheck::kNotCall;
+  // e8 rel32, exactly five bytes: a direct call, its target relative to `ret`.
+  if (direct_target && p - last == 5 && last[0] == 0xe8) {
+    int32_t rel;
+    std::memcpy(&rel, last + 1, 4);
+    *direct_target = ret + static_cast<uint64_t>(static_cast<int64_t>(rel));
+  }
+  return CallCheck::kCall;
 }
 
-CallCheck call_ends_at(pid_t pid, const UpdatePointMap& map, inject::LoadBias bias, inject::RemoteAddr ret) {
+CallCheck call_ends_at(pid_t pid, const UpdatePointMap& map, inject::LoadBias bias, inject::RemoteAddr ret,
+                       uint64_t* direct_target) {
+  if (direct_target) *direct_target = 0;
   if (ret.value() <= bias.value()) return CallCheck::kUnknown;
   const inject::LinkAddr link = ret - bias;
   const Function* f = map.function_at(link - 1);  // the function holding the call's last byte
@@ -65,7 +78,7 @@ CallCheck call_ends_at(pid_t pid, const UpdatePointMap& map, inject::LoadBias bi
   if (end - f->lo > kMaxFunction) return CallCheck::kUnknown;
   std::vector<uint8_t> code(end - f->lo);
   code.resize(inject::try_read_memory(pid, inject::LinkAddr(f->lo) + bias, code));
-  return call_ends_at(code, f->lo, link.value());
+  return call_ends_at(code, f->lo, link.value(), direct_target);  // a link-time target
 }
 
 bool is_syscall(std::span<const uint8_t> code) {

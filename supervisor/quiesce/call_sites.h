@@ -41,12 +41,17 @@ const char* call_check_name(CallCheck c);
 // `entry` (any address space, the same as `ret`'s). `code` should extend past
 // `ret` by up to 15 bytes (or to the function's end) so an instruction that
 // straddles `ret` decodes and is seen as straddling.
-CallCheck call_ends_at(std::span<const uint8_t> code, uint64_t entry, uint64_t ret);
+// With `direct_target`: set to the call's target (same address space as `ret`)
+// when the call is a direct `e8 rel32` one, else to 0.
+CallCheck call_ends_at(std::span<const uint8_t> code, uint64_t entry, uint64_t ret,
+                       uint64_t* direct_target = nullptr);
 
 // The same for return address `ret` (run-time) in process `pid`, whose executable
 // is described by `map` and loaded with `bias`: the function's bytes are read
 // from the process (read-only).
-CallCheck call_ends_at(pid_t pid, const UpdatePointMap& map, inject::LoadBias bias, inject::RemoteAddr ret);
+// `direct_target` is then a link-time address.
+CallCheck call_ends_at(pid_t pid, const UpdatePointMap& map, inject::LoadBias bias, inject::RemoteAddr ret,
+                       uint64_t* direct_target = nullptr);
 
 // True when the instruction starting at `code[0]` is `syscall`.
 bool is_syscall(std::span<const uint8_t> code);

@@ -225,3 +225,16 @@ TEST_CASE("the call forms the backwards guess missed occur in real code") {
   CHECK(lengths.count(5) == 1);
   CHECK(lengths.count(8) == 1);
 }
+
+TEST_CASE("a direct call's target; none for an indirect one") {
+  // 0x1000: push rbp; call 0x1100 (e8 rel32); call *%rax (ff d0); ret
+  const uint8_t code[] = {0x55, 0xe8, 0xfa, 0x00, 0x00, 0x00, 0xff, 0xd0, 0xc3};
+  uint64_t target = 1;
+  CHECK(call_ends_at(code, 0x1000, 0x1006, &target) == CallCheck::kCall);
+  CHECK(target == 0x1100);
+  CHECK(call_ends_at(code, 0x1000, 0x1008, &target) == CallCheck::kCall);
+  CHECK(target == 0);
+  target = 1;
+  CHECK(call_ends_at(code, 0x1000, 0x1001, &target) == CallCheck::kNotCall);
+  CHECK(target == 0);
+}

@@ -2,6 +2,7 @@
 #include "supervisor/quiesce/quiesce.h"
 
 #include <errno.h>
+#include <sys/ptrace.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -17,6 +18,7 @@
 #include "inject/registers.h"
 #include "inject/sys/proc_maps.h"
 #include "supervisor/quiesce/call_sites.h"
+#include "supervisor/quiesce/unwind.h"
 #include "stfw/abi/ttst_abi.h"
 
 namespace ttst::quiesce {
@@ -46,7 +48,7 @@ bool in_program_text(const UpdatePointMap& map, inject::LoadBias bias, inject::R
 }  // namespace
 
 inject::RemoteAddr innermost_program_return(pid_t pid, const UpdatePointMap& map, inject::LoadBias bias,
-                                            inject::RemoteAddr rsp) {
+                                            inject::RemoteAddr rsp, uint64_t* slot) {
   uint64_t words[512];
   std::span<uint8_t> bytes(reinterpret_cast<uint8_t*>(words), sizeof words);
   size_t n = inject::try_read_memory(pid, rsp, bytes) / 8;
@@ -54,12 +56,76 @@ inject::RemoteAddr innermost_program_return(pid_t pid, const UpdatePointMap& map
     if (!in_program_text(map, bias, inject::RemoteAddr(words[i]))) continue;
     CallCheck c = call_ends_at(pid, map, bias, inject::RemoteAddr(words[i]));  // call_sites.h
     if (c == CallCheck::kUnknown) break;  // cannot tell: no innermost frame, so never quiescent
-    if (c == CallCheck::kCall) return inject::RemoteAddr(words[i]);
+    if (c == CallCheck::kCall) {
+      if (slot) *slot = rsp.value() + 8 * i;
+      return inject::RemoteAddr(words[i]);
+    }
   }
   return inject::RemoteAddr();
 }
 
 namespace {
+
+// The poller rule (ttst_abi.h §6, §7): true when the call stack of the thread,
+// unwound by CFI, is exactly a declared poller path up to an update point's
+// function instance. `frame_ret`/`frame_slot`: the innermost program frame the
+// stack scan found (null: rip is in the program), `site` its call site. `why`
+// says what did not match.
+bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& map, inject::LoadBias bias,
+                    inject::RemoteAddr frame_ret, uint64_t frame_slot, inject::LinkAddr site, std::string& why) {
+  size_t longest = 0;
+  for (const auto& path : map.poller_paths()) longest = std::max(longest, path.size());
+  Unwinder unwinder(pid);
+  std::string doubt;
+  const std::vector<UnwoundFrame> frames = unwinder.unwind(g, 64, doubt);
+  size_t first = 0;
+  while (first < frames.size() && !in_program_text(map, bias, inject::RemoteAddr(frames[first].pc))) first++;
+  const bool agrees = first < frames.size() &&
+                      (frame_ret.is_null() ? first == 0
+                                           : frames[first].pc == frame_ret.value() && frames[first].rsp == frame_slot + 8);
+  if (!agrees) {
+    why = "the call-frame unwind does not find the innermost program frame the stack scan found" +
+          (doubt.empty() ? std::string() : " (" + doubt + ")");
+    return false;
+  }
+  // The function instances around each program frame's call site, innermost first.
+  std::vector<const Scope*> chain;
+  const Function* callee = nullptr;  // the ELF function of the frame below
+  for (size_t i = first; i < frames.size() && chain.size() <= longest; i++) {
+    const inject::RemoteAddr pc(frames[i].pc);
+    if (!in_program_text(map, bias, pc)) break;  // a library frame between: the chain ends
+    const inject::LinkAddr at = i == first ? site : pc - bias - 1;
+    uint64_t target = 0;
+    if (i > first && call_ends_at(pid, map, bias, pc, &target) != CallCheck::kCall) {
+      why = "the caller frame at " + describe(map, bias, pc) + " does not follow a call instruction";
+      return false;
+    }
+    // A direct call must call the function found below it: else a function it
+    // called left the stack by a tail call (ttst-cc forbids them; a build that
+    // turns them back on is caught here for direct calls).
+    if (i > first && target != 0 && map.function_at(inject::LinkAddr(target)) != callee) {
+      why = "the call at " + describe(map, bias, pc) + " does not call the function of the frame below it (a tail call?)";
+      return false;
+    }
+    callee = map.function_at(at);
+    const std::vector<const Scope*> here = map.scope_chain(at);
+    if (here.empty()) {
+      why = "no DWARF function instance around " + describe(map, bias, pc);
+      return false;
+    }
+    chain.insert(chain.end(), here.begin(), here.end());
+  }
+  for (const auto& path : map.poller_origins()) {
+    const size_t k = path.size();
+    bool match = chain.size() > k && map.is_upoint_instance(*chain[k]);
+    for (size_t i = 0; match && i < k; i++) match = chain[i]->origin == path[k - 1 - i];
+    if (match) return true;
+  }
+  std::string seen;
+  for (const Scope* s : chain) seen += (seen.empty() ? "" : " <- ") + s->name;
+  why = "its call stack (" + seen + ") is no declared poller path" + (doubt.empty() ? "" : " (" + doubt + ")");
+  return false;
+}
 
 ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& map, inject::LoadBias bias,
                               inject::RemoteAddr rt) {
@@ -80,9 +146,10 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
   // executable found in the 4 KiB at and above rsp.
   const inject::RemoteAddr rip(g.rip), rsp(g.rsp);
   inject::RemoteAddr frame_ret;  // the return address found, null if rip is in the program
+  uint64_t frame_slot = 0;       // where on the stack it was found
   bool in_program = in_program_text(map, bias, rip);
   if (!in_program) {
-    frame_ret = innermost_program_return(pid, map, bias, rsp);
+    frame_ret = innermost_program_return(pid, map, bias, rsp, &frame_slot);
     in_program = !frame_ret.is_null();
   }
 
@@ -116,6 +183,17 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
   r.where = std::string(syscall_name(nr)) + "() called from " + at + chain;
   r.state = in_program && map.in_upoint_scope(site) ? ThreadState::kQuiescent : ThreadState::kBlocked;
   if (!map.scopes_complete()) r.where += " (no readable DWARF function ranges)";
+  if (r.state == ThreadState::kBlocked && in_program && map.scopes_complete() && !map.poller_paths().empty()) {
+    std::string why;
+    if (on_poller_path(pid, g, map, bias, frame_ret, frame_slot, site, why)) {
+      r.state = ThreadState::kQuiescent;
+      r.where += " (a declared poller path)";
+    } else {
+      r.where += " (" + why + ")";
+    }
+  }
+  if (map.pollers_malformed()) r.where += " (a malformed .ttst.pollers record was ignored)";
+  if (!map.pollers_unresolved().empty()) r.where += " (poller path ignored: " + map.pollers_unresolved() + ")";
   return r;
 }
 
@@ -218,6 +296,48 @@ Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::millisec
   }
 }
 
+namespace {
+
+// Stops a thread being run with PTRACE_SYSCALL without its program seeing it.
+// PTRACE_INTERRUPT makes a blocked epoll_wait (epoll_pwait, epoll_pwait2,
+// rt_sigtimedwait) fail with EINTR, and under PTRACE_SYSCALL the syscall-exit stop
+// comes before the interrupt stop (Task::interrupt would resume it, and the program
+// would get the EINTR: an idle loop that is not quiescent, refused after the bound,
+// saw the attempt). Any syscall stop is a stop: the thread stays in it, and such an
+// EINTR exit is pointed back at its `syscall` (rax = orig_rax, rip -= 2) so that it
+// re-runs the call when released, unless a signal of its own is pending (then the
+// EINTR is real). Other exits keep their result or restart code (the kernel
+// restarts those on the way out).
+void stop_driven(inject::Task& t) {
+  if (ptrace(PTRACE_INTERRUPT, t.tid(), nullptr, nullptr) != 0)
+    throw inject::InjectError("PTRACE_INTERRUPT of thread " + std::to_string(t.tid()) + ": " + strerror(errno));
+  for (;;) {
+    const inject::Stop s = t.wait(std::chrono::milliseconds(1000), "the stop of the driven program");
+    if (!s.alive())
+      throw inject::TraceeDied("thread " + std::to_string(t.tid()) + " " + s.describe() + " while being stopped");
+    if (s.kind == inject::StopKind::kInterrupt || s.kind == inject::StopKind::kGroupStop) return;
+    if (s.kind == inject::StopKind::kSyscall) {
+      user_regs_struct r = t.get_regs();
+      const long nr = static_cast<long>(r.orig_rax);
+      const bool eintr_on_stop = nr == 232 || nr == 281 || nr == 441 || nr == 128;
+      if (eintr_on_stop && static_cast<int64_t>(r.rax) == -EINTR && is_syscall_at(t.tid(), inject::RemoteAddr(r.rip - 2)) &&
+          !t.signal_pending_unblocked(t.get_sigmask())) {
+        r.rax = r.orig_rax;
+        r.rip -= 2;
+        t.set_regs(r);
+      }
+      return;
+    }
+    // A signal on its way (delivered) or an event: resume, ask again (any ptrace
+    // stop clears a pending interrupt).
+    t.resume(PTRACE_SYSCALL, s.kind == inject::StopKind::kSignalDelivery ? s.sig : 0);
+    if (ptrace(PTRACE_INTERRUPT, t.tid(), nullptr, nullptr) != 0)
+      throw inject::InjectError("PTRACE_INTERRUPT of thread " + std::to_string(t.tid()) + ": " + strerror(errno));
+  }
+}
+
+}  // namespace
+
 bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock& runtime,
                            std::chrono::milliseconds bound, std::string& where) {
   inject::Task& t = past.main_thread();
@@ -233,7 +353,7 @@ bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock
   if (s && !s->alive())
     throw inject::TraceeDied("the program " + s->describe() + " while being stopped at its update point");
   if (s) return true;
-  t.interrupt(std::chrono::milliseconds(1000));
+  stop_driven(t);
   uint32_t flag = 0;
   runtime.read_update_requested(flag);
   runtime.set_update_requested(0);

@@ -32,14 +32,43 @@
 // The rule trusts DWARF to put each call instruction in one instance. Compilers
 // may merge identical code of two instances into one (gcc cross-jumping turned the
 // loop's read(0, &c, 1) and an inlined handler's identical call into one call
-// attributed to the loop; clang's tail merging did the same with line 0): ttst-cc
-// turns those passes off, and qprog's "inlined" mode tests exactly that case.
+// attributed to the loop; clang's tail merging did the same with line 0; gcc's
+// identical-function folding gave pollprog's handle_tail the body and DWARF of
+// handle_request): ttst-cc turns those passes off, and qprog's "inlined" mode and
+// pollprog's "tail" mode test exactly those cases.
 // The innermost program frame is found by scanning the stack from rsp for the
 // first return address into the program (ttst_abi.h §6): a word that the
 // instruction before it, decoded forward from its function's entry, shows to be a
 // call (call_sites.h); a word it cannot decide ends the scan, and the thread is then
 // not quiescent. The libc wrapper frames below it are the only place a stale return
 // address could precede it.
+//
+// Pollers (ttst_abi.h §7). An event loop whose blocking call sits in a helper
+// (nginx: the update point in ngx_single_process_cycle, epoll_wait in
+// ngx_epoll_process_events, reached through ngx_process_events_and_timers and the
+// function pointer ngx_event_actions.process_events) is BLOCKED by the rule above
+// even when idle. The program may declare the path f1 -> ... -> fn (TTST_POLLER in
+// ttst.h, or ttst-cc's TTST_POLLER variable); a blocked thread is then QUIESCENT
+// when its whole stack proves that path, checked, never assumed:
+//  - the stack is unwound by DWARF CFI (unwind.h: .eh_frame of libc and of the
+//    program, only rsp/rbp + N rules; anything else is a doubt, and a doubt is
+//    "not quiescent"); frame pointers are not used, since libc may hold anything in
+//    rbp while it blocks;
+//  - the unwind's innermost program frame is the one the stack scan found (same
+//    return address in the same stack slot): two methods agree;
+//  - every caller frame's return address follows a call instruction (call_sites.h);
+//  - the function instances around the call sites, inlined copies included,
+//    innermost first, are exactly fn, ..., f1, then an instance holding an update
+//    point. Functions are compared by identity (the DWARF origin every instance of
+//    one function leads to), so a static function of the same name elsewhere never
+//    matches; a name that no function or several functions carry drops the path.
+// So the same blocking call reached from a request handler (through the same
+// function pointer, called by the loop or by f1, or inlined into f1) adds an
+// instance to the stack and stays BLOCKED. A tail call leaves no frame, so ttst-cc
+// builds with -fno-optimize-sibling-calls: a handler cannot leave the stack by
+// tail-calling the poller. The declaration is the user's promise that every
+// blocking call in fn's own code, on that path, is the wait for the next event, as
+// TTST_UPDATE_POINT() promises it for its own function.
 #pragma once
 
 #include <sys/types.h>
@@ -59,7 +88,8 @@ namespace ttst::quiesce {
 
 enum class ThreadState {
   kAtUpdatePoint,  // in the marker system call of ttst_abi.h §4
-  kQuiescent,      // blocked in a system call made by an update point's own function
+  kQuiescent,      // blocked in a system call made by an update point's own function,
+                   // or by a declared poller on its declared path
   kBlocked,        // blocked in a system call anywhere else (mid-request)
   kRunning,        // executing, or its system call already completed
 };
@@ -105,7 +135,10 @@ Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::millisec
 // The stop protocol of §4 for a P that is not quiescent: update_requested = 1 in
 // `runtime` (P's runtime block), its (only) thread run with PTRACE_SYSCALL to the
 // marker's entry stop. False (the flag written back to 0, the thread stopped again,
-// `where` saying where it was) when `bound` runs out first. Throws
+// `where` saying where it was) when `bound` runs out first. Stopped again without
+// its program seeing it: an epoll_wait that the stop cuts short with EINTR (its
+// syscall-exit stop comes first under PTRACE_SYSCALL) is pointed back at its
+// `syscall`, as the probe does, and re-runs when released. Throws
 // inject::TraceeDied if P ends meanwhile.
 bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock& runtime,
                            std::chrono::milliseconds bound, std::string& where);
@@ -116,8 +149,9 @@ const char* syscall_name(long nr);
 // the vDSO): the first word in the 4 KiB at and above `rsp` that is a return
 // address into the program (the instruction ending there is a call, decoded by
 // call_sites.h); null when there is none, or when a word cannot be told apart
-// (call_ends_at's kUnknown) before one is found.
+// (call_ends_at's kUnknown) before one is found. `slot`, when given, receives
+// the stack address the return address was found at.
 inject::RemoteAddr innermost_program_return(pid_t pid, const UpdatePointMap& map, inject::LoadBias bias,
-                                            inject::RemoteAddr rsp);
+                                            inject::RemoteAddr rsp, uint64_t* slot = nullptr);
 
 }  // namespace ttst::quiesce

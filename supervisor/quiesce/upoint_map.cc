@@ -117,10 +117,12 @@ void die_ranges(Dwarf& dw, Dwarf_Die die, std::vector<std::pair<uint64_t, uint64
 
 // The name of the function `die` is an instance of, following abstract_origin /
 // specification; `artificial` when that function is marked so.
-std::string origin_name(Dwarf& dw, Dwarf_Die die, bool& artificial) {
+std::string origin_name(Dwarf& dw, Dwarf_Die die, bool& artificial, uint64_t& origin) {
   DieRef hold;
   std::string name;
   for (int hop = 0; hop < 4; hop++) {
+    Dwarf_Off here = 0;
+    if (dw.ok(dwarf_dieoffset(die, &here, &dw.err))) origin = here;
     char* n = nullptr;
     Dwarf_Bool has = 0;
     if (name.empty() && dw.ok(dwarf_diename(die, &n, &dw.err))) name = n;
@@ -153,9 +155,10 @@ void UpdatePointMap::read_scopes(int fd) {
       std::vector<std::pair<uint64_t, uint64_t>> ranges;
       die_ranges(dw, die, ranges);
       bool artificial = false;
-      std::string name = origin_name(dw, die, artificial);
+      uint64_t origin = off;
+      std::string name = origin_name(dw, die, artificial, origin);
       if (!ranges.empty() && !(artificial && tag == DW_TAG_inlined_subroutine)) {
-        for (auto& [lo, hi] : ranges) scopes_.push_back({lo, hi, depth, off, name});
+        for (auto& [lo, hi] : ranges) scopes_.push_back({lo, hi, depth, off, name, origin});
         depth++;
       }
     }
@@ -179,6 +182,7 @@ void UpdatePointMap::read_scopes(int fd) {
   if (!scopes_complete_) scopes_.clear();
   for (uint64_t u : upoints_)
     if (const Scope* s = scope_at(inject::LinkAddr(u))) upoint_dies_.push_back(s->die);
+  resolve_pollers();
 }
 
 const Scope* UpdatePointMap::scope_at(inject::LinkAddr at) const {
@@ -191,7 +195,92 @@ const Scope* UpdatePointMap::scope_at(inject::LinkAddr at) const {
 
 bool UpdatePointMap::in_upoint_scope(inject::LinkAddr a) const {
   const Scope* s = scope_at(a);
-  return s && std::find(upoint_dies_.begin(), upoint_dies_.end(), s->die) != upoint_dies_.end();
+  return s && is_upoint_instance(*s);
+}
+
+bool UpdatePointMap::is_upoint_instance(const Scope& s) const {
+  return std::find(upoint_dies_.begin(), upoint_dies_.end(), s.die) != upoint_dies_.end();
+}
+
+std::vector<const Scope*> UpdatePointMap::scope_chain(inject::LinkAddr at) const {
+  const uint64_t a = at.value();
+  std::vector<const Scope*> chain;
+  for (const Scope& s : scopes_)
+    if (a >= s.lo && a < s.hi) chain.push_back(&s);
+  std::sort(chain.begin(), chain.end(), [](const Scope* x, const Scope* y) { return x->depth > y->depth; });
+  // Depths n, n-1, ..., 0, each once: one nest of instances, else no answer.
+  for (size_t i = 0; i < chain.size(); i++)
+    if (chain[i]->depth != chain.size() - 1 - i) return {};
+  return chain;
+}
+
+namespace {
+
+// "f1, f2 f3" -> {f1, f2, f3}; false when a name is not a C identifier.
+bool parse_poller_path(const char* text, size_t len, std::vector<std::string>& out) {
+  std::string cur;
+  auto flush = [&] {
+    if (!cur.empty()) out.push_back(cur);
+    cur.clear();
+  };
+  for (size_t i = 0; i < len; i++) {
+    const char c = text[i];
+    if (c == ',' || c == ' ' || c == '\t') {
+      flush();
+    } else if (c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9' && !cur.empty())) {
+      cur += c;
+    } else {
+      return false;
+    }
+  }
+  flush();
+  return !out.empty();
+}
+
+}  // namespace
+
+void UpdatePointMap::resolve_pollers() {
+  // Each name must be one function: the origin (abstract or only DIE) shared by
+  // all its instances. None or several (two static functions of one name): the
+  // path is not used, and the program is then driven to its update point instead.
+  std::vector<std::vector<std::string>> kept;
+  for (const auto& path : poller_paths_) {
+    std::vector<uint64_t> origins;
+    for (const std::string& name : path) {
+      std::vector<uint64_t> found;
+      for (const Scope& s : scopes_)
+        if (s.name == name && std::find(found.begin(), found.end(), s.origin) == found.end()) found.push_back(s.origin);
+      if (found.size() != 1) {
+        pollers_unresolved_ += (pollers_unresolved_.empty() ? "" : "; ") + name +
+                               (found.empty() ? " is no function with code" : " names several functions");
+        break;
+      }
+      origins.push_back(found[0]);
+    }
+    if (origins.size() != path.size()) continue;
+    kept.push_back(path);
+    poller_origins_.push_back(std::move(origins));
+  }
+  poller_paths_ = std::move(kept);
+}
+
+void UpdatePointMap::read_pollers(const uint8_t* p, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    const void* nul = i + 2 < n ? memchr(p + i + 2, 0, n - i - 2) : nullptr;
+    if (p[i] != TTST_POLLER_TAG || i + 2 >= n || p[i + 1] != TTST_POLLER_VERSION || !nul) {
+      pollers_malformed_ = true;
+      return;
+    }
+    const char* text = reinterpret_cast<const char*>(p + i + 2);
+    const size_t len = static_cast<const uint8_t*>(nul) - (p + i + 2);
+    std::vector<std::string> path;
+    if (parse_poller_path(text, len, path))
+      poller_paths_.push_back(std::move(path));
+    else
+      pollers_malformed_ = true;
+    i += 2 + len + 1;
+  }
 }
 
 UpdatePointMap UpdatePointMap::load(const std::string& path) {
@@ -227,6 +316,8 @@ UpdatePointMap UpdatePointMap::load(const std::string& path) {
       size_t n = data->d_size / sizeof(uint64_t);
       const auto* p = static_cast<const uint64_t*>(data->d_buf);
       m.upoints_.assign(p, p + n);
+    } else if (name && strcmp(name, TTST_POLLERS_SECTION) == 0) {
+      m.read_pollers(static_cast<const uint8_t*>(data->d_buf), data->d_size);
     } else if (sh.sh_type == SHT_SYMTAB) {
       have_symtab = true;
       size_t n = sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;

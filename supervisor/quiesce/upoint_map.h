@@ -1,7 +1,8 @@
 // upoint_map.h — where the update points of an executable are, and which code
 // counts as "their" function. TRUSTED.
 //
-// From the ELF (libelf): .ttst.upoints (ttst_abi.h §2), the symbol table (names for
+// From the ELF (libelf): .ttst.upoints (ttst_abi.h §2), .ttst.pollers (§7: the
+// declared poller paths), the symbol table (names for
 // messages, the function around an address) and the load layout.
 //
 // From DWARF (libdwarf), only the address ranges of function *instances*: each
@@ -43,6 +44,8 @@ struct Scope {
   uint32_t depth = 0;       // 0: out-of-line function; n: inlined n levels deep
   uint64_t die = 0;         // the instance's DIE offset (its identity)
   std::string name;         // the function's name
+  uint64_t origin = 0;      // the DIE all instances of that function lead to
+                            // (abstract_origin/specification): its identity
 };
 
 class UpdatePointMap {
@@ -65,14 +68,33 @@ class UpdatePointMap {
   const Scope* scope_at(inject::LinkAddr at) const;
   // True when that instance is one whose own code holds an update point.
   bool in_upoint_scope(inject::LinkAddr at) const;
+  bool is_upoint_instance(const Scope& s) const;
+  // Every function instance around `at`, innermost first (an inlined copy, then
+  // the instance it was inlined into, ..., the out-of-line function). Empty when
+  // there is none, or when two instances of one depth hold `at` (not a chain).
+  std::vector<const Scope*> scope_chain(inject::LinkAddr at) const;
+  // The poller paths of .ttst.pollers (ttst_abi.h §7), each f1 ... fn (fn the
+  // poller), and the origin of each name (Scope::origin). A malformed record makes
+  // `pollers_malformed()` true; a path naming no function with code, or a name two
+  // functions share, is dropped and said in `pollers_unresolved()`. Neither is used.
+  const std::vector<std::vector<std::string>>& poller_paths() const { return poller_paths_; }
+  const std::vector<std::vector<uint64_t>>& poller_origins() const { return poller_origins_; }
+  bool pollers_malformed() const { return pollers_malformed_; }
+  const std::string& pollers_unresolved() const { return pollers_unresolved_; }
   bool scopes_complete() const { return scopes_complete_; }
 
  private:
   void read_scopes(int fd);
+  void read_pollers(const uint8_t* p, size_t n);
+  void resolve_pollers();
   std::vector<Function> funcs_;  // sorted by lo, non-empty FUNC symbols
   std::vector<uint64_t> upoints_;
   std::vector<Scope> scopes_;
   std::vector<uint64_t> upoint_dies_;  // instances holding an update point
+  std::vector<std::vector<std::string>> poller_paths_;
+  std::vector<std::vector<uint64_t>> poller_origins_;
+  bool pollers_malformed_ = false;
+  std::string pollers_unresolved_;
   bool scopes_complete_ = false;
   uint64_t text_lo_ = 0, text_hi_ = 0;  // executable PT_LOAD range
   uint64_t runtime_sym_ = 0;

@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# build_release.sh TARBALL OUTDIR — builds one release of a real server from its
-# unmodified source tarball (../shared/realworld), with -g and plain gcc, into
-# OUTDIR/<program>-<version>/, and prints the path of the binary. Only what the
-# metadata checks need: the server binary, no tests, no optional modules that need
-# more libraries (nginx without rewrite/gzip: no PCRE, no zlib). Needs the packages
-# of third_party/setup.sh (autoconf, automake, libevent-dev).
+# build_release.sh TARBALL OUTDIR [TTST_CC] — builds one release of a real server
+# from its source tarball (../shared/realworld) into OUTDIR/<program>-<version>/,
+# and prints the path of the binary. Only what the checks need: the server binary,
+# no tests, no optional modules that need more libraries (nginx without
+# rewrite/gzip: no PCRE, no zlib). Needs the packages of third_party/setup.sh
+# (autoconf, automake, libevent-dev).
+#   without TTST_CC: the unmodified source, plain gcc -g -O0 (metadata checks);
+#   with TTST_CC (the path of ttst-cc): the project's patch
+#     tests/realworld/<program>/<program>-<version>.patch applied if there is one
+#     (patch -p1), built by ttst-cc at -O2, with the program's poller path declared
+#     through ttst-cc's TTST_POLLER (ttst_abi.h §7: no source line for it).
 set -euo pipefail
 tarball=$1
 out=$2
+ttst_cc=${3:-}
+here=$(cd "$(dirname "$0")" && pwd)
 name=$(basename "$tarball" .tar.gz)
 mkdir -p "$out"
 rm -rf "${out:?}/$name"
 tar -xzf "$tarball" -C "$out"
 cd "$out/$name"
 log="$out/$name.log"
+: >"$log"
+patch_file="$here/${name%-*}/$name.patch"
+if [ -n "$ttst_cc" ] && [ -f "$patch_file" ]; then
+  patch -p1 <"$patch_file" >>"$log" 2>&1 || { echo "build_release: $name: patch failed; see $log" >&2; exit 1; }
+fi
 fail() {
   echo "build_release: $name: $1 failed; see $log" >&2
   tail -5 "$log" >&2
@@ -22,20 +34,29 @@ fail() {
 case "$name" in
   memcached-1.2.*)
     # glibc has no IOV_MAX without _XOPEN_SOURCE; 1.2's `inline` functions are GNU89.
-    ./autogen.sh >"$log" 2>&1 || fail autogen
-    ./configure CFLAGS="-g -O0 -fgnu89-inline -DIOV_MAX=1024" >>"$log" 2>&1 || fail configure
+    ./autogen.sh >>"$log" 2>&1 || fail autogen
+    ./configure ${ttst_cc:+CC="$ttst_cc"} CFLAGS="-g -O0 -fgnu89-inline -DIOV_MAX=1024" >>"$log" 2>&1 || fail configure
     make -j2 memcached >>"$log" 2>&1 || fail make
     echo "$out/$name/memcached"
     ;;
   memcached-*)
-    ./autogen.sh >"$log" 2>&1 || fail autogen
-    ./configure CFLAGS="-g -O0" >>"$log" 2>&1 || fail configure
+    ./autogen.sh >>"$log" 2>&1 || fail autogen
+    ./configure ${ttst_cc:+CC="$ttst_cc"} CFLAGS="-g -O0" >>"$log" 2>&1 || fail configure
     make -j2 memcached >>"$log" 2>&1 || fail make
     echo "$out/$name/memcached"
     ;;
   nginx-*)
-    auto/configure --with-cc-opt="-g -O0" --without-http_rewrite_module --without-http_gzip_module \
-      >"$log" 2>&1 || fail configure
+    if [ -n "$ttst_cc" ]; then
+      # The single-process loop's idle wait: ngx_single_process_cycle (update
+      # point) -> ngx_process_events_and_timers -> ngx_event_actions.process_events
+      # = ngx_epoll_process_events -> epoll_wait.
+      export TTST_POLLER="ngx_process_events_and_timers, ngx_epoll_process_events"
+      auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
+        --without-http_gzip_module >>"$log" 2>&1 || fail configure
+    else
+      auto/configure --with-cc-opt="-g -O0" --without-http_rewrite_module --without-http_gzip_module \
+        >>"$log" 2>&1 || fail configure
+    fi
     make -j2 >>"$log" 2>&1 || fail make
     echo "$out/$name/objs/nginx"
     ;;

@@ -21,4 +21,7 @@ TEST_CASE("ttst-c++ builds C++ with update points") { CHECK(step("cxx") == 0); }
 TEST_CASE("TTST_REAL_CC=clang") { CHECK(step("clang") == 0); }
 TEST_CASE("--version and -dumpversion pass through") { CHECK(step("passthrough") == 0); }
 TEST_CASE("a missing runtime is one clear line and exit status 2") { CHECK(step("missing-runtime") == 0); }
+TEST_CASE("TTST_POLLER: one .ttst.pollers record per path at an executable's link, none on a compile step, bad input refused") {
+  CHECK(step("poller") == 0);
+}
 TEST_CASE("-static is refused with one clear line and exit status 2") { CHECK(step("static") == 0); }

@@ -60,6 +60,22 @@ static)
   [ -e s ] && fail "a static program was linked"
   "$bin/ttst-cc" -static -c -o s.o s.c || fail "-static on a compile step must pass"
   ;;
+poller)
+  cd "$work"
+  printf 'static int wait_(void){ return 0; }\nint (*fp)(void) = wait_;\nvoid f1(void){ fp(); }\nint main(void){ f1(); return 0; }\n' > p.c
+  out=$(TTST_POLLER="f1, wait_; f1" "$bin/ttst-cc" -O2 -o p p.c 2>&1) || fail "build with TTST_POLLER: $out"
+  [ -z "$out" ] || fail "the link said something: $out"
+  readelf -lW p | grep GNU_STACK | grep -q RWE && fail "executable stack"
+  ./p || fail "program"
+  recs=$(readelf -p .ttst.pollers p) || fail "no .ttst.pollers"
+  echo "$recs" | grep -qxF '  [     0]  P^Af1, wait_' || fail "first path: $recs"
+  echo "$recs" | grep -qxF '  [     c]  P^A f1' || fail "second path: $recs"
+  "$bin/ttst-cc" -O2 -c -o p.o p.c && ! readelf -S p.o | grep -q ttst.pollers || fail "a record on a compile step"
+  out=$(TTST_POLLER='f1"; .byte 1' "$bin/ttst-cc" -o q p.c 2>&1); rc=$?
+  [ $rc -eq 2 ] || fail "exit status $rc for a bad TTST_POLLER"
+  echo "$out" | grep -q "TTST_POLLER may hold only function names" || fail "message: $out"
+  [ -e q ] && fail "linked with a bad TTST_POLLER"
+  ;;
 *) fail "unknown step $1" ;;
 esac
 echo ok

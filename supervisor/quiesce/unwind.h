@@ -1,0 +1,62 @@
+// unwind.h — the call stack of a stopped thread from DWARF call-frame information
+// (.eh_frame), read with libdwarf from each module the stack passes (the program,
+// libc, any shared library), never guessed. TRUSTED: the poller rule of the
+// quiescence verdict (ttst_abi.h §6, §7) reads its caller frames from here.
+//
+// Why CFI and not frame pointers: ttst-cc builds the program with frame pointers,
+// but the system call is made in libc, which is built without them and may keep
+// any value in rbp; only libc's own CFI says where its caller's frame is.
+//
+// Fail-safe. Only the rules compilers emit for ordinary frames are followed: the
+// CFA is rsp or rbp plus a constant; the return address is saved at CFA + N; rbp is
+// saved at CFA + N or unchanged. Anything else (no module, no FDE for the pc, a
+// DWARF expression, a signal frame, an unreadable word, rbp needed after a rule
+// lost it, a CFA that does not grow) ends the unwind with `doubt` saying why; the
+// caller then has fewer frames than it needs and the thread is not quiescent.
+// Reads the process's memory only (process_vm_readv); modules are opened through
+// /proc/PID/map_files, or by path when that is not allowed (not root) and the file
+// there still has the mapping's device and inode, so a file replaced on disk is
+// never read in its place.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "inject/sys/proc_maps.h"
+#include "inject/memory.h"
+
+namespace ttst::quiesce {
+
+struct UnwoundFrame {
+  uint64_t pc = 0;   // run-time; frame 0: rip, callers: the return address
+  uint64_t rsp = 0;  // the frame's rsp at pc (callers: the CFA of their callee)
+};
+
+class Unwinder {
+ public:
+  explicit Unwinder(pid_t pid);
+  ~Unwinder();
+  Unwinder(const Unwinder&) = delete;
+  Unwinder& operator=(const Unwinder&) = delete;
+
+  // Frames innermost first, at most `max`. Fewer (and `doubt` set) when a frame
+  // could not be unwound; the outermost frame (its return address undefined in
+  // the CFI, as _start's, or 0) ends it too, with no doubt.
+  std::vector<UnwoundFrame> unwind(const user_regs_struct& regs, size_t max, std::string& doubt);
+
+ private:
+  struct Module;
+  Module* module_at(uint64_t pc, uint64_t& link_pc, std::string& doubt);
+  pid_t pid_;
+  bool maps_read_ = false;
+  std::vector<sys::Mapping> maps_;  // read once per Unwinder (the thread is stopped)
+  std::map<std::string, std::unique_ptr<Module>> modules_;  // by map_files entry
+};
+
+}  // namespace ttst::quiesce
