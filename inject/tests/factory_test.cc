@@ -180,14 +180,16 @@ TEST_CASE("a multi-threaded P: every thread seized, R and F are single-threaded 
     CHECK(Registers::capture(p.main_thread()) == regs0);
     CHECK(digest_writable_memory(s.pid).hash == mem0);
   }
-  // Released: the ticker thread runs again (awaited: it switches context).
+  // Released: the ticker thread runs again. Awaited: two more voluntary context
+  // switches (each a nanosleep blocking) mean at least one sleep ended between
+  // them, so it has counted a tick.
   pid_t ticker = 0;
   for (pid_t t : sys::thread_ids(s.pid).value_or(std::vector<pid_t>{}))
     if (t != s.pid) ticker = t;
   REQUIRE(ticker != 0);
-  const std::string switches0 = sys::proc_status_field(ticker, "voluntary_ctxt_switches");
-  for (int i = 0; i < 2500 && sys::proc_status_field(ticker, "voluntary_ctxt_switches") == switches0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  auto switches = [&] { return std::stol("0" + sys::proc_status_field(ticker, "voluntary_ctxt_switches")); };
+  const long switches0 = switches();
+  for (int i = 0; i < 2500 && switches() < switches0 + 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   REQUIRE(write(s.to_child, "mt\n", 3) == 3);
   CHECK(read_line(s.from_child) == "threads ret=3 errno=0 data=mt ticking=1");
   kill_and_reap(s.pid);
