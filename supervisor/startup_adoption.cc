@@ -42,6 +42,8 @@ struct StartupAdoption::Listener {
   std::vector<Held> options;          // held back: setsockopt at the commit
   size_t flags_action = 0;
   std::optional<std::pair<int, size_t>> backlog;  // held back: listen(backlog) at the commit
+  dev_t path_dev = 0;  // a UNIX socket bound to a path name: that file, as F sees it
+  ino_t path_ino = 0;
 };
 
 // At the exit stop of the call entered: the result v2 sees, F's registers put back.
@@ -144,6 +146,21 @@ std::string hex(uint64_t v) {
   return b;
 }
 
+// `path` of a call of F made relative to `dirfd` (AT_FDCWD: F's cwd), as the
+// supervisor reaches the same file ("" when `path` is empty).
+std::string as_seen_by(pid_t pid, int dirfd, const std::string& path) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  if (path.empty()) return "";
+  if (path[0] == '/') return proc + "/root" + path;
+  return proc + (dirfd == AT_FDCWD ? "/cwd/" : "/fd/" + std::to_string(dirfd) + "/") + path;
+}
+
+std::string read_string(pid_t pid, uint64_t addr) {
+  const std::vector<uint8_t> b = read_bytes(pid, addr, PATH_MAX);
+  const std::string s(b.begin(), b.end());
+  return s.substr(0, s.find('\0'));
+}
+
 bool at_syscall_entry(pid_t pid) {
   __ptrace_syscall_info info{};
   if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof info, &info) <= 0) return false;
@@ -187,6 +204,16 @@ StartupAdoption::StartupAdoption(pid_t future, std::vector<StartupAction>& actio
     }
     l->flags = flags & kStatusFlags;
     l->shown = shown(l->address);
+    struct stat st{};
+    if (l->domain == AF_UNIX && l->address[2] != '\0' &&
+        lstat(as_seen_by(future, AT_FDCWD, l->address.substr(2)).c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+      l->path_dev = st.st_dev, l->path_ino = st.st_ino;
+    bool seen = false;  // P may hold one socket at several numbers
+    for (auto& other : listeners_) seen = seen || other->inode == l->inode;
+    if (seen) {
+      close(dup);
+      continue;
+    }
     listeners_.push_back(std::move(l));
   }
 }
@@ -274,6 +301,7 @@ Kind kind_of(long nr) {
 void StartupAdoption::on_entry(inject::Task& t, const user_regs_struct& r) {
   const long nr = static_cast<long>(r.orig_rax);
   if (nr == SYS_bind && on_bind(t, r)) return;
+  if (nr == SYS_unlink || nr == SYS_unlinkat) return on_unlink(t, r);
   const Kind kind = kind_of(nr);
   if (kind == Kind::kOther) return;
   Listener* l = listener_of_fd(static_cast<int>(r.rdi));
@@ -331,6 +359,24 @@ bool StartupAdoption::on_bind(inject::Task& t, const user_regs_struct& r) {
   if ((*fresh_flags & kStatusFlags) != (l->wanted_flags ? *l->wanted_flags : l->flags))
     on_status_flags_wanted(*l, *fresh_flags & kStatusFlags, "the flags of fd " + std::to_string(fd) + " before bind");
   return true;
+}
+
+// unlink of the path a UNIX listener of P is bound to, which v2 does before binding
+// it again: not made (the path stays P's; v2's bind then adopts the socket).
+void StartupAdoption::on_unlink(inject::Task& t, const user_regs_struct& r) {
+  const bool at = r.orig_rax == SYS_unlinkat;
+  if (at && (r.rdx & AT_REMOVEDIR)) return;
+  const std::string path = read_string(pid_, at ? r.rsi : r.rdi);
+  struct stat st{};
+  if (lstat(as_seen_by(pid_, at ? static_cast<int>(r.rdi) : AT_FDCWD, path).c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
+    return;
+  for (auto& l : listeners_)
+    if (l->path_ino && l->path_ino == st.st_ino && l->path_dev == st.st_dev) {
+      add_action((at ? "unlinkat(" : "unlink(") + path + ")", "not_made",
+                 "the path of the old version's listening socket " + l->shown + ": it stays, and a bind of it adopts "
+                 "the socket");
+      return skip(t, r, 0);
+    }
 }
 
 // What v2 set on its fresh socket before bind, judged against the listener.

@@ -18,6 +18,10 @@
 //     the dup. What v2 had set on its fresh socket before bind is carried over as if
 //     made on the adopted one: each setsockopt it made, and its file status flags
 //     (SOCK_NONBLOCK, fcntl(F_SETFL)) — each either already so, or held back.
+//   - unlink/unlinkat of the path a UNIX listener of P is bound to (the same file:
+//     device and inode, the path resolved as F sees it), as servers do before
+//     binding it: not made, returns 0 (the path stays P's; the bind that follows
+//     adopts the socket). After the commit the path is the adopted socket's.
 //   - On an adopted (or inherited) listener, until the update point:
 //       listen(fd, n)           skipped, returns 0; made at the commit (a new backlog
 //                               would change P's socket now; the same one changes
@@ -88,6 +92,7 @@ class StartupAdoption {
   void on_entry(inject::Task& t, const user_regs_struct& r);
   void on_exit(inject::Task& t, user_regs_struct r);
   bool on_bind(inject::Task& t, const user_regs_struct& r);
+  void on_unlink(inject::Task& t, const user_regs_struct& r);
   void carry_over_fresh_settings(Listener& l, int fd, ino_t fresh);
   void on_listener_call(inject::Task& t, const user_regs_struct& r, Listener& l);
   void on_setsockopt(inject::Task& t, const user_regs_struct& r, Listener& l);

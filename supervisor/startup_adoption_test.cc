@@ -17,6 +17,8 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +82,27 @@ std::string ask(int port) {
   return line;
 }
 
+// The same over the UNIX stream socket at `path`.
+std::string ask_unix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  std::string line;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    char c;
+    while (read(fd, &c, 1) == 1 && c != '\n') line += c;
+  }
+  close(fd);
+  return line;
+}
+
+// The inode of the file at `path` (0: none).
+ino_t inode_of(const std::string& path) {
+  struct stat st{};
+  return lstat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
 // The backlog of the TCP listener on 127.0.0.1:port (sock_diag: idiag_wqueue of a
 // listening socket is its backlog, as `ss -lt` shows in Send-Q); -1 if none.
 int backlog_of(int port) {
@@ -125,7 +148,9 @@ std::string fd_flags(pid_t pid, int fd) {
 struct Server {
   pid_t pid = -1;
   int port = 0;
-  explicit Server(const std::string& binary) : port(free_port()) {
+  std::string unix_path;  // listening there instead of on a port
+  explicit Server(const std::string& binary, const std::string& path = "") : port(free_port()), unix_path(path) {
+    const std::string where = path.empty() ? std::to_string(port) : path;
     const std::string log = tmpdir() + "/listener.log";
     pid = fork();
     if (pid == 0) {
@@ -133,10 +158,10 @@ struct Server {
       dup2(out, 1);
       dup2(out, 2);
       close(out);
-      execl(binary.c_str(), binary.c_str(), std::to_string(port).c_str(), static_cast<char*>(nullptr));
+      execl(binary.c_str(), binary.c_str(), where.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    REQUIRE(await([&] { return !ask(port).empty(); }));  // listening and serving
+    REQUIRE(await([&] { return !(path.empty() ? ask(port) : ask_unix(path)).empty(); }));  // listening and serving
   }
   ~Server() {
     ::kill(pid, SIGKILL);
@@ -234,4 +259,24 @@ TEST_CASE("a v2 binding another port gets its own new socket") {
   CHECK(ask(p.port + 1) == "v2 served=2");
   CHECK(backlog_of(p.port + 1) == 16);
   ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
+}
+
+TEST_CASE("a UNIX stream listener: v2's unlink of its path is not made, its bind adopts the socket") {
+  // sun_path holds 107 bytes: Bazel's TEST_TMPDIR is too long for it.
+  const std::string path = "/tmp/ttst-listener-" + std::to_string(getpid()) + ".sock";
+  Server p(kDir + "listener_v1", path);
+  const ino_t file = inode_of(path);
+  REQUIRE(file != 0);
+  Run r = supervise(p.pid, "listener_v2", "--validate-only");
+  CHECK(r.status == 0);
+  CHECK(action(r, "unlink(")["action"] == "not_made");
+  CHECK(action(r, "bind(")["action"] == "adopted");
+  CHECK(inode_of(path) == file);  // the path is still P's socket
+  CHECK(ask_unix(path) == "v1 served=2");
+  r = supervise(p.pid, "listener_v2");
+  REQUIRE(r.status == 0);
+  CHECK(inode_of(path) == file);
+  CHECK(ask_unix(path) == "v2 served=3");
+  ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
+  unlink(path.c_str());
 }

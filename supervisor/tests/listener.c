@@ -3,7 +3,8 @@
  * listen(BACKLOG), fcntl(F_SETFL, O_NONBLOCK) — no ttst_is_updating(), no inherited
  * descriptor passed in. A new version started by ttst-supervise runs the same
  * start-up, and the supervisor answers its bind with the old version's socket
- * (startup_adoption.h). Each connection gets one line "vV served=N" and is closed.
+ * (startup_adoption.h). Given a path instead of a port, the same over a UNIX stream
+ * socket, unlinking the path first as servers do. Each connection gets one line "vV served=N" and is closed.
  * Built as: listener_v1/v2 (-DV), listener_v2_backlog (another backlog),
  * listener_v2_port (binds PORT + 1), listener_v2_accept (accepts during start-up). */
 #include <fcntl.h>
@@ -11,7 +12,9 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "ttst.h"
@@ -27,12 +30,20 @@ long served;
 int listen_fd = -1;
 TTST_NO_TRANSFER(listen_fd); /* v2 keeps the descriptor its own start-up got */
 
-static int make_listener(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+static int make_listener(const char *where) {
+  struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(atoi(where) + PORT_DELTA),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct sockaddr_un un = {.sun_family = AF_UNIX};
+  const int unix_path = where[0] == '/';
+  if (unix_path) {
+    strncpy(un.sun_path, where, sizeof un.sun_path - 1);
+    unlink(where);
+  }
+  int fd = socket(unix_path ? AF_UNIX : AF_INET, SOCK_STREAM, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, BACKLOG) < 0) {
+  const int bound = unix_path ? bind(fd, (struct sockaddr *)&un, sizeof un) : bind(fd, (struct sockaddr *)&in, sizeof in);
+  if (bound < 0 || listen(fd, BACKLOG) < 0) {
     perror("listener: cannot listen");
     exit(1);
   }
@@ -45,7 +56,7 @@ static int make_listener(int port) {
 
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
-  listen_fd = make_listener(atoi(argv[1]) + PORT_DELTA);
+  listen_fd = make_listener(argv[1]);
   fprintf(stderr, "listener v%d: listening on fd %d\n", V, listen_fd);
   for (;;) {
     TTST_UPDATE_POINT();
