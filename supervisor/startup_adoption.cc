@@ -2,6 +2,12 @@
 #include "supervisor/startup_adoption.h"
 
 #include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -42,6 +48,7 @@ struct StartupAdoption::Listener {
   std::vector<Held> options;          // held back: setsockopt at the commit
   size_t flags_action = 0;
   std::optional<std::pair<int, size_t>> backlog;  // held back: listen(backlog) at the commit
+  std::optional<unsigned> max_backlog;  // its backlog (sock_diag), when known
   dev_t path_dev = 0;  // a UNIX socket bound to a path name: that file, as F sees it
   ino_t path_ino = 0;
 };
@@ -161,6 +168,75 @@ std::string read_string(pid_t pid, uint64_t addr) {
   return s.substr(0, s.find('\0'));
 }
 
+std::optional<unsigned> somaxconn() {
+  std::ifstream in("/proc/sys/net/core/somaxconn");
+  unsigned v = 0;
+  if (in >> v) return v;
+  return std::nullopt;
+}
+
+// One sock_diag request; calls `each` with every answer until the end of the dump.
+template <class Request, class Each>
+void sock_diag(const Request& body, uint16_t flags, Each each) {
+  const int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return;
+  struct {
+    nlmsghdr h;
+    Request r;
+  } req{};
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.h.nlmsg_flags = NLM_F_REQUEST | flags;
+  req.r = body;
+  if (send(nl, &req, sizeof req, 0) == static_cast<ssize_t>(sizeof req)) {
+    alignas(nlmsghdr) char buf[32768];
+    for (bool more = true; more;) {
+      ssize_t n = recv(nl, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+          more = false;
+          break;
+        }
+        each(h);
+      }
+      if (!(flags & NLM_F_DUMP)) break;
+    }
+  }
+  close(nl);
+}
+
+// The backlog of the listening socket `inode` (what `ss -l` shows as Send-Q):
+// sock_diag, in the supervisor's network namespace; nullopt when not found there.
+std::optional<unsigned> listen_backlog(int domain, ino_t inode) {
+  std::optional<unsigned> found;
+  if (domain == AF_UNIX) {
+    unix_diag_req r{};
+    r.sdiag_family = AF_UNIX;
+    r.udiag_states = 1u << TCP_LISTEN;
+    r.udiag_ino = static_cast<uint32_t>(inode);
+    r.udiag_show = UDIAG_SHOW_RQLEN;
+    r.udiag_cookie[0] = r.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    sock_diag(r, 0, [&](nlmsghdr* h) {
+      auto* m = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
+      int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+      for (auto* a = reinterpret_cast<rtattr*>(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+        if (m->udiag_ino == inode && a->rta_type == UNIX_DIAG_RQLEN)
+          found = static_cast<unix_diag_rqlen*>(RTA_DATA(a))->udiag_wqueue;
+    });
+    return found;
+  }
+  inet_diag_req_v2 r{};
+  r.sdiag_family = static_cast<uint8_t>(domain);
+  r.sdiag_protocol = IPPROTO_TCP;
+  r.idiag_states = 1u << TCP_LISTEN;
+  sock_diag(r, NLM_F_DUMP, [&](nlmsghdr* h) {
+    auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+    if (m->idiag_inode == inode) found = m->idiag_wqueue;
+  });
+  return found;
+}
+
 bool at_syscall_entry(pid_t pid) {
   __ptrace_syscall_info info{};
   if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof info, &info) <= 0) return false;
@@ -204,6 +280,7 @@ StartupAdoption::StartupAdoption(pid_t future, std::vector<StartupAction>& actio
     }
     l->flags = flags & kStatusFlags;
     l->shown = shown(l->address);
+    l->max_backlog = listen_backlog(l->domain, ino);
     struct stat st{};
     if (l->domain == AF_UNIX && l->address[2] != '\0' &&
         lstat(as_seen_by(future, AT_FDCWD, l->address.substr(2)).c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
@@ -433,20 +510,32 @@ void StartupAdoption::on_status_flags_wanted(Listener& l, int wanted, const std:
                                   oct(l.flags) + " to 0" + oct(wanted) + ": made at the commit");
 }
 
+// listen on the listener: already so when the backlog it would set (clamped to
+// somaxconn, as the kernel does) is the one the socket has; else held back.
+void StartupAdoption::on_listen(inject::Task& t, const user_regs_struct& r, Listener& l) {
+  const int backlog = static_cast<int>(r.rsi);
+  const std::string call = "listen(" + std::to_string(static_cast<int>(r.rdi)) + ", " + std::to_string(backlog) + ")";
+  if (l.backlog) actions_[l.backlog->second].action = "superseded";
+  l.backlog.reset();
+  const std::optional<unsigned> somax = somaxconn();
+  const unsigned wanted = static_cast<unsigned>(backlog);
+  if (l.max_backlog && somax && std::min(wanted, *somax) == *l.max_backlog) {
+    add_action(call, "already_so", "the old version's socket " + l.shown + " listens with this backlog: not made");
+  } else {
+    const std::string now = l.max_backlog ? " with backlog " + std::to_string(*l.max_backlog) : "";
+    l.backlog = {backlog, add_action(call, "held_back",
+                                     "the old version's socket " + l.shown + " listens already" + now +
+                                         ": this listen is made at the commit")};
+  }
+  skip(t, r, 0);
+}
+
 // A call of the handled kinds (kind_of) on a descriptor of an inherited listener.
 void StartupAdoption::on_listener_call(inject::Task& t, const user_regs_struct& r, Listener& l) {
   const long nr = static_cast<long>(r.orig_rax);
   const std::string fd = std::to_string(static_cast<int>(r.rdi));
   const int current = l.wanted_flags ? *l.wanted_flags : l.flags;
-  if (nr == SYS_listen) {
-    const int backlog = static_cast<int>(r.rsi);
-    const std::string call = "listen(" + fd + ", " + std::to_string(backlog) + ")";
-    if (l.backlog) actions_[l.backlog->second].action = "superseded";
-    l.backlog = {backlog, add_action(call, "held_back",
-                                     "the old version's socket " + l.shown +
-                                         " listens already; its backlog is set at the commit")};
-    return skip(t, r, 0);
-  }
+  if (nr == SYS_listen) return on_listen(t, r, l);
   if (nr == SYS_setsockopt) {
     judge_option(l, static_cast<int>(r.rsi), static_cast<int>(r.rdx), read_bytes(pid_, r.r10, static_cast<uint32_t>(r.r8)),
                  "setsockopt(" + fd + ", " + std::to_string(r.rsi) + ", " + std::to_string(r.rdx) + ")");

@@ -23,9 +23,11 @@
 //     binding it: not made, returns 0 (the path stays P's; the bind that follows
 //     adopts the socket). After the commit the path is the adopted socket's.
 //   - On an adopted (or inherited) listener, until the update point:
-//       listen(fd, n)           skipped, returns 0; made at the commit (a new backlog
-//                               would change P's socket now; the same one changes
-//                               nothing then)
+//       listen(fd, n)           skipped, returns 0: n (clamped to somaxconn, as the
+//                               kernel does) the socket's backlog already (read with
+//                               sock_diag, in the supervisor's network namespace) →
+//                               "already so"; else (or unknown) made at the commit
+//                               (a new backlog would change P's socket now)
 //       setsockopt(fd, l, o, v) the current value read with getsockopt: the same
 //                               bytes → skipped, returns 0 ("already so"); else
 //                               skipped, returns 0, made at the commit; an option
@@ -93,6 +95,7 @@ class StartupAdoption {
   void on_exit(inject::Task& t, user_regs_struct r);
   bool on_bind(inject::Task& t, const user_regs_struct& r);
   void on_unlink(inject::Task& t, const user_regs_struct& r);
+  void on_listen(inject::Task& t, const user_regs_struct& r, Listener& l);
   void carry_over_fresh_settings(Listener& l, int fd, ino_t fresh);
   void on_listener_call(inject::Task& t, const user_regs_struct& r, Listener& l);
   void on_setsockopt(inject::Task& t, const user_regs_struct& r, Listener& l);

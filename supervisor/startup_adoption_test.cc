@@ -215,7 +215,7 @@ TEST_CASE("an unmodified start-up re-creating the listener commits and serves on
   REQUIRE(r.status == 0);
   CHECK(action(r, "bind(")["action"] == "adopted");
   CHECK(action(r, "setsockopt(")["action"] == "already_so");  // SO_REUSEADDR, as P's
-  CHECK(action(r, "listen(")["action"] == "made_at_commit");  // the same backlog: changes nothing
+  CHECK(action(r, "listen(")["action"] == "already_so");  // the same backlog (sock_diag): not made
   CHECK(ask(p.port) == "v2 served=3");                      // the same socket, the state carried over
   CHECK(backlog_of(p.port) == 16);
   ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
@@ -228,7 +228,7 @@ TEST_CASE("--validate-only and rollbacks leave P's listening socket exactly as i
   for (const char* v2 : {"listener_v2", "listener_v2_backlog"}) {
     Run r = supervise(p.pid, v2, "--validate-only");
     CHECK(r.status == 0);
-    CHECK(action(r, "listen(")["action"] == "held_back");
+    CHECK(action(r, "listen(")["action"] == (v2 == std::string("listener_v2") ? "already_so" : "held_back"));
     CHECK(socket_of(p) == before);
   }
   // v2's start-up accepts on the socket it adopted: refused before it is made.
@@ -271,6 +271,7 @@ TEST_CASE("a UNIX stream listener: v2's unlink of its path is not made, its bind
   CHECK(r.status == 0);
   CHECK(action(r, "unlink(")["action"] == "not_made");
   CHECK(action(r, "bind(")["action"] == "adopted");
+  CHECK(action(r, "listen(")["action"] == "already_so");  // UNIX sock_diag: the same backlog
   CHECK(inode_of(path) == file);  // the path is still P's socket
   CHECK(ask_unix(path) == "v1 served=2");
   r = supervise(p.pid, "listener_v2");
