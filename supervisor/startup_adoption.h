@@ -48,6 +48,16 @@
 //     setsockopt, the last listen. One that fails is reported; the update stays
 //     committed. A supervisor killed between P's doom and these calls leaves F
 //     serving with P's settings of the socket.
+// Known limits of this slice: only listening sockets are adopted (other inherited
+// descriptors, P's epoll instance included, behave as without ttst), and only on
+// exactly the same address (a v2 binding 0.0.0.0 where P bound 127.0.0.1 gets
+// EADDRINUSE as before); a v2 that closed every descriptor of the listener before
+// its bind is not adopted; a held-back call always returns 0 (an error it would
+// have had shows only at the commit, in the report), and v2 reading the socket back
+// before its update point sees P's settings (except F_GETFL, which shows v2's); a
+// process or thread F's start-up creates (fork, daemonising, clone) is not traced,
+// so its calls on the listener are not held back (daemonising start-up is the next
+// slice of issue 13).
 // Everything adopted, skipped or held back is listed in the report
 // (`startup_actions`, supervisor/REPORT.md). P is never touched: only F's registers
 // and the supervisor's own duplicates.

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -198,13 +199,26 @@ nlohmann::json action(const Run& r, const std::string& call) {
   return nullptr;
 }
 
-// What P's socket is: its backlog and its flags from P's side (P's fd 3).
+// SO_KEEPALIVE of descriptor `fd` of `pid`, read through a duplicate (pidfd_getfd).
+int keepalive(pid_t pid, int fd) {
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  const int dup = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+  int v = -1;
+  socklen_t len = sizeof v;
+  if (getsockopt(dup, SOL_SOCKET, SO_KEEPALIVE, &v, &len) != 0) v = -1;
+  close(dup);
+  close(pidfd);
+  return v;
+}
+
+// What P's socket is: its backlog, its flags and SO_KEEPALIVE from P's side (P's fd 3).
 struct Socket {
   int backlog;
   std::string flags;
+  int keepalive;
   bool operator==(const Socket&) const = default;
 };
-Socket socket_of(const Server& s) { return {backlog_of(s.port), fd_flags(s.pid, 3)}; }
+Socket socket_of(const Server& s) { return {backlog_of(s.port), fd_flags(s.pid, 3), keepalive(s.pid, 3)}; }
 
 }  // namespace
 
@@ -224,11 +238,11 @@ TEST_CASE("an unmodified start-up re-creating the listener commits and serves on
 TEST_CASE("--validate-only and rollbacks leave P's listening socket exactly as it was") {
   Server p(kDir + "listener_v1");
   const Socket before = socket_of(p);
-  CHECK(before == Socket{16, "04002"});  // backlog 16, O_RDWR | O_NONBLOCK
-  for (const char* v2 : {"listener_v2", "listener_v2_backlog"}) {
+  CHECK(before == Socket{16, "04002", 0});  // backlog 16, O_RDWR | O_NONBLOCK, no keep-alive
+  for (const char* v2 : {"listener_v2", "listener_v2_backlog", "listener_v2_settings"}) {
     Run r = supervise(p.pid, v2, "--validate-only");
     CHECK(r.status == 0);
-    CHECK(action(r, "listen(")["action"] == (v2 == std::string("listener_v2") ? "already_so" : "held_back"));
+    CHECK(action(r, "listen(")["action"] == (v2 == std::string("listener_v2_backlog") ? "held_back" : "already_so"));
     CHECK(socket_of(p) == before);
   }
   // v2's start-up accepts on the socket it adopted: refused before it is made.
@@ -249,6 +263,24 @@ TEST_CASE("a v2 listening with another backlog has it set at the commit") {
   CHECK(backlog_of(p.port) == 64);
   CHECK(ask(p.port) == "v2 served=2");
   ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
+}
+
+TEST_CASE("a v2 wanting other flags and options on the socket has them made at the commit only") {
+  Server p(kDir + "listener_v1");
+  Run r = supervise(p.pid, "listener_v2_settings", "--validate-only");
+  CHECK(r.status == 0);
+  CHECK(action(r, "ioctl(4, FIONBIO, 0)")["action"] == "held_back");
+  CHECK(action(r, "setsockopt(4, 1, 9)")["action"] == "held_back");  // SO_KEEPALIVE
+  CHECK(socket_of(p) == Socket{16, "04002", 0});
+  r = supervise(p.pid, "listener_v2_settings");
+  REQUIRE(r.status == 0);
+  CHECK(action(r, "ioctl(4, FIONBIO, 0)")["action"] == "made_at_commit");
+  CHECK(action(r, "setsockopt(4, 1, 9)")["action"] == "made_at_commit");
+  const pid_t f = r.report["new_pid"].get<pid_t>();
+  CHECK(fd_flags(f, 4) == "02");  // blocking now, as v2 asked
+  CHECK(keepalive(f, 4) == 1);
+  CHECK(ask(p.port) == "v2 served=2");
+  ::kill(f, SIGKILL);
 }
 
 TEST_CASE("a v2 binding another port gets its own new socket") {

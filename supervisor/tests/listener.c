@@ -6,13 +6,15 @@
  * (startup_adoption.h). Given a path instead of a port, the same over a UNIX stream
  * socket, unlinking the path first as servers do. Each connection gets one line "vV served=N" and is closed.
  * Built as: listener_v1/v2 (-DV), listener_v2_backlog (another backlog),
- * listener_v2_port (binds PORT + 1), listener_v2_accept (accepts during start-up). */
+ * listener_v2_port (binds PORT + 1), listener_v2_accept (accepts during start-up),
+ * listener_v2_settings (a blocking listener with SO_KEEPALIVE: ioctl FIONBIO, setsockopt). */
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -47,7 +49,13 @@ static int make_listener(const char *where) {
     perror("listener: cannot listen");
     exit(1);
   }
+#ifdef SETTINGS /* blocking, with keep-alive: two changes to P's socket, held back to the commit */
+  int zero = 0;
+  ioctl(fd, FIONBIO, &zero);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+#else
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+#endif
 #ifdef ACCEPT_AT_STARTUP
   accept(fd, NULL, NULL); /* takes a connection from the queue: must never reach P's socket */
 #endif
