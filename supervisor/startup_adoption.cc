@@ -339,8 +339,9 @@ void StartupAdoption::on_exit(inject::Task& t, user_regs_struct r) {
     if (ret == p->expect) {
       p->result = 0;
     } else {
-      actions_[p->action].action = "failed";
-      actions_[p->action].detail += ": dup3 failed (" + std::string(strerror(static_cast<int>(-ret))) + ")";
+      actions_[p->action].action = "not_adopted";
+      actions_[p->action].detail = "dup3 of the old version's listener failed (" +
+                                   std::string(strerror(static_cast<int>(-ret))) + "): v2's bind returns that error";
       p->result = ret;
     }
   }
