@@ -22,6 +22,7 @@
 
 #include "inject/process_factory.h"
 #include "supervisor/executable.h"
+#include "supervisor/startup_adoption.h"
 
 namespace ttst::supervisor {
 
@@ -33,8 +34,9 @@ struct StartupBudget {
 };
 
 // `stderr_tail` receives v2's start-up stderr (the last kStartupStderrMax bytes),
-// also when the transaction ends here.
+// also when the transaction ends here. `adoption` sees every syscall stop of F
+// (startup_adoption.h: v2's start-up re-creating P's listening sockets).
 void run_future_to_update_point(inject::ChildProcess& future, const Executable& v2, const StartupBudget& budget,
-                                std::string& stderr_tail);
+                                std::string& stderr_tail, StartupAdoption& adoption);
 
 }  // namespace ttst::supervisor

@@ -41,6 +41,7 @@ constexpr std::pair<Reason, const char*> kReasons[] = {
     {Reason::kBadInput, "bad_input"},
     {Reason::kValidateOnly, "validate_only"},
     {Reason::kResourceLimit, "resource_limit"},
+    {Reason::kStartupSideEffect, "startup_side_effect"},
     {Reason::kInternal, "internal"},
 };
 
@@ -132,6 +133,9 @@ nlohmann::json to_json(const Report& r) {
   j["needs_user_code"] = r.needs_user_code;
   j["detail"] = r.detail;
   j["startup_stderr"] = printable(r.startup_stderr);
+  j["startup_actions"] = nlohmann::json::array();
+  for (const auto& a : r.startup_actions)
+    j["startup_actions"].push_back({{"call", a.call}, {"action", a.action}, {"detail", a.detail}});
   return j;
 }
 
@@ -175,6 +179,8 @@ Report report_from_json(const nlohmann::json& j) {
   r.needs_user_code = j.value("needs_user_code", std::vector<std::string>{});
   r.detail = j.value("detail", "");
   r.startup_stderr = j.value("startup_stderr", "");
+  for (const auto& a : j.value("startup_actions", nlohmann::json::array()))
+    r.startup_actions.push_back({a.value("call", ""), a.value("action", ""), a.value("detail", "")});
   return r;
 }
 
@@ -229,6 +235,10 @@ std::string render_summary(const Report& r) {
     for (const auto& id : r.needs_user_code) s << "    " << id << "\n";
   }
   if (!r.detail.empty()) s << "  detail: " << r.detail << "\n";
+  if (!r.startup_actions.empty()) {
+    s << "  the new version's start-up calls on the old version's listening sockets:\n";
+    for (const auto& a : r.startup_actions) s << "    " << a.call << ": " << a.action << " (" << a.detail << ")\n";
+  }
   if (!r.startup_stderr.empty()) {
     s << "  the new version's start-up stderr (its last " << r.startup_stderr.size() << " bytes):\n";
     std::istringstream lines(printable(r.startup_stderr));

@@ -32,6 +32,7 @@ enum class Reason {
   kBadInput,          // refused: the request cannot be carried out
   kValidateOnly,      // --validate-only: the transaction passed, then rolled back
   kResourceLimit,     // F or R ran out of a kernel resource (file descriptors)
+  kStartupSideEffect, // v2's start-up made a call that would change a socket P shares
   kInternal,          // a bug or resource failure in ttst itself; P intact
 };
 
@@ -67,6 +68,14 @@ struct Difference {
   std::string reversed;     // R's value rendered by type
 };
 
+// One call of v2's start-up on a listening socket inherited from P that the
+// supervisor answered itself (startup_adoption.h).
+struct StartupAction {
+  std::string call;    // "bind(4, 0.0.0.0:8080)", "listen(4, 128)"
+  std::string action;  // adopted, already_so, held_back, made_at_commit, failed_at_commit
+  std::string detail;  // "fd 4 is now P's listening socket (inherited as fd 3)"
+};
+
 // What one state transfer carried over (the agent's counters).
 struct Transfer {
   std::string direction;  // forward (P into F), backward (F into R)
@@ -91,6 +100,7 @@ struct Report {
   std::vector<std::string> needs_user_code;  // state IDs, when reason == kNeedsUserCode
   std::string detail;       // free text: the invariant message, the blocked location
   std::string startup_stderr;  // what v2 wrote to its stderr during start-up (its last 4 KiB)
+  std::vector<StartupAction> startup_actions;  // v2's start-up calls on P's listening sockets
 
   double total_ms() const;
 };

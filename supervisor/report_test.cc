@@ -166,6 +166,24 @@ TEST_CASE("v2's start-up stderr: in the JSON as UTF-8-safe text, and in the summ
   CHECK(report_from_json(old).startup_stderr.empty());
 }
 
+TEST_CASE("startup_actions: v2's start-up calls on P's listeners, in the JSON and the summary") {
+  Report r = sample_rollback();
+  r.reason = Reason::kStartupSideEffect;
+  r.startup_actions = {{"bind(4, 127.0.0.1:8080)", "adopted", "fd 4 is now the old version's listening socket"},
+                       {"listen(4, 64)", "held_back", "set at the commit"}};
+  nlohmann::json j = to_json(r);
+  CHECK(j["reason"] == "startup_side_effect");
+  CHECK(j["startup_actions"][1]["action"] == "held_back");
+  const Report back = report_from_json(j);
+  CHECK(back.reason == Reason::kStartupSideEffect);
+  REQUIRE(back.startup_actions.size() == 2);
+  CHECK(back.startup_actions[0].call == "bind(4, 127.0.0.1:8080)");
+  CHECK(render_summary(r).find("    listen(4, 64): held_back (set at the commit)\n") != std::string::npos);
+  nlohmann::json old = to_json(sample_rollback());
+  old.erase("startup_actions");  // a report written before the key existed
+  CHECK(report_from_json(old).startup_actions.empty());
+}
+
 TEST_CASE("check_report_dir: creates a writable directory, refuses one that cannot be written") {
   const char* t = std::getenv("TEST_TMPDIR");
   const std::string base = std::string(t ? t : "/tmp") + "/check-dir";

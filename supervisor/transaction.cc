@@ -41,6 +41,7 @@
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/runtime_block.h"
 #include "supervisor/service_notify.h"
+#include "supervisor/startup_adoption.h"
 #include "supervisor/state_model_adapter.h"
 #include "supervisor/stdio_flush.h"
 #include "supervisor/test_hooks.h"
@@ -180,6 +181,7 @@ class Transaction {
   std::optional<CheckedInputs> inputs_;
   std::optional<inject::SeizedProcess> past_;
   std::optional<inject::ChildProcess> future_, reversed_;
+  std::optional<StartupAdoption> adoption_;  // P's listening sockets v2's start-up re-creates
   bool driven_ = false;  // update_requested written to 1 in P (the stop protocol): cleared on rollback
   inject::LoadBias past_bias_, future_bias_;
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
@@ -271,7 +273,9 @@ void Transaction::create() {
 // startup: F run to its first update point (future_startup.h).
 void Transaction::startup() {
   begin("startup");
-  run_future_to_update_point(*future_, inputs_->v2, StartupBudget{deadline_.left(), o_.timeout}, rep_.startup_stderr);
+  adoption_.emplace(future_->pid(), rep_.startup_actions);
+  run_future_to_update_point(*future_, inputs_->v2, StartupBudget{deadline_.left(), o_.timeout}, rep_.startup_stderr,
+                             *adoption_);
   future_bias_ = inputs_->v2.bias_in(future_->pid());
   future_runtime_.emplace(future_->pid(), inputs_->v2.runtime_block() + future_bias_);
 }
@@ -374,6 +378,9 @@ void Transaction::commit() {
   notes.flushed = flush_past_stdio(o_.pid, past_->main_thread(), milliseconds(200));
   // The service manager follows F as the main process (service_notify.h).
   notes.notified = notify_main_pid(o_.pid, past_->main_thread(), fpid, milliseconds(500));
+  // v2's start-up calls held back on P's listening sockets, made now that P never
+  // runs again and before F does (startup_adoption.h).
+  adoption_->apply_at_commit();
   commit_step("commit.flushed");
   future_runtime_->set_flags(0, 0);
   future_->release();
@@ -416,6 +423,7 @@ void Transaction::end(const TransactionEnd& e) {
 void Transaction::rollback_created() {
   phases_.start("rollback");
   future_.reset();
+  adoption_.reset();  // the supervisor's duplicates of P's listeners closed, nothing made on them
   reversed_.reset();
   if (driven_) {
     try {
