@@ -169,11 +169,20 @@ void Task::interrupt(milliseconds timeout) {
         was_group_stopped_ = true;
         return;
       case StopKind::kSignalDelivery:
+        // A signal on its way came first: delivered. If it arrived after a call's
+        // EINTR exit was pointed back at the call (below), it interrupts that call
+        // after all, as it would have without us: the EINTR is put back first.
+        if (std::optional<user_regs_struct> original = eintr_original_of(get_regs())) set_regs(*original);
+        [[fallthrough]];
       case StopKind::kSyscall:
       case StopKind::kEvent:
-        // Another stop came first (a signal on its way, which is delivered; a
-        // syscall stop of a thread run with PTRACE_SYSCALL). Any ptrace stop clears
-        // a pending interrupt in the kernel (ptrace_stop): ask again, keep waiting.
+        // Another stop came first (a signal; a syscall stop of a thread run with
+        // PTRACE_SYSCALL, whose exit stop comes before the interrupt stop: a call
+        // that the interrupt ended with EINTR is pointed back at its `syscall` right
+        // here, before the exit completes, else the program would get the EINTR).
+        // Any ptrace stop clears a pending interrupt in the kernel (ptrace_stop):
+        // ask again, keep waiting.
+        if (s.kind == StopKind::kSyscall) restart_eintr_of_interrupt();
         resume(PTRACE_CONT, s.kind == StopKind::kSignalDelivery ? s.sig : 0);
         if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0)
           throw_errno("PTRACE_INTERRUPT of thread " + std::to_string(tid_));
@@ -187,9 +196,14 @@ void Task::interrupt(milliseconds timeout) {
 
 // A few system calls return EINTR (not a restart code) when the thread is merely
 // stopped by PTRACE_INTERRUPT, with no signal for the program: epoll_wait and its
-// variants, and rt_sigtimedwait (sigwaitinfo, sigtimedwait). Point the thread back at the syscall instruction so it re-runs the call
-// when resumed, as if it had never been interrupted. Only when no unblocked signal is
-// pending: a real signal would have made the call fail with EINTR anyway.
+// variants, and rt_sigtimedwait (sigwaitinfo, sigtimedwait). Point the thread back
+// at the syscall instruction (rax = orig_rax, rip -= 2; the arguments are still in
+// their registers) so it re-runs the call when resumed, as the kernel does for a
+// call it restarts. Called at the interrupt stop (a thread run with PTRACE_CONT)
+// and at the syscall-exit stop that comes first under PTRACE_SYSCALL (rax there is
+// the call's result: -ENOSYS at an entry stop, so never taken for an EINTR). Only
+// when no unblocked signal is pending: a real signal would have made the call fail
+// with EINTR anyway.
 void Task::restart_eintr_of_interrupt() {
   user_regs_struct r = get_regs();
   const long nr = static_cast<long>(r.orig_rax);

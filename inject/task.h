@@ -68,9 +68,14 @@ class Task {
   // True when the thread was in a job-control stop (SIGSTOP/SIGTSTP) when seized.
   bool was_group_stopped() const { return was_group_stopped_; }
 
-  // Stops a running thread with PTRACE_INTERRUPT. Signals that arrive first are
-  // delivered (passed through), never swallowed. A thread whose epoll_wait the
-  // interrupt cut short with EINTR is pointed back at it (it re-runs the call).
+  // Stops a running thread with PTRACE_INTERRUPT; it ends in an interrupt stop (or
+  // a group stop). Signals that arrive first are delivered (passed through), never
+  // swallowed; other stops on the way (a thread run with PTRACE_SYSCALL) are
+  // resumed. A thread whose epoll_wait (epoll_pwait, epoll_pwait2, rt_sigtimedwait)
+  // the interrupt cut short with EINTR is pointed back at its `syscall` with its
+  // number and arguments (it re-runs the call), whether it was run with
+  // PTRACE_CONT or PTRACE_SYSCALL (then at the syscall-exit stop, which comes
+  // first), unless a signal of its own is pending.
   void interrupt(milliseconds timeout);
   // Waits for the next stop; nullopt on timeout. Updates stopped()/last_stop().
   std::optional<Stop> wait_for(milliseconds timeout);

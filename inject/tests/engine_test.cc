@@ -4,11 +4,13 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include "inject/decode.h"
@@ -231,5 +233,52 @@ TEST_CASE("a process stopped by job control is injected into and left stopped") 
   REQUIRE(kill(s.pid, SIGCONT) == 0);
   REQUIRE(write(s.to_child, "cont\n", 5) == 5);
   CHECK(read_line(s.from_child) == "read ret=5 errno=0 data=cont usr1=0");
+  kill_and_reap(s.pid);
+}
+
+namespace {
+
+// Seizes the blocker (blocked in one of `nrs`), resumes it with PTRACE_SYSCALL
+// through the entry stop of its re-run call until it blocks again, interrupts it,
+// and lets it go: a Task run with PTRACE_SYSCALL whose epoll_wait/rt_sigtimedwait
+// the interrupt ends with EINTR (the syscall-exit stop comes first) must leave
+// the call to re-run, not return EINTR. Repeated: the EINTR leaked only when the
+// thread reached user space before the interrupt that followed the exit stop.
+void interrupt_while_syscall_traced(pid_t pid, const std::set<long>& nrs, int rounds) {
+  for (int i = 0; i < rounds; i++) {
+    Task t = Task::seize(pid, kOptionsPast);
+    t.interrupt(std::chrono::milliseconds(2000));
+    user_regs_struct r = t.get_regs();
+    REQUIRE(nrs.count(static_cast<long>(r.rax)));  // pointed back at its call
+    t.resume(PTRACE_SYSCALL);
+    Stop s = t.wait(std::chrono::milliseconds(2000), "the re-run call's entry stop");
+    REQUIRE(s.kind == StopKind::kSyscall);
+    REQUIRE(nrs.count(static_cast<long>(t.get_regs().orig_rax)));
+    t.resume(PTRACE_SYSCALL);
+    wait_in_syscall(pid, nrs);  // blocked in it again, traced with PTRACE_SYSCALL
+    t.interrupt(std::chrono::milliseconds(2000));
+    CHECK(t.last_stop().kind == StopKind::kInterrupt);
+    t.detach();
+    wait_in_syscall(pid, nrs);  // released: blocked in the call again, no EINTR seen
+  }
+}
+
+}  // namespace
+
+TEST_CASE("epoll_wait() of a thread run with PTRACE_SYSCALL, then interrupted, does not return EINTR") {
+  const std::set<long> nrs{SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2};
+  Spawned s = spawn_blocked({"epoll"}, nrs);
+  interrupt_while_syscall_traced(s.pid, nrs, 20);
+  REQUIRE(write(s.to_child, "x\n", 2) == 2);
+  CHECK(read_line(s.from_child) == "epoll ret=1 errno=0 fd=0 usr1=0");
+  kill_and_reap(s.pid);
+}
+
+TEST_CASE("rt_sigtimedwait() of a thread run with PTRACE_SYSCALL, then interrupted, does not return EINTR") {
+  const std::set<long> nrs{SYS_rt_sigtimedwait};
+  Spawned s = spawn_blocked({"sigtimedwait"}, nrs);
+  interrupt_while_syscall_traced(s.pid, nrs, 20);
+  REQUIRE(kill(s.pid, SIGUSR2) == 0);
+  CHECK(read_line(s.from_child) == "sigtimedwait ret=" + std::to_string(SIGUSR2) + " errno=0 usr1=0");
   kill_and_reap(s.pid);
 }

@@ -296,48 +296,6 @@ Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::millisec
   }
 }
 
-namespace {
-
-// Stops a thread being run with PTRACE_SYSCALL without its program seeing it.
-// PTRACE_INTERRUPT makes a blocked epoll_wait (epoll_pwait, epoll_pwait2,
-// rt_sigtimedwait) fail with EINTR, and under PTRACE_SYSCALL the syscall-exit stop
-// comes before the interrupt stop (Task::interrupt would resume it, and the program
-// would get the EINTR: an idle loop that is not quiescent, refused after the bound,
-// saw the attempt). Any syscall stop is a stop: the thread stays in it, and such an
-// EINTR exit is pointed back at its `syscall` (rax = orig_rax, rip -= 2) so that it
-// re-runs the call when released, unless a signal of its own is pending (then the
-// EINTR is real). Other exits keep their result or restart code (the kernel
-// restarts those on the way out).
-void stop_driven(inject::Task& t) {
-  if (ptrace(PTRACE_INTERRUPT, t.tid(), nullptr, nullptr) != 0)
-    throw inject::InjectError("PTRACE_INTERRUPT of thread " + std::to_string(t.tid()) + ": " + strerror(errno));
-  for (;;) {
-    const inject::Stop s = t.wait(std::chrono::milliseconds(1000), "the stop of the driven program");
-    if (!s.alive())
-      throw inject::TraceeDied("thread " + std::to_string(t.tid()) + " " + s.describe() + " while being stopped");
-    if (s.kind == inject::StopKind::kInterrupt || s.kind == inject::StopKind::kGroupStop) return;
-    if (s.kind == inject::StopKind::kSyscall) {
-      user_regs_struct r = t.get_regs();
-      const long nr = static_cast<long>(r.orig_rax);
-      const bool eintr_on_stop = nr == 232 || nr == 281 || nr == 441 || nr == 128;
-      if (eintr_on_stop && static_cast<int64_t>(r.rax) == -EINTR && is_syscall_at(t.tid(), inject::RemoteAddr(r.rip - 2)) &&
-          !t.signal_pending_unblocked(t.get_sigmask())) {
-        r.rax = r.orig_rax;
-        r.rip -= 2;
-        t.set_regs(r);
-      }
-      return;
-    }
-    // A signal on its way (delivered) or an event: resume, ask again (any ptrace
-    // stop clears a pending interrupt).
-    t.resume(PTRACE_SYSCALL, s.kind == inject::StopKind::kSignalDelivery ? s.sig : 0);
-    if (ptrace(PTRACE_INTERRUPT, t.tid(), nullptr, nullptr) != 0)
-      throw inject::InjectError("PTRACE_INTERRUPT of thread " + std::to_string(t.tid()) + ": " + strerror(errno));
-  }
-}
-
-}  // namespace
-
 bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock& runtime,
                            std::chrono::milliseconds bound, std::string& where) {
   inject::Task& t = past.main_thread();
@@ -353,7 +311,10 @@ bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock
   if (s && !s->alive())
     throw inject::TraceeDied("the program " + s->describe() + " while being stopped at its update point");
   if (s) return true;
-  stop_driven(t);
+  // Stopped again without its program seeing it: Task::interrupt points a call the
+  // stop ends with EINTR (epoll_wait, rt_sigtimedwait...; its syscall-exit stop
+  // comes first under PTRACE_SYSCALL) back at its `syscall`.
+  t.interrupt(std::chrono::milliseconds(1000));
   uint32_t flag = 0;
   runtime.read_update_requested(flag);
   runtime.set_update_requested(0);

@@ -1,7 +1,8 @@
 /* blocker.c — a test target that blocks in one system call and reports, when the
  * call returns, its result, errno and how many SIGUSR1 it received. Used by the
  * inject tests: an injection while it is blocked must be invisible to it.
- *   blocker read|accept|epoll|nanosleep [ms]
+ *   blocker read|accept|epoll|nanosleep|sigtimedwait [ms]
+ * (sigtimedwait: SIGUSR2 blocked and waited for with no timeout; send it to end.)
  * Prints "ready[ port=N]" once set up, then one result line. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -37,7 +38,7 @@ static unsigned char pattern[65536];
 
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
-  if (argc < 2) { fprintf(stderr, "usage: blocker read|accept|epoll|nanosleep|threads [ms]\n"); return 2; }
+  if (argc < 2) { fprintf(stderr, "usage: blocker read|accept|epoll|nanosleep|sigtimedwait|threads [ms]\n"); return 2; }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_usr1;
@@ -96,8 +97,19 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long el = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     printf("nanosleep ret=%ld errno=%d elapsed_ms=%ld usr1=%d\n", r, r < 0 ? err : 0, el, (int)usr1_count);
+  } else if (strcmp(mode, "sigtimedwait") == 0) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    printf("ready\n");
+    siginfo_t si;
+    r = sigtimedwait(&set, &si, NULL);
+    err = errno;
+    /* rt_sigtimedwait is never restarted (man 7 signal): an EINTR shows here. */
+    printf("sigtimedwait ret=%ld errno=%d usr1=%d\n", r, r < 0 ? err : 0, (int)usr1_count);
   } else {
-    fprintf(stderr, "blocker: unknown mode '%s' (read|accept|epoll|nanosleep)\n", mode);
+    fprintf(stderr, "blocker: unknown mode '%s' (read|accept|epoll|nanosleep|sigtimedwait)\n", mode);
     return 2;
   }
   unsigned sum = 0;
