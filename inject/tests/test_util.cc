@@ -76,13 +76,13 @@ std::string read_line(int fd, milliseconds timeout) {
   }
 }
 
-void wait_in_syscall(pid_t pid, const std::set<long>& nrs) {
-  auto deadline = steady_clock::now() + seconds(5);
+void wait_in_syscall(pid_t pid, const std::set<long>& nrs, milliseconds timeout) {
+  auto deadline = steady_clock::now() + timeout;
   while (steady_clock::now() < deadline) {
+    const char state = state_of(pid);
+    if (state == 'Z' || state == 'X')
+      throw std::runtime_error("process " + std::to_string(pid) + " exited before it blocked in the expected syscall");
     std::string s = slurp("/proc/" + std::to_string(pid) + "/syscall");
-    std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-    auto rp = stat.rfind(')');
-    char state = rp != std::string::npos && rp + 2 < stat.size() ? stat[rp + 2] : '?';
     if (!s.empty() && s != "running\n" && state == 'S') {
       long nr = std::strtol(s.c_str(), nullptr, 10);
       if (nrs.count(nr)) return;

@@ -28,8 +28,10 @@ Spawned spawn(const std::vector<std::string>& argv, bool keep_rseq = false);
 Spawned spawn_blocked(const std::vector<std::string>& args, const std::set<long>& nrs, bool keep_rseq = false);
 // One line from fd without the newline; throws on timeout or EOF.
 std::string read_line(int fd, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
-// Waits until the main thread of pid sleeps in one of the syscalls `nrs`.
-void wait_in_syscall(pid_t pid, const std::set<long>& nrs);
+// Waits until the main thread of pid sleeps in one of the syscalls `nrs`; throws
+// when `timeout` passes first, or at once when pid has exited (it never will).
+void wait_in_syscall(pid_t pid, const std::set<long>& nrs,
+                     std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
 // Connects to 127.0.0.1:port, sends line + "\n", returns the reply line ("" on failure).
 std::string request(int port, const std::string& line, int timeout_ms = 3000);
 // SIGKILL and reap a child of this process.

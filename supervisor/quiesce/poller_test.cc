@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "inject/process.h"
+#include "inject/tests/test_util.h"
 #include "stfw/runtime/tests/child.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/unwind.h"
@@ -43,22 +44,9 @@ namespace {
 
 const char* kDir = "supervisor/quiesce/tests/";
 
-// Waits until the main thread sleeps (state S) in epoll_wait or epoll_pwait.
+// Waits until the main thread sleeps in epoll_wait or epoll_pwait (by /proc).
 void wait_in_epoll(pid_t pid) {
-  for (int i = 0; i < 1500; i++) {
-    std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall");
-    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
-    std::string s, stat;
-    std::getline(sc, s);
-    std::getline(st, stat);
-    auto paren = stat.rfind(')');
-    char state = paren != std::string::npos && paren + 2 < stat.size() ? stat[paren + 2] : '?';
-    if (!s.empty() && isdigit(static_cast<unsigned char>(s[0])) && state == 'S' &&
-        (std::stol(s) == 232 || std::stol(s) == 281))
-      return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  FAIL("program never blocked in epoll_wait");
+  ttst::inject::testing::wait_in_syscall(pid, {SYS_epoll_wait, SYS_epoll_pwait}, std::chrono::seconds(30));
 }
 
 

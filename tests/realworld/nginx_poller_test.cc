@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -24,6 +25,7 @@
 #include <string>
 #include <thread>
 
+#include "inject/tests/test_util.h"
 #include "stfw/runtime/tests/child.h"
 #include "supervisor/quiesce/quiesce.h"
 
@@ -59,24 +61,10 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
-// Waits until `pid` sleeps in epoll_wait (by /proc: no request is ever sent to
-// find out whether it is up).
+// Waits until nginx sleeps in epoll_wait or epoll_pwait (by /proc: no request is
+// ever sent to find out whether it is up).
 void wait_in_epoll(pid_t pid) {
-  for (int i = 0; i < 3000; i++) {
-    std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall");
-    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
-    std::string s, stat;
-    std::getline(sc, s);
-    std::getline(st, stat);
-    auto paren = stat.rfind(')');
-    char state = paren != std::string::npos && paren + 2 < stat.size() ? stat[paren + 2] : '?';
-    REQUIRE_MESSAGE(state != 'Z', "nginx exited during start-up");
-    if (!s.empty() && isdigit(static_cast<unsigned char>(s[0])) && state == 'S' &&
-        (std::stol(s) == 232 || std::stol(s) == 281))
-      return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  FAIL("nginx never blocked in epoll_wait");
+  ttst::inject::testing::wait_in_syscall(pid, {SYS_epoll_wait, SYS_epoll_pwait}, std::chrono::seconds(60));
 }
 
 std::string get(int port) {
