@@ -55,16 +55,27 @@ bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseco
 }
 
 // A port nothing listens on now (the kernel's choice for an ephemeral bind).
-int free_port() {
+// True when 127.0.0.1:port can be bound now (0: any port); *bound gets the port.
+bool bindable(int port, int* bound = nullptr) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
   close(fd);
-  return ntohs(a.sin_port);
+  if (ok && bound) *bound = ntohs(a.sin_port);
+  return ok;
+}
+
+// A free port whose next port is free too: listener_v2_port binds PORT + 1.
+int free_port() {
+  for (;;) {
+    int port = 0;
+    if (bindable(0, &port) && port < 65535 && bindable(port + 1)) return port;
+  }
 }
 
 // One connection: the line the server answers ("" when it cannot connect).
