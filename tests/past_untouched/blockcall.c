@@ -149,7 +149,10 @@ int main(int argc, char **argv) {
     FD_SET(0, &rd);
     struct epoll_event out;
     struct timespec rel = {ms / 1000, (ms % 1000) * 1000000L}, abs_t;
+    /* t0 is the deadline's own reading: an absolute wait ends at t0 + ms exactly,
+     * however long this thread is preempted before it starts to wait. */
     clock_gettime(CLOCK_MONOTONIC, &abs_t);
+    long long t0 = abs_t.tv_sec * 1000000LL + abs_t.tv_nsec / 1000, t1;
     abs_t.tv_sec += rel.tv_sec;
     abs_t.tv_nsec += rel.tv_nsec;
     if (abs_t.tv_nsec >= 1000000000L) abs_t.tv_sec++, abs_t.tv_nsec -= 1000000000L;
@@ -160,8 +163,6 @@ int main(int argc, char **argv) {
     sigprocmask(SIG_SETMASK, NULL, &before);
     int stdin_ready = 0;
     long r;
-    long long t0, t1;
-    NOW_US(t0);
     errno = 777;
     if (!strcmp(mode, "poll")) r = poll(&pfd, 1, -1), stdin_ready = 1;
     else if (!strcmp(mode, "poll_timeout")) r = poll(&pfd, 1, (int)ms);
