@@ -29,6 +29,10 @@ enum ttst_stfw_arg {
   TTST_STFW_ARG_FLAGS = 4,        /* TTST_STFW_F_*                                */
   TTST_STFW_ARG_PEER_TP = 5,      /* the peer's (main) thread pointer, fs_base:
                                      where its thread-local globals are; 0 = none */
+  TTST_STFW_ARG_SELF_SP = 6,      /* forward: rsp of this process's stopped thread
+                                     (its frames at the update point are remapped,
+                                     stfw/xfer/engine_frames.cc); 0 = not examined */
+  TTST_STFW_ARG_SELF_FP = 7,      /* forward: its rbp (frame-pointer chain, names) */
 };
 
 #define TTST_STFW_F_VERBOSE 0x1u /* reserved, no effect yet: no supervisor sets it and the
@@ -51,5 +55,11 @@ enum ttst_stfw_detail {
   TTST_STFW_DETAIL_POINTERS = 2,    /* pointers translated                          */
   TTST_STFW_DETAIL_TRANSFORMS = 3,  /* type transformations applied                 */
 };
+
+/* Forward, status OK: after the line of figures, one NUL-terminated line per start-up
+ * object of F the transfer superseded (stfw/xfer/engine_frames.cc):
+ *   "superseded ADDR SIZE COUNTERPART FREED"   (hex, hex, hex (0: none), 0 or 1)
+ * The supervisor remaps F's registers with them and checks F's stack. */
+#define TTST_STFW_SUPERSEDED_PREFIX "superseded "
 
 #endif /* TTST_STFW_TASK_H */

@@ -12,6 +12,7 @@
 #include "inject/memory.h"
 #include "inject/sys/proc_maps.h"
 #include "stfw/stfw_task.h"
+#include "supervisor/future_frames.h"
 #include "supervisor/transaction_end.h"
 
 namespace ttst::supervisor {
@@ -45,6 +46,11 @@ inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* ho
   req.args[TTST_STFW_ARG_PEER_RUNTIME] = t.other.runtime_block.value();
   req.args[TTST_STFW_ARG_FLAGS] = 0;
   req.args[TTST_STFW_ARG_PEER_TP] = t.peer_thread_pointer;
+  if (!t.backward) {  // F's own frames at its update point (engine_frames.cc)
+    user_regs_struct regs = t.thread->get_regs();
+    req.args[TTST_STFW_ARG_SELF_SP] = regs.rsp;
+    req.args[TTST_STFW_ARG_SELF_FP] = regs.rbp;
+  }
   req.meta_self = t.self.metadata_image;
   req.meta_peer = t.other.metadata_image;
   req.output_size = 1 << 20;
@@ -132,8 +138,12 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
   inject::AgentOutcome out = inject::run_agent(*t.thread, agent_request(t, hooks), agent);
   const std::string dir = t.backward ? "backward" : "forward";
   switch (out.kind) {
-    case inject::AgentOutcome::Kind::kFinished:
-      return finished(t, out, dir);
+    case inject::AgentOutcome::Kind::kFinished: {
+      Transfer done = finished(t, out, dir);
+      // F's registers and stack against what the transfer superseded (future_frames.h).
+      if (!t.backward) settle_future_frames(*t.thread, parse_superseded(out.output));
+      return done;
+    }
     case inject::AgentOutcome::Kind::kCrashed:
       rollback(Reason::kCrash, "the " + dir + " transfer crashed in the " + t.process + " process: " + out.describe(),
                "the old version keeps serving; send the report to the transfer code's authors",

@@ -188,6 +188,22 @@ int64_t fail_open(ttst_agent_desc* desc, long error, const char* what) {
   return status;
 }
 
+// Forward: the stopped thread's stack (engine_frames.cc), from its rsp to the end
+// of the mapping that holds it; none when the supervisor passed no rsp or the maps
+// cannot be read (then the supervisor's own check still runs).
+void locate_own_stack(ttst_agent_desc* desc, ttst::stfw::Config& cfg) {
+  uint64_t sp = desc->arg[TTST_STFW_ARG_SELF_SP];
+  if (!sp) return;
+  long error = 0;
+  const char* text = ttst::stfw::read_maps(0, &error);
+  ttst::stfw::MapsLine m;
+  for (const char* p = text; p && ttst::stfw::next_maps_line(p, &m);)
+    if (sp >= m.lo && sp < m.hi && m.readable && m.writable) {
+      cfg.own_stack_lo = sp, cfg.own_stack_hi = m.hi, cfg.own_frame = desc->arg[TTST_STFW_ARG_SELF_FP];
+      return;
+    }
+}
+
 // Both metadata images (self: this process's version, peer: the other's) and the
 // task's arguments.
 int64_t configure(TransferSetup& setup) {
@@ -204,6 +220,7 @@ int64_t configure(TransferSetup& setup) {
   cfg.src_bias = desc->arg[TTST_STFW_ARG_PEER_BIAS];
   cfg.dst_runtime = desc->arg[TTST_STFW_ARG_SELF_RUNTIME];
   cfg.src_runtime = desc->arg[TTST_STFW_ARG_PEER_RUNTIME];
+  if (!setup.backward) locate_own_stack(desc, cfg);
   cfg.out = reinterpret_cast<char*>(desc->output.addr);
   cfg.out_size = desc->output.size;
   setup.ctx.peer = desc->peer_pid;
@@ -344,7 +361,15 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" untyped_copied=").number(r.untyped_copied);
   m.text(" startup_freed=").number(r.freed);
   m.text(" cpu_ns=").number(thread_cpu_ns() - cpu_start);  // this thread's CPU time (vs. the cycles: time not run)
-  ttst::stfw::finish_output(desc, m);
+  m.text(" frame_words=").number(r.frame_words);
+  m.end();
+  for (uint64_t i = 0; i < r.superseded_count; ++i) {  // stfw_task.h: one line each
+    const ttst::stfw::Superseded& s = r.superseded[i];
+    m.text(TTST_STFW_SUPERSEDED_PREFIX).hex(s.addr).text(" ").hex(s.size).text(" ").hex(s.counterpart);
+    m.text(s.freed ? " 1" : " 0");
+    m.end();
+  }
+  desc->output_used = m.used;
 }
 
 // One transfer task: set up (images, arguments, the peer's memory, libraries,

@@ -84,6 +84,19 @@ struct Config {
   uint64_t* kernel_out = nullptr;
   char* out = nullptr;  // message buffer
   uint64_t out_size = 0;
+  // Forward, optional (engine_frames.cc): this process's stopped thread's stack,
+  // [own_stack_lo, own_stack_hi) (its rsp minus the red zone up to the end of the
+  // stack mapping), and its rbp at the stop (the frame-pointer chain ttst-cc
+  // builds with, for naming frames). 0: the stack is not examined.
+  uint64_t own_stack_lo = 0, own_stack_hi = 0, own_frame = 0;
+};
+
+// A start-up object of this process that the transfer superseded (forward): its
+// base and size, its counterpart (the value a global now holds instead of it;
+// 0: none or not unique) and whether it was freed.
+struct Superseded {
+  uint64_t addr, size, counterpart;
+  bool freed;
 };
 
 struct Result {
@@ -94,6 +107,11 @@ struct Result {
   uint64_t phase_cycles[4] = {0, 0, 0, 0};
   uint64_t untyped_copied = 0;  // objects copied as bytes by the untyped policy
   uint64_t freed = 0;           // superseded start-up objects of this process freed
+  // Forward: every superseded start-up object (the supervisor remaps F's registers
+  // with it and checks F's stack), and the stack words remapped to counterparts.
+  const Superseded* superseded = nullptr;
+  uint64_t superseded_count = 0;
+  uint64_t frame_words = 0;
 };
 
 // Runs one transfer. Never throws; on failure the message is in cfg.out.

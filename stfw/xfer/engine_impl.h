@@ -96,6 +96,14 @@ constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: t
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
 
+// One of F's own start-up heap objects (forward). Superseded: a global's pointer to
+// it was overwritten; counterpart: what that global holds now (the same for every
+// overwrite, else `conflicting`).
+struct StartupObject {
+  uint64_t addr, size, counterpart;
+  bool superseded, conflicting, freed;
+};
+
 // One entry of the object table: a global or heap object of the source and where it goes.
 struct Object {
   uint64_t addr, size;          // in the source
@@ -119,7 +127,9 @@ class Engine {
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
     write_objects();
+    if (!failed() && !config_.backward) remap_own_frames();
     if (!failed() && !config_.backward) free_superseded();
+    if (!failed() && !config_.backward) list_superseded();
     if (!failed() && !config_.backward) translate_kernel_words();
     uint64_t t4 = rdtsc();
     result_.phase_cycles[0] = t1 - t0;  // index
@@ -364,9 +374,22 @@ class Engine {
   // start-up allocated (origin_id 0, the program's own site). Such objects are freed
   // after the transfer unless some global of F still points to them.
   bool index_startup_objects();
-  void add_startup_object(uint64_t addr);
+  void add_startup_object(uint64_t addr, uint64_t size);
   void supersede(uint64_t old, uint64_t now);
   void free_superseded();
+
+  // ---- this process's own frames (engine_frames.cc) -----------------------------------------
+  // Forward: every word of F's stopped stack inside a superseded start-up object is
+  // remapped to its counterpart (same offset); one without a unique counterpart is
+  // refused (AMBIGUOUS) naming the frame. Run after the write, before the free.
+  void remap_own_frames();
+  // The superseded start-up object holding `v`, or nullptr.
+  const struct StartupObject* superseded_holding(uint64_t v) const;
+  // Names the stack slot `addr` in the message: the function whose frame holds it
+  // (frame-pointer chain from Config::own_frame) and its offset from that frame's CFA.
+  void describe_stack_slot(uint64_t addr);
+  // Result::superseded: the list handed to the supervisor.
+  void list_superseded();
 
   // ---- words the kernel holds (epoll registrations' data) --------------------------------------
   // Each that points into the state is translated like a pointer; the others (fd
@@ -388,7 +411,7 @@ class Engine {
   Result result_;
   Object* objects_ = nullptr;
   mutable const Region* last_region_ = nullptr;
-  uint64_t* startup_objects_ = nullptr;  // F's start-up heap objects; bit 0: superseded
+  StartupObject* startup_objects_ = nullptr;  // F's start-up heap objects
   uint64_t startup_count_ = 0, startup_capacity_ = 0;
   uint32_t object_count_ = 0, global_count_ = 0;
   uint32_t* sorted_index_ = nullptr;  // the table's indices by source address

@@ -8,40 +8,46 @@ namespace ttst::stfw::engine_detail {
 // Forward: F's own start-up heap objects (origin 0, not from a library).
 bool Engine::index_startup_objects() {
   startup_capacity_ = 64;
-  startup_objects_ = alloc<uint64_t>(startup_capacity_);
+  startup_objects_ = alloc<StartupObject>(startup_capacity_);
   if (failed()) return false;
   int64_t walked = ttst_heap_walk(
       config_.dst_runtime, &Engine::read_own_memory, nullptr,
       [](void* ctx, uint64_t addr, const ttst_heap_desc* desc) -> int {
         Engine* engine = static_cast<Engine*>(ctx);
-        if (desc->origin_id == 0 && !(desc->flags & TTST_HEAP_F_FROM_LIB)) engine->add_startup_object(addr);
+        if (desc->origin_id == 0 && !(desc->flags & TTST_HEAP_F_FROM_LIB)) engine->add_startup_object(addr, desc->size);
         return 0;
       },
       this);
   return own_walk_succeeded(walked) && !failed();
 }
 
-void Engine::add_startup_object(uint64_t addr) {
+void Engine::add_startup_object(uint64_t addr, uint64_t size) {
   if (startup_count_ == startup_capacity_) {
-    uint64_t* bigger = alloc<uint64_t>(startup_capacity_ * 2);
+    StartupObject* bigger = alloc<StartupObject>(startup_capacity_ * 2);
     if (!bigger) return;
-    copy(bigger, startup_objects_, startup_count_ * 8);
+    copy(bigger, startup_objects_, startup_count_ * sizeof(StartupObject));
     startup_objects_ = bigger, startup_capacity_ *= 2;
   }
-  startup_objects_[startup_count_++] = addr;  // bit 0 (free) is set when superseded: addresses are 16-aligned
+  startup_objects_[startup_count_++] = StartupObject{addr, size, 0, false, false, false};
 }
 
+// A global's pointer to start-up object `old` is overwritten with `now`: `now` is
+// its counterpart, unless another overwrite of a pointer to it disagrees.
 void Engine::supersede(uint64_t old, uint64_t now) {
   if (old == now || old < 4096) return;
-  for (uint64_t i = 0; i < startup_count_; ++i)
-    if ((startup_objects_[i] & ~1ull) == old) startup_objects_[i] |= 1;
+  for (uint64_t i = 0; i < startup_count_; ++i) {
+    StartupObject& s = startup_objects_[i];
+    if (s.addr != old) continue;
+    if (s.superseded && s.counterpart != now) s.conflicting = true;
+    s.superseded = true, s.counterpart = now;
+  }
 }
 
 void Engine::free_superseded() {
   if (!env_.release) return;
   for (uint64_t i = 0; i < startup_count_; ++i) {
-    if (!(startup_objects_[i] & 1)) continue;
-    uint64_t addr = startup_objects_[i] & ~1ull;
+    if (!startup_objects_[i].superseded) continue;
+    uint64_t addr = startup_objects_[i].addr;
     bool referenced = false;
     for (uint32_t g = 0; g < dst_meta().global_count() && !referenced; ++g) {
       const ImageGlobal& global = dst_meta().global_at(g);
@@ -52,7 +58,7 @@ void Engine::free_superseded() {
           reinterpret_cast<const uint8_t*>(global.addr + (global.tls ? config_.dst_tls : config_.dst_bias));
       for (uint64_t k = 0; k + 8 <= global.size && !referenced; k += 8) referenced = load_uint(bytes + k, 8) == addr;
     }
-    if (!referenced) env_.release(env_.ctx, addr), result_.freed++;
+    if (!referenced) env_.release(env_.ctx, addr), result_.freed++, startup_objects_[i].freed = true;
   }
 }
 

@@ -1,0 +1,108 @@
+// engine_frames.cc — F's own frames at its update point (forward): the locals,
+// parameters, spilled temporaries and saved registers of the update point's function
+// and its callers may still point at start-up objects the transfer superseded (a loop
+// function's parameter holding the event loop v2's start-up created, which the
+// transfer replaced with P's and frees). Every such word of F's stopped stack is
+// remapped to the object's counterpart at the same offset; a word whose object has
+// no unique counterpart is refused naming the frame, because keeping the start-up
+// object would silently serve v2's empty start-up state (and freeing it would crash).
+//
+// Which words are pointers: every 8-byte aligned word of the stack from the stopped
+// rsp (red zone included) to the end of the stack mapping that lies inside a
+// superseded object. Typed locals are a subset of these words; an untyped word
+// (a spill, a saved callee-saved register) that happens to equal such an address
+// is treated the same way, so no exact match can survive silently. The registers of
+// F's stopped thread are the supervisor's to remap (it holds them; Result::superseded
+// tells it what to remap), and it checks afterwards that no stack word or register
+// still points into a freed one (supervisor/future_frames.h).
+// Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+#include "stfw/xfer/engine_impl.h"
+
+namespace ttst::stfw::engine_detail {
+
+namespace {
+constexpr uint64_t kRedZone = 128;  // the System V red zone below rsp
+}
+
+const StartupObject* Engine::superseded_holding(uint64_t v) const {
+  for (uint64_t i = 0; i < startup_count_; ++i) {
+    const StartupObject& s = startup_objects_[i];
+    if (s.superseded && v >= s.addr && v - s.addr < (s.size ? s.size : 1)) return &s;
+  }
+  return nullptr;
+}
+
+void Engine::remap_own_frames() {
+  uint64_t lo = config_.own_stack_lo, hi = config_.own_stack_hi;
+  if (!lo || hi <= lo || startup_count_ == 0) return;
+  uint64_t min = ~uint64_t{0}, max = 0;  // the superseded objects' extent: most words miss it
+  for (uint64_t i = 0; i < startup_count_; ++i) {
+    const StartupObject& s = startup_objects_[i];
+    if (!s.superseded) continue;
+    if (s.addr < min) min = s.addr;
+    if (s.addr + s.size > max) max = s.addr + s.size;
+  }
+  if (max == 0) return;
+  lo = (lo > kRedZone ? lo - kRedZone : lo) & ~uint64_t{7};
+  for (uint64_t at = lo; at + 8 <= hi; at += 8) {
+    uint64_t* slot = reinterpret_cast<uint64_t*>(at);
+    uint64_t v = *slot;
+    const StartupObject* s = v >= min && v <= max ? superseded_holding(v) : nullptr;
+    if (!s) continue;
+    if (!s->conflicting && s->counterpart >= 4096) {
+      *slot = s->counterpart + (v - s->addr);
+      result_.frame_words++;
+      continue;
+    }
+    fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+    describe_stack_slot(at);
+    message_.text(" holds ").hex(v).text(", a pointer to the future version's start-up object at ").hex(s->addr);
+    message_.text(" (").number(s->size).text(" bytes) that the transfer replaced, and it has no unique counterpart (");
+    message_.text(s->conflicting ? "the globals that pointed to it now point to different objects"
+                                 : "the global that pointed to it is now NULL");
+    message_.text("): remapping it would be a guess, keeping it would serve v2's empty start-up state; "
+                  "make the update point's function read the object from the global (not a local), "
+                  "or add transfer code");
+    return;
+  }
+}
+
+void Engine::describe_stack_slot(uint64_t addr) {
+  uint64_t lo = config_.own_stack_lo, hi = config_.own_stack_hi;
+  uint64_t fp = config_.own_frame, below = lo > kRedZone ? lo - kRedZone : lo, pc = 0;
+  // Frame k spans [the CFA of frame k-1, its own CFA = fp + 16); frame 0 is the
+  // runtime's update point function, each caller's pc is the return address.
+  for (int depth = 0; depth < 4096 && fp >= below && fp + 16 <= hi && (fp & 7) == 0; ++depth) {
+    uint64_t cfa = fp + 16;
+    if (addr < cfa) {
+      const dwarfmeta::image::ImageFunction* f = pc ? dst_meta().function_containing(pc - 1 - config_.dst_bias) : nullptr;
+      message_.text("the future version's stack slot ").hex(addr).text(" (CFA");
+      message_.signed_number(int64_t(addr - cfa)).text(" in the frame of ");
+      message_.text(f ? dst_meta().str(f->id) : pc ? "a function without metadata" : "the update point (runtime)");
+      message_.text(")");
+      return;
+    }
+    pc = *reinterpret_cast<const uint64_t*>(fp + 8);
+    below = cfa;
+    fp = *reinterpret_cast<const uint64_t*>(fp);
+  }
+  message_.text("the future version's stack word at ").hex(addr).text(" (outside its frame-pointer chain)");
+}
+
+void Engine::list_superseded() {
+  uint64_t n = 0;
+  for (uint64_t i = 0; i < startup_count_; ++i) n += startup_objects_[i].superseded;
+  if (n == 0) return;
+  Superseded* list = alloc<Superseded>(n);
+  if (!list) return;
+  uint64_t k = 0;
+  for (uint64_t i = 0; i < startup_count_; ++i) {
+    const StartupObject& s = startup_objects_[i];
+    if (!s.superseded) continue;
+    uint64_t counterpart = s.conflicting || s.counterpart < 4096 ? 0 : s.counterpart;
+    list[k++] = Superseded{s.addr, s.size, counterpart, s.freed};
+  }
+  result_.superseded = list, result_.superseded_count = n;
+}
+
+}  // namespace ttst::stfw::engine_detail

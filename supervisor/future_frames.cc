@@ -1,0 +1,117 @@
+// future_frames.cc — see future_frames.h.
+#include "supervisor/future_frames.h"
+
+#include <sys/user.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "inject/memory.h"
+#include "inject/sys/proc_maps.h"
+#include "stfw/stfw_task.h"
+#include "supervisor/transaction_end.h"
+
+namespace ttst::supervisor {
+namespace {
+
+constexpr uint64_t kRedZone = 128;  // System V: below rsp, still the function's
+
+const SupersededObject* holding(const std::vector<SupersededObject>& list, uint64_t v) {
+  for (const SupersededObject& s : list)
+    if (v >= s.addr && v - s.addr < std::max<uint64_t>(s.size, 1)) return &s;
+  return nullptr;
+}
+
+std::string hex(uint64_t v) {
+  std::ostringstream o;
+  o << "0x" << std::hex << v;
+  return o.str();
+}
+
+// The thread's data registers (not rip, rsp, flags, segments, orig_rax).
+struct NamedRegister {
+  const char* name;
+  unsigned long long user_regs_struct::*reg;
+};
+constexpr NamedRegister kRegisters[] = {
+    {"rbx", &user_regs_struct::rbx}, {"rbp", &user_regs_struct::rbp}, {"r12", &user_regs_struct::r12},
+    {"r13", &user_regs_struct::r13}, {"r14", &user_regs_struct::r14}, {"r15", &user_regs_struct::r15},
+    {"rax", &user_regs_struct::rax}, {"rcx", &user_regs_struct::rcx}, {"rdx", &user_regs_struct::rdx},
+    {"rsi", &user_regs_struct::rsi}, {"rdi", &user_regs_struct::rdi}, {"r8", &user_regs_struct::r8},
+    {"r9", &user_regs_struct::r9},   {"r10", &user_regs_struct::r10}, {"r11", &user_regs_struct::r11},
+};
+
+// Every aligned word of the thread's stack, from rsp (red zone included) to the
+// end of the mapping holding rsp.
+std::vector<uint64_t> stack_words(pid_t tid, uint64_t rsp, uint64_t* lo) {
+  for (const sys::Mapping& m : sys::read_maps(tid)) {
+    if (rsp < m.start || rsp >= m.end) continue;
+    *lo = std::max(m.start, (rsp - kRedZone) & ~uint64_t{7});
+    std::vector<uint8_t> bytes(m.end - *lo);
+    bytes.resize(inject::try_read_memory(tid, *lo, bytes) & ~size_t{7});
+    std::vector<uint64_t> words(bytes.size() / 8);
+    std::memcpy(words.data(), bytes.data(), bytes.size());
+    return words;
+  }
+  rollback(Reason::kInvariant, "the future version's stack (rsp " + hex(rsp) + ") is in no mapping",
+           "the old version keeps serving; see the report");
+}
+
+}  // namespace
+
+std::vector<SupersededObject> parse_superseded(const std::vector<uint8_t>& output) {
+  std::vector<SupersededObject> list;
+  const std::string prefix = TTST_STFW_SUPERSEDED_PREFIX;
+  for (size_t at = 0; at < output.size();) {
+    size_t end = at;
+    while (end < output.size() && output[end] != 0) ++end;
+    std::string line(output.begin() + at, output.begin() + end);
+    at = end + 1;
+    if (line.rfind(prefix, 0) != 0) continue;
+    std::istringstream in(line.substr(prefix.size()));
+    SupersededObject s;
+    int freed = 0;
+    in >> std::hex >> s.addr >> s.size >> s.counterpart >> std::dec >> freed;
+    if (!in) internal("the forward transfer's list of superseded objects is garbled: " + line,
+                      "report this with the post-mortem report; the old version keeps serving");
+    s.freed = freed != 0;
+    list.push_back(s);
+  }
+  return list;
+}
+
+int settle_future_frames(inject::Task& thread, const std::vector<SupersededObject>& superseded) {
+  if (superseded.empty()) return 0;
+  user_regs_struct regs = thread.get_regs();
+  int remapped = 0;
+  for (const NamedRegister& r : kRegisters) {
+    uint64_t v = regs.*r.reg;
+    const SupersededObject* s = holding(superseded, v);
+    if (!s) continue;
+    if (!s->counterpart)
+      rollback(Reason::kInvariant,
+               std::string("the future version's register ") + r.name + " at its update point holds " + hex(v) +
+                   ", a pointer to its start-up object at " + hex(s->addr) + " (" + std::to_string(s->size) +
+                   " bytes) that the transfer replaced, and it has no unique counterpart",
+               "make the update point's function read the object from its global (not a local), or add transfer "
+               "code; the old version keeps serving");
+    regs.*r.reg = s->counterpart + (v - s->addr);
+    ++remapped;
+  }
+  if (remapped) thread.set_regs(regs);
+  uint64_t lo = 0;
+  std::vector<uint64_t> words = stack_words(thread.tid(), regs.rsp, &lo);
+  for (size_t i = 0; i < words.size(); ++i) {
+    const SupersededObject* s = holding(superseded, words[i]);
+    if (s)  // freed: F would run on freed memory; kept: on v2's empty start-up state
+      rollback(Reason::kInvariant,
+               std::string("the forward transfer left a pointer to a ") + (s->freed ? "freed" : "replaced") +
+                   " start-up object (" + hex(s->addr) +
+                   ") in the future version's stack at " + hex(lo + 8 * i) + " (a bug of the transfer engine, "
+                   "caught before the commit)",
+               "report this with the post-mortem report; the old version keeps serving");
+  }
+  return remapped;
+}
+
+}  // namespace ttst::supervisor

@@ -1,0 +1,138 @@
+// frameserver_test — issue 13's "a server whose update-point frame holds a pointer to
+// a start-up object commits and serves": frameserver's loop function keeps the event
+// loop object v2's start-up created in a local (a stack slot at -O0, a register at
+// -O2). ttst-supervise must commit, and the new version must serve the old one's
+// data on connections opened before the update and after it, never touching the
+// start-up loop the transfer replaced and freed. A variant whose local has no unique
+// counterpart is refused, the frame named, and the old version serves on.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "inject/sys/proc_status.h"
+#include "tests/programs/kvserver/kv_client.h"
+
+using ttst::test::KvClient;
+using ttst::test::KvServer;
+
+namespace {
+
+const std::string kDir = "tests/programs/frameserver/";
+
+std::string tmpdir() {
+  const char* t = std::getenv("TEST_TMPDIR");
+  return t ? t : "/tmp";
+}
+
+struct Run {
+  int status = -1;
+  nlohmann::json report;
+  std::string err;
+};
+
+Run supervise(pid_t pid, const std::string& v2) {
+  std::string errf = tmpdir() + "/supervise.err";
+  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache supervisor/ttst-supervise --json --report-dir " +
+                    tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + kDir + v2 + " 2>" + errf;
+  FILE* f = popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = pclose(f);
+  Run r;
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream e(errf);
+  r.err.assign(std::istreambuf_iterator<char>(e), {});
+  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  MESSAGE(cmd << " -> " << r.status << "\n" << r.err);
+  return r;
+}
+
+// The old version (our child) has ended after a commit: reap it.
+void reap(pid_t old) { waitpid(old, nullptr, 0); }
+
+bool alive(pid_t pid) {
+  std::string state = ttst::sys::proc_status_field(pid, "State");
+  return !state.empty() && state[0] != 'Z' && state[0] != 'X';
+}
+
+void fill(KvClient& c, const std::string& tag) {
+  for (int i = 0; i < 40; ++i) REQUIRE(c.set(tag + std::to_string(i), "v" + std::to_string(i * 3)) == "OK");
+}
+
+void check_data(KvClient& c, const std::string& tag) {
+  for (int i = 0; i < 40; ++i) CHECK(c.get(tag + std::to_string(i)) == "VALUE v" + std::to_string(i * 3));
+}
+
+void commits_and_serves(const std::string& opt) {
+  KvServer server = KvServer::start(kDir + "frameserver_v1_" + opt);
+  KvClient early(server.port);  // opened before the update, used after it
+  fill(early, "k");
+  CHECK(early.command("VERSION") == "VERSION 1");
+  Run r = supervise(server.pid, "frameserver_v2_" + opt);
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  reap(server.pid);
+  server.pid = r.report["new_pid"].get<pid_t>();
+  // v2 serves P's table through its loop function's local: remapped to P's loop.
+  CHECK(early.command("VERSION") == "VERSION 2");
+  check_data(early, "k");
+  CHECK(early.command("LOOPS") == "LOOPS 1");
+  KvClient late(server.port);  // accepted by v2 on P's listening socket
+  check_data(late, "k");
+  fill(late, "n");  // new items, allocated by v2 into P's (transferred) table
+  check_data(early, "n");
+  for (int round = 0; round < 5; ++round) check_data(late, "k");
+  CHECK(alive(server.pid));
+  server.kill_and_wait();
+}
+
+void refused_naming_the_frame(const std::string& opt, const std::string& expect_in_message) {
+  KvServer server = KvServer::start(kDir + "frameserver_v1_split_" + opt);
+  KvClient c(server.port);
+  fill(c, "k");
+  CHECK(c.command("LOOPS") == "LOOPS 2");
+  Run r = supervise(server.pid, "frameserver_v2_" + opt);
+  CHECK(r.status == 1);
+  CHECK(r.report["outcome"] == "rolled_back");
+  CHECK(r.report["reason"] == "invariant");
+  const std::string message = r.report["message"].get<std::string>();
+  INFO(message);
+  CHECK(message.find("no unique counterpart") != std::string::npos);
+  CHECK(message.find(expect_in_message) != std::string::npos);
+  // P serves on, unchanged.
+  CHECK(c.command("VERSION") == "VERSION 1");
+  check_data(c, "k");
+  server.kill_and_wait();
+}
+
+}  // namespace
+
+TEST_CASE("committed: the loop function's local holds the start-up loop (-O0: a stack slot)") {
+  commits_and_serves("O0");
+}
+
+TEST_CASE("committed: the loop function's local holds the start-up loop (-O2: a register)") {
+  commits_and_serves("O2");
+}
+
+TEST_CASE("refused: the local's start-up loop has two counterparts; the frame is named (-O0)") {
+  refused_naming_the_frame("O0", "frame of frameserver.c::serve");
+}
+
+TEST_CASE("refused: the local's start-up loop has two counterparts (-O2: a register or a saved register)") {
+  refused_naming_the_frame("O2", "start-up object");
+}
