@@ -18,7 +18,7 @@ namespace ttst::dwarfmeta {
 
 // Bumped whenever extraction (load.cc and what it calls) changes what it produces,
 // so cached images made by older code are not reused.
-inline constexpr int kExtractorVersion = 9;  // 9: exact type merge
+inline constexpr int kExtractorVersion = 10;  // 10: locals at fixed frame places
 
 std::string default_cache_dir();
 

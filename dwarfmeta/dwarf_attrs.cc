@@ -163,6 +163,9 @@ void read_attr(Dwarf_Debug dbg, Dwarf_Attribute at, Attrs& a) {
     case DW_AT_location:
       read_location(dbg, at, form, a, &err);
       break;
+    case DW_AT_frame_base:
+      if (expression(dbg, at, form, a.frame_base, &err)) a.has_frame_base = true;
+      break;
     case DW_AT_low_pc: case DW_AT_high_pc:
       read_pc(at, num, form, a, &err);
       break;

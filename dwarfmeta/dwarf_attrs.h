@@ -38,6 +38,8 @@ struct Attrs {
   bool has_low = false, has_high = false, high_is_offset = false;
   uint64_t low = 0, high = 0;
   bool is_inline = false;
+  bool has_frame_base = false;          // DW_AT_frame_base, when one expression
+  std::vector<uint8_t> frame_base;
   uint64_t decl_file = 0, decl_line = 0;
 };
 

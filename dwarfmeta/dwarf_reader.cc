@@ -2,7 +2,8 @@
 //
 // One pass over every DIE of .debug_info collects types (with references still as
 // DIE offsets, into a TypeTable that later resolves and merges them),
-// variables with static storage and subprograms with code.
+// variables with static storage, subprograms with code, and the locals and
+// parameters those keep at one place of their stack frame (model.h Local).
 #include "dwarfmeta/dwarf_reader.h"
 
 #include <libdwarf/dwarf.h>
@@ -59,10 +60,23 @@ class Walker {
   void add_type(Dwarf_Die die, Dwarf_Half tag, const Attrs& a);
   void nest_dimensions(RawType& r, std::vector<uint64_t> dims);
   void add_variable(Dwarf_Die die, const Attrs& a, const std::string& func);
+  void add_local(const Attrs& a, const std::string& func);
   bool location_address(Dwarf_Die die, const std::vector<uint8_t>& expr, uint64_t& addr, bool& tls);
   // name/type/external of a DIE that defines something declared elsewhere.
   void inherit(uint64_t off, Attrs& a, int depth = 0);
   void finish();
+
+  // The concrete function being walked: its code's start, name, and how its frame
+  // base relates to the CFA (frame_known_ false: no fixed-place locals recorded).
+  uint64_t frame_low_ = 0;
+  int64_t frame_adjust_ = 0;
+  bool frame_known_ = false;
+  std::string frame_name_;
+  struct PendingLocal {
+    Local local;
+    uint64_t type_off;
+  };
+  std::vector<PendingLocal> locals_;
 
   Dwarf_Debug dbg_;
   Program& prog_;
@@ -346,6 +360,11 @@ void Walker::walk(Dwarf_Die die, const std::string& func, int depth) {
       Attrs a;
       read_attrs(child, a);
       add_variable(child, a, func);
+      add_local(a, func);
+    } else if (tag == DW_TAG_formal_parameter) {
+      Attrs a;
+      read_attrs(child, a);
+      add_local(a, func);
     } else if (tag == DW_TAG_subprogram) {
       add_subprogram(child, depth);
     } else if (tag == DW_TAG_inlined_subroutine) {
@@ -358,6 +377,25 @@ void Walker::walk(Dwarf_Die die, const std::string& func, int depth) {
       if (depth < 64) walk(child, func, depth + 1);
     }
   });
+}
+
+// A local or parameter at one fixed place of the frame being walked: its location
+// is exactly DW_OP_fbreg N (location lists and registers, -O2, are not recorded).
+void Walker::add_local(const Attrs& a0, const std::string& func) {
+  if (!frame_known_ || !a0.has_location || a0.location.empty() || a0.location[0] != DW_OP_fbreg) return;
+  const uint8_t* p = a0.location.data() + 1;
+  const uint8_t* end = a0.location.data() + a0.location.size();
+  int64_t n = 0;
+  unsigned shift = 0;
+  uint8_t byte = 0x80;
+  while (p < end && (byte & 0x80) && shift < 64) byte = *p++, n |= int64_t(byte & 0x7f) << shift, shift += 7;
+  if (byte & 0x80 || p != end) return;  // truncated, or more operations follow
+  if (shift < 64 && (byte & 0x40)) n |= -(int64_t(1) << shift);
+  Attrs a = a0;
+  inherit(a.origin_off, a);
+  if (!a.name) return;
+  std::string name = func == frame_name_ || func.empty() ? a.name : func + "::" + a.name;
+  locals_.push_back(PendingLocal{Local{frame_low_, name, n + frame_adjust_, 0}, a.type_off});
 }
 
 // A function: its code range (when it has code) and the statics inside it.
@@ -373,7 +411,19 @@ void Walker::add_subprogram(Dwarf_Die die, int depth) {
     uint64_t high = a.high_is_offset ? a.low + a.high : a.high;
     fns_.push_back(DwarfFunction{name, cu_file_, a.low, high, named.external, named.type_off, kVoid});
   }
+  // Its frame base: the CFA (GCC) or rbp, which is CFA - 16 with frame pointers (clang).
+  const uint64_t saved_low = frame_low_;
+  const int64_t saved_adjust = frame_adjust_;
+  const bool saved_known = frame_known_;
+  const std::string saved_name = frame_name_;
+  if (a.has_low && a.has_high && !a.declaration && a.has_frame_base && a.frame_base.size() == 1 &&
+      (a.frame_base[0] == DW_OP_call_frame_cfa || a.frame_base[0] == DW_OP_reg6))
+    frame_low_ = a.low, frame_adjust_ = a.frame_base[0] == DW_OP_reg6 ? -16 : 0, frame_known_ = true,
+    frame_name_ = name;
+  else
+    frame_known_ = false;
   if (depth < 64) walk(die, name, depth + 1);
+  frame_low_ = saved_low, frame_adjust_ = saved_adjust, frame_known_ = saved_known, frame_name_ = saved_name;
 }
 
 void Walker::run() {
@@ -430,6 +480,13 @@ void Walker::finish() {
   //    file as a prefix: "a.c::tick::calls", "b.c::tick::calls".
   for (DwarfFunction& f : fns_)
     if (f.return_off != kNoOffset) f.return_type = types_.type_of(f.return_off);
+  for (PendingLocal& l : locals_) {
+    l.local.size = l.type_off == kNoOffset ? 0 : prog_.types[types_.type_of(l.type_off)].size;
+    prog_.locals.push_back(std::move(l.local));
+  }
+  std::sort(prog_.locals.begin(), prog_.locals.end(), [](const Local& x, const Local& y) {
+    return x.function_low != y.function_low ? x.function_low < y.function_low : x.cfa_offset < y.cfa_offset;
+  });
   std::map<std::pair<bool, uint64_t>, bool> at;
   std::map<std::string, int> uses;
   size_t first = prog_.globals.size();

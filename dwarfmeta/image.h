@@ -23,6 +23,7 @@
 //   ImageAnnotation[annotation_count]
 //   ImageUpdatePoint[upoint_count]     sorted by addr
 //   ImageRange[range_count]            read-only data with string literals
+//   ImageLocal[local_count]            sorted by (function_low, cfa_offset)
 //   char strings[strings_size]         NUL-terminated; string refs are offsets here
 #ifndef DWARFMETA_IMAGE_H
 #define DWARFMETA_IMAGE_H
@@ -33,7 +34,7 @@
 namespace ttst::dwarfmeta::image {
 
 inline constexpr char kMagic[8] = {'T', 'T', 'S', 'T', 'M', 'E', 'T', 'A'};
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;  // 2: locals (ImageLocal)
 inline constexpr uint32_t kNone = 0xffffffffu;  // "no string" / "no index"
 
 // TypeKind, Encoding, Linkage and AnnotKind values are those of model.h.
@@ -56,6 +57,8 @@ struct ImageHeader {
       annotation_count, upoint_count, range_count;
   uint64_t types_off, members_off, enumerators_off, params_off, globals_off, functions_off, function_by_id_off,
       sites_off, annotations_off, upoints_off, ranges_off, strings_off, strings_size;
+  uint32_t local_count, pad2;  // version 2
+  uint64_t locals_off;
 };
 
 struct ImageType {
@@ -131,6 +134,14 @@ struct ImageRange {
   uint64_t start, end;
 };
 
+struct ImageLocal {  // model.h Local
+  uint64_t function_low;
+  int64_t cfa_offset;
+  uint64_t size;
+  uint32_t name;
+  uint32_t pad;
+};
+
 // 64-bit checksum, 8 bytes at a time (fast enough to check a cached image each load).
 inline uint64_t checksum(const uint8_t* p, uint64_t n) {
   uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
@@ -176,7 +187,8 @@ class View {
         !table(h->sites_off, h->site_count, sizeof(ImageAllocSite)) ||
         !table(h->annotations_off, h->annotation_count, sizeof(ImageAnnotation)) ||
         !table(h->upoints_off, h->upoint_count, sizeof(ImageUpdatePoint)) ||
-        !table(h->ranges_off, h->range_count, sizeof(ImageRange)) || h->strings_off > size ||
+        !table(h->ranges_off, h->range_count, sizeof(ImageRange)) ||
+        !table(h->locals_off, h->local_count, sizeof(ImageLocal)) || h->strings_off > size ||
         h->strings_size > size - h->strings_off)
       return fail("metadata image table out of bounds");
     if (h->type_count == 0) return fail("metadata image has no void type");
@@ -232,6 +244,11 @@ class View {
       if (!str_ok(v.update_points()[i].function)) return fail("metadata image bad update point");
     for (uint32_t i = 0; i < h->range_count; ++i)
       if (!str_ok(v.ranges()[i].name)) return fail("metadata image bad range");
+    for (uint32_t i = 0; i < h->local_count; ++i) {
+      const ImageLocal& l = v.locals()[i];
+      if (!str_ok(l.name) || l.name == kNone) return fail("metadata image bad local");
+      if (i > 0 && v.locals()[i - 1].function_low > l.function_low) return fail("metadata image locals not sorted");
+    }
     *out = v;
     return true;
   }
@@ -326,6 +343,24 @@ class View {
     return false;
   }
 
+  uint32_t local_count() const { return h_->local_count; }
+  const ImageLocal& local_at(uint32_t i) const { return locals()[i]; }
+  // The local of the function starting at `function_low` whose bytes hold the frame
+  // slot at `cfa_offset` from the frame's CFA, or nullptr.
+  const ImageLocal* local_holding(uint64_t function_low, int64_t cfa_offset) const {
+    uint32_t lo = 0, hi = h_->local_count;
+    while (lo < hi) {  // first local of that function
+      uint32_t mid = lo + (hi - lo) / 2;
+      if (locals()[mid].function_low < function_low) lo = mid + 1;
+      else hi = mid;
+    }
+    for (; lo < h_->local_count && locals()[lo].function_low == function_low; ++lo) {
+      const ImageLocal& l = locals()[lo];
+      if (cfa_offset >= l.cfa_offset && uint64_t(cfa_offset - l.cfa_offset) < (l.size ? l.size : 1)) return &l;
+    }
+    return nullptr;
+  }
+
   static int compare(const char* a, const char* b) {
     while (*a && *a == *b) ++a, ++b;
     return int(static_cast<unsigned char>(*a)) - int(static_cast<unsigned char>(*b));
@@ -365,6 +400,7 @@ class View {
   const ImageAnnotation* annotations() const { return at<ImageAnnotation>(h_->annotations_off); }
   const ImageUpdatePoint* update_points() const { return at<ImageUpdatePoint>(h_->upoints_off); }
   const ImageRange* ranges() const { return at<ImageRange>(h_->ranges_off); }
+  const ImageLocal* locals() const { return at<ImageLocal>(h_->locals_off); }
 
   const uint8_t* base_ = nullptr;
   const ImageHeader* h_ = nullptr;

@@ -132,6 +132,10 @@ class ImageTables {
               [](const ImageUpdatePoint& a, const ImageUpdatePoint& b) { return a.addr < b.addr; });
   }
 
+  void add_locals(const std::vector<Local>& all) {  // already sorted (model.h)
+    for (const Local& l : all) locals_.push_back(ImageLocal{l.function_low, l.cfa_offset, l.size, strs_.add(l.name), 0});
+  }
+
   void add_string_ranges(const std::vector<Range>& all) {
     for (const Range& r : all) ranges_.push_back(ImageRange{strs_.add(r.name), 0, r.start, r.end});
   }
@@ -149,6 +153,7 @@ class ImageTables {
     h.annotation_count = static_cast<uint32_t>(annots_.size());
     h.upoint_count = static_cast<uint32_t>(ups_.size());
     h.range_count = static_cast<uint32_t>(ranges_.size());
+    h.local_count = static_cast<uint32_t>(locals_.size());
     std::vector<uint8_t> out(sizeof(ImageHeader), 0);
     put(out, h.types_off, types_);
     put(out, h.members_off, members_);
@@ -161,6 +166,7 @@ class ImageTables {
     put(out, h.annotations_off, annots_);
     put(out, h.upoints_off, ups_);
     put(out, h.ranges_off, ranges_);
+    put(out, h.locals_off, locals_);
     put(out, h.strings_off, strs_.data());
     h.strings_size = strs_.data().size();
     h.total_size = out.size();
@@ -182,6 +188,7 @@ class ImageTables {
   std::vector<ImageAnnotation> annots_;
   std::vector<ImageUpdatePoint> ups_;
   std::vector<ImageRange> ranges_;
+  std::vector<ImageLocal> locals_;
 };
 
 }  // namespace
@@ -205,6 +212,7 @@ std::vector<uint8_t> write_image(const Program& p) {
   tables.add_annotations(p.annotations);
   tables.add_update_points(p.update_points);
   tables.add_string_ranges(p.string_ranges);
+  tables.add_locals(p.locals);
   return tables.serialise(h);
 }
 
@@ -261,6 +269,10 @@ Program read_image(const image::View& v) {
     p.update_points.push_back(UpdatePoint{v.update_point(i).addr, v.str(v.update_point(i).function)});
   for (uint32_t i = 0; i < v.range_count(); ++i)
     p.string_ranges.push_back(Range{v.str(v.range(i).name), v.range(i).start, v.range(i).end});
+  for (uint32_t i = 0; i < v.local_count(); ++i) {
+    const ImageLocal& l = v.local_at(i);
+    p.locals.push_back(Local{l.function_low, v.str(l.name), l.cfa_offset, l.size});
+  }
   p.reindex();
   return p;
 }

@@ -146,6 +146,19 @@ struct UpdatePoint {
   bool operator==(const UpdatePoint&) const = default;
 };
 
+// A local variable or parameter kept in its function's stack frame at one fixed
+// place for the whole function (DWARF: DW_OP_fbreg N with a frame base of
+// DW_OP_call_frame_cfa, GCC; or rbp, clang: then N - 16 from the CFA, ttst-cc keeps
+// frame pointers). Locals in registers or location lists (-O2) are not recorded.
+// Used to name a stack slot in messages (stfw/xfer/engine_frames.cc).
+struct Local {
+  uint64_t function_low = 0;  // Function::low of the function whose frame holds it
+  std::string name;           // "loop"; an inlined function's local: "inlined::loop"
+  int64_t cfa_offset = 0;     // its address minus the frame's CFA
+  uint64_t size = 0;          // bytes (its type's size)
+  bool operator==(const Local&) const = default;
+};
+
 struct Range {
   std::string name;       // section name
   uint64_t start = 0, end = 0;
@@ -165,6 +178,7 @@ struct Program {
   std::vector<Annotation> annotations;
   std::vector<UpdatePoint> update_points;
   std::vector<Range> string_ranges;     // read-only data holding string literals
+  std::vector<Local> locals;            // sorted by (function_low, cfa_offset)
   uint64_t die_count = 0;               // DIEs visited (benchmarks)
 
   const Type& type(TypeId id) const { return types.at(id); }

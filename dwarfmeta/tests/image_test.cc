@@ -226,7 +226,8 @@ TEST_CASE("build-id cache: miss, hit, corrupt entry rebuilt, no build-id not cac
   {
     MappedImage m = cached_image(P + "types_gcc_O0", {}, dir.path, &st);
     CHECK(!st.hit);
-    CHECK(st.file == dir.path + "/" + direct.build_id + ".v1.e" + std::to_string(kExtractorVersion) + ".img");
+    CHECK(st.file == dir.path + "/" + direct.build_id + ".v" + std::to_string(image::kVersion) + ".e" +
+                         std::to_string(kExtractorVersion) + ".img");
     CHECK(std::filesystem::exists(st.file));
     CHECK(m.view().global("every") != nullptr);
   }

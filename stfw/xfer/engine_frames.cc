@@ -76,10 +76,14 @@ void Engine::describe_stack_slot(uint64_t addr) {
     uint64_t cfa = fp + 16;
     if (addr < cfa) {
       const dwarfmeta::image::ImageFunction* f = pc ? dst_meta().function_containing(pc - 1 - config_.dst_bias) : nullptr;
-      message_.text("the future version's stack slot ").hex(addr).text(" (CFA");
-      message_.signed_number(int64_t(addr - cfa)).text(" in the frame of ");
+      const int64_t offset = int64_t(addr - cfa);
+      const dwarfmeta::image::ImageLocal* local = f ? dst_meta().local_holding(f->low, offset) : nullptr;
+      message_.text("the future version's ");
+      if (local) message_.text("local '").text(dst_meta().str(local->name)).text("' (");
+      message_.text("stack slot ").hex(addr);
+      message_.text(local ? " at CFA" : " (CFA").signed_number(offset).text(" in the frame of ");
       message_.text(f ? dst_meta().str(f->id) : pc ? "a function without metadata" : "the update point (runtime)");
-      message_.text(")");
+      message_.text(local ? ")" : "; no local DWARF places there: a saved register or a spilled temporary)");
       return;
     }
     pc = *reinterpret_cast<const uint64_t*>(fp + 8);
