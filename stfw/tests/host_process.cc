@@ -78,10 +78,14 @@ TransferRun run_transfer(HostProcess& source, HostProcess& dest, HostTransfer ho
     c.kernel_words = how.kernel_words->data(), c.kernel_count = how.kernel_words->size();
     c.kernel_out = how.kernel_out->data();
   }
+  c.own_stack_lo = how.own_stack_lo, c.own_stack_hi = how.own_stack_hi, c.own_frame = how.own_frame;
   Env env{how.scratch, nullptr, how.alloc, nullptr};
+  env.release = how.release;
   TransferRun run;
   run.r = transfer(c, env);
   run.msg = out;
+  run.superseded.assign(run.r.superseded, run.r.superseded + run.r.superseded_count);
+  run.r.superseded = nullptr;
   free_scratch();
   return run;
 }

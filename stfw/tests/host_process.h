@@ -67,10 +67,13 @@ struct HostTransfer {
   std::vector<uint64_t>* kernel_words = nullptr;  // with kernel_out: epoll data words
   std::vector<uint64_t>* kernel_out = nullptr;
   uint64_t (*alloc)(void*, uint64_t, uint64_t, uint64_t) = nullptr;  // Env::alloc (forward)
+  void (*release)(void*, uint64_t) = nullptr;                          // Env::release (forward)
+  uint64_t own_stack_lo = 0, own_stack_hi = 0, own_frame = 0;          // Config's (engine_frames.cc)
 };
 struct TransferRun {
   Result r;
   std::string msg;
+  std::vector<Superseded> superseded;  // r.superseded, copied before the scratch is freed
 };
 TransferRun run_transfer(HostProcess& source, HostProcess& dest, HostTransfer how = {});
 
