@@ -3,6 +3,7 @@
 
 #include <sys/user.h>
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -99,10 +100,11 @@ int settle_future_frames(inject::Task& thread, const std::vector<SupersededObjec
     ++remapped;
   }
   if (remapped) thread.set_regs(regs);
-  uint64_t lo = 0;
+  uint64_t lo = 0, min = UINT64_MAX, max = 0;  // the objects' extent: most words miss it
+  for (const SupersededObject& s : superseded) min = std::min(min, s.addr), max = std::max(max, s.addr + s.size);
   std::vector<uint64_t> words = stack_words(thread.tid(), regs.rsp, &lo);
   for (size_t i = 0; i < words.size(); ++i) {
-    const SupersededObject* s = holding(superseded, words[i]);
+    const SupersededObject* s = words[i] >= min && words[i] <= max ? holding(superseded, words[i]) : nullptr;
     if (s)  // freed: F would run on freed memory; kept: on v2's empty start-up state
       rollback(Reason::kInvariant,
                std::string("the forward transfer left a pointer to a ") + (s->freed ? "freed" : "replaced") +
