@@ -14,7 +14,9 @@
  * version's second root `g_spare` point to a second loop object: in v2 both globals
  * point to the one start-up loop, so after the transfer it has two different
  * counterparts and the frame's local cannot be remapped without guessing (the
- * update must be refused, naming the local).
+ * update must be refused, naming the local). -DFS_MAIN_KEEPS_NOTHING (v2): main
+ * keeps no pointer to the loop, so at -O2 only serve's register holds it when F
+ * stops at its update point (the supervisor's part: registers).
  *
  * Protocol (kvserver's subset, one command per line, one read per request):
  *   SET key value -> OK    GET key -> VALUE value | NOT_FOUND
@@ -149,8 +151,17 @@ static __attribute__((noinline)) void serve(struct loop *loop) {
   }
 }
 
+#ifdef FS_MAIN_KEEPS_NOTHING
+static __attribute__((noinline)) void start(int port) { g_loop = g_spare = create_loop(port); }
+#endif
+
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN); /* clients (and the tests' closed stdout pipe) may go away */
+#ifdef FS_MAIN_KEEPS_NOTHING
+  /* main keeps no pointer to the loop: at -O2 only serve's register holds it */
+  start(argc > 1 ? atoi(argv[1]) : 0);
+  serve(g_loop);
+#else
   struct loop *loop = create_loop(argc > 1 ? atoi(argv[1]) : 0);
   g_loop = loop;
 #ifdef FS_SPLIT
@@ -159,5 +170,6 @@ int main(int argc, char **argv) {
   g_spare = loop;
 #endif
   serve(loop);
+#endif
   return 0;
 }

@@ -117,12 +117,12 @@ void check_data(KvClient& c, const std::string& tag) {
   for (int i = 0; i < 40; ++i) REQUIRE(c.get(tag + std::to_string(i)) == "VALUE v" + std::to_string(i * 3));
 }
 
-void commits_and_serves(const std::string& opt) {
+void commits_and_serves(const std::string& opt, const std::string& v2 = "") {
   KvServer server = KvServer::start(kDir + "frameserver_v1_" + opt);
   KvClient early(server.port);  // opened before the update, used after it
   fill(early, "k");
   CHECK(early.command("VERSION") == "VERSION 1");
-  Run r = supervise(server.pid, "frameserver_v2_" + opt);
+  Run r = supervise(server.pid, v2.empty() ? "frameserver_v2_" + opt : v2);
   REQUIRE(r.status == 0);
   CHECK(r.report["outcome"] == "committed");
   reap(server.pid);
@@ -140,12 +140,13 @@ void commits_and_serves(const std::string& opt) {
   server.kill_and_wait();
 }
 
-void refused_naming_the_frame(const std::string& opt, const std::string& expect_in_message) {
+void refused_naming_the_frame(const std::string& opt, const std::string& expect_in_message,
+                              const std::string& v2 = "") {
   KvServer server = KvServer::start(kDir + "frameserver_v1_split_" + opt);
   KvClient c(server.port);
   fill(c, "k");
   CHECK(c.command("LOOPS") == "LOOPS 2");
-  Run r = supervise(server.pid, "frameserver_v2_" + opt);
+  Run r = supervise(server.pid, v2.empty() ? "frameserver_v2_" + opt : v2);
   CHECK(r.status == 1);
   CHECK(r.report["outcome"] == "rolled_back");
   CHECK(r.report["reason"] == "invariant");
@@ -177,4 +178,8 @@ TEST_CASE("refused: the local's start-up loop has two counterparts; the frame is
 
 TEST_CASE("refused: the local's start-up loop has two counterparts (-O2: a register or a saved register)") {
   refused_naming_the_frame("O2", "start-up object");
+}
+
+TEST_CASE("committed: only a register of the loop function holds the start-up loop (-O2, main keeps none)") {
+  commits_and_serves("O2", "frameserver_v2_regonly_O2");
 }
