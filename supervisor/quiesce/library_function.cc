@@ -14,24 +14,6 @@
 namespace ttst::quiesce {
 namespace {
 
-// Opens the file mapped as `m`: through /proc/PID/map_files, else by path when
-// the file there is still the mapped one (same device and inode). -1 otherwise.
-int open_mapped(pid_t pid, const sys::Mapping& m) {
-  char key[128];
-  snprintf(key, sizeof key, "/proc/%d/map_files/%llx-%llx", static_cast<int>(pid),
-           static_cast<unsigned long long>(m.start), static_cast<unsigned long long>(m.end));
-  int fd = open(key, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) return fd;
-  fd = open(m.path.c_str(), O_RDONLY | O_CLOEXEC);
-  struct stat st {};
-  unsigned major = 0, minor = 0;
-  if (fd >= 0 && fstat(fd, &st) == 0 && sscanf(m.dev.c_str(), "%x:%x", &major, &minor) == 2 &&
-      st.st_ino == m.inode && ::major(st.st_dev) == major && ::minor(st.st_dev) == minor)
-    return fd;
-  if (fd >= 0) close(fd);
-  return -1;
-}
-
 struct Segment {
   uint64_t offset, filesz, vaddr;
 };
@@ -81,6 +63,22 @@ bool runtime_of(const std::vector<sys::Mapping>& maps, const std::string& file, 
 
 }  // namespace
 
+int open_mapped_file(pid_t pid, const sys::Mapping& m) {
+  char key[128];
+  snprintf(key, sizeof key, "/proc/%d/map_files/%llx-%llx", static_cast<int>(pid),
+           static_cast<unsigned long long>(m.start), static_cast<unsigned long long>(m.end));
+  int fd = open(key, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  fd = open(m.path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  unsigned major = 0, minor = 0;
+  if (fd >= 0 && fstat(fd, &st) == 0 && sscanf(m.dev.c_str(), "%x:%x", &major, &minor) == 2 &&
+      st.st_ino == m.inode && ::major(st.st_dev) == major && ::minor(st.st_dev) == minor)
+    return fd;
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
 bool is_libc(const std::string& path) {
   const std::string base = path.substr(path.rfind('/') + 1);
   return base.rfind("libc.so", 0) == 0 || base.rfind("libc-", 0) == 0;
@@ -96,7 +94,7 @@ bool find_library_function(pid_t pid, const std::vector<sys::Mapping>& maps, con
     for (const auto& s : seen) done = done || s == m.path;
     if (done) continue;
     seen.push_back(m.path);
-    const int fd = open_mapped(pid, m);
+    const int fd = open_mapped_file(pid, m);
     if (fd < 0) return (why = "cannot open the mapped library " + m.path), false;
     Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
     uint64_t lo = 0, hi = 0;

@@ -32,6 +32,12 @@ struct LibraryFunction {
 bool find_library_function(pid_t pid, const std::vector<sys::Mapping>& maps, const std::string& exe,
                            const std::string& name, LibraryFunction& out, std::string& why);
 
+// The file mapped as `m` in process `pid`, opened read-only: through
+// /proc/PID/map_files (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else by its
+// path, accepted only if it is still the mapped file (same device and inode), so a
+// file replaced on disk is never read in its place. -1 when neither works.
+int open_mapped_file(pid_t pid, const sys::Mapping& m);
+
 // True when `path` is the C library (its file name starts with "libc.so" or
 // "libc-"): the only library whose frames may sit below a library poller's.
 bool is_libc(const std::string& path);
