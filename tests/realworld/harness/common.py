@@ -181,7 +181,7 @@ class Update:
         return f"exit {self.rc}: {self.line}{where}"
 
 
-def supervise(tools, pid, new, report_dir, validate_only=False, timeout_s=30, bound_s=180):
+def supervise(tools, pid, new, report_dir, validate_only=False, timeout_s=30, bound_s=90):
     """Runs ttst-supervise on `pid` with the new executable `new`, bounded."""
     os.makedirs(report_dir, exist_ok=True)
     cmd = [tools.supervise, "--pid", str(pid), "--new", new, "--timeout", f"{timeout_s}s",

@@ -187,6 +187,8 @@ def validate_runs(checks, tools, pid, port, keys, before, work, runs=5):
         u = common.supervise(tools, pid, tools.build(f"memcached-{V2}"), os.path.join(work, "reports"),
                              validate_only=True)
         outcomes.append(u)
+        if u.rc == -1:  # ttst-supervise hung and was killed: no more runs
+            break
         if not common.wait_idle(pid, 30):
             return checks.result(name, False, f"P is not idle again after a run ({u.why()})")
     after = mcclient.snapshot(port, keys)
