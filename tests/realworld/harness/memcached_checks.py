@@ -204,6 +204,11 @@ def after_commit(checks, tools, u, port, keys, want, session, fresh_results, sui
     diff = mcclient.compare(want, got)
     checks.result(f"memcached {V1} -> {V2}: every key, value, flag and counter equal afterwards", diff == "",
                   diff or f"{len(keys)} keys")
+    c = mcclient.Conn(port)
+    version = c.cmd("version")
+    c.close()
+    checks.result(f"memcached {V1} -> {V2}: the server answers `version` with {V2}", version == f"VERSION {V2}",
+                  version)
     problem = session.finish()
     checks.result(f"memcached {V1} -> {V2}: the 3 held connections keep working", problem == "", problem)
     results = run_suite(suite, port)
@@ -228,7 +233,8 @@ def run(checks, tools, builds, sources, work):
     items, ctrs = mcclient.data_set(), mcclient.counters()
     want = expected(items, ctrs)
     keys = list(want)
-    names_after = [f"every key, value, flag and counter equal afterwards", "the 3 held connections keep working",
+    names_after = ["every key, value, flag and counter equal afterwards", f"the server answers `version` with {V2}",
+                   "the 3 held connections keep working",
                    f"its own t/ tests give the same results as on a fresh {V2}",
                    "the report counts items as typed objects and free slots as free memory"]
     sizes = class_sizes(v1, work)

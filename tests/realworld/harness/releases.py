@@ -16,7 +16,7 @@ RELEASES = ["memcached-1.2.2", "memcached-1.2.3", "memcached-1.2.4", "nginx-1.26
 def _hash_files(paths):
     h = hashlib.sha256()
     for p in paths:
-        h.update(p.encode() + b"\0")
+        h.update(os.path.basename(p).encode() + b"\0")  # contents decide, not where they are
         if os.path.exists(p):
             with open(p, "rb") as f:
                 h.update(f.read())
