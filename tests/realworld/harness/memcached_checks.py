@@ -7,6 +7,7 @@ the held connections working, memcached's own t/ tests giving the same results
 as on a fresh 1.2.3 given the same preload, and the report counting the items as
 typed objects. And memcached 1.2.3 -> 1.2.4: `ttst-meta plan` must say user
 transfer code is needed (exit 3) and name the item type."""
+import concurrent.futures
 import os
 import re
 import shutil
@@ -35,12 +36,19 @@ def class_sizes(binary, work):
     """The slab classes' chunk sizes, from a throwaway server's -vv start-up lines."""
     port = common.free_port()
     pid = start(binary, port, work, "classes", verbose=True)
+    log = os.path.join(work, "memcached-classes.log")
+    deadline = time.monotonic() + 30
+    sizes = []
     try:
-        mcclient.wait_started(port, 30)
+        while time.monotonic() < deadline:  # the table is printed before the "server listening" line
+            with open(log) as f:
+                text = f.read()
+            if "server listening" in text:
+                sizes = mcclient.slab_classes(text)
+                break
+            time.sleep(0.05)
     finally:
         common.kill_pid(pid)
-    with open(os.path.join(work, "memcached-classes.log")) as f:
-        sizes = mcclient.slab_classes(f.read())
     # 1.2's slabs_init adds the last class (items up to the 1 MB page) without printing it
     return sizes + [1024 * 1024] if sizes else sizes
 
@@ -78,6 +86,14 @@ class Session:
     def close(self):
         for c in (self.idle, self.halfway, self.multi):
             c.close()
+
+
+def ask_version(port):
+    c = mcclient.Conn(port)
+    try:
+        return c.cmd("version")
+    finally:
+        c.close()
 
 
 def expected(items, ctrs):
@@ -180,6 +196,26 @@ def plan_check(checks, tools, builds):
     return checks.result(name, names_type, "" if names_type else f"exit 3 but no mention of _stritem/item: {last}")
 
 
+def fresh_results(v2, work, tag, items, ctrs, keys, sizes, suite, delay):
+    """t/ results of a fresh server given what the updated one gets before its t/ run."""
+    fport = common.free_port()
+    fpid, fsession, problem = prepare(v2, fport, work, tag, items, ctrs)
+    results = {}
+    if not problem:
+        covered(fport, sizes)  # the same requests as the updated server gets (stats.t counts them)
+        for _ in range(3):
+            mcclient.snapshot(fport, keys)
+        ask_version(fport)
+        fsession.finish()
+        time.sleep(delay)
+        results = run_suite(suite, fport)
+        fsession.close()
+    else:
+        common.log(f"fresh memcached {V2}: {problem}")
+    common.kill_pid(fpid)
+    return results
+
+
 def validate_runs(checks, tools, pid, port, keys, before, work, runs=5):
     name = f"memcached {V1} -> {V2}: {runs} --validate-only runs leave P's answers unchanged"
     outcomes = []
@@ -198,25 +234,27 @@ def validate_runs(checks, tools, pid, port, keys, before, work, runs=5):
     return checks.result(name, diff == "", note if diff == "" else f"{diff}; {note}")
 
 
-def after_commit(checks, tools, u, port, keys, want, session, fresh_results, suite, n_items):
+def after_commit(checks, tools, u, port, keys, want, session, fresh_stable, suite, n_items):
     """The checks on the committed server (each fails with a reason of its own)."""
     got = mcclient.snapshot(port, keys)
     diff = mcclient.compare(want, got)
     checks.result(f"memcached {V1} -> {V2}: every key, value, flag and counter equal afterwards", diff == "",
                   diff or f"{len(keys)} keys")
-    c = mcclient.Conn(port)
-    version = c.cmd("version")
-    c.close()
+    version = ask_version(port)
     checks.result(f"memcached {V1} -> {V2}: the server answers `version` with {V2}", version == f"VERSION {V2}",
                   version)
     problem = session.finish()
     checks.result(f"memcached {V1} -> {V2}: the 3 held connections keep working", problem == "", problem)
-    results = run_suite(suite, port)
-    differ = [t for t in results if results[t] != fresh_results.get(t)]
+    everything = run_suite(suite, port)
+    results = {t: r for t, r in everything.items() if t in fresh_stable}
+    skipped = sorted(t for t in everything if t not in fresh_stable)
+    differ = [t for t in results if results[t] != fresh_stable.get(t)]
     checks.result(f"memcached {V1} -> {V2}: its own t/ tests give the same results as on a fresh {V2}",
-                  not differ, suite_summary(results) if not differ else
+                  not differ and bool(results),
+                  (suite_summary(results) + f"; timing-dependent, not compared: {', '.join(skipped) or 'none'}")
+                  if not differ else
                   f"{len(differ)} files differ, first {differ[0]}: updated '{results[differ[0]]}' "
-                  f"vs fresh '{fresh_results.get(differ[0])}'")
+                  f"vs fresh '{fresh_stable.get(differ[0])}'")
     fwd = [t for t in (u.report or {}).get("transfers", []) if t.get("direction") == "forward"]
     objects = fwd[0].get("objects", 0) if fwd else 0
     free_key = [k for k in (fwd[0] if fwd else {}) if "free" in k]
@@ -238,22 +276,18 @@ def run(checks, tools, builds, sources, work):
                    f"its own t/ tests give the same results as on a fresh {V2}",
                    "the report counts items as typed objects and free slots as free memory"]
     sizes = class_sizes(v1, work)
-    # The fresh 1.2.3 first: the same preload and session, then its t/ results.
+    # Three fresh 1.2.3 first (in parallel), each given the same preload and session,
+    # then their t/ results, started 0, 1.7 and 3.4 s apart in the phase of 1.2's
+    # 5-second delete-queue timer: a test file whose results differ between them
+    # depends on that timing (getset.t after delete-window.t) and is not compared.
     suite = test_suite(sources[f"memcached-{V2}"], v2, work)
-    fport = common.free_port()
-    fpid, fsession, problem = prepare(v2, fport, work, "fresh", items, ctrs)
-    fresh_results = {}
-    if not problem:
-        covered(fport, sizes)  # the same requests as the updated server gets (stats.t counts them)
-        for _ in range(3):
-            mcclient.snapshot(fport, keys)
-        fsession.finish()
-        fresh_results = run_suite(suite, fport)
-        fsession.close()
-        common.log(f"fresh memcached {V2}, same preload: t/ {suite_summary(fresh_results)}")
-    else:
-        common.log(f"fresh memcached {V2}: {problem}")
-    common.kill_pid(fpid)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        fresh = list(pool.map(lambda i: fresh_results(v2, work, f"fresh{i}", items, ctrs, keys, sizes, suite,
+                                                      1.7 * i), range(3)))
+    fresh_results_stable = {t: r for t, r in fresh[0].items() if all(f.get(t) == r for f in fresh[1:])}
+    unstable = sorted(t for t in fresh[0] if t not in fresh_results_stable)
+    common.log(f"fresh memcached {V2} (three, same preload): t/ {suite_summary(fresh[0])}; "
+               f"timing-dependent, not compared: {', '.join(unstable) or 'none'}")
     port = common.free_port()
     pid, session, problem = prepare(v1, port, work, "past", items, ctrs)
     name = f"memcached {V1} -> {V2} with 50,000 keys over every slab class, 200 counters, 3 held connections: committed"
@@ -272,7 +306,8 @@ def run(checks, tools, builds, sources, work):
     u = common.supervise(tools, pid, v2, os.path.join(work, "reports"))
     checks.result(name, u.committed, f"slab classes used {used} of {total}; " + u.why())
     if u.committed and common.wait_idle(u.new_pid or 0, 30):
-        after_commit(checks, tools, u, port, keys, want, session, fresh_results, suite, len(items) + len(ctrs))
+        after_commit(checks, tools, u, port, keys, want, session, fresh_results_stable, suite,
+                     len(items) + len(ctrs))
     else:
         for n in names_after:
             checks.not_run(f"memcached {V1} -> {V2}: {n}", "the update did not commit")
