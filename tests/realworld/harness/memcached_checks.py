@@ -234,6 +234,18 @@ def validate_runs(checks, tools, pid, port, keys, before, work, runs=5):
     return checks.result(name, diff == "", note if diff == "" else f"{diff}; {note}")
 
 
+def free_keys(obj, path=""):
+    """Paths of the report's keys that count free memory ("free" in the name), anywhere."""
+    found = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            found += ([path + k] if "free" in k.lower() else []) + free_keys(v, path + k + ".")
+    elif isinstance(obj, list):
+        for v in obj:
+            found += free_keys(v, path)
+    return found
+
+
 def after_commit(checks, tools, u, port, keys, want, session, fresh_stable, suite, n_items):
     """The checks on the committed server (each fails with a reason of its own)."""
     got = mcclient.snapshot(port, keys)
@@ -257,11 +269,11 @@ def after_commit(checks, tools, u, port, keys, want, session, fresh_stable, suit
                   f"vs fresh '{fresh_stable.get(differ[0])}'")
     fwd = [t for t in (u.report or {}).get("transfers", []) if t.get("direction") == "forward"]
     objects = fwd[0].get("objects", 0) if fwd else 0
-    free_key = [k for k in (fwd[0] if fwd else {}) if "free" in k]
+    free_key = free_keys(u.report or {})
     ok = objects >= n_items and bool(free_key)
     checks.result(f"memcached {V1} -> {V2}: the report counts items as typed objects and free slots as free memory",
                   ok, f"forward transfer: {objects} objects for {n_items} items"
-                  + ("" if free_key else ", no free-memory count in the report") + f" (report {u.report_path})")
+                  + (f", free memory in {', '.join(free_key)}" if free_key else ", no free-memory count in the report") + f" (report {u.report_path})")
 
 
 def run(checks, tools, builds, sources, work):
