@@ -293,6 +293,16 @@ struct ttst_runtime {
  *    the call stack above it is exactly this chain up to an update point's
  *    function, is the loop's idle wait for its next event. The supervisor checks
  *    the whole chain on the stack (§6), it never assumes it.
+ *    Library pollers: fn may be a function the program imports from a shared
+ *    library (an undefined FUNC of its .dynsym; memcached 1.2: "event_base_loop",
+ *    libevent's loop, whose wait is in its static epoll_dispatch). The path then
+ *    means: innermost a run of libc frames (the system-call wrapper; none needed),
+ *    then frames inside the one mapped library whose .dynsym defines fn, the
+ *    outermost of them inside fn (the program entered the library through fn),
+ *    then f(n-1) ... f1, an update point's function, as above. The library frames
+ *    are unwound by its .eh_frame (no debug info needed); a program frame among
+ *    them (a callback: fn -> callback -> blocking call) is mid-request. The
+ *    promise covers every blocking call inside the library on such a stack.
  * ------------------------------------------------------------------------- */
 #define TTST_POLLERS_SECTION ".ttst.pollers"
 #define TTST_POLLER_TAG 0x50u

@@ -18,6 +18,7 @@
 #include "inject/registers.h"
 #include "inject/sys/proc_maps.h"
 #include "supervisor/quiesce/call_sites.h"
+#include "supervisor/quiesce/library_function.h"
 #include "supervisor/quiesce/unwind.h"
 #include "stfw/abi/ttst_abi.h"
 
@@ -66,13 +67,46 @@ inject::RemoteAddr innermost_program_return(pid_t pid, const UpdatePointMap& map
 
 namespace {
 
+// The library part of a library poller path (ttst_abi.h §7): the frames inside
+// the first program frame `first` are a run of libc frames (the system-call
+// wrapper; none when the library is libc), then a run of frames in the one
+// library that exports `fn`, the outermost of them in `fn` itself: the library's
+// entry from the program is `fn`, and no program frame (a callback) lies between.
+bool library_frames_match(pid_t pid, const std::vector<UnwoundFrame>& frames, size_t first,
+                          const std::vector<sys::Mapping>& maps, const std::string& exe, const std::string& fn,
+                          std::string& why) {
+  LibraryFunction lib;
+  if (!find_library_function(pid, maps, exe, fn, lib, why)) return false;
+  auto file_of = [&](uint64_t pc) -> std::string {
+    for (const sys::Mapping& m : maps)
+      if (m.contains(pc)) return m.path;
+    return "";
+  };
+  size_t i = 0;
+  while (i < first && file_of(frames[i].pc) != lib.file && is_libc(file_of(frames[i].pc))) i++;
+  const size_t lib_first = i;
+  while (i < first && file_of(frames[i].pc) == lib.file) i++;
+  if (i != first || lib_first == first) {
+    why = "the frames below the program are not " + fn + "'s library only (" + lib.file + ")";
+    return false;
+  }
+  // A caller's pc is a return address: the instruction it is in ends just before.
+  const uint64_t outer = frames[first - 1].pc - (first - 1 > 0 ? 1 : 0);
+  if (outer < lib.lo || outer >= lib.hi) {
+    why = "the program's call into " + lib.file + " did not enter it through " + fn;
+    return false;
+  }
+  return true;
+}
+
 // The poller rule (ttst_abi.h §6, §7): true when the call stack of the thread,
 // unwound by CFI, is exactly a declared poller path up to an update point's
 // function instance. `frame_ret`/`frame_slot`: the innermost program frame the
-// stack scan found (null: rip is in the program), `site` its call site. `why`
-// says what did not match.
+// stack scan found (null: rip is in the program, or `in_program` false: none
+// found), `site` its call site. `why` says what did not match.
 bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& map, inject::LoadBias bias,
-                    inject::RemoteAddr frame_ret, uint64_t frame_slot, inject::LinkAddr site, std::string& why) {
+                    bool in_program, inject::RemoteAddr frame_ret, uint64_t frame_slot, inject::LinkAddr site,
+                    std::string& why) {
   size_t longest = 0;
   for (const auto& path : map.poller_paths()) longest = std::max(longest, path.size());
   Unwinder unwinder(pid);
@@ -80,12 +114,14 @@ bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& 
   const std::vector<UnwoundFrame> frames = unwinder.unwind(g, 64, doubt);
   size_t first = 0;
   while (first < frames.size() && !in_program_text(map, bias, inject::RemoteAddr(frames[first].pc))) first++;
-  const bool agrees = first < frames.size() &&
+  // Program paths: the unwind and the stack scan agree on the innermost program
+  // frame. Library paths rely on the unwind alone: the library's frames may hold
+  // stale return addresses into the program (a callback's), which the scan finds first.
+  const bool agrees = in_program && first < frames.size() &&
                       (frame_ret.is_null() ? first == 0
                                            : frames[first].pc == frame_ret.value() && frames[first].rsp == frame_slot + 8);
-  if (!agrees) {
-    why = "the call-frame unwind does not find the innermost program frame the stack scan found" +
-          (doubt.empty() ? std::string() : " (" + doubt + ")");
+  if (first == frames.size()) {
+    why = "the call-frame unwind finds no program frame" + (doubt.empty() ? std::string() : " (" + doubt + ")");
     return false;
   }
   // The function instances around each program frame's call site, innermost first.
@@ -94,16 +130,16 @@ bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& 
   for (size_t i = first; i < frames.size() && chain.size() <= longest; i++) {
     const inject::RemoteAddr pc(frames[i].pc);
     if (!in_program_text(map, bias, pc)) break;  // a library frame between: the chain ends
-    const inject::LinkAddr at = i == first ? site : pc - bias - 1;
+    const inject::LinkAddr at = i == 0 ? site : pc - bias - 1;
     uint64_t target = 0;
-    if (i > first && call_ends_at(pid, map, bias, pc, &target) != CallCheck::kCall) {
+    if (i > 0 && call_ends_at(pid, map, bias, pc, &target) != CallCheck::kCall) {
       why = "the caller frame at " + describe(map, bias, pc) + " does not follow a call instruction";
       return false;
     }
-    // A direct call must call the function found below it: else a function it
-    // called left the stack by a tail call (ttst-cc forbids them; a build that
-    // turns them back on is caught here for direct calls).
-    if (i > first && target != 0 && map.function_at(inject::LinkAddr(target)) != callee) {
+    // A direct call must call the function found below it (none: a library, via
+    // the PLT): else a function it called left the stack by a tail call (ttst-cc
+    // forbids them; a build that turns them back on is caught here for direct calls).
+    if (i > 0 && target != 0 && map.function_at(inject::LinkAddr(target)) != callee) {
       why = "the call at " + describe(map, bias, pc) + " does not call the function of the frame below it (a tail call?)";
       return false;
     }
@@ -115,15 +151,32 @@ bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& 
     }
     chain.insert(chain.end(), here.begin(), here.end());
   }
-  for (const auto& path : map.poller_origins()) {
+  std::vector<sys::Mapping> maps;
+  std::string exe, lib_why;
+  bool disagreed = false;
+  for (size_t p = 0; p < map.poller_origins().size(); p++) {
+    const auto& path = map.poller_origins()[p];
+    const std::string& lib_fn = map.poller_library_function()[p];
     const size_t k = path.size();
     bool match = chain.size() > k && map.is_upoint_instance(*chain[k]);
     for (size_t i = 0; match && i < k; i++) match = chain[i]->origin == path[k - 1 - i];
-    if (match) return true;
+    if (match && lib_fn.empty() && agrees) return true;
+    disagreed = disagreed || (match && lib_fn.empty());
+    if (!match || lib_fn.empty()) continue;
+    if (maps.empty()) {
+      maps = sys::read_maps(pid);
+      char buf[4096];
+      const ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
+      exe.assign(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    }
+    if (library_frames_match(pid, frames, first, maps, exe, lib_fn, lib_why)) return true;
   }
   std::string seen;
   for (const Scope* s : chain) seen += (seen.empty() ? "" : " <- ") + s->name;
-  why = "its call stack (" + seen + ") is no declared poller path" + (doubt.empty() ? "" : " (" + doubt + ")");
+  const std::string doubt_note = doubt.empty() ? std::string() : " (" + doubt + ")";
+  why = !lib_why.empty() ? lib_why
+        : disagreed      ? "the call-frame unwind does not find the innermost program frame the stack scan found" + doubt_note
+                         : "its call stack (" + seen + ") is no declared poller path" + doubt_note;
   return false;
 }
 
@@ -183,9 +236,9 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
   r.where = std::string(syscall_name(nr)) + "() called from " + at + chain;
   r.state = in_program && map.in_upoint_scope(site) ? ThreadState::kQuiescent : ThreadState::kBlocked;
   if (!map.scopes_complete()) r.where += " (no readable DWARF function ranges)";
-  if (r.state == ThreadState::kBlocked && in_program && map.scopes_complete() && !map.poller_paths().empty()) {
+  if (r.state == ThreadState::kBlocked && map.scopes_complete() && !map.poller_paths().empty()) {
     std::string why;
-    if (on_poller_path(pid, g, map, bias, frame_ret, frame_slot, site, why)) {
+    if (on_poller_path(pid, g, map, bias, in_program, frame_ret, frame_slot, site, why)) {
       r.state = ThreadState::kQuiescent;
       r.where += " (a declared poller path)";
     } else {

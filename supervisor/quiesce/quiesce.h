@@ -69,6 +69,19 @@
 // tail-calling the poller. The declaration is the user's promise that every
 // blocking call in fn's own code, on that path, is the wait for the next event, as
 // TTST_UPDATE_POINT() promises it for its own function.
+//
+// Library pollers (ttst_abi.h §7). The last name of a path may be a function the
+// program imports (memcached 1.2: main -> event_base_loop, libevent's loop, ->
+// epoll_dispatch (static) -> epoll_wait). The frames inside the first program frame
+// must then be a run of libc frames, then frames of the one mapped library whose
+// .dynsym exports the name (library_function.h), the outermost inside that
+// function; the program frames from there match the rest of the path as above.
+// These stacks are proved by the CFI unwind alone: the library's frames may hold
+// stale return addresses into the program (a callback's), which the stack scan
+// finds first, so the two methods need not agree there. The call into the library
+// must follow a call instruction whose direct target (if any) is no program
+// function (the PLT), so a program function that tail-jumped into the library is
+// not taken for the caller.
 #pragma once
 
 #include <sys/types.h>

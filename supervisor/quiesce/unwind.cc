@@ -2,8 +2,6 @@
 #include "supervisor/quiesce/unwind.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <gelf.h>
 #include <libdwarf/dwarf.h>
 #include <libdwarf/libdwarf.h>
@@ -14,6 +12,7 @@
 #include <span>
 
 #include "inject/memory.h"
+#include "supervisor/quiesce/library_function.h"
 
 namespace ttst::quiesce {
 namespace {
@@ -51,20 +50,10 @@ struct Unwinder::Module {
     if (fd >= 0) close(fd);
   }
 
-  // The file of mapping `m` of process `pid`: through /proc/PID/map_files (needs
-  // CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else by its path, accepted only if
-  // it is still the mapped file (same device and inode).
-  bool open_mapped(pid_t pid, const sys::Mapping& m, const std::string& key, std::string& doubt) {
-    fd = open(("/proc/" + std::to_string(pid) + "/map_files/" + key).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) return true;
-    fd = open(m.path.c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat st {};
-    unsigned major = 0, minor = 0;
-    if (fd >= 0 && fstat(fd, &st) == 0 && sscanf(m.dev.c_str(), "%x:%x", &major, &minor) == 2 &&
-        st.st_ino == m.inode && ::major(st.st_dev) == major && ::minor(st.st_dev) == minor)
-      return true;
-    doubt = "cannot open the file mapped as " + m.path;
-    return false;
+  bool open_mapped(pid_t pid, const sys::Mapping& m, std::string& doubt) {
+    fd = open_mapped_file(pid, m);  // library_function.h
+    if (fd < 0) doubt = "cannot open the file mapped as " + m.path;
+    return fd >= 0;
   }
 
   bool load(std::string& doubt) {
@@ -145,7 +134,7 @@ Unwinder::Module* Unwinder::module_at(uint64_t pc, uint64_t& link_pc, std::strin
     if (it == modules_.end()) {
       auto mod = std::make_unique<Module>();
       mod->name = m.path;
-      if (!mod->open_mapped(pid_, m, key, doubt) || !mod->load(doubt)) return nullptr;
+      if (!mod->open_mapped(pid_, m, doubt) || !mod->load(doubt)) return nullptr;
       it = modules_.emplace(key, std::move(mod)).first;
     }
     if (!it->second->link_of(pc - m.start + m.offset, link_pc))

@@ -246,10 +246,18 @@ void UpdatePointMap::resolve_pollers() {
   std::vector<std::vector<std::string>> kept;
   for (const auto& path : poller_paths_) {
     std::vector<uint64_t> origins;
+    std::string library_fn;
     for (const std::string& name : path) {
       std::vector<uint64_t> found;
       for (const Scope& s : scopes_)
         if (s.name == name && std::find(found.begin(), found.end(), s.origin) == found.end()) found.push_back(s.origin);
+      // The last name may be a function the program imports from a library
+      // (resolved in the process by quiesce.cc: library_function.h).
+      if (found.empty() && &name == &path.back() &&
+          std::find(imports_.begin(), imports_.end(), name) != imports_.end()) {
+        library_fn = name;
+        break;
+      }
       if (found.size() != 1) {
         pollers_unresolved_ += (pollers_unresolved_.empty() ? "" : "; ") + name +
                                (found.empty() ? " is no function with code" : " names several functions");
@@ -257,9 +265,10 @@ void UpdatePointMap::resolve_pollers() {
       }
       origins.push_back(found[0]);
     }
-    if (origins.size() != path.size()) continue;
+    if (origins.size() + !library_fn.empty() != path.size()) continue;
     kept.push_back(path);
     poller_origins_.push_back(std::move(origins));
+    poller_library_fn_.push_back(library_fn);
   }
   poller_paths_ = std::move(kept);
 }
@@ -318,6 +327,13 @@ UpdatePointMap UpdatePointMap::load(const std::string& path) {
       m.upoints_.assign(p, p + n);
     } else if (name && strcmp(name, TTST_POLLERS_SECTION) == 0) {
       m.read_pollers(static_cast<const uint8_t*>(data->d_buf), data->d_size);
+    } else if (sh.sh_type == SHT_DYNSYM) {
+      size_t n = sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;
+      for (size_t i = 0; i < n; i++) {
+        GElf_Sym s;
+        const char* sn = gelf_getsym(data, static_cast<int>(i), &s) ? elf_strptr(f.elf, sh.sh_link, s.st_name) : nullptr;
+        if (sn && GELF_ST_TYPE(s.st_info) == STT_FUNC && s.st_shndx == SHN_UNDEF) m.imports_.push_back(sn);
+      }
     } else if (sh.sh_type == SHT_SYMTAB) {
       have_symtab = true;
       size_t n = sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;

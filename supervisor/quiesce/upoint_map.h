@@ -77,8 +77,13 @@ class UpdatePointMap {
   // poller), and the origin of each name (Scope::origin). A malformed record makes
   // `pollers_malformed()` true; a path naming no function with code, or a name two
   // functions share, is dropped and said in `pollers_unresolved()`. Neither is used.
+  // A path whose last name is no function of the program but one it imports (an
+  // undefined FUNC of its .dynsym: memcached's "event_base_loop" from libevent)
+  // is a library path: poller_library_function() holds that name ("" for the
+  // program's own paths) and poller_origins() only the program names before it.
   const std::vector<std::vector<std::string>>& poller_paths() const { return poller_paths_; }
   const std::vector<std::vector<uint64_t>>& poller_origins() const { return poller_origins_; }
+  const std::vector<std::string>& poller_library_function() const { return poller_library_fn_; }
   bool pollers_malformed() const { return pollers_malformed_; }
   const std::string& pollers_unresolved() const { return pollers_unresolved_; }
   bool scopes_complete() const { return scopes_complete_; }
@@ -93,6 +98,8 @@ class UpdatePointMap {
   std::vector<uint64_t> upoint_dies_;  // instances holding an update point
   std::vector<std::vector<std::string>> poller_paths_;
   std::vector<std::vector<uint64_t>> poller_origins_;
+  std::vector<std::string> poller_library_fn_;  // per kept path: "" or the library function
+  std::vector<std::string> imports_;            // undefined FUNC symbols of .dynsym
   bool pollers_malformed_ = false;
   std::string pollers_unresolved_;
   bool scopes_complete_ = false;

@@ -33,6 +33,9 @@ fail() {
 }
 case "$name" in
   memcached-1.2.*)
+    # The loop's idle wait is inside libevent: main (update point) -> event_base_loop
+    # (libevent's exported loop) -> epoll_dispatch -> epoll_wait. A library poller path.
+    [ -n "$ttst_cc" ] && export TTST_POLLER="event_base_loop"
     # glibc has no IOV_MAX without _XOPEN_SOURCE; 1.2's `inline` functions are GNU89.
     ./autogen.sh >>"$log" 2>&1 || fail autogen
     ./configure ${ttst_cc:+CC="$ttst_cc"} CFLAGS="-g -O0 -fgnu89-inline -DIOV_MAX=1024" >>"$log" 2>&1 || fail configure
