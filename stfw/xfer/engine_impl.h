@@ -112,7 +112,7 @@ class Engine {
 
   Result run() {
     uint64_t t0 = rdtsc();
-    if (!index_objects()) return finish();
+    if (!index_objects() || !resolve_library_rules()) return finish();
     uint64_t t1 = rdtsc();
     if (!type_objects()) return finish();
     uint64_t t2 = rdtsc();
@@ -364,7 +364,7 @@ class Engine {
   // start-up allocated (origin_id 0, the program's own site). Such objects are freed
   // after the transfer unless some global of F still points to them.
   bool index_startup_objects();
-  void add_startup_object(uint64_t addr);
+  void add_startup_object(uint64_t addr, uint64_t size);
   void supersede(uint64_t old, uint64_t now);
   void free_superseded();
 
@@ -372,6 +372,28 @@ class Engine {
   // Each that points into the state is translated like a pointer; the others (fd
   // numbers, small ids) are kept.
   void translate_kernel_words();
+
+  // ---- library adapters (engine_library.cc, library_state.h) --------------------------------------
+  bool resolve_library_rules();
+  int32_t embedded_adapter(uint32_t src_type) const;
+  int32_t handle_adapter(uint32_t src_pointee) const;
+  // A pointer to a library's own object: kept (see engine_library.cc); true if so.
+  bool library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t* dst);
+  void release_library_state();
+  // Every value of an embedded library type inside a value of this process's type
+  // dst_type at addr, withdrawn (Env::library_release).
+  void release_embedded(uint32_t dst_type, uint64_t addr, uint32_t depth);
+  bool holds_embedded(uint32_t dst_type, uint32_t depth);
+  uint8_t* holds_embedded_memo_ = nullptr;  // per destination type: 0 unknown, 1 no, 2 yes
+  void library_written(int32_t adapter, uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
+  static constexpr uint32_t kMaxLibraryTypes = 64;
+  struct LibraryType {
+    uint32_t type, adapter;
+  };
+  LibraryType library_embedded_[kMaxLibraryTypes] = {};  // the source's types
+  uint32_t library_embedded_count_ = 0;
+  LibraryType library_dst_embedded_[kMaxLibraryTypes] = {};  // the destination's
+  uint32_t library_dst_embedded_count_ = 0;
 
   // ---- writing -----------------------------------------------------------------------------------
   void write_objects();
@@ -389,6 +411,7 @@ class Engine {
   Object* objects_ = nullptr;
   mutable const Region* last_region_ = nullptr;
   uint64_t* startup_objects_ = nullptr;  // F's start-up heap objects; bit 0: superseded
+  uint64_t* startup_sizes_ = nullptr;    // and their sizes
   uint64_t startup_count_ = 0, startup_capacity_ = 0;
   uint32_t object_count_ = 0, global_count_ = 0;
   uint32_t* sorted_index_ = nullptr;  // the table's indices by source address

@@ -14,20 +14,23 @@ bool Engine::index_startup_objects() {
       config_.dst_runtime, &Engine::read_own_memory, nullptr,
       [](void* ctx, uint64_t addr, const ttst_heap_desc* desc) -> int {
         Engine* engine = static_cast<Engine*>(ctx);
-        if (desc->origin_id == 0 && !(desc->flags & TTST_HEAP_F_FROM_LIB)) engine->add_startup_object(addr);
+        if (desc->origin_id == 0 && !(desc->flags & TTST_HEAP_F_FROM_LIB)) engine->add_startup_object(addr, desc->size);
         return 0;
       },
       this);
   return own_walk_succeeded(walked) && !failed();
 }
 
-void Engine::add_startup_object(uint64_t addr) {
-  if (startup_count_ == startup_capacity_) {
+void Engine::add_startup_object(uint64_t addr, uint64_t size) {
+  if (startup_count_ == startup_capacity_ || !startup_sizes_) {
     uint64_t* bigger = alloc<uint64_t>(startup_capacity_ * 2);
-    if (!bigger) return;
+    uint64_t* sizes = alloc<uint64_t>(startup_capacity_ * 2);
+    if (!bigger || !sizes) return;
     copy(bigger, startup_objects_, startup_count_ * 8);
-    startup_objects_ = bigger, startup_capacity_ *= 2;
+    if (startup_sizes_) copy(sizes, startup_sizes_, startup_count_ * 8);
+    startup_objects_ = bigger, startup_sizes_ = sizes, startup_capacity_ *= 2;
   }
+  startup_sizes_[startup_count_] = size;
   startup_objects_[startup_count_++] = addr;  // bit 0 (free) is set when superseded: addresses are 16-aligned
 }
 
@@ -52,7 +55,10 @@ void Engine::free_superseded() {
           reinterpret_cast<const uint8_t*>(global.addr + (global.tls ? config_.dst_tls : config_.dst_bias));
       for (uint64_t k = 0; k + 8 <= global.size && !referenced; k += 8) referenced = load_uint(bytes + k, 8) == addr;
     }
-    if (!referenced) env_.release(env_.ctx, addr), result_.freed++;
+    if (referenced) continue;
+    for (uint32_t a = 0; a < config_.library_adapter_count && env_.library_release; ++a)
+      env_.library_release(env_.ctx, a, addr, addr + startup_sizes_[i], 0);  // its registrations (libevent) first
+    env_.release(env_.ctx, addr), result_.freed++;
   }
 }
 
@@ -67,6 +73,7 @@ void Engine::translate_kernel_words() {
 }
 
 void Engine::write_objects() {
+  release_library_state();  // forward: F's own registrations in memory about to be overwritten
   for (uint32_t i = global_count_; i < object_count_; ++i) set_dst_in_copy(objects_[i].addr, objects_[i].dst_addr);
   for (uint32_t i = 0; i < object_count_ && !failed(); ++i) {
     prefetch_targets(i + kAhead, false);

@@ -1,0 +1,126 @@
+// engine_library.cc — the library adapters in the engine (library_state.h): their
+// member rules joined to the annotations, embedded values reported as written,
+// pointers to the library's own objects kept, F's registrations withdrawn from
+// memory the transfer overwrites.
+// Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+#include "stfw/xfer/engine_impl.h"
+#include "stfw/xfer/library_state.h"
+
+namespace ttst::stfw::engine_detail {
+
+// Each adapter's rules, on both images, for this direction; the source's struct
+// types each adapter embeds. A program that embeds none of them: nothing to do.
+bool Engine::resolve_library_rules() {
+  for (uint32_t a = 0; a < config_.library_adapter_count; ++a) {
+    const LibraryAdapter& adapter = *config_.library_adapters[a];
+    for (uint32_t r = 0; r < adapter.rule_count; ++r) {
+      const LibraryMemberRule& rule = adapter.rules[r];
+      Rule how = Rule(config_.backward ? rule.backward : rule.forward);
+      annotations_.add_member_rule(src_meta(), src_newer(), rule.target, how);
+      annotations_.add_member_rule(dst_meta(), !src_newer(), rule.target, how);
+    }
+    for (int side = 0; side < 2; ++side) {
+      const View& v = side ? dst_meta() : src_meta();
+      LibraryType* types = side ? library_dst_embedded_ : library_embedded_;
+      uint32_t& count = side ? library_dst_embedded_count_ : library_embedded_count_;
+      for (uint32_t t = 1; t < v.type_count() && count < kMaxLibraryTypes; ++t) {
+        const ImageType& ty = v.type(t);
+        if (ty.kind != kStruct || ty.name == dwarfmeta::image::kNone ||
+            (ty.flags & dwarfmeta::image::kTypeDeclaration) || !streq(v.str(ty.name), adapter.embedded_type))
+          continue;
+        types[count++] = LibraryType{t, a};
+      }
+    }
+  }
+  if (library_dst_embedded_count_ && !config_.backward) {
+    holds_embedded_memo_ = alloc<uint8_t>(dst_meta().type_count());
+    if (holds_embedded_memo_) zero(holds_embedded_memo_, dst_meta().type_count());
+  }
+  return !failed();
+}
+
+// The adapter whose embedded type src_type (stripped) is, or -1.
+int32_t Engine::embedded_adapter(uint32_t src_type) const {
+  for (uint32_t i = 0; i < library_embedded_count_; ++i)
+    if (library_embedded_[i].type == src_type) return int32_t(library_embedded_[i].adapter);
+  return -1;
+}
+
+// The adapter whose handle type the (stripped) source pointee is, or -1.
+int32_t Engine::handle_adapter(uint32_t src_pointee) const {
+  const ImageType& ty = src_meta().type(src_pointee);
+  if (ty.kind != kStruct || ty.name == dwarfmeta::image::kNone) return -1;
+  const char* name = src_meta().str(ty.name);
+  for (uint32_t a = 0; a < config_.library_adapter_count; ++a)
+    for (uint32_t h = 0; h < config_.library_adapters[a]->handle_count; ++h)
+      if (streq(config_.library_adapters[a]->handles[h], name)) return int32_t(a);
+  return -1;
+}
+
+// A pointer to a library's own object (an adapter's handle type, holding NULL or
+// an address inside an object the library allocated): the destination keeps its
+// own value (F: v2's start-up's; R: P's). True if handled so.
+bool Engine::library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t* dst) {
+  if (!config_.library_adapter_count) return false;
+  int32_t adapter = handle_adapter(src_meta().strip(src_ty.target));
+  if (adapter < 0) return false;
+  uint64_t v = load_uint(src, 8);
+  if (v >= 4096) {
+    int64_t index = object_holding(v);
+    if (index < 0 || !(objects_[index].flags & kFromLibrary)) return false;  // not the library's: translated
+  }
+  if (mode_ == kWrite && !config_.backward && env_.library_handle)
+    env_.library_handle(env_.ctx, uint32_t(adapter), v, load_uint(dst, 8));
+  return true;
+}
+
+// Forward, before any write: every global the transfer writes is memory whose
+// library registrations F's start-up made must be withdrawn first.
+void Engine::release_library_state() {
+  if (config_.backward || !env_.library_release || !holds_embedded_memo_) return;
+  for (uint32_t i = 0; i < object_count_; ++i) {
+    const Object& o = objects_[i];
+    if (!(o.flags & kGlobal) || o.dst_addr == 0 || (o.flags & kReadonly) || o.dst_global == 0xffffffffu) continue;
+    if (Rule((o.flags & kRuleMask) >> kRuleShift) == kRuleSkip) continue;
+    release_embedded(o.dst_type, o.dst_addr, 0);
+  }
+}
+
+// Does a value of this process's type hold an embedded library value (memoised)?
+bool Engine::holds_embedded(uint32_t dst_type, uint32_t depth) {
+  dst_type = dst_meta().strip(dst_type);
+  if (holds_embedded_memo_[dst_type]) return holds_embedded_memo_[dst_type] == 2;
+  const ImageType& ty = dst_meta().type(dst_type);
+  bool holds = false;
+  for (uint32_t i = 0; i < library_dst_embedded_count_ && !holds; ++i) holds = library_dst_embedded_[i].type == dst_type;
+  if (depth < kMaxNesting && (ty.kind == kStruct || ty.kind == kUnion))
+    for (uint32_t m = 0; m < dst_meta().member_count(ty) && !holds; ++m)
+      holds = holds_embedded(dst_meta().members(ty)[m].type, depth + 1);
+  if (depth < kMaxNesting && ty.kind == kArray) holds = holds_embedded(ty.target, depth + 1);
+  holds_embedded_memo_[dst_type] = holds ? 2 : 1;
+  return holds;
+}
+
+void Engine::release_embedded(uint32_t dst_type, uint64_t addr, uint32_t depth) {
+  dst_type = dst_meta().strip(dst_type);
+  if (depth >= kMaxNesting || !holds_embedded(dst_type, depth)) return;
+  const ImageType& ty = dst_meta().type(dst_type);
+  for (uint32_t i = 0; i < library_dst_embedded_count_; ++i)
+    if (library_dst_embedded_[i].type == dst_type)
+      return env_.library_release(env_.ctx, library_dst_embedded_[i].adapter, addr, addr + ty.size, dst_type);
+  if (ty.kind == kStruct)  // (a union's members overlap: which one lives is unknown, none is withdrawn)
+    for (uint32_t m = 0; m < dst_meta().member_count(ty); ++m)
+      release_embedded(dst_meta().members(ty)[m].type, addr + dst_meta().members(ty)[m].offset, depth + 1);
+  if (ty.kind == kArray && ty.count != dwarfmeta::image::kFlexibleCount) {
+    uint64_t size = type_size(dst_meta(), ty.target);
+    for (uint64_t k = 0; k < ty.count; ++k) release_embedded(ty.target, addr + k * size, depth + 1);
+  }
+}
+
+// Forward, after a value of an embedded type was written.
+void Engine::library_written(int32_t adapter, uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
+  if (adapter < 0 || mode_ != kWrite || config_.backward || !env_.library_embedded || failed()) return;
+  env_.library_embedded(env_.ctx, uint32_t(adapter), reinterpret_cast<uint64_t>(dst), src, src_type, dst_type);
+}
+
+}  // namespace ttst::stfw::engine_detail
