@@ -43,8 +43,9 @@ struct CallbackContext {
 void library_release(void* c, uint32_t, uint64_t lo, uint64_t hi, uint32_t dst_type) {
   static_cast<CallbackContext*>(c)->libevent->release(lo, hi, dst_type);
 }
-void library_embedded(void* c, uint32_t, uint64_t dst, const uint8_t* src, uint32_t src_type, uint32_t dst_type) {
-  static_cast<CallbackContext*>(c)->libevent->embedded(dst, src, src_type, dst_type);
+void library_embedded(void* c, uint32_t, uint64_t dst, const uint8_t* src, uint32_t src_type, uint32_t dst_type,
+                      const char* name) {
+  static_cast<CallbackContext*>(c)->libevent->embedded(dst, src, src_type, dst_type, name);
 }
 void library_handle(void* c, uint32_t, uint64_t src, uint64_t dst) {
   static_cast<CallbackContext*>(c)->libevent->handle(src, dst);

@@ -68,9 +68,11 @@ struct Env {
   // global about to be overwritten; 0: a start-up heap object about to be freed.
   void (*library_release)(void* ctx, uint32_t adapter, uint64_t lo, uint64_t hi, uint32_t dst_type) = nullptr;
   // A value of an adapter's embedded type (libevent: struct event) was written at
-  // `dst` from the source's bytes `src` (the copy); types of both sides given.
+  // `dst` from the source's bytes `src` (the copy); types of both sides given;
+  // `name` says where it is in the source ("heap object #7 (...).ev"; scratch
+  // memory that lives as long as the transfer's).
   void (*library_embedded)(void* ctx, uint32_t adapter, uint64_t dst, const uint8_t* src, uint32_t src_type,
-                           uint32_t dst_type) = nullptr;
+                           uint32_t dst_type, const char* name) = nullptr;
   // A pointer to one of the library's own objects (an adapter's handle type:
   // libevent's struct event_base) held `src` in the source and keeps `dst` here.
   void (*library_handle)(void* ctx, uint32_t adapter, uint64_t src, uint64_t dst) = nullptr;

@@ -120,7 +120,13 @@ void Engine::release_embedded(uint32_t dst_type, uint64_t addr, uint32_t depth) 
 // Forward, after a value of an embedded type was written.
 void Engine::library_written(int32_t adapter, uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
   if (adapter < 0 || mode_ != kWrite || config_.backward || !env_.library_embedded || failed()) return;
-  env_.library_embedded(env_.ctx, uint32_t(adapter), reinterpret_cast<uint64_t>(dst), src, src_type, dst_type);
+  char* name = alloc<char>(200);
+  if (!name) return;
+  Message where{name, 200};
+  where.text("");
+  describe(where, objects_[current_]);
+  describe_path(where);
+  env_.library_embedded(env_.ctx, uint32_t(adapter), reinterpret_cast<uint64_t>(dst), src, src_type, dst_type, name);
 }
 
 }  // namespace ttst::stfw::engine_detail

@@ -148,7 +148,8 @@ void LibeventReplay::release(uint64_t lo, uint64_t hi, uint32_t dst_type) {
     }
 }
 
-void LibeventReplay::embedded(uint64_t dst, const uint8_t* src, uint32_t src_type, uint32_t dst_type) {
+void LibeventReplay::embedded(uint64_t dst, const uint8_t* src, uint32_t src_type, uint32_t dst_type,
+                              const char* name) {
   if (recorded_count_ == recorded_capacity_) {
     uint64_t cap = recorded_capacity_ ? recorded_capacity_ * 2 : 256;
     auto* bigger = static_cast<Recorded*>(agent_alloc(cap * sizeof(Recorded), 8));
@@ -159,7 +160,7 @@ void LibeventReplay::embedded(uint64_t dst, const uint8_t* src, uint32_t src_typ
     for (uint64_t i = 0; i < recorded_count_; ++i) bigger[i] = recorded_[i];
     recorded_ = bigger, recorded_capacity_ = cap;
   }
-  recorded_[recorded_count_++] = Recorded{dst, src, src_type, dst_type};
+  recorded_[recorded_count_++] = Recorded{dst, src, src_type, dst_type, name};
 }
 
 void LibeventReplay::handle(uint64_t src, uint64_t dst) {
@@ -190,7 +191,7 @@ int64_t LibeventReplay::dst_offset(uint32_t type, const char* path) const { retu
 
 // F's base standing for P's `src_base`: the handle pairs; with none, F's current
 // base when every event of P was on one base.
-uint64_t LibeventReplay::base_for(uint64_t src_base, Message& m, uint64_t dst) {
+uint64_t LibeventReplay::base_for(uint64_t src_base, Message& m, const char* name) {
   for (uint32_t i = 0; i < pair_count_; ++i)
     if (pairs_[i].src == src_base) {
       if (pairs_[i].dst) return pairs_[i].dst;
@@ -206,8 +207,8 @@ uint64_t LibeventReplay::base_for(uint64_t src_base, Message& m, uint64_t dst) {
   }
   uint64_t current = current_base_ ? load(current_base_, 8) : 0;
   if (single && current) return current;
-  m.text("invariant: the libevent event at ")
-      .hex(dst)
+  m.text("invariant: the libevent event ")
+      .text(name)
       .text(" was registered with event_base ")
       .hex(src_base)
       .text(" of the past version, which no pointer of the program pairs with a base of the new version (")
@@ -236,18 +237,18 @@ bool LibeventReplay::replay_one(const Recorded& r, Message& m) {
           events_off = dst_offset(r.dst_type, "ev_events"), dst_period_off = dst_offset(r.dst_type, "ev_.ev_io.ev_timeout");
   if (flags_off < 0 || pri_off < 0 || base_off < 0 || deadline_off < 0 || res_off < 0 || period_off < 0 ||
       cb_off < 0 || arg_off < 0 || fd_off < 0 || events_off < 0 || dst_period_off < 0) {
-    m.text("bad input: struct event at ").hex(r.dst).text(" is not libevent 2.x's layout (a member is missing)");
+    m.text("bad input: ").text(r.name).text(" is not libevent 2.x's struct event (a member is missing)");
     return false;
   }
   uint64_t flags = load(src + uint64_t(flags_off), 2);
   if (!(flags & kListInit) || (flags & kListInternal)) return true;  // never set up / the library's own
   auto refuse = [&](const char* why) {
-    m.text("invariant: the libevent event at ").hex(r.dst).text(" (").hex(src).text(" in the past version) ");
+    m.text("invariant: the libevent event ").text(r.name).text(" ");
     m.text(why);
     return false;
   };
   if (flags & kListFinalizing) return refuse("was being finalized: cannot re-register it");
-  uint64_t base = base_for(load(src + uint64_t(base_off), 8), m, r.dst);
+  uint64_t base = base_for(load(src + uint64_t(base_off), 8), m, r.name);
   if (!base) return false;
   if (!event_assign_) return refuse("needs libevent, which the new version does not map");
   int fd = int(load(r.dst + uint64_t(fd_off), 4));

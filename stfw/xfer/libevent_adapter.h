@@ -46,7 +46,7 @@ class LibeventReplay {
   bool locate();
   // The engine's hooks (engine.h Env::library_*).
   void release(uint64_t lo, uint64_t hi, uint32_t dst_type);
-  void embedded(uint64_t dst, const uint8_t* src, uint32_t src_type, uint32_t dst_type);
+  void embedded(uint64_t dst, const uint8_t* src, uint32_t src_type, uint32_t dst_type, const char* name);
   void handle(uint64_t src, uint64_t dst);
   // Step 3. False: an event cannot be re-registered; the reason is in `m`.
   bool replay(Message& m);
@@ -60,6 +60,7 @@ class LibeventReplay {
     uint64_t dst;
     const uint8_t* src;
     uint32_t src_type, dst_type;
+    const char* name;  // where it is in P's state, for messages
   };
   struct Pair {
     uint64_t src, dst;
@@ -68,7 +69,7 @@ class LibeventReplay {
   bool list_registered();
   bool listed_done_ = false;
   bool replay_one(const Recorded& r, Message& m);
-  uint64_t base_for(uint64_t src_base, Message& m, uint64_t dst);
+  uint64_t base_for(uint64_t src_base, Message& m, const char* name);
   int64_t src_offset(uint32_t type, const char* path) const;
   int64_t dst_offset(uint32_t type, const char* path) const;
   static int64_t offset_in(const dwarfmeta::image::View& v, uint32_t type, const char* path);
