@@ -378,13 +378,11 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" write_cycles=").number(r.phase_cycles[3]);
   m.text(" untyped_copied=").number(r.untyped_copied);
   m.text(" startup_freed=").number(r.freed);
-  if (const ttst::stfw::LibeventReplay* events = setup.ctx.libevent)  // library state replayed (library_state.h)
-    m.text(" libevent_added=")
-        .number(events->added())
-        .text(" libevent_assigned=")
-        .number(events->assigned())
-        .text(" libevent_withdrawn=")
-        .number(events->withdrawn());
+  if (const ttst::stfw::LibeventReplay* events = setup.ctx.libevent) {  // library state replayed (library_state.h)
+    m.text(" libevent_added=").number(events->added()).text(" libevent_assigned=").number(events->assigned());
+    m.text(" libevent_withdrawn=").number(events->withdrawn()).text(" past_library_fds=");
+    events->past_descriptors(setup.epoll, setup.epoll_count, m);
+  }
   m.text(" cpu_ns=").number(thread_cpu_ns() - cpu_start);  // this thread's CPU time (vs. the cycles: time not run)
   ttst::stfw::finish_output(desc, m);
 }

@@ -31,7 +31,7 @@ const char* const kEventHandles[] = {"event_base"};
 // EVLIST_* (event2/event_struct.h) and EV_* (event2/event.h).
 constexpr uint64_t kListTimeout = 0x01, kListInserted = 0x02, kListActive = 0x08, kListInternal = 0x10,
                    kListActiveLater = 0x20, kListFinalizing = 0x40, kListInit = 0x80;
-constexpr uint64_t kEvSignal = 0x08, kEvPersist = 0x10;
+constexpr uint64_t kEvSignal = 0x08, kEvPersist = 0x10, kEvIo = 0x02 | 0x04 | 0x80;  // EV_READ, EV_WRITE, EV_CLOSED
 constexpr long kSysClockGettime = 228, kClockMonotonicCoarse = 6;
 
 struct Timeval {
@@ -288,6 +288,50 @@ bool LibeventReplay::replay_one(const Recorded& r, Message& m) {
     reinterpret_cast<Active>(event_active_)(r.dst, int(load(src + uint64_t(res_off), 2)), 1);
   }
   return true;
+}
+
+// Does P's program have an event on descriptor `fd` (io_only: inserted, for
+// reading / writing / closing)?
+bool LibeventReplay::program_fd(int64_t fd, bool io_only) const {
+  for (uint64_t i = 0; i < recorded_count_; ++i) {
+    const Recorded& r = recorded_[i];
+    const uint64_t src = reinterpret_cast<uint64_t>(r.src);
+    int64_t fd_off = src_offset(r.src_type, "ev_fd"), events_off = src_offset(r.src_type, "ev_events"),
+            flags_off = src_offset(r.src_type, "ev_evcallback.evcb_flags");
+    if (fd_off < 0 || events_off < 0 || flags_off < 0) continue;
+    uint64_t flags = load(src + uint64_t(flags_off), 2), events = load(src + uint64_t(events_off), 2);
+    if (!(flags & kListInit) || int64_t(int32_t(load(src + uint64_t(fd_off), 4))) != fd) continue;
+    if (!io_only || ((flags & kListInserted) && (events & kEvIo) && !(events & kEvSignal))) return true;
+  }
+  return false;
+}
+
+void LibeventReplay::past_descriptors(const EpollRegistration* regs, int64_t count, Message& m) const {
+  bool any = false;
+  for (int64_t i = 0; i < count; ++i) {
+    int epfd = regs[i].epfd;
+    bool first = true;  // the instance's first registration in the list
+    for (int64_t k = 0; k < i && first; ++k) first = regs[k].epfd != epfd;
+    if (!first) continue;
+    // Every inserted io descriptor of P's program is watched by this instance?
+    bool covers = true, some = false;
+    for (uint64_t e = 0; e < recorded_count_ && covers; ++e) {
+      const Recorded& r = recorded_[e];
+      int64_t fd_off = src_offset(r.src_type, "ev_fd");
+      int64_t fd = fd_off >= 0 ? int64_t(int32_t(load(reinterpret_cast<uint64_t>(r.src) + uint64_t(fd_off), 4))) : -1;
+      if (fd < 0 || !program_fd(fd, true)) continue;
+      some = true;
+      bool watched = false;
+      for (int64_t k = 0; k < count && !watched; ++k) watched = regs[k].epfd == epfd && regs[k].tfd == fd;
+      covers = watched;
+    }
+    if (!covers || !some) continue;
+    m.text(any ? "," : "").number(uint64_t(epfd));
+    any = true;
+    for (int64_t k = 0; k < count; ++k)
+      if (regs[k].epfd == epfd && !program_fd(regs[k].tfd, false)) m.text(",").number(uint64_t(regs[k].tfd));
+  }
+  if (!any) m.text("-");
 }
 
 }  // namespace ttst::stfw

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "dwarfmeta/image.h"
+#include "stfw/xfer/epoll_rebuild.h"
 #include "stfw/xfer/library_state.h"
 #include "stfw/xfer/message.h"
 
@@ -50,6 +51,14 @@ class LibeventReplay {
   void handle(uint64_t src, uint64_t dst);
   // Step 3. False: an event cannot be re-registered; the reason is in `m`.
   bool replay(Message& m);
+  // P's libevent descriptors that F never uses (the result line's
+  // past_library_fds, for the supervisor to close in F at commit): each epoll
+  // instance of this process's (inherited) `regs`, listed before the transfer,
+  // that watches every descriptor of P's inserted io events, and the descriptors
+  // it watches that no event of P's program uses (libevent's own: its signal
+  // socketpair's read end). Written as "3,5"; "-" when none is identified (P had
+  // no inserted io event). The socketpair's write end is not identified.
+  void past_descriptors(const EpollRegistration* regs, int64_t count, Message& m) const;
   // Figures for the result line: events re-registered (added), assigned only.
   uint64_t added() const { return added_; }
   uint64_t assigned() const { return assigned_; }
@@ -66,6 +75,7 @@ class LibeventReplay {
     uint64_t src, dst;
   };
   uint64_t fn(const char* name) const;
+  bool program_fd(int64_t fd, bool io_only) const;
   bool list_registered();
   bool listed_done_ = false;
   bool replay_one(const Recorded& r, Message& m);
