@@ -67,6 +67,8 @@ struct HostTransfer {
   std::vector<uint64_t>* kernel_words = nullptr;  // with kernel_out: epoll data words
   std::vector<uint64_t>* kernel_out = nullptr;
   uint64_t (*alloc)(void*, uint64_t, uint64_t, uint64_t) = nullptr;  // Env::alloc (forward)
+  bool library_adapters = false;  // the library adapters (library_state.h) and `library_env`'s hooks
+  Env library_env = {};
 };
 struct TransferRun {
   Result r;

@@ -12,21 +12,6 @@ extern "C" {
 namespace ttst::stfw {
 namespace {
 
-constexpr uint8_t kWalk = 0, kPointer = 2, kKeep = 3;  // annotations.h Rule values
-
-// struct event (libevent 2.x, event2/event_struct.h): whose member is whose.
-const LibraryMemberRule kEventRules[] = {
-    {"struct event.ev_evcallback.evcb_active_next", kKeep, kKeep},  // active queue link
-    {"struct event.ev_evcallback.evcb_flags", kKeep, kWalk},  // EVLIST_*: set by the replay; compared back
-    {"struct event.ev_evcallback.evcb_closure", kKeep, kKeep},  // derived from the events by event_assign
-    {"struct event.ev_evcallback.evcb_cb_union", kPointer, kPointer},  // the callback
-    {"struct event.ev_timeout_pos", kKeep, kKeep},  // timeout heap index / common-timeout link
-    {"struct event.ev_base", kKeep, kKeep},         // the owning base: the library's object
-    {"struct event.ev_", kKeep, kKeep},             // io / signal list links, persistent period
-    {"struct event.ev_res", kKeep, kKeep},          // last result, reset by event_assign
-    {"struct event.ev_timeout", kKeep, kKeep},      // absolute deadline on P's clock
-};
-const char* const kEventHandles[] = {"event_base"};
 
 // EVLIST_* (event2/event_struct.h) and EV_* (event2/event.h).
 constexpr uint64_t kListTimeout = 0x01, kListInserted = 0x02, kListActive = 0x08, kListInternal = 0x10,
@@ -54,16 +39,6 @@ bool name_starts(const char* path, uint64_t len, const char* prefix) {
 }
 
 }  // namespace
-
-const LibraryAdapter kLibeventAdapter = {
-    "libevent", "event", kEventRules, sizeof kEventRules / sizeof kEventRules[0], kEventHandles, 1,
-};
-
-const LibraryAdapter* const* library_adapters(uint32_t* count) {
-  static const LibraryAdapter* const kAll[] = {&kLibeventAdapter};
-  *count = 1;
-  return kAll;
-}
 
 // libevent's entry points here: the executable's own (linked statically), else a
 // mapped libevent*.so's dynamic symbols (libevent-2.1 or libevent_core-2.1).

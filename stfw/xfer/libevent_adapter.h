@@ -35,8 +35,6 @@
 
 namespace ttst::stfw {
 
-extern const LibraryAdapter kLibeventAdapter;
-
 class LibeventReplay {
  public:
   // src: the peer's (P's) metadata image; dst: this process's.

@@ -43,6 +43,9 @@ struct LibraryAdapter {
   uint32_t handle_count;
 };
 
+// libevent 2.x (libevent_adapter.h has its run-time part).
+extern const LibraryAdapter kLibeventAdapter;
+
 // The adapters every transfer applies (a program that embeds none of their types
 // is unaffected).
 const LibraryAdapter* const* library_adapters(uint32_t* count);
