@@ -380,7 +380,7 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" startup_freed=").number(r.freed);
   if (const ttst::stfw::LibeventReplay* events = setup.ctx.libevent) {  // library state replayed (library_state.h)
     m.text(" libevent_added=").number(events->added()).text(" libevent_assigned=").number(events->assigned());
-    m.text(" libevent_withdrawn=").number(events->withdrawn()).text(" past_library_fds=");
+    m.text(" libevent_withdrawn=").number(events->withdrawn()).text(" " TTST_STFW_RESULT_PAST_LIBRARY_FDS);
     events->past_descriptors(setup.epoll, setup.epoll_count, m);
   }
   m.text(" cpu_ns=").number(thread_cpu_ns() - cpu_start);  // this thread's CPU time (vs. the cycles: time not run)
