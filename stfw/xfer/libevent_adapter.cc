@@ -1,7 +1,6 @@
 // libevent_adapter.cc — see libevent_adapter.h. UNTRUSTED, freestanding (agent).
 #include "stfw/xfer/libevent_adapter.h"
 
-#include "stfw/xfer/elf_image.h"
 #include "stfw/xfer/proc_maps.h"
 
 extern "C" {
@@ -47,10 +46,8 @@ uint64_t LibeventReplay::fn(const char* name) const {
     const auto* f = dst_.function(name);
     return f && f->low ? f->low + dst_bias_ : 0;
   }
-  ElfImage image;
   uint64_t start = 0, size = 0;
-  if (!image.open(0, lib_start_) || !image.symbol_named(name, &start, &size)) return 0;
-  return start;
+  return image_.symbol_named(name, &start, &size) ? start : 0;
 }
 
 bool LibeventReplay::locate() {
@@ -60,7 +57,7 @@ bool LibeventReplay::locate() {
     for (const char* p = text; p && next_maps_line(p, &m);) {
       if (m.offset != 0 || !m.path_len || !name_starts(m.path, m.path_len, "libevent")) continue;
       lib_start_ = m.lo;
-      if (fn("event_add")) break;
+      if (image_.open(0, lib_start_) && fn("event_add")) break;
       lib_start_ = 0;
     }
   }

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "dwarfmeta/image.h"
+#include "stfw/xfer/elf_image.h"
 #include "stfw/xfer/epoll_rebuild.h"
 #include "stfw/xfer/library_state.h"
 #include "stfw/xfer/message.h"
@@ -86,6 +87,7 @@ class LibeventReplay {
   const dwarfmeta::image::View& dst_;
   uint64_t dst_bias_;
   uint64_t lib_start_ = 0;  // 0: libevent is the executable's own code (static)
+  ElfImage image_;          // libevent*.so as mapped here (lib_start_ != 0)
   uint64_t event_add_ = 0, event_del_ = 0, event_assign_ = 0, event_priority_set_ = 0, event_active_ = 0,
            foreach_event_ = 0, current_base_ = 0;  // current_base_: &event_global_current_base_
   uint64_t* listed_ = nullptr;  // F's inserted events (addresses); 0 once withdrawn
