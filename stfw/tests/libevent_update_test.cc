@@ -5,7 +5,8 @@
 // Committed: connections held open across the update are served by v2 (whose
 // struct conn moved the embedded event), the timer keeps firing, new connections
 // are accepted. --validate-only leaves P serving them. A v2 whose base cannot take
-// P's registrations (one priority queue) rolls back and P serves on.
+// P's registrations (one priority queue) rolls back and P serves on. Connections
+// whose allocation site types nothing are typed by the live event they embed.
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -211,4 +212,18 @@ TEST_CASE("a v2 whose libevent base cannot take P's registrations rolls back, na
     CHECK(a.served == 2);
   }
   CHECK(parse(Client(p.port).ask()).version == 1);
+}
+
+TEST_CASE("connections whose allocation site types nothing are typed by the live event they embed") {
+  Server p(kDir + "evserver_apart_v1");  // the listener is a global struct event: no typed conn anywhere
+  auto held = hold_three(p.port, 1);
+  Run r = supervise(p.pid, "evserver_apart_v2");
+  REQUIRE(r.status == 0);
+  for (auto& c : held) {
+    Answer a = parse(c->ask());
+    CHECK(a.version == 2);
+    CHECK(a.served == 2);
+  }
+  CHECK(parse(Client(p.port).ask()).version == 2);
+  ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
 }

@@ -114,7 +114,7 @@ class Engine {
     uint64_t t0 = rdtsc();
     if (!index_objects() || !resolve_library_rules()) return finish();
     uint64_t t1 = rdtsc();
-    if (!type_objects()) return finish();
+    if (!type_objects() || !type_library_containers()) return finish();
     uint64_t t2 = rdtsc();
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
@@ -375,6 +375,10 @@ class Engine {
 
   // ---- library adapters (engine_library.cc, library_state.h) --------------------------------------
   bool resolve_library_rules();
+  // Untyped heap objects holding a live embedded library value (library_state.h).
+  bool type_library_containers();
+  bool live_embedded(const LibraryAdapter& adapter, uint32_t type, uint64_t addr);
+  int64_t member_path_offset(uint32_t type, const char* path) const;
   int32_t embedded_adapter(uint32_t src_type) const;
   int32_t handle_adapter(uint32_t src_pointee) const;
   // A pointer to a library's own object: kept (see engine_library.cc); true if so.

@@ -117,6 +117,72 @@ void Engine::release_embedded(uint32_t dst_type, uint64_t addr, uint32_t depth) 
   }
 }
 
+// Byte offset of a member path ("a.b") inside the source's type, or -1.
+int64_t Engine::member_path_offset(uint32_t type, const char* path) const {
+  int64_t off = 0;
+  uint32_t cur = src_meta().strip(type);
+  char part[64];
+  while (*path) {
+    uint64_t n = 0;
+    while (path[n] && path[n] != '.' && n < 63) part[n] = path[n], ++n;
+    part[n] = 0;
+    path += n + (path[n] == '.');
+    const ImageMember* m = src_meta().member(src_meta().type(cur), part);
+    if (!m) return -1;
+    off += m->offset, cur = src_meta().strip(m->type);
+  }
+  return off;
+}
+
+// Does the source hold a live value of the adapter's embedded type `type` at addr?
+bool Engine::live_embedded(const LibraryAdapter& adapter, uint32_t type, uint64_t addr) {
+  int64_t owner_off = member_path_offset(type, adapter.owner_member),
+          flags_off = member_path_offset(type, adapter.flags_member);
+  if (owner_off < 0 || flags_off < 0) return false;
+  const uint8_t* owner = source_bytes(addr + uint64_t(owner_off), 8);
+  const uint8_t* flags = source_bytes(addr + uint64_t(flags_off), 2);
+  if (!owner || !flags || (load_uint(flags, 2) & adapter.live_mask) != adapter.live_mask) return false;
+  int64_t index = object_holding(load_uint(owner, 8));
+  return index >= 0 && (objects_[index].flags & kFromLibrary);
+}
+
+bool Engine::type_library_containers() {
+  if (!library_embedded_count_) return true;
+  struct Container {
+    uint32_t type, adapter, embedded;  // the struct, its member's adapter and (stripped) type
+    uint64_t offset, size;
+  };
+  Container containers[64];
+  uint32_t count = 0;
+  for (uint32_t t = 1; t < src_meta().type_count() && count < 64; ++t) {
+    const ImageType& ty = src_meta().type(t);
+    if (ty.kind != kStruct || (ty.flags & dwarfmeta::image::kTypeDeclaration) || ty.size == 0) continue;
+    for (uint32_t m = 0; m < src_meta().member_count(ty) && count < 64; ++m) {
+      uint32_t embedded = src_meta().strip(src_meta().members(ty)[m].type);
+      int32_t adapter = embedded_adapter(embedded);
+      if (adapter >= 0)
+        containers[count++] = Container{t, uint32_t(adapter), embedded, src_meta().members(ty)[m].offset, ty.size};
+    }
+  }
+  for (uint32_t i = global_count_; i < object_count_ && !failed(); ++i) {
+    Object& o = objects_[i];
+    if (o.src_type != 0 || (o.flags & kFromLibrary)) continue;
+    uint32_t found = 0, matches = 0;
+    for (uint32_t c = 0; c < count; ++c) {
+      const Container& k = containers[c];
+      if (k.size != o.size || k.type == found) continue;
+      if (live_embedded(*config_.library_adapters[k.adapter], k.embedded, o.addr + k.offset))
+        found = k.type, matches++;
+    }
+    uint32_t dst_type = matches == 1 ? counterpart(found) : 0;
+    if (!dst_type) continue;
+    o.src_type = found, o.dst_type = dst_type;
+    queue_for_typing(i);
+    type_queued();
+  }
+  return !failed();
+}
+
 // Forward, after a value of an embedded type was written.
 void Engine::library_written(int32_t adapter, uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
   if (adapter < 0 || mode_ != kWrite || config_.backward || !env_.library_embedded || failed()) return;

@@ -28,6 +28,7 @@ const char* const kEventHandles[] = {"event_base"};
 
 const LibraryAdapter kLibeventAdapter = {
     "libevent", "event", kEventRules, sizeof kEventRules / sizeof kEventRules[0], kEventHandles, 1,
+    "ev_base",  "ev_evcallback.evcb_flags", 0x80,  // EVLIST_INIT
 };
 
 const LibraryAdapter* const* library_adapters(uint32_t* count) {

@@ -41,7 +41,19 @@ struct LibraryAdapter {
   uint32_t rule_count;
   const char* const* handles;  // struct tags of the library's own objects: "event_base"
   uint32_t handle_count;
+  // A live embedded value (typing its container, below): its `owner` member points
+  // into an object the library allocated and its `flags` member (2 bytes) has every
+  // bit of `live_mask`. libevent: ev_base, ev_evcallback.evcb_flags, EVLIST_INIT.
+  const char* owner_member;
+  const char* flags_member;
+  uint64_t live_mask;
 };
+// Containers: a heap object left untyped (reached only through `void *`, such as
+// the callback argument libevent keeps, from a site that types nothing) is typed
+// as struct T when T is the one struct type of exactly its size with a member of an
+// embedded type at offset k such that the object holds a live embedded value at k
+// (memcached-style connections known only to libevent). Two such types: left
+// untyped (then refused by the untyped policy, named).
 
 // libevent 2.x (libevent_adapter.h has its run-time part).
 extern const LibraryAdapter kLibeventAdapter;

@@ -8,7 +8,10 @@
  * connection), "QUIT" closes. The timer fires every 10 ms and re-adds itself.
  * Built as (BUILD): evserver_v1; evserver_v2 (struct conn grows a member before
  * the event, so every embedded event moves); evserver_v2_onequeue (a base with one
- * priority queue: the connections' priority 2 cannot be re-registered). */
+ * priority queue: the connections' priority 2 cannot be re-registered);
+ * evserver_apart_v1/v2 (-DLISTENER_APART: the listener is a global struct event,
+ * so the connections' allocation site types none of its objects and each
+ * connection is typed by the live libevent event it embeds). */
 #include <errno.h>
 #include <event.h>
 #include <fcntl.h>
@@ -37,8 +40,12 @@ struct conn {
 };
 
 struct event_base *base; /* libevent's object: F keeps its own */
-struct conn *listen_conn;
 struct event tick_ev;
+#ifdef LISTENER_APART
+struct event listen_ev; /* the connections' site types nothing: typed by their live event */
+#else
+struct conn *listen_conn;
+#endif
 long ticks;
 
 static void tick(int fd, short what, void *arg) {
@@ -118,7 +125,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+#ifdef LISTENER_APART
+  event_assign(&listen_ev, base, fd, EV_READ | EV_PERSIST, on_accept, NULL);
+  event_add(&listen_ev, NULL);
+#else
   listen_conn = conn_new(fd, on_accept);
+#endif
   evtimer_assign(&tick_ev, base, tick, NULL);
   struct timeval tv = {0, 10000};
   evtimer_add(&tick_ev, &tv);
