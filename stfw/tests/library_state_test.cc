@@ -4,8 +4,9 @@
 // destination, the program's members transferred (the callback translated), the
 // base pointer keeping F's value, the hooks called (F's inserted event withdrawn
 // before the write, the written event recorded with P's bytes, the base pair);
-// backward, the flags written back (the diff's check) and the internals kept; and
-// without the adapters the same state refused as before.
+// backward, the flags written back (the diff's check) and the internals kept;
+// without the adapters the same state refused as before; glibc stdio's FILE *
+// (state_v1/v2's out_file) keeping F's stream, or refused when F has none.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -49,8 +50,8 @@ HostTransfer with_adapters(bool backward = false) {
     std::memcpy(&flags, src + kFlags, 2);
     calls.embedded.push_back(name), calls.embedded_dst.push_back(dst), calls.embedded_src_flags.push_back(flags);
   };
-  how.library_env.library_handle = [](void*, uint32_t, uint64_t src, uint64_t dst) {
-    calls.handles.push_back({src, dst});
+  how.library_env.library_handle = [](void*, uint32_t adapter, uint64_t src, uint64_t dst) {
+    if (adapter == ttst::stfw::kLibeventAdapterIndex) calls.handles.push_back({src, dst});
   };
   return how;
 }
@@ -139,4 +140,30 @@ TEST_CASE("without the adapters, the links into libevent's objects are refused a
   auto run = run_transfer(p, f);
   CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
   CHECK(run.msg.find("allocated inside a library: not transferred") != std::string::npos);
+}
+
+TEST_CASE("a FILE * to a stream fopen() allocated keeps the stream v2's start-up opened") {
+  HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  uint8_t* past_stream = p.add_heap_object(0xc000, 472, 9);
+  reinterpret_cast<ttst_heap_desc*>(past_stream)[-1].flags |= TTST_HEAP_F_FROM_LIB;
+  p.put<uint64_t>("out_file", 0, reinterpret_cast<uint64_t>(past_stream));
+  const uint64_t own_stream = 0x7000555500;
+  f.put<uint64_t>("out_file", 0, own_stream);
+  calls = {};
+  auto run = run_transfer(p, f, with_adapters());
+  INFO(run.msg);
+  REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
+  CHECK(f.get<uint64_t>("out_file") == own_stream);
+  CHECK(calls.handles.empty());  // stdio has no run-time part: nothing reaches libevent's
+}
+
+TEST_CASE("a FILE * whose stream v2's start-up did not open is refused, not lost silently") {
+  HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  uint8_t* past_stream = p.add_heap_object(0xc000, 472, 9);
+  reinterpret_cast<ttst_heap_desc*>(past_stream)[-1].flags |= TTST_HEAP_F_FROM_LIB;
+  p.put<uint64_t>("out_file", 0, reinterpret_cast<uint64_t>(past_stream));
+  auto run = run_transfer(p, f, with_adapters());
+  CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
+  CHECK(run.msg.find("invariant: out_file points to heap object #9") == 0);
+  CHECK(run.msg.find("start-up left this glibc stdio pointer NULL") != std::string::npos);
 }

@@ -40,15 +40,17 @@ struct CallbackContext {
 };
 
 // The library adapters' hooks (engine.h Env::library_*): one adapter, libevent.
-void library_release(void* c, uint32_t, uint64_t lo, uint64_t hi, uint32_t dst_type) {
-  static_cast<CallbackContext*>(c)->libevent->release(lo, hi, dst_type);
+// Adapters without a run-time part (stdio) get nothing.
+void library_release(void* c, uint32_t adapter, uint64_t lo, uint64_t hi, uint32_t dst_type) {
+  if (adapter == ttst::stfw::kLibeventAdapterIndex) static_cast<CallbackContext*>(c)->libevent->release(lo, hi, dst_type);
 }
-void library_embedded(void* c, uint32_t, uint64_t dst, const uint8_t* src, uint32_t src_type, uint32_t dst_type,
-                      const char* name) {
-  static_cast<CallbackContext*>(c)->libevent->embedded(dst, src, src_type, dst_type, name);
+void library_embedded(void* c, uint32_t adapter, uint64_t dst, const uint8_t* src, uint32_t src_type,
+                      uint32_t dst_type, const char* name) {
+  if (adapter == ttst::stfw::kLibeventAdapterIndex)
+    static_cast<CallbackContext*>(c)->libevent->embedded(dst, src, src_type, dst_type, name);
 }
-void library_handle(void* c, uint32_t, uint64_t src, uint64_t dst) {
-  static_cast<CallbackContext*>(c)->libevent->handle(src, dst);
+void library_handle(void* c, uint32_t adapter, uint64_t src, uint64_t dst) {
+  if (adapter == ttst::stfw::kLibeventAdapterIndex) static_cast<CallbackContext*>(c)->libevent->handle(src, dst);
 }
 
 uint64_t library_symbol(void* c, const ttst::stfw::LibRange* lib, uint64_t v, char* symbol, uint64_t cap) {

@@ -19,7 +19,7 @@ bool Engine::resolve_library_rules() {
       annotations_.add_member_rule(src_meta(), src_newer(), rule.target, how);
       annotations_.add_member_rule(dst_meta(), !src_newer(), rule.target, how);
     }
-    for (int side = 0; side < 2; ++side) {
+    for (int side = 0; side < 2 && adapter.embedded_type; ++side) {
       const View& v = side ? dst_meta() : src_meta();
       LibraryType* types = side ? library_dst_embedded_ : library_embedded_;
       uint32_t& count = side ? library_dst_embedded_count_ : library_embedded_count_;
@@ -69,8 +69,21 @@ bool Engine::library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t
     int64_t index = object_holding(v);
     if (index < 0 || !(objects_[index].flags & kFromLibrary)) return false;  // not the library's: translated
   }
-  if (mode_ == kWrite && !config_.backward && env_.library_handle)
-    env_.library_handle(env_.ctx, uint32_t(adapter), v, load_uint(dst, 8));
+  if (mode_ != kWrite || config_.backward) return true;
+  uint64_t own = load_uint(dst, 8);
+  if (v >= 4096 && own == 0) {  // P had the library's object, v2's start-up made none
+    const Object& o = objects_[object_holding(v)];
+    fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
+    message_.text(" points to ");
+    describe(message_, o);
+    message_.text("+")
+        .number(v - o.addr)
+        .text(", allocated inside a library: not transferred, and the new version's start-up left this ")
+        .text(config_.library_adapters[adapter]->library)
+        .text(" pointer NULL (each version keeps the library's objects it made): it would be lost");
+    return true;
+  }
+  if (env_.library_handle) env_.library_handle(env_.ctx, uint32_t(adapter), v, own);
   return true;
 }
 

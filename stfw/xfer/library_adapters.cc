@@ -31,9 +31,17 @@ const LibraryAdapter kLibeventAdapter = {
     "ev_base",  "ev_evcallback.evcb_flags", 0x80,  // EVLIST_INIT
 };
 
+// glibc's stdio: a `FILE *` holding a stream fopen() allocated is the library's:
+// F keeps the stream v2's start-up opened (P's buffered output is flushed at the
+// commit: supervisor/stdio_flush.h). Nothing embedded, nothing to replay.
+const char* const kStdioHandles[] = {"_IO_FILE"};
+const LibraryAdapter kStdioAdapter = {
+    "glibc stdio", nullptr, nullptr, 0, kStdioHandles, 1, nullptr, nullptr, 0,
+};
+
 const LibraryAdapter* const* library_adapters(uint32_t* count) {
-  static const LibraryAdapter* const kAll[] = {&kLibeventAdapter};
-  *count = 1;
+  static const LibraryAdapter* const kAll[] = {&kLibeventAdapter, &kStdioAdapter};
+  *count = 2;
   return kAll;
 }
 

@@ -36,7 +36,7 @@ struct LibraryMemberRule {
 
 struct LibraryAdapter {
   const char* library;        // for messages: "libevent"
-  const char* embedded_type;  // struct tag the program embeds: "event"
+  const char* embedded_type;  // struct tag the program embeds: "event" (NULL: none)
   const LibraryMemberRule* rules;
   uint32_t rule_count;
   const char* const* handles;  // struct tags of the library's own objects: "event_base"
@@ -57,6 +57,10 @@ struct LibraryAdapter {
 
 // libevent 2.x (libevent_adapter.h has its run-time part).
 extern const LibraryAdapter kLibeventAdapter;
+
+// glibc's stdio streams (handles only).
+extern const LibraryAdapter kStdioAdapter;
+constexpr uint32_t kLibeventAdapterIndex = 0;  // in library_adapters()
 
 // The adapters every transfer applies (a program that embeds none of their types
 // is unaffected).
