@@ -3,7 +3,8 @@
 // server whose connections exist only as libevent registrations (like memcached's),
 // whose timer is a global struct event and whose base is libevent's object.
 // Committed: connections held open across the update are served by v2 (whose
-// struct conn moved the embedded event), the timer keeps firing, new connections
+// struct conn moved the embedded event), the timers keep firing (one re-added by its
+// callback, one persistent), new connections
 // are accepted. --validate-only leaves P serving them. A v2 whose base cannot take
 // P's registrations (one priority queue) rolls back and P serves on. Connections
 // whose allocation site types nothing are typed by the live event they embed.
@@ -86,14 +87,14 @@ struct Client {
   }
 };
 
-// "v2 ticks=57 served=3" -> its parts.
+// "v2 ticks=57 served=3 beats=40" -> its parts.
 struct Answer {
   int version = 0;
-  long ticks = -1, served = -1;
+  long ticks = -1, served = -1, beats = -1;
 };
 Answer parse(const std::string& line) {
   Answer a;
-  std::sscanf(line.c_str(), "v%d ticks=%ld served=%ld", &a.version, &a.ticks, &a.served);
+  std::sscanf(line.c_str(), "v%d ticks=%ld served=%ld beats=%ld", &a.version, &a.ticks, &a.served, &a.beats);
   return a;
 }
 
@@ -167,8 +168,9 @@ TEST_CASE("connections held open across the update are served by v2 and the time
     CHECK(a.served == (c == held[0] ? 3 : 2));
     CHECK(a.ticks >= ticks_before);  // the counter carried over
   }
-  const long ticks_after = parse(held[1]->ask()).ticks;
-  CHECK(await([&] { return parse(held[2]->ask()).ticks > ticks_after + 5; }));  // the timer fires in v2
+  const Answer after = parse(held[1]->ask());
+  CHECK(await([&] { return parse(held[2]->ask()).ticks > after.ticks + 5; }));  // the timer fires in v2
+  CHECK(await([&] { return parse(held[2]->ask()).beats > after.beats + 5; }));  // the persistent one too
   Client fresh(p.port);  // the listener's registration too
   Answer a = parse(fresh.ask());
   CHECK(a.version == 2);

@@ -4,8 +4,9 @@
  * through its libevent registration (no list of connections; the listener's is
  * `listen_conn`), and the base is a pointer to libevent's own object. Start-up is unmodified (socket,
  * bind, listen: the supervisor adopts P's listener). Protocol, one line each:
- * "PING" -> "vV ticks=T served=S" (T: timer firings, S: requests on this
- * connection), "QUIT" closes. The timer fires every 10 ms and re-adds itself.
+ * "PING" -> "vV ticks=T served=S beats=B" (T: timer firings, S: requests on this
+ * connection, B: firings of a persistent 15 ms timer), "QUIT" closes. The timer
+ * fires every 10 ms and re-adds itself.
  * Built as (BUILD): evserver_v1; evserver_v2 (struct conn grows a member before
  * the event, so every embedded event moves); evserver_v2_onequeue (a base with one
  * priority queue: the connections' priority 2 cannot be re-registered);
@@ -41,6 +42,8 @@ struct conn {
 
 struct event_base *base; /* libevent's object: F keeps its own */
 struct event tick_ev;
+struct event beat_ev; /* a persistent timer: libevent re-arms it with its period */
+long beats;
 #ifdef LISTENER_APART
 struct event listen_ev; /* the connections' site types nothing: typed by their live event */
 #else
@@ -55,6 +58,11 @@ static void tick(int fd, short what, void *arg) {
   evtimer_add(&tick_ev, &tv);
 }
 
+static void beat(int fd, short what, void *arg) {
+  (void)fd, (void)what, (void)arg;
+  beats++;
+}
+
 static void close_conn(struct conn *c) {
   event_del(&c->ev);
   close(c->fd);
@@ -64,7 +72,7 @@ static void close_conn(struct conn *c) {
 static void answer(struct conn *c, const char *request) {
   char out[128];
   if (strcmp(request, "QUIT") == 0) return close_conn(c);
-  int n = snprintf(out, sizeof out, "v%d ticks=%ld served=%ld\n", V, ticks, ++c->served);
+  int n = snprintf(out, sizeof out, "v%d ticks=%ld served=%ld beats=%ld\n", V, ticks, ++c->served, beats);
   if (write(c->fd, out, n) != n) perror("evserver: write");
 }
 
@@ -134,6 +142,9 @@ int main(int argc, char **argv) {
   evtimer_assign(&tick_ev, base, tick, NULL);
   struct timeval tv = {0, 10000};
   evtimer_add(&tick_ev, &tv);
+  event_assign(&beat_ev, base, -1, EV_PERSIST, beat, NULL);
+  struct timeval period = {0, 15000};
+  event_add(&beat_ev, &period);
   fprintf(stderr, "evserver v%d: listening on fd %d\n", V, fd);
   for (;;) {
     TTST_UPDATE_POINT();
