@@ -380,7 +380,8 @@ class Engine {
   bool live_embedded(const LibraryAdapter& adapter, uint32_t type, uint64_t addr);
   int64_t member_path_offset(uint32_t type, const char* path) const;
   int32_t embedded_adapter(uint32_t src_type) const;
-  int32_t handle_adapter(uint32_t src_pointee) const;
+  int32_t handle_adapter(uint32_t src_pointee);
+  uint8_t* handle_memo_ = nullptr;  // per source type: 0 unknown, else adapter + 2 (1: none)
   // A pointer to a library's own object: kept (see engine_library.cc); true if so.
   bool library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t* dst);
   void release_library_state();

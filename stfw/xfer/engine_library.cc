@@ -32,6 +32,10 @@ bool Engine::resolve_library_rules() {
       }
     }
   }
+  if (config_.library_adapter_count) {
+    handle_memo_ = alloc<uint8_t>(src_meta().type_count());
+    if (handle_memo_) zero(handle_memo_, src_meta().type_count());
+  }
   if (library_dst_embedded_count_ && !config_.backward) {
     holds_embedded_memo_ = alloc<uint8_t>(dst_meta().type_count());
     if (holds_embedded_memo_) zero(holds_embedded_memo_, dst_meta().type_count());
@@ -46,15 +50,20 @@ int32_t Engine::embedded_adapter(uint32_t src_type) const {
   return -1;
 }
 
-// The adapter whose handle type the (stripped) source pointee is, or -1.
-int32_t Engine::handle_adapter(uint32_t src_pointee) const {
+// The adapter whose handle type the (stripped) source pointee is, or -1 (memoised
+// per type: every pointer the walk writes asks).
+int32_t Engine::handle_adapter(uint32_t src_pointee) {
+  if (handle_memo_ && handle_memo_[src_pointee]) return int32_t(handle_memo_[src_pointee]) - 2;
   const ImageType& ty = src_meta().type(src_pointee);
-  if (ty.kind != kStruct || ty.name == dwarfmeta::image::kNone) return -1;
-  const char* name = src_meta().str(ty.name);
-  for (uint32_t a = 0; a < config_.library_adapter_count; ++a)
-    for (uint32_t h = 0; h < config_.library_adapters[a]->handle_count; ++h)
-      if (streq(config_.library_adapters[a]->handles[h], name)) return int32_t(a);
-  return -1;
+  int32_t found = -1;
+  if (ty.kind == kStruct && ty.name != dwarfmeta::image::kNone) {
+    const char* name = src_meta().str(ty.name);
+    for (uint32_t a = 0; a < config_.library_adapter_count && found < 0; ++a)
+      for (uint32_t h = 0; h < config_.library_adapters[a]->handle_count && found < 0; ++h)
+        if (streq(config_.library_adapters[a]->handles[h], name)) found = int32_t(a);
+  }
+  if (handle_memo_) handle_memo_[src_pointee] = uint8_t(found + 2);
+  return found;
 }
 
 // A pointer to a library's own object (an adapter's handle type, holding NULL or
