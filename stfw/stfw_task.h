@@ -62,4 +62,12 @@ enum ttst_stfw_detail {
  * The supervisor remaps F's registers with them and checks F's stack. */
 #define TTST_STFW_SUPERSEDED_PREFIX "superseded "
 
+/* The forward result line (status OK) also says which descriptors belonged to the
+ * past version's library instances and are used by nothing in F after the switch
+ * (stfw/README.md, "Library state"): the word "past_library_fds=" followed by
+ * descriptor numbers separated by commas, or "-" when none was identified. The
+ * supervisor may close them in F at commit (they are F's inherited copies; P's
+ * own are never touched). */
+#define TTST_STFW_RESULT_PAST_LIBRARY_FDS "past_library_fds="
+
 #endif /* TTST_STFW_TASK_H */

@@ -9,6 +9,7 @@
 #include "dwarfmeta/image_writer.h"
 #include "dwarfmeta/load.h"
 #include "inject/tests/test_util.h"
+#include "stfw/xfer/library_state.h"
 
 namespace ttst::stfw::testing {
 
@@ -81,6 +82,11 @@ TransferRun run_transfer(HostProcess& source, HostProcess& dest, HostTransfer ho
   c.own_stack_lo = how.own_stack_lo, c.own_stack_hi = how.own_stack_hi, c.own_frame = how.own_frame;
   Env env{how.scratch, nullptr, how.alloc, nullptr};
   env.release = how.release;
+  if (how.library_adapters) {
+    c.library_adapters = library_adapters(&c.library_adapter_count);
+    env.ctx = how.library_env.ctx, env.library_release = how.library_env.library_release;
+    env.library_embedded = how.library_env.library_embedded, env.library_handle = how.library_env.library_handle;
+  }
   TransferRun run;
   run.r = transfer(c, env);
   run.msg = out;

@@ -69,6 +69,8 @@ struct HostTransfer {
   uint64_t (*alloc)(void*, uint64_t, uint64_t, uint64_t) = nullptr;  // Env::alloc (forward)
   void (*release)(void*, uint64_t) = nullptr;                          // Env::release (forward)
   uint64_t own_stack_lo = 0, own_stack_hi = 0, own_frame = 0;          // Config's (engine_frames.cc)
+  bool library_adapters = false;  // the library adapters (library_state.h) and `library_env`'s hooks
+  Env library_env = {};
 };
 struct TransferRun {
   Result r;

@@ -11,6 +11,7 @@
 #include "stfw/xfer/agent_output.h"
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/epoll_rebuild.h"
+#include "stfw/xfer/libevent_adapter.h"
 #include "stfw/xfer/libraries.h"
 #include "stfw/xfer/proc_maps.h"
 #include "stfw/xfer/process_strings.h"
@@ -35,7 +36,22 @@ struct CallbackContext {
   int peer;
   uint64_t alloc_fn, free_fn;
   ttst::stfw::LibrarySymbols* symbols;
+  ttst::stfw::LibeventReplay* libevent;  // forward: adapter 0's run-time part (library_state.h)
 };
+
+// The library adapters' hooks (engine.h Env::library_*): one adapter, libevent.
+// Adapters without a run-time part (stdio) get nothing.
+void library_release(void* c, uint32_t adapter, uint64_t lo, uint64_t hi, uint32_t dst_type) {
+  if (adapter == ttst::stfw::kLibeventAdapterIndex) static_cast<CallbackContext*>(c)->libevent->release(lo, hi, dst_type);
+}
+void library_embedded(void* c, uint32_t adapter, uint64_t dst, const uint8_t* src, uint32_t src_type,
+                      uint32_t dst_type, const char* name) {
+  if (adapter == ttst::stfw::kLibeventAdapterIndex)
+    static_cast<CallbackContext*>(c)->libevent->embedded(dst, src, src_type, dst_type, name);
+}
+void library_handle(void* c, uint32_t adapter, uint64_t src, uint64_t dst) {
+  if (adapter == ttst::stfw::kLibeventAdapterIndex) static_cast<CallbackContext*>(c)->libevent->handle(src, dst);
+}
 
 uint64_t library_symbol(void* c, const ttst::stfw::LibRange* lib, uint64_t v, char* symbol, uint64_t cap) {
   return static_cast<CallbackContext*>(c)->symbols->translate(lib, v, symbol, cap);
@@ -142,7 +158,7 @@ struct TransferSetup {
   ttst_agent_desc* desc = nullptr;
   bool backward = false;
   ttst::stfw::Config cfg;
-  CallbackContext ctx{0, 0, 0, nullptr};
+  CallbackContext ctx{0, 0, 0, nullptr, nullptr};
   Region* regions = nullptr;
   int64_t region_count = 0;
   uint64_t copied_bytes = 0;
@@ -224,6 +240,7 @@ int64_t configure(TransferSetup& setup) {
   cfg.out = reinterpret_cast<char*>(desc->output.addr);
   cfg.out_size = desc->output.size;
   setup.ctx.peer = desc->peer_pid;
+  cfg.library_adapters = ttst::stfw::library_adapters(&cfg.library_adapter_count);
   return TTST_STFW_STATUS_OK;
 }
 
@@ -318,6 +335,26 @@ int64_t list_kernel_words(TransferSetup& setup) {
   return TTST_STFW_STATUS_OK;
 }
 
+// Forward: libevent's API in this process (libevent_adapter.h); a program without
+// libevent has none.
+int64_t prepare_libevent(TransferSetup& setup, ttst::stfw::LibeventReplay& libevent) {
+  if (setup.backward) return TTST_STFW_STATUS_OK;
+  setup.ctx.libevent = &libevent;
+  libevent.locate();
+  return TTST_STFW_STATUS_OK;
+}
+
+// Forward, after the transfer: every struct event P had registered, registered
+// again in this process's libevent; a failure is named.
+int64_t replay_libevent(TransferSetup& setup) {
+  if (!setup.ctx.libevent) return TTST_STFW_STATUS_OK;
+  ttst::stfw::Message m = ttst::stfw::output_message(setup.desc);
+  if (setup.ctx.libevent->replay(m)) return TTST_STFW_STATUS_OK;
+  ttst::stfw::finish_output(setup.desc, m);
+  return m.buf[0] == 'n' ? TTST_STFW_STATUS_NO_MEMORY : m.buf[0] == 'b' ? TTST_STFW_STATUS_BAD_INPUT
+                                                                        : TTST_STFW_STATUS_INVARIANT;
+}
+
 // Forward, after the transfer: every epoll instance with a translated data word
 // rebuilt in F (epoll_rebuild.h); a failure is an invariant, named.
 int64_t rebuild_epoll(TransferSetup& setup) {
@@ -360,6 +397,11 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" write_cycles=").number(r.phase_cycles[3]);
   m.text(" untyped_copied=").number(r.untyped_copied);
   m.text(" startup_freed=").number(r.freed);
+  if (const ttst::stfw::LibeventReplay* events = setup.ctx.libevent) {  // library state replayed (library_state.h)
+    m.text(" libevent_added=").number(events->added()).text(" libevent_assigned=").number(events->assigned());
+    m.text(" libevent_withdrawn=").number(events->withdrawn()).text(" " TTST_STFW_RESULT_PAST_LIBRARY_FDS);
+    events->past_descriptors(setup.epoll, setup.epoll_count, m);
+  }
   m.text(" cpu_ns=").number(thread_cpu_ns() - cpu_start);  // this thread's CPU time (vs. the cycles: time not run)
   m.text(" frame_words=").number(r.frame_words);
   m.end();
@@ -393,6 +435,8 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   ttst::stfw::read_string_areas(desc->peer_pid, &setup.cfg.src_strings);
   ttst::stfw::read_string_areas(0, &setup.cfg.dst_strings);
   if (int64_t status = list_kernel_words(setup)) return status;
+  ttst::stfw::LibeventReplay libevent(setup.cfg.src_meta, setup.cfg.dst_meta, setup.cfg.dst_bias);
+  if (int64_t status = prepare_libevent(setup, libevent)) return status;
   uint64_t copy_cycles = read_cycles() - copy_start;
   ttst::stfw::Env env{&scratch,
                       &read_source,
@@ -400,7 +444,11 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
                       &setup.ctx,
                       setup.ctx.free_fn ? &free_in_program : nullptr,
                       &library_symbol};
+  if (!backward) env.library_release = &library_release, env.library_embedded = &library_embedded;
+  if (!backward) env.library_handle = &library_handle;
   ttst::stfw::Result r = ttst::stfw::transfer(setup.cfg, env);
+  if (r.status == 0)
+    if (int64_t status = replay_libevent(setup)) return status;
   if (r.status == 0)
     if (int64_t status = rebuild_epoll(setup)) return status;
   report(setup, r, copy_cycles, cpu_start);

@@ -58,7 +58,8 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   const char* target = v.str(a.target);
   bool member = starts(target, "struct ") || starts(target, "union ");
   for (const char* p = target; *p && !member; ++p) member = *p == '.';
-  if (member) return resolve_members(v, newer, a, rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr);
+  if (member)
+    return resolve_members(v, newer, v.str(a.target), rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr);
   // A global: the annotating file's static first, then the external (or func::name).
   const char* file = basename(v.str(a.file));
   uint64_t need = 0;
@@ -84,9 +85,7 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
 
 // Every struct/union type of `v` the target names (a type defined in several
 // compilation units has several entries), down the ".a.b" member path.
-bool Annotations::resolve_members(const View& v, bool newer, const ImageAnnotation& a, Rule rule,
-                                  const char* old_name) {
-  const char* target = v.str(a.target);
+bool Annotations::resolve_members(const View& v, bool newer, const char* target, Rule rule, const char* old_name) {
   uint8_t want = 0;  // 0: a typedef name
   if (starts(target, "struct ")) want = kStructKind, target += 7;
   else if (starts(target, "union ")) want = kUnionKind, target += 6;
@@ -138,6 +137,11 @@ bool Annotations::resolve_members(const View& v, bool newer, const ImageAnnotati
     found = true;
   }
   return found;
+}
+
+bool Annotations::add_member_rule(const View& v, bool newer, const char* target, Rule rule) {
+  if (!members_) return false;
+  return resolve_members(v, newer, target, rule, nullptr);
 }
 
 Rule Annotations::global_rule(const char* id) const {

@@ -41,6 +41,11 @@ class Annotations {
             void* (*scratch)(void*, uint64_t), void* ctx, const dwarfmeta::image::ImageAnnotation** bad,
             bool* bad_in_newer);
 
+  // A member rule that comes from a library adapter (library_state.h), not from
+  // the program: `target` in annotation syntax ("struct event.ev_base"). False if
+  // it names nothing in `v` (the program does not embed the type) or out of memory.
+  bool add_member_rule(const dwarfmeta::image::View& v, bool newer, const char* target, Rule rule);
+
   // The rule for a global known by this state ID in either version.
   Rule global_rule(const char* id) const;
   // The rule for member `index` of (stripped) struct/union type `type` of the older
@@ -73,8 +78,8 @@ class Annotations {
     const char* old_name;  // RENAMED_FROM
   };
   bool add(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a);
-  bool resolve_members(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a,
-                       Rule rule, const char* old_name);
+  bool resolve_members(const dwarfmeta::image::View& v, bool newer, const char* target, Rule rule,
+                       const char* old_name);
 
   GlobalEntry* globals_ = nullptr;
   MemberEntry* members_ = nullptr;

@@ -61,7 +61,25 @@ struct Env {
   // copy-relocated from a library), the same symbol and offset here, or 0;
   // `symbol` receives the source's symbol name ("" if none) for messages.
   uint64_t (*library_symbol)(void* ctx, const LibRange* lib, uint64_t v, char* symbol, uint64_t cap) = nullptr;
+  // Forward only, optional: the library adapters' hooks (library_state.h), run in F.
+  // Before the transfer writes or frees [lo, hi) of this process, the library's
+  // registrations there are withdrawn (libevent: event_del). `dst_type` != 0: [lo,
+  // hi) is one value of the adapter's embedded type (this process's type id), in a
+  // global about to be overwritten; 0: a start-up heap object about to be freed.
+  void (*library_release)(void* ctx, uint32_t adapter, uint64_t lo, uint64_t hi, uint32_t dst_type) = nullptr;
+  // A value of an adapter's embedded type (libevent: struct event) was written at
+  // `dst` from the source's bytes `src` (the copy); types of both sides given;
+  // `name` says where it is in the source ("heap object #7 (...).ev"; scratch
+  // memory that lives as long as the transfer's).
+  void (*library_embedded)(void* ctx, uint32_t adapter, uint64_t dst, const uint8_t* src, uint32_t src_type,
+                           uint32_t dst_type, const char* name) = nullptr;
+  // A pointer to one of the library's own objects (an adapter's handle type:
+  // libevent's struct event_base) held `src` in the source and keeps `dst` here.
+  void (*library_handle)(void* ctx, uint32_t adapter, uint64_t src, uint64_t dst) = nullptr;
 };
+
+// A library whose objects the program embeds or points to (library_state.h).
+struct LibraryAdapter;
 
 struct Config {
   bool backward = false;
@@ -82,6 +100,11 @@ struct Config {
   const uint64_t* kernel_words = nullptr;
   uint64_t kernel_count = 0;
   uint64_t* kernel_out = nullptr;
+  // The library adapters (library_state.h): their member rules apply to the
+  // library's types embedded in the program's state, and pointers to their handle
+  // types keep this process's value.
+  const LibraryAdapter* const* library_adapters = nullptr;
+  uint32_t library_adapter_count = 0;
   char* out = nullptr;  // message buffer
   uint64_t out_size = 0;
   // Forward, optional (engine_frames.cc): this process's stopped thread's stack,

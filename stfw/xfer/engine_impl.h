@@ -120,9 +120,9 @@ class Engine {
 
   Result run() {
     uint64_t t0 = rdtsc();
-    if (!index_objects()) return finish();
+    if (!index_objects() || !resolve_library_rules()) return finish();
     uint64_t t1 = rdtsc();
-    if (!type_objects()) return finish();
+    if (!type_objects() || !type_library_containers()) return finish();
     uint64_t t2 = rdtsc();
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
@@ -395,6 +395,33 @@ class Engine {
   // Each that points into the state is translated like a pointer; the others (fd
   // numbers, small ids) are kept.
   void translate_kernel_words();
+
+  // ---- library adapters (engine_library.cc, library_state.h) --------------------------------------
+  bool resolve_library_rules();
+  // Untyped heap objects holding a live embedded library value (library_state.h).
+  bool type_library_containers();
+  bool live_embedded(const LibraryAdapter& adapter, uint32_t type, uint64_t addr);
+  int64_t member_path_offset(uint32_t type, const char* path) const;
+  int32_t embedded_adapter(uint32_t src_type) const;
+  int32_t handle_adapter(uint32_t src_pointee);
+  uint8_t* handle_memo_ = nullptr;  // per source type: 0 unknown, else adapter + 2 (1: none)
+  // A pointer to a library's own object: kept (see engine_library.cc); true if so.
+  bool library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t* dst);
+  void release_library_state();
+  // Every value of an embedded library type inside a value of this process's type
+  // dst_type at addr, withdrawn (Env::library_release).
+  void release_embedded(uint32_t dst_type, uint64_t addr, uint32_t depth);
+  bool holds_embedded(uint32_t dst_type, uint32_t depth);
+  uint8_t* holds_embedded_memo_ = nullptr;  // per destination type: 0 unknown, 1 no, 2 yes
+  void library_written(int32_t adapter, uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
+  static constexpr uint32_t kMaxLibraryTypes = 64;
+  struct LibraryType {
+    uint32_t type, adapter;
+  };
+  LibraryType library_embedded_[kMaxLibraryTypes] = {};  // the source's types
+  uint32_t library_embedded_count_ = 0;
+  LibraryType library_dst_embedded_[kMaxLibraryTypes] = {};  // the destination's
+  uint32_t library_dst_embedded_count_ = 0;
 
   // ---- writing -----------------------------------------------------------------------------------
   void write_objects();

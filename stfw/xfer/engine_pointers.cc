@@ -7,6 +7,7 @@ namespace ttst::stfw::engine_detail {
 
 void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uint8_t* src, uint8_t* dst) {
   uint64_t v = load_uint(src, 8);
+  if (mode_ != kType && library_handle(src_ty, src, dst)) return;  // the library's object: kept
   if (mode_ == kZero) return zero(dst, 8);
   if (mode_ == kType) {
     if (v < 4096) return;
@@ -225,7 +226,8 @@ void Engine::target_missing(uint64_t v, const Object& o) {
   describe(message_, o);
   message_.text("+").number(v - o.addr);
   if (o.flags & kFromLibrary)
-    message_.text(", allocated inside a library: not transferred");
+    message_.text(", allocated inside a library: not transferred (no library adapter covers this pointer's type: "
+                  "stfw/README.md, Library state)");
   else
     message_.text(", which does not exist in ").text(config_.backward ? "v1" : "v2");
 }

@@ -111,6 +111,7 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
   if (pairs[0] > 0 && path_depth_ >= kMaxNesting) return refuse_too_deep("holds members nested");
   const ImageMember* src_members = src_meta().members(src_ty);
   const ImageMember* dst_members = dst_meta().members(dst_ty);
+  int32_t library = library_embedded_count_ ? embedded_adapter(src_type) : -1;  // libevent's struct event...
   for (uint32_t i = 0; i < pairs[0] && !failed(); ++i) {
     const ImageMember& src_member = src_members[pairs[1 + 2 * i]];
     const ImageMember& dst_member = dst_members[pairs[2 + 2 * i]];
@@ -126,6 +127,7 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
       walk(src_member.type, dst_member.type, src + src_member.offset, dst ? dst + dst_member.offset : nullptr);
     --path_depth_;
   }
+  if (library >= 0) library_written(library, src_type, dst_type, src, dst);
 }
 
 // Element by element: grown, the new tail keeps its value; truncated, the tail is dropped.

@@ -58,7 +58,10 @@ void Engine::free_superseded() {
           reinterpret_cast<const uint8_t*>(global.addr + (global.tls ? config_.dst_tls : config_.dst_bias));
       for (uint64_t k = 0; k + 8 <= global.size && !referenced; k += 8) referenced = load_uint(bytes + k, 8) == addr;
     }
-    if (!referenced) env_.release(env_.ctx, addr), result_.freed++, startup_objects_[i].freed = true;
+    if (referenced) continue;
+    for (uint32_t a = 0; a < config_.library_adapter_count && env_.library_release; ++a)
+      env_.library_release(env_.ctx, a, addr, addr + startup_objects_[i].size, 0);  // its registrations (libevent) first
+    env_.release(env_.ctx, addr), result_.freed++, startup_objects_[i].freed = true;
   }
 }
 
@@ -73,6 +76,7 @@ void Engine::translate_kernel_words() {
 }
 
 void Engine::write_objects() {
+  release_library_state();  // forward: F's own registrations in memory about to be overwritten
   for (uint32_t i = global_count_; i < object_count_; ++i) set_dst_in_copy(objects_[i].addr, objects_[i].dst_addr);
   for (uint32_t i = 0; i < object_count_ && !failed(); ++i) {
     prefetch_targets(i + kAhead, false);

@@ -1,0 +1,231 @@
+// libevent_update_test — the libevent adapter (stfw/xfer/libevent_adapter.h) end to
+// end with the shipped ttst-supervise against stfw/tests/programs/evserver: a
+// server whose connections exist only as libevent registrations (like memcached's),
+// whose timer is a global struct event and whose base is libevent's object.
+// Committed: connections held open across the update are served by v2 (whose
+// struct conn moved the embedded event), the timers keep firing (one re-added by its
+// callback, one persistent), new connections
+// are accepted. --validate-only leaves P serving them. A v2 whose base cannot take
+// P's registrations (one priority queue) rolls back and P serves on. Connections
+// whose allocation site types nothing are typed by the live event they embed.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+const std::string kSupervise = "supervisor/ttst-supervise";
+const std::string kDir = "stfw/tests/programs/evserver/";
+
+std::string tmpdir() {
+  const char* t = std::getenv("TEST_TMPDIR");
+  return t ? t : "/tmp";
+}
+
+template <class F>
+bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(20000)) {
+  auto until = std::chrono::steady_clock::now() + bound;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a polling interval, not a wait
+  }
+  return true;
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// One client connection, held open; "" from ask() when it got no answer in 20 s
+// (a connection v2 does not serve would hang forever without the bound).
+struct Client {
+  int fd = -1;
+  explicit Client(int port) {
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) close(fd), fd = -1;
+  }
+  ~Client() {
+    if (fd >= 0) close(fd);
+  }
+  std::string ask(const std::string& request = "PING") {
+    std::string line;
+    const std::string out = request + "\n";
+    if (fd < 0 || write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) return line;
+    char c;
+    while (read(fd, &c, 1) == 1 && c != '\n') line += c;
+    return line;
+  }
+};
+
+// "v2 ticks=57 served=3 beats=40" -> its parts.
+struct Answer {
+  int version = 0;
+  long ticks = -1, served = -1, beats = -1;
+};
+Answer parse(const std::string& line) {
+  Answer a;
+  std::sscanf(line.c_str(), "v%d ticks=%ld served=%ld beats=%ld", &a.version, &a.ticks, &a.served, &a.beats);
+  return a;
+}
+
+struct Server {
+  pid_t pid = -1;
+  int port = free_port();
+  explicit Server(const std::string& binary) {
+    pid = fork();
+    if (pid == 0) {
+      int out = open((tmpdir() + "/evserver.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(out, 1);
+      dup2(out, 2);
+      close(out);
+      execl(binary.c_str(), binary.c_str(), std::to_string(port).c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    REQUIRE(await([&] { return Client(port).fd >= 0; }));
+  }
+  ~Server() {
+    ::kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+};
+
+struct Run {
+  int status = -1;
+  nlohmann::json report;
+};
+
+Run supervise(pid_t pid, const std::string& v2, const std::string& extra = "") {
+  const std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + kSupervise + " --json --timeout 20s" +
+                          " --report-dir " + tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + kDir +
+                          v2 + " " + extra + " 2>>" + tmpdir() + "/supervise.err";
+  FILE* f = popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  const int st = pclose(f);
+  Run r;
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  MESSAGE(cmd << " -> " << r.status << "\n" << r.report.dump(1));
+  return r;
+}
+
+// Three connections opened and served once (served=1) by version `v`.
+std::vector<std::unique_ptr<Client>> hold_three(int port, int v) {
+  std::vector<std::unique_ptr<Client>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<Client>(port));
+    Answer a = parse(held.back()->ask());
+    CHECK(a.version == v);
+    CHECK(a.served == 1);
+  }
+  return held;
+}
+
+}  // namespace
+
+TEST_CASE("connections held open across the update are served by v2 and the timer keeps firing") {
+  Server p(kDir + "evserver_v1");
+  auto held = hold_three(p.port, 1);
+  const long ticks_before = parse(held[0]->ask()).ticks;  // served=2
+  Run r = supervise(p.pid, "evserver_v2");
+  REQUIRE(r.status == 0);
+  const pid_t f = r.report["new_pid"].get<pid_t>();
+  for (auto& c : held) {  // each connection known only to P's libevent: served by v2, its count carried over
+    Answer a = parse(c->ask());
+    CHECK(a.version == 2);
+    CHECK(a.served == (c == held[0] ? 3 : 2));
+    CHECK(a.ticks >= ticks_before);  // the counter carried over
+  }
+  const Answer after = parse(held[1]->ask());
+  CHECK(await([&] { return parse(held[2]->ask()).ticks > after.ticks + 5; }));  // the timer fires in v2
+  CHECK(await([&] { return parse(held[2]->ask()).beats > after.beats + 5; }));  // the persistent one too
+  Client fresh(p.port);  // the listener's registration too
+  Answer a = parse(fresh.ask());
+  CHECK(a.version == 2);
+  CHECK(a.served == 1);
+  CHECK(held[0]->ask("QUIT").empty());  // a connection closed by v2 (its event deleted from v2's base)
+  CHECK(parse(held[1]->ask()).version == 2);
+  ::kill(f, SIGKILL);
+}
+
+TEST_CASE("--validate-only leaves P serving its connections; then the update commits") {
+  Server p(kDir + "evserver_v1");
+  auto held = hold_three(p.port, 1);
+  for (int i = 0; i < 2; ++i) {
+    Run r = supervise(p.pid, "evserver_v2", "--validate-only");
+    CHECK(r.status == 0);
+    for (auto& c : held) CHECK(parse(c->ask()).version == 1);
+  }
+  const long ticks = parse(held[0]->ask()).ticks;
+  CHECK(await([&] { return parse(held[1]->ask()).ticks > ticks + 5; }));  // P's timer still fires
+  Run r = supervise(p.pid, "evserver_v2");
+  REQUIRE(r.status == 0);
+  for (auto& c : held) {
+    Answer a = parse(c->ask());
+    CHECK(a.version == 2);
+    CHECK(a.served >= 4);
+  }
+  ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
+}
+
+TEST_CASE("a v2 whose libevent base cannot take P's registrations rolls back, naming the event") {
+  Server p(kDir + "evserver_v1");
+  auto held = hold_three(p.port, 1);
+  Run r = supervise(p.pid, "evserver_v2_onequeue");
+  CHECK(r.status == 1);
+  const std::string text = r.report.dump();
+  CHECK(text.find("event_priority_set failed") != std::string::npos);
+  CHECK(text.find("libevent event") != std::string::npos);
+  for (auto& c : held) {
+    Answer a = parse(c->ask());
+    CHECK(a.version == 1);
+    CHECK(a.served == 2);
+  }
+  CHECK(parse(Client(p.port).ask()).version == 1);
+}
+
+TEST_CASE("connections whose allocation site types nothing are typed by the live event they embed") {
+  Server p(kDir + "evserver_apart_v1");  // the listener is a global struct event: no typed conn anywhere
+  auto held = hold_three(p.port, 1);
+  Run r = supervise(p.pid, "evserver_apart_v2");
+  REQUIRE(r.status == 0);
+  for (auto& c : held) {
+    Answer a = parse(c->ask());
+    CHECK(a.version == 2);
+    CHECK(a.served == 2);
+  }
+  CHECK(parse(Client(p.port).ask()).version == 2);
+  ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
+}
