@@ -40,6 +40,13 @@
  *      ALLOCATOR:   "size=N" (1-based parameter holding the byte count)
  *                   optionally ",count=M" (calloc-style element count)
  *      DEALLOCATOR: "ptr=N" (1-based parameter holding the pointer)
+      CONTAINER:   (appended to ABI 1; a reader that predates it rejects kind 7)
+                   target: a global or member holding a pointer (any depth:
+                   `void **slab_list` reaches an array whose elements point to
+                   the containers); arg: comma-separated, each optional:
+                   "chunk=M" (a sibling member of the same struct holding the
+                   size of each sub-object's chunk: a slab class's item size),
+                   "of=T" (the type sub-objects are carved as, for the plan)
  * ------------------------------------------------------------------------- */
 #define TTST_ANNOT_SECTION ".ttst.annot"
 #define TTST_ANNOT_TAG 0x54u
@@ -51,6 +58,8 @@ enum ttst_annot_kind {
   TTST_ANNOT_NO_TRANSFER = 4,  /* do not transfer: the new version initialises it         */
   TTST_ANNOT_ALLOCATOR = 5,    /* this function allocates (pool / region allocators)      */
   TTST_ANNOT_DEALLOCATOR = 6,  /* this function frees                                     */
+  TTST_ANNOT_CONTAINER = 7,    /* the heap blocks this pointer reaches are containers that
+                                  carve typed sub-objects (slab pages, pool blocks)       */
 };
 
 /* ---------------------------------------------------------------------------

@@ -61,6 +61,20 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
   TTST__ANNOT(5, #func, "size=" #size_param ",count=" #count_param)
 #define TTST_DEALLOCATOR(func, ptr_param) TTST__ANNOT(6, #func, "ptr=" #ptr_param)
 
+/* Carved containers (stfw/README.md "Carved containers"): the heap blocks a
+ * global or member points to (through every pointer level) are not objects but
+ * containers; typed pointers into them carve typed sub-objects of type T, the
+ * rest of the block is free memory. Declared by what HOLDS the containers, never
+ * by a function name, so inlining at any -O changes nothing.
+ *   TTST_CONTAINER(holder, T)           a region / pool block: a sub-object
+ *                                       extends to the next one (or the end)
+ *   TTST_SLAB(holder, chunk_member, T)  a slab page: chunk_member, a sibling of
+ *                                       the holder member, is each chunk's size
+ * memcached 1.2: TTST_SLAB(slabclass_t.slab_list, size, item).
+ * Without touching the source: ttst-cc's TTST_ANNOTATIONS variable. */
+#define TTST_CONTAINER(holder, type) TTST__ANNOT(7, #holder, "of=" #type)
+#define TTST_SLAB(holder, chunk_member, type) TTST__ANNOT(7, #holder, "chunk=" #chunk_member ",of=" #type)
+
 /* TTST_POLLER(f1, ..., fn): the event loop's idle wait is a blocking call in fn,
  * reached from the update point's function through f1 -> f2 -> ... -> fn (calls
  * through function pointers included). nginx: TTST_POLLER(

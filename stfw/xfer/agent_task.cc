@@ -343,6 +343,9 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" write_cycles=").number(r.phase_cycles[3]);
   m.text(" untyped_copied=").number(r.untyped_copied);
   m.text(" startup_freed=").number(r.freed);
+  m.text(" carved=").number(r.carved);  // sub-objects of containers (typed objects)
+  m.text(" containers=").number(r.containers);
+  m.text(" container_free_bytes=").number(r.container_free);
   m.text(" cpu_ns=").number(thread_cpu_ns() - cpu_start);  // this thread's CPU time (vs. the cycles: time not run)
   ttst::stfw::finish_output(desc, m);
 }

@@ -8,7 +8,7 @@ using dwarfmeta::image::ImageAnnotation;
 using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
-constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4;
+constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7;
 constexpr uint8_t kStructKind = 2, kUnionKind = 3, kTypedefKind = 7;
 
 bool eq(const char* a, const char* b) { return View::compare(a, b) == 0; }
@@ -43,7 +43,9 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
     const View& v = side ? newer : older;
     for (uint32_t i = 0; i < v.annotation_count(); ++i) {
       const ImageAnnotation& a = v.annotation(i);
-      if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom) continue;
+      if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom &&
+          a.kind != kContainer)
+        continue;
       if (a.kind == kRenamedFrom && !side) continue;  // about a version older than v1
       if (!add(v, side == 1, a)) {
         *bad = &a, *bad_in_newer = side == 1;
@@ -58,7 +60,10 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   const char* target = v.str(a.target);
   bool member = starts(target, "struct ") || starts(target, "union ");
   for (const char* p = target; *p && !member; ++p) member = *p == '.';
-  if (member) return resolve_members(v, newer, a, rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr);
+  if (a.kind == kContainer) ++container_count_;
+  if (member)
+    return resolve_members(v, newer, a, rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr,
+                           a.kind == kContainer);
   // A global: the annotating file's static first, then the external (or func::name).
   const char* file = basename(v.str(a.file));
   uint64_t need = 0;
@@ -78,6 +83,7 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   e.rule = rule_of(a.kind);
   e.id = v.str(g->id);
   e.old_id = a.kind == kRenamedFrom ? v.str(a.arg) : nullptr;
+  e.container = a.kind == kContainer;
   (void)newer;
   return true;
 }
@@ -85,8 +91,17 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
 // Every struct/union type of `v` the target names (a type defined in several
 // compilation units has several entries), down the ".a.b" member path.
 bool Annotations::resolve_members(const View& v, bool newer, const ImageAnnotation& a, Rule rule,
-                                  const char* old_name) {
+                                  const char* old_name, bool container) {
   const char* target = v.str(a.target);
+  // CONTAINER's "chunk=M": M is looked up among the holder member's siblings.
+  const char* chunk_name = nullptr;
+  uint64_t chunk_len = 0;
+  if (container)
+    for (const char* p = v.str(a.arg); *p; ++p)
+      if ((p == v.str(a.arg) || p[-1] == ',') && starts(p, "chunk=")) {
+        chunk_name = p + 6;
+        while (chunk_name[chunk_len] && chunk_name[chunk_len] != ',') ++chunk_len;
+      }
   uint8_t want = 0;  // 0: a typedef name
   if (starts(target, "struct ")) want = kStructKind, target += 7;
   else if (starts(target, "union ")) want = kUnionKind, target += 6;
@@ -128,13 +143,24 @@ bool Annotations::resolve_members(const View& v, bool newer, const ImageAnnotati
       if (*p == '.') cur = v.strip(v.members(ct)[index].type);
     }
     if (index < 0 || *p) continue;
+    int64_t chunk = -1;
+    if (chunk_name) {  // the holder's struct: the type `cur`, whose member `index` holds the containers
+      const ImageType& ct = v.type(cur);
+      for (uint32_t m = 0; m < v.member_count(ct) && chunk < 0; ++m) {
+        const char* mn = v.str(v.members(ct)[m].name);
+        uint64_t j = 0;
+        while (j < chunk_len && mn[j] == chunk_name[j]) ++j;
+        if (j == chunk_len && !mn[j]) chunk = m;
+      }
+      if (chunk < 0) continue;  // names no sibling: the annotation names nothing here
+    }
     if (member_count_ == member_capacity_) {  // a type defined in many compilation units
       auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * member_capacity_ * 2));
       if (!bigger) return false;
       for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
       members_ = bigger, member_capacity_ *= 2;
     }
-    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name};
+    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk};
     found = true;
   }
   return found;
@@ -152,6 +178,20 @@ Rule Annotations::member_rule(bool newer, uint32_t type, uint32_t index) const {
     if (m.rule != kRuleDefault && m.newer == newer && m.type == type && m.index == index) return m.rule;
   }
   return kRuleDefault;
+}
+
+bool Annotations::container_member(bool newer, uint32_t type, uint32_t index, int64_t* chunk) const {
+  for (uint32_t i = 0; i < member_count_; ++i) {
+    const MemberEntry& m = members_[i];
+    if (m.container && m.newer == newer && m.type == type && m.index == index) return *chunk = m.chunk, true;
+  }
+  return false;
+}
+
+bool Annotations::container_global(const char* id) const {
+  for (uint32_t i = 0; i < global_count_; ++i)
+    if (globals_[i].container && eq(globals_[i].id, id)) return true;
+  return false;
 }
 
 bool Annotations::type_annotated(bool newer, uint32_t type) const {

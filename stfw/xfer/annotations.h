@@ -46,6 +46,12 @@ class Annotations {
   // The rule for member `index` of (stripped) struct/union type `type` of the older
   // (`newer` false) or newer version's image.
   Rule member_rule(bool newer, uint32_t type, uint32_t index) const;
+  // CONTAINER (ttst_abi.h §1): does any annotation declare containers; is this
+  // member (of the older or newer image's stripped type) a holder of containers,
+  // and which sibling member holds the chunk size (-1: none); is this global one.
+  bool has_containers() const { return container_count_ > 0; }
+  bool container_member(bool newer, uint32_t type, uint32_t index, int64_t* chunk) const;
+  bool container_global(const char* id) const;
   // Does any member of this type carry a rule or a rename? (The engine's fast paths,
   // which copy whole types as bytes, must not be used for such types.)
   bool type_annotated(bool newer, uint32_t type) const;
@@ -65,19 +71,23 @@ class Annotations {
     Rule rule;
     const char* id;        // the state ID the annotation resolved to
     const char* old_id;    // RENAMED_FROM: the older ID (rule is kRuleDefault)
+    bool container;        // CONTAINER: the blocks it points to are containers
   };
   struct MemberEntry {
     Rule rule;
     bool newer;
     uint32_t type, index;
     const char* old_name;  // RENAMED_FROM
+    bool container;        // CONTAINER
+    int64_t chunk;         // CONTAINER: the sibling member holding the chunk size, or -1
   };
   bool add(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a);
   bool resolve_members(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a,
-                       Rule rule, const char* old_name);
+                       Rule rule, const char* old_name, bool container = false);
 
   GlobalEntry* globals_ = nullptr;
   MemberEntry* members_ = nullptr;
+  uint32_t container_count_ = 0;
   uint32_t global_count_ = 0, member_count_ = 0, global_capacity_ = 0, member_capacity_ = 0;
   void* (*scratch_)(void*, uint64_t) = nullptr;
   void* ctx_ = nullptr;

@@ -94,6 +94,9 @@ struct Result {
   uint64_t phase_cycles[4] = {0, 0, 0, 0};
   uint64_t untyped_copied = 0;  // objects copied as bytes by the untyped policy
   uint64_t freed = 0;           // superseded start-up objects of this process freed
+  uint64_t carved = 0;          // typed sub-objects carved in containers (also in `objects`)
+  uint64_t containers = 0;      // carved containers (slab pages, pool blocks)
+  uint64_t container_free = 0;  // bytes of containers in no sub-object: free memory, not state
 };
 
 // Runs one transfer. Never throws; on failure the message is in cfg.out.

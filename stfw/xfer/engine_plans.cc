@@ -112,7 +112,7 @@ bool Engine::apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* d
     if (target->offset == step.src_pointee + 1 || step.pointee_size == 0) continue;
     uint32_t index = uint32_t(reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu);
     Object& o = objects_[index];
-    if (o.src_type != 0 || (o.flags & (kGlobal | kFromLibrary)) ||
+    if (o.src_type != 0 || (o.flags & (kGlobal | kFromLibrary | kContainer)) ||
         (o.size != step.pointee_size && o.size % step.pointee_size != 0)) {
       ok = false;
       break;

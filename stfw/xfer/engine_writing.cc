@@ -71,7 +71,7 @@ void Engine::write_objects() {
   for (uint32_t i = 0; i < object_count_ && !failed(); ++i) {
     prefetch_targets(i + kAhead, false);
     Object& o = objects_[i];
-    if (o.dst_addr == 0 || (o.flags & (kReadonly | kFromLibrary))) continue;
+    if (o.dst_addr == 0 || (o.flags & (kReadonly | kFromLibrary | kContainer))) continue;  // containers: sub-objects only
     if ((o.flags & kGlobal) && o.dst_global == 0xffffffffu) continue;
     current_ = i;
     uint8_t* dst = reinterpret_cast<uint8_t*>(o.dst_addr);
