@@ -60,6 +60,8 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   const char* target = v.str(a.target);
   bool member = starts(target, "struct ") || starts(target, "union ");
   for (const char* p = target; *p && !member; ++p) member = *p == '.';
+  for (const char* p = target; *p && member && !starts(target, "struct ") && !starts(target, "union "); ++p)
+    if (p[0] == ':' && p[1] == ':') member = false;  // "file.c::name": a file-static global
   if (a.kind == kContainer) ++container_count_;
   if (member)
     return resolve_members(v, newer, a, rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr,

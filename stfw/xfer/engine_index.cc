@@ -236,7 +236,7 @@ void Engine::set_dst_in_copy(uint64_t addr, uint64_t dst) {
 int64_t Engine::object_holding(uint64_t v) const {
   if (const ttst_heap_desc* desc = base_descriptor(v))
     return int64_t(reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu);
-  uint64_t lo = 0, hi = object_count_;
+  uint64_t lo = 0, hi = heap_end_ ? heap_end_ : object_count_;  // sub-objects (after heap_end_) are not sorted
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
     if (sorted_addr_[mid] <= v) lo = mid + 1;

@@ -1,0 +1,64 @@
+// carve_xfer_test.cc — carved containers on real processes (stfw/tests/programs/carve,
+// built -O2): slab pages of items with a flexible tail (TTST_SLAB in the source) and
+// pool blocks (ttst-cc's TTST_ANNOTATIONS). P -> F -> R gives R == P byte for byte;
+// every item and node is a typed sub-object (counted: carved=), the free chunks and
+// page tails are free memory; in F the items, the hash chains, the LRU lists, a
+// pointer into an item's value and the pool's nodes and strings are all there, and
+// v2 allocates new items from the transferred free-slot list and page tails without
+// overwriting a live one. Then the refusal: item grew a field in v2 (cannot stay
+// at its offset: needs transfer code, naming the type).
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "inject/tests/test_util.h"
+#include "stfw/stfw_task.h"
+#include "stfw/tests/transfer_checks.h"
+#include "stfw/tests/xfer_fixture.h"
+
+using namespace ttst;
+using namespace ttst::stfw::testing;
+
+namespace {
+
+std::string prog(const std::string& name) { return inject::testing::runfile("stfw/tests/programs/carve/" + name); }
+
+inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2) {
+  rt.v1 = prog("carve_v1");
+  rt.v2 = prog(v2);
+  rt.start();
+  return rt.forward();
+}
+
+// The figure `name=` of an agent's output line, or -1.
+long figure(const std::string& line, const std::string& name) {
+  size_t at = line.find(" " + name + "=");
+  return at == std::string::npos ? -1 : std::stol(line.substr(at + name.size() + 2));
+}
+
+}  // namespace
+
+TEST_CASE("carved containers: slab items and pool nodes are typed sub-objects, R == P, F serves them") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "carve_v2");
+  require_transferred(fw);
+  std::string figures = message(fw);
+  INFO(figures);
+  // 72 items + the binary one; 2 pool headers + 30 nodes.
+  CHECK(figure(figures, "carved") == 73 + 32);
+  CHECK(figure(figures, "containers") >= 5);  // >= 3 slab pages + 2 pool blocks
+  CHECK(figure(figures, "container_free_bytes") > 0);
+  CHECK(figure(figures, "untyped_copied") == 0);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  CHECK(f == "items:72/72 binary:1 cursor:1 nodes:30 sum:8555 labels:30 after_new:18,60");
+}
+
+TEST_CASE("carved containers refused: item grew a field in v2, so it cannot stay at its offset") {
+  RoundTrip rt;
+  check_refusal(forward_to(rt, "carve_v2_cas"),
+                {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: _stritem at +",
+                 {"has type _stritem, whose layout differs in v2 (32 -> 40 bytes",
+                  "a sub-object carved in a container stays at its offset, so this needs transfer code"}});
+}
