@@ -56,7 +56,10 @@ bool same_layout(const Program& a, TypeId ta, const Program& b, TypeId tb, int d
   const Type& x = a.type(a.strip(ta));
   const Type& y = b.type(b.strip(tb));
   if (depth > 64 || x.kind != y.kind || x.size != y.size) return false;
-  if (x.kind == TypeKind::Array) return x.count == y.count && same_layout(a, x.target, b, y.target, depth + 1);
+  // `T end[0]` (GNU) and `T end[]` (C99) are the same flexible tail
+  auto tail = [](uint64_t count) { return count == 0 || count == kFlexible; };
+  if (x.kind == TypeKind::Array)
+    return (x.count == y.count || (tail(x.count) && tail(y.count))) && same_layout(a, x.target, b, y.target, depth + 1);
   if (x.kind == TypeKind::Base) return x.encoding == y.encoding;
   if (x.kind != TypeKind::Struct && x.kind != TypeKind::Union) return true;
   if (x.members.size() != y.members.size()) return false;

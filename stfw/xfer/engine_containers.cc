@@ -314,7 +314,11 @@ bool Engine::same_layout(uint32_t src_type, uint32_t dst_type, int depth) {
   const ImageType& s = src_meta().type(src_type);
   const ImageType& d = dst_meta().type(dst_type);
   if (depth > int(kMaxNesting) || s.kind != d.kind || s.size != d.size) return false;
-  if (s.kind == kArray) return s.count == d.count && same_layout(s.target, d.target, depth + 1);
+  if (s.kind == kArray) {  // `T end[0]` (GNU) and `T end[]` (C99) are the same flexible tail
+    constexpr uint64_t kFlex = dwarfmeta::image::kFlexibleCount;
+    bool tails = (s.count == 0 || s.count == kFlex) && (d.count == 0 || d.count == kFlex);
+    return (s.count == d.count || tails) && same_layout(s.target, d.target, depth + 1);
+  }
   if (s.kind == kBase) return s.encoding == d.encoding;
   if (s.kind != kStruct && s.kind != kUnion) return true;
   if (src_meta().member_count(s) != dst_meta().member_count(d)) return false;
