@@ -76,6 +76,9 @@ static void slabs_free(void *ptr, unsigned int id) {
   if (p->sl_curr == p->sl_total) {
     p->sl_total = p->sl_total ? 2 * p->sl_total : 4;
     p->slots = realloc(p->slots, p->sl_total * sizeof(void *));
+    /* the unused entries hold whatever the reused memory held (memcached: bytes of
+     * a freed read buffer): text here, never a pointer */
+    for (unsigned k = p->sl_curr; k < p->sl_total; ++k) memcpy(&p->slots[k], "3-v13-v1", 8);
   }
   p->slots[p->sl_curr++] = ptr;  /* the chunk keeps its old bytes: free memory */
 }
