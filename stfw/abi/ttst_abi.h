@@ -46,7 +46,9 @@
                    the containers); arg: comma-separated, each optional:
                    "chunk=M" (a sibling member of the same struct holding the
                    size of each sub-object's chunk: a slab class's item size),
-                   "of=T" (the type sub-objects are carved as, for the plan)
+                   "count=N" (a sibling holding how many elements of the array
+                   the holder points to are in use), "of=T|U" (the types
+                   sub-objects are carved as, for the plan)
  * ------------------------------------------------------------------------- */
 #define TTST_ANNOT_SECTION ".ttst.annot"
 #define TTST_ANNOT_TAG 0x54u

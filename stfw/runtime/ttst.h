@@ -70,10 +70,17 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  *                                       extends to the next one (or the end)
  *   TTST_SLAB(holder, chunk_member, T)  a slab page: chunk_member, a sibling of
  *                                       the holder member, is each chunk's size
- * memcached 1.2: TTST_SLAB(slabclass_t.slab_list, size, item).
+ * memcached 1.2: TTST_SLAB_N(slabclass_t.slab_list, slabs, size, item) (below).
  * Without touching the source: ttst-cc's TTST_ANNOTATIONS variable. */
 #define TTST_CONTAINER(holder, type) TTST__ANNOT(7, #holder, "of=" #type)
 #define TTST_SLAB(holder, chunk_member, type) TTST__ANNOT(7, #holder, "chunk=" #chunk_member ",of=" #type)
+/* ..._N: the holder points to an array of pointers to containers whose first
+ * count_member (another sibling) elements are in use; the rest may hold stale
+ * bytes (a realloc'd array's tail) that must not declare anything. memcached 1.2:
+ * TTST_SLAB_N(slabclass_t.slab_list, slabs, size, item). */
+#define TTST_CONTAINER_N(holder, count_member, type) TTST__ANNOT(7, #holder, "count=" #count_member ",of=" #type)
+#define TTST_SLAB_N(holder, count_member, chunk_member, type)                    \
+  TTST__ANNOT(7, #holder, "count=" #count_member ",chunk=" #chunk_member ",of=" #type)
 
 /* TTST_POLLER(f1, ..., fn): the event loop's idle wait is a blocking call in fn,
  * reached from the update point's function through f1 -> f2 -> ... -> fn (calls

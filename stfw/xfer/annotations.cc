@@ -23,6 +23,27 @@ const char* basename(const char* path) {
     if (*p == '/') b = p + 1;
   return b;
 }
+// The member of struct `ct` named by "key=NAME" in a comma-separated `arg`: its
+// index, -1 when the key is absent, -2 when NAME is no member of `ct`.
+int64_t sibling(const View& v, const ImageType& ct, const char* arg, const char* key) {
+  for (const char* p = arg; *p; ++p) {
+    if ((p != arg && p[-1] != ',') || !starts(p, key)) continue;
+    const char* name = p;
+    while (*name != '=') ++name;
+    ++name;
+    uint64_t len = 0;
+    while (name[len] && name[len] != ',') ++len;
+    for (uint32_t m = 0; m < v.member_count(ct); ++m) {
+      const char* mn = v.str(v.members(ct)[m].name);
+      uint64_t j = 0;
+      while (j < len && mn[j] == name[j]) ++j;
+      if (j == len && !mn[j]) return m;
+    }
+    return -2;
+  }
+  return -1;
+}
+
 Rule rule_of(uint8_t kind) {
   return kind == kIxfer ? kRuleBytes : kind == kPxfer ? kRulePointer : kind == kNoTransfer ? kRuleSkip : kRuleDefault;
 }
@@ -95,15 +116,6 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
 bool Annotations::resolve_members(const View& v, bool newer, const ImageAnnotation& a, Rule rule,
                                   const char* old_name, bool container) {
   const char* target = v.str(a.target);
-  // CONTAINER's "chunk=M": M is looked up among the holder member's siblings.
-  const char* chunk_name = nullptr;
-  uint64_t chunk_len = 0;
-  if (container)
-    for (const char* p = v.str(a.arg); *p; ++p)
-      if ((p == v.str(a.arg) || p[-1] == ',') && starts(p, "chunk=")) {
-        chunk_name = p + 6;
-        while (chunk_name[chunk_len] && chunk_name[chunk_len] != ',') ++chunk_len;
-      }
   uint8_t want = 0;  // 0: a typedef name
   if (starts(target, "struct ")) want = kStructKind, target += 7;
   else if (starts(target, "union ")) want = kUnionKind, target += 6;
@@ -145,24 +157,17 @@ bool Annotations::resolve_members(const View& v, bool newer, const ImageAnnotati
       if (*p == '.') cur = v.strip(v.members(ct)[index].type);
     }
     if (index < 0 || *p) continue;
-    int64_t chunk = -1;
-    if (chunk_name) {  // the holder's struct: the type `cur`, whose member `index` holds the containers
-      const ImageType& ct = v.type(cur);
-      for (uint32_t m = 0; m < v.member_count(ct) && chunk < 0; ++m) {
-        const char* mn = v.str(v.members(ct)[m].name);
-        uint64_t j = 0;
-        while (j < chunk_len && mn[j] == chunk_name[j]) ++j;
-        if (j == chunk_len && !mn[j]) chunk = m;
-      }
-      if (chunk < 0) continue;  // names no sibling: the annotation names nothing here
-    }
+    // CONTAINER's "chunk=M" and "count=N": siblings of the holder member in `cur`.
+    int64_t chunk = container ? sibling(v, v.type(cur), v.str(a.arg), "chunk=") : -1;
+    int64_t count = container ? sibling(v, v.type(cur), v.str(a.arg), "count=") : -1;
+    if (chunk == -2 || count == -2) continue;  // names no sibling: the annotation names nothing here
     if (member_count_ == member_capacity_) {  // a type defined in many compilation units
       auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * member_capacity_ * 2));
       if (!bigger) return false;
       for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
       members_ = bigger, member_capacity_ *= 2;
     }
-    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk};
+    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk, count};
     found = true;
   }
   return found;
@@ -182,10 +187,11 @@ Rule Annotations::member_rule(bool newer, uint32_t type, uint32_t index) const {
   return kRuleDefault;
 }
 
-bool Annotations::container_member(bool newer, uint32_t type, uint32_t index, int64_t* chunk) const {
+bool Annotations::container_member(bool newer, uint32_t type, uint32_t index, int64_t* chunk, int64_t* count) const {
   for (uint32_t i = 0; i < member_count_; ++i) {
     const MemberEntry& m = members_[i];
-    if (m.container && m.newer == newer && m.type == type && m.index == index) return *chunk = m.chunk, true;
+    if (m.container && m.newer == newer && m.type == type && m.index == index)
+      return *chunk = m.chunk, *count = m.count, true;
   }
   return false;
 }

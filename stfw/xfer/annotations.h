@@ -48,9 +48,10 @@ class Annotations {
   Rule member_rule(bool newer, uint32_t type, uint32_t index) const;
   // CONTAINER (ttst_abi.h §1): does any annotation declare containers; is this
   // member (of the older or newer image's stripped type) a holder of containers,
-  // and which sibling member holds the chunk size (-1: none); is this global one.
+  // which sibling member holds the chunk size and which the number of used
+  // elements of the array it points to (-1: none); is this global one.
   bool has_containers() const { return container_count_ > 0; }
-  bool container_member(bool newer, uint32_t type, uint32_t index, int64_t* chunk) const;
+  bool container_member(bool newer, uint32_t type, uint32_t index, int64_t* chunk, int64_t* count) const;
   bool container_global(const char* id) const;
   // Does any member of this type carry a rule or a rename? (The engine's fast paths,
   // which copy whole types as bytes, must not be used for such types.)
@@ -80,6 +81,7 @@ class Annotations {
     const char* old_name;  // RENAMED_FROM
     bool container;        // CONTAINER
     int64_t chunk;         // CONTAINER: the sibling member holding the chunk size, or -1
+    int64_t count;         // CONTAINER: the sibling member holding the used element count, or -1
   };
   bool add(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a);
   bool resolve_members(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a,

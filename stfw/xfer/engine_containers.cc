@@ -85,7 +85,7 @@ void Engine::declare_in_globals() {
     const uint8_t* src = source_bytes(o.addr, o.size);
     if (!src || (o.flags & kReadonly)) continue;
     if (annotations_.container_global(src_meta().str(src_meta().global_at(o.src_global).id)))
-      mark_containers(o.src_type, src, kNoChunk, 0);
+      mark_containers(o.src_type, src, kNoChunk, ~0ull, 0);
     else
       declare_in_value(o.src_type, src, 0);
   }
@@ -102,19 +102,16 @@ void Engine::declare_in_value(uint32_t type, const uint8_t* src, int depth) {
   }
   if (ty.kind != kStruct) return;
   for (uint32_t i = 0; i < src_meta().member_count(ty); ++i) {
-    const ImageMember& m = src_meta().members(ty)[i];
-    int64_t chunk = -1;
-    if (!annotations_.container_member(src_newer(), t, i, &chunk)) {
-      declare_in_value(m.type, src + m.offset, depth + 1);
-      continue;
-    }
-    uint64_t chunk_size = kNoChunk;
-    if (chunk >= 0) {
-      const ImageMember& c = src_meta().members(ty)[chunk];
-      chunk_size = load_uint(src + c.offset, type_size(src_meta(), c.type));
-    }
-    mark_containers(m.type, src + m.offset, chunk_size, 0);
+    int64_t chunk = -1, count = -1;
+    if (annotations_.container_member(src_newer(), t, i, &chunk, &count))
+      declare_holder(ty, i, member_name(src_meta(), ty, chunk), member_name(src_meta(), ty, count), src);
+    else
+      declare_in_value(src_meta().members(ty)[i].type, src + src_meta().members(ty)[i].offset, depth + 1);
   }
+}
+
+const char* Engine::member_name(const View& meta, const ImageType& ty, int64_t index) {
+  return index < 0 ? nullptr : meta.str(meta.members(ty)[index].name);
 }
 
 // walk_struct's hook while typing: a holder member of a struct anywhere (heap
@@ -122,32 +119,41 @@ void Engine::declare_in_value(uint32_t type, const uint8_t* src, int depth) {
 void Engine::declare_in_member(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
                                const uint8_t* struct_src) {
   const ImageType& sty = src_meta().type(src_type);
-  int64_t chunk = -1;
-  const char* chunk_name = nullptr;
-  if (annotations_.container_member(src_newer(), src_type, src_index, &chunk)) {
-    if (chunk >= 0) chunk_name = src_meta().str(src_meta().members(sty)[chunk].name);
-  } else if (annotations_.container_member(!src_newer(), dst_type, dst_index, &chunk)) {
-    if (chunk >= 0) chunk_name = dst_meta().str(dst_meta().members(dst_meta().type(dst_type))[chunk].name);
-  } else {
-    return;
-  }
-  uint64_t chunk_size = kNoChunk;
+  const ImageType& dty = dst_meta().type(dst_type);
+  int64_t chunk = -1, count = -1;
+  if (annotations_.container_member(src_newer(), src_type, src_index, &chunk, &count))
+    declare_holder(sty, src_index, member_name(src_meta(), sty, chunk), member_name(src_meta(), sty, count),
+                   struct_src);
+  else if (annotations_.container_member(!src_newer(), dst_type, dst_index, &chunk, &count))
+    declare_holder(sty, src_index, member_name(dst_meta(), dty, chunk), member_name(dst_meta(), dty, count),
+                   struct_src);
+}
+
+// One holder member of a struct's bytes: its chunk size and used-element count
+// read from the siblings so named (in the source's layout).
+void Engine::declare_holder(const ImageType& sty, uint32_t index, const char* chunk_name, const char* count_name,
+                            const uint8_t* struct_src) {
+  uint64_t chunk = kNoChunk, limit = ~0ull;
   if (chunk_name)
     if (const ImageMember* c = src_meta().member(sty, chunk_name))
-      chunk_size = load_uint(struct_src + c->offset, type_size(src_meta(), c->type));
-  const ImageMember& m = src_meta().members(sty)[src_index];
-  mark_containers(m.type, struct_src + m.offset, chunk_size, 0);
+      chunk = load_uint(struct_src + c->offset, type_size(src_meta(), c->type));
+  if (count_name)
+    if (const ImageMember* c = src_meta().member(sty, count_name))
+      limit = load_uint(struct_src + c->offset, type_size(src_meta(), c->type));
+  const ImageMember& m = src_meta().members(sty)[index];
+  mark_containers(m.type, struct_src + m.offset, chunk, limit, 0);
 }
 
 // The heap blocks a value of `type` points to, through every pointer level (an
-// array of pointers to containers), become containers.
-void Engine::mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, int depth) {
+// array of pointers to containers: its first `limit` elements), become containers.
+void Engine::mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, uint64_t limit, int depth) {
   uint32_t t = src_meta().strip(type);
   const ImageType& ty = src_meta().type(t);
   if (depth > 8) return;
   if (ty.kind == kArray && ty.count != dwarfmeta::image::kFlexibleCount) {
     uint64_t elem = type_size(src_meta(), ty.target);
-    for (uint64_t k = 0; elem && k < ty.count; ++k) mark_containers(ty.target, src + k * elem, chunk, depth + 1);
+    for (uint64_t k = 0; elem && k < ty.count && k < limit; ++k)
+      mark_containers(ty.target, src + k * elem, chunk, ~0ull, depth + 1);
     return;
   }
   if (ty.kind != kPointer) return;
@@ -157,7 +163,8 @@ void Engine::mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, 
   if (o.flags & (kGlobal | kFromLibrary | kCarved)) return;
   if (src_meta().type(src_meta().strip(ty.target)).kind == kPointer) {  // an array of pointers to containers
     const uint8_t* elems = source_bytes(o.addr, o.size);
-    for (uint64_t k = 0; elems && k + 8 <= o.size; k += 8) mark_containers(ty.target, elems + k, chunk, depth + 1);
+    for (uint64_t k = 0; elems && k + 8 <= o.size && k / 8 < limit; k += 8)
+      mark_containers(ty.target, elems + k, chunk, ~0ull, depth + 1);
     return;
   }
   if (!(o.flags & kContainer)) {

@@ -361,7 +361,11 @@ class Engine {
   // walk_struct's hook (typing): member src_index of src_type holds containers?
   void declare_in_member(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
                          const uint8_t* struct_src);
-  void mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, int depth);
+  void declare_holder(const ImageType& sty, uint32_t index, const char* chunk_name, const char* count_name,
+                      const uint8_t* struct_src);
+  static const char* member_name(const View& meta, const ImageType& ty, int64_t index);
+  // `limit`: how many elements of the first array of pointers hold containers.
+  void mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, uint64_t limit, int depth);
   // pointer()'s hook (typing): v, of stripped pointee type src_pointee, points into container `index`.
   void carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);
   int64_t carved_at(uint64_t addr) const;

@@ -42,7 +42,7 @@ typedef struct {
   void **slab_list; /* the pages */
   unsigned int list_size;
 } slabclass_t;
-TTST_SLAB(slabclass_t.slab_list, size, item);
+TTST_SLAB_N(slabclass_t.slab_list, slabs, size, item); /* pages: slab_list[0 .. slabs) */
 
 #define CLASSES 3
 #define PAGE 4096
@@ -61,6 +61,9 @@ static void *slabs_alloc(unsigned int id) {
     if (p->slabs == p->list_size) {
       p->list_size = p->list_size ? 2 * p->list_size : 2;
       p->slab_list = realloc(p->slab_list, p->list_size * sizeof(void *));
+      /* the unused entries hold stale bytes: here the address of a live block
+       * (the hash table), which must not be taken for a page */
+      for (unsigned k = p->slabs; k < p->list_size; ++k) p->slab_list[k] = hashtable;
     }
     p->end_page_ptr = malloc(p->size * p->perslab);
     p->slab_list[p->slabs++] = p->end_page_ptr;
