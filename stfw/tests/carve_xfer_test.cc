@@ -1,13 +1,14 @@
 // carve_xfer_test.cc — carved containers on real processes (stfw/tests/programs/carve,
-// built -O2): slab pages of items with a flexible tail (TTST_SLAB in the source) and
+// built -O2): slab pages of items with a flexible tail (TTST_SLAB_N in the source) and
 // pool blocks (ttst-cc's TTST_ANNOTATIONS). P -> F -> R gives R == P byte for byte;
 // every item and node is a typed sub-object (counted: carved=), the free chunks and
 // page tails are free memory; in F the items, the hash chains, the LRU lists, a
 // pointer into an item's value and the pool's nodes and strings are all there, and
 // v2 allocates new items from the transferred free-slot list and page tails without
 // overwriting a live one. Stale bytes in unused entries (slab_list past its count,
-// slots past sl_curr) declare and refuse nothing. Then the refusal: item grew a field in v2 (cannot stay
-// at its offset: needs transfer code, naming the type).
+// slots past sl_curr) declare and refuse nothing. Then the refusals: item grew a
+// field in v2 (cannot stay at its offset: needs transfer code, naming the type);
+// a pointer in pool bytes that no typed pointer reaches.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -58,10 +59,31 @@ TEST_CASE("carved containers: slab items and pool nodes are typed sub-objects, R
   CHECK(f == "items:72/72 binary:1 cursor:1 nodes:30 sum:8555 labels:30 after_new:18,60");
 }
 
-TEST_CASE("carved containers refused: item grew a field in v2, so it cannot stay at its offset") {
-  RoundTrip rt;
-  check_refusal(forward_to(rt, "carve_v2_cas"),
-                {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: _stritem at +",
-                 {"has type _stritem, whose layout differs in v2 (32 -> 40 bytes",
-                  "a sub-object carved in a container stays at its offset, so this needs transfer code"}});
+// A v1 / v2 pair the forward transfer must refuse, and what the refusal says.
+struct CarveRefusal {
+  const char* name;
+  const char* v1;
+  const char* v2;
+  Refusal want;
+};
+
+const CarveRefusal kCarveRefusals[] = {
+    {"item grew a field in v2, so it cannot stay at its offset", "carve_v1", "carve_v2_cas",
+     {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: _stritem at +",
+      {"has type _stritem, whose layout differs in v2 (32 -> 40 bytes",
+       "a sub-object carved in a container stays at its offset, so this needs transfer code"}}},
+    {"pool bytes no typed pointer reaches hold a pointer: never copied blind", "carve_v1_tail", "carve_v2",
+     {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: pool_s at +0 of heap object #",  // a third block: its header
+      {"is followed by 480 bytes of its container that no typed pointer reaches, and the word at +",
+       "looks like a pointer: refusing to guess"}}},
+};
+
+TEST_CASE("carved containers refused: a sub-object type that changed layout, pointers in uncarved bytes") {
+  for_each_case(kCarveRefusals, [](const CarveRefusal& c) {
+    RoundTrip rt;
+    rt.v1 = prog(c.v1);
+    rt.v2 = prog(c.v2);
+    rt.start();
+    check_refusal(rt.forward(), c.want);
+  });
 }

@@ -7,7 +7,9 @@
  * linked by pool_t.next). The slab pages are declared in the source (TTST_SLAB);
  * the pools through ttst-cc's TTST_ANNOTATIONS (BUILD). Built three ways: V1, V2
  * (a global and a member added outside the carved types), and V2 with ITEM_CAS
- * (item grows a cas field: cannot stay in place, needs transfer code).
+ * (item grows a cas field: cannot stay in place, needs transfer code); V1 also
+ * with TAIL_POINTER (a pool allocation reached only through void * holds a pointer:
+ * refused, it would be copied blind as the bytes after the last node).
  * v1 builds its state, prints "ready" and loops through an update point; v2,
  * once its state is transferred in, checks every item and node, allocates new
  * items (from the free slots and the page tails) and prints one line. */
@@ -138,6 +140,9 @@ struct node {
   char *label;          /* a string in the pool */
 };
 #define POOL_BLOCK 512
+#ifdef TAIL_POINTER
+static void *stash;     /* a pool allocation reached only through void *, holding a pointer */
+#endif
 static pool_t *pool;    /* BUILD's TTST_ANNOTATIONS: CONTAINER(carve.c::pool, ...), CONTAINER(pool_t.next, ...) */
 static struct node *nodes;
 
@@ -192,6 +197,11 @@ int main(void) {
       nd->label = palloc(8);
       snprintf(nd->label, 8, "n%ld", i);
     }
+#ifdef TAIL_POINTER
+    void **slot = palloc(sizeof(void *));
+    *slot = nodes;
+    stash = slot;
+#endif
     printf("ready\n");
     fflush(stdout);
   }
