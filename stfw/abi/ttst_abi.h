@@ -41,7 +41,9 @@
  *                   optionally ",count=M" (calloc-style element count)
  *      DEALLOCATOR: "ptr=N" (1-based parameter holding the pointer)
       CONTAINER:   (appended to ABI 1; a reader that predates it rejects kind 7)
-                   target: a global or member holding a pointer (any depth:
+                   target: a struct/union/typedef name (every heap block a
+                   pointer to it points to at its base is a container), or
+                   a global or member holding a pointer (any depth:
                    `void **slab_list` reaches an array whose elements point to
                    the containers); arg: comma-separated, each optional:
                    "chunk=M" (a sibling member of the same struct holding the

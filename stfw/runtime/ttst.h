@@ -70,6 +70,8 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  *                                       extends to the next one (or the end)
  *   TTST_SLAB(holder, chunk_member, T)  a slab page: chunk_member, a sibling of
  *                                       the holder member, is each chunk's size
+ *   TTST_CONTAINER(T, T|U)              by type: every heap block a T * points
+ *                                       to at its base (nginx: ngx_pool_t)
  * memcached 1.2: TTST_SLAB_N(slabclass_t.slab_list, slabs, size, item) (below).
  * Without touching the source: ttst-cc's TTST_ANNOTATIONS variable. */
 #define TTST_CONTAINER(holder, type) TTST__ANNOT(7, #holder, "of=" #type)

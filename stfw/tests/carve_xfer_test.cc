@@ -1,6 +1,6 @@
 // carve_xfer_test.cc — carved containers on real processes (stfw/tests/programs/carve,
 // built -O2): slab pages of items with a flexible tail (TTST_SLAB_N in the source) and
-// pool blocks (ttst-cc's TTST_ANNOTATIONS). P -> F -> R gives R == P byte for byte;
+// pool blocks (ttst-cc's TTST_ANNOTATIONS: by their holders, or by type). P -> F -> R gives R == P byte for byte;
 // every item and node is a typed sub-object (counted: carved=), the free chunks and
 // page tails are free memory; in F the items, the hash chains, the LRU lists, a
 // pointer into an item's value and the pool's nodes and strings are all there, and
@@ -25,13 +25,6 @@ namespace {
 
 std::string prog(const std::string& name) { return inject::testing::runfile("stfw/tests/programs/carve/" + name); }
 
-inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2) {
-  rt.v1 = prog("carve_v1");
-  rt.v2 = prog(v2);
-  rt.start();
-  return rt.forward();
-}
-
 // The figure `name=` of an agent's output line, or -1.
 long figure(const std::string& line, const std::string& name) {
   size_t at = line.find(" " + name + "=");
@@ -40,9 +33,12 @@ long figure(const std::string& line, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("carved containers: slab items and pool nodes are typed sub-objects, R == P, F serves them") {
+void check_carved_round_trip(const std::string& v1, const std::string& v2) {
   RoundTrip rt;
-  inject::AgentOutcome fw = forward_to(rt, "carve_v2");
+  rt.v1 = prog(v1);
+  rt.v2 = prog(v2);
+  rt.start();
+  inject::AgentOutcome fw = rt.forward();
   require_transferred(fw);
   std::string figures = message(fw);
   INFO(figures);
@@ -57,6 +53,14 @@ TEST_CASE("carved containers: slab items and pool nodes are typed sub-objects, R
   std::string f = rt.release_future();
   INFO(f);
   CHECK(f == "items:72/72 binary:1 cursor:1 nodes:30 sum:8555 labels:30 after_new:18,60");
+}
+
+TEST_CASE("carved containers: slab items and pool nodes are typed sub-objects, R == P, F serves them") {
+  check_carved_round_trip("carve_v1", "carve_v2");
+}
+
+TEST_CASE("carved containers declared by type (every pool block a pool_t * points to): the same") {
+  check_carved_round_trip("carve_v1_bytype", "carve_v2_bytype");
 }
 
 // A v1 / v2 pair the forward transfer must refuse, and what the refusal says.

@@ -59,7 +59,9 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
   globals_ = static_cast<GlobalEntry*>(scratch(ctx, sizeof(GlobalEntry) * global_capacity_));
   members_ = static_cast<MemberEntry*>(scratch(ctx, sizeof(MemberEntry) * member_capacity_));
   names_ = static_cast<char*>(scratch(ctx, names_cap_));
-  if (!globals_ || !members_ || !names_) return false;
+  type_capacity_ = 64;
+  types_ = static_cast<TypeEntry*>(scratch(ctx, sizeof(TypeEntry) * type_capacity_));
+  if (!globals_ || !members_ || !names_ || !types_) return false;
   for (int side = 0; side < 2; ++side) {
     const View& v = side ? newer : older;
     for (uint32_t i = 0; i < v.annotation_count(); ++i) {
@@ -79,11 +81,17 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
 
 bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   const char* target = v.str(a.target);
-  bool member = starts(target, "struct ") || starts(target, "union ");
-  for (const char* p = target; *p && !member; ++p) member = *p == '.';
-  for (const char* p = target; *p && member && !starts(target, "struct ") && !starts(target, "union "); ++p)
-    if (p[0] == ':' && p[1] == ':') member = false;  // "file.c::name": a file-static global
+  // A member path has a '.' after its last "::" ("file.c::name" is a file-static global).
+  const char* last = target;
+  for (const char* p = target; *p; ++p)
+    if (p[0] == ':' && p[1] == ':') last = p + 2;
+  bool member = false;
+  for (const char* p = last; *p && !member; ++p) member = *p == '.';
   if (a.kind == kContainer) ++container_count_;
+  if (!member && (starts(target, "struct ") || starts(target, "union "))) {
+    if (a.kind == kContainer) return add_container_type(v, newer, target);  // TTST_CONTAINER(struct tag, ...)
+    return false;
+  }
   if (member)
     return resolve_members(v, newer, a, rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr,
                            a.kind == kContainer);
@@ -101,6 +109,7 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   cand[k] = 0;
   const dwarfmeta::image::ImageGlobal* g = v.global(cand);
   if (!g) g = v.global(target);
+  if (!g && a.kind == kContainer) return add_container_type(v, newer, target);  // a type name
   if (!g || global_count_ == global_capacity_) return false;
   GlobalEntry& e = globals_[global_count_++];
   e.rule = rule_of(a.kind);
@@ -193,6 +202,37 @@ bool Annotations::container_member(bool newer, uint32_t type, uint32_t index, in
     if (m.container && m.newer == newer && m.type == type && m.index == index)
       return *chunk = m.chunk, *count = m.count, true;
   }
+  return false;
+}
+
+// TTST_CONTAINER(T, ...): "struct tag", "union tag", a typedef name or a tag; every
+// type of `v` so named (one per compilation unit), stripped.
+bool Annotations::add_container_type(const View& v, bool newer, const char* name) {
+  uint8_t want = 0;
+  if (starts(name, "struct ")) want = kStructKind, name += 7;
+  else if (starts(name, "union ")) want = kUnionKind, name += 6;
+  bool found = false;
+  for (int pass = 0; pass < 2 && !found; ++pass)  // typedef names first, then tags
+    for (uint32_t t = 1; t < v.type_count(); ++t) {
+      const ImageType& ty = v.type(t);
+      bool kind_ok = want ? ty.kind == want
+                          : (pass == 0 ? ty.kind == kTypedefKind : ty.kind == kStructKind || ty.kind == kUnionKind);
+      if (!kind_ok || ty.name == dwarfmeta::image::kNone || !eq(v.str(ty.name), name)) continue;
+      if (type_count_ == type_capacity_) {
+        auto* bigger = static_cast<TypeEntry*>(scratch_(ctx_, sizeof(TypeEntry) * type_capacity_ * 2));
+        if (!bigger) return false;
+        for (uint32_t i = 0; i < type_count_; ++i) bigger[i] = types_[i];
+        types_ = bigger, type_capacity_ *= 2;
+      }
+      types_[type_count_++] = TypeEntry{newer, v.strip(t)};
+      found = true;
+    }
+  return found;
+}
+
+bool Annotations::container_type(bool newer, uint32_t type) const {
+  for (uint32_t i = 0; i < type_count_; ++i)
+    if (types_[i].newer == newer && types_[i].type == type) return true;
   return false;
 }
 

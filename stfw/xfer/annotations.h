@@ -53,6 +53,9 @@ class Annotations {
   bool has_containers() const { return container_count_ > 0; }
   bool container_member(bool newer, uint32_t type, uint32_t index, int64_t* chunk, int64_t* count) const;
   bool container_global(const char* id) const;
+  // A type declared a container (TTST_CONTAINER(T, ...)): every heap block a T *
+  // points to at its base is one. `type` stripped, of the older or newer image.
+  bool container_type(bool newer, uint32_t type) const;
   // Does any member of this type carry a rule or a rename? (The engine's fast paths,
   // which copy whole types as bytes, must not be used for such types.)
   bool type_annotated(bool newer, uint32_t type) const;
@@ -87,6 +90,13 @@ class Annotations {
   bool resolve_members(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a,
                        Rule rule, const char* old_name, bool container = false);
 
+  bool add_container_type(const dwarfmeta::image::View& v, bool newer, const char* name);
+  struct TypeEntry {
+    bool newer;
+    uint32_t type;
+  };
+  TypeEntry* types_ = nullptr;
+  uint32_t type_count_ = 0, type_capacity_ = 0;
   GlobalEntry* globals_ = nullptr;
   MemberEntry* members_ = nullptr;
   uint32_t container_count_ = 0;

@@ -175,6 +175,18 @@ void Engine::mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, 
   }
 }
 
+bool Engine::container_pointee(uint32_t src_pointee, uint32_t dst_pointee) const {
+  return annotations_.has_containers() && ((src_pointee && annotations_.container_type(src_newer(), src_pointee)) ||
+                                           (dst_pointee && annotations_.container_type(!src_newer(), dst_pointee)));
+}
+
+void Engine::declare_by_type(Object& o, uint32_t src_pointee, uint32_t dst_target) {
+  if ((o.flags & (kGlobal | kFromLibrary | kCarved)) || !container_pointee(src_pointee, dst_meta().strip(dst_target)))
+    return;
+  o.flags |= kContainer, o.src_global = kNoChunk;
+  ++container_count_;
+}
+
 int64_t Engine::carved_at(uint64_t addr) const {
   if (!carved_slots_) return -1;
   uint64_t h = (addr * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);

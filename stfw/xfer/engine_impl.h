@@ -366,7 +366,11 @@ class Engine {
   static const char* member_name(const View& meta, const ImageType& ty, int64_t index);
   // `limit`: how many elements of the first array of pointers hold containers.
   void mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, uint64_t limit, int depth);
-  // pointer()'s hook (typing): v, of stripped pointee type src_pointee, points into container `index`.
+  // pointer()'s hooks (typing): a T * at a heap block's base, T declared a container
+  // type (TTST_CONTAINER(T, ...)), declares it; v, of stripped pointee type
+  // src_pointee, points into container `index`.
+  bool container_pointee(uint32_t src_pointee, uint32_t dst_pointee) const;
+  void declare_by_type(Object& o, uint32_t src_pointee, uint32_t dst_target);
   void carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);
   int64_t carved_at(uint64_t addr) const;
   // After typing: sub-objects sorted, their extents (chunk, next sub-object, end), checks.

@@ -28,6 +28,7 @@ bool Engine::compile_plan(uint32_t src_type, uint32_t dst_type, uint32_t src_off
     uint32_t src_pointee = src_meta().strip(src_ty.target);
     uint32_t dst_pointee = dst_meta().strip(dst_ty.target);
     if (dst_pointee == 0 && src_pointee != 0) dst_pointee = counterpart(src_pointee);
+    if (container_pointee(src_pointee, dst_pointee)) return false;  // the walk declares (engine_containers.cc)
     const ImageType& pointee_ty = src_meta().type(src_pointee);
     uint64_t pointee_size = (src_pointee != 0 && pointee_ty.kind != kFunc && pointee_ty.size > 0) ? pointee_ty.size : 0;
     out.steps[out.step_count++] =

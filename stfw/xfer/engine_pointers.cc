@@ -19,6 +19,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
     uint32_t src_pointee = src_meta().strip(src_ty.target);
     const ImageType& pointee_ty = src_meta().type(src_pointee);
     if (src_pointee == 0 || pointee_ty.kind == kFunc || pointee_ty.size == 0) return;
+    if (v == o.addr && !(o.flags & kContainer)) declare_by_type(o, src_pointee, dst_ty.target);
     if (o.flags & kContainer) return carve(uint32_t(index), v, src_pointee, dst_ty.target);
     if (v != o.addr) return;  // only base pointers type an object
     uint32_t dst_pointee = dst_meta().strip(dst_ty.target);
