@@ -50,7 +50,10 @@
                    size of each sub-object's chunk: a slab class's item size),
                    "count=N" (a sibling holding how many elements of the array
                    the holder points to are in use), "of=T|U" (the types
-                   sub-objects are carved as, for the plan)
+                   sub-objects are carved as, for the plan);
+                   or target a function and arg "header=K": a header wrapper
+                   (malloc(n + K), returns p + K) whose blocks hold one object
+                   at +K after K header bytes
  * ------------------------------------------------------------------------- */
 #define TTST_ANNOT_SECTION ".ttst.annot"
 #define TTST_ANNOT_TAG 0x54u

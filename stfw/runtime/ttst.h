@@ -80,6 +80,11 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  * count_member (another sibling) elements are in use; the rest may hold stale
  * bytes (a realloc'd array's tail) that must not declare anything. memcached 1.2:
  * TTST_SLAB_N(slabclass_t.slab_list, slabs, size, item). */
+/* TTST_HEADER_WRAPPER(func, k): func allocates malloc(n + k) and returns p + k
+ * (zmalloc): each block allocated in func holds one object at +k after a k-byte
+ * header (copied as bytes). By function: declare a wrapper that is not inlined into
+ * its callers (its own .c file, no LTO), else its blocks stay undeclared (refused). */
+#define TTST_HEADER_WRAPPER(func, k) TTST__ANNOT(7, #func, "header=" #k)
 #define TTST_CONTAINER_N(holder, count_member, type) TTST__ANNOT(7, #holder, "count=" #count_member ",of=" #type)
 #define TTST_SLAB_N(holder, count_member, chunk_member, type)                    \
   TTST__ANNOT(7, #holder, "count=" #count_member ",chunk=" #chunk_member ",of=" #type)

@@ -109,6 +109,14 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   cand[k] = 0;
   const dwarfmeta::image::ImageGlobal* g = v.global(cand);
   if (!g) g = v.global(target);
+  if (!g && a.kind == kContainer && starts(v.str(a.arg), "header=")) {  // a header wrapper (a function)
+    const dwarfmeta::image::ImageFunction* f = v.function(target);
+    uint64_t k = 0;
+    for (const char* p = v.str(a.arg) + 7; *p >= '0' && *p <= '9'; ++p) k = k * 10 + uint64_t(*p - '0');
+    if (!f || k == 0 || k > 4096 || wrapper_count_ == 16) return false;
+    wrappers_[wrapper_count_++] = WrapperEntry{v.str(f->id), k};
+    return true;
+  }
   if (!g && a.kind == kContainer) return add_container_type(v, newer, target);  // a type name
   if (!g || global_count_ == global_capacity_) return false;
   GlobalEntry& e = globals_[global_count_++];
@@ -228,6 +236,12 @@ bool Annotations::add_container_type(const View& v, bool newer, const char* name
       found = true;
     }
   return found;
+}
+
+uint64_t Annotations::header_bytes(const char* function_id) const {
+  for (uint32_t i = 0; i < wrapper_count_; ++i)
+    if (eq(wrappers_[i].function, function_id)) return wrappers_[i].header;
+  return 0;
 }
 
 bool Annotations::container_type(bool newer, uint32_t type) const {

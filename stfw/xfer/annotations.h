@@ -56,6 +56,10 @@ class Annotations {
   // A type declared a container (TTST_CONTAINER(T, ...)): every heap block a T *
   // points to at its base is one. `type` stripped, of the older or newer image.
   bool container_type(bool newer, uint32_t type) const;
+  // TTST_HEADER_WRAPPER(func, k): the bytes of a header that allocation wrapper
+  // `func` (a function ID) puts before the object it returns, else 0.
+  bool has_header_wrappers() const { return wrapper_count_ > 0; }
+  uint64_t header_bytes(const char* function_id) const;
   // Does any member of this type carry a rule or a rename? (The engine's fast paths,
   // which copy whole types as bytes, must not be used for such types.)
   bool type_annotated(bool newer, uint32_t type) const;
@@ -95,6 +99,12 @@ class Annotations {
     bool newer;
     uint32_t type;
   };
+  struct WrapperEntry {
+    const char* function;
+    uint64_t header;
+  };
+  WrapperEntry wrappers_[16] = {};
+  uint32_t wrapper_count_ = 0;
   TypeEntry* types_ = nullptr;
   uint32_t type_count_ = 0, type_capacity_ = 0;
   GlobalEntry* globals_ = nullptr;

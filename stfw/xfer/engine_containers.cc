@@ -76,6 +76,52 @@ void Engine::reset_typing() {
   if (carved_slots_) zero(carved_slots_, carved_capacity_ * 8);
 }
 
+// Blocks allocated by a declared header wrapper (their site is in it): containers
+// whose one sub-object, the object the wrapper returned, starts after the header.
+void Engine::declare_header_blocks() {
+  if (!annotations_.has_header_wrappers()) return;
+  uint64_t last_site = 0, header = 0;
+  for (uint32_t i = global_count_; i < heap_end_; ++i) {
+    Object& o = objects_[i];
+    if (o.flags & kFromLibrary) continue;
+    if (o.site != last_site) {
+      const auto* site = src_meta().alloc_site(o.site - config_.src_bias);
+      last_site = o.site, header = site ? annotations_.header_bytes(src_meta().str(site->caller)) : 0;
+    }
+    if (header == 0 || header >= o.size || (o.flags & kContainer)) continue;
+    o.flags |= kContainer, o.src_global = kNoChunk, o.dst_global = uint32_t(header);
+    ++container_count_;
+  }
+}
+
+// After carving: a header block whose payload no typed pointer carved is an
+// ordinary untyped block again (bytes, pointer-checked); a sub-object anywhere
+// but right after the header is refused; a header word that looks like a pointer too.
+bool Engine::finish_header_blocks(const uint8_t* has_payload) {
+  for (uint32_t i = heap_end_; i < object_count_; ++i) {
+    const Object& o = objects_[i];
+    const Object& c = objects_[o.src_global];
+    if (c.dst_global == 0xffffffffu || o.addr - c.addr == c.dst_global) continue;
+    fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+    describe(message_, o);
+    message_.text(" is not the object its header wrapper returned (at +").number(c.dst_global).text("): needs transfer code");
+    return false;
+  }
+  for (uint32_t i = global_count_; i < heap_end_; ++i) {
+    Object& c = objects_[i];
+    if (!(c.flags & kContainer) || c.dst_global == 0xffffffffu) continue;
+    if (!has_payload[i]) {
+      c.flags &= ~kContainer, c.dst_global = 0xffffffffu, c.src_global = 0xffffffffu;
+      --container_count_;
+      continue;
+    }
+    Object header = c;
+    header.size = c.dst_global;
+    if (refuse_tail_pointer(header, 0)) return false;
+  }
+  return true;
+}
+
 // Globals that hold containers, before any typing: annotated globals, and
 // annotated members of struct (array) globals such as memcached's slabclass[].
 void Engine::declare_in_globals() {
@@ -275,9 +321,15 @@ bool Engine::flexible_tail(uint32_t type) const {
 
 // After typing: each sub-object's extent; overlaps and tails that hide pointers refused.
 bool Engine::finish_carving() {
+  uint8_t* has_payload = alloc<uint8_t>(heap_end_);
+  if (failed()) return false;
+  zero(has_payload, heap_end_);
+  for (uint32_t i = heap_end_; i < object_count_; ++i) has_payload[objects_[i].src_global] = 1;
+  if (annotations_.has_header_wrappers() && !finish_header_blocks(has_payload)) return false;
   uint64_t free_bytes = 0;
   for (uint32_t i = global_count_; i < heap_end_; ++i)
-    if (objects_[i].flags & kContainer) free_bytes += objects_[i].size;
+    if (objects_[i].flags & kContainer)
+      free_bytes += objects_[i].size - (objects_[i].dst_global != 0xffffffffu ? objects_[i].dst_global : 0);
   result_.containers = container_count_;
   if (object_count_ > heap_end_ && !sort_carved()) return false;
   for (uint32_t i = heap_end_; i < object_count_; ++i) {

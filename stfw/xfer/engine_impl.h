@@ -357,6 +357,10 @@ class Engine {
   void reset_typing();
   // Globals holding containers (annotated, or with annotated members) before typing.
   void declare_in_globals();
+  // Blocks of a header wrapper (TTST_HEADER_WRAPPER): containers whose dst_global
+  // holds the header's size; the object the wrapper returned is their sub-object.
+  void declare_header_blocks();
+  bool finish_header_blocks(const uint8_t* has_payload);
   void declare_in_value(uint32_t type, const uint8_t* src, int depth);
   // walk_struct's hook (typing): member src_index of src_type holds containers?
   void declare_in_member(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,

@@ -12,6 +12,7 @@ bool Engine::type_objects() {
   heap_end_ = object_count_;
   typing_stack_ = alloc<uint32_t>(2 * uint64_t(object_count_) + 1);
   if (failed()) return false;
+  declare_header_blocks();
   declare_in_globals();
   if (container_count_ && !prepare_carving()) return false;
   const Result before = result_;

@@ -4,7 +4,8 @@
  * items are a struct with a flexible tail (key and value bytes after it), reached
  * through a hash table of item pointers and LRU lists; and an nginx-like pool
  * (blocks that start with a pool_t header, sub-allocations carved after it, blocks
- * linked by pool_t.next). The slab pages are declared in the source (TTST_SLAB);
+ * linked by pool_t.next); and a zmalloc-style header wrapper (malloc(n + 8), the
+ * size first, returns p + 8) for sessions and their names. The slab pages are declared in the source (TTST_SLAB);
  * the pools through ttst-cc's TTST_ANNOTATIONS (BUILD). Built three ways: V1, V2
  * (a global and a member added outside the carved types), and V2 with ITEM_CAS
  * (item grows a cas field: cannot stay in place, needs transfer code); V1 also
@@ -164,6 +165,21 @@ static void *palloc(size_t n) {
   return m;
 }
 
+/* A zmalloc-style header wrapper: the size before the object (BUILD declares
+ * HEADER_WRAPPER(zmalloc, 8); kept out of line as in its own .c file). */
+__attribute__((noinline)) static void *zmalloc(size_t n) {
+  size_t *p = malloc(n + sizeof(size_t));
+  *p = n;
+  return p + 1;
+}
+static size_t zmalloc_size(void *ptr) { return ((size_t *)ptr)[-1]; }
+struct session {
+  struct session *next;
+  item *last;           /* an item in a slab page */
+  char *name;           /* a zmalloc'd string: reached by char *, stays an untyped block */
+};
+static struct session *sessions;
+
 static char key[32], value[300];
 static int check_items(int from, int to, int step) {
   int ok = 0;
@@ -202,6 +218,13 @@ int main(void) {
     *slot = nodes;
     stash = slot;
 #endif
+    for (int i = 0; i < 5; ++i) {
+      struct session *s = zmalloc(sizeof *s);
+      s->next = sessions, sessions = s;
+      s->last = item_get((snprintf(key, sizeof key, "key-%d", 3 + i), key));
+      s->name = zmalloc(8);
+      snprintf(s->name, 8, "s%d", i);
+    }
     printf("ready\n");
     fflush(stdout);
   }
@@ -223,8 +246,15 @@ int main(void) {
         int n = snprintf(value, sizeof value, "value-%d-%0*d", i, i % 150, 7);
         item_new(key, value, n);
       }
-      printf("items:%d/%d binary:%d cursor:%d nodes:%d sum:%ld labels:%d after_new:%d,%d\n", items, kept, binary,
-             cursor == ITEM_data(item_get("key-7")) + 3, count, sum, labels, check_items(1, 90, 5),
+      int sessions_ok = 0, n = 5;
+      for (struct session *s = sessions; s; s = s->next) {
+        --n;
+        snprintf(key, sizeof key, "key-%d", 3 + n);
+        sessions_ok += zmalloc_size(s) == sizeof *s && s->last == item_get(key) && zmalloc_size(s->name) == 8 &&
+                       s->name[0] == 's' && s->name[1] == '0' + n;
+      }
+      printf("items:%d/%d binary:%d cursor:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d\n", items, kept,
+             binary, cursor == ITEM_data(item_get("key-7")) + 3, count, sum, labels, sessions_ok, check_items(1, 90, 5),
              check_items(100, 160, 1));
       fflush(stdout);
       transferred = 0;
