@@ -47,6 +47,7 @@ const char* annot_kind_name(AnnotKind k) {
     case AnnotKind::NoTransfer: return "NO_TRANSFER";
     case AnnotKind::Allocator: return "ALLOCATOR";
     case AnnotKind::Deallocator: return "DEALLOCATOR";
+    case AnnotKind::Container: return "CONTAINER";
   }
   return "?";
 }

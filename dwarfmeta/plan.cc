@@ -8,6 +8,7 @@
 #include <set>
 
 #include "dwarfmeta/plan_ambiguity.h"
+#include "dwarfmeta/plan_carved.h"
 #include "dwarfmeta/plan_compare.h"
 
 namespace ttst::dwarfmeta {
@@ -102,6 +103,7 @@ class Planner {
     for (const Global& g1 : v1_.globals)
       if (!matched_v1_.count(g1.id)) add_dropped(g1.id, "global", v1_.type_name(g1.type));
     alloc_sites();
+    plan_carved_types(v1_, v2_, types_, plan_.objects);  // sub-objects of carved containers stay in place
     return std::move(plan_);
   }
 

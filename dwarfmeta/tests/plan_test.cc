@@ -320,3 +320,22 @@ TEST_CASE("broken DWARF: a type that contains itself is never taken as unchanged
   CHECK(w.type_name(1) == Program::kUnspellable);
   CHECK(object(make_plan(w, w), "g").kind == ObjectKind::Semantic);
 }
+
+// Carved containers (TTST_SLAB / TTST_CONTAINER, stfw/tests/programs/carve): a
+// sub-object type that changes layout cannot stay at its offset: the plan says so
+// before any process is touched (exit 3), naming the type; unchanged, it is automatic.
+TEST_CASE("ttst-meta plan: a carved sub-object type whose layout changed needs transfer code (exit 3)") {
+  const std::string C = "stfw/tests/programs/carve/";
+  std::string out, err;
+  CHECK(run("plan " + C + "carve_v1 " + C + "carve_v2", out, err) == 0);
+  CHECK(out.find("fully automatic") != std::string::npos);
+  REQUIRE(run("plan " + C + "carve_v1 " + C + "carve_v2_cas", out, err) == 3);
+  INFO(out);
+  CHECK(out.find("semantic    carved     item ") != std::string::npos);
+  CHECK(out.find("! (value): layout-changed sub-object of carved containers (slabclass_t.slab_list) -> stays at its "
+                 "offset: needs transfer code") != std::string::npos);
+  CHECK(out.find("cas: added uint64_t cas") != std::string::npos);
+  Plan plan = make_plan(load(C + "carve_v1"), load(C + "carve_v2_cas"));
+  CHECK(object(plan, "item").kind == ObjectKind::Semantic);
+  CHECK(object(plan, "node").kind == ObjectKind::Unchanged);
+}

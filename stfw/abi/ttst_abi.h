@@ -40,6 +40,20 @@
  *      ALLOCATOR:   "size=N" (1-based parameter holding the byte count)
  *                   optionally ",count=M" (calloc-style element count)
  *      DEALLOCATOR: "ptr=N" (1-based parameter holding the pointer)
+      CONTAINER:   (appended to ABI 1; a reader that predates it rejects kind 7)
+                   target: a struct/union/typedef name (every heap block a
+                   pointer to it points to at its base is a container), or
+                   a global or member holding a pointer (any depth:
+                   `void **slab_list` reaches an array whose elements point to
+                   the containers); arg: comma-separated, each optional:
+                   "chunk=M" (a sibling member of the same struct holding the
+                   size of each sub-object's chunk: a slab class's item size),
+                   "count=N" (a sibling holding how many elements of the array
+                   the holder points to are in use), "of=T|U" (the types
+                   sub-objects are carved as, for the plan);
+                   or target a function and arg "header=K": a header wrapper
+                   (malloc(n + K), returns p + K) whose blocks hold one object
+                   at +K after K header bytes
  * ------------------------------------------------------------------------- */
 #define TTST_ANNOT_SECTION ".ttst.annot"
 #define TTST_ANNOT_TAG 0x54u
@@ -51,6 +65,8 @@ enum ttst_annot_kind {
   TTST_ANNOT_NO_TRANSFER = 4,  /* do not transfer: the new version initialises it         */
   TTST_ANNOT_ALLOCATOR = 5,    /* this function allocates (pool / region allocators)      */
   TTST_ANNOT_DEALLOCATOR = 6,  /* this function frees                                     */
+  TTST_ANNOT_CONTAINER = 7,    /* the heap blocks this pointer reaches are containers that
+                                  carve typed sub-objects (slab pages, pool blocks)       */
 };
 
 /* ---------------------------------------------------------------------------

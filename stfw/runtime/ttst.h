@@ -61,6 +61,34 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
   TTST__ANNOT(5, #func, "size=" #size_param ",count=" #count_param)
 #define TTST_DEALLOCATOR(func, ptr_param) TTST__ANNOT(6, #func, "ptr=" #ptr_param)
 
+/* Carved containers (stfw/README.md "Carved containers"): the heap blocks a
+ * global or member points to (through every pointer level) are not objects but
+ * containers; typed pointers into them carve typed sub-objects of type T, the
+ * rest of the block is free memory. Declared by what HOLDS the containers, never
+ * by a function name, so inlining at any -O changes nothing.
+ *   TTST_CONTAINER(holder, T)           a region / pool block: a sub-object
+ *                                       extends to the next one (or the end)
+ *   TTST_SLAB(holder, chunk_member, T)  a slab page: chunk_member, a sibling of
+ *                                       the holder member, is each chunk's size
+ *   TTST_CONTAINER(T, T|U)              by type: every heap block a T * points
+ *                                       to at its base (nginx: ngx_pool_t)
+ * memcached 1.2: TTST_SLAB_N(slabclass_t.slab_list, slabs, size, item) (below).
+ * Without touching the source: ttst-cc's TTST_ANNOTATIONS variable. */
+#define TTST_CONTAINER(holder, type) TTST__ANNOT(7, #holder, "of=" #type)
+#define TTST_SLAB(holder, chunk_member, type) TTST__ANNOT(7, #holder, "chunk=" #chunk_member ",of=" #type)
+/* ..._N: the holder points to an array of pointers to containers whose first
+ * count_member (another sibling) elements are in use; the rest may hold stale
+ * bytes (a realloc'd array's tail) that must not declare anything. memcached 1.2:
+ * TTST_SLAB_N(slabclass_t.slab_list, slabs, size, item). */
+/* TTST_HEADER_WRAPPER(func, k): func allocates malloc(n + k) and returns p + k
+ * (zmalloc): each block allocated in func holds one object at +k after a k-byte
+ * header (copied as bytes). By function: declare a wrapper that is not inlined into
+ * its callers (its own .c file, no LTO), else its blocks stay undeclared (refused). */
+#define TTST_HEADER_WRAPPER(func, k) TTST__ANNOT(7, #func, "header=" #k)
+#define TTST_CONTAINER_N(holder, count_member, type) TTST__ANNOT(7, #holder, "count=" #count_member ",of=" #type)
+#define TTST_SLAB_N(holder, count_member, chunk_member, type)                    \
+  TTST__ANNOT(7, #holder, "count=" #count_member ",chunk=" #chunk_member ",of=" #type)
+
 /* TTST_POLLER(f1, ..., fn): the event loop's idle wait is a blocking call in fn,
  * reached from the update point's function through f1 -> f2 -> ... -> fn (calls
  * through function pointers included). nginx: TTST_POLLER(

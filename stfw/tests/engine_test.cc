@@ -3,7 +3,7 @@
 // addresses are local addresses), the destination a buffer for v2. Checks type
 // transformation (widening, enums by name, bitfields, nested structs, truncated
 // arrays), pointer translation (interior pointers, function pointers) and the
-// invariant messages.
+// invariant messages; a pointer-typed word at or above 2^56 carried as is.
 #include "stfw/xfer/engine.h"
 
 #include <doctest/doctest.h>
@@ -180,4 +180,18 @@ TEST_CASE("the program's allocator refusing a block in F is reported as no memor
   Run run = forward(p, f, {.alloc = refuse});
   CHECK(run.r.status == TTST_STFW_STATUS_NO_MEMORY);
   CHECK(run.msg.find("no memory: the program's allocator refused 24 bytes for heap object #7 (24 bytes, site ") == 0);
+}
+
+TEST_CASE("a pointer-typed word at or above 2^56 (no x86-64 user address: stale text) is carried as is") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  const uint64_t text = 0x31762d3331762d33ull;  // "3-v13-v1": bytes of a reused buffer
+  p.put<uint64_t>("var", 32, text);              // var.inner_ptr
+  Run run = forward(p, f);
+  INFO(run.msg);
+  REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
+  CHECK(f.get<uint64_t>("var", 24) == text);  // v2: inner_ptr at +24
+  p.put<uint64_t>("var", 32, (1ull << 56) - 4096);  // below 2^56: still refused (outside the state)
+  run = forward(p, f);
+  CHECK(run.r.status == TTST_STFW_STATUS_AMBIGUOUS);
+  CHECK(run.msg.find("points outside the program's state") != std::string::npos);
 }

@@ -397,6 +397,9 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" write_cycles=").number(r.phase_cycles[3]);
   m.text(" untyped_copied=").number(r.untyped_copied);
   m.text(" startup_freed=").number(r.freed);
+  m.text(" carved=").number(r.carved);  // sub-objects of containers (typed objects)
+  m.text(" containers=").number(r.containers);
+  m.text(" container_free_bytes=").number(r.container_free);
   if (const ttst::stfw::LibeventReplay* events = setup.ctx.libevent) {  // library state replayed (library_state.h)
     m.text(" libevent_added=").number(events->added()).text(" libevent_assigned=").number(events->assigned());
     m.text(" libevent_withdrawn=").number(events->withdrawn()).text(" " TTST_STFW_RESULT_PAST_LIBRARY_FDS);

@@ -8,7 +8,7 @@ using dwarfmeta::image::ImageAnnotation;
 using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
-constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4;
+constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7;
 constexpr uint8_t kStructKind = 2, kUnionKind = 3, kTypedefKind = 7;
 
 bool eq(const char* a, const char* b) { return View::compare(a, b) == 0; }
@@ -23,6 +23,27 @@ const char* basename(const char* path) {
     if (*p == '/') b = p + 1;
   return b;
 }
+// The member of struct `ct` named by "key=NAME" in a comma-separated `arg`: its
+// index, -1 when the key is absent, -2 when NAME is no member of `ct`.
+int64_t sibling(const View& v, const ImageType& ct, const char* arg, const char* key) {
+  for (const char* p = arg; *p; ++p) {
+    if ((p != arg && p[-1] != ',') || !starts(p, key)) continue;
+    const char* name = p;
+    while (*name != '=') ++name;
+    ++name;
+    uint64_t len = 0;
+    while (name[len] && name[len] != ',') ++len;
+    for (uint32_t m = 0; m < v.member_count(ct); ++m) {
+      const char* mn = v.str(v.members(ct)[m].name);
+      uint64_t j = 0;
+      while (j < len && mn[j] == name[j]) ++j;
+      if (j == len && !mn[j]) return m;
+    }
+    return -2;
+  }
+  return -1;
+}
+
 Rule rule_of(uint8_t kind) {
   return kind == kIxfer ? kRuleBytes : kind == kPxfer ? kRulePointer : kind == kNoTransfer ? kRuleSkip : kRuleDefault;
 }
@@ -38,12 +59,16 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
   globals_ = static_cast<GlobalEntry*>(scratch(ctx, sizeof(GlobalEntry) * global_capacity_));
   members_ = static_cast<MemberEntry*>(scratch(ctx, sizeof(MemberEntry) * member_capacity_));
   names_ = static_cast<char*>(scratch(ctx, names_cap_));
-  if (!globals_ || !members_ || !names_) return false;
+  type_capacity_ = 64;
+  types_ = static_cast<TypeEntry*>(scratch(ctx, sizeof(TypeEntry) * type_capacity_));
+  if (!globals_ || !members_ || !names_ || !types_) return false;
   for (int side = 0; side < 2; ++side) {
     const View& v = side ? newer : older;
     for (uint32_t i = 0; i < v.annotation_count(); ++i) {
       const ImageAnnotation& a = v.annotation(i);
-      if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom) continue;
+      if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom &&
+          a.kind != kContainer)
+        continue;
       if (a.kind == kRenamedFrom && !side) continue;  // about a version older than v1
       if (!add(v, side == 1, a)) {
         *bad = &a, *bad_in_newer = side == 1;
@@ -56,10 +81,20 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
 
 bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   const char* target = v.str(a.target);
-  bool member = starts(target, "struct ") || starts(target, "union ");
-  for (const char* p = target; *p && !member; ++p) member = *p == '.';
+  // A member path has a '.' after its last "::" ("file.c::name" is a file-static global).
+  const char* last = target;
+  for (const char* p = target; *p; ++p)
+    if (p[0] == ':' && p[1] == ':') last = p + 2;
+  bool member = false;
+  for (const char* p = last; *p && !member; ++p) member = *p == '.';
+  if (a.kind == kContainer) ++container_count_;
+  if (!member && (starts(target, "struct ") || starts(target, "union "))) {
+    if (a.kind == kContainer) return add_container_type(v, newer, target);  // TTST_CONTAINER(struct tag, ...)
+    return false;
+  }
   if (member)
-    return resolve_members(v, newer, v.str(a.target), rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr);
+    return resolve_members(v, newer, target, rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr,
+                           a.kind == kContainer, v.str(a.arg));
   // A global: the annotating file's static first, then the external (or func::name).
   const char* file = basename(v.str(a.file));
   uint64_t need = 0;
@@ -74,18 +109,29 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   cand[k] = 0;
   const dwarfmeta::image::ImageGlobal* g = v.global(cand);
   if (!g) g = v.global(target);
+  if (!g && a.kind == kContainer && starts(v.str(a.arg), "header=")) {  // a header wrapper (a function)
+    const dwarfmeta::image::ImageFunction* f = v.function(target);
+    uint64_t k = 0;
+    for (const char* p = v.str(a.arg) + 7; *p >= '0' && *p <= '9'; ++p) k = k * 10 + uint64_t(*p - '0');
+    if (!f || k == 0 || k > 4096 || wrapper_count_ == 16) return false;
+    wrappers_[wrapper_count_++] = WrapperEntry{v.str(f->id), k};
+    return true;
+  }
+  if (!g && a.kind == kContainer) return add_container_type(v, newer, target);  // a type name
   if (!g || global_count_ == global_capacity_) return false;
   GlobalEntry& e = globals_[global_count_++];
   e.rule = rule_of(a.kind);
   e.id = v.str(g->id);
   e.old_id = a.kind == kRenamedFrom ? v.str(a.arg) : nullptr;
+  e.container = a.kind == kContainer;
   (void)newer;
   return true;
 }
 
 // Every struct/union type of `v` the target names (a type defined in several
 // compilation units has several entries), down the ".a.b" member path.
-bool Annotations::resolve_members(const View& v, bool newer, const char* target, Rule rule, const char* old_name) {
+bool Annotations::resolve_members(const View& v, bool newer, const char* target, Rule rule,
+                                  const char* old_name, bool container, const char* arg) {
   uint8_t want = 0;  // 0: a typedef name
   if (starts(target, "struct ")) want = kStructKind, target += 7;
   else if (starts(target, "union ")) want = kUnionKind, target += 6;
@@ -127,13 +173,17 @@ bool Annotations::resolve_members(const View& v, bool newer, const char* target,
       if (*p == '.') cur = v.strip(v.members(ct)[index].type);
     }
     if (index < 0 || *p) continue;
+    // CONTAINER's "chunk=M" and "count=N": siblings of the holder member in `cur`.
+    int64_t chunk = container ? sibling(v, v.type(cur), arg, "chunk=") : -1;
+    int64_t count = container ? sibling(v, v.type(cur), arg, "count=") : -1;
+    if (chunk == -2 || count == -2) continue;  // names no sibling: the annotation names nothing here
     if (member_count_ == member_capacity_) {  // a type defined in many compilation units
       auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * member_capacity_ * 2));
       if (!bigger) return false;
       for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
       members_ = bigger, member_capacity_ *= 2;
     }
-    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name};
+    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk, count};
     found = true;
   }
   return found;
@@ -156,6 +206,58 @@ Rule Annotations::member_rule(bool newer, uint32_t type, uint32_t index) const {
     if (m.rule != kRuleDefault && m.newer == newer && m.type == type && m.index == index) return m.rule;
   }
   return kRuleDefault;
+}
+
+bool Annotations::container_member(bool newer, uint32_t type, uint32_t index, int64_t* chunk, int64_t* count) const {
+  for (uint32_t i = 0; i < member_count_; ++i) {
+    const MemberEntry& m = members_[i];
+    if (m.container && m.newer == newer && m.type == type && m.index == index)
+      return *chunk = m.chunk, *count = m.count, true;
+  }
+  return false;
+}
+
+// TTST_CONTAINER(T, ...): "struct tag", "union tag", a typedef name or a tag; every
+// type of `v` so named (one per compilation unit), stripped.
+bool Annotations::add_container_type(const View& v, bool newer, const char* name) {
+  uint8_t want = 0;
+  if (starts(name, "struct ")) want = kStructKind, name += 7;
+  else if (starts(name, "union ")) want = kUnionKind, name += 6;
+  bool found = false;
+  for (int pass = 0; pass < 2 && !found; ++pass)  // typedef names first, then tags
+    for (uint32_t t = 1; t < v.type_count(); ++t) {
+      const ImageType& ty = v.type(t);
+      bool kind_ok = want ? ty.kind == want
+                          : (pass == 0 ? ty.kind == kTypedefKind : ty.kind == kStructKind || ty.kind == kUnionKind);
+      if (!kind_ok || ty.name == dwarfmeta::image::kNone || !eq(v.str(ty.name), name)) continue;
+      if (type_count_ == type_capacity_) {
+        auto* bigger = static_cast<TypeEntry*>(scratch_(ctx_, sizeof(TypeEntry) * type_capacity_ * 2));
+        if (!bigger) return false;
+        for (uint32_t i = 0; i < type_count_; ++i) bigger[i] = types_[i];
+        types_ = bigger, type_capacity_ *= 2;
+      }
+      types_[type_count_++] = TypeEntry{newer, v.strip(t)};
+      found = true;
+    }
+  return found;
+}
+
+uint64_t Annotations::header_bytes(const char* function_id) const {
+  for (uint32_t i = 0; i < wrapper_count_; ++i)
+    if (eq(wrappers_[i].function, function_id)) return wrappers_[i].header;
+  return 0;
+}
+
+bool Annotations::container_type(bool newer, uint32_t type) const {
+  for (uint32_t i = 0; i < type_count_; ++i)
+    if (types_[i].newer == newer && types_[i].type == type) return true;
+  return false;
+}
+
+bool Annotations::container_global(const char* id) const {
+  for (uint32_t i = 0; i < global_count_; ++i)
+    if (globals_[i].container && eq(globals_[i].id, id)) return true;
+  return false;
 }
 
 bool Annotations::type_annotated(bool newer, uint32_t type) const {

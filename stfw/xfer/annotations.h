@@ -51,6 +51,20 @@ class Annotations {
   // The rule for member `index` of (stripped) struct/union type `type` of the older
   // (`newer` false) or newer version's image.
   Rule member_rule(bool newer, uint32_t type, uint32_t index) const;
+  // CONTAINER (ttst_abi.h §1): does any annotation declare containers; is this
+  // member (of the older or newer image's stripped type) a holder of containers,
+  // which sibling member holds the chunk size and which the number of used
+  // elements of the array it points to (-1: none); is this global one.
+  bool has_containers() const { return container_count_ > 0; }
+  bool container_member(bool newer, uint32_t type, uint32_t index, int64_t* chunk, int64_t* count) const;
+  bool container_global(const char* id) const;
+  // A type declared a container (TTST_CONTAINER(T, ...)): every heap block a T *
+  // points to at its base is one. `type` stripped, of the older or newer image.
+  bool container_type(bool newer, uint32_t type) const;
+  // TTST_HEADER_WRAPPER(func, k): the bytes of a header that allocation wrapper
+  // `func` (a function ID) puts before the object it returns, else 0.
+  bool has_header_wrappers() const { return wrapper_count_ > 0; }
+  uint64_t header_bytes(const char* function_id) const;
   // Does any member of this type carry a rule or a rename? (The engine's fast paths,
   // which copy whole types as bytes, must not be used for such types.)
   bool type_annotated(bool newer, uint32_t type) const;
@@ -70,19 +84,37 @@ class Annotations {
     Rule rule;
     const char* id;        // the state ID the annotation resolved to
     const char* old_id;    // RENAMED_FROM: the older ID (rule is kRuleDefault)
+    bool container;        // CONTAINER: the blocks it points to are containers
   };
   struct MemberEntry {
     Rule rule;
     bool newer;
     uint32_t type, index;
     const char* old_name;  // RENAMED_FROM
+    bool container;        // CONTAINER
+    int64_t chunk;         // CONTAINER: the sibling member holding the chunk size, or -1
+    int64_t count;         // CONTAINER: the sibling member holding the used element count, or -1
   };
   bool add(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a);
   bool resolve_members(const dwarfmeta::image::View& v, bool newer, const char* target, Rule rule,
-                       const char* old_name);
+                       const char* old_name, bool container = false, const char* arg = nullptr);
 
+  bool add_container_type(const dwarfmeta::image::View& v, bool newer, const char* name);
+  struct TypeEntry {
+    bool newer;
+    uint32_t type;
+  };
+  struct WrapperEntry {
+    const char* function;
+    uint64_t header;
+  };
+  WrapperEntry wrappers_[16] = {};
+  uint32_t wrapper_count_ = 0;
+  TypeEntry* types_ = nullptr;
+  uint32_t type_count_ = 0, type_capacity_ = 0;
   GlobalEntry* globals_ = nullptr;
   MemberEntry* members_ = nullptr;
+  uint32_t container_count_ = 0;
   uint32_t global_count_ = 0, member_count_ = 0, global_capacity_ = 0, member_capacity_ = 0;
   void* (*scratch_)(void*, uint64_t) = nullptr;
   void* ctx_ = nullptr;

@@ -135,6 +135,9 @@ struct Result {
   const Superseded* superseded = nullptr;
   uint64_t superseded_count = 0;
   uint64_t frame_words = 0;
+  uint64_t carved = 0;          // typed sub-objects carved in containers (also in `objects`)
+  uint64_t containers = 0;      // carved containers (slab pages, pool blocks)
+  uint64_t container_free = 0;  // bytes of containers in no sub-object: free memory, not state
 };
 
 // Runs one transfer. Never throws; on failure the message is in cfg.out.

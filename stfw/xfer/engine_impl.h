@@ -7,6 +7,7 @@
 //   engine_transform.cc  the walk: members, arrays, scalars, bitfields, unions
 //   engine_pointers.cc   pointer translation (objects, functions, strings, libraries)
 //   engine_mapping.cc    where each object goes: allocated in F / found in R
+//   engine_containers.cc carved containers: slab pages / pool blocks and their sub-objects
 //   engine_writing.cc    writing, superseded start-up objects, kernel-held words
 //   engine.cc            transfer(): runs the phases
 #ifndef TTST_STFW_XFER_ENGINE_IMPL_H
@@ -91,7 +92,11 @@ inline bool streq(const char* a, const char* b) { return View::compare(a, b) == 
 
 // Object::flags: a global (else a heap object), read-only data, queued for typing,
 // allocated inside a library (not transferred), and for globals the annotation's Rule.
+// Heap objects: a carved container (TTST_CONTAINER / TTST_SLAB), or a sub-object
+// carved in one (not a heap block: it lives and moves with its container).
 constexpr uint32_t kGlobal = 1u << 30, kReadonly = 1u << 29, kQueued = 1u << 28, kFromLibrary = TTST_HEAP_F_FROM_LIB;
+constexpr uint32_t kContainer = 1u << 27, kCarved = 1u << 26;
+constexpr uint32_t kNoChunk = 0xffffffffu;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
@@ -111,7 +116,9 @@ struct Object {
   uint64_t dyn_id, site;        // heap objects; site is the source's run-time site
   uint32_t src_type, dst_type;  // globals: the whole type; heap objects: the element type
   uint32_t flags;
-  uint32_t src_global, dst_global;  // globals: index in the source's / destination's metadata
+  uint32_t src_global, dst_global;  // globals: index in the source's / destination's metadata;
+                                    // a container's src_global: its chunk size (kNoChunk);
+                                    // a carved sub-object's: its container's index
 };
 
 class Engine {
@@ -350,6 +357,53 @@ class Engine {
   bool process_string(uint64_t v, uint64_t lo, uint64_t hi, bool args, uint64_t* out);
   void target_missing(uint64_t v, const Object& o);
   bool string_literal(uint64_t v, uint64_t* out);
+
+  // ---- carved containers (engine_containers.cc) ----------------------------------------------
+  // Typing runs in passes: a pass that declares new containers (a holder member or
+  // global walked) is discarded and typing runs again with them known from the
+  // start, with room in the table for the sub-objects (appended after the heap).
+  bool type_pass();
+  bool prepare_carving();
+  void reset_typing();
+  // Globals holding containers (annotated, or with annotated members) before typing.
+  void declare_in_globals();
+  // Blocks of a header wrapper (TTST_HEADER_WRAPPER): containers whose dst_global
+  // holds the header's size; the object the wrapper returned is their sub-object.
+  void declare_header_blocks();
+  bool finish_header_blocks(const uint8_t* has_payload);
+  void declare_in_value(uint32_t type, const uint8_t* src, int depth);
+  // walk_struct's hook (typing): member src_index of src_type holds containers?
+  void declare_in_member(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
+                         const uint8_t* struct_src);
+  void declare_holder(const ImageType& sty, uint32_t index, const char* chunk_name, const char* count_name,
+                      const uint8_t* struct_src);
+  static const char* member_name(const View& meta, const ImageType& ty, int64_t index);
+  // `limit`: how many elements of the first array of pointers hold containers.
+  void mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, uint64_t limit, int depth);
+  // pointer()'s hooks (typing): a T * at a heap block's base, T declared a container
+  // type (TTST_CONTAINER(T, ...)), declares it; v, of stripped pointee type
+  // src_pointee, points into container `index`.
+  bool container_pointee(uint32_t src_pointee, uint32_t dst_pointee) const;
+  void declare_by_type(Object& o, uint32_t src_pointee, uint32_t dst_target);
+  void carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);
+  int64_t carved_at(uint64_t addr) const;
+  // After typing: sub-objects sorted, their extents (chunk, next sub-object, end), checks.
+  bool finish_carving();
+  bool sort_carved();
+  bool refuse_tail_pointer(const Object& o, uint64_t from);
+  bool flexible_tail(uint32_t type) const;
+  // Same size and member offsets at every level: a sub-object that stays in place.
+  bool same_layout(uint32_t src_type, uint32_t dst_type, int depth = 0);
+  bool refuse_moved_layout(const Object& o);
+  // Map: each sub-object at its container's destination plus the same offset.
+  void place_carved();
+  void walk_carved(const Object& o, const uint8_t* src, uint8_t* dst);
+  uint32_t heap_end_ = 0;            // the table's end before the sub-objects
+  uint32_t object_capacity_ = 0;     // room in objects_ (sub-objects included)
+  uint32_t container_count_ = 0;     // objects flagged kContainer
+  uint64_t* carved_slots_ = nullptr;  // typing: sub-objects by address (open addressing, 0: empty)
+  uint32_t* carved_index_ = nullptr;  // and their table indices
+  uint64_t carved_capacity_ = 0;      // a power of two
 
   // ---- mapping ---------------------------------------------------------------------------------
   // Phase 4: destination sizes and the untyped policy, then allocation in F or

@@ -41,7 +41,8 @@ bool Engine::resolve_annotations() {
   if (!bad)
     return fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)"), false;
   const View& meta = bad_in_newer ? newer : older;
-  static const char* const kinds[] = {"", "IXFER", "PXFER", "RENAMED_FROM", "NO_TRANSFER"};
+  static const char* const kinds[] = {"",          "IXFER",       "PXFER",    "RENAMED_FROM",
+                                      "NO_TRANSFER", "ALLOCATOR", "DEALLOCATOR", "CONTAINER"};
   fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: annotation TTST_")
       .text(kinds[bad->kind])
       .text("(")
@@ -66,6 +67,7 @@ bool Engine::allocate_table() {
   }
   uint64_t live = 0;
   for (uint32_t stripe = 0; stripe < TTST_HEAP_STRIPES; ++stripe) live += runtime->stripes[stripe].live;
+  object_capacity_ = uint32_t(live + src_meta().global_count());
   objects_ = alloc<Object>(live + src_meta().global_count());
   return !failed();
 }
@@ -234,7 +236,7 @@ void Engine::set_dst_in_copy(uint64_t addr, uint64_t dst) {
 int64_t Engine::object_holding(uint64_t v) const {
   if (const ttst_heap_desc* desc = base_descriptor(v))
     return int64_t(reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu);
-  uint64_t lo = 0, hi = object_count_;
+  uint64_t lo = 0, hi = heap_end_ ? heap_end_ : object_count_;  // sub-objects (after heap_end_) are not sorted
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
     if (sorted_addr_[mid] <= v) lo = mid + 1;
@@ -256,6 +258,10 @@ void Engine::describe_current() {
 void Engine::describe(Message& to, const Object& o) {
   if (o.flags & kGlobal) {
     to.text(src_meta().str(src_meta().global_at(o.src_global).id));
+  } else if (o.flags & kCarved) {  // a sub-object: its type, where, in which container
+    const Object& c = objects_[o.src_global];
+    to.text(type_name(src_meta(), src_meta().strip(o.src_type))).text(" at +").number(o.addr - c.addr).text(" of ");
+    describe(to, c);
   } else {
     const auto* site = src_meta().alloc_site(o.site - config_.src_bias);
     to.text("heap object #").number(o.dyn_id).text(" (").number(o.size).text(" bytes, site ");

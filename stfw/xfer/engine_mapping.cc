@@ -9,7 +9,10 @@ namespace ttst::stfw::engine_detail {
 // then where each object goes.
 bool Engine::map_objects() {
   if (!size_destinations()) return false;
-  if (!config_.backward) return allocate_in_future();
+  if (!config_.backward) {
+    if (!allocate_in_future()) return false;
+    return place_carved(), true;
+  }
   // Backward: F's object with origin_id X maps onto R's object X. R walks its lists
   // as P did, and F's lists (allocated in reverse table order) hold P's objects in
   // P's order: R's walk usually meets the counterparts in table order. A merge of
@@ -18,7 +21,8 @@ bool Engine::map_objects() {
   bool left = false;
   for (uint32_t i = global_count_; i < object_count_ && !left; ++i)
     left = objects_[i].dst_addr == 0 && origin_of(objects_[i]) != 0;
-  return !left || hash_counterparts();
+  if (left && !hash_counterparts()) return false;
+  return place_carved(), true;
 }
 
 // Heap objects: a typed one's destination size from its element types; an untyped
@@ -27,6 +31,10 @@ bool Engine::size_destinations() {
   for (uint32_t i = global_count_; i < object_count_ && !failed(); ++i) {
     Object& o = objects_[i];
     if (o.flags & kFromLibrary) continue;
+    if (o.flags & kContainer) {  // its sub-objects are the state; the rest is free memory
+      o.dst_size = o.size;
+      continue;
+    }
     if (o.src_type != 0 && o.dst_type == 0) {
       fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
       describe(message_, o);
@@ -34,6 +42,11 @@ bool Engine::size_destinations() {
           .text(type_name(src_meta(), src_meta().strip(o.src_type)))
           .text(", which v2 does not have: needs transfer code");
       return false;
+    }
+    if (o.flags & kCarved) {  // stays at its offset: the same layout, the same extent
+      if (refuse_moved_layout(o)) return false;
+      o.dst_size = o.size;
+      continue;
     }
     if (o.src_type != 0) {
       const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
@@ -84,7 +97,7 @@ bool Engine::allocate_in_future() {
   // order too, and its typing sweep meets lists in the direction they link.
   for (uint32_t i = object_count_; i-- > global_count_;) {
     Object& o = objects_[i];
-    if (o.flags & kFromLibrary) continue;
+    if (o.flags & (kFromLibrary | kCarved)) continue;
     uint64_t site = dst_site(o.site);
     o.dst_addr = env_.alloc(env_.ctx, o.dst_size ? o.dst_size : 1, site, o.dyn_id);
     if (!o.dst_addr) {
@@ -150,7 +163,7 @@ bool Engine::hash_counterparts() {
 
 // Backward: the origin_id of a source (F) heap object that needs a counterpart in R, else 0.
 uint64_t Engine::origin_of(const Object& o) const {
-  if ((o.flags & (kFromLibrary | kGlobal)) || o.dyn_id == 0) return 0;
+  if ((o.flags & (kFromLibrary | kGlobal | kCarved)) || o.dyn_id == 0) return 0;
   const ttst_heap_desc* desc = reinterpret_cast<const ttst_heap_desc*>(source_bytes(o.addr - kDescSize, kDescSize));
   return desc ? desc->origin_id : 0;
 }

@@ -28,6 +28,7 @@ bool Engine::compile_plan(uint32_t src_type, uint32_t dst_type, uint32_t src_off
     uint32_t src_pointee = src_meta().strip(src_ty.target);
     uint32_t dst_pointee = dst_meta().strip(dst_ty.target);
     if (dst_pointee == 0 && src_pointee != 0) dst_pointee = counterpart(src_pointee);
+    if (container_pointee(src_pointee, dst_pointee)) return false;  // the walk declares (engine_containers.cc)
     const ImageType& pointee_ty = src_meta().type(src_pointee);
     uint64_t pointee_size = (src_pointee != 0 && pointee_ty.kind != kFunc && pointee_ty.size > 0) ? pointee_ty.size : 0;
     out.steps[out.step_count++] =
@@ -112,7 +113,7 @@ bool Engine::apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* d
     if (target->offset == step.src_pointee + 1 || step.pointee_size == 0) continue;
     uint32_t index = uint32_t(reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu);
     Object& o = objects_[index];
-    if (o.src_type != 0 || (o.flags & (kGlobal | kFromLibrary)) ||
+    if (o.src_type != 0 || (o.flags & (kGlobal | kFromLibrary | kContainer)) ||
         (o.size != step.pointee_size && o.size % step.pointee_size != 0)) {
       ok = false;
       break;

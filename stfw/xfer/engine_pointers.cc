@@ -20,6 +20,8 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
     uint32_t src_pointee = src_meta().strip(src_ty.target);
     const ImageType& pointee_ty = src_meta().type(src_pointee);
     if (src_pointee == 0 || pointee_ty.kind == kFunc || pointee_ty.size == 0) return;
+    if (v == o.addr && !(o.flags & kContainer)) declare_by_type(o, src_pointee, dst_ty.target);
+    if (o.flags & kContainer) return carve(uint32_t(index), v, src_pointee, dst_ty.target);
     if (v != o.addr) return;  // only base pointers type an object
     uint32_t dst_pointee = dst_meta().strip(dst_ty.target);
     if (dst_pointee == 0) dst_pointee = counterpart(src_pointee);
@@ -94,6 +96,9 @@ bool Engine::map_offset(uint32_t src_type, uint32_t dst_type, uint64_t off, uint
 // library: the same thing here; anything else is refused (AMBIGUOUS).
 bool Engine::translate(uint64_t v, uint64_t* out) {
   if (v < 4096 || v >= 0xfffffffffffff000ull) return *out = v, true;  // NULL and small sentinels
+  // At or above 2^56 no x86-64 process has user memory (5-level paging included):
+  // not an address of anything (stale bytes, text in an unused slot): carried as is.
+  if (v >= (1ull << 56)) return *out = v, true;
   if (const ttst_heap_desc* target = base_descriptor(v))
     if (uint64_t dst_addr = reinterpret_cast<uint64_t>(target->next))
       return *out = dst_addr, true;  // a mapped object's base

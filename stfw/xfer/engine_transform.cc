@@ -118,6 +118,8 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
     path_[path_depth_].name = dst_meta().str(dst_member.name), path_[path_depth_].index = 0;
     ++path_depth_;
     Rule rule = member_rule(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]);
+    if (mode_ == kType && annotations_.has_containers())  // a holder of carved containers
+      declare_in_member(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src);
     if (rule != kRuleDefault)
       transfer_annotated(rule, src + src_member.offset, type_size(src_meta(), src_member.type),
                          dst ? dst + dst_member.offset : nullptr, type_size(dst_meta(), dst_member.type));

@@ -5,9 +5,33 @@
 
 namespace ttst::stfw::engine_detail {
 
+// Typing in passes (engine_containers.cc): containers held by globals are declared
+// first; a pass that declares more (held by heap objects) is discarded and typing
+// runs again knowing them, so no pointer into a container was seen too early.
 bool Engine::type_objects() {
+  heap_end_ = object_count_;
   typing_stack_ = alloc<uint32_t>(2 * uint64_t(object_count_) + 1);
   if (failed()) return false;
+  declare_header_blocks();
+  declare_in_globals();
+  if (container_count_ && !prepare_carving()) return false;
+  const Result before = result_;
+  for (int pass = 0;; ++pass) {
+    uint32_t known = container_count_;
+    bool typed = type_pass();
+    if (container_count_ == known) return typed && finish_carving();
+    if (pass == 4) {
+      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: containers declared inside containers more than 4 levels deep");
+      return false;
+    }
+    result_ = before, message_.used = 0;
+    if (message_.size) message_.buf[0] = 0;
+    if (!prepare_carving()) return false;
+    reset_typing();
+  }
+}
+
+bool Engine::type_pass() {
   // Globals first (their targets are only marked), then one sweep over the heap
   // objects in table order (≈ address order, so mostly sequential): an object typed
   // by one already behind the sweep goes on the stack and is processed at once.
@@ -34,7 +58,7 @@ bool Engine::type_objects() {
     bool more = false;
     for (uint32_t i = global_count_; i < object_count_; ++i) {
       Object& o = objects_[i];
-      if (o.src_type != 0 || (o.flags & kFromLibrary)) continue;
+      if (o.src_type != 0 || (o.flags & (kFromLibrary | kContainer))) continue;
       uint32_t src_type = 0, dst_type = 0;
       const auto* site_info = src_meta().alloc_site(o.site - config_.src_bias);
       if (site_info) {
@@ -134,6 +158,7 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
     walk(o.src_type, o.dst_type, src, dst);
     return;
   }
+  if (o.flags & kCarved) return walk_carved(o, src, dst);
   const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
   uint64_t src_elem_size = facts.src_size, dst_elem_size = facts.dst_size;
   if (src_elem_size == 0) return;

@@ -82,6 +82,7 @@ void Engine::write_objects() {
     prefetch_targets(i + kAhead, false);
     Object& o = objects_[i];
     if (o.dst_addr == 0 || (o.flags & (kReadonly | kFromLibrary))) continue;
+    if ((o.flags & kContainer) && o.dst_global == 0xffffffffu) continue;  // containers: sub-objects only
     if ((o.flags & kGlobal) && o.dst_global == 0xffffffffu) continue;
     current_ = i;
     uint8_t* dst = reinterpret_cast<uint8_t*>(o.dst_addr);
@@ -118,6 +119,10 @@ void Engine::write_object(Object& o, uint8_t* dst) {
     if (config_.backward) mode_ = kZero, transfer_annotated(rule, src, o.size, dst, o.dst_size);
     mode_ = kWrite, transfer_annotated(rule, src, o.size, dst, o.dst_size);
     if (rule != kRuleSkip) result_.objects++;
+    return;
+  }
+  if (o.flags & kContainer) {  // a header wrapper's block: its header (the object is a sub-object)
+    copy(dst, source_bytes(o.addr, o.dst_global), o.dst_global), result_.bytes += o.dst_global;
     return;
   }
   if (!(o.flags & kGlobal) && o.src_type == 0) {  // untyped policy: bytes

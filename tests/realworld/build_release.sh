@@ -36,6 +36,10 @@ case "$name" in
     # The loop's idle wait is inside libevent: main (update point) -> event_base_loop
     # (libevent's exported loop) -> epoll_dispatch -> epoll_wait. A library poller path.
     [ -n "$ttst_cc" ] && export TTST_POLLER="event_base_loop"
+    # Items are carved out of 1 MB slab pages (slabs.c): the pages are the first
+    # slabclass_t.slabs elements of slabclass_t.slab_list, each item a chunk of
+    # slabclass_t.size bytes (ttst.h TTST_SLAB_N, given to ttst-cc: no source line).
+    export TTST_ANNOTATIONS="SLAB_N(slabclass_t.slab_list, slabs, size, item)"
     # glibc has no IOV_MAX without _XOPEN_SOURCE; 1.2's `inline` functions are GNU89.
     ./autogen.sh >>"$log" 2>&1 || fail autogen
     ./configure ${ttst_cc:+CC="$ttst_cc"} CFLAGS="-g -O0 -fgnu89-inline -DIOV_MAX=1024" >>"$log" 2>&1 || fail configure

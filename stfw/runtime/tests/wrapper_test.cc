@@ -24,4 +24,7 @@ TEST_CASE("a missing runtime is one clear line and exit status 2") { CHECK(step(
 TEST_CASE("TTST_POLLER: one .ttst.pollers record per path at an executable's link, none on a compile step, bad input refused") {
   CHECK(step("poller") == 0);
 }
+TEST_CASE("TTST_ANNOTATIONS: one .ttst.annot record per annotation at an executable's link, bad input refused") {
+  CHECK(step("annotations") == 0);
+}
 TEST_CASE("-static is refused with one clear line and exit status 2") { CHECK(step("static") == 0); }

@@ -76,6 +76,28 @@ poller)
   echo "$out" | grep -q "TTST_POLLER may hold only function names" || fail "message: $out"
   [ -e q ] && fail "linked with a bad TTST_POLLER"
   ;;
+annotations)
+  cd "$work"
+  printf 'typedef struct { unsigned size, slabs; void **slab_list; } sc_t;\nsc_t sc;\nstatic int n;\nint main(void){ return n; }\n' > a.c
+  out=$(TTST_ANNOTATIONS="SLAB_N(sc_t.slab_list, slabs, size, item); NO_TRANSFER(a.c::n); CONTAINER(sc_t, sc_t|x); HEADER_WRAPPER(main, 16)" \
+        TTST_POLLER="main" "$bin/ttst-cc" -O2 -o a a.c 2>&1) || fail "build with TTST_ANNOTATIONS: $out"
+  [ -z "$out" ] || fail "the link said something: $out"
+  readelf -lW a | grep GNU_STACK | grep -q RWE && fail "executable stack"
+  ./a || fail "program"
+  recs=$(readelf -p .ttst.annot a) || fail "no .ttst.annot"
+  for want in 'T^A^Gttst-cc' 'sc_t.slab_list' 'count=slabs,chunk=size,of=item' 'T^A^Dttst-cc' 'a.c::n' 'sc_t' 'of=sc_t|x' 'main' 'header=16'; do
+    echo "$recs" | grep -q "]  $want\$" || fail "record $want missing: $recs"
+  done
+  readelf -p .ttst.pollers a | grep -q "P^Amain" || fail "TTST_POLLER lost next to TTST_ANNOTATIONS"
+  "$bin/ttst-cc" -c -o a.o a.c && ! readelf -S a.o | grep -q ttst.annot || fail "a record on a compile step"
+  for bad in 'SLAB(sc_t.slab_list)' 'FROB(x)' 'IXFER(x"); .byte 1'; do
+    out=$(TTST_ANNOTATIONS="$bad" "$bin/ttst-cc" -o q a.c 2>&1); rc=$?
+    [ $rc -eq 2 ] || fail "exit status $rc for TTST_ANNOTATIONS=$bad"
+    [ "$(echo "$out" | wc -l)" -eq 1 ] || fail "more than one line: $out"
+    echo "$out" | grep -q "^ttst-cc: TTST_ANNOTATIONS" || fail "message: $out"
+    [ -e q ] && fail "linked with TTST_ANNOTATIONS=$bad"
+  done
+  ;;
 *) fail "unknown step $1" ;;
 esac
 echo ok

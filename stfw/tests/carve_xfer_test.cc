@@ -1,0 +1,95 @@
+// carve_xfer_test.cc — carved containers on real processes (stfw/tests/programs/carve,
+// built -O2): slab pages of items with a flexible tail (TTST_SLAB_N in the source) and
+// pool blocks (ttst-cc's TTST_ANNOTATIONS: by their holders, or by type), and the
+// blocks of a zmalloc-style header wrapper (HEADER_WRAPPER: the object after the header). P -> F -> R gives R == P byte for byte;
+// every item and node is a typed sub-object (counted: carved=), the free chunks and
+// page tails are free memory; in F the items, the hash chains, the LRU lists, a
+// pointer into an item's value and the pool's nodes and strings are all there, and
+// v2 allocates new items from the transferred free-slot list and page tails without
+// overwriting a live one. Stale bytes in unused entries (slab_list past its count,
+// slots past sl_curr) declare and refuse nothing. Then the refusals: item grew a
+// field in v2 (cannot stay at its offset: needs transfer code, naming the type);
+// a pointer in pool bytes that no typed pointer reaches.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "inject/tests/test_util.h"
+#include "stfw/stfw_task.h"
+#include "stfw/tests/transfer_checks.h"
+#include "stfw/tests/xfer_fixture.h"
+
+using namespace ttst;
+using namespace ttst::stfw::testing;
+
+namespace {
+
+std::string prog(const std::string& name) { return inject::testing::runfile("stfw/tests/programs/carve/" + name); }
+
+// The figure `name=` of an agent's output line, or -1.
+long figure(const std::string& line, const std::string& name) {
+  size_t at = line.find(" " + name + "=");
+  return at == std::string::npos ? -1 : std::stol(line.substr(at + name.size() + 2));
+}
+
+}  // namespace
+
+void check_carved_round_trip(const std::string& v1, const std::string& v2) {
+  RoundTrip rt;
+  rt.v1 = prog(v1);
+  rt.v2 = prog(v2);
+  rt.start();
+  inject::AgentOutcome fw = rt.forward();
+  require_transferred(fw);
+  std::string figures = message(fw);
+  INFO(figures);
+  // 72 items + the binary one; 2 pool headers + 30 nodes; 5 sessions after zmalloc's header.
+  CHECK(figure(figures, "carved") == 73 + 32 + 5);
+  // 4 slab pages (1 + 2 + 1 per class) + 2 pool blocks + 5 session blocks: never
+  // the hash table that stale entries past slabclass_t.slabs in slab_list point to
+  // (TTST_SLAB_N's count), nor the zmalloc'd strings (reached by char *: untyped)
+  CHECK(figure(figures, "containers") == 6 + 5);
+  CHECK(figure(figures, "container_free_bytes") > 0);
+  CHECK(figure(figures, "untyped_copied") == 5);  // the session names
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  CHECK(f == "items:72/72 binary:1 cursor:1 nodes:30 sum:8555 labels:30 sessions:5 after_new:18,60");
+}
+
+TEST_CASE("carved containers: slab items and pool nodes are typed sub-objects, R == P, F serves them") {
+  check_carved_round_trip("carve_v1", "carve_v2");
+}
+
+TEST_CASE("carved containers declared by type (every pool block a pool_t * points to): the same") {
+  check_carved_round_trip("carve_v1_bytype", "carve_v2_bytype");
+}
+
+// A v1 / v2 pair the forward transfer must refuse, and what the refusal says.
+struct CarveRefusal {
+  const char* name;
+  const char* v1;
+  const char* v2;
+  Refusal want;
+};
+
+const CarveRefusal kCarveRefusals[] = {
+    {"item grew a field in v2, so it cannot stay at its offset", "carve_v1", "carve_v2_cas",
+     {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: _stritem at +",
+      {"has type _stritem, whose layout differs in v2 (32 -> 40 bytes",
+       "a sub-object carved in a container stays at its offset, so this needs transfer code"}}},
+    {"pool bytes no typed pointer reaches hold a pointer: never copied blind", "carve_v1_tail", "carve_v2",
+     {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: pool_s at +0 of heap object #",  // a third block: its header
+      {"is followed by 480 bytes of its container that no typed pointer reaches, and the word at +",
+       "looks like a pointer: refusing to guess"}}},
+};
+
+TEST_CASE("carved containers refused: a sub-object type that changed layout, pointers in uncarved bytes") {
+  for_each_case(kCarveRefusals, [](const CarveRefusal& c) {
+    RoundTrip rt;
+    rt.v1 = prog(c.v1);
+    rt.v2 = prog(c.v2);
+    rt.start();
+    check_refusal(rt.forward(), c.want);
+  });
+}

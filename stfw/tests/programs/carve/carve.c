@@ -1,0 +1,264 @@
+/* carve.c — a server's state carved out of big blocks (stfw/tests/carve_xfer_test.cc):
+ * a memcached-like slab allocator (1.2-style: pages of fixed-size chunks per class,
+ * a list of free chunks in `slots`, the unused page tail at end_page_ptr) whose
+ * items are a struct with a flexible tail (key and value bytes after it), reached
+ * through a hash table of item pointers and LRU lists; and an nginx-like pool
+ * (blocks that start with a pool_t header, sub-allocations carved after it, blocks
+ * linked by pool_t.next); and a zmalloc-style header wrapper (malloc(n + 8), the
+ * size first, returns p + 8) for sessions and their names. The slab pages are declared in the source (TTST_SLAB);
+ * the pools through ttst-cc's TTST_ANNOTATIONS (BUILD). Built three ways: V1, V2
+ * (a global and a member added outside the carved types), and V2 with ITEM_CAS
+ * (item grows a cas field: cannot stay in place, needs transfer code); V1 also
+ * with TAIL_POINTER (a pool allocation reached only through void * holds a pointer:
+ * refused, it would be copied blind as the bytes after the last node).
+ * v1 builds its state, prints "ready" and loops through an update point; v2,
+ * once its state is transferred in, checks every item and node, allocates new
+ * items (from the free slots and the page tails) and prints one line. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ttst.h"
+
+typedef struct _stritem {
+  struct _stritem *next, *prev; /* LRU */
+  struct _stritem *h_next;      /* hash chain */
+#ifdef ITEM_CAS
+  uint64_t cas;
+#endif
+  int nbytes;
+  uint8_t slabs_clsid, nkey;
+  void *end[0]; /* then the key (NUL-terminated), then the value */
+} item;
+#define ITEM_key(it) ((char *)&(it)->end[0])
+#define ITEM_data(it) (ITEM_key(it) + (it)->nkey + 1)
+
+typedef struct {
+  unsigned int size, perslab;
+  void **slots; /* free chunks */
+  unsigned int sl_total, sl_curr;
+  void *end_page_ptr; /* the next never-used chunk of the last page */
+  unsigned int end_page_free;
+  unsigned int slabs;
+  void **slab_list; /* the pages */
+  unsigned int list_size;
+} slabclass_t;
+TTST_SLAB_N(slabclass_t.slab_list, slabs, size, item); /* pages: slab_list[0 .. slabs) */
+
+#define CLASSES 3
+#define PAGE 4096
+static slabclass_t slabclass[CLASSES + 1];
+static item **hashtable; /* 64 chains */
+static item *heads[CLASSES + 1], *tails[CLASSES + 1];
+static char *cursor;     /* into an item's value, as a connection's read pointer */
+#ifdef V2
+long served = 5;         /* v2 only */
+#endif
+
+static void *slabs_alloc(unsigned int id) {
+  slabclass_t *p = &slabclass[id];
+  if (p->sl_curr > 0) return p->slots[--p->sl_curr];
+  if (p->end_page_free == 0) {
+    if (p->slabs == p->list_size) {
+      p->list_size = p->list_size ? 2 * p->list_size : 2;
+      p->slab_list = realloc(p->slab_list, p->list_size * sizeof(void *));
+      /* the unused entries hold stale bytes: here the address of a live block
+       * (the hash table), which must not be taken for a page */
+      for (unsigned k = p->slabs; k < p->list_size; ++k) p->slab_list[k] = hashtable;
+    }
+    p->end_page_ptr = malloc(p->size * p->perslab);
+    p->slab_list[p->slabs++] = p->end_page_ptr;
+    p->end_page_free = p->perslab;
+  }
+  void *it = p->end_page_ptr;
+  p->end_page_ptr = --p->end_page_free ? (char *)it + p->size : 0;
+  return it;
+}
+
+static void slabs_free(void *ptr, unsigned int id) {
+  slabclass_t *p = &slabclass[id];
+  if (p->sl_curr == p->sl_total) {
+    p->sl_total = p->sl_total ? 2 * p->sl_total : 4;
+    p->slots = realloc(p->slots, p->sl_total * sizeof(void *));
+    /* the unused entries hold whatever the reused memory held (memcached: bytes of
+     * a freed read buffer): text here, never a pointer */
+    for (unsigned k = p->sl_curr; k < p->sl_total; ++k) memcpy(&p->slots[k], "3-v13-v1", 8);
+  }
+  p->slots[p->sl_curr++] = ptr;  /* the chunk keeps its old bytes: free memory */
+}
+
+static unsigned hash(const char *k) {
+  unsigned h = 5381;
+  while (*k) h = h * 33 + (unsigned char)*k++;
+  return h & 63;
+}
+
+static item *item_new(const char *key, const char *value, int nbytes) {
+  int nkey = (int)strlen(key), total = (int)sizeof(item) + nkey + 1 + nbytes;
+  unsigned id = 1;
+  while (id <= CLASSES && slabclass[id].size < (unsigned)total) ++id;
+  if (id > CLASSES) return NULL;
+  item *it = slabs_alloc(id);
+  it->slabs_clsid = (uint8_t)id, it->nkey = (uint8_t)nkey, it->nbytes = nbytes;
+  memcpy(ITEM_key(it), key, nkey + 1);
+  memcpy(ITEM_data(it), value, nbytes);
+  unsigned h = hash(key);
+  it->h_next = hashtable[h], hashtable[h] = it;
+  it->prev = 0, it->next = heads[id];
+  if (heads[id]) heads[id]->prev = it;
+  heads[id] = it;
+  if (!tails[id]) tails[id] = it;
+  return it;
+}
+
+static item *item_get(const char *key) {
+  for (item *it = hashtable[hash(key)]; it; it = it->h_next)
+    if (strcmp(ITEM_key(it), key) == 0) return it;
+  return NULL;
+}
+
+static void item_unlink(item *it) {
+  item **pos = &hashtable[hash(ITEM_key(it))];
+  while (*pos != it) pos = &(*pos)->h_next;
+  *pos = it->h_next;
+  unsigned id = it->slabs_clsid;
+  if (it->prev) it->prev->next = it->next; else heads[id] = it->next;
+  if (it->next) it->next->prev = it->prev; else tails[id] = it->prev;
+  slabs_free(it, id);
+}
+
+/* The pool: blocks of POOL_BLOCK bytes, a pool_t header first. */
+typedef struct pool_s {
+  char *last, *end;     /* the free part of this block */
+  struct pool_s *next;  /* the next block */
+  int failed;
+} pool_t;
+struct node {
+  struct node *next;
+  long value;
+  char *label;          /* a string in the pool */
+};
+#define POOL_BLOCK 512
+#ifdef TAIL_POINTER
+static void *stash;     /* a pool allocation reached only through void *, holding a pointer */
+#endif
+static pool_t *pool;    /* BUILD's TTST_ANNOTATIONS: CONTAINER(carve.c::pool, ...), CONTAINER(pool_t.next, ...) */
+static struct node *nodes;
+
+static pool_t *pool_block(void) {
+  pool_t *p = malloc(POOL_BLOCK);
+  p->last = (char *)(p + 1), p->end = (char *)p + POOL_BLOCK, p->next = 0, p->failed = 0;
+  return p;
+}
+
+static void *palloc(size_t n) {
+  n = (n + 7) & ~(size_t)7;
+  pool_t *p = pool;
+  while ((size_t)(p->end - p->last) < n) {
+    if (!p->next) p->next = pool_block();
+    p = p->next;
+  }
+  void *m = p->last;
+  p->last += n;
+  return m;
+}
+
+/* A zmalloc-style header wrapper: the size before the object (BUILD declares
+ * HEADER_WRAPPER(zmalloc, 8); kept out of line as in its own .c file). */
+__attribute__((noinline)) static void *zmalloc(size_t n) {
+  size_t *p = malloc(n + sizeof(size_t));
+  *p = n;
+  return p + 1;
+}
+static size_t zmalloc_size(void *ptr) { return ((size_t *)ptr)[-1]; }
+struct session {
+  struct session *next;
+  item *last;           /* an item in a slab page */
+  char *name;           /* a zmalloc'd string: reached by char *, stays an untyped block */
+};
+static struct session *sessions;
+
+static char key[32], value[300];
+static int check_items(int from, int to, int step) {
+  int ok = 0;
+  for (int i = from; i < to; i += step) {
+    snprintf(key, sizeof key, "key-%d", i);
+    int n = snprintf(value, sizeof value, "value-%d-%0*d", i, i % 150, 7);
+    item *it = item_get(key);
+    ok += it && it->nbytes == n && memcmp(ITEM_data(it), value, n) == 0;
+  }
+  return ok;
+}
+
+int main(void) {
+  unsigned sizes[CLASSES + 1] = {0, 64, 128, 256};
+  for (unsigned id = 1; id <= CLASSES; ++id) slabclass[id].size = sizes[id], slabclass[id].perslab = PAGE / sizes[id];
+  if (!ttst_is_updating()) {
+    hashtable = calloc(64, sizeof(item *));
+    for (int i = 0; i < 90; ++i) {
+      snprintf(key, sizeof key, "key-%d", i);
+      int n = snprintf(value, sizeof value, "value-%d-%0*d", i, i % 150, 7);
+      item_new(key, value, n);
+    }
+    for (int i = 0; i < 90; i += 5) item_unlink(item_get((snprintf(key, sizeof key, "key-%d", i), key)));
+    item *bin = item_new("binary", "", 16);  /* a value holding an address: data, not a pointer */
+    memcpy(ITEM_data(bin), &bin, 8), memcpy(ITEM_data(bin) + 8, &hashtable, 8);
+    cursor = ITEM_data(item_get("key-7")) + 3;
+    pool = pool_block();
+    for (long i = 0; i < 30; ++i) {
+      struct node *nd = palloc(sizeof *nd);
+      nd->value = i * i, nd->next = nodes, nodes = nd;
+      nd->label = palloc(8);
+      snprintf(nd->label, 8, "n%ld", i);
+    }
+#ifdef TAIL_POINTER
+    void **slot = palloc(sizeof(void *));
+    *slot = nodes;
+    stash = slot;
+#endif
+    for (int i = 0; i < 5; ++i) {
+      struct session *s = zmalloc(sizeof *s);
+      s->next = sessions, sessions = s;
+      s->last = item_get((snprintf(key, sizeof key, "key-%d", 3 + i), key));
+      s->name = zmalloc(8);
+      snprintf(s->name, 8, "s%d", i);
+    }
+    printf("ready\n");
+    fflush(stdout);
+  }
+  int transferred = ttst_is_updating();
+  for (;;) {
+    TTST_UPDATE_POINT();
+    if (transferred) {
+      int items = check_items(0, 90, 1), kept = 90 - 18;
+      item *bin = item_get("binary");
+      int binary = bin && memcmp(ITEM_data(bin), &bin, 8) != 0;  /* P's address, carried as bytes */
+      long sum = 0;
+      int count = 0, labels = 0;
+      for (struct node *nd = nodes; nd; nd = nd->next, ++count) {
+        sum += nd->value;
+        labels += nd->label[0] == 'n';
+      }
+      for (int i = 100; i < 160; ++i) {  /* new items: free slots first, then page tails */
+        snprintf(key, sizeof key, "key-%d", i);
+        int n = snprintf(value, sizeof value, "value-%d-%0*d", i, i % 150, 7);
+        item_new(key, value, n);
+      }
+      int sessions_ok = 0, n = 5;
+      for (struct session *s = sessions; s; s = s->next) {
+        --n;
+        snprintf(key, sizeof key, "key-%d", 3 + n);
+        sessions_ok += zmalloc_size(s) == sizeof *s && s->last == item_get(key) && zmalloc_size(s->name) == 8 &&
+                       s->name[0] == 's' && s->name[1] == '0' + n;
+      }
+      printf("items:%d/%d binary:%d cursor:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d\n", items, kept,
+             binary, cursor == ITEM_data(item_get("key-7")) + 3, count, sum, labels, sessions_ok, check_items(1, 90, 5),
+             check_items(100, 160, 1));
+      fflush(stdout);
+      transferred = 0;
+    }
+    usleep(20000);
+  }
+}

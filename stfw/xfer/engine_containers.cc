@@ -1,0 +1,449 @@
+// engine_containers.cc — carved containers: heap blocks the user declared (TTST_CONTAINER,
+// TTST_SLAB: slab pages, pool blocks, regions) hold typed sub-objects that typed pointers
+// into them carve; the rest of a block is free memory, not state.
+//
+// Placement is the simple sound one: a container is allocated in F at its size and
+// every sub-object stays at its offset, so any pointer into a container (a
+// sub-object, a free slot, the end of the used part) maps by offset. A sub-object
+// whose type's layout changed cannot stay in place: refused, needs transfer code.
+// A sub-object extends from its start to the next sub-object of its container (or
+// the container's end), at most one chunk (TTST_SLAB's chunk member); the bytes
+// after its type are its flexible array member's data (memcached's item: key,
+// suffix, value), carried as bytes — without such a member they must not look like
+// pointers (else refused: untyped data in a pool would be copied blind).
+// Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+#include "stfw/xfer/engine_impl.h"
+
+namespace ttst::stfw::engine_detail {
+
+// Room for the sub-objects: each is carved by a pointer stored in the source, so
+// the words of the source's memory that point into a container bound their number.
+bool Engine::prepare_carving() {
+  uint64_t* lo = alloc<uint64_t>(container_count_ + 1);
+  uint64_t* hi = alloc<uint64_t>(container_count_ + 1);
+  if (failed()) return false;
+  uint32_t n = 0;
+  for (uint32_t k = 0; k < heap_end_ && n < container_count_; ++k) {
+    const Object& o = objects_[sorted_index_[k]];
+    if (o.flags & kContainer) lo[n] = o.addr, hi[n] = o.addr + o.size, ++n;
+  }
+  uint64_t bound = 0;
+  for (uint64_t r = 0; n && r < config_.region_count; ++r) {
+    const Region& region = config_.regions[r];
+    for (uint64_t k = 0; k + 8 <= region.size; k += 8) {
+      uint64_t w;
+      __builtin_memcpy(&w, region.local + k, 8);
+      if (w < lo[0] || w >= hi[n - 1]) continue;
+      uint32_t a = 0, b = n;  // the last container starting at or below w
+      while (b - a > 1) {
+        uint32_t mid = (a + b) / 2;
+        if (lo[mid] <= w) a = mid;
+        else b = mid;
+      }
+      bound += w < hi[a];
+    }
+  }
+  if (uint64_t(heap_end_) + bound > 0xfffffff0ull)
+    return fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: too many pointers into containers"), false;
+  uint32_t capacity = heap_end_ + uint32_t(bound);
+  if (capacity > object_capacity_) {
+    Object* bigger = alloc<Object>(capacity);
+    if (failed()) return false;
+    copy(bigger, objects_, uint64_t(heap_end_) * sizeof(Object));
+    objects_ = bigger, object_capacity_ = capacity;
+  }
+  typing_stack_ = alloc<uint32_t>(2 * uint64_t(object_capacity_) + 1);
+  carved_capacity_ = 16;
+  while (carved_capacity_ < 2 * bound + 16) carved_capacity_ <<= 1;
+  carved_slots_ = alloc<uint64_t>(carved_capacity_);
+  carved_index_ = alloc<uint32_t>(carved_capacity_);
+  return !failed();
+}
+
+// The typing of a discarded pass undone (containers stay declared).
+void Engine::reset_typing() {
+  for (uint32_t i = 0; i < heap_end_; ++i) {
+    Object& o = objects_[i];
+    o.flags &= ~kQueued;
+    if (o.flags & kGlobal) continue;
+    o.src_type = o.dst_type = 0;
+    if (ttst_heap_desc* desc = base_descriptor(o.addr)) desc->offset = 0;
+  }
+  object_count_ = heap_end_;
+  typing_stack_size_ = 0;
+  zero(site_types_, sizeof site_types_);
+  zero(site_plans_, sizeof site_plans_);
+  if (carved_slots_) zero(carved_slots_, carved_capacity_ * 8);
+}
+
+// Blocks allocated by a declared header wrapper (their site is in it): containers
+// whose one sub-object, the object the wrapper returned, starts after the header.
+void Engine::declare_header_blocks() {
+  if (!annotations_.has_header_wrappers()) return;
+  uint64_t last_site = 0, header = 0;
+  for (uint32_t i = global_count_; i < heap_end_; ++i) {
+    Object& o = objects_[i];
+    if (o.flags & kFromLibrary) continue;
+    if (o.site != last_site) {
+      const auto* site = src_meta().alloc_site(o.site - config_.src_bias);
+      last_site = o.site, header = site ? annotations_.header_bytes(src_meta().str(site->caller)) : 0;
+    }
+    if (header == 0 || header >= o.size || (o.flags & kContainer)) continue;
+    o.flags |= kContainer, o.src_global = kNoChunk, o.dst_global = uint32_t(header);
+    ++container_count_;
+  }
+}
+
+// After carving: a header block whose payload no typed pointer carved is an
+// ordinary untyped block again (bytes, pointer-checked); a sub-object anywhere
+// but right after the header is refused; a header word that looks like a pointer too.
+bool Engine::finish_header_blocks(const uint8_t* has_payload) {
+  for (uint32_t i = heap_end_; i < object_count_; ++i) {
+    const Object& o = objects_[i];
+    const Object& c = objects_[o.src_global];
+    if (c.dst_global == 0xffffffffu || o.addr - c.addr == c.dst_global) continue;
+    fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+    describe(message_, o);
+    message_.text(" is not the object its header wrapper returned (at +").number(c.dst_global).text("): needs transfer code");
+    return false;
+  }
+  for (uint32_t i = global_count_; i < heap_end_; ++i) {
+    Object& c = objects_[i];
+    if (!(c.flags & kContainer) || c.dst_global == 0xffffffffu) continue;
+    if (!has_payload[i]) {
+      c.flags &= ~kContainer, c.dst_global = 0xffffffffu, c.src_global = 0xffffffffu;
+      --container_count_;
+      continue;
+    }
+    Object header = c;
+    header.size = c.dst_global;
+    if (refuse_tail_pointer(header, 0)) return false;
+  }
+  return true;
+}
+
+// Globals that hold containers, before any typing: annotated globals, and
+// annotated members of struct (array) globals such as memcached's slabclass[].
+void Engine::declare_in_globals() {
+  if (!annotations_.has_containers()) return;
+  for (uint32_t i = 0; i < global_count_; ++i) {
+    const Object& o = objects_[i];
+    const uint8_t* src = source_bytes(o.addr, o.size);
+    if (!src || (o.flags & kReadonly)) continue;
+    if (annotations_.container_global(src_meta().str(src_meta().global_at(o.src_global).id)))
+      mark_containers(o.src_type, src, kNoChunk, ~0ull, 0);
+    else
+      declare_in_value(o.src_type, src, 0);
+  }
+}
+
+void Engine::declare_in_value(uint32_t type, const uint8_t* src, int depth) {
+  uint32_t t = src_meta().strip(type);
+  const ImageType& ty = src_meta().type(t);
+  if (depth > 8 || !has_pointer(t)) return;
+  if (ty.kind == kArray && ty.count != dwarfmeta::image::kFlexibleCount) {
+    uint64_t elem = type_size(src_meta(), ty.target);
+    for (uint64_t k = 0; elem && k < ty.count; ++k) declare_in_value(ty.target, src + k * elem, depth + 1);
+    return;
+  }
+  if (ty.kind != kStruct) return;
+  for (uint32_t i = 0; i < src_meta().member_count(ty); ++i) {
+    int64_t chunk = -1, count = -1;
+    if (annotations_.container_member(src_newer(), t, i, &chunk, &count))
+      declare_holder(ty, i, member_name(src_meta(), ty, chunk), member_name(src_meta(), ty, count), src);
+    else
+      declare_in_value(src_meta().members(ty)[i].type, src + src_meta().members(ty)[i].offset, depth + 1);
+  }
+}
+
+const char* Engine::member_name(const View& meta, const ImageType& ty, int64_t index) {
+  return index < 0 ? nullptr : meta.str(meta.members(ty)[index].name);
+}
+
+// walk_struct's hook while typing: a holder member of a struct anywhere (heap
+// objects, sub-objects), annotated in either version.
+void Engine::declare_in_member(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
+                               const uint8_t* struct_src) {
+  const ImageType& sty = src_meta().type(src_type);
+  const ImageType& dty = dst_meta().type(dst_type);
+  int64_t chunk = -1, count = -1;
+  if (annotations_.container_member(src_newer(), src_type, src_index, &chunk, &count))
+    declare_holder(sty, src_index, member_name(src_meta(), sty, chunk), member_name(src_meta(), sty, count),
+                   struct_src);
+  else if (annotations_.container_member(!src_newer(), dst_type, dst_index, &chunk, &count))
+    declare_holder(sty, src_index, member_name(dst_meta(), dty, chunk), member_name(dst_meta(), dty, count),
+                   struct_src);
+}
+
+// One holder member of a struct's bytes: its chunk size and used-element count
+// read from the siblings so named (in the source's layout).
+void Engine::declare_holder(const ImageType& sty, uint32_t index, const char* chunk_name, const char* count_name,
+                            const uint8_t* struct_src) {
+  uint64_t chunk = kNoChunk, limit = ~0ull;
+  if (chunk_name)
+    if (const ImageMember* c = src_meta().member(sty, chunk_name))
+      chunk = load_uint(struct_src + c->offset, type_size(src_meta(), c->type));
+  if (count_name)
+    if (const ImageMember* c = src_meta().member(sty, count_name))
+      limit = load_uint(struct_src + c->offset, type_size(src_meta(), c->type));
+  const ImageMember& m = src_meta().members(sty)[index];
+  mark_containers(m.type, struct_src + m.offset, chunk, limit, 0);
+}
+
+// The heap blocks a value of `type` points to, through every pointer level (an
+// array of pointers to containers: its first `limit` elements), become containers.
+void Engine::mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, uint64_t limit, int depth) {
+  uint32_t t = src_meta().strip(type);
+  const ImageType& ty = src_meta().type(t);
+  if (depth > 8) return;
+  if (ty.kind == kArray && ty.count != dwarfmeta::image::kFlexibleCount) {
+    uint64_t elem = type_size(src_meta(), ty.target);
+    for (uint64_t k = 0; elem && k < ty.count && k < limit; ++k)
+      mark_containers(ty.target, src + k * elem, chunk, ~0ull, depth + 1);
+    return;
+  }
+  if (ty.kind != kPointer) return;
+  ttst_heap_desc* desc = base_descriptor(load_uint(src, 8));
+  if (!desc) return;
+  Object& o = objects_[reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu];
+  if (o.flags & (kGlobal | kFromLibrary | kCarved)) return;
+  if (src_meta().type(src_meta().strip(ty.target)).kind == kPointer) {  // an array of pointers to containers
+    const uint8_t* elems = source_bytes(o.addr, o.size);
+    for (uint64_t k = 0; elems && k + 8 <= o.size && k / 8 < limit; k += 8)
+      mark_containers(ty.target, elems + k, chunk, ~0ull, depth + 1);
+    return;
+  }
+  if (!(o.flags & kContainer)) {
+    o.flags |= kContainer, o.src_global = uint32_t(chunk < kNoChunk ? chunk : kNoChunk);
+    ++container_count_;
+  } else if (o.src_global == kNoChunk && chunk < kNoChunk) {
+    o.src_global = uint32_t(chunk);
+  }
+}
+
+bool Engine::container_pointee(uint32_t src_pointee, uint32_t dst_pointee) const {
+  return annotations_.has_containers() && ((src_pointee && annotations_.container_type(src_newer(), src_pointee)) ||
+                                           (dst_pointee && annotations_.container_type(!src_newer(), dst_pointee)));
+}
+
+void Engine::declare_by_type(Object& o, uint32_t src_pointee, uint32_t dst_target) {
+  if ((o.flags & (kGlobal | kFromLibrary | kCarved)) || !container_pointee(src_pointee, dst_meta().strip(dst_target)))
+    return;
+  o.flags |= kContainer, o.src_global = kNoChunk;
+  ++container_count_;
+}
+
+int64_t Engine::carved_at(uint64_t addr) const {
+  if (!carved_slots_) return -1;
+  uint64_t h = (addr * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);
+  for (uint64_t k = 0; k < carved_capacity_; ++k, h = (h + 1) & (carved_capacity_ - 1)) {
+    if (carved_slots_[h] == 0) return -1;
+    if (carved_slots_[h] == addr) return carved_index_[h];
+  }
+  return -1;
+}
+
+// pointer()'s hook while typing: a pointer to a struct or union into a container
+// carves a sub-object of that type there (other pointers map by offset).
+void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee) {
+  const ImageType& ty = src_meta().type(src_pointee);
+  if (ty.kind != kStruct && ty.kind != kUnion) return;
+  const Object& c = objects_[index];
+  if (v - c.addr >= c.size) return;  // one past the end: a bound, not a sub-object
+  int64_t found = carved_at(v);
+  if (found >= 0) {
+    if (src_meta().strip(objects_[found].src_type) == src_pointee) return;
+    fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+    describe(message_, objects_[found]);
+    message_.text(" is reached as ").text(type_name(src_meta(), src_pointee)).text(" * too (from ");
+    describe_current();
+    describe_path(message_);
+    message_.text("): needs transfer code");
+    return;
+  }
+  if (object_count_ >= object_capacity_ || !carved_slots_) {
+    fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: more sub-objects carved than words point into containers");
+    return;
+  }
+  uint32_t i = object_count_++;
+  Object& o = objects_[i];
+  zero(&o, sizeof o);
+  o.addr = v, o.size = ty.size, o.dyn_id = c.dyn_id;
+  o.src_type = src_pointee;
+  o.dst_type = dst_meta().strip(dst_pointee);
+  if (o.dst_type == 0) o.dst_type = counterpart(src_pointee);
+  o.flags = kCarved, o.src_global = index, o.dst_global = 0xffffffffu;
+  uint64_t h = (v * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);
+  while (carved_slots_[h] != 0) h = (h + 1) & (carved_capacity_ - 1);
+  carved_slots_[h] = v, carved_index_[h] = i;
+  queue_for_typing(i);
+}
+
+// The sub-objects (appended after the heap) in address order: each container's
+// sub-objects in a row.
+bool Engine::sort_carved() {
+  uint32_t n = object_count_ - heap_end_;
+  struct Key {
+    uint64_t addr, index;
+  };
+  Key* keys = alloc<Key>(n);
+  Key* sorted = alloc<Key>(n);
+  uint32_t* bucket_start = alloc<uint32_t>(65536);
+  Object* order = alloc<Object>(n);
+  if (failed()) return false;
+  for (uint32_t i = 0; i < n; ++i) keys[i] = {objects_[heap_end_ + i].addr, heap_end_ + i};
+  for (int pass = 0; pass < 3; ++pass) {
+    zero(bucket_start, 65536 * 4);
+    for (uint32_t i = 0; i < n; ++i) bucket_start[(keys[i].addr >> (16 * pass)) & 0xffff]++;
+    uint32_t sum = 0;
+    for (uint32_t k = 0; k < 65536; ++k) {
+      uint32_t count = bucket_start[k];
+      bucket_start[k] = sum, sum += count;
+    }
+    for (uint32_t i = 0; i < n; ++i) sorted[bucket_start[(keys[i].addr >> (16 * pass)) & 0xffff]++] = keys[i];
+    Key* swap = keys;
+    keys = sorted, sorted = swap;
+  }
+  for (uint32_t i = 0; i < n; ++i) order[i] = objects_[keys[i].index];
+  copy(objects_ + heap_end_, order, uint64_t(n) * sizeof(Object));
+  return true;
+}
+
+// A struct whose last member is an array without a length (`void *end[0]`,
+// `char data[]`): the bytes after it are that member's data.
+bool Engine::flexible_tail(uint32_t type) const {
+  const ImageType& ty = src_meta().type(src_meta().strip(type));
+  uint32_t n = ty.kind == kStruct ? src_meta().member_count(ty) : 0;
+  if (n == 0) return false;
+  const ImageType& last = src_meta().type(src_meta().strip(src_meta().members(ty)[n - 1].type));
+  return last.kind == kArray && (last.count == 0 || last.count == dwarfmeta::image::kFlexibleCount);
+}
+
+// After typing: each sub-object's extent; overlaps and tails that hide pointers refused.
+bool Engine::finish_carving() {
+  uint8_t* has_payload = alloc<uint8_t>(heap_end_);
+  if (failed()) return false;
+  zero(has_payload, heap_end_);
+  for (uint32_t i = heap_end_; i < object_count_; ++i) has_payload[objects_[i].src_global] = 1;
+  if (annotations_.has_header_wrappers() && !finish_header_blocks(has_payload)) return false;
+  uint64_t free_bytes = 0;
+  for (uint32_t i = global_count_; i < heap_end_; ++i)
+    if (objects_[i].flags & kContainer)
+      free_bytes += objects_[i].size - (objects_[i].dst_global != 0xffffffffu ? objects_[i].dst_global : 0);
+  result_.containers = container_count_;
+  if (object_count_ > heap_end_ && !sort_carved()) return false;
+  for (uint32_t i = heap_end_; i < object_count_; ++i) {
+    Object& o = objects_[i];
+    const Object& c = objects_[o.src_global];
+    uint64_t next = i + 1 < object_count_ && objects_[i + 1].src_global == o.src_global ? objects_[i + 1].addr
+                                                                                          : c.addr + c.size;
+    uint64_t type_bytes = type_size(src_meta(), o.src_type);
+    uint64_t extent = next - o.addr;
+    if (c.src_global != kNoChunk && c.src_global < extent) extent = c.src_global;
+    if (extent < type_bytes) {
+      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+      describe(message_, o);
+      message_.text(" is larger than its room in the container (")
+          .number(extent)
+          .text(next - o.addr < type_bytes ? " bytes to the next sub-object or the end" : " bytes: the chunk size")
+          .text("): needs transfer code");
+      return false;
+    }
+    o.size = extent;
+    free_bytes -= extent;
+    if (!flexible_tail(o.src_type) && extent > type_bytes && refuse_tail_pointer(o, type_bytes)) return false;
+  }
+  result_.carved = object_count_ - heap_end_;
+  result_.container_free = free_bytes;
+  return true;
+}
+
+bool Engine::refuse_tail_pointer(const Object& o, uint64_t from) {
+  const uint8_t* src = source_bytes(o.addr, o.size);
+  for (uint64_t k = (from + 7) & ~7ull; src && k + 8 <= o.size; k += 8) {
+    uint64_t word = load_uint(src + k, 8);
+    const auto* function = src_meta().function_containing(word - config_.src_bias);
+    if (word < 4096 || (object_holding(word) < 0 && !(function && function->low == word - config_.src_bias))) continue;
+    fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+    describe(message_, o);
+    message_.text(" is followed by ")
+        .number(o.size - from)
+        .text(" bytes of its container that no typed pointer reaches, and the word at +")
+        .number(k)
+        .text(" = ")
+        .hex(word)
+        .text(" looks like a pointer: refusing to guess");
+    return true;
+  }
+  return false;
+}
+
+// Same size, members, offsets and encodings at every level (pointers may point
+// elsewhere: they are translated): the sub-object can stay at its offset.
+bool Engine::same_layout(uint32_t src_type, uint32_t dst_type, int depth) {
+  src_type = src_meta().strip(src_type), dst_type = dst_meta().strip(dst_type);
+  const ImageType& s = src_meta().type(src_type);
+  const ImageType& d = dst_meta().type(dst_type);
+  if (depth > int(kMaxNesting) || s.kind != d.kind || s.size != d.size) return false;
+  if (s.kind == kArray) {  // `T end[0]` (GNU) and `T end[]` (C99) are the same flexible tail
+    constexpr uint64_t kFlex = dwarfmeta::image::kFlexibleCount;
+    bool tails = (s.count == 0 || s.count == kFlex) && (d.count == 0 || d.count == kFlex);
+    return (s.count == d.count || tails) && same_layout(s.target, d.target, depth + 1);
+  }
+  if (s.kind == kBase) return s.encoding == d.encoding;
+  if (s.kind != kStruct && s.kind != kUnion) return true;
+  if (src_meta().member_count(s) != dst_meta().member_count(d)) return false;
+  for (uint32_t i = 0; i < src_meta().member_count(s); ++i) {
+    const ImageMember& a = src_meta().members(s)[i];
+    const ImageMember& b = dst_meta().members(d)[i];
+    if (!streq(src_meta().str(a.name), dst_meta().str(b.name)) || a.offset != b.offset ||
+        a.bit_size != b.bit_size || a.bit_offset != b.bit_offset || !same_layout(a.type, b.type, depth + 1))
+      return false;
+  }
+  return true;
+}
+
+// A sub-object whose type changed layout: refused (true), naming the type.
+bool Engine::refuse_moved_layout(const Object& o) {
+  if (same_layout(o.src_type, o.dst_type)) return false;
+  fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+  describe(message_, o);
+  message_.text(" has type ")
+      .text(type_name(src_meta(), src_meta().strip(o.src_type)))
+      .text(", whose layout differs in ")
+      .text(config_.backward ? "v1" : "v2")
+      .text(" (")
+      .number(type_size(src_meta(), o.src_type))
+      .text(" -> ")
+      .number(type_size(dst_meta(), o.dst_type))
+      .text(" bytes or members moved): a sub-object carved in a container stays at its offset, so this needs "
+            "transfer code");
+  return true;
+}
+
+// Map: each sub-object at its container's destination plus the same offset.
+void Engine::place_carved() {
+  for (uint32_t i = heap_end_; i < object_count_; ++i) {
+    Object& o = objects_[i];
+    const Object& c = objects_[o.src_global];
+    uint64_t off = o.addr - c.addr;
+    o.dst_addr = c.dst_addr ? c.dst_addr + off : 0;
+    o.dst_size = c.dst_size > off ? (c.dst_size - off < o.size ? c.dst_size - off : o.size) : 0;
+    if (o.dst_size == 0) o.dst_addr = 0;
+  }
+}
+
+// One sub-object: its type, then its flexible tail as bytes.
+void Engine::walk_carved(const Object& o, const uint8_t* src, uint8_t* dst) {
+  uint64_t type_bytes = type_size(src_meta(), o.src_type);
+  path_depth_ = 0;
+  walk(o.src_type, o.dst_type, src, dst);
+  if (mode_ == kType || !dst || o.dst_size <= type_bytes) return;
+  uint64_t tail = o.dst_size - type_bytes;
+  if (mode_ == kWrite)
+    copy(dst + type_bytes, src + type_bytes, tail), result_.bytes += tail;
+  else
+    zero(dst + type_bytes, tail);
+}
+
+}  // namespace ttst::stfw::engine_detail
