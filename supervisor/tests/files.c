@@ -1,0 +1,80 @@
+/* files.c — a server whose start-up changes the file system as real servers' do,
+ * with no ttst_is_updating(): it opens its log with fopen(path, "w") (truncating
+ * it), writes its pid file, and builds its own epoll instance and pipe. Version 2's
+ * start-up also removes a stale file, creates a state file, and appends a line to a
+ * shared log opened with "a". Run in the directory DIR given as argv[1]. Once past
+ * its update point, version 2 writes "v2 serving" to its log: the log it opened
+ * during start-up must be the file at the path after the commit
+ * (supervisor/startup_files.h). Built as files_v1, files_v2 and the variants
+ * files_v2_crash (aborts after its start-up: a rollback), files_v2_daemon (forks
+ * and exits in the parent, as daemon() does), files_v2_rename (renames the stale
+ * file). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "ttst.h"
+
+long turns; /* state carried over */
+
+static FILE *open_in(const char *dir, const char *name, const char *mode) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, mode);
+  if (!f) {
+    perror(path);
+    exit(1);
+  }
+  return f;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return 2;
+  const char *dir = argv[1];
+#ifdef DAEMON
+  if (fork() > 0) _exit(0); /* daemon()'s first step */
+#endif
+#if V == 2
+  char stale[4096];
+  snprintf(stale, sizeof stale, "%s/stale", dir);
+#ifdef RENAME
+  char renamed[4200];
+  snprintf(renamed, sizeof renamed, "%s.old", stale);
+  rename(stale, renamed);
+#endif
+  unlink(stale);
+#endif
+  FILE *log = open_in(dir, "app.log", "w");
+  fprintf(log, "v%d started\n", V);
+  fflush(log);
+  FILE *pid = open_in(dir, "app.pid", "w");
+  fprintf(pid, "%d\n", (int)getpid());
+  fclose(pid);
+  int ep = epoll_create1(0), pipe_fds[2];
+  if (ep < 0 || pipe(pipe_fds) != 0) return 1;
+  struct epoll_event e = {.events = EPOLLIN, .data.fd = pipe_fds[0]};
+  epoll_ctl(ep, EPOLL_CTL_ADD, pipe_fds[0], &e);
+#if V == 2
+  fclose(open_in(dir, "v2.state", "w"));
+  FILE *shared = open_in(dir, "shared.log", "a");
+  fprintf(shared, "v2 appended\n");
+  fclose(shared);
+#endif
+#ifdef CRASH
+  static volatile int crash = 1; /* not known to return: the loop and its update point stay */
+  if (crash) abort();
+#endif
+  int said = 0;
+  for (;;) {
+    TTST_UPDATE_POINT();
+    if (V == 2 && !said) {
+      fprintf(log, "v2 serving\n");
+      fflush(log);
+      said = 1;
+    }
+    turns++;
+    epoll_wait(ep, &e, 1, 2);
+  }
+}
