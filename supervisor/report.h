@@ -100,7 +100,11 @@ struct Report {
   std::vector<std::string> needs_user_code;  // state IDs, when reason == kNeedsUserCode
   std::string detail;       // free text: the invariant message, the blocked location
   std::string startup_stderr;  // what v2 wrote to its stderr during start-up (its last 4 KiB)
-  std::vector<StartupAction> startup_actions;  // v2's start-up calls on P's listening sockets
+  std::vector<StartupAction> startup_actions;  // v2's start-up calls on P's sockets and files; P's descriptors
+  // Descriptors of P's library instances (epoll, signal pipes) that a library adapter
+  // of the forward transfer names; closed in F at the commit (startup_files.h). Not
+  // written to the JSON (the startup_actions entries say what was closed).
+  std::vector<int> past_library_fds;
 
   double total_ms() const;
 };

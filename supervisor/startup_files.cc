@@ -3,7 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
 #include <linux/kcmp.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <linux/sched.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -12,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -158,6 +164,43 @@ std::vector<int> fds_named(const user_regs_struct& r) {
     default:
       return {};
   }
+}
+
+// The peer of the UNIX socket `inode` (sock_diag UNIX_DIAG_PEER, in the supervisor's
+// network namespace); 0 when unknown or not connected.
+ino_t unix_peer(ino_t inode) {
+  const int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return 0;
+  struct {
+    nlmsghdr h;
+    unix_diag_req r;
+  } req{};
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.h.nlmsg_flags = NLM_F_REQUEST;
+  req.r.sdiag_family = AF_UNIX;
+  req.r.udiag_states = ~0u;
+  req.r.udiag_ino = static_cast<uint32_t>(inode);
+  req.r.udiag_show = UDIAG_SHOW_PEER;
+  req.r.udiag_cookie[0] = req.r.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  ino_t peer = 0;
+  alignas(nlmsghdr) char buf[8192];
+  ssize_t n = send(nl, &req, sizeof req, 0) == static_cast<ssize_t>(sizeof req) ? recv(nl, buf, sizeof buf, 0) : -1;
+  for (auto* h = reinterpret_cast<nlmsghdr*>(buf); n > 0 && NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+    if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) break;
+    auto* m = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
+    int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+    for (auto* a = reinterpret_cast<rtattr*>(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+      if (m->udiag_ino == inode && a->rta_type == UNIX_DIAG_PEER) peer = *static_cast<uint32_t*>(RTA_DATA(a));
+  }
+  close(nl);
+  return peer;
+}
+
+// "socket:[1234]" → 1234; 0 otherwise.
+ino_t socket_inode_of(const std::string& link) {
+  unsigned long long ino = 0;
+  return std::sscanf(link.c_str(), "socket:[%llu]", &ino) == 1 ? static_cast<ino_t>(ino) : 0;
 }
 
 }  // namespace
@@ -397,9 +440,9 @@ void StartupFiles::on_exit(inject::Task& t, user_regs_struct r) {
   }
 }
 
-void StartupFiles::apply_at_commit(inject::Task& future) {
+void StartupFiles::apply_at_commit(inject::Task& future, const std::vector<int>& library_fds) {
   apply_files();
-  close_unused_descriptors(future);
+  close_unused_descriptors(future, library_fds);
 }
 
 // P doomed: each deferred unlink made, each staged file linked in, in v2's order.
@@ -430,36 +473,56 @@ void StartupFiles::apply_files() {
   }
 }
 
+// One descriptor of F that shares its open file description with P's of the same number.
+struct StartupFiles::Inherited {
+  int fd;
+  std::string what;  // its /proc link: "anon_inode:[eventpoll]", "pipe:[12]", "socket:[34]", a path
+  struct stat st;
+};
+
+// Why `d` stays open in F ("" when it is closed, `closed` then saying why).
+std::string StartupFiles::keep_reason(const Inherited& d, const std::set<ino_t>& inherited_sockets,
+                                      const std::vector<int>& library_fds, std::string& closed) const {
+  bool replaced = false;  // P's descriptor of a file v2's start-up replaced at the commit
+  for (const auto& f : deferred_)
+    replaced = replaced || (f->replaced && d.st.st_dev == f->replaced->st_dev && d.st.st_ino == f->replaced->st_ino);
+  const ino_t sock = socket_inode_of(d.what);
+  const ino_t peer = sock ? unix_peer(sock) : 0;
+  if (d.fd <= 2) return "a standard stream";
+  if (touched_.count(d.fd)) return "v2's start-up used it";
+  if (std::find(library_fds.begin(), library_fds.end(), d.fd) != library_fds.end())
+    closed = "the old version's library instance held it (named by the transfer's library adapter)";
+  else if (d.what.rfind("anon_inode:", 0) == 0 || S_ISFIFO(d.st.st_mode))
+    closed = "an epoll instance, event file or pipe of the old version that v2's start-up never used (v2 built its own)";
+  else if (peer && inherited_sockets.count(peer))
+    closed = "a socket pair both ends of which the old version held (its own plumbing, as a pipe), unused by v2";
+  else if (replaced)
+    closed = "the old version's descriptor of a file v2's start-up replaced (v2 has its own)";
+  return closed.empty() ? "a socket, file or device: the transferred state may name it" : "";
+}
+
 // P doomed but present: F's descriptors still sharing P's description at the same
 // number, closed in F when nobody in F uses them (startup_files.h).
-void StartupFiles::close_unused_descriptors(inject::Task& future) {
-  std::vector<int> to_close;
+void StartupFiles::close_unused_descriptors(inject::Task& future, const std::vector<int>& library_fds) {
+  std::vector<Inherited> inherited;
+  std::set<ino_t> sockets;
   for (int fd : sys::open_fds(pid_).value_or(std::vector<int>{})) {
     if (syscall(SYS_kcmp, pid_, past_, KCMP_FILE, fd, fd) != 0) continue;  // not P's (or P has no such fd)
     char buf[256];
     const std::string link = "/proc/" + std::to_string(pid_) + "/fd/" + std::to_string(fd);
     const ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
-    const std::string what = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
-    const std::string call = "fd " + std::to_string(fd) + " (" + what + ") of the old version";
-    const bool library_kind = what.rfind("anon_inode:", 0) == 0 || what.rfind("pipe:", 0) == 0;
-    struct stat st{};
-    const bool fifo = stat(link.c_str(), &st) == 0 && S_ISFIFO(st.st_mode);
-    std::string why;
-    bool replaced = false;  // P's descriptor of a file v2's start-up replaced at the commit
-    for (const auto& d : deferred_)
-      replaced = replaced || (d->replaced && st.st_dev == d->replaced->st_dev && st.st_ino == d->replaced->st_ino);
-    if (fd <= 2) why = "a standard stream";
-    else if (touched_.count(fd)) why = "v2's start-up used it";
-    else if (!library_kind && !fifo && !replaced) why = "a socket, file or device: the transferred state may name it";
-    if (!why.empty()) {
-      add_action(call, "kept", why);
-      continue;
-    }
-    to_close.push_back(fd);
-    add_action(call, "closed_at_commit",
-               replaced ? "the old version's descriptor of a file v2's start-up replaced (v2 has its own)"
-                        : "an epoll instance, event file or pipe of the old version that v2's start-up never used (v2 "
-                          "built its own)");
+    Inherited d{fd, n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?", {}};
+    if (stat(link.c_str(), &d.st) != 0) d.st = {};
+    if (ino_t ino = socket_inode_of(d.what)) sockets.insert(ino);
+    inherited.push_back(std::move(d));
+  }
+  std::vector<int> to_close;
+  for (const Inherited& d : inherited) {
+    std::string closed;
+    const std::string kept = keep_reason(d, sockets, library_fds, closed);
+    add_action("fd " + std::to_string(d.fd) + " (" + d.what + ") of the old version",
+               kept.empty() ? "closed_at_commit" : "kept", kept.empty() ? closed : kept);
+    if (kept.empty()) to_close.push_back(d.fd);
   }
   if (to_close.empty()) return;
   inject::RemoteSyscalls rs(future);

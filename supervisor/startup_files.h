@@ -99,11 +99,14 @@ class StartupFiles {
   void observe(inject::Task& future);
 
   // At the commit, P doomed but present and F stopped: the deferred file actions,
-  // then P's descriptors F does not use closed in F.
-  void apply_at_commit(inject::Task& future);
+  // then P's descriptors F does not use closed in F. `library_fds`: descriptor
+  // numbers a library adapter of the transfer names as P's library instance's
+  // (Transfer::past_library_fds, report.h), closed unless v2's start-up used them.
+  void apply_at_commit(inject::Task& future, const std::vector<int>& library_fds = {});
 
   struct Deferred;  // startup_files.cc
   struct Pending;
+  struct Inherited;
 
  private:
   void on_entry(inject::Task& t, const user_regs_struct& r);
@@ -113,7 +116,9 @@ class StartupFiles {
   void on_fd_change(const user_regs_struct& r, const std::string& call, int fd);
   void on_clone(uint64_t flags, const std::string& call);
   void apply_files();
-  void close_unused_descriptors(inject::Task& future);
+  void close_unused_descriptors(inject::Task& future, const std::vector<int>& library_fds);
+  std::string keep_reason(const Inherited& d, const std::set<ino_t>& inherited_sockets,
+                          const std::vector<int>& library_fds, std::string& closed) const;
   bool staged_inode(dev_t dev, ino_t ino) const;
   bool deferred_unlink(const std::string& seen) const;
   size_t add_action(std::string call, std::string action, std::string detail);

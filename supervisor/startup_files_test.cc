@@ -188,7 +188,7 @@ TEST_CASE("--validate-only and a rollback leave the old version's log, pid file 
   p.check_untouched();
 }
 
-TEST_CASE("a commit puts v2's files in place and closes the old version's epoll instance and pipe") {
+TEST_CASE("a commit puts v2's files in place and closes the old version's epoll instance, pipe and socket pair") {
   Server p("commit");
   Run r = supervise(p, "files_v2");
   REQUIRE(r.status == 0);
@@ -199,12 +199,14 @@ TEST_CASE("a commit puts v2's files in place and closes the old version's epoll 
   CHECK(await([&] { return slurp(p.dir + "/app.log") == "v2 started\nv2 serving\n"; }));  // F's writes reach it
   CHECK(!exists(p.dir + "/stale"));
   CHECK(exists(p.dir + "/v2.state"));
-  // P's epoll instance (fd 4) and pipe (5, 6) closed in F; P's log (fd 3), replaced, too.
+  // P's epoll instance (fd 4), pipe (5, 6) and socket pair (7, 8) closed in F; P's log (fd 3), replaced, too.
   CHECK(action(r, "fd 4 (anon_inode:[eventpoll])")["action"] == "closed_at_commit");
   CHECK(action(r, "fd 5 (pipe:")["action"] == "closed_at_commit");
   CHECK(action(r, "fd 3 (")["action"] == "closed_at_commit");
+  CHECK(action(r, "fd 7 (socket:")["action"] == "closed_at_commit");  // P's own socket pair
+  CHECK(action(r, "fd 8 (socket:")["action"] == "closed_at_commit");
   CHECK(action(r, "fd 0 (")["action"] == "kept");
-  for (int fd : {3, 4, 5, 6}) CHECK(!exists("/proc/" + std::to_string(f) + "/fd/" + std::to_string(fd)));
+  for (int fd : {3, 4, 5, 6, 7, 8}) CHECK(!exists("/proc/" + std::to_string(f) + "/fd/" + std::to_string(fd)));
   ::kill(f, SIGKILL);
 }
 

@@ -385,7 +385,7 @@ void Transaction::commit() {
   // runs again and before F does (startup_adoption.h).
   adoption_->apply_at_commit();
   // Its file actions deferred to now, and P's descriptors it has no use for closed (startup_files.h).
-  files_->apply_at_commit(future_->task());
+  files_->apply_at_commit(future_->task(), rep_.past_library_fds);
   commit_step("commit.flushed");
   future_runtime_->set_flags(0, 0);
   future_->release();

@@ -1,6 +1,6 @@
 /* files.c — a server whose start-up changes the file system as real servers' do,
  * with no ttst_is_updating(): it opens its log with fopen(path, "w") (truncating
- * it), writes its pid file, and builds its own epoll instance and pipe. Version 2's
+ * it), writes its pid file, and builds its own epoll instance, pipe and socket pair (libevent's signal plumbing). Version 2's
  * start-up also removes a stale file, creates a state file, and appends a line to a
  * shared log opened with "a". Run in the directory DIR given as argv[1]. Once past
  * its update point, version 2 writes "v2 serving" to its log: the log it opened
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ttst.h"
@@ -52,8 +53,8 @@ int main(int argc, char **argv) {
   FILE *pid = open_in(dir, "app.pid", "w");
   fprintf(pid, "%d\n", (int)getpid());
   fclose(pid);
-  int ep = epoll_create1(0), pipe_fds[2];
-  if (ep < 0 || pipe(pipe_fds) != 0) return 1;
+  int ep = epoll_create1(0), pipe_fds[2], pair[2];
+  if (ep < 0 || pipe(pipe_fds) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) return 1;
   struct epoll_event e = {.events = EPOLLIN, .data.fd = pipe_fds[0]};
   epoll_ctl(ep, EPOLL_CTL_ADD, pipe_fds[0], &e);
 #if V == 2
