@@ -72,7 +72,8 @@ struct Difference {
 // supervisor answered itself (startup_adoption.h).
 struct StartupAction {
   std::string call;    // "bind(4, 0.0.0.0:8080)", "listen(4, 128)"
-  std::string action;  // adopted, already_so, held_back, made_at_commit, failed_at_commit
+  std::string action;  // adopted, already_so, held_back, made_at_commit, failed_at_commit; staged, deferred,
+                       // shared (startup_files.h); closed_at_commit, kept (P's descriptors)
   std::string detail;  // "fd 4 is now P's listening socket (inherited as fd 3)"
 };
 
