@@ -297,6 +297,7 @@ void StartupFiles::on_entry(inject::Task& t, const user_regs_struct& r) {
     default:
       break;
   }
+  if (attributes_already_so(r)) return;  // a chmod/chown that changes nothing: made
   if (changes_path(nr) || nr == SYS_utimensat || nr == SYS_unlinkat)
     refuse_file_call(name_of(nr) + "(" + read_string(pid_, nr == SYS_unlinkat || nr == SYS_fchmodat ||
                                                              nr == SYS_fchownat || nr == SYS_renameat ||
@@ -307,6 +308,28 @@ void StartupFiles::on_entry(inject::Task& t, const user_regs_struct& r) {
                                                          : r.rdi) + ")",
                      "would change the file system");
   if (changes_file_by_fd(nr)) on_fd_change(r, name_of(nr) + "(" + std::to_string(fd) + ")", fd);
+}
+
+// chmod/fchmodat/fchmod, chown/lchown/fchownat/fchown asking for the mode or owner
+// the file has already (nginx's start-up re-applies its directories' owner): the
+// call changes nothing.
+bool StartupFiles::attributes_already_so(const user_regs_struct& r) const {
+  const long nr = static_cast<long>(r.orig_rax);
+  const bool at = nr == SYS_fchmodat || nr == SYS_fchownat;
+  const bool by_fd = nr == SYS_fchmod || nr == SYS_fchown;
+  const bool chmod_like = nr == SYS_chmod || nr == SYS_fchmodat || nr == SYS_fchmod;
+  if (!chmod_like && nr != SYS_chown && nr != SYS_lchown && nr != SYS_fchownat && nr != SYS_fchown) return false;
+  const uint64_t first = at ? r.rdx : r.rsi;  // the mode, or the owner (then the group)
+  const uint64_t group = at ? r.r10 : r.rdx;
+  struct stat st{};
+  const std::string where = by_fd ? "/proc/" + std::to_string(pid_) + "/fd/" + std::to_string(static_cast<int>(r.rdi))
+                                  : as_seen_by(pid_, at ? static_cast<int>(r.rdi) : AT_FDCWD,
+                                               read_string(pid_, at ? r.rsi : r.rdi));
+  const bool nofollow = nr == SYS_lchown || (nr == SYS_fchownat && (r.r8 & AT_SYMLINK_NOFOLLOW));
+  if (where.empty() || (nofollow ? lstat(where.c_str(), &st) : stat(where.c_str(), &st)) != 0) return false;
+  if (chmod_like) return (st.st_mode & 07777) == (first & 07777);
+  const auto same = [](uint64_t want, unsigned have) { return static_cast<int32_t>(want) == -1 || want == have; };
+  return same(first, st.st_uid) && same(group, st.st_gid);
 }
 
 // A call changing the file behind descriptor `fd`: made on v2's staged files and
@@ -473,29 +496,50 @@ void StartupFiles::apply_files() {
   }
 }
 
-// One descriptor of F that shares its open file description with P's of the same number.
+// One descriptor of F: shared with P's of the same number, or F's own.
 struct StartupFiles::Inherited {
   int fd;
   std::string what;  // its /proc link: "anon_inode:[eventpoll]", "pipe:[12]", "socket:[34]", a path
   struct stat st;
+  bool shared;       // the same open file description as P's descriptor `fd` (kcmp)
+  std::string kind;  // "anon_inode:[eventpoll]"..., "pipe", "socket pair"; "" for anything else
 };
 
-// Why `d` stays open in F ("" when it is closed, `closed` then saying why).
-std::string StartupFiles::keep_reason(const Inherited& d, const std::set<ino_t>& inherited_sockets,
+namespace {
+
+// The closable kind of each descriptor: anon-inode files by their name, pipes and
+// FIFOs, and UNIX sockets whose peer is held by the same side (P's or F's own).
+void classify(std::vector<StartupFiles::Inherited>& all) {
+  std::set<ino_t> sockets[2];  // F's own, shared with P
+  for (const auto& d : all)
+    if (ino_t ino = socket_inode_of(d.what)) sockets[d.shared].insert(ino);
+  for (auto& d : all) {
+    const ino_t ino = socket_inode_of(d.what);
+    const ino_t peer = ino ? unix_peer(ino) : 0;
+    if (d.what.rfind("anon_inode:", 0) == 0) d.kind = d.what;
+    else if (S_ISFIFO(d.st.st_mode)) d.kind = "pipe";
+    else if (peer && sockets[d.shared].count(peer)) d.kind = "socket pair";
+  }
+}
+
+}  // namespace
+
+// Why `d` (shared with P) stays open in F ("" when it is closed, `closed` then
+// saying why). `own_kinds`: the kinds F's own descriptors have.
+std::string StartupFiles::keep_reason(const Inherited& d, const std::set<std::string>& own_kinds,
                                       const std::vector<int>& library_fds, std::string& closed) const {
   bool replaced = false;  // P's descriptor of a file v2's start-up replaced at the commit
   for (const auto& f : deferred_)
     replaced = replaced || (f->replaced && d.st.st_dev == f->replaced->st_dev && d.st.st_ino == f->replaced->st_ino);
-  const ino_t sock = socket_inode_of(d.what);
-  const ino_t peer = sock ? unix_peer(sock) : 0;
   if (d.fd <= 2) return "a standard stream";
   if (touched_.count(d.fd)) return "v2's start-up used it";
   if (std::find(library_fds.begin(), library_fds.end(), d.fd) != library_fds.end())
     closed = "the old version's library instance held it (named by the transfer's library adapter)";
-  else if (d.what.rfind("anon_inode:", 0) == 0 || S_ISFIFO(d.st.st_mode))
-    closed = "an epoll instance, event file or pipe of the old version that v2's start-up never used (v2 built its own)";
-  else if (peer && inherited_sockets.count(peer))
-    closed = "a socket pair both ends of which the old version held (its own plumbing, as a pipe), unused by v2";
+  else if (!d.kind.empty() && own_kinds.count(d.kind))
+    closed = "the old version's own " + d.kind + ", unused by v2's start-up, which built its own";
+  else if (!d.kind.empty())
+    return "a " + d.kind + " of the old version, and v2's start-up built none of its own: the transferred state may "
+           "use it";
   else if (replaced)
     closed = "the old version's descriptor of a file v2's start-up replaced (v2 has its own)";
   return closed.empty() ? "a socket, file or device: the transferred state may name it" : "";
@@ -504,35 +548,46 @@ std::string StartupFiles::keep_reason(const Inherited& d, const std::set<ino_t>&
 // P doomed but present: F's descriptors still sharing P's description at the same
 // number, closed in F when nobody in F uses them (startup_files.h).
 void StartupFiles::close_unused_descriptors(inject::Task& future, const std::vector<int>& library_fds) {
-  std::vector<Inherited> inherited;
-  std::set<ino_t> sockets;
+  std::vector<Inherited> all;
   for (int fd : sys::open_fds(pid_).value_or(std::vector<int>{})) {
-    if (syscall(SYS_kcmp, pid_, past_, KCMP_FILE, fd, fd) != 0) continue;  // not P's (or P has no such fd)
     char buf[256];
     const std::string link = "/proc/" + std::to_string(pid_) + "/fd/" + std::to_string(fd);
     const ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
-    Inherited d{fd, n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?", {}};
+    Inherited d{fd, n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?", {}, false, ""};
     if (stat(link.c_str(), &d.st) != 0) d.st = {};
-    if (ino_t ino = socket_inode_of(d.what)) sockets.insert(ino);
-    inherited.push_back(std::move(d));
+    d.shared = syscall(SYS_kcmp, pid_, past_, KCMP_FILE, fd, fd) == 0;  // else F's own (or P has no such fd)
+    all.push_back(std::move(d));
   }
+  classify(all);
+  std::set<std::string> own_kinds;
+  for (const auto& d : all)
+    if (!d.shared && !d.kind.empty()) own_kinds.insert(d.kind);
   std::vector<int> to_close;
-  for (const Inherited& d : inherited) {
+  for (const Inherited& d : all) {
+    if (!d.shared) continue;
     std::string closed;
-    const std::string kept = keep_reason(d, sockets, library_fds, closed);
+    const std::string kept = keep_reason(d, own_kinds, library_fds, closed);
     add_action("fd " + std::to_string(d.fd) + " (" + d.what + ") of the old version",
                kept.empty() ? "closed_at_commit" : "kept", kept.empty() ? closed : kept);
     if (kept.empty()) to_close.push_back(d.fd);
   }
   if (to_close.empty()) return;
-  inject::RemoteSyscalls rs(future);
-  for (int fd : to_close) {
-    const int64_t rc = rs.call(SYS_close, {static_cast<uint64_t>(fd)}).ret;
-    if (rc != 0)
-      for (auto& a : actions_)
-        if (a.call.rfind("fd " + std::to_string(fd) + " (", 0) == 0) a.action = "failed_at_commit";
+  auto failed = [&](int fd, const std::string& why) {
+    for (auto& a : actions_)
+      if (a.call.rfind("fd " + std::to_string(fd) + " (", 0) == 0 && a.action == "closed_at_commit")
+        a.action = "failed_at_commit", a.detail += " (" + why + ")";
+  };
+  // Past the commit point nothing may throw out of here: a failure is reported, F serves.
+  try {
+    inject::RemoteSyscalls rs(future);
+    for (int fd : to_close) {
+      const int64_t rc = rs.call(SYS_close, {static_cast<uint64_t>(fd)}).ret;
+      if (rc != 0) failed(fd, strerror(static_cast<int>(-rc)));
+    }
+    rs.restore();
+  } catch (const std::exception& e) {
+    for (int fd : to_close) failed(fd, e.what());
   }
-  rs.restore();
 }
 
 }  // namespace ttst::supervisor

@@ -34,6 +34,8 @@
 //     open of that path with O_CREAT is staged as a new file. (The path of one of
 //     P's UNIX listeners is StartupAdoption's: not made at all.)
 //   mkdir/mkdirat of a path that exists: made (fails with EEXIST, changes nothing).
+//   chmod/chown (and their at/l/f forms) asking for the mode or owner the file has
+//     already: made (changes nothing; nginx re-applies its directories' owner).
 //   Every other call that changes the file system — rename*, link*, symlink*,
 //     mkdir of a new directory, rmdir, mknod*, truncate, chmod, chown, utime*,
 //     *setxattr/*removexattr, bind of a new UNIX socket path, openat2 asking to
@@ -57,15 +59,20 @@
 // Descriptors of P at the commit: every descriptor of F that still shares its open
 // file description with P's descriptor of the same number (kcmp KCMP_FILE) is
 // either closed in F (a remote close, inject/remote_syscalls.h) or kept:
-//   closed   an epoll instance, eventfd, signalfd, timerfd, inotify or other
-//            anon-inode file, or a pipe/FIFO, that v2's start-up made no call on
-//            (F built its own: these carry P's library registrations, never v2's)
-//   kept     0, 1 and 2; sockets (P's listeners adopted or not, connections the
-//            transferred state may name by number); regular files, directories,
-//            ttys and devices; anything v2's start-up made a call on.
+//   closed   P's own plumbing that v2 rebuilt: an epoll instance, eventfd,
+//            signalfd, timerfd or other anon-inode file, a pipe/FIFO, or a UNIX
+//            socket pair both ends of which P holds — when v2's start-up made no
+//            call on it AND F holds one of its own of the same kind (v2 built its
+//            own, so P's carries only P's library registrations); P's descriptor
+//            of a file v2's start-up replaced; a descriptor a library adapter of the
+//            transfer names as P's library instance's (Report::past_library_fds)
+//   kept     0, 1 and 2; anything v2's start-up made a call on; such plumbing of P
+//            when v2 built none of its kind (a v2 that skips its start-up with
+//            ttst_is_updating() runs on P's epoll instance, named by its transferred
+//            state); sockets (P's listeners, connections the transferred state
+//            names by number), regular files, directories, ttys and devices.
 // Each is one startup_actions entry ("fd 7 (anon_inode:[eventpoll]) of the old
-// version", closed_at_commit / kept, with the reason). A library adapter that knows
-// more (the descriptors of P's library instance) can name them in a later slice.
+// version", closed_at_commit / kept, with the reason).
 // Known limits: the calls of threads or processes F's start-up creates are not
 // traced; a v2 reading back a staged path before its update point sees P's file; a
 // path F reaches only through a descriptor of a directory it opened is judged as
@@ -117,9 +124,10 @@ class StartupFiles {
   void on_clone(uint64_t flags, const std::string& call);
   void apply_files();
   void close_unused_descriptors(inject::Task& future, const std::vector<int>& library_fds);
-  std::string keep_reason(const Inherited& d, const std::set<ino_t>& inherited_sockets,
+  std::string keep_reason(const Inherited& d, const std::set<std::string>& own_kinds,
                           const std::vector<int>& library_fds, std::string& closed) const;
   bool staged_inode(dev_t dev, ino_t ino) const;
+  bool attributes_already_so(const user_regs_struct& r) const;
   bool deferred_unlink(const std::string& seen) const;
   size_t add_action(std::string call, std::string action, std::string detail);
 

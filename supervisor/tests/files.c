@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ttst.h"
@@ -49,6 +50,10 @@ int main(int argc, char **argv) {
 #endif
   FILE *log = open_in(dir, "app.log", "w");
   fprintf(log, "v%d started\n", V);
+  char log_path[4096];
+  struct stat st;
+  snprintf(log_path, sizeof log_path, "%s/app.log", dir);
+  if (stat(log_path, &st) == 0) chmod(log_path, st.st_mode & 07777); /* changes nothing: made */
   fflush(log);
   FILE *pid = open_in(dir, "app.pid", "w");
   fprintf(pid, "%d\n", (int)getpid());
