@@ -120,6 +120,16 @@ std::string name_of(long nr) {
   }
 }
 
+// `bytes` written at `addr` in F through /proc/F/mem (as a debugger writes: also a
+// read-only page of F's own, copied on write).
+bool poke(pid_t pid, uint64_t addr, const std::vector<uint8_t>& bytes) {
+  const int mem = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDWR | O_CLOEXEC);
+  if (mem < 0) return false;
+  const bool ok = pwrite(mem, bytes.data(), bytes.size(), static_cast<off_t>(addr)) == static_cast<ssize_t>(bytes.size());
+  close(mem);
+  return ok;
+}
+
 // The calls that change the file system through a path and have no rule of their own.
 bool changes_path(long nr) {
   switch (nr) {
@@ -397,11 +407,12 @@ void StartupFiles::on_open(inject::Task& t, const user_regs_struct& r, int dirfd
   pending_->entry = r;
   pending_->staged = d.get();
   pending_->copy = exists && !(flags & O_TRUNC);
-  // The directory's name, for the rewritten openat, below F's red zone.
+  // The directory's name, for the rewritten openat: below F's red zone, or else
+  // over the path itself (its prefix: "dir\0", "/\0", ".\0").
   const std::vector<uint8_t> bytes(dir.c_str(), dir.c_str() + dir.size() + 1);
-  pending_->scratch = (r.rsp - kRedZone - 256 - bytes.size()) & ~uint64_t{15};
-  pending_->saved = inject::read_memory(pid_, pending_->scratch, bytes.size());
-  inject::write_memory(pid_, pending_->scratch, bytes);
+  if (!poke_saving(pid_, (r.rsp - kRedZone - 256 - bytes.size()) & ~uint64_t{15}, bytes, *pending_) &&
+      !poke_saving(pid_, path_addr, bytes, *pending_))
+    refuse_file_call(call, "could not be staged (F's memory cannot be written)");
   deferred_.push_back(std::move(d));
   user_regs_struct w = r;
   w.orig_rax = SYS_openat;
@@ -437,10 +448,21 @@ void StartupFiles::on_unlink(inject::Task& t, const user_regs_struct& r, int dir
   t.set_regs(w);
 }
 
+// `bytes` written at `addr` in F, what they replace kept in `p` to be put back.
+bool StartupFiles::poke_saving(pid_t pid, uint64_t addr, const std::vector<uint8_t>& bytes, Pending& p) {
+  std::vector<uint8_t> saved(bytes.size());
+  if (inject::try_read_memory(pid, addr, std::span<uint8_t>(saved.data(), saved.size())) != saved.size() ||
+      !poke(pid, addr, bytes))
+    return false;
+  p.scratch = addr;
+  p.saved = std::move(saved);
+  return true;
+}
+
 void StartupFiles::on_exit(inject::Task& t, user_regs_struct r) {
   std::unique_ptr<Pending> p = std::move(pending_);
   const int64_t ret = static_cast<int64_t>(r.rax);
-  if (!p->saved.empty()) inject::write_memory(pid_, p->scratch, p->saved);
+  if (!p->saved.empty()) poke(pid_, p->scratch, p->saved);
   const user_regs_struct& e = p->entry;
   r.rdi = e.rdi, r.rsi = e.rsi, r.rdx = e.rdx, r.r10 = e.r10, r.r8 = e.r8, r.r9 = e.r9, r.orig_rax = e.orig_rax;
   if (p->result) r.rax = static_cast<uint64_t>(*p->result);

@@ -100,8 +100,9 @@ class StartupFiles {
   StartupFiles(const StartupFiles&) = delete;
   StartupFiles& operator=(const StartupFiles&) = delete;
 
-  // At each syscall stop of F's start-up. May rewrite F's registers (and the bytes
-  // below its red zone, for a staged open's directory); throws TransactionEnd
+  // At each syscall stop of F's start-up. May rewrite F's registers (and, for a
+  // staged open, a few bytes of F's memory: the directory's name below its red
+  // zone, or else over the path's own bytes; put back at the exit stop); throws TransactionEnd
   // (rollback) for a refused call.
   void observe(inject::Task& future);
 
@@ -128,6 +129,7 @@ class StartupFiles {
                           const std::vector<int>& library_fds, std::string& closed) const;
   bool staged_inode(dev_t dev, ino_t ino) const;
   bool attributes_already_so(const user_regs_struct& r) const;
+  static bool poke_saving(pid_t pid, uint64_t addr, const std::vector<uint8_t>& bytes, Pending& p);
   bool deferred_unlink(const std::string& seen) const;
   size_t add_action(std::string call, std::string action, std::string detail);
 
