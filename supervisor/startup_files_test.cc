@@ -96,6 +96,7 @@ struct Server {
     std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
     std::ofstream(dir + "/shared.log") << "p line\n";
     std::ofstream(dir + "/stale") << "stale\n";
+    std::ofstream(dir + "/data") << "0123456789\n";
     pid = fork();
     if (pid == 0) {
       execl((kDir + "files_v1").c_str(), "files_v1", dir.c_str(), static_cast<char*>(nullptr));
@@ -116,13 +117,14 @@ struct Server {
     CHECK(slurp(dir + "/app.log") == "v1 started\n");
     CHECK(slurp(dir + "/app.pid") == std::to_string(pid) + "\n");
     CHECK(slurp(dir + "/stale") == "stale\n");
+    CHECK(slurp(dir + "/data") == "0123456789\n");
     CHECK(!exists(dir + "/v2.state"));
     CHECK(slurp(dir + "/shared.log").rfind("p line\n", 0) == 0);
     DIR* d = opendir(dir.c_str());  // nothing else left behind (no temporary names)
     int entries = 0;
     while (dirent* e = readdir(d)) entries += e->d_name[0] != '.';
     closedir(d);
-    CHECK(entries == 4);
+    CHECK(entries == 5);
   }
 };
 
@@ -179,6 +181,8 @@ TEST_CASE("--validate-only and a rollback leave the old version's log, pid file 
   CHECK(action(r, "v2.state")["action"] == "staged");
   CHECK(action(r, "unlink")["action"] == "deferred");
   CHECK(action(r, "shared.log")["action"] == "shared");
+  CHECK(action(r, "data")["action"] == "staged");
+  CHECK(action(r, "data")["detail"].get<std::string>().find("copy") != std::string::npos);
   p.check_untouched();
   CHECK(slurp(p.dir + "/shared.log") == "p line\nv2 appended\n");  // appending is shared (startup_files.h)
   r = supervise(p, "files_v2_crash");
@@ -193,12 +197,13 @@ TEST_CASE("a commit puts v2's files in place and closes the old version's epoll 
   Run r = supervise(p, "files_v2");
   REQUIRE(r.status == 0);
   const pid_t f = r.report["new_pid"].get<pid_t>();
-  for (const char* name : {"app.log", "app.pid", "v2.state", "unlink"})
+  for (const char* name : {"app.log", "app.pid", "v2.state", "unlink", "data,"})
     CHECK(action(r, name)["action"] == "made_at_commit");
   CHECK(slurp(p.dir + "/app.pid") == std::to_string(f) + "\n");  // v2's own pid file: it names F
   CHECK(await([&] { return slurp(p.dir + "/app.log") == "v2 started\nv2 serving\n"; }));  // F's writes reach it
   CHECK(!exists(p.dir + "/stale"));
   CHECK(exists(p.dir + "/v2.state"));
+  CHECK(slurp(p.dir + "/data") == "AB23456789\n");  // v2's bytes over the old content
   // P's epoll instance (fd 4), pipe (5, 6) and socket pair (7, 8) closed in F; P's log (fd 3), replaced, too.
   CHECK(action(r, "fd 4 (anon_inode:[eventpoll])")["action"] == "closed_at_commit");
   CHECK(action(r, "fd 5 (pipe:")["action"] == "closed_at_commit");
@@ -210,7 +215,7 @@ TEST_CASE("a commit puts v2's files in place and closes the old version's epoll 
   ::kill(f, SIGKILL);
 }
 
-TEST_CASE("a daemonising or renaming start-up is refused before it changes anything") {
+TEST_CASE("a daemonising, renaming or truncating start-up is refused before it changes anything") {
   Server p("refused");
   Run r = supervise(p, "files_v2_daemon");
   CHECK(r.status == 1);
@@ -222,6 +227,12 @@ TEST_CASE("a daemonising or renaming start-up is refused before it changes anyth
   CHECK(r.report["reason"] == "startup_side_effect");
   CHECK(r.report["message"].get<std::string>().find("rename(") != std::string::npos);
   p.check_untouched();
+  r = supervise(p, "files_v2_ftruncate");
+  CHECK(r.status == 1);
+  CHECK(r.report["reason"] == "startup_side_effect");
+  CHECK(r.report["message"].get<std::string>().find("ftruncate(") != std::string::npos);
+  p.check_untouched();
+  CHECK(slurp(p.dir + "/shared.log").find("p line\n") == 0);
 }
 
 TEST_CASE("the supervisor SIGKILLed at points spread over an update: P's files untouched while P serves") {

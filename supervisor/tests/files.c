@@ -8,7 +8,8 @@
  * (supervisor/startup_files.h). Built as files_v1, files_v2 and the variants
  * files_v2_crash (aborts after its start-up: a rollback), files_v2_daemon (forks
  * and exits in the parent, as daemon() does), files_v2_rename (renames the stale
- * file). */
+ * file), files_v2_ftruncate (empties the shared log it appends to). Version 2 also
+ * rewrites the first bytes of an existing file "data" ("r+"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,14 @@ int main(int argc, char **argv) {
   fclose(open_in(dir, "v2.state", "w"));
   FILE *shared = open_in(dir, "shared.log", "a");
   fprintf(shared, "v2 appended\n");
+#ifdef FTRUNCATE
+  fflush(shared);
+  if (ftruncate(fileno(shared), 0) != 0) return 1; /* would empty P's shared log: refused */
+#endif
   fclose(shared);
+  FILE *data = open_in(dir, "data", "r+"); /* rewrites the start of an existing file */
+  fputs("AB", data);
+  fclose(data);
 #endif
 #ifdef CRASH
   static volatile int crash = 1; /* not known to return: the loop and its update point stay */
