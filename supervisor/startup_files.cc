@@ -237,6 +237,13 @@ bool StartupFiles::staged_inode(dev_t dev, ino_t ino) const {
   return false;
 }
 
+bool StartupFiles::staged_path(const std::string& seen) const {
+  bool staged = false;  // the last deferred action on the path decides
+  for (const auto& d : deferred_)
+    if (d->seen == seen) staged = !d->unlink;
+  return staged;
+}
+
 bool StartupFiles::deferred_unlink(const std::string& seen) const {
   bool gone = false;  // the last deferred action on the path decides
   for (const auto& d : deferred_)
@@ -389,7 +396,8 @@ void StartupFiles::on_open(inject::Task& t, const user_regs_struct& r, int dirfd
     }
     if (!writes && !(flags & O_TRUNC)) return;
   } else if (!(flags & O_CREAT)) {
-    return;  // fails (ENOENT) or opens a path v2 itself unlinked: as without ttst
+    if (there) skip(t, r, -ENOENT);  // a path v2 removed (deferred): gone for v2, P's file not opened
+    return;  // else fails (ENOENT) as without ttst
   }
   if (lstat(seen.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode))
     refuse_file_call(call, "opens a symbolic link to write (not staged)");
@@ -428,8 +436,11 @@ void StartupFiles::on_unlink(inject::Task& t, const user_regs_struct& r, int dir
   const std::string path = read_string(pid_, path_addr);
   const std::string seen = as_seen_by(pid_, dirfd, path);
   struct stat st{};
-  if (path.empty() || lstat(seen.c_str(), &st) != 0 || deferred_unlink(seen)) return;  // fails: nothing made
-  if (S_ISDIR(st.st_mode)) return;  // EISDIR
+  if (path.empty()) return;
+  if (deferred_unlink(seen)) return skip(t, r, -ENOENT);  // v2 removed it already (deferred): gone for v2
+  const bool there = lstat(seen.c_str(), &st) == 0;
+  if (!there && !staged_path(seen)) return;  // fails (ENOENT): nothing made
+  if (there && S_ISDIR(st.st_mode)) return;  // EISDIR
   auto d = std::make_unique<Deferred>();
   d->unlink = true;
   const auto [dir, name] = split(path);
@@ -440,9 +451,14 @@ void StartupFiles::on_unlink(inject::Task& t, const user_regs_struct& r, int dir
   if (d->dir < 0) refuse_file_call(call, "would remove a file (its directory cannot be opened to defer it)");
   d->action = add_action(call, "deferred", "would remove a file that exists: not made, returns 0, made at the commit");
   deferred_.push_back(std::move(d));
+  skip(t, r, 0);
+}
+
+// The call not made (orig_rax = -1 at entry); `result` is what v2 sees at its exit.
+void StartupFiles::skip(inject::Task& t, const user_regs_struct& r, int64_t result) {
   pending_ = std::make_unique<Pending>();
   pending_->entry = r;
-  pending_->result = 0;
+  pending_->result = result;
   user_regs_struct w = r;
   w.orig_rax = ~0ull;
   t.set_regs(w);

@@ -29,10 +29,13 @@
 //     - an existing file that is not regular (a tty, /dev/null, a FIFO), an
 //       O_CREAT|O_EXCL of an existing path (fails, changes nothing), and v2's own
 //       O_TMPFILE: made. A symbolic link to stage: refused.
-//   unlink/unlinkat of an existing path (a stale pid file or UNIX socket before it
-//     is made again): "deferred": not made, returns 0, made at the commit; a later
-//     open of that path with O_CREAT is staged as a new file. (The path of one of
-//     P's UNIX listeners is StartupAdoption's: not made at all.)
+//   unlink/unlinkat of an existing path, or of a path v2 staged (a stale pid file
+//     or UNIX socket before it is made again): "deferred": not made, returns 0,
+//     made at the commit, in order with the staged files; for v2 the path is gone:
+//     a later open of it with O_CREAT is staged as a new file, without O_CREAT it
+//     fails with ENOENT (not made: P's file is not opened), another unlink of it
+//     fails with ENOENT. (The path of one of P's UNIX listeners is
+//     StartupAdoption's: not made at all.)
 //   mkdir/mkdirat of a path that exists: made (fails with EEXIST, changes nothing).
 //   chmod/chown (and their at/l/f forms) asking for the mode or owner the file has
 //     already: made (changes nothing; nginx re-applies its directories' owner).
@@ -131,6 +134,8 @@ class StartupFiles {
   bool attributes_already_so(const user_regs_struct& r) const;
   static bool poke_saving(pid_t pid, uint64_t addr, const std::vector<uint8_t>& bytes, Pending& p);
   bool deferred_unlink(const std::string& seen) const;
+  bool staged_path(const std::string& seen) const;
+  void skip(inject::Task& t, const user_regs_struct& r, int64_t result);
   size_t add_action(std::string call, std::string action, std::string detail);
 
   pid_t pid_, past_;

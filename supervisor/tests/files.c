@@ -10,6 +10,8 @@
  * and exits in the parent, as daemon() does), files_v2_rename (renames the stale
  * file), files_v2_ftruncate (empties the shared log it appends to). Version 2 also
  * rewrites the first bytes of an existing file "data" ("r+"). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,11 @@ int main(int argc, char **argv) {
   rename(stale, renamed);
 #endif
   unlink(stale);
+  /* For v2 the stale file is gone now, whether or not the unlink is made yet. */
+  if (unlink(stale) == 0 || errno != ENOENT || open(stale, O_WRONLY) >= 0 || errno != ENOENT) {
+    fprintf(stderr, "files v2: %s is still there after its unlink\n", stale);
+    return 3;
+  }
 #endif
   FILE *log = open_in(dir, "app.log", "w");
   fprintf(log, "v%d started\n", V);
@@ -72,6 +79,10 @@ int main(int argc, char **argv) {
   if (ftruncate(fileno(shared), 0) != 0) return 1; /* would empty P's shared log: refused */
 #endif
   fclose(shared);
+  char lock[4096]; /* a file made and removed during start-up: never seen outside */
+  snprintf(lock, sizeof lock, "%s/lock", dir);
+  fclose(open_in(dir, "lock", "w"));
+  if (unlink(lock) != 0) return 5;
   FILE *data = open_in(dir, "data", "r+"); /* rewrites the start of an existing file */
   fputs("AB", data);
   fclose(data);
