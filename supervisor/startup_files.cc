@@ -299,6 +299,12 @@ void StartupFiles::on_entry(inject::Task& t, const user_regs_struct& r) {
       if (lstat(as_seen_by(pid_, at ? fd : AT_FDCWD, path).c_str(), &st) == 0) return;  // EEXIST: nothing made
       refuse_file_call(name_of(nr) + "(" + path + ")", "would create a directory");
     }
+    case SYS_rename:
+      if (on_rename(t, r, AT_FDCWD, r.rdi, AT_FDCWD, r.rsi)) return;
+      break;
+    case SYS_renameat: case SYS_renameat2:
+      if ((nr == SYS_renameat || r.r8 == 0) && on_rename(t, r, fd, r.rsi, static_cast<int>(r.rdx), r.r10)) return;
+      break;
     case SYS_bind: {
       sockaddr_un un{};
       const size_t got = inject::try_read_memory(
@@ -452,6 +458,36 @@ void StartupFiles::on_unlink(inject::Task& t, const user_regs_struct& r, int dir
   d->action = add_action(call, "deferred", "would remove a file that exists: not made, returns 0, made at the commit");
   deferred_.push_back(std::move(d));
   skip(t, r, 0);
+}
+
+// rename of a file v2 staged (written under a temporary name, then renamed over
+// its real name, as careful programs write a pid file): the staged file's path
+// becomes the new name, the call not made (returns 0). False for any other rename
+// (refused by the caller).
+bool StartupFiles::on_rename(inject::Task& t, const user_regs_struct& r, int from_dirfd, uint64_t from_addr,
+                             int to_dirfd, uint64_t to_addr) {
+  const std::string from = read_string(pid_, from_addr), to = read_string(pid_, to_addr);
+  const std::string from_seen = as_seen_by(pid_, from_dirfd, from), to_seen = as_seen_by(pid_, to_dirfd, to);
+  if (from.empty() || to.empty() || to.back() == '/' || !staged_path(from_seen)) return false;
+  Deferred* d = nullptr;
+  for (auto& x : deferred_)
+    if (x->seen == from_seen && !x->unlink) d = x.get();
+  struct stat st{}, lst{};
+  if (lstat(to_seen.c_str(), &lst) == 0 && !deferred_unlink(to_seen) && (S_ISLNK(lst.st_mode) || S_ISDIR(lst.st_mode)))
+    return false;  // over a symbolic link or a directory: refused
+  const auto [dir, name] = split(to);
+  const int dirfd = open(as_seen_by(pid_, to_dirfd, dir).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) return false;
+  close(d->dir);
+  d->dir = dirfd;
+  d->name = name;
+  d->seen = to_seen;
+  d->replaced.reset();
+  if (stat(to_seen.c_str(), &st) == 0 && !deferred_unlink(to_seen)) d->replaced = st;
+  actions_[d->action].detail += "; renamed to " + to + " by v2 (" + name_of(static_cast<long>(r.orig_rax)) +
+                                "): linked there at the commit";
+  skip(t, r, 0);
+  return true;
 }
 
 // The call not made (orig_rax = -1 at entry); `result` is what v2 sees at its exit.

@@ -36,10 +36,13 @@
 //     fails with ENOENT (not made: P's file is not opened), another unlink of it
 //     fails with ENOENT. (The path of one of P's UNIX listeners is
 //     StartupAdoption's: not made at all.)
+//   rename/renameat/renameat2 (no flags) of a file v2 staged, to a path that is not
+//     a directory or symbolic link (a pid file written under a temporary name, then
+//     renamed): the staged file's path becomes the new one; not made, returns 0.
 //   mkdir/mkdirat of a path that exists: made (fails with EEXIST, changes nothing).
 //   chmod/chown (and their at/l/f forms) asking for the mode or owner the file has
 //     already: made (changes nothing; nginx re-applies its directories' owner).
-//   Every other call that changes the file system — rename*, link*, symlink*,
+//   Every other call that changes the file system — other renames, link*, symlink*,
 //     mkdir of a new directory, rmdir, mknod*, truncate, chmod, chown, utime*,
 //     *setxattr/*removexattr, bind of a new UNIX socket path, openat2 asking to
 //     write — and ftruncate, fallocate, fchmod, fchown, fsetxattr, fremovexattr,
@@ -124,6 +127,8 @@ class StartupFiles {
   void on_exit(inject::Task& t, user_regs_struct r);
   void on_open(inject::Task& t, const user_regs_struct& r, int dirfd, uint64_t path_addr, int flags, int mode);
   void on_unlink(inject::Task& t, const user_regs_struct& r, int dirfd, uint64_t path_addr);
+  bool on_rename(inject::Task& t, const user_regs_struct& r, int from_dirfd, uint64_t from_addr, int to_dirfd,
+                 uint64_t to_addr);
   void on_fd_change(const user_regs_struct& r, const std::string& call, int fd);
   void on_clone(uint64_t flags, const std::string& call);
   void apply_files();

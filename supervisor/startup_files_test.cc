@@ -204,6 +204,8 @@ TEST_CASE("a commit puts v2's files in place and closes the old version's epoll 
   CHECK(!exists(p.dir + "/stale"));
   CHECK(exists(p.dir + "/v2.state"));
   CHECK(slurp(p.dir + "/data") == "AB23456789\n");  // v2's bytes over the old content
+  CHECK(slurp(p.dir + "/v2.id") == "v2\n");        // written under a temporary name, renamed
+  CHECK(!exists(p.dir + "/v2.id.tmp"));
   CHECK(!exists(p.dir + "/lock"));                    // made and removed by v2: linked, then unlinked
   CHECK(action(r, "unlink(" + p.dir + "/lock)")["action"] == "made_at_commit");
   // P's epoll instance (fd 4), pipe (5, 6) and socket pair (7, 8) closed in F; P's log (fd 3), replaced, too.

@@ -79,6 +79,13 @@ int main(int argc, char **argv) {
   if (ftruncate(fileno(shared), 0) != 0) return 1; /* would empty P's shared log: refused */
 #endif
   fclose(shared);
+  char id_tmp[4096], id[4096]; /* written under a temporary name, then renamed */
+  snprintf(id_tmp, sizeof id_tmp, "%s/v2.id.tmp", dir);
+  snprintf(id, sizeof id, "%s/v2.id", dir);
+  FILE *idf = open_in(dir, "v2.id.tmp", "w");
+  fprintf(idf, "v2\n");
+  fclose(idf);
+  if (rename(id_tmp, id) != 0) return 6;
   char lock[4096]; /* a file made and removed during start-up: never seen outside */
   snprintf(lock, sizeof lock, "%s/lock", dir);
   fclose(open_in(dir, "lock", "w"));
