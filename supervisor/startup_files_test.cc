@@ -2,15 +2,17 @@
 // fopen("w"), rewriting its pid file, creating a file and removing another
 // (supervisor/tests/files.c) leaves the old version's files exactly as they were
 // under --validate-only, a rollback (v2 aborting after its start-up), a refusal
-// (daemonising, renaming) and the supervisor SIGKILLed at points spread over a whole
-// update; a commit puts v2's files in place (its log is the file at the path, its
+// (daemonising, renaming, truncating) and the supervisor SIGKILLed at points
+// before and during v2's start-up and up to the end; a commit puts v2's files in place (its log is the file at the path, its
 // pid file names it) and closes the old version's epoll instance and pipe in the
 // new process (startup_files.h).
 #include <doctest/doctest.h>
 
 #include <dirent.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -157,17 +159,38 @@ nlohmann::json action(const Run& r, const std::string& call) {
   return nullptr;
 }
 
+// kill_at_syscall's whole output for an update of `p` to files_v2.
 std::string killer(const Server& p, const std::string& args) {
   const std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + kKiller + " " + args + " -- " + kSupervise +
                           " --json --report-dir " + tmpdir() + "/reports --pid " + std::to_string(p.pid) + " --new " +
                           kDir + "files_v2 2>>" + tmpdir() + "/supervise.err";
   FILE* f = popen(cmd.c_str(), "r");
   REQUIRE(f != nullptr);
-  std::string out, last;
+  std::string out;
   char buf[4096];
-  while (fgets(buf, sizeof buf, f)) last = buf;
+  while (fgets(buf, sizeof buf, f)) out += buf;
   pclose(f);
-  return last;
+  return out;
+}
+
+std::string last_line(const std::string& s) {
+  const size_t end = s.find_last_not_of('\n');
+  if (end == std::string::npos) return "";
+  const size_t begin = s.rfind('\n', end);
+  return s.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin == std::string::npos ? 0 : begin + 1) + 1);
+}
+
+// The first counted call that resumes F system call by system call (ptrace
+// PTRACE_SYSCALL of a process other than P): where v2's start-up begins.
+int startup_begins(const std::string& listing, pid_t past) {
+  std::istringstream in(listing);
+  for (std::string line; std::getline(in, line);) {
+    long n = 0, nr = 0, request = 0, pid = 0;
+    if (std::sscanf(line.c_str(), "%ld %ld %ld %ld", &n, &nr, &request, &pid) == 4 && nr == SYS_ptrace &&
+        request == PTRACE_SYSCALL && pid != past)
+      return static_cast<int>(n);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -240,18 +263,23 @@ TEST_CASE("a daemonising, renaming or truncating start-up is refused before it c
 }
 
 TEST_CASE("the supervisor SIGKILLed at points spread over an update: P's files untouched while P serves") {
-  int total = 0;
+  int total = 0, startup = 0;
   {
     Server p("count");
-    const std::string last = killer(p, "--kill 1000000000");
-    REQUIRE(std::sscanf(last.c_str(), "exited 0 after %d", &total) == 1);
+    const std::string listing = killer(p, "--list --kill 1000000000");
+    REQUIRE(std::sscanf(last_line(listing).c_str(), "exited 0 after %d", &total) == 1);
+    startup = startup_begins(listing, p.pid);
+    REQUIRE(startup > 0);
   }
+  // Half the points from the start to v2's start-up, half from there to the end:
+  // the staged and deferred actions are held while the second half begins.
   constexpr int kPoints = 12;
   int past_kept = 0;
   for (int i = 1; i <= kPoints; ++i) {
-    const int k = total * i / (kPoints + 1);
+    const int k = i <= kPoints / 2 ? startup * i / (kPoints / 2 + 1)
+                                   : startup + (total - startup) * (i - kPoints / 2) / (kPoints / 2 + 1);
     Server p("kill" + std::to_string(k));
-    const std::string last = killer(p, "--kill " + std::to_string(k));
+    const std::string last = last_line(killer(p, "--kill " + std::to_string(k)));
     MESSAGE("kill at " << k << " of " << total << ": " << last);
     // The supervisor is gone: exactly one version settles (F killed with its tracer
     // before the commit, P ended after it). While P serves, its files are untouched.
