@@ -3,9 +3,10 @@
 // (supervisor/tests/files.c) leaves the old version's files exactly as they were
 // under --validate-only, a rollback (v2 aborting after its start-up), a refusal
 // (daemonising, renaming, truncating) and the supervisor SIGKILLed at points
-// before and during v2's start-up and up to the end; a commit puts v2's files in place (its log is the file at the path, its
-// pid file names it) and closes the old version's epoll instance and pipe in the
-// new process (startup_files.h).
+// before and during v2's start-up and up to the end; a commit puts v2's files in
+// place (its log is the file at the path, its pid file names it) and closes the
+// old version's epoll instance, pipe and socket pair in the new process
+// (startup_files.h).
 #include <doctest/doctest.h>
 
 #include <dirent.h>
