@@ -321,15 +321,15 @@ void StartupFiles::on_entry(inject::Task& t, const user_regs_struct& r) {
       break;
   }
   if (attributes_already_so(r)) return;  // a chmod/chown that changes nothing: made
-  if (changes_path(nr) || nr == SYS_utimensat || nr == SYS_unlinkat)
-    refuse_file_call(name_of(nr) + "(" + read_string(pid_, nr == SYS_unlinkat || nr == SYS_fchmodat ||
-                                                             nr == SYS_fchownat || nr == SYS_renameat ||
-                                                             nr == SYS_renameat2 || nr == SYS_mknodat ||
-                                                             nr == SYS_symlinkat || nr == SYS_utimensat ||
-                                                             nr == SYS_futimesat || nr == 452
-                                                         ? r.rsi
-                                                         : r.rdi) + ")",
+  if (changes_path(nr) || nr == SYS_utimensat || nr == SYS_unlinkat) {
+    // The path argument: after a directory descriptor for the *at calls (symlinkat's
+    // first argument is the link's target, a string).
+    const bool after_dirfd = nr == SYS_unlinkat || nr == SYS_fchmodat || nr == SYS_fchownat || nr == SYS_renameat ||
+                             nr == SYS_renameat2 || nr == SYS_mknodat || nr == SYS_linkat || nr == SYS_utimensat ||
+                             nr == SYS_futimesat || nr == 452;
+    refuse_file_call(name_of(nr) + "(" + read_string(pid_, after_dirfd ? r.rsi : r.rdi) + ")",
                      "would change the file system");
+  }
   if (changes_file_by_fd(nr)) on_fd_change(r, name_of(nr) + "(" + std::to_string(fd) + ")", fd);
 }
 
