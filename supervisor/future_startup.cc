@@ -156,7 +156,7 @@ std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) +
 }  // namespace
 
 void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, const StartupBudget& budget,
-                                std::string& stderr_tail, StartupAdoption& adoption) {
+                                std::string& stderr_tail, StartupAdoption& adoption, StartupFiles& files) {
   std::optional<Fault> crash;
   auto on_signal = [&](const inject::Stop& s) {
     if (sys::is_crash_signal(s.sig) && !crash) crash = describe_fault(f, v2, s.sig);
@@ -166,6 +166,7 @@ void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, c
       [&](const user_regs_struct& r) {
         tail.observe(r);
         adoption.observe(f.task());
+        files.observe(f.task());
         return quiesce::at_any_marker(r);
       },
       budget.left, on_signal);

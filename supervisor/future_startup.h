@@ -23,6 +23,7 @@
 #include "inject/process_factory.h"
 #include "supervisor/executable.h"
 #include "supervisor/startup_adoption.h"
+#include "supervisor/startup_files.h"
 
 namespace ttst::supervisor {
 
@@ -35,8 +36,9 @@ struct StartupBudget {
 
 // `stderr_tail` receives v2's start-up stderr (the last kStartupStderrMax bytes),
 // also when the transaction ends here. `adoption` sees every syscall stop of F
-// (startup_adoption.h: v2's start-up re-creating P's listening sockets).
+// (startup_adoption.h: v2's start-up re-creating P's listening sockets), then
+// `files` (startup_files.h: its file-system side effects and processes).
 void run_future_to_update_point(inject::ChildProcess& future, const Executable& v2, const StartupBudget& budget,
-                                std::string& stderr_tail, StartupAdoption& adoption);
+                                std::string& stderr_tail, StartupAdoption& adoption, StartupFiles& files);
 
 }  // namespace ttst::supervisor

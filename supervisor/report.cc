@@ -236,7 +236,7 @@ std::string render_summary(const Report& r) {
   }
   if (!r.detail.empty()) s << "  detail: " << r.detail << "\n";
   if (!r.startup_actions.empty()) {
-    s << "  the new version's start-up calls on the old version's listening sockets:\n";
+    s << "  the new version's start-up calls on the old version's sockets and files, and its descriptors:\n";
     for (const auto& a : r.startup_actions) s << "    " << a.call << ": " << a.action << " (" << a.detail << ")\n";
   }
   if (!r.startup_stderr.empty()) {

@@ -72,7 +72,8 @@ struct Difference {
 // supervisor answered itself (startup_adoption.h).
 struct StartupAction {
   std::string call;    // "bind(4, 0.0.0.0:8080)", "listen(4, 128)"
-  std::string action;  // adopted, already_so, held_back, made_at_commit, failed_at_commit
+  std::string action;  // adopted, already_so, held_back, made_at_commit, failed_at_commit; staged, deferred,
+                       // shared (startup_files.h); closed_at_commit, kept (P's descriptors)
   std::string detail;  // "fd 4 is now P's listening socket (inherited as fd 3)"
 };
 
@@ -100,7 +101,11 @@ struct Report {
   std::vector<std::string> needs_user_code;  // state IDs, when reason == kNeedsUserCode
   std::string detail;       // free text: the invariant message, the blocked location
   std::string startup_stderr;  // what v2 wrote to its stderr during start-up (its last 4 KiB)
-  std::vector<StartupAction> startup_actions;  // v2's start-up calls on P's listening sockets
+  std::vector<StartupAction> startup_actions;  // v2's start-up calls on P's sockets and files; P's descriptors
+  // Descriptors of P's library instances (epoll, signal pipes) that a library adapter
+  // of the forward transfer names; closed in F at the commit (startup_files.h). Not
+  // written to the JSON (the startup_actions entries say what was closed).
+  std::vector<int> past_library_fds;
 
   double total_ms() const;
 };

@@ -55,9 +55,9 @@
 // its bind is not adopted; a held-back call always returns 0 (an error it would
 // have had shows only at the commit, in the report), and v2 reading the socket back
 // before its update point sees P's settings (except F_GETFL, which shows v2's); a
-// process or thread F's start-up creates (fork, daemonising, clone) is not traced,
-// so its calls on the listener are not held back (daemonising start-up is the next
-// slice of issue 13).
+// thread F's start-up creates is not traced, so its calls on the listener are not
+// held back (a process it creates — fork, daemonising — is refused:
+// startup_files.h, which also holds back v2's file-system side effects).
 // Everything adopted, skipped or held back is listed in the report
 // (`startup_actions`, supervisor/REPORT.md). P is never touched: only F's registers
 // and the supervisor's own duplicates.

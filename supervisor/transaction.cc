@@ -42,6 +42,7 @@
 #include "supervisor/quiesce/runtime_block.h"
 #include "supervisor/service_notify.h"
 #include "supervisor/startup_adoption.h"
+#include "supervisor/startup_files.h"
 #include "supervisor/state_model_adapter.h"
 #include "supervisor/stdio_flush.h"
 #include "supervisor/test_hooks.h"
@@ -182,6 +183,7 @@ class Transaction {
   std::optional<inject::SeizedProcess> past_;
   std::optional<inject::ChildProcess> future_, reversed_;
   std::optional<StartupAdoption> adoption_;  // P's listening sockets v2's start-up re-creates
+  std::optional<StartupFiles> files_;        // v2's start-up's file actions held back (startup_files.h)
   bool driven_ = false;  // update_requested written to 1 in P (the stop protocol): cleared on rollback
   inject::LoadBias past_bias_, future_bias_;
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
@@ -274,8 +276,9 @@ void Transaction::create() {
 void Transaction::startup() {
   begin("startup");
   adoption_.emplace(future_->pid(), rep_.startup_actions);
+  files_.emplace(future_->pid(), o_.pid, rep_.startup_actions);
   run_future_to_update_point(*future_, inputs_->v2, StartupBudget{deadline_.left(), o_.timeout}, rep_.startup_stderr,
-                             *adoption_);
+                             *adoption_, *files_);
   future_bias_ = inputs_->v2.bias_in(future_->pid());
   future_runtime_.emplace(future_->pid(), inputs_->v2.runtime_block() + future_bias_);
 }
@@ -381,6 +384,8 @@ void Transaction::commit() {
   // v2's start-up calls held back on P's listening sockets, made now that P never
   // runs again and before F does (startup_adoption.h).
   adoption_->apply_at_commit();
+  // Its file actions deferred to now, and P's descriptors it has no use for closed (startup_files.h).
+  files_->apply_at_commit(future_->task(), rep_.past_library_fds);
   commit_step("commit.flushed");
   future_runtime_->set_flags(0, 0);
   future_->release();
@@ -424,6 +429,7 @@ void Transaction::rollback_created() {
   phases_.start("rollback");
   future_.reset();
   adoption_.reset();  // the supervisor's duplicates of P's listeners closed, nothing made on them
+  files_.reset();     // nothing deferred is made; v2's staged files, unnamed, went with F
   reversed_.reset();
   if (driven_) {
     try {
