@@ -69,6 +69,37 @@ std::string first_line(const std::vector<uint8_t>& output) {
   return line;
 }
 
+// The value of "key=" in the agent's line of figures (its first line on success), or
+// `none` when absent.
+std::string figure(const std::string& line, const std::string& key, const std::string& none = "0") {
+  const std::string words = " " + line;
+  const size_t at = words.find(" " + key + "=");
+  if (at == std::string::npos) return none;
+  const size_t from = at + key.size() + 2, to = words.find(' ', from);
+  return words.substr(from, to == std::string::npos ? std::string::npos : to - from);
+}
+
+uint64_t figure_number(const std::string& line, const std::string& key) {
+  const std::string v = figure(line, key);
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return 0;
+  return std::stoull(v);
+}
+
+// "N,M" (or "-") from the forward figures: P's library descriptors F does not use.
+std::vector<int> descriptor_list(const std::string& text) {
+  std::vector<int> fds;
+  size_t from = 0;
+  while (text != "-" && from < text.size()) {
+    size_t to = text.find(',', from);
+    const std::string one = text.substr(from, to == std::string::npos ? std::string::npos : to - from);
+    if (!one.empty() && one.size() < 10 && one.find_first_not_of("0123456789") == std::string::npos)
+      fds.push_back(std::stoi(one));
+    if (to == std::string::npos) break;
+    from = to + 1;
+  }
+  return fds;
+}
+
 // How many descriptors `pid` holds, and its soft RLIMIT_NOFILE ("" when unreadable).
 std::string descriptor_use(pid_t pid) {
   const std::string proc = "/proc/" + std::to_string(pid);
@@ -114,10 +145,18 @@ std::string descriptor_use(pid_t pid) {
 }
 
 Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, const std::string& dir) {
-  if (out.status == TTST_STFW_STATUS_OK)
-    return Transfer{dir, out.detail[TTST_STFW_DETAIL_OBJECTS], out.detail[TTST_STFW_DETAIL_BYTES],
-                    out.detail[TTST_STFW_DETAIL_POINTERS], out.detail[TTST_STFW_DETAIL_TRANSFORMS]};
   const std::string line = first_line(out.output);
+  if (out.status == TTST_STFW_STATUS_OK) {
+    Transfer done;
+    done.direction = dir;
+    done.objects = out.detail[TTST_STFW_DETAIL_OBJECTS], done.bytes = out.detail[TTST_STFW_DETAIL_BYTES];
+    done.pointers = out.detail[TTST_STFW_DETAIL_POINTERS], done.transforms = out.detail[TTST_STFW_DETAIL_TRANSFORMS];
+    done.carved = figure_number(line, "carved");
+    done.containers = figure_number(line, "containers");
+    done.container_free_bytes = figure_number(line, "container_free_bytes");
+    if (!t.backward) done.past_library_fds = descriptor_list(figure(line, "past_library_fds", "-"));
+    return done;
+  }
   if (out.status == TTST_AGENT_STATUS_UNKNOWN_TASK)
     internal("this build has no state-transfer engine (the agent does not know the " + dir + " transfer task)",
              "build ttst with stfw's transfer engine; the old version keeps serving");

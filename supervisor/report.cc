@@ -124,7 +124,10 @@ nlohmann::json to_json(const Report& r) {
                               {"objects", t.objects},
                               {"bytes", t.bytes},
                               {"pointers", t.pointers},
-                              {"transforms", t.transforms}});
+                              {"transforms", t.transforms},
+                              {"carved", t.carved},
+                              {"containers", t.containers},
+                              {"container_free_bytes", t.container_free_bytes}});
   j["differences"] = nlohmann::json::array();
   for (const auto& d : r.differences)
     j["differences"].push_back(
@@ -171,7 +174,9 @@ Report report_from_json(const nlohmann::json& j) {
   }
   for (const auto& t : j.value("transfers", nlohmann::json::array()))
     r.transfers.push_back({t.value("direction", ""), t.value("objects", uint64_t{0}), t.value("bytes", uint64_t{0}),
-                           t.value("pointers", uint64_t{0}), t.value("transforms", uint64_t{0})});
+                           t.value("pointers", uint64_t{0}), t.value("transforms", uint64_t{0}),
+                           t.value("carved", uint64_t{0}), t.value("containers", uint64_t{0}),
+                           t.value("container_free_bytes", uint64_t{0}), {}});
   for (const auto& d : j.value("differences", nlohmann::json::array()))
     r.differences.push_back({d.value("where", ""), std::stoull(d.value("address", std::string("0")), nullptr, 16),
                              d.value("past", ""), d.value("reversed", "")});
@@ -215,7 +220,11 @@ std::string render_summary(const Report& r) {
   }
   for (const auto& t : r.transfers)
     s << "  " << t.direction << " transfer: " << t.objects << " objects, " << t.bytes << " bytes, " << t.pointers
-      << " pointers translated, " << t.transforms << " type transformations\n";
+      << " pointers translated, " << t.transforms << " type transformations"
+      << (t.containers ? ", " + std::to_string(t.carved) + " of the objects carved out of " + std::to_string(t.containers) +
+                             " containers (" + std::to_string(t.container_free_bytes) + " bytes free memory, not state)"
+                       : std::string())
+      << "\n";
   if (r.crash) {
     const Crash& c = *r.crash;
     s << "  crash in the " << c.process << " process: " << sys::signal_name(c.signal) << " at " << sys::hex(c.fault_address)

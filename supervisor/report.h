@@ -81,6 +81,12 @@ struct StartupAction {
 struct Transfer {
   std::string direction;  // forward (P into F), backward (F into R)
   uint64_t objects = 0, bytes = 0, pointers = 0, transforms = 0;
+  // From the agent's line of figures (stfw/README.md): typed sub-objects carved out
+  // of containers (counted in `objects` too), the containers (slab pages, pool
+  // blocks), and their bytes in no sub-object (free memory, not state).
+  uint64_t carved = 0, containers = 0, container_free_bytes = 0;
+  // Forward: descriptors of P's library instances F does not use (closed at commit).
+  std::vector<int> past_library_fds;
 };
 
 struct Report {

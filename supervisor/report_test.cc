@@ -27,7 +27,7 @@ static Report sample_rollback() {
   r.new_binary = {"/srv/kv-v2", "12345678"};
   r.phases = {{"plan", 1.5}, {"quiesce", 0.25}, {"diff", 3.0}};
   r.crash = Crash{"future", SIGSEGV, 0x10, "mov dword ptr [rax], 1", "cmd_set+0x1c"};
-  r.transfers = {{"forward", 120, 9000, 40, 12}, {"backward", 120, 8800, 40, 12}};
+  r.transfers = {{"forward", 120, 9000, 40, 12, 7, 2, 4096, {4}}, {"backward", 120, 8800, 40, 12, 7, 2, 4096, {}}};
   r.differences = {{"table.count", 0x601040, "17", "16"}};
   r.differences_total = 2;
   r.detail = "first difference at table.count";
@@ -49,6 +49,8 @@ TEST_CASE("a report round-trips through JSON with the contract keys") {
   CHECK(j["transfers"].size() == 2);
   CHECK(j["transfers"][0]["direction"] == "forward");
   CHECK(j["transfers"][1]["bytes"] == 8800);
+  CHECK(j["transfers"][0]["carved"] == 7);
+  CHECK(j["transfers"][0]["container_free_bytes"] == 4096);
   Report back = report_from_json(j);
   CHECK(to_json(back) == j);
 }
@@ -82,8 +84,8 @@ TEST_CASE("the summary leads with the verdict and shows the evidence") {
   CHECK(first == "ROLLED BACK (state_diff): the state did not survive the round trip: 2 differences");
   CHECK(s.find("pid 4242 continues running /srv/kv-v1, unchanged.") != std::string::npos);
   CHECK(s.find("what to do: the update needs transfer code") != std::string::npos);
-  CHECK(s.find("  forward transfer: 120 objects, 9000 bytes, 40 pointers translated, 12 type transformations\n") !=
-        std::string::npos);
+  CHECK(s.find("  forward transfer: 120 objects, 9000 bytes, 40 pointers translated, 12 type transformations, 7 of the "
+               "objects carved out of 2 containers (4096 bytes free memory, not state)\n") != std::string::npos);
   CHECK(s.find("SIGSEGV at 0x10") != std::string::npos);
   CHECK(s.find("mov dword ptr [rax], 1") != std::string::npos);
   CHECK(s.find("table.count @0x601040: past 17, reversed 16") != std::string::npos);

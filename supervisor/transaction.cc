@@ -295,6 +295,7 @@ void Transaction::forward() {
   t.other = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   t.budget = deadline_.left();
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
+  rep_.past_library_fds = rep_.transfers.back().past_library_fds;  // closed in F at the commit
 }
 
 // backward: R forked from P, the agent in R transfers F's state back into R.
