@@ -609,13 +609,17 @@ std::string StartupFiles::keep_reason(const Inherited& d, const std::set<std::st
   if (touched_.count(d.fd)) return "v2's start-up used it";
   if (std::find(library_fds.begin(), library_fds.end(), d.fd) != library_fds.end())
     closed = "the old version's library instance held it (named by the transfer's library adapter)";
+  // Anything else may be named by number in the transferred state (an int member
+  // holding P's epoll descriptor: v2's own, built at start-up, was superseded),
+  // which the supervisor cannot see: kept, saying what it is.
   else if (!d.kind.empty() && own_kinds.count(d.kind))
-    closed = "the old version's own " + d.kind + ", unused by v2's start-up, which built its own";
+    return "the old version's own " + d.kind + ", unused by v2's start-up, which built its own: the transferred "
+           "state may still name it (only a library adapter can tell it is unused)";
   else if (!d.kind.empty())
     return "a " + d.kind + " of the old version, and v2's start-up built none of its own: the transferred state may "
            "use it";
   else if (replaced)
-    closed = "the old version's descriptor of a file v2's start-up replaced (v2 has its own)";
+    return "the old version's descriptor of a file v2's start-up replaced: the transferred state may still name it";
   return closed.empty() ? "a socket, file or device: the transferred state may name it" : "";
 }
 

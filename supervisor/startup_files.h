@@ -65,18 +65,17 @@
 // Descriptors of P at the commit: every descriptor of F that still shares its open
 // file description with P's descriptor of the same number (kcmp KCMP_FILE) is
 // either closed in F (a remote close, inject/remote_syscalls.h) or kept:
-//   closed   P's own plumbing that v2 rebuilt: an epoll instance, eventfd,
-//            signalfd, timerfd or other anon-inode file, a pipe/FIFO, or a UNIX
-//            socket pair both ends of which P holds — when v2's start-up made no
-//            call on it AND F holds one of its own of the same kind (v2 built its
-//            own, so P's carries only P's library registrations); P's descriptor
-//            of a file v2's start-up replaced; a descriptor a library adapter of the
-//            transfer names as P's library instance's (Report::past_library_fds)
-//   kept     0, 1 and 2; anything v2's start-up made a call on; such plumbing of P
-//            when v2 built none of its kind (a v2 that skips its start-up with
-//            ttst_is_updating() runs on P's epoll instance, named by its transferred
-//            state); sockets (P's listeners, connections the transferred state
-//            names by number), regular files, directories, ttys and devices.
+//   closed   a descriptor a library adapter of the transfer names as P's library
+//            instance's (Report::past_library_fds: libevent's epoll instance,
+//            known to be reachable from no program state), unless v2's start-up
+//            used it
+//   kept     everything else, with the reason: 0, 1 and 2; anything v2's start-up
+//            made a call on; P's own plumbing (epoll instance, eventfd, pipe,
+//            internal socket pair) even when v2 built its own of the kind — the
+//            transferred state may name it by number (a loop object holding P's
+//            epoll descriptor supersedes v2's start-up loop: closing it would break
+//            the committed server), which the supervisor cannot see; P's descriptor
+//            of a file v2's start-up replaced; sockets, regular files, devices.
 // Each is one startup_actions entry ("fd 7 (anon_inode:[eventpoll]) of the old
 // version", closed_at_commit / kept, with the reason).
 // Known limits: the calls of threads or processes F's start-up creates are not

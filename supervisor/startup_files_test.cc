@@ -232,14 +232,18 @@ TEST_CASE("a commit puts v2's files in place and closes the old version's epoll 
   CHECK(!exists(p.dir + "/v2.id.tmp"));
   CHECK(!exists(p.dir + "/lock"));                    // made and removed by v2: linked, then unlinked
   CHECK(action(r, "unlink(" + p.dir + "/lock)")["action"] == "made_at_commit");
-  // P's epoll instance (fd 4), pipe (5, 6) and socket pair (7, 8) closed in F; P's log (fd 3), replaced, too.
-  CHECK(action(r, "fd 4 (anon_inode:[eventpoll])")["action"] == "closed_at_commit");
-  CHECK(action(r, "fd 5 (pipe:")["action"] == "closed_at_commit");
-  CHECK(action(r, "fd 3 (")["action"] == "closed_at_commit");
-  CHECK(action(r, "fd 7 (socket:")["action"] == "closed_at_commit");  // P's own socket pair
-  CHECK(action(r, "fd 8 (socket:")["action"] == "closed_at_commit");
+  // P's epoll instance (fd 4), pipe (5, 6), socket pair (7, 8) and replaced log (fd 3)
+  // are kept in F: the transferred state may name them by number (only a library
+  // adapter can say a descriptor is unused; none is involved here).
+  CHECK(action(r, "fd 4 (anon_inode:[eventpoll])")["action"] == "kept");
+  CHECK(action(r, "fd 4 (anon_inode:[eventpoll])")["detail"].get<std::string>().find("may still name it") !=
+        std::string::npos);
+  CHECK(action(r, "fd 5 (pipe:")["action"] == "kept");
+  CHECK(action(r, "fd 3 (")["action"] == "kept");
+  CHECK(action(r, "fd 7 (socket:")["action"] == "kept");
+  CHECK(action(r, "fd 8 (socket:")["action"] == "kept");
   CHECK(action(r, "fd 0 (")["action"] == "kept");
-  for (int fd : {3, 4, 5, 6, 7, 8}) CHECK(!exists("/proc/" + std::to_string(f) + "/fd/" + std::to_string(fd)));
+  for (int fd : {3, 4, 5, 6, 7, 8}) CHECK(exists("/proc/" + std::to_string(f) + "/fd/" + std::to_string(fd)));
   ::kill(f, SIGKILL);
 }
 

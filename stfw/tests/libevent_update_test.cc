@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <filesystem>
 
 namespace {
 
@@ -177,6 +178,19 @@ TEST_CASE("connections held open across the update are served by v2 and the time
   CHECK(a.served == 1);
   CHECK(held[0]->ask("QUIT").empty());  // a connection closed by v2 (its event deleted from v2's base)
   CHECK(parse(held[1]->ask()).version == 2);
+  // P's libevent epoll instance, named by the adapter (past_library_fds), closed in F
+  // at the commit: F keeps only its own.
+  bool closed = false;
+  for (const auto& a : r.report["startup_actions"])
+    closed = closed || (a["action"] == "closed_at_commit" &&
+                        a["call"].get<std::string>().find("anon_inode:[eventpoll]") != std::string::npos);
+  CHECK(closed);
+  int epolls = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(f) + "/fd")) {
+    std::error_code ec;
+    epolls += std::filesystem::read_symlink(e.path(), ec).string() == "anon_inode:[eventpoll]";
+  }
+  CHECK(epolls == 1);
   ::kill(f, SIGKILL);
 }
 
