@@ -27,6 +27,9 @@ struct Options {
   bool forward_only = false;      // no backward run, no diff
   bool allow_different_program = false;  // skip the identity rule (identity.h)
   std::string pidfile;            // rewritten with F's pid on commit
+  // After the commit, F serves this long while P is kept stopped; F crashing or
+  // hanging meanwhile resumes P (grace_period.h). 0: P ended at the commit.
+  std::chrono::milliseconds grace{1000};
   // Progress: called when a phase starts ("quiesce") and ends (ms >= 0).
   std::function<void(const std::string& phase, double ms)> progress;
   // Set only by the test variant of ttst-supervise (test_hooks.h); the shipped one
