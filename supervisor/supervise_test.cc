@@ -346,7 +346,7 @@ TEST_CASE("committed: state written before the update reads back after it (v1 ->
   REQUIRE(r.status == 0);
   CHECK(r.report["outcome"] == "committed");
   CHECK(phase_names(r) == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
-                                          "commit"});
+                                          "commit", "grace"});
   REQUIRE(r.report["transfers"].size() == 2);  // what each transfer carried over
   CHECK(r.report["transfers"][0]["direction"] == "forward");
   CHECK(r.report["transfers"][1]["direction"] == "backward");
@@ -410,7 +410,10 @@ TEST_CASE("committed: the lines the old version printed but had not written reac
     std::string n = proc_status_field(p, "voluntary_ctxt_switches");
     return !n.empty() && std::stol(n) >= 30;
   }));
-  Run r = supervise(pid_args(p, kTests + "logger_v2"));
+  // Without a grace period (--grace 0): with one, v2's output of the period comes
+  // first (P's buffers are written only once P is ended, grace_period.h), and
+  // logger_v2 exits after its 20 lines, which a grace period takes for a failure.
+  Run r = supervise(pid_args(p, kTests + "logger_v2") + " --grace 0");
   REQUIRE(r.status == 0);
   INFO(r.report.dump());
   CHECK(r.report["message"].get<std::string>().find("bytes of output the old version had buffered") != std::string::npos);
@@ -526,7 +529,8 @@ TEST_CASE("the supervisor killed at each commit step: exactly one version serves
       {"commit.unleashed", "VERSION 1"},    // F sees P alive and exits: rollback
       {"commit.past_doomed", "VERSION 2"},  // P runs its exit_group, F serves: commit
       {"commit.flushed", "VERSION 2"},      // the same, after P's remote writes (stdio, MAINPID)
-      {"commit.released", "VERSION 2"},
+      {"commit.released", "VERSION 2"},     // F runs on, P (doomed) ends
+      {"commit.grace", "VERSION 2"},        // during the grace period: F serves, P ends
   };
   for (const auto& [step, expect] : steps) {
     CAPTURE(step);

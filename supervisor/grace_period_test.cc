@@ -1,0 +1,270 @@
+// grace_period_test — the safety net after the commit (grace_period.h), end to end
+// with the shipped ttst-supervise against kvserver: a v2 that crashes 100 ms after
+// the commit and one that hangs are rolled back to P, which serves its state as
+// before, with the connections v2 read from closed and listed, the requests v2
+// acknowledged named as possibly lost, P's epoll registration that v2 removed put
+// back, and the pid file and the service manager still naming P; a healthy v2 is
+// kept and P, stopped meanwhile, is ended after the period.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "inject/sys/proc_status.h"
+#include "tests/programs/kvserver/kv_client.h"
+
+namespace fs = std::filesystem;
+using ttst::sys::proc_status_field;
+using ttst::test::KvClient;
+using ttst::test::KvServer;
+
+namespace {
+
+const std::string kSupervise = "supervisor/ttst-supervise";
+const std::string kV1 = "tests/programs/kvserver/kvserver_v1";
+const std::string kV2 = "tests/programs/kvserver/kvserver_v2";
+const std::string kCrash = "supervisor/tests/after_commit_crash_v2";
+const std::string kHang = "supervisor/tests/after_commit_hang_v2";
+
+std::string tmpdir() {
+  const char* t = std::getenv("TEST_TMPDIR");
+  return t ? t : "/tmp";
+}
+
+template <class F>
+bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(20000)) {
+  auto until = std::chrono::steady_clock::now() + bound;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a polling interval, not a wait
+  }
+  return true;
+}
+
+bool traced(pid_t pid) {
+  std::string t = proc_status_field(pid, "TracerPid");
+  return !t.empty() && t != "0";
+}
+
+// ttst-supervise started in the background; its JSON report read at the end.
+struct Background {
+  pid_t pid = -1;
+  std::string out = tmpdir() + "/grace-" + std::to_string(getpid()) + ".json";
+  explicit Background(const std::string& args) {
+    pid = fork();
+    if (pid == 0) {
+      std::string cmd = "exec env XDG_CACHE_HOME=" + tmpdir() + "/cache " + kSupervise + " --json --report-dir " +
+                        tmpdir() + "/reports " + args + " >" + out + " 2>" + out + ".err";
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  // Waits for it; its exit status and report.
+  std::pair<int, nlohmann::json> finish() {
+    int st = 0;
+    waitpid(pid, &st, 0);
+    std::ifstream in(out), err(out + ".err");
+    std::string text(std::istreambuf_iterator<char>(in), {}), e(std::istreambuf_iterator<char>(err), {});
+    MESSAGE("ttst-supervise -> " << st << "\n" << e);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, text.empty() ? nlohmann::json() : nlohmann::json::parse(text)};
+  }
+};
+
+// The pid of a process running `exe_name` traced by `tracer`, or 0.
+pid_t traced_by(pid_t tracer, const std::string& exe_name) {
+  std::error_code ec;
+  for (auto it = fs::directory_iterator("/proc", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::error_code e2;
+    if (fs::read_symlink(it->path() / "exe", e2).filename().string() == exe_name &&
+        proc_status_field(std::stoi(name), "TracerPid") == std::to_string(tracer))
+      return std::stoi(name);
+  }
+  return 0;
+}
+
+// A raw client connection: send a line, read what comes back (up to EOF).
+struct Conn {
+  int fd = -1;
+  explicit Conn(int port) {
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    timeval tv{20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~Conn() { close(fd); }
+  void send(const std::string& s) { REQUIRE(::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == ssize_t(s.size())); }
+  std::string line() {
+    std::string l;
+    char c;
+    while (::recv(fd, &c, 1, 0) == 1 && c != '\n') l += c;
+    return l;
+  }
+  bool at_end() {
+    char c;
+    return ::recv(fd, &c, 1, 0) == 0;
+  }
+};
+
+// "127.0.0.1:port" of the local end of a client socket: P's peer for it.
+std::string peer_of(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+}
+
+// The rollback after the commit, for the crashing and the hanging v2.
+void check_rolled_back_after_commit(const std::string& v2, const std::string& reason) {
+  std::string sock = "/tmp/ttst-grace-" + std::to_string(getpid()) + ".sock";  // sun_path holds 107 bytes
+  ::unlink(sock.c_str());
+  int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::strncpy(sa.sun_path, sock.c_str(), sizeof sa.sun_path - 1);
+  REQUIRE(bind(notify, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  setenv("NOTIFY_SOCKET", sock.c_str(), 1);
+  KvServer server = KvServer::start(kV1);
+  unsetenv("NOTIFY_SOCKET");
+  std::string stats;
+  {
+    KvClient c(server.port);
+    for (int i = 0; i < 50; ++i) REQUIRE(c.set("key" + std::to_string(i), "value" + std::to_string(i)) == "OK");
+    stats = c.command("STATS");
+  }
+  const std::string pidfile = tmpdir() + "/grace.pid";
+  std::ofstream(pidfile) << server.pid << "\n";
+  Conn setter(server.port), quitter(server.port);  // accepted by P before the update
+  for (Conn* conn : {&setter, &quitter}) {
+    conn->send("VERSION\n");
+    REQUIRE(conn->line() == "VERSION 1");
+  }
+  Background sup("--pid " + std::to_string(server.pid) + " --new " + v2 +
+                 " --allow-different-program --grace 5s --pidfile " + pidfile);
+  // F exists (created, not yet at its loop): requests sent now reach v2 after the
+  // commit, P being stopped since the quiesce phase.
+  REQUIRE(await([&] { return traced(server.pid) && traced_by(sup.pid, fs::path(v2).filename()) != 0; }));
+  setter.send("SET during v2\n");
+  quitter.send("QUIT\n");  // v2 answers BYE and removes P's registration of it (epoll_ctl DEL)
+  CHECK(setter.line() == "OK");   // acknowledged by v2
+  CHECK(quitter.line() == "BYE");
+  auto [status, report] = sup.finish();
+  INFO(report.dump(2));
+  CHECK(status == 1);
+  CHECK(report["outcome"] == "rolled_back_after_commit");
+  CHECK(report["reason"] == reason);
+  CHECK(report["new_pid"] == server.pid);
+  if (reason == "crash") {
+    CHECK(report["crash"]["process"] == "future");
+    CHECK(report["crash"]["signal"] == SIGSEGV);
+  } else {
+    CHECK(report["grace"]["verdict"] == "hung");
+  }
+  const std::string message = report["message"];
+  CHECK(message.find("possibly lost") != std::string::npos);
+  CHECK(report["grace"]["connections"].size() == 2);
+  for (const auto& c : report["grace"]["connections"]) {
+    CHECK(c["read"] == true);
+    CHECK(c["replied"] == true);
+    CHECK(c["closed"].get<std::string>().rfind("closed", 0) == 0);
+  }
+  bool added_back = false;
+  for (const auto& line : report["grace"]["restored"])
+    added_back |= line.get<std::string>().find("added back") != std::string::npos;
+  CHECK(added_back);  // the QUIT connection's registration in P's epoll instance
+  // P resumed, untraced, with its state as before the update: v2's SET is gone.
+  CHECK(kill(server.pid, 0) == 0);
+  CHECK(await([&] { return !traced(server.pid); }));
+  KvClient c(server.port);
+  CHECK(c.command("STATS") == stats);
+  CHECK(c.command("VERSION") == "VERSION 1");
+  for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
+  CHECK(c.get("during") == "NOT_FOUND");
+  // The connections v2 read from end for their clients; P closes both itself (the
+  // QUIT one only because its registration was put back).
+  CHECK(setter.at_end());
+  CHECK(quitter.at_end());
+  // P closes the QUIT connection itself: it sees its end only because the
+  // registration v2 had removed from P's epoll instance was put back.
+  for (const auto& conn : report["grace"]["connections"]) {
+    const std::string fd = "/proc/" + std::to_string(server.pid) + "/fd/" + std::to_string(conn["fd"].get<int>());
+    if (conn["peer"] == peer_of(quitter.fd)) CHECK_MESSAGE(await([&] { return !fs::exists(fd); }), fd);
+  }
+
+  // The pid file and the service manager still name P: the survivor.
+  std::ifstream pf(pidfile);
+  pid_t written = 0;
+  pf >> written;
+  CHECK(written == server.pid);
+  char buf[64];
+  CHECK(recv(notify, buf, sizeof buf, MSG_DONTWAIT) < 0);
+  close(notify);
+  ::unlink(sock.c_str());
+  server.kill_and_wait();
+}
+
+}  // namespace
+
+TEST_CASE("a v2 that crashes 100 ms after the commit: P resumes with its state, what v2 served is listed") {
+  check_rolled_back_after_commit(kCrash, "crash");
+}
+
+TEST_CASE("a v2 that hangs 100 ms after the commit: P resumes with its state, what v2 served is listed") {
+  check_rolled_back_after_commit(kHang, "hang");
+}
+
+TEST_CASE("a healthy v2 is kept; P, stopped during the grace period, is ended after it") {
+  KvServer server = KvServer::start(kV1);
+  {
+    KvClient c(server.port);
+    for (int i = 0; i < 20; ++i) REQUIRE(c.set("k" + std::to_string(i), "v" + std::to_string(i)) == "OK");
+  }
+  const pid_t p = server.pid;
+  Background sup("--pid " + std::to_string(p) + " --new " + kV2 + " --grace 3s");
+  // v2 answers while P still exists, stopped (traced): the grace period.
+  REQUIRE(await([&] { return traced(p) && traced_by(sup.pid, "kvserver_v2") != 0; }));
+  {
+    KvClient c(server.port);
+    CHECK(c.command("VERSION") == "VERSION 2");  // accepted by v2 on P's listener
+    CHECK(c.get("k3") == "VALUE v3");
+  }
+  const std::string state = proc_status_field(p, "State");
+  const bool grace_running = traced(p);  // the supervisor still holds P while v2 serves
+  auto [status, report] = sup.finish();
+  INFO(report.dump(2));
+  CHECK(grace_running);
+  CHECK(state.rfind("t", 0) == 0);  // P stopped (tracing stop), not ended
+  CHECK(status == 0);
+  CHECK(report["outcome"] == "committed");
+  CHECK(report["grace"]["verdict"] == "healthy");
+  CHECK(report["grace"]["health"] == "idle at its loop's wait");
+  CHECK(report["grace"]["accepted"].get<int>() >= 1);
+  int st = 0;
+  CHECK(waitpid(p, &st, 0) == p);  // P ended after the period
+  server.pid = report["new_pid"].get<pid_t>();
+  KvClient c(server.port);
+  CHECK(c.command("VERSION") == "VERSION 2");
+  for (int i = 0; i < 20; ++i) CHECK(c.get("k" + std::to_string(i)) == "VALUE v" + std::to_string(i));
+  server.kill_and_wait();
+}
