@@ -148,7 +148,7 @@ GraceVerdict run_grace_period(inject::ChildProcess& future, const GraceRequest& 
   if (end && end->kind == inject::StopKind::kExited) {
     v.kind = GraceVerdict::Kind::kExited;
     v.exit_code = end->exit_code;
-    v.detail = "it exited with status " + std::to_string(end->exit_code);
+    v.detail = "exited with status " + std::to_string(end->exit_code);
   } else if (end) {  // killed by a signal (a syscall stop never ends the loop)
     v.kind = GraceVerdict::Kind::kCrashed;
     v.crash = crash ? *crash : Crash{"future", end->sig, 0, "", ""};

@@ -33,7 +33,8 @@
 //     whenever v1 met it.
 //   - Rollback after the commit: F killed (its own files, connections it accepted
 //     and registrations on them go with it); P's shared descriptions put back
-//     (shared_descriptions.h: status flags, read offsets, epoll registrations);
+//     (shared_descriptions.h: status flags, read offsets, epoll registrations,
+//     the options and backlog v2's held-back calls set on P's listeners);
 //     each of P's connections F read from shut down (P sees its end at its next
 //     read and closes it; the client sees the connection closed and retries);
 //     P's registers put back; P released exactly where it was stopped. The report
@@ -41,8 +42,8 @@
 //     replied on and says that requests v2 acknowledged are possibly lost.
 //
 // Known limits: what v2 wrote to files and sockets stays written (its log lines,
-// replies); the backlog and socket options v2's held-back calls set on P's
-// listening sockets at the commit stay (startup_adoption.h); an epoll event v2
+// replies); a listener's backlog the adoption did not know stays as v2 set it;
+// an epoll event v2
 // consumed from an edge-triggered registration of a connection it did not read
 // is not given back; a process v2 forked during the period is not traced (it is
 // not killed on rollback); P's connections whose data v2 only peeked at are not

@@ -3,14 +3,21 @@
 // the commit and one that hangs are rolled back to P, which serves its state as
 // before, with the connections v2 read from closed and listed, the requests v2
 // acknowledged named as possibly lost, P's epoll registration that v2 removed put
-// back, and the pid file and the service manager still naming P; a healthy v2 is
-// kept and P, stopped meanwhile, is ended after the period.
+// back, and the pid file and the service manager still naming P; the settings a
+// v2's held-back calls gave P's listener at the commit put back; P's buffered
+// output left to P; a healthy v2 is kept and P, stopped meanwhile, is ended after
+// the period. (The supervisor killed during the period: supervise_test.)
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +29,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -76,10 +84,11 @@ struct Background {
       _exit(127);
     }
   }
+  int st = -1;
+  bool exited() { return st != -1 || waitpid(pid, &st, WNOHANG) == pid; }
   // Waits for it; its exit status and report.
   std::pair<int, nlohmann::json> finish() {
-    int st = 0;
-    waitpid(pid, &st, 0);
+    if (st == -1) waitpid(pid, &st, 0);
     std::ifstream in(out), err(out + ".err");
     std::string text(std::istreambuf_iterator<char>(in), {}), e(std::istreambuf_iterator<char>(err), {});
     MESSAGE("ttst-supervise -> " << st << "\n" << e);
@@ -237,7 +246,120 @@ void check_rolled_back_after_commit(const std::string& v2, const std::string& re
   server.kill_and_wait();
 }
 
+// ---- P's listening socket: what v2's held-back calls change at the commit ----
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// One connection to the listener test program: the line it answers ("" if none).
+std::string ask(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string line;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    char c;
+    while (read(fd, &c, 1) == 1 && c != '\n') line += c;
+  }
+  close(fd);
+  return line;
+}
+
+// The backlog of the TCP listener on 127.0.0.1:port (sock_diag: idiag_wqueue).
+int backlog_of(int port) {
+  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  struct {
+    nlmsghdr h;
+    inet_diag_req_v2 r;
+  } req{};
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.r.sdiag_family = AF_INET;
+  req.r.sdiag_protocol = IPPROTO_TCP;
+  req.r.idiag_states = 1u << TCP_LISTEN;
+  send(nl, &req, sizeof req, 0);
+  int backlog = -1;
+  alignas(nlmsghdr) char buf[16384];
+  for (bool more = true; more;) {
+    ssize_t n = recv(nl, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+        more = false;
+        break;
+      }
+      auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+      if (ntohs(m->id.idiag_sport) == port) backlog = static_cast<int>(m->idiag_wqueue);
+    }
+  }
+  close(nl);
+  return backlog;
+}
+
+// P's listener (fd 3) as P sees it: backlog, fdinfo flags, SO_KEEPALIVE.
+std::string socket_state(pid_t pid, int port) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/fdinfo/3");
+  std::string key, flags;
+  while (in >> key)
+    if (key == "flags:" && in >> flags) break;
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  const int dup = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, 3, 0));
+  int keep = -1;
+  socklen_t len = sizeof keep;
+  getsockopt(dup, SOL_SOCKET, SO_KEEPALIVE, &keep, &len);
+  close(dup);
+  close(pidfd);
+  return "backlog " + std::to_string(backlog_of(port)) + " flags " + flags + " keepalive " + std::to_string(keep);
+}
+
 }  // namespace
+
+TEST_CASE("a v2 that crashes after the commit: the settings its held-back calls gave P's listener are put back") {
+  const int port = free_port();
+  const pid_t p = fork();
+  if (p == 0) {
+    int out = open((tmpdir() + "/listener.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(out, 1), dup2(out, 2), close(out);
+    const std::string where = std::to_string(port);
+    execl("supervisor/tests/listener_v1", "listener_v1", where.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  REQUIRE(await([&] { return !ask(port).empty(); }));  // listening and serving
+  CHECK(ask(port) == "v1 served=2");
+  const std::string before = socket_state(p, port);
+  Background sup("--pid " + std::to_string(p) + " --new supervisor/tests/listener_v2_settings_crash "
+                 "--allow-different-program --grace 5s");
+  // v2 crashes in the poll after the first one past the commit that returns a
+  // connection 100 ms later: clients keep coming until the attempt ends.
+  while (!sup.exited()) {
+    ask(port);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a client's pace, not a wait
+  }
+  auto [status, report] = sup.finish();
+  INFO(report.dump(2));
+  CHECK(status == 1);
+  CHECK(report["outcome"] == "rolled_back_after_commit");
+  int made = 0;
+  for (const auto& a : report["startup_actions"]) made += a["action"] == "made_at_commit";
+  CHECK(made == 3);  // blocking, SO_KEEPALIVE, listen(64): changes to P's socket
+  CHECK(await([&] { return !traced(p); }));
+  CHECK(socket_state(p, port) == before);
+  CHECK(ask(port).rfind("v1 served=", 0) == 0);  // P serves on, with its socket as before the update
+  kill(p, SIGKILL);
+  waitpid(p, nullptr, 0);
+}
 
 TEST_CASE("a v2 that crashes 100 ms after the commit: P resumes with its state, what v2 served is listed") {
   check_rolled_back_after_commit(kCrash, "crash");
@@ -280,4 +402,54 @@ TEST_CASE("a healthy v2 is kept; P, stopped during the grace period, is ended af
   CHECK(c.command("VERSION") == "VERSION 2");
   for (int i = 0; i < 20; ++i) CHECK(c.get("k" + std::to_string(i)) == "VALUE v" + std::to_string(i));
   server.kill_and_wait();
+}
+
+TEST_CASE("a v2 that exits within the grace period: P's buffered output is not written for it, nor twice") {
+  // logger_v1 buffers its lines (stdout is a file); logger_v2 prints 20 lines and
+  // exits, which the grace period takes for a failure. P's buffer must stay P's:
+  // written at the commit and then again by the resumed P, lines would repeat.
+  const std::string path = tmpdir() + "/grace-logger-" + std::to_string(getpid()) + ".out";
+  const pid_t p = fork();
+  if (p == 0) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    execl("supervisor/tests/logger_v1", "logger_v1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  REQUIRE(await([&] {  // 30 lines printed (a 5 ms sleep each), most still in its buffer
+    std::string n = proc_status_field(p, "voluntary_ctxt_switches");
+    return !n.empty() && std::stol(n) >= 30;
+  }));
+  Background sup("--pid " + std::to_string(p) + " --new supervisor/tests/logger_v2 --grace 5s");
+  auto [status, report] = sup.finish();
+  INFO(report.dump(2));
+  CHECK(status == 1);
+  CHECK(report["outcome"] == "rolled_back_after_commit");
+  CHECK(report["grace"]["verdict"] == "exited");
+  // P goes on: wait until its buffer has been written out a few times.
+  long v1_lines = 0, v2_lines = 0, expect = 0;
+  bool in_order = true;
+  REQUIRE(await([&] {
+    std::ifstream file(path);
+    std::string text(std::istreambuf_iterator<char>(file), {}), line;
+    std::istringstream in(text.substr(0, text.rfind('\n') + 1));  // whole lines only
+    v1_lines = v2_lines = expect = 0;
+    in_order = true;
+    while (std::getline(in, line)) {
+      long n = -1;
+      int v = 0;
+      if (std::sscanf(line.c_str(), "v%d line %ld", &v, &n) != 2) continue;  // a partial last line
+      if (v == 2) {
+        ++v2_lines;
+        continue;
+      }
+      in_order &= n == expect++;  // v1's lines: each once, in order
+      ++v1_lines;
+    }
+    return v1_lines >= 600;
+  }));
+  CHECK(in_order);
+  CHECK(v2_lines == 20);
+  kill(p, SIGKILL);
+  waitpid(p, nullptr, 0);
 }

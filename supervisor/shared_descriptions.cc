@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -204,6 +205,7 @@ std::vector<std::string> SharedDescriptions::restore() const {
     }
     if (was.epoll) restore_epoll(was, lines);
   }
+  restore_listener_settings(lines);
   return lines;
 }
 
@@ -234,6 +236,56 @@ void SharedDescriptions::restore_epoll(const SharedFd& was, std::vector<std::str
   const std::string name = "epoll fd " + std::to_string(was.fd) + ": ";
   for (size_t i = 0; i < ops.size(); ++i)
     lines.push_back(name + (errs[i] == 0 ? ops[i].what : "could not restore (" + std::string(std::strerror(errs[i])) + "): " + ops[i].what));
+}
+
+void SharedDescriptions::record_listener_settings(pid_t future, const std::vector<StartupAction>& actions) {
+  for (const StartupAction& a : actions) {
+    if (a.action != "held_back") continue;
+    ListenerSetting l;
+    l.call = a.call;
+    int ffd = -1, backlog = 0;
+    if (std::sscanf(a.call.c_str(), "setsockopt(%d, %d, %d)", &ffd, &l.level, &l.name) == 3) {
+    } else if (std::sscanf(a.call.c_str(), "listen(%d, %d)", &ffd, &backlog) == 2) {
+      l.is_listen = true;
+      // startup_adoption.cc's detail: "... listens already with backlog N: ..." when it knew it.
+      const size_t at = a.detail.find("with backlog ");
+      if (at != std::string::npos) l.backlog = std::atoi(a.detail.c_str() + at + 13);
+    } else {
+      continue;  // the status flags: recorded with every descriptor's
+    }
+    unsigned long long ino = 0;
+    if (std::sscanf(link_of(future, ffd).c_str(), "socket:[%llu]", &ino) != 1) continue;
+    const SharedFd* p = listener(ino);
+    if (!p) continue;
+    l.fd = p->fd;
+    if (!l.is_listen) {
+      const int d = dup_of(p->fd);
+      std::vector<uint8_t> v(256);
+      socklen_t len = static_cast<socklen_t>(v.size());
+      if (d >= 0 && getsockopt(d, l.level, l.name, v.data(), &len) == 0) v.resize(len), l.value = std::move(v);
+      if (d >= 0) close(d);
+    }
+    listener_settings_.push_back(std::move(l));
+  }
+}
+
+void SharedDescriptions::restore_listener_settings(std::vector<std::string>& lines) const {
+  for (const ListenerSetting& l : listener_settings_) {
+    const std::string name = "fd " + std::to_string(l.fd) + ", v2's " + l.call + " made at the commit: ";
+    const int d = dup_of(l.fd);
+    int rc = -1;
+    if (d >= 0 && l.is_listen && l.backlog) rc = listen(d, *l.backlog);
+    else if (d >= 0 && !l.is_listen && !l.value.empty())
+      rc = setsockopt(d, l.level, l.name, l.value.data(), static_cast<socklen_t>(l.value.size()));
+    const int err = errno;
+    if (d >= 0) close(d);
+    if (rc == 0)
+      lines.push_back(name + (l.is_listen ? "backlog " + std::to_string(*l.backlog) + " put back" : "option put back"));
+    else if (l.is_listen && !l.backlog)
+      lines.push_back(name + "its backlog stays (the one before was not known)");
+    else
+      lines.push_back(name + "could not be undone (" + std::strerror(err) + ")");
+  }
 }
 
 std::string SharedDescriptions::close_connection(int fd) const {

@@ -22,10 +22,14 @@
 //     epoll_ctl in a short-lived helper process of the supervisor that places the
 //     file at P's descriptor number in its own table, so that the registration is
 //     keyed exactly as P's (P itself runs nothing).
+//   - v2's held-back calls made at the commit on P's listening sockets
+//     (startup_adoption.h, the report's startup_actions "held_back" entries):
+//     each setsockopt's option read before the commit and set back; a listen's
+//     backlog set back to the one the socket had (as the adoption read it with
+//     sock_diag; unknown: said so, not put back).
 // Not put back: data F read from or wrote to a connection (the grace period
-// closes such connections for P and lists them), the backlog and socket options
-// v2's held-back calls set on P's listening sockets at the commit
-// (startup_adoption.h; P keeps them), state of the peer of a pipe or socket.
+// closes such connections for P and lists them), state of the peer of a pipe or
+// socket.
 #pragma once
 
 #include <sys/types.h>
@@ -35,6 +39,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "supervisor/report.h"
 
 namespace ttst::supervisor {
 
@@ -65,6 +71,10 @@ class SharedDescriptions {
   SharedDescriptions& operator=(SharedDescriptions&&) = delete;
   ~SharedDescriptions();
 
+  // Before the commit makes v2's held-back calls on P's listeners (F stopped, its
+  // descriptors as v2 named them in `actions`): what each would change, read now.
+  void record_listener_settings(pid_t future, const std::vector<StartupAction>& actions);
+
   // P's descriptor of the socket with inode `ino` (not a listener), or null.
   const SharedFd* connection(uint64_t ino) const;
   // P's descriptor of the listening socket with inode `ino`, or null.
@@ -86,9 +96,20 @@ class SharedDescriptions {
   int dup_of(int fd) const;  // a duplicate of P's descriptor (pidfd_getfd), -1 on failure
   void restore_epoll(const SharedFd& ep, std::vector<std::string>& lines) const;
 
+  void restore_listener_settings(std::vector<std::string>& lines) const;
+
   pid_t pid_;
   int pidfd_ = -1;
   std::map<int, SharedFd> fds_;
+  struct ListenerSetting {
+    int fd;                          // P's descriptor
+    std::string call;                // as in the report
+    int level = 0, name = 0;         // a setsockopt
+    std::vector<uint8_t> value;      // its value before the commit
+    std::optional<int> backlog;      // a listen: the backlog before the commit
+    bool is_listen = false;
+  };
+  std::vector<ListenerSetting> listener_settings_;
 };
 
 // Parses one /proc/PID/fdinfo file's text into `out` (flags, pos, epoll items).

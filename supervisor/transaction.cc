@@ -434,6 +434,7 @@ void Transaction::commit() {
 // Kept, F is released and only then are P's final steps taken.
 void Transaction::commit_with_grace(CommitNotes& notes) {
   shared_.emplace(SharedDescriptions::record(o_.pid));  // before the held-back calls change P's listeners
+  shared_->record_listener_settings(future_pid_, rep_.startup_actions);
   adoption_->apply_at_commit();  // F serves on them from now on (startup_adoption.h)
   future_runtime_->set_flags(0, 0);
   commit_step("commit.released");
