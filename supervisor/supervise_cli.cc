@@ -2,7 +2,7 @@
 //
 //   ttst-supervise --pid N --new PATH [--xfer PLUGIN] [--timeout 5s] [--report-dir DIR]
 //                  [--validate-only] [--forward-only] [--allow-different-program]
-//                  [--pidfile FILE] [--grace 1s] [--json] [-v]
+//                  [--pidfile FILE] [--grace 1s] [--debug-dir DIR] [--json] [-v]
 //
 // Exit status: 0 committed (or --validate-only passed), 1 rolled back, 2 refused
 // before touching the program (an unwritable report directory included: checked
@@ -58,12 +58,17 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   app.add_option("--grace", grace,
                  "after the commit, keep the old version stopped while the new one serves this long; a crash or "
                  "hang of the new one meanwhile resumes the old one (default 1s; 0: end the old one at once)");
+  std::vector<std::string> debug_dirs;
+  app.add_option("--debug-dir", debug_dirs,
+                 "root of separate debug info for stripped executables, as gdb's debug-file-directory (default "
+                 "/usr/lib/debug; repeat for several)");
   app.add_flag("--json", json, "print the report as JSON on stdout");
   app.add_flag("-v,--verbose", verbose, "debug logging");
   try {
     app.parse(argc, argv);
     o.timeout = parse_duration(timeout);
     o.grace = parse_duration(grace, "--grace", true);
+    if (!debug_dirs.empty()) o.debug_dirs = debug_dirs;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::fprintf(stderr, "ttst-supervise: %s (see --help)\n", e.what());

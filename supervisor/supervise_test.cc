@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dwarfmeta/elf_file.h"
 #include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
 
@@ -266,7 +267,7 @@ TEST_CASE("refused: bad new versions, P untouched and serving") {
       {noexec, "not executable"},
       {text, "ELF"},
       {kTests + "aarch64_v2_bin", "x86"},
-      {kTests + "stripped_v2_bin", "ttst-cc"},
+      {kTests + "stripped_v2_bin", "no separate debug info was found: looked for /usr/lib/debug/.build-id/"},
       {kTests + "plain_bin", "not built with ttst-cc"},
   };
   for (const Case& c : cases) {
@@ -332,6 +333,35 @@ pid_t take_over(Filled& kv, const Run& r) {
 long vm_rss_kb(pid_t pid) {
   std::string kb = proc_status_field(pid, "VmRSS");
   return kb.empty() ? -1 : std::stol(kb);
+}
+
+TEST_CASE("a stripped v2 with separate debug info (by build id, by .gnu_debuglink) updates like the unstripped one") {
+  // fullstrip_v2: `strip`ped kvserver v2 (no DWARF, no symbol table); its debug
+  // file (objcopy --only-keep-debug) laid out under a debug root as Debian's
+  // -dbgsym packages do, named with --debug-dir. linked_v2: the same with a
+  // .gnu_debuglink to the debug file beside it.
+  const std::string root = tmpdir() + "/debug-root";
+  const std::string id = ttst::dwarfmeta::ElfFile(kTests + "fullstrip_v2_bin").build_id();
+  REQUIRE(id.size() > 4);
+  fs::create_directories(root + "/.build-id/" + id.substr(0, 2));
+  fs::copy_file(kTests + "fullstrip_v2.debug", root + "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug",
+                fs::copy_options::overwrite_existing);
+  for (const std::string& args : {kTests + "fullstrip_v2_bin --debug-dir " + root, kTests + "linked_v2_bin"}) {
+    CAPTURE(args);
+    Filled kv;
+    Run r = supervise(pid_args(kv.server.pid, args));
+    REQUIRE(r.status == 0);
+    take_over(kv, r);
+    KvClient c(kv.server.port);
+    CHECK(c.command("VERSION") == "VERSION 2");
+    for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
+  }
+  Filled kv;  // without the root: refused, naming where it looked
+  Run r = supervise(pid_args(kv.server.pid, kTests + "fullstrip_v2_bin") + " --debug-dir " + tmpdir() + "/nowhere");
+  check_refused(r);
+  CHECK(r.report["message"].get<std::string>().find("looked for " + tmpdir() + "/nowhere/.build-id/" + id.substr(0, 2)) !=
+        std::string::npos);
+  kv.check_serving();
 }
 
 TEST_CASE("committed: state written before the update reads back after it (v1 -> v2)") {

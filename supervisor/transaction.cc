@@ -228,7 +228,7 @@ void Transaction::plan() {
     if (!o_.xfer.empty())
       throw Refusal("--xfer (user transfer code) is not supported by this build yet",
                     "run without --xfer, or wait for the extensions release");
-    inputs_.emplace(check_inputs(o_.pid, o_.new_path, !o_.xfer.empty(), o_.allow_different_program));
+    inputs_.emplace(check_inputs(o_.pid, o_.new_path, !o_.xfer.empty(), o_.allow_different_program, o_.debug_dirs));
   } catch (const Refusal& r) {
     refuse(r.needs_user_code().empty() ? Reason::kBadInput : Reason::kNeedsUserCode, r.what(), r.advice(),
            r.needs_user_code());
