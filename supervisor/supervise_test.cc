@@ -356,6 +356,23 @@ TEST_CASE("a stripped v2 with separate debug info (by build id, by .gnu_debuglin
     CHECK(c.command("VERSION") == "VERSION 2");
     for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
   }
+  {  // the running program stripped too (its debug file found from /proc/PID/exe's target)
+    KvServer server = KvServer::start(kTests + "linked_v1_bin");
+    {
+      KvClient c(server.port);
+      REQUIRE(c.set("stripped", "both") == "OK");
+    }
+    Run r = supervise(pid_args(server.pid, kTests + "linked_v2_bin"));
+    CHECK(r.status == 0);
+    if (r.status == 0) {
+      waitpid(server.pid, nullptr, 0);
+      server.pid = r.report["new_pid"].get<pid_t>();
+      KvClient c(server.port);
+      CHECK(c.command("VERSION") == "VERSION 2");
+      CHECK(c.get("stripped") == "VALUE both");
+    }
+    server.kill_and_wait();
+  }
   Filled kv;  // without the root: refused, naming where it looked
   Run r = supervise(pid_args(kv.server.pid, kTests + "fullstrip_v2_bin") + " --debug-dir " + tmpdir() + "/nowhere");
   check_refused(r);
