@@ -14,6 +14,7 @@
 
 #include "dwarfmeta/alloc_sites.h"
 #include "dwarfmeta/dwarf_reader.h"
+#include "dwarfmeta/debug_lookup.h"
 #include "dwarfmeta/elf_file.h"
 #include "dwarfmeta/ttst_sections.h"
 #include "stfw/abi/ttst_abi.h"
@@ -94,15 +95,17 @@ Program load(const std::string& path, const LoadOptions& options) {
 
   std::unique_ptr<ElfFile> debug;
   const ElfFile* dw = &elf;
-  if (!elf.has_dwarf()) {
-    std::string p = find_debug_file(elf.build_id(), options.debug_roots);
-    if (!p.empty()) {
-      debug = std::make_unique<ElfFile>(p);
-      if (debug->has_dwarf()) dw = debug.get();
-    }
+  const DebugLookup found = find_debug_info(elf, path, options.debug_roots);  // debug_lookup.h
+  if (!elf.has_dwarf() && !found.path.empty()) {
+    debug = std::make_unique<ElfFile>(found.path);
+    dw = debug.get();
   }
   if (!dw->has_dwarf())
-    throw Error(ErrorKind::NoDwarf, path + ": built without -g: rebuild with ttst-cc or -g");
+    throw Error(ErrorKind::NoDwarf,
+                path + ": built without -g: rebuild with ttst-cc or -g, or install its separate debug info (" +
+                    (found.looked.empty() ? std::string("it has no build id and no .gnu_debuglink")
+                                          : "looked for " + found.where_looked()) +
+                    "; --debug-dir names another root)");
   prog.debug_file = dw->path();
   if (dw->section(".debug_types"))
     throw Error(ErrorKind::BadDwarf, path + ": DWARF type units (-fdebug-types-section) are not supported: rebuild "

@@ -1,6 +1,9 @@
 // executable.cc — see executable.h.
 #include "supervisor/executable.h"
 
+#include "dwarfmeta/debug_lookup.h"
+#include "dwarfmeta/elf_file.h"
+
 #include "dwarfmeta/error.h"
 #include "dwarfmeta/image_writer.h"
 #include "supervisor/quiesce/quiesce.h"
@@ -28,18 +31,32 @@ Refusal refusal_of(const dwarfmeta::Error& e, const std::string& path, const std
 
 }  // namespace
 
-Executable Executable::load(const std::string& path, const std::string& who) {
+Executable Executable::load(const std::string& path, const std::string& who,
+                            const std::vector<std::string>& debug_dirs) {
   Executable x;
   x.path_ = path;
+  std::string symbols = path;  // the file with the DWARF and symbols: a stripped one's debug file
   try {
-    x.image_ = dwarfmeta::cached_image(path);
+    dwarfmeta::LoadOptions options;
+    options.debug_roots = debug_dirs;
+    const dwarfmeta::ElfFile elf(path);
+    const dwarfmeta::DebugLookup debug = dwarfmeta::find_debug_info(elf, path, debug_dirs);
+    if (!debug.path.empty()) symbols = debug.path;
+    if (debug.path.empty() && !debug.looked.empty())  // stripped, its debug info nowhere
+      throw Refusal(who + " (" + path + ") has no DWARF (stripped), and no separate debug info was found: looked for " +
+                        debug.where_looked(),
+                    "install " + who + "'s debug info (its -dbgsym package), name its root with --debug-dir, or "
+                    "rebuild it with ttst-cc without stripping it");
+    x.image_ = dwarfmeta::cached_image(path, options);
     x.program_ = dwarfmeta::read_image(x.image_.view());
     x.program_.path = path;
   } catch (const dwarfmeta::Error& e) {
     throw refusal_of(e, path, who);
   }
   try {
-    x.update_points_ = quiesce::UpdatePointMap::load(path);
+    // Update points, symbols and function ranges: from the debug file of a stripped
+    // executable (objcopy --only-keep-debug keeps them, and its program headers).
+    x.update_points_ = quiesce::UpdatePointMap::load(symbols);
   } catch (const std::runtime_error& e) {  // the reader's one-line reason (no symbol table...)
     throw Refusal(who + " (" + path + "): " + e.what(), "rebuild " + who + " with ttst-cc and do not strip it");
   }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "dwarfmeta/cache.h"
 #include "dwarfmeta/model.h"
@@ -27,8 +28,11 @@ class Executable {
  public:
   // Reads `path` (for P: /proc/PID/exe, which works after the file was replaced).
   // `who` names it in messages ("the running program"). Throws Refusal (refusal.h)
-  // when the file is not an x86-64 ELF with DWARF and a symbol table.
-  static Executable load(const std::string& path, const std::string& who);
+  // when the file is not an x86-64 ELF with DWARF and a symbol table. A stripped
+  // file's DWARF and symbols come from its separate debug info, looked for under
+  // `debug_dirs` by build id and by .gnu_debuglink (dwarfmeta/debug_lookup.h).
+  static Executable load(const std::string& path, const std::string& who,
+                         const std::vector<std::string>& debug_dirs = {"/usr/lib/debug"});
 
   const std::string& path() const { return path_; }
   const std::string& build_id() const { return program_.build_id; }

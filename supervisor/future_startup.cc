@@ -155,6 +155,10 @@ std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) +
 
 }  // namespace
 
+Crash describe_future_crash(inject::ChildProcess& future, const Executable& v2, int sig) {
+  return describe_fault(future, v2, sig).crash;
+}
+
 void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, const StartupBudget& budget,
                                 std::string& stderr_tail, StartupAdoption& adoption, StartupFiles& files) {
   std::optional<Fault> crash;

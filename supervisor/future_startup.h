@@ -41,4 +41,9 @@ struct StartupBudget {
 void run_future_to_update_point(inject::ChildProcess& future, const Executable& v2, const StartupBudget& budget,
                                 std::string& stderr_tail, StartupAdoption& adoption, StartupFiles& files);
 
+// F in the signal-delivery stop of the fatal signal `sig`: where it is (signal,
+// fault address, instruction, function+offset or library+offset and the innermost
+// v2 function), as a start-up crash is described. Used by the grace period too.
+Crash describe_future_crash(inject::ChildProcess& future, const Executable& v2, int sig);
+
 }  // namespace ttst::supervisor

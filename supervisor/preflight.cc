@@ -96,7 +96,8 @@ void check_needs_user_code(const dwarfmeta::Plan& plan, bool have_xfer) {
 
 }  // namespace
 
-CheckedInputs check_inputs(pid_t pid, const std::string& new_path, bool have_xfer, bool allow_different_program) {
+CheckedInputs check_inputs(pid_t pid, const std::string& new_path, bool have_xfer, bool allow_different_program,
+                           const std::vector<std::string>& debug_dirs) {
   ProcessPin pin;
   try {  // P pinned from the first check to the end (process_pin.h)
     pin = ProcessPin::open(pid);
@@ -106,11 +107,11 @@ CheckedInputs check_inputs(pid_t pid, const std::string& new_path, bool have_xfe
   check_running_program(pid);
   const std::string old_exe = running_executable(pid);
   const std::string new_exe = new_executable(new_path);  // the cheap checks on the user's input first
-  Executable v1 = Executable::load(old_exe, "the running program");
+  Executable v1 = Executable::load(old_exe, "the running program", debug_dirs);
   if (!v1.built_with_ttst())
     throw Refusal("pid " + std::to_string(pid) + " was not built with ttst-cc (no __ttst_runtime)",
                   "rebuild the program with ttst-cc and restart it once");
-  Executable v2 = Executable::load(new_exe, "the new version");
+  Executable v2 = Executable::load(new_exe, "the new version", debug_dirs);
   if (!v2.built_with_ttst())
     throw Refusal("new version " + new_path + " was not built with ttst-cc (no __ttst_runtime)",
                   "build the new version with ttst-cc");

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "dwarfmeta/plan.h"
 #include "supervisor/executable.h"
@@ -28,7 +29,10 @@ struct CheckedInputs {
 
 // Throws Refusal. A v2 that is not a version of P (identity.h) is refused unless
 // `allow_different_program`.
+// Stripped executables: their separate debug info is looked for under `debug_dirs`
+// (dwarfmeta/debug_lookup.h).
 CheckedInputs check_inputs(pid_t pid, const std::string& new_path, bool have_xfer,
-                           bool allow_different_program = false);
+                           bool allow_different_program = false,
+                           const std::vector<std::string>& debug_dirs = {"/usr/lib/debug"});
 
 }  // namespace ttst::supervisor

@@ -26,6 +26,7 @@ constexpr std::pair<Outcome, const char*> kOutcomes[] = {
     {Outcome::kCommitted, "committed"},
     {Outcome::kRolledBack, "rolled_back"},
     {Outcome::kRefused, "refused"},
+    {Outcome::kRolledBackAfterCommit, "rolled_back_after_commit"},
 };
 
 constexpr std::pair<Reason, const char*> kReasons[] = {
@@ -43,6 +44,7 @@ constexpr std::pair<Reason, const char*> kReasons[] = {
     {Reason::kResourceLimit, "resource_limit"},
     {Reason::kStartupSideEffect, "startup_side_effect"},
     {Reason::kInternal, "internal"},
+    {Reason::kHang, "hang"},
 };
 
 const nlohmann::json& require(const nlohmann::json& j, const char* key) {
@@ -63,6 +65,56 @@ std::string printable(const std::string& bytes) {
   for (char& c : out)
     if (!(c == '\n' || c == '\t' || (c >= 0x20 && c < 0x7f))) c = '?';
   return out;
+}
+
+nlohmann::json grace_to_json(const Grace& g) {
+  nlohmann::json j = {{"ms", g.ms},
+                      {"verdict", g.verdict},
+                      {"health", g.health},
+                      {"accepted", g.accepted},
+                      {"replied_on_accepted", g.replied_on_accepted},
+                      {"restored", g.restored},
+                      {"connections", nlohmann::json::array()}};
+  for (const auto& c : g.connections)
+    j["connections"].push_back(
+        {{"fd", c.fd}, {"peer", c.peer}, {"read", c.read}, {"replied", c.replied}, {"closed", c.closed}});
+  return j;
+}
+
+Grace grace_from_json(const nlohmann::json& j) {
+  Grace g;
+  g.ms = j.value("ms", 0.0);
+  g.verdict = j.value("verdict", "");
+  g.health = j.value("health", "");
+  g.accepted = j.value("accepted", uint64_t{0});
+  g.replied_on_accepted = j.value("replied_on_accepted", uint64_t{0});
+  g.restored = j.value("restored", std::vector<std::string>{});
+  for (const auto& c : j.value("connections", nlohmann::json::array()))
+    g.connections.push_back({c.value("fd", -1), c.value("peer", ""), c.value("read", false), c.value("replied", false),
+                             c.value("closed", "")});
+  return g;
+}
+
+// What the new version may have served during the grace period, for people.
+void render_grace(std::ostringstream& s, const Report& r) {
+  const Grace& g = *r.grace;
+  const bool rolled_back = r.outcome == Outcome::kRolledBackAfterCommit;
+  char ms[32];
+  snprintf(ms, sizeof ms, "%.0f", g.ms);
+  s << "  grace period: the new version ran " << ms << " ms under watch: " << g.verdict
+    << (g.health.empty() ? "" : " (" + g.health + ")") << "\n";
+  for (const auto& c : g.connections) {
+    s << "    connection fd " << c.fd << (c.peer.empty() ? "" : " from " + c.peer) << ": "
+      << (c.read ? "v2 read from it" : "v2 did not read from it") << (c.replied ? ", v2 replied on it" : "");
+    if (rolled_back && c.replied) s << " (a request v2 acknowledged there is possibly lost)";
+    if (!c.closed.empty()) s << "; " << c.closed;
+    s << "\n";
+  }
+  if (g.accepted)
+    s << "    " << g.accepted << " connection(s) accepted by v2 on the old version's listening sockets"
+      << (g.replied_on_accepted ? ", " + std::to_string(g.replied_on_accepted) + " replied on" : "")
+      << (rolled_back ? " (closed with v2; a request acknowledged there is possibly lost)" : "") << "\n";
+  for (const auto& line : g.restored) s << "    put back for the old version: " << line << "\n";
 }
 
 }  // namespace
@@ -139,6 +191,7 @@ nlohmann::json to_json(const Report& r) {
   j["startup_actions"] = nlohmann::json::array();
   for (const auto& a : r.startup_actions)
     j["startup_actions"].push_back({{"call", a.call}, {"action", a.action}, {"detail", a.detail}});
+  if (r.grace) j["grace"] = grace_to_json(*r.grace);
   return j;
 }
 
@@ -186,6 +239,7 @@ Report report_from_json(const nlohmann::json& j) {
   r.startup_stderr = j.value("startup_stderr", "");
   for (const auto& a : j.value("startup_actions", nlohmann::json::array()))
     r.startup_actions.push_back({a.value("call", ""), a.value("action", ""), a.value("detail", "")});
+  if (j.contains("grace") && j.at("grace").is_object()) r.grace = grace_from_json(j.at("grace"));
   return r;
 }
 
@@ -198,6 +252,11 @@ std::string render_summary(const Report& r) {
     case Outcome::kRolledBack:
       s << "ROLLED BACK (" << to_string(r.reason) << "): " << r.message << "\n";
       s << "  pid " << r.old_pid << " continues running " << r.old_binary.path << ", unchanged.\n";
+      break;
+    case Outcome::kRolledBackAfterCommit:
+      s << "ROLLED BACK AFTER COMMIT (" << to_string(r.reason) << "): " << r.message << "\n";
+      s << "  pid " << r.old_pid << " resumed running " << r.old_binary.path
+        << " with its state as before the update; what the new version served meanwhile is listed below.\n";
       break;
     case Outcome::kRefused:
       s << "REFUSED (" << to_string(r.reason) << "): " << r.message << "\n";
@@ -248,6 +307,7 @@ std::string render_summary(const Report& r) {
     s << "  the new version's start-up calls on the old version's sockets and files, and its descriptors:\n";
     for (const auto& a : r.startup_actions) s << "    " << a.call << ": " << a.action << " (" << a.detail << ")\n";
   }
+  if (r.grace) render_grace(s, r);
   if (!r.startup_stderr.empty()) {
     s << "  the new version's start-up stderr (its last " << r.startup_stderr.size() << " bytes):\n";
     std::istringstream lines(printable(r.startup_stderr));

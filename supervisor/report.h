@@ -16,7 +16,9 @@
 
 namespace ttst::supervisor {
 
-enum class Outcome { kCommitted, kRolledBack, kRefused };
+// kRolledBackAfterCommit: the update committed, then the new version crashed or
+// hung within the grace period (grace_period.h) and the old version resumed.
+enum class Outcome { kCommitted, kRolledBack, kRefused, kRolledBackAfterCommit };
 
 // Why an attempt did not commit. The JSON spelling is the snake_case name.
 enum class Reason {
@@ -34,6 +36,7 @@ enum class Reason {
   kResourceLimit,     // F or R ran out of a kernel resource (file descriptors)
   kStartupSideEffect, // v2's start-up made a call that would change a socket P shares
   kInternal,          // a bug or resource failure in ttst itself; P intact
+  kHang,              // after the commit, v2 neither idled at its loop nor reached its update point
 };
 
 const char* to_string(Outcome o);
@@ -89,6 +92,26 @@ struct Transfer {
   std::vector<int> past_library_fds;
 };
 
+// One of P's connections that v2 used during the grace period (grace_period.h).
+struct GraceConnection {
+  int fd = -1;              // P's descriptor
+  std::string peer;         // "127.0.0.1:4242", "" when unknown
+  bool read = false;        // v2 read from it: what it read is gone for P
+  bool replied = false;     // v2 wrote to it: a request may have been acknowledged
+  std::string closed;       // after a rollback: "closed" or why it could not be
+};
+
+// The grace period after the commit (grace_period.h).
+struct Grace {
+  double ms = 0;                // how long v2 ran under watch
+  std::string verdict;          // healthy, crashed, exited, hung
+  std::string health;           // how the verdict was reached: "idle at its loop's wait", ...
+  std::vector<GraceConnection> connections;  // P's connections v2 read or wrote
+  uint64_t accepted = 0;        // connections v2 accepted on P's listening sockets
+  uint64_t replied_on_accepted = 0;  // of those, how many v2 wrote to
+  std::vector<std::string> restored;  // after a rollback: what was put back for P
+};
+
 struct Report {
   Outcome outcome = Outcome::kRefused;
   Reason reason = Reason::kNone;
@@ -112,6 +135,7 @@ struct Report {
   // of the forward transfer names; closed in F at the commit (startup_files.h). Not
   // written to the JSON (the startup_actions entries say what was closed).
   std::vector<int> past_library_fds;
+  std::optional<Grace> grace;  // when the commit ran a grace period
 
   double total_ms() const;
 };

@@ -196,3 +196,37 @@ TEST_CASE("check_report_dir: creates a writable directory, refuses one that cann
   CHECK_THROWS_WITH_AS(check_report_dir(base + "/file/reports"), doctest::Contains("file/reports"),
                        std::runtime_error);
 }
+
+TEST_CASE("a rollback after the commit: the grace period round-trips and the summary names what v2 served") {
+  Report r = sample_rollback();
+  r.outcome = Outcome::kRolledBackAfterCommit;
+  r.reason = Reason::kHang;
+  Grace g;
+  g.ms = 1000;
+  g.verdict = "hung";
+  g.health = "neither idle at its loop's wait nor at its update point within 1000 ms";
+  g.connections = {{5, "127.0.0.1:4000", true, true, "closed for the old version"}, {6, "", false, true, ""}};
+  g.accepted = 2;
+  g.replied_on_accepted = 1;
+  g.restored = {"epoll fd 4: registration fd 6 events 0x19 data 0x6 added back (v2 had removed it)"};
+  r.grace = g;
+  nlohmann::json j = to_json(r);
+  CHECK(j["outcome"] == "rolled_back_after_commit");
+  CHECK(j["reason"] == "hang");
+  Report back = report_from_json(j);
+  REQUIRE(back.grace);
+  CHECK(back.outcome == Outcome::kRolledBackAfterCommit);
+  CHECK(back.reason == Reason::kHang);
+  CHECK(back.grace->verdict == "hung");
+  CHECK(back.grace->connections.size() == 2);
+  CHECK(back.grace->connections[0].peer == "127.0.0.1:4000");
+  CHECK(back.grace->connections[1].replied);
+  CHECK(back.grace->accepted == 2);
+  CHECK(back.grace->restored == g.restored);
+  const std::string s = render_summary(back);
+  CHECK(s.rfind("ROLLED BACK AFTER COMMIT (hang)", 0) == 0);
+  CHECK(s.find("connection fd 5 from 127.0.0.1:4000: v2 read from it, v2 replied on it (a request v2 acknowledged "
+               "there is possibly lost)") != std::string::npos);
+  CHECK(s.find("put back for the old version: epoll fd 4") != std::string::npos);
+  CHECK(to_json(sample_rollback()).contains("grace") == false);  // only when a grace period ran
+}

@@ -2,7 +2,7 @@
 //
 //   ttst-supervise --pid N --new PATH [--xfer PLUGIN] [--timeout 5s] [--report-dir DIR]
 //                  [--validate-only] [--forward-only] [--allow-different-program]
-//                  [--pidfile FILE] [--json] [-v]
+//                  [--pidfile FILE] [--grace 1s] [--debug-dir DIR] [--json] [-v]
 //
 // Exit status: 0 committed (or --validate-only passed), 1 rolled back, 2 refused
 // before touching the program (an unwritable report directory included: checked
@@ -23,15 +23,16 @@
 
 namespace {
 
-// "5s", "250ms", "1.5s", "2m", or a bare number of seconds.
-std::chrono::milliseconds parse_duration(const std::string& s) {
+// "5s", "250ms", "1.5s", "2m", or a bare number of seconds; 0 only when `zero_ok`.
+std::chrono::milliseconds parse_duration(const std::string& s, const char* option = "--timeout", bool zero_ok = false) {
   static const std::regex re(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m)?\s*$)");
   std::smatch m;
-  if (!std::regex_match(s, m, re)) throw CLI::ValidationError("--timeout", "expected a duration like 5s or 500ms");
+  if (!std::regex_match(s, m, re)) throw CLI::ValidationError(option, "expected a duration like 5s or 500ms");
   double v = std::stod(m[1]);
   std::string unit = m[2];
   double ms = unit == "ms" ? v : unit == "m" ? v * 60000 : v * 1000;
-  if (ms < 1) throw CLI::ValidationError("--timeout", "must be at least 1ms");
+  if (ms == 0 && zero_ok) return std::chrono::milliseconds(0);
+  if (ms < 1) throw CLI::ValidationError(option, zero_ok ? "must be 0 or at least 1ms" : "must be at least 1ms");
   return std::chrono::milliseconds(static_cast<long long>(ms));
 }
 
@@ -41,7 +42,7 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   namespace sv = ttst::supervisor;
   CLI::App app{"ttst-supervise: live-update a running program, validated by time-traveling state transfer"};
   sv::Options o;
-  std::string timeout = "5s", report_dir;
+  std::string timeout = "5s", grace = "1s", report_dir;
   bool json = false, verbose = false;
   int pid = 0;
   app.add_option("--pid", pid, "the running program (built with ttst-cc)")->required();
@@ -54,11 +55,20 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   app.add_flag("--allow-different-program", o.allow_different_program,
                "accept a new version that shares little with the running program (see README)");
   app.add_option("--pidfile", o.pidfile, "pid file to rewrite with the new pid on commit");
+  app.add_option("--grace", grace,
+                 "after the commit, keep the old version stopped while the new one serves this long; a crash or "
+                 "hang of the new one meanwhile resumes the old one (default 1s; 0: end the old one at once)");
+  std::vector<std::string> debug_dirs;
+  app.add_option("--debug-dir", debug_dirs,
+                 "root of separate debug info for stripped executables, as gdb's debug-file-directory (default "
+                 "/usr/lib/debug; repeat for several)");
   app.add_flag("--json", json, "print the report as JSON on stdout");
   app.add_flag("-v,--verbose", verbose, "debug logging");
   try {
     app.parse(argc, argv);
     o.timeout = parse_duration(timeout);
+    o.grace = parse_duration(grace, "--grace", true);
+    if (!debug_dirs.empty()) o.debug_dirs = debug_dirs;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::fprintf(stderr, "ttst-supervise: %s (see --help)\n", e.what());

@@ -3,7 +3,7 @@
 //
 //   ttst-supervise --pid N --new PATH [--xfer PLUGIN] [--timeout 5s] [--report-dir DIR]
 //                  [--validate-only] [--forward-only] [--allow-different-program]
-//                  [--pidfile FILE] [--json] [-v]
+//                  [--pidfile FILE] [--grace 1s] [--json] [-v]
 //
 // Exit status: 0 committed (or --validate-only passed), 1 rolled back, 2 refused
 // before touching the program, 3 internal error (the program is intact).

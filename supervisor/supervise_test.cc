@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dwarfmeta/elf_file.h"
 #include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
 
@@ -266,7 +267,7 @@ TEST_CASE("refused: bad new versions, P untouched and serving") {
       {noexec, "not executable"},
       {text, "ELF"},
       {kTests + "aarch64_v2_bin", "x86"},
-      {kTests + "stripped_v2_bin", "ttst-cc"},
+      {kTests + "stripped_v2_bin", "no separate debug info was found: looked for /usr/lib/debug/.build-id/"},
       {kTests + "plain_bin", "not built with ttst-cc"},
   };
   for (const Case& c : cases) {
@@ -334,6 +335,52 @@ long vm_rss_kb(pid_t pid) {
   return kb.empty() ? -1 : std::stol(kb);
 }
 
+TEST_CASE("a stripped v2 with separate debug info (by build id, by .gnu_debuglink) updates like the unstripped one") {
+  // fullstrip_v2: `strip`ped kvserver v2 (no DWARF, no symbol table); its debug
+  // file (objcopy --only-keep-debug) laid out under a debug root as Debian's
+  // -dbgsym packages do, named with --debug-dir. linked_v2: the same with a
+  // .gnu_debuglink to the debug file beside it.
+  const std::string root = tmpdir() + "/debug-root";
+  const std::string id = ttst::dwarfmeta::ElfFile(kTests + "fullstrip_v2_bin").build_id();
+  REQUIRE(id.size() > 4);
+  fs::create_directories(root + "/.build-id/" + id.substr(0, 2));
+  fs::copy_file(kTests + "fullstrip_v2.debug", root + "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug",
+                fs::copy_options::overwrite_existing);
+  for (const std::string& args : {kTests + "fullstrip_v2_bin --debug-dir " + root, kTests + "linked_v2_bin"}) {
+    CAPTURE(args);
+    Filled kv;
+    Run r = supervise(pid_args(kv.server.pid, args));
+    REQUIRE(r.status == 0);
+    take_over(kv, r);
+    KvClient c(kv.server.port);
+    CHECK(c.command("VERSION") == "VERSION 2");
+    for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
+  }
+  {  // the running program stripped too (its debug file found from /proc/PID/exe's target)
+    KvServer server = KvServer::start(kTests + "linked_v1_bin");
+    {
+      KvClient c(server.port);
+      REQUIRE(c.set("stripped", "both") == "OK");
+    }
+    Run r = supervise(pid_args(server.pid, kTests + "linked_v2_bin"));
+    CHECK(r.status == 0);
+    if (r.status == 0) {
+      waitpid(server.pid, nullptr, 0);
+      server.pid = r.report["new_pid"].get<pid_t>();
+      KvClient c(server.port);
+      CHECK(c.command("VERSION") == "VERSION 2");
+      CHECK(c.get("stripped") == "VALUE both");
+    }
+    server.kill_and_wait();
+  }
+  Filled kv;  // without the root: refused, naming where it looked
+  Run r = supervise(pid_args(kv.server.pid, kTests + "fullstrip_v2_bin") + " --debug-dir " + tmpdir() + "/nowhere");
+  check_refused(r);
+  CHECK(r.report["message"].get<std::string>().find("looked for " + tmpdir() + "/nowhere/.build-id/" + id.substr(0, 2)) !=
+        std::string::npos);
+  kv.check_serving();
+}
+
 TEST_CASE("committed: state written before the update reads back after it (v1 -> v2)") {
   Filled kv;  // 50 keys
   {
@@ -346,7 +393,7 @@ TEST_CASE("committed: state written before the update reads back after it (v1 ->
   REQUIRE(r.status == 0);
   CHECK(r.report["outcome"] == "committed");
   CHECK(phase_names(r) == std::vector<std::string>{"plan", "quiesce", "create", "startup", "forward", "backward", "diff",
-                                          "commit"});
+                                          "commit", "grace"});
   REQUIRE(r.report["transfers"].size() == 2);  // what each transfer carried over
   CHECK(r.report["transfers"][0]["direction"] == "forward");
   CHECK(r.report["transfers"][1]["direction"] == "backward");
@@ -410,7 +457,10 @@ TEST_CASE("committed: the lines the old version printed but had not written reac
     std::string n = proc_status_field(p, "voluntary_ctxt_switches");
     return !n.empty() && std::stol(n) >= 30;
   }));
-  Run r = supervise(pid_args(p, kTests + "logger_v2"));
+  // Without a grace period (--grace 0): with one, v2's output of the period comes
+  // first (P's buffers are written only once P is ended, grace_period.h), and
+  // logger_v2 exits after its 20 lines, which a grace period takes for a failure.
+  Run r = supervise(pid_args(p, kTests + "logger_v2") + " --grace 0");
   REQUIRE(r.status == 0);
   INFO(r.report.dump());
   CHECK(r.report["message"].get<std::string>().find("bytes of output the old version had buffered") != std::string::npos);
@@ -526,7 +576,8 @@ TEST_CASE("the supervisor killed at each commit step: exactly one version serves
       {"commit.unleashed", "VERSION 1"},    // F sees P alive and exits: rollback
       {"commit.past_doomed", "VERSION 2"},  // P runs its exit_group, F serves: commit
       {"commit.flushed", "VERSION 2"},      // the same, after P's remote writes (stdio, MAINPID)
-      {"commit.released", "VERSION 2"},
+      {"commit.released", "VERSION 2"},     // F runs on, P (doomed) ends
+      {"commit.grace", "VERSION 2"},        // during the grace period: F serves, P ends
   };
   for (const auto& [step, expect] : steps) {
     CAPTURE(step);

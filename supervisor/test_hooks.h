@@ -21,7 +21,8 @@ struct TestHooks {
   // dereference; 0, the empty task; 102, the backward transfer losing one write).
   std::optional<uint32_t> forward_task, backward_task;
   // The supervisor SIGKILLs itself at this commit step (commit.past_pid,
-  // commit.unleashed, commit.past_doomed, commit.flushed, commit.released).
+  // commit.unleashed, commit.past_doomed, commit.flushed, commit.released, and
+  // commit.grace: at the first system call of F during the grace period).
   std::string die_at;
   // A bug simulated at the start of this phase ("plan", "forward"...): a
   // std::logic_error, which the transaction must report as internal (exit 3).

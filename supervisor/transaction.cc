@@ -10,6 +10,10 @@
 //   backward   R forked from P, the agent in R reads F
 //   diff       P and R compared, both only read               -> rolled back (1)
 //   commit     F released first, then P killed while still stopped (ttst_abi.h §5)
+//   grace      (--grace) F serves under watch while P is kept stopped, doomed only
+//              in its registers; F crashing or hanging -> P resumes, its shared
+//              descriptions put back (grace_period.h)         -> rolled back after
+//              commit (1)
 //   rollback   F and R killed, the flag cleared if P was driven, P released: its
 //              threads run on exactly where they were
 // A bug (any other exception) is internal (3) wherever it happens.
@@ -37,10 +41,12 @@
 #include "inject/sys/atomic_file.h"
 #include "supervisor/agent_transfer.h"
 #include "supervisor/future_startup.h"
+#include "supervisor/grace_period.h"
 #include "supervisor/preflight.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/runtime_block.h"
 #include "supervisor/service_notify.h"
+#include "supervisor/shared_descriptions.h"
 #include "supervisor/startup_adoption.h"
 #include "supervisor/startup_files.h"
 #include "supervisor/state_model_adapter.h"
@@ -126,6 +132,7 @@ int exit_status_of(const Report& r) {
     case Outcome::kCommitted: return 0;
     case Outcome::kRefused: return 2;
     case Outcome::kRolledBack: return r.reason == Reason::kValidateOnly ? 0 : 1;
+    case Outcome::kRolledBackAfterCommit: return 1;
   }
   return 3;
 }
@@ -135,6 +142,7 @@ struct CommitNotes {
   StdioFlush flushed;
   ServiceNotify notified;
   std::string pidfile_problem;
+  std::optional<Grace> grace;  // the grace period F served (healthy)
 };
 
 std::string commit_message(pid_t past, const std::string& v2, pid_t future, const CommitNotes& n) {
@@ -149,6 +157,9 @@ std::string commit_message(pid_t past, const std::string& v2, pid_t future, cons
     m += "; " + std::to_string(n.flushed.lost) + " bytes of its buffered output could not be written (" +
          n.flushed.problem + ")";
   if (!n.pidfile_problem.empty()) m += "; could not rewrite the pid file (" + n.pidfile_problem + ")";
+  if (n.grace)
+    m += "; it served a grace period of " + std::to_string(static_cast<long>(n.grace->ms)) + " ms (" +
+         n.grace->health + ") before the old version was ended";
   return m;
 }
 
@@ -165,6 +176,8 @@ class Transaction {
   void diff();
   void validate();
   void commit();
+  void commit_with_grace(CommitNotes& notes);
+  [[noreturn]] void rollback_after_commit(const GraceVerdict& v, std::optional<inject::SeizedProcess>& hung);
   // The end of a transaction that did not commit: the report, then the rollback.
   void end(const TransactionEnd& e);
 
@@ -184,6 +197,10 @@ class Transaction {
   std::optional<inject::ChildProcess> future_, reversed_;
   std::optional<StartupAdoption> adoption_;  // P's listening sockets v2's start-up re-creates
   std::optional<StartupFiles> files_;        // v2's start-up's file actions held back (startup_files.h)
+  // P's registers before it was doomed, while a grace period may still resume it.
+  std::optional<user_regs_struct> undoomed_;
+  std::optional<SharedDescriptions> shared_;  // P's shared descriptions, for a rollback after the commit
+  pid_t future_pid_ = 0;
   bool driven_ = false;  // update_requested written to 1 in P (the stop protocol): cleared on rollback
   inject::LoadBias past_bias_, future_bias_;
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
@@ -213,7 +230,7 @@ void Transaction::plan() {
     if (!o_.xfer.empty())
       throw Refusal("--xfer (user transfer code) is not supported by this build yet",
                     "run without --xfer, or wait for the extensions release");
-    inputs_.emplace(check_inputs(o_.pid, o_.new_path, !o_.xfer.empty(), o_.allow_different_program));
+    inputs_.emplace(check_inputs(o_.pid, o_.new_path, !o_.xfer.empty(), o_.allow_different_program, o_.debug_dirs));
   } catch (const Refusal& r) {
     refuse(r.needs_user_code().empty() ? Reason::kBadInput : Reason::kNeedsUserCode, r.what(), r.advice(),
            r.needs_user_code());
@@ -264,6 +281,7 @@ void Transaction::create() {
   try {
     future_.emplace(
         inject::create_future(past_->main_thread(), spec, deadline_.step(milliseconds(100), milliseconds(2000))));
+    future_pid_ = future_->pid();
   } catch (const inject::ExecFailed& e) {  // v2's fault: it cannot be started here
     rollback(Reason::kStartupCrash,
              "the new version could not be started: " + std::string(e.what()) +
@@ -367,7 +385,8 @@ void Transaction::commit_step(const char* name) const {
 }
 
 // commit: F serves, P and R end, in an order that leaves exactly one version
-// serving if this process is killed between any two steps (ttst_abi.h §5).
+// serving if this process is killed between any two steps (ttst_abi.h §5). With
+// a grace period, F serves under watch first and P's final steps come after it.
 void Transaction::commit() {
   begin("commit");
   const pid_t fpid = future_->pid();
@@ -376,23 +395,28 @@ void Transaction::commit() {
   commit_step("commit.past_pid");
   future_->task().set_options(inject::options_child() & ~unsigned{PTRACE_O_EXITKILL});
   commit_step("commit.unleashed");
+  if (o_.grace.count() > 0) undoomed_ = past_->main_thread().get_regs();
   doom(past_->main_thread());
   commit_step("commit.past_doomed");
-  // What P printed but had not written yet goes out before F runs (stdio_flush.h).
-  notes.flushed = flush_past_stdio(o_.pid, past_->main_thread(), milliseconds(200));
-  // The service manager follows F as the main process (service_notify.h).
-  notes.notified = notify_main_pid(o_.pid, past_->main_thread(), fpid, milliseconds(500));
-  // v2's start-up calls held back on P's listening sockets, made now that P never
-  // runs again and before F does (startup_adoption.h).
-  adoption_->apply_at_commit();
-  // Its file actions deferred to now, and P's descriptors it has no use for closed (startup_files.h).
-  files_->apply_at_commit(future_->task(), rep_.past_library_fds);
-  commit_step("commit.flushed");
-  future_runtime_->set_flags(0, 0);
-  future_->release();
-  future_.reset();
-  commit_step("commit.released");
-  reversed_.reset();  // killed
+  reversed_.reset();  // killed: the diff is done
+  if (o_.grace.count() > 0) {
+    commit_with_grace(notes);
+  } else {
+    // What P printed but had not written yet goes out before F runs (stdio_flush.h).
+    notes.flushed = flush_past_stdio(o_.pid, past_->main_thread(), milliseconds(200));
+    // The service manager follows F as the main process (service_notify.h).
+    notes.notified = notify_main_pid(o_.pid, past_->main_thread(), fpid, milliseconds(500));
+    // v2's start-up calls held back on P's listening sockets, made now that P never
+    // runs again and before F does (startup_adoption.h).
+    adoption_->apply_at_commit();
+    // Its file actions deferred to now, and P's descriptors it has no use for closed (startup_files.h).
+    files_->apply_at_commit(future_->task(), rep_.past_library_fds);
+    commit_step("commit.flushed");
+    future_runtime_->set_flags(0, 0);
+    future_->release();
+    future_.reset();
+    commit_step("commit.released");
+  }
   // P dies while still stopped: released, it would run its exit_group anyway.
   ::kill(o_.pid, SIGKILL);
   past_->release();
@@ -409,6 +433,90 @@ void Transaction::commit() {
   rep_.new_pid = fpid;
   rep_.message = commit_message(o_.pid, inputs_->v2.path(), fpid, notes);
   rep_.advice = "nothing to do";
+}
+
+// The grace period (grace_period.h): F runs on P's descriptions while P stays
+// stopped and doomed in its registers only; F crashing or hanging resumes P.
+// Kept, F is released and only then are P's final steps taken.
+void Transaction::commit_with_grace(CommitNotes& notes) {
+  shared_.emplace(SharedDescriptions::record(o_.pid));  // before the held-back calls change P's listeners
+  shared_->record_listener_settings(future_pid_, rep_.startup_actions);
+  adoption_->apply_at_commit();  // F serves on them from now on (startup_adoption.h)
+  // v2's deferred file actions made and P's descriptors it has no use for closed in F
+  // (startup_files.h): F serves with its files from now on; not undone by a rollback
+  // in the period (supervisor/README.md, "Grace period").
+  files_->apply_at_commit(future_->task(), rep_.past_library_fds);
+  future_runtime_->set_flags(0, 0);
+  commit_step("commit.released");
+  phases_.start("grace");
+  GraceRequest q;
+  q.period = o_.grace;
+  q.probe_bound = std::max(milliseconds(100), o_.timeout / 5);
+  q.v2 = &inputs_->v2;
+  q.future_runtime = &*future_runtime_;
+  q.shared = &*shared_;
+  if (o_.test_hooks && o_.test_hooks->die_at == "commit.grace")  // TEST ONLY (test_hooks.h)
+    q.on_stop = [] { ::kill(::getpid(), SIGKILL); };
+  std::optional<inject::SeizedProcess> hung;
+  rep_.grace.emplace();
+  GraceVerdict v = run_grace_period(*future_, q, *rep_.grace, hung);
+  if (v.kind != GraceVerdict::Kind::kHealthy) rollback_after_commit(v, hung);
+  future_.reset();  // released by the grace period: serving, not traced
+  undoomed_.reset();  // from here on P is ended for good
+  notes.grace = rep_.grace;
+  // What P printed but had not written yet (stdio_flush.h): after F's output of
+  // the grace period. Then the service manager follows F (service_notify.h).
+  notes.flushed = flush_past_stdio(o_.pid, past_->main_thread(), milliseconds(200));
+  notes.notified = notify_main_pid(o_.pid, past_->main_thread(), future_pid_, milliseconds(500));
+  commit_step("commit.flushed");
+}
+
+// F crashed, exited or hung within the grace period: F ended, P given back what F
+// changed in their shared descriptions, P's connections F read from closed, P's
+// registers put back; the transaction ends as rolled back after the commit and
+// rollback_created releases P.
+void Transaction::rollback_after_commit(const GraceVerdict& v, std::optional<inject::SeizedProcess>& hung) {
+  const pid_t fpid = future_pid_;
+  // A hung F dies with this process from here on, so that P, resumable from the
+  // next step on, never serves beside it (one ptrace call wide: see README).
+  if (hung) hung->main_thread().set_options(inject::options_child());
+  past_->main_thread().set_regs(*undoomed_);
+  undoomed_.reset();
+  if (hung) {
+    ::kill(fpid, SIGKILL);
+    for (auto s = hung->main_thread().wait_for(milliseconds(5000)); s && s->alive();)
+      s = hung->main_thread().wait_for(milliseconds(5000));
+    hung->main_thread().forget();
+    hung.reset();
+  }
+  future_.reset();
+  Grace& g = *rep_.grace;
+  g.restored = shared_->restore();
+  size_t closed = 0, replied = 0;
+  for (GraceConnection& c : g.connections) {
+    replied += c.replied;
+    if (!c.read) continue;
+    const std::string why = shared_->close_connection(c.fd);
+    c.closed = why.empty() ? "closed for the old version (its client sees the end and retries)" : "not closed: " + why;
+    closed += why.empty();
+  }
+  const std::string after = " " + std::to_string(static_cast<long>(g.ms)) + " ms into the grace period";
+  std::string what = v.kind == GraceVerdict::Kind::kHung     ? "the new version hung" + after + " (" + v.detail + ")"
+                     : v.kind == GraceVerdict::Kind::kExited ? "the new version " + v.detail + after
+                                                             : "the new version crashed" + after + " (" + v.detail + ")";
+  what += "; the old version resumed with its state as before the update";
+  if (closed) what += "; " + std::to_string(closed) + " connection(s) v2 read from were closed (their clients retry)";
+  if (replied || g.replied_on_accepted)
+    what += "; requests v2 acknowledged on " + std::to_string(replied + g.replied_on_accepted) +
+            " connection(s) are possibly lost";
+  throw TransactionEnd{Outcome::kRolledBackAfterCommit,
+                       v.kind == GraceVerdict::Kind::kHung ? Reason::kHang : Reason::kCrash,
+                       what,
+                       "fix the new version (see the report for where it failed and what it served); the old "
+                       "version keeps serving",
+                       v.crash,
+                       v.detail,
+                       {}};
 }
 
 void Transaction::end(const TransactionEnd& e) {
@@ -429,6 +537,14 @@ void Transaction::end(const TransactionEnd& e) {
 void Transaction::rollback_created() {
   phases_.start("rollback");
   future_.reset();
+  if (undoomed_) {  // an error during the grace period: F is gone, P resumes
+    try {
+      past_->main_thread().set_regs(*undoomed_);
+    } catch (const std::exception& e) {
+      spdlog::error("could not put back the registers of pid {}: {}", o_.pid, e.what());
+    }
+    undoomed_.reset();
+  }
   adoption_.reset();  // the supervisor's duplicates of P's listeners closed, nothing made on them
   files_.reset();     // nothing deferred is made; v2's staged files, unnamed, went with F
   reversed_.reset();

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "supervisor/report.h"
 
@@ -27,6 +28,11 @@ struct Options {
   bool forward_only = false;      // no backward run, no diff
   bool allow_different_program = false;  // skip the identity rule (identity.h)
   std::string pidfile;            // rewritten with F's pid on commit
+  // After the commit, F serves this long while P is kept stopped; F crashing or
+  // hanging meanwhile resumes P (grace_period.h). 0: P ended at the commit.
+  std::chrono::milliseconds grace{1000};
+  // Roots of separate debug info for stripped executables (--debug-dir).
+  std::vector<std::string> debug_dirs = {"/usr/lib/debug"};
   // Progress: called when a phase starts ("quiesce") and ends (ms >= 0).
   std::function<void(const std::string& phase, double ms)> progress;
   // Set only by the test variant of ttst-supervise (test_hooks.h); the shipped one

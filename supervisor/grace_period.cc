@@ -1,0 +1,166 @@
+// grace_period.cc — see grace_period.h.
+#include "supervisor/grace_period.h"
+
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "inject/error.h"
+#include "inject/sys/signals.h"
+#include "supervisor/future_startup.h"
+#include "supervisor/quiesce/quiesce.h"
+
+namespace ttst::supervisor {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The socket inode behind F's descriptor `fd` now, 0 when not a socket.
+uint64_t socket_of(pid_t pid, int fd) {
+  char buf[64];
+  const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  const ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  unsigned long long ino = 0;
+  return std::sscanf(buf, "socket:[%llu]", &ino) == 1 ? ino : 0;
+}
+
+bool reads(long nr) { return nr == SYS_read || nr == SYS_readv || nr == SYS_recvfrom || nr == SYS_recvmsg || nr == SYS_recvmmsg; }
+bool writes(long nr) {
+  return nr == SYS_write || nr == SYS_writev || nr == SYS_sendto || nr == SYS_sendmsg || nr == SYS_sendmmsg ||
+         nr == SYS_sendfile;
+}
+
+// What F does with P's sockets, from its syscall-exit stops: only calls that
+// moved data (a result above 0) or accepted a connection count.
+class SocketUse {
+ public:
+  SocketUse(pid_t f, const SharedDescriptions& shared, Grace& out) : pid_(f), shared_(shared), out_(out) {}
+
+  void observe(const user_regs_struct& r) {
+    const long nr = static_cast<long>(r.orig_rax);
+    const int64_t ret = static_cast<int64_t>(r.rax);
+    if (ret == -ENOSYS || ret < 0) return;  // an entry stop, or a call that failed
+    const bool rd = reads(nr) && ret > 0, wr = writes(nr) && ret > 0;
+    const bool acc = nr == SYS_accept || nr == SYS_accept4;
+    if (!rd && !wr && !acc) return;
+    const uint64_t ino = socket_of(pid_, static_cast<int>(r.rdi));
+    if (!ino) return;
+    if (acc) {
+      if (shared_.listener(ino)) {
+        ++out_.accepted;
+        if (uint64_t mine = socket_of(pid_, static_cast<int>(ret))) accepted_.insert(mine);
+      }
+      return;
+    }
+    if (const SharedFd* p = shared_.connection(ino)) {
+      GraceConnection& c = used_[p->fd];
+      c.fd = p->fd;
+      c.read |= rd;
+      c.replied |= wr;
+    } else if (wr && accepted_.count(ino)) {
+      replied_accepted_.insert(ino);
+    }
+  }
+
+  void finish() {
+    for (auto& [fd, c] : used_) {
+      c.peer = shared_.peer_of(fd);
+      out_.connections.push_back(c);
+    }
+    out_.replied_on_accepted = replied_accepted_.size();
+  }
+
+ private:
+  pid_t pid_;
+  const SharedDescriptions& shared_;
+  Grace& out_;
+  std::map<int, GraceConnection> used_;
+  std::set<uint64_t> accepted_, replied_accepted_;
+};
+
+// F, running at the end of the period: released, seized again as a process and
+// judged by the quiescence rule, then (not idle) asked to its update point.
+GraceVerdict judge(inject::ChildProcess& future, const GraceRequest& q, std::optional<inject::SeizedProcess>& hung) {
+  const pid_t pid = future.pid();
+  GraceVerdict v;
+  try {
+    future.release();  // interrupted, then detached: it runs untraced for an instant
+    inject::SeizedProcess f = inject::SeizedProcess::seize(pid);
+    if (f.threads().size() != 1) {
+      v.detail = "it runs " + std::to_string(f.threads().size()) + " threads (not judged: kept)";
+      return v;  // released by the destructor
+    }
+    const quiesce::Verdict idle = quiesce::classify(f, q.v2->update_points());
+    if (idle.quiescent) {
+      v.detail = "idle at its loop's wait";
+      return v;
+    }
+    std::string where;
+    if (quiesce::drive_to_update_point(f, *q.future_runtime, q.probe_bound, where)) {
+      v.detail = "it reached its update point when asked";
+      return v;
+    }
+    v.kind = GraceVerdict::Kind::kHung;
+    v.detail = "neither idle at its loop's wait nor at its update point within " +
+               std::to_string(q.probe_bound.count()) + " ms: " + where;
+    hung.emplace(std::move(f));
+  } catch (const inject::TraceeDied&) {
+    v.kind = GraceVerdict::Kind::kCrashed;
+    v.detail = "it ended while being judged";
+  } catch (const std::exception& e) {
+    if (::kill(pid, 0) != 0) {
+      v.kind = GraceVerdict::Kind::kCrashed;
+      v.detail = "it ended while being judged";
+    } else {
+      v.detail = std::string("not judged (") + e.what() + "): kept";
+      spdlog::warn("grace period: could not judge pid {}: {}", pid, e.what());
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+GraceVerdict run_grace_period(inject::ChildProcess& future, const GraceRequest& q, Grace& out,
+                              std::optional<inject::SeizedProcess>& hung) {
+  const auto t0 = Clock::now();
+  SocketUse use(future.pid(), *q.shared, out);
+  std::optional<Crash> crash;
+  auto on_signal = [&](const inject::Stop& s) {
+    if (sys::is_crash_signal(s.sig) && !crash) crash = describe_future_crash(future, *q.v2, s.sig);
+  };
+  std::optional<inject::Stop> end = future.task().run_to_syscall(
+      [&](const user_regs_struct& r) {
+        use.observe(r);
+        if (q.on_stop) q.on_stop();
+        return false;
+      },
+      q.period, on_signal);
+  GraceVerdict v;
+  if (end && end->kind == inject::StopKind::kExited) {
+    v.kind = GraceVerdict::Kind::kExited;
+    v.exit_code = end->exit_code;
+    v.detail = "exited with status " + std::to_string(end->exit_code);
+  } else if (end) {  // killed by a signal (a syscall stop never ends the loop)
+    v.kind = GraceVerdict::Kind::kCrashed;
+    v.crash = crash ? *crash : Crash{"future", end->sig, 0, "", ""};
+    v.detail = "it was killed by " + sys::signal_name(end->sig);
+  }
+  out.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  use.finish();
+  if (!end) v = judge(future, q, hung);
+  static const char* const names[] = {"healthy", "crashed", "exited", "hung"};
+  out.verdict = names[static_cast<int>(v.kind)];
+  out.health = v.detail;
+  return v;
+}
+
+}  // namespace ttst::supervisor
