@@ -272,7 +272,7 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
           if (c != child) v.push_back(c);
         return v;
       };
-      for (int i = 0; i < 2500 && !strays().empty(); ++i) usleep(2000);
+      for (int i = 0; i < 10000 && !strays().empty(); ++i) usleep(2000);  // up to 20 s: a loaded machine
       for (pid_t c : strays()) CHECK_MESSAGE(false, "P holds child " << c << " (" << state_of(c) << ")");
       for (pid_t c : children_of(getpid())) {
         if (c == P) continue;
