@@ -42,6 +42,8 @@
 #include "supervisor/agent_transfer.h"
 #include "supervisor/future_startup.h"
 #include "supervisor/grace_period.h"
+#include "supervisor/past_children.h"
+#include "supervisor/pending_signals.h"
 #include "supervisor/preflight.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/runtime_block.h"
@@ -143,6 +145,7 @@ struct CommitNotes {
   ServiceNotify notified;
   std::string pidfile_problem;
   std::optional<Grace> grace;  // the grace period F served (healthy)
+  const std::vector<PassedSignal>* signals = nullptr;  // P's pending signals (pending_signals.h)
 };
 
 std::string commit_message(pid_t past, const std::string& v2, pid_t future, const CommitNotes& n) {
@@ -160,6 +163,12 @@ std::string commit_message(pid_t past, const std::string& v2, pid_t future, cons
   if (n.grace)
     m += "; it served a grace period of " + std::to_string(static_cast<long>(n.grace->ms)) + " ms (" +
          n.grace->health + ") before the old version was ended";
+  if (n.signals && !n.signals->empty()) {
+    size_t passed = 0;
+    for (const PassedSignal& p : *n.signals) passed += p.delivered;
+    m += "; passed on " + std::to_string(passed) + " of the " + std::to_string(n.signals->size()) +
+         " signal(s) the old version received during the update";
+  }
   return m;
 }
 
@@ -210,6 +219,7 @@ void Transaction::begin(const std::string& phase) {
   phases_.start(phase);
   if (o_.test_hooks && o_.test_hooks->bug_in == phase)  // TEST ONLY (test_hooks.h)
     throw std::logic_error("a bug simulated by the test hooks in the " + phase + " phase");
+  if (o_.test_hooks && o_.test_hooks->pause_at == phase) ::raise(SIGSTOP);  // TEST ONLY (test_hooks.h)
   if (phase != "plan" && deadline_.left().count() == 0) out_of_time(phase);
 }
 
@@ -247,6 +257,12 @@ void Transaction::plan() {
 // a P found busy or mid-request driven to its update point (the stop protocol).
 void Transaction::quiesce() {
   begin("quiesce");
+  // P's children waited for while P runs, and none may be left once it is
+  // stopped (past_children.h): F could never wait for them.
+  const milliseconds children_bound = deadline_.left() / 2;
+  if (auto left = wait_for_children(o_.pid, children_bound); !left.empty())
+    refuse(Reason::kChildProcess, children_refusal(o_.pid, left, children_bound),
+           "try again when its background job (a save, a worker) has ended, or raise --timeout to wait longer");
   try {
     past_.emplace(seize_pinned(inputs_->pin, std::max(deadline_.left(), milliseconds(100))));  // the pid still names P
   } catch (const std::exception& e) {
@@ -261,6 +277,9 @@ void Transaction::quiesce() {
            "update a single-threaded program");
   past_bias_ = v1.bias_in(o_.pid);
   past_runtime_.emplace(o_.pid, v1.runtime_block() + past_bias_);
+  if (auto left = children_of(o_.pid); !left.empty())  // forked between the wait and the seizure
+    refuse(Reason::kChildProcess, children_refusal(o_.pid, left, children_bound),
+           "try again when its background job (a save, a worker) has ended, or raise --timeout to wait longer");
   if (verdict.quiescent) return;
   const milliseconds bound = std::min(deadline_.left(), std::max(milliseconds(100), o_.timeout / 5));
   std::string where;
@@ -382,6 +401,7 @@ void Transaction::validate() {
 // TEST ONLY (test_hooks.h): the supervisor killed at a named commit step.
 void Transaction::commit_step(const char* name) const {
   if (o_.test_hooks && o_.test_hooks->die_at == name) ::kill(::getpid(), SIGKILL);
+  if (o_.test_hooks && o_.test_hooks->pause_at == name) ::raise(SIGSTOP);
 }
 
 // commit: F serves, P and R end, in an order that leaves exactly one version
@@ -417,7 +437,11 @@ void Transaction::commit() {
     future_.reset();
     commit_step("commit.released");
   }
-  // P dies while still stopped: released, it would run its exit_group anyway.
+  // Signals sent to P during the update, pending while it was stopped, go to F
+  // (pending_signals.h); then P dies while still stopped: released, it would run
+  // its exit_group anyway.
+  rep_.pending_signals = pass_pending_signals(o_.pid, fpid);
+  notes.signals = &rep_.pending_signals;
   ::kill(o_.pid, SIGKILL);
   past_->release();
   if (!o_.pidfile.empty()) {
