@@ -1,6 +1,8 @@
 // past_children.cc — see past_children.h.
 #include "supervisor/past_children.h"
 
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -39,6 +41,7 @@ std::string command_of(pid_t pid) {
 
 std::vector<PastChild> children_of(pid_t parent) {
   std::vector<PastChild> out;
+  const pid_t self = ::getpid();
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator("/proc", ec); !ec && it != std::filesystem::directory_iterator();
        it.increment(ec)) {
@@ -47,7 +50,8 @@ std::vector<PastChild> children_of(pid_t parent) {
     const pid_t pid = static_cast<pid_t>(std::stol(name));
     char state = 0;
     pid_t ppid = 0;
-    if (pid == parent || !read_stat(pid, state, ppid) || ppid != parent) continue;
+    // This supervisor, started by P itself (a server running its own update), is no job of P's.
+    if (pid == parent || pid == self || !read_stat(pid, state, ppid) || ppid != parent) continue;
     out.push_back({pid, command_of(pid), state == 'Z'});
   }
   return out;

@@ -9,8 +9,9 @@
 //     running, and the update commits;
 //   - SIGUSR1 and SIGRTMIN+1 with a value sent to P while it is stopped by the
 //     supervisor (the test variant's pause point) reach F after the commit, the
-//     value intact; a SIGTERM sent then stops F; after a rollback they are still
-//     pending in P, which handles them.
+//     value intact; a SIGTERM sent then stops F; after a rollback, before the
+//     commit or after it (v2 crashing in the grace period), they are still pending
+//     in P, which handles them.
 #include <doctest/doctest.h>
 
 #include <signal.h>
@@ -127,8 +128,8 @@ struct Supervisor {
   }
 };
 
-std::string args_for(pid_t p, const std::string& more = "") {
-  return "--pid " + std::to_string(p) + " --new " + kV2 + " " + more;
+std::string args_for(pid_t p, const std::string& more = "", const std::string& v2 = kV2) {
+  return "--pid " + std::to_string(p) + " --new " + v2 + " " + more;
 }
 
 void sigqueue_value(pid_t pid, int sig, int value) {
@@ -247,4 +248,20 @@ TEST_CASE("after a rollback the signals sent during the update are still pending
   int st = 0;
   REQUIRE(waitpid(p.pid, &st, 0) == p.pid);
   CHECK((WIFEXITED(st) && WEXITSTATUS(st) == 0));
+}
+
+TEST_CASE("after a rollback in the grace period the signals sent during the update are still P's") {
+  Program p("");
+  Supervisor s(kSuperviseTesting, "TTST_SUPERVISE_TEST_PAUSE_AT=commit.past_pid",
+               args_for(p.pid, "", "supervisor/tests/realities_v2_crash"));
+  REQUIRE(await([&] { return s.stopped(); }));
+  REQUIRE(kill(p.pid, SIGUSR1) == 0);
+  sigqueue_value(p.pid, SIGRTMIN + 1, 42);
+  REQUIRE(kill(s.pid, SIGCONT) == 0);
+  auto [status, report] = s.finish();
+  CHECK(status == 1);
+  CHECK(report.value("outcome", "") == "rolled_back_after_commit");
+  CHECK(report["pending_signals"].empty());
+  CHECK(p.shows("v1 usr1=1 term=0 rt=1 value=42\n"));  // P's handlers, the value intact
+  CHECK(p.text().find("v2 usr1") == std::string::npos);
 }
