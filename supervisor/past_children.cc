@@ -77,7 +77,7 @@ std::string children_refusal(pid_t parent, const std::vector<PastChild>& left, s
   std::string m = "pid " + std::to_string(parent) + " has a child process, pid " + std::to_string(c.pid) + " (" +
                   c.command + "), that ";
   m += c.ended ? "has ended but was not waited for by its parent" : "was still running";
-  m += " after " + std::to_string(waited.count()) + " ms";
+  m += " after the update waited " + std::to_string(waited.count()) + " ms for it";
   if (left.size() > 1) m += " (and " + std::to_string(left.size() - 1) + " more)";
   return m + ": the new version could not wait for it or be told of its end";
 }

@@ -2,9 +2,10 @@
 // signals sent to it during the update (past_children.h, pending_signals.h), end
 // to end against supervisor/tests/realities.c:
 //   - a child still running, and a zombie child P has not waited for, refuse the
-//     update with one line naming the child; P keeps both exactly as they were
-//     (the running child still its own, its end still reported to P by SIGCHLD;
-//     the zombie still there for P's wait());
+//     update at the commit point with one line naming the child (after F and R
+//     were made and ended); P keeps both exactly as they were (the running child
+//     still its own, its end still reported to P by SIGCHLD; the zombie still
+//     there for P's wait()); --validate-only passes and names the child;
 //   - a child that ends while the supervisor waits is reaped by P, which kept
 //     running, and the update commits;
 //   - SIGUSR1 and SIGRTMIN+1 with a value sent to P while it is stopped by the
@@ -143,10 +144,18 @@ void sigqueue_value(pid_t pid, int sig, int value) {
 TEST_CASE("a child still running at update time refuses the update; P keeps it") {
   Program p("child");
   const pid_t child = p.child();
-  Supervisor s(kSupervise, "", args_for(p.pid, "--timeout 1s"));
+  {
+    Supervisor v(kSupervise, "", args_for(p.pid, "--validate-only"));
+    auto [status, report] = v.finish();
+    CHECK(status == 0);
+    CHECK(report.value("message", "").find("child process now (pid " + std::to_string(child) + ", ") !=
+          std::string::npos);
+  }
+  Supervisor s(kSupervise, "", args_for(p.pid, "--timeout 6s"));
   auto [status, report] = s.finish();
   CHECK(status == 2);
   CHECK(report.value("outcome", "") == "refused");
+  CHECK(report["transfers"].size() == 2);  // validated all the same
   CHECK(report.value("reason", "") == "child_process");
   const std::string message = report.value("message", "");
   CHECK(message.find("pid " + std::to_string(child) + " (" + kV1 + " child)") != std::string::npos);
@@ -163,7 +172,7 @@ TEST_CASE("a zombie child P has not waited for refuses the update and stays for 
   Program p("zombie");
   const pid_t child = p.child();
   REQUIRE(await([&] { return state_of(child) == 'Z'; }));
-  Supervisor s(kSupervise, "", args_for(p.pid, "--timeout 1s"));
+  Supervisor s(kSupervise, "", args_for(p.pid, "--timeout 6s"));
   auto [status, report] = s.finish();
   CHECK(status == 2);
   CHECK(report.value("reason", "") == "child_process");

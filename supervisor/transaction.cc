@@ -210,6 +210,7 @@ class Transaction {
   std::optional<user_regs_struct> undoomed_;
   std::optional<SharedDescriptions> shared_;  // P's shared descriptions, for a rollback after the commit
   pid_t future_pid_ = 0;
+  milliseconds children_waited_{0};  // how long P's children were waited for (past_children.h)
   bool driven_ = false;  // update_requested written to 1 in P (the stop protocol): cleared on rollback
   inject::LoadBias past_bias_, future_bias_;
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
@@ -257,12 +258,13 @@ void Transaction::plan() {
 // a P found busy or mid-request driven to its update point (the stop protocol).
 void Transaction::quiesce() {
   begin("quiesce");
-  // P's children waited for while P runs, and none may be left once it is
-  // stopped (past_children.h): F could never wait for them.
-  const milliseconds children_bound = deadline_.left() / 2;
-  if (auto left = wait_for_children(o_.pid, children_bound); !left.empty())
-    refuse(Reason::kChildProcess, children_refusal(o_.pid, left, children_bound),
-           "try again when its background job (a save, a worker) has ended, or raise --timeout to wait longer");
+  // P's children waited for while P runs (past_children.h); one still there at
+  // the commit point refuses the update (commit()). Not for --validate-only.
+  if (!o_.validate_only) {
+    const Clock::time_point t0 = Clock::now();
+    wait_for_children(o_.pid, deadline_.left() / 2);
+    children_waited_ = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
+  }
   try {
     past_.emplace(seize_pinned(inputs_->pin, std::max(deadline_.left(), milliseconds(100))));  // the pid still names P
   } catch (const std::exception& e) {
@@ -277,9 +279,6 @@ void Transaction::quiesce() {
            "update a single-threaded program");
   past_bias_ = v1.bias_in(o_.pid);
   past_runtime_.emplace(o_.pid, v1.runtime_block() + past_bias_);
-  if (auto left = children_of(o_.pid); !left.empty())  // forked between the wait and the seizure
-    refuse(Reason::kChildProcess, children_refusal(o_.pid, left, children_bound),
-           "try again when its background job (a save, a worker) has ended, or raise --timeout to wait longer");
   if (verdict.quiescent) return;
   const milliseconds bound = std::min(deadline_.left(), std::max(milliseconds(100), o_.timeout / 5));
   std::string where;
@@ -393,9 +392,13 @@ void Transaction::validate() {
                 reversed_ ? pss_kib(reversed_->pid()) : 0, pss_kib(future_->pid()));
   if (deadline_.left().count() == 0)
     rollback(Reason::kTimeout, "the update took longer than --timeout", "raise --timeout");
-  if (o_.validate_only)
-    rollback(Reason::kValidateOnly, "validation passed: the update would commit (rolled back as --validate-only asks)",
-             "run again without --validate-only to update");
+  if (o_.validate_only) {
+    std::string m = "validation passed: the update would commit (rolled back as --validate-only asks)";
+    if (auto left = children_of(o_.pid); !left.empty())  // past_children.h
+      m += "; the program has a child process now (pid " + std::to_string(left.front().pid) + ", " +
+           left.front().command + "): an update waits for it to end and is refused if it does not";
+    rollback(Reason::kValidateOnly, m, "run again without --validate-only to update");
+  }
 }
 
 // TEST ONLY (test_hooks.h): the supervisor killed at a named commit step.
@@ -409,6 +412,11 @@ void Transaction::commit_step(const char* name) const {
 // a grace period, F serves under watch first and P's final steps come after it.
 void Transaction::commit() {
   begin("commit");
+  // A child of P that F could never wait for (past_children.h): refused, and the
+  // rollback leaves it, its zombie and its SIGCHLD to P.
+  if (auto left = children_of(o_.pid); !left.empty())
+    refuse(Reason::kChildProcess, children_refusal(o_.pid, left, children_waited_),
+           "try again when its background job (a save, a worker) has ended, or raise --timeout to wait longer");
   const pid_t fpid = future_->pid();
   CommitNotes notes;
   future_runtime_->set_past_pid(o_.pid);
