@@ -224,9 +224,10 @@ TEST_CASE("signals sent to P during the update reach F after the commit") {
   kill(future, SIGKILL);
 }
 
+// Without a grace period (--grace 0): the other path of the commit.
 TEST_CASE("a SIGTERM sent to P during the update stops F after the commit") {
   Program p("");
-  Supervisor s(kSuperviseTesting, "TTST_SUPERVISE_TEST_PAUSE_AT=commit.past_pid", args_for(p.pid));
+  Supervisor s(kSuperviseTesting, "TTST_SUPERVISE_TEST_PAUSE_AT=commit.past_pid", args_for(p.pid, "--grace 0"));
   REQUIRE(await([&] { return s.stopped(); }));
   REQUIRE(kill(p.pid, SIGTERM) == 0);
   CHECK(pending(p.pid, SIGTERM));  // traced and stopped: not acted on
