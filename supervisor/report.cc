@@ -45,6 +45,7 @@ constexpr std::pair<Reason, const char*> kReasons[] = {
     {Reason::kStartupSideEffect, "startup_side_effect"},
     {Reason::kInternal, "internal"},
     {Reason::kHang, "hang"},
+    {Reason::kChildProcess, "child_process"},
 };
 
 const nlohmann::json& require(const nlohmann::json& j, const char* key) {
@@ -192,6 +193,9 @@ nlohmann::json to_json(const Report& r) {
   for (const auto& a : r.startup_actions)
     j["startup_actions"].push_back({{"call", a.call}, {"action", a.action}, {"detail", a.detail}});
   if (r.grace) j["grace"] = grace_to_json(*r.grace);
+  j["pending_signals"] = nlohmann::json::array();
+  for (const auto& p : r.pending_signals)
+    j["pending_signals"].push_back({{"signal", p.signal}, {"name", p.name}, {"delivered", p.delivered}, {"how", p.how}});
   return j;
 }
 
@@ -240,6 +244,8 @@ Report report_from_json(const nlohmann::json& j) {
   for (const auto& a : j.value("startup_actions", nlohmann::json::array()))
     r.startup_actions.push_back({a.value("call", ""), a.value("action", ""), a.value("detail", "")});
   if (j.contains("grace") && j.at("grace").is_object()) r.grace = grace_from_json(j.at("grace"));
+  for (const auto& p : j.value("pending_signals", nlohmann::json::array()))
+    r.pending_signals.push_back({p.value("signal", 0), p.value("name", ""), p.value("delivered", false), p.value("how", "")});
   return r;
 }
 
@@ -308,6 +314,11 @@ std::string render_summary(const Report& r) {
     for (const auto& a : r.startup_actions) s << "    " << a.call << ": " << a.action << " (" << a.detail << ")\n";
   }
   if (r.grace) render_grace(s, r);
+  if (!r.pending_signals.empty()) {
+    s << "  signals the old version received during the update:\n";
+    for (const auto& p : r.pending_signals)
+      s << "    " << p.name << ": " << (p.delivered ? "passed on to the new version " : "NOT passed on: ") << p.how << "\n";
+  }
   if (!r.startup_stderr.empty()) {
     s << "  the new version's start-up stderr (its last " << r.startup_stderr.size() << " bytes):\n";
     std::istringstream lines(printable(r.startup_stderr));

@@ -37,6 +37,7 @@ enum class Reason {
   kStartupSideEffect, // v2's start-up made a call that would change a socket P shares
   kInternal,          // a bug or resource failure in ttst itself; P intact
   kHang,              // after the commit, v2 neither idled at its loop nor reached its update point
+  kChildProcess,      // P had a child process at update time (past_children.h)
 };
 
 const char* to_string(Outcome o);
@@ -101,6 +102,15 @@ struct GraceConnection {
   std::string closed;       // after a rollback: "closed" or why it could not be
 };
 
+// A signal pending in P at the commit (sent to it during the update, while it was
+// stopped): passed on to F, or named (pending_signals.h).
+struct PassedSignal {
+  int signal = 0;
+  std::string name;        // SIGTERM, SIGRTMIN+1
+  bool delivered = false;  // sent to the new version
+  std::string how;         // "with its siginfo (sender pid 42, value 7)", or why not sent
+};
+
 // The grace period after the commit (grace_period.h).
 struct Grace {
   double ms = 0;                // how long v2 ran under watch
@@ -136,6 +146,7 @@ struct Report {
   // written to the JSON (the startup_actions entries say what was closed).
   std::vector<int> past_library_fds;
   std::optional<Grace> grace;  // when the commit ran a grace period
+  std::vector<PassedSignal> pending_signals;  // after a commit: P's pending signals, passed on or named
 
   double total_ms() const;
 };

@@ -1005,7 +1005,7 @@ TEST_CASE("the shipped ttst-supervise embeds the shipped agent, never the test a
   CHECK(testing.find(test_agent) != std::string::npos);  // the search does find an embedded agent
   for (const char* test_only : {"task_null_deref", "task_stfw_backward_lossy", "task_infinite_loop",
                                 "TTST_SUPERVISE_TEST_FORWARD_TASK", "TTST_SUPERVISE_TEST_BACKWARD_TASK",
-                                "TTST_SUPERVISE_TEST_DIE_AT", "TTST_SUPERVISE_TEST_BUG_IN"}) {
+                                "TTST_SUPERVISE_TEST_DIE_AT", "TTST_SUPERVISE_TEST_BUG_IN", "TTST_SUPERVISE_TEST_PAUSE_AT"}) {
     CAPTURE(test_only);
     CHECK(shipped.find(test_only) == std::string::npos);
     CHECK(testing.find(test_only) != std::string::npos);

@@ -9,6 +9,7 @@
 //     transfer with one lost write)
 //   TTST_SUPERVISE_TEST_DIE_AT=<commit step>  SIGKILL itself at that commit step
 //   TTST_SUPERVISE_TEST_BUG_IN=<phase>  a std::logic_error thrown as that phase starts
+//   TTST_SUPERVISE_TEST_PAUSE_AT=<phase or commit step>  SIGSTOP itself there (SIGCONT resumes)
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
@@ -34,5 +35,6 @@ int main(int argc, char** argv) {
   hooks.backward_task = task_from("TTST_SUPERVISE_TEST_BACKWARD_TASK");
   if (const char* at = std::getenv("TTST_SUPERVISE_TEST_DIE_AT")) hooks.die_at = at;
   if (const char* in = std::getenv("TTST_SUPERVISE_TEST_BUG_IN")) hooks.bug_in = in;
+  if (const char* at = std::getenv("TTST_SUPERVISE_TEST_PAUSE_AT")) hooks.pause_at = at;
   return ttst::supervisor::supervise_main(argc, argv, &hooks);
 }

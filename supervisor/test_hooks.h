@@ -27,6 +27,10 @@ struct TestHooks {
   // A bug simulated at the start of this phase ("plan", "forward"...): a
   // std::logic_error, which the transaction must report as internal (exit 3).
   std::string bug_in;
+  // The supervisor stops itself (SIGSTOP) as this phase starts ("diff"...) or at
+  // this commit step, until the test sends it SIGCONT: P is then stopped by us,
+  // and the test can signal it at a known point of the transaction.
+  std::string pause_at;
 };
 
 }  // namespace ttst::supervisor

@@ -42,6 +42,8 @@
 #include "supervisor/agent_transfer.h"
 #include "supervisor/future_startup.h"
 #include "supervisor/grace_period.h"
+#include "supervisor/past_children.h"
+#include "supervisor/pending_signals.h"
 #include "supervisor/preflight.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/runtime_block.h"
@@ -143,6 +145,7 @@ struct CommitNotes {
   ServiceNotify notified;
   std::string pidfile_problem;
   std::optional<Grace> grace;  // the grace period F served (healthy)
+  const std::vector<PassedSignal>* signals = nullptr;  // P's pending signals (pending_signals.h)
 };
 
 std::string commit_message(pid_t past, const std::string& v2, pid_t future, const CommitNotes& n) {
@@ -160,6 +163,12 @@ std::string commit_message(pid_t past, const std::string& v2, pid_t future, cons
   if (n.grace)
     m += "; it served a grace period of " + std::to_string(static_cast<long>(n.grace->ms)) + " ms (" +
          n.grace->health + ") before the old version was ended";
+  if (n.signals && !n.signals->empty()) {
+    size_t passed = 0;
+    for (const PassedSignal& p : *n.signals) passed += p.delivered;
+    m += "; passed on " + std::to_string(passed) + " of the " + std::to_string(n.signals->size()) +
+         " signal(s) the old version received during the update";
+  }
   return m;
 }
 
@@ -201,6 +210,7 @@ class Transaction {
   std::optional<user_regs_struct> undoomed_;
   std::optional<SharedDescriptions> shared_;  // P's shared descriptions, for a rollback after the commit
   pid_t future_pid_ = 0;
+  milliseconds children_waited_{0};  // how long P's children were waited for (past_children.h)
   bool driven_ = false;  // update_requested written to 1 in P (the stop protocol): cleared on rollback
   inject::LoadBias past_bias_, future_bias_;
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
@@ -210,6 +220,7 @@ void Transaction::begin(const std::string& phase) {
   phases_.start(phase);
   if (o_.test_hooks && o_.test_hooks->bug_in == phase)  // TEST ONLY (test_hooks.h)
     throw std::logic_error("a bug simulated by the test hooks in the " + phase + " phase");
+  if (o_.test_hooks && o_.test_hooks->pause_at == phase) ::raise(SIGSTOP);  // TEST ONLY (test_hooks.h)
   if (phase != "plan" && deadline_.left().count() == 0) out_of_time(phase);
 }
 
@@ -247,6 +258,13 @@ void Transaction::plan() {
 // a P found busy or mid-request driven to its update point (the stop protocol).
 void Transaction::quiesce() {
   begin("quiesce");
+  // P's children waited for while P runs (past_children.h); one still there at
+  // the commit point refuses the update (commit()). Not for --validate-only.
+  if (!o_.validate_only) {
+    const Clock::time_point t0 = Clock::now();
+    wait_for_children(o_.pid, deadline_.left() / 2);
+    children_waited_ = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
+  }
   try {
     past_.emplace(seize_pinned(inputs_->pin, std::max(deadline_.left(), milliseconds(100))));  // the pid still names P
   } catch (const std::exception& e) {
@@ -374,14 +392,19 @@ void Transaction::validate() {
                 reversed_ ? pss_kib(reversed_->pid()) : 0, pss_kib(future_->pid()));
   if (deadline_.left().count() == 0)
     rollback(Reason::kTimeout, "the update took longer than --timeout", "raise --timeout");
-  if (o_.validate_only)
-    rollback(Reason::kValidateOnly, "validation passed: the update would commit (rolled back as --validate-only asks)",
-             "run again without --validate-only to update");
+  if (o_.validate_only) {
+    std::string m = "validation passed: the update would commit (rolled back as --validate-only asks)";
+    if (auto left = children_of(o_.pid); !left.empty())  // past_children.h
+      m += "; the program has a child process now (pid " + std::to_string(left.front().pid) + ", " +
+           left.front().command + "): an update waits for it to end and is refused if it does not";
+    rollback(Reason::kValidateOnly, m, "run again without --validate-only to update");
+  }
 }
 
 // TEST ONLY (test_hooks.h): the supervisor killed at a named commit step.
 void Transaction::commit_step(const char* name) const {
   if (o_.test_hooks && o_.test_hooks->die_at == name) ::kill(::getpid(), SIGKILL);
+  if (o_.test_hooks && o_.test_hooks->pause_at == name) ::raise(SIGSTOP);
 }
 
 // commit: F serves, P and R end, in an order that leaves exactly one version
@@ -389,6 +412,11 @@ void Transaction::commit_step(const char* name) const {
 // a grace period, F serves under watch first and P's final steps come after it.
 void Transaction::commit() {
   begin("commit");
+  // A child of P that F could never wait for (past_children.h): refused, and the
+  // rollback leaves it, its zombie and its SIGCHLD to P.
+  if (auto left = children_of(o_.pid); !left.empty())
+    refuse(Reason::kChildProcess, children_refusal(o_.pid, left, children_waited_),
+           "try again when its background job (a save, a worker) has ended, or raise --timeout to wait longer");
   const pid_t fpid = future_->pid();
   CommitNotes notes;
   future_runtime_->set_past_pid(o_.pid);
@@ -417,7 +445,11 @@ void Transaction::commit() {
     future_.reset();
     commit_step("commit.released");
   }
-  // P dies while still stopped: released, it would run its exit_group anyway.
+  // Signals sent to P during the update, pending while it was stopped, go to F
+  // (pending_signals.h); then P dies while still stopped: released, it would run
+  // its exit_group anyway.
+  rep_.pending_signals = pass_pending_signals(o_.pid, fpid);
+  notes.signals = &rep_.pending_signals;
   ::kill(o_.pid, SIGKILL);
   past_->release();
   if (!o_.pidfile.empty()) {
