@@ -233,6 +233,34 @@ void Engine::declare_by_type(Object& o, uint32_t src_pointee, uint32_t dst_targe
   ++container_count_;
 }
 
+// A typed pointer into an untyped block, not at its base: it types nothing, yet it
+// says a T lives there (nginx: the global ngx_cycle into its pool's first block).
+// The pointers of that T to by-type containers declare them (the cycle's pool), so
+// the next pass, knowing the block a container, carves the T. Only the T's own
+// bytes are read, and only what the user declared by type becomes a container.
+void Engine::declare_behind_interior(const Object& o, uint64_t v, uint32_t src_pointee) {
+  const ImageType& ty = src_meta().type(src_pointee);
+  if (!annotations_.has_containers() || ty.kind != kStruct || v - o.addr > o.size || o.addr + o.size - v < ty.size)
+    return;
+  if (const uint8_t* src = source_bytes(v, ty.size)) declare_by_type_in_value(src_pointee, src, 0);
+}
+
+void Engine::declare_by_type_in_value(uint32_t type, const uint8_t* src, int depth) {
+  uint32_t t = src_meta().strip(type);
+  const ImageType& ty = src_meta().type(t);
+  if (depth > 8 || !has_pointer(t)) return;
+  if (ty.kind == kArray && ty.count != dwarfmeta::image::kFlexibleCount) {
+    uint64_t elem = type_size(src_meta(), ty.target);
+    for (uint64_t k = 0; elem && k < ty.count; ++k) declare_by_type_in_value(ty.target, src + k * elem, depth + 1);
+  } else if (ty.kind == kStruct) {  // not a union: its pointer member may not be the live one
+    for (uint32_t i = 0; i < src_meta().member_count(ty); ++i)
+      declare_by_type_in_value(src_meta().members(ty)[i].type, src + src_meta().members(ty)[i].offset, depth + 1);
+  } else if (ty.kind == kPointer) {
+    if (ttst_heap_desc* desc = base_descriptor(load_uint(src, 8)))
+      declare_by_type(objects_[reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu], src_meta().strip(ty.target), 0);
+  }
+}
+
 int64_t Engine::carved_at(uint64_t addr) const {
   if (!carved_slots_) return -1;
   uint64_t h = (addr * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);
@@ -332,6 +360,7 @@ bool Engine::finish_carving() {
       free_bytes += objects_[i].size - (objects_[i].dst_global != 0xffffffffu ? objects_[i].dst_global : 0);
   result_.containers = container_count_;
   if (object_count_ > heap_end_ && !sort_carved()) return false;
+  drop_embedded_sub_objects();
   for (uint32_t i = heap_end_; i < object_count_; ++i) {
     Object& o = objects_[i];
     const Object& c = objects_[o.src_global];
@@ -356,6 +385,48 @@ bool Engine::finish_carving() {
   result_.carved = object_count_ - heap_end_;
   result_.container_free = free_bytes;
   return true;
+}
+
+// A pointer to a member of a sub-object (nginx: &cycle->new_log as ngx_log_t *)
+// carved a second sub-object inside the first. The member is part of the enclosing
+// sub-object, walked with it, and every pointer into a container maps by offset:
+// the inner one is dropped. Any other overlap stays (refused by its extent).
+void Engine::drop_embedded_sub_objects() {
+  uint32_t kept = heap_end_, enclosing = 0xffffffffu;
+  for (uint32_t i = heap_end_; i < object_count_; ++i) {
+    const Object& o = objects_[i];
+    if (enclosing != 0xffffffffu) {
+      const Object& e = objects_[enclosing];
+      if (e.src_global == o.src_global && o.addr - e.addr < type_size(src_meta(), e.src_type) &&
+          embeds(e.src_type, o.addr - e.addr, src_meta().strip(o.src_type), 0))
+        continue;
+    }
+    if (kept != i) objects_[kept] = o;
+    enclosing = kept++;
+  }
+  object_count_ = kept;
+}
+
+// Whether a value of type `outer` holds a value of type `inner` at offset `off`
+// (through nested struct members and array elements).
+bool Engine::embeds(uint32_t outer, uint64_t off, uint32_t inner, int depth) {
+  outer = src_meta().strip(outer);
+  if (outer == inner && off == 0) return true;
+  const ImageType& ty = src_meta().type(outer);
+  if (depth > int(kMaxNesting)) return false;
+  if (ty.kind == kArray) {
+    uint64_t elem = type_size(src_meta(), ty.target);
+    return elem && (ty.count == dwarfmeta::image::kFlexibleCount || off / elem < ty.count) &&
+           embeds(ty.target, off % elem, inner, depth + 1);
+  }
+  if (ty.kind != kStruct) return false;
+  for (uint32_t i = 0; i < src_meta().member_count(ty); ++i) {
+    const ImageMember& m = src_meta().members(ty)[i];
+    if (!m.bit_size && off >= m.offset && off - m.offset < type_size(src_meta(), m.type) &&
+        embeds(m.type, off - m.offset, inner, depth + 1))
+      return true;
+  }
+  return false;
 }
 
 bool Engine::refuse_tail_pointer(const Object& o, uint64_t from) {

@@ -385,6 +385,10 @@ class Engine {
   // src_pointee, points into container `index`.
   bool container_pointee(uint32_t src_pointee, uint32_t dst_pointee) const;
   void declare_by_type(Object& o, uint32_t src_pointee, uint32_t dst_target);
+  void declare_behind_interior(const Object& o, uint64_t v, uint32_t src_pointee);
+  bool embeds(uint32_t outer, uint64_t off, uint32_t inner, int depth);
+  void drop_embedded_sub_objects();
+  void declare_by_type_in_value(uint32_t type, const uint8_t* src, int depth);
   void carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);
   int64_t carved_at(uint64_t addr) const;
   // After typing: sub-objects sorted, their extents (chunk, next sub-object, end), checks.

@@ -58,6 +58,10 @@ case "$name" in
       # point) -> ngx_process_events_and_timers -> ngx_event_actions.process_events
       # = ngx_epoll_process_events -> epoll_wait.
       export TTST_POLLER="ngx_process_events_and_timers, ngx_epoll_process_events"
+      # Pool blocks (ngx_create_pool / ngx_palloc_block): each starts with its
+      # ngx_pool_t header and is reached as ngx_pool_t * (c->pool, d.next): a
+      # container whose sub-objects typed pointers carve (stfw/README.md).
+      export TTST_ANNOTATIONS="CONTAINER(ngx_pool_t, ngx_pool_t)"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure
     else

@@ -10,7 +10,10 @@
  * (a global and a member added outside the carved types), and V2 with ITEM_CAS
  * (item grows a cas field: cannot stay in place, needs transfer code); V1 also
  * with TAIL_POINTER (a pool allocation reached only through void * holds a pointer:
- * refused, it would be copied blind as the bytes after the last node).
+ * refused, it would be copied blind as the bytes after the last node); V1 and V2
+ * also with CYCLE_POOL (nginx's cycle: a struct allocated in the first block of
+ * its own pool, reached only by a pointer past the block's header, holding the
+ * pool's pointer and a pointer to one of its own members).
  * v1 builds its state, prints "ready" and loops through an update point; v2,
  * once its state is transferred in, checks every item and node, allocates new
  * items (from the free slots and the page tails) and prints one line. */
@@ -147,6 +150,23 @@ static void *stash;     /* a pool allocation reached only through void *, holdin
 static pool_t *pool;    /* BUILD's TTST_ANNOTATIONS: CONTAINER(carve.c::pool, ...), CONTAINER(pool_t.next, ...) */
 static struct node *nodes;
 
+#ifdef CYCLE_POOL
+/* nginx's ngx_cycle_t: its pool's first block holds it right after the header; the
+ * block is a container only because cycle->pool says so (by type), and
+ * cycle->logp points to the embedded log member (not a sub-object of its own). */
+struct log {
+  int level;
+  struct log *next;
+};
+struct cycle {
+  pool_t *pool;
+  struct log log;
+  struct log *logp;
+  long generation;
+};
+static struct cycle *volatile cycle;
+#endif
+
 static pool_t *pool_block(void) {
   pool_t *p = malloc(POOL_BLOCK);
   p->last = (char *)(p + 1), p->end = (char *)p + POOL_BLOCK, p->next = 0, p->failed = 0;
@@ -225,6 +245,12 @@ int main(void) {
       s->name = zmalloc(8);
       snprintf(s->name, 8, "s%d", i);
     }
+#ifdef CYCLE_POOL
+    pool_t *own = pool_block();
+    cycle = (struct cycle *)own->last;
+    own->last += sizeof(struct cycle);
+    cycle->pool = own, cycle->log.level = 7, cycle->log.next = 0, cycle->logp = &cycle->log, cycle->generation = 42;
+#endif
     printf("ready\n");
     fflush(stdout);
   }
@@ -253,9 +279,14 @@ int main(void) {
         sessions_ok += zmalloc_size(s) == sizeof *s && s->last == item_get(key) && zmalloc_size(s->name) == 8 &&
                        s->name[0] == 's' && s->name[1] == '0' + n;
       }
-      printf("items:%d/%d binary:%d cursor:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d\n", items, kept,
+      printf("items:%d/%d binary:%d cursor:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d", items, kept,
              binary, cursor == ITEM_data(item_get("key-7")) + 3, count, sum, labels, sessions_ok, check_items(1, 90, 5),
              check_items(100, 160, 1));
+#ifdef CYCLE_POOL
+      printf(" cycle:%d", cycle->generation == 42 && (pool_t *)cycle == cycle->pool + 1 && cycle->logp == &cycle->log &&
+                              cycle->logp->level == 7 && cycle->pool->last == (char *)(cycle + 1));
+#endif
+      printf("\n");
       fflush(stdout);
       transferred = 0;
     }
