@@ -67,6 +67,8 @@ enum ttst_annot_kind {
   TTST_ANNOT_DEALLOCATOR = 6,  /* this function frees                                     */
   TTST_ANNOT_CONTAINER = 7,    /* the heap blocks this pointer reaches are containers that
                                   carve typed sub-objects (slab pages, pool blocks)       */
+  TTST_ANNOT_POINTS_TO = 8,    /* this void * / char * member holds a pointer to `arg`
+                                  ("to=T"): typed and carved as a T *                     */
 };
 
 /* ---------------------------------------------------------------------------

@@ -319,6 +319,8 @@ class Engine {
 
   void walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
   void walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
+  bool declared_pointer(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
+                        const uint8_t* src, uint8_t* dst);
   void walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
   void walk_array(const ImageType& src_ty, const ImageType& dst_ty, const uint8_t* src, uint8_t* dst);
   // Members matched by name (added members keep the destination's value, dropped

@@ -125,11 +125,31 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
                          dst ? dst + dst_member.offset : nullptr, type_size(dst_meta(), dst_member.type));
     else if (src_member.bit_size || dst_member.bit_size)
       bitfield(src_member, dst_member, src, dst);
+    else if (annotations_.has_pointees() && declared_pointer(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i],
+                                                             src + src_member.offset, dst ? dst + dst_member.offset : nullptr))
+      ;
     else
       walk(src_member.type, dst_member.type, src + src_member.offset, dst ? dst + dst_member.offset : nullptr);
     --path_depth_;
   }
   if (library >= 0) library_written(library, src_type, dst_type, src, dst);
+}
+
+// TTST_POINTS_TO(holder, T): a `void *` / `char *` member that holds a T * is
+// walked as a T * (typing the object, carving it out of a container); the other
+// version's type is its own annotation's, else the counterpart of this one's.
+bool Engine::declared_pointer(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
+                              const uint8_t* src, uint8_t* dst) {
+  uint32_t sp = annotations_.member_pointee(src_newer(), src_type, src_index);
+  uint32_t dp = annotations_.member_pointee(!src_newer(), dst_type, dst_index);
+  if (!sp && !dp) return false;
+  const ImageMember& dm = dst_meta().members(dst_meta().type(dst_type))[dst_index];
+  const ImageMember& sm = src_meta().members(src_meta().type(src_type))[src_index];
+  if (!sp) sp = src_meta().strip(sm.type);
+  if (!dp) dp = counterpart(sp);
+  if (!dp || dst_meta().type(dst_meta().strip(dm.type)).kind != kPointer) return false;  // the walk decides
+  pointer(src_meta().type(sp), dst_meta().type(dp), src, dst);
+  return true;
 }
 
 // Element by element: grown, the new tail keeps its value; truncated, the tail is dropped.

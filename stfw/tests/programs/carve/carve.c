@@ -13,7 +13,8 @@
  * refused, it would be copied blind as the bytes after the last node).
  * v1 builds its state, prints "ready" and loops through an update point; v2,
  * once its state is transferred in, checks every item and node, allocates new
- * items (from the free slots and the page tails) and prints one line. */
+ * items (from the free slots and the page tails) and prints one line. A conn
+ * halfway through a set holds an unlinked item by `void *` (POINTS_TO in BUILD). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,16 @@ static slabclass_t slabclass[CLASSES + 1];
 static item **hashtable; /* 64 chains */
 static item *heads[CLASSES + 1], *tails[CLASSES + 1];
 static char *cursor;     /* into an item's value, as a connection's read pointer */
+/* A connection halfway through a `set` (memcached's conn): its item is allocated
+ * but linked nowhere yet, reached only through `void *item` (and a char * into its
+ * value); BUILD declares POINTS_TO(conn.item, item), without which the chunk would
+ * be free memory, its bytes lost. */
+typedef struct {
+  void *item;
+  char *ritem;
+  int rlbytes;
+} conn;
+static conn reading;
 #ifdef V2
 long served = 5;         /* v2 only */
 #endif
@@ -206,6 +217,10 @@ int main(void) {
     item *bin = item_new("binary", "", 16);  /* a value holding an address: data, not a pointer */
     memcpy(ITEM_data(bin), &bin, 8), memcpy(ITEM_data(bin) + 8, &hashtable, 8);
     cursor = ITEM_data(item_get("key-7")) + 3;
+    item *half = slabs_alloc(2);
+    half->slabs_clsid = 2, half->nkey = 7, half->nbytes = 60, half->next = half->prev = half->h_next = 0;
+    memcpy(ITEM_key(half), "pending", 8), memcpy(ITEM_data(half), "valu", 4);
+    reading.item = half, reading.ritem = ITEM_data(half) + 4, reading.rlbytes = 56;
     pool = pool_block();
     for (long i = 0; i < 30; ++i) {
       struct node *nd = palloc(sizeof *nd);
@@ -253,9 +268,12 @@ int main(void) {
         sessions_ok += zmalloc_size(s) == sizeof *s && s->last == item_get(key) && zmalloc_size(s->name) == 8 &&
                        s->name[0] == 's' && s->name[1] == '0' + n;
       }
-      printf("items:%d/%d binary:%d cursor:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d\n", items, kept,
-             binary, cursor == ITEM_data(item_get("key-7")) + 3, count, sum, labels, sessions_ok, check_items(1, 90, 5),
-             check_items(100, 160, 1));
+      item *half = reading.item;
+      int pending = half && half->nbytes == 60 && memcmp(ITEM_key(half), "pending", 8) == 0 &&
+                    memcmp(ITEM_data(half), "valu", 4) == 0 && reading.ritem == ITEM_data(half) + 4;
+      printf("items:%d/%d binary:%d cursor:%d pending:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d\n",
+             items, kept, binary, cursor == ITEM_data(item_get("key-7")) + 3, pending,
+             count, sum, labels, sessions_ok, check_items(1, 90, 5), check_items(100, 160, 1));
       fflush(stdout);
       transferred = 0;
     }
