@@ -69,6 +69,9 @@ enum ttst_annot_kind {
                                   carve typed sub-objects (slab pages, pool blocks)       */
   TTST_ANNOT_POINTS_TO = 8,    /* this void * / char * member holds a pointer to `arg`
                                   ("to=T"): typed and carved as a T *                     */
+  TTST_ANNOT_USED_N = 9,       /* the heap array this pointer member points to has its
+                                  first `arg` ("used=N", a sibling) elements in use: the
+                                  rest is not state                                       */
 };
 
 /* ---------------------------------------------------------------------------

@@ -7,7 +7,9 @@
 // pointer into an item's value and the pool's nodes and strings are all there, and
 // v2 allocates new items from the transferred free-slot list and page tails without
 // overwriting a live one; an item reached only by `void *` (a conn halfway
-// through a set) is carved as an item by POINTS_TO, its bytes kept. Stale bytes in unused entries (slab_list past its count,
+// through a set) is carved as an item by POINTS_TO, its bytes kept; its iovec
+// entries past iovused point into a freed buffer (USED_N: not state, zeroed in F,
+// R keeps P's). Stale bytes in unused entries (slab_list past its count,
 // slots past sl_curr) declare and refuse nothing. Then the refusals: item grew a
 // field in v2 (cannot stay at its offset: needs transfer code, naming the type);
 // a pointer in pool bytes that no typed pointer reaches.
@@ -56,7 +58,7 @@ void check_carved_round_trip(const std::string& v1, const std::string& v2) {
   check_backward_restores_past(rt);
   std::string f = rt.release_future();
   INFO(f);
-  CHECK(f == "items:72/72 binary:1 cursor:1 pending:1 nodes:30 sum:8555 labels:30 sessions:5 after_new:18,60");
+  CHECK(f == "items:72/72 binary:1 cursor:1 pending:1 iov:1 nodes:30 sum:8555 labels:30 sessions:5 after_new:18,60");
 }
 
 TEST_CASE("carved containers: slab items and pool nodes are typed sub-objects, R == P, F serves them") {

@@ -8,7 +8,7 @@ using dwarfmeta::image::ImageAnnotation;
 using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
-constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7, kPointsTo = 8;
+constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7, kPointsTo = 8, kUsedN = 9;
 constexpr uint8_t kStructKind = 2, kUnionKind = 3, kPointerKind = 5, kTypedefKind = 7;
 
 bool eq(const char* a, const char* b) { return View::compare(a, b) == 0; }
@@ -67,7 +67,7 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
     for (uint32_t i = 0; i < v.annotation_count(); ++i) {
       const ImageAnnotation& a = v.annotation(i);
       if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom &&
-          a.kind != kContainer && a.kind != kPointsTo)
+          a.kind != kContainer && a.kind != kPointsTo && a.kind != kUsedN)
         continue;
       if (a.kind == kRenamedFrom && !side) continue;  // about a version older than v1
       if (!add(v, side == 1, a)) {
@@ -97,7 +97,9 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
     uint32_t pointee = starts(arg, "to=") ? pointer_type_to(v, arg + 3) : 0;
     return pointee && resolve_members(v, newer, target, kRuleDefault, nullptr, false, nullptr, pointee);
   }
-  if (a.kind == kPointsTo) return false;  // members only
+  if (member && a.kind == kUsedN)  // "used=N": a sibling of the holder
+    return starts(v.str(a.arg), "used=") && resolve_members(v, newer, target, kRuleDefault, nullptr, false, v.str(a.arg));
+  if (a.kind == kPointsTo || a.kind == kUsedN) return false;  // members only
   if (member)
     return resolve_members(v, newer, target, rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr,
                            a.kind == kContainer, v.str(a.arg));
@@ -182,7 +184,10 @@ bool Annotations::resolve_members(const View& v, bool newer, const char* target,
     // CONTAINER's "chunk=M" and "count=N": siblings of the holder member in `cur`.
     int64_t chunk = container ? sibling(v, v.type(cur), arg, "chunk=") : -1;
     int64_t count = container ? sibling(v, v.type(cur), arg, "count=") : -1;
-    if (chunk == -2 || count == -2) continue;  // names no sibling: the annotation names nothing here
+    int64_t used = !container && arg ? sibling(v, v.type(cur), arg, "used=") : -1;
+    if (chunk == -2 || count == -2 || used == -2) continue;  // names no sibling: the annotation names nothing here
+    if (used >= 0 && v.type(v.strip(v.members(v.type(cur))[index].type)).kind != kPointerKind) continue;
+    if (used >= 0) ++used_count_;
     if (pointee && v.type(v.strip(v.members(v.type(cur))[index].type)).kind != kPointerKind) continue;  // not a pointer
     if (pointee) ++pointee_count_;
     if (member_count_ == member_capacity_) {  // a type defined in many compilation units
@@ -191,7 +196,7 @@ bool Annotations::resolve_members(const View& v, bool newer, const char* target,
       for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
       members_ = bigger, member_capacity_ *= 2;
     }
-    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk, count, pointee};
+    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk, count, pointee, used};
     found = true;
   }
   return found;
@@ -274,6 +279,14 @@ uint32_t Annotations::member_pointee(bool newer, uint32_t type, uint32_t index) 
     if (m.pointee && m.newer == newer && m.type == type && m.index == index) return m.pointee;
   }
   return 0;
+}
+
+int64_t Annotations::member_used(bool newer, uint32_t type, uint32_t index) const {
+  for (uint32_t i = 0; i < member_count_; ++i) {
+    const MemberEntry& m = members_[i];
+    if (m.used >= 0 && m.newer == newer && m.type == type && m.index == index) return m.used;
+  }
+  return -1;
 }
 
 // A pointer type of `v` whose target, stripped, is the struct, union or typedef

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "ttst.h"
@@ -57,11 +58,16 @@ static char *cursor;     /* into an item's value, as a connection's read pointer
 /* A connection halfway through a `set` (memcached's conn): its item is allocated
  * but linked nowhere yet, reached only through `void *item` (and a char * into its
  * value); BUILD declares POINTS_TO(conn.item, item), without which the chunk would
- * be free memory, its bytes lost. */
+ * be free memory, its bytes lost. Its iovec array keeps stale entries past
+ * iovused that point into a freed buffer (dead pointers, never read before being
+ * rewritten): BUILD declares USED_N(conn.iov, iovused), without which they are
+ * refused as dangling. */
 typedef struct {
   void *item;
   char *ritem;
   int rlbytes;
+  struct iovec *iov;
+  int iovsize, iovused;
 } conn;
 static conn reading;
 #ifdef V2
@@ -240,6 +246,12 @@ int main(void) {
       s->name = zmalloc(8);
       snprintf(s->name, 8, "s%d", i);
     }
+    char *reply = malloc(256);  /* a reply buffer the iovecs pointed into, freed last */
+    reading.iovsize = 8, reading.iov = calloc(8, sizeof(struct iovec));
+    for (int i = 0; i < 6; ++i) reading.iov[i].iov_base = reply + 16 * i, reading.iov[i].iov_len = 16;
+    free(reply);
+    reading.iovused = 2;  /* the next reply: two entries rewritten, four stale ones after them */
+    reading.iov[0].iov_base = ITEM_data(item_get("key-9")), reading.iov[1].iov_base = reading.ritem;
     printf("ready\n");
     fflush(stdout);
   }
@@ -271,8 +283,10 @@ int main(void) {
       item *half = reading.item;
       int pending = half && half->nbytes == 60 && memcmp(ITEM_key(half), "pending", 8) == 0 &&
                     memcmp(ITEM_data(half), "valu", 4) == 0 && reading.ritem == ITEM_data(half) + 4;
-      printf("items:%d/%d binary:%d cursor:%d pending:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d\n",
-             items, kept, binary, cursor == ITEM_data(item_get("key-7")) + 3, pending,
+      int iov = reading.iovused == 2 && reading.iov[0].iov_base == ITEM_data(item_get("key-9")) &&
+                reading.iov[1].iov_base == reading.ritem && reading.iov[2].iov_base == 0 && reading.iov[5].iov_len == 0;
+      printf("items:%d/%d binary:%d cursor:%d pending:%d iov:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d\n",
+             items, kept, binary, cursor == ITEM_data(item_get("key-7")) + 3, pending, iov,
              count, sum, labels, sessions_ok, check_items(1, 90, 5), check_items(100, 160, 1));
       fflush(stdout);
       transferred = 0;
