@@ -66,6 +66,10 @@ class Session:
         assert got == {"held:idle": (7, b"idle"), "held:multi": (8, b"multi")}, got
         # halfway: the command line of a set is read, its data is still to come
         self.halfway.send(b"set held:halfway 9 0 7\r\n")
+        # idle after a `stats slabs`: its reply was written from a buffer memcached
+        # freed afterwards, which the connection's iov[0] still points to (stale
+        # past iovused: USED_N in build_release.sh)
+        assert self.idle.stats("slabs")
 
     def finish(self):
         """'' when every held connection works as before, else what did not."""
@@ -234,18 +238,6 @@ def validate_runs(checks, tools, pid, port, keys, before, work, runs=5):
     return checks.result(name, diff == "", note if diff == "" else f"{diff}; {note}")
 
 
-def free_keys(obj, path=""):
-    """Paths of the report's keys that count free memory ("free" in the name), anywhere."""
-    found = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            found += ([path + k] if "free" in k.lower() else []) + free_keys(v, path + k + ".")
-    elif isinstance(obj, list):
-        for v in obj:
-            found += free_keys(v, path)
-    return found
-
-
 def after_commit(checks, tools, u, port, keys, want, session, fresh_stable, suite, n_items):
     """The checks on the committed server (each fails with a reason of its own)."""
     got = mcclient.snapshot(port, keys)
@@ -268,13 +260,14 @@ def after_commit(checks, tools, u, port, keys, want, session, fresh_stable, suit
                   f"{len(differ)} files differ, first {differ[0]}: updated '{results[differ[0]]}' "
                   f"vs fresh '{fresh_stable.get(differ[0])}'")
     fwd = [t for t in (u.report or {}).get("transfers", []) if t.get("direction") == "forward"]
-    objects = fwd[0].get("objects", 0) if fwd else 0
-    free_key = free_keys(u.report or {})
-    ok = objects >= n_items and bool(free_key)
+    t = fwd[0] if fwd else {}
+    carved, free, objects = t.get("carved", 0), t.get("container_free_bytes", 0), t.get("objects", 0)
+    # every item a typed sub-object of its slab page (carved), the free chunks and
+    # page tails counted as free memory, not state
     checks.result(f"memcached {V1} -> {V2}: the report counts items as typed objects and free slots as free memory",
-                  ok, f"forward transfer: {objects} objects for {n_items} items"
-                  + (f", free memory in {', '.join(free_key)}" if free_key else ", no free-memory count in the report") + f" (report {u.report_path})")
-
+                  carved >= n_items and free > 0,
+                  f"forward transfer: {carved} carved objects (of {objects}) for {n_items} items, "
+                  f"container_free_bytes {free} (report {u.report_path})")
 
 def run(checks, tools, builds, sources, work):
     """memcached 1.2.2 -> 1.2.3 with the full preload, then the 1.2.3 -> 1.2.4 plan."""
