@@ -9,7 +9,8 @@
 // overwriting a live one; an item reached only by `void *` (a conn halfway
 // through a set) is carved as an item by POINTS_TO, its bytes kept; its iovec
 // entries past iovused point into a freed buffer (USED_N: not state, zeroed in F,
-// R keeps P's). Stale bytes in unused entries (slab_list past its count,
+// R keeps P's); its wcurr points into that freed buffer: dead, carried as it is
+// (counted dead_pointers=; the backward gives it back, R == P). Stale bytes in unused entries (slab_list past its count,
 // slots past sl_curr) declare and refuse nothing. Then the refusals: item grew a
 // field in v2 (cannot stay at its offset: needs transfer code, naming the type);
 // a pointer in pool bytes that no typed pointer reaches.
@@ -55,10 +56,11 @@ void check_carved_round_trip(const std::string& v1, const std::string& v2) {
   CHECK(figure(figures, "containers") == 6 + 5);
   CHECK(figure(figures, "container_free_bytes") > 0);
   CHECK(figure(figures, "untyped_copied") == 5);  // the session names
+  CHECK(figure(figures, "dead_pointers") == 1);   // conn.wcurr, into the freed reply buffer
   check_backward_restores_past(rt);
   std::string f = rt.release_future();
   INFO(f);
-  CHECK(f == "items:72/72 binary:1 cursor:1 pending:1 iov:1 nodes:30 sum:8555 labels:30 sessions:5 after_new:18,60");
+  CHECK(f == "items:72/72 binary:1 cursor:1 pending:1 iov:1 dead:1 nodes:30 sum:8555 labels:30 sessions:5 after_new:18,60");
 }
 
 TEST_CASE("carved containers: slab items and pool nodes are typed sub-objects, R == P, F serves them") {

@@ -322,6 +322,7 @@ class Engine {
   void walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
   void limit_used(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
                   const uint8_t* struct_src);
+  bool dead_or_unmapped(uint64_t v);
   bool declared_pointer(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
                         const uint8_t* src, uint8_t* dst);
   void walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);

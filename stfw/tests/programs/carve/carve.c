@@ -61,13 +61,15 @@ static char *cursor;     /* into an item's value, as a connection's read pointer
  * be free memory, its bytes lost. Its iovec array keeps stale entries past
  * iovused that point into a freed buffer (dead pointers, never read before being
  * rewritten): BUILD declares USED_N(conn.iov, iovused), without which they are
- * refused as dangling. */
+ * refused as dangling. wcurr still points into that freed buffer: a dead pointer,
+ * carried as it is (stfw/README.md "Dead pointers"). */
 typedef struct {
   void *item;
   char *ritem;
   int rlbytes;
   struct iovec *iov;
   int iovsize, iovused;
+  char *wcurr;  /* where the last reply was written from: its buffer is freed (dead) */
 } conn;
 static conn reading;
 #ifdef V2
@@ -249,6 +251,7 @@ int main(void) {
     char *reply = malloc(256);  /* a reply buffer the iovecs pointed into, freed last */
     reading.iovsize = 8, reading.iov = calloc(8, sizeof(struct iovec));
     for (int i = 0; i < 6; ++i) reading.iov[i].iov_base = reply + 16 * i, reading.iov[i].iov_len = 16;
+    reading.wcurr = reply + 8;
     free(reply);
     reading.iovused = 2;  /* the next reply: two entries rewritten, four stale ones after them */
     reading.iov[0].iov_base = ITEM_data(item_get("key-9")), reading.iov[1].iov_base = reading.ritem;
@@ -285,8 +288,8 @@ int main(void) {
                     memcmp(ITEM_data(half), "valu", 4) == 0 && reading.ritem == ITEM_data(half) + 4;
       int iov = reading.iovused == 2 && reading.iov[0].iov_base == ITEM_data(item_get("key-9")) &&
                 reading.iov[1].iov_base == reading.ritem && reading.iov[2].iov_base == 0 && reading.iov[5].iov_len == 0;
-      printf("items:%d/%d binary:%d cursor:%d pending:%d iov:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d\n",
-             items, kept, binary, cursor == ITEM_data(item_get("key-7")) + 3, pending, iov,
+      printf("items:%d/%d binary:%d cursor:%d pending:%d iov:%d dead:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d\n",
+             items, kept, binary, cursor == ITEM_data(item_get("key-7")) + 3, pending, iov, reading.wcurr != 0,
              count, sum, labels, sessions_ok, check_items(1, 90, 5), check_items(100, 160, 1));
       fflush(stdout);
       transferred = 0;
