@@ -48,6 +48,8 @@ const char* annot_kind_name(AnnotKind k) {
     case AnnotKind::Allocator: return "ALLOCATOR";
     case AnnotKind::Deallocator: return "DEALLOCATOR";
     case AnnotKind::Container: return "CONTAINER";
+    case AnnotKind::PointsTo: return "POINTS_TO";
+    case AnnotKind::UsedN: return "USED_N";
   }
   return "?";
 }

@@ -155,6 +155,8 @@ Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, con
     done.containers = figure_number(line, "containers");
     done.container_free_bytes = figure_number(line, "container_free_bytes");
     if (!t.backward) done.past_library_fds = descriptor_list(figure(line, "past_library_fds", "-"));
+    done.dead_pointers = figure_number(line, "dead_pointers");
+    done.unmapped_words = figure_number(line, "unmapped_words");
     return done;
   }
   if (out.status == TTST_AGENT_STATUS_UNKNOWN_TASK)

@@ -91,6 +91,9 @@ struct Transfer {
   uint64_t carved = 0, containers = 0, container_free_bytes = 0;
   // Forward: descriptors of P's library instances F does not use (closed at commit).
   std::vector<int> past_library_fds;
+  // Pointer values carried as they are (stfw/README.md "Dead pointers"): into the
+  // source's freed heap memory, and in no mapping of the source.
+  uint64_t dead_pointers = 0, unmapped_words = 0;
 };
 
 // One of P's connections that v2 used during the grace period (grace_period.h).

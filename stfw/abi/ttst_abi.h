@@ -54,6 +54,12 @@
                    or target a function and arg "header=K": a header wrapper
                    (malloc(n + K), returns p + K) whose blocks hold one object
                    at +K after K header bytes
+      POINTS_TO:   (kind 8; older readers reject it) target: a `void *` or
+                   `char *` member; arg "to=T": the struct/union/typedef name
+                   of what it really points to (typed, carved in containers)
+      USED_N:      (kind 9) target: a pointer member; arg "used=N": a sibling
+                   holding how many elements of the heap array it points to
+                   are in use (the rest is not state)
  * ------------------------------------------------------------------------- */
 #define TTST_ANNOT_SECTION ".ttst.annot"
 #define TTST_ANNOT_TAG 0x54u
@@ -67,6 +73,11 @@ enum ttst_annot_kind {
   TTST_ANNOT_DEALLOCATOR = 6,  /* this function frees                                     */
   TTST_ANNOT_CONTAINER = 7,    /* the heap blocks this pointer reaches are containers that
                                   carve typed sub-objects (slab pages, pool blocks)       */
+  TTST_ANNOT_POINTS_TO = 8,    /* this void * / char * member holds a pointer to `arg`
+                                  ("to=T"): typed and carved as a T *                     */
+  TTST_ANNOT_USED_N = 9,       /* the heap array this pointer member points to has its
+                                  first `arg` ("used=N", a sibling) elements in use: the
+                                  rest is not state                                       */
 };
 
 /* ---------------------------------------------------------------------------

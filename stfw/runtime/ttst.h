@@ -89,6 +89,17 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
 #define TTST_SLAB_N(holder, count_member, chunk_member, type)                    \
   TTST__ANNOT(7, #holder, "count=" #count_member ",chunk=" #chunk_member ",of=" #type)
 
+/* TTST_POINTS_TO(holder, T): the `void *` / `char *` member `holder` holds a T *
+ * (or NULL): the object it points to is typed T, and carved as a T out of a
+ * container (memcached 1.2: conn.item, the item a `set` is reading into, is
+ * allocated but not yet linked anywhere else). */
+#define TTST_POINTS_TO(holder, type) TTST__ANNOT(8, #holder, "to=" #type)
+/* TTST_USED_N(holder, count_member): the heap array the pointer member `holder`
+ * points to has its first `count_member` elements (a sibling) in use; the
+ * elements past them are not state (stale entries the program writes before it
+ * reads them): not checked, not followed, zeroed in the new version (memcached
+ * 1.2: conn.iov / iovused, conn.msglist / msgused). */
+#define TTST_USED_N(holder, count_member) TTST__ANNOT(9, #holder, "used=" #count_member)
 /* TTST_POLLER(f1, ..., fn): the event loop's idle wait is a blocking call in fn,
  * reached from the update point's function through f1 -> f2 -> ... -> fn (calls
  * through function pointers included). nginx: TTST_POLLER(

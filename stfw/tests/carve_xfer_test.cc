@@ -6,7 +6,11 @@
 // page tails are free memory; in F the items, the hash chains, the LRU lists, a
 // pointer into an item's value and the pool's nodes and strings are all there, and
 // v2 allocates new items from the transferred free-slot list and page tails without
-// overwriting a live one. Stale bytes in unused entries (slab_list past its count,
+// overwriting a live one; an item reached only by `void *` (a conn halfway
+// through a set) is carved as an item by POINTS_TO, its bytes kept; its iovec
+// entries past iovused point into a freed buffer (USED_N: not state, zeroed in F,
+// R keeps P's); its wcurr points into that freed buffer: dead, carried as it is
+// (counted dead_pointers=; the backward gives it back, R == P). Stale bytes in unused entries (slab_list past its count,
 // slots past sl_curr) declare and refuse nothing. Then the refusals: item grew a
 // field in v2 (cannot stay at its offset: needs transfer code, naming the type);
 // a pointer in pool bytes that no typed pointer reaches.
@@ -45,18 +49,21 @@ void check_carved_round_trip(const std::string& v1, const std::string& v2, int e
   require_transferred(fw);
   std::string figures = message(fw);
   INFO(figures);
-  // 72 items + the binary one; 2 pool headers + 30 nodes; 5 sessions after zmalloc's header.
-  CHECK(figure(figures, "carved") == 73 + 32 + 5 + 2 * extra);
+  // 72 items + the binary one + the pending one (POINTS_TO); 2 pool headers + 30
+  // nodes; 5 sessions after zmalloc's header.
+  CHECK(figure(figures, "carved") == 74 + 32 + 5 + 2 * extra);
   // 4 slab pages (1 + 2 + 1 per class) + 2 pool blocks + 5 session blocks: never
   // the hash table that stale entries past slabclass_t.slabs in slab_list point to
   // (TTST_SLAB_N's count), nor the zmalloc'd strings (reached by char *: untyped)
   CHECK(figure(figures, "containers") == 6 + 5 + extra);
   CHECK(figure(figures, "container_free_bytes") > 0);
   CHECK(figure(figures, "untyped_copied") == 5);  // the session names
+  CHECK(figure(figures, "dead_pointers") == 1);   // conn.wcurr, into the freed reply buffer
   check_backward_restores_past(rt);
   std::string f = rt.release_future();
   INFO(f);
-  CHECK(f == std::string("items:72/72 binary:1 cursor:1 nodes:30 sum:8555 labels:30 sessions:5 after_new:18,60") +
+  CHECK(f == std::string("items:72/72 binary:1 cursor:1 pending:1 iov:1 dead:1 nodes:30 sum:8555 labels:30 "
+                         "sessions:5 after_new:18,60") +
                  (extra ? " cycle:1" : ""));
 }
 

@@ -102,6 +102,15 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   if (!regs) return -kENOMEM;
   int64_t count = 0;
   ttst::stfw::MapsLine m;
+  // Every mapping and the brk heap, for pointer values no live object holds
+  // (Config::src_heap_lo, src_mappings: dead or unmapped, carried as they are).
+  Region* all = static_cast<Region*>(agent_alloc(sizeof(Region) * 4096, 16));
+  uint64_t all_count = 0;
+  for (const char* p = text; all && all_count < 4096 && ttst::stfw::next_maps_line(p, &m);) {
+    all[all_count++] = Region{m.lo, m.hi - m.lo, nullptr};
+    if (m.path_len == 6 && __builtin_memcmp(m.path, "[heap]", 6) == 0) cfg.src_heap_lo = m.lo, cfg.src_heap_hi = m.hi;
+  }
+  if (all && all_count < 4096) cfg.src_mappings = all, cfg.src_mapping_count = all_count;  // else unknown: refused
   for (const char* p = text; count < 4096 && ttst::stfw::next_maps_line(p, &m);) {
     bool special = m.path_len > 1 && m.path[0] == '[' && m.path[1] == 'v';  // [vvar], [vsyscall], [vdso]
     if (!m.readable || !m.writable || special || m.hi <= m.lo) continue;
@@ -396,6 +405,7 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" map_cycles=").number(r.phase_cycles[2]);
   m.text(" write_cycles=").number(r.phase_cycles[3]);
   m.text(" untyped_copied=").number(r.untyped_copied);
+  m.text(" dead_pointers=").number(r.dead_pointers).text(" unmapped_words=").number(r.unmapped_words);
   m.text(" startup_freed=").number(r.freed);
   m.text(" carved=").number(r.carved);  // sub-objects of containers (typed objects)
   m.text(" containers=").number(r.containers);

@@ -8,8 +8,8 @@ using dwarfmeta::image::ImageAnnotation;
 using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
-constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7;
-constexpr uint8_t kStructKind = 2, kUnionKind = 3, kTypedefKind = 7;
+constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7, kPointsTo = 8, kUsedN = 9;
+constexpr uint8_t kStructKind = 2, kUnionKind = 3, kPointerKind = 5, kTypedefKind = 7;
 
 bool eq(const char* a, const char* b) { return View::compare(a, b) == 0; }
 bool starts(const char* s, const char* p) {
@@ -67,7 +67,7 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
     for (uint32_t i = 0; i < v.annotation_count(); ++i) {
       const ImageAnnotation& a = v.annotation(i);
       if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom &&
-          a.kind != kContainer)
+          a.kind != kContainer && a.kind != kPointsTo && a.kind != kUsedN)
         continue;
       if (a.kind == kRenamedFrom && !side) continue;  // about a version older than v1
       if (!add(v, side == 1, a)) {
@@ -92,6 +92,14 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
     if (a.kind == kContainer) return add_container_type(v, newer, target);  // TTST_CONTAINER(struct tag, ...)
     return false;
   }
+  if (member && a.kind == kPointsTo) {  // "to=T": the pointer type to T of this image
+    const char* arg = v.str(a.arg);
+    uint32_t pointee = starts(arg, "to=") ? pointer_type_to(v, arg + 3) : 0;
+    return pointee && resolve_members(v, newer, target, kRuleDefault, nullptr, false, nullptr, pointee);
+  }
+  if (member && a.kind == kUsedN)  // "used=N": a sibling of the holder
+    return starts(v.str(a.arg), "used=") && resolve_members(v, newer, target, kRuleDefault, nullptr, false, v.str(a.arg));
+  if (a.kind == kPointsTo || a.kind == kUsedN) return false;  // members only
   if (member)
     return resolve_members(v, newer, target, rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr,
                            a.kind == kContainer, v.str(a.arg));
@@ -131,7 +139,7 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
 // Every struct/union type of `v` the target names (a type defined in several
 // compilation units has several entries), down the ".a.b" member path.
 bool Annotations::resolve_members(const View& v, bool newer, const char* target, Rule rule,
-                                  const char* old_name, bool container, const char* arg) {
+                                  const char* old_name, bool container, const char* arg, uint32_t pointee) {
   uint8_t want = 0;  // 0: a typedef name
   if (starts(target, "struct ")) want = kStructKind, target += 7;
   else if (starts(target, "union ")) want = kUnionKind, target += 6;
@@ -176,14 +184,19 @@ bool Annotations::resolve_members(const View& v, bool newer, const char* target,
     // CONTAINER's "chunk=M" and "count=N": siblings of the holder member in `cur`.
     int64_t chunk = container ? sibling(v, v.type(cur), arg, "chunk=") : -1;
     int64_t count = container ? sibling(v, v.type(cur), arg, "count=") : -1;
-    if (chunk == -2 || count == -2) continue;  // names no sibling: the annotation names nothing here
+    int64_t used = !container && arg ? sibling(v, v.type(cur), arg, "used=") : -1;
+    if (chunk == -2 || count == -2 || used == -2) continue;  // names no sibling: the annotation names nothing here
+    if (used >= 0 && v.type(v.strip(v.members(v.type(cur))[index].type)).kind != kPointerKind) continue;
+    if (used >= 0) ++used_count_;
+    if (pointee && v.type(v.strip(v.members(v.type(cur))[index].type)).kind != kPointerKind) continue;  // not a pointer
+    if (pointee) ++pointee_count_;
     if (member_count_ == member_capacity_) {  // a type defined in many compilation units
       auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * member_capacity_ * 2));
       if (!bigger) return false;
       for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
       members_ = bigger, member_capacity_ *= 2;
     }
-    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk, count};
+    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk, count, pointee, used};
     found = true;
   }
   return found;
@@ -258,6 +271,43 @@ bool Annotations::container_global(const char* id) const {
   for (uint32_t i = 0; i < global_count_; ++i)
     if (globals_[i].container && eq(globals_[i].id, id)) return true;
   return false;
+}
+
+uint32_t Annotations::member_pointee(bool newer, uint32_t type, uint32_t index) const {
+  for (uint32_t i = 0; i < member_count_; ++i) {
+    const MemberEntry& m = members_[i];
+    if (m.pointee && m.newer == newer && m.type == type && m.index == index) return m.pointee;
+  }
+  return 0;
+}
+
+int64_t Annotations::member_used(bool newer, uint32_t type, uint32_t index) const {
+  for (uint32_t i = 0; i < member_count_; ++i) {
+    const MemberEntry& m = members_[i];
+    if (m.used >= 0 && m.newer == newer && m.type == type && m.index == index) return m.used;
+  }
+  return -1;
+}
+
+// A pointer type of `v` whose target, stripped, is the struct, union or typedef
+// `name` ("struct tag", "union tag", a typedef name or a tag), else 0.
+uint32_t Annotations::pointer_type_to(const View& v, const char* name) {
+  uint8_t want = 0;
+  if (starts(name, "struct ")) want = kStructKind, name += 7;
+  else if (starts(name, "union ")) want = kUnionKind, name += 6;
+  for (uint32_t t = 1; t < v.type_count(); ++t) {
+    const ImageType& pt = v.type(t);
+    if (pt.kind != kPointerKind || pt.target == 0) continue;
+    for (uint32_t u = pt.target, hops = 0; u && hops < 16; ++hops) {  // down typedefs and qualifiers
+      const ImageType& ty = v.type(u);
+      bool named = ty.name != dwarfmeta::image::kNone && eq(v.str(ty.name), name);
+      if (named && (want ? ty.kind == want : (ty.kind == kTypedefKind || ty.kind == kStructKind || ty.kind == kUnionKind)))
+        return t;
+      if (u == v.strip(u)) break;  // a struct, union or other: the end of the chain
+      u = ty.target;
+    }
+  }
+  return 0;
 }
 
 bool Annotations::type_annotated(bool newer, uint32_t type) const {

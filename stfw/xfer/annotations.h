@@ -68,6 +68,14 @@ class Annotations {
   // Does any member of this type carry a rule or a rename? (The engine's fast paths,
   // which copy whole types as bytes, must not be used for such types.)
   bool type_annotated(bool newer, uint32_t type) const;
+  // POINTS_TO (ttst_abi.h §1): the pointer type (of the older or newer image) a
+  // `void *` / `char *` member really holds, else 0.
+  uint32_t member_pointee(bool newer, uint32_t type, uint32_t index) const;
+  bool has_pointees() const { return pointee_count_ > 0; }
+  // USED_N: the sibling member (index) holding how many elements of the array
+  // this pointer member points to are in use, else -1.
+  int64_t member_used(bool newer, uint32_t type, uint32_t index) const;
+  bool has_used() const { return used_count_ > 0; }
 
   // RENAMED_FROM for globals: the newer version's ID of an object the older version
   // called `old_id`, or NULL; and the reverse.
@@ -94,10 +102,14 @@ class Annotations {
     bool container;        // CONTAINER
     int64_t chunk;         // CONTAINER: the sibling member holding the chunk size, or -1
     int64_t count;         // CONTAINER: the sibling member holding the used element count, or -1
+    uint32_t pointee;      // POINTS_TO: a pointer type of this image whose target is T, or 0
+    int64_t used;          // USED_N: the sibling member holding the used element count, or -1
   };
   bool add(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a);
   bool resolve_members(const dwarfmeta::image::View& v, bool newer, const char* target, Rule rule,
-                       const char* old_name, bool container = false, const char* arg = nullptr);
+                       const char* old_name, bool container = false, const char* arg = nullptr,
+                       uint32_t pointee = 0);
+  static uint32_t pointer_type_to(const dwarfmeta::image::View& v, const char* name);
 
   bool add_container_type(const dwarfmeta::image::View& v, bool newer, const char* name);
   struct TypeEntry {
@@ -114,7 +126,7 @@ class Annotations {
   uint32_t type_count_ = 0, type_capacity_ = 0;
   GlobalEntry* globals_ = nullptr;
   MemberEntry* members_ = nullptr;
-  uint32_t container_count_ = 0;
+  uint32_t container_count_ = 0, pointee_count_ = 0, used_count_ = 0;
   uint32_t global_count_ = 0, member_count_ = 0, global_capacity_ = 0, member_capacity_ = 0;
   void* (*scratch_)(void*, uint64_t) = nullptr;
   void* ctx_ = nullptr;

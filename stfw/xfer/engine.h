@@ -112,6 +112,14 @@ struct Config {
   // stack mapping), and its rbp at the stop (the frame-pointer chain ttst-cc
   // builds with, for naming frames). 0: the stack is not examined.
   uint64_t own_stack_lo = 0, own_stack_hi = 0, own_frame = 0;
+  // Optional (the agent's view of the source's /proc/PID/maps; 0 / NULL: unknown,
+  // such values are refused): the source's brk heap ([heap], all of it the
+  // allocator's), and every mapping of the source, sorted by addr (local unused).
+  // A pointer value in the heap but in no live block is dead (freed memory); one
+  // in no mapping at all is no address: both carried as they are (engine_pointers.cc).
+  uint64_t src_heap_lo = 0, src_heap_hi = 0;
+  const Region* src_mappings = nullptr;
+  uint64_t src_mapping_count = 0;
 };
 
 // A start-up object of this process that the transfer superseded (forward): its
@@ -129,6 +137,8 @@ struct Result {
   // Per-phase cycle counts (rdtsc) for the benchmark: index, type, map, write.
   uint64_t phase_cycles[4] = {0, 0, 0, 0};
   uint64_t untyped_copied = 0;  // objects copied as bytes by the untyped policy
+  uint64_t dead_pointers = 0;   // pointer values into freed heap memory, carried as they are
+  uint64_t unmapped_words = 0;  // pointer values in no mapping of the source, carried as they are
   uint64_t freed = 0;           // superseded start-up objects of this process freed
   // Forward: every superseded start-up object (the supervisor remaps F's registers
   // with it and checks F's stack), and the stack words remapped to counterparts.

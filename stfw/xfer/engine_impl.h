@@ -119,6 +119,7 @@ struct Object {
   uint32_t src_global, dst_global;  // globals: index in the source's / destination's metadata;
                                     // a container's src_global: its chunk size (kNoChunk);
                                     // a carved sub-object's: its container's index
+  uint32_t used_plus1;              // heap arrays under TTST_USED_N: 1 + the elements in use (0: all)
 };
 
 class Engine {
@@ -319,6 +320,11 @@ class Engine {
 
   void walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
   void walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
+  void limit_used(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
+                  const uint8_t* struct_src);
+  bool dead_or_unmapped(uint64_t v);
+  bool declared_pointer(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
+                        const uint8_t* src, uint8_t* dst);
   void walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
   void walk_array(const ImageType& src_ty, const ImageType& dst_ty, const uint8_t* src, uint8_t* dst);
   // Members matched by name (added members keep the destination's value, dropped

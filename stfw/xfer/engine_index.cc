@@ -42,9 +42,10 @@ bool Engine::resolve_annotations() {
     return fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)"), false;
   const View& meta = bad_in_newer ? newer : older;
   static const char* const kinds[] = {"",          "IXFER",       "PXFER",    "RENAMED_FROM",
-                                      "NO_TRANSFER", "ALLOCATOR", "DEALLOCATOR", "CONTAINER"};
+                                      "NO_TRANSFER", "ALLOCATOR", "DEALLOCATOR", "CONTAINER",
+                                      "POINTS_TO",   "USED_N"};
   fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: annotation TTST_")
-      .text(kinds[bad->kind])
+      .text(kinds[bad->kind < sizeof kinds / sizeof kinds[0] ? bad->kind : 0])
       .text("(")
       .text(meta.str(bad->target))
       .text(") in ")

@@ -127,10 +127,31 @@ bool Engine::translate(uint64_t v, uint64_t* out) {
       return false;
     }
   }
+  if (dead_or_unmapped(v)) return *out = v, true;
   fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
   message_.text(" = ").hex(v).text(
       " points outside the program's state (shared library, stack or freed memory): policy is to refuse");
   return false;
+}
+
+// A pointer value no live thing of the source is at (translate() found no object,
+// function, literal, string or library there), decided from the source's maps:
+// inside its brk heap, where every live block is an object of the table, it points
+// into freed memory (dead: C makes any use of it undefined, comparing included);
+// in no mapping at all it is no address P could use. Either is carried as it is,
+// bit for bit, so the backward transfer gives P's value back (the diff checks it).
+bool Engine::dead_or_unmapped(uint64_t v) {
+  if (v >= config_.src_heap_lo && v < config_.src_heap_hi) return result_.dead_pointers++, true;
+  if (!config_.src_mappings) return false;
+  uint64_t lo = 0, hi = config_.src_mapping_count;  // the first mapping ending after v
+  while (lo < hi) {
+    uint64_t mid = (lo + hi) / 2;
+    const Region& r = config_.src_mappings[mid];
+    if (r.addr + r.size <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < config_.src_mapping_count && config_.src_mappings[lo].addr <= v) return false;  // mapped: refused
+  return result_.unmapped_words++, true;
 }
 
 // Into (or one past) an object: the same element, member and offset in its

@@ -120,16 +120,67 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
     Rule rule = member_rule(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]);
     if (mode_ == kType && annotations_.has_containers())  // a holder of carved containers
       declare_in_member(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src);
+    if (mode_ == kType && annotations_.has_used())  // TTST_USED_N: the array's used length
+      limit_used(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src);
     if (rule != kRuleDefault)
       transfer_annotated(rule, src + src_member.offset, type_size(src_meta(), src_member.type),
                          dst ? dst + dst_member.offset : nullptr, type_size(dst_meta(), dst_member.type));
     else if (src_member.bit_size || dst_member.bit_size)
       bitfield(src_member, dst_member, src, dst);
+    else if (annotations_.has_pointees() && declared_pointer(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i],
+                                                             src + src_member.offset, dst ? dst + dst_member.offset : nullptr))
+      ;
     else
       walk(src_member.type, dst_member.type, src + src_member.offset, dst ? dst + dst_member.offset : nullptr);
     --path_depth_;
   }
   if (library >= 0) library_written(library, src_type, dst_type, src, dst);
+}
+
+// TTST_USED_N(holder, count_member), met while typing: the heap array the holder
+// points to (at its base) has `count_member` elements in use, the sibling read in
+// the source's layout; several holders: the largest count. Set before the array is
+// walked: pointer() only queues it, and the walk of this struct comes first. An
+// array typed before (reached first by another pointer) was typed from its whole
+// extent: a stale pointer can then only add a type conflict (refused, never unsafe);
+// its writing walks the used elements only.
+void Engine::limit_used(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
+                        const uint8_t* struct_src) {
+  const ImageType& sty = src_meta().type(src_type);
+  int64_t used = annotations_.member_used(src_newer(), src_type, src_index);
+  if (used < 0) {  // the other version's annotation: its sibling, by name, in the source's type
+    const ImageType& dty = dst_meta().type(dst_type);
+    int64_t dst_used = annotations_.member_used(!src_newer(), dst_type, dst_index);
+    const ImageMember* m = dst_used < 0 ? nullptr : src_meta().member(sty, member_name(dst_meta(), dty, dst_used));
+    if (!m) return;
+    used = m - src_meta().members(sty);
+  }
+  const ImageMember& count = src_meta().members(sty)[used];
+  const ImageMember& holder = src_meta().members(sty)[src_index];
+  uint64_t n = load_uint(struct_src + count.offset, type_size(src_meta(), count.type));
+  uint64_t p = load_uint(struct_src + holder.offset, 8);
+  ttst_heap_desc* desc = p ? base_descriptor(p) : nullptr;
+  if (!desc || n >= 0xfffffffeull) return;
+  Object& o = objects_[reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu];
+  if (o.addr != p || (o.flags & (kGlobal | kFromLibrary | kContainer | kCarved))) return;
+  if (o.used_plus1 == 0 || o.used_plus1 < n + 1) o.used_plus1 = uint32_t(n + 1);
+}
+
+// TTST_POINTS_TO(holder, T): a `void *` / `char *` member that holds a T * is
+// walked as a T * (typing the object, carving it out of a container); the other
+// version's type is its own annotation's, else the counterpart of this one's.
+bool Engine::declared_pointer(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
+                              const uint8_t* src, uint8_t* dst) {
+  uint32_t sp = annotations_.member_pointee(src_newer(), src_type, src_index);
+  uint32_t dp = annotations_.member_pointee(!src_newer(), dst_type, dst_index);
+  if (!sp && !dp) return false;
+  const ImageMember& dm = dst_meta().members(dst_meta().type(dst_type))[dst_index];
+  const ImageMember& sm = src_meta().members(src_meta().type(src_type))[src_index];
+  if (!sp) sp = src_meta().strip(sm.type);
+  if (!dp) dp = counterpart(sp);
+  if (!dp || dst_meta().type(dst_meta().strip(dm.type)).kind != kPointer) return false;  // the walk decides
+  pointer(src_meta().type(sp), dst_meta().type(dp), src, dst);
+  return true;
 }
 
 // Element by element: grown, the new tail keeps its value; truncated, the tail is dropped.

@@ -163,6 +163,11 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
   uint64_t src_elem_size = facts.src_size, dst_elem_size = facts.dst_size;
   if (src_elem_size == 0) return;
   uint64_t count = o.size / src_elem_size;
+  if (o.used_plus1 && o.used_plus1 - 1 < count) {  // TTST_USED_N: the tail is not state
+    uint64_t used = o.used_plus1 - 1;
+    if (mode_ == kWrite && !config_.backward) zero(dst + used * dst_elem_size, (count - used) * dst_elem_size);
+    count = used;  // backward: R keeps its own bytes there (P's, as R was forked from P)
+  }
   if (mode_ == kType && !facts.has_pointer) return;
   if (mode_ != kType && facts.flat) {
     if (mode_ == kWrite)

@@ -39,7 +39,12 @@ case "$name" in
     # Items are carved out of 1 MB slab pages (slabs.c): the pages are the first
     # slabclass_t.slabs elements of slabclass_t.slab_list, each item a chunk of
     # slabclass_t.size bytes (ttst.h TTST_SLAB_N, given to ttst-cc: no source line).
-    export TTST_ANNOTATIONS="SLAB_N(slabclass_t.slab_list, slabs, size, item)"
+    # A connection mid-`set` holds its not yet linked item only in the `void *item`
+    # member (and a char * into its data): POINTS_TO types and carves it (ttst.h).
+    # A connection's iov / msglist entries past iovused / msgused are stale (into
+    # freed reply buffers, a realloc'd iov): USED_N says they are not state.
+    export TTST_ANNOTATIONS="SLAB_N(slabclass_t.slab_list, slabs, size, item); POINTS_TO(conn.item, item); \
+USED_N(conn.iov, iovused); USED_N(conn.msglist, msgused)"
     # glibc has no IOV_MAX without _XOPEN_SOURCE; 1.2's `inline` functions are GNU89.
     ./autogen.sh >>"$log" 2>&1 || fail autogen
     ./configure ${ttst_cc:+CC="$ttst_cc"} CFLAGS="-g -O0 -fgnu89-inline -DIOV_MAX=1024" >>"$log" 2>&1 || fail configure

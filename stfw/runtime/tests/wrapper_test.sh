@@ -79,13 +79,14 @@ poller)
 annotations)
   cd "$work"
   printf 'typedef struct { unsigned size, slabs; void **slab_list; } sc_t;\nsc_t sc;\nstatic int n;\nint main(void){ return n; }\n' > a.c
-  out=$(TTST_ANNOTATIONS="SLAB_N(sc_t.slab_list, slabs, size, item); NO_TRANSFER(a.c::n); CONTAINER(sc_t, sc_t|x); HEADER_WRAPPER(main, 16)" \
+  out=$(TTST_ANNOTATIONS="SLAB_N(sc_t.slab_list, slabs, size, item); NO_TRANSFER(a.c::n); CONTAINER(sc_t, sc_t|x); HEADER_WRAPPER(main, 16); POINTS_TO(sc_t.slab_list, item); USED_N(sc_t.slab_list, slabs)" \
         TTST_POLLER="main" "$bin/ttst-cc" -O2 -o a a.c 2>&1) || fail "build with TTST_ANNOTATIONS: $out"
   [ -z "$out" ] || fail "the link said something: $out"
   readelf -lW a | grep GNU_STACK | grep -q RWE && fail "executable stack"
   ./a || fail "program"
   recs=$(readelf -p .ttst.annot a) || fail "no .ttst.annot"
-  for want in 'T^A^Gttst-cc' 'sc_t.slab_list' 'count=slabs,chunk=size,of=item' 'T^A^Dttst-cc' 'a.c::n' 'sc_t' 'of=sc_t|x' 'main' 'header=16'; do
+  for want in 'T^A^Gttst-cc' 'sc_t.slab_list' 'count=slabs,chunk=size,of=item' 'T^A^Dttst-cc' 'a.c::n' 'sc_t' 'of=sc_t|x' 'main' 'header=16' \
+              'T^A^Httst-cc' 'to=item' 'T^A^Ittst-cc' 'used=slabs'; do
     echo "$recs" | grep -q "]  $want\$" || fail "record $want missing: $recs"
   done
   readelf -p .ttst.pollers a | grep -q "P^Amain" || fail "TTST_POLLER lost next to TTST_ANNOTATIONS"

@@ -16,11 +16,13 @@
  * pool's pointer and a pointer to one of its own members).
  * v1 builds its state, prints "ready" and loops through an update point; v2,
  * once its state is transferred in, checks every item and node, allocates new
- * items (from the free slots and the page tails) and prints one line. */
+ * items (from the free slots and the page tails) and prints one line. A conn
+ * halfway through a set holds an unlinked item by `void *` (POINTS_TO in BUILD). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "ttst.h"
@@ -56,6 +58,23 @@ static slabclass_t slabclass[CLASSES + 1];
 static item **hashtable; /* 64 chains */
 static item *heads[CLASSES + 1], *tails[CLASSES + 1];
 static char *cursor;     /* into an item's value, as a connection's read pointer */
+/* A connection halfway through a `set` (memcached's conn): its item is allocated
+ * but linked nowhere yet, reached only through `void *item` (and a char * into its
+ * value); BUILD declares POINTS_TO(conn.item, item), without which the chunk would
+ * be free memory, its bytes lost. Its iovec array keeps stale entries past
+ * iovused that point into a freed buffer (dead pointers, never read before being
+ * rewritten): BUILD declares USED_N(conn.iov, iovused), without which they are
+ * refused as dangling. wcurr still points into that freed buffer: a dead pointer,
+ * carried as it is (stfw/README.md "Dead pointers"). */
+typedef struct {
+  void *item;
+  char *ritem;
+  int rlbytes;
+  struct iovec *iov;
+  int iovsize, iovused;
+  char *wcurr;  /* where the last reply was written from: its buffer is freed (dead) */
+} conn;
+static conn reading;
 #ifdef V2
 long served = 5;         /* v2 only */
 #endif
@@ -226,6 +245,10 @@ int main(void) {
     item *bin = item_new("binary", "", 16);  /* a value holding an address: data, not a pointer */
     memcpy(ITEM_data(bin), &bin, 8), memcpy(ITEM_data(bin) + 8, &hashtable, 8);
     cursor = ITEM_data(item_get("key-7")) + 3;
+    item *half = slabs_alloc(2);
+    half->slabs_clsid = 2, half->nkey = 7, half->nbytes = 60, half->next = half->prev = half->h_next = 0;
+    memcpy(ITEM_key(half), "pending", 8), memcpy(ITEM_data(half), "valu", 4);
+    reading.item = half, reading.ritem = ITEM_data(half) + 4, reading.rlbytes = 56;
     pool = pool_block();
     for (long i = 0; i < 30; ++i) {
       struct node *nd = palloc(sizeof *nd);
@@ -251,6 +274,13 @@ int main(void) {
     own->last += sizeof(struct cycle);
     cycle->pool = own, cycle->log.level = 7, cycle->log.next = 0, cycle->logp = &cycle->log, cycle->generation = 42;
 #endif
+    char *reply = malloc(256);  /* a reply buffer the iovecs pointed into, freed last */
+    reading.iovsize = 8, reading.iov = calloc(8, sizeof(struct iovec));
+    for (int i = 0; i < 6; ++i) reading.iov[i].iov_base = reply + 16 * i, reading.iov[i].iov_len = 16;
+    reading.wcurr = reply + 8;
+    free(reply);
+    reading.iovused = 2;  /* the next reply: two entries rewritten, four stale ones after them */
+    reading.iov[0].iov_base = ITEM_data(item_get("key-9")), reading.iov[1].iov_base = reading.ritem;
     printf("ready\n");
     fflush(stdout);
   }
@@ -279,9 +309,14 @@ int main(void) {
         sessions_ok += zmalloc_size(s) == sizeof *s && s->last == item_get(key) && zmalloc_size(s->name) == 8 &&
                        s->name[0] == 's' && s->name[1] == '0' + n;
       }
-      printf("items:%d/%d binary:%d cursor:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d", items, kept,
-             binary, cursor == ITEM_data(item_get("key-7")) + 3, count, sum, labels, sessions_ok, check_items(1, 90, 5),
-             check_items(100, 160, 1));
+      item *half = reading.item;
+      int pending = half && half->nbytes == 60 && memcmp(ITEM_key(half), "pending", 8) == 0 &&
+                    memcmp(ITEM_data(half), "valu", 4) == 0 && reading.ritem == ITEM_data(half) + 4;
+      int iov = reading.iovused == 2 && reading.iov[0].iov_base == ITEM_data(item_get("key-9")) &&
+                reading.iov[1].iov_base == reading.ritem && reading.iov[2].iov_base == 0 && reading.iov[5].iov_len == 0;
+      printf("items:%d/%d binary:%d cursor:%d pending:%d iov:%d dead:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d",
+             items, kept, binary, cursor == ITEM_data(item_get("key-7")) + 3, pending, iov, reading.wcurr != 0,
+             count, sum, labels, sessions_ok, check_items(1, 90, 5), check_items(100, 160, 1));
 #ifdef CYCLE_POOL
       printf(" cycle:%d", cycle->generation == 42 && (pool_t *)cycle == cycle->pool + 1 && cycle->logp == &cycle->log &&
                               cycle->logp->level == 7 && cycle->pool->last == (char *)(cycle + 1));
