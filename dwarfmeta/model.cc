@@ -50,6 +50,7 @@ const char* annot_kind_name(AnnotKind k) {
     case AnnotKind::Container: return "CONTAINER";
     case AnnotKind::PointsTo: return "POINTS_TO";
     case AnnotKind::UsedN: return "USED_N";
+    case AnnotKind::Dropped: return "DROPPED";
   }
   return "?";
 }

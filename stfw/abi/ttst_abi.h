@@ -60,6 +60,10 @@
       USED_N:      (kind 9) target: a pointer member; arg "used=N": a sibling
                    holding how many elements of the heap array it points to
                    are in use (the rest is not state)
+      DROPPED:     (kind 10) target: "struct S.member" of the PREVIOUS version,
+                   absent from this one; arg empty. Says a member dropped while
+                   another of its type is added is not a rename (without it,
+                   or RENAMED_FROM, the pair is refused as a suspected rename)
  * ------------------------------------------------------------------------- */
 #define TTST_ANNOT_SECTION ".ttst.annot"
 #define TTST_ANNOT_TAG 0x54u
@@ -78,6 +82,8 @@ enum ttst_annot_kind {
   TTST_ANNOT_USED_N = 9,       /* the heap array this pointer member points to has its
                                   first `arg` ("used=N", a sibling) elements in use: the
                                   rest is not state                                       */
+  TTST_ANNOT_DROPPED = 10,     /* this struct member of the previous version is dropped on
+                                  purpose (not renamed into a new member of its type)     */
 };
 
 /* ---------------------------------------------------------------------------

@@ -60,6 +60,11 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
 #define TTST_ALLOCATOR_N(func, count_param, size_param)                          \
   TTST__ANNOT(5, #func, "size=" #size_param ",count=" #count_param)
 #define TTST_DEALLOCATOR(func, ptr_param) TTST__ANNOT(6, #func, "ptr=" #ptr_param)
+/* A member of the previous version's struct dropped on purpose: when a member is
+ * dropped and another of the same type added in the same struct, the transfer
+ * suspects a rename and refuses unless TTST_RENAMED_FROM(struct S.new, old) or
+ * TTST_DROPPED(struct S.old) says which. */
+#define TTST_DROPPED(target) TTST__ANNOT(10, #target, "")
 
 /* Carved containers (stfw/README.md "Carved containers"): the heap blocks a
  * global or member points to (through every pointer level) are not objects but

@@ -8,7 +8,8 @@ using dwarfmeta::image::ImageAnnotation;
 using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
-constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7, kPointsTo = 8, kUsedN = 9;
+constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7, kPointsTo = 8, kUsedN = 9,
+                  kDropped = 10;
 constexpr uint8_t kStructKind = 2, kUnionKind = 3, kPointerKind = 5, kTypedefKind = 7;
 
 bool eq(const char* a, const char* b) { return View::compare(a, b) == 0; }
@@ -67,9 +68,16 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
     for (uint32_t i = 0; i < v.annotation_count(); ++i) {
       const ImageAnnotation& a = v.annotation(i);
       if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom &&
-          a.kind != kContainer && a.kind != kPointsTo && a.kind != kUsedN)
+          a.kind != kContainer && a.kind != kPointsTo && a.kind != kUsedN && a.kind != kDropped)
         continue;
-      if (a.kind == kRenamedFrom && !side) continue;  // about a version older than v1
+      if ((a.kind == kRenamedFrom || a.kind == kDropped) && !side) continue;  // about a version older than v1
+      if (a.kind == kDropped) {  // names a member of the OLDER version's struct
+        if (!resolve_members(older, false, v.str(a.target), kRuleDefault, nullptr, false, nullptr, 0, true)) {
+          *bad = &a, *bad_in_newer = true;
+          return false;
+        }
+        continue;
+      }
       if (!add(v, side == 1, a)) {
         *bad = &a, *bad_in_newer = side == 1;
         return false;
@@ -139,7 +147,8 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
 // Every struct/union type of `v` the target names (a type defined in several
 // compilation units has several entries), down the ".a.b" member path.
 bool Annotations::resolve_members(const View& v, bool newer, const char* target, Rule rule,
-                                  const char* old_name, bool container, const char* arg, uint32_t pointee) {
+                                  const char* old_name, bool container, const char* arg, uint32_t pointee,
+                                  bool dropped) {
   uint8_t want = 0;  // 0: a typedef name
   if (starts(target, "struct ")) want = kStructKind, target += 7;
   else if (starts(target, "union ")) want = kUnionKind, target += 6;
@@ -196,7 +205,7 @@ bool Annotations::resolve_members(const View& v, bool newer, const char* target,
       for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
       members_ = bigger, member_capacity_ *= 2;
     }
-    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk, count, pointee, used};
+    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk, count, pointee, used, dropped};
     found = true;
   }
   return found;
@@ -334,6 +343,14 @@ const char* Annotations::older_member_name(uint32_t type, uint32_t index) const 
     if (m.old_name && m.newer && m.type == type && m.index == index) return m.old_name;
   }
   return nullptr;
+}
+
+bool Annotations::member_dropped(uint32_t type, uint32_t index) const {
+  for (uint32_t i = 0; i < member_count_; ++i) {
+    const MemberEntry& m = members_[i];
+    if (m.dropped && !m.newer && m.type == type && m.index == index) return true;
+  }
+  return false;
 }
 
 int64_t Annotations::newer_member_renamed_from(uint32_t type, const char* old_name) const {

@@ -6,6 +6,7 @@
 // Which annotations count:
 //   IXFER, PXFER, NO_TRANSFER — those of either version (an annotation written in
 //     v1's source still describes v1's data; one added in v2 describes both);
+//   DROPPED — the newer version's only; its target names the older version's member;
 //   RENAMED_FROM — those of the newer version only (its argument names the object
 //     as the older version called it; the older version's own renames refer to a
 //     version that no longer runs).
@@ -86,6 +87,9 @@ class Annotations {
   const char* older_member_name(uint32_t type, uint32_t index) const;
   // The newer version's member index of type `type` renamed from `old_name`, or -1.
   int64_t newer_member_renamed_from(uint32_t type, const char* old_name) const;
+  // DROPPED: is member `index` of the older version's type `type` dropped on
+  // purpose (so a member of its type added in the newer version is no rename)?
+  bool member_dropped(uint32_t type, uint32_t index) const;
 
  private:
   struct GlobalEntry {
@@ -104,11 +108,12 @@ class Annotations {
     int64_t count;         // CONTAINER: the sibling member holding the used element count, or -1
     uint32_t pointee;      // POINTS_TO: a pointer type of this image whose target is T, or 0
     int64_t used;          // USED_N: the sibling member holding the used element count, or -1
+    bool dropped;          // DROPPED (given in the newer version, about the older's member)
   };
   bool add(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a);
   bool resolve_members(const dwarfmeta::image::View& v, bool newer, const char* target, Rule rule,
                        const char* old_name, bool container = false, const char* arg = nullptr,
-                       uint32_t pointee = 0);
+                       uint32_t pointee = 0, bool dropped = false);
   static uint32_t pointer_type_to(const dwarfmeta::image::View& v, const char* name);
 
   bool add_container_type(const dwarfmeta::image::View& v, bool newer, const char* name);

@@ -331,6 +331,12 @@ class Engine {
   // ones vanish), computed once per (source type, destination type):
   // [n, src index, dst index, ...].
   const uint32_t* member_plan(uint32_t src_type, uint32_t dst_type, const ImageType& src_ty, const ImageType& dst_ty);
+  // A v1 member dropped while v2 adds one of the same type to the struct (neither
+  // matched in `pairs`): a suspected rename, refused (AMBIGUOUS, true) unless
+  // TTST_DROPPED names the v1 member (engine_types.cc).
+  bool suspected_rename(uint32_t src_type, uint32_t dst_type, const uint32_t* pairs);
+  bool same_declared_type(uint32_t src_t, uint32_t dst_t, int depth) const;
+  void name_declared_type(Message& m, const View& v, uint32_t t) const;
   // The destination's run-time site for a source site (same site ID), cached.
   uint64_t dst_site(uint64_t src_site);
 

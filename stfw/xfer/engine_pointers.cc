@@ -82,7 +82,13 @@ bool Engine::map_offset(uint32_t src_type, uint32_t dst_type, uint64_t off, uint
     if (src_elem_size == 0) return false;
     uint64_t k = off / src_elem_size, rem = off % src_elem_size;
     uint64_t dst_count = dst_ty.count == dwarfmeta::image::kFlexibleCount ? 0 : dst_ty.count;
+    // One past the end only if it was one past the end in the source: P's end pointer
+    // is v2's end pointer; a pointer to an element v2's array no longer has is refused
+    // (not taken for v2's end: it would point past the array afterwards).
+    if (src_ty.count != dwarfmeta::image::kFlexibleCount && k == src_ty.count && rem == 0)
+      return *out = dst_count * dst_elem_size, true;
     if (k > dst_count || (k == dst_count && rem != 0)) return false;
+    if (k == dst_count && src_ty.count != dwarfmeta::image::kFlexibleCount) return false;  // dropped element
     uint64_t inner;
     if (!map_offset(src_ty.target, dst_ty.target, rem, &inner, depth + 1)) return false;
     return *out = k * dst_elem_size + inner, true;

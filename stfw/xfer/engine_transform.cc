@@ -227,6 +227,8 @@ const uint32_t* Engine::member_plan(uint32_t src_type, uint32_t dst_type, const 
         }
         if (from >= 0) pairs[1 + 2 * pairs[0]] = uint32_t(from), pairs[2 + 2 * pairs[0]] = i, pairs[0]++;
       }
+      if (src_ty.kind == kStruct && dst_ty.kind == kStruct && suspected_rename(src_type, dst_type, pairs))
+        return nullptr;  // refused (not cached: the failure stands)
       slot.key = key, slot.plan = pairs;
       return pairs;
     }

@@ -178,4 +178,67 @@ const char* Engine::type_name(const View& v, uint32_t t) const {
   return "anonymous type";
 }
 
+// Same declared type in the two images: kind, size and name; pointers and arrays
+// by their targets (void * only like void *); anonymous structs never (no name
+// to tell them apart by).
+bool Engine::same_declared_type(uint32_t src_t, uint32_t dst_t, int depth) const {
+  src_t = src_meta().strip(src_t), dst_t = dst_meta().strip(dst_t);
+  if (src_t == 0 || dst_t == 0) return src_t == dst_t;
+  const ImageType& a = src_meta().type(src_t);
+  const ImageType& b = dst_meta().type(dst_t);
+  if (a.kind != b.kind || a.size != b.size || depth > 8) return false;
+  if (a.kind == kPointer || a.kind == kArray)
+    return a.count == b.count && same_declared_type(a.target, b.target, depth + 1);
+  if (a.name == dwarfmeta::image::kNone || b.name == dwarfmeta::image::kNone) return false;
+  return streq(src_meta().str(a.name), dst_meta().str(b.name));
+}
+
+void Engine::name_declared_type(Message& m, const View& v, uint32_t t) const {
+  t = v.strip(t);
+  uint32_t stars = 0;
+  while (t && v.type(t).kind == kPointer && stars < 8) t = v.strip(v.type(t).target), ++stars;
+  const ImageType& ty = v.type(t);
+  m.text(t == 0 ? "void" : ty.kind == kStruct ? "struct " : ty.kind == kUnion ? "union " : "")
+      .text(t == 0 ? "" : type_name(v, t));
+  if (stars) m.text(" ");
+  while (stars--) m.text("*");
+}
+
+// A member v1's struct has and v2's lacks while v2's adds one of the same type,
+// neither matched by name or TTST_RENAMED_FROM: the data may be meant for the new
+// member (a rename: copying nothing would cut lists, lose counters). Refused
+// unless TTST_DROPPED(struct S.old) says the v1 member is gone on purpose.
+bool Engine::suspected_rename(uint32_t src_type, uint32_t dst_type, const uint32_t* pairs) {
+  const ImageType& src_ty = src_meta().type(src_type);
+  const ImageType& dst_ty = dst_meta().type(dst_type);
+  auto matched = [pairs](uint32_t index, int side) {
+    for (uint32_t k = 0; k < pairs[0]; ++k)
+      if (pairs[1 + side + 2 * k] == index) return true;
+    return false;
+  };
+  for (uint32_t j = 0; j < src_meta().member_count(src_ty); ++j) {
+    if (matched(j, 0)) continue;
+    const ImageMember& gone = src_meta().members(src_ty)[j];
+    for (uint32_t i = 0; i < dst_meta().member_count(dst_ty); ++i) {
+      const ImageMember& added = dst_meta().members(dst_ty)[i];
+      if (matched(i, 1) || !same_declared_type(gone.type, added.type, 0)) continue;
+      bool dropped = config_.backward ? annotations_.member_dropped(dst_type, i) : annotations_.member_dropped(src_type, j);
+      if (dropped) continue;
+      // (backward the source is v2: its unmatched member is the added one)
+      const char* v1_name = config_.backward ? dst_meta().str(added.name) : src_meta().str(gone.name);
+      const char* v2_name = config_.backward ? src_meta().str(gone.name) : dst_meta().str(added.name);
+      const char* tag = type_name(src_meta(), src_type);
+      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: struct ")
+          .text(tag).text(" drops member ").text(v1_name).text(" and adds ").text(v2_name)
+          .text(" of the same type (");
+      name_declared_type(message_, src_meta(), gone.type);
+      message_.text("): a suspected rename; say which with TTST_RENAMED_FROM(struct ")
+          .text(tag).text(".").text(v2_name).text(", ").text(v1_name).text(") or TTST_DROPPED(struct ")
+          .text(tag).text(".").text(v1_name).text(")");
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace ttst::stfw::engine_detail
