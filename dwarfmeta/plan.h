@@ -34,6 +34,8 @@ struct Change {
   std::string what;    // added dropped moved widened narrowed sign-changed converted grown
                        // truncated retargeted renumbered enumerator-added enumerator-dropped
                        // type-changed union-changed signature-changed bitfield-moved renamed tls-changed
+                       // suspected-rename (a member dropped while one of its type is added: semantic
+                       // unless RENAMED_FROM or DROPPED says which)
   std::string from, to;
   bool semantic = false;
   std::string text() const;  // "id: widened short int -> int"

@@ -1,6 +1,7 @@
 // plan_compare.cc — see plan_compare.h.
 #include "dwarfmeta/plan_compare.h"
 
+#include <cstdint>
 #include <map>
 #include <set>
 
@@ -55,6 +56,21 @@ class TypeComparer::Impl {
         if (dot != std::string::npos && t.find('.', dot + 1) == std::string::npos)
           annotated_[{t.substr(0, dot), t.substr(dot + 1)}] = an.kind;
       }
+    // v2's member renames (RENAMED_FROM "struct tag.new", old) and deliberate drops
+    // (DROPPED "struct tag.old"): a member dropped while one of its type is added
+    // is a suspected rename unless one of these says which.
+    for (const Annotation& an : b.annotations) {
+      if (an.kind != AnnotKind::RenamedFrom && an.kind != AnnotKind::Dropped) continue;
+      std::string t = an.target;
+      for (const char* prefix : {"struct ", "union "})
+        if (t.rfind(prefix, 0) == 0) t = t.substr(std::string(prefix).size());
+      size_t dot = t.find('.');
+      if (dot == std::string::npos || t.find('.', dot + 1) != std::string::npos) continue;
+      if (an.kind == AnnotKind::RenamedFrom)
+        renamed_[{t.substr(0, dot), t.substr(dot + 1)}] = an.arg;
+      else
+        dropped_.insert({t.substr(0, dot), t.substr(dot + 1)});
+    }
   }
 
   // Appends the changes from `ta` (v1) to `tb` (v2), their paths under `path`.
@@ -202,21 +218,55 @@ class TypeComparer::Impl {
     std::map<std::string, size_t> ib;
     for (size_t i = 0; i < B.members.size(); ++i) ib[member_key(B, i)] = i;
     std::set<std::string> seen;
+    std::vector<size_t> gone;
     for (size_t i = 0; i < A.members.size(); ++i) {
       std::string k = member_key(A, i);
       seen.insert(k);
-      const Member& ma = A.members[i];
       auto it = ib.find(k);
       if (it == ib.end()) {
-        add(out, k, "dropped", a_.declaration(ma.type, ma.name), "", false);
+        gone.push_back(i);
         continue;
       }
-      member(A, B, ma, B.members[it->second], k, out);
+      member(A, B, A.members[i], B.members[it->second], k, out);
     }
+    std::vector<size_t> added;
     for (size_t i = 0; i < B.members.size(); ++i)
-      if (!seen.count(member_key(B, i)))
-        add(out, member_key(B, i), "added", "", b_.declaration(B.members[i].type, B.members[i].name), false);
+      if (!seen.count(member_key(B, i))) added.push_back(i);
+    for (size_t i : gone) dropped_member(A, B, i, added, out);
+    for (size_t i : added)
+      if (i != kTaken) add(out, member_key(B, i), "added", "", b_.declaration(B.members[i].type, B.members[i].name), false);
   }
+
+  // v1's member `i` has no member of its name in v2: renamed (RENAMED_FROM on an
+  // added member; that one is then taken), or dropped; dropped while a member of
+  // the same type is added and no DROPPED says so, a suspected rename (semantic:
+  // the transfer refuses it, stfw/xfer/engine_types.cc).
+  void dropped_member(const Type& A, const Type& B, size_t i, std::vector<size_t>& added, std::vector<Change>& out) {
+    const Member& ma = A.members[i];
+    std::string k = member_key(A, i);
+    for (size_t& j : added) {
+      if (j == kTaken) continue;
+      auto r = renamed_.find({B.name, member_key(B, j)});
+      if (r == renamed_.end() || r->second != k) continue;
+      add(out, member_key(B, j), "renamed", k, member_key(B, j), false);
+      member(A, B, ma, B.members[j], member_key(B, j), out);
+      j = kTaken;
+      return;
+    }
+    add(out, k, "dropped", a_.declaration(ma.type, ma.name), "", false);
+    if (ma.name.empty() || dropped_.count({A.name, k})) return;
+    std::string spelled = a_.type_name(a_.strip(ma.type));
+    for (size_t j : added) {
+      if (j == kTaken || B.members[j].name.empty() || b_.type_name(b_.strip(B.members[j].type)) != spelled) continue;
+      std::string tag = (A.kind == TypeKind::Union ? "union " : "struct ") + A.name;
+      add(out, k, "suspected-rename", tag + "." + k,
+          tag + "." + B.members[j].name + " (both " + spelled + "): annotate TTST_RENAMED_FROM(" + tag + "." +
+              B.members[j].name + ", " + k + ") or TTST_DROPPED(" + tag + "." + k + ")",
+          true);
+      return;
+    }
+  }
+  static constexpr size_t kTaken = SIZE_MAX;
 
   // One member kept from v1 to v2 (key `k`): its place, then its type.
   void member(const Type& A, const Type& B, const Member& ma, const Member& mb, const std::string& k,
@@ -251,6 +301,8 @@ class TypeComparer::Impl {
   const Program& b_;
   PointerHolders holders_a_, holders_b_;
   std::map<std::pair<std::string, std::string>, AnnotKind> annotated_;  // (type name, member)
+  std::map<std::pair<std::string, std::string>, std::string> renamed_;  // v2's (type name, member) -> v1's name
+  std::set<std::pair<std::string, std::string>> dropped_;               // (type name, v1's member) DROPPED in v2
   std::map<std::pair<TypeId, TypeId>, Pair> pairs_;
 };
 

@@ -339,3 +339,30 @@ TEST_CASE("ttst-meta plan: a carved sub-object type whose layout changed needs t
   CHECK(object(plan, "item").kind == ObjectKind::Semantic);
   CHECK(object(plan, "node").kind == ObjectKind::Unchanged);
 }
+
+// A member dropped while one of its type is added (stfw/tests/programs/blind:
+// struct account.next renamed nxt; balance dropped and credit added): a suspected
+// rename, semantic (exit 3) naming the struct and both members, unless v2's
+// TTST_RENAMED_FROM (a rename, automatic) or TTST_DROPPED (a drop) says which.
+TEST_CASE("ttst-meta plan: a suspected member rename needs an annotation (exit 3), RENAMED_FROM or DROPPED say which") {
+  const std::string B = "stfw/tests/programs/blind/";
+  std::string out, err;
+  REQUIRE(run("plan " + B + "blind_v1 " + B + "blind_v2_rename", out, err) == 3);
+  INFO(out);
+  CHECK(out.find("next: suspected-rename struct account.next -> struct account.nxt (both struct account *): annotate "
+                 "TTST_RENAMED_FROM(struct account.nxt, next) or TTST_DROPPED(struct account.next)") != std::string::npos);
+  CHECK(run("plan " + B + "blind_v1 " + B + "blind_v2_drop", out, err) == 3);
+  CHECK(out.find("balance: suspected-rename struct account.balance -> struct account.credit (both long int)") !=
+        std::string::npos);
+  CHECK(run("plan " + B + "blind_v1 " + B + "blind_v2_renamed_from", out, err) == 0);
+  CHECK(out.find("suspected-rename") == std::string::npos);
+  CHECK(run("plan " + B + "blind_v1 " + B + "blind_v2_dropped", out, err) == 0);
+  CHECK(out.find("suspected-rename") == std::string::npos);
+  CHECK(run("plan " + B + "blind_v1 " + B + "blind_v2_dropped_cc", out, err) == 0);  // via TTST_ANNOTATIONS
+  CHECK(out.find("suspected-rename") == std::string::npos);
+  Plan renamed = make_plan(load(B + "blind_v1"), load(B + "blind_v2_renamed_from"));
+  CHECK(renamed.object("struct account") == nullptr);
+  Plan suspected = make_plan(load(B + "blind_v1"), load(B + "blind_v2_rename"));
+  CHECK(object(suspected, "struct account").kind == ObjectKind::Semantic);
+  CHECK(object(suspected, "struct account").what == "type");
+}
