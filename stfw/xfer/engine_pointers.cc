@@ -84,7 +84,8 @@ bool Engine::map_offset(uint32_t src_type, uint32_t dst_type, uint64_t off, uint
     uint64_t dst_count = dst_ty.count == dwarfmeta::image::kFlexibleCount ? 0 : dst_ty.count;
     // One past the end only if it was one past the end in the source: P's end pointer
     // is v2's end pointer; a pointer to an element v2's array no longer has is refused
-    // (not taken for v2's end: it would point past the array afterwards).
+    // (not taken for v2's end: it would point past the array afterwards). A grown
+    // array's end pointer too becomes v2's end, which the backward run maps back.
     if (src_ty.count != dwarfmeta::image::kFlexibleCount && k == src_ty.count && rem == 0)
       return *out = dst_count * dst_elem_size, true;
     if (k > dst_count || (k == dst_count && rem != 0)) return false;
