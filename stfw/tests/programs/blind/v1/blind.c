@@ -19,8 +19,10 @@ struct branch {
   int n;
   struct account *head;
 };
-struct branch branches[4];
+/* cur before branches: no global of the program starts where branches ends, so
+ * &branches[4] is branches' one-past-the-end, not the next global. */
 struct branch *cur;
+struct branch branches[4];
 
 int main(int argc, char **argv) {
   for (int i = 0; i < 100; ++i) {

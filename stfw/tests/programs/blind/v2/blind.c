@@ -42,8 +42,10 @@ struct branch {
 #else
 #define BRANCHES 4
 #endif
-struct branch branches[BRANCHES];
+/* cur before branches: no global of the program starts where branches ends, so
+ * &branches[4] is branches' one-past-the-end, not the next global. */
 struct branch *cur;
+struct branch branches[BRANCHES];
 
 int main(void) {
   int transferred = ttst_is_updating();
