@@ -561,7 +561,7 @@ void Transaction::end(const TransactionEnd& e) {
   rep_.crash = e.crash;
   rep_.detail = e.detail;
   rep_.needs_user_code = e.needs_user_code;
-  rep_.new_pid = o_.pid;
+  rep_.new_pid = 0;  // nothing new serves (P does: old_pid)
   if (past_) rollback_created();
 }
 
@@ -604,7 +604,7 @@ Attempt run_update(const Options& o) {
   Attempt a;
   a.report.started_at = now_iso();
   a.report.old_pid = o.pid;
-  a.report.new_pid = o.pid;
+  a.report.new_pid = 0;  // set to F's pid by the commit
   a.report.old_binary.path = "/proc/" + std::to_string(o.pid) + "/exe";
   a.report.new_binary.path = o.new_path;
   Transaction t(o, a.report);
