@@ -400,6 +400,12 @@ TEST_CASE("committed: state written before the update reads back after it (v1 ->
   CHECK(r.report["transfers"][0]["objects"].get<uint64_t>() > 100);  // 49 keys, their strings, the table...
   CHECK(r.report["transfers"][0]["pointers"].get<uint64_t>() > 50);
   pid_t old_pid = kv.server.pid;
+  // P had exited when "committed" was printed (past_end.h): a zombie now, as this
+  // test, its parent, has not reaped it; the message says so.
+  const std::string state = proc_status_field(old_pid, "State");
+  CHECK_MESSAGE((!state.empty() && state[0] == 'Z'), "old pid state: " << state);
+  CHECK(r.report["message"].get<std::string>().find("is a zombie until its parent process reaps it") !=
+        std::string::npos);
   pid_t f = take_over(kv, r);
   CHECK(f != old_pid);
   std::ifstream pf(pidfile);
