@@ -269,7 +269,7 @@ bool Engine::literal_spaces() {
     char* copy = alloc<char>(size);
     if (!copy) return false;
     if (!env_.read_source || env_.read_source(env_.ctx, at, copy, size) != long(size)) {
-      violation("points to a string literal whose read-only data cannot be read");
+      violation("points to an unreadable string literal");
       return false;
     }
     literal_src_.start[i] = at, literal_src_.end[i] = at + size, literal_src_.bytes[i] = copy;
@@ -281,6 +281,13 @@ bool Engine::literal_spaces() {
     literal_dst_.start[i] = at, literal_dst_.end[i] = range.end + config_.dst_bias;
     literal_dst_.bytes[i] = reinterpret_cast<const char*>(at);
     literal_dst_.count = i + 1;
+  }
+  LiteralSpace* spaces[2] = {&literal_src_, &literal_dst_};
+  for (LiteralSpace* space : spaces) {  // whole strings indexed by content
+    uint64_t count = literal_slots(*space);
+    uint64_t* slots = alloc<uint64_t>(count);
+    if (!slots) return false;
+    index_literals(*space, slots, count);
   }
   return literals_ready_ = true;
 }

@@ -39,10 +39,23 @@ bool holds(const LiteralSpace& s, Place p, const char* str, int64_t len) {
   return b[len] == 0;
 }
 
+uint64_t hash_of(const char* str, int64_t len) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (int64_t k = 0; k < len; ++k) h = (h ^ uint8_t(str[k])) * 1099511628211ull;
+  return h;
+}
+
 // Visits the places of `s` holding str whose kind (whole string or tail) is `whole`,
 // in address order; stops when visit returns true.
 template <class Visit>
 void each_place(const LiteralSpace& s, const char* str, int64_t len, bool whole, Visit&& visit) {
+  if (whole && s.table && len > 0) {  // the index (empty strings, runs of NULs, are not in it): only the slots of equal hashes, in address order
+    for (uint64_t i = hash_of(str, len) & s.mask; s.table[i]; i = (i + 1) & s.mask) {
+      Place p{uint32_t((s.table[i] - 1) >> 40), (s.table[i] - 1) & ((1ull << 40) - 1)};
+      if (holds(s, p, str, len) && visit(p)) return;
+    }
+    return;
+  }
   for (uint32_t r = 0; r < s.count; ++r)
     for (uint64_t k = 0; k + uint64_t(len) < size_of(s, r); ++k) {
       Place p{r, k};
@@ -88,6 +101,29 @@ LiteralMap map_one(const LiteralSpace& from, const LiteralSpace& to, uint64_t a,
 }
 
 }  // namespace
+
+uint64_t literal_slots(const LiteralSpace& s) {
+  uint64_t strings = 0;
+  for (uint32_t r = 0; r < s.count; ++r)
+    for (uint64_t k = 0; k < size_of(s, r); ++k) strings += whole_at(s, Place{r, k}) && s.bytes[r][k] != 0;
+  uint64_t slots = 16;
+  while (slots < 2 * strings) slots *= 2;
+  return slots;
+}
+
+void index_literals(LiteralSpace& s, uint64_t* slots, uint64_t count) {
+  for (uint64_t i = 0; i < count; ++i) slots[i] = 0;
+  for (uint32_t r = 0; r < s.count; ++r)
+    for (uint64_t k = 0; k < size_of(s, r); ++k) {
+      Place p{r, k};
+      int64_t len = whole_at(s, p) && s.bytes[r][k] != 0 ? length_at(s, p) : -1;
+      if (len <= 0) continue;
+      uint64_t i = hash_of(s.bytes[r] + k, len) & (count - 1);
+      while (slots[i]) i = (i + 1) & (count - 1);
+      slots[i] = (uint64_t(r) << 40 | k) + 1;
+    }
+  s.table = slots, s.mask = count - 1;
+}
 
 LiteralMap map_literal(const LiteralSpace& from, const LiteralSpace& to, uint64_t a, uint64_t* out) {
   LiteralMap m = map_one(from, to, a, out);

@@ -27,7 +27,16 @@ struct LiteralSpace {
   uint32_t count = 0;
   uint64_t start[kMaxRanges] = {}, end[kMaxRanges] = {};
   const char* bytes[kMaxRanges] = {};
+  // The whole strings by content (index_literals): open addressing, linear probing,
+  // so equal strings are met in address order; each slot holds range << 40 | offset,
+  // plus one (0: empty). Null: every query scans.
+  uint64_t* table = nullptr;
+  uint64_t mask = 0;
 };
+
+// How many slots index_literals needs for `s` (a power of two), then fills them.
+uint64_t literal_slots(const LiteralSpace& s);
+void index_literals(LiteralSpace& s, uint64_t* slots, uint64_t count);
 
 enum class LiteralMap { kMapped, kUnknown, kNotReversible };
 
