@@ -132,7 +132,7 @@ struct Report {
   std::string advice;       // one line: what to do
   std::string started_at;   // ISO 8601, UTC
   int64_t old_pid = 0;
-  int64_t new_pid = 0;      // the process serving after the attempt (== old_pid unless committed)
+  int64_t new_pid = 0;      // the new process serving after a commit; 0 otherwise (old_pid serves)
   Binary old_binary;
   Binary new_binary;
   std::vector<Phase> phases;

@@ -104,7 +104,10 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
     std::fprintf(stderr, "ttst-supervise: could not write the report: %s\n", e.what());
   }
   if (json) std::cout << sv::to_json(a.report).dump(2) << std::endl;
-  std::fprintf(stderr, "ttst-supervise: %s: %s. %s.%s\n", sv::to_string(a.report.outcome),
+  // A --validate-only run that passed is "validated" on this line (its report keeps
+  // outcome rolled_back, reason validate_only: supervisor/REPORT.md).
+  const bool validated = a.report.reason == sv::Reason::kValidateOnly;
+  std::fprintf(stderr, "ttst-supervise: %s: %s. %s.%s\n", validated ? "validated" : sv::to_string(a.report.outcome),
                a.report.message.c_str(), a.report.advice.c_str(),
                where.empty() ? "" : (" Report: " + where).c_str());
   return a.exit_status;

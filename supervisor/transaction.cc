@@ -43,6 +43,7 @@
 #include "supervisor/future_startup.h"
 #include "supervisor/grace_period.h"
 #include "supervisor/past_children.h"
+#include "supervisor/past_end.h"
 #include "supervisor/pending_signals.h"
 #include "supervisor/preflight.h"
 #include "supervisor/quiesce/quiesce.h"
@@ -146,6 +147,7 @@ struct CommitNotes {
   std::string pidfile_problem;
   std::optional<Grace> grace;  // the grace period F served (healthy)
   const std::vector<PassedSignal>* signals = nullptr;  // P's pending signals (pending_signals.h)
+  PastEnd::State past_state = PastEnd::State::kReaped;  // P after its SIGKILL (past_end.h)
 };
 
 std::string commit_message(pid_t past, const std::string& v2, pid_t future, const CommitNotes& n) {
@@ -160,6 +162,10 @@ std::string commit_message(pid_t past, const std::string& v2, pid_t future, cons
     m += "; " + std::to_string(n.flushed.lost) + " bytes of its buffered output could not be written (" +
          n.flushed.problem + ")";
   if (!n.pidfile_problem.empty()) m += "; could not rewrite the pid file (" + n.pidfile_problem + ")";
+  if (n.past_state == PastEnd::State::kZombie)
+    m += "; the old pid " + std::to_string(past) + " is a zombie until its parent process reaps it";
+  if (n.past_state == PastEnd::State::kRunning)
+    m += "; the old pid " + std::to_string(past) + " had not exited yet (killed)";
   if (n.grace)
     m += "; it served a grace period of " + std::to_string(static_cast<long>(n.grace->ms)) + " ms (" +
          n.grace->health + ") before the old version was ended";
@@ -450,8 +456,10 @@ void Transaction::commit() {
   // its exit_group anyway.
   rep_.pending_signals = pass_pending_signals(o_.pid, fpid);
   notes.signals = &rep_.pending_signals;
+  PastEnd past_end(o_.pid);  // past_end.h: P gone (reaped, or said) before "committed"
   ::kill(o_.pid, SIGKILL);
   past_->release();
+  notes.past_state = past_end.wait(milliseconds(2000), milliseconds(100));
   if (!o_.pidfile.empty()) {
     try {
       sys::write_file_atomically(o_.pidfile, std::to_string(fpid) + "\n");
@@ -561,7 +569,7 @@ void Transaction::end(const TransactionEnd& e) {
   rep_.crash = e.crash;
   rep_.detail = e.detail;
   rep_.needs_user_code = e.needs_user_code;
-  rep_.new_pid = o_.pid;
+  rep_.new_pid = 0;  // nothing new serves (P does: old_pid)
   if (past_) rollback_created();
 }
 
@@ -604,7 +612,7 @@ Attempt run_update(const Options& o) {
   Attempt a;
   a.report.started_at = now_iso();
   a.report.old_pid = o.pid;
-  a.report.new_pid = o.pid;
+  a.report.new_pid = 0;  // set to F's pid by the commit
   a.report.old_binary.path = "/proc/" + std::to_string(o.pid) + "/exe";
   a.report.new_binary.path = o.new_path;
   Transaction t(o, a.report);

@@ -18,6 +18,7 @@
 #include "stfw/xfer/annotations.h"
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/message.h"
+#include "stfw/xfer/string_literals.h"
 
 namespace ttst::stfw::engine_detail {
 
@@ -369,6 +370,10 @@ class Engine {
   bool process_string(uint64_t v, uint64_t lo, uint64_t hi, bool args, uint64_t* out);
   void target_missing(uint64_t v, const Object& o);
   bool string_literal(uint64_t v, uint64_t* out);
+  // Both versions' read-only data for string_literal (the source's copied once).
+  bool literal_spaces();
+  LiteralSpace literal_src_, literal_dst_;
+  bool literals_ready_ = false;
 
   // ---- carved containers (engine_containers.cc) ----------------------------------------------
   // Typing runs in passes: a pass that declares new containers (a holder member or

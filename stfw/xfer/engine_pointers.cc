@@ -265,32 +265,59 @@ void Engine::target_missing(uint64_t v, const Object& o) {
     message_.text(", which does not exist in ").text(config_.backward ? "v1" : "v2");
 }
 
-bool Engine::string_literal(uint64_t v, uint64_t* out) {
-  char buf[4096];
-  long n = env_.read_source ? env_.read_source(env_.ctx, v, buf, sizeof buf) : -1;
-  long len = -1;
-  for (long k = 0; k < n; ++k)
-    if (buf[k] == 0) {
-      len = k;
-      break;
+// Both versions' read-only data (the ranges dwarfmeta found: .rodata*): the
+// source's copied once from its process, the destination's read in place.
+bool Engine::literal_spaces() {
+  if (literals_ready_) return true;
+  const uint32_t max = LiteralSpace::kMaxRanges;
+  for (uint32_t i = 0; i < src_meta().range_count() && i < max; ++i) {
+    const auto& range = src_meta().range(i);
+    uint64_t size = range.end - range.start, at = range.start + config_.src_bias;
+    char* copy = alloc<char>(size);
+    if (!copy) return false;
+    if (!env_.read_source || env_.read_source(env_.ctx, at, copy, size) != long(size)) {
+      violation("points to an unreadable string literal");
+      return false;
     }
-  if (len < 0) {
-    violation("points to an unreadable string literal");
-    return false;
+    literal_src_.start[i] = at, literal_src_.end[i] = at + size, literal_src_.bytes[i] = copy;
+    literal_src_.count = i + 1;
   }
-  for (uint32_t i = 0; i < dst_meta().range_count(); ++i) {
+  for (uint32_t i = 0; i < dst_meta().range_count() && i < max; ++i) {
     const auto& range = dst_meta().range(i);
-    const char* p = reinterpret_cast<const char*>(range.start + config_.dst_bias);
-    uint64_t size = range.end - range.start;
-    for (uint64_t k = 0; k + uint64_t(len) < size; ++k) {
-      if (p[k] != buf[0]) continue;
-      long m = 0;
-      while (m <= len && p[k + m] == buf[m]) ++m;
-      if (m > len) return *out = range.start + config_.dst_bias + k, true;
-    }
+    uint64_t at = range.start + config_.dst_bias;
+    literal_dst_.start[i] = at, literal_dst_.end[i] = range.end + config_.dst_bias;
+    literal_dst_.bytes[i] = reinterpret_cast<const char*>(at);
+    literal_dst_.count = i + 1;
   }
+  LiteralSpace* spaces[2] = {&literal_src_, &literal_dst_};
+  for (LiteralSpace* space : spaces) {  // whole strings indexed by content
+    uint64_t count = literal_slots(*space);
+    uint64_t* slots = alloc<uint64_t>(count);
+    if (!slots) return false;
+    index_literals(*space, slots, count);
+  }
+  return literals_ready_ = true;
+}
+
+// A pointer into a string literal: the same position in this version's literals
+// (string_literals.h: the string holding it, its index among equal strings, the
+// offset), so that the backward transfer brings it back to the very same byte.
+bool Engine::string_literal(uint64_t v, uint64_t* out) {
+  if (!literal_spaces()) return false;
+  LiteralMap m = map_literal(literal_src_, literal_dst_, v, out);
+  if (m == LiteralMap::kMapped) return true;
+  char text[64] = "";
+  if (env_.read_source) env_.read_source(env_.ctx, v, text, sizeof text - 1);
+  text[sizeof text - 1] = 0;
   violation("points to the string literal \"");
-  message_.text(buf).text("\", which v2 does not have");
+  message_.text(text);
+  if (m == LiteralMap::kUnknown)
+    message_.text("\", which ").text(config_.backward ? "v1" : "v2").text(" does not have");
+  else
+    message_.text("\", which ")
+        .text(config_.backward ? "v1" : "v2")
+        .text(" holds in fewer places (the linker merged equal strings or tails): the round trip could not "
+              "bring it back to the same byte; give the pointer a transfer hook");
   return false;
 }
 

@@ -275,7 +275,7 @@ TEST_CASE("ttst-supervise --validate-only: an idle declared poller loop validate
     MESSAGE(err);
     if (p == "pollprog") {
       CHECK(rc == 0);
-      CHECK(err.find("validation passed") != std::string::npos);
+      CHECK(err.find("ttst-supervise: validated: ") != std::string::npos);
     } else {  // today's behaviour without the declaration: driven, never reaches it
       CHECK(rc == 2);
       CHECK(err.find("update point") != std::string::npos);
