@@ -69,6 +69,18 @@ std::string first_line(const std::vector<uint8_t>& output) {
   return line;
 }
 
+// What follows `prefix` on each of the agent's output lines that starts with it.
+std::vector<std::string> prefixed_lines(const std::vector<uint8_t>& output, const std::string& prefix) {
+  std::vector<std::string> found;
+  for (size_t at = 0, end; at < output.size(); at = end + 1) {
+    end = at;
+    while (end < output.size() && output[end] != 0) ++end;
+    std::string line(output.begin() + at, output.begin() + end);
+    if (line.rfind(prefix, 0) == 0) found.push_back(line.substr(prefix.size()));
+  }
+  return found;
+}
+
 // The value of "key=" in the agent's line of figures (its first line on success), or
 // `none` when absent.
 std::string figure(const std::string& line, const std::string& key, const std::string& none = "0") {
@@ -157,6 +169,7 @@ Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, con
     if (!t.backward) done.past_library_fds = descriptor_list(figure(line, "past_library_fds", "-"));
     done.dead_pointers = figure_number(line, "dead_pointers");
     done.unmapped_words = figure_number(line, "unmapped_words");
+    if (!t.backward) done.keep_new_candidates = prefixed_lines(out.output, TTST_STFW_KEEP_NEW_CANDIDATE_PREFIX);
     return done;
   }
   if (out.status == TTST_AGENT_STATUS_UNKNOWN_TASK)

@@ -529,7 +529,7 @@ class Engine {
   void sort_kept();
   int64_t kept_holding(uint64_t v) const;
   bool translate_kept(uint64_t v, const KeptRange& r, uint64_t* out);
-  bool kept_partner(uint64_t addr) const;
+  bool kept_partner(uint64_t addr, uint64_t size) const;
   KeptRange* kept_ = nullptr;
   uint32_t kept_count_ = 0, kept_capacity_ = 0, kept_work_count_ = 0, kept_root_ = 0, kept_ranges_paired_ = 0;
   uint32_t* kept_work_ = nullptr;

@@ -283,10 +283,11 @@ bool Engine::translate_kept(uint64_t v, const KeptRange& r, uint64_t* out) {
   return false;
 }
 
-// Forward: is this start-up object of F part of the kept graph (never freed)?
-bool Engine::kept_partner(uint64_t addr) const {
+// Forward: does this start-up object of F [addr, addr + size) hold part of the kept
+// graph (then it is never freed)?
+bool Engine::kept_partner(uint64_t addr, uint64_t size) const {
   for (uint32_t i = 0; i < kept_count_; ++i)
-    if (kept_[i].paired && addr - kept_[i].dst < (kept_[i].dst_size ? kept_[i].dst_size : 1)) return true;
+    if (kept_[i].paired && kept_[i].dst - addr < (size ? size : 1)) return true;
   return false;
 }
 
