@@ -9,6 +9,7 @@
 // found by name in this process's metadata image.
 #include "stfw/stfw_task.h"
 #include "stfw/xfer/agent_output.h"
+#include "stfw/xfer/elf_initial.h"
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/epoll_rebuild.h"
 #include "stfw/xfer/libevent_adapter.h"
@@ -37,6 +38,7 @@ struct CallbackContext {
   uint64_t alloc_fn, free_fn;
   ttst::stfw::LibrarySymbols* symbols;
   ttst::stfw::LibeventReplay* libevent;  // forward: adapter 0's run-time part (library_state.h)
+  ttst::stfw::InitialImage* initial = nullptr;  // forward: P's executable's initializers (elf_initial.h)
 };
 
 // The library adapters' hooks (engine.h Env::library_*): one adapter, libevent.
@@ -55,6 +57,10 @@ void library_handle(void* c, uint32_t adapter, uint64_t src, uint64_t dst) {
 
 uint64_t library_symbol(void* c, const ttst::stfw::LibRange* lib, uint64_t v, char* symbol, uint64_t cap) {
   return static_cast<CallbackContext*>(c)->symbols->translate(lib, v, symbol, cap);
+}
+
+long read_initial(void* c, uint64_t link_addr, void* buf, uint64_t len) {
+  return static_cast<CallbackContext*>(c)->initial->read(link_addr, buf, len);
 }
 
 long read_source(void* c, uint64_t addr, void* buf, uint64_t len) {
@@ -418,6 +424,7 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   }
   m.text(" cpu_ns=").number(thread_cpu_ns() - cpu_start);  // this thread's CPU time (vs. the cycles: time not run)
   m.text(" frame_words=").number(r.frame_words);
+  m.text(" kept=").number(r.kept).text(" kept_unpaired=").number(r.kept_unpaired).text(" untouched=").number(r.untouched);
   m.end();
   for (uint64_t i = 0; i < r.superseded_count; ++i) {  // stfw_task.h: one line each
     const ttst::stfw::Superseded& s = r.superseded[i];
@@ -464,7 +471,10 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
                       &library_symbol};
   if (!backward) env.library_release = &library_release, env.library_embedded = &library_embedded;
   if (!backward) env.library_handle = &library_handle;
+  ttst::stfw::InitialImage initial;  // closed when the task ends (it runs in the program)
+  if (initial.open(backward ? 0 : setup.ctx.peer)) setup.ctx.initial = &initial, env.read_initial = &read_initial;
   ttst::stfw::Result r = ttst::stfw::transfer(setup.cfg, env);
+  initial.close();
   if (r.status == 0)
     if (int64_t status = replay_libevent(setup)) return status;
   if (r.status == 0)

@@ -76,6 +76,12 @@ struct Env {
   // A pointer to one of the library's own objects (an adapter's handle type:
   // libevent's struct event_base) held `src` in the source and keeps `dst` here.
   void (*library_handle)(void* ctx, uint32_t adapter, uint64_t src, uint64_t dst) = nullptr;
+  // Optional: v1's executable's initial bytes at link address `link_addr` (forward
+  // the source's, backward this process's; its ELF initializer, zeros past a
+  // segment's file part) into buf;
+  // returns how many came from the file, or < 0 when unknown (elf_initial.h).
+  // Globals still equal to it take this process's start-up value (keep_new).
+  long (*read_initial)(void* ctx, uint64_t link_addr, void* buf, uint64_t len) = nullptr;
 };
 
 // A library whose objects the program embeds or points to (library_state.h).
@@ -152,6 +158,7 @@ struct Result {
   uint64_t container_free = 0;  // bytes of containers in no sub-object: free memory, not state
   uint64_t kept = 0;            // TTST_KEEP_NEW: values of the source's kept graph paired with this process's
   uint64_t kept_unpaired = 0;   // and those without a counterpart (pointers into them are refused)
+  uint64_t untouched = 0;       // globals still equal to v1's ELF initializer: v2's start-up value kept
   // Forward: suggestions for TTST_KEEP_NEW, the source's global indices (metadata)
   // of globals whose graph v2's start-up built again, longer (engine_keep_new_candidates.cc).
   const uint32_t* keep_new_candidates = nullptr;

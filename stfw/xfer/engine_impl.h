@@ -134,6 +134,7 @@ class Engine {
   Result run() {
     uint64_t t0 = rdtsc();
     if (!index_objects() || !resolve_library_rules()) return finish();
+    if (env_.read_initial) keep_untouched_globals();  // engine_keep_new.cc
     uint64_t t1 = rdtsc();
     if (!type_objects() || !type_library_containers()) return finish();
     if (annotations_.has_keep_new() && !pair_kept_graphs()) return finish();
@@ -530,6 +531,10 @@ class Engine {
   int64_t kept_holding(uint64_t v) const;
   bool translate_kept(uint64_t v, const KeptRange& r, uint64_t* out);
   bool kept_partner(uint64_t addr, uint64_t size) const;
+  // Globals whose value in P still equals v1's ELF initializer
+  // take this process's start-up value (rule kRuleSkip); pointer-holding ones only
+  // when zero-initialised (.bss: no relocation can apply). Result::untouched counts them.
+  void keep_untouched_globals();
   KeptRange* kept_ = nullptr;
   uint32_t kept_count_ = 0, kept_capacity_ = 0, kept_work_count_ = 0, kept_root_ = 0, kept_ranges_paired_ = 0;
   uint32_t* kept_work_ = nullptr;

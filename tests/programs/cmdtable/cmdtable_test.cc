@@ -115,6 +115,7 @@ KvServer updated(const std::string& v2, KvClient*& early) {
   fill(*early, "k");
   CHECK(early->command("COUNT") == "ERROR unknown command");
   CHECK(early->command("BY k3") == "BY SET");
+  CHECK(early->command("BANNER") == "BANNER cmdtable one sets=40 motd=-");
   Run r = supervise(server.pid, v2);
   REQUIRE(r.status == 0);
   CHECK(r.report["outcome"] == "committed");
@@ -171,6 +172,9 @@ TEST_CASE("without the annotation: v1's table is carried over and the new comman
   KvClient* early = nullptr;
   KvServer server = updated("cmdtable_v2", early);
   CHECK(early->command("COUNT") == "ERROR unknown command");
+  // Globals still equal to v1's ELF initializer (banner in .data, motd in .bss) take
+  // v2's start-up values; the counter v1 wrote is carried over.
+  CHECK(early->command("BANNER") == "BANNER cmdtable two sets=40 motd=welcome");
   check_data(*early, "k");
   CHECK(early->command("BY k3") == "BY SET");
   delete early;
