@@ -115,7 +115,14 @@ struct ThreadVerdict {
   ThreadState state = ThreadState::kRunning;
   std::string function;       // innermost program function ("" if none found)
   std::string where;          // one line: "read() called from handle_request+0x2a <- event_loop <- main"
+  std::string start;          // the thread's start function: "main" for the main thread; for
+                              // another, the outermost program frame of its CFI unwind when
+                              // a library frame (libc's start_thread) lies beyond it; else ""
 };
+
+// "thread TID (START)", or "thread TID" when its start function is not known: how
+// messages name a thread (a tid alone means nothing once the process has ended).
+std::string thread_label(const ThreadVerdict& t);
 
 // What the rule found for a process.
 struct Verdict {
