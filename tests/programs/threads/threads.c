@@ -16,8 +16,11 @@
  *   GET            "VAL worker=W served=S ticks=T jobs=J eintr=E"
  *   JOB            posts a job to the job thread; "OK"
  *   SLOW           the handler blocks in read() for a second line (mid-request,
- *                  in a worker); the reply "DONE <line>" comes once it arrives
- *   TIDS           "TIDS main=P w0=.. w1=.. timer=.. jobs=.."
+ *                  in a worker); the reply "DONE <line>" comes once it arrives;
+ *                  a second line "SPAWN" makes the handler start one more thread
+ *                  (extra_main: a nanosleep loop with its update point), "SHORT"
+ *                  a thread that ends at once (threads created mid-update)
+ *   TIDS           "TIDS main=P w0=.. w1=.. timer=.. jobs=.. extra=.." (0: none)
  * Each worker's state is a per-thread struct (`struct worker`), in v2 of issue 19
  * its layout changes. */
 #define _GNU_SOURCE
@@ -52,7 +55,7 @@ struct worker {
 static struct worker workers[NWORKERS];
 static volatile long ticks, jobs_done, eintr;
 static volatile int busy_timer;
-static pid_t timer_tid, jobs_tid;
+static pid_t timer_tid, jobs_tid, extra_tid;
 static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t job_cv = PTHREAD_COND_INITIALIZER;
 static int jobs_pending;
@@ -73,6 +76,19 @@ static void reply(int fd, const char *s) {
   count_eintr(r);
 }
 
+static void *extra_main(void *arg) {
+  (void)arg;
+  extra_tid = (pid_t)syscall(SYS_gettid);
+  for (;;) {
+    TTST_UPDATE_POINT();
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    count_eintr(nanosleep(&ts, NULL));
+  }
+  return NULL;
+}
+
+static void *short_main(void *arg) { return arg; }
+
 /* Mid-request: the rest of the request is read here, blocking. */
 __attribute__((noinline)) static void handle_slow(int fd) {
   char rest[128];
@@ -81,6 +97,14 @@ __attribute__((noinline)) static void handle_slow(int fd) {
   if (n <= 0) return;
   rest[n] = 0;
   rest[strcspn(rest, "\r\n")] = 0;
+  pthread_t t;
+  if (!strcmp(rest, "SPAWN") || !strcmp(rest, "SHORT")) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_create(&t, &attr, !strcmp(rest, "SPAWN") ? extra_main : short_main, NULL);
+    pthread_attr_destroy(&attr);
+  }
   char out[160];
   snprintf(out, sizeof out, "DONE %s\n", rest);
   reply(fd, out);
@@ -108,8 +132,8 @@ __attribute__((noinline)) static int handle_request(struct worker *w, int fd) {
   } else if (!strncmp(line, "SLOW", 4)) {
     handle_slow(fd);
   } else if (!strncmp(line, "TIDS", 4)) {
-    snprintf(out, sizeof out, "TIDS main=%d w0=%d w1=%d timer=%d jobs=%d\n", (int)getpid(), (int)workers[0].tid,
-             (int)workers[1].tid, (int)timer_tid, (int)jobs_tid);
+    snprintf(out, sizeof out, "TIDS main=%d w0=%d w1=%d timer=%d jobs=%d extra=%d\n", (int)getpid(),
+             (int)workers[0].tid, (int)workers[1].tid, (int)timer_tid, (int)jobs_tid, (int)extra_tid);
     reply(fd, out);
   } else {
     reply(fd, "ERR\n");

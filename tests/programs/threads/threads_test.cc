@@ -350,6 +350,42 @@ TEST_CASE("a worker mid-request is run to its update point when its client compl
   sv.check_intact();
 }
 
+TEST_CASE("threads created while a worker is driven: adopted and driven to their point, or forgotten when they end") {
+  for (const std::string what : {"SPAWN", "SHORT"}) {
+    CAPTURE(what);
+    Server sv;
+    UpdatePointMap map = UpdatePointMap::load(runfile(kProg));
+    Conn c(sv.port);
+    const pid_t w = worker_of(sv, c);
+    REQUIRE(c.send("SLOW"));
+    wait_thread_in(sv.pid(), w, SYS_read);
+    Run r;
+    std::thread supervisor([&] { r = run(supervise_args(sv.pid())); });
+    bool driving = false;
+    for (int i = 0; i < 5000 && !driving; ++i) {
+      driving = update_requested(sv.pid(), map) == 1;
+      if (!driving) std::this_thread::sleep_for(milliseconds(1));
+    }
+    CHECK(driving);
+    REQUIRE(c.send(what));  // the driven worker starts a thread before its reply
+    CHECK(c.line() == "DONE " + what);
+    supervisor.join();
+    if (what == "SPAWN") {
+      const pid_t extra = static_cast<pid_t>(field(request(sv.port, "TIDS"), "extra"));
+      REQUIRE(extra != 0);
+      CHECK_MESSAGE(r.status == 2, r.last);
+      CHECK_MESSAGE(r.last.find("threads: quiescence reached, transfer of 6 threads not supported yet") != std::string::npos, r.last);
+      CHECK_MESSAGE(r.last.find("thread " + std::to_string(extra) + " (extra_main) at update point in extra_main") !=
+                        std::string::npos,
+                    r.last);
+      sv.tids["extra"] = extra;
+    } else {
+      check_refused_after_quiescence(r, sv);
+    }
+    sv.check_intact();
+  }
+}
+
 TEST_CASE("a worker mid-request past the bound: refused naming the thread and where it is") {
   Server sv;
   Conn c(sv.port);
