@@ -43,6 +43,14 @@
 // not quiescent. The libc wrapper frames below it are the only place a stale return
 // address could precede it.
 //
+// Threads. The rule is applied to each thread of P on its own; P is quiescent
+// when every thread is at an update point or quiescent. Each kind of thread has its
+// loop and update point (a worker's event loop, a timer's nanosleep loop, a job
+// thread's pthread_cond_wait loop: the wait is written in the loop's own body, the
+// futex call inside libc is reached from there). Busy threads are driven together
+// while the others stay stopped (drive_threads.h). A thread is named by its tid and
+// start function (ThreadVerdict::start, thread_label), found by the CFI unwind.
+//
 // Pollers (ttst_abi.h §7). An event loop whose blocking call sits in a helper
 // (nginx: the update point in ngx_single_process_cycle, epoll_wait in
 // ngx_epoll_process_events, reached through ngx_process_events_and_timers and the
