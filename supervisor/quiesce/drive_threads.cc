@@ -122,7 +122,14 @@ DriveOutcome drive_threads(inject::SeizedProcess& past, const Verdict& found, co
   }
   // Every thread stopped again (the stragglers without their program seeing it),
   // the kernel's auto-attached newcomers adopted, TRACECLONE taken off.
-  for (pid_t tid : running) task_of(past, tid)->interrupt(milliseconds(1000));
+  for (pid_t tid : running) {
+    try {
+      task_of(past, tid)->interrupt(milliseconds(1000));
+    } catch (const inject::TraceeDied&) {
+      if (tid == past.pid()) throw;
+      past.forget(tid);  // it ended just now
+    }
+  }
   const int unseen = adopt_unseen(past);
   for (inject::Task& t : past.threads()) t.set_options(inject::kOptionsPast);
   if (running.empty() && unseen == 0) {
