@@ -29,6 +29,10 @@ void check_running_program(pid_t pid) {
   const std::string proc = "/proc/" + std::to_string(pid);
   if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH) || !fs::exists(proc))
     throw Refusal("no process with pid " + std::to_string(pid), "check the pid (ps, the service's pid file)");
+  if (std::optional<sys::ProcStatus> st = sys::ProcStatus::read(pid); st && st->exited() && st->threads() > 1)
+    throw Refusal("pid " + std::to_string(pid) + "'s main thread has ended (pthread_exit) while " +
+                      std::to_string(st->threads() - 1) + " other thread(s) run: such a program cannot be updated yet",
+                  "keep the program's main thread running (its loop with an update point)");
   if (std::optional<sys::ProcStatus> st = sys::ProcStatus::read(pid); st && st->exited())
     throw Refusal("pid " + std::to_string(pid) + " has exited (it is a zombie)",
                   "check the pid; the program is no longer running");

@@ -11,7 +11,8 @@
  * Every system call that returns EINTR is counted (`eintr`): an update that does
  * not commit must leave it 0.
  *
- *   threads [busy]      prints "READY pid=P port=N" once every thread runs
+ *   threads [busy|main_exits]  prints "READY pid=P port=N" once every thread runs
+ *                       (main_exits: then the main thread ends, pthread_exit)
  * Requests (one line each, one reply line):
  *   GET            "VAL worker=W served=S ticks=T jobs=J eintr=E"
  *   JOB            posts a job to the job thread; "OK"
@@ -230,6 +231,7 @@ int main(int argc, char **argv) {
     usleep(1000);
   }
   printf("READY pid=%d port=%d\n", (int)getpid(), ntohs(a.sin_port));
+  if (argc > 1 && !strcmp(argv[1], "main_exits")) pthread_exit(NULL); /* the others run on */
   for (unsigned next = 0;; next++) {
     TTST_UPDATE_POINT();
     int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);

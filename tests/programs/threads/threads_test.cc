@@ -9,7 +9,9 @@
 //  - under load from 4 clients: quiescence reached, no request lost or failed;
 //  - a worker mid-request run to its update point when its client completes the
 //    request, no EINTR anywhere; past the bound: refused naming the worker;
-//  - the supervisor SIGKILLed before each of its calls that change P.
+//  - the supervisor SIGKILLed before each of its calls that change P;
+//  - threads created while a worker is driven (adopted, or forgotten when they end);
+//  - a P whose main thread has ended: refused in the plan, untouched.
 // After each: P untraced, the same threads, all serving, no EINTR ever seen.
 #include <doctest/doctest.h>
 
@@ -438,4 +440,17 @@ TEST_CASE("the supervisor SIGKILLed before each of its calls that change P: ever
     CHECK_MESSAGE((last.rfind("killed " + std::to_string(k) + " ", 0) == 0 || last.rfind("exited 2 ", 0) == 0), last);
     sv.check_intact();
   }
+}
+
+TEST_CASE("a P whose main thread has ended (pthread_exit): refused in the plan, its threads untouched") {
+  Spawned s = spawn({runfile(kProg), "main_exits"});
+  std::string ready = read_line(s.from_child, milliseconds(20000));
+  REQUIRE(ready.rfind("READY pid=", 0) == 0);
+  for (int i = 0; i < 2500 && sys::ProcStatus::read(s.pid)->state() != 'Z'; ++i) std::this_thread::sleep_for(milliseconds(2));
+  Run r = run(supervise_args(s.pid));
+  CHECK(r.status == 2);
+  CHECK_MESSAGE(r.last.find("main thread has ended (pthread_exit) while 4 other thread(s) run") != std::string::npos, r.last);
+  CHECK(sys::thread_ids(s.pid).value_or(std::vector<pid_t>{}).size() == 5);
+  for (pid_t t : sys::thread_ids(s.pid).value_or(std::vector<pid_t>{})) CHECK(sys::ProcStatus::read(t)->tracer_pid() == 0);
+  kill_and_reap(s.pid);
 }
