@@ -414,6 +414,7 @@ TEST_CASE("the supervisor SIGKILLed before each of its calls that change P: ever
     return head;
   };
   std::string listing;
+  for (const char* w : {"w0", "w1"}) wait_thread_in(sv.pid(), sv.tids[w], SYS_epoll_wait);
   run(with_killer({killer, "--list", "--past", std::to_string(sv.pid()), "--"}), &last, &listing);
   REQUIRE_MESSAGE(last.rfind("exited 2 after ", 0) == 0, last);
   const long steps = std::stol(last.substr(15));
@@ -436,6 +437,11 @@ TEST_CASE("the supervisor SIGKILLed before each of its calls that change P: ever
   for (long k = 1; k <= steps; ++k) {
     if (windows.count(k)) continue;
     CAPTURE(k);
+    // Every waiting thread back in its wait (check_intact's requests just ended):
+    // the same calls in the same order as the listed attempt.
+    for (const char* w : {"w0", "w1"}) wait_thread_in(sv.pid(), sv.tids[w], SYS_epoll_wait);
+    wait_thread_in(sv.pid(), sv.tids["jobs"], SYS_futex);
+    wait_thread_in(sv.pid(), sv.pid(), SYS_accept4);
     run(with_killer({killer, "--past", std::to_string(sv.pid()), "--kill", std::to_string(k), "--"}), &last);
     CHECK_MESSAGE((last.rfind("killed " + std::to_string(k) + " ", 0) == 0 || last.rfind("exited 2 ", 0) == 0), last);
     sv.check_intact();
