@@ -46,6 +46,7 @@
 #include "supervisor/past_end.h"
 #include "supervisor/pending_signals.h"
 #include "supervisor/preflight.h"
+#include "supervisor/quiesce/drive_threads.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/runtime_block.h"
 #include "supervisor/service_notify.h"
@@ -184,6 +185,8 @@ class Transaction {
 
   void plan();
   void quiesce();
+  void drive_past(const quiesce::Verdict& verdict);
+  void refuse_threads();
   void create();
   void startup();
   void forward();
@@ -280,21 +283,48 @@ void Transaction::quiesce() {
   const Executable& v1 = inputs_->v1;
   quiesce::Verdict verdict = quiesce::classify(*past_, v1.update_points());
   spdlog::debug("quiescence: {}", verdict.message);
-  if (past_->threads().size() != 1)
-    refuse(Reason::kBadInput, "the program started a thread: multi-threaded programs are not supported yet",
-           "update a single-threaded program");
   past_bias_ = v1.bias_in(o_.pid);
   past_runtime_.emplace(o_.pid, v1.runtime_block() + past_bias_);
-  if (verdict.quiescent) return;
+  if (!verdict.quiescent) drive_past(verdict);
+  if (past_->threads().size() > 1) refuse_threads();
+}
+
+// The stop protocol (ttst_abi.h §4): one thread, or every busy thread of several
+// while the others stay put (quiesce/drive_threads.h).
+void Transaction::drive_past(const quiesce::Verdict& verdict) {
   const milliseconds bound = std::min(deadline_.left(), std::max(milliseconds(100), o_.timeout / 5));
   std::string where;
   driven_ = true;  // from the first write of update_requested on
+  if (past_->threads().size() > 1) {
+    const quiesce::DriveOutcome d = quiesce::drive_threads(*past_, verdict, inputs_->v1.update_points(),
+                                                           *past_runtime_, bound);
+    if (d.reached) return;
+    driven_ = false;  // the flag is written back to 0 already
+    refuse(Reason::kNotQuiescent, "the program's threads did not all reach an update point: " + d.message,
+           "try again when the program is idle, or raise --timeout");
+  }
   if (!quiesce::drive_to_update_point(*past_, *past_runtime_, bound, where)) {
     driven_ = false;  // the flag is written back to 0 already
     refuse(Reason::kNotQuiescent,
            "the program did not reach an update point within " + std::to_string(bound.count()) + " ms (" + where + ")",
            "try again when the program is idle, or raise --timeout");
   }
+}
+
+// P quiescent with several threads: the transfers move one thread's context (R and
+// F are single-threaded forks of P's main thread; TLS blocks, other stacks'
+// roots and F's own threads are not handled yet, issue 19), so the attempt ends
+// here, after quiescence, P released with every thread where it was.
+void Transaction::refuse_threads() {
+  const quiesce::Verdict now = quiesce::classify(*past_, inputs_->v1.update_points());
+  std::string names;
+  for (const quiesce::ThreadVerdict& t : now.threads)
+    names += (names.empty() ? "" : ", ") + quiesce::thread_label(t) + " " + quiesce::state_name(t.state) +
+             (t.function.empty() ? "" : " in " + t.function);
+  refuse(Reason::kBadInput,
+         "threads: quiescence reached, transfer of " + std::to_string(now.threads.size()) +
+             " threads not supported yet: " + names,
+         "update a single-threaded build of the program, or wait for the multi-threaded release (issue 19)");
 }
 
 // create: F, v2 exec'd from a fork of P with P's argv, environment and descriptors.
