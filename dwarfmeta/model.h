@@ -157,6 +157,7 @@ struct Local {
   std::string name;           // "loop"; an inlined function's local: "inlined::loop"
   int64_t cfa_offset = 0;     // its address minus the frame's CFA
   uint64_t size = 0;          // bytes (its type's size)
+  TypeId type = kVoid;        // its declared type (alloc_sites.cc: a site's type hint)
   bool operator==(const Local&) const = default;
 };
 
