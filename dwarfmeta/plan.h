@@ -35,7 +35,8 @@ struct Change {
                        // truncated retargeted renumbered enumerator-added enumerator-dropped
                        // type-changed union-changed signature-changed bitfield-moved renamed tls-changed
                        // suspected-rename (a member dropped while one of its type is added: semantic
-                       // unless RENAMED_FROM or DROPPED says which)
+                       // unless RENAMED_FROM or DROPPED says which) pointer-array-resized (an array
+                       // of pointers grown or truncated: semantic, a hash table's buckets may be)
   std::string from, to;
   bool semantic = false;
   std::string text() const;  // "id: widened short int -> int"
@@ -48,7 +49,7 @@ struct Ambiguity {
 
 struct PlanObject {
   std::string id;            // state ID (v2's when renamed)
-  std::string what;          // "global" or "alloc_site"
+  std::string what;          // "global", "alloc_site", "carved" or "type" (a heap type: plan_heap_types.h)
   std::string old_id;        // v1's ID when renamed, else ""
   ObjectKind kind = ObjectKind::Unchanged;
   std::string type_v1, type_v2;  // C spelling

@@ -26,6 +26,12 @@ struct slot {
   int used;
 };
 struct slot slots[40];
+/* Not state (only a local of main has it): the plan must not check it. Version 2
+ * renames its member link -> next, which in the state would be a suspected rename. */
+struct scratch {
+  int n;
+  struct scratch *link;
+};
 
 static struct rec *make_record(int i) {
   struct rec *r = malloc(sizeof *r + EXTRA_BYTES);
@@ -36,6 +42,8 @@ static struct rec *make_record(int i) {
 }
 
 int main(void) {
+  struct scratch scratch = {0, &scratch};
+  (void)scratch.link;
   for (int i = 0; i < 40; ++i) slots[i].data = make_record(i), slots[i].used = 1;
   printf("ready\n");
   fflush(stdout);
