@@ -1,14 +1,16 @@
 // plan.h — the v1 -> v2 update plan (the paper's Table 2).
 //
-// Every state object (global by state ID; allocation site by site ID) of v1 and v2
-// is matched by ID (RENAMED_FROM annotations rename) and classified:
+// Every state object (global by state ID; allocation site by site ID; heap types,
+// the structs the state reaches through pointers, by tag: plan_heap_types.h) of v1
+// and v2 is matched by ID (RENAMED_FROM annotations rename) and classified:
 //   unchanged   same type, up to typedef names and layout-neutral spelling
 //   structural  the framework transforms it: members added/dropped/moved,
 //               primitives widened/narrowed/sign-changed, arrays grown/truncated,
 //               pointer target type changed, enumerators added/renumbered
 //   semantic    needs user transfer code: a struct became an integer, pointer <->
 //               integer, integer <-> float, a union holding pointers changed,
-//               enumerators dropped, thread-local <-> global
+//               enumerators dropped, thread-local <-> global, a suspected rename,
+//               an array of pointers resized (hash buckets)
 //   dropped / added
 // Member-level changes are listed per object, found at any depth (pointers are
 // compared by what they point to, never followed); pointer ambiguity (void *, unions

@@ -89,7 +89,7 @@ bool Engine::refuse_resized_pointer_array(const ImageType& src_ty, const ImageTy
 // whose counterpart comes from the same site as `old` but with another length, v2's
 // start-up chose the length anew (a bucket count): refused (AMBIGUOUS); true if so.
 bool Engine::refuse_resized_startup(uint64_t old, uint64_t v) {
-  if (config_.backward || old < 4096 || old == v) return false;
+  if (config_.backward || old < 4096) return false;
   bool startup = false;
   for (uint64_t i = 0; i < startup_count_ && !startup; ++i) startup = startup_objects_[i].addr == old;
   const ttst_heap_desc* target = startup ? base_descriptor(v) : nullptr;
