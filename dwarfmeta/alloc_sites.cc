@@ -229,7 +229,10 @@ bool sets_frame_pointer(const uint8_t* code, uint64_t size) {
 
 // The pointee type of the local of function `low` at rbp + disp (a frame-pointer
 // function: rbp = CFA - 16), or void: at -O0 the result of malloc goes straight
-// into the local `struct rec *r`, and only from there into a `void *` slot.
+// into the local `struct rec *r`, and only from there into a `void *` slot. Only a
+// struct or union counts: `char *buf = malloc(n)` is as often raw memory a struct
+// is later built in, and typed char it would be copied without the untyped
+// objects' pointer check.
 TypeId pointee_of_local(const Program& p, uint64_t low, int64_t disp) {
   auto it = std::lower_bound(p.locals.begin(), p.locals.end(), std::make_pair(low, disp - 16),
                              [](const Local& l, const std::pair<uint64_t, int64_t>& k) {
@@ -237,7 +240,9 @@ TypeId pointee_of_local(const Program& p, uint64_t low, int64_t disp) {
                              });
   if (it == p.locals.end() || it->function_low != low || it->cfa_offset != disp - 16) return kVoid;
   const Type& t = p.type(p.strip(it->type));
-  return t.kind == TypeKind::Pointer ? t.target : kVoid;
+  if (t.kind != TypeKind::Pointer) return kVoid;
+  TypeKind k = p.type(p.strip(t.target)).kind;
+  return k == TypeKind::Struct || k == TypeKind::Union ? t.target : kVoid;
 }
 
 bool writes_rax(const cs_insn& insn) {
