@@ -397,6 +397,9 @@ TEST_CASE("ttst-meta plan: heap types listed with member changes; only reached t
   REQUIRE(run("plan " + B + "table_v1 " + B + "table_v2_global_grown", out, err) == 3);
   CHECK(out.find("semantic    global     table ") != std::string::npos);
   CHECK(out.find("! (value): pointer-array-resized struct entry *[8] -> struct entry *[16]") != std::string::npos);
+  // Annotated (NO_TRANSFER: v2 keeps its own table): no transfer code needed.
+  CHECK(run("plan " + B + "table_v1 " + B + "table_v2_global_grown_kept", out, err) == 0);
+  CHECK(out.find("not-transferred") != std::string::npos);
   // A heap array's length is a run-time value: the plan cannot see it (the transfer refuses).
   CHECK(run("plan " + B + "table_v1 " + B + "table_v2_heap_grown", out, err) == 0);
 }

@@ -113,6 +113,10 @@ TEST_CASE("hash table: a global array of bucket pointers that grows is refused, 
                  "on the length (a hash table's buckets), which the metadata does not say: needs transfer code"});
 }
 
+TEST_CASE("hash table: the resized global annotated TTST_NO_TRANSFER is v2's own (empty), not refused") {
+  check_transferred("table_v2_global_grown_kept", nullptr, "table:0 heap_table:100", "table_v1");
+}
+
 TEST_CASE("hash table: start-up buckets of another count replaced by P's are refused, saying why") {
   RoundTrip rt;
   check_refusal(forward_to(rt, "table_v2_heap_grown", nullptr, "table_v1"),
