@@ -183,14 +183,15 @@ class Planner {
       if (!sites2.count(s.id)) add_dropped(s.id, "alloc_site", s.allocator);
   }
 
-  // v1's IDs of the globals annotated as a whole (NO_TRANSFER, IXFER, PXFER): the
-  // transfer types nothing through them.
+  // v1's IDs of the globals annotated as a whole (NO_TRANSFER, IXFER, PXFER, and
+  // KEEP_NEW's "kept-new"): the transfer types nothing through them.
   std::set<std::string> annotated_globals() const {
     std::set<std::string> ids;
     for (const PlanObject& o : plan_.objects)
       for (const Change& c : o.changes)
         if (o.what == "global" && c.path.empty() &&
-            (c.what == "not-transferred" || c.what == "copied-as-bytes" || c.what == "translated-as-pointer"))
+            (c.what == "not-transferred" || c.what == "copied-as-bytes" || c.what == "translated-as-pointer" ||
+             c.what == "kept-new"))
           ids.insert(o.old_id.empty() ? o.id : o.old_id);
     return ids;
   }
