@@ -433,6 +433,17 @@ class Engine {
   uint32_t* carved_index_ = nullptr;  // and their table indices
   uint64_t carved_capacity_ = 0;      // a power of two
 
+  // ---- blind spots (engine_blind_spots.cc): what a plain transfer would carry wrong, R == P ----
+  uint32_t source_named_like(uint32_t dst_type) const;
+  bool refuse_untyped_layout(const Object& o);
+  bool refuse_resized_pointer_array(const ImageType& src_ty, const ImageType& dst_ty);
+  bool refuse_resized_startup(uint64_t old, uint64_t v);
+  bool holds_at_edge(uint32_t t, uint32_t pointee, bool start, int depth = 0) const;
+  uint64_t pick_at_boundary(uint32_t a_type, uint32_t b_type, uint64_t end, uint64_t start) const;
+  int translate_at_global_boundary(uint64_t v, uint32_t b, uint64_t* out);
+  bool map_struct_offset(const ImageType& src_ty, const ImageType& dst_ty, uint64_t off, uint64_t* out, int depth);
+  uint32_t pointee_hint_ = 0;  // the stripped target type of the pointer being translated (0: unknown)
+
   // ---- mapping ---------------------------------------------------------------------------------
   // Phase 4: destination sizes and the untyped policy, then allocation in F or
   // counterparts in R.
