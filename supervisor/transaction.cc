@@ -208,6 +208,7 @@ class Transaction {
   Phases phases_;
   Deadline deadline_;
   std::optional<CheckedInputs> inputs_;
+  std::vector<uint8_t> plugin_;  // --xfer: the transfer plugin's bytes, passed to the agent as they are
   std::optional<inject::SeizedProcess> past_;
   std::optional<inject::ChildProcess> future_, reversed_;
   std::optional<StartupAdoption> adoption_;  // P's listening sockets v2's start-up re-creates
@@ -240,13 +241,25 @@ void Transaction::out_of_time(const std::string& phase) {
   rollback(Reason::kTimeout, m, "raise --timeout (the default is 5s); the old version keeps serving");
 }
 
+// --xfer PLUGIN: its bytes (the agent loads and runs them in F and R, never here);
+// only what can be told without loading it is checked: readable, an ELF, not huge.
+static std::vector<uint8_t> read_plugin(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> bytes;
+  if (in) bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  const std::string advice = "build it with ttst-cc --xfer-plugin -o PLUGIN plugin.c (see stfw/xfer/PLUGINS.md)";
+  if (!in && bytes.empty()) throw Refusal("cannot read the transfer plugin " + path, advice);
+  if (bytes.size() < 64 || bytes[0] != 0x7f || bytes[1] != 'E' || bytes[2] != 'L' || bytes[3] != 'F')
+    throw Refusal("the transfer plugin " + path + " is not an ELF file", advice);
+  if (bytes.size() > (64u << 20)) throw Refusal("the transfer plugin " + path + " is larger than 64 MiB", advice);
+  return bytes;
+}
+
 // plan: every check made before touching P (preflight.h); both executables read.
 void Transaction::plan() {
   begin("plan");
   try {
-    if (!o_.xfer.empty())
-      throw Refusal("--xfer (user transfer code) is not supported by this build yet",
-                    "run without --xfer, or wait for the extensions release");
+    if (!o_.xfer.empty()) plugin_ = read_plugin(o_.xfer);
     inputs_.emplace(check_inputs(o_.pid, o_.new_path, !o_.xfer.empty(), o_.allow_different_program, o_.debug_dirs));
   } catch (const Refusal& r) {
     refuse(r.needs_user_code().empty() ? Reason::kBadInput : Reason::kNeedsUserCode, r.what(), r.advice(),
@@ -336,6 +349,7 @@ void Transaction::forward() {
   t.self = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
   t.other = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   t.budget = deadline_.left();
+  t.plugin = plugin_;
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
   rep_.past_library_fds = rep_.transfers.back().past_library_fds;  // closed in F at the commit
 }
@@ -359,6 +373,7 @@ void Transaction::backward() {
   t.self = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   t.other = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
   t.budget = deadline_.left();
+  t.plugin = plugin_;
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
 }
 

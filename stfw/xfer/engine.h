@@ -118,6 +118,9 @@ struct Config {
   // A pointer value in the heap but in no live block is dead (freed memory); one
   // in no mapping at all is no address: both carried as they are (engine_pointers.cc).
   uint64_t src_heap_lo = 0, src_heap_hi = 0;
+  // Optional: the loaded user transfer plugin's entry (plugin/ttst_xfer.h; the
+  // agent's user_plugin.h loads it), 0: none.
+  uint64_t plugin_entry = 0;
   const Region* src_mappings = nullptr;
   uint64_t src_mapping_count = 0;
 };
@@ -148,6 +151,10 @@ struct Result {
   uint64_t carved = 0;          // typed sub-objects carved in containers (also in `objects`)
   uint64_t containers = 0;      // carved containers (slab pages, pool blocks)
   uint64_t container_free = 0;  // bytes of containers in no sub-object: free memory, not state
+  uint64_t plugin_calls = 0;    // calls of user transfer functions (engine_plugin.cc)
+  // Lines for the result (stfw_task.h: "unvalidated TARGET N"), NUL-separated.
+  const char* plugin_lines = nullptr;
+  uint64_t plugin_lines_size = 0;
 };
 
 // Runs one transfer. Never throws; on failure the message is in cfg.out.

@@ -8,6 +8,7 @@ namespace ttst::stfw::engine_detail {
 // Phase 4 (map): each heap object's destination size, the untyped-object policy,
 // then where each object goes.
 bool Engine::map_objects() {
+  if (plugin_slot_count_ && !mark_owned()) return false;  // TTST_XFER_OWNS (engine_plugin.cc)
   if (!size_destinations()) return false;
   if (!config_.backward) {
     if (!allocate_in_future()) return false;
@@ -31,6 +32,10 @@ bool Engine::size_destinations() {
   for (uint32_t i = global_count_; i < object_count_ && !failed(); ++i) {
     Object& o = objects_[i];
     if (o.flags & kFromLibrary) continue;
+    if (o.flags & kOwned) {  // the plugin's: forward it makes one, backward R's whole counterpart
+      o.dst_size = config_.backward ? ~0ull : 0;
+      continue;
+    }
     if (o.flags & kContainer) {  // its sub-objects are the state; the rest is free memory
       o.dst_size = o.size;
       continue;
@@ -97,7 +102,7 @@ bool Engine::allocate_in_future() {
   // order too, and its typing sweep meets lists in the direction they link.
   for (uint32_t i = object_count_; i-- > global_count_;) {
     Object& o = objects_[i];
-    if (o.flags & (kFromLibrary | kCarved)) continue;
+    if (o.flags & (kFromLibrary | kCarved | kOwned)) continue;
     uint64_t site = dst_site(o.site);
     o.dst_addr = env_.alloc(env_.ctx, o.dst_size ? o.dst_size : 1, site, o.dyn_id);
     if (!o.dst_addr) {
