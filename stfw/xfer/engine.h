@@ -118,11 +118,11 @@ struct Config {
   // A pointer value in the heap but in no live block is dead (freed memory); one
   // in no mapping at all is no address: both carried as they are (engine_pointers.cc).
   uint64_t src_heap_lo = 0, src_heap_hi = 0;
+  const Region* src_mappings = nullptr;
+  uint64_t src_mapping_count = 0;
   // Optional: the loaded user transfer plugin's entry (plugin/ttst_xfer.h; the
   // agent's user_plugin.h loads it), 0: none.
   uint64_t plugin_entry = 0;
-  const Region* src_mappings = nullptr;
-  uint64_t src_mapping_count = 0;
 };
 
 // A start-up object of this process that the transfer superseded (forward): its

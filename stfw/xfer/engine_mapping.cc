@@ -49,7 +49,8 @@ bool Engine::size_destinations() {
       return false;
     }
     if (o.flags & kCarved) {  // stays at its offset: the same layout, the same extent
-      if (refuse_moved_layout(o)) return false;
+      bool plugin = plugin_table_ && plugin_slot_for(o) >= 0;  // its type's function writes it in place
+      if (!plugin && refuse_moved_layout(o)) return false;
       o.dst_size = o.size;
       continue;
     }

@@ -24,6 +24,7 @@ struct ttst_xfer {
   uint8_t* dst;
   uint64_t element;
   const uint8_t* before;  // backward: the destination element as it was (R's own bytes)
+  uint64_t src_room, dst_room;  // the element's bytes in the source and here (ttst_xfer_room)
 };
 
 namespace ttst::stfw::engine_detail {
@@ -96,7 +97,7 @@ bool Engine::resolve_plugin() {
   plugin_api_ = {TTST_XFER_VERSION, uint32_t(config_.backward ? TTST_XFER_BACKWARD : TTST_XFER_FORWARD),
                  &Engine::api_ptr, &Engine::api_whole, &Engine::api_member, &Engine::api_source,
                  &Engine::api_scratch, &Engine::api_new_owned, &Engine::api_owned, &Engine::api_fail,
-                 &Engine::api_element, &Engine::api_keep};
+                 &Engine::api_element, &Engine::api_keep, &Engine::api_room};
   using Entry = const ttst_xfer_table* (*)(const ttst_xfer_api*);
   announce_plugin_call("ttst_xfer_plugin_entry", nullptr);
   const ttst_xfer_table* table = reinterpret_cast<Entry>(config_.plugin_entry)(&plugin_api_);
@@ -291,11 +292,20 @@ bool Engine::plugin_write(Object& o, uint8_t* dst) {
   uint64_t src_elem = (o.flags & kGlobal) ? o.size : type_size(src_meta(), o.src_type);
   uint64_t dst_elem = (o.flags & kGlobal) ? o.dst_size : type_size(dst_meta(), o.dst_type);
   uint64_t count = src_elem ? o.size / src_elem : 0;
+  if ((o.flags & kCarved) && count) count = 1;  // one sub-object; its extent's tail is its data
   if (o.used_plus1 && o.used_plus1 - 1 < count) count = o.used_plus1 - 1;
   for (uint64_t k = 0; k < count && !failed(); ++k) {
-    ttst_xfer x{this,     slot.entry,       current_, o.src_type,
-                o.dst_type, src + k * src_elem, dst + k * dst_elem, k,
-                reinterpret_cast<const uint8_t*>(o.dst_addr + k * dst_elem)};
+    ttst_xfer x{this,
+                slot.entry,
+                current_,
+                o.src_type,
+                o.dst_type,
+                src + k * src_elem,
+                dst + k * dst_elem,
+                k,
+                reinterpret_cast<const uint8_t*>(o.dst_addr + k * dst_elem),
+                (o.flags & kCarved) ? o.size : src_elem,
+                (o.flags & kCarved) ? o.dst_size : dst_elem};
     if (config_.backward) zero_members(o.dst_type, x.dst, 0);
     call_plugin(x);
   }
@@ -358,7 +368,7 @@ void Engine::plugin_finish() {
     if (slot.entry->kind != TTST_XFER_KIND_INIT) continue;
     const ImageGlobal& g = dst_meta().global_at(uint32_t(slot.global));
     uint8_t* dst = reinterpret_cast<uint8_t*>(g.addr + (g.tls ? config_.dst_tls : config_.dst_bias));
-    ttst_xfer x{this, slot.entry, kNoPluginObject, 0, g.type, nullptr, dst, 0, nullptr};
+    ttst_xfer x{this, slot.entry, kNoPluginObject, 0, g.type, nullptr, dst, 0, nullptr, 0, g.size};
     call_plugin(x);
   }
   if (!config_.backward) return;
@@ -501,6 +511,11 @@ int Engine::api_fail(ttst_xfer* x, const char* why) {
 }
 
 uint64_t Engine::api_element(ttst_xfer* x) { return x->element; }
+
+uint64_t Engine::api_room(ttst_xfer* x, uint64_t* source_bytes) {
+  if (source_bytes) *source_bytes = x->src_room;
+  return x->dst_room;
+}
 
 int Engine::api_keep(ttst_xfer* x, const char* name) {
   Engine* e = x->engine;

@@ -104,6 +104,10 @@ struct ttst_xfer_api {
    * (R's, i.e. P's): for state v2 dropped and the backward function cannot
    * rebuild. That member is then not validated. Forward: nothing to do. */
   int (*keep)(struct ttst_xfer *x, const char *m);
+  /* Bytes the destination element has and the source element had: the type's
+   * size, or for a sub-object carved in a container (TTST_SLAB: an item with its
+   * data behind it) its whole extent, which a function may fill up to its end. */
+  uint64_t (*room)(struct ttst_xfer *x, uint64_t *source_bytes);
 };
 
 /* Set by the entry; the helpers below use it. */
@@ -120,6 +124,7 @@ extern const struct ttst_xfer_api *ttst_xfer_api_;
 #define ttst_xfer_fail(x, why) (ttst_xfer_api_->fail((x), (why)))
 #define ttst_xfer_element(x) (ttst_xfer_api_->element(x))
 #define ttst_xfer_keep(x, m) (ttst_xfer_api_->keep((x), (m)))
+#define ttst_xfer_room(x, srcp) (ttst_xfer_api_->room((x), (srcp)))
 #define ttst_xfer_forward() (ttst_xfer_api_->direction == TTST_XFER_FORWARD)
 
 #define TTST_XFER_GLOBAL_FORWARD(t, f) {TTST_XFER_KIND_GLOBAL, TTST_XFER_FORWARD, t, #f, f}
