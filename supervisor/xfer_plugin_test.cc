@@ -134,6 +134,9 @@ TEST_CASE("with the plugin: validated, then committed; v3 serves every value") {
   waitpid(old, nullptr, 0);
   kv.server.pid = r.report["new_pid"].get<pid_t>();
   kv.check_serving("3");
+  KvClient c(kv.server.port);  // the table was rehashed into twice the buckets
+  std::string stats = c.command("STATS");
+  CHECK_MESSAGE(stats.find(" buckets=2048") != std::string::npos, stats);
 }
 
 TEST_CASE("a lossy backward function: rolled back, state_diff naming the field") {
@@ -167,6 +170,8 @@ TEST_CASE("no backward function: validated, the unvalidated objects listed") {
   std::string listed = back["unvalidated"].dump();
   CHECK_MESSAGE(listed.find("struct entry (300 objects)") != std::string::npos, listed);  // 299 keys + lru_head
   CHECK_MESSAGE(listed.find("struct entry.value (299 objects)") != std::string::npos, listed);
+  CHECK_MESSAGE(listed.find("\"table (1 objects)") != std::string::npos, listed);
+  CHECK_MESSAGE(listed.find("struct table.buckets (1 objects)") != std::string::npos, listed);
   kv.check_serving("2");
 }
 

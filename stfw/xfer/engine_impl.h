@@ -554,7 +554,6 @@ class Engine {
   static uint64_t api_element(ttst_xfer* x);
   static int api_keep(ttst_xfer* x, const char* name);
   static uint64_t api_room(ttst_xfer* x, uint64_t* source_bytes);
-  const char* owner_type_target(const PluginSlot& slot);
   ttst_xfer_api plugin_api_ = {};
   const ttst_xfer_table* plugin_table_ = nullptr;
   PluginSlot* plugin_slots_ = nullptr;

@@ -218,9 +218,8 @@ void Engine::mark_owned_in(uint32_t owner, uint64_t member_offset, const PluginS
     if (target.flags & (kGlobal | kFromLibrary | kCarved | kContainer)) continue;
     if (target.addr == v) {  // any other pointer to it is refused (translate_into_object)
       target.flags |= kOwned;
-      // Backward without a backward function for the owner: R keeps it (unvalidated).
-      if (config_.backward && plugin_forward_only(TTST_XFER_KIND_TYPE, owner_type_target(slot)))
-        target.flags |= kOwnedClaimed, note_unvalidated(slot.entry->target);
+      // Backward, an owner no backward function writes: R keeps it (unvalidated).
+      if (config_.backward && plugin_slot_for(o) < 0) target.flags |= kOwnedClaimed, note_unvalidated(slot.entry->target);
       continue;
     }
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
@@ -229,18 +228,6 @@ void Engine::mark_owned_in(uint32_t owner, uint64_t member_offset, const PluginS
         .text(slot.entry->target)
         .text(" (TTST_XFER_OWNS), not at its start: only whole objects can be owned");
   }
-}
-
-// "struct S" of an OWNS target "struct S.m" (scratch copy; "" if too long).
-const char* Engine::owner_type_target(const PluginSlot& slot) {
-  const char* t = slot.entry->target;
-  uint64_t n = 0;
-  while (t[n] && t[n] != '.') ++n;
-  char* out = alloc<char>(n + 1);
-  if (!out) return "";
-  copy(out, t, n);
-  out[n] = 0;
-  return out;
 }
 
 // ---- writing -----------------------------------------------------------------------------
