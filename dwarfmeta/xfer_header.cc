@@ -296,21 +296,37 @@ std::vector<Needed> needed_functions(const Plan& plan, const Program& v1, std::v
   return needed;
 }
 
+// The complete struct/union type a target names ("struct S", "union U", a typedef
+// name), as the engine resolves it (stfw/xfer/engine_plugin.cc), else void.
+TypeId target_type(const Program& p, const std::string& target) {
+  for (TypeId t = 1; t < p.types.size(); ++t) {
+    const Type& ty = p.type(t);
+    TypeId s = p.strip(t);
+    bool aggregate = p.type(s).kind == TypeKind::Struct || p.type(s).kind == TypeKind::Union;
+    if (!aggregate || p.type(s).declaration) continue;
+    if ((ty.kind == TypeKind::Typedef && ty.name == target) || (t == s && target_of(p, t) == target)) return s;
+  }
+  return kVoid;
+}
+
+// The name TypeWriter gives a type after its prefix: "struct_S", or the typedef's.
+std::string c_spelling(const Program& p, TypeId t) {
+  const Type& ty = p.type(t);
+  if (!ty.name.empty()) return std::string(ty.kind == TypeKind::Union ? "union_" : "struct_") + ty.name;
+  return target_of(p, t);
+}
+
 // The members of a struct target both versions have (transferred automatically)
 // and those only one has, from the plan's types.
 void write_function(std::ostream& out, const Needed& n, const Program& from, const Program& to, const char* dir,
                     const char* from_prefix, const char* to_prefix) {
-  TypeId tf = kVoid, tt = kVoid;
-  for (TypeId t = 1; !n.global && t < from.types.size(); ++t)
-    if (!from.type(t).declaration && target_of(from, t) == n.target && (from.type(t).kind == TypeKind::Struct || from.type(t).kind == TypeKind::Union)) tf = t;
-  for (TypeId t = 1; !n.global && t < to.types.size(); ++t)
-    if (!to.type(t).declaration && target_of(to, t) == n.target && (to.type(t).kind == TypeKind::Struct || to.type(t).kind == TypeKind::Union)) tt = t;
+  const TypeId tf = n.global ? kVoid : target_type(from, n.target), tt = n.global ? kVoid : target_type(to, n.target);
   const std::string fn = std::string(dir) + "_" + c_name(n.target);
   out << "\n/* " << (dir[0] == 'f' ? "Forward (in F): v1 -> v2" : "Backward (in R): v2 -> v1, dst zeroed before the call")
       << ", " << (n.global ? "global " : "") << n.target << ". */\n";
   out << "static int " << fn << "(struct ttst_xfer *x, const void *src, void *dst) {\n";
   if (tf && tt) {
-    const std::string sn = from_prefix + c_name(n.target), dn = to_prefix + c_name(n.target);
+    const std::string sn = from_prefix + c_spelling(from, tf), dn = to_prefix + c_spelling(to, tt);
     out << "  const " << sn << " *s = src;\n  " << dn << " *d = dst;\n  (void)s, (void)d;\n";
     for (const Member& m : to.type(tt).members) {
       bool both = false;
