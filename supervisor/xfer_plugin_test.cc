@@ -8,6 +8,7 @@
 //   - a lossy backward function: rolled back, state_diff naming the field;
 //   - a crash in a forward function: rolled back, the report names the function;
 //   - no backward function: validated, the report lists the unvalidated objects;
+//   - a function registered for a type v1 lacks: rolled back (bad_input), named;
 //   - a file that is not a plugin: refused with one line;
 //   - ttst-meta xfer-skeleton: the skeleton names exactly the functions needed and
 //     builds with ttst-cc --xfer-plugin.
@@ -172,6 +173,17 @@ TEST_CASE("no backward function: validated, the unvalidated objects listed") {
   CHECK_MESSAGE(listed.find("struct entry.value (299 objects)") != std::string::npos, listed);
   CHECK_MESSAGE(listed.find("\"table (1 objects)") != std::string::npos, listed);
   CHECK_MESSAGE(listed.find("struct table.buckets (1 objects)") != std::string::npos, listed);
+  kv.check_serving("2");
+}
+
+TEST_CASE("a plugin function for a type the version does not have: rolled back, named") {
+  Server kv;
+  Supervised r = supervise(kv.server.pid, "--xfer " + kKv + "kvserver_v3_xfer_bad_target");
+  CHECK(r.status == 1);
+  CHECK(r.report["reason"] == "bad_input");
+  CHECK(r.report["message"].get<std::string>().find(
+            "the transfer plugin's fwd_struct_entry names type `struct nosuch`, which v1 does not have") !=
+        std::string::npos);
   kv.check_serving("2");
 }
 

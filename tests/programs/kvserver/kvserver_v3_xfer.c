@@ -13,7 +13,8 @@
  * Test variants (-D): KV_XFER_LOSSY (the backward function forgets the LRU back
  * link `lru_prev`: the round trip differs, in the global sentinel too),
  * KV_XFER_CRASH (the forward function writes through a NULL pointer),
- * KV_XFER_FORWARD_ONLY (no backward functions: entries go unvalidated). */
+ * KV_XFER_FORWARD_ONLY (no backward functions: entries go unvalidated),
+ * KV_XFER_BAD_TARGET (a function registered for a type v2 does not have). */
 #include "ttst_xfer_types.h"
 
 /* v3's hash of the source's key at `key` (FNV-1a, as kvserver.c's hash_key). */
@@ -137,6 +138,9 @@ static int bwd_table(struct ttst_xfer *x, const void *src, void *dst) {
 #endif
 
 TTST_XFER_PLUGIN(
+#ifdef KV_XFER_BAD_TARGET
+    TTST_XFER_TYPE_FORWARD("struct nosuch", fwd_struct_entry),
+#endif
     TTST_XFER_TYPE_FORWARD("struct entry", fwd_struct_entry),
     TTST_XFER_GLOBAL_FORWARD("table", fwd_table),
 #ifndef KV_XFER_FORWARD_ONLY
