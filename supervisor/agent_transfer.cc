@@ -226,10 +226,13 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
                Crash{t.process, out.signal, out.fault_address, out.instruction,
                      plugin.empty() ? out.symbol : plugin.substr(std::string(" in the transfer plugin's ").size())});
     }
-    case inject::AgentOutcome::Kind::kHung:
-      rollback(Reason::kTimeout,
-               "the " + dir + " transfer did not finish in time" + plugin_function(out) + ": " + out.describe(),
-               "raise --timeout if the state is large; the old version keeps serving");
+    case inject::AgentOutcome::Kind::kHung: {
+      const std::string plugin = plugin_function(out);
+      rollback(Reason::kTimeout, "the " + dir + " transfer did not finish in time" + plugin + ": " + out.describe(),
+               plugin.empty() ? "raise --timeout if the state is large; the old version keeps serving"
+                              : "check that function of the transfer plugin for a loop that never ends (or raise "
+                                "--timeout if the state is large); the old version keeps serving");
+    }
     case inject::AgentOutcome::Kind::kDied:
       rollback(Reason::kCrash, std::string("the ") + t.process + " process died during the " + dir + " transfer",
                "the old version keeps serving; see the report");

@@ -7,6 +7,7 @@
 //     committed; v3 serves every value P held;
 //   - a lossy backward function: rolled back, state_diff naming the field;
 //   - a crash in a forward function: rolled back, the report names the function;
+//   - a hang in a backward function: rolled back at the time limit, named;
 //   - no backward function: validated, the report lists the unvalidated objects;
 //   - a function registered for a type v1 lacks: rolled back (bad_input), named;
 //   - a file that is not a plugin: refused with one line;
@@ -158,6 +159,18 @@ TEST_CASE("a crash in a forward function: rolled back, the function named") {
   CHECK(r.report["reason"] == "crash");
   CHECK(r.report["message"].get<std::string>().find("transfer plugin's fwd_struct_entry") != std::string::npos);
   CHECK(r.report["crash"]["symbol"].get<std::string>().rfind("fwd_struct_entry", 0) == 0);
+  kv.check_serving("2");
+}
+
+TEST_CASE("a hang in a backward function: rolled back at the time limit, the function named") {
+  Server kv;
+  Supervised r = supervise(kv.server.pid, "--timeout 3s --xfer " + kKv + "kvserver_v3_xfer_hang");
+  CHECK(r.status == 1);
+  CHECK(r.report["reason"] == "timeout");
+  const std::string m = r.report["message"];
+  CHECK_MESSAGE(m.find("backward transfer did not finish in time in the transfer plugin's bwd_table on table") !=
+                    std::string::npos,
+                m);
   kv.check_serving("2");
 }
 

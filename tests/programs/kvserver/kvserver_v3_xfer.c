@@ -14,7 +14,8 @@
  * link `lru_prev`: the round trip differs, in the global sentinel too),
  * KV_XFER_CRASH (the forward function writes through a NULL pointer),
  * KV_XFER_FORWARD_ONLY (no backward functions: entries go unvalidated),
- * KV_XFER_BAD_TARGET (a function registered for a type v2 does not have). */
+ * KV_XFER_BAD_TARGET (a function registered for a type v2 does not have),
+ * KV_XFER_HANG (the backward table function never ends). */
 #include "ttst_xfer_types.h"
 
 /* v3's hash of the source's key at `key` (FNV-1a, as kvserver.c's hash_key). */
@@ -115,6 +116,10 @@ static int bwd_struct_entry(struct ttst_xfer *x, const void *src, void *dst) {
 static int bwd_table(struct ttst_xfer *x, const void *src, void *dst) {
   const v2_struct_table *s = src;
   v1_struct_table *d = dst;
+#ifdef KV_XFER_HANG
+  for (volatile int spin = 1; spin;) /* the bug: a loop that never ends */
+    ;
+#endif
   uint64_t m = s->nbuckets, n = m / 2, room = 0;
   const uint64_t *now = ttst_xfer_source(x, s->buckets, m * sizeof(uint64_t));
   v1_struct_entry **b = ttst_xfer_owned(x, s->buckets, &room);
