@@ -150,6 +150,15 @@ struct CommitNotes {
   PastEnd::State past_state = PastEnd::State::kReaped;  // P after its SIGKILL (past_end.h)
 };
 
+// The transfer plugin's targets the backward transfer could not validate (no
+// backward function): "; not validated (no backward transfer function): ...".
+std::string unvalidated_note(const std::vector<Transfer>& transfers) {
+  std::string list;
+  for (const Transfer& t : transfers)
+    for (const std::string& u : t.unvalidated) list += (list.empty() ? "" : ", ") + u;
+  return list.empty() ? "" : "; not validated (the transfer plugin has no backward function for them): " + list;
+}
+
 std::string commit_message(pid_t past, const std::string& v2, pid_t future, const CommitNotes& n) {
   std::string m = "updated pid " + std::to_string(past) + " to " + v2 + ": now serving as pid " + std::to_string(future);
   if (n.flushed.bytes)
@@ -414,7 +423,8 @@ void Transaction::validate() {
   if (deadline_.left().count() == 0)
     rollback(Reason::kTimeout, "the update took longer than --timeout", "raise --timeout");
   if (o_.validate_only) {
-    std::string m = "validation passed: the update would commit (rolled back as --validate-only asks)";
+    std::string m = "validation passed: the update would commit (rolled back as --validate-only asks)" +
+                    unvalidated_note(rep_.transfers);
     if (auto left = children_of(o_.pid); !left.empty())  // past_children.h
       m += "; the program has a child process now (pid " + std::to_string(left.front().pid) + ", " +
            left.front().command + "): an update waits for it to end and is refused if it does not";
@@ -486,7 +496,7 @@ void Transaction::commit() {
   rep_.outcome = Outcome::kCommitted;
   rep_.reason = Reason::kNone;
   rep_.new_pid = fpid;
-  rep_.message = commit_message(o_.pid, inputs_->v2.path(), fpid, notes);
+  rep_.message = commit_message(o_.pid, inputs_->v2.path(), fpid, notes) + unvalidated_note(rep_.transfers);
   rep_.advice = "nothing to do";
 }
 

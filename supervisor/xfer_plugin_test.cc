@@ -186,6 +186,8 @@ TEST_CASE("no backward function: validated, the unvalidated objects listed") {
   CHECK_MESSAGE(listed.find("struct entry.value (299 objects)") != std::string::npos, listed);
   CHECK_MESSAGE(listed.find("\"table (1 objects)") != std::string::npos, listed);
   CHECK_MESSAGE(listed.find("struct table.buckets (1 objects)") != std::string::npos, listed);
+  CHECK(r.report["message"].get<std::string>().find("not validated (the transfer plugin has no backward function "
+                                                    "for them): ") != std::string::npos);
   kv.check_serving("2");
 }
 
