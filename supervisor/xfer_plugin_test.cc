@@ -10,6 +10,7 @@
 //   - a hang in a backward function: rolled back at the time limit, named;
 //   - no backward function: validated, the report lists the unvalidated objects;
 //   - a function registered for a type v1 lacks: rolled back (bad_input), named;
+//   - a plugin calling libc: not linked by ttst-cc; forced, refused by the agent;
 //   - a file that is not a plugin: refused with one line;
 //   - ttst-meta xfer-skeleton: the skeleton names exactly the functions needed and
 //     builds with ttst-cc --xfer-plugin.
@@ -199,6 +200,27 @@ TEST_CASE("a plugin function for a type the version does not have: rolled back, 
   CHECK(r.report["message"].get<std::string>().find(
             "the transfer plugin's fwd_struct_entry names type `struct nosuch`, which v1 does not have") !=
         std::string::npos);
+  kv.check_serving("2");
+}
+
+TEST_CASE("a plugin that calls libc: not linked; forced, refused by the agent") {
+  const std::string dir = tmpdir() + "/libc_plugin";
+  fs::create_directories(dir);
+  std::ofstream(dir + "/p.c") << "#include \"ttst_xfer.h\"\n"
+                                 "extern int puts(const char *);\n"
+                                 "static int f(struct ttst_xfer *x, const void *s, void *d) {\n"
+                                 "  (void)x, (void)s, (void)d;\n  return puts(\"hi\");\n}\n"
+                                 "TTST_XFER_PLUGIN(TTST_XFER_TYPE_FORWARD(\"struct entry\", f))\n";
+  Ran link = run(kCc + " --xfer-plugin -o " + dir + "/p.plugin " + dir + "/p.c");
+  CHECK(link.status != 0);
+  CHECK(link.err.find("undefined reference to `puts'") != std::string::npos);
+  REQUIRE(run(kCc + " --xfer-plugin -Wl,--unresolved-symbols=ignore-all -o " + dir + "/p.plugin " + dir + "/p.c")
+              .status == 0);
+  Server kv;
+  Supervised r = supervise(kv.server.pid, "--xfer " + dir + "/p.plugin");
+  CHECK(r.status == 1);
+  CHECK(r.report["reason"] == "bad_input");
+  CHECK(r.report["message"].get<std::string>().find("a symbol no one provides") != std::string::npos);
   kv.check_serving("2");
 }
 

@@ -31,7 +31,7 @@ struct Rela {
   int64_t addend;
 };
 constexpr uint32_t kPtLoad = 1, kPtDynamic = 2, kPtInterp = 3, kPfX = 1;
-constexpr int64_t kDtNull = 0, kDtNeeded = 1, kDtRela = 7, kDtRelaSz = 8, kDtRel = 17, kDtRelr = 36;
+constexpr int64_t kDtNull = 0, kDtNeeded = 1, kDtPltRelSz = 2, kDtRela = 7, kDtRelaSz = 8, kDtRel = 17, kDtRelr = 36;
 constexpr uint32_t kRelative = 8;
 constexpr long kSysMprotect = 10;
 constexpr long kProtRead = 1, kProtExec = 4;
@@ -74,9 +74,10 @@ uint64_t load_user_plugin(const uint8_t* bytes, uint64_t size, const char** why)
   for (const Dyn* d = dynamic ? reinterpret_cast<const Dyn*>(base + dynamic->vaddr) : nullptr; d && d->tag != kDtNull;
        ++d) {
     if (reinterpret_cast<const uint8_t*>(d + 1) > base + span) break;
-    if (d->tag == kDtNeeded || d->tag == kDtRel || d->tag == kDtRelr)
-      return *why = "bad input: the transfer plugin needs a library or a relocation format the agent does not "
-                    "apply (build it with ttst-cc --xfer-plugin)",
+    if (d->tag == kDtNeeded || d->tag == kDtRel || d->tag == kDtRelr || (d->tag == kDtPltRelSz && d->val))
+      return *why = "bad input: the transfer plugin needs a library, a symbol no one provides or a relocation "
+                    "format the agent does not apply (a plugin may call only the ttst_xfer.h API; build it with "
+                    "ttst-cc --xfer-plugin)",
              0;
     if (d->tag == kDtRela) rela = d->val;
     if (d->tag == kDtRelaSz) rela_size = d->val;
