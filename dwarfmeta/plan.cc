@@ -266,9 +266,10 @@ void print_plan(const Plan& plan, std::ostream& out, bool verbose) {
       << counts[ObjectKind::Structural] << " structural, " << counts[ObjectKind::Semantic] << " semantic, "
       << counts[ObjectKind::Dropped] << " dropped, " << counts[ObjectKind::Added] << " added\n";
   if (plan.needs_user_code())
-    out << "needs user transfer code for the semantic changes (marked !), or the update is refused: annotate each "
-           "in v2 (TTST_NO_TRANSFER keeps v2's own value, TTST_IXFER / TTST_PXFER copy or translate it; see ttst.h); "
-           "user transfer code (--xfer) is not supported yet\n";
+    out << "needs user transfer code for the semantic changes (marked !), or the update is refused: write a "
+           "transfer plugin (ttst-meta xfer-skeleton V1 V2 writes its skeleton; ttst-supervise --xfer PLUGIN) or "
+           "annotate each in v2 (TTST_NO_TRANSFER keeps v2's own value, TTST_IXFER / TTST_PXFER copy or translate "
+           "it; see ttst.h)\n";
   else
     out << "fully automatic: the state transfer framework handles every change\n";
 }

@@ -83,9 +83,9 @@ void check_needs_user_code(const dwarfmeta::Plan& plan, bool have_xfer) {
         list += (list.empty() ? "" : ", ") + o.id;
       }
     throw Refusal("the update needs user transfer code for: " + list,
-                  "annotate these objects in the new version (TTST_NO_TRANSFER keeps its own value, TTST_IXFER / "
-                  "TTST_PXFER copy or translate; see ttst.h and ttst-meta plan): user transfer code (--xfer) is not "
-                  "supported yet",
+                  "write a transfer plugin (ttst-meta xfer-skeleton V1 V2 writes its skeleton; build it with "
+                  "ttst-cc --xfer-plugin, pass it with --xfer) or annotate these objects in the new version "
+                  "(TTST_NO_TRANSFER keeps its own value, TTST_IXFER / TTST_PXFER copy or translate; see ttst.h)",
                   ids);
   }
 }

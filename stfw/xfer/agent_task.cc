@@ -16,6 +16,7 @@
 #include "stfw/xfer/libraries.h"
 #include "stfw/xfer/proc_maps.h"
 #include "stfw/xfer/process_strings.h"
+#include "stfw/xfer/user_plugin.h"
 
 extern "C" {
 #include "inject/agent/agent_abi.h"
@@ -256,6 +257,13 @@ int64_t configure(TransferSetup& setup) {
   cfg.out = reinterpret_cast<char*>(desc->output.addr);
   cfg.out_size = desc->output.size;
   setup.ctx.peer = desc->peer_pid;
+  if (desc->plugin.addr) {  // --xfer: the user's transfer plugin (user_plugin.h)
+    const char* why = nullptr;
+    cfg.plugin_entry =
+        ttst::stfw::load_user_plugin(reinterpret_cast<const uint8_t*>(desc->plugin.addr), desc->plugin.size, &why);
+    if (!cfg.plugin_entry)
+      return fail(desc, why && why[0] == 'n' ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT, why);
+  }
   cfg.library_adapters = ttst::stfw::library_adapters(&cfg.library_adapter_count);
   return TTST_STFW_STATUS_OK;
 }
@@ -425,7 +433,12 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" cpu_ns=").number(thread_cpu_ns() - cpu_start);  // this thread's CPU time (vs. the cycles: time not run)
   m.text(" frame_words=").number(r.frame_words);
   m.text(" kept=").number(r.kept).text(" kept_unpaired=").number(r.kept_unpaired).text(" untouched=").number(r.untouched);
+  if (setup.cfg.plugin_entry) m.text(" plugin_calls=").number(r.plugin_calls);
   m.end();
+  for (uint64_t i = 0; i < r.plugin_lines_size; ++i) {  // "unvalidated ..." lines (stfw_task.h)
+    if (m.used + 1 >= m.size) break;
+    m.buf[m.used++] = r.plugin_lines[i];
+  }
   for (uint64_t i = 0; i < r.superseded_count; ++i) {  // stfw_task.h: one line each
     const ttst::stfw::Superseded& s = r.superseded[i];
     m.text(TTST_STFW_SUPERSEDED_PREFIX).hex(s.addr).text(" ").hex(s.size).text(" ").hex(s.counterpart);

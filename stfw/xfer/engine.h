@@ -128,6 +128,9 @@ struct Config {
   uint64_t src_mapping_count = 0;
   // Forward, optional: look for TTST_KEEP_NEW suggestions (Result::keep_new_candidates).
   bool keep_new_candidates = false;
+  // Optional: the loaded user transfer plugin's entry (plugin/ttst_xfer.h; the
+  // agent's user_plugin.h loads it), 0: none.
+  uint64_t plugin_entry = 0;
 };
 
 // A start-up object of this process that the transfer superseded (forward): its
@@ -163,6 +166,10 @@ struct Result {
   // of globals whose graph v2's start-up built again, longer (engine_keep_new_candidates.cc).
   const uint32_t* keep_new_candidates = nullptr;
   uint64_t keep_new_candidate_count = 0;
+  uint64_t plugin_calls = 0;    // calls of user transfer functions (engine_plugin.cc)
+  // Lines for the result (stfw_task.h: "unvalidated TARGET N"), NUL-separated.
+  const char* plugin_lines = nullptr;
+  uint64_t plugin_lines_size = 0;
 };
 
 // Runs one transfer. Never throws; on failure the message is in cfg.out.

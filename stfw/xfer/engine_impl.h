@@ -18,6 +18,7 @@
 #include "stfw/xfer/annotations.h"
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/message.h"
+#include "stfw/xfer/plugin/ttst_xfer.h"
 #include "stfw/xfer/string_literals.h"
 
 namespace ttst::stfw::engine_detail {
@@ -97,6 +98,9 @@ inline bool streq(const char* a, const char* b) { return View::compare(a, b) == 
 // carved in one (not a heap block: it lives and moves with its container).
 constexpr uint32_t kGlobal = 1u << 30, kReadonly = 1u << 29, kQueued = 1u << 28, kFromLibrary = TTST_HEAP_F_FROM_LIB;
 constexpr uint32_t kContainer = 1u << 27, kCarved = 1u << 26;
+// Heap objects a TTST_XFER_OWNS member points to (engine_plugin.cc): the plugin's;
+// claimed: the plugin created (forward) or asked for (backward) its destination.
+constexpr uint32_t kOwned = 1u << 20, kOwnedClaimed = 1u << 19;
 constexpr uint32_t kNoChunk = 0xffffffffu;
 // TTST_KEEP_NEW (engine_keep_new.cc): the object is part of the source's kept graph
 // (or the kept global itself): neither allocated nor written; pointers into it go
@@ -133,7 +137,7 @@ class Engine {
 
   Result run() {
     uint64_t t0 = rdtsc();
-    if (!index_objects() || !resolve_library_rules()) return finish();
+    if (!index_objects() || !resolve_library_rules() || !resolve_plugin()) return finish();
     if (env_.read_initial) keep_untouched_globals();  // engine_keep_new.cc
     uint64_t t1 = rdtsc();
     if (!type_objects() || !type_library_containers()) return finish();
@@ -152,6 +156,7 @@ class Engine {
     result_.phase_cycles[1] = t2 - t1;  // type
     result_.phase_cycles[2] = t3 - t2;  // map
     result_.phase_cycles[3] = t4 - t3;  // write
+    if (!failed()) plugin_result();
     return finish();
   }
 
@@ -571,6 +576,57 @@ class Engine {
   uint8_t* backward_image_buffer(uint64_t n);
   // Stores the 8-byte words (then bytes) of `image` that differ from `dst`.
   static void store_changed(uint8_t* dst, const uint8_t* image, uint64_t n);
+
+  // ---- user transfer code (engine_plugin.cc, plugin/ttst_xfer.h) ------------------------------
+  static constexpr uint32_t kPluginTypes = 8, kMaxUnvalidated = 32;
+  struct PluginSlot {
+    const ttst_xfer_entry* entry;
+    int32_t global;                         // GLOBAL: the source's global; INIT: this version's
+    uint32_t types[kPluginTypes];           // TYPE / OWNS: stripped source types it names
+    uint64_t member_offset[kPluginTypes];   // OWNS: the member's offset in each (~0: none)
+    uint32_t type_count;
+  };
+  struct Unvalidated {
+    const char* target;
+    uint64_t objects;
+  };
+  bool resolve_plugin();
+  void resolve_plugin_entry(const ttst_xfer_entry& e);
+  bool plugin_bad_target(const ttst_xfer_entry& e, const char* what, bool newer);
+  uint32_t plugin_types(const View& v, const char* target, uint32_t* out, const char** member);
+  int32_t plugin_global(const View& v, const char* id) const;
+  bool plugin_forward_only(uint32_t kind, const char* target) const;
+  int32_t plugin_slot_for(const Object& o);
+  const char* plugin_type_spelling(uint32_t t);
+  bool mark_owned();
+  void mark_owned_in(uint32_t owner, uint64_t member_offset, const PluginSlot& slot);
+  void zero_members(uint32_t t, uint8_t* dst, int depth);
+  // Writes `o` with the plugin's function when one covers it (true: handled).
+  bool plugin_write(Object& o, uint8_t* dst);
+  void call_plugin(ttst_xfer& x);
+  void announce_plugin_call(const char* name, const Object* o);
+  void note_unvalidated(const char* target);
+  void plugin_finish();  // after the write: init callbacks, unclaimed owned objects
+  void plugin_result();
+  Object* owned_object(ttst_xfer* x, uint64_t v);
+  static uint64_t api_ptr(ttst_xfer* x, uint64_t v);
+  static int api_whole(ttst_xfer* x);
+  static int api_member(ttst_xfer* x, const char* src_name, const char* dst_name);
+  static const void* api_source(ttst_xfer* x, uint64_t addr, uint64_t len);
+  static void* api_scratch(ttst_xfer* x, uint64_t size);
+  static void* api_new_owned(ttst_xfer* x, uint64_t v, uint64_t size);
+  static void* api_owned(ttst_xfer* x, uint64_t v, uint64_t* size);
+  static int api_fail(ttst_xfer* x, const char* why);
+  static uint64_t api_element(ttst_xfer* x);
+  static int api_keep(ttst_xfer* x, const char* name);
+  static uint64_t api_room(ttst_xfer* x, uint64_t* source_bytes);
+  ttst_xfer_api plugin_api_ = {};
+  const ttst_xfer_table* plugin_table_ = nullptr;
+  PluginSlot* plugin_slots_ = nullptr;
+  uint32_t plugin_slot_count_ = 0;
+  uint32_t* plugin_type_memo_ = nullptr;  // per stripped source type: 0 unknown, else slot + 2 (1: none)
+  Unvalidated unvalidated_[kMaxUnvalidated] = {};
+  uint32_t unvalidated_count_ = 0;
 
   const Config& config_;
   const Env& env_;

@@ -163,6 +163,12 @@ bool Engine::dead_or_unmapped(uint64_t v) {
 // Into (or one past) an object: the same element, member and offset in its
 // destination; a target that no longer exists is an INVARIANT naming both ends.
 bool Engine::translate_into_object(uint64_t v, const Object& o, uint64_t* out) {
+  if (o.flags & kOwned) {  // TTST_XFER_OWNS: only its owner's plugin function refers to it
+    fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+    describe(message_.text(" points to "), o);
+    message_.text(", which the transfer plugin owns (TTST_XFER_OWNS): only its owner member may point to it");
+    return false;
+  }
   if (o.dst_addr == 0) return target_missing(v, o), false;
   uint64_t off = v - o.addr, dst_off = 0;
   bool ok;
