@@ -97,6 +97,7 @@ inline bool streq(const char* a, const char* b) { return View::compare(a, b) == 
 // carved in one (not a heap block: it lives and moves with its container).
 constexpr uint32_t kGlobal = 1u << 30, kReadonly = 1u << 29, kQueued = 1u << 28, kFromLibrary = TTST_HEAP_F_FROM_LIB;
 constexpr uint32_t kContainer = 1u << 27, kCarved = 1u << 26;
+constexpr uint32_t kMisfitView = 1u << 25;  // reached by a struct pointer whose size does not divide it (inheritance.h)
 constexpr uint32_t kNoChunk = 0xffffffffu;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);

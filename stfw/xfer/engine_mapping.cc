@@ -74,7 +74,11 @@ bool Engine::refuse_untyped_pointer(const Object& o) {
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     describe(message_, o);
     message_
-        .text(polymorphic_site(o.site)
+        .text((o.flags & kMisfitView)
+                  ? " has no type (reached only through pointers to a struct whose size does not divide its size: "
+                    "a derived struct, but its allocation site's function does not return a pointer to one) and "
+                    "its word at +"
+              : polymorphic_site(o.site)
                   ? " has no type (reached only through void * or char *; its site serves several types: an "
                     "allocation wrapper) and its word at +"
                   : " has no type (reached only through void * or char *, site without a type) and its word at +")
