@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "inject/remote_addr.h"
 #include "inject/task.h"
@@ -32,6 +33,7 @@ struct TransferRequest {
   uint64_t peer_thread_pointer = 0;  // the peer's fs_base (its thread-local globals)
   TransferSide self, other;
   std::chrono::milliseconds budget{0};
+  std::vector<uint8_t> frames;  // the agent's input: the threads' frames (past_frames.h), may be empty
 };
 
 // Runs the transfer; returns its counters, or ends the transaction (rollback() or

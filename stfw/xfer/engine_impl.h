@@ -137,6 +137,7 @@ class Engine {
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
     write_objects();
+    if (!failed()) settle_frame_roots();
     if (!failed() && !config_.backward) remap_own_frames();
     if (!failed() && !config_.backward) free_superseded();
     if (!failed() && !config_.backward) list_superseded();
@@ -466,6 +467,17 @@ class Engine {
   void describe_stack_slot(uint64_t addr);
   // Result::superseded: the list handed to the supervisor.
   void list_superseded();
+
+  // ---- the roots on the stack (frame_roots.cc) ---------------------------------------------
+  void type_frame_roots();
+  void settle_frame_roots();
+  template <class Visit>
+  void each_frame_root(Visit&& visit);
+  bool frame_local_value(const dwarfmeta::image::ImageFramePlace& p, const ttst_stfw_frame* frames, uint32_t count,
+                         uint32_t k, bool self, uint64_t* value);
+  const dwarfmeta::image::ImageFramePlace* paired_local(const dwarfmeta::image::ImageFramePlace& p,
+                                                        const dwarfmeta::image::ImageFunction& src_fn,
+                                                        uint32_t src_occurrence, const void* frames, uint32_t* self_frame);
 
   // ---- words the kernel holds (epoll registrations' data) --------------------------------------
   // Each that points into the state is translated like a pointer; the others (fd

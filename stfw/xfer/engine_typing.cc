@@ -38,6 +38,7 @@ bool Engine::type_pass() {
   sweep_position_ = global_count_;
   for (uint32_t i = 0; i < global_count_; ++i)
     if (!(objects_[i].flags & (kReadonly | kRuleMask)) && objects_[i].dst_global != 0xffffffffu) queue_for_typing(i);
+  type_frame_roots();  // the locals of the frames at the update point (frame_roots.cc)
   type_queued();
   mode_ = kType;
   for (uint32_t i = global_count_; i < object_count_ && !failed(); ++i) {
