@@ -175,7 +175,11 @@ void Engine::type_frame_roots() {
 // point to; backward, R's paired locals must be what F's map back to.
 void Engine::settle_frame_roots() {
   each_frame_root([&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t w) {
-    if (!q || (object_holding(v) < 0 && !base_descriptor(v))) return;  // only pointers into the state
+    if (!q) return;
+    // Only pointers into the state: a library's object (a FILE) stays this
+    // process's own, as a handle member does (engine_library.cc).
+    const int64_t index = object_holding(v);
+    if (index < 0 || (objects_[index].flags & kFromLibrary)) return;
     uint64_t t = 0;
     if (!translate(v, &t)) return;
     if (!config_.backward) return supersede(w, t);
