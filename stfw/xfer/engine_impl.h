@@ -468,6 +468,21 @@ class Engine {
   // Result::superseded: the list handed to the supervisor.
   void list_superseded();
 
+  // ---- paths from a root, for refusals (root_paths.cc) ---------------------------------------
+  struct ParentLink {
+    uint32_t parent;  // the object whose pointer first reached it, kFrameRootBase + i (a frame's local), or none
+    uint32_t offset;  // where that pointer is in it
+  };
+  static constexpr uint32_t kFrameRootBase = 0xfffff000u, kMaxRootLocals = 256;
+  void prepare_root_paths();
+  uint32_t frame_root_marker(const char* function, const char* local);
+  void note_reached(uint32_t index, const uint8_t* src);
+  void member_path(Message& to, uint32_t type, uint64_t off, bool arrow, int depth);
+  void describe_root_path(Message& to, uint32_t index);
+  ParentLink* parents_ = nullptr;
+  const char* root_locals_[kMaxRootLocals][2] = {};
+  uint32_t root_local_count_ = 0;
+
   // ---- the roots on the stack (frame_roots.cc) ---------------------------------------------
   void type_frame_roots();
   void settle_frame_roots();

@@ -86,6 +86,7 @@ bool Engine::refuse_untyped_pointer(const Object& o) {
         .text(" = ")
         .hex(word)
         .text(" looks like a pointer: refusing to guess");
+    describe_root_path(message_, uint32_t(&o - objects_));
     return true;
   }
   return false;

@@ -18,6 +18,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
     if (index < 0) return;
     Object& o = objects_[index];
     if (o.flags & (kGlobal | kFromLibrary)) return;
+    note_reached(uint32_t(index), src);  // the refusals' paths (root_paths.cc)
     uint32_t src_pointee = src_meta().strip(src_ty.target);
     const ImageType& pointee_ty = src_meta().type(src_pointee);
     if (src_pointee == 0 || pointee_ty.kind == kFunc || pointee_ty.size == 0) return;
@@ -58,6 +59,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
       describe_current();
       describe_path(message_);
       message_.text("), struct types that are not prefixes of one another: needs transfer code");
+      describe_root_path(message_, uint32_t(index));
     }
     return;
   }

@@ -160,13 +160,15 @@ void Engine::each_frame_root(Visit&& visit) {
 // Typing: each pointer local of the source's frames types its target like a global.
 void Engine::type_frame_roots() {
   mode_ = kType;
-  each_frame_root([&](const ImageFunction&, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t) {
+  each_frame_root([&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t) {
     ImageType dst_ty = src_meta().type(src_meta().strip(p.type));
     if (q) dst_ty = dst_meta().type(dst_meta().strip(q->type));
     else dst_ty.target = 0;  // no local of this version: the pointee's counterpart by name
     uint8_t bytes[8];
     store_uint(bytes, 8, v);
     result_.frame_roots++;
+    current_ = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));  // names it in refusals and paths
+    if (current_ == 0xffffffffu) current_ = kKernelWord - 1;  // too many locals: unnamed (never an object index)
     pointer(src_meta().type(src_meta().strip(p.type)), dst_ty, bytes, nullptr);
   });
 }

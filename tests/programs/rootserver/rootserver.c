@@ -18,7 +18,8 @@
  * (`cap`). -DRS_GLOBAL_ROOT also keeps the server in a global (the inheritance
  * alone, without the stack root). -DRS_ANON_ALLOC allocates every item through one
  * `void *` wrapper (no constructor says the derived type: the objects cannot be
- * typed, and the refusal must say why). -DRS_CLASH makes a second, unrelated
+ * typed, and the refusal must say why; `_anon_local` in BUILD: without the global,
+ * named by its path from main's local). -DRS_CLASH makes a second, unrelated
  * struct pointer (`struct other *`) claim the first item (refused: two struct
  * types that are not prefixes of one another).
  *

@@ -6,8 +6,8 @@
 // without it: without the stack roots nothing under main's local is typed (the
 // server object is refused as untyped); without the prefix views the derived items
 // reached as `struct item *` stay untyped. The refusals name what they refuse: an
-// item no constructor types (its wording says why), and two struct types that are
-// not prefixes of one another.
+// item no constructor types (its wording says why, and its path from the root:
+// `main::srv->items[0]`), and two struct types that are not prefixes of one another.
 #include <doctest/doctest.h>
 
 #include <sys/wait.h>
@@ -130,6 +130,14 @@ TEST_CASE("refused: derived items no constructor types, the refusal says why (no
   INFO(message);
   CHECK(message.find("whose size does not divide its size") != std::string::npos);
   CHECK(message.find("reached only through void *") == std::string::npos);
+  CHECK(message.find("(reached as g_server->items[") != std::string::npos);  // a path from the root
+}
+
+TEST_CASE("refused: the refusal names the object by its path from main's local") {
+  const std::string message = refused("_anon_local");
+  INFO(message);
+  CHECK(message.find("whose size does not divide its size") != std::string::npos);
+  CHECK(message.find("(reached as main::srv->items[") != std::string::npos);
 }
 
 TEST_CASE("refused: two struct types that are not prefixes of one another claim one item") {
@@ -137,5 +145,6 @@ TEST_CASE("refused: two struct types that are not prefixes of one another claim 
   INFO(message);
   CHECK((message.find("reached as other * and as item_str *") != std::string::npos ||
          message.find("reached as item_str * and as other *") != std::string::npos));
+  CHECK(message.find("(reached as g_server->") != std::string::npos);
   CHECK(message.find("not prefixes of one another") != std::string::npos);
 }
