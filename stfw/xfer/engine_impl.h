@@ -486,6 +486,8 @@ class Engine {
   // ---- the roots on the stack (frame_roots.cc) ---------------------------------------------
   void type_frame_roots();
   void settle_frame_roots();
+  void refuse_lone_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
+                        uint64_t v, uint32_t marker);
   template <class Visit>
   void each_frame_root(Visit&& visit);
   bool frame_local_value(const dwarfmeta::image::ImageFramePlace& p, const ttst_stfw_frame* frames, uint32_t count,

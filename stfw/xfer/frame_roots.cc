@@ -157,20 +157,41 @@ void Engine::each_frame_root(Visit&& visit) {
   }
 }
 
-// Typing: each pointer local of the source's frames types its target like a global.
+// Typing: each pointer local of the source's frames types its target like a global;
+// the paired ones first, so an object an unpaired local reaches first is reached by
+// no global and no paired local: transferred, it would be unreachable in this
+// version (its state silently lost), so it is refused.
 void Engine::type_frame_roots() {
   mode_ = kType;
-  each_frame_root([&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t) {
-    ImageType dst_ty = src_meta().type(src_meta().strip(p.type));
-    if (q) dst_ty = dst_meta().type(dst_meta().strip(q->type));
-    else dst_ty.target = 0;  // no local of this version: the pointee's counterpart by name
-    uint8_t bytes[8];
-    store_uint(bytes, 8, v);
-    result_.frame_roots++;
-    current_ = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));  // names it in refusals and paths
-    if (current_ == 0xffffffffu) current_ = kKernelWord - 1;  // too many locals: unnamed (never an object index)
-    pointer(src_meta().type(src_meta().strip(p.type)), dst_ty, bytes, nullptr);
-  });
+  for (int paired_pass = 1; paired_pass >= 0 && !failed(); --paired_pass)
+    each_frame_root([&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t) {
+      if ((q != nullptr) != (paired_pass == 1)) return;
+      ImageType dst_ty = src_meta().type(src_meta().strip(p.type));
+      if (q) dst_ty = dst_meta().type(dst_meta().strip(q->type));
+      else dst_ty.target = 0;  // no local of this version: the pointee's counterpart by name
+      uint8_t bytes[8];
+      store_uint(bytes, 8, v);
+      result_.frame_roots++;
+      const uint32_t marker = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));
+      current_ = marker == 0xffffffffu ? kKernelWord - 1 : marker;  // names it in refusals and paths
+      path_depth_ = 0;
+      pointer(src_meta().type(src_meta().strip(p.type)), dst_ty, bytes, nullptr);
+      if (!q && !failed() && parents_) refuse_lone_root(f, p, v, current_);
+    });
+}
+
+void Engine::refuse_lone_root(const ImageFunction& f, const ImageFramePlace& p, uint64_t v, uint32_t marker) {
+  const int64_t index = object_holding(v);
+  if (index < 0 || (objects_[index].flags & (kGlobal | kFromLibrary)) || parents_[index].parent != marker) return;
+  const char* source = config_.backward ? "future" : "past";
+  const char* self = config_.backward ? "past" : "future";
+  fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: the ").text(source).text(" version's local '").text(src_meta().str(p.name));
+  message_.text("' (frame of ").text(src_meta().str(f.id)).text(") is the only root of ");
+  describe(message_, objects_[index]);
+  message_.text(", and the ").text(self).text(" version's frames at its update point have no local '");
+  message_.text(src_meta().str(p.name)).text("' in a frame of ").text(src_meta().str(f.id));
+  message_.text(" to hold it: transferred, it would be unreachable there (its state lost); keep the update point "
+                "in the same function, with that local, or hold the state in a global too");
 }
 
 // After the write: forward, F's paired locals supersede the start-up objects they

@@ -21,7 +21,9 @@
  * typed, and the refusal must say why; `_anon_local` in BUILD: without the global,
  * named by its path from main's local). -DRS_CLASH makes a second, unrelated
  * struct pointer (`struct other *`) claim the first item (refused: two struct
- * types that are not prefixes of one another).
+ * types that are not prefixes of one another). -DRS_RENAMED_LOCAL (v2) renames
+ * main's local: the past version's root has no local in the future version's
+ * frames to hold it (refused: the state would be transferred but unreachable).
  *
  * Protocol (one command per line, one reply line):
  *   STR key value -> OK    NUM key n -> OK    LIST key a,b,c -> OK
@@ -230,6 +232,9 @@ static __attribute__((noinline)) void event(struct server *srv, int fd) {
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   /* The whole state: this local (a callee-saved register at -O2). */
+#ifdef RS_RENAMED_LOCAL
+#define srv state /* v2 renames main's local: P's `srv` has no local to go to */
+#endif
   struct server *const srv = server_init(argc > 1 ? atoi(argv[1]) : 0);
 #ifdef RS_GLOBAL_ROOT
   g_server = srv;

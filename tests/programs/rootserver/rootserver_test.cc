@@ -100,12 +100,12 @@ void commits_with_equal_state(const std::string& variant) {
   server.kill_and_wait();
 }
 
-std::string refused(const std::string& variant) {
+std::string refused(const std::string& variant, const std::string& v2_variant = "-") {
   KvServer server = KvServer::start(kDir + "rootserver_v1" + variant);
   KvClient c(server.port);
   for (int i = 0; i < 3; ++i) REQUIRE(c.command("STR s" + std::to_string(i) + " text") == "OK");
   const std::string before = c.command("DUMP");
-  Run r = supervise(server.pid, "rootserver_v2" + variant);
+  Run r = supervise(server.pid, "rootserver_v2" + (v2_variant == "-" ? variant : v2_variant));
   CHECK(r.status == 1);
   CHECK(r.report["outcome"] == "rolled_back");
   const std::string message = r.report.value("message", std::string());
@@ -147,4 +147,11 @@ TEST_CASE("refused: two struct types that are not prefixes of one another claim 
          message.find("reached as item_str * and as other *") != std::string::npos));
   CHECK(message.find("(reached as g_server->") != std::string::npos);
   CHECK(message.find("not prefixes of one another") != std::string::npos);
+}
+
+TEST_CASE("refused: v2 renames main's local, so P's only root of the state has no local in F to go to") {
+  const std::string message = refused("", "_renamed");
+  INFO(message);
+  CHECK(message.find("local 'srv' (frame of main) is the only root of heap object") != std::string::npos);
+  CHECK(message.find("have no local 'srv' in a frame of main") != std::string::npos);
 }
