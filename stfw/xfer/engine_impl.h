@@ -480,6 +480,8 @@ class Engine {
   void member_path(Message& to, uint32_t type, uint64_t off, bool arrow, int depth);
   void describe_root_path(Message& to, uint32_t index);
   ParentLink* parents_ = nullptr;
+  uint32_t refused_at_ = 0xffffffffu;  // the heap object a refusal (fail_at_current) names, for its path
+  bool root_path_written_ = false;
   const char* root_locals_[kMaxRootLocals][2] = {};
   uint32_t root_local_count_ = 0;
 

@@ -80,6 +80,7 @@ void Engine::describe_root_path(Message& to, uint32_t index) {
     if (at < object_count_ && (objects_[at].flags & kGlobal)) break;
   }
   if (n == kMaxHops) return;  // too deep (or a cycle): no path rather than a wrong one
+  root_path_written_ = true;
   to.text(" (reached as ");
   if (at >= kFrameRootBase && at - kFrameRootBase < root_local_count_) {
     to.text(root_locals_[at - kFrameRootBase][0]).text("::").text(root_locals_[at - kFrameRootBase][1]);

@@ -24,6 +24,8 @@
  * types that are not prefixes of one another). -DRS_RENAMED_LOCAL (v2) renames
  * main's local: the past version's root has no local in the future version's
  * frames to hold it (refused: the state would be transferred but unreachable).
+ * -DRS_STACK_POINTER gives list items a dangling pointer into the stack (refused,
+ * the item named by its path from main's local).
  *
  * Protocol (one command per line, one reply line):
  *   STR key value -> OK    NUM key n -> OK    LIST key a,b,c -> OK
@@ -77,6 +79,9 @@ struct item_list { /* 56 bytes: the base embedded */
   unsigned long n;
   unsigned long spare;
   unsigned long pad;
+#ifdef RS_STACK_POINTER
+  char *where; /* a dangling pointer into the stack (never read): refused, named by its path */
+#endif
 };
 
 struct server {
@@ -128,6 +133,11 @@ static __attribute__((noinline)) struct item_num *new_num(const char *key, long 
 static __attribute__((noinline)) struct item_list *new_list(const char *key, char *csv) {
   struct item_list *l = NEW(struct item_list);
   l->base.kind = K_LIST, l->base.key = strdup(key);
+#ifdef RS_STACK_POINTER
+  char here = 0;
+  l->where = &here;
+  __asm__ volatile("" : : "r"(&here) : "memory"); /* keep the stack address */
+#endif
   char *save = NULL;
   for (char *e = strtok_r(csv, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
     l->elems = realloc(l->elems, (l->n + 1) * sizeof *l->elems);

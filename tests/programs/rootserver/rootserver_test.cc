@@ -100,10 +100,11 @@ void commits_with_equal_state(const std::string& variant) {
   server.kill_and_wait();
 }
 
-std::string refused(const std::string& variant, const std::string& v2_variant = "-") {
+std::string refused(const std::string& variant, const std::string& v2_variant = "-", const std::string& extra = "") {
   KvServer server = KvServer::start(kDir + "rootserver_v1" + variant);
   KvClient c(server.port);
   for (int i = 0; i < 3; ++i) REQUIRE(c.command("STR s" + std::to_string(i) + " text") == "OK");
+  if (!extra.empty()) REQUIRE(c.command(extra) == "OK");
   const std::string before = c.command("DUMP");
   Run r = supervise(server.pid, "rootserver_v2" + (v2_variant == "-" ? variant : v2_variant));
   CHECK(r.status == 1);
@@ -154,4 +155,11 @@ TEST_CASE("refused: v2 renames main's local, so P's only root of the state has n
   INFO(message);
   CHECK(message.find("local 'srv' (frame of main) is the only root of heap object") != std::string::npos);
   CHECK(message.find("have no local 'srv' in a frame of main") != std::string::npos);
+}
+
+TEST_CASE("refused: any refusal of a value names its object's path from the root (a dangling stack pointer)") {
+  const std::string message = refused("_stackptr", "-", "LIST l a,b");
+  INFO(message);
+  CHECK(message.find(".where = 0x") != std::string::npos);
+  CHECK(message.find("(reached as main::srv->items[3])") != std::string::npos);
 }
