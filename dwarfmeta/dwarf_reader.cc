@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "dwarfmeta/dwarf_attrs.h"
+#include "dwarfmeta/frame_places.h"
 #include "dwarfmeta/dwarf_handle.h"
 #include "dwarfmeta/error.h"
 #include "dwarfmeta/type_table.h"
@@ -61,6 +62,7 @@ class Walker {
   void nest_dimensions(RawType& r, std::vector<uint64_t> dims);
   void add_variable(Dwarf_Die die, const Attrs& a, const std::string& func);
   void add_local(const Attrs& a, const std::string& func);
+  void add_frame_places(Dwarf_Die die, const Attrs& a, const std::string& func);
   bool location_address(Dwarf_Die die, const std::vector<uint8_t>& expr, uint64_t& addr, bool& tls);
   // name/type/external of a DIE that defines something declared elsewhere.
   void inherit(uint64_t off, Attrs& a, int depth = 0);
@@ -77,6 +79,12 @@ class Walker {
     uint64_t type_off;
   };
   std::vector<PendingLocal> locals_;
+  uint64_t code_low_ = 0;  // the concrete function being walked (0: none), for frame places
+  struct PendingPlace {
+    FramePlace place;
+    uint64_t type_off;
+  };
+  std::vector<PendingPlace> places_;
 
   Dwarf_Debug dbg_;
   Program& prog_;
@@ -361,10 +369,12 @@ void Walker::walk(Dwarf_Die die, const std::string& func, int depth) {
       read_attrs(child, a);
       add_variable(child, a, func);
       add_local(a, func);
+      add_frame_places(child, a, func);
     } else if (tag == DW_TAG_formal_parameter) {
       Attrs a;
       read_attrs(child, a);
       add_local(a, func);
+      add_frame_places(child, a, func);
     } else if (tag == DW_TAG_subprogram) {
       add_subprogram(child, depth);
     } else if (tag == DW_TAG_inlined_subroutine) {
@@ -398,6 +408,22 @@ void Walker::add_local(const Attrs& a0, const std::string& func) {
   locals_.push_back(PendingLocal{Local{frame_low_, name, n + frame_adjust_, 0}, a.type_off});
 }
 
+// A local or parameter's places over its function's code (frame_places.h): the
+// frames' roots at the update point, at -O2 too.
+void Walker::add_frame_places(Dwarf_Die die, const Attrs& a0, const std::string& func) {
+  if (!code_low_ || a0.declaration || func.empty()) return;
+  Attrs a = a0;
+  inherit(a.origin_off, a);
+  if (!a.name || a.type_off == kNoOffset) return;
+  std::vector<FramePlace> found;
+  read_frame_places(dbg_, die, PlaceFrame{code_low_, frame_known_ && frame_low_ == code_low_, frame_adjust_}, found);
+  std::string name = func == frame_name_ || func.empty() ? a.name : func + "::" + a.name;
+  for (FramePlace& p : found) {
+    p.name = name;
+    places_.push_back(PendingPlace{std::move(p), a.type_off});
+  }
+}
+
 // A function: its code range (when it has code) and the statics inside it.
 void Walker::add_subprogram(Dwarf_Die die, int depth) {
   Attrs a;
@@ -416,6 +442,8 @@ void Walker::add_subprogram(Dwarf_Die die, int depth) {
   const int64_t saved_adjust = frame_adjust_;
   const bool saved_known = frame_known_;
   const std::string saved_name = frame_name_;
+  const uint64_t saved_code_low = code_low_;
+  if (a.has_low && a.has_high && !a.declaration) code_low_ = a.low;
   if (a.has_low && a.has_high && !a.declaration && a.has_frame_base && a.frame_base.size() == 1 &&
       (a.frame_base[0] == DW_OP_call_frame_cfa || a.frame_base[0] == DW_OP_reg6))
     frame_low_ = a.low, frame_adjust_ = a.frame_base[0] == DW_OP_reg6 ? -16 : 0, frame_known_ = true,
@@ -424,6 +452,7 @@ void Walker::add_subprogram(Dwarf_Die die, int depth) {
     frame_known_ = false;
   if (depth < 64) walk(die, name, depth + 1);
   frame_low_ = saved_low, frame_adjust_ = saved_adjust, frame_known_ = saved_known, frame_name_ = saved_name;
+  code_low_ = saved_code_low;
 }
 
 void Walker::run() {
@@ -487,6 +516,14 @@ void Walker::finish() {
   }
   std::sort(prog_.locals.begin(), prog_.locals.end(), [](const Local& x, const Local& y) {
     return x.function_low != y.function_low ? x.function_low < y.function_low : x.cfa_offset < y.cfa_offset;
+  });
+  for (PendingPlace& l : places_) {
+    l.place.type = types_.type_of(l.type_off);
+    prog_.frame_places.push_back(std::move(l.place));
+  }
+  std::sort(prog_.frame_places.begin(), prog_.frame_places.end(), [](const FramePlace& x, const FramePlace& y) {
+    if (x.function_low != y.function_low) return x.function_low < y.function_low;
+    return x.name != y.name ? x.name < y.name : x.pc_low < y.pc_low;
   });
   std::map<std::pair<bool, uint64_t>, bool> at;
   std::map<std::string, int> uses;

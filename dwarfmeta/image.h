@@ -24,6 +24,7 @@
 //   ImageUpdatePoint[upoint_count]     sorted by addr
 //   ImageRange[range_count]            read-only data with string literals
 //   ImageLocal[local_count]            sorted by (function_low, cfa_offset)
+//   ImageFramePlace[place_count]       sorted by function_low (version 3)
 //   char strings[strings_size]         NUL-terminated; string refs are offsets here
 #ifndef DWARFMETA_IMAGE_H
 #define DWARFMETA_IMAGE_H
@@ -34,7 +35,7 @@
 namespace ttst::dwarfmeta::image {
 
 inline constexpr char kMagic[8] = {'T', 'T', 'S', 'T', 'M', 'E', 'T', 'A'};
-inline constexpr uint32_t kVersion = 2;  // 2: locals (ImageLocal)
+inline constexpr uint32_t kVersion = 3;  // 2: locals (ImageLocal); 3: frame places
 inline constexpr uint32_t kNone = 0xffffffffu;  // "no string" / "no index"
 
 // TypeKind, Encoding, Linkage and AnnotKind values are those of model.h.
@@ -59,6 +60,8 @@ struct ImageHeader {
       sites_off, annotations_off, upoints_off, ranges_off, strings_off, strings_size;
   uint32_t local_count, pad2;  // version 2
   uint64_t locals_off;
+  uint32_t place_count, pad3;  // version 3
+  uint64_t places_off;
 };
 
 struct ImageType {
@@ -142,6 +145,14 @@ struct ImageLocal {  // model.h Local
   uint32_t type;  // TypeId of its declared type
 };
 
+struct ImageFramePlace {  // model.h FramePlace
+  uint64_t function_low, pc_low, pc_high;
+  int64_t offset;
+  uint32_t name, type;
+  uint8_t kind, reg;  // PlaceKind, DWARF register
+  uint8_t pad[6];
+};
+
 // 64-bit checksum, 8 bytes at a time (fast enough to check a cached image each load).
 inline uint64_t checksum(const uint8_t* p, uint64_t n) {
   uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
@@ -188,7 +199,8 @@ class View {
         !table(h->annotations_off, h->annotation_count, sizeof(ImageAnnotation)) ||
         !table(h->upoints_off, h->upoint_count, sizeof(ImageUpdatePoint)) ||
         !table(h->ranges_off, h->range_count, sizeof(ImageRange)) ||
-        !table(h->locals_off, h->local_count, sizeof(ImageLocal)) || h->strings_off > size ||
+        !table(h->locals_off, h->local_count, sizeof(ImageLocal)) ||
+        !table(h->places_off, h->place_count, sizeof(ImageFramePlace)) || h->strings_off > size ||
         h->strings_size > size - h->strings_off)
       return fail("metadata image table out of bounds");
     if (h->type_count == 0) return fail("metadata image has no void type");
@@ -248,6 +260,12 @@ class View {
       const ImageLocal& l = v.locals()[i];
       if (!str_ok(l.name) || l.name == kNone || l.type >= h->type_count) return fail("metadata image bad local");
       if (i > 0 && v.locals()[i - 1].function_low > l.function_low) return fail("metadata image locals not sorted");
+    }
+    for (uint32_t i = 0; i < h->place_count; ++i) {
+      const ImageFramePlace& l = v.places()[i];
+      if (!str_ok(l.name) || l.name == kNone || !type_ok(l.type) || l.reg > 16 || l.kind < 1 || l.kind > 3)
+        return fail("metadata image bad frame place");
+      if (i > 0 && v.places()[i - 1].function_low > l.function_low) return fail("metadata image places not sorted");
     }
     *out = v;
     return true;
@@ -361,6 +379,20 @@ class View {
     return nullptr;
   }
 
+  uint32_t place_count() const { return h_->place_count; }
+  const ImageFramePlace& place_at(uint32_t i) const { return places()[i]; }
+  // The index of the first place of the function starting at `function_low`
+  // (place_count() when it has none); its places follow while function_low matches.
+  uint32_t first_place(uint64_t function_low) const {
+    uint32_t lo = 0, hi = h_->place_count;
+    while (lo < hi) {
+      uint32_t mid = lo + (hi - lo) / 2;
+      if (places()[mid].function_low < function_low) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < h_->place_count && places()[lo].function_low == function_low ? lo : h_->place_count;
+  }
+
   static int compare(const char* a, const char* b) {
     while (*a && *a == *b) ++a, ++b;
     return int(static_cast<unsigned char>(*a)) - int(static_cast<unsigned char>(*b));
@@ -401,6 +433,7 @@ class View {
   const ImageUpdatePoint* update_points() const { return at<ImageUpdatePoint>(h_->upoints_off); }
   const ImageRange* ranges() const { return at<ImageRange>(h_->ranges_off); }
   const ImageLocal* locals() const { return at<ImageLocal>(h_->locals_off); }
+  const ImageFramePlace* places() const { return at<ImageFramePlace>(h_->places_off); }
 
   const uint8_t* base_ = nullptr;
   const ImageHeader* h_ = nullptr;

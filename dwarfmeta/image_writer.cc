@@ -136,6 +136,15 @@ class ImageTables {
     for (const Local& l : all) locals_.push_back(ImageLocal{l.function_low, l.cfa_offset, l.size, strs_.add(l.name), l.type});
   }
 
+  void add_frame_places(const std::vector<FramePlace>& all) {  // already sorted (model.h)
+    for (const FramePlace& l : all) {
+      ImageFramePlace x{};
+      x.function_low = l.function_low, x.pc_low = l.pc_low, x.pc_high = l.pc_high, x.offset = l.offset;
+      x.name = strs_.add(l.name), x.type = l.type, x.kind = static_cast<uint8_t>(l.kind), x.reg = l.reg;
+      places_.push_back(x);
+    }
+  }
+
   void add_string_ranges(const std::vector<Range>& all) {
     for (const Range& r : all) ranges_.push_back(ImageRange{strs_.add(r.name), 0, r.start, r.end});
   }
@@ -154,6 +163,7 @@ class ImageTables {
     h.upoint_count = static_cast<uint32_t>(ups_.size());
     h.range_count = static_cast<uint32_t>(ranges_.size());
     h.local_count = static_cast<uint32_t>(locals_.size());
+    h.place_count = static_cast<uint32_t>(places_.size());
     std::vector<uint8_t> out(sizeof(ImageHeader), 0);
     put(out, h.types_off, types_);
     put(out, h.members_off, members_);
@@ -167,6 +177,7 @@ class ImageTables {
     put(out, h.upoints_off, ups_);
     put(out, h.ranges_off, ranges_);
     put(out, h.locals_off, locals_);
+    put(out, h.places_off, places_);
     put(out, h.strings_off, strs_.data());
     h.strings_size = strs_.data().size();
     h.total_size = out.size();
@@ -189,6 +200,7 @@ class ImageTables {
   std::vector<ImageUpdatePoint> ups_;
   std::vector<ImageRange> ranges_;
   std::vector<ImageLocal> locals_;
+  std::vector<ImageFramePlace> places_;
 };
 
 }  // namespace
@@ -213,6 +225,7 @@ std::vector<uint8_t> write_image(const Program& p) {
   tables.add_update_points(p.update_points);
   tables.add_string_ranges(p.string_ranges);
   tables.add_locals(p.locals);
+  tables.add_frame_places(p.frame_places);
   return tables.serialise(h);
 }
 
@@ -272,6 +285,11 @@ Program read_image(const image::View& v) {
   for (uint32_t i = 0; i < v.local_count(); ++i) {
     const ImageLocal& l = v.local_at(i);
     p.locals.push_back(Local{l.function_low, v.str(l.name), l.cfa_offset, l.size, l.type});
+  }
+  for (uint32_t i = 0; i < v.place_count(); ++i) {
+    const ImageFramePlace& l = v.place_at(i);
+    p.frame_places.push_back(FramePlace{l.function_low, l.pc_low, l.pc_high, v.str(l.name), l.type,
+                                        static_cast<PlaceKind>(l.kind), l.reg, l.offset});
   }
   p.reindex();
   return p;

@@ -163,6 +163,25 @@ struct Local {
   bool operator==(const Local&) const = default;
 };
 
+// Where a local or parameter is over a range of its function's code, as DWARF's
+// location (list) says at -O2 too: a register, the frame's CFA plus an offset, or a
+// register plus an offset (memory). The roots of the frames at the update point
+// (stfw/xfer/frame_roots.cc): each frame's places valid at its pc are evaluated
+// against the unwound registers. One per location (list) entry of one simple
+// operation (DW_OP_regN, DW_OP_bregN k, DW_OP_fbreg k with a CFA or rbp frame
+// base); entries with other expressions (values, pieces, entry values) are left out.
+enum class PlaceKind : uint8_t { kCfaOffset = 1, kRegister = 2, kRegisterOffset = 3 };
+struct FramePlace {
+  uint64_t function_low = 0;      // Function::low of the concrete function whose frame holds it
+  uint64_t pc_low = 0, pc_high = 0;  // link-time [low, high); both 0: the whole function
+  std::string name;               // "srv"; an inlined function's local: "inlined::srv"
+  TypeId type = kVoid;
+  PlaceKind kind = PlaceKind::kCfaOffset;
+  uint8_t reg = 0;                // DWARF register number (x86-64: 3 rbx, 6 rbp, 12..15 r12..r15)
+  int64_t offset = 0;
+  bool operator==(const FramePlace&) const = default;
+};
+
 struct Range {
   std::string name;       // section name
   uint64_t start = 0, end = 0;
@@ -183,6 +202,7 @@ struct Program {
   std::vector<UpdatePoint> update_points;
   std::vector<Range> string_ranges;     // read-only data holding string literals
   std::vector<Local> locals;            // sorted by (function_low, cfa_offset)
+  std::vector<FramePlace> frame_places; // sorted by (function_low, name, pc_low)
   uint64_t die_count = 0;               // DIEs visited (benchmarks)
 
   const Type& type(TypeId id) const { return types.at(id); }

@@ -29,7 +29,7 @@ uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 uint64_t sigbit(int sig) { return 1ull << (sig - 1); }
 
 struct Layout {
-  uint64_t desc, meta_self, meta_peer, plugin, output, heap, guard, stack, total;
+  uint64_t desc, meta_self, meta_peer, plugin, input, output, heap, guard, stack, total;
 };
 
 Layout plan(const AgentImage& image, const AgentRequest& rq) {
@@ -43,6 +43,8 @@ Layout plan(const AgentImage& image, const AgentRequest& rq) {
   at += page_up(rq.meta_peer.size());
   l.plugin = at;
   at += page_up(rq.plugin.size());
+  l.input = at;
+  at += page_up(rq.input.size());
   l.output = at;
   at += page_up(rq.output_size);
   l.heap = at;
@@ -138,7 +140,7 @@ void AgentRun::map_region() {
 // 2. The relocated image, the task descriptor and the blobs, in one write.
 void AgentRun::load() {
   std::vector<uint8_t> blob = image_.relocated(base_);
-  blob.resize(l_.plugin + page_up(rq_.plugin.size()), 0);
+  blob.resize(l_.input + page_up(rq_.input.size()), 0);
   ttst_agent_desc desc{};
   desc.magic = TTST_AGENT_MAGIC;
   desc.abi_version = TTST_AGENT_ABI_VERSION;
@@ -151,6 +153,7 @@ void AgentRun::load() {
   desc.meta_self = range(l_.meta_self, rq_.meta_self.size());
   desc.meta_peer = range(l_.meta_peer, rq_.meta_peer.size());
   desc.plugin = range(l_.plugin, rq_.plugin.size());
+  desc.input = range(l_.input, rq_.input.size());
   desc.output = range(l_.output, rq_.output_size);
   desc.heap = range(l_.heap, rq_.heap_size);
   desc.stack = range(l_.stack, page_up(rq_.stack_size));
@@ -159,6 +162,7 @@ void AgentRun::load() {
   std::copy(rq_.meta_self.begin(), rq_.meta_self.end(), blob.begin() + l_.meta_self);
   std::copy(rq_.meta_peer.begin(), rq_.meta_peer.end(), blob.begin() + l_.meta_peer);
   std::copy(rq_.plugin.begin(), rq_.plugin.end(), blob.begin() + l_.plugin);
+  std::copy(rq_.input.begin(), rq_.input.end(), blob.begin() + l_.input);
   write_memory(tid_, base_, blob);
 }
 

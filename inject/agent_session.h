@@ -31,6 +31,7 @@ struct AgentRequest {
   std::array<uint64_t, 8> args{};
   // Copied into the region; the bytes are the caller's and must outlive run_agent.
   std::span<const uint8_t> meta_self, meta_peer, plugin;
+  std::span<const uint8_t> input;  // task-specific input bytes (stfw: the frames at the update point)
   uint64_t output_size = 1 << 20;
   uint64_t heap_size = 16 << 20;
   uint64_t stack_size = 1 << 20;

@@ -36,6 +36,25 @@ enum ttst_stfw_arg {
   TTST_STFW_ARG_SELF_FP = 7,      /* forward: its rbp (frame-pointer chain, names) */
 };
 
+/* The agent's input range (both directions, optional): the frames of the peer's
+ * and of this process's stopped thread at the update point, innermost first, as
+ * the supervisor unwound them with the call-frame information
+ * (supervisor/past_frames.h). Their locals, as DWARF places them, are the roots of
+ * the stack (stfw/xfer/frame_roots.cc). A header, then peer_count frames of the
+ * peer, then self_count of this process. */
+#define TTST_STFW_FRAMES_MAGIC 0x314d524654535454ull /* "TTSTFRM1" */
+struct ttst_stfw_frames_header {
+  uint64_t magic;
+  uint32_t peer_count, self_count;
+};
+struct ttst_stfw_frame {
+  uint64_t pc;      /* run-time: frame 0 its rip, callers their return address */
+  uint64_t cfa;     /* the frame's CFA; 0: unknown                             */
+  uint64_t known;   /* bit r set: reg[r] holds the frame's register r          */
+  uint64_t reg[17]; /* by DWARF number: 0 rax 1 rdx 2 rcx 3 rbx 4 rsi 5 rdi 6 rbp
+                       7 rsp 8..15 r8..r15 16 rip                               */
+};
+
 #define TTST_STFW_F_VERBOSE 0x1u /* reserved, no effect yet: no supervisor sets it and the
                                     engine writes no per-object lines */
 

@@ -54,6 +54,7 @@ inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* ho
   req.meta_self = t.self.metadata_image;
   req.meta_peer = t.other.metadata_image;
   req.plugin = t.plugin;  // --xfer: loaded and run by the (untrusted) agent
+  req.input = t.frames;  // the roots of the stack (past_frames.h)
   req.output_size = 1 << 20;
   req.heap_size = agent_heap_size(t.peer);
   req.timeout = std::max(t.budget, milliseconds(1));

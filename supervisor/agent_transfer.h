@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "inject/remote_addr.h"
 #include "inject/task.h"
@@ -33,6 +34,7 @@ struct TransferRequest {
   TransferSide self, other;
   std::chrono::milliseconds budget{0};
   std::span<const uint8_t> plugin;  // --xfer: the user's transfer plugin (an ELF), else empty
+  std::vector<uint8_t> frames;  // the agent's input: the threads' frames (past_frames.h), may be empty
 };
 
 // Runs the transfer; returns its counters, or ends the transaction (rollback() or

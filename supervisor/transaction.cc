@@ -47,6 +47,7 @@
 #include "supervisor/pending_signals.h"
 #include "supervisor/preflight.h"
 #include "supervisor/quiesce/drive_threads.h"
+#include "supervisor/past_frames.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/runtime_block.h"
 #include "supervisor/service_notify.h"
@@ -389,6 +390,8 @@ void Transaction::forward() {
   t.other = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   t.budget = deadline_.left();
   t.plugin = plugin_;
+  // The roots on the stack: P's frames and F's own at their update points.
+  t.frames = frames_input({o_.pid, past_->main_thread().get_regs()}, {future_->pid(), future_->task().get_regs()});
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
   rep_.past_library_fds = rep_.transfers.back().past_library_fds;  // closed in F at the commit
 }
@@ -413,6 +416,9 @@ void Transaction::backward() {
   t.other = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
   t.budget = deadline_.left();
   t.plugin = plugin_;
+  // F's frames after the forward transfer (its locals point at the transferred
+  // objects) and R's, which are P's: P's registers over R's equal memory.
+  t.frames = frames_input({future_->pid(), future_->task().get_regs()}, {o_.pid, past_->main_thread().get_regs()});
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
 }
 

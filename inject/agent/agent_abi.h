@@ -4,7 +4,7 @@
  * The host maps one private region into the reversed (R) or future (F) process:
  *
  *   [agent image: text RX, rodata R, data+bss RW] [descriptor page RW]
- *   [blobs: metadata images, plugin image]  [output buffer RW] [heap RW]
+ *   [blobs: metadata images, plugin image, input]  [output buffer RW] [heap RW]
  *   [guard pages, no access] [stack RW]
  *
  * and starts the agent's entry point on its own stack with rdi = address of the
@@ -87,6 +87,7 @@ struct ttst_agent_desc {
   int64_t status;         /* task result; meaningful once the agent finished    */
   uint64_t output_used;   /* bytes of the output buffer filled                  */
   uint64_t detail[4];     /* task-specific result words                         */
+  struct ttst_agent_range input;     /* task-specific input bytes, if any   [host] */
 };
 
 #endif /* TTST_AGENT_ABI_H */

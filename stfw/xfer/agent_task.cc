@@ -254,6 +254,7 @@ int64_t configure(TransferSetup& setup) {
   cfg.src_runtime = desc->arg[TTST_STFW_ARG_PEER_RUNTIME];
   if (!setup.backward) locate_own_stack(desc, cfg);
   cfg.keep_new_candidates = !setup.backward;  // suggestions for TTST_KEEP_NEW (stfw_task.h)
+  cfg.frames = reinterpret_cast<const uint8_t*>(desc->input.addr), cfg.frames_size = desc->input.size;
   cfg.out = reinterpret_cast<char*>(desc->output.addr);
   cfg.out_size = desc->output.size;
   setup.ctx.peer = desc->peer_pid;
@@ -422,6 +423,7 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" untyped_copied=").number(r.untyped_copied);
   m.text(" dead_pointers=").number(r.dead_pointers).text(" unmapped_words=").number(r.unmapped_words);
   m.text(" startup_freed=").number(r.freed);
+  m.text(" frame_roots=").number(r.frame_roots);
   m.text(" carved=").number(r.carved);  // sub-objects of containers (typed objects)
   m.text(" containers=").number(r.containers);
   m.text(" container_free_bytes=").number(r.container_free);

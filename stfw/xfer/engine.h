@@ -118,6 +118,10 @@ struct Config {
   // stack mapping), and its rbp at the stop (the frame-pointer chain ttst-cc
   // builds with, for naming frames). 0: the stack is not examined.
   uint64_t own_stack_lo = 0, own_stack_hi = 0, own_frame = 0;
+  // Optional (frame_roots.cc): the frames of the peer's and this process's stopped
+  // threads (stfw_task.h TTST_STFW_FRAMES_MAGIC): their locals are roots.
+  const uint8_t* frames = nullptr;
+  uint64_t frames_size = 0;
   // Optional (the agent's view of the source's /proc/PID/maps; 0 / NULL: unknown,
   // such values are refused): the source's brk heap ([heap], all of it the
   // allocator's), and every mapping of the source, sorted by addr (local unused).
@@ -156,6 +160,7 @@ struct Result {
   const Superseded* superseded = nullptr;
   uint64_t superseded_count = 0;
   uint64_t frame_words = 0;
+  uint64_t frame_roots = 0;     // pointer locals of the source's frames used as typing roots (frame_roots.cc)
   uint64_t carved = 0;          // typed sub-objects carved in containers (also in `objects`)
   uint64_t containers = 0;      // carved containers (slab pages, pool blocks)
   uint64_t container_free = 0;  // bytes of containers in no sub-object: free memory, not state

@@ -101,6 +101,7 @@ constexpr uint32_t kContainer = 1u << 27, kCarved = 1u << 26;
 // Heap objects a TTST_XFER_OWNS member points to (engine_plugin.cc): the plugin's;
 // claimed: the plugin created (forward) or asked for (backward) its destination.
 constexpr uint32_t kOwned = 1u << 20, kOwnedClaimed = 1u << 19;
+constexpr uint32_t kMisfitView = 1u << 18;  // reached by a struct pointer whose size does not divide it (inheritance.h)
 constexpr uint32_t kNoChunk = 0xffffffffu;
 // TTST_KEEP_NEW (engine_keep_new.cc): the object is part of the source's kept graph
 // (or the kept global itself): neither allocated nor written; pointers into it go
@@ -147,6 +148,7 @@ class Engine {
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
     write_objects();
+    if (!failed()) settle_frame_roots();
     if (!failed() && !config_.backward) remap_own_frames();
     if (!failed() && !config_.backward) free_superseded();
     if (!failed() && !config_.backward) list_superseded();
@@ -488,6 +490,36 @@ class Engine {
   void describe_stack_slot(uint64_t addr);
   // Result::superseded: the list handed to the supervisor.
   void list_superseded();
+
+  // ---- paths from a root, for refusals (root_paths.cc) ---------------------------------------
+  struct ParentLink {
+    uint32_t parent;  // the object whose pointer first reached it, kFrameRootBase + i (a frame's local), or none
+    uint32_t offset;  // where that pointer is in it
+  };
+  static constexpr uint32_t kFrameRootBase = 0xfffff000u, kMaxRootLocals = 256;
+  void prepare_root_paths();
+  uint32_t frame_root_marker(const char* function, const char* local);
+  void note_reached(uint32_t index, const uint8_t* src);
+  void member_path(Message& to, uint32_t type, uint64_t off, bool arrow, int depth);
+  void describe_root_path(Message& to, uint32_t index);
+  ParentLink* parents_ = nullptr;
+  uint32_t refused_at_ = 0xffffffffu;  // the heap object a refusal (fail_at_current) names, for its path
+  bool root_path_written_ = false;
+  const char* root_locals_[kMaxRootLocals][2] = {};
+  uint32_t root_local_count_ = 0;
+
+  // ---- the roots on the stack (frame_roots.cc) ---------------------------------------------
+  void type_frame_roots();
+  void settle_frame_roots();
+  void refuse_lone_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
+                        uint64_t v, uint32_t marker);
+  template <class Visit>
+  void each_frame_root(Visit&& visit);
+  bool frame_local_value(const dwarfmeta::image::ImageFramePlace& p, const ttst_stfw_frame* frames, uint32_t count,
+                         uint32_t k, bool self, uint64_t* value);
+  const dwarfmeta::image::ImageFramePlace* paired_local(const dwarfmeta::image::ImageFramePlace& p,
+                                                        const dwarfmeta::image::ImageFunction& src_fn,
+                                                        uint32_t src_occurrence, const void* frames, uint32_t* self_frame);
 
   // ---- words the kernel holds (epoll registrations' data) --------------------------------------
   // Each that points into the state is translated like a pointer; the others (fd

@@ -252,6 +252,10 @@ int64_t Engine::object_holding(uint64_t v) const {
 void Engine::describe_current() {
   if (current_ == kKernelWord)
     message_.text("the data of epoll registration #").number(current_kernel_word_);
+  else if (current_ >= kFrameRootBase && current_ - kFrameRootBase < root_local_count_)  // frame_roots.cc
+    message_.text("the local ").text(root_locals_[current_ - kFrameRootBase][0]).text("::").text(root_locals_[current_ - kFrameRootBase][1]);
+  else if (current_ >= kFrameRootBase)
+    message_.text("a local of the frames at the update point");
   else
     describe(message_, objects_[current_]);
 }

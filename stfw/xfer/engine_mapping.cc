@@ -76,7 +76,11 @@ bool Engine::refuse_untyped_pointer(const Object& o) {
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     describe(message_, o);
     message_
-        .text(polymorphic_site(o.site)
+        .text((o.flags & kMisfitView)
+                  ? " has no type (reached only through pointers to a struct whose size does not divide its size: "
+                    "a derived struct, but its allocation site's function does not return a pointer to one) and "
+                    "its word at +"
+              : polymorphic_site(o.site)
                   ? " has no type (reached only through void * or char *; its site serves several types: an "
                     "allocation wrapper) and its word at +"
                   : " has no type (reached only through void * or char *, site without a type) and its word at +")
@@ -84,6 +88,7 @@ bool Engine::refuse_untyped_pointer(const Object& o) {
         .text(" = ")
         .hex(word)
         .text(" looks like a pointer: refusing to guess");
+    describe_root_path(message_, uint32_t(&o - objects_));
     return true;
   }
   return false;

@@ -2,6 +2,7 @@
 // copies and pointer slots, applied per element.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
+#include "stfw/xfer/inheritance.h"
 
 namespace ttst::stfw::engine_detail {
 
@@ -114,10 +115,12 @@ bool Engine::apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* d
     uint32_t index = uint32_t(reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu);
     Object& o = objects_[index];
     if (o.src_type != 0 || (o.flags & (kGlobal | kFromLibrary | kContainer)) ||
-        (o.size != step.pointee_size && o.size % step.pointee_size != 0)) {
-      ok = false;
+        (o.size != step.pointee_size && o.size % step.pointee_size != 0) ||
+        (o.size != step.pointee_size && site_returned_struct(src_meta(), o.site - config_.src_bias, o.size))) {
+      ok = false;  // the walk decides (a derived struct: inheritance.h)
       break;
     }
+    note_reached(index, src + step.src_offset);  // the refusals' paths (root_paths.cc)
     o.src_type = step.src_pointee, o.dst_type = step.dst_pointee;
     target->offset = step.src_pointee + 1;
     queue_for_typing(index);

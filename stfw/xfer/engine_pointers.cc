@@ -2,6 +2,7 @@
 // functions, string literals, argument/environment strings, shared libraries.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
+#include "stfw/xfer/inheritance.h"
 
 namespace ttst::stfw::engine_detail {
 
@@ -17,6 +18,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
     if (index < 0) return;
     Object& o = objects_[index];
     if (o.flags & (kGlobal | kFromLibrary)) return;
+    note_reached(uint32_t(index), src);  // the refusals' paths (root_paths.cc)
     uint32_t src_pointee = src_meta().strip(src_ty.target);
     const ImageType& pointee_ty = src_meta().type(src_pointee);
     if (src_pointee == 0 || pointee_ty.kind == kFunc || pointee_ty.size == 0) return;
@@ -25,9 +27,22 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
     if (v != o.addr) return declare_behind_interior(o, v, src_pointee);  // only base pointers type an object
     uint32_t dst_pointee = dst_meta().strip(dst_ty.target);
     if (dst_pointee == 0) dst_pointee = counterpart(src_pointee);
-    if (o.src_type == 0 ||
+    // C inheritance (inheritance.h): the site's constructor returning `derived *` is
+    // more specific than a `base *` whose layout is its prefix.
+    const uint32_t derived = pointee_ty.kind == kStruct ? site_returned_struct(src_meta(), o.site - config_.src_bias, o.size) : 0;
+    if (derived && derived != src_pointee && layout_prefix(src_meta(), src_pointee, derived))
+      src_pointee = derived, dst_pointee = counterpart(derived);
+    if (o.src_type != 0 && src_meta().strip(o.src_type) != src_pointee && pointee_ty.kind == kStruct &&
+        layout_prefix(src_meta(), src_pointee, o.src_type))
+      return;  // a view of the object through a prefix of its type
+    const bool upgrade = o.src_type != 0 && src_meta().strip(o.src_type) != src_pointee &&
+                         layout_prefix(src_meta(), o.src_type, src_pointee) && o.size % type_size(src_meta(), src_pointee) == 0;
+    if (o.src_type == 0 || upgrade ||
         (type_size(src_meta(), o.src_type) == 1 && pointee_ty.size > 1 && pointee_ty.kind == kStruct)) {
-      if (o.size % pointee_ty.size != 0) return;
+      if (o.size % type_size(src_meta(), src_pointee) != 0) {
+        if (pointee_ty.kind == kStruct) o.flags |= kMisfitView;  // named by the untyped refusal
+        return;
+      }
       o.src_type = src_pointee, o.dst_type = dst_pointee;
       o.flags &= ~kQueued;
       if (target) target->offset = src_pointee + 1;
@@ -43,7 +58,8 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
           .text(" * (from ");
       describe_current();
       describe_path(message_);
-      message_.text("): needs transfer code");
+      message_.text("), struct types that are not prefixes of one another: needs transfer code");
+      describe_root_path(message_, uint32_t(index));
     }
     return;
   }

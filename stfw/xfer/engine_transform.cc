@@ -9,6 +9,7 @@ void Engine::fail_at_current(int status, const char* what) {
   fail(status, what);
   describe_current();
   describe_path(message_);
+  if (current_ < object_count_ && !(objects_[current_].flags & kGlobal)) refused_at_ = current_;  // finish(): its path
 }
 
 void Engine::violation(const char* what) {

@@ -17,6 +17,8 @@ Message& Engine::fail(int status, const char* what) {
 }
 
 Result Engine::finish() {
+  if (result_.status != 0 && refused_at_ != 0xffffffffu && !root_path_written_)
+    describe_root_path(message_, refused_at_);  // the refused value's holder, by its path from a root (root_paths.cc)
   if (result_.status != 0) message_.end();
   result_.out_used = message_.used;
   return result_;

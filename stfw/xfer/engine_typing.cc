@@ -36,8 +36,11 @@ bool Engine::type_pass() {
   // objects in table order (≈ address order, so mostly sequential): an object typed
   // by one already behind the sweep goes on the stack and is processed at once.
   sweep_position_ = global_count_;
+  prepare_root_paths(), root_local_count_ = 0;  // the refusals' paths (root_paths.cc)
   for (uint32_t i = 0; i < global_count_; ++i)
     if (!(objects_[i].flags & (kReadonly | kRuleMask)) && objects_[i].dst_global != 0xffffffffu) queue_for_typing(i);
+  type_queued();
+  type_frame_roots();  // the locals of the frames at the update point (frame_roots.cc), after the globals
   type_queued();
   mode_ = kType;
   for (uint32_t i = global_count_; i < object_count_ && !failed(); ++i) {

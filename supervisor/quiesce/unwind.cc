@@ -149,11 +149,15 @@ std::vector<UnwoundFrame> Unwinder::unwind(const user_regs_struct& regs, size_t 
   std::vector<UnwoundFrame> frames;
   uint64_t pc = regs.rip, rsp = regs.rsp, rbp = regs.rbp;
   bool rbp_known = true;
+  uint64_t saved[6] = {regs.rbx, regs.rbp, regs.r12, regs.r13, regs.r14, regs.r15};
+  uint8_t saved_known = 0x3f;
   auto read = [&](uint64_t addr, uint64_t& v) {
     return inject::try_read_memory(pid_, addr, std::span<uint8_t>(reinterpret_cast<uint8_t*>(&v), 8)) == 8;
   };
   while (frames.size() < max) {
-    frames.push_back({pc, rsp});
+    UnwoundFrame frame{pc, rsp, 0, {}, saved_known};
+    for (int i = 0; i < 6; ++i) frame.saved[i] = saved[i];
+    frames.push_back(frame);
     if (frames.size() == max) break;
     uint64_t link = 0;
     Module* mod = module_at(pc, link, doubt);
@@ -180,6 +184,7 @@ std::vector<UnwoundFrame> Unwinder::unwind(const user_regs_struct& regs, size_t 
       break;
     }
     const uint64_t cfa = (cfa_rule.reg == kRsp ? rsp : rbp) + static_cast<uint64_t>(cfa_rule.offset);
+    frames.back().cfa = cfa;
     uint64_t ra = 0;
     if (ra_rule.type == DW_EXPR_OFFSET && ra_rule.reg == DW_FRAME_UNDEFINED_VAL) break;  // the outermost frame
     if (ra_rule.type != DW_EXPR_OFFSET || ra_rule.reg != DW_FRAME_CFA_COL3 || !ra_rule.offset_relevant ||
@@ -193,6 +198,22 @@ std::vector<UnwoundFrame> Unwinder::unwind(const user_regs_struct& regs, size_t 
                  (rbp_rule.reg == DW_FRAME_SAME_VAL || rbp_rule.reg == kRbp))) {
       rbp_known = false;  // undefined, in another register, an expression: lost
     }
+    // The caller's callee-saved registers (rbp: below): saved at CFA + N, or
+    // unchanged; anything else loses the register.
+    for (int i = 0; i < 6; ++i) {
+      Module::Rule r;
+      if (kCalleeSaved[i] == kRbpColumn) continue;
+      if (!mod->rule(fde, kCalleeSaved[i], at, r)) {
+        saved_known &= uint8_t(~(1u << i));
+      } else if (r.type == DW_EXPR_OFFSET && r.reg == DW_FRAME_CFA_COL3 && r.offset_relevant) {
+        if (!read(cfa + static_cast<uint64_t>(r.offset), saved[i])) saved_known &= uint8_t(~(1u << i));
+      } else if (!(r.type == DW_EXPR_OFFSET && !r.offset_relevant &&
+                   (r.reg == DW_FRAME_SAME_VAL || r.reg == kCalleeSaved[i]))) {
+        saved_known &= uint8_t(~(1u << i));
+      }
+    }
+    if (rbp_known) saved[1] = rbp, saved_known |= 2;
+    else saved_known &= ~2;
     if (cfa <= rsp) {
       doubt = "the stack does not grow towards the caller at " + hex(pc);
       break;

@@ -33,9 +33,17 @@
 
 namespace ttst::quiesce {
 
+// The callee-saved registers (System V x86-64) by DWARF number, as unwound.
+inline constexpr int kCalleeSaved[6] = {3, 6, 12, 13, 14, 15};  // rbx rbp r12 r13 r14 r15
+
 struct UnwoundFrame {
   uint64_t pc = 0;   // run-time; frame 0: rip, callers: the return address
   uint64_t rsp = 0;  // the frame's rsp at pc (callers: the CFA of their callee)
+  uint64_t cfa = 0;  // the frame's own CFA (0: not known, the last frame)
+  // The frame's callee-saved registers at pc (kCalleeSaved order), where the CFI
+  // says (saved at CFA + N, or unchanged); bit i of saved_known: saved[i] is known.
+  uint64_t saved[6] = {};
+  uint8_t saved_known = 0;
 };
 
 class Unwinder {

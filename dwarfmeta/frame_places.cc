@@ -1,0 +1,79 @@
+// frame_places.cc — see frame_places.h.
+#include "dwarfmeta/frame_places.h"
+
+#include <libdwarf/dwarf.h>
+
+namespace ttst::dwarfmeta {
+namespace {
+
+// One operation as a place; false when it is not a simple place.
+bool place_of(Dwarf_Small atom, Dwarf_Unsigned op1, const PlaceFrame& frame, FramePlace& p) {
+  if (atom >= DW_OP_reg0 && atom <= DW_OP_reg16) {
+    p.kind = PlaceKind::kRegister, p.reg = static_cast<uint8_t>(atom - DW_OP_reg0), p.offset = 0;
+    return true;
+  }
+  if (atom == DW_OP_regx && op1 <= 16) {
+    p.kind = PlaceKind::kRegister, p.reg = static_cast<uint8_t>(op1), p.offset = 0;
+    return true;
+  }
+  if (atom >= DW_OP_breg0 && atom <= DW_OP_breg16) {
+    p.kind = PlaceKind::kRegisterOffset, p.reg = static_cast<uint8_t>(atom - DW_OP_breg0);
+    p.offset = static_cast<int64_t>(op1);
+    return true;
+  }
+  if (atom == DW_OP_fbreg && frame.fbreg_known) {
+    p.kind = PlaceKind::kCfaOffset, p.reg = 0, p.offset = static_cast<int64_t>(op1) + frame.fbreg_adjust;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void read_frame_places(Dwarf_Debug dbg, Dwarf_Die die, const PlaceFrame& frame, std::vector<FramePlace>& out) {
+  if (frame.function_low == 0) return;
+  Dwarf_Error err = nullptr;
+  Dwarf_Attribute attr = nullptr;
+  if (dwarf_attr(die, DW_AT_location, &attr, &err) != DW_DLV_OK) {
+    if (err) dwarf_dealloc(dbg, err, DW_DLA_ERROR);
+    return;
+  }
+  Dwarf_Loc_Head_c head = nullptr;
+  Dwarf_Unsigned count = 0;
+  if (dwarf_get_loclist_c(attr, &head, &count, &err) != DW_DLV_OK) {
+    if (err) dwarf_dealloc(dbg, err, DW_DLA_ERROR);
+    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
+    return;
+  }
+  unsigned int kind = DW_LKIND_unknown;
+  if (dwarf_get_loclist_head_kind(head, &kind, &err) != DW_DLV_OK) kind = DW_LKIND_unknown;
+  for (Dwarf_Unsigned i = 0; i < count && kind != DW_LKIND_unknown; ++i) {
+    Dwarf_Small lle = 0, source = 0;
+    Dwarf_Unsigned raw_low = 0, raw_high = 0, ops = 0, expr_off = 0, desc_off = 0;
+    Dwarf_Bool unavailable = false;
+    Dwarf_Addr low = 0, high = 0;
+    Dwarf_Locdesc_c desc = nullptr;
+    if (dwarf_get_locdesc_entry_d(head, i, &lle, &raw_low, &raw_high, &unavailable, &low, &high, &ops, &desc, &source,
+                                  &expr_off, &desc_off, &err) != DW_DLV_OK)
+      break;
+    if (ops != 1 || unavailable) continue;
+    Dwarf_Small atom = 0;
+    Dwarf_Unsigned op1 = 0, op2 = 0, op3 = 0, r1 = 0, r2 = 0, r3 = 0, branch = 0;
+    if (dwarf_get_location_op_value_d(desc, 0, &atom, &op1, &op2, &op3, &r1, &r2, &r3, &branch, &err) != DW_DLV_OK)
+      break;
+    FramePlace p;
+    p.function_low = frame.function_low;
+    if (kind == DW_LKIND_expression) {
+      p.pc_low = p.pc_high = 0;  // the whole function
+    } else {
+      if (low >= high) continue;
+      p.pc_low = low, p.pc_high = high;
+    }
+    if (place_of(atom, op1, frame, p)) out.push_back(std::move(p));
+  }
+  if (err) dwarf_dealloc(dbg, err, DW_DLA_ERROR);
+  dwarf_loc_head_c_dealloc(head);
+  dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
+}
+
+}  // namespace ttst::dwarfmeta

@@ -1,0 +1,52 @@
+// frame_places_test — the places dwarfmeta records for locals and parameters over
+// their function's code (model.h FramePlace): at -O2 main's `srv` of rootserver
+// lives in a location list whose entries include a callee-saved register over the
+// event loop (where the update point is); the parameters of the handlers are
+// recorded too; the metadata image keeps every place and finds a function's first.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "dwarfmeta/image.h"
+#include "dwarfmeta/image_writer.h"
+#include "dwarfmeta/load.h"
+
+using namespace ttst::dwarfmeta;
+
+TEST_CASE("main's local in a location list at -O2: a callee-saved register over the update point") {
+  Program p = load("tests/programs/rootserver/rootserver_v1");
+  const Function* main_fn = p.function("main");
+  REQUIRE(main_fn != nullptr);
+  REQUIRE(!p.update_points.empty());
+  const uint64_t upoint = p.update_points.front().addr;
+  CHECK(upoint >= main_fn->low);
+  CHECK(upoint < main_fn->high);
+  bool in_register_there = false;
+  int entries = 0;
+  for (const FramePlace& l : p.frame_places) {
+    if (l.function_low != main_fn->low || l.name != "srv") continue;
+    ++entries;
+    CHECK(p.type(p.strip(l.type)).kind == TypeKind::Pointer);
+    if (l.kind == PlaceKind::kRegister && l.pc_low <= upoint && upoint < l.pc_high)
+      in_register_there = l.reg == 3 || l.reg == 6 || (l.reg >= 12 && l.reg <= 15);
+  }
+  CHECK(entries >= 1);
+  CHECK(in_register_there);
+  const Function* answer = p.function("answer");
+  REQUIRE(answer != nullptr);
+  bool param = false;
+  for (const FramePlace& l : p.frame_places) param |= l.function_low == answer->low && l.name == "line";
+  CHECK(param);
+
+  std::vector<uint8_t> bytes = write_image(p);
+  image::View v;
+  const char* why = nullptr;
+  REQUIRE(image::View::open(bytes.data(), bytes.size(), &v, &why));
+  REQUIRE(v.place_count() == p.frame_places.size());
+  uint32_t first = v.first_place(main_fn->low);
+  REQUIRE(first < v.place_count());
+  CHECK(v.place_at(first).function_low == main_fn->low);
+  CHECK((first == 0 || v.place_at(first - 1).function_low < main_fn->low));
+  Program back = read_image(v);
+  CHECK(back.frame_places == p.frame_places);
+}

@@ -1,0 +1,217 @@
+// frame_roots.cc — the roots on the stack: the locals and parameters of the frames
+// of the stopped threads at their update points (the update point's function and
+// its callers up to main), as DWARF places them at each frame's pc — a stack slot,
+// a register, a location-list entry at -O2 (dwarfmeta FramePlace) — over the frames
+// the supervisor unwound with the call-frame information (stfw_task.h
+// TTST_STFW_FRAMES_MAGIC, supervisor/past_frames.h).
+//
+// Typing: a pointer-typed local of the source's frames types what it points to,
+// as a global of that type would (a server whose whole state hangs off a local of
+// main: `struct server *const srv = server_init();`). Each is paired with the local
+// of the same name in the frame of the same function (`function::local`, the same
+// occurrence counted from main) of this process, whose type gives the destination
+// pointee.
+// Forward (in F): a paired local of F that points at one of v2's start-up objects
+// supersedes it with the translated source value, so F's frames (stack words:
+// engine_frames.cc; registers: the supervisor) then point at the transferred
+// objects, and the start-up object is freed. Backward (in R): the translated value
+// of F's local must be R's (P's) own value, else the round trip is refused naming
+// the local: the comparison the memory diff cannot make for registers.
+// Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+#include "stfw/xfer/engine_impl.h"
+
+namespace ttst::stfw::engine_detail {
+namespace {
+
+using dwarfmeta::image::ImageFramePlace;
+using dwarfmeta::image::ImageFunction;
+
+struct Frames {
+  const ttst_stfw_frame* peer = nullptr;
+  const ttst_stfw_frame* self = nullptr;
+  uint32_t peer_count = 0, self_count = 0;
+};
+
+bool parse_frames(const Config& config, Frames& f) {
+  if (!config.frames || config.frames_size < sizeof(ttst_stfw_frames_header)) return false;
+  ttst_stfw_frames_header h;
+  copy(&h, config.frames, sizeof h);
+  if (h.magic != TTST_STFW_FRAMES_MAGIC || h.peer_count > 64 || h.self_count > 64) return false;
+  if (config.frames_size < sizeof h + (uint64_t(h.peer_count) + h.self_count) * sizeof(ttst_stfw_frame)) return false;
+  f.peer = reinterpret_cast<const ttst_stfw_frame*>(config.frames + sizeof h);
+  f.self = f.peer + h.peer_count;
+  f.peer_count = h.peer_count, f.self_count = h.self_count;
+  return true;
+}
+
+// The program function a frame runs (not the runtime's: its frames hold no state),
+// and the link-time pc its places are looked up at (a caller: its call instruction).
+const ImageFunction* frame_function(const View& meta, uint64_t bias, const ttst_stfw_frame* frames, uint32_t k,
+                                    uint64_t* at) {
+  if (frames[k].pc < bias) return nullptr;
+  *at = frames[k].pc - bias - (k > 0 ? 1 : 0);
+  const ImageFunction* f = meta.function_containing(*at);
+  if (!f || streq(meta.str(f->file), "ttst_runtime.c")) return nullptr;
+  return f;
+}
+
+// How many frames outside frame k (towards main) run the same function.
+uint32_t occurrence(const View& meta, uint64_t bias, const ttst_stfw_frame* frames, uint32_t count, uint32_t k,
+                    const ImageFunction* f) {
+  uint32_t n = 0;
+  for (uint32_t j = k + 1; j < count; ++j) {
+    uint64_t at = 0;
+    n += frame_function(meta, bias, frames, j, &at) == f;
+  }
+  return n;
+}
+
+bool place_valid(const ImageFramePlace& p, uint64_t at) {
+  return (p.pc_low == 0 && p.pc_high == 0) || (at >= p.pc_low && at < p.pc_high);
+}
+
+// Where a place's value is: a register (reg set, addr 0) or memory at addr.
+bool place_location(const ImageFramePlace& p, const ttst_stfw_frame& f, uint64_t* addr, uint64_t* reg) {
+  *addr = 0;
+  if (p.kind == 1) {  // CFA + offset
+    if (!f.cfa) return false;
+    *addr = f.cfa + uint64_t(p.offset);
+    return true;
+  }
+  if (p.reg > 16 || !(f.known & (uint64_t{1} << p.reg))) return false;
+  if (p.kind == 2) return *reg = f.reg[p.reg], true;
+  *addr = f.reg[p.reg] + uint64_t(p.offset);
+  return true;
+}
+
+}  // namespace
+
+// The value of one local of this process's frames (`self`: read in place, within the
+// stack the frames span) or of the source's (read from the copy).
+bool Engine::frame_local_value(const ImageFramePlace& p, const ttst_stfw_frame* frames, uint32_t count, uint32_t k,
+                               bool self, uint64_t* value) {
+  uint64_t addr = 0;
+  if (!place_location(p, frames[k], &addr, value)) return false;
+  if (addr == 0) return true;
+  if (!self) {
+    const uint8_t* bytes = source_bytes(addr, 8);
+    if (!bytes) return false;
+    return *value = load_uint(bytes, 8), true;
+  }
+  uint64_t lo = (frames[0].known & (1u << 7)) ? frames[0].reg[7] - 128 : 0, hi = 0;
+  for (uint32_t j = 0; j < count; ++j)
+    if (frames[j].cfa > hi) hi = frames[j].cfa;
+  if (!lo || addr < lo || addr + 8 > hi + 4096) return false;  // not in the frames' stack
+  return *value = *reinterpret_cast<const uint64_t*>(addr), true;
+}
+
+// The local of this process's frames paired with the source's local `p` of frame k
+// of the source: same function ID, same occurrence from main, same name.
+const ImageFramePlace* Engine::paired_local(const ImageFramePlace& p, const ImageFunction& src_fn, uint32_t src_occurrence,
+                                            const void* frames_v, uint32_t* self_frame) {
+  const Frames& fr = *static_cast<const Frames*>(frames_v);
+  const char* id = src_meta().str(src_fn.id);
+  const char* name = src_meta().str(p.name);
+  for (uint32_t j = 0; j < fr.self_count; ++j) {
+    uint64_t at = 0;
+    const ImageFunction* f = frame_function(dst_meta(), config_.dst_bias, fr.self, j, &at);
+    if (!f || !streq(dst_meta().str(f->id), id) ||
+        occurrence(dst_meta(), config_.dst_bias, fr.self, fr.self_count, j, f) != src_occurrence)
+      continue;
+    for (uint32_t i = dst_meta().first_place(f->low); i < dst_meta().place_count(); ++i) {
+      const ImageFramePlace& q = dst_meta().place_at(i);
+      if (q.function_low != f->low) break;
+      if (place_valid(q, at) && streq(dst_meta().str(q.name), name)) return *self_frame = j, &q;
+    }
+    return nullptr;
+  }
+  return nullptr;
+}
+
+// Calls visit(place, value, paired place or null, paired value) for every
+// pointer-typed local of the source's frames whose value is known.
+template <class Visit>
+void Engine::each_frame_root(Visit&& visit) {
+  Frames fr;
+  if (!parse_frames(config_, fr)) return;
+  for (uint32_t k = 0; k < fr.peer_count && !failed(); ++k) {
+    uint64_t at = 0;
+    const ImageFunction* f = frame_function(src_meta(), config_.src_bias, fr.peer, k, &at);
+    if (!f) continue;
+    const uint32_t nth = occurrence(src_meta(), config_.src_bias, fr.peer, fr.peer_count, k, f);
+    for (uint32_t i = src_meta().first_place(f->low); i < src_meta().place_count() && !failed(); ++i) {
+      const ImageFramePlace& p = src_meta().place_at(i);
+      if (p.function_low != f->low) break;
+      uint64_t v = 0;
+      if (!place_valid(p, at) || src_meta().type(src_meta().strip(p.type)).kind != kPointer ||
+          !frame_local_value(p, fr.peer, fr.peer_count, k, false, &v))
+        continue;
+      uint32_t j = 0;
+      uint64_t w = 0;
+      const ImageFramePlace* q = paired_local(p, *f, nth, &fr, &j);
+      if (q && (dst_meta().type(dst_meta().strip(q->type)).kind != kPointer ||
+                !frame_local_value(*q, fr.self, fr.self_count, j, true, &w)))
+        q = nullptr;
+      visit(*f, p, v, q, w);
+    }
+  }
+}
+
+// Typing: each pointer local of the source's frames types its target like a global;
+// the paired ones first, so an object an unpaired local reaches first is reached by
+// no global and no paired local: transferred, it would be unreachable in this
+// version (its state silently lost), so it is refused.
+void Engine::type_frame_roots() {
+  mode_ = kType;
+  for (int paired_pass = 1; paired_pass >= 0 && !failed(); --paired_pass)
+    each_frame_root([&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t) {
+      if ((q != nullptr) != (paired_pass == 1)) return;
+      ImageType dst_ty = src_meta().type(src_meta().strip(p.type));
+      if (q) dst_ty = dst_meta().type(dst_meta().strip(q->type));
+      else dst_ty.target = 0;  // no local of this version: the pointee's counterpart by name
+      uint8_t bytes[8];
+      store_uint(bytes, 8, v);
+      result_.frame_roots++;
+      const uint32_t marker = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));
+      current_ = marker == 0xffffffffu ? kKernelWord - 1 : marker;  // names it in refusals and paths
+      path_depth_ = 0;
+      pointer(src_meta().type(src_meta().strip(p.type)), dst_ty, bytes, nullptr);
+      if (!q && !failed() && parents_) refuse_lone_root(f, p, v, current_);
+    });
+}
+
+void Engine::refuse_lone_root(const ImageFunction& f, const ImageFramePlace& p, uint64_t v, uint32_t marker) {
+  const int64_t index = object_holding(v);
+  if (index < 0 || (objects_[index].flags & (kGlobal | kFromLibrary)) || parents_[index].parent != marker) return;
+  const char* source = config_.backward ? "future" : "past";
+  const char* self = config_.backward ? "past" : "future";
+  fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: the ").text(source).text(" version's local '").text(src_meta().str(p.name));
+  message_.text("' (frame of ").text(src_meta().str(f.id)).text(") is the only root of ");
+  describe(message_, objects_[index]);
+  message_.text(", and the ").text(self).text(" version's frames at its update point have no local '");
+  message_.text(src_meta().str(p.name)).text("' in a frame of ").text(src_meta().str(f.id));
+  message_.text(" to hold it: transferred, it would be unreachable there (its state lost); keep the update point "
+                "in the same function, with that local, or hold the state in a global too");
+}
+
+// After the write: forward, F's paired locals supersede the start-up objects they
+// point to; backward, R's paired locals must be what F's map back to.
+void Engine::settle_frame_roots() {
+  each_frame_root([&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t w) {
+    if (!q) return;
+    // Only pointers into the state: a library's object (a FILE) stays this
+    // process's own, as a handle member does (engine_library.cc).
+    const int64_t index = object_holding(v);
+    if (index < 0 || (objects_[index].flags & kFromLibrary)) return;
+    uint64_t t = 0;
+    if (!translate(v, &t)) return;
+    if (!config_.backward) return supersede(w, t);
+    if (t == w) return;
+    fail(TTST_STFW_STATUS_INVARIANT, "invariant: the local '").text(src_meta().str(p.name));
+    message_.text("' of the frame of ").text(src_meta().str(f.id)).text(" holds ").hex(v);
+    message_.text(" in the future version, which maps back to ").hex(t).text(", but the past version's holds ").hex(w);
+    message_.text(": the frames differ after the round trip");
+  });
+}
+
+}  // namespace ttst::stfw::engine_detail

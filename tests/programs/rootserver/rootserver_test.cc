@@ -1,0 +1,165 @@
+// rootserver_test — issue 17's test program of the roots on the stack and of C
+// inheritance (rootserver.c): a server whose whole state hangs off a local of main
+// (-O2: a register), holding an array of base pointers to three derived struct
+// types, is updated v1 -> v2 (one derived type gains a member) with ttst-supervise
+// and v2's own dump afterwards equals v1's before. Each bullet fails on a main
+// without it: without the stack roots nothing under main's local is typed (the
+// server object is refused as untyped); without the prefix views the derived items
+// reached as `struct item *` stay untyped. The refusals name what they refuse: an
+// item no constructor types (its wording says why, and its path from the root:
+// `main::srv->items[0]`), and two struct types that are not prefixes of one another.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "inject/sys/proc_status.h"
+#include "tests/programs/kvserver/kv_client.h"
+
+using ttst::test::KvClient;
+using ttst::test::KvServer;
+
+namespace {
+
+const std::string kDir = "tests/programs/rootserver/";
+
+std::string tmpdir() {
+  const char* t = std::getenv("TEST_TMPDIR");
+  return t ? t : "/tmp";
+}
+
+struct Run {
+  int status = -1;
+  nlohmann::json report;
+  std::string err;
+};
+
+Run supervise(pid_t pid, const std::string& v2, const std::string& extra = "") {
+  std::string errf = tmpdir() + "/supervise.err";
+  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache supervisor/ttst-supervise --json --report-dir " +
+                    tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + kDir + v2 + " " + extra +
+                    " 2>" + errf;
+  FILE* f = popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = pclose(f);
+  Run r;
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream e(errf);
+  r.err.assign(std::istreambuf_iterator<char>(e), {});
+  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  MESSAGE(cmd << " -> " << r.status << "\n" << r.err);
+  return r;
+}
+
+bool alive(pid_t pid) {
+  std::string state = ttst::sys::proc_status_field(pid, "State");
+  return !state.empty() && state[0] != 'Z' && state[0] != 'X';
+}
+
+// Items of the three derived types, interleaved.
+void fill(KvClient& c, const std::string& tag, int count) {
+  for (int i = 0; i < count; ++i) {
+    const std::string k = tag + std::to_string(i);
+    REQUIRE(c.command("STR s" + k + " text" + std::to_string(i * 7)) == "OK");
+    REQUIRE(c.command("NUM n" + k + " " + std::to_string(i * 1000 - 5)) == "OK");
+    REQUIRE(c.command("LIST l" + k + " a" + std::to_string(i) + ",b,c" + std::to_string(i % 3)) == "OK");
+  }
+}
+
+void commits_with_equal_state(const std::string& variant) {
+  KvServer server = KvServer::start(kDir + "rootserver_v1" + variant);
+  KvClient early(server.port);  // opened before the update, used after it
+  fill(early, "k", 40);
+  const std::string before = early.command("DUMP");
+  REQUIRE(before.rfind("DUMP 120 ", 0) == 0);
+  Run r = supervise(server.pid, "rootserver_v2" + variant);
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  waitpid(server.pid, nullptr, 0);
+  server.pid = r.report["new_pid"].get<pid_t>();
+  CHECK(early.command("VERSION") == "VERSION 2");
+  CHECK(early.command("DUMP") == before);  // v2's own dump of the transferred state
+  KvClient late(server.port);  // accepted by v2 on P's listening socket
+  CHECK(late.command("DUMP") == before);
+  fill(late, "n", 5);  // v2 adds to the transferred array (realloc'd by v2)
+  const std::string after = late.command("DUMP");
+  CHECK(after.rfind("DUMP 135 ", 0) == 0);
+  CHECK(after.find(before.substr(9)) != std::string::npos);
+  CHECK(alive(server.pid));
+  server.kill_and_wait();
+}
+
+std::string refused(const std::string& variant, const std::string& v2_variant = "-", const std::string& extra = "") {
+  KvServer server = KvServer::start(kDir + "rootserver_v1" + variant);
+  KvClient c(server.port);
+  for (int i = 0; i < 3; ++i) REQUIRE(c.command("STR s" + std::to_string(i) + " text") == "OK");
+  if (!extra.empty()) REQUIRE(c.command(extra) == "OK");
+  const std::string before = c.command("DUMP");
+  Run r = supervise(server.pid, "rootserver_v2" + (v2_variant == "-" ? variant : v2_variant));
+  CHECK(r.status == 1);
+  CHECK(r.report["outcome"] == "rolled_back");
+  const std::string message = r.report.value("message", std::string());
+  CHECK(c.command("VERSION") == "VERSION 1");  // P serves on, unchanged
+  CHECK(c.command("DUMP") == before);
+  server.kill_and_wait();
+  return message;
+}
+
+}  // namespace
+
+TEST_CASE("committed: the whole state hangs off main's local (-O2), items are derived structs behind base pointers") {
+  commits_with_equal_state("");
+}
+
+TEST_CASE("committed: derived structs behind base pointers, the state also under a global") {
+  commits_with_equal_state("_global");
+}
+
+TEST_CASE("refused: derived items no constructor types, the refusal says why (not 'reached only through void *')") {
+  const std::string message = refused("_anon");
+  INFO(message);
+  CHECK(message.find("whose size does not divide its size") != std::string::npos);
+  CHECK(message.find("reached only through void *") == std::string::npos);
+  CHECK(message.find("(reached as g_server->items[") != std::string::npos);  // a path from the root
+}
+
+TEST_CASE("refused: the refusal names the object by its path from main's local") {
+  const std::string message = refused("_anon_local");
+  INFO(message);
+  CHECK(message.find("whose size does not divide its size") != std::string::npos);
+  CHECK(message.find("(reached as main::srv->items[") != std::string::npos);
+}
+
+TEST_CASE("refused: two struct types that are not prefixes of one another claim one item") {
+  const std::string message = refused("_clash");
+  INFO(message);
+  CHECK((message.find("reached as other * and as item_str *") != std::string::npos ||
+         message.find("reached as item_str * and as other *") != std::string::npos));
+  CHECK(message.find("(reached as g_server->") != std::string::npos);
+  CHECK(message.find("not prefixes of one another") != std::string::npos);
+}
+
+TEST_CASE("refused: v2 renames main's local, so P's only root of the state has no local in F to go to") {
+  const std::string message = refused("", "_renamed");
+  INFO(message);
+  CHECK(message.find("local 'srv' (frame of main) is the only root of heap object") != std::string::npos);
+  CHECK(message.find("have no local 'srv' in a frame of main") != std::string::npos);
+}
+
+TEST_CASE("refused: any refusal of a value names its object's path from the root (a dangling stack pointer)") {
+  const std::string message = refused("_stackptr", "-", "LIST l a,b");
+  INFO(message);
+  CHECK(message.find(".where = 0x") != std::string::npos);
+  CHECK(message.find("(reached as main::srv->items[3])") != std::string::npos);
+}
