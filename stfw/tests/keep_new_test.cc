@@ -35,7 +35,7 @@ TEST_CASE("kept configuration in a pool block with v2's layout: sessions land on
   check_backward_restores_past(rt);
   std::string f = rt.release_future();
   INFO(f);
-  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000") == 0);
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 omega:600:9000") == 0);
 }
 
 TEST_CASE("without TTST_KEEP_NEW the routes' moved layout is refused") {

@@ -23,8 +23,8 @@
 // A source object met twice with different counterparts, a NULL or foreign vd, or
 // elements past the end of this process's array have no counterpart: they are
 // still kept (not transferred) and a pointer into them is refused, naming them.
-// void * / char * holding other types, unions and annotated members are not
-// followed. Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+// void * / char * holding other types are followed only where TTST_POINTS_TO says
+// what they hold; unions and members with a rule are not followed. Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 
 namespace ttst::stfw::engine_detail {
@@ -112,6 +112,15 @@ void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src
       const ImageMember* dm = dt ? dst_meta().member(*dt, src_meta().str(m.name)) : nullptr;
       uint32_t dindex = dm ? uint32_t(dm - dst_meta().members(*dt)) : 0;
       if (member_rule(src_type, i, dm ? dst_type : 0, dindex) != kRuleDefault) continue;  // annotated: not followed
+      if (uint32_t declared = annotations_.member_pointee(src_newer(), src_type, i)) {  // POINTS_TO: a void * typed
+        uint32_t sp = src_meta().strip(src_meta().type(declared).target), dp = 0;
+        if (uint32_t d = dm ? annotations_.member_pointee(!src_newer(), dst_type, dindex) : 0)
+          dp = dst_meta().strip(dst_meta().type(d).target);
+        else if (dm)
+          dp = counterpart(sp);
+        kept_pointer(load_uint(src + m.offset, 8), sp, dm ? load_uint(dst + dm->offset, 8) : 0, dp);
+        continue;
+      }
       kept_value(m.type, dm ? dm->type : 0, src + m.offset, dm ? dst + dm->offset : nullptr, depth + 1);
     }
   } else if (st.kind == kArray) {

@@ -9,7 +9,8 @@
  * another offset; it also has one route more and other weights. With
  * TTST_KEEP_NEW(conf) v2's configuration is kept and each session's route is
  * paired with v2's route of the same index (conf->routes[i]): the new version
- * prints the sessions' routes with v2's weights. -DKN_FEWER (v2): only two routes,
+ * prints the sessions' routes with v2's weights; the fallback route is reached
+ * only through `void *fallback` (TTST_POINTS_TO), which the kept walk follows. -DKN_FEWER (v2): only two routes,
  * so a session on the third has no counterpart (refused, named).
  * Versions: -DKN_VERSION=1|2; -DKN_KEEP adds the annotation. */
 #include <stdio.h>
@@ -38,7 +39,9 @@ struct route {
 struct conf {
   int nroutes;
   struct route *routes[8];
+  void *fallback; /* a route, reached only through this void * (POINTS_TO) */
 };
+TTST_POINTS_TO(struct conf.fallback, struct route);
 
 struct session {
   struct route *route; /* run-time state pointing into the configuration */
@@ -81,15 +84,20 @@ static void build_conf(void) {
 #endif
     conf->routes[i] = r;
   }
+  struct route *fallback = palloc(sizeof *fallback);
+  strcpy(fallback->name, "omega");
+  fallback->weight = KN_VERSION >= 2 ? 9000 : 90;
+  conf->fallback = fallback;
 }
 
 int main(void) {
   build_conf();
   int transferred = ttst_is_updating();
   if (!transferred) {
-    nsessions = 6;
+    nsessions = 7;
     sessions = calloc(nsessions, sizeof *sessions);
     for (int i = 0; i < nsessions; i++) sessions[i].route = conf->routes[i % 3], sessions[i].hits = 100 * i;
+    sessions[6].route = conf->fallback;
     printf("ready\n");
     fflush(stdout);
   }
