@@ -143,6 +143,7 @@ class Engine {
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
     write_objects();
+    if (!failed() && !config_.backward && kept_count_) keep_kept_partners();  // engine_keep_new.cc
     if (!failed() && !config_.backward) remap_own_frames();
     if (!failed() && !config_.backward) free_superseded();
     if (!failed() && !config_.backward) list_superseded();
@@ -531,6 +532,9 @@ class Engine {
   int64_t kept_holding(uint64_t v) const;
   bool translate_kept(uint64_t v, const KeptRange& r, uint64_t* out);
   bool kept_partner(uint64_t addr, uint64_t size) const;
+  // Forward, after the write: a start-up object holding part of the kept graph is
+  // not superseded (never freed; F's stack and registers into it are not remapped).
+  void keep_kept_partners();
   // Globals whose value in P still equals v1's ELF initializer
   // take this process's start-up value (rule kRuleSkip); pointer-holding ones only
   // when zero-initialised (.bss: no relocation can apply). Result::untouched counts them.

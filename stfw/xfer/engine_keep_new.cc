@@ -330,6 +330,12 @@ void Engine::keep_untouched_globals() {
   }
 }
 
+void Engine::keep_kept_partners() {
+  for (uint64_t i = 0; i < startup_count_; ++i)
+    if (startup_objects_[i].superseded && kept_partner(startup_objects_[i].addr, startup_objects_[i].size))
+      startup_objects_[i].superseded = false;
+}
+
 // Forward: does this start-up object of F [addr, addr + size) hold part of the kept
 // graph (then it is never freed)?
 bool Engine::kept_partner(uint64_t addr, uint64_t size) const {
