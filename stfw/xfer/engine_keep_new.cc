@@ -50,11 +50,71 @@ bool Engine::pair_kept_graphs() {
     kept_value(o.src_type, o.dst_type, source_bytes(o.addr, o.size), reinterpret_cast<const uint8_t*>(o.dst_addr), 0);
     while (kept_work_count_ && !failed()) walk_kept_range(kept_work_[--kept_work_count_]);
   }
+  const char *id, *path;
+  for (uint32_t k = 0; annotations_.keep_new_at(k, &id, &path) && !failed(); ++k) pair_kept_member(id, path);
   if (failed()) return false;
   sort_kept();
   for (uint32_t i = 0; i < kept_count_; ++i) kept_ranges_paired_ += kept_[i].paired;
   result_.kept = kept_ranges_paired_, result_.kept_unpaired = kept_count_ - kept_ranges_paired_;
   return !failed();
+}
+
+// TTST_KEEP_NEW_AT(global, path): the root is the pointer member `path` of the
+// struct `global` points to, in P (its value) and here (this process's start-up
+// value, read before anything is written). The global and its struct are
+// transferred as usual; the member's pointer then translates to this process's
+// own root through the pairing, so it keeps v2's start-up value.
+void Engine::pair_kept_member(const char* id, const char* path) {
+  for (uint32_t g = 0; g < global_count_; ++g) {
+    Object& o = objects_[g];
+    if (o.dst_global == 0xffffffffu) continue;
+    if (!streq(src_meta().str(src_meta().global_at(o.src_global).id), id) &&
+        !streq(dst_meta().str(dst_meta().global_at(o.dst_global).id), id))
+      continue;
+    uint32_t st = src_meta().strip(o.src_type), dt = dst_meta().strip(o.dst_type);
+    if (src_meta().type(st).kind != kPointer || dst_meta().type(dt).kind != kPointer) break;
+    const uint8_t* sv = source_bytes(o.addr, 8);
+    uint64_t vs = sv ? load_uint(sv, 8) : 0, vd = load_uint(reinterpret_cast<const uint8_t*>(o.dst_addr), 8);
+    uint64_t soff = 0, doff = 0;
+    uint32_t smember = member_at_path(src_meta(), src_meta().type(st).target, path, &soff);
+    uint32_t dmember = member_at_path(dst_meta(), dst_meta().type(dt).target, path, &doff);
+    if (!smember || !dmember) {
+      fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: TTST_KEEP_NEW_AT(")
+          .text(id)
+          .text(", ")
+          .text(path)
+          .text(") names no pointer member of what the global points to in both versions: fix the annotation");
+      return;
+    }
+    const uint8_t* sroot = vs >= 4096 ? source_bytes(vs + soff, 8) : nullptr;
+    if (!sroot) return;  // no struct in P (yet): nothing of P's to pair
+    kept_root_ = g, current_ = g, path_depth_ = 0;
+    uint64_t rd = vd >= 4096 ? load_uint(reinterpret_cast<const uint8_t*>(vd + doff), 8) : 0;
+    kept_pointer(load_uint(sroot, 8), src_meta().strip(src_meta().type(smember).target), rd,
+                 dst_meta().strip(dst_meta().type(dmember).target));
+    while (kept_work_count_ && !failed()) walk_kept_range(kept_work_[--kept_work_count_]);
+    return;
+  }
+}
+
+// The stripped pointer type of the '.'-separated member path inside struct `type`
+// of `v`, and its byte offset; 0 when the path names no pointer member.
+uint32_t Engine::member_at_path(const View& v, uint32_t type, const char* path, uint64_t* offset) const {
+  *offset = 0;
+  uint32_t cur = v.strip(type);
+  for (const char* p = path; *p;) {
+    const ImageType& ty = v.type(cur);
+    if (ty.kind != kStruct && ty.kind != kUnion) return 0;
+    char name[128];
+    uint32_t n = 0;
+    while (*p && *p != '.' && n + 1 < sizeof name) name[n++] = *p++;
+    name[n] = 0;
+    if (*p == '.') ++p;
+    const ImageMember* m = v.member(ty, name);
+    if (!m || m->bit_size) return 0;
+    *offset += m->offset, cur = v.strip(m->type);
+  }
+  return v.type(cur).kind == kPointer ? cur : 0;
 }
 
 // This process's live heap blocks by base address (open addressing): F's start-up
@@ -327,6 +387,17 @@ void Engine::keep_untouched_globals() {
     if (!same || (pointers && from_file > 0)) continue;
     o.flags |= uint32_t(kRuleSkip) << kRuleShift;
     result_.untouched++;
+  }
+}
+
+void Engine::unmap_kept_bases() {
+  for (uint32_t i = 0; i < kept_count_; ++i) {
+    KeptRange& r = kept_[i];
+    ttst_heap_desc* desc = base_descriptor(r.src);
+    if (!desc) continue;
+    const Object& o = objects_[reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu];
+    if (r.object != 0xffffffffu && &objects_[r.object] == &o) continue;  // the whole block: paired as one
+    desc->next = nullptr, r.paired = false;  // translate() now refuses it, naming it
   }
 }
 
