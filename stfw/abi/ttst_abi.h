@@ -64,7 +64,9 @@
                    absent from this one; arg empty. Says a member dropped while
                    another of its type is added is not a rename (without it,
                    or RENAMED_FROM, the pair is refused as a suspected rename)
-      KEEP_NEW:    (kind 11) target: a global; arg empty. The new version's
+      KEEP_NEW:    (kind 11) target: a global; arg empty, or "at=m.n": the root
+                   is the pointer member m.n of the struct the global points to
+                   (the global itself is transferred). The new version's
                    start-up value of the global and the graph its typed pointers
                    reach are kept; the old version's graph is paired with it
                    (stfw/README.md "Start-up state v2 owns")

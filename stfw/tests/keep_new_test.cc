@@ -19,8 +19,8 @@ using namespace ttst::stfw::testing;
 
 namespace {
 
-inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2) {
-  rt.v1 = inject::testing::runfile("stfw/tests/programs/keepnew/keepnew_pool_v1");
+inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2, const std::string& v1 = "keepnew_pool_v1") {
+  rt.v1 = inject::testing::runfile("stfw/tests/programs/keepnew/" + v1);
   rt.v2 = inject::testing::runfile("stfw/tests/programs/keepnew/" + v2);
   rt.start();
   return rt.forward();
@@ -35,7 +35,18 @@ TEST_CASE("kept configuration in a pool block with v2's layout: sessions land on
   check_backward_restores_past(rt);
   std::string f = rt.release_future();
   INFO(f);
-  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000") == 0);
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 omega:600:9000") == 0);
+}
+
+TEST_CASE("TTST_KEEP_NEW_AT(cycle, conf): the root is a member of a transferred struct; the same pairing") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "keepnew_pool_v2_cycle_keep", "keepnew_pool_v1_cycle");
+  require_transferred(fw);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
+               "omega:600:9000") == 0);
 }
 
 TEST_CASE("without TTST_KEEP_NEW the routes' moved layout is refused") {

@@ -142,6 +142,8 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   e.old_id = a.kind == kRenamedFrom ? v.str(a.arg) : nullptr;
   e.container = a.kind == kContainer;
   e.keep_new = a.kind == kKeepNew;
+  e.keep_at = e.keep_new && starts(v.str(a.arg), "at=") ? v.str(a.arg) + 3 : nullptr;
+  if (e.keep_at) e.rule = kRuleDefault;  // the global itself is transferred
   if (e.keep_new) ++keep_new_count_;
   (void)newer;
   return true;
@@ -330,7 +332,13 @@ bool Annotations::type_annotated(bool newer, uint32_t type) const {
 
 bool Annotations::global_keep_new(const char* id) const {
   for (uint32_t i = 0; i < global_count_; ++i)
-    if (globals_[i].keep_new && eq(globals_[i].id, id)) return true;
+    if (globals_[i].keep_new && !globals_[i].keep_at && eq(globals_[i].id, id)) return true;
+  return false;
+}
+
+bool Annotations::keep_new_at(uint32_t i, const char** id, const char** path) const {
+  for (uint32_t k = 0; k < global_count_; ++k)
+    if (globals_[k].keep_at && i-- == 0) return *id = globals_[k].id, *path = globals_[k].keep_at, true;
   return false;
 }
 

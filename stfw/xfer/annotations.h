@@ -82,6 +82,9 @@ class Annotations {
   // version) kept as the destination's start-up value, with the graph it reaches
   // (keep_new.h)? Its rule is kRuleSkip as well.
   bool global_keep_new(const char* id) const;
+  // KEEP_NEW with "at=path" (TTST_KEEP_NEW_AT): the i-th such annotation's global
+  // ID (in the version that declared it) and member path; false past the last.
+  bool keep_new_at(uint32_t i, const char** id, const char** path) const;
   bool has_keep_new() const { return keep_new_count_ > 0; }
 
   // RENAMED_FROM for globals: the newer version's ID of an object the older version
@@ -104,6 +107,7 @@ class Annotations {
     const char* old_id;    // RENAMED_FROM: the older ID (rule is kRuleDefault)
     bool container;        // CONTAINER: the blocks it points to are containers
     bool keep_new;         // KEEP_NEW: the destination's start-up graph is kept
+    const char* keep_at;   // KEEP_NEW "at=path": the root is that member of *global
   };
   struct MemberEntry {
     Rule rule;

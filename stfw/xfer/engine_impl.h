@@ -149,6 +149,7 @@ class Engine {
     uint64_t t3 = rdtsc();
     write_objects();
     if (!failed()) settle_frame_roots();
+    if (!failed() && !config_.backward && kept_count_) keep_kept_partners();  // engine_keep_new.cc
     if (!failed() && !config_.backward) remap_own_frames();
     if (!failed() && !config_.backward) free_superseded();
     if (!failed() && !config_.backward) list_superseded();
@@ -566,6 +567,8 @@ class Engine {
     uint64_t addr, size, site;
   };
   bool pair_kept_graphs();
+  void pair_kept_member(const char* id, const char* path);
+  uint32_t member_at_path(const View& v, uint32_t type, const char* path, uint64_t* offset) const;
   bool index_own_blocks();
   const OwnBlock* own_block(uint64_t base) const;
   void kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src, const uint8_t* dst, uint32_t depth);
@@ -579,6 +582,13 @@ class Engine {
   int64_t kept_holding(uint64_t v) const;
   bool translate_kept(uint64_t v, const KeptRange& r, uint64_t* out);
   bool kept_partner(uint64_t addr, uint64_t size) const;
+  // Forward, after the write: a start-up object holding part of the kept graph is
+  // not superseded (never freed; F's stack and registers into it are not remapped).
+  void keep_kept_partners();
+  // A kept value that starts at the base of a heap block it does not span (a pool
+  // block's first value): its address is also the block's, so the base fast paths
+  // are turned off there and the value is refused (unpaired) rather than guessed.
+  void unmap_kept_bases();
   // Globals whose value in P still equals v1's ELF initializer
   // take this process's start-up value (rule kRuleSkip); pointer-holding ones only
   // when zero-initialised (.bss: no relocation can apply). Result::untouched counts them.

@@ -23,8 +23,8 @@
 // A source object met twice with different counterparts, a NULL or foreign vd, or
 // elements past the end of this process's array have no counterpart: they are
 // still kept (not transferred) and a pointer into them is refused, naming them.
-// void * / char * holding other types, unions and annotated members are not
-// followed. Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+// void * / char * holding other types are followed only where TTST_POINTS_TO says
+// what they hold; unions and members with a rule are not followed. Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 
 namespace ttst::stfw::engine_detail {
@@ -50,11 +50,71 @@ bool Engine::pair_kept_graphs() {
     kept_value(o.src_type, o.dst_type, source_bytes(o.addr, o.size), reinterpret_cast<const uint8_t*>(o.dst_addr), 0);
     while (kept_work_count_ && !failed()) walk_kept_range(kept_work_[--kept_work_count_]);
   }
+  const char *id, *path;
+  for (uint32_t k = 0; annotations_.keep_new_at(k, &id, &path) && !failed(); ++k) pair_kept_member(id, path);
   if (failed()) return false;
   sort_kept();
   for (uint32_t i = 0; i < kept_count_; ++i) kept_ranges_paired_ += kept_[i].paired;
   result_.kept = kept_ranges_paired_, result_.kept_unpaired = kept_count_ - kept_ranges_paired_;
   return !failed();
+}
+
+// TTST_KEEP_NEW_AT(global, path): the root is the pointer member `path` of the
+// struct `global` points to, in P (its value) and here (this process's start-up
+// value, read before anything is written). The global and its struct are
+// transferred as usual; the member's pointer then translates to this process's
+// own root through the pairing, so it keeps v2's start-up value.
+void Engine::pair_kept_member(const char* id, const char* path) {
+  for (uint32_t g = 0; g < global_count_; ++g) {
+    Object& o = objects_[g];
+    if (o.dst_global == 0xffffffffu) continue;
+    if (!streq(src_meta().str(src_meta().global_at(o.src_global).id), id) &&
+        !streq(dst_meta().str(dst_meta().global_at(o.dst_global).id), id))
+      continue;
+    uint32_t st = src_meta().strip(o.src_type), dt = dst_meta().strip(o.dst_type);
+    if (src_meta().type(st).kind != kPointer || dst_meta().type(dt).kind != kPointer) break;
+    const uint8_t* sv = source_bytes(o.addr, 8);
+    uint64_t vs = sv ? load_uint(sv, 8) : 0, vd = load_uint(reinterpret_cast<const uint8_t*>(o.dst_addr), 8);
+    uint64_t soff = 0, doff = 0;
+    uint32_t smember = member_at_path(src_meta(), src_meta().type(st).target, path, &soff);
+    uint32_t dmember = member_at_path(dst_meta(), dst_meta().type(dt).target, path, &doff);
+    if (!smember || !dmember) {
+      fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: TTST_KEEP_NEW_AT(")
+          .text(id)
+          .text(", ")
+          .text(path)
+          .text(") names no pointer member of what the global points to in both versions: fix the annotation");
+      return;
+    }
+    const uint8_t* sroot = vs >= 4096 ? source_bytes(vs + soff, 8) : nullptr;
+    if (!sroot) return;  // no struct in P (yet): nothing of P's to pair
+    kept_root_ = g, current_ = g, path_depth_ = 0;
+    uint64_t rd = vd >= 4096 ? load_uint(reinterpret_cast<const uint8_t*>(vd + doff), 8) : 0;
+    kept_pointer(load_uint(sroot, 8), src_meta().strip(src_meta().type(smember).target), rd,
+                 dst_meta().strip(dst_meta().type(dmember).target));
+    while (kept_work_count_ && !failed()) walk_kept_range(kept_work_[--kept_work_count_]);
+    return;
+  }
+}
+
+// The stripped pointer type of the '.'-separated member path inside struct `type`
+// of `v`, and its byte offset; 0 when the path names no pointer member.
+uint32_t Engine::member_at_path(const View& v, uint32_t type, const char* path, uint64_t* offset) const {
+  *offset = 0;
+  uint32_t cur = v.strip(type);
+  for (const char* p = path; *p;) {
+    const ImageType& ty = v.type(cur);
+    if (ty.kind != kStruct && ty.kind != kUnion) return 0;
+    char name[128];
+    uint32_t n = 0;
+    while (*p && *p != '.' && n + 1 < sizeof name) name[n++] = *p++;
+    name[n] = 0;
+    if (*p == '.') ++p;
+    const ImageMember* m = v.member(ty, name);
+    if (!m || m->bit_size) return 0;
+    *offset += m->offset, cur = v.strip(m->type);
+  }
+  return v.type(cur).kind == kPointer ? cur : 0;
 }
 
 // This process's live heap blocks by base address (open addressing): F's start-up
@@ -112,6 +172,15 @@ void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src
       const ImageMember* dm = dt ? dst_meta().member(*dt, src_meta().str(m.name)) : nullptr;
       uint32_t dindex = dm ? uint32_t(dm - dst_meta().members(*dt)) : 0;
       if (member_rule(src_type, i, dm ? dst_type : 0, dindex) != kRuleDefault) continue;  // annotated: not followed
+      if (uint32_t declared = annotations_.member_pointee(src_newer(), src_type, i)) {  // POINTS_TO: a void * typed
+        uint32_t sp = src_meta().strip(src_meta().type(declared).target), dp = 0;
+        if (uint32_t d = dm ? annotations_.member_pointee(!src_newer(), dst_type, dindex) : 0)
+          dp = dst_meta().strip(dst_meta().type(d).target);
+        else if (dm)
+          dp = counterpart(sp);
+        kept_pointer(load_uint(src + m.offset, 8), sp, dm ? load_uint(dst + dm->offset, 8) : 0, dp);
+        continue;
+      }
       kept_value(m.type, dm ? dm->type : 0, src + m.offset, dm ? dst + dm->offset : nullptr, depth + 1);
     }
   } else if (st.kind == kArray) {
@@ -319,6 +388,23 @@ void Engine::keep_untouched_globals() {
     o.flags |= uint32_t(kRuleSkip) << kRuleShift;
     result_.untouched++;
   }
+}
+
+void Engine::unmap_kept_bases() {
+  for (uint32_t i = 0; i < kept_count_; ++i) {
+    KeptRange& r = kept_[i];
+    ttst_heap_desc* desc = base_descriptor(r.src);
+    if (!desc) continue;
+    const Object& o = objects_[reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu];
+    if (r.object != 0xffffffffu && &objects_[r.object] == &o) continue;  // the whole block: paired as one
+    desc->next = nullptr, r.paired = false;  // translate() now refuses it, naming it
+  }
+}
+
+void Engine::keep_kept_partners() {
+  for (uint64_t i = 0; i < startup_count_; ++i)
+    if (startup_objects_[i].superseded && kept_partner(startup_objects_[i].addr, startup_objects_[i].size))
+      startup_objects_[i].superseded = false;
 }
 
 // Forward: does this start-up object of F [addr, addr + size) hold part of the kept

@@ -9,9 +9,12 @@
  * another offset; it also has one route more and other weights. With
  * TTST_KEEP_NEW(conf) v2's configuration is kept and each session's route is
  * paired with v2's route of the same index (conf->routes[i]): the new version
- * prints the sessions' routes with v2's weights. -DKN_FEWER (v2): only two routes,
+ * prints the sessions' routes with v2's weights; the fallback route is reached
+ * only through `void *fallback` (TTST_POINTS_TO), which the kept walk follows. -DKN_FEWER (v2): only two routes,
  * so a session on the third has no counterpart (refused, named).
- * Versions: -DKN_VERSION=1|2; -DKN_KEEP adds the annotation. */
+ * Versions: -DKN_VERSION=1|2; -DKN_KEEP adds the annotation; -DKN_CYCLE puts
+ * the configuration's root in a heap struct (`cycle->conf`, as nginx's
+ * ngx_cycle->conf_ctx) kept by TTST_KEEP_NEW_AT(cycle, conf). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +26,9 @@
 #define KN_VERSION 1
 #endif
 TTST_CONTAINER(conf_pool, struct conf|struct route);
-#ifdef KN_KEEP
+#if defined(KN_KEEP) && defined(KN_CYCLE)
+TTST_KEEP_NEW_AT(cycle, conf); /* the root is a member of a transferred struct */
+#elif defined(KN_KEEP)
 TTST_KEEP_NEW(conf);
 #endif
 
@@ -38,7 +43,9 @@ struct route {
 struct conf {
   int nroutes;
   struct route *routes[8];
+  void *fallback; /* a route, reached only through this void * (POINTS_TO) */
 };
+TTST_POINTS_TO(struct conf.fallback, struct route);
 
 struct session {
   struct route *route; /* run-time state pointing into the configuration */
@@ -47,7 +54,16 @@ struct session {
 
 void *conf_pool;        /* the pool block */
 unsigned long pool_used; /* bytes of it handed out */
-struct conf *conf;      /* the configuration, built at start-up */
+#ifdef KN_CYCLE
+struct cycle {
+  long served;
+  struct conf *conf; /* the configuration, built at start-up */
+} *cycle;            /* transferred; only its `conf` is v2's (KEEP_NEW_AT) */
+#define CONF (cycle->conf)
+#else
+struct conf *conf; /* the configuration, built at start-up */
+#define CONF conf
+#endif
 struct session *sessions;
 int nsessions;
 
@@ -67,11 +83,15 @@ static void build_conf(void) {
   int n = 3;
 #endif
   conf_pool = calloc(1, 4096);
+  palloc(16); /* the pool's own header, as nginx's ngx_pool_t: no value at the base */
 #if KN_VERSION >= 2
   palloc(48); /* v2's start-up takes something else first: every offset moves */
 #endif
-  conf = palloc(sizeof *conf);
-  conf->nroutes = n;
+#ifdef KN_CYCLE
+  cycle = calloc(1, sizeof *cycle);
+#endif
+  CONF = palloc(sizeof *CONF);
+  CONF->nroutes = n;
   for (int i = 0; i < n; i++) {
     struct route *r = palloc(sizeof *r);
     strcpy(r->name, names[i]);
@@ -79,24 +99,29 @@ static void build_conf(void) {
 #if KN_VERSION >= 2
     r->priority = i;
 #endif
-    conf->routes[i] = r;
+    CONF->routes[i] = r;
   }
+  struct route *fallback = palloc(sizeof *fallback);
+  strcpy(fallback->name, "omega");
+  fallback->weight = KN_VERSION >= 2 ? 9000 : 90;
+  CONF->fallback = fallback;
 }
 
 int main(void) {
   build_conf();
   int transferred = ttst_is_updating();
   if (!transferred) {
-    nsessions = 6;
+    nsessions = 7;
     sessions = calloc(nsessions, sizeof *sessions);
-    for (int i = 0; i < nsessions; i++) sessions[i].route = conf->routes[i % 3], sessions[i].hits = 100 * i;
+    for (int i = 0; i < nsessions; i++) sessions[i].route = CONF->routes[i % 3], sessions[i].hits = 100 * i;
+    sessions[6].route = CONF->fallback;
     printf("ready\n");
     fflush(stdout);
   }
   for (;;) {
     TTST_UPDATE_POINT();
     if (transferred) {
-      printf("routes:%d", conf->nroutes);
+      printf("routes:%d", CONF->nroutes);
       for (int i = 0; i < nsessions; i++)
         printf(" %s:%ld:%d", sessions[i].route->name, sessions[i].hits, sessions[i].route->weight);
       printf("\n");
