@@ -157,6 +157,8 @@ Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, con
     if (!t.backward) done.past_library_fds = descriptor_list(figure(line, "past_library_fds", "-"));
     done.dead_pointers = figure_number(line, "dead_pointers");
     done.unmapped_words = figure_number(line, "unmapped_words");
+    done.integers = figure_number(line, "integers");
+    done.literals = figure_number(line, "literals");
     return done;
   }
   if (out.status == TTST_AGENT_STATUS_UNKNOWN_TASK)

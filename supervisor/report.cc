@@ -182,7 +182,9 @@ nlohmann::json to_json(const Report& r) {
                               {"containers", t.containers},
                               {"container_free_bytes", t.container_free_bytes},
                               {"dead_pointers", t.dead_pointers},
-                              {"unmapped_words", t.unmapped_words}});
+                              {"unmapped_words", t.unmapped_words},
+                              {"integers", t.integers},
+                              {"literals", t.literals}});
   j["differences"] = nlohmann::json::array();
   for (const auto& d : r.differences)
     j["differences"].push_back(
@@ -236,7 +238,8 @@ Report report_from_json(const nlohmann::json& j) {
                            t.value("pointers", uint64_t{0}), t.value("transforms", uint64_t{0}),
                            t.value("carved", uint64_t{0}), t.value("containers", uint64_t{0}),
                            t.value("container_free_bytes", uint64_t{0}), {}, t.value("dead_pointers", uint64_t{0}),
-                           t.value("unmapped_words", uint64_t{0})});
+                           t.value("unmapped_words", uint64_t{0}), t.value("integers", uint64_t{0}),
+                           t.value("literals", uint64_t{0})});
   for (const auto& d : j.value("differences", nlohmann::json::array()))
     r.differences.push_back({d.value("where", ""), std::stoull(d.value("address", std::string("0")), nullptr, 16),
                              d.value("past", ""), d.value("reversed", "")});

@@ -94,6 +94,9 @@ struct Transfer {
   // Pointer values carried as they are (stfw/README.md "Dead pointers"): into the
   // source's freed heap memory, and in no mapping of the source.
   uint64_t dead_pointers = 0, unmapped_words = 0;
+  // Integers a TTST_TAGGED tag says a pointer member holds (carried as they are),
+  // and pointers into string literals (mapped by position).
+  uint64_t integers = 0, literals = 0;
 };
 
 // One of P's connections that v2 used during the grace period (grace_period.h).

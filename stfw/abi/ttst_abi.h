@@ -64,6 +64,12 @@
                    absent from this one; arg empty. Says a member dropped while
                    another of its type is added is not a rename (without it,
                    or RENAMED_FROM, the pair is refused as a suspected rename)
+      TAGGED:      (kind 14) target: a pointer member "struct S.m" (a tagged
+                   union: what m holds depends on a sibling); arg
+                   "tag=F;V:T,V:T,..." with F a sibling member (integer, enum or
+                   bitfield) and each V a decimal or 0x value of F mapped to T:
+                   "int" (m holds an integer: its bits are carried unchanged) or
+                   a struct/union/typedef/base type name (m holds a T *)
  * ------------------------------------------------------------------------- */
 #define TTST_ANNOT_SECTION ".ttst.annot"
 #define TTST_ANNOT_TAG 0x54u
@@ -84,6 +90,8 @@ enum ttst_annot_kind {
                                   rest is not state                                       */
   TTST_ANNOT_DROPPED = 10,     /* this struct member of the previous version is dropped on
                                   purpose (not renamed into a new member of its type)     */
+  TTST_ANNOT_TAGGED = 14,      /* this pointer member's target type (or "it holds an
+                                  integer") depends on a sibling field's value            */
 };
 
 /* ---------------------------------------------------------------------------

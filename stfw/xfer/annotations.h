@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "dwarfmeta/image.h"
+#include "stfw/xfer/tagged_unions.h"
 
 namespace ttst::stfw {
 
@@ -90,6 +91,8 @@ class Annotations {
   // DROPPED: is member `index` of the older version's type `type` dropped on
   // purpose (so a member of its type added in the newer version is no rename)?
   bool member_dropped(uint32_t type, uint32_t index) const;
+  // TAGGED (tagged_unions.h): the pointer members whose target depends on a sibling.
+  const TaggedUnions& tagged() const { return tagged_; }
 
  private:
   struct GlobalEntry {
@@ -137,6 +140,9 @@ class Annotations {
   void* ctx_ = nullptr;
   char* names_ = nullptr;  // "file.c::name" candidates built while resolving
   uint64_t names_used_ = 0, names_cap_ = 0;
+  TaggedUnions tagged_;
+  bool add_tagged(const dwarfmeta::image::View& own, const dwarfmeta::image::View& other, bool newer,
+                  const dwarfmeta::image::ImageAnnotation& a);
 };
 
 }  // namespace ttst::stfw

@@ -82,6 +82,9 @@ bool Engine::refuse_untyped_pointer(const Object& o) {
         .text(" = ")
         .hex(word)
         .text(" looks like a pointer: refusing to guess");
+    // A char buffer's bytes are data, never pointers, once it is typed char (stfw/README.md).
+    message_.text(" (if it is a char buffer, a string whose unused tail holds stale bytes, type it as char: a "
+                  "char * to its base, or TTST_POINTS_TO(struct S.m, char) on the void * member holding it)");
     return true;
   }
   return false;
