@@ -7,6 +7,7 @@
 //   IXFER, PXFER, NO_TRANSFER — those of either version (an annotation written in
 //     v1's source still describes v1's data; one added in v2 describes both);
 //   DROPPED — the newer version's only; its target names the older version's member;
+//   TAGGED — either version's, each resolved in both images (tagged_unions.h);
 //   RENAMED_FROM — those of the newer version only (its argument names the object
 //     as the older version called it; the older version's own renames refer to a
 //     version that no longer runs).

@@ -9,6 +9,7 @@
 //   engine_mapping.cc    where each object goes: allocated in F / found in R
 //   engine_containers.cc carved containers: slab pages / pool blocks and their sub-objects
 //   engine_writing.cc    writing, superseded start-up objects, kernel-held words
+//   engine_values.cc     values in pointer members: tagged unions, mixed members, return-type typing
 //   engine.cc            transfer(): runs the phases
 #ifndef TTST_STFW_XFER_ENGINE_IMPL_H
 #define TTST_STFW_XFER_ENGINE_IMPL_H

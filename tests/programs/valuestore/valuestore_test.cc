@@ -106,7 +106,8 @@ void reap(pid_t old) { waitpid(old, nullptr, 0); }
 }  // namespace
 
 TEST_CASE("validate-only: integers, dead pointers and literals counted; v1 unchanged") {
-  KvServer server = KvServer::start(kDir + "valuestore_v1");
+  // v1's TTST_TAGGED given through ttst-cc's TTST_ANNOTATIONS, v2's in its source.
+  KvServer server = KvServer::start(kDir + "valuestore_v1_env");
   KvClient c(server.port);
   fill(c, server.port);
   std::string before = c.command("DUMP");
