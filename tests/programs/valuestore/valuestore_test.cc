@@ -216,3 +216,17 @@ TEST_CASE("refused: a client's integer equal to a live address in the mixed memb
   CHECK(c.command("VERSION") == "VERSION 1");
   server.kill_and_wait();
 }
+
+TEST_CASE("refused: a TTST_TAGGED whose tag names no member is bad input, named") {
+  KvServer server = KvServer::start(kDir + "valuestore_v1");
+  KvClient c(server.port);
+  REQUIRE(c.command("SETINT ki 99000") == "OK");
+  Run r = supervise(server.pid, "valuestore_v2_badtag");
+  CHECK(r.status != 0);
+  CHECK(r.report["outcome"] == "rolled_back");
+  const std::string message = r.report["message"].get<std::string>();
+  INFO(message);
+  CHECK(message.find("annotation TTST_TAGGED(struct value.ptr) in ttst-cc names nothing in v2") != std::string::npos);
+  CHECK(c.command("GET ki") == "VALUE 99000");
+  server.kill_and_wait();
+}
