@@ -296,6 +296,11 @@ std::string render_summary(const Report& r) {
                              " containers (" + std::to_string(t.container_free_bytes) + " bytes free memory, not state)"
                        : std::string())
       << "\n";
+  for (const auto& t : r.transfers)  // the value policy's counts (stfw/README.md "Values in pointer members")
+    if (t.integers + t.unmapped_words + t.dead_pointers + t.literals)
+      s << "  " << t.direction << " transfer carried as they are: " << t.integers + t.unmapped_words << " integers ("
+        << t.unmapped_words << " in no mapping, " << t.integers << " tagged), " << t.dead_pointers
+        << " dead pointers; " << t.literals << " string literal pointers mapped by position\n";
   if (r.crash) {
     const Crash& c = *r.crash;
     s << "  crash in the " << c.process << " process: " << sys::signal_name(c.signal) << " at " << sys::hex(c.fault_address)
