@@ -52,6 +52,7 @@ const char* annot_kind_name(AnnotKind k) {
     case AnnotKind::UsedN: return "USED_N";
     case AnnotKind::Dropped: return "DROPPED";
     case AnnotKind::KeepNew: return "KEEP_NEW";
+    case AnnotKind::Tagged: return "TAGGED";
   }
   return "?";
 }

@@ -199,6 +199,8 @@ Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, con
     if (!t.backward) done.keep_new_candidates = prefixed_lines(out.output, TTST_STFW_KEEP_NEW_CANDIDATE_PREFIX);
     done.plugin_calls = figure_number(line, "plugin_calls");
     done.unvalidated = unvalidated_lines(out.output);
+    done.integers = figure_number(line, "integers");
+    done.literals = figure_number(line, "literals");
     return done;
   }
   if (out.status == TTST_AGENT_STATUS_UNKNOWN_TASK)

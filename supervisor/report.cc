@@ -185,7 +185,9 @@ nlohmann::json to_json(const Report& r) {
                               {"unmapped_words", t.unmapped_words},
                               {"plugin_calls", t.plugin_calls},
                               {"unvalidated", t.unvalidated},
-                              {"keep_new_candidates", t.keep_new_candidates}});
+                              {"keep_new_candidates", t.keep_new_candidates},
+                              {"integers", t.integers},
+                              {"literals", t.literals}});
   j["differences"] = nlohmann::json::array();
   for (const auto& d : r.differences)
     j["differences"].push_back(
@@ -246,7 +248,8 @@ Report report_from_json(const nlohmann::json& j) {
                            t.value("container_free_bytes", uint64_t{0}), {}, t.value("dead_pointers", uint64_t{0}),
                            t.value("unmapped_words", uint64_t{0}),
                            t.value("keep_new_candidates", std::vector<std::string>{}),
-                           t.value("plugin_calls", uint64_t{0}), t.value("unvalidated", std::vector<std::string>{})});
+                           t.value("plugin_calls", uint64_t{0}), t.value("unvalidated", std::vector<std::string>{}),
+                           t.value("integers", uint64_t{0}), t.value("literals", uint64_t{0})});
   }
   for (const auto& d : j.value("differences", nlohmann::json::array()))
     r.differences.push_back({d.value("where", ""), std::stoull(d.value("address", std::string("0")), nullptr, 16),
@@ -311,6 +314,11 @@ std::string render_summary(const Report& r) {
         << ")\n";
     for (const auto& u : t.unvalidated) s << "  unvalidated (no backward transfer function): " << u << "\n";
   }
+  for (const auto& t : r.transfers)  // the value policy's counts (stfw/README.md "Values in pointer members")
+    if (t.integers + t.unmapped_words + t.dead_pointers + t.literals)
+      s << "  " << t.direction << " transfer carried as they are: " << t.integers + t.unmapped_words << " integers ("
+        << t.unmapped_words << " in no mapping, " << t.integers << " tagged), " << t.dead_pointers
+        << " dead pointers; " << t.literals << " string literal pointers mapped by position\n";
   if (r.crash) {
     const Crash& c = *r.crash;
     s << "  crash in the " << c.process << " process: " << sys::signal_name(c.signal) << " at " << sys::hex(c.fault_address)

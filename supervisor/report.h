@@ -102,6 +102,9 @@ struct Transfer {
   // (200 objects)". Those objects went unvalidated (R kept P's bytes).
   uint64_t plugin_calls = 0;
   std::vector<std::string> unvalidated = {};
+  // Integers a TTST_TAGGED tag says a pointer member holds (carried as they are),
+  // and pointers into string literals (mapped by position).
+  uint64_t integers = 0, literals = 0;
 };
 
 // One of P's connections that v2 used during the grace period (grace_period.h).

@@ -27,7 +27,7 @@ static Report sample_rollback() {
   r.new_binary = {"/srv/kv-v2", "12345678"};
   r.phases = {{"plan", 1.5}, {"quiesce", 0.25}, {"diff", 3.0}};
   r.crash = Crash{"future", SIGSEGV, 0x10, "mov dword ptr [rax], 1", "cmd_set+0x1c"};
-  r.transfers = {{"forward", 120, 9000, 40, 12, 7, 2, 4096, {4}, 3, 1, {"commands"}},
+  r.transfers = {{"forward", 120, 9000, 40, 12, 7, 2, 4096, {4}, 3, 1, {"commands"}, 0, {}, 5, 16},
                  {"backward", 120, 8800, 40, 12, 7, 2, 4096, {}, 0, 0, {}}};
   r.differences = {{"table.count", 0x601040, "17", "16"}};
   r.differences_total = 2;
@@ -55,6 +55,10 @@ TEST_CASE("a report round-trips through JSON with the contract keys") {
   CHECK(j["transfers"][0]["dead_pointers"] == 3);
   CHECK(j["transfers"][0]["unmapped_words"] == 1);
   CHECK(j["transfers"][0]["keep_new_candidates"] == nlohmann::json::array({"commands"}));
+  CHECK(j["transfers"][0]["integers"] == 5);
+  CHECK(j["transfers"][0]["literals"] == 16);
+  CHECK(render_summary(r).find("forward transfer carried as they are: 6 integers (1 in no mapping, 5 tagged), "
+                               "3 dead pointers; 16 string literal pointers mapped by position") != std::string::npos);
   Report back = report_from_json(j);
   CHECK(to_json(back) == j);
 }

@@ -70,6 +70,12 @@
                    start-up value of the global and the graph its typed pointers
                    reach are kept; the old version's graph is paired with it
                    (stfw/README.md "Start-up state v2 owns")
+      TAGGED:      (kind 14) target: a pointer member "struct S.m" (a tagged
+                   union: what m holds depends on a sibling); arg
+                   "tag=F;V:T,V:T,..." with F a sibling member (integer, enum or
+                   bitfield) and each V a decimal or 0x value of F mapped to T:
+                   "int" (m holds an integer: its bits are carried unchanged) or
+                   a struct/union/typedef/base type name (m holds a T *)
  * ------------------------------------------------------------------------- */
 #define TTST_ANNOT_SECTION ".ttst.annot"
 #define TTST_ANNOT_TAG 0x54u
@@ -93,6 +99,8 @@ enum ttst_annot_kind {
   TTST_ANNOT_KEEP_NEW = 11,    /* the new version's start-up value of this global, and the
                                   objects it reaches, are kept (not overwritten by the old
                                   version's); pointers into the old graph are paired     */
+  TTST_ANNOT_TAGGED = 14,      /* this pointer member's target type (or "it holds an
+                                  integer") depends on a sibling field's value            */
 };
 
 /* ---------------------------------------------------------------------------

@@ -118,6 +118,16 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  * reads them): not checked, not followed, zeroed in the new version (memcached
  * 1.2: conn.iov / iovused, conn.msglist / msgused). */
 #define TTST_USED_N(holder, count_member) TTST__ANNOT(9, #holder, "used=" #count_member)
+/* TTST_TAGGED(struct S.m, F, V:T, ...): a tagged union. What the pointer member m
+ * holds depends on its sibling F (an integer, enum or bitfield): for F == V it
+ * holds a T * (T a struct, union, typedef or base type name: the object is typed
+ * T and translated), or, for T = int, an integer whose bits are carried as they
+ * are. Without it a pointer member that holds integers in some objects ("mixed")
+ * is refused when a live-looking value is met in it (stfw/README.md, "Values in
+ * pointer members"). Redis-like: TTST_TAGGED(struct robj.ptr, encoding, 0:char,
+ * 1:int, 2:struct list, 3:struct dict). Without a source change: ttst-cc's
+ * TTST_ANNOTATIONS="TAGGED(struct robj.ptr, encoding, 0:char, 1:int, ...)". */
+#define TTST_TAGGED(holder, tag_member, ...) TTST__ANNOT(14, #holder, "tag=" #tag_member ";" #__VA_ARGS__)
 /* TTST_POLLER(f1, ..., fn): the event loop's idle wait is a blocking call in fn,
  * reached from the update point's function through f1 -> f2 -> ... -> fn (calls
  * through function pointers included). nginx: TTST_POLLER(

@@ -422,6 +422,7 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" write_cycles=").number(r.phase_cycles[3]);
   m.text(" untyped_copied=").number(r.untyped_copied);
   m.text(" dead_pointers=").number(r.dead_pointers).text(" unmapped_words=").number(r.unmapped_words);
+  m.text(" integers=").number(r.integers).text(" literals=").number(r.literals);
   m.text(" startup_freed=").number(r.freed);
   m.text(" frame_roots=").number(r.frame_roots);
   m.text(" carved=").number(r.carved);  // sub-objects of containers (typed objects)

@@ -9,8 +9,8 @@ using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
 constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7, kPointsTo = 8, kUsedN = 9,
-                  kDropped = 10, kKeepNew = 11;
-constexpr uint8_t kStructKind = 2, kUnionKind = 3, kPointerKind = 5, kTypedefKind = 7;
+                  kDropped = 10, kKeepNew = 11, kTagged = 14;
+constexpr uint8_t kBaseKind = 1, kStructKind = 2, kUnionKind = 3, kPointerKind = 5, kTypedefKind = 7;
 
 bool eq(const char* a, const char* b) { return View::compare(a, b) == 0; }
 bool starts(const char* s, const char* p) {
@@ -60,6 +60,7 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
   globals_ = static_cast<GlobalEntry*>(scratch(ctx, sizeof(GlobalEntry) * global_capacity_));
   members_ = static_cast<MemberEntry*>(scratch(ctx, sizeof(MemberEntry) * member_capacity_));
   names_ = static_cast<char*>(scratch(ctx, names_cap_));
+  tagged_.set_scratch(scratch, ctx);
   type_capacity_ = 64;
   types_ = static_cast<TypeEntry*>(scratch(ctx, sizeof(TypeEntry) * type_capacity_));
   if (!globals_ || !members_ || !names_ || !types_) return false;
@@ -67,6 +68,13 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
     const View& v = side ? newer : older;
     for (uint32_t i = 0; i < v.annotation_count(); ++i) {
       const ImageAnnotation& a = v.annotation(i);
+      if (a.kind == kTagged) {  // TTST_TAGGED: read in both versions (tagged_unions.h)
+        if (!add_tagged(v, side ? older : newer, side == 1, a)) {
+          *bad = &a, *bad_in_newer = side == 1;
+          return false;
+        }
+        continue;
+      }
       if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom &&
           a.kind != kContainer && a.kind != kPointsTo && a.kind != kUsedN && a.kind != kDropped && a.kind != kKeepNew)
         continue;
@@ -216,6 +224,17 @@ bool Annotations::resolve_members(const View& v, bool newer, const char* target,
   return found;
 }
 
+// TTST_TAGGED: must name a pointer member and its sibling in its own version; read
+// in the other version too where it names them there. An inert member entry marks
+// the struct annotated, so no fast path copies it as bytes.
+bool Annotations::add_tagged(const View& own, const View& other, bool newer, const ImageAnnotation& a) {
+  const char* target = own.str(a.target);
+  if (!tagged_.add(own, newer, true, target, own.str(a.arg))) return false;
+  if (!resolve_members(own, newer, target, kRuleDefault, nullptr)) return false;
+  if (tagged_.add(other, !newer, false, target, own.str(a.arg))) resolve_members(other, !newer, target, kRuleDefault, nullptr);
+  return !!members_;
+}
+
 bool Annotations::add_member_rule(const View& v, bool newer, const char* target, Rule rule) {
   if (!members_) return false;
   return resolve_members(v, newer, target, rule, nullptr);
@@ -315,7 +334,9 @@ uint32_t Annotations::pointer_type_to(const View& v, const char* name) {
     for (uint32_t u = pt.target, hops = 0; u && hops < 16; ++hops) {  // down typedefs and qualifiers
       const ImageType& ty = v.type(u);
       bool named = ty.name != dwarfmeta::image::kNone && eq(v.str(ty.name), name);
-      if (named && (want ? ty.kind == want : (ty.kind == kTypedefKind || ty.kind == kStructKind || ty.kind == kUnionKind)))
+      if (named && (want ? ty.kind == want
+                         : (ty.kind == kTypedefKind || ty.kind == kStructKind || ty.kind == kUnionKind ||
+                            ty.kind == kBaseKind)))  // POINTS_TO(holder, char): a char buffer
         return t;
       if (u == v.strip(u)) break;  // a struct, union or other: the end of the chain
       u = ty.target;

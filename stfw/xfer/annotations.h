@@ -7,6 +7,7 @@
 //   IXFER, PXFER, NO_TRANSFER — those of either version (an annotation written in
 //     v1's source still describes v1's data; one added in v2 describes both);
 //   DROPPED — the newer version's only; its target names the older version's member;
+//   TAGGED — either version's, each resolved in both images (tagged_unions.h);
 //   RENAMED_FROM — those of the newer version only (its argument names the object
 //     as the older version called it; the older version's own renames refer to a
 //     version that no longer runs).
@@ -21,6 +22,7 @@
 #include <stdint.h>
 
 #include "dwarfmeta/image.h"
+#include "stfw/xfer/tagged_unions.h"
 
 namespace ttst::stfw {
 
@@ -99,6 +101,8 @@ class Annotations {
   // DROPPED: is member `index` of the older version's type `type` dropped on
   // purpose (so a member of its type added in the newer version is no rename)?
   bool member_dropped(uint32_t type, uint32_t index) const;
+  // TAGGED (tagged_unions.h): the pointer members whose target depends on a sibling.
+  const TaggedUnions& tagged() const { return tagged_; }
 
  private:
   struct GlobalEntry {
@@ -148,6 +152,9 @@ class Annotations {
   void* ctx_ = nullptr;
   char* names_ = nullptr;  // "file.c::name" candidates built while resolving
   uint64_t names_used_ = 0, names_cap_ = 0;
+  TaggedUnions tagged_;
+  bool add_tagged(const dwarfmeta::image::View& own, const dwarfmeta::image::View& other, bool newer,
+                  const dwarfmeta::image::ImageAnnotation& a);
 };
 
 }  // namespace ttst::stfw

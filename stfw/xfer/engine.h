@@ -154,6 +154,8 @@ struct Result {
   uint64_t untyped_copied = 0;  // objects copied as bytes by the untyped policy
   uint64_t dead_pointers = 0;   // pointer values into freed heap memory, carried as they are
   uint64_t unmapped_words = 0;  // pointer values in no mapping of the source, carried as they are
+  uint64_t integers = 0;        // non-zero integers in TTST_TAGGED pointer members, carried as they are
+  uint64_t literals = 0;        // pointers into string literals, mapped by position
   uint64_t freed = 0;           // superseded start-up objects of this process freed
   // Forward: every superseded start-up object (the supervisor remaps F's registers
   // with it and checks F's stack), and the stack words remapped to counterparts.

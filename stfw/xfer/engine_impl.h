@@ -9,6 +9,7 @@
 //   engine_mapping.cc    where each object goes: allocated in F / found in R
 //   engine_containers.cc carved containers: slab pages / pool blocks and their sub-objects
 //   engine_writing.cc    writing, superseded start-up objects, kernel-held words
+//   engine_values.cc     values in pointer members: tagged unions, mixed members, return-type typing
 //   engine.cc            transfer(): runs the phases
 #ifndef TTST_STFW_XFER_ENGINE_IMPL_H
 #define TTST_STFW_XFER_ENGINE_IMPL_H
@@ -144,6 +145,7 @@ class Engine {
     if (!type_objects() || !type_library_containers()) return finish();
     if (annotations_.has_keep_new() && !pair_kept_graphs()) return finish();
     if (config_.keep_new_candidates && !config_.backward) find_keep_new_candidates();  // suggestions (engine_keep_new_candidates.cc)
+    settle_mixed_members();
     uint64_t t2 = rdtsc();
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
@@ -715,6 +717,32 @@ class Engine {
   uint64_t backward_image_capacity_ = 0;
   PathEntry path_[kMaxNesting];  // the member / element path of the value being walked, for messages
   uint32_t path_depth_ = 0;
+
+  // ---- values in pointer members (engine_values.cc) -------------------------------------------
+  bool tagged_member(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
+                     const uint8_t* struct_src, uint8_t* struct_dst);
+  int64_t tag_value(const ImageMember& m, const uint8_t* struct_src) const;
+  bool in_no_mapping(uint64_t v) const;
+  // walk_struct's hook: typing notes mixed members, writing refuses (true) live-looking values in them.
+  bool pointer_member_value(uint32_t src_type, uint32_t src_index, const uint8_t* src);
+  void note_member_value(uint32_t src_type, uint32_t src_index, const uint8_t* value);
+  bool refuse_mixed(uint32_t src_type, uint32_t src_index, const uint8_t* value);
+  bool mixed_type(uint32_t src_type) const;
+  void name_tag_candidates(const ImageType& sty, uint32_t except);
+  void settle_mixed_members();
+  uint32_t returned_type(const dwarfmeta::image::ImageAllocSite& site);
+  struct MixedMember {
+    uint32_t type, index, object;  // the member (source struct, index) and an object holding an integer in it
+    uint64_t value;                // that integer
+  };
+  static constexpr uint32_t kMaxMixed = 64;
+  MixedMember mixed_[kMaxMixed] = {};
+  uint32_t mixed_count_ = 0;
+  struct ReturnSlot {
+    uint64_t site;  // return address + 1 (0: empty)
+    uint32_t type;
+  };
+  ReturnSlot returned_memo_[256] = {};
 };
 
 }  // namespace ttst::stfw::engine_detail

@@ -45,7 +45,7 @@ bool Engine::resolve_annotations() {
                                       "NO_TRANSFER", "ALLOCATOR", "DEALLOCATOR", "CONTAINER",
                                       "POINTS_TO",   "USED_N",    "DROPPED",     "KEEP_NEW"};
   fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: annotation TTST_")
-      .text(kinds[bad->kind < sizeof kinds / sizeof kinds[0] ? bad->kind : 0])
+      .text(bad->kind == TTST_ANNOT_TAGGED ? "TAGGED" : kinds[bad->kind < sizeof kinds / sizeof kinds[0] ? bad->kind : 0])
       .text("(")
       .text(meta.str(bad->target))
       .text(") in ")
@@ -53,6 +53,9 @@ bool Engine::resolve_annotations() {
       .text(" names nothing in ")
       .text(bad_in_newer ? "v2" : "v1")
       .text("'s metadata: fix the annotation");
+  if (bad->kind == TTST_ANNOT_TAGGED)  // engine_values.cc
+    message_.text(" (TTST_TAGGED: ").text(meta.str(bad->arg)).text(": a pointer member, a sibling tag and V:T cases, "
+                                                                   "every type T named in that version)");
   return false;
 }
 

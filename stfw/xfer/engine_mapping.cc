@@ -89,6 +89,9 @@ bool Engine::refuse_untyped_pointer(const Object& o) {
         .hex(word)
         .text(" looks like a pointer: refusing to guess");
     describe_root_path(message_, uint32_t(&o - objects_));
+    // A char buffer's bytes are data, never pointers, once it is typed char (stfw/README.md).
+    message_.text(" (if it is a char buffer, a string whose unused tail holds stale bytes, type it as char: a "
+                  "char * to its base, or TTST_POINTS_TO(struct S.m, char) on the void * member holding it)");
     return true;
   }
   return false;

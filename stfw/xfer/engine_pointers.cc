@@ -326,7 +326,7 @@ bool Engine::literal_spaces() {
 bool Engine::string_literal(uint64_t v, uint64_t* out) {
   if (!literal_spaces()) return false;
   LiteralMap m = map_literal(literal_src_, literal_dst_, v, out);
-  if (m == LiteralMap::kMapped) return true;
+  if (m == LiteralMap::kMapped) return result_.literals++, true;
   char text[64] = "";
   if (env_.read_source) env_.read_source(env_.ctx, v, text, sizeof text - 1);
   text[sizeof text - 1] = 0;

@@ -128,10 +128,13 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
                          dst ? dst + dst_member.offset : nullptr, type_size(dst_meta(), dst_member.type));
     else if (src_member.bit_size || dst_member.bit_size)
       bitfield(src_member, dst_member, src, dst);
+    else if (annotations_.tagged().any() &&  // TTST_TAGGED (engine_values.cc)
+             tagged_member(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src, dst))
+      ;
     else if (annotations_.has_pointees() && declared_pointer(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i],
                                                              src + src_member.offset, dst ? dst + dst_member.offset : nullptr))
       ;
-    else
+    else if (!pointer_member_value(src_type, pairs[1 + 2 * i], src))  // mixed members (engine_values.cc)
       walk(src_member.type, dst_member.type, src + src_member.offset, dst ? dst + dst_member.offset : nullptr);
     --path_depth_;
   }

@@ -85,7 +85,8 @@ bool Engine::is_intptr(const View& v, uint32_t t) {
 }
 
 bool Engine::annotated(uint32_t src_type, uint32_t dst_type) const {
-  return annotations_.type_annotated(src_newer(), src_type) || annotations_.type_annotated(!src_newer(), dst_type);
+  return annotations_.type_annotated(src_newer(), src_type) || annotations_.type_annotated(!src_newer(), dst_type) ||
+         (mixed_count_ && mixed_type(src_type));  // engine_values.cc
 }
 
 Rule Engine::member_rule(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index) const {

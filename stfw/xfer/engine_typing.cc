@@ -74,6 +74,9 @@ bool Engine::type_pass() {
           current_ = i, path_depth_ = 0;  // the object a refusal names
           src_type = site_info->type;
           dst_type = counterpart(src_type);
+        } else if (uint32_t returned = returned_type(*site_info)) {  // T *f(): its one site makes T (engine_values.cc)
+          current_ = i, path_depth_ = 0;
+          src_type = returned, dst_type = counterpart(returned);
         }
       }
       if (src_type && dst_type && type_size(src_meta(), src_type) > 0 &&
