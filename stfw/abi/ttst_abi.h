@@ -64,6 +64,14 @@
                    absent from this one; arg empty. Says a member dropped while
                    another of its type is added is not a rename (without it,
                    or RENAMED_FROM, the pair is refused as a suspected rename)
+      FREE_SLOTS:  (kind 12) target: a pointer member; arg empty (it points to
+                   free memory: a free slot, a container's unused tail),
+                   "count=N" (it points to a heap array of pointers to free
+                   slots, its first N elements in use: N a sibling), or
+                   "link=M" (it points to the first element of a free list,
+                   each linked to the next by member M of the element type:
+                   free elements are not state but for what the program
+                   reads before reusing them)
  * ------------------------------------------------------------------------- */
 #define TTST_ANNOT_SECTION ".ttst.annot"
 #define TTST_ANNOT_TAG 0x54u
@@ -84,6 +92,9 @@ enum ttst_annot_kind {
                                   rest is not state                                       */
   TTST_ANNOT_DROPPED = 10,     /* this struct member of the previous version is dropped on
                                   purpose (not renamed into a new member of its type)     */
+  TTST_ANNOT_FREE_SLOTS = 12,  /* this pointer member points to free memory (free slots,
+                                  a free list): not state; pointers into a container's
+                                  free bytes are refused unless declared so               */
 };
 
 /* ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
   if (mode_ != kType && library_handle(src_ty, src, dst)) return;  // the library's object: kept
   if (mode_ == kZero) return zero(dst, 8);
   if (mode_ == kType) {
-    if (v < 4096) return;
+    if (v < 4096 || free_element_) return;  // a free list's element types nothing (engine_free.cc)
     ttst_heap_desc* target = base_descriptor(v);
     if (target && target->offset == src_meta().strip(src_ty.target) + 1) return;  // already typed so
     int64_t index = target ? int64_t(reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu) : object_holding(v);
@@ -49,6 +49,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
   }
   result_.bytes += 8;
   uint64_t translated = 0;
+  if (free_element_) return store_uint(dst, 8, translate_quietly(v, &translated) ? translated : v);
   if (translate(v, &translated)) {
     if (!config_.backward && (objects_[current_].flags & kGlobal)) supersede(load_uint(dst, 8), translated);
     store_uint(dst, 8, translated);
@@ -165,6 +166,9 @@ bool Engine::dead_or_unmapped(uint64_t v) {
 // destination; a target that no longer exists is an INVARIANT naming both ends.
 bool Engine::translate_into_object(uint64_t v, const Object& o, uint64_t* out) {
   if (o.dst_addr == 0) return target_missing(v, o), false;
+  if ((o.flags & kContainer) && !free_pointer_ && !free_element_ && !(container_ref_ && v == o.addr) &&
+      !held_by_sub_object(v, o))
+    return refuse_free_byte_pointer(v, o), false;  // into free memory (engine_free.cc)
   uint64_t off = v - o.addr, dst_off = 0;
   bool ok;
   if (o.flags & kGlobal)

@@ -43,8 +43,12 @@ case "$name" in
     # member (and a char * into its data): POINTS_TO types and carves it (ttst.h).
     # A connection's iov / msglist entries past iovused / msgused are stale (into
     # freed reply buffers, a realloc'd iov): USED_N says they are not state.
+    # The free chunks (slabclass_t.slots[0 .. sl_curr)) and the last page's unused
+    # tail (end_page_ptr) point into the pages' free memory: FREE_SLOTS_N /
+    # FREE_SLOTS declare them (a pointer into free bytes is refused otherwise).
     export TTST_ANNOTATIONS="SLAB_N(slabclass_t.slab_list, slabs, size, item); POINTS_TO(conn.item, item); \
-USED_N(conn.iov, iovused); USED_N(conn.msglist, msgused)"
+USED_N(conn.iov, iovused); USED_N(conn.msglist, msgused); FREE_SLOTS_N(slabclass_t.slots, sl_curr); \
+FREE_SLOTS(slabclass_t.end_page_ptr)"
     # glibc has no IOV_MAX without _XOPEN_SOURCE; 1.2's `inline` functions are GNU89.
     ./autogen.sh >>"$log" 2>&1 || fail autogen
     ./configure ${ttst_cc:+CC="$ttst_cc"} CFLAGS="-g -O0 -fgnu89-inline -DIOV_MAX=1024" >>"$log" 2>&1 || fail configure
