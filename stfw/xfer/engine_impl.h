@@ -8,6 +8,7 @@
 //   engine_pointers.cc   pointer translation (objects, functions, strings, libraries)
 //   engine_mapping.cc    where each object goes: allocated in F / found in R
 //   engine_containers.cc carved containers: slab pages / pool blocks and their sub-objects
+//   engine_free.cc       free memory declared by its holders (TTST_FREE_SLOTS, TTST_FREE_LIST)
 //   engine_writing.cc    writing, superseded start-up objects, kernel-held words
 //   engine.cc            transfer(): runs the phases
 #ifndef TTST_STFW_XFER_ENGINE_IMPL_H

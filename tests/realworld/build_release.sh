@@ -70,7 +70,12 @@ FREE_SLOTS(slabclass_t.end_page_ptr)"
       # Pool blocks (ngx_create_pool / ngx_palloc_block): each starts with its
       # ngx_pool_t header and is reached as ngx_pool_t * (c->pool, d.next): a
       # container whose sub-objects typed pointers carve (stfw/README.md).
-      export TTST_ANNOTATIONS="CONTAINER(ngx_pool_t, ngx_pool_t)"
+      # Free connections (cycle->free_connections, linked by c->data) keep the
+      # c->pool, c->log and c->buffer of their closed connection (freed blocks,
+      # maybe reused): FREE_LIST says they are not state but for what
+      # ngx_get_connection reads (data, read, write), so their stale pointers
+      # declare and carve nothing.
+      export TTST_ANNOTATIONS="CONTAINER(ngx_pool_t, ngx_pool_t); FREE_LIST(ngx_cycle_t.free_connections, data)"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure
     else
