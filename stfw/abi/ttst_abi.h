@@ -64,7 +64,8 @@
                    absent from this one; arg empty. Says a member dropped while
                    another of its type is added is not a rename (without it,
                    or RENAMED_FROM, the pair is refused as a suspected rename)
-      FREE_SLOTS:  (kind 12) target: a pointer member; arg empty (it points to
+      FREE_SLOTS:  (kind 12) target: a pointer member (or global, except with
+                   "count="); arg empty (it points to
                    free memory: a free slot, a container's unused tail),
                    "count=N" (it points to a heap array of pointers to free
                    slots, its first N elements in use: N a sibling), or

@@ -107,7 +107,7 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
 #define TTST_USED_N(holder, count_member) TTST__ANNOT(9, #holder, "used=" #count_member)
 /* Free memory, declared by what points to it (ttst_abi.h §1, kind 12). A pointer
  * into a container's bytes that no sub-object holds is refused unless declared so:
- *   TTST_FREE_SLOTS(holder)                 the member points to free memory
+ *   TTST_FREE_SLOTS(holder)                 the member (or global) points to free memory
  *                                           (memcached 1.2: slabclass_t.end_page_ptr;
  *                                           nginx: ngx_pool_data_t.last)
  *   TTST_FREE_SLOTS_N(holder, count_member) it points to an array of pointers to

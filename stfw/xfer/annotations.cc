@@ -108,7 +108,7 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   if (member && a.kind == kUsedN)  // "used=N": a sibling of the holder
     return starts(v.str(a.arg), "used=") && resolve_members(v, newer, target, kRuleDefault, nullptr, false, v.str(a.arg));
   if (member && a.kind == kFreeSlots) return add_free_slots(v, newer, target, v.str(a.arg));
-  if (a.kind == kPointsTo || a.kind == kUsedN || a.kind == kFreeSlots) return false;  // members only
+  if (a.kind == kPointsTo || a.kind == kUsedN) return false;  // members only
   if (member)
     return resolve_members(v, newer, target, rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr,
                            a.kind == kContainer, v.str(a.arg));
@@ -141,6 +141,8 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   e.id = v.str(g->id);
   e.old_id = a.kind == kRenamedFrom ? v.str(a.arg) : nullptr;
   e.container = a.kind == kContainer;
+  e.free_form = 0, e.free_link = nullptr;
+  if (a.kind == kFreeSlots) return add_free_global(v, newer, *g, e, v.str(a.arg));
   (void)newer;
   return true;
 }
@@ -424,6 +426,27 @@ bool Annotations::free_element_type(bool newer, uint32_t type) const {
   for (uint32_t i = 0; i < member_count_; ++i)
     if (members_[i].free_form == kFreeLink && members_[i].newer == newer && members_[i].type == type) return true;
   return false;
+}
+
+// FREE_SLOTS on a global holder: "" (it points to free memory) or "link=M" (a
+// free list; M a member of the element type the global points to).
+bool Annotations::add_free_global(const View& v, bool newer, const dwarfmeta::image::ImageGlobal& g, GlobalEntry& e,
+                                  const char* arg) {
+  const ImageType& holder = v.type(v.strip(g.type));
+  if (holder.kind != kPointerKind) return --global_count_, false;
+  if (!arg[0]) return e.free_form = kFreePointer, ++free_count_, true;
+  const ImageType& element = v.type(v.strip(holder.target));
+  int64_t link = starts(arg, "link=") && element.kind == kStructKind ? sibling(v, element, arg, "link=") : -1;
+  if (link < 0) return --global_count_, false;
+  e.free_form = kFreeList, e.free_link = v.str(v.members(element)[link].name);
+  ++free_count_;
+  return add_free_entry(newer, v.strip(holder.target), uint32_t(link), kFreeLink, -1);
+}
+
+Annotations::FreeForm Annotations::global_free(const char* id, const char** link) const {
+  for (uint32_t i = 0; i < global_count_; ++i)
+    if (globals_[i].free_form && eq(globals_[i].id, id)) return *link = globals_[i].free_link, FreeForm(globals_[i].free_form);
+  return kFreeNone;
 }
 
 }  // namespace ttst::stfw

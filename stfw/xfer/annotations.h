@@ -84,6 +84,9 @@ class Annotations {
   enum FreeForm : uint8_t { kFreeNone = 0, kFreePointer = 1, kFreeSlotArray = 2, kFreeList = 3, kFreeLink = 4 };
   bool has_free() const { return free_count_ > 0; }
   FreeForm member_free(bool newer, uint32_t type, uint32_t index, int64_t* arg) const;
+  // FREE_SLOTS on a global (by state ID): kFreePointer, or kFreeList with *link
+  // the link member's name (kFreeSlotArray needs a sibling: members only).
+  FreeForm global_free(const char* id, const char** link) const;
   // A free list's element type (stripped): some member is its link.
   bool free_element_type(bool newer, uint32_t type) const;
 
@@ -106,6 +109,8 @@ class Annotations {
     const char* id;        // the state ID the annotation resolved to
     const char* old_id;    // RENAMED_FROM: the older ID (rule is kRuleDefault)
     bool container;        // CONTAINER: the blocks it points to are containers
+    uint8_t free_form;     // FREE_SLOTS on a global: kFreePointer or kFreeList (0: none)
+    const char* free_link;  // kFreeList: the link member's name in the element type
   };
   struct MemberEntry {
     Rule rule;
@@ -124,6 +129,8 @@ class Annotations {
   // FREE_SLOTS on member holders (annotations.cc, its end).
   bool add_free_slots(const dwarfmeta::image::View& v, bool newer, const char* target, const char* arg);
   bool add_free_entry(bool newer, uint32_t type, uint32_t index, uint8_t form, int64_t arg);
+  bool add_free_global(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageGlobal& g,
+                       GlobalEntry& e, const char* arg);
   uint32_t free_count_ = 0;
   bool add(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a);
   bool resolve_members(const dwarfmeta::image::View& v, bool newer, const char* target, Rule rule,

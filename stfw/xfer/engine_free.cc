@@ -71,17 +71,56 @@ void Engine::declare_free(uint32_t src_type, uint32_t src_index, uint32_t dst_ty
     if (!(o.flags & (kGlobal | kFromLibrary | kContainer | kCarved))) o.flags |= kFreeSlots;
     return;
   }
-  const ImageType& pty = src_meta().type(src_meta().strip(holder.type));
+  const ImageMember& dst_holder = dst_meta().members(dst_meta().type(dst_type))[dst_index];
+  declare_free_list(holder.type, dst_holder.type, p, arg);
+}
+
+// A free list from its first element p (the holder's pointer types, both
+// versions): each element listed and typed as the holder's pointer would type it
+// (carved in a container, or a whole block at its base), so its bytes are walked
+// (quietly) instead of lying untyped in a tail; `link` indexes the source
+// element type's members.
+void Engine::declare_free_list(uint32_t src_holder_type, uint32_t dst_holder_type, uint64_t p, int64_t link) {
+  const ImageType& pty = src_meta().type(src_meta().strip(src_holder_type));
   uint32_t element = src_meta().strip(pty.target);
   const ImageType& ety = src_meta().type(element);
-  if (ety.kind != kStruct || arg < 0) return;
-  const ImageMember& link = src_meta().members(ety)[arg];
+  const ImageType& dpty = dst_meta().type(dst_meta().strip(dst_holder_type));
+  if (pty.kind != kPointer || ety.kind != kStruct || link < 0 || dpty.kind != kPointer) return;
+  const ImageMember& next = src_meta().members(ety)[link];
   for (uint64_t hops = 0; p >= 4096 && hops < (1u << 24) && !failed(); ++hops) {
     const uint8_t* e = source_bytes(p, ety.size);
-    if (!e || is_free_element(p)) return;  // the list's end (not in the state), or a cycle
-    if (!add_free_element(p)) return;
-    p = load_uint(e + link.offset, 8);
+    if (!e) return;  // the list's end (not in the state)
+    if (!is_free_element(p)) {
+      if (!add_free_element(p)) return;
+    } else if (hops >= free_element_count_) {
+      return;  // a cycle (every pass walks the whole list again: it types the elements)
+    }
+    // Typed as the holder's pointer would type it (the first is: the holder's own
+    // pointer), except inside a block that is no container and not at its base
+    // (nginx's connection array): pointer() would read the element's stale
+    // pointers there to declare containers.
+    int64_t holding = hops ? object_holding(p) : -1;
+    if (holding >= 0 && ((objects_[holding].flags & kContainer) || base_descriptor(p))) {
+      uint8_t word[8];
+      store_uint(word, 8, p);
+      pointer(pty, dpty, word, nullptr);
+    }
+    p = load_uint(e + next.offset, 8);
   }
+}
+
+// walk_elements' hook for a global holder (FREE_SLOTS(global), FREE_LIST(global, link)).
+Annotations::FreeForm Engine::global_free_form(const Object& o, int64_t* link) {
+  const char* link_name = nullptr;
+  Annotations::FreeForm form = annotations_.global_free(src_meta().str(src_meta().global_at(o.src_global).id), &link_name);
+  if (form == Annotations::kFreeNone && o.dst_global != 0xffffffffu)
+    form = annotations_.global_free(dst_meta().str(dst_meta().global_at(o.dst_global).id), &link_name);
+  *link = -1;
+  if (form != Annotations::kFreeList) return form;
+  const ImageType& ety = src_meta().type(src_meta().strip(src_meta().type(src_meta().strip(o.src_type)).target));
+  if (const ImageMember* m = ety.kind == kStruct ? src_meta().member(ety, link_name) : nullptr)
+    *link = m - src_meta().members(ety);
+  return form;
 }
 
 bool Engine::add_free_element(uint64_t addr) {

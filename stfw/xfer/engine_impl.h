@@ -438,6 +438,8 @@ class Engine {
                     const uint8_t* struct_src);
   Annotations::FreeForm free_form(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
                                   int64_t* src_arg);
+  void declare_free_list(uint32_t src_holder_type, uint32_t dst_holder_type, uint64_t p, int64_t link);
+  Annotations::FreeForm global_free_form(const Object& o, int64_t* link);
   bool free_element_at(uint32_t src_type, uint32_t dst_type, const uint8_t* src);
   bool add_free_element(uint64_t addr);
   bool is_free_element(uint64_t addr) const;

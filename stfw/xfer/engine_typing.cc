@@ -161,8 +161,13 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
     const bool holder = annotations_.has_containers() &&  // a holder of containers: to their bases
                         annotations_.container_global(src_meta().str(src_meta().global_at(o.src_global).id));
     container_ref_ = holder;
+    int64_t link = -1;  // a FREE_SLOTS / FREE_LIST global (engine_free.cc)
+    Annotations::FreeForm form = annotations_.has_free() ? global_free_form(o, &link) : Annotations::kFreeNone;
+    if (form == Annotations::kFreeList && mode_ == kType)
+      declare_free_list(o.src_type, dst_meta().global_at(o.dst_global).type, load_uint(src, 8), link);
+    free_pointer_ = form == Annotations::kFreePointer;
     walk(o.src_type, o.dst_type, src, dst);
-    container_ref_ = false;
+    container_ref_ = free_pointer_ = false;
     return;
   }
   if (o.flags & kCarved) return walk_carved(o, src, dst);

@@ -219,6 +219,19 @@ static struct server srv;
 TTST_FREE_LIST(struct server.free_clients, data);
 #endif
 
+/* Spare entries of a free list held by a global, linked by `void *link`, carved in
+ * a client's pool block: FREE_LIST(spares, link) types each (the `void *` links
+ * would not), and their stale `was` (pointing at a label string) carves nothing. */
+struct spare {
+  void *link;
+  struct node *was;     /* stale: where a node was, now a label */
+  char tag[8];
+};
+static struct spare *spares;
+#ifndef NO_FREE_LIST
+TTST_FREE_LIST(spares, link);
+#endif
+
 static pool_t *pool_block(void) {
   pool_t *p = malloc(POOL_BLOCK);
   p->last = (char *)(p + 1), p->end = (char *)p + POOL_BLOCK, p->next = 0, p->failed = 0;
@@ -341,6 +354,13 @@ int main(void) {
     b->pool->next = pool_block();          /* ... and reused as b's second block */
     cpalloc(b->pool->next, 8);             /* 8 bytes, then a label at +40 and a node at +48: */
     client_node(b, b->pool->next, 2);      /* a's stale `first` (+40) points at the label */
+    struct spare *sp[3];                   /* three spares after b's first node: s1 -> s2 -> s3 */
+    for (int k = 0; k < 3; ++k) {
+      sp[k] = cpalloc(b->pool, sizeof *sp[k]);
+      snprintf(sp[k]->tag, sizeof sp[k]->tag, "s%d", k + 1);
+      sp[k]->was = (struct node *)b->first->next->label;  /* b's first node's label (+32) */
+    }
+    for (int k = 2; k >= 0; --k) sp[k]->link = spares, spares = sp[k];
     char *reply = malloc(256);  /* a reply buffer the iovecs pointed into, freed last */
     reading.iovsize = 8, reading.iov = calloc(8, sizeof(struct iovec));
     for (int i = 0; i < 6; ++i) reading.iov[i].iov_base = reply + 16 * i, reading.iov[i].iov_len = 16;
@@ -389,8 +409,12 @@ int main(void) {
                       srv.nfree == 3 && cl[0].instance == 1 && cl[2].instance == 0 && b->instance == 1;
       int b_ok = b->fd == 11 && b->first && b->first->value == 2 && !strcmp(b->first->label, "c2") &&
                  b->first->next && b->first->next->value == 1 && !strcmp(b->first->next->label, "c1");
+      struct spare *s1 = spares, *s2 = s1 ? s1->link : 0, *s3 = s2 ? s2->link : 0;
+      int spare_ok = s1 && s2 && s3 && !s3->link && !strcmp(s1->tag, "s1") && !strcmp(s2->tag, "s2") &&
+                     !strcmp(s3->tag, "s3") && (char *)s2 == (char *)s1 + sizeof *s1;
       struct client *again = client_open(12);  /* reused: a's entry, its instance toggled back */
-      printf(" clients:%d,%d,%d", free_list, b_ok, again == &cl[0] && again->instance == 0 && srv.free_clients == &cl[2]);
+      printf(" clients:%d,%d,%d,%d", free_list, b_ok, again == &cl[0] && again->instance == 0 && srv.free_clients == &cl[2],
+             spare_ok);
 #ifdef CYCLE_POOL
       printf(" cycle:%d", cycle->generation == 42 && (pool_t *)cycle == cycle->pool + 1 && cycle->logp == &cycle->log &&
                               cycle->logp->level == 7 && cycle->pool->last == (char *)(cycle + 1));
