@@ -22,6 +22,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
     if (src_pointee == 0 || pointee_ty.kind == kFunc || pointee_ty.size == 0) return;
     if (v == o.addr && !(o.flags & kContainer)) declare_by_type(o, src_pointee, dst_ty.target);
     if (o.flags & kContainer) return carve(uint32_t(index), v, src_pointee, dst_ty.target);
+    if (v != o.addr && free_element_count_ && is_free_element(v)) return;  // its stale pointers declare nothing
     if (v != o.addr) return declare_behind_interior(o, v, src_pointee);  // only base pointers type an object
     uint32_t dst_pointee = dst_meta().strip(dst_ty.target);
     if (dst_pointee == 0) dst_pointee = counterpart(src_pointee);

@@ -199,7 +199,10 @@ static struct cycle *volatile cycle;
 /* nginx's connections: a table whose free entries form a list linked by `data`.
  * A closed client keeps its stale pool and first pointers (nginx keeps c->pool):
  * its pool block was freed and reused as another client's second block, where the
- * stale `first` now points at a label string. FREE_LIST says the free entries are
+ * stale `first` now points at a label string; another closed client, the list's
+ * head, inside the table, keeps `pool` pointing to a block reused as a text
+ * buffer (declared a pool by type without FREE_LIST, its text then free memory
+ * and the live char * to it refused). FREE_LIST says the free entries are
  * not state but for `data` and `instance` (read before reuse); without it the stale
  * node pointer carves a node where the label is (refused: no room). */
 struct client {
@@ -228,6 +231,7 @@ struct spare {
   char tag[8];
 };
 static struct spare *spares;
+static char *textbuf;   /* a block a free client's stale `pool` points to (by type: no container) */
 #ifndef NO_FREE_LIST
 TTST_FREE_LIST(spares, link);
 #endif
@@ -347,13 +351,16 @@ int main(void) {
     srv.clients = calloc(4, sizeof(struct client));
     for (int k = 3; k >= 0; --k)
       srv.clients[k].fd = -1, srv.clients[k].data = srv.free_clients, srv.free_clients = &srv.clients[k], ++srv.nfree;
-    struct client *a = client_open(10), *b = client_open(11);
+    struct client *a = client_open(10), *b = client_open(11), *d = client_open(13);
     cpalloc(a->pool, 8), a->first = cpalloc(a->pool, sizeof(struct node));  /* a's node at +40 of its block */
     client_node(b, b->pool, 1);
     client_close(a);                       /* a's block freed ... */
     b->pool->next = pool_block();          /* ... and reused as b's second block */
     cpalloc(b->pool->next, 8);             /* 8 bytes, then a label at +40 and a node at +48: */
     client_node(b, b->pool->next, 2);      /* a's stale `first` (+40) points at the label */
+    client_close(d);                       /* clients[2]: the free list's head (inside the table), then a */
+    textbuf = malloc(POOL_BLOCK);          /* d's stale pool_t * points here: no pool */
+    strcpy(textbuf, "text of a reused block");
     struct spare *sp[3];                   /* three spares after b's first node: s1 -> s2 -> s3 */
     for (int k = 0; k < 3; ++k) {
       sp[k] = cpalloc(b->pool, sizeof *sp[k]);
@@ -405,15 +412,16 @@ int main(void) {
              items, kept, binary, cursor == ITEM_data(item_get("key-7")) + 3, pending, iov, reading.wcurr != 0,
              count, sum, labels, sessions_ok, check_items(1, 90, 5), check_items(100, 160, 1));
       struct client *cl = srv.clients, *b = &cl[1];
-      int free_list = srv.free_clients == &cl[0] && cl[0].data == &cl[2] && cl[2].data == &cl[3] && !cl[3].data &&
-                      srv.nfree == 3 && cl[0].instance == 1 && cl[2].instance == 0 && b->instance == 1;
+      int free_list = srv.free_clients == &cl[2] && cl[2].data == &cl[0] && cl[0].data == &cl[3] && !cl[3].data &&
+                      srv.nfree == 3 && cl[0].instance == 1 && cl[2].instance == 1 && cl[3].instance == 0 &&
+                      b->instance == 1 && !strcmp(textbuf, "text of a reused block");
       int b_ok = b->fd == 11 && b->first && b->first->value == 2 && !strcmp(b->first->label, "c2") &&
                  b->first->next && b->first->next->value == 1 && !strcmp(b->first->next->label, "c1");
       struct spare *s1 = spares, *s2 = s1 ? s1->link : 0, *s3 = s2 ? s2->link : 0;
       int spare_ok = s1 && s2 && s3 && !s3->link && !strcmp(s1->tag, "s1") && !strcmp(s2->tag, "s2") &&
                      !strcmp(s3->tag, "s3") && (char *)s2 == (char *)s1 + sizeof *s1;
-      struct client *again = client_open(12);  /* reused: a's entry, its instance toggled back */
-      printf(" clients:%d,%d,%d,%d", free_list, b_ok, again == &cl[0] && again->instance == 0 && srv.free_clients == &cl[2],
+      struct client *again = client_open(12);  /* reused: d's entry, its instance toggled back */
+      printf(" clients:%d,%d,%d,%d", free_list, b_ok, again == &cl[2] && again->instance == 0 && srv.free_clients == &cl[0],
              spare_ok);
 #ifdef CYCLE_POOL
       printf(" cycle:%d", cycle->generation == 42 && (pool_t *)cycle == cycle->pool + 1 && cycle->logp == &cycle->log &&
