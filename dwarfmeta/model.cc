@@ -51,6 +51,7 @@ const char* annot_kind_name(AnnotKind k) {
     case AnnotKind::PointsTo: return "POINTS_TO";
     case AnnotKind::UsedN: return "USED_N";
     case AnnotKind::Dropped: return "DROPPED";
+    case AnnotKind::KeepNew: return "KEEP_NEW";
     case AnnotKind::FreeSlots: return "FREE_SLOTS";
   }
   return "?";

@@ -130,6 +130,7 @@ struct AllocSite {
 enum class AnnotKind : uint8_t {
   IXfer = 1, PXfer = 2, RenamedFrom = 3, NoTransfer = 4, Allocator = 5, Deallocator = 6, Container = 7, PointsTo = 8,
   UsedN = 9, Dropped = 10,
+  KeepNew = 11,
   FreeSlots = 12,
 };
 const char* annot_kind_name(AnnotKind k);

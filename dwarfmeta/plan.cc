@@ -32,10 +32,12 @@ const char* whole_object_annotation(const Program& v1, const Program& v2, const 
   for (int side = 0; side < 2; ++side) {
     const Program& p = side ? v2 : v1;
     for (const Annotation& a : p.annotations) {
-      const Global* g = (a.kind == AnnotKind::NoTransfer || a.kind == AnnotKind::IXfer || a.kind == AnnotKind::PXfer)
+      const Global* g = (a.kind == AnnotKind::NoTransfer || a.kind == AnnotKind::IXfer || a.kind == AnnotKind::PXfer ||
+                         a.kind == AnnotKind::KeepNew)
                             ? annotated_global(p, a)
                             : nullptr;
       if (!g || g->id != (side ? id2 : id1)) continue;
+      if (a.kind == AnnotKind::KeepNew) return "kept-new";  // v2's start-up value and graph (stfw/README.md)
       return a.kind == AnnotKind::NoTransfer ? "not-transferred"
              : a.kind == AnnotKind::IXfer    ? "copied-as-bytes"
                                              : "translated-as-pointer";
@@ -154,7 +156,7 @@ class Planner {
     for (Change& c : o.changes) c.semantic = false;
     o.changes.push_back(Change{"", how, "", "", false});
     if (o.kind == ObjectKind::Semantic) o.kind = ObjectKind::Structural;
-    if (std::string(how) == "not-transferred") o.ambiguities.clear();
+    if (std::string(how) == "not-transferred" || std::string(how) == "kept-new") o.ambiguities.clear();
   }
 
   // Heap objects are matched by the site that allocated them.

@@ -62,6 +62,12 @@ enum ttst_stfw_detail {
  * The supervisor remaps F's registers with them and checks F's stack. */
 #define TTST_STFW_SUPERSEDED_PREFIX "superseded "
 
+/* Forward, after the figures and the superseded lines: one line per global that
+ * looks like start-up state v2 built again, longer (a command table one entry
+ * longer): a suggestion for TTST_KEEP_NEW, never acted on.
+ *   "keep_new_candidate STATE_ID" */
+#define TTST_STFW_KEEP_NEW_CANDIDATE_PREFIX "keep_new_candidate "
+
 /* The forward result line (status OK) also says which descriptors belonged to the
  * past version's library instances and are used by nothing in F after the switch
  * (stfw/README.md, "Library state"): the word "past_library_fds=" followed by

@@ -97,7 +97,7 @@ TEST_CASE("annotation records: byte-level parsing and malformed records") {
   };
   bad("X\x01\x01" "f.c\0v\0\0"s);  // bad tag
   bad("T\x02\x01" "f.c\0v\0\0"s);  // future ABI version
-  bad("T\x01\x0b" "f.c\0v\0\0"s);  // unknown kind (10 is DROPPED)
+  bad("T\x01\x1f" "f.c\0v\0\0"s);  // unknown kind (11 is KEEP_NEW; 12-17 are assigned)
   bad("T\x01\x01" "f.c\0v"s);      // unterminated
   bad("T\x01"s);                   // truncated
 }

@@ -64,6 +64,10 @@
                    absent from this one; arg empty. Says a member dropped while
                    another of its type is added is not a rename (without it,
                    or RENAMED_FROM, the pair is refused as a suspected rename)
+      KEEP_NEW:    (kind 11) target: a global; arg empty. The new version's
+                   start-up value of the global and the graph its typed pointers
+                   reach are kept; the old version's graph is paired with it
+                   (stfw/README.md "Start-up state v2 owns")
       FREE_SLOTS:  (kind 12) target: a pointer member (or global, except with
                    "count="); arg empty (it points to
                    free memory: a free slot, a container's unused tail),
@@ -93,6 +97,9 @@ enum ttst_annot_kind {
                                   rest is not state                                       */
   TTST_ANNOT_DROPPED = 10,     /* this struct member of the previous version is dropped on
                                   purpose (not renamed into a new member of its type)     */
+  TTST_ANNOT_KEEP_NEW = 11,    /* the new version's start-up value of this global, and the
+                                  objects it reaches, are kept (not overwritten by the old
+                                  version's); pointers into the old graph are paired     */
   TTST_ANNOT_FREE_SLOTS = 12,  /* this pointer member points to free memory (free slots,
                                   a free list): not state; pointers into a container's
                                   free bytes are refused unless declared so               */

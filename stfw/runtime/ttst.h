@@ -65,6 +65,15 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  * suspects a rename and refuses unless TTST_RENAMED_FROM(struct S.new, old) or
  * TTST_DROPPED(struct S.old) says which. */
 #define TTST_DROPPED(target) TTST__ANNOT(10, #target, "")
+/* TTST_KEEP_NEW(global): state the new version's start-up builds from code (a
+ * command table, a handler registry) belongs to the new version: its start-up
+ * value of `global`, and the objects reached from it through typed pointers, are
+ * kept; the old version's objects there are not transferred, and pointers into
+ * them from the transferred state are paired with the new graph's counterparts
+ * (same member path, same array index; stfw/README.md "Start-up state v2 owns").
+ * Never for a value written only at start-up that run-time state depends on (a
+ * hash seed must come from the old version). */
+#define TTST_KEEP_NEW(target) TTST__ANNOT(11, #target, "")
 
 /* Carved containers (stfw/README.md "Carved containers"): the heap blocks a
  * global or member points to (through every pointer level) are not objects but

@@ -246,6 +246,7 @@ int64_t configure(TransferSetup& setup) {
   cfg.dst_runtime = desc->arg[TTST_STFW_ARG_SELF_RUNTIME];
   cfg.src_runtime = desc->arg[TTST_STFW_ARG_PEER_RUNTIME];
   if (!setup.backward) locate_own_stack(desc, cfg);
+  cfg.keep_new_candidates = !setup.backward;  // suggestions for TTST_KEEP_NEW (stfw_task.h)
   cfg.out = reinterpret_cast<char*>(desc->output.addr);
   cfg.out_size = desc->output.size;
   setup.ctx.peer = desc->peer_pid;
@@ -422,6 +423,10 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
     const ttst::stfw::Superseded& s = r.superseded[i];
     m.text(TTST_STFW_SUPERSEDED_PREFIX).hex(s.addr).text(" ").hex(s.size).text(" ").hex(s.counterpart);
     m.text(s.freed ? " 1" : " 0");
+    m.end();
+  }
+  for (uint64_t i = 0; i < r.keep_new_candidate_count; ++i) {  // stfw_task.h: suggestions for TTST_KEEP_NEW
+    m.text(TTST_STFW_KEEP_NEW_CANDIDATE_PREFIX).text(setup.cfg.src_meta.str(setup.cfg.src_meta.global_at(uint32_t(r.keep_new_candidates[i])).id));
     m.end();
   }
   desc->output_used = m.used;

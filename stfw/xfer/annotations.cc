@@ -9,7 +9,7 @@ using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
 constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7, kPointsTo = 8, kUsedN = 9,
-                  kDropped = 10, kFreeSlots = 12;
+                  kDropped = 10, kKeepNew = 11, kFreeSlots = 12;
 constexpr uint8_t kStructKind = 2, kUnionKind = 3, kPointerKind = 5, kTypedefKind = 7;
 
 bool eq(const char* a, const char* b) { return View::compare(a, b) == 0; }
@@ -46,7 +46,7 @@ int64_t sibling(const View& v, const ImageType& ct, const char* arg, const char*
 }
 
 Rule rule_of(uint8_t kind) {
-  return kind == kIxfer ? kRuleBytes : kind == kPxfer ? kRulePointer : kind == kNoTransfer ? kRuleSkip : kRuleDefault;
+  return kind == kIxfer ? kRuleBytes : kind == kPxfer ? kRulePointer : kind == kNoTransfer || kind == kKeepNew ? kRuleSkip : kRuleDefault;
 }
 
 }  // namespace
@@ -68,7 +68,8 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
     for (uint32_t i = 0; i < v.annotation_count(); ++i) {
       const ImageAnnotation& a = v.annotation(i);
       if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom &&
-          a.kind != kContainer && a.kind != kPointsTo && a.kind != kUsedN && a.kind != kDropped && a.kind != kFreeSlots)
+          a.kind != kContainer && a.kind != kPointsTo && a.kind != kUsedN && a.kind != kDropped && a.kind != kKeepNew &&
+          a.kind != kFreeSlots)
         continue;
       if ((a.kind == kRenamedFrom || a.kind == kDropped) && !side) continue;  // about a version older than v1
       if (a.kind == kDropped) {  // names a member of the OLDER version's struct
@@ -109,6 +110,7 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
     return starts(v.str(a.arg), "used=") && resolve_members(v, newer, target, kRuleDefault, nullptr, false, v.str(a.arg));
   if (member && a.kind == kFreeSlots) return add_free_slots(v, newer, target, v.str(a.arg));
   if (a.kind == kPointsTo || a.kind == kUsedN) return false;  // members only
+  if (member && a.kind == kKeepNew) return false;              // globals only
   if (member)
     return resolve_members(v, newer, target, rule_of(a.kind), a.kind == kRenamedFrom ? v.str(a.arg) : nullptr,
                            a.kind == kContainer, v.str(a.arg));
@@ -141,6 +143,8 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   e.id = v.str(g->id);
   e.old_id = a.kind == kRenamedFrom ? v.str(a.arg) : nullptr;
   e.container = a.kind == kContainer;
+  e.keep_new = a.kind == kKeepNew;
+  if (e.keep_new) ++keep_new_count_;
   e.free_form = 0, e.free_link = nullptr;
   if (a.kind == kFreeSlots) return add_free_global(v, newer, *g, e, v.str(a.arg));
   (void)newer;
@@ -325,6 +329,12 @@ uint32_t Annotations::pointer_type_to(const View& v, const char* name) {
 bool Annotations::type_annotated(bool newer, uint32_t type) const {
   for (uint32_t i = 0; i < member_count_; ++i)
     if (members_[i].newer == newer && members_[i].type == type) return true;
+  return false;
+}
+
+bool Annotations::global_keep_new(const char* id) const {
+  for (uint32_t i = 0; i < global_count_; ++i)
+    if (globals_[i].keep_new && eq(globals_[i].id, id)) return true;
   return false;
 }
 

@@ -1,5 +1,5 @@
 // annotations.h — the user's transfer annotations (ttst.h: TTST_IXFER, TTST_PXFER,
-// TTST_NO_TRANSFER, TTST_RENAMED_FROM) resolved against both versions' metadata
+// TTST_NO_TRANSFER, TTST_RENAMED_FROM, TTST_KEEP_NEW, ...) resolved against both versions' metadata
 // images, so the engine can ask, for a global or a struct member it is about to
 // transfer, "how does the user want this carried over?" (UNTRUSTED, freestanding).
 //
@@ -90,6 +90,12 @@ class Annotations {
   // A free list's element type (stripped): some member is its link.
   bool free_element_type(bool newer, uint32_t type) const;
 
+  // KEEP_NEW (ttst_abi.h §1, kind 11): is this global (by its ID in either
+  // version) kept as the destination's start-up value, with the graph it reaches
+  // (keep_new.h)? Its rule is kRuleSkip as well.
+  bool global_keep_new(const char* id) const;
+  bool has_keep_new() const { return keep_new_count_ > 0; }
+
   // RENAMED_FROM for globals: the newer version's ID of an object the older version
   // called `old_id`, or NULL; and the reverse.
   const char* newer_id(const char* old_id) const;
@@ -109,6 +115,7 @@ class Annotations {
     const char* id;        // the state ID the annotation resolved to
     const char* old_id;    // RENAMED_FROM: the older ID (rule is kRuleDefault)
     bool container;        // CONTAINER: the blocks it points to are containers
+    bool keep_new;         // KEEP_NEW: the destination's start-up graph is kept
     uint8_t free_form;     // FREE_SLOTS on a global: kFreePointer or kFreeList (0: none)
     const char* free_link;  // kFreeList: the link member's name in the element type
   };
@@ -153,7 +160,7 @@ class Annotations {
   uint32_t type_count_ = 0, type_capacity_ = 0;
   GlobalEntry* globals_ = nullptr;
   MemberEntry* members_ = nullptr;
-  uint32_t container_count_ = 0, pointee_count_ = 0, used_count_ = 0;
+  uint32_t container_count_ = 0, pointee_count_ = 0, used_count_ = 0, keep_new_count_ = 0;
   uint32_t global_count_ = 0, member_count_ = 0, global_capacity_ = 0, member_capacity_ = 0;
   void* (*scratch_)(void*, uint64_t) = nullptr;
   void* ctx_ = nullptr;

@@ -120,6 +120,8 @@ struct Config {
   uint64_t src_heap_lo = 0, src_heap_hi = 0;
   const Region* src_mappings = nullptr;
   uint64_t src_mapping_count = 0;
+  // Forward, optional: look for TTST_KEEP_NEW suggestions (Result::keep_new_candidates).
+  bool keep_new_candidates = false;
 };
 
 // A start-up object of this process that the transfer superseded (forward): its
@@ -148,6 +150,12 @@ struct Result {
   uint64_t carved = 0;          // typed sub-objects carved in containers (also in `objects`)
   uint64_t containers = 0;      // carved containers (slab pages, pool blocks)
   uint64_t container_free = 0;  // bytes of containers in no sub-object: free memory, not state
+  uint64_t kept = 0;            // TTST_KEEP_NEW: values of the source's kept graph paired with this process's
+  uint64_t kept_unpaired = 0;   // and those without a counterpart (pointers into them are refused)
+  // Forward: suggestions for TTST_KEEP_NEW, the source's global indices (metadata)
+  // of globals whose graph v2's start-up built again, longer (engine_keep_new_candidates.cc).
+  const uint32_t* keep_new_candidates = nullptr;
+  uint64_t keep_new_candidate_count = 0;
 };
 
 // Runs one transfer. Never throws; on failure the message is in cfg.out.

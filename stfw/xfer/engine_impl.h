@@ -101,6 +101,10 @@ constexpr uint32_t kContainer = 1u << 27, kCarved = 1u << 26;
 constexpr uint32_t kFreeSlots = 1u << 23;  // a heap array of pointers to free slots (TTST_FREE_SLOTS_N)
 constexpr uint32_t kHoldsContainers = 1u << 22;  // a heap array of pointers to containers (slab_list)
 constexpr uint32_t kNoChunk = 0xffffffffu;
+// TTST_KEEP_NEW (engine_keep_new.cc): the object is part of the source's kept graph
+// (or the kept global itself): neither allocated nor written; pointers into it go
+// to its counterpart in this process's graph.
+constexpr uint32_t kKept = 1u << 21;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
@@ -135,6 +139,8 @@ class Engine {
     if (!index_objects() || !resolve_library_rules()) return finish();
     uint64_t t1 = rdtsc();
     if (!type_objects() || !type_library_containers()) return finish();
+    if (annotations_.has_keep_new() && !pair_kept_graphs()) return finish();
+    if (config_.keep_new_candidates && !config_.backward) find_keep_new_candidates();  // suggestions (engine_keep_new_candidates.cc)
     uint64_t t2 = rdtsc();
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
@@ -529,6 +535,50 @@ class Engine {
   uint32_t library_embedded_count_ = 0;
   LibraryType library_dst_embedded_[kMaxLibraryTypes] = {};  // the destination's
   uint32_t library_dst_embedded_count_ = 0;
+
+  // ---- start-up state the destination keeps (engine_keep_new.cc, TTST_KEEP_NEW) ----------------
+  // A value of the source's kept graph and its counterpart here (dst 0: none).
+  struct KeptRange {
+    uint64_t src, size, dst, dst_size;
+    uint32_t src_type, dst_type;  // element types (stripped)
+    uint32_t object;              // the heap object or carved sub-object it is (0xffffffff: a part of one)
+    uint32_t root;                // the KEEP_NEW global it was reached from
+    bool paired;
+  };
+  struct OwnBlock {
+    uint64_t addr, size, site;
+  };
+  bool pair_kept_graphs();
+  bool index_own_blocks();
+  const OwnBlock* own_block(uint64_t base) const;
+  void kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src, const uint8_t* dst, uint32_t depth);
+  void kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp);
+  bool same_site_id(uint64_t src_site, uint64_t dst_site) const;
+  void add_kept(uint64_t src, uint64_t size, uint64_t dst, uint64_t dst_size, uint32_t st, uint32_t dt, uint32_t object);
+  bool grow_kept();
+  bool grow_kept_slots();
+  void walk_kept_range(uint32_t i);
+  void sort_kept();
+  int64_t kept_holding(uint64_t v) const;
+  bool translate_kept(uint64_t v, const KeptRange& r, uint64_t* out);
+  bool kept_partner(uint64_t addr) const;
+  KeptRange* kept_ = nullptr;
+  uint32_t kept_count_ = 0, kept_capacity_ = 0, kept_work_count_ = 0, kept_root_ = 0, kept_ranges_paired_ = 0;
+  uint32_t* kept_work_ = nullptr;
+  uint32_t* kept_slots_ = nullptr;
+  uint64_t kept_slots_capacity_ = 0;
+  OwnBlock* own_blocks_ = nullptr;
+  uint64_t own_capacity_ = 0;
+  // Suggestions (engine_keep_new_candidates.cc): globals whose graph v2's start-up
+  // built again, differing only by longer arrays. Forward, before the write.
+  static constexpr uint32_t kCandidateBlocks = 64;
+  void find_keep_new_candidates();
+  void candidate_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src, const uint8_t* dst, uint32_t depth);
+  void candidate_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp, uint32_t depth);
+  uint32_t* candidates_ = nullptr;
+  uint32_t* candidate_seen_ = nullptr;
+  uint32_t candidate_count_ = 0, candidate_seen_count_ = 0;
+  bool candidate_longer_ = false, candidate_differs_ = false;
 
   // ---- writing -----------------------------------------------------------------------------------
   void write_objects();

@@ -30,7 +30,7 @@ bool Engine::map_objects() {
 bool Engine::size_destinations() {
   for (uint32_t i = global_count_; i < object_count_ && !failed(); ++i) {
     Object& o = objects_[i];
-    if (o.flags & kFromLibrary) continue;
+    if (o.flags & (kFromLibrary | kKept)) continue;  // kept: its counterpart is this process's own (keep_new)
     if (o.flags & kContainer) {  // its sub-objects are the state; the rest is free memory
       o.dst_size = o.size;
       continue;
@@ -97,7 +97,7 @@ bool Engine::allocate_in_future() {
   // order too, and its typing sweep meets lists in the direction they link.
   for (uint32_t i = object_count_; i-- > global_count_;) {
     Object& o = objects_[i];
-    if (o.flags & (kFromLibrary | kCarved)) continue;
+    if (o.flags & (kFromLibrary | kCarved | kKept)) continue;
     uint64_t site = dst_site(o.site);
     o.dst_addr = env_.alloc(env_.ctx, o.dst_size ? o.dst_size : 1, site, o.dyn_id);
     if (!o.dst_addr) {

@@ -111,6 +111,8 @@ bool Engine::translate(uint64_t v, uint64_t* out) {
   if (const ttst_heap_desc* target = base_descriptor(v))
     if (uint64_t dst_addr = reinterpret_cast<uint64_t>(target->next))
       return *out = dst_addr, true;  // a mapped object's base
+  if (kept_count_)  // into the source's kept graph (TTST_KEEP_NEW): its counterpart here
+    if (int64_t k = kept_holding(v); k >= 0) return translate_kept(v, kept_[k], out);
   int64_t index = object_holding(v);
   if (index >= 0) return translate_into_object(v, objects_[index], out);
   uint64_t link_addr = v - config_.src_bias;

@@ -58,7 +58,7 @@ void Engine::free_superseded() {
           reinterpret_cast<const uint8_t*>(global.addr + (global.tls ? config_.dst_tls : config_.dst_bias));
       for (uint64_t k = 0; k + 8 <= global.size && !referenced; k += 8) referenced = load_uint(bytes + k, 8) == addr;
     }
-    if (referenced) continue;
+    if (referenced || kept_partner(addr)) continue;  // still reached from a kept graph (TTST_KEEP_NEW)
     for (uint32_t a = 0; a < config_.library_adapter_count && env_.library_release; ++a)
       env_.library_release(env_.ctx, a, addr, addr + startup_objects_[i].size, 0);  // its registrations (libevent) first
     env_.release(env_.ctx, addr), result_.freed++, startup_objects_[i].freed = true;
@@ -84,7 +84,7 @@ void Engine::write_objects() {
   for (uint32_t i = 0; i < object_count_ && !failed(); ++i) {
     prefetch_targets(i + kAhead, false);
     Object& o = objects_[i];
-    if (o.dst_addr == 0 || (o.flags & (kReadonly | kFromLibrary))) continue;
+    if (o.dst_addr == 0 || (o.flags & (kReadonly | kFromLibrary | kKept))) continue;
     if ((o.flags & kContainer) && o.dst_global == 0xffffffffu) continue;  // containers: sub-objects only
     if ((o.flags & kGlobal) && o.dst_global == 0xffffffffu) continue;
     current_ = i;

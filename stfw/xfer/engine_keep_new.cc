@@ -1,0 +1,293 @@
+// engine_keep_new.cc — start-up state the destination keeps (TTST_KEEP_NEW, ttst_abi.h
+// §1 kind 11): a global's value in this process (F: v2's start-up value; R: P's) is
+// not overwritten, and the *kept graph* — what the source's value of the global
+// reaches through typed pointers — is not transferred either. Pointers of the
+// transferred state into the source's kept graph are translated to its
+// counterparts in this process's kept graph, found by walking both graphs in
+// parallel from the root: the same member (by name), the same array element, the
+// same pointer. Run by both directions, so the backward run pairs F's graph with
+// R's (= P's) the same way and a pointer that went to the wrong counterpart comes
+// back to the wrong place (the diff sees it).
+//
+// Pairing, per pointer met at the same path in both graphs (source value vs, this
+// process's value vd):
+//  - into a heap block of the source, at the start of an element of the pointer's
+//    type (a whole array of it): the whole block pairs with the block of this
+//    process holding vd at the same element, which must be a live heap block of
+//    the same allocation site ID (when both sites are known): elements pair by index;
+//  - anywhere else (inside a carved container — a pool block whose layout v2 may
+//    change —, or inside an untyped block): the pointed-to value [vs, vs + its
+//    extent) pairs with [vd, vd + the size of v2's type) (structural only: such
+//    values have no allocation ID); an untyped heap block holding one is kept whole;
+//  - globals, functions, literals: not part of the graph (paired by ID anyway).
+// A source object met twice with different counterparts, a NULL or foreign vd, or
+// elements past the end of this process's array have no counterpart: they are
+// still kept (not transferred) and a pointer into them is refused, naming them.
+// void * / char * holding other types, unions and annotated members are not
+// followed. Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+#include "stfw/xfer/engine_impl.h"
+
+namespace ttst::stfw::engine_detail {
+
+// After typing, before mapping: both graphs of every KEEP_NEW global walked.
+bool Engine::pair_kept_graphs() {
+  if (!index_own_blocks()) return false;
+  kept_capacity_ = 64;
+  kept_ = alloc<KeptRange>(kept_capacity_);
+  kept_slots_capacity_ = 1024;
+  kept_slots_ = alloc<uint32_t>(kept_slots_capacity_);
+  kept_work_ = alloc<uint32_t>(kept_capacity_);
+  if (failed()) return false;
+  for (uint64_t i = 0; i < kept_slots_capacity_; ++i) kept_slots_[i] = 0xffffffffu;
+  for (uint32_t g = 0; g < global_count_ && !failed(); ++g) {
+    Object& o = objects_[g];
+    if (o.dst_global == 0xffffffffu) continue;
+    const char* id = src_meta().str(src_meta().global_at(o.src_global).id);
+    const char* dst_id = dst_meta().str(dst_meta().global_at(o.dst_global).id);
+    if (!annotations_.global_keep_new(id) && !annotations_.global_keep_new(dst_id)) continue;
+    o.flags |= kKept;
+    kept_root_ = g, current_ = g, path_depth_ = 0;
+    kept_value(o.src_type, o.dst_type, source_bytes(o.addr, o.size), reinterpret_cast<const uint8_t*>(o.dst_addr), 0);
+    while (kept_work_count_ && !failed()) walk_kept_range(kept_work_[--kept_work_count_]);
+  }
+  if (failed()) return false;
+  sort_kept();
+  for (uint32_t i = 0; i < kept_count_; ++i) kept_ranges_paired_ += kept_[i].paired;
+  result_.kept = kept_ranges_paired_, result_.kept_unpaired = kept_count_ - kept_ranges_paired_;
+  return !failed();
+}
+
+// This process's live heap blocks by base address (open addressing): F's start-up
+// objects forward, R's (= P's) objects backward.
+bool Engine::index_own_blocks() {
+  const auto* runtime = reinterpret_cast<const ttst_runtime*>(config_.dst_runtime);
+  uint64_t live = 0;
+  for (uint32_t s = 0; s < TTST_HEAP_STRIPES; ++s) live += runtime->stripes[s].live;
+  own_capacity_ = 16;
+  while (own_capacity_ < 2 * live + 16) own_capacity_ <<= 1;
+  own_blocks_ = alloc<OwnBlock>(own_capacity_);
+  if (failed()) return false;
+  zero(own_blocks_, own_capacity_ * sizeof(OwnBlock));
+  int64_t walked = ttst_heap_walk(
+      config_.dst_runtime, &Engine::read_own_memory, nullptr,
+      [](void* ctx, uint64_t addr, const ttst_heap_desc* desc) -> int {
+        Engine* e = static_cast<Engine*>(ctx);
+        uint64_t h = (addr * 0x9e3779b97f4a7c15ull) & (e->own_capacity_ - 1);
+        for (uint64_t k = 0; k < e->own_capacity_; ++k, h = (h + 1) & (e->own_capacity_ - 1))
+          if (e->own_blocks_[h].addr == 0) {
+            e->own_blocks_[h] = OwnBlock{addr, desc->size, desc->site};
+            return 0;
+          }
+        return 1;  // full: cannot happen (sized from the live counts)
+      },
+      this);
+  return own_walk_succeeded(walked);
+}
+
+const Engine::OwnBlock* Engine::own_block(uint64_t base) const {
+  if (!own_blocks_ || base == 0) return nullptr;
+  uint64_t h = (base * 0x9e3779b97f4a7c15ull) & (own_capacity_ - 1);
+  for (uint64_t k = 0; k < own_capacity_; ++k, h = (h + 1) & (own_capacity_ - 1)) {
+    if (own_blocks_[h].addr == 0) return nullptr;
+    if (own_blocks_[h].addr == base) return &own_blocks_[h];
+  }
+  return nullptr;
+}
+
+// One value of the source's graph (type src_type at src) and this process's value
+// at the same path (dst_type at dst; NULL: none), walked for pointers.
+void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src, const uint8_t* dst, uint32_t depth) {
+  if (!src || depth >= kMaxNesting || failed()) return;
+  src_type = src_meta().strip(src_type);
+  if (!has_pointer(src_type)) return;
+  dst_type = dst ? dst_meta().strip(dst_type) : 0;
+  if (dst_type == 0) dst = nullptr;
+  const ImageType& st = src_meta().type(src_type);
+  const ImageType* dt = dst ? &dst_meta().type(dst_type) : nullptr;
+  if (dt && dt->kind != st.kind) dst = nullptr, dt = nullptr;
+  if (st.kind == kStruct) {
+    for (uint32_t i = 0; i < src_meta().member_count(st); ++i) {
+      const ImageMember& m = src_meta().members(st)[i];
+      if (m.bit_size) continue;
+      const ImageMember* dm = dt ? dst_meta().member(*dt, src_meta().str(m.name)) : nullptr;
+      uint32_t dindex = dm ? uint32_t(dm - dst_meta().members(*dt)) : 0;
+      if (member_rule(src_type, i, dm ? dst_type : 0, dindex) != kRuleDefault) continue;  // annotated: not followed
+      kept_value(m.type, dm ? dm->type : 0, src + m.offset, dm ? dst + dm->offset : nullptr, depth + 1);
+    }
+  } else if (st.kind == kArray) {
+    uint64_t es = type_size(src_meta(), st.target), ed = dt ? type_size(dst_meta(), dt->target) : 0;
+    uint64_t ns = st.count == dwarfmeta::image::kFlexibleCount ? 0 : st.count;
+    uint64_t nd = dt && dt->count != dwarfmeta::image::kFlexibleCount ? dt->count : 0;
+    for (uint64_t k = 0; es && k < ns && !failed(); ++k)
+      kept_value(st.target, dt ? dt->target : 0, src + k * es, k < nd && ed ? dst + k * ed : nullptr, depth + 1);
+  } else if (st.kind == kPointer) {
+    uint32_t sp = src_meta().strip(st.target);
+    uint32_t dp = dt ? dst_meta().strip(dt->target) : 0;
+    kept_pointer(load_uint(src, 8), sp, dt ? load_uint(dst, 8) : 0, dp);
+  }
+}
+
+// A pointer of the source's graph to a value of type sp, and this process's pointer
+// at the same path (to dp; vd 0: none): the object it reaches joins the graph.
+void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
+  if (vs < 4096 || vs >= (1ull << 56) || sp == 0) return;
+  const ImageType& pointee = src_meta().type(sp);
+  uint64_t es = type_size(src_meta(), sp);
+  if (pointee.kind == kFunc || pointee.kind == kVoid || es == 0) return;
+  int64_t index = object_holding(vs);
+  if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
+  Object& o = objects_[index];
+  if (o.flags & (kGlobal | kFromLibrary)) return;
+  uint64_t ed = dp ? type_size(dst_meta(), dp) : 0;
+  if (vd < 4096 || vd >= (1ull << 56) || ed == 0) vd = 0;
+  if (!(o.flags & kContainer) && o.size % es == 0 && (vs - o.addr) % es == 0) {
+    // A whole block (an array of sp): the block of this process at the same element.
+    uint64_t k = (vs - o.addr) / es, base = vd ? vd - k * ed : 0;
+    const OwnBlock* b = vd ? own_block(base) : nullptr;
+    if (b && !same_site_id(o.site, b->site)) b = nullptr;  // another allocation: not its counterpart
+    add_kept(o.addr, o.size, b ? b->addr : 0, b ? b->size : 0, sp, dp, uint32_t(index));
+    return;
+  }
+  // A value inside a block: paired by itself (a sub-object's extent when carved).
+  uint64_t extent = es;
+  int64_t carved = (o.flags & kContainer) ? carved_at(vs) : -1;
+  if (carved >= 0 && objects_[carved].size > extent) extent = objects_[carved].size;
+  if (!(o.flags & kContainer)) o.flags |= kKept, o.dst_addr = 0;  // an untyped block: kept whole
+  add_kept(vs, extent, vd, ed, sp, dp, carved >= 0 ? uint32_t(carved) : 0xffffffffu);
+}
+
+bool Engine::same_site_id(uint64_t src_site, uint64_t dst_site) const {
+  const auto* a = src_meta().alloc_site(src_site - config_.src_bias);
+  const auto* b = dst_meta().alloc_site(dst_site - config_.dst_bias);
+  return !a || !b || streq(src_meta().str(a->id), dst_meta().str(b->id));
+}
+
+// A range of the source's graph and its counterpart (dst 0: none). Met again with
+// the same element type and another counterpart: it has none (not unique).
+void Engine::add_kept(uint64_t src, uint64_t size, uint64_t dst, uint64_t dst_size, uint32_t st, uint32_t dt,
+                      uint32_t object) {
+  uint64_t h = (src * 0x9e3779b97f4a7c15ull) & (kept_slots_capacity_ - 1);
+  for (;; h = (h + 1) & (kept_slots_capacity_ - 1)) {
+    uint32_t slot = kept_slots_[h];
+    if (slot == 0xffffffffu) break;
+    KeptRange& r = kept_[slot];
+    if (r.src != src) continue;
+    if (r.src_type == st && r.dst != dst && r.paired) {
+      r.paired = false;
+      if (r.object != 0xffffffffu) objects_[r.object].dst_addr = 0;
+    }
+    return;
+  }
+  if (kept_count_ == kept_capacity_ && !grow_kept()) return;
+  if (2 * (kept_count_ + 1) > kept_slots_capacity_ && !grow_kept_slots()) return;
+  h = (src * 0x9e3779b97f4a7c15ull) & (kept_slots_capacity_ - 1);
+  while (kept_slots_[h] != 0xffffffffu) h = (h + 1) & (kept_slots_capacity_ - 1);
+  kept_slots_[h] = kept_count_;
+  kept_[kept_count_] = KeptRange{src, size, dst, dst ? dst_size : 0, st, dt, object, kept_root_, dst != 0};
+  if (object != 0xffffffffu) {
+    Object& o = objects_[object];
+    o.flags |= kKept;
+    if (!(o.flags & kCarved)) o.dst_addr = dst, o.dst_size = dst ? dst_size : 0;
+  }
+  kept_work_[kept_work_count_++] = kept_count_++;
+}
+
+bool Engine::grow_kept() {
+  KeptRange* bigger = alloc<KeptRange>(2 * kept_capacity_);
+  uint32_t* work = alloc<uint32_t>(2 * kept_capacity_);
+  if (failed()) return false;
+  copy(bigger, kept_, kept_count_ * sizeof(KeptRange));
+  copy(work, kept_work_, kept_work_count_ * sizeof(uint32_t));
+  kept_ = bigger, kept_work_ = work, kept_capacity_ *= 2;
+  return true;
+}
+
+bool Engine::grow_kept_slots() {
+  uint32_t* slots = alloc<uint32_t>(2 * kept_slots_capacity_);
+  if (failed()) return false;
+  kept_slots_capacity_ *= 2;
+  for (uint64_t i = 0; i < kept_slots_capacity_; ++i) slots[i] = 0xffffffffu;
+  for (uint32_t i = 0; i < kept_count_; ++i) {
+    uint64_t h = (kept_[i].src * 0x9e3779b97f4a7c15ull) & (kept_slots_capacity_ - 1);
+    while (slots[h] != 0xffffffffu) h = (h + 1) & (kept_slots_capacity_ - 1);
+    slots[h] = i;
+  }
+  kept_slots_ = slots;
+  return true;
+}
+
+// The elements of one range, walked in parallel with its counterpart's (up to the
+// shorter; the source's extra elements alone: kept, without counterparts).
+void Engine::walk_kept_range(uint32_t i) {
+  KeptRange r = kept_[i];
+  uint64_t es = type_size(src_meta(), r.src_type), ed = r.dst ? type_size(dst_meta(), r.dst_type) : 0;
+  if (es == 0) return;
+  const uint8_t* src = source_bytes(r.src, r.size);
+  uint64_t ns = r.size / es, nd = ed ? r.dst_size / ed : 0;
+  if (ns == 0) ns = 1;  // a carved value shorter than its type cannot be: the extent covers it
+  for (uint64_t k = 0; k < ns && !failed(); ++k)
+    kept_value(r.src_type, r.dst_type, src + k * es,
+               k < nd && r.paired ? reinterpret_cast<const uint8_t*>(r.dst + k * ed) : nullptr, 0);
+}
+
+// By source address (then larger first), for kept_holding's binary search.
+void Engine::sort_kept() {
+  for (uint32_t gap = kept_count_ / 2; gap > 0; gap /= 2)  // Shell sort: no scratch, n log^2 n
+    for (uint32_t i = gap; i < kept_count_; ++i) {
+      KeptRange t = kept_[i];
+      uint32_t j = i;
+      for (; j >= gap && (kept_[j - gap].src > t.src || (kept_[j - gap].src == t.src && kept_[j - gap].size < t.size));
+           j -= gap)
+        kept_[j] = kept_[j - gap];
+      kept_[j] = t;
+    }
+}
+
+// The innermost kept range holding source address v (its end included), or -1.
+int64_t Engine::kept_holding(uint64_t v) const {
+  uint32_t lo = 0, hi = kept_count_;
+  while (lo < hi) {
+    uint32_t mid = (lo + hi) / 2;
+    if (kept_[mid].src <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  for (uint32_t k = lo, steps = 0; k-- > 0 && steps < 64; ++steps)
+    if (v - kept_[k].src <= kept_[k].size) return k;
+  return -1;
+}
+
+// A pointer of the transferred state into the source's kept graph: the same element
+// and member of its counterpart, or refused naming it.
+bool Engine::translate_kept(uint64_t v, const KeptRange& r, uint64_t* out) {
+  uint64_t es = type_size(src_meta(), r.src_type), ed = r.paired ? type_size(dst_meta(), r.dst_type) : 0;
+  uint64_t off = v - r.src, k = es ? off / es : 0, inner = 0;
+  bool ok = r.paired && es && ed && map_offset(r.src_type, r.dst_type, off - k * es, &inner);
+  if (ok && k * ed + inner <= r.dst_size) return *out = r.dst + k * ed + inner, true;
+  if (failed()) return false;
+  fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
+  message_.text(" points to ").text(type_name(src_meta(), r.src_type)).text(" at ").hex(r.src);
+  if (r.object != 0xffffffffu) {
+    message_.text(" (");
+    describe(message_, objects_[r.object]);
+    message_.text(")");
+  }
+  message_.text("+")
+      .number(off)
+      .text(" in the start-up state TTST_KEEP_NEW(")
+      .text(src_meta().str(src_meta().global_at(objects_[r.root].src_global).id))
+      .text(") keeps, which has no counterpart in ")
+      .text(config_.backward ? "v1" : "v2")
+      .text("'s (")
+      .text(!r.paired ? "not met at the same place from the root, or met at two" : "past the end of its counterpart")
+      .text("): the transferred state would point into state the update drops");
+  return false;
+}
+
+// Forward: is this start-up object of F part of the kept graph (never freed)?
+bool Engine::kept_partner(uint64_t addr) const {
+  for (uint32_t i = 0; i < kept_count_; ++i)
+    if (kept_[i].paired && addr - kept_[i].dst < (kept_[i].dst_size ? kept_[i].dst_size : 1)) return true;
+  return false;
+}
+
+}  // namespace ttst::stfw::engine_detail

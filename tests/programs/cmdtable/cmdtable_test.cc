@@ -1,0 +1,158 @@
+// cmdtable_test — issue 18's "a test program whose v2 adds a command to a start-up-built
+// table", driven through the real supervisor (ttst-supervise --pid N --new v2) with a
+// client connected before the update and one after:
+//  - with TTST_KEEP_NEW(commands) (in v2's source, or given to ttst-cc) the update
+//    commits, v2's new command COUNT works, every key stored before it is still
+//    found (the store's hash seed is v1's: a v2 seed would hash the keys elsewhere)
+//    and each item's pointer into the command table lands on v2's entry of the same
+//    command (BY key answers "BY SET");
+//  - without it the update commits too but keeps v1's table: COUNT is unknown.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/programs/kvserver/kv_client.h"
+
+using ttst::test::KvServer;
+
+namespace {
+
+// A client whose every reply is awaited at most 10 s: a new version that does not
+// answer fails the test quickly, not by its time limit.
+class KvClient {
+ public:
+  explicit KvClient(int port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval bound{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("cannot connect");
+  }
+  ~KvClient() { close(fd_); }
+  KvClient(const KvClient&) = delete;
+  KvClient& operator=(const KvClient&) = delete;
+  std::string command(const std::string& line) {
+    std::string out = line + "\n";
+    if (write(fd_, out.data(), out.size()) != ssize_t(out.size())) return "(connection lost)";
+    std::string reply;
+    char c;
+    for (;;) {
+      ssize_t n = read(fd_, &c, 1);
+      if (n <= 0) return reply + (n == 0 ? "(closed)" : "(no reply in 10 s)");
+      if (c == '\n') return reply;
+      reply.push_back(c);
+    }
+  }
+  std::string set(const std::string& key, const std::string& value) { return command("SET " + key + " " + value); }
+  std::string get(const std::string& key) { return command("GET " + key); }
+
+ private:
+  int fd_;
+};
+
+const std::string kDir = "tests/programs/cmdtable/";
+
+std::string tmpdir() {
+  const char* t = std::getenv("TEST_TMPDIR");
+  return t ? t : "/tmp";
+}
+
+struct Run {
+  int status = -1;
+  nlohmann::json report;
+  std::string err;
+};
+
+Run supervise(pid_t pid, const std::string& v2, const std::string& extra = "") {
+  std::string errf = tmpdir() + "/supervise.err";
+  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache supervisor/ttst-supervise --json --report-dir " +
+                    tmpdir() + "/reports " + extra + " --pid " + std::to_string(pid) + " --new " + kDir + v2 +
+                    " 2>" + errf;
+  FILE* f = popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = pclose(f);
+  Run r;
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream e(errf);
+  r.err.assign(std::istreambuf_iterator<char>(e), {});
+  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  MESSAGE(cmd << " -> " << r.status << "\n" << r.err);
+  return r;
+}
+
+void fill(KvClient& c, const std::string& tag) {
+  for (int i = 0; i < 40; ++i) REQUIRE(c.set(tag + std::to_string(i), "v" + std::to_string(i * 7)) == "OK");
+}
+
+void check_data(KvClient& c, const std::string& tag) {
+  for (int i = 0; i < 40; ++i) REQUIRE(c.get(tag + std::to_string(i)) == "VALUE v" + std::to_string(i * 7));
+}
+
+// v1 running with 40 keys and a connection held open; updated to `v2`; returns the
+// server (now v2) and leaves `early` connected.
+KvServer updated(const std::string& v2, KvClient*& early) {
+  KvServer server = KvServer::start(kDir + "cmdtable_v1");
+  early = new KvClient(server.port);
+  fill(*early, "k");
+  CHECK(early->command("COUNT") == "ERROR unknown command");
+  CHECK(early->command("BY k3") == "BY SET");
+  Run r = supervise(server.pid, v2);
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  waitpid(server.pid, nullptr, 0);  // the old version (our child) ended at the commit
+  server.pid = r.report["new_pid"].get<pid_t>();
+  CHECK(early->command("VERSION") == "VERSION 2");
+  return server;
+}
+
+void keeps_the_new_table(const std::string& v2) {
+  KvClient* early = nullptr;
+  KvServer server = updated(v2, early);
+  CHECK(early->command("COUNT") == "COUNT 40");  // v2's table: the new command works
+  check_data(*early, "k");                      // v1's seed kept: every key still found
+  CHECK(early->command("BY k3") == "BY SET");    // item->by paired with v2's SET entry
+  KvClient late(server.port);
+  check_data(late, "k");
+  fill(late, "n");
+  CHECK(late.command("COUNT") == "COUNT 80");
+  CHECK(late.command("BY n5") == "BY SET");
+  delete early;
+  server.kill_and_wait();
+}
+
+}  // namespace
+
+TEST_CASE("TTST_KEEP_NEW(commands) in v2's source: v2's table is kept, the new command works, the store is intact") {
+  keeps_the_new_table("cmdtable_v2_keep");
+}
+
+TEST_CASE("TTST_KEEP_NEW given to ttst-cc (TTST_ANNOTATIONS): the same") { keeps_the_new_table("cmdtable_v2_keep_env"); }
+
+TEST_CASE("without the annotation: v1's table is carried over and the new command is unknown") {
+  KvClient* early = nullptr;
+  KvServer server = updated("cmdtable_v2", early);
+  CHECK(early->command("COUNT") == "ERROR unknown command");
+  check_data(*early, "k");
+  CHECK(early->command("BY k3") == "BY SET");
+  delete early;
+  server.kill_and_wait();
+}
