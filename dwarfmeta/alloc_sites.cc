@@ -219,6 +219,32 @@ TypeId pointee_at(const Program& p, uint64_t a) {
   return kVoid;
 }
 
+// Does the function starting at code[0] set up rbp as its frame pointer (an optional
+// endbr64, push rbp, mov rbp, rsp)? Then rbp is its CFA - 16 throughout its body.
+bool sets_frame_pointer(const uint8_t* code, uint64_t size) {
+  static const uint8_t kEndbr[] = {0xf3, 0x0f, 0x1e, 0xfa}, kProlog[] = {0x55, 0x48, 0x89, 0xe5};
+  if (size >= 4 && std::equal(kEndbr, kEndbr + 4, code)) code += 4, size -= 4;
+  return size >= 4 && std::equal(kProlog, kProlog + 4, code);
+}
+
+// The pointee type of the local of function `low` at rbp + disp (a frame-pointer
+// function: rbp = CFA - 16), or void: at -O0 the result of malloc goes straight
+// into the local `struct rec *r`, and only from there into a `void *` slot. Only a
+// struct or union counts: `char *buf = malloc(n)` is as often raw memory a struct
+// is later built in, and typed char it would be copied without the untyped
+// objects' pointer check.
+TypeId pointee_of_local(const Program& p, uint64_t low, int64_t disp) {
+  auto it = std::lower_bound(p.locals.begin(), p.locals.end(), std::make_pair(low, disp - 16),
+                             [](const Local& l, const std::pair<uint64_t, int64_t>& k) {
+                               return l.function_low != k.first ? l.function_low < k.first : l.cfa_offset < k.second;
+                             });
+  if (it == p.locals.end() || it->function_low != low || it->cfa_offset != disp - 16) return kVoid;
+  const Type& t = p.type(p.strip(it->type));
+  if (t.kind != TypeKind::Pointer) return kVoid;
+  TypeKind k = p.type(p.strip(t.target)).kind;
+  return k == TypeKind::Struct || k == TypeKind::Union ? t.target : kVoid;
+}
+
 bool writes_rax(const cs_insn& insn) {
   const cs_x86& x = insn.detail->x86;
   if (x.op_count >= 1 && x.operands[0].type == X86_OP_REG) {
@@ -252,6 +278,16 @@ void hint_alloc_types(const ElfFile& elf, Program& prog) {
                     x.operands[1].type == X86_OP_REG && x.operands[1].reg == X86_REG_RAX &&
                     x.operands[0].mem.base == X86_REG_RIP && x.operands[0].mem.index == X86_REG_INVALID) {
                   TypeId t = pointee_at(prog, insn.address + insn.size + x.operands[0].mem.disp);
+                  if (is_object_type(prog, t)) site.type = t;
+                  done = true;
+                  return;
+                }
+                if (insn.id == X86_INS_MOV && x.op_count == 2 && x.operands[0].type == X86_OP_MEM &&
+                    x.operands[1].type == X86_OP_REG && x.operands[1].reg == X86_REG_RAX &&
+                    x.operands[0].mem.base == X86_REG_RBP && x.operands[0].mem.index == X86_REG_INVALID) {
+                  bool framed = f && f->low >= s.addr && sets_frame_pointer(code.data() + (f->low - s.addr),
+                                                                            s.addr + code.size() - f->low);
+                  TypeId t = framed ? pointee_of_local(prog, f->low, x.operands[0].mem.disp) : kVoid;
                   if (is_object_type(prog, t)) site.type = t;
                   done = true;
                   return;

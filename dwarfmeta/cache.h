@@ -18,7 +18,7 @@ namespace ttst::dwarfmeta {
 
 // Bumped whenever extraction (load.cc and what it calls) changes what it produces,
 // so cached images made by older code are not reused.
-inline constexpr int kExtractorVersion = 10;  // 10: locals at fixed frame places
+inline constexpr int kExtractorVersion = 11;  // 10: locals at fixed frame places; 11: their types, site hints from them
 
 std::string default_cache_dir();
 

@@ -481,7 +481,8 @@ void Walker::finish() {
   for (DwarfFunction& f : fns_)
     if (f.return_off != kNoOffset) f.return_type = types_.type_of(f.return_off);
   for (PendingLocal& l : locals_) {
-    l.local.size = l.type_off == kNoOffset ? 0 : prog_.types[types_.type_of(l.type_off)].size;
+    l.local.type = l.type_off == kNoOffset ? kVoid : types_.type_of(l.type_off);
+    l.local.size = l.type_off == kNoOffset ? 0 : prog_.types[l.local.type].size;
     prog_.locals.push_back(std::move(l.local));
   }
   std::sort(prog_.locals.begin(), prog_.locals.end(), [](const Local& x, const Local& y) {

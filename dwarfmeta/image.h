@@ -139,7 +139,7 @@ struct ImageLocal {  // model.h Local
   int64_t cfa_offset;
   uint64_t size;
   uint32_t name;
-  uint32_t pad;
+  uint32_t type;  // TypeId of its declared type
 };
 
 // 64-bit checksum, 8 bytes at a time (fast enough to check a cached image each load).
@@ -246,7 +246,7 @@ class View {
       if (!str_ok(v.ranges()[i].name)) return fail("metadata image bad range");
     for (uint32_t i = 0; i < h->local_count; ++i) {
       const ImageLocal& l = v.locals()[i];
-      if (!str_ok(l.name) || l.name == kNone) return fail("metadata image bad local");
+      if (!str_ok(l.name) || l.name == kNone || l.type >= h->type_count) return fail("metadata image bad local");
       if (i > 0 && v.locals()[i - 1].function_low > l.function_low) return fail("metadata image locals not sorted");
     }
     *out = v;

@@ -133,7 +133,7 @@ class ImageTables {
   }
 
   void add_locals(const std::vector<Local>& all) {  // already sorted (model.h)
-    for (const Local& l : all) locals_.push_back(ImageLocal{l.function_low, l.cfa_offset, l.size, strs_.add(l.name), 0});
+    for (const Local& l : all) locals_.push_back(ImageLocal{l.function_low, l.cfa_offset, l.size, strs_.add(l.name), l.type});
   }
 
   void add_string_ranges(const std::vector<Range>& all) {
@@ -271,7 +271,7 @@ Program read_image(const image::View& v) {
     p.string_ranges.push_back(Range{v.str(v.range(i).name), v.range(i).start, v.range(i).end});
   for (uint32_t i = 0; i < v.local_count(); ++i) {
     const ImageLocal& l = v.local_at(i);
-    p.locals.push_back(Local{l.function_low, v.str(l.name), l.cfa_offset, l.size});
+    p.locals.push_back(Local{l.function_low, v.str(l.name), l.cfa_offset, l.size, l.type});
   }
   p.reindex();
   return p;

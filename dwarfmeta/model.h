@@ -122,7 +122,8 @@ struct AllocSite {
   uint64_t call_addr = 0;
   uint64_t return_addr = 0;  // what the runtime records in ttst_heap_desc::site
   // A hint, not a fact: T when the returned pointer is stored straight into a
-  // global (or a member/element of one) of type T *; void when unknown.
+  // global (or a member/element of one) of type T *, or (-O0, rbp frames) into a
+  // local of type T * at a fixed frame place; void when unknown.
   TypeId type = kVoid;
   bool operator==(const AllocSite&) const = default;
 };
@@ -159,6 +160,7 @@ struct Local {
   std::string name;           // "loop"; an inlined function's local: "inlined::loop"
   int64_t cfa_offset = 0;     // its address minus the frame's CFA
   uint64_t size = 0;          // bytes (its type's size)
+  TypeId type = kVoid;        // its declared type (alloc_sites.cc: a site's type hint)
   bool operator==(const Local&) const = default;
 };
 

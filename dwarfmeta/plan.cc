@@ -10,6 +10,7 @@
 #include "dwarfmeta/plan_ambiguity.h"
 #include "dwarfmeta/plan_carved.h"
 #include "dwarfmeta/plan_compare.h"
+#include "dwarfmeta/plan_heap_types.h"
 
 namespace ttst::dwarfmeta {
 namespace {
@@ -106,7 +107,7 @@ class Planner {
       if (!matched_v1_.count(g1.id)) add_dropped(g1.id, "global", v1_.type_name(g1.type));
     alloc_sites();
     plan_carved_types(v1_, v2_, types_, plan_.objects);  // sub-objects of carved containers stay in place
-    suspected_renames();
+    plan_heap_types(v1_, v2_, annotated_globals(), types_, plan_.objects);
     return std::move(plan_);
   }
 
@@ -184,35 +185,17 @@ class Planner {
       if (!sites2.count(s.id)) add_dropped(s.id, "alloc_site", s.allocator);
   }
 
-  // Structs met only behind pointers (heap objects: sites carry no type here) are
-  // compared by tag for one thing the transfer refuses from the metadata alone: a
-  // member dropped while one of its type is added (a suspected rename, unless v2's
-  // RENAMED_FROM or DROPPED says which). One "type" object per struct so affected,
-  // semantic; every struct of that tag is checked, reached by the state or not.
-  void suspected_renames() {
-    std::set<std::string> done;
-    for (TypeId t1 = 0; t1 < v1_.types.size(); ++t1) {
-      const Type& a = v1_.types[t1];
-      if (a.kind != TypeKind::Struct || a.name.empty() || a.declaration || !done.insert(a.name).second) continue;
-      TypeId t2 = 0;
-      for (TypeId k = 0; k < v2_.types.size() && !t2; ++k) {
-        const Type& b = v2_.types[k];
-        if (b.kind == TypeKind::Struct && !b.declaration && b.name == a.name) t2 = k;
-      }
-      if (!t2) continue;
-      std::vector<Change> all, kept;
-      types_.compare(t1, t2, "", all);
-      for (const Change& c : all)  // its own members only: a nested struct has its own entry
-        if (c.what == "suspected-rename" && c.path.find_first_of(".[") == std::string::npos) kept.push_back(c);
-      if (kept.empty()) continue;
-      PlanObject o;
-      o.id = "struct " + a.name;
-      o.what = "type";
-      o.kind = ObjectKind::Semantic;
-      o.type_v1 = o.type_v2 = o.id;
-      o.changes = std::move(kept);
-      plan_.objects.push_back(std::move(o));
-    }
+  // v1's IDs of the globals annotated as a whole (NO_TRANSFER, IXFER, PXFER, and
+  // KEEP_NEW's "kept-new"): the transfer types nothing through them.
+  std::set<std::string> annotated_globals() const {
+    std::set<std::string> ids;
+    for (const PlanObject& o : plan_.objects)
+      for (const Change& c : o.changes)
+        if (o.what == "global" && c.path.empty() &&
+            (c.what == "not-transferred" || c.what == "copied-as-bytes" || c.what == "translated-as-pointer" ||
+             c.what == "kept-new"))
+          ids.insert(o.old_id.empty() ? o.id : o.old_id);
+    return ids;
   }
 
   // An object of v1 that v2 no longer has (`what` its kind, `type_v1` its type).
@@ -283,9 +266,10 @@ void print_plan(const Plan& plan, std::ostream& out, bool verbose) {
       << counts[ObjectKind::Structural] << " structural, " << counts[ObjectKind::Semantic] << " semantic, "
       << counts[ObjectKind::Dropped] << " dropped, " << counts[ObjectKind::Added] << " added\n";
   if (plan.needs_user_code())
-    out << "needs user transfer code for the semantic changes (marked !), or the update is refused: annotate each "
-           "in v2 (TTST_NO_TRANSFER keeps v2's own value, TTST_IXFER / TTST_PXFER copy or translate it; see ttst.h); "
-           "user transfer code (--xfer) is not supported yet\n";
+    out << "needs user transfer code for the semantic changes (marked !), or the update is refused: write a "
+           "transfer plugin (ttst-meta xfer-skeleton V1 V2 writes its skeleton; ttst-supervise --xfer PLUGIN) or "
+           "annotate each in v2 (TTST_NO_TRANSFER keeps v2's own value, TTST_IXFER / TTST_PXFER copy or translate "
+           "it; see ttst.h)\n";
   else
     out << "fully automatic: the state transfer framework handles every change\n";
 }

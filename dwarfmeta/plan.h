@@ -1,14 +1,16 @@
 // plan.h — the v1 -> v2 update plan (the paper's Table 2).
 //
-// Every state object (global by state ID; allocation site by site ID) of v1 and v2
-// is matched by ID (RENAMED_FROM annotations rename) and classified:
+// Every state object (global by state ID; allocation site by site ID; heap types,
+// the structs the state reaches through pointers, by tag: plan_heap_types.h) of v1
+// and v2 is matched by ID (RENAMED_FROM annotations rename) and classified:
 //   unchanged   same type, up to typedef names and layout-neutral spelling
 //   structural  the framework transforms it: members added/dropped/moved,
 //               primitives widened/narrowed/sign-changed, arrays grown/truncated,
 //               pointer target type changed, enumerators added/renumbered
 //   semantic    needs user transfer code: a struct became an integer, pointer <->
 //               integer, integer <-> float, a union holding pointers changed,
-//               enumerators dropped, thread-local <-> global
+//               enumerators dropped, thread-local <-> global, a suspected rename,
+//               an array of pointers resized (hash buckets)
 //   dropped / added
 // Member-level changes are listed per object, found at any depth (pointers are
 // compared by what they point to, never followed); pointer ambiguity (void *, unions
@@ -35,7 +37,8 @@ struct Change {
                        // truncated retargeted renumbered enumerator-added enumerator-dropped
                        // type-changed union-changed signature-changed bitfield-moved renamed tls-changed
                        // suspected-rename (a member dropped while one of its type is added: semantic
-                       // unless RENAMED_FROM or DROPPED says which)
+                       // unless RENAMED_FROM or DROPPED says which) pointer-array-resized (an array
+                       // of pointers grown or truncated: semantic, a hash table's buckets may be)
   std::string from, to;
   bool semantic = false;
   std::string text() const;  // "id: widened short int -> int"
@@ -48,7 +51,7 @@ struct Ambiguity {
 
 struct PlanObject {
   std::string id;            // state ID (v2's when renamed)
-  std::string what;          // "global" or "alloc_site"
+  std::string what;          // "global", "alloc_site", "carved" or "type" (a heap type: plan_heap_types.h)
   std::string old_id;        // v1's ID when renamed, else ""
   ObjectKind kind = ObjectKind::Unchanged;
   std::string type_v1, type_v2;  // C spelling

@@ -128,6 +128,10 @@ class TypeComparer::Impl {
         if (A.count != B.count) {
           if (A.count == kFlexible || B.count == kFlexible)
             add(out, "", "type-changed", na, nb, true);
+          else if (A.count != 0 && B.count != 0 && a_.type(a_.strip(A.target)).kind == TypeKind::Pointer)
+            // Where an element of an array of pointers belongs may depend on the
+            // length (a hash table's buckets): the transfer refuses it.
+            add(out, "", "pointer-array-resized", na, nb, true);
           else
             add(out, "", B.count > A.count ? "grown" : "truncated", na, nb, false);
         }

@@ -312,6 +312,9 @@ void AgentRun::read_results() {
     out_.output = read_memory(tid_, base_ + l_.output, used);
   } else {
     describe_stop();
+    // What the agent wrote so far (its first line may say what it was running:
+    // a user transfer plugin's function, stfw_task.h), at most a page of it.
+    out_.output = read_memory(tid_, base_ + l_.output, std::min<uint64_t>(rq_.output_size, kPage));
   }
   step("agent.finished", pid_);
 }

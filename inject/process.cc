@@ -70,6 +70,15 @@ std::vector<Range> SeizedProcess::kernel_written_ranges() {
   return out;
 }
 
+void SeizedProcess::forget(pid_t tid) {
+  std::deque<Task> kept;  // rebuilt: a Task is movable, not assignable
+  for (Task& t : threads_) {
+    if (t.tid() == tid) t.forget();
+    else kept.push_back(std::move(t));
+  }
+  threads_.swap(kept);
+}
+
 void SeizedProcess::release() {
   for (Task& t : threads_) {
     try {

@@ -35,6 +35,10 @@ class SeizedProcess {
   // on each return to user space): equal in meaning, not in bytes, across P and R.
   std::vector<Range> kernel_written_ranges();
 
+  // Drops thread `tid` without any ptrace call (it has exited; quiesce/drive_threads.h).
+  // References to the other threads taken before are invalid afterwards.
+  void forget(pid_t tid);
+
   // Detaches every thread; they continue where they were.
   void release();
 

@@ -7,7 +7,8 @@
  *          TTST_AGENT_TASK_STFW_BACKWARD in R (mode BACKWARD, peer = F);
  *   meta_self / meta_peer = dwarfmeta metadata images (dwarfmeta/image.h) of this
  *          process's executable and of the peer's;
- *   plugin = user transfer code image (--xfer), absent for now;
+ *   plugin = the user transfer plugin's ELF (--xfer, stfw/xfer/plugin/ttst_xfer.h),
+ *            absent without --xfer;
  *   arg[]  = the words below.
  * F and R are stopped at their update point (the marker system call of
  * stfw/abi/ttst_abi.h §4) while the agent runs; P is stopped and is only read.
@@ -75,5 +76,15 @@ enum ttst_stfw_detail {
  * supervisor may close them in F at commit (they are F's inherited copies; P's
  * own are never touched). */
 #define TTST_STFW_RESULT_PAST_LIBRARY_FDS "past_library_fds="
+
+/* With a transfer plugin (--xfer). Backward, status OK: after the figures, one line
+ * per plugin target that has a forward function but no backward one, whose
+ * objects were therefore not validated:
+ *   "unvalidated TARGET N"      (the target as the plugin names it, N objects)
+ * While a plugin function runs, the output's first line is
+ *   "running the transfer plugin's FUNCTION on OBJECT"
+ * so a crash or hang in it (the output is read back then too) names it. */
+#define TTST_STFW_UNVALIDATED_PREFIX "unvalidated "
+#define TTST_STFW_PLUGIN_RUNNING "running the transfer plugin's "
 
 #endif /* TTST_STFW_TASK_H */

@@ -53,6 +53,7 @@ inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* ho
   }
   req.meta_self = t.self.metadata_image;
   req.meta_peer = t.other.metadata_image;
+  req.plugin = t.plugin;  // --xfer: loaded and run by the (untrusted) agent
   req.output_size = 1 << 20;
   req.heap_size = agent_heap_size(t.peer);
   req.timeout = std::max(t.budget, milliseconds(1));
@@ -67,6 +68,18 @@ std::string first_line(const std::vector<uint8_t>& output) {
     line.push_back(static_cast<char>(c));
   }
   return line;
+}
+
+// What follows `prefix` on each of the agent's output lines that starts with it.
+std::vector<std::string> prefixed_lines(const std::vector<uint8_t>& output, const std::string& prefix) {
+  std::vector<std::string> found;
+  for (size_t at = 0, end; at < output.size(); at = end + 1) {
+    end = at;
+    while (end < output.size() && output[end] != 0) ++end;
+    std::string line(output.begin() + at, output.begin() + end);
+    if (line.rfind(prefix, 0) == 0) found.push_back(line.substr(prefix.size()));
+  }
+  return found;
 }
 
 // The value of "key=" in the agent's line of figures (its first line on success), or
@@ -144,6 +157,31 @@ std::string descriptor_use(pid_t pid) {
            std::nullopt, line);
 }
 
+// Backward with a plugin: "unvalidated TARGET N" lines (stfw_task.h) as "TARGET (N objects)".
+std::vector<std::string> unvalidated_lines(const std::vector<uint8_t>& output) {
+  std::vector<std::string> found;
+  const std::string prefix = TTST_STFW_UNVALIDATED_PREFIX;
+  std::string text(output.begin(), output.end());
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find('\0', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(at, end - at);
+    const size_t space = line.rfind(' ');
+    if (line.rfind(prefix, 0) == 0 && space > prefix.size())
+      found.push_back(line.substr(prefix.size(), space - prefix.size()) + " (" + line.substr(space + 1) + " objects)");
+    at = end + 1;
+  }
+  return found;
+}
+
+// A crash or hang while a plugin function ran: " in the transfer plugin's FN on
+// OBJECT" (the agent's first output line then, stfw_task.h), else "".
+std::string plugin_function(const inject::AgentOutcome& out) {
+  const std::string line = first_line(out.output), running = TTST_STFW_PLUGIN_RUNNING;
+  if (line.rfind(running, 0) != 0) return "";
+  return " in the transfer plugin's " + line.substr(running.size());
+}
+
 Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, const std::string& dir) {
   const std::string line = first_line(out.output);
   if (out.status == TTST_STFW_STATUS_OK) {
@@ -157,6 +195,9 @@ Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, con
     if (!t.backward) done.past_library_fds = descriptor_list(figure(line, "past_library_fds", "-"));
     done.dead_pointers = figure_number(line, "dead_pointers");
     done.unmapped_words = figure_number(line, "unmapped_words");
+    if (!t.backward) done.keep_new_candidates = prefixed_lines(out.output, TTST_STFW_KEEP_NEW_CANDIDATE_PREFIX);
+    done.plugin_calls = figure_number(line, "plugin_calls");
+    done.unvalidated = unvalidated_lines(out.output);
     return done;
   }
   if (out.status == TTST_AGENT_STATUS_UNKNOWN_TASK)
@@ -164,6 +205,11 @@ Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, con
              "build ttst with stfw's transfer engine; the old version keeps serving");
   if (out.status == TTST_STFW_STATUS_NO_DESCRIPTOR || out.status == TTST_STFW_STATUS_NO_FILE_TABLE)
     out_of_descriptors(t, dir, out.status, line);
+  if (out.status == TTST_STFW_STATUS_BAD_INPUT && line.find("transfer plugin") != std::string::npos)
+    rollback(Reason::kBadInput, "the " + dir + " transfer refused the transfer plugin: " + line,
+             "fix the plugin (ttst-meta xfer-skeleton generates its types and functions); the old version keeps "
+             "serving",
+             std::nullopt, line);
   if (out.status == TTST_STFW_STATUS_INVARIANT || out.status == TTST_STFW_STATUS_AMBIGUOUS)
     rollback(Reason::kInvariant, "the " + dir + " transfer refused: " + line,
              "add transfer code or annotations for this object (see ttst-meta plan)", std::nullopt, line);
@@ -185,13 +231,21 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
       if (!t.backward) settle_future_frames(*t.thread, parse_superseded(out.output));
       return done;
     }
-    case inject::AgentOutcome::Kind::kCrashed:
-      rollback(Reason::kCrash, "the " + dir + " transfer crashed in the " + t.process + " process: " + out.describe(),
+    case inject::AgentOutcome::Kind::kCrashed: {
+      const std::string plugin = plugin_function(out);  // a user transfer function was running
+      rollback(Reason::kCrash,
+               "the " + dir + " transfer crashed" + plugin + " in the " + t.process + " process: " + out.describe(),
                "the old version keeps serving; send the report to the transfer code's authors",
-               Crash{t.process, out.signal, out.fault_address, out.instruction, out.symbol});
-    case inject::AgentOutcome::Kind::kHung:
-      rollback(Reason::kTimeout, "the " + dir + " transfer did not finish in time: " + out.describe(),
-               "raise --timeout if the state is large; the old version keeps serving");
+               Crash{t.process, out.signal, out.fault_address, out.instruction,
+                     plugin.empty() ? out.symbol : plugin.substr(std::string(" in the transfer plugin's ").size())});
+    }
+    case inject::AgentOutcome::Kind::kHung: {
+      const std::string plugin = plugin_function(out);
+      rollback(Reason::kTimeout, "the " + dir + " transfer did not finish in time" + plugin + ": " + out.describe(),
+               plugin.empty() ? "raise --timeout if the state is large; the old version keeps serving"
+                              : "check that function of the transfer plugin for a loop that never ends (or raise "
+                                "--timeout if the state is large); the old version keeps serving");
+    }
     case inject::AgentOutcome::Kind::kDied:
       rollback(Reason::kCrash, std::string("the ") + t.process + " process died during the " + dir + " transfer",
                "the old version keeps serving; see the report");

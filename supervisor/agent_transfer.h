@@ -32,6 +32,7 @@ struct TransferRequest {
   uint64_t peer_thread_pointer = 0;  // the peer's fs_base (its thread-local globals)
   TransferSide self, other;
   std::chrono::milliseconds budget{0};
+  std::span<const uint8_t> plugin;  // --xfer: the user's transfer plugin (an ELF), else empty
 };
 
 // Runs the transfer; returns its counters, or ends the transaction (rollback() or

@@ -18,23 +18,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Threads of `pid`; 0 when the process is gone.
-int thread_count(pid_t pid) {
-  std::optional<std::vector<pid_t>> threads = sys::thread_ids(pid);
-  return threads ? static_cast<int>(threads->size()) : 0;
-}
-
 // The tracer of `pid`; 0 when not traced.
 pid_t tracer_of(pid_t pid) {
   std::optional<sys::ProcStatus> st = sys::ProcStatus::read(pid);
   return st ? st->tracer_pid() : 0;
 }
 
-// P: it exists, is alive, may be traced, is not traced already, has one thread.
+// P: it exists, is alive, may be traced, is not traced already.
 void check_running_program(pid_t pid) {
   const std::string proc = "/proc/" + std::to_string(pid);
   if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH) || !fs::exists(proc))
     throw Refusal("no process with pid " + std::to_string(pid), "check the pid (ps, the service's pid file)");
+  if (std::optional<sys::ProcStatus> st = sys::ProcStatus::read(pid); st && st->exited() && st->threads() > 1)
+    throw Refusal("pid " + std::to_string(pid) + "'s main thread has ended (pthread_exit) while " +
+                      std::to_string(st->threads() - 1) + " other thread(s) run: such a program cannot be updated yet",
+                  "keep the program's main thread running (its loop with an update point)");
   if (std::optional<sys::ProcStatus> st = sys::ProcStatus::read(pid); st && st->exited())
     throw Refusal("pid " + std::to_string(pid) + " has exited (it is a zombie)",
                   "check the pid; the program is no longer running");
@@ -45,10 +43,8 @@ void check_running_program(pid_t pid) {
     throw Refusal("pid " + std::to_string(pid) + " is already traced by pid " + std::to_string(t) +
                       " (a debugger or another ttst-supervise)",
                   "detach the other tracer and try again");
-  if (int n = thread_count(pid); n > 1)
-    throw Refusal("pid " + std::to_string(pid) + " has " + std::to_string(n) +
-                      " threads: multi-threaded programs are not supported yet",
-                  "update a single-threaded program, or restart this one");
+  // Several threads: seized, quiesced and, for now, refused after quiescence
+  // (transaction.cc, refuse_threads).
 }
 
 // P's executable, /proc/N/exe: readable by us.
@@ -87,9 +83,9 @@ void check_needs_user_code(const dwarfmeta::Plan& plan, bool have_xfer) {
         list += (list.empty() ? "" : ", ") + o.id;
       }
     throw Refusal("the update needs user transfer code for: " + list,
-                  "annotate these objects in the new version (TTST_NO_TRANSFER keeps its own value, TTST_IXFER / "
-                  "TTST_PXFER copy or translate; see ttst.h and ttst-meta plan): user transfer code (--xfer) is not "
-                  "supported yet",
+                  "write a transfer plugin (ttst-meta xfer-skeleton V1 V2 writes its skeleton; build it with "
+                  "ttst-cc --xfer-plugin, pass it with --xfer) or annotate these objects in the new version "
+                  "(TTST_NO_TRANSFER keeps its own value, TTST_IXFER / TTST_PXFER copy or translate; see ttst.h)",
                   ids);
   }
 }

@@ -182,7 +182,10 @@ nlohmann::json to_json(const Report& r) {
                               {"containers", t.containers},
                               {"container_free_bytes", t.container_free_bytes},
                               {"dead_pointers", t.dead_pointers},
-                              {"unmapped_words", t.unmapped_words}});
+                              {"unmapped_words", t.unmapped_words},
+                              {"plugin_calls", t.plugin_calls},
+                              {"unvalidated", t.unvalidated},
+                              {"keep_new_candidates", t.keep_new_candidates}});
   j["differences"] = nlohmann::json::array();
   for (const auto& d : r.differences)
     j["differences"].push_back(
@@ -200,6 +203,11 @@ nlohmann::json to_json(const Report& r) {
     j["pending_signals"].push_back({{"signal", p.signal}, {"name", p.name}, {"delivered", p.delivered}, {"how", p.how}});
   return j;
 }
+
+// The caveat every TTST_KEEP_NEW suggestion carries (REPORT.md, keep_new_candidates).
+const char* const kKeepNewCaveat =
+    "a suggestion: keep it only if it is built from code alone; state written at start-up that the transferred state "
+    "depends on, such as a hash seed, must come from the old version";
 
 Report report_from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw std::runtime_error("report is not a JSON object");
@@ -231,12 +239,15 @@ Report report_from_json(const nlohmann::json& j) {
                     std::stoull(c.value("fault_address", std::string("0")), nullptr, 16),
                     c.value("instruction", ""), c.value("symbol", "")};
   }
-  for (const auto& t : j.value("transfers", nlohmann::json::array()))
+  for (const auto& t : j.value("transfers", nlohmann::json::array())) {
     r.transfers.push_back({t.value("direction", ""), t.value("objects", uint64_t{0}), t.value("bytes", uint64_t{0}),
                            t.value("pointers", uint64_t{0}), t.value("transforms", uint64_t{0}),
                            t.value("carved", uint64_t{0}), t.value("containers", uint64_t{0}),
                            t.value("container_free_bytes", uint64_t{0}), {}, t.value("dead_pointers", uint64_t{0}),
-                           t.value("unmapped_words", uint64_t{0})});
+                           t.value("unmapped_words", uint64_t{0}),
+                           t.value("keep_new_candidates", std::vector<std::string>{}),
+                           t.value("plugin_calls", uint64_t{0}), t.value("unvalidated", std::vector<std::string>{})});
+  }
   for (const auto& d : j.value("differences", nlohmann::json::array()))
     r.differences.push_back({d.value("where", ""), std::stoull(d.value("address", std::string("0")), nullptr, 16),
                              d.value("past", ""), d.value("reversed", "")});
@@ -292,7 +303,14 @@ std::string render_summary(const Report& r) {
       << (t.containers ? ", " + std::to_string(t.carved) + " of the objects carved out of " + std::to_string(t.containers) +
                              " containers (" + std::to_string(t.container_free_bytes) + " bytes free memory, not state)"
                        : std::string())
+      << (t.plugin_calls ? ", " + std::to_string(t.plugin_calls) + " calls of the transfer plugin" : std::string())
       << "\n";
+  for (const auto& t : r.transfers) {
+    for (const auto& g : t.keep_new_candidates)
+      s << "  candidate for TTST_KEEP_NEW(" << g << "): v2's start-up builds it again, longer (" << kKeepNewCaveat
+        << ")\n";
+    for (const auto& u : t.unvalidated) s << "  unvalidated (no backward transfer function): " << u << "\n";
+  }
   if (r.crash) {
     const Crash& c = *r.crash;
     s << "  crash in the " << c.process << " process: " << sys::signal_name(c.signal) << " at " << sys::hex(c.fault_address)

@@ -94,6 +94,14 @@ struct Transfer {
   // Pointer values carried as they are (stfw/README.md "Dead pointers"): into the
   // source's freed heap memory, and in no mapping of the source.
   uint64_t dead_pointers = 0, unmapped_words = 0;
+  // Forward: globals whose graph v2's start-up built again, only longer (a command
+  // table one entry longer): suggestions for TTST_KEEP_NEW, never acted on.
+  std::vector<std::string> keep_new_candidates;
+  // With a transfer plugin (--xfer): calls of its functions, and (backward) the
+  // targets it transforms forward only, with their object counts: "struct entry
+  // (200 objects)". Those objects went unvalidated (R kept P's bytes).
+  uint64_t plugin_calls = 0;
+  std::vector<std::string> unvalidated = {};
 };
 
 // One of P's connections that v2 used during the grace period (grace_period.h).

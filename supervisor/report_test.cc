@@ -27,7 +27,8 @@ static Report sample_rollback() {
   r.new_binary = {"/srv/kv-v2", "12345678"};
   r.phases = {{"plan", 1.5}, {"quiesce", 0.25}, {"diff", 3.0}};
   r.crash = Crash{"future", SIGSEGV, 0x10, "mov dword ptr [rax], 1", "cmd_set+0x1c"};
-  r.transfers = {{"forward", 120, 9000, 40, 12, 7, 2, 4096, {4}, 3, 1}, {"backward", 120, 8800, 40, 12, 7, 2, 4096, {}}};
+  r.transfers = {{"forward", 120, 9000, 40, 12, 7, 2, 4096, {4}, 3, 1, {"commands"}},
+                 {"backward", 120, 8800, 40, 12, 7, 2, 4096, {}, 0, 0, {}}};
   r.differences = {{"table.count", 0x601040, "17", "16"}};
   r.differences_total = 2;
   r.detail = "first difference at table.count";
@@ -53,6 +54,7 @@ TEST_CASE("a report round-trips through JSON with the contract keys") {
   CHECK(j["transfers"][0]["container_free_bytes"] == 4096);
   CHECK(j["transfers"][0]["dead_pointers"] == 3);
   CHECK(j["transfers"][0]["unmapped_words"] == 1);
+  CHECK(j["transfers"][0]["keep_new_candidates"] == nlohmann::json::array({"commands"}));
   Report back = report_from_json(j);
   CHECK(to_json(back) == j);
 }
@@ -88,6 +90,9 @@ TEST_CASE("the summary leads with the verdict and shows the evidence") {
   CHECK(s.find("what to do: the update needs transfer code") != std::string::npos);
   CHECK(s.find("  forward transfer: 120 objects, 9000 bytes, 40 pointers translated, 12 type transformations, 7 of the "
                "objects carved out of 2 containers (4096 bytes free memory, not state)\n") != std::string::npos);
+  CHECK(s.find("  candidate for TTST_KEEP_NEW(commands): v2's start-up builds it again, longer (a suggestion: ") !=
+        std::string::npos);
+  CHECK(s.find("such as a hash seed, must come from the old version)") != std::string::npos);
   CHECK(s.find("SIGSEGV at 0x10") != std::string::npos);
   CHECK(s.find("mov dword ptr [rax], 1") != std::string::npos);
   CHECK(s.find("table.count @0x601040: past 17, reversed 16") != std::string::npos);

@@ -47,7 +47,7 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   int pid = 0;
   app.add_option("--pid", pid, "the running program (built with ttst-cc)")->required();
   app.add_option("--new", o.new_path, "the new version's executable")->required();
-  app.add_option("--xfer", o.xfer, "user state-transfer code (reserved)");
+  app.add_option("--xfer", o.xfer, "user transfer plugin (ttst-cc --xfer-plugin; stfw/xfer/PLUGINS.md), run in F and R");
   app.add_option("--timeout", timeout, "time limit for the whole update (default 5s)");
   app.add_option("--report-dir", report_dir, "where to write the post-mortem report");
   app.add_flag("--validate-only", o.validate_only, "run the whole validation, then roll back");

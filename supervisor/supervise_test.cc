@@ -243,11 +243,16 @@ TEST_CASE("refused: a target not built with ttst-cc") {
   end(plain);
 }
 
-TEST_CASE("refused: a multi-threaded target, not supported yet") {
+TEST_CASE("refused after quiescence: a multi-threaded target, its transfer not supported yet") {
+  // qprog updated to itself: the plan passes, both threads are quiesced, then the
+  // transfer of several threads is refused, naming each (issue 19, first stage).
   pid_t mt = spawn_ready({"tests/programs/runtime/qprog", "mt"});
-  Run r = supervise(pid_args(mt, kV2));
+  Run r = supervise(pid_args(mt, "tests/programs/runtime/qprog"));
   check_refused(r);
-  CHECK(r.report["message"].get<std::string>().find("not supported yet") != std::string::npos);
+  const std::string said = r.report["message"].get<std::string>();
+  CHECK_MESSAGE(said.find("threads: quiescence reached, transfer of 2 threads not supported yet") != std::string::npos, said);
+  CHECK_MESSAGE(said.find("thread " + std::to_string(mt) + " (main)") != std::string::npos, said);
+  CHECK_MESSAGE(said.find(" (worker_loop) ") != std::string::npos, said);
   CHECK(kill(mt, 0) == 0);
   end(mt);
 }

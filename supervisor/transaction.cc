@@ -46,6 +46,7 @@
 #include "supervisor/past_end.h"
 #include "supervisor/pending_signals.h"
 #include "supervisor/preflight.h"
+#include "supervisor/quiesce/drive_threads.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/runtime_block.h"
 #include "supervisor/service_notify.h"
@@ -150,6 +151,15 @@ struct CommitNotes {
   PastEnd::State past_state = PastEnd::State::kReaped;  // P after its SIGKILL (past_end.h)
 };
 
+// The transfer plugin's targets the backward transfer could not validate (no
+// backward function): "; not validated (no backward transfer function): ...".
+std::string unvalidated_note(const std::vector<Transfer>& transfers) {
+  std::string list;
+  for (const Transfer& t : transfers)
+    for (const std::string& u : t.unvalidated) list += (list.empty() ? "" : ", ") + u;
+  return list.empty() ? "" : "; not validated (the transfer plugin has no backward function for them): " + list;
+}
+
 std::string commit_message(pid_t past, const std::string& v2, pid_t future, const CommitNotes& n) {
   std::string m = "updated pid " + std::to_string(past) + " to " + v2 + ": now serving as pid " + std::to_string(future);
   if (n.flushed.bytes)
@@ -184,6 +194,8 @@ class Transaction {
 
   void plan();
   void quiesce();
+  void drive_past(const quiesce::Verdict& verdict);
+  void refuse_threads();
   void create();
   void startup();
   void forward();
@@ -208,6 +220,7 @@ class Transaction {
   Phases phases_;
   Deadline deadline_;
   std::optional<CheckedInputs> inputs_;
+  std::vector<uint8_t> plugin_;  // --xfer: the transfer plugin's bytes, passed to the agent as they are
   std::optional<inject::SeizedProcess> past_;
   std::optional<inject::ChildProcess> future_, reversed_;
   std::optional<StartupAdoption> adoption_;  // P's listening sockets v2's start-up re-creates
@@ -240,13 +253,25 @@ void Transaction::out_of_time(const std::string& phase) {
   rollback(Reason::kTimeout, m, "raise --timeout (the default is 5s); the old version keeps serving");
 }
 
+// --xfer PLUGIN: its bytes (the agent loads and runs them in F and R, never here);
+// only what can be told without loading it is checked: readable, an ELF, not huge.
+static std::vector<uint8_t> read_plugin(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> bytes;
+  if (in) bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  const std::string advice = "build it with ttst-cc --xfer-plugin -o PLUGIN plugin.c (see stfw/xfer/PLUGINS.md)";
+  if (!in && bytes.empty()) throw Refusal("cannot read the transfer plugin " + path, advice);
+  if (bytes.size() < 64 || bytes[0] != 0x7f || bytes[1] != 'E' || bytes[2] != 'L' || bytes[3] != 'F')
+    throw Refusal("the transfer plugin " + path + " is not an ELF file", advice);
+  if (bytes.size() > (64u << 20)) throw Refusal("the transfer plugin " + path + " is larger than 64 MiB", advice);
+  return bytes;
+}
+
 // plan: every check made before touching P (preflight.h); both executables read.
 void Transaction::plan() {
   begin("plan");
   try {
-    if (!o_.xfer.empty())
-      throw Refusal("--xfer (user transfer code) is not supported by this build yet",
-                    "run without --xfer, or wait for the extensions release");
+    if (!o_.xfer.empty()) plugin_ = read_plugin(o_.xfer);
     inputs_.emplace(check_inputs(o_.pid, o_.new_path, !o_.xfer.empty(), o_.allow_different_program, o_.debug_dirs));
   } catch (const Refusal& r) {
     refuse(r.needs_user_code().empty() ? Reason::kBadInput : Reason::kNeedsUserCode, r.what(), r.advice(),
@@ -280,21 +305,48 @@ void Transaction::quiesce() {
   const Executable& v1 = inputs_->v1;
   quiesce::Verdict verdict = quiesce::classify(*past_, v1.update_points());
   spdlog::debug("quiescence: {}", verdict.message);
-  if (past_->threads().size() != 1)
-    refuse(Reason::kBadInput, "the program started a thread: multi-threaded programs are not supported yet",
-           "update a single-threaded program");
   past_bias_ = v1.bias_in(o_.pid);
   past_runtime_.emplace(o_.pid, v1.runtime_block() + past_bias_);
-  if (verdict.quiescent) return;
+  if (!verdict.quiescent) drive_past(verdict);
+  if (past_->threads().size() > 1) refuse_threads();
+}
+
+// The stop protocol (ttst_abi.h §4): one thread, or every busy thread of several
+// while the others stay put (quiesce/drive_threads.h).
+void Transaction::drive_past(const quiesce::Verdict& verdict) {
   const milliseconds bound = std::min(deadline_.left(), std::max(milliseconds(100), o_.timeout / 5));
   std::string where;
   driven_ = true;  // from the first write of update_requested on
+  if (past_->threads().size() > 1) {
+    const quiesce::DriveOutcome d = quiesce::drive_threads(*past_, verdict, inputs_->v1.update_points(),
+                                                           *past_runtime_, bound);
+    if (d.reached) return;
+    driven_ = false;  // the flag is written back to 0 already
+    refuse(Reason::kNotQuiescent, "the program's threads did not all reach an update point: " + d.message,
+           "try again when the program is idle, or raise --timeout");
+  }
   if (!quiesce::drive_to_update_point(*past_, *past_runtime_, bound, where)) {
     driven_ = false;  // the flag is written back to 0 already
     refuse(Reason::kNotQuiescent,
            "the program did not reach an update point within " + std::to_string(bound.count()) + " ms (" + where + ")",
            "try again when the program is idle, or raise --timeout");
   }
+}
+
+// P quiescent with several threads: the transfers move one thread's context (R and
+// F are single-threaded forks of P's main thread; TLS blocks, other stacks'
+// roots and F's own threads are not handled yet, issue 19), so the attempt ends
+// here, after quiescence, P released with every thread where it was.
+void Transaction::refuse_threads() {
+  const quiesce::Verdict now = quiesce::classify(*past_, inputs_->v1.update_points());
+  std::string names;
+  for (const quiesce::ThreadVerdict& t : now.threads)
+    names += (names.empty() ? "" : ", ") + quiesce::thread_label(t) + " " + quiesce::state_name(t.state) +
+             (t.function.empty() ? "" : " in " + t.function);
+  refuse(Reason::kBadInput,
+         "threads: quiescence reached, transfer of " + std::to_string(now.threads.size()) +
+             " threads not supported yet: " + names,
+         "update a single-threaded build of the program, or wait for the multi-threaded release (issue 19)");
 }
 
 // create: F, v2 exec'd from a fork of P with P's argv, environment and descriptors.
@@ -336,6 +388,7 @@ void Transaction::forward() {
   t.self = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
   t.other = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   t.budget = deadline_.left();
+  t.plugin = plugin_;
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
   rep_.past_library_fds = rep_.transfers.back().past_library_fds;  // closed in F at the commit
 }
@@ -359,6 +412,7 @@ void Transaction::backward() {
   t.self = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   t.other = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
   t.budget = deadline_.left();
+  t.plugin = plugin_;
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
 }
 
@@ -399,7 +453,8 @@ void Transaction::validate() {
   if (deadline_.left().count() == 0)
     rollback(Reason::kTimeout, "the update took longer than --timeout", "raise --timeout");
   if (o_.validate_only) {
-    std::string m = "validation passed: the update would commit (rolled back as --validate-only asks)";
+    std::string m = "validation passed: the update would commit (rolled back as --validate-only asks)" +
+                    unvalidated_note(rep_.transfers);
     if (auto left = children_of(o_.pid); !left.empty())  // past_children.h
       m += "; the program has a child process now (pid " + std::to_string(left.front().pid) + ", " +
            left.front().command + "): an update waits for it to end and is refused if it does not";
@@ -471,7 +526,7 @@ void Transaction::commit() {
   rep_.outcome = Outcome::kCommitted;
   rep_.reason = Reason::kNone;
   rep_.new_pid = fpid;
-  rep_.message = commit_message(o_.pid, inputs_->v2.path(), fpid, notes);
+  rep_.message = commit_message(o_.pid, inputs_->v2.path(), fpid, notes) + unvalidated_note(rep_.transfers);
   rep_.advice = "nothing to do";
 }
 

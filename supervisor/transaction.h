@@ -22,7 +22,7 @@ struct TestHooks;  // test_hooks.h
 struct Options {
   pid_t pid = 0;
   std::string new_path;
-  std::string xfer;               // reserved: user transfer code (not supported yet)
+  std::string xfer;               // user transfer plugin (ttst-cc --xfer-plugin), run by the agent in F and R
   std::chrono::milliseconds timeout{5000};  // the whole transaction
   bool validate_only = false;     // run everything, then roll back
   bool forward_only = false;      // no backward run, no diff

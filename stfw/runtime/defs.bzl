@@ -28,3 +28,18 @@ def ttst_c_program(name, srcs, hdrs = [], cc = "gcc", copts = [], linkopts = [],
         ),
         **kwargs
     )
+
+def ttst_xfer_plugin(name, srcs, hdrs = [], cc = "gcc", copts = [], **kwargs):
+    """A user transfer plugin (stfw/xfer/PLUGINS.md) built with `ttst-cc --xfer-plugin`."""
+    native.genrule(
+        name = name + "_plugin",
+        srcs = srcs + hdrs,
+        outs = [name],
+        tools = ["//stfw/runtime:ttst", "//stfw/runtime:ttst/bin/ttst-cc"],
+        cmd = "TTST_REAL_CC={cc} $(location //stfw/runtime:ttst/bin/ttst-cc) --xfer-plugin {copts} -o $@ {srcs}".format(
+            cc = cc,
+            copts = " ".join(copts + ["-I$(GENDIR)/" + native.package_name(), "-I" + native.package_name()]),
+            srcs = " ".join(["$(location %s)" % s for s in srcs]),
+        ),
+        **kwargs
+    )

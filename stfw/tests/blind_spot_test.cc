@@ -4,7 +4,13 @@
 // naming both ends, while a true one-past-the-end pointer stays one past the end;
 // a struct member renamed (account.next -> nxt) is refused as a suspected rename
 // unless TTST_RENAMED_FROM (lists intact) says which; a genuine drop (balance -> credit)
-// likewise unless TTST_DROPPED.
+// likewise unless TTST_DROPPED. records.c: records reached only through void *
+// whose struct is reordered or widened are typed by their site (the local the
+// result of malloc goes to) and transformed; one that stays untyped is refused
+// naming its site and type. table.c: a hash table's bucket count changed (a global
+// array of pointers, or a start-up heap array) is refused. bounds.c: an end
+// pointer that is also the start of the next global or member stays an end pointer.
+// Each case fails with the engine of the previous main (committed garbled state).
 #include <doctest/doctest.h>
 
 #include <string>
@@ -19,8 +25,9 @@ using namespace ttst::stfw::testing;
 
 namespace {
 
-inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2, const char* v1_arg = nullptr) {
-  rt.v1 = inject::testing::runfile("stfw/tests/programs/blind/blind_v1");
+inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2, const char* v1_arg = nullptr,
+                                const std::string& v1 = "blind_v1") {
+  rt.v1 = inject::testing::runfile("stfw/tests/programs/blind/" + v1);
   rt.v2 = inject::testing::runfile("stfw/tests/programs/blind/" + v2);
   if (v1_arg) rt.args = {v1_arg};
   rt.start();
@@ -28,9 +35,10 @@ inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2, const char
 }
 
 // A transfer that must succeed, R == P, and what v2 prints from the state it got.
-void check_transferred(const std::string& v2, const char* v1_arg, const char* want) {
+void check_transferred(const std::string& v2, const char* v1_arg, const char* want,
+                       const std::string& v1 = "blind_v1") {
   RoundTrip rt;
-  inject::AgentOutcome fw = forward_to(rt, v2, v1_arg);
+  inject::AgentOutcome fw = forward_to(rt, v2, v1_arg, v1);
   require_transferred(fw);
   check_backward_restores_past(rt);
   std::string f = rt.release_future();
@@ -73,4 +81,54 @@ TEST_CASE("member dropped while one of its type is added: refused without TTST_D
   // With TTST_DROPPED(struct account.balance): the new credit starts at 0, balance
   // vanishes from F and comes back unchanged in R (R == P).
   check_transferred("blind_v2_dropped", nullptr, "accounts:100 counted:100 end:4 money:0");
+}
+
+TEST_CASE("struct reordered behind void *: the record is typed by its site's local and transformed, names intact") {
+  check_transferred("records_v2_reorder", nullptr, "recs:40 names:40 ids:780 scores:1560", "records_v1");
+}
+
+TEST_CASE("member widened int -> long behind void *: typed by its site and transformed") {
+  check_transferred("records_v2_widen", nullptr, "recs:40 names:40 ids:780 scores:1560", "records_v1");
+}
+
+TEST_CASE("an untyped record (no whole number of structs) whose site allocates a reordered struct: refused, naming "
+          "site and type") {
+  {
+    RoundTrip rt;
+    check_refusal(forward_to(rt, "records_v2_extra_reorder", nullptr, "records_v1_extra"),
+                  {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: heap object #",
+                   {" (24 bytes, site records.c::make_record#0) has no type (reached only through void * or char *) "
+                    "and would be copied as bytes, but its site allocates rec in v2, whose layout differs (20 -> 20 "
+                    "bytes or members moved): its bytes would be reinterpreted; needs transfer code"}});
+  }
+  // The same layout in v2: copied as bytes, as before.
+  check_transferred("records_v2_extra_same", nullptr, "recs:40 names:40 ids:780 scores:1560", "records_v1_extra");
+}
+
+TEST_CASE("hash table: a global array of bucket pointers that grows is refused, saying why") {
+  RoundTrip rt;
+  check_refusal(forward_to(rt, "table_v2_global_grown", nullptr, "table_v1"),
+                {TTST_STFW_STATUS_AMBIGUOUS,
+                 "ambiguous: table is an array of 8 pointers that has 16 in v2: where an element belongs may depend "
+                 "on the length (a hash table's buckets), which the metadata does not say: needs transfer code"});
+}
+
+TEST_CASE("hash table: the resized global annotated TTST_NO_TRANSFER is v2's own (empty), not refused") {
+  check_transferred("table_v2_global_grown_kept", nullptr, "table:0 heap_table:100", "table_v1");
+}
+
+TEST_CASE("hash table: start-up buckets of another count replaced by P's are refused, saying why") {
+  RoundTrip rt;
+  check_refusal(forward_to(rt, "table_v2_heap_grown", nullptr, "table_v1"),
+                {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: heap_table points to heap object #",
+                 {" (64 bytes, site table.c::init_table#0), an array of 8 pointers, which replaces v2's start-up "
+                  "object of the same site, an array of 16: v2's start-up chose another length"}});
+}
+
+TEST_CASE("hash table: the same bucket counts transfer, every key found") {
+  check_transferred("table_v2_same", nullptr, "table:100 heap_table:100", "table_v1");
+}
+
+TEST_CASE("end pointers at a boundary stay end pointers when v2 puts something between; a start stays a start") {
+  check_transferred("bounds_v2", nullptr, "pairs_end:48 text_end:8 tail:7", "bounds_v1");
 }

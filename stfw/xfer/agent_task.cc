@@ -9,12 +9,14 @@
 // found by name in this process's metadata image.
 #include "stfw/stfw_task.h"
 #include "stfw/xfer/agent_output.h"
+#include "stfw/xfer/elf_initial.h"
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/epoll_rebuild.h"
 #include "stfw/xfer/libevent_adapter.h"
 #include "stfw/xfer/libraries.h"
 #include "stfw/xfer/proc_maps.h"
 #include "stfw/xfer/process_strings.h"
+#include "stfw/xfer/user_plugin.h"
 
 extern "C" {
 #include "inject/agent/agent_abi.h"
@@ -37,6 +39,7 @@ struct CallbackContext {
   uint64_t alloc_fn, free_fn;
   ttst::stfw::LibrarySymbols* symbols;
   ttst::stfw::LibeventReplay* libevent;  // forward: adapter 0's run-time part (library_state.h)
+  ttst::stfw::InitialImage* initial = nullptr;  // forward: P's executable's initializers (elf_initial.h)
 };
 
 // The library adapters' hooks (engine.h Env::library_*): one adapter, libevent.
@@ -55,6 +58,10 @@ void library_handle(void* c, uint32_t adapter, uint64_t src, uint64_t dst) {
 
 uint64_t library_symbol(void* c, const ttst::stfw::LibRange* lib, uint64_t v, char* symbol, uint64_t cap) {
   return static_cast<CallbackContext*>(c)->symbols->translate(lib, v, symbol, cap);
+}
+
+long read_initial(void* c, uint64_t link_addr, void* buf, uint64_t len) {
+  return static_cast<CallbackContext*>(c)->initial->read(link_addr, buf, len);
 }
 
 long read_source(void* c, uint64_t addr, void* buf, uint64_t len) {
@@ -250,6 +257,13 @@ int64_t configure(TransferSetup& setup) {
   cfg.out = reinterpret_cast<char*>(desc->output.addr);
   cfg.out_size = desc->output.size;
   setup.ctx.peer = desc->peer_pid;
+  if (desc->plugin.addr) {  // --xfer: the user's transfer plugin (user_plugin.h)
+    const char* why = nullptr;
+    cfg.plugin_entry =
+        ttst::stfw::load_user_plugin(reinterpret_cast<const uint8_t*>(desc->plugin.addr), desc->plugin.size, &why);
+    if (!cfg.plugin_entry)
+      return fail(desc, why && why[0] == 'n' ? TTST_STFW_STATUS_NO_MEMORY : TTST_STFW_STATUS_BAD_INPUT, why);
+  }
   cfg.library_adapters = ttst::stfw::library_adapters(&cfg.library_adapter_count);
   return TTST_STFW_STATUS_OK;
 }
@@ -418,7 +432,13 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   }
   m.text(" cpu_ns=").number(thread_cpu_ns() - cpu_start);  // this thread's CPU time (vs. the cycles: time not run)
   m.text(" frame_words=").number(r.frame_words);
+  m.text(" kept=").number(r.kept).text(" kept_unpaired=").number(r.kept_unpaired).text(" untouched=").number(r.untouched);
+  if (setup.cfg.plugin_entry) m.text(" plugin_calls=").number(r.plugin_calls);
   m.end();
+  for (uint64_t i = 0; i < r.plugin_lines_size; ++i) {  // "unvalidated ..." lines (stfw_task.h)
+    if (m.used + 1 >= m.size) break;
+    m.buf[m.used++] = r.plugin_lines[i];
+  }
   for (uint64_t i = 0; i < r.superseded_count; ++i) {  // stfw_task.h: one line each
     const ttst::stfw::Superseded& s = r.superseded[i];
     m.text(TTST_STFW_SUPERSEDED_PREFIX).hex(s.addr).text(" ").hex(s.size).text(" ").hex(s.counterpart);
@@ -464,7 +484,10 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
                       &library_symbol};
   if (!backward) env.library_release = &library_release, env.library_embedded = &library_embedded;
   if (!backward) env.library_handle = &library_handle;
+  ttst::stfw::InitialImage initial;  // closed when the task ends (it runs in the program)
+  if (initial.open(backward ? 0 : setup.ctx.peer)) setup.ctx.initial = &initial, env.read_initial = &read_initial;
   ttst::stfw::Result r = ttst::stfw::transfer(setup.cfg, env);
+  initial.close();
   if (r.status == 0)
     if (int64_t status = replay_libevent(setup)) return status;
   if (r.status == 0)

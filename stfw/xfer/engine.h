@@ -76,6 +76,12 @@ struct Env {
   // A pointer to one of the library's own objects (an adapter's handle type:
   // libevent's struct event_base) held `src` in the source and keeps `dst` here.
   void (*library_handle)(void* ctx, uint32_t adapter, uint64_t src, uint64_t dst) = nullptr;
+  // Optional: v1's executable's initial bytes at link address `link_addr` (forward
+  // the source's, backward this process's; its ELF initializer, zeros past a
+  // segment's file part) into buf;
+  // returns how many came from the file, or < 0 when unknown (elf_initial.h).
+  // Globals still equal to it take this process's start-up value (keep_new).
+  long (*read_initial)(void* ctx, uint64_t link_addr, void* buf, uint64_t len) = nullptr;
 };
 
 // A library whose objects the program embeds or points to (library_state.h).
@@ -122,6 +128,9 @@ struct Config {
   uint64_t src_mapping_count = 0;
   // Forward, optional: look for TTST_KEEP_NEW suggestions (Result::keep_new_candidates).
   bool keep_new_candidates = false;
+  // Optional: the loaded user transfer plugin's entry (plugin/ttst_xfer.h; the
+  // agent's user_plugin.h loads it), 0: none.
+  uint64_t plugin_entry = 0;
 };
 
 // A start-up object of this process that the transfer superseded (forward): its
@@ -152,10 +161,15 @@ struct Result {
   uint64_t container_free = 0;  // bytes of containers in no sub-object: free memory, not state
   uint64_t kept = 0;            // TTST_KEEP_NEW: values of the source's kept graph paired with this process's
   uint64_t kept_unpaired = 0;   // and those without a counterpart (pointers into them are refused)
+  uint64_t untouched = 0;       // globals still equal to v1's ELF initializer: v2's start-up value kept
   // Forward: suggestions for TTST_KEEP_NEW, the source's global indices (metadata)
   // of globals whose graph v2's start-up built again, longer (engine_keep_new_candidates.cc).
   const uint32_t* keep_new_candidates = nullptr;
   uint64_t keep_new_candidate_count = 0;
+  uint64_t plugin_calls = 0;    // calls of user transfer functions (engine_plugin.cc)
+  // Lines for the result (stfw_task.h: "unvalidated TARGET N"), NUL-separated.
+  const char* plugin_lines = nullptr;
+  uint64_t plugin_lines_size = 0;
 };
 
 // Runs one transfer. Never throws; on failure the message is in cfg.out.

@@ -19,6 +19,7 @@
 #include "stfw/xfer/annotations.h"
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/message.h"
+#include "stfw/xfer/plugin/ttst_xfer.h"
 #include "stfw/xfer/string_literals.h"
 
 namespace ttst::stfw::engine_detail {
@@ -100,6 +101,9 @@ constexpr uint32_t kGlobal = 1u << 30, kReadonly = 1u << 29, kQueued = 1u << 28,
 constexpr uint32_t kContainer = 1u << 27, kCarved = 1u << 26;
 constexpr uint32_t kFreeSlots = 1u << 23;  // a heap array of pointers to free slots (TTST_FREE_SLOTS_N)
 constexpr uint32_t kHoldsContainers = 1u << 22;  // a heap array of pointers to containers (slab_list)
+// Heap objects a TTST_XFER_OWNS member points to (engine_plugin.cc): the plugin's;
+// claimed: the plugin created (forward) or asked for (backward) its destination.
+constexpr uint32_t kOwned = 1u << 20, kOwnedClaimed = 1u << 19;
 constexpr uint32_t kNoChunk = 0xffffffffu;
 // TTST_KEEP_NEW (engine_keep_new.cc): the object is part of the source's kept graph
 // (or the kept global itself): neither allocated nor written; pointers into it go
@@ -136,7 +140,8 @@ class Engine {
 
   Result run() {
     uint64_t t0 = rdtsc();
-    if (!index_objects() || !resolve_library_rules()) return finish();
+    if (!index_objects() || !resolve_library_rules() || !resolve_plugin()) return finish();
+    if (env_.read_initial) keep_untouched_globals();  // engine_keep_new.cc
     uint64_t t1 = rdtsc();
     if (!type_objects() || !type_library_containers()) return finish();
     if (annotations_.has_keep_new() && !pair_kept_graphs()) return finish();
@@ -154,6 +159,7 @@ class Engine {
     result_.phase_cycles[1] = t2 - t1;  // type
     result_.phase_cycles[2] = t3 - t2;  // map
     result_.phase_cycles[3] = t4 - t3;  // write
+    if (!failed()) plugin_result();
     return finish();
   }
 
@@ -463,6 +469,16 @@ class Engine {
   uint64_t free_capacity_ = 0, free_element_count_ = 0;
   uint8_t* initial_container_ = nullptr;  // per heap object: a container before the typing passes
   uint32_t initial_container_count_ = 0;
+  // ---- blind spots (engine_blind_spots.cc): what a plain transfer would carry wrong, R == P ----
+  uint32_t source_named_like(uint32_t dst_type) const;
+  bool refuse_untyped_layout(const Object& o);
+  bool refuse_resized_pointer_array(const ImageType& src_ty, const ImageType& dst_ty);
+  bool refuse_resized_startup(uint64_t old, uint64_t v);
+  bool holds_at_edge(uint32_t t, uint32_t pointee, bool start, int depth = 0) const;
+  uint64_t pick_at_boundary(uint32_t a_type, uint32_t b_type, uint64_t end, uint64_t start) const;
+  int translate_at_global_boundary(uint64_t v, uint32_t b, uint64_t* out);
+  bool map_struct_offset(const ImageType& src_ty, const ImageType& dst_ty, uint64_t off, uint64_t* out, int depth);
+  uint32_t pointee_hint_ = 0;  // the stripped target type of the pointer being translated (0: unknown)
 
   // ---- mapping ---------------------------------------------------------------------------------
   // Phase 4: destination sizes and the untyped policy, then allocation in F or
@@ -561,7 +577,11 @@ class Engine {
   void sort_kept();
   int64_t kept_holding(uint64_t v) const;
   bool translate_kept(uint64_t v, const KeptRange& r, uint64_t* out);
-  bool kept_partner(uint64_t addr) const;
+  bool kept_partner(uint64_t addr, uint64_t size) const;
+  // Globals whose value in P still equals v1's ELF initializer
+  // take this process's start-up value (rule kRuleSkip); pointer-holding ones only
+  // when zero-initialised (.bss: no relocation can apply). Result::untouched counts them.
+  void keep_untouched_globals();
   KeptRange* kept_ = nullptr;
   uint32_t kept_count_ = 0, kept_capacity_ = 0, kept_work_count_ = 0, kept_root_ = 0, kept_ranges_paired_ = 0;
   uint32_t* kept_work_ = nullptr;
@@ -587,6 +607,57 @@ class Engine {
   uint8_t* backward_image_buffer(uint64_t n);
   // Stores the 8-byte words (then bytes) of `image` that differ from `dst`.
   static void store_changed(uint8_t* dst, const uint8_t* image, uint64_t n);
+
+  // ---- user transfer code (engine_plugin.cc, plugin/ttst_xfer.h) ------------------------------
+  static constexpr uint32_t kPluginTypes = 8, kMaxUnvalidated = 32;
+  struct PluginSlot {
+    const ttst_xfer_entry* entry;
+    int32_t global;                         // GLOBAL: the source's global; INIT: this version's
+    uint32_t types[kPluginTypes];           // TYPE / OWNS: stripped source types it names
+    uint64_t member_offset[kPluginTypes];   // OWNS: the member's offset in each (~0: none)
+    uint32_t type_count;
+  };
+  struct Unvalidated {
+    const char* target;
+    uint64_t objects;
+  };
+  bool resolve_plugin();
+  void resolve_plugin_entry(const ttst_xfer_entry& e);
+  bool plugin_bad_target(const ttst_xfer_entry& e, const char* what, bool newer);
+  uint32_t plugin_types(const View& v, const char* target, uint32_t* out, const char** member);
+  int32_t plugin_global(const View& v, const char* id) const;
+  bool plugin_forward_only(uint32_t kind, const char* target) const;
+  int32_t plugin_slot_for(const Object& o);
+  const char* plugin_type_spelling(uint32_t t);
+  bool mark_owned();
+  void mark_owned_in(uint32_t owner, uint64_t member_offset, const PluginSlot& slot);
+  void zero_members(uint32_t t, uint8_t* dst, int depth);
+  // Writes `o` with the plugin's function when one covers it (true: handled).
+  bool plugin_write(Object& o, uint8_t* dst);
+  void call_plugin(ttst_xfer& x);
+  void announce_plugin_call(const char* name, const Object* o);
+  void note_unvalidated(const char* target);
+  void plugin_finish();  // after the write: init callbacks, unclaimed owned objects
+  void plugin_result();
+  Object* owned_object(ttst_xfer* x, uint64_t v);
+  static uint64_t api_ptr(ttst_xfer* x, uint64_t v);
+  static int api_whole(ttst_xfer* x);
+  static int api_member(ttst_xfer* x, const char* src_name, const char* dst_name);
+  static const void* api_source(ttst_xfer* x, uint64_t addr, uint64_t len);
+  static void* api_scratch(ttst_xfer* x, uint64_t size);
+  static void* api_new_owned(ttst_xfer* x, uint64_t v, uint64_t size);
+  static void* api_owned(ttst_xfer* x, uint64_t v, uint64_t* size);
+  static int api_fail(ttst_xfer* x, const char* why);
+  static uint64_t api_element(ttst_xfer* x);
+  static int api_keep(ttst_xfer* x, const char* name);
+  static uint64_t api_room(ttst_xfer* x, uint64_t* source_bytes);
+  ttst_xfer_api plugin_api_ = {};
+  const ttst_xfer_table* plugin_table_ = nullptr;
+  PluginSlot* plugin_slots_ = nullptr;
+  uint32_t plugin_slot_count_ = 0;
+  uint32_t* plugin_type_memo_ = nullptr;  // per stripped source type: 0 unknown, else slot + 2 (1: none)
+  Unvalidated unvalidated_[kMaxUnvalidated] = {};
+  uint32_t unvalidated_count_ = 0;
 
   const Config& config_;
   const Env& env_;

@@ -283,10 +283,49 @@ bool Engine::translate_kept(uint64_t v, const KeptRange& r, uint64_t* out) {
   return false;
 }
 
-// Forward: is this start-up object of F part of the kept graph (never freed)?
-bool Engine::kept_partner(uint64_t addr) const {
+// Right after indexing: a global whose value in P still equals its initializer in
+// v1's executable (never written, or written back) is start-up state v1 never made
+// its own: F keeps its start-up value, as for NO_TRANSFER. Backward the same test
+// on R's own value (R = P) with v1's executable (R's own): R keeps P's value, and
+// F's value of it (v2's, maybe pointing at v2's start-up objects) is never
+// translated back, so the diff is unaffected. A global holding pointers
+// only when its initializer is all in .bss (zeros): a .data initializer's pointers
+// are relocated at load, so the file's bytes are not what the program started
+// with. Only globals whose type keeps its layout in v2: a changed type is
+// converted (or refused: a kind change, a value that no longer fits) as before, so
+// the user sees it. Globals with a rule, read-only, thread-local or without a
+// counterpart are left as they are; so are the runtime's own.
+void Engine::keep_untouched_globals() {
+  uint8_t buf[512];
+  for (uint32_t g = 0; g < global_count_; ++g) {
+    Object& o = objects_[g];
+    if (o.dst_global == 0xffffffffu || (o.flags & (kReadonly | kRuleMask)) || o.size == 0) continue;
+    if (!same_layout(o.src_type, o.dst_type)) continue;  // a changed type: converted (or refused) as before
+    // v1's global and its value: forward the source's (P), backward this process's (R = P).
+    const ImageGlobal& global = config_.backward ? dst_meta().global_at(o.dst_global) : src_meta().global_at(o.src_global);
+    if (global.tls) continue;
+    const uint8_t* now = config_.backward ? reinterpret_cast<const uint8_t*>(o.dst_addr) : source_bytes(o.addr, o.size);
+    bool pointers = has_pointer(o.src_type), same = now != nullptr;
+    long from_file = 0;
+    uint64_t size = config_.backward ? o.dst_size : o.size;
+    for (uint64_t off = 0; same && off < size; off += sizeof buf) {
+      uint64_t n = size - off < sizeof buf ? size - off : sizeof buf;
+      long got = env_.read_initial(env_.ctx, global.addr + off, buf, n);
+      if (got < 0) same = false;
+      from_file += got > 0 ? got : 0;
+      for (uint64_t k = 0; same && k < n; ++k) same = buf[k] == now[off + k];
+    }
+    if (!same || (pointers && from_file > 0)) continue;
+    o.flags |= uint32_t(kRuleSkip) << kRuleShift;
+    result_.untouched++;
+  }
+}
+
+// Forward: does this start-up object of F [addr, addr + size) hold part of the kept
+// graph (then it is never freed)?
+bool Engine::kept_partner(uint64_t addr, uint64_t size) const {
   for (uint32_t i = 0; i < kept_count_; ++i)
-    if (kept_[i].paired && addr - kept_[i].dst < (kept_[i].dst_size ? kept_[i].dst_size : 1)) return true;
+    if (kept_[i].paired && kept_[i].dst - addr < (size ? size : 1)) return true;
   return false;
 }
 

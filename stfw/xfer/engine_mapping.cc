@@ -8,6 +8,7 @@ namespace ttst::stfw::engine_detail {
 // Phase 4 (map): each heap object's destination size, the untyped-object policy,
 // then where each object goes.
 bool Engine::map_objects() {
+  if (plugin_slot_count_ && !mark_owned()) return false;  // TTST_XFER_OWNS (engine_plugin.cc)
   if (!size_destinations()) return false;
   if (!config_.backward) {
     if (!allocate_in_future()) return false;
@@ -44,7 +45,8 @@ bool Engine::size_destinations() {
       return false;
     }
     if (o.flags & kCarved) {  // stays at its offset: the same layout, the same extent
-      if (refuse_moved_layout(o)) return false;
+      bool plugin = plugin_table_ && plugin_slot_for(o) >= 0;  // its type's function writes it in place
+      if (!plugin && refuse_moved_layout(o)) return false;
       o.dst_size = o.size;
       continue;
     }
@@ -55,7 +57,7 @@ bool Engine::size_destinations() {
       continue;
     }
     o.dst_size = o.size;
-    if (refuse_untyped_pointer(o)) return false;
+    if (refuse_untyped_layout(o) || refuse_untyped_pointer(o)) return false;
     result_.untyped_copied++;
   }
   return !failed();
@@ -97,7 +99,7 @@ bool Engine::allocate_in_future() {
   // order too, and its typing sweep meets lists in the direction they link.
   for (uint32_t i = object_count_; i-- > global_count_;) {
     Object& o = objects_[i];
-    if (o.flags & (kFromLibrary | kCarved | kKept)) continue;
+    if (o.flags & (kFromLibrary | kCarved | kKept | kOwned)) continue;
     uint64_t site = dst_site(o.site);
     o.dst_addr = env_.alloc(env_.ctx, o.dst_size ? o.dst_size : 1, site, o.dyn_id);
     if (!o.dst_addr) {

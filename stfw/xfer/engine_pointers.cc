@@ -51,8 +51,14 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
   result_.bytes += 8;
   uint64_t translated = 0;
   if (free_element_) return store_uint(dst, 8, translate_quietly(v, &translated) ? translated : v);
-  if (translate(v, &translated)) {
-    if (!config_.backward && (objects_[current_].flags & kGlobal)) supersede(load_uint(dst, 8), translated);
+  pointee_hint_ = src_meta().strip(src_ty.target);  // decides a boundary (engine_blind_spots.cc)
+  bool translated_ok = translate(v, &translated);
+  pointee_hint_ = 0;
+  if (translated_ok) {
+    if (!config_.backward && (objects_[current_].flags & kGlobal)) {
+      supersede(load_uint(dst, 8), translated);
+      if (refuse_resized_startup(load_uint(dst, 8), v)) return;
+    }
     store_uint(dst, 8, translated);
     if (translated != v || v >= 4096) result_.pointers++;
   }
@@ -65,20 +71,8 @@ bool Engine::map_offset(uint32_t src_type, uint32_t dst_type, uint64_t off, uint
   const ImageType& dst_ty = dst_meta().type(dst_type);
   if (off == 0) return *out = 0, true;
   if (depth >= int(kMaxNesting)) return refuse_too_deep("points into a value nested"), false;
-  if (src_ty.kind == kStruct && dst_ty.kind == kStruct) {
-    for (uint32_t i = 0; i < src_meta().member_count(src_ty); ++i) {
-      const ImageMember& member = src_meta().members(src_ty)[i];
-      uint64_t member_size = type_size(src_meta(), member.type);
-      if (member.bit_size || off < member.offset || off - member.offset >= (member_size ? member_size : 1)) continue;
-      const ImageMember* dst_member = dst_meta().member(dst_ty, src_meta().str(member.name));
-      if (!dst_member) return false;
-      uint64_t inner;
-      if (!map_offset(member.type, dst_member->type, off - member.offset, &inner, depth + 1)) return false;
-      return *out = dst_member->offset + inner, true;
-    }
-    if (off == src_ty.size) return *out = dst_ty.size, true;
-    return false;
-  }
+  // The member holding `off`, or ending there (one past a member array), or both.
+  if (src_ty.kind == kStruct && dst_ty.kind == kStruct) return map_struct_offset(src_ty, dst_ty, off, out, depth);
   if (src_ty.kind == kArray && dst_ty.kind == kArray) {
     uint64_t src_elem_size = type_size(src_meta(), src_ty.target), dst_elem_size = type_size(dst_meta(), dst_ty.target);
     if (src_elem_size == 0) return false;
@@ -114,7 +108,10 @@ bool Engine::translate(uint64_t v, uint64_t* out) {
   if (kept_count_)  // into the source's kept graph (TTST_KEEP_NEW): its counterpart here
     if (int64_t k = kept_holding(v); k >= 0) return translate_kept(v, kept_[k], out);
   int64_t index = object_holding(v);
-  if (index >= 0) return translate_into_object(v, objects_[index], out);
+  if (index >= 0) {  // a global's start may be one past the end of the global before it
+    int boundary = translate_at_global_boundary(v, uint32_t(index), out);
+    return boundary < 0 ? translate_into_object(v, objects_[index], out) : boundary == 1;
+  }
   uint64_t link_addr = v - config_.src_bias;
   const auto* function = src_meta().function_containing(link_addr);
   if (function && function->low == link_addr) return translate_function(*function, out);
@@ -168,6 +165,12 @@ bool Engine::dead_or_unmapped(uint64_t v) {
 // Into (or one past) an object: the same element, member and offset in its
 // destination; a target that no longer exists is an INVARIANT naming both ends.
 bool Engine::translate_into_object(uint64_t v, const Object& o, uint64_t* out) {
+  if (o.flags & kOwned) {  // TTST_XFER_OWNS: only its owner's plugin function refers to it
+    fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+    describe(message_.text(" points to "), o);
+    message_.text(", which the transfer plugin owns (TTST_XFER_OWNS): only its owner member may point to it");
+    return false;
+  }
   if (o.dst_addr == 0) return target_missing(v, o), false;
   if ((o.flags & kContainer) && !free_pointer_ && !free_element_ && !(container_ref_ && v == o.addr) &&
       !held_by_sub_object(v, o))

@@ -204,6 +204,7 @@ void Engine::walk_array(const ImageType& src_ty, const ImageType& dst_ty, const 
   uint64_t src_elem_size = type_size(src_meta(), src_ty.target);
   uint64_t dst_elem_size = type_size(dst_meta(), dst_ty.target);
   uint64_t n = src_count < dst_count ? src_count : dst_count;
+  if (mode_ == kWrite && src_count != dst_count && refuse_resized_pointer_array(src_ty, dst_ty)) return;
   if (n > 0 && path_depth_ >= kMaxNesting) return refuse_too_deep("holds array elements nested");
   for (uint64_t k = 0; k < n && !failed(); ++k) {
     path_[path_depth_].name = nullptr, path_[path_depth_].index = k;

@@ -58,7 +58,7 @@ void Engine::free_superseded() {
           reinterpret_cast<const uint8_t*>(global.addr + (global.tls ? config_.dst_tls : config_.dst_bias));
       for (uint64_t k = 0; k + 8 <= global.size && !referenced; k += 8) referenced = load_uint(bytes + k, 8) == addr;
     }
-    if (referenced || kept_partner(addr)) continue;  // still reached from a kept graph (TTST_KEEP_NEW)
+    if (referenced || kept_partner(addr, startup_objects_[i].size)) continue;  // still reached from a kept graph (TTST_KEEP_NEW)
     for (uint32_t a = 0; a < config_.library_adapter_count && env_.library_release; ++a)
       env_.library_release(env_.ctx, a, addr, addr + startup_objects_[i].size, 0);  // its registrations (libevent) first
     env_.release(env_.ctx, addr), result_.freed++, startup_objects_[i].freed = true;
@@ -87,6 +87,7 @@ void Engine::write_objects() {
     if (o.dst_addr == 0 || (o.flags & (kReadonly | kFromLibrary | kKept))) continue;
     if ((o.flags & kContainer) && o.dst_global == 0xffffffffu) continue;  // containers: sub-objects only
     if ((o.flags & kGlobal) && o.dst_global == 0xffffffffu) continue;
+    if (o.flags & kOwned) continue;  // the plugin's (engine_plugin.cc)
     current_ = i;
     uint8_t* dst = reinterpret_cast<uint8_t*>(o.dst_addr);
     if (!config_.backward) {
@@ -112,10 +113,12 @@ void Engine::write_objects() {
     write_object(o, image);
     if (!failed()) store_changed(dst, image, o.dst_size);
   }
+  if (!failed() && plugin_slot_count_) plugin_finish();  // init callbacks, owned objects (engine_plugin.cc)
 }
 
 // One object written into `dst` (backward: a scratch image, zeroed where written).
 void Engine::write_object(Object& o, uint8_t* dst) {
+  if (plugin_table_ && plugin_write(o, dst)) return;  // user transfer code (engine_plugin.cc)
   if (Rule rule = Rule((o.flags & kRuleMask) >> kRuleShift)) {
     path_depth_ = 0;
     const uint8_t* src = source_bytes(o.addr, o.size);

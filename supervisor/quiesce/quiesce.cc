@@ -11,6 +11,7 @@
 #include <cstring>
 #include <span>
 #include <stdexcept>
+#include <optional>
 #include <thread>
 
 #include "inject/error.h"
@@ -250,7 +251,28 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
   return r;
 }
 
+// The start function of thread `tid` (not the main thread): the outermost frame in
+// the program of its call-frame unwind, taken only when the unwind went on past it
+// into a library (libc's start_thread, which called it), and the unwind reached the
+// thread's first frame without a doubt; "" otherwise.
+std::string start_function(Unwinder& unwinder, inject::Task& t, const UpdatePointMap& map, inject::LoadBias bias) {
+  std::string doubt;
+  const std::vector<UnwoundFrame> frames = unwinder.unwind(t.get_regs(), 256, doubt);
+  if (!doubt.empty()) return "";
+  for (size_t i = frames.size(); i-- > 1;) {
+    const inject::RemoteAddr pc(frames[i - 1].pc);
+    if (in_program_text(map, bias, inject::RemoteAddr(frames[i].pc)) || !in_program_text(map, bias, pc)) continue;
+    const Function* f = map.function_at(pc - bias - (i - 1 > 0 ? 1 : 0));  // a caller's pc: its call ends there
+    return f ? f->name : "";
+  }
+  return "";
+}
+
 }  // namespace
+
+std::string thread_label(const ThreadVerdict& t) {
+  return "thread " + std::to_string(t.tid) + (t.start.empty() ? "" : " (" + t.start + ")");
+}
 
 bool at_any_marker(const user_regs_struct& r) {
   return r.orig_rax == TTST_MARKER_SYSCALL && r.rdi == TTST_MARKER_MAGIC && static_cast<int64_t>(r.rax) == -ENOSYS;
@@ -315,11 +337,19 @@ Verdict classify(inject::SeizedProcess& p, const UpdatePointMap& map) {
   const inject::RemoteAddr rt = map.runtime_symbol().is_null() ? inject::RemoteAddr() : map.runtime_symbol() + bias;
   Verdict rep;
   rep.quiescent = true;
+  std::optional<Unwinder> unwinder;  // for the start functions of threads other than main
   for (inject::Task& t : p.threads()) {
     ThreadVerdict r = classify_thread(t, p.pid(), map, bias, rt);
+    if (t.tid() == p.pid()) {
+      r.start = "main";
+    } else {
+      if (!unwinder) unwinder.emplace(p.pid());
+      r.start = start_function(*unwinder, t, map, bias);
+    }
     if (r.state != ThreadState::kQuiescent && r.state != ThreadState::kAtUpdatePoint && rep.quiescent) {
       rep.quiescent = false;
-      rep.message = "thread " + std::to_string(r.tid) + " is " + state_name(r.state) + ": " + r.where +
+      rep.message = (p.threads().size() > 1 ? thread_label(r) : "thread " + std::to_string(r.tid)) + " is " +
+                    state_name(r.state) + ": " + r.where +
                     (r.state == ThreadState::kBlocked ? " (no update point there)" : "");
     }
     rep.threads.push_back(std::move(r));

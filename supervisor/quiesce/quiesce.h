@@ -43,6 +43,14 @@
 // not quiescent. The libc wrapper frames below it are the only place a stale return
 // address could precede it.
 //
+// Threads. The rule is applied to each thread of P on its own; P is quiescent
+// when every thread is at an update point or quiescent. Each kind of thread has its
+// loop and update point (a worker's event loop, a timer's nanosleep loop, a job
+// thread's pthread_cond_wait loop: the wait is written in the loop's own body, the
+// futex call inside libc is reached from there). Busy threads are driven together
+// while the others stay stopped (drive_threads.h). A thread is named by its tid and
+// start function (ThreadVerdict::start, thread_label), found by the CFI unwind.
+//
 // Pollers (ttst_abi.h §7). An event loop whose blocking call sits in a helper
 // (nginx: the update point in ngx_single_process_cycle, epoll_wait in
 // ngx_epoll_process_events, reached through ngx_process_events_and_timers and the
@@ -115,7 +123,14 @@ struct ThreadVerdict {
   ThreadState state = ThreadState::kRunning;
   std::string function;       // innermost program function ("" if none found)
   std::string where;          // one line: "read() called from handle_request+0x2a <- event_loop <- main"
+  std::string start;          // the thread's start function: "main" for the main thread; for
+                              // another, the outermost program frame of its CFI unwind when
+                              // a library frame (libc's start_thread) lies beyond it; else ""
 };
+
+// "thread TID (START)", or "thread TID" when its start function is not known: how
+// messages name a thread (a tid alone means nothing once the process has ended).
+std::string thread_label(const ThreadVerdict& t);
 
 // What the rule found for a process.
 struct Verdict {

@@ -10,7 +10,7 @@
 // depends on timing: so the N-th call is the same point of the program in every
 // run, and a kill before each counted call reaches every state (a polling call
 // changes nothing). With --past, only the calls that
-// change the past process PID: ptrace on PID with a request that writes or
+// change the past process PID: ptrace on PID or any of its threads with a request that writes or
 // resumes it (seize, interrupt, set registers/FPU/mask/options, syscall, cont,
 // detach), process_vm_writev into it, and kill/tgkill aimed at it. The calls of
 // every thread and child of COMMAND are followed (counting stays deterministic
@@ -33,11 +33,24 @@
 
 namespace {
 
+// True when `tid` is PID itself or one of its threads (Tgid in its status).
+bool thread_of(long tid, pid_t past) {
+  if (static_cast<pid_t>(tid) == past) return true;
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(tid) + "/status").c_str(), "r");
+  if (!f) return false;
+  char line[256];
+  pid_t tgid = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "Tgid: %d", &tgid) == 1) break;
+  std::fclose(f);
+  return tgid == past;
+}
+
 bool changes_past(const __ptrace_syscall_info& i, pid_t past) {
   const auto* a = i.entry.args;
   switch (i.entry.nr) {
     case SYS_ptrace: {
-      if (static_cast<pid_t>(a[1]) != past) return false;
+      if (!thread_of(static_cast<long>(a[1]), past)) return false;
       static const std::set<long> writes = {
           PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_SETREGSET, PTRACE_SETREGS, PTRACE_SETFPREGS,
           PTRACE_SETSIGMASK, PTRACE_SETOPTIONS, PTRACE_SYSCALL, PTRACE_CONT, PTRACE_DETACH,
@@ -46,7 +59,7 @@ bool changes_past(const __ptrace_syscall_info& i, pid_t past) {
     }
     case SYS_process_vm_writev: return static_cast<pid_t>(a[0]) == past;
     case SYS_kill: return static_cast<pid_t>(a[0]) == past;
-    case SYS_tgkill: return static_cast<pid_t>(a[0]) == past || static_cast<pid_t>(a[1]) == past;
+    case SYS_tgkill: return static_cast<pid_t>(a[0]) == past || thread_of(static_cast<long>(a[1]), past);
     default: return false;
   }
 }

@@ -18,6 +18,7 @@
  *   SET key value -> OK     GET key -> VALUE value | NOT_FOUND
  *   BY key -> BY name (the command that last wrote the key)
  *   VERSION -> VERSION n    COUNT (v2) -> COUNT n     else ERROR unknown command
+ *   BANNER -> BANNER text sets=N motd=M
  * Usage: cmdtable PORT (0: any; prints "PORT n" once listening). */
 #define _GNU_SOURCE
 #include <netinet/in.h>
@@ -67,6 +68,17 @@ struct command_table {
 struct command_table *commands; /* built at start-up from the code below */
 struct store *store;
 int epfd, listen_fd; /* P's descriptors, inherited by the new version: transferred */
+/* Untouched ELF initialisers: `banner` (.data) and `motd` (.bss) are never written
+ * by v1, so they still equal v1's initializers and the new version keeps its own
+ * start-up values (v2's banner, the motd v2's start-up sets); `sets` (.bss) is
+ * written at run time and carried over. */
+#if CT_VERSION >= 2
+char banner[32] = "cmdtable two";
+#else
+char banner[32] = "cmdtable one";
+#endif
+char *motd;
+long sets;
 
 static unsigned bucket(const char *key) {
   uint64_t h = store->seed;
@@ -96,6 +108,7 @@ static void cmd_set(const struct command *self, char *key, char *value, char *re
   free(it->value);
   it->value = strdup(value);
   it->by = self;
+  sets++;
   strcpy(reply, "OK\n");
 }
 
@@ -119,6 +132,11 @@ static void cmd_version(const struct command *self, char *key, char *value, char
   snprintf(reply, 512, "VERSION %d\n", CT_VERSION);
 }
 
+static void cmd_banner(const struct command *self, char *key, char *value, char *reply) {
+  (void)self, (void)key, (void)value;
+  snprintf(reply, 512, "BANNER %s sets=%ld motd=%s\n", banner, sets, motd ? motd : "-");
+}
+
 #if CT_VERSION >= 2
 static void cmd_count(const struct command *self, char *key, char *value, char *reply) {
   (void)self, (void)key, (void)value;
@@ -132,7 +150,7 @@ static void build_commands(void) {
     const char *name;
     void (*handler)(const struct command *, char *, char *, char *);
   } code[] = {
-      {"SET", cmd_set}, {"GET", cmd_get}, {"BY", cmd_by}, {"VERSION", cmd_version},
+      {"SET", cmd_set}, {"GET", cmd_get}, {"BY", cmd_by}, {"VERSION", cmd_version}, {"BANNER", cmd_banner},
 #if CT_VERSION >= 2
       {"COUNT", cmd_count},
 #endif
@@ -181,6 +199,9 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   build_commands();
   build_store();
+#if CT_VERSION >= 2
+  motd = strdup("welcome");
+#endif
   listen_fd = listen_on(argc > 1 ? atoi(argv[1]) : 0);
   epfd = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = listen_fd};

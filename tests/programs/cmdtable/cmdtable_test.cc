@@ -115,6 +115,7 @@ KvServer updated(const std::string& v2, KvClient*& early) {
   fill(*early, "k");
   CHECK(early->command("COUNT") == "ERROR unknown command");
   CHECK(early->command("BY k3") == "BY SET");
+  CHECK(early->command("BANNER") == "BANNER cmdtable one sets=40 motd=-");
   Run r = supervise(server.pid, v2);
   REQUIRE(r.status == 0);
   CHECK(r.report["outcome"] == "committed");
@@ -147,10 +148,33 @@ TEST_CASE("TTST_KEEP_NEW(commands) in v2's source: v2's table is kept, the new c
 
 TEST_CASE("TTST_KEEP_NEW given to ttst-cc (TTST_ANNOTATIONS): the same") { keeps_the_new_table("cmdtable_v2_keep_env"); }
 
+TEST_CASE("validate-only without the annotation: the report lists the table (not the seeded store) as a candidate") {
+  KvServer server = KvServer::start(kDir + "cmdtable_v1");
+  KvClient c(server.port);
+  fill(c, "k");
+  Run r = supervise(server.pid, "cmdtable_v2", "--validate-only");
+  CHECK(r.status == 0);
+  CHECK(r.report["reason"] == "validate_only");
+  REQUIRE(r.report["transfers"].size() == 2);
+  CHECK(r.report["transfers"][0]["direction"] == "forward");
+  CHECK(r.report["transfers"][0]["keep_new_candidates"] == nlohmann::json::array({"commands"}));
+  CHECK(r.report["transfers"][1]["keep_new_candidates"].empty());
+  // Annotated: nothing left to suggest.
+  Run kept = supervise(server.pid, "cmdtable_v2_keep", "--validate-only");
+  CHECK(kept.status == 0);
+  CHECK(kept.report["transfers"][0]["keep_new_candidates"].empty());
+  CHECK(c.command("COUNT") == "ERROR unknown command");  // P serves on, unchanged
+  check_data(c, "k");
+  server.kill_and_wait();
+}
+
 TEST_CASE("without the annotation: v1's table is carried over and the new command is unknown") {
   KvClient* early = nullptr;
   KvServer server = updated("cmdtable_v2", early);
   CHECK(early->command("COUNT") == "ERROR unknown command");
+  // Globals still equal to v1's ELF initializer (banner in .data, motd in .bss) take
+  // v2's start-up values; the counter v1 wrote is carried over.
+  CHECK(early->command("BANNER") == "BANNER cmdtable two sets=40 motd=welcome");
   check_data(*early, "k");
   CHECK(early->command("BY k3") == "BY SET");
   delete early;

@@ -12,7 +12,9 @@
  *       table gains a member and nbuckets widened; config gains a member and
  *       reorders; the set counter widened) — fully automatic.
  *   v3: a semantic change (the entry keeps its value length inside a separately
- *       allocated blob instead of a pointer + length pair) — needs user code.
+ *       allocated blob instead of a pointer + length pair) — needs user code; and
+ *       a table of twice the buckets (2048; STATS says buckets=N): from v2 the
+ *       transfer plugin kvserver_v3_xfer.c re-encodes the values and rehashes.
  *
  * Protocol, one command per line:
  *   SET key value   -> OK            GET key  -> VALUE value | NOT_FOUND
@@ -297,8 +299,13 @@ static int cmd_stats(struct conn *c, char **argv, int argc) {
   (void)argv;
   (void)argc;
   char line[256];
+#if KV_VERSION == 3
+  snprintf(line, sizeof line, "STATS count=%u gets=%lu sets=%lld dels=%lu buckets=%u\n", (unsigned)table.count,
+           stats_gets, (long long)stats_sets, stats_dels, table.nbuckets);
+#else
   snprintf(line, sizeof line, "STATS count=%u gets=%lu sets=%lld dels=%lu\n", (unsigned)table.count,
            stats_gets, (long long)stats_sets, stats_dels);
+#endif
   reply(c, line, NULL, 0);
   return 0;
 }
@@ -465,7 +472,7 @@ int main(int argc, char **argv) {
 #endif
   /* A future version inherits the listener, the epoll instance and the table. */
   if (!ttst_is_updating()) {
-    table_init(1024);
+    table_init(KV_VERSION == 3 ? 2048 : 1024);
     listen_fd = make_listener(atoi(argv[1]));
     epoll_fd = epoll_create1(0);
 #ifdef KV_EPOLL_PTR

@@ -1,0 +1,99 @@
+// blind_supervise_test.cc — the transfer's former blind spots end to end through
+// ttst-supervise (stfw/tests/programs/blind): records behind void * whose struct v2
+// reorders are committed and v2 reads them intact; a hash table whose global bucket
+// array grows is refused by the plan before P is touched (exit 2, naming it); one
+// whose start-up bucket array v2 sizes differently is rolled back at the transfer
+// (exit 1, saying why). P serves on after each refusal.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "inject/tests/test_util.h"
+
+namespace it = ttst::inject::testing;
+
+namespace {
+
+const std::string kDir = "stfw/tests/programs/blind/";
+
+std::string tmpdir() {
+  const char* t = std::getenv("TEST_TMPDIR");
+  return t ? t : "/tmp";
+}
+
+struct Run {
+  int status = -1;
+  nlohmann::json report;
+  std::string err;
+};
+
+Run supervise(pid_t pid, const std::string& v2) {
+  std::string errf = tmpdir() + "/supervise.err";
+  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache supervisor/ttst-supervise --json --report-dir " +
+                    tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + it::runfile(kDir + v2) +
+                    " 2>" + errf;
+  FILE* f = popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = pclose(f);
+  Run r;
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream e(errf);
+  r.err.assign(std::istreambuf_iterator<char>(e), {});
+  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  MESSAGE(cmd << " -> " << r.status << "\n" << r.err);
+  return r;
+}
+
+it::Spawned start(const std::string& v1) {
+  it::Spawned p = it::spawn({it::runfile(kDir + v1)});
+  REQUIRE(it::read_line(p.from_child) == "ready");
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("committed: records behind void * whose struct v2 reorders arrive intact") {
+  it::become_subreaper();  // the new version, once P is gone, is reaped here
+  it::Spawned p = start("records_v1");
+  Run r = supervise(p.pid, "records_v2_reorder");
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  CHECK(it::read_line(p.from_child, std::chrono::seconds(10)) == "recs:40 names:40 ids:780 scores:1560");
+  it::gone(p.pid);
+  pid_t now = r.report["new_pid"].get<pid_t>();
+  if (now > 0) it::kill_and_reap(now);
+}
+
+TEST_CASE("refused before P is touched: a global bucket array that grows (the plan says why)") {
+  it::Spawned p = start("table_v1");
+  Run r = supervise(p.pid, "table_v2_global_grown");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("the update needs user transfer code for: table") != std::string::npos);
+  CHECK(it::state_of(p.pid) != 'Z');
+  it::kill_and_reap(p.pid);
+}
+
+TEST_CASE("rolled back: start-up buckets of another count, refused by the transfer, saying why") {
+  it::Spawned p = start("table_v1");
+  Run r = supervise(p.pid, "table_v2_heap_grown");
+  CHECK(r.status == 1);
+  CHECK(r.report["outcome"] == "rolled_back");
+  const std::string message = r.report["message"].get<std::string>();
+  INFO(message);
+  CHECK(message.find("heap_table points to heap object #") != std::string::npos);
+  CHECK(message.find("an array of 8 pointers, which replaces v2's start-up object of the same site, an array of 16") !=
+        std::string::npos);
+  char state = it::state_of(p.pid);
+  CHECK((state == 'S' || state == 'R'));  // P runs on
+  it::kill_and_reap(p.pid);
+}

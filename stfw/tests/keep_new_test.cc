@@ -1,0 +1,52 @@
+// keep_new_test — TTST_KEEP_NEW's structural pairing on real processes
+// (stfw/tests/programs/keepnew): a configuration carved out of a pool block at
+// start-up, kept with v2's layout inside the block (a member added in front, every
+// offset moved, one route more), and run-time sessions pointing at routes: each
+// session's route lands on v2's route of the same index (v2's weights), and R == P.
+// Without the annotation the moved layout is refused (needs transfer code); a
+// session on a route v2's configuration lacks is refused, naming it.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "inject/tests/test_util.h"
+#include "stfw/stfw_task.h"
+#include "stfw/tests/transfer_checks.h"
+#include "stfw/tests/xfer_fixture.h"
+
+using namespace ttst;
+using namespace ttst::stfw::testing;
+
+namespace {
+
+inject::AgentOutcome forward_to(RoundTrip& rt, const std::string& v2) {
+  rt.v1 = inject::testing::runfile("stfw/tests/programs/keepnew/keepnew_pool_v1");
+  rt.v2 = inject::testing::runfile("stfw/tests/programs/keepnew/" + v2);
+  rt.start();
+  return rt.forward();
+}
+
+}  // namespace
+
+TEST_CASE("kept configuration in a pool block with v2's layout: sessions land on v2's routes, R == P") {
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "keepnew_pool_v2_keep");
+  require_transferred(fw);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000") == 0);
+}
+
+TEST_CASE("without TTST_KEEP_NEW the routes' moved layout is refused") {
+  RoundTrip rt;
+  check_refusal(forward_to(rt, "keepnew_pool_v2"),
+                {TTST_STFW_STATUS_AMBIGUOUS, nullptr, nullptr, {"whose layout differs in v2"}});
+}
+
+TEST_CASE("a session on a route v2's kept configuration lacks is refused, naming it") {
+  RoundTrip rt;
+  check_refusal(forward_to(rt, "keepnew_pool_v2_fewer"),
+                {TTST_STFW_STATUS_INVARIANT, nullptr, "invariant: ",
+                 {"in the start-up state TTST_KEEP_NEW(conf) keeps, which has no counterpart in v2's"}});
+}

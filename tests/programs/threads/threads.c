@@ -1,0 +1,243 @@
+/* threads.c — a multi-threaded ttst test server with the three kinds of threads of
+ * issue 19, each kind with its own update point:
+ *   - main: the accept loop (accept() in main's own body), handing each connection
+ *     to a worker round-robin through the worker's pipe, as memcached 1.6 does;
+ *   - NWORKERS event-loop workers (worker_main): epoll_wait in the loop's body, one
+ *     read per readiness event, requests handled in handle_request/handle_slow;
+ *   - a timer thread (timer_main): nanosleep(20 ms) in its loop, counting ticks;
+ *     with the argument "busy" it never makes a system call (always driven);
+ *   - a job thread (jobs_main): pthread_cond_wait in its loop for jobs posted by
+ *     the workers.
+ * Every system call that returns EINTR is counted (`eintr`): an update that does
+ * not commit must leave it 0.
+ *
+ *   threads [busy|main_exits]  prints "READY pid=P port=N" once every thread runs
+ *                       (main_exits: then the main thread ends, pthread_exit)
+ * Requests (one line each, one reply line):
+ *   GET            "VAL worker=W served=S ticks=T jobs=J eintr=E"
+ *   JOB            posts a job to the job thread; "OK"
+ *   SLOW           the handler blocks in read() for a second line (mid-request,
+ *                  in a worker); the reply "DONE <line>" comes once it arrives;
+ *                  a second line "SPAWN" makes the handler start one more thread
+ *                  (extra_main: a nanosleep loop with its update point), "SHORT"
+ *                  a thread that ends at once (threads created mid-update)
+ *   TIDS           "TIDS main=P w0=.. w1=.. timer=.. jobs=.. extra=.." (0: none)
+ * Each worker's state is a per-thread struct (`struct worker`), in v2 of issue 19
+ * its layout changes. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <ttst.h>
+
+#define NWORKERS 2
+
+struct worker {
+  int id;
+  int pipe_rd, pipe_wr;  /* the main thread writes accepted descriptors here */
+  int ep;
+  long served;
+  pid_t tid;
+#if THREADS_VERSION >= 2
+  long bytes_in; /* v2: the per-thread struct changes layout */
+#endif
+};
+
+static struct worker workers[NWORKERS];
+static volatile long ticks, jobs_done, eintr;
+static volatile int busy_timer;
+static pid_t timer_tid, jobs_tid, extra_tid;
+static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t job_cv = PTHREAD_COND_INITIALIZER;
+static int jobs_pending;
+static int started;  /* threads running, under job_mu */
+
+static void count_eintr(long r) {
+  if (r < 0 && errno == EINTR) __atomic_add_fetch(&eintr, 1, __ATOMIC_RELAXED);
+}
+
+static void mark_started(void) {
+  pthread_mutex_lock(&job_mu);
+  started++;
+  pthread_mutex_unlock(&job_mu);
+}
+
+static void reply(int fd, const char *s) {
+  long r = write(fd, s, strlen(s));
+  count_eintr(r);
+}
+
+static void *extra_main(void *arg) {
+  (void)arg;
+  extra_tid = (pid_t)syscall(SYS_gettid);
+  for (;;) {
+    TTST_UPDATE_POINT();
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    count_eintr(nanosleep(&ts, NULL));
+  }
+  return NULL;
+}
+
+static void *short_main(void *arg) { return arg; }
+
+/* Mid-request: the rest of the request is read here, blocking. */
+__attribute__((noinline)) static void handle_slow(int fd) {
+  char rest[128];
+  long n = read(fd, rest, sizeof rest - 1);
+  count_eintr(n);
+  if (n <= 0) return;
+  rest[n] = 0;
+  rest[strcspn(rest, "\r\n")] = 0;
+  pthread_t t;
+  if (!strcmp(rest, "SPAWN") || !strcmp(rest, "SHORT")) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_create(&t, &attr, !strcmp(rest, "SPAWN") ? extra_main : short_main, NULL);
+    pthread_attr_destroy(&attr);
+  }
+  char out[160];
+  snprintf(out, sizeof out, "DONE %s\n", rest);
+  reply(fd, out);
+}
+
+/* False when the connection is closed. */
+__attribute__((noinline)) static int handle_request(struct worker *w, int fd) {
+  char line[128];
+  long n = read(fd, line, sizeof line - 1);
+  count_eintr(n);
+  if (n <= 0) return 0;
+  line[n] = 0;
+  char out[256];
+  w->served++;
+  if (!strncmp(line, "GET", 3)) {
+    snprintf(out, sizeof out, "VAL worker=%d served=%ld ticks=%ld jobs=%ld eintr=%ld\n", w->id, w->served, ticks,
+             jobs_done, eintr);
+    reply(fd, out);
+  } else if (!strncmp(line, "JOB", 3)) {
+    pthread_mutex_lock(&job_mu);
+    jobs_pending++;
+    pthread_cond_signal(&job_cv);
+    pthread_mutex_unlock(&job_mu);
+    reply(fd, "OK\n");
+  } else if (!strncmp(line, "SLOW", 4)) {
+    handle_slow(fd);
+  } else if (!strncmp(line, "TIDS", 4)) {
+    snprintf(out, sizeof out, "TIDS main=%d w0=%d w1=%d timer=%d jobs=%d extra=%d\n", (int)getpid(),
+             (int)workers[0].tid, (int)workers[1].tid, (int)timer_tid, (int)jobs_tid, (int)extra_tid);
+    reply(fd, out);
+  } else {
+    reply(fd, "ERR\n");
+  }
+  return 1;
+}
+
+static void *worker_main(void *arg) {
+  struct worker *w = arg;
+  w->tid = (pid_t)syscall(SYS_gettid);
+  mark_started();
+  struct epoll_event evs[16];
+  for (;;) {
+    TTST_UPDATE_POINT();
+    int n = epoll_wait(w->ep, evs, 16, -1);
+    count_eintr(n);
+    for (int i = 0; i < n; i++) {
+      int fd = evs[i].data.fd;
+      if (fd == w->pipe_rd) {
+        int conn;
+        if (read(w->pipe_rd, &conn, sizeof conn) == sizeof conn) {
+          struct epoll_event ev = {.events = EPOLLIN, .data.fd = conn};
+          epoll_ctl(w->ep, EPOLL_CTL_ADD, conn, &ev);
+        }
+      } else if (!handle_request(w, fd)) {
+        epoll_ctl(w->ep, EPOLL_CTL_DEL, fd, NULL);
+        close(fd);
+      }
+    }
+  }
+  return NULL;
+}
+
+static void *timer_main(void *arg) {
+  (void)arg;
+  timer_tid = (pid_t)syscall(SYS_gettid);
+  mark_started();
+  for (;;) {
+    TTST_UPDATE_POINT();
+    if (busy_timer) {
+      for (volatile int i = 0; i < 100000; i++) {
+      }
+    } else {
+      struct timespec ts = {0, 20 * 1000 * 1000};
+      count_eintr(nanosleep(&ts, NULL));
+    }
+    ticks++;
+  }
+  return NULL;
+}
+
+static void *jobs_main(void *arg) {
+  (void)arg;
+  jobs_tid = (pid_t)syscall(SYS_gettid);
+  mark_started();
+  for (;;) {
+    TTST_UPDATE_POINT();
+    pthread_mutex_lock(&job_mu);
+    while (jobs_pending == 0) pthread_cond_wait(&job_cv, &job_mu);
+    jobs_pending--;
+    pthread_mutex_unlock(&job_mu);
+    jobs_done++;
+  }
+  return NULL;
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IONBF, 0);
+  busy_timer = argc > 1 && !strcmp(argv[1], "busy");
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 64) ||
+      getsockname(lfd, (struct sockaddr *)&a, &len)) {
+    perror("threads: socket");
+    return 1;
+  }
+  pthread_t t;
+  for (int i = 0; i < NWORKERS; i++) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC)) return 1;
+    workers[i] = (struct worker){.id = i, .pipe_rd = p[0], .pipe_wr = p[1], .ep = epoll_create1(EPOLL_CLOEXEC)};
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = p[0]};
+    epoll_ctl(workers[i].ep, EPOLL_CTL_ADD, p[0], &ev);
+    pthread_create(&t, NULL, worker_main, &workers[i]);
+  }
+  pthread_create(&t, NULL, timer_main, NULL);
+  pthread_create(&t, NULL, jobs_main, NULL);
+  for (;;) { /* every thread has stored its tid before READY */
+    pthread_mutex_lock(&job_mu);
+    int n = started;
+    pthread_mutex_unlock(&job_mu);
+    if (n == NWORKERS + 2) break;
+    usleep(1000);
+  }
+  printf("READY pid=%d port=%d\n", (int)getpid(), ntohs(a.sin_port));
+  if (argc > 1 && !strcmp(argv[1], "main_exits")) pthread_exit(NULL); /* the others run on */
+  for (unsigned next = 0;; next++) {
+    TTST_UPDATE_POINT();
+    int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    count_eintr(conn);
+    if (conn < 0) continue;
+    long r = write(workers[next % NWORKERS].pipe_wr, &conn, sizeof conn);
+    count_eintr(r);
+  }
+}
