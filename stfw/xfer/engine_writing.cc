@@ -77,10 +77,7 @@ void Engine::translate_kernel_words() {
 
 void Engine::write_objects() {
   release_library_state();  // forward: F's own registrations in memory about to be overwritten
-  // (A container's own base is no fast-path target: a pointer there must be checked
-  // against its sub-objects, engine_free.cc; a sub-object at its base sets it again.)
-  for (uint32_t i = global_count_; i < object_count_; ++i)
-    set_dst_in_copy(objects_[i].addr, (objects_[i].flags & kContainer) ? 0 : objects_[i].dst_addr);
+  for (uint32_t i = global_count_; i < object_count_; ++i) set_dst_in_copy(objects_[i].addr, objects_[i].dst_addr);
   for (uint32_t i = 0; i < object_count_ && !failed(); ++i) {
     prefetch_targets(i + kAhead, false);
     Object& o = objects_[i];
