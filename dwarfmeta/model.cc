@@ -53,6 +53,7 @@ const char* annot_kind_name(AnnotKind k) {
     case AnnotKind::Dropped: return "DROPPED";
     case AnnotKind::KeepNew: return "KEEP_NEW";
     case AnnotKind::Tagged: return "TAGGED";
+    case AnnotKind::FreeSlots: return "FREE_SLOTS";
   }
   return "?";
 }

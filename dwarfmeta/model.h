@@ -133,6 +133,7 @@ enum class AnnotKind : uint8_t {
   UsedN = 9, Dropped = 10,
   KeepNew = 11,
   Tagged = 14,
+  FreeSlots = 12,
 };
 const char* annot_kind_name(AnnotKind k);
 

@@ -76,6 +76,15 @@
                    bitfield) and each V a decimal or 0x value of F mapped to T:
                    "int" (m holds an integer: its bits are carried unchanged) or
                    a struct/union/typedef/base type name (m holds a T *)
+      FREE_SLOTS:  (kind 12) target: a pointer member (or global, except with
+                   "count="); arg empty (it points to
+                   free memory: a free slot, a container's unused tail),
+                   "count=N" (it points to a heap array of pointers to free
+                   slots, its first N elements in use: N a sibling), or
+                   "link=M" (it points to the first element of a free list,
+                   each linked to the next by member M of the element type:
+                   free elements are not state but for what the program
+                   reads before reusing them)
  * ------------------------------------------------------------------------- */
 #define TTST_ANNOT_SECTION ".ttst.annot"
 #define TTST_ANNOT_TAG 0x54u
@@ -101,6 +110,9 @@ enum ttst_annot_kind {
                                   version's); pointers into the old graph are paired     */
   TTST_ANNOT_TAGGED = 14,      /* this pointer member's target type (or "it holds an
                                   integer") depends on a sibling field's value            */
+  TTST_ANNOT_FREE_SLOTS = 12,  /* this pointer member points to free memory (free slots,
+                                  a free list): not state; pointers into a container's
+                                  free bytes are refused unless declared so               */
 };
 
 /* ---------------------------------------------------------------------------

@@ -128,6 +128,22 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  * 1:int, 2:struct list, 3:struct dict). Without a source change: ttst-cc's
  * TTST_ANNOTATIONS="TAGGED(struct robj.ptr, encoding, 0:char, 1:int, ...)". */
 #define TTST_TAGGED(holder, tag_member, ...) TTST__ANNOT(14, #holder, "tag=" #tag_member ";" #__VA_ARGS__)
+/* Free memory, declared by what points to it (ttst_abi.h §1, kind 12). A pointer
+ * into a container's bytes that no sub-object holds is refused unless declared so:
+ *   TTST_FREE_SLOTS(holder)                 the member (or global) points to free memory
+ *                                           (memcached 1.2: slabclass_t.end_page_ptr;
+ *                                           nginx: ngx_pool_data_t.last)
+ *   TTST_FREE_SLOTS_N(holder, count_member) it points to an array of pointers to
+ *                                           free slots, the first count_member in
+ *                                           use (memcached 1.2: slabclass_t.slots, sl_curr)
+ *   TTST_FREE_LIST(holder, link_member)     it points to the first free element of
+ *                                           a list linked by link_member: free
+ *                                           elements type nothing and their pointers
+ *                                           are carried, never refused (nginx:
+ *                                           ngx_cycle_t.free_connections, data) */
+#define TTST_FREE_SLOTS(holder) TTST__ANNOT(12, #holder, "")
+#define TTST_FREE_SLOTS_N(holder, count_member) TTST__ANNOT(12, #holder, "count=" #count_member)
+#define TTST_FREE_LIST(holder, link_member) TTST__ANNOT(12, #holder, "link=" #link_member)
 /* TTST_POLLER(f1, ..., fn): the event loop's idle wait is a blocking call in fn,
  * reached from the update point's function through f1 -> f2 -> ... -> fn (calls
  * through function pointers included). nginx: TTST_POLLER(

@@ -13,7 +13,11 @@
 // (counted dead_pointers=; the backward gives it back, R == P). Stale bytes in unused entries (slab_list past its count,
 // slots past sl_curr) declare and refuse nothing. Then the refusals: item grew a
 // field in v2 (cannot stay at its offset: needs transfer code, naming the type);
-// a pointer in pool bytes that no typed pointer reaches.
+// a pointer in pool bytes that no typed pointer reaches; a pointer into a slab
+// page's free bytes not declared free (TTST_FREE_SLOTS); a free client's stale
+// pointer when the free list is not declared (TTST_FREE_LIST). A client table
+// with a free list (FREE_LIST) keeps its links and instance bits in F, and a free
+// entry is reused there.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -50,12 +54,14 @@ void check_carved_round_trip(const std::string& v1, const std::string& v2, int e
   std::string figures = message(fw);
   INFO(figures);
   // 72 items + the binary one + the pending one (POINTS_TO); 2 pool headers + 30
-  // nodes; 5 sessions after zmalloc's header.
-  CHECK(figure(figures, "carved") == 74 + 32 + 5 + 2 * extra);
+  // nodes; 5 sessions after zmalloc's header; a client's 2 blocks (a header and
+  // a node each; the free client's stale pointers carve nothing: FREE_LIST) and
+  // the 3 spares of a global free list in the first of them (typed by the list).
+  CHECK(figure(figures, "carved") == 74 + 32 + 5 + 4 + 3 + 2 * extra);
   // 4 slab pages (1 + 2 + 1 per class) + 2 pool blocks + 5 session blocks: never
   // the hash table that stale entries past slabclass_t.slabs in slab_list point to
   // (TTST_SLAB_N's count), nor the zmalloc'd strings (reached by char *: untyped)
-  CHECK(figure(figures, "containers") == 6 + 5 + extra);
+  CHECK(figure(figures, "containers") == 6 + 5 + 2 + extra);
   CHECK(figure(figures, "container_free_bytes") > 0);
   CHECK(figure(figures, "untyped_copied") == 5);  // the session names
   CHECK(figure(figures, "dead_pointers") == 1);   // conn.wcurr, into the freed reply buffer
@@ -63,7 +69,7 @@ void check_carved_round_trip(const std::string& v1, const std::string& v2, int e
   std::string f = rt.release_future();
   INFO(f);
   CHECK(f == std::string("items:72/72 binary:1 cursor:1 pending:1 iov:1 dead:1 nodes:30 sum:8555 labels:30 "
-                         "sessions:5 after_new:18,60") +
+                         "sessions:5 after_new:18,60 clients:1,1,1,1") +
                  (extra ? " cycle:1" : ""));
 }
 
@@ -99,6 +105,16 @@ const CarveRefusal kCarveRefusals[] = {
      {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: pool_s at +0 of heap object #",  // a third block: its header
       {"is followed by 480 bytes of its container that no typed pointer reaches, and the word at +",
        "looks like a pointer: refusing to guess"}}},
+    {"a pointer into a slab page's free bytes, not declared free (TTST_FREE_SLOTS)", "carve_v1_nofree",
+     "carve_v2_nofree",
+     {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: carve.c::slabclass[",
+      {".end_page_ptr = 0x", " of heap object #",
+       "bytes of that container no typed pointer carves (free memory, not transferred): declare what it points to "
+       "(TTST_POINTS_TO) or that it points to free memory (TTST_FREE_SLOTS, TTST_FREE_LIST)"}}},
+    {"a free client's stale pointer, its list not declared (TTST_FREE_LIST), carves where a label lives",
+     "carve_v1_nolist", "carve_v2_nolist",
+     {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: node at +40 of heap object #",
+      {"is larger than its room in the container (8 bytes to the next sub-object or the end)"}}},
 };
 
 TEST_CASE("carved containers refused: a sub-object type that changed layout, pointers in uncarved bytes") {

@@ -9,7 +9,7 @@ using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
 constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7, kPointsTo = 8, kUsedN = 9,
-                  kDropped = 10, kKeepNew = 11, kTagged = 14;
+                  kDropped = 10, kKeepNew = 11, kFreeSlots = 12, kTagged = 14;
 constexpr uint8_t kBaseKind = 1, kStructKind = 2, kUnionKind = 3, kPointerKind = 5, kTypedefKind = 7;
 
 bool eq(const char* a, const char* b) { return View::compare(a, b) == 0; }
@@ -76,7 +76,8 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
         continue;
       }
       if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom &&
-          a.kind != kContainer && a.kind != kPointsTo && a.kind != kUsedN && a.kind != kDropped && a.kind != kKeepNew)
+          a.kind != kContainer && a.kind != kPointsTo && a.kind != kUsedN && a.kind != kDropped && a.kind != kKeepNew &&
+          a.kind != kFreeSlots)
         continue;
       if ((a.kind == kRenamedFrom || a.kind == kDropped) && !side) continue;  // about a version older than v1
       if (a.kind == kDropped) {  // names a member of the OLDER version's struct
@@ -115,6 +116,7 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   }
   if (member && a.kind == kUsedN)  // "used=N": a sibling of the holder
     return starts(v.str(a.arg), "used=") && resolve_members(v, newer, target, kRuleDefault, nullptr, false, v.str(a.arg));
+  if (member && a.kind == kFreeSlots) return add_free_slots(v, newer, target, v.str(a.arg));
   if (a.kind == kPointsTo || a.kind == kUsedN) return false;  // members only
   if (member && a.kind == kKeepNew) return false;              // globals only
   if (member)
@@ -153,6 +155,8 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   e.keep_at = e.keep_new && starts(v.str(a.arg), "at=") ? v.str(a.arg) + 3 : nullptr;
   if (e.keep_at) e.rule = kRuleDefault;  // the global itself is transferred
   if (e.keep_new) ++keep_new_count_;
+  e.free_form = 0, e.free_link = nullptr;
+  if (a.kind == kFreeSlots) return add_free_global(v, newer, *g, e, v.str(a.arg));
   (void)newer;
   return true;
 }
@@ -218,7 +222,7 @@ bool Annotations::resolve_members(const View& v, bool newer, const char* target,
       for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
       members_ = bigger, member_capacity_ *= 2;
     }
-    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk, count, pointee, used, dropped};
+    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk, count, pointee, used, dropped, 0, -1};
     found = true;
   }
   return found;
@@ -397,6 +401,91 @@ int64_t Annotations::newer_member_renamed_from(uint32_t type, const char* old_na
     if (m.old_name && m.newer && m.type == type && eq(m.old_name, old_name)) return m.index;
   }
   return -1;
+}
+
+// FREE_SLOTS(holder[, count=N | link=M]): resolved like any member annotation,
+// then each holder entry gets its form; "count=N" is also a USED_N on the holder
+// (the slots past the count are stale), "link=M" adds an entry for member M of
+// the holder's element type (the link), which marks that type a free list's.
+bool Annotations::add_free_slots(const View& v, bool newer, const char* target, const char* arg) {
+  uint32_t first = member_count_;
+  bool counted = starts(arg, "count=");
+  if (!resolve_members(v, newer, target, kRuleDefault, nullptr, false, counted ? arg : nullptr)) return false;
+  // resolve_members reads "used=": the count sibling of "count=N" resolved here.
+  uint32_t last = member_count_;
+  bool any = false;
+  for (uint32_t i = first; i < last; ++i) {
+    MemberEntry& e = members_[i];
+    const ImageType& holder_struct = v.type(e.type);
+    const ImageType& holder = v.type(v.strip(v.members(holder_struct)[e.index].type));
+    if (holder.kind != kPointerKind) continue;  // a holder is a pointer
+    if (!arg[0]) {
+      e.free_form = kFreePointer, e.free_arg = -1, any = true;
+    } else if (counted) {
+      int64_t count = sibling(v, holder_struct, arg, "count=");
+      if (count < 0) continue;
+      e.free_form = kFreeSlotArray, e.free_arg = count, e.used = count, any = true;
+      ++used_count_;
+    } else if (starts(arg, "link=")) {
+      const ImageType& element = v.type(v.strip(holder.target));
+      int64_t link = element.kind == kStructKind ? sibling(v, element, arg, "link=") : -1;
+      if (link < 0) continue;
+      e.free_form = kFreeList, e.free_arg = link, any = true;
+      if (!add_free_entry(newer, v.strip(holder.target), uint32_t(link), kFreeLink, -1)) return false;
+    }
+  }
+  if (any) ++free_count_;
+  return any;
+}
+
+bool Annotations::add_free_entry(bool newer, uint32_t type, uint32_t index, uint8_t form, int64_t arg) {
+  if (member_count_ == member_capacity_) {
+    auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * member_capacity_ * 2));
+    if (!bigger) return false;
+    for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
+    members_ = bigger, member_capacity_ *= 2;
+  }
+  MemberEntry e{};
+  e.newer = newer, e.type = type, e.index = index, e.chunk = e.count = e.used = -1;
+  e.free_form = form, e.free_arg = arg;
+  members_[member_count_++] = e;
+  return true;
+}
+
+Annotations::FreeForm Annotations::member_free(bool newer, uint32_t type, uint32_t index, int64_t* arg) const {
+  for (uint32_t i = 0; i < member_count_; ++i) {
+    const MemberEntry& m = members_[i];
+    if (m.free_form && m.newer == newer && m.type == type && m.index == index)
+      return *arg = m.free_arg, FreeForm(m.free_form);
+  }
+  return kFreeNone;
+}
+
+bool Annotations::free_element_type(bool newer, uint32_t type) const {
+  for (uint32_t i = 0; i < member_count_; ++i)
+    if (members_[i].free_form == kFreeLink && members_[i].newer == newer && members_[i].type == type) return true;
+  return false;
+}
+
+// FREE_SLOTS on a global holder: "" (it points to free memory) or "link=M" (a
+// free list; M a member of the element type the global points to).
+bool Annotations::add_free_global(const View& v, bool newer, const dwarfmeta::image::ImageGlobal& g, GlobalEntry& e,
+                                  const char* arg) {
+  const ImageType& holder = v.type(v.strip(g.type));
+  if (holder.kind != kPointerKind) return --global_count_, false;
+  if (!arg[0]) return e.free_form = kFreePointer, ++free_count_, true;
+  const ImageType& element = v.type(v.strip(holder.target));
+  int64_t link = starts(arg, "link=") && element.kind == kStructKind ? sibling(v, element, arg, "link=") : -1;
+  if (link < 0) return --global_count_, false;
+  e.free_form = kFreeList, e.free_link = v.str(v.members(element)[link].name);
+  ++free_count_;
+  return add_free_entry(newer, v.strip(holder.target), uint32_t(link), kFreeLink, -1);
+}
+
+Annotations::FreeForm Annotations::global_free(const char* id, const char** link) const {
+  for (uint32_t i = 0; i < global_count_; ++i)
+    if (globals_[i].free_form && eq(globals_[i].id, id)) return *link = globals_[i].free_link, FreeForm(globals_[i].free_form);
+  return kFreeNone;
 }
 
 }  // namespace ttst::stfw

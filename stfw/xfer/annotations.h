@@ -79,6 +79,18 @@ class Annotations {
   // this pointer member points to are in use, else -1.
   int64_t member_used(bool newer, uint32_t type, uint32_t index) const;
   bool has_used() const { return used_count_ > 0; }
+  // FREE_SLOTS (ttst_abi.h §1, kind 12): the form of member `index` of `type`
+  // (kFreeNone, or a holder: kFreePointer, kFreeSlotArray with *arg its count
+  // sibling, kFreeList with *arg the link member of the element type; or
+  // kFreeLink: the link member of a free list's element type).
+  enum FreeForm : uint8_t { kFreeNone = 0, kFreePointer = 1, kFreeSlotArray = 2, kFreeList = 3, kFreeLink = 4 };
+  bool has_free() const { return free_count_ > 0; }
+  FreeForm member_free(bool newer, uint32_t type, uint32_t index, int64_t* arg) const;
+  // FREE_SLOTS on a global (by state ID): kFreePointer, or kFreeList with *link
+  // the link member's name (kFreeSlotArray needs a sibling: members only).
+  FreeForm global_free(const char* id, const char** link) const;
+  // A free list's element type (stripped): some member is its link.
+  bool free_element_type(bool newer, uint32_t type) const;
 
   // KEEP_NEW (ttst_abi.h §1, kind 11): is this global (by its ID in either
   // version) kept as the destination's start-up value, with the graph it reaches
@@ -112,6 +124,8 @@ class Annotations {
     bool container;        // CONTAINER: the blocks it points to are containers
     bool keep_new;         // KEEP_NEW: the destination's start-up graph is kept
     const char* keep_at;   // KEEP_NEW "at=path": the root is that member of *global
+    uint8_t free_form;     // FREE_SLOTS on a global: kFreePointer or kFreeList (0: none)
+    const char* free_link;  // kFreeList: the link member's name in the element type
   };
   struct MemberEntry {
     Rule rule;
@@ -124,7 +138,15 @@ class Annotations {
     uint32_t pointee;      // POINTS_TO: a pointer type of this image whose target is T, or 0
     int64_t used;          // USED_N: the sibling member holding the used element count, or -1
     bool dropped;          // DROPPED (given in the newer version, about the older's member)
+    uint8_t free_form;     // FREE_SLOTS: a FreeForm
+    int64_t free_arg;      // FREE_SLOTS: the count sibling (kFreeSlotArray) or link member (kFreeList)
   };
+  // FREE_SLOTS on member holders (annotations.cc, its end).
+  bool add_free_slots(const dwarfmeta::image::View& v, bool newer, const char* target, const char* arg);
+  bool add_free_entry(bool newer, uint32_t type, uint32_t index, uint8_t form, int64_t arg);
+  bool add_free_global(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageGlobal& g,
+                       GlobalEntry& e, const char* arg);
+  uint32_t free_count_ = 0;
   bool add(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a);
   bool resolve_members(const dwarfmeta::image::View& v, bool newer, const char* target, Rule rule,
                        const char* old_name, bool container = false, const char* arg = nullptr,

@@ -208,6 +208,7 @@ void Engine::mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, 
   Object& o = objects_[reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu];
   if (o.flags & (kGlobal | kFromLibrary | kCarved)) return;
   if (src_meta().type(src_meta().strip(ty.target)).kind == kPointer) {  // an array of pointers to containers
+    o.flags |= kHoldsContainers;  // its pointers hold containers at their bases (engine_free.cc)
     const uint8_t* elems = source_bytes(o.addr, o.size);
     for (uint64_t k = 0; elems && k + 8 <= o.size && k / 8 < limit; k += 8)
       mark_containers(ty.target, elems + k, chunk, ~0ull, depth + 1);

@@ -8,6 +8,7 @@
 //   engine_pointers.cc   pointer translation (objects, functions, strings, libraries)
 //   engine_mapping.cc    where each object goes: allocated in F / found in R
 //   engine_containers.cc carved containers: slab pages / pool blocks and their sub-objects
+//   engine_free.cc       free memory declared by its holders (TTST_FREE_SLOTS, TTST_FREE_LIST)
 //   engine_writing.cc    writing, superseded start-up objects, kernel-held words
 //   engine_values.cc     values in pointer members: tagged unions, mixed members, return-type typing
 //   engine.cc            transfer(): runs the phases
@@ -99,6 +100,8 @@ inline bool streq(const char* a, const char* b) { return View::compare(a, b) == 
 // carved in one (not a heap block: it lives and moves with its container).
 constexpr uint32_t kGlobal = 1u << 30, kReadonly = 1u << 29, kQueued = 1u << 28, kFromLibrary = TTST_HEAP_F_FROM_LIB;
 constexpr uint32_t kContainer = 1u << 27, kCarved = 1u << 26;
+constexpr uint32_t kFreeSlots = 1u << 23;  // a heap array of pointers to free slots (TTST_FREE_SLOTS_N)
+constexpr uint32_t kHoldsContainers = 1u << 22;  // a heap array of pointers to containers (slab_list)
 // Heap objects a TTST_XFER_OWNS member points to (engine_plugin.cc): the plugin's;
 // claimed: the plugin created (forward) or asked for (backward) its destination.
 constexpr uint32_t kOwned = 1u << 20, kOwnedClaimed = 1u << 19;
@@ -443,6 +446,34 @@ class Engine {
   uint32_t* carved_index_ = nullptr;  // and their table indices
   uint64_t carved_capacity_ = 0;      // a power of two
 
+  // ---- free memory declared by its holders (engine_free.cc, TTST_FREE_SLOTS) ------------------
+  // A pointer into a container's free bytes (no sub-object holds them) is refused
+  // unless it is declared free: a FREE_SLOTS holder, an element of a FREE_SLOTS_N
+  // array, or any pointer inside an element of a FREE_LIST (free elements type
+  // nothing; their pointers are translated where they can be, else carried).
+  void declare_free(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
+                    const uint8_t* struct_src);
+  Annotations::FreeForm free_form(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
+                                  int64_t* src_arg);
+  void declare_free_list(uint32_t src_holder_type, uint32_t dst_holder_type, uint64_t p, int64_t link);
+  Annotations::FreeForm global_free_form(const Object& o, int64_t* link);
+  bool free_element_at(uint32_t src_type, uint32_t dst_type, const uint8_t* src);
+  bool add_free_element(uint64_t addr);
+  bool is_free_element(uint64_t addr) const;
+  uint64_t source_address(const uint8_t* src) const;
+  bool translate_quietly(uint64_t v, uint64_t* out);
+  bool held_by_sub_object(uint64_t v, const Object& container) const;
+  void refuse_free_byte_pointer(uint64_t v, const Object& container);
+  void undeclare_pass_containers();
+  bool snapshot_containers();
+  bool holds_containers(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index) const;
+  bool free_pointer_ = false;         // the pointer walked now may point to free memory
+  bool container_ref_ = false;        // the pointer walked now is a holder's: to a container's base
+  bool free_element_ = false;         // the value walked now lies in a free list's element
+  uint64_t* free_elements_ = nullptr;  // their addresses (open addressing, 0: empty)
+  uint64_t free_capacity_ = 0, free_element_count_ = 0;
+  uint8_t* initial_container_ = nullptr;  // per heap object: a container before the typing passes
+  uint32_t initial_container_count_ = 0;
   // ---- blind spots (engine_blind_spots.cc): what a plain transfer would carry wrong, R == P ----
   uint32_t source_named_like(uint32_t dst_type) const;
   bool refuse_untyped_layout(const Object& o);

@@ -43,7 +43,8 @@ bool Engine::resolve_annotations() {
   const View& meta = bad_in_newer ? newer : older;
   static const char* const kinds[] = {"",          "IXFER",       "PXFER",    "RENAMED_FROM",
                                       "NO_TRANSFER", "ALLOCATOR", "DEALLOCATOR", "CONTAINER",
-                                      "POINTS_TO",   "USED_N",    "DROPPED",     "KEEP_NEW"};
+                                      "POINTS_TO",   "USED_N",    "DROPPED",     "KEEP_NEW",
+                                      "FREE_SLOTS"};
   fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: annotation TTST_")
       .text(bad->kind == TTST_ANNOT_TAGGED ? "TAGGED" : kinds[bad->kind < sizeof kinds / sizeof kinds[0] ? bad->kind : 0])
       .text("(")

@@ -11,7 +11,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
   if (mode_ != kType && library_handle(src_ty, src, dst)) return;  // the library's object: kept
   if (mode_ == kZero) return zero(dst, 8);
   if (mode_ == kType) {
-    if (v < 4096) return;
+    if (v < 4096 || free_element_) return;  // a free list's element types nothing (engine_free.cc)
     ttst_heap_desc* target = base_descriptor(v);
     if (target && target->offset == src_meta().strip(src_ty.target) + 1) return;  // already typed so
     int64_t index = target ? int64_t(reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu) : object_holding(v);
@@ -24,6 +24,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
     if (src_pointee == 0 || pointee_ty.kind == kFunc || pointee_ty.size == 0) return;
     if (v == o.addr && !(o.flags & kContainer)) declare_by_type(o, src_pointee, dst_ty.target);
     if (o.flags & kContainer) return carve(uint32_t(index), v, src_pointee, dst_ty.target);
+    if (v != o.addr && free_element_count_ && is_free_element(v)) return;  // its stale pointers declare nothing
     if (v != o.addr) return declare_behind_interior(o, v, src_pointee);  // only base pointers type an object
     uint32_t dst_pointee = dst_meta().strip(dst_ty.target);
     if (dst_pointee == 0) dst_pointee = counterpart(src_pointee);
@@ -65,6 +66,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
   }
   result_.bytes += 8;
   uint64_t translated = 0;
+  if (free_element_) return store_uint(dst, 8, translate_quietly(v, &translated) ? translated : v);
   pointee_hint_ = src_meta().strip(src_ty.target);  // decides a boundary (engine_blind_spots.cc)
   bool translated_ok = translate(v, &translated);
   pointee_hint_ = 0;
@@ -186,6 +188,9 @@ bool Engine::translate_into_object(uint64_t v, const Object& o, uint64_t* out) {
     return false;
   }
   if (o.dst_addr == 0) return target_missing(v, o), false;
+  if ((o.flags & kContainer) && !free_pointer_ && !free_element_ && !(container_ref_ && v == o.addr) &&
+      !held_by_sub_object(v, o))
+    return refuse_free_byte_pointer(v, o), false;  // into free memory (engine_free.cc)
   uint64_t off = v - o.addr, dst_off = 0;
   bool ok;
   if (o.flags & kGlobal)

@@ -30,7 +30,7 @@ void Engine::refuse_too_deep(const char* what) {
 // in the current mode (typing, zeroing or writing).
 void Engine::walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
   if (failed()) return;
-  if (mode_ == kWrite && is_intptr(src_meta(), src_type) && looks_like_pointer(load_uint(src, 8))) {
+  if (mode_ == kWrite && !free_element_ && is_intptr(src_meta(), src_type) && looks_like_pointer(load_uint(src, 8))) {
     fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     message_.text(" = ")
         .hex(load_uint(src, 8))
@@ -81,7 +81,7 @@ void Engine::walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src
   const ImageType& dst_ty = dst_meta().type(dst_type);
   if (src_ty.kind != dst_ty.kind) return refuse_kind_change(src_type, dst_type);
   if (mode_ == kType) return;
-  if (mode_ == kWrite && has_pointer(src_type))
+  if (mode_ == kWrite && has_pointer(src_type) && !free_element_)  // (a free element's bytes: carried)
     for (uint32_t i = 0; i < src_meta().member_count(src_ty); ++i) {
       const ImageMember& m = src_meta().members(src_ty)[i];
       if (!has_pointer(m.type) || m.offset + 8 > src_ty.size || !looks_like_pointer(load_uint(src + m.offset, 8)))
@@ -113,16 +113,28 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
   const ImageMember* src_members = src_meta().members(src_ty);
   const ImageMember* dst_members = dst_meta().members(dst_ty);
   int32_t library = library_embedded_count_ ? embedded_adapter(src_type) : -1;  // libevent's struct event...
+  const bool was_free_element = free_element_;  // TTST_FREE_LIST: an element on a free list (engine_free.cc)
+  if (annotations_.has_free() && !free_element_) free_element_ = free_element_at(src_type, dst_type, src);
   for (uint32_t i = 0; i < pairs[0] && !failed(); ++i) {
     const ImageMember& src_member = src_members[pairs[1 + 2 * i]];
     const ImageMember& dst_member = dst_members[pairs[2 + 2 * i]];
     path_[path_depth_].name = dst_meta().str(dst_member.name), path_[path_depth_].index = 0;
     ++path_depth_;
     Rule rule = member_rule(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]);
-    if (mode_ == kType && annotations_.has_containers())  // a holder of carved containers
+    if (mode_ == kType && annotations_.has_containers() && !free_element_)  // a holder of carved containers
       declare_in_member(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src);
-    if (mode_ == kType && annotations_.has_used())  // TTST_USED_N: the array's used length
+    if (mode_ == kType && annotations_.has_used() && !free_element_)  // TTST_USED_N: the array's used length
       limit_used(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src);
+    if (mode_ == kType && annotations_.has_free() && !free_element_)  // TTST_FREE_SLOTS_N / TTST_FREE_LIST holders
+      declare_free(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src);
+    int64_t free_arg = -1;
+    const bool was_free_pointer = free_pointer_;  // TTST_FREE_SLOTS(holder): it may point to free memory
+    if (annotations_.has_free() && free_form(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], &free_arg) ==
+                                       Annotations::kFreePointer)
+      free_pointer_ = true;
+    const bool was_container_ref = container_ref_;  // a holder of containers: to their bases
+    if (annotations_.has_containers() && holds_containers(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]))
+      container_ref_ = true;
     if (rule != kRuleDefault)
       transfer_annotated(rule, src + src_member.offset, type_size(src_meta(), src_member.type),
                          dst ? dst + dst_member.offset : nullptr, type_size(dst_meta(), dst_member.type));
@@ -136,8 +148,10 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
       ;
     else if (!pointer_member_value(src_type, pairs[1 + 2 * i], src))  // mixed members (engine_values.cc)
       walk(src_member.type, dst_member.type, src + src_member.offset, dst ? dst + dst_member.offset : nullptr);
+    free_pointer_ = was_free_pointer, container_ref_ = was_container_ref;
     --path_depth_;
   }
+  free_element_ = was_free_element;
   if (library >= 0) library_written(library, src_type, dst_type, src, dst);
 }
 

@@ -15,13 +15,16 @@ bool Engine::type_objects() {
   declare_header_blocks();
   declare_in_globals();
   if (container_count_ && !prepare_carving()) return false;
+  if (annotations_.has_free() && !snapshot_containers()) return false;
   const Result before = result_;
   for (int pass = 0;; ++pass) {
     uint32_t known = container_count_;
+    uint64_t known_free = free_element_count_;  // TTST_FREE_LIST elements found (engine_free.cc)
     bool typed = type_pass();
-    if (container_count_ == known) return typed && finish_carving();
-    if (pass == 4) {
-      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: containers declared inside containers more than 4 levels deep");
+    if (container_count_ == known && free_element_count_ == known_free) return typed && finish_carving();
+    if (free_element_count_ != known_free) undeclare_pass_containers();
+    if (pass == 6) {
+      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: containers declared inside containers (or free lists found in them) more than 6 levels deep");
       return false;
     }
     result_ = before, message_.used = 0;
@@ -161,7 +164,16 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
   }
   path_depth_ = 0;
   if (o.flags & kGlobal) {
+    const bool holder = annotations_.has_containers() &&  // a holder of containers: to their bases
+                        annotations_.container_global(src_meta().str(src_meta().global_at(o.src_global).id));
+    container_ref_ = holder;
+    int64_t link = -1;  // a FREE_SLOTS / FREE_LIST global (engine_free.cc)
+    Annotations::FreeForm form = annotations_.has_free() ? global_free_form(o, &link) : Annotations::kFreeNone;
+    if (form == Annotations::kFreeList && mode_ == kType)
+      declare_free_list(o.src_type, dst_meta().global_at(o.dst_global).type, load_uint(src, 8), link);
+    free_pointer_ = form == Annotations::kFreePointer;
     walk(o.src_type, o.dst_type, src, dst);
+    container_ref_ = free_pointer_ = false;
     return;
   }
   if (o.flags & kCarved) return walk_carved(o, src, dst);
@@ -183,12 +195,17 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
     return;
   }
   const CompiledPlan* plan = facts.plan;
+  const bool was_free_pointer = free_pointer_;
+  if (o.flags & kFreeSlots) free_pointer_ = true, plan = nullptr;  // TTST_FREE_SLOTS_N's slots (engine_free.cc)
+  const bool was_container_ref = container_ref_;
+  if (o.flags & kHoldsContainers) container_ref_ = true, plan = nullptr;  // slab_list: to the pages' bases
   for (uint64_t k = 0; k < count && !failed(); ++k) {
     if (plan && k + kAhead < count) prefetch_plan_targets(*plan, src + (k + kAhead) * src_elem_size, false);
     if (plan && apply_plan(*plan, src + k * src_elem_size, dst ? dst + k * dst_elem_size : nullptr)) continue;
     path_[0].name = nullptr, path_[0].index = k, path_depth_ = 1;
     walk(o.src_type, o.dst_type, src + k * src_elem_size, dst ? dst + k * dst_elem_size : nullptr);
   }
+  free_pointer_ = was_free_pointer, container_ref_ = was_container_ref;
   path_depth_ = 0;
 }
 

@@ -43,8 +43,12 @@ case "$name" in
     # member (and a char * into its data): POINTS_TO types and carves it (ttst.h).
     # A connection's iov / msglist entries past iovused / msgused are stale (into
     # freed reply buffers, a realloc'd iov): USED_N says they are not state.
+    # The free chunks (slabclass_t.slots[0 .. sl_curr)) and the last page's unused
+    # tail (end_page_ptr) point into the pages' free memory: FREE_SLOTS_N /
+    # FREE_SLOTS declare them (a pointer into free bytes is refused otherwise).
     export TTST_ANNOTATIONS="SLAB_N(slabclass_t.slab_list, slabs, size, item); POINTS_TO(conn.item, item); \
-USED_N(conn.iov, iovused); USED_N(conn.msglist, msgused)"
+USED_N(conn.iov, iovused); USED_N(conn.msglist, msgused); FREE_SLOTS_N(slabclass_t.slots, sl_curr); \
+FREE_SLOTS(slabclass_t.end_page_ptr)"
     # glibc has no IOV_MAX without _XOPEN_SOURCE; 1.2's `inline` functions are GNU89.
     ./autogen.sh >>"$log" 2>&1 || fail autogen
     ./configure ${ttst_cc:+CC="$ttst_cc"} CFLAGS="-g -O0 -fgnu89-inline -DIOV_MAX=1024" >>"$log" 2>&1 || fail configure
@@ -66,7 +70,12 @@ USED_N(conn.iov, iovused); USED_N(conn.msglist, msgused)"
       # Pool blocks (ngx_create_pool / ngx_palloc_block): each starts with its
       # ngx_pool_t header and is reached as ngx_pool_t * (c->pool, d.next): a
       # container whose sub-objects typed pointers carve (stfw/README.md).
-      export TTST_ANNOTATIONS="CONTAINER(ngx_pool_t, ngx_pool_t)"
+      # Free connections (cycle->free_connections, linked by c->data) keep the
+      # c->pool, c->log and c->buffer of their closed connection (freed blocks,
+      # maybe reused): FREE_LIST says they are not state but for what
+      # ngx_get_connection reads (data, read, write), so their stale pointers
+      # declare and carve nothing.
+      export TTST_ANNOTATIONS="CONTAINER(ngx_pool_t, ngx_pool_t); FREE_LIST(ngx_cycle_t.free_connections, data)"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure
     else

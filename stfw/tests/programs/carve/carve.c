@@ -17,7 +17,10 @@
  * v1 builds its state, prints "ready" and loops through an update point; v2,
  * once its state is transferred in, checks every item and node, allocates new
  * items (from the free slots and the page tails) and prints one line. A conn
- * halfway through a set holds an unlinked item by `void *` (POINTS_TO in BUILD). */
+ * halfway through a set holds an unlinked item by `void *` (POINTS_TO in BUILD).
+ * The free chunks and page tails are declared free memory (TTST_FREE_SLOTS_N,
+ * TTST_FREE_SLOTS; NO_FREE_SLOTS: without, refused), and a client table's free
+ * entries a free list (TTST_FREE_LIST; NO_FREE_LIST: without, refused). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +54,13 @@ typedef struct {
   unsigned int list_size;
 } slabclass_t;
 TTST_SLAB_N(slabclass_t.slab_list, slabs, size, item); /* pages: slab_list[0 .. slabs) */
+#ifndef NO_FREE_SLOTS
+/* The free chunks (slots[0 .. sl_curr)) and the last page's unused tail: pointers
+ * into free memory of the pages, declared so (else refused: a pointer into bytes
+ * no item holds could be live data the transfer would not carry). */
+TTST_FREE_SLOTS_N(slabclass_t.slots, sl_curr);
+TTST_FREE_SLOTS(slabclass_t.end_page_ptr);
+#endif
 
 #define CLASSES 3
 #define PAGE 4096
@@ -186,6 +196,46 @@ struct cycle {
 static struct cycle *volatile cycle;
 #endif
 
+/* nginx's connections: a table whose free entries form a list linked by `data`.
+ * A closed client keeps its stale pool and first pointers (nginx keeps c->pool):
+ * its pool block was freed and reused as another client's second block, where the
+ * stale `first` now points at a label string; another closed client, the list's
+ * head, inside the table, keeps `pool` pointing to a block reused as a text
+ * buffer (declared a pool by type without FREE_LIST, its text then free memory
+ * and the live char * to it refused). FREE_LIST says the free entries are
+ * not state but for `data` and `instance` (read before reuse); without it the stale
+ * node pointer carves a node where the label is (refused: no room). */
+struct client {
+  void *data;           /* free: the next free client */
+  pool_t *pool;
+  struct node *first;
+  int fd;
+  unsigned instance : 1; /* toggled at each reuse (nginx's rev->instance) */
+};
+struct server {
+  struct client *clients;
+  struct client *free_clients;
+  unsigned nfree;
+};
+static struct server srv;
+#ifndef NO_FREE_LIST
+TTST_FREE_LIST(struct server.free_clients, data);
+#endif
+
+/* Spare entries of a free list held by a global, linked by `void *link`, carved in
+ * a client's pool block: FREE_LIST(spares, link) types each (the `void *` links
+ * would not), and their stale `was` (pointing at a label string) carves nothing. */
+struct spare {
+  void *link;
+  struct node *was;     /* stale: where a node was, now a label */
+  char tag[8];
+};
+static struct spare *spares;
+static char *textbuf;   /* a block a free client's stale `pool` points to (by type: no container) */
+#ifndef NO_FREE_LIST
+TTST_FREE_LIST(spares, link);
+#endif
+
 static pool_t *pool_block(void) {
   pool_t *p = malloc(POOL_BLOCK);
   p->last = (char *)(p + 1), p->end = (char *)p + POOL_BLOCK, p->next = 0, p->failed = 0;
@@ -202,6 +252,30 @@ static void *palloc(size_t n) {
   void *m = p->last;
   p->last += n;
   return m;
+}
+
+static void *cpalloc(pool_t *p, size_t n) {
+  void *m = p->last;
+  p->last += (n + 7) & ~(size_t)7;
+  return m;
+}
+static struct client *client_open(int fd) {
+  struct client *c = srv.free_clients;
+  srv.free_clients = c->data, --srv.nfree;
+  c->data = 0, c->fd = fd, c->instance = !c->instance, c->pool = pool_block(), c->first = 0;
+  return c;
+}
+static void client_close(struct client *c) {
+  free(c->pool);  /* c->pool and c->first stay as they were: stale */
+  c->fd = -1, c->data = srv.free_clients, srv.free_clients = c, ++srv.nfree;
+}
+static struct node *client_node(struct client *c, pool_t *p, long value) {
+  struct node *nd;
+  char *label = cpalloc(p, 8);
+  snprintf(label, 8, "c%ld", value);
+  nd = cpalloc(p, sizeof *nd);
+  nd->value = value, nd->label = label, nd->next = c->first, c->first = nd;
+  return nd;
 }
 
 /* A zmalloc-style header wrapper: the size before the object (BUILD declares
@@ -274,6 +348,26 @@ int main(void) {
     own->last += sizeof(struct cycle);
     cycle->pool = own, cycle->log.level = 7, cycle->log.next = 0, cycle->logp = &cycle->log, cycle->generation = 42;
 #endif
+    srv.clients = calloc(4, sizeof(struct client));
+    for (int k = 3; k >= 0; --k)
+      srv.clients[k].fd = -1, srv.clients[k].data = srv.free_clients, srv.free_clients = &srv.clients[k], ++srv.nfree;
+    struct client *a = client_open(10), *b = client_open(11), *d = client_open(13);
+    cpalloc(a->pool, 8), a->first = cpalloc(a->pool, sizeof(struct node));  /* a's node at +40 of its block */
+    client_node(b, b->pool, 1);
+    client_close(a);                       /* a's block freed ... */
+    b->pool->next = pool_block();          /* ... and reused as b's second block */
+    cpalloc(b->pool->next, 8);             /* 8 bytes, then a label at +40 and a node at +48: */
+    client_node(b, b->pool->next, 2);      /* a's stale `first` (+40) points at the label */
+    client_close(d);                       /* clients[2]: the free list's head (inside the table), then a */
+    textbuf = malloc(POOL_BLOCK);          /* d's stale pool_t * points here: no pool */
+    strcpy(textbuf, "text of a reused block");
+    struct spare *sp[3];                   /* three spares after b's first node: s1 -> s2 -> s3 */
+    for (int k = 0; k < 3; ++k) {
+      sp[k] = cpalloc(b->pool, sizeof *sp[k]);
+      snprintf(sp[k]->tag, sizeof sp[k]->tag, "s%d", k + 1);
+      sp[k]->was = (struct node *)b->first->next->label;  /* b's first node's label (+32) */
+    }
+    for (int k = 2; k >= 0; --k) sp[k]->link = spares, spares = sp[k];
     char *reply = malloc(256);  /* a reply buffer the iovecs pointed into, freed last */
     reading.iovsize = 8, reading.iov = calloc(8, sizeof(struct iovec));
     for (int i = 0; i < 6; ++i) reading.iov[i].iov_base = reply + 16 * i, reading.iov[i].iov_len = 16;
@@ -317,6 +411,18 @@ int main(void) {
       printf("items:%d/%d binary:%d cursor:%d pending:%d iov:%d dead:%d nodes:%d sum:%ld labels:%d sessions:%d after_new:%d,%d",
              items, kept, binary, cursor == ITEM_data(item_get("key-7")) + 3, pending, iov, reading.wcurr != 0,
              count, sum, labels, sessions_ok, check_items(1, 90, 5), check_items(100, 160, 1));
+      struct client *cl = srv.clients, *b = &cl[1];
+      int free_list = srv.free_clients == &cl[2] && cl[2].data == &cl[0] && cl[0].data == &cl[3] && !cl[3].data &&
+                      srv.nfree == 3 && cl[0].instance == 1 && cl[2].instance == 1 && cl[3].instance == 0 &&
+                      b->instance == 1 && !strcmp(textbuf, "text of a reused block");
+      int b_ok = b->fd == 11 && b->first && b->first->value == 2 && !strcmp(b->first->label, "c2") &&
+                 b->first->next && b->first->next->value == 1 && !strcmp(b->first->next->label, "c1");
+      struct spare *s1 = spares, *s2 = s1 ? s1->link : 0, *s3 = s2 ? s2->link : 0;
+      int spare_ok = s1 && s2 && s3 && !s3->link && !strcmp(s1->tag, "s1") && !strcmp(s2->tag, "s2") &&
+                     !strcmp(s3->tag, "s3") && (char *)s2 == (char *)s1 + sizeof *s1;
+      struct client *again = client_open(12);  /* reused: d's entry, its instance toggled back */
+      printf(" clients:%d,%d,%d,%d", free_list, b_ok, again == &cl[2] && again->instance == 0 && srv.free_clients == &cl[0],
+             spare_ok);
 #ifdef CYCLE_POOL
       printf(" cycle:%d", cycle->generation == 42 && (pool_t *)cycle == cycle->pool + 1 && cycle->logp == &cycle->log &&
                               cycle->logp->level == 7 && cycle->pool->last == (char *)(cycle + 1));
