@@ -213,6 +213,11 @@ Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, con
              "fix the plugin (ttst-meta xfer-skeleton generates its types and functions); the old version keeps "
              "serving",
              std::nullopt, line);
+  if (out.status == TTST_STFW_STATUS_BAD_INPUT && line.rfind("bad input: annotation", 0) == 0)  // the user's annotation
+    rollback(Reason::kBadInput, "the " + dir + " transfer refused an annotation: " + line,
+             "fix or remove the annotation (ttst.h or TTST_ANNOTATIONS; stfw/README.md lists each kind's target); "
+             "the old version keeps serving",
+             std::nullopt, line);
   if (out.status == TTST_STFW_STATUS_INVARIANT || out.status == TTST_STFW_STATUS_AMBIGUOUS)
     rollback(Reason::kInvariant, "the " + dir + " transfer refused: " + line,
              "add transfer code or annotations for this object (see ttst-meta plan)", std::nullopt, line);
