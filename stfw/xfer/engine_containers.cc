@@ -57,7 +57,28 @@ bool Engine::prepare_carving() {
   while (carved_capacity_ < 2 * bound + 16) carved_capacity_ <<= 1;
   carved_slots_ = alloc<uint64_t>(carved_capacity_);
   carved_index_ = alloc<uint32_t>(carved_capacity_);
+  if (carved_slots_) zero(carved_slots_, carved_capacity_ * 8);
+  carved_used_ = 0;
   return !failed();
+}
+
+// The bound above counts the pointers stored in the source's memory; roots outside
+// it (registers of the source's frames) can carve more. Doubled, never full: a full
+// open-addressing table would make the insertion probe forever (a hang, not a refusal).
+bool Engine::grow_carved_table() {
+  uint64_t capacity = carved_capacity_ * 2;
+  uint64_t* slots = alloc<uint64_t>(capacity);
+  uint32_t* index = alloc<uint32_t>(capacity);
+  if (failed()) return false;
+  zero(slots, capacity * 8);
+  for (uint64_t k = 0; k < carved_capacity_; ++k) {
+    if (carved_slots_[k] == 0) continue;
+    uint64_t h = (carved_slots_[k] * 0x9e3779b97f4a7c15ull) & (capacity - 1);
+    while (slots[h] != 0) h = (h + 1) & (capacity - 1);
+    slots[h] = carved_slots_[k], index[h] = carved_index_[k];
+  }
+  carved_slots_ = slots, carved_index_ = index, carved_capacity_ = capacity;
+  return true;
 }
 
 // The typing of a discarded pass undone (containers stay declared).
@@ -74,6 +95,7 @@ void Engine::reset_typing() {
   zero(site_types_, sizeof site_types_);
   zero(site_plans_, sizeof site_plans_);
   if (carved_slots_) zero(carved_slots_, carved_capacity_ * 8);
+  carved_used_ = 0;
 }
 
 // Blocks allocated by a declared header wrapper (their site is in it): containers
@@ -294,6 +316,7 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
     fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: more sub-objects carved than words point into containers");
     return;
   }
+  if (2 * (carved_used_ + 1) > carved_capacity_ && !grow_carved_table()) return;
   uint32_t i = object_count_++;
   Object& o = objects_[i];
   zero(&o, sizeof o);
@@ -304,7 +327,7 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
   o.flags = kCarved, o.src_global = index, o.dst_global = 0xffffffffu;
   uint64_t h = (v * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);
   while (carved_slots_[h] != 0) h = (h + 1) & (carved_capacity_ - 1);
-  carved_slots_[h] = v, carved_index_[h] = i;
+  carved_slots_[h] = v, carved_index_[h] = i, ++carved_used_;
   queue_for_typing(i);
 }
 

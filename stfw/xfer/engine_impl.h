@@ -445,6 +445,8 @@ class Engine {
   uint64_t* carved_slots_ = nullptr;  // typing: sub-objects by address (open addressing, 0: empty)
   uint32_t* carved_index_ = nullptr;  // and their table indices
   uint64_t carved_capacity_ = 0;      // a power of two
+  uint64_t carved_used_ = 0;          // its occupied slots (kept at most half)
+  bool grow_carved_table();
 
   // ---- free memory declared by its holders (engine_free.cc, TTST_FREE_SLOTS) ------------------
   // A pointer into a container's free bytes (no sub-object holds them) is refused
