@@ -7,6 +7,8 @@
 #include <sstream>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
 #include "inject/agent/agent_abi.h"
 #include "inject/agent_session.h"
 #include "inject/memory.h"
@@ -235,6 +237,12 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
   switch (out.kind) {
     case inject::AgentOutcome::Kind::kFinished: {
       Transfer done = finished(t, out, dir);
+      // The agent's per-phase cycles and CPU time (-v): where a slow transfer spent its time.
+      const std::string line = first_line(out.output);
+      spdlog::debug("{} transfer figures: copy_cycles={} index_cycles={} type_cycles={} map_cycles={} write_cycles={} "
+                    "cpu_ns={}",
+                    dir, figure(line, "copy_cycles"), figure(line, "index_cycles"), figure(line, "type_cycles"),
+                    figure(line, "map_cycles"), figure(line, "write_cycles"), figure(line, "cpu_ns"));
       // F's registers and stack against what the transfer superseded (future_frames.h).
       if (!t.backward) settle_future_frames(*t.thread, parse_superseded(out.output));
       return done;

@@ -61,3 +61,21 @@ TEST_CASE("backward: F's objects land on R's objects of the same ID, in R's list
     for (uint64_t k = 0; k < kPayload / 8; ++k) CHECK(r_words[i][k] == fill + k);
   }
 }
+
+TEST_CASE("backward: R holding many more objects than F's table (a library's) still pairs every object") {
+  // F lists P's objects 10 then 11; R lists 40 objects F has no counterpart of, then
+  // 11, then 10: the merge pairs 10 only, the hash must find 11 behind all 40. Its
+  // table was sized by F's 2 objects (32 slots): it filled and 11 was never hashed.
+  Side f("stfw/tests/programs/state/state_v2"), r("stfw/tests/programs/state/state_v1");
+  f.add(200, 10, 1000), f.add(201, 11, 1100);
+  for (uint64_t id = 100; id < 140; ++id) r.add(id, 0, 7);
+  uint64_t* r11 = r.add(11, 0, 7);
+  uint64_t* r10 = r.add(10, 0, 7);
+  TransferRun run = run_transfer(f, r, {.backward = true});
+  INFO(run.msg);
+  REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
+  for (uint64_t k = 0; k < kPayload / 8; ++k) {
+    CHECK(r10[k] == 1000 + k);
+    CHECK(r11[k] == 1100 + k);
+  }
+}

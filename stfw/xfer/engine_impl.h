@@ -495,7 +495,8 @@ class Engine {
   bool refuse_untyped_pointer(const Object& o);
   bool allocate_in_future();
   // Backward, for what merge_counterparts left: R's objects hashed by dyn_id.
-  bool hash_counterparts();
+  // The table is sized for both sides' counts (r_objects: R's objects the merge walked).
+  bool hash_counterparts(uint64_t r_objects);
   // A walk of this process's own heap lists: false, with the message, if it failed.
   bool own_walk_succeeded(int64_t walked);
 
@@ -503,7 +504,7 @@ class Engine {
   uint64_t origin_of(const Object& o) const;
   // Backward: one walk of R's lists against the table in order; sets dst (and clips
   // dst_size to R's object) for every object whose counterpart comes in order.
-  bool merge_counterparts();
+  bool merge_counterparts(uint64_t& r_objects);  // r_objects: how many of R's it walked
 
   // ---- F's own start-up heap objects ------------------------------------------------------
   // Forward only: a global's pointer the transfer overwrites may hold an object v2's

@@ -18,11 +18,12 @@ bool Engine::map_objects() {
   // as P did, and F's lists (allocated in reverse table order) hold P's objects in
   // P's order: R's walk usually meets the counterparts in table order. A merge of
   // the two first; R's objects hashed by dyn_id only for what it leaves unmatched.
-  if (!merge_counterparts()) return false;
+  uint64_t r_objects = 0;
+  if (!merge_counterparts(r_objects)) return false;
   bool left = false;
   for (uint32_t i = global_count_; i < object_count_ && !left; ++i)
     left = objects_[i].dst_addr == 0 && origin_of(objects_[i]) != 0;
-  if (left && !hash_counterparts()) return false;
+  if (left && !hash_counterparts(r_objects)) return false;
   return place_carved(), true;
 }
 
@@ -122,11 +123,16 @@ bool Engine::allocate_in_future() {
 }
 
 // Backward, for what the merge left: R's objects hashed by dyn_id, each remaining
-// source object looked up by its origin_id.
-bool Engine::hash_counterparts() {
+// source object looked up by its origin_id. The table holds R's objects, so it is
+// sized by R's count too (the merge walked them all: it stops early only when
+// everything matched): sized by F's table alone, an R with more objects (a
+// library's, which F's table lacks) filled it, probing went quadratic and the walk
+// stopped at the full table, leaving F's objects after it without counterparts.
+bool Engine::hash_counterparts(uint64_t r_objects) {
   uint64_t capacity = 1;
   uint32_t bits = 0;
-  while (capacity < 2 * (object_count_ - global_count_) + 16) capacity <<= 1, ++bits;
+  uint64_t entries = object_count_ - global_count_ > r_objects ? object_count_ - global_count_ : r_objects;
+  while (capacity < 2 * entries + 16) capacity <<= 1, ++bits;
   struct Slot {
     uint64_t id, addr, size;
   };
@@ -154,6 +160,11 @@ bool Engine::hash_counterparts() {
       },
       &walk_state);
   if (!own_walk_succeeded(walked)) return false;
+  if (walk_state.full) {  // R's lists grew between the two walks: never in a stopped process
+    fail(TTST_STFW_STATUS_BAD_INPUT,
+         "bad input: this process's heap lists changed between two walks (more objects the second time)");
+    return false;
+  }
   for (uint32_t i = global_count_; i < object_count_; ++i) {
     Object& o = objects_[i];
     uint64_t origin = o.dst_addr ? 0 : origin_of(o);  // matched by the merge
@@ -180,7 +191,7 @@ uint64_t Engine::origin_of(const Object& o) const {
 
 // Backward: one walk of R's lists against the table in order; sets dst (and clips
 // dst_size to R's object) for every object whose counterpart comes in order.
-bool Engine::merge_counterparts() {
+bool Engine::merge_counterparts(uint64_t& r_objects) {
   struct WalkState {
     Engine* engine;
     uint32_t next;  // the next table entry to match
@@ -204,6 +215,7 @@ bool Engine::merge_counterparts() {
         return 0;
       },
       &walk_state);
+  r_objects = walked > 0 ? uint64_t(walked) : 0;
   return own_walk_succeeded(walked);
 }
 
