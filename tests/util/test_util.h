@@ -1,0 +1,38 @@
+// test_util.h — small helpers shared by the integration tests (supervisor/,
+// stfw/tests, tests/programs): the test's temp directory, a bounded poll of a
+// condition, free loopback TCP ports. Every wait takes its bound from the caller:
+// nothing here can loop forever.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+namespace ttst::testutil {
+
+// Bazel's per-test temporary directory (TEST_TMPDIR); /tmp outside Bazel.
+std::string tmpdir();
+
+// Polls `condition` every `poll` until it holds (true) or `bound` has passed (false).
+// The poll is an interval, not a synchronisation sleep: the condition is the wait.
+template <class F>
+bool await(F condition, std::chrono::milliseconds bound,
+           std::chrono::milliseconds poll = std::chrono::milliseconds(2)) {
+  const auto until = std::chrono::steady_clock::now() + bound;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(poll);
+  }
+  return true;
+}
+
+// True when 127.0.0.1:port can be bound now (0: any port); *bound gets the port.
+bool bindable(int port, int* bound = nullptr);
+// A port nothing listens on now (the kernel's choice for an ephemeral bind);
+// throws std::runtime_error when the bind fails.
+int free_port();
+// A free port whose next port is free too (a v2 binding PORT + 1); throws
+// std::runtime_error when none is found in `attempts` tries.
+int free_port_pair(int attempts);
+
+}  // namespace ttst::testutil
