@@ -34,49 +34,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/util/test_util.h"
+
 namespace {
+
+using ttst::testutil::tmpdir;
+using ttst::testutil::await;
+// The bound of every await here (its conditions' worst case on a loaded box).
+constexpr std::chrono::milliseconds kAwait{10000};
 
 const std::string kSupervise = "supervisor/ttst-supervise";
 const std::string kDir = "supervisor/tests/";
 
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
-
-template <class F>
-bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(10000)) {
-  auto until = std::chrono::steady_clock::now() + bound;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a polling interval, not a wait
-  }
-  return true;
-}
-
-// A port nothing listens on now (the kernel's choice for an ephemeral bind).
-// True when 127.0.0.1:port can be bound now (0: any port); *bound gets the port.
-bool bindable(int port, int* bound = nullptr) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  close(fd);
-  if (ok && bound) *bound = ntohs(a.sin_port);
-  return ok;
-}
-
 // A free port whose next port is free too: listener_v2_port binds PORT + 1.
-int free_port() {
-  for (;;) {
-    int port = 0;
-    if (bindable(0, &port) && port < 65535 && bindable(port + 1)) return port;
-  }
-}
+int free_port() { return ttst::testutil::free_port_pair(1000); }
 
 // One connection: the line the server answers ("" when it cannot connect).
 std::string ask(int port) {
@@ -173,7 +144,7 @@ struct Server {
       execl(binary.c_str(), binary.c_str(), where.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    REQUIRE(await([&] { return !(path.empty() ? ask(port) : ask_unix(path)).empty(); }));  // listening and serving
+    REQUIRE(await([&] { return !(path.empty() ? ask(port) : ask_unix(path)).empty(); }, kAwait));  // listening and serving
   }
   ~Server() {
     ::kill(pid, SIGKILL);

@@ -27,26 +27,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/util/test_util.h"
+
 namespace {
+
+using ttst::testutil::tmpdir;
+using ttst::testutil::await;
+// The bound of every await here (its conditions' worst case on a loaded box).
+constexpr std::chrono::milliseconds kAwait{20000};
 
 const std::string kSupervise = "supervisor/ttst-supervise";
 const std::string kKiller = "tests/past_untouched/kill_at_syscall";
 const std::string kDir = "supervisor/tests/";
-
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
-
-template <class F>
-bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(20000)) {
-  auto until = std::chrono::steady_clock::now() + bound;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a polling interval, not a wait
-  }
-  return true;
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -105,7 +97,7 @@ struct Server {
       execl((kDir + "files_v1").c_str(), "files_v1", dir.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    REQUIRE(await([&] { return slurp(dir + "/app.pid") == std::to_string(pid) + "\n"; }));
+    REQUIRE(await([&] { return slurp(dir + "/app.pid") == std::to_string(pid) + "\n"; }, kAwait));
     REQUIRE(slurp(dir + "/app.log") == "v1 started\n");
   }
   ~Server() {
@@ -226,7 +218,7 @@ TEST_CASE("a commit puts v2's files in place and closes the old version's epoll 
   for (const char* name : {"app.log", "app.pid", "v2.state", "unlink", "data,"})
     CHECK(action(r, name)["action"] == "made_at_commit");
   CHECK(slurp(p.dir + "/app.pid") == std::to_string(f) + "\n");  // v2's own pid file: it names F
-  CHECK(await([&] { return slurp(p.dir + "/app.log") == "v2 started\nv2 serving\n"; }));  // F's writes reach it
+  CHECK(await([&] { return slurp(p.dir + "/app.log") == "v2 started\nv2 serving\n"; }, kAwait));  // F's writes reach it
   CHECK(!exists(p.dir + "/stale"));
   CHECK(exists(p.dir + "/v2.state"));
   CHECK(slurp(p.dir + "/data") == "AB23456789\n");  // v2's bytes over the old content
@@ -290,7 +282,7 @@ TEST_CASE("the supervisor SIGKILLed at points spread over an update: P's files u
     MESSAGE("kill at " << k << " of " << total << ": " << last);
     // The supervisor is gone: exactly one version settles (F killed with its tracer
     // before the commit, P ended after it). While P serves, its files are untouched.
-    REQUIRE(await([&] { return !p.alive() || !other_server_of(p.dir, p.pid); }));
+    REQUIRE(await([&] { return !p.alive() || !other_server_of(p.dir, p.pid); }, kAwait));
     if (p.alive()) {
       ++past_kept;
       p.check_untouched();

@@ -30,6 +30,7 @@
 
 #include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/test_util.h"
 
 namespace fs = std::filesystem;
 using ttst::test::KvClient;
@@ -37,17 +38,14 @@ using ttst::test::KvServer;
 
 namespace {
 
+using ttst::testutil::tmpdir;
+
 const std::string kSupervise = "supervisor/ttst-supervise";
 const std::string kMeta = "dwarfmeta/ttst-meta";
 const std::string kCc = "stfw/runtime/ttst/bin/ttst-cc";
 const std::string kKv = "tests/programs/kvserver/";
 const std::string kV2 = kKv + "kvserver_v2", kV3 = kKv + "kvserver_v3";
 const int kKeys = 300;
-
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
 
 // Runs `command` through the shell: exit status, stdout, stderr.
 struct Ran {
