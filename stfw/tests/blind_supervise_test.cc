@@ -15,17 +15,15 @@
 #include <string>
 
 #include "inject/tests/test_util.h"
+#include "tests/util/test_util.h"
 
 namespace it = ttst::inject::testing;
 
 namespace {
 
-const std::string kDir = "stfw/tests/programs/blind/";
+using ttst::testutil::tmpdir;
 
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
+const std::string kDir = "stfw/tests/programs/blind/";
 
 struct Run {
   int status = -1;
