@@ -25,10 +25,13 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/test_util.h"
 
 using ttst::test::KvServer;
 
 namespace {
+
+using ttst::testutil::tmpdir;
 
 // A client whose every reply is awaited at most 10 s: a new version that does not
 // answer fails the test quickly, not by its time limit.
@@ -66,11 +69,6 @@ class KvClient {
 };
 
 const std::string kDir = "tests/programs/cmdtable/";
-
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
 
 struct Run {
   int status = -1;

@@ -28,10 +28,13 @@
 
 #include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/test_util.h"
 
 using ttst::test::KvServer;
 
 namespace {
+
+using ttst::testutil::tmpdir;
 
 // A client whose every reply is awaited at most 10 s: a new version that spins on
 // freed memory instead of answering fails the test quickly, not by its time limit.
@@ -69,11 +72,6 @@ class KvClient {
 };
 
 const std::string kDir = "tests/programs/frameserver/";
-
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
 
 struct Run {
   int status = -1;

@@ -22,18 +22,16 @@
 
 #include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/test_util.h"
 
 using ttst::test::KvClient;
 using ttst::test::KvServer;
 
 namespace {
 
-const std::string kDir = "tests/programs/rootserver/";
+using ttst::testutil::tmpdir;
 
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
+const std::string kDir = "tests/programs/rootserver/";
 
 struct Run {
   int status = -1;
