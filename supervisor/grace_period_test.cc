@@ -81,10 +81,9 @@ struct Background {
   // Waits for it; its exit status and report.
   std::pair<int, nlohmann::json> finish() {
     if (st == -1) waitpid(pid, &st, 0);
-    std::ifstream in(out), err(out + ".err");
-    std::string text(std::istreambuf_iterator<char>(in), {}), e(std::istreambuf_iterator<char>(err), {});
+    const std::string text = ttst::testutil::slurp(out), e = ttst::testutil::slurp(out + ".err");
     MESSAGE("ttst-supervise -> " << st << "\n" << e);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, text.empty() ? nlohmann::json() : nlohmann::json::parse(text)};
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, ttst::testutil::json_report(text)};
   }
 };
 

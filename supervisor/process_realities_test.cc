@@ -116,7 +116,7 @@ struct Supervisor {
     waitpid(pid, &st, 0);
     const std::string text = file_text(out);
     MESSAGE("ttst-supervise -> " << st << "\n" << err() << text);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, text.empty() ? nlohmann::json() : nlohmann::json::parse(text)};
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, ttst::testutil::json_report(text)};
   }
 };
 

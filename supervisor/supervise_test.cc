@@ -78,18 +78,11 @@ Run supervise(const std::string& args, const std::string& env = "", const std::s
   size_t before = count_reports(dir);
   std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + env + " " + binary +
                     " --json --report-dir " + dir + " " + args + " 2>" + errf;
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int st = pclose(f);
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
   Run r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  std::ifstream e(errf);
-  r.err.assign(std::istreambuf_iterator<char>(e), {});
-  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  r.status = ran.status;
+  r.err = ttst::testutil::slurp(errf);
+  r.report = ttst::testutil::json_report(ran.out);
   r.reports_written = count_reports(dir) - before;
   MESSAGE(env << " " << binary << " " << args << " -> " << r.status << "\n" << r.err);
   return r;
@@ -99,8 +92,7 @@ Run supervise(const std::string& args, const std::string& env = "", const std::s
 std::pair<int, std::string> run_command(const std::string& command) {
   std::string errf = tmpdir() + "/command.out";
   int st = std::system((command + " >" + errf + " 2>&1").c_str());
-  std::ifstream e(errf);
-  std::string err(std::istreambuf_iterator<char>(e), {});
+  const std::string err = ttst::testutil::slurp(errf);
   MESSAGE(command << " -> " << st << "\n" << err);
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, err};
 }

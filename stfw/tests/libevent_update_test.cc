@@ -111,15 +111,10 @@ Run supervise(pid_t pid, const std::string& v2, const std::string& extra = "") {
   const std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + kSupervise + " --json --timeout 20s" +
                           " --report-dir " + tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + kDir +
                           v2 + " " + extra + " 2>>" + tmpdir() + "/supervise.err";
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
-  const int st = pclose(f);
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
   Run r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  r.status = ran.status;
+  r.report = ttst::testutil::json_report(ran.out);
   MESSAGE(cmd << " -> " << r.status << "\n" << r.report.dump(1));
   return r;
 }

@@ -4,10 +4,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 namespace ttst::testutil {
@@ -44,6 +48,26 @@ int free_port_pair(int attempts) {
     if (bindable(0, &port) && port < 65535 && bindable(port + 1)) return port;
   }
   throw std::runtime_error("free_port_pair: no two adjacent free ports found");
+}
+
+Ran run(const std::string& command) {
+  FILE* f = popen(command.c_str(), "r");
+  if (!f) throw std::runtime_error("run: cannot start " + command);
+  Ran r;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) r.out.append(buf, n);
+  const int st = pclose(f);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+nlohmann::json json_report(const std::string& out) {
+  return out.empty() ? nlohmann::json() : nlohmann::json::parse(out);
 }
 
 }  // namespace ttst::testutil

@@ -1,12 +1,15 @@
 // test_util.h — small helpers shared by the integration tests (supervisor/,
 // stfw/tests, tests/programs): the test's temp directory, a bounded poll of a
-// condition, free loopback TCP ports. Every wait takes its bound from the caller:
+// condition, free loopback TCP ports, a command run with its output captured, its
+// JSON report read. Every wait takes its bound from the caller:
 // nothing here can loop forever.
 #pragma once
 
 #include <chrono>
 #include <string>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 namespace ttst::testutil {
 
@@ -34,5 +37,18 @@ int free_port();
 // A free port whose next port is free too (a v2 binding PORT + 1); throws
 // std::runtime_error when none is found in `attempts` tries.
 int free_port_pair(int attempts);
+
+// A shell command's exit status (-1 when a signal ended it) and its stdout.
+struct Ran {
+  int status = -1;
+  std::string out;
+};
+// Runs `command` through the shell (popen) until it ends, its stdout captured (the
+// command redirects its stderr itself); throws std::runtime_error when it cannot start.
+Ran run(const std::string& command);
+// A file's contents ("" when it cannot be read).
+std::string slurp(const std::string& path);
+// The JSON document a `--json` command printed (null when it printed nothing).
+nlohmann::json json_report(const std::string& out);
 
 }  // namespace ttst::testutil
