@@ -90,11 +90,9 @@ Run supervise(const std::string& args, const std::string& env = "", const std::s
 
 // Runs `command` through the shell; its exit status and output (stdout and stderr).
 std::pair<int, std::string> run_command(const std::string& command) {
-  std::string errf = tmpdir() + "/command.out";
-  int st = std::system((command + " >" + errf + " 2>&1").c_str());
-  const std::string err = ttst::testutil::slurp(errf);
-  MESSAGE(command << " -> " << st << "\n" << err);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, err};
+  const ttst::testutil::Ran ran = ttst::testutil::run(command + " 2>&1");
+  MESSAGE(command << " -> " << ran.status << "\n" << ran.out);
+  return {ran.status, ran.out};
 }
 
 // The same with the test variant, whose test hooks `env` sets.

@@ -53,13 +53,12 @@ struct Ran {
   std::string out, err;
 };
 Ran run(const std::string& command) {
-  const std::string o = tmpdir() + "/cmd.out", e = tmpdir() + "/cmd.err";
-  int st = std::system((command + " >" + o + " 2>" + e).c_str());
+  const std::string e = tmpdir() + "/cmd.err";
+  const ttst::testutil::Ran ran = ttst::testutil::run(command + " 2>" + e);
   Ran r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  std::ifstream fo(o), fe(e);
-  r.out.assign(std::istreambuf_iterator<char>(fo), {});
-  r.err.assign(std::istreambuf_iterator<char>(fe), {});
+  r.status = ran.status;
+  r.out = ran.out;
+  r.err = ttst::testutil::slurp(e);
   MESSAGE(command << " -> " << r.status << "\n" << r.err);
   return r;
 }
