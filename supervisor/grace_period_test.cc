@@ -48,6 +48,7 @@ namespace {
 
 using ttst::testutil::tmpdir;
 using ttst::testutil::await;
+using ttst::testutil::listen_backlog;
 using ttst::testutil::free_port;
 // The bound of every await here (its conditions' worst case on a loaded box).
 constexpr std::chrono::milliseconds kAwait{20000};
@@ -255,37 +256,6 @@ std::string ask(int port) {
   return line;
 }
 
-// The backlog of the TCP listener on 127.0.0.1:port (sock_diag: idiag_wqueue).
-int backlog_of(int port) {
-  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  struct {
-    nlmsghdr h;
-    inet_diag_req_v2 r;
-  } req{};
-  req.h.nlmsg_len = sizeof req;
-  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.r.sdiag_family = AF_INET;
-  req.r.sdiag_protocol = IPPROTO_TCP;
-  req.r.idiag_states = 1u << TCP_LISTEN;
-  send(nl, &req, sizeof req, 0);
-  int backlog = -1;
-  alignas(nlmsghdr) char buf[16384];
-  for (bool more = true; more;) {
-    ssize_t n = recv(nl, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-        more = false;
-        break;
-      }
-      auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
-      if (ntohs(m->id.idiag_sport) == port) backlog = static_cast<int>(m->idiag_wqueue);
-    }
-  }
-  close(nl);
-  return backlog;
-}
 
 // P's listener (fd 3) as P sees it: backlog, fdinfo flags, SO_KEEPALIVE.
 std::string socket_state(pid_t pid, int port) {
@@ -300,7 +270,7 @@ std::string socket_state(pid_t pid, int port) {
   getsockopt(dup, SOL_SOCKET, SO_KEEPALIVE, &keep, &len);
   close(dup);
   close(pidfd);
-  return "backlog " + std::to_string(backlog_of(port)) + " flags " + flags + " keepalive " + std::to_string(keep);
+  return "backlog " + std::to_string(listen_backlog(port)) + " flags " + flags + " keepalive " + std::to_string(keep);
 }
 
 }  // namespace

@@ -40,6 +40,7 @@ namespace {
 
 using ttst::testutil::tmpdir;
 using ttst::testutil::await;
+using ttst::testutil::listen_backlog;
 // The bound of every await here (its conditions' worst case on a loaded box).
 constexpr std::chrono::milliseconds kAwait{10000};
 
@@ -86,38 +87,6 @@ ino_t inode_of(const std::string& path) {
   return lstat(path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
-// The backlog of the TCP listener on 127.0.0.1:port (sock_diag: idiag_wqueue of a
-// listening socket is its backlog, as `ss -lt` shows in Send-Q); -1 if none.
-int backlog_of(int port) {
-  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  struct {
-    nlmsghdr h;
-    inet_diag_req_v2 r;
-  } req{};
-  req.h.nlmsg_len = sizeof req;
-  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.r.sdiag_family = AF_INET;
-  req.r.sdiag_protocol = IPPROTO_TCP;
-  req.r.idiag_states = 1u << TCP_LISTEN;
-  send(nl, &req, sizeof req, 0);
-  int backlog = -1;
-  alignas(nlmsghdr) char buf[16384];
-  for (bool more = true; more;) {
-    ssize_t n = recv(nl, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-        more = false;
-        break;
-      }
-      auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
-      if (ntohs(m->id.idiag_sport) == port) backlog = static_cast<int>(m->idiag_wqueue);
-    }
-  }
-  close(nl);
-  return backlog;
-}
 
 // The "flags:" of /proc/PID/fdinfo/FD, as F_GETFL would give them in PID.
 std::string fd_flags(pid_t pid, int fd) {
@@ -195,7 +164,7 @@ struct Socket {
   int keepalive;
   bool operator==(const Socket&) const = default;
 };
-Socket socket_of(const Server& s) { return {backlog_of(s.port), fd_flags(s.pid, 3), keepalive(s.pid, 3)}; }
+Socket socket_of(const Server& s) { return {listen_backlog(s.port), fd_flags(s.pid, 3), keepalive(s.pid, 3)}; }
 
 }  // namespace
 
@@ -208,7 +177,7 @@ TEST_CASE("an unmodified start-up re-creating the listener commits and serves on
   CHECK(action(r, "setsockopt(")["action"] == "already_so");  // SO_REUSEADDR, as P's
   CHECK(action(r, "listen(")["action"] == "already_so");  // the same backlog (sock_diag): not made
   CHECK(ask(p.port) == "v2 served=3");                      // the same socket, the state carried over
-  CHECK(backlog_of(p.port) == 16);
+  CHECK(listen_backlog(p.port) == 16);
   ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
 }
 
@@ -237,7 +206,7 @@ TEST_CASE("a v2 listening with another backlog has it set at the commit") {
   REQUIRE(r.status == 0);
   CHECK(action(r, "listen(")["call"] == "listen(4, 64)");
   CHECK(action(r, "listen(")["action"] == "made_at_commit");
-  CHECK(backlog_of(p.port) == 64);
+  CHECK(listen_backlog(p.port) == 64);
   CHECK(ask(p.port) == "v2 served=2");
   ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
 }
@@ -266,7 +235,7 @@ TEST_CASE("a v2 binding another port gets its own new socket") {
   REQUIRE(r.status == 0);
   CHECK(action(r, "bind(") == nullptr);  // nothing adopted (the entries left name P's descriptors)
   CHECK(ask(p.port + 1) == "v2 served=2");
-  CHECK(backlog_of(p.port + 1) == 16);
+  CHECK(listen_backlog(p.port + 1) == 16);
   ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
 }
 

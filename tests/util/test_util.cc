@@ -2,7 +2,11 @@
 #include "tests/util/test_util.h"
 
 #include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +52,37 @@ int free_port_pair(int attempts) {
     if (bindable(0, &port) && port < 65535 && bindable(port + 1)) return port;
   }
   throw std::runtime_error("free_port_pair: no two adjacent free ports found");
+}
+
+int listen_backlog(int port) {
+  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  struct {
+    nlmsghdr h;
+    inet_diag_req_v2 r;
+  } req{};
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.r.sdiag_family = AF_INET;
+  req.r.sdiag_protocol = IPPROTO_TCP;
+  req.r.idiag_states = 1u << TCP_LISTEN;
+  send(nl, &req, sizeof req, 0);
+  int backlog = -1;
+  alignas(nlmsghdr) char buf[16384];
+  for (bool more = true; more;) {
+    ssize_t n = recv(nl, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+        more = false;
+        break;
+      }
+      auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+      if (ntohs(m->id.idiag_sport) == port) backlog = static_cast<int>(m->idiag_wqueue);
+    }
+  }
+  close(nl);
+  return backlog;
 }
 
 Ran run(const std::string& command) {

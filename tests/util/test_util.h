@@ -1,6 +1,6 @@
 // test_util.h — small helpers shared by the integration tests (supervisor/,
 // stfw/tests, tests/programs): the test's temp directory, a bounded poll of a
-// condition, free loopback TCP ports, a command run with its output captured, its
+// condition, free loopback TCP ports and a listener's backlog, a command run with its output captured, its
 // JSON report read. Every wait takes its bound from the caller:
 // nothing here can loop forever.
 #pragma once
@@ -37,6 +37,9 @@ int free_port();
 // A free port whose next port is free too (a v2 binding PORT + 1); throws
 // std::runtime_error when none is found in `attempts` tries.
 int free_port_pair(int attempts);
+// The backlog of the TCP listener on 127.0.0.1:port (sock_diag: idiag_wqueue of a
+// listening socket is its backlog, as `ss -lt` shows in Send-Q); -1 if none.
+int listen_backlog(int port);
 
 // A shell command's exit status (-1 when a signal ended it) and its stdout.
 struct Ran {
