@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,6 +84,35 @@ int listen_backlog(int port) {
   }
   close(nl);
   return backlog;
+}
+
+LineClient::LineClient(int port, std::chrono::seconds reply_bound)
+    : fd_(socket(AF_INET, SOCK_STREAM, 0)), bound_(reply_bound) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval bound{static_cast<time_t>(reply_bound.count()), 0};
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd_);
+    throw std::runtime_error("cannot connect");
+  }
+}
+
+LineClient::~LineClient() { close(fd_); }
+
+std::string LineClient::command(const std::string& line) {
+  const std::string out = line + "\n";
+  if (write(fd_, out.data(), out.size()) != ssize_t(out.size())) return "(connection lost)";
+  std::string reply;
+  char c;
+  for (;;) {
+    const ssize_t n = read(fd_, &c, 1);
+    if (n <= 0) return reply + (n == 0 ? "(closed)" : "(no reply in " + std::to_string(bound_.count()) + " s)");
+    if (c == '\n') return reply;
+    reply.push_back(c);
+  }
 }
 
 Ran run(const std::string& command) {

@@ -41,6 +41,26 @@ int free_port_pair(int attempts);
 // listening socket is its backlog, as `ss -lt` shows in Send-Q); -1 if none.
 int listen_backlog(int port);
 
+// A line-protocol TCP client of 127.0.0.1:port (kvserver's commands) whose every
+// reply is awaited at most `reply_bound`: a server that does not answer fails the
+// test quickly, not by its time limit. Replies come without their newline; a lost
+// connection, an EOF or the bound passing give "(connection lost)", "(closed)",
+// "(no reply in N s)" after what was read.
+class LineClient {
+ public:
+  LineClient(int port, std::chrono::seconds reply_bound);  // throws std::runtime_error when it cannot connect
+  ~LineClient();
+  LineClient(const LineClient&) = delete;
+  LineClient& operator=(const LineClient&) = delete;
+  std::string command(const std::string& line);
+  std::string set(const std::string& key, const std::string& value) { return command("SET " + key + " " + value); }
+  std::string get(const std::string& key) { return command("GET " + key); }
+
+ private:
+  int fd_;
+  std::chrono::seconds bound_;
+};
+
 // A shell command's exit status (-1 when a signal ended it) and its stdout.
 struct Ran {
   int status = -1;
