@@ -37,6 +37,7 @@
 
 #include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/test_util.h"
 
 namespace fs = std::filesystem;
 using ttst::sys::proc_status_field;
@@ -45,26 +46,18 @@ using ttst::test::KvServer;
 
 namespace {
 
+using ttst::testutil::tmpdir;
+using ttst::testutil::await;
+using ttst::testutil::listen_backlog;
+using ttst::testutil::free_port;
+// The bound of every await here (its conditions' worst case on a loaded box).
+constexpr std::chrono::milliseconds kAwait{20000};
+
 const std::string kSupervise = "supervisor/ttst-supervise";
 const std::string kV1 = "tests/programs/kvserver/kvserver_v1";
 const std::string kV2 = "tests/programs/kvserver/kvserver_v2";
 const std::string kCrash = "supervisor/tests/after_commit_crash_v2";
 const std::string kHang = "supervisor/tests/after_commit_hang_v2";
-
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
-
-template <class F>
-bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(20000)) {
-  auto until = std::chrono::steady_clock::now() + bound;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a polling interval, not a wait
-  }
-  return true;
-}
 
 bool traced(pid_t pid) {
   std::string t = proc_status_field(pid, "TracerPid");
@@ -89,10 +82,9 @@ struct Background {
   // Waits for it; its exit status and report.
   std::pair<int, nlohmann::json> finish() {
     if (st == -1) waitpid(pid, &st, 0);
-    std::ifstream in(out), err(out + ".err");
-    std::string text(std::istreambuf_iterator<char>(in), {}), e(std::istreambuf_iterator<char>(err), {});
+    const std::string text = ttst::testutil::slurp(out), e = ttst::testutil::slurp(out + ".err");
     MESSAGE("ttst-supervise -> " << st << "\n" << e);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, text.empty() ? nlohmann::json() : nlohmann::json::parse(text)};
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, ttst::testutil::json_report(text)};
   }
 };
 
@@ -185,7 +177,7 @@ void check_rolled_back_after_commit(const std::string& v2, const std::string& re
                  " --allow-different-program --grace 5s --pidfile " + pidfile);
   // F exists (created, not yet at its loop): requests sent now reach v2 after the
   // commit, P being stopped since the quiesce phase.
-  REQUIRE(await([&] { return traced(server.pid) && traced_by(sup.pid, fs::path(v2).filename()) != 0; }));
+  REQUIRE(await([&] { return traced(server.pid) && traced_by(sup.pid, fs::path(v2).filename()) != 0; }, kAwait));
   setter.send("SET during v2\n");
   quitter.send("QUIT\n");  // v2 answers BYE and removes P's registration of it (epoll_ctl DEL)
   CHECK(setter.line() == "OK");   // acknowledged by v2
@@ -216,7 +208,7 @@ void check_rolled_back_after_commit(const std::string& v2, const std::string& re
   CHECK(added_back);  // the QUIT connection's registration in P's epoll instance
   // P resumed, untraced, with its state as before the update: v2's SET is gone.
   CHECK(kill(server.pid, 0) == 0);
-  CHECK(await([&] { return !traced(server.pid); }));
+  CHECK(await([&] { return !traced(server.pid); }, kAwait));
   KvClient c(server.port);
   CHECK(c.command("STATS") == stats);
   CHECK(c.command("VERSION") == "VERSION 1");
@@ -233,7 +225,7 @@ void check_rolled_back_after_commit(const std::string& v2, const std::string& re
     for (const std::string& socket : sockets_of(server.pid))
       if (connections.count(socket)) return false;
     return true;
-  }));
+  }, kAwait));
   // The pid file and the service manager still name P: the survivor.
   std::ifstream pf(pidfile);
   pid_t written = 0;
@@ -247,18 +239,6 @@ void check_rolled_back_after_commit(const std::string& v2, const std::string& re
 }
 
 // ---- P's listening socket: what v2's held-back calls change at the commit ----
-
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 // One connection to the listener test program: the line it answers ("" if none).
 std::string ask(int port) {
@@ -276,37 +256,6 @@ std::string ask(int port) {
   return line;
 }
 
-// The backlog of the TCP listener on 127.0.0.1:port (sock_diag: idiag_wqueue).
-int backlog_of(int port) {
-  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  struct {
-    nlmsghdr h;
-    inet_diag_req_v2 r;
-  } req{};
-  req.h.nlmsg_len = sizeof req;
-  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.r.sdiag_family = AF_INET;
-  req.r.sdiag_protocol = IPPROTO_TCP;
-  req.r.idiag_states = 1u << TCP_LISTEN;
-  send(nl, &req, sizeof req, 0);
-  int backlog = -1;
-  alignas(nlmsghdr) char buf[16384];
-  for (bool more = true; more;) {
-    ssize_t n = recv(nl, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-        more = false;
-        break;
-      }
-      auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
-      if (ntohs(m->id.idiag_sport) == port) backlog = static_cast<int>(m->idiag_wqueue);
-    }
-  }
-  close(nl);
-  return backlog;
-}
 
 // P's listener (fd 3) as P sees it: backlog, fdinfo flags, SO_KEEPALIVE.
 std::string socket_state(pid_t pid, int port) {
@@ -321,7 +270,7 @@ std::string socket_state(pid_t pid, int port) {
   getsockopt(dup, SOL_SOCKET, SO_KEEPALIVE, &keep, &len);
   close(dup);
   close(pidfd);
-  return "backlog " + std::to_string(backlog_of(port)) + " flags " + flags + " keepalive " + std::to_string(keep);
+  return "backlog " + std::to_string(listen_backlog(port)) + " flags " + flags + " keepalive " + std::to_string(keep);
 }
 
 }  // namespace
@@ -336,7 +285,7 @@ TEST_CASE("a v2 that crashes after the commit: the settings its held-back calls 
     execl("supervisor/tests/listener_v1", "listener_v1", where.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  REQUIRE(await([&] { return !ask(port).empty(); }));  // listening and serving
+  REQUIRE(await([&] { return !ask(port).empty(); }, kAwait));  // listening and serving
   CHECK(ask(port) == "v1 served=2");
   const std::string before = socket_state(p, port);
   Background sup("--pid " + std::to_string(p) + " --new supervisor/tests/listener_v2_settings_crash "
@@ -354,7 +303,7 @@ TEST_CASE("a v2 that crashes after the commit: the settings its held-back calls 
   int made = 0;
   for (const auto& a : report["startup_actions"]) made += a["action"] == "made_at_commit";
   CHECK(made == 3);  // blocking, SO_KEEPALIVE, listen(64): changes to P's socket
-  CHECK(await([&] { return !traced(p); }));
+  CHECK(await([&] { return !traced(p); }, kAwait));
   CHECK(socket_state(p, port) == before);
   CHECK(ask(port).rfind("v1 served=", 0) == 0);  // P serves on, with its socket as before the update
   kill(p, SIGKILL);
@@ -378,7 +327,7 @@ TEST_CASE("a healthy v2 is kept; P, stopped during the grace period, is ended af
   const pid_t p = server.pid;
   Background sup("--pid " + std::to_string(p) + " --new " + kV2 + " --grace 3s");
   // v2 answers while P still exists, stopped (traced): the grace period.
-  REQUIRE(await([&] { return traced(p) && traced_by(sup.pid, "kvserver_v2") != 0; }));
+  REQUIRE(await([&] { return traced(p) && traced_by(sup.pid, "kvserver_v2") != 0; }, kAwait));
   {
     KvClient c(server.port);
     CHECK(c.command("VERSION") == "VERSION 2");  // accepted by v2 on P's listener
@@ -419,7 +368,7 @@ TEST_CASE("a v2 that exits within the grace period: P's buffered output is not w
   REQUIRE(await([&] {  // 30 lines printed (a 5 ms sleep each), most still in its buffer
     std::string n = proc_status_field(p, "voluntary_ctxt_switches");
     return !n.empty() && std::stol(n) >= 30;
-  }));
+  }, kAwait));
   Background sup("--pid " + std::to_string(p) + " --new supervisor/tests/logger_v2 --grace 5s");
   auto [status, report] = sup.finish();
   INFO(report.dump(2));
@@ -447,7 +396,7 @@ TEST_CASE("a v2 that exits within the grace period: P's buffered output is not w
       ++v1_lines;
     }
     return v1_lines >= 600;
-  }));
+  }, kAwait));
   CHECK(in_order);
   CHECK(v2_lines == 20);
   kill(p, SIGKILL);

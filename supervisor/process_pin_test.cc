@@ -26,6 +26,7 @@
 
 #include <optional>
 #include "supervisor/process_pin.h"
+#include "tests/util/test_util.h"
 
 using namespace ttst::supervisor;
 using ttst::test::Child;
@@ -106,7 +107,7 @@ struct Impostor {
 // P (qprog, blocked in read) checked by check_inputs, then killed and replaced by an
 // impostor at its pid. Retries with a new P if another process grabs the pid.
 Impostor checked_then_replaced(std::optional<CheckedInputs>& pf) {
-  setenv("XDG_CACHE_HOME", (std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") + "/cache").c_str(), 1);
+  setenv("XDG_CACHE_HOME", (ttst::testutil::tmpdir() + "/cache").c_str(), 1);
   for (int attempt = 0; attempt < 5; attempt++) {
     Child p({kProg, "read"});
     REQUIRE(p.line().rfind("READY", 0) == 0);

@@ -29,30 +29,21 @@
 #include <nlohmann/json.hpp>
 
 #include "inject/sys/proc_status.h"
+#include "tests/util/test_util.h"
 
 using ttst::sys::proc_status_field;
 
 namespace {
 
+using ttst::testutil::tmpdir;
+using ttst::testutil::await;
+// The bound of every await here (its conditions' worst case on a loaded box).
+constexpr std::chrono::milliseconds kAwait{30000};
+
 const std::string kSupervise = "supervisor/ttst-supervise";
 const std::string kSuperviseTesting = "supervisor/ttst-supervise-testing";
 const std::string kV1 = "supervisor/tests/realities_v1";
 const std::string kV2 = "supervisor/tests/realities_v2";
-
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
-
-template <class F>
-bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(30000)) {
-  auto until = std::chrono::steady_clock::now() + bound;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a polling interval, not a wait
-  }
-  return true;
-}
 
 std::string file_text(const std::string& path) {
   std::ifstream in(path);
@@ -88,7 +79,7 @@ struct Program {
       execl(kV1.c_str(), kV1.c_str(), arg.empty() ? nullptr : arg.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    REQUIRE(await([&] { return text().find("ready\n") != std::string::npos; }));
+    REQUIRE(await([&] { return text().find("ready\n") != std::string::npos; }, kAwait));
   }
   ~Program() {
     kill(pid, SIGKILL);
@@ -125,7 +116,7 @@ struct Supervisor {
     waitpid(pid, &st, 0);
     const std::string text = file_text(out);
     MESSAGE("ttst-supervise -> " << st << "\n" << err() << text);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, text.empty() ? nlohmann::json() : nlohmann::json::parse(text)};
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, ttst::testutil::json_report(text)};
   }
 };
 
@@ -161,7 +152,7 @@ TEST_CASE("a child still running at update time refuses the update; P keeps it")
   CHECK(message.find("pid " + std::to_string(child) + " (" + kV1 + " child)") != std::string::npos);
   CHECK(message.find("still running") != std::string::npos);
   // P untouched, its child still its own: its end still reaches P (SIGCHLD, wait()).
-  CHECK(await([&] { return !traced(p.pid); }));
+  CHECK(await([&] { return !traced(p.pid); }, kAwait));
   CHECK(proc_status_field(child, "PPid") == std::to_string(p.pid));
   CHECK(p.text().find("reaped") == std::string::npos);
   REQUIRE(kill(child, SIGKILL) == 0);
@@ -171,14 +162,14 @@ TEST_CASE("a child still running at update time refuses the update; P keeps it")
 TEST_CASE("a zombie child P has not waited for refuses the update and stays for P's wait()") {
   Program p("zombie");
   const pid_t child = p.child();
-  REQUIRE(await([&] { return state_of(child) == 'Z'; }));
+  REQUIRE(await([&] { return state_of(child) == 'Z'; }, kAwait));
   Supervisor s(kSupervise, "", args_for(p.pid, "--timeout 6s"));
   auto [status, report] = s.finish();
   CHECK(status == 2);
   CHECK(report.value("reason", "") == "child_process");
   CHECK(report.value("message", "").find("pid " + std::to_string(child) + " (") != std::string::npos);
   CHECK(report.value("message", "").find("has ended but was not waited for") != std::string::npos);
-  CHECK(await([&] { return !traced(p.pid); }));
+  CHECK(await([&] { return !traced(p.pid); }, kAwait));
   CHECK(state_of(child) == 'Z');  // nobody reaped it
   CHECK(proc_status_field(child, "PPid") == std::to_string(p.pid));
   REQUIRE(kill(p.pid, SIGUSR2) == 0);  // P now waits for it: its exit status is still there
@@ -190,7 +181,7 @@ TEST_CASE("a child that ends while the supervisor waits is reaped by P, and the 
   const pid_t child = p.child();
   Supervisor s(kSupervise, "", args_for(p.pid, "--timeout 60s"));
   // The supervisor says it waits (P still running, untraced); then the child ends.
-  REQUIRE(await([&] { return s.err().find("waiting up to") != std::string::npos; }));
+  REQUIRE(await([&] { return s.err().find("waiting up to") != std::string::npos; }, kAwait));
   CHECK(!traced(p.pid));
   REQUIRE(kill(child, SIGKILL) == 0);
   auto [status, report] = s.finish();
@@ -205,7 +196,7 @@ TEST_CASE("a child that ends while the supervisor waits is reaped by P, and the 
 TEST_CASE("signals sent to P during the update reach F after the commit") {
   Program p("");
   Supervisor s(kSuperviseTesting, "TTST_SUPERVISE_TEST_PAUSE_AT=commit.past_pid", args_for(p.pid));
-  REQUIRE(await([&] { return s.stopped(); }));  // P stopped by it, F at its update point
+  REQUIRE(await([&] { return s.stopped(); }, kAwait));  // P stopped by it, F at its update point
   REQUIRE(kill(p.pid, SIGUSR1) == 0);
   sigqueue_value(p.pid, SIGRTMIN + 1, 42);
   CHECK(pending(p.pid, SIGUSR1));
@@ -228,7 +219,7 @@ TEST_CASE("signals sent to P during the update reach F after the commit") {
 TEST_CASE("a SIGTERM sent to P during the update stops F after the commit") {
   Program p("");
   Supervisor s(kSuperviseTesting, "TTST_SUPERVISE_TEST_PAUSE_AT=commit.past_pid", args_for(p.pid, "--grace 0"));
-  REQUIRE(await([&] { return s.stopped(); }));
+  REQUIRE(await([&] { return s.stopped(); }, kAwait));
   REQUIRE(kill(p.pid, SIGTERM) == 0);
   CHECK(pending(p.pid, SIGTERM));  // traced and stopped: not acted on
   REQUIRE(kill(s.pid, SIGCONT) == 0);
@@ -237,14 +228,14 @@ TEST_CASE("a SIGTERM sent to P during the update stops F after the commit") {
   const pid_t future = report.value("new_pid", 0);
   REQUIRE(future > 0);
   CHECK(p.shows("v2 usr1=0 term=1 rt=0 value=0\n"));
-  CHECK(await([&] { char st = state_of(future); return st == 0 || st == 'Z'; }));  // F stopped
+  CHECK(await([&] { char st = state_of(future); return st == 0 || st == 'Z'; }, kAwait));  // F stopped
   CHECK(report["pending_signals"].size() == 1);
 }
 
 TEST_CASE("after a rollback the signals sent during the update are still pending for P") {
   Program p("");
   Supervisor s(kSuperviseTesting, "TTST_SUPERVISE_TEST_PAUSE_AT=diff", args_for(p.pid, "--validate-only"));
-  REQUIRE(await([&] { return s.stopped(); }));
+  REQUIRE(await([&] { return s.stopped(); }, kAwait));
   REQUIRE(kill(p.pid, SIGUSR1) == 0);
   sigqueue_value(p.pid, SIGRTMIN + 1, 42);
   REQUIRE(kill(p.pid, SIGTERM) == 0);
@@ -264,7 +255,7 @@ TEST_CASE("after a rollback in the grace period the signals sent during the upda
   Program p("");
   Supervisor s(kSuperviseTesting, "TTST_SUPERVISE_TEST_PAUSE_AT=commit.past_pid",
                args_for(p.pid, "", "supervisor/tests/realities_v2_crash"));
-  REQUIRE(await([&] { return s.stopped(); }));
+  REQUIRE(await([&] { return s.stopped(); }, kAwait));
   REQUIRE(kill(p.pid, SIGUSR1) == 0);
   sigqueue_value(p.pid, SIGRTMIN + 1, 42);
   REQUIRE(kill(s.pid, SIGCONT) == 0);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "supervisor/report.h"
+#include "tests/util/test_util.h"
 
 using namespace ttst::supervisor;
 
@@ -134,11 +135,9 @@ TEST_CASE("default report directory follows XDG_STATE_HOME, else HOME") {
 }
 
 static int run(const std::string& cmd, std::string* out) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[512];
-  while (fgets(buf, sizeof buf, p)) *out += buf;
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd + " 2>&1");
+  *out += ran.out;
+  return ran.status;
 }
 
 TEST_CASE("ttst-report show prints the summary; bad input exits 2 with one line") {
@@ -198,8 +197,7 @@ TEST_CASE("startup_actions: v2's start-up calls on P's listeners, in the JSON an
 }
 
 TEST_CASE("check_report_dir: creates a writable directory, refuses one that cannot be written") {
-  const char* t = std::getenv("TEST_TMPDIR");
-  const std::string base = std::string(t ? t : "/tmp") + "/check-dir";
+  const std::string base = ttst::testutil::tmpdir() + "/check-dir";
   CHECK_NOTHROW(check_report_dir(base + "/a/b"));
   CHECK(std::filesystem::is_directory(base + "/a/b"));
   CHECK(std::filesystem::is_empty(base + "/a/b"));  // the probe file is gone

@@ -34,49 +34,21 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/util/test_util.h"
+
 namespace {
+
+using ttst::testutil::tmpdir;
+using ttst::testutil::await;
+using ttst::testutil::listen_backlog;
+// The bound of every await here (its conditions' worst case on a loaded box).
+constexpr std::chrono::milliseconds kAwait{10000};
 
 const std::string kSupervise = "supervisor/ttst-supervise";
 const std::string kDir = "supervisor/tests/";
 
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
-
-template <class F>
-bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(10000)) {
-  auto until = std::chrono::steady_clock::now() + bound;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a polling interval, not a wait
-  }
-  return true;
-}
-
-// A port nothing listens on now (the kernel's choice for an ephemeral bind).
-// True when 127.0.0.1:port can be bound now (0: any port); *bound gets the port.
-bool bindable(int port, int* bound = nullptr) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  close(fd);
-  if (ok && bound) *bound = ntohs(a.sin_port);
-  return ok;
-}
-
 // A free port whose next port is free too: listener_v2_port binds PORT + 1.
-int free_port() {
-  for (;;) {
-    int port = 0;
-    if (bindable(0, &port) && port < 65535 && bindable(port + 1)) return port;
-  }
-}
+int free_port() { return ttst::testutil::free_port_pair(1000); }
 
 // One connection: the line the server answers ("" when it cannot connect).
 std::string ask(int port) {
@@ -115,38 +87,6 @@ ino_t inode_of(const std::string& path) {
   return lstat(path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
-// The backlog of the TCP listener on 127.0.0.1:port (sock_diag: idiag_wqueue of a
-// listening socket is its backlog, as `ss -lt` shows in Send-Q); -1 if none.
-int backlog_of(int port) {
-  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  struct {
-    nlmsghdr h;
-    inet_diag_req_v2 r;
-  } req{};
-  req.h.nlmsg_len = sizeof req;
-  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.r.sdiag_family = AF_INET;
-  req.r.sdiag_protocol = IPPROTO_TCP;
-  req.r.idiag_states = 1u << TCP_LISTEN;
-  send(nl, &req, sizeof req, 0);
-  int backlog = -1;
-  alignas(nlmsghdr) char buf[16384];
-  for (bool more = true; more;) {
-    ssize_t n = recv(nl, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-        more = false;
-        break;
-      }
-      auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
-      if (ntohs(m->id.idiag_sport) == port) backlog = static_cast<int>(m->idiag_wqueue);
-    }
-  }
-  close(nl);
-  return backlog;
-}
 
 // The "flags:" of /proc/PID/fdinfo/FD, as F_GETFL would give them in PID.
 std::string fd_flags(pid_t pid, int fd) {
@@ -173,7 +113,7 @@ struct Server {
       execl(binary.c_str(), binary.c_str(), where.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    REQUIRE(await([&] { return !(path.empty() ? ask(port) : ask_unix(path)).empty(); }));  // listening and serving
+    REQUIRE(await([&] { return !(path.empty() ? ask(port) : ask_unix(path)).empty(); }, kAwait));  // listening and serving
   }
   ~Server() {
     ::kill(pid, SIGKILL);
@@ -190,15 +130,10 @@ Run supervise(pid_t pid, const std::string& v2, const std::string& extra = "") {
   const std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + kSupervise + " --json --report-dir " +
                           tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + kDir + v2 + " " + extra +
                           " 2>>" + tmpdir() + "/supervise.err";
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
-  const int st = pclose(f);
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
   Run r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  r.status = ran.status;
+  r.report = ttst::testutil::json_report(ran.out);
   MESSAGE(cmd << " -> " << r.status << "\n" << r.report.dump(1));
   return r;
 }
@@ -229,7 +164,7 @@ struct Socket {
   int keepalive;
   bool operator==(const Socket&) const = default;
 };
-Socket socket_of(const Server& s) { return {backlog_of(s.port), fd_flags(s.pid, 3), keepalive(s.pid, 3)}; }
+Socket socket_of(const Server& s) { return {listen_backlog(s.port), fd_flags(s.pid, 3), keepalive(s.pid, 3)}; }
 
 }  // namespace
 
@@ -242,7 +177,7 @@ TEST_CASE("an unmodified start-up re-creating the listener commits and serves on
   CHECK(action(r, "setsockopt(")["action"] == "already_so");  // SO_REUSEADDR, as P's
   CHECK(action(r, "listen(")["action"] == "already_so");  // the same backlog (sock_diag): not made
   CHECK(ask(p.port) == "v2 served=3");                      // the same socket, the state carried over
-  CHECK(backlog_of(p.port) == 16);
+  CHECK(listen_backlog(p.port) == 16);
   ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
 }
 
@@ -271,7 +206,7 @@ TEST_CASE("a v2 listening with another backlog has it set at the commit") {
   REQUIRE(r.status == 0);
   CHECK(action(r, "listen(")["call"] == "listen(4, 64)");
   CHECK(action(r, "listen(")["action"] == "made_at_commit");
-  CHECK(backlog_of(p.port) == 64);
+  CHECK(listen_backlog(p.port) == 64);
   CHECK(ask(p.port) == "v2 served=2");
   ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
 }
@@ -300,7 +235,7 @@ TEST_CASE("a v2 binding another port gets its own new socket") {
   REQUIRE(r.status == 0);
   CHECK(action(r, "bind(") == nullptr);  // nothing adopted (the entries left name P's descriptors)
   CHECK(ask(p.port + 1) == "v2 served=2");
-  CHECK(backlog_of(p.port + 1) == 16);
+  CHECK(listen_backlog(p.port + 1) == 16);
   ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
 }
 

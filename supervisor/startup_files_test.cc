@@ -27,26 +27,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/util/test_util.h"
+
 namespace {
+
+using ttst::testutil::tmpdir;
+using ttst::testutil::await;
+// The bound of every await here (its conditions' worst case on a loaded box).
+constexpr std::chrono::milliseconds kAwait{20000};
 
 const std::string kSupervise = "supervisor/ttst-supervise";
 const std::string kKiller = "tests/past_untouched/kill_at_syscall";
 const std::string kDir = "supervisor/tests/";
-
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
-
-template <class F>
-bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(20000)) {
-  auto until = std::chrono::steady_clock::now() + bound;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a polling interval, not a wait
-  }
-  return true;
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -105,7 +97,7 @@ struct Server {
       execl((kDir + "files_v1").c_str(), "files_v1", dir.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    REQUIRE(await([&] { return slurp(dir + "/app.pid") == std::to_string(pid) + "\n"; }));
+    REQUIRE(await([&] { return slurp(dir + "/app.pid") == std::to_string(pid) + "\n"; }, kAwait));
     REQUIRE(slurp(dir + "/app.log") == "v1 started\n");
   }
   ~Server() {
@@ -140,15 +132,10 @@ Run supervise(const Server& p, const std::string& v2, const std::string& extra =
   const std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + kSupervise + " --json --report-dir " +
                           tmpdir() + "/reports --pid " + std::to_string(p.pid) + " --new " + kDir + v2 + " " + extra +
                           " 2>>" + tmpdir() + "/supervise.err";
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
-  const int st = pclose(f);
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
   Run r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  r.status = ran.status;
+  r.report = ttst::testutil::json_report(ran.out);
   MESSAGE(cmd << " -> " << r.status << "\n" << r.report.dump(1));
   return r;
 }
@@ -226,7 +213,7 @@ TEST_CASE("a commit puts v2's files in place and closes the old version's epoll 
   for (const char* name : {"app.log", "app.pid", "v2.state", "unlink", "data,"})
     CHECK(action(r, name)["action"] == "made_at_commit");
   CHECK(slurp(p.dir + "/app.pid") == std::to_string(f) + "\n");  // v2's own pid file: it names F
-  CHECK(await([&] { return slurp(p.dir + "/app.log") == "v2 started\nv2 serving\n"; }));  // F's writes reach it
+  CHECK(await([&] { return slurp(p.dir + "/app.log") == "v2 started\nv2 serving\n"; }, kAwait));  // F's writes reach it
   CHECK(!exists(p.dir + "/stale"));
   CHECK(exists(p.dir + "/v2.state"));
   CHECK(slurp(p.dir + "/data") == "AB23456789\n");  // v2's bytes over the old content
@@ -290,7 +277,7 @@ TEST_CASE("the supervisor SIGKILLed at points spread over an update: P's files u
     MESSAGE("kill at " << k << " of " << total << ": " << last);
     // The supervisor is gone: exactly one version settles (F killed with its tracer
     // before the commit, P ended after it). While P serves, its files are untouched.
-    REQUIRE(await([&] { return !p.alive() || !other_server_of(p.dir, p.pid); }));
+    REQUIRE(await([&] { return !p.alive() || !other_server_of(p.dir, p.pid); }, kAwait));
     if (p.alive()) {
       ++past_kept;
       p.check_untouched();

@@ -32,12 +32,18 @@
 #include "dwarfmeta/elf_file.h"
 #include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/test_util.h"
 
 namespace fs = std::filesystem;
 using ttst::test::KvClient;
 using ttst::test::KvServer;
 
 namespace {
+
+using ttst::testutil::tmpdir;
+using ttst::testutil::await;
+// The bound of every await here (its conditions' worst case on a loaded box).
+constexpr std::chrono::milliseconds kAwait{10000};
 
 // The shipped supervisor, and its test variant (test hooks from TTST_SUPERVISE_TEST_*,
 // the test agent: supervise_testing_main.cc).
@@ -49,11 +55,6 @@ const std::string kTests = "supervisor/tests/";
 // crash_v2, exit_v2, no_upoint_v2 and semantic_v2 stand in for a new version of
 // kvserver without being one: the identity rule (identity.h) is overridden for them.
 const std::string kStandIn = " --allow-different-program";
-
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
 
 struct Run {
   int status = -1;
@@ -77,18 +78,11 @@ Run supervise(const std::string& args, const std::string& env = "", const std::s
   size_t before = count_reports(dir);
   std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + env + " " + binary +
                     " --json --report-dir " + dir + " " + args + " 2>" + errf;
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int st = pclose(f);
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
   Run r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  std::ifstream e(errf);
-  r.err.assign(std::istreambuf_iterator<char>(e), {});
-  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  r.status = ran.status;
+  r.err = ttst::testutil::slurp(errf);
+  r.report = ttst::testutil::json_report(ran.out);
   r.reports_written = count_reports(dir) - before;
   MESSAGE(env << " " << binary << " " << args << " -> " << r.status << "\n" << r.err);
   return r;
@@ -96,27 +90,13 @@ Run supervise(const std::string& args, const std::string& env = "", const std::s
 
 // Runs `command` through the shell; its exit status and output (stdout and stderr).
 std::pair<int, std::string> run_command(const std::string& command) {
-  std::string errf = tmpdir() + "/command.out";
-  int st = std::system((command + " >" + errf + " 2>&1").c_str());
-  std::ifstream e(errf);
-  std::string err(std::istreambuf_iterator<char>(e), {});
-  MESSAGE(command << " -> " << st << "\n" << err);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, err};
+  const ttst::testutil::Ran ran = ttst::testutil::run(command + " 2>&1");
+  MESSAGE(command << " -> " << ran.status << "\n" << ran.out);
+  return {ran.status, ran.out};
 }
 
 // The same with the test variant, whose test hooks `env` sets.
 Run supervise_testing(const std::string& args, const std::string& env) { return supervise(args, env, kSuperviseTesting); }
-
-// Waits (up to `bound`) until `condition` holds; returns whether it did.
-template <class F>
-bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(10000)) {
-  auto until = std::chrono::steady_clock::now() + bound;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a polling interval, not a wait
-  }
-  return true;
-}
 
 using ttst::sys::proc_status_field;
 
@@ -328,7 +308,7 @@ pid_t take_over(Filled& kv, const Run& r) {
     bool gone = await([&] {
       const std::string state = proc_status_field(old, "State");
       return state.empty() || state[0] == 'Z' || state[0] == 'X';
-    });
+    }, kAwait);
     CHECK_MESSAGE(gone, "the old version " << old << " still runs after the commit");
   }
   kv.server.pid = f;
@@ -467,7 +447,7 @@ TEST_CASE("committed: the lines the old version printed but had not written reac
   REQUIRE(await([&] {
     std::string n = proc_status_field(p, "voluntary_ctxt_switches");
     return !n.empty() && std::stol(n) >= 30;
-  }));
+  }, kAwait));
   // Without a grace period (--grace 0): with one, v2's output of the period comes
   // first (P's buffers are written only once P is ended, grace_period.h), and
   // logger_v2 exits after its 20 lines, which a grace period takes for a failure.
@@ -481,7 +461,7 @@ TEST_CASE("committed: the lines the old version printed but had not written reac
   CHECK(await([&] {  // v2 prints 20 more lines and exits
     const std::string state = proc_status_field(f, "State");
     return state.empty() || state[0] == 'Z' || state[0] == 'X';
-  }));
+  }, kAwait));
   std::ifstream in(path);
   std::string line;
   long expect = 0, v1_lines = 0, v2_lines = 0;
@@ -602,7 +582,7 @@ TEST_CASE("the supervisor killed at each commit step: exactly one version serves
       std::vector<pid_t> alive = running_children();
       if (alive.size() == 1) server = alive[0];
       return server != 0;
-    });
+    }, kAwait);
     REQUIRE_MESSAGE(server != 0, "not exactly one version left running");
     CHECK((server == p) == (std::string(expect) == "VERSION 1"));
     kv.server.pid = server;
@@ -815,12 +795,12 @@ TEST_CASE("the supervisor SIGKILLed mid-transaction: P keeps serving") {
     }
     return false;
   };
-  CHECK(await(forward_running));
+  CHECK(await(forward_running, kAwait));
   kill(sup, SIGKILL);
   int st = 0;
   waitpid(sup, &st, 0);
   CHECK(WIFSIGNALED(st));
-  CHECK(await([&] { return !traced(kv.server.pid); }));  // the kernel detached P
+  CHECK(await([&] { return !traced(kv.server.pid); }, kAwait));  // the kernel detached P
   kv.check_serving();
 }
 
@@ -850,7 +830,7 @@ TEST_CASE("commit mechanics: F released and serving, P ended, pid file rewritten
     std::ifstream sc("/proc/" + std::to_string(f) + "/syscall");
     std::getline(sc, syscall_line);
     return !syscall_line.empty() && syscall_line.rfind("110 ", 0) != 0 && !traced(f);
-  }), syscall_line);
+  }, kAwait), syscall_line);
   const std::string state = proc_status_field(f, "State");
   CHECK(state.find("Z") == std::string::npos);
   CHECK(!state.empty());
@@ -920,7 +900,7 @@ TEST_CASE("a busy P is driven to its update point (stop protocol), then resumes"
     return utime;
   };
   long before = cpu();
-  CHECK(await([&] { return cpu() > before; }));
+  CHECK(await([&] { return cpu() > before; }, kAwait));
   end(busy);
 }
 
@@ -934,7 +914,7 @@ TEST_CASE("P blocked mid-request in a handler inlined into its event loop is not
       std::string s;
       std::getline(sc, s);
       return s.rfind("0 ", 0) == 0 && proc_status_field(pid, "State").rfind("S", 0) == 0;
-    });
+    }, kAwait);
   };
   const std::string env = "TTST_SUPERVISE_TEST_FORWARD_TASK=0 TTST_SUPERVISE_TEST_BACKWARD_TASK=0";
   pid_t loop = spawn_ready({"tests/programs/runtime/qprog", "read"});
@@ -977,11 +957,11 @@ TEST_CASE("an attempt under continuous client load loses and fails no request") 
       error = e.what();
     }
   });
-  REQUIRE(await([&] { return ok > 0 || !error.empty(); }));  // the client's requests flow
+  REQUIRE(await([&] { return ok > 0 || !error.empty(); }, kAwait));  // the client's requests flow
   Run r = supervise(pid_args(kv.server.pid, kV2));
   const long served_before_end = ok;
   // Requests go on being served after the update (by v2 when it committed).
-  CHECK(await([&] { return ok > served_before_end + 10 || !error.empty() || bad > 0; }));
+  CHECK(await([&] { return ok > served_before_end + 10 || !error.empty() || bad > 0; }, kAwait));
   stop = true;
   client.join();
   // The update commits under load; the client's connection, its pending requests

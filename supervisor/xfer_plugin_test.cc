@@ -30,12 +30,15 @@
 
 #include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/test_util.h"
 
 namespace fs = std::filesystem;
 using ttst::test::KvClient;
 using ttst::test::KvServer;
 
 namespace {
+
+using ttst::testutil::tmpdir;
 
 const std::string kSupervise = "supervisor/ttst-supervise";
 const std::string kMeta = "dwarfmeta/ttst-meta";
@@ -44,24 +47,18 @@ const std::string kKv = "tests/programs/kvserver/";
 const std::string kV2 = kKv + "kvserver_v2", kV3 = kKv + "kvserver_v3";
 const int kKeys = 300;
 
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
-
 // Runs `command` through the shell: exit status, stdout, stderr.
 struct Ran {
   int status = -1;
   std::string out, err;
 };
 Ran run(const std::string& command) {
-  const std::string o = tmpdir() + "/cmd.out", e = tmpdir() + "/cmd.err";
-  int st = std::system((command + " >" + o + " 2>" + e).c_str());
+  const std::string e = tmpdir() + "/cmd.err";
+  const ttst::testutil::Ran ran = ttst::testutil::run(command + " 2>" + e);
   Ran r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  std::ifstream fo(o), fe(e);
-  r.out.assign(std::istreambuf_iterator<char>(fo), {});
-  r.err.assign(std::istreambuf_iterator<char>(fe), {});
+  r.status = ran.status;
+  r.out = ran.out;
+  r.err = ttst::testutil::slurp(e);
   MESSAGE(command << " -> " << r.status << "\n" << r.err);
   return r;
 }

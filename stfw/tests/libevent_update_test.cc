@@ -29,37 +29,19 @@
 #include <nlohmann/json.hpp>
 #include <filesystem>
 
+#include "tests/util/test_util.h"
+
 namespace {
+
+using ttst::testutil::tmpdir;
+using ttst::testutil::await;
+using ttst::testutil::free_port;
+// The bound of every await here (its conditions' worst case on a loaded box).
+constexpr std::chrono::milliseconds kAwait{20000};
+constexpr std::chrono::milliseconds kPoll{5};  // its polling interval
 
 const std::string kSupervise = "supervisor/ttst-supervise";
 const std::string kDir = "stfw/tests/programs/evserver/";
-
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
-
-template <class F>
-bool await(F condition, std::chrono::milliseconds bound = std::chrono::milliseconds(20000)) {
-  auto until = std::chrono::steady_clock::now() + bound;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a polling interval, not a wait
-  }
-  return true;
-}
-
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 // One client connection, held open; "" from ask() when it got no answer in 20 s
 // (a connection v2 does not serve would hang forever without the bound).
@@ -112,7 +94,7 @@ struct Server {
       execl(binary.c_str(), binary.c_str(), std::to_string(port).c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    REQUIRE(await([&] { return Client(port).fd >= 0; }));
+    REQUIRE(await([&] { return Client(port).fd >= 0; }, kAwait, kPoll));
   }
   ~Server() {
     ::kill(pid, SIGKILL);
@@ -129,15 +111,10 @@ Run supervise(pid_t pid, const std::string& v2, const std::string& extra = "") {
   const std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache " + kSupervise + " --json --timeout 20s" +
                           " --report-dir " + tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + kDir +
                           v2 + " " + extra + " 2>>" + tmpdir() + "/supervise.err";
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
-  const int st = pclose(f);
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
   Run r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  r.status = ran.status;
+  r.report = ttst::testutil::json_report(ran.out);
   MESSAGE(cmd << " -> " << r.status << "\n" << r.report.dump(1));
   return r;
 }
@@ -170,8 +147,8 @@ TEST_CASE("connections held open across the update are served by v2 and the time
     CHECK(a.ticks >= ticks_before);  // the counter carried over
   }
   const Answer after = parse(held[1]->ask());
-  CHECK(await([&] { return parse(held[2]->ask()).ticks > after.ticks + 5; }));  // the timer fires in v2
-  CHECK(await([&] { return parse(held[2]->ask()).beats > after.beats + 5; }));  // the persistent one too
+  CHECK(await([&] { return parse(held[2]->ask()).ticks > after.ticks + 5; }, kAwait, kPoll));  // the timer fires in v2
+  CHECK(await([&] { return parse(held[2]->ask()).beats > after.beats + 5; }, kAwait, kPoll));  // the persistent one too
   Client fresh(p.port);  // the listener's registration too
   Answer a = parse(fresh.ask());
   CHECK(a.version == 2);
@@ -203,7 +180,7 @@ TEST_CASE("--validate-only leaves P serving its connections; then the update com
     for (auto& c : held) CHECK(parse(c->ask()).version == 1);
   }
   const long ticks = parse(held[0]->ask()).ticks;
-  CHECK(await([&] { return parse(held[1]->ask()).ticks > ticks + 5; }));  // P's timer still fires
+  CHECK(await([&] { return parse(held[1]->ask()).ticks > ticks + 5; }, kAwait, kPoll));  // P's timer still fires
   Run r = supervise(p.pid, "evserver_v2");
   REQUIRE(r.status == 0);
   for (auto& c : held) {

@@ -18,6 +18,7 @@
 #include "stfw/stfw_task.h"
 #include "stfw/tests/transfer_checks.h"
 #include "stfw/tests/xfer_fixture.h"
+#include "tests/util/test_util.h"
 
 using namespace ttst;
 using namespace ttst::stfw::testing;
@@ -29,8 +30,7 @@ namespace {
 struct UpgradedLibm {
   fs::path dir;
   UpgradedLibm() {
-    const char* t = std::getenv("TEST_TMPDIR");
-    dir = fs::path(t ? t : "/tmp") / ("libm-" + std::to_string(getpid()));
+    dir = fs::path(ttst::testutil::tmpdir()) / ("libm-" + std::to_string(getpid()));
     fs::create_directories(dir);
     fs::copy_file("/lib/x86_64-linux-gnu/libm.so.6", dir / "libm.so.6", fs::copy_options::overwrite_existing);
     setenv("LD_LIBRARY_PATH", dir.c_str(), 1);

@@ -35,6 +35,7 @@
 #include "stfw/runtime/tests/child.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/unwind.h"
+#include "tests/util/test_util.h"
 
 using namespace ttst::quiesce;
 using ttst::test::Child;
@@ -240,12 +241,9 @@ int supervise(const std::vector<std::string>& args, std::string& err) {
   std::string cmd = "supervisor/ttst-supervise";
   for (const auto& a : args) cmd += " '" + a + "'";
   cmd += " 2>&1 >/dev/null";
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f);
-  char buf[512];
-  while (fgets(buf, sizeof buf, f)) err += buf;
-  int st = pclose(f);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
+  err += ran.out;
+  return ran.status;
 }
 
 // The next line of `c` that is not a READY line (F, the new version, runs the
@@ -260,8 +258,7 @@ std::string result_line(Child& c) {
 }  // namespace
 
 TEST_CASE("ttst-supervise --validate-only: an idle declared poller loop validates at once, an undeclared one is refused") {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string reports = tmp ? tmp : "/tmp";
+  const std::string reports = ttst::testutil::tmpdir();
   for (std::string p : {"pollprog", "pollprog_undeclared"}) {
     CAPTURE(p);
     const std::string prog = kDir + p;

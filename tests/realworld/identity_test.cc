@@ -15,6 +15,7 @@
 
 #include "dwarfmeta/load.h"
 #include "supervisor/identity.h"
+#include "tests/util/test_util.h"
 
 namespace fs = std::filesystem;
 namespace dm = ttst::dwarfmeta;
@@ -43,13 +44,9 @@ fs::path corpus() {
 }
 
 std::string run(const std::string& cmd) {
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f);
-  std::string out;
-  char buf[512];
-  while (fgets(buf, sizeof buf, f)) out += buf;
-  int st = pclose(f);
-  REQUIRE_MESSAGE(st == 0, cmd << " failed");
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
+  REQUIRE_MESSAGE(ran.status == 0, cmd << " failed");
+  std::string out = ran.out;
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
 }

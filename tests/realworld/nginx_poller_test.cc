@@ -28,37 +28,25 @@
 #include "inject/tests/test_util.h"
 #include "stfw/runtime/tests/child.h"
 #include "supervisor/quiesce/quiesce.h"
+#include "tests/util/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace ttst::quiesce;
 
 namespace {
 
+using ttst::testutil::free_port;
+
 fs::path workspace_root() {
   return fs::canonical("tests/realworld/build_release.sh").parent_path().parent_path().parent_path();
 }
 
 std::string run(const std::string& cmd) {
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f);
-  std::string out;
-  char buf[512];
-  while (fgets(buf, sizeof buf, f)) out += buf;
-  REQUIRE_MESSAGE(pclose(f) == 0, cmd << " failed");
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
+  REQUIRE_MESSAGE(ran.status == 0, cmd << " failed");
+  std::string out = ran.out;
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
-}
-
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  close(s);
-  return ntohs(a.sin_port);
 }
 
 // Waits until nginx sleeps in epoll_wait or epoll_pwait (by /proc: no request is

@@ -25,52 +25,21 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/test_util.h"
 
 using ttst::test::KvServer;
 
 namespace {
 
+using ttst::testutil::tmpdir;
+
 // A client whose every reply is awaited at most 10 s: a new version that does not
 // answer fails the test quickly, not by its time limit.
-class KvClient {
- public:
-  explicit KvClient(int port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval bound{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("cannot connect");
-  }
-  ~KvClient() { close(fd_); }
-  KvClient(const KvClient&) = delete;
-  KvClient& operator=(const KvClient&) = delete;
-  std::string command(const std::string& line) {
-    std::string out = line + "\n";
-    if (write(fd_, out.data(), out.size()) != ssize_t(out.size())) return "(connection lost)";
-    std::string reply;
-    char c;
-    for (;;) {
-      ssize_t n = read(fd_, &c, 1);
-      if (n <= 0) return reply + (n == 0 ? "(closed)" : "(no reply in 10 s)");
-      if (c == '\n') return reply;
-      reply.push_back(c);
-    }
-  }
-  std::string set(const std::string& key, const std::string& value) { return command("SET " + key + " " + value); }
-  std::string get(const std::string& key) { return command("GET " + key); }
-
- private:
-  int fd_;
+struct KvClient : ttst::testutil::LineClient {
+  explicit KvClient(int port) : LineClient(port, std::chrono::seconds(10)) {}
 };
 
 const std::string kDir = "tests/programs/cmdtable/";
-
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
 
 struct Run {
   int status = -1;
@@ -83,18 +52,11 @@ Run supervise(pid_t pid, const std::string& v2, const std::string& extra = "") {
   std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache supervisor/ttst-supervise --json --report-dir " +
                     tmpdir() + "/reports " + extra + " --pid " + std::to_string(pid) + " --new " + kDir + v2 +
                     " 2>" + errf;
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int st = pclose(f);
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
   Run r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  std::ifstream e(errf);
-  r.err.assign(std::istreambuf_iterator<char>(e), {});
-  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  r.status = ran.status;
+  r.err = ttst::testutil::slurp(errf);
+  r.report = ttst::testutil::json_report(ran.out);
   MESSAGE(cmd << " -> " << r.status << "\n" << r.err);
   return r;
 }

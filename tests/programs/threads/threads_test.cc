@@ -42,6 +42,7 @@
 #include "stfw/abi/ttst_abi.h"
 #include "supervisor/quiesce/drive_threads.h"
 #include "supervisor/quiesce/quiesce.h"
+#include "tests/util/test_util.h"
 
 using namespace ttst::inject;
 using namespace ttst::inject::testing;
@@ -153,8 +154,8 @@ struct Run {
 // Runs argv (the supervisor, perhaps under kill_at_syscall); exit status, the
 // supervisor's last line on stderr, and the last stdout line in `out_last`.
 Run run(const std::vector<std::string>& argv, std::string* out_last = nullptr, std::string* out_all = nullptr) {
-  const std::string err = std::string(getenv("TEST_TMPDIR")) + "/stderr";
-  std::string cmd = "env ASAN_OPTIONS=detect_leaks=0 XDG_CACHE_HOME=" + std::string(getenv("TEST_TMPDIR")) + "/cache";
+  const std::string err = ttst::testutil::tmpdir() + "/stderr";
+  std::string cmd = "env ASAN_OPTIONS=detect_leaks=0 XDG_CACHE_HOME=" + ttst::testutil::tmpdir() + "/cache";
   for (auto& a : argv) cmd += " '" + a + "'";
   cmd += " 2>" + err;
   FILE* f = popen(cmd.c_str(), "r");
@@ -179,7 +180,7 @@ Run run(const std::vector<std::string>& argv, std::string* out_last = nullptr, s
 std::vector<std::string> supervise_args(pid_t pid, const std::vector<std::string>& extra = {}) {
   std::vector<std::string> a = {runfile("supervisor/ttst-supervise"), "--pid", std::to_string(pid), "--new",
                                 runfile("tests/programs/threads/threads_v2"), "--validate-only", "--report-dir",
-                                std::string(getenv("TEST_TMPDIR")) + "/reports"};
+                                ttst::testutil::tmpdir() + "/reports"};
   for (auto& e : extra) a.push_back(e);
   return a;
 }

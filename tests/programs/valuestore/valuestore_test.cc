@@ -24,18 +24,16 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/test_util.h"
 
 using ttst::test::KvClient;
 using ttst::test::KvServer;
 
 namespace {
 
-const std::string kDir = "tests/programs/valuestore/";
+using ttst::testutil::tmpdir;
 
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
+const std::string kDir = "tests/programs/valuestore/";
 
 struct Run {
   int status = -1;
@@ -47,18 +45,11 @@ Run supervise(pid_t pid, const std::string& v2, const std::string& extra = "") {
   std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache supervisor/ttst-supervise --json --report-dir " +
                     tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + kDir + v2 + " " + extra +
                     " 2>" + errf;
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int st = pclose(f);
+  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
   Run r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  std::ifstream e(errf);
-  std::string err(std::istreambuf_iterator<char>(e), {});
-  if (!out.empty()) r.report = nlohmann::json::parse(out);
+  r.status = ran.status;
+  const std::string err = ttst::testutil::slurp(errf);
+  r.report = ttst::testutil::json_report(ran.out);
   MESSAGE(cmd << " -> " << r.status << "\n" << err);
   return r;
 }
