@@ -25,25 +25,9 @@ using ttst::testutil::tmpdir;
 
 const std::string kDir = "stfw/tests/programs/blind/";
 
-struct Run {
-  int status = -1;
-  nlohmann::json report;
-  std::string err;
-};
+using Run = ttst::testutil::Supervised;
 
-Run supervise(pid_t pid, const std::string& v2) {
-  std::string errf = tmpdir() + "/supervise.err";
-  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache supervisor/ttst-supervise --json --report-dir " +
-                    tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + it::runfile(kDir + v2) +
-                    " 2>" + errf;
-  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
-  Run r;
-  r.status = ran.status;
-  r.err = ttst::testutil::slurp(errf);
-  r.report = ttst::testutil::json_report(ran.out);
-  MESSAGE(cmd << " -> " << r.status << "\n" << r.err);
-  return r;
-}
+Run supervise(pid_t pid, const std::string& v2) { return ttst::testutil::supervise(pid, it::runfile(kDir + v2)); }
 
 it::Spawned start(const std::string& v1) {
   it::Spawned p = it::spawn({it::runfile(kDir + v1)});

@@ -135,4 +135,18 @@ nlohmann::json json_report(const std::string& out) {
   return out.empty() ? nlohmann::json() : nlohmann::json::parse(out);
 }
 
+Supervised supervise(int pid, const std::string& new_exe, const std::string& extra) {
+  const std::string errf = tmpdir() + "/supervise.err";
+  const std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache supervisor/ttst-supervise --json --report-dir " +
+                          tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + new_exe + " " + extra +
+                          " 2>" + errf;
+  const Ran ran = run(cmd);
+  Supervised r;
+  r.status = ran.status;
+  r.err = slurp(errf);
+  r.report = json_report(ran.out);
+  std::fprintf(stderr, "%s -> %d\n%s\n", cmd.c_str(), r.status, r.err.c_str());
+  return r;
+}
+
 }  // namespace ttst::testutil

@@ -74,4 +74,14 @@ std::string slurp(const std::string& path);
 // The JSON document a `--json` command printed (null when it printed nothing).
 nlohmann::json json_report(const std::string& out);
 
+// One run of the shipped `supervisor/ttst-supervise --json` (a runfiles path) on
+// `pid` with `new_exe`, its reports and metadata cache under tmpdir(); `extra`
+// options follow. The command and its stderr are echoed to this test's stderr.
+struct Supervised {
+  int status = -1;        // its exit status
+  nlohmann::json report;  // the JSON report it printed (null: none)
+  std::string err;        // its stderr
+};
+Supervised supervise(int pid, const std::string& new_exe, const std::string& extra = "");
+
 }  // namespace ttst::testutil

@@ -41,24 +41,10 @@ struct KvClient : ttst::testutil::LineClient {
 
 const std::string kDir = "tests/programs/cmdtable/";
 
-struct Run {
-  int status = -1;
-  nlohmann::json report;
-  std::string err;
-};
+using Run = ttst::testutil::Supervised;
 
 Run supervise(pid_t pid, const std::string& v2, const std::string& extra = "") {
-  std::string errf = tmpdir() + "/supervise.err";
-  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache supervisor/ttst-supervise --json --report-dir " +
-                    tmpdir() + "/reports " + extra + " --pid " + std::to_string(pid) + " --new " + kDir + v2 +
-                    " 2>" + errf;
-  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
-  Run r;
-  r.status = ran.status;
-  r.err = ttst::testutil::slurp(errf);
-  r.report = ttst::testutil::json_report(ran.out);
-  MESSAGE(cmd << " -> " << r.status << "\n" << r.err);
-  return r;
+  return ttst::testutil::supervise(pid, kDir + v2, extra);
 }
 
 void fill(KvClient& c, const std::string& tag) {

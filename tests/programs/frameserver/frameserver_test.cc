@@ -44,24 +44,9 @@ struct KvClient : ttst::testutil::LineClient {
 
 const std::string kDir = "tests/programs/frameserver/";
 
-struct Run {
-  int status = -1;
-  nlohmann::json report;
-  std::string err;
-};
+using Run = ttst::testutil::Supervised;
 
-Run supervise(pid_t pid, const std::string& v2) {
-  std::string errf = tmpdir() + "/supervise.err";
-  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache supervisor/ttst-supervise --json --report-dir " +
-                    tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + kDir + v2 + " 2>" + errf;
-  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
-  Run r;
-  r.status = ran.status;
-  r.err = ttst::testutil::slurp(errf);
-  r.report = ttst::testutil::json_report(ran.out);
-  MESSAGE(cmd << " -> " << r.status << "\n" << r.err);
-  return r;
-}
+Run supervise(pid_t pid, const std::string& v2) { return ttst::testutil::supervise(pid, kDir + v2); }
 
 // The old version (our child) has ended after a commit: reap it.
 void reap(pid_t old) { waitpid(old, nullptr, 0); }

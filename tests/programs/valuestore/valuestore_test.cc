@@ -35,23 +35,10 @@ using ttst::testutil::tmpdir;
 
 const std::string kDir = "tests/programs/valuestore/";
 
-struct Run {
-  int status = -1;
-  nlohmann::json report;
-};
+using Run = ttst::testutil::Supervised;
 
 Run supervise(pid_t pid, const std::string& v2, const std::string& extra = "") {
-  std::string errf = tmpdir() + "/supervise.err";
-  std::string cmd = "env XDG_CACHE_HOME=" + tmpdir() + "/cache supervisor/ttst-supervise --json --report-dir " +
-                    tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + kDir + v2 + " " + extra +
-                    " 2>" + errf;
-  const ttst::testutil::Ran ran = ttst::testutil::run(cmd);
-  Run r;
-  r.status = ran.status;
-  const std::string err = ttst::testutil::slurp(errf);
-  r.report = ttst::testutil::json_report(ran.out);
-  MESSAGE(cmd << " -> " << r.status << "\n" << err);
-  return r;
+  return ttst::testutil::supervise(pid, kDir + v2, extra);
 }
 
 // Every kind of value, values deleted onto the free list (their ptr stale), a
