@@ -344,6 +344,7 @@ class Engine {
   void limit_used(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
                   const uint8_t* struct_src);
   bool dead_or_unmapped(uint64_t v);
+  bool in_source_mapping(uint64_t v) const;  // a mapping of the source holds v
   bool declared_pointer(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
                         const uint8_t* src, uint8_t* dst);
   void walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);

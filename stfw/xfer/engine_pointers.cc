@@ -166,7 +166,12 @@ bool Engine::translate(uint64_t v, uint64_t* out) {
 // bit for bit, so the backward transfer gives P's value back (the diff checks it).
 bool Engine::dead_or_unmapped(uint64_t v) {
   if (v >= config_.src_heap_lo && v < config_.src_heap_hi) return result_.dead_pointers++, true;
-  if (!config_.src_mappings) return false;
+  if (!config_.src_mappings || in_source_mapping(v)) return false;  // mapped: refused
+  return result_.unmapped_words++, true;
+}
+
+// Whether a mapping of the source (config_.src_mappings, sorted) holds v.
+bool Engine::in_source_mapping(uint64_t v) const {
   uint64_t lo = 0, hi = config_.src_mapping_count;  // the first mapping ending after v
   while (lo < hi) {
     uint64_t mid = (lo + hi) / 2;
@@ -174,8 +179,7 @@ bool Engine::dead_or_unmapped(uint64_t v) {
     if (r.addr + r.size <= v) lo = mid + 1;
     else hi = mid;
   }
-  if (lo < config_.src_mapping_count && config_.src_mappings[lo].addr <= v) return false;  // mapped: refused
-  return result_.unmapped_words++, true;
+  return lo < config_.src_mapping_count && config_.src_mappings[lo].addr <= v;
 }
 
 // Into (or one past) an object: the same element, member and offset in its

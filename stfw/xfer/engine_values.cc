@@ -76,14 +76,7 @@ bool Engine::tagged_member(uint32_t src_type, uint32_t src_index, uint32_t dst_t
 bool Engine::in_no_mapping(uint64_t v) const {
   if (v < 4096 || v >= (1ull << 56) || !config_.src_mappings) return false;
   if (v >= config_.src_heap_lo && v < config_.src_heap_hi) return false;
-  uint64_t lo = 0, hi = config_.src_mapping_count;  // the first mapping ending after v
-  while (lo < hi) {
-    uint64_t mid = (lo + hi) / 2;
-    const Region& r = config_.src_mappings[mid];
-    if (r.addr + r.size <= v) lo = mid + 1;
-    else hi = mid;
-  }
-  return !(lo < config_.src_mapping_count && config_.src_mappings[lo].addr <= v);
+  return !in_source_mapping(v);
 }
 
 // Typing (forward): a data pointer member (not TTST_TAGGED) of src_type that
