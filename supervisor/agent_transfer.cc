@@ -1,6 +1,8 @@
 // agent_transfer.cc — see agent_transfer.h.
 #include "supervisor/agent_transfer.h"
 
+#include <x86intrin.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -228,15 +230,32 @@ Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, con
            "report this with the post-mortem report; the old version keeps serving", line);
 }
 
+// The agent's cycles per phase in ms, by the rate of the same (invariant) TSC
+// against this process's clock over the whole run; the agent's figures are only
+// shown, never trusted for a decision.
+void agent_phases(const std::string& line, uint64_t run_cycles, double run_ms, Transfer& done) {
+  const double cycles_per_ms = run_ms > 0 && run_cycles > 0 ? run_cycles / run_ms : 0;
+  if (cycles_per_ms == 0) return;
+  for (const char* phase : {"copy", "index", "type", "map", "write"})
+    done.agent_phases.push_back({phase, figure_number(line, std::string(phase) + "_cycles") / cycles_per_ms});
+  done.copy_bytes = figure_number(line, "copy_bytes");
+  done.cpu_ms = figure_number(line, "cpu_ns") / 1e6;
+}
+
 }  // namespace
 
 Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
   const inject::AgentImage& agent = hooks && hooks->agent ? *hooks->agent : inject::AgentImage::embedded();
+  const uint64_t tsc0 = __rdtsc();
+  const auto t0 = std::chrono::steady_clock::now();
   inject::AgentOutcome out = inject::run_agent(*t.thread, agent_request(t, hooks), agent);
+  const double run_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const uint64_t run_cycles = __rdtsc() - tsc0;
   const std::string dir = t.backward ? "backward" : "forward";
   switch (out.kind) {
     case inject::AgentOutcome::Kind::kFinished: {
       Transfer done = finished(t, out, dir);
+      agent_phases(first_line(out.output), run_cycles, run_ms, done);
       // The agent's per-phase cycles and CPU time (-v): where a slow transfer spent its time.
       const std::string line = first_line(out.output);
       spdlog::debug("{} transfer figures: copy_cycles={} index_cycles={} type_cycles={} map_cycles={} write_cycles={} "

@@ -96,6 +96,41 @@ Grace grace_from_json(const nlohmann::json& j) {
   return g;
 }
 
+nlohmann::json phases_to_json(const std::vector<Phase>& phases) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& p : phases) a.push_back({{"name", p.name}, {"ms", p.ms}});
+  return a;
+}
+
+std::vector<Phase> phases_from_json(const nlohmann::json& a) {
+  std::vector<Phase> phases;
+  for (const auto& p : a) phases.push_back({p.value("name", ""), p.value("ms", 0.0)});
+  return phases;
+}
+
+// Where the time went: the stall clients felt, each transfer's agent phases, the limit.
+void render_timing(std::ostringstream& s, const Report& r) {
+  char line[160];
+  if (r.stall_ms > 0) {
+    snprintf(line, sizeof line, "  stall:      the program was stopped %.1f ms (what its clients waited)\n", r.stall_ms);
+    s << line;
+  }
+  for (const auto& t : r.transfers) {
+    if (t.agent_phases.empty()) continue;
+    s << "  " << t.direction << " transfer time:";
+    for (const auto& p : t.agent_phases) {
+      snprintf(line, sizeof line, " %s %.1f ms", p.name.c_str(), p.ms);
+      s << line;
+    }
+    snprintf(line, sizeof line, " (agent CPU %.1f ms; %.1f MiB copied)\n", t.cpu_ms, t.copy_bytes / 1048576.0);
+    s << line;
+  }
+  if (r.time_limit_ms > 0) {
+    snprintf(line, sizeof line, "  time limit: %.0f ms\n", r.time_limit_ms);
+    s << line;
+  }
+}
+
 // What the new version may have served during the grace period, for people.
 void render_grace(std::ostringstream& s, const Report& r) {
   const Grace& g = *r.grace;
@@ -187,7 +222,10 @@ nlohmann::json to_json(const Report& r) {
                               {"unvalidated", t.unvalidated},
                               {"keep_new_candidates", t.keep_new_candidates},
                               {"integers", t.integers},
-                              {"literals", t.literals}});
+                              {"literals", t.literals},
+                              {"agent_phases", phases_to_json(t.agent_phases)},
+                              {"copy_bytes", t.copy_bytes},
+                              {"cpu_ms", t.cpu_ms}});
   j["differences"] = nlohmann::json::array();
   for (const auto& d : r.differences)
     j["differences"].push_back(
@@ -203,6 +241,8 @@ nlohmann::json to_json(const Report& r) {
   j["pending_signals"] = nlohmann::json::array();
   for (const auto& p : r.pending_signals)
     j["pending_signals"].push_back({{"signal", p.signal}, {"name", p.name}, {"delivered", p.delivered}, {"how", p.how}});
+  j["stall_ms"] = r.stall_ms;
+  j["time_limit_ms"] = r.time_limit_ms;
   return j;
 }
 
@@ -249,7 +289,9 @@ Report report_from_json(const nlohmann::json& j) {
                            t.value("unmapped_words", uint64_t{0}),
                            t.value("keep_new_candidates", std::vector<std::string>{}),
                            t.value("plugin_calls", uint64_t{0}), t.value("unvalidated", std::vector<std::string>{}),
-                           t.value("integers", uint64_t{0}), t.value("literals", uint64_t{0})});
+                           t.value("integers", uint64_t{0}), t.value("literals", uint64_t{0}),
+                           phases_from_json(t.value("agent_phases", nlohmann::json::array())),
+                           t.value("copy_bytes", uint64_t{0}), t.value("cpu_ms", 0.0)});
   }
   for (const auto& d : j.value("differences", nlohmann::json::array()))
     r.differences.push_back({d.value("where", ""), std::stoull(d.value("address", std::string("0")), nullptr, 16),
@@ -263,6 +305,8 @@ Report report_from_json(const nlohmann::json& j) {
   if (j.contains("grace") && j.at("grace").is_object()) r.grace = grace_from_json(j.at("grace"));
   for (const auto& p : j.value("pending_signals", nlohmann::json::array()))
     r.pending_signals.push_back({p.value("signal", 0), p.value("name", ""), p.value("delivered", false), p.value("how", "")});
+  r.stall_ms = j.value("stall_ms", 0.0);
+  r.time_limit_ms = j.value("time_limit_ms", 0.0);
   return r;
 }
 
@@ -308,6 +352,7 @@ std::string render_summary(const Report& r) {
                        : std::string())
       << (t.plugin_calls ? ", " + std::to_string(t.plugin_calls) + " calls of the transfer plugin" : std::string())
       << "\n";
+  render_timing(s, r);
   for (const auto& t : r.transfers) {
     for (const auto& g : t.keep_new_candidates)
       s << "  candidate for TTST_KEEP_NEW(" << g << "): v2's start-up builds it again, longer (" << kKeepNewCaveat

@@ -105,6 +105,12 @@ struct Transfer {
   // Integers a TTST_TAGGED tag says a pointer member holds (carried as they are),
   // and pointers into string literals (mapped by position).
   uint64_t integers = 0, literals = 0;
+  // Where the agent's time went (its line of figures: rdtsc cycles per phase, turned
+  // into ms by the supervisor's own clock around the run): copy (the peer's memory
+  // read, `copy_bytes`), index, type, map, write; and the agent thread's CPU time.
+  std::vector<Phase> agent_phases = {};
+  uint64_t copy_bytes = 0;
+  double cpu_ms = 0;
 };
 
 // One of P's connections that v2 used during the grace period (grace_period.h).
@@ -161,6 +167,11 @@ struct Report {
   std::vector<int> past_library_fds;
   std::optional<Grace> grace;  // when the commit ran a grace period
   std::vector<PassedSignal> pending_signals;  // after a commit: P's pending signals, passed on or named
+  // How long P was stopped before the program served again (F after a commit, P
+  // after a rollback), by the supervisor's clock: what clients felt. 0: never stopped.
+  double stall_ms = 0;
+  // The time limit the attempt ran under: --timeout, or derived from P's size (time_limit.h).
+  double time_limit_ms = 0;
 
   double total_ms() const;
 };

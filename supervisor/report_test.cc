@@ -239,3 +239,32 @@ TEST_CASE("a rollback after the commit: the grace period round-trips and the sum
   CHECK(s.find("put back for the old version: epoll fd 4") != std::string::npos);
   CHECK(to_json(sample_rollback()).contains("grace") == false);  // only when a grace period ran
 }
+
+TEST_CASE("the report says where the time went: the stall, each transfer's agent phases, the time limit") {
+  Report r = sample_rollback();
+  r.transfers[0].agent_phases = {{"copy", 12.5}, {"index", 3.25}, {"type", 4}, {"map", 5}, {"write", 6}};
+  r.transfers[0].copy_bytes = 3 << 20;
+  r.transfers[0].cpu_ms = 30.5;
+  r.stall_ms = 123.4;
+  r.time_limit_ms = 30200;
+  nlohmann::json j = to_json(r);
+  CHECK(j["stall_ms"] == 123.4);
+  CHECK(j["time_limit_ms"] == 30200);
+  CHECK(j["transfers"][0]["agent_phases"][1]["name"] == "index");
+  CHECK(j["transfers"][0]["agent_phases"][1]["ms"] == 3.25);
+  CHECK(j["transfers"][0]["copy_bytes"] == 3 << 20);
+  CHECK(j["transfers"][1]["agent_phases"].empty());
+  const std::string text = render_summary(r);
+  CHECK(text.find("stall:      the program was stopped 123.4 ms") != std::string::npos);
+  CHECK(text.find("forward transfer time: copy 12.5 ms index 3.2 ms type 4.0 ms map 5.0 ms write 6.0 ms (agent CPU "
+                  "30.5 ms; 3.0 MiB copied)") != std::string::npos);
+  CHECK(text.find("backward transfer time") == std::string::npos);
+  CHECK(text.find("time limit: 30200 ms") != std::string::npos);
+  Report back = report_from_json(j);
+  CHECK(to_json(back) == j);
+  // Older reports, without the keys, still read.
+  j.erase("stall_ms");
+  j["transfers"][0].erase("agent_phases");
+  CHECK(report_from_json(j).stall_ms == 0);
+  CHECK(report_from_json(j).transfers[0].agent_phases.empty());
+}

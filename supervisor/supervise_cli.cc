@@ -1,6 +1,6 @@
 // supervise_cli.cc — see supervise_cli.h. The command line of ttst-supervise:
 //
-//   ttst-supervise --pid N --new PATH [--xfer PLUGIN] [--timeout 5s] [--report-dir DIR]
+//   ttst-supervise --pid N --new PATH [--xfer PLUGIN] [--timeout T] [--report-dir DIR]
 //                  [--validate-only] [--forward-only] [--allow-different-program]
 //                  [--pidfile FILE] [--grace 1s] [--debug-dir DIR] [--json] [-v]
 //
@@ -19,6 +19,7 @@
 
 #include "supervisor/report.h"
 #include "supervisor/supervise_cli.h"
+#include "supervisor/time_limit.h"
 #include "supervisor/transaction.h"
 
 namespace {
@@ -48,7 +49,9 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   app.add_option("--pid", pid, "the running program (built with ttst-cc)")->required();
   app.add_option("--new", o.new_path, "the new version's executable")->required();
   app.add_option("--xfer", o.xfer, "user transfer plugin (ttst-cc --xfer-plugin; stfw/xfer/PLUGINS.md), run in F and R");
-  app.add_option("--timeout", timeout, "time limit for the whole update (default 5s)");
+  CLI::Option* timeout_given = app.add_option(
+      "--timeout", timeout,
+      "time limit for the whole update (default: 5s + 100ms per MiB of the program's memory, time_limit.h)");
   app.add_option("--report-dir", report_dir, "where to write the post-mortem report");
   app.add_flag("--validate-only", o.validate_only, "run the whole validation, then roll back");
   app.add_flag("--forward-only", o.forward_only, "transfer forward only: no backward run, no diff");
@@ -66,7 +69,9 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   app.add_flag("-v,--verbose", verbose, "debug logging");
   try {
     app.parse(argc, argv);
-    o.timeout = parse_duration(timeout);
+    // No --timeout: a bound from P's size as measured here, never from the agent (time_limit.h).
+    o.timeout = timeout_given->count() ? parse_duration(timeout)
+                                       : sv::default_time_limit(sv::state_bytes_of(pid).value_or(0));
     o.grace = parse_duration(grace, "--grace", true);
     if (!debug_dirs.empty()) o.debug_dirs = debug_dirs;
   } catch (const CLI::ParseError& e) {
@@ -97,6 +102,7 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
     return 2;
   }
   sv::Attempt a = sv::run_update(o);
+  a.report.time_limit_ms = static_cast<double>(o.timeout.count());
   std::string where;
   try {
     where = sv::write_report(a.report, dir).string();

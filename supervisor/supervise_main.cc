@@ -1,7 +1,7 @@
 // ttst-supervise — live-update a running program to a new version, validated by
 // time-traveling state transfer, rolled back on any failure.
 //
-//   ttst-supervise --pid N --new PATH [--xfer PLUGIN] [--timeout 5s] [--report-dir DIR]
+//   ttst-supervise --pid N --new PATH [--xfer PLUGIN] [--timeout T] [--report-dir DIR]
 //                  [--validate-only] [--forward-only] [--allow-different-program]
 //                  [--pidfile FILE] [--grace 1s] [--json] [-v]
 //

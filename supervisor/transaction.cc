@@ -215,6 +215,11 @@ class Transaction {
   void rollback_created();
   void name_differences(const diff::Result& res);
   void commit_step(const char* name) const;
+  // The program serves again (F released, or P after a rollback): the stall ends.
+  void served_again() {
+    if (rep_.stall_ms == 0 && stopped_at_ != Clock::time_point{})
+      rep_.stall_ms = std::chrono::duration<double, std::milli>(Clock::now() - stopped_at_).count();
+  }
 
   const Options& o_;
   Report& rep_;
@@ -234,6 +239,7 @@ class Transaction {
   bool driven_ = false;  // update_requested written to 1 in P (the stop protocol): cleared on rollback
   inject::LoadBias past_bias_, future_bias_;
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
+  Clock::time_point stopped_at_{};  // P seized: the stall clients feel starts (report.h stall_ms)
 };
 
 void Transaction::begin(const std::string& phase) {
@@ -250,8 +256,8 @@ void Transaction::out_of_time(const std::string& phase) {
   const std::string m = "the time limit ran out before the " + phase + " phase could start: --timeout is " +
                         std::to_string(o_.timeout.count()) + " ms and the phases before it took " +
                         std::to_string(spent.count()) + " ms";
-  if (!past_) refuse(Reason::kTimeout, m + " (the program was not touched)", "raise --timeout (the default is 5s)");
-  rollback(Reason::kTimeout, m, "raise --timeout (the default is 5s); the old version keeps serving");
+  if (!past_) refuse(Reason::kTimeout, m + " (the program was not touched)", "raise --timeout (the default grows with the program's memory)");
+  rollback(Reason::kTimeout, m, "raise --timeout (the default grows with the program's memory); the old version keeps serving");
 }
 
 // --xfer PLUGIN: its bytes (the agent loads and runs them in F and R, never here);
@@ -299,6 +305,7 @@ void Transaction::quiesce() {
   }
   try {
     past_.emplace(seize_pinned(inputs_->pin, std::max(deadline_.left(), milliseconds(100))));  // the pid still names P
+    stopped_at_ = Clock::now();
   } catch (const std::exception& e) {
     refuse(Reason::kBadInput, "cannot trace pid " + std::to_string(o_.pid) + ": " + e.what(),
            "run ttst-supervise as root, and make sure no debugger is attached");
@@ -509,6 +516,7 @@ void Transaction::commit() {
     commit_step("commit.flushed");
     future_runtime_->set_flags(0, 0);
     future_->release();
+    served_again();
     future_.reset();
     commit_step("commit.released");
   }
@@ -560,6 +568,7 @@ void Transaction::commit_with_grace(CommitNotes& notes) {
     q.on_stop = [] { ::kill(::getpid(), SIGKILL); };
   std::optional<inject::SeizedProcess> hung;
   rep_.grace.emplace();
+  served_again();  // F runs from the start of the period
   GraceVerdict v = run_grace_period(*future_, q, *rep_.grace, hung);
   if (v.kind != GraceVerdict::Kind::kHealthy) rollback_after_commit(v, hung);
   future_.reset();  // released by the grace period: serving, not traced
@@ -658,6 +667,7 @@ void Transaction::rollback_created() {
     }
   }
   past_->release();
+  served_again();
   phases_.end();
 }
 

@@ -69,12 +69,21 @@ TEST_CASE("bankserver v1 -> v2: validated, then committed with the same state by
   auto v = ttst::testutil::supervise(server.pid, kDir + "bankserver_v2", "--validate-only");
   CHECK(v.status == 0);
   CHECK(v.report["reason"] == "validate_only");
+  // The report says where the time went (report.h): the stall, the agents' phases, the limit.
+  CHECK(v.report["stall_ms"].get<double>() > 0);
+  CHECK(v.report["time_limit_ms"].get<double>() >= 5000);
+  REQUIRE(v.report["transfers"].size() == 2);
+  for (const auto& t : v.report["transfers"]) {
+    CHECK(t["agent_phases"].size() == 5);
+    CHECK(t["copy_bytes"].get<uint64_t>() > 0);
+  }
   CHECK(c.command("VERSION") == "VERSION 1");
   CHECK(c.command("SUM") == before);
 
   auto u = ttst::testutil::supervise(server.pid, kDir + "bankserver_v2", "--grace 0");
   REQUIRE(u.status == 0);
   CHECK(u.report["outcome"] == "committed");
+  CHECK(u.report["stall_ms"].get<double>() > 0);
   CHECK(c.command("VERSION") == "VERSION 2");
   CHECK(c.command("SUM") == before);
   KvClient d(server.port);
