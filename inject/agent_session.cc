@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -106,6 +107,7 @@ class AgentRun {
 
  private:
   bool stop_hung_agent();
+  void show_progress();
   void record_signal(const Stop& s);
   bool contain_escape();
   void describe_stop();
@@ -212,7 +214,13 @@ void AgentRun::start() {
 bool AgentRun::await_outcome() {
   for (;;) {
     auto left = rq_.timeout - std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_);
-    std::optional<Stop> s = thread_.wait_for(std::max(left, milliseconds(0)));
+    // Waited in slices when progress is shown; the deadline stays started_ + timeout.
+    const bool slice = rq_.on_progress && rq_.progress_every.count() > 0 && rq_.progress_every < left;
+    std::optional<Stop> s = thread_.wait_for(std::max(slice ? rq_.progress_every : left, milliseconds(0)));
+    if (!s && slice) {
+      show_progress();
+      continue;
+    }
     if (!s) return stop_hung_agent();
     if (!s->alive()) {
       died();
@@ -236,6 +244,19 @@ bool AgentRun::await_outcome() {
     // Syscall/group stops are not outcomes: let it run on.
     thread_.resume(PTRACE_CONT);
   }
+}
+
+// The agent's progress words, read from its descriptor while it runs (the kernel
+// reads a running tracee's memory); unreadable: not shown.
+void AgentRun::show_progress() {
+  std::array<uint64_t, 4> words{};
+  try {
+    read_memory(tid_, base_ + l_.desc + offsetof(ttst_agent_desc, progress),
+                std::span<uint8_t>(reinterpret_cast<uint8_t*>(words.data()), sizeof words));
+  } catch (const std::exception&) {
+    return;
+  }
+  rq_.on_progress(words, std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_));
 }
 
 // Hung: interrupted, so that the thread is stopped where it was.

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ struct AgentRequest {
   uint64_t heap_size = 16 << 20;
   uint64_t stack_size = 1 << 20;
   milliseconds timeout{5000};
+  // Optional: called every `progress_every` while the agent runs with the words it
+  // wrote to its descriptor's `progress` (agent_abi.h): display only. The timeout
+  // above is fixed before the start and nothing the agent writes changes it.
+  std::function<void(const std::array<uint64_t, 4>& progress, milliseconds elapsed)> on_progress;
+  milliseconds progress_every{2000};
 };
 
 struct AgentOutcome {

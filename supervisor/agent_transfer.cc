@@ -4,6 +4,8 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -35,6 +37,22 @@ uint64_t agent_heap_size(pid_t peer) {
   return ((4 * writable + (256ull << 20)) + 4095) & ~uint64_t{4095};
 }
 
+// A long transfer's progress on stderr, every 2 s (inject::AgentRequest::on_progress):
+// the phase and objects the agent says it is at — shown, never believed: the time
+// limit was fixed before the agent started.
+void show_progress(const char* dir, const std::array<uint64_t, 4>& p, milliseconds at, milliseconds limit) {
+  static const char* const kPhases[] = {"starting", "copying the peer's memory", "indexing objects", "typing objects",
+                                        "mapping objects", "writing objects"};
+  const char* phase = p[0] < std::size(kPhases) ? kPhases[p[0]] : "in an unknown phase";
+  std::string count;
+  if (p[0] == TTST_AGENT_PROGRESS_WRITE && p[2])
+    count = ", " + std::to_string(p[1]) + " of " + std::to_string(p[2]);
+  else if (p[2])
+    count = ", " + std::to_string(p[2]) + " objects";
+  std::fprintf(stderr, "ttst-supervise: %s transfer: %s%s (%.1f s of the %.1f s left at its start)\n", dir, phase,
+               count.c_str(), at.count() / 1000.0, limit.count() / 1000.0);
+}
+
 inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* hooks) {
   inject::AgentRequest req;
   req.task = t.backward ? TTST_AGENT_TASK_STFW_BACKWARD : TTST_AGENT_TASK_STFW_FORWARD;
@@ -62,6 +80,9 @@ inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* ho
   req.output_size = 1 << 20;
   req.heap_size = agent_heap_size(t.peer);
   req.timeout = std::max(t.budget, milliseconds(1));
+  req.on_progress = [backward = t.backward, limit = req.timeout](const std::array<uint64_t, 4>& p, milliseconds at) {
+    show_progress(backward ? "backward" : "forward", p, at, limit);
+  };
   return req;
 }
 

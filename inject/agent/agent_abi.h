@@ -88,6 +88,20 @@ struct ttst_agent_desc {
   uint64_t output_used;   /* bytes of the output buffer filled                  */
   uint64_t detail[4];     /* task-specific result words                         */
   struct ttst_agent_range input;     /* task-specific input bytes, if any   [host] */
+  /* Written by the agent while it runs, read by the host now and then to show
+   * progress (never to decide anything: a looping agent may write what it likes):
+   * [0] phase (enum ttst_agent_progress_phase), [1] units done, [2] units in all
+   * (objects; 0 = unknown), [3] reserved. */
+  uint64_t progress[4];  /* the agent writes them through a volatile pointer */
+};
+
+enum ttst_agent_progress_phase {
+  TTST_AGENT_PROGRESS_NONE = 0,
+  TTST_AGENT_PROGRESS_COPY = 1,  /* reading the peer's memory */
+  TTST_AGENT_PROGRESS_INDEX = 2,
+  TTST_AGENT_PROGRESS_TYPE = 3,
+  TTST_AGENT_PROGRESS_MAP = 4,
+  TTST_AGENT_PROGRESS_WRITE = 5,  /* [1] objects written of [2] */
 };
 
 #endif /* TTST_AGENT_ABI_H */

@@ -56,8 +56,12 @@ static int64_t task_stack_overflow(struct ttst_agent_desc *d) {
 
 static int64_t task_infinite_loop(struct ttst_agent_desc *d) {
   volatile uint64_t n = 0;
+  volatile uint64_t *progress = d->progress; /* it also claims progress, forever */
+  progress[0] = TTST_AGENT_PROGRESS_WRITE;
+  progress[2] = ~0ull;
   for (;;) {
     n = n + 1;
+    progress[1] = n;
     __asm__ volatile("" ::: "memory");
     if (d->arg[7] == 0x5354) break; /* never true: the host never passes it */
   }

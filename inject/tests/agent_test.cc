@@ -153,6 +153,28 @@ TEST_CASE("an infinite loop is reported as hung after the timeout") {
   CHECK(fx.run(TTST_AGENT_TASK_EMPTY).kind == AgentOutcome::Kind::kFinished);
 }
 
+TEST_CASE("progress is shown while the agent runs, and an agent claiming progress still times out") {
+  Fixture fx;
+  AgentRequest rq;
+  rq.task = TTST_AGENT_TASK_INFINITE_LOOP;  // writes ever-growing progress words
+  rq.timeout = milliseconds(2000);
+  rq.progress_every = milliseconds(100);
+  std::vector<std::array<uint64_t, 4>> seen;
+  std::vector<milliseconds> at;
+  rq.on_progress = [&](const std::array<uint64_t, 4>& p, milliseconds elapsed) {
+    seen.push_back(p);
+    at.push_back(elapsed);
+  };
+  AgentOutcome out = run_agent(fx.r->task(), rq, testing_agent());
+  INFO(out.describe());
+  CHECK(out.kind == AgentOutcome::Kind::kHung);
+  REQUIRE_FALSE(seen.empty());
+  CHECK(seen.back()[0] == TTST_AGENT_PROGRESS_WRITE);
+  CHECK(seen.back()[1] > 0);
+  for (milliseconds e : at) CHECK(e < rq.timeout);  // shown only before the deadline, which never moved
+  fx.check_r_untouched();
+}
+
 TEST_CASE("the agent reads its peer's memory (in R and in a freshly exec'd F)") {
   Fixture fx;
   // Some writable bytes of P: the start of its data segment or heap.

@@ -464,6 +464,8 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   if (int64_t status = find_runtime_hooks(setup)) return status;
   uint64_t cpu_start = thread_cpu_ns();
   uint64_t copy_start = read_cycles();
+  setup.cfg.progress = desc->progress;  // shown by the supervisor (agent_abi.h)
+  setup.cfg.progress[0] = TTST_AGENT_PROGRESS_COPY;
   request_huge_pages(desc);
   if (int64_t status = copy_peer_memory(setup)) return status;
   uint64_t peer_exe = 0, self_exe = 0;

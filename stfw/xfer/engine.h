@@ -135,6 +135,10 @@ struct Config {
   // Optional: the loaded user transfer plugin's entry (plugin/ttst_xfer.h; the
   // agent's user_plugin.h loads it), 0: none.
   uint64_t plugin_entry = 0;
+  // Optional: four words the engine keeps current while it runs (the agent's
+  // descriptor's `progress`, agent_abi.h): phase, objects done, objects in all.
+  // Shown by the supervisor only.
+  volatile uint64_t* progress = nullptr;
 };
 
 // A start-up object of this process that the transfer superseded (forward): its

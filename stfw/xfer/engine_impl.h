@@ -142,16 +142,20 @@ class Engine {
 
   Result run() {
     uint64_t t0 = rdtsc();
+    note_progress(2 /* index */, 0);
     if (!index_objects() || !resolve_library_rules() || !resolve_plugin()) return finish();
     if (env_.read_initial) keep_untouched_globals();  // engine_keep_new.cc
     uint64_t t1 = rdtsc();
+    note_progress(3 /* type */, object_count_);
     if (!type_objects() || !type_library_containers()) return finish();
     if (annotations_.has_keep_new() && !pair_kept_graphs()) return finish();
     if (config_.keep_new_candidates && !config_.backward) find_keep_new_candidates();  // suggestions (engine_keep_new_candidates.cc)
     settle_mixed_members();
     uint64_t t2 = rdtsc();
+    note_progress(4 /* map */, object_count_);
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
+    note_progress(5 /* write */, object_count_);
     write_objects();
     if (!failed()) settle_frame_roots();
     if (!failed() && !config_.backward && kept_count_) keep_kept_partners();  // engine_keep_new.cc
@@ -169,6 +173,16 @@ class Engine {
   }
 
  private:
+  // Progress for the supervisor's lines (agent_abi.h ttst_agent_progress_phase).
+  void note_progress(uint64_t phase, uint64_t total) {
+    if (!config_.progress) return;
+    config_.progress[1] = 0;
+    config_.progress[2] = total;
+    config_.progress[0] = phase;
+  }
+  void note_done(uint64_t done) {
+    if (config_.progress) config_.progress[1] = done;
+  }
   // ---- errors ---------------------------------------------------------------
   Message& fail(int status, const char* what);
   // fail(), then the value being walked: the object (describe_current) and the path.

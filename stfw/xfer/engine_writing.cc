@@ -81,6 +81,7 @@ void Engine::write_objects() {
   if (kept_count_) unmap_kept_bases();  // engine_keep_new.cc
   for (uint32_t i = 0; i < object_count_ && !failed(); ++i) {
     prefetch_targets(i + kAhead, false);
+    if ((i & 0xfff) == 0) note_done(i);
     Object& o = objects_[i];
     if (o.dst_addr == 0 || (o.flags & (kReadonly | kFromLibrary | kKept))) continue;
     if ((o.flags & kContainer) && o.dst_global == 0xffffffffu) continue;  // containers: sub-objects only

@@ -1,82 +1,299 @@
-// update_bench — the cost of a ttst-supervise update of kvserver holding N keys
-// (default 1,000,000), phase by phase, TTST (--validate-only: forward, backward,
-// diff) against --forward-only. Prints figures; not a test.
+// update_bench — downtime at scale (issue 15): ttst-supervise updating bankserver
+// (tests/programs/bankserver) v1 -> v2 at several state sizes, TTST against
+// --forward-only, with what a client feels. Prints figures and draws the paper's
+// Figure 5 analogue; not a test (no timing is asserted anywhere).
 //
-//   bazel run -c opt //supervisor/bench:update_bench -- [N] [runs]
+//   bazel run -c opt //supervisor/bench:update_bench -- [--sizes 10000,100000,1000000]
+//       [--runs 5] [--png /tmp/update_bench.png]
 //
-// Everything is real: quiesce, fork of R, fork+exec of F to its update point, the
-// forward and backward transfers (stfw in the agent), the P/R diff of the whole
-// heap. --validate-only keeps P, so every run starts from the same state.
+// Per size: bankserver v1 started with that many accounts preloaded; then `runs`
+// rounds, each one TTST run (--validate-only: plan, quiesce, F, forward, R, backward,
+// diff, rolled back) and one --forward-only run, their order alternated round by
+// round. --validate-only keeps P, so every run starts from the same state; its stall
+// is P stopped until the rollback resumes it (a commit's ends when F is released:
+// about the same stop window). During each run:
+// - a client sends requests back to back on one connection (BAL, one reply line
+//   each); its largest gap between two replies is the stall it saw;
+// - a sampler reads RSS and PSS (smaps_rollup) of P and its children (F and R are
+//   forks of P) every 20 ms: the peak of their sum is the memory figure.
+// The default time limit is used (no --timeout: supervisor/time_limit.h). Medians
+// over the runs; the machine's load average before and after each size.
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "inject/sys/proc_status.h"
+#include "stfw/fi/png_chart.h"
+#include "tests/programs/bankserver/bank_client.h"
 #include "tests/programs/kvserver/kv_client.h"
 
 namespace {
 
-void fill(int port, long n) {
-  ttst::test::KvClient c(port);
-  // Pipelined in batches of 1000 requests.
-  const long batch = 1000;
-  for (long i = 0; i < n; i += batch) {
-    std::string req;
-    long m = std::min(batch, n - i);
-    for (long k = 0; k < m; ++k) req += "SET key" + std::to_string(i + k) + " value" + std::to_string(i + k) + "\n";
-    c.send(req);
-    for (long k = 0; k < m; ++k)
-      if (std::string r = c.reply(); r != "OK") {
-        std::fprintf(stderr, "fill failed: %s\n", r.c_str());
-        std::exit(1);
-      }
-  }
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-long rss_kib(pid_t pid) { return std::atol(ttst::sys::proc_status_field(pid, "VmRSS").c_str()); }  // "1234 kB"
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
-nlohmann::json run(pid_t pid, const std::string& extra) {
-  std::string cmd = "supervisor/ttst-supervise --json --timeout 60s --report-dir /tmp/ttst-bench-reports --pid " +
-                    std::to_string(pid) + " --new tests/programs/kvserver/kvserver_v2 -v " + extra +
-                    " 2>/tmp/ttst-bench.err";
+// "Key:   1234 kB" in a /proc file, in KiB (0 when absent).
+long proc_kib(const std::string& text, const std::string& key) {
+  size_t at = text.find("\n" + key);
+  if (at == std::string::npos) at = text.rfind(key, 0) == 0 ? 0 : std::string::npos;
+  if (at == std::string::npos) return 0;
+  return std::atol(text.c_str() + text.find(':', at) + 1);
+}
+
+// P and its children (F and R are forks of P).
+std::vector<pid_t> family(pid_t p) {
+  std::vector<pid_t> pids{p};
+  std::istringstream children(slurp("/proc/" + std::to_string(p) + "/task/" + std::to_string(p) + "/children"));
+  for (pid_t c; children >> c;) pids.push_back(c);
+  return pids;
+}
+
+// The peak RSS and PSS sums of P + F + R while it runs.
+class MemorySampler {
+ public:
+  explicit MemorySampler(pid_t p) : thread_([this, p] { loop(p); }) {}
+  ~MemorySampler() { stop(); }
+  void stop() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  long peak_rss_kib() const { return rss_; }
+  long peak_pss_kib() const { return pss_; }
+
+ private:
+  void loop(pid_t p) {
+    while (!done_) {
+      long rss = 0, pss = 0;
+      for (pid_t q : family(p)) {
+        const std::string proc = "/proc/" + std::to_string(q);
+        rss += proc_kib(slurp(proc + "/status"), "VmRSS:");
+        pss += proc_kib(slurp(proc + "/smaps_rollup"), "Pss:");
+      }
+      rss_ = std::max(rss_.load(), rss);
+      pss_ = std::max(pss_.load(), pss);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a sampling interval
+    }
+  }
+  std::atomic<bool> done_{false};
+  std::atomic<long> rss_{0}, pss_{0};
+  std::thread thread_;
+};
+
+// A client sending requests back to back on one connection: its largest gap
+// between two replies.
+class StallProbe {
+ public:
+  StallProbe(int port) : client_(port), thread_([this] { loop(); }) {}
+  ~StallProbe() { stop(); }
+  void stop() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  double largest_gap_ms() const { return gap_; }
+  long requests() const { return requests_; }
+
+ private:
+  void loop() {
+    Clock::time_point last = Clock::now();
+    while (!done_) {
+      if (client_.command("BAL acct1").rfind("BALANCE ", 0) != 0) std::fprintf(stderr, "stall probe: bad reply\n");
+      const Clock::time_point now = Clock::now();
+      gap_ = std::max(gap_.load(), ms_between(last, now));
+      last = now;
+      ++requests_;
+    }
+  }
+  ttst::test::KvClient client_;
+  std::atomic<bool> done_{false};
+  std::atomic<double> gap_{0};
+  std::atomic<long> requests_{0};
+  std::thread thread_;
+};
+
+struct Sample {
+  double total = 0, client_stall = 0, stall = 0;
+  std::map<std::string, double> phases;  // the supervisor's phases; "forward.copy" etc.: the agents'
+  long peak_rss = 0, peak_pss = 0;
+  std::string reason;
+};
+
+Sample run_once(pid_t pid, int port, bool forward_only) {
+  const std::string cmd = "supervisor/ttst-supervise --json --report-dir /tmp/ttst-bench-reports --pid " +
+                          std::to_string(pid) + " --new tests/programs/bankserver/bankserver_v2 --validate-only" +
+                          (forward_only ? " --forward-only" : "") + " 2>/tmp/ttst-bench.err";
+  StallProbe probe(port);
+  MemorySampler memory(pid);
+  while (probe.requests() < 100) std::this_thread::yield();  // the client is in its stride
   FILE* f = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
-  size_t k;
-  while ((k = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, k);
+  for (size_t k; (k = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, k);
   pclose(f);
-  return nlohmann::json::parse(out);
+  for (long until = probe.requests() + 100; probe.requests() < until;) std::this_thread::yield();
+  probe.stop();
+  memory.stop();
+  Sample s;
+  s.client_stall = probe.largest_gap_ms();
+  s.peak_rss = memory.peak_rss_kib();
+  s.peak_pss = memory.peak_pss_kib();
+  const nlohmann::json rep = nlohmann::json::parse(out.empty() ? "{}" : out);
+  s.reason = rep.value("reason", "(no report: " + slurp("/tmp/ttst-bench.err") + ")");
+  s.total = rep.value("total_ms", 0.0);
+  s.stall = rep.value("stall_ms", 0.0);
+  for (const auto& p : rep.value("phases", nlohmann::json::array())) s.phases[p["name"]] += p["ms"].get<double>();
+  for (const auto& t : rep.value("transfers", nlohmann::json::array()))
+    for (const auto& p : t.value("agent_phases", nlohmann::json::array()))
+      s.phases[t["direction"].get<std::string>() + "." + p["name"].get<std::string>()] = p["ms"].get<double>();
+  return s;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+template <class F>
+double median_of(const std::vector<Sample>& samples, F field) {
+  std::vector<double> v;
+  for (const Sample& s : samples) v.push_back(field(s));
+  return median(v);
+}
+
+struct SizeResult {
+  long accounts = 0;
+  long p_rss_kib = 0;
+  std::string load_before, load_after;
+  std::vector<Sample> ttst, forward_only;
+};
+
+std::string loadavg() {
+  std::string l = slurp("/proc/loadavg");
+  return l.substr(0, l.find(' ', l.find(' ', l.find(' ') + 1) + 1));  // the 1, 5 and 15 minute figures
+}
+
+SizeResult measure(long accounts, int runs) {
+  SizeResult r;
+  r.accounts = accounts;
+  r.load_before = loadavg();
+  auto server = ttst::test::BankServer::start("tests/programs/bankserver/bankserver_v1", accounts,
+                                              std::chrono::minutes(10));
+  r.p_rss_kib = proc_kib(slurp("/proc/" + std::to_string(server.pid) + "/status"), "VmRSS:");
+  for (int i = 0; i < runs; ++i)
+    for (bool forward_only : {i % 2 == 1, i % 2 == 0}) {  // alternated: TTST first in even rounds
+      Sample s = run_once(server.pid, server.port, forward_only);
+      std::fprintf(stderr, "  %ld accounts, %s run %d: %s, total %.0f ms, client stall %.0f ms, peak PSS %ld MiB\n",
+                   accounts, forward_only ? "forward-only" : "TTST", i + 1, s.reason.c_str(), s.total,
+                   s.client_stall, s.peak_pss >> 10);
+      (forward_only ? r.forward_only : r.ttst).push_back(s);
+    }
+  server.kill_and_wait();
+  r.load_after = loadavg();
+  return r;
+}
+
+void print_table(const std::vector<SizeResult>& results, int runs) {
+  std::printf("\nbankserver v1 -> v2, median of %d alternated runs each (ms; memory in MiB)\n\n", runs);
+  std::printf("| accounts | P RSS | TTST total | stall (client) | stall (supervisor) | forward | backward | diff | "
+              "forward-only total | FO stall (client) | TTST / FO | peak P+F+R PSS | / P | load before / after |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const SizeResult& r : results) {
+    auto phase = [](const char* name) { return [name](const Sample& s) { return s.phases.count(name) ? s.phases.at(name) : 0.0; }; };
+    const double ttst = median_of(r.ttst, [](const Sample& s) { return s.total; });
+    const double fo = median_of(r.forward_only, [](const Sample& s) { return s.total; });
+    const double pss = median_of(r.ttst, [](const Sample& s) { return double(s.peak_pss); });
+    std::printf("| %ld | %ld | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %.2f | %s / %s |\n",
+                r.accounts, r.p_rss_kib >> 10, ttst, median_of(r.ttst, [](const Sample& s) { return s.client_stall; }),
+                median_of(r.ttst, [](const Sample& s) { return s.stall; }), median_of(r.ttst, phase("forward")),
+                median_of(r.ttst, phase("backward")), median_of(r.ttst, phase("diff")), fo,
+                median_of(r.forward_only, [](const Sample& s) { return s.client_stall; }), fo > 0 ? ttst / fo : 0,
+                pss / 1024, r.p_rss_kib ? pss / r.p_rss_kib : 0, r.load_before.c_str(), r.load_after.c_str());
+  }
+  std::printf("\nPhases of the TTST runs (medians, ms): supervisor phases, then each agent's own\n\n");
+  for (const SizeResult& r : results) {
+    std::printf("%ld accounts:", r.accounts);
+    std::map<std::string, std::vector<double>> by_name;
+    for (const Sample& s : r.ttst)
+      for (const auto& [name, ms] : s.phases) by_name[name].push_back(ms);
+    for (const char* name : {"plan", "quiesce", "create", "startup", "forward", "backward", "diff", "rollback",
+                             "forward.copy", "forward.index", "forward.type", "forward.map", "forward.write",
+                             "backward.copy", "backward.index", "backward.type", "backward.map", "backward.write"})
+      if (by_name.count(name)) std::printf(" %s %.0f", name, median(by_name[name]));
+    std::printf("\n");
+  }
+}
+
+// The paper's Figure 5 analogue: update time against state size.
+void draw(const std::vector<SizeResult>& results, const std::string& path) {
+  ttst::chart::LineChart c;
+  c.title = "bankserver update time against state size (median of runs)";
+  c.x_label = "accounts (thousands)";
+  c.y_label = "ms";
+  ttst::chart::Series ttst{"TTST update", {}}, fo{"forward-only update", {}}, stall{"stall seen by a client (TTST)", {}};
+  for (const SizeResult& r : results) {
+    c.x.push_back(r.accounts / 1000.0);
+    ttst.values.push_back(median_of(r.ttst, [](const Sample& s) { return s.total; }));
+    fo.values.push_back(median_of(r.forward_only, [](const Sample& s) { return s.total; }));
+    stall.values.push_back(median_of(r.ttst, [](const Sample& s) { return s.client_stall; }));
+  }
+  c.series = {ttst, fo, stall};
+  std::string error;
+  if (ttst::chart::write_png(ttst::chart::draw_line_chart(c), path, &error))
+    std::printf("\nchart: %s\n", path.c_str());
+  else
+    std::fprintf(stderr, "update_bench: cannot write the chart: %s\n", error.c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  long n = argc > 1 ? std::atol(argv[1]) : 1000000;
-  int runs = argc > 2 ? std::atoi(argv[2]) : 3;
-  auto kv = ttst::test::KvServer::start("tests/programs/kvserver/kvserver_v1");
-  fill(kv.port, n);
-  std::printf("kvserver v1 with %ld keys: pid %d, RSS %ld KiB (P alone, before any attempt)\n", n, kv.pid,
-              rss_kib(kv.pid));
-  for (int r = 0; r < runs; ++r) {
-    for (const char* mode : {"--validate-only", "--validate-only --forward-only"}) {
-      nlohmann::json rep = run(kv.pid, mode);
-      std::printf("%-30s %-14s total %8.1f ms:", mode, rep["reason"].get<std::string>().c_str(),
-                  rep["total_ms"].get<double>());
-      for (const auto& p : rep["phases"])
-        std::printf(" %s %.1f", p["name"].get<std::string>().c_str(), p["ms"].get<double>());
-      std::printf("\n");
-      std::ifstream err("/tmp/ttst-bench.err");
-      for (std::string line; std::getline(err, line);)
-        if (line.find("memory (PSS)") != std::string::npos) std::printf("    %s\n", line.c_str());
+  std::vector<long> sizes{10000, 100000, 1000000};
+  int runs = 5;
+  std::string png = "/tmp/update_bench.png";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string opt = argv[i], value = argv[i + 1];
+    if (opt == "--sizes") {
+      sizes.clear();
+      std::istringstream list(value);
+      for (std::string n; std::getline(list, n, ',');) sizes.push_back(std::atol(n.c_str()));
+    } else if (opt == "--runs") {
+      runs = std::max(1, std::atoi(value.c_str()));
+    } else if (opt == "--png") {
+      png = value;
+    } else {
+      std::fprintf(stderr, "update_bench: unknown option %s (--sizes N,M --runs R --png FILE)\n", opt.c_str());
+      return 2;
     }
   }
-  kv.kill_and_wait();
+  std::vector<SizeResult> results;
+  std::printf("machine: %ld cores, %s", sysconf(_SC_NPROCESSORS_ONLN),
+              slurp("/proc/sys/kernel/osrelease").c_str());
+  for (long n : sizes) {
+    std::fprintf(stderr, "bankserver with %ld accounts...\n", n);
+    results.push_back(measure(n, runs));
+  }
+  print_table(results, runs);
+  draw(results, png);
 }
