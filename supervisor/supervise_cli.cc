@@ -51,7 +51,7 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   app.add_option("--xfer", o.xfer, "user transfer plugin (ttst-cc --xfer-plugin; stfw/xfer/PLUGINS.md), run in F and R");
   CLI::Option* timeout_given = app.add_option(
       "--timeout", timeout,
-      "time limit for the whole update (default: 5s + 100ms per MiB of the program's memory, time_limit.h)");
+      "time limit for the whole update (default: 5s + 200ms per MiB of the program's memory, time_limit.h)");
   app.add_option("--report-dir", report_dir, "where to write the post-mortem report");
   app.add_flag("--validate-only", o.validate_only, "run the whole validation, then roll back");
   app.add_flag("--forward-only", o.forward_only, "transfer forward only: no backward run, no diff");

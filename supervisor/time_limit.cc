@@ -8,7 +8,7 @@
 namespace ttst::supervisor {
 
 std::chrono::milliseconds default_time_limit(uint64_t state_bytes) {
-  constexpr uint64_t kBaseMs = 5000, kMsPerMiB = 100, kMaxMs = 3600 * 1000;
+  constexpr uint64_t kBaseMs = 5000, kMsPerMiB = 200, kMaxMs = 3600 * 1000;
   const uint64_t mib = state_bytes >> 20;
   const uint64_t ms = mib > (kMaxMs - kBaseMs) / kMsPerMiB ? kMaxMs : kBaseMs + mib * kMsPerMiB;
   return std::chrono::milliseconds(static_cast<long long>(std::min(ms, kMaxMs)));

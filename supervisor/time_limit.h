@@ -19,9 +19,10 @@
 
 namespace ttst::supervisor {
 
-// The bound for a program whose state holds `state_bytes`: 5 s, plus 100 ms per MiB
-// (the transfers, both directions and the diff, ran at ~30 ms per MiB on the 2-core
-// development machine: the factor over it absorbs a loaded machine), at most 1 h.
+// The bound for a program whose state holds `state_bytes`: 5 s, plus 200 ms per MiB,
+// at most 1 h. The transfers, both directions and the diff, ran at ~30 ms per MiB on
+// the quiet 2-core development machine, and at ~80 ms per MiB with its load average
+// at 20 (the agent then got a sixth of a core): the bound leaves room over both.
 std::chrono::milliseconds default_time_limit(uint64_t state_bytes);
 
 // "Anonymous:" + "Swap:" of an smaps_rollup text, in bytes; nullopt when neither is there.

@@ -14,8 +14,8 @@
 // about the same stop window). During each run:
 // - a client sends requests back to back on one connection (BAL, one reply line
 //   each); its largest gap between two replies is the stall it saw;
-// - a sampler reads RSS and PSS (smaps_rollup) of P and its children (F and R are
-//   forks of P) every 20 ms: the peak of their sum is the memory figure.
+// - a sampler reads RSS and PSS (smaps_rollup) of P, F and R every 100 ms: the
+//   peak of their sum is the memory figure.
 // The default time limit is used (no --timeout: supervisor/time_limit.h). Medians
 // over the runs; the machine's load average before and after each size.
 #include <sys/wait.h>
@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -62,11 +63,19 @@ long proc_kib(const std::string& text, const std::string& key) {
   return std::atol(text.c_str() + text.find(':', at) + 1);
 }
 
-// P and its children (F and R are forks of P).
+// P, and F and R: the supervisor makes them as grandchildren of P through a reaped
+// intermediate (inject/process_factory.cc), so they are found by name and tracer:
+// bankserver processes other than P that are being traced.
 std::vector<pid_t> family(pid_t p) {
   std::vector<pid_t> pids{p};
-  std::istringstream children(slurp("/proc/" + std::to_string(p) + "/task/" + std::to_string(p) + "/children"));
-  for (pid_t c; children >> c;) pids.push_back(c);
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos || std::atol(name.c_str()) == p) continue;
+    const std::string status = slurp(e.path().string() + "/status");
+    if (status.rfind("Name:\tbankserver_v", 0) == 0 && proc_kib(status, "TracerPid:") != 0)
+      pids.push_back(std::atol(name.c_str()));
+  }
   return pids;
 }
 
@@ -93,7 +102,7 @@ class MemorySampler {
       }
       rss_ = std::max(rss_.load(), rss);
       pss_ = std::max(pss_.load(), pss);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a sampling interval
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a sampling interval (smaps_rollup walks the page tables)
     }
   }
   std::atomic<bool> done_{false};
@@ -163,9 +172,11 @@ Sample run_once(pid_t pid, int port, bool forward_only) {
   s.total = rep.value("total_ms", 0.0);
   s.stall = rep.value("stall_ms", 0.0);
   for (const auto& p : rep.value("phases", nlohmann::json::array())) s.phases[p["name"]] += p["ms"].get<double>();
-  for (const auto& t : rep.value("transfers", nlohmann::json::array()))
+  for (const auto& t : rep.value("transfers", nlohmann::json::array())) {
+    s.phases[t["direction"].get<std::string>() + ".cpu"] = t.value("cpu_ms", 0.0);  // the agent's CPU time
     for (const auto& p : t.value("agent_phases", nlohmann::json::array()))
       s.phases[t["direction"].get<std::string>() + "." + p["name"].get<std::string>()] = p["ms"].get<double>();
+  }
   return s;
 }
 
@@ -231,7 +242,8 @@ void print_table(const std::vector<SizeResult>& results, int runs) {
                 median_of(r.forward_only, [](const Sample& s) { return s.client_stall; }), fo > 0 ? ttst / fo : 0,
                 pss / 1024, r.p_rss_kib ? pss / r.p_rss_kib : 0, r.load_before.c_str(), r.load_after.c_str());
   }
-  std::printf("\nPhases of the TTST runs (medians, ms): supervisor phases, then each agent's own\n\n");
+  std::printf("\nPhases of the TTST runs (medians, ms): supervisor phases, then each agent's own (wall), then\n"
+              "each agent's CPU time (less than its wall time when the machine is busy)\n\n");
   for (const SizeResult& r : results) {
     std::printf("%ld accounts:", r.accounts);
     std::map<std::string, std::vector<double>> by_name;
@@ -239,7 +251,8 @@ void print_table(const std::vector<SizeResult>& results, int runs) {
       for (const auto& [name, ms] : s.phases) by_name[name].push_back(ms);
     for (const char* name : {"plan", "quiesce", "create", "startup", "forward", "backward", "diff", "rollback",
                              "forward.copy", "forward.index", "forward.type", "forward.map", "forward.write",
-                             "backward.copy", "backward.index", "backward.type", "backward.map", "backward.write"})
+                             "backward.copy", "backward.index", "backward.type", "backward.map", "backward.write",
+                             "forward.cpu", "backward.cpu"})
       if (by_name.count(name)) std::printf(" %s %.0f", name, median(by_name[name]));
     std::printf("\n");
   }
