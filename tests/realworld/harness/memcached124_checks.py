@@ -6,7 +6,8 @@ plugin). With the plugin shipped in tests/realworld/memcached/
 releases' types), 1.2.3 holding 50,000 keys over every slab class, 200 counters
 and 3 client connections held open mid-session is updated live; afterwards every
 key, value, flag and counter is equal, the server says 1.2.4, the held connections
-keep working, 1.2.4's own commands work on the carried-over items (gets / cas,
+keep working (1,000 more keys stored and deleted before: the free lists hold
+chunks), 1.2.4's own commands work on the carried-over items (gets / cas,
 delete and store again in every class), and the report shows the plugin's
 functions validated by the backward run (nothing unvalidated)."""
 import os
@@ -107,13 +108,28 @@ def run(checks, tools, builds, work):
         common.kill_pid(pid)
         return
     used, total = mc.covered(port, sizes)
+    # 1,000 more keys of the data set's sizes stored and deleted: their chunks on
+    # their classes' free lists (slots), where the plugin takes chunks for the items
+    # that no longer fit theirs
+    spares = [(f"spare{i:04d}", f, v) for i, (_, f, v) in enumerate(items[:2000:2])]
+    c = mcclient.Conn(port, timeout=60)
+    try:
+        bad = c.set_many(spares)
+        deleted = [k for k, _, _ in spares if c.cmd(f"delete {k}") == "DELETED"]
+    finally:
+        c.close()
+    keys += [k for k, _, _ in spares]  # read afterwards: still deleted
+    if bad or len(deleted) != len(spares):
+        checks.result(f"{prefix}: 1,000 spare keys stored and deleted before", False,
+                      f"{len(bad)} not stored, {len(deleted)} deleted")
     u = common.supervise(tools, pid, builds[f"memcached-{V2}"], os.path.join(work, "reports"),
                          extra=["--xfer", plugin])
     checks.result(name, u.committed and used == total, f"slab classes used {used} of {total}; " + u.why())
     if u.committed and common.wait_idle(u.new_pid or 0, 30):
         got = mcclient.snapshot(port, keys)
         diff = mcclient.compare(want, got)
-        checks.result(f"{prefix}: {names_after[0]}", diff == "", diff or f"{len(keys)} keys")
+        checks.result(f"{prefix}: {names_after[0]}", diff == "",
+                      diff or f"{len(want)} keys equal, {len(spares)} deleted ones still deleted")
         version = mc.ask_version(port)
         checks.result(f"{prefix}: {names_after[1]}", version == f"VERSION {V2}", version)
         problem = session.finish()
