@@ -34,7 +34,11 @@
  * pointer member m of S points to belong to S's functions (not typed, allocated or
  * written by the automatic transfer; see ttst_xfer_new_owned / ttst_xfer_owned).
  * TTST_XFER_INIT("global", fn): forward only, after the transfer, fn(x, NULL, dst)
- * initialises state v2 adds. A target without a backward function is still
+ * initialises state v2 adds. TTST_XFER_TYPE_PLACE("struct S", fn): both directions,
+ * before anything is written, fn(x, src, in_place) for every sub-object of type S
+ * carved in a container; it may move the sub-object's destination to free room of a
+ * container with ttst_xfer_place / ttst_xfer_place_source (a grown item that no
+ * longer fits its slab chunk; PLUGINS.md "Placement"). A target without a backward function is still
  * transferred forward but not validated (the report lists it as unvalidated).
  *
  * Plain C99 with GNU extensions, only <stdint.h> and <stddef.h>. */
