@@ -9,7 +9,9 @@ key, value, flag and counter is equal, the server says 1.2.4, the held connectio
 keep working (1,000 more keys stored and deleted before: the free lists hold
 chunks), 1.2.4's own commands work on the carried-over items (gets / cas,
 delete and store again in every class), and the report shows the plugin's
-functions validated by the backward run (nothing unvalidated)."""
+functions validated by the backward run (nothing unvalidated). Before it, the
+plugin built with a wrong backward function must roll back (state_diff) leaving
+P's answers unchanged."""
 import os
 import subprocess
 
@@ -21,20 +23,20 @@ V1, V2 = "1.2.3", "1.2.4"
 PLUGIN = "memcached-1.2.3-1.2.4_xfer.c"
 
 
-def build_plugin(tools, builds, work):
-    """(path of the built plugin, problem)."""
+def build_plugin(tools, builds, work, variant=""):
+    """(path of the built plugin, problem); variant "lossy": -DXFER_LOSSY."""
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "memcached", PLUGIN)
     out = os.path.join(work, "xfer")
     os.makedirs(out, exist_ok=True)
     steps = [[tools.meta, "xfer-skeleton", builds[f"memcached-{V1}"], builds[f"memcached-{V2}"], "--out", out,
               "--header-only"],
-             [tools.ttst_cc, "--xfer-plugin", "-Wall", "-Werror", "-I", out, "-o", os.path.join(out, "xfer.plugin"),
-              src]]
+             [tools.ttst_cc, "--xfer-plugin", "-Wall", "-Werror", "-I", out] + (["-DXFER_LOSSY"] if variant else []) +
+             ["-o", os.path.join(out, f"xfer{variant}.plugin"), src]]
     for cmd in steps:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
         if p.returncode != 0:
             return None, f"{os.path.basename(cmd[0])} exited {p.returncode}: {p.stdout.strip()[-300:]}"
-    return os.path.join(out, "xfer.plugin"), ""
+    return os.path.join(out, f"xfer{variant}.plugin"), ""
 
 
 def gets(conn, key):
@@ -84,6 +86,25 @@ def report_facts(u):
     return calls.get("forward", 0), calls.get("backward", 0), unvalidated
 
 
+def lossy_check(checks, tools, builds, work, pid, port, keys, prefix):
+    """The plugin built with a wrong backward function (the slab chunks the moved
+    items took not given back): --validate-only must roll back with state_diff
+    naming slabclass, and P answer as before."""
+    name = f"{prefix}: a lossy backward function (-DXFER_LOSSY) rolls back with state_diff naming slabclass"
+    plugin, problem = build_plugin(tools, builds, work, "lossy")
+    if not plugin:
+        return checks.result(name, False, problem)
+    before = mcclient.snapshot(port, keys)
+    u = common.supervise(tools, pid, builds[f"memcached-{V2}"], os.path.join(work, "reports"), validate_only=True,
+                         extra=["--xfer", plugin])
+    wheres = [d.get("where", "") for d in (u.report or {}).get("differences", [])]
+    named = any(w.startswith("slabs.c::slabclass[") for w in wheres)
+    idle = common.wait_idle(pid, 30)
+    diff = mcclient.compare(before, mcclient.snapshot(port, keys)) if idle else "P is not idle again"
+    ok = u.rc == 1 and (u.report or {}).get("reason") == "state_diff" and named and diff == ""
+    return checks.result(name, ok, f"differences {wheres[:3]}...; P after it: {diff or 'unchanged'}; " + u.why())
+
+
 def run(checks, tools, builds, work):
     os.makedirs(work, exist_ok=True)
     prefix = f"memcached {V1} -> {V2} with the shipped plugin"
@@ -122,6 +143,7 @@ def run(checks, tools, builds, work):
     if bad or len(deleted) != len(spares):
         checks.result(f"{prefix}: 1,000 spare keys stored and deleted before", False,
                       f"{len(bad)} not stored, {len(deleted)} deleted")
+    lossy_check(checks, tools, builds, work, pid, port, keys, prefix)
     u = common.supervise(tools, pid, builds[f"memcached-{V2}"], os.path.join(work, "reports"),
                          extra=["--xfer", plugin])
     checks.result(name, u.committed and used == total, f"slab classes used {used} of {total}; " + u.why())
