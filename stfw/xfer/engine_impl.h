@@ -107,6 +107,13 @@ constexpr uint32_t kHoldsContainers = 1u << 22;  // a heap array of pointers to 
 constexpr uint32_t kOwned = 1u << 20, kOwnedClaimed = 1u << 19;
 constexpr uint32_t kMisfitView = 1u << 18;  // reached by a struct pointer whose size does not divide it (inheritance.h)
 constexpr uint32_t kNoChunk = 0xffffffffu;
+// A carved sub-object's dst_global when it maps through itself: a plugin function writes
+// it in another layout, or placed it elsewhere (engine_plugin_place.cc).
+constexpr uint32_t kCarvedOwnPlace = 0xfffffffeu;
+struct PlaceRange {  // a destination range and its object (engine_plugin_place.cc)
+  uint64_t addr, size;
+  uint32_t index;
+};
 // TTST_KEEP_NEW (engine_keep_new.cc): the object is part of the source's kept graph
 // (or the kept global itself): neither allocated nor written; pointers into it go
 // to its counterpart in this process's graph.
@@ -713,6 +720,18 @@ class Engine {
   static uint64_t api_element(ttst_xfer* x);
   static int api_keep(ttst_xfer* x, const char* name);
   static uint64_t api_room(ttst_xfer* x, uint64_t* source_bytes);
+  static uint64_t api_source_address(ttst_xfer* x);
+  // Placement of carved sub-objects by the plugin (engine_plugin_place.cc).
+  int32_t plugin_place_slot(uint32_t t) const;
+  bool plugin_place();
+  bool check_placements();
+  int64_t sub_object_holding(uint64_t v, const Object& container) const;
+  bool translate_own_place(uint64_t v, const Object& container, uint64_t* out, bool* ok);
+  static int api_place(ttst_xfer* x, uint64_t addr, uint64_t bytes, int source);
+  static const void* api_source_global(ttst_xfer* x, const char* id, uint64_t* size);
+  PlaceRange* container_ranges_ = nullptr;  // containers' destinations, by address
+  uint64_t container_range_count_ = 0;
+  bool own_places_ = false;  // some sub-object maps through itself (kCarvedOwnPlace)
   ttst_xfer_api plugin_api_ = {};
   const ttst_xfer_table* plugin_table_ = nullptr;
   PluginSlot* plugin_slots_ = nullptr;

@@ -12,7 +12,7 @@ bool Engine::map_objects() {
   if (!size_destinations()) return false;
   if (!config_.backward) {
     if (!allocate_in_future()) return false;
-    return place_carved(), true;
+    return place_carved(), plugin_place();  // then the plugin's placements (engine_plugin_place.cc)
   }
   // Backward: F's object with origin_id X maps onto R's object X. R walks its lists
   // as P did, and F's lists (allocated in reverse table order) hold P's objects in
@@ -24,7 +24,7 @@ bool Engine::map_objects() {
   for (uint32_t i = global_count_; i < object_count_ && !left; ++i)
     left = objects_[i].dst_addr == 0 && origin_of(objects_[i]) != 0;
   if (left && !hash_counterparts(r_objects)) return false;
-  return place_carved(), true;
+  return place_carved(), plugin_place();  // then the plugin's placements (engine_plugin_place.cc)
 }
 
 // Heap objects: a typed one's destination size from its element types; an untyped
@@ -48,6 +48,7 @@ bool Engine::size_destinations() {
     if (o.flags & kCarved) {  // stays at its offset: the same layout, the same extent
       bool plugin = plugin_table_ && plugin_slot_for(o) >= 0;  // its type's function writes it in place
       if (!plugin && refuse_moved_layout(o)) return false;
+      if (plugin && !same_layout(o.src_type, o.dst_type)) o.dst_global = kCarvedOwnPlace, own_places_ = true;
       o.dst_size = o.size;
       continue;
     }

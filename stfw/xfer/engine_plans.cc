@@ -103,7 +103,8 @@ bool Engine::apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* d
     }
     if (mode == kWrite) {
       uint64_t translated = reinterpret_cast<uint64_t>(target->next);
-      if (!translated) {
+      // a container's base may be a sub-object that maps through itself (engine_plugin_place.cc)
+      if (!translated || (own_places_ && (objects_[reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu].flags & kContainer))) {
         ok = false;
         break;
       }

@@ -14,18 +14,7 @@
 // the output names the function for the supervisor.
 #include "stfw/xfer/engine_impl.h"
 
-// The call context the C API hands back (declared opaque in ttst_xfer.h).
-struct ttst_xfer {
-  ttst::stfw::engine_detail::Engine* engine;
-  const ttst_xfer_entry* entry;
-  uint32_t object;              // table index, or kNoPluginObject (init callbacks)
-  uint32_t src_type, dst_type;  // the element's types (globals: the whole type)
-  const uint8_t* src;
-  uint8_t* dst;
-  uint64_t element;
-  const uint8_t* before;  // backward: the destination element as it was (R's own bytes)
-  uint64_t src_room, dst_room;  // the element's bytes in the source and here (ttst_xfer_room)
-};
+#include "stfw/xfer/engine_plugin_call.h"
 
 namespace ttst::stfw::engine_detail {
 namespace {
@@ -97,7 +86,7 @@ bool Engine::resolve_plugin() {
   plugin_api_ = {TTST_XFER_VERSION, uint32_t(config_.backward ? TTST_XFER_BACKWARD : TTST_XFER_FORWARD),
                  &Engine::api_ptr, &Engine::api_whole, &Engine::api_member, &Engine::api_source,
                  &Engine::api_scratch, &Engine::api_new_owned, &Engine::api_owned, &Engine::api_fail,
-                 &Engine::api_element, &Engine::api_keep, &Engine::api_room};
+                 &Engine::api_element, &Engine::api_keep, &Engine::api_room, &Engine::api_source_address, &Engine::api_place, &Engine::api_source_global};
   using Entry = const ttst_xfer_table* (*)(const ttst_xfer_api*);
   announce_plugin_call("ttst_xfer_plugin_entry", nullptr);
   const ttst_xfer_table* table = reinterpret_cast<Entry>(config_.plugin_entry)(&plugin_api_);
@@ -141,7 +130,7 @@ void Engine::resolve_plugin_entry(const ttst_xfer_entry& e) {
     return;  // the other direction's function; counted for the unvalidated list
   } else if (e.kind == TTST_XFER_KIND_GLOBAL) {
     if ((slot.global = plugin_global(src_meta(), e.target)) < 0) return (void)plugin_bad_target(e, "global", src_newer());
-  } else if (e.kind == TTST_XFER_KIND_TYPE) {
+  } else if (e.kind == TTST_XFER_KIND_TYPE || e.kind == TTST_XFER_KIND_PLACE) {
     if (!(slot.type_count = plugin_types(src_meta(), e.target, slot.types, nullptr)))
       return (void)plugin_bad_target(e, "type", src_newer());
   } else if (e.kind == TTST_XFER_KIND_INIT) {
@@ -292,7 +281,9 @@ bool Engine::plugin_write(Object& o, uint8_t* dst) {
                 k,
                 reinterpret_cast<const uint8_t*>(o.dst_addr + k * dst_elem),
                 (o.flags & kCarved) ? o.size : src_elem,
-                (o.flags & kCarved) ? o.dst_size : dst_elem};
+                (o.flags & kCarved) ? o.dst_size : dst_elem,
+                o.addr + k * src_elem,
+                0};
     if (config_.backward) zero_members(o.dst_type, x.dst, 0);
     call_plugin(x);
   }
@@ -355,7 +346,7 @@ void Engine::plugin_finish() {
     if (slot.entry->kind != TTST_XFER_KIND_INIT) continue;
     const ImageGlobal& g = dst_meta().global_at(uint32_t(slot.global));
     uint8_t* dst = reinterpret_cast<uint8_t*>(g.addr + (g.tls ? config_.dst_tls : config_.dst_bias));
-    ttst_xfer x{this, slot.entry, kNoPluginObject, 0, g.type, nullptr, dst, 0, nullptr, 0, g.size};
+    ttst_xfer x{this, slot.entry, kNoPluginObject, 0, g.type, nullptr, dst, 0, nullptr, 0, g.size, 0, 0};
     call_plugin(x);
   }
   if (!config_.backward) return;
@@ -503,6 +494,8 @@ uint64_t Engine::api_room(ttst_xfer* x, uint64_t* source_bytes) {
   if (source_bytes) *source_bytes = x->src_room;
   return x->dst_room;
 }
+
+uint64_t Engine::api_source_address(ttst_xfer* x) { return x->src_addr; }
 
 int Engine::api_keep(ttst_xfer* x, const char* name) {
   Engine* e = x->engine;

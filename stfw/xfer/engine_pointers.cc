@@ -120,7 +120,9 @@ bool Engine::translate(uint64_t v, uint64_t* out) {
   if (v >= (1ull << 56)) return *out = v, true;
   if (const ttst_heap_desc* target = base_descriptor(v))
     if (uint64_t dst_addr = reinterpret_cast<uint64_t>(target->next))
-      return *out = dst_addr, true;  // a mapped object's base
+      if (!own_places_ || container_ref_ ||  // a sub-object at a container's base may map through itself
+          !(objects_[reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu].flags & kContainer))
+        return *out = dst_addr, true;  // a mapped object's base
   if (kept_count_)  // into the source's kept graph (TTST_KEEP_NEW): its counterpart here
     if (int64_t k = kept_holding(v); k >= 0) return translate_kept(v, kept_[k], out);
   int64_t index = object_holding(v);
@@ -195,6 +197,7 @@ bool Engine::translate_into_object(uint64_t v, const Object& o, uint64_t* out) {
   if ((o.flags & kContainer) && !free_pointer_ && !free_element_ && !(container_ref_ && v == o.addr) &&
       !held_by_sub_object(v, o))
     return refuse_free_byte_pointer(v, o), false;  // into free memory (engine_free.cc)
+  if (bool ok; (o.flags & kContainer) && translate_own_place(v, o, out, &ok)) return ok;  // engine_plugin_place.cc
   uint64_t off = v - o.addr, dst_off = 0;
   bool ok;
   if (o.flags & kGlobal)

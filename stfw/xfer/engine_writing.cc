@@ -77,7 +77,8 @@ void Engine::translate_kernel_words() {
 
 void Engine::write_objects() {
   release_library_state();  // forward: F's own registrations in memory about to be overwritten
-  for (uint32_t i = global_count_; i < object_count_; ++i) set_dst_in_copy(objects_[i].addr, objects_[i].dst_addr);
+  for (uint32_t i = global_count_; i < object_count_; ++i)  // a sub-object at a container's base is not the container
+    if (!(objects_[i].flags & kCarved)) set_dst_in_copy(objects_[i].addr, objects_[i].dst_addr);
   if (kept_count_) unmap_kept_bases();  // engine_keep_new.cc
   for (uint32_t i = 0; i < object_count_ && !failed(); ++i) {
     prefetch_targets(i + kAhead, false);

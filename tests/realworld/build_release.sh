@@ -46,9 +46,11 @@ case "$name" in
     # The free chunks (slabclass_t.slots[0 .. sl_curr)) and the last page's unused
     # tail (end_page_ptr) point into the pages' free memory: FREE_SLOTS_N /
     # FREE_SLOTS declare them (a pointer into free bytes is refused otherwise).
+    # A closed connection (on the freeconns list) keeps `ritem` into the data of the
+    # last item it stored, which a later `delete` may have freed: FREE_SLOTS too.
     export TTST_ANNOTATIONS="SLAB_N(slabclass_t.slab_list, slabs, size, item); POINTS_TO(conn.item, item); \
 USED_N(conn.iov, iovused); USED_N(conn.msglist, msgused); FREE_SLOTS_N(slabclass_t.slots, sl_curr); \
-FREE_SLOTS(slabclass_t.end_page_ptr)"
+FREE_SLOTS(slabclass_t.end_page_ptr); FREE_SLOTS(conn.ritem)"
     # glibc has no IOV_MAX without _XOPEN_SOURCE; 1.2's `inline` functions are GNU89.
     ./autogen.sh >>"$log" 2>&1 || fail autogen
     ./configure ${ttst_cc:+CC="$ttst_cc"} CFLAGS="-g -O0 -fgnu89-inline -DIOV_MAX=1024" >>"$log" 2>&1 || fail configure

@@ -34,7 +34,11 @@
  * pointer member m of S points to belong to S's functions (not typed, allocated or
  * written by the automatic transfer; see ttst_xfer_new_owned / ttst_xfer_owned).
  * TTST_XFER_INIT("global", fn): forward only, after the transfer, fn(x, NULL, dst)
- * initialises state v2 adds. A target without a backward function is still
+ * initialises state v2 adds. TTST_XFER_TYPE_PLACE("struct S", fn): both directions,
+ * before anything is written, fn(x, src, in_place) for every sub-object of type S
+ * carved in a container; it may move the sub-object's destination to free room of a
+ * container with ttst_xfer_place / ttst_xfer_place_source (a grown item that no
+ * longer fits its slab chunk; PLUGINS.md "Placement"). A target without a backward function is still
  * transferred forward but not validated (the report lists it as unvalidated).
  *
  * Plain C99 with GNU extensions, only <stdint.h> and <stddef.h>. */
@@ -53,6 +57,7 @@ enum ttst_xfer_kind {
   TTST_XFER_KIND_TYPE = 2,   /* target: a struct/union/typedef name    */
   TTST_XFER_KIND_OWNS = 3,   /* target: "struct S.member" (pointer)    */
   TTST_XFER_KIND_INIT = 4,   /* target: a global of v2; forward only   */
+  TTST_XFER_KIND_PLACE = 5,  /* target: a type of carved sub-objects   */
 };
 enum ttst_xfer_direction { TTST_XFER_FORWARD = 1, TTST_XFER_BACKWARD = 2, TTST_XFER_BOTH = 3 };
 
@@ -108,6 +113,19 @@ struct ttst_xfer_api {
    * size, or for a sub-object carved in a container (TTST_SLAB: an item with its
    * data behind it) its whole extent, which a function may fill up to its end. */
   uint64_t (*room)(struct ttst_xfer *x, uint64_t *source_bytes);
+  /* The current element's address in the source process (0 for an init callback):
+   * its identity, e.g. to give each carried-over object a unique new ID. Never
+   * dereference it (read the source with ttst_xfer_source). */
+  uint64_t (*source_address)(struct ttst_xfer *x);
+  /* In a place function only (TTST_XFER_TYPE_PLACE): the current carved sub-object
+   * goes to `addr`, `bytes` long, instead of its container's offset; `addr` is this
+   * process's address (source == 0) or a source address inside a container, mapped
+   * by its offset (source != 0). It must be room inside a container that no other
+   * sub-object uses (checked after every place function ran). 0 on success. */
+  int (*place)(struct ttst_xfer *x, uint64_t addr, uint64_t bytes, int source);
+  /* The source's bytes of the global with this state ID (read only), its size in
+   * *size; NULL when the source has no such global. */
+  const void *(*source_global)(struct ttst_xfer *x, const char *id, uint64_t *size);
 };
 
 /* Set by the entry; the helpers below use it. */
@@ -125,12 +143,17 @@ extern const struct ttst_xfer_api *ttst_xfer_api_;
 #define ttst_xfer_element(x) (ttst_xfer_api_->element(x))
 #define ttst_xfer_keep(x, m) (ttst_xfer_api_->keep((x), (m)))
 #define ttst_xfer_room(x, srcp) (ttst_xfer_api_->room((x), (srcp)))
+#define ttst_xfer_source_address(x) (ttst_xfer_api_->source_address(x))
+#define ttst_xfer_place(x, p, n) (ttst_xfer_api_->place((x), (uint64_t)(uintptr_t)(p), (n), 0))
+#define ttst_xfer_place_source(x, p, n) (ttst_xfer_api_->place((x), (uint64_t)(uintptr_t)(p), (n), 1))
+#define ttst_xfer_source_global(x, id, sizep) (ttst_xfer_api_->source_global((x), (id), (sizep)))
 #define ttst_xfer_forward() (ttst_xfer_api_->direction == TTST_XFER_FORWARD)
 
 #define TTST_XFER_GLOBAL_FORWARD(t, f) {TTST_XFER_KIND_GLOBAL, TTST_XFER_FORWARD, t, #f, f}
 #define TTST_XFER_GLOBAL_BACKWARD(t, f) {TTST_XFER_KIND_GLOBAL, TTST_XFER_BACKWARD, t, #f, f}
 #define TTST_XFER_TYPE_FORWARD(t, f) {TTST_XFER_KIND_TYPE, TTST_XFER_FORWARD, t, #f, f}
 #define TTST_XFER_TYPE_BACKWARD(t, f) {TTST_XFER_KIND_TYPE, TTST_XFER_BACKWARD, t, #f, f}
+#define TTST_XFER_TYPE_PLACE(t, f) {TTST_XFER_KIND_PLACE, TTST_XFER_BOTH, t, #f, f}
 #define TTST_XFER_OWNS(t) {TTST_XFER_KIND_OWNS, TTST_XFER_BOTH, t, "owns", 0}
 #define TTST_XFER_INIT(t, f) {TTST_XFER_KIND_INIT, TTST_XFER_FORWARD, t, #f, f}
 

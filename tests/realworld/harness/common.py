@@ -181,13 +181,14 @@ class Update:
         return f"exit {self.rc}: {self.line}{where}"
 
 
-def supervise(tools, pid, new, report_dir, validate_only=False, timeout_s=30, bound_s=90):
-    """Runs ttst-supervise on `pid` with the new executable `new`, bounded."""
+def supervise(tools, pid, new, report_dir, validate_only=False, timeout_s=30, bound_s=90, extra=()):
+    """Runs ttst-supervise on `pid` with the new executable `new`, bounded (`extra`: more options)."""
     os.makedirs(report_dir, exist_ok=True)
     cmd = [tools.supervise, "--pid", str(pid), "--new", new, "--timeout", f"{timeout_s}s",
            "--report-dir", report_dir, "--json"]
     if validate_only:
         cmd.append("--validate-only")
+    cmd += list(extra)
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=bound_s, text=True,
                            errors="replace")

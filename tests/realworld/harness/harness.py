@@ -1,6 +1,7 @@
 """harness.py — the real-server harness of issue 13, run by ../run.sh after it
 has built the tools: builds the six releases with ttst-cc (releases.py), then
-runs the checks (memcached_checks.py, nginx_checks.py, negative_checks.py),
+runs the checks (memcached_checks.py, memcached124_checks.py, nginx_checks.py,
+negative_checks.py),
 one line each, ending "N passed, N failed". Exit 0 when every check passed, 1
 otherwise, 2 when it could not run (no corpus, a tool missing).
   harness.py --corpus DIR --bazel-bin DIR --work DIR --cache DIR [--only memcached|nginx|negative]"""
@@ -11,6 +12,7 @@ import sys
 
 import common
 import memcached_checks
+import memcached124_checks
 import negative_checks
 import nginx_checks
 import releases
@@ -63,6 +65,8 @@ def main():
                 sources[name] = src
         run_group(a.only, "memcached", [f"memcached-{v}" for v in ("1.2.2", "1.2.3", "1.2.4")], builds, checks,
                   lambda: memcached_checks.run(checks, tools, builds, sources, os.path.join(a.work, "memcached")))
+        run_group(a.only, "memcached", [f"memcached-{v}" for v in ("1.2.3", "1.2.4")], builds, checks,
+                  lambda: memcached124_checks.run(checks, tools, builds, os.path.join(a.work, "memcached124")))
         run_group(a.only, "nginx", [f"nginx-{v}" for v in nginx_checks.CHAIN], builds, checks,
                   lambda: nginx_checks.run(checks, tools, builds, os.path.join(a.work, "nginx")))
         run_group(a.only, "negative", [], builds, checks,
