@@ -81,7 +81,8 @@ std::string supervise_command(const Config &c, Mode mode, const std::string &dir
                     std::to_string(c.timeout.count()) + "ms";
   if (!plugin.empty()) cmd += " --xfer " + quote(plugin);
   if (mode == Mode::kForwardOnly) cmd += " --forward-only";
-  if (mode == Mode::kProbe) cmd += " --validate-only";
+  if (mode == Mode::kProbe || mode == Mode::kProbeForward) cmd += " --validate-only";
+  if (mode == Mode::kProbeForward) cmd += " --forward-only";
   return cmd + (c.supervise_args.empty() ? "" : " " + c.supervise_args);
 }
 
@@ -136,9 +137,10 @@ Outcome run_update(const Config &c, Mode mode, const std::string &new_exe, const
   Ran r = run_shell(supervise_command(c, mode, dir, s.pid, plugin), c.timeout + milliseconds(60000),
                     dir + "/supervise.err", env);
   pid_t new_pid = read_report(r, &o);
-  if (mode != Mode::kProbe && o.cls == "committed") {
+  bool probe = mode == Mode::kProbe || mode == Mode::kProbeForward;
+  if (!probe && o.cls == "committed") {
     judge_commit(c, dir, s.port, before.out, &o);
-  } else if (mode != Mode::kProbe && o.cls != "ttst_failure") {  // v1 must serve as before
+  } else if (!probe && o.cls != "ttst_failure") {  // v1 must serve as before
     Ran after = oracle(c, dir, s.port);
     if (after.status != 0 || after.out != before.out)
       o.reason = "past_harmed:" + o.cls, o.cls = "ttst_failure",

@@ -43,7 +43,7 @@ class Results {
       json j = json::parse(line, nullptr, false);
       if (j.is_discarded() || !j.is_object()) continue;  // a torn last line
       std::string kind = j.value("kind", "");
-      if (kind == "site") sites_[j.value("site", "")] = j.value("activated", false);
+      if (kind == "site") sites_[j.value("site", "")] = j;
       if (kind == "mutant" || kind == "golden") done_[j.value("id", "")] = j;
     }
   }
@@ -53,14 +53,15 @@ class Results {
     if (it != done_.end() && j) *j = it->second;
     return it != done_.end();
   }
-  int site(const std::string &id) {  // -1 unknown
+  bool site(const std::string &id, json *j) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = sites_.find(id);
-    return it == sites_.end() ? -1 : it->second;
+    if (it != sites_.end()) *j = it->second;
+    return it != sites_.end();
   }
   void append(const json &j) {
     std::lock_guard<std::mutex> l(mu_);
-    if (j.value("kind", "") == "site") sites_[j.value("site", "")] = j.value("activated", false);
+    if (j.value("kind", "") == "site") sites_[j.value("site", "")] = j;
     else done_[j.value("id", "")] = j;
     std::ofstream f(path_, std::ios::app);
     f << j.dump() << "\n";
@@ -75,7 +76,7 @@ class Results {
  private:
   std::string path_;
   std::mutex mu_;
-  std::map<std::string, bool> sites_;
+  std::map<std::string, json> sites_;
   std::map<std::string, json> done_;
 };
 
@@ -112,20 +113,32 @@ struct Worker {
     return run_update(c, mode, x ? c.new_exe : out, x ? out : c.xfer, dir, slot);
   }
 
+  // The site's activation: a trap there, under TTST and under --forward-only.
+  json probe(const Mutant &m, const std::string &orig, const std::string &dir, int slot) {
+    std::string src = apply(orig, m.probe);
+    Outcome p = attempt(m, src, Mode::kProbe, dir + "/probe", slot);
+    bool active = p.cls == "crash" && p.crash_signal == "SIGILL";
+    Outcome f = attempt(m, src, Mode::kProbeForward, dir + "/probe_forward", slot);
+    json s = {{"kind", "site"},
+              {"site", m.site},
+              {"activated", active},
+              {"forward_activated", f.cls == "crash" && f.crash_signal == "SIGILL"},
+              {"probe", outcome_json(p)}};
+    if (p.cls == "build_failed" || p.cls == "setup_failed" || p.cls == "ttst_failure") s["unprobed"] = true;
+    results.append(s);
+    return s;
+  }
+
   void one(const Mutant &m, int slot) {
     const std::string &orig = m.target == "xfer" ? xfer_src : new_src;
     std::string dir = c.out + "/work/" + m.id;
     json rec = {{"kind", "mutant"},   {"id", m.id},       {"target", m.target},
                 {"fault", m.fault},   {"function", m.function}, {"line", m.line},
                 {"description", m.description}, {"site", m.site}};
-    int active = results.site(m.site);
-    if (active < 0) {
-      Outcome p = attempt(m, apply(orig, m.probe), Mode::kProbe, dir + "/probe", slot);
-      active = p.cls == "crash" && p.crash_signal == "SIGILL";
-      json s = {{"kind", "site"}, {"site", m.site}, {"activated", active == 1}, {"probe", outcome_json(p)}};
-      if (p.cls == "build_failed" || p.cls == "setup_failed" || p.cls == "ttst_failure") s["unprobed"] = true;
-      results.append(s);
-    }
+    json site;
+    if (!results.site(m.site, &site)) site = probe(m, orig, dir, slot);
+    int active = site.value("activated", false);
+    rec["forward_activated"] = site.value("forward_activated", false);
     rec["activated"] = active == 1;
     if (active == 1) {
       std::string src = apply(orig, m.edit);

@@ -31,7 +31,8 @@ struct Config {
   bool keep = false;                        // keep every attempt's directory
 };
 
-enum class Mode { kTtst, kForwardOnly, kProbe };
+// kProbe: --validate-only (the whole TTST run); kProbeForward: --forward-only too.
+enum class Mode { kTtst, kForwardOnly, kProbe, kProbeForward };
 
 // The outcome of one attempt.
 struct Outcome {

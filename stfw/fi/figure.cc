@@ -90,7 +90,7 @@ int print_figure(const std::string &dir) {
     if (j.is_object() && j.value("kind", "") == "mutant") mutants[j.value("id", "")] = j;
   }
   Counts ttst, fwd;
-  int inactive = 0, unbuilt = 0, beyond = 0, fwd_bad = 0, alarms = 0;
+  int inactive = 0, unbuilt = 0, beyond = 0, fwd_bad = 0, alarms = 0, forward = 0, alarms_backward = 0;
   for (const auto &[id, j] : mutants) {
     if (j.value("build", "") == "failed") ++unbuilt;
     if (!j.value("activated", false) || !j.contains("ttst")) {
@@ -104,9 +104,14 @@ int print_figure(const std::string &dir) {
     fwd_bad += w == "UNDETECTED";
     beyond += w == "UNDETECTED" && t_rolled;
     alarms += w == "benign" && t_rolled;
+    bool fwd_active = j.value("forward_activated", true);
+    forward += fwd_active;
+    alarms_backward += w == "benign" && t_rolled && !fwd_active;
   }
   std::printf("ttst-fi: %zu mutants tried: %d activated, %d not activated (their fault never executed), "
               "%d did not build\n", mutants.size(), ttst.n, inactive, unbuilt);
+  std::printf("of the activated: %d execute in the forward direction (what plain state transfer runs), %d only "
+              "in the backward direction\n", forward, ttst.n - forward);
   print_table("With TTST (forward transfer, backward transfer, state diff):", ttst);
   print_table("Forward-only baseline (--forward-only: plain state transfer):", fwd);
   int und = ttst.total.count("UNDETECTED") ? ttst.total.at("UNDETECTED") : 0;
@@ -117,8 +122,8 @@ int print_figure(const std::string &dir) {
   std::printf("detected by TTST beyond the baseline: %d of %d activated (%.1f%%): corrupt commits of "
               "forward-only that TTST rolled back (%.1f%% of them)\n",
               beyond, ttst.n, pct(beyond, ttst.n), pct(beyond, fwd_bad));
-  std::printf("rolled back by TTST where forward-only committed correctly: %d (faults in backward code or in "
-              "state the new version does not use)\n", alarms);
+  std::printf("rolled back by TTST where forward-only committed correctly: %d (%d faults only in backward code, "
+              "%d forward faults the oracle does not see)\n", alarms, alarms_backward, alarms - alarms_backward);
   std::printf("ttst failures (P harmed, internal error, stray process): %d\n", fail);
   draw(dir, ttst, fwd);
   return 0;
