@@ -118,13 +118,14 @@ struct Worker {
     std::string src = apply(orig, m.probe);
     Outcome p = attempt(m, src, Mode::kProbe, dir + "/probe", slot);
     bool active = p.cls == "crash" && p.crash_signal == "SIGILL";
+    bool ran_through = p.reason == "validate_only";  // validated without reaching the trap
     Outcome f = attempt(m, src, Mode::kProbeForward, dir + "/probe_forward", slot);
     json s = {{"kind", "site"},
               {"site", m.site},
               {"activated", active},
               {"forward_activated", f.cls == "crash" && f.crash_signal == "SIGILL"},
               {"probe", outcome_json(p)}};
-    if (p.cls == "build_failed" || p.cls == "setup_failed" || p.cls == "ttst_failure") s["unprobed"] = true;
+    if (!active && !ran_through) s["unprobed"] = true;  // it failed otherwise: activation unknown
     results.append(s);
     return s;
   }
@@ -139,6 +140,7 @@ struct Worker {
     if (!results.site(m.site, &site)) site = probe(m, orig, dir, slot);
     int active = site.value("activated", false);
     rec["forward_activated"] = site.value("forward_activated", false);
+    if (site.value("unprobed", false)) rec["unprobed"] = true;
     rec["activated"] = active == 1;
     if (active == 1) {
       std::string src = apply(orig, m.edit);

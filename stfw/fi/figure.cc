@@ -90,11 +90,12 @@ int print_figure(const std::string &dir) {
     if (j.is_object() && j.value("kind", "") == "mutant") mutants[j.value("id", "")] = j;
   }
   Counts ttst, fwd;
-  int inactive = 0, unbuilt = 0, beyond = 0, fwd_bad = 0, alarms = 0, forward = 0, alarms_backward = 0;
+  int inactive = 0, unprobed = 0, unbuilt = 0, beyond = 0, fwd_bad = 0, alarms = 0, forward = 0, alarms_backward = 0;
   for (const auto &[id, j] : mutants) {
     if (j.value("build", "") == "failed") ++unbuilt;
     if (!j.value("activated", false) || !j.contains("ttst")) {
-      inactive += j.value("build", "") != "failed";
+      unprobed += j.value("unprobed", false);
+      inactive += j.value("build", "") != "failed" && !j.value("unprobed", false);
       continue;
     }
     std::string t = j["ttst"].value("class", ""), w = j["forward_only"].value("class", "");
@@ -109,7 +110,8 @@ int print_figure(const std::string &dir) {
     alarms_backward += w == "benign" && t_rolled && !fwd_active;
   }
   std::printf("ttst-fi: %zu mutants tried: %d activated, %d not activated (their fault never executed), "
-              "%d did not build\n", mutants.size(), ttst.n, inactive, unbuilt);
+              "%d did not build, %d whose probe failed otherwise (activation unknown)\n",
+              mutants.size(), ttst.n, inactive, unbuilt, unprobed);
   std::printf("of the activated: %d execute in the forward direction (what plain state transfer runs), %d only "
               "in the backward direction\n", forward, ttst.n - forward);
   print_table("With TTST (forward transfer, backward transfer, state diff):", ttst);

@@ -18,6 +18,7 @@ const std::set<std::string> kPointerCalls = {"ttst_xfer_ptr",     "ttst_xfer_new
                                              "ttst_xfer_source",  "ttst_xfer_scratch",   "malloc",
                                              "calloc",            "realloc",             "strdup"};
 const std::set<std::string> kCopyCalls = {"ttst_xfer_copy", "memcpy", "memmove", "memset"};
+const char kTrap[] = "__asm__ volatile(\"ud2\");";
 const std::set<std::string> kNotTypes = {"return", "goto", "case", "else", "static", "break", "continue", "do"};
 
 std::string trim(const std::string &s) {
@@ -65,8 +66,10 @@ struct Gen {
     out.push_back(std::move(mu));
   }
 
-  Edit expr_probe(size_t b, size_t e) const { return {b, e, "(__builtin_trap(), (" + text(b, e) + "))"}; }
-  Edit stmt_probe(const Statement &s) const { return {s.begin, s.end, "{ __builtin_trap(); " + text(s.begin, s.end) + " }"}; }
+  // The trap is `ud2` in asm, not __builtin_trap(): the compiler must not learn that
+  // the code after it is unreachable (a start-up probe would remove the update point).
+  Edit expr_probe(size_t b, size_t e) const { return {b, e, "(({ " + std::string(kTrap) + " }), (" + text(b, e) + "))"}; }
+  Edit stmt_probe(const Statement &s) const { return {s.begin, s.end, "{ " + std::string(kTrap) + " " + text(s.begin, s.end) + " }"}; }
 
   void conditions(const Function &f);
   void declarations(const Function &f, std::vector<std::string> *locals);

@@ -3,7 +3,7 @@
 // Operators (stfw/fi/README.md has the table): branch_flip, uninit, pointer,
 // off_by_one, overflow, field_skip, field_wrong, and control (a no-op rewrite,
 // for checking the campaign itself). A mutant is one textual edit; its probe is
-// the same site with `__builtin_trap()` placed where the fault would execute:
+// the same site with a trap (`ud2`, SIGILL) placed where the fault would execute:
 // the unmutated program runs identically up to the site's first execution, so a
 // probe run that traps proves the mutant's fault is executed (activation).
 #ifndef TTST_STFW_FI_MUTANTS_H
