@@ -152,7 +152,7 @@ std::vector<Statement> simple_statements(const std::string &m, size_t begin, siz
       continue;
     }
     if (starts_word(m, i, "else") || starts_word(m, i, "do")) {
-      i += 2;
+      i += m[i] == 'e' ? 4 : 2;
       continue;
     }
     size_t e = statement_end(m, i, end);

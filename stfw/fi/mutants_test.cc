@@ -21,6 +21,7 @@ static int fwd(struct ttst_xfer *x, const void *src, void *dst) {
   uint64_t n = s->len, m = 2;
   if (helper(x)) return -1;
   if (n < m) d->len = n;
+  else d->len = m;
   char *p = ttst_xfer_ptr(x, s->p);
   ttst_xfer_copy(d->bytes, p, n);
   d->count = s->count;
@@ -73,6 +74,7 @@ TEST_CASE("each operator finds its sites in the function asked for") {
   auto skip = of(all, "field_skip");
   CHECK(has(skip, "`d->len = n;` -> `;`"));
   CHECK(has(skip, "`d->count = s->count;` -> `;`"));
+  CHECK(has(skip, "`d->len = m;` -> `;`"));  // after an else
   CHECK(has(skip, "`if (helper(x)) return -1;` -> `;`"));   // a checked call of the file's own function
   CHECK(has(skip, "`ttst_xfer_copy(d->bytes, p, n);` -> `;`"));
   CHECK(has(of(all, "field_wrong"), "`count` -> `len`"));  // another member of the same source object
