@@ -140,11 +140,13 @@ Outcome run_update(const Config &c, Mode mode, const std::string &new_exe, const
   bool probe = mode == Mode::kProbe || mode == Mode::kProbeForward;
   if (!probe && o.cls == "committed") {
     judge_commit(c, dir, s.port, before.out, &o);
-  } else if (!probe && o.cls != "ttst_failure") {  // v1 must serve as before
+  } else if (!probe && new_pid <= 0) {  // not committed: v1 must serve as before
     Ran after = oracle(c, dir, s.port);
     if (after.status != 0 || after.out != before.out)
-      o.reason = "past_harmed:" + o.cls, o.cls = "ttst_failure",
+      o.reason = "past_harmed:" + o.cls + (o.reason.empty() ? "" : ":" + o.reason), o.cls = "ttst_failure",
       o.detail = "after the rollback v1 answers " + first_line(after.out) + " instead of " + first_line(before.out);
+    else if (o.cls == "ttst_failure")
+      o.detail += " (v1 serves as before)";
   }
   if (new_pid > 0) kill_and_reap(new_pid);
   kill_and_reap(s.pid);
