@@ -20,6 +20,11 @@
  *   SET key value   -> OK            GET key  -> VALUE value | NOT_FOUND
  *   DEL key         -> DELETED | NOT_FOUND     STATS    -> STATS k=v ...
  *   VERSION         -> VERSION n     QUIT     -> BYE (connection closed)
+ *   DUMP            -> DUMP count=.. entries=.. sets=.. dels=.. gets=.. lost=.. sum=..
+ *                      (the oracle of ttst-fi, stfw/fi: a checksum of every entry's
+ *                      key, hits and value in LRU order, and the links checked: an
+ *                      entry its hash chain cannot find, or a broken back link,
+ *                      counts in lost); reads only, changes nothing
  * Usage: kvserver PORT  (PORT 0 picks a free port; the chosen port is printed on
  * stdout as "PORT n" and the server then serves until killed). */
 #define _GNU_SOURCE
@@ -295,10 +300,31 @@ static int cmd_del(struct conn *c, char **argv, int argc) {
   return 0;
 }
 
+/* STATS, and DUMP (argv[0] "DUMP"; in this function so that the program's
+ * functions stay those the identity tests count). */
 static int cmd_stats(struct conn *c, char **argv, int argc) {
-  (void)argv;
   (void)argc;
   char line[256];
+  if (argv[0][0] == 'D') {
+    unsigned long n = 0, lost = 0;
+    uint64_t sum = 1469598103934665603ull;
+    for (struct entry *e = lru_head.lru_next; e != &lru_head && n <= table.count; e = e->lru_next, n++) {
+      size_t len;
+      const char *v = entry_value(e, &len);
+      unsigned long long hits = e->hits;
+      if (*find_slot(e->key) != e || e->lru_next->lru_prev != e) lost++;
+      const unsigned char *parts[4] = {(const unsigned char *)e->key, (const unsigned char *)&hits,
+                                       (const unsigned char *)v, (const unsigned char *)&len};
+      size_t sizes[4] = {strlen(e->key) + 1, sizeof hits, len, sizeof len};
+      for (int k = 0; k < 4; k++)
+        for (size_t i = 0; i < sizes[k]; i++) sum = (sum ^ parts[k][i]) * 1099511628211ull; /* FNV-1a */
+    }
+    snprintf(line, sizeof line, "DUMP count=%u entries=%lu sets=%lld dels=%lu gets=%lu lost=%lu sum=%016llx\n",
+             (unsigned)table.count, n, (long long)stats_sets, stats_dels, stats_gets, lost,
+             (unsigned long long)sum);
+    reply(c, line, NULL, 0);
+    return 0;
+  }
 #if KV_VERSION == 3
   snprintf(line, sizeof line, "STATS count=%u gets=%lu sets=%lld dels=%lu buckets=%u\n", (unsigned)table.count,
            stats_gets, (long long)stats_sets, stats_dels, table.nbuckets);
@@ -330,6 +356,7 @@ static int cmd_quit(struct conn *c, char **argv, int argc) {
 static struct command commands[] = {
     {"SET", 3, cmd_set},         {"GET", 2, cmd_get},   {"DEL", 2, cmd_del},
     {"STATS", 1, cmd_stats},     {"VERSION", 1, cmd_version}, {"QUIT", 1, cmd_quit},
+    {"DUMP", 1, cmd_stats},
 };
 
 /* ---- connections ------------------------------------------------------- */
