@@ -48,6 +48,7 @@ bool Engine::tagged_member(uint32_t src_type, uint32_t src_index, uint32_t dst_t
           .text(" in TTST_TAGGED(")
           .text(e->text)
           .text(", ...): add the value to the annotation");
+      advise_tagged(src_type, src_index);
       return true;
     }
     walk(sm.type, dm.type, src, dst);
@@ -118,6 +119,7 @@ bool Engine::refuse_mixed(uint32_t src_type, uint32_t src_index, const uint8_t* 
         .text(", ");
     name_tag_candidates(sty, src_index);
     message_.text(", <value>:int, <value>:<type>, ...) (ttst.h)");
+    advise_tagged(src_type, src_index);  // the line with the tag values seen (refusal_advice.cc)
     return true;
   }
   return false;
