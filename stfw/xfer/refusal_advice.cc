@@ -8,6 +8,7 @@
 // One place builds the advice per refusal kind: the sites call advise*() right
 // after fail() / fail_at_current(); finish() writes it after the root path.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+#include "stfw/xfer/advice_text.h"
 #include "stfw/xfer/engine_impl.h"
 
 namespace ttst::stfw::engine_detail {
@@ -25,40 +26,23 @@ Message& Engine::advice_args() {
 void Engine::advise(const char* kind) {
   if (!advice_allowed_ || !advice_args_buf_[0]) return;
   if (advice_.used + 2 * advice_args_.used + kArgsRoom * 2 >= advice_.size) return;  // would not fit whole
-  if (advice_.used) advice_.text(", or ");
-  advice_.text("add TTST_").text(kind).text("(").text(advice_args_buf_).text(");");
-  advice_.text(" to the new version (ttst.h; or ttst-cc's TTST_ANNOTATIONS=\"").text(kind).text("(");
-  advice_.text(advice_args_buf_).text(")\")");
+  if (advice_.used) advice_.text(advice::kOr);
+  advice::annotation(advice_, kind, advice_args_buf_);
 }
 
-// A struct's plugin functions, as `ttst-meta xfer-skeleton` names them (fwd_/bwd_
-// and the C spelling of the target: "struct account" -> fwd_struct_account).
+// A struct's plugin functions, as `ttst-meta xfer-skeleton` names them.
 void Engine::advise_plugin(uint32_t src_type) {
   advice_args();
   spell_type(advice_args_, src_meta(), src_meta().strip(src_type));
   if (!advice_allowed_ || !advice_args_buf_[0] || advice_.used + kArgsRoom * 8 >= advice_.size) return;
-  char c_name[128];
-  uint32_t n = 0;
-  for (const char* p = advice_args_buf_; *p && n + 1 < sizeof c_name; ++p)
-    c_name[n++] = ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')) ? *p : '_';
-  c_name[n] = 0;
-  if (advice_.used) advice_.text(", or ");
-  advice_.text("write fwd_").text(c_name).text(" and bwd_").text(c_name);
-  advice_.text(" in a transfer plugin (TTST_XFER_TYPE_FORWARD(\"").text(advice_args_buf_).text("\", fwd_");
-  advice_.text(c_name).text("); ttst-meta xfer-skeleton V1 V2 --out DIR writes them) and pass --xfer");
+  if (advice_.used) advice_.text(advice::kOr);
+  advice::plugin(advice_, advice_args_buf_, false);
 }
 
 void Engine::advise_plugin_global(const char* id) {
   if (!advice_allowed_ || !id || !*id || advice_.used + kArgsRoom * 8 >= advice_.size) return;
-  char c_name[128];
-  uint32_t n = 0;
-  for (const char* p = id; *p && n + 1 < sizeof c_name; ++p)
-    c_name[n++] = ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')) ? *p : '_';
-  c_name[n] = 0;
-  if (advice_.used) advice_.text(", or ");
-  advice_.text("write fwd_").text(c_name).text(" and bwd_").text(c_name);
-  advice_.text(" in a transfer plugin (TTST_XFER_GLOBAL_FORWARD(\"").text(id).text("\", fwd_").text(c_name);
-  advice_.text("); ttst-meta xfer-skeleton V1 V2 --out DIR writes them) and pass --xfer");
+  if (advice_.used) advice_.text(advice::kOr);
+  advice::plugin(advice_, id, true);
 }
 
 // A type as annotations name it: "struct S" / "union U" / "enum E", else the
@@ -94,7 +78,7 @@ bool Engine::spell_current_holder(Message& to) const {
   uint32_t type = 0, index = 0;
   if (current_member(&type, &index)) return spell_member(to, type, index), true;
   if (current_ < object_count_ && (objects_[current_].flags & kGlobal)) {
-    to.text(src_meta().str(src_meta().global_at(objects_[current_].src_global).name));
+    to.text(src_meta().str(src_meta().global_at(objects_[current_].src_global).id));  // state ID: a static's too
     return true;
   }
   return false;  // an element of a heap array (no member names it)
