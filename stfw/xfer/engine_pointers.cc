@@ -250,6 +250,7 @@ bool Engine::translate_into_library(uint64_t v, const LibRange& lib, uint64_t* o
       message_.text(" (no symbol there)");
     message_.text(", which this version's build of the library does not have: policy is to refuse");
   }
+  advise_current("NO_TRANSFER");  // the fix: this process's own value
   return false;
 }
 

@@ -133,6 +133,11 @@ void Engine::advise_parent(uint32_t index, const char* kind) {
 void Engine::advise_points_to(const Object& o) {
   uint32_t member_type = 0, member_index = 0;
   if (!parent_member(uint32_t(&o - objects_), &member_type, &member_index)) return;
+  // POINTS_TO is for `void *` / `char *` members only (a typed pointer's type is its own evidence).
+  const ImageMember& m = src_meta().members(src_meta().type(member_type))[member_index];
+  const ImageType& mt = src_meta().type(src_meta().strip(m.type));
+  const uint32_t pointee = mt.kind == kPointer ? src_meta().strip(mt.target) : 1;
+  if (pointee != 0 && !(src_meta().type(pointee).kind == kBase && src_meta().type(pointee).size == 1)) return;
   uint32_t offered = 0;
   for (uint32_t t = 1; t < src_meta().type_count() && offered < 3; ++t) {
     const ImageType& ty = src_meta().type(t);
@@ -143,6 +148,9 @@ void Engine::advise_points_to(const Object& o) {
     advise("POINTS_TO");
     ++offered;
   }
+  spell_member(advice_args(), member_type, member_index);  // a buffer: its bytes data, never pointers
+  advice_args_.text(", char");
+  advise("POINTS_TO");
 }
 
 // What a mixed member's value says of its tag's meaning: an integer (in no
