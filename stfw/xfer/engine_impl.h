@@ -556,6 +556,8 @@ class Engine {
   void each_frame_root(Visit&& visit);
   bool frame_local_value(const dwarfmeta::image::ImageFramePlace& p, const ttst_stfw_frame* frames, uint32_t count,
                          uint32_t k, bool self, uint64_t* value);
+  bool renamed_local(const char* function, const char* src_name, const char* dst_name) const;
+  void advise_local_rename(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p);
   const dwarfmeta::image::ImageFramePlace* paired_local(const dwarfmeta::image::ImageFramePlace& p,
                                                         const dwarfmeta::image::ImageFunction& src_fn,
                                                         uint32_t src_occurrence, const void* frames, uint32_t* self_frame);
@@ -800,7 +802,7 @@ class Engine {
   static constexpr uint32_t kTagInt = 0xffffffffu, kTagDead = 0xfffffffeu, kTagChar = 0xfffffffdu;
   uint32_t tag_evidence(uint64_t v);
   int64_t tag_mapping(uint32_t src_type, uint32_t src_index, uint32_t tag_index, Message* to);
-  char advice_buf_[1024] = {};
+  char advice_buf_[2048] = {};
   char advice_args_buf_[512] = {};
   Message advice_{advice_buf_, sizeof advice_buf_};
   Message advice_args_{advice_args_buf_, sizeof advice_args_buf_};

@@ -14,7 +14,8 @@
 namespace ttst::stfw::engine_detail {
 
 namespace {
-// Message::text with no room left writes nothing: a truncated line would not parse.
+// A fix is written whole or not at all (Message::text cuts at the buffer's end, and
+// a cut line would not parse): room for the words around the arguments.
 constexpr uint64_t kArgsRoom = 64;
 }  // namespace
 
@@ -24,7 +25,7 @@ Message& Engine::advice_args() {
 }
 
 void Engine::advise(const char* kind) {
-  if (!advice_allowed_ || !advice_args_buf_[0]) return;
+  if (!advice_allowed_ || !advice_args_buf_[0] || advice_args_.used + 1 >= advice_args_.size) return;  // cut: none
   if (advice_.used + 2 * advice_args_.used + kArgsRoom * 2 >= advice_.size) return;  // would not fit whole
   if (advice_.used) advice_.text(advice::kOr);
   advice::annotation(advice_, kind, advice_args_buf_);

@@ -100,13 +100,13 @@ std::string refused(const std::string& variant, const std::string& v2_variant = 
 // ttst-cc's TTST_ANNOTATIONS), and the same P updated again: committed, v2's dump
 // equal to v1's.
 void fixed_by_advice(const std::string& variant, const std::string& defines, const std::string& extra,
-                     const std::string& kind, bool in_source) {
+                     const std::string& kind, bool in_source, const std::string& v2_variant = "-") {
   KvServer server = KvServer::start(kDir + "rootserver_v1" + variant);
   KvClient c(server.port);
   fill(c, "k", 5);
   if (!extra.empty()) REQUIRE(c.command(extra) == "OK");
   const std::string before = c.command("DUMP");
-  Run r = supervise(server.pid, "rootserver_v2" + variant);
+  Run r = supervise(server.pid, "rootserver_v2" + (v2_variant == "-" ? variant : v2_variant));
   REQUIRE(r.status == 1);
   const std::string advice = r.report.value("advice", std::string());
   INFO(r.report.value("message", std::string()));
@@ -181,4 +181,8 @@ TEST_CASE("advised fix: a dangling stack pointer's TTST_IXFER line, in v2's sour
 
 TEST_CASE("advised fix: two struct types for one item, the advised TTST_NO_TRANSFER through TTST_ANNOTATIONS") {
   fixed_by_advice("_clash", "-DRS_CLASH -DRS_GLOBAL_ROOT", "", "NO_TRANSFER", false);
+}
+
+TEST_CASE("advised fix: main's local renamed in v2, the advised TTST_RENAMED_FROM(main::state, srv) pairs it") {
+  fixed_by_advice("", "-DRS_RENAMED_LOCAL", "", "RENAMED_FROM", false, "_renamed");
 }
