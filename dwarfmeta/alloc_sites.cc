@@ -6,6 +6,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <string>
+#include <tuple>
+#include <utility>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -97,6 +101,70 @@ int call_operand(const cs_insn& insn, uint64_t& value) {
 
 }  // namespace
 
+namespace {
+
+// GCC splits a function into fragments named after it: "f.part.0" (partial
+// inlining: f keeps a test, the rest moves), "f.cold" (unlikely paths), and
+// "f.isra.0" / "f.constprop.0" clones. The split depends on the optimiser, not on
+// the source, and one version may get it while the other does not: sites are
+// therefore numbered per *source* function across its fragments (f first, then
+// its parts, then its cold part; address order within each), so `f#0` stays `f#0`
+// when f's body moves to f.part.0 (a plan would list it dropped and another added).
+size_t fragment_suffix(const std::string& name) {
+  size_t cut = std::string::npos;
+  for (const char* suffix : {".part.", ".cold", ".isra.", ".constprop."}) {
+    const size_t at = name.find(suffix);
+    if (at != std::string::npos && at > 0 && at < cut) cut = at;
+  }
+  return cut;
+}
+
+int fragment_rank(const std::string& name) {
+  if (name.find(".cold") != std::string::npos) return 2;
+  return name.find(".part.") != std::string::npos ? 1 : 0;
+}
+
+// Function ID -> the ID of the source function it is a fragment of (only fragments):
+// the function named like its base (`f`, or a clone of it), else the fragment's own
+// ID with the suffix cut.
+std::map<std::string, std::string> source_function_ids(const std::vector<Function>& functions) {
+  std::map<std::string, std::string> by_name, out;
+  for (const Function& f : functions)
+    if (fragment_suffix(f.name) == std::string::npos) by_name.emplace(f.name, f.id);
+  for (const Function& f : functions) {
+    const size_t cut = fragment_suffix(f.name);
+    if (cut == std::string::npos || (f.name.find(".part.") == std::string::npos && f.name.find(".cold") == std::string::npos))
+      continue;  // not split (isra / constprop clones have the base's ID already: load.cc)
+    const std::string base = f.name.substr(0, cut);
+    auto it = by_name.find(base);
+    if (it != by_name.end()) {
+      out[f.id] = it->second;
+      continue;
+    }
+    const size_t in_id = f.id.rfind(f.name.substr(cut));
+    out[f.id] = in_id == std::string::npos ? f.id : f.id.substr(0, in_id);
+  }
+  return out;
+}
+
+// Ordinals per source function: its fragments in rank order, then by address.
+void number_sites(std::vector<AllocSite>& sites, const std::vector<std::pair<int, std::string>>& fragment) {
+  std::vector<size_t> order(sites.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::tie(sites[a].caller, fragment[a], sites[a].call_addr) <
+           std::tie(sites[b].caller, fragment[b], sites[b].call_addr);
+  });
+  std::unordered_map<std::string, uint32_t> next_ordinal;  // by caller ID
+  for (size_t i : order) {
+    AllocSite& site = sites[i];
+    site.ordinal = next_ordinal[site.caller]++;
+    site.id = site.caller + "#" + std::to_string(site.ordinal);
+  }
+}
+
+}  // namespace
+
 std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Function>& functions,
                                         const std::set<std::string>& allocators) {
   Capstone cs(true);  // PLT stubs: few instructions, operands from Capstone
@@ -145,13 +213,13 @@ std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Fu
   };
 
   std::vector<AllocSite> sites;
-  std::unordered_map<std::string, uint32_t> next_ordinal;  // by caller ID
+  std::vector<std::pair<int, std::string>> fragment;  // per site: its fragment's rank and name (clone_fragments)
+  const std::map<std::string, std::string> whole = source_function_ids(functions);
   for (const Section& s : elf.sections()) {
     if (!(s.flags & SHF_EXECINSTR) || s.type != SHT_PROGBITS || s.name.rfind(".plt", 0) == 0) continue;
     std::vector<uint8_t> code = elf.data(s);
     for (const Function& f : functions) {
       if (f.low < s.addr || f.high > s.addr + code.size() || f.high <= f.low) continue;
-      uint32_t& ordinal = next_ordinal[f.id];
       if (!may_allocate(code.data() + (f.low - s.addr), f.high - f.low, f.low)) continue;
       fast.each(code.data() + (f.low - s.addr), f.high - f.low, f.low, [&](const cs_insn& insn) {
         if (insn.id != X86_INS_CALL) return;
@@ -167,16 +235,17 @@ std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Fu
         }
         if (callee.empty() || !allocators.count(callee)) return;
         AllocSite site;
-        site.caller = f.id;
-        site.ordinal = ordinal++;
-        site.id = f.id + "#" + std::to_string(site.ordinal);
+        auto source = whole.find(f.id);
+        site.caller = source == whole.end() ? f.id : source->second;
         site.allocator = callee;
         site.call_addr = insn.address;
         site.return_addr = insn.address + insn.size;
         sites.push_back(std::move(site));
+        fragment.emplace_back(fragment_rank(f.name), f.name);
       });
     }
   }
+  number_sites(sites, fragment);
   std::sort(sites.begin(), sites.end(),
             [](const AllocSite& a, const AllocSite& b) { return a.return_addr < b.return_addr; });
   return sites;

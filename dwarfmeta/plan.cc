@@ -10,6 +10,7 @@
 #include "dwarfmeta/plan_ambiguity.h"
 #include "dwarfmeta/plan_carved.h"
 #include "dwarfmeta/plan_compare.h"
+#include "dwarfmeta/plan_fixes.h"
 #include "dwarfmeta/plan_heap_types.h"
 
 namespace ttst::dwarfmeta {
@@ -219,7 +220,11 @@ class Planner {
 
 }  // namespace
 
-Plan make_plan(const Program& v1, const Program& v2) { return Planner(v1, v2).run(); }
+Plan make_plan(const Program& v1, const Program& v2) {
+  Plan plan = Planner(v1, v2).run();
+  add_fixes(plan, v1);  // plan_fixes.h
+  return plan;
+}
 
 nlohmann::json to_json(const Plan& plan) {
   using nlohmann::json;
@@ -236,6 +241,7 @@ nlohmann::json to_json(const Plan& plan) {
     if (!o.old_id.empty()) j["old_id"] = o.old_id;
     if (!o.type_v1.empty()) j["v1"] = o.type_v1;
     if (!o.type_v2.empty()) j["v2"] = o.type_v2;
+    if (!o.fixes.empty()) j["fixes"] = o.fixes;
     objs.push_back(j);
   }
   return {{"objects", objs}, {"needs_user_code", plan.needs_user_code()}};
@@ -258,6 +264,7 @@ void print_plan(const Plan& plan, std::ostream& out, bool verbose) {
     for (const Change& c : o.changes)
       out << "    " << (c.semantic ? "! " : "- ") << c.text() << (c.semantic ? "   [needs user transfer code]" : "")
           << "\n";
+    for (const std::string& fix : o.fixes) out << "    fix: " << fix << "\n";
     for (const Ambiguity& a : o.ambiguities)
       out << "    ? " << (a.path.empty() ? "(value)" : a.path) << ": " << a.why
           << "   [ambiguous pointer: annotate IXFER or PXFER if the transfer is wrong]\n";

@@ -57,6 +57,9 @@ struct PlanObject {
   std::string type_v1, type_v2;  // C spelling
   std::vector<Change> changes;
   std::vector<Ambiguity> ambiguities;
+  // Semantic objects: the lines that resolve them, worded as the transfer's refusal
+  // would word them (plan_fixes.h): "add TTST_NO_TRANSFER(table); ...", the plugin's functions.
+  std::vector<std::string> fixes;
 };
 
 struct Plan {

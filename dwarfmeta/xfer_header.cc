@@ -1,6 +1,8 @@
 // xfer_header.cc — see xfer_header.h.
 #include "dwarfmeta/xfer_header.h"
 
+#include "dwarfmeta/plan_fixes.h"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -199,34 +201,6 @@ class TypeWriter {
   std::set<std::string> enumerators_;
 };
 
-// The struct type (v1, stripped) a member path of an object's type ends in, and the
-// member's name: "value" of struct entry; "a.b" walks through a; "x[]" an array.
-TypeId owner_of(const Program& p, TypeId t, const std::string& path, std::string* member) {
-  std::string rest = path;
-  t = p.strip(t);
-  for (int depth = 0; depth < 32; ++depth) {
-    while (p.type(t).kind == TypeKind::Array) t = p.strip(p.type(t).target);
-    size_t dot = rest.find('.');
-    std::string head = rest.substr(0, dot);
-    while (head.size() > 2 && head.compare(head.size() - 2, 2, "[]") == 0) head.resize(head.size() - 2);
-    if (dot == std::string::npos) return *member = head, t;
-    const Member* m = nullptr;
-    for (const Member& c : p.type(t).members)
-      if (c.name == head) m = &c;
-    if (!m) return *member = head, t;
-    t = p.strip(m->type), rest = rest.substr(dot + 1);
-  }
-  return *member = rest, t;
-}
-
-std::string target_of(const Program& p, TypeId t) {
-  const Type& ty = p.type(p.strip(t));
-  if (!ty.name.empty()) return std::string(ty.kind == TypeKind::Union ? "union " : "struct ") + ty.name;
-  for (TypeId u = 1; u < p.types.size(); ++u)
-    if (p.type(u).kind == TypeKind::Typedef && p.strip(u) == p.strip(t)) return p.type(u).name;
-  return "";
-}
-
 std::string c_name(const std::string& target) {
   std::string n;
   for (char c : target) n += (isalnum(static_cast<unsigned char>(c)) ? c : '_');
@@ -272,22 +246,15 @@ std::vector<Needed> needed_functions(const Plan& plan, const Program& v1, std::v
   };
   for (const PlanObject& o : plan.objects) {
     if (o.kind != ObjectKind::Semantic) continue;
-    TypeId t = kVoid;
-    if (o.what == "global") {
-      if (const Global* g = v1.global(o.old_id.empty() ? o.id : o.old_id)) t = g->type;
-    } else {
-      for (const AllocSite& s : v1.alloc_sites)
-        if (s.id == (o.old_id.empty() ? o.id : o.old_id)) t = s.type;
-    }
     for (const Change& c : o.changes) {
       if (!c.semantic) continue;
       std::string member;
-      TypeId owner = c.path.empty() || c.path == "(value)" ? kVoid : owner_of(v1, t, c.path, &member);
-      std::string target = owner ? target_of(v1, owner) : "";
-      Needed& n = target.empty() ? slot(o.id, o.what == "global") : slot(target, false);
+      bool global = false;
+      const std::string target = plugin_target(v1, o, c, &global, &member);  // plan_fixes.h: as the plan's fix
+      Needed& n = slot(target, global);
       n.notes.push_back(c.text());
       if (!member.empty()) n.handled.insert(member);
-      if (c.what == "retargeted" && !target.empty()) {
+      if (c.what == "retargeted" && !global && !member.empty()) {
         const std::string own = target + "." + member;
         if (std::find(owns->begin(), owns->end(), own) == owns->end()) owns->push_back(own);
       }

@@ -105,5 +105,7 @@ enum ttst_stfw_detail {
  * so a crash or hang in it (the output is read back then too) names it. */
 #define TTST_STFW_UNVALIDATED_PREFIX "unvalidated "
 #define TTST_STFW_PLUGIN_RUNNING "running the transfer plugin's "
+// A refusal's message ends with this and the line(s) that resolve it (stfw/xfer/refusal_advice.cc).
+#define TTST_STFW_FIX_MARKER "; fix: "
 
 #endif /* TTST_STFW_TASK_H */

@@ -243,9 +243,17 @@ Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, con
              "fix or remove the annotation (ttst.h or TTST_ANNOTATIONS; stfw/README.md lists each kind's target); "
              "the old version keeps serving",
              std::nullopt, line);
-  if (out.status == TTST_STFW_STATUS_INVARIANT || out.status == TTST_STFW_STATUS_AMBIGUOUS)
+  if (out.status == TTST_STFW_STATUS_INVARIANT || out.status == TTST_STFW_STATUS_AMBIGUOUS) {
+    // The engine ends a refusal with "; fix: " and the line(s) that resolve it
+    // (stfw/xfer/refusal_advice.cc): the advice, copy-pasteable.
+    const size_t fix = line.rfind(TTST_STFW_FIX_MARKER);
+    if (fix != std::string::npos)
+      rollback(Reason::kInvariant, "the " + dir + " transfer refused: " + line.substr(0, fix),
+               line.substr(fix + std::string(TTST_STFW_FIX_MARKER).size()) + "; the old version keeps serving",
+               std::nullopt, line);
     rollback(Reason::kInvariant, "the " + dir + " transfer refused: " + line,
              "add transfer code or annotations for this object (see ttst-meta plan)", std::nullopt, line);
+  }
   internal("the " + dir + " transfer failed with status " + std::to_string(out.status) +
                (line.empty() ? "" : ": " + line),
            "report this with the post-mortem report; the old version keeps serving", line);

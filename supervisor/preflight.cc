@@ -76,12 +76,14 @@ std::string new_executable(const std::string& new_path) {
 void check_needs_user_code(const dwarfmeta::Plan& plan, bool have_xfer) {
   if (plan.needs_user_code() && !have_xfer) {
     std::vector<std::string> ids;
-    std::string list;
+    std::string list, fixes;  // fixes: the plan's line per object, as the transfer's refusal words it
     for (const auto& o : plan.objects)
       if (o.kind == dwarfmeta::ObjectKind::Semantic) {
         ids.push_back(o.id);
         list += (list.empty() ? "" : ", ") + o.id;
+        for (const std::string& fix : o.fixes) fixes += (fixes.empty() ? "" : "; ") + ("for " + o.id + ": " + fix);
       }
+    if (!fixes.empty()) throw Refusal("the update needs user transfer code for: " + list, fixes, ids);
     throw Refusal("the update needs user transfer code for: " + list,
                   "write a transfer plugin (ttst-meta xfer-skeleton V1 V2 writes its skeleton; build it with "
                   "ttst-cc --xfer-plugin, pass it with --xfer) or annotate these objects in the new version "

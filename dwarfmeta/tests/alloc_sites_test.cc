@@ -119,3 +119,29 @@ TEST_CASE("alloc sites: annotated allocators only when annotated") {
   for (const AllocSite& s : t.alloc_sites) allocators.insert(s.allocator);
   CHECK(allocators == std::set<std::string>{"malloc", "calloc", "strdup"});
 }
+
+TEST_CASE("alloc sites: IDs per source function across GCC's fragments (add.cold in one build only)") {
+  // The same source with and without hot/cold partitioning: the out-of-memory
+  // path's calloc is in add.cold in one build, in add in the other. Its site is
+  // add#2 in both (numbered after add's own sites), never add.cold#0: a plan would
+  // list a site dropped and another added where the source did not change.
+  Program whole = load(P + "clones_whole"), split = load(P + "clones_split");
+  auto has = [](const Program& p, const std::string& name) {
+    for (const Function& f : p.functions)
+      if (f.name == name) return true;
+    return false;
+  };
+  REQUIRE(has(split, "add.cold"));  // the build really split it
+  REQUIRE(!has(whole, "add.cold"));
+  auto ids = [](const Program& p) {
+    std::set<std::string> out;
+    for (const AllocSite& s : p.alloc_sites) out.insert(s.id);
+    return out;
+  };
+  CHECK(ids(whole) == ids(split));
+  CHECK(ids(split) == std::set<std::string>{"add#0", "add#1", "add#2"});
+  for (const AllocSite& s : split.alloc_sites) {
+    CHECK(s.caller == "add");
+    if (s.id == "add#2") CHECK(s.allocator == "calloc");
+  }
+}

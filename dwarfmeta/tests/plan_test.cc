@@ -8,6 +8,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -351,6 +353,11 @@ TEST_CASE("ttst-meta plan: a suspected member rename needs an annotation (exit 3
   INFO(out);
   CHECK(out.find("next: suspected-rename struct account.next -> struct account.nxt (both struct account *): annotate "
                  "TTST_RENAMED_FROM(struct account.nxt, next) or TTST_DROPPED(struct account.next)") != std::string::npos);
+  // The fix, worded as the transfer's refusal words it (stfw/xfer/advice_text.h); blind_v2_renamed_from
+  // holds that line and passes below.
+  CHECK(out.find("    fix: add TTST_RENAMED_FROM(struct account.nxt, next); to the new version (ttst.h; or ttst-cc's "
+                 "TTST_ANNOTATIONS=\"RENAMED_FROM(struct account.nxt, next)\")") != std::string::npos);
+  CHECK(out.find("    fix: add TTST_DROPPED(struct account.next); to the new version") != std::string::npos);
   CHECK(run("plan " + B + "blind_v1 " + B + "blind_v2_drop", out, err) == 3);
   CHECK(out.find("balance: suspected-rename struct account.balance -> struct account.credit (both long int)") !=
         std::string::npos);
@@ -397,9 +404,37 @@ TEST_CASE("ttst-meta plan: heap types listed with member changes; only reached t
   REQUIRE(run("plan " + B + "table_v1 " + B + "table_v2_global_grown", out, err) == 3);
   CHECK(out.find("semantic    global     table ") != std::string::npos);
   CHECK(out.find("! (value): pointer-array-resized struct entry *[8] -> struct entry *[16]") != std::string::npos);
+  CHECK(out.find("    fix: add TTST_NO_TRANSFER(table); to the new version") != std::string::npos);  // as _kept has it
   // Annotated (NO_TRANSFER: v2 keeps its own table): no transfer code needed.
   CHECK(run("plan " + B + "table_v1 " + B + "table_v2_global_grown_kept", out, err) == 0);
   CHECK(out.find("not-transferred") != std::string::npos);
   // A heap array's length is a run-time value: the plan cannot see it (the transfer refuses).
   CHECK(run("plan " + B + "table_v1 " + B + "table_v2_heap_grown", out, err) == 0);
+}
+
+// Every semantic object's fix names a line: the plugin functions it names are those
+// `ttst-meta xfer-skeleton` writes (one choice of target, plan_fixes.h), so the plan's
+// advice and the skeleton agree.
+TEST_CASE("ttst-meta plan: each semantic object has a fix; its plugin functions are the skeleton's") {
+  Plan plan = make_plan(load(P + "sem_v1"), load(P + "sem_v2"));
+  REQUIRE(plan.needs_user_code());
+  std::string out, err;
+  const std::string dir = std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp";
+  REQUIRE(run("xfer-skeleton " + P + "sem_v1 " + P + "sem_v2 --force --out " + dir, out, err) == 0);
+  std::ifstream in(dir + "/xfer.c");
+  const std::string skeleton((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(!skeleton.empty());
+  int plugins = 0;
+  for (const PlanObject& o : plan.objects) {
+    if (o.kind != ObjectKind::Semantic) continue;
+    INFO(o.id);
+    CHECK(!o.fixes.empty());
+    for (const std::string& fix : o.fixes) {
+      if (fix.rfind("write fwd_", 0) != 0) continue;
+      const std::string fwd = fix.substr(6, fix.find(' ', 6) - 6);
+      CHECK(skeleton.find("static int " + fwd + "(") != std::string::npos);
+      ++plugins;
+    }
+  }
+  CHECK(plugins > 0);
 }

@@ -54,6 +54,8 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
 
 #define TTST_IXFER(target) TTST__ANNOT(1, #target, "")
 #define TTST_PXFER(target) TTST__ANNOT(2, #target, "")
+/* TTST_RENAMED_FROM(target, old_id): a global, a member (struct S.m, old name) or a
+ * local of the frames at the update point (func::local, old name) renamed. */
 #define TTST_RENAMED_FROM(target, old_id) TTST__ANNOT(3, #target, #old_id)
 #define TTST_NO_TRANSFER(target) TTST__ANNOT(4, #target, "")
 #define TTST_ALLOCATOR(func, size_param) TTST__ANNOT(5, #func, "size=" #size_param)

@@ -65,7 +65,11 @@ TEST_CASE("member renamed without an annotation: refused as a suspected rename, 
                 {TTST_STFW_STATUS_AMBIGUOUS,
                  "ambiguous: struct account drops member next and adds nxt of the same type (struct account *): a "
                  "suspected rename; say which with TTST_RENAMED_FROM(struct account.nxt, next) or "
-                 "TTST_DROPPED(struct account.next)"});
+                 "TTST_DROPPED(struct account.next)",
+                 nullptr,
+                 {},
+                 // the advised line: what blind_v2_renamed_from holds (the next case commits with it)
+                 "add TTST_RENAMED_FROM(struct account.nxt, next); to the new version"});
 }
 
 TEST_CASE("member renamed with TTST_RENAMED_FROM: the lists stay whole") {
@@ -110,7 +114,10 @@ TEST_CASE("hash table: a global array of bucket pointers that grows is refused, 
   check_refusal(forward_to(rt, "table_v2_global_grown", nullptr, "table_v1"),
                 {TTST_STFW_STATUS_AMBIGUOUS,
                  "ambiguous: table is an array of 8 pointers that has 16 in v2: where an element belongs may depend "
-                 "on the length (a hash table's buckets), which the metadata does not say: needs transfer code"});
+                 "on the length (a hash table's buckets), which the metadata does not say: needs transfer code",
+                 nullptr,
+                 {},
+                 "add TTST_NO_TRANSFER(table); to the new version"});  // the next case's annotation
 }
 
 TEST_CASE("hash table: the resized global annotated TTST_NO_TRANSFER is v2's own (empty), not refused") {

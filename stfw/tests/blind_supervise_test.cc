@@ -54,6 +54,10 @@ TEST_CASE("refused before P is touched: a global bucket array that grows (the pl
   Run r = supervise(p.pid, "table_v2_global_grown");
   CHECK(r.status == 2);
   CHECK(r.err.find("the update needs user transfer code for: table") != std::string::npos);
+  // The plan's fix, worded as the transfer's refusal words it (the next test of
+  // blind_spot_test commits table_v2_global_grown_kept, which holds that line).
+  CHECK(r.report.value("advice", std::string()).find("for table: add TTST_NO_TRANSFER(table); to the new version") !=
+        std::string::npos);
   CHECK(it::state_of(p.pid) != 'Z');
   it::kill_and_reap(p.pid);
 }
@@ -68,6 +72,10 @@ TEST_CASE("rolled back: start-up buckets of another count, refused by the transf
   CHECK(message.find("heap_table points to heap object #") != std::string::npos);
   CHECK(message.find("an array of 8 pointers, which replaces v2's start-up object of the same site, an array of 16") !=
         std::string::npos);
+  const std::string advice = r.report["advice"].get<std::string>();
+  INFO(advice);
+  CHECK(advice.find("add TTST_NO_TRANSFER(") == 0);  // the global, v2's own start-up table kept
+  CHECK(advice.find("heap_table); to the new version") != std::string::npos);
   char state = it::state_of(p.pid);
   CHECK((state == 'S' || state == 'R'));  // P runs on
   it::kill_and_reap(p.pid);

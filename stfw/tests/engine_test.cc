@@ -96,6 +96,7 @@ TEST_CASE("a pointer past what v2's array holds names both ends") {
   Run run = forward(p, f);
   CHECK(run.r.status == TTST_STFW_STATUS_INVARIANT);
   CHECK(run.msg == "invariant: var.inner_ptr points to ids+6, which does not exist in v2");
+  CHECK(run.fix.find("write fwd_struct_s and bwd_struct_s in a transfer plugin") == 0);  // the holder's struct
 }
 
 TEST_CASE("a bad runtime block is refused as bad input") {

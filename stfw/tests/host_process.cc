@@ -9,6 +9,7 @@
 #include "dwarfmeta/image_writer.h"
 #include "dwarfmeta/load.h"
 #include "inject/tests/test_util.h"
+#include "stfw/stfw_task.h"
 #include "stfw/xfer/library_state.h"
 
 namespace ttst::stfw::testing {
@@ -90,6 +91,8 @@ TransferRun run_transfer(HostProcess& source, HostProcess& dest, HostTransfer ho
   TransferRun run;
   run.r = transfer(c, env);
   run.msg = out;
+  if (const size_t fix = run.msg.rfind(TTST_STFW_FIX_MARKER); fix != std::string::npos)  // refusal_advice.cc
+    run.fix = run.msg.substr(fix + std::string(TTST_STFW_FIX_MARKER).size()), run.msg.resize(fix);
   run.superseded.assign(run.r.superseded, run.r.superseded + run.r.superseded_count);
   run.r.superseded = nullptr;
   free_scratch();

@@ -74,8 +74,9 @@ struct HostTransfer {
 };
 struct TransferRun {
   Result r;
-  std::string msg;
+  std::string msg;  // the message, without its advised fix
   std::vector<Superseded> superseded;  // r.superseded, copied before the scratch is freed
+  std::string fix;  // the advised fix the message ended with ("; fix: ...", refusal_advice.cc), "" when none
 };
 TransferRun run_transfer(HostProcess& source, HostProcess& dest, HostTransfer how = {});
 

@@ -22,7 +22,16 @@ struct Refusal {
   const char* message = nullptr;           // the whole line, when it is fixed
   const char* starts_with = nullptr;       // else how it starts (NULL: not checked)
   std::vector<const char*> contains = {};  // and what it says further on
+  const char* fix = nullptr;               // the advised line the message ends with, "; fix: ..." (part of it)
 };
+
+// A refusal's message without its advised fix ("; fix: ...", stfw/xfer/refusal_advice.cc).
+inline std::string without_fix(const std::string& m) { return m.substr(0, m.rfind(TTST_STFW_FIX_MARKER)); }
+// Its advised fix ("" when none).
+inline std::string fix_of(const std::string& m) {
+  const size_t at = m.rfind(TTST_STFW_FIX_MARKER);
+  return at == std::string::npos ? "" : m.substr(at + std::string(TTST_STFW_FIX_MARKER).size());
+}
 
 // The agent finished and refused with `want`'s status and message.
 inline void check_refusal(const inject::AgentOutcome& outcome, const Refusal& want) {
@@ -30,9 +39,10 @@ inline void check_refusal(const inject::AgentOutcome& outcome, const Refusal& wa
   CHECK(outcome.status == want.status);
   std::string m = message(outcome);
   INFO(m);
-  if (want.message) CHECK(m == std::string(want.message));
+  if (want.message) CHECK(without_fix(m) == std::string(want.message));
   if (want.starts_with) CHECK(m.find(want.starts_with) == 0);
   for (const char* part : want.contains) CHECK(m.find(part) != std::string::npos);
+  if (want.fix) CHECK(fix_of(m).find(want.fix) != std::string::npos);
 }
 
 // The agent finished with TTST_STFW_STATUS_OK (else its outcome and message).

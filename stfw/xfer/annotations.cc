@@ -136,6 +136,7 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
   cand[k] = 0;
   const dwarfmeta::image::ImageGlobal* g = v.global(cand);
   if (!g) g = v.global(target);
+  if (!g && a.kind == kRenamedFrom) return add_local_rename(v, target, v.str(a.arg));  // "func::local"
   if (!g && a.kind == kContainer && starts(v.str(a.arg), "header=")) {  // a header wrapper (a function)
     const dwarfmeta::image::ImageFunction* f = v.function(target);
     uint64_t k = 0;
@@ -486,6 +487,48 @@ Annotations::FreeForm Annotations::global_free(const char* id, const char** link
   for (uint32_t i = 0; i < global_count_; ++i)
     if (globals_[i].free_form && eq(globals_[i].id, id)) return *link = globals_[i].free_link, FreeForm(globals_[i].free_form);
   return kFreeNone;
+}
+
+}  // namespace ttst::stfw
+
+namespace ttst::stfw {
+
+// RENAMED_FROM(func::local, old): a local of the frames at the update point renamed
+// (frame_roots.cc pairs the older version's `func::old` with it). The function and
+// its local must exist in this image; `old` may be given as "old" or "func::old".
+bool Annotations::add_local_rename(const dwarfmeta::image::View& v, const char* target, const char* old) {
+  const char* split = nullptr;
+  for (const char* p = target; p[0]; ++p)
+    if (p[0] == ':' && p[1] == ':') split = p;
+  if (!split || split == target || !split[2] || !old[0] || global_count_ == global_capacity_) return false;
+  uint64_t func_len = uint64_t(split - target), old_len = 0, bare = 1;
+  for (const char* p = old; *p; ++p) ++old_len, bare = bare && !(p[0] == ':' && p[1] == ':');
+  if (names_used_ + 2 * func_len + old_len + 4 > names_cap_) return false;
+  char* func = names_ + names_used_;
+  for (uint64_t k = 0; k < func_len; ++k) func[k] = target[k];
+  func[func_len] = 0;
+  const dwarfmeta::image::ImageFunction* f = v.function(func);
+  if (!f) return false;
+  bool found = false;
+  for (uint32_t i = v.first_place(f->low); i < v.place_count() && !found; ++i) {
+    if (v.place_at(i).function_low != f->low) break;
+    found = eq(v.str(v.place_at(i).name), split + 2);
+  }
+  if (!found) return false;
+  names_used_ += func_len + 1;
+  const char* old_id = old;
+  if (bare) {  // "old" -> "func::old"
+    char* full = names_ + names_used_;
+    uint64_t k = 0;
+    for (uint64_t j = 0; j < func_len; ++j) full[k++] = target[j];
+    full[k++] = ':', full[k++] = ':';
+    for (const char* p = old; *p; ++p) full[k++] = *p;
+    full[k++] = 0;
+    names_used_ += k, old_id = full;
+  }
+  GlobalEntry& e = globals_[global_count_++];
+  e = GlobalEntry{kRuleDefault, target, old_id, false, false, nullptr, 0, nullptr};
+  return true;
 }
 
 }  // namespace ttst::stfw

@@ -102,7 +102,8 @@ class Annotations {
   bool has_keep_new() const { return keep_new_count_ > 0; }
 
   // RENAMED_FROM for globals: the newer version's ID of an object the older version
-  // called `old_id`, or NULL; and the reverse.
+  // called `old_id`, or NULL; and the reverse. Also for a local of the frames at the
+  // update point ("func::local", frame_roots.cc).
   const char* newer_id(const char* old_id) const;
   const char* older_id(const char* new_id) const;
   // RENAMED_FROM for members: the older name of member `index` of the newer
@@ -148,6 +149,7 @@ class Annotations {
                        GlobalEntry& e, const char* arg);
   uint32_t free_count_ = 0;
   bool add(const dwarfmeta::image::View& v, bool newer, const dwarfmeta::image::ImageAnnotation& a);
+  bool add_local_rename(const dwarfmeta::image::View& v, const char* target, const char* old);
   bool resolve_members(const dwarfmeta::image::View& v, bool newer, const char* target, Rule rule,
                        const char* old_name, bool container = false, const char* arg = nullptr,
                        uint32_t pointee = 0, bool dropped = false);

@@ -63,6 +63,7 @@ bool Engine::refuse_untyped_layout(const Object& o) {
   else
     message_.text(", a type the other version does not have");
   message_.text(": its bytes would be reinterpreted; needs transfer code (or a typed pointer to it, TTST_POINTS_TO)");
+  advise_points_to(o);
   return true;
 }
 
@@ -81,6 +82,9 @@ bool Engine::refuse_resized_pointer_array(const ImageType& src_ty, const ImageTy
       .text(config_.backward ? "v1" : "v2")
       .text(": where an element belongs may depend on the length (a hash table's buckets), which the metadata does "
             "not say: needs transfer code");
+  advise_current("NO_TRANSFER");  // the fix: v2's own array, or the holder's transfer code
+  uint32_t type = 0, index = 0;
+  if (current_member(&type, &index)) advise_plugin(type);
   return true;
 }
 
@@ -110,6 +114,9 @@ bool Engine::refuse_resized_startup(uint64_t old, uint64_t v) {
       .number(own->size / 8)
       .text(": v2's start-up chose another length, and where an element belongs may depend on it (a hash table's "
             "buckets): needs transfer code");
+  advise_current("NO_TRANSFER");  // the fix: v2's own start-up object kept
+  if (current_ < object_count_ && (objects_[current_].flags & kGlobal))
+    advise_plugin_global(src_meta().str(src_meta().global_at(objects_[current_].src_global).id));
   return true;
 }
 

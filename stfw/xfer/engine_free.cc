@@ -219,6 +219,7 @@ void Engine::refuse_free_byte_pointer(uint64_t v, const Object& container) {
   message_.text(
       ", bytes of that container no typed pointer carves (free memory, not transferred): declare what it "
       "points to (TTST_POINTS_TO) or that it points to free memory (TTST_FREE_SLOTS, TTST_FREE_LIST)");
+  advise_current("FREE_SLOTS");
 }
 
 // Before the typing passes: which heap objects are containers already (declared

@@ -353,6 +353,7 @@ class Engine {
   struct PathEntry {
     const char* name;
     uint64_t index;
+    uint32_t holder_type = 0, holder_index = 0;  // a member (name set by walk_struct): its struct and index
   };
 
   void violation(const char* what);
@@ -576,6 +577,8 @@ class Engine {
   void each_frame_root(Visit&& visit);
   bool frame_local_value(const dwarfmeta::image::ImageFramePlace& p, const ttst_stfw_frame* frames, uint32_t count,
                          uint32_t k, bool self, uint64_t* value);
+  bool renamed_local(const char* function, const char* src_name, const char* dst_name) const;
+  void advise_local_rename(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p);
   const dwarfmeta::image::ImageFramePlace* paired_local(const dwarfmeta::image::ImageFramePlace& p,
                                                         const dwarfmeta::image::ImageFunction& src_fn,
                                                         uint32_t src_occurrence, const void* frames, uint32_t* self_frame);
@@ -811,6 +814,32 @@ class Engine {
     uint32_t type;
   };
   ReturnSlot returned_memo_[256] = {};
+
+  // ---- the line that resolves a refusal (refusal_advice.cc) -------------------------------------
+  // A refusal's fix: annotation lines (ttst.h and ttst-cc's TTST_ANNOTATIONS form)
+  // or the transfer plugin's functions, written after the message as "; fix: ...".
+  Message& advice_args();               // the arguments of the next advised annotation (cleared)
+  void advise(const char* kind);        // "add TTST_<kind>(<args>); ..." (a second one: "..., or ...")
+  void advise_plugin(uint32_t src_type);  // the plugin functions of a struct / typedef type
+  void advise_plugin_global(const char* id);
+  void spell_type(Message& to, const View& v, uint32_t t) const;  // "struct S", a typedef name, "int"
+  void spell_member(Message& to, uint32_t type, uint32_t index) const;  // "struct S.m" (annotation target)
+  bool current_member(uint32_t* type, uint32_t* index) const;  // the innermost member walked now
+  // The member (or global) holding the value walked now, as an annotation target.
+  bool spell_current_holder(Message& to) const;
+  void advise_current(const char* kind);  // advise(kind) on the current holder
+  bool parent_member(uint32_t index, uint32_t* member_type, uint32_t* member_index);  // the member that reached it first
+  void advise_parent(uint32_t index, const char* kind);  // advise(kind) on that member
+  void advise_points_to(const Object& o);  // an untyped object: POINTS_TO on the member that reached it
+  void advise_tagged(uint32_t src_type, uint32_t src_index);  // a mixed member: TAGGED with the tags seen
+  static constexpr uint32_t kTagInt = 0xffffffffu, kTagDead = 0xfffffffeu, kTagChar = 0xfffffffdu;
+  uint32_t tag_evidence(uint64_t v);
+  int64_t tag_mapping(uint32_t src_type, uint32_t src_index, uint32_t tag_index, Message* to);
+  char advice_buf_[2048] = {};
+  char advice_args_buf_[512] = {};
+  Message advice_{advice_buf_, sizeof advice_buf_};
+  Message advice_args_{advice_args_buf_, sizeof advice_args_buf_};
+  bool advice_allowed_ = false;  // the last fail() took the failure: its advice may be written
 };
 
 }  // namespace ttst::stfw::engine_detail

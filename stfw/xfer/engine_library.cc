@@ -90,6 +90,7 @@ bool Engine::library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t
         .text(", allocated inside a library: not transferred, and the new version's start-up left this ")
         .text(config_.library_adapters[adapter]->library)
         .text(" pointer NULL (each version keeps the library's objects it made): it would be lost");
+    advise_current("NO_TRANSFER");  // the fix: v2's own (NULL) on purpose
     return true;
   }
   if (env_.library_handle) env_.library_handle(env_.ctx, uint32_t(adapter), v, own);

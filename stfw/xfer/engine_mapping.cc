@@ -43,6 +43,7 @@ bool Engine::size_destinations() {
       message_.text(" has type ")
           .text(type_name(src_meta(), src_meta().strip(o.src_type)))
           .text(", which v2 does not have: needs transfer code");
+      advise_plugin(o.src_type);
       return false;
     }
     if (o.flags & kCarved) {  // stays at its offset: the same layout, the same extent
@@ -94,6 +95,7 @@ bool Engine::refuse_untyped_pointer(const Object& o) {
     // A char buffer's bytes are data, never pointers, once it is typed char (stfw/README.md).
     message_.text(" (if it is a char buffer, a string whose unused tail holds stale bytes, type it as char: a "
                   "char * to its base, or TTST_POINTS_TO(struct S.m, char) on the void * member holding it)");
+    advise_points_to(o);
     return true;
   }
   return false;

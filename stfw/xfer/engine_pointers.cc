@@ -61,6 +61,9 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
       describe_path(message_);
       message_.text("), struct types that are not prefixes of one another: needs transfer code");
       describe_root_path(message_, uint32_t(index));
+      advise_parent(uint32_t(index), "NO_TRANSFER");  // the fix: one of the two pointers left to v2,
+      advise_current("NO_TRANSFER");                  // or the struct's transfer code
+      advise_plugin(o.src_type);
     }
     return;
   }
@@ -150,6 +153,7 @@ bool Engine::translate(uint64_t v, uint64_t* out) {
           .text(" points to the library variable ")
           .text(symbol)
           .text(" copied into the executable, which this version does not import: policy is to refuse");
+      advise_current("NO_TRANSFER");
       return false;
     }
   }
@@ -157,6 +161,8 @@ bool Engine::translate(uint64_t v, uint64_t* out) {
   fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
   message_.text(" = ").hex(v).text(
       " points outside the program's state (shared library, stack or freed memory): policy is to refuse");
+  advise_current("IXFER");  // the fix: carried as it is (never dereferenced), or left to v2
+  advise_current("NO_TRANSFER");
   return false;
 }
 
@@ -247,6 +253,7 @@ bool Engine::translate_into_library(uint64_t v, const LibRange& lib, uint64_t* o
       message_.text(" (no symbol there)");
     message_.text(", which this version's build of the library does not have: policy is to refuse");
   }
+  advise_current("NO_TRANSFER");  // the fix: this process's own value
   return false;
 }
 
@@ -296,6 +303,11 @@ void Engine::target_missing(uint64_t v, const Object& o) {
                   "stfw/README.md, Library state)");
   else
     message_.text(", which does not exist in ").text(config_.backward ? "v1" : "v2");
+  uint32_t type = 0, index = 0;  // the fix: the library's pointer left to v2, or the holder's transfer code
+  if (o.flags & kFromLibrary)
+    advise_current("NO_TRANSFER");
+  else if (current_member(&type, &index))
+    advise_plugin(type);
 }
 
 // Both versions' read-only data (the ranges dwarfmeta found: .rodata*): the

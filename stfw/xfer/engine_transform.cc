@@ -15,6 +15,11 @@ void Engine::fail_at_current(int status, const char* what) {
 void Engine::violation(const char* what) {
   fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
   message_.text(" ").text(what);
+  uint32_t type = 0, index = 0;  // the fix: transfer code for the struct (or global) holding the value
+  if (current_member(&type, &index))
+    advise_plugin(type);
+  else if (current_ < object_count_ && (objects_[current_].flags & kGlobal))
+    advise_plugin_global(src_meta().str(src_meta().global_at(objects_[current_].src_global).id));
 }
 
 void Engine::refuse_too_deep(const char* what) {
@@ -24,6 +29,7 @@ void Engine::refuse_too_deep(const char* what) {
       .text(" more than ")
       .number(kMaxNesting)
       .text(" levels deep, further than the transfer follows: needs transfer code");
+  if (current_ < object_count_ && objects_[current_].src_type) advise_plugin(objects_[current_].src_type);
 }
 
 // The walk (Figure 4): one value of the source type into the destination type,
@@ -37,6 +43,7 @@ void Engine::walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint
         .text(" is a ")
         .text(type_name(src_meta(), src_type))
         .text(" that looks like a pointer: annotate it TTST_PXFER (translate) or TTST_IXFER (copy as is)");
+    advise_current("PXFER"), advise_current("IXFER");
     return;
   }
   src_type = src_meta().strip(src_type), dst_type = dst_meta().strip(dst_type);
@@ -92,6 +99,7 @@ void Engine::walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src
           .text(" = ")
           .hex(load_uint(src + m.offset, 8))
           .text(" looks like a pointer: annotate the union TTST_PXFER (translate) or TTST_IXFER (copy as is)");
+      advise_current("PXFER"), advise_current("IXFER");
       return;
     }
   uint64_t n = src_ty.size < dst_ty.size ? src_ty.size : dst_ty.size;
@@ -119,6 +127,7 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
     const ImageMember& src_member = src_members[pairs[1 + 2 * i]];
     const ImageMember& dst_member = dst_members[pairs[2 + 2 * i]];
     path_[path_depth_].name = dst_meta().str(dst_member.name), path_[path_depth_].index = 0;
+    path_[path_depth_].holder_type = src_type, path_[path_depth_].holder_index = pairs[1 + 2 * i];
     ++path_depth_;
     Rule rule = member_rule(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]);
     if (mode_ == kType && annotations_.has_containers() && !free_element_)  // a holder of carved containers

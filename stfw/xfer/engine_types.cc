@@ -9,8 +9,10 @@ Message& Engine::fail(int status, const char* what) {
   if (result_.status == 0) {
     result_.status = status;
     message_.used = 0;
+    advice_.used = 0, advice_buf_[0] = 0, advice_allowed_ = true;  // refusal_advice.cc
     return message_.text(what);
   }
+  advice_allowed_ = false;
   static char sink[1];
   static Message dummy{sink, 0};
   return dummy;
@@ -19,6 +21,7 @@ Message& Engine::fail(int status, const char* what) {
 Result Engine::finish() {
   if (result_.status != 0 && refused_at_ != 0xffffffffu && !root_path_written_)
     describe_root_path(message_, refused_at_);  // the refused value's holder, by its path from a root (root_paths.cc)
+  if (result_.status != 0 && advice_.used) message_.text(TTST_STFW_FIX_MARKER).text(advice_buf_);  // refusal_advice.cc
   if (result_.status != 0) message_.end();
   result_.out_used = message_.used;
   return result_;
@@ -238,6 +241,12 @@ bool Engine::suspected_rename(uint32_t src_type, uint32_t dst_type, const uint32
       message_.text("): a suspected rename; say which with TTST_RENAMED_FROM(struct ")
           .text(tag).text(".").text(v2_name).text(", ").text(v1_name).text(") or TTST_DROPPED(struct ")
           .text(tag).text(".").text(v1_name).text(")");
+      spell_type(advice_args(), src_meta(), src_type);  // the fix, copy-pasteable
+      advice_args_.text(".").text(v2_name).text(", ").text(v1_name);
+      advise("RENAMED_FROM");
+      spell_type(advice_args(), src_meta(), src_type);
+      advice_args_.text(".").text(v1_name);
+      advise("DROPPED");
       return true;
     }
   }

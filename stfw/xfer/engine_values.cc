@@ -6,6 +6,7 @@
 // them. See stfw/README.md, "Values in pointer members".
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
+#include "stfw/xfer/inheritance.h"
 
 namespace ttst::stfw::engine_detail {
 
@@ -48,6 +49,7 @@ bool Engine::tagged_member(uint32_t src_type, uint32_t src_index, uint32_t dst_t
           .text(" in TTST_TAGGED(")
           .text(e->text)
           .text(", ...): add the value to the annotation");
+      advise_tagged(src_type, src_index);
       return true;
     }
     walk(sm.type, dm.type, src, dst);
@@ -118,6 +120,7 @@ bool Engine::refuse_mixed(uint32_t src_type, uint32_t src_index, const uint8_t* 
         .text(", ");
     name_tag_candidates(sty, src_index);
     message_.text(", <value>:int, <value>:<type>, ...) (ttst.h)");
+    advise_tagged(src_type, src_index);  // the line with the tag values seen (refusal_advice.cc)
     return true;
   }
   return false;
@@ -170,11 +173,8 @@ uint32_t Engine::returned_type(const dwarfmeta::image::ImageAllocSite& site) {
   ReturnSlot& slot = returned_memo_[(site.return_addr >> 2) & 255];
   if (slot.site == site.return_addr + 1) return slot.type;
   uint32_t result = 0;
-  const auto* f = src_meta().function(src_meta().str(site.caller));
-  const ImageType& returned = src_meta().type(f ? src_meta().strip(f->return_type) : 0);
-  uint32_t pointee = returned.kind == kPointer ? src_meta().strip(returned.target) : 0;
-  uint8_t kind = src_meta().type(pointee).kind;
-  if (pointee && (kind == kStruct || kind == kUnion) && src_meta().type(pointee).size > 0) {
+  const uint32_t pointee = site_returned_pointee(src_meta(), site);  // inheritance.h: the one T *f() rule
+  if (pointee) {
     uint32_t sites_in_function = 0;
     for (uint32_t k = 0; k < src_meta().site_count() && sites_in_function < 2; ++k)
       sites_in_function += streq(src_meta().str(src_meta().site_at(k).caller), src_meta().str(site.caller));

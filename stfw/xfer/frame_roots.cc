@@ -105,8 +105,21 @@ bool Engine::frame_local_value(const ImageFramePlace& p, const ttst_stfw_frame* 
   return *value = *reinterpret_cast<const uint64_t*>(addr), true;
 }
 
+// TTST_RENAMED_FROM(func::local, old) (annotations.h): is the source's local
+// `src_name` of function `function` the destination's `dst_name`? The annotation is
+// the newer version's: forward the destination's name is the new one.
+bool Engine::renamed_local(const char* function, const char* src_name, const char* dst_name) const {
+  char older[256], newer[256];
+  Message o{older, sizeof older}, n{newer, sizeof newer};
+  o.text(function).text("::").text(config_.backward ? dst_name : src_name);
+  n.text(function).text("::").text(config_.backward ? src_name : dst_name);
+  if (o.used + 1 >= o.size || n.used + 1 >= n.size) return false;
+  const char* renamed = annotations_.older_id(newer);
+  return renamed && streq(renamed, older);
+}
+
 // The local of this process's frames paired with the source's local `p` of frame k
-// of the source: same function ID, same occurrence from main, same name.
+// of the source: same function ID, same occurrence from main, same name (or renamed).
 const ImageFramePlace* Engine::paired_local(const ImageFramePlace& p, const ImageFunction& src_fn, uint32_t src_occurrence,
                                             const void* frames_v, uint32_t* self_frame) {
   const Frames& fr = *static_cast<const Frames*>(frames_v);
@@ -121,7 +134,8 @@ const ImageFramePlace* Engine::paired_local(const ImageFramePlace& p, const Imag
     for (uint32_t i = dst_meta().first_place(f->low); i < dst_meta().place_count(); ++i) {
       const ImageFramePlace& q = dst_meta().place_at(i);
       if (q.function_low != f->low) break;
-      if (place_valid(q, at) && streq(dst_meta().str(q.name), name)) return *self_frame = j, &q;
+      if (place_valid(q, at) && (streq(dst_meta().str(q.name), name) || renamed_local(id, name, dst_meta().str(q.name))))
+        return *self_frame = j, &q;
     }
     return nullptr;
   }
@@ -192,6 +206,35 @@ void Engine::refuse_lone_root(const ImageFunction& f, const ImageFramePlace& p, 
   message_.text(src_meta().str(p.name)).text("' in a frame of ").text(src_meta().str(f.id));
   message_.text(" to hold it: transferred, it would be unreachable there (its state lost); keep the update point "
                 "in the same function, with that local, or hold the state in a global too");
+  advise_local_rename(f, p);
+}
+
+// The fix of a lone root whose local the other version renamed: RENAMED_FROM for
+// each local of the same function there of the same declared type that the source's
+// function does not have (the newer version's name first).
+void Engine::advise_local_rename(const ImageFunction& f, const ImageFramePlace& p) {
+  const ImageFunction* other = dst_meta().function(src_meta().str(f.id));
+  if (!other) return;
+  uint32_t offered = 0;
+  for (uint32_t i = dst_meta().first_place(other->low); i < dst_meta().place_count() && offered < 2; ++i) {
+    const ImageFramePlace& q = dst_meta().place_at(i);
+    if (q.function_low != other->low) break;
+    const char* name = dst_meta().str(q.name);
+    if (streq(name, src_meta().str(p.name)) || !same_declared_type(p.type, q.type, 0)) continue;
+    bool in_source = false, seen = false;
+    for (uint32_t k = src_meta().first_place(f.low); k < src_meta().place_count() && !in_source; ++k) {
+      if (src_meta().place_at(k).function_low != f.low) break;
+      in_source = streq(src_meta().str(src_meta().place_at(k).name), name);
+    }
+    for (uint32_t k = dst_meta().first_place(other->low); k < i && !seen; ++k)  // one line per name (location lists)
+      seen = streq(dst_meta().str(dst_meta().place_at(k).name), name);
+    if (in_source || seen) continue;
+    const char* newer = config_.backward ? src_meta().str(p.name) : name;
+    const char* older = config_.backward ? name : src_meta().str(p.name);
+    advice_args().text(src_meta().str(f.id)).text("::").text(newer).text(", ").text(older);
+    advise("RENAMED_FROM");
+    ++offered;
+  }
 }
 
 // After the write: forward, F's paired locals supersede the start-up objects they

@@ -8,7 +8,7 @@ using dwarfmeta::image::ImageMember;
 using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
-constexpr uint8_t kStructKind = 2, kPointerKind = 5;  // dwarfmeta TypeKind
+constexpr uint8_t kStructKind = 2, kUnionKind = 3, kPointerKind = 5;  // dwarfmeta TypeKind
 
 bool same_name(const View& meta, uint32_t a, uint32_t b) {
   const char* x = meta.str(a);
@@ -52,16 +52,21 @@ bool prefix(const View& meta, uint32_t base, uint32_t derived, int depth) {
 
 bool layout_prefix(const View& meta, uint32_t base, uint32_t derived) { return prefix(meta, base, derived, 0); }
 
-uint32_t site_returned_struct(const View& meta, uint64_t site_link, uint64_t object_size) {
-  const auto* site = meta.alloc_site(site_link);
-  if (!site) return 0;
-  const auto* f = meta.function(meta.str(site->caller));
+uint32_t site_returned_pointee(const View& meta, const dwarfmeta::image::ImageAllocSite& site) {
+  const auto* f = meta.function(meta.str(site.caller));
   if (!f) return 0;
   const ImageType& returned = meta.type(meta.strip(f->return_type));
   if (returned.kind != kPointerKind) return 0;
   const uint32_t target = meta.strip(returned.target);
   const ImageType& t = meta.type(target);
-  if (t.kind != kStructKind || t.size == 0 || object_size < t.size || object_size % t.size != 0) return 0;
+  return (t.kind == kStructKind || t.kind == kUnionKind) && t.size > 0 ? target : 0;
+}
+
+uint32_t site_returned_struct(const View& meta, uint64_t site_link, uint64_t object_size) {
+  const auto* site = meta.alloc_site(site_link);
+  const uint32_t target = site ? site_returned_pointee(meta, *site) : 0;
+  const ImageType& t = meta.type(target);
+  if (!target || t.kind != kStructKind || object_size < t.size || object_size % t.size != 0) return 0;
   return target;
 }
 

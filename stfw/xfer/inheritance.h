@@ -18,6 +18,12 @@ namespace ttst::stfw {
 // TypeIds of `meta`; equal types count). Unions, arrays and scalars are never views.
 bool layout_prefix(const dwarfmeta::image::View& meta, uint32_t base, uint32_t derived);
 
+// The struct or union a site's function returns a pointer to (stripped TypeId), or
+// 0 (unknown function, no pointer, void *: an allocation wrapper). The one
+// "site's function returns T *" rule: the constructor evidence below and the
+// return-type typing (engine_values.cc) both read it.
+uint32_t site_returned_pointee(const dwarfmeta::image::View& meta, const dwarfmeta::image::ImageAllocSite& site);
+
 // The struct a site's function returns a pointer to (stripped TypeId), or 0: the
 // function is unknown, returns no pointer to a struct (an allocation wrapper returns
 // void *), or its struct is smaller than `object_size` allows (not a whole number of

@@ -22,6 +22,7 @@
 
 #include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/advised_fix.h"
 #include "tests/util/test_util.h"
 
 using ttst::test::KvClient;
@@ -93,6 +94,39 @@ std::string refused(const std::string& variant, const std::string& v2_variant = 
   return message;
 }
 
+// A refusal's advised fix fed back (stfw/xfer/refusal_advice.cc): the update of
+// v1`variant` to v2`variant` refused, its advice's first `kind` line parsed, v2
+// rebuilt from rootserver.c with it (as a ttst.h line after the source, or through
+// ttst-cc's TTST_ANNOTATIONS), and the same P updated again: committed, v2's dump
+// equal to v1's.
+void fixed_by_advice(const std::string& variant, const std::string& defines, const std::string& extra,
+                     const std::string& kind, bool in_source, const std::string& v2_variant = "-") {
+  KvServer server = KvServer::start(kDir + "rootserver_v1" + variant);
+  KvClient c(server.port);
+  fill(c, "k", 5);
+  if (!extra.empty()) REQUIRE(c.command(extra) == "OK");
+  const std::string before = c.command("DUMP");
+  Run r = supervise(server.pid, "rootserver_v2" + (v2_variant == "-" ? variant : v2_variant));
+  REQUIRE(r.status == 1);
+  const std::string advice = r.report.value("advice", std::string());
+  INFO(r.report.value("message", std::string()));
+  INFO(advice);
+  const ttst::testutil::AdvisedFix fix = ttst::testutil::advised_fix(advice, kind);
+  REQUIRE(!fix.header_line.empty());
+  const std::string v2 = ttst::testutil::build_with_fix(kDir + "rootserver.c", "-O2 -Wall -Wextra -Werror -DRS_VERSION=2 " + defines,
+                                                        fix, in_source, "rootserver_v2_fixed");
+  REQUIRE(!v2.empty());
+  Run again = ttst::testutil::supervise(server.pid, v2);
+  INFO(again.report.value("message", std::string()));
+  REQUIRE(again.status == 0);
+  CHECK(again.report["outcome"] == "committed");
+  waitpid(server.pid, nullptr, 0);
+  server.pid = again.report["new_pid"].get<pid_t>();
+  CHECK(c.command("VERSION") == "VERSION 2");
+  CHECK(c.command("DUMP") == before);
+  server.kill_and_wait();
+}
+
 }  // namespace
 
 TEST_CASE("committed: the whole state hangs off main's local (-O2), items are derived structs behind base pointers") {
@@ -139,4 +173,16 @@ TEST_CASE("refused: any refusal of a value names its object's path from the root
   INFO(message);
   CHECK(message.find(".where = 0x") != std::string::npos);
   CHECK(message.find("(reached as main::srv->items[3])") != std::string::npos);
+}
+
+TEST_CASE("advised fix: a dangling stack pointer's TTST_IXFER line, in v2's source, lets the update commit") {
+  fixed_by_advice("_stackptr", "-DRS_STACK_POINTER", "LIST l a,b", "IXFER", true);
+}
+
+TEST_CASE("advised fix: two struct types for one item, the advised TTST_NO_TRANSFER through TTST_ANNOTATIONS") {
+  fixed_by_advice("_clash", "-DRS_CLASH -DRS_GLOBAL_ROOT", "", "NO_TRANSFER", false);
+}
+
+TEST_CASE("advised fix: main's local renamed in v2, the advised TTST_RENAMED_FROM(main::state, srv) pairs it") {
+  fixed_by_advice("", "-DRS_RENAMED_LOCAL", "", "RENAMED_FROM", false, "_renamed");
 }

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/advised_fix.h"
 #include "tests/util/test_util.h"
 
 using ttst::test::KvClient;
@@ -207,5 +208,39 @@ TEST_CASE("refused: a TTST_TAGGED whose tag names no member is bad input, named"
   INFO(message);
   CHECK(message.find("annotation TTST_TAGGED(struct value.ptr) in ttst-cc names nothing in v2") != std::string::npos);
   CHECK(c.command("GET ki") == "VALUE 99000");
+  server.kill_and_wait();
+}
+
+TEST_CASE("advised fix: the mixed member's TTST_TAGGED line, with the tag values seen, lets the update commit") {
+  // The refusal's advice names the line with every tag value the source's values
+  // show (stfw/xfer/refusal_advice.cc); v2 rebuilt with it through ttst-cc's
+  // TTST_ANNOTATIONS, the same P is updated, the client's integer intact.
+  KvServer server = KvServer::start(kDir + "valuestore_v1_plain");
+  KvClient c(server.port);
+  fill(c, server.port);
+  std::string addr = c.command("ADDR kl1").substr(5);
+  REQUIRE(c.command("SETINT kx " + addr) == "OK");
+  std::string before = c.command("DUMP");
+  Run r = supervise(server.pid, "valuestore_v2_plain");
+  REQUIRE(r.status == 1);
+  const std::string advice = r.report.value("advice", std::string());
+  INFO(advice);
+  const ttst::testutil::AdvisedFix fix = ttst::testutil::advised_fix(advice, "TAGGED");
+  REQUIRE(!fix.annotations.empty());
+  CHECK(fix.annotations.find("TAGGED(struct value.ptr, ") == 0);  // by `type` or `encoding`: equal in live values
+  CHECK(fix.annotations.find(", 0:int, 1:char, 2:struct list, 3:struct set, 4:struct table") != std::string::npos);
+  const std::string v2 = ttst::testutil::build_with_fix(kDir + "valuestore.c", "-O0 -Wall -Wextra -Werror -DVS_VERSION=2",
+                                                        fix, false, "valuestore_v2_fixed");
+  REQUIRE(!v2.empty());
+  Run again = ttst::testutil::supervise(server.pid, v2);
+  INFO(again.report.value("message", std::string()));
+  REQUIRE(again.status == 0);
+  CHECK(again.report["outcome"] == "committed");
+  reap(server.pid);
+  server.pid = again.report["new_pid"].get<pid_t>();
+  const std::string after = c.command("DUMP");
+  CHECK(after.substr(0, after.find("|calls=")) == before.substr(0, before.find("|calls=")));  // the dataset
+  CHECK(c.command("VERSION") == "VERSION 2");
+  CHECK(c.command("GET kx") == "VALUE " + std::to_string(std::stoull(addr, nullptr, 16)));
   server.kill_and_wait();
 }
