@@ -253,6 +253,11 @@ def after_commit(checks, tools, u, port, keys, want, held, suite, fresh):
     diff = mcclient.compare(want, got)
     checks.result(f"memcached {V1} -> {V2}: every key equal afterwards through new connections", diff == "",
                   diff or f"{len(keys)} keys")
+    c = mcclient.Conn(port)
+    version = c.cmd("version")
+    c.close()
+    checks.result(f"memcached {V1} -> {V2}: the server answers `version` with {V2}", version == f"VERSION {V2}",
+                  version)
     problem = held.finish()  # first: two of them are halfway through a request
     checks.result(f"memcached {V1} -> {V2}: the {HELD} held connections finish their requests and keep working",
                   problem == "", problem)
@@ -337,7 +342,7 @@ def run(checks, tools, builds, sources, work):
     name = (f"memcached {V1} -> {V2} with its default threads, {N_KEYS:,} keys over every slab class, "
             f"{HELD} held connections across workers: committed")
     q_name = f"memcached {V1}: every thread reaches quiescence, idle (--validate-only)"
-    after = [f"every key equal afterwards through new connections",
+    after = [f"every key equal afterwards through new connections", f"the server answers `version` with {V2}",
              f"the {HELD} held connections finish their requests and keep working",
              f"every key equal afterwards through the {HELD} held connections",
              f"its own t/ tests give the same results as on a fresh {V2}"]
