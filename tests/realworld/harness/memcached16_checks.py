@@ -281,7 +281,13 @@ def fresh_suite(v2, work, items, ctrs, keys, suite):
         if problem:
             common.log(f"fresh memcached {V2}: {problem}")
             return {}
-        mcclient.snapshot(port, keys)
+        # the requests the updated server got before its t/ run (stats.t-like counts)
+        c = mcclient.Conn(port)
+        c.stats("slabs")
+        for _ in range(3):
+            mcclient.snapshot(port, keys)
+        c.cmd("version")
+        c.close()
         held.finish()
         held.read_share(keys)
         results = run_suite16(suite, port)
