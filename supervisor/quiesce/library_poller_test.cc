@@ -75,6 +75,9 @@ TEST_CASE("idle through the program's own wrapper: quiescent only by the declare
   REQUIRE(v.threads.size() == 1);
   CHECK(v.threads[0].state == ThreadState::kQuiescent);
   CHECK(v.threads[0].where.find("declared poller path") != std::string::npos);
+  // named by the program frame the unwind proved (a stale word the stack scan may
+  // meet inside libevent's frames names a function not on the stack)
+  CHECK(v.threads[0].function.rfind("loop_once", 0) == 0);
   Verdict u = probe("evprog_undeclared", "idle", false, kEpoll, true);
   CHECK_FALSE(u.quiescent);
   REQUIRE(u.threads.size() == 1);
@@ -102,6 +105,8 @@ TEST_CASE("idle inside libevent's event_base_loop: quiescent at the first probe"
   CHECK_MESSAGE(v.quiescent, v.message);
   REQUIRE(v.threads.size() == 1);
   CHECK(v.threads[0].state == ThreadState::kQuiescent);
+  CHECK(v.threads[0].function == "main");  // the proved frame (main called event_base_loop)
+  CHECK(v.threads[0].where.find("called from main+") != std::string::npos);
 }
 
 TEST_CASE("a callback blocked inside event_base_loop is mid-request: not quiescent") {

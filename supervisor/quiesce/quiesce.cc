@@ -104,10 +104,12 @@ bool library_frames_match(pid_t pid, const std::vector<UnwoundFrame>& frames, si
 // unwound by CFI, is exactly a declared poller path up to an update point's
 // function instance. `frame_ret`/`frame_slot`: the innermost program frame the
 // stack scan found (null: rip is in the program, or `in_program` false: none
-// found), `site` its call site. `why` says what did not match.
+// found), `site` its call site. `why` says what did not match. `proved`: on a match
+// through a library, the return address of the program frame the unwind proved
+// (the scan's frame may be a stale word inside the library's frames).
 bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& map, inject::LoadBias bias,
                     bool in_program, inject::RemoteAddr frame_ret, uint64_t frame_slot, inject::LinkAddr site,
-                    std::string& why) {
+                    std::string& why, inject::RemoteAddr& proved) {
   size_t longest = 0;
   for (const auto& path : map.poller_paths()) longest = std::max(longest, path.size());
   Unwinder unwinder(pid);
@@ -170,7 +172,8 @@ bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& 
       const ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
       exe.assign(buf, n > 0 ? static_cast<size_t>(n) : 0);
     }
-    if (library_frames_match(pid, frames, first, maps, exe, lib_fn, lib_why)) return true;
+    if (library_frames_match(pid, frames, first, maps, exe, lib_fn, lib_why))
+      return proved = inject::RemoteAddr(frames[first].pc), true;
   }
   std::string seen;
   for (const Scope* s : chain) seen += (seen.empty() ? "" : " <- ") + s->name;
@@ -239,8 +242,14 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
   if (!map.scopes_complete()) r.where += " (no readable DWARF function ranges)";
   if (r.state == ThreadState::kBlocked && map.scopes_complete() && !map.poller_paths().empty()) {
     std::string why;
-    if (on_poller_path(pid, g, map, bias, in_program, frame_ret, frame_slot, site, why)) {
+    inject::RemoteAddr proved;
+    if (on_poller_path(pid, g, map, bias, in_program, frame_ret, frame_slot, site, why, proved)) {
       r.state = ThreadState::kQuiescent;
+      if (!proved.is_null() && proved != frame_ret) {  // name the proved frame, not a stale word
+        const Function* f = map.function_at(proved - bias - 1);
+        r.function = f ? f->name : "";
+        r.where = std::string(syscall_name(nr)) + "() called from " + describe(map, bias, proved);
+      }
       r.where += " (a declared poller path)";
     } else {
       r.where += " (" + why + ")";

@@ -89,7 +89,8 @@
 // finds first, so the two methods need not agree there. The call into the library
 // must follow a call instruction whose direct target (if any) is no program
 // function (the PLT), so a program function that tail-jumped into the library is
-// not taken for the caller.
+// not taken for the caller. A thread so proved is named (ThreadVerdict::function,
+// where) by the program frame the unwind proved, not by the scan's word.
 #pragma once
 
 #include <sys/types.h>

@@ -12,7 +12,8 @@
 # tarball, patch, build_release.sh and ttst-cc's runtime), the work files of the
 # last run (servers' logs, reports) are kept in $TTST_REALWORLD_WORK (default
 # /tmp/ttst-realworld).
-#   TTST_REALWORLD_ONLY=memcached|nginx|negative   run one group of checks only
+#   TTST_REALWORLD_ONLY=memcached|nginx|negative|memcached16   run one group of checks only
+#   (memcached16: memcached 1.6.38 -> 1.6.39 with its threads, issue 19; harness/memcached16_checks.py)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)

@@ -13,6 +13,7 @@ import sys
 import common
 import memcached_checks
 import memcached124_checks
+import memcached16_checks
 import negative_checks
 import nginx_checks
 import releases
@@ -41,7 +42,7 @@ def main():
     ap.add_argument("--bazel-bin", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--cache", required=True)
-    ap.add_argument("--only", choices=["memcached", "nginx", "negative"])
+    ap.add_argument("--only", choices=["memcached", "nginx", "negative", "memcached16"])
     a = ap.parse_args()
     common.become_subreaper()
     signal.signal(signal.SIGTERM, lambda *_: (common.end_children(), sys.exit(1)))
@@ -71,6 +72,8 @@ def main():
                   lambda: nginx_checks.run(checks, tools, builds, os.path.join(a.work, "nginx")))
         run_group(a.only, "negative", [], builds, checks,
                   lambda: negative_checks.run(checks, tools, os.path.join(a.work, "negative")))
+        run_group(a.only, "memcached16", ["memcached-1.6.38", "memcached-1.6.39"], builds, checks,  # issue 19
+                  lambda: memcached16_checks.run(checks, tools, builds, sources, os.path.join(a.work, "memcached16")))
     finally:
         common.end_children()
     checks.summary()

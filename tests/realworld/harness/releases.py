@@ -11,6 +11,7 @@ import subprocess
 
 RELEASES = ["memcached-1.2.2", "memcached-1.2.3", "memcached-1.2.4", "nginx-1.26.0", "nginx-1.26.1",
             "nginx-1.26.2"]
+RELEASES += ["memcached-1.6.38", "memcached-1.6.39"]  # issue 19: memcached 1.6 with threads (memcached16_checks.py)
 
 
 def _hash_files(paths):
