@@ -54,16 +54,20 @@ bool Engine::pair_kept_graphs() {
   for (uint32_t k = 0; annotations_.keep_new_at(k, &id, &path) && !failed(); ++k) pair_kept_member(id, path);
   if (failed()) return false;
   sort_kept();
+  if (!check_kept_tails()) return false;  // engine_containers.cc
   for (uint32_t i = 0; i < kept_count_; ++i) kept_ranges_paired_ += kept_[i].paired;
   result_.kept = kept_ranges_paired_, result_.kept_unpaired = kept_count_ - kept_ranges_paired_;
   return !failed();
 }
 
-// TTST_KEEP_NEW_AT(global, path): the root is the pointer member `path` of the
-// struct `global` points to, in P (its value) and here (this process's start-up
-// value, read before anything is written). The global and its struct are
-// transferred as usual; the member's pointer then translates to this process's
-// own root through the pairing, so it keeps v2's start-up value.
+// TTST_KEEP_NEW_AT(global, path): the root is the member `path` of the struct
+// `global` points to, in P (its value) and here (this process's start-up value,
+// read before anything is written). The global and its struct are transferred as
+// usual. A pointer member then translates to this process's own root through the
+// pairing; any other member (an embedded array header such as nginx's
+// `ngx_array_t listening`: its `void *elts` and its counts) is walked as a value and
+// its bytes get this process's start-up value back after the write
+// (restore_kept_members): both ways the member keeps v2's start-up value.
 void Engine::pair_kept_member(const char* id, const char* path) {
   for (uint32_t g = 0; g < global_count_; ++g) {
     Object& o = objects_[g];
@@ -78,27 +82,77 @@ void Engine::pair_kept_member(const char* id, const char* path) {
     uint64_t soff = 0, doff = 0;
     uint32_t smember = member_at_path(src_meta(), src_meta().type(st).target, path, &soff);
     uint32_t dmember = member_at_path(dst_meta(), dst_meta().type(dt).target, path, &doff);
-    if (!smember || !dmember) {
+    if (!smember || !dmember || src_meta().type(smember).kind != dst_meta().type(dmember).kind) {
       fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: TTST_KEEP_NEW_AT(")
           .text(id)
           .text(", ")
           .text(path)
-          .text(") names no pointer member of what the global points to in both versions: fix the annotation");
+          .text(") names no member of the same kind in what the global points to in both versions: fix the annotation");
       return;
     }
-    const uint8_t* sroot = vs >= 4096 ? source_bytes(vs + soff, 8) : nullptr;
+    uint64_t ssize = type_size(src_meta(), smember), dsize = type_size(dst_meta(), dmember);
+    const uint8_t* sroot = vs >= 4096 ? source_bytes(vs + soff, ssize) : nullptr;
     if (!sroot) return;  // no struct in P (yet): nothing of P's to pair
     kept_root_ = g, current_ = g, path_depth_ = 0;
-    uint64_t rd = vd >= 4096 ? load_uint(reinterpret_cast<const uint8_t*>(vd + doff), 8) : 0;
-    kept_pointer(load_uint(sroot, 8), src_meta().strip(src_meta().type(smember).target), rd,
-                 dst_meta().strip(dst_meta().type(dmember).target));
+    const uint8_t* droot = vd >= 4096 ? reinterpret_cast<const uint8_t*>(vd + doff) : nullptr;
+    if (src_meta().type(smember).kind == kPointer) {
+      kept_pointer(load_uint(sroot, 8), src_meta().strip(src_meta().type(smember).target), droot ? load_uint(droot, 8) : 0,
+                   dst_meta().strip(dst_meta().type(dmember).target));
+    } else {
+      kept_value(smember, dmember, sroot, droot, 0);
+      if (droot && !save_kept_member(vs, doff, droot, dsize)) return;
+    }
     while (kept_work_count_ && !failed()) walk_kept_range(kept_work_[--kept_work_count_]);
     return;
   }
 }
 
-// The stripped pointer type of the '.'-separated member path inside struct `type`
-// of `v`, and its byte offset; 0 when the path names no pointer member.
+// A kept member that is not a pointer: this process's start-up bytes of it, put
+// back over the transferred struct (at the destination of P's struct at src) after
+// the write.
+bool Engine::save_kept_member(uint64_t src, uint64_t offset, const uint8_t* bytes, uint64_t size) {
+  if (kept_member_count_ == kMaxKeptMembers) {
+    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: more than 16 TTST_KEEP_NEW_AT annotations on members that are not pointers");
+    return false;
+  }
+  uint8_t* saved = alloc<uint8_t>(size);
+  if (failed()) return false;
+  copy(saved, bytes, size);
+  kept_members_[kept_member_count_++] = KeptMember{src, offset, size, saved};
+  return true;
+}
+
+void Engine::finish_kept_write() {
+  if (!config_.backward) carry_kept_carved();
+  restore_kept_members();
+}
+
+// Forward: a kept sub-object carved in a container that is transferred (nginx: v1's
+// configuration in the cycle's pool block, whose header and cycle go over) is not
+// state, but its bytes are carried into F's block as they are, dead: nothing in F
+// points at them (every pointer into the kept graph went to v2's counterpart), and
+// the backward run, which finds no sub-object there, carries them back into R with
+// the tail or leaves R's bytes (free memory), so R == P.
+void Engine::carry_kept_carved() {
+  for (uint32_t i = heap_end_; i < object_count_; ++i) {
+    const Object& o = objects_[i];
+    if (!(o.flags & kKept) || !(o.flags & kCarved) || !o.dst_addr || !o.dst_size) continue;
+    const uint8_t* src = source_bytes(o.addr, o.dst_size);
+    if (src) copy(reinterpret_cast<uint8_t*>(o.dst_addr), src, o.dst_size);
+  }
+}
+
+void Engine::restore_kept_members() {
+  for (uint32_t i = 0; i < kept_member_count_ && !failed(); ++i) {
+    const KeptMember& m = kept_members_[i];
+    uint64_t dst = 0;
+    if (!translate(m.src, &dst) || dst < 4096) return;  // refused (named) or no struct here
+    copy(reinterpret_cast<uint8_t*>(dst + m.offset), m.bytes, m.size);
+  }
+}
+
+// The stripped type of the '.'-separated member path inside struct `type` of `v`
+// (any kind but a bit-field), and its byte offset; 0 when the path names none.
 uint32_t Engine::member_at_path(const View& v, uint32_t type, const char* path, uint64_t* offset) const {
   *offset = 0;
   uint32_t cur = v.strip(type);
@@ -114,7 +168,7 @@ uint32_t Engine::member_at_path(const View& v, uint32_t type, const char* path, 
     if (!m || m->bit_size) return 0;
     *offset += m->offset, cur = v.strip(m->type);
   }
-  return v.type(cur).kind == kPointer ? cur : 0;
+  return cur;
 }
 
 // This process's live heap blocks by base address (open addressing): F's start-up
@@ -199,10 +253,11 @@ void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src
 // A pointer of the source's graph to a value of type sp, and this process's pointer
 // at the same path (to dp; vd 0: none): the object it reaches joins the graph.
 void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
-  if (vs < 4096 || vs >= (1ull << 56) || sp == 0) return;
+  if (vs < 4096 || vs >= (1ull << 56)) return;
+  if (sp == 0 || src_meta().type(sp).kind == kVoid) return kept_untyped(vs, vd);  // void * (no DWARF target)
   const ImageType& pointee = src_meta().type(sp);
   uint64_t es = type_size(src_meta(), sp);
-  if (pointee.kind == kFunc || pointee.kind == kVoid || es == 0) return;
+  if (pointee.kind == kFunc || es == 0) return;
   int64_t index = object_holding(vs);
   if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
   Object& o = objects_[index];
@@ -223,6 +278,54 @@ void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
   if (carved >= 0 && objects_[carved].size > extent) extent = objects_[carved].size;
   if (!(o.flags & kContainer)) o.flags |= kKept, o.dst_addr = 0;  // an untyped block: kept whole
   add_kept(vs, extent, vd, ed, sp, dp, carved >= 0 ? uint32_t(carved) : 0xffffffffu);
+}
+
+// A void * of the kept graph (nginx: `ngx_array_t.elts`, `conf_ctx`'s per-module
+// configurations), and this process's pointer at the same path:
+//  - to a sub-object a typed pointer carved, or to the base of a heap block typing
+//    gave a type: followed as that type (kept_pointer);
+//  - to the base of an untyped heap block: the block is kept whole, paired with this
+//    process's block at vd when vd is the base of one of the same allocation site;
+//    inside one: kept whole too, the bytes from vs on paired with vd;
+//  - into the bytes of a container no sub-object holds, or into a sub-object's tail
+//    (the bytes after its type: nginx's cycle is followed by `paths.elts` and other
+//    arrays of its configuration): the bytes from there to the next sub-object or
+//    the container's end are kept, paired with vd.
+// What such an untyped kept range holds is not known, so it is not walked further,
+// and a pointer of the transferred state into it maps only at its start (to vd);
+// anywhere inside it is refused, naming it. An untyped block inside a typed
+// value (an interior void *) keeps nothing.
+void Engine::kept_untyped(uint64_t vs, uint64_t vd) {
+  int64_t index = object_holding(vs);
+  if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
+  Object& o = objects_[index];
+  if (o.flags & (kGlobal | kFromLibrary)) return;
+  if (vd < 4096 || vd >= (1ull << 56)) vd = 0;
+  if (!(o.flags & kContainer)) {
+    if (o.src_type)
+      return kept_pointer(vs, src_meta().strip(o.src_type), vd, o.dst_type ? dst_meta().strip(o.dst_type) : 0);
+    if (vs != o.addr) {  // inside an untyped block (the backward run: v2's pool blocks are no containers in F)
+      o.flags |= kKept, o.dst_addr = 0;  // kept whole, as kept_pointer does
+      add_kept(vs, o.addr + o.size - vs, vd, 0, 0, 0, 0xffffffffu);
+      return;
+    }
+    const OwnBlock* b = vd ? own_block(vd) : nullptr;
+    if (b && !same_site_id(o.site, b->site)) b = nullptr;
+    o.dst_addr = 0;
+    add_kept(o.addr, o.size, b ? b->addr : 0, b ? b->size : 0, 0, 0, uint32_t(index));
+    return;
+  }
+  int64_t carved = carved_at(vs);
+  if (carved >= 0)
+    return kept_pointer(vs, src_meta().strip(objects_[carved].src_type), vd,
+                        objects_[carved].dst_type ? dst_meta().strip(objects_[carved].dst_type) : 0);
+  int64_t before = carved_below(vs);  // the sub-object whose extent may hold vs
+  if (before >= 0 && objects_[before].addr - o.addr < o.size &&
+      vs - objects_[before].addr < type_size(src_meta(), objects_[before].src_type))
+    return;  // inside a typed value: one of its members, walked with it
+  uint64_t end = o.addr + o.size;
+  if (int64_t next = carved_above(vs); next >= 0 && objects_[next].addr < end) end = objects_[next].addr;
+  add_kept(vs, end - vs, vd, 0, 0, 0, 0xffffffffu);
 }
 
 bool Engine::same_site_id(uint64_t src_site, uint64_t dst_site) const {
@@ -289,6 +392,7 @@ bool Engine::grow_kept_slots() {
 // shorter; the source's extra elements alone: kept, without counterparts).
 void Engine::walk_kept_range(uint32_t i) {
   KeptRange r = kept_[i];
+  if (r.src_type == 0) return;  // untyped (kept_untyped): not walked
   uint64_t es = type_size(src_meta(), r.src_type), ed = r.dst ? type_size(dst_meta(), r.dst_type) : 0;
   if (es == 0) return;
   const uint8_t* src = source_bytes(r.src, r.size);
@@ -328,13 +432,14 @@ int64_t Engine::kept_holding(uint64_t v) const {
 // A pointer of the transferred state into the source's kept graph: the same element
 // and member of its counterpart, or refused naming it.
 bool Engine::translate_kept(uint64_t v, const KeptRange& r, uint64_t* out) {
+  if (r.src_type == 0 && r.paired && v == r.src) return *out = r.dst, true;  // an untyped range: its start only
   uint64_t es = type_size(src_meta(), r.src_type), ed = r.paired ? type_size(dst_meta(), r.dst_type) : 0;
   uint64_t off = v - r.src, k = es ? off / es : 0, inner = 0;
   bool ok = r.paired && es && ed && map_offset(r.src_type, r.dst_type, off - k * es, &inner);
   if (ok && k * ed + inner <= r.dst_size) return *out = r.dst + k * ed + inner, true;
   if (failed()) return false;
   fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-  message_.text(" points to ").text(type_name(src_meta(), r.src_type)).text(" at ").hex(r.src);
+  message_.text(" points to ").text(r.src_type ? type_name(src_meta(), r.src_type) : "untyped bytes").text(" at ").hex(r.src);
   if (r.object != 0xffffffffu) {
     message_.text(" (");
     describe(message_, objects_[r.object]);
@@ -347,7 +452,9 @@ bool Engine::translate_kept(uint64_t v, const KeptRange& r, uint64_t* out) {
       .text(") keeps, which has no counterpart in ")
       .text(config_.backward ? "v1" : "v2")
       .text("'s (")
-      .text(!r.paired ? "not met at the same place from the root, or met at two" : "past the end of its counterpart")
+      .text(!r.paired ? "not met at the same place from the root, or met at two"
+            : r.src_type == 0 ? "reached only through void *: only its start maps"
+                              : "past the end of its counterpart")
       .text("): the transferred state would point into state the update drops");
   return false;
 }
