@@ -75,8 +75,9 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  * hash seed must come from the old version). */
 #define TTST_KEEP_NEW(target) TTST__ANNOT(11, #target, "")
 /* TTST_KEEP_NEW_AT(global, member): the root is a member of the struct `global`
- * points to (nginx: ngx_cycle -> conf_ctx): the struct is transferred, its pointer
- * `member` (a '.'-path) gets v2's start-up value and what it reaches is kept. */
+ * points to (nginx: ngx_cycle -> conf_ctx): the struct is transferred, its
+ * `member` (a '.'-path: a pointer, or an embedded struct such as an array header)
+ * gets v2's start-up value and what it reaches is kept. */
 #define TTST_KEEP_NEW_AT(target, member) TTST__ANNOT(11, #target, "at=" #member)
 
 /* Carved containers (stfw/README.md "Carved containers"): the heap blocks a

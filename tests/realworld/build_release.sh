@@ -75,7 +75,13 @@ FREE_SLOTS(slabclass_t.end_page_ptr)"
       # maybe reused): FREE_LIST says they are not state but for what
       # ngx_get_connection reads (data, read, write), so their stale pointers
       # declare and carve nothing.
-      export TTST_ANNOTATIONS="CONTAINER(ngx_pool_t, ngx_pool_t); FREE_LIST(ngx_cycle_t.free_connections, data)"
+      # The configuration v2's start-up read from nginx.conf is v2's (KEEP_NEW_AT:
+      # the cycle is transferred, these members keep v2's start-up values and P's
+      # run-time pointers into them are paired with v2's; tests/realworld/nginx/STATUS.md).
+      keep="KEEP_NEW(ngx_cycle, conf_ctx); KEEP_NEW(ngx_cycle, modules); KEEP_NEW(ngx_cycle, listening)"
+      keep="$keep; KEEP_NEW(ngx_cycle, paths); KEEP_NEW(ngx_cycle, config_dump); KEEP_NEW(ngx_cycle, open_files)"
+      keep="$keep; KEEP_NEW(ngx_cycle, shared_memory)"
+      export TTST_ANNOTATIONS="CONTAINER(ngx_pool_t, ngx_pool_t); FREE_LIST(ngx_cycle_t.free_connections, data); $keep"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure
     else
