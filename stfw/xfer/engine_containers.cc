@@ -303,7 +303,21 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
   if (v - c.addr >= c.size) return;  // one past the end: a bound, not a sub-object
   int64_t found = carved_at(v);
   if (found >= 0) {
-    if (src_meta().strip(objects_[found].src_type) == src_pointee) return;
+    Object& f = objects_[found];
+    uint32_t known = src_meta().strip(f.src_type);
+    if (known == src_pointee) return;
+    // A pointer to a struct's first member at the struct's address (nginx: a pool's
+    // `current`, POINTS_TO its ngx_pool_data_t, at its own first block's ngx_pool_t):
+    // the larger type holds the smaller at offset 0, so one sub-object of the larger.
+    if (embeds(known, 0, src_pointee, 0)) return;
+    if (embeds(src_pointee, 0, known, 0)) {
+      f.src_type = src_pointee, f.size = ty.size;
+      f.dst_type = dst_meta().strip(dst_pointee);
+      if (f.dst_type == 0) f.dst_type = counterpart(src_pointee);
+      f.flags &= ~kQueued;
+      queue_for_typing(uint32_t(found));  // walked again as the larger type
+      return;
+    }
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     describe(message_, objects_[found]);
     message_.text(" is reached as ").text(type_name(src_meta(), src_pointee)).text(" * too (from ");

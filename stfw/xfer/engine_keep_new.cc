@@ -227,9 +227,9 @@ void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src
       uint32_t dindex = dm ? uint32_t(dm - dst_meta().members(*dt)) : 0;
       if (member_rule(src_type, i, dm ? dst_type : 0, dindex) != kRuleDefault) continue;  // annotated: not followed
       if (uint32_t declared = annotations_.member_pointee(src_newer(), src_type, i)) {  // POINTS_TO: a void * typed
-        uint32_t sp = src_meta().strip(src_meta().type(declared).target), dp = 0;
+        uint32_t sp = src_meta().strip(declared), dp = 0;
         if (uint32_t d = dm ? annotations_.member_pointee(!src_newer(), dst_type, dindex) : 0)
-          dp = dst_meta().strip(dst_meta().type(d).target);
+          dp = dst_meta().strip(d);
         else if (dm)
           dp = counterpart(sp);
         kept_pointer(load_uint(src + m.offset, 8), sp, dm ? load_uint(dst + dm->offset, 8) : 0, dp);

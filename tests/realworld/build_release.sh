@@ -81,7 +81,12 @@ FREE_SLOTS(slabclass_t.end_page_ptr)"
       keep="KEEP_NEW(ngx_cycle, conf_ctx); KEEP_NEW(ngx_cycle, modules); KEEP_NEW(ngx_cycle, listening)"
       keep="$keep; KEEP_NEW(ngx_cycle, paths); KEEP_NEW(ngx_cycle, config_dump); KEEP_NEW(ngx_cycle, open_files)"
       keep="$keep; KEEP_NEW(ngx_cycle, shared_memory)"
-      export TTST_ANNOTATIONS="CONTAINER(ngx_pool_t, ngx_pool_t); FREE_LIST(ngx_cycle_t.free_connections, data); $keep"
+      # A pool's later blocks (ngx_palloc_block) hold only its first member,
+      # ngx_pool_data_t d, reached through d.next and current (ngx_pool_t * in the
+      # type): POINTS_TO says so, and those blocks are containers too.
+      pools="CONTAINER(ngx_pool_t, ngx_pool_t); CONTAINER(ngx_pool_data_t, ngx_pool_data_t)"
+      pools="$pools; POINTS_TO(ngx_pool_data_t.next, ngx_pool_data_t); POINTS_TO(ngx_pool_t.current, ngx_pool_data_t)"
+      export TTST_ANNOTATIONS="$pools; FREE_LIST(ngx_cycle_t.free_connections, data); $keep"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure
     else
