@@ -86,7 +86,10 @@ FREE_SLOTS(slabclass_t.end_page_ptr)"
       # type): POINTS_TO says so, and those blocks are containers too.
       pools="CONTAINER(ngx_pool_t, ngx_pool_t); CONTAINER(ngx_pool_data_t, ngx_pool_data_t)"
       pools="$pools; POINTS_TO(ngx_pool_data_t.next, ngx_pool_data_t); POINTS_TO(ngx_pool_t.current, ngx_pool_data_t)"
-      export TTST_ANNOTATIONS="$pools; FREE_LIST(ngx_cycle_t.free_connections, data); $keep"
+      # ngx_os_environ and ngx_os_argv hold the process's own environ / argv arrays
+      # (on its initial stack, not state): F keeps its own (NO_TRANSFER).
+      own="NO_TRANSFER(nginx.c::ngx_os_environ); NO_TRANSFER(ngx_os_argv)"
+      export TTST_ANNOTATIONS="$pools; FREE_LIST(ngx_cycle_t.free_connections, data); $keep; $own"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure
     else
