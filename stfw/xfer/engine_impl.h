@@ -628,6 +628,15 @@ class Engine {
   uint32_t kept_member_count_ = 0;
   bool save_kept_member(uint64_t src, uint64_t offset, const uint8_t* bytes, uint64_t size);
   void restore_kept_members();
+  // The structs holding KEEP_NEW_AT roots (P's address, size): transferred, never
+  // taken into the kept graph.
+  struct KeptHolder {
+    uint64_t addr, size;
+  };
+  KeptHolder kept_holders_[kMaxKeptMembers] = {};
+  uint32_t kept_holder_count_ = 0;
+  bool note_kept_holder(uint64_t addr, uint64_t size);
+  bool in_kept_holder(uint64_t v) const;
   // After the write: restore_kept_members, and forward the bytes of kept sub-objects
   // of transferred containers carried as dead bytes (carry_kept_carved).
   void finish_kept_write();

@@ -93,6 +93,7 @@ void Engine::pair_kept_member(const char* id, const char* path) {
     uint64_t ssize = type_size(src_meta(), smember), dsize = type_size(dst_meta(), dmember);
     const uint8_t* sroot = vs >= 4096 ? source_bytes(vs + soff, ssize) : nullptr;
     if (!sroot) return;  // no struct in P (yet): nothing of P's to pair
+    if (!note_kept_holder(vs, type_size(src_meta(), src_meta().type(st).target))) return;
     kept_root_ = g, current_ = g, path_depth_ = 0;
     const uint8_t* droot = vd >= 4096 ? reinterpret_cast<const uint8_t*>(vd + doff) : nullptr;
     if (src_meta().type(smember).kind == kPointer) {
@@ -105,6 +106,27 @@ void Engine::pair_kept_member(const char* id, const char* path) {
     while (kept_work_count_ && !failed()) walk_kept_range(kept_work_[--kept_work_count_]);
     return;
   }
+}
+
+// The struct holding KEEP_NEW_AT roots is transferred: the kept graph that points
+// back at it (nginx's configuration holds `ngx_cycle_t *cycle` in places) does not
+// take it in (that would keep the run-time state it holds), and that pointer keeps
+// v2's start-up target, as every pointer from the kept graph into transferred state.
+bool Engine::note_kept_holder(uint64_t addr, uint64_t size) {
+  for (uint32_t i = 0; i < kept_holder_count_; ++i)
+    if (kept_holders_[i].addr == addr) return true;
+  if (kept_holder_count_ == kMaxKeptMembers) {
+    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: TTST_KEEP_NEW_AT names more than 16 structs");
+    return false;
+  }
+  kept_holders_[kept_holder_count_++] = KeptHolder{addr, size};
+  return true;
+}
+
+bool Engine::in_kept_holder(uint64_t v) const {
+  for (uint32_t i = 0; i < kept_holder_count_; ++i)
+    if (v - kept_holders_[i].addr < kept_holders_[i].size) return true;
+  return false;
 }
 
 // A kept member that is not a pointer: this process's start-up bytes of it, put
@@ -253,7 +275,7 @@ void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src
 // A pointer of the source's graph to a value of type sp, and this process's pointer
 // at the same path (to dp; vd 0: none): the object it reaches joins the graph.
 void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
-  if (vs < 4096 || vs >= (1ull << 56)) return;
+  if (vs < 4096 || vs >= (1ull << 56) || in_kept_holder(vs)) return;
   if (sp == 0 || src_meta().type(sp).kind == kVoid) return kept_untyped(vs, vd);  // void * (no DWARF target)
   const ImageType& pointee = src_meta().type(sp);
   uint64_t es = type_size(src_meta(), sp);
@@ -296,6 +318,7 @@ void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
 // anywhere inside it is refused, naming it. An untyped block inside a typed
 // value (an interior void *) keeps nothing.
 void Engine::kept_untyped(uint64_t vs, uint64_t vd) {
+  if (in_kept_holder(vs)) return;
   int64_t index = object_holding(vs);
   if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
   Object& o = objects_[index];

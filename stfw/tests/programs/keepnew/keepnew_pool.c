@@ -20,7 +20,8 @@
  * `void *names.elts` of an embedded table header (nginx's `ngx_array_t paths`),
  * and `void *blob` points at an untyped heap block of start-up state; with
  * -DKN_KEEP they are kept too (KEEP_NEW_AT(cycle, names), KEEP_NEW_AT(cycle, blob)),
- * and sessions' `void *tag` at their starts land on v2's. */
+ * and sessions' `void *tag` at their starts land on v2's. The configuration points
+ * back at the cycle (`conf->owner`), which is transferred, not kept. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +51,14 @@ struct route {
   int weight;
 };
 
+struct cycle;
 struct conf {
   int nroutes;
   struct route *routes[8];
   void *fallback; /* a route, reached only through this void * (POINTS_TO) */
+#ifdef KN_VOID
+  struct cycle *owner; /* back to the transferred struct holding the roots (nginx: cf->cycle) */
+#endif
 };
 TTST_POINTS_TO(struct conf.fallback, struct route);
 
@@ -123,6 +128,9 @@ static void build_conf(void) {
 #endif
   CONF = palloc(sizeof *CONF);
   CONF->nroutes = n;
+#ifdef KN_VOID
+  CONF->owner = cycle;
+#endif
   for (int i = 0; i < n; i++) {
     struct route *r = palloc(sizeof *r);
     strcpy(r->name, names[i]);
