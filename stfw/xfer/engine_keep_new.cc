@@ -447,8 +447,13 @@ int64_t Engine::kept_holding(uint64_t v) const {
     if (kept_[mid].src <= v) lo = mid + 1;
     else hi = mid;
   }
+  // One past a kept value's end counts (an end pointer), unless a carved sub-object
+  // starts there: the transferred value right after a kept one in a pool block
+  // (nginx's cycle after its pool's header) is that sub-object, not the kept
+  // value's end, which would map to the end of v2's counterpart.
+  bool carved_here = carved_slots_ && carved_at(v) >= 0;
   for (uint32_t k = lo, steps = 0; k-- > 0 && steps < 64; ++steps)
-    if (v - kept_[k].src <= kept_[k].size) return k;
+    if (v - kept_[k].src < kept_[k].size || (v - kept_[k].src == kept_[k].size && !carved_here)) return k;
   return -1;
 }
 

@@ -21,7 +21,8 @@
  * and `void *blob` points at an untyped heap block of start-up state; with
  * -DKN_KEEP they are kept too (KEEP_NEW_AT(cycle, names), KEEP_NEW_AT(cycle, blob)),
  * and sessions' `void *tag` at their starts land on v2's. The configuration points
- * back at the cycle (`conf->owner`), which is transferred, not kept. */
+ * back at the cycle (`conf->owner`), which is transferred, not kept, and at the
+ * value before it in the pool (`conf->hdr`), kept, whose end is where the cycle starts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,11 @@ struct conf {
   void *fallback; /* a route, reached only through this void * (POINTS_TO) */
 #ifdef KN_VOID
   struct cycle *owner; /* back to the transferred struct holding the roots (nginx: cf->cycle) */
+  struct hdr *hdr;     /* a value right before the (transferred) cycle in the pool */
 #endif
+};
+struct hdr {
+  long magic, size;
 };
 TTST_POINTS_TO(struct conf.fallback, struct route);
 
@@ -115,6 +120,8 @@ static void build_conf(void) {
   palloc(48); /* v2's start-up takes something else first: every offset moves */
 #endif
 #if defined(KN_CYCLE) && defined(KN_VOID)
+  struct hdr *hdr = palloc(sizeof *hdr); /* kept (conf->hdr); its end is where the cycle starts */
+  hdr->magic = 0x5eed, hdr->size = 4096;
   cycle = palloc(sizeof *cycle); /* as nginx's: in the pool, its configuration after it */
   cycle->names.elts = palloc(n * sizeof(char *));
   cycle->names.nelts = n;
@@ -130,6 +137,7 @@ static void build_conf(void) {
   CONF->nroutes = n;
 #ifdef KN_VOID
   CONF->owner = cycle;
+  CONF->hdr = hdr;
 #endif
   for (int i = 0; i < n; i++) {
     struct route *r = palloc(sizeof *r);
