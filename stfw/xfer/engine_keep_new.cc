@@ -284,6 +284,11 @@ void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
   if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
   Object& o = objects_[index];
   if (o.flags & (kGlobal | kFromLibrary)) return;
+  // A heap block typing gave another type (the transferred state's typed pointers:
+  // nginx's epoll `event_list`, reached from the configuration by a stale `void **`
+  // into memory since reused) is not what this pointer says: not taken into the
+  // kept graph, so it is transferred as its own type (the default, sound either way).
+  if (!(o.flags & (kContainer | kKept)) && o.src_type && src_meta().strip(o.src_type) != sp) return;
   uint64_t ed = dp ? type_size(dst_meta(), dp) : 0;
   if (vd < 4096 || vd >= (1ull << 56) || ed == 0) vd = 0;
   if (!(o.flags & kContainer) && o.size % es == 0 && (vs - o.addr) % es == 0) {

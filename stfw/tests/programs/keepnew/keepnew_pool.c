@@ -22,7 +22,9 @@
  * -DKN_KEEP they are kept too (KEEP_NEW_AT(cycle, names), KEEP_NEW_AT(cycle, blob)),
  * and sessions' `void *tag` at their starts land on v2's. The configuration points
  * back at the cycle (`conf->owner`), which is transferred, not kept, and at the
- * value before it in the pool (`conf->hdr`), kept, whose end is where the cycle starts. */
+ * value before it in the pool (`conf->hdr`), kept, whose end is where the cycle starts;
+ * `conf->stale` points at the sessions' block as a long * (nginx: a stale pointer of
+ * the configuration into memory since reused): the sessions are transferred anyway. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,7 @@ struct conf {
 #ifdef KN_VOID
   struct cycle *owner; /* back to the transferred struct holding the roots (nginx: cf->cycle) */
   struct hdr *hdr;     /* a value right before the (transferred) cycle in the pool */
+  long *stale;         /* v1: set after start-up to the sessions' block (memory reused), v2: NULL */
 #endif
 };
 struct hdr {
@@ -167,6 +170,7 @@ int main(void) {
     sessions[6].route = CONF->fallback;
 #ifdef KN_VOID
     sessions[0].tag = cycle->names.elts, sessions[1].tag = cycle->blob;
+    CONF->stale = (long *)sessions; /* another type than the sessions' own: not kept */
 #endif
     printf("ready\n");
     fflush(stdout);
