@@ -111,6 +111,9 @@ constexpr uint32_t kNoChunk = 0xffffffffu;
 // (or the kept global itself): neither allocated nor written; pointers into it go
 // to its counterpart in this process's graph.
 constexpr uint32_t kKept = 1u << 21;
+// A heap block a transferred pointer global or a non-root member of a KEEP_NEW_AT
+// struct points to (engine_keep_new.cc): run-time state, never taken into the kept graph.
+constexpr uint32_t kTransferAnchor = 1u << 17;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
@@ -636,6 +639,8 @@ class Engine {
   KeptHolder kept_holders_[kMaxKeptMembers] = {};
   uint32_t kept_holder_count_ = 0;
   bool note_kept_holder(uint64_t addr, uint64_t size);
+  void mark_transfer_anchors();
+  void anchor_pointers_in(uint32_t type, const uint8_t* src, const char* skip_path_of, int depth);
   bool in_kept_holder(uint64_t v) const;
   // After the write: restore_kept_members, and forward the bytes of kept sub-objects
   // of transferred containers carried as dead bytes (carry_kept_carved).

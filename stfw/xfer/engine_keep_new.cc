@@ -39,6 +39,7 @@ bool Engine::pair_kept_graphs() {
   kept_work_ = alloc<uint32_t>(kept_capacity_);
   if (failed()) return false;
   for (uint64_t i = 0; i < kept_slots_capacity_; ++i) kept_slots_[i] = 0xffffffffu;
+  mark_transfer_anchors();
   for (uint32_t g = 0; g < global_count_ && !failed(); ++g) {
     Object& o = objects_[g];
     if (o.dst_global == 0xffffffffu) continue;
@@ -105,6 +106,63 @@ void Engine::pair_kept_member(const char* id, const char* path) {
     }
     while (kept_work_count_ && !failed()) walk_kept_range(kept_work_[--kept_work_count_]);
     return;
+  }
+}
+
+// Run-time state the kept graph must not take in: the heap blocks that transferred
+// pointer globals and the members of KEEP_NEW_AT structs other than the roots point
+// to (nginx: `cycle->connections`, `read_events`, `write_events`; the
+// configuration's `ls->connection` points into them). One level, typed pointers,
+// blocks that are not containers (a container such as the cycle's pool block holds
+// configuration too). Only blocks reached from the kept roots alone are kept.
+void Engine::mark_transfer_anchors() {
+  for (uint32_t g = 0; g < global_count_; ++g) {
+    const Object& o = objects_[g];
+    if (o.dst_global == 0xffffffffu || (o.flags & (kReadonly | kRuleMask))) continue;
+    const char* id = src_meta().str(src_meta().global_at(o.src_global).id);
+    if (annotations_.global_keep_new(id)) continue;
+    const char* at_id;
+    const char* path;
+    bool holder = false;
+    for (uint32_t k = 0; annotations_.keep_new_at(k, &at_id, &path); ++k) holder |= streq(at_id, id);
+    const uint8_t* src = source_bytes(o.addr, o.size);
+    if (!src) continue;
+    uint32_t t = src_meta().strip(o.src_type);
+    if (src_meta().type(t).kind != kPointer) continue;
+    uint64_t v = load_uint(src, 8);
+    int64_t index = v >= 4096 ? object_holding(v) : -1;
+    if (index >= 0 && !(objects_[index].flags & (kGlobal | kContainer)) && objects_[index].addr == v)
+      objects_[index].flags |= kTransferAnchor;
+    if (!holder || v < 4096) continue;
+    uint32_t pointee = src_meta().strip(src_meta().type(t).target);
+    if (const uint8_t* s = source_bytes(v, type_size(src_meta(), pointee))) anchor_pointers_in(pointee, s, id, 0);
+  }
+}
+
+// The pointer members of a KEEP_NEW_AT struct (nested structs too) but its roots.
+void Engine::anchor_pointers_in(uint32_t type, const uint8_t* src, const char* holder_id, int depth) {
+  const ImageType& ty = src_meta().type(src_meta().strip(type));
+  if (ty.kind != kStruct || depth > 2) return;
+  for (uint32_t i = 0; i < src_meta().member_count(ty); ++i) {
+    const ImageMember& m = src_meta().members(ty)[i];
+    if (m.bit_size) continue;
+    const char* name = src_meta().str(m.name);
+    const char* at_id;
+    const char* path;
+    bool root = false;
+    for (uint32_t k = 0; depth == 0 && annotations_.keep_new_at(k, &at_id, &path); ++k)
+      root |= streq(at_id, holder_id) && streq(path, name);
+    if (root) continue;
+    uint32_t mt = src_meta().strip(m.type);
+    if (src_meta().type(mt).kind == kStruct) {
+      anchor_pointers_in(mt, src + m.offset, holder_id, depth + 1);
+      continue;
+    }
+    if (src_meta().type(mt).kind != kPointer || src_meta().strip(src_meta().type(mt).target) == 0) continue;
+    uint64_t v = load_uint(src + m.offset, 8);
+    int64_t index = v >= 4096 ? object_holding(v) : -1;
+    if (index >= 0 && !(objects_[index].flags & (kGlobal | kContainer)) && objects_[index].addr == v)
+      objects_[index].flags |= kTransferAnchor;
   }
 }
 
@@ -289,6 +347,7 @@ void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
   // into memory since reused) is not what this pointer says: not taken into the
   // kept graph, so it is transferred as its own type (the default, sound either way).
   if (!(o.flags & (kContainer | kKept)) && o.src_type && src_meta().strip(o.src_type) != sp) return;
+  if (o.flags & kTransferAnchor) return;  // run-time state (mark_transfer_anchors)
   uint64_t ed = dp ? type_size(dst_meta(), dp) : 0;
   if (vd < 4096 || vd >= (1ull << 56) || ed == 0) vd = 0;
   if (!(o.flags & kContainer) && o.size % es == 0 && (vs - o.addr) % es == 0) {
@@ -327,7 +386,7 @@ void Engine::kept_untyped(uint64_t vs, uint64_t vd) {
   int64_t index = object_holding(vs);
   if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
   Object& o = objects_[index];
-  if (o.flags & (kGlobal | kFromLibrary)) return;
+  if (o.flags & (kGlobal | kFromLibrary | kTransferAnchor)) return;
   if (vd < 4096 || vd >= (1ull << 56)) vd = 0;
   if (!(o.flags & kContainer)) {
     if (o.src_type)

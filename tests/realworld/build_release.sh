@@ -89,6 +89,9 @@ FREE_SLOTS(slabclass_t.end_page_ptr)"
       # ngx_os_environ and ngx_os_argv hold the process's own environ / argv arrays
       # (on its initial stack, not state): F keeps its own (NO_TRANSFER).
       own="NO_TRANSFER(nginx.c::ngx_os_environ); NO_TRANSFER(ngx_os_argv)"
+      # epoll's event_list is epoll_wait's output buffer: its data unions are
+      # scratch, rewritten by the next epoll_wait before use (IXFER: bytes as is).
+      own="$own; IXFER(struct epoll_event.data)"
       export TTST_ANNOTATIONS="$pools; FREE_LIST(ngx_cycle_t.free_connections, data); $keep; $own"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure

@@ -24,7 +24,9 @@
  * back at the cycle (`conf->owner`), which is transferred, not kept, and at the
  * value before it in the pool (`conf->hdr`), kept, whose end is where the cycle starts;
  * `conf->stale` points at the sessions' block as a long * (nginx: a stale pointer of
- * the configuration into memory since reused): the sessions are transferred anyway. */
+ * the configuration into memory since reused), and `conf->first` as a struct session *
+ * (nginx's ls->connection into the connections): the sessions are transferred anyway,
+ * their block being a transferred global's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,7 @@ struct conf {
   struct cycle *owner; /* back to the transferred struct holding the roots (nginx: cf->cycle) */
   struct hdr *hdr;     /* a value right before the (transferred) cycle in the pool */
   long *stale;         /* v1: set after start-up to the sessions' block (memory reused), v2: NULL */
+  struct session *first; /* run-time state the configuration points to (nginx: ls->connection) */
 #endif
 };
 struct hdr {
@@ -171,6 +174,7 @@ int main(void) {
 #ifdef KN_VOID
     sessions[0].tag = cycle->names.elts, sessions[1].tag = cycle->blob;
     CONF->stale = (long *)sessions; /* another type than the sessions' own: not kept */
+    CONF->first = sessions;         /* the global `sessions` points there too: transferred */
 #endif
     printf("ready\n");
     fflush(stdout);
