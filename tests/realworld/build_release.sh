@@ -92,6 +92,11 @@ FREE_SLOTS(slabclass_t.end_page_ptr)"
       # epoll's event_list is epoll_wait's output buffer: its data unions are
       # scratch, rewritten by the next epoll_wait before use (IXFER: bytes as is).
       own="$own; IXFER(struct epoll_event.data)"
+      # What a connection's pool holds behind void *: c->data of an idle HTTP
+      # connection is its ngx_http_connection_t (of a free one: the free list; of
+      # one mid-request: the request, refused then as two types at one start), and
+      # a connection log's data its ngx_http_log_ctx_t.
+      own="$own; POINTS_TO(ngx_connection_t.data, ngx_http_connection_t); POINTS_TO(ngx_log_t.data, ngx_http_log_ctx_t)"
       export TTST_ANNOTATIONS="$pools; FREE_LIST(ngx_cycle_t.free_connections, data); $keep; $own"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure
