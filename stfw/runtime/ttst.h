@@ -77,8 +77,9 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  * hash seed must come from the old version). */
 #define TTST_KEEP_NEW(target) TTST__ANNOT(11, #target, "")
 /* TTST_KEEP_NEW_AT(global, member): the root is a member of the struct `global`
- * points to (nginx: ngx_cycle -> conf_ctx): the struct is transferred, its pointer
- * `member` (a '.'-path) gets v2's start-up value and what it reaches is kept. */
+ * points to (nginx: ngx_cycle -> conf_ctx): the struct is transferred, its
+ * `member` (a '.'-path: a pointer, or an embedded struct such as an array header)
+ * gets v2's start-up value and what it reaches is kept. */
 #define TTST_KEEP_NEW_AT(target, member) TTST__ANNOT(11, #target, "at=" #member)
 
 /* Carved containers (stfw/README.md "Carved containers"): the heap blocks a
@@ -112,7 +113,9 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
 /* TTST_POINTS_TO(holder, T): the `void *` / `char *` member `holder` holds a T *
  * (or NULL): the object it points to is typed T, and carved as a T out of a
  * container (memcached 1.2: conn.item, the item a `set` is reading into, is
- * allocated but not yet linked anywhere else). */
+ * allocated but not yet linked anywhere else). On a typed pointer member: what it
+ * reaches is only a T (nginx: a later pool block's ngx_pool_data_t through the
+ * ngx_pool_t * d.next). */
 #define TTST_POINTS_TO(holder, type) TTST__ANNOT(8, #holder, "to=" #type)
 /* TTST_USED_N(holder, count_member): the heap array the pointer member `holder`
  * points to has its first `count_member` elements (a sibling) in use; the

@@ -126,3 +126,38 @@ TEST_CASE("carved containers refused: a sub-object type that changed layout, poi
     check_refusal(rt.forward(), c.want);
   });
 }
+
+// nginx's pool blocks (stfw/tests/programs/pooldata): later blocks hold only the
+// header's first member (pool_data_t d), reached through d.next and current, which
+// are pool_t * in the type; POINTS_TO names pool_data_t, which the program never
+// spells a pointer to. The first block is reached both as pool_t * and through
+// current: one sub-object of the larger type. v2 then allocates through current.
+TEST_CASE("pool blocks whose later blocks hold only the header's first member (POINTS_TO a type without a pointer type)") {
+  auto pooldata = [](const std::string& name) {
+    return inject::testing::runfile("stfw/tests/programs/pooldata/" + name);
+  };
+  SUBCASE("declared: every node carved, R == P, v2 allocates through current") {
+    RoundTrip rt;
+    rt.v1 = pooldata("pooldata_v1");
+    rt.v2 = pooldata("pooldata_v2");
+    rt.start();
+    inject::AgentOutcome fw = rt.forward();
+    require_transferred(fw);
+    std::string figures = message(fw);
+    INFO(figures);
+    CHECK(figure(figures, "carved") == 20 + 3);  // the nodes, the first block's pool_t, 2 later pool_data_t
+    check_backward_restores_past(rt);
+    std::string f = rt.release_future();
+    INFO(f);
+    CHECK(f.find("nodes:22 sum:490 head:v2b last:n19 blocks:") == 0);
+    CHECK(f.find(" tag:pool") != std::string::npos);
+  }
+  SUBCASE("without POINTS_TO a whole pool_t is carved over the next sub-object: refused") {
+    RoundTrip rt;
+    rt.v1 = pooldata("pooldata_v1_whole");
+    rt.v2 = pooldata("pooldata_v2_whole");
+    rt.start();
+    check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: pool_s at +0 of heap object #",
+                                 {"is larger than its room in the container (32 bytes to the next sub-object"}});
+  }
+}

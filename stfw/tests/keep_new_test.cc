@@ -61,3 +61,26 @@ TEST_CASE("a session on a route v2's kept configuration lacks is refused, naming
                 {TTST_STFW_STATUS_INVARIANT, nullptr, "invariant: ",
                  {"in the start-up state TTST_KEEP_NEW(conf) keeps, which has no counterpart in v2's"}});
 }
+
+TEST_CASE("KEEP_NEW_AT on an embedded table header and a void *: v2's untyped arrays kept, P's pool tail accepted") {
+  // The cycle is carved out of the pool and followed by its names array (char *
+  // into the routes), reached only through `void *names.elts`: a tail whose words
+  // look like pointers, accepted because the kept walk reaches it; `names` keeps
+  // v2's count (4) and elements, `blob` (an untyped block) is v2's, and the
+  // sessions' void * tags at their starts land on v2's.
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "keepnew_pool_v2_void_keep", "keepnew_pool_v1_void");
+  require_transferred(fw);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
+               "omega:600:9000 names:4:delta blob:v2blob") == 0);
+}
+
+TEST_CASE("without KEEP_NEW_AT the pool bytes after the cycle (its untyped names array) are refused") {
+  RoundTrip rt;
+  check_refusal(forward_to(rt, "keepnew_pool_v2_void", "keepnew_pool_v1_void"),
+                {TTST_STFW_STATUS_AMBIGUOUS, nullptr, nullptr,
+                 {"bytes of its container that no typed pointer reaches, and the word at +"}});
+}

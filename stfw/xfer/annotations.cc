@@ -109,9 +109,10 @@ bool Annotations::add(const View& v, bool newer, const ImageAnnotation& a) {
     if (a.kind == kContainer) return add_container_type(v, newer, target);  // TTST_CONTAINER(struct tag, ...)
     return false;
   }
-  if (member && a.kind == kPointsTo) {  // "to=T": the pointer type to T of this image
+  if (member && a.kind == kPointsTo) {  // "to=T": T of this image (the target of a pointer type to it, else by name)
     const char* arg = v.str(a.arg);
-    uint32_t pointee = starts(arg, "to=") ? pointer_type_to(v, arg + 3) : 0;
+    uint32_t pointer = starts(arg, "to=") ? pointer_type_to(v, arg + 3) : 0;
+    uint32_t pointee = pointer ? v.type(pointer).target : starts(arg, "to=") ? type_named(v, arg + 3) : 0;
     return pointee && resolve_members(v, newer, target, kRuleDefault, nullptr, false, nullptr, pointee);
   }
   if (member && a.kind == kUsedN)  // "used=N": a sibling of the holder
@@ -346,6 +347,19 @@ uint32_t Annotations::pointer_type_to(const View& v, const char* name) {
       if (u == v.strip(u)) break;  // a struct, union or other: the end of the chain
       u = ty.target;
     }
+  }
+  return 0;
+}
+
+uint32_t Annotations::type_named(const View& v, const char* name) {
+  uint8_t want = 0;
+  if (starts(name, "struct ")) want = kStructKind, name += 7;
+  else if (starts(name, "union ")) want = kUnionKind, name += 6;
+  for (uint32_t t = 1; t < v.type_count(); ++t) {
+    const ImageType& ty = v.type(t);
+    if (ty.name == dwarfmeta::image::kNone || !eq(v.str(ty.name), name)) continue;
+    if (want ? ty.kind == want : (ty.kind == kTypedefKind || ty.kind == kStructKind || ty.kind == kUnionKind))
+      if (v.type(v.strip(t)).size > 0) return t;  // not a declaration
   }
   return 0;
 }

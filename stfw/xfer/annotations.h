@@ -71,8 +71,9 @@ class Annotations {
   // Does any member of this type carry a rule or a rename? (The engine's fast paths,
   // which copy whole types as bytes, must not be used for such types.)
   bool type_annotated(bool newer, uint32_t type) const;
-  // POINTS_TO (ttst_abi.h §1): the pointer type (of the older or newer image) a
-  // `void *` / `char *` member really holds, else 0.
+  // POINTS_TO (ttst_abi.h §1): the type T (of the older or newer image) a pointer
+  // member really points to (`void *` / `char *` holding a T *, or a `U *` whose
+  // pointee is only T, U's first member: nginx's pool blocks), else 0.
   uint32_t member_pointee(bool newer, uint32_t type, uint32_t index) const;
   bool has_pointees() const { return pointee_count_ > 0; }
   // USED_N: the sibling member (index) holding how many elements of the array
@@ -136,7 +137,7 @@ class Annotations {
     bool container;        // CONTAINER
     int64_t chunk;         // CONTAINER: the sibling member holding the chunk size, or -1
     int64_t count;         // CONTAINER: the sibling member holding the used element count, or -1
-    uint32_t pointee;      // POINTS_TO: a pointer type of this image whose target is T, or 0
+    uint32_t pointee;      // POINTS_TO: T of this image, or 0
     int64_t used;          // USED_N: the sibling member holding the used element count, or -1
     bool dropped;          // DROPPED (given in the newer version, about the older's member)
     uint8_t free_form;     // FREE_SLOTS: a FreeForm
@@ -154,6 +155,8 @@ class Annotations {
                        const char* old_name, bool container = false, const char* arg = nullptr,
                        uint32_t pointee = 0, bool dropped = false);
   static uint32_t pointer_type_to(const dwarfmeta::image::View& v, const char* name);
+  // T by name when the image has no pointer type to it (nginx has no ngx_pool_data_t *).
+  static uint32_t type_named(const dwarfmeta::image::View& v, const char* name);
 
   bool add_container_type(const dwarfmeta::image::View& v, bool newer, const char* name);
   struct TypeEntry {

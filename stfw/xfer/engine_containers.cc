@@ -303,7 +303,21 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
   if (v - c.addr >= c.size) return;  // one past the end: a bound, not a sub-object
   int64_t found = carved_at(v);
   if (found >= 0) {
-    if (src_meta().strip(objects_[found].src_type) == src_pointee) return;
+    Object& f = objects_[found];
+    uint32_t known = src_meta().strip(f.src_type);
+    if (known == src_pointee) return;
+    // A pointer to a struct's first member at the struct's address (nginx: a pool's
+    // `current`, POINTS_TO its ngx_pool_data_t, at its own first block's ngx_pool_t):
+    // the larger type holds the smaller at offset 0, so one sub-object of the larger.
+    if (embeds(known, 0, src_pointee, 0)) return;
+    if (embeds(src_pointee, 0, known, 0)) {
+      f.src_type = src_pointee, f.size = ty.size;
+      f.dst_type = dst_meta().strip(dst_pointee);
+      if (f.dst_type == 0) f.dst_type = counterpart(src_pointee);
+      f.flags &= ~kQueued;
+      queue_for_typing(uint32_t(found));  // walked again as the larger type
+      return;
+    }
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     describe(message_, objects_[found]);
     message_.text(" is reached as ").text(type_name(src_meta(), src_pointee)).text(" * too (from ");
@@ -385,6 +399,8 @@ bool Engine::finish_carving() {
   result_.containers = container_count_;
   if (object_count_ > heap_end_ && !sort_carved()) return false;
   drop_embedded_sub_objects();
+  reindex_carved();
+  tail_pending_count_ = 0;
   for (uint32_t i = heap_end_; i < object_count_; ++i) {
     Object& o = objects_[i];
     const Object& c = objects_[o.src_global];
@@ -404,7 +420,12 @@ bool Engine::finish_carving() {
     }
     o.size = extent;
     free_bytes -= extent;
-    if (!flexible_tail(o.src_type) && extent > type_bytes && refuse_tail_pointer(o, type_bytes)) return false;
+    if (flexible_tail(o.src_type) || extent <= type_bytes) continue;
+    if (!annotations_.has_keep_new()) {
+      if (refuse_tail_pointer(o, type_bytes)) return false;
+    } else if (!defer_tail_check(i)) {
+      return false;
+    }
   }
   result_.carved = object_count_ - heap_end_;
   result_.container_free = free_bytes;
@@ -453,12 +474,76 @@ bool Engine::embeds(uint32_t outer, uint64_t off, uint32_t inner, int depth) {
   return false;
 }
 
-bool Engine::refuse_tail_pointer(const Object& o, uint64_t from) {
+// The carved table's indices after sort_carved and drop_embedded_sub_objects moved
+// the sub-objects: carved_at() answers with their final places (the kept walk and
+// the writing use it).
+void Engine::reindex_carved() {
+  zero(carved_slots_, carved_capacity_ * 8);
+  carved_used_ = 0;
+  for (uint32_t i = heap_end_; i < object_count_; ++i) {
+    uint64_t v = objects_[i].addr, h = (v * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);
+    while (carved_slots_[h] != 0) h = (h + 1) & (carved_capacity_ - 1);
+    carved_slots_[h] = v, carved_index_[h] = i, ++carved_used_;
+  }
+}
+
+// The last sub-object starting at or below v, and the first starting above it
+// (after finish_carving: in address order), or -1.
+int64_t Engine::carved_below(uint64_t v) const {
+  uint32_t lo = heap_end_, hi = object_count_;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (objects_[mid].addr <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > heap_end_ ? int64_t(lo) - 1 : -1;
+}
+
+int64_t Engine::carved_above(uint64_t v) const {
+  int64_t below = carved_below(v);
+  uint32_t next = below < 0 ? heap_end_ : uint32_t(below) + 1;
+  return next < object_count_ ? int64_t(next) : -1;
+}
+
+// With TTST_KEEP_NEW a tail's pointer-like words may be kept configuration that
+// the kept walk (after typing) reaches through a void * (nginx's cycle is followed
+// by `paths.elts`, a kept array): the check waits for the walk (check_kept_tails).
+bool Engine::defer_tail_check(uint32_t i) {
+  if (!tail_pending_ || tail_pending_count_ == tail_pending_capacity_) {
+    uint32_t capacity = tail_pending_capacity_ ? 2 * tail_pending_capacity_ : 64;
+    uint32_t* bigger = alloc<uint32_t>(capacity);
+    if (failed()) return false;
+    if (tail_pending_count_) copy(bigger, tail_pending_, tail_pending_count_ * 4ull);
+    tail_pending_ = bigger, tail_pending_capacity_ = capacity;
+  }
+  tail_pending_[tail_pending_count_++] = i;
+  return true;
+}
+
+// After the kept walk: a tail word that looks like a pointer is accepted only inside
+// a kept range that starts in the tail (or when the sub-object is kept itself): P's
+// configuration bytes there are not state — every pointer of the transferred state
+// into them maps to v2's counterpart or is refused — and they are carried as dead
+// bytes (the backward run gives them back). Anything else: refused as before.
+bool Engine::check_kept_tails() {
+  for (uint32_t p = 0; p < tail_pending_count_; ++p) {
+    const Object& o = objects_[tail_pending_[p]];
+    if (o.flags & kKept) continue;
+    if (refuse_tail_pointer(o, type_size(src_meta(), o.src_type), true)) return false;
+  }
+  return true;
+}
+
+bool Engine::refuse_tail_pointer(const Object& o, uint64_t from, bool kept_ok) {
   const uint8_t* src = source_bytes(o.addr, o.size);
   for (uint64_t k = (from + 7) & ~7ull; src && k + 8 <= o.size; k += 8) {
     uint64_t word = load_uint(src + k, 8);
     const auto* function = src_meta().function_containing(word - config_.src_bias);
     if (word < 4096 || (object_holding(word) < 0 && !(function && function->low == word - config_.src_bias))) continue;
+    if (kept_ok) {
+      int64_t r = kept_holding(o.addr + k);
+      if (r >= 0 && kept_[r].src >= o.addr + from && o.addr + k + 8 <= kept_[r].src + kept_[r].size) continue;
+    }
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     describe(message_, o);
     message_.text(" is followed by ")

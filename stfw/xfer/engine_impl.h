@@ -118,6 +118,9 @@ struct PlaceRange {  // a destination range and its object (engine_plugin_place.
 // (or the kept global itself): neither allocated nor written; pointers into it go
 // to its counterpart in this process's graph.
 constexpr uint32_t kKept = 1u << 21;
+// A heap block a transferred pointer global or a non-root member of a KEEP_NEW_AT
+// struct points to (engine_keep_new.cc): run-time state, never taken into the kept graph.
+constexpr uint32_t kTransferAnchor = 1u << 17;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
@@ -164,6 +167,7 @@ class Engine {
     uint64_t t3 = rdtsc();
     note_progress(5 /* write */, object_count_);
     write_objects();
+    if (!failed() && kept_count_) finish_kept_write();  // engine_keep_new.cc
     if (!failed()) settle_frame_roots();
     if (!failed() && !config_.backward && kept_count_) keep_kept_partners();  // engine_keep_new.cc
     if (!failed() && !config_.backward) remap_own_frames();
@@ -454,7 +458,16 @@ class Engine {
   // After typing: sub-objects sorted, their extents (chunk, next sub-object, end), checks.
   bool finish_carving();
   bool sort_carved();
-  bool refuse_tail_pointer(const Object& o, uint64_t from);
+  bool refuse_tail_pointer(const Object& o, uint64_t from, bool kept_ok = false);
+  // Carved sub-objects after finish_carving (address order): the table re-indexed,
+  // the one at or below v and the one above it; tails left to check_kept_tails.
+  void reindex_carved();
+  int64_t carved_below(uint64_t v) const;
+  int64_t carved_above(uint64_t v) const;
+  bool defer_tail_check(uint32_t i);
+  bool check_kept_tails();
+  uint32_t* tail_pending_ = nullptr;
+  uint32_t tail_pending_count_ = 0, tail_pending_capacity_ = 0;
   bool flexible_tail(uint32_t type) const;
   // Same size and member offsets at every level: a sub-object that stays in place.
   bool same_layout(uint32_t src_type, uint32_t dst_type, int depth = 0);
@@ -630,6 +643,33 @@ class Engine {
   bool pair_kept_graphs();
   void pair_kept_member(const char* id, const char* path);
   uint32_t member_at_path(const View& v, uint32_t type, const char* path, uint64_t* offset) const;
+  void kept_untyped(uint64_t vs, uint64_t vd);
+  // TTST_KEEP_NEW_AT roots that are not pointers: this process's start-up bytes,
+  // written back over the transferred struct after the write.
+  struct KeptMember {
+    uint64_t src, offset, size;
+    const uint8_t* bytes;
+  };
+  static constexpr uint32_t kMaxKeptMembers = 16;
+  KeptMember kept_members_[kMaxKeptMembers] = {};
+  uint32_t kept_member_count_ = 0;
+  bool save_kept_member(uint64_t src, uint64_t offset, const uint8_t* bytes, uint64_t size);
+  void restore_kept_members();
+  // The structs holding KEEP_NEW_AT roots (P's address, size): transferred, never
+  // taken into the kept graph.
+  struct KeptHolder {
+    uint64_t addr, size;
+  };
+  KeptHolder kept_holders_[kMaxKeptMembers] = {};
+  uint32_t kept_holder_count_ = 0;
+  bool note_kept_holder(uint64_t addr, uint64_t size);
+  void mark_transfer_anchors();
+  void anchor_pointers_in(uint32_t type, const uint8_t* src, const char* skip_path_of, int depth);
+  bool in_kept_holder(uint64_t v) const;
+  // After the write: restore_kept_members, and forward the bytes of kept sub-objects
+  // of transferred containers carried as dead bytes (carry_kept_carved).
+  void finish_kept_write();
+  void carry_kept_carved();
   bool index_own_blocks();
   const OwnBlock* own_block(uint64_t base) const;
   void kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src, const uint8_t* dst, uint32_t depth);

@@ -39,6 +39,7 @@ bool Engine::pair_kept_graphs() {
   kept_work_ = alloc<uint32_t>(kept_capacity_);
   if (failed()) return false;
   for (uint64_t i = 0; i < kept_slots_capacity_; ++i) kept_slots_[i] = 0xffffffffu;
+  mark_transfer_anchors();
   for (uint32_t g = 0; g < global_count_ && !failed(); ++g) {
     Object& o = objects_[g];
     if (o.dst_global == 0xffffffffu) continue;
@@ -54,16 +55,20 @@ bool Engine::pair_kept_graphs() {
   for (uint32_t k = 0; annotations_.keep_new_at(k, &id, &path) && !failed(); ++k) pair_kept_member(id, path);
   if (failed()) return false;
   sort_kept();
+  if (!check_kept_tails()) return false;  // engine_containers.cc
   for (uint32_t i = 0; i < kept_count_; ++i) kept_ranges_paired_ += kept_[i].paired;
   result_.kept = kept_ranges_paired_, result_.kept_unpaired = kept_count_ - kept_ranges_paired_;
   return !failed();
 }
 
-// TTST_KEEP_NEW_AT(global, path): the root is the pointer member `path` of the
-// struct `global` points to, in P (its value) and here (this process's start-up
-// value, read before anything is written). The global and its struct are
-// transferred as usual; the member's pointer then translates to this process's
-// own root through the pairing, so it keeps v2's start-up value.
+// TTST_KEEP_NEW_AT(global, path): the root is the member `path` of the struct
+// `global` points to, in P (its value) and here (this process's start-up value,
+// read before anything is written). The global and its struct are transferred as
+// usual. A pointer member then translates to this process's own root through the
+// pairing; any other member (an embedded array header such as nginx's
+// `ngx_array_t listening`: its `void *elts` and its counts) is walked as a value and
+// its bytes get this process's start-up value back after the write
+// (restore_kept_members): both ways the member keeps v2's start-up value.
 void Engine::pair_kept_member(const char* id, const char* path) {
   for (uint32_t g = 0; g < global_count_; ++g) {
     Object& o = objects_[g];
@@ -78,27 +83,156 @@ void Engine::pair_kept_member(const char* id, const char* path) {
     uint64_t soff = 0, doff = 0;
     uint32_t smember = member_at_path(src_meta(), src_meta().type(st).target, path, &soff);
     uint32_t dmember = member_at_path(dst_meta(), dst_meta().type(dt).target, path, &doff);
-    if (!smember || !dmember) {
+    if (!smember || !dmember || src_meta().type(smember).kind != dst_meta().type(dmember).kind) {
       fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: TTST_KEEP_NEW_AT(")
           .text(id)
           .text(", ")
           .text(path)
-          .text(") names no pointer member of what the global points to in both versions: fix the annotation");
+          .text(") names no member of the same kind in what the global points to in both versions: fix the annotation");
       return;
     }
-    const uint8_t* sroot = vs >= 4096 ? source_bytes(vs + soff, 8) : nullptr;
+    uint64_t ssize = type_size(src_meta(), smember), dsize = type_size(dst_meta(), dmember);
+    const uint8_t* sroot = vs >= 4096 ? source_bytes(vs + soff, ssize) : nullptr;
     if (!sroot) return;  // no struct in P (yet): nothing of P's to pair
+    if (!note_kept_holder(vs, type_size(src_meta(), src_meta().type(st).target))) return;
     kept_root_ = g, current_ = g, path_depth_ = 0;
-    uint64_t rd = vd >= 4096 ? load_uint(reinterpret_cast<const uint8_t*>(vd + doff), 8) : 0;
-    kept_pointer(load_uint(sroot, 8), src_meta().strip(src_meta().type(smember).target), rd,
-                 dst_meta().strip(dst_meta().type(dmember).target));
+    const uint8_t* droot = vd >= 4096 ? reinterpret_cast<const uint8_t*>(vd + doff) : nullptr;
+    if (src_meta().type(smember).kind == kPointer) {
+      kept_pointer(load_uint(sroot, 8), src_meta().strip(src_meta().type(smember).target), droot ? load_uint(droot, 8) : 0,
+                   dst_meta().strip(dst_meta().type(dmember).target));
+    } else {
+      kept_value(smember, dmember, sroot, droot, 0);
+      if (droot && !save_kept_member(vs, doff, droot, dsize)) return;
+    }
     while (kept_work_count_ && !failed()) walk_kept_range(kept_work_[--kept_work_count_]);
     return;
   }
 }
 
-// The stripped pointer type of the '.'-separated member path inside struct `type`
-// of `v`, and its byte offset; 0 when the path names no pointer member.
+// Run-time state the kept graph must not take in: the heap blocks that transferred
+// pointer globals and the members of KEEP_NEW_AT structs other than the roots point
+// to (nginx: `cycle->connections`, `read_events`, `write_events`; the
+// configuration's `ls->connection` points into them). One level, typed pointers,
+// blocks that are not containers (a container such as the cycle's pool block holds
+// configuration too). Only blocks reached from the kept roots alone are kept.
+void Engine::mark_transfer_anchors() {
+  for (uint32_t g = 0; g < global_count_; ++g) {
+    const Object& o = objects_[g];
+    if (o.dst_global == 0xffffffffu || (o.flags & (kReadonly | kRuleMask))) continue;
+    const char* id = src_meta().str(src_meta().global_at(o.src_global).id);
+    if (annotations_.global_keep_new(id)) continue;
+    const char* at_id;
+    const char* path;
+    bool holder = false;
+    for (uint32_t k = 0; annotations_.keep_new_at(k, &at_id, &path); ++k) holder |= streq(at_id, id);
+    const uint8_t* src = source_bytes(o.addr, o.size);
+    if (!src) continue;
+    uint32_t t = src_meta().strip(o.src_type);
+    if (src_meta().type(t).kind != kPointer) continue;
+    uint64_t v = load_uint(src, 8);
+    int64_t index = v >= 4096 ? object_holding(v) : -1;
+    if (index >= 0 && !(objects_[index].flags & (kGlobal | kContainer)) && objects_[index].addr == v)
+      objects_[index].flags |= kTransferAnchor;
+    if (!holder || v < 4096) continue;
+    uint32_t pointee = src_meta().strip(src_meta().type(t).target);
+    if (const uint8_t* s = source_bytes(v, type_size(src_meta(), pointee))) anchor_pointers_in(pointee, s, id, 0);
+  }
+}
+
+// The pointer members of a KEEP_NEW_AT struct (nested structs too) but its roots.
+void Engine::anchor_pointers_in(uint32_t type, const uint8_t* src, const char* holder_id, int depth) {
+  const ImageType& ty = src_meta().type(src_meta().strip(type));
+  if (ty.kind != kStruct || depth > 2) return;
+  for (uint32_t i = 0; i < src_meta().member_count(ty); ++i) {
+    const ImageMember& m = src_meta().members(ty)[i];
+    if (m.bit_size) continue;
+    const char* name = src_meta().str(m.name);
+    const char* at_id;
+    const char* path;
+    bool root = false;
+    for (uint32_t k = 0; depth == 0 && annotations_.keep_new_at(k, &at_id, &path); ++k)
+      root |= streq(at_id, holder_id) && streq(path, name);
+    if (root) continue;
+    uint32_t mt = src_meta().strip(m.type);
+    if (src_meta().type(mt).kind == kStruct) {
+      anchor_pointers_in(mt, src + m.offset, holder_id, depth + 1);
+      continue;
+    }
+    if (src_meta().type(mt).kind != kPointer || src_meta().strip(src_meta().type(mt).target) == 0) continue;
+    uint64_t v = load_uint(src + m.offset, 8);
+    int64_t index = v >= 4096 ? object_holding(v) : -1;
+    if (index >= 0 && !(objects_[index].flags & (kGlobal | kContainer)) && objects_[index].addr == v)
+      objects_[index].flags |= kTransferAnchor;
+  }
+}
+
+// The struct holding KEEP_NEW_AT roots is transferred: the kept graph that points
+// back at it (nginx's configuration holds `ngx_cycle_t *cycle` in places) does not
+// take it in (that would keep the run-time state it holds), and that pointer keeps
+// v2's start-up target, as every pointer from the kept graph into transferred state.
+bool Engine::note_kept_holder(uint64_t addr, uint64_t size) {
+  for (uint32_t i = 0; i < kept_holder_count_; ++i)
+    if (kept_holders_[i].addr == addr) return true;
+  if (kept_holder_count_ == kMaxKeptMembers) {
+    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: TTST_KEEP_NEW_AT names more than 16 structs");
+    return false;
+  }
+  kept_holders_[kept_holder_count_++] = KeptHolder{addr, size};
+  return true;
+}
+
+bool Engine::in_kept_holder(uint64_t v) const {
+  for (uint32_t i = 0; i < kept_holder_count_; ++i)
+    if (v - kept_holders_[i].addr < kept_holders_[i].size) return true;
+  return false;
+}
+
+// A kept member that is not a pointer: this process's start-up bytes of it, put
+// back over the transferred struct (at the destination of P's struct at src) after
+// the write.
+bool Engine::save_kept_member(uint64_t src, uint64_t offset, const uint8_t* bytes, uint64_t size) {
+  if (kept_member_count_ == kMaxKeptMembers) {
+    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: more than 16 TTST_KEEP_NEW_AT annotations on members that are not pointers");
+    return false;
+  }
+  uint8_t* saved = alloc<uint8_t>(size);
+  if (failed()) return false;
+  copy(saved, bytes, size);
+  kept_members_[kept_member_count_++] = KeptMember{src, offset, size, saved};
+  return true;
+}
+
+void Engine::finish_kept_write() {
+  if (!config_.backward) carry_kept_carved();
+  restore_kept_members();
+}
+
+// Forward: a kept sub-object carved in a container that is transferred (nginx: v1's
+// configuration in the cycle's pool block, whose header and cycle go over) is not
+// state, but its bytes are carried into F's block as they are, dead: nothing in F
+// points at them (every pointer into the kept graph went to v2's counterpart), and
+// the backward run, which finds no sub-object there, carries them back into R with
+// the tail or leaves R's bytes (free memory), so R == P.
+void Engine::carry_kept_carved() {
+  for (uint32_t i = heap_end_; i < object_count_; ++i) {
+    const Object& o = objects_[i];
+    if (!(o.flags & kKept) || !(o.flags & kCarved) || !o.dst_addr || !o.dst_size) continue;
+    const uint8_t* src = source_bytes(o.addr, o.dst_size);
+    if (src) copy(reinterpret_cast<uint8_t*>(o.dst_addr), src, o.dst_size);
+  }
+}
+
+void Engine::restore_kept_members() {
+  for (uint32_t i = 0; i < kept_member_count_ && !failed(); ++i) {
+    const KeptMember& m = kept_members_[i];
+    uint64_t dst = 0;
+    if (!translate(m.src, &dst) || dst < 4096) return;  // refused (named) or no struct here
+    copy(reinterpret_cast<uint8_t*>(dst + m.offset), m.bytes, m.size);
+  }
+}
+
+// The stripped type of the '.'-separated member path inside struct `type` of `v`
+// (any kind but a bit-field), and its byte offset; 0 when the path names none.
 uint32_t Engine::member_at_path(const View& v, uint32_t type, const char* path, uint64_t* offset) const {
   *offset = 0;
   uint32_t cur = v.strip(type);
@@ -114,7 +248,7 @@ uint32_t Engine::member_at_path(const View& v, uint32_t type, const char* path, 
     if (!m || m->bit_size) return 0;
     *offset += m->offset, cur = v.strip(m->type);
   }
-  return v.type(cur).kind == kPointer ? cur : 0;
+  return cur;
 }
 
 // This process's live heap blocks by base address (open addressing): F's start-up
@@ -173,9 +307,9 @@ void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src
       uint32_t dindex = dm ? uint32_t(dm - dst_meta().members(*dt)) : 0;
       if (member_rule(src_type, i, dm ? dst_type : 0, dindex) != kRuleDefault) continue;  // annotated: not followed
       if (uint32_t declared = annotations_.member_pointee(src_newer(), src_type, i)) {  // POINTS_TO: a void * typed
-        uint32_t sp = src_meta().strip(src_meta().type(declared).target), dp = 0;
+        uint32_t sp = src_meta().strip(declared), dp = 0;
         if (uint32_t d = dm ? annotations_.member_pointee(!src_newer(), dst_type, dindex) : 0)
-          dp = dst_meta().strip(dst_meta().type(d).target);
+          dp = dst_meta().strip(d);
         else if (dm)
           dp = counterpart(sp);
         kept_pointer(load_uint(src + m.offset, 8), sp, dm ? load_uint(dst + dm->offset, 8) : 0, dp);
@@ -199,14 +333,21 @@ void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src
 // A pointer of the source's graph to a value of type sp, and this process's pointer
 // at the same path (to dp; vd 0: none): the object it reaches joins the graph.
 void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
-  if (vs < 4096 || vs >= (1ull << 56) || sp == 0) return;
+  if (vs < 4096 || vs >= (1ull << 56) || in_kept_holder(vs)) return;
+  if (sp == 0 || src_meta().type(sp).kind == kVoid) return kept_untyped(vs, vd);  // void * (no DWARF target)
   const ImageType& pointee = src_meta().type(sp);
   uint64_t es = type_size(src_meta(), sp);
-  if (pointee.kind == kFunc || pointee.kind == kVoid || es == 0) return;
+  if (pointee.kind == kFunc || es == 0) return;
   int64_t index = object_holding(vs);
   if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
   Object& o = objects_[index];
   if (o.flags & (kGlobal | kFromLibrary)) return;
+  // A heap block typing gave another type (the transferred state's typed pointers:
+  // nginx's epoll `event_list`, reached from the configuration by a stale `void **`
+  // into memory since reused) is not what this pointer says: not taken into the
+  // kept graph, so it is transferred as its own type (the default, sound either way).
+  if (!(o.flags & (kContainer | kKept)) && o.src_type && src_meta().strip(o.src_type) != sp) return;
+  if (o.flags & kTransferAnchor) return;  // run-time state (mark_transfer_anchors)
   uint64_t ed = dp ? type_size(dst_meta(), dp) : 0;
   if (vd < 4096 || vd >= (1ull << 56) || ed == 0) vd = 0;
   if (!(o.flags & kContainer) && o.size % es == 0 && (vs - o.addr) % es == 0) {
@@ -223,6 +364,55 @@ void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
   if (carved >= 0 && objects_[carved].size > extent) extent = objects_[carved].size;
   if (!(o.flags & kContainer)) o.flags |= kKept, o.dst_addr = 0;  // an untyped block: kept whole
   add_kept(vs, extent, vd, ed, sp, dp, carved >= 0 ? uint32_t(carved) : 0xffffffffu);
+}
+
+// A void * of the kept graph (nginx: `ngx_array_t.elts`, `conf_ctx`'s per-module
+// configurations), and this process's pointer at the same path:
+//  - to a sub-object a typed pointer carved, or to the base of a heap block typing
+//    gave a type: followed as that type (kept_pointer);
+//  - to the base of an untyped heap block: the block is kept whole, paired with this
+//    process's block at vd when vd is the base of one of the same allocation site;
+//    inside one: kept whole too, the bytes from vs on paired with vd;
+//  - into the bytes of a container no sub-object holds, or into a sub-object's tail
+//    (the bytes after its type: nginx's cycle is followed by `paths.elts` and other
+//    arrays of its configuration): the bytes from there to the next sub-object or
+//    the container's end are kept, paired with vd.
+// What such an untyped kept range holds is not known, so it is not walked further,
+// and a pointer of the transferred state into it maps only at its start (to vd);
+// anywhere inside it is refused, naming it. An untyped block inside a typed
+// value (an interior void *) keeps nothing.
+void Engine::kept_untyped(uint64_t vs, uint64_t vd) {
+  if (in_kept_holder(vs)) return;
+  int64_t index = object_holding(vs);
+  if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
+  Object& o = objects_[index];
+  if (o.flags & (kGlobal | kFromLibrary | kTransferAnchor)) return;
+  if (vd < 4096 || vd >= (1ull << 56)) vd = 0;
+  if (!(o.flags & kContainer)) {
+    if (o.src_type)
+      return kept_pointer(vs, src_meta().strip(o.src_type), vd, o.dst_type ? dst_meta().strip(o.dst_type) : 0);
+    if (vs != o.addr) {  // inside an untyped block (the backward run: v2's pool blocks are no containers in F)
+      o.flags |= kKept, o.dst_addr = 0;  // kept whole, as kept_pointer does
+      add_kept(vs, o.addr + o.size - vs, vd, 0, 0, 0, 0xffffffffu);
+      return;
+    }
+    const OwnBlock* b = vd ? own_block(vd) : nullptr;
+    if (b && !same_site_id(o.site, b->site)) b = nullptr;
+    o.dst_addr = 0;
+    add_kept(o.addr, o.size, b ? b->addr : 0, b ? b->size : 0, 0, 0, uint32_t(index));
+    return;
+  }
+  int64_t carved = carved_at(vs);
+  if (carved >= 0)
+    return kept_pointer(vs, src_meta().strip(objects_[carved].src_type), vd,
+                        objects_[carved].dst_type ? dst_meta().strip(objects_[carved].dst_type) : 0);
+  int64_t before = carved_below(vs);  // the sub-object whose extent may hold vs
+  if (before >= 0 && objects_[before].addr - o.addr < o.size &&
+      vs - objects_[before].addr < type_size(src_meta(), objects_[before].src_type))
+    return;  // inside a typed value: one of its members, walked with it
+  uint64_t end = o.addr + o.size;
+  if (int64_t next = carved_above(vs); next >= 0 && objects_[next].addr < end) end = objects_[next].addr;
+  add_kept(vs, end - vs, vd, 0, 0, 0, 0xffffffffu);
 }
 
 bool Engine::same_site_id(uint64_t src_site, uint64_t dst_site) const {
@@ -289,6 +479,7 @@ bool Engine::grow_kept_slots() {
 // shorter; the source's extra elements alone: kept, without counterparts).
 void Engine::walk_kept_range(uint32_t i) {
   KeptRange r = kept_[i];
+  if (r.src_type == 0) return;  // untyped (kept_untyped): not walked
   uint64_t es = type_size(src_meta(), r.src_type), ed = r.dst ? type_size(dst_meta(), r.dst_type) : 0;
   if (es == 0) return;
   const uint8_t* src = source_bytes(r.src, r.size);
@@ -320,21 +511,27 @@ int64_t Engine::kept_holding(uint64_t v) const {
     if (kept_[mid].src <= v) lo = mid + 1;
     else hi = mid;
   }
+  // One past a kept value's end counts (an end pointer), unless a carved sub-object
+  // starts there: the transferred value right after a kept one in a pool block
+  // (nginx's cycle after its pool's header) is that sub-object, not the kept
+  // value's end, which would map to the end of v2's counterpart.
+  bool carved_here = carved_slots_ && carved_at(v) >= 0;
   for (uint32_t k = lo, steps = 0; k-- > 0 && steps < 64; ++steps)
-    if (v - kept_[k].src <= kept_[k].size) return k;
+    if (v - kept_[k].src < kept_[k].size || (v - kept_[k].src == kept_[k].size && !carved_here)) return k;
   return -1;
 }
 
 // A pointer of the transferred state into the source's kept graph: the same element
 // and member of its counterpart, or refused naming it.
 bool Engine::translate_kept(uint64_t v, const KeptRange& r, uint64_t* out) {
+  if (r.src_type == 0 && r.paired && v == r.src) return *out = r.dst, true;  // an untyped range: its start only
   uint64_t es = type_size(src_meta(), r.src_type), ed = r.paired ? type_size(dst_meta(), r.dst_type) : 0;
   uint64_t off = v - r.src, k = es ? off / es : 0, inner = 0;
   bool ok = r.paired && es && ed && map_offset(r.src_type, r.dst_type, off - k * es, &inner);
   if (ok && k * ed + inner <= r.dst_size) return *out = r.dst + k * ed + inner, true;
   if (failed()) return false;
   fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
-  message_.text(" points to ").text(type_name(src_meta(), r.src_type)).text(" at ").hex(r.src);
+  message_.text(" points to ").text(r.src_type ? type_name(src_meta(), r.src_type) : "untyped bytes").text(" at ").hex(r.src);
   if (r.object != 0xffffffffu) {
     message_.text(" (");
     describe(message_, objects_[r.object]);
@@ -347,7 +544,9 @@ bool Engine::translate_kept(uint64_t v, const KeptRange& r, uint64_t* out) {
       .text(") keeps, which has no counterpart in ")
       .text(config_.backward ? "v1" : "v2")
       .text("'s (")
-      .text(!r.paired ? "not met at the same place from the root, or met at two" : "past the end of its counterpart")
+      .text(!r.paired ? "not met at the same place from the root, or met at two"
+            : r.src_type == 0 ? "reached only through void *: only its start maps"
+                              : "past the end of its counterpart")
       .text("): the transferred state would point into state the update drops");
   return false;
 }

@@ -203,10 +203,14 @@ bool Engine::declared_pointer(uint32_t src_type, uint32_t src_index, uint32_t ds
   if (!sp && !dp) return false;
   const ImageMember& dm = dst_meta().members(dst_meta().type(dst_type))[dst_index];
   const ImageMember& sm = src_meta().members(src_meta().type(src_type))[src_index];
-  if (!sp) sp = src_meta().strip(sm.type);
-  if (!dp) dp = counterpart(sp);
-  if (!dp || dst_meta().type(dst_meta().strip(dm.type)).kind != kPointer) return false;  // the walk decides
-  pointer(src_meta().type(sp), dst_meta().type(dp), src, dst);
+  // The members' own pointer types, aimed at the declared pointees.
+  ImageType src_pointer = src_meta().type(src_meta().strip(sm.type));
+  ImageType dst_pointer = dst_meta().type(dst_meta().strip(dm.type));
+  if (dst_pointer.kind != kPointer || src_pointer.kind != kPointer) return false;  // the walk decides
+  if (sp) src_pointer.target = sp;
+  if (dp) dst_pointer.target = dp;
+  else if (!(dst_pointer.target = counterpart(src_meta().strip(sp)))) return false;
+  pointer(src_pointer, dst_pointer, src, dst);
   return true;
 }
 

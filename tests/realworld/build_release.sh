@@ -108,7 +108,29 @@ FREE_SLOTS(slabclass_t.slots)"
       # maybe reused): FREE_LIST says they are not state but for what
       # ngx_get_connection reads (data, read, write), so their stale pointers
       # declare and carve nothing.
-      export TTST_ANNOTATIONS="CONTAINER(ngx_pool_t, ngx_pool_t); FREE_LIST(ngx_cycle_t.free_connections, data)"
+      # The configuration v2's start-up read from nginx.conf is v2's (KEEP_NEW_AT:
+      # the cycle is transferred, these members keep v2's start-up values and P's
+      # run-time pointers into them are paired with v2's; tests/realworld/nginx/STATUS.md).
+      keep="KEEP_NEW(ngx_cycle, conf_ctx); KEEP_NEW(ngx_cycle, modules); KEEP_NEW(ngx_cycle, listening)"
+      keep="$keep; KEEP_NEW(ngx_cycle, paths); KEEP_NEW(ngx_cycle, config_dump); KEEP_NEW(ngx_cycle, open_files)"
+      keep="$keep; KEEP_NEW(ngx_cycle, shared_memory)"
+      # A pool's later blocks (ngx_palloc_block) hold only its first member,
+      # ngx_pool_data_t d, reached through d.next and current (ngx_pool_t * in the
+      # type): POINTS_TO says so, and those blocks are containers too.
+      pools="CONTAINER(ngx_pool_t, ngx_pool_t); CONTAINER(ngx_pool_data_t, ngx_pool_data_t)"
+      pools="$pools; POINTS_TO(ngx_pool_data_t.next, ngx_pool_data_t); POINTS_TO(ngx_pool_t.current, ngx_pool_data_t)"
+      # ngx_os_environ and ngx_os_argv hold the process's own environ / argv arrays
+      # (on its initial stack, not state): F keeps its own (NO_TRANSFER).
+      own="NO_TRANSFER(nginx.c::ngx_os_environ); NO_TRANSFER(ngx_os_argv)"
+      # epoll's event_list is epoll_wait's output buffer: its data unions are
+      # scratch, rewritten by the next epoll_wait before use (IXFER: bytes as is).
+      own="$own; IXFER(struct epoll_event.data)"
+      # What a connection's pool holds behind void *: c->data of an idle HTTP
+      # connection is its ngx_http_connection_t (of a free one: the free list; of
+      # one mid-request: the request, refused then as two types at one start), and
+      # a connection log's data its ngx_http_log_ctx_t.
+      own="$own; POINTS_TO(ngx_connection_t.data, ngx_http_connection_t); POINTS_TO(ngx_log_t.data, ngx_http_log_ctx_t)"
+      export TTST_ANNOTATIONS="$pools; FREE_LIST(ngx_cycle_t.free_connections, data); $keep; $own"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure
     else

@@ -14,7 +14,19 @@
  * so a session on the third has no counterpart (refused, named).
  * Versions: -DKN_VERSION=1|2; -DKN_KEEP adds the annotation; -DKN_CYCLE puts
  * the configuration's root in a heap struct (`cycle->conf`, as nginx's
- * ngx_cycle->conf_ctx) kept by TTST_KEEP_NEW_AT(cycle, conf). */
+ * ngx_cycle->conf_ctx) kept by TTST_KEEP_NEW_AT(cycle, conf). -DKN_VOID (with
+ * KN_CYCLE) adds what nginx's cycle holds besides: the cycle is carved out of the
+ * pool itself, followed by an array of route names reached only through
+ * `void *names.elts` of an embedded table header (nginx's `ngx_array_t paths`),
+ * and `void *blob` points at an untyped heap block of start-up state; with
+ * -DKN_KEEP they are kept too (KEEP_NEW_AT(cycle, names), KEEP_NEW_AT(cycle, blob)),
+ * and sessions' `void *tag` at their starts land on v2's. The configuration points
+ * back at the cycle (`conf->owner`), which is transferred, not kept, and at the
+ * value before it in the pool (`conf->hdr`), kept, whose end is where the cycle starts;
+ * `conf->stale` points at the sessions' block as a long * (nginx: a stale pointer of
+ * the configuration into memory since reused), and `conf->first` as a struct session *
+ * (nginx's ls->connection into the connections): the sessions are transferred anyway,
+ * their block being a transferred global's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +40,10 @@
 TTST_CONTAINER(conf_pool, struct conf|struct route);
 #if defined(KN_KEEP) && defined(KN_CYCLE)
 TTST_KEEP_NEW_AT(cycle, conf); /* the root is a member of a transferred struct */
+#ifdef KN_VOID
+TTST_KEEP_NEW_AT(cycle, names); /* an embedded table header: kept with v2's counts */
+TTST_KEEP_NEW_AT(cycle, blob);  /* a void * to an untyped block */
+#endif
 #elif defined(KN_KEEP)
 TTST_KEEP_NEW(conf);
 #endif
@@ -40,16 +56,34 @@ struct route {
   int weight;
 };
 
+struct cycle;
 struct conf {
   int nroutes;
   struct route *routes[8];
   void *fallback; /* a route, reached only through this void * (POINTS_TO) */
+#ifdef KN_VOID
+  struct cycle *owner; /* back to the transferred struct holding the roots (nginx: cf->cycle) */
+  struct hdr *hdr;     /* a value right before the (transferred) cycle in the pool */
+  long *stale;         /* v1: set after start-up to the sessions' block (memory reused), v2: NULL */
+  struct session *first; /* run-time state the configuration points to (nginx: ls->connection) */
+#endif
+};
+struct hdr {
+  long magic, size;
 };
 TTST_POINTS_TO(struct conf.fallback, struct route);
 
 struct session {
   struct route *route; /* run-time state pointing into the configuration */
   long hits;
+#ifdef KN_VOID
+  void *tag; /* the start of the names array or of the blob (untyped kept state) */
+#endif
+};
+
+struct table {
+  void *elts; /* untyped, as ngx_array_t's */
+  unsigned long nelts;
 };
 
 void *conf_pool;        /* the pool block */
@@ -58,6 +92,10 @@ unsigned long pool_used; /* bytes of it handed out */
 struct cycle {
   long served;
   struct conf *conf; /* the configuration, built at start-up */
+#ifdef KN_VOID
+  struct table names; /* char * per route, in the pool right after the cycle */
+  void *blob;         /* an untyped heap block: char * to strings in the pool */
+#endif
 } *cycle;            /* transferred; only its `conf` is v2's (KEEP_NEW_AT) */
 #define CONF (cycle->conf)
 #else
@@ -87,11 +125,26 @@ static void build_conf(void) {
 #if KN_VERSION >= 2
   palloc(48); /* v2's start-up takes something else first: every offset moves */
 #endif
-#ifdef KN_CYCLE
+#if defined(KN_CYCLE) && defined(KN_VOID)
+  struct hdr *hdr = palloc(sizeof *hdr); /* kept (conf->hdr); its end is where the cycle starts */
+  hdr->magic = 0x5eed, hdr->size = 4096;
+  cycle = palloc(sizeof *cycle); /* as nginx's: in the pool, its configuration after it */
+  cycle->names.elts = palloc(n * sizeof(char *));
+  cycle->names.nelts = n;
+  char *text = palloc(16);
+  strcpy(text, KN_VERSION >= 2 ? "v2blob" : "v1blob");
+  cycle->blob = malloc(4 * sizeof(char *));
+  ((char **)cycle->blob)[0] = text, ((char **)cycle->blob)[1] = text + 2;
+  ((char **)cycle->blob)[2] = ((char **)cycle->blob)[3] = 0;
+#elif defined(KN_CYCLE)
   cycle = calloc(1, sizeof *cycle);
 #endif
   CONF = palloc(sizeof *CONF);
   CONF->nroutes = n;
+#ifdef KN_VOID
+  CONF->owner = cycle;
+  CONF->hdr = hdr;
+#endif
   for (int i = 0; i < n; i++) {
     struct route *r = palloc(sizeof *r);
     strcpy(r->name, names[i]);
@@ -100,6 +153,9 @@ static void build_conf(void) {
     r->priority = i;
 #endif
     CONF->routes[i] = r;
+#ifdef KN_VOID
+    ((char **)cycle->names.elts)[i] = r->name;
+#endif
   }
   struct route *fallback = palloc(sizeof *fallback);
   strcpy(fallback->name, "omega");
@@ -115,6 +171,11 @@ int main(void) {
     sessions = calloc(nsessions, sizeof *sessions);
     for (int i = 0; i < nsessions; i++) sessions[i].route = CONF->routes[i % 3], sessions[i].hits = 100 * i;
     sessions[6].route = CONF->fallback;
+#ifdef KN_VOID
+    sessions[0].tag = cycle->names.elts, sessions[1].tag = cycle->blob;
+    CONF->stale = (long *)sessions; /* another type than the sessions' own: not kept */
+    CONF->first = sessions;         /* the global `sessions` points there too: transferred */
+#endif
     printf("ready\n");
     fflush(stdout);
   }
@@ -124,6 +185,10 @@ int main(void) {
       printf("routes:%d", CONF->nroutes);
       for (int i = 0; i < nsessions; i++)
         printf(" %s:%ld:%d", sessions[i].route->name, sessions[i].hits, sessions[i].route->weight);
+#ifdef KN_VOID
+      printf(" names:%lu:%s blob:%s", cycle->names.nelts, ((char **)sessions[0].tag)[cycle->names.nelts - 1],
+             ((char **)sessions[1].tag)[0]);
+#endif
       printf("\n");
       fflush(stdout);
       transferred = 0;
