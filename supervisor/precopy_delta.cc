@@ -81,9 +81,21 @@ PastFacts read_past_facts(pid_t pid, const user_regs_struct& regs) {
   return f;
 }
 
+// In a system call at both stops (orig_rax not -1; a quiescent P always is: its
+// loop's blocking call or the update-point marker), rax, rcx, r11 and orig_rax are
+// the kernel's syscall bookkeeping, not program state: rcx and r11 are clobbered by
+// the `syscall` instruction, rax holds -ERESTART... or -ENOSYS, and orig_rax
+// names the call, which after a seizure and a release is restart_syscall for a
+// call with a restart block (nanosleep, futex, poll with a timeout).
+static bool syscall_bookkeeping(const user_regs_struct& then, const user_regs_struct& now, size_t offset) {
+  if (then.orig_rax == ~0ull || now.orig_rax == ~0ull) return false;
+  return offset == offsetof(user_regs_struct, rax) || offset == offsetof(user_regs_struct, rcx) ||
+         offset == offsetof(user_regs_struct, r11) || offset == offsetof(user_regs_struct, orig_rax);
+}
+
 std::string facts_changed(const PastFacts& then, const PastFacts& now) {
   for (const NamedReg& r : kRegs)
-    if (reg_at(then.regs, r.offset) != reg_at(now.regs, r.offset))
+    if (reg_at(then.regs, r.offset) != reg_at(now.regs, r.offset) && !syscall_bookkeeping(then.regs, now.regs, r.offset))
       return std::string("register ") + r.name + " changed (" + hex(reg_at(then.regs, r.offset)) + " -> " +
              hex(reg_at(now.regs, r.offset)) + ")";
   size_t i = 0, j = 0;

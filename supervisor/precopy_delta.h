@@ -12,7 +12,9 @@
 // stack below its stack pointer (less the 128-byte red zone) and the runtime's
 // update_requested word (written by the supervisor, not by P), and the rseq
 // fields the kernel writes. Beside memory, P's kernel-side state that the transfer
-// carries or relies on is compared as text: the registers of its main thread,
+// carries or relies on is compared as text: the registers of its main thread
+// (in a system call at both stops, rax, rcx, r11 and orig_rax aside: the kernel's
+// syscall bookkeeping, see facts_changed),
 // every descriptor (its target and its /proc fdinfo: flags, offset, epoll
 // registrations), the signal mask and dispositions, the umask, cwd and root.
 // Anything different is a change: the caller then falls back to the transfer in
