@@ -16,6 +16,13 @@
 //              commit (1)
 //   rollback   F and R killed, the flag cleared if P was driven, P released: its
 //              threads run on exactly where they were
+// With --precopy (README "Pre-copy"), after quiesce:
+//   snapshot   S and K forked from P (EXITKILL, invisible to P), P released
+//   create .. diff  as above, from S, while P serves       -> rolled back (1),
+//              P not stopped again
+//   stop       P seized again, driven if busy                -> refused (2)
+//   delta      P vs K and P's kernel-side facts: unchanged -> commit; changed
+//              -> F and R ended, create .. diff again from P, then commit
 // A bug (any other exception) is internal (3) wherever it happens.
 #include "supervisor/transaction.h"
 
@@ -256,6 +263,7 @@ class Transaction {
   user_regs_struct snapshot_regs_{};
   std::vector<diff::IgnoredRange> snapshot_rseq_;
   std::optional<PastFacts> snapshot_facts_;
+  std::vector<inject::ChildProcess> ended_;  // S and K, killed, reaped when the transaction ends
   inject::LoadBias past_bias_, future_bias_;
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
 };
@@ -542,13 +550,22 @@ bool Transaction::delta_unchanged() {
     changed = d.changed;
   }
   pc.second_stop_ms = std::chrono::duration<double, std::milli>(Clock::now() - stopped_at_).count();
-  snapshot_.reset();
-  key_.reset();
   if (changed.empty()) {
     pc.verdict = "unchanged";
     pc.detail = "";
+    // S and K are sent SIGKILL now and waited for when the transaction ends, not
+    // while P is stopped (their memory is torn down meanwhile); S is no longer the
+    // source of anything.
+    ::kill(snapshot_->pid(), SIGKILL);
+    ::kill(key_->pid(), SIGKILL);
+    ended_.push_back(std::move(*snapshot_));
+    ended_.push_back(std::move(*key_));
+    snapshot_.reset();
+    key_.reset();
     return true;
   }
+  snapshot_.reset();
+  key_.reset();
   pc.verdict = "changed";
   pc.detail = changed + ": the transfer ran again with the program stopped";
   discard_round();
