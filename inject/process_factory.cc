@@ -39,12 +39,13 @@ std::vector<std::string> read_nul_list(const std::string& path) {
   return out;
 }
 
-// Restores P's ptrace options even when the clone throws.
+// Restores the source's ptrace options (P's: kOptionsPast) even when the clone throws.
 struct OptionsGuard {
   Task& t;
+  unsigned options;
   ~OptionsGuard() {
     try {
-      if (t.attached()) t.set_options(kOptionsPast);
+      if (t.attached()) t.set_options(options);
     } catch (const std::exception& e) {
       spdlog::error("inject: resetting ptrace options of {}: {}", t.tid(), e.what());
     }
@@ -65,12 +66,12 @@ void kill_intermediate(Task& it) {
 // spans it all: from the clone until the reap, a P released by a dying supervisor
 // waits for the intermediate (which then dies: untraced it exits at once, traced
 // it has EXITKILL) and reaps it before going home. Returns the traced grandchild.
-ChildProcess fork_child(Task& past, milliseconds timeout) {
+ChildProcess fork_child(Task& past, milliseconds timeout, unsigned source_options) {
   RemoteSyscalls rs(past, timeout, IfReleased::kResumes);
   pid_t inter = 0;
   {
-    past.set_options(kOptionsPast | PTRACE_O_TRACECLONE);
-    OptionsGuard guard{past};
+    past.set_options(source_options | PTRACE_O_TRACECLONE);
+    OptionsGuard guard{past, source_options};
     // Nothing shared, exit signal 0 (P gets no SIGCHLD); the child's stack is the
     // frame that makes it exit if it ever runs untraced.
     auto r = rs.clone_reaped(0);
@@ -151,15 +152,15 @@ void ChildProcess::kill() {
   task_.forget();
 }
 
-ChildProcess create_reversed(Task& past, milliseconds timeout) {
+ChildProcess create_reversed(Task& past, milliseconds timeout, unsigned source_options) {
   Registers saved = Registers::capture(past);
-  ChildProcess r = fork_child(past, timeout);
+  ChildProcess r = fork_child(past, timeout, source_options);
   saved.apply(r.task());
   step("reversed.ready", r.pid());
   return r;
 }
 
-ChildProcess create_future(Task& past, const FutureSpec& spec, milliseconds timeout) {
+ChildProcess create_future(Task& past, const FutureSpec& spec, milliseconds timeout, unsigned source_options) {
   if (spec.exe.empty() || spec.exe[0] != '/')
     throw InjectError("the future version's path must be absolute: '" + spec.exe + "'");
   pid_t ppid = past.tid();
@@ -173,7 +174,7 @@ ChildProcess create_future(Task& past, const FutureSpec& spec, milliseconds time
   env.push_back(marker + kFutureEnvValue);
   for (auto& e : spec.extra_env) env.push_back(e);
 
-  ChildProcess f = fork_child(past, timeout);
+  ChildProcess f = fork_child(past, timeout, source_options);
   pid_t fpid = f.pid();
   {
     RemoteSyscalls rs(f.task(), timeout);

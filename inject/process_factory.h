@@ -54,7 +54,12 @@ class ChildProcess {
 // R: an exact copy of P's memory; its thread has P's saved registers, xstate and
 // signal mask, stopped where P was interrupted (an interrupted syscall restarts
 // when R is resumed).
-ChildProcess create_reversed(Task& past, milliseconds timeout = milliseconds(2000));
+// `source_options`: the ptrace options the source task keeps during and after the
+// fork: P's (kOptionsPast, never EXITKILL), or options_child() when the source is
+// itself a clone of P made by us (pre-copy's snapshot S: it must die with the
+// supervisor at every instant, or released it would run P's code beside P).
+ChildProcess create_reversed(Task& past, milliseconds timeout = milliseconds(2000),
+                             unsigned source_options = kOptionsPast);
 
 struct FutureSpec {
   std::string exe;                        // v2, absolute path
@@ -68,6 +73,6 @@ struct FutureSpec {
 // and environment plus TTST_FUTURE_ENV=1, starting with P's signal mask. Returned
 // stopped right after execve (at the dynamic loader's entry).
 ChildProcess create_future(Task& past, const FutureSpec& spec,
-                           milliseconds timeout = milliseconds(2000));
+                           milliseconds timeout = milliseconds(2000), unsigned source_options = kOptionsPast);
 
 }  // namespace ttst::inject

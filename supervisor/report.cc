@@ -131,6 +131,20 @@ void render_timing(std::ostringstream& s, const Report& r) {
   }
 }
 
+nlohmann::json precopy_to_json(const Precopy& p) {
+  return {{"verdict", p.verdict},           {"detail", p.detail},
+          {"first_stop_ms", p.first_stop_ms}, {"second_stop_ms", p.second_stop_ms},
+          {"pages_total", p.pages_total},   {"pages_same_frame", p.pages_same_frame},
+          {"pages_read", p.pages_read}};
+}
+
+Precopy precopy_from_json(const nlohmann::json& j) {
+  return {j.value("verdict", ""),          j.value("detail", ""),
+          j.value("first_stop_ms", 0.0),   j.value("second_stop_ms", 0.0),
+          j.value("pages_total", uint64_t{0}), j.value("pages_same_frame", uint64_t{0}),
+          j.value("pages_read", uint64_t{0})};
+}
+
 // What the new version may have served during the grace period, for people.
 void render_grace(std::ostringstream& s, const Report& r) {
   const Grace& g = *r.grace;
@@ -243,6 +257,7 @@ nlohmann::json to_json(const Report& r) {
     j["pending_signals"].push_back({{"signal", p.signal}, {"name", p.name}, {"delivered", p.delivered}, {"how", p.how}});
   j["stall_ms"] = r.stall_ms;
   j["time_limit_ms"] = r.time_limit_ms;
+  if (r.precopy) j["precopy"] = precopy_to_json(*r.precopy);
   return j;
 }
 
@@ -307,6 +322,7 @@ Report report_from_json(const nlohmann::json& j) {
     r.pending_signals.push_back({p.value("signal", 0), p.value("name", ""), p.value("delivered", false), p.value("how", "")});
   r.stall_ms = j.value("stall_ms", 0.0);
   r.time_limit_ms = j.value("time_limit_ms", 0.0);
+  if (j.contains("precopy") && j.at("precopy").is_object()) r.precopy = precopy_from_json(j.at("precopy"));
   return r;
 }
 
@@ -392,6 +408,12 @@ std::string render_summary(const Report& r) {
     s << "  signals the old version received during the update:\n";
     for (const auto& p : r.pending_signals)
       s << "    " << p.name << ": " << (p.delivered ? "passed on to the new version " : "NOT passed on: ") << p.how << "\n";
+  }
+  if (r.precopy) {
+    char ms[64];
+    snprintf(ms, sizeof ms, "%.1f ms, then %.1f ms", r.precopy->first_stop_ms, r.precopy->second_stop_ms);
+    s << "  pre-copy: " << r.precopy->verdict << (r.precopy->detail.empty() ? "" : " (" + r.precopy->detail + ")")
+      << "; the old version was stopped " << ms << "\n";
   }
   if (!r.startup_stderr.empty()) {
     s << "  the new version's start-up stderr (its last " << r.startup_stderr.size() << " bytes):\n";

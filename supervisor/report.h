@@ -142,6 +142,18 @@ struct Grace {
   std::vector<std::string> restored;  // after a rollback: what was put back for P
 };
 
+// Pre-copy (--precopy, precopy_delta.h): the snapshot round run while P served,
+// and what the second stop found.
+struct Precopy {
+  std::string verdict;         // "unchanged": F, filled from the snapshot, committed;
+                               // "changed": fell back to the transfer in the stop;
+                               // "not_used": P's state cannot be pre-copied soundly
+  std::string detail;          // what changed, or why it was not used
+  double first_stop_ms = 0;    // P stopped for the snapshot (quiesce and forks)
+  double second_stop_ms = 0;   // P stopped again until the delta's verdict
+  uint64_t pages_total = 0, pages_same_frame = 0, pages_read = 0;  // the delta's comparison
+};
+
 struct Report {
   Outcome outcome = Outcome::kRefused;
   Reason reason = Reason::kNone;
@@ -172,6 +184,7 @@ struct Report {
   double stall_ms = 0;
   // The time limit the attempt ran under: --timeout, or derived from P's size (time_limit.h).
   double time_limit_ms = 0;
+  std::optional<Precopy> precopy;  // with --precopy
 
   double total_ms() const;
 };

@@ -268,3 +268,27 @@ TEST_CASE("the report says where the time went: the stall, each transfer's agent
   CHECK(report_from_json(j).stall_ms == 0);
   CHECK(report_from_json(j).transfers[0].agent_phases.empty());
 }
+
+TEST_CASE("pre-copy: the verdict and the stops round-trip and the summary says them") {
+  Report r;
+  r.outcome = Outcome::kCommitted;
+  r.message = "updated";
+  Precopy p;
+  p.verdict = "changed";
+  p.detail = "descriptor 7 was opened: the transfer ran again with the program stopped";
+  p.first_stop_ms = 12.5;
+  p.second_stop_ms = 3.25;
+  p.pages_total = 1000;
+  p.pages_same_frame = 990;
+  p.pages_read = 10;
+  r.precopy = p;
+  const Report back = report_from_json(to_json(r));
+  REQUIRE(back.precopy);
+  CHECK(back.precopy->verdict == "changed");
+  CHECK(back.precopy->detail == p.detail);
+  CHECK(back.precopy->first_stop_ms == 12.5);
+  CHECK(back.precopy->second_stop_ms == 3.25);
+  CHECK(back.precopy->pages_read == 10);
+  CHECK(render_summary(back).find("pre-copy: changed (descriptor 7 was opened") != std::string::npos);
+  CHECK(!report_from_json(to_json(Report{})).precopy);  // without --precopy: no key
+}

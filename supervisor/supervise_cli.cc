@@ -55,6 +55,9 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   app.add_option("--report-dir", report_dir, "where to write the post-mortem report");
   app.add_flag("--validate-only", o.validate_only, "run the whole validation, then roll back");
   app.add_flag("--forward-only", o.forward_only, "transfer forward only: no backward run, no diff");
+  app.add_flag("--precopy", o.precopy,
+               "transfer and validate from a snapshot while the program serves; commit at a second stop if "
+               "nothing changed, else transfer again in the stop");
   app.add_flag("--allow-different-program", o.allow_different_program,
                "accept a new version that shares little with the running program (see README)");
   app.add_option("--pidfile", o.pidfile, "pid file to rewrite with the new pid on commit");

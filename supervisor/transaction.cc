@@ -16,6 +16,13 @@
 //              commit (1)
 //   rollback   F and R killed, the flag cleared if P was driven, P released: its
 //              threads run on exactly where they were
+// With --precopy (README "Pre-copy"), after quiesce:
+//   snapshot   S and K forked from P (EXITKILL, invisible to P), P released
+//   create .. diff  as above, from S, while P serves       -> rolled back (1),
+//              P not stopped again
+//   stop       P seized again, driven if busy                -> refused (2)
+//   delta      P vs K and P's kernel-side facts: unchanged -> commit; changed
+//              -> F and R ended, create .. diff again from P, then commit
 // A bug (any other exception) is internal (3) wherever it happens.
 #include "supervisor/transaction.h"
 
@@ -45,6 +52,7 @@
 #include "supervisor/past_children.h"
 #include "supervisor/past_end.h"
 #include "supervisor/pending_signals.h"
+#include "supervisor/precopy_delta.h"
 #include "supervisor/preflight.h"
 #include "supervisor/quiesce/drive_threads.h"
 #include "supervisor/past_frames.h"
@@ -195,6 +203,9 @@ class Transaction {
 
   void plan();
   void quiesce();
+  // Pre-copy (--precopy, README "Pre-copy"): true when F holds, validated, the
+  // state P has at its second stop; false when the transfer must run in the stop.
+  bool precopy();
   void drive_past(const quiesce::Verdict& verdict);
   void refuse_threads();
   void create();
@@ -220,6 +231,17 @@ class Transaction {
     if (rep_.stall_ms == 0 && stopped_at_ != Clock::time_point{})
       rep_.stall_ms = std::chrono::duration<double, std::milli>(Clock::now() - stopped_at_).count();
   }
+  void seize_past();
+  void snapshot();
+  bool delta_unchanged();
+  void discard_round();
+  std::vector<diff::IgnoredRange> rseq_fields();
+  // The process the transfers read and R is forked from: S during pre-copy, else P.
+  pid_t source_pid() const { return snapshot_ ? snapshot_->pid() : o_.pid; }
+  inject::Task& source_task() { return snapshot_ ? snapshot_->task() : past_->main_thread(); }
+  // Its ptrace options, kept through the forks made in it: S keeps EXITKILL.
+  unsigned source_options() const { return snapshot_ ? inject::options_child() : inject::kOptionsPast; }
+  user_regs_struct source_regs() { return snapshot_ ? snapshot_regs_ : past_->main_thread().get_regs(); }
 
   const Options& o_;
   Report& rep_;
@@ -237,9 +259,18 @@ class Transaction {
   pid_t future_pid_ = 0;
   milliseconds children_waited_{0};  // how long P's children were waited for (past_children.h)
   bool driven_ = false;  // update_requested written to 1 in P (the stop protocol): cleared on rollback
+  bool touched_ = false;  // P was seized once (it may be released again by the pre-copy round)
+  Clock::time_point stopped_at_;  // P's latest seizure: the stall clients feel starts (report.h stall_ms)
+  // Pre-copy: S, the snapshot the transfers read, and K, the key whose frames the
+  // delta compares with P's (precopy_delta.h); P's registers, rseq fields and
+  // kernel-side facts at the snapshot.
+  std::optional<inject::ChildProcess> snapshot_, key_;
+  user_regs_struct snapshot_regs_{};
+  std::vector<diff::IgnoredRange> snapshot_rseq_;
+  std::optional<PastFacts> snapshot_facts_;
+  std::vector<inject::ChildProcess> ended_;  // S and K, killed, reaped when the transaction ends
   inject::LoadBias past_bias_, future_bias_;
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
-  Clock::time_point stopped_at_{};  // P seized: the stall clients feel starts (report.h stall_ms)
 };
 
 void Transaction::begin(const std::string& phase) {
@@ -256,7 +287,7 @@ void Transaction::out_of_time(const std::string& phase) {
   const std::string m = "the time limit ran out before the " + phase + " phase could start: --timeout is " +
                         std::to_string(o_.timeout.count()) + " ms and the phases before it took " +
                         std::to_string(spent.count()) + " ms";
-  if (!past_) refuse(Reason::kTimeout, m + " (the program was not touched)", "raise --timeout (the default grows with the program's memory)");
+  if (!touched_) refuse(Reason::kTimeout, m + " (the program was not touched)", "raise --timeout (the default grows with the program's memory)");
   rollback(Reason::kTimeout, m, "raise --timeout (the default grows with the program's memory); the old version keeps serving");
 }
 
@@ -303,13 +334,20 @@ void Transaction::quiesce() {
     wait_for_children(o_.pid, deadline_.left() / 2);
     children_waited_ = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
   }
+  seize_past();
+}
+
+// P seized (again, after a pre-copy round), judged by the quiescence rule and
+// driven to its update point if busy; several threads refused.
+void Transaction::seize_past() {
+  stopped_at_ = Clock::now();
   try {
     past_.emplace(seize_pinned(inputs_->pin, std::max(deadline_.left(), milliseconds(100))));  // the pid still names P
-    stopped_at_ = Clock::now();
   } catch (const std::exception& e) {
     refuse(Reason::kBadInput, "cannot trace pid " + std::to_string(o_.pid) + ": " + e.what(),
            "run ttst-supervise as root, and make sure no debugger is attached");
   }
+  touched_ = true;
   const Executable& v1 = inputs_->v1;
   quiesce::Verdict verdict = quiesce::classify(*past_, v1.update_points());
   spdlog::debug("quiescence: {}", verdict.message);
@@ -364,7 +402,8 @@ void Transaction::create() {
   spec.exe = inputs_->v2.path();
   try {
     future_.emplace(
-        inject::create_future(past_->main_thread(), spec, deadline_.step(milliseconds(100), milliseconds(2000))));
+        inject::create_future(source_task(), spec, deadline_.step(milliseconds(100), milliseconds(2000)),
+                              source_options()));
     future_pid_ = future_->pid();
   } catch (const inject::ExecFailed& e) {  // v2's fault: it cannot be started here
     rollback(Reason::kStartupCrash,
@@ -391,14 +430,14 @@ void Transaction::forward() {
   TransferRequest t;
   t.thread = &future_->task();
   t.process = "future";
-  t.peer = o_.pid;
-  t.peer_thread_pointer = past_->main_thread().get_regs().fs_base;
+  t.peer = source_pid();
+  t.peer_thread_pointer = source_regs().fs_base;
   t.self = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
   t.other = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   t.budget = deadline_.left();
   t.plugin = plugin_;
   // The roots on the stack: P's frames and F's own at their update points.
-  t.frames = frames_input({o_.pid, past_->main_thread().get_regs()}, {future_->pid(), future_->task().get_regs()});
+  t.frames = frames_input({source_pid(), source_regs()}, {future_->pid(), future_->task().get_regs()});
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
   rep_.past_library_fds = rep_.transfers.back().past_library_fds;  // closed in F at the commit
 }
@@ -412,7 +451,8 @@ void Transaction::backward() {
   // until the backward transfer writes one, and the differ's page-level fast path
   // finds the untouched ones equal. P has stayed stopped and untouched since it was
   // seized, so R is the same clone either way.
-  reversed_.emplace(inject::create_reversed(past_->main_thread(), deadline_.step(milliseconds(100), milliseconds(2000))));
+  reversed_.emplace(inject::create_reversed(source_task(), deadline_.step(milliseconds(100), milliseconds(2000)),
+                                            source_options()));
   TransferRequest t;
   t.backward = true;
   t.thread = &reversed_->task();
@@ -425,7 +465,7 @@ void Transaction::backward() {
   t.plugin = plugin_;
   // F's frames after the forward transfer (its locals point at the transferred
   // objects) and R's, which are P's: P's registers over R's equal memory.
-  t.frames = frames_input({future_->pid(), future_->task().get_regs()}, {o_.pid, past_->main_thread().get_regs()});
+  t.frames = frames_input({future_->pid(), future_->task().get_regs()}, {source_pid(), source_regs()});
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
 }
 
@@ -434,11 +474,8 @@ void Transaction::backward() {
 void Transaction::diff() {
   begin("diff");
   diff::Options options;
-  for (auto& t : past_->threads())
-    if (auto area = t.rseq_area())
-      for (auto& f : diff::rseq_kernel_fields(area->first, "thread " + std::to_string(t.tid())))
-        options.kernel_fields.push_back(f);
-  diff::Result res = diff::diff_processes(o_.pid, reversed_->pid(), options);
+  options.kernel_fields = snapshot_ ? snapshot_rseq_ : rseq_fields();
+  diff::Result res = diff::diff_processes(source_pid(), reversed_->pid(), options);
   if (res.equal()) return;
   name_differences(res);
   rollback(Reason::kStateDiff,
@@ -447,10 +484,119 @@ void Transaction::diff() {
            "the transfer loses or changes state: see the differences in the report");
 }
 
+// The kernel-written rseq fields of each of P's threads (diff.h), P seized.
+std::vector<diff::IgnoredRange> Transaction::rseq_fields() {
+  std::vector<diff::IgnoredRange> out;
+  for (auto& t : past_->threads())
+    if (auto area = t.rseq_area())
+      for (auto& f : diff::rseq_kernel_fields(area->first, "thread " + std::to_string(t.tid()))) out.push_back(f);
+  return out;
+}
+
+// Pre-copy (README "Pre-copy"): at P's first stop S and K are forked and P is
+// released; F's start-up, the forward transfer from S, R forked from S, the
+// backward transfer and the diff S vs R run while P serves. A failure there ends
+// the attempt as rolled back with P never stopped again. Then P is stopped again
+// and compared with K (precopy_delta.h): unchanged, F already holds P's state,
+// validated, and the commit follows; changed, the round is discarded and the
+// caller runs the transfer in the stop as without pre-copy.
+bool Transaction::precopy() {
+  rep_.precopy.emplace();
+  if (std::string why = precopy_obstacle(o_.pid); !why.empty()) {
+    rep_.precopy->verdict = "not_used";
+    rep_.precopy->detail = why + ": the transfer runs with the program stopped";
+    return false;
+  }
+  snapshot();
+  create();
+  startup();
+  forward();
+  if (!o_.forward_only) {
+    backward();
+    diff();
+  }
+  begin("stop");
+  seize_past();
+  return delta_unchanged();
+}
+
+// snapshot: S and K forked from P (like R: exit signal 0, EXITKILL, invisible to
+// P and its wait()), P's kernel-side facts read, then P released to serve.
+void Transaction::snapshot() {
+  begin("snapshot");
+  rep_.precopy->verdict = "ended_in_round";
+  rep_.precopy->detail = "the attempt ended during the pre-copy round, while the program served";
+  snapshot_regs_ = past_->main_thread().get_regs();
+  snapshot_rseq_ = rseq_fields();
+  const milliseconds budget = deadline_.step(milliseconds(100), milliseconds(2000));
+  snapshot_.emplace(inject::create_reversed(past_->main_thread(), budget));
+  key_.emplace(inject::create_reversed(past_->main_thread(), budget));
+  snapshot_facts_ = read_past_facts(o_.pid, snapshot_regs_);
+  if (driven_) {  // as a rollback does: P's next update point would clear it too
+    past_runtime_->set_update_requested(0);
+    driven_ = false;
+  }
+  past_->release();
+  past_.reset();
+  rep_.precopy->first_stop_ms = std::chrono::duration<double, std::milli>(Clock::now() - stopped_at_).count();
+  stopped_at_ = Clock::time_point{};  // P serves during the round: the stall is the next stop's
+}
+
+// delta: P, stopped again, against the snapshot; S and K ended either way.
+bool Transaction::delta_unchanged() {
+  begin("delta");
+  Precopy& pc = *rep_.precopy;
+  const user_regs_struct regs = past_->main_thread().get_regs();
+  std::string changed = facts_changed(*snapshot_facts_, read_past_facts(o_.pid, regs));
+  if (changed.empty()) {
+    const MemoryDelta d = memory_changed(o_.pid, key_->pid(), regs, past_runtime_->address().value(), rseq_fields());
+    pc.pages_total = d.stats.pages_total;
+    pc.pages_same_frame = d.stats.pages_same_frame;
+    pc.pages_read = d.stats.pages_read;
+    changed = d.changed;
+  }
+  pc.second_stop_ms = std::chrono::duration<double, std::milli>(Clock::now() - stopped_at_).count();
+  if (changed.empty()) {
+    pc.verdict = "unchanged";
+    pc.detail = "";
+    // S and K are sent SIGKILL now and waited for when the transaction ends, not
+    // while P is stopped (their memory is torn down meanwhile); S is no longer the
+    // source of anything.
+    ::kill(snapshot_->pid(), SIGKILL);
+    ::kill(key_->pid(), SIGKILL);
+    ended_.push_back(std::move(*snapshot_));
+    ended_.push_back(std::move(*key_));
+    snapshot_.reset();
+    key_.reset();
+    return true;
+  }
+  snapshot_.reset();
+  key_.reset();
+  pc.verdict = "changed";
+  pc.detail = changed + ": the transfer ran again with the program stopped";
+  discard_round();
+  return false;
+}
+
+// The pre-copy round's F and R ended and its report entries dropped: the transfer
+// in the stop starts afresh from P (as rollback_created ends them).
+void Transaction::discard_round() {
+  future_.reset();
+  reversed_.reset();
+  adoption_.reset();
+  files_.reset();
+  future_runtime_.reset();
+  future_pid_ = 0;
+  rep_.transfers.clear();
+  rep_.startup_actions.clear();
+  rep_.startup_stderr.clear();
+  rep_.past_library_fds.clear();
+}
+
 // The report's differences, named through v1's DWARF; naming never changes the verdict.
 void Transaction::name_differences(const diff::Result& res) {
   try {
-    rep_.differences = name_for_report(res, inputs_->v1.program(), past_bias_, past_runtime_->address(), o_.pid,
+    rep_.differences = name_for_report(res, inputs_->v1.program(), past_bias_, past_runtime_->address(), source_pid(),
                                        reversed_->pid(), 100, rep_.differences_total);
   } catch (const std::exception& e) {
     spdlog::warn("naming the differences failed: {}", e.what());
@@ -632,7 +778,7 @@ void Transaction::rollback_after_commit(const GraceVerdict& v, std::optional<inj
 void Transaction::end(const TransactionEnd& e) {
   phases_.end();
   rep_.outcome = e.outcome;
-  if (e.reason == Reason::kInternal) rep_.outcome = past_ ? Outcome::kRolledBack : Outcome::kRefused;
+  if (e.reason == Reason::kInternal) rep_.outcome = touched_ ? Outcome::kRolledBack : Outcome::kRefused;
   rep_.reason = e.reason;
   rep_.message = e.message;
   rep_.advice = e.advice;
@@ -640,14 +786,14 @@ void Transaction::end(const TransactionEnd& e) {
   rep_.detail = e.detail;
   rep_.needs_user_code = e.needs_user_code;
   rep_.new_pid = 0;  // nothing new serves (P does: old_pid)
-  if (past_) rollback_created();
+  if (touched_) rollback_created();
 }
 
 // rollback: F and R killed, P released untouched.
 void Transaction::rollback_created() {
   phases_.start("rollback");
   future_.reset();
-  if (undoomed_) {  // an error during the grace period: F is gone, P resumes
+  if (undoomed_ && past_) {  // an error during the grace period: F is gone, P resumes
     try {
       past_->main_thread().set_regs(*undoomed_);
     } catch (const std::exception& e) {
@@ -658,6 +804,12 @@ void Transaction::rollback_created() {
   adoption_.reset();  // the supervisor's duplicates of P's listeners closed, nothing made on them
   files_.reset();     // nothing deferred is made; v2's staged files, unnamed, went with F
   reversed_.reset();
+  snapshot_.reset();  // pre-copy's S and K (EXITKILL: they die with us anyway)
+  key_.reset();
+  if (!past_) {  // the pre-copy round: P serves, released at the snapshot
+    phases_.end();
+    return;
+  }
   if (driven_) {
     try {
       past_runtime_->set_update_requested(0);
@@ -690,12 +842,14 @@ Attempt run_update(const Options& o) {
   try {
     t.plan();
     t.quiesce();
-    t.create();
-    t.startup();
-    t.forward();
-    if (!o.forward_only) {
-      t.backward();
-      t.diff();
+    if (!(o.precopy && t.precopy())) {
+      t.create();
+      t.startup();
+      t.forward();
+      if (!o.forward_only) {
+        t.backward();
+        t.diff();
+      }
     }
     t.validate();
     t.commit();

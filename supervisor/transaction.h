@@ -26,6 +26,10 @@ struct Options {
   std::chrono::milliseconds timeout{5000};  // the whole transaction
   bool validate_only = false;     // run everything, then roll back
   bool forward_only = false;      // no backward run, no diff
+  // Pre-copy (README "Pre-copy"): the transfers and the validation run on a
+  // snapshot while P serves; P is stopped again and committed from the snapshot
+  // when nothing of its state changed meanwhile, else the transfer runs in the stop.
+  bool precopy = false;
   bool allow_different_program = false;  // skip the identity rule (identity.h)
   std::string pidfile;            // rewritten with F's pid on commit
   // After the commit, F serves this long while P is kept stopped; F crashing or

@@ -83,6 +83,8 @@ TEST_CASE("the supervisor killed before each of its system calls: one server, it
     if (k) a.insert(a.end(), {"--kill", std::to_string(k)});
     a.insert(a.end(), {"--", supervise, "--pid", std::to_string(S), "--new", kv[version == 1 ? 1 : 0],
                        "--timeout", "60s", "--report-dir", std::string(getenv("TEST_TMPDIR")) + "/reports"});
+    // KILL_TEST_SUPERVISE_ARG (the BUILD's precopy variant: --precopy): one more argument.
+    if (const char* extra = getenv("KILL_TEST_SUPERVISE_ARG"); extra && *extra) a.push_back(extra);
     return a;
   };
 

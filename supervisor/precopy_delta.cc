@@ -1,0 +1,148 @@
+// precopy_delta.cc — see precopy_delta.h.
+#include "supervisor/precopy_delta.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "inject/sys/proc_maps.h"
+#include "inject/sys/proc_status.h"
+#include "stfw/abi/ttst_abi.h"
+
+namespace ttst::supervisor {
+namespace {
+
+std::string link_of(const std::string& path) {
+  char buf[4096];
+  const ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, n) : "?";
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The registers by name, for "register rbx changed".
+struct NamedReg {
+  const char* name;
+  size_t offset;
+};
+#define TTST_REG(r) {#r, offsetof(user_regs_struct, r)}
+constexpr NamedReg kRegs[] = {
+    TTST_REG(r15), TTST_REG(r14), TTST_REG(r13), TTST_REG(r12), TTST_REG(rbp),     TTST_REG(rbx),
+    TTST_REG(r11), TTST_REG(r10), TTST_REG(r9),  TTST_REG(r8),  TTST_REG(rax),     TTST_REG(rcx),
+    TTST_REG(rdx), TTST_REG(rsi), TTST_REG(rdi), TTST_REG(orig_rax), TTST_REG(rip), TTST_REG(cs),
+    TTST_REG(eflags), TTST_REG(rsp), TTST_REG(ss), TTST_REG(fs_base), TTST_REG(gs_base), TTST_REG(ds),
+    TTST_REG(es), TTST_REG(fs), TTST_REG(gs)};
+#undef TTST_REG
+
+unsigned long long reg_at(const user_regs_struct& r, size_t offset) {
+  unsigned long long v;
+  std::memcpy(&v, reinterpret_cast<const char*>(&r) + offset, sizeof v);
+  return v;
+}
+
+std::string hex(uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+}  // namespace
+
+PastFacts read_past_facts(pid_t pid, const user_regs_struct& regs) {
+  PastFacts f;
+  f.regs = regs;
+  const std::string proc = "/proc/" + std::to_string(pid);
+  if (DIR* d = opendir((proc + "/fd").c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      const int fd = std::atoi(e->d_name);
+      f.fds.emplace_back(fd, link_of(proc + "/fd/" + e->d_name) + "\n" + slurp(proc + "/fdinfo/" + e->d_name));
+    }
+    closedir(d);
+  } else {
+    f.fds.emplace_back(-1, "unreadable");  // never equal to a readable table
+  }
+  std::sort(f.fds.begin(), f.fds.end());
+  for (const char* field : {"SigBlk", "SigIgn", "SigCgt", "Umask"})
+    f.process += std::string(field) + ":" + sys::proc_status_field(pid, field) + "\n";
+  f.process += "cwd:" + link_of(proc + "/cwd") + "\nroot:" + link_of(proc + "/root") + "\n";
+  return f;
+}
+
+// In a system call at both stops (orig_rax not -1; a quiescent P always is: its
+// loop's blocking call or the update-point marker), rax, rcx, r11 and orig_rax are
+// the kernel's syscall bookkeeping, not program state: rcx and r11 are clobbered by
+// the `syscall` instruction, rax holds -ERESTART... or -ENOSYS, and orig_rax
+// names the call, which after a seizure and a release is restart_syscall for a
+// call with a restart block (nanosleep, futex, poll with a timeout).
+static bool syscall_bookkeeping(const user_regs_struct& then, const user_regs_struct& now, size_t offset) {
+  if (then.orig_rax == ~0ull || now.orig_rax == ~0ull) return false;
+  return offset == offsetof(user_regs_struct, rax) || offset == offsetof(user_regs_struct, rcx) ||
+         offset == offsetof(user_regs_struct, r11) || offset == offsetof(user_regs_struct, orig_rax);
+}
+
+std::string facts_changed(const PastFacts& then, const PastFacts& now) {
+  for (const NamedReg& r : kRegs)
+    if (reg_at(then.regs, r.offset) != reg_at(now.regs, r.offset) && !syscall_bookkeeping(then.regs, now.regs, r.offset))
+      return std::string("register ") + r.name + " changed (" + hex(reg_at(then.regs, r.offset)) + " -> " +
+             hex(reg_at(now.regs, r.offset)) + ")";
+  size_t i = 0, j = 0;
+  while (i < then.fds.size() || j < now.fds.size()) {
+    if (j == now.fds.size() || (i < then.fds.size() && then.fds[i].first < now.fds[j].first))
+      return "descriptor " + std::to_string(then.fds[i].first) + " was closed";
+    if (i == then.fds.size() || now.fds[j].first < then.fds[i].first)
+      return "descriptor " + std::to_string(now.fds[j].first) + " was opened";
+    if (then.fds[i].second != now.fds[j].second)
+      return "descriptor " + std::to_string(now.fds[j].first) + " changed (its file, flags, offset or registrations)";
+    ++i, ++j;
+  }
+  if (then.process != now.process) return "the signal mask or dispositions, umask, cwd or root changed";
+  return "";
+}
+
+std::string precopy_obstacle(pid_t pid) {
+  for (const sys::Mapping& m : sys::read_maps(pid))
+    if (m.shared() && m.writable()) return "a writable shared mapping (" + m.describe() + ")";
+  return "";
+}
+
+MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, uint64_t runtime_addr,
+                           std::vector<diff::IgnoredRange> ignored) {
+  diff::Options o;
+  o.kernel_fields = std::move(ignored);
+  o.kernel_fields.push_back({runtime_addr + offsetof(struct ttst_runtime, update_requested), sizeof(uint32_t),
+                             "update_requested (written by the supervisor)"});
+  // Below the stack pointer (and its red zone) the stack holds no state: P's calls
+  // and signal handlers since the snapshot wrote there.
+  for (const sys::Mapping& m : sys::read_maps(past))
+    if (m.contains(regs.rsp) && regs.rsp - 128 > m.start)
+      o.kernel_fields.push_back({m.start, regs.rsp - 128 - m.start, "the stack below the stack pointer"});
+  std::sort(o.kernel_fields.begin(), o.kernel_fields.end(),
+            [](const diff::IgnoredRange& a, const diff::IgnoredRange& b) { return a.addr < b.addr; });
+  o.max_diffs = 1;
+  o.max_shown_bytes = 0;
+  const diff::Result res = diff::diff_processes(past, key, o);
+  MemoryDelta d;
+  d.stats = res.stats;
+  if (!res.mappings.empty()) {
+    d.changed = "its memory layout changed (" + res.mappings.front().describe() + ")";
+  } else if (!res.bytes.empty()) {
+    d.changed = "its memory changed (" + std::to_string(res.bytes_in_ranges) + " bytes, the first at " +
+                hex(res.bytes.front().addr) + ")";
+  }
+  return d;
+}
+
+}  // namespace ttst::supervisor

@@ -1,0 +1,65 @@
+// precopy_delta.h — pre-copy (issue 15): did the past version P change anything of
+// its state between the snapshot S forked at its first stop and its second stop?
+// TRUSTED: the verdict decides whether F, filled from S while P served, may commit.
+//
+// At the first stop the supervisor forks two copy-on-write clones of P: S, which
+// the forward transfer reads and R is forked from, and K (the key), which nothing
+// ever reads or writes, so that its page table keeps P's physical frames as they
+// were (a page read from S with process_vm_readv is unshared in S: S's frames move,
+// K's do not). At the second stop P is compared with K by the differ
+// (diff/differ.h): a page on the same frame in both is unchanged; the others are
+// read and compared byte by byte. What is not state is ignored: the main thread's
+// stack below its stack pointer (less the 128-byte red zone) and the runtime's
+// update_requested word (written by the supervisor, not by P), and the rseq
+// fields the kernel writes. Beside memory, P's kernel-side state that the transfer
+// carries or relies on is compared as text: the registers of its main thread
+// (in a system call at both stops, rax, rcx, r11 and orig_rax aside: the kernel's
+// syscall bookkeeping, see facts_changed),
+// every descriptor (its target and its /proc fdinfo: flags, offset, epoll
+// registrations), the signal mask and dispositions, the umask, cwd and root.
+// Anything different is a change: the caller then falls back to the transfer in
+// the stop. Nothing here writes P or K.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "diff/differ.h"
+
+namespace ttst::supervisor {
+
+// What of P's kernel-side state the comparison covers, read while P is stopped.
+struct PastFacts {
+  user_regs_struct regs{};                          // its main thread's
+  std::vector<std::pair<int, std::string>> fds;     // number -> target + fdinfo text
+  std::string process;                              // signal sets, umask, cwd, root
+};
+
+PastFacts read_past_facts(pid_t pid, const user_regs_struct& regs);
+
+// "" when equal; else the first difference, for the report ("descriptor 7 was
+// opened", "register rbx changed").
+std::string facts_changed(const PastFacts& then, const PastFacts& now);
+
+// Why P's state cannot be pre-copied soundly ("" when it can): a writable shared
+// mapping, which P would write under the snapshot's feet (S sees P's writes).
+std::string precopy_obstacle(pid_t pid);
+
+struct MemoryDelta {
+  std::string changed;   // "" when P's memory equals K's in every byte of state
+  diff::Stats stats;     // the differ's figures (pages on the same frame, read)
+};
+
+// P's memory against K's. `ignored`: the caller's kernel-written fields (rseq);
+// the stack below `regs.rsp` - 128 and the 4 bytes of update_requested at
+// `runtime_addr` + 16 are added here. Throws std::runtime_error when either
+// process cannot be read (never "unchanged").
+MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, uint64_t runtime_addr,
+                           std::vector<diff::IgnoredRange> ignored);
+
+}  // namespace ttst::supervisor

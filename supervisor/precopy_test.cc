@@ -1,0 +1,231 @@
+// precopy_test — ttst-supervise --precopy end to end against a live kvserver
+// (README "Pre-copy"): committed from the snapshot when P stayed idle; P written
+// during the round (the supervisor paused there by the test variant's hook while
+// the test writes a key) -> the delta is found and the transfer runs again in the
+// stop, so v2 has the key; rollbacks during the round (the agent crashes, a lossy
+// backward transfer) leave P serving, never stopped again; the supervisor killed
+// during the round and at the second stop leaves exactly one server, P, untraced,
+// with its data.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "inject/sys/proc_status.h"
+#include "tests/programs/kvserver/kv_client.h"
+#include "tests/util/test_util.h"
+
+namespace fs = std::filesystem;
+using ttst::sys::proc_status_field;
+using ttst::test::KvClient;
+using ttst::test::KvServer;
+using ttst::testutil::await;
+using ttst::testutil::tmpdir;
+
+namespace {
+
+constexpr std::chrono::milliseconds kAwait{10000};
+const std::string kSupervise = "supervisor/ttst-supervise";
+const std::string kSuperviseTesting = "supervisor/ttst-supervise-testing";
+const std::string kV1 = "tests/programs/kvserver/kvserver_v1";
+const std::string kV2 = "tests/programs/kvserver/kvserver_v2";
+
+// kvserver v1 holding 50 keys.
+struct Filled {
+  KvServer server;
+  Filled() : server(KvServer::start(kV1)) {
+    KvClient c(server.port);
+    for (int i = 0; i < 50; ++i) REQUIRE(c.set("key" + std::to_string(i), "value" + std::to_string(i)) == "OK");
+  }
+  ~Filled() { server.kill_and_wait(); }
+  // The version serving on the port has every key, and nobody traces it.
+  void check_serving(const std::string& version) {
+    KvClient c(server.port);
+    CHECK(c.command("VERSION") == version);
+    for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
+    CHECK(proc_status_field(server.pid, "TracerPid") == "0");
+  }
+};
+
+std::string command(pid_t pid, const std::string& extra, const std::string& binary) {
+  return binary + " --json --report-dir " + tmpdir() + "/reports --pid " + std::to_string(pid) + " --new " + kV2 +
+         " --precopy " + extra;
+}
+
+struct Run {
+  int status = -1;
+  nlohmann::json report;
+  std::string err;
+};
+
+Run supervise(pid_t pid, const std::string& extra = "", const std::string& env = "") {
+  const std::string errf = tmpdir() + "/supervise.err";
+  const std::string binary = env.empty() ? kSupervise : kSuperviseTesting;
+  const ttst::testutil::Ran ran = ttst::testutil::run("env XDG_CACHE_HOME=" + tmpdir() + "/cache " + env + " " +
+                                                      command(pid, extra, binary) + " 2>" + errf);
+  Run r{ran.status, ttst::testutil::json_report(ran.out), ttst::testutil::slurp(errf)};
+  MESSAGE(env << " --precopy " << extra << " -> " << r.status << "\n" << r.err);
+  return r;
+}
+
+std::vector<std::string> phase_names(const Run& r) {
+  std::vector<std::string> names;
+  for (const auto& p : r.report["phases"]) names.push_back(p["name"]);
+  return names;
+}
+
+size_t count(const std::vector<std::string>& v, const std::string& s) { return std::count(v.begin(), v.end(), s); }
+
+// After a commit the test, P's parent, reaps it; the server is F from then on.
+void take_over(Filled& kv, const Run& r) {
+  waitpid(kv.server.pid, nullptr, 0);
+  kv.server.pid = r.report["new_pid"].get<pid_t>();
+}
+
+char state_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = s.rfind(')');
+  return paren == std::string::npos || paren + 2 >= s.size() ? '?' : s[paren + 2];
+}
+
+// The test variant started in the background with `env` (a TTST_SUPERVISE_TEST_PAUSE_AT).
+pid_t spawn_supervisor(pid_t pid, const std::string& env, const std::string& out) {
+  pid_t s = fork();
+  if (s == 0) {
+    const std::string cmd = "exec env XDG_CACHE_HOME=" + tmpdir() + "/cache " + env + " " +
+                            command(pid, "", kSuperviseTesting) + " >" + out + " 2>" + out + ".err";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return s;
+}
+
+bool await_stopped(pid_t pid) { return await([&] { return state_of(pid) == 'T'; }, kAwait); }
+
+// Our children that still run (this process is a subreaper in the kill tests).
+std::vector<pid_t> running_children() {
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  std::vector<pid_t> out;
+  for (const auto& t : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream in(t.path() / "children");
+    for (pid_t c; in >> c;) out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("pre-copy, P idle: committed from the snapshot, P stopped only for the snapshot and the delta") {
+  Filled kv;
+  Run r = supervise(kv.server.pid);
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  CHECK(r.report["precopy"]["verdict"] == "unchanged");
+  CHECK(r.report["precopy"]["pages_total"].get<uint64_t>() > 0);
+  const auto names = phase_names(r);
+  CHECK(count(names, "snapshot") == 1);
+  CHECK(count(names, "stop") == 1);
+  CHECK(count(names, "delta") == 1);
+  CHECK(count(names, "forward") == 1);  // one transfer each way: no second round
+  CHECK(r.report["transfers"].size() == 2);
+  take_over(kv, r);
+  kv.check_serving("VERSION 2");
+}
+
+TEST_CASE("pre-copy, P written during the round: the delta is found, the transfer runs again in the stop") {
+  Filled kv;
+  const std::string out = tmpdir() + "/paused.json";
+  const pid_t s = spawn_supervisor(kv.server.pid, "TTST_SUPERVISE_TEST_PAUSE_AT=backward", out);
+  REQUIRE(await_stopped(s));  // in the round: R about to be forked from S, P serving
+  {
+    KvClient c(kv.server.port);
+    CHECK(c.set("during", "precopy") == "OK");
+    CHECK(c.get("key3") == "VALUE value3");
+  }
+  kill(s, SIGCONT);
+  REQUIRE(await_stopped(s));  // the backward phase of the transfer in the stop
+  kill(s, SIGCONT);
+  int st = 0;
+  REQUIRE(waitpid(s, &st, 0) == s);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  Run r{WEXITSTATUS(st), ttst::testutil::json_report(ttst::testutil::slurp(out)), ""};
+  CHECK(r.report["outcome"] == "committed");
+  CHECK(r.report["precopy"]["verdict"] == "changed");
+  MESSAGE("delta: " << r.report["precopy"]["detail"].get<std::string>());
+  CHECK(count(phase_names(r), "forward") == 2);
+  CHECK(r.report["transfers"].size() == 2);  // the round's transfers dropped with it
+  take_over(kv, r);
+  kv.check_serving("VERSION 2");
+  KvClient c(kv.server.port);
+  CHECK(c.get("during") == "VALUE precopy");  // written after the snapshot: in v2 all the same
+}
+
+TEST_CASE("pre-copy rollbacks in the round: P serves on, never stopped again") {
+  const std::pair<const char*, const char*> cases[] = {
+      {"TTST_SUPERVISE_TEST_FORWARD_TASK=2", "crash"},         // the agent in F dereferences NULL
+      {"TTST_SUPERVISE_TEST_BACKWARD_TASK=102", "state_diff"},  // R loses a write: S vs R differ
+  };
+  for (const auto& [env, reason] : cases) {
+    CAPTURE(env);
+    Filled kv;
+    Run r = supervise(kv.server.pid, "", env);
+    CHECK(r.status == 1);
+    CHECK(r.report["outcome"] == "rolled_back");
+    CHECK(r.report["reason"] == reason);
+    CHECK(r.report["precopy"]["verdict"] == "ended_in_round");
+    const auto names = phase_names(r);
+    CHECK(count(names, "stop") == 0);  // P was not stopped a second time
+    CHECK(count(names, "rollback") == 1);
+    kv.check_serving("VERSION 1");
+  }
+}
+
+TEST_CASE("pre-copy with --validate-only: validated from the snapshot, rolled back, P serves") {
+  Filled kv;
+  Run r = supervise(kv.server.pid, "--validate-only");
+  CHECK(r.status == 0);
+  CHECK(r.report["reason"] == "validate_only");
+  CHECK(r.report["precopy"]["verdict"] == "unchanged");
+  kv.check_serving("VERSION 1");
+}
+
+TEST_CASE("pre-copy: the supervisor killed in the round and at the second stop leaves P serving, untouched") {
+  REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  // snapshot: P stopped, S and K not yet forked; startup/forward/diff: P serving,
+  // S, K, F (and R) alive; stop: P being seized again; delta: P stopped, compared.
+  for (const std::string phase : {"snapshot", "startup", "forward", "diff", "stop", "delta"}) {
+    CAPTURE(phase);
+    Filled kv;
+    const std::string out = tmpdir() + "/killed.json";
+    const pid_t s = spawn_supervisor(kv.server.pid, "TTST_SUPERVISE_TEST_PAUSE_AT=" + phase, out);
+    REQUIRE(await_stopped(s));
+    kill(s, SIGKILL);
+    waitpid(s, nullptr, 0);
+    // S, K, F and R die with the supervisor (EXITKILL) and come back to this
+    // subreaper; P, released by the kernel, is the one process left.
+    REQUIRE(await([&] {
+      const std::vector<pid_t> alive = running_children();
+      return alive.size() == 1 && alive[0] == kv.server.pid && proc_status_field(kv.server.pid, "TracerPid") == "0";
+    }, kAwait));
+    CHECK(state_of(kv.server.pid) != 't');
+    kv.check_serving("VERSION 1");
+    KvClient c(kv.server.port);
+    CHECK(c.set("after", "kill") == "OK");
+    CHECK(c.get("after") == "VALUE kill");
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
