@@ -321,6 +321,37 @@ int64_t locate_libraries(TransferSetup& setup, uint64_t* peer_exe, uint64_t* sel
   return TTST_STFW_STATUS_OK;
 }
 
+// The other threads' blocks (issue 19): the pairs of thread pointers the supervisor
+// appended to the input after the frames (stfw_task.h TTST_STFW_THREADS_MAGIC),
+// each turned into the pair of blocks as for the main threads; a pair whose block
+// is unreadable is left out (0), and its thread-local globals are not transferred.
+template <typename Word>
+void locate_other_threads(TransferSetup& setup, Word& peer_word) {
+  const uint8_t* in = setup.cfg.frames;
+  uint64_t size = setup.cfg.frames_size, at = 0;
+  if (!in || size < sizeof(ttst_stfw_frames_header)) return;
+  ttst_stfw_frames_header fh;
+  __builtin_memcpy(&fh, in, sizeof fh);
+  if (fh.magic != TTST_STFW_FRAMES_MAGIC || fh.peer_count > 64 || fh.self_count > 64) return;
+  at = sizeof fh + (uint64_t(fh.peer_count) + fh.self_count) * sizeof(ttst_stfw_frame);
+  ttst_stfw_threads_header th;
+  if (at + sizeof th > size) return;
+  __builtin_memcpy(&th, in + at, sizeof th);
+  at += sizeof th;
+  if (th.magic != TTST_STFW_THREADS_MAGIC || th.count > 4096 || at + th.count * 16 > size) return;
+  uint64_t* blocks = static_cast<uint64_t*>(agent_alloc(16 * (th.count + 1), 16));
+  if (!blocks) return;
+  for (uint64_t k = 0; k < th.count; ++k) {
+    uint64_t tp[2];
+    __builtin_memcpy(tp, in + at + 16 * k, 16);
+    const uint64_t peer_dtv = tp[0] ? peer_word(tp[0] + 8) : 0;
+    blocks[2 * k] = peer_dtv ? peer_word(peer_dtv + 16) : 0;
+    const uint64_t self_dtv = tp[1] ? *reinterpret_cast<const uint64_t*>(tp[1] + 8) : 0;
+    blocks[2 * k + 1] = self_dtv ? *reinterpret_cast<const uint64_t*>(self_dtv + 16) : 0;
+  }
+  setup.cfg.thread_tls = blocks, setup.cfg.thread_tls_count = th.count;
+}
+
 // Thread-local globals: the executable's block (module 1) of each main thread,
 // from its thread control block (fs:0 -> tcb, tcb + 8 -> dtv, dtv[1] -> block;
 // glibc's x86-64 layout). The peer's are read from the copy.
@@ -342,6 +373,7 @@ void locate_thread_locals(TransferSetup& setup) {
   __asm__ volatile("mov %%fs:0, %0" : "=r"(self_tp));
   uint64_t self_dtv = *reinterpret_cast<const uint64_t*>(self_tp + 8);
   setup.cfg.dst_tls = self_dtv ? *reinterpret_cast<const uint64_t*>(self_dtv + 16) : 0;
+  locate_other_threads(setup, word);
 }
 
 // Forward: the data words of the epoll instances F inherited (epoll_rebuild.h).

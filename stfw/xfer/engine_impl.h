@@ -218,6 +218,7 @@ class Engine {
   bool resolve_annotations();
   bool allocate_table();
   void index_globals();
+  void index_global(uint32_t global, uint64_t src_tls, uint64_t dst_tls);  // one object (engine_index.cc)
   bool index_heap();
   static int add_heap_object(void* ctx, uint64_t addr, const ttst_heap_desc* desc);
   // The i-th object in the likely address order: globals, then the heap reversed.
@@ -341,6 +342,10 @@ class Engine {
 
   void walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
   void walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
+  // glibc's pthread locks in the state (engine_locks.cc, issue 19).
+  enum LockKind { kNoLock = 0, kMutexLock, kCondLock, kRwLock };
+  int lock_kind(const View& meta, uint32_t type) const;
+  void transfer_lock(int kind, const uint8_t* src, uint8_t* dst, uint64_t size);
   void limit_used(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
                   const uint8_t* struct_src);
   bool dead_or_unmapped(uint64_t v);
