@@ -122,9 +122,11 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
     if (Clock::now() >= deadline) break;
     pause_briefly(sleep_ns, any);
   }
-  main.set_options(inject::options_child());
-  for (inject::Task& t : threads_)
-    if (t.attached()) t.set_options(inject::options_child());  // no auto-attach while the agent runs
+  // No auto-attach while the agent runs; a thread still running (the bound ran out)
+  // keeps it until stragglers() stops it or F is killed.
+  if (main_stop) main.set_options(inject::options_child());
+  for (size_t i = 0; i < threads_.size(); ++i)
+    if (at_marker_[i] && threads_[i].attached()) threads_[i].set_options(inject::options_child());
   return main_stop;
 }
 
@@ -134,6 +136,7 @@ std::string FutureThreads::stragglers(const quiesce::UpdatePointMap& v2) {
     if (at_marker_[i] || !threads_[i].attached()) continue;
     try {
       threads_[i].interrupt(milliseconds(1000));  // stopped again where it is, no EINTR seen
+      threads_[i].set_options(inject::options_child());
       left.push_back(&threads_[i]);
     } catch (const inject::TraceeDied&) {
       threads_[i].forget();

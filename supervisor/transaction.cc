@@ -522,7 +522,7 @@ void Transaction::validate() {
     rollback(Reason::kTimeout, "the update took longer than --timeout", "raise --timeout");
   if (o_.validate_only) {
     std::string m = "validation passed: the update would commit (rolled back as --validate-only asks)" +
-                    unvalidated_note(rep_.transfers);
+                    unvalidated_note(rep_.transfers) + threads_note(thread_pairs_);
     if (auto left = children_of(o_.pid); !left.empty())  // past_children.h
       m += "; the program has a child process now (pid " + std::to_string(left.front().pid) + ", " +
            left.front().command + "): an update waits for it to end and is refused if it does not";

@@ -11,8 +11,10 @@
  * Every system call that returns EINTR is counted (`eintr`): an update that does
  * not commit must leave it 0.
  *
- *   threads [busy|main_exits]  prints "READY pid=P port=N" once every thread runs
- *                       (main_exits: then the main thread ends, pthread_exit)
+ *   threads [busy|main_exits|hold]  prints "READY pid=P port=N" once every thread runs
+ *                       (main_exits: then the main thread ends, pthread_exit;
+ *                       hold: the main thread holds `held_mu` for ever, so a lock
+ *                       is held at quiescence)
  * Requests (one line each, one reply line):
  *   GET            "VAL worker=W served=S ticks=T jobs=J eintr=E"
  *   JOB            posts a job to the job thread; "OK"
@@ -69,6 +71,7 @@ static pthread_cond_t job_cv = PTHREAD_COND_INITIALIZER;
 static int jobs_pending;
 static int started;  /* threads running, under job_mu */
 static int listen_fd;
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER; /* "hold": locked by main for ever */
 static __thread long tls_count; /* per thread: what this thread did (issue 19: TLS) */
 #if THREADS_VERSION >= 2
 static volatile long stats_reports;
@@ -274,6 +277,7 @@ int main(int argc, char **argv) {
   }
   if (!ttst_is_updating()) printf("READY pid=%d port=%d\n", (int)getpid(), ntohs(a.sin_port));
   if (argc > 1 && !strcmp(argv[1], "main_exits")) pthread_exit(NULL); /* the others run on */
+  if (argc > 1 && !strcmp(argv[1], "hold")) pthread_mutex_lock(&held_mu);
   for (unsigned next = 0;; next++) {
     TTST_UPDATE_POINT();
     int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
