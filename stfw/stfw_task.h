@@ -63,7 +63,9 @@ struct ttst_stfw_frame {
 #define TTST_STFW_THREADS_MAGIC 0x3153445254535454ull /* "TTSTRDS1" */
 struct ttst_stfw_threads_header {
   uint64_t magic;
-  uint64_t count; /* then count x { uint64_t peer_tp, self_tp } */
+  uint64_t count; /* then count x { uint64_t peer_tp, self_tp }, then count
+                     frames blocks (ttst_stfw_frames_header and its frames), one
+                     per pair in the same order: those threads' stack roots */
 };
 
 #define TTST_STFW_F_VERBOSE 0x1u /* reserved, no effect yet: no supervisor sets it and the

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "stfw/stfw_task.h"
+#include "supervisor/past_frames.h"
 
 namespace ttst::supervisor {
 namespace {
@@ -39,7 +40,8 @@ std::vector<ThreadInfo> describe_threads(pid_t pid, const std::deque<inject::Tas
     t.tid = threads[i]->tid();
     t.start = verdict.threads[i].start;
     t.where = verdict.threads[i].where;
-    t.thread_pointer = threads[i]->get_regs().fs_base;
+    t.regs = threads[i]->get_regs();
+    t.thread_pointer = t.regs.fs_base;
     t.started = start_time(pid, t.tid);
     out.push_back(t);
   }
@@ -76,18 +78,23 @@ std::string thread_name(const ThreadInfo& t) {
          (t.where.empty() ? "" : " " + t.where);
 }
 
-std::vector<uint8_t> threads_input(const ThreadPairing& p, bool backward) {
+std::vector<uint8_t> threads_input(const ThreadPairing& p, bool backward, pid_t past, pid_t future) {
   std::vector<uint64_t> words;
+  std::vector<uint8_t> frames;
   for (const auto& [i, j] : p.pairs) {
-    if (p.past[i].start == "main") continue;  // the main threads' blocks: TTST_STFW_ARG_PEER_TP
-    const uint64_t past = p.past[i].thread_pointer, future = p.future[j].thread_pointer;
-    words.push_back(backward ? future : past);
-    words.push_back(backward ? past : future);
+    if (p.past[i].start == "main") continue;  // the main threads': TTST_STFW_ARG_PEER_TP and the first frames block
+    const ThreadInfo &old = p.past[i], &now = p.future[j];
+    words.push_back(backward ? now.thread_pointer : old.thread_pointer);
+    words.push_back(backward ? old.thread_pointer : now.thread_pointer);
+    const StoppedThread in_past{past, old.regs}, in_future{future, now.regs};
+    const std::vector<uint8_t> block = backward ? frames_input(in_future, in_past) : frames_input(in_past, in_future);
+    frames.insert(frames.end(), block.begin(), block.end());
   }
   ttst_stfw_threads_header h{TTST_STFW_THREADS_MAGIC, words.size() / 2};
   std::vector<uint8_t> out(sizeof h + words.size() * 8);
   std::copy_n(reinterpret_cast<const uint8_t*>(&h), sizeof h, out.begin());
   if (!words.empty()) std::copy_n(reinterpret_cast<const uint8_t*>(words.data()), words.size() * 8, out.begin() + sizeof h);
+  out.insert(out.end(), frames.begin(), frames.end());
   return out;
 }
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/user.h>
 
 #include <cstdint>
 #include <deque>
@@ -29,6 +30,7 @@ struct ThreadInfo {
   std::string where;      // the quiescence rule's one line
   uint64_t thread_pointer = 0;  // fs_base
   uint64_t started = 0;   // /proc/PID/task/TID/stat starttime (clock ticks)
+  user_regs_struct regs{};  // at its update point (or quiescent call), for its frames
 };
 
 struct ThreadPairing {
@@ -47,9 +49,10 @@ ThreadPairing pair_threads(std::vector<ThreadInfo> past, std::vector<ThreadInfo>
 // "thread 123 (worker_main) at the update point in worker_main+0x40"
 std::string thread_name(const ThreadInfo& t);
 
-// The input block appended to the agent's frames input (stfw_task.h
-// TTST_STFW_THREADS_MAGIC): each pair but main's, as {peer's thread pointer, self's}.
-// Forward the peer is P, backward F.
-std::vector<uint8_t> threads_input(const ThreadPairing& p, bool backward);
+// What follows the main threads' frames in the agent's input (stfw_task.h
+// TTST_STFW_THREADS_MAGIC): each pair but main's, as {peer's thread pointer, self's},
+// then each such pair's frames (past_frames.h), their locals the stack roots of
+// those threads. Forward the peer is P (pid `past`), backward F (pid `future`).
+std::vector<uint8_t> threads_input(const ThreadPairing& p, bool backward, pid_t past, pid_t future);
 
 }  // namespace ttst::supervisor

@@ -447,7 +447,7 @@ void Transaction::forward() {
   // The roots on the stack: P's frames and F's own at their update points.
   t.frames = frames_input({o_.pid, past_->main_thread().get_regs()}, {future_->pid(), future_->task().get_regs()});
   if (thread_pairs_) {  // the other threads' thread-local blocks (thread_pairs.h)
-    const std::vector<uint8_t> more = threads_input(*thread_pairs_, false);
+    const std::vector<uint8_t> more = threads_input(*thread_pairs_, false, o_.pid, future_->pid());
     t.frames.insert(t.frames.end(), more.begin(), more.end());
   }
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
@@ -478,7 +478,7 @@ void Transaction::backward() {
   // objects) and R's, which are P's: P's registers over R's equal memory.
   t.frames = frames_input({future_->pid(), future_->task().get_regs()}, {o_.pid, past_->main_thread().get_regs()});
   if (thread_pairs_) {  // the other threads' thread-local blocks, back into R's copies of P's
-    const std::vector<uint8_t> more = threads_input(*thread_pairs_, true);
+    const std::vector<uint8_t> more = threads_input(*thread_pairs_, true, o_.pid, future_->pid());
     t.frames.insert(t.frames.end(), more.begin(), more.end());
   }
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));

@@ -558,6 +558,14 @@ class Engine {
                         uint64_t v, uint32_t marker);
   template <class Visit>
   void each_frame_root(Visit&& visit);
+  template <class Visit>
+  void each_frame_root_of(const void* frames, Visit& visit);  // one pair of threads' frames
+  // Issue 19: the frames being visited are another pair of threads' (not the main
+  // threads'); a local of F's there that would need superseding is refused
+  // (thread_roots.cc): only the main thread's stack and registers are remapped.
+  bool other_thread_frames_ = false;
+  void refuse_thread_local(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
+                           uint64_t own, uint64_t translated);
   bool frame_local_value(const dwarfmeta::image::ImageFramePlace& p, const ttst_stfw_frame* frames, uint32_t count,
                          uint32_t k, bool self, uint64_t* value);
   const dwarfmeta::image::ImageFramePlace* paired_local(const dwarfmeta::image::ImageFramePlace& p,

@@ -521,7 +521,10 @@ TEST_CASE("v1 -> v2 committed: every thread's state carried, v2's added thread s
     REQUIRE(b.ask("GET").rfind("VAL", 0) == 0);
     REQUIRE(a.ask("JOB") == "OK");
     REQUIRE(a.ask("STATS") == "ERR");  // v1 has no STATS
-    const std::string before_a = a.ask("GET"), before_b = b.ask("GET");
+    std::string before_a;  // once the job thread has taken the job
+    for (int i = 0; i < 2000 && field(before_a = a.ask("GET"), "jobs") < 1; ++i) std::this_thread::sleep_for(milliseconds(5));
+    REQUIRE(field(before_a, "jobs") == 1);
+    const std::string before_b = b.ask("GET");
     std::vector<std::string> args = supervise_args(sv.pid(), {"--grace", grace});
     args.erase(std::find(args.begin(), args.end(), "--validate-only"));
     Run r = run(args);
