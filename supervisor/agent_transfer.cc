@@ -245,7 +245,11 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
                     figure(line, "map_cycles"), figure(line, "write_cycles"), figure(line, "cpu_ns"),
                     figure(line, "frame_roots"));
       // F's registers and stack against what the transfer superseded (future_frames.h).
-      if (!t.backward) settle_future_frames(*t.thread, parse_superseded(out.output));
+      if (!t.backward) {
+        const std::vector<SupersededObject> superseded = parse_superseded(out.output);
+        settle_future_frames(*t.thread, superseded);
+        for (inject::Task* other : t.other_threads) settle_future_frames(*other, superseded);
+      }
       return done;
     }
     case inject::AgentOutcome::Kind::kCrashed: {

@@ -450,6 +450,8 @@ void Transaction::forward() {
     const std::vector<uint8_t> more = threads_input(*thread_pairs_, false, o_.pid, future_->pid());
     t.frames.insert(t.frames.end(), more.begin(), more.end());
   }
+  for (inject::Task& other : future_threads_->threads())
+    if (other.attached()) t.other_threads.push_back(&other);  // their registers and stacks settled too
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
   rep_.past_library_fds = rep_.transfers.back().past_library_fds;  // closed in F at the commit
 }

@@ -321,6 +321,37 @@ int64_t locate_libraries(TransferSetup& setup, uint64_t* peer_exe, uint64_t* sel
   return TTST_STFW_STATUS_OK;
 }
 
+// Forward: the stacks of this process's other threads (issue 19), from the frames
+// block of each pair that follows the thread pointers (frame 0's rsp of this
+// process's side) to the end of the mapping holding it; remapped like our own.
+void locate_other_stacks(TransferSetup& setup, const uint8_t* in, uint64_t size, uint64_t count) {
+  uint64_t* stacks = static_cast<uint64_t*>(agent_alloc(16 * (count + 1), 16));
+  if (!stacks) return;
+  long error = 0;
+  const char* text = ttst::stfw::read_maps(0, &error);
+  uint64_t n = 0, at = 0;
+  for (uint64_t k = 0; k < count && text; ++k) {
+    ttst_stfw_frames_header fh;
+    if (at + sizeof fh > size) break;
+    __builtin_memcpy(&fh, in + at, sizeof fh);
+    if (fh.magic != TTST_STFW_FRAMES_MAGIC || fh.peer_count > 64 || fh.self_count > 64) break;
+    const uint64_t used = sizeof fh + (uint64_t(fh.peer_count) + fh.self_count) * sizeof(ttst_stfw_frame);
+    if (at + used > size) break;
+    if (fh.self_count) {
+      ttst_stfw_frame f0;
+      __builtin_memcpy(&f0, in + at + sizeof fh + fh.peer_count * sizeof(ttst_stfw_frame), sizeof f0);
+      ttst::stfw::MapsLine m;
+      for (const char* p = text; ttst::stfw::next_maps_line(p, &m);)
+        if (f0.reg[7] >= m.lo && f0.reg[7] < m.hi && m.readable && m.writable) {
+          stacks[2 * n] = f0.reg[7], stacks[2 * n + 1] = m.hi, ++n;
+          break;
+        }
+    }
+    at += used;
+  }
+  setup.cfg.thread_stacks = stacks, setup.cfg.thread_stack_count = n;
+}
+
 // The other threads' blocks (issue 19): the pairs of thread pointers the supervisor
 // appended to the input after the frames (stfw_task.h TTST_STFW_THREADS_MAGIC),
 // each turned into the pair of blocks as for the main threads; a pair whose block
@@ -350,6 +381,7 @@ void locate_other_threads(TransferSetup& setup, Word& peer_word) {
     blocks[2 * k + 1] = self_dtv ? *reinterpret_cast<const uint64_t*>(self_dtv + 16) : 0;
   }
   setup.cfg.thread_tls = blocks, setup.cfg.thread_tls_count = th.count;
+  if (!setup.backward) locate_other_stacks(setup, in + at + 16 * th.count, size - at - 16 * th.count, th.count);
 }
 
 // Thread-local globals: the executable's block (module 1) of each main thread,

@@ -104,6 +104,10 @@ struct Config {
   // counterpart here: thread_tls[2k] the source's block, thread_tls[2k+1] ours.
   const uint64_t* thread_tls = nullptr;
   uint64_t thread_tls_count = 0;
+  // Forward, optional: the other threads' stacks here ([2k, 2k+1): from each one's rsp
+  // to the end of its stack mapping), remapped like own_stack (engine_frames.cc).
+  const uint64_t* thread_stacks = nullptr;
+  uint64_t thread_stack_count = 0;
   // Forward, optional: words the kernel holds for the program (epoll registrations'
   // data, epoll_rebuild.h). Each that points into the state is translated into
   // kernel_out[i]; the others are copied.

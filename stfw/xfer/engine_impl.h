@@ -526,6 +526,7 @@ class Engine {
   // remapped to its counterpart (same offset); one without a unique counterpart is
   // refused (AMBIGUOUS) naming the frame. Run after the write, before the free.
   void remap_own_frames();
+  void remap_stack(uint64_t lo, uint64_t hi, bool own);  // own: the agent's thread's (named by its frames)
   // The superseded start-up object holding `v`, or nullptr.
   const struct StartupObject* superseded_holding(uint64_t v) const;
   // Names the stack slot `addr` in the message: the function whose frame holds it

@@ -234,7 +234,8 @@ void Engine::settle_frame_roots() {
     if (index < 0 || (objects_[index].flags & kFromLibrary)) return;
     uint64_t t = 0;
     if (!translate(v, &t)) return;
-    if (!config_.backward && other_thread_frames_ && t != w) return refuse_thread_local(f, p, w, t);
+    if (!config_.backward && other_thread_frames_ && t != w && !config_.thread_stack_count)
+      return refuse_thread_local(f, p, w, t);  // that thread's stack would not be remapped (thread_roots.cc)
     if (!config_.backward) return supersede(w, t);
     if (t == w) return;
     fail(TTST_STFW_STATUS_INVARIANT, "invariant: the local '").text(src_meta().str(p.name));

@@ -2,12 +2,14 @@
 // supervisor passes, after the main threads' frames, one frames block per pair of
 // threads it paired by start function and creation order (stfw_task.h); their
 // locals are roots like main's (frame_roots.cc: typing, the lone-root refusal, the
-// backward check that R's locals are what F's map back to). One thing differs:
-// forward, only the main thread's stack words and registers are remapped to the
-// transferred objects (engine_frames.cc, supervisor/future_frames.h), so a local of
-// another thread of F that points at one of v2's start-up objects other than the
-// transferred counterpart is refused here, naming it, rather than left pointing at
-// an object the transfer supersedes.
+// backward check that R's locals are what F's map back to, and forward the
+// superseding of the start-up object F's local points to). Forward, the agent
+// finds each other thread's stack from its frames (agent_task.cc) and the engine
+// remaps its words like the main thread's (engine_frames.cc); the supervisor
+// remaps each thread's registers and checks its stack (supervisor/future_frames.h).
+// Without those stacks (none could be located), a local of another thread of F
+// that would need superseding is refused here, naming it, rather than left
+// pointing at an object the transfer supersedes.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 

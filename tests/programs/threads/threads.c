@@ -64,6 +64,7 @@ struct worker {
 
 static struct worker workers[NWORKERS];
 static volatile long ticks, jobs_done, eintr;
+static volatile long boxed; /* the timer's count kept in a heap object only its local holds */
 static volatile int busy_timer;
 static pid_t timer_tid, jobs_tid, extra_tid;
 static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -137,8 +138,8 @@ __attribute__((noinline)) static int handle_request(struct worker *w, int fd) {
   w->served++;
   tls_count++;
   if (!strncmp(line, "GET", 3)) {
-    snprintf(out, sizeof out, "VAL worker=%d served=%ld ticks=%ld jobs=%ld eintr=%ld tls=%ld\n", w->id, w->served,
-             ticks, jobs_done, eintr, tls_count);
+    snprintf(out, sizeof out, "VAL worker=%d served=%ld ticks=%ld jobs=%ld eintr=%ld tls=%ld boxed=%ld\n", w->id,
+             w->served, ticks, jobs_done, eintr, tls_count, boxed);
     reply(fd, out);
   } else if (!strncmp(line, "JOB", 3)) {
     pthread_mutex_lock(&job_mu);
@@ -192,6 +193,9 @@ static void *worker_main(void *arg) {
 static void *timer_main(void *arg) {
   (void)arg;
   timer_tid = (pid_t)syscall(SYS_gettid);
+  /* Reached only from this thread's stack (issue 19: a non-main thread's stack root):
+   * updated, the local must point at P's box, not at v2's fresh one. */
+  long *volatile box = calloc(1, sizeof *box);
   mark_started();
   for (;;) {
     TTST_UPDATE_POINT();
@@ -204,6 +208,7 @@ static void *timer_main(void *arg) {
     }
     ticks++;
     tls_count++;
+    boxed = ++*box;
   }
   return NULL;
 }

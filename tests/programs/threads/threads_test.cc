@@ -521,8 +521,9 @@ TEST_CASE("v1 -> v2 committed: every thread's state carried, v2's added thread s
     REQUIRE(b.ask("GET").rfind("VAL", 0) == 0);
     REQUIRE(a.ask("JOB") == "OK");
     REQUIRE(a.ask("STATS") == "ERR");  // v1 has no STATS
-    std::string before_a;  // once the job thread has taken the job
-    for (int i = 0; i < 2000 && field(before_a = a.ask("GET"), "jobs") < 1; ++i) std::this_thread::sleep_for(milliseconds(5));
+    std::string before_a;  // once the job thread has taken the job and the timer has ticked
+    for (int i = 0; i < 2000 && (field(before_a = a.ask("GET"), "jobs") < 1 || field(before_a, "boxed") < 1); ++i)
+      std::this_thread::sleep_for(milliseconds(5));
     REQUIRE(field(before_a, "jobs") == 1);
     const std::string before_b = b.ask("GET");
     std::vector<std::string> args = supervise_args(sv.pid(), {"--grace", grace});
@@ -544,6 +545,11 @@ TEST_CASE("v1 -> v2 committed: every thread's state carried, v2's added thread s
     CHECK(field(after_a, "tls") == field(before_a, "tls") + 1);
     CHECK(field(after_b, "tls") == field(before_b, "tls") + 1);
     CHECK(field(after_a, "ticks") >= field(before_a, "ticks"));
+    // The timer thread's heap box, reached only from that thread's stack: v2's timer
+    // counts on from P's value (its local was remapped to the transferred box).
+    CHECK(field(before_a, "boxed") > 0);
+    CHECK(field(after_a, "boxed") >= field(before_a, "boxed"));
+    CHECK(field(after_a, "boxed") + 1 >= field(after_a, "ticks"));  // one box, counting every tick
     CHECK(field(after_a, "jobs") == field(before_a, "jobs"));
     // The condition variable P's job thread waited in is carried without that
     // waiter: v2's job thread takes every job (a phantom waiter would block the
