@@ -12,6 +12,12 @@
 //    Never as bytes: a condition variable in P records P's waiters (a thread of P
 //    blocked in pthread_cond_wait), none of which waits in F; carried as is, v2's
 //    second pthread_cond_signal waits forever for that waiter (glibc's group switch).
+//    Unless F's own threads use it: a lock one of them holds, or a condition
+//    variable one of them waits in, at its update point or quiescent call (every
+//    thread of F is stopped there; the transfer's own allocations are zeroed, so
+//    only F's start-up objects can be in use) keeps F's bytes: they describe F's
+//    threads (memcached's crawler waits in its condition variable holding nothing,
+//    its lock free; overwritten, the waiter would never be woken).
 //  - Backward: R keeps its own bytes (P's, waiters included: R is P's clone), so
 //    the diff compares the rest; F's lock state is F's threads', not P's.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
@@ -52,6 +58,10 @@ void Engine::transfer_lock(int kind, const uint8_t* src, uint8_t* dst, uint64_t 
     return;
   }
   if (config_.backward) return;  // R keeps P's bytes
+  const bool in_use_here = kind == kMutexLock  ? load_uint(dst, 4) != 0
+                           : kind == kCondLock ? (load_uint(dst + 36, 4) >> 3) != 0  // __wrefs: waiters
+                                               : (load_uint(dst, 4) >> 3) != 0 || load_uint(dst + 24, 4) != 0;
+  if (in_use_here) return;  // F's threads hold it or wait in it: F's bytes stay
   zero(dst, size);
   if (kind == kMutexLock) copy(dst + 16, src + 16, 8);                        // __kind, __spins, __elision
   if (kind == kCondLock) store_uint(dst + 36, 4, load_uint(src + 36, 4) & 3);  // __wrefs: clock, pshared
