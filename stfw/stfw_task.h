@@ -55,6 +55,19 @@ struct ttst_stfw_frame {
                        7 rsp 8..15 r8..r15 16 rip                               */
 };
 
+/* After the frames, optional (issue 19): the other threads, paired by the
+ * supervisor (its thread_pairs.h: by start function and creation order), as their
+ * thread pointers (fs_base): count pairs of { peer's thread, this process's
+ * counterpart }. Each pair's thread-local globals are transferred between their
+ * blocks (the executable's, module 1, found through each thread's dtv). */
+#define TTST_STFW_THREADS_MAGIC 0x3153445254535454ull /* "TTSTRDS1" */
+struct ttst_stfw_threads_header {
+  uint64_t magic;
+  uint64_t count; /* then count x { uint64_t peer_tp, self_tp }, then count
+                     frames blocks (ttst_stfw_frames_header and its frames), one
+                     per pair in the same order: those threads' stack roots */
+};
+
 #define TTST_STFW_F_VERBOSE 0x1u /* reserved, no effect yet: no supervisor sets it and the
                                     engine writes no per-object lines */
 

@@ -288,11 +288,16 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
       // The agent's per-phase cycles and CPU time (-v): where a slow transfer spent its time.
       const std::string line = first_line(out.output);
       spdlog::debug("{} transfer figures: copy_cycles={} index_cycles={} type_cycles={} map_cycles={} write_cycles={} "
-                    "cpu_ns={}",
+                    "cpu_ns={} frame_roots={}",
                     dir, figure(line, "copy_cycles"), figure(line, "index_cycles"), figure(line, "type_cycles"),
-                    figure(line, "map_cycles"), figure(line, "write_cycles"), figure(line, "cpu_ns"));
+                    figure(line, "map_cycles"), figure(line, "write_cycles"), figure(line, "cpu_ns"),
+                    figure(line, "frame_roots"));
       // F's registers and stack against what the transfer superseded (future_frames.h).
-      if (!t.backward) settle_future_frames(*t.thread, parse_superseded(out.output));
+      if (!t.backward) {
+        const std::vector<SupersededObject> superseded = parse_superseded(out.output);
+        settle_future_frames(*t.thread, superseded);
+        for (inject::Task* other : t.other_threads) settle_future_frames(*other, superseded);
+      }
       return done;
     }
     case inject::AgentOutcome::Kind::kCrashed: {

@@ -35,6 +35,7 @@ struct TransferRequest {
   std::chrono::milliseconds budget{0};
   std::span<const uint8_t> plugin;  // --xfer: the user's transfer plugin (an ELF), else empty
   std::vector<uint8_t> frames;  // the agent's input: the threads' frames (past_frames.h), may be empty
+  std::vector<inject::Task*> other_threads;  // forward: F's other threads, stopped (issue 19): their registers and stacks settled too
 };
 
 // Runs the transfer; returns its counters, or ends the transaction (rollback() or

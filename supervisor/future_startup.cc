@@ -160,20 +160,23 @@ Crash describe_future_crash(inject::ChildProcess& future, const Executable& v2, 
 }
 
 void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, const StartupBudget& budget,
-                                std::string& stderr_tail, StartupAdoption& adoption, StartupFiles& files) {
+                                std::string& stderr_tail, StartupAdoption& adoption, StartupFiles& files,
+                                FutureThreads* threads) {
   std::optional<Fault> crash;
   auto on_signal = [&](const inject::Stop& s) {
     if (sys::is_crash_signal(s.sig) && !crash) crash = describe_fault(f, v2, s.sig);
   };
   StderrTail tail(f.pid(), stderr_tail);
-  std::optional<inject::Stop> s = f.task().run_to_syscall(
-      [&](const user_regs_struct& r) {
-        tail.observe(r);
-        adoption.observe(f.task());
-        files.observe(f.task());
-        return quiesce::at_any_marker(r);
-      },
-      budget.left, on_signal);
+  auto done = [&](const user_regs_struct& r) {
+    tail.observe(r);
+    adoption.observe(f.task());
+    files.observe(f.task());
+    return quiesce::at_any_marker(r);
+  };
+  // With `threads` (issue 19), the threads v2's start-up creates are traced and run
+  // to their own markers too (future_threads.h).
+  std::optional<inject::Stop> s = threads ? threads->run(f.task(), done, budget.left, on_signal)
+                                          : f.task().run_to_syscall(done, budget.left, on_signal);
   if (!s) {
     const std::string what = doing(f.pid());
     if (budget.left < budget.total / 2)

@@ -22,6 +22,7 @@
 
 #include "inject/process_factory.h"
 #include "supervisor/executable.h"
+#include "supervisor/future_threads.h"
 #include "supervisor/startup_adoption.h"
 #include "supervisor/startup_files.h"
 
@@ -38,8 +39,11 @@ struct StartupBudget {
 // also when the transaction ends here. `adoption` sees every syscall stop of F
 // (startup_adoption.h: v2's start-up re-creating P's listening sockets), then
 // `files` (startup_files.h: its file-system side effects and processes).
+// `threads` (may be null: v2's threads untraced, as before issue 19) receives the
+// threads v2's start-up creates, each run to its update point (future_threads.h).
 void run_future_to_update_point(inject::ChildProcess& future, const Executable& v2, const StartupBudget& budget,
-                                std::string& stderr_tail, StartupAdoption& adoption, StartupFiles& files);
+                                std::string& stderr_tail, StartupAdoption& adoption, StartupFiles& files,
+                                FutureThreads* threads = nullptr);
 
 // F in the signal-delivery stop of the fatal signal `sig`: where it is (signal,
 // fault address, instruction, function+offset or library+offset and the innermost

@@ -223,17 +223,17 @@ TEST_CASE("refused: a target not built with ttst-cc") {
   end(plain);
 }
 
-TEST_CASE("refused after quiescence: a multi-threaded target, its transfer not supported yet") {
-  // qprog updated to itself: the plan passes, both threads are quiesced, then the
-  // transfer of several threads is refused, naming each (issue 19, first stage).
+TEST_CASE("a multi-threaded target: every thread quiesced, paired with v2's and the update validated") {
+  // qprog updated to itself: both threads are quiesced, F's two threads reach their
+  // update points and pair with P's by start function (issue 19, second stage);
+  // --validate-only passes and leaves P running.
   pid_t mt = spawn_ready({"tests/programs/runtime/qprog", "mt"});
-  Run r = supervise(pid_args(mt, "tests/programs/runtime/qprog"));
-  check_refused(r);
-  const std::string said = r.report["message"].get<std::string>();
-  CHECK_MESSAGE(said.find("threads: quiescence reached, transfer of 2 threads not supported yet") != std::string::npos, said);
-  CHECK_MESSAGE(said.find("thread " + std::to_string(mt) + " (main)") != std::string::npos, said);
-  CHECK_MESSAGE(said.find(" (worker_loop) ") != std::string::npos, said);
+  Run r = supervise(pid_args(mt, "tests/programs/runtime/qprog") + " --validate-only");
+  CHECK_MESSAGE(r.status == 0, r.err);
+  CHECK(r.report["reason"] == "validate_only");
+  CHECK_MESSAGE(r.err.find("ttst-supervise: validated: ") != std::string::npos, r.err);
   CHECK(kill(mt, 0) == 0);
+  CHECK(!traced(mt));
   end(mt);
 }
 

@@ -48,6 +48,7 @@
 #include "inject/sys/atomic_file.h"
 #include "supervisor/agent_transfer.h"
 #include "supervisor/future_startup.h"
+#include "supervisor/future_threads.h"
 #include "supervisor/grace_period.h"
 #include "supervisor/past_children.h"
 #include "supervisor/past_end.h"
@@ -65,6 +66,7 @@
 #include "supervisor/state_model_adapter.h"
 #include "supervisor/stdio_flush.h"
 #include "supervisor/test_hooks.h"
+#include "supervisor/thread_pairs.h"
 #include "supervisor/transaction_end.h"
 
 namespace ttst::supervisor {
@@ -169,6 +171,16 @@ std::string unvalidated_note(const std::vector<Transfer>& transfers) {
   return list.empty() ? "" : "; not validated (the transfer plugin has no backward function for them): " + list;
 }
 
+// Issue 19: how the threads were paired, and those v2 added (thread_pairs.h).
+std::string threads_note(const std::optional<ThreadPairing>& p) {
+  if (!p) return "";
+  std::string m = "; " + std::to_string(p->pairs.size()) + " thread(s) paired by start function and creation order";
+  for (size_t j : p->added)
+    m += "; v2 added " + thread_name(ThreadInfo{p->future[j].tid, p->future[j].start, "", 0, 0}) +
+         ", which keeps its start-up state";
+  return m;
+}
+
 std::string commit_message(pid_t past, const std::string& v2, pid_t future, const CommitNotes& n) {
   std::string m = "updated pid " + std::to_string(past) + " to " + v2 + ": now serving as pid " + std::to_string(future);
   if (n.flushed.bytes)
@@ -207,7 +219,6 @@ class Transaction {
   // state P has at its second stop; false when the transfer must run in the stop.
   bool precopy();
   void drive_past(const quiesce::Verdict& verdict);
-  void refuse_threads();
   void create();
   void startup();
   void forward();
@@ -271,6 +282,14 @@ class Transaction {
   std::vector<inject::ChildProcess> ended_;  // S and K, killed, reaped when the transaction ends
   inject::LoadBias past_bias_, future_bias_;
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
+  // Issue 19: F's own threads (future_threads.h), P's and F's paired (thread_pairs.h),
+  // and the registers of P's other threads while a grace period may resume P.
+  std::optional<FutureThreads> future_threads_;
+  std::optional<ThreadPairing> thread_pairs_;
+  std::vector<std::pair<pid_t, user_regs_struct>> undoomed_others_;
+  void pair_threads_of_both();
+  void doom_past_threads();
+  void undoom_past_threads();
 };
 
 void Transaction::begin(const std::string& phase) {
@@ -354,7 +373,6 @@ void Transaction::seize_past() {
   past_bias_ = v1.bias_in(o_.pid);
   past_runtime_.emplace(o_.pid, v1.runtime_block() + past_bias_);
   if (!verdict.quiescent) drive_past(verdict);
-  if (past_->threads().size() > 1) refuse_threads();
 }
 
 // The stop protocol (ttst_abi.h §4): one thread, or every busy thread of several
@@ -379,20 +397,60 @@ void Transaction::drive_past(const quiesce::Verdict& verdict) {
   }
 }
 
-// P quiescent with several threads: the transfers move one thread's context (R and
-// F are single-threaded forks of P's main thread; TLS blocks, other stacks'
-// roots and F's own threads are not handled yet, issue 19), so the attempt ends
-// here, after quiescence, P released with every thread where it was.
-void Transaction::refuse_threads() {
-  const quiesce::Verdict now = quiesce::classify(*past_, inputs_->v1.update_points());
-  std::string names;
-  for (const quiesce::ThreadVerdict& t : now.threads)
-    names += (names.empty() ? "" : ", ") + quiesce::thread_label(t) + " " + quiesce::state_name(t.state) +
-             (t.function.empty() ? "" : " in " + t.function);
-  refuse(Reason::kBadInput,
-         "threads: quiescence reached, transfer of " + std::to_string(now.threads.size()) +
-             " threads not supported yet: " + names,
-         "update a single-threaded build of the program, or wait for the multi-threaded release (issue 19)");
+// Issue 19: F's threads each at its update point (else rolled back naming them),
+// then paired with P's (thread_pairs.h); a thread of P that v2 drops refuses.
+void Transaction::pair_threads_of_both() {
+  const std::string left = future_threads_->stragglers(inputs_->v2.update_points());
+  if (!left.empty())
+    rollback(Reason::kNoUpdatePoint, "threads of the new version did not reach an update point during its start-up: " + left,
+             "check that every thread v2 starts reaches the TTST_UPDATE_POINT() of its loop (or a blocking call "
+             "written there), or raise --timeout; the old version keeps serving");
+  if (!past_) {  // the pre-copy round (P single-threaded, serving): pairing reads P's threads
+    if (future_threads_->threads().empty()) return;
+    rollback(Reason::kBadInput, "pre-copy: the new version starts threads, which are paired with the old version's "
+             "while it is stopped; not supported during the pre-copy round yet",
+             "update without --precopy; the old version keeps serving");
+  }
+  if (past_->threads().size() == 1 && future_threads_->threads().empty()) return;
+  std::deque<inject::Task*> p, f{&future_->task()};
+  for (inject::Task& t : past_->threads()) p.push_back(&t);
+  for (inject::Task& t : future_threads_->threads())
+    if (t.attached()) f.push_back(&t);
+  const quiesce::Verdict pv = quiesce::classify(o_.pid, p, inputs_->v1.update_points());
+  const quiesce::Verdict fv = quiesce::classify(future_->pid(), f, inputs_->v2.update_points());
+  thread_pairs_ = pair_threads(describe_threads(o_.pid, p, pv), describe_threads(future_->pid(), f, fv));
+  for (const auto& [i, j] : thread_pairs_->pairs)
+    spdlog::debug("threads: {} paired with {}", thread_name(thread_pairs_->past[i]), thread_name(thread_pairs_->future[j]));
+  std::string dropped;
+  for (size_t i : thread_pairs_->dropped) dropped += (dropped.empty() ? "" : "; ") + thread_name(thread_pairs_->past[i]);
+  if (!dropped.empty())
+    refuse(Reason::kBadInput,
+           "threads: the new version starts no counterpart (same start function, same creation order) for " +
+               dropped + ": its thread-local state and what its stack holds would be lost",
+           "make v2 start the same threads (a thread v2 adds is fine), or update when that thread has ended");
+}
+
+// Every thread of P but its main one (doom() aims that one) aimed at exit_group,
+// their registers kept while a grace period may resume P.
+void Transaction::doom_past_threads() {
+  for (inject::Task& t : past_->threads()) {
+    if (t.tid() == o_.pid) continue;
+    if (o_.grace.count() > 0) undoomed_others_.emplace_back(t.tid(), t.get_regs());
+    doom(t);
+  }
+}
+
+void Transaction::undoom_past_threads() {
+  for (const auto& [tid, regs] : undoomed_others_)
+    for (inject::Task& t : past_->threads())
+      if (t.tid() == tid) {
+        try {
+          t.set_regs(regs);
+        } catch (const std::exception& e) {
+          spdlog::error("could not put back the registers of thread {} of pid {}: {}", tid, o_.pid, e.what());
+        }
+      }
+  undoomed_others_.clear();
 }
 
 // create: F, v2 exec'd from a fork of P with P's argv, environment and descriptors.
@@ -418,10 +476,12 @@ void Transaction::startup() {
   begin("startup");
   adoption_.emplace(future_->pid(), rep_.startup_actions);
   files_.emplace(future_->pid(), o_.pid, rep_.startup_actions);
+  future_threads_.emplace(future_->pid());
   run_future_to_update_point(*future_, inputs_->v2, StartupBudget{deadline_.left(), o_.timeout}, rep_.startup_stderr,
-                             *adoption_, *files_);
+                             *adoption_, *files_, &*future_threads_);
   future_bias_ = inputs_->v2.bias_in(future_->pid());
   future_runtime_.emplace(future_->pid(), inputs_->v2.runtime_block() + future_bias_);
+  pair_threads_of_both();
 }
 
 // forward: the agent in F transfers P's state into F (agent_transfer.h).
@@ -438,6 +498,12 @@ void Transaction::forward() {
   t.plugin = plugin_;
   // The roots on the stack: P's frames and F's own at their update points.
   t.frames = frames_input({source_pid(), source_regs()}, {future_->pid(), future_->task().get_regs()});
+  if (thread_pairs_) {  // the other threads' thread-local blocks (thread_pairs.h)
+    const std::vector<uint8_t> more = threads_input(*thread_pairs_, false, o_.pid, future_->pid());
+    t.frames.insert(t.frames.end(), more.begin(), more.end());
+  }
+  for (inject::Task& other : future_threads_->threads())
+    if (other.attached()) t.other_threads.push_back(&other);  // their registers and stacks settled too
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
   rep_.past_library_fds = rep_.transfers.back().past_library_fds;  // closed in F at the commit
 }
@@ -466,6 +532,10 @@ void Transaction::backward() {
   // F's frames after the forward transfer (its locals point at the transferred
   // objects) and R's, which are P's: P's registers over R's equal memory.
   t.frames = frames_input({future_->pid(), future_->task().get_regs()}, {source_pid(), source_regs()});
+  if (thread_pairs_) {  // the other threads' thread-local blocks, back into R's copies of P's
+    const std::vector<uint8_t> more = threads_input(*thread_pairs_, true, o_.pid, future_->pid());
+    t.frames.insert(t.frames.end(), more.begin(), more.end());
+  }
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
 }
 
@@ -502,7 +572,11 @@ std::vector<diff::IgnoredRange> Transaction::rseq_fields() {
 // caller runs the transfer in the stop as without pre-copy.
 bool Transaction::precopy() {
   rep_.precopy.emplace();
-  if (std::string why = precopy_obstacle(o_.pid); !why.empty()) {
+  std::string why = precopy_obstacle(o_.pid);
+  // Threads: the pairing and their thread-local blocks are read from P itself
+  // (thread_pairs.h), which serves during the round: not with pre-copy yet.
+  if (why.empty() && past_->threads().size() > 1) why = "the program has several threads";
+  if (!why.empty()) {
     rep_.precopy->verdict = "not_used";
     rep_.precopy->detail = why + ": the transfer runs with the program stopped";
     return false;
@@ -613,7 +687,7 @@ void Transaction::validate() {
     rollback(Reason::kTimeout, "the update took longer than --timeout", "raise --timeout");
   if (o_.validate_only) {
     std::string m = "validation passed: the update would commit (rolled back as --validate-only asks)" +
-                    unvalidated_note(rep_.transfers);
+                    unvalidated_note(rep_.transfers) + threads_note(thread_pairs_);
     if (auto left = children_of(o_.pid); !left.empty())  // past_children.h
       m += "; the program has a child process now (pid " + std::to_string(left.front().pid) + ", " +
            left.front().command + "): an update waits for it to end and is refused if it does not";
@@ -642,8 +716,10 @@ void Transaction::commit() {
   future_runtime_->set_past_pid(o_.pid);
   commit_step("commit.past_pid");
   future_->task().set_options(inject::options_child() & ~unsigned{PTRACE_O_EXITKILL});
+  future_threads_->set_options(inject::options_child() & ~unsigned{PTRACE_O_EXITKILL});
   commit_step("commit.unleashed");
   if (o_.grace.count() > 0) undoomed_ = past_->main_thread().get_regs();
+  doom_past_threads();  // every thread of P, so that none runs an instant beside F
   doom(past_->main_thread());
   commit_step("commit.past_doomed");
   reversed_.reset();  // killed: the diff is done
@@ -661,6 +737,7 @@ void Transaction::commit() {
     files_->apply_at_commit(future_->task(), rep_.past_library_fds);
     commit_step("commit.flushed");
     future_runtime_->set_flags(0, 0);
+    future_threads_->release();  // F's threads at their markers go on (flags cleared first)
     future_->release();
     served_again();
     future_.reset();
@@ -673,6 +750,7 @@ void Transaction::commit() {
   notes.signals = &rep_.pending_signals;
   PastEnd past_end(o_.pid);  // past_end.h: P gone (reaped, or said) before "committed"
   ::kill(o_.pid, SIGKILL);
+  reap_killed_threads(*past_, milliseconds(2000));  // its other threads' ends, ours to wait for
   past_->release();
   notes.past_state = past_end.wait(milliseconds(2000), milliseconds(100));
   if (!o_.pidfile.empty()) {
@@ -686,7 +764,8 @@ void Transaction::commit() {
   rep_.outcome = Outcome::kCommitted;
   rep_.reason = Reason::kNone;
   rep_.new_pid = fpid;
-  rep_.message = commit_message(o_.pid, inputs_->v2.path(), fpid, notes) + unvalidated_note(rep_.transfers);
+  rep_.message = commit_message(o_.pid, inputs_->v2.path(), fpid, notes) + unvalidated_note(rep_.transfers) +
+                 threads_note(thread_pairs_);
   rep_.advice = "nothing to do";
 }
 
@@ -702,6 +781,7 @@ void Transaction::commit_with_grace(CommitNotes& notes) {
   // in the period (supervisor/README.md, "Grace period").
   files_->apply_at_commit(future_->task(), rep_.past_library_fds);
   future_runtime_->set_flags(0, 0);
+  future_threads_->release();  // F's other threads serve untraced; its main one is watched
   commit_step("commit.released");
   phases_.start("grace");
   GraceRequest q;
@@ -738,6 +818,7 @@ void Transaction::rollback_after_commit(const GraceVerdict& v, std::optional<inj
   if (hung) hung->main_thread().set_options(inject::options_child());
   past_->main_thread().set_regs(*undoomed_);
   undoomed_.reset();
+  undoom_past_threads();
   if (hung) {
     ::kill(fpid, SIGKILL);
     for (auto s = hung->main_thread().wait_for(milliseconds(5000)); s && s->alive();)
@@ -792,7 +873,9 @@ void Transaction::end(const TransactionEnd& e) {
 // rollback: F and R killed, P released untouched.
 void Transaction::rollback_created() {
   phases_.start("rollback");
+  future_threads_.reset();  // F killed, its traced threads reaped (so its end can be waited for)
   future_.reset();
+  undoom_past_threads();
   if (undoomed_ && past_) {  // an error during the grace period: F is gone, P resumes
     try {
       past_->main_thread().set_regs(*undoomed_);

@@ -321,6 +321,69 @@ int64_t locate_libraries(TransferSetup& setup, uint64_t* peer_exe, uint64_t* sel
   return TTST_STFW_STATUS_OK;
 }
 
+// Forward: the stacks of this process's other threads (issue 19), from the frames
+// block of each pair that follows the thread pointers (frame 0's rsp of this
+// process's side) to the end of the mapping holding it; remapped like our own.
+void locate_other_stacks(TransferSetup& setup, const uint8_t* in, uint64_t size, uint64_t count) {
+  uint64_t* stacks = static_cast<uint64_t*>(agent_alloc(16 * (count + 1), 16));
+  if (!stacks) return;
+  long error = 0;
+  const char* text = ttst::stfw::read_maps(0, &error);
+  uint64_t n = 0, at = 0;
+  for (uint64_t k = 0; k < count && text; ++k) {
+    ttst_stfw_frames_header fh;
+    if (at + sizeof fh > size) break;
+    __builtin_memcpy(&fh, in + at, sizeof fh);
+    if (fh.magic != TTST_STFW_FRAMES_MAGIC || fh.peer_count > 64 || fh.self_count > 64) break;
+    const uint64_t used = sizeof fh + (uint64_t(fh.peer_count) + fh.self_count) * sizeof(ttst_stfw_frame);
+    if (at + used > size) break;
+    if (fh.self_count) {
+      ttst_stfw_frame f0;
+      __builtin_memcpy(&f0, in + at + sizeof fh + fh.peer_count * sizeof(ttst_stfw_frame), sizeof f0);
+      ttst::stfw::MapsLine m;
+      for (const char* p = text; ttst::stfw::next_maps_line(p, &m);)
+        if (f0.reg[7] >= m.lo && f0.reg[7] < m.hi && m.readable && m.writable) {
+          stacks[2 * n] = f0.reg[7], stacks[2 * n + 1] = m.hi, ++n;
+          break;
+        }
+    }
+    at += used;
+  }
+  setup.cfg.thread_stacks = stacks, setup.cfg.thread_stack_count = n;
+}
+
+// The other threads' blocks (issue 19): the pairs of thread pointers the supervisor
+// appended to the input after the frames (stfw_task.h TTST_STFW_THREADS_MAGIC),
+// each turned into the pair of blocks as for the main threads; a pair whose block
+// is unreadable is left out (0), and its thread-local globals are not transferred.
+template <typename Word>
+void locate_other_threads(TransferSetup& setup, Word& peer_word) {
+  const uint8_t* in = setup.cfg.frames;
+  uint64_t size = setup.cfg.frames_size, at = 0;
+  if (!in || size < sizeof(ttst_stfw_frames_header)) return;
+  ttst_stfw_frames_header fh;
+  __builtin_memcpy(&fh, in, sizeof fh);
+  if (fh.magic != TTST_STFW_FRAMES_MAGIC || fh.peer_count > 64 || fh.self_count > 64) return;
+  at = sizeof fh + (uint64_t(fh.peer_count) + fh.self_count) * sizeof(ttst_stfw_frame);
+  ttst_stfw_threads_header th;
+  if (at + sizeof th > size) return;
+  __builtin_memcpy(&th, in + at, sizeof th);
+  at += sizeof th;
+  if (th.magic != TTST_STFW_THREADS_MAGIC || th.count > 4096 || at + th.count * 16 > size) return;
+  uint64_t* blocks = static_cast<uint64_t*>(agent_alloc(16 * (th.count + 1), 16));
+  if (!blocks) return;
+  for (uint64_t k = 0; k < th.count; ++k) {
+    uint64_t tp[2];
+    __builtin_memcpy(tp, in + at + 16 * k, 16);
+    const uint64_t peer_dtv = tp[0] ? peer_word(tp[0] + 8) : 0;
+    blocks[2 * k] = peer_dtv ? peer_word(peer_dtv + 16) : 0;
+    const uint64_t self_dtv = tp[1] ? *reinterpret_cast<const uint64_t*>(tp[1] + 8) : 0;
+    blocks[2 * k + 1] = self_dtv ? *reinterpret_cast<const uint64_t*>(self_dtv + 16) : 0;
+  }
+  setup.cfg.thread_tls = blocks, setup.cfg.thread_tls_count = th.count;
+  if (!setup.backward) locate_other_stacks(setup, in + at + 16 * th.count, size - at - 16 * th.count, th.count);
+}
+
 // Thread-local globals: the executable's block (module 1) of each main thread,
 // from its thread control block (fs:0 -> tcb, tcb + 8 -> dtv, dtv[1] -> block;
 // glibc's x86-64 layout). The peer's are read from the copy.
@@ -342,6 +405,7 @@ void locate_thread_locals(TransferSetup& setup) {
   __asm__ volatile("mov %%fs:0, %0" : "=r"(self_tp));
   uint64_t self_dtv = *reinterpret_cast<const uint64_t*>(self_tp + 8);
   setup.cfg.dst_tls = self_dtv ? *reinterpret_cast<const uint64_t*>(self_dtv + 16) : 0;
+  locate_other_threads(setup, word);
 }
 
 // Forward: the data words of the epoll instances F inherited (epoll_rebuild.h).

@@ -100,6 +100,14 @@ struct Config {
   // Run-time start of the executable's thread-local block (the main thread's) in
   // the source and here; 0: thread-local globals are not transferred.
   uint64_t src_tls = 0, dst_tls = 0;
+  // The other threads' blocks (issue 19), by pairs of the source's thread and its
+  // counterpart here: thread_tls[2k] the source's block, thread_tls[2k+1] ours.
+  const uint64_t* thread_tls = nullptr;
+  uint64_t thread_tls_count = 0;
+  // Forward, optional: the other threads' stacks here ([2k, 2k+1): from each one's rsp
+  // to the end of its stack mapping), remapped like own_stack (engine_frames.cc).
+  const uint64_t* thread_stacks = nullptr;
+  uint64_t thread_stack_count = 0;
   // Forward, optional: words the kernel holds for the program (epoll registrations'
   // data, epoll_rebuild.h). Each that points into the state is translated into
   // kernel_out[i]; the others are copied.

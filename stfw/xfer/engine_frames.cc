@@ -33,7 +33,12 @@ const StartupObject* Engine::superseded_holding(uint64_t v) const {
 }
 
 void Engine::remap_own_frames() {
-  uint64_t lo = config_.own_stack_lo, hi = config_.own_stack_hi;
+  remap_stack(config_.own_stack_lo, config_.own_stack_hi, true);
+  for (uint64_t k = 0; k < config_.thread_stack_count && !failed(); ++k)  // issue 19: F's other threads
+    remap_stack(config_.thread_stacks[2 * k], config_.thread_stacks[2 * k + 1], false);
+}
+
+void Engine::remap_stack(uint64_t lo, uint64_t hi, bool own) {
   if (!lo || hi <= lo || startup_count_ == 0) return;
   uint64_t min = ~uint64_t{0}, max = 0;  // the superseded objects' extent: most words miss it
   for (uint64_t i = 0; i < startup_count_; ++i) {
@@ -55,7 +60,10 @@ void Engine::remap_own_frames() {
       continue;
     }
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
-    describe_stack_slot(at);
+    if (own)
+      describe_stack_slot(at);
+    else
+      message_.text("the future version's stack word at ").hex(at).text(" (a thread other than main)");
     message_.text(" holds ").hex(v).text(", a pointer to the future version's start-up object at ").hex(s->addr);
     message_.text(" (").number(s->size).text(" bytes) that the transfer replaced, and it has no unique counterpart (");
     message_.text(s->conflicting ? "the globals that pointed to it now point to different objects"

@@ -243,6 +243,7 @@ class Engine {
   bool resolve_annotations();
   bool allocate_table();
   void index_globals();
+  void index_global(uint32_t global, uint64_t src_tls, uint64_t dst_tls);  // one object (engine_index.cc)
   bool index_heap();
   static int add_heap_object(void* ctx, uint64_t addr, const ttst_heap_desc* desc);
   // The i-th object in the likely address order: globals, then the heap reversed.
@@ -367,6 +368,10 @@ class Engine {
 
   void walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
   void walk_union(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst);
+  // glibc's pthread locks in the state (engine_locks.cc, issue 19).
+  enum LockKind { kNoLock = 0, kMutexLock, kCondLock, kRwLock };
+  int lock_kind(const View& meta, uint32_t type) const;
+  void transfer_lock(int kind, const uint8_t* src, uint8_t* dst, uint64_t size);
   void limit_used(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
                   const uint8_t* struct_src);
   bool dead_or_unmapped(uint64_t v);
@@ -556,6 +561,7 @@ class Engine {
   // remapped to its counterpart (same offset); one without a unique counterpart is
   // refused (AMBIGUOUS) naming the frame. Run after the write, before the free.
   void remap_own_frames();
+  void remap_stack(uint64_t lo, uint64_t hi, bool own);  // own: the agent's thread's (named by its frames)
   // The superseded start-up object holding `v`, or nullptr.
   const struct StartupObject* superseded_holding(uint64_t v) const;
   // Names the stack slot `addr` in the message: the function whose frame holds it
@@ -588,6 +594,14 @@ class Engine {
                         uint64_t v, uint32_t marker);
   template <class Visit>
   void each_frame_root(Visit&& visit);
+  template <class Visit>
+  void each_frame_root_of(const void* frames, Visit& visit);  // one pair of threads' frames
+  // Issue 19: the frames being visited are another pair of threads' (not the main
+  // threads'); a local of F's there that would need superseding is refused
+  // (thread_roots.cc): only the main thread's stack and registers are remapped.
+  bool other_thread_frames_ = false;
+  void refuse_thread_local(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
+                           uint64_t own, uint64_t translated);
   bool frame_local_value(const dwarfmeta::image::ImageFramePlace& p, const ttst_stfw_frame* frames, uint32_t count,
                          uint32_t k, bool self, uint64_t* value);
   bool renamed_local(const char* function, const char* src_name, const char* dst_name) const;

@@ -72,39 +72,51 @@ bool Engine::allocate_table() {
   }
   uint64_t live = 0;
   for (uint32_t stripe = 0; stripe < TTST_HEAP_STRIPES; ++stripe) live += runtime->stripes[stripe].live;
-  object_capacity_ = uint32_t(live + src_meta().global_count());
-  objects_ = alloc<Object>(live + src_meta().global_count());
+  object_capacity_ = uint32_t(live + src_meta().global_count() * (1 + config_.thread_tls_count));
+  objects_ = alloc<Object>(object_capacity_);
   return !failed();
 }
 
 // Every global of the source with an address (thread-local ones in the main
 // thread's block, when both blocks are known), paired with this version's by state
-// ID (or RENAMED_FROM), with its annotation's rule.
+// ID (or RENAMED_FROM), with its annotation's rule. Thread-local ones again in each
+// other pair of threads' blocks (Config::thread_tls, issue 19).
 void Engine::index_globals() {
   bool tls = config_.src_tls && config_.dst_tls;
   for (uint32_t i = 0; i < src_meta().global_count(); ++i) {
     const ImageGlobal& global = src_meta().global_at(i);
     if ((global.tls && !tls) || global.size == 0) continue;
-    // The runtime's own state (heap lists, flags) belongs to each process.
-    if (streq(src_meta().str(global.file), "ttst_runtime.c")) continue;
-    Object& o = objects_[object_count_++];
-    zero(&o, sizeof o);
-    o.addr = global.addr + (global.tls ? config_.src_tls : config_.src_bias), o.size = global.size;
-    o.src_type = global.type, o.src_global = i, o.dst_global = 0xffffffffu;
-    o.flags = kGlobal | (global.readonly ? kReadonly : 0);
-    const char* id = src_meta().str(global.id);
-    const char* renamed = config_.backward ? annotations_.older_id(id) : annotations_.newer_id(id);
-    const ImageGlobal* counterpart = dst_meta().global(renamed ? renamed : id);
-    Rule rule = annotations_.global_rule(id);
-    if (rule == kRuleDefault && counterpart) rule = annotations_.global_rule(dst_meta().str(counterpart->id));
-    o.flags |= uint32_t(rule) << kRuleShift;
-    if (counterpart && counterpart->tls == global.tls) {
-      o.dst_global = uint32_t(counterpart - &dst_meta().global_at(0));
-      o.dst_type = counterpart->type, o.dst_size = counterpart->size;
-      o.dst_addr = counterpart->addr + (counterpart->tls ? config_.dst_tls : config_.dst_bias);
-    }
+    index_global(i, config_.src_tls, config_.dst_tls);
+  }
+  for (uint64_t k = 0; k < config_.thread_tls_count; ++k) {
+    const uint64_t src_block = config_.thread_tls[2 * k], dst_block = config_.thread_tls[2 * k + 1];
+    if (!src_block || !dst_block) continue;
+    for (uint32_t i = 0; i < src_meta().global_count(); ++i)
+      if (src_meta().global_at(i).tls && src_meta().global_at(i).size) index_global(i, src_block, dst_block);
   }
   global_count_ = object_count_;
+}
+
+void Engine::index_global(uint32_t i, uint64_t src_tls, uint64_t dst_tls) {
+  const ImageGlobal& global = src_meta().global_at(i);
+  // The runtime's own state (heap lists, flags) belongs to each process.
+  if (streq(src_meta().str(global.file), "ttst_runtime.c")) return;
+  Object& o = objects_[object_count_++];
+  zero(&o, sizeof o);
+  o.addr = global.addr + (global.tls ? src_tls : config_.src_bias), o.size = global.size;
+  o.src_type = global.type, o.src_global = i, o.dst_global = 0xffffffffu;
+  o.flags = kGlobal | (global.readonly ? kReadonly : 0);
+  const char* id = src_meta().str(global.id);
+  const char* renamed = config_.backward ? annotations_.older_id(id) : annotations_.newer_id(id);
+  const ImageGlobal* counterpart = dst_meta().global(renamed ? renamed : id);
+  Rule rule = annotations_.global_rule(id);
+  if (rule == kRuleDefault && counterpart) rule = annotations_.global_rule(dst_meta().str(counterpart->id));
+  o.flags |= uint32_t(rule) << kRuleShift;
+  if (counterpart && counterpart->tls == global.tls) {
+    o.dst_global = uint32_t(counterpart - &dst_meta().global_at(0));
+    o.dst_type = counterpart->type, o.dst_size = counterpart->size;
+    o.dst_addr = counterpart->addr + (counterpart->tls ? dst_tls : config_.dst_bias);
+  }
 }
 
 // The source's heap objects from its descriptors (ttst_heap_walk over the copy).

@@ -58,6 +58,8 @@ void Engine::walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint
       zero(dst, src_ty.size);
     return;
   }
+  if (const int lock = lock_kind(src_meta(), src_type); lock && lock == lock_kind(dst_meta(), dst_type))
+    return transfer_lock(lock, src, dst, src_ty.size);  // pthread locks (engine_locks.cc)
   if (src_ty.kind == kUnion || dst_ty.kind == kUnion) return walk_union(src_type, dst_type, src, dst);
   if (src_ty.kind != dst_ty.kind && !(src_ty.kind == kEnum && dst_ty.kind == kBase) &&
       !(src_ty.kind == kBase && dst_ty.kind == kEnum))

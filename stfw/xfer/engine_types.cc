@@ -111,7 +111,8 @@ bool Engine::same_flat(uint32_t src_type, uint32_t dst_type, int depth) {
   }
   const ImageType& src_ty = src_meta().type(src_type);
   const ImageType& dst_ty = dst_meta().type(dst_type);
-  bool result = src_ty.kind == dst_ty.kind && src_ty.size == dst_ty.size && !has_pointer(src_type);
+  bool result = src_ty.kind == dst_ty.kind && src_ty.size == dst_ty.size && !has_pointer(src_type) &&
+                !lock_kind(src_meta(), src_type);  // a pthread lock is never bytes (engine_locks.cc)
   if (result) {
     if (src_ty.kind == kBase)
       result = src_ty.encoding == dst_ty.encoding;

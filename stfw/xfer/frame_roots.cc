@@ -32,16 +32,36 @@ struct Frames {
   uint32_t peer_count = 0, self_count = 0;
 };
 
-bool parse_frames(const Config& config, Frames& f) {
-  if (!config.frames || config.frames_size < sizeof(ttst_stfw_frames_header)) return false;
+// One frames block at `in` (size bytes left); *used: its length.
+bool parse_frames_at(const uint8_t* in, uint64_t size, Frames& f, uint64_t* used) {
+  if (!in || size < sizeof(ttst_stfw_frames_header)) return false;
   ttst_stfw_frames_header h;
-  copy(&h, config.frames, sizeof h);
+  copy(&h, in, sizeof h);
   if (h.magic != TTST_STFW_FRAMES_MAGIC || h.peer_count > 64 || h.self_count > 64) return false;
-  if (config.frames_size < sizeof h + (uint64_t(h.peer_count) + h.self_count) * sizeof(ttst_stfw_frame)) return false;
-  f.peer = reinterpret_cast<const ttst_stfw_frame*>(config.frames + sizeof h);
+  *used = sizeof h + (uint64_t(h.peer_count) + h.self_count) * sizeof(ttst_stfw_frame);
+  if (size < *used) return false;
+  f.peer = reinterpret_cast<const ttst_stfw_frame*>(in + sizeof h);
   f.self = f.peer + h.peer_count;
   f.peer_count = h.peer_count, f.self_count = h.self_count;
   return true;
+}
+
+// Every frames block of the input: the main threads', then (issue 19, after the
+// threads block, stfw_task.h TTST_STFW_THREADS_MAGIC) one per other pair of threads.
+// fn(frames, main) for each; stops when fn returns false.
+template <class Fn>
+void for_each_frames(const Config& config, Fn&& fn) {
+  Frames f;
+  uint64_t used = 0;
+  if (!parse_frames_at(config.frames, config.frames_size, f, &used) || !fn(f, true)) return;
+  uint64_t at = used;
+  ttst_stfw_threads_header th;
+  if (at + sizeof th > config.frames_size) return;
+  copy(&th, config.frames + at, sizeof th);
+  if (th.magic != TTST_STFW_THREADS_MAGIC || th.count > 4096) return;
+  at += sizeof th + 16 * th.count;
+  for (uint64_t k = 0; k < th.count && at < config.frames_size; ++k, at += used)
+    if (!parse_frames_at(config.frames + at, config.frames_size - at, f, &used) || !fn(f, false)) return;
 }
 
 // The program function a frame runs (not the runtime's: its frames hold no state),
@@ -146,8 +166,17 @@ const ImageFramePlace* Engine::paired_local(const ImageFramePlace& p, const Imag
 // pointer-typed local of the source's frames whose value is known.
 template <class Visit>
 void Engine::each_frame_root(Visit&& visit) {
-  Frames fr;
-  if (!parse_frames(config_, fr)) return;
+  for_each_frames(config_, [&](const Frames& fr, bool main) {
+    other_thread_frames_ = !main;
+    each_frame_root_of(&fr, visit);
+    return !failed();
+  });
+  other_thread_frames_ = false;
+}
+
+template <class Visit>
+void Engine::each_frame_root_of(const void* frames, Visit& visit) {
+  const Frames& fr = *static_cast<const Frames*>(frames);
   for (uint32_t k = 0; k < fr.peer_count && !failed(); ++k) {
     uint64_t at = 0;
     const ImageFunction* f = frame_function(src_meta(), config_.src_bias, fr.peer, k, &at);
@@ -248,6 +277,8 @@ void Engine::settle_frame_roots() {
     if (index < 0 || (objects_[index].flags & kFromLibrary)) return;
     uint64_t t = 0;
     if (!translate(v, &t)) return;
+    if (!config_.backward && other_thread_frames_ && t != w && !config_.thread_stack_count)
+      return refuse_thread_local(f, p, w, t);  // that thread's stack would not be remapped (thread_roots.cc)
     if (!config_.backward) return supersede(w, t);
     if (t == w) return;
     fail(TTST_STFW_STATUS_INVARIANT, "invariant: the local '").text(src_meta().str(p.name));

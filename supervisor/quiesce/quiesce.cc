@@ -11,6 +11,7 @@
 #include <cstring>
 #include <span>
 #include <stdexcept>
+#include <deque>
 #include <optional>
 #include <thread>
 
@@ -342,22 +343,29 @@ inject::LoadBias load_bias(pid_t pid, const UpdatePointMap& map) {
 }
 
 Verdict classify(inject::SeizedProcess& p, const UpdatePointMap& map) {
-  const inject::LoadBias bias = load_bias(p.pid(), map);
+  std::deque<inject::Task*> threads;
+  for (inject::Task& t : p.threads()) threads.push_back(&t);
+  return classify(p.pid(), threads, map);
+}
+
+Verdict classify(pid_t pid, const std::deque<inject::Task*>& threads, const UpdatePointMap& map) {
+  const inject::LoadBias bias = load_bias(pid, map);
   const inject::RemoteAddr rt = map.runtime_symbol().is_null() ? inject::RemoteAddr() : map.runtime_symbol() + bias;
   Verdict rep;
   rep.quiescent = true;
   std::optional<Unwinder> unwinder;  // for the start functions of threads other than main
-  for (inject::Task& t : p.threads()) {
-    ThreadVerdict r = classify_thread(t, p.pid(), map, bias, rt);
-    if (t.tid() == p.pid()) {
+  for (inject::Task* tp : threads) {
+    inject::Task& t = *tp;
+    ThreadVerdict r = classify_thread(t, pid, map, bias, rt);
+    if (t.tid() == pid) {
       r.start = "main";
     } else {
-      if (!unwinder) unwinder.emplace(p.pid());
+      if (!unwinder) unwinder.emplace(pid);
       r.start = start_function(*unwinder, t, map, bias);
     }
     if (r.state != ThreadState::kQuiescent && r.state != ThreadState::kAtUpdatePoint && rep.quiescent) {
       rep.quiescent = false;
-      rep.message = (p.threads().size() > 1 ? thread_label(r) : "thread " + std::to_string(r.tid)) + " is " +
+      rep.message = (threads.size() > 1 ? thread_label(r) : "thread " + std::to_string(r.tid)) + " is " +
                     state_name(r.state) + ": " + r.where +
                     (r.state == ThreadState::kBlocked ? " (no update point there)" : "");
     }

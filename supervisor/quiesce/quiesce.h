@@ -98,6 +98,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -150,6 +151,8 @@ bool at_any_marker(const user_regs_struct& r);
 
 // The rule, for every thread of a seized process.
 Verdict classify(inject::SeizedProcess& process, const UpdatePointMap& map);
+// The same rule for some stopped threads of process `pid` (F's own threads, issue 19).
+Verdict classify(pid_t pid, const std::deque<inject::Task*>& threads, const UpdatePointMap& map);
 
 // The probe: seize, classify, release. Throws std::runtime_error (one line) when
 // the process cannot be traced (gone, permission, already traced).

@@ -14,6 +14,7 @@
 
 static int loop_argc;
 static char **loop_argv;
+TTST_NO_TRANSFER(loop_argv); /* the process's argv array (on its first stack): v2 has its own, equal */
 
 static void *loop_thread(void *arg) {
   (void)arg;

@@ -11,8 +11,10 @@
  * Every system call that returns EINTR is counted (`eintr`): an update that does
  * not commit must leave it 0.
  *
- *   threads [busy|main_exits]  prints "READY pid=P port=N" once every thread runs
- *                       (main_exits: then the main thread ends, pthread_exit)
+ *   threads [busy|main_exits|hold]  prints "READY pid=P port=N" once every thread runs
+ *                       (main_exits: then the main thread ends, pthread_exit;
+ *                       hold: the main thread holds `held_mu` for ever, so a lock
+ *                       is held at quiescence)
  * Requests (one line each, one reply line):
  *   GET            "VAL worker=W served=S ticks=T jobs=J eintr=E"
  *   JOB            posts a job to the job thread; "OK"
@@ -22,8 +24,15 @@
  *                  (extra_main: a nanosleep loop with its update point), "SHORT"
  *                  a thread that ends at once (threads created mid-update)
  *   TIDS           "TIDS main=P w0=.. w1=.. timer=.. jobs=.. extra=.." (0: none)
+ *   STATS          (v2) "STATS reports=R" from the thread v2 adds
  * Each worker's state is a per-thread struct (`struct worker`), in v2 of issue 19
- * its layout changes. */
+ * its layout changes; each thread counts what it did in a thread-local variable
+ * (`tls_count`: requests for a worker, ticks for the timer, jobs for the job
+ * thread), reported by GET ("tls=N" of the worker serving it) and TLS. v2 starts
+ * one more thread (stats_main, a nanosleep loop with its update point).
+ * Updated (ttst_is_updating()), v2's start-up skips what it inherits: the listening
+ * socket and each worker's pipe and epoll instance (transferred in `workers` and
+ * `listen_fd`), and the READY line. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -55,12 +64,19 @@ struct worker {
 
 static struct worker workers[NWORKERS];
 static volatile long ticks, jobs_done, eintr;
+static volatile long boxed; /* the timer's count kept in a heap object only its local holds */
 static volatile int busy_timer;
 static pid_t timer_tid, jobs_tid, extra_tid;
 static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t job_cv = PTHREAD_COND_INITIALIZER;
 static int jobs_pending;
 static int started;  /* threads running, under job_mu */
+static int listen_fd;
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER; /* "hold": locked by main for ever */
+static __thread long tls_count; /* per thread: what this thread did (issue 19: TLS) */
+#if THREADS_VERSION >= 2
+static volatile long stats_reports;
+#endif
 
 static void count_eintr(long r) {
   if (r < 0 && errno == EINTR) __atomic_add_fetch(&eintr, 1, __ATOMIC_RELAXED);
@@ -120,9 +136,10 @@ __attribute__((noinline)) static int handle_request(struct worker *w, int fd) {
   line[n] = 0;
   char out[256];
   w->served++;
+  tls_count++;
   if (!strncmp(line, "GET", 3)) {
-    snprintf(out, sizeof out, "VAL worker=%d served=%ld ticks=%ld jobs=%ld eintr=%ld\n", w->id, w->served, ticks,
-             jobs_done, eintr);
+    snprintf(out, sizeof out, "VAL worker=%d served=%ld ticks=%ld jobs=%ld eintr=%ld tls=%ld boxed=%ld\n", w->id,
+             w->served, ticks, jobs_done, eintr, tls_count, boxed);
     reply(fd, out);
   } else if (!strncmp(line, "JOB", 3)) {
     pthread_mutex_lock(&job_mu);
@@ -132,6 +149,11 @@ __attribute__((noinline)) static int handle_request(struct worker *w, int fd) {
     reply(fd, "OK\n");
   } else if (!strncmp(line, "SLOW", 4)) {
     handle_slow(fd);
+#if THREADS_VERSION >= 2
+  } else if (!strncmp(line, "STATS", 5)) {
+    snprintf(out, sizeof out, "STATS reports=%ld\n", stats_reports);
+    reply(fd, out);
+#endif
   } else if (!strncmp(line, "TIDS", 4)) {
     snprintf(out, sizeof out, "TIDS main=%d w0=%d w1=%d timer=%d jobs=%d extra=%d\n", (int)getpid(),
              (int)workers[0].tid, (int)workers[1].tid, (int)timer_tid, (int)jobs_tid, (int)extra_tid);
@@ -171,6 +193,9 @@ static void *worker_main(void *arg) {
 static void *timer_main(void *arg) {
   (void)arg;
   timer_tid = (pid_t)syscall(SYS_gettid);
+  /* Reached only from this thread's stack (issue 19: a non-main thread's stack root):
+   * updated, the local must point at P's box, not at v2's fresh one. */
+  long *volatile box = calloc(1, sizeof *box);
   mark_started();
   for (;;) {
     TTST_UPDATE_POINT();
@@ -182,6 +207,8 @@ static void *timer_main(void *arg) {
       count_eintr(nanosleep(&ts, NULL));
     }
     ticks++;
+    tls_count++;
+    boxed = ++*box;
   }
   return NULL;
 }
@@ -197,44 +224,68 @@ static void *jobs_main(void *arg) {
     jobs_pending--;
     pthread_mutex_unlock(&job_mu);
     jobs_done++;
+    tls_count++;
   }
   return NULL;
 }
 
+#if THREADS_VERSION >= 2
+#define NTHREADS (NWORKERS + 3)
+static void *stats_main(void *arg) { /* the thread v2 adds */
+  (void)arg;
+  mark_started();
+  for (;;) {
+    TTST_UPDATE_POINT();
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    count_eintr(nanosleep(&ts, NULL));
+    stats_reports++;
+  }
+  return NULL;
+}
+#else
+#define NTHREADS (NWORKERS + 2)
+#endif
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   busy_timer = argc > 1 && !strcmp(argv[1], "busy");
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof a;
-  if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 64) ||
-      getsockname(lfd, (struct sockaddr *)&a, &len)) {
-    perror("threads: socket");
-    return 1;
+  if (!ttst_is_updating()) { /* updated: the socket, pipes and epoll instances are P's, transferred */
+    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&a, sizeof a) || listen(listen_fd, 64) ||
+        getsockname(listen_fd, (struct sockaddr *)&a, &len)) {
+      perror("threads: socket");
+      return 1;
+    }
+    for (int i = 0; i < NWORKERS; i++) {
+      int p[2];
+      if (pipe2(p, O_CLOEXEC)) return 1;
+      workers[i] = (struct worker){.id = i, .pipe_rd = p[0], .pipe_wr = p[1], .ep = epoll_create1(EPOLL_CLOEXEC)};
+      struct epoll_event ev = {.events = EPOLLIN, .data.fd = p[0]};
+      epoll_ctl(workers[i].ep, EPOLL_CTL_ADD, p[0], &ev);
+    }
   }
   pthread_t t;
-  for (int i = 0; i < NWORKERS; i++) {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC)) return 1;
-    workers[i] = (struct worker){.id = i, .pipe_rd = p[0], .pipe_wr = p[1], .ep = epoll_create1(EPOLL_CLOEXEC)};
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = p[0]};
-    epoll_ctl(workers[i].ep, EPOLL_CTL_ADD, p[0], &ev);
-    pthread_create(&t, NULL, worker_main, &workers[i]);
-  }
+  for (int i = 0; i < NWORKERS; i++) pthread_create(&t, NULL, worker_main, &workers[i]);
   pthread_create(&t, NULL, timer_main, NULL);
   pthread_create(&t, NULL, jobs_main, NULL);
+#if THREADS_VERSION >= 2
+  pthread_create(&t, NULL, stats_main, NULL);
+#endif
   for (;;) { /* every thread has stored its tid before READY */
     pthread_mutex_lock(&job_mu);
     int n = started;
     pthread_mutex_unlock(&job_mu);
-    if (n == NWORKERS + 2) break;
+    if (n >= NTHREADS) break;
     usleep(1000);
   }
-  printf("READY pid=%d port=%d\n", (int)getpid(), ntohs(a.sin_port));
+  if (!ttst_is_updating()) printf("READY pid=%d port=%d\n", (int)getpid(), ntohs(a.sin_port));
   if (argc > 1 && !strcmp(argv[1], "main_exits")) pthread_exit(NULL); /* the others run on */
+  if (argc > 1 && !strcmp(argv[1], "hold")) pthread_mutex_lock(&held_mu);
   for (unsigned next = 0;; next++) {
     TTST_UPDATE_POINT();
-    int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
     count_eintr(conn);
     if (conn < 0) continue;
     long r = write(workers[next % NWORKERS].pipe_wr, &conn, sizeof conn);

@@ -1,8 +1,8 @@
-// threads_test.cc — issue 19, first stage: a multi-threaded P (threads.c: the
-// accept loop, two event-loop workers, a timer thread in nanosleep, a job thread in
-// pthread_cond_wait) seized and quiesced thread by thread, never touched:
-//  - idle: every thread quiescent by the rule; the shipped ttst-supervise refuses
-//    AFTER quiescence, naming every thread (tid, start function);
+// threads_test.cc — issue 19: a multi-threaded P (threads.c: the accept loop, two
+// event-loop workers, a timer thread in nanosleep, a job thread in
+// pthread_cond_wait) seized and quiesced thread by thread, then updated:
+//  - idle: every thread quiescent by the rule; the shipped ttst-supervise validates
+//    the update (F's threads at their points, paired with P's, v2's added one named);
 //  - a busy thread driven to its update point while the others stay put
 //    (registers byte-identical); R forked from that P: single-threaded, memory
 //    equal, an agent run in it, every thread of P unchanged;
@@ -11,16 +11,27 @@
 //    request, no EINTR anywhere; past the bound: refused naming the worker;
 //  - the supervisor SIGKILLed before each of its calls that change P;
 //  - threads created while a worker is driven (adopted, or forgotten when they end);
-//  - a P whose main thread has ended: refused in the plan, untouched.
-// After each: P untraced, the same threads, all serving, no EINTR ever seen.
+//  - a P whose main thread has ended: refused in the plan, untouched;
+//  - a thread v2 does not start (one P started mid-update): refused naming it;
+//  - v1 -> v2 committed, with and without a grace period: each worker's struct
+//    (new layout), each thread's thread-local counter, the held connections, the
+//    condition variable a thread of P waited in (v2's job thread takes jobs), v2's
+//    added thread serving;
+//  - a mutex held at quiescence: rolled back naming it and its owner;
+//  - the supervisor killed at each commit step: exactly one version serves, all
+//    its threads intact.
+// After each attempt that does not commit: P untraced, the same threads, all
+// serving, no EINTR ever seen.
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -111,13 +122,17 @@ struct Server {
 
   // Untraced, the same five threads, each serving: both workers answer, the timer
   // ticks, the job thread takes a job; no call anywhere returned EINTR.
-  void check_intact() {
-    std::set<pid_t> want;
-    for (auto& [k, t] : tids) want.insert(t);
-    std::vector<pid_t> now = sys::thread_ids(pid()).value_or(std::vector<pid_t>{});
-    CHECK(std::set<pid_t>(now.begin(), now.end()) == want);
+  void check_intact();
+};
+
+// Process `pid` serving on `port` with threads `want` (or, when empty, any), all
+// untraced: both workers answer, the timer ticks, the job thread takes a job, no
+// call returned EINTR.
+void check_serving(pid_t pid, int port, const std::set<pid_t>& want) {
+  {
+    std::vector<pid_t> now = sys::thread_ids(pid).value_or(std::vector<pid_t>{});
+    if (!want.empty()) CHECK(std::set<pid_t>(now.begin(), now.end()) == want);
     for (pid_t t : now) {
-      const std::string st = "/proc/" + std::to_string(pid()) + "/task/" + std::to_string(t);
       bool untraced = false;
       for (int i = 0; i < 2500 && !untraced; ++i) {  // the kernel detaches a killed tracer's tracees
         std::optional<sys::ProcStatus> s = sys::ProcStatus::read(t);
@@ -126,7 +141,9 @@ struct Server {
       }
       CHECK_MESSAGE(untraced, "thread " << t << " still traced");
     }
-    Conn a(port), b(port);  // round-robin: one on each worker
+  }
+  Conn a(port), b(port);  // round-robin: one on each worker
+  {
     std::string ra = a.ask("GET"), rb = b.ask("GET");
     REQUIRE(ra.rfind("VAL", 0) == 0);
     REQUIRE(rb.rfind("VAL", 0) == 0);
@@ -144,7 +161,13 @@ struct Server {
     CHECK_MESSAGE(field(r, "jobs") > jobs0, "the job thread took no job: " << r);
     CHECK(field(r, "eintr") == 0);
   }
-};
+}
+
+void Server::check_intact() {
+  std::set<pid_t> want;
+  for (auto& [k, t] : tids) want.insert(t);
+  check_serving(pid(), port, want);
+}
 
 struct Run {
   int status = -1;
@@ -185,13 +208,14 @@ std::vector<std::string> supervise_args(pid_t pid, const std::vector<std::string
   return a;
 }
 
-void check_refused_after_quiescence(const Run& r, Server& sv) {
-  CHECK_MESSAGE(r.status == 2, r.last);
-  CHECK_MESSAGE(r.last.find("threads: quiescence reached, transfer of 5 threads not supported yet") != std::string::npos,
+// --validate-only passed: P's five threads paired with F's, v2's added thread named.
+void check_validated(const Run& r) {
+  CHECK_MESSAGE(r.status == 0, r.last);
+  CHECK_MESSAGE(r.last.find("ttst-supervise: validated: ") == 0, r.last);
+  CHECK_MESSAGE(r.last.find("; 5 thread(s) paired by start function and creation order; v2 added thread ") !=
+                    std::string::npos,
                 r.last);
-  for (auto& [k, t] : sv.tids) CHECK_MESSAGE(r.last.find("thread " + std::to_string(t) + " (") != std::string::npos, r.last);
-  for (const char* fn : {"(main)", "(worker_main)", "(timer_main)", "(jobs_main)"})
-    CHECK_MESSAGE(r.last.find(fn) != std::string::npos, r.last);
+  CHECK_MESSAGE(r.last.find(" (stats_main), which keeps its start-up state") != std::string::npos, r.last);
 }
 
 // Waits until thread `tid` of `pid` sleeps in system call `nr`.
@@ -223,7 +247,7 @@ uint32_t update_requested(pid_t pid, const UpdatePointMap& map) {
 
 }  // namespace
 
-TEST_CASE("idle: every thread quiescent where it waits; refused after quiescence, each thread named") {
+TEST_CASE("idle: every thread quiescent where it waits; the update validated, threads paired") {
   Server sv;
   UpdatePointMap map = UpdatePointMap::load(runfile(kProg));
   wait_thread_in(sv.pid(), sv.tids["w0"], SYS_epoll_wait);
@@ -248,7 +272,7 @@ TEST_CASE("idle: every thread quiescent where it waits; refused after quiescence
   }
   sv.check_intact();
   Run r = run(supervise_args(sv.pid()));
-  check_refused_after_quiescence(r, sv);
+  check_validated(r);
   sv.check_intact();
 }
 
@@ -300,7 +324,7 @@ TEST_CASE("a busy thread driven to its update point, the others untouched; R for
   sv.check_intact();
 }
 
-TEST_CASE("under load from 4 clients: quiescence reached, no request lost or failed") {
+TEST_CASE("under load from 4 clients: quiescence reached, the update validated, no request lost or failed") {
   Server sv;
   std::atomic<bool> stop{false};
   std::atomic<long> answered{0}, failed{0};
@@ -318,7 +342,7 @@ TEST_CASE("under load from 4 clients: quiescence reached, no request lost or fai
   for (int k = 0; k < 3; ++k) {
     const long a0 = answered;
     Run r = run(supervise_args(sv.pid()));
-    check_refused_after_quiescence(r, sv);
+    check_validated(r);
     for (int i = 0; i < 5000 && answered < a0 + 20; ++i) std::this_thread::sleep_for(milliseconds(1));
   }
   stop = true;
@@ -348,7 +372,7 @@ TEST_CASE("a worker mid-request is run to its update point when its client compl
   REQUIRE(c.send("END"));
   CHECK(c.line() == "DONE END");  // answered by the driven worker, while the others stay stopped
   supervisor.join();
-  check_refused_after_quiescence(r, sv);
+  check_validated(r);
   CHECK(update_requested(sv.pid(), map) == 0);
   sv.check_intact();
 }
@@ -376,14 +400,15 @@ TEST_CASE("threads created while a worker is driven: adopted and driven to their
     if (what == "SPAWN") {
       const pid_t extra = static_cast<pid_t>(field(request(sv.port, "TIDS"), "extra"));
       REQUIRE(extra != 0);
+      // v2's start-up starts no extra_main: the thread v2 drops is refused, named.
       CHECK_MESSAGE(r.status == 2, r.last);
-      CHECK_MESSAGE(r.last.find("threads: quiescence reached, transfer of 6 threads not supported yet") != std::string::npos, r.last);
-      CHECK_MESSAGE(r.last.find("thread " + std::to_string(extra) + " (extra_main) at update point in extra_main") !=
-                        std::string::npos,
+      CHECK_MESSAGE(r.last.find("the new version starts no counterpart (same start function, same creation order) "
+                                "for thread " + std::to_string(extra) + " (extra_main) at the update point in "
+                                "extra_main") != std::string::npos,
                     r.last);
       sv.tids["extra"] = extra;
     } else {
-      check_refused_after_quiescence(r, sv);
+      check_validated(r);
     }
     sv.check_intact();
   }
@@ -417,7 +442,7 @@ TEST_CASE("the supervisor SIGKILLed before each of its calls that change P: ever
   std::string listing;
   for (const char* w : {"w0", "w1"}) wait_thread_in(sv.pid(), sv.tids[w], SYS_epoll_wait);
   run(with_killer({killer, "--list", "--past", std::to_string(sv.pid()), "--"}), &last, &listing);
-  REQUIRE_MESSAGE(last.rfind("exited 2 after ", 0) == 0, last);
+  REQUIRE_MESSAGE(last.rfind("exited 0 after ", 0) == 0, last);  // validated
   const long steps = std::stol(last.substr(15));
   CHECK(steps >= 15);  // 5 seizes, 5 interrupts, the drive, 5 detaches at least
   MESSAGE(steps << " P-changing calls in an attempt");
@@ -444,7 +469,7 @@ TEST_CASE("the supervisor SIGKILLed before each of its calls that change P: ever
     wait_thread_in(sv.pid(), sv.tids["jobs"], SYS_futex);
     wait_thread_in(sv.pid(), sv.pid(), SYS_accept4);
     run(with_killer({killer, "--past", std::to_string(sv.pid()), "--kill", std::to_string(k), "--"}), &last);
-    CHECK_MESSAGE((last.rfind("killed " + std::to_string(k) + " ", 0) == 0 || last.rfind("exited 2 ", 0) == 0), last);
+    CHECK_MESSAGE((last.rfind("killed " + std::to_string(k) + " ", 0) == 0 || last.rfind("exited 0 ", 0) == 0), last);
     sv.check_intact();
   }
 }
@@ -460,4 +485,144 @@ TEST_CASE("a P whose main thread has ended (pthread_exit): refused in the plan, 
   CHECK(sys::thread_ids(s.pid).value_or(std::vector<pid_t>{}).size() == 5);
   for (pid_t t : sys::thread_ids(s.pid).value_or(std::vector<pid_t>{})) CHECK(sys::ProcStatus::read(t)->tracer_pid() == 0);
   kill_and_reap(s.pid);
+}
+
+namespace {
+
+// The pid a committed update says now serves ("... now serving as pid N; ...").
+pid_t serving_pid(const std::string& said) {
+  const size_t at = said.find("now serving as pid ");
+  REQUIRE_MESSAGE(at != std::string::npos, said);
+  return static_cast<pid_t>(std::stol(said.substr(at + 19)));
+}
+
+// Every process the test is the parent of (P, and F once orphaned to us: subreaper),
+// zombies reaped first.
+std::vector<pid_t> running_children() {
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  std::vector<pid_t> out;
+  for (pid_t t : sys::thread_ids(getpid()).value_or(std::vector<pid_t>{})) {
+    std::ifstream in("/proc/self/task/" + std::to_string(t) + "/children");
+    for (pid_t c; in >> c;) out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("v1 -> v2 committed: every thread's state carried, v2's added thread serving") {
+  become_subreaper();
+  for (const std::string grace : {"0", "1s"}) {
+    CAPTURE(grace);
+    Server sv;
+    Conn a(sv.port), b(sv.port);  // held across the update, one on each worker
+    for (int i = 0; i < 3; ++i) REQUIRE(a.ask("GET").rfind("VAL", 0) == 0);
+    REQUIRE(b.ask("GET").rfind("VAL", 0) == 0);
+    REQUIRE(a.ask("JOB") == "OK");
+    REQUIRE(a.ask("STATS") == "ERR");  // v1 has no STATS
+    std::string before_a;  // once the job thread has taken the job and the timer has ticked
+    for (int i = 0; i < 2000 && (field(before_a = a.ask("GET"), "jobs") < 1 || field(before_a, "boxed") < 1); ++i)
+      std::this_thread::sleep_for(milliseconds(5));
+    REQUIRE(field(before_a, "jobs") == 1);
+    const std::string before_b = b.ask("GET");
+    std::vector<std::string> args = supervise_args(sv.pid(), {"--grace", grace});
+    args.erase(std::find(args.begin(), args.end(), "--validate-only"));
+    Run r = run(args);
+    REQUIRE_MESSAGE(r.status == 0, r.last);
+    CHECK_MESSAGE(r.last.find("; 5 thread(s) paired by start function and creation order; v2 added thread ") !=
+                      std::string::npos,
+                  r.last);
+    CHECK_MESSAGE(r.last.find(" (stats_main), which keeps its start-up state") != std::string::npos, r.last);
+    const pid_t f = serving_pid(r.last);
+    // Each held connection is served by its worker's counterpart: the worker struct
+    // (v2 layout) and the thread's own thread-local counter carried on.
+    const std::string after_a = a.ask("GET"), after_b = b.ask("GET");
+    CHECK(field(after_a, "worker") == field(before_a, "worker"));
+    CHECK(field(after_b, "worker") == field(before_b, "worker"));
+    CHECK(field(after_a, "served") == field(before_a, "served") + 1);
+    CHECK(field(after_b, "served") == field(before_b, "served") + 1);
+    CHECK(field(after_a, "tls") == field(before_a, "tls") + 1);
+    CHECK(field(after_b, "tls") == field(before_b, "tls") + 1);
+    CHECK(field(after_a, "ticks") >= field(before_a, "ticks"));
+    // The timer thread's heap box, reached only from that thread's stack: v2's timer
+    // counts on from P's value (its local was remapped to the transferred box).
+    CHECK(field(before_a, "boxed") > 0);
+    CHECK(field(after_a, "boxed") >= field(before_a, "boxed"));
+    CHECK(field(after_a, "boxed") + 1 >= field(after_a, "ticks"));  // one box, counting every tick
+    CHECK(field(after_a, "jobs") == field(before_a, "jobs"));
+    // The condition variable P's job thread waited in is carried without that
+    // waiter: v2's job thread takes every job (a phantom waiter would block the
+    // second signal for ever).
+    for (int i = 0; i < 4; ++i) CHECK(a.ask("JOB") == "OK");
+    std::string r2;
+    for (int i = 0; i < 2000 && field(r2 = b.ask("GET"), "jobs") < field(before_a, "jobs") + 4; ++i)
+      std::this_thread::sleep_for(milliseconds(5));
+    CHECK(field(r2, "jobs") == field(before_a, "jobs") + 4);
+    CHECK(a.ask("STATS").rfind("STATS reports=", 0) == 0);  // v2 serves, its added thread runs
+    CHECK(sys::thread_ids(f).value_or(std::vector<pid_t>{}).size() == 6);
+    check_serving(f, sv.port, {});
+    bool past_gone = false;
+    for (int i = 0; i < 2500 && !past_gone; ++i) {
+      const std::vector<pid_t> alive = running_children();
+      past_gone = std::find(alive.begin(), alive.end(), sv.pid()) == alive.end();
+      if (!past_gone) std::this_thread::sleep_for(milliseconds(2));
+    }
+    CHECK(past_gone);
+    kill_and_reap(f);
+  }
+}
+
+TEST_CASE("a mutex held at quiescence: rolled back naming it and its owner, P intact") {
+  Server sv("hold");
+  wait_thread_in(sv.pid(), sv.pid(), SYS_accept4);
+  Run r = run(supervise_args(sv.pid()));
+  CHECK_MESSAGE(r.status == 1, r.last);
+  CHECK_MESSAGE(r.last.find("threads.c::held_mu is a pthread mutex held at quiescence by thread " +
+                            std::to_string(sv.pid())) != std::string::npos,
+                r.last);
+  sv.check_intact();
+}
+
+TEST_CASE("the supervisor killed at each commit step: exactly one version serves, all its threads intact") {
+  become_subreaper();
+  const std::pair<const char*, bool> steps[] = {
+      {"commit.past_pid", false},    // F dies with us: P serves
+      {"commit.unleashed", false},   // F's threads see P alive: F exits, P serves
+      {"commit.past_doomed", true},  // every thread of P doomed: P ends, F serves
+      {"commit.flushed", true},
+      {"commit.released", true},     // F's threads released, P (doomed) ends
+      {"commit.grace", true},        // F serves during the grace period, P ends
+  };
+  for (const auto& [step, v2_serves] : steps) {
+    CAPTURE(step);
+    Server sv;
+    Conn held(sv.port);
+    const std::string before = held.ask("GET");
+    std::vector<std::string> args = supervise_args(sv.pid());
+    args.erase(std::find(args.begin(), args.end(), "--validate-only"));
+    args[0] = runfile("supervisor/ttst-supervise-testing");
+    args.insert(args.begin(), std::string("TTST_SUPERVISE_TEST_DIE_AT=") + step);
+    Run r = run(args);
+    CHECK_MESSAGE((r.status == -1 || r.status == 128 + SIGKILL), r.status);  // killed
+    pid_t server = 0;
+    for (int i = 0; i < 5000 && !server; ++i) {  // settles within the runtime's wait for P (1 s)
+      const std::vector<pid_t> alive = running_children();
+      if (alive.size() == 1) server = alive[0];
+      else std::this_thread::sleep_for(milliseconds(2));
+    }
+    REQUIRE_MESSAGE(server != 0, "not exactly one version left running");
+    CHECK((server != sv.pid()) == v2_serves);
+    const std::string after = held.ask("GET");
+    CHECK(field(after, "served") == field(before, "served") + 1);
+    CHECK(field(after, "tls") == field(before, "tls") + 1);
+    CHECK((held.ask("STATS") != "ERR") == v2_serves);
+    CHECK(sys::thread_ids(server).value_or(std::vector<pid_t>{}).size() == (v2_serves ? 6u : 5u));
+    if (v2_serves) {
+      check_serving(server, sv.port, {});
+      kill_and_reap(server);
+    } else {
+      sv.check_intact();
+    }
+  }
 }

@@ -1,0 +1,181 @@
+// future_threads.cc — see future_threads.h.
+#include "supervisor/future_threads.h"
+
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "inject/error.h"
+#include "inject/sys/proc_status.h"
+
+namespace ttst::supervisor {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+void pause_briefly(long& sleep_ns, bool any) {
+  if (any) {
+    sleep_ns = 2000;
+    return;
+  }
+  timespec ts{0, sleep_ns};
+  nanosleep(&ts, nullptr);
+  if (sleep_ns < 200000) sleep_ns *= 2;
+}
+
+}  // namespace
+
+FutureThreads::~FutureThreads() {
+  bool traced = false;
+  for (inject::Task& t : threads_) traced |= t.attached();
+  if (!traced) return;
+  ::kill(pid_, SIGKILL);  // F dies whole; its traced threads must be reaped for its end to be seen
+  for (inject::Task& t : threads_) {
+    if (!t.attached()) continue;
+    for (int i = 0; i < 500; ++i) {  // up to 5 s: a SIGKILLed thread ends at once
+      int status = 0;
+      const pid_t r = waitpid(t.tid(), &status, __WALL | WNOHANG);
+      if (r == t.tid() && (WIFEXITED(status) || WIFSIGNALED(status))) break;
+      if (r < 0) break;  // gone (reaped with its process)
+      timespec ts{0, 10 * 1000 * 1000};
+      nanosleep(&ts, nullptr);
+    }
+    t.forget();
+  }
+}
+
+void FutureThreads::adopt(pid_t tid) {
+  try {
+    inject::Task t = inject::Task::adopt(tid, milliseconds(1000));
+    const std::optional<sys::ProcStatus> st = sys::ProcStatus::read(tid);
+    if (!st || st->tgid() != pid_) return;  // a process F forked: startup_files.h refuses it; detached here
+    t.resume(PTRACE_SYSCALL);
+    threads_.push_back(std::move(t));
+    at_marker_.push_back(false);
+  } catch (const inject::TraceeDied&) {  // ended at once
+  }
+}
+
+// One stop of a thread of F other than main; true when it is at its marker (it stays).
+bool FutureThreads::serve(inject::Task& t, const inject::Stop& s) {
+  if (s.kind == inject::StopKind::kSyscall && quiesce::at_any_marker(t.get_regs())) return true;
+  int sig = 0;
+  if (s.kind == inject::StopKind::kEvent && s.event == PTRACE_EVENT_CLONE) {
+    const pid_t child = static_cast<pid_t>(t.event_msg());
+    t.resume(PTRACE_SYSCALL);
+    adopt(child);
+    return false;
+  }
+  if (s.kind == inject::StopKind::kSignalDelivery) sig = s.sig;  // v2's own signal: delivered
+  t.resume(PTRACE_SYSCALL, sig);
+  return false;
+}
+
+std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
+                                               const std::function<bool(const user_regs_struct&)>& done,
+                                               milliseconds bound,
+                                               const std::function<void(const inject::Stop&)>& on_signal) {
+  Clock::time_point deadline = Clock::now() + bound;
+  main.set_options(inject::options_child() | PTRACE_O_TRACECLONE);
+  main.resume(PTRACE_SYSCALL);
+  std::optional<inject::Stop> main_stop;
+  long sleep_ns = 2000;
+  for (;;) {
+    bool any = false, others_done = true;
+    if (!main_stop) {
+      if (std::optional<inject::Stop> s = main.wait_for(milliseconds(0))) {
+        any = true;
+        if (!s->alive()) return s;  // F ended: the caller says how
+        if (s->kind == inject::StopKind::kSyscall && done(main.get_regs())) {
+          main_stop = s;  // the others get a fifth of the bound more, at most what is left
+          deadline = std::min(deadline, Clock::now() + std::max(milliseconds(100), bound / 5));
+        } else if (s->kind == inject::StopKind::kEvent && s->event == PTRACE_EVENT_CLONE) {
+          const pid_t child = static_cast<pid_t>(main.event_msg());
+          main.resume(PTRACE_SYSCALL);
+          adopt(child);
+        } else {
+          int sig = 0;
+          if (s->kind == inject::StopKind::kSignalDelivery) {
+            if (on_signal) on_signal(*s);
+            sig = s->sig;
+          }
+          main.resume(PTRACE_SYSCALL, sig);
+        }
+      }
+    }
+    for (size_t i = 0; i < threads_.size(); ++i) {
+      if (at_marker_[i] || !threads_[i].attached()) continue;
+      if (std::optional<inject::Stop> s = threads_[i].wait_for(milliseconds(0))) {
+        any = true;
+        if (!s->alive()) continue;  // a thread of v2's start-up that ended (wait_for forgot it)
+        at_marker_[i] = serve(threads_[i], *s);
+      }
+      others_done &= !threads_[i].attached() || at_marker_[i];
+    }
+    if (main_stop && others_done) break;
+    if (Clock::now() >= deadline) break;
+    pause_briefly(sleep_ns, any);
+  }
+  // No auto-attach while the agent runs; a thread still running (the bound ran out)
+  // keeps it until stragglers() stops it or F is killed.
+  if (main_stop) main.set_options(inject::options_child());
+  for (size_t i = 0; i < threads_.size(); ++i)
+    if (at_marker_[i] && threads_[i].attached()) threads_[i].set_options(inject::options_child());
+  return main_stop;
+}
+
+std::string FutureThreads::stragglers(const quiesce::UpdatePointMap& v2) {
+  std::deque<inject::Task*> left;
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    if (at_marker_[i] || !threads_[i].attached()) continue;
+    try {
+      threads_[i].interrupt(milliseconds(1000));  // stopped again where it is, no EINTR seen
+      threads_[i].set_options(inject::options_child());
+      left.push_back(&threads_[i]);
+    } catch (const inject::TraceeDied&) {
+      threads_[i].forget();
+    }
+  }
+  if (left.empty()) return "";
+  const quiesce::Verdict v = quiesce::classify(pid_, left, v2);
+  std::string names;
+  for (const quiesce::ThreadVerdict& t : v.threads) {
+    if (t.state == quiesce::ThreadState::kAtUpdatePoint || t.state == quiesce::ThreadState::kQuiescent) continue;
+    names += (names.empty() ? "" : "; ") + quiesce::thread_label(t) + " " + quiesce::state_name(t.state) + ": " +
+             t.where;
+  }
+  return names;
+}
+
+void FutureThreads::set_options(unsigned options) {
+  for (inject::Task& t : threads_)
+    if (t.attached()) t.set_options(options);
+}
+
+void FutureThreads::release() {
+  for (inject::Task& t : threads_)
+    if (t.attached()) t.detach(0);
+}
+
+void reap_killed_threads(inject::SeizedProcess& past, milliseconds bound) {
+  const Clock::time_point deadline = Clock::now() + bound;
+  for (inject::Task& t : past.threads()) {
+    if (t.tid() == past.pid() || !t.attached()) continue;
+    while (Clock::now() < deadline) {
+      int status = 0;
+      const pid_t r = waitpid(t.tid(), &status, __WALL | WNOHANG);
+      if (r < 0 || (r == t.tid() && (WIFEXITED(status) || WIFSIGNALED(status)))) break;
+      timespec ts{0, 1000 * 1000};
+      nanosleep(&ts, nullptr);
+    }
+    t.forget();
+  }
+}
+
+}  // namespace ttst::supervisor
