@@ -243,6 +243,22 @@ Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, con
              "fix or remove the annotation (ttst.h or TTST_ANNOTATIONS; stfw/README.md lists each kind's target); "
              "the old version keeps serving",
              std::nullopt, line);
+  // Out of memory in F or R (the program's allocator or the agent's arena): the
+  // update cannot be carried out here, P is untouched; a plugin asking for absurd
+  // sizes ends the same way.
+  if (out.status == TTST_STFW_STATUS_NO_MEMORY)
+    rollback(Reason::kResourceLimit,
+             "the " + dir + " transfer ran out of memory in the " + t.process + " process: " + line,
+             std::string(t.plugin.empty() ? "" : "check the sizes the transfer plugin asks for; ") +
+                 "free memory or raise the program's memory limit, then retry; the old version keeps serving",
+             std::nullopt, line);
+  // With a plugin, F's heap is what the user's code left: heap lists it made
+  // unreadable (a write past its object) are the plugin's fault, not ttst's.
+  if (out.status == TTST_STFW_STATUS_BAD_INPUT && !t.plugin.empty())
+    rollback(Reason::kBadInput, "the " + dir + " transfer could not read the state the transfer plugin left: " + line,
+             "check the plugin for writes past the objects it fills (run it under the plugin's tests); the old "
+             "version keeps serving",
+             std::nullopt, line);
   if (out.status == TTST_STFW_STATUS_INVARIANT || out.status == TTST_STFW_STATUS_AMBIGUOUS) {
     // The engine ends a refusal with "; fix: " and the line(s) that resolve it
     // (stfw/xfer/refusal_advice.cc): the advice, copy-pasteable.

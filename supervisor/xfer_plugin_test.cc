@@ -172,6 +172,18 @@ TEST_CASE("a hang in a backward function: rolled back at the time limit, the fun
   kv.check_serving("2");
 }
 
+TEST_CASE("a forward function asking for more memory than there is: rolled back, the function and size named") {
+  Server kv;
+  Supervised r = supervise(kv.server.pid, "--xfer " + kKv + "kvserver_v3_xfer_greedy");
+  CHECK(r.status == 1);  // a rollback, not an internal error (exit 3)
+  CHECK(r.report["reason"] == "resource_limit");
+  const std::string m = r.report["message"];
+  CHECK_MESSAGE(m.find("ran out of memory in the future process") != std::string::npos, m);
+  CHECK_MESSAGE(m.find("the transfer plugin's fwd_table asked ttst_xfer_new_owned for") != std::string::npos, m);
+  CHECK_MESSAGE(m.find("bucket arrays") == std::string::npos, m);  // the first failure only
+  kv.check_serving("2");
+}
+
 TEST_CASE("no backward function: validated, the unvalidated objects listed") {
   Server kv;
   Supervised r = supervise(kv.server.pid, "--validate-only --xfer " + kKv + "kvserver_v3_xfer_forward_only");

@@ -457,7 +457,12 @@ void* Engine::api_new_owned(ttst_xfer* x, uint64_t v, uint64_t size) {
   o->dst_addr = e->env_.alloc(e->env_.ctx, size ? size : 1, e->dst_site(o->site), o->dyn_id);
   o->dst_size = size;
   o->flags |= kOwnedClaimed;
-  if (!o->dst_addr) e->fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the program's allocator refused an owned object");
+  if (!o->dst_addr)
+    e->fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the program's allocator refused the ")
+        .number(size)
+        .text(" bytes the transfer plugin's ")
+        .text(x->entry->name)
+        .text(" asked ttst_xfer_new_owned for");
   return reinterpret_cast<void*>(o->dst_addr);
 }
 
@@ -482,6 +487,7 @@ void* Engine::api_owned(ttst_xfer* x, uint64_t v, uint64_t* size) {
 
 int Engine::api_fail(ttst_xfer* x, const char* why) {
   Engine* e = x->engine;
+  if (e->failed()) return -1;  // the first failure (e.g. an API call's) is the one reported
   e->fail(TTST_STFW_STATUS_INVARIANT, "invariant: the transfer plugin's ").text(x->entry->name).text(": ");
   e->message_.text(why ? why : "failed");
   if (x->object != kNoPluginObject) e->describe(e->message_.text(" ("), e->objects_[x->object]), e->message_.text(")");

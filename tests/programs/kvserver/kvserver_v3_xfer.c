@@ -67,6 +67,9 @@ static int fwd_table(struct ttst_xfer *x, const void *src, void *dst) {
   v2_struct_table *d = dst;
   uint64_t n = s->nbuckets, m = 2 * n;
   const uint64_t *old = ttst_xfer_source(x, s->buckets, n * sizeof(uint64_t));
+#ifdef KV_XFER_GREEDY
+  m = (uint64_t)1 << 46; /* the bug: a size no allocator can give */
+#endif
   v2_struct_entry **b = ttst_xfer_new_owned(x, s->buckets, m * sizeof *b);
   v2_struct_entry **tail = ttst_xfer_scratch(x, m * sizeof *tail);
   if (!old || !b || !tail) return ttst_xfer_fail(x, "the bucket arrays");
