@@ -107,7 +107,7 @@ class AgentRun {
 
  private:
   bool stop_hung_agent();
-  void show_progress();
+  void show_progress(milliseconds elapsed);
   void record_signal(const Stop& s);
   bool contain_escape();
   void describe_stop();
@@ -218,7 +218,11 @@ bool AgentRun::await_outcome() {
     const bool slice = rq_.on_progress && rq_.progress_every.count() > 0 && rq_.progress_every < left;
     std::optional<Stop> s = thread_.wait_for(std::max(slice ? rq_.progress_every : left, milliseconds(0)));
     if (!s && slice) {
-      show_progress();
+      // A late wake-up (a loaded machine) past the deadline is the deadline: no
+      // progress shown after it.
+      const auto elapsed = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_);
+      if (elapsed >= rq_.timeout) return stop_hung_agent();
+      show_progress(elapsed);
       continue;
     }
     if (!s) return stop_hung_agent();
@@ -248,7 +252,7 @@ bool AgentRun::await_outcome() {
 
 // The agent's progress words, read from its descriptor while it runs (the kernel
 // reads a running tracee's memory); unreadable: not shown.
-void AgentRun::show_progress() {
+void AgentRun::show_progress(milliseconds elapsed) {
   std::array<uint64_t, 4> words{};
   try {
     read_memory(tid_, base_ + l_.desc + offsetof(ttst_agent_desc, progress),
@@ -256,7 +260,7 @@ void AgentRun::show_progress() {
   } catch (const std::exception&) {
     return;
   }
-  rq_.on_progress(words, std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_));
+  rq_.on_progress(words, elapsed);
 }
 
 // Hung: interrupted, so that the thread is stopped where it was.
