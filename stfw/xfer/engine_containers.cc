@@ -238,7 +238,7 @@ void Engine::mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, 
   }
   if (!(o.flags & kContainer)) {
     o.flags |= kContainer, o.src_global = uint32_t(chunk < kNoChunk ? chunk : kNoChunk);
-    ++container_count_;
+    ++container_count_, last_declared_ = uint32_t(&o - objects_), last_declarer_ = current_;
   } else if (o.src_global == kNoChunk && chunk < kNoChunk) {
     o.src_global = uint32_t(chunk);
   }
@@ -253,7 +253,7 @@ void Engine::declare_by_type(Object& o, uint32_t src_pointee, uint32_t dst_targe
   if ((o.flags & (kGlobal | kFromLibrary | kCarved)) || !container_pointee(src_pointee, dst_meta().strip(dst_target)))
     return;
   o.flags |= kContainer, o.src_global = kNoChunk;
-  ++container_count_;
+  ++container_count_, last_declared_ = uint32_t(&o - objects_), last_declarer_ = current_;
 }
 
 // A typed pointer into an untyped block, not at its base: it types nothing, yet it
