@@ -183,7 +183,7 @@ TEST_CASE("a chain of pools found one typing pass each: transferred, or refused 
     check_backward_restores_past(rt);
     std::string f = rt.release_future();
     INFO(f);
-    CHECK(f.find("levels:20 sum:190 own:20 last:level19") == 0);
+    CHECK(f.find("levels:20 sum:190 own:20 last:level19 holder:1 same_pool:1") == 0);
   }
   SUBCASE("70 levels: refused, naming the last pool declared") {
     RoundTrip rt;

@@ -250,7 +250,8 @@ bool Engine::container_pointee(uint32_t src_pointee, uint32_t dst_pointee) const
 }
 
 void Engine::declare_by_type(Object& o, uint32_t src_pointee, uint32_t dst_target) {
-  if ((o.flags & (kGlobal | kFromLibrary | kCarved)) || !container_pointee(src_pointee, dst_meta().strip(dst_target)))
+  if ((o.flags & (kGlobal | kFromLibrary | kCarved | kContainer)) ||  // declared already: counted once (a pass
+      !container_pointee(src_pointee, dst_meta().strip(dst_target)))   // that declared nothing new must end the loop)
     return;
   o.flags |= kContainer, o.src_global = kNoChunk;
   ++container_count_, last_declared_ = uint32_t(&o - objects_), last_declarer_ = current_;

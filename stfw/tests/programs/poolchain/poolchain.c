@@ -32,7 +32,17 @@ struct level {
   char label[16];
 };
 
+/* An array of records that point to the first pool, and a pointer to its second
+ * record: an interior pointer into a block that is no container, whose record's
+ * pool (already a container) it finds again in every pass; counted once, else the
+ * passes would never end (nginx: a read event's data into the connection array). */
+struct holder {
+  pool_t *pool;
+  long n;
+};
+
 struct level *top; /* into the first pool's block, past its header */
+struct holder *holders, *second_holder;
 #ifdef V2
 long walked_by_v2; /* v2 adds a global */
 #endif
@@ -53,6 +63,9 @@ int main(void) {
     top = level_in_new_pool(0);
     struct level *l = top;
     for (long d = 1; d < LEVELS; d++) l = l->next = level_in_new_pool(d);
+    holders = malloc(4 * sizeof *holders);
+    for (long k = 0; k < 4; k++) holders[k].pool = top->pool, holders[k].n = k;
+    second_holder = &holders[1];
     printf("ready\n");
     fflush(stdout);
   }
@@ -65,7 +78,8 @@ int main(void) {
         count++, sum += l->depth, last = l->label;
         own += (char *)l == (char *)(l->pool + 1); /* each level right after its pool's header */
       }
-      printf("levels:%ld sum:%ld own:%ld last:%s\n", count, sum, own, last);
+      printf("levels:%ld sum:%ld own:%ld last:%s holder:%ld same_pool:%d\n", count, sum, own, last, second_holder->n,
+             second_holder->pool == top->pool && second_holder == holders + 1);
       fflush(stdout);
       transferred = 0;
     }
