@@ -161,3 +161,40 @@ TEST_CASE("pool blocks whose later blocks hold only the header's first member (P
                                  {"is larger than its room in the container (32 bytes to the next sub-object"}});
   }
 }
+
+// Pools found one typing pass at a time (stfw/tests/programs/poolchain): each level's
+// object lies in its own pool's block, reached by an interior pointer from the level
+// above; the next pass carves it and finds the next. 20 levels (more than the old
+// bound of 6 passes) are transferred whole; 70, past the bound of 64 passes, are
+// refused naming the last pool declared and the way to it.
+TEST_CASE("a chain of pools found one typing pass each: transferred, or refused by name past the bound") {
+  auto chain = [](const std::string& name) { return inject::testing::runfile("stfw/tests/programs/poolchain/" + name); };
+  SUBCASE("20 levels: every level carved, R == P") {
+    RoundTrip rt;
+    rt.v1 = chain("poolchain_v1");
+    rt.v2 = chain("poolchain_v2");
+    rt.start();
+    inject::AgentOutcome fw = rt.forward();
+    require_transferred(fw);
+    std::string figures = message(fw);
+    INFO(figures);
+    CHECK(figure(figures, "containers") == 20);
+    CHECK(figure(figures, "carved") == 40);  // each pool's header and its level
+    check_backward_restores_past(rt);
+    std::string f = rt.release_future();
+    INFO(f);
+    CHECK(f.find("levels:20 sum:190 own:20 last:level19 holder:1 same_pool:1") == 0);
+  }
+  SUBCASE("70 levels: refused, naming the last pool declared") {
+    RoundTrip rt;
+    rt.v1 = chain("poolchain_v1_deep");
+    rt.v2 = chain("poolchain_v2");
+    rt.start();
+    check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr,
+                                 "ambiguous: containers declared inside containers (or free lists found in them) more than 64",
+                                 {"; the last declared: heap object #", "poolchain.c",
+                                  "(reached, more than 24 hops from a root, as level at +32 of heap object #",
+                                  "->next->next->next)",
+                                  "a chain of containers one per typing pass"}});
+  }
+}

@@ -238,7 +238,7 @@ void Engine::mark_containers(uint32_t type, const uint8_t* src, uint64_t chunk, 
   }
   if (!(o.flags & kContainer)) {
     o.flags |= kContainer, o.src_global = uint32_t(chunk < kNoChunk ? chunk : kNoChunk);
-    ++container_count_;
+    ++container_count_, last_declared_ = uint32_t(&o - objects_), last_declarer_ = current_;
   } else if (o.src_global == kNoChunk && chunk < kNoChunk) {
     o.src_global = uint32_t(chunk);
   }
@@ -250,10 +250,11 @@ bool Engine::container_pointee(uint32_t src_pointee, uint32_t dst_pointee) const
 }
 
 void Engine::declare_by_type(Object& o, uint32_t src_pointee, uint32_t dst_target) {
-  if ((o.flags & (kGlobal | kFromLibrary | kCarved)) || !container_pointee(src_pointee, dst_meta().strip(dst_target)))
+  if ((o.flags & (kGlobal | kFromLibrary | kCarved | kContainer)) ||  // declared already: counted once (a pass
+      !container_pointee(src_pointee, dst_meta().strip(dst_target)))   // that declared nothing new must end the loop)
     return;
   o.flags |= kContainer, o.src_global = kNoChunk;
-  ++container_count_;
+  ++container_count_, last_declared_ = uint32_t(&o - objects_), last_declarer_ = current_;
 }
 
 // A typed pointer into an untyped block, not at its base: it types nothing, yet it

@@ -483,6 +483,7 @@ class Engine {
   uint32_t heap_end_ = 0;            // the table's end before the sub-objects
   uint32_t object_capacity_ = 0;     // room in objects_ (sub-objects included)
   uint32_t container_count_ = 0;     // objects flagged kContainer
+  uint32_t last_declared_ = 0xffffffffu, last_declarer_ = 0xffffffffu;  // a typing pass's last container, and the object walked then (its refusal names them)
   uint64_t* carved_slots_ = nullptr;  // typing: sub-objects by address (open addressing, 0: empty)
   uint32_t* carved_index_ = nullptr;  // and their table indices
   uint64_t carved_capacity_ = 0;      // a power of two
@@ -579,8 +580,10 @@ class Engine {
   void prepare_root_paths();
   uint32_t frame_root_marker(const char* function, const char* local);
   void note_reached(uint32_t index, const uint8_t* src);
+  const ParentLink* link_reaching(uint32_t at);
   void member_path(Message& to, uint32_t type, uint64_t off, bool arrow, int depth);
-  void describe_root_path(Message& to, uint32_t index);
+  void describe_root_path(Message& to, uint32_t index, bool tail_if_deep = false);
+  void refuse_deep_declarations(int passes);  // engine_typing.cc
   ParentLink* parents_ = nullptr;
   uint32_t refused_at_ = 0xffffffffu;  // the heap object a refusal (fail_at_current) names, for its path
   bool root_path_written_ = false;

@@ -8,6 +8,16 @@ namespace ttst::stfw::engine_detail {
 // Typing in passes (engine_containers.cc): containers held by globals are declared
 // first; a pass that declares more (held by heap objects) is discarded and typing
 // runs again knowing them, so no pointer into a container was seen too early.
+// A chain of containers each reached only from a sub-object carved in the previous
+// one takes one pass per link: a pool's block list (nginx's ngx_pool_t d.next: a
+// cycle pool holds tens of blocks). Every pass that goes on declared at least one
+// more container or free-list element, so the passes end by themselves; the bound
+// only caps the cost (a pass re-types the whole heap), as the walk's nesting limit
+// (64 levels) caps its depth, and a refusal names the last container declared.
+namespace {
+constexpr int kMaxDeclarationPasses = 64;
+}  // namespace
+
 bool Engine::type_objects() {
   heap_end_ = object_count_;
   typing_stack_ = alloc<uint32_t>(2 * uint64_t(object_count_) + 1);
@@ -23,8 +33,8 @@ bool Engine::type_objects() {
     bool typed = type_pass();
     if (container_count_ == known && free_element_count_ == known_free) return typed && finish_carving();
     if (free_element_count_ != known_free) undeclare_pass_containers();
-    if (pass == 6) {
-      fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: containers declared inside containers (or free lists found in them) more than 6 levels deep");
+    if (pass + 1 == kMaxDeclarationPasses) {
+      refuse_deep_declarations(kMaxDeclarationPasses);
       return false;
     }
     result_ = before, message_.used = 0;
@@ -32,6 +42,26 @@ bool Engine::type_objects() {
     if (!prepare_carving()) return false;
     reset_typing();
   }
+}
+
+// The refusal of type_objects() past its bound: the last container declared, by its
+// path from a root when the typing reached it by a pointer, else by the object whose
+// walk declared it (a holder's member, a typed pointer's target).
+void Engine::refuse_deep_declarations(int passes) {
+  fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: containers declared inside containers (or free lists found in them) more than ");
+  message_.number(uint64_t(passes)).text(" levels deep");
+  if (last_declared_ >= heap_end_) return;
+  message_.text("; the last declared: ");
+  describe(message_, objects_[last_declared_]);
+  root_path_written_ = false;
+  describe_root_path(message_, last_declared_, true);
+  if (!root_path_written_ && last_declarer_ < object_count_) {
+    message_.text(", declared while walking ");
+    describe(message_, objects_[last_declarer_]);
+    describe_root_path(message_, last_declarer_, true);
+  }
+  message_.text(": a chain of containers one per typing pass (a pool's block list), longer than the bound");
+  root_path_written_ = true;  // finish() adds no other path
 }
 
 bool Engine::type_pass() {

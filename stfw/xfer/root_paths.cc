@@ -28,9 +28,11 @@ uint32_t Engine::frame_root_marker(const char* function, const char* local) {
   return kFrameRootBase + root_local_count_++;
 }
 
-// The first pointer (at `src`, inside the object being walked) that reaches object `index`.
+// The first pointer (at `src`, inside the object being walked) that reaches object `index`
+// (a heap object: parents_ holds the table's heap part; a sub-object is reached as its
+// container was, root_paths below).
 void Engine::note_reached(uint32_t index, const uint8_t* src) {
-  if (!parents_ || index >= object_count_ || parents_[index].parent != kNoParent || current_ == kKernelWord) return;
+  if (!parents_ || index >= heap_end_ || parents_[index].parent != kNoParent || current_ == kKernelWord) return;
   uint32_t offset = 0;
   if (current_ < object_count_) {
     const Object& holder = objects_[current_];
@@ -39,6 +41,20 @@ void Engine::note_reached(uint32_t index, const uint8_t* src) {
     offset = uint32_t(src - base);
   }
   parents_[index] = ParentLink{current_, offset};
+}
+
+// The link that reaches object `at`: its own (a heap object), or its container's when
+// that pointer points at the sub-object's start (a carved sub-object); none else.
+const Engine::ParentLink* Engine::link_reaching(uint32_t at) {
+  if (at >= object_count_) return nullptr;
+  const Object& o = objects_[at];
+  const uint32_t holder_of = (o.flags & kCarved) ? o.src_global : at;
+  if (holder_of >= heap_end_ || parents_[holder_of].parent == kNoParent) return nullptr;
+  const ParentLink& link = parents_[holder_of];
+  if (!(o.flags & kCarved)) return &link;
+  if (link.parent >= object_count_) return nullptr;  // a frame's local: its word is not at hand
+  const uint8_t* word = source_bytes(objects_[link.parent].addr + link.offset, 8);
+  return word && load_uint(word, 8) == o.addr ? &link : nullptr;
 }
 
 // The members and elements of a value of `type` down to byte `off` (where the
@@ -68,34 +84,40 @@ void Engine::member_path(Message& to, uint32_t type, uint64_t off, bool arrow, i
   if (off) to.text(arrow ? "->" : "").text("+").number(off);
 }
 
-// " (reached as PATH)" for object `index`, or nothing when no path is known.
-void Engine::describe_root_path(Message& to, uint32_t index) {
-  if (!parents_ || index >= object_count_ || parents_[index].parent == kNoParent) return;
-  uint32_t chain[kMaxHops];
+// " (reached as PATH)" for object `index`, or nothing when no path is known (or it is
+// longer than kMaxHops: then, with `tail_if_deep`, the path's last hops from where they start).
+void Engine::describe_root_path(Message& to, uint32_t index, bool tail_if_deep) {
+  if (!parents_ || !link_reaching(index)) return;
+  uint32_t chain[kMaxHops], offsets[kMaxHops];  // chain[k] is reached by a pointer at offsets[k] in chain[k + 1]
   int n = 0;
   uint32_t at = index;
-  while (n < kMaxHops && at < object_count_ && parents_[at].parent != kNoParent) {
-    chain[n++] = at;
-    at = parents_[at].parent;
+  while (n < kMaxHops) {
+    const ParentLink* link = link_reaching(at);
+    if (!link) break;
+    chain[n] = at, offsets[n++] = link->offset;
+    at = link->parent;
     if (at < object_count_ && (objects_[at].flags & kGlobal)) break;
   }
-  if (n == kMaxHops) return;  // too deep (or a cycle): no path rather than a wrong one
+  if (n == kMaxHops && !tail_if_deep) return;  // too deep (or a cycle): no path rather than a wrong one
   root_path_written_ = true;
-  to.text(" (reached as ");
-  if (at >= kFrameRootBase && at - kFrameRootBase < root_local_count_) {
-    to.text(root_locals_[at - kFrameRootBase][0]).text("::").text(root_locals_[at - kFrameRootBase][1]);
+  if (n == kMaxHops) {  // its last hops only, from an object that far from a root (each hop is true)
+    to.text(" (reached, more than ").number(kMaxHops).text(" hops from a root, as ");
+    describe(to, objects_[chain[n - 1]]);
+  } else if (at >= kFrameRootBase && at - kFrameRootBase < root_local_count_) {
+    to.text(" (reached as ").text(root_locals_[at - kFrameRootBase][0]).text("::").text(root_locals_[at - kFrameRootBase][1]);
   } else if (at < object_count_ && (objects_[at].flags & kGlobal)) {
-    to.text(src_meta().str(src_meta().global_at(objects_[at].src_global).name));
-    member_path(to, objects_[at].src_type, parents_[chain[n - 1]].offset, false, 0);
-  } else if (at < object_count_ && n < kMaxHops) {  // a heap object typed by its site, reached by no pointer
+    to.text(" (reached as ").text(src_meta().str(src_meta().global_at(objects_[at].src_global).name));
+    member_path(to, objects_[at].src_type, offsets[n - 1], false, 0);
+  } else if (at < object_count_) {  // reached by no pointer: typed by its site, or a sub-object
+    to.text(" (reached as ");
     describe(to, objects_[at]);
     chain[n++] = at;
   } else {
-    to.text("?");
+    to.text(" (reached as ?");
   }
-  for (int k = n - 1; k > 0; --k) {  // the hop from chain[k] (a heap object) to chain[k - 1]
+  for (int k = n - 1; k > 0; --k) {  // the hop from chain[k] (a heap object or sub-object) to chain[k - 1]
     const Object& holder = objects_[chain[k]];
-    const uint64_t off = parents_[chain[k - 1]].offset;
+    const uint64_t off = offsets[k - 1];
     if (!holder.src_type) {
       to.text("->+").number(off);
       continue;
