@@ -26,6 +26,8 @@
  * frames to hold it (refused: the state would be transferred but unreachable).
  * -DRS_STACK_POINTER gives list items a dangling pointer into the stack (refused,
  * the item named by its path from main's local).
+ * -DRS_STRUCT_LOCAL keeps the state in a `struct server` local of main instead (its
+ * address taken, so it stays in its stack slot at -O2): a struct local as the root.
  *
  * Protocol (one command per line, one reply line):
  *   STR key value -> OK    NUM key n -> OK    LIST key a,b,c -> OK
