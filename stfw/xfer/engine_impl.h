@@ -602,6 +602,10 @@ class Engine {
                                    uint32_t count, uint32_t k, bool self, uint64_t size, uint8_t* reg_bytes);
   void settle_frame_pointer(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
                             uint64_t v, uint64_t w);
+  // A struct local is being walked: its unions and intptr_t members are copied as
+  // bytes, never typed through nor refused (stack scratch: `struct epoll_event evs[16]`).
+  bool frame_local_walk_ = false;
+  bool holds_state_pointer(uint32_t src_type, const uint8_t* src, uint32_t depth);
   void settle_aggregate(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
                         uint32_t src_type, uint32_t dst_type, const uint8_t* src, const uint8_t* dst, uint32_t depth);
   // Issue 19: the frames being visited are another pair of threads' (not the main

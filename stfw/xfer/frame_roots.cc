@@ -19,7 +19,10 @@
 // forward F's local in its stack slot is then written in place as a global is. A local split over several places (DW_OP_piece at -O2) has no
 // place in dwarfmeta, so it is no root: an object only it reaches is refused as
 // unreachable (the refusals of objects no root types). An unpaired struct local is
-// no root either.
+// no root either, and so is one none of whose pointers leads into the state
+// (scratch: a self-pointer, a stack buffer). Unions and intptr_t members inside a struct local are bytes
+// (frame_local_walk_): stack scratch such as `struct epoll_event evs[16]` holds
+// stale pointers in its unions that are no state.
 // Forward (in F): a paired local of F that points at one of v2's start-up objects
 // supersedes it with the translated source value, so F's frames (stack words:
 // engine_frames.cc; registers: the supervisor) then point at the transferred
@@ -226,7 +229,7 @@ void Engine::each_frame_root_of(const void* frames, Visit& visit, Aggregate& agg
         uint8_t src_reg[8], dst_reg[8];
         const uint8_t* src = has_pointer(p.type) ? frame_local_bytes(p, fr.peer, fr.peer_count, k, false, sty.size, src_reg)
                                                  : nullptr;
-        if (!src) continue;
+        if (!src || !holds_state_pointer(p.type, src, 0)) continue;  // scratch, not state
         uint32_t j = 0;
         const uint8_t* dst = nullptr;
         const ImageFramePlace* q = paired_local(p, *f, nth, &fr, &j);
@@ -277,7 +280,9 @@ void Engine::type_frame_roots() {
       const uint32_t marker = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));
       current_ = marker == 0xffffffffu ? kKernelWord - 1 : marker;
       path_depth_ = 0;
+      frame_local_walk_ = true;
       walk(p.type, q->type, src, nullptr);  // as a global of its type
+      frame_local_walk_ = false;
     });
 }
 
@@ -344,7 +349,9 @@ void Engine::settle_frame_roots() {
         const uint32_t marker = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));
         current_ = marker == 0xffffffffu ? kKernelWord - 1 : marker;
         path_depth_ = 0;
+        frame_local_walk_ = true;
         walk(p.type, q->type, src, const_cast<uint8_t*>(dst));
+        frame_local_walk_ = false;
       });
 }
 
@@ -378,6 +385,30 @@ void Engine::settle_aggregate(const ImageFunction& f, const ImageFramePlace& p, 
     if (a.bit_size || b.bit_size) continue;
     settle_aggregate(f, p, a.type, b.type, src + a.offset, dst + b.offset, depth + 1);
   }
+}
+
+// Does a struct or array local hold a pointer (outside unions and bitfields) into
+// an object of the state? Only then is it a root: a local whose pointers lead
+// nowhere in the state (`struct scratch s = {0, &s}`, a stack buffer) is scratch.
+bool Engine::holds_state_pointer(uint32_t src_type, const uint8_t* src, uint32_t depth) {
+  if (depth > kMaxNesting || !has_pointer(src_type)) return false;
+  const ImageType& s = src_meta().type(src_meta().strip(src_type));
+  if (s.kind == kPointer) {
+    const int64_t index = object_holding(load_uint(src, 8));
+    return index >= 0 && !(objects_[index].flags & kFromLibrary);
+  }
+  if (s.kind == kArray) {
+    const uint64_t n = s.count == dwarfmeta::image::kFlexibleCount ? 0 : s.count;
+    const uint64_t size = type_size(src_meta(), s.target);
+    for (uint64_t i = 0; i < n && size; ++i)
+      if (holds_state_pointer(s.target, src + i * size, depth + 1)) return true;
+    return false;
+  }
+  if (s.kind != kStruct) return false;
+  const dwarfmeta::image::ImageMember* m = src_meta().members(s);
+  for (uint32_t i = 0; i < s.n; ++i)
+    if (!m[i].bit_size && holds_state_pointer(m[i].type, src + m[i].offset, depth + 1)) return true;
+  return false;
 }
 
 // One pointer of F's frames (a local or a member of one) paired with the source's.
