@@ -595,10 +595,22 @@ class Engine {
   void settle_frame_roots();
   void refuse_lone_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
                         uint64_t v, uint32_t marker);
-  template <class Visit>
-  void each_frame_root(Visit&& visit);
-  template <class Visit>
-  void each_frame_root_of(const void* frames, Visit& visit);  // one pair of threads' frames
+  template <class Visit, class Aggregate>
+  void each_frame_root(Visit&& visit, Aggregate&& aggregate);
+  template <class Visit, class Aggregate>
+  void each_frame_root_of(const void* frames, Visit& visit, Aggregate& aggregate);  // one pair of threads' frames
+  // Struct and array locals (frame_roots.cc): their bytes (a stack slot, or a register
+  // for one of at most 8 bytes), and their pointer members settled pairwise.
+  const uint8_t* frame_local_bytes(const dwarfmeta::image::ImageFramePlace& p, const ttst_stfw_frame* frames,
+                                   uint32_t count, uint32_t k, bool self, uint64_t size, uint8_t* reg_bytes);
+  void settle_frame_pointer(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
+                            uint64_t v, uint64_t w);
+  // A struct local is being walked: its unions and intptr_t members are copied as
+  // bytes, never typed through nor refused (stack scratch: `struct epoll_event evs[16]`).
+  bool frame_local_walk_ = false;
+  bool holds_state_pointer(uint32_t src_type, const uint8_t* src, uint32_t depth);
+  void settle_aggregate(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
+                        uint32_t src_type, uint32_t dst_type, const uint8_t* src, const uint8_t* dst, uint32_t depth);
   // Issue 19: the frames being visited are another pair of threads' (not the main
   // threads'); a local of F's there that would need superseding is refused
   // (thread_roots.cc): only the main thread's stack and registers are remapped.

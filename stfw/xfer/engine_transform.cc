@@ -36,7 +36,7 @@ void Engine::refuse_too_deep(const char* what) {
 // in the current mode (typing, zeroing or writing).
 void Engine::walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
   if (failed()) return;
-  if (mode_ == kWrite && !free_element_ && is_intptr(src_meta(), src_type) && looks_like_pointer(load_uint(src, 8))) {
+  if (mode_ == kWrite && !free_element_ && !frame_local_walk_ && is_intptr(src_meta(), src_type) && looks_like_pointer(load_uint(src, 8))) {
     fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     message_.text(" = ")
         .hex(load_uint(src, 8))
@@ -60,6 +60,10 @@ void Engine::walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint
   }
   if (const int lock = lock_kind(src_meta(), src_type); lock && lock == lock_kind(dst_meta(), dst_type))
     return transfer_lock(lock, src, dst, src_ty.size);  // pthread locks (engine_locks.cc)
+  if ((src_ty.kind == kUnion || dst_ty.kind == kUnion) && frame_local_walk_) {  // frame_roots.cc
+    if (mode_ == kWrite && src_ty.size == dst_ty.size) copy(dst, src, src_ty.size);
+    return;
+  }
   if (src_ty.kind == kUnion || dst_ty.kind == kUnion) return walk_union(src_type, dst_type, src, dst);
   if (src_ty.kind != dst_ty.kind && !(src_ty.kind == kEnum && dst_ty.kind == kBase) &&
       !(src_ty.kind == kBase && dst_ty.kind == kEnum))

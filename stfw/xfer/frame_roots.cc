@@ -11,6 +11,18 @@
 // of the same name in the frame of the same function (`function::local`, the same
 // occurrence counted from main) of this process, whose type gives the destination
 // pointee.
+// Struct and array locals (a `struct server srv` of main) are roots too, when DWARF
+// places them whole: in a stack slot, or one register for one of at most 8 bytes.
+// Typing walks the local as a global of its type (members matched by name with the
+// paired local's type); each pointer member is settled as a pointer local is (F's
+// start-up objects superseded; backward, R's must be what F's maps back to), and
+// forward F's local in its stack slot is then written in place as a global is. A local split over several places (DW_OP_piece at -O2) has no
+// place in dwarfmeta, so it is no root: an object only it reaches is refused as
+// unreachable (the refusals of objects no root types). An unpaired struct local is
+// no root either, and so is one none of whose pointers leads into the state
+// (scratch: a self-pointer, a stack buffer). Unions and intptr_t members inside a struct local are bytes
+// (frame_local_walk_): stack scratch such as `struct epoll_event evs[16]` holds
+// stale pointers in its unions that are no state.
 // Forward (in F): a paired local of F that points at one of v2's start-up objects
 // supersedes it with the translated source value, so F's frames (stack words:
 // engine_frames.cc; registers: the supervisor) then point at the transferred
@@ -86,6 +98,17 @@ uint32_t occurrence(const View& meta, uint64_t bias, const ttst_stfw_frame* fram
   return n;
 }
 
+// [addr, addr+size) lies in this process's stack as the frames span it (frame 0's rsp
+// less the red zone up to the outermost CFA and its caller's words).
+bool in_own_stack(const ttst_stfw_frame* frames, uint32_t count, uint64_t addr, uint64_t size) {
+  uint64_t lo = (frames[0].known & (1u << 7)) ? frames[0].reg[7] - 128 : 0, hi = 0;
+  for (uint32_t j = 0; j < count; ++j)
+    if (frames[j].cfa > hi) hi = frames[j].cfa;
+  return lo && addr >= lo && addr + size <= hi + 4096;
+}
+
+bool in_stack_slot(const ImageFramePlace& p) { return p.kind != 2; }
+
 bool place_valid(const ImageFramePlace& p, uint64_t at) {
   return (p.pc_low == 0 && p.pc_high == 0) || (at >= p.pc_low && at < p.pc_high);
 }
@@ -118,11 +141,24 @@ bool Engine::frame_local_value(const ImageFramePlace& p, const ttst_stfw_frame* 
     if (!bytes) return false;
     return *value = load_uint(bytes, 8), true;
   }
-  uint64_t lo = (frames[0].known & (1u << 7)) ? frames[0].reg[7] - 128 : 0, hi = 0;
-  for (uint32_t j = 0; j < count; ++j)
-    if (frames[j].cfa > hi) hi = frames[j].cfa;
-  if (!lo || addr < lo || addr + 8 > hi + 4096) return false;  // not in the frames' stack
+  if (!in_own_stack(frames, count, addr, 8)) return false;  // not in the frames' stack
   return *value = *reinterpret_cast<const uint64_t*>(addr), true;
+}
+
+// The bytes of a struct or array local: in place (self) or in the copy of the
+// source's memory; a register's value (reg_bytes) for one of at most 8 bytes.
+const uint8_t* Engine::frame_local_bytes(const ImageFramePlace& p, const ttst_stfw_frame* frames, uint32_t count,
+                                         uint32_t k, bool self, uint64_t size, uint8_t* reg_bytes) {
+  uint64_t addr = 0, reg = 0;
+  if (size == 0 || !place_location(p, frames[k], &addr, &reg)) return nullptr;
+  if (addr == 0) {
+    if (size > 8) return nullptr;
+    store_uint(reg_bytes, 8, reg);
+    return reg_bytes;
+  }
+  if (!self) return source_bytes(addr, size);
+  if (!in_own_stack(frames, count, addr, size)) return nullptr;
+  return reinterpret_cast<const uint8_t*>(addr);
 }
 
 // TTST_RENAMED_FROM(func::local, old) (annotations.h): is the source's local
@@ -162,20 +198,22 @@ const ImageFramePlace* Engine::paired_local(const ImageFramePlace& p, const Imag
   return nullptr;
 }
 
-// Calls visit(place, value, paired place or null, paired value) for every
-// pointer-typed local of the source's frames whose value is known.
-template <class Visit>
-void Engine::each_frame_root(Visit&& visit) {
+// Calls visit(function, place, value, paired place or null, paired value) for every
+// pointer-typed local of the source's frames whose value is known, and
+// aggregate(function, place, bytes, paired place or null, paired bytes) for every
+// struct or array local holding pointers whose bytes are known.
+template <class Visit, class Aggregate>
+void Engine::each_frame_root(Visit&& visit, Aggregate&& aggregate) {
   for_each_frames(config_, [&](const Frames& fr, bool main) {
     other_thread_frames_ = !main;
-    each_frame_root_of(&fr, visit);
+    each_frame_root_of(&fr, visit, aggregate);
     return !failed();
   });
   other_thread_frames_ = false;
 }
 
-template <class Visit>
-void Engine::each_frame_root_of(const void* frames, Visit& visit) {
+template <class Visit, class Aggregate>
+void Engine::each_frame_root_of(const void* frames, Visit& visit, Aggregate& aggregate) {
   const Frames& fr = *static_cast<const Frames*>(frames);
   for (uint32_t k = 0; k < fr.peer_count && !failed(); ++k) {
     uint64_t at = 0;
@@ -186,7 +224,22 @@ void Engine::each_frame_root_of(const void* frames, Visit& visit) {
       const ImageFramePlace& p = src_meta().place_at(i);
       if (p.function_low != f->low) break;
       uint64_t v = 0;
-      if (!place_valid(p, at) || src_meta().type(src_meta().strip(p.type)).kind != kPointer ||
+      const ImageType& sty = src_meta().type(src_meta().strip(p.type));
+      if (place_valid(p, at) && (sty.kind == kStruct || sty.kind == kArray)) {
+        uint8_t src_reg[8], dst_reg[8];
+        const uint8_t* src = has_pointer(p.type) ? frame_local_bytes(p, fr.peer, fr.peer_count, k, false, sty.size, src_reg)
+                                                 : nullptr;
+        if (!src || !holds_state_pointer(p.type, src, 0)) continue;  // scratch, not state
+        uint32_t j = 0;
+        const uint8_t* dst = nullptr;
+        const ImageFramePlace* q = paired_local(p, *f, nth, &fr, &j);
+        if (q && dst_meta().type(dst_meta().strip(q->type)).kind == sty.kind)
+          dst = frame_local_bytes(*q, fr.self, fr.self_count, j, true, dst_meta().type(dst_meta().strip(q->type)).size,
+                                  dst_reg);
+        aggregate(*f, p, src, dst ? q : nullptr, dst);
+        continue;
+      }
+      if (!place_valid(p, at) || sty.kind != kPointer ||
           !frame_local_value(p, fr.peer, fr.peer_count, k, false, &v))
         continue;
       uint32_t j = 0;
@@ -220,6 +273,16 @@ void Engine::type_frame_roots() {
       path_depth_ = 0;
       pointer(src_meta().type(src_meta().strip(p.type)), dst_ty, bytes, nullptr);
       if (!q && !failed() && parents_) refuse_lone_root(f, p, v, current_);
+    }, [&](const ImageFunction& f, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace* q,
+           const uint8_t*) {
+      if (!q || paired_pass != 1) return;  // an unpaired struct local is no root (see the top)
+      result_.frame_roots++;
+      const uint32_t marker = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));
+      current_ = marker == 0xffffffffu ? kKernelWord - 1 : marker;
+      path_depth_ = 0;
+      frame_local_walk_ = true;
+      walk(p.type, q->type, src, nullptr);  // as a global of its type
+      frame_local_walk_ = false;
     });
 }
 
@@ -267,25 +330,103 @@ void Engine::advise_local_rename(const ImageFunction& f, const ImageFramePlace& 
 }
 
 // After the write: forward, F's paired locals supersede the start-up objects they
-// point to; backward, R's paired locals must be what F's map back to.
+// point to; backward, R's paired locals must be what F's map back to. The pointer
+// members of struct and array locals likewise, matched by name.
 void Engine::settle_frame_roots() {
-  each_frame_root([&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t w) {
-    if (!q) return;
-    // Only pointers into the state: a library's object (a FILE) stays this
-    // process's own, as a handle member does (engine_library.cc).
-    const int64_t index = object_holding(v);
-    if (index < 0 || (objects_[index].flags & kFromLibrary)) return;
-    uint64_t t = 0;
-    if (!translate(v, &t)) return;
-    if (!config_.backward && other_thread_frames_ && t != w && !config_.thread_stack_count)
-      return refuse_thread_local(f, p, w, t);  // that thread's stack would not be remapped (thread_roots.cc)
-    if (!config_.backward) return supersede(w, t);
-    if (t == w) return;
-    fail(TTST_STFW_STATUS_INVARIANT, "invariant: the local '").text(src_meta().str(p.name));
-    message_.text("' of the frame of ").text(src_meta().str(f.id)).text(" holds ").hex(v);
-    message_.text(" in the future version, which maps back to ").hex(t).text(", but the past version's holds ").hex(w);
-    message_.text(": the frames differ after the round trip");
-  });
+  each_frame_root(
+      [&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t w) {
+        if (q) settle_frame_pointer(f, p, v, w);
+      },
+      [&](const ImageFunction& f, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace* q,
+          const uint8_t* dst) {
+        if (!q) return;
+        settle_aggregate(f, p, p.type, q->type, src, dst, 0);
+        if (config_.backward || failed() || !in_stack_slot(*q)) return;
+        // Forward, a struct local in F's stack slot is written as a global is
+        // (its scalars too: `srv.n`), in place; one in a register keeps its own
+        // bytes, its pointers superseding the start-up objects as locals do.
+        mode_ = kWrite;
+        const uint32_t marker = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));
+        current_ = marker == 0xffffffffu ? kKernelWord - 1 : marker;
+        path_depth_ = 0;
+        frame_local_walk_ = true;
+        walk(p.type, q->type, src, const_cast<uint8_t*>(dst));
+        frame_local_walk_ = false;
+      });
+}
+
+// The pointers inside a struct or array local: members matched by name, elements
+// by index (the shorter array's), unions and bitfields left out (no pointers kept
+// whole there that the walk would translate without a tag).
+void Engine::settle_aggregate(const ImageFunction& f, const ImageFramePlace& p, uint32_t src_type, uint32_t dst_type,
+                              const uint8_t* src, const uint8_t* dst, uint32_t depth) {
+  if (failed() || depth > kMaxNesting || !has_pointer(src_type)) return;
+  src_type = src_meta().strip(src_type), dst_type = dst_meta().strip(dst_type);
+  const ImageType& s = src_meta().type(src_type);
+  const ImageType& d = dst_meta().type(dst_type);
+  if (s.kind != d.kind) return;
+  if (s.kind == kPointer) return settle_frame_pointer(f, p, load_uint(src, 8), load_uint(dst, 8));
+  if (s.kind == kArray) {
+    const uint64_t sc = s.count == dwarfmeta::image::kFlexibleCount ? 0 : s.count;
+    const uint64_t dc = d.count == dwarfmeta::image::kFlexibleCount ? 0 : d.count;
+    const uint64_t ss = type_size(src_meta(), s.target), ds = type_size(dst_meta(), d.target);
+    for (uint64_t i = 0; i < (sc < dc ? sc : dc) && ss && ds; ++i)
+      settle_aggregate(f, p, s.target, d.target, src + i * ss, dst + i * ds, depth + 1);
+    return;
+  }
+  if (s.kind != kStruct) return;
+  const uint32_t* pairs = member_plan(src_type, dst_type, s, d);
+  if (!pairs) return;
+  const dwarfmeta::image::ImageMember* sm = src_meta().members(s);
+  const dwarfmeta::image::ImageMember* dm = dst_meta().members(d);
+  for (uint32_t i = 0; i < pairs[0] && !failed(); ++i) {
+    const auto& a = sm[pairs[1 + 2 * i]];
+    const auto& b = dm[pairs[2 + 2 * i]];
+    if (a.bit_size || b.bit_size) continue;
+    settle_aggregate(f, p, a.type, b.type, src + a.offset, dst + b.offset, depth + 1);
+  }
+}
+
+// Does a struct or array local hold a pointer (outside unions and bitfields) into
+// an object of the state? Only then is it a root: a local whose pointers lead
+// nowhere in the state (`struct scratch s = {0, &s}`, a stack buffer) is scratch.
+bool Engine::holds_state_pointer(uint32_t src_type, const uint8_t* src, uint32_t depth) {
+  if (depth > kMaxNesting || !has_pointer(src_type)) return false;
+  const ImageType& s = src_meta().type(src_meta().strip(src_type));
+  if (s.kind == kPointer) {
+    const int64_t index = object_holding(load_uint(src, 8));
+    return index >= 0 && !(objects_[index].flags & kFromLibrary);
+  }
+  if (s.kind == kArray) {
+    const uint64_t n = s.count == dwarfmeta::image::kFlexibleCount ? 0 : s.count;
+    const uint64_t size = type_size(src_meta(), s.target);
+    for (uint64_t i = 0; i < n && size; ++i)
+      if (holds_state_pointer(s.target, src + i * size, depth + 1)) return true;
+    return false;
+  }
+  if (s.kind != kStruct) return false;
+  const dwarfmeta::image::ImageMember* m = src_meta().members(s);
+  for (uint32_t i = 0; i < s.n; ++i)
+    if (!m[i].bit_size && holds_state_pointer(m[i].type, src + m[i].offset, depth + 1)) return true;
+  return false;
+}
+
+// One pointer of F's frames (a local or a member of one) paired with the source's.
+void Engine::settle_frame_pointer(const ImageFunction& f, const ImageFramePlace& p, uint64_t v, uint64_t w) {
+  // Only pointers into the state: a library's object (a FILE) stays this
+  // process's own, as a handle member does (engine_library.cc).
+  const int64_t index = object_holding(v);
+  if (index < 0 || (objects_[index].flags & kFromLibrary)) return;
+  uint64_t t = 0;
+  if (!translate(v, &t)) return;
+  if (!config_.backward && other_thread_frames_ && t != w && !config_.thread_stack_count)
+    return refuse_thread_local(f, p, w, t);  // that thread's stack would not be remapped (thread_roots.cc)
+  if (!config_.backward) return supersede(w, t);
+  if (t == w) return;
+  fail(TTST_STFW_STATUS_INVARIANT, "invariant: the local '").text(src_meta().str(p.name));
+  message_.text("' of the frame of ").text(src_meta().str(f.id)).text(" holds ").hex(v);
+  message_.text(" in the future version, which maps back to ").hex(t).text(", but the past version's holds ").hex(w);
+  message_.text(": the frames differ after the round trip");
 }
 
 }  // namespace ttst::stfw::engine_detail

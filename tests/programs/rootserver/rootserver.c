@@ -26,6 +26,8 @@
  * frames to hold it (refused: the state would be transferred but unreachable).
  * -DRS_STACK_POINTER gives list items a dangling pointer into the stack (refused,
  * the item named by its path from main's local).
+ * -DRS_STRUCT_LOCAL keeps the state in a `struct server` local of main instead (its
+ * address taken, so it stays in its stack slot at -O2): a struct local as the root.
  *
  * Protocol (one command per line, one reply line):
  *   STR key value -> OK    NUM key n -> OK    LIST key a,b,c -> OK
@@ -158,9 +160,7 @@ static void add(struct server *srv, struct item *it) {
 #endif
 }
 
-static __attribute__((noinline)) struct server *server_init(int port) {
-  struct server *srv = calloc(1, sizeof *srv);
-  if (!srv) exit(1);
+static __attribute__((noinline)) void server_setup(struct server *srv, int port) {
   srv->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   setsockopt(srv->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -174,6 +174,12 @@ static __attribute__((noinline)) struct server *server_init(int port) {
   epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->listen_fd, &ev);
   printf("PORT %d\n", ntohs(a.sin_port));
   fflush(stdout);
+}
+
+static __attribute__((noinline, unused)) struct server *server_init(int port) {
+  struct server *srv = calloc(1, sizeof *srv);
+  if (!srv) exit(1);
+  server_setup(srv, port);
   return srv;
 }
 
@@ -245,7 +251,15 @@ int main(int argc, char **argv) {
 #ifdef RS_RENAMED_LOCAL
 #define srv state /* v2 renames main's local: P's `srv` has no local to go to */
 #endif
+#ifdef RS_STRUCT_LOCAL
+  /* -DRS_STRUCT_LOCAL: the state hangs off a struct local of main held in its stack
+   * slot (its address is taken, so it stays in memory at -O2 too). */
+  struct server srv_state = {0};
+  server_setup(&srv_state, argc > 1 ? atoi(argv[1]) : 0);
+#define srv (&srv_state)
+#else
   struct server *const srv = server_init(argc > 1 ? atoi(argv[1]) : 0);
+#endif
 #ifdef RS_GLOBAL_ROOT
   g_server = srv;
 #endif

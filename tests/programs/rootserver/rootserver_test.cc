@@ -62,6 +62,7 @@ void commits_with_equal_state(const std::string& variant) {
   const std::string before = early.command("DUMP");
   REQUIRE(before.rfind("DUMP 120 ", 0) == 0);
   Run r = supervise(server.pid, "rootserver_v2" + variant);
+  INFO(r.report.dump(), r.err);
   REQUIRE(r.status == 0);
   CHECK(r.report["outcome"] == "committed");
   waitpid(server.pid, nullptr, 0);
@@ -131,6 +132,16 @@ void fixed_by_advice(const std::string& variant, const std::string& defines, con
 
 TEST_CASE("committed: the whole state hangs off main's local (-O2), items are derived structs behind base pointers") {
   commits_with_equal_state("");
+}
+
+// A struct local of main (`struct server srv_state`, its address taken) in its stack
+// slot: its pointer members type the state and F's local is written in place.
+TEST_CASE("committed: the whole state hangs off a struct local of main in its stack slot (-O2)") {
+  commits_with_equal_state("_struct");
+}
+
+TEST_CASE("committed: the whole state hangs off a struct local of main in its stack slot (-O0)") {
+  commits_with_equal_state("_struct_O0");
 }
 
 TEST_CASE("committed: derived structs behind base pointers, the state also under a global") {
