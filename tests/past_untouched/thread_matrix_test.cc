@@ -206,7 +206,14 @@ TEST_CASE("a call blocked in a non-main thread observes nothing of attempts that
         return v;
       };
       for (int i = 0; i < 10000 && !strays().empty(); ++i) usleep(2000);
-      CHECK(strays().empty());
+      std::string stray_says;  // each stray's /proc stat line: its state (Z, S...) and name
+      for (pid_t c : strays())
+        if (FILE* f = std::fopen(("/proc/" + std::to_string(c) + "/stat").c_str(), "r")) {
+          char line[256] = {};
+          if (std::fgets(line, sizeof line, f)) stray_says += std::string(line) + "; ";
+          std::fclose(f);
+        }
+      CHECK_MESSAGE(strays().empty(), "trial " << next - 1 << ": " << stray_says);
       CHECK(sys::thread_ids(P).value_or(std::vector<pid_t>{}) == tids);
       wait_in_syscall(L, mode.nrs);
       wait_in_syscall(P, {SYS_futex});  // the main thread back from a fail-safe frame (after a kill)
