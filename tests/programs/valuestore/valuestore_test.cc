@@ -74,6 +74,15 @@ void fill(KvClient& c, int port) {
   CHECK(c.command("LAST") == "LAST quit");  // the last command of any connection
 }
 
+// The state fill() builds, plus the key kx holding (SETINT) the live address of
+// list kl1 as an integer: what the mixed-member refusal is about. Returns it.
+std::string store_live_address_as_integer(KvClient& c, int port) {
+  fill(c, port);
+  std::string addr = c.command("ADDR kl1").substr(5);
+  REQUIRE(c.command("SETINT kx " + addr) == "OK");
+  return addr;
+}
+
 const nlohmann::json* forward(const Run& r) {
   for (const auto& t : r.report["transfers"])
     if (t["direction"] == "forward") return &t;
@@ -179,9 +188,7 @@ TEST_CASE("committed under client load: the dataset's dump equal, the load serve
 TEST_CASE("refused: a client's integer equal to a live address in the mixed member, no TTST_TAGGED") {
   KvServer server = KvServer::start(kDir + "valuestore_v1_plain");
   KvClient c(server.port);
-  fill(c, server.port);
-  std::string addr = c.command("ADDR kl1").substr(5);
-  REQUIRE(c.command("SETINT kx " + addr) == "OK");
+  const std::string addr = store_live_address_as_integer(c, server.port);
   std::string before = c.command("DUMP");
   Run r = supervise(server.pid, "valuestore_v2_plain");
   CHECK(r.status == 1);
@@ -217,9 +224,7 @@ TEST_CASE("advised fix: the mixed member's TTST_TAGGED line, with the tag values
   // TTST_ANNOTATIONS, the same P is updated, the client's integer intact.
   KvServer server = KvServer::start(kDir + "valuestore_v1_plain");
   KvClient c(server.port);
-  fill(c, server.port);
-  std::string addr = c.command("ADDR kl1").substr(5);
-  REQUIRE(c.command("SETINT kx " + addr) == "OK");
+  const std::string addr = store_live_address_as_integer(c, server.port);
   std::string before = c.command("DUMP");
   Run r = supervise(server.pid, "valuestore_v2_plain");
   REQUIRE(r.status == 1);
