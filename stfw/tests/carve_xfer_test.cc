@@ -88,6 +88,16 @@ TEST_CASE("carved containers: a struct in its own pool's first block, reached pa
   check_carved_round_trip("carve_v1_cycle", "carve_v2_cycle", 1);
 }
 
+// A free client keeps a pointer into its freed buffer, unmapped since (nginx's free
+// connections keep theirs): a value in no mapping, where a live client's same member
+// holds a live pointer. Free-list elements are no evidence that the member holds
+// integers (a mixed member, engine_values.cc): without that, the live client's
+// buffer pointer was refused as "holds integers in other objects". (The stale
+// value is carried as it is: counted unmapped_words=, not dead_pointers=.)
+TEST_CASE("carved containers: a free element's stale pointer into unmapped memory does not make its member mixed") {
+  check_carved_round_trip("carve_v1_stale", "carve_v2_stale");
+}
+
 // A v1 / v2 pair the forward transfer must refuse, and what the refusal says.
 struct CarveRefusal {
   const char* name;

@@ -96,6 +96,7 @@ void Engine::reset_typing() {
   zero(site_plans_, sizeof site_plans_);
   if (carved_slots_) zero(carved_slots_, carved_capacity_ * 8);
   carved_used_ = 0;
+  mixed_count_ = 0;  // a discarded pass's notes (a free element walked before its list was known)
 }
 
 // Blocks allocated by a declared header wrapper (their site is in it): containers

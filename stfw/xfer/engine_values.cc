@@ -88,6 +88,9 @@ void Engine::note_member_value(uint32_t src_type, uint32_t src_index, const uint
   // and would look like integers; and a value the backward run translates wrongly
   // shows up in the diff (R != P), while the forward run has nothing after it.
   if (config_.backward) return;
+  // An element of a TTST_FREE_LIST is no evidence: its members are stale (a closed
+  // connection's pointers into freed, maybe unmapped memory), not integers.
+  if (free_element_) return;
   uint64_t v = load_uint(value, 8);
   if (v < 4096 || base_descriptor(v) || !in_no_mapping(v)) return;
   for (uint32_t i = 0; i < mixed_count_; ++i)

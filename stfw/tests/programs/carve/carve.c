@@ -20,7 +20,10 @@
  * halfway through a set holds an unlinked item by `void *` (POINTS_TO in BUILD).
  * The free chunks and page tails are declared free memory (TTST_FREE_SLOTS_N,
  * TTST_FREE_SLOTS; NO_FREE_SLOTS: without, refused), and a client table's free
- * entries a free list (TTST_FREE_LIST; NO_FREE_LIST: without, refused). */
+ * entries a free list (TTST_FREE_LIST; NO_FREE_LIST: without, refused); with
+ * STALE_BUFFER a closed client also keeps a pointer into its freed, unmapped
+ * buffer, where a live client's buffer pointer is live: a free element is no
+ * evidence that the member holds integers (engine_values.cc). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +214,9 @@ struct client {
   struct node *first;
   int fd;
   unsigned instance : 1; /* toggled at each reuse (nginx's rev->instance) */
+#ifdef STALE_BUFFER
+  char *buf;             /* a closed client's: its freed (unmapped) buffer; a live one's: textbuf */
+#endif
 };
 struct server {
   struct client *clients;
@@ -267,6 +273,9 @@ static struct client *client_open(int fd) {
 }
 static void client_close(struct client *c) {
   free(c->pool);  /* c->pool and c->first stay as they were: stale */
+#ifdef STALE_BUFFER
+  free(c->buf);   /* and c->buf: a block above glibc's mmap threshold, unmapped now */
+#endif
   c->fd = -1, c->data = srv.free_clients, srv.free_clients = c, ++srv.nfree;
 }
 static struct node *client_node(struct client *c, pool_t *p, long value) {
@@ -352,6 +361,9 @@ int main(void) {
     for (int k = 3; k >= 0; --k)
       srv.clients[k].fd = -1, srv.clients[k].data = srv.free_clients, srv.free_clients = &srv.clients[k], ++srv.nfree;
     struct client *a = client_open(10), *b = client_open(11), *d = client_open(13);
+#ifdef STALE_BUFFER
+    a->buf = malloc(1 << 20), b->buf = d->buf = 0;
+#endif
     cpalloc(a->pool, 8), a->first = cpalloc(a->pool, sizeof(struct node));  /* a's node at +40 of its block */
     client_node(b, b->pool, 1);
     client_close(a);                       /* a's block freed ... */
@@ -361,6 +373,9 @@ int main(void) {
     client_close(d);                       /* clients[2]: the free list's head (inside the table), then a */
     textbuf = malloc(POOL_BLOCK);          /* d's stale pool_t * points here: no pool */
     strcpy(textbuf, "text of a reused block");
+#ifdef STALE_BUFFER
+    b->buf = textbuf;
+#endif
     struct spare *sp[3];                   /* three spares after b's first node: s1 -> s2 -> s3 */
     for (int k = 0; k < 3; ++k) {
       sp[k] = cpalloc(b->pool, sizeof *sp[k]);
@@ -417,6 +432,9 @@ int main(void) {
                       b->instance == 1 && !strcmp(textbuf, "text of a reused block");
       int b_ok = b->fd == 11 && b->first && b->first->value == 2 && !strcmp(b->first->label, "c2") &&
                  b->first->next && b->first->next->value == 1 && !strcmp(b->first->next->label, "c1");
+#ifdef STALE_BUFFER
+      b_ok = b_ok && b->buf == textbuf;
+#endif
       struct spare *s1 = spares, *s2 = s1 ? s1->link : 0, *s3 = s2 ? s2->link : 0;
       int spare_ok = s1 && s2 && s3 && !s3->link && !strcmp(s1->tag, "s1") && !strcmp(s2->tag, "s2") &&
                      !strcmp(s3->tag, "s3") && (char *)s2 == (char *)s1 + sizeof *s1;
