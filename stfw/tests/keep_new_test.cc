@@ -78,6 +78,23 @@ TEST_CASE("KEEP_NEW_AT on an embedded table header and a void *: v2's untyped ar
                "omega:600:9000 names:4:delta blob:v2blob") == 0);
 }
 
+TEST_CASE("a carved pointer array in the kept graph is walked as one value, not its tail as more elements") {
+  // conf->order, a struct route ** into the pool, points where conf->head carves a
+  // one-member struct whose extent runs to the end of the pool. Walked as that extent
+  // of struct route * elements (before), the array's other elements had no
+  // counterpart (v2's value is one element) and unpaired the routes they point to,
+  // which the sessions' pointers then could not reach (refused); in nginx the words
+  // after an ngx_array_t took the cycle's pool header in.
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "keepnew_pool_v2_order_keep", "keepnew_pool_v1_order");
+  require_transferred(fw);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
+               "omega:600:9000 names:4:delta blob:v2blob order:alpha,delta,1") == 0);
+}
+
 TEST_CASE("without KEEP_NEW_AT the pool bytes after the cycle (its untyped names array) are refused") {
   RoundTrip rt;
   check_refusal(forward_to(rt, "keepnew_pool_v2_void", "keepnew_pool_v1_void"),

@@ -485,6 +485,11 @@ void Engine::walk_kept_range(uint32_t i) {
   const uint8_t* src = source_bytes(r.src, r.size);
   uint64_t ns = r.size / es, nd = ed ? r.dst_size / ed : 0;
   if (ns == 0) ns = 1;  // a carved value shorter than its type cannot be: the extent covers it
+  // A carved sub-object is one value: its extent (to the next sub-object) is not more
+  // elements of it but its tail, other allocations of the pool. A T ** at an embedded
+  // ngx_array_t of nginx's configuration walked its 8 KB extent as T * elements, whose
+  // `pool` members took the cycle's pool header in without a counterpart.
+  if (r.object != 0xffffffffu && (objects_[r.object].flags & kCarved)) ns = 1;
   for (uint64_t k = 0; k < ns && !failed(); ++k)
     kept_value(r.src_type, r.dst_type, src + k * es,
                k < nd && r.paired ? reinterpret_cast<const uint8_t*>(r.dst + k * ed) : nullptr, 0);

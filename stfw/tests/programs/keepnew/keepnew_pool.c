@@ -26,7 +26,12 @@
  * `conf->stale` points at the sessions' block as a long * (nginx: a stale pointer of
  * the configuration into memory since reused), and `conf->first` as a struct session *
  * (nginx's ls->connection into the connections): the sessions are transferred anyway,
- * their block being a transferred global's. */
+ * their block being a transferred global's. -DKN_ORDER (with KN_VOID): `conf->order`,
+ * a struct route ** into the pool, points where `conf->head` carves a one-member
+ * struct (nginx: a T ** at an ngx_array_t): the kept walk takes the value of its
+ * type there, not the carved sub-object's whole extent as more elements (the array's
+ * other elements and the next allocations: without a counterpart, they unpaired the
+ * routes they point to). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,10 +72,18 @@ struct conf {
   long *stale;         /* v1: set after start-up to the sessions' block (memory reused), v2: NULL */
   struct session *first; /* run-time state the configuration points to (nginx: ls->connection) */
 #endif
+#ifdef KN_ORDER
+  struct route **order; /* the routes again, an array in the pool */
+  struct rhead *head;   /* its start as a struct (carves a sub-object there) */
+#endif
 };
 struct hdr {
   long magic, size;
 };
+struct rhead {
+  struct route *first;
+};
+
 TTST_POINTS_TO(struct conf.fallback, struct route);
 
 struct session {
@@ -96,6 +109,7 @@ struct cycle {
   struct table names; /* char * per route, in the pool right after the cycle */
   void *blob;         /* an untyped heap block: char * to strings in the pool */
 #endif
+
 } *cycle;            /* transferred; only its `conf` is v2's (KEEP_NEW_AT) */
 #define CONF (cycle->conf)
 #else
@@ -161,6 +175,11 @@ static void build_conf(void) {
   strcpy(fallback->name, "omega");
   fallback->weight = KN_VERSION >= 2 ? 9000 : 90;
   CONF->fallback = fallback;
+#ifdef KN_ORDER
+  CONF->order = palloc(n * sizeof(struct route *));
+  for (int i = 0; i < n; i++) CONF->order[i] = CONF->routes[i];
+  CONF->head = (struct rhead *)CONF->order;
+#endif
 }
 
 int main(void) {
@@ -188,6 +207,10 @@ int main(void) {
 #ifdef KN_VOID
       printf(" names:%lu:%s blob:%s", cycle->names.nelts, ((char **)sessions[0].tag)[cycle->names.nelts - 1],
              ((char **)sessions[1].tag)[0]);
+#endif
+#ifdef KN_ORDER
+      printf(" order:%s,%s,%d", CONF->order[0]->name, CONF->order[CONF->nroutes - 1]->name,
+             (void *)CONF->head == (void *)CONF->order);
 #endif
       printf("\n");
       fflush(stdout);
