@@ -95,6 +95,31 @@ TEST_CASE("a carved pointer array in the kept graph is walked as one value, not 
                "omega:600:9000 names:4:delta blob:v2blob order:alpha,delta,1") == 0);
 }
 
+TEST_CASE("a kept header at a pool block's base: the block goes into v2's, the cycle where v2's start-up one is") {
+  // nginx's cycle->pool: the pool's header struct at the block's base, reached from
+  // the transferred cycle and from the kept configuration (conf->pool), is kept and
+  // paired with v2's at the base of v2's block (before: a kept value at a block's
+  // base was unpaired, and cycle->pool refused). The block goes into v2's block:
+  // the cycle replaces v2's start-up cycle at the same offset (+32), v2's routes after
+  // it stay v2's, and cycle->pool is v2's header; backward the same, R == P.
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "keepnew_pool_v2_header_keep", "keepnew_pool_v1_header");
+  require_transferred(fw);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
+               "omega:600:9000 names:4:delta blob:v2blob pool:2,1,1") == 0);
+}
+
+TEST_CASE("a kept header at a pool block's base: a cycle that would land off v2's start-up one is refused") {
+  RoundTrip rt;
+  check_refusal(forward_to(rt, "keepnew_pool_v2_header_moved_keep", "keepnew_pool_v1_header"),
+                {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: cycle at +32 of heap object #",
+                 {"lies in a block whose first value TTST_KEEP_NEW keeps, so the block goes into v2's block",
+                  "this value would overwrite start-up state there"}});
+}
+
 TEST_CASE("without KEEP_NEW_AT the pool bytes after the cycle (its untyped names array) are refused") {
   RoundTrip rt;
   check_refusal(forward_to(rt, "keepnew_pool_v2_void", "keepnew_pool_v1_void"),

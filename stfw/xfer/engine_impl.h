@@ -121,6 +121,9 @@ constexpr uint32_t kKept = 1u << 21;
 // A heap block a transferred pointer global or a non-root member of a KEEP_NEW_AT
 // struct points to (engine_keep_new.cc): run-time state, never taken into the kept graph.
 constexpr uint32_t kTransferAnchor = 1u << 17;
+// A transferred container whose first value is kept and paired with the first value
+// of a block of this process (engine_keep_into.cc): the container goes into that block.
+constexpr uint32_t kIntoCounterpart = 1u << 16;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
@@ -679,7 +682,7 @@ class Engine {
     uint64_t src, offset, size;
     const uint8_t* bytes;
   };
-  static constexpr uint32_t kMaxKeptMembers = 16;
+  static constexpr uint32_t kMaxKeptMembers = 32;  // nginx declares 12 non-pointer members (each met in both versions' annotations)
   KeptMember kept_members_[kMaxKeptMembers] = {};
   uint32_t kept_member_count_ = 0;
   bool save_kept_member(uint64_t src, uint64_t offset, const uint8_t* bytes, uint64_t size);
@@ -687,11 +690,17 @@ class Engine {
   // The structs holding KEEP_NEW_AT roots (P's address, size): transferred, never
   // taken into the kept graph.
   struct KeptHolder {
-    uint64_t addr, size;
+    uint64_t addr, size, dst;  // dst: this process's start-up struct at the same place (0: none)
   };
   KeptHolder kept_holders_[kMaxKeptMembers] = {};
   uint32_t kept_holder_count_ = 0;
-  bool note_kept_holder(uint64_t addr, uint64_t size);
+  bool note_kept_holder(uint64_t addr, uint64_t size, uint64_t dst);
+  // engine_keep_into.cc: containers whose first value is kept go into its
+  // counterpart's block (before allocation), and their transferred sub-objects are
+  // checked to land only where this process's KEEP_NEW_AT struct is (after placing).
+  void mark_into_counterparts();
+  bool check_into_counterparts();
+  bool into_counterpart(const Object& carved) const;
   void mark_transfer_anchors();
   void anchor_pointers_in(uint32_t type, const uint8_t* src, const char* skip_path_of, int depth);
   bool in_kept_holder(uint64_t v) const;
@@ -717,7 +726,9 @@ class Engine {
   void keep_kept_partners();
   // A kept value that starts at the base of a heap block it does not span (a pool
   // block's first value): its address is also the block's, so the base fast paths
-  // are turned off there and the value is refused (unpaired) rather than guessed.
+  // are turned off there; unless its counterpart is at the base of a block too (the
+  // block and its first value then map alike: engine_keep_into.cc) the value is
+  // refused (unpaired) rather than guessed.
   void unmap_kept_bases();
   // Globals whose value in P still equals v1's ELF initializer
   // take this process's start-up value (rule kRuleSkip); pointer-holding ones only

@@ -94,7 +94,7 @@ void Engine::pair_kept_member(const char* id, const char* path) {
     uint64_t ssize = type_size(src_meta(), smember), dsize = type_size(dst_meta(), dmember);
     const uint8_t* sroot = vs >= 4096 ? source_bytes(vs + soff, ssize) : nullptr;
     if (!sroot) return;  // no struct in P (yet): nothing of P's to pair
-    if (!note_kept_holder(vs, type_size(src_meta(), src_meta().type(st).target))) return;
+    if (!note_kept_holder(vs, type_size(src_meta(), src_meta().type(st).target), vd >= 4096 ? vd : 0)) return;
     kept_root_ = g, current_ = g, path_depth_ = 0;
     const uint8_t* droot = vd >= 4096 ? reinterpret_cast<const uint8_t*>(vd + doff) : nullptr;
     if (src_meta().type(smember).kind == kPointer) {
@@ -170,14 +170,14 @@ void Engine::anchor_pointers_in(uint32_t type, const uint8_t* src, const char* h
 // back at it (nginx's configuration holds `ngx_cycle_t *cycle` in places) does not
 // take it in (that would keep the run-time state it holds), and that pointer keeps
 // v2's start-up target, as every pointer from the kept graph into transferred state.
-bool Engine::note_kept_holder(uint64_t addr, uint64_t size) {
+bool Engine::note_kept_holder(uint64_t addr, uint64_t size, uint64_t dst) {
   for (uint32_t i = 0; i < kept_holder_count_; ++i)
     if (kept_holders_[i].addr == addr) return true;
   if (kept_holder_count_ == kMaxKeptMembers) {
-    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: TTST_KEEP_NEW_AT names more than 16 structs");
+    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: TTST_KEEP_NEW_AT names more than 32 structs");
     return false;
   }
-  kept_holders_[kept_holder_count_++] = KeptHolder{addr, size};
+  kept_holders_[kept_holder_count_++] = KeptHolder{addr, size, dst};
   return true;
 }
 
@@ -192,7 +192,7 @@ bool Engine::in_kept_holder(uint64_t v) const {
 // the write.
 bool Engine::save_kept_member(uint64_t src, uint64_t offset, const uint8_t* bytes, uint64_t size) {
   if (kept_member_count_ == kMaxKeptMembers) {
-    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: more than 16 TTST_KEEP_NEW_AT annotations on members that are not pointers");
+    fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: more than 32 TTST_KEEP_NEW_AT annotations on members that are not pointers");
     return false;
   }
   uint8_t* saved = alloc<uint8_t>(size);
@@ -217,6 +217,7 @@ void Engine::carry_kept_carved() {
   for (uint32_t i = heap_end_; i < object_count_; ++i) {
     const Object& o = objects_[i];
     if (!(o.flags & kKept) || !(o.flags & kCarved) || !o.dst_addr || !o.dst_size) continue;
+    if (into_counterpart(o)) continue;  // its block is this process's: its own value stays
     const uint8_t* src = source_bytes(o.addr, o.dst_size);
     if (src) copy(reinterpret_cast<uint8_t*>(o.dst_addr), src, o.dst_size);
   }
@@ -601,7 +602,12 @@ void Engine::unmap_kept_bases() {
     if (!desc) continue;
     const Object& o = objects_[reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu];
     if (r.object != 0xffffffffu && &objects_[r.object] == &o) continue;  // the whole block: paired as one
-    desc->next = nullptr, r.paired = false;  // translate() now refuses it, naming it
+    desc->next = nullptr;  // the block's own mapping no longer answers for its base
+    // Its counterpart at the base of a block of this process too (nginx: the cycle's
+    // pool header, v2's at the base of v2's start-up pool block): a pointer to the
+    // base, meant as the block or as its first value, maps to that block and its first
+    // value alike. Else translate() refuses it, naming it (not guessed).
+    if (!(r.paired && own_block(r.dst))) r.paired = false;
   }
 }
 

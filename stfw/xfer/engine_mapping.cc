@@ -10,9 +10,12 @@ namespace ttst::stfw::engine_detail {
 bool Engine::map_objects() {
   if (plugin_slot_count_ && !mark_owned()) return false;  // TTST_XFER_OWNS (engine_plugin.cc)
   if (!size_destinations()) return false;
+  if (kept_count_) mark_into_counterparts();  // engine_keep_into.cc
   if (!config_.backward) {
     if (!allocate_in_future()) return false;
-    return place_carved(), plugin_place();  // then the plugin's placements (engine_plugin_place.cc)
+    place_carved();
+    if (kept_count_ && !check_into_counterparts()) return false;
+    return plugin_place();  // then the plugin's placements (engine_plugin_place.cc)
   }
   // Backward: F's object with origin_id X maps onto R's object X. R walks its lists
   // as P did, and F's lists (allocated in reverse table order) hold P's objects in
@@ -24,7 +27,10 @@ bool Engine::map_objects() {
   for (uint32_t i = global_count_; i < object_count_ && !left; ++i)
     left = objects_[i].dst_addr == 0 && origin_of(objects_[i]) != 0;
   if (left && !hash_counterparts(r_objects)) return false;
-  return place_carved(), plugin_place();  // then the plugin's placements (engine_plugin_place.cc)
+  if (kept_count_) mark_into_counterparts();  // over the merge's answer
+  place_carved();
+  if (kept_count_ && !check_into_counterparts()) return false;
+  return plugin_place();  // then the plugin's placements (engine_plugin_place.cc)
 }
 
 // Heap objects: a typed one's destination size from its element types; an untyped
@@ -111,7 +117,7 @@ bool Engine::allocate_in_future() {
   // order too, and its typing sweep meets lists in the direction they link.
   for (uint32_t i = object_count_; i-- > global_count_;) {
     Object& o = objects_[i];
-    if (o.flags & (kFromLibrary | kCarved | kKept | kOwned)) continue;
+    if (o.flags & (kFromLibrary | kCarved | kKept | kOwned | kIntoCounterpart)) continue;
     uint64_t site = dst_site(o.site);
     o.dst_addr = env_.alloc(env_.ctx, o.dst_size ? o.dst_size : 1, site, o.dyn_id);
     if (!o.dst_addr) {

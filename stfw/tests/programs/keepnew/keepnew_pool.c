@@ -31,7 +31,13 @@
  * struct (nginx: a T ** at an ngx_array_t): the kept walk takes the value of its
  * type there, not the carved sub-object's whole extent as more elements (the array's
  * other elements and the next allocations: without a counterpart, they unpaired the
- * routes they point to). */
+ * routes they point to). -DKN_HEADER (with KN_VOID): the pool starts with a header
+ * struct (nginx's ngx_pool_t) that the transferred cycle and the kept configuration
+ * both point to (`cycle->pool`; `conf->pool`, as nginx's ngx_array_t.pool): it is
+ * kept and paired with v2's header at the base of v2's block, so the block goes into
+ * v2's block (engine_keep_into.cc): the cycle takes the place of v2's start-up cycle
+ * (v2 takes its 48 bytes after the cycle then; -DKN_MOVED: before it, so the cycle
+ * would land elsewhere in v2's block: refused). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +78,9 @@ struct conf {
   long *stale;         /* v1: set after start-up to the sessions' block (memory reused), v2: NULL */
   struct session *first; /* run-time state the configuration points to (nginx: ls->connection) */
 #endif
+#ifdef KN_HEADER
+  struct pool_hdr *pool; /* the pool's header at its base (nginx: ngx_array_t.pool) */
+#endif
 #ifdef KN_ORDER
   struct route **order; /* the routes again, an array in the pool */
   struct rhead *head;   /* its start as a struct (carves a sub-object there) */
@@ -82,6 +91,10 @@ struct hdr {
 };
 struct rhead {
   struct route *first;
+};
+struct pool_hdr {
+  long version; /* which start-up built the pool */
+  unsigned long size;
 };
 
 TTST_POINTS_TO(struct conf.fallback, struct route);
@@ -109,6 +122,9 @@ struct cycle {
   struct table names; /* char * per route, in the pool right after the cycle */
   void *blob;         /* an untyped heap block: char * to strings in the pool */
 #endif
+#ifdef KN_HEADER
+  struct pool_hdr *pool; /* the pool's header (nginx: cycle->pool): v2's after the update */
+#endif
 
 } *cycle;            /* transferred; only its `conf` is v2's (KEEP_NEW_AT) */
 #define CONF (cycle->conf)
@@ -135,14 +151,22 @@ static void build_conf(void) {
   int n = 3;
 #endif
   conf_pool = calloc(1, 4096);
+#ifdef KN_HEADER
+  struct pool_hdr *ph = palloc(sizeof *ph); /* the pool's header at its base, as nginx's ngx_pool_t */
+  ph->version = KN_VERSION, ph->size = 4096;
+#else
   palloc(16); /* the pool's own header, as nginx's ngx_pool_t: no value at the base */
-#if KN_VERSION >= 2
+#endif
+#if KN_VERSION >= 2 && (!defined(KN_HEADER) || defined(KN_MOVED))
   palloc(48); /* v2's start-up takes something else first: every offset moves */
 #endif
 #if defined(KN_CYCLE) && defined(KN_VOID)
   struct hdr *hdr = palloc(sizeof *hdr); /* kept (conf->hdr); its end is where the cycle starts */
   hdr->magic = 0x5eed, hdr->size = 4096;
   cycle = palloc(sizeof *cycle); /* as nginx's: in the pool, its configuration after it */
+#if KN_VERSION >= 2 && defined(KN_HEADER) && !defined(KN_MOVED)
+  palloc(48); /* v2's start-up takes something else after the cycle: the routes move */
+#endif
   cycle->names.elts = palloc(n * sizeof(char *));
   cycle->names.nelts = n;
   char *text = palloc(16);
@@ -175,6 +199,9 @@ static void build_conf(void) {
   strcpy(fallback->name, "omega");
   fallback->weight = KN_VERSION >= 2 ? 9000 : 90;
   CONF->fallback = fallback;
+#ifdef KN_HEADER
+  cycle->pool = CONF->pool = ph;
+#endif
 #ifdef KN_ORDER
   CONF->order = palloc(n * sizeof(struct route *));
   for (int i = 0; i < n; i++) CONF->order[i] = CONF->routes[i];
@@ -207,6 +234,10 @@ int main(void) {
 #ifdef KN_VOID
       printf(" names:%lu:%s blob:%s", cycle->names.nelts, ((char **)sessions[0].tag)[cycle->names.nelts - 1],
              ((char **)sessions[1].tag)[0]);
+#endif
+#ifdef KN_HEADER
+      printf(" pool:%ld,%d,%d", cycle->pool->version, (void *)cycle->pool == conf_pool && cycle->pool == CONF->pool,
+             (char *)cycle == (char *)conf_pool + 32);
 #endif
 #ifdef KN_ORDER
       printf(" order:%s,%s,%d", CONF->order[0]->name, CONF->order[CONF->nroutes - 1]->name,
