@@ -114,6 +114,11 @@ FREE_SLOTS(slabclass_t.slots)"
       keep="KEEP_NEW(ngx_cycle, conf_ctx); KEEP_NEW(ngx_cycle, modules); KEEP_NEW(ngx_cycle, listening)"
       keep="$keep; KEEP_NEW(ngx_cycle, paths); KEEP_NEW(ngx_cycle, config_dump); KEEP_NEW(ngx_cycle, open_files)"
       keep="$keep; KEEP_NEW(ngx_cycle, shared_memory)"
+      # The cycle's strings from the command line and nginx.conf (ngx_str_t values
+      # whose data lie in the configuration's pool blocks): v2's.
+      keep="$keep; KEEP_NEW(ngx_cycle, conf_file); KEEP_NEW(ngx_cycle, conf_param); KEEP_NEW(ngx_cycle, conf_prefix)"
+      keep="$keep; KEEP_NEW(ngx_cycle, prefix); KEEP_NEW(ngx_cycle, error_log); KEEP_NEW(ngx_cycle, lock_file)"
+      keep="$keep; KEEP_NEW(ngx_cycle, hostname)"
       # A pool's later blocks (ngx_palloc_block) hold only its first member,
       # ngx_pool_data_t d, reached through d.next and current (ngx_pool_t * in the
       # type): POINTS_TO says so, and those blocks are containers too.
