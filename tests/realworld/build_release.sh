@@ -119,6 +119,12 @@ FREE_SLOTS(slabclass_t.slots)"
       keep="$keep; KEEP_NEW(ngx_cycle, conf_file); KEEP_NEW(ngx_cycle, conf_param); KEEP_NEW(ngx_cycle, conf_prefix)"
       keep="$keep; KEEP_NEW(ngx_cycle, prefix); KEEP_NEW(ngx_cycle, error_log); KEEP_NEW(ngx_cycle, lock_file)"
       keep="$keep; KEEP_NEW(ngx_cycle, hostname)"
+      # What an HTTP connection's configuration pointers (hc->conf_ctx, hc->addr_conf)
+      # point into, typed along the path v2 has too, so the kept walk pairs them with
+      # v2's: listening socket (carved by c->listening) -> its port -> the port's
+      # addresses (IPv4 ports: an IPv6 port's addrs hold ngx_http_in6_addr_t) ->
+      # conf.default_server -> ctx.
+      keep="$keep; POINTS_TO(ngx_listening_t.servers, ngx_http_port_t); POINTS_TO(ngx_http_port_t.addrs, ngx_http_in_addr_t)"
       # A pool's later blocks (ngx_palloc_block) hold only its first member,
       # ngx_pool_data_t d, reached through d.next and current (ngx_pool_t * in the
       # type): POINTS_TO says so, and those blocks are containers too.
