@@ -420,6 +420,7 @@ class Engine {
   // A pointer into the source's argument or environment strings: the same string of
   // this process (arguments: the same position too), at the same offset.
   bool process_string(uint64_t v, uint64_t lo, uint64_t hi, bool args, uint64_t* out);
+  static bool program_name(const char* here, uint64_t n, const char* there, uint64_t len, uint64_t at, uint64_t* out);
   void target_missing(uint64_t v, const Object& o);
   bool string_literal(uint64_t v, uint64_t* out);
   // Both versions' read-only data for string_literal (the source's copied once).

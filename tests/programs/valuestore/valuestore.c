@@ -24,7 +24,8 @@
  *   DUMP [prefix] (the whole state in one line; with a prefix only those keys) |
  *   EVENTS (the event table's slots holding a clientData; DUMP and EVENTS are not
  *   counted, so they change nothing they show) |
- *   LAST (the name of the command before this one) | VERSION | QUIT
+ *   LAST (the name of the command before this one) | VERSION | QUIT |
+ *   PROG (argv[0] and its base name, kept as pointers into the argument strings)
  * Usage: valuestore PORT (0: any; prints "PORT n"). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -111,6 +112,7 @@ struct value *free_values;
 struct argvec args;
 struct fevent events[MAX_FD];
 const char *last_name;
+const char *prog_path, *prog_name; /* argv[0] and its base name: into the argument strings */
 int listen_fd, epoll_fd;
 
 /* ---- replies ------------------------------------------------------------- */
@@ -334,6 +336,10 @@ static void cmd_version(struct client *c) {
   (void)c;
   put(VS_VERSION == 1 ? "VERSION 1" : "VERSION 2");
 }
+static void cmd_prog(struct client *c) {
+  (void)c;
+  put("PROG "), put(prog_path), put(" "), put(prog_name);
+}
 static void cmd_quit(struct client *c) {
   (void)c;
   put("BYE");
@@ -355,6 +361,7 @@ struct cmd commands[] = {
     {"setint", cmd_setint, 0}, {"incrby", cmd_incrby, 0},   {"hincrby", cmd_hincrby, 0},
     {"rpush", cmd_rpush, 0},   {"sadd", cmd_sadd, 0},       {"del", cmd_del, 0},     {"addr", cmd_addr, 0},
     {"dump", cmd_dump, 0},     {"events", cmd_events, 0},     {"last", cmd_last, 0},       {"version", cmd_version, 0}, {"quit", cmd_quit, 0},
+    {"prog", cmd_prog, 0},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -485,6 +492,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: valuestore PORT\n");
     return 2;
   }
+  prog_path = argv[0], prog_name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
   if (!ttst_is_updating()) { /* a future version inherits the socket, epoll and state */
     listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int one = 1;

@@ -6,7 +6,8 @@
 // load, v2's own DUMP after the update equals v1's before it; a validate-only run
 // reports the integers, dead pointers and literals it carried; without the one
 // TTST_TAGGED line, a client-chosen integer equal to a live address is refused
-// naming the member, and v1 serves on unchanged.
+// naming the member, and v1 serves on unchanged. After a commit, argv[0] is v2's path
+// and v1's pointers into it (the path, its base name) point into v2's.
 #include <doctest/doctest.h>
 
 #include <sys/wait.h>
@@ -120,6 +121,7 @@ TEST_CASE("committed: v2's own dump equals v1's; a half-sent line completes in v
   REQUIRE(half.command("VERSION") == "VERSION 1");
   fill(c, server.port);
   half.send("SET kp par");  // in its query buffer across the update
+  CHECK(c.command("PROG") == "PROG " + kDir + "valuestore_v1 valuestore_v1");
   std::string before = c.command("DUMP");
   std::string events = c.command("EVENTS");
   CHECK(events.find(":0:r") != std::string::npos);  // the closed connection's stale clientData
@@ -140,6 +142,14 @@ TEST_CASE("committed: v2's own dump equals v1's; a half-sent line completes in v
   CHECK(c.command("RPUSH kl0 q") == "OK 1");
   CHECK(c.command("HINCRBY kh1 n 2") == "VALUE 7");
   CHECK(c.command("INCRBY ki2 1") == "VALUE 99010");
+  // argv[0] is v2's (what `ps` shows), and v1's pointers into it now point into v2's:
+  // the whole path, and the base name after the last '/'.
+  std::ifstream cmdline("/proc/" + std::to_string(server.pid) + "/cmdline");
+  std::string argv0;
+  std::getline(cmdline, argv0, '\0');
+  REQUIRE(argv0.size() > kDir.size() + 13);
+  CHECK(argv0.substr(argv0.size() - kDir.size() - 13) == kDir + "valuestore_v2");
+  CHECK(c.command("PROG") == "PROG " + argv0 + " valuestore_v2");
   server.kill_and_wait();
 }
 
