@@ -869,6 +869,7 @@ class Engine {
   void note_member_value(uint32_t src_type, uint32_t src_index, const uint8_t* value);
   bool refuse_mixed(uint32_t src_type, uint32_t src_index, const uint8_t* value);
   bool mixed_type(uint32_t src_type) const;
+  bool is_mixed(uint32_t type, uint32_t index) const;  // a mixed member (or kMixed* key)
   void name_tag_candidates(const ImageType& sty, uint32_t except);
   void settle_mixed_members();
   uint32_t returned_type(const dwarfmeta::image::ImageAllocSite& site);
@@ -876,6 +877,11 @@ class Engine {
     uint32_t type, index, object;  // the member (source struct, index) and an object holding an integer in it
     uint64_t value;                // that integer
   };
+  // Keys of pointers that are no member (pointer_element_value): a global (index: its
+  // src_global), the heap arrays of a pointer type (type: that pointer type).
+  static constexpr uint32_t kMixedGlobal = 0xfffffffeu, kMixedElements = 0xffffffffu;
+  bool pointer_element_value(uint32_t src_type, const uint8_t* src);
+  bool refuse_mixed_element(const MixedMember& m, uint64_t v);
   static constexpr uint32_t kMaxMixed = 64;
   MixedMember mixed_[kMaxMixed] = {};
   uint32_t mixed_count_ = 0;

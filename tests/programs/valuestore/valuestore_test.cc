@@ -213,6 +213,54 @@ TEST_CASE("refused: a client's integer equal to a live address in the mixed memb
   server.kill_and_wait();
 }
 
+// A `void *` global array and a heap array of `void *` (no member, so no sibling
+// field can say what an element holds): holding integers only, they are carried
+// and the update commits; holding integers and a value's address too, the array is
+// mixed (the address may be a client's integer equal to a live address) and the
+// update is refused naming the array and the transfer code that resolves it, v1
+// unchanged.
+static void mixed_elements(const std::string& where, bool with_pointer, const std::string& named,
+                           const std::string& fix) {
+  KvServer server = KvServer::start(kDir + "valuestore_v1");
+  KvClient c(server.port);
+  fill(c, server.port);
+  REQUIRE(c.command("SLOT " + where + " 0 99000") == "OK");
+  REQUIRE(c.command("SLOT " + where + " 1 42") == "OK");
+  if (with_pointer) REQUIRE(c.command("SLOT " + where + " 2 @kl1") == "OK");
+  std::string before = c.command("DUMP");
+  Run r = supervise(server.pid, "valuestore_v2");
+  const std::string message = r.report["message"].is_string() ? r.report["message"].get<std::string>() : "";
+  INFO(message);
+  if (!with_pointer) {
+    REQUIRE(r.status == 0);
+    CHECK(r.report["outcome"] == "committed");
+    reap(server.pid);
+    server.pid = r.report["new_pid"].get<pid_t>();
+    CHECK(c.command("DUMP") == before);
+    CHECK(c.command("SLOT " + where + " 0") == "SLOT 99000");
+    CHECK(c.command("SLOT " + where + " 1") == "SLOT 42");
+  } else {
+    CHECK(r.status == 1);
+    CHECK(r.report["outcome"] == "rolled_back");
+    CHECK(message.find(named + " holds integers in other elements") != std::string::npos);
+    CHECK(message.find("99000 = 0x182b8, in no mapping") != std::string::npos);
+    CHECK(r.report["advice"].get<std::string>().find(fix) != std::string::npos);
+    CHECK(c.command("DUMP") == before);
+    CHECK(c.command("VERSION") == "VERSION 1");
+  }
+  server.kill_and_wait();
+}
+
+TEST_CASE("mixed elements: a void * global array of integers commits; with a pointer too it is refused, named") {
+  mixed_elements("g", false, "", "");
+  mixed_elements("g", true, "the global slots", "fwd_slots");
+}
+
+TEST_CASE("mixed elements: a heap array of void * of integers commits; with a pointer too it is refused, named") {
+  mixed_elements("h", false, "", "");
+  mixed_elements("h", true, "the heap arrays of void *", "fwd_cells");
+}
+
 TEST_CASE("refused: a TTST_TAGGED whose tag names no member is bad input, named") {
   KvServer server = KvServer::start(kDir + "valuestore_v1");
   KvClient c(server.port);
