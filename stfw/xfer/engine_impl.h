@@ -596,6 +596,10 @@ class Engine {
   void settle_frame_roots();
   void refuse_lone_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
                         uint64_t v, uint32_t marker);
+  void refuse_lone_aggregates();  // after the sweep: unpaired struct locals that are an object's only root
+  int64_t lone_target(uint32_t src_type, const uint8_t* src, uint32_t depth);
+  void refuse_only_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
+                        uint32_t index);
   template <class Visit, class Aggregate>
   void each_frame_root(Visit&& visit, Aggregate&& aggregate);
   template <class Visit, class Aggregate>

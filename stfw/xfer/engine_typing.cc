@@ -87,6 +87,7 @@ bool Engine::type_pass() {
     type_queued();
   }
   sweep_position_ = 0xffffffffu;
+  if (!failed()) refuse_lone_aggregates();  // an unpaired struct local, an object's only root (frame_roots.cc)
   if (failed()) return false;
   // Objects reached only through void * / char *: a site's learnt type, else its hint.
   for (int round = 0; round < 4; ++round) {
