@@ -911,6 +911,7 @@ class Engine {
   bool parent_member(uint32_t index, uint32_t* member_type, uint32_t* member_index);  // the member that reached it first
   void advise_parent(uint32_t index, const char* kind);  // advise(kind) on that member
   void advise_points_to(const Object& o);  // an untyped object: POINTS_TO on the member that reached it
+  void advise_plugin_function(const char* name);  // the plugin's own failure: the function to correct
   void advise_tagged(uint32_t src_type, uint32_t src_index);  // a mixed member: TAGGED with the tags seen
   static constexpr uint32_t kTagInt = 0xffffffffu, kTagDead = 0xfffffffeu, kTagChar = 0xfffffffdu;
   uint32_t tag_evidence(uint64_t v);
