@@ -42,14 +42,6 @@ TypeId type_of_kind(const Program& p, const std::string& name) {
   return found;
 }
 
-// The type a name designates: "struct tag", "union tag", a typedef name, else a
-// struct or union tag (kVoid: none).
-TypeId type_named(const Program& p, const std::string& name) {
-  TypeId id = type_of_kind(p, name);
-  if (id != kVoid || name.find(' ') != std::string::npos) return id;
-  id = type_of_kind(p, "struct " + name);
-  return id != kVoid ? id : type_of_kind(p, "union " + name);
-}
 
 // Same size, members (names, offsets, bits) and encodings at every level.
 bool same_layout(const Program& a, TypeId ta, const Program& b, TypeId tb, int depth = 0) {
@@ -74,6 +66,13 @@ bool same_layout(const Program& a, TypeId ta, const Program& b, TypeId tb, int d
 }
 
 }  // namespace
+
+TypeId type_named(const Program& p, const std::string& name) {
+  TypeId id = type_of_kind(p, name);
+  if (id != kVoid || name.find(' ') != std::string::npos) return id;
+  id = type_of_kind(p, "struct " + name);
+  return id != kVoid ? id : type_of_kind(p, "union " + name);
+}
 
 void plan_carved_types(const Program& v1, const Program& v2, TypeComparer& types, std::vector<PlanObject>& out) {
   std::set<std::string> seen;

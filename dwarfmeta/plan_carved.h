@@ -6,6 +6,7 @@
 #ifndef DWARFMETA_PLAN_CARVED_H
 #define DWARFMETA_PLAN_CARVED_H
 
+#include <string>
 #include <vector>
 
 #include "dwarfmeta/model.h"
@@ -15,6 +16,9 @@
 namespace ttst::dwarfmeta {
 
 void plan_carved_types(const Program& v1, const Program& v2, TypeComparer& types, std::vector<PlanObject>& out);
+// The type a name designates: "struct tag", "union tag", a typedef name, else a
+// struct or union tag (kVoid: none).
+TypeId type_named(const Program& p, const std::string& name);
 
 }  // namespace ttst::dwarfmeta
 

@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "dwarfmeta/plan_carved.h"
 #include "stfw/xfer/advice_text.h"
 
 namespace ttst::dwarfmeta {
@@ -82,6 +83,10 @@ std::string target_of(const Program& p, TypeId t) {
 
 std::string plugin_target(const Program& v1, const PlanObject& o, const Change& c, bool* global, std::string* member) {
   TypeId t = kVoid;
+  if (o.what == "carved") {  // a carved sub-object type: its struct, as the engine's refusal names it
+    const std::string target = target_of(v1, type_named(v1, o.id));
+    if (!target.empty()) return member->clear(), *global = false, target;
+  }
   if (o.what == "global") {
     if (const Global* g = v1.global(o.old_id.empty() ? o.id : o.old_id)) t = g->type;
   } else {

@@ -167,6 +167,9 @@ ChildProcess create_future(Task& past, const FutureSpec& spec, milliseconds time
   uint64_t past_mask = past.get_sigmask();
   std::vector<std::string> argv =
       spec.argv.empty() ? read_nul_list("/proc/" + std::to_string(ppid) + "/cmdline") : spec.argv;
+  // argv[0] names the program run, as a shell would give it: `ps` shows v2 after a
+  // commit, and v2 re-executing itself runs v2 (the engine maps argv[0] pointers by part).
+  if (spec.argv.empty() && !argv.empty()) argv[0] = spec.exe;
   std::vector<std::string> env;
   std::string marker = std::string(kFutureEnvVar) + "=";
   for (auto& e : read_nul_list("/proc/" + std::to_string(ppid) + "/environ"))

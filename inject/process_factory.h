@@ -63,14 +63,14 @@ ChildProcess create_reversed(Task& past, milliseconds timeout = milliseconds(200
 
 struct FutureSpec {
   std::string exe;                        // v2, absolute path
-  std::vector<std::string> argv;          // empty: P's argv (/proc/PID/cmdline)
+  std::vector<std::string> argv;          // empty: P's argv (/proc/PID/cmdline), argv[0] = exe
   std::vector<std::string> extra_env;     // added to P's environment
   std::optional<std::vector<int>> fds;    // descriptors to inherit; nullopt: all of P's
 };
 
 // F: a fork of P that clears FD_CLOEXEC on the inherited descriptors (in its own
 // descriptor table: P's flags are never touched) and execs spec.exe with P's argv
-// and environment plus TTST_FUTURE_ENV=1, starting with P's signal mask. Returned
+// (argv[0] replaced by spec.exe) and environment plus TTST_FUTURE_ENV=1, starting with P's signal mask. Returned
 // stopped right after execve (at the dynamic loader's entry).
 ChildProcess create_future(Task& past, const FutureSpec& spec,
                            milliseconds timeout = milliseconds(2000), unsigned source_options = kOptionsPast);

@@ -184,6 +184,17 @@ TEST_CASE("a forward function asking for more memory than there is: rolled back,
   kv.check_serving("2");
 }
 
+TEST_CASE("a forward function failing (ttst_xfer_fail): rolled back, the advice names the function to correct") {
+  Server kv;
+  Supervised r = supervise(kv.server.pid, "--xfer " + kKv + "kvserver_v3_xfer_failing");
+  CHECK(r.status == 1);
+  const std::string m = r.report["message"];
+  CHECK_MESSAGE(m.find("the transfer plugin's fwd_struct_entry: refused on purpose") != std::string::npos, m);
+  const std::string advice = r.report.value("advice", std::string());
+  CHECK_MESSAGE(advice.rfind("correct fwd_struct_entry in the transfer plugin", 0) == 0, advice);
+  kv.check_serving("2");
+}
+
 TEST_CASE("no backward function: validated, the unvalidated objects listed") {
   Server kv;
   Supervised r = supervise(kv.server.pid, "--validate-only --xfer " + kKv + "kvserver_v3_xfer_forward_only");

@@ -337,6 +337,8 @@ TEST_CASE("ttst-meta plan: a carved sub-object type whose layout changed needs t
   CHECK(out.find("! (value): layout-changed sub-object of carved containers (slabclass_t.slab_list) -> stays at its "
                  "offset: needs transfer code") != std::string::npos);
   CHECK(out.find("cas: added uint64_t cas") != std::string::npos);
+  // the same plugin functions the transfer's refusal of it names (carve_xfer_test)
+  CHECK(out.find("    fix: write fwd_struct__stritem and bwd_struct__stritem in a transfer plugin") != std::string::npos);
   Plan plan = make_plan(load(C + "carve_v1"), load(C + "carve_v2_cas"));
   CHECK(object(plan, "item").kind == ObjectKind::Semantic);
   CHECK(object(plan, "node").kind == ObjectKind::Unchanged);

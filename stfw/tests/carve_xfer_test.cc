@@ -110,11 +110,13 @@ const CarveRefusal kCarveRefusals[] = {
     {"item grew a field in v2, so it cannot stay at its offset", "carve_v1", "carve_v2_cas",
      {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: _stritem at +",
       {"has type _stritem, whose layout differs in v2 (32 -> 40 bytes",
-       "a sub-object carved in a container stays at its offset, so this needs transfer code"}}},
+       "a sub-object carved in a container stays at its offset, so this needs transfer code"},
+      "write fwd_struct__stritem and bwd_struct__stritem in a transfer plugin"}},
     {"pool bytes no typed pointer reaches hold a pointer: never copied blind", "carve_v1_tail", "carve_v2",
      {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: pool_s at +0 of heap object #",  // a third block: its header
       {"is followed by 480 bytes of its container that no typed pointer reaches, and the word at +",
-       "looks like a pointer: refusing to guess"}}},
+       "looks like a pointer: refusing to guess"},
+      "write fwd_"}},
     {"a pointer into a slab page's free bytes, not declared free (TTST_FREE_SLOTS)", "carve_v1_nofree",
      "carve_v2_nofree",
      {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: carve.c::slabclass[",
@@ -124,7 +126,8 @@ const CarveRefusal kCarveRefusals[] = {
     {"a free client's stale pointer, its list not declared (TTST_FREE_LIST), carves where a label lives",
      "carve_v1_nolist", "carve_v2_nolist",
      {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: node at +40 of heap object #",
-      {"is larger than its room in the container (8 bytes to the next sub-object or the end)"}}},
+      {"is larger than its room in the container (8 bytes to the next sub-object or the end)"},
+      "write fwd_struct_node and bwd_struct_node in a transfer plugin"}},
 };
 
 TEST_CASE("carved containers refused: a sub-object type that changed layout, pointers in uncarved bytes") {

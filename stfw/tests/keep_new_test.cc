@@ -59,7 +59,8 @@ TEST_CASE("a session on a route v2's kept configuration lacks is refused, naming
   RoundTrip rt;
   check_refusal(forward_to(rt, "keepnew_pool_v2_fewer"),
                 {TTST_STFW_STATUS_INVARIANT, nullptr, "invariant: ",
-                 {"in the start-up state TTST_KEEP_NEW(conf) keeps, which has no counterpart in v2's"}});
+                 {"in the start-up state TTST_KEEP_NEW(conf) keeps, which has no counterpart in v2's"},
+                 "add TTST_NO_TRANSFER("});
 }
 
 TEST_CASE("KEEP_NEW_AT on an embedded table header and a void *: v2's untyped arrays kept, P's pool tail accepted") {

@@ -100,7 +100,9 @@ const ForwardRefusal kForwardRefusals[] = {
     {"ambiguous: an untyped object holding a pointer is refused, not guessed", "voidptr",
      {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: heap object #",
       {"has no type (reached only through void * or char *, site without a type) and its word at +8",
-       "site main#"}}},
+       "site main#",
+       // issue 17's buffer tails: the refusal says how to type a char buffer whose tail holds stale bytes
+       "(if it is a char buffer, a string whose unused tail holds stale bytes, type it as char"}}},
     {"ambiguous: an object reached through pointers of two struct types", "twotypes",
      {TTST_STFW_STATUS_AMBIGUOUS, nullptr, nullptr, {" is reached as ", "site new_point#0"}}},
     {"ambiguous: a pointer to the stack is refused by policy", "stackptr",

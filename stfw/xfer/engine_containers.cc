@@ -326,6 +326,7 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
     describe_current();
     describe_path(message_);
     message_.text("): needs transfer code");
+    advise_plugin(objects_[found].src_type);
     return;
   }
   if (object_count_ >= object_capacity_ || !carved_slots_) {
@@ -418,6 +419,7 @@ bool Engine::finish_carving() {
           .number(extent)
           .text(next - o.addr < type_bytes ? " bytes to the next sub-object or the end" : " bytes: the chunk size")
           .text("): needs transfer code");
+      advise_plugin(o.src_type);
       return false;
     }
     o.size = extent;
@@ -555,6 +557,7 @@ bool Engine::refuse_tail_pointer(const Object& o, uint64_t from, bool kept_ok) {
         .text(" = ")
         .hex(word)
         .text(" looks like a pointer: refusing to guess");
+    advise_plugin(o.src_type);  // the sub-object's functions, which know what follows it
     return true;
   }
   return false;
@@ -600,6 +603,7 @@ bool Engine::refuse_moved_layout(const Object& o) {
       .number(type_size(dst_meta(), o.dst_type))
       .text(" bytes or members moved): a sub-object carved in a container stays at its offset, so this needs "
             "transfer code");
+  advise_plugin(o.src_type);  // its place and forward functions (TTST_XFER_TYPE_PLACE: room in the next chunk)
   return true;
 }
 

@@ -423,6 +423,7 @@ class Engine {
   // A pointer into the source's argument or environment strings: the same string of
   // this process (arguments: the same position too), at the same offset.
   bool process_string(uint64_t v, uint64_t lo, uint64_t hi, bool args, uint64_t* out);
+  static bool program_name(const char* here, uint64_t n, const char* there, uint64_t len, uint64_t at, uint64_t* out);
   void target_missing(uint64_t v, const Object& o);
   bool string_literal(uint64_t v, uint64_t* out);
   // Both versions' read-only data for string_literal (the source's copied once).
@@ -598,6 +599,10 @@ class Engine {
   void settle_frame_roots();
   void refuse_lone_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
                         uint64_t v, uint32_t marker);
+  void refuse_lone_aggregates();  // after the sweep: unpaired struct locals that are an object's only root
+  int64_t lone_target(uint32_t src_type, const uint8_t* src, uint32_t depth);
+  void refuse_only_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
+                        uint32_t index);
   template <class Visit, class Aggregate>
   void each_frame_root(Visit&& visit, Aggregate&& aggregate);
   template <class Visit, class Aggregate>
@@ -879,6 +884,7 @@ class Engine {
   void note_member_value(uint32_t src_type, uint32_t src_index, const uint8_t* value);
   bool refuse_mixed(uint32_t src_type, uint32_t src_index, const uint8_t* value);
   bool mixed_type(uint32_t src_type) const;
+  bool is_mixed(uint32_t type, uint32_t index) const;  // a mixed member (or kMixed* key)
   void name_tag_candidates(const ImageType& sty, uint32_t except);
   void settle_mixed_members();
   uint32_t returned_type(const dwarfmeta::image::ImageAllocSite& site);
@@ -886,6 +892,11 @@ class Engine {
     uint32_t type, index, object;  // the member (source struct, index) and an object holding an integer in it
     uint64_t value;                // that integer
   };
+  // Keys of pointers that are no member (pointer_element_value): a global (index: its
+  // src_global), the heap arrays of a pointer type (type: that pointer type).
+  static constexpr uint32_t kMixedGlobal = 0xfffffffeu, kMixedElements = 0xffffffffu;
+  bool pointer_element_value(uint32_t src_type, const uint8_t* src);
+  bool refuse_mixed_element(const MixedMember& m, uint64_t v);
   static constexpr uint32_t kMaxMixed = 64;
   MixedMember mixed_[kMaxMixed] = {};
   uint32_t mixed_count_ = 0;
@@ -911,6 +922,7 @@ class Engine {
   bool parent_member(uint32_t index, uint32_t* member_type, uint32_t* member_index);  // the member that reached it first
   void advise_parent(uint32_t index, const char* kind);  // advise(kind) on that member
   void advise_points_to(const Object& o);  // an untyped object: POINTS_TO on the member that reached it
+  void advise_plugin_function(const char* name);  // the plugin's own failure: the function to correct
   void advise_tagged(uint32_t src_type, uint32_t src_index);  // a mixed member: TAGGED with the tags seen
   static constexpr uint32_t kTagInt = 0xffffffffu, kTagDead = 0xfffffffeu, kTagChar = 0xfffffffdu;
   uint32_t tag_evidence(uint64_t v);

@@ -554,6 +554,9 @@ bool Engine::translate_kept(uint64_t v, const KeptRange& r, uint64_t* out) {
             : r.src_type == 0 ? "reached only through void *: only its start maps"
                               : "past the end of its counterpart")
       .text("): the transferred state would point into state the update drops");
+  advise_current("NO_TRANSFER");  // the holder keeps this version's own value, or its transfer code says
+  uint32_t holder = 0, member = 0;
+  if (current_member(&holder, &member)) advise_plugin(holder);
   return false;
 }
 

@@ -319,6 +319,7 @@ void Engine::call_plugin(ttst_xfer& x) {
   int status = x.entry->fn(&x, x.src, x.dst);
   current_ = saved_current, path_depth_ = saved_depth, mode_ = saved_mode;
   result_.plugin_calls++;
+  if (failed() && result_.status == TTST_STFW_STATUS_INVARIANT) advise_plugin_function(x.entry->name);
   if (failed()) return;
   config_.out[0] = 0;
   if (status == 0) return;
@@ -328,6 +329,7 @@ void Engine::call_plugin(ttst_xfer& x) {
     message_.text(x.entry->target);
   else
     describe(message_, objects_[x.object]);
+  advise_plugin_function(x.entry->name);
 }
 
 void Engine::announce_plugin_call(const char* name, const Object* o) {

@@ -257,8 +257,24 @@ bool Engine::translate_into_library(uint64_t v, const LibRange& lib, uint64_t* o
   return false;
 }
 
+// argv[0], which names each version's own program (the supervisor execs v2 with
+// its own path there): a pointer to the directory part maps to the same offset of
+// this process's directory part, one into the base name (after the last '/') to
+// the same offset of its base name, the terminator included; an offset the other
+// string's part does not have is refused. Either part maps to the same part, so the
+// round trip is the identity. `at` is the offset in the source's string; *out gets
+// the offset in this one's.
+bool Engine::program_name(const char* here, uint64_t n, const char* there, uint64_t len, uint64_t at, uint64_t* out) {
+  uint64_t there_base = len, here_base = n;  // one past the last '/' (0: none)
+  while (there_base > 0 && there[there_base - 1] != '/') --there_base;
+  while (here_base > 0 && here[here_base - 1] != '/') --here_base;
+  if (at >= there_base) return at - there_base <= n - here_base ? (*out = here_base + (at - there_base), true) : false;
+  return at < here_base ? (*out = at, true) : false;
+}
+
 // A pointer into the source's argument or environment strings: the same string of
-// this process (arguments: the same position too), at the same offset.
+// this process (arguments: the same position too), at the same offset; argv[0] by
+// program_name().
 bool Engine::process_string(uint64_t v, uint64_t lo, uint64_t hi, bool args, uint64_t* out) {
   const char* area = reinterpret_cast<const char*>(source_bytes(lo, hi - lo));
   const char* what = args ? "points into the argument \"" : "points into the environment string \"";
@@ -282,6 +298,8 @@ bool Engine::process_string(uint64_t v, uint64_t lo, uint64_t hi, bool args, uin
     bool same = n == len && (!args || j == index);
     for (uint64_t k = 0; same && k < n; ++k) same = here[pos + k] == area[start + k];
     if (same) return *out = dst_lo + pos + (v - lo - start), true;
+    if (args && j == 0 && index == 0 && program_name(here, n, area + start, len, v - lo - start, out))
+      return *out += dst_lo, true;
     pos += n + 1;
   }
   violation(what);

@@ -74,6 +74,7 @@ void Engine::walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint
     case kArray:
       return walk_array(src_ty, dst_ty, src, dst);
     case kPointer:
+      if (pointer_element_value(src_type, src)) return;  // mixed arrays and globals (engine_values.cc)
       return pointer(src_ty, dst_ty, src, dst);
     case kBase:
     case kEnum:

@@ -87,6 +87,7 @@ bool Engine::type_pass() {
     type_queued();
   }
   sweep_position_ = 0xffffffffu;
+  if (!failed()) refuse_lone_aggregates();  // an unpaired struct local, an object's only root (frame_roots.cc)
   if (failed()) return false;
   // Objects reached only through void * / char *: a site's learnt type, else its hint.
   for (int round = 0; round < 4; ++round) {
@@ -229,6 +230,7 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
   if (o.flags & kFreeSlots) free_pointer_ = true, plan = nullptr;  // TTST_FREE_SLOTS_N's slots (engine_free.cc)
   const bool was_container_ref = container_ref_;
   if (o.flags & kHoldsContainers) container_ref_ = true, plan = nullptr;  // slab_list: to the pages' bases
+  if (mixed_count_ && is_mixed(src_meta().strip(o.src_type), kMixedElements)) plan = nullptr;  // engine_values.cc
   for (uint64_t k = 0; k < count && !failed(); ++k) {
     if (plan && k + kAhead < count) prefetch_plan_targets(*plan, src + (k + kAhead) * src_elem_size, false);
     if (plan && apply_plan(*plan, src + k * src_elem_size, dst ? dst + k * dst_elem_size : nullptr)) continue;

@@ -140,6 +140,63 @@ bool Engine::pointer_member_value(uint32_t src_type, uint32_t src_index, const u
   return refuse_mixed(src_type, src_index, src + sm.offset);
 }
 
+// walk()'s hook for a data pointer that is no struct member itself: an element of
+// a pointer array (an array member's, a global's, a heap array's) or a pointer
+// global. It is keyed like a member: the array member holding it, else the global
+// (kMixedGlobal, its index), else the heap arrays of its pointer type
+// (kMixedElements). Free slots and frame locals are no evidence. True if refused.
+bool Engine::pointer_element_value(uint32_t src_type, const uint8_t* src) {
+  if (mode_ == kZero || (mode_ == kWrite && mixed_count_ == 0) || free_element_ || free_pointer_ || frame_local_walk_)
+    return false;
+  if (path_depth_ > 0 && path_[path_depth_ - 1].name) return false;  // a member: pointer_member_value
+  if (src_meta().type(src_meta().strip(src_meta().type(src_type).target)).kind == kFunc) return false;
+  uint32_t type = 0, index = 0;
+  if (!current_member(&type, &index)) {
+    if (current_ >= object_count_) return false;
+    const Object& o = objects_[current_];
+    if (o.flags & kGlobal)
+      type = kMixedGlobal, index = o.src_global;
+    else
+      type = src_type, index = kMixedElements;
+  }
+  if (mode_ == kType) return note_member_value(type, index, src), false;
+  if (!looks_like_pointer(load_uint(src, 8))) return false;
+  for (uint32_t i = 0; i < mixed_count_; ++i)
+    if (mixed_[i].type == type && mixed_[i].index == index) return refuse_mixed_element(mixed_[i], load_uint(src, 8));
+  return false;
+}
+
+// A live-looking element of a pointer array (or a pointer global) whose other
+// elements hold integers: no sibling field can tell them apart, so the fix is
+// transfer code for the struct or global holding it.
+bool Engine::refuse_mixed_element(const MixedMember& m, uint64_t v) {
+  fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+  message_.text(" = ").hex(v).text(" looks like a pointer, but ");
+  const uint32_t pointee = m.index == kMixedElements ? src_meta().strip(src_meta().type(m.type).target) : 0;
+  if (m.type == kMixedGlobal)
+    message_.text("the global ").text(src_meta().str(src_meta().global_at(m.index).id));
+  else if (m.index == kMixedElements)
+    message_.text("the heap arrays of ").text(pointee ? type_name(src_meta(), pointee) : "void").text(" *");
+  else
+    spell_member(message_, m.type, m.index);
+  message_.text(" holds integers in other elements (");
+  if (m.object < object_count_) describe(message_, objects_[m.object]);
+  message_.text(" holds ").number(m.value).text(" = ").hex(m.value);
+  message_.text(", in no mapping), so this value may be an integer equal to a live address: needs transfer code ")
+      .text("that knows which elements hold pointers");
+  uint32_t holder = 0, member = 0;
+  if (m.type == kMixedGlobal)
+    advise_plugin_global(src_meta().str(src_meta().global_at(m.index).id));
+  else if (m.index != kMixedElements)
+    advise_plugin(m.type);
+  else if (current_ < object_count_ && parent_member(current_, &holder, &member))
+    advise_plugin(holder);  // the struct whose member points to the array
+  else if (current_ < heap_end_ && parents_ && parents_[current_].parent < object_count_ &&
+           (objects_[parents_[current_].parent].flags & kGlobal))  // the global pointing to it
+    advise_plugin_global(src_meta().str(src_meta().global_at(objects_[parents_[current_].parent].src_global).id));
+  return true;
+}
+
 // The members of `sty` that could be the tag of member `except` (integers, enums,
 // bitfields), "a|b", for the refusal's copy-pasteable line; "<sibling>" if none.
 void Engine::name_tag_candidates(const ImageType& sty, uint32_t except) {
@@ -157,6 +214,12 @@ void Engine::name_tag_candidates(const ImageType& sty, uint32_t except) {
 bool Engine::mixed_type(uint32_t src_type) const {
   for (uint32_t i = 0; i < mixed_count_; ++i)
     if (mixed_[i].type == src_type) return true;
+  return false;
+}
+
+bool Engine::is_mixed(uint32_t type, uint32_t index) const {
+  for (uint32_t i = 0; i < mixed_count_; ++i)
+    if (mixed_[i].type == type && mixed_[i].index == index) return true;
   return false;
 }
 

@@ -19,7 +19,8 @@
 // forward F's local in its stack slot is then written in place as a global is. A local split over several places (DW_OP_piece at -O2) has no
 // place in dwarfmeta, so it is no root: an object only it reaches is refused as
 // unreachable (the refusals of objects no root types). An unpaired struct local is
-// no root either, and so is one none of whose pointers leads into the state
+// no root either (an object only it reaches is refused naming it: refuse_lone_aggregates),
+// and so is one none of whose pointers leads into the state
 // (scratch: a self-pointer, a stack buffer). Unions and intptr_t members inside a struct local are bytes
 // (frame_local_walk_): stack scratch such as `struct epoll_event evs[16]` holds
 // stale pointers in its unions that are no state.
@@ -289,6 +290,50 @@ void Engine::type_frame_roots() {
 void Engine::refuse_lone_root(const ImageFunction& f, const ImageFramePlace& p, uint64_t v, uint32_t marker) {
   const int64_t index = object_holding(v);
   if (index < 0 || (objects_[index].flags & (kGlobal | kFromLibrary)) || parents_[index].parent != marker) return;
+  refuse_only_root(f, p, uint32_t(index));
+}
+
+// After the sweep (engine_typing.cc): an unpaired struct or array local (no root
+// itself) whose pointer reaches an object nothing else reached (no global, paired
+// local or object) is that object's only root: transferred, the object would be
+// unreachable in this version. Refused as a lone pointer local is.
+void Engine::refuse_lone_aggregates() {
+  if (!parents_) return;
+  each_frame_root([](const ImageFunction&, const ImageFramePlace&, uint64_t, const ImageFramePlace*, uint64_t) {},
+                  [&](const ImageFunction& f, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace* q,
+                      const uint8_t*) {
+                    const int64_t index = q || failed() ? -1 : lone_target(p.type, src, 0);
+                    if (index >= 0) refuse_only_root(f, p, uint32_t(index));
+                  });
+}
+
+// The first object a pointer of a struct or array local (outside unions and
+// bitfields) reaches that nothing reached in the typing (no parent link); -1: none.
+int64_t Engine::lone_target(uint32_t src_type, const uint8_t* src, uint32_t depth) {
+  if (depth > kMaxNesting || !has_pointer(src_type)) return -1;
+  const ImageType& s = src_meta().type(src_meta().strip(src_type));
+  if (s.kind == kPointer) {
+    const int64_t index = object_holding(load_uint(src, 8));
+    if (index < 0 || uint64_t(index) >= heap_end_) return -1;
+    const bool reached = (objects_[index].flags & (kGlobal | kFromLibrary | kQueued)) || parents_[index].parent != 0xffffffffu;
+    return reached ? -1 : index;
+  }
+  if (s.kind == kArray) {
+    const uint64_t n = s.count == dwarfmeta::image::kFlexibleCount ? 0 : s.count;
+    const uint64_t size = type_size(src_meta(), s.target);
+    for (uint64_t i = 0; i < n && size; ++i)
+      if (const int64_t index = lone_target(s.target, src + i * size, depth + 1); index >= 0) return index;
+    return -1;
+  }
+  if (s.kind != kStruct) return -1;
+  const dwarfmeta::image::ImageMember* m = src_meta().members(s);
+  for (uint32_t i = 0; i < s.n; ++i)
+    if (const int64_t index = m[i].bit_size ? -1 : lone_target(m[i].type, src + m[i].offset, depth + 1); index >= 0)
+      return index;
+  return -1;
+}
+
+void Engine::refuse_only_root(const ImageFunction& f, const ImageFramePlace& p, uint32_t index) {
   const char* source = config_.backward ? "future" : "past";
   const char* self = config_.backward ? "past" : "future";
   fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: the ").text(source).text(" version's local '").text(src_meta().str(p.name));

@@ -46,6 +46,15 @@ void Engine::advise_plugin_global(const char* id) {
   advice::plugin(advice_, id, true);
 }
 
+// The transfer plugin's own failure (its function returned non-zero, called
+// ttst_xfer_fail or misused the API): the function to correct, named as the
+// plugin's table gives it. Only when nothing better was advised.
+void Engine::advise_plugin_function(const char* name) {
+  if (!advice_allowed_ || advice_.used || !name || !*name) return;
+  advice_.text("correct ").text(name).text(" in the transfer plugin (ttst_xfer.h; rebuild it with ttst-cc --xfer-plugin)");
+  advice_.text(", or drop its entry from TTST_XFER_PLUGIN(...) to leave its target to the automatic transfer");
+}
+
 // A type as annotations name it: "struct S" / "union U" / "enum E", else the
 // typedef naming an anonymous one, else a base type's name.
 void Engine::spell_type(Message& to, const View& v, uint32_t t) const {

@@ -47,6 +47,9 @@ static int fwd_struct_entry(struct ttst_xfer *x, const void *src, void *dst) {
 #ifdef KV_XFER_CRASH
   *(volatile int *)0 = 1; /* the bug: a wild write */
 #endif
+#ifdef KV_XFER_FAILING
+  return ttst_xfer_fail(x, "refused on purpose"); /* the plugin's own refusal */
+#endif
   if (shared_members(x)) return -1;
   d->value = 0;
   if (!s->value) return 0;

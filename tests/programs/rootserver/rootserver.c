@@ -27,7 +27,8 @@
  * -DRS_STACK_POINTER gives list items a dangling pointer into the stack (refused,
  * the item named by its path from main's local).
  * -DRS_STRUCT_LOCAL keeps the state in a `struct server` local of main instead (its
- * address taken, so it stays in its stack slot at -O2): a struct local as the root.
+ * address taken, so it stays in its stack slot at -O2): a struct local as the root;
+ * with -DRS_RENAMED_LOCAL (v2) that struct local is renamed (refused the same way).
  *
  * Protocol (one command per line, one reply line):
  *   STR key value -> OK    NUM key n -> OK    LIST key a,b,c -> OK
@@ -248,16 +249,19 @@ static __attribute__((noinline)) void event(struct server *srv, int fd) {
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   /* The whole state: this local (a callee-saved register at -O2). */
-#ifdef RS_RENAMED_LOCAL
-#define srv state /* v2 renames main's local: P's `srv` has no local to go to */
-#endif
 #ifdef RS_STRUCT_LOCAL
   /* -DRS_STRUCT_LOCAL: the state hangs off a struct local of main held in its stack
    * slot (its address is taken, so it stays in memory at -O2 too). */
+#ifdef RS_RENAMED_LOCAL
+#define srv_state state /* v2 renames main's struct local: P's has no local to go to */
+#endif
   struct server srv_state = {0};
   server_setup(&srv_state, argc > 1 ? atoi(argv[1]) : 0);
 #define srv (&srv_state)
 #else
+#ifdef RS_RENAMED_LOCAL
+#define srv state /* v2 renames main's local: P's `srv` has no local to go to */
+#endif
   struct server *const srv = server_init(argc > 1 ? atoi(argv[1]) : 0);
 #endif
 #ifdef RS_GLOBAL_ROOT

@@ -179,6 +179,15 @@ TEST_CASE("refused: v2 renames main's local, so P's only root of the state has n
   CHECK(message.find("have no local 'srv' in a frame of main") != std::string::npos);
 }
 
+// The same with the state in a struct local of main (`struct server srv_state`):
+// unpaired, it is no root, and the objects only it reaches are refused naming it.
+TEST_CASE("refused: v2 renames main's struct local, so P's only root of the state has no local in F to go to") {
+  const std::string message = refused("_struct", "_struct_renamed");
+  INFO(message);
+  CHECK(message.find("local 'srv_state' (frame of main) is the only root of heap object") != std::string::npos);
+  CHECK(message.find("have no local 'srv_state' in a frame of main") != std::string::npos);
+}
+
 TEST_CASE("refused: any refusal of a value names its object's path from the root (a dangling stack pointer)") {
   const std::string message = refused("_stackptr", "-", "LIST l a,b");
   INFO(message);
@@ -196,4 +205,8 @@ TEST_CASE("advised fix: two struct types for one item, the advised TTST_NO_TRANS
 
 TEST_CASE("advised fix: main's local renamed in v2, the advised TTST_RENAMED_FROM(main::state, srv) pairs it") {
   fixed_by_advice("", "-DRS_RENAMED_LOCAL", "", "RENAMED_FROM", false, "_renamed");
+}
+
+TEST_CASE("advised fix: main's struct local renamed in v2, the advised TTST_RENAMED_FROM(main::state, srv_state) pairs it") {
+  fixed_by_advice("_struct", "-DRS_STRUCT_LOCAL -DRS_RENAMED_LOCAL", "", "RENAMED_FROM", false, "_struct_renamed");
 }

@@ -24,7 +24,11 @@
  *   DUMP [prefix] (the whole state in one line; with a prefix only those keys) |
  *   EVENTS (the event table's slots holding a clientData; DUMP and EVENTS are not
  *   counted, so they change nothing they show) |
- *   LAST (the name of the command before this one) | VERSION | QUIT
+ *   LAST (the name of the command before this one) | VERSION | QUIT |
+ *   PROG (argv[0] and its base name, kept as pointers into the argument strings) |
+ *   SLOT g|h i [n|@key] (element i of a void * global array, g, or heap array, h: set
+ *   to the integer n or key's value struct, or shown; holding integers, the array
+ *   is mixed and a live-looking element in it refused)
  * Usage: valuestore PORT (0: any; prints "PORT n"). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -111,6 +115,9 @@ struct value *free_values;
 struct argvec args;
 struct fevent events[MAX_FD];
 const char *last_name;
+const char *prog_path, *prog_name; /* argv[0] and its base name: into the argument strings */
+void *slots[8];                    /* SLOT g: a void * global array of integers or pointers */
+void **cells;                      /* SLOT h: the same in a heap array */
 int listen_fd, epoll_fd;
 
 /* ---- replies ------------------------------------------------------------- */
@@ -334,6 +341,31 @@ static void cmd_version(struct client *c) {
   (void)c;
   put(VS_VERSION == 1 ? "VERSION 1" : "VERSION 2");
 }
+/* SLOT g|h i [n|@key]: element i of slots (g) or cells (h) gets the integer n or
+ * the address of key's value (no type says which, as in a user's generic table),
+ * or is shown. */
+static void cmd_slot(struct client *c) {
+  (void)c;
+  if (!need(3)) return;
+  unsigned i = (unsigned)atoi(args.argv[2]) % 8;
+  if (args.argv[1][0] == 'h' && !cells) cells = calloc(8, sizeof *cells);
+  void **to = args.argv[1][0] == 'h' ? &cells[i] : &slots[i];
+  if (args.argc == 3) { /* SLOT g|h i: the element as a number */
+    put("SLOT "), putnum((long long)(uintptr_t)*to);
+    return;
+  }
+  if (args.argv[3][0] != '@') {
+    *to = (void *)(uintptr_t)strtoull(args.argv[3], NULL, 0);
+  } else {
+    struct entry **e = find(args.argv[3] + 1);
+    *to = *e ? (void *)(*e)->val : NULL;
+  }
+  put("OK");
+}
+static void cmd_prog(struct client *c) {
+  (void)c;
+  put("PROG "), put(prog_path), put(" "), put(prog_name);
+}
 static void cmd_quit(struct client *c) {
   (void)c;
   put("BYE");
@@ -355,6 +387,7 @@ struct cmd commands[] = {
     {"setint", cmd_setint, 0}, {"incrby", cmd_incrby, 0},   {"hincrby", cmd_hincrby, 0},
     {"rpush", cmd_rpush, 0},   {"sadd", cmd_sadd, 0},       {"del", cmd_del, 0},     {"addr", cmd_addr, 0},
     {"dump", cmd_dump, 0},     {"events", cmd_events, 0},     {"last", cmd_last, 0},       {"version", cmd_version, 0}, {"quit", cmd_quit, 0},
+    {"prog", cmd_prog, 0},     {"slot", cmd_slot, 0},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -485,6 +518,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: valuestore PORT\n");
     return 2;
   }
+  prog_path = argv[0], prog_name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
   if (!ttst_is_updating()) { /* a future version inherits the socket, epoll and state */
     listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int one = 1;

@@ -6,7 +6,8 @@
 // load, v2's own DUMP after the update equals v1's before it; a validate-only run
 // reports the integers, dead pointers and literals it carried; without the one
 // TTST_TAGGED line, a client-chosen integer equal to a live address is refused
-// naming the member, and v1 serves on unchanged.
+// naming the member, and v1 serves on unchanged. After a commit, argv[0] is v2's path
+// and v1's pointers into it (the path, its base name) point into v2's.
 #include <doctest/doctest.h>
 
 #include <sys/wait.h>
@@ -120,6 +121,7 @@ TEST_CASE("committed: v2's own dump equals v1's; a half-sent line completes in v
   REQUIRE(half.command("VERSION") == "VERSION 1");
   fill(c, server.port);
   half.send("SET kp par");  // in its query buffer across the update
+  CHECK(c.command("PROG") == "PROG " + kDir + "valuestore_v1 valuestore_v1");
   std::string before = c.command("DUMP");
   std::string events = c.command("EVENTS");
   CHECK(events.find(":0:r") != std::string::npos);  // the closed connection's stale clientData
@@ -140,6 +142,14 @@ TEST_CASE("committed: v2's own dump equals v1's; a half-sent line completes in v
   CHECK(c.command("RPUSH kl0 q") == "OK 1");
   CHECK(c.command("HINCRBY kh1 n 2") == "VALUE 7");
   CHECK(c.command("INCRBY ki2 1") == "VALUE 99010");
+  // argv[0] is v2's (what `ps` shows), and v1's pointers into it now point into v2's:
+  // the whole path, and the base name after the last '/'.
+  std::ifstream cmdline("/proc/" + std::to_string(server.pid) + "/cmdline");
+  std::string argv0;
+  std::getline(cmdline, argv0, '\0');
+  REQUIRE(argv0.size() > kDir.size() + 13);
+  CHECK(argv0.substr(argv0.size() - kDir.size() - 13) == kDir + "valuestore_v2");
+  CHECK(c.command("PROG") == "PROG " + argv0 + " valuestore_v2");
   server.kill_and_wait();
 }
 
@@ -201,6 +211,54 @@ TEST_CASE("refused: a client's integer equal to a live address in the mixed memb
   CHECK(c.command("GET kx") == "VALUE " + std::to_string(std::stoull(addr, nullptr, 16)));
   CHECK(c.command("VERSION") == "VERSION 1");
   server.kill_and_wait();
+}
+
+// A `void *` global array and a heap array of `void *` (no member, so no sibling
+// field can say what an element holds): holding integers only, they are carried
+// and the update commits; holding integers and a value's address too, the array is
+// mixed (the address may be a client's integer equal to a live address) and the
+// update is refused naming the array and the transfer code that resolves it, v1
+// unchanged.
+static void mixed_elements(const std::string& where, bool with_pointer, const std::string& named,
+                           const std::string& fix) {
+  KvServer server = KvServer::start(kDir + "valuestore_v1");
+  KvClient c(server.port);
+  fill(c, server.port);
+  REQUIRE(c.command("SLOT " + where + " 0 99000") == "OK");
+  REQUIRE(c.command("SLOT " + where + " 1 42") == "OK");
+  if (with_pointer) REQUIRE(c.command("SLOT " + where + " 2 @kl1") == "OK");
+  std::string before = c.command("DUMP");
+  Run r = supervise(server.pid, "valuestore_v2");
+  const std::string message = r.report["message"].is_string() ? r.report["message"].get<std::string>() : "";
+  INFO(message);
+  if (!with_pointer) {
+    REQUIRE(r.status == 0);
+    CHECK(r.report["outcome"] == "committed");
+    reap(server.pid);
+    server.pid = r.report["new_pid"].get<pid_t>();
+    CHECK(c.command("DUMP") == before);
+    CHECK(c.command("SLOT " + where + " 0") == "SLOT 99000");
+    CHECK(c.command("SLOT " + where + " 1") == "SLOT 42");
+  } else {
+    CHECK(r.status == 1);
+    CHECK(r.report["outcome"] == "rolled_back");
+    CHECK(message.find(named + " holds integers in other elements") != std::string::npos);
+    CHECK(message.find("99000 = 0x182b8, in no mapping") != std::string::npos);
+    CHECK(r.report["advice"].get<std::string>().find(fix) != std::string::npos);
+    CHECK(c.command("DUMP") == before);
+    CHECK(c.command("VERSION") == "VERSION 1");
+  }
+  server.kill_and_wait();
+}
+
+TEST_CASE("mixed elements: a void * global array of integers commits; with a pointer too it is refused, named") {
+  mixed_elements("g", false, "", "");
+  mixed_elements("g", true, "the global slots", "fwd_slots");
+}
+
+TEST_CASE("mixed elements: a heap array of void * of integers commits; with a pointer too it is refused, named") {
+  mixed_elements("h", false, "", "");
+  mixed_elements("h", true, "the heap arrays of void *", "fwd_cells");
 }
 
 TEST_CASE("refused: a TTST_TAGGED whose tag names no member is bad input, named") {
