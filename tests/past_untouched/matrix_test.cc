@@ -276,7 +276,11 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
       // P let go, no child of P (but its own), nothing of the attempt left.
       for (int i = 0; i < 500 && sys::proc_status_field(P, "TracerPid") != "0"; ++i) usleep(2000);
       CHECK(sys::proc_status_field(P, "TracerPid") == "0");
-      // (A released P reaps its intermediate itself, once that has died.)
+      // (A released P reaps its intermediate itself, once that has died: P back in
+      // its call first, as a P released by a killed supervisor may still have to
+      // run a clone the supervisor had swapped in, and the reap, when its tracer
+      // is gone; counting its children before that can miss the intermediate.)
+      wait_in_syscall(P, mode.nrs);
       auto strays = [&] {
         std::vector<pid_t> v;
         for (pid_t c : children_of(P))
@@ -291,7 +295,6 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
         waitpid(c, nullptr, WNOHANG);
       }
       // Still in the same call, every byte as it was.
-      wait_in_syscall(P, mode.nrs);
       if (check_memory && (!mode.timed || now_us() - blocked_at < T_ms * 1000 / 2))
         CHECK_MESSAGE(digest_of(P, t.kill != 0) == before, "P's memory changed");
     }
