@@ -17,6 +17,7 @@
 #include "inject/error.h"
 #include "inject/sys/signals.h"
 #include "supervisor/future_startup.h"
+#include "supervisor/quiesce/drive_threads.h"
 #include "supervisor/quiesce/quiesce.h"
 
 namespace ttst::supervisor {
@@ -97,17 +98,23 @@ GraceVerdict judge(inject::ChildProcess& future, const GraceRequest& q, std::opt
   try {
     future.release();  // interrupted, then detached: it runs untraced for an instant
     inject::SeizedProcess f = inject::SeizedProcess::seize(pid);
-    if (f.threads().size() != 1) {
-      v.detail = "it runs " + std::to_string(f.threads().size()) + " threads (not judged: kept)";
-      return v;  // released by the destructor
-    }
     const quiesce::Verdict idle = quiesce::classify(f, q.v2->update_points());
     if (idle.quiescent) {
-      v.detail = "idle at its loop's wait";
+      v.detail = f.threads().size() == 1 ? "idle at its loop's wait"
+                                         : "each of its " + std::to_string(f.threads().size()) +
+                                               " threads idle at its loop's wait or at its update point";
       return v;
     }
     std::string where;
-    if (quiesce::drive_to_update_point(f, *q.future_runtime, q.probe_bound, where)) {
+    if (f.threads().size() != 1) {  // every thread judged (issue 19): the busy ones asked together
+      const quiesce::DriveOutcome d =
+          quiesce::drive_threads(f, idle, q.v2->update_points(), *q.future_runtime, q.probe_bound);
+      if (d.reached) {
+        v.detail = "its threads reached their update points when asked";
+        return v;
+      }
+      where = d.message;
+    } else if (quiesce::drive_to_update_point(f, *q.future_runtime, q.probe_bound, where)) {
       v.detail = "it reached its update point when asked";
       return v;
     }

@@ -30,7 +30,9 @@
 //     its loop's wait (quiescent, ttst_abi.h §6/§7) or, asked with the stop
 //     protocol (§4), reaches its update point within the probe bound
 //     (max(100 ms, --timeout / 5), as for P). Otherwise it is hung (spinning,
-//     or blocked anywhere else). An idle server is not a hung one: blocked at
+//     or blocked anywhere else). A multi-threaded F is judged thread by thread
+//     as P is (quiesce/drive_threads.h: the busy threads asked together), the
+//     verdict naming each thread that got nowhere. An idle server is not a hung one: blocked at
 //     its loop's wait is healthy however long it has waited. A v2 whose loop is
 //     shaped like v1's (the same update point, the same idle wait) meets the rule
 //     whenever v1 met it.

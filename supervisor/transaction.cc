@@ -821,6 +821,7 @@ void Transaction::rollback_after_commit(const GraceVerdict& v, std::optional<inj
   undoom_past_threads();
   if (hung) {
     ::kill(fpid, SIGKILL);
+    reap_killed_threads(*hung, milliseconds(5000));  // a multi-threaded F's other threads first
     for (auto s = hung->main_thread().wait_for(milliseconds(5000)); s && s->alive();)
       s = hung->main_thread().wait_for(milliseconds(5000));
     hung->main_thread().forget();

@@ -37,7 +37,9 @@
  *   THREADS_STARTUP_LOG  worker 0's start-up rewrites the log $THREADS_LOG, with
  *                        fopen("w") ($THREADS_LOG_HOW=w) or truncate() (=truncate)
  *   THREADS_GRACE_CRASH  the thread v2 adds crashes (SIGSEGV) once v2 has served a
- *                        request: in the grace period after the commit */
+ *                        request: in the grace period after the commit
+ *   THREADS_GRACE_HANG   the thread v2 adds spins for ever (no update point) once
+ *                        v2 has served a request */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -99,9 +101,11 @@ static void startup_log(void) {
   }
 }
 #endif
-#ifdef THREADS_GRACE_CRASH
+#if defined(THREADS_GRACE_CRASH) || defined(THREADS_GRACE_HANG)
+#define THREADS_V2_SERVED 1
 static volatile int v2_served; /* set by every request v2 handles */
 static int *volatile nowhere;  /* NULL, unknown to the compiler */
+static volatile long spins;
 #endif
 
 static void count_eintr(long r) {
@@ -163,7 +167,7 @@ __attribute__((noinline)) static int handle_request(struct worker *w, int fd) {
   char out[256];
   w->served++;
   tls_count++;
-#ifdef THREADS_GRACE_CRASH
+#ifdef THREADS_V2_SERVED
   v2_served = 1;
 #endif
   if (!strncmp(line, "GET", 3)) {
@@ -273,6 +277,9 @@ static void *stats_main(void *arg) { /* the thread v2 adds */
     stats_reports++;
 #ifdef THREADS_GRACE_CRASH
     if (v2_served) *nowhere = 1;
+#endif
+#ifdef THREADS_GRACE_HANG
+    while (v2_served) spins++;
 #endif
   }
   return NULL;

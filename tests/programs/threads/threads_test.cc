@@ -663,25 +663,21 @@ TEST_CASE("a thread of v2 rewriting P's log at start-up: P's log intact after va
   unsetenv("THREADS_LOG");
 }
 
-// The grace period watches every thread of F: the thread v2 adds crashes once v2
-// served a request (sent on a connection held across the update while the
-// supervisor is paused just before the period): rolled back after the commit, the
-// crash described where that thread was, the connection v2's worker read from
-// listed and closed for P, P serving with all its threads.
-TEST_CASE("grace period: a non-main thread of v2 crashing rolls back, its crash and v2's reads on P's connections known") {
-  become_subreaper();
-  Server sv;
-  Conn a(sv.port);
-  REQUIRE(a.ask("GET").rfind("VAL", 0) == 0);
+// One update to `v2` (a variant of threads.c) with a grace period, the supervisor
+// paused just before the period: a GET sent then on `held` (a connection held
+// across the update) is read by v2's worker once the period starts. The exit
+// status and the JSON report.
+std::pair<int, nlohmann::json> update_with_request_in_grace(Server& sv, Conn& held, const std::string& v2,
+                                                            const std::string& grace) {
   std::vector<std::string> argv = {"/usr/bin/env", "TTST_SUPERVISE_TEST_PAUSE_AT=commit.released",
                                    "ASAN_OPTIONS=detect_leaks=0",
                                    "XDG_CACHE_HOME=" + ttst::testutil::tmpdir() + "/cache"};
-  for (std::string& s : supervise_args_v2(sv.pid(), "threads_v2_grace_crash", {"--grace", "10s", "--json"}))
+  for (std::string& s : supervise_args_v2(sv.pid(), v2, {"--grace", grace, "--json"}))
     argv.push_back(s == runfile("supervisor/ttst-supervise") ? runfile("supervisor/ttst-supervise-testing") : s);
   argv.erase(std::find(argv.begin(), argv.end(), "--validate-only"));
   Spawned sup = spawn(argv);
   REQUIRE(ttst::testutil::await([&] { return state_of(sup.pid) == 'T'; }, milliseconds(120000)));
-  REQUIRE(a.send("GET"));  // read by v2's worker once the period starts
+  REQUIRE(held.send("GET"));
   REQUIRE(kill(sup.pid, SIGCONT) == 0);
   std::string out;
   char buf[4096];
@@ -692,17 +688,40 @@ TEST_CASE("grace period: a non-main thread of v2 crashing rolls back, its crash 
   close(sup.to_child);
   const nlohmann::json rep = ttst::testutil::json_report(out);
   REQUIRE_MESSAGE(rep.is_object(), out);
-  CHECK(WIFEXITED(st));
-  CHECK(WEXITSTATUS(st) == 1);
-  CHECK(rep.value("outcome", "") == "rolled_back_after_commit");
-  const std::string msg = rep.value("message", "");
-  CHECK_MESSAGE(msg.find("killed by SIGSEGV (in its thread ") != std::string::npos, msg);
-  CHECK_MESSAGE(rep["crash"].value("symbol", "").find("stats_main+") != std::string::npos, rep["crash"].dump());
-  CHECK(rep["grace"].value("verdict", "") == "crashed");
-  REQUIRE(rep["grace"]["connections"].size() == 1);
-  CHECK(rep["grace"]["connections"][0].value("read", false));
-  CHECK(rep["grace"]["connections"][0].value("closed", "").rfind("closed for the old version", 0) == 0);
-  a.line(10000);  // v2's reply, if it came before the crash
-  CHECK(a.line(10000).empty());  // then the end: closed for P
-  sv.check_intact();
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, rep};
+}
+
+// The grace period watches every thread of F: the thread v2 adds crashes (or spins
+// without reaching its update point) once v2 served a request: rolled back after
+// the commit, the crash described where that thread was (the hang named by the
+// judge of every thread), the connection v2's worker read listed and closed for
+// P, P serving with all its threads.
+TEST_CASE("grace period: a non-main thread of v2 crashing or hanging rolls back; v2's reads on P's connections known") {
+  become_subreaper();
+  for (const std::string v2 : {"threads_v2_grace_crash", "threads_v2_grace_hang"}) {
+    CAPTURE(v2);
+    Server sv;
+    Conn a(sv.port);
+    REQUIRE(a.ask("GET").rfind("VAL", 0) == 0);
+    const bool crash = v2 == "threads_v2_grace_crash";
+    auto [status, rep] = update_with_request_in_grace(sv, a, v2, crash ? "10s" : "1s");
+    CHECK(status == 1);
+    CHECK(rep.value("outcome", "") == "rolled_back_after_commit");
+    const std::string msg = rep.value("message", "");
+    if (crash) {
+      CHECK_MESSAGE(msg.find("killed by SIGSEGV (in its thread ") != std::string::npos, msg);
+      CHECK_MESSAGE(rep["crash"].value("symbol", "").find("stats_main+") != std::string::npos, rep["crash"].dump());
+      CHECK(rep["grace"].value("verdict", "") == "crashed");
+    } else {
+      CHECK(rep.value("reason", "") == "hang");
+      CHECK(rep["grace"].value("verdict", "") == "hung");
+      CHECK_MESSAGE(rep["grace"].value("health", "").find("(stats_main)") != std::string::npos, rep["grace"].dump());
+    }
+    REQUIRE(rep["grace"]["connections"].size() == 1);
+    CHECK(rep["grace"]["connections"][0].value("read", false));
+    CHECK(rep["grace"]["connections"][0].value("closed", "").rfind("closed for the old version", 0) == 0);
+    a.line(10000);  // v2's reply, if it came before the crash
+    CHECK(a.line(10000).empty());  // then the end: closed for P
+    sv.check_intact();
+  }
 }
