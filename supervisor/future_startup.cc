@@ -60,8 +60,7 @@ struct Fault {
   bool raised_by_itself = false;  // sent by v2 to itself: abort(), raise(), kill()
 };
 
-Fault describe_fault(inject::ChildProcess& f, const Executable& v2, int sig) {
-  inject::Task& t = f.task();
+Fault describe_fault(pid_t pid, inject::Task& t, const Executable& v2, int sig) {
   Fault fault;
   Crash& c = fault.crash;
   c.process = "future";
@@ -71,25 +70,25 @@ Fault describe_fault(inject::ChildProcess& f, const Executable& v2, int sig) {
   c.fault_address = from_kernel && sys::is_fault_signal(sig) ? reinterpret_cast<uint64_t>(si.si_addr) : 0;
   const user_regs_struct regs = t.get_regs();
   uint64_t at = regs.rip;
-  inject::Instruction ins = inject::decode_remote_instruction(f.pid(), at);
+  inject::Instruction ins = inject::decode_remote_instruction(pid, at);
   if (!from_kernel) {  // sent by a system call: name that instruction
-    inject::Instruction prev = inject::decode_remote_instruction(f.pid(), at - 2);
+    inject::Instruction prev = inject::decode_remote_instruction(pid, at - 2);
     if (prev.text == "syscall") ins = prev, at -= 2;
   }
   c.instruction = ins.text;
   try {
-    const inject::LoadBias bias = v2.bias_in(f.pid());
+    const inject::LoadBias bias = v2.bias_in(pid);
     c.symbol = program_location(v2, bias, inject::RemoteAddr(at));
     if (c.symbol.empty()) {
-      c.symbol = mapping_location(f.pid(), at);
+      c.symbol = mapping_location(pid, at);
       const inject::RemoteAddr ret =
-          quiesce::innermost_program_return(f.pid(), v2.update_points(), bias, inject::RemoteAddr(regs.rsp));
+          quiesce::innermost_program_return(pid, v2.update_points(), bias, inject::RemoteAddr(regs.rsp));
       if (std::string caller = ret.is_null() ? "" : program_location(v2, bias, ret, true); !caller.empty())
         c.symbol += (c.symbol.empty() ? "" : ", ") + std::string("called from ") + caller;
     }
   } catch (const std::exception&) {  // no symbol: the message says "at an unknown place"
   }
-  fault.raised_by_itself = !from_kernel && si.si_pid == f.pid();
+  fault.raised_by_itself = !from_kernel && si.si_pid == pid;
   return fault;
 }
 
@@ -156,7 +155,11 @@ std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) +
 }  // namespace
 
 Crash describe_future_crash(inject::ChildProcess& future, const Executable& v2, int sig) {
-  return describe_fault(future, v2, sig).crash;
+  return describe_fault(future.pid(), future.task(), v2, sig).crash;
+}
+
+Crash describe_future_crash(pid_t future, inject::Task& thread, const Executable& v2, int sig) {
+  return describe_fault(future, thread, v2, sig).crash;
 }
 
 void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, const StartupBudget& budget,
@@ -164,7 +167,7 @@ void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, c
                                 FutureThreads* threads) {
   std::optional<Fault> crash;
   auto on_signal = [&](const inject::Stop& s) {
-    if (sys::is_crash_signal(s.sig) && !crash) crash = describe_fault(f, v2, s.sig);
+    if (sys::is_crash_signal(s.sig) && !crash) crash = describe_fault(f.pid(), f.task(), v2, s.sig);
   };
   StderrTail tail(f.pid(), stderr_tail);
   auto done = [&](const user_regs_struct& r) {
@@ -174,7 +177,21 @@ void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, c
     return quiesce::at_any_marker(r);
   };
   // With `threads` (issue 19), the threads v2's start-up creates are traced and run
-  // to their own markers too (future_threads.h).
+  // to their own markers too (future_threads.h), each held to the same start-up
+  // policy as the main thread: every syscall stop of theirs seen by the same
+  // observers (while this phase runs: they name this frame's locals).
+  struct ObserveOnlyHere {
+    FutureThreads* t;
+    ~ObserveOnlyHere() {
+      if (t) t->observe_syscalls(nullptr);
+    }
+  } observing{threads};
+  if (threads)
+    threads->observe_syscalls([&](inject::Task& t) {
+      tail.observe(t.get_regs());
+      adoption.observe(t);
+      files.observe(t);
+    });
   std::optional<inject::Stop> s = threads ? threads->run(f.task(), done, budget.left, on_signal)
                                           : f.task().run_to_syscall(done, budget.left, on_signal);
   if (!s) {

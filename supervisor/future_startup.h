@@ -49,5 +49,7 @@ void run_future_to_update_point(inject::ChildProcess& future, const Executable& 
 // fault address, instruction, function+offset or library+offset and the innermost
 // v2 function), as a start-up crash is described. Used by the grace period too.
 Crash describe_future_crash(inject::ChildProcess& future, const Executable& v2, int sig);
+// The same for `thread`, one of F's threads (`future`: F's pid), in that stop.
+Crash describe_future_crash(pid_t future, inject::Task& thread, const Executable& v2, int sig);
 
 }  // namespace ttst::supervisor

@@ -64,7 +64,10 @@ void FutureThreads::adopt(pid_t tid) {
 
 // One stop of a thread of F other than main; true when it is at its marker (it stays).
 bool FutureThreads::serve(inject::Task& t, const inject::Stop& s) {
-  if (s.kind == inject::StopKind::kSyscall && quiesce::at_any_marker(t.get_regs())) return true;
+  if (s.kind == inject::StopKind::kSyscall) {
+    if (observe_) observe_(t);  // the start-up policy: may rewrite the call, or end the transaction
+    if (quiesce::at_any_marker(t.get_regs())) return true;
+  }
   int sig = 0;
   if (s.kind == inject::StopKind::kEvent && s.event == PTRACE_EVENT_CLONE) {
     const pid_t child = static_cast<pid_t>(t.event_msg());

@@ -58,6 +58,12 @@ class FutureThreads {
   void set_options(unsigned options);
   // Detaches every thread (at the commit, after F's flags are cleared).
   void release();
+  // The start-up policy for every thread (issue 13's, startup_files.h and
+  // startup_adoption.h): each syscall stop of a thread but the main one is shown to
+  // `observe` before it is judged or resumed (the main thread's are shown by run()'s
+  // `done`); it may rewrite the thread's registers or end the transaction (throw).
+  // An empty function stops it.
+  void observe_syscalls(std::function<void(inject::Task&)> observe) { observe_ = std::move(observe); }
 
  private:
   bool serve(inject::Task& t, const inject::Stop& s);  // one stop of a non-main thread
@@ -66,6 +72,7 @@ class FutureThreads {
   pid_t pid_;
   std::deque<inject::Task> threads_;  // F's threads but its main one, in creation order
   std::vector<bool> at_marker_;       // by index in threads_
+  std::function<void(inject::Task&)> observe_;  // observe_syscalls()
 };
 
 // P's threads but its main one, after P was SIGKILLed at the commit: each traced

@@ -2,10 +2,13 @@
 #include "supervisor/grace_period.h"
 
 #include <errno.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <set>
 
@@ -14,6 +17,7 @@
 #include "inject/error.h"
 #include "inject/sys/signals.h"
 #include "supervisor/future_startup.h"
+#include "supervisor/quiesce/drive_threads.h"
 #include "supervisor/quiesce/quiesce.h"
 
 namespace ttst::supervisor {
@@ -94,17 +98,23 @@ GraceVerdict judge(inject::ChildProcess& future, const GraceRequest& q, std::opt
   try {
     future.release();  // interrupted, then detached: it runs untraced for an instant
     inject::SeizedProcess f = inject::SeizedProcess::seize(pid);
-    if (f.threads().size() != 1) {
-      v.detail = "it runs " + std::to_string(f.threads().size()) + " threads (not judged: kept)";
-      return v;  // released by the destructor
-    }
     const quiesce::Verdict idle = quiesce::classify(f, q.v2->update_points());
     if (idle.quiescent) {
-      v.detail = "idle at its loop's wait";
+      v.detail = f.threads().size() == 1 ? "idle at its loop's wait"
+                                         : "each of its " + std::to_string(f.threads().size()) +
+                                               " threads idle at its loop's wait or at its update point";
       return v;
     }
     std::string where;
-    if (quiesce::drive_to_update_point(f, *q.future_runtime, q.probe_bound, where)) {
+    if (f.threads().size() != 1) {  // every thread judged (issue 19): the busy ones asked together
+      const quiesce::DriveOutcome d =
+          quiesce::drive_threads(f, idle, q.v2->update_points(), *q.future_runtime, q.probe_bound);
+      if (d.reached) {
+        v.detail = "its threads reached their update points when asked";
+        return v;
+      }
+      where = d.message;
+    } else if (quiesce::drive_to_update_point(f, *q.future_runtime, q.probe_bound, where)) {
       v.detail = "it reached its update point when asked";
       return v;
     }
@@ -127,6 +137,67 @@ GraceVerdict judge(inject::ChildProcess& future, const GraceRequest& q, std::opt
   return v;
 }
 
+// F's threads watched together for the period (issue 19): every syscall stop of
+// every thread shown to `on_syscall`, every signal shown to `on_signal` and then
+// delivered. A thread that ends is reaped (wait_for forgets it): the kernel reports
+// the main thread's end, F's, only once its other traced threads are reaped. The
+// main thread's end, or nullopt when the period ran out (F running on, the other
+// threads still traced: detach them before judging F).
+std::optional<inject::Stop> watch(inject::Task& main, std::deque<inject::Task>* others,
+                                  std::chrono::milliseconds period,
+                                  const std::function<void(inject::Task&)>& on_syscall,
+                                  const std::function<void(inject::Task&, const inject::Stop&)>& on_signal) {
+  const Clock::time_point deadline = Clock::now() + period;
+  main.resume(PTRACE_SYSCALL);
+  if (others)
+    for (inject::Task& t : *others)
+      if (t.attached()) t.resume(PTRACE_SYSCALL);  // stopped at their markers since the start-up
+  long sleep_ns = 2000;
+  for (;;) {
+    bool any = false;
+    auto serve = [&](inject::Task& t) -> std::optional<inject::Stop> {
+      std::optional<inject::Stop> s = t.wait_for(std::chrono::milliseconds(0));
+      if (!s) return s;
+      any = true;
+      if (!s->alive()) return s;
+      int sig = 0;
+      if (s->kind == inject::StopKind::kSyscall) {
+        on_syscall(t);
+      } else if (s->kind == inject::StopKind::kSignalDelivery) {
+        on_signal(t, *s);
+        sig = s->sig;
+      }
+      t.resume(PTRACE_SYSCALL, sig);
+      return s;
+    };
+    if (others)
+      for (inject::Task& t : *others)
+        if (t.attached()) serve(t);
+    if (std::optional<inject::Stop> s = serve(main); s && !s->alive()) return s;
+    if (Clock::now() >= deadline) return std::nullopt;
+    if (any) {
+      sleep_ns = 2000;
+    } else {
+      timespec ts{0, sleep_ns};
+      nanosleep(&ts, nullptr);
+      if (sleep_ns < 200000) sleep_ns *= 2;
+    }
+  }
+}
+
+// At the end of the period, F alive: its other threads let go (judge() seizes F
+// as a process again).
+void detach_others(std::deque<inject::Task>* others) {
+  if (!others) return;
+  for (inject::Task& t : *others) {
+    try {
+      t.detach(0);
+    } catch (const inject::TraceeDied&) {
+      t.forget();
+    }
+  }
+}
+
 }  // namespace
 
 GraceVerdict run_grace_period(inject::ChildProcess& future, const GraceRequest& q, Grace& out,
@@ -134,16 +205,19 @@ GraceVerdict run_grace_period(inject::ChildProcess& future, const GraceRequest& 
   const auto t0 = Clock::now();
   SocketUse use(future.pid(), *q.shared, out);
   std::optional<Crash> crash;
-  auto on_signal = [&](const inject::Stop& s) {
-    if (sys::is_crash_signal(s.sig) && !crash) crash = describe_future_crash(future, *q.v2, s.sig);
+  pid_t crashed_thread = 0;
+  auto on_signal = [&](inject::Task& t, const inject::Stop& s) {
+    if (!sys::is_crash_signal(s.sig) || crash) return;
+    crash = describe_future_crash(future.pid(), t, *q.v2, s.sig);
+    crashed_thread = t.tid();
   };
-  std::optional<inject::Stop> end = future.task().run_to_syscall(
-      [&](const user_regs_struct& r) {
-        use.observe(r);
+  std::optional<inject::Stop> end = watch(
+      future.task(), q.threads, q.period,
+      [&](inject::Task& t) {
+        use.observe(t.get_regs());
         if (q.on_stop) q.on_stop();
-        return false;
       },
-      q.period, on_signal);
+      on_signal);
   GraceVerdict v;
   if (end && end->kind == inject::StopKind::kExited) {
     v.kind = GraceVerdict::Kind::kExited;
@@ -153,10 +227,16 @@ GraceVerdict run_grace_period(inject::ChildProcess& future, const GraceRequest& 
     v.kind = GraceVerdict::Kind::kCrashed;
     v.crash = crash ? *crash : Crash{"future", end->sig, 0, "", ""};
     v.detail = "it was killed by " + sys::signal_name(end->sig);
+    if (crash && crashed_thread != future.pid())
+      v.detail += " (in its thread " + std::to_string(crashed_thread) + ", at " +
+                  (crash->symbol.empty() ? std::string("an unknown place") : crash->symbol) + ")";
   }
   out.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   use.finish();
-  if (!end) v = judge(future, q, hung);
+  if (!end) {
+    detach_others(q.threads);
+    v = judge(future, q, hung);
+  }
   static const char* const names[] = {"healthy", "crashed", "exited", "hung"};
   out.verdict = names[static_cast<int>(v.kind)];
   out.health = v.detail;

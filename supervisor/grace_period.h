@@ -16,9 +16,12 @@
 //     (service_notify.h), P killed, the pid file rewritten. A rollback after the
 //     commit leaves P's buffers, the service manager and the pid file as they
 //     were: they name P, the survivor.
-//   - F is watched for the period with PTRACE_SYSCALL: a fatal signal or an exit
-//     (any status: a server that ends right after an update loses the service)
-//     ends it early with a rollback. Every system call F makes on one of P's
+//   - F is watched for the period with PTRACE_SYSCALL, every thread of it that
+//     the start-up traced (issue 19; a thread created during the period is not):
+//     a fatal signal in any thread (described where that thread was, the verdict
+//     naming its tid) or an exit (any status: a server that ends right after an
+//     update loses the service) ends it early with a rollback. Every system call
+//     any of F's threads makes on one of P's
 //     sockets is noted: a read that returned data (the bytes are gone for P), a
 //     write or send (v2 may have acknowledged a request), an accept on P's
 //     listening socket (a connection only v2 has).
@@ -27,7 +30,9 @@
 //     its loop's wait (quiescent, ttst_abi.h §6/§7) or, asked with the stop
 //     protocol (§4), reaches its update point within the probe bound
 //     (max(100 ms, --timeout / 5), as for P). Otherwise it is hung (spinning,
-//     or blocked anywhere else). An idle server is not a hung one: blocked at
+//     or blocked anywhere else). A multi-threaded F is judged thread by thread
+//     as P is (quiesce/drive_threads.h: the busy threads asked together), the
+//     verdict naming each thread that got nowhere. An idle server is not a hung one: blocked at
 //     its loop's wait is healthy however long it has waited. A v2 whose loop is
 //     shaped like v1's (the same update point, the same idle wait) meets the rule
 //     whenever v1 met it.
@@ -51,6 +56,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -80,6 +86,9 @@ struct GraceRequest {
   // Called at each of F's syscall stops during the period (the test variant's
   // "commit.grace" step); null in the shipped binary.
   std::function<void()> on_stop;
+  // F's threads but its main one (future_threads.h), stopped at their markers,
+  // traced without EXITKILL: watched with the main one (issue 19). May be null.
+  std::deque<inject::Task>* threads = nullptr;
 };
 
 // F stopped at its update point with `updating` cleared and EXITKILL dropped.

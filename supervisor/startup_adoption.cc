@@ -26,6 +26,7 @@
 #include "inject/memory.h"
 #include "inject/sys/proc_entries.h"
 #include "supervisor/quiesce/quiesce.h"
+#include "supervisor/thread_slot.h"
 #include "supervisor/transaction_end.h"
 
 namespace ttst::supervisor {
@@ -317,6 +318,7 @@ StartupAdoption::Listener* StartupAdoption::listener_of_fd(int fd) {
 
 void StartupAdoption::observe(inject::Task& t) {
   if (listeners_.empty()) return;
+  ThreadSlot<Pending> slot(pending_, parked_, t.tid());
   const user_regs_struct r = t.get_regs();
   if (pending_) return on_exit(t, r);  // the stop after an entry we acted on is its exit
   if (at_syscall_entry(t.tid())) on_entry(t, r);

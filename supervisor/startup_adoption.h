@@ -54,10 +54,11 @@
 // EADDRINUSE as before); a v2 that closed every descriptor of the listener before
 // its bind is not adopted; a held-back call always returns 0 (an error it would
 // have had shows only at the commit, in the report), and v2 reading the socket back
-// before its update point sees P's settings (except F_GETFL, which shows v2's); a
-// thread F's start-up creates is not traced, so its calls on the listener are not
-// held back (a process it creates — fork, daemonising — is refused:
-// startup_files.h, which also holds back v2's file-system side effects).
+// before its update point sees P's settings (except F_GETFL, which shows v2's). A
+// thread F's start-up creates is held to the same rules (future_threads.h passes
+// each of its syscall stops here, each thread's call in flight its own:
+// thread_slot.h); a process it creates — fork, daemonising — is refused
+// (startup_files.h, which also holds back v2's file-system side effects).
 // Everything adopted, skipped or held back is listed in the report
 // (`startup_actions`, supervisor/REPORT.md). P is never touched: only F's registers
 // and the supervisor's own duplicates.
@@ -127,7 +128,8 @@ class StartupAdoption {
     std::vector<uint8_t> value;
   };
   std::map<ino_t, std::vector<Option>> fresh_options_;
-  std::unique_ptr<Pending> pending_;  // what to do at the exit stop of the call entered
+  std::unique_ptr<Pending> pending_;  // what to do at the exit stop of the call the stopped thread entered
+  std::map<pid_t, std::unique_ptr<Pending>> parked_;  // the other threads' (thread_slot.h)
 };
 
 }  // namespace ttst::supervisor

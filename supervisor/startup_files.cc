@@ -27,6 +27,7 @@
 #include "inject/remote_syscalls.h"
 #include "inject/sys/proc_entries.h"
 #include "supervisor/quiesce/quiesce.h"
+#include "supervisor/thread_slot.h"
 #include "supervisor/transaction_end.h"
 
 namespace ttst::supervisor {
@@ -252,6 +253,7 @@ bool StartupFiles::deferred_unlink(const std::string& seen) const {
 }
 
 void StartupFiles::observe(inject::Task& t) {
+  ThreadSlot<Pending> slot(pending_, parked_, t.tid());
   const user_regs_struct r = t.get_regs();
   if (pending_) return on_exit(t, r);
   if (!at_syscall_entry(t.tid())) return;

@@ -78,8 +78,10 @@
 //            of a file v2's start-up replaced; sockets, regular files, devices.
 // Each is one startup_actions entry ("fd 7 (anon_inode:[eventpoll]) of the old
 // version", closed_at_commit / kept, with the reason).
-// Known limits: the calls of threads or processes F's start-up creates are not
-// traced; a v2 reading back a staged path before its update point sees P's file; a
+// Every thread v2's start-up creates is held to the same rules (future_threads.h
+// passes each of its syscall stops here; each thread's call in flight is its own,
+// thread_slot.h). Known limits: the calls of processes F's start-up creates are
+// not traced (fork is refused, above); a v2 reading back a staged path before its update point sees P's file; a
 // path F reaches only through a descriptor of a directory it opened is judged as
 // seen through that descriptor; hard links of a replaced file keep naming P's file.
 #pragma once
@@ -87,6 +89,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -146,7 +149,8 @@ class StartupFiles {
   int pidfd_ = -1;
   std::vector<StartupAction>& actions_;
   std::vector<std::unique_ptr<Deferred>> deferred_;  // in v2's order
-  std::unique_ptr<Pending> pending_;
+  std::unique_ptr<Pending> pending_;                    // the stopped thread's call in flight
+  std::map<pid_t, std::unique_ptr<Pending>> parked_;  // the other threads' (thread_slot.h)
   std::set<int> touched_;  // descriptor numbers v2's start-up made a call on
 };
 

@@ -781,8 +781,7 @@ void Transaction::commit_with_grace(CommitNotes& notes) {
   // in the period (supervisor/README.md, "Grace period").
   files_->apply_at_commit(future_->task(), rep_.past_library_fds);
   future_runtime_->set_flags(0, 0);
-  future_threads_->release();  // F's other threads serve untraced; its main one is watched
-  commit_step("commit.released");
+  commit_step("commit.released");  // F's other threads stay at their markers: the period watches them all
   phases_.start("grace");
   GraceRequest q;
   q.period = o_.grace;
@@ -790,6 +789,7 @@ void Transaction::commit_with_grace(CommitNotes& notes) {
   q.v2 = &inputs_->v2;
   q.future_runtime = &*future_runtime_;
   q.shared = &*shared_;
+  q.threads = &future_threads_->threads();  // every thread of F watched (issue 19)
   if (o_.test_hooks && o_.test_hooks->die_at == "commit.grace")  // TEST ONLY (test_hooks.h)
     q.on_stop = [] { ::kill(::getpid(), SIGKILL); };
   std::optional<inject::SeizedProcess> hung;
@@ -821,6 +821,7 @@ void Transaction::rollback_after_commit(const GraceVerdict& v, std::optional<inj
   undoom_past_threads();
   if (hung) {
     ::kill(fpid, SIGKILL);
+    reap_killed_threads(*hung, milliseconds(5000));  // a multi-threaded F's other threads first
     for (auto s = hung->main_thread().wait_for(milliseconds(5000)); s && s->alive();)
       s = hung->main_thread().wait_for(milliseconds(5000));
     hung->main_thread().forget();

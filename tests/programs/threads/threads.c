@@ -32,7 +32,14 @@
  * one more thread (stats_main, a nanosleep loop with its update point).
  * Updated (ttst_is_updating()), v2's start-up skips what it inherits: the listening
  * socket and each worker's pipe and epoll instance (transferred in `workers` and
- * `listen_fd`), and the READY line. */
+ * `listen_fd`), and the READY line.
+ * Variants of v2 (the start-up policy and the grace period for every thread):
+ *   THREADS_STARTUP_LOG  worker 0's start-up rewrites the log $THREADS_LOG, with
+ *                        fopen("w") ($THREADS_LOG_HOW=w) or truncate() (=truncate)
+ *   THREADS_GRACE_CRASH  the thread v2 adds crashes (SIGSEGV) once v2 has served a
+ *                        request: in the grace period after the commit
+ *   THREADS_GRACE_HANG   the thread v2 adds spins for ever (no update point) once
+ *                        v2 has served a request */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -76,6 +83,29 @@ static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER; /* "hold": locked by
 static __thread long tls_count; /* per thread: what this thread did (issue 19: TLS) */
 #if THREADS_VERSION >= 2
 static volatile long stats_reports;
+#endif
+
+#ifdef THREADS_STARTUP_LOG
+/* What a server's thread opening its own log at start-up does to the file. */
+static void startup_log(void) {
+  const char *log = getenv("THREADS_LOG"), *how = getenv("THREADS_LOG_HOW");
+  if (!log || !how) return;
+  if (!strcmp(how, "truncate")) {
+    if (truncate(log, 0)) perror("threads: truncate");
+    return;
+  }
+  FILE *f = fopen(log, "w");
+  if (f) {
+    fputs("v2 worker 0 started\n", f);
+    fclose(f);
+  }
+}
+#endif
+#if defined(THREADS_GRACE_CRASH) || defined(THREADS_GRACE_HANG)
+#define THREADS_V2_SERVED 1
+static volatile int v2_served; /* set by every request v2 handles */
+static int *volatile nowhere;  /* NULL, unknown to the compiler */
+static volatile long spins;
 #endif
 
 static void count_eintr(long r) {
@@ -137,6 +167,9 @@ __attribute__((noinline)) static int handle_request(struct worker *w, int fd) {
   char out[256];
   w->served++;
   tls_count++;
+#ifdef THREADS_V2_SERVED
+  v2_served = 1;
+#endif
   if (!strncmp(line, "GET", 3)) {
     snprintf(out, sizeof out, "VAL worker=%d served=%ld ticks=%ld jobs=%ld eintr=%ld tls=%ld boxed=%ld\n", w->id,
              w->served, ticks, jobs_done, eintr, tls_count, boxed);
@@ -167,6 +200,9 @@ __attribute__((noinline)) static int handle_request(struct worker *w, int fd) {
 static void *worker_main(void *arg) {
   struct worker *w = arg;
   w->tid = (pid_t)syscall(SYS_gettid);
+#ifdef THREADS_STARTUP_LOG
+  if (w->id == 0) startup_log();
+#endif
   mark_started();
   struct epoll_event evs[16];
   for (;;) {
@@ -239,6 +275,12 @@ static void *stats_main(void *arg) { /* the thread v2 adds */
     struct timespec ts = {0, 50 * 1000 * 1000};
     count_eintr(nanosleep(&ts, NULL));
     stats_reports++;
+#ifdef THREADS_GRACE_CRASH
+    if (v2_served) *nowhere = 1;
+#endif
+#ifdef THREADS_GRACE_HANG
+    while (v2_served) spins++;
+#endif
   }
   return NULL;
 }

@@ -626,3 +626,102 @@ TEST_CASE("the supervisor killed at each commit step: exactly one version serves
     }
   }
 }
+
+// supervise_args() with another v2 (a variant of threads.c).
+std::vector<std::string> supervise_args_v2(pid_t pid, const std::string& v2, const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> a = supervise_args(pid, extra);
+  *(std::find(a.begin(), a.end(), "--new") + 1) = runfile("tests/programs/threads/" + v2);
+  return a;
+}
+
+// Issue 13's start-up policy for every thread v2 starts: worker 0 of the v2 variant
+// rewrites the log named in P's environment at its start-up ("w": staged, the log
+// intact; truncate(): refused, the log intact). Without the policy on that thread
+// the log would be emptied by a validate-only run.
+TEST_CASE("a thread of v2 rewriting P's log at start-up: P's log intact after validate-only, truncate refused") {
+  const std::string log = ttst::testutil::tmpdir() + "/threads.log";
+  const std::string kept = "v1 line 1\nv1 line 2\n";
+  setenv("THREADS_LOG", log.c_str(), 1);  // P's environment, which F inherits
+  for (const std::string how : {"w", "truncate"}) {
+    CAPTURE(how);
+    {
+      std::ofstream(log) << kept;
+    }
+    setenv("THREADS_LOG_HOW", how.c_str(), 1);
+    Server sv;
+    Run r = run(supervise_args_v2(sv.pid(), "threads_v2_startup_log"));
+    if (how == "w") {
+      check_validated(r);
+    } else {
+      CHECK_MESSAGE(r.status == 1, r.last);
+      CHECK_MESSAGE(r.last.find("truncate") != std::string::npos, r.last);
+    }
+    CHECK(ttst::testutil::slurp(log) == kept);
+    sv.check_intact();
+  }
+  unsetenv("THREADS_LOG_HOW");
+  unsetenv("THREADS_LOG");
+}
+
+// One update to `v2` (a variant of threads.c) with a grace period, the supervisor
+// paused just before the period: a GET sent then on `held` (a connection held
+// across the update) is read by v2's worker once the period starts. The exit
+// status and the JSON report.
+std::pair<int, nlohmann::json> update_with_request_in_grace(Server& sv, Conn& held, const std::string& v2,
+                                                            const std::string& grace) {
+  std::vector<std::string> argv = {"/usr/bin/env", "TTST_SUPERVISE_TEST_PAUSE_AT=commit.released",
+                                   "ASAN_OPTIONS=detect_leaks=0",
+                                   "XDG_CACHE_HOME=" + ttst::testutil::tmpdir() + "/cache"};
+  for (std::string& s : supervise_args_v2(sv.pid(), v2, {"--grace", grace, "--json"}))
+    argv.push_back(s == runfile("supervisor/ttst-supervise") ? runfile("supervisor/ttst-supervise-testing") : s);
+  argv.erase(std::find(argv.begin(), argv.end(), "--validate-only"));
+  Spawned sup = spawn(argv);
+  REQUIRE(ttst::testutil::await([&] { return state_of(sup.pid) == 'T'; }, milliseconds(120000)));
+  REQUIRE(held.send("GET"));
+  REQUIRE(kill(sup.pid, SIGCONT) == 0);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(sup.from_child, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  int st = 0;
+  REQUIRE(waitpid(sup.pid, &st, 0) == sup.pid);
+  close(sup.from_child);
+  close(sup.to_child);
+  const nlohmann::json rep = ttst::testutil::json_report(out);
+  REQUIRE_MESSAGE(rep.is_object(), out);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, rep};
+}
+
+// The grace period watches every thread of F: the thread v2 adds crashes (or spins
+// without reaching its update point) once v2 served a request: rolled back after
+// the commit, the crash described where that thread was (the hang named by the
+// judge of every thread), the connection v2's worker read listed and closed for
+// P, P serving with all its threads.
+TEST_CASE("grace period: a non-main thread of v2 crashing or hanging rolls back; v2's reads on P's connections known") {
+  become_subreaper();
+  for (const std::string v2 : {"threads_v2_grace_crash", "threads_v2_grace_hang"}) {
+    CAPTURE(v2);
+    Server sv;
+    Conn a(sv.port);
+    REQUIRE(a.ask("GET").rfind("VAL", 0) == 0);
+    const bool crash = v2 == "threads_v2_grace_crash";
+    auto [status, rep] = update_with_request_in_grace(sv, a, v2, crash ? "10s" : "1s");
+    CHECK(status == 1);
+    CHECK(rep.value("outcome", "") == "rolled_back_after_commit");
+    const std::string msg = rep.value("message", "");
+    if (crash) {
+      CHECK_MESSAGE(msg.find("killed by SIGSEGV (in its thread ") != std::string::npos, msg);
+      CHECK_MESSAGE(rep["crash"].value("symbol", "").find("stats_main+") != std::string::npos, rep["crash"].dump());
+      CHECK(rep["grace"].value("verdict", "") == "crashed");
+    } else {
+      CHECK(rep.value("reason", "") == "hang");
+      CHECK(rep["grace"].value("verdict", "") == "hung");
+      CHECK_MESSAGE(rep["grace"].value("health", "").find("(stats_main)") != std::string::npos, rep["grace"].dump());
+    }
+    REQUIRE(rep["grace"]["connections"].size() == 1);
+    CHECK(rep["grace"]["connections"][0].value("read", false));
+    CHECK(rep["grace"]["connections"][0].value("closed", "").rfind("closed for the old version", 0) == 0);
+    a.line(10000);  // v2's reply, if it came before the crash
+    CHECK(a.line(10000).empty());  // then the end: closed for P
+    sv.check_intact();
+  }
+}
