@@ -168,7 +168,16 @@ bool Engine::free_element_at(uint32_t src_type, uint32_t dst_type, const uint8_t
   if (!free_element_count_) return false;
   if (!annotations_.free_element_type(src_newer(), src_type) && !annotations_.free_element_type(!src_newer(), dst_type))
     return false;
-  return is_free_element(source_address(src));
+  uint64_t addr = source_address(src);
+  if (is_free_element(addr)) return true;
+  // A whole heap block on the list is free, not only its first element: a pool
+  // whose blocks are larger than the link struct (memcached 1.6's cache_t: 16 KB
+  // read buffers linked through their first 8 bytes as `cache_free_s`) is walked
+  // as an array of it, whose later elements are the block's stale bytes.
+  int64_t holding = object_holding(addr);
+  if (holding < 0 || holding < int64_t(global_count_) || holding >= int64_t(heap_end_)) return false;
+  const Object& o = objects_[holding];
+  return o.addr != addr && !(o.flags & kContainer) && is_free_element(o.addr);
 }
 
 // A free element's pointer: translated if it can be, else carried as it is (a

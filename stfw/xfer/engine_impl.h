@@ -563,6 +563,8 @@ class Engine {
   // refused (AMBIGUOUS) naming the frame. Run after the write, before the free.
   void remap_own_frames();
   void remap_stack(uint64_t lo, uint64_t hi, bool own);  // own: the agent's thread's (named by its frames)
+  void remap_thread_descriptors();                        // engine_frames.cc (issue 19)
+  bool translate_silently(uint64_t v, uint64_t* out);
   // The superseded start-up object holding `v`, or nullptr.
   const struct StartupObject* superseded_holding(uint64_t v) const;
   // Names the stack slot `addr` in the message: the function whose frame holds it
@@ -641,6 +643,7 @@ class Engine {
   uint8_t* handle_memo_ = nullptr;  // per source type: 0 unknown, else adapter + 2 (1: none)
   // A pointer to a library's own object: kept (see engine_library.cc); true if so.
   bool library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t* dst);
+  uint64_t superseded_handle(const uint8_t* dst) const;  // engine_library.cc (issue 19)
   void release_library_state();
   // Every value of an embedded library type inside a value of this process's type
   // dst_type at addr, withdrawn (Env::library_release).
