@@ -121,6 +121,9 @@ constexpr uint32_t kKept = 1u << 21;
 // A heap block a transferred pointer global or a non-root member of a KEEP_NEW_AT
 // struct points to (engine_keep_new.cc): run-time state, never taken into the kept graph.
 constexpr uint32_t kTransferAnchor = 1u << 17;
+// Backward: a block of F's own start-up (origin_id 0, not a library's), not one the
+// forward transfer allocated (engine_mapping.cc: unreached, it is v2's garbage).
+constexpr uint32_t kOwnStartup = 1u << 12;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
