@@ -32,6 +32,14 @@ const StartupObject* Engine::superseded_holding(uint64_t v) const {
   return nullptr;
 }
 
+// Any of F's start-up heap objects holding v (superseded or not).
+bool Engine::startup_holding(uint64_t v) const {
+  for (uint64_t i = 0; i < startup_count_; ++i)
+    if (v >= startup_objects_[i].addr && v - startup_objects_[i].addr < (startup_objects_[i].size ? startup_objects_[i].size : 1))
+      return true;
+  return false;
+}
+
 void Engine::remap_own_frames() {
   remap_thread_descriptors();
   remap_stack(config_.own_stack_lo, config_.own_stack_hi, true);
@@ -79,10 +87,11 @@ void Engine::remap_stack(uint64_t lo, uint64_t hi, bool own) {
 // Each of F's thread descriptors (glibc's struct pthread at the thread pointer: a
 // non-main thread's lies at the top of its stack mapping, the main thread's apart)
 // holds the thread's pthread_getspecific values: memcached 1.6 keeps each thread's
-// logger there (logger_key), v2's start-up logger in F, which the transfer
-// supersedes by P's list of loggers (several globals point into it: no unique
-// counterpart by address). Such a word takes the value of the same word of the
-// paired thread of P (same offset from its thread pointer: the same glibc in both),
+// logger there (logger_key), v2's start-up logger in F, which the transfer replaces
+// by P's list of loggers (reached from a list head, not one global per logger: the
+// address rule finds no unique counterpart, or none). Such a word (pointing into
+// any of F's start-up heap objects) takes the value of the same word of the paired
+// thread of P (same offset from its thread pointer: the same glibc in both),
 // translated: F's thread gets the object P's thread had. A word P's does not give a
 // translatable pointer for is left to the stack rule (remapped by offset, or refused).
 void Engine::remap_thread_descriptors() {
@@ -95,7 +104,7 @@ void Engine::remap_thread_descriptors() {
     for (uint64_t off = 0; off < span; off += 8) {
       uint64_t* slot = reinterpret_cast<uint64_t*>(own_tp + off);
       uint64_t past = load_uint(src + off, 8), translated = 0;
-      if (past < 4096 || !superseded_holding(*slot) || !translate_silently(past, &translated)) continue;
+      if (past < 4096 || !startup_holding(*slot) || !translate_silently(past, &translated)) continue;
       *slot = translated;
       result_.frame_words++;
     }

@@ -568,6 +568,7 @@ class Engine {
   void remap_stack(uint64_t lo, uint64_t hi, bool own);  // own: the agent's thread's (named by its frames)
   void remap_thread_descriptors();                        // engine_frames.cc (issue 19)
   bool translate_silently(uint64_t v, uint64_t* out);
+  bool startup_holding(uint64_t v) const;
   // The superseded start-up object holding `v`, or nullptr.
   const struct StartupObject* superseded_holding(uint64_t v) const;
   // Names the stack slot `addr` in the message: the function whose frame holds it
