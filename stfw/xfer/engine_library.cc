@@ -80,7 +80,8 @@ bool Engine::library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t
   }
   if (mode_ != kWrite || config_.backward) return true;
   uint64_t own = load_uint(dst, 8);
-  if (v >= 4096 && own == 0) own = superseded_handle(dst);  // a per-thread table re-made by v2 (issue 19)
+  if (v >= 4096 && own == 0 && (own = superseded_handle(dst)) != 0)  // a per-thread table re-made by v2 (issue 19)
+    store_uint(dst, 8, own);                                          // its entry's handle, v2's
   if (v >= 4096 && own == 0) {  // P had the library's object, v2's start-up made none
     const Object& o = objects_[object_holding(v)];
     fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
