@@ -72,7 +72,20 @@ void Engine::declare_free(uint32_t src_type, uint32_t src_index, uint32_t dst_ty
     return;
   }
   const ImageMember& dst_holder = dst_meta().members(dst_meta().type(dst_type))[dst_index];
-  declare_free_list(holder.type, dst_holder.type, p, arg);
+  // A `void *` holder with TTST_POINTS_TO (memcached 1.6's slabclass_t.slots, a list of
+  // free items linked by item.next): its pointer type aimed at the declared element.
+  ImageType pty = src_meta().type(src_meta().strip(holder.type));
+  ImageType dpty = dst_meta().type(dst_meta().strip(dst_holder.type));
+  uint32_t sp = annotations_.member_pointee(src_newer(), src_type, src_index);
+  uint32_t dp = annotations_.member_pointee(!src_newer(), dst_type, dst_index);
+  if (sp && pty.kind == kPointer) pty.target = sp;
+  if (pty.kind == kPointer && dpty.kind == kPointer && (dp || sp)) dpty.target = dp ? dp : counterpart(src_meta().strip(sp));
+  declare_free_list(pty, dpty, p, arg);
+}
+
+void Engine::declare_free_list(uint32_t src_holder_type, uint32_t dst_holder_type, uint64_t p, int64_t link) {
+  declare_free_list(src_meta().type(src_meta().strip(src_holder_type)), dst_meta().type(dst_meta().strip(dst_holder_type)),
+                    p, link);
 }
 
 // A free list from its first element p (the holder's pointer types, both
@@ -80,11 +93,9 @@ void Engine::declare_free(uint32_t src_type, uint32_t src_index, uint32_t dst_ty
 // (carved in a container, or a whole block at its base), so its bytes are walked
 // (quietly) instead of lying untyped in a tail; `link` indexes the source
 // element type's members.
-void Engine::declare_free_list(uint32_t src_holder_type, uint32_t dst_holder_type, uint64_t p, int64_t link) {
-  const ImageType& pty = src_meta().type(src_meta().strip(src_holder_type));
+void Engine::declare_free_list(const ImageType& pty, const ImageType& dpty, uint64_t p, int64_t link) {
   uint32_t element = src_meta().strip(pty.target);
   const ImageType& ety = src_meta().type(element);
-  const ImageType& dpty = dst_meta().type(dst_meta().strip(dst_holder_type));
   if (pty.kind != kPointer || ety.kind != kStruct || link < 0 || dpty.kind != kPointer) return;
   const ImageMember& next = src_meta().members(ety)[link];
   for (uint64_t hops = 0; p >= 4096 && hops < (1u << 24) && !failed(); ++hops) {

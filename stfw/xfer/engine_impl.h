@@ -503,6 +503,7 @@ class Engine {
   Annotations::FreeForm free_form(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
                                   int64_t* src_arg);
   void declare_free_list(uint32_t src_holder_type, uint32_t dst_holder_type, uint64_t p, int64_t link);
+  void declare_free_list(const ImageType& src_holder, const ImageType& dst_holder, uint64_t p, int64_t link);
   Annotations::FreeForm global_free_form(const Object& o, int64_t* link);
   bool free_element_at(uint32_t src_type, uint32_t dst_type, const uint8_t* src);
   bool add_free_element(uint64_t addr);
