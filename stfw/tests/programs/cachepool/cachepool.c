@@ -8,8 +8,12 @@
  * pointers to live objects and to a global. BUILD declares the list
  * (TTST_ANNOTATIONS="FREE_LIST(cache_t.head, c_next)"): every free object is free
  * as a whole, its stale words neither type a live object as a list element nor
- * count as evidence that the link member holds integers. After the update, v2
- * takes objects from the transferred list. */
+ * count as evidence that the link member holds integers. A second list, a shelf
+ * of spare objects held by a `void *` (as memcached 1.6's slabclass_t.slots) and
+ * linked by `peer`, is declared by POINTS_TO and FREE_LIST on that `void *`: its
+ * objects keep a dangling pointer (to a freed block), a dead value carried as it is
+ * (a live object's would be refused). After the update, v2 takes objects from the
+ * transferred lists. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +41,10 @@ struct buf { /* what the program keeps in the cache's objects: 64 bytes */
 };
 
 cache_t *cache;
+struct shelf {
+  void *slots; /* spare struct bufs linked by peer */
+  int count;
+} shelf;
 struct buf *live[4];
 long counter;
 #ifdef V2
@@ -75,6 +83,14 @@ int main(void) {
       all[2 * i + 1]->peer = live[(i + 1) % 4];
       cache_free(cache, all[2 * i + 1]);
     }
+    long *gone = malloc(sizeof *gone); /* the spares' counter: freed, dangling */
+    for (int i = 0; i < 2; i++) {
+      struct buf *s = malloc(sizeof *s);
+      s->self = s, s->value = 0, s->counter = gone, s->peer = shelf.slots;
+      snprintf(s->label, sizeof s->label, "s%d", i);
+      shelf.slots = s, shelf.count++;
+    }
+    free(gone);
     counter = 7;
     printf("ready\n");
     fflush(stdout);
@@ -93,9 +109,10 @@ int main(void) {
 #ifdef V2
       taken_by_v2++;
 #endif
-      printf("live:%s,%s,%s,%s sum:%ld linked:%d free:%d reused:%d left:%d counter:%ld\n", live[0]->label,
-             live[1]->label, live[2]->label, live[3]->label, sum, linked, free_before, reused == 4, cache->freecurr,
-             *live[0]->counter);
+      struct buf *s1 = shelf.slots, *s0 = s1 ? s1->peer : 0;
+      printf("live:%s,%s,%s,%s sum:%ld linked:%d free:%d reused:%d left:%d counter:%ld shelf:%d,%s,%s\n",
+             live[0]->label, live[1]->label, live[2]->label, live[3]->label, sum, linked, free_before, reused == 4,
+             cache->freecurr, *live[0]->counter, shelf.count, s1 ? s1->label : "-", s0 ? s0->label : "-");
       fflush(stdout);
       transferred = 0;
     }
