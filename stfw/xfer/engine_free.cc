@@ -184,11 +184,16 @@ bool Engine::free_element_at(uint32_t src_type, uint32_t dst_type, const uint8_t
   // A whole heap block on the list is free, not only its first element: a pool
   // whose blocks are larger than the link struct (memcached 1.6's cache_t: 16 KB
   // read buffers linked through their first 8 bytes as `cache_free_s`) is walked
-  // as an array of it, whose later elements are the block's stale bytes.
+  // as an array of it, whose later elements are the block's stale bytes. Only for
+  // a link-only element type (no room for anything but the link: a table of
+  // larger elements, nginx's connections or carve.c's clients, has free and live
+  // entries side by side) and a block typed as an array of it.
+  if (type_size(src_meta(), src_type) > 8) return false;
   int64_t holding = object_holding(addr);
   if (holding < 0 || holding < int64_t(global_count_) || holding >= int64_t(heap_end_)) return false;
   const Object& o = objects_[holding];
-  return o.addr != addr && !(o.flags & kContainer) && is_free_element(o.addr);
+  return o.addr != addr && !(o.flags & kContainer) && o.src_type &&
+         src_meta().strip(o.src_type) == src_meta().strip(src_type) && is_free_element(o.addr);
 }
 
 // A free element's pointer: translated if it can be, else carried as it is (a
