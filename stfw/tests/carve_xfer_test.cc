@@ -17,7 +17,8 @@
 // page's free bytes not declared free (TTST_FREE_SLOTS); a free client's stale
 // pointer when the free list is not declared (TTST_FREE_LIST). A client table
 // with a free list (FREE_LIST) keeps its links and instance bits in F, and a free
-// entry is reused there.
+// entry is reused there. An object cache (memcached 1.6's cache_t) whose free objects,
+// larger than their link struct, keep stale words: free as a whole (FREE_LIST).
 #include <doctest/doctest.h>
 
 #include <string>
@@ -209,5 +210,36 @@ TEST_CASE("a chain of pools found one typing pass each: transferred, or refused 
                                   "(reached, more than 24 hops from a root, as level at +32 of heap object #",
                                   "->next->next->next)",
                                   "a chain of containers one per typing pass"}});
+  }
+}
+
+// memcached 1.6's object caches (stfw/tests/programs/cachepool): a free list linked
+// through the objects' first 8 bytes, each free object 64 bytes with stale words (an
+// integer in no mapping at +8, a pointer to a live object at +16). Declared, each
+// free object is free as a whole: its later words are not list elements (they would
+// type the live object they point to as one) nor evidence that the link holds
+// integers. A shelf of spares held by a `void *` (POINTS_TO + FREE_LIST, as
+// memcached 1.6's slabclass_t.slots) keeps a dangling pointer in each: carried dead.
+// v2 then takes an object from the transferred list.
+TEST_CASE("an object cache whose free objects are larger than their link: free as a whole") {
+  auto pool = [](const std::string& name) { return inject::testing::runfile("stfw/tests/programs/cachepool/" + name); };
+  SUBCASE("declared: transferred, R == P, v2 allocates from the list") {
+    RoundTrip rt;
+    rt.v1 = pool("cachepool_v1");
+    rt.v2 = pool("cachepool_v2");
+    rt.start();
+    require_transferred(rt.forward());
+    check_backward_restores_past(rt);
+    std::string f = rt.release_future();
+    INFO(f);
+    CHECK(f.find("live:b0,b2,b4,b6 sum:120 linked:4 free:4 reused:1 left:3 counter:7 shelf:2,s1,s0") == 0);
+  }
+  SUBCASE("without FREE_LIST the stale words type a live object as a free one: refused") {
+    RoundTrip rt;
+    rt.v1 = pool("cachepool_v1_nolist");
+    rt.v2 = pool("cachepool_v2_nolist");
+    rt.start();
+    check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: heap object #",
+                                 {" is reached as "}});
   }
 }

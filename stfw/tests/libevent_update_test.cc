@@ -7,7 +7,9 @@
 // callback, one persistent), new connections
 // are accepted. --validate-only leaves P serving them. A v2 whose base cannot take
 // P's registrations (one priority queue) rolls back and P serves on. Connections
-// whose allocation site types nothing are typed by the live event they embed.
+// whose allocation site types nothing are typed by the live event they embed. A
+// heap table of per-worker bases (as memcached 1.6's threads) pairs each of P's
+// bases with v2's base at the same entry of the start-up table it replaces.
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -73,11 +75,12 @@ struct Client {
 // "v2 ticks=57 served=3 beats=40" -> its parts.
 struct Answer {
   int version = 0;
-  long ticks = -1, served = -1, beats = -1;
+  long ticks = -1, served = -1, beats = -1, wakes = -1;
 };
 Answer parse(const std::string& line) {
   Answer a;
-  std::sscanf(line.c_str(), "v%d ticks=%ld served=%ld beats=%ld", &a.version, &a.ticks, &a.served, &a.beats);
+  std::sscanf(line.c_str(), "v%d ticks=%ld served=%ld beats=%ld wakes=%ld", &a.version, &a.ticks, &a.served,
+              &a.beats, &a.wakes);
   return a;
 }
 
@@ -218,5 +221,26 @@ TEST_CASE("connections whose allocation site types nothing are typed by the live
     CHECK(a.served == 2);
   }
   CHECK(parse(Client(p.port).ask()).version == 2);
+  ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
+}
+
+TEST_CASE("a heap table of per-worker bases: each of P's bases paired with v2's at the same entry") {
+  Server p(kDir + "evserver_bases_v1");
+  auto held = hold_three(p.port, 1);  // on workers 0, 1, 0
+  std::vector<long> wakes;
+  for (auto& c : held) wakes.push_back(parse(c->ask()).wakes);
+  CHECK(wakes[0] > 0);
+  Run r = supervise(p.pid, "evserver_bases_v2");
+  REQUIRE_MESSAGE(r.status == 0, r.report.dump());
+  for (size_t i = 0; i < held.size(); ++i) {  // served by v2 through the base of its worker, counts carried over
+    Answer a = parse(held[i]->ask());
+    CHECK(a.version == 2);
+    CHECK(a.served == 3);
+    CHECK(a.wakes >= wakes[i]);
+  }
+  // Each worker's timer, re-registered in v2's base of that worker, fires on.
+  const long w1 = parse(held[1]->ask()).wakes;
+  CHECK(await([&] { return parse(held[1]->ask()).wakes > w1 + 5; }, kAwait, kPoll));
+  CHECK(parse(Client(p.port).ask()).version == 2);  // the listener too
   ::kill(r.report["new_pid"].get<pid_t>(), SIGKILL);
 }

@@ -9,6 +9,7 @@
 // found by name in this process's metadata image.
 #include "stfw/stfw_task.h"
 #include "stfw/xfer/agent_output.h"
+#include "stfw/xfer/elf_image.h"
 #include "stfw/xfer/elf_initial.h"
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/epoll_rebuild.h"
@@ -352,6 +353,42 @@ void locate_other_stacks(TransferSetup& setup, const uint8_t* in, uint64_t size,
   setup.cfg.thread_stacks = stacks, setup.cfg.thread_stack_count = n;
 }
 
+// glibc's sizeof(struct pthread), as libc.so exports it for libthread_db
+// (`_thread_db_sizeof_pthread`, a uint32_t), from this process's libc; 0: unknown.
+uint64_t thread_descriptor_size() {
+  long error = 0;
+  const char* text = ttst::stfw::read_maps(0, &error);
+  ttst::stfw::MapsLine m;
+  for (const char* p = text; p && ttst::stfw::next_maps_line(p, &m);) {
+    if (m.offset != 0 || m.path_len < 7) continue;
+    uint64_t base = 0;
+    for (uint64_t i = 0; i < m.path_len; ++i)
+      if (m.path[i] == '/') base = i + 1;
+    const char* name = m.path + base;
+    if (m.path_len - base < 7 || name[0] != 'l' || name[1] != 'i' || name[2] != 'b' || name[3] != 'c' ||
+        name[4] != '.' || name[5] != 's' || name[6] != 'o')
+      continue;
+    ttst::stfw::ElfImage libc;
+    uint64_t start = 0, size = 0;
+    if (!libc.open(0, m.lo) || !libc.symbol_named("_thread_db_sizeof_pthread", &start, &size) || size != 4) return 0;
+    return *reinterpret_cast<const uint32_t*>(start);
+  }
+  return 0;
+}
+
+// Forward: every pair of thread pointers, the main threads' first, and the size of
+// the thread descriptor at each (Config::thread_pointers: pthread_getspecific values).
+void locate_thread_pointers(TransferSetup& setup, const uint8_t* pairs, uint64_t count) {
+  uint64_t* tps = static_cast<uint64_t*>(agent_alloc(16 * (count + 1), 16));
+  if (!tps) return;
+  uint64_t self_tp;
+  __asm__ volatile("mov %%fs:0, %0" : "=r"(self_tp));
+  tps[0] = setup.desc->arg[TTST_STFW_ARG_PEER_TP], tps[1] = self_tp;
+  __builtin_memcpy(tps + 2, pairs, 16 * count);
+  setup.cfg.thread_pointers = tps, setup.cfg.thread_pointer_count = count + 1;
+  setup.cfg.thread_descriptor_size = thread_descriptor_size();
+}
+
 // The other threads' blocks (issue 19): the pairs of thread pointers the supervisor
 // appended to the input after the frames (stfw_task.h TTST_STFW_THREADS_MAGIC),
 // each turned into the pair of blocks as for the main threads; a pair whose block
@@ -382,6 +419,7 @@ void locate_other_threads(TransferSetup& setup, Word& peer_word) {
   }
   setup.cfg.thread_tls = blocks, setup.cfg.thread_tls_count = th.count;
   if (!setup.backward) locate_other_stacks(setup, in + at + 16 * th.count, size - at - 16 * th.count, th.count);
+  if (!setup.backward) locate_thread_pointers(setup, in + at, th.count);
 }
 
 // Thread-local globals: the executable's block (module 1) of each main thread,

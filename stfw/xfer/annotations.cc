@@ -442,11 +442,14 @@ bool Annotations::add_free_slots(const View& v, bool newer, const char* target, 
       e.free_form = kFreeSlotArray, e.free_arg = count, e.used = count, any = true;
       ++used_count_;
     } else if (starts(arg, "link=")) {
-      const ImageType& element = v.type(v.strip(holder.target));
+      // A `void *` holder: the element type its TTST_POINTS_TO (given before) declares.
+      const uint32_t declared = member_pointee(newer, e.type, e.index);
+      const uint32_t element_type = declared ? v.strip(declared) : v.strip(holder.target);
+      const ImageType& element = v.type(element_type);
       int64_t link = element.kind == kStructKind ? sibling(v, element, arg, "link=") : -1;
       if (link < 0) continue;
       e.free_form = kFreeList, e.free_arg = link, any = true;
-      if (!add_free_entry(newer, v.strip(holder.target), uint32_t(link), kFreeLink, -1)) return false;
+      if (!add_free_entry(newer, element_type, uint32_t(link), kFreeLink, -1)) return false;
     }
   }
   if (any) ++free_count_;

@@ -108,6 +108,12 @@ struct Config {
   // to the end of its stack mapping), remapped like own_stack (engine_frames.cc).
   const uint64_t* thread_stacks = nullptr;
   uint64_t thread_stack_count = 0;
+  // Forward, optional (issue 19): the thread pointers (fs_base) of every pair of
+  // threads, the main threads' first ([2k]: the source's, [2k+1]: ours), and the size
+  // of glibc's thread descriptor there (struct pthread: its thread-specific data,
+  // pthread_getspecific's values, lives in it); 0: not known, not remapped.
+  const uint64_t* thread_pointers = nullptr;
+  uint64_t thread_pointer_count = 0, thread_descriptor_size = 0;
   // Forward, optional: words the kernel holds for the program (epoll registrations'
   // data, epoll_rebuild.h). Each that points into the state is translated into
   // kernel_out[i]; the others are copied.

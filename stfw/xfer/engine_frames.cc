@@ -32,7 +32,16 @@ const StartupObject* Engine::superseded_holding(uint64_t v) const {
   return nullptr;
 }
 
+// Any of F's start-up heap objects holding v (superseded or not).
+bool Engine::startup_holding(uint64_t v) const {
+  for (uint64_t i = 0; i < startup_count_; ++i)
+    if (v >= startup_objects_[i].addr && v - startup_objects_[i].addr < (startup_objects_[i].size ? startup_objects_[i].size : 1))
+      return true;
+  return false;
+}
+
 void Engine::remap_own_frames() {
+  remap_thread_descriptors();
   remap_stack(config_.own_stack_lo, config_.own_stack_hi, true);
   for (uint64_t k = 0; k < config_.thread_stack_count && !failed(); ++k)  // issue 19: F's other threads
     remap_stack(config_.thread_stacks[2 * k], config_.thread_stacks[2 * k + 1], false);
@@ -73,6 +82,44 @@ void Engine::remap_stack(uint64_t lo, uint64_t hi, bool own) {
                   "or add transfer code");
     return;
   }
+}
+
+// Each of F's thread descriptors (glibc's struct pthread at the thread pointer: a
+// non-main thread's lies at the top of its stack mapping, the main thread's apart)
+// holds the thread's pthread_getspecific values: memcached 1.6 keeps each thread's
+// logger there (logger_key), v2's start-up logger in F, which the transfer replaces
+// by P's list of loggers (reached from a list head, not one global per logger: the
+// address rule finds no unique counterpart, or none). Such a word (pointing into
+// any of F's start-up heap objects) takes the value of the same word of the paired
+// thread of P (same offset from its thread pointer: the same glibc in both),
+// translated: F's thread gets the object P's thread had. A word P's does not give a
+// translatable pointer for is left to the stack rule (remapped by offset, or refused).
+void Engine::remap_thread_descriptors() {
+  const uint64_t span = config_.thread_descriptor_size & ~uint64_t{7};
+  if (!span || span > 65536) return;
+  for (uint64_t k = 0; k < config_.thread_pointer_count; ++k) {
+    const uint64_t src_tp = config_.thread_pointers[2 * k], own_tp = config_.thread_pointers[2 * k + 1];
+    const uint8_t* src = src_tp ? source_bytes(src_tp, span) : nullptr;
+    if (!src || !own_tp) continue;
+    for (uint64_t off = 0; off < span; off += 8) {
+      uint64_t* slot = reinterpret_cast<uint64_t*>(own_tp + off);
+      uint64_t past = load_uint(src + off, 8), translated = 0;
+      if (past < 4096 || !startup_holding(*slot) || !translate_silently(past, &translated)) continue;
+      *slot = translated;
+      result_.frame_words++;
+    }
+  }
+}
+
+// translate() without a refusal: false (and the message untouched) when v has no
+// counterpart.
+bool Engine::translate_silently(uint64_t v, uint64_t* out) {
+  const Result saved = result_;
+  const uint64_t used = message_.used;
+  if (translate(v, out)) return true;
+  result_ = saved, message_.used = used;
+  if (used < message_.size) message_.buf[used] = 0;
+  return false;
 }
 
 void Engine::describe_stack_slot(uint64_t addr) {

@@ -72,7 +72,20 @@ void Engine::declare_free(uint32_t src_type, uint32_t src_index, uint32_t dst_ty
     return;
   }
   const ImageMember& dst_holder = dst_meta().members(dst_meta().type(dst_type))[dst_index];
-  declare_free_list(holder.type, dst_holder.type, p, arg);
+  // A `void *` holder with TTST_POINTS_TO (memcached 1.6's slabclass_t.slots, a list of
+  // free items linked by item.next): its pointer type aimed at the declared element.
+  ImageType pty = src_meta().type(src_meta().strip(holder.type));
+  ImageType dpty = dst_meta().type(dst_meta().strip(dst_holder.type));
+  uint32_t sp = annotations_.member_pointee(src_newer(), src_type, src_index);
+  uint32_t dp = annotations_.member_pointee(!src_newer(), dst_type, dst_index);
+  if (sp && pty.kind == kPointer) pty.target = sp;
+  if (pty.kind == kPointer && dpty.kind == kPointer && (dp || sp)) dpty.target = dp ? dp : counterpart(src_meta().strip(sp));
+  declare_free_list(pty, dpty, p, arg);
+}
+
+void Engine::declare_free_list(uint32_t src_holder_type, uint32_t dst_holder_type, uint64_t p, int64_t link) {
+  declare_free_list(src_meta().type(src_meta().strip(src_holder_type)), dst_meta().type(dst_meta().strip(dst_holder_type)),
+                    p, link);
 }
 
 // A free list from its first element p (the holder's pointer types, both
@@ -80,11 +93,9 @@ void Engine::declare_free(uint32_t src_type, uint32_t src_index, uint32_t dst_ty
 // (carved in a container, or a whole block at its base), so its bytes are walked
 // (quietly) instead of lying untyped in a tail; `link` indexes the source
 // element type's members.
-void Engine::declare_free_list(uint32_t src_holder_type, uint32_t dst_holder_type, uint64_t p, int64_t link) {
-  const ImageType& pty = src_meta().type(src_meta().strip(src_holder_type));
+void Engine::declare_free_list(const ImageType& pty, const ImageType& dpty, uint64_t p, int64_t link) {
   uint32_t element = src_meta().strip(pty.target);
   const ImageType& ety = src_meta().type(element);
-  const ImageType& dpty = dst_meta().type(dst_meta().strip(dst_holder_type));
   if (pty.kind != kPointer || ety.kind != kStruct || link < 0 || dpty.kind != kPointer) return;
   const ImageMember& next = src_meta().members(ety)[link];
   for (uint64_t hops = 0; p >= 4096 && hops < (1u << 24) && !failed(); ++hops) {
@@ -168,7 +179,21 @@ bool Engine::free_element_at(uint32_t src_type, uint32_t dst_type, const uint8_t
   if (!free_element_count_) return false;
   if (!annotations_.free_element_type(src_newer(), src_type) && !annotations_.free_element_type(!src_newer(), dst_type))
     return false;
-  return is_free_element(source_address(src));
+  uint64_t addr = source_address(src);
+  if (is_free_element(addr)) return true;
+  // A whole heap block on the list is free, not only its first element: a pool
+  // whose blocks are larger than the link struct (memcached 1.6's cache_t: 16 KB
+  // read buffers linked through their first 8 bytes as `cache_free_s`) is walked
+  // as an array of it, whose later elements are the block's stale bytes. Only for
+  // a link-only element type (no room for anything but the link: a table of
+  // larger elements, nginx's connections or carve.c's clients, has free and live
+  // entries side by side) and a block typed as an array of it.
+  if (type_size(src_meta(), src_type) > 8) return false;
+  int64_t holding = object_holding(addr);
+  if (holding < 0 || holding < int64_t(global_count_) || holding >= int64_t(heap_end_)) return false;
+  const Object& o = objects_[holding];
+  return o.addr != addr && !(o.flags & kContainer) && o.src_type &&
+         src_meta().strip(o.src_type) == src_meta().strip(src_type) && is_free_element(o.addr);
 }
 
 // A free element's pointer: translated if it can be, else carried as it is (a

@@ -124,6 +124,9 @@ constexpr uint32_t kTransferAnchor = 1u << 17;
 // A transferred container whose first value is kept and paired with the first value
 // of a block of this process (engine_keep_into.cc): the container goes into that block.
 constexpr uint32_t kIntoCounterpart = 1u << 16;
+// Backward: a block of F's own start-up (origin_id 0, not a library's), not one the
+// forward transfer allocated (engine_mapping.cc: unreached, it is v2's garbage).
+constexpr uint32_t kOwnStartup = 1u << 12;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
@@ -504,6 +507,7 @@ class Engine {
   Annotations::FreeForm free_form(uint32_t src_type, uint32_t src_index, uint32_t dst_type, uint32_t dst_index,
                                   int64_t* src_arg);
   void declare_free_list(uint32_t src_holder_type, uint32_t dst_holder_type, uint64_t p, int64_t link);
+  void declare_free_list(const ImageType& src_holder, const ImageType& dst_holder, uint64_t p, int64_t link);
   Annotations::FreeForm global_free_form(const Object& o, int64_t* link);
   bool free_element_at(uint32_t src_type, uint32_t dst_type, const uint8_t* src);
   bool add_free_element(uint64_t addr);
@@ -567,6 +571,9 @@ class Engine {
   // refused (AMBIGUOUS) naming the frame. Run after the write, before the free.
   void remap_own_frames();
   void remap_stack(uint64_t lo, uint64_t hi, bool own);  // own: the agent's thread's (named by its frames)
+  void remap_thread_descriptors();                        // engine_frames.cc (issue 19)
+  bool translate_silently(uint64_t v, uint64_t* out);
+  bool startup_holding(uint64_t v) const;
   // The superseded start-up object holding `v`, or nullptr.
   const struct StartupObject* superseded_holding(uint64_t v) const;
   // Names the stack slot `addr` in the message: the function whose frame holds it
@@ -649,6 +656,7 @@ class Engine {
   uint8_t* handle_memo_ = nullptr;  // per source type: 0 unknown, else adapter + 2 (1: none)
   // A pointer to a library's own object: kept (see engine_library.cc); true if so.
   bool library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t* dst);
+  uint64_t superseded_handle(const uint8_t* dst) const;  // engine_library.cc (issue 19)
   void release_library_state();
   // Every value of an embedded library type inside a value of this process's type
   // dst_type at addr, withdrawn (Env::library_release).

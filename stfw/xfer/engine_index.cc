@@ -205,6 +205,7 @@ int Engine::add_heap_object(void* ctx, uint64_t addr, const ttst_heap_desc* desc
   // A block the transfer allocated (origin_id set) is the program's even when its
   // site no longer exists in this version (site 0 makes the runtime say FROM_LIB).
   o.flags = desc->origin_id ? 0 : (desc->flags & kFromLibrary);
+  if (engine->config_.backward && !desc->origin_id && !(desc->flags & kFromLibrary)) o.flags |= kOwnStartup;
   o.src_global = o.dst_global = 0xffffffffu;
   // The copy is ours: its descriptor's `prev` (already checked by the walk) now
   // names the object, so a base pointer finds its object with one read.

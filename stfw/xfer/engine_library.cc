@@ -80,6 +80,8 @@ bool Engine::library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t
   }
   if (mode_ != kWrite || config_.backward) return true;
   uint64_t own = load_uint(dst, 8);
+  if (v >= 4096 && own == 0 && (own = superseded_handle(dst)) != 0)  // a per-thread table re-made by v2 (issue 19)
+    store_uint(dst, 8, own);                                          // its entry's handle, v2's
   if (v >= 4096 && own == 0) {  // P had the library's object, v2's start-up made none
     const Object& o = objects_[object_holding(v)];
     fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
@@ -95,6 +97,26 @@ bool Engine::library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t
   }
   if (env_.library_handle) env_.library_handle(env_.ctx, uint32_t(adapter), v, own);
   return true;
+}
+
+// A library handle of a heap object the transfer allocated in F (P's per-worker
+// `threads` array, each element's `event_base *`) that v2's start-up made too:
+// the start-up object this one supersedes (a global's pointer to it now points
+// here, and to nothing else), of the same size, holds v2's handle at the same
+// offset: its pairing with P's is by position, as v2's start-up built it (worker
+// i's base for P's worker i). 0: no such object, or it holds none.
+uint64_t Engine::superseded_handle(const uint8_t* dst) const {
+  if (current_ >= object_count_) return 0;
+  const Object& o = objects_[current_];
+  if (o.flags & kGlobal || o.dst_addr == 0) return 0;
+  uint64_t off = reinterpret_cast<uint64_t>(dst) - o.dst_addr;
+  if (off + 8 > o.dst_size) return 0;
+  for (uint64_t i = 0; i < startup_count_; ++i) {
+    const StartupObject& s = startup_objects_[i];
+    if (!s.superseded || s.conflicting || s.counterpart != o.dst_addr || s.size != o.dst_size) continue;
+    return load_uint(reinterpret_cast<const uint8_t*>(s.addr + off), 8);
+  }
+  return 0;
 }
 
 // Forward, before any write: every global the transfer writes is memory whose

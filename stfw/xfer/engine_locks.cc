@@ -19,7 +19,8 @@
 //    threads (memcached's crawler waits in its condition variable holding nothing,
 //    its lock free; overwritten, the waiter would never be woken).
 //  - Backward: R keeps its own bytes (P's, waiters included: R is P's clone), so
-//    the diff compares the rest; F's lock state is F's threads', not P's.
+//    the diff compares the rest; F's lock state is F's threads', not P's: a lock
+//    held in F (by F's thread at its update point) is not refused.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 
@@ -41,6 +42,10 @@ int Engine::lock_kind(const View& meta, uint32_t type) const {
 void Engine::transfer_lock(int kind, const uint8_t* src, uint8_t* dst, uint64_t size) {
   if (mode_ == kType) return;
   if (mode_ == kZero) return;  // backward's scratch image keeps R's bytes there (engine_writing.cc)
+  // Backward: R keeps P's bytes, so nothing of F's lock is carried; a lock F's own
+  // thread holds at its update point (memcached's hash maintenance thread holds
+  // maintenance_lock there, P's waits in pthread_cond_wait) is F's thread's to release.
+  if (config_.backward) return;
   if (kind == kMutexLock && load_uint(src, 4) != 0) {
     fail_at_current(TTST_STFW_STATUS_INVARIANT, "invariant: ");
     message_.text(" is a pthread mutex held at quiescence by thread ")
@@ -57,7 +62,6 @@ void Engine::transfer_lock(int kind, const uint8_t* src, uint8_t* dst, uint64_t 
         .text("): carried, it would stay locked; update when no thread holds it");
     return;
   }
-  if (config_.backward) return;  // R keeps P's bytes
   const bool in_use_here = kind == kMutexLock  ? load_uint(dst, 4) != 0
                            : kind == kCondLock ? (load_uint(dst + 36, 4) >> 3) != 0  // __wrefs: waiters
                                                : (load_uint(dst, 4) >> 3) != 0 || load_uint(dst + 24, 4) != 0;

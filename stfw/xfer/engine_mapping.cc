@@ -75,6 +75,11 @@ bool Engine::size_destinations() {
 // An untyped object with a word that looks like a pointer into the state (an
 // object or a function): refused as AMBIGUOUS, naming the word. True if refused.
 bool Engine::refuse_untyped_pointer(const Object& o) {
+  // Backward: a block of v2's start-up that no pointer the walk followed reaches is
+  // garbage the forward transfer left (reached only from a start-up object it
+  // superseded and freed: memcached 1.6's automover state, under the rebalancer's
+  // start-up struct): nothing of the state can read its words. Copied as bytes.
+  if ((o.flags & kOwnStartup) && parents_ && !link_reaching(uint32_t(&o - objects_))) return false;
   const uint8_t* src = source_bytes(o.addr, o.size);
   for (uint64_t k = 0; src && k + 8 <= o.size; k += 8) {
     uint64_t word = load_uint(src + k, 8);

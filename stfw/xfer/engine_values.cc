@@ -133,6 +133,7 @@ bool Engine::refuse_mixed(uint32_t src_type, uint32_t src_index, const uint8_t* 
 // writing refuses live-looking values in them. True if refused.
 bool Engine::pointer_member_value(uint32_t src_type, uint32_t src_index, const uint8_t* src) {
   if (mode_ == kZero || (mode_ == kWrite && mixed_count_ == 0)) return false;
+  if (free_element_) return false;  // a free list's stale bytes: no evidence, carried quietly (engine_free.cc)
   const ImageMember& sm = src_meta().members(src_meta().type(src_type))[src_index];
   const ImageType& mty = src_meta().type(src_meta().strip(sm.type));
   if (mty.kind != kPointer || src_meta().type(src_meta().strip(mty.target)).kind == kFunc) return false;

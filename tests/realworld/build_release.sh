@@ -66,12 +66,23 @@ FREE_SLOTS(slabclass_t.end_page_ptr); FREE_SLOTS(conn.ritem)"
     [ -n "$ttst_cc" ] && export TTST_POLLER="event_base_loop"
     # Items are carved out of 1 MB slab pages: the first slabclass_t.slabs pages of
     # slabclass_t.slab_list, chunks of slabclass_t.size bytes; the free chunks form a
-    # list from `void *slots` through free memory (1.6 has no end_page_ptr: a new page
-    # goes onto the free list whole): FREE_SLOTS says slots points to free memory. A
-    # connection mid-`set` holds its unlinked item in `void *item`. Not exercised yet: the transfer of a multi-threaded P is refused
-    # after quiescence until issue 19's thread stage lands.
+    # list of items from `void *slots`, linked by item.next (1.6 has no end_page_ptr:
+    # a new page goes onto the free list whole): POINTS_TO types it, FREE_LIST says
+    # its items are free (their links carried: zeroed, v2's allocations after the
+    # first would find the list cut). A connection mid-`set` holds its unlinked item
+    # in `void *item`.
+    # The cache_t pools (cache.c: the connection queues' items, each worker's read
+    # buffers and response bundles, I/O objects) keep their free objects on a list
+    # linked through the objects' first bytes as `struct cache_free_s`: FREE_LIST.
+    # The slab rebalancer's automover state is a `void *active_am` to the anonymous
+    # `slab_automove` its init function returns as void *: POINTS_TO. A response
+    # bundle (one 16 KB rbuf_cache block) is a header followed by `mc_resp r[]`, live
+    # ones reached by conn.resp / resp_head (pointers into the block): CONTAINER
+    # carves the header and the live responses (the patches zero a response when it
+    # is freed and a new bundle's block: free ones keep no stale pointers).
     export TTST_ANNOTATIONS="SLAB_N(slabclass_t.slab_list, slabs, size, item); POINTS_TO(conn.item, item); \
-FREE_SLOTS(slabclass_t.slots)"
+POINTS_TO(slabclass_t.slots, item); FREE_LIST(slabclass_t.slots, next); FREE_LIST(cache_t.head.stqh_first, c_next); \
+POINTS_TO(struct slab_rebal_thread.active_am, slab_automove); CONTAINER(mc_resp_bundle, mc_resp_bundle|mc_resp)"
     # No extstore (its I/O threads start only with -o ext_path; left out to keep the
     # state to what the checks exercise), no TLS, no proxy, no SASL (configure's defaults).
     ./autogen.sh >>"$log" 2>&1 || fail autogen

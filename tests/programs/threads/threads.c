@@ -16,7 +16,8 @@
  *                       hold: the main thread holds `held_mu` for ever, so a lock
  *                       is held at quiescence)
  * Requests (one line each, one reply line):
- *   GET            "VAL worker=W served=S ticks=T jobs=J eintr=E"
+ *   GET            "VAL worker=W served=S ticks=T jobs=J eintr=E tls=N boxed=B tlog=L"
+ *                  (L: GETs counted in the worker's pthread_getspecific log)
  *   JOB            posts a job to the job thread; "OK"
  *   SLOW           the handler blocks in read() for a second line (mid-request,
  *                  in a worker); the reply "DONE <line>" comes once it arrives;
@@ -81,6 +82,16 @@ static int started;  /* threads running, under job_mu */
 static int listen_fd;
 static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER; /* "hold": locked by main for ever */
 static __thread long tls_count; /* per thread: what this thread did (issue 19: TLS) */
+/* Each worker's log (as memcached 1.6's per-thread logger): made by main at start-up,
+ * on a list from one global head (no global per log), and found by its worker
+ * through pthread_getspecific: the thread descriptor is its only other root. */
+struct tlog {
+  int worker;
+  long lines;
+  struct tlog *next;
+};
+static struct tlog *tlogs;
+static pthread_key_t tlog_key;
 #if THREADS_VERSION >= 2
 static volatile long stats_reports;
 #endif
@@ -171,8 +182,9 @@ __attribute__((noinline)) static int handle_request(struct worker *w, int fd) {
   v2_served = 1;
 #endif
   if (!strncmp(line, "GET", 3)) {
-    snprintf(out, sizeof out, "VAL worker=%d served=%ld ticks=%ld jobs=%ld eintr=%ld tls=%ld boxed=%ld\n", w->id,
-             w->served, ticks, jobs_done, eintr, tls_count, boxed);
+    struct tlog *l = pthread_getspecific(tlog_key);
+    snprintf(out, sizeof out, "VAL worker=%d served=%ld ticks=%ld jobs=%ld eintr=%ld tls=%ld boxed=%ld tlog=%ld\n",
+             w->id, w->served, ticks, jobs_done, eintr, tls_count, boxed, l ? ++l->lines : -1L);
     reply(fd, out);
   } else if (!strncmp(line, "JOB", 3)) {
     pthread_mutex_lock(&job_mu);
@@ -203,6 +215,8 @@ static void *worker_main(void *arg) {
 #ifdef THREADS_STARTUP_LOG
   if (w->id == 0) startup_log();
 #endif
+  for (struct tlog *l = tlogs; l; l = l->next)
+    if (l->worker == w->id) pthread_setspecific(tlog_key, l);
   mark_started();
   struct epoll_event evs[16];
   for (;;) {
@@ -265,8 +279,52 @@ static void *jobs_main(void *arg) {
   return NULL;
 }
 
+#ifdef THREADS_KEEPER
+/* -DTHREADS_KEEPER (threads_keeper_v1/v2): as memcached 1.6's maintenance threads,
+ * a keeper whose update point is inside its critical section (it holds keeper_mu
+ * everywhere but in its pthread_cond_wait: P's waits there, v2's stops at the point
+ * holding it), and a rebalancer-like state: `rebal` (a start-up heap struct a global
+ * points to) whose `void *am` holds an object allocated by a function returning
+ * void * (no type from its site; TTST_POINTS_TO types it), which points to a global.
+ * Updated, P's rebal replaces v2's, and v2's start-up `am` is left reachable from
+ * nothing: garbage the backward transfer must not take for state. */
+static pthread_mutex_t keeper_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t keeper_cv = PTHREAD_COND_INITIALIZER;
+static long keeper_rounds;
+typedef struct {
+  volatile long *counter; /* a pointer into the state (a global) */
+  long runs;
+} am_state;
+struct rebal {
+  void *am;
+  long moves;
+};
+TTST_POINTS_TO(struct rebal.am, am_state);
+struct rebal *rebal; /* external: kept by -O2 */
+__attribute__((noinline)) static void *am_init(void) {
+  am_state *a = calloc(1, sizeof *a);
+  a->counter = &ticks;
+  return a;
+}
+static void *keeper_main(void *arg) {
+  (void)arg;
+  mark_started();
+  pthread_mutex_lock(&keeper_mu);
+  for (;;) {
+    TTST_UPDATE_POINT(); /* holding keeper_mu */
+    pthread_cond_wait(&keeper_cv, &keeper_mu);
+    keeper_rounds++;
+    ((am_state *)rebal->am)->runs++;
+  }
+  return NULL;
+}
+#define NKEEPER 1
+#else
+#define NKEEPER 0
+#endif
+
 #if THREADS_VERSION >= 2
-#define NTHREADS (NWORKERS + 3)
+#define NTHREADS (NWORKERS + 3 + NKEEPER)
 static void *stats_main(void *arg) { /* the thread v2 adds */
   (void)arg;
   mark_started();
@@ -285,7 +343,7 @@ static void *stats_main(void *arg) { /* the thread v2 adds */
   return NULL;
 }
 #else
-#define NTHREADS (NWORKERS + 2)
+#define NTHREADS (NWORKERS + 2 + NKEEPER)
 #endif
 
 int main(int argc, char **argv) {
@@ -308,12 +366,22 @@ int main(int argc, char **argv) {
       epoll_ctl(workers[i].ep, EPOLL_CTL_ADD, p[0], &ev);
     }
   }
+  pthread_key_create(&tlog_key, NULL);
+  for (int i = 0; i < NWORKERS; i++) { /* pushed at the head: tlogs -> worker N-1's ... -> worker 0's */
+    struct tlog *l = calloc(1, sizeof *l);
+    l->worker = i, l->next = tlogs, tlogs = l;
+  }
   pthread_t t;
   for (int i = 0; i < NWORKERS; i++) pthread_create(&t, NULL, worker_main, &workers[i]);
   pthread_create(&t, NULL, timer_main, NULL);
   pthread_create(&t, NULL, jobs_main, NULL);
 #if THREADS_VERSION >= 2
   pthread_create(&t, NULL, stats_main, NULL);
+#endif
+#ifdef THREADS_KEEPER
+  rebal = calloc(1, sizeof *rebal);
+  rebal->am = am_init();
+  pthread_create(&t, NULL, keeper_main, NULL);
 #endif
   for (;;) { /* every thread has stored its tid before READY */
     pthread_mutex_lock(&job_mu);

@@ -108,8 +108,8 @@ struct Server {
   Spawned s;
   int port = 0;
   std::map<std::string, pid_t> tids;  // main, w0, w1, timer, jobs
-  explicit Server(const std::string& mode = "") {
-    s = spawn(mode.empty() ? std::vector<std::string>{runfile(kProg)} : std::vector<std::string>{runfile(kProg), mode});
+  explicit Server(const std::string& mode = "", const std::string& prog = kProg) {
+    s = spawn(mode.empty() ? std::vector<std::string>{runfile(prog)} : std::vector<std::string>{runfile(prog), mode});
     std::string ready = read_line(s.from_child, milliseconds(20000));
     REQUIRE(ready.rfind("READY pid=", 0) == 0);
     port = static_cast<int>(field(ready, "port"));
@@ -544,6 +544,11 @@ TEST_CASE("v1 -> v2 committed: every thread's state carried, v2's added thread s
     CHECK(field(after_b, "served") == field(before_b, "served") + 1);
     CHECK(field(after_a, "tls") == field(before_a, "tls") + 1);
     CHECK(field(after_b, "tls") == field(before_b, "tls") + 1);
+    // Each worker's log, found through pthread_getspecific (its thread descriptor):
+    // P's log, not v2's fresh start-up one (only the list head is a global).
+    CHECK(field(before_a, "tlog") >= 4);
+    CHECK(field(after_a, "tlog") == field(before_a, "tlog") + 1);
+    CHECK(field(after_b, "tlog") == field(before_b, "tlog") + 1);
     CHECK(field(after_a, "ticks") >= field(before_a, "ticks"));
     // The timer thread's heap box, reached only from that thread's stack: v2's timer
     // counts on from P's value (its local was remapped to the transferred box).
@@ -724,4 +729,28 @@ TEST_CASE("grace period: a non-main thread of v2 crashing or hanging rolls back;
     CHECK(a.line(10000).empty());  // then the end: closed for P
     sv.check_intact();
   }
+}
+
+TEST_CASE("a thread whose update point holds its lock, and v2's start-up garbage: validated, then committed") {
+  // The keeper variant (threads.c -DTHREADS_KEEPER): v2's keeper stops at its point
+  // holding keeper_mu (P's waits in pthread_cond_wait), so the backward transfer meets
+  // F's lock held by F's own thread; P's `rebal` replaces v2's, leaving v2's untyped
+  // start-up `am` (it points to a global) reached by nothing in F.
+  become_subreaper();
+  Server sv("", "tests/programs/threads/threads_keeper_v1");
+  Conn a(sv.port);
+  REQUIRE(a.ask("GET").rfind("VAL", 0) == 0);
+  std::vector<std::string> args = supervise_args(sv.pid());
+  args[4] = runfile("tests/programs/threads/threads_keeper_v2");
+  Run r = run(args);
+  CHECK_MESSAGE(r.status == 0, r.last);
+  CHECK_MESSAGE(r.last.find("ttst-supervise: validated: ") == 0, r.last);
+  CHECK_MESSAGE(r.last.find("; 6 thread(s) paired by start function and creation order") != std::string::npos, r.last);
+  CHECK(field(a.ask("GET"), "served") == 2);  // P serves on
+  args.erase(std::find(args.begin(), args.end(), "--validate-only"));
+  r = run(args);
+  REQUIRE_MESSAGE(r.status == 0, r.last);
+  const pid_t f = serving_pid(r.last);
+  CHECK(field(a.ask("GET"), "served") == 3);  // v2 serves the held connection
+  kill_and_reap(f);
 }

@@ -6,8 +6,7 @@ maintenance threads (tests/realworld/memcached/STATUS-1.6.md).
 On a P given 100,000 keys over every slab class, 200 counters and 8 client
 connections held open across the workers (accepted round-robin: two per worker,
 in different states): quiescence of every thread, idle (a --validate-only run
-must get past quiescence; until the thread transfer lands the supervisor then
-refuses with one line naming every thread, which this check accepts and shows);
+must get past quiescence: a refusal in a later phase, shown, still passes it);
 5 --validate-only runs that pass and leave P's answers unchanged; the update,
 and after it every key equal through new connections and through the held ones,
 the held connections working, and memcached's own t/ tests (the files that use

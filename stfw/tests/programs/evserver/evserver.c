@@ -12,7 +12,12 @@
  * priority queue: the connections' priority 2 cannot be re-registered);
  * evserver_apart_v1/v2 (-DLISTENER_APART: the listener is a global struct event,
  * so the connections' allocation site types none of its objects and each
- * connection is typed by the live libevent event it embeds). */
+ * connection is typed by the live libevent event it embeds); evserver_bases_v1/v2
+ * (-DWORKER_BASES: as memcached 1.6's worker threads, a heap table built at start-up
+ * holds one event_base per worker with a persistent timer embedded in each entry; the
+ * connections are spread over the workers' bases, which the loop polls between the
+ * rounds of the main base; PING also says "wakes=W", the firings of the serving
+ * worker's timer). */
 #include <errno.h>
 #include <event.h>
 #include <fcntl.h>
@@ -34,6 +39,9 @@ struct conn {
   long created_by_version; /* new in v2: the embedded event moves by 8 bytes */
 #endif
   int fd;
+#ifdef WORKER_BASES
+  int worker; /* the index of its worker in `workers` */
+#endif
   struct event ev;
   long served;
   char line[128];
@@ -50,6 +58,20 @@ struct event listen_ev; /* the connections' site types nothing: typed by their l
 struct conn *listen_conn;
 #endif
 long ticks;
+#ifdef WORKER_BASES
+#define NWORKERS 2
+struct worker {
+  struct event_base *base; /* libevent's object: F keeps its own worker i's for P's worker i */
+  struct event wake;       /* a persistent timer in this worker's base */
+  long wakes;
+};
+struct worker *workers; /* calloc'd at start-up: v2 builds its own, P's replaces it */
+static long accepted;
+static void wake(int fd, short what, void *arg) {
+  (void)fd, (void)what;
+  ((struct worker *)arg)->wakes++;
+}
+#endif
 
 static void tick(int fd, short what, void *arg) {
   (void)fd, (void)what, (void)arg;
@@ -72,7 +94,12 @@ static void close_conn(struct conn *c) {
 static void answer(struct conn *c, const char *request) {
   char out[128];
   if (strcmp(request, "QUIT") == 0) return close_conn(c);
+#ifdef WORKER_BASES
+  int n = snprintf(out, sizeof out, "v%d ticks=%ld served=%ld beats=%ld wakes=%ld\n", V, ticks, ++c->served, beats,
+                   workers[c->worker].wakes);
+#else
   int n = snprintf(out, sizeof out, "v%d ticks=%ld served=%ld beats=%ld\n", V, ticks, ++c->served, beats);
+#endif
   if (write(c->fd, out, n) != n) perror("evserver: write");
 }
 
@@ -106,7 +133,11 @@ static struct conn *conn_new(int fd, void (*callback)(int, short, void *)) {
 #if V >= 2
   c->created_by_version = V;
 #endif
-  event_assign(&c->ev, base, fd, EV_READ | EV_PERSIST, callback, c);
+  struct event_base *b = base;
+#ifdef WORKER_BASES
+  if (callback == on_readable) c->worker = (int)(accepted++ % NWORKERS), b = workers[c->worker].base;
+#endif
+  event_assign(&c->ev, b, fd, EV_READ | EV_PERSIST, callback, c);
   event_priority_set(&c->ev, 2); /* a non-default priority: re-registered as such */
   event_add(&c->ev, NULL);
   return c;
@@ -145,9 +176,22 @@ int main(int argc, char **argv) {
   event_assign(&beat_ev, base, -1, EV_PERSIST, beat, NULL);
   struct timeval period = {0, 15000};
   event_add(&beat_ev, &period);
+#ifdef WORKER_BASES
+  workers = calloc(NWORKERS, sizeof *workers);
+  for (int i = 0; i < NWORKERS; i++) {
+    workers[i].base = event_base_new();
+    if (event_base_priority_init(workers[i].base, PRIORITIES) != 0) return 3;
+    event_assign(&workers[i].wake, workers[i].base, -1, EV_PERSIST, wake, &workers[i]);
+    struct timeval every = {0, 5000};
+    event_add(&workers[i].wake, &every);
+  }
+#endif
   fprintf(stderr, "evserver v%d: listening on fd %d\n", V, fd);
   for (;;) {
     TTST_UPDATE_POINT();
+#ifdef WORKER_BASES
+    for (int i = 0; i < NWORKERS; i++) event_base_loop(workers[i].base, EVLOOP_NONBLOCK);
+#endif
     event_base_loop(base, EVLOOP_ONCE);
   }
 }
