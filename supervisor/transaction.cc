@@ -21,7 +21,9 @@
 //   snapshot   S and K forked from P (EXITKILL, invisible to P), P released
 //   create .. diff  as above, from S, while P serves       -> rolled back (1),
 //              P not stopped again
-//   stop       P seized again, driven if busy                -> refused (2)
+//   stop       P seized again, driven if busy                -> refused (2);
+//              found elsewhere than at the snapshot, released and seized again
+//              (a few short tries: stop_where_snapshot_was)
 //   delta      P vs K and P's kernel-side facts: unchanged -> commit; changed
 //              -> F and R ended, create .. diff again from P, then commit
 // A bug (any other exception) is internal (3) wherever it happens.
@@ -250,6 +252,8 @@ class Transaction {
   void seize_past();
   void snapshot();
   bool delta_unchanged();
+  void stop_where_snapshot_was();
+  void release_past();
   void discard_round();
   std::vector<diff::IgnoredRange> rseq_fields();
   // The process the transfers read and R is forked from: S during pre-copy, else P.
@@ -596,7 +600,45 @@ bool Transaction::precopy() {
   }
   begin("stop");
   seize_past();
+  stop_where_snapshot_was();
   return delta_unchanged();
+}
+
+// The second stop found P elsewhere than at the snapshot (its registers differ:
+// another update point or frame, e.g. driven to one mid-request under load), where
+// its state cannot be S's: P is released and seized again, after a pause of 1, 2,
+// 4 ms... that lets it serve and reach its idle point, a few times within a short
+// bound. Each try is a stop of its own (seize, classify, registers), far shorter
+// than a transfer in the stop; the delta then decides as always. P is released
+// exactly as at the snapshot (the flag cleared if it was driven).
+void Transaction::stop_where_snapshot_was() {
+  const Clock::time_point until = Clock::now() + std::min(milliseconds(200), deadline_.left() / 4);
+  PastFacts then;
+  then.regs = snapshot_regs_;
+  for (int pause_ms = 1; pause_ms <= 64 && Clock::now() < until; pause_ms *= 2) {
+    PastFacts now;
+    now.regs = past_->main_thread().get_regs();
+    const std::string moved = facts_changed(then, now);  // registers only: no descriptors read
+    if (moved.empty()) return;
+    spdlog::debug("pre-copy: {} since the snapshot; the program released and stopped again", moved);
+    release_past();
+    const timespec pause{0, pause_ms * 1000L * 1000L};
+    nanosleep(&pause, nullptr);  // the program serves meanwhile
+    begin("stop");
+    seize_past();
+  }
+}
+
+// P released to serve (pre-copy: the snapshot taken, or a stop retried): the flag
+// cleared first if it was driven, as a rollback does; its stop ends.
+void Transaction::release_past() {
+  if (driven_) {  // as a rollback does: P's next update point would clear it too
+    past_runtime_->set_update_requested(0);
+    driven_ = false;
+  }
+  past_->release();
+  past_.reset();
+  served_again();
 }
 
 // snapshot: S and K forked from P (like R: exit signal 0, EXITKILL, invisible to
@@ -611,13 +653,8 @@ void Transaction::snapshot() {
   snapshot_.emplace(inject::create_reversed(past_->main_thread(), budget));
   key_.emplace(inject::create_reversed(past_->main_thread(), budget));
   snapshot_facts_ = read_past_facts(o_.pid, snapshot_regs_);
-  if (driven_) {  // as a rollback does: P's next update point would clear it too
-    past_runtime_->set_update_requested(0);
-    driven_ = false;
-  }
-  past_->release();
-  past_.reset();
-  rep_.precopy->first_stop_ms = served_again();  // P serves during the round
+  release_past();  // P serves during the round
+  rep_.precopy->first_stop_ms = stop_->elapsed_ms();
 }
 
 // delta: P, stopped again, against the snapshot; S and K ended either way.
