@@ -136,6 +136,8 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
   const diff::Result res = diff::diff_processes(past, key, o);
   MemoryDelta d;
   d.stats = res.stats;
+  d.bytes = res.bytes_in_ranges;
+  d.ranges = res.bytes.size() + res.more_byte_diffs;
   if (!res.mappings.empty()) {
     d.changed = "its memory layout changed (" + res.mappings.front().describe() + ")";
   } else if (!res.bytes.empty()) {

@@ -53,6 +53,8 @@ std::string precopy_obstacle(pid_t pid);
 struct MemoryDelta {
   std::string changed;   // "" when P's memory equals K's in every byte of state
   diff::Stats stats;     // the differ's figures (pages on the same frame, read)
+  uint64_t bytes = 0;    // bytes that differ (sum of the ranges' lengths)
+  uint64_t ranges = 0;   // ranges of differing bytes (pages apart or not)
 };
 
 // P's memory against K's. `ignored`: the caller's kernel-written fields (rseq);

@@ -135,14 +135,16 @@ nlohmann::json precopy_to_json(const Precopy& p) {
   return {{"verdict", p.verdict},           {"detail", p.detail},
           {"first_stop_ms", p.first_stop_ms}, {"second_stop_ms", p.second_stop_ms},
           {"pages_total", p.pages_total},   {"pages_same_frame", p.pages_same_frame},
-          {"pages_read", p.pages_read}};
+          {"pages_read", p.pages_read},     {"bytes_changed", p.bytes_changed},
+          {"ranges_changed", p.ranges_changed}};
 }
 
 Precopy precopy_from_json(const nlohmann::json& j) {
   return {j.value("verdict", ""),          j.value("detail", ""),
           j.value("first_stop_ms", 0.0),   j.value("second_stop_ms", 0.0),
           j.value("pages_total", uint64_t{0}), j.value("pages_same_frame", uint64_t{0}),
-          j.value("pages_read", uint64_t{0})};
+          j.value("pages_read", uint64_t{0}), j.value("bytes_changed", uint64_t{0}),
+          j.value("ranges_changed", uint64_t{0})};
 }
 
 // What the new version may have served during the grace period, for people.
@@ -413,7 +415,10 @@ std::string render_summary(const Report& r) {
     char ms[64];
     snprintf(ms, sizeof ms, "%.1f ms, then %.1f ms", r.precopy->first_stop_ms, r.precopy->second_stop_ms);
     s << "  pre-copy: " << r.precopy->verdict << (r.precopy->detail.empty() ? "" : " (" + r.precopy->detail + ")")
-      << "; the old version was stopped " << ms << "\n";
+      << "; the old version was stopped " << ms;
+    if (r.precopy->verdict == "changed")
+      s << "; " << r.precopy->bytes_changed << " bytes of memory changed in " << r.precopy->ranges_changed << " ranges";
+    s << "\n";
   }
   if (!r.startup_stderr.empty()) {
     s << "  the new version's start-up stderr (its last " << r.startup_stderr.size() << " bytes):\n";

@@ -152,6 +152,10 @@ struct Precopy {
   double first_stop_ms = 0;    // P stopped for the snapshot (quiesce and forks)
   double second_stop_ms = 0;   // P stopped again until the delta's verdict
   uint64_t pages_total = 0, pages_same_frame = 0, pages_read = 0;  // the delta's comparison
+  // The delta's size, what a delta re-transfer (stage 2) would start from: bytes of
+  // state that differ between P and the snapshot, in how many ranges (memory is
+  // compared even when a register or descriptor already decided "changed").
+  uint64_t bytes_changed = 0, ranges_changed = 0;
 };
 
 struct Report {
@@ -180,7 +184,8 @@ struct Report {
   std::optional<Grace> grace;  // when the commit ran a grace period
   std::vector<PassedSignal> pending_signals;  // after a commit: P's pending signals, passed on or named
   // How long P was stopped before the program served again (F after a commit, P
-  // after a rollback), by the supervisor's clock: what clients felt. 0: never stopped.
+  // after a rollback or pre-copy's snapshot), by the supervisor's clock: what
+  // clients felt; the longest stop when P was stopped twice (past_stop.h). 0: never stopped.
   double stall_ms = 0;
   // The time limit the attempt ran under: --timeout, or derived from P's size (time_limit.h).
   double time_limit_ms = 0;

@@ -281,6 +281,8 @@ TEST_CASE("pre-copy: the verdict and the stops round-trip and the summary says t
   p.pages_total = 1000;
   p.pages_same_frame = 990;
   p.pages_read = 10;
+  p.bytes_changed = 4100;
+  p.ranges_changed = 3;
   r.precopy = p;
   const Report back = report_from_json(to_json(r));
   REQUIRE(back.precopy);
@@ -289,6 +291,9 @@ TEST_CASE("pre-copy: the verdict and the stops round-trip and the summary says t
   CHECK(back.precopy->first_stop_ms == 12.5);
   CHECK(back.precopy->second_stop_ms == 3.25);
   CHECK(back.precopy->pages_read == 10);
+  CHECK(back.precopy->bytes_changed == 4100);
+  CHECK(back.precopy->ranges_changed == 3);
+  CHECK(render_summary(back).find("4100 bytes of memory changed in 3 ranges") != std::string::npos);
   CHECK(render_summary(back).find("pre-copy: changed (descriptor 7 was opened") != std::string::npos);
   CHECK(!report_from_json(to_json(Report{})).precopy);  // without --precopy: no key
 }

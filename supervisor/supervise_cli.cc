@@ -75,6 +75,9 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
     // No --timeout: a bound from P's size as measured here, never from the agent (time_limit.h).
     o.timeout = timeout_given->count() ? parse_duration(timeout)
                                        : sv::default_time_limit(sv::state_bytes_of(pid).value_or(0));
+    // --precopy may transfer twice (the round, then in the stop when P changed):
+    // the derived bound is doubled, so that a healthy large update is not rolled back.
+    if (o.precopy && !timeout_given->count()) o.timeout *= 2;
     o.grace = parse_duration(grace, "--grace", true);
     if (!debug_dirs.empty()) o.debug_dirs = debug_dirs;
   } catch (const CLI::ParseError& e) {

@@ -9,7 +9,8 @@
 //   forward    the agent in F reads P
 //   backward   R forked from P, the agent in R reads F
 //   diff       P and R compared, both only read               -> rolled back (1)
-//   commit     F released first, then P killed while still stopped (ttst_abi.h §5)
+//   commit     F released first, then P killed while still stopped (ttst_abi.h §5);
+//              R sent SIGKILL at the commit and reaped after F serves (end_later)
 //   grace      (--grace) F serves under watch while P is kept stopped, doomed only
 //              in its registers; F crashing or hanging -> P resumes, its shared
 //              descriptions put back (grace_period.h)         -> rolled back after
@@ -20,7 +21,9 @@
 //   snapshot   S and K forked from P (EXITKILL, invisible to P), P released
 //   create .. diff  as above, from S, while P serves       -> rolled back (1),
 //              P not stopped again
-//   stop       P seized again, driven if busy                -> refused (2)
+//   stop       P seized again, driven if busy                -> refused (2);
+//              found elsewhere than at the snapshot, released and seized again
+//              (a few short tries: stop_where_snapshot_was)
 //   delta      P vs K and P's kernel-side facts: unchanged -> commit; changed
 //              -> F and R ended, create .. diff again from P, then commit
 // A bug (any other exception) is internal (3) wherever it happens.
@@ -57,6 +60,7 @@
 #include "supervisor/preflight.h"
 #include "supervisor/quiesce/drive_threads.h"
 #include "supervisor/past_frames.h"
+#include "supervisor/past_stop.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/runtime_block.h"
 #include "supervisor/service_notify.h"
@@ -237,14 +241,19 @@ class Transaction {
   void rollback_created();
   void name_differences(const diff::Result& res);
   void commit_step(const char* name) const;
-  // The program serves again (F released, or P after a rollback): the stall ends.
-  void served_again() {
-    if (rep_.stall_ms == 0 && stopped_at_ != Clock::time_point{})
-      rep_.stall_ms = std::chrono::duration<double, std::milli>(Clock::now() - stopped_at_).count();
-  }
+  // The program serves again (F released, or P after a rollback or the snapshot):
+  // P's stop ends (past_stop.h); its length, if the longest, is the stall.
+  double served_again() { return stop_ ? stop_->end() : 0; }
+  // A clone of P (R, or F before it was ever released) sent SIGKILL now and reaped
+  // when the transaction ends, outside P's stop: stopped under ptrace, it never
+  // runs another instruction, and its memory is torn down while the program
+  // serves. One that may be running is killed and waited for at once.
+  void end_later(std::optional<inject::ChildProcess>& c);
   void seize_past();
   void snapshot();
   bool delta_unchanged();
+  void stop_where_snapshot_was();
+  void release_past();
   void discard_round();
   std::vector<diff::IgnoredRange> rseq_fields();
   // The process the transfers read and R is forked from: S during pre-copy, else P.
@@ -271,7 +280,7 @@ class Transaction {
   milliseconds children_waited_{0};  // how long P's children were waited for (past_children.h)
   bool driven_ = false;  // update_requested written to 1 in P (the stop protocol): cleared on rollback
   bool touched_ = false;  // P was seized once (it may be released again by the pre-copy round)
-  Clock::time_point stopped_at_;  // P's latest seizure: the stall clients feel starts (report.h stall_ms)
+  std::optional<PastStop> stop_;  // P's current stop (seized, not serving): report.h stall_ms
   // Pre-copy: S, the snapshot the transfers read, and K, the key whose frames the
   // delta compares with P's (precopy_delta.h); P's registers, rseq fields and
   // kernel-side facts at the snapshot.
@@ -359,7 +368,7 @@ void Transaction::quiesce() {
 // P seized (again, after a pre-copy round), judged by the quiescence rule and
 // driven to its update point if busy; several threads refused.
 void Transaction::seize_past() {
-  stopped_at_ = Clock::now();
+  stop_.emplace(rep_.stall_ms);
   try {
     past_.emplace(seize_pinned(inputs_->pin, std::max(deadline_.left(), milliseconds(100))));  // the pid still names P
   } catch (const std::exception& e) {
@@ -591,7 +600,45 @@ bool Transaction::precopy() {
   }
   begin("stop");
   seize_past();
+  stop_where_snapshot_was();
   return delta_unchanged();
+}
+
+// The second stop found P elsewhere than at the snapshot (its registers differ:
+// another update point or frame, e.g. driven to one mid-request under load), where
+// its state cannot be S's: P is released and seized again, after a pause of 1, 2,
+// 4 ms... that lets it serve and reach its idle point, a few times within a short
+// bound. Each try is a stop of its own (seize, classify, registers), far shorter
+// than a transfer in the stop; the delta then decides as always. P is released
+// exactly as at the snapshot (the flag cleared if it was driven).
+void Transaction::stop_where_snapshot_was() {
+  const Clock::time_point until = Clock::now() + std::min(milliseconds(200), deadline_.left() / 4);
+  PastFacts then;
+  then.regs = snapshot_regs_;
+  for (int pause_ms = 1; pause_ms <= 64 && Clock::now() < until; pause_ms *= 2) {
+    PastFacts now;
+    now.regs = past_->main_thread().get_regs();
+    const std::string moved = facts_changed(then, now);  // registers only: no descriptors read
+    if (moved.empty()) return;
+    spdlog::debug("pre-copy: {} since the snapshot; the program released and stopped again", moved);
+    release_past();
+    const timespec pause{0, pause_ms * 1000L * 1000L};
+    nanosleep(&pause, nullptr);  // the program serves meanwhile
+    begin("stop");
+    seize_past();
+  }
+}
+
+// P released to serve (pre-copy: the snapshot taken, or a stop retried): the flag
+// cleared first if it was driven, as a rollback does; its stop ends.
+void Transaction::release_past() {
+  if (driven_) {  // as a rollback does: P's next update point would clear it too
+    past_runtime_->set_update_requested(0);
+    driven_ = false;
+  }
+  past_->release();
+  past_.reset();
+  served_again();
 }
 
 // snapshot: S and K forked from P (like R: exit signal 0, EXITKILL, invisible to
@@ -606,14 +653,8 @@ void Transaction::snapshot() {
   snapshot_.emplace(inject::create_reversed(past_->main_thread(), budget));
   key_.emplace(inject::create_reversed(past_->main_thread(), budget));
   snapshot_facts_ = read_past_facts(o_.pid, snapshot_regs_);
-  if (driven_) {  // as a rollback does: P's next update point would clear it too
-    past_runtime_->set_update_requested(0);
-    driven_ = false;
-  }
-  past_->release();
-  past_.reset();
-  rep_.precopy->first_stop_ms = std::chrono::duration<double, std::milli>(Clock::now() - stopped_at_).count();
-  stopped_at_ = Clock::time_point{};  // P serves during the round: the stall is the next stop's
+  release_past();  // P serves during the round
+  rep_.precopy->first_stop_ms = stop_->elapsed_ms();
 }
 
 // delta: P, stopped again, against the snapshot; S and K ended either way.
@@ -622,30 +663,26 @@ bool Transaction::delta_unchanged() {
   Precopy& pc = *rep_.precopy;
   const user_regs_struct regs = past_->main_thread().get_regs();
   std::string changed = facts_changed(*snapshot_facts_, read_past_facts(o_.pid, regs));
-  if (changed.empty()) {
-    const MemoryDelta d = memory_changed(o_.pid, key_->pid(), regs, past_runtime_->address().value(), rseq_fields());
-    pc.pages_total = d.stats.pages_total;
-    pc.pages_same_frame = d.stats.pages_same_frame;
-    pc.pages_read = d.stats.pages_read;
-    changed = d.changed;
-  }
-  pc.second_stop_ms = std::chrono::duration<double, std::milli>(Clock::now() - stopped_at_).count();
+  // Memory is compared either way (by frame, then the pages P wrote): the delta's
+  // size is what a re-transfer of only the delta would start from (README "Pre-copy").
+  const MemoryDelta d = memory_changed(o_.pid, key_->pid(), regs, past_runtime_->address().value(), rseq_fields());
+  pc.pages_total = d.stats.pages_total;
+  pc.pages_same_frame = d.stats.pages_same_frame;
+  pc.pages_read = d.stats.pages_read;
+  pc.bytes_changed = d.bytes;
+  pc.ranges_changed = d.ranges;
+  if (changed.empty()) changed = d.changed;
+  pc.second_stop_ms = stop_->elapsed_ms();  // up to the verdict; the stop goes on to the commit
+  // S and K are sent SIGKILL now and waited for when the transaction ends, not
+  // while P is stopped (their memory is torn down meanwhile); S is no longer the
+  // source of anything.
+  end_later(snapshot_);
+  end_later(key_);
   if (changed.empty()) {
     pc.verdict = "unchanged";
     pc.detail = "";
-    // S and K are sent SIGKILL now and waited for when the transaction ends, not
-    // while P is stopped (their memory is torn down meanwhile); S is no longer the
-    // source of anything.
-    ::kill(snapshot_->pid(), SIGKILL);
-    ::kill(key_->pid(), SIGKILL);
-    ended_.push_back(std::move(*snapshot_));
-    ended_.push_back(std::move(*key_));
-    snapshot_.reset();
-    key_.reset();
     return true;
   }
-  snapshot_.reset();
-  key_.reset();
   pc.verdict = "changed";
   pc.detail = changed + ": the transfer ran again with the program stopped";
   discard_round();
@@ -655,8 +692,8 @@ bool Transaction::delta_unchanged() {
 // The pre-copy round's F and R ended and its report entries dropped: the transfer
 // in the stop starts afresh from P (as rollback_created ends them).
 void Transaction::discard_round() {
-  future_.reset();
-  reversed_.reset();
+  end_later(future_);  // at its update point (no threads of its own in the round)
+  end_later(reversed_);
   adoption_.reset();
   files_.reset();
   future_runtime_.reset();
@@ -722,7 +759,7 @@ void Transaction::commit() {
   doom_past_threads();  // every thread of P, so that none runs an instant beside F
   doom(past_->main_thread());
   commit_step("commit.past_doomed");
-  reversed_.reset();  // killed: the diff is done
+  end_later(reversed_);  // the diff is done: R's teardown is not P's stop
   if (o_.grace.count() > 0) {
     commit_with_grace(notes);
   } else {
@@ -871,9 +908,23 @@ void Transaction::end(const TransactionEnd& e) {
   if (touched_) rollback_created();
 }
 
+void Transaction::end_later(std::optional<inject::ChildProcess>& c) {
+  if (c && c->task().attached() && c->task().stopped()) {
+    ::kill(c->pid(), SIGKILL);
+    ended_.push_back(std::move(*c));
+  }
+  c.reset();  // moved from: nothing; else killed and waited for now
+}
+
 // rollback: F and R killed, P released untouched.
 void Transaction::rollback_created() {
   phases_.start("rollback");
+  // F stopped at its update point with no traced threads of its own: killed now,
+  // reaped after P serves again (end_later); else killed and waited for here.
+  bool future_threads_traced = false;
+  if (future_threads_)
+    for (inject::Task& t : future_threads_->threads()) future_threads_traced |= t.attached();
+  if (!future_threads_traced) end_later(future_);
   future_threads_.reset();  // F killed, its traced threads reaped (so its end can be waited for)
   future_.reset();
   undoom_past_threads();
@@ -887,7 +938,7 @@ void Transaction::rollback_created() {
   }
   adoption_.reset();  // the supervisor's duplicates of P's listeners closed, nothing made on them
   files_.reset();     // nothing deferred is made; v2's staged files, unnamed, went with F
-  reversed_.reset();
+  end_later(reversed_);
   snapshot_.reset();  // pre-copy's S and K (EXITKILL: they die with us anyway)
   key_.reset();
   if (!past_) {  // the pre-copy round: P serves, released at the snapshot

@@ -4,7 +4,7 @@
 // Figure 5 analogue; not a test (no timing is asserted anywhere).
 //
 //   bazel run -c opt //supervisor/bench:update_bench -- [--sizes 10000,100000,1000000]
-//       [--runs 5] [--png /tmp/update_bench.png]
+//       [--runs 5] [--png /tmp/update_bench.png] [--precopy 1] [--idle 1]
 //
 // Per size: bankserver v1 started with that many accounts preloaded; then `runs`
 // rounds, each one TTST run (--validate-only: plan, quiesce, F, forward, R, backward,
@@ -16,6 +16,10 @@
 //   each); its largest gap between two replies is the stall it saw;
 // - a sampler reads RSS and PSS (smaps_rollup) of P, F and R every 100 ms: the
 //   peak of their sum is the memory figure.
+// --precopy 1 adds a third run to each round, TTST with --precopy (supervisor/README
+// "Pre-copy"), in the rotated order; its verdicts are counted. --idle 1 sends no
+// requests during the runs (P idle, as pre-copy's best case): the stall is then
+// the supervisor's own figure only.
 // The default time limit is used (no --timeout: supervisor/time_limit.h). Medians
 // over the runs; the machine's load average before and after each size.
 #include <sys/wait.h>
@@ -29,6 +33,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -141,36 +146,53 @@ class StallProbe {
   std::thread thread_;
 };
 
+// The three kinds of run of a round.
+enum class Mode { kTtst, kForwardOnly, kPrecopy };
+
+const char* mode_name(Mode m) {
+  return m == Mode::kTtst ? "TTST" : m == Mode::kForwardOnly ? "forward-only" : "TTST --precopy";
+}
+
 struct Sample {
   double total = 0, client_stall = 0, stall = 0;
+  std::string verdict;  // --precopy: the report's precopy verdict
   std::map<std::string, double> phases;  // the supervisor's phases; "forward.copy" etc.: the agents'
   long peak_rss = 0, peak_pss = 0;
   std::string reason;
 };
 
-Sample run_once(pid_t pid, int port, bool forward_only) {
+Sample run_once(pid_t pid, int port, Mode mode, bool idle) {
   const std::string cmd = "supervisor/ttst-supervise --json --report-dir /tmp/ttst-bench-reports --pid " +
                           std::to_string(pid) + " --new tests/programs/bankserver/bankserver_v2 --validate-only" +
-                          (forward_only ? " --forward-only" : "") + " 2>/tmp/ttst-bench.err";
-  StallProbe probe(port);
+                          (mode == Mode::kForwardOnly ? " --forward-only" : "") +
+                          (mode == Mode::kPrecopy ? " --precopy" : "") + " 2>/tmp/ttst-bench.err";
+  std::optional<StallProbe> probe;
+  if (!idle) probe.emplace(port);
   MemorySampler memory(pid);
-  while (probe.requests() < 100) std::this_thread::yield();  // the client is in its stride
+  while (probe && probe->requests() < 100) std::this_thread::yield();  // the client is in its stride
   FILE* f = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
   for (size_t k; (k = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, k);
   pclose(f);
-  for (long until = probe.requests() + 100; probe.requests() < until;) std::this_thread::yield();
-  probe.stop();
+  if (probe) {
+    for (long until = probe->requests() + 100; probe->requests() < until;) std::this_thread::yield();
+    probe->stop();
+  }
   memory.stop();
   Sample s;
-  s.client_stall = probe.largest_gap_ms();
+  s.client_stall = probe ? probe->largest_gap_ms() : 0;
   s.peak_rss = memory.peak_rss_kib();
   s.peak_pss = memory.peak_pss_kib();
   const nlohmann::json rep = nlohmann::json::parse(out.empty() ? "{}" : out);
   s.reason = rep.value("reason", "(no report: " + slurp("/tmp/ttst-bench.err") + ")");
   s.total = rep.value("total_ms", 0.0);
   s.stall = rep.value("stall_ms", 0.0);
+  if (rep.contains("precopy")) {
+    s.verdict = rep["precopy"].value("verdict", "");
+    s.phases["precopy.first_stop"] = rep["precopy"].value("first_stop_ms", 0.0);
+    s.phases["precopy.second_stop"] = rep["precopy"].value("second_stop_ms", 0.0);
+  }
   for (const auto& p : rep.value("phases", nlohmann::json::array())) s.phases[p["name"]] += p["ms"].get<double>();
   for (const auto& t : rep.value("transfers", nlohmann::json::array())) {
     s.phases[t["direction"].get<std::string>() + ".cpu"] = t.value("cpu_ms", 0.0);  // the agent's CPU time
@@ -197,7 +219,7 @@ struct SizeResult {
   long accounts = 0;
   long p_rss_kib = 0;
   std::string load_before, load_after;
-  std::vector<Sample> ttst, forward_only;
+  std::vector<Sample> ttst, forward_only, precopy;
 };
 
 std::string loadavg() {
@@ -205,20 +227,24 @@ std::string loadavg() {
   return l.substr(0, l.find(' ', l.find(' ', l.find(' ') + 1) + 1));  // the 1, 5 and 15 minute figures
 }
 
-SizeResult measure(long accounts, int runs) {
+SizeResult measure(long accounts, int runs, bool with_precopy, bool idle) {
   SizeResult r;
   r.accounts = accounts;
   r.load_before = loadavg();
   auto server = ttst::test::BankServer::start("tests/programs/bankserver/bankserver_v1", accounts,
                                               std::chrono::minutes(10));
   r.p_rss_kib = proc_kib(slurp("/proc/" + std::to_string(server.pid) + "/status"), "VmRSS:");
+  std::vector<Mode> modes{Mode::kTtst, Mode::kForwardOnly};
+  if (with_precopy) modes.push_back(Mode::kPrecopy);
   for (int i = 0; i < runs; ++i)
-    for (bool forward_only : {i % 2 == 1, i % 2 == 0}) {  // alternated: TTST first in even rounds
-      Sample s = run_once(server.pid, server.port, forward_only);
-      std::fprintf(stderr, "  %ld accounts, %s run %d: %s, total %.0f ms, client stall %.0f ms, peak PSS %ld MiB\n",
-                   accounts, forward_only ? "forward-only" : "TTST", i + 1, s.reason.c_str(), s.total,
-                   s.client_stall, s.peak_pss >> 10);
-      (forward_only ? r.forward_only : r.ttst).push_back(s);
+    for (size_t k = 0; k < modes.size(); ++k) {  // rotated: another mode first in each round
+      const Mode mode = modes[(i + k) % modes.size()];
+      Sample s = run_once(server.pid, server.port, mode, idle);
+      std::fprintf(stderr, "  %ld accounts, %s run %d: %s%s%s, total %.0f ms, client stall %.0f ms, supervisor stall "
+                   "%.0f ms, peak PSS %ld MiB\n", accounts, mode_name(mode), i + 1, s.reason.c_str(),
+                   s.verdict.empty() ? "" : ", pre-copy ", s.verdict.c_str(), s.total, s.client_stall, s.stall,
+                   s.peak_pss >> 10);
+      (mode == Mode::kTtst ? r.ttst : mode == Mode::kForwardOnly ? r.forward_only : r.precopy).push_back(s);
     }
   server.kill_and_wait();
   r.load_after = loadavg();
@@ -241,6 +267,26 @@ void print_table(const std::vector<SizeResult>& results, int runs) {
                 median_of(r.ttst, phase("backward")), median_of(r.ttst, phase("diff")), fo,
                 median_of(r.forward_only, [](const Sample& s) { return s.client_stall; }), fo > 0 ? ttst / fo : 0,
                 pss / 1024, r.p_rss_kib ? pss / r.p_rss_kib : 0, r.load_before.c_str(), r.load_after.c_str());
+  }
+  bool any_precopy = false;
+  for (const SizeResult& r : results) any_precopy |= !r.precopy.empty();
+  if (any_precopy) {
+    std::printf("\nWith --precopy (medians, ms): against the TTST runs above\n\n");
+    std::printf("| accounts | total | stall (client) | stall (supervisor) | first stop | second stop | "
+                "TTST stall (supervisor) | verdicts |\n|---|---|---|---|---|---|---|---|\n");
+    for (const SizeResult& r : results) {
+      std::map<std::string, int> verdicts;
+      for (const Sample& s : r.precopy) ++verdicts[s.verdict.empty() ? s.reason : s.verdict];
+      std::string v;
+      for (const auto& [name, n] : verdicts) v += (v.empty() ? "" : ", ") + name + " " + std::to_string(n);
+      auto phase = [](const char* name) { return [name](const Sample& s) { return s.phases.count(name) ? s.phases.at(name) : 0.0; }; };
+      std::printf("| %ld | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s |\n", r.accounts,
+                  median_of(r.precopy, [](const Sample& s) { return s.total; }),
+                  median_of(r.precopy, [](const Sample& s) { return s.client_stall; }),
+                  median_of(r.precopy, [](const Sample& s) { return s.stall; }), median_of(r.precopy, phase("precopy.first_stop")),
+                  median_of(r.precopy, phase("precopy.second_stop")),
+                  median_of(r.ttst, [](const Sample& s) { return s.stall; }), v.c_str());
+    }
   }
   std::printf("\nPhases of the TTST runs (medians, ms): supervisor phases, then each agent's own (wall), then\n"
               "each agent's CPU time (less than its wall time when the machine is busy)\n\n");
@@ -285,6 +331,7 @@ int main(int argc, char** argv) {
   std::vector<long> sizes{10000, 100000, 1000000};
   int runs = 5;
   std::string png = "/tmp/update_bench.png";
+  bool with_precopy = false, idle = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string opt = argv[i], value = argv[i + 1];
     if (opt == "--sizes") {
@@ -295,17 +342,22 @@ int main(int argc, char** argv) {
       runs = std::max(1, std::atoi(value.c_str()));
     } else if (opt == "--png") {
       png = value;
+    } else if (opt == "--precopy") {
+      with_precopy = value == "1";
+    } else if (opt == "--idle") {
+      idle = value == "1";
     } else {
-      std::fprintf(stderr, "update_bench: unknown option %s (--sizes N,M --runs R --png FILE)\n", opt.c_str());
+      std::fprintf(stderr, "update_bench: unknown option %s (--sizes N,M --runs R --png FILE --precopy 0|1 --idle 0|1)\n", opt.c_str());
       return 2;
     }
   }
+  if (idle) std::printf("P idle during the runs (--idle 1): no client stall measured\n");
   std::vector<SizeResult> results;
   std::printf("machine: %ld cores, %s", sysconf(_SC_NPROCESSORS_ONLN),
               slurp("/proc/sys/kernel/osrelease").c_str());
   for (long n : sizes) {
     std::fprintf(stderr, "bankserver with %ld accounts...\n", n);
-    results.push_back(measure(n, runs));
+    results.push_back(measure(n, runs, with_precopy, idle));
   }
   print_table(results, runs);
   draw(results, png);
