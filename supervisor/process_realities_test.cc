@@ -75,7 +75,7 @@ struct Program {
     out = tmpdir() + "/realities-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".out";
     pid = fork();
     if (pid == 0) {
-      std::freopen(out.c_str(), "w", stdout);
+      if (!std::freopen(out.c_str(), "w", stdout)) _exit(126);
       execl(kV1.c_str(), kV1.c_str(), arg.empty() ? nullptr : arg.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }

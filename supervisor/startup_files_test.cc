@@ -88,7 +88,7 @@ struct Server {
   std::string dir;
   pid_t pid = -1;
   explicit Server(const std::string& name) : dir(tmpdir() + "/" + name) {
-    std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
+    REQUIRE(std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str()) == 0);
     std::ofstream(dir + "/shared.log") << "p line\n";
     std::ofstream(dir + "/stale") << "stale\n";
     std::ofstream(dir + "/data") << "0123456789\n";
