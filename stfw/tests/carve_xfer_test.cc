@@ -198,3 +198,45 @@ TEST_CASE("a chain of pools found one typing pass each: transferred, or refused 
                                   "a chain of containers one per typing pass"}});
   }
 }
+
+// Text in pool blocks (stfw/tests/programs/textrun): nginx's `addr_text`, a {len,
+// data} string allocated unaligned and without a NUL from a connection's pool, the
+// block's stale bytes after it holding a word that still looks like a pointer. A
+// char pointer into a container carves a text run; its length sibling (USED_N)
+// says which bytes are text, so the word that holds the text's last byte is no
+// pointer. A second char pointer into the same text is the same run; a char
+// pointer into a struct's bytes is a view of the struct (no run). Without the
+// length the stale word may be a pointer: refused, and the refusal says so.
+TEST_CASE("text in pool blocks reached by char pointers: a text run, its length from USED_N") {
+  auto textrun = [](const std::string& name) { return inject::testing::runfile("stfw/tests/programs/textrun/" + name); };
+  SUBCASE("length declared: the text and its neighbours transferred, R == P") {
+    RoundTrip rt;
+    rt.v1 = textrun("textrun_v1");
+    rt.v2 = textrun("textrun_v2");
+    rt.start();
+    inject::AgentOutcome fw = rt.forward();
+    require_transferred(fw);
+    std::string figures = message(fw);
+    INFO(figures);
+    CHECK(figure(figures, "containers") == 2);
+    CHECK(figure(figures, "carved") == 2 * 4);  // per block: the header, the log, the text, the peer
+    check_backward_restores_past(rt);
+    std::string f = rt.release_future();
+    INFO(f);
+    CHECK(f.find("text0:127.0.0.1 text1:10.0.0.22 host1:0.0.22 ports:51000,52000 logs:conn0,conn1 same_log:1 "
+                 "cursor:nn0 reused:r") == 0);
+  }
+  SUBCASE("length not declared: the stale word may be a pointer, refused naming what is missing") {
+    RoundTrip rt;
+    rt.v1 = textrun("textrun_v1_nolen");
+    rt.v2 = textrun("textrun_v2_nolen");
+    rt.start();
+    check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: log at +32 of heap object #",
+                                 {"is followed by 16 bytes of its container that no typed pointer reaches, and the "
+                                  "word at +32 = 0x",
+                                  "looks like a pointer: refusing to guess; a char pointer reaches text at +56 of "
+                                  "that container, of unknown length: if the word is the text's stale neighbour, "
+                                  "declare the length with TTST_USED_N(struct.member, length_member) on the pointer "
+                                  "member"}});
+  }
+}

@@ -192,6 +192,9 @@ void Engine::limit_used(uint32_t src_type, uint32_t src_index, uint32_t dst_type
   const ImageMember& holder = src_meta().members(sty)[src_index];
   uint64_t n = load_uint(struct_src + count.offset, type_size(src_meta(), count.type));
   uint64_t p = load_uint(struct_src + holder.offset, 8);
+  const ImageType& holder_ty = src_meta().type(src_meta().strip(holder.type));
+  if (holder_ty.kind == kPointer && annotations_.has_containers())  // text in a container (engine_text_runs.cc)
+    note_text_length(p, n, src_meta().strip(holder_ty.target));
   ttst_heap_desc* desc = p ? base_descriptor(p) : nullptr;
   if (!desc || n >= 0xfffffffeull) return;
   Object& o = objects_[reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu];
