@@ -121,7 +121,9 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  * points to has its first `count_member` elements (a sibling) in use; the
  * elements past them are not state (stale entries the program writes before it
  * reads them): not checked, not followed, zeroed in the new version (memcached
- * 1.2: conn.iov / iovused, conn.msglist / msgused). */
+ * 1.2: conn.iov / iovused, conn.msglist / msgused). On a char / unsigned char
+ * pointer member: the length of the text it points to (nginx: ngx_str_t.data,
+ * len); text in a container is then data, never a pointer (no block is shortened). */
 #define TTST_USED_N(holder, count_member) TTST__ANNOT(9, #holder, "used=" #count_member)
 /* TTST_TAGGED(struct S.m, F, V:T, ...): a tagged union. What the pointer member m
  * holds depends on its sibling F (an integer, enum or bitfield): for F == V it

@@ -192,9 +192,14 @@ void Engine::limit_used(uint32_t src_type, uint32_t src_index, uint32_t dst_type
   const ImageMember& holder = src_meta().members(sty)[src_index];
   uint64_t n = load_uint(struct_src + count.offset, type_size(src_meta(), count.type));
   uint64_t p = load_uint(struct_src + holder.offset, 8);
+  // A char pointer's count is its text's length (engine_text_runs.cc): it says which
+  // bytes are text, not that a block's other bytes are unused (a request line at the
+  // start of a header buffer): no heap block is shortened by it.
   const ImageType& holder_ty = src_meta().type(src_meta().strip(holder.type));
-  if (holder_ty.kind == kPointer && annotations_.has_containers())  // text in a container (engine_text_runs.cc)
-    note_text_length(p, n, src_meta().strip(holder_ty.target));
+  if (holder_ty.kind == kPointer && char_pointee(src_meta().strip(holder_ty.target))) {
+    if (annotations_.has_containers()) note_text_length(p, n, src_meta().strip(holder_ty.target));
+    return;
+  }
   ttst_heap_desc* desc = p ? base_descriptor(p) : nullptr;
   if (!desc || n >= 0xfffffffeull) return;
   Object& o = objects_[reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu];
