@@ -542,7 +542,7 @@ bool Engine::defer_tail_check(uint32_t i) {
 bool Engine::check_kept_tails() {
   for (uint32_t p = 0; p < tail_pending_count_; ++p) {
     const Object& o = objects_[tail_pending_[p]];
-    if (o.flags & kKept) continue;
+    if ((o.flags & kKept) || ((o.flags & kByteRun) && in_kept_tail(tail_pending_[p]))) continue;
     if ((o.flags & kByteRun) ? refuse_text_pointer(o, true) : refuse_tail_pointer(o, type_size(src_meta(), o.src_type), true))
       return false;
   }

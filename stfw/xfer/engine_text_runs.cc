@@ -120,9 +120,9 @@ bool Engine::refuse_text_pointer(const Object& o, bool kept_ok) {
     uint64_t w = load_uint(word, 8);
     const auto* function = src_meta().function_containing(w - config_.src_bias);
     if (w < 4096 || (object_holding(w) < 0 && !(function && function->low == w - config_.src_bias))) continue;
-    if (kept_ok) {
+    if (kept_ok) {  // kept configuration bytes, in a range that may start before the run (it goes over runs)
       int64_t r = kept_holding(a);
-      if (r >= 0 && kept_[r].src >= o.addr + known && a + 8 <= kept_[r].src + kept_[r].size) continue;
+      if (r >= 0 && kept_[r].src >= c.addr && a + 8 <= kept_[r].src + kept_[r].size) continue;
     }
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     describe(message_, o);
@@ -139,6 +139,15 @@ bool Engine::refuse_text_pointer(const Object& o, bool kept_ok) {
   return false;
 }
 
+
+// A run in what would be a kept sub-object's tail without it (text of P's
+// configuration after a kept struct in a pool block): kept with it, not checked, as
+// that tail is (check_kept_tails).
+bool Engine::in_kept_tail(uint32_t i) const {
+  const uint32_t container = objects_[i].src_global;
+  while (i > heap_end_ && objects_[i - 1].src_global == container && (objects_[i - 1].flags & kByteRun)) --i;
+  return i > heap_end_ && objects_[i - 1].src_global == container && (objects_[i - 1].flags & kKept);
+}
 
 // refuse_tail_pointer's wording: the first text of unknown length (a char pointer's
 // target, remembered while typing) in [from, to) of the refused sub-object's bytes.
