@@ -87,6 +87,7 @@ void Engine::reset_typing() {
     Object& o = objects_[i];
     o.flags &= ~kQueued;
     if (o.flags & kGlobal) continue;
+    if (o.flags & kContainer) o.used_plus1 = 0;  // TTST_FREE_UPTO's free start, found again by the pass
     o.src_type = o.dst_type = 0;
     if (ttst_heap_desc* desc = base_descriptor(o.addr)) desc->offset = 0;
   }
@@ -416,6 +417,11 @@ bool Engine::finish_carving() {
     const Object& c = objects_[o.src_global];
     uint64_t next = i + 1 < object_count_ && objects_[i + 1].src_global == o.src_global ? objects_[i + 1].addr
                                                                                           : c.addr + c.size;
+    if (c.used_plus1 && !(c.flags & kGlobal)) {  // TTST_FREE_UPTO: the container's free part (engine_free.cc)
+      const uint64_t free_start = c.addr + c.used_plus1 - 1;
+      if (o.addr >= free_start) return !refuse_in_free_part(o, free_start - c.addr);
+      if (next > free_start) next = free_start;
+    }
     uint64_t type_bytes = (o.flags & kByteRun) ? text_bytes(o) : type_size(src_meta(), o.src_type);
     uint64_t extent = next - o.addr;
     if (c.src_global != kNoChunk && c.src_global < extent) extent = c.src_global;

@@ -472,6 +472,7 @@ class Engine {
   bool refuse_text_pointer(const Object& o, bool kept_ok);
   bool refuse_text_overlap(const Object& o, uint64_t extent);
   bool in_kept_tail(uint32_t i) const;
+  bool refuse_in_free_part(const Object& o, uint64_t free_from);  // engine_free.cc (TTST_FREE_UPTO)
   uint64_t text_at_ = 0, text_length_ = 0;  // typing: the length a TTST_USED_N sibling gives the next text
   void name_text_marks(const Object& o, uint64_t from, uint64_t to);
   static constexpr uint32_t kTextMarks = 64;

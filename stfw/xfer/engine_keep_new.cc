@@ -361,6 +361,10 @@ void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
   // A value inside a block: paired by itself (a sub-object's extent when carved).
   uint64_t extent = es;
   int64_t carved = (o.flags & kContainer) ? carved_at(vs) : -1;
+  // Text (a run, engine_text_runs.cc): bytes, kept as untyped bytes are, to the next
+  // struct sub-object (a run's own extent ends at the next text: a void * to the
+  // same start, met later, would find that shorter range).
+  if (carved >= 0 && (objects_[carved].flags & kByteRun)) return kept_untyped(vs, vd);
   if (carved >= 0 && objects_[carved].size > extent) extent = objects_[carved].size;
   if (!(o.flags & kContainer)) o.flags |= kKept, o.dst_addr = 0;  // an untyped block: kept whole
   add_kept(vs, extent, vd, ed, sp, dp, carved >= 0 ? uint32_t(carved) : 0xffffffffu);

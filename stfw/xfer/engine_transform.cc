@@ -144,9 +144,10 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
       declare_free(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src);
     int64_t free_arg = -1;
     const bool was_free_pointer = free_pointer_;  // TTST_FREE_SLOTS(holder): it may point to free memory
-    if (annotations_.has_free() && free_form(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], &free_arg) ==
-                                       Annotations::kFreePointer)
-      free_pointer_ = true;
+    if (annotations_.has_free()) {
+      Annotations::FreeForm form = free_form(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], &free_arg);
+      if (form == Annotations::kFreePointer || form == Annotations::kFreeRange) free_pointer_ = true;
+    }
     const bool was_container_ref = container_ref_;  // a holder of containers: to their bases
     if (annotations_.has_containers() && holds_containers(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]))
       container_ref_ = true;
