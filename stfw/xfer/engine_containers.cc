@@ -97,7 +97,7 @@ void Engine::reset_typing() {
   zero(site_plans_, sizeof site_plans_);
   if (carved_slots_) zero(carved_slots_, carved_capacity_ * 8);
   carved_used_ = 0;
-  text_at_ = 0, text_mark_count_ = 0;
+  text_at_ = 0, text_mark_count_ = 0, text_count_ = 0;
 }
 
 // Blocks allocated by a declared header wrapper (their site is in it): containers
@@ -301,7 +301,7 @@ int64_t Engine::carved_at(uint64_t addr) const {
 // carves a sub-object of that type there (other pointers map by offset).
 void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee) {
   const ImageType& ty = src_meta().type(src_pointee);
-  if (char_pointee(src_pointee)) return carve_text(index, v, src_pointee, dst_pointee);  // engine_text_runs.cc
+  if (char_pointee(src_pointee)) return note_text(index, v);  // engine_text_runs.cc
   if (ty.kind != kStruct && ty.kind != kUnion) return;
   const Object& c = objects_[index];
   if (v - c.addr >= c.size) return;  // one past the end: a bound, not a sub-object
@@ -310,13 +310,6 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
     Object& f = objects_[found];
     uint32_t known = src_meta().strip(f.src_type);
     if (known == src_pointee) return;
-    if (f.flags & kByteRun) {  // a text run at a struct's start: the struct (engine_text_runs.cc)
-      f.flags &= ~kByteRun, f.used_plus1 = 0, f.src_type = src_pointee, f.size = ty.size;
-      f.dst_type = dst_meta().strip(dst_pointee);
-      if (f.dst_type == 0) f.dst_type = counterpart(src_pointee);
-      queue_for_typing(uint32_t(found));
-      return;
-    }
     // A pointer to a struct's first member at the struct's address (nginx: a pool's
     // `current`, POINTS_TO its ngx_pool_data_t, at its own first block's ngx_pool_t):
     // the larger type holds the smaller at offset 0, so one sub-object of the larger.
@@ -409,6 +402,7 @@ bool Engine::finish_carving() {
       free_bytes += objects_[i].size - (objects_[i].dst_global != 0xffffffffu ? objects_[i].dst_global : 0);
   result_.containers = container_count_;
   if (object_count_ > heap_end_ && !sort_carved()) return false;
+  sort_texts();  // engine_text_runs.cc
   drop_embedded_sub_objects();
   reindex_carved();
   tail_pending_count_ = 0;
@@ -422,10 +416,9 @@ bool Engine::finish_carving() {
       if (o.addr >= free_start) return !refuse_in_free_part(o, free_start - c.addr);
       if (next > free_start) next = free_start;
     }
-    uint64_t type_bytes = (o.flags & kByteRun) ? text_bytes(o) : type_size(src_meta(), o.src_type);
+    uint64_t type_bytes = type_size(src_meta(), o.src_type);
     uint64_t extent = next - o.addr;
     if (c.src_global != kNoChunk && c.src_global < extent) extent = c.src_global;
-    if (extent < type_bytes && (o.flags & kByteRun)) return !refuse_text_overlap(o, extent);
     if (extent < type_bytes) {
       fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
       describe(message_, o);
@@ -437,9 +430,9 @@ bool Engine::finish_carving() {
     }
     o.size = extent;
     free_bytes -= extent;
-    if (flexible_tail(o.src_type) || (extent <= type_bytes && !(o.flags & kByteRun))) continue;
+    if (flexible_tail(o.src_type) || extent <= type_bytes) continue;
     if (!annotations_.has_keep_new()) {
-      if ((o.flags & kByteRun) ? refuse_text_pointer(o, false) : refuse_tail_pointer(o, type_bytes)) return false;
+      if (refuse_tail_pointer(o, type_bytes)) return false;
     } else if (!defer_tail_check(i)) {
       return false;
     }
@@ -458,13 +451,10 @@ void Engine::drop_embedded_sub_objects() {
   for (uint32_t i = heap_end_; i < object_count_; ++i) {
     const Object& o = objects_[i];
     if (enclosing != 0xffffffffu) {
-      Object& e = objects_[enclosing];
-      if (e.src_global == o.src_global && ((e.flags | o.flags) & kByteRun)) {
-        if (absorbed_text(e, o)) continue;  // engine_text_runs.cc
-      } else if (e.src_global == o.src_global && o.addr - e.addr < type_size(src_meta(), e.src_type) &&
-                 embeds(e.src_type, o.addr - e.addr, src_meta().strip(o.src_type), 0)) {
+      const Object& e = objects_[enclosing];
+      if (e.src_global == o.src_global && o.addr - e.addr < type_size(src_meta(), e.src_type) &&
+          embeds(e.src_type, o.addr - e.addr, src_meta().strip(o.src_type), 0))
         continue;
-      }
     }
     if (kept != i) objects_[kept] = o;
     enclosing = kept++;
@@ -548,9 +538,8 @@ bool Engine::defer_tail_check(uint32_t i) {
 bool Engine::check_kept_tails() {
   for (uint32_t p = 0; p < tail_pending_count_; ++p) {
     const Object& o = objects_[tail_pending_[p]];
-    if ((o.flags & kKept) || ((o.flags & kByteRun) && in_kept_tail(tail_pending_[p]))) continue;
-    if ((o.flags & kByteRun) ? refuse_text_pointer(o, true) : refuse_tail_pointer(o, type_size(src_meta(), o.src_type), true))
-      return false;
+    if (o.flags & kKept) continue;
+    if (refuse_tail_pointer(o, type_size(src_meta(), o.src_type), true)) return false;
   }
   return true;
 }
@@ -561,6 +550,7 @@ bool Engine::refuse_tail_pointer(const Object& o, uint64_t from, bool kept_ok) {
     uint64_t word = load_uint(src + k, 8);
     const auto* function = src_meta().function_containing(word - config_.src_bias);
     if (word < 4096 || (object_holding(word) < 0 && !(function && function->low == word - config_.src_bias))) continue;
+    if (holds_text(o.addr + k)) continue;  // a word holding known text is no pointer (engine_text_runs.cc)
     if (kept_ok) {
       int64_t r = kept_holding(o.addr + k);
       if (r >= 0 && kept_[r].src >= o.addr + from && o.addr + k + 8 <= kept_[r].src + kept_[r].size) continue;

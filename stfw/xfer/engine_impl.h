@@ -121,10 +121,6 @@ constexpr uint32_t kKept = 1u << 21;
 // A heap block a transferred pointer global or a non-root member of a KEEP_NEW_AT
 // struct points to (engine_keep_new.cc): run-time state, never taken into the kept graph.
 constexpr uint32_t kTransferAnchor = 1u << 17;
-// A carved sub-object that is text (engine_text_runs.cc): a char / unsigned char
-// pointer into a container marks bytes, not a struct; its used_plus1 holds 1 + the
-// bytes known to be text (a TTST_USED_N length sibling; 0 when not declared).
-constexpr uint32_t kByteRun = 1u << 15;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
@@ -463,15 +459,17 @@ class Engine {
   void drop_embedded_sub_objects();
   void declare_by_type_in_value(uint32_t type, const uint8_t* src, int depth);
   void carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);
-  // Text runs (engine_text_runs.cc): a char pointer into a container carves bytes.
+  // Known text in containers (engine_text_runs.cc): a char pointer with a length.
   bool char_pointee(uint32_t src_pointee) const;
-  void carve_text(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);
-  bool absorbed_text(Object& enclosing, const Object& o);
+  void note_text(uint32_t index, uint64_t v);
   void note_text_length(uint64_t p, uint64_t n, uint32_t holder_pointee);
-  static uint64_t text_bytes(const Object& o) { return o.used_plus1 ? o.used_plus1 - 1 : 0; }
-  bool refuse_text_pointer(const Object& o, bool kept_ok);
-  bool refuse_text_overlap(const Object& o, uint64_t extent);
-  bool in_kept_tail(uint32_t i) const;
+  void sort_texts();
+  bool holds_text(uint64_t word) const;
+  struct Text {
+    uint64_t start, end;
+  };
+  Text* texts_ = nullptr;  // typing: known text ranges (after sort_texts: sorted, merged)
+  uint32_t text_count_ = 0, text_capacity_ = 0;
   bool refuse_in_free_part(const Object& o, uint64_t free_from);  // engine_free.cc (TTST_FREE_UPTO)
   uint64_t text_at_ = 0, text_length_ = 0;  // typing: the length a TTST_USED_N sibling gives the next text
   void name_text_marks(const Object& o, uint64_t from, uint64_t to);

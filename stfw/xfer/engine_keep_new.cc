@@ -361,10 +361,6 @@ void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
   // A value inside a block: paired by itself (a sub-object's extent when carved).
   uint64_t extent = es;
   int64_t carved = (o.flags & kContainer) ? carved_at(vs) : -1;
-  // Text (a run, engine_text_runs.cc): bytes, kept as untyped bytes are, to the next
-  // struct sub-object (a run's own extent ends at the next text: a void * to the
-  // same start, met later, would find that shorter range).
-  if (carved >= 0 && (objects_[carved].flags & kByteRun)) return kept_untyped(vs, vd);
   if (carved >= 0 && objects_[carved].size > extent) extent = objects_[carved].size;
   if (!(o.flags & kContainer)) o.flags |= kKept, o.dst_addr = 0;  // an untyped block: kept whole
   add_kept(vs, extent, vd, ed, sp, dp, carved >= 0 ? uint32_t(carved) : 0xffffffffu);
@@ -406,21 +402,16 @@ void Engine::kept_untyped(uint64_t vs, uint64_t vd) {
     add_kept(o.addr, o.size, b ? b->addr : 0, b ? b->size : 0, 0, 0, uint32_t(index));
     return;
   }
-  // Text runs (engine_text_runs.cc) are bytes: a kept range goes over them.
   int64_t carved = carved_at(vs);
-  if (carved >= 0 && !(objects_[carved].flags & kByteRun))
+  if (carved >= 0)
     return kept_pointer(vs, src_meta().strip(objects_[carved].src_type), vd,
                         objects_[carved].dst_type ? dst_meta().strip(objects_[carved].dst_type) : 0);
   int64_t before = carved_below(vs);  // the sub-object whose extent may hold vs
-  if (before >= 0 && !(objects_[before].flags & kByteRun) && objects_[before].addr - o.addr < o.size &&
+  if (before >= 0 && objects_[before].addr - o.addr < o.size &&
       vs - objects_[before].addr < type_size(src_meta(), objects_[before].src_type))
     return;  // inside a typed value: one of its members, walked with it
   uint64_t end = o.addr + o.size;
-  int64_t next = carved_above(vs);
-  while (next >= 0 && uint32_t(next) < object_count_ && (objects_[next].flags & kByteRun) &&
-         objects_[next].src_global == uint32_t(index))
-    next = next + 1 < object_count_ ? next + 1 : -1;
-  if (next >= 0 && objects_[next].addr < end) end = objects_[next].addr;
+  if (int64_t next = carved_above(vs); next >= 0 && objects_[next].addr < end) end = objects_[next].addr;
   add_kept(vs, end - vs, vd, 0, 0, 0, 0xffffffffu);
 }
 

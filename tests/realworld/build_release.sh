@@ -135,6 +135,9 @@ FREE_SLOTS(slabclass_t.slots)"
       # pools): USED_N gives the text's length, so the stale bytes after a text in a
       # pool block (c->addr_text, the peer's address) are not taken for a pointer.
       export TTST_ANNOTATIONS="$TTST_ANNOTATIONS; USED_N(ngx_str_t.data, len)"
+      # A pool block's unused part, from d.last to d.end, holds stale bytes of the
+      # block's previous use (malloc reuses blocks): FREE_UPTO says it is free memory.
+      export TTST_ANNOTATIONS="$TTST_ANNOTATIONS; FREE_UPTO(ngx_pool_data_t.last, end)"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure
     else

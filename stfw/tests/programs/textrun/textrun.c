@@ -10,7 +10,11 @@
  * of its address text (two strings in one text: one run), and the string `cursor`
  * into the first log's name (text inside a struct: a view of the struct, no run).
  * BUILD: _len declares the length (USED_N(str_t.data, len)): transferred; _nolen
- * does not: refused, the refusal says the text's length is unknown.
+ * does not: refused, the refusal says the text's length is unknown. -DSTALE_FREE
+ * leaves a stale pointer in each block's unused part too (after `last`): _free
+ * declares that part free (FREE_UPTO(pool_t.last, end): not copied, zeroed in the
+ * new version, which allocates from it); _stale does not (refused: the stale word
+ * lies in the last sub-object's tail).
  * After the update the new version prints what it finds through each pointer. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +82,9 @@ static void open_conn(struct conn *c, const char *text, long port, const char *n
   memcpy(c->addr_text.data, text, c->addr_text.len); /* no NUL: its last byte over the stale word */
   c->peer = palloc(p, sizeof *c->peer, 1);
   c->peer->log = c->log, c->peer->port = port;
+#ifdef STALE_FREE
+  memcpy((char *)p + 200, &stale, sizeof stale); /* the unused part [last, end) holds stale bytes too */
+#endif
 }
 
 int main(void) {
@@ -95,12 +102,18 @@ int main(void) {
   for (;;) {
     TTST_UPDATE_POINT();
     if (transferred) {
-      printf("text0:%.*s text1:%.*s host1:%.*s ports:%ld,%ld logs:%s,%s same_log:%d cursor:%.*s reused:%c\n",
+      printf("text0:%.*s text1:%.*s host1:%.*s ports:%ld,%ld logs:%s,%s same_log:%d cursor:%.*s reused:%c",
              (int)conns[0].addr_text.len, conns[0].addr_text.data, (int)conns[1].addr_text.len,
              conns[1].addr_text.data, (int)conns[1].host.len, conns[1].host.data, conns[0].peer->port,
              conns[1].peer->port, conns[0].log->name, conns[1].log->name,
              conns[0].peer->log == conns[0].log && conns[1].peer->log == conns[1].log, (int)cursor.len, cursor.data,
              reused_from[2048]);
+#ifdef STALE_FREE
+      struct peer *more = palloc(conns[0].pool, sizeof *more, 1); /* from the transferred free part */
+      more->port = 53000;
+      printf(" free_word:%lx more:%ld", *(unsigned long *)((char *)conns[0].pool + 200), more->port);
+#endif
+      printf("\n");
       fflush(stdout);
       transferred = 0;
     }
