@@ -84,7 +84,9 @@
                    "link=M" (it points to the first element of a free list,
                    each linked to the next by member M of the element type:
                    free elements are not state but for what the program
-                   reads before reusing them)
+                   reads before reusing them), or "upto=E" (members only:
+                   the bytes from where it points to where sibling E points,
+                   its container's end, are free: a bump allocator's unused part)
  * ------------------------------------------------------------------------- */
 #define TTST_ANNOT_SECTION ".ttst.annot"
 #define TTST_ANNOT_TAG 0x54u

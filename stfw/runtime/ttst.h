@@ -121,7 +121,9 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  * points to has its first `count_member` elements (a sibling) in use; the
  * elements past them are not state (stale entries the program writes before it
  * reads them): not checked, not followed, zeroed in the new version (memcached
- * 1.2: conn.iov / iovused, conn.msglist / msgused). */
+ * 1.2: conn.iov / iovused, conn.msglist / msgused). On a char / unsigned char
+ * pointer member: the length of the text it points to (nginx: ngx_str_t.data,
+ * len); text in a container is then data, never a pointer (no block is shortened). */
 #define TTST_USED_N(holder, count_member) TTST__ANNOT(9, #holder, "used=" #count_member)
 /* TTST_TAGGED(struct S.m, F, V:T, ...): a tagged union. What the pointer member m
  * holds depends on its sibling F (an integer, enum or bitfield): for F == V it
@@ -149,6 +151,11 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
 #define TTST_FREE_SLOTS(holder) TTST__ANNOT(12, #holder, "")
 #define TTST_FREE_SLOTS_N(holder, count_member) TTST__ANNOT(12, #holder, "count=" #count_member)
 #define TTST_FREE_LIST(holder, link_member) TTST__ANNOT(12, #holder, "link=" #link_member)
+/*   TTST_FREE_UPTO(holder, end_member)      the bytes from where it points to where its
+ *                                           sibling end_member points (its container's
+ *                                           end) are free: a bump allocator's unused part
+ *                                           (nginx: ngx_pool_data_t.last, end) */
+#define TTST_FREE_UPTO(holder, end_member) TTST__ANNOT(12, #holder, "upto=" #end_member)
 /* TTST_POLLER(f1, ..., fn): the event loop's idle wait is a blocking call in fn,
  * reached from the update point's function through f1 -> f2 -> ... -> fn (calls
  * through function pointers included). nginx: TTST_POLLER(

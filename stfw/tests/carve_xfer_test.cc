@@ -243,3 +243,80 @@ TEST_CASE("an object cache whose free objects are larger than their link: free a
                                  {" is reached as "}});
   }
 }
+
+// Text in pool blocks (stfw/tests/programs/textrun): nginx's `addr_text`, a {len,
+// data} string allocated unaligned and without a NUL from a connection's pool, the
+// block's stale bytes after it holding a word that still looks like a pointer. A
+// char pointer's length sibling (USED_N) says which bytes are text, so the word
+// that holds the text's last byte is no pointer (text carves nothing: it stays in
+// the log's tail). A second string into the same text and a string into a
+// struct's bytes change nothing. Without the length the stale word may be a
+// pointer: refused, and the refusal names the text and says what is missing.
+TEST_CASE("text in pool blocks reached by char pointers: known text by its length (USED_N) is no pointer") {
+  auto textrun = [](const std::string& name) { return inject::testing::runfile("stfw/tests/programs/textrun/" + name); };
+  SUBCASE("length declared: the text and its neighbours transferred, R == P") {
+    RoundTrip rt;
+    rt.v1 = textrun("textrun_v1");
+    rt.v2 = textrun("textrun_v2");
+    rt.start();
+    inject::AgentOutcome fw = rt.forward();
+    require_transferred(fw);
+    std::string figures = message(fw);
+    INFO(figures);
+    CHECK(figure(figures, "containers") == 2);
+    CHECK(figure(figures, "carved") == 2 * 3);  // per block: the header, the log, the peer (text carves nothing)
+    check_backward_restores_past(rt);
+    std::string f = rt.release_future();
+    INFO(f);
+    CHECK(f.find("text0:127.0.0.1 text1:10.0.0.22 host1:0.0.22 ports:51000,52000 logs:conn0,conn1 same_log:1 "
+                 "cursor:nn0 reused:r") == 0);
+  }
+  SUBCASE("length not declared: the stale word may be a pointer, refused naming what is missing") {
+    RoundTrip rt;
+    rt.v1 = textrun("textrun_v1_nolen");
+    rt.v2 = textrun("textrun_v2_nolen");
+    rt.start();
+    check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: log at +32 of heap object #",
+                                 {"is followed by 16 bytes of its container that no typed pointer reaches, and the "
+                                  "word at +32 = 0x",
+                                  "looks like a pointer: refusing to guess; a char pointer reaches text at +56 of "
+                                  "that container, of unknown length: if the word is the text's stale neighbour, "
+                                  "declare the length with TTST_USED_N(struct.member, length_member) on the pointer "
+                                  "member"}});
+  }
+}
+
+// A pool block's unused part (stfw/tests/programs/textrun, -DSTALE_FREE): the bytes
+// from `last` to `end` hold stale bytes of the block's previous use. Declared free
+// (FREE_UPTO(pool_t.last, end)) they are free memory: not copied (zero in F), and
+// v2 allocates from them through the transferred `last`; undeclared they are the
+// last sub-object's tail, and the stale word is refused.
+TEST_CASE("a pool block's unused part declared free (FREE_UPTO): not state, v2 allocates from it") {
+  auto textrun = [](const std::string& name) { return inject::testing::runfile("stfw/tests/programs/textrun/" + name); };
+  SUBCASE("declared: transferred, the stale word not copied, R == P") {
+    RoundTrip rt;
+    rt.v1 = textrun("textrun_v1_free");
+    rt.v2 = textrun("textrun_v2_free");
+    rt.start();
+    inject::AgentOutcome fw = rt.forward();
+    require_transferred(fw);
+    std::string figures = message(fw);
+    INFO(figures);
+    CHECK(figure(figures, "carved") == 2 * 3);
+    CHECK(figure(figures, "container_free_bytes") >= 2 * (256 - 88));  // each block from `last` on
+    check_backward_restores_past(rt);
+    std::string f = rt.release_future();
+    INFO(f);
+    CHECK(f.find("text0:127.0.0.1 text1:10.0.0.22 host1:0.0.22 ports:51000,52000") == 0);
+    CHECK(f.find(" free_word:0 more:53000") != std::string::npos);
+  }
+  SUBCASE("not declared: the stale word is the last sub-object's tail: refused") {
+    RoundTrip rt;
+    rt.v1 = textrun("textrun_v1_stale");
+    rt.v2 = textrun("textrun_v2");  // either version's FREE_UPTO would declare it
+    rt.start();
+    check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: peer at +72 of heap object #",
+                                 {"is followed by 168 bytes of its container that no typed pointer reaches, and the "
+                                  "word at +128 = 0x"}});
+  }
+}

@@ -441,6 +441,10 @@ bool Annotations::add_free_slots(const View& v, bool newer, const char* target, 
       if (count < 0) continue;
       e.free_form = kFreeSlotArray, e.free_arg = count, e.used = count, any = true;
       ++used_count_;
+    } else if (starts(arg, "upto=")) {  // FREE_UPTO(holder, end): a bump allocator's unused bytes
+      int64_t end = sibling(v, holder_struct, arg, "upto=");
+      if (end < 0 || v.type(v.strip(v.members(holder_struct)[end].type)).kind != kPointerKind) continue;
+      e.free_form = kFreeRange, e.free_arg = end, any = true;
     } else if (starts(arg, "link=")) {
       // A `void *` holder: the element type its TTST_POINTS_TO (given before) declares.
       const uint32_t declared = member_pointee(newer, e.type, e.index);

@@ -83,8 +83,16 @@ class Annotations {
   // FREE_SLOTS (ttst_abi.h §1, kind 12): the form of member `index` of `type`
   // (kFreeNone, or a holder: kFreePointer, kFreeSlotArray with *arg its count
   // sibling, kFreeList with *arg the link member of the element type; or
-  // kFreeLink: the link member of a free list's element type).
-  enum FreeForm : uint8_t { kFreeNone = 0, kFreePointer = 1, kFreeSlotArray = 2, kFreeList = 3, kFreeLink = 4 };
+  // kFreeLink: the link member of a free list's element type; kFreeRange with *arg
+  // the end sibling: the bytes from the holder's target to the end's are free).
+  enum FreeForm : uint8_t {
+    kFreeNone = 0,
+    kFreePointer = 1,
+    kFreeSlotArray = 2,
+    kFreeList = 3,
+    kFreeLink = 4,
+    kFreeRange = 5
+  };
   bool has_free() const { return free_count_ > 0; }
   FreeForm member_free(bool newer, uint32_t type, uint32_t index, int64_t* arg) const;
   // FREE_SLOTS on a global (by state ID): kFreePointer, or kFreeList with *link

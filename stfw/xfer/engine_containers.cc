@@ -87,6 +87,7 @@ void Engine::reset_typing() {
     Object& o = objects_[i];
     o.flags &= ~kQueued;
     if (o.flags & kGlobal) continue;
+    if (o.flags & kContainer) o.used_plus1 = 0;  // TTST_FREE_UPTO's free start, found again by the pass
     o.src_type = o.dst_type = 0;
     if (ttst_heap_desc* desc = base_descriptor(o.addr)) desc->offset = 0;
   }
@@ -97,6 +98,7 @@ void Engine::reset_typing() {
   if (carved_slots_) zero(carved_slots_, carved_capacity_ * 8);
   carved_used_ = 0;
   mixed_count_ = 0;  // a discarded pass's notes (a free element walked before its list was known)
+  text_at_ = 0, text_mark_count_ = 0, text_count_ = 0;
 }
 
 // Blocks allocated by a declared header wrapper (their site is in it): containers
@@ -300,6 +302,7 @@ int64_t Engine::carved_at(uint64_t addr) const {
 // carves a sub-object of that type there (other pointers map by offset).
 void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee) {
   const ImageType& ty = src_meta().type(src_pointee);
+  if (char_pointee(src_pointee)) return note_text(index, v);  // engine_text_runs.cc
   if (ty.kind != kStruct && ty.kind != kUnion) return;
   const Object& c = objects_[index];
   if (v - c.addr >= c.size) return;  // one past the end: a bound, not a sub-object
@@ -401,6 +404,7 @@ bool Engine::finish_carving() {
       free_bytes += objects_[i].size - (objects_[i].dst_global != 0xffffffffu ? objects_[i].dst_global : 0);
   result_.containers = container_count_;
   if (object_count_ > heap_end_ && !sort_carved()) return false;
+  sort_texts();  // engine_text_runs.cc
   drop_embedded_sub_objects();
   reindex_carved();
   tail_pending_count_ = 0;
@@ -409,6 +413,11 @@ bool Engine::finish_carving() {
     const Object& c = objects_[o.src_global];
     uint64_t next = i + 1 < object_count_ && objects_[i + 1].src_global == o.src_global ? objects_[i + 1].addr
                                                                                           : c.addr + c.size;
+    if (c.used_plus1 && !(c.flags & kGlobal)) {  // TTST_FREE_UPTO: the container's free part (engine_free.cc)
+      const uint64_t free_start = c.addr + c.used_plus1 - 1;
+      if (o.addr >= free_start) return !refuse_in_free_part(o, free_start - c.addr);
+      if (next > free_start) next = free_start;
+    }
     uint64_t type_bytes = type_size(src_meta(), o.src_type);
     uint64_t extent = next - o.addr;
     if (c.src_global != kNoChunk && c.src_global < extent) extent = c.src_global;
@@ -544,6 +553,7 @@ bool Engine::refuse_tail_pointer(const Object& o, uint64_t from, bool kept_ok) {
     uint64_t word = load_uint(src + k, 8);
     const auto* function = src_meta().function_containing(word - config_.src_bias);
     if (word < 4096 || (object_holding(word) < 0 && !(function && function->low == word - config_.src_bias))) continue;
+    if (holds_text(o.addr + k)) continue;  // a word holding known text is no pointer (engine_text_runs.cc)
     if (kept_ok) {
       int64_t r = kept_holding(o.addr + k);
       if (r >= 0 && kept_[r].src >= o.addr + from && o.addr + k + 8 <= kept_[r].src + kept_[r].size) continue;
@@ -558,6 +568,7 @@ bool Engine::refuse_tail_pointer(const Object& o, uint64_t from, bool kept_ok) {
         .hex(word)
         .text(" looks like a pointer: refusing to guess");
     advise_plugin(o.src_type);  // the sub-object's functions, which know what follows it
+    name_text_marks(o, from, k + 8);  // engine_text_runs.cc
     return true;
   }
   return false;

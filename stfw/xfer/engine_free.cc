@@ -60,10 +60,20 @@ void Engine::declare_free(uint32_t src_type, uint32_t src_index, uint32_t dst_ty
                           const uint8_t* struct_src) {
   int64_t arg = -1;
   Annotations::FreeForm form = free_form(src_type, src_index, dst_type, dst_index, &arg);
-  if (form != Annotations::kFreeSlotArray && form != Annotations::kFreeList) return;
+  if (form != Annotations::kFreeSlotArray && form != Annotations::kFreeList && form != Annotations::kFreeRange) return;
   const ImageType& sty = src_meta().type(src_type);
   const ImageMember& holder = src_meta().members(sty)[src_index];
   uint64_t p = load_uint(struct_src + holder.offset, 8);
+  if (form == Annotations::kFreeRange) {  // FREE_UPTO: [p, end) free when end is its container's end
+    int64_t at = arg >= 0 ? object_holding(p) : -1;
+    if (at < 0 || !(objects_[at].flags & kContainer) || objects_[at].dst_global != 0xffffffffu) return;
+    Object& c = objects_[at];
+    const ImageMember& end = src_meta().members(sty)[arg];
+    if (load_uint(struct_src + end.offset, 8) != c.addr + c.size || p - c.addr >= 0xfffffff0ull) return;
+    uint32_t from = uint32_t(p - c.addr + 1);  // used_plus1 of a container: 1 + where its free bytes start
+    if (c.used_plus1 < from) c.used_plus1 = from;  // two holders: the later start (fewer bytes free)
+    return;
+  }
   if (form == Annotations::kFreeSlotArray) {
     ttst_heap_desc* desc = p ? base_descriptor(p) : nullptr;
     if (!desc) return;
@@ -267,6 +277,17 @@ void Engine::undeclare_pass_containers() {
     o.flags &= ~kContainer, o.src_global = 0xffffffffu, o.dst_global = 0xffffffffu;
   }
   container_count_ = initial_container_count_;
+}
+
+// A sub-object carved in a container's free part (TTST_FREE_UPTO): a live object
+// where the allocator says nothing lives, or a stale pointer that carved it.
+bool Engine::refuse_in_free_part(const Object& o, uint64_t free_from) {
+  fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+  describe(message_, o);
+  message_.text(" lies in its container's free part (from +")
+      .number(free_from)
+      .text(", TTST_FREE_UPTO): a typed pointer reaches bytes its allocator says are unused; needs transfer code");
+  return true;
 }
 
 }  // namespace ttst::stfw::engine_detail

@@ -466,6 +466,23 @@ class Engine {
   void drop_embedded_sub_objects();
   void declare_by_type_in_value(uint32_t type, const uint8_t* src, int depth);
   void carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);
+  // Known text in containers (engine_text_runs.cc): a char pointer with a length.
+  bool char_pointee(uint32_t src_pointee) const;
+  void note_text(uint32_t index, uint64_t v);
+  void note_text_length(uint64_t p, uint64_t n, uint32_t holder_pointee);
+  void sort_texts();
+  bool holds_text(uint64_t word) const;
+  struct Text {
+    uint64_t start, end;
+  };
+  Text* texts_ = nullptr;  // typing: known text ranges (after sort_texts: sorted, merged)
+  uint32_t text_count_ = 0, text_capacity_ = 0;
+  bool refuse_in_free_part(const Object& o, uint64_t free_from);  // engine_free.cc (TTST_FREE_UPTO)
+  uint64_t text_at_ = 0, text_length_ = 0;  // typing: the length a TTST_USED_N sibling gives the next text
+  void name_text_marks(const Object& o, uint64_t from, uint64_t to);
+  static constexpr uint32_t kTextMarks = 64;
+  uint64_t text_marks_[kTextMarks];  // typing: char pointers' targets in containers, no length known
+  uint32_t text_mark_count_ = 0;
   int64_t carved_at(uint64_t addr) const;
   // After typing: sub-objects sorted, their extents (chunk, next sub-object, end), checks.
   bool finish_carving();

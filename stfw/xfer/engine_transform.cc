@@ -145,9 +145,10 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
       declare_free(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src);
     int64_t free_arg = -1;
     const bool was_free_pointer = free_pointer_;  // TTST_FREE_SLOTS(holder): it may point to free memory
-    if (annotations_.has_free() && free_form(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], &free_arg) ==
-                                       Annotations::kFreePointer)
-      free_pointer_ = true;
+    if (annotations_.has_free()) {
+      Annotations::FreeForm form = free_form(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], &free_arg);
+      if (form == Annotations::kFreePointer || form == Annotations::kFreeRange) free_pointer_ = true;
+    }
     const bool was_container_ref = container_ref_;  // a holder of containers: to their bases
     if (annotations_.has_containers() && holds_containers(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]))
       container_ref_ = true;
@@ -193,6 +194,14 @@ void Engine::limit_used(uint32_t src_type, uint32_t src_index, uint32_t dst_type
   const ImageMember& holder = src_meta().members(sty)[src_index];
   uint64_t n = load_uint(struct_src + count.offset, type_size(src_meta(), count.type));
   uint64_t p = load_uint(struct_src + holder.offset, 8);
+  // A char pointer's count is its text's length (engine_text_runs.cc): it says which
+  // bytes are text, not that a block's other bytes are unused (a request line at the
+  // start of a header buffer): no heap block is shortened by it.
+  const ImageType& holder_ty = src_meta().type(src_meta().strip(holder.type));
+  if (holder_ty.kind == kPointer && char_pointee(src_meta().strip(holder_ty.target))) {
+    if (annotations_.has_containers()) note_text_length(p, n, src_meta().strip(holder_ty.target));
+    return;
+  }
   ttst_heap_desc* desc = p ? base_descriptor(p) : nullptr;
   if (!desc || n >= 0xfffffffeull) return;
   Object& o = objects_[reinterpret_cast<uint64_t>(desc->prev) & 0xffffffffu];

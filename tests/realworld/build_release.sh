@@ -153,6 +153,13 @@ POINTS_TO(struct slab_rebal_thread.active_am, slab_automove); CONTAINER(mc_resp_
       # a connection log's data its ngx_http_log_ctx_t.
       own="$own; POINTS_TO(ngx_connection_t.data, ngx_http_connection_t); POINTS_TO(ngx_log_t.data, ngx_http_log_ctx_t)"
       export TTST_ANNOTATIONS="$pools; FREE_LIST(ngx_cycle_t.free_connections, data); $keep; $own"
+      # Strings (ngx_str_t: len, then u_char *data; no NUL, allocated unaligned from
+      # pools): USED_N gives the text's length, so the stale bytes after a text in a
+      # pool block (c->addr_text, the peer's address) are not taken for a pointer.
+      export TTST_ANNOTATIONS="$TTST_ANNOTATIONS; USED_N(ngx_str_t.data, len)"
+      # A pool block's unused part, from d.last to d.end, holds stale bytes of the
+      # block's previous use (malloc reuses blocks): FREE_UPTO says it is free memory.
+      export TTST_ANNOTATIONS="$TTST_ANNOTATIONS; FREE_UPTO(ngx_pool_data_t.last, end)"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure
     else
