@@ -25,6 +25,8 @@
 //   ImageRange[range_count]            read-only data with string literals
 //   ImageLocal[local_count]            sorted by (function_low, cfa_offset)
 //   ImageFramePlace[place_count]       sorted by function_low (version 3)
+//   uint32_t candidates[candidate_count]  sites' candidate types, each list ended by 0;
+//                                      [0] = 0, the empty list (version 4)
 //   char strings[strings_size]         NUL-terminated; string refs are offsets here
 #ifndef DWARFMETA_IMAGE_H
 #define DWARFMETA_IMAGE_H
@@ -35,7 +37,7 @@
 namespace ttst::dwarfmeta::image {
 
 inline constexpr char kMagic[8] = {'T', 'T', 'S', 'T', 'M', 'E', 'T', 'A'};
-inline constexpr uint32_t kVersion = 3;  // 2: locals (ImageLocal); 3: frame places
+inline constexpr uint32_t kVersion = 4;  // 2: locals (ImageLocal); 3: frame places; 4: site candidates
 inline constexpr uint32_t kNone = 0xffffffffu;  // "no string" / "no index"
 
 // TypeKind, Encoding, Linkage and AnnotKind values are those of model.h.
@@ -62,6 +64,8 @@ struct ImageHeader {
   uint64_t locals_off;
   uint32_t place_count, pad3;  // version 3
   uint64_t places_off;
+  uint32_t candidate_count, pad4;  // version 4
+  uint64_t candidates_off;
 };
 
 struct ImageType {
@@ -116,6 +120,9 @@ struct ImageAllocSite {
   uint32_t id, caller, allocator, ordinal;
   uint64_t call_addr, return_addr;
   uint32_t type;  // TypeId hint (0: unknown), see model.h AllocSite::type
+  uint32_t candidates;  // index of its list in the candidates table (0: none), model.h AllocSite::candidates
+  uint64_t size;        // model.h AllocSite::size (0: unknown)
+  uint32_t uncertain;   // model.h AllocSite::uncertain (0 / 1)
   uint32_t pad;
 };
 
@@ -200,7 +207,8 @@ class View {
         !table(h->upoints_off, h->upoint_count, sizeof(ImageUpdatePoint)) ||
         !table(h->ranges_off, h->range_count, sizeof(ImageRange)) ||
         !table(h->locals_off, h->local_count, sizeof(ImageLocal)) ||
-        !table(h->places_off, h->place_count, sizeof(ImageFramePlace)) || h->strings_off > size ||
+        !table(h->places_off, h->place_count, sizeof(ImageFramePlace)) ||
+        !table(h->candidates_off, h->candidate_count, 4) || h->strings_off > size ||
         h->strings_size > size - h->strings_off)
       return fail("metadata image table out of bounds");
     if (h->type_count == 0) return fail("metadata image has no void type");
@@ -244,10 +252,12 @@ class View {
     }
     for (uint32_t i = 0; i < h->site_count; ++i) {
       const ImageAllocSite& s = v.sites()[i];
-      if (!str_ok(s.id) || !str_ok(s.caller) || !str_ok(s.allocator) || !type_ok(s.type))
+      if (!str_ok(s.id) || !str_ok(s.caller) || !str_ok(s.allocator) || !type_ok(s.type) ||
+          (s.candidates != 0 && s.candidates >= h->candidate_count))
         return fail("metadata image bad alloc site");
       if (i > 0 && v.sites()[i - 1].return_addr > s.return_addr) return fail("metadata image sites not sorted");
     }
+    if (const char* bad = v.check_candidates()) return fail(bad);
     for (uint32_t i = 0; i < h->annotation_count; ++i) {
       const ImageAnnotation& a = v.annotations()[i];
       if (!str_ok(a.file) || !str_ok(a.target) || !str_ok(a.arg)) return fail("metadata image bad annotation");
@@ -346,6 +356,21 @@ class View {
       return a < return_addr ? -1 : a > return_addr ? 1 : 0;
     });
     return i < h_->site_count ? &sites()[i] : nullptr;
+  }
+
+  // open(): every site candidate a type, the last list ended; else why not.
+  const char* check_candidates() const {
+    const uint32_t* c = at<uint32_t>(h_->candidates_off);
+    for (uint32_t i = 0; i < h_->candidate_count; ++i)
+      if (c[i] >= h_->type_count) return "metadata image bad site candidate";
+    if (h_->candidate_count != 0 && c[h_->candidate_count - 1] != 0) return "metadata image site candidates not terminated";
+    return nullptr;
+  }
+
+  // A site's candidate types (model.h AllocSite::candidates), a list ended by 0.
+  const uint32_t* site_candidates(const ImageAllocSite& s) const {
+    static const uint32_t kEmpty = 0;
+    return s.candidates == 0 ? &kEmpty : at<uint32_t>(h_->candidates_off) + s.candidates;
   }
 
   uint32_t annotation_count() const { return h_->annotation_count; }

@@ -46,6 +46,32 @@ struct scratch {
   struct scratch *next;
 };
 
+#ifdef NOTE
+/* -DNOTE=n: a second struct pointer in scope at the allocation (a parameter the
+ * -O2 build inlines away), n bytes: 4 divides a record's 20, 7 does not. */
+struct note {
+  char tag[NOTE];
+};
+static struct rec *make_record(int i, const struct note *n) {
+  struct rec *r = malloc(sizeof *r + EXTRA_BYTES);
+  r->id = i;
+  snprintf(r->name, sizeof r->name, "rec%d", i);
+  r->score = 2 * i + (n ? n->tag[0] : 0);
+  return r;
+}
+#define make_record(i) make_record(i, NULL)
+#elif defined(BYTES)
+/* -DBYTES: a char * in scope at the allocation (the name's prefix), which might
+ * as well receive the result: the site's one struct candidate is uncertain. */
+static struct rec *make_record(int i, const char *prefix) {
+  struct rec *r = malloc(sizeof *r + EXTRA_BYTES);
+  r->id = i;
+  snprintf(r->name, sizeof r->name, "%s%d", prefix, i);
+  r->score = 2 * i;
+  return r;
+}
+#define make_record(i) make_record(i, "rec")
+#else
 static struct rec *make_record(int i) {
   struct rec *r = malloc(sizeof *r + EXTRA_BYTES);
   r->id = i;
@@ -53,6 +79,7 @@ static struct rec *make_record(int i) {
   r->score = 2 * i;
   return r;
 }
+#endif
 
 int main(void) {
   struct scratch scratch = {0, &scratch};
