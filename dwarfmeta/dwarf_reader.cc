@@ -66,7 +66,7 @@ class Walker {
   void add_frame_places(Dwarf_Die die, const Attrs& a, const std::string& func);
   // Site hints (site_hints.h): the scopes of code and the variables in them.
   uint32_t push_scope(Dwarf_Die die, const Attrs& a, bool boundary, uint32_t parent);
-  void add_hint_variable(const Attrs& a);
+  void add_hint_variable(Dwarf_Die die, const Attrs& a);
   void add_call_site(Dwarf_Die die);
   bool location_address(Dwarf_Die die, const std::vector<uint8_t>& expr, uint64_t& addr, bool& tls);
   // name/type/external of a DIE that defines something declared elsewhere.
@@ -379,13 +379,13 @@ void Walker::walk(Dwarf_Die die, const std::string& func, int depth) {
       read_attrs(child, a);
       add_variable(child, a, func);
       add_local(a, func);
-      add_hint_variable(a);
+      add_hint_variable(child, a);
       add_frame_places(child, a, func);
     } else if (tag == DW_TAG_formal_parameter) {
       Attrs a;
       read_attrs(child, a);
       add_local(a, func);
-      add_hint_variable(a);
+      add_hint_variable(child, a);
       add_frame_places(child, a, func);
     } else if (tag == DW_TAG_subprogram) {
       add_subprogram(child, depth);
@@ -517,7 +517,7 @@ void Walker::add_call_site(Dwarf_Die die) {
 }
 
 // A local or parameter of the scope being walked, optimised out or not (site_hints.h).
-void Walker::add_hint_variable(const Attrs& a0) {
+void Walker::add_hint_variable(Dwarf_Die die, const Attrs& a0) {
   hint_added_ = false;
   if (!hints_ || scope_ == kNoScope || a0.declaration) return;
   Attrs a = a0;
@@ -525,6 +525,7 @@ void Walker::add_hint_variable(const Attrs& a0) {
   if (a.type_off == kNoOffset) return;
   HintVariable v;
   v.scope = scope_, v.name = a.name ? a.name : "", v.type_off = a.type_off;
+  v.live = read_live_ranges(dbg_, die, a0.has_location || a0.has_const);  // one expression or a constant: always
   hints_->variables.push_back(std::move(v));
   hint_added_ = true;
 }

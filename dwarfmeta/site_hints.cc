@@ -145,9 +145,11 @@ void hint_site(const HintScopes& h, const ScopeIndex& index, const Program& prog
   std::set<TypeId> seen;
   bool bytes = false;  // a void * / char * in scope may receive it instead
   for (uint32_t s = inner; s != kNoScope; s = h.scopes[s].parent) {
-    for (uint32_t v : index.variables(s)) bytes |= bytes_pointer(prog, h.variables[v].type);
     for (uint32_t v : index.variables(s))
-      if (TypeId t = struct_pointee(prog, h.variables[v].type);
+      bytes |= bytes_pointer(prog, h.variables[v].type) && !covers(h.variables[v].live, site.call_addr);
+    for (uint32_t v : index.variables(s))
+      if (covers(h.variables[v].live, site.call_addr)) continue;  // holds something else across the call
+      else if (TypeId t = struct_pointee(prog, h.variables[v].type);
           t != kVoid && (site.size == 0 || site.size % prog.type(prog.strip(t)).size == 0) &&
           seen.insert(prog.strip(t)).second)
         found.push_back(t);
@@ -158,6 +160,39 @@ void hint_site(const HintScopes& h, const ScopeIndex& index, const Program& prog
 }
 
 }  // namespace
+
+PcRanges read_live_ranges(Dwarf_Debug dbg, Dwarf_Die die, bool whole) {
+  if (whole) return PcRanges{{0, ~uint64_t{0}}};
+  PcRanges out;
+  Dwarf_Error err = nullptr;
+  Dwarf_Attribute attr = nullptr;
+  if (dwarf_attr(die, DW_AT_location, &attr, &err) != DW_DLV_OK) {
+    if (err) dwarf_dealloc(dbg, err, DW_DLA_ERROR);
+    return out;
+  }
+  Dwarf_Loc_Head_c head = nullptr;
+  Dwarf_Unsigned count = 0;
+  if (dwarf_get_loclist_c(attr, &head, &count, &err) == DW_DLV_OK) {
+    unsigned int kind = DW_LKIND_unknown;
+    if (dwarf_get_loclist_head_kind(head, &kind, &err) != DW_DLV_OK) kind = DW_LKIND_unknown;
+    if (kind == DW_LKIND_expression) out.emplace_back(0, ~uint64_t{0});
+    for (Dwarf_Unsigned i = 0; i < count && kind != DW_LKIND_expression && kind != DW_LKIND_unknown; ++i) {
+      Dwarf_Small lle = 0, source = 0;
+      Dwarf_Unsigned raw_low = 0, raw_high = 0, ops = 0, expr_off = 0, desc_off = 0;
+      Dwarf_Bool unavailable = false;
+      Dwarf_Addr low = 0, high = 0;
+      Dwarf_Locdesc_c desc = nullptr;
+      if (dwarf_get_locdesc_entry_d(head, i, &lle, &raw_low, &raw_high, &unavailable, &low, &high, &ops, &desc,
+                                    &source, &expr_off, &desc_off, &err) != DW_DLV_OK)
+        break;
+      if (ops > 0 && low < high) out.emplace_back(low, high);
+    }
+    dwarf_loc_head_c_dealloc(head);
+  }
+  if (err) dwarf_dealloc(dbg, err, DW_DLA_ERROR);
+  dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
+  return out;
+}
 
 bool constant_expression(const std::vector<uint8_t>& expr, uint64_t& value) {
   if (expr.empty()) return false;
@@ -213,7 +248,9 @@ void hint_from_scopes(const HintScopes& scopes, Program& prog, const std::set<ui
     site.size = allocation_size(site.allocator, call == calls.end() ? nullptr : call->second);
   }
   for (AllocSite& site : prog.alloc_sites)
-    if (site.type == kVoid && site.candidates.empty() && !received.count(site.return_addr)) hint_site(scopes, index, prog, site);
+    if (site.type == kVoid && site.candidates.empty() && !received.count(site.return_addr) &&
+        site.allocator != "strdup" && site.allocator != "strndup")  // a copy of a string, whatever is in scope
+      hint_site(scopes, index, prog, site);
 }
 
 }  // namespace ttst::dwarfmeta

@@ -13,7 +13,11 @@
 //     result: its pointee (a struct or union) is the hint, else no hint;
 //   - else the candidates are the pointer-to-struct/union locals and parameters of
 //     the scopes covering the call, innermost out to the enclosing function or
-//     inlined copy: one -> the hint (AllocSite::type); several -> AllocSite::candidates,
+//     inlined copy, that have no location or value at the call itself (a variable
+//     live across the call holds something else: `conn *c` while `c->rbuf =
+//     malloc(n)`; the receiver is defined by the call), each a whole fraction of
+//     the allocation's size when DWARF's call site gives it; a `void *` / `char *`
+//     of that kind makes them uncertain (AllocSite::uncertain): one -> the hint (AllocSite::type); several -> AllocSite::candidates,
 //     which the transfer narrows by the record's size and refuses when still
 //     several and one of them changes layout (stfw/xfer/engine_site_candidates.cc).
 #ifndef DWARFMETA_SITE_HINTS_H
@@ -47,6 +51,8 @@ struct HintVariable {
   uint64_t type_off = ~uint64_t{0};  // DIE offset of its type (dwarf_reader.cc resolves it)
   TypeId type = kVoid;
   PcRanges in_rax;                   // where its location is DW_OP_reg0
+  PcRanges live;                     // where it has a location or value at all (one expression, a
+                                     // constant: everywhere, {0, ~0})
 };
 
 // A call's arguments that DWARF knows as constants (DW_TAG_call_site).
@@ -73,6 +79,11 @@ struct HintScopes {
 // it has neither or they cannot be read.
 PcRanges read_scope_ranges(Dwarf_Debug dbg, Dwarf_Die die, bool has_low, bool has_high, bool high_is_offset,
                            uint64_t low, uint64_t high, unsigned cu_version, uint64_t cu_base);
+
+// Where the variable `die` has a location or a value: each location list entry's
+// range, everything for one expression or DW_AT_const_value (`whole`), none when
+// optimised out.
+PcRanges read_live_ranges(Dwarf_Debug dbg, Dwarf_Die die, bool whole);
 
 // Fills AllocSite::type (when still void) and AllocSite::candidates of prog's sites,
 // except those in `received` (return addresses: the result goes straight to a

@@ -2,7 +2,7 @@
 // stfw/tests/programs/blind/records.c built with -O2: make_record is inlined into
 // main and its local `struct rec *r` lives in registers (a location list), yet the
 // site is typed from the DWARF scope around the call; with a second struct pointer
-// in scope (-DNOTE=n, a parameter inlined away) the site's constant size (DWARF's
+// in scope (-DNOTE=n, defined after the call) the site's constant size (DWARF's
 // call site: malloc(20)) keeps only the candidates it fits; two that fit stay
 // candidates, which the plan reports (semantic) when one changes layout.
 #include <doctest/doctest.h>
@@ -68,7 +68,7 @@ TEST_CASE("-O2: two struct pointers in scope that both fit stay candidates, thro
   CHECK(q.alloc_sites == p.alloc_sites);
 }
 
-TEST_CASE("-O2: a char * in scope beside the one struct pointer makes it an uncertain candidate, planned as such") {
+TEST_CASE("-O2: a void * receiving the result beside the struct pointer makes it an uncertain candidate, planned as such") {
   Program p = load_fresh("records_v1_o2_bytes");
   const AllocSite& s = record_site(p);
   CHECK(s.type == kVoid);

@@ -144,7 +144,7 @@ TEST_CASE("-O2: two candidate structs that both fit, one reordered: refused nami
                     "records_v1_o2_note4");
 }
 
-TEST_CASE("-O2: one candidate struct but a char * in scope too: uncertain, refused when it is reordered") {
+TEST_CASE("-O2: the result goes to a void * first, then the struct pointer: uncertain, refused when it is reordered") {
   {
     RoundTrip rt;
     check_refusal(forward_to(rt, "records_v2_o2_bytes_reorder", nullptr, "records_v1_o2_bytes"),

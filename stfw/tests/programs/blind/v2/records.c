@@ -47,30 +47,30 @@ struct scratch {
 };
 
 #ifdef NOTE
-/* -DNOTE=n: a second struct pointer in scope at the allocation (a parameter the
- * -O2 build inlines away), n bytes: 4 divides a record's 20, 7 does not. */
+/* -DNOTE=n: a second struct pointer in scope at the allocation, defined after it
+ * (a view of the record's first bytes), n bytes: 4 divides a record's 20, 7 does not. */
 struct note {
   char tag[NOTE];
 };
-static struct rec *make_record(int i, const struct note *n) {
+static struct rec *make_record(int i) {
   struct rec *r = malloc(sizeof *r + EXTRA_BYTES);
+  struct note *n = (struct note *)r;
   r->id = i;
   snprintf(r->name, sizeof r->name, "rec%d", i);
-  r->score = 2 * i + (n ? n->tag[0] : 0);
+  r->score = 2 * i + (n->tag[0] & 0);
   return r;
 }
-#define make_record(i) make_record(i, NULL)
 #elif defined(BYTES)
-/* -DBYTES: a char * in scope at the allocation (the name's prefix), which might
- * as well receive the result: the site's one struct candidate is uncertain. */
-static struct rec *make_record(int i, const char *prefix) {
-  struct rec *r = malloc(sizeof *r + EXTRA_BYTES);
+/* -DBYTES: the result goes to a void * first (and then to the struct pointer): the
+ * site's one struct candidate is uncertain. */
+static struct rec *make_record(int i) {
+  void *mem = malloc(sizeof(struct rec) + EXTRA_BYTES);
+  struct rec *r = mem;
   r->id = i;
-  snprintf(r->name, sizeof r->name, "%s%d", prefix, i);
+  snprintf(r->name, sizeof r->name, "rec%d", i);
   r->score = 2 * i;
   return r;
 }
-#define make_record(i) make_record(i, "rec")
 #else
 static struct rec *make_record(int i) {
   struct rec *r = malloc(sizeof *r + EXTRA_BYTES);
