@@ -207,14 +207,12 @@ class View {
         !table(h->upoints_off, h->upoint_count, sizeof(ImageUpdatePoint)) ||
         !table(h->ranges_off, h->range_count, sizeof(ImageRange)) ||
         !table(h->locals_off, h->local_count, sizeof(ImageLocal)) ||
-        !table(h->places_off, h->place_count, sizeof(ImageFramePlace)) ||
-        !table(h->candidates_off, h->candidate_count, 4) || h->strings_off > size ||
+        !table(h->places_off, h->place_count, sizeof(ImageFramePlace)) || h->strings_off > size ||
         h->strings_size > size - h->strings_off)
       return fail("metadata image table out of bounds");
     if (h->type_count == 0) return fail("metadata image has no void type");
     View v;
-    v.base_ = b;
-    v.h_ = h;
+    v.base_ = b, v.h_ = h;
     if (h->strings_size == 0 || v.strings()[h->strings_size - 1] != 0)
       return fail("metadata image string table not terminated");
     auto str_ok = [&](uint32_t s) { return s == kNone || s < h->strings_size; };
@@ -252,8 +250,7 @@ class View {
     }
     for (uint32_t i = 0; i < h->site_count; ++i) {
       const ImageAllocSite& s = v.sites()[i];
-      if (!str_ok(s.id) || !str_ok(s.caller) || !str_ok(s.allocator) || !type_ok(s.type) ||
-          (s.candidates != 0 && s.candidates >= h->candidate_count))
+      if (!str_ok(s.id) || !str_ok(s.caller) || !str_ok(s.allocator) || !type_ok(s.type))
         return fail("metadata image bad alloc site");
       if (i > 0 && v.sites()[i - 1].return_addr > s.return_addr) return fail("metadata image sites not sorted");
     }
@@ -358,8 +355,15 @@ class View {
     return i < h_->site_count ? &sites()[i] : nullptr;
   }
 
-  // open(): every site candidate a type, the last list ended; else why not.
+  // open(): the candidates table in bounds, every entry a type, the last list
+  // ended, every site's list inside it; else why not.
   const char* check_candidates() const {
+    const uint64_t off = h_->candidates_off, size = h_->total_size;
+    if (off % 8 != 0 || off < sizeof(ImageHeader) || off > size || h_->candidate_count > (size - off) / 4)
+      return "metadata image table out of bounds";
+    for (uint32_t i = 0; i < h_->site_count; ++i)
+      if (sites()[i].candidates != 0 && sites()[i].candidates >= h_->candidate_count)
+        return "metadata image bad alloc site";
     const uint32_t* c = at<uint32_t>(h_->candidates_off);
     for (uint32_t i = 0; i < h_->candidate_count; ++i)
       if (c[i] >= h_->type_count) return "metadata image bad site candidate";
