@@ -302,12 +302,13 @@ bool sets_frame_pointer(const uint8_t* code, uint64_t size) {
 // struct or union counts: `char *buf = malloc(n)` is as often raw memory a struct
 // is later built in, and typed char it would be copied without the untyped
 // objects' pointer check.
-TypeId pointee_of_local(const Program& p, uint64_t low, int64_t disp) {
+TypeId pointee_of_local(const Program& p, uint64_t low, int64_t disp, bool* found = nullptr) {
   auto it = std::lower_bound(p.locals.begin(), p.locals.end(), std::make_pair(low, disp - 16),
                              [](const Local& l, const std::pair<uint64_t, int64_t>& k) {
                                return l.function_low != k.first ? l.function_low < k.first : l.cfa_offset < k.second;
                              });
   if (it == p.locals.end() || it->function_low != low || it->cfa_offset != disp - 16) return kVoid;
+  if (found) *found = true;  // a declared local receives it, whatever its type
   const Type& t = p.type(p.strip(it->type));
   if (t.kind != TypeKind::Pointer) return kVoid;
   TypeKind k = p.type(p.strip(t.target)).kind;
@@ -325,7 +326,7 @@ bool writes_rax(const cs_insn& insn) {
 
 }  // namespace
 
-void hint_alloc_types(const ElfFile& elf, Program& prog) {
+void hint_alloc_types(const ElfFile& elf, Program& prog, std::set<uint64_t>* received) {
   if (prog.alloc_sites.empty()) return;
   Capstone cs(true);
   for (const Section& s : elf.sections()) {
@@ -348,6 +349,7 @@ void hint_alloc_types(const ElfFile& elf, Program& prog) {
                     x.operands[0].mem.base == X86_REG_RIP && x.operands[0].mem.index == X86_REG_INVALID) {
                   TypeId t = pointee_at(prog, insn.address + insn.size + x.operands[0].mem.disp);
                   if (is_object_type(prog, t)) site.type = t;
+                  if (received) received->insert(site.return_addr);
                   done = true;
                   return;
                 }
@@ -356,8 +358,10 @@ void hint_alloc_types(const ElfFile& elf, Program& prog) {
                     x.operands[0].mem.base == X86_REG_RBP && x.operands[0].mem.index == X86_REG_INVALID) {
                   bool framed = f && f->low >= s.addr && sets_frame_pointer(code.data() + (f->low - s.addr),
                                                                             s.addr + code.size() - f->low);
-                  TypeId t = framed ? pointee_of_local(prog, f->low, x.operands[0].mem.disp) : kVoid;
+                  bool local = false;
+                  TypeId t = framed ? pointee_of_local(prog, f->low, x.operands[0].mem.disp, &local) : kVoid;
                   if (is_object_type(prog, t)) site.type = t;
+                  if (received && local) received->insert(site.return_addr);
                   done = true;
                   return;
                 }

@@ -25,8 +25,9 @@ std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Fu
                                         const std::set<std::string>& allocators);
 
 // Fills AllocSite::type where the code right after the call stores the returned
-// pointer (rax) into a global through a rip-relative address.
-void hint_alloc_types(const ElfFile& elf, Program& prog);
+// pointer (rax) into a global through a rip-relative address, or (-O0) into a
+// local's frame slot; `received` gets those sites' return addresses, typed or not.
+void hint_alloc_types(const ElfFile& elf, Program& prog, std::set<uint64_t>* received = nullptr);
 
 }  // namespace ttst::dwarfmeta
 

@@ -9,6 +9,14 @@
 namespace ttst::dwarfmeta {
 namespace {
 
+// "  (one of struct a *, struct b *)": a site's candidate types (site_hints.h).
+std::string candidates_text(const Program& p, const AllocSite& s) {
+  std::string out;
+  for (TypeId t : s.candidates) out += (out.empty() ? "  (one of " : ", ") + p.type_name(t) + " *";
+  if (s.uncertain && !out.empty()) out += ", void * or char *";
+  return out.empty() ? out : out + ")";
+}
+
 std::string pad(std::string s, size_t n) {
   if (s.size() < n) s.append(n - s.size(), ' ');
   return s;
@@ -82,7 +90,7 @@ void dump_text(const Program& p, std::ostream& out) {
   out << "\nallocation sites (" << p.alloc_sites.size() << "):\n";
   for (const AllocSite& s : p.alloc_sites)
     out << "  " << pad(s.id, 28) << " " << pad(s.allocator, 15) << " return " << sys::hex(s.return_addr)
-        << (s.type ? "  (stored as " + p.type_name(s.type) + " *)" : std::string()) << "\n";
+        << (s.type ? "  (stored as " + p.type_name(s.type) + " *)" : std::string()) << candidates_text(p, s) << "\n";
   if (!p.annotations.empty()) {
     out << "\nannotations (" << p.annotations.size() << "):\n";
     for (const Annotation& a : p.annotations)
@@ -139,7 +147,8 @@ nlohmann::json to_json(const Program& p) {
   json sites = json::array();
   for (const AllocSite& s : p.alloc_sites)
     sites.push_back({{"id", s.id}, {"caller", s.caller}, {"ordinal", s.ordinal}, {"allocator", s.allocator},
-                     {"call_addr", s.call_addr}, {"return_addr", s.return_addr}, {"type", s.type}});
+                     {"call_addr", s.call_addr}, {"return_addr", s.return_addr}, {"type", s.type},
+                     {"candidates", s.candidates}, {"size", s.size}, {"uncertain", s.uncertain}});
   json annots = json::array();
   for (const Annotation& a : p.annotations)
     annots.push_back({{"kind", annot_kind_name(a.kind)}, {"file", a.file}, {"target", a.target}, {"arg", a.arg}});

@@ -169,6 +169,14 @@ void read_attr(Dwarf_Debug dbg, Dwarf_Attribute at, Attrs& a) {
     case DW_AT_low_pc: case DW_AT_high_pc:
       read_pc(at, num, form, a, &err);
       break;
+    case DW_AT_call_return_pc: {  // site_hints.h: the allocation's size argument
+      Dwarf_Addr addr = 0;
+      if (dwarf_formaddr(at, &addr, &err) == DW_DLV_OK) a.has_return_pc = true, a.return_pc = addr;
+      break;
+    }
+    case DW_AT_call_value: case DW_AT_GNU_call_site_value:
+      if (expression(dbg, at, form, a.call_value, &err)) a.has_call_value = true;
+      break;
     default:
       break;
   }

@@ -41,6 +41,10 @@ struct Attrs {
   bool has_frame_base = false;          // DW_AT_frame_base, when one expression
   std::vector<uint8_t> frame_base;
   uint64_t decl_file = 0, decl_line = 0;
+  bool has_return_pc = false;           // DW_AT_call_return_pc (a call site)
+  uint64_t return_pc = 0;
+  bool has_call_value = false;          // DW_AT_call_value / DW_AT_GNU_call_site_value (its parameter)
+  std::vector<uint8_t> call_value;
 };
 
 

@@ -21,6 +21,7 @@
 #include "dwarfmeta/frame_places.h"
 #include "dwarfmeta/dwarf_handle.h"
 #include "dwarfmeta/error.h"
+#include "dwarfmeta/site_hints.h"
 #include "dwarfmeta/type_table.h"
 
 namespace ttst::dwarfmeta {
@@ -28,8 +29,8 @@ namespace {
 
 class Walker {
  public:
-  Walker(Dwarf_Debug dbg, Program& prog, std::vector<DwarfFunction>& fns)
-      : dbg_(dbg), prog_(prog), fns_(fns) {}
+  Walker(Dwarf_Debug dbg, Program& prog, std::vector<DwarfFunction>& fns, HintScopes* hints)
+      : dbg_(dbg), prog_(prog), fns_(fns), hints_(hints) {}
 
   void run();
 
@@ -63,6 +64,10 @@ class Walker {
   void add_variable(Dwarf_Die die, const Attrs& a, const std::string& func);
   void add_local(const Attrs& a, const std::string& func);
   void add_frame_places(Dwarf_Die die, const Attrs& a, const std::string& func);
+  // Site hints (site_hints.h): the scopes of code and the variables in them.
+  uint32_t push_scope(Dwarf_Die die, const Attrs& a, bool boundary, uint32_t parent);
+  void add_hint_variable(Dwarf_Die die, const Attrs& a);
+  void add_call_site(Dwarf_Die die);
   bool location_address(Dwarf_Die die, const std::vector<uint8_t>& expr, uint64_t& addr, bool& tls);
   // name/type/external of a DIE that defines something declared elsewhere.
   void inherit(uint64_t off, Attrs& a, int depth = 0);
@@ -89,6 +94,11 @@ class Walker {
   Dwarf_Debug dbg_;
   Program& prog_;
   std::vector<DwarfFunction>& fns_;
+  HintScopes* hints_ = nullptr;      // null: no site hints wanted
+  uint32_t scope_ = kNoScope;        // the scope of code being walked (site_hints.h)
+  bool hint_added_ = false;          // the DIE being read got a HintVariable (its rax ranges follow)
+  unsigned cu_version_ = 0;
+  uint64_t cu_base_ = 0;             // the CU's DW_AT_low_pc (DWARF 4 range lists)
   std::string cu_file_;
   TypeTable types_;
   std::vector<Var> vars_;
@@ -369,22 +379,36 @@ void Walker::walk(Dwarf_Die die, const std::string& func, int depth) {
       read_attrs(child, a);
       add_variable(child, a, func);
       add_local(a, func);
+      add_hint_variable(child, a);
       add_frame_places(child, a, func);
     } else if (tag == DW_TAG_formal_parameter) {
       Attrs a;
       read_attrs(child, a);
       add_local(a, func);
+      add_hint_variable(child, a);
       add_frame_places(child, a, func);
     } else if (tag == DW_TAG_subprogram) {
       add_subprogram(child, depth);
+    } else if ((tag == DW_TAG_call_site || tag == DW_TAG_GNU_call_site) && hints_ && scope_ != kNoScope) {
+      add_call_site(child);
     } else if (tag == DW_TAG_inlined_subroutine) {
       // Statics seen inside an inlined copy belong to the inlined function.
       Attrs a;
       read_attrs(child, a);
       inherit(a.origin_off, a);
+      const uint32_t outer = scope_;
+      if (scope_ != kNoScope) scope_ = push_scope(child, a, true, outer);
       if (depth < 64) walk(child, a.name ? a.name : "", depth + 1);
+      scope_ = outer;
     } else if (tag == DW_TAG_lexical_block || tag == DW_TAG_namespace) {
+      const uint32_t outer = scope_;
+      if (scope_ != kNoScope && tag == DW_TAG_lexical_block) {
+        Attrs a;
+        read_attrs(child, a);
+        scope_ = push_scope(child, a, false, outer);
+      }
       if (depth < 64) walk(child, func, depth + 1);
+      scope_ = outer;
     }
   });
 }
@@ -411,7 +435,7 @@ void Walker::add_local(const Attrs& a0, const std::string& func) {
 // A local or parameter's places over its function's code (frame_places.h): the
 // frames' roots at the update point, at -O2 too.
 void Walker::add_frame_places(Dwarf_Die die, const Attrs& a0, const std::string& func) {
-  if (!code_low_ || a0.declaration || func.empty()) return;
+  if (!code_low_ || a0.declaration || func.empty()) return void(hint_added_ = false);
   Attrs a = a0;
   inherit(a.origin_off, a);
   if (!a.name || a.type_off == kNoOffset) return;
@@ -419,6 +443,8 @@ void Walker::add_frame_places(Dwarf_Die die, const Attrs& a0, const std::string&
   read_frame_places(dbg_, die, PlaceFrame{code_low_, frame_known_ && frame_low_ == code_low_, frame_adjust_}, found);
   std::string name = func == frame_name_ || func.empty() ? a.name : func + "::" + a.name;
   for (FramePlace& p : found) {
+    if (hint_added_ && p.kind == PlaceKind::kRegister && p.reg == 0)  // rax: DWARF register 0
+      hints_->variables.back().in_rax.emplace_back(p.pc_low ? p.pc_low : code_low_, p.pc_high ? p.pc_high : ~0ull);
     p.name = name;
     places_.push_back(PendingPlace{std::move(p), a.type_off});
   }
@@ -444,6 +470,12 @@ void Walker::add_subprogram(Dwarf_Die die, int depth) {
   const std::string saved_name = frame_name_;
   const uint64_t saved_code_low = code_low_;
   if (a.has_low && a.has_high && !a.declaration) code_low_ = a.low;
+  const uint32_t saved_scope = scope_;
+  scope_ = kNoScope;
+  if (hints_ && !a.declaration) {
+    scope_ = push_scope(die, a, true, kNoScope);
+    if (hints_->scopes.back().ranges.empty()) hints_->scopes.pop_back(), scope_ = kNoScope;  // no code
+  }
   if (a.has_low && a.has_high && !a.declaration && a.has_frame_base && a.frame_base.size() == 1 &&
       (a.frame_base[0] == DW_OP_call_frame_cfa || a.frame_base[0] == DW_OP_reg6))
     frame_low_ = a.low, frame_adjust_ = a.frame_base[0] == DW_OP_reg6 ? -16 : 0, frame_known_ = true,
@@ -453,6 +485,49 @@ void Walker::add_subprogram(Dwarf_Die die, int depth) {
   if (depth < 64) walk(die, name, depth + 1);
   frame_low_ = saved_low, frame_adjust_ = saved_adjust, frame_known_ = saved_known, frame_name_ = saved_name;
   code_low_ = saved_code_low;
+  scope_ = saved_scope;
+}
+
+uint32_t Walker::push_scope(Dwarf_Die die, const Attrs& a, bool boundary, uint32_t parent) {
+  HintScope s;
+  s.parent = parent, s.boundary = boundary;
+  s.ranges = read_scope_ranges(dbg_, die, a.has_low, a.has_high, a.high_is_offset, a.low, a.high, cu_version_, cu_base_);
+  hints_->scopes.push_back(std::move(s));
+  return uint32_t(hints_->scopes.size() - 1);
+}
+
+// A call's constant arguments in rdi and rsi (site_hints.h: an allocation's size).
+void Walker::add_call_site(Dwarf_Die die) {
+  Attrs a;
+  read_attrs(die, a);
+  HintCall call;
+  call.return_pc = a.has_return_pc ? a.return_pc : a.has_low ? a.low : 0;  // GNU: DW_AT_low_pc is the return
+  if (!call.return_pc) return;
+  each_child(die, [&](Dwarf_Die child, Dwarf_Half tag) {
+    if (tag != DW_TAG_call_site_parameter && tag != DW_TAG_GNU_call_site_parameter) return;
+    Attrs p;
+    read_attrs(child, p);
+    if (!p.has_location || p.location.size() != 1 || !p.has_call_value) return;
+    uint64_t value = 0;
+    if (!constant_expression(p.call_value, value)) return;
+    if (p.location[0] == DW_OP_reg5) call.known |= 1, call.rdi = value;
+    if (p.location[0] == DW_OP_reg4) call.known |= 2, call.rsi = value;
+  });
+  if (call.known) hints_->calls.push_back(call);
+}
+
+// A local or parameter of the scope being walked, optimised out or not (site_hints.h).
+void Walker::add_hint_variable(Dwarf_Die die, const Attrs& a0) {
+  hint_added_ = false;
+  if (!hints_ || scope_ == kNoScope || a0.declaration) return;
+  Attrs a = a0;
+  inherit(a.origin_off, a);
+  if (a.type_off == kNoOffset) return;
+  HintVariable v;
+  v.scope = scope_, v.name = a.name ? a.name : "", v.type_off = a.type_off;
+  v.live = read_live_ranges(dbg_, die, a0.has_location || a0.has_const);  // one expression or a constant: always
+  hints_->variables.push_back(std::move(v));
+  hint_added_ = true;
 }
 
 void Walker::run() {
@@ -476,6 +551,10 @@ void Walker::run() {
     char* name = nullptr;
     cu_file_.clear();
     if (dwarf_diename(cu, &name, &err) == DW_DLV_OK) cu_file_ = basename_of(name);
+    cu_version_ = version;
+    Dwarf_Addr cu_low = 0;
+    cu_base_ = dwarf_lowpc(cu, &cu_low, &err) == DW_DLV_OK ? cu_low : 0;
+    if (err) dwarf_dealloc(dbg_, err, DW_DLA_ERROR), err = nullptr;
     size_t first_var = vars_.size();
     cu_functions_.clear();
     walk(cu, "", 0);
@@ -517,6 +596,8 @@ void Walker::finish() {
   std::sort(prog_.locals.begin(), prog_.locals.end(), [](const Local& x, const Local& y) {
     return x.function_low != y.function_low ? x.function_low < y.function_low : x.cfa_offset < y.cfa_offset;
   });
+  if (hints_)
+    for (HintVariable& v : hints_->variables) v.type = types_.type_of(v.type_off);
   for (PendingPlace& l : places_) {
     l.place.type = types_.type_of(l.type_off);
     prog_.frame_places.push_back(std::move(l.place));
@@ -555,7 +636,8 @@ void Walker::finish() {
 
 }  // namespace
 
-void read_dwarf(int fd, const std::string& path, Program& prog, std::vector<DwarfFunction>& functions) {
+void read_dwarf(int fd, const std::string& path, Program& prog, std::vector<DwarfFunction>& functions,
+                HintScopes* hints) {
   // Every DIE, attribute, list and block is deallocated by the walk itself, so
   // libdwarf's own allocation tracking (a large share of its time) is not needed.
   dwarf_set_de_alloc_flag(0);
@@ -569,7 +651,7 @@ void read_dwarf(int fd, const std::string& path, Program& prog, std::vector<Dwar
     throw Error(ErrorKind::BadDwarf, "cannot read DWARF of " + path + ": " + msg + ": rebuild with gcc or clang and -g");
   }
   DwarfSession session(dbg);
-  Walker w(dbg, prog, functions);
+  Walker w(dbg, prog, functions, hints);
   w.run();
 }
 

@@ -21,8 +21,12 @@ struct DwarfFunction {
   TypeId return_type = kVoid;          // resolved once the types are built
 };
 
-// Reads types, globals (with state IDs), DWARF functions. Throws Error{BadDwarf}.
-void read_dwarf(int fd, const std::string& path, Program& prog, std::vector<DwarfFunction>& functions);
+struct HintScopes;  // site_hints.h
+
+// Reads types, globals (with state IDs), DWARF functions; with `hints`, the scopes
+// of code and their variables for the allocation sites' type hints. Throws Error{BadDwarf}.
+void read_dwarf(int fd, const std::string& path, Program& prog, std::vector<DwarfFunction>& functions,
+                HintScopes* hints = nullptr);
 
 }  // namespace ttst::dwarfmeta
 

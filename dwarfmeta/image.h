@@ -25,6 +25,8 @@
 //   ImageRange[range_count]            read-only data with string literals
 //   ImageLocal[local_count]            sorted by (function_low, cfa_offset)
 //   ImageFramePlace[place_count]       sorted by function_low (version 3)
+//   uint32_t candidates[candidate_count]  sites' candidate types, each list ended by 0;
+//                                      [0] = 0, the empty list (version 4)
 //   char strings[strings_size]         NUL-terminated; string refs are offsets here
 #ifndef DWARFMETA_IMAGE_H
 #define DWARFMETA_IMAGE_H
@@ -35,7 +37,7 @@
 namespace ttst::dwarfmeta::image {
 
 inline constexpr char kMagic[8] = {'T', 'T', 'S', 'T', 'M', 'E', 'T', 'A'};
-inline constexpr uint32_t kVersion = 3;  // 2: locals (ImageLocal); 3: frame places
+inline constexpr uint32_t kVersion = 4;  // 2: locals (ImageLocal); 3: frame places; 4: site candidates
 inline constexpr uint32_t kNone = 0xffffffffu;  // "no string" / "no index"
 
 // TypeKind, Encoding, Linkage and AnnotKind values are those of model.h.
@@ -62,6 +64,8 @@ struct ImageHeader {
   uint64_t locals_off;
   uint32_t place_count, pad3;  // version 3
   uint64_t places_off;
+  uint32_t candidate_count, pad4;  // version 4
+  uint64_t candidates_off;
 };
 
 struct ImageType {
@@ -116,6 +120,9 @@ struct ImageAllocSite {
   uint32_t id, caller, allocator, ordinal;
   uint64_t call_addr, return_addr;
   uint32_t type;  // TypeId hint (0: unknown), see model.h AllocSite::type
+  uint32_t candidates;  // index of its list in the candidates table (0: none), model.h AllocSite::candidates
+  uint64_t size;        // model.h AllocSite::size (0: unknown)
+  uint32_t uncertain;   // model.h AllocSite::uncertain (0 / 1)
   uint32_t pad;
 };
 
@@ -205,8 +212,7 @@ class View {
       return fail("metadata image table out of bounds");
     if (h->type_count == 0) return fail("metadata image has no void type");
     View v;
-    v.base_ = b;
-    v.h_ = h;
+    v.base_ = b, v.h_ = h;
     if (h->strings_size == 0 || v.strings()[h->strings_size - 1] != 0)
       return fail("metadata image string table not terminated");
     auto str_ok = [&](uint32_t s) { return s == kNone || s < h->strings_size; };
@@ -248,6 +254,7 @@ class View {
         return fail("metadata image bad alloc site");
       if (i > 0 && v.sites()[i - 1].return_addr > s.return_addr) return fail("metadata image sites not sorted");
     }
+    if (const char* bad = v.check_candidates()) return fail(bad);
     for (uint32_t i = 0; i < h->annotation_count; ++i) {
       const ImageAnnotation& a = v.annotations()[i];
       if (!str_ok(a.file) || !str_ok(a.target) || !str_ok(a.arg)) return fail("metadata image bad annotation");
@@ -346,6 +353,28 @@ class View {
       return a < return_addr ? -1 : a > return_addr ? 1 : 0;
     });
     return i < h_->site_count ? &sites()[i] : nullptr;
+  }
+
+  // open(): the candidates table in bounds, every entry a type, the last list
+  // ended, every site's list inside it; else why not.
+  const char* check_candidates() const {
+    const uint64_t off = h_->candidates_off, size = h_->total_size;
+    if (off % 8 != 0 || off < sizeof(ImageHeader) || off > size || h_->candidate_count > (size - off) / 4)
+      return "metadata image table out of bounds";
+    for (uint32_t i = 0; i < h_->site_count; ++i)
+      if (sites()[i].candidates != 0 && sites()[i].candidates >= h_->candidate_count)
+        return "metadata image bad alloc site";
+    const uint32_t* c = at<uint32_t>(h_->candidates_off);
+    for (uint32_t i = 0; i < h_->candidate_count; ++i)
+      if (c[i] >= h_->type_count) return "metadata image bad site candidate";
+    if (h_->candidate_count != 0 && c[h_->candidate_count - 1] != 0) return "metadata image site candidates not terminated";
+    return nullptr;
+  }
+
+  // A site's candidate types (model.h AllocSite::candidates), a list ended by 0.
+  const uint32_t* site_candidates(const ImageAllocSite& s) const {
+    static const uint32_t kEmpty = 0;
+    return s.candidates == 0 ? &kEmpty : at<uint32_t>(h_->candidates_off) + s.candidates;
   }
 
   uint32_t annotation_count() const { return h_->annotation_count; }

@@ -112,9 +112,20 @@ class ImageTables {
   void add_alloc_sites(const std::vector<AllocSite>& all) {
     for (const AllocSite& s : all)
       sites_.push_back(ImageAllocSite{strs_.add(s.id), strs_.add(s.caller), strs_.add(s.allocator), s.ordinal,
-                                      s.call_addr, s.return_addr, s.type, 0});
+                                      s.call_addr, s.return_addr, s.type, add_candidates(s.candidates), s.size,
+                                      s.uncertain ? 1u : 0u, 0});
     std::sort(sites_.begin(), sites_.end(),
               [](const ImageAllocSite& a, const ImageAllocSite& b) { return a.return_addr < b.return_addr; });
+  }
+
+  // A site's candidate list (ended by 0) in the candidates table; 0: none.
+  uint32_t add_candidates(const std::vector<TypeId>& types) {
+    if (candidates_.empty()) candidates_.push_back(0);  // [0]: the empty list
+    if (types.empty()) return 0;
+    uint32_t first = static_cast<uint32_t>(candidates_.size());
+    candidates_.insert(candidates_.end(), types.begin(), types.end());
+    candidates_.push_back(0);
+    return first;
   }
 
   void add_annotations(const std::vector<Annotation>& all) {
@@ -164,6 +175,7 @@ class ImageTables {
     h.range_count = static_cast<uint32_t>(ranges_.size());
     h.local_count = static_cast<uint32_t>(locals_.size());
     h.place_count = static_cast<uint32_t>(places_.size());
+    h.candidate_count = static_cast<uint32_t>(candidates_.size());
     std::vector<uint8_t> out(sizeof(ImageHeader), 0);
     put(out, h.types_off, types_);
     put(out, h.members_off, members_);
@@ -178,6 +190,7 @@ class ImageTables {
     put(out, h.ranges_off, ranges_);
     put(out, h.locals_off, locals_);
     put(out, h.places_off, places_);
+    put(out, h.candidates_off, candidates_);
     put(out, h.strings_off, strs_.data());
     h.strings_size = strs_.data().size();
     h.total_size = out.size();
@@ -201,6 +214,7 @@ class ImageTables {
   std::vector<ImageRange> ranges_;
   std::vector<ImageLocal> locals_;
   std::vector<ImageFramePlace> places_;
+  std::vector<uint32_t> candidates_;  // sites' candidate lists (add_candidates)
 };
 
 }  // namespace
@@ -272,7 +286,9 @@ Program read_image(const image::View& v) {
   for (uint32_t i = 0; i < v.site_count(); ++i) {
     const ImageAllocSite& s = v.site_at(i);
     p.alloc_sites.push_back(
-        AllocSite{v.str(s.id), v.str(s.caller), s.ordinal, v.str(s.allocator), s.call_addr, s.return_addr, s.type});
+        AllocSite{v.str(s.id), v.str(s.caller), s.ordinal, v.str(s.allocator), s.call_addr, s.return_addr, s.type, {}, s.size,
+                  s.uncertain != 0});
+    for (const uint32_t* c = v.site_candidates(s); *c; ++c) p.alloc_sites.back().candidates.push_back(*c);
   }
   for (uint32_t i = 0; i < v.annotation_count(); ++i) {
     const ImageAnnotation& a = v.annotation(i);

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "dwarfmeta/alloc_sites.h"
+#include "dwarfmeta/site_hints.h"
 #include "dwarfmeta/dwarf_reader.h"
 #include "dwarfmeta/debug_lookup.h"
 #include "dwarfmeta/elf_file.h"
@@ -113,7 +114,8 @@ Program load(const std::string& path, const LoadOptions& options) {
 
   std::vector<DwarfFunction> dfns;
   timer.lap("elf");
-  read_dwarf(dw->fd(), path, prog, dfns);
+  HintScopes hint_scopes;  // site_hints.h
+  read_dwarf(dw->fd(), path, prog, dfns, options.alloc_sites ? &hint_scopes : nullptr);
   timer.lap("dwarf");
 
   std::vector<Symbol> symbols = elf.section(".symtab") ? elf.symbols() : dw->symbols();
@@ -155,7 +157,9 @@ Program load(const std::string& path, const LoadOptions& options) {
       if (a.kind == AnnotKind::Allocator) allocators.insert(a.target);
     timer.lap("functions");
     prog.alloc_sites = find_alloc_sites(elf, prog.functions, allocators);
-    hint_alloc_types(elf, prog);
+    std::set<uint64_t> received;  // sites whose result goes straight to a global or frame slot
+    hint_alloc_types(elf, prog, &received);
+    hint_from_scopes(hint_scopes, prog, received);
     timer.lap("alloc sites");
   }
   prog.reindex();

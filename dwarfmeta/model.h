@@ -125,6 +125,16 @@ struct AllocSite {
   // global (or a member/element of one) of type T *, or (-O0, rbp frames) into a
   // local of type T * at a fixed frame place; void when unknown.
   TypeId type = kVoid;
+  // -O2, no single hint (site_hints.h): the structs or unions the pointer-typed
+  // locals and parameters in scope at the call point to (two or more); the
+  // transfer narrows them by the record's size.
+  std::vector<TypeId> candidates;
+  // Bytes it allocates when DWARF's call site says so (a constant size argument of
+  // a standard allocator); 0: unknown. Candidates are those it is a whole number of.
+  uint64_t size = 0;
+  // A `void *` / `char *` local or parameter is in scope too (site_hints.h): the
+  // result may go there, so even one candidate is only a possibility.
+  bool uncertain = false;
   bool operator==(const AllocSite&) const = default;
 };
 

@@ -12,6 +12,7 @@
 #include "dwarfmeta/plan_compare.h"
 #include "dwarfmeta/plan_fixes.h"
 #include "dwarfmeta/plan_heap_types.h"
+#include "dwarfmeta/plan_site_candidates.h"
 
 namespace ttst::dwarfmeta {
 namespace {
@@ -172,14 +173,17 @@ class Planner {
       o.what = "alloc_site";
       o.kind = sites1.count(s.id) ? ObjectKind::Unchanged : ObjectKind::Added;
       o.type_v2 = s.allocator;
+      const AllocSite* v1_site = nullptr;
       for (const AllocSite& s1 : v1_.alloc_sites)
         if (s1.id == s.id) {
+          v1_site = &s1;
           o.type_v1 = s1.allocator;
           if (s1.allocator != s.allocator) {
             o.kind = ObjectKind::Structural;
             o.changes.push_back(Change{"", "allocator-changed", s1.allocator, s.allocator, false});
           }
         }
+      plan_site_candidates(v1_, v2_, v1_site, s, types_, o);  // -O2 sites typed "one of" (plan_site_candidates.h)
       plan_.objects.push_back(std::move(o));
     }
     for (const AllocSite& s : v1_.alloc_sites)

@@ -1,5 +1,6 @@
 // plan_fixes.cc — see plan_fixes.h. Per semantic change:
 //   suspected-rename       RENAMED_FROM(struct S.new, old), or DROPPED(struct S.old)
+//   site-candidates        each candidate struct's plugin functions (plan_site_candidates.h)
 //   pointer-array-resized  NO_TRANSFER of the array (a global, or the member of the
 //                          struct its path ends in): v2's own value; or the plugin
 //   anything else          the transfer plugin's functions for the struct the
@@ -8,6 +9,7 @@
 //                          (plugin_target is its choice too, xfer_header.cc)
 #include "dwarfmeta/plan_fixes.h"
 
+#include <algorithm>
 #include <string>
 
 #include "dwarfmeta/plan_carved.h"
@@ -108,6 +110,14 @@ void add_fixes(Plan& plan, const Program& v1) {
       if (!c.semantic) continue;
       if (c.what == "suspected-rename") {
         rename_fixes(c, o.fixes);
+        continue;
+      }
+      if (c.what == "site-candidates") {  // "one of struct a, struct b": each one's functions
+        for (size_t at = c.from.find(' ', 4) + 1, end; at != 0 && at < c.from.size(); at = end + 2) {
+          end = std::min(c.from.find(", ", at), c.from.size());
+          const std::string name = c.from.substr(at, end - at);
+          if (name.rfind("struct ", 0) == 0 || name.rfind("union ", 0) == 0) add_unique(o.fixes, plugin(name, false));
+        }
         continue;
       }
       bool global = false;

@@ -109,6 +109,53 @@ TEST_CASE("an untyped record (no whole number of structs) whose site allocates a
   check_transferred("records_v2_extra_same", nullptr, "recs:40 names:40 ids:780 scores:1560", "records_v1_extra");
 }
 
+// -O2 builds (issue 14): make_record is inlined into main and its local `r` lives
+// in registers; dwarfmeta's site hints (dwarfmeta/site_hints.h) read it from the
+// DWARF scopes around the call.
+TEST_CASE("-O2: struct reordered behind void *: typed by the site's scope and transformed, names intact") {
+  check_transferred("records_v2_o2_reorder", nullptr, "recs:40 names:40 ids:780 scores:1560", "records_v1_o2");
+}
+
+TEST_CASE("-O2: member widened int -> long behind void *: typed by the site's scope and transformed") {
+  check_transferred("records_v2_o2_widen", nullptr, "recs:40 names:40 ids:780 scores:1560", "records_v1_o2");
+}
+
+TEST_CASE("-O2: the same layout behind void * still commits") {
+  check_transferred("records_v2_o2_same", nullptr, "recs:40 names:40 ids:780 scores:1560", "records_v1_o2");
+}
+
+TEST_CASE("-O2: two candidate structs in scope, only one a whole fraction of the record: typed as it, transformed") {
+  check_transferred("records_v2_o2_note7_widen", nullptr, "recs:40 names:40 ids:780 scores:1560",
+                    "records_v1_o2_note7");
+}
+
+TEST_CASE("-O2: two candidate structs that both fit, one reordered: refused naming site, candidates and the fix") {
+  {
+    RoundTrip rt;
+    check_refusal(forward_to(rt, "records_v2_o2_note4_reorder", nullptr, "records_v1_o2_note4"),
+                  {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: heap object #",
+                   {" (20 bytes, site main#0) has no type (reached only through void * or char *) and would be copied "
+                    "as bytes, but its site's code (optimised) may hold it as any of rec *, note *, and rec's layout "
+                    "differs in v2 (20 -> 20 bytes or members moved): its bytes might be reinterpreted",
+                    "fix: add TTST_POINTS_TO(struct slot.data, struct rec);"}});
+  }
+  // Neither candidate changes layout: copied as bytes, as before.
+  check_transferred("records_v2_o2_note4_same", nullptr, "recs:40 names:40 ids:780 scores:1560",
+                    "records_v1_o2_note4");
+}
+
+TEST_CASE("-O2: the result goes to a void * first, then the struct pointer: uncertain, refused when it is reordered") {
+  {
+    RoundTrip rt;
+    check_refusal(forward_to(rt, "records_v2_o2_bytes_reorder", nullptr, "records_v1_o2_bytes"),
+                  {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: heap object #",
+                   {"may hold it as any of rec *, void * or char *, and rec's layout differs in v2",
+                    "fix: add TTST_POINTS_TO(struct slot.data, struct rec);"}});
+  }
+  check_transferred("records_v2_o2_bytes_same", nullptr, "recs:40 names:40 ids:780 scores:1560",
+                    "records_v1_o2_bytes");
+}
+
 TEST_CASE("hash table: a global array of bucket pointers that grows is refused, saying why") {
   RoundTrip rt;
   check_refusal(forward_to(rt, "table_v2_global_grown", nullptr, "table_v1"),

@@ -66,7 +66,7 @@ bool Engine::size_destinations() {
       continue;
     }
     o.dst_size = o.size;
-    if (refuse_untyped_layout(o) || refuse_untyped_pointer(o)) return false;
+    if (refuse_untyped_layout(o) || refuse_site_candidates(o) || refuse_untyped_pointer(o)) return false;
     result_.untyped_copied++;
   }
   return !failed();

@@ -46,6 +46,32 @@ struct scratch {
   struct scratch *next;
 };
 
+#ifdef NOTE
+/* -DNOTE=n: a second struct pointer in scope at the allocation, defined after it
+ * (a view of the record's first bytes), n bytes: 4 divides a record's 20, 7 does not. */
+struct note {
+  char tag[NOTE];
+};
+static struct rec *make_record(int i) {
+  struct rec *r = malloc(sizeof *r + EXTRA_BYTES);
+  struct note *n = (struct note *)r;
+  r->id = i;
+  snprintf(r->name, sizeof r->name, "rec%d", i);
+  r->score = 2 * i + (n->tag[0] & 0);
+  return r;
+}
+#elif defined(BYTES)
+/* -DBYTES: the result goes to a void * first (and then to the struct pointer): the
+ * site's one struct candidate is uncertain. */
+static struct rec *make_record(int i) {
+  void *mem = malloc(sizeof(struct rec) + EXTRA_BYTES);
+  struct rec *r = mem;
+  r->id = i;
+  snprintf(r->name, sizeof r->name, "rec%d", i);
+  r->score = 2 * i;
+  return r;
+}
+#else
 static struct rec *make_record(int i) {
   struct rec *r = malloc(sizeof *r + EXTRA_BYTES);
   r->id = i;
@@ -53,6 +79,7 @@ static struct rec *make_record(int i) {
   r->score = 2 * i;
   return r;
 }
+#endif
 
 int main(void) {
   struct scratch scratch = {0, &scratch};
