@@ -84,6 +84,7 @@ bool FutureThreads::serve(inject::Task& t, const inject::Stop& s) {
 // judged by v2's rule, as P's threads are; if one is not quiescent, all resume.
 bool FutureThreads::settled_by_rule() {
   std::deque<inject::Task*> left;
+  bool late = false;  // a thread whose interrupt stop did not come in time (a loaded machine)
   for (size_t i = 0; i < threads_.size(); ++i) {
     if (at_marker_[i] || !threads_[i].attached()) continue;
     try {
@@ -91,9 +92,11 @@ bool FutureThreads::settled_by_rule() {
       left.push_back(&threads_[i]);
     } catch (const inject::TraceeDied&) {
       threads_[i].forget();
+    } catch (const inject::Timeout&) {
+      late = true;  // its interrupt stop comes later: run()'s loop serves it (resumed) like any stop
     }
   }
-  if (left.empty() || quiesce::classify(pid_, left, *v2_).quiescent) return true;
+  if (!late && (left.empty() || quiesce::classify(pid_, left, *v2_).quiescent)) return true;
   for (inject::Task* t : left)
     if (t->attached() && t->stopped()) t->resume(PTRACE_SYSCALL);
   return false;
