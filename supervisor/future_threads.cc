@@ -80,6 +80,28 @@ bool FutureThreads::serve(inject::Task& t, const inject::Stop& s) {
   return false;
 }
 
+// The threads not at their markers, each stopped where it is (no EINTR seen) and
+// judged by v2's rule, as P's threads are; if one is not quiescent, all resume.
+bool FutureThreads::settled_by_rule() {
+  std::deque<inject::Task*> left;
+  bool late = false;  // a thread whose interrupt stop did not come in time (a loaded machine)
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    if (at_marker_[i] || !threads_[i].attached()) continue;
+    try {
+      threads_[i].interrupt(milliseconds(1000));
+      left.push_back(&threads_[i]);
+    } catch (const inject::TraceeDied&) {
+      threads_[i].forget();
+    } catch (const inject::Timeout&) {
+      late = true;  // its interrupt stop comes later: run()'s loop serves it (resumed) like any stop
+    }
+  }
+  if (!late && (left.empty() || quiesce::classify(pid_, left, *v2_).quiescent)) return true;
+  for (inject::Task* t : left)
+    if (t->attached() && t->stopped()) t->resume(PTRACE_SYSCALL);
+  return false;
+}
+
 std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
                                                const std::function<bool(const user_regs_struct&)>& done,
                                                milliseconds bound,
@@ -89,6 +111,8 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
   main.resume(PTRACE_SYSCALL);
   std::optional<inject::Stop> main_stop;
   long sleep_ns = 2000;
+  Clock::time_point next_probe{};
+  milliseconds probe_gap(20);
   for (;;) {
     bool any = false, others_done = true;
     if (!main_stop) {
@@ -98,6 +122,7 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
         if (s->kind == inject::StopKind::kSyscall && done(main.get_regs())) {
           main_stop = s;  // the others get a fifth of the bound more, at most what is left
           deadline = std::min(deadline, Clock::now() + std::max(milliseconds(100), bound / 5));
+          next_probe = Clock::now() + probe_gap;
         } else if (s->kind == inject::StopKind::kEvent && s->event == PTRACE_EVENT_CLONE) {
           const pid_t child = static_cast<pid_t>(main.event_msg());
           main.resume(PTRACE_SYSCALL);
@@ -122,6 +147,11 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
       others_done &= !threads_[i].attached() || at_marker_[i];
     }
     if (main_stop && others_done) break;
+    if (main_stop && v2_ && !any && Clock::now() >= next_probe) {  // the same rule as P's threads
+      if (settled_by_rule()) break;
+      probe_gap *= 2;
+      next_probe = Clock::now() + probe_gap;
+    }
     if (Clock::now() >= deadline) break;
     pause_briefly(sleep_ns, any);
   }

@@ -13,6 +13,12 @@
 // reaches its marker and every other thread reaches its own (or, past the bound,
 // is interrupted and found quiescent by the rule of quiesce.h; else the update is
 // rolled back naming the thread: tid, start function, where).
+// Once the main thread is at its marker, the others not at theirs are probed by
+// the same rule as P's threads (quiesce::classify: stopped where they are, no
+// EINTR, each at its update point or blocked in a quiescent call, proved by its
+// stack), at 20 ms, 40 ms, ... after: a thread of v2 that waits in its loop's own
+// blocking call (memcached 1.6's crawler in pthread_cond_wait) is settled at once,
+// not after the bound. A probe that fails resumes them (their calls restarted).
 // Why a thread of F must be stopped at its marker: released while `updating` is
 // still set, the runtime's slow path exits the whole of F (a version never runs
 // half-updated), and running, it could change the state while it is transferred.
@@ -36,7 +42,8 @@ namespace ttst::supervisor {
 
 class FutureThreads {
  public:
-  explicit FutureThreads(pid_t future) : pid_(future) {}
+  // `v2`: the rule's update points, for the early probe (none: only the bound ends the wait).
+  explicit FutureThreads(pid_t future, const quiesce::UpdatePointMap* v2 = nullptr) : pid_(future), v2_(v2) {}
   FutureThreads(FutureThreads&&) = default;
   ~FutureThreads();  // not released: F killed, every thread reaped (F's end can then be waited for)
 
@@ -68,8 +75,10 @@ class FutureThreads {
  private:
   bool serve(inject::Task& t, const inject::Stop& s);  // one stop of a non-main thread
   void adopt(pid_t tid);
+  bool settled_by_rule();  // the early probe: true when every thread not at its marker is quiescent
 
   pid_t pid_;
+  const quiesce::UpdatePointMap* v2_;  // the early probe's rule (nullptr: no probe)
   std::deque<inject::Task> threads_;  // F's threads but its main one, in creation order
   std::vector<bool> at_marker_;       // by index in threads_
   std::function<void(inject::Task&)> observe_;  // observe_syscalls()

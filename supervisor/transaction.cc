@@ -485,7 +485,7 @@ void Transaction::startup() {
   begin("startup");
   adoption_.emplace(future_->pid(), rep_.startup_actions);
   files_.emplace(future_->pid(), o_.pid, rep_.startup_actions);
-  future_threads_.emplace(future_->pid());
+  future_threads_.emplace(future_->pid(), &inputs_->v2.update_points());
   run_future_to_update_point(*future_, inputs_->v2, StartupBudget{deadline_.left(), o_.timeout}, rep_.startup_stderr,
                              *adoption_, *files_, &*future_threads_);
   future_bias_ = inputs_->v2.bias_in(future_->pid());

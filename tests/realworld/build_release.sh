@@ -79,7 +79,12 @@ FREE_SLOTS(slabclass_t.end_page_ptr); FREE_SLOTS(conn.ritem)"
     # bundle (one 16 KB rbuf_cache block) is a header followed by `mc_resp r[]`, live
     # ones reached by conn.resp / resp_head (pointers into the block): CONTAINER
     # carves the header and the live responses (the patches zero a response when it
-    # is freed and a new bundle's block: free ones keep no stale pointers).
+    # is freed and a new bundle's block: free ones keep no stale pointers). Each
+    # worker's LRU-bump ring (`bipbuf_t`, 128 KB, a header and `unsigned char data[]`:
+    # no type, so copied as bytes when no word in it looks like a pointer) keeps its
+    # consumed entries' item pointers: the patches zero them as the LRU maintainer
+    # polls them (one line); pending entries (each holds a reference on its item)
+    # still refuse the update, naming the ring.
     export TTST_ANNOTATIONS="SLAB_N(slabclass_t.slab_list, slabs, size, item); POINTS_TO(conn.item, item); \
 POINTS_TO(slabclass_t.slots, item); FREE_LIST(slabclass_t.slots, next); FREE_LIST(cache_t.head.stqh_first, c_next); \
 POINTS_TO(struct slab_rebal_thread.active_am, slab_automove); CONTAINER(mc_resp_bundle, mc_resp_bundle|mc_resp)"

@@ -668,6 +668,28 @@ TEST_CASE("a thread of v2 rewriting P's log at start-up: P's log intact after va
   unsetenv("THREADS_LOG");
 }
 
+// A thread of v2 whose start-up leaves it blocked in its loop's wait, before its
+// update point (memcached 1.6's crawler: its point follows its pthread_cond_wait),
+// is judged by P's rule once F's main thread is at its marker: quiescent, blocked
+// in its point's function. Before, it was judged only after a fifth of the bound
+// had passed: 120 s of this --timeout of 600 s. The start-up phase is checked to
+// stay far below that fifth (it takes milliseconds; the old rule could not finish
+// in less than 120 s), and the validated run pairs the thread as usual.
+TEST_CASE("a thread of v2 blocked in its wait before its update point: settled by the rule, not the bound") {
+  Server sv;
+  std::string out;
+  Run r = run(supervise_args_v2(sv.pid(), "threads_v2_wait_first", {"--timeout", "600s", "--json"}), nullptr, &out);
+  CHECK_MESSAGE(r.status == 0, r.last);
+  const nlohmann::json rep = ttst::testutil::json_report(out);
+  REQUIRE_MESSAGE(rep.is_object(), out);
+  double startup_ms = -1;
+  for (const nlohmann::json& p : rep["phases"])
+    if (p.value("name", "") == "startup") startup_ms = p.value("ms", -1.0);
+  CHECK(startup_ms >= 0);
+  CHECK_MESSAGE(startup_ms < 60000, "start-up took " << startup_ms << " ms: the job thread waited out the bound");
+  sv.check_intact();
+}
+
 // One update to `v2` (a variant of threads.c) with a grace period, the supervisor
 // paused just before the period: a GET sent then on `held` (a connection held
 // across the update) is read by v2's worker once the period starts. The exit
