@@ -602,7 +602,7 @@ void Walker::finish() {
     l.place.type = types_.type_of(l.type_off);
     prog_.frame_places.push_back(std::move(l.place));
   }
-  std::sort(prog_.frame_places.begin(), prog_.frame_places.end(), [](const FramePlace& x, const FramePlace& y) {
+  std::stable_sort(prog_.frame_places.begin(), prog_.frame_places.end(), [](const FramePlace& x, const FramePlace& y) {
     if (x.function_low != y.function_low) return x.function_low < y.function_low;
     return x.name != y.name ? x.name < y.name : x.pc_low < y.pc_low;
   });

@@ -28,6 +28,36 @@ bool place_of(Dwarf_Small atom, Dwarf_Unsigned op1, const PlaceFrame& frame, Fra
   return false;
 }
 
+// A composite location (DW_OP_piece: a struct split over registers and stack slots
+// at -O2) as one kPieceRegister place per 8-byte piece in a register (offset: the
+// piece's byte offset in the local) and one kPieceOther per other piece (a stack
+// slot, a smaller piece, an optimised-out one): the engine names such a local in a
+// refusal instead of calling what it reaches unreachable. False: no piece in it.
+bool add_pieces(Dwarf_Locdesc_c desc, Dwarf_Unsigned ops, const FramePlace& range, std::vector<FramePlace>& out) {
+  Dwarf_Error err = nullptr;
+  bool any = false, in_reg = false;
+  uint8_t reg = 0;
+  int64_t at = 0;
+  for (Dwarf_Unsigned i = 0; i < ops; ++i) {
+    Dwarf_Small atom = 0;
+    Dwarf_Unsigned op1 = 0, op2 = 0, op3 = 0, r1 = 0, r2 = 0, r3 = 0, branch = 0;
+    if (dwarf_get_location_op_value_d(desc, i, &atom, &op1, &op2, &op3, &r1, &r2, &r3, &branch, &err) != DW_DLV_OK)
+      return any;
+    if (atom != DW_OP_piece) {
+      in_reg = (atom >= DW_OP_reg0 && atom <= DW_OP_reg16) || (atom == DW_OP_regx && op1 <= 16);
+      reg = static_cast<uint8_t>(atom == DW_OP_regx ? op1 : atom - DW_OP_reg0);
+      continue;
+    }
+    FramePlace p = range;
+    p.kind = in_reg && op1 == 8 ? PlaceKind::kPieceRegister : PlaceKind::kPieceOther;
+    p.reg = p.kind == PlaceKind::kPieceRegister ? reg : 0;
+    p.offset = at;
+    out.push_back(std::move(p));
+    any = true, in_reg = false, at += static_cast<int64_t>(op1);
+  }
+  return any;
+}
+
 }  // namespace
 
 void read_frame_places(Dwarf_Debug dbg, Dwarf_Die die, const PlaceFrame& frame, std::vector<FramePlace>& out) {
@@ -56,11 +86,7 @@ void read_frame_places(Dwarf_Debug dbg, Dwarf_Die die, const PlaceFrame& frame, 
     if (dwarf_get_locdesc_entry_d(head, i, &lle, &raw_low, &raw_high, &unavailable, &low, &high, &ops, &desc, &source,
                                   &expr_off, &desc_off, &err) != DW_DLV_OK)
       break;
-    if (ops != 1 || unavailable) continue;
-    Dwarf_Small atom = 0;
-    Dwarf_Unsigned op1 = 0, op2 = 0, op3 = 0, r1 = 0, r2 = 0, r3 = 0, branch = 0;
-    if (dwarf_get_location_op_value_d(desc, 0, &atom, &op1, &op2, &op3, &r1, &r2, &r3, &branch, &err) != DW_DLV_OK)
-      break;
+    if (ops == 0 || unavailable) continue;
     FramePlace p;
     p.function_low = frame.function_low;
     if (kind == DW_LKIND_expression) {
@@ -69,6 +95,14 @@ void read_frame_places(Dwarf_Debug dbg, Dwarf_Die die, const PlaceFrame& frame, 
       if (low >= high) continue;
       p.pc_low = low, p.pc_high = high;
     }
+    if (ops > 1) {
+      add_pieces(desc, ops, p, out);
+      continue;
+    }
+    Dwarf_Small atom = 0;
+    Dwarf_Unsigned op1 = 0, op2 = 0, op3 = 0, r1 = 0, r2 = 0, r3 = 0, branch = 0;
+    if (dwarf_get_location_op_value_d(desc, 0, &atom, &op1, &op2, &op3, &r1, &r2, &r3, &branch, &err) != DW_DLV_OK)
+      break;
     if (place_of(atom, op1, frame, p)) out.push_back(std::move(p));
   }
   if (err) dwarf_dealloc(dbg, err, DW_DLA_ERROR);

@@ -2,8 +2,10 @@
 // from its DW_AT_location (one expression or a location list: the -O2 case, a
 // register here, a stack slot there) as model.h FramePlace entries. Only entries of
 // one simple operation are kept (DW_OP_regN/regx, DW_OP_bregN k, DW_OP_fbreg k);
-// a value computed by an expression (DW_OP_stack_value), pieces and entry values
-// are left out: the local is then simply not a root over that range.
+// a value computed by an expression (DW_OP_stack_value) and entry values are left
+// out: the local is then simply not a root over that range. A composite location
+// (DW_OP_piece) is kept as its pieces (kPieceRegister, kPieceOther): no root either,
+// but the engine names the local when an object only it reaches is refused.
 #pragma once
 
 #include <libdwarf/libdwarf.h>

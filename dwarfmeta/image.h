@@ -270,7 +270,7 @@ class View {
     }
     for (uint32_t i = 0; i < h->place_count; ++i) {
       const ImageFramePlace& l = v.places()[i];
-      if (!str_ok(l.name) || l.name == kNone || !type_ok(l.type) || l.reg > 16 || l.kind < 1 || l.kind > 3)
+      if (!str_ok(l.name) || l.name == kNone || !type_ok(l.type) || l.reg > 16 || l.kind < 1 || l.kind > 5)  // 4, 5: pieces
         return fail("metadata image bad frame place");
       if (i > 0 && v.places()[i - 1].function_low > l.function_low) return fail("metadata image places not sorted");
     }

@@ -181,8 +181,12 @@ struct Local {
 // (stfw/xfer/frame_roots.cc): each frame's places valid at its pc are evaluated
 // against the unwound registers. One per location (list) entry of one simple
 // operation (DW_OP_regN, DW_OP_bregN k, DW_OP_fbreg k with a CFA or rbp frame
-// base); entries with other expressions (values, pieces, entry values) are left out.
-enum class PlaceKind : uint8_t { kCfaOffset = 1, kRegister = 2, kRegisterOffset = 3 };
+// base); entries with other expressions (values, entry values) are left out.
+// A composite location (DW_OP_piece, a struct split at -O2) is one entry per piece:
+// kPieceRegister (an 8-byte piece in register `reg`) or kPieceOther (any other
+// piece), `offset` the piece's byte offset in the local; they make no root, they
+// name the local in refusals (stfw/xfer/frame_roots.cc).
+enum class PlaceKind : uint8_t { kCfaOffset = 1, kRegister = 2, kRegisterOffset = 3, kPieceRegister = 4, kPieceOther = 5 };
 struct FramePlace {
   uint64_t function_low = 0;      // Function::low of the concrete function whose frame holds it
   uint64_t pc_low = 0, pc_high = 0;  // link-time [low, high); both 0: the whole function

@@ -3,6 +3,7 @@
 // lives in a location list whose entries include a callee-saved register over the
 // event loop (where the update point is); the parameters of the handlers are
 // recorded too; the metadata image keeps every place and finds a function's first.
+// A struct local GCC splits into registers (DW_OP_piece) is kept as its pieces.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -49,4 +50,33 @@ TEST_CASE("main's local in a location list at -O2: a callee-saved register over 
   CHECK((first == 0 || v.place_at(first - 1).function_low < main_fn->low));
   Program back = read_image(v);
   CHECK(back.frame_places == p.frame_places);
+}
+
+// rootserver -DRS_PIECE_LOCAL: main's `struct roots { srv; wakeups; }` split by GCC
+// into two registers (DW_OP_regN DW_OP_piece 8 DW_OP_regM DW_OP_piece 8): kept as
+// one kPieceRegister place per piece (offsets 0 and 8, callee-saved registers over
+// the update point), and through the metadata image unchanged.
+TEST_CASE("a struct local split in pieces at -O2: one register piece per member over the update point") {
+  Program p = load("tests/programs/rootserver/rootserver_v1_piece");
+  const Function* main_fn = p.function("main");
+  REQUIRE(main_fn != nullptr);
+  REQUIRE(!p.update_points.empty());
+  const uint64_t upoint = p.update_points.front().addr;
+  bool at0 = false, at8 = false;
+  for (const FramePlace& l : p.frame_places) {
+    if (l.function_low != main_fn->low || l.name != "roots") continue;
+    CHECK((l.kind == PlaceKind::kPieceRegister || l.kind == PlaceKind::kPieceOther));
+    CHECK(p.type(p.strip(l.type)).kind == TypeKind::Struct);
+    if (l.kind != PlaceKind::kPieceRegister || l.pc_low > upoint || upoint >= l.pc_high) continue;
+    const bool callee_saved = l.reg == 3 || l.reg == 6 || (l.reg >= 12 && l.reg <= 15);
+    at0 |= l.offset == 0 && callee_saved;
+    at8 |= l.offset == 8 && callee_saved;
+  }
+  CHECK(at0);
+  CHECK(at8);
+  std::vector<uint8_t> bytes = write_image(p);
+  image::View v;
+  const char* why = nullptr;
+  REQUIRE(image::View::open(bytes.data(), bytes.size(), &v, &why));
+  CHECK(read_image(v).frame_places == p.frame_places);
 }

@@ -627,6 +627,9 @@ class Engine {
   void refuse_lone_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
                         uint64_t v, uint32_t marker);
   void refuse_lone_aggregates();  // after the sweep: unpaired struct locals that are an object's only root
+  void refuse_piece_locals();     // after the sweep: composite (DW_OP_piece) locals that are an object's only root
+  void refuse_piece_local(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
+                          uint32_t index);
   int64_t lone_target(uint32_t src_type, const uint8_t* src, uint32_t depth);
   void refuse_only_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
                         uint32_t index);
@@ -952,6 +955,7 @@ class Engine {
   void advise_points_to(const Object& o);  // an untyped object: POINTS_TO on the member that reached it
   void advise_plugin_function(const char* name);  // the plugin's own failure: the function to correct
   void advise_tagged(uint32_t src_type, uint32_t src_index);  // a mixed member: TAGGED with the tags seen
+  void advise_piece_local(const char* function, const char* local);  // a composite local: keep it in memory
   static constexpr uint32_t kTagInt = 0xffffffffu, kTagDead = 0xfffffffeu, kTagChar = 0xfffffffdu;
   uint32_t tag_evidence(uint64_t v);
   int64_t tag_mapping(uint32_t src_type, uint32_t src_index, uint32_t tag_index, Message* to);

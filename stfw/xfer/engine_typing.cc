@@ -88,6 +88,7 @@ bool Engine::type_pass() {
   }
   sweep_position_ = 0xffffffffu;
   if (!failed()) refuse_lone_aggregates();  // an unpaired struct local, an object's only root (frame_roots.cc)
+  if (!failed()) refuse_piece_locals();  // a composite (DW_OP_piece) local, an object's only root (frame_roots.cc)
   if (failed()) return false;
   // Objects reached only through void * / char *: a site's learnt type, else its hint.
   for (int round = 0; round < 4; ++round) {

@@ -16,9 +16,10 @@
 // Typing walks the local as a global of its type (members matched by name with the
 // paired local's type); each pointer member is settled as a pointer local is (F's
 // start-up objects superseded; backward, R's must be what F's maps back to), and
-// forward F's local in its stack slot is then written in place as a global is. A local split over several places (DW_OP_piece at -O2) has no
-// place in dwarfmeta, so it is no root: an object only it reaches is refused as
-// unreachable (the refusals of objects no root types). An unpaired struct local is
+// forward F's local in its stack slot is then written in place as a global is. A local split over several places (DW_OP_piece at -O2) is
+// no root (dwarfmeta keeps its pieces only to name it): an object only one of its
+// register pieces reaches is refused naming the local, with the fix (keep it in
+// memory, or static): refuse_piece_locals. An unpaired struct local is
 // no root either (an object only it reaches is refused naming it: refuse_lone_aggregates),
 // and so is one none of whose pointers leads into the state
 // (scratch: a self-pointer, a stack buffer). Unions and intptr_t members inside a struct local are bytes
@@ -110,6 +111,9 @@ bool in_own_stack(const ttst_stfw_frame* frames, uint32_t count, uint64_t addr, 
 
 bool in_stack_slot(const ImageFramePlace& p) { return p.kind != 2; }
 
+// A piece of a composite location (dwarfmeta PlaceKind kPieceRegister, kPieceOther).
+bool is_piece(const ImageFramePlace& p) { return p.kind == 4 || p.kind == 5; }
+
 bool place_valid(const ImageFramePlace& p, uint64_t at) {
   return (p.pc_low == 0 && p.pc_high == 0) || (at >= p.pc_low && at < p.pc_high);
 }
@@ -191,7 +195,7 @@ const ImageFramePlace* Engine::paired_local(const ImageFramePlace& p, const Imag
     for (uint32_t i = dst_meta().first_place(f->low); i < dst_meta().place_count(); ++i) {
       const ImageFramePlace& q = dst_meta().place_at(i);
       if (q.function_low != f->low) break;
-      if (place_valid(q, at) && (streq(dst_meta().str(q.name), name) || renamed_local(id, name, dst_meta().str(q.name))))
+      if (!is_piece(q) && place_valid(q, at) && (streq(dst_meta().str(q.name), name) || renamed_local(id, name, dst_meta().str(q.name))))
         return *self_frame = j, &q;
     }
     return nullptr;
@@ -224,6 +228,7 @@ void Engine::each_frame_root_of(const void* frames, Visit& visit, Aggregate& agg
     for (uint32_t i = src_meta().first_place(f->low); i < src_meta().place_count() && !failed(); ++i) {
       const ImageFramePlace& p = src_meta().place_at(i);
       if (p.function_low != f->low) break;
+      if (is_piece(p)) continue;  // a composite location: no root (refuse_piece_locals names it)
       uint64_t v = 0;
       const ImageType& sty = src_meta().type(src_meta().strip(p.type));
       if (place_valid(p, at) && (sty.kind == kStruct || sty.kind == kArray)) {
@@ -305,6 +310,46 @@ void Engine::refuse_lone_aggregates() {
                     const int64_t index = q || failed() ? -1 : lone_target(p.type, src, 0);
                     if (index >= 0) refuse_only_root(f, p, uint32_t(index));
                   });
+}
+
+// After the sweep: a local whose location is composite at its frame's pc (a struct
+// split by GCC's scalar replacement into registers, DW_OP_piece at -O2) is no root:
+// its pieces are not paired nor written. An 8-byte piece in a register that points
+// at an object nothing else reached makes the local that object's only root:
+// refused naming the local (else the object is refused as untyped or unreachable
+// with no word of why). Pieces in stack slots are not read.
+void Engine::refuse_piece_locals() {
+  if (!parents_) return;
+  for_each_frames(config_, [&](const Frames& fr, bool) {
+    for (uint32_t k = 0; k < fr.peer_count && !failed(); ++k) {
+      uint64_t at = 0;
+      const ImageFunction* f = frame_function(src_meta(), config_.src_bias, fr.peer, k, &at);
+      for (uint32_t i = f ? src_meta().first_place(f->low) : src_meta().place_count();
+           i < src_meta().place_count() && !failed(); ++i) {
+        const ImageFramePlace& p = src_meta().place_at(i);
+        if (p.function_low != f->low) break;
+        if (p.kind != 4 || !place_valid(p, at) || p.reg > 16 || !(fr.peer[k].known & (uint64_t{1} << p.reg))) continue;
+        const int64_t index = object_holding(fr.peer[k].reg[p.reg]);
+        if (index < 0 || uint64_t(index) >= heap_end_) continue;
+        const bool reached =
+            (objects_[index].flags & (kGlobal | kFromLibrary | kQueued)) || parents_[index].parent != 0xffffffffu;
+        if (!reached) refuse_piece_local(*f, p, uint32_t(index));
+      }
+    }
+    return !failed();
+  });
+}
+
+void Engine::refuse_piece_local(const ImageFunction& f, const ImageFramePlace& p, uint32_t index) {
+  const char* source = config_.backward ? "future" : "past";
+  fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: the ").text(source).text(" version's local '").text(src_meta().str(f.id));
+  message_.text("::").text(src_meta().str(p.name)).text("' (frame of ").text(src_meta().str(f.id));
+  message_.text(") is the only root of ");
+  describe(message_, objects_[index]);
+  message_.text(" (its piece at +").number(uint64_t(p.offset)).text(", a register), but its location is split in ");
+  message_.text("pieces at -O2 (DW_OP_piece: the compiler keeps its members apart, in registers or stack slots), ");
+  message_.text("which is no root TTST pairs or writes: transferred, the object would be unreachable (its state lost)");
+  advise_piece_local(src_meta().str(f.id), src_meta().str(p.name));
 }
 
 // The first object a pointer of a struct or array local (outside unions and

@@ -267,4 +267,18 @@ void Engine::advise_tagged(uint32_t src_type, uint32_t src_index) {
   advise("TAGGED");
 }
 
+// A composite local (DW_OP_piece: a struct GCC split into registers at -O2,
+// frame_roots.cc refuse_piece_locals): no annotation makes it a root; keeping it
+// whole in its stack slot does (a struct local there is one), and so does a static
+// (a global, paired by name). Both versions need the same change.
+void Engine::advise_piece_local(const char* function, const char* local) {
+  if (!advice_allowed_ || advice_.used || !function || !local) return;
+  const char* plain = local;  // an inlined function's local: "inlined::x" -> "x"
+  for (const char* c = local; *c; ++c)
+    if (c[0] == ':' && c[1] == ':') plain = c + 2;
+  advice_.text("keep ").text(function).text("::").text(local).text(" whole in memory in both versions: use its ");
+  advice_.text("address once after it is set, e.g. __asm__ volatile(\"\" : : \"r\"(&").text(plain);
+  advice_.text(") : \"memory\"); (a struct local in its stack slot is a root), or make it static");
+}
+
 }  // namespace ttst::stfw::engine_detail

@@ -29,6 +29,10 @@
  * -DRS_STRUCT_LOCAL keeps the state in a `struct server` local of main instead (its
  * address taken, so it stays in its stack slot at -O2): a struct local as the root;
  * with -DRS_RENAMED_LOCAL (v2) that struct local is renamed (refused the same way).
+ * -DRS_PIECE_LOCAL keeps it in a struct local of two pointers that GCC splits into
+ * two registers at -O2 (a DW_OP_piece location): refused naming the local; with
+ * -DRS_PIECE_KEPT its address is used once (the refusal's advice), so it stays whole
+ * in its stack slot and is a root.
  *
  * Protocol (one command per line, one reply line):
  *   STR key value -> OK    NUM key n -> OK    LIST key a,b,c -> OK
@@ -258,6 +262,18 @@ int main(int argc, char **argv) {
   struct server srv_state = {0};
   server_setup(&srv_state, argc > 1 ? atoi(argv[1]) : 0);
 #define srv (&srv_state)
+#elif defined(RS_PIECE_LOCAL)
+  /* -DRS_PIECE_LOCAL: the state hangs off a struct local of two pointers that GCC
+   * splits at -O2 into two registers (DW_OP_regN DW_OP_piece 8 DW_OP_regM DW_OP_piece 8):
+   * a composite location, no root; refused naming the local. */
+  struct roots {
+    struct server *srv;
+    unsigned long *wakeups;
+  } roots = {server_init(argc > 1 ? atoi(argv[1]) : 0), calloc(1, sizeof(unsigned long))};
+#ifdef RS_PIECE_KEPT
+  __asm__ volatile("" : : "r"(&roots) : "memory"); /* the refusal's advised fix: kept whole in its stack slot */
+#endif
+#define srv (roots.srv)
 #else
 #ifdef RS_RENAMED_LOCAL
 #define srv state /* v2 renames main's local: P's `srv` has no local to go to */
@@ -271,6 +287,9 @@ int main(int argc, char **argv) {
     TTST_UPDATE_POINT();
     struct epoll_event events[16];
     int n = epoll_wait(srv->epfd, events, 16, -1);
+#ifdef RS_PIECE_LOCAL
+    ++*roots.wakeups;
+#endif
     for (int i = 0; i < n; i++) event(srv, events[i].data.fd);
   }
   return 0;

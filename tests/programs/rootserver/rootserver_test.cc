@@ -86,6 +86,7 @@ std::string refused(const std::string& variant, const std::string& v2_variant = 
   if (!extra.empty()) REQUIRE(c.command(extra) == "OK");
   const std::string before = c.command("DUMP");
   Run r = supervise(server.pid, "rootserver_v2" + (v2_variant == "-" ? variant : v2_variant));
+  INFO(r.report.dump(), r.err);
   CHECK(r.status == 1);
   CHECK(r.report["outcome"] == "rolled_back");
   const std::string message = r.report.value("message", std::string());
@@ -186,6 +187,36 @@ TEST_CASE("refused: v2 renames main's struct local, so P's only root of the stat
   INFO(message);
   CHECK(message.find("local 'srv_state' (frame of main) is the only root of heap object") != std::string::npos);
   CHECK(message.find("have no local 'srv_state' in a frame of main") != std::string::npos);
+}
+
+// A struct local of two pointers GCC splits into two registers at -O2 (DW_OP_reg12
+// DW_OP_piece 8 DW_OP_reg3 DW_OP_piece 8): a composite location is no root, and the
+// refusal names the local and says why, with the fix (keep it in memory).
+TEST_CASE("refused: the state hangs off a struct local split in pieces at -O2, the refusal names the local") {
+  const std::string message = refused("_piece");
+  INFO(message);
+  CHECK(message.find("local 'main::roots' (frame of main) is the only root of heap object") != std::string::npos);
+  CHECK(message.find("its location is split in pieces at -O2") != std::string::npos);
+}
+
+TEST_CASE("refused: a split struct local's advice names the local and the fix") {
+  KvServer server = KvServer::start(kDir + "rootserver_v1_piece");
+  KvClient c(server.port);
+  fill(c, "k", 3);
+  Run r = supervise(server.pid, "rootserver_v2_piece");
+  CHECK(r.status == 1);
+  const std::string advice = r.report.value("advice", std::string());
+  INFO(advice);
+  CHECK(advice.find("keep main::roots whole in memory in both versions") != std::string::npos);
+  CHECK(advice.find("__asm__ volatile(\"\" : : \"r\"(&roots) : \"memory\");") != std::string::npos);
+  CHECK(c.command("VERSION") == "VERSION 1");
+  server.kill_and_wait();
+}
+
+// The advised fix applied to both versions (-DRS_PIECE_KEPT: the local's address
+// used once): the local stays whole in its stack slot, a root; committed, state equal.
+TEST_CASE("committed: the split struct local kept in memory as advised (-O2)") {
+  commits_with_equal_state("_piece_kept");
 }
 
 TEST_CASE("refused: any refusal of a value names its object's path from the root (a dangling stack pointer)") {
