@@ -40,7 +40,7 @@ std::string changed(const Program& from, const Program& to, bool v1_side, TypeId
 // One version's site: its candidates' list, and the first that changes, if any.
 bool check(const Program& from, const Program& to, bool v1_side, const AllocSite& s, TypeComparer& types,
            std::string* list, std::string* which) {
-  if (s.candidates.empty() || s.size == 0) return false;
+  if (s.candidates.size() < (s.uncertain ? 1u : 2u) || s.size == 0) return false;
   list->clear();
   for (TypeId t : s.candidates) *list += (list->empty() ? "" : ", ") + tag_of(from, t);
   if (s.uncertain) *list += ", or bytes (a void * / char * in scope)";

@@ -155,11 +155,8 @@ void hint_site(const HintScopes& h, const ScopeIndex& index, const Program& prog
         found.push_back(t);
     if (h.scopes[s].boundary) break;
   }
-  // No variable is known to receive the result: a struct pointer in scope is a
-  // suspect, never an answer (a buffer next to an unrelated one would be transformed
-  // as that struct, and the backward run, inverting the same transform, would not
-  // see it). The transfer refuses the site's records if a suspect changes layout.
-  if (!found.empty()) site.candidates = std::move(found), site.uncertain = bytes;
+  if (found.size() == 1 && !bytes) site.type = found[0];
+  else if (!found.empty()) site.candidates = std::move(found), site.uncertain = bytes;
 }
 
 }  // namespace

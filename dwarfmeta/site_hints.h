@@ -17,10 +17,9 @@
 //     live across the call holds something else: `conn *c` while `c->rbuf =
 //     malloc(n)`; the receiver is defined by the call), each a whole fraction of
 //     the allocation's size when DWARF's call site gives it; a `void *` / `char *`
-//     of that kind makes them uncertain (AllocSite::uncertain). They are suspects,
-//     never the hint (scope is no data flow): AllocSite::candidates, which the
-//     transfer narrows by the record's size and refuses when one that fits
-//     changes layout (stfw/xfer/engine_site_candidates.cc).
+//     of that kind makes them uncertain (AllocSite::uncertain): one -> the hint (AllocSite::type); several -> AllocSite::candidates,
+//     which the transfer narrows by the record's size and refuses when still
+//     several and one of them changes layout (stfw/xfer/engine_site_candidates.cc).
 #ifndef DWARFMETA_SITE_HINTS_H
 #define DWARFMETA_SITE_HINTS_H
 

@@ -38,23 +38,22 @@ const PlanObject* plan_object(const Plan& plan, const std::string& id) {
 
 }  // namespace
 
-TEST_CASE("-O2: the inlined site's optimised-out local is a suspect, not a type; the size comes from DWARF's call site") {
+TEST_CASE("-O2: the inlined site's local in registers types the record; its size comes from DWARF's call site") {
   Program p = load_fresh("records_v1_o2");
   const AllocSite& s = record_site(p);
   CHECK(s.id == "main#0");  // make_record inlined
-  CHECK(s.type == kVoid);  // no variable is known to receive the result: no guess
-  REQUIRE(s.candidates.size() == 1);
-  CHECK(p.type_name(p.strip(s.candidates[0])) == "struct rec");
-  CHECK(!s.uncertain);
+  REQUIRE(s.type != kVoid);
+  CHECK(p.type_name(p.strip(s.type)) == "struct rec");
   CHECK(s.size == 20);
+  CHECK(s.candidates.empty());
 }
 
-TEST_CASE("-O2: a second struct pointer in scope that the size rules out is no suspect") {
+TEST_CASE("-O2: a second struct pointer in scope that the size rules out leaves one hint") {
   Program p = load_fresh("records_v1_o2_note7");
   const AllocSite& s = record_site(p);
-  CHECK(s.type == kVoid);
-  REQUIRE(s.candidates.size() == 1);
-  CHECK(p.type_name(p.strip(s.candidates[0])) == "struct rec");
+  REQUIRE(s.type != kVoid);
+  CHECK(p.type_name(p.strip(s.type)) == "struct rec");
+  CHECK(s.candidates.empty());
 }
 
 TEST_CASE("-O2: two struct pointers in scope that both fit stay candidates, through the metadata image too") {
@@ -99,11 +98,10 @@ TEST_CASE("plan: candidates of which one changes layout are semantic, naming the
   CHECK(site->fixes[1].find("fwd_struct_note and bwd_struct_note") != std::string::npos);
   // No candidate changes: the records are copied as bytes, nothing to do.
   CHECK(!make_plan(load_fresh("records_v1_o2_note4"), load_fresh("records_v2_o2_note4_same")).needs_user_code());
-  // One suspect that changes layout: semantic too (never transformed on a guess).
+  // One hint: the type is transformed (structural), no user code.
   Plan reorder = make_plan(load_fresh("records_v1_o2"), load_fresh("records_v2_o2_reorder"));
-  CHECK(reorder.needs_user_code());
-  const PlanObject* one = plan_object(reorder, "main#0");
-  REQUIRE(one != nullptr);
-  CHECK(one->kind == ObjectKind::Semantic);
-  CHECK(!make_plan(load_fresh("records_v1_o2"), load_fresh("records_v2_o2_same")).needs_user_code());
+  CHECK(!reorder.needs_user_code());
+  const PlanObject* rec = plan_object(reorder, "struct rec");
+  REQUIRE(rec != nullptr);
+  CHECK(rec->kind == ObjectKind::Structural);
 }
