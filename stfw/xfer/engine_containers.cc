@@ -73,7 +73,7 @@ bool Engine::grow_carved_table() {
   zero(slots, capacity * 8);
   for (uint64_t k = 0; k < carved_capacity_; ++k) {
     if (carved_slots_[k] == 0) continue;
-    uint64_t h = (carved_slots_[k] * 0x9e3779b97f4a7c15ull) & (capacity - 1);
+    uint64_t h = address_slot(carved_slots_[k], capacity);
     while (slots[h] != 0) h = (h + 1) & (capacity - 1);
     slots[h] = carved_slots_[k], index[h] = carved_index_[k];
   }
@@ -290,7 +290,7 @@ void Engine::declare_by_type_in_value(uint32_t type, const uint8_t* src, int dep
 
 int64_t Engine::carved_at(uint64_t addr) const {
   if (!carved_slots_) return -1;
-  uint64_t h = (addr * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);
+  uint64_t h = address_slot(addr, carved_capacity_);
   for (uint64_t k = 0; k < carved_capacity_; ++k, h = (h + 1) & (carved_capacity_ - 1)) {
     if (carved_slots_[h] == 0) return -1;
     if (carved_slots_[h] == addr) return carved_index_[h];
@@ -345,7 +345,7 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
   o.dst_type = dst_meta().strip(dst_pointee);
   if (o.dst_type == 0) o.dst_type = counterpart(src_pointee);
   o.flags = kCarved, o.src_global = index, o.dst_global = 0xffffffffu;
-  uint64_t h = (v * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);
+  uint64_t h = address_slot(v, carved_capacity_);
   while (carved_slots_[h] != 0) h = (h + 1) & (carved_capacity_ - 1);
   carved_slots_[h] = v, carved_index_[h] = i, ++carved_used_;
   queue_for_typing(i);
@@ -494,7 +494,7 @@ void Engine::reindex_carved() {
   zero(carved_slots_, carved_capacity_ * 8);
   carved_used_ = 0;
   for (uint32_t i = heap_end_; i < object_count_; ++i) {
-    uint64_t v = objects_[i].addr, h = (v * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);
+    uint64_t v = objects_[i].addr, h = address_slot(v, carved_capacity_);
     while (carved_slots_[h] != 0) h = (h + 1) & (carved_capacity_ - 1);
     carved_slots_[h] = v, carved_index_[h] = i, ++carved_used_;
   }

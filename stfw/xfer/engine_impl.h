@@ -17,6 +17,7 @@
 
 #include "stfw/abi/ttst_heap_reader.h"
 #include "stfw/stfw_task.h"
+#include "stfw/xfer/address_hash.h"
 #include "stfw/xfer/annotations.h"
 #include "stfw/xfer/engine.h"
 #include "stfw/xfer/message.h"

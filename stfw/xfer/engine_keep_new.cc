@@ -267,7 +267,7 @@ bool Engine::index_own_blocks() {
       config_.dst_runtime, &Engine::read_own_memory, nullptr,
       [](void* ctx, uint64_t addr, const ttst_heap_desc* desc) -> int {
         Engine* e = static_cast<Engine*>(ctx);
-        uint64_t h = (addr * 0x9e3779b97f4a7c15ull) & (e->own_capacity_ - 1);
+        uint64_t h = address_slot(addr, e->own_capacity_);
         for (uint64_t k = 0; k < e->own_capacity_; ++k, h = (h + 1) & (e->own_capacity_ - 1))
           if (e->own_blocks_[h].addr == 0) {
             e->own_blocks_[h] = OwnBlock{addr, desc->size, desc->site};
@@ -281,7 +281,7 @@ bool Engine::index_own_blocks() {
 
 const Engine::OwnBlock* Engine::own_block(uint64_t base) const {
   if (!own_blocks_ || base == 0) return nullptr;
-  uint64_t h = (base * 0x9e3779b97f4a7c15ull) & (own_capacity_ - 1);
+  uint64_t h = address_slot(base, own_capacity_);
   for (uint64_t k = 0; k < own_capacity_; ++k, h = (h + 1) & (own_capacity_ - 1)) {
     if (own_blocks_[h].addr == 0) return nullptr;
     if (own_blocks_[h].addr == base) return &own_blocks_[h];
@@ -426,7 +426,7 @@ bool Engine::same_site_id(uint64_t src_site, uint64_t dst_site) const {
 // the same element type and another counterpart: it has none (not unique).
 void Engine::add_kept(uint64_t src, uint64_t size, uint64_t dst, uint64_t dst_size, uint32_t st, uint32_t dt,
                       uint32_t object) {
-  uint64_t h = (src * 0x9e3779b97f4a7c15ull) & (kept_slots_capacity_ - 1);
+  uint64_t h = address_slot(src, kept_slots_capacity_);
   for (;; h = (h + 1) & (kept_slots_capacity_ - 1)) {
     uint32_t slot = kept_slots_[h];
     if (slot == 0xffffffffu) break;
@@ -440,7 +440,7 @@ void Engine::add_kept(uint64_t src, uint64_t size, uint64_t dst, uint64_t dst_si
   }
   if (kept_count_ == kept_capacity_ && !grow_kept()) return;
   if (2 * (kept_count_ + 1) > kept_slots_capacity_ && !grow_kept_slots()) return;
-  h = (src * 0x9e3779b97f4a7c15ull) & (kept_slots_capacity_ - 1);
+  h = address_slot(src, kept_slots_capacity_);
   while (kept_slots_[h] != 0xffffffffu) h = (h + 1) & (kept_slots_capacity_ - 1);
   kept_slots_[h] = kept_count_;
   kept_[kept_count_] = KeptRange{src, size, dst, dst ? dst_size : 0, st, dt, object, kept_root_, dst != 0};
@@ -468,7 +468,7 @@ bool Engine::grow_kept_slots() {
   kept_slots_capacity_ *= 2;
   for (uint64_t i = 0; i < kept_slots_capacity_; ++i) slots[i] = 0xffffffffu;
   for (uint32_t i = 0; i < kept_count_; ++i) {
-    uint64_t h = (kept_[i].src * 0x9e3779b97f4a7c15ull) & (kept_slots_capacity_ - 1);
+    uint64_t h = address_slot(kept_[i].src, kept_slots_capacity_);
     while (slots[h] != 0xffffffffu) h = (h + 1) & (kept_slots_capacity_ - 1);
     slots[h] = i;
   }
