@@ -196,3 +196,56 @@ TEST_CASE("a pointer-typed word at or above 2^56 (no x86-64 user address: stale 
   CHECK(run.r.status == TTST_STFW_STATUS_AMBIGUOUS);
   CHECK(run.msg.find("points outside the program's state") != std::string::npos);
 }
+
+namespace {
+HostProcess* plan_future = nullptr;  // where plan_alloc carves F's new objects
+uint64_t plan_alloc(void*, uint64_t size, uint64_t, uint64_t origin) {
+  static uint64_t desc_at = 0xd000;
+  uint8_t* p = plan_future->add_heap_object(desc_at, size, 100 + origin, origin);
+  desc_at += 0x100;
+  return reinterpret_cast<uint64_t>(p);
+}
+}  // namespace
+
+// The compiled element plans (engine_plans.cc) cover integer conversions and pointers
+// to globals: heap tnodes (v1 `int key` -> v2 `long key`, moved) sign-extended, a
+// heap dnode whose links point to the global `ring` translated to v2's `ring`.
+TEST_CASE("heap structs: a widened signed member sign-extended, links to a global translated") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  // v1 struct tnode { int key; tnode *left, *right; } (24 bytes)
+  uint8_t* a = p.add_heap_object(0xe000, 24, 7);
+  uint8_t* b = p.add_heap_object(0xe100, 24, 8);
+  int32_t key_a = -5, key_b = 70000;
+  std::memcpy(a, &key_a, 4), std::memcpy(b, &key_b, 4);
+  const uint64_t b_addr = reinterpret_cast<uint64_t>(b);
+  std::memcpy(a + 8, &b_addr, 8);  // a->left = b
+  p.put<uint64_t>("root", 0, reinterpret_cast<uint64_t>(a));
+  // v1 struct dnode { dnode *prev, *next; int v; } (24 bytes): ring <-> d
+  uint8_t* d = p.add_heap_object(0xe200, 24, 9);
+  const uint64_t ring = p.addr("ring"), d_addr = reinterpret_cast<uint64_t>(d);
+  std::memcpy(d, &ring, 8), std::memcpy(d + 8, &ring, 8);
+  int32_t v = -3;
+  std::memcpy(d + 16, &v, 4);
+  p.put<uint64_t>("ring", 0, d_addr), p.put<uint64_t>("ring", 8, d_addr);
+  HostTransfer how;
+  how.alloc = &plan_alloc;
+  plan_future = &f;
+  Run run = forward(p, f, how);
+  INFO(run.msg);
+  REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
+  // v2 struct tnode { tnode *left, *right; long key; }
+  auto* fa = reinterpret_cast<const uint8_t*>(f.get<uint64_t>("root"));
+  REQUIRE(fa != nullptr);
+  CHECK(*reinterpret_cast<const int64_t*>(fa + 16) == -5);  // sign extended into the wider member
+  auto* fb = reinterpret_cast<const uint8_t*>(*reinterpret_cast<const uint64_t*>(fa));
+  REQUIRE(fb != nullptr);
+  CHECK(*reinterpret_cast<const int64_t*>(fb + 16) == 70000);
+  CHECK(*reinterpret_cast<const uint64_t*>(fa + 8) == 0);
+  // v2 struct dnode { int v; long weight; dnode *next, *prev; }: its links aim at v2's ring
+  auto* fd = reinterpret_cast<const uint8_t*>(f.get<uint64_t>("ring", 16));  // ring.next
+  REQUIRE(fd != nullptr);
+  CHECK(*reinterpret_cast<const int32_t*>(fd) == -3);
+  CHECK(*reinterpret_cast<const uint64_t*>(fd + 16) == f.addr("ring"));
+  CHECK(*reinterpret_cast<const uint64_t*>(fd + 24) == f.addr("ring"));
+  CHECK(f.get<uint64_t>("ring", 24) == reinterpret_cast<uint64_t>(fd));  // ring.prev
+}

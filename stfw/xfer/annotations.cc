@@ -320,6 +320,15 @@ uint32_t Annotations::member_pointee(bool newer, uint32_t type, uint32_t index) 
   return 0;
 }
 
+bool Annotations::member_pointee_only(bool newer, uint32_t type, uint32_t index) const {
+  for (uint32_t i = 0; i < member_count_; ++i) {
+    const MemberEntry& m = members_[i];
+    if (m.newer != newer || m.type != type || m.index != index) continue;
+    if (m.rule != kRuleDefault || m.container || m.used >= 0 || m.free_form != 0) return false;
+  }
+  return true;
+}
+
 int64_t Annotations::member_used(bool newer, uint32_t type, uint32_t index) const {
   for (uint32_t i = 0; i < member_count_; ++i) {
     const MemberEntry& m = members_[i];

@@ -76,6 +76,10 @@ class Annotations {
   // pointee is only T, U's first member: nginx's pool blocks), else 0.
   uint32_t member_pointee(bool newer, uint32_t type, uint32_t index) const;
   bool has_pointees() const { return pointee_count_ > 0; }
+  // Is member `index` of `type` annotated with nothing but POINTS_TO (or a rename,
+  // or DROPPED, which only pair members)? Such members keep the engine's compiled
+  // element plans (engine_plans.cc): the pointee is then the declared one.
+  bool member_pointee_only(bool newer, uint32_t type, uint32_t index) const;
   // USED_N: the sibling member (index) holding how many elements of the array
   // this pointer member points to are in use, else -1.
   int64_t member_used(bool newer, uint32_t type, uint32_t index) const;

@@ -336,7 +336,10 @@ class Engine {
   // fast path does not handle (bitfields, enums, conversions, pointers that are not
   // NULL or a mapped object's base) falls back to the walk for that element, which
   // redoes it all and names what is wrong.
-  enum StepKind : uint32_t { kStepCopy = 0, kStepPointer = 1 };
+  // kStepInt (engine_plans.cc): an integer converted (widened, narrowed, signedness):
+  // size = the destination's bytes, src_pointee = the source's, dst_pointee = kInt* bits.
+  enum StepKind : uint32_t { kStepCopy = 0, kStepPointer = 1, kStepInt = 2 };
+  static constexpr uint32_t kIntSrcSigned = 1, kIntDstSigned = 2, kIntConverts = 4;
   struct PlanStep {
     uint32_t kind;  // StepKind
     uint32_t size;
@@ -353,6 +356,14 @@ class Engine {
   const CompiledPlan* compiled_plan(uint32_t src_type, uint32_t dst_type);
   // False when an element needs the walk (see above); it is then redone by the walk.
   bool apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* dst);
+  bool compile_int_step(const ImageType& src_ty, const ImageType& dst_ty, uint32_t src_offset, uint32_t dst_offset,
+                        CompiledPlan& out);
+  bool compile_pointer_step(uint32_t src_target, uint32_t dst_target, uint32_t src_offset, uint32_t dst_offset,
+                            CompiledPlan& out);
+  bool compile_members(uint32_t src_type, uint32_t dst_type, const ImageType& src_ty, const ImageType& dst_ty,
+                       uint32_t src_offset, uint32_t dst_offset, CompiledPlan& out, int depth);
+  bool apply_int_step(const PlanStep& step, const uint8_t* src, uint8_t* dst);
+  bool plan_pointer_elsewhere(const PlanStep& step, uint64_t v, uint8_t* dst);
 
   // ---- the walk: typing, zeroing or writing one value of type src_type into dst_type ----------------
   enum Mode { kType, kZero, kWrite };
