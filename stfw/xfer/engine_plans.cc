@@ -215,9 +215,11 @@ bool Engine::apply_int_step(const PlanStep& step, const uint8_t* src, uint8_t* d
 // `policy`, into policies[]) keeps the plan; anything else is the walk's. Typing: a
 // global is never typed by a pointer (pointer() returns there). Writing: translated
 // as pointer() would, quietly: a failure is undone and the walk redoes the element,
-// naming what is wrong. Library handles (engine_library.cc) are always the walk's.
+// naming what is wrong. Pointers to a library adapter's handle type (engine_library.cc)
+// are always the walk's.
 bool Engine::plan_pointer_elsewhere(const PlanStep& step, uint64_t v, uint8_t* dst) {
-  if (config_.library_adapter_count || kept_count_ || free_element_) return false;
+  if (kept_count_ || free_element_) return false;
+  if (config_.library_adapter_count && handle_adapter(step.src_pointee) >= 0) return false;  // pointer()'s library_handle
   const int64_t index = object_holding(v);
   if (index < 0 || !(objects_[index].flags & kGlobal) || (objects_[index].flags & kFromLibrary)) return false;
   if (mode_ == kType) return true;
