@@ -6,7 +6,11 @@
 // mixed: the live logs are translated, the dead values carried bit for bit (R == P,
 // F keeps them equal to the connections' own stale copies). An integer in no
 // mapping in a `void *` member (far from every mapping) still makes that member
-// mixed: refused, naming it.
+// mixed: refused, naming it. A member dead while its pointer sibling is NULL
+// (nginx's ngx_http_log_ctx_t.current_request, pointing at a freed request whose
+// block now holds another struct): TTST_TAGGED(struct ctx.current, request, 0:int,
+// *:struct req) carries it as bits then and types it otherwise; without it the
+// block is reached as two struct types, refused.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -34,7 +38,7 @@ TEST_CASE("dead pointers into unmapped memory beside live ones: no integers, car
   check_backward_restores_past(rt);
   std::string f = rt.release_future();
   INFO(f);
-  CHECK(f.find("live:4 dead_kept:4 level:4") == 0);
+  CHECK(f.find("live:4 dead_kept:4 level:4 ctx:1") == 0);
 }
 
 TEST_CASE("an integer in no mapping, far from every mapping, still makes its member mixed: refused") {
@@ -45,4 +49,12 @@ TEST_CASE("an integer in no mapping, far from every mapping, still makes its mem
   check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: ",
                                {"looks like a pointer, but ev.data holds integers in other objects (",
                                 "holds 21474836480 = 0x500000000, in no mapping)"}});
+}
+
+TEST_CASE("a member dead while its pointer sibling is NULL: without TTST_TAGGED's `*` form, two types: refused") {
+  RoundTrip rt;
+  rt.v1 = prog("deadval_v1_notag");
+  rt.v2 = prog("deadval_v2_notag");
+  rt.start();
+  check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: ", {"is reached as other * and as req * (from heap object #", "[1].current)"}});
 }

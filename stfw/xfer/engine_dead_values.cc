@@ -1,5 +1,6 @@
 // engine_dead_values.cc — which values in no mapping of the source may be dead
-// pointers rather than integers, for the mixed-member rule (engine_values.cc).
+// pointers or stale text rather than integers, for the mixed-member rule
+// (engine_values.cc).
 // A pointer member that holds an integer in some object is *mixed*: its
 // live-looking values elsewhere are refused (they may be integers equal to a live
 // address). A value in no mapping was counted as such an integer. But a program
@@ -13,6 +14,10 @@
 // Its bits are carried as they are (engine_pointers.cc, dead_or_unmapped), so the
 // backward run gives P's value back; nothing dereferences it (C forbids reading
 // through a dangling pointer).
+// The same holds for stale text: memory malloc hands out again keeps the bytes of
+// the strings that were there (nginx 1.26.1's start-up connections, never used,
+// hold ":104::\n" in `local_sockaddr`), and a word of printable characters ending
+// in NULs is such a string's piece, not a number a program chose.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 
@@ -41,5 +46,20 @@ bool Engine::maybe_dead_pointer(uint64_t v) const {
   }
   return false;
 }
+
+// Whether v is a piece of text: from its low byte (the first in memory), at least
+// four printable characters (or tab, newline, carriage return), then only NULs.
+// An integer (a count, a size, a hash) is almost never that.
+bool Engine::stale_text(uint64_t v) {
+  int printable = 0;
+  for (; printable < 8; ++printable, v >>= 8) {
+    uint8_t c = uint8_t(v & 0xff);
+    if (!((c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n' || c == '\r')) break;
+  }
+  return printable >= 4 && v == 0;
+}
+
+// A value in no mapping that says nothing about what its member holds.
+bool Engine::no_integer_evidence(uint64_t v) const { return maybe_dead_pointer(v) || stale_text(v); }
 
 }  // namespace ttst::stfw::engine_detail

@@ -7,7 +7,13 @@
  * mapping, yet they are no integers: the member is not mixed, and the live logs
  * are translated. Every event's `data` holds a connection pointer; -DINTEGER makes
  * one closed event's `data` an integer (a count) instead: then `data` is mixed
- * and its live values are refused, as before. */
+ * and its live values are refused, as before.
+ * Log contexts (nginx's ngx_http_log_ctx_t): `current` is read only while
+ * `request` is set; a finished request's context keeps `current` pointing at the
+ * freed request, whose block malloc has given to a `struct other` since. BUILD
+ * declares TAGGED(struct ctx.current, request, 0:int, *:struct req): while
+ * `request` is NULL the member is dead, its bits carried; else a struct req *.
+ * The _notag variants lack it: the block is reached as two struct types. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +35,22 @@ struct ev {
   struct log *log;
   int active;
 };
+
+struct req {
+  int id;
+  char uri[28];
+};
+struct other { /* another 32-byte struct, where a freed request was */
+  long count;
+  struct log *log;
+  long spare[2];
+};
+struct ctx {
+  struct req *request; /* NULL between requests */
+  struct req *current; /* read only while request is set */
+};
+struct ctx *ctxs;
+struct other *reused;
 
 #define NEVENTS 8
 struct ev *events;
@@ -59,6 +81,16 @@ int main(void) {
     events[6].data = (void *)0x500000000L; /* an integer (a count), in no mapping */
 #endif
     munmap(gone, 1 << 20);
+    ctxs = calloc(2, sizeof *ctxs);
+    struct req *r0 = malloc(sizeof *r0), *r1 = malloc(sizeof *r1);
+    r0->id = 1, snprintf(r0->uri, sizeof r0->uri, "/live");
+    r1->id = 2, snprintf(r1->uri, sizeof r1->uri, "/done");
+    ctxs[0].request = ctxs[0].current = r0;
+    ctxs[1].request = ctxs[1].current = r1;
+    free(r1), ctxs[1].request = NULL; /* finished: current stays */
+    reused = malloc(sizeof *reused);  /* malloc's cache gives r1's block back */
+    reused->count = 5, reused->log = live;
+    if ((void *)reused != (void *)ctxs[1].current) return 2;
     printf("ready\n");
     fflush(stdout);
   }
@@ -72,7 +104,9 @@ int main(void) {
 #ifdef V2
       served_by_v2++;
 #endif
-      printf("live:%d dead_kept:%d level:%d\n", live_ok, kept, events[0].log->level);
+      int ctx_ok = ctxs[0].request == ctxs[0].current && strcmp(ctxs[0].current->uri, "/live") == 0 &&
+                   !ctxs[1].request && reused->count == 5 && reused->log == events[0].log;
+      printf("live:%d dead_kept:%d level:%d ctx:%d\n", live_ok, kept, events[0].log->level, ctx_ok);
       fflush(stdout);
       transferred = 0;
     }
