@@ -4,7 +4,8 @@
 // `log` pointers into a destroyed pool, and after one live update into the old
 // process's memory: values in no mapping that are no integers. The member is not
 // mixed: the live logs are translated, the dead values carried bit for bit (R == P,
-// F keeps them equal to the connections' own stale copies). An integer in no
+// F keeps them equal to the connections' own stale copies); so is stale text
+// (a string's bytes left in malloc'd memory, in no mapping). An integer in no
 // mapping in a `void *` member (far from every mapping) still makes that member
 // mixed: refused, naming it. A member dead while its pointer sibling is NULL
 // (nginx's ngx_http_log_ctx_t.current_request, pointing at a freed request whose

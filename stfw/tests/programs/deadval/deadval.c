@@ -5,7 +5,8 @@
  * a block that was unmapped since (nginx: a destroyed pool, or a server that an
  * earlier update made keeps its old process's addresses). Those values lie in no
  * mapping, yet they are no integers: the member is not mixed, and the live logs
- * are translated. Every event's `data` holds a connection pointer; -DINTEGER makes
+ * are translated. Stale text in one of them (a string's bytes malloc left there)
+ * is no integer either. Every event's `data` holds a connection pointer; -DINTEGER makes
  * one closed event's `data` an integer (a count) instead: then `data` is mixed
  * and its live values are refused, as before.
  * Log contexts (nginx's ngx_http_log_ctx_t): `current` is read only while
@@ -77,6 +78,10 @@ int main(void) {
       events[i].log = conns[i].log;
       events[i].active = i < 4;
     }
+    /* the last closed connection's log word holds stale text instead, as malloc'd
+     * memory that held a string does (nginx's never-used connections): ":104::\n" */
+    memcpy(&conns[NEVENTS - 1].log, ":104::\n", 8);
+    events[NEVENTS - 1].log = conns[NEVENTS - 1].log;
 #ifdef INTEGER
     events[6].data = (void *)0x500000000L; /* an integer (a count), in no mapping */
 #endif
