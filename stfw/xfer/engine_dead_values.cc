@@ -34,11 +34,13 @@ constexpr uint64_t kAslrWindow = 1ull << 41;
 }  // namespace
 
 // Whether v, in no mapping of the source, may be a dead pointer: 8-byte aligned
-// (malloc and every C allocator give at least that to pointer-holding memory)
-// and within kAslrWindow of a mapping of the source. Small numbers, counters,
-// text bytes and hashes are (almost always) not.
+// (malloc and every C allocator give at least that to pointer-holding memory),
+// at least 4 GiB (a non-PIE executable and its brk heap sit low, where counts
+// and sizes are: there a value in no mapping stays evidence, the safe side) and
+// within kAslrWindow of a mapping of the source. Small numbers, counters, text
+// bytes and hashes are (almost always) not.
 bool Engine::maybe_dead_pointer(uint64_t v) const {
-  if ((v & 7) != 0 || !config_.src_mappings || config_.src_mapping_count == 0) return false;
+  if ((v & 7) != 0 || v < (1ull << 32) || !config_.src_mappings || config_.src_mapping_count == 0) return false;
   for (uint64_t i = 0; i < config_.src_mapping_count; ++i) {
     const Region& r = config_.src_mappings[i];
     uint64_t lo = r.addr > kAslrWindow ? r.addr - kAslrWindow : 0, hi = r.addr + r.size + kAslrWindow;
