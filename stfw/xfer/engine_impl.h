@@ -923,6 +923,10 @@ class Engine {
                      const uint8_t* struct_src, uint8_t* struct_dst);
   int64_t tag_value(const ImageMember& m, const uint8_t* struct_src) const;
   bool in_no_mapping(uint64_t v) const;
+  // In no mapping, yet no evidence of an integer: a dead pointer or stale text (engine_dead_values.cc).
+  bool maybe_dead_pointer(uint64_t v) const;
+  static bool stale_text(uint64_t v);
+  bool no_integer_evidence(uint64_t v) const;
   // walk_struct's hook: typing notes mixed members, writing refuses (true) live-looking values in them.
   bool pointer_member_value(uint32_t src_type, uint32_t src_index, const uint8_t* src);
   void note_member_value(uint32_t src_type, uint32_t src_index, const uint8_t* value);

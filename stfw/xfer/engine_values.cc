@@ -93,6 +93,9 @@ void Engine::note_member_value(uint32_t src_type, uint32_t src_index, const uint
   if (free_element_) return;
   uint64_t v = load_uint(value, 8);
   if (v < 4096 || base_descriptor(v) || !in_no_mapping(v)) return;
+  // A dangling pointer into memory unmapped since (or of an earlier process, carried
+  // by an earlier update), or stale text, is no integer either (engine_dead_values.cc).
+  if (no_integer_evidence(v)) return;
   for (uint32_t i = 0; i < mixed_count_; ++i)
     if (mixed_[i].type == src_type && mixed_[i].index == src_index) return;
   if (mixed_count_ == kMaxMixed) return;  // the first ones are refused by name already

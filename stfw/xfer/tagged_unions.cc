@@ -69,17 +69,20 @@ bool TaggedUnions::add(const View& v, bool newer, bool own, const char* target, 
   return found;
 }
 
-// "V:T, V:T, ...": V decimal (optionally negative) or 0x hex; T "int" or a type name.
+// "V:T, V:T, ...": V decimal (optionally negative) or 0x hex, or `*` (every other
+// value: with a pointer sibling as the tag, `0:int, *:T` says the member is dead,
+// its bits carried, while the sibling is NULL); T "int" or a type name.
 bool TaggedUnions::parse_cases(const View& v, const char* p, uint32_t* first, uint32_t* count) {
   *first = case_count_, *count = 0;
   while (*p) {
     while (space(*p) || *p == ',') ++p;
     if (!*p) break;
-    bool negative = *p == '-';
-    if (negative) ++p;
+    bool negative = *p == '-', any = *p == '*';
+    if (negative || any) ++p;
     uint64_t value = 0;
-    bool digits = false;
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+    bool digits = any;
+    if (any) {
+    } else if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
       for (p += 2;; ++p, digits = true) {
         char c = *p;
         int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
@@ -100,7 +103,7 @@ bool TaggedUnions::parse_cases(const View& v, const char* p, uint32_t* first, ui
     if (len == 0) return false;
     uint32_t pointer = same("int", name, len) ? kTaggedInteger : pointer_type_named(v, name, len);
     if (case_count_ == case_capacity_ && !grow_cases()) return false;
-    cases_[case_count_++] = TaggedCase{negative ? -int64_t(value) : int64_t(value), pointer};
+    cases_[case_count_++] = TaggedCase{negative ? -int64_t(value) : int64_t(value), pointer, any};
     ++*count;
   }
   return *count > 0;
@@ -141,9 +144,13 @@ const TaggedEntry* TaggedUnions::find(bool newer, uint32_t type, uint32_t member
 }
 
 const TaggedCase* TaggedUnions::case_of(const TaggedEntry& e, int64_t value) const {
-  for (uint32_t i = 0; i < e.case_count; ++i)
-    if (cases_[e.first_case + i].value == value) return &cases_[e.first_case + i];
-  return nullptr;
+  const TaggedCase* other = nullptr;  // the `*` case, if any
+  for (uint32_t i = 0; i < e.case_count; ++i) {
+    const TaggedCase& c = cases_[e.first_case + i];
+    if (c.any) other = &c;
+    else if (c.value == value) return &c;
+  }
+  return other;
 }
 
 bool TaggedUnions::grow_entries() {

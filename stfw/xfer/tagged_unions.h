@@ -26,6 +26,7 @@ constexpr uint32_t kTaggedInteger = 0, kTaggedUnknownType = 0xffffffffu;
 struct TaggedCase {
   int64_t value;
   uint32_t pointer_type;
+  bool any = false;  // "*:T": every value no other case lists (a pointer tag: non-NULL)
 };
 
 struct TaggedEntry {

@@ -165,6 +165,17 @@ POINTS_TO(struct slab_rebal_thread.active_am, slab_automove); CONTAINER(mc_resp_
       # A pool block's unused part, from d.last to d.end, holds stale bytes of the
       # block's previous use (malloc reuses blocks): FREE_UPTO says it is free memory.
       export TTST_ANNOTATIONS="$TTST_ANNOTATIONS; FREE_UPTO(ngx_pool_data_t.last, end)"
+      # An HTTP connection's log context keeps current_request after the request is
+      # freed (ngx_http_free_request clears ctx->request only; ngx_http_log_error reads
+      # current_request only while request is set): dead while request is NULL, its
+      # bits carried (TAGGED with the pointer sibling as the tag; `*`: any other value).
+      export TTST_ANNOTATIONS="$TTST_ANNOTATIONS; TAGGED(struct ngx_http_log_ctx_s.current_request, request, \
+0:int, *:struct ngx_http_request_s)"
+      # A server's server_names array lives in the configuration's temp pool
+      # (ngx_http_core_server: cf->temp_pool), destroyed after start-up: its pool and
+      # elts point into freed blocks malloc reuses (the epoll event list), read only
+      # while the configuration is parsed. Not state: each version keeps its own.
+      export TTST_ANNOTATIONS="$TTST_ANNOTATIONS; NO_TRANSFER(ngx_http_core_srv_conf_t.server_names)"
       auto/configure --with-cc="$ttst_cc" --with-cc-opt="-O2" --without-http_rewrite_module \
         --without-http_gzip_module >>"$log" 2>&1 || fail configure
     else
