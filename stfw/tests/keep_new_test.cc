@@ -127,3 +127,22 @@ TEST_CASE("without KEEP_NEW_AT the pool bytes after the cycle (its untyped names
                 {TTST_STFW_STATUS_AMBIGUOUS, nullptr, nullptr,
                  {"bytes of its container that no typed pointer reaches, and the word at +"}});
 }
+
+TEST_CASE("a stale pointer of v2's kept start-up state to a block the forward transfer reused is not followed back") {
+  // conf->temp points at a temporary pool v2's start-up freed (nginx: the arrays of
+  // cf->temp_pool); the forward transfer allocates its first block (P's copy of the
+  // pool block, `conf_pool`'s target) there in F. The backward run walked F's kept
+  // graph into that block and kept it, without a counterpart in P's, and refused
+  // `conf_pool` (nginx: F's first connection pool there, `cycle->connections[1].pool`).
+  // F's kept graph is v2's start-up state only: a block the transfer allocated goes
+  // back by its origin. The sessions' own pools (run time, same site) come back too.
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "keepnew_pool_v2_stale_keep", "keepnew_pool_v1_stale");
+  require_transferred(fw);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  // 7 pools of 512 bytes, versions 100..106: 7 * 512 + 721.
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
+               "omega:600:9000 pools:4305") == 0);
+}

@@ -705,6 +705,7 @@ class Engine {
     uint32_t object;              // the heap object or carved sub-object it is (0xffffffff: a part of one)
     uint32_t root;                // the KEEP_NEW global it was reached from
     bool paired;
+    uint64_t from = 0;            // the source address of the range whose walk met it (0: a root)
   };
   struct OwnBlock {
     uint64_t addr, size, site;
@@ -713,6 +714,8 @@ class Engine {
   void pair_kept_member(const char* id, const char* path);
   uint32_t member_at_path(const View& v, uint32_t type, const char* path, uint64_t* offset) const;
   void kept_untyped(uint64_t vs, uint64_t vd);
+  void describe_kept_origin(const KeptRange& r);
+  bool transferred_here(const Object& o) const;
   // TTST_KEEP_NEW_AT roots that are not pointers: this process's start-up bytes,
   // written back over the transferred struct after the write.
   struct KeptMember {
@@ -773,6 +776,7 @@ class Engine {
   void keep_untouched_globals();
   KeptRange* kept_ = nullptr;
   uint32_t kept_count_ = 0, kept_capacity_ = 0, kept_work_count_ = 0, kept_root_ = 0, kept_ranges_paired_ = 0;
+  uint64_t kept_from_ = 0;  // the range being walked (KeptRange::from of what it meets)
   uint32_t* kept_work_ = nullptr;
   uint32_t* kept_slots_ = nullptr;
   uint64_t kept_slots_capacity_ = 0;

@@ -47,7 +47,7 @@ bool Engine::pair_kept_graphs() {
     const char* dst_id = dst_meta().str(dst_meta().global_at(o.dst_global).id);
     if (!annotations_.global_keep_new(id) && !annotations_.global_keep_new(dst_id)) continue;
     o.flags |= kKept;
-    kept_root_ = g, current_ = g, path_depth_ = 0;
+    kept_root_ = g, current_ = g, path_depth_ = 0, kept_from_ = 0;
     kept_value(o.src_type, o.dst_type, source_bytes(o.addr, o.size), reinterpret_cast<const uint8_t*>(o.dst_addr), 0);
     while (kept_work_count_ && !failed()) walk_kept_range(kept_work_[--kept_work_count_]);
   }
@@ -95,7 +95,7 @@ void Engine::pair_kept_member(const char* id, const char* path) {
     const uint8_t* sroot = vs >= 4096 ? source_bytes(vs + soff, ssize) : nullptr;
     if (!sroot) return;  // no struct in P (yet): nothing of P's to pair
     if (!note_kept_holder(vs, type_size(src_meta(), src_meta().type(st).target), vd >= 4096 ? vd : 0)) return;
-    kept_root_ = g, current_ = g, path_depth_ = 0;
+    kept_root_ = g, current_ = g, path_depth_ = 0, kept_from_ = 0;
     const uint8_t* droot = vd >= 4096 ? reinterpret_cast<const uint8_t*>(vd + doff) : nullptr;
     if (src_meta().type(smember).kind == kPointer) {
       kept_pointer(load_uint(sroot, 8), src_meta().strip(src_meta().type(smember).target), droot ? load_uint(droot, 8) : 0,
@@ -343,6 +343,7 @@ void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
   if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
   Object& o = objects_[index];
   if (o.flags & (kGlobal | kFromLibrary)) return;
+  if (transferred_here(o)) return;
   // A heap block typing gave another type (the transferred state's typed pointers:
   // nginx's epoll `event_list`, reached from the configuration by a stale `void **`
   // into memory since reused) is not what this pointer says: not taken into the
@@ -388,6 +389,7 @@ void Engine::kept_untyped(uint64_t vs, uint64_t vd) {
   if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
   Object& o = objects_[index];
   if (o.flags & (kGlobal | kFromLibrary | kTransferAnchor)) return;
+  if (transferred_here(o)) return;
   if (vd < 4096 || vd >= (1ull << 56)) vd = 0;
   if (!(o.flags & kContainer)) {
     if (o.src_type)
@@ -414,6 +416,18 @@ void Engine::kept_untyped(uint64_t vs, uint64_t vd) {
   uint64_t end = o.addr + o.size;
   if (int64_t next = carved_above(vs); next >= 0 && objects_[next].addr < end) end = objects_[next].addr;
   add_kept(vs, end - vs, vd, 0, 0, 0, 0xffffffffu);
+}
+
+// Backward: F's kept graph is v2's start-up state, which the forward run left in F
+// as it was; a heap block the forward transfer allocated (origin_id set: no
+// kOwnStartup) holds P's state and is never part of it. A pointer of F's kept graph
+// into one is a stale start-up pointer into memory v2's start-up freed and the
+// transfer reused (nginx: `cscf->server_names.pool` into the destroyed
+// cf->temp_pool, where F's first connection pool now lies): not followed, so the
+// block goes back by its origin like all transferred state (the forward run's
+// pairing, inverted: there the kept graph's counterparts are v2's start-up blocks).
+bool Engine::transferred_here(const Object& o) const {
+  return config_.backward && !(o.flags & (kGlobal | kOwnStartup));
 }
 
 bool Engine::same_site_id(uint64_t src_site, uint64_t dst_site) const {
@@ -443,7 +457,7 @@ void Engine::add_kept(uint64_t src, uint64_t size, uint64_t dst, uint64_t dst_si
   h = (src * 0x9e3779b97f4a7c15ull) & (kept_slots_capacity_ - 1);
   while (kept_slots_[h] != 0xffffffffu) h = (h + 1) & (kept_slots_capacity_ - 1);
   kept_slots_[h] = kept_count_;
-  kept_[kept_count_] = KeptRange{src, size, dst, dst ? dst_size : 0, st, dt, object, kept_root_, dst != 0};
+  kept_[kept_count_] = KeptRange{src, size, dst, dst ? dst_size : 0, st, dt, object, kept_root_, dst != 0, kept_from_};
   if (object != 0xffffffffu) {
     Object& o = objects_[object];
     o.flags |= kKept;
@@ -481,6 +495,7 @@ bool Engine::grow_kept_slots() {
 void Engine::walk_kept_range(uint32_t i) {
   KeptRange r = kept_[i];
   if (r.src_type == 0) return;  // untyped (kept_untyped): not walked
+  kept_from_ = r.src;
   uint64_t es = type_size(src_meta(), r.src_type), ed = r.dst ? type_size(dst_meta(), r.dst_type) : 0;
   if (es == 0) return;
   const uint8_t* src = source_bytes(r.src, r.size);
@@ -553,11 +568,35 @@ bool Engine::translate_kept(uint64_t v, const KeptRange& r, uint64_t* out) {
       .text(!r.paired ? "not met at the same place from the root, or met at two"
             : r.src_type == 0 ? "reached only through void *: only its start maps"
                               : "past the end of its counterpart")
-      .text("): the transferred state would point into state the update drops");
+      .text(")");
+  describe_kept_origin(r);
+  message_.text(": the transferred state would point into state the update drops");
   advise_current("NO_TRANSFER");  // the holder keeps this version's own value, or its transfer code says
   uint32_t holder = 0, member = 0;
   if (current_member(&holder, &member)) advise_plugin(holder);
   return false;
+}
+
+// How the kept walk met a range: the ranges whose walk met it, back towards the
+// root (at most 4), so that a stale pointer of the kept graph can be found.
+void Engine::describe_kept_origin(const KeptRange& r) {
+  uint64_t from = r.from;
+  for (int steps = 0; from && steps < 4; ++steps) {
+    const KeptRange* p = nullptr;
+    for (uint32_t i = 0; i < kept_count_ && !p; ++i)
+      if (kept_[i].src == from) p = &kept_[i];
+    if (!p) return;
+    message_.text(steps ? ", from " : "; the kept walk met it from ")
+        .text(p->src_type ? type_name(src_meta(), p->src_type) : "untyped bytes")
+        .text(" at ")
+        .hex(p->src);
+    if (p->object != 0xffffffffu) {
+      message_.text(" (");
+      describe(message_, objects_[p->object]);
+      message_.text(")");
+    }
+    from = p->from;
+  }
 }
 
 // Right after indexing: a global whose value in P still equals its initializer in

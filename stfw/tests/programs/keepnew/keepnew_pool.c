@@ -37,7 +37,18 @@
  * kept and paired with v2's header at the base of v2's block, so the block goes into
  * v2's block (engine_keep_into.cc): the cycle takes the place of v2's start-up cycle
  * (v2 takes its 48 bytes after the cycle then; -DKN_MOVED: before it, so the cycle
- * would land elsewhere in v2's block: refused). */
+ * would land elsewhere in v2's block: refused). -DKN_STALE: start-up makes a temporary
+ * pool and frees it, and the kept configuration still points at it (`conf->temp`; nginx:
+ * `cscf->server_names.pool`, an array of cf->temp_pool, destroyed after start-up); at run
+ * time every session gets a pool of its own (nginx: a connection's pool), from the same
+ * allocation site. v2's temporary pool goes back to glibc when freed (v1's, smaller,
+ * into ttst's cache of small blocks), so in F the first block the forward transfer
+ * allocates (P's copy of its pool block, which `conf_pool` points to) lies where v2's
+ * temporary pool was: the backward run, walking F's kept graph, met that transferred
+ * block through the stale `conf->temp` and kept it, without a counterpart in P's graph,
+ * and refused `conf_pool` (nginx: F's first connection pool there, and
+ * `cycle->connections[1].pool` refused). A block the forward transfer allocated is no
+ * start-up state of v2's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +92,9 @@ struct conf {
 #ifdef KN_HEADER
   struct pool_hdr *pool; /* the pool's header at its base (nginx: ngx_array_t.pool) */
 #endif
+#ifdef KN_STALE
+  struct pool_hdr *temp; /* a temporary pool of start-up, freed: stale (nginx: cf->temp_pool's arrays) */
+#endif
 #ifdef KN_ORDER
   struct route **order; /* the routes again, an array in the pool */
   struct rhead *head;   /* its start as a struct (carves a sub-object there) */
@@ -104,6 +118,9 @@ struct session {
   long hits;
 #ifdef KN_VOID
   void *tag; /* the start of the names array or of the blob (untyped kept state) */
+#endif
+#ifdef KN_STALE
+  struct pool_hdr *pool; /* the session's own pool, made at run time (nginx: c->pool) */
 #endif
 };
 
@@ -140,6 +157,15 @@ static void *palloc(unsigned long n) {
   pool_used += (n + 15) & ~15ul;
   return p;
 }
+
+#ifdef KN_STALE
+/* One allocation site for every pool (nginx: ngx_create_pool's ngx_memalign). */
+static __attribute__((noinline)) struct pool_hdr *pool_create(unsigned long size) {
+  struct pool_hdr *p = malloc(size);
+  p->version = KN_VERSION, p->size = size;
+  return p;
+}
+#endif
 
 static void build_conf(void) {
   static const char *const names[] = {"alpha", "beta", "gamma", "delta"};
@@ -179,6 +205,10 @@ static void build_conf(void) {
 #endif
   CONF = palloc(sizeof *CONF);
   CONF->nroutes = n;
+#ifdef KN_STALE
+  CONF->temp = pool_create(KN_VERSION >= 2 ? 2048 : 1024); /* v2's goes back to glibc, v1's to ttst's cache */
+  free(CONF->temp); /* start-up is over: the temporary pool goes, the pointer stays */
+#endif
 #ifdef KN_VOID
   CONF->owner = cycle;
   CONF->hdr = hdr;
@@ -214,9 +244,16 @@ int main(void) {
   int transferred = ttst_is_updating();
   if (!transferred) {
     nsessions = 7;
+#ifdef KN_STALE
+    struct pool_hdr *pools[7]; /* before the sessions: the oldest blocks, the transfer allocates them first */
+    for (int i = 0; i < nsessions; i++) pools[i] = pool_create(512), pools[i]->version = 100 + i;
+#endif
     sessions = calloc(nsessions, sizeof *sessions);
     for (int i = 0; i < nsessions; i++) sessions[i].route = CONF->routes[i % 3], sessions[i].hits = 100 * i;
     sessions[6].route = CONF->fallback;
+#ifdef KN_STALE
+    for (int i = 0; i < nsessions; i++) sessions[i].pool = pools[i];
+#endif
 #ifdef KN_VOID
     sessions[0].tag = cycle->names.elts, sessions[1].tag = cycle->blob;
     CONF->stale = (long *)sessions; /* another type than the sessions' own: not kept */
@@ -238,6 +275,11 @@ int main(void) {
 #ifdef KN_HEADER
       printf(" pool:%ld,%d,%d", cycle->pool->version, (void *)cycle->pool == conf_pool && cycle->pool == CONF->pool,
              (char *)cycle == (char *)conf_pool + 32);
+#endif
+#ifdef KN_STALE
+      long pools = 0;
+      for (int i = 0; i < nsessions; i++) pools += sessions[i].pool->version + (long)sessions[i].pool->size;
+      printf(" pools:%ld", pools);
 #endif
 #ifdef KN_ORDER
       printf(" order:%s,%s,%d", CONF->order[0]->name, CONF->order[CONF->nroutes - 1]->name,
