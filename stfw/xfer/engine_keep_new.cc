@@ -418,16 +418,17 @@ void Engine::kept_untyped(uint64_t vs, uint64_t vd) {
   add_kept(vs, end - vs, vd, 0, 0, 0, 0xffffffffu);
 }
 
-// Backward: F's kept graph is v2's start-up state, which the forward run left in F
-// as it was; a heap block the forward transfer allocated (origin_id set: no
-// kOwnStartup) holds P's state and is never part of it. A pointer of F's kept graph
-// into one is a stale start-up pointer into memory v2's start-up freed and the
-// transfer reused (nginx: `cscf->server_names.pool` into the destroyed
-// cf->temp_pool, where F's first connection pool now lies): not followed, so the
-// block goes back by its origin like all transferred state (the forward run's
-// pairing, inverted: there the kept graph's counterparts are v2's start-up blocks).
+// The source's kept graph is its start-up state: a heap block a transfer allocated
+// (origin_id set) is never part of it. Backward, that is the forward run's own
+// blocks: F's kept graph is v2's start-up state, left in F as it was, and the blocks
+// the transfer allocated hold P's state. Forward, a past version that an earlier
+// update made (a committed F) holds such blocks too: its first past version's state.
+// A pointer of the kept graph into one is a stale start-up pointer into memory the
+// start-up freed and the transfer reused (nginx: `cscf->server_names.pool` into the
+// destroyed cf->temp_pool, where F's first connection pool now lies): not followed,
+// so the block goes back (or on) by its origin like all transferred state.
 bool Engine::transferred_here(const Object& o) const {
-  return config_.backward && !(o.flags & (kGlobal | kOwnStartup));
+  return !(o.flags & kGlobal) && origin_of(o) != 0;
 }
 
 bool Engine::same_site_id(uint64_t src_site, uint64_t dst_site) const {

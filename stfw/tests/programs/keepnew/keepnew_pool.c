@@ -71,7 +71,7 @@ TTST_KEEP_NEW(conf);
 #endif
 
 struct route {
-#if KN_VERSION >= 2
+#if KN_VERSION >= 2 && !defined(KN_STALE) /* KN_STALE: one layout, so ttst-supervise's plan needs no transfer code */
   int priority; /* v2: added in front, the layout differs */
 #endif
   char name[16];
@@ -217,7 +217,7 @@ static void build_conf(void) {
     struct route *r = palloc(sizeof *r);
     strcpy(r->name, names[i]);
     r->weight = (KN_VERSION >= 2 ? 1000 : 10) * (i + 1);
-#if KN_VERSION >= 2
+#if KN_VERSION >= 2 && !defined(KN_STALE)
     r->priority = i;
 #endif
     CONF->routes[i] = r;
