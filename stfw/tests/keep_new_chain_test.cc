@@ -22,7 +22,7 @@ namespace {
 const std::string kDir = "stfw/tests/programs/keepnew/";
 const std::string kAfter =
     "routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 omega:600:9000 "
-    "pools:4305";
+    "pools:4305 live:1";
 
 }  // namespace
 

@@ -144,5 +144,24 @@ TEST_CASE("a stale pointer of v2's kept start-up state to a block the forward tr
   INFO(f);
   // 7 pools of 512 bytes, versions 100..106: 7 * 512 + 721.
   CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
-               "omega:600:9000 pools:4305") == 0);
+               "omega:600:9000 pools:4305 live:1") == 0);
+}
+
+TEST_CASE("run-time state start-up made under the KEEP_NEW_AT struct: v2's is freed, the kept pointer takes P's") {
+  // cycle->made (nginx: cycle->connections) is v2's start-up array until the
+  // transferred cycle lands on v2's start-up cycle with P's: v2's array is superseded
+  // and freed (it stayed, garbage that a second update refused as untyped), and
+  // conf->live (nginx: ls->connection, in the kept configuration) points at P's array,
+  // translated (it kept pointing at v2's start-up array).
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "keepnew_pool_v2_live_keep", "keepnew_pool_v1_live");
+  require_transferred(fw);
+  std::string figures = message(fw);
+  INFO(figures);
+  CHECK(figures.find(" startup_freed=1") != std::string::npos);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
+               "omega:600:9000 names:4:delta blob:v2blob pool:2,1,1 live:1") == 0);
 }

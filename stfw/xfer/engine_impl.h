@@ -716,6 +716,17 @@ class Engine {
   void kept_untyped(uint64_t vs, uint64_t vd);
   void describe_kept_origin(const KeptRange& r);
   bool transferred_here(const Object& o) const;
+  // Kept pointers to run-time state (engine_keep_runtime.cc).
+  struct RuntimePointer {
+    uint8_t* slot;  // the pointer in this process's kept graph
+    uint64_t vs;    // the source's pointer at the same path
+  };
+  void note_runtime_pointer(uint64_t vs);
+  void retarget_runtime_pointers();
+  bool supersedes_startup(uint32_t index) const;
+  const uint8_t* kept_slot_ = nullptr;  // this process's pointer the kept walk is at (kept_value)
+  RuntimePointer* runtime_pointers_ = nullptr;
+  uint32_t runtime_pointer_count_ = 0, runtime_pointer_capacity_ = 0;
   // TTST_KEEP_NEW_AT roots that are not pointers: this process's start-up bytes,
   // written back over the transferred struct after the write.
   struct KeptMember {

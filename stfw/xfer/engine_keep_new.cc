@@ -95,7 +95,7 @@ void Engine::pair_kept_member(const char* id, const char* path) {
     const uint8_t* sroot = vs >= 4096 ? source_bytes(vs + soff, ssize) : nullptr;
     if (!sroot) return;  // no struct in P (yet): nothing of P's to pair
     if (!note_kept_holder(vs, type_size(src_meta(), src_meta().type(st).target), vd >= 4096 ? vd : 0)) return;
-    kept_root_ = g, current_ = g, path_depth_ = 0, kept_from_ = 0;
+    kept_root_ = g, current_ = g, path_depth_ = 0, kept_from_ = 0, kept_slot_ = nullptr;
     const uint8_t* droot = vd >= 4096 ? reinterpret_cast<const uint8_t*>(vd + doff) : nullptr;
     if (src_meta().type(smember).kind == kPointer) {
       kept_pointer(load_uint(sroot, 8), src_meta().strip(src_meta().type(smember).target), droot ? load_uint(droot, 8) : 0,
@@ -205,6 +205,7 @@ bool Engine::save_kept_member(uint64_t src, uint64_t offset, const uint8_t* byte
 void Engine::finish_kept_write() {
   if (!config_.backward) carry_kept_carved();
   restore_kept_members();
+  if (!config_.backward) retarget_runtime_pointers();  // engine_keep_runtime.cc
 }
 
 // Forward: a kept sub-object carved in a container that is transferred (nginx: v1's
@@ -313,6 +314,7 @@ void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src
           dp = dst_meta().strip(d);
         else if (dm)
           dp = counterpart(sp);
+        kept_slot_ = dm ? dst + dm->offset : nullptr;  // a run-time target takes P's (engine_keep_runtime.cc)
         kept_pointer(load_uint(src + m.offset, 8), sp, dm ? load_uint(dst + dm->offset, 8) : 0, dp);
         continue;
       }
@@ -327,6 +329,7 @@ void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src
   } else if (st.kind == kPointer) {
     uint32_t sp = src_meta().strip(st.target);
     uint32_t dp = dt ? dst_meta().strip(dt->target) : 0;
+    kept_slot_ = dt ? dst : nullptr;  // a run-time target takes P's (engine_keep_runtime.cc)
     kept_pointer(load_uint(src, 8), sp, dt ? load_uint(dst, 8) : 0, dp);
   }
 }
@@ -343,13 +346,13 @@ void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
   if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
   Object& o = objects_[index];
   if (o.flags & (kGlobal | kFromLibrary)) return;
-  if (transferred_here(o)) return;
   // A heap block typing gave another type (the transferred state's typed pointers:
   // nginx's epoll `event_list`, reached from the configuration by a stale `void **`
   // into memory since reused) is not what this pointer says: not taken into the
   // kept graph, so it is transferred as its own type (the default, sound either way).
   if (!(o.flags & (kContainer | kKept)) && o.src_type && src_meta().strip(o.src_type) != sp) return;
-  if (o.flags & kTransferAnchor) return;  // run-time state (mark_transfer_anchors)
+  if (o.flags & kTransferAnchor) return note_runtime_pointer(vs);  // run-time state (mark_transfer_anchors)
+  if (transferred_here(o)) return;
   uint64_t ed = dp ? type_size(dst_meta(), dp) : 0;
   if (vd < 4096 || vd >= (1ull << 56) || ed == 0) vd = 0;
   if (!(o.flags & kContainer) && o.size % es == 0 && (vs - o.addr) % es == 0) {

@@ -74,9 +74,9 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
   bool translated_ok = translate(v, &translated);
   pointee_hint_ = 0;
   if (translated_ok) {
-    if (!config_.backward && current_ < object_count_ && (objects_[current_].flags & kGlobal)) {
+    if (!config_.backward && current_ < object_count_ && supersedes_startup(current_)) {  // engine_keep_runtime.cc
       supersede(load_uint(dst, 8), translated);
-      if (refuse_resized_startup(load_uint(dst, 8), v)) return;
+      if ((objects_[current_].flags & kGlobal) && refuse_resized_startup(load_uint(dst, 8), v)) return;
     }
     store_uint(dst, 8, translated);
     if (translated != v || v >= 4096) result_.pointers++;

@@ -48,7 +48,14 @@
  * block through the stale `conf->temp` and kept it, without a counterpart in P's graph,
  * and refused `conf_pool` (nginx: F's first connection pool there, and
  * `cycle->connections[1].pool` refused). A block the forward transfer allocated is no
- * start-up state of v2's. */
+ * start-up state of v2's. The configuration also points at the sessions array start-up
+ * made (`conf->live`; nginx: `ls->connection` into `cycle->connections`), which the
+ * transferred `sessions` replaces: after the update it points at the transferred array
+ * (it kept pointing at v2's start-up array, which the transfer then freed). -DKN_LIVE
+ * (with KN_HEADER): the same through the struct holding the KEEP_NEW_AT roots: start-up
+ * makes `cycle->made` (nginx: `cycle->connections`) and `conf->live` points at it; the
+ * transferred cycle, which lands on v2's start-up cycle, brings P's: v2's start-up array
+ * is superseded and freed, and `conf->live` points at P's (translated). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +101,9 @@ struct conf {
 #endif
 #ifdef KN_STALE
   struct pool_hdr *temp; /* a temporary pool of start-up, freed: stale (nginx: cf->temp_pool's arrays) */
+#endif
+#if defined(KN_STALE) || defined(KN_LIVE)
+  struct session *live;  /* start-up's sessions array, which the transfer replaces (nginx: ls->connection) */
 #endif
 #ifdef KN_ORDER
   struct route **order; /* the routes again, an array in the pool */
@@ -141,6 +151,9 @@ struct cycle {
 #endif
 #ifdef KN_HEADER
   struct pool_hdr *pool; /* the pool's header (nginx: cycle->pool): v2's after the update */
+#endif
+#ifdef KN_LIVE
+  struct session *made; /* run-time state made at start-up (nginx: cycle->connections) */
 #endif
 
 } *cycle;            /* transferred; only its `conf` is v2's (KEEP_NEW_AT) */
@@ -206,8 +219,13 @@ static void build_conf(void) {
   CONF = palloc(sizeof *CONF);
   CONF->nroutes = n;
 #ifdef KN_STALE
+  nsessions = 7;
+  CONF->live = sessions = calloc(nsessions, sizeof *sessions); /* run-time state made at start-up */
   CONF->temp = pool_create(KN_VERSION >= 2 ? 2048 : 1024); /* v2's goes back to glibc, v1's to ttst's cache */
   free(CONF->temp); /* start-up is over: the temporary pool goes, the pointer stays */
+#endif
+#ifdef KN_LIVE
+  CONF->live = cycle->made = calloc(7, sizeof(struct session)); /* P's replaces v2's: v2's is freed */
 #endif
 #ifdef KN_VOID
   CONF->owner = cycle;
@@ -243,12 +261,13 @@ int main(void) {
   build_conf();
   int transferred = ttst_is_updating();
   if (!transferred) {
-    nsessions = 7;
 #ifdef KN_STALE
-    struct pool_hdr *pools[7]; /* before the sessions: the oldest blocks, the transfer allocates them first */
+    struct pool_hdr *pools[7]; /* sessions: start-up's array (as nginx's cycle->connections) */
     for (int i = 0; i < nsessions; i++) pools[i] = pool_create(512), pools[i]->version = 100 + i;
-#endif
+#else
+    nsessions = 7;
     sessions = calloc(nsessions, sizeof *sessions);
+#endif
     for (int i = 0; i < nsessions; i++) sessions[i].route = CONF->routes[i % 3], sessions[i].hits = 100 * i;
     sessions[6].route = CONF->fallback;
 #ifdef KN_STALE
@@ -279,7 +298,10 @@ int main(void) {
 #ifdef KN_STALE
       long pools = 0;
       for (int i = 0; i < nsessions; i++) pools += sessions[i].pool->version + (long)sessions[i].pool->size;
-      printf(" pools:%ld", pools);
+      printf(" pools:%ld live:%d", pools, CONF->live == sessions);
+#endif
+#ifdef KN_LIVE
+      printf(" live:%d", CONF->live == cycle->made && cycle->made);
 #endif
 #ifdef KN_ORDER
       printf(" order:%s,%s,%d", CONF->order[0]->name, CONF->order[CONF->nroutes - 1]->name,

@@ -1,0 +1,69 @@
+// engine_keep_runtime.cc — TTST_KEEP_NEW: a pointer of the kept graph to run-time
+// state takes the past version's target, translated.
+//
+// The kept graph (v2's start-up configuration) may point into run-time state that
+// the transfer replaces: nginx's `ls->connection`, in the kept listening array,
+// points to the listening socket's connection in `cycle->connections`. v2's start-up
+// made its own connections array; the transfer replaces it with P's (the cycle, and
+// its `connections` member, are transferred). Left as it was, F's `ls->connection`
+// pointed at v2's start-up connection, which no event uses (P's connection holds the
+// listening socket's registration): nginx's accept re-enabling would act on a dead
+// connection, and the start-up arrays stayed reachable as garbage that a later update
+// met (1.26.1 -> 1.26.2 under load: `ngx_connection_s.local_sockaddr holds integers`,
+// the unused elements' uninitialised bytes). The kept walk met the run-time block
+// through P's pointer at the same path (mark_transfer_anchors: a block a transferred
+// pointer global or KEEP_NEW_AT struct member points to): forward, after the write,
+// this process's pointer there is P's pointer translated, as the rest of the
+// transferred state's pointers. Backward nothing is written: R's kept graph is P's
+// own, and F's pointer (now to a transferred block) is not followed (transferred_here).
+// Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+#include "stfw/xfer/engine_impl.h"
+
+namespace ttst::stfw::engine_detail {
+
+// The kept walk's pointer vs (the source's) reaches run-time state; kept_slot_ is
+// this process's pointer at the same path (none: nothing to retarget).
+void Engine::note_runtime_pointer(uint64_t vs) {
+  if (config_.backward || !kept_slot_) return;
+  for (uint32_t i = 0; i < runtime_pointer_count_; ++i)
+    if (runtime_pointers_[i].slot == kept_slot_) return;  // met again on another path
+  if (runtime_pointer_count_ == runtime_pointer_capacity_) {
+    uint32_t capacity = runtime_pointer_capacity_ ? 2 * runtime_pointer_capacity_ : 16;
+    RuntimePointer* bigger = alloc<RuntimePointer>(capacity);
+    if (failed()) return;
+    if (runtime_pointer_count_) copy(bigger, runtime_pointers_, runtime_pointer_count_ * sizeof(RuntimePointer));
+    runtime_pointers_ = bigger, runtime_pointer_capacity_ = capacity;
+  }
+  runtime_pointers_[runtime_pointer_count_++] = RuntimePointer{const_cast<uint8_t*>(kept_slot_), vs};
+}
+
+// Forward, after the write: each such pointer of this process takes P's, translated
+// (or the transfer is refused, naming it, as any untranslatable pointer).
+void Engine::retarget_runtime_pointers() {
+  for (uint32_t i = 0; i < runtime_pointer_count_ && !failed(); ++i) {
+    uint64_t translated = 0;
+    current_ = kept_root_, path_depth_ = 0;
+    if (!translate(runtime_pointers_[i].vs, &translated)) return;
+    store_uint(runtime_pointers_[i].slot, 8, translated);
+    result_.pointers++;
+  }
+}
+
+// Forward: is object `index` written over this process's start-up value of it, so
+// that a start-up object its pointers reached is superseded by what they get now
+// (engine_writing.cc: freed unless still referenced; F's frames remapped)? A global;
+// or the struct holding KEEP_NEW_AT roots where its block goes into this process's
+// (engine_keep_into.cc): nginx's cycle over v2's start-up cycle, whose `connections`,
+// `read_events` and `write_events` were v2's start-up arrays, now garbage (their
+// only other reference, `ls->connection`, is retargeted above).
+bool Engine::supersedes_startup(uint32_t index) const {
+  const Object& o = objects_[index];
+  if (o.flags & kGlobal) return true;
+  for (uint32_t k = 0; k < kept_holder_count_; ++k)
+    if (kept_holders_[k].addr == o.addr && kept_holders_[k].dst && kept_holders_[k].dst == o.dst_addr &&
+        into_counterpart(o))
+      return true;
+  return false;
+}
+
+}  // namespace ttst::stfw::engine_detail
