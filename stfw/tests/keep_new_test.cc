@@ -165,3 +165,18 @@ TEST_CASE("run-time state start-up made under the KEEP_NEW_AT struct: v2's is fr
   CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
                "omega:600:9000 names:4:delta blob:v2blob pool:2,1,1 live:1") == 0);
 }
+
+TEST_CASE("a stale pointer of v2's kept start-up state types nothing the forward transfer allocated") {
+  // As -DKN_STALE, but the hole v2's temporary pool left takes P's sessions array in F:
+  // conf->temp (struct pool_hdr *) points at a struct session array there, and the
+  // backward typing refused it as reached as both (nginx: `cscf->server_names.pool`
+  // at F's epoll `event_list`, "epoll_event ... reached as ngx_pool_s * too").
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "keepnew_pool_v2_guard_keep", "keepnew_pool_v1_guard");
+  require_transferred(fw);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
+               "omega:600:9000 names:4:delta blob:v2blob pool:2,1,1 pools:4305 live:1") == 0);
+}

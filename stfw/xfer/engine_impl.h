@@ -724,6 +724,8 @@ class Engine {
   void note_runtime_pointer(uint64_t vs);
   void retarget_runtime_pointers();
   bool supersedes_startup(uint32_t index) const;
+  bool stale_startup_pointer(const Object& target, const uint8_t* src) const;
+  bool in_keep_new_at_struct(uint64_t addr) const;
   const uint8_t* kept_slot_ = nullptr;  // this process's pointer the kept walk is at (kept_value)
   RuntimePointer* runtime_pointers_ = nullptr;
   uint32_t runtime_pointer_count_ = 0, runtime_pointer_capacity_ = 0;

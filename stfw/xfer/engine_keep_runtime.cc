@@ -66,4 +66,38 @@ bool Engine::supersedes_startup(uint32_t index) const {
   return false;
 }
 
+// Backward, typing: a pointer held in F's own start-up state (a heap block of
+// origin 0) to a block the forward transfer allocated types and declares nothing.
+// After the forward run such a pointer is either a stale start-up pointer into
+// memory start-up freed and the transfer reused (nginx: `cscf->server_names.pool`,
+// into the destroyed cf->temp_pool, where F's epoll `event_list` may now lie: it
+// declared that block a pool and refused "epoll_event ... reached as ngx_pool_s *
+// too"), or a kept pointer to run-time state retargeted above, whose block the
+// transferred state types anyway. The KEEP_NEW_AT structs are excluded: transferred
+// state, placed in a start-up block of F's (engine_keep_into.cc).
+bool Engine::stale_startup_pointer(const Object& target, const uint8_t* src) const {
+  if (!config_.backward || !annotations_.has_keep_new() || current_ >= object_count_) return false;
+  const Object& at = objects_[current_];
+  const Object& block = (at.flags & kCarved) ? objects_[at.src_global] : at;
+  if ((block.flags & kGlobal) || !(block.flags & kOwnStartup) || origin_of(target) == 0) return false;
+  return !in_keep_new_at_struct(source_address(src));
+}
+
+// Is source address `addr` inside the struct a TTST_KEEP_NEW_AT global points to?
+bool Engine::in_keep_new_at_struct(uint64_t addr) const {
+  const char* id;
+  const char* path;
+  for (uint32_t k = 0; annotations_.keep_new_at(k, &id, &path); ++k)
+    for (uint32_t g = 0; g < global_count_; ++g) {
+      const Object& o = objects_[g];
+      if (o.dst_global == 0xffffffffu || !streq(src_meta().str(src_meta().global_at(o.src_global).id), id)) continue;
+      uint32_t t = src_meta().strip(o.src_type);
+      const uint8_t* bytes = source_bytes(o.addr, 8);
+      if (!bytes || src_meta().type(t).kind != kPointer) continue;
+      uint64_t v = load_uint(bytes, 8);
+      if (addr - v < type_size(src_meta(), src_meta().strip(src_meta().type(t).target))) return true;
+    }
+  return false;
+}
+
 }  // namespace ttst::stfw::engine_detail

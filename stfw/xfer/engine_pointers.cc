@@ -18,6 +18,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
     if (index < 0) return;
     Object& o = objects_[index];
     if (o.flags & (kGlobal | kFromLibrary)) return;
+    if (stale_startup_pointer(o, src)) return;  // engine_keep_runtime.cc
     note_reached(uint32_t(index), src);  // the refusals' paths (root_paths.cc)
     uint32_t src_pointee = src_meta().strip(src_ty.target);
     const ImageType& pointee_ty = src_meta().type(src_pointee);

@@ -55,7 +55,13 @@
  * (with KN_HEADER): the same through the struct holding the KEEP_NEW_AT roots: start-up
  * makes `cycle->made` (nginx: `cycle->connections`) and `conf->live` points at it; the
  * transferred cycle, which lands on v2's start-up cycle, brings P's: v2's start-up array
- * is superseded and freed, and `conf->live` points at P's (translated). */
+ * is superseded and freed, and `conf->live` points at P's (translated). -DKN_GUARD (with
+ * KN_STALE): start-up allocates a block after the temporary pool, so its hole is not the
+ * heap's top: the transfer's first block (P's pool block) does not fit there and the
+ * next, P's sessions array, does: in F `conf->temp` (a struct pool_hdr *) points at a
+ * struct session array; with pools declared by type (TTST_CONTAINER(struct pool_hdr, ...),
+ * nginx's ngx_pool_t) the backward run's typing declared that array a pool and refused it
+ * as reached as both. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +73,9 @@
 #define KN_VERSION 1
 #endif
 TTST_CONTAINER(conf_pool, struct conf|struct route);
+#ifdef KN_GUARD
+TTST_CONTAINER(struct pool_hdr, struct pool_hdr); /* pools by type, as nginx's ngx_pool_t */
+#endif
 #if defined(KN_KEEP) && defined(KN_CYCLE)
 TTST_KEEP_NEW_AT(cycle, conf); /* the root is a member of a transferred struct */
 #ifdef KN_VOID
@@ -140,6 +149,9 @@ struct table {
 };
 
 void *conf_pool;        /* the pool block */
+#ifdef KN_GUARD
+char *guard; /* KN_GUARD: a block of start-up after the temporary pool */
+#endif
 unsigned long pool_used; /* bytes of it handed out */
 #ifdef KN_CYCLE
 struct cycle {
@@ -174,7 +186,7 @@ static void *palloc(unsigned long n) {
 #ifdef KN_STALE
 /* One allocation site for every pool (nginx: ngx_create_pool's ngx_memalign). */
 static __attribute__((noinline)) struct pool_hdr *pool_create(unsigned long size) {
-  struct pool_hdr *p = malloc(size);
+  struct pool_hdr *p = calloc(1, size);
   p->version = KN_VERSION, p->size = size;
   return p;
 }
@@ -222,6 +234,9 @@ static void build_conf(void) {
   nsessions = 7;
   CONF->live = sessions = calloc(nsessions, sizeof *sessions); /* run-time state made at start-up */
   CONF->temp = pool_create(KN_VERSION >= 2 ? 2048 : 1024); /* v2's goes back to glibc, v1's to ttst's cache */
+#ifdef KN_GUARD
+  guard = malloc(32); /* after the temporary pool: its hole is not the heap's top */
+#endif
   free(CONF->temp); /* start-up is over: the temporary pool goes, the pointer stays */
 #endif
 #ifdef KN_LIVE
