@@ -24,9 +24,7 @@ namespace ttst::stfw::engine_detail {
 // The kept walk's pointer vs (the source's) reaches run-time state; kept_slot_ is
 // this process's pointer at the same path (none: nothing to retarget).
 void Engine::note_runtime_pointer(uint64_t vs) {
-  if (config_.backward || !kept_slot_) return;
-  for (uint32_t i = 0; i < runtime_pointer_count_; ++i)
-    if (runtime_pointers_[i].slot == kept_slot_) return;  // met again on another path
+  if (config_.backward || !kept_slot_) return;  // a slot met again on another path is noted again: same value
   if (runtime_pointer_count_ == runtime_pointer_capacity_) {
     uint32_t capacity = runtime_pointer_capacity_ ? 2 * runtime_pointer_capacity_ : 16;
     RuntimePointer* bigger = alloc<RuntimePointer>(capacity);
