@@ -127,3 +127,56 @@ TEST_CASE("without KEEP_NEW_AT the pool bytes after the cycle (its untyped names
                 {TTST_STFW_STATUS_AMBIGUOUS, nullptr, nullptr,
                  {"bytes of its container that no typed pointer reaches, and the word at +"}});
 }
+
+TEST_CASE("a stale pointer of v2's kept start-up state to a block the forward transfer reused is not followed back") {
+  // conf->temp points at a temporary pool v2's start-up freed (nginx: the arrays of
+  // cf->temp_pool); the forward transfer allocates its first block (P's copy of the
+  // pool block, `conf_pool`'s target) there in F. The backward run walked F's kept
+  // graph into that block and kept it, without a counterpart in P's, and refused
+  // `conf_pool` (nginx: F's first connection pool there, `cycle->connections[1].pool`).
+  // F's kept graph is v2's start-up state only: a block the transfer allocated goes
+  // back by its origin. The sessions' own pools (run time, same site) come back too.
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "keepnew_pool_v2_stale_keep", "keepnew_pool_v1_stale");
+  require_transferred(fw);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  // 7 pools of 512 bytes, versions 100..106: 7 * 512 + 721.
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
+               "omega:600:9000 pools:4305 live:1") == 0);
+}
+
+TEST_CASE("run-time state start-up made under the KEEP_NEW_AT struct: v2's is freed, the kept pointer takes P's") {
+  // cycle->made (nginx: cycle->connections) is v2's start-up array until the
+  // transferred cycle lands on v2's start-up cycle with P's: v2's array is superseded
+  // and freed (it stayed, garbage that a second update refused as untyped), and
+  // conf->live (nginx: ls->connection, in the kept configuration) points at P's array,
+  // translated (it kept pointing at v2's start-up array).
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "keepnew_pool_v2_live_keep", "keepnew_pool_v1_live");
+  require_transferred(fw);
+  std::string figures = message(fw);
+  INFO(figures);
+  CHECK(figures.find(" startup_freed=1") != std::string::npos);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
+               "omega:600:9000 names:4:delta blob:v2blob pool:2,1,1 live:1") == 0);
+}
+
+TEST_CASE("a stale pointer of v2's kept start-up state types nothing the forward transfer allocated") {
+  // As -DKN_STALE, but the hole v2's temporary pool left takes P's sessions array in F:
+  // conf->temp (struct pool_hdr *) points at a struct session array there, and the
+  // backward typing refused it as reached as both (nginx: `cscf->server_names.pool`
+  // at F's epoll `event_list`, "epoll_event ... reached as ngx_pool_s * too").
+  RoundTrip rt;
+  inject::AgentOutcome fw = forward_to(rt, "keepnew_pool_v2_guard_keep", "keepnew_pool_v1_guard");
+  require_transferred(fw);
+  check_backward_restores_past(rt);
+  std::string f = rt.release_future();
+  INFO(f);
+  CHECK(f.find("routes:4 alpha:0:1000 beta:100:2000 gamma:200:3000 alpha:300:1000 beta:400:2000 gamma:500:3000 "
+               "omega:600:9000 names:4:delta blob:v2blob pool:2,1,1 pools:4305 live:1") == 0);
+}

@@ -717,6 +717,7 @@ class Engine {
     uint32_t object;              // the heap object or carved sub-object it is (0xffffffff: a part of one)
     uint32_t root;                // the KEEP_NEW global it was reached from
     bool paired;
+    uint64_t from = 0;            // the source address of the range whose walk met it (0: a root)
   };
   struct OwnBlock {
     uint64_t addr, size, site;
@@ -725,6 +726,21 @@ class Engine {
   void pair_kept_member(const char* id, const char* path);
   uint32_t member_at_path(const View& v, uint32_t type, const char* path, uint64_t* offset) const;
   void kept_untyped(uint64_t vs, uint64_t vd);
+  void describe_kept_origin(const KeptRange& r);
+  bool transferred_here(const Object& o) const;
+  // Kept pointers to run-time state (engine_keep_runtime.cc).
+  struct RuntimePointer {
+    uint8_t* slot;  // the pointer in this process's kept graph
+    uint64_t vs;    // the source's pointer at the same path
+  };
+  void note_runtime_pointer(uint64_t vs);
+  void retarget_runtime_pointers();
+  bool supersedes_startup(uint32_t index) const;
+  bool stale_startup_pointer(const Object& target, const uint8_t* src) const;
+  bool in_keep_new_at_struct(uint64_t addr) const;
+  const uint8_t* kept_slot_ = nullptr;  // this process's pointer the kept walk is at (kept_value)
+  RuntimePointer* runtime_pointers_ = nullptr;
+  uint32_t runtime_pointer_count_ = 0, runtime_pointer_capacity_ = 0;
   // TTST_KEEP_NEW_AT roots that are not pointers: this process's start-up bytes,
   // written back over the transferred struct after the write.
   struct KeptMember {
@@ -785,6 +801,7 @@ class Engine {
   void keep_untouched_globals();
   KeptRange* kept_ = nullptr;
   uint32_t kept_count_ = 0, kept_capacity_ = 0, kept_work_count_ = 0, kept_root_ = 0, kept_ranges_paired_ = 0;
+  uint64_t kept_from_ = 0;  // the range being walked (KeptRange::from of what it meets)
   uint32_t* kept_work_ = nullptr;
   uint32_t* kept_slots_ = nullptr;
   uint64_t kept_slots_capacity_ = 0;

@@ -47,7 +47,7 @@ bool Engine::pair_kept_graphs() {
     const char* dst_id = dst_meta().str(dst_meta().global_at(o.dst_global).id);
     if (!annotations_.global_keep_new(id) && !annotations_.global_keep_new(dst_id)) continue;
     o.flags |= kKept;
-    kept_root_ = g, current_ = g, path_depth_ = 0;
+    kept_root_ = g, current_ = g, path_depth_ = 0, kept_from_ = 0;
     kept_value(o.src_type, o.dst_type, source_bytes(o.addr, o.size), reinterpret_cast<const uint8_t*>(o.dst_addr), 0);
     while (kept_work_count_ && !failed()) walk_kept_range(kept_work_[--kept_work_count_]);
   }
@@ -95,7 +95,7 @@ void Engine::pair_kept_member(const char* id, const char* path) {
     const uint8_t* sroot = vs >= 4096 ? source_bytes(vs + soff, ssize) : nullptr;
     if (!sroot) return;  // no struct in P (yet): nothing of P's to pair
     if (!note_kept_holder(vs, type_size(src_meta(), src_meta().type(st).target), vd >= 4096 ? vd : 0)) return;
-    kept_root_ = g, current_ = g, path_depth_ = 0;
+    kept_root_ = g, current_ = g, path_depth_ = 0, kept_from_ = 0, kept_slot_ = nullptr;
     const uint8_t* droot = vd >= 4096 ? reinterpret_cast<const uint8_t*>(vd + doff) : nullptr;
     if (src_meta().type(smember).kind == kPointer) {
       kept_pointer(load_uint(sroot, 8), src_meta().strip(src_meta().type(smember).target), droot ? load_uint(droot, 8) : 0,
@@ -205,6 +205,7 @@ bool Engine::save_kept_member(uint64_t src, uint64_t offset, const uint8_t* byte
 void Engine::finish_kept_write() {
   if (!config_.backward) carry_kept_carved();
   restore_kept_members();
+  if (!config_.backward) retarget_runtime_pointers();  // engine_keep_runtime.cc
 }
 
 // Forward: a kept sub-object carved in a container that is transferred (nginx: v1's
@@ -313,6 +314,7 @@ void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src
           dp = dst_meta().strip(d);
         else if (dm)
           dp = counterpart(sp);
+        kept_slot_ = dm ? dst + dm->offset : nullptr;  // a run-time target takes P's (engine_keep_runtime.cc)
         kept_pointer(load_uint(src + m.offset, 8), sp, dm ? load_uint(dst + dm->offset, 8) : 0, dp);
         continue;
       }
@@ -327,6 +329,7 @@ void Engine::kept_value(uint32_t src_type, uint32_t dst_type, const uint8_t* src
   } else if (st.kind == kPointer) {
     uint32_t sp = src_meta().strip(st.target);
     uint32_t dp = dt ? dst_meta().strip(dt->target) : 0;
+    kept_slot_ = dt ? dst : nullptr;  // a run-time target takes P's (engine_keep_runtime.cc)
     kept_pointer(load_uint(src, 8), sp, dt ? load_uint(dst, 8) : 0, dp);
   }
 }
@@ -348,7 +351,8 @@ void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
   // into memory since reused) is not what this pointer says: not taken into the
   // kept graph, so it is transferred as its own type (the default, sound either way).
   if (!(o.flags & (kContainer | kKept)) && o.src_type && src_meta().strip(o.src_type) != sp) return;
-  if (o.flags & kTransferAnchor) return;  // run-time state (mark_transfer_anchors)
+  if (o.flags & kTransferAnchor) return note_runtime_pointer(vs);  // run-time state (mark_transfer_anchors)
+  if (transferred_here(o)) return;
   uint64_t ed = dp ? type_size(dst_meta(), dp) : 0;
   if (vd < 4096 || vd >= (1ull << 56) || ed == 0) vd = 0;
   if (!(o.flags & kContainer) && o.size % es == 0 && (vs - o.addr) % es == 0) {
@@ -388,6 +392,7 @@ void Engine::kept_untyped(uint64_t vs, uint64_t vd) {
   if (index < 0 || vs == objects_[index].addr + objects_[index].size) return;
   Object& o = objects_[index];
   if (o.flags & (kGlobal | kFromLibrary | kTransferAnchor)) return;
+  if (transferred_here(o)) return;
   if (vd < 4096 || vd >= (1ull << 56)) vd = 0;
   if (!(o.flags & kContainer)) {
     if (o.src_type)
@@ -414,6 +419,19 @@ void Engine::kept_untyped(uint64_t vs, uint64_t vd) {
   uint64_t end = o.addr + o.size;
   if (int64_t next = carved_above(vs); next >= 0 && objects_[next].addr < end) end = objects_[next].addr;
   add_kept(vs, end - vs, vd, 0, 0, 0, 0xffffffffu);
+}
+
+// The source's kept graph is its start-up state: a heap block a transfer allocated
+// (origin_id set) is never part of it. Backward, that is the forward run's own
+// blocks: F's kept graph is v2's start-up state, left in F as it was, and the blocks
+// the transfer allocated hold P's state. Forward, a past version that an earlier
+// update made (a committed F) holds such blocks too: its first past version's state.
+// A pointer of the kept graph into one is a stale start-up pointer into memory the
+// start-up freed and the transfer reused (nginx: `cscf->server_names.pool` into the
+// destroyed cf->temp_pool, where F's first connection pool now lies): not followed,
+// so the block goes back (or on) by its origin like all transferred state.
+bool Engine::transferred_here(const Object& o) const {
+  return !(o.flags & kGlobal) && origin_of(o) != 0;
 }
 
 bool Engine::same_site_id(uint64_t src_site, uint64_t dst_site) const {
@@ -443,7 +461,7 @@ void Engine::add_kept(uint64_t src, uint64_t size, uint64_t dst, uint64_t dst_si
   h = address_slot(src, kept_slots_capacity_);
   while (kept_slots_[h] != 0xffffffffu) h = (h + 1) & (kept_slots_capacity_ - 1);
   kept_slots_[h] = kept_count_;
-  kept_[kept_count_] = KeptRange{src, size, dst, dst ? dst_size : 0, st, dt, object, kept_root_, dst != 0};
+  kept_[kept_count_] = KeptRange{src, size, dst, dst ? dst_size : 0, st, dt, object, kept_root_, dst != 0, kept_from_};
   if (object != 0xffffffffu) {
     Object& o = objects_[object];
     o.flags |= kKept;
@@ -481,6 +499,7 @@ bool Engine::grow_kept_slots() {
 void Engine::walk_kept_range(uint32_t i) {
   KeptRange r = kept_[i];
   if (r.src_type == 0) return;  // untyped (kept_untyped): not walked
+  kept_from_ = r.src;
   uint64_t es = type_size(src_meta(), r.src_type), ed = r.dst ? type_size(dst_meta(), r.dst_type) : 0;
   if (es == 0) return;
   const uint8_t* src = source_bytes(r.src, r.size);
@@ -553,11 +572,35 @@ bool Engine::translate_kept(uint64_t v, const KeptRange& r, uint64_t* out) {
       .text(!r.paired ? "not met at the same place from the root, or met at two"
             : r.src_type == 0 ? "reached only through void *: only its start maps"
                               : "past the end of its counterpart")
-      .text("): the transferred state would point into state the update drops");
+      .text(")");
+  describe_kept_origin(r);
+  message_.text(": the transferred state would point into state the update drops");
   advise_current("NO_TRANSFER");  // the holder keeps this version's own value, or its transfer code says
   uint32_t holder = 0, member = 0;
   if (current_member(&holder, &member)) advise_plugin(holder);
   return false;
+}
+
+// How the kept walk met a range: the ranges whose walk met it, back towards the
+// root (at most 4), so that a stale pointer of the kept graph can be found.
+void Engine::describe_kept_origin(const KeptRange& r) {
+  uint64_t from = r.from;
+  for (int steps = 0; from && steps < 4; ++steps) {
+    const KeptRange* p = nullptr;
+    for (uint32_t i = 0; i < kept_count_ && !p; ++i)
+      if (kept_[i].src == from) p = &kept_[i];
+    if (!p) return;
+    message_.text(steps ? ", from " : "; the kept walk met it from ")
+        .text(p->src_type ? type_name(src_meta(), p->src_type) : "untyped bytes")
+        .text(" at ")
+        .hex(p->src);
+    if (p->object != 0xffffffffu) {
+      message_.text(" (");
+      describe(message_, objects_[p->object]);
+      message_.text(")");
+    }
+    from = p->from;
+  }
 }
 
 // Right after indexing: a global whose value in P still equals its initializer in

@@ -18,6 +18,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
     if (index < 0) return;
     Object& o = objects_[index];
     if (o.flags & (kGlobal | kFromLibrary)) return;
+    if (stale_startup_pointer(o, src)) return;  // engine_keep_runtime.cc
     note_reached(uint32_t(index), src);  // the refusals' paths (root_paths.cc)
     uint32_t src_pointee = src_meta().strip(src_ty.target);
     const ImageType& pointee_ty = src_meta().type(src_pointee);
@@ -74,9 +75,9 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
   bool translated_ok = translate(v, &translated);
   pointee_hint_ = 0;
   if (translated_ok) {
-    if (!config_.backward && current_ < object_count_ && (objects_[current_].flags & kGlobal)) {
+    if (!config_.backward && current_ < object_count_ && supersedes_startup(current_)) {  // engine_keep_runtime.cc
       supersede(load_uint(dst, 8), translated);
-      if (refuse_resized_startup(load_uint(dst, 8), v)) return;
+      if ((objects_[current_].flags & kGlobal) && refuse_resized_startup(load_uint(dst, 8), v)) return;
     }
     store_uint(dst, 8, translated);
     if (translated != v || v >= 4096) result_.pointers++;

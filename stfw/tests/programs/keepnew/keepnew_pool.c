@@ -37,7 +37,31 @@
  * kept and paired with v2's header at the base of v2's block, so the block goes into
  * v2's block (engine_keep_into.cc): the cycle takes the place of v2's start-up cycle
  * (v2 takes its 48 bytes after the cycle then; -DKN_MOVED: before it, so the cycle
- * would land elsewhere in v2's block: refused). */
+ * would land elsewhere in v2's block: refused). -DKN_STALE: start-up makes a temporary
+ * pool and frees it, and the kept configuration still points at it (`conf->temp`; nginx:
+ * `cscf->server_names.pool`, an array of cf->temp_pool, destroyed after start-up); at run
+ * time every session gets a pool of its own (nginx: a connection's pool), from the same
+ * allocation site. v2's temporary pool goes back to glibc when freed (v1's, smaller,
+ * into ttst's cache of small blocks), so in F the first block the forward transfer
+ * allocates (P's copy of its pool block, which `conf_pool` points to) lies where v2's
+ * temporary pool was: the backward run, walking F's kept graph, met that transferred
+ * block through the stale `conf->temp` and kept it, without a counterpart in P's graph,
+ * and refused `conf_pool` (nginx: F's first connection pool there, and
+ * `cycle->connections[1].pool` refused). A block the forward transfer allocated is no
+ * start-up state of v2's. The configuration also points at the sessions array start-up
+ * made (`conf->live`; nginx: `ls->connection` into `cycle->connections`), which the
+ * transferred `sessions` replaces: after the update it points at the transferred array
+ * (it kept pointing at v2's start-up array, which the transfer then freed). -DKN_LIVE
+ * (with KN_HEADER): the same through the struct holding the KEEP_NEW_AT roots: start-up
+ * makes `cycle->made` (nginx: `cycle->connections`) and `conf->live` points at it; the
+ * transferred cycle, which lands on v2's start-up cycle, brings P's: v2's start-up array
+ * is superseded and freed, and `conf->live` points at P's (translated). -DKN_GUARD (with
+ * KN_STALE): start-up allocates a block after the temporary pool, so its hole is not the
+ * heap's top: the transfer's first block (P's pool block) does not fit there and the
+ * next, P's sessions array, does: in F `conf->temp` (a struct pool_hdr *) points at a
+ * struct session array; with pools declared by type (TTST_CONTAINER(struct pool_hdr, ...),
+ * nginx's ngx_pool_t) the backward run's typing declared that array a pool and refused it
+ * as reached as both. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +73,9 @@
 #define KN_VERSION 1
 #endif
 TTST_CONTAINER(conf_pool, struct conf|struct route);
+#ifdef KN_GUARD
+TTST_CONTAINER(struct pool_hdr, struct pool_hdr); /* pools by type, as nginx's ngx_pool_t */
+#endif
 #if defined(KN_KEEP) && defined(KN_CYCLE)
 TTST_KEEP_NEW_AT(cycle, conf); /* the root is a member of a transferred struct */
 #ifdef KN_VOID
@@ -60,7 +87,7 @@ TTST_KEEP_NEW(conf);
 #endif
 
 struct route {
-#if KN_VERSION >= 2
+#if KN_VERSION >= 2 && !defined(KN_STALE) /* KN_STALE: one layout, so ttst-supervise's plan needs no transfer code */
   int priority; /* v2: added in front, the layout differs */
 #endif
   char name[16];
@@ -80,6 +107,12 @@ struct conf {
 #endif
 #ifdef KN_HEADER
   struct pool_hdr *pool; /* the pool's header at its base (nginx: ngx_array_t.pool) */
+#endif
+#ifdef KN_STALE
+  struct pool_hdr *temp; /* a temporary pool of start-up, freed: stale (nginx: cf->temp_pool's arrays) */
+#endif
+#if defined(KN_STALE) || defined(KN_LIVE)
+  struct session *live;  /* start-up's sessions array, which the transfer replaces (nginx: ls->connection) */
 #endif
 #ifdef KN_ORDER
   struct route **order; /* the routes again, an array in the pool */
@@ -105,6 +138,9 @@ struct session {
 #ifdef KN_VOID
   void *tag; /* the start of the names array or of the blob (untyped kept state) */
 #endif
+#ifdef KN_STALE
+  struct pool_hdr *pool; /* the session's own pool, made at run time (nginx: c->pool) */
+#endif
 };
 
 struct table {
@@ -113,6 +149,9 @@ struct table {
 };
 
 void *conf_pool;        /* the pool block */
+#ifdef KN_GUARD
+char *guard; /* KN_GUARD: a block of start-up after the temporary pool */
+#endif
 unsigned long pool_used; /* bytes of it handed out */
 #ifdef KN_CYCLE
 struct cycle {
@@ -124,6 +163,9 @@ struct cycle {
 #endif
 #ifdef KN_HEADER
   struct pool_hdr *pool; /* the pool's header (nginx: cycle->pool): v2's after the update */
+#endif
+#ifdef KN_LIVE
+  struct session *made; /* run-time state made at start-up (nginx: cycle->connections) */
 #endif
 
 } *cycle;            /* transferred; only its `conf` is v2's (KEEP_NEW_AT) */
@@ -140,6 +182,15 @@ static void *palloc(unsigned long n) {
   pool_used += (n + 15) & ~15ul;
   return p;
 }
+
+#ifdef KN_STALE
+/* One allocation site for every pool (nginx: ngx_create_pool's ngx_memalign). */
+static __attribute__((noinline)) struct pool_hdr *pool_create(unsigned long size) {
+  struct pool_hdr *p = calloc(1, size);
+  p->version = KN_VERSION, p->size = size;
+  return p;
+}
+#endif
 
 static void build_conf(void) {
   static const char *const names[] = {"alpha", "beta", "gamma", "delta"};
@@ -179,6 +230,18 @@ static void build_conf(void) {
 #endif
   CONF = palloc(sizeof *CONF);
   CONF->nroutes = n;
+#ifdef KN_STALE
+  nsessions = 7;
+  CONF->live = sessions = calloc(nsessions, sizeof *sessions); /* run-time state made at start-up */
+  CONF->temp = pool_create(KN_VERSION >= 2 ? 2048 : 1024); /* v2's goes back to glibc, v1's to ttst's cache */
+#ifdef KN_GUARD
+  guard = malloc(32); /* after the temporary pool: its hole is not the heap's top */
+#endif
+  free(CONF->temp); /* start-up is over: the temporary pool goes, the pointer stays */
+#endif
+#ifdef KN_LIVE
+  CONF->live = cycle->made = calloc(7, sizeof(struct session)); /* P's replaces v2's: v2's is freed */
+#endif
 #ifdef KN_VOID
   CONF->owner = cycle;
   CONF->hdr = hdr;
@@ -187,7 +250,7 @@ static void build_conf(void) {
     struct route *r = palloc(sizeof *r);
     strcpy(r->name, names[i]);
     r->weight = (KN_VERSION >= 2 ? 1000 : 10) * (i + 1);
-#if KN_VERSION >= 2
+#if KN_VERSION >= 2 && !defined(KN_STALE)
     r->priority = i;
 #endif
     CONF->routes[i] = r;
@@ -213,10 +276,18 @@ int main(void) {
   build_conf();
   int transferred = ttst_is_updating();
   if (!transferred) {
+#ifdef KN_STALE
+    struct pool_hdr *pools[7]; /* sessions: start-up's array (as nginx's cycle->connections) */
+    for (int i = 0; i < nsessions; i++) pools[i] = pool_create(512), pools[i]->version = 100 + i;
+#else
     nsessions = 7;
     sessions = calloc(nsessions, sizeof *sessions);
+#endif
     for (int i = 0; i < nsessions; i++) sessions[i].route = CONF->routes[i % 3], sessions[i].hits = 100 * i;
     sessions[6].route = CONF->fallback;
+#ifdef KN_STALE
+    for (int i = 0; i < nsessions; i++) sessions[i].pool = pools[i];
+#endif
 #ifdef KN_VOID
     sessions[0].tag = cycle->names.elts, sessions[1].tag = cycle->blob;
     CONF->stale = (long *)sessions; /* another type than the sessions' own: not kept */
@@ -238,6 +309,14 @@ int main(void) {
 #ifdef KN_HEADER
       printf(" pool:%ld,%d,%d", cycle->pool->version, (void *)cycle->pool == conf_pool && cycle->pool == CONF->pool,
              (char *)cycle == (char *)conf_pool + 32);
+#endif
+#ifdef KN_STALE
+      long pools = 0;
+      for (int i = 0; i < nsessions; i++) pools += sessions[i].pool->version + (long)sessions[i].pool->size;
+      printf(" pools:%ld live:%d", pools, CONF->live == sessions);
+#endif
+#ifdef KN_LIVE
+      printf(" live:%d", CONF->live == cycle->made && cycle->made);
 #endif
 #ifdef KN_ORDER
       printf(" order:%s,%s,%d", CONF->order[0]->name, CONF->order[CONF->nroutes - 1]->name,
