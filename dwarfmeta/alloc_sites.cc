@@ -263,27 +263,33 @@ bool is_object_type(const Program& p, TypeId t) {
 TypeId pointee_at(const Program& p, uint64_t a) {
   for (const Global& g : p.globals) {
     if (g.tls || a < g.addr || a >= g.addr + g.size) continue;
-    uint64_t off = a - g.addr;
-    TypeId t = p.strip(g.type);
-    for (int depth = 0; depth < 16; ++depth) {
-      const Type& ty = p.type(t);
-      if (ty.kind == TypeKind::Pointer) return off == 0 ? ty.target : kVoid;
-      if (ty.kind == TypeKind::Array) {
-        uint64_t elem = p.type(ty.target).size;
-        if (elem == 0) return kVoid;
-        off %= elem;
-        t = p.strip(ty.target);
-        continue;
-      }
-      if (ty.kind != TypeKind::Struct && ty.kind != TypeKind::Union) return kVoid;
-      const Member* found = nullptr;
-      for (const Member& m : ty.members)
-        if (!m.is_bitfield() && off >= m.offset && off < m.offset + p.type(m.type).size) found = &m;
-      if (!found) return kVoid;
-      off -= found->offset;
-      t = p.strip(found->type);
+    return pointee_in(p, g.type, a - g.addr, false);
+  }
+  return kVoid;
+}
+
+}  // namespace
+
+TypeId pointee_in(const Program& p, TypeId type, uint64_t off, bool strict_unions) {
+  TypeId t = p.strip(type);
+  for (int depth = 0; depth < 16; ++depth) {
+    const Type& ty = p.type(t);
+    if (ty.kind == TypeKind::Pointer) return off == 0 ? ty.target : kVoid;
+    if (ty.kind == TypeKind::Array) {
+      uint64_t elem = p.type(ty.target).size;
+      if (elem == 0) return kVoid;
+      off %= elem;
+      t = p.strip(ty.target);
+      continue;
     }
-    return kVoid;
+    if (ty.kind != TypeKind::Struct && ty.kind != TypeKind::Union) return kVoid;
+    const Member* found = nullptr;
+    int covering = 0;
+    for (const Member& m : ty.members)
+      if (!m.is_bitfield() && off >= m.offset && off < m.offset + p.type(m.type).size) found = &m, ++covering;
+    if (!found || (strict_unions && covering > 1)) return kVoid;
+    off -= found->offset;
+    t = p.strip(found->type);
   }
   return kVoid;
 }
@@ -295,6 +301,8 @@ bool sets_frame_pointer(const uint8_t* code, uint64_t size) {
   if (size >= 4 && std::equal(kEndbr, kEndbr + 4, code)) code += 4, size -= 4;
   return size >= 4 && std::equal(kProlog, kProlog + 4, code);
 }
+
+namespace {
 
 // The pointee type of the local of function `low` at rbp + disp (a frame-pointer
 // function: rbp = CFA - 16), or void: at -O0 the result of malloc goes straight

@@ -29,6 +29,15 @@ std::vector<AllocSite> find_alloc_sites(const ElfFile& elf, const std::vector<Fu
 // local's frame slot; `received` gets those sites' return addresses, typed or not.
 void hint_alloc_types(const ElfFile& elf, Program& prog, std::set<uint64_t>* received = nullptr);
 
+// Does the function whose code starts at code[0] set up rbp as its frame pointer
+// (an optional endbr64, push rbp, mov rbp, rsp)? Then rbp is its CFA - 16 in its body.
+bool sets_frame_pointer(const uint8_t* code, uint64_t size);
+
+// The target type of the pointer at byte `off` of an object of `type` (members and
+// array elements followed down), or void when no pointer starts there. With
+// `strict_unions`, an offset two union members cover is no answer.
+TypeId pointee_in(const Program& p, TypeId type, uint64_t off, bool strict_unions);
+
 }  // namespace ttst::dwarfmeta
 
 #endif

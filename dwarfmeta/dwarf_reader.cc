@@ -96,7 +96,7 @@ class Walker {
   std::vector<DwarfFunction>& fns_;
   HintScopes* hints_ = nullptr;      // null: no site hints wanted
   uint32_t scope_ = kNoScope;        // the scope of code being walked (site_hints.h)
-  bool hint_added_ = false;          // the DIE being read got a HintVariable (its rax ranges follow)
+  bool hint_added_ = false;          // the DIE being read got a HintVariable (its places follow)
   unsigned cu_version_ = 0;
   uint64_t cu_base_ = 0;             // the CU's DW_AT_low_pc (DWARF 4 range lists)
   std::string cu_file_;
@@ -443,8 +443,10 @@ void Walker::add_frame_places(Dwarf_Die die, const Attrs& a0, const std::string&
   read_frame_places(dbg_, die, PlaceFrame{code_low_, frame_known_ && frame_low_ == code_low_, frame_adjust_}, found);
   std::string name = func == frame_name_ || func.empty() ? a.name : func + "::" + a.name;
   for (FramePlace& p : found) {
-    if (hint_added_ && p.kind == PlaceKind::kRegister && p.reg == 0)  // rax: DWARF register 0
-      hints_->variables.back().in_rax.emplace_back(p.pc_low ? p.pc_low : code_low_, p.pc_high ? p.pc_high : ~0ull);
+    if (hint_added_ && (p.kind == PlaceKind::kRegister || p.kind == PlaceKind::kCfaOffset ||
+                        p.kind == PlaceKind::kRegisterOffset))  // for the receiver proof (site_hints.h)
+      hints_->variables.back().places.push_back(HintPlace{p.pc_low ? p.pc_low : code_low_,
+                                                          p.pc_high ? p.pc_high : ~0ull, p.kind, p.reg, p.offset});
     p.name = name;
     places_.push_back(PendingPlace{std::move(p), a.type_off});
   }

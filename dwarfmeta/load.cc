@@ -159,7 +159,7 @@ Program load(const std::string& path, const LoadOptions& options) {
     prog.alloc_sites = find_alloc_sites(elf, prog.functions, allocators);
     std::set<uint64_t> received;  // sites whose result goes straight to a global or frame slot
     hint_alloc_types(elf, prog, &received);
-    hint_from_scopes(hint_scopes, prog, received);
+    hint_from_scopes(hint_scopes, prog, received, trace_results(elf, prog));
     timer.lap("alloc sites");
   }
   prog.reindex();

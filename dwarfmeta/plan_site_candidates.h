@@ -6,8 +6,11 @@
 // engine_site_candidates.cc): the site's entry becomes semantic with the change
 // "site-candidates" (from: the candidates; to: the changed one), fixed by a
 // TTST_POINTS_TO on the void * member that holds the records or the candidates'
-// plugin functions (plan_fixes.cc). A site of unknown size is left to the transfer,
-// which knows each record's size.
+// plugin functions (plan_fixes.cc). Only two or more candidates (or one with a
+// `void *` / `char *` in scope) count: a site with one certain suspect is left to
+// the transfer, as is a site of unknown size (the transfer knows each record's size
+// and whether a typed pointer reaches it; refusing single suspects here refused
+// updates that commit, commit bf5b505).
 #ifndef DWARFMETA_PLAN_SITE_CANDIDATES_H
 #define DWARFMETA_PLAN_SITE_CANDIDATES_H
 

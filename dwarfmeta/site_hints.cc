@@ -1,6 +1,7 @@
 // site_hints.cc — see site_hints.h.
 #include "dwarfmeta/site_hints.h"
 
+#include "dwarfmeta/alloc_sites.h"  // pointee_in
 #include "dwarfmeta/dwarf_attrs.h"  // read_uleb
 
 #include <libdwarf/dwarf.h>
@@ -110,6 +111,13 @@ class ScopeIndex {
 
   const std::vector<uint32_t>& variables(uint32_t scope) const { return vars_of_[scope]; }
 
+  // The scopes of the function whose scope tree holds `scope`: [first, end).
+  std::pair<uint32_t, uint32_t> function_of(uint32_t scope) const {
+    while (h_.scopes[scope].parent != kNoScope) scope = h_.scopes[scope].parent;
+    auto next = std::upper_bound(roots_.begin(), roots_.end(), scope);
+    return {scope, next == roots_.end() ? uint32_t(h_.scopes.size()) : *next};
+  }
+
  private:
   struct RootRange {
     uint64_t low, high;
@@ -130,17 +138,62 @@ uint64_t allocation_size(const std::string& allocator, const HintCall* call) {
   return 0;
 }
 
-// One site: the receiving variable's pointee, or the candidates.
-void hint_site(const HintScopes& h, const ScopeIndex& index, const Program& prog, AllocSite& site) {
-  uint32_t inner = index.innermost(site.call_addr);
-  if (inner == kNoScope) return;
-  // The result in rax at the return address belongs to a variable of any scope out to the function.
-  for (uint32_t s = inner; s != kNoScope; s = h.scopes[s].parent)
-    for (uint32_t v : index.variables(s))
-      if (covers(h.variables[v].in_rax, site.return_addr)) {
-        site.type = struct_pointee(prog, h.variables[v].type);
-        return;
-      }
+// Is `v` at `pc` in a register or stack slot that holds the result there?
+bool holds(const HintVariable& v, const FlowPoint& at) {
+  for (const HintPlace& p : v.places) {
+    if (at.pc < p.low || at.pc >= p.high) continue;
+    if (p.kind == PlaceKind::kRegister && p.reg < 16 && ((at.regs >> p.reg) & 1)) return true;
+    if (p.kind == PlaceKind::kCfaOffset &&
+        std::find(at.cfa_slots.begin(), at.cfa_slots.end(), p.offset) != at.cfa_slots.end())
+      return true;
+    if (p.kind == PlaceKind::kRegisterOffset && p.reg == 7 &&
+        std::find(at.rsp_slots.begin(), at.rsp_slots.end(), p.offset) != at.rsp_slots.end())
+      return true;
+  }
+  return false;
+}
+
+// Is `v` at `pc` in register `reg`?
+bool in_register(const HintVariable& v, uint64_t pc, uint8_t reg) {
+  for (const HintPlace& p : v.places)
+    if (pc >= p.low && pc < p.high && p.kind == PlaceKind::kRegister && p.reg == reg) return true;
+  return false;
+}
+
+// The structs and unions the site's result is proven to be (site_receiver.h): the
+// pointees of the variables that hold it, of the members and globals it is stored
+// into, each a whole fraction of the allocation's size when known; deduplicated.
+std::vector<TypeId> proven_types(const HintScopes& h, const ScopeIndex& index, const Program& prog,
+                                 const AllocSite& site, uint32_t inner, const ResultFlow& flow) {
+  std::vector<TypeId> found;
+  auto add = [&](TypeId t) {
+    if (t == kVoid || prog.type(prog.strip(t)).size == 0) return;
+    const Type& ty = prog.type(prog.strip(t));
+    if (ty.kind != TypeKind::Struct && ty.kind != TypeKind::Union) return;  // void *, char *: no proof
+    if (site.size != 0 && site.size % ty.size != 0) return;
+    for (TypeId f : found)
+      if (prog.strip(f) == prog.strip(t)) return;
+    found.push_back(t);
+  };
+  const auto [first, end] = index.function_of(inner);
+  for (uint32_t s = first; s < end; ++s)
+    for (uint32_t v : index.variables(s)) {
+      const HintVariable& var = h.variables[v];
+      for (const FlowPoint& at : flow.points)
+        if (covers(h.scopes[s].ranges, at.pc) && holds(var, at)) add(struct_pointee(prog, var.type));
+      for (const FlowStore& st : flow.stores)
+        if (covers(h.scopes[s].ranges, st.pc) && in_register(var, st.pc, st.base))
+          if (TypeId holder = struct_pointee(prog, var.type); holder != kVoid && st.disp >= 0)
+            add(pointee_in(prog, holder, uint64_t(st.disp), true));
+    }
+  for (uint64_t a : flow.globals)
+    for (const Global& g : prog.globals)
+      if (!g.tls && a >= g.addr && a < g.addr + g.size) add(pointee_in(prog, g.type, a - g.addr, true));
+  return found;
+}
+
+// No proof: the struct pointers in scope at the call, suspects only (site_hints.h).
+void suspects(const HintScopes& h, const ScopeIndex& index, const Program& prog, AllocSite& site, uint32_t inner) {
   std::vector<TypeId> found;
   std::set<TypeId> seen;
   bool bytes = false;  // a void * / char * in scope may receive it instead
@@ -155,8 +208,19 @@ void hint_site(const HintScopes& h, const ScopeIndex& index, const Program& prog
         found.push_back(t);
     if (h.scopes[s].boundary) break;
   }
-  if (found.size() == 1 && !bytes) site.type = found[0];
-  else if (!found.empty()) site.candidates = std::move(found), site.uncertain = bytes;
+  if (!found.empty()) site.candidates = std::move(found), site.uncertain = bytes;
+}
+
+// One site: the proven type, the proven candidates, or the suspects.
+void hint_site(const HintScopes& h, const ScopeIndex& index, const Program& prog, AllocSite& site,
+               const ResultFlow* flow) {
+  uint32_t inner = index.innermost(site.call_addr);
+  if (inner == kNoScope) return;
+  std::vector<TypeId> proven;
+  if (flow) proven = proven_types(h, index, prog, site, inner, *flow);
+  if (proven.size() == 1) site.type = proven[0];
+  else if (!proven.empty()) site.candidates = std::move(proven), site.uncertain = false;
+  else suspects(h, index, prog, site, inner);
 }
 
 }  // namespace
@@ -238,7 +302,8 @@ PcRanges read_scope_ranges(Dwarf_Debug dbg, Dwarf_Die die, bool has_low, bool ha
   return out;
 }
 
-void hint_from_scopes(const HintScopes& scopes, Program& prog, const std::set<uint64_t>& received) {
+void hint_from_scopes(const HintScopes& scopes, Program& prog, const std::set<uint64_t>& received,
+                      const std::map<uint64_t, ResultFlow>& flows) {
   if (scopes.scopes.empty()) return;
   ScopeIndex index(scopes);
   std::map<uint64_t, const HintCall*> calls;
@@ -249,8 +314,10 @@ void hint_from_scopes(const HintScopes& scopes, Program& prog, const std::set<ui
   }
   for (AllocSite& site : prog.alloc_sites)
     if (site.type == kVoid && site.candidates.empty() && !received.count(site.return_addr) &&
-        site.allocator != "strdup" && site.allocator != "strndup")  // a copy of a string, whatever is in scope
-      hint_site(scopes, index, prog, site);
+        site.allocator != "strdup" && site.allocator != "strndup") {  // a copy of a string, whatever is in scope
+      auto flow = flows.find(site.return_addr);
+      hint_site(scopes, index, prog, site, flow == flows.end() ? nullptr : &flow->second);
+    }
 }
 
 }  // namespace ttst::dwarfmeta

@@ -1,5 +1,6 @@
 // site_hints.h — the type an allocation site's record has when the code that
-// receives it is optimised (-O2): read from the DWARF scopes around the call.
+// receives it is optimised (-O2): proven from the machine code and DWARF, never
+// guessed from scope.
 //
 // At -O0 alloc_sites.cc sees the result of malloc stored into a global or a frame
 // slot and takes that pointer's type. At -O2 the receiving local lives in a
@@ -7,31 +8,42 @@
 // (optimised out); its declaration is still in DWARF. The DWARF walk
 // (dwarf_reader.cc) collects every scope of code (a function, a lexical block, an
 // inlined subroutine) with its pc ranges and every local and parameter of each,
-// with the ranges where its location is rax (DW_OP_reg0). Then, per site that has
+// with its places (register, frame slot) over pc ranges. Then, per site that has
 // no hint yet:
-//   - a variable whose location at the call's return address is rax receives the
-//     result: its pointee (a struct or union) is the hint, else no hint;
-//   - else the candidates are the pointer-to-struct/union locals and parameters of
-//     the scopes covering the call, innermost out to the enclosing function or
+//   - the proof: site_receiver.h follows the result from the return address
+//     through the moves that copy it. A variable whose DWARF location at a pc is a
+//     register or stack slot holding the result there receives it; so does a
+//     pointer member written by `mov [base + disp], holder` where `base` is, at that
+//     pc, a variable of type `struct S *` (the member at disp of S). Each receiver
+//     whose pointee is a struct or union (a whole fraction of the allocation's size
+//     when DWARF's call site gives it) is proven. One proven type -> the hint
+//     (AllocSite::type); several -> AllocSite::candidates (certain). A `void *` /
+//     `char *` receiver proves nothing (a struct is often built in raw memory).
+//   - no proof: the suspects are the pointer-to-struct/union locals and parameters
+//     of the scopes covering the call, innermost out to the enclosing function or
 //     inlined copy, that have no location or value at the call itself (a variable
 //     live across the call holds something else: `conn *c` while `c->rbuf =
-//     malloc(n)`; the receiver is defined by the call), each a whole fraction of
-//     the allocation's size when DWARF's call site gives it; a `void *` / `char *`
-//     of that kind makes them uncertain (AllocSite::uncertain): one -> the hint (AllocSite::type); several -> AllocSite::candidates,
-//     which the transfer narrows by the record's size and refuses when still
-//     several and one of them changes layout (stfw/xfer/engine_site_candidates.cc).
+//     malloc(n)`), each a whole fraction of the allocation's size when known; a
+//     `void *` / `char *` of that kind makes them uncertain (AllocSite::uncertain).
+//     They go to AllocSite::candidates, never to the hint: scope is no data flow (a
+//     byte buffer next to an unrelated `struct foo *f` is no foo). The transfer
+//     never types a record from them; it refuses a record reached only through
+//     `void *` / `char *` when a suspect it fits changes layout, else copies its
+//     bytes (stfw/xfer/engine_site_candidates.cc).
 #ifndef DWARFMETA_SITE_HINTS_H
 #define DWARFMETA_SITE_HINTS_H
 
 #include <libdwarf/libdwarf.h>
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "dwarfmeta/model.h"
+#include "dwarfmeta/site_receiver.h"
 
 namespace ttst::dwarfmeta {
 
@@ -45,12 +57,22 @@ struct HintScope {
   PcRanges ranges;
 };
 
+// Where a variable is over [low, high): a register (kRegister, reg), a frame slot
+// (kCfaOffset, offset from the CFA) or memory at a register plus offset
+// (kRegisterOffset: reg 7 is an rsp slot).
+struct HintPlace {
+  uint64_t low = 0, high = 0;
+  PlaceKind kind = PlaceKind::kRegister;
+  uint8_t reg = 0;
+  int64_t offset = 0;
+};
+
 struct HintVariable {
   uint32_t scope = 0;
   std::string name;
   uint64_t type_off = ~uint64_t{0};  // DIE offset of its type (dwarf_reader.cc resolves it)
   TypeId type = kVoid;
-  PcRanges in_rax;                   // where its location is DW_OP_reg0
+  std::vector<HintPlace> places;     // its places (frame_places.h), for the receiver proof
   PcRanges live;                     // where it has a location or value at all (one expression, a
                                      // constant: everywhere, {0, ~0})
 };
@@ -85,10 +107,12 @@ PcRanges read_scope_ranges(Dwarf_Debug dbg, Dwarf_Die die, bool has_low, bool ha
 // optimised out.
 PcRanges read_live_ranges(Dwarf_Debug dbg, Dwarf_Die die, bool whole);
 
-// Fills AllocSite::type (when still void) and AllocSite::candidates of prog's sites,
-// except those in `received` (return addresses: the result goes straight to a
-// global or a frame slot, alloc_sites.cc, whose type stands, typed or not).
-void hint_from_scopes(const HintScopes& scopes, Program& prog, const std::set<uint64_t>& received);
+// Fills AllocSite::type (when still void, from a proof) and AllocSite::candidates
+// of prog's sites, except those in `received` (return addresses: the result goes
+// straight to a global or a frame slot, alloc_sites.cc, whose type stands, typed or
+// not). `flows`: each site's result flow by return address (site_receiver.h).
+void hint_from_scopes(const HintScopes& scopes, Program& prog, const std::set<uint64_t>& received,
+                      const std::map<uint64_t, ResultFlow>& flows);
 
 }  // namespace ttst::dwarfmeta
 

@@ -7,7 +7,9 @@
 // likewise unless TTST_DROPPED. records.c: records reached only through void *
 // whose struct is reordered or widened are typed by their site (the local the
 // result of malloc goes to) and transformed; one that stays untyped is refused
-// naming its site and type. table.c: a hash table's bucket count changed (a global
+// naming its site and type; at -O2 (records.c, buffers.c) a site is typed only by a
+// receiver the machine code proves, and a byte buffer beside an unrelated struct
+// pointer is refused or copied exactly, never transformed as that struct. table.c: a hash table's bucket count changed (a global
 // array of pointers, or a start-up heap array) is refused. bounds.c: an end
 // pointer that is also the start of the next global or member stays an end pointer.
 // Each case fails with the engine of the previous main (committed garbled state).
@@ -110,13 +112,13 @@ TEST_CASE("an untyped record (no whole number of structs) whose site allocates a
 }
 
 // -O2 builds (issue 14): make_record is inlined into main and its local `r` lives
-// in registers; dwarfmeta's site hints (dwarfmeta/site_hints.h) read it from the
-// DWARF scopes around the call.
-TEST_CASE("-O2: struct reordered behind void *: typed by the site's scope and transformed, names intact") {
+// in registers; dwarfmeta's site hints (dwarfmeta/site_hints.h) prove it receives
+// malloc's result (the code moves it from rax to rbx, where DWARF places r).
+TEST_CASE("-O2: struct reordered behind void *: typed by the proven receiver and transformed, names intact") {
   check_transferred("records_v2_o2_reorder", nullptr, "recs:40 names:40 ids:780 scores:1560", "records_v1_o2");
 }
 
-TEST_CASE("-O2: member widened int -> long behind void *: typed by the site's scope and transformed") {
+TEST_CASE("-O2: member widened int -> long behind void *: typed by the proven receiver and transformed") {
   check_transferred("records_v2_o2_widen", nullptr, "recs:40 names:40 ids:780 scores:1560", "records_v1_o2");
 }
 
@@ -124,7 +126,7 @@ TEST_CASE("-O2: the same layout behind void * still commits") {
   check_transferred("records_v2_o2_same", nullptr, "recs:40 names:40 ids:780 scores:1560", "records_v1_o2");
 }
 
-TEST_CASE("-O2: two candidate structs in scope, only one a whole fraction of the record: typed as it, transformed") {
+TEST_CASE("-O2: a second struct pointer in scope, no whole fraction of the record: the proven type, transformed") {
   check_transferred("records_v2_o2_note7_widen", nullptr, "recs:40 names:40 ids:780 scores:1560",
                     "records_v1_o2_note7");
 }
@@ -144,16 +146,30 @@ TEST_CASE("-O2: two candidate structs that both fit, one reordered: refused nami
                     "records_v1_o2_note4");
 }
 
-TEST_CASE("-O2: the result goes to a void * first, then the struct pointer: uncertain, refused when it is reordered") {
-  {
-    RoundTrip rt;
-    check_refusal(forward_to(rt, "records_v2_o2_bytes_reorder", nullptr, "records_v1_o2_bytes"),
-                  {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: heap object #",
-                   {"may hold it as any of rec *, void * or char *, and rec's layout differs in v2",
-                    "fix: add TTST_POINTS_TO(struct slot.data, struct rec);"}});
-  }
+TEST_CASE("-O2: the result goes to a void * first, then the struct pointer: proven by it, transformed") {
+  // On the engine before site_receiver.h: refused as uncertain (a void * in scope).
+  check_transferred("records_v2_o2_bytes_reorder", nullptr, "recs:40 names:40 ids:780 scores:1560",
+                    "records_v1_o2_bytes");
   check_transferred("records_v2_o2_bytes_same", nullptr, "recs:40 names:40 ids:780 scores:1560",
                     "records_v1_o2_bytes");
+}
+
+// buffers.c at -O2: `c->buf = malloc(24)` goes into a void * member, and an
+// unrelated `struct foo *f` (24 bytes) is assigned later in the same block. The
+// previous main typed the buffer as foo (the one struct pointer in scope that
+// fits) and, foo reordered, transformed it: committed with every buffer garbled
+// ("bufs:0"), the backward run inverting the same transform. foo is a suspect only.
+TEST_CASE("-O2: a byte buffer beside an unrelated struct pointer whose struct is reordered: refused, not transformed") {
+  RoundTrip rt;
+  check_refusal(forward_to(rt, "buffers_v2_o2_reorder", nullptr, "buffers_v1_o2"),
+                {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: heap object #",
+                 {" (24 bytes, site buffers.c::open_conn#0) has no type (reached only through void * or char *) "
+                  "and would be copied as bytes, but its site's code (optimised) may hold it as any of foo *",
+                  "and foo's layout differs in v2 (24 -> 24 bytes or members moved)"}});
+}
+
+TEST_CASE("-O2: the byte buffer beside an unchanged struct pointer is copied as bytes, exactly") {
+  check_transferred("buffers_v2_o2_same", nullptr, "bufs:8 foos:8", "buffers_v1_o2");
 }
 
 TEST_CASE("hash table: a global array of bucket pointers that grows is refused, saying why") {

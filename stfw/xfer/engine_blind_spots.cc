@@ -38,6 +38,10 @@ uint32_t Engine::source_named_like(uint32_t dst_type) const {
 bool Engine::refuse_untyped_layout(const Object& o) {
   const auto* src_info = src_meta().alloc_site(o.site - config_.src_bias);
   if (!src_info || wrapper_site(*src_info)) return false;  // a wrapper serves every type: no hint to trust
+  // A copy of a string is text, whatever the other version's site of that ID
+  // allocates (kvserver v3: cmd_set#0 was strdup, is malloc of a struct blob).
+  const char* allocator = src_meta().str(src_info->allocator);
+  if (streq(allocator, "strdup") || streq(allocator, "strndup")) return false;
   uint64_t site = dst_site(o.site);
   const auto* dst_info = site ? dst_meta().alloc_site(site - config_.dst_bias) : nullptr;
   if (!dst_info || dst_info->type == 0) return false;

@@ -566,7 +566,6 @@ class Engine {
   bool map_struct_offset(const ImageType& src_ty, const ImageType& dst_ty, uint64_t off, uint64_t* out, int depth);
   uint32_t pointee_hint_ = 0;  // the stripped target type of the pointer being translated (0: unknown)
   // ---- optimised sites' candidate types (engine_site_candidates.cc) ----
-  uint32_t site_candidate(const Object& o, const dwarfmeta::image::ImageAllocSite& site);
   bool refuse_site_candidates(const Object& o);
   void advise_points_to_candidates(const Object& o, const uint32_t* candidates);
 

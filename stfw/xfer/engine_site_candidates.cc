@@ -1,34 +1,22 @@
 // engine_site_candidates.cc — records of an optimised allocation site that DWARF
-// types only as "one of these": the pointer-to-struct locals and parameters in
-// scope at the call (dwarfmeta/site_hints.h, ImageAllocSite::candidates), when no
-// single variable is known to receive the result.
-//   - exactly one candidate fits the record's size (a whole number of it), and no
-//     `void *` / `char *` in scope might hold it instead (`uncertain`): the
-//     record is typed as that struct and transformed like any typed object (the
-//     backward run validates it);
-//   - none or several fit, and some candidate's layout differs in the other
-//     version (or it has none there): refused (AMBIGUOUS) naming the site, the
-//     candidates and the fix (TTST_POINTS_TO on the void * member that reaches
-//     it, or a plugin function): its bytes might be reinterpreted;
-//   - no candidate's layout changes: copied as bytes, as before (sound: whichever
-//     struct it is, its bytes mean the same in both versions).
+// types only as "one of these" (dwarfmeta/site_hints.h, ImageAllocSite::candidates):
+// the structs two or more receivers of the result are proven to be, or, with no
+// proof, the suspects (the pointer-to-struct locals and parameters in scope at the
+// call). A candidate is never an answer: typing the record as the one that fits
+// would transform a byte buffer that merely sits next to an unrelated struct
+// pointer, and the backward run, inverting the same transform, could not see it.
+// Records reached through a typed pointer are typed by it before this is asked.
+//   - a candidate that fits the record's size (a whole number of it) has another
+//     layout in the other version (or it has none there): refused (AMBIGUOUS)
+//     naming the site, the candidates and the fix (TTST_POINTS_TO on the void *
+//     member that reaches it, or a plugin function): its bytes might be
+//     reinterpreted;
+//   - no fitting candidate's layout changes: copied as bytes, as before (sound:
+//     whichever struct it is, its bytes mean the same in both versions).
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 
 namespace ttst::stfw::engine_detail {
-
-// The one candidate of `site` that fits `o` (its size a whole multiple), or 0.
-uint32_t Engine::site_candidate(const Object& o, const dwarfmeta::image::ImageAllocSite& site) {
-  if (site.uncertain) return 0;  // a void * / char * in scope may hold it: no guess
-  uint32_t found = 0;
-  for (const uint32_t* c = src_meta().site_candidates(site); *c; ++c) {
-    uint64_t size = type_size(src_meta(), *c);
-    if (size == 0 || o.size % size != 0) continue;
-    if (found && src_meta().strip(found) != src_meta().strip(*c)) return 0;  // several fit: no guess
-    found = *c;
-  }
-  return found;
-}
 
 // An untyped object from a site with candidates, one of which changes layout:
 // refused (AMBIGUOUS) as above; true if refused.
@@ -38,6 +26,8 @@ bool Engine::refuse_site_candidates(const Object& o) {
   const uint32_t* candidates = src_meta().site_candidates(*site);
   uint32_t changed = 0, changed_dst = 0;
   for (const uint32_t* c = candidates; *c && !changed; ++c) {
+    const uint64_t size = type_size(src_meta(), *c);
+    if (size != 0 && o.size % size != 0) continue;  // not a whole number of it: not this one
     uint32_t dst = counterpart(*c);
     if (dst == 0 || !same_layout(src_meta().strip(*c), dst_meta().strip(dst))) changed = *c, changed_dst = dst;
   }

@@ -112,9 +112,6 @@ bool Engine::type_pass() {
         } else if (uint32_t returned = returned_type(*site_info)) {  // T *f(): its one site makes T (engine_values.cc)
           current_ = i, path_depth_ = 0;
           src_type = returned, dst_type = counterpart(returned);
-        } else if (uint32_t chosen = site_candidate(o, *site_info)) {  // -O2: the one that fits (engine_site_candidates.cc)
-          current_ = i, path_depth_ = 0;
-          src_type = chosen, dst_type = counterpart(chosen);
         }
       }
       if (src_type && dst_type && type_size(src_meta(), src_type) > 0 &&
