@@ -144,6 +144,7 @@ constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object 
 struct StartupObject {
   uint64_t addr, size, counterpart;
   bool superseded, conflicting, freed;
+  uint32_t global;  // the destination global whose pointer first superseded it (0xffffffff: none known)
 };
 
 // One entry of the object table: a global or heap object of the source and where it goes.
@@ -590,7 +591,8 @@ class Engine {
   // after the transfer unless some global of F still points to them.
   bool index_startup_objects();
   void add_startup_object(uint64_t addr, uint64_t size);
-  void supersede(uint64_t old, uint64_t now);
+  void supersede(uint64_t old, uint64_t now, uint32_t global = 0xffffffffu);
+  void advise_frame_remap(const StartupObject& s);  // engine_frames.cc: the source change that avoids it
   void free_superseded();
 
   // ---- this process's own frames (engine_frames.cc) -----------------------------------------

@@ -75,7 +75,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
   pointee_hint_ = 0;
   if (translated_ok) {
     if (!config_.backward && current_ < object_count_ && (objects_[current_].flags & kGlobal)) {
-      supersede(load_uint(dst, 8), translated);
+      supersede(load_uint(dst, 8), translated, objects_[current_].dst_global);
       if (refuse_resized_startup(load_uint(dst, 8), v)) return;
     }
     store_uint(dst, 8, translated);
