@@ -691,6 +691,11 @@ class Engine {
   uint32_t piece_roots(const dwarfmeta::image::ImageFramePlace& p, const dwarfmeta::image::ImageFunction& f,
                        uint32_t nth, uint32_t k, const ttst_stfw_frame* peer, uint32_t peer_count,
                        const ttst_stfw_frame* self, uint32_t self_count, PieceRoot* out);
+  // The pointer members of the source's whole struct local `p` (bytes `src`), each
+  // paired with this process's same member when its local is split in pieces.
+  uint32_t whole_roots(const dwarfmeta::image::ImageFramePlace& p, const dwarfmeta::image::ImageFunction& f,
+                       uint32_t nth, const uint8_t* src, const ttst_stfw_frame* self, uint32_t self_count,
+                       PieceRoot* out);
   bool paired_piece_value(const dwarfmeta::image::ImageFunction& f, uint32_t nth, const char* local,
                           const uint32_t* path, uint32_t depth, uint32_t src_type, const ttst_stfw_frame* self,
                           uint32_t self_count, PieceRoot& r);

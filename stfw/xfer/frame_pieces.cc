@@ -129,6 +129,32 @@ uint32_t Engine::piece_roots(const ImageFramePlace& p, const ImageFunction& f, u
   return n;
 }
 
+// The same for a source local kept whole (a struct in a stack slot) whose paired
+// local here is split in pieces (the two versions built differently): each pointer
+// member, with this process's piece holding the same member.
+uint32_t Engine::whole_roots(const ImageFramePlace& p, const ImageFunction& f, uint32_t nth, const uint8_t* src,
+                             const ttst_stfw_frame* self, uint32_t self_count, PieceRoot* out) {
+  const ImageType& t = src_meta().type(src_meta().strip(p.type));
+  if (t.kind != kStruct || !src) return 0;
+  Leaf leaves[kMaxPieceRoots], cur;
+  uint32_t n = 0;
+  pointer_leaves(src_meta(), p.type, 0, 0, t.size, cur, leaves, &n);
+  for (uint32_t i = 0; i < n; ++i) {
+    PieceRoot& r = out[i];
+    r = PieceRoot{};
+    r.p = p, r.p.type = leaves[i].type;
+    r.v = load_uint(src + leaves[i].offset, 8);
+    const uint64_t size = member_name_size(src_meta(), p.type, src_meta().str(p.name), leaves[i]);
+    char* name = alloc<char>(size);
+    if (!name) return 0;
+    write_member_name(src_meta(), p.type, src_meta().str(p.name), leaves[i], name, size);
+    r.name = name;
+    r.paired = paired_piece_value(f, nth, src_meta().str(p.name), leaves[i].path, leaves[i].depth, p.type, self,
+                                  self_count, r);
+  }
+  return n;
+}
+
 // This process's value of the member: its local of the same name (or renamed) in
 // the paired frame, whole at the pc (a struct in a stack slot) or the piece that
 // holds the member wholly (a register its frame recovers, a stack slot).

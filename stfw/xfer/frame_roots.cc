@@ -264,6 +264,15 @@ void Engine::each_frame_root_of(const void* frames, Visit& visit, Aggregate& agg
         if (q && dst_meta().type(dst_meta().strip(q->type)).kind == sty.kind)
           dst = frame_local_bytes(*q, fr.self, fr.self_count, j, true, dst_meta().type(dst_meta().strip(q->type)).size,
                                   dst_reg);
+        if (!q && sty.kind == kStruct) {  // whole here, maybe split in pieces in this process: member by member
+          PieceRoot roots[kMaxPieceRoots];
+          const uint32_t n = whole_roots(p, *f, nth, src, fr.self, fr.self_count, roots);
+          for (uint32_t r = 0; r < n && !failed(); ++r) {
+            piece_member_ = roots[r].name;
+            if (roots[r].paired) visit(*f, roots[r].p, roots[r].v, &roots[r].q, roots[r].w);
+          }
+          piece_member_ = nullptr;
+        }
         aggregate(*f, p, src, dst ? q : nullptr, dst);
         continue;
       }

@@ -203,6 +203,25 @@ TEST_CASE("committed: the state hangs off a struct local split in stack-slot pie
   commits_with_equal_state("_piece_slot");
 }
 
+// The two versions built differently: v1 keeps main::roots whole in its stack slot
+// (its address used once), v2 lets GCC split it into registers: P's members are
+// paired with F's pieces member by member; committed, v2's dump equal.
+TEST_CASE("committed: the struct local whole in P's stack slot, split in pieces in v2 (-O2)") {
+  KvServer server = KvServer::start(kDir + "rootserver_v1_piece_kept");
+  KvClient early(server.port);
+  fill(early, "k", 10);
+  const std::string before = early.command("DUMP");
+  Run r = supervise(server.pid, "rootserver_v2_piece");
+  INFO(r.report.value("message", std::string()));
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  waitpid(server.pid, nullptr, 0);
+  server.pid = r.report["new_pid"].get<pid_t>();
+  CHECK(early.command("VERSION") == "VERSION 2");
+  CHECK(early.command("DUMP") == before);
+  server.kill_and_wait();
+}
+
 // What cannot be done: v2 no longer uses roots.wakeups, so F's frame has no place
 // for that member, and P's counter, reached only through P's piece, would be lost:
 // refused naming the local and member, with the fix (keep the local whole).
