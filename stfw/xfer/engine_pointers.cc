@@ -75,7 +75,8 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
   pointee_hint_ = 0;
   if (translated_ok) {
     if (!config_.backward && current_ < object_count_ && (objects_[current_].flags & kGlobal)) {
-      supersede(load_uint(dst, 8), translated, objects_[current_].dst_global);
+      supersede(load_uint(dst, 8), translated,  // a global's: named in the frames remap refusal's fix
+                (objects_[current_].flags & kGlobal) ? objects_[current_].dst_global : 0xffffffffu);
       if (refuse_resized_startup(load_uint(dst, 8), v)) return;
     }
     store_uint(dst, 8, translated);
