@@ -18,7 +18,7 @@ namespace ttst::dwarfmeta {
 
 // Bumped whenever extraction (load.cc and what it calls) changes what it produces,
 // so cached images made by older code are not reused.
-inline constexpr int kExtractorVersion = 14;  // 10: locals at fixed frame places; 11: their types, site hints from them; 12: frame places (locations, location lists); 13: site IDs per source function across GCC fragments; 14: composite (DW_OP_piece) locals as pieces
+inline constexpr int kExtractorVersion = 15;  // 10: locals at fixed frame places; 11: their types, site hints from them; 12: frame places (locations, location lists); 13: site IDs per source function across GCC fragments; 14: composite (DW_OP_piece) locals as pieces; 15: pieces in stack slots, piece offsets
 
 std::string default_cache_dir();
 

@@ -29,31 +29,39 @@ bool place_of(Dwarf_Small atom, Dwarf_Unsigned op1, const PlaceFrame& frame, Fra
 }
 
 // A composite location (DW_OP_piece: a struct split over registers and stack slots
-// at -O2) as one kPieceRegister place per 8-byte piece in a register (offset: the
-// piece's byte offset in the local) and one kPieceOther per other piece (a stack
-// slot, a smaller piece, an optimised-out one): the engine names such a local in a
-// refusal instead of calling what it reaches unreachable. False: no piece in it.
-bool add_pieces(Dwarf_Locdesc_c desc, Dwarf_Unsigned ops, const FramePlace& range, std::vector<FramePlace>& out) {
+// at -O2) as one place per piece: the one operation before it made a place
+// (DW_OP_regN: kPieceRegister; DW_OP_fbreg / DW_OP_bregN: kPieceCfaOffset /
+// kPieceRegisterOffset), else kPieceOther (optimised out, a computed value); each
+// with its byte offset in the local and its size. False: no piece in it.
+bool add_pieces(Dwarf_Locdesc_c desc, Dwarf_Unsigned ops, const PlaceFrame& frame, const FramePlace& range,
+                std::vector<FramePlace>& out) {
   Dwarf_Error err = nullptr;
-  bool any = false, in_reg = false;
-  uint8_t reg = 0;
-  int64_t at = 0;
+  bool any = false;
+  FramePlace where;
+  uint32_t since = 0;  // operations since the last piece
+  uint64_t at = 0;
   for (Dwarf_Unsigned i = 0; i < ops; ++i) {
     Dwarf_Small atom = 0;
     Dwarf_Unsigned op1 = 0, op2 = 0, op3 = 0, r1 = 0, r2 = 0, r3 = 0, branch = 0;
     if (dwarf_get_location_op_value_d(desc, i, &atom, &op1, &op2, &op3, &r1, &r2, &r3, &branch, &err) != DW_DLV_OK)
       return any;
+    if (atom == DW_OP_bit_piece) return any;  // bit offsets: the pieces after it are not kept
     if (atom != DW_OP_piece) {
-      in_reg = (atom >= DW_OP_reg0 && atom <= DW_OP_reg16) || (atom == DW_OP_regx && op1 <= 16);
-      reg = static_cast<uint8_t>(atom == DW_OP_regx ? op1 : atom - DW_OP_reg0);
+      if (++since == 1 && !place_of(atom, op1, frame, where)) since = 2;  // not one simple place
       continue;
     }
     FramePlace p = range;
-    p.kind = in_reg && op1 == 8 ? PlaceKind::kPieceRegister : PlaceKind::kPieceOther;
-    p.reg = p.kind == PlaceKind::kPieceRegister ? reg : 0;
-    p.offset = at;
+    p.kind = PlaceKind::kPieceOther;
+    if (since == 1 && op1 > 0 && op1 <= 0xffff) {
+      p.reg = where.reg, p.offset = where.offset;
+      p.kind = where.kind == PlaceKind::kRegister         ? (op1 <= 8 ? PlaceKind::kPieceRegister : PlaceKind::kPieceOther)
+               : where.kind == PlaceKind::kCfaOffset      ? PlaceKind::kPieceCfaOffset
+                                                          : PlaceKind::kPieceRegisterOffset;
+      if (p.kind == PlaceKind::kPieceOther) p.reg = 0, p.offset = 0;
+    }
+    p.piece_at = static_cast<uint32_t>(at), p.piece_size = static_cast<uint16_t>(op1 <= 0xffff ? op1 : 0);
     out.push_back(std::move(p));
-    any = true, in_reg = false, at += static_cast<int64_t>(op1);
+    any = true, since = 0, at += op1;
   }
   return any;
 }
@@ -96,7 +104,7 @@ void read_frame_places(Dwarf_Debug dbg, Dwarf_Die die, const PlaceFrame& frame, 
       p.pc_low = low, p.pc_high = high;
     }
     if (ops > 1) {
-      add_pieces(desc, ops, p, out);
+      add_pieces(desc, ops, frame, p, out);
       continue;
     }
     Dwarf_Small atom = 0;

@@ -4,8 +4,9 @@
 // one simple operation are kept (DW_OP_regN/regx, DW_OP_bregN k, DW_OP_fbreg k);
 // a value computed by an expression (DW_OP_stack_value) and entry values are left
 // out: the local is then simply not a root over that range. A composite location
-// (DW_OP_piece) is kept as its pieces (kPieceRegister, kPieceOther): no root either,
-// but the engine names the local when an object only it reaches is refused.
+// (DW_OP_piece) is kept as its pieces, each with its offset in the local: in a
+// register, in a stack slot, or other (kPieceOther): the engine reads, pairs and
+// writes the pointer members of the readable ones (stfw/xfer/frame_pieces.cc).
 #pragma once
 
 #include <libdwarf/libdwarf.h>

@@ -37,7 +37,7 @@
 namespace ttst::dwarfmeta::image {
 
 inline constexpr char kMagic[8] = {'T', 'T', 'S', 'T', 'M', 'E', 'T', 'A'};
-inline constexpr uint32_t kVersion = 4;  // 2: locals (ImageLocal); 3: frame places; 4: site candidates
+inline constexpr uint32_t kVersion = 5;  // 2: locals (ImageLocal); 3: frame places; 4: site candidates; 5: pieces' offsets
 inline constexpr uint32_t kNone = 0xffffffffu;  // "no string" / "no index"
 
 // TypeKind, Encoding, Linkage and AnnotKind values are those of model.h.
@@ -157,7 +157,8 @@ struct ImageFramePlace {  // model.h FramePlace
   int64_t offset;
   uint32_t name, type;
   uint8_t kind, reg;  // PlaceKind, DWARF register
-  uint8_t pad[6];
+  uint16_t piece_size;  // pieces (version 5): length and byte offset in the local
+  uint32_t piece_at;
 };
 
 // 64-bit checksum, 8 bytes at a time (fast enough to check a cached image each load).
@@ -270,7 +271,7 @@ class View {
     }
     for (uint32_t i = 0; i < h->place_count; ++i) {
       const ImageFramePlace& l = v.places()[i];
-      if (!str_ok(l.name) || l.name == kNone || !type_ok(l.type) || l.reg > 16 || l.kind < 1 || l.kind > 5)  // 4, 5: pieces
+      if (!str_ok(l.name) || l.name == kNone || !type_ok(l.type) || l.reg > 16 || l.kind < 1 || l.kind > 7)  // 4-7: pieces
         return fail("metadata image bad frame place");
       if (i > 0 && v.places()[i - 1].function_low > l.function_low) return fail("metadata image places not sorted");
     }

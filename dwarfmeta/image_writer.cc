@@ -152,6 +152,7 @@ class ImageTables {
       ImageFramePlace x{};
       x.function_low = l.function_low, x.pc_low = l.pc_low, x.pc_high = l.pc_high, x.offset = l.offset;
       x.name = strs_.add(l.name), x.type = l.type, x.kind = static_cast<uint8_t>(l.kind), x.reg = l.reg;
+      x.piece_size = l.piece_size, x.piece_at = l.piece_at;
       places_.push_back(x);
     }
   }
@@ -305,7 +306,8 @@ Program read_image(const image::View& v) {
   for (uint32_t i = 0; i < v.place_count(); ++i) {
     const ImageFramePlace& l = v.place_at(i);
     p.frame_places.push_back(FramePlace{l.function_low, l.pc_low, l.pc_high, v.str(l.name), l.type,
-                                        static_cast<PlaceKind>(l.kind), l.reg, l.offset});
+                                        static_cast<PlaceKind>(l.kind), l.reg, l.offset, l.piece_at,
+                                        l.piece_size});
   }
   p.reindex();
   return p;

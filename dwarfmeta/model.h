@@ -182,11 +182,22 @@ struct Local {
 // against the unwound registers. One per location (list) entry of one simple
 // operation (DW_OP_regN, DW_OP_bregN k, DW_OP_fbreg k with a CFA or rbp frame
 // base); entries with other expressions (values, entry values) are left out.
-// A composite location (DW_OP_piece, a struct split at -O2) is one entry per piece:
-// kPieceRegister (an 8-byte piece in register `reg`) or kPieceOther (any other
-// piece), `offset` the piece's byte offset in the local; they make no root, they
-// name the local in refusals (stfw/xfer/frame_roots.cc).
-enum class PlaceKind : uint8_t { kCfaOffset = 1, kRegister = 2, kRegisterOffset = 3, kPieceRegister = 4, kPieceOther = 5 };
+// A composite location (DW_OP_piece, a struct split at -O2) is one entry per piece,
+// `piece_at` its byte offset in the local and `piece_size` its length: in register
+// `reg` (kPieceRegister), in a stack slot at CFA + offset (kPieceCfaOffset) or at
+// `reg` + offset (kPieceRegisterOffset), or anything else (kPieceOther: optimised
+// out, a computed value). The engine reads the pointer members each readable piece
+// holds, pairs them by member name with the other version's local (whole or in
+// pieces) and writes them (stfw/xfer/frame_pieces.cc).
+enum class PlaceKind : uint8_t {
+  kCfaOffset = 1,
+  kRegister = 2,
+  kRegisterOffset = 3,
+  kPieceRegister = 4,
+  kPieceOther = 5,
+  kPieceCfaOffset = 6,
+  kPieceRegisterOffset = 7,
+};
 struct FramePlace {
   uint64_t function_low = 0;      // Function::low of the concrete function whose frame holds it
   uint64_t pc_low = 0, pc_high = 0;  // link-time [low, high); both 0: the whole function
@@ -194,7 +205,9 @@ struct FramePlace {
   TypeId type = kVoid;
   PlaceKind kind = PlaceKind::kCfaOffset;
   uint8_t reg = 0;                // DWARF register number (x86-64: 3 rbx, 6 rbp, 12..15 r12..r15)
-  int64_t offset = 0;
+  int64_t offset = 0;             // CFA or register offset (kCfaOffset, kRegisterOffset and their pieces)
+  uint32_t piece_at = 0;          // pieces: the piece's byte offset in the local
+  uint16_t piece_size = 0;        // pieces: its length in bytes
   bool operator==(const FramePlace&) const = default;
 };
 

@@ -94,8 +94,11 @@ int settle_future_frames(inject::Task& thread, const std::vector<SupersededObjec
                std::string("the future version's register ") + r.name + " at its update point holds " + hex(v) +
                    ", a pointer to its start-up object at " + hex(s->addr) + " (" + std::to_string(s->size) +
                    " bytes) that the transfer replaced, and it has no unique counterpart",
-               "make the update point's function read the object from its global (not a local), or add transfer "
-               "code; the old version keeps serving");
+               "in the new version, create that object at start-up only when not updating (if "
+               "(!ttst_is_updating()) global = ...;): the transfer brings the old version's; and let the update "
+               "point's function read the global after the update point, in the loop's body (TTST_UPDATE_POINT(); "
+               "T *p = global;), not from a local set before the loop nor a parameter; or add transfer code; the "
+               "old version keeps serving");
     regs.*r.reg = s->counterpart + (v - s->addr);
     ++remapped;
   }

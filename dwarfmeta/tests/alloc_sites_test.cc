@@ -145,3 +145,34 @@ TEST_CASE("alloc sites: IDs per source function across GCC's fragments (add.cold
     if (s.id == "add#2") CHECK(s.allocator == "calloc");
   }
 }
+
+TEST_CASE("alloc sites: IDs per source function across GCC's fragments (make.part.0 in one build only)") {
+  // The same source with and without partial inlining: make's likely early return
+  // is inlined into main and the rest, with both allocations, moves to make.part.0
+  // in one build; make stays whole in the other. The sites are make#0 and make#1
+  // in both, never make.part.0#0.
+  Program whole = load(P + "parts_whole"), split = load(P + "parts_split");
+  auto has = [](const Program& p, const std::string& name) {
+    for (const Function& f : p.functions)
+      if (f.name == name) return true;
+    return false;
+  };
+  REQUIRE(has(split, "make.part.0"));  // the build really split it
+  REQUIRE(!has(whole, "make.part.0"));
+  auto ids = [](const Program& p) {
+    std::set<std::string> out;
+    for (const AllocSite& s : p.alloc_sites)
+      if (s.allocator == "malloc" || s.allocator == "calloc") out.insert(s.id);
+    return out;
+  };
+  INFO(*ids(split).begin());
+  CHECK(ids(whole) == ids(split));
+  CHECK(ids(split).size() == 2);
+  for (const AllocSite& s : split.alloc_sites) {
+    if (s.allocator != "malloc" && s.allocator != "calloc") continue;
+    CHECK(s.id.find(".part") == std::string::npos);
+    CHECK(s.id.substr(s.id.size() - 2) == (s.allocator == "malloc" ? "#0" : "#1"));
+    CHECK(s.caller.size() >= 4);
+    CHECK(s.caller.substr(s.caller.size() - 4) == "make");
+  }
+}

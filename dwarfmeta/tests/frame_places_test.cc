@@ -54,8 +54,8 @@ TEST_CASE("main's local in a location list at -O2: a callee-saved register over 
 
 // rootserver -DRS_PIECE_LOCAL: main's `struct roots { srv; wakeups; }` split by GCC
 // into two registers (DW_OP_regN DW_OP_piece 8 DW_OP_regM DW_OP_piece 8): kept as
-// one kPieceRegister place per piece (offsets 0 and 8, callee-saved registers over
-// the update point), and through the metadata image unchanged.
+// one kPieceRegister place per piece (pieces at 0 and 8 of 8 bytes, callee-saved
+// registers over the update point), and through the metadata image unchanged.
 TEST_CASE("a struct local split in pieces at -O2: one register piece per member over the update point") {
   Program p = load("tests/programs/rootserver/rootserver_v1_piece");
   const Function* main_fn = p.function("main");
@@ -66,14 +66,43 @@ TEST_CASE("a struct local split in pieces at -O2: one register piece per member 
   for (const FramePlace& l : p.frame_places) {
     if (l.function_low != main_fn->low || l.name != "roots") continue;
     CHECK((l.kind == PlaceKind::kPieceRegister || l.kind == PlaceKind::kPieceOther));
+    CHECK(l.piece_size == 8);
     CHECK(p.type(p.strip(l.type)).kind == TypeKind::Struct);
     if (l.kind != PlaceKind::kPieceRegister || l.pc_low > upoint || upoint >= l.pc_high) continue;
     const bool callee_saved = l.reg == 3 || l.reg == 6 || (l.reg >= 12 && l.reg <= 15);
-    at0 |= l.offset == 0 && callee_saved;
-    at8 |= l.offset == 8 && callee_saved;
+    at0 |= l.piece_at == 0 && callee_saved;
+    at8 |= l.piece_at == 8 && callee_saved;
   }
   CHECK(at0);
   CHECK(at8);
+  std::vector<uint8_t> bytes = write_image(p);
+  image::View v;
+  const char* why = nullptr;
+  REQUIRE(image::View::open(bytes.data(), bytes.size(), &v, &why));
+  CHECK(read_image(v).frame_places == p.frame_places);
+}
+
+// The same local built with rbx and r12-r15 kept from the compiler: both pieces in
+// stack slots over the update point (DW_OP_fbreg k DW_OP_piece 8), recorded as
+// kPieceCfaOffset with both offsets (the slot's from the CFA, the piece's in the
+// local), through the metadata image unchanged.
+TEST_CASE("a struct local split in pieces at -O2: pieces in stack slots keep both offsets") {
+  Program p = load("tests/programs/rootserver/rootserver_v1_piece_slot");
+  const Function* main_fn = p.function("main");
+  REQUIRE(main_fn != nullptr);
+  REQUIRE(!p.update_points.empty());
+  const uint64_t upoint = p.update_points.front().addr;
+  int64_t slot0 = 0, slot8 = 0;
+  for (const FramePlace& l : p.frame_places) {
+    if (l.function_low != main_fn->low || l.name != "roots" || l.kind != PlaceKind::kPieceCfaOffset) continue;
+    CHECK(l.piece_size == 8);
+    CHECK(l.offset < 0);  // below the CFA
+    if (l.pc_low > upoint || upoint >= l.pc_high) continue;
+    (l.piece_at == 0 ? slot0 : slot8) = l.offset;
+  }
+  CHECK(slot0 != 0);
+  CHECK(slot8 != 0);
+  CHECK(slot0 != slot8);
   std::vector<uint8_t> bytes = write_image(p);
   image::View v;
   const char* why = nullptr;

@@ -80,8 +80,34 @@ void Engine::remap_stack(uint64_t lo, uint64_t hi, bool own) {
     message_.text("): remapping it would be a guess, keeping it would serve v2's empty start-up state; "
                   "make the update point's function read the object from the global (not a local), "
                   "or add transfer code");
+    if (own) advise_frame_remap(*s);
     return;
   }
+}
+
+// The fix of a frame word the transfer cannot remap. No annotation moves a local of
+// F, and rewriting the loop alone is not enough (dead stack slots of start-up keep
+// copies of the pointer, and the scan cannot tell them from live ones), so the line
+// says what to change in the new version's source: its start-up skips creating the
+// object when updating (the transfer brings the old version's into the global, as
+// `if (!ttst_is_updating()) { ... }` does for inherited sockets), and the update
+// point's function reads the global after TTST_UPDATE_POINT(), in the loop's body.
+void Engine::advise_frame_remap(const StartupObject& s) {
+  if (!advice_allowed_ || advice_.used) return;
+  const dwarfmeta::image::ImageGlobal* g = s.global < dst_meta().global_count() ? &dst_meta().global_at(s.global) : nullptr;
+  const char* global = g ? dst_meta().str(g->name) : "its global";
+  advice_.text("in the new version, create that object at start-up only when not updating (if (!ttst_is_updating()) ");
+  advice_.text(global).text(" = ...;): the transfer brings the old version's into ").text(global);
+  advice_.text("; and let the update point's function read ").text(global);
+  advice_.text(" after the update point, in the loop's body");
+  if (g && dst_meta().type(dst_meta().strip(g->type)).kind == kPointer) {
+    advice_.text(" (TTST_UPDATE_POINT(); ");
+    const uint64_t before = advice_.used;
+    spell_type(advice_, dst_meta(), dst_meta().type(dst_meta().strip(g->type)).target);
+    if (advice_.used == before) advice_.text("void");
+    advice_.text(" *p = ").text(global).text(";)");
+  }
+  advice_.text(", not from a local set before the loop nor a parameter; or add transfer code");
 }
 
 // Each of F's thread descriptors (glibc's struct pthread at the thread pointer: a

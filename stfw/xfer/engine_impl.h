@@ -95,6 +95,13 @@ inline void store_uint(uint8_t* p, uint64_t n, uint64_t v) {
 }
 inline bool streq(const char* a, const char* b) { return View::compare(a, b) == 0; }
 
+// A frame place (dwarfmeta FramePlace): one piece of a composite (DW_OP_piece)
+// local (kinds 4-7), and whether it is valid at link-time pc `at`.
+inline bool place_is_piece(const dwarfmeta::image::ImageFramePlace& p) { return p.kind >= 4 && p.kind <= 7; }
+inline bool place_valid_at(const dwarfmeta::image::ImageFramePlace& p, uint64_t at) {
+  return (p.pc_low == 0 && p.pc_high == 0) || (at >= p.pc_low && at < p.pc_high);
+}
+
 // Object::flags: a global (else a heap object), read-only data, queued for typing,
 // allocated inside a library (not transferred), and for globals the annotation's Rule.
 // Heap objects: a carved container (TTST_CONTAINER / TTST_SLAB), or a sub-object
@@ -138,6 +145,7 @@ constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object 
 struct StartupObject {
   uint64_t addr, size, counterpart;
   bool superseded, conflicting, freed;
+  uint32_t global;  // the destination global whose pointer first superseded it (0xffffffff: none known)
 };
 
 // One entry of the object table: a global or heap object of the source and where it goes.
@@ -594,7 +602,8 @@ class Engine {
   // after the transfer unless some global of F still points to them.
   bool index_startup_objects();
   void add_startup_object(uint64_t addr, uint64_t size);
-  void supersede(uint64_t old, uint64_t now);
+  void supersede(uint64_t old, uint64_t now, uint32_t global = 0xffffffffu);
+  void advise_frame_remap(const StartupObject& s);  // engine_frames.cc: the source change that avoids it
   void free_superseded();
 
   // ---- this process's own frames (engine_frames.cc) -----------------------------------------
@@ -640,8 +649,8 @@ class Engine {
                         uint64_t v, uint32_t marker);
   void refuse_lone_aggregates();  // after the sweep: unpaired struct locals that are an object's only root
   void refuse_piece_locals();     // after the sweep: composite (DW_OP_piece) locals that are an object's only root
-  void refuse_piece_local(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
-                          uint32_t index);
+  struct PieceRoot;
+  void refuse_piece_local(const dwarfmeta::image::ImageFunction& f, const PieceRoot& r, uint32_t index);
   int64_t lone_target(uint32_t src_type, const uint8_t* src, uint32_t depth);
   void refuse_only_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
                         uint32_t index);
@@ -674,6 +683,34 @@ class Engine {
   const dwarfmeta::image::ImageFramePlace* paired_local(const dwarfmeta::image::ImageFramePlace& p,
                                                         const dwarfmeta::image::ImageFunction& src_fn,
                                                         uint32_t src_occurrence, const void* frames, uint32_t* self_frame);
+  // The frame of this process paired with the source's frame of `src_fn` (same
+  // function ID, same occurrence from main): its function, index and link-time pc.
+  const dwarfmeta::image::ImageFunction* paired_frame(const dwarfmeta::image::ImageFunction& src_fn,
+                                                      uint32_t src_occurrence, const ttst_stfw_frame* self,
+                                                      uint32_t self_count, uint32_t* self_frame, uint64_t* at);
+  // ---- locals split in pieces at -O2 (frame_pieces.cc) ---------------------------------------
+  // One pointer member of a composite (DW_OP_piece) local: `p` the source's piece
+  // retyped as the member's pointer type, its value; `q`/`w` the paired place and
+  // value of this process's same member (paired false: none readable).
+  struct PieceRoot {
+    dwarfmeta::image::ImageFramePlace p, q;
+    uint64_t v = 0, w = 0;
+    bool paired = false;
+    const char* name = nullptr;  // "roots.srv": the local and the member path
+  };
+  static constexpr uint32_t kMaxPieceRoots = 16;  // frame_pieces.cc kMaxLeaves
+  uint32_t piece_roots(const dwarfmeta::image::ImageFramePlace& p, const dwarfmeta::image::ImageFunction& f,
+                       uint32_t nth, uint32_t k, const ttst_stfw_frame* peer, uint32_t peer_count,
+                       const ttst_stfw_frame* self, uint32_t self_count, PieceRoot* out);
+  // The pointer members of the source's whole struct local `p` (bytes `src`), each
+  // paired with this process's same member when its local is split in pieces.
+  uint32_t whole_roots(const dwarfmeta::image::ImageFramePlace& p, const dwarfmeta::image::ImageFunction& f,
+                       uint32_t nth, const uint8_t* src, const ttst_stfw_frame* self, uint32_t self_count,
+                       PieceRoot* out);
+  bool paired_piece_value(const dwarfmeta::image::ImageFunction& f, uint32_t nth, const char* local,
+                          const uint32_t* path, uint32_t depth, uint32_t src_type, const ttst_stfw_frame* self,
+                          uint32_t self_count, PieceRoot& r);
+  const char* piece_member_ = nullptr;  // the member path being visited (root paths name it)
 
   // ---- words the kernel holds (epoll registrations' data) --------------------------------------
   // Each that points into the state is translated like a pointer; the others (fd

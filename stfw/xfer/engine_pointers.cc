@@ -76,7 +76,8 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
   pointee_hint_ = 0;
   if (translated_ok) {
     if (!config_.backward && current_ < object_count_ && supersedes_startup(current_)) {  // engine_keep_runtime.cc
-      supersede(load_uint(dst, 8), translated);
+      supersede(load_uint(dst, 8), translated,  // a global's: named in the frames remap refusal's fix
+                (objects_[current_].flags & kGlobal) ? objects_[current_].dst_global : 0xffffffffu);
       if ((objects_[current_].flags & kGlobal) && refuse_resized_startup(load_uint(dst, 8), v)) return;
     }
     store_uint(dst, 8, translated);

@@ -28,17 +28,18 @@ void Engine::add_startup_object(uint64_t addr, uint64_t size) {
     copy(bigger, startup_objects_, startup_count_ * sizeof(StartupObject));
     startup_objects_ = bigger, startup_capacity_ *= 2;
   }
-  startup_objects_[startup_count_++] = StartupObject{addr, size, 0, false, false, false};
+  startup_objects_[startup_count_++] = StartupObject{addr, size, 0, false, false, false, 0xffffffffu};
 }
 
 // A global's pointer to start-up object `old` is overwritten with `now`: `now` is
 // its counterpart, unless another overwrite of a pointer to it disagrees.
-void Engine::supersede(uint64_t old, uint64_t now) {
+void Engine::supersede(uint64_t old, uint64_t now, uint32_t global) {
   if (old == now || old < 4096) return;
   for (uint64_t i = 0; i < startup_count_; ++i) {
     StartupObject& s = startup_objects_[i];
     if (s.addr != old) continue;
     if (s.superseded && s.counterpart != now) s.conflicting = true;
+    if (!s.superseded) s.global = global;
     s.superseded = true, s.counterpart = now;
   }
 }

@@ -16,10 +16,11 @@
 // Typing walks the local as a global of its type (members matched by name with the
 // paired local's type); each pointer member is settled as a pointer local is (F's
 // start-up objects superseded; backward, R's must be what F's maps back to), and
-// forward F's local in its stack slot is then written in place as a global is. A local split over several places (DW_OP_piece at -O2) is
-// no root (dwarfmeta keeps its pieces only to name it): an object only one of its
-// register pieces reaches is refused naming the local, with the fix (keep it in
-// memory, or static): refuse_piece_locals. An unpaired struct local is
+// forward F's local in its stack slot is then written in place as a global is. A local split over several places (DW_OP_piece at -O2):
+// the pointer members its readable pieces hold are visited as pointer locals
+// (frame_pieces.cc); an object only an unpaired one reaches is refused naming the
+// local and member, with the fix (keep it in memory, or static):
+// refuse_piece_locals. An unpaired struct local is
 // no root either (an object only it reaches is refused naming it: refuse_lone_aggregates),
 // and so is one none of whose pointers leads into the state
 // (scratch: a self-pointer, a stack buffer). Unions and intptr_t members inside a struct local are bytes
@@ -111,23 +112,24 @@ bool in_own_stack(const ttst_stfw_frame* frames, uint32_t count, uint64_t addr, 
 
 bool in_stack_slot(const ImageFramePlace& p) { return p.kind != 2; }
 
-// A piece of a composite location (dwarfmeta PlaceKind kPieceRegister, kPieceOther).
-bool is_piece(const ImageFramePlace& p) { return p.kind == 4 || p.kind == 5; }
+bool is_piece(const ImageFramePlace& p) { return place_is_piece(p); }
 
-bool place_valid(const ImageFramePlace& p, uint64_t at) {
-  return (p.pc_low == 0 && p.pc_high == 0) || (at >= p.pc_low && at < p.pc_high);
-}
+bool place_valid(const ImageFramePlace& p, uint64_t at) { return place_valid_at(p, at); }
 
 // Where a place's value is: a register (reg set, addr 0) or memory at addr.
+// A piece is read as the place it is in (4: a register, 6: CFA + offset, 7: a
+// register + offset); kPieceOther (5) is nowhere to read.
 bool place_location(const ImageFramePlace& p, const ttst_stfw_frame& f, uint64_t* addr, uint64_t* reg) {
   *addr = 0;
-  if (p.kind == 1) {  // CFA + offset
+  const uint8_t kind = p.kind == 4 ? 2 : p.kind == 6 ? 1 : p.kind == 7 ? 3 : p.kind;
+  if (kind < 1 || kind > 3) return false;
+  if (kind == 1) {  // CFA + offset
     if (!f.cfa) return false;
     *addr = f.cfa + uint64_t(p.offset);
     return true;
   }
   if (p.reg > 16 || !(f.known & (uint64_t{1} << p.reg))) return false;
-  if (p.kind == 2) return *reg = f.reg[p.reg], true;
+  if (kind == 2) return *reg = f.reg[p.reg], true;
   *addr = f.reg[p.reg] + uint64_t(p.offset);
   return true;
 }
@@ -179,6 +181,21 @@ bool Engine::renamed_local(const char* function, const char* src_name, const cha
   return renamed && streq(renamed, older);
 }
 
+// The frame of this process paired with the source's frame of `src_fn`.
+const ImageFunction* Engine::paired_frame(const ImageFunction& src_fn, uint32_t src_occurrence,
+                                          const ttst_stfw_frame* self, uint32_t self_count, uint32_t* self_frame,
+                                          uint64_t* at) {
+  const char* id = src_meta().str(src_fn.id);
+  for (uint32_t j = 0; j < self_count; ++j) {
+    const ImageFunction* f = frame_function(dst_meta(), config_.dst_bias, self, j, at);
+    if (!f || !streq(dst_meta().str(f->id), id) ||
+        occurrence(dst_meta(), config_.dst_bias, self, self_count, j, f) != src_occurrence)
+      continue;
+    return *self_frame = j, f;
+  }
+  return nullptr;
+}
+
 // The local of this process's frames paired with the source's local `p` of frame k
 // of the source: same function ID, same occurrence from main, same name (or renamed).
 const ImageFramePlace* Engine::paired_local(const ImageFramePlace& p, const ImageFunction& src_fn, uint32_t src_occurrence,
@@ -186,19 +203,13 @@ const ImageFramePlace* Engine::paired_local(const ImageFramePlace& p, const Imag
   const Frames& fr = *static_cast<const Frames*>(frames_v);
   const char* id = src_meta().str(src_fn.id);
   const char* name = src_meta().str(p.name);
-  for (uint32_t j = 0; j < fr.self_count; ++j) {
-    uint64_t at = 0;
-    const ImageFunction* f = frame_function(dst_meta(), config_.dst_bias, fr.self, j, &at);
-    if (!f || !streq(dst_meta().str(f->id), id) ||
-        occurrence(dst_meta(), config_.dst_bias, fr.self, fr.self_count, j, f) != src_occurrence)
-      continue;
-    for (uint32_t i = dst_meta().first_place(f->low); i < dst_meta().place_count(); ++i) {
-      const ImageFramePlace& q = dst_meta().place_at(i);
-      if (q.function_low != f->low) break;
-      if (!is_piece(q) && place_valid(q, at) && (streq(dst_meta().str(q.name), name) || renamed_local(id, name, dst_meta().str(q.name))))
-        return *self_frame = j, &q;
-    }
-    return nullptr;
+  uint64_t at = 0;
+  const ImageFunction* f = paired_frame(src_fn, src_occurrence, fr.self, fr.self_count, self_frame, &at);
+  for (uint32_t i = f ? dst_meta().first_place(f->low) : dst_meta().place_count(); i < dst_meta().place_count(); ++i) {
+    const ImageFramePlace& q = dst_meta().place_at(i);
+    if (q.function_low != f->low) break;
+    if (!is_piece(q) && place_valid(q, at) && (streq(dst_meta().str(q.name), name) || renamed_local(id, name, dst_meta().str(q.name))))
+      return &q;
   }
   return nullptr;
 }
@@ -228,7 +239,18 @@ void Engine::each_frame_root_of(const void* frames, Visit& visit, Aggregate& agg
     for (uint32_t i = src_meta().first_place(f->low); i < src_meta().place_count() && !failed(); ++i) {
       const ImageFramePlace& p = src_meta().place_at(i);
       if (p.function_low != f->low) break;
-      if (is_piece(p)) continue;  // a composite location: no root (refuse_piece_locals names it)
+      if (is_piece(p)) {  // a composite location: each pointer member a piece holds, paired by name
+        PieceRoot roots[kMaxPieceRoots];
+        const uint32_t n = place_valid(p, at) ? piece_roots(p, *f, nth, k, fr.peer, fr.peer_count, fr.self,
+                                                            fr.self_count, roots) : 0;
+        for (uint32_t r = 0; r < n && !failed(); ++r) {
+          if (!roots[r].paired) continue;  // unpaired: refuse_piece_locals names it if it is an only root
+          piece_member_ = roots[r].name;
+          visit(*f, roots[r].p, roots[r].v, &roots[r].q, roots[r].w);
+        }
+        piece_member_ = nullptr;
+        continue;
+      }
       uint64_t v = 0;
       const ImageType& sty = src_meta().type(src_meta().strip(p.type));
       if (place_valid(p, at) && (sty.kind == kStruct || sty.kind == kArray)) {
@@ -242,6 +264,15 @@ void Engine::each_frame_root_of(const void* frames, Visit& visit, Aggregate& agg
         if (q && dst_meta().type(dst_meta().strip(q->type)).kind == sty.kind)
           dst = frame_local_bytes(*q, fr.self, fr.self_count, j, true, dst_meta().type(dst_meta().strip(q->type)).size,
                                   dst_reg);
+        if (!q && sty.kind == kStruct) {  // whole here, maybe split in pieces in this process: member by member
+          PieceRoot roots[kMaxPieceRoots];
+          const uint32_t n = whole_roots(p, *f, nth, src, fr.self, fr.self_count, roots);
+          for (uint32_t r = 0; r < n && !failed(); ++r) {
+            piece_member_ = roots[r].name;
+            if (roots[r].paired) visit(*f, roots[r].p, roots[r].v, &roots[r].q, roots[r].w);
+          }
+          piece_member_ = nullptr;
+        }
         aggregate(*f, p, src, dst ? q : nullptr, dst);
         continue;
       }
@@ -274,7 +305,8 @@ void Engine::type_frame_roots() {
       uint8_t bytes[8];
       store_uint(bytes, 8, v);
       result_.frame_roots++;
-      const uint32_t marker = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));
+      const char* local = piece_member_ ? piece_member_ : src_meta().str(p.name);  // a piece: "roots.srv"
+      const uint32_t marker = frame_root_marker(src_meta().str(f.id), local);
       current_ = marker == 0xffffffffu ? kKernelWord - 1 : marker;  // names it in refusals and paths
       path_depth_ = 0;
       pointer(src_meta().type(src_meta().strip(p.type)), dst_ty, bytes, nullptr);
@@ -313,43 +345,51 @@ void Engine::refuse_lone_aggregates() {
 }
 
 // After the sweep: a local whose location is composite at its frame's pc (a struct
-// split by GCC's scalar replacement into registers, DW_OP_piece at -O2) is no root:
-// its pieces are not paired nor written. An 8-byte piece in a register that points
-// at an object nothing else reached makes the local that object's only root:
-// refused naming the local (else the object is refused as untyped or unreachable
-// with no word of why). Pieces in stack slots are not read.
+// split by GCC's scalar replacement, DW_OP_piece at -O2) whose pointer member has no
+// readable place in the paired frame (that version's local lacks the member, keeps
+// it optimised out, or in a register its frame does not recover), while that member
+// points at an object nothing else reached: the local is the object's only root and
+// it cannot be written there. Refused naming the local and member.
 void Engine::refuse_piece_locals() {
   if (!parents_) return;
   for_each_frames(config_, [&](const Frames& fr, bool) {
     for (uint32_t k = 0; k < fr.peer_count && !failed(); ++k) {
       uint64_t at = 0;
       const ImageFunction* f = frame_function(src_meta(), config_.src_bias, fr.peer, k, &at);
+      const uint32_t nth = f ? occurrence(src_meta(), config_.src_bias, fr.peer, fr.peer_count, k, f) : 0;
       for (uint32_t i = f ? src_meta().first_place(f->low) : src_meta().place_count();
            i < src_meta().place_count() && !failed(); ++i) {
         const ImageFramePlace& p = src_meta().place_at(i);
         if (p.function_low != f->low) break;
-        if (p.kind != 4 || !place_valid(p, at) || p.reg > 16 || !(fr.peer[k].known & (uint64_t{1} << p.reg))) continue;
-        const int64_t index = object_holding(fr.peer[k].reg[p.reg]);
-        if (index < 0 || uint64_t(index) >= heap_end_) continue;
-        const bool reached =
-            (objects_[index].flags & (kGlobal | kFromLibrary | kQueued)) || parents_[index].parent != 0xffffffffu;
-        if (!reached) refuse_piece_local(*f, p, uint32_t(index));
+        if (!is_piece(p) || !place_valid(p, at)) continue;
+        PieceRoot roots[kMaxPieceRoots];
+        const uint32_t n = piece_roots(p, *f, nth, k, fr.peer, fr.peer_count, fr.self, fr.self_count, roots);
+        for (uint32_t r = 0; r < n && !failed(); ++r) {
+          const int64_t index = roots[r].paired ? -1 : object_holding(roots[r].v);
+          if (index < 0 || uint64_t(index) >= heap_end_) continue;
+          const bool reached =
+              (objects_[index].flags & (kGlobal | kFromLibrary | kQueued)) || parents_[index].parent != 0xffffffffu;
+          if (!reached) refuse_piece_local(*f, roots[r], uint32_t(index));
+        }
       }
     }
     return !failed();
   });
 }
 
-void Engine::refuse_piece_local(const ImageFunction& f, const ImageFramePlace& p, uint32_t index) {
+void Engine::refuse_piece_local(const ImageFunction& f, const PieceRoot& r, uint32_t index) {
   const char* source = config_.backward ? "future" : "past";
+  const char* self = config_.backward ? "past" : "future";
   fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: the ").text(source).text(" version's local '").text(src_meta().str(f.id));
-  message_.text("::").text(src_meta().str(p.name)).text("' (frame of ").text(src_meta().str(f.id));
+  message_.text("::").text(r.name).text("' (frame of ").text(src_meta().str(f.id));
   message_.text(") is the only root of ");
   describe(message_, objects_[index]);
-  message_.text(" (its piece at +").number(uint64_t(p.offset)).text(", a register), but its location is split in ");
-  message_.text("pieces at -O2 (DW_OP_piece: the compiler keeps its members apart, in registers or stack slots), ");
-  message_.text("which is no root TTST pairs or writes: transferred, the object would be unreachable (its state lost)");
-  advise_piece_local(src_meta().str(f.id), src_meta().str(p.name));
+  message_.text(", a member of a local split in pieces at -O2 (DW_OP_piece: the compiler keeps its members apart, ");
+  message_.text("in registers or stack slots), and the ").text(self).text(" version's frame of ").text(src_meta().str(f.id));
+  message_.text(" at its update point has no readable place for that member (its local lacks it, the compiler ");
+  message_.text("dropped it there, or keeps it in a register that frame does not recover): transferred, the object ");
+  message_.text("would be unreachable (its state lost)");
+  advise_piece_local(src_meta().str(f.id), src_meta().str(r.p.name));
 }
 
 // The first object a pointer of a struct or array local (outside unions and

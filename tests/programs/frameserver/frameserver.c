@@ -124,11 +124,22 @@ static void answer(struct loop *l, int fd, char *line) {
 
 /* The event loop: the loop object comes in as a parameter and lives in a local (a
  * stack slot at -O0, a callee-saved register at -O2), never re-read from g_loop. */
+#ifdef FS_READS_GLOBAL
+/* -DFS_READS_GLOBAL (v2): the remap refusal's advised fix: start-up creates the loop
+ * only when not updating (the transfer brings P's into g_loop), and the loop body
+ * reads g_loop after the update point: no frame holds a start-up loop there. */
+static __attribute__((noinline)) void serve(void) {
+  struct epoll_event events[16];
+  for (;;) {
+    TTST_UPDATE_POINT();
+    struct loop *l = g_loop;
+#else
 static __attribute__((noinline)) void serve(struct loop *loop) {
   struct loop *l = loop;
   struct epoll_event events[16];
   for (;;) {
     TTST_UPDATE_POINT();
+#endif
     int n = epoll_wait(l->epfd, events, 16, -1);
     for (int i = 0; i < n; i++) {
       int fd = events[i].data.fd;
@@ -151,13 +162,16 @@ static __attribute__((noinline)) void serve(struct loop *loop) {
   }
 }
 
-#ifdef FS_MAIN_KEEPS_NOTHING
+#if defined(FS_MAIN_KEEPS_NOTHING) || defined(FS_READS_GLOBAL)
 static __attribute__((noinline)) void start(int port) { g_loop = g_spare = create_loop(port); }
 #endif
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN); /* clients (and the tests' closed stdout pipe) may go away */
-#ifdef FS_MAIN_KEEPS_NOTHING
+#if defined(FS_READS_GLOBAL)
+  if (!ttst_is_updating()) start(argc > 1 ? atoi(argv[1]) : 0);
+  serve();
+#elif defined(FS_MAIN_KEEPS_NOTHING)
   /* main keeps no pointer to the loop: at -O2 only serve's register holds it */
   start(argc > 1 ? atoi(argv[1]) : 0);
   serve(g_loop);

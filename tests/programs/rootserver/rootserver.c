@@ -30,9 +30,11 @@
  * address taken, so it stays in its stack slot at -O2): a struct local as the root;
  * with -DRS_RENAMED_LOCAL (v2) that struct local is renamed (refused the same way).
  * -DRS_PIECE_LOCAL keeps it in a struct local of two pointers that GCC splits into
- * two registers at -O2 (a DW_OP_piece location): refused naming the local; with
- * -DRS_PIECE_KEPT its address is used once (the refusal's advice), so it stays whole
- * in its stack slot and is a root.
+ * two registers at -O2 (a DW_OP_piece location): each piece read, paired by member
+ * and written; built with rbx and r12-r15 fixed, one piece lives in a stack slot.
+ * With -DRS_PIECE_KEPT its address is used once, so it stays whole in its stack
+ * slot. With -DRS_PIECE_DROPPED (v2) the loop no longer uses roots.wakeups: v2
+ * keeps no place for it, so P's counter has nowhere to go (refused).
  *
  * Protocol (one command per line, one reply line):
  *   STR key value -> OK    NUM key n -> OK    LIST key a,b,c -> OK
@@ -265,13 +267,13 @@ int main(int argc, char **argv) {
 #elif defined(RS_PIECE_LOCAL)
   /* -DRS_PIECE_LOCAL: the state hangs off a struct local of two pointers that GCC
    * splits at -O2 into two registers (DW_OP_regN DW_OP_piece 8 DW_OP_regM DW_OP_piece 8):
-   * a composite location, no root; refused naming the local. */
+   * a composite location whose pieces are roots, paired by member. */
   struct roots {
     struct server *srv;
     unsigned long *wakeups;
   } roots = {server_init(argc > 1 ? atoi(argv[1]) : 0), calloc(1, sizeof(unsigned long))};
 #ifdef RS_PIECE_KEPT
-  __asm__ volatile("" : : "r"(&roots) : "memory"); /* the refusal's advised fix: kept whole in its stack slot */
+  __asm__ volatile("" : : "r"(&roots) : "memory"); /* a refusal's advised fix: kept whole in its stack slot */
 #endif
 #define srv (roots.srv)
 #else
@@ -287,7 +289,7 @@ int main(int argc, char **argv) {
     TTST_UPDATE_POINT();
     struct epoll_event events[16];
     int n = epoll_wait(srv->epfd, events, 16, -1);
-#ifdef RS_PIECE_LOCAL
+#if defined(RS_PIECE_LOCAL) && !defined(RS_PIECE_DROPPED)
     ++*roots.wakeups;
 #endif
     for (int i = 0; i < n; i++) event(srv, events[i].data.fd);

@@ -189,33 +189,67 @@ TEST_CASE("refused: v2 renames main's struct local, so P's only root of the stat
   CHECK(message.find("have no local 'srv_state' in a frame of main") != std::string::npos);
 }
 
-// A struct local of two pointers GCC splits into two registers at -O2 (DW_OP_reg12
-// DW_OP_piece 8 DW_OP_reg3 DW_OP_piece 8): a composite location is no root, and the
-// refusal names the local and says why, with the fix (keep it in memory).
-TEST_CASE("refused: the state hangs off a struct local split in pieces at -O2, the refusal names the local") {
-  const std::string message = refused("_piece");
-  INFO(message);
-  CHECK(message.find("local 'main::roots' (frame of main) is the only root of heap object") != std::string::npos);
-  CHECK(message.find("its location is split in pieces at -O2") != std::string::npos);
+// A struct local of two pointers GCC splits into two registers at -O2 (DW_OP_reg13
+// DW_OP_piece 8 DW_OP_reg3 DW_OP_piece 8), no annotation: each register piece is
+// read from P's frame (the registers the unwinder recovers), typed by its member,
+// paired with F's piece and superseded there; committed, v2's dump equal.
+TEST_CASE("committed: the state hangs off a struct local split in register pieces at -O2") {
+  commits_with_equal_state("_piece");
 }
 
-TEST_CASE("refused: a split struct local's advice names the local and the fix") {
+// The same local with its pieces in stack slots (rbx, r12-r15 kept from the
+// compiler: DW_OP_fbreg -216 DW_OP_piece 8 DW_OP_fbreg -232 DW_OP_piece 8).
+TEST_CASE("committed: the state hangs off a struct local split in stack-slot pieces at -O2") {
+  commits_with_equal_state("_piece_slot");
+}
+
+// The two versions built differently: v1 keeps main::roots whole in its stack slot
+// (its address used once), v2 lets GCC split it into registers: P's members are
+// paired with F's pieces member by member; committed, v2's dump equal.
+TEST_CASE("committed: the struct local whole in P's stack slot, split in pieces in v2 (-O2)") {
+  KvServer server = KvServer::start(kDir + "rootserver_v1_piece_kept");
+  KvClient early(server.port);
+  fill(early, "k", 10);
+  const std::string before = early.command("DUMP");
+  Run r = supervise(server.pid, "rootserver_v2_piece");
+  INFO(r.report.value("message", std::string()));
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  waitpid(server.pid, nullptr, 0);
+  server.pid = r.report["new_pid"].get<pid_t>();
+  CHECK(early.command("VERSION") == "VERSION 2");
+  CHECK(early.command("DUMP") == before);
+  server.kill_and_wait();
+}
+
+// What cannot be done: v2 no longer uses roots.wakeups, so F's frame has no place
+// for that member, and P's counter, reached only through P's piece, would be lost:
+// refused naming the local and member, with the fix (keep the local whole).
+TEST_CASE("refused: a split struct local's member that the new version's frame has no place for") {
   KvServer server = KvServer::start(kDir + "rootserver_v1_piece");
   KvClient c(server.port);
   fill(c, "k", 3);
-  Run r = supervise(server.pid, "rootserver_v2_piece");
+  const std::string before = c.command("DUMP");
+  Run r = supervise(server.pid, "rootserver_v2_piece_dropped");
   CHECK(r.status == 1);
+  CHECK(r.report["outcome"] == "rolled_back");
+  const std::string message = r.report.value("message", std::string());
   const std::string advice = r.report.value("advice", std::string());
+  INFO(message);
   INFO(advice);
+  CHECK(message.find("local 'main::roots.wakeups' (frame of main) is the only root of heap object") != std::string::npos);
+  CHECK(message.find("split in pieces at -O2") != std::string::npos);
+  CHECK(message.find("has no readable place for that member") != std::string::npos);
   CHECK(advice.find("keep main::roots whole in memory in both versions") != std::string::npos);
   CHECK(advice.find("__asm__ volatile(\"\" : : \"r\"(&roots) : \"memory\");") != std::string::npos);
-  CHECK(c.command("VERSION") == "VERSION 1");
+  CHECK(c.command("VERSION") == "VERSION 1");  // P serves on, unchanged
+  CHECK(c.command("DUMP") == before);
   server.kill_and_wait();
 }
 
 // The advised fix applied to both versions (-DRS_PIECE_KEPT: the local's address
 // used once): the local stays whole in its stack slot, a root; committed, state equal.
-TEST_CASE("committed: the split struct local kept in memory as advised (-O2)") {
+TEST_CASE("committed: the struct local kept in memory as advised (-O2)") {
   commits_with_equal_state("_piece_kept");
 }
 
