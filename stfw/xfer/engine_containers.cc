@@ -73,7 +73,7 @@ bool Engine::grow_carved_table() {
   zero(slots, capacity * 8);
   for (uint64_t k = 0; k < carved_capacity_; ++k) {
     if (carved_slots_[k] == 0) continue;
-    uint64_t h = (carved_slots_[k] * 0x9e3779b97f4a7c15ull) & (capacity - 1);
+    uint64_t h = address_slot(carved_slots_[k], capacity - 1);
     while (slots[h] != 0) h = (h + 1) & (capacity - 1);
     slots[h] = carved_slots_[k], index[h] = carved_index_[k];
   }
@@ -290,7 +290,7 @@ void Engine::declare_by_type_in_value(uint32_t type, const uint8_t* src, int dep
 
 int64_t Engine::carved_at(uint64_t addr) const {
   if (!carved_slots_) return -1;
-  uint64_t h = (addr * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);
+  uint64_t h = address_slot(addr, carved_capacity_ - 1);
   for (uint64_t k = 0; k < carved_capacity_; ++k, h = (h + 1) & (carved_capacity_ - 1)) {
     if (carved_slots_[h] == 0) return -1;
     if (carved_slots_[h] == addr) return carved_index_[h];
@@ -345,7 +345,7 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
   o.dst_type = dst_meta().strip(dst_pointee);
   if (o.dst_type == 0) o.dst_type = counterpart(src_pointee);
   o.flags = kCarved, o.src_global = index, o.dst_global = 0xffffffffu;
-  uint64_t h = (v * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);
+  uint64_t h = address_slot(v, carved_capacity_ - 1);
   while (carved_slots_[h] != 0) h = (h + 1) & (carved_capacity_ - 1);
   carved_slots_[h] = v, carved_index_[h] = i, ++carved_used_;
   queue_for_typing(i);
@@ -391,6 +391,16 @@ bool Engine::flexible_tail(uint32_t type) const {
   return last.kind == kArray && (last.count == 0 || last.count == dwarfmeta::image::kFlexibleCount);
 }
 
+// Where a sub-object's data bytes start: its flexible member's offset when that lies
+// inside the struct (in its tail padding), else the struct's size.
+uint64_t Engine::flexible_start(uint32_t type) const {
+  const uint64_t size = type_size(src_meta(), type);
+  if (!flexible_tail(type)) return size;
+  const ImageType& ty = src_meta().type(src_meta().strip(type));
+  const uint64_t at = src_meta().members(ty)[src_meta().member_count(ty) - 1].offset;
+  return at < size ? at : size;
+}
+
 // After typing: each sub-object's extent; overlaps and tails that hide pointers refused.
 bool Engine::finish_carving() {
   uint8_t* has_payload = alloc<uint8_t>(heap_end_);
@@ -420,7 +430,10 @@ bool Engine::finish_carving() {
     }
     uint64_t type_bytes = type_size(src_meta(), o.src_type);
     uint64_t extent = next - o.addr;
-    if (c.src_global != kNoChunk && c.src_global < extent) extent = c.src_global;
+    if (c.src_global != kNoChunk && c.src_global) {  // at most to the end of its chunk (TTST_EMBEDDED's
+      const uint64_t room = c.src_global - (o.addr - c.addr) % c.src_global;  // are inside one)
+      if (room < extent) extent = room;
+    }
     if (extent < type_bytes) {
       fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
       describe(message_, o);
@@ -440,6 +453,9 @@ bool Engine::finish_carving() {
       return false;
     }
   }
+  for (uint32_t i = heap_end_; i < object_count_; ++i)  // pointers kept in data bytes (engine_data_words.cc)
+    if (flexible_tail(objects_[i].src_type) && refuse_data_pointer(objects_[i], flexible_start(objects_[i].src_type)))
+      return false;
   result_.carved = object_count_ - heap_end_;
   result_.container_free = free_bytes;
   return true;
@@ -494,7 +510,7 @@ void Engine::reindex_carved() {
   zero(carved_slots_, carved_capacity_ * 8);
   carved_used_ = 0;
   for (uint32_t i = heap_end_; i < object_count_; ++i) {
-    uint64_t v = objects_[i].addr, h = (v * 0x9e3779b97f4a7c15ull) & (carved_capacity_ - 1);
+    uint64_t v = objects_[i].addr, h = address_slot(v, carved_capacity_ - 1);
     while (carved_slots_[h] != 0) h = (h + 1) & (carved_capacity_ - 1);
     carved_slots_[h] = v, carved_index_[h] = i, ++carved_used_;
   }
@@ -632,9 +648,12 @@ void Engine::place_carved() {
 
 // One sub-object: its type, then its flexible tail as bytes.
 void Engine::walk_carved(const Object& o, const uint8_t* src, uint8_t* dst) {
-  uint64_t type_bytes = type_size(src_meta(), o.src_type);
+  // The data starts at the flexible member, which may lie inside the struct's tail
+  // padding (memcached 1.6's item_chunk: `char data[]` at 42, the struct 48 bytes).
+  uint64_t type_bytes = flexible_start(o.src_type);
   path_depth_ = 0;
   walk(o.src_type, o.dst_type, src, dst);
+  if (mode_ == kType && annotations_.embedded().any()) carve_embedded(o, src);  // TTST_EMBEDDED (engine_embedded.cc)
   if (mode_ == kType || !dst || o.dst_size <= type_bytes) return;
   uint64_t tail = o.dst_size - type_bytes;
   if (mode_ == kWrite)

@@ -153,13 +153,13 @@ bool Engine::add_free_element(uint64_t addr) {
     for (uint64_t k = 0; k < free_capacity_; ++k) {
       uint64_t a = free_elements_[k];
       if (!a) continue;
-      uint64_t h = (a * 0x9e3779b97f4a7c15ull) & (capacity - 1);
+      uint64_t h = address_slot(a, capacity - 1);
       while (bigger[h]) h = (h + 1) & (capacity - 1);
       bigger[h] = a;
     }
     free_elements_ = bigger, free_capacity_ = capacity;
   }
-  uint64_t h = (addr * 0x9e3779b97f4a7c15ull) & (free_capacity_ - 1);
+  uint64_t h = address_slot(addr, free_capacity_ - 1);
   while (free_elements_[h]) h = (h + 1) & (free_capacity_ - 1);
   free_elements_[h] = addr, ++free_element_count_;
   return true;
@@ -167,7 +167,7 @@ bool Engine::add_free_element(uint64_t addr) {
 
 bool Engine::is_free_element(uint64_t addr) const {
   if (!free_capacity_) return false;
-  for (uint64_t h = (addr * 0x9e3779b97f4a7c15ull) & (free_capacity_ - 1);; h = (h + 1) & (free_capacity_ - 1)) {
+  for (uint64_t h = address_slot(addr, free_capacity_ - 1);; h = (h + 1) & (free_capacity_ - 1)) {
     if (free_elements_[h] == 0) return false;
     if (free_elements_[h] == addr) return true;
   }

@@ -93,6 +93,14 @@ inline void store_uint(uint8_t* p, uint64_t n, uint64_t v) {
   for (uint64_t i = 0; i < n && i < 8; ++i) p[i] = uint8_t(v >> (8 * i));
 }
 inline bool streq(const char* a, const char* b) { return View::compare(a, b) == 0; }
+// The start slot of an address in an open-addressing table of mask + 1 slots. The
+// product's high bits are folded in: its low bits depend only on the address's low
+// bits, which are all zero for page- or chunk-aligned addresses (slab items of a
+// large class), and such keys would crowd into a few runs (quadratic probing cost).
+inline uint64_t address_slot(uint64_t a, uint64_t mask) {
+  uint64_t x = a * 0x9e3779b97f4a7c15ull;
+  return (x ^ (x >> 32)) & mask;
+}
 
 // Object::flags: a global (else a heap object), read-only data, queued for typing,
 // allocated inside a library (not transferred), and for globals the annotation's Rule.
@@ -466,6 +474,11 @@ class Engine {
   void drop_embedded_sub_objects();
   void declare_by_type_in_value(uint32_t type, const uint8_t* src, int depth);
   void carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);
+  void carve_embedded(const Object& o, const uint8_t* src);  // TTST_EMBEDDED (engine_embedded.cc)
+  // A data word that is the only way to an unheld chunk or an unreached object (engine_data_words.cc).
+  bool refuse_data_pointer(const Object& o, uint64_t from);
+  int lost_target(uint64_t w, int64_t* holder);
+  uint64_t flexible_start(uint32_t type) const;  // engine_containers.cc
   // Known text in containers (engine_text_runs.cc): a char pointer with a length.
   bool char_pointee(uint32_t src_pointee) const;
   void note_text(uint32_t index, uint64_t v);
