@@ -355,4 +355,13 @@ TEST_CASE("a struct inside an item's data bytes (TTST_EMBEDDED): chunked items c
     check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: ",
                                  {"holds in its data bytes, at +", "the start of a chunk of its container", "TTST_EMBEDDED"}});
   }
+  SUBCASE("a char array keeps the address of a block nothing typed reaches: refused") {
+    RoundTrip rt;
+    rt.v1 = chunked("chunked_v1_note");
+    rt.v2 = chunked("chunked_v2_note");
+    rt.start();
+    check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: ",
+                                 {".text, a char array, holds at +8 the word 0x",
+                                  "exactly the start of an untyped object that no typed pointer reaches, heap object #"}});
+  }
 }

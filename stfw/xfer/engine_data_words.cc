@@ -8,6 +8,8 @@
 //     sub-object holds (memcached 1.6's chunked item without TTST_EMBEDDED: the
 //     `item_chunk` after its key leads to chunks nothing typed reaches), or
 //   - the start of an untyped heap object no pointer the typing followed reaches.
+// The same for a char array member of anything typed (a name buffer holding an
+// address), checked as it is written (refuse_char_array_pointer).
 // Client data can look like a pointer: a word into the middle of something, or to
 // anything typed or reached, is left alone. A free element's bytes are dead (not
 // checked). The refusal names the holder, the offset, the target and the fix.
@@ -62,6 +64,48 @@ bool Engine::refuse_data_pointer(const Object& o, uint64_t from) {
               "there (TTST_EMBEDDED for a struct inside the data, TTST_POINTS_TO for a void * holder) or write "
               "transfer code");
     advise_plugin(o.src_type);
+    return true;
+  }
+  return false;
+}
+
+// walk()'s hook before copying a flat array: a char array whose bytes hold the only
+// way to something (lost_target) is refused, named by the walk's path. True if refused.
+bool Engine::char_array(uint32_t type) const {
+  const ImageType& ty = src_meta().type(type);
+  return ty.kind == kArray && ty.size >= 8 && char_pointee(src_meta().strip(ty.target));
+}
+
+// The compiled plans' filter: a word of the chars within the objects' address range.
+bool Engine::chars_may_point(const uint8_t* src, uint64_t n) const {
+  if (heap_end_ <= global_count_) return false;
+  const Object& last = objects_[sorted_index_[heap_end_ - 1]];
+  const uint64_t lo = sorted_addr_[0], span = last.addr + last.size - lo;
+  for (uint64_t k = 0; k + 8 <= n; ++k) {
+    uint64_t w;
+    __builtin_memcpy(&w, src + k, 8);
+    if (w - lo < span) return true;
+  }
+  return false;
+}
+
+bool Engine::refuse_char_array_pointer(uint32_t src_type, const uint8_t* src) {
+  if (!char_array(src_type) || free_element_ || heap_end_ <= global_count_) return false;
+  const ImageType& ty = src_meta().type(src_type);
+  const Object& last = objects_[sorted_index_[heap_end_ - 1]];
+  const uint64_t lo = sorted_addr_[0], span = last.addr + last.size - lo;
+  for (uint64_t k = 0; k + 8 <= ty.size; ++k) {
+    uint64_t w;
+    __builtin_memcpy(&w, src + k, 8);
+    int64_t holder = -1;
+    int kind = w - lo < span ? lost_target(w, &holder) : 0;
+    if (!kind) continue;
+    fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
+    message_.text(", a char array, holds at +").number(k).text(" the word ").hex(w).text(", exactly the start of ");
+    message_.text(kind == 1 ? "a chunk no sub-object holds of " : "an untyped object that no typed pointer reaches, ");
+    describe(message_, objects_[holder]);
+    message_.text(": a pointer kept in data would be copied untranslated and what it reaches lost; type what "
+                  "holds it (a pointer member, TTST_PXFER) or write transfer code");
     return true;
   }
   return false;

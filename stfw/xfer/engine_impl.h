@@ -343,7 +343,9 @@ class Engine {
   // fast path does not handle (bitfields, enums, conversions, pointers that are not
   // NULL or a mapped object's base) falls back to the walk for that element, which
   // redoes it all and names what is wrong.
-  enum StepKind : uint32_t { kStepCopy = 0, kStepPointer = 1 };
+  // kStepChars: a char array copied as kStepCopy, but a word in it that could point
+  // into the state sends the element to the walk (engine_data_words.cc checks it there).
+  enum StepKind : uint32_t { kStepCopy = 0, kStepPointer = 1, kStepChars = 2 };
   struct PlanStep {
     uint32_t kind;  // StepKind
     uint32_t size;
@@ -478,6 +480,9 @@ class Engine {
   // A data word that is the only way to an unheld chunk or an unreached object (engine_data_words.cc).
   bool refuse_data_pointer(const Object& o, uint64_t from);
   int lost_target(uint64_t w, int64_t* holder);
+  bool refuse_char_array_pointer(uint32_t src_type, const uint8_t* src);
+  bool chars_may_point(const uint8_t* src, uint64_t n) const;
+  bool char_array(uint32_t type) const;
   uint64_t flexible_start(uint32_t type) const;  // engine_containers.cc
   // Known text in containers (engine_text_runs.cc): a char pointer with a length.
   bool char_pointee(uint32_t src_pointee) const;

@@ -10,7 +10,10 @@
  * translated. Without it (_noembed) the embedded pointers are data bytes: the
  * chunks are not state and v2 would read P's addresses; that is refused (the word
  * points at the start of a container chunk no sub-object holds).
- * After the update v2 walks each big value's chunks and prints what it reads. */
+ * After the update v2 walks each big value's chunks and prints what it reads.
+ * -DNOTE adds a heap `struct note` whose char array keeps the address of a memo
+ * block nothing else points to: a pointer in data bytes, refused (before, committed:
+ * v2 then read the memo at P's address). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +61,12 @@ typedef struct {
 static slabclass_t slabclass[2] = {{256, PAGE / 256, 0, 0, 0}, {1024, PAGE / 1024, 0, 0, 0}};
 item *items; /* every header item, linked by next (an LRU) */
 long served;
+#ifdef NOTE
+struct note {
+  struct note *next;
+  char text[24]; /* bytes 8..15: the memo's address, kept as data */
+} *notes;
+#endif
 #ifdef V2
 long v2_reads; /* v2 adds a global */
 #endif
@@ -107,6 +116,12 @@ int main(void) {
     store("be", 0, "0123456789abcdefghij", 7);
     store("gamma", ITEM_CAS, "lorem ipsum dolor sit amet", 5);
     served = 3;
+#ifdef NOTE
+    char *memo = malloc(32);
+    strcpy(memo, "remember the milk");
+    notes = calloc(1, sizeof *notes);
+    memcpy(notes->text + 8, &memo, sizeof memo);
+#endif
     printf("ready\n");
     fflush(stdout);
   }
@@ -128,7 +143,13 @@ int main(void) {
 #ifdef V2
       v2_reads++;
 #endif
-      printf(" served:%ld\n", served);
+      printf(" served:%ld", served);
+#ifdef NOTE
+      char *memo;
+      memcpy(&memo, notes->text + 8, sizeof memo);
+      printf(" memo:%.17s", memo);
+#endif
+      printf("\n");
       fflush(stdout);
       transferred = 0;
     }
