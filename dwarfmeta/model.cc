@@ -54,6 +54,7 @@ const char* annot_kind_name(AnnotKind k) {
     case AnnotKind::KeepNew: return "KEEP_NEW";
     case AnnotKind::Tagged: return "TAGGED";
     case AnnotKind::FreeSlots: return "FREE_SLOTS";
+    case AnnotKind::Embedded: return "EMBEDDED";
   }
   return "?";
 }

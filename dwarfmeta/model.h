@@ -144,6 +144,7 @@ enum class AnnotKind : uint8_t {
   KeepNew = 11,
   Tagged = 14,
   FreeSlots = 12,
+  Embedded = 17,
 };
 const char* annot_kind_name(AnnotKind k);
 

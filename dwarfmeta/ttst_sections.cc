@@ -34,7 +34,7 @@ std::vector<Annotation> parse_annotations(const std::vector<uint8_t>& sec) {
       throw bad("ABI version " + std::to_string(sec[i + 1]) + ", expected " + std::to_string(TTST_ABI_VERSION));
     uint8_t kind = sec[i + 2];
     if ((kind < TTST_ANNOT_IXFER || kind > TTST_ANNOT_KEEP_NEW) && kind != TTST_ANNOT_FREE_SLOTS &&
-        kind != TTST_ANNOT_TAGGED)
+        kind != TTST_ANNOT_TAGGED && kind != TTST_ANNOT_EMBEDDED)
       throw bad("unknown kind " + std::to_string(kind));
     i += 3;
     Annotation a;

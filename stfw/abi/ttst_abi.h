@@ -76,6 +76,14 @@
                    bitfield) and each V a decimal or 0x value of F mapped to T:
                    "int" (m holds an integer: its bits are carried unchanged) or
                    a struct/union/typedef/base type name (m holds a T *)
+      EMBEDDED:    (kind 17) target: "struct S.m" (usually a flexible array
+                   member); arg "to=T;when=F:MASK;at=TERM,TERM,...": when all
+                   bits of MASK are set in sibling F (when= empty: always), a T
+                   lives at m's offset plus the sum of the terms, each a decimal
+                   (or 0x) constant N, a sibling's name (its value) or F:MASK:N
+                   (N when all of MASK's bits are set in sibling F). Carved as a
+                   sub-object of the container holding the S (memcached 1.6's
+                   chunked item: its item_chunk after key, flags and CAS)
       FREE_SLOTS:  (kind 12) target: a pointer member (or global, except with
                    "count="); arg empty (it points to
                    free memory: a free slot, a container's unused tail),
@@ -115,6 +123,8 @@ enum ttst_annot_kind {
   TTST_ANNOT_FREE_SLOTS = 12,  /* this pointer member points to free memory (free slots,
                                   a free list): not state; pointers into a container's
                                   free bytes are refused unless declared so               */
+  TTST_ANNOT_EMBEDDED = 17,    /* a struct lives inside this member's bytes at an offset
+                                  computed from siblings, when a sibling has given bits   */
 };
 
 /* ---------------------------------------------------------------------------

@@ -135,6 +135,16 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  * 1:int, 2:struct list, 3:struct dict). Without a source change: ttst-cc's
  * TTST_ANNOTATIONS="TAGGED(struct robj.ptr, encoding, 0:char, 1:int, ...)". */
 #define TTST_TAGGED(holder, tag_member, ...) TTST__ANNOT(14, #holder, "tag=" #tag_member ";" #__VA_ARGS__)
+/* TTST_EMBEDDED(struct S.m, T, F:MASK, term, ...): a T lives inside S's bytes at
+ * m's offset plus the sum of the terms, when all bits of MASK are set in sibling F
+ * (leave F:MASK empty for "always"). A term is a constant N, a sibling's name (its
+ * value) or F:MASK:N (N when MASK's bits are set in sibling F). The T is carved as a
+ * sub-object of the container the S sits in (TTST_SLAB...): its pointers translated,
+ * what they reach typed (ttst_abi.h §1, kind 17). memcached 1.6's chunked item:
+ * TTST_EMBEDDED(item.data, item_chunk, it_flags:32, nkey, 1, it_flags:256:4,
+ * it_flags:2:8) — ITEM_schunk: after the key and NUL, the client flags, the CAS. */
+#define TTST_EMBEDDED(holder, type, when, ...) \
+  TTST__ANNOT(17, #holder, "to=" #type ";when=" #when ";at=" #__VA_ARGS__)
 /* Free memory, declared by what points to it (ttst_abi.h §1, kind 12). A pointer
  * into a container's bytes that no sub-object holds is refused unless declared so:
  *   TTST_FREE_SLOTS(holder)                 the member (or global) points to free memory

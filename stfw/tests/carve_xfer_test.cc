@@ -320,3 +320,48 @@ TEST_CASE("a pool block's unused part declared free (FREE_UPTO): not state, v2 a
                                   "word at +128 = 0x"}});
   }
 }
+
+// memcached 1.6's chunked items (stfw/tests/programs/chunked): a header item whose
+// data bytes hold an `item_chunk` at an offset computed from its flags and key
+// length, leading to chunk items in pages of a larger class. Declared (TTST_EMBEDDED)
+// the embedded struct is carved: the chunks are carved and typed item_chunk, every
+// pointer translated, R == P, and v2 reads every value through the chunks. Not
+// declared, the embedded `next` is a data word pointing at a chunk that no typed
+// pointer reaches: refused (before, committed, v2 then read P's addresses).
+TEST_CASE("a struct inside an item's data bytes (TTST_EMBEDDED): chunked items carried with their chunks") {
+  auto chunked = [](const std::string& name) { return inject::testing::runfile("stfw/tests/programs/chunked/" + name); };
+  SUBCASE("declared: the chunks carved and translated, R == P, v2 reads every value") {
+    RoundTrip rt;
+    rt.v1 = chunked("chunked_v1");
+    rt.v2 = chunked("chunked_v2");
+    rt.start();
+    inject::AgentOutcome fw = rt.forward();
+    require_transferred(fw);
+    std::string figures = message(fw);
+    INFO(figures);
+    // 3 headers, 3 embedded chunks, 5 + 3 + 6 chunks
+    CHECK(figure(figures, "carved") == 3 + 3 + 5 + 3 + 6);
+    check_backward_restores_past(rt);
+    std::string f = rt.release_future();
+    INFO(f);
+    CHECK(f.find("gamma=lorem ipsum dolor sit amet chunks:6 heads:1 links:1;be=0123456789abcdefghij chunks:3 heads:1 "
+                 "links:1;alpha=the quick brown fox jumps over the lazy dog chunks:5 heads:1 links:1; served:3") == 0);
+  }
+  SUBCASE("not declared: a data word points at a chunk nothing typed reaches: refused") {
+    RoundTrip rt;
+    rt.v1 = chunked("chunked_v1_noembed");
+    rt.v2 = chunked("chunked_v2_noembed");
+    rt.start();
+    check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: ",
+                                 {"holds in its data bytes, at +", "the start of a chunk of its container", "TTST_EMBEDDED"}});
+  }
+  SUBCASE("a char array keeps the address of a block nothing typed reaches: refused") {
+    RoundTrip rt;
+    rt.v1 = chunked("chunked_v1_note");
+    rt.v2 = chunked("chunked_v2_note");
+    rt.start();
+    check_refusal(rt.forward(), {TTST_STFW_STATUS_AMBIGUOUS, nullptr, "ambiguous: ",
+                                 {".text, a char array, holds at +8 the word 0x",
+                                  "exactly the start of an untyped object that no typed pointer reaches, heap object #"}});
+  }
+}

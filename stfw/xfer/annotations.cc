@@ -9,7 +9,7 @@ using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
 constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kContainer = 7, kPointsTo = 8, kUsedN = 9,
-                  kDropped = 10, kKeepNew = 11, kFreeSlots = 12, kTagged = 14;
+                  kDropped = 10, kKeepNew = 11, kFreeSlots = 12, kTagged = 14, kEmbedded = 17;
 constexpr uint8_t kBaseKind = 1, kStructKind = 2, kUnionKind = 3, kPointerKind = 5, kTypedefKind = 7;
 
 bool eq(const char* a, const char* b) { return View::compare(a, b) == 0; }
@@ -60,7 +60,7 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
   globals_ = static_cast<GlobalEntry*>(scratch(ctx, sizeof(GlobalEntry) * global_capacity_));
   members_ = static_cast<MemberEntry*>(scratch(ctx, sizeof(MemberEntry) * member_capacity_));
   names_ = static_cast<char*>(scratch(ctx, names_cap_));
-  tagged_.set_scratch(scratch, ctx);
+  tagged_.set_scratch(scratch, ctx), embedded_.set_scratch(scratch, ctx);
   type_capacity_ = 64;
   types_ = static_cast<TypeEntry*>(scratch(ctx, sizeof(TypeEntry) * type_capacity_));
   if (!globals_ || !members_ || !names_ || !types_) return false;
@@ -73,6 +73,14 @@ bool Annotations::init(const View& older, const View& newer, void* (*scratch)(vo
           *bad = &a, *bad_in_newer = side == 1;
           return false;
         }
+        continue;
+      }
+      if (a.kind == kEmbedded) {  // TTST_EMBEDDED: its own version must resolve it; the other where it can
+        if (!embedded_.add(v, side == 1, v.str(a.target), v.str(a.arg))) {
+          *bad = &a, *bad_in_newer = side == 1;
+          return false;
+        }
+        embedded_.add(side ? older : newer, side == 0, v.str(a.target), v.str(a.arg));
         continue;
       }
       if (a.kind != kIxfer && a.kind != kPxfer && a.kind != kNoTransfer && a.kind != kRenamedFrom &&

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "dwarfmeta/image.h"
+#include "stfw/xfer/embedded_structs.h"
 #include "stfw/xfer/tagged_unions.h"
 
 namespace ttst::stfw {
@@ -129,6 +130,8 @@ class Annotations {
   bool member_dropped(uint32_t type, uint32_t index) const;
   // TAGGED (tagged_unions.h): the pointer members whose target depends on a sibling.
   const TaggedUnions& tagged() const { return tagged_; }
+  // EMBEDDED (embedded_structs.h): structs inside another struct's bytes at a computed offset.
+  const EmbeddedStructs& embedded() const { return embedded_; }
 
  private:
   struct GlobalEntry {
@@ -194,6 +197,7 @@ class Annotations {
   TaggedUnions tagged_;
   bool add_tagged(const dwarfmeta::image::View& own, const dwarfmeta::image::View& other, bool newer,
                   const dwarfmeta::image::ImageAnnotation& a);
+  EmbeddedStructs embedded_;
 };
 
 }  // namespace ttst::stfw

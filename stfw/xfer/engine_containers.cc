@@ -391,6 +391,16 @@ bool Engine::flexible_tail(uint32_t type) const {
   return last.kind == kArray && (last.count == 0 || last.count == dwarfmeta::image::kFlexibleCount);
 }
 
+// Where a sub-object's data bytes start: its flexible member's offset when that lies
+// inside the struct (in its tail padding), else the struct's size.
+uint64_t Engine::flexible_start(uint32_t type) const {
+  const uint64_t size = type_size(src_meta(), type);
+  if (!flexible_tail(type)) return size;
+  const ImageType& ty = src_meta().type(src_meta().strip(type));
+  const uint64_t at = src_meta().members(ty)[src_meta().member_count(ty) - 1].offset;
+  return at < size ? at : size;
+}
+
 // After typing: each sub-object's extent; overlaps and tails that hide pointers refused.
 bool Engine::finish_carving() {
   uint8_t* has_payload = alloc<uint8_t>(heap_end_);
@@ -420,7 +430,10 @@ bool Engine::finish_carving() {
     }
     uint64_t type_bytes = type_size(src_meta(), o.src_type);
     uint64_t extent = next - o.addr;
-    if (c.src_global != kNoChunk && c.src_global < extent) extent = c.src_global;
+    if (c.src_global != kNoChunk && c.src_global) {  // at most to the end of its chunk (TTST_EMBEDDED's
+      const uint64_t room = c.src_global - (o.addr - c.addr) % c.src_global;  // are inside one)
+      if (room < extent) extent = room;
+    }
     if (extent < type_bytes) {
       fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
       describe(message_, o);
@@ -440,6 +453,9 @@ bool Engine::finish_carving() {
       return false;
     }
   }
+  for (uint32_t i = heap_end_; i < object_count_; ++i)  // pointers kept in data bytes (engine_data_words.cc)
+    if (flexible_tail(objects_[i].src_type) && refuse_data_pointer(objects_[i], flexible_start(objects_[i].src_type)))
+      return false;
   result_.carved = object_count_ - heap_end_;
   result_.container_free = free_bytes;
   return true;
@@ -632,9 +648,12 @@ void Engine::place_carved() {
 
 // One sub-object: its type, then its flexible tail as bytes.
 void Engine::walk_carved(const Object& o, const uint8_t* src, uint8_t* dst) {
-  uint64_t type_bytes = type_size(src_meta(), o.src_type);
+  // The data starts at the flexible member, which may lie inside the struct's tail
+  // padding (memcached 1.6's item_chunk: `char data[]` at 42, the struct 48 bytes).
+  uint64_t type_bytes = flexible_start(o.src_type);
   path_depth_ = 0;
   walk(o.src_type, o.dst_type, src, dst);
+  if (mode_ == kType && annotations_.embedded().any()) carve_embedded(o, src);  // TTST_EMBEDDED (engine_embedded.cc)
   if (mode_ == kType || !dst || o.dst_size <= type_bytes) return;
   uint64_t tail = o.dst_size - type_bytes;
   if (mode_ == kWrite)

@@ -94,7 +94,6 @@ inline void store_uint(uint8_t* p, uint64_t n, uint64_t v) {
   for (uint64_t i = 0; i < n && i < 8; ++i) p[i] = uint8_t(v >> (8 * i));
 }
 inline bool streq(const char* a, const char* b) { return View::compare(a, b) == 0; }
-
 // A frame place (dwarfmeta FramePlace): one piece of a composite (DW_OP_piece)
 // local (kinds 4-7), and whether it is valid at link-time pc `at`.
 inline bool place_is_piece(const dwarfmeta::image::ImageFramePlace& p) { return p.kind >= 4 && p.kind <= 7; }
@@ -346,7 +345,9 @@ class Engine {
   // redoes it all and names what is wrong.
   // kStepInt (engine_plans.cc): an integer converted (widened, narrowed, signedness):
   // size = the destination's bytes, src_pointee = the source's, dst_pointee = kInt* bits.
-  enum StepKind : uint32_t { kStepCopy = 0, kStepPointer = 1, kStepInt = 2 };
+  // kStepChars: a char array copied as kStepCopy, but a word in it that could point
+  // into the state sends the element to the walk (engine_data_words.cc checks it there).
+  enum StepKind : uint32_t { kStepCopy = 0, kStepPointer = 1, kStepInt = 2, kStepChars = 3 };
   static constexpr uint32_t kIntSrcSigned = 1, kIntDstSigned = 2, kIntConverts = 4;
   struct PlanStep {
     uint32_t kind;  // StepKind
@@ -486,6 +487,14 @@ class Engine {
   void drop_embedded_sub_objects();
   void declare_by_type_in_value(uint32_t type, const uint8_t* src, int depth);
   void carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);
+  void carve_embedded(const Object& o, const uint8_t* src);  // TTST_EMBEDDED (engine_embedded.cc)
+  // A data word that is the only way to an unheld chunk or an unreached object (engine_data_words.cc).
+  bool refuse_data_pointer(const Object& o, uint64_t from);
+  int lost_target(uint64_t w, int64_t* holder);
+  bool refuse_char_array_pointer(uint32_t src_type, const uint8_t* src);
+  bool chars_may_point(const uint8_t* src, uint64_t n) const;
+  bool char_array(uint32_t type) const;
+  uint64_t flexible_start(uint32_t type) const;  // engine_containers.cc
   // Known text in containers (engine_text_runs.cc): a char pointer with a length.
   bool char_pointee(uint32_t src_pointee) const;
   void note_text(uint32_t index, uint64_t v);

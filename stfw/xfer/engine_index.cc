@@ -46,7 +46,9 @@ bool Engine::resolve_annotations() {
                                       "POINTS_TO",   "USED_N",    "DROPPED",     "KEEP_NEW",
                                       "FREE_SLOTS"};
   fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: annotation TTST_")
-      .text(bad->kind == TTST_ANNOT_TAGGED ? "TAGGED" : kinds[bad->kind < sizeof kinds / sizeof kinds[0] ? bad->kind : 0])
+      .text(bad->kind == TTST_ANNOT_TAGGED     ? "TAGGED"
+            : bad->kind == TTST_ANNOT_EMBEDDED ? "EMBEDDED"
+                                               : kinds[bad->kind < sizeof kinds / sizeof kinds[0] ? bad->kind : 0])
       .text("(")
       .text(meta.str(bad->target))
       .text(") in ")
@@ -57,6 +59,9 @@ bool Engine::resolve_annotations() {
   if (bad->kind == TTST_ANNOT_TAGGED)  // engine_values.cc
     message_.text(" (TTST_TAGGED: ").text(meta.str(bad->arg)).text(": a pointer member, a sibling tag and V:T cases, "
                                                                    "every type T named in that version)");
+  if (bad->kind == TTST_ANNOT_EMBEDDED)  // engine_embedded.cc
+    message_.text(" (TTST_EMBEDDED: ").text(meta.str(bad->arg)).text(": a struct member, the embedded type, a sibling "
+                                                                     "F:MASK or nothing, and N / sibling / F:MASK:N terms)");
   return false;
 }
 

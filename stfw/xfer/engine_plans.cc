@@ -19,6 +19,8 @@ bool Engine::compile_plan(uint32_t src_type, uint32_t dst_type, uint32_t src_off
   if (src_ty.kind == kStruct && mixed_count_ && mixed_type(src_type)) return false;  // engine_values.cc
   if (same_flat(src_type, dst_type) || (src_ty.kind == kUnion && dst_ty.kind == kUnion)) {
     uint32_t n = uint32_t(src_ty.size < dst_ty.size ? src_ty.size : dst_ty.size);
+    if (char_array(src_type))  // checked for kept pointers (engine_data_words.cc): a step of its own
+      return out.steps[out.step_count++] = PlanStep{kStepChars, n, src_offset, dst_offset, 0, 0, 0}, true;
     if (out.step_count > 0) {  // merge with the previous copy when contiguous on both sides
       PlanStep& last = out.steps[out.step_count - 1];
       if (last.kind == kStepCopy && last.src_offset + last.size == src_offset &&
@@ -132,7 +134,11 @@ bool Engine::apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* d
   uint64_t conversions = 0;
   for (uint32_t i = 0; i < step_count; ++i) {
     const PlanStep step = plan.steps[i];
-    if (step.kind == kStepCopy) {
+    if (step.kind == kStepCopy || step.kind == kStepChars) {
+      if (step.kind == kStepChars && mode == kWrite && chars_may_point(src + step.src_offset, step.size)) {
+        ok = false;
+        break;
+      }
       if (mode == kWrite)
         copy(dst + step.dst_offset, src + step.src_offset, step.size), bytes += step.size;
       else if (mode == kZero)

@@ -52,6 +52,7 @@ void Engine::walk(uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint
   if (mode_ == kType) {
     if (!has_pointer(src_type)) return;
   } else if (same_flat(src_type, dst_type)) {
+    if (mode_ == kWrite && src_ty.kind == kArray && refuse_char_array_pointer(src_type, src)) return;  // engine_data_words.cc
     if (mode_ == kWrite)
       copy(dst, src, src_ty.size), result_.bytes += src_ty.size;
     else

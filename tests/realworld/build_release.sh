@@ -84,10 +84,15 @@ FREE_SLOTS(slabclass_t.end_page_ptr); FREE_SLOTS(conn.ritem)"
     # no type, so copied as bytes when no word in it looks like a pointer) keeps its
     # consumed entries' item pointers: the patches zero them as the LRU maintainer
     # polls them (one line); pending entries (each holds a reference on its item)
-    # still refuse the update, naming the ring.
+    # still refuse the update, naming the ring. A chunked item (ITEM_CHUNKED = 32: a
+    # value over slab_chunk_max, 512 KB) holds an `item_chunk` in its data bytes at
+    # ITEM_schunk: after the key and its NUL, the client flags (ITEM_CFLAGS = 256: 4
+    # bytes) and the CAS (ITEM_CAS = 2: 8 bytes); its `next` leads to the chunks (slab
+    # chunks of the largest class): EMBEDDED carves it, so the chunks are typed too.
     export TTST_ANNOTATIONS="SLAB_N(slabclass_t.slab_list, slabs, size, item); POINTS_TO(conn.item, item); \
 POINTS_TO(slabclass_t.slots, item); FREE_LIST(slabclass_t.slots, next); FREE_LIST(cache_t.head.stqh_first, c_next); \
-POINTS_TO(struct slab_rebal_thread.active_am, slab_automove); CONTAINER(mc_resp_bundle, mc_resp_bundle|mc_resp)"
+POINTS_TO(struct slab_rebal_thread.active_am, slab_automove); CONTAINER(mc_resp_bundle, mc_resp_bundle|mc_resp); \
+EMBEDDED(item.data, item_chunk, it_flags:32, nkey, 1, it_flags:256:4, it_flags:2:8)"
     # No extstore (its I/O threads start only with -o ext_path; left out to keep the
     # state to what the checks exercise), no TLS, no proxy, no SASL (configure's defaults).
     ./autogen.sh >>"$log" 2>&1 || fail autogen
