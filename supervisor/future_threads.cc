@@ -75,9 +75,24 @@ bool FutureThreads::serve(inject::Task& t, const inject::Stop& s) {
     adopt(child);
     return false;
   }
-  if (s.kind == inject::StopKind::kSignalDelivery) sig = s.sig;  // v2's own signal: delivered
+  if (s.kind == inject::StopKind::kSignalDelivery) {  // v2's own signal: seen (a crash's place), delivered
+    if (on_signal_) on_signal_(t, s);
+    sig = s.sig;
+  }
   t.resume(PTRACE_SYSCALL, sig);
   return false;
+}
+
+// Thread i stopped where it is (no EINTR seen). A syscall or clone stop that comes
+// before the interrupt stop is served as run() serves any (the start-up policy sees
+// the call, a clone child is adopted), never let through unseen; a thread that
+// reaches its marker meanwhile stays there (at_marker_).
+void FutureThreads::stop_where_it_is(size_t i) {
+  threads_[i].interrupt(milliseconds(1000), [this, i](const inject::Stop& s) {
+    const bool at = serve(threads_[i], s);  // threads_ is a deque: adopt() keeps it valid
+    at_marker_[i] = at;
+    return at;
+  });
 }
 
 // The threads not at their markers, each stopped where it is (no EINTR seen) and
@@ -88,8 +103,8 @@ bool FutureThreads::settled_by_rule() {
   for (size_t i = 0; i < threads_.size(); ++i) {
     if (at_marker_[i] || !threads_[i].attached()) continue;
     try {
-      threads_[i].interrupt(milliseconds(1000));
-      left.push_back(&threads_[i]);
+      stop_where_it_is(i);
+      if (!at_marker_[i]) left.push_back(&threads_[i]);
     } catch (const inject::TraceeDied&) {
       threads_[i].forget();
     } catch (const inject::Timeout&) {
@@ -168,9 +183,9 @@ std::string FutureThreads::stragglers(const quiesce::UpdatePointMap& v2) {
   for (size_t i = 0; i < threads_.size(); ++i) {
     if (at_marker_[i] || !threads_[i].attached()) continue;
     try {
-      threads_[i].interrupt(milliseconds(1000));  // stopped again where it is, no EINTR seen
+      stop_where_it_is(i);  // stopped again where it is, no EINTR seen, no call unseen
       threads_[i].set_options(inject::options_child());
-      left.push_back(&threads_[i]);
+      if (!at_marker_[i]) left.push_back(&threads_[i]);
     } catch (const inject::TraceeDied&) {
       threads_[i].forget();
     }

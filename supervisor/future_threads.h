@@ -71,10 +71,16 @@ class FutureThreads {
   // `done`); it may rewrite the thread's registers or end the transaction (throw).
   // An empty function stops it.
   void observe_syscalls(std::function<void(inject::Task&)> observe) { observe_ = std::move(observe); }
+  // Each signal about to be delivered to a thread but the main one (a crash's place:
+  // the thread stopped before the signal) is shown to `observe`. Empty: none.
+  void observe_signals(std::function<void(inject::Task&, const inject::Stop&)> observe) {
+    on_signal_ = std::move(observe);
+  }
 
  private:
   bool serve(inject::Task& t, const inject::Stop& s);  // one stop of a non-main thread
   void adopt(pid_t tid);
+  void stop_where_it_is(size_t i);  // interrupt() serving the stops that come first
   bool settled_by_rule();  // the early probe: true when every thread not at its marker is quiescent
 
   pid_t pid_;
@@ -82,6 +88,7 @@ class FutureThreads {
   std::deque<inject::Task> threads_;  // F's threads but its main one, in creation order
   std::vector<bool> at_marker_;       // by index in threads_
   std::function<void(inject::Task&)> observe_;  // observe_syscalls()
+  std::function<void(inject::Task&, const inject::Stop&)> on_signal_;  // observe_signals()
 };
 
 // P's threads but its main one, after P was SIGKILLed at the commit: each traced
