@@ -19,6 +19,10 @@
 // stack), at 20 ms, 40 ms, ... after: a thread of v2 that waits in its loop's own
 // blocking call (memcached 1.6's crawler in pthread_cond_wait) is settled at once,
 // not after the bound. A probe that fails resumes them (their calls restarted).
+// Every stop is served, also one that comes before an interrupt stop (Task::
+// interrupt's `first`: a call the policy must check, a clone child to adopt), and
+// the threads not at their markers are stopped at the end of run(), while the
+// start-up policy still observes (a call made after its phase would be unseen).
 // Why a thread of F must be stopped at its marker: released while `updating` is
 // still set, the runtime's slow path exits the whole of F (a version never runs
 // half-updated), and running, it could change the state while it is transferred.
