@@ -155,8 +155,8 @@ Stop Task::wait(milliseconds timeout, const char* what) {
   return *s;
 }
 
-void Task::interrupt(milliseconds timeout) {
-  if (stopped_) return;
+Stop Task::interrupt(milliseconds timeout, const FirstStop& first) {
+  if (stopped_) return last_;
   if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0)
     throw_errno("PTRACE_INTERRUPT of thread " + std::to_string(tid_));
   for (;;) {
@@ -164,33 +164,39 @@ void Task::interrupt(milliseconds timeout) {
     switch (s.kind) {
       case StopKind::kInterrupt:
         restart_eintr_of_interrupt();
-        return;
+        return s;
       case StopKind::kGroupStop:
         was_group_stopped_ = true;
-        return;
+        return s;
       case StopKind::kSignalDelivery:
         // A signal on its way came first: delivered. If it arrived after a call's
         // EINTR exit was pointed back at the call (below), it interrupts that call
         // after all, as it would have without us: the EINTR is put back first.
         if (std::optional<user_regs_struct> original = eintr_original_of(get_regs())) set_regs(*original);
-        [[fallthrough]];
+        resume(PTRACE_CONT, s.sig);
+        break;
       case StopKind::kSyscall:
       case StopKind::kEvent:
-        // Another stop came first (a signal; a syscall stop of a thread run with
-        // PTRACE_SYSCALL, whose exit stop comes before the interrupt stop: a call
-        // that the interrupt ended with EINTR is pointed back at its `syscall` right
-        // here, before the exit completes, else the program would get the EINTR).
-        // Any ptrace stop clears a pending interrupt in the kernel (ptrace_stop):
-        // ask again, keep waiting.
-        if (s.kind == StopKind::kSyscall) restart_eintr_of_interrupt();
-        resume(PTRACE_CONT, s.kind == StopKind::kSignalDelivery ? s.sig : 0);
-        if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0)
-          throw_errno("PTRACE_INTERRUPT of thread " + std::to_string(tid_));
-        continue;
+        // A syscall stop (a thread run with PTRACE_SYSCALL) or an event stop came
+        // first. A call the interrupt ended with EINTR is pointed back at its
+        // `syscall` right here, at its exit stop, before the exit completes (else
+        // the program would get the EINTR): for `first`'s callers the thread stays
+        // there. Any other such stop goes to `first` (task.h), or is resumed.
+        if (s.kind == StopKind::kSyscall && restart_eintr_of_interrupt() && first) return s;
+        if (first) {
+          if (first(s)) return s;
+        } else {
+          resume(PTRACE_CONT, 0);
+        }
+        break;
       default:
         throw TraceeDied("thread " + std::to_string(tid_) + " " + s.describe() +
                          " while being interrupted");
     }
+    // Any ptrace stop clears a pending interrupt in the kernel (ptrace_stop): ask
+    // again, keep waiting.
+    if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0)
+      throw_errno("PTRACE_INTERRUPT of thread " + std::to_string(tid_));
   }
 }
 
@@ -204,24 +210,25 @@ void Task::interrupt(milliseconds timeout) {
 // the call's result: -ENOSYS at an entry stop, so never taken for an EINTR). Only
 // when no unblocked signal is pending: a real signal would have made the call fail
 // with EINTR anyway.
-void Task::restart_eintr_of_interrupt() {
+bool Task::restart_eintr_of_interrupt() {
   user_regs_struct r = get_regs();
   const long nr = static_cast<long>(r.orig_rax);
   const bool eintr_on_stop = nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2 ||
                              nr == SYS_rt_sigtimedwait;
-  if (!eintr_on_stop || static_cast<int64_t>(r.rax) != -EINTR) return;
+  if (!eintr_on_stop || static_cast<int64_t>(r.rax) != -EINTR) return false;
   const std::optional<sys::ProcStatus> status = sys::ProcStatus::read(tid_);
-  if (!status || pending_unblocked(*status, status->signal_set("SigBlk"))) return;
+  if (!status || pending_unblocked(*status, status->signal_set("SigBlk"))) return false;
   uint8_t insn[2] = {0, 0};
   iovec local{insn, 2}, remote{reinterpret_cast<void*>(r.rip - 2), 2};
   if (process_vm_readv(tid_, &local, 1, &remote, 1, 0) != 2 || insn[0] != 0x0f || insn[1] != 0x05)
-    return;
+    return false;
   eintr_original_ = r;
   r.rax = r.orig_rax;
   r.rip -= 2;
   set_regs(r);
   eintr_rewound_ = get_regs();
   spdlog::debug("inject: thread {} will re-run syscall {} that PTRACE_INTERRUPT cut short", tid_, nr);
+  return true;
 }
 
 bool Task::signal_pending_unblocked(uint64_t blocked) {

@@ -68,15 +68,29 @@ class Task {
   // True when the thread was in a job-control stop (SIGSTOP/SIGTSTP) when seized.
   bool was_group_stopped() const { return was_group_stopped_; }
 
-  // Stops a running thread with PTRACE_INTERRUPT; it ends in an interrupt stop (or
-  // a group stop). Signals that arrive first are delivered (passed through), never
-  // swallowed; other stops on the way (a thread run with PTRACE_SYSCALL) are
-  // resumed. A thread whose epoll_wait (epoll_pwait, epoll_pwait2, rt_sigtimedwait)
-  // the interrupt cut short with EINTR is pointed back at its `syscall` with its
-  // number and arguments (it re-runs the call), whether it was run with
-  // PTRACE_CONT or PTRACE_SYSCALL (then at the syscall-exit stop, which comes
-  // first), unless a signal of its own is pending.
-  void interrupt(milliseconds timeout);
+  // What interrupt() does with a syscall stop or a ptrace-event stop (clone, fork,
+  // exec) that comes before the interrupt stop: such a stop is one the caller may
+  // have to see (a thread run with PTRACE_SYSCALL under a policy: the call's entry
+  // must be checked; a clone child must be adopted). Given the stop, the thread
+  // stopped in it, it serves it as the caller serves any stop of that thread and
+  // returns true to end interrupt() right there (the thread is stopped, which is
+  // what the caller asked for), or false once it has resumed the thread itself,
+  // the way the caller runs it (interrupt() then asks again and keeps waiting).
+  using FirstStop = std::function<bool(const Stop&)>;
+  // Stops a running thread with PTRACE_INTERRUPT and returns the stop it is left
+  // in: an interrupt stop (or a group stop), or one `first` kept. Signals that
+  // arrive first are delivered (passed through), never swallowed. Other stops on
+  // the way: shown to `first` (above); without it (P's threads, whose stops on the
+  // way concern no policy; a clone child is adopted by listing, drive_threads.h)
+  // resumed with PTRACE_CONT. A thread whose epoll_wait (epoll_pwait, epoll_pwait2,
+  // rt_sigtimedwait) the interrupt cut short with EINTR is pointed back at its
+  // `syscall` with its number and arguments (it re-runs the call), whether it was
+  // run with PTRACE_CONT or PTRACE_SYSCALL (then at the syscall-exit stop, which
+  // comes first), unless a signal of its own is pending. With `first`, interrupt()
+  // ends at that exit stop (returned: the interrupt's own effect, shown to no one;
+  // resumed with PTRACE_SYSCALL, the thread would only re-enter the call and be cut
+  // short again).
+  Stop interrupt(milliseconds timeout, const FirstStop& first = nullptr);
   // Waits for the next stop; nullopt on timeout. Updates stopped()/last_stop().
   std::optional<Stop> wait_for(milliseconds timeout);
   // Same, throwing Timeout.
@@ -121,7 +135,7 @@ class Task {
 
  private:
   explicit Task(pid_t tid) : tid_(tid) {}
-  void restart_eintr_of_interrupt();
+  bool restart_eintr_of_interrupt();  // true when it pointed the thread back at its call
   pid_t tid_ = -1;
   bool attached_ = false;
   bool stopped_ = false;

@@ -180,18 +180,26 @@ void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, c
   // to their own markers too (future_threads.h), each held to the same start-up
   // policy as the main thread: every syscall stop of theirs seen by the same
   // observers (while this phase runs: they name this frame's locals).
+  // A crash in one of them is described where that thread was, as the main thread's.
   struct ObserveOnlyHere {
     FutureThreads* t;
     ~ObserveOnlyHere() {
-      if (t) t->observe_syscalls(nullptr);
+      if (t) t->observe_syscalls(nullptr), t->observe_signals(nullptr);
     }
   } observing{threads};
-  if (threads)
+  pid_t crashed_thread = 0;
+  if (threads) {
     threads->observe_syscalls([&](inject::Task& t) {
       tail.observe(t.get_regs());
       adoption.observe(t);
       files.observe(t);
     });
+    threads->observe_signals([&](inject::Task& t, const inject::Stop& s) {
+      if (!sys::is_crash_signal(s.sig) || crash) return;
+      crash = describe_fault(f.pid(), t, v2, s.sig);
+      crashed_thread = t.tid();
+    });
+  }
   std::optional<inject::Stop> s = threads ? threads->run(f.task(), done, budget.left, on_signal)
                                           : f.task().run_to_syscall(done, budget.left, on_signal);
   if (!s) {
@@ -216,7 +224,9 @@ void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, c
   if (s->kind == inject::StopKind::kKilled) {
     if (!crash) crash = Fault{Crash{"future", s->sig, 0, "", ""}, false};
     rollback(Reason::kStartupCrash,
-             "the new version crashed during start-up: " + sys::signal_name(s->sig) + where_it_crashed(*crash),
+             "the new version crashed during start-up: " + sys::signal_name(s->sig) +
+                 (crashed_thread ? " in its thread " + std::to_string(crashed_thread) : std::string()) +
+                 where_it_crashed(*crash),
              "fix v2's start-up (run it by hand or under gdb); the old version keeps serving", crash->crash);
   }
 }

@@ -75,9 +75,27 @@ bool FutureThreads::serve(inject::Task& t, const inject::Stop& s) {
     adopt(child);
     return false;
   }
-  if (s.kind == inject::StopKind::kSignalDelivery) sig = s.sig;  // v2's own signal: delivered
+  if (s.kind == inject::StopKind::kSignalDelivery) {  // v2's own signal: seen (a crash's place), delivered
+    if (on_signal_) on_signal_(t, s);
+    sig = s.sig;
+  }
   t.resume(PTRACE_SYSCALL, sig);
   return false;
+}
+
+// Thread i stopped where it is (no EINTR seen). A syscall or clone stop that comes
+// before the interrupt stop is served as run() serves any (the start-up policy sees
+// the call, a clone child is adopted), never let through unseen; a thread that
+// reaches its marker meanwhile stays there (at_marker_).
+void FutureThreads::stop_where_it_is(size_t i) {
+  threads_[i].interrupt(milliseconds(1000), [this, i](const inject::Stop& s) {
+    // No policy to show it to (observe_syscalls() ended): the call is not run, the
+    // thread stays in its stop (judged there; killed with F, it never makes it).
+    if (s.kind == inject::StopKind::kSyscall && !observe_) return true;
+    const bool at = serve(threads_[i], s);  // threads_ is a deque: adopt() keeps it valid
+    at_marker_[i] = at;
+    return at;
+  });
 }
 
 // The threads not at their markers, each stopped where it is (no EINTR seen) and
@@ -88,8 +106,8 @@ bool FutureThreads::settled_by_rule() {
   for (size_t i = 0; i < threads_.size(); ++i) {
     if (at_marker_[i] || !threads_[i].attached()) continue;
     try {
-      threads_[i].interrupt(milliseconds(1000));
-      left.push_back(&threads_[i]);
+      stop_where_it_is(i);
+      if (!at_marker_[i]) left.push_back(&threads_[i]);
     } catch (const inject::TraceeDied&) {
       threads_[i].forget();
     } catch (const inject::Timeout&) {
@@ -113,6 +131,7 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
   long sleep_ns = 2000;
   Clock::time_point next_probe{};
   milliseconds probe_gap(20);
+  bool killed = false;  // a thread of F killed by a signal: F is ending (the main thread too)
   for (;;) {
     bool any = false, others_done = true;
     if (!main_stop) {
@@ -138,16 +157,21 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
       }
     }
     for (size_t i = 0; i < threads_.size(); ++i) {
-      if (at_marker_[i] || !threads_[i].attached()) continue;
+      // F ending: every thread's end reaped, those at their markers too, for the main one's to be reported.
+      if (!threads_[i].attached() || (at_marker_[i] && !killed)) continue;
       if (std::optional<inject::Stop> s = threads_[i].wait_for(milliseconds(0))) {
         any = true;
-        if (!s->alive()) continue;  // a thread of v2's start-up that ended (wait_for forgot it)
+        killed |= s->kind == inject::StopKind::kKilled;  // a fatal signal ends all of F
+        if (!s->alive() || at_marker_[i]) continue;  // a thread of v2's start-up that ended (wait_for forgot it)
         at_marker_[i] = serve(threads_[i], *s);
       }
       others_done &= !threads_[i].attached() || at_marker_[i];
     }
-    if (main_stop && others_done) break;
-    if (main_stop && v2_ && !any && Clock::now() >= next_probe) {  // the same rule as P's threads
+    if (killed && main_stop) {  // at its marker: its end comes once every other traced thread is reaped
+      if (std::optional<inject::Stop> s = main.wait_for(milliseconds(0)); s && !s->alive()) return s;
+    }
+    if (main_stop && others_done && !killed) break;
+    if (main_stop && v2_ && !any && !killed && Clock::now() >= next_probe) {  // the same rule as P's threads
       if (settled_by_rule()) break;
       probe_gap *= 2;
       next_probe = Clock::now() + probe_gap;
@@ -155,9 +179,26 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
     if (Clock::now() >= deadline) break;
     pause_briefly(sleep_ns, any);
   }
-  // No auto-attach while the agent runs; a thread still running (the bound ran out)
-  // keeps it until stragglers() stops it or F is killed.
-  if (main_stop) main.set_options(inject::options_child());
+  // Every thread not at its marker stopped where it is while the start-up policy
+  // still sees its calls (observe_syscalls() ends with the caller's phase), for
+  // stragglers() to judge. No auto-attach while the agent runs.
+  if (killed) {  // the bound ran out while F was ending: its end, if it comes now
+    for (inject::Task& t : threads_)
+      if (t.attached()) t.wait_for(milliseconds(200));
+    if (std::optional<inject::Stop> s = main.wait_for(milliseconds(1000)); s && !s->alive()) return s;
+  }
+  if (main_stop) {
+    for (size_t i = 0; i < threads_.size(); ++i) {
+      if (at_marker_[i] || !threads_[i].attached()) continue;
+      try {
+        stop_where_it_is(i);
+      } catch (const inject::TraceeDied&) {
+        threads_[i].forget();
+      } catch (const inject::Timeout&) {  // a loaded machine: stragglers() asks again
+      }
+    }
+    main.set_options(inject::options_child());
+  }
   for (size_t i = 0; i < threads_.size(); ++i)
     if (at_marker_[i] && threads_[i].attached()) threads_[i].set_options(inject::options_child());
   return main_stop;
@@ -168,9 +209,9 @@ std::string FutureThreads::stragglers(const quiesce::UpdatePointMap& v2) {
   for (size_t i = 0; i < threads_.size(); ++i) {
     if (at_marker_[i] || !threads_[i].attached()) continue;
     try {
-      threads_[i].interrupt(milliseconds(1000));  // stopped again where it is, no EINTR seen
+      stop_where_it_is(i);  // stopped again where it is, no EINTR seen, no call unseen
       threads_[i].set_options(inject::options_child());
-      left.push_back(&threads_[i]);
+      if (!at_marker_[i]) left.push_back(&threads_[i]);
     } catch (const inject::TraceeDied&) {
       threads_[i].forget();
     }

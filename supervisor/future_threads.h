@@ -19,6 +19,10 @@
 // stack), at 20 ms, 40 ms, ... after: a thread of v2 that waits in its loop's own
 // blocking call (memcached 1.6's crawler in pthread_cond_wait) is settled at once,
 // not after the bound. A probe that fails resumes them (their calls restarted).
+// Every stop is served, also one that comes before an interrupt stop (Task::
+// interrupt's `first`: a call the policy must check, a clone child to adopt), and
+// the threads not at their markers are stopped at the end of run(), while the
+// start-up policy still observes (a call made after its phase would be unseen).
 // Why a thread of F must be stopped at its marker: released while `updating` is
 // still set, the runtime's slow path exits the whole of F (a version never runs
 // half-updated), and running, it could change the state while it is transferred.
@@ -71,10 +75,16 @@ class FutureThreads {
   // `done`); it may rewrite the thread's registers or end the transaction (throw).
   // An empty function stops it.
   void observe_syscalls(std::function<void(inject::Task&)> observe) { observe_ = std::move(observe); }
+  // Each signal about to be delivered to a thread but the main one (a crash's place:
+  // the thread stopped before the signal) is shown to `observe`. Empty: none.
+  void observe_signals(std::function<void(inject::Task&, const inject::Stop&)> observe) {
+    on_signal_ = std::move(observe);
+  }
 
  private:
   bool serve(inject::Task& t, const inject::Stop& s);  // one stop of a non-main thread
   void adopt(pid_t tid);
+  void stop_where_it_is(size_t i);  // interrupt() serving the stops that come first
   bool settled_by_rule();  // the early probe: true when every thread not at its marker is quiescent
 
   pid_t pid_;
@@ -82,6 +92,7 @@ class FutureThreads {
   std::deque<inject::Task> threads_;  // F's threads but its main one, in creation order
   std::vector<bool> at_marker_;       // by index in threads_
   std::function<void(inject::Task&)> observe_;  // observe_syscalls()
+  std::function<void(inject::Task&, const inject::Stop&)> on_signal_;  // observe_signals()
 };
 
 // P's threads but its main one, after P was SIGKILLed at the commit: each traced

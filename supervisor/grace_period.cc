@@ -137,21 +137,55 @@ GraceVerdict judge(inject::ChildProcess& future, const GraceRequest& q, std::opt
   return v;
 }
 
+// F's ptrace options during the period: those of the commit (no EXITKILL), and
+// PTRACE_O_TRACECLONE while `others` can receive the threads F creates.
+unsigned watch_options(bool clones) {
+  return (inject::options_child() & ~unsigned{PTRACE_O_EXITKILL}) | (clones ? unsigned{PTRACE_O_TRACECLONE} : 0u);
+}
+
+// One stop of a thread of F during the period: a syscall shown to `on_syscall`, a
+// signal to `on_signal` (then delivered), a thread F creates adopted into `others`
+// (watched like the rest); then resumed with PTRACE_SYSCALL.
+void serve_stop(inject::Task& t, const inject::Stop& s, std::deque<inject::Task>* others,
+                const std::function<void(inject::Task&)>& on_syscall,
+                const std::function<void(inject::Task&, const inject::Stop&)>& on_signal) {
+  int sig = 0;
+  if (s.kind == inject::StopKind::kSyscall) {
+    on_syscall(t);
+  } else if (s.kind == inject::StopKind::kSignalDelivery) {
+    on_signal(t, s);
+    sig = s.sig;
+  } else if (s.kind == inject::StopKind::kEvent && s.event == PTRACE_EVENT_CLONE && others) {
+    const pid_t child = static_cast<pid_t>(t.event_msg());
+    try {
+      others->push_back(inject::Task::adopt(child, std::chrono::milliseconds(1000)));
+      others->back().resume(PTRACE_SYSCALL);
+    } catch (const inject::TraceeDied&) {  // ended at once
+    }
+  }
+  t.resume(PTRACE_SYSCALL, sig);
+}
+
 // F's threads watched together for the period (issue 19): every syscall stop of
 // every thread shown to `on_syscall`, every signal shown to `on_signal` and then
-// delivered. A thread that ends is reaped (wait_for forgets it): the kernel reports
-// the main thread's end, F's, only once its other traced threads are reaped. The
-// main thread's end, or nullopt when the period ran out (F running on, the other
-// threads still traced: detach them before judging F).
+// delivered, every thread F creates meanwhile traced from its first instruction
+// (PTRACE_O_TRACECLONE) and watched too. A thread that ends is reaped (wait_for
+// forgets it): the kernel reports the main thread's end, F's, only once its other
+// traced threads are reaped. The main thread's end, or nullopt when the period ran
+// out (F running on, the other threads still traced: detach them before judging F).
 std::optional<inject::Stop> watch(inject::Task& main, std::deque<inject::Task>* others,
                                   std::chrono::milliseconds period,
                                   const std::function<void(inject::Task&)>& on_syscall,
                                   const std::function<void(inject::Task&, const inject::Stop&)>& on_signal) {
   const Clock::time_point deadline = Clock::now() + period;
+  main.set_options(watch_options(others != nullptr));
   main.resume(PTRACE_SYSCALL);
   if (others)
     for (inject::Task& t : *others)
-      if (t.attached()) t.resume(PTRACE_SYSCALL);  // stopped at their markers since the start-up
+      if (t.attached()) {
+        t.set_options(watch_options(true));
+        t.resume(PTRACE_SYSCALL);  // stopped at their markers since the start-up
+      }
   long sleep_ns = 2000;
   for (;;) {
     bool any = false;
@@ -159,20 +193,12 @@ std::optional<inject::Stop> watch(inject::Task& main, std::deque<inject::Task>* 
       std::optional<inject::Stop> s = t.wait_for(std::chrono::milliseconds(0));
       if (!s) return s;
       any = true;
-      if (!s->alive()) return s;
-      int sig = 0;
-      if (s->kind == inject::StopKind::kSyscall) {
-        on_syscall(t);
-      } else if (s->kind == inject::StopKind::kSignalDelivery) {
-        on_signal(t, *s);
-        sig = s->sig;
-      }
-      t.resume(PTRACE_SYSCALL, sig);
+      if (s->alive()) serve_stop(t, *s, others, on_syscall, on_signal);
       return s;
     };
     if (others)
-      for (inject::Task& t : *others)
-        if (t.attached()) serve(t);
+      for (size_t i = 0; i < others->size(); ++i)  // by index: serve() may adopt a thread
+        if ((*others)[i].attached()) serve((*others)[i]);
     if (std::optional<inject::Stop> s = serve(main); s && !s->alive()) return s;
     if (Clock::now() >= deadline) return std::nullopt;
     if (any) {
@@ -186,11 +212,28 @@ std::optional<inject::Stop> watch(inject::Task& main, std::deque<inject::Task>* 
 }
 
 // At the end of the period, F alive: its other threads let go (judge() seizes F
-// as a process again).
-void detach_others(std::deque<inject::Task>* others) {
+// as a process again), none it created meanwhile left behind. Each thread, the main
+// one first, is stopped with the stops that come first served as in the period (a
+// clone event's child adopted, then let go in its turn) and PTRACE_O_TRACECLONE
+// dropped (a stopped thread creates none); the main thread is left stopped, the
+// others detached.
+void let_go_of_threads(inject::Task& main, std::deque<inject::Task>* others,
+                       const std::function<void(inject::Task&)>& on_syscall,
+                       const std::function<void(inject::Task&, const inject::Stop&)>& on_signal) {
   if (!others) return;
-  for (inject::Task& t : *others) {
+  auto stop = [&](inject::Task& t) {
+    t.interrupt(std::chrono::milliseconds(1000), [&](const inject::Stop& s) {
+      serve_stop(t, s, others, on_syscall, on_signal);
+      return false;
+    });
+    t.set_options(watch_options(false));
+  };
+  stop(main);
+  for (size_t i = 0; i < others->size(); ++i) {
+    inject::Task& t = (*others)[i];  // a deque: adopting keeps this reference valid
     try {
+      if (!t.attached()) continue;
+      stop(t);
       t.detach(0);
     } catch (const inject::TraceeDied&) {
       t.forget();
@@ -211,13 +254,11 @@ GraceVerdict run_grace_period(inject::ChildProcess& future, const GraceRequest& 
     crash = describe_future_crash(future.pid(), t, *q.v2, s.sig);
     crashed_thread = t.tid();
   };
-  std::optional<inject::Stop> end = watch(
-      future.task(), q.threads, q.period,
-      [&](inject::Task& t) {
-        use.observe(t.get_regs());
-        if (q.on_stop) q.on_stop();
-      },
-      on_signal);
+  auto on_syscall = [&](inject::Task& t) {
+    use.observe(t.get_regs());
+    if (q.on_stop) q.on_stop();
+  };
+  std::optional<inject::Stop> end = watch(future.task(), q.threads, q.period, on_syscall, on_signal);
   GraceVerdict v;
   if (end && end->kind == inject::StopKind::kExited) {
     v.kind = GraceVerdict::Kind::kExited;
@@ -232,11 +273,14 @@ GraceVerdict run_grace_period(inject::ChildProcess& future, const GraceRequest& 
                   (crash->symbol.empty() ? std::string("an unknown place") : crash->symbol) + ")";
   }
   out.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  use.finish();
   if (!end) {
-    detach_others(q.threads);
-    v = judge(future, q, hung);
+    try {
+      let_go_of_threads(future.task(), q.threads, on_syscall, on_signal);
+    } catch (const inject::TraceeDied&) {  // F ended just now: judge() finds it gone
+    }
   }
+  use.finish();
+  if (!end) v = judge(future, q, hung);
   static const char* const names[] = {"healthy", "crashed", "exited", "hung"};
   out.verdict = names[static_cast<int>(v.kind)];
   out.health = v.detail;

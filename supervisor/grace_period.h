@@ -16,8 +16,10 @@
 //     (service_notify.h), P killed, the pid file rewritten. A rollback after the
 //     commit leaves P's buffers, the service manager and the pid file as they
 //     were: they name P, the survivor.
-//   - F is watched for the period with PTRACE_SYSCALL, every thread of it that
-//     the start-up traced (issue 19; a thread created during the period is not):
+//   - F is watched for the period with PTRACE_SYSCALL, every thread of it: those
+//     the start-up traced (issue 19) and those F creates during the period
+//     (PTRACE_O_TRACECLONE: traced from their first instruction, let go with
+//     the others at the end of the period):
 //     a fatal signal in any thread (described where that thread was, the verdict
 //     naming its tid) or an exit (any status: a server that ends right after an
 //     update loses the service) ends it early with a rollback. Every system call

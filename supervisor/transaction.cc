@@ -507,10 +507,11 @@ void Transaction::forward() {
   t.plugin = plugin_;
   // The roots on the stack: P's frames and F's own at their update points.
   t.frames = frames_input({source_pid(), source_regs()}, {future_->pid(), future_->task().get_regs()});
-  if (thread_pairs_) {  // the other threads' thread-local blocks (thread_pairs.h)
-    const std::vector<uint8_t> more = threads_input(*thread_pairs_, false, o_.pid, future_->pid());
-    t.frames.insert(t.frames.end(), more.begin(), more.end());
-  }
+  // The other threads' thread-local blocks (thread_pairs.h); with none, the empty
+  // list still gives the agent the main threads' descriptors (pthread_getspecific values).
+  const std::vector<uint8_t> more = threads_input(thread_pairs_ ? *thread_pairs_ : ThreadPairing{}, false, o_.pid,
+                                                  future_->pid());
+  t.frames.insert(t.frames.end(), more.begin(), more.end());
   for (inject::Task& other : future_threads_->threads())
     if (other.attached()) t.other_threads.push_back(&other);  // their registers and stacks settled too
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));

@@ -151,6 +151,10 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
   const std::string reports = std::string(getenv("TEST_TMPDIR")) + "/reports";
 
   Spawned sv = spawn({v1, mode.name, std::to_string(T_ms ? T_ms : 1000)}, /*keep_rseq=*/true);
+  struct KillAtEnd {  // P killed however the case ends, also when a REQUIRE fails
+    pid_t pid;
+    ~KillAtEnd() { kill_and_reap(pid); }
+  } kill_at_end{sv.pid};
   std::string ready = read_line(sv.from_child);
   REQUIRE(ready.rfind("ready pid=", 0) == 0);
   const pid_t P = sv.pid;
@@ -343,5 +347,4 @@ TEST_CASE("a program blocked in one call observes nothing of attempts that do no
       else CHECK(t1 <= std::max(t0 + T_ms * 1000, last_end) + slack);
     }
   }
-  kill_and_reap(P);
 }

@@ -132,6 +132,10 @@ TEST_CASE("a call blocked in a non-main thread observes nothing of attempts that
   const long T_ms = mode.timed ? 6000 : 0;
   const std::string killer = runfile(kDir + "kill_at_syscall");
   Spawned sv = spawn({runfile(kDir + "blockcall_thread"), mode.name, std::to_string(T_ms ? T_ms : 1000)});
+  struct KillAtEnd {  // P killed however the case ends, also when a REQUIRE fails
+    pid_t pid;
+    ~KillAtEnd() { kill_and_reap(pid); }
+  } kill_at_end{sv.pid};
   std::string ready = read_line(sv.from_child);
   REQUIRE(ready.rfind("ready pid=", 0) == 0);
   const pid_t P = sv.pid;
@@ -265,5 +269,4 @@ TEST_CASE("a call blocked in a non-main thread observes nothing of attempts that
       CHECK(t1 <= std::max(t0 + T_ms * 1000, last_end) + slack);
     }
   }
-  kill_and_reap(P);
 }

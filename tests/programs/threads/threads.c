@@ -40,7 +40,17 @@
  *   THREADS_GRACE_CRASH  the thread v2 adds crashes (SIGSEGV) once v2 has served a
  *                        request: in the grace period after the commit
  *   THREADS_GRACE_HANG   the thread v2 adds spins for ever (no update point) once
- *                        v2 has served a request */
+ *                        v2 has served a request
+ *   THREADS_STARTUP_LOOP worker 0's start-up rewrites the log $THREADS_LOG in a tight
+ *                        loop for ever (open O_TRUNC, write, close; never at its
+ *                        point): every call must meet the start-up policy, also
+ *                        those made while the supervisor interrupts the thread
+ *   THREADS_STARTUP_CRASH worker 1 crashes (SIGSEGV) in its start-up, in
+ *                        worker_main, once it has said it started
+ *   THREADS_GRACE_SPAWN  the thread v2 adds starts one more thread
+ *                        (grace_spawned_main) once v2 has served a request; that
+ *                        thread crashes (SIGSEGV): a thread created in the grace
+ *                        period */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -112,11 +122,36 @@ static void startup_log(void) {
   }
 }
 #endif
-#if defined(THREADS_GRACE_CRASH) || defined(THREADS_GRACE_HANG)
+#if defined(THREADS_GRACE_CRASH) || defined(THREADS_GRACE_HANG) || defined(THREADS_GRACE_SPAWN) || \
+    defined(THREADS_STARTUP_CRASH)
 #define THREADS_V2_SERVED 1
 static volatile int v2_served; /* set by every request v2 handles */
 static int *volatile nowhere;  /* NULL, unknown to the compiler */
 static volatile long spins;
+#endif
+
+#ifdef THREADS_STARTUP_LOOP
+/* P's log rewritten for ever, the path copied afresh each time (the start-up
+ * policy may point the call at another path; it puts the bytes back at the exit). */
+static void startup_log_loop(const char *log) {
+  for (;;) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s", log);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      if (write(fd, "v2 worker 0 looping\n", 20) < 0) perror("threads: write");
+      close(fd);
+    }
+  }
+}
+#endif
+
+#ifdef THREADS_GRACE_SPAWN
+static void *grace_spawned_main(void *arg) { /* started by stats_main in the grace period */
+  (void)arg;
+  *nowhere = 1;
+  return NULL;
+}
 #endif
 
 static void count_eintr(long r) {
@@ -214,6 +249,18 @@ static void *worker_main(void *arg) {
   w->tid = (pid_t)syscall(SYS_gettid);
 #ifdef THREADS_STARTUP_LOG
   if (w->id == 0) startup_log();
+#endif
+#ifdef THREADS_STARTUP_LOOP
+  if (w == &workers[0] && getenv("THREADS_LOG")) { /* not w->id: v2's start-up leaves ids 0 */
+    mark_started();
+    startup_log_loop(getenv("THREADS_LOG"));
+  }
+#endif
+#ifdef THREADS_STARTUP_CRASH
+  if (w == &workers[1]) {
+    mark_started();
+    *nowhere = 1;
+  }
 #endif
   for (struct tlog *l = tlogs; l; l = l->next)
     if (l->worker == w->id) pthread_setspecific(tlog_key, l);
@@ -348,6 +395,10 @@ static void *stats_main(void *arg) { /* the thread v2 adds */
 #endif
 #ifdef THREADS_GRACE_HANG
     while (v2_served) spins++;
+#endif
+#ifdef THREADS_GRACE_SPAWN
+    pthread_t spawned;
+    if (v2_served && !pthread_create(&spawned, NULL, grace_spawned_main, NULL)) v2_served = 0;
 #endif
   }
   return NULL;

@@ -20,6 +20,9 @@
 //  - a mutex held at quiescence: rolled back naming it and its owner;
 //  - the supervisor killed at each commit step: exactly one version serves, all
 //    its threads intact.
+//  - v2's worker rewriting P's log in a loop while the supervisor interrupts it:
+//    every call staged, P's log intact; a worker crashing at start-up: its place;
+//  - a thread v2 creates during the grace period: watched, its crash named.
 // After each attempt that does not commit: P untraced, the same threads, all
 // serving, no EINTR ever seen.
 #include <doctest/doctest.h>
@@ -668,6 +671,48 @@ TEST_CASE("a thread of v2 rewriting P's log at start-up: P's log intact after va
   unsetenv("THREADS_LOG");
 }
 
+// The start-up policy also for a thread the supervisor interrupts (the early probe
+// of future_threads.h at 20, 40, 80 ms..., then stragglers()): worker 0 of the v2
+// variant rewrites P's log in a tight loop for ever (open O_TRUNC, write, close),
+// so most interrupts meet it in one of those calls' stops. Each open must be seen
+// and staged. Before, Task::interrupt resumed a syscall stop that came first with
+// PTRACE_CONT: the open then ran unseen and emptied P's log. The update is rolled
+// back naming the worker (never at its point); P's log and P intact. Three times.
+TEST_CASE("a thread of v2 rewriting P's log in a loop while it is interrupted: every call staged, P's log intact") {
+  const std::string log = ttst::testutil::tmpdir() + "/threads_loop.log";
+  const std::string kept = "v1 line 1\nv1 line 2\n";
+  setenv("THREADS_LOG", log.c_str(), 1);  // P's environment, which F inherits
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    {
+      std::ofstream(log) << kept;
+    }
+    Server sv;
+    Run r = run(supervise_args_v2(sv.pid(), "threads_v2_startup_loop", {"--timeout", "5s"}));
+    CHECK_MESSAGE(r.status == 1, r.last);
+    CHECK_MESSAGE(r.last.find("did not reach an update point during its start-up") != std::string::npos, r.last);
+    CHECK_MESSAGE(r.last.find("(worker_main)") != std::string::npos, r.last);
+    CHECK(ttst::testutil::slurp(log) == kept);
+    sv.check_intact();
+  }
+  unsetenv("THREADS_LOG");
+}
+
+// A non-main thread of v2 crashing in its start-up: rolled back, the crash
+// described where that thread was (its tid, the function), as the main thread's.
+TEST_CASE("a non-main thread of v2 crashing at start-up: rolled back naming the thread and where it crashed") {
+  Server sv;
+  std::string out;
+  Run r = run(supervise_args_v2(sv.pid(), "threads_v2_startup_crash", {"--json"}), nullptr, &out);
+  CHECK_MESSAGE(r.status == 1, r.last);
+  CHECK_MESSAGE(r.last.find("crashed during start-up: SIGSEGV in its thread ") != std::string::npos, r.last);
+  CHECK_MESSAGE(r.last.find("worker_main+0x") != std::string::npos, r.last);  // "threads.c::worker_main+0x1b6"
+  const nlohmann::json rep = ttst::testutil::json_report(out);
+  REQUIRE_MESSAGE(rep.is_object(), out);
+  CHECK_MESSAGE(rep["crash"].value("symbol", "").find("worker_main+") != std::string::npos, rep["crash"].dump());
+  sv.check_intact();
+}
+
 // A thread of v2 whose start-up leaves it blocked in its loop's wait, before its
 // update point (memcached 1.6's crawler: its point follows its pthread_cond_wait),
 // is judged by P's rule once F's main thread is at its marker: quiescent, blocked
@@ -751,6 +796,26 @@ TEST_CASE("grace period: a non-main thread of v2 crashing or hanging rolls back;
     CHECK(a.line(10000).empty());  // then the end: closed for P
     sv.check_intact();
   }
+}
+
+// A thread v2 creates during the grace period is traced from its first
+// instruction: it crashes, and the rollback names it (its tid, not the main
+// thread's or the thread that created it) and where it crashed.
+TEST_CASE("grace period: a thread v2 creates in the period is watched; its crash rolls back naming it") {
+  become_subreaper();
+  Server sv;
+  Conn a(sv.port);
+  REQUIRE(a.ask("GET").rfind("VAL", 0) == 0);
+  auto [status, rep] = update_with_request_in_grace(sv, a, "threads_v2_grace_spawn", "10s");
+  CHECK(status == 1);
+  CHECK(rep.value("outcome", "") == "rolled_back_after_commit");
+  const std::string msg = rep.value("message", "");
+  CHECK_MESSAGE(msg.find("killed by SIGSEGV (in its thread ") != std::string::npos, msg);
+  CHECK_MESSAGE(rep["crash"].value("symbol", "").find("grace_spawned_main+") != std::string::npos, rep["crash"].dump());
+  CHECK(rep["grace"].value("verdict", "") == "crashed");
+  a.line(10000);  // v2's reply, if it came before the crash
+  CHECK(a.line(10000).empty());  // then the end: closed for P
+  sv.check_intact();
 }
 
 TEST_CASE("a thread whose update point holds its lock, and v2's start-up garbage: validated, then committed") {
