@@ -125,9 +125,10 @@ struct AllocSite {
   // global (or a member/element of one) of type T *, or (-O0, rbp frames) into a
   // local of type T * at a fixed frame place; void when unknown.
   TypeId type = kVoid;
-  // -O2, no single hint (site_hints.h): the structs or unions the pointer-typed
-  // locals and parameters in scope at the call point to (two or more); the
-  // transfer narrows them by the record's size.
+  // -O2, no single hint (site_hints.h): several struct or union types proven to
+  // receive the result (certain), or, with no proof, the suspects: pointer-typed
+  // locals and parameters in scope at the call (never a type: the transfer refuses
+  // a record they fit whose layout changes, else copies its bytes).
   std::vector<TypeId> candidates;
   // Bytes it allocates when DWARF's call site says so (a constant size argument of
   // a standard allocator); 0: unknown. Candidates are those it is a whole number of.
