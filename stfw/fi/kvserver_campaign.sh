@@ -16,7 +16,8 @@ bazel build //stfw/fi:ttst-fi //supervisor:ttst-supervise //stfw/runtime:ttst \
   echo "kvserver_campaign: the build failed; run: bazel build //stfw/fi:ttst-fi" >&2
   exit 2
 }
-B=$(bazel info bazel-bin 2>/dev/null)
+B=$(bazel info bazel-bin 2>/dev/null || true)
+[ -d "$B" ] || B=$PWD/bazel-bin  # bazel info prints nothing in some shells (no tty): the convenience link
 W=$PWD
 KV=tests/programs/kvserver
 CC="TTST_REAL_CC=gcc $B/stfw/runtime/ttst/bin/ttst-cc"
