@@ -134,7 +134,9 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
   bool killed = false;  // a thread of F killed by a signal: F is ending (the main thread too)
   for (;;) {
     bool any = false, others_done = true;
-    if (!main_stop) {
+    // A thread's fatal signal ends all of F: a thread woken from its stop by it
+    // refuses the next request (TraceeDied); its end is reaped on the next rounds.
+    if (!main_stop) try {
       if (std::optional<inject::Stop> s = main.wait_for(milliseconds(0))) {
         any = true;
         if (!s->alive()) return s;  // F ended: the caller says how
@@ -155,6 +157,8 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
           main.resume(PTRACE_SYSCALL, sig);
         }
       }
+    } catch (const inject::TraceeDied&) {
+      killed = true;
     }
     for (size_t i = 0; i < threads_.size(); ++i) {
       // F ending: every thread's end reaped, those at their markers too, for the main one's to be reported.
@@ -163,7 +167,11 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
         any = true;
         killed |= s->kind == inject::StopKind::kKilled;  // a fatal signal ends all of F
         if (!s->alive() || at_marker_[i]) continue;  // a thread of v2's start-up that ended (wait_for forgot it)
-        at_marker_[i] = serve(threads_[i], *s);
+        try {
+          at_marker_[i] = serve(threads_[i], *s);
+        } catch (const inject::TraceeDied&) {
+          killed = true;
+        }
       }
       others_done &= !threads_[i].attached() || at_marker_[i];
     }
