@@ -129,7 +129,9 @@ static inline int ttst_is_updating(void) { return __ttst_runtime.updating != 0; 
  * holds depends on its sibling F (an integer, enum or bitfield): for F == V it
  * holds a T * (T a struct, union, typedef or base type name: the object is typed
  * T and translated), or, for T = int, an integer whose bits are carried as they
- * are. Without it a pointer member that holds integers in some objects ("mixed")
+ * are. `*:T` is every other value of F (F may also be a pointer sibling: `0:int,
+ * *:struct req` = dead while F is NULL). Without it a pointer member that holds
+ * integers in some objects ("mixed")
  * is refused when a live-looking value is met in it (stfw/README.md, "Values in
  * pointer members"). Redis-like: TTST_TAGGED(struct robj.ptr, encoding, 0:char,
  * 1:int, 2:struct list, 3:struct dict). Without a source change: ttst-cc's

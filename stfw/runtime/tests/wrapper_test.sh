@@ -91,13 +91,18 @@ annotations)
   done
   readelf -p .ttst.pollers a | grep -q "P^Amain" || fail "TTST_POLLER lost next to TTST_ANNOTATIONS"
   "$bin/ttst-cc" -c -o a.o a.c && ! readelf -S a.o | grep -q ttst.annot || fail "a record on a compile step"
-  for bad in 'SLAB(sc_t.slab_list)' 'FROB(x)' 'IXFER(x"); .byte 1'; do
+  # IXFER(a=b), NO_TRANSFER(a$b): a known kind whose name holds a character no
+  # annotation has (the character check used to accept everything)
+  for bad in 'SLAB(sc_t.slab_list)' 'FROB(x)' 'IXFER(x"); .byte 1' 'IXFER(a=b)' 'NO_TRANSFER(a$b)'; do
     out=$(TTST_ANNOTATIONS="$bad" "$bin/ttst-cc" -o q a.c 2>&1); rc=$?
     [ $rc -eq 2 ] || fail "exit status $rc for TTST_ANNOTATIONS=$bad"
     [ "$(echo "$out" | wc -l)" -eq 1 ] || fail "more than one line: $out"
     echo "$out" | grep -q "^ttst-cc: TTST_ANNOTATIONS" || fail "message: $out"
     [ -e q ] && fail "linked with TTST_ANNOTATIONS=$bad"
   done
+  # What annotations do hold passes the check: `|` alternatives, TAGGED's `*:T` and negative tags.
+  good='CONTAINER(sc_t, sc_t|x); TAGGED(struct sc_t.slab_list, slabs, -1:int, 0:int, *:struct sc_t)'
+  out=$(TTST_ANNOTATIONS="$good" "$bin/ttst-cc" -o g a.c 2>&1) || fail "build with TTST_ANNOTATIONS=$good: $out"
   ;;
 *) fail "unknown step $1" ;;
 esac
