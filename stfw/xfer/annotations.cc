@@ -1,8 +1,11 @@
 // annotations.cc — see annotations.h.
 #include "stfw/xfer/annotations.h"
+#include "stfw/xfer/annotation_text.h"
 
 namespace ttst::stfw {
 namespace {
+
+using text::starts;
 
 using dwarfmeta::image::ImageAnnotation;
 using dwarfmeta::image::ImageType;
@@ -13,11 +16,6 @@ constexpr uint8_t kIxfer = 1, kPxfer = 2, kRenamedFrom = 3, kNoTransfer = 4, kCo
 constexpr uint8_t kBaseKind = 1, kStructKind = 2, kUnionKind = 3, kPointerKind = 5, kTypedefKind = 7;
 
 bool eq(const char* a, const char* b) { return View::compare(a, b) == 0; }
-bool starts(const char* s, const char* p) {
-  while (*p)
-    if (*s++ != *p++) return false;
-  return true;
-}
 const char* basename(const char* path) {
   const char* b = path;
   for (const char* p = path; *p; ++p)

@@ -1,33 +1,23 @@
 // embedded_structs.cc — see embedded_structs.h.
 // arg: "to=T;when=F:MASK;at=TERM,TERM,..." (when= may be empty: always).
 #include "stfw/xfer/embedded_structs.h"
+#include "stfw/xfer/annotation_text.h"
 
 namespace ttst::stfw {
 namespace {
+
+using text::member_named;
+using text::same;
+using text::space;
+using text::starts;
 
 using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
 constexpr uint8_t kStructKind = 2, kUnionKind = 3, kTypedefKind = 7;
 
-bool starts(const char* s, const char* p) {
-  while (*p)
-    if (*s++ != *p++) return false;
-  return true;
-}
-bool same(const char* name, const char* s, uint64_t len) {
-  uint64_t k = 0;
-  while (k < len && name[k] == s[k]) ++k;
-  return k == len && !name[k];
-}
-bool space(char c) { return c == ' ' || c == '\t'; }
 bool digit(char c) { return c >= '0' && c <= '9'; }
 
-int64_t member_named(const View& v, const ImageType& ty, const char* s, uint64_t len) {
-  for (uint32_t m = 0; m < v.member_count(ty); ++m)
-    if (same(v.str(v.members(ty)[m].name), s, len)) return m;
-  return -1;
-}
 
 // Decimal or 0x hex at *p; false if none.
 bool number(const char*& p, uint64_t* out) {

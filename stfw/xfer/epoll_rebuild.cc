@@ -1,5 +1,6 @@
 // epoll_rebuild.cc — see epoll_rebuild.h.
 #include "stfw/xfer/epoll_rebuild.h"
+#include "stfw/xfer/annotation_text.h"
 
 #include "stfw/xfer/decimal.h"
 #include "stfw/xfer/proc_maps.h"
@@ -12,16 +13,13 @@ extern "C" {
 namespace ttst::stfw {
 namespace {
 
+using text::starts;
+
 constexpr long kSysRead = 0, kSysOpen = 2, kSysClose = 3, kSysFstat = 5, kSysReadlink = 89, kSysGetdents64 = 217,
                kSysEpollCtl = 233, kSysEpollCreate1 = 291, kSysDup3 = 292;
 constexpr long kOpenDirectory = 0200000, kOCloexec = 02000000, kEpollCtlAdd = 1;
 
 
-bool starts(const char* s, const char* p) {
-  while (*p)
-    if (*s++ != *p++) return false;
-  return true;
-}
 
 uint64_t number(const char*& p, int base) {
   while (*p == ' ' || *p == '\t') ++p;

@@ -1,33 +1,21 @@
 // tagged_unions.cc — see tagged_unions.h.
 #include "stfw/xfer/tagged_unions.h"
+#include "stfw/xfer/annotation_text.h"
 
 namespace ttst::stfw {
 namespace {
+
+using text::member_named;
+using text::same;
+using text::space;
+using text::starts;
 
 using dwarfmeta::image::ImageType;
 using dwarfmeta::image::View;
 
 constexpr uint8_t kBaseKind = 1, kStructKind = 2, kUnionKind = 3, kEnumKind = 4, kPointerKind = 5, kTypedefKind = 7;
 
-bool starts(const char* s, const char* p) {
-  while (*p)
-    if (*s++ != *p++) return false;
-  return true;
-}
-// Does the NUL-terminated `name` equal the first `len` bytes of `s`?
-bool same(const char* name, const char* s, uint64_t len) {
-  uint64_t k = 0;
-  while (k < len && name[k] == s[k]) ++k;
-  return k == len && !name[k];
-}
-bool space(char c) { return c == ' ' || c == '\t'; }
 
-// The index of the member of `ty` named by s[0..len), or -1.
-int64_t member_named(const View& v, const ImageType& ty, const char* s, uint64_t len) {
-  for (uint32_t m = 0; m < v.member_count(ty); ++m)
-    if (same(v.str(v.members(ty)[m].name), s, len)) return m;
-  return -1;
-}
 
 }  // namespace
 
