@@ -1,0 +1,86 @@
+// memory_sampler — see memory_sampler.h.
+#include "supervisor/bench/memory_sampler.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace ttst::bench {
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// /proc/PID/stat's start time (field 22), after the command's closing parenthesis.
+unsigned long long start_time(const std::string& stat) {
+  size_t at = stat.rfind(')');
+  if (at == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(at + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i)
+    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+  return 0;
+}
+
+}  // namespace
+
+MemorySampler::MemorySampler(pid_t p, int interval_ms) : p_(p), interval_ms_(interval_ms) {
+  if (interval_ms_ > 0) thread_ = std::thread([this] { loop(); });
+}
+
+void MemorySampler::stop() {
+  done_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void MemorySampler::loop() {
+  while (!done_) {
+    sample_once();
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms_));  // smaps_rollup walks the page tables
+  }
+}
+
+void MemorySampler::sample_once() {
+  std::map<pid_t, ProcessMemory> now;
+  long rss = 0, pss = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::atoi(name.c_str());
+    const std::string status = slurp(e.path().string() + "/status");
+    const bool v2 = status.rfind("Name:\tbankserver_v2", 0) == 0;
+    if (pid != p_ && !((v2 || status.rfind("Name:\tbankserver_v1", 0) == 0) && proc_kib(status, "TracerPid:") != 0))
+      continue;
+    const std::string rollup = slurp(e.path().string() + "/smaps_rollup");
+    ProcessMemory m;
+    m.rss = proc_kib(rollup, "Rss:");
+    m.pss = proc_kib(rollup, "Pss:");
+    m.private_kib = proc_kib(rollup, "Private_Clean:") + proc_kib(rollup, "Private_Dirty:");
+    m.anon_huge = proc_kib(rollup, "AnonHugePages:");
+    m.swap = proc_kib(rollup, "Swap:");
+    now[pid] = m;
+    rss += m.rss;
+    pss += m.pss;
+    SeenProcess& s = seen_.try_emplace(pid, SeenProcess{samples_, start_time(slurp(e.path().string() + "/stat")), 0,
+                                                        false}).first->second;
+    ++s.samples;
+    s.ran_v2 |= v2;
+  }
+  ++samples_;
+  peak_rss_ = std::max(peak_rss_.load(), rss);
+  if (pss > peak_pss_) {
+    peak_pss_ = pss;
+    at_peak_ = now;
+  }
+}
+
+}  // namespace ttst::bench
