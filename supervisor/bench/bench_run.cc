@@ -30,14 +30,20 @@ void wait_for_requests(const TrafficClient& c, long n) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
 }
 
+// A string member of the report; `absent` when missing or null (a committed
+// report's reason is null).
+std::string text(const nlohmann::json& j, const char* key, const std::string& absent) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : absent;
+}
+
 // The report's figures into the sample.
 void read_report(const nlohmann::json& rep, Sample& s) {
   s.total = rep.value("total_ms", 0.0);
   s.stall = rep.value("stall_ms", 0.0);
-  s.outcome = rep.value("outcome", "");
-  s.new_pid = rep.value("new_pid", 0);
+  s.outcome = text(rep, "outcome", "");
+  s.new_pid = rep.contains("new_pid") && rep["new_pid"].is_number() ? rep["new_pid"].get<pid_t>() : 0;
   if (rep.contains("precopy")) {
-    s.verdict = rep["precopy"].value("verdict", "");
+    s.verdict = text(rep["precopy"], "verdict", "");
     s.phases["precopy.first_stop"] = rep["precopy"].value("first_stop_ms", 0.0);
     s.phases["precopy.second_stop"] = rep["precopy"].value("second_stop_ms", 0.0);
   }
@@ -87,8 +93,9 @@ Sample run_once(pid_t pid, int port, long accounts, Mode mode, const Options& o)
   }
   memory.stop();
   s.vmstat = vmstat_delta(vm_before, vmstat_now());
-  s.reason = run.report.value("reason", "(no report: " + run.last_line + ")");
+  s.reason = run.report.empty() ? "(no report: " + run.last_line + ")" : text(run.report, "reason", "");
   read_report(run.report, s);
+  if (s.reason.empty()) s.reason = s.outcome;  // committed
   s.peak_rss = memory.peak_rss_kib();
   s.peak_pss = memory.peak_pss_kib();
   const auto roles = process_roles(pid, memory.seen(), mode == Mode::kPrecopy);

@@ -87,6 +87,7 @@ std::string breakdown(const Sample& s) {
   std::string out;
   long huge = 0;
   for (const auto& [role, m] : s.peak_by_role) {
+    if (m.rss == 0) continue;  // ending: its memory already torn down
     char cell[96];
     std::snprintf(cell, sizeof cell, "%s%s %ld (%ld)", out.empty() ? "" : ", ", role.c_str(), m.pss >> 10,
                   m.private_kib >> 10);

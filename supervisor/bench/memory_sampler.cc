@@ -32,6 +32,19 @@ unsigned long long start_time(const std::string& stat) {
 
 }  // namespace
 
+// Traced by a ttst-supervise working on P ("--pid P" in its command line): other
+// benches' servers on the same machine are traced too, by their own supervisors.
+bool MemorySampler::traced_for_p(long tracer) {
+  if (tracer <= 0) return false;
+  const auto known = tracers_.find(tracer);
+  if (known != tracers_.end()) return known->second;
+  const std::string cmdline = slurp("/proc/" + std::to_string(tracer) + "/cmdline");
+  const std::string pid_arg = std::string("\0--pid\0", 7) + std::to_string(p_) + std::string(1, '\0');
+  const bool ours = cmdline.find("ttst-supervise") != std::string::npos && cmdline.find(pid_arg) != std::string::npos;
+  if (!cmdline.empty()) tracers_[tracer] = ours;  // a pid is not reused while it traces
+  return ours;
+}
+
 MemorySampler::MemorySampler(pid_t p, int interval_ms) : p_(p), interval_ms_(interval_ms) {
   if (interval_ms_ > 0) thread_ = std::thread([this] { loop(); });
 }
@@ -58,7 +71,7 @@ void MemorySampler::sample_once() {
     const pid_t pid = std::atoi(name.c_str());
     const std::string status = slurp(e.path().string() + "/status");
     const bool v2 = status.rfind("Name:\tbankserver_v2", 0) == 0;
-    if (pid != p_ && !((v2 || status.rfind("Name:\tbankserver_v1", 0) == 0) && proc_kib(status, "TracerPid:") != 0))
+    if (pid != p_ && !((v2 || status.rfind("Name:\tbankserver_v1", 0) == 0) && traced_for_p(proc_kib(status, "TracerPid:"))))
       continue;
     const std::string rollup = slurp(e.path().string() + "/smaps_rollup");
     ProcessMemory m;

@@ -1,7 +1,8 @@
 // memory_sampler — P's and its update's processes' memory while an update runs:
-// every interval it reads smaps_rollup of P and of each traced bankserver process
-// (F, R, and S, K under pre-copy: the supervisor forks them through a reaped
-// intermediate, so they are found by name and tracer), sums their PSS and keeps
+// every interval it reads smaps_rollup of P and of each bankserver process traced
+// by the ttst-supervise working on P (F, R, and S, K under pre-copy: the supervisor
+// forks them through a reaped intermediate, so they are found by name and tracer;
+// other benches' servers on the machine are left out), sums their PSS and keeps
 // the sample where that sum peaked, process by process, so the peak can be
 // attributed (bench_stats.h process_roles names them).
 #pragma once
@@ -40,6 +41,7 @@ class MemorySampler {
  private:
   void loop();
   void sample_once();
+  bool traced_for_p(long tracer);
 
   pid_t p_;
   int interval_ms_;
@@ -48,6 +50,7 @@ class MemorySampler {
   long samples_ = 0;
   std::map<pid_t, ProcessMemory> at_peak_;
   std::map<pid_t, SeenProcess> seen_;
+  std::map<long, bool> tracers_;  // tracer pid -> a ttst-supervise working on P
   std::thread thread_;
 };
 
