@@ -100,6 +100,8 @@ Sample run_once(pid_t pid, int port, long accounts, Mode mode, const Options& o)
   s.peak_pss = memory.peak_pss_kib();
   const auto roles = process_roles(pid, memory.seen(), mode == Mode::kPrecopy);
   for (const auto& [p, m] : memory.at_peak()) s.peak_by_role[roles.count(p) ? roles.at(p) : "?"] = m;
+  for (const auto& [p, seen] : memory.seen())
+    if (roles.count(p) && roles.at(p) != "v1 clone") s.stat_by_role[roles.at(p)] = seen.last;
   if (!client) return s;
   s.client_stall = largest_gap_ms(client->log(), client->start_ms());
   s.requests = client->requests();

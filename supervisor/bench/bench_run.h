@@ -40,6 +40,7 @@ struct Sample {
   std::vector<std::pair<std::string, double>> phase_list;  // the supervisor's phases in order
   long peak_rss = 0, peak_pss = 0;
   std::map<std::string, ProcessMemory> peak_by_role;  // at the sampled peak of the PSS sum
+  std::map<std::string, ProcStat> stat_by_role;       // each process's CPU and faults at its last sample
   std::string reason;
   // --precopy with a client: P's latencies during the round, and idle (the same
   // client, no update, as long as the round) right after.

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <tuple>
 
 namespace ttst::bench {
@@ -73,6 +74,23 @@ long proc_kib(const std::string& text, const std::string& key) {
   if (at == std::string::npos) return 0;
   const size_t colon = text.find(':', at);
   return colon == std::string::npos ? 0 : std::atol(text.c_str() + colon + 1);
+}
+
+ProcStat parse_stat(const std::string& text) {
+  ProcStat st;
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos || close + 2 > text.size()) return st;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    const unsigned long long v = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 10) st.minflt = v;
+    if (i == 12) st.majflt = v;
+    if (i == 14) st.utime = v;
+    if (i == 15) st.stime = v;
+    if (i == 22) st.start_time = v;
+  }
+  return st;
 }
 
 std::map<pid_t, std::string> process_roles(pid_t p, const std::map<pid_t, SeenProcess>& seen, bool precopy) {

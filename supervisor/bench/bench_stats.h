@@ -58,6 +58,14 @@ std::optional<std::pair<double, double>> precopy_round(const std::vector<PhaseEn
 // "Key:   1234 kB" in a /proc file's text, in KiB (0 when absent).
 long proc_kib(const std::string& text, const std::string& key);
 
+// The figures of /proc/PID/stat the bench uses (times in clock ticks).
+struct ProcStat {
+  unsigned long long minflt = 0, majflt = 0, utime = 0, stime = 0, start_time = 0;
+};
+// Parses /proc/PID/stat's text (the command, in parentheses, may hold spaces);
+// all 0 when malformed.
+ProcStat parse_stat(const std::string& text);
+
 // A process the memory sampler saw besides P: when first seen (sample number, then
 // its start time and pid to order those forked together) and whether it ever ran v2.
 struct SeenProcess {
@@ -65,6 +73,7 @@ struct SeenProcess {
   unsigned long long start_time = 0;  // /proc/PID/stat field 22
   long samples = 0;                   // in how many samples it was seen
   bool ran_v2 = false;
+  ProcStat last;                      // at the last sample that saw it
 };
 
 // Names each process by its role: "P"; those that ran v2 "F", "F2" … in order of

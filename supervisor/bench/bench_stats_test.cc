@@ -88,12 +88,12 @@ TEST_CASE("proc_kib reads a key at the start of the text or of a line") {
 
 TEST_CASE("process roles: F by its binary, S and K first under pre-copy, a fork's intermediate apart") {
   std::map<pid_t, SeenProcess> seen{
-      {100, {0, 10, 9, false}},  // P
-      {210, {1, 50, 8, false}},  // seen in the same sample: K
-      {205, {1, 50, 8, false}},  // forked in the same tick with a lower pid: first, so S
-      {300, {2, 60, 1, false}},  // seen once: an intermediate
-      {320, {2, 61, 5, true}},   // ran v2: F
-      {330, {4, 80, 3, false}},  // R
+      {100, {0, 10, 9, false, {}}},  // P
+      {210, {1, 50, 8, false, {}}},  // seen in the same sample: K
+      {205, {1, 50, 8, false, {}}},  // forked in the same tick with a lower pid: first, so S
+      {300, {2, 60, 1, false, {}}},  // seen once: an intermediate
+      {320, {2, 61, 5, true, {}}},   // ran v2: F
+      {330, {4, 80, 3, false, {}}},  // R
   };
   auto roles = process_roles(100, seen, true);
   CHECK(roles[100] == "P");
@@ -102,11 +102,24 @@ TEST_CASE("process roles: F by its binary, S and K first under pre-copy, a fork'
   CHECK(roles[300] == "v1 clone");
   CHECK(roles[320] == "F");
   CHECK(roles[330] == "R");
-  roles = process_roles(100, {{320, {2, 61, 5, true}}, {330, {4, 80, 3, false}}, {340, {6, 90, 3, false}},
-                              {350, {7, 95, 3, true}}},
+  roles = process_roles(100, {{320, {2, 61, 5, true, {}}}, {330, {4, 80, 3, false, {}}}, {340, {6, 90, 3, false, {}}},
+                              {350, {7, 95, 3, true, {}}}},
                         false);
   CHECK(roles[320] == "F");
   CHECK(roles[350] == "F2");
   CHECK(roles[330] == "R");
   CHECK(roles[340] == "R2");
+}
+
+TEST_CASE("/proc/PID/stat: faults, CPU times and start time, a command with spaces and parentheses") {
+  const std::string text =
+      "4242 (bank server) (x)) S 1 4242 4242 0 -1 4194560 1234 0 5 0 77 33 0 0 20 0 1 0 987654 10000 200 "
+      "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+  const ProcStat st = parse_stat(text);
+  CHECK(st.minflt == 1234);
+  CHECK(st.majflt == 5);
+  CHECK(st.utime == 77);
+  CHECK(st.stime == 33);
+  CHECK(st.start_time == 987654);
+  CHECK(parse_stat("garbage").utime == 0);
 }

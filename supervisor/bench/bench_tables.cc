@@ -1,6 +1,9 @@
 // bench_tables — see bench_tables.h.
 #include "supervisor/bench/bench_tables.h"
 
+#include <unistd.h>
+
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -69,16 +72,17 @@ void print_precopy_tables(const std::vector<SizeResult>& results, const Options&
               "round, right after the run%s); medians over the runs, ms (goal: round p99 <= 2 x idle p99)\n\n",
               traffic_name(o.traffic), o.commit ? ": v2 serving" : "");
   std::printf("| accounts | round | requests in round | round p50 | round p99 | round max | idle p50 | idle p99 | "
-              "p99 round / idle |\n|---|---|---|---|---|---|---|---|---|\n");
+              "p99 round / idle (median of the runs' ratios) |\n|---|---|---|---|---|---|---|---|---|\n");
   for (const SizeResult& r : results) {
     const double rp99 = median_of(r.precopy, [](const Sample& s) { return s.round.p99; });
     const double ip99 = median_of(r.precopy, [](const Sample& s) { return s.idle_p.p99; });
+    const double ratio = median_of(r.precopy, [](const Sample& s) { return s.idle_p.p99 > 0 ? s.round.p99 / s.idle_p.p99 : 0; });
     std::printf("| %ld | %.0f | %.0f | %.3f | %.3f | %.1f | %.3f | %.3f | %.2f |\n", r.accounts,
                 median_of(r.precopy, [](const Sample& s) { return s.round_ms; }),
                 median_of(r.precopy, [](const Sample& s) { return double(s.round.requests); }),
                 median_of(r.precopy, [](const Sample& s) { return s.round.p50; }), rp99,
                 median_of(r.precopy, [](const Sample& s) { return s.round.max; }),
-                median_of(r.precopy, [](const Sample& s) { return s.idle_p.p50; }), ip99, ip99 > 0 ? rp99 / ip99 : 0);
+                median_of(r.precopy, [](const Sample& s) { return s.idle_p.p50; }), ip99, ratio);
   }
 }
 
@@ -151,6 +155,11 @@ void print_run(long accounts, const Sample& s) {
   if (s.round_ms > 0)
     std::printf("; round %.0f ms: %zu requests, p50 %.3f p99 %.3f max %.1f; idle p50 %.3f p99 %.3f", s.round_ms,
                 s.round.requests, s.round.p50, s.round.p99, s.round.max, s.idle_p.p50, s.idle_p.p99);
+  const double tick_ms = 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::printf("\n  processes (at their last sample: CPU user / system ms, minor / major faults):");
+  for (const auto& [role, st] : s.stat_by_role)
+    std::printf(" %s %.0f / %.0f, %llu / %llu;", role.c_str(), st.utime * tick_ms, st.stime * tick_ms, st.minflt,
+                st.majflt);
   std::printf("\n  machine during the run: %s\n", s.vmstat.c_str());
 }
 

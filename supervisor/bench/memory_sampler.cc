@@ -19,17 +19,6 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
-// /proc/PID/stat's start time (field 22), after the command's closing parenthesis.
-unsigned long long start_time(const std::string& stat) {
-  size_t at = stat.rfind(')');
-  if (at == std::string::npos) return 0;
-  std::istringstream rest(stat.substr(at + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
-    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
-  return 0;
-}
-
 }  // namespace
 
 // Traced by a ttst-supervise working on P ("--pid P" in its command line): other
@@ -83,9 +72,10 @@ void MemorySampler::sample_once() {
     now[pid] = m;
     rss += m.rss;
     pss += m.pss;
-    SeenProcess& s = seen_.try_emplace(pid, SeenProcess{samples_, start_time(slurp(e.path().string() + "/stat")), 0,
-                                                        false}).first->second;
+    const ProcStat stat = parse_stat(slurp(e.path().string() + "/stat"));
+    SeenProcess& s = seen_.try_emplace(pid, SeenProcess{samples_, stat.start_time, 0, false, {}}).first->second;
     ++s.samples;
+    if (stat.start_time == s.start_time) s.last = stat;
     s.ran_v2 |= v2;
   }
   ++samples_;
