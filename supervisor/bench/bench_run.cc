@@ -132,10 +132,7 @@ void end_servers(ttst::test::BankServer& server, pid_t new_pid) {
 ttst::test::BankServer start_server(long accounts, SizeResult& r) {
   auto server = ttst::test::BankServer::start("tests/programs/bankserver/bankserver_v1", accounts,
                                               std::chrono::minutes(10));
-  std::ifstream status("/proc/" + std::to_string(server.pid) + "/status");
-  std::stringstream text;
-  text << status.rdbuf();
-  r.p_rss_kib = proc_kib(text.str(), "VmRSS:");
+  r.p_rss_kib = proc_kib(slurp("/proc/" + std::to_string(server.pid) + "/status"), "VmRSS:");
   return server;
 }
 

@@ -4,22 +4,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
-#include <vector>
+
+#include "supervisor/bench/supervise_run.h"
 
 namespace ttst::bench {
-namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-}  // namespace
 
 // Traced by a ttst-supervise working on P ("--pid P" in its command line): other
 // benches' servers on the same machine are traced too, by their own supervisors.

@@ -8,16 +8,12 @@
 #include "supervisor/bench/traffic_client.h"
 
 namespace ttst::bench {
-namespace {
-
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
 }
-
-}  // namespace
 
 SuperviseRun run_supervisor(const std::string& command) {
   SuperviseRun run;

@@ -30,6 +30,9 @@ struct SuperviseRun {
 // without redirections) and waits for it.
 SuperviseRun run_supervisor(const std::string& command);
 
+// A file's whole text ("" when it cannot be read): /proc files and reports.
+std::string slurp(const std::string& path);
+
 // /proc/vmstat counters that say why a run was slow (page faults, compaction, THP,
 // reclaim), as a snapshot; the difference of two is what a run cost.
 std::map<std::string, long long> vmstat_now();

@@ -37,6 +37,7 @@
 
 #include "supervisor/bench/bench_run.h"
 #include "supervisor/bench/bench_tables.h"
+#include "supervisor/bench/supervise_run.h"
 
 namespace {
 
@@ -65,13 +66,6 @@ bool parse_options(int argc, char** argv, Options& o) {
   return argc % 2 == 1;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,7 +77,7 @@ int main(int argc, char** argv) {
   }
   if (o.idle) std::printf("P idle during the runs (--idle 1): no client stall measured\n");
   std::vector<ttst::bench::SizeResult> results;
-  std::printf("machine: %ld cores, %s", sysconf(_SC_NPROCESSORS_ONLN), slurp("/proc/sys/kernel/osrelease").c_str());
+  std::printf("machine: %ld cores, %s", sysconf(_SC_NPROCESSORS_ONLN), ttst::bench::slurp("/proc/sys/kernel/osrelease").c_str());
   for (long n : o.sizes) {
     std::fprintf(stderr, "bankserver with %ld accounts...\n", n);
     results.push_back(ttst::bench::measure(n, o));
