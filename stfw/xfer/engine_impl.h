@@ -264,6 +264,7 @@ class Engine {
   uint32_t globals_then_oldest(uint32_t i) const;
   bool merge_globals_into_heap_order();
   bool radix_sort_by_address();
+  bool merge_out_of_order();  // engine_index.cc, address_order.h
   // The walk chases one link per object; blocks allocated one after another lie at a
   // constant stride, which the hardware prefetchers lose at each page boundary: the
   // descriptor that many steps down the same stride is requested ahead (a hint only,
