@@ -170,15 +170,18 @@ class Engine {
     if (!index_objects() || !resolve_library_rules() || !resolve_plugin()) return finish();
     if (env_.read_initial) keep_untouched_globals();  // engine_keep_new.cc
     uint64_t t1 = rdtsc();
+    arena_at_[0] = arena_bytes_;
     note_progress(3 /* type */, object_count_);
     if (!type_objects() || !type_library_containers()) return finish();
     if (annotations_.has_keep_new() && !pair_kept_graphs()) return finish();
     if (config_.keep_new_candidates && !config_.backward) find_keep_new_candidates();  // suggestions (engine_keep_new_candidates.cc)
     settle_mixed_members();
     uint64_t t2 = rdtsc();
+    arena_at_[1] = arena_bytes_;
     note_progress(4 /* map */, object_count_);
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
+    arena_at_[2] = arena_bytes_;
     note_progress(5 /* write */, object_count_);
     write_objects();
     if (!failed() && kept_count_) finish_kept_write();  // engine_keep_new.cc
@@ -189,10 +192,14 @@ class Engine {
     if (!failed() && !config_.backward) list_superseded();
     if (!failed() && !config_.backward) translate_kernel_words();
     uint64_t t4 = rdtsc();
+    arena_at_[3] = arena_bytes_;
     result_.phase_cycles[0] = t1 - t0;  // index
     result_.phase_cycles[1] = t2 - t1;  // type
     result_.phase_cycles[2] = t3 - t2;  // map
     result_.phase_cycles[3] = t4 - t3;  // write
+    for (int k = 3; k > 0; --k) arena_at_[k] -= arena_at_[k - 1];
+    for (int k = 0; k < 4; ++k) result_.arena_phase[k] = arena_at_[k];
+    result_.arena_table = uint64_t(object_capacity_) * sizeof(Object);
     if (!failed()) plugin_result();
     return finish();
   }
@@ -218,6 +225,7 @@ class Engine {
   template <class T>
   T* alloc(uint64_t n) {
     void* p = env_.scratch(env_.ctx, n * sizeof(T) + 16);
+    arena_bytes_ += n * sizeof(T) + 16;
     if (!p) fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)");
     return static_cast<T*>(p);
   }
@@ -272,6 +280,7 @@ class Engine {
   static void walk_ahead(const ttst_heap_desc* desc, const ttst_heap_desc* before);
   ttst_heap_desc* last_walked_ = nullptr;
   bool heap_walk_descending_ = true;
+  uint64_t arena_bytes_ = 0, arena_at_[4] = {0, 0, 0, 0};  // scratch asked for, in all and at each phase's end
 
   // The copy's descriptor of the heap object whose base address is v, or NULL.
   // After indexing, its `prev` holds the object's index, `next` (after mapping) the
