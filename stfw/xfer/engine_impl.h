@@ -878,6 +878,7 @@ class Engine {
   // One object written into `dst` (backward: a scratch image, zeroed where written).
   void write_object(Object& o, uint8_t* dst);
   uint8_t* backward_image_buffer(uint64_t n);
+  bool write_backward_by_plan(const Object& o, uint8_t* image);  // engine_writing.cc
   // Stores the 8-byte words (then bytes) of `image` that differ from `dst`.
   static void store_changed(uint8_t* dst, const uint8_t* image, uint64_t n);
 
@@ -951,6 +952,7 @@ class Engine {
   Result result_;
   Object* objects_ = nullptr;
   mutable const Region* last_region_ = nullptr;
+  mutable uint64_t last_holding_ = 0;  // object_holding's last end of search (engine_index.cc)
   StartupObject* startup_objects_ = nullptr;  // F's start-up heap objects
   uint64_t startup_count_ = 0, startup_capacity_ = 0;
   uint32_t object_count_ = 0, global_count_ = 0;
