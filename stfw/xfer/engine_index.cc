@@ -172,9 +172,9 @@ bool Engine::merge_globals_into_heap_order() {
 
 // The heap walked mostly, not wholly, in descending addresses (address_order.h):
 // the reversed walk's ascending run stays, the blocks out of it and the globals are
-// sorted aside and merged in. More than an eighth of the heap aside: false.
+// sorted aside and merged in. More than a sixteenth of the heap aside: false.
 bool Engine::merge_out_of_order() {
-  const uint32_t heap = object_count_ - global_count_, limit = global_count_ + heap / 8 + 64;
+  const uint32_t heap = object_count_ - global_count_, limit = global_count_ + heap / 16 + 64;
   AsideBuffers b{alloc<AddressKey>(limit), alloc<AddressKey>(limit), alloc<uint32_t>(65536), 0, limit};
   sorted_index_ = alloc<uint32_t>(object_count_);
   sorted_addr_ = alloc<uint64_t>(object_count_);
