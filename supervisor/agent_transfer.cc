@@ -308,6 +308,10 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
                     dir, figure(line, "copy_cycles"), figure(line, "index_cycles"), figure(line, "type_cycles"),
                     figure(line, "map_cycles"), figure(line, "write_cycles"), figure(line, "cpu_ns"),
                     figure(line, "frame_roots"));
+      spdlog::debug("{} agent arena (bytes): copy={} setup={} index={} (table {}) type={} map={} write={} used={}", dir,
+                    figure(line, "arena_copy"), figure(line, "arena_setup"), figure(line, "arena_index"),
+                    figure(line, "arena_table"), figure(line, "arena_type"), figure(line, "arena_map"),
+                    figure(line, "arena_write"), figure(line, "arena_used"));
       // F's registers and stack against what the transfer superseded (future_frames.h).
       if (!t.backward) {
         const std::vector<SupersededObject> superseded = parse_superseded(out.output);

@@ -249,3 +249,47 @@ TEST_CASE("heap structs: a widened signed member sign-extended, links to a globa
   CHECK(*reinterpret_cast<const uint64_t*>(fd + 24) == f.addr("ring"));
   CHECK(f.get<uint64_t>("ring", 24) == reinterpret_cast<uint64_t>(fd));  // ring.prev
 }
+
+// The object table's order (engine_index.cc): a heap walked mostly in descending
+// addresses, but with spikes (blocks far above their neighbours) and dips (blocks
+// reusing freed memory below), is sorted by merging the out-of-order blocks in;
+// the links to the global `ring` are found through that order (not at a block's
+// base), and every dnode keeps its value and its place in the chain.
+TEST_CASE("a heap walked out of address order: spikes and dips merged into the table's order") {
+  Side p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  std::vector<uint64_t> slots;
+  for (uint64_t s = 30; s >= 10; --s) {
+    slots.push_back(s);
+    if (s == 27) slots.push_back(40);                              // a single spike
+    if (s == 22) slots.push_back(41), slots.push_back(42);         // a spike of two
+    if (s == 18) slots.push_back(3);                               // a dip
+    if (s == 14) slots.push_back(1), slots.push_back(2), slots.push_back(5);  // a run of dips
+  }
+  const uint64_t ring = p.addr("ring");
+  std::vector<uint8_t*> nodes;
+  for (uint64_t i = 0; i < slots.size(); ++i) nodes.push_back(p.add_heap_object(0xe000 + slots[i] * 0x60, 24, i + 1));
+  for (uint64_t i = 0; i < nodes.size(); ++i) {  // ring -> nodes[0] -> ... -> nodes[n-1] -> ring (next); prev: ring
+    const uint64_t next = i + 1 < nodes.size() ? reinterpret_cast<uint64_t>(nodes[i + 1]) : ring;
+    std::memcpy(nodes[i], &ring, 8), std::memcpy(nodes[i] + 8, &next, 8);
+    const int32_t v = int32_t(100 + i);
+    std::memcpy(nodes[i] + 16, &v, 4);
+  }
+  p.put<uint64_t>("ring", 0, reinterpret_cast<uint64_t>(nodes.back()));
+  p.put<uint64_t>("ring", 8, reinterpret_cast<uint64_t>(nodes.front()));
+  HostTransfer how;
+  how.alloc = &plan_alloc;
+  plan_future = &f;
+  Run run = forward(p, f, how);
+  INFO(run.msg);
+  REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
+  // v2 struct dnode { int v; long weight; dnode *next, *prev; }
+  uint64_t at = f.get<uint64_t>("ring", 16);
+  for (uint64_t i = 0; i < nodes.size(); ++i) {
+    REQUIRE(at != f.addr("ring"));
+    const auto* fd = reinterpret_cast<const uint8_t*>(at);
+    CHECK(*reinterpret_cast<const int32_t*>(fd) == int32_t(100 + i));
+    CHECK(*reinterpret_cast<const uint64_t*>(fd + 24) == f.addr("ring"));
+    at = *reinterpret_cast<const uint64_t*>(fd + 16);
+  }
+  CHECK(at == f.addr("ring"));
+}

@@ -179,6 +179,7 @@ struct TransferSetup {
   Region* regions = nullptr;
   int64_t region_count = 0;
   uint64_t copied_bytes = 0;
+  uint64_t arena_before_engine = 0;  // the arena used when the engine starts (copy and set-up)
   ttst::stfw::EpollRegistration* epoll = nullptr;  // forward: F's epoll registrations
   int64_t epoll_count = 0;
 };
@@ -539,6 +540,12 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" frame_words=").number(r.frame_words);
   m.text(" kept=").number(r.kept).text(" kept_unpaired=").number(r.kept_unpaired).text(" untouched=").number(r.untouched);
   if (setup.cfg.plugin_entry) m.text(" plugin_calls=").number(r.plugin_calls);
+  // The arena's split (bytes): the peer's copy, the rest of the set-up, the engine's
+  // phases (index with the object table, `arena_table` of it), and its whole use.
+  m.text(" arena_copy=").number(setup.copied_bytes).text(" arena_setup=").number(setup.arena_before_engine - setup.copied_bytes);
+  m.text(" arena_index=").number(r.arena_phase[0]).text(" arena_table=").number(r.arena_table);
+  m.text(" arena_type=").number(r.arena_phase[1]).text(" arena_map=").number(r.arena_phase[2]);
+  m.text(" arena_write=").number(r.arena_phase[3]).text(" arena_used=").number(agent_alloc_used());
   m.end();
   for (uint64_t i = 0; i < r.plugin_lines_size; ++i) {  // "unvalidated ..." lines (stfw_task.h)
     if (m.used + 1 >= m.size) break;
@@ -593,6 +600,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   if (!backward) env.library_handle = &library_handle;
   ttst::stfw::InitialImage initial;  // closed when the task ends (it runs in the program)
   if (initial.open(backward ? 0 : setup.ctx.peer)) setup.ctx.initial = &initial, env.read_initial = &read_initial;
+  setup.arena_before_engine = agent_alloc_used();
   ttst::stfw::Result r = ttst::stfw::transfer(setup.cfg, env);
   initial.close();
   if (r.status == 0)

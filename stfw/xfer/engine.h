@@ -195,6 +195,10 @@ struct Result {
   // Lines for the result (stfw_task.h: "unvalidated TARGET N"), NUL-separated.
   const char* plugin_lines = nullptr;
   uint64_t plugin_lines_size = 0;
+  // The engine's scratch memory by phase (bytes asked of Env::scratch): index (with
+  // the object table, `arena_table` of it), type, map, write. The agent prints them.
+  uint64_t arena_phase[4] = {0, 0, 0, 0};
+  uint64_t arena_table = 0;
 };
 
 // Runs one transfer. Never throws; on failure the message is in cfg.out.

@@ -170,15 +170,18 @@ class Engine {
     if (!index_objects() || !resolve_library_rules() || !resolve_plugin()) return finish();
     if (env_.read_initial) keep_untouched_globals();  // engine_keep_new.cc
     uint64_t t1 = rdtsc();
+    arena_at_[0] = arena_bytes_;
     note_progress(3 /* type */, object_count_);
     if (!type_objects() || !type_library_containers()) return finish();
     if (annotations_.has_keep_new() && !pair_kept_graphs()) return finish();
     if (config_.keep_new_candidates && !config_.backward) find_keep_new_candidates();  // suggestions (engine_keep_new_candidates.cc)
     settle_mixed_members();
     uint64_t t2 = rdtsc();
+    arena_at_[1] = arena_bytes_;
     note_progress(4 /* map */, object_count_);
     if (!map_objects()) return finish();
     uint64_t t3 = rdtsc();
+    arena_at_[2] = arena_bytes_;
     note_progress(5 /* write */, object_count_);
     write_objects();
     if (!failed() && kept_count_) finish_kept_write();  // engine_keep_new.cc
@@ -189,10 +192,14 @@ class Engine {
     if (!failed() && !config_.backward) list_superseded();
     if (!failed() && !config_.backward) translate_kernel_words();
     uint64_t t4 = rdtsc();
+    arena_at_[3] = arena_bytes_;
     result_.phase_cycles[0] = t1 - t0;  // index
     result_.phase_cycles[1] = t2 - t1;  // type
     result_.phase_cycles[2] = t3 - t2;  // map
     result_.phase_cycles[3] = t4 - t3;  // write
+    for (int k = 3; k > 0; --k) arena_at_[k] -= arena_at_[k - 1];
+    for (int k = 0; k < 4; ++k) result_.arena_phase[k] = arena_at_[k];
+    result_.arena_table = uint64_t(object_capacity_) * sizeof(Object);
     if (!failed()) plugin_result();
     return finish();
   }
@@ -218,6 +225,7 @@ class Engine {
   template <class T>
   T* alloc(uint64_t n) {
     void* p = env_.scratch(env_.ctx, n * sizeof(T) + 16);
+    arena_bytes_ += n * sizeof(T) + 16;
     if (!p) fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)");
     return static_cast<T*>(p);
   }
@@ -264,6 +272,7 @@ class Engine {
   uint32_t globals_then_oldest(uint32_t i) const;
   bool merge_globals_into_heap_order();
   bool radix_sort_by_address();
+  bool merge_out_of_order();  // engine_index.cc, address_order.h
   // The walk chases one link per object; blocks allocated one after another lie at a
   // constant stride, which the hardware prefetchers lose at each page boundary: the
   // descriptor that many steps down the same stride is requested ahead (a hint only,
@@ -271,6 +280,7 @@ class Engine {
   static void walk_ahead(const ttst_heap_desc* desc, const ttst_heap_desc* before);
   ttst_heap_desc* last_walked_ = nullptr;
   bool heap_walk_descending_ = true;
+  uint64_t arena_bytes_ = 0, arena_at_[4] = {0, 0, 0, 0};  // scratch asked for, in all and at each phase's end
 
   // The copy's descriptor of the heap object whose base address is v, or NULL.
   // After indexing, its `prev` holds the object's index, `next` (after mapping) the
@@ -868,6 +878,7 @@ class Engine {
   // One object written into `dst` (backward: a scratch image, zeroed where written).
   void write_object(Object& o, uint8_t* dst);
   uint8_t* backward_image_buffer(uint64_t n);
+  bool write_backward_by_plan(const Object& o, uint8_t* image);  // engine_writing.cc
   // Stores the 8-byte words (then bytes) of `image` that differ from `dst`.
   static void store_changed(uint8_t* dst, const uint8_t* image, uint64_t n);
 
@@ -941,6 +952,7 @@ class Engine {
   Result result_;
   Object* objects_ = nullptr;
   mutable const Region* last_region_ = nullptr;
+  mutable uint64_t last_holding_ = 0;  // object_holding's last end of search (engine_index.cc)
   StartupObject* startup_objects_ = nullptr;  // F's start-up heap objects
   uint64_t startup_count_ = 0, startup_capacity_ = 0;
   uint32_t object_count_ = 0, global_count_ = 0;

@@ -138,6 +138,10 @@ void Engine::write_object(Object& o, uint8_t* dst) {
     result_.objects++;
     return;
   }
+  if (config_.backward && write_backward_by_plan(o, dst)) {
+    result_.objects++;
+    return;
+  }
   if (config_.backward) {
     mode_ = kZero;
     walk_elements(o, dst);
@@ -145,6 +149,39 @@ void Engine::write_object(Object& o, uint8_t* dst) {
   mode_ = kWrite;
   walk_elements(o, dst);
   result_.objects++;
+}
+
+// Backward, a plain heap object whose elements have a compiled plan (or identical
+// pointer-free layouts): one pass instead of zeroing every element's bytes and then
+// writing them. A plan that succeeds writes exactly the bytes its zeroing would have
+// cleared; an element it cannot write has those bytes zeroed, then the walk writes
+// it (and names what is wrong), as walk_elements' two passes would. Anything else
+// (globals, sub-objects, USED_N, free slots, container holders, mixed members):
+// false, the two passes.
+bool Engine::write_backward_by_plan(const Object& o, uint8_t* image) {
+  if ((o.flags & (kGlobal | kCarved | kFreeSlots | kHoldsContainers)) || o.used_plus1) return false;
+  if (mixed_count_ && is_mixed(src_meta().strip(o.src_type), kMixedElements)) return false;
+  const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
+  const CompiledPlan* plan = facts.plan;
+  const uint8_t* src = source_bytes(o.addr, o.size);
+  if (failed() || facts.src_size == 0 || (!plan && !facts.flat) || !src) return false;
+  const uint64_t src_elem_size = facts.src_size, dst_elem_size = facts.dst_size, count = o.size / src_elem_size;
+  if (facts.flat) {  // the zeroing cleared exactly what this copy writes
+    copy(image, src, count * src_elem_size), result_.bytes += count * src_elem_size;
+    return true;
+  }
+  for (uint64_t k = 0; k < count && !failed(); ++k) {
+    if (k + kAhead < count) prefetch_plan_targets(*plan, src + (k + kAhead) * src_elem_size, false);
+    mode_ = kWrite;
+    if (apply_plan(*plan, src + k * src_elem_size, image + k * dst_elem_size)) continue;
+    mode_ = kZero;
+    apply_plan(*plan, src + k * src_elem_size, image + k * dst_elem_size);
+    mode_ = kWrite;
+    path_[0].name = nullptr, path_[0].index = k, path_depth_ = 1;
+    walk(o.src_type, o.dst_type, src + k * src_elem_size, image + k * dst_elem_size);
+  }
+  mode_ = kWrite, path_depth_ = 0;
+  return true;
 }
 
 uint8_t* Engine::backward_image_buffer(uint64_t n) {
