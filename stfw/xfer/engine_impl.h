@@ -335,8 +335,40 @@ class Engine {
     const CompiledPlan* plan;
   };
   SitePlan site_plans_[256] = {};
-  PairFacts last_pair_ = {};
-  bool last_pair_valid_ = false;
+  // pair_facts' memo: direct-mapped by type pair (the table interleaves objects of a
+  // few types: an account, its name, its transaction), dropped when the compiled
+  // plans are (settle_mixed_members). valid: the slot holds a computed pair.
+  struct PairSlot {
+    PairFacts facts;
+    bool valid;
+  };
+  static constexpr uint32_t kPairSlots = 64;
+  PairSlot pair_slots_[kPairSlots] = {};
+  void forget_pair_facts();
+
+  // ---- the typing fast path (engine_type_plan.cc) ---------------------------------------
+  // One element typed by its compiled plan, with apply_plan's kType decisions (same
+  // objects typed, same fall-backs to the walk) but its per-pointer look-ups memoised:
+  // a site's constructor return type, the global a non-heap pointer lands in.
+  struct PlanStep;
+  bool type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t offset);
+  void reached_from_plan(uint32_t index, uint64_t offset);
+  bool known_elsewhere(uint64_t v) const;
+  bool type_elsewhere(const PlanStep& step, uint64_t v);
+  uint32_t returned_struct_of_site(uint64_t site, uint64_t size);  // site_returned_struct, memoised per site
+  int64_t holding_memo(uint64_t v);                                 // object_holding, memoised per value
+  void prefetch_typing_targets(const CompiledPlan& plan, const uint8_t* src);  // desc read: table + parent link
+  void forget_typing_memos();
+  struct ReturnedSlot {
+    uint64_t site;  // run-time site + 1 (0: empty)
+    uint32_t pointee;  // site_returned_pointee (0: none)
+  };
+  ReturnedSlot returned_struct_memo_[256] = {};
+  struct HoldingSlot {
+    uint64_t v;  // the value + 1 (0: empty)
+    int64_t index;
+  };
+  HoldingSlot holding_memo_[64] = {};
 
   // ---- compiled element plans: the walk of a type pair flattened once into byte
   // copies and pointer slots, applied per element without recursion. Anything the
