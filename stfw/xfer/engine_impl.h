@@ -320,7 +320,13 @@ class Engine {
     bool has_pointer, flat;
     const CompiledPlan* plan;  // NULL: not compilable, the walk does every element
   };
-  const PairFacts& pair_facts(uint32_t src_type, uint32_t dst_type);
+  // pair_facts is called several times per object while typing: the memo's hit is inline.
+  const PairFacts& pair_facts(uint32_t src_type, uint32_t dst_type) {
+    const PairSlot& slot = pair_slots_[pair_slot(src_type, dst_type)];
+    if (slot.valid && slot.facts.src_type == src_type && slot.facts.dst_type == dst_type) return slot.facts;
+    return compute_pair_facts(src_type, dst_type);
+  }
+  const PairFacts& compute_pair_facts(uint32_t src_type, uint32_t dst_type);
 
   // Memory-level parallelism for the sweeps over the object table: the random reads
   // are the pointer targets' descriptors (and, while typing, their table entries).
@@ -343,6 +349,7 @@ class Engine {
     bool valid;
   };
   static constexpr uint32_t kPairSlots = 64;
+  static uint32_t pair_slot(uint32_t src_type, uint32_t dst_type) { return (src_type * 31u + dst_type) & (kPairSlots - 1); }
   PairSlot pair_slots_[kPairSlots] = {};
   void forget_pair_facts();
 
@@ -354,11 +361,14 @@ class Engine {
   bool type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t offset);
   void reached_from_plan(uint32_t index, uint64_t offset);
   bool known_elsewhere(uint64_t v) const;
+  static uint32_t holding_slot(uint64_t v);
   bool type_elsewhere(const PlanStep& step, uint64_t v);
   uint32_t returned_struct_of_site(uint64_t site, uint64_t size);  // site_returned_struct, memoised per site
   int64_t holding_memo(uint64_t v);                                 // object_holding, memoised per value
   void prefetch_typing_targets(const CompiledPlan& plan, const uint8_t* src);  // desc read: table + parent link
   void forget_typing_memos();
+  bool typing_walk_empty(const Object& o);  // walk_elements would type nothing: not pushed
+  void prefetch_queued(uint32_t size);  // the typing stack's look-ahead
   struct ReturnedSlot {
     uint64_t site;  // run-time site + 1 (0: empty)
     uint32_t pointee;  // site_returned_pointee (0: none)

@@ -79,16 +79,20 @@ void Engine::reached_from_plan(uint32_t index, uint64_t offset) {
   parents_[index] = ParentLink{current_, current_ < object_count_ ? uint32_t(offset) : 0};
 }
 
+// holding_memo's slot: cheap (it is looked up for every pointer while typing), and
+// spread enough for the few globals' addresses that pointers hold.
+uint32_t Engine::holding_slot(uint64_t v) { return uint32_t((v ^ (v >> 6) ^ (v >> 12)) >> 3) & 63; }
+
 // A value holding_memo answered before: no heap object's base (base_descriptor found
 // none, and its answer does not change during typing either).
-bool Engine::known_elsewhere(uint64_t v) const { return holding_memo_[address_slot(v, 64)].v == v + 1; }
+bool Engine::known_elsewhere(uint64_t v) const { return holding_memo_[holding_slot(v)].v == v + 1; }
 
 // object_holding for one value, memoised: during typing the table's heap part, its
 // address order and the copy's descriptor tags do not change (sub-objects carved
 // meanwhile are after heap_end_, which object_holding does not search), so the
 // answer for a value stays the same. Forgotten at each typing pass.
 int64_t Engine::holding_memo(uint64_t v) {
-  HoldingSlot& slot = holding_memo_[address_slot(v, 64)];
+  HoldingSlot& slot = holding_memo_[holding_slot(v)];
   if (slot.v == v + 1) return slot.index;
   const int64_t index = object_holding(v);
   slot.v = v + 1, slot.index = index;
@@ -116,6 +120,42 @@ void Engine::prefetch_typing_targets(const CompiledPlan& plan, const uint8_t* sr
     __builtin_prefetch(&objects_[index], 1);
     if (parents_) __builtin_prefetch(&parents_[index], 1);
   }
+}
+
+// A heap object whose typing walk would do nothing: walk_elements in kType returns
+// before its first element when the element type holds no pointer (or has no size)
+// and its bytes are in the copy (else it fails, so it is walked). Such an object is
+// not pushed on the typing stack: a million heap strings typed `char` by their
+// holders' pointers were a million pops, each a miss on the table. Its type can only
+// change through pointer()'s upgrade, which queues it again.
+bool Engine::typing_walk_empty(const Object& o) {
+  if (o.src_type == 0 || (o.flags & (kGlobal | kCarved))) return false;
+  const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
+  if (facts.src_size != 0 && facts.has_pointer) return false;
+  return source_bytes(o.addr, o.size) != nullptr;
+}
+
+// The typing stack's look-ahead. Objects behind the sweep are typed from the stack,
+// depth first: when the sweep meets the one object that reaches the rest (a hash
+// table's bucket array, allocated last or mapped apart from the brk heap), the whole
+// heap is typed from it in an order the hardware cannot predict. The entries under
+// the top are what comes next (pushes in between only delay them): the deepest one
+// looked at has its table entry requested, the next its bytes, the next its targets'
+// descriptors, the nearest their table entries and parent links. Hints only.
+void Engine::prefetch_queued(uint32_t size) {
+  constexpr uint32_t kStage = kAhead / 2;
+  if (size > 4 * kStage) {
+    const uint32_t j = typing_stack_[size - 1 - 4 * kStage];
+    if (j < object_count_) __builtin_prefetch(&objects_[j]), __builtin_prefetch(reinterpret_cast<const uint8_t*>(&objects_[j]) + sizeof(Object) - 1);
+  }
+  if (size > 3 * kStage) {
+    const uint32_t j = typing_stack_[size - 1 - 3 * kStage];
+    const uint64_t n = j < object_count_ && !(objects_[j].flags & kGlobal) ? (objects_[j].size > 64 ? 64 : objects_[j].size) : 0;
+    if (n)
+      if (const uint8_t* p = source_bytes(objects_[j].addr, n)) __builtin_prefetch(p), __builtin_prefetch(p + n - 1);
+  }
+  if (size > 2 * kStage) prefetch_targets(typing_stack_[size - 1 - 2 * kStage], false);
+  if (size > kStage) prefetch_targets(typing_stack_[size - 1 - kStage], true);
 }
 
 }  // namespace ttst::stfw::engine_detail

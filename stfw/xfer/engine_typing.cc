@@ -172,12 +172,14 @@ void Engine::queue_for_typing(uint32_t i) {
   if (objects_[i].flags & kQueued) return;
   objects_[i].flags |= kQueued;
   if (i >= sweep_position_) return;  // the sweep will reach it
+  if (typing_walk_empty(objects_[i])) return;  // engine_type_plan.cc: a name's chars, say
   typing_stack_[typing_stack_size_++] = i;
 }
 
 void Engine::type_queued() {
   mode_ = kType;
   while (typing_stack_size_ > 0 && !failed()) {
+    prefetch_queued(typing_stack_size_);  // engine_type_plan.cc
     uint32_t i = typing_stack_[--typing_stack_size_];
     Object& o = objects_[i];
     current_ = i;
@@ -248,11 +250,9 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
   path_depth_ = 0;
 }
 
-const Engine::PairFacts& Engine::pair_facts(uint32_t src_type, uint32_t dst_type) {
-  const uint64_t key = (uint64_t(src_type) << 32) | dst_type;
-  PairSlot& slot = pair_slots_[((key * 0x9e3779b97f4a7c15ull) >> 32) & (kPairSlots - 1)];
+const Engine::PairFacts& Engine::compute_pair_facts(uint32_t src_type, uint32_t dst_type) {
+  PairSlot& slot = pair_slots_[pair_slot(src_type, dst_type)];
   PairFacts& facts = slot.facts;
-  if (slot.valid && facts.src_type == src_type && facts.dst_type == dst_type) return facts;
   facts.src_type = src_type, facts.dst_type = dst_type;
   facts.src_size = type_size(src_meta(), src_type), facts.dst_size = type_size(dst_meta(), dst_type);
   facts.has_pointer = has_pointer(src_type);
@@ -274,7 +274,9 @@ void Engine::prefetch_plan_targets(const CompiledPlan& plan, const uint8_t* src,
     uint64_t v;
     __builtin_memcpy(&v, src + step.src_offset, 8);
     if (v < 4096 + kDescSize || known_elsewhere(v)) continue;  // a global's address (engine_type_plan.cc)
-    if (const uint8_t* p = source_bytes(v - kDescSize, kDescSize)) __builtin_prefetch(p);
+    // Both lines of the 64-byte descriptor (a 16-aligned block's straddles two):
+    // prev and next in the first, offset and magic in the last.
+    if (const uint8_t* p = source_bytes(v - kDescSize, kDescSize)) __builtin_prefetch(p), __builtin_prefetch(p + kDescSize - 8);
   }
 }
 
