@@ -348,8 +348,10 @@ class Engine {
     PairFacts facts;
     bool valid;
   };
-  static constexpr uint32_t kPairSlots = 64;
-  static uint32_t pair_slot(uint32_t src_type, uint32_t dst_type) { return (src_type * 31u + dst_type) & (kPairSlots - 1); }
+  static constexpr uint32_t kPairSlots = 256;
+  static uint32_t pair_slot(uint32_t src_type, uint32_t dst_type) {
+    return uint32_t((((uint64_t(src_type) << 32) | dst_type) * 0x9e3779b97f4a7c15ull) >> 56);  // top 8 bits
+  }
   PairSlot pair_slots_[kPairSlots] = {};
   void forget_pair_facts();
 

@@ -8,6 +8,8 @@
 // Anything the fast path does not decide (a target typed otherwise, a derived struct,
 // a container, a pointer that is neither a heap object's base nor into a global) makes
 // the element fall back to the walk, as apply_plan does; the walk redoes it all.
+// Built with TTST_STFW_TYPING_WALK_ONLY (a test variant, never shipped) the fast path
+// is off: every element is typed by the walk, every object popped from the stack.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 #include "stfw/xfer/inheritance.h"
@@ -19,6 +21,9 @@ namespace ttst::stfw::engine_detail {
 // `offset`: where src is in the object being walked (objects_[current_]), for its
 // parent links.
 bool Engine::type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t offset) {
+#ifdef TTST_STFW_TYPING_WALK_ONLY  // the test variant (//stfw:typing_paths_test): every element walked
+  return false;
+#endif
   const uint32_t step_count = plan.step_count;
   for (uint32_t i = 0; i < step_count; ++i) {
     const PlanStep& step = plan.steps[i];
@@ -129,6 +134,9 @@ void Engine::prefetch_typing_targets(const CompiledPlan& plan, const uint8_t* sr
 // holders' pointers were a million pops, each a miss on the table. Its type can only
 // change through pointer()'s upgrade, which queues it again.
 bool Engine::typing_walk_empty(const Object& o) {
+#ifdef TTST_STFW_TYPING_WALK_ONLY
+  return false;
+#endif
   if (o.src_type == 0 || (o.flags & (kGlobal | kCarved))) return false;
   const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
   if (facts.src_size != 0 && facts.has_pointer) return false;
