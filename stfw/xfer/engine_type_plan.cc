@@ -151,7 +151,7 @@ bool Engine::typing_walk_empty(const Object& o) {
 // looked at has its table entry requested, the next its bytes, the next its targets'
 // descriptors, the nearest their table entries and parent links. Hints only.
 void Engine::prefetch_queued(uint32_t size) {
-  constexpr uint32_t kStage = kAhead / 2;
+  constexpr uint32_t kStage = kAhead;
   if (size > 4 * kStage) {
     const uint32_t j = typing_stack_[size - 1 - 4 * kStage];
     if (j < object_count_) __builtin_prefetch(&objects_[j]), __builtin_prefetch(reinterpret_cast<const uint8_t*>(&objects_[j]) + sizeof(Object) - 1);
