@@ -3,6 +3,7 @@
 //   engine_types.cc      type facts: sizes, pointers, flat layouts, counterparts
 //   engine_index.cc      the object table: globals, the source's heap walk, lookups
 //   engine_typing.cc     typing heap objects from typed pointers and sites
+//   engine_type_plan.cc  the typing fast path: elements typed by their compiled plans
 //   engine_plans.cc      compiled element plans (the fast path of the walk)
 //   engine_transform.cc  the walk: members, arrays, scalars, bitfields, unions
 //   engine_pointers.cc   pointer translation (objects, functions, strings, libraries)
