@@ -3,6 +3,7 @@
 //   engine_types.cc      type facts: sizes, pointers, flat layouts, counterparts
 //   engine_index.cc      the object table: globals, the source's heap walk, lookups
 //   engine_typing.cc     typing heap objects from typed pointers and sites
+//   engine_type_plan.cc  the typing fast path: elements typed by their compiled plans
 //   engine_plans.cc      compiled element plans (the fast path of the walk)
 //   engine_transform.cc  the walk: members, arrays, scalars, bitfields, unions
 //   engine_pointers.cc   pointer translation (objects, functions, strings, libraries)
@@ -330,7 +331,13 @@ class Engine {
     bool has_pointer, flat;
     const CompiledPlan* plan;  // NULL: not compilable, the walk does every element
   };
-  const PairFacts& pair_facts(uint32_t src_type, uint32_t dst_type);
+  // pair_facts is called several times per object while typing: the memo's hit is inline.
+  const PairFacts& pair_facts(uint32_t src_type, uint32_t dst_type) {
+    const PairSlot& slot = pair_slots_[pair_slot(src_type, dst_type)];
+    if (slot.valid && slot.facts.src_type == src_type && slot.facts.dst_type == dst_type) return slot.facts;
+    return compute_pair_facts(src_type, dst_type);
+  }
+  const PairFacts& compute_pair_facts(uint32_t src_type, uint32_t dst_type);
 
   // Memory-level parallelism for the sweeps over the object table: the random reads
   // are the pointer targets' descriptors (and, while typing, their table entries).
@@ -345,8 +352,46 @@ class Engine {
     const CompiledPlan* plan;
   };
   SitePlan site_plans_[256] = {};
-  PairFacts last_pair_ = {};
-  bool last_pair_valid_ = false;
+  // pair_facts' memo: direct-mapped by type pair (the table interleaves objects of a
+  // few types: an account, its name, its transaction), dropped when the compiled
+  // plans are (settle_mixed_members). valid: the slot holds a computed pair.
+  struct PairSlot {
+    PairFacts facts;
+    bool valid;
+  };
+  static constexpr uint32_t kPairSlots = 256;
+  static uint32_t pair_slot(uint32_t src_type, uint32_t dst_type) {
+    return uint32_t((((uint64_t(src_type) << 32) | dst_type) * 0x9e3779b97f4a7c15ull) >> 56);  // top 8 bits
+  }
+  PairSlot pair_slots_[kPairSlots] = {};
+  void forget_pair_facts();
+
+  // ---- the typing fast path (engine_type_plan.cc) ---------------------------------------
+  // One element typed by its compiled plan, with apply_plan's kType decisions (same
+  // objects typed, same fall-backs to the walk) but its per-pointer look-ups memoised:
+  // a site's constructor return type, the global a non-heap pointer lands in.
+  struct PlanStep;
+  bool type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t offset);
+  void reached_from_plan(uint32_t index, uint64_t offset);
+  bool known_elsewhere(uint64_t v) const;
+  static uint32_t holding_slot(uint64_t v);
+  bool type_elsewhere(const PlanStep& step, uint64_t v);
+  uint32_t returned_struct_of_site(uint64_t site, uint64_t size);  // site_returned_struct, memoised per site
+  int64_t holding_memo(uint64_t v);                                 // object_holding, memoised per value
+  void prefetch_typing_targets(const CompiledPlan& plan, const uint8_t* src);  // desc read: table + parent link
+  void forget_typing_memos();
+  bool typing_walk_empty(const Object& o);  // walk_elements would type nothing: not pushed
+  void prefetch_queued(uint32_t size);  // the typing stack's look-ahead
+  struct ReturnedSlot {
+    uint64_t site;  // run-time site + 1 (0: empty)
+    uint32_t pointee;  // site_returned_pointee (0: none)
+  };
+  ReturnedSlot returned_struct_memo_[256] = {};
+  struct HoldingSlot {
+    uint64_t v;  // the value + 1 (0: empty)
+    int64_t index;
+  };
+  HoldingSlot holding_memo_[64] = {};
 
   // ---- compiled element plans: the walk of a type pair flattened once into byte
   // copies and pointer slots, applied per element without recursion. Anything the

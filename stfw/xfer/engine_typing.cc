@@ -69,6 +69,7 @@ bool Engine::type_pass() {
   // objects in table order (≈ address order, so mostly sequential): an object typed
   // by one already behind the sweep goes on the stack and is processed at once.
   sweep_position_ = global_count_;
+  forget_typing_memos();  // engine_type_plan.cc
   prepare_root_paths(), root_local_count_ = 0;  // the refusals' paths (root_paths.cc)
   for (uint32_t i = 0; i < global_count_; ++i)
     if (!(objects_[i].flags & (kReadonly | kRuleMask)) && objects_[i].dst_global != 0xffffffffu) queue_for_typing(i);
@@ -171,12 +172,14 @@ void Engine::queue_for_typing(uint32_t i) {
   if (objects_[i].flags & kQueued) return;
   objects_[i].flags |= kQueued;
   if (i >= sweep_position_) return;  // the sweep will reach it
+  if (typing_walk_empty(objects_[i])) return;  // engine_type_plan.cc: a name's chars, say
   typing_stack_[typing_stack_size_++] = i;
 }
 
 void Engine::type_queued() {
   mode_ = kType;
   while (typing_stack_size_ > 0 && !failed()) {
+    prefetch_queued(typing_stack_size_);  // engine_type_plan.cc
     uint32_t i = typing_stack_[--typing_stack_size_];
     Object& o = objects_[i];
     current_ = i;
@@ -232,9 +235,14 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
   const bool was_container_ref = container_ref_;
   if (o.flags & kHoldsContainers) container_ref_ = true, plan = nullptr;  // slab_list: to the pages' bases
   if (mixed_count_ && is_mixed(src_meta().strip(o.src_type), kMixedElements)) plan = nullptr;  // engine_values.cc
+  const bool typing = mode_ == kType;  // typing: the fast path (engine_type_plan.cc), prefetched in two stages
+  const uint64_t ahead = typing ? 2 * kAhead : kAhead;
   for (uint64_t k = 0; k < count && !failed(); ++k) {
-    if (plan && k + kAhead < count) prefetch_plan_targets(*plan, src + (k + kAhead) * src_elem_size, false);
-    if (plan && apply_plan(*plan, src + k * src_elem_size, dst ? dst + k * dst_elem_size : nullptr)) continue;
+    if (plan && k + ahead < count) prefetch_plan_targets(*plan, src + (k + ahead) * src_elem_size, false);
+    if (plan && typing && k + kAhead < count) prefetch_typing_targets(*plan, src + (k + kAhead) * src_elem_size);
+    if (plan && (typing ? type_by_plan(*plan, src + k * src_elem_size, k * src_elem_size)
+                        : apply_plan(*plan, src + k * src_elem_size, dst ? dst + k * dst_elem_size : nullptr)))
+      continue;
     path_[0].name = nullptr, path_[0].index = k, path_depth_ = 1;
     walk(o.src_type, o.dst_type, src + k * src_elem_size, dst ? dst + k * dst_elem_size : nullptr);
   }
@@ -242,29 +250,33 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
   path_depth_ = 0;
 }
 
-const Engine::PairFacts& Engine::pair_facts(uint32_t src_type, uint32_t dst_type) {
-  if (last_pair_valid_ && last_pair_.src_type == src_type && last_pair_.dst_type == dst_type) return last_pair_;
-  last_pair_.src_type = src_type, last_pair_.dst_type = dst_type;
-  last_pair_.src_size = type_size(src_meta(), src_type), last_pair_.dst_size = type_size(dst_meta(), dst_type);
-  last_pair_.has_pointer = has_pointer(src_type);
-  last_pair_.flat = same_flat(src_type, dst_type);
-  last_pair_.plan = last_pair_.src_size ? compiled_plan(src_type, dst_type) : nullptr;
-  last_pair_valid_ = !failed();
-  return last_pair_;
+const Engine::PairFacts& Engine::compute_pair_facts(uint32_t src_type, uint32_t dst_type) {
+  PairSlot& slot = pair_slots_[pair_slot(src_type, dst_type)];
+  PairFacts& facts = slot.facts;
+  facts.src_type = src_type, facts.dst_type = dst_type;
+  facts.src_size = type_size(src_meta(), src_type), facts.dst_size = type_size(dst_meta(), dst_type);
+  facts.has_pointer = has_pointer(src_type);
+  facts.flat = same_flat(src_type, dst_type);
+  facts.plan = facts.src_size ? compiled_plan(src_type, dst_type) : nullptr;
+  slot.valid = !failed();
+  return facts;
+}
+
+void Engine::forget_pair_facts() {
+  for (PairSlot& slot : pair_slots_) slot.valid = false;
 }
 
 void Engine::prefetch_plan_targets(const CompiledPlan& plan, const uint8_t* src, bool deep) {
+  if (deep) return prefetch_typing_targets(plan, src);  // engine_type_plan.cc
   for (uint32_t k = 0; k < plan.step_count; ++k) {
     const PlanStep& step = plan.steps[k];
     if (step.kind != kStepPointer) continue;
     uint64_t v;
     __builtin_memcpy(&v, src + step.src_offset, 8);
-    if (v < 4096 + kDescSize) continue;
-    if (!deep) {
-      if (const uint8_t* p = source_bytes(v - kDescSize, kDescSize)) __builtin_prefetch(p);
-    } else if (const ttst_heap_desc* target = base_descriptor(v)) {
-      __builtin_prefetch(&objects_[reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu]);
-    }
+    if (v < 4096 + kDescSize || known_elsewhere(v)) continue;  // a global's address (engine_type_plan.cc)
+    // Both lines of the 64-byte descriptor (a 16-aligned block's straddles two):
+    // prev and next in the first, offset and magic in the last.
+    if (const uint8_t* p = source_bytes(v - kDescSize, kDescSize)) __builtin_prefetch(p), __builtin_prefetch(p + kDescSize - 8);
   }
 }
 

@@ -233,7 +233,7 @@ void Engine::settle_mixed_members() {
   if (mixed_count_ == 0) return;
   for (CompiledSlot& slot : compiled_plans_) slot.state = 0, slot.plan = nullptr;
   for (SitePlan& slot : site_plans_) slot = SitePlan{};
-  last_pair_valid_ = false;
+  forget_pair_facts();
 }
 
 // The type a site's objects have because the function holding the site returns a
