@@ -1,17 +1,50 @@
 // time_limit.cc — see time_limit.h.
 #include "supervisor/time_limit.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 namespace ttst::supervisor {
+namespace {
 
-std::chrono::milliseconds default_time_limit(uint64_t state_bytes) {
-  constexpr uint64_t kBaseMs = 5000, kMsPerMiB = 200, kMaxMs = 3600 * 1000;
+constexpr uint64_t kBaseMs = 5000, kCpuMsPerMiB = 100, kMaxMs = 3600 * 1000;
+constexpr uint64_t kCeilingTimesCpu = 2, kCapTimesCpu = 10;
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  return text.str();
+}
+
+std::string seconds(milliseconds ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", ms.count() / 1000.0);
+  return buf;
+}
+
+}  // namespace
+
+TimeLimits default_time_limits(uint64_t state_bytes) {
   const uint64_t mib = state_bytes >> 20;
-  const uint64_t ms = mib > (kMaxMs - kBaseMs) / kMsPerMiB ? kMaxMs : kBaseMs + mib * kMsPerMiB;
-  return std::chrono::milliseconds(static_cast<long long>(std::min(ms, kMaxMs)));
+  const uint64_t cpu = mib > (kMaxMs - kBaseMs) / kCpuMsPerMiB ? kMaxMs : kBaseMs + mib * kCpuMsPerMiB;
+  TimeLimits l;
+  l.cpu = milliseconds(static_cast<long long>(cpu));
+  l.wall = l.cpu * kCeilingTimesCpu;
+  l.cap = l.cpu * kCapTimesCpu;
+  l.state_bytes = state_bytes;
+  return l;
+}
+
+TimeLimits hard_time_limit(milliseconds timeout) {
+  TimeLimits l;
+  l.wall = l.cap = timeout;
+  return l;
 }
 
 std::optional<uint64_t> state_bytes_of_rollup(const std::string& smaps_rollup) {
@@ -36,11 +69,126 @@ std::optional<uint64_t> state_bytes_of_rollup(const std::string& smaps_rollup) {
 }
 
 std::optional<uint64_t> state_bytes_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return state_bytes_of_rollup(text.str());
+  const std::string text = read_text("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  if (text.empty()) return std::nullopt;
+  return state_bytes_of_rollup(text);
+}
+
+// Fields after the command's closing parenthesis (which may itself hold spaces and
+// parentheses): state is field 3, utime 14, stime 15, starttime 22 (proc(5)).
+std::optional<StatTimes> times_of_stat(const std::string& stat) {
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream in(stat.substr(close + 1));
+  std::vector<std::string> f;
+  for (std::string w; f.size() < 20 && in >> w;) f.push_back(w);
+  if (f.size() < 20) return std::nullopt;
+  try {
+    return StatTimes{std::stoull(f[14 - 3]) + std::stoull(f[15 - 3]), std::stoull(f[22 - 3])};
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<uint64_t> run_delay_of_schedstat(const std::string& schedstat) {
+  std::istringstream in(schedstat);
+  uint64_t run_ns = 0, delay_ns = 0;
+  if (!(in >> run_ns >> delay_ns)) return std::nullopt;
+  return delay_ns;
+}
+
+Bound bound_hit(const TimeLimits& l, const Spent& s) {
+  if (l.hard()) return s.wall >= l.wall ? Bound::kTimeout : Bound::kNone;
+  if (s.cpu >= l.cpu) return Bound::kCpuBudget;
+  if (s.wall >= l.cap) return Bound::kWallCap;
+  if (s.wall - std::min(s.cpu_wait, s.wall) >= l.wall) return Bound::kWallCeiling;
+  return Bound::kNone;
+}
+
+milliseconds wall_left(const TimeLimits& l, const Spent& s) {
+  const milliseconds until = l.hard() ? l.wall : std::min(l.wall + s.cpu_wait, l.cap);
+  return std::max(until - s.wall, milliseconds(0));
+}
+
+std::string describe(Bound b, const TimeLimits& l, const Spent& s) {
+  const std::string mib = std::to_string(l.state_bytes >> 20) + " MiB of state";
+  switch (b) {
+    case Bound::kNone: return "";
+    case Bound::kTimeout: return "--timeout " + seconds(l.wall) + " ran out after " + seconds(s.wall);
+    case Bound::kCpuBudget:
+      return "the CPU budget ran out: the new version and the copy of the old one used " + seconds(s.cpu) +
+             " of CPU (the kernel's count), the budget is " + seconds(l.cpu) +
+             " (from the program's " + mib + ")";
+    case Bound::kWallCeiling:
+      return "the wall ceiling ran out: " + seconds(s.wall) + " of wall time, of which " + seconds(s.cpu_wait) +
+             " waiting for a CPU (not counted), " + seconds(s.cpu) + " of CPU; the ceiling is " + seconds(l.wall) +
+             " (2x the CPU budget, from the program's " + mib + ")";
+    case Bound::kWallCap:
+      return "the wall cap ran out: " + seconds(s.wall) + " of wall time (" + seconds(s.cpu_wait) +
+             " of it waiting for a CPU, " + seconds(s.cpu) + " of CPU); the cap is " + seconds(l.cap) +
+             " (10x the CPU budget, from the program's " + mib + ")";
+  }
+  return "";
+}
+
+TimeLimit::TimeLimit(const TimeLimits& limits) : limits_(limits), start_(std::chrono::steady_clock::now()) {
+  if (!limits_.hard()) watch(getpid(), false);  // the supervisor's own waits (the diff runs here)
+}
+
+milliseconds TimeLimit::cap_left() const {
+  const auto wall = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start_);
+  return std::max(limits_.cap - wall, milliseconds(0));
+}
+
+void TimeLimit::watch(pid_t pid, bool agent) {
+  if (limits_.hard()) return;  // --timeout: wall time only, nothing read
+  for (const Watched& w : watched_)
+    if (w.pid == pid) return;  // P seized again (pre-copy): counted once
+  Watched w;
+  w.pid = pid;
+  w.agent = agent;
+  const auto t = times_of_stat(read_text("/proc/" + std::to_string(pid) + "/stat"));
+  if (!t) return;
+  w.start_time = t->start_time;
+  sample(w);
+  w.delay_base_ns = w.delay_ns;  // credited from now on; an agent's CPU counts from its creation
+  watched_.push_back(w);
+}
+
+// One process's figures now: CPU of every thread (alive or ended) from its stat,
+// the run delay of its live threads; gone or reused pid: the last figures stay.
+void TimeLimit::sample(Watched& w) const {
+  const std::string proc = "/proc/" + std::to_string(w.pid);
+  const auto t = times_of_stat(read_text(proc + "/stat"));
+  if (!t || (w.start_time && t->start_time != w.start_time)) return;
+  w.cpu_ticks = std::max(w.cpu_ticks, t->cpu_ticks);
+  uint64_t delay = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(proc + "/task", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    delay += run_delay_of_schedstat(read_text(it->path().string() + "/schedstat")).value_or(0);
+  w.delay_ns = std::max(w.delay_ns, delay);  // an ended thread's delay is not taken back
+}
+
+Spent TimeLimit::spent() {
+  Spent s;
+  s.wall = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start_);
+  static const long ticks_per_s = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
+  uint64_t ticks = 0, delay_ns = 0;
+  for (Watched& w : watched_) {
+    sample(w);
+    if (w.agent) ticks += w.cpu_ticks;
+    delay_ns += w.delay_ns - w.delay_base_ns;
+  }
+  s.cpu = milliseconds(static_cast<long long>(ticks * 1000 / ticks_per_s));
+  s.cpu_wait = milliseconds(static_cast<long long>(delay_ns / 1000000));
+  return s;
+}
+
+std::pair<Bound, std::string> TimeLimit::exceeded() {
+  const Spent s = spent();
+  const Bound b = bound_hit(limits_, s);
+  return {b, describe(b, limits_, s)};
 }
 
 }  // namespace ttst::supervisor
