@@ -90,11 +90,11 @@ std::optional<StatTimes> times_of_stat(const std::string& stat) {
   }
 }
 
-std::optional<uint64_t> run_delay_of_schedstat(const std::string& schedstat) {
+std::optional<SchedTimes> times_of_schedstat(const std::string& schedstat) {
   std::istringstream in(schedstat);
-  uint64_t run_ns = 0, delay_ns = 0;
-  if (!(in >> run_ns >> delay_ns)) return std::nullopt;
-  return delay_ns;
+  SchedTimes t;
+  if (!(in >> t.run_ns >> t.delay_ns)) return std::nullopt;
+  return t;
 }
 
 Bound bound_hit(const TimeLimits& l, const Spent& s) {
@@ -155,32 +155,37 @@ void TimeLimit::watch(pid_t pid, bool agent) {
   watched_.push_back(w);
 }
 
-// One process's figures now: CPU of every thread (alive or ended) from its stat,
-// the run delay of its live threads; gone or reused pid: the last figures stay.
+// One process's figures now: CPU of every thread (alive or ended) from its stat in
+// ticks, or its live threads' run time in ns when more; their run delay. Gone or a
+// reused pid: the last figures stay.
 void TimeLimit::sample(Watched& w) const {
+  static const uint64_t ticks_per_s = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
   const std::string proc = "/proc/" + std::to_string(w.pid);
   const auto t = times_of_stat(read_text(proc + "/stat"));
   if (!t || (w.start_time && t->start_time != w.start_time)) return;
-  w.cpu_ticks = std::max(w.cpu_ticks, t->cpu_ticks);
-  uint64_t delay = 0;
+  SchedTimes live;
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(proc + "/task", ec);
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
-    delay += run_delay_of_schedstat(read_text(it->path().string() + "/schedstat")).value_or(0);
-  w.delay_ns = std::max(w.delay_ns, delay);  // an ended thread's delay is not taken back
+    if (const auto s = times_of_schedstat(read_text(it->path().string() + "/schedstat"))) {
+      live.run_ns += s->run_ns;
+      live.delay_ns += s->delay_ns;
+    }
+  // Never taken back: an ended thread's figures leave the live sums.
+  w.cpu_ns = std::max({w.cpu_ns, t->cpu_ticks * 1000000000 / ticks_per_s, live.run_ns});
+  w.delay_ns = std::max(w.delay_ns, live.delay_ns);
 }
 
 Spent TimeLimit::spent() {
   Spent s;
   s.wall = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start_);
-  static const long ticks_per_s = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
-  uint64_t ticks = 0, delay_ns = 0;
+  uint64_t cpu_ns = 0, delay_ns = 0;
   for (Watched& w : watched_) {
     sample(w);
-    if (w.agent) ticks += w.cpu_ticks;
+    if (w.agent) cpu_ns += w.cpu_ns;
     delay_ns += w.delay_ns - w.delay_base_ns;
   }
-  s.cpu = milliseconds(static_cast<long long>(ticks * 1000 / ticks_per_s));
+  s.cpu = milliseconds(static_cast<long long>(cpu_ns / 1000000));
   s.cpu_wait = milliseconds(static_cast<long long>(delay_ns / 1000000));
   return s;
 }

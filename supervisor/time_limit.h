@@ -11,8 +11,9 @@
 // P's anonymous memory (resident plus swapped: what the transfers copy, read from
 // /proc/PID/smaps_rollup), each checked against the kernel's figures:
 //   CPU budget    the CPU F and R consumed (utime + stime of /proc/PID/stat, every
-//                 thread, from their creation: v2's start-up, the forward transfer,
-//                 the backward one): catches a looping agent or start-up whatever
+//                 thread, or the live threads' schedstat run time when more: ticks
+//                 are 10 ms; from their creation: v2's start-up, the forward
+//                 transfer, the backward one): catches a looping agent or start-up whatever
 //                 the load. 5 s + 100 ms per MiB (bankserver's 1 M accounts used
 //                 ~4 s for 331 MiB on a quiet machine, 6.3 s at load 20; memcached
 //                 1.6, 5.5 s for 125 MiB: the rate leaves 3-6x over both).
@@ -69,8 +70,12 @@ struct StatTimes {
   uint64_t cpu_ticks = 0, start_time = 0;
 };
 std::optional<StatTimes> times_of_stat(const std::string& stat);
-// The run delay (ns: runnable, waiting for a CPU) of a /proc/.../schedstat text.
-std::optional<uint64_t> run_delay_of_schedstat(const std::string& schedstat);
+// A thread's /proc/.../schedstat text: the time it ran and its run delay (runnable,
+// waiting for a CPU), in ns.
+struct SchedTimes {
+  uint64_t run_ns = 0, delay_ns = 0;
+};
+std::optional<SchedTimes> times_of_schedstat(const std::string& schedstat);
 
 // What an update spent so far.
 struct Spent {
@@ -111,7 +116,7 @@ class TimeLimit {
     pid_t pid = 0;  // 0: this process
     bool agent = false;
     uint64_t start_time = 0;
-    uint64_t cpu_ticks = 0, delay_ns = 0, delay_base_ns = 0;
+    uint64_t cpu_ns = 0, delay_ns = 0, delay_base_ns = 0;
   };
   void watch(pid_t pid, bool agent);
   void sample(Watched& w) const;

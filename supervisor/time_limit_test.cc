@@ -85,8 +85,11 @@ TEST_CASE("the kernel's figures from /proc text") {
   CHECK(t->start_time == 987654);
   CHECK(!times_of_stat("1234 (x) S 1 2 3").has_value());
   CHECK(!times_of_stat("").has_value());
-  CHECK(run_delay_of_schedstat("5000000 1234567 42\n") == 1234567u);
-  CHECK(!run_delay_of_schedstat("").has_value());
+  const auto s = times_of_schedstat("5000000 1234567 42\n");
+  REQUIRE(s.has_value());
+  CHECK(s->run_ns == 5000000u);
+  CHECK(s->delay_ns == 1234567u);
+  CHECK(!times_of_schedstat("").has_value());
 }
 
 TEST_CASE("the state's size: Anonymous plus Swap of smaps_rollup") {

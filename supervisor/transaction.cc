@@ -232,6 +232,8 @@ class Transaction {
   [[noreturn]] void rollback_after_commit(const GraceVerdict& v, std::optional<inject::SeizedProcess>& hung);
   // The end of a transaction that did not commit: the report, then the rollback.
   void end(const TransactionEnd& e);
+  // The default time limit's figures into the report (report.h).
+  void record_time_limit();
 
  private:
   void begin(const std::string& phase);
@@ -722,6 +724,7 @@ void Transaction::name_differences(const diff::Result& res) {
 
 // Everything checked: within the budget, and not --validate-only.
 void Transaction::validate() {
+  record_time_limit();  // F and R at their end, before F serves
   // P, R and F all alive at their largest: the memory figure of the benchmark.
   spdlog::debug("memory (PSS): P {} KiB, R {} KiB, F {} KiB", pss_kib(o_.pid),
                 reversed_ ? pss_kib(reversed_->pid()) : 0, pss_kib(future_->pid()));
@@ -736,6 +739,15 @@ void Transaction::validate() {
            left.front().command + "): an update waits for it to end and is refused if it does not";
     rollback(Reason::kValidateOnly, m, "run again without --validate-only to update");
   }
+}
+
+void Transaction::record_time_limit() {
+  const TimeLimits& l = o_.limits;
+  if (l.hard()) return;
+  const Spent s = deadline_.limit.spent();
+  rep_.cpu_budget_ms = static_cast<double>(l.cpu.count());
+  rep_.agents_cpu_ms = static_cast<double>(s.cpu.count());
+  rep_.cpu_wait_ms = static_cast<double>(s.cpu_wait.count());
 }
 
 // TEST ONLY (test_hooks.h): the supervisor killed at a named commit step.
@@ -902,6 +914,7 @@ void Transaction::rollback_after_commit(const GraceVerdict& v, std::optional<inj
 
 void Transaction::end(const TransactionEnd& e) {
   phases_.end();
+  if (!rep_.cpu_budget_ms) record_time_limit();
   rep_.outcome = e.outcome;
   if (e.reason == Reason::kInternal) rep_.outcome = touched_ ? Outcome::kRolledBack : Outcome::kRefused;
   rep_.reason = e.reason;
