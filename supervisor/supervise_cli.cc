@@ -52,7 +52,7 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   app.add_option("--xfer", o.xfer, "user transfer plugin (ttst-cc --xfer-plugin; stfw/xfer/PLUGINS.md), run in F and R");
   CLI::Option* timeout_given = app.add_option(
       "--timeout", timeout,
-      "hard wall-time limit for the whole update (default: a CPU budget of 5s + 100ms per MiB of the program's "
+      "hard wall-time limit for the whole update (default: a CPU budget of 5s + 200ms per MiB of the program's "
       "memory, counted by the kernel, and wall bounds that do not count waiting for a CPU: time_limit.h)");
   app.add_option("--report-dir", report_dir, "where to write the post-mortem report");
   app.add_flag("--validate-only", o.validate_only, "run the whole validation, then roll back");

@@ -12,7 +12,7 @@
 namespace ttst::supervisor {
 namespace {
 
-constexpr uint64_t kBaseMs = 5000, kCpuMsPerMiB = 100, kMaxMs = 3600 * 1000;
+constexpr uint64_t kBaseMs = 5000, kCpuMsPerMiB = 200, kMaxMs = 3600 * 1000;
 constexpr uint64_t kCeilingTimesCpu = 2, kCapTimesCpu = 10;
 
 std::string read_text(const std::string& path) {

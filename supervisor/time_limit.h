@@ -14,9 +14,10 @@
 //                 thread, or the live threads' schedstat run time when more: ticks
 //                 are 10 ms; from their creation: v2's start-up, the forward
 //                 transfer, the backward one): catches a looping agent or start-up whatever
-//                 the load. 5 s + 100 ms per MiB (bankserver's 1 M accounts used
-//                 ~4 s for 331 MiB on a quiet machine, 6.3 s at load 20; memcached
-//                 1.6, 5.5 s for 125 MiB: the rate leaves 3-6x over both).
+//                 the load. 5 s + 200 ms per MiB — the wall-time default of session
+//                 8, now counted in CPU: bankserver's 1 M accounts used ~4 s for 331
+//                 MiB on a quiet machine, 6.3 s at load 20 (budget 71 s); memcached
+//                 1.6 with 100,000 keys 5-6 s for 74 MiB (budget 19.8 s).
 //   wall ceiling  the wall time minus the time the update's processes spent
 //                 runnable but waiting for a CPU (run_delay of /proc/PID/task/TID/
 //                 schedstat, summed over P's, F's, R's and this process's threads):
@@ -89,7 +90,7 @@ Bound bound_hit(const TimeLimits& l, const Spent& s);
 milliseconds wall_left(const TimeLimits& l, const Spent& s);
 // One phrase, with the figures: "the CPU budget ran out: the new version and the
 // copy of the old one used 5.2 s of CPU (the kernel's count), the budget is 5.0 s
-// (5 s + 100 ms per MiB of the program's 0 MiB of state)".
+// (from the program's 0 MiB of state)".
 std::string describe(Bound b, const TimeLimits& l, const Spent& s);
 
 // The limit of one running update: started at construction; processes watched as
