@@ -314,7 +314,8 @@ void Transaction::out_of_time(const std::string& phase) {
   const auto [bound, what] = deadline_.limit.exceeded();
   const std::string m = "the time limit ran out before the " + phase + " phase could start: " +
                         (bound == Bound::kNone ? "no time was left" : what);
-  const std::string advice = o_.limits.hard() ? "raise --timeout" : "check the new version's start-up, or set --timeout";
+  const std::string advice = o_.limits.hard() ? "raise --timeout"
+                                               : "if the machine is only slow, set --timeout (a hard wall bound)";
   if (!touched_) refuse(Reason::kTimeout, m + " (the program was not touched)", advice);
   rollback(Reason::kTimeout, m, advice + "; the old version keeps serving");
 }
@@ -730,7 +731,9 @@ void Transaction::validate() {
                 reversed_ ? pss_kib(reversed_->pid()) : 0, pss_kib(future_->pid()));
   if (const auto [bound, what] = deadline_.limit.exceeded(); bound != Bound::kNone)
     rollback(Reason::kTimeout, "the update took too long: " + what,
-             o_.limits.hard() ? "raise --timeout" : "set --timeout if the machine is slow; the old version keeps serving");
+             o_.limits.hard() ? "raise --timeout"
+                              : "if the machine is only slow, set --timeout (a hard wall bound); the old version keeps "
+                                "serving");
   if (o_.validate_only) {
     std::string m = "validation passed: the update would commit (rolled back as --validate-only asks)" +
                     unvalidated_note(rep_.transfers) + threads_note(thread_pairs_);
