@@ -277,7 +277,9 @@ bool AgentRun::stop_hung_agent() {
   out_.kind = AgentOutcome::Kind::kHung;
   if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0) throw_errno("interrupting a hung agent");
   for (;;) {
-    Stop st = thread_.wait(milliseconds(2000), "the hung agent to stop");
+    // A starved thread (niced, on a CPU busy with others) may take seconds to get the
+    // CPU it needs to reach the stop.
+    Stop st = thread_.wait(milliseconds(10000), "the hung agent to stop");
     if (!st.alive()) {
       died();
       return false;

@@ -101,7 +101,7 @@ Bound bound_hit(const TimeLimits& l, const Spent& s) {
   if (l.hard()) return s.wall >= l.wall ? Bound::kTimeout : Bound::kNone;
   if (s.cpu >= l.cpu) return Bound::kCpuBudget;
   if (s.wall >= l.cap) return Bound::kWallCap;
-  if (s.wall - std::min(s.cpu_wait, s.wall) >= l.wall) return Bound::kWallCeiling;
+  if (!s.agent_runnable && s.wall - std::min(s.cpu_wait, s.wall) >= l.wall) return Bound::kWallCeiling;
   return Bound::kNone;
 }
 
@@ -164,13 +164,18 @@ void TimeLimit::sample(Watched& w) const {
   const auto t = times_of_stat(read_text(proc + "/stat"));
   if (!t || (w.start_time && t->start_time != w.start_time)) return;
   SchedTimes live;
+  w.runnable = false;
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(proc + "/task", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     if (const auto s = times_of_schedstat(read_text(it->path().string() + "/schedstat"))) {
       live.run_ns += s->run_ns;
       live.delay_ns += s->delay_ns;
     }
+    const std::string stat = read_text(it->path().string() + "/stat");
+    const size_t close = stat.rfind(')');
+    if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'R') w.runnable = true;
+  }
   // Never taken back: an ended thread's figures leave the live sums.
   w.cpu_ns = std::max({w.cpu_ns, t->cpu_ticks * 1000000000 / ticks_per_s, live.run_ns});
   w.delay_ns = std::max(w.delay_ns, live.delay_ns);
@@ -183,6 +188,7 @@ Spent TimeLimit::spent() {
   for (Watched& w : watched_) {
     sample(w);
     if (w.agent) cpu_ns += w.cpu_ns;
+    if (w.agent) s.agent_runnable = s.agent_runnable || w.runnable;
     delay_ns += w.delay_ns - w.delay_base_ns;
   }
   s.cpu = milliseconds(static_cast<long long>(cpu_ns / 1000000));

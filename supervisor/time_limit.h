@@ -24,6 +24,9 @@
 //                 the time they ran or were blocked, which the load does not
 //                 stretch. Twice the CPU budget: catches an agent blocked in a
 //                 system call (consuming no CPU) or a process that never returns.
+//                 Not judged while a thread of F or R is runnable: the kernel
+//                 adds a wait for a CPU to run_delay only once it ends (a starved
+//                 thread may wait seconds); a runner is the CPU budget's.
 //   wall cap      plain wall time, 10x the CPU budget, however long they waited for a
 //                 CPU: a backstop (a process that lowered its own priority waits
 //                 forever without consuming CPU).
@@ -81,6 +84,9 @@ std::optional<SchedTimes> times_of_schedstat(const std::string& schedstat);
 // What an update spent so far.
 struct Spent {
   milliseconds wall{0}, cpu{0}, cpu_wait{0};  // cpu: F's and R's; cpu_wait: all watched threads'
+  // A thread of F or R runnable now (state R): running, or waiting for a CPU — a wait
+  // the kernel adds to run_delay only once it ends, so the ceiling is not judged then.
+  bool agent_runnable = false;
 };
 
 enum class Bound { kNone, kTimeout, kCpuBudget, kWallCeiling, kWallCap };
@@ -118,6 +124,7 @@ class TimeLimit {
     bool agent = false;
     uint64_t start_time = 0;
     uint64_t cpu_ns = 0, delay_ns = 0, delay_base_ns = 0;
+    bool runnable = false;
   };
   void watch(pid_t pid, bool agent);
   void sample(Watched& w) const;

@@ -57,6 +57,10 @@ TEST_CASE("the default bounds: which one a spending hits") {
   CHECK(hit(9000, 900, 6900) == Bound::kWallCeiling);
   CHECK(hit(10000, 900, 9900) == Bound::kWallCap);  // however long it waited
   CHECK(hit(500, 100, 900) == Bound::kNone);  // waits over the wall (threads in parallel) credit no more
+  // An agent runnable now may be in a wait not yet in run_delay: the ceiling waits.
+  CHECK(bound_hit(l, Spent{milliseconds(5000), milliseconds(100), milliseconds(0), true}) == Bound::kNone);
+  CHECK(bound_hit(l, Spent{milliseconds(5000), milliseconds(1000), milliseconds(0), true}) == Bound::kCpuBudget);
+  CHECK(bound_hit(l, Spent{milliseconds(10000), milliseconds(100), milliseconds(0), true}) == Bound::kWallCap);
   CHECK(wall_left(l, Spent{milliseconds(1500), {}, milliseconds(0)}) == milliseconds(500));
   CHECK(wall_left(l, Spent{milliseconds(1500), {}, milliseconds(3000)}) == milliseconds(3500));
   CHECK(wall_left(l, Spent{milliseconds(9000), {}, milliseconds(30000)}) == milliseconds(1000));  // the cap
