@@ -212,17 +212,26 @@ void AgentRun::start() {
 // 5. The finish stop, a crash, an escape attempt or the timeout. False when the
 //    process is gone or its image replaced (the outcome says which).
 bool AgentRun::await_outcome() {
+  const bool progress = rq_.on_progress && rq_.progress_every.count() > 0;
+  const bool checked = rq_.out_of_time && rq_.check_every.count() > 0;
+  milliseconds shown{0};
   for (;;) {
     auto left = rq_.timeout - std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_);
-    // Waited in slices when progress is shown; the deadline stays started_ + timeout.
-    const bool slice = rq_.on_progress && rq_.progress_every.count() > 0 && rq_.progress_every < left;
-    std::optional<Stop> s = thread_.wait_for(std::max(slice ? rq_.progress_every : left, milliseconds(0)));
+    // Waited in slices when progress is shown or the caller checks its own bounds;
+    // the deadline stays started_ + timeout.
+    milliseconds every = progress ? rq_.progress_every : left;
+    if (checked) every = std::min(every, rq_.check_every);
+    const bool slice = (progress || checked) && every < left;
+    std::optional<Stop> s = thread_.wait_for(std::max(slice ? every : left, milliseconds(0)));
     if (!s && slice) {
       // A late wake-up (a loaded machine) past the deadline is the deadline: no
       // progress shown after it.
       const auto elapsed = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_);
-      if (elapsed >= rq_.timeout) return stop_hung_agent();
-      show_progress(elapsed);
+      if (elapsed >= rq_.timeout || (checked && rq_.out_of_time())) return stop_hung_agent();
+      if (progress && elapsed - shown >= rq_.progress_every) {
+        shown = elapsed;
+        show_progress(elapsed);
+      }
       continue;
     }
     if (!s) return stop_hung_agent();
@@ -268,7 +277,9 @@ bool AgentRun::stop_hung_agent() {
   out_.kind = AgentOutcome::Kind::kHung;
   if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0) throw_errno("interrupting a hung agent");
   for (;;) {
-    Stop st = thread_.wait(milliseconds(2000), "the hung agent to stop");
+    // A starved thread (niced, on a CPU busy with others) may take seconds to get the
+    // CPU it needs to reach the stop.
+    Stop st = thread_.wait(milliseconds(10000), "the hung agent to stop");
     if (!st.alive()) {
       died();
       return false;

@@ -42,6 +42,11 @@ struct AgentRequest {
   // above is fixed before the start and nothing the agent writes changes it.
   std::function<void(const std::array<uint64_t, 4>& progress, milliseconds elapsed)> on_progress;
   milliseconds progress_every{2000};
+  // Optional: asked every `check_every` while the agent runs; true ends the run as
+  // hung, like the timeout (the caller's own bounds: the supervisor's CPU budget,
+  // from the kernel's figures, supervisor/time_limit.h).
+  std::function<bool()> out_of_time;
+  milliseconds check_every{250};
 };
 
 struct AgentOutcome {

@@ -79,7 +79,11 @@ inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* ho
   req.input = t.frames;  // the roots of the stack (past_frames.h)
   req.output_size = 1 << 20;
   req.heap_size = agent_heap_size(t.peer);
-  req.timeout = std::max(t.budget, milliseconds(1));
+  // The wall bound the host keeps itself (--timeout, or the default's cap); the
+  // default's CPU budget and wall ceiling are asked of the kernel as the agent runs.
+  req.timeout = std::max(t.limit->cap_left(), milliseconds(1));
+  if (!t.limit->limits().hard())
+    req.out_of_time = [limit = t.limit] { return limit->exceeded().first != Bound::kNone; };
   req.on_progress = [backward = t.backward, limit = req.timeout](const std::array<uint64_t, 4>& p, milliseconds at) {
     show_progress(backward ? "backward" : "forward", p, at, limit);
   };
@@ -330,6 +334,15 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
     }
     case inject::AgentOutcome::Kind::kHung: {
       const std::string plugin = plugin_function(out);
+      if (!t.limit->limits().hard()) {  // the bound hit, with the kernel's figures (time_limit.h)
+        auto [bound, what] = t.limit->exceeded();
+        if (bound == Bound::kNone) what = describe(Bound::kWallCap, t.limit->limits(), t.limit->spent());
+        rollback(Reason::kTimeout, "the " + dir + " transfer did not finish in time" + plugin + ": " + what + "; " +
+                                       out.describe(),
+                 std::string(plugin.empty() ? "check the transfer for a loop or a wait that never ends"
+                                            : "check that function of the transfer plugin for a loop that never ends") +
+                     " (or set --timeout, a hard wall bound, if the machine is slow); the old version keeps serving");
+      }
       rollback(Reason::kTimeout, "the " + dir + " transfer did not finish in time" + plugin + ": " + out.describe(),
                plugin.empty() ? "raise --timeout if the state is large; the old version keeps serving"
                               : "check that function of the transfer plugin for a loop that never ends (or raise "

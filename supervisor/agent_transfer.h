@@ -15,6 +15,7 @@
 #include "inject/task.h"
 #include "supervisor/report.h"
 #include "supervisor/test_hooks.h"
+#include "supervisor/time_limit.h"
 
 namespace ttst::supervisor {
 
@@ -32,7 +33,7 @@ struct TransferRequest {
   pid_t peer = 0;
   uint64_t peer_thread_pointer = 0;  // the peer's fs_base (its thread-local globals)
   TransferSide self, other;
-  std::chrono::milliseconds budget{0};
+  TimeLimit* limit = nullptr;  // the transaction's (time_limit.h): checked while the agent runs
   std::span<const uint8_t> plugin;  // --xfer: the user's transfer plugin (an ELF), else empty
   std::vector<uint8_t> frames;  // the agent's input: the threads' frames (past_frames.h), may be empty
   std::vector<inject::Task*> other_threads;  // forward: F's other threads, stopped (issue 19): their registers and stacks settled too

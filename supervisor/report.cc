@@ -125,7 +125,13 @@ void render_timing(std::ostringstream& s, const Report& r) {
     snprintf(line, sizeof line, " (agent CPU %.1f ms; %.1f MiB copied)\n", t.cpu_ms, t.copy_bytes / 1048576.0);
     s << line;
   }
-  if (r.time_limit_ms > 0) {
+  if (r.time_limit_ms > 0 && r.cpu_budget_ms > 0) {
+    snprintf(line, sizeof line,
+             "  time limit: CPU budget %.0f ms (F and R used %.0f ms), wall ceiling %.0f ms (%.0f ms waiting for a "
+             "CPU not counted)\n",
+             r.cpu_budget_ms, r.agents_cpu_ms, r.time_limit_ms, r.cpu_wait_ms);
+    s << line;
+  } else if (r.time_limit_ms > 0) {
     snprintf(line, sizeof line, "  time limit: %.0f ms\n", r.time_limit_ms);
     s << line;
   }
@@ -259,6 +265,9 @@ nlohmann::json to_json(const Report& r) {
     j["pending_signals"].push_back({{"signal", p.signal}, {"name", p.name}, {"delivered", p.delivered}, {"how", p.how}});
   j["stall_ms"] = r.stall_ms;
   j["time_limit_ms"] = r.time_limit_ms;
+  j["cpu_budget_ms"] = r.cpu_budget_ms;
+  j["agents_cpu_ms"] = r.agents_cpu_ms;
+  j["cpu_wait_ms"] = r.cpu_wait_ms;
   if (r.precopy) j["precopy"] = precopy_to_json(*r.precopy);
   return j;
 }
@@ -324,6 +333,9 @@ Report report_from_json(const nlohmann::json& j) {
     r.pending_signals.push_back({p.value("signal", 0), p.value("name", ""), p.value("delivered", false), p.value("how", "")});
   r.stall_ms = j.value("stall_ms", 0.0);
   r.time_limit_ms = j.value("time_limit_ms", 0.0);
+  r.cpu_budget_ms = j.value("cpu_budget_ms", 0.0);
+  r.agents_cpu_ms = j.value("agents_cpu_ms", 0.0);
+  r.cpu_wait_ms = j.value("cpu_wait_ms", 0.0);
   if (j.contains("precopy") && j.at("precopy").is_object()) r.precopy = precopy_from_json(j.at("precopy"));
   return r;
 }

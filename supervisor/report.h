@@ -190,6 +190,9 @@ struct Report {
   // The time limit the attempt ran under: --timeout, or derived from P's size (time_limit.h).
   double time_limit_ms = 0;
   std::optional<Precopy> precopy;  // with --precopy
+  // The default time limit (time_limit.h; all 0 with --timeout): the CPU budget, and
+  // the kernel's figures at the end: F's and R's CPU, the waits for a CPU not counted.
+  double cpu_budget_ms = 0, agents_cpu_ms = 0, cpu_wait_ms = 0;
 
   double total_ms() const;
 };

@@ -247,9 +247,15 @@ TEST_CASE("the report says where the time went: the stall, each transfer's agent
   r.transfers[0].cpu_ms = 30.5;
   r.stall_ms = 123.4;
   r.time_limit_ms = 30200;
+  r.cpu_budget_ms = 15100;
+  r.agents_cpu_ms = 812;
+  r.cpu_wait_ms = 4100;
   nlohmann::json j = to_json(r);
   CHECK(j["stall_ms"] == 123.4);
   CHECK(j["time_limit_ms"] == 30200);
+  CHECK(j["cpu_budget_ms"] == 15100);
+  CHECK(report_from_json(j).agents_cpu_ms == 812);
+  CHECK(report_from_json(j).cpu_wait_ms == 4100);
   CHECK(j["transfers"][0]["agent_phases"][1]["name"] == "index");
   CHECK(j["transfers"][0]["agent_phases"][1]["ms"] == 3.25);
   CHECK(j["transfers"][0]["copy_bytes"] == 3 << 20);
@@ -259,7 +265,10 @@ TEST_CASE("the report says where the time went: the stall, each transfer's agent
   CHECK(text.find("forward transfer time: copy 12.5 ms index 3.2 ms type 4.0 ms map 5.0 ms write 6.0 ms (agent CPU "
                   "30.5 ms; 3.0 MiB copied)") != std::string::npos);
   CHECK(text.find("backward transfer time") == std::string::npos);
-  CHECK(text.find("time limit: 30200 ms") != std::string::npos);
+  CHECK(text.find("time limit: CPU budget 15100 ms (F and R used 812 ms), wall ceiling 30200 ms (4100 ms waiting "
+                  "for a CPU not counted)") != std::string::npos);
+  r.cpu_budget_ms = 0;  // --timeout: a wall bound only
+  CHECK(render_summary(r).find("time limit: 30200 ms\n") != std::string::npos);
   Report back = report_from_json(j);
   CHECK(to_json(back) == j);
   // Older reports, without the keys, still read.

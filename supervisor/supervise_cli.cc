@@ -19,6 +19,7 @@
 
 #include "supervisor/report.h"
 #include "supervisor/supervise_cli.h"
+#include "supervisor/test_hooks.h"
 #include "supervisor/time_limit.h"
 #include "supervisor/transaction.h"
 
@@ -51,7 +52,8 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   app.add_option("--xfer", o.xfer, "user transfer plugin (ttst-cc --xfer-plugin; stfw/xfer/PLUGINS.md), run in F and R");
   CLI::Option* timeout_given = app.add_option(
       "--timeout", timeout,
-      "time limit for the whole update (default: 5s + 200ms per MiB of the program's memory, time_limit.h)");
+      "hard wall-time limit for the whole update (default: a CPU budget of 5s + 200ms per MiB of the program's "
+      "memory, counted by the kernel, and wall bounds that do not count waiting for a CPU: time_limit.h)");
   app.add_option("--report-dir", report_dir, "where to write the post-mortem report");
   app.add_flag("--validate-only", o.validate_only, "run the whole validation, then roll back");
   app.add_flag("--forward-only", o.forward_only, "transfer forward only: no backward run, no diff");
@@ -73,11 +75,12 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   try {
     app.parse(argc, argv);
     // No --timeout: a bound from P's size as measured here, never from the agent (time_limit.h).
-    o.timeout = timeout_given->count() ? parse_duration(timeout)
-                                       : sv::default_time_limit(sv::state_bytes_of(pid).value_or(0));
+    o.limits = timeout_given->count() ? sv::hard_time_limit(parse_duration(timeout))
+                                      : sv::default_time_limits(sv::state_bytes_of(pid).value_or(0));
+    if (test_hooks && test_hooks->limits && !timeout_given->count()) o.limits = *test_hooks->limits;  // TEST ONLY
     // --precopy may transfer twice (the round, then in the stop when P changed):
-    // the derived bound is doubled, so that a healthy large update is not rolled back.
-    if (o.precopy && !timeout_given->count()) o.timeout *= 2;
+    // the derived bounds are doubled, so that a healthy large update is not rolled back.
+    if (o.precopy && !timeout_given->count()) o.limits.cpu *= 2, o.limits.wall *= 2, o.limits.cap *= 2;
     o.grace = parse_duration(grace, "--grace", true);
     if (!debug_dirs.empty()) o.debug_dirs = debug_dirs;
   } catch (const CLI::ParseError& e) {
@@ -108,7 +111,7 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
     return 2;
   }
   sv::Attempt a = sv::run_update(o);
-  a.report.time_limit_ms = static_cast<double>(o.timeout.count());
+  a.report.time_limit_ms = static_cast<double>(o.limits.wall.count());
   std::string where;
   try {
     where = sv::write_report(a.report, dir).string();

@@ -5,12 +5,15 @@
 // variables.
 //   TTST_SUPERVISE_TEST_FORWARD_TASK=<id>   the forward run uses agent task <id>
 //   TTST_SUPERVISE_TEST_BACKWARD_TASK=<id>  the backward run uses agent task <id>
-//     (0 empty, 2 NULL dereference, 3 abort, 5 infinite loop, 102 the backward
+//     (0 empty, 2 NULL dereference, 3 abort, 5 infinite loop, 9 sleep forever, 102 the backward
 //     transfer with one lost write)
 //   TTST_SUPERVISE_TEST_DIE_AT=<commit step>  SIGKILL itself at that commit step
 //   TTST_SUPERVISE_TEST_BUG_IN=<phase>  a std::logic_error thrown as that phase starts
 //   TTST_SUPERVISE_TEST_PAUSE_AT=<phase or commit step>  SIGSTOP itself there (SIGCONT resumes)
+//   TTST_SUPERVISE_TEST_LIMITS=<cpu ms>,<wall ceiling ms>,<cap ms>  the default time
+//     limit's bounds (time_limit.h) instead of those from P's size (no --timeout)
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
 
@@ -36,5 +39,14 @@ int main(int argc, char** argv) {
   if (const char* at = std::getenv("TTST_SUPERVISE_TEST_DIE_AT")) hooks.die_at = at;
   if (const char* in = std::getenv("TTST_SUPERVISE_TEST_BUG_IN")) hooks.bug_in = in;
   if (const char* at = std::getenv("TTST_SUPERVISE_TEST_PAUSE_AT")) hooks.pause_at = at;
+  if (const char* l = std::getenv("TTST_SUPERVISE_TEST_LIMITS")) {
+    unsigned long long cpu = 0, wall = 0, cap = 0;
+    if (std::sscanf(l, "%llu,%llu,%llu", &cpu, &wall, &cap) == 3 && cpu > 0) {
+      hooks.limits.emplace();
+      hooks.limits->cpu = std::chrono::milliseconds(cpu);
+      hooks.limits->wall = std::chrono::milliseconds(wall);
+      hooks.limits->cap = std::chrono::milliseconds(cap);
+    }
+  }
   return ttst::supervisor::supervise_main(argc, argv, &hooks);
 }

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "inject/agent_image.h"
+#include "supervisor/time_limit.h"
 
 namespace ttst::supervisor {
 
@@ -31,6 +32,9 @@ struct TestHooks {
   // this commit step, until the test sends it SIGCONT: P is then stopped by us,
   // and the test can signal it at a known point of the transaction.
   std::string pause_at;
+  // The default time limit's bounds instead of those derived from P's size
+  // (time_limit.h), when no --timeout is given: small ones, to hit each quickly.
+  std::optional<TimeLimits> limits;
 };
 
 }  // namespace ttst::supervisor

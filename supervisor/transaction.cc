@@ -113,14 +113,12 @@ class Phases {
   Clock::time_point t0_;
 };
 
+// The time limit (time_limit.h) as the phases use it: what is left of the wall
+// ceiling, or a budget for one ptrace step: what is left, at least `low`, at most `high`.
 struct Deadline {
-  Clock::time_point at;
-  milliseconds left() const {
-    auto d = std::chrono::duration_cast<milliseconds>(at - Clock::now());
-    return d.count() > 0 ? d : milliseconds(0);
-  }
-  // A budget for one ptrace step: what is left, at least `low`, at most `high`.
-  milliseconds step(milliseconds low, milliseconds high) const { return std::max(std::min(left(), high), low); }
+  TimeLimit limit;
+  milliseconds left() { return limit.left(); }
+  milliseconds step(milliseconds low, milliseconds high) { return std::max(std::min(left(), high), low); }
 };
 
 // Past the commit point P must never run again: its registers are aimed at
@@ -215,7 +213,7 @@ std::string commit_message(pid_t past, const std::string& v2, pid_t future, cons
 
 class Transaction {
  public:
-  Transaction(const Options& o, Report& r) : o_(o), rep_(r), phases_(r, o), deadline_{Clock::now() + o.timeout} {}
+  Transaction(const Options& o, Report& r) : o_(o), rep_(r), phases_(r, o), deadline_{TimeLimit(o.limits)} {}
 
   void plan();
   void quiesce();
@@ -234,6 +232,8 @@ class Transaction {
   [[noreturn]] void rollback_after_commit(const GraceVerdict& v, std::optional<inject::SeizedProcess>& hung);
   // The end of a transaction that did not commit: the report, then the rollback.
   void end(const TransactionEnd& e);
+  // The default time limit's figures into the report (report.h).
+  void record_time_limit();
 
  private:
   void begin(const std::string& phase);
@@ -306,17 +306,18 @@ void Transaction::begin(const std::string& phase) {
   if (o_.test_hooks && o_.test_hooks->bug_in == phase)  // TEST ONLY (test_hooks.h)
     throw std::logic_error("a bug simulated by the test hooks in the " + phase + " phase");
   if (o_.test_hooks && o_.test_hooks->pause_at == phase) ::raise(SIGSTOP);  // TEST ONLY (test_hooks.h)
-  if (phase != "plan" && deadline_.left().count() == 0) out_of_time(phase);
+  if (phase != "plan" && deadline_.limit.exceeded().first != Bound::kNone) out_of_time(phase);
 }
 
 // The time limit spent before `phase` could start: said as such, not blamed on v2.
 void Transaction::out_of_time(const std::string& phase) {
-  const auto spent = std::chrono::duration_cast<milliseconds>(Clock::now() - (deadline_.at - o_.timeout));
-  const std::string m = "the time limit ran out before the " + phase + " phase could start: --timeout is " +
-                        std::to_string(o_.timeout.count()) + " ms and the phases before it took " +
-                        std::to_string(spent.count()) + " ms";
-  if (!touched_) refuse(Reason::kTimeout, m + " (the program was not touched)", "raise --timeout (the default grows with the program's memory)");
-  rollback(Reason::kTimeout, m, "raise --timeout (the default grows with the program's memory); the old version keeps serving");
+  const auto [bound, what] = deadline_.limit.exceeded();
+  const std::string m = "the time limit ran out before the " + phase + " phase could start: " +
+                        (bound == Bound::kNone ? "no time was left" : what);
+  const std::string advice = o_.limits.hard() ? "raise --timeout"
+                                               : "if the machine is only slow, set --timeout (a hard wall bound)";
+  if (!touched_) refuse(Reason::kTimeout, m + " (the program was not touched)", advice);
+  rollback(Reason::kTimeout, m, advice + "; the old version keeps serving");
 }
 
 // --xfer PLUGIN: its bytes (the agent loads and runs them in F and R, never here);
@@ -376,6 +377,7 @@ void Transaction::seize_past() {
            "run ttst-supervise as root, and make sure no debugger is attached");
   }
   touched_ = true;
+  deadline_.limit.watch_waits(o_.pid);  // P driven, forked from: its waits for a CPU are the load's
   const Executable& v1 = inputs_->v1;
   quiesce::Verdict verdict = quiesce::classify(*past_, v1.update_points());
   spdlog::debug("quiescence: {}", verdict.message);
@@ -387,7 +389,7 @@ void Transaction::seize_past() {
 // The stop protocol (ttst_abi.h §4): one thread, or every busy thread of several
 // while the others stay put (quiesce/drive_threads.h).
 void Transaction::drive_past(const quiesce::Verdict& verdict) {
-  const milliseconds bound = std::min(deadline_.left(), std::max(milliseconds(100), o_.timeout / 5));
+  const milliseconds bound = std::min(deadline_.left(), std::max(milliseconds(100), o_.limits.wall / 5));
   std::string where;
   driven_ = true;  // from the first write of update_requested on
   if (past_->threads().size() > 1) {
@@ -472,6 +474,7 @@ void Transaction::create() {
         inject::create_future(source_task(), spec, deadline_.step(milliseconds(100), milliseconds(2000)),
                               source_options()));
     future_pid_ = future_->pid();
+    deadline_.limit.watch_agent(future_pid_);  // its start-up and the forward transfer: the CPU budget
   } catch (const inject::ExecFailed& e) {  // v2's fault: it cannot be started here
     rollback(Reason::kStartupCrash,
              "the new version could not be started: " + std::string(e.what()) +
@@ -486,7 +489,10 @@ void Transaction::startup() {
   adoption_.emplace(future_->pid(), rep_.startup_actions);
   files_.emplace(future_->pid(), o_.pid, rep_.startup_actions);
   future_threads_.emplace(future_->pid(), &inputs_->v2.update_points());
-  run_future_to_update_point(*future_, inputs_->v2, StartupBudget{deadline_.left(), o_.timeout}, rep_.startup_stderr,
+  // v2's start-up is waited for as long as the cap leaves (its CPU and its waits are
+  // checked as the forward phase begins): a busy machine does not end it early.
+  run_future_to_update_point(*future_, inputs_->v2, StartupBudget{deadline_.limit.cap_left(), o_.limits.cap},
+                             rep_.startup_stderr,
                              *adoption_, *files_, &*future_threads_);
   future_bias_ = inputs_->v2.bias_in(future_->pid());
   future_runtime_.emplace(future_->pid(), inputs_->v2.runtime_block() + future_bias_);
@@ -503,7 +509,7 @@ void Transaction::forward() {
   t.peer_thread_pointer = source_regs().fs_base;
   t.self = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
   t.other = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
-  t.budget = deadline_.left();
+  t.limit = &deadline_.limit;
   t.plugin = plugin_;
   // The roots on the stack: P's frames and F's own at their update points.
   t.frames = frames_input({source_pid(), source_regs()}, {future_->pid(), future_->task().get_regs()});
@@ -529,6 +535,7 @@ void Transaction::backward() {
   // seized, so R is the same clone either way.
   reversed_.emplace(inject::create_reversed(source_task(), deadline_.step(milliseconds(100), milliseconds(2000)),
                                             source_options()));
+  deadline_.limit.watch_agent(reversed_->pid());
   TransferRequest t;
   t.backward = true;
   t.thread = &reversed_->task();
@@ -537,7 +544,7 @@ void Transaction::backward() {
   t.peer_thread_pointer = future_->task().get_regs().fs_base;
   t.self = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   t.other = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
-  t.budget = deadline_.left();
+  t.limit = &deadline_.limit;
   t.plugin = plugin_;
   // F's frames after the forward transfer (its locals point at the transferred
   // objects) and R's, which are P's: P's registers over R's equal memory.
@@ -718,11 +725,15 @@ void Transaction::name_differences(const diff::Result& res) {
 
 // Everything checked: within the budget, and not --validate-only.
 void Transaction::validate() {
+  record_time_limit();  // F and R at their end, before F serves
   // P, R and F all alive at their largest: the memory figure of the benchmark.
   spdlog::debug("memory (PSS): P {} KiB, R {} KiB, F {} KiB", pss_kib(o_.pid),
                 reversed_ ? pss_kib(reversed_->pid()) : 0, pss_kib(future_->pid()));
-  if (deadline_.left().count() == 0)
-    rollback(Reason::kTimeout, "the update took longer than --timeout", "raise --timeout");
+  if (const auto [bound, what] = deadline_.limit.exceeded(); bound != Bound::kNone)
+    rollback(Reason::kTimeout, "the update took too long: " + what,
+             o_.limits.hard() ? "raise --timeout"
+                              : "if the machine is only slow, set --timeout (a hard wall bound); the old version keeps "
+                                "serving");
   if (o_.validate_only) {
     std::string m = "validation passed: the update would commit (rolled back as --validate-only asks)" +
                     unvalidated_note(rep_.transfers) + threads_note(thread_pairs_);
@@ -731,6 +742,15 @@ void Transaction::validate() {
            left.front().command + "): an update waits for it to end and is refused if it does not";
     rollback(Reason::kValidateOnly, m, "run again without --validate-only to update");
   }
+}
+
+void Transaction::record_time_limit() {
+  const TimeLimits& l = o_.limits;
+  if (l.hard()) return;
+  const Spent s = deadline_.limit.spent();
+  rep_.cpu_budget_ms = static_cast<double>(l.cpu.count());
+  rep_.agents_cpu_ms = static_cast<double>(s.cpu.count());
+  rep_.cpu_wait_ms = static_cast<double>(s.cpu_wait.count());
 }
 
 // TEST ONLY (test_hooks.h): the supervisor killed at a named commit step.
@@ -823,7 +843,7 @@ void Transaction::commit_with_grace(CommitNotes& notes) {
   phases_.start("grace");
   GraceRequest q;
   q.period = o_.grace;
-  q.probe_bound = std::max(milliseconds(100), o_.timeout / 5);
+  q.probe_bound = std::max(milliseconds(100), o_.limits.wall / 5);
   q.v2 = &inputs_->v2;
   q.future_runtime = &*future_runtime_;
   q.shared = &*shared_;
@@ -897,6 +917,7 @@ void Transaction::rollback_after_commit(const GraceVerdict& v, std::optional<inj
 
 void Transaction::end(const TransactionEnd& e) {
   phases_.end();
+  if (!rep_.cpu_budget_ms) record_time_limit();
   rep_.outcome = e.outcome;
   if (e.reason == Reason::kInternal) rep_.outcome = touched_ ? Outcome::kRolledBack : Outcome::kRefused;
   rep_.reason = e.reason;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "supervisor/report.h"
+#include "supervisor/time_limit.h"
 
 namespace ttst::supervisor {
 
@@ -23,7 +24,9 @@ struct Options {
   pid_t pid = 0;
   std::string new_path;
   std::string xfer;               // user transfer plugin (ttst-cc --xfer-plugin), run by the agent in F and R
-  std::chrono::milliseconds timeout{5000};  // the whole transaction
+  // The time limit (time_limit.h): --timeout, a hard wall bound on the whole
+  // transaction, or the defaults from P's size (a CPU budget, a wall ceiling, a cap).
+  TimeLimits limits;
   bool validate_only = false;     // run everything, then roll back
   bool forward_only = false;      // no backward run, no diff
   // Pre-copy (README "Pre-copy"): the transfers and the validation run on a

@@ -42,7 +42,8 @@ enum ttst_agent_task {
   TTST_AGENT_TASK_ALLOC = 7,          /* exercise the allocator: arg[0] blocks of
                                          arg[1] bytes; status = blocks obtained      */
   TTST_AGENT_TASK_FORK = 8,           /* try to escape: fork a process (forbidden)    */
-  TTST_AGENT_TASK_COUNT_BUILTIN = 9,  /* first id free for new built-in tasks        */
+  TTST_AGENT_TASK_SLEEP = 9,          /* block in nanosleep forever (no CPU used)     */
+  TTST_AGENT_TASK_COUNT_BUILTIN = 10, /* first id free for new built-in tasks        */
   TTST_AGENT_TASK_STFW_FORWARD = 100, /* reserved for the state-transfer engine      */
   TTST_AGENT_TASK_STFW_BACKWARD = 101,
   TTST_AGENT_TASK_STFW_BACKWARD_LOSSY = 102, /* TEST ONLY: the backward transfer, then

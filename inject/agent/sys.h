@@ -8,6 +8,7 @@
 
 #define AGENT_SYS_getpid 39
 #define AGENT_SYS_fork 57
+#define AGENT_SYS_nanosleep 35
 #define AGENT_SYS_gettid 186
 #define AGENT_SYS_tgkill 234
 #define AGENT_SYS_rt_sigprocmask 14

@@ -98,7 +98,16 @@ static int64_t task_fork(struct ttst_agent_desc *d) {
   return 0;
 }
 
+/* Blocked in a system call, consuming no CPU: the host's wall bound must end it. */
+static int64_t task_sleep(struct ttst_agent_desc *d) {
+  (void)d;
+  const long ts[2] = {3600, 0};
+  for (;;) agent_syscall3(AGENT_SYS_nanosleep, (long)ts, 0, 0);
+  return 1;
+}
+
 AGENT_TASK(TTST_AGENT_TASK_EMPTY, task_empty);
+AGENT_TASK(TTST_AGENT_TASK_SLEEP, task_sleep);
 AGENT_TASK(TTST_AGENT_TASK_FORK, task_fork);
 AGENT_TASK(TTST_AGENT_TASK_WRITE_NOTHING, task_write_nothing);
 AGENT_TASK(TTST_AGENT_TASK_NULL_DEREF, task_null_deref);

@@ -182,10 +182,11 @@ class Update:
 
 
 def supervise(tools, pid, new, report_dir, validate_only=False, timeout_s=30, bound_s=90, extra=()):
-    """Runs ttst-supervise on `pid` with the new executable `new`, bounded (`extra`: more options)."""
+    """Runs ttst-supervise on `pid` with the new executable `new`, bounded (`extra`: more options);
+    timeout_s None: no --timeout, the supervisor's default limit (supervisor/time_limit.h)."""
     os.makedirs(report_dir, exist_ok=True)
-    cmd = [tools.supervise, "--pid", str(pid), "--new", new, "--timeout", f"{timeout_s}s",
-           "--report-dir", report_dir, "--json"]
+    cmd = [tools.supervise, "--pid", str(pid), "--new", new] + \
+        ([] if timeout_s is None else ["--timeout", f"{timeout_s}s"]) + ["--report-dir", report_dir, "--json"]
     if validate_only:
         cmd.append("--validate-only")
     cmd += list(extra)
