@@ -399,13 +399,19 @@ Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::millisec
 bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock& runtime,
                            std::chrono::milliseconds bound, std::string& where) {
   inject::Task& t = past.main_thread();
-  long stops = 0, markers = 0;
+  long stops = 0, markers = 0, renewed = 0;
   runtime.set_update_requested(1);
   auto s = t.run_to_syscall(
       [&](const user_regs_struct& r) {
         ++stops;
         markers += r.orig_rax == TTST_MARKER_SYSCALL;
-        return at_marker(r, runtime.address());
+        if (at_marker(r, runtime.address())) return true;
+        // P seized inside its update point after an earlier request's marker
+        // (released there, then not scheduled before this seizure) clears the flag
+        // on its way out: asked again, its next update point stops.
+        uint32_t flag = 1;
+        if (runtime.read_update_requested(flag) && flag == 0) runtime.set_update_requested(1), ++renewed;
+        return false;
       },
       bound, [&](const inject::Stop&) { ++stops; });
   if (s && !s->alive())
@@ -420,9 +426,10 @@ bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock
   runtime.set_update_requested(0);
   user_regs_struct r = t.get_regs();
   char buf[200];
-  std::snprintf(buf, sizeof buf, "last in %s() at pc 0x%llx after %ld system-call stops, %ld getppid, flag %u",
+  std::snprintf(buf, sizeof buf,
+                "last in %s() at pc 0x%llx after %ld system-call stops, %ld getppid, flag %u, asked again %ld times",
                 syscall_name(static_cast<long>(r.orig_rax)), static_cast<unsigned long long>(r.rip), stops,
-                markers, flag);
+                markers, flag, renewed);
   where = buf;
   return false;
 }

@@ -166,8 +166,11 @@ Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::millisec
 
 // The stop protocol of §4 for a P that is not quiescent: update_requested = 1 in
 // `runtime` (P's runtime block), its (only) thread run with PTRACE_SYSCALL to the
-// marker's entry stop. False (the flag written back to 0, the thread stopped again,
-// `where` saying where it was) when `bound` runs out first. Stopped again without
+// marker's entry stop; the flag asked again at a system-call stop where P has
+// cleared it (seized inside its update point, past an earlier marker: pre-copy's
+// second stop releases P at its marker and seizes it again). False (the flag
+// written back to 0, the thread stopped again, `where` saying where it was) when
+// `bound` runs out first. Stopped again without
 // its program seeing it: an epoll_wait that the stop cuts short with EINTR (its
 // syscall-exit stop comes first under PTRACE_SYSCALL) is pointed back at its
 // `syscall`, as the probe does, and re-runs when released. Throws

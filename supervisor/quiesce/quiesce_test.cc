@@ -599,3 +599,28 @@ TEST_CASE("the stop protocol through the remote runtime block: a busy P stops, a
     CHECK(c.wait() == 0);
   }
 }
+
+TEST_CASE("seized inside its update point past an earlier marker: asked again, it stops at the next one") {
+  // Pre-copy's second stop (transaction.cc stop_where_snapshot_was): P driven to its
+  // marker, released there with the flag cleared, seized again before it was
+  // scheduled; the update point then clears the new request on its way out. A loop
+  // that makes a system call each turn (a server's) is asked again at the next one.
+  Child c({kProg, "busy_syscall"});
+  Ready r = parse_ready(c.line());
+  REQUIRE(advancing(r.pid, r.counter));
+  const RemoteRuntimeBlock runtime(r.pid, RemoteAddr(r.rt));
+  ttst::inject::SeizedProcess p = ttst::inject::SeizedProcess::seize(r.pid);
+  std::string where;
+  REQUIRE(drive_to_update_point(p, runtime, std::chrono::milliseconds(5000), where));
+  runtime.set_update_requested(0);  // as a release does
+  // The marker's exit stop: P is between its marker and the flag's self-clearing store.
+  auto exit_stop = p.main_thread().run_to_syscall([](const user_regs_struct&) { return true; },
+                                                  std::chrono::milliseconds(5000));
+  REQUIRE(exit_stop);
+  const user_regs_struct g = p.main_thread().get_regs();
+  REQUIRE(g.orig_rax == TTST_MARKER_SYSCALL);
+  REQUIRE_FALSE(at_marker(g, runtime.address()));  // the exit, not the entry
+  REQUIRE(drive_to_update_point(p, runtime, std::chrono::milliseconds(5000), where));
+  CHECK(at_marker(p.main_thread().get_regs(), runtime.address()));
+  runtime.set_update_requested(0);
+}

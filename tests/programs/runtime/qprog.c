@@ -1,9 +1,9 @@
 /* qprog.c — a program for the quiescence tests: blocks in one system call, either
  * in its event loop (a function with TTST_UPDATE_POINT) or in the middle of a
  * request (a function without one, or one inlined into the loop), or spins busily
- * through update points.
+ * through update points (busy_syscall: one system call per turn, as a server's loop).
  *   qprog MODE   MODE: accept epoll poll select read nanosleep midrequest busy
- *                      inlined inlined_write
+ *                      busy_syscall inlined inlined_write
  * Prints "READY <pid> <port> <&__ttst_runtime> <&counter> <rseq area>" once set up, then one
  * "RESULT rc=<rc> errno=<errno> ms=<elapsed>" when its system call returns. */
 #define _GNU_SOURCE
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/rseq.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -75,6 +76,11 @@ __attribute__((noinline)) static void event_loop(void) {
       counter++;
       continue;
     }
+    if (!strcmp(mode, "busy_syscall")) {
+      counter++;
+      (void)syscall(SYS_getpid);
+      continue;
+    }
     long t0 = now_ms(), rc = -1;
     char c;
     errno = 0;
@@ -123,7 +129,7 @@ static void *worker_loop(void *arg) {
 
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: qprog accept|epoll|poll|select|read|nanosleep|midrequest|inlined|inlined_write|busy|future|mt\n");
+    fprintf(stderr, "usage: qprog accept|epoll|poll|select|read|nanosleep|midrequest|inlined|inlined_write|busy|busy_syscall|future|mt\n");
     return 2;
   }
   mode = argv[1];
