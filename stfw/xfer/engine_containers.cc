@@ -12,6 +12,7 @@
 // suffix, value), carried as bytes — without such a member they must not look like
 // pointers (else refused: untyped data in a pool would be copied blind).
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+#include "stfw/xfer/address_order.h"
 #include "stfw/xfer/engine_impl.h"
 
 namespace ttst::stfw::engine_detail {
@@ -355,27 +356,13 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
 // sub-objects in a row.
 bool Engine::sort_carved() {
   uint32_t n = object_count_ - heap_end_;
-  struct Key {
-    uint64_t addr, index;
-  };
-  Key* keys = alloc<Key>(n);
-  Key* sorted = alloc<Key>(n);
-  uint32_t* bucket_start = alloc<uint32_t>(65536);
+  AddressKey* keys = alloc<AddressKey>(n);
+  AddressKey* tmp = alloc<AddressKey>(n);
+  uint32_t* bucket = alloc<uint32_t>(65536);
   Object* order = alloc<Object>(n);
   if (failed()) return false;
   for (uint32_t i = 0; i < n; ++i) keys[i] = {objects_[heap_end_ + i].addr, heap_end_ + i};
-  for (int pass = 0; pass < 3; ++pass) {
-    zero(bucket_start, 65536 * 4);
-    for (uint32_t i = 0; i < n; ++i) bucket_start[(keys[i].addr >> (16 * pass)) & 0xffff]++;
-    uint32_t sum = 0;
-    for (uint32_t k = 0; k < 65536; ++k) {
-      uint32_t count = bucket_start[k];
-      bucket_start[k] = sum, sum += count;
-    }
-    for (uint32_t i = 0; i < n; ++i) sorted[bucket_start[(keys[i].addr >> (16 * pass)) & 0xffff]++] = keys[i];
-    Key* swap = keys;
-    keys = sorted, sorted = swap;
-  }
+  keys = sort_address_keys(keys, tmp, bucket, n);  // stable, like the walk's table (address_order.h)
   for (uint32_t i = 0; i < n; ++i) order[i] = objects_[keys[i].index];
   copy(objects_ + heap_end_, order, uint64_t(n) * sizeof(Object));
   return true;

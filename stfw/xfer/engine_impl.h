@@ -367,15 +367,14 @@ class Engine {
   void forget_pair_facts();
 
   // ---- the typing fast path (engine_type_plan.cc) ---------------------------------------
-  // One element typed by its compiled plan, with apply_plan's kType decisions (same
-  // objects typed, same fall-backs to the walk) but its per-pointer look-ups memoised:
+  // One element typed by its compiled plan, with the walk's decisions (same objects
+  // typed, the rest left to the walk) but its per-pointer look-ups memoised:
   // a site's constructor return type, the global a non-heap pointer lands in.
   struct PlanStep;
   bool type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t offset);
   void reached_from_plan(uint32_t index, uint64_t offset);
   bool known_elsewhere(uint64_t v) const;
   static uint32_t holding_slot(uint64_t v);
-  bool type_elsewhere(const PlanStep& step, uint64_t v);
   uint32_t returned_struct_of_site(uint64_t site, uint64_t size);  // site_returned_struct, memoised per site
   int64_t holding_memo(uint64_t v);                                 // object_holding, memoised per value
   void prefetch_typing_targets(const CompiledPlan& plan, const uint8_t* src);  // desc read: table + parent link
@@ -427,6 +426,7 @@ class Engine {
   bool compile_members(uint32_t src_type, uint32_t dst_type, const ImageType& src_ty, const ImageType& dst_ty,
                        uint32_t src_offset, uint32_t dst_offset, CompiledPlan& out, int depth);
   bool apply_int_step(const PlanStep& step, const uint8_t* src, uint8_t* dst);
+  int64_t plan_global(const PlanStep& step, uint64_t v, bool memo);
   bool plan_pointer_elsewhere(const PlanStep& step, uint64_t v, uint8_t* dst);
 
   // ---- the walk: typing, zeroing or writing one value of type src_type into dst_type ----------------

@@ -2,7 +2,6 @@
 // copies and pointer slots, applied per element.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
-#include "stfw/xfer/inheritance.h"
 
 namespace ttst::stfw::engine_detail {
 
@@ -124,6 +123,8 @@ const Engine::CompiledPlan* Engine::compiled_plan(uint32_t src_type, uint32_t ds
   return nullptr;
 }
 
+// Writing (kWrite) or the backward image's zeroing (kZero); typing has its own
+// path, type_by_plan (engine_type_plan.cc).
 bool Engine::apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* dst) {
   // Locals: the byte stores through dst may alias any member, which would otherwise
   // be reloaded after each of them.
@@ -164,42 +165,25 @@ bool Engine::apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* d
       continue;
     }
     if (v < 4096) {
-      if (mode == kWrite) __builtin_memcpy(dst + step.dst_offset, &v, 8), bytes += 8;
+      __builtin_memcpy(dst + step.dst_offset, &v, 8), bytes += 8;
       continue;
     }
     ttst_heap_desc* target = base_descriptor(v);
     if (!target) {
       if (plan_pointer_elsewhere(step, v, dst)) {
-        if (mode == kWrite) bytes += 8, pointers++;
+        bytes += 8, pointers++;
         continue;
       }
       ok = false;
       break;
     }
-    if (mode == kWrite) {
-      uint64_t translated = reinterpret_cast<uint64_t>(target->next);
-      // a container's base may be a sub-object that maps through itself (engine_plugin_place.cc)
-      if (!translated || (own_places_ && (objects_[reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu].flags & kContainer))) {
-        ok = false;
-        break;
-      }
-      __builtin_memcpy(dst + step.dst_offset, &translated, 8), bytes += 8, pointers++;
-      continue;
-    }
-    // kType
-    if (target->offset == step.src_pointee + 1 || step.pointee_size == 0) continue;
-    uint32_t index = uint32_t(reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu);
-    Object& o = objects_[index];
-    if (o.src_type != 0 || (o.flags & (kGlobal | kFromLibrary | kContainer)) ||
-        (o.size != step.pointee_size && o.size % step.pointee_size != 0) ||
-        (o.size != step.pointee_size && site_returned_struct(src_meta(), o.site - config_.src_bias, o.size))) {
-      ok = false;  // the walk decides (a derived struct: inheritance.h)
+    uint64_t translated = reinterpret_cast<uint64_t>(target->next);
+    // a container's base may be a sub-object that maps through itself (engine_plugin_place.cc)
+    if (!translated || (own_places_ && (objects_[reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu].flags & kContainer))) {
+      ok = false;
       break;
     }
-    note_reached(index, src + step.src_offset);  // the refusals' paths (root_paths.cc)
-    o.src_type = step.src_pointee, o.dst_type = step.dst_pointee;
-    target->offset = step.src_pointee + 1;
-    queue_for_typing(index);
+    __builtin_memcpy(dst + step.dst_offset, &translated, 8), bytes += 8, pointers++;
   }
   result_.bytes += bytes, result_.pointers += pointers;
   if (ok && mode == kWrite) result_.transforms += 1 + conversions;
@@ -218,18 +202,22 @@ bool Engine::apply_int_step(const PlanStep& step, const uint8_t* src, uint8_t* d
 }
 
 // A pointer that is not at a heap object's base: a global's address (bankserver's
-// `policy`, into policies[]) keeps the plan; anything else is the walk's. Typing: a
-// global is never typed by a pointer (pointer() returns there). Writing: translated
-// as pointer() would, quietly: a failure is undone and the walk redoes the element,
-// naming what is wrong. Pointers to a library adapter's handle type (engine_library.cc)
-// are always the walk's.
+// `policy`, into policies[]) keeps the plan; anything else is the walk's (-1).
+// Pointers to a library adapter's handle type (engine_library.cc) are always the
+// walk's. `memo`: found through typing's memo of object_holding (engine_type_plan.cc).
+int64_t Engine::plan_global(const PlanStep& step, uint64_t v, bool memo) {
+  if (kept_count_ || free_element_) return -1;
+  if (config_.library_adapter_count && handle_adapter(step.src_pointee) >= 0) return -1;  // pointer()'s library_handle
+  const int64_t index = memo ? holding_memo(v) : object_holding(v);
+  if (index < 0 || !(objects_[index].flags & kGlobal) || (objects_[index].flags & kFromLibrary)) return -1;
+  return index;
+}
+
+// Writing a pointer into a global (plan_global): translated as pointer() would,
+// quietly: a failure is undone and the walk redoes the element, naming what is wrong.
 bool Engine::plan_pointer_elsewhere(const PlanStep& step, uint64_t v, uint8_t* dst) {
-  if (kept_count_ || free_element_) return false;
-  if (config_.library_adapter_count && handle_adapter(step.src_pointee) >= 0) return false;  // pointer()'s library_handle
-  const int64_t index = object_holding(v);
-  if (index < 0 || !(objects_[index].flags & kGlobal) || (objects_[index].flags & kFromLibrary)) return false;
-  if (mode_ == kType) return true;
-  if (mode_ != kWrite || objects_[index].dst_addr == 0) return false;
+  const int64_t index = plan_global(step, v, false);
+  if (index < 0 || mode_ != kWrite || objects_[index].dst_addr == 0) return false;
   const Result saved = result_;
   const uint64_t used = message_.used;
   const uint32_t refused_at = refused_at_;

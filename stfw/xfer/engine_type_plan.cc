@@ -1,5 +1,5 @@
 // engine_type_plan.cc — the typing fast path: one element typed by its compiled plan
-// (engine_plans.cc), the decisions of apply_plan's typing branch with the costly
+// (engine_plans.cc), the walk's decisions for the plan's pointers with the costly
 // per-pointer look-ups memoised, and the typing sweeps' deep prefetch.
 // Why: at a million objects the type phase was mostly these look-ups (a by-name
 // function search per untyped target to see whether its site is a constructor, a
@@ -7,7 +7,7 @@
 // the table entries and parent links of the objects it types.
 // Anything the fast path does not decide (a target typed otherwise, a derived struct,
 // a container, a pointer that is neither a heap object's base nor into a global) makes
-// the element fall back to the walk, as apply_plan does; the walk redoes it all.
+// the element fall back to the walk; the walk redoes it all.
 // Built with TTST_STFW_TYPING_WALK_ONLY (a test variant, never shipped) the fast path
 // is off: every element is typed by the walk, every object popped from the stack.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
@@ -16,8 +16,8 @@
 
 namespace ttst::stfw::engine_detail {
 
-// apply_plan's kType branch, step for step: the same objects typed in the same order,
-// the same refusals to decide (false: the caller walks the element).
+// The plan's pointers typing their targets as pointer() would, in the same order;
+// false where the walk must decide (the caller walks the element).
 // `offset`: where src is in the object being walked (objects_[current_]), for its
 // parent links.
 bool Engine::type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t offset) {
@@ -33,7 +33,7 @@ bool Engine::type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t
     if (v < 4096) continue;
     ttst_heap_desc* target = known_elsewhere(v) ? nullptr : base_descriptor(v);
     if (!target) {
-      if (type_elsewhere(step, v)) continue;
+      if (plan_global(step, v, true) >= 0) continue;  // a global is never typed by a pointer (engine_plans.cc)
       return false;
     }
     if (target->offset == step.src_pointee + 1 || step.pointee_size == 0) continue;  // typed so already
@@ -49,15 +49,6 @@ bool Engine::type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t
     queue_for_typing(index);
   }
   return true;
-}
-
-// plan_pointer_elsewhere's typing part: a pointer into a global keeps the plan (a
-// global is never typed by a pointer); anything else is the walk's.
-bool Engine::type_elsewhere(const PlanStep& step, uint64_t v) {
-  if (kept_count_ || free_element_) return false;
-  if (config_.library_adapter_count && handle_adapter(step.src_pointee) >= 0) return false;  // pointer()'s library_handle
-  const int64_t index = holding_memo(v);
-  return index >= 0 && (objects_[index].flags & kGlobal) && !(objects_[index].flags & kFromLibrary);
 }
 
 // site_returned_struct (inheritance.h) with the site's returned pointee memoised:
