@@ -9,6 +9,9 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
+
+#include "supervisor/proc_stat.h"
 
 namespace ttst::supervisor {
 namespace {
@@ -18,10 +21,10 @@ bool read_stat(pid_t pid, char& state, pid_t& ppid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   if (!std::getline(in, line)) return false;
-  const size_t close = line.rfind(')');  // the name may hold spaces and parentheses
-  if (close == std::string::npos) return false;
-  std::istringstream rest(line.substr(close + 1));
-  return static_cast<bool>(rest >> state >> ppid);
+  const std::vector<std::string> f = stat_fields(line);
+  if (f.size() < 2) return false;
+  state = f[0][0];
+  return static_cast<bool>(std::istringstream(f[1]) >> ppid);
 }
 
 std::string command_of(pid_t pid) {

@@ -11,6 +11,9 @@
 #include <sstream>
 #include <stdexcept>
 #include <utility>
+#include <vector>
+
+#include "supervisor/proc_stat.h"
 
 namespace ttst::supervisor {
 
@@ -18,14 +21,9 @@ uint64_t process_start_time(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;
   if (!std::getline(in, stat)) return 0;
-  size_t close = stat.rfind(')');  // the command name may hold spaces and parentheses
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 2));  // from field 3, the state
-  std::string f;
-  for (int i = 3; i < 22 && fields >> f; i++) {
-  }
+  const std::vector<std::string> f = stat_fields(stat);
   uint64_t start = 0;
-  return fields >> start ? start : 0;
+  return f.size() > 22 - 3 && std::istringstream(f[22 - 3]) >> start ? start : 0;
 }
 
 ProcessPin ProcessPin::open(pid_t pid) {

@@ -8,6 +8,7 @@
 
 #include "stfw/stfw_task.h"
 #include "supervisor/past_frames.h"
+#include "supervisor/proc_stat.h"
 
 namespace ttst::supervisor {
 namespace {
@@ -16,13 +17,8 @@ namespace {
 uint64_t start_time(pid_t pid, pid_t tid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat");
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t paren = all.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::istringstream rest(all.substr(paren + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
-    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
-  return 0;
+  const std::vector<std::string> f = stat_fields(all);
+  return f.size() > 22 - 3 ? std::strtoull(f[22 - 3].c_str(), nullptr, 10) : 0;
 }
 
 bool created_before(const ThreadInfo& a, const ThreadInfo& b) {

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "supervisor/proc_stat.h"
+
 namespace ttst::supervisor {
 namespace {
 
@@ -77,11 +79,7 @@ std::optional<uint64_t> state_bytes_of(pid_t pid) {
 // Fields after the command's closing parenthesis (which may itself hold spaces and
 // parentheses): state is field 3, utime 14, stime 15, starttime 22 (proc(5)).
 std::optional<StatTimes> times_of_stat(const std::string& stat) {
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream in(stat.substr(close + 1));
-  std::vector<std::string> f;
-  for (std::string w; f.size() < 20 && in >> w;) f.push_back(w);
+  const std::vector<std::string> f = stat_fields(stat);
   if (f.size() < 20) return std::nullopt;
   try {
     return StatTimes{std::stoull(f[14 - 3]) + std::stoull(f[15 - 3]), std::stoull(f[22 - 3])};
