@@ -118,7 +118,13 @@ class RemoteSyscalls {
   uint64_t continuation_ = 0;  // the frame a released P runs: main_uc, or reap_uc
 };
 
-// rsp/rbp value during remote syscalls: non-canonical, any use faults.
-inline constexpr uint64_t kPoisonStack = 0xdead000000000000ull;
+// rsp/rbp value during remote syscalls: any use faults. Inside the last page below
+// 2^47, which the kernel never maps for a user (TASK_SIZE ends a page short of it,
+// and with 5-level paging only a hint asks for addresses that high). Canonical: a
+// non-canonical stack pointer makes the return to user mode itself fault on some
+// CPUs (AMD EPYC: SIGSEGV at the syscall instruction, before the call), a
+// canonical one faults only when used.
+inline constexpr uint64_t kPoisonStack = 0x00007ffffffff800ull;
+static_assert((kPoisonStack >> 47) == 0, "kPoisonStack must be a canonical lower-half address");
 
 }  // namespace ttst::inject
