@@ -114,8 +114,9 @@ GraceVerdict judge(inject::ChildProcess& future, const GraceRequest& q, std::opt
         return v;
       }
       where = d.message;
-    } else if (quiesce::drive_to_update_point(f, *q.future_runtime, q.probe_bound, where)) {
-      v.detail = "it reached its update point when asked";
+    } else if (bool waits = false;
+               quiesce::drive_to_update_point(f, *q.future_runtime, q.probe_bound, where, &q.v2->update_points(), &waits)) {
+      v.detail = waits ? "idle at its loop's wait" : "it reached its update point when asked";  // waits: entered it when asked
       return v;
     }
     v.kind = GraceVerdict::Kind::kHung;

@@ -185,11 +185,10 @@ bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& 
   return false;
 }
 
-ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& map, inject::LoadBias bias,
-                              inject::RemoteAddr rt) {
+ThreadVerdict classify_regs(const user_regs_struct& g, pid_t tid, pid_t pid, const UpdatePointMap& map,
+                            inject::LoadBias bias, inject::RemoteAddr rt) {
   ThreadVerdict r;
-  r.tid = t.tid();
-  const user_regs_struct g = t.get_regs();
+  r.tid = tid;
   long nr = static_cast<long>(g.orig_rax);
   long rax = static_cast<long>(g.rax);
   if (rt.is_null() ? at_any_marker(g) : at_marker(g, rt)) {
@@ -259,6 +258,28 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
   if (map.pollers_malformed()) r.where += " (a malformed .ttst.pollers record was ignored)";
   if (!map.pollers_unresolved().empty()) r.where += " (poller path ignored: " + map.pollers_unresolved() + ")";
   return r;
+}
+
+ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& map, inject::LoadBias bias,
+                              inject::RemoteAddr rt) {
+  return classify_regs(t.get_regs(), t.tid(), pid, map, bias, rt);
+}
+
+// At the syscall-entry stop of a call (rax -ENOSYS, rip past the `syscall`): the
+// verdict the rule gives the thread once blocked in that call, the registers as
+// the interrupt would leave them pointed back at the `syscall`; kRunning when the
+// stop is no syscall entry.
+ThreadVerdict classify_entering(const user_regs_struct& g, pid_t tid, pid_t pid, const UpdatePointMap& map,
+                                inject::LoadBias bias, inject::RemoteAddr rt) {
+  if (static_cast<int64_t>(g.orig_rax) < 0 || static_cast<int64_t>(g.rax) != -ENOSYS) {
+    ThreadVerdict running;
+    running.tid = tid;
+    return running;
+  }
+  user_regs_struct blocked = g;
+  blocked.rip -= 2;  // `syscall` is 0f 05
+  blocked.rax = g.orig_rax;
+  return classify_regs(blocked, tid, pid, map, bias, rt);
 }
 
 // The start function of thread `tid` (not the main thread): the outermost frame in
@@ -397,15 +418,24 @@ Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::millisec
 }
 
 bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock& runtime,
-                           std::chrono::milliseconds bound, std::string& where) {
+                           std::chrono::milliseconds bound, std::string& where, const UpdatePointMap* wait_map,
+                           bool* entered_wait) {
   inject::Task& t = past.main_thread();
   long stops = 0, markers = 0, renewed = 0;
+  std::optional<inject::LoadBias> bias;
+  if (wait_map) bias = load_bias(past.pid(), *wait_map);
+  if (entered_wait) *entered_wait = false;
   runtime.set_update_requested(1);
   auto s = t.run_to_syscall(
       [&](const user_regs_struct& r) {
         ++stops;
         markers += r.orig_rax == TTST_MARKER_SYSCALL;
         if (at_marker(r, runtime.address())) return true;
+        if (wait_map && classify_entering(r, t.tid(), past.pid(), *wait_map, *bias, runtime.address()).state ==
+                            ThreadState::kQuiescent) {
+          if (entered_wait) *entered_wait = true;
+          return true;
+        }
         // P seized inside its update point after an earlier request's marker
         // (released there, then not scheduled before this seizure) clears the flag
         // on its way out: asked again, its next update point stops.

@@ -175,8 +175,15 @@ Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::millisec
 // syscall-exit stop comes first under PTRACE_SYSCALL) is pointed back at its
 // `syscall`, as the probe does, and re-runs when released. Throws
 // inject::TraceeDied if P ends meanwhile.
+// With `wait_map` (the grace period judging F), the drive also ends, true and
+// *entered_wait set, at the entry stop of a system call the rule makes QUIESCENT
+// (the loop's own wait): a thread seized between its update point and that wait
+// enters the wait before any update point, and an idle server then waits there
+// forever, idle, not hung. The thread stays stopped at that entry; released, it
+// makes the call.
 bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock& runtime,
-                           std::chrono::milliseconds bound, std::string& where);
+                           std::chrono::milliseconds bound, std::string& where,
+                           const UpdatePointMap* wait_map = nullptr, bool* entered_wait = nullptr);
 
 const char* syscall_name(long nr);
 

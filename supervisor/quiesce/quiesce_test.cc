@@ -624,3 +624,35 @@ TEST_CASE("seized inside its update point past an earlier marker: asked again, i
   CHECK(at_marker(p.main_thread().get_regs(), runtime.address()));
   runtime.set_update_requested(0);
 }
+
+TEST_CASE("the grace period's drive: seized between its update point and its loop's wait, it is idle there") {
+  // F at the end of its grace period, seized while handling the last event (past
+  // its update point, before its next wait): an idle server enters the wait and
+  // stays there, passing no update point. The drive that judges F ends at the
+  // wait's entry; the transaction's drive of P (no map) does not.
+  UpdatePointMap map = UpdatePointMap::load(kProg);
+  Child c({kProg, "spin_read"});
+  Ready r = parse_ready(c.line());
+  REQUIRE(advancing(r.pid, r.counter));
+  const RemoteRuntimeBlock runtime(r.pid, RemoteAddr(r.rt));
+  {
+    ttst::inject::SeizedProcess p = ttst::inject::SeizedProcess::seize(r.pid);
+    const Verdict before = classify(p, map);
+    REQUIRE_FALSE(before.quiescent);
+    CHECK(before.threads.at(0).state == ThreadState::kRunning);
+    std::string where;
+    bool waits = false;
+    REQUIRE(drive_to_update_point(p, runtime, std::chrono::milliseconds(60000), where, &map, &waits));
+    CHECK(waits);
+    const user_regs_struct g = p.main_thread().get_regs();
+    CHECK(g.orig_rax == SYS_read);  // at the entry of the loop's own read
+    CHECK_FALSE(at_marker(g, runtime.address()));
+    runtime.set_update_requested(0);
+    // Without the map (P's drive) the same thread passes no update point: refused.
+    CHECK_FALSE(drive_to_update_point(p, runtime, std::chrono::milliseconds(300), where));
+    CHECK(where.find("read()") != std::string::npos);
+  }  // released: it makes its read
+  c.send("x");
+  CHECK(c.line().rfind("RESULT rc=1 errno=0", 0) == 0);
+  CHECK(c.wait() == 0);
+}

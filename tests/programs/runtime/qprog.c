@@ -1,9 +1,11 @@
 /* qprog.c — a program for the quiescence tests: blocks in one system call, either
  * in its event loop (a function with TTST_UPDATE_POINT) or in the middle of a
  * request (a function without one, or one inlined into the loop), or spins busily
- * through update points (busy_syscall: one system call per turn, as a server's loop).
+ * through update points (busy_syscall: one system call per turn, as a server's loop),
+ * or (spin_read) computes for a while between its update point and its read, as a
+ * server handling the last event before its next wait.
  *   qprog MODE   MODE: accept epoll poll select read nanosleep midrequest busy
- *                      busy_syscall inlined inlined_write
+ *                      busy_syscall inlined inlined_write spin_read
  * Prints "READY <pid> <port> <&__ttst_runtime> <&counter> <rseq area>" once set up, then one
  * "RESULT rc=<rc> errno=<errno> ms=<elapsed>" when its system call returns. */
 #define _GNU_SOURCE
@@ -92,6 +94,9 @@ __attribute__((noinline)) static void event_loop(void) {
       rc = accept(lfd, NULL, NULL);
     } else if (!strcmp(mode, "read")) {
       rc = read(0, &c, 1);
+    } else if (!strcmp(mode, "spin_read")) {
+      while (counter < 1500000000) counter++; /* no system call: past the update point, before the wait */
+      rc = read(0, &c, 1);
     } else if (!strcmp(mode, "poll")) {
       struct pollfd p = {.fd = 0, .events = POLLIN};
       rc = poll(&p, 1, -1);
@@ -129,7 +134,7 @@ static void *worker_loop(void *arg) {
 
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: qprog accept|epoll|poll|select|read|nanosleep|midrequest|inlined|inlined_write|busy|busy_syscall|future|mt\n");
+    fprintf(stderr, "usage: qprog accept|epoll|poll|select|read|spin_read|nanosleep|midrequest|inlined|inlined_write|busy|busy_syscall|future|mt\n");
     return 2;
   }
   mode = argv[1];
