@@ -105,6 +105,7 @@ class Phases {
     if (opts_.progress) opts_.progress(name_, ms);
     name_.clear();
   }
+  const std::string& current() const { return name_; }
 
  private:
   Report& report_;
@@ -232,12 +233,18 @@ class Transaction {
   [[noreturn]] void rollback_after_commit(const GraceVerdict& v, std::optional<inject::SeizedProcess>& hung);
   // The end of a transaction that did not commit: the report, then the rollback.
   void end(const TransactionEnd& e);
+  // A ptrace step that ran out of its own bound (inject::Timeout: a remote system
+  // call, a stop) once the time limit was spent: the bound was what was left of the
+  // limit, so the limit's timeout, said as such; nullopt when the limit is not spent
+  // (a step alone stuck: an internal error).
+  std::optional<TransactionEnd> step_out_of_time(const inject::Timeout& e);
   // The default time limit's figures into the report (report.h).
   void record_time_limit();
 
  private:
   void begin(const std::string& phase);
   [[noreturn]] void out_of_time(const std::string& phase);
+  [[noreturn]] void timed_out(const std::string& when);
   void rollback_created();
   void name_differences(const diff::Result& res);
   void commit_step(const char* name) const;
@@ -310,10 +317,21 @@ void Transaction::begin(const std::string& phase) {
 }
 
 // The time limit spent before `phase` could start: said as such, not blamed on v2.
-void Transaction::out_of_time(const std::string& phase) {
+void Transaction::out_of_time(const std::string& phase) { timed_out("before the " + phase + " phase could start"); }
+
+std::optional<TransactionEnd> Transaction::step_out_of_time(const inject::Timeout& e) {
+  if (deadline_.limit.exceeded().first == Bound::kNone) return std::nullopt;
+  try {
+    timed_out("during the " + (phases_.current().empty() ? std::string("update") : phases_.current()) +
+              " phase (" + e.what() + ")");
+  } catch (const TransactionEnd& end) {
+    return end;
+  }
+}
+
+void Transaction::timed_out(const std::string& when) {
   const auto [bound, what] = deadline_.limit.exceeded();
-  const std::string m = "the time limit ran out before the " + phase + " phase could start: " +
-                        (bound == Bound::kNone ? "no time was left" : what);
+  const std::string m = "the time limit ran out " + when + ": " + (bound == Bound::kNone ? "no time was left" : what);
   const std::string advice = o_.limits.hard() ? "raise --timeout"
                                                : "if the machine is only slow, set --timeout (a hard wall bound)";
   if (!touched_) refuse(Reason::kTimeout, m + " (the program was not touched)", advice);
@@ -1012,6 +1030,8 @@ Attempt run_update(const Options& o) {
     t.commit();
   } catch (const TransactionEnd& e) {
     t.end(e);
+  } catch (const inject::Timeout& e) {
+    t.end(t.step_out_of_time(e).value_or(internal_error(e.what())));
   } catch (const std::exception& e) {  // a bug, wherever it happens
     t.end(internal_error(e.what()));
   } catch (...) {
