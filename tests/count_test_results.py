@@ -11,7 +11,10 @@ Usage: count_test_results.py BUILD_EVENTS.json
 Prints one line "N passed, N failed" where N counts doctest test cases (the last
 "[doctest] test cases:" line of each log); a test that ran but has no such line
 (crashed, timed out) or did not run at all (failed to build) counts as one failure
-and is named on stderr. Exits 0 when nothing failed.
+and is named on stderr. For every log with a failure, its doctest failure lines
+(the test case, the check, its values and messages) go to stderr too, at most 40
+per log: CI keeps only this script's output, not bazel-testlogs. Exits 0 when
+nothing failed.
 """
 import json
 import re
@@ -19,6 +22,19 @@ import sys
 from urllib.parse import unquote, urlparse
 
 DOCTEST = re.compile(r"^\[doctest\] test cases:.*?(\d+) passed.*?(\d+) failed", re.M)
+FAILURE_LINE = re.compile(r"TEST CASE:|ERROR:|FATAL|values:|logged:|SIG[A-Z]+|Aborted|TIMEOUT")
+EXCERPT_LINES = 40
+
+
+def excerpt(label, text):
+    """The failure lines of one log, on stderr."""
+    lines = [line.rstrip()[:400] for line in text.splitlines() if FAILURE_LINE.search(line)]
+    if not lines:
+        lines = [line.rstrip()[:400] for line in text.splitlines()[-15:]]
+    print(f"--- {label}: {len(lines)} failure line(s)" + (f", first {EXCERPT_LINES}" if len(lines) > EXCERPT_LINES else ""),
+          file=sys.stderr)
+    for line in lines[:EXCERPT_LINES]:
+        print(f"    {line}", file=sys.stderr)
 
 
 def read_events(path):
@@ -57,14 +73,18 @@ def main(path):
         for log in logs:
             try:
                 with open(log, encoding="utf-8", errors="replace") as f:
-                    summaries = DOCTEST.findall(f.read())
+                    text = f.read()
             except (OSError, TypeError):
-                summaries = []
+                text = ""
+            summaries = DOCTEST.findall(text)
             if not summaries:
                 print(f"{label}: no doctest summary in {log} (crashed or timed out)", file=sys.stderr)
+                excerpt(label, text)
                 failed += 1
                 continue
             p, f_ = summaries[-1]
+            if int(f_):
+                excerpt(label, text)
             passed += int(p)
             failed += int(f_)
     print(f"{passed} passed, {failed} failed")
