@@ -343,7 +343,9 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
                                             : "check that function of the transfer plugin for a loop that never ends") +
                      " (or set --timeout, a hard wall bound, if the machine is slow); the old version keeps serving");
       }
-      rollback(Reason::kTimeout, "the " + dir + " transfer did not finish in time" + plugin + ": " + out.describe(),
+      rollback(Reason::kTimeout,
+               "the " + dir + " transfer did not finish in time" + plugin + ": " +
+                   describe(Bound::kTimeout, t.limit->limits(), t.limit->spent()) + "; " + out.describe(),
                plugin.empty() ? "raise --timeout if the state is large; the old version keeps serving"
                               : "check that function of the transfer plugin for a loop that never ends (or raise "
                                 "--timeout if the state is large); the old version keeps serving");

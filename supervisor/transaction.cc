@@ -234,10 +234,10 @@ class Transaction {
   // The end of a transaction that did not commit: the report, then the rollback.
   void end(const TransactionEnd& e);
   // A ptrace step that ran out of its own bound (inject::Timeout: a remote system
-  // call, a stop) once the time limit was spent: the bound was what was left of the
-  // limit, so the limit's timeout, said as such; nullopt when the limit is not spent
-  // (a step alone stuck: an internal error).
-  std::optional<TransactionEnd> step_out_of_time(const inject::Timeout& e);
+  // call, a stop): once the time limit was spent, the bound was what was left of it,
+  // so the limit's timeout, said as such; else the step's own bound (at most 2 s),
+  // a process starved or stuck, said as such. Reason timeout either way: no bug.
+  TransactionEnd step_out_of_time(const inject::Timeout& e);
   // The default time limit's figures into the report (report.h).
   void record_time_limit();
 
@@ -319,11 +319,15 @@ void Transaction::begin(const std::string& phase) {
 // The time limit spent before `phase` could start: said as such, not blamed on v2.
 void Transaction::out_of_time(const std::string& phase) { timed_out("before the " + phase + " phase could start"); }
 
-std::optional<TransactionEnd> Transaction::step_out_of_time(const inject::Timeout& e) {
-  if (deadline_.limit.exceeded().first == Bound::kNone) return std::nullopt;
+TransactionEnd Transaction::step_out_of_time(const inject::Timeout& e) {
+  const std::string phase = phases_.current().empty() ? std::string("update") : phases_.current();
   try {
-    timed_out("during the " + (phases_.current().empty() ? std::string("update") : phases_.current()) +
-              " phase (" + e.what() + ")");
+    if (deadline_.limit.exceeded().first != Bound::kNone) timed_out("during the " + phase + " phase (" + e.what() + ")");
+    const std::string m = "a step of the " + phase + " phase ran out of its own bound before the time limit did: " +
+                          e.what() + " (the process was not scheduled for that long, or is stuck)";
+    const std::string advice = "retry when the machine is less busy";
+    if (!touched_) refuse(Reason::kTimeout, m + " (the program was not touched)", advice);
+    rollback(Reason::kTimeout, m, advice + "; the old version keeps serving");
   } catch (const TransactionEnd& end) {
     return end;
   }
@@ -1031,7 +1035,7 @@ Attempt run_update(const Options& o) {
   } catch (const TransactionEnd& e) {
     t.end(e);
   } catch (const inject::Timeout& e) {
-    t.end(t.step_out_of_time(e).value_or(internal_error(e.what())));
+    t.end(t.step_out_of_time(e));
   } catch (const std::exception& e) {  // a bug, wherever it happens
     t.end(internal_error(e.what()));
   } catch (...) {
