@@ -446,6 +446,7 @@ bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock
       bound, [&](const inject::Stop&) { ++stops; });
   if (s && !s->alive())
     throw inject::TraceeDied("the program " + s->describe() + " while being stopped at its update point");
+  if (s && entered_wait && *entered_wait) runtime.set_update_requested(0);  // at no update point: withdrawn
   if (s) return true;
   // Stopped again without its program seeing it: Task::interrupt points a call the
   // stop ends with EINTR (epoll_wait, rt_sigtimedwait...; its syscall-exit stop

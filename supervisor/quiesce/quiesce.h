@@ -179,8 +179,8 @@ Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::millisec
 // *entered_wait set, at the entry stop of a system call the rule makes QUIESCENT
 // (the loop's own wait): a thread seized between its update point and that wait
 // enters the wait before any update point, and an idle server then waits there
-// forever, idle, not hung. The thread stays stopped at that entry; released, it
-// makes the call.
+// forever, idle, not hung. The thread stays stopped at that entry, the request
+// withdrawn (update_requested 0); released, it makes the call.
 bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock& runtime,
                            std::chrono::milliseconds bound, std::string& where,
                            const UpdatePointMap* wait_map = nullptr, bool* entered_wait = nullptr);

@@ -647,7 +647,7 @@ TEST_CASE("the grace period's drive: seized between its update point and its loo
     const user_regs_struct g = p.main_thread().get_regs();
     CHECK(g.orig_rax == SYS_read);  // at the entry of the loop's own read
     CHECK_FALSE(at_marker(g, runtime.address()));
-    runtime.set_update_requested(0);
+    CHECK(read_u32(r.pid, r.rt + kReqOff) == 0);  // the request withdrawn
     // Without the map (P's drive) the same thread passes no update point: refused.
     CHECK_FALSE(drive_to_update_point(p, runtime, std::chrono::milliseconds(300), where));
     CHECK(where.find("read()") != std::string::npos);
