@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "inject/error.h"
+#include "inject/failsafe_frame.h"
 #include "inject/memory.h"
 #include "inject/registers.h"
 #include "inject/sys/proc_maps.h"
@@ -266,9 +267,9 @@ ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& 
 }
 
 // At the syscall-entry stop of a call (rax -ENOSYS, rip past the `syscall`): the
-// verdict the rule gives the thread once blocked in that call, the registers as
-// the interrupt would leave them pointed back at the `syscall`; kRunning when the
-// stop is no syscall entry.
+// verdict the rule gives the thread once blocked in that call, its registers
+// pointed back at the `syscall` as for a call to re-run (inject::resume_context);
+// kRunning when the stop is no syscall entry.
 ThreadVerdict classify_entering(const user_regs_struct& g, pid_t tid, pid_t pid, const UpdatePointMap& map,
                                 inject::LoadBias bias, inject::RemoteAddr rt) {
   if (static_cast<int64_t>(g.orig_rax) < 0 || static_cast<int64_t>(g.rax) != -ENOSYS) {
@@ -276,10 +277,7 @@ ThreadVerdict classify_entering(const user_regs_struct& g, pid_t tid, pid_t pid,
     running.tid = tid;
     return running;
   }
-  user_regs_struct blocked = g;
-  blocked.rip -= 2;  // `syscall` is 0f 05
-  blocked.rax = g.orig_rax;
-  return classify_regs(blocked, tid, pid, map, bias, rt);
+  return classify_regs(inject::resume_context(g, /*at_syscall_entry=*/true), tid, pid, map, bias, rt);
 }
 
 // The start function of thread `tid` (not the main thread): the outermost frame in
