@@ -245,6 +245,114 @@ TEST_CASE("pre-copy: the supervisor killed in the round and at the second stop l
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+// A process other than P running `exe`, traced by the supervisor `sup` and running
+// (not stopped): an agent at work in F or R.
+bool agent_running_in(pid_t sup, pid_t past, const std::string& exe) {
+  std::error_code ec;
+  for (auto it = fs::directory_iterator("/proc", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    std::error_code e2;
+    if (pid == past || fs::read_symlink(it->path() / "exe", e2).filename().string() != exe) continue;
+    if (proc_status_field(pid, "TracerPid") == std::to_string(sup) && state_of(pid) == 'R') return true;
+  }
+  return false;
+}
+
+TEST_CASE("pre-copy: the supervisor killed while an agent of the round runs leaves P serving, untouched") {
+  // Kills inside a phase, not at its start: the forward agent reading S in F, or the
+  // backward one reading F in R, loops (the test agent's task 5) while P serves.
+  REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  const std::pair<const char*, const char*> cases[] = {
+      {"TTST_SUPERVISE_TEST_FORWARD_TASK=5", "kvserver_v2"},   // in F
+      {"TTST_SUPERVISE_TEST_BACKWARD_TASK=5", "kvserver_v1"},  // in R (a clone of S)
+  };
+  for (const auto& [env, exe] : cases) {
+    CAPTURE(env);
+    Filled kv;
+    const pid_t s = spawn_supervisor(kv.server.pid, env, tmpdir() + "/looping.json");
+    REQUIRE(await([&] { return agent_running_in(s, kv.server.pid, exe); }, kAwait));
+    {  // P serves during the round, the agent at work: a write lands in P
+      KvClient c(kv.server.port);
+      CHECK(c.set("during", "round") == "OK");
+    }
+    kill(s, SIGKILL);
+    waitpid(s, nullptr, 0);
+    REQUIRE(await([&] {
+      const std::vector<pid_t> alive = running_children();
+      return alive.size() == 1 && alive[0] == kv.server.pid && proc_status_field(kv.server.pid, "TracerPid") == "0";
+    }, kAwait));
+    CHECK(state_of(kv.server.pid) != 't');
+    kv.check_serving("VERSION 1");
+    KvClient c(kv.server.port);
+    CHECK(c.get("during") == "VALUE round");
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+TEST_CASE("pre-copy: the supervisor killed at any moment of a committing update leaves one server with the data") {
+  // Kill times spread over a whole `--precopy` update (snapshot, the round, the second
+  // stop, the delta, the commit, the grace period): whichever version then serves has
+  // every key, nobody traces it, and no other process of the update is left.
+  REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  double whole_ms = 0;
+  {
+    Filled kv;
+    const auto t0 = std::chrono::steady_clock::now();
+    Run r = supervise(kv.server.pid, "--grace 200ms");
+    whole_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    REQUIRE(r.status == 0);
+    take_over(kv, r);
+  }
+  MESSAGE("one whole update: " << whole_ms << " ms");
+  int v1 = 0, v2 = 0;
+  constexpr int kKills = 12;
+  for (int k = 0; k < kKills; ++k) {
+    const auto delay = std::chrono::microseconds(static_cast<long>(whole_ms * 1000 * k / kKills));
+    CAPTURE(k);
+    CAPTURE(delay.count());
+    Filled kv;
+    const pid_t s = fork();
+    if (s == 0) {
+      const std::string cmd = "exec env XDG_CACHE_HOME=" + tmpdir() + "/cache " +
+                              command(kv.server.pid, "--grace 200ms", kSupervise) + " >/dev/null 2>&1";
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(delay);
+    kill(s, SIGKILL);
+    waitpid(s, nullptr, 0);
+    // The one process left serves the port: P (rolled back by the kernel's detach)
+    // or F (the commit got far enough; P then ended and reaped by us).
+    pid_t server = -1;
+    REQUIRE(await([&] {
+      const std::vector<pid_t> alive = running_children();
+      if (alive.size() != 1 || proc_status_field(alive[0], "TracerPid") != "0") return false;
+      server = alive[0];
+      return true;
+    }, kAwait));
+    CHECK(state_of(server) != 't');
+    KvClient c(kv.server.port);
+    const std::string version = c.command("VERSION");
+    CHECK((version == "VERSION 1" || version == "VERSION 2"));
+    if (version == "VERSION 1") {
+      ++v1;
+      CHECK(server == kv.server.pid);
+    } else {
+      ++v2;
+      CHECK(server != kv.server.pid);
+      kv.server.pid = server;
+    }
+    kv.check_serving(version);
+    CHECK(c.set("after", "kill") == "OK");
+    CHECK(c.get("after") == "VALUE kill");
+  }
+  MESSAGE(v1 << " kills left v1 serving, " << v2 << " left v2");
+  CHECK(v1 > 0);  // the earliest kill comes before any commit
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
 TEST_CASE("pre-copy: R and F, reaped after P or F serves again, are gone when ttst-supervise exits") {
   // end_later (transaction.cc): R at the commit, F and R at a rollback are sent
   // SIGKILL while P is stopped and waited for only once the program serves. As a
