@@ -36,13 +36,13 @@ uint32_t Engine::source_named_like(uint32_t dst_type) const {
 // (or of the source site's hint), or that the source does not have: its bytes would
 // be reinterpreted. Refused (AMBIGUOUS) naming the site and type; true if refused.
 bool Engine::refuse_untyped_layout(const Object& o) {
-  const auto* src_info = src_meta().alloc_site(o.site - config_.src_bias);
+  const auto* src_info = src_meta().alloc_site(site_of(o) - config_.src_bias);
   if (!src_info || wrapper_site(*src_info)) return false;  // a wrapper serves every type: no hint to trust
   // A copy of a string is text, whatever the other version's site of that ID
   // allocates (kvserver v3: cmd_set#0 was strdup, is malloc of a struct blob).
   const char* allocator = src_meta().str(src_info->allocator);
   if (streq(allocator, "strdup") || streq(allocator, "strndup")) return false;
-  uint64_t site = dst_site(o.site);
+  uint64_t site = dst_site(site_of(o));
   const auto* dst_info = site ? dst_meta().alloc_site(site - config_.dst_bias) : nullptr;
   if (!dst_info || dst_info->type == 0) return false;
   uint32_t dst_type = dst_meta().strip(dst_info->type);
@@ -107,7 +107,7 @@ bool Engine::refuse_resized_startup(uint64_t old, uint64_t v) {
       src_meta().type(src_meta().strip(o.src_type)).kind != kPointer)
     return false;
   const ttst_heap_desc* own = reinterpret_cast<const ttst_heap_desc*>(old - kDescSize);
-  uint64_t site = dst_site(o.site);
+  uint64_t site = dst_site(site_of(o));
   if (site == 0 || own->site != site || own->size == o.dst_size) return false;
   fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
   message_.text(" points to ");

@@ -110,9 +110,9 @@ void Engine::declare_header_blocks() {
   for (uint32_t i = global_count_; i < heap_end_; ++i) {
     Object& o = objects_[i];
     if (o.flags & kFromLibrary) continue;
-    if (o.site != last_site) {
-      const auto* site = src_meta().alloc_site(o.site - config_.src_bias);
-      last_site = o.site, header = site ? annotations_.header_bytes(src_meta().str(site->caller)) : 0;
+    if (site_of(o) != last_site) {
+      const auto* site = src_meta().alloc_site(site_of(o) - config_.src_bias);
+      last_site = site_of(o), header = site ? annotations_.header_bytes(src_meta().str(site->caller)) : 0;
     }
     if (header == 0 || header >= o.size || (o.flags & kContainer)) continue;
     o.flags |= kContainer, o.src_global = kNoChunk, o.dst_global = uint32_t(header);
@@ -341,7 +341,7 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
   uint32_t i = object_count_++;
   Object& o = objects_[i];
   zero(&o, sizeof o);
-  o.addr = v, o.size = ty.size, o.dyn_id = c.dyn_id;
+  o.addr = v, o.size = ty.size;  // its dyn_id is its container's (dyn_id_of)
   o.src_type = src_pointee;
   o.dst_type = dst_meta().strip(dst_pointee);
   if (o.dst_type == 0) o.dst_type = counterpart(src_pointee);

@@ -208,7 +208,7 @@ int Engine::add_heap_object(void* ctx, uint64_t addr, const ttst_heap_desc* desc
   Engine* engine = static_cast<Engine*>(ctx);
   Object& o = engine->objects_[engine->object_count_++];
   zero(&o, sizeof o);
-  o.addr = addr, o.size = desc->size, o.dyn_id = desc->dyn_id, o.site = desc->site;
+  o.addr = addr, o.size = desc->size;
   // A block the transfer allocated (origin_id set) is the program's even when its
   // site no longer exists in this version (site 0 makes the runtime say FROM_LIB).
   o.flags = desc->origin_id ? 0 : (desc->flags & kFromLibrary);
@@ -299,12 +299,12 @@ void Engine::describe(Message& to, const Object& o) {
     to.text(type_name(src_meta(), src_meta().strip(o.src_type))).text(" at +").number(o.addr - c.addr).text(" of ");
     describe(to, c);
   } else {
-    const auto* site = src_meta().alloc_site(o.site - config_.src_bias);
-    to.text("heap object #").number(o.dyn_id).text(" (").number(o.size).text(" bytes, site ");
+    const auto* site = src_meta().alloc_site(site_of(o) - config_.src_bias);
+    to.text("heap object #").number(dyn_id_of(o)).text(" (").number(o.size).text(" bytes, site ");
     if (site)
       to.text(src_meta().str(site->id));
     else
-      to.hex(o.site);
+      to.hex(site_of(o));
     to.text(")");
   }
 }

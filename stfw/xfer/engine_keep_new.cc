@@ -359,7 +359,7 @@ void Engine::kept_pointer(uint64_t vs, uint32_t sp, uint64_t vd, uint32_t dp) {
     // A whole block (an array of sp): the block of this process at the same element.
     uint64_t k = (vs - o.addr) / es, base = vd ? vd - k * ed : 0;
     const OwnBlock* b = vd ? own_block(base) : nullptr;
-    if (b && !same_site_id(o.site, b->site)) b = nullptr;  // another allocation: not its counterpart
+    if (b && !same_site_id(site_of(o), b->site)) b = nullptr;  // another allocation: not its counterpart
     add_kept(o.addr, o.size, b ? b->addr : 0, b ? b->size : 0, sp, dp, uint32_t(index));
     return;
   }
@@ -403,7 +403,7 @@ void Engine::kept_untyped(uint64_t vs, uint64_t vd) {
       return;
     }
     const OwnBlock* b = vd ? own_block(vd) : nullptr;
-    if (b && !same_site_id(o.site, b->site)) b = nullptr;
+    if (b && !same_site_id(site_of(o), b->site)) b = nullptr;
     o.dst_addr = 0;
     add_kept(o.addr, o.size, b ? b->addr : 0, b ? b->size : 0, 0, 0, uint32_t(index));
     return;

@@ -94,7 +94,7 @@ bool Engine::refuse_untyped_pointer(const Object& o) {
                   ? " has no type (reached only through pointers to a struct whose size does not divide its size: "
                     "a derived struct, but its allocation site's function does not return a pointer to one) and "
                     "its word at +"
-              : polymorphic_site(o.site)
+              : polymorphic_site(site_of(o))
                   ? " has no type (reached only through void * or char *; its site serves several types: an "
                     "allocation wrapper) and its word at +"
                   : " has no type (reached only through void * or char *, site without a type) and its word at +")
@@ -123,8 +123,8 @@ bool Engine::allocate_in_future() {
   for (uint32_t i = object_count_; i-- > global_count_;) {
     Object& o = objects_[i];
     if (o.flags & (kFromLibrary | kCarved | kKept | kOwned | kIntoCounterpart)) continue;
-    uint64_t site = dst_site(o.site);
-    o.dst_addr = env_.alloc(env_.ctx, o.dst_size ? o.dst_size : 1, site, o.dyn_id);
+    uint64_t site = dst_site(site_of(o));
+    o.dst_addr = env_.alloc(env_.ctx, o.dst_size ? o.dst_size : 1, site, dyn_id_of(o));
     if (!o.dst_addr) {
       fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the program's allocator refused ")
           .number(o.dst_size)
@@ -198,7 +198,7 @@ bool Engine::hash_counterparts(uint64_t r_objects) {
 
 // Backward: the origin_id of a source (F) heap object that needs a counterpart in R, else 0.
 uint64_t Engine::origin_of(const Object& o) const {
-  if ((o.flags & (kFromLibrary | kGlobal | kCarved)) || o.dyn_id == 0) return 0;
+  if ((o.flags & (kFromLibrary | kGlobal | kCarved)) || dyn_id_of(o) == 0) return 0;
   const ttst_heap_desc* desc = reinterpret_cast<const ttst_heap_desc*>(source_bytes(o.addr - kDescSize, kDescSize));
   return desc ? desc->origin_id : 0;
 }

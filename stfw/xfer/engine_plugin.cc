@@ -456,7 +456,7 @@ void* Engine::api_new_owned(ttst_xfer* x, uint64_t v, uint64_t size) {
   Object* o = e->owned_object(x, v);
   if (!o) return nullptr;
   if (o->dst_addr) return reinterpret_cast<void*>(o->dst_addr);  // asked twice: the same object
-  o->dst_addr = e->env_.alloc(e->env_.ctx, size ? size : 1, e->dst_site(o->site), o->dyn_id);
+  o->dst_addr = e->env_.alloc(e->env_.ctx, size ? size : 1, e->dst_site(e->site_of(*o)), e->dyn_id_of(*o));
   o->dst_size = size;
   o->flags |= kOwnedClaimed;
   if (!o->dst_addr)

@@ -31,7 +31,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
     if (dst_pointee == 0) dst_pointee = counterpart(src_pointee);
     // C inheritance (inheritance.h): the site's constructor returning `derived *` is
     // more specific than a `base *` whose layout is its prefix.
-    const uint32_t derived = pointee_ty.kind == kStruct ? returned_struct_of_site(o.site, o.size) : 0;  // engine_type_plan.cc
+    const uint32_t derived = pointee_ty.kind == kStruct ? returned_struct_of_site(site_of(o), o.size) : 0;  // engine_type_plan.cc
     if (derived && derived != src_pointee && layout_prefix(src_meta(), src_pointee, derived))
       src_pointee = derived, dst_pointee = counterpart(derived);
     if (o.src_type != 0 && src_meta().strip(o.src_type) != src_pointee && pointee_ty.kind == kStruct &&

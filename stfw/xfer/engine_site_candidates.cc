@@ -21,7 +21,7 @@ namespace ttst::stfw::engine_detail {
 // An untyped object from a site with candidates, one of which changes layout:
 // refused (AMBIGUOUS) as above; true if refused.
 bool Engine::refuse_site_candidates(const Object& o) {
-  const auto* site = src_meta().alloc_site(o.site - config_.src_bias);
+  const auto* site = src_meta().alloc_site(site_of(o) - config_.src_bias);
   if (!site || wrapper_site(*site)) return false;  // a wrapper's records: no hint to trust
   const uint32_t* candidates = src_meta().site_candidates(*site);
   uint32_t changed = 0, changed_dst = 0;

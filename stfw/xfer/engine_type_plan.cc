@@ -41,7 +41,7 @@ bool Engine::type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t
     Object& o = objects_[index];
     if (o.src_type != 0 || (o.flags & (kGlobal | kFromLibrary | kContainer)) ||
         (o.size != step.pointee_size && o.size % step.pointee_size != 0) ||
-        (o.size != step.pointee_size && returned_struct_of_site(o.site, o.size)))
+        (o.size != step.pointee_size && returned_struct_of_site(site_of(o), o.size)))
       return false;  // the walk decides (a derived struct: inheritance.h)
     reached_from_plan(index, offset + step.src_offset);  // the refusals' paths (root_paths.cc)
     o.src_type = step.src_pointee, o.dst_type = step.dst_pointee;

@@ -99,10 +99,10 @@ bool Engine::type_pass() {
       Object& o = objects_[i];
       if (o.src_type != 0 || (o.flags & (kFromLibrary | kContainer))) continue;
       uint32_t src_type = 0, dst_type = 0;
-      const auto* site_info = src_meta().alloc_site(o.site - config_.src_bias);
+      const auto* site_info = src_meta().alloc_site(site_of(o) - config_.src_bias);
       if (site_info) {
         if (wrapper_site(*site_info)) continue;  // one site for every type its callers want: no guess
-        const auto* learnt = typed_object_of_site(o.site);
+        const auto* learnt = typed_object_of_site(site_of(o));
         if (learnt == &polymorphic_marker_) continue;  // the site allocates several types: no guess
         if (learnt)
           src_type = learnt->src_type, dst_type = learnt->dst_type;
@@ -139,7 +139,7 @@ const Object* Engine::typed_object_of_site(uint64_t site) {
   uint32_t found = kNone;
   for (uint32_t i = global_count_; i < object_count_ && found != kSeveralTypes; ++i) {
     const Object& o = objects_[i];
-    if (o.site != site || o.src_type == 0 || (o.flags & kFromLibrary)) continue;
+    if (o.src_type == 0 || (o.flags & kFromLibrary) || site_of(o) != site) continue;
     if (found == kNone)
       found = i;
     else if (src_meta().strip(objects_[found].src_type) != src_meta().strip(o.src_type))
@@ -290,8 +290,9 @@ void Engine::prefetch_targets(uint32_t i, bool deep) {
     if (facts.src_size == 0 || o.size < facts.src_size) return;
     plan = facts.plan;
   } else {
-    const SitePlan& learnt = site_plans_[(o.site >> 4) & 255];
-    if (learnt.site != o.site || o.size < learnt.size) return;
+    const uint64_t site = site_of(o);
+    const SitePlan& learnt = site_plans_[(site >> 4) & 255];
+    if (learnt.site != site || o.size < learnt.size) return;
     plan = learnt.plan;
   }
   if (!plan) return;
@@ -301,8 +302,9 @@ void Engine::prefetch_targets(uint32_t i, bool deep) {
 void Engine::learn_site_plan(const Object& o) {
   if (o.src_type == 0 || (o.flags & (kGlobal | kFromLibrary))) return;
   const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
-  SitePlan& slot = site_plans_[(o.site >> 4) & 255];
-  slot.site = o.site, slot.size = facts.src_size, slot.plan = facts.plan;
+  const uint64_t site = site_of(o);
+  SitePlan& slot = site_plans_[(site >> 4) & 255];
+  slot.site = site, slot.size = facts.src_size, slot.plan = facts.plan;
 }
 
 }  // namespace ttst::stfw::engine_detail
