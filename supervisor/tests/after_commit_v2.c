@@ -1,7 +1,7 @@
 /* after_commit_v2 — a v2 that fails shortly after an update commits, for the grace
  * period's tests (grace_period_test.cc). Linked with kvserver.c built as v2 (or
  * listener.c: the same compilation units as kvserver_v2 and listener_v2, the same
- * state IDs), it replaces only epoll_wait and poll, which their loops call:
+ * state IDs), it replaces only epoll_wait, poll and ppoll, which their loops call:
  * start-up, state, transfer and loop are theirs. Each counts 100 ms from the first wait past the commit (the first
  * call made while not updating), never waits beyond that, and then
  *   -DAFTER_COMMIT_CRASH  dereferences NULL (SIGSEGV);
@@ -9,6 +9,7 @@
  * Requests that arrive before then are served as kvserver v2 serves them. */
 #define _GNU_SOURCE
 #include <poll.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -47,4 +48,11 @@ int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 
 int poll(struct pollfd *fds, nfds_t nfds, int timeout) {
   return (int)syscall(SYS_poll, fds, nfds, limited(timeout));
+}
+
+int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *mask) {
+  const int given = tmo ? (int)(tmo->tv_sec * 1000 + tmo->tv_nsec / 1000000) : -1;
+  const int ms = limited(given);
+  struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000};
+  return (int)syscall(SYS_ppoll, fds, nfds, ms < 0 ? NULL : &t, mask, _NSIG / 8);
 }
