@@ -95,6 +95,15 @@ enum ttst_stfw_detail {
  * The supervisor remaps F's registers with them and checks F's stack. */
 #define TTST_STFW_SUPERSEDED_PREFIX "superseded "
 
+/* Forward, after the superseded lines: one line per scalar local of F's frames
+ * (paired with a scalar local of P's at its update point: `int epfd`, `long served`
+ * of main) that lives in a callee-saved register, where the agent cannot write it:
+ *   "local_register FRAME REG VALUE"   (decimal frame index of F's frames as given,
+ *                                       innermost 0; DWARF register; hex value)
+ * The supervisor writes VALUE where that frame's register is: the live register,
+ * or the slot an inner frame saved it in. */
+#define TTST_STFW_LOCAL_REGISTER_PREFIX "local_register "
+
 /* Forward, after the figures and the superseded lines: one line per global that
  * looks like start-up state v2 built again, longer (a command table one entry
  * longer): a suggestion for TTST_KEEP_NEW, never acted on.

@@ -319,6 +319,7 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
       // F's registers and stack against what the transfer superseded (future_frames.h).
       if (!t.backward) {
         const std::vector<SupersededObject> superseded = parse_superseded(out.output);
+        set_local_registers(*t.thread, parse_local_registers(out.output));  // before the remap: values, not pointers
         settle_future_frames(*t.thread, superseded);
         for (inject::Task* other : t.other_threads) settle_future_frames(*other, superseded);
       }

@@ -10,6 +10,7 @@
 #include "inject/memory.h"
 #include "inject/sys/proc_maps.h"
 #include "stfw/stfw_task.h"
+#include "supervisor/quiesce/unwind.h"
 #include "supervisor/transaction_end.h"
 
 namespace ttst::supervisor {
@@ -117,6 +118,54 @@ int settle_future_frames(inject::Task& thread, const std::vector<SupersededObjec
                "report this with the post-mortem report; the old version keeps serving");
   }
   return remapped;
+}
+
+std::vector<LocalRegister> parse_local_registers(const std::vector<uint8_t>& output) {
+  std::vector<LocalRegister> list;
+  const std::string prefix = TTST_STFW_LOCAL_REGISTER_PREFIX;
+  for (size_t at = 0; at < output.size();) {
+    size_t end = at;
+    while (end < output.size() && output[end] != 0) ++end;
+    std::string line(output.begin() + at, output.begin() + end);
+    at = end + 1;
+    if (line.rfind(prefix, 0) != 0) continue;
+    std::istringstream in(line.substr(prefix.size()));
+    LocalRegister l;
+    in >> std::dec >> l.frame >> l.reg >> std::hex >> l.value;
+    if (!in) internal("the forward transfer's list of locals in registers is garbled: " + line,
+                      "report this with the post-mortem report; the old version keeps serving");
+    list.push_back(l);
+  }
+  return list;
+}
+
+int set_local_registers(inject::Task& thread, const std::vector<LocalRegister>& locals) {
+  if (locals.empty()) return 0;
+  user_regs_struct regs = thread.get_regs();
+  std::string doubt;
+  quiesce::Unwinder unwinder(thread.tid());
+  const std::vector<quiesce::UnwoundFrame> frames = unwinder.unwind(regs, 64, doubt);
+  unsigned long long* live[6] = {&regs.rbx, &regs.rbp, &regs.r12, &regs.r13, &regs.r14, &regs.r15};
+  bool regs_changed = false;
+  for (const LocalRegister& l : locals) {
+    const int* it = std::find(std::begin(quiesce::kCalleeSaved), std::end(quiesce::kCalleeSaved), int(l.reg));
+    const size_t i = size_t(it - std::begin(quiesce::kCalleeSaved));
+    if (l.frame >= frames.size() || i >= 6 || (l.frame > 0 && !(frames[l.frame].saved_known & (1u << i))))
+      rollback(Reason::kInvariant,
+               "the forward transfer carried a local of the future version's frame " + std::to_string(l.frame) +
+                   " in DWARF register " + std::to_string(l.reg) + ", where its frames cannot be unwound to (" +
+                   (doubt.empty() ? std::string("no such frame or register") : doubt) + ")",
+               "keep that local in a global (static) of the new version; the old version keeps serving");
+    const uint64_t at = l.frame == 0 ? 0 : frames[l.frame].saved_at[i];
+    if (at) {
+      const uint64_t v = l.value;
+      inject::write_memory(thread.tid(), at, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&v), 8));
+    } else {
+      *live[i] = l.value, regs_changed = true;
+    }
+  }
+  if (regs_changed) thread.set_regs(regs);
+  return int(locals.size());
 }
 
 }  // namespace ttst::supervisor

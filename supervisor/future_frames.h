@@ -34,6 +34,22 @@ struct SupersededObject {
 // The superseded objects listed in the forward transfer's output (lines after the first).
 std::vector<SupersededObject> parse_superseded(const std::vector<uint8_t>& output);
 
+// One scalar local of F's frames in a callee-saved register (stfw_task.h
+// TTST_STFW_LOCAL_REGISTER_PREFIX): main's `int epfd` at -O2.
+struct LocalRegister {
+  uint32_t frame = 0, reg = 0;  // F's frame (innermost 0), DWARF register
+  uint64_t value = 0;
+};
+
+std::vector<LocalRegister> parse_local_registers(const std::vector<uint8_t>& output);
+
+// Writes each value where `thread`'s frame holds that register: the slot an inner
+// frame saved it in, else the thread's own register (the engine in F cannot: the
+// agent host restores F's registers). A frame the unwinder does not reach, or a
+// register it does not know there, rolls back naming the local's place. Returns how
+// many were written.
+int set_local_registers(inject::Task& thread, const std::vector<LocalRegister>& locals);
+
 // Remaps `thread`'s registers, then checks its stack and registers; ends the
 // transaction (rollback) when a register cannot be remapped or a pointer into a
 // freed object remains. Returns how many registers were remapped.

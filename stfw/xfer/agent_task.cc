@@ -528,6 +528,7 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" integers=").number(r.integers).text(" literals=").number(r.literals);
   m.text(" startup_freed=").number(r.freed);
   m.text(" frame_roots=").number(r.frame_roots);
+  m.text(" scalar_locals=").number(r.scalar_locals);
   m.text(" carved=").number(r.carved);  // sub-objects of containers (typed objects)
   m.text(" containers=").number(r.containers);
   m.text(" container_free_bytes=").number(r.container_free);
@@ -555,6 +556,11 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
     const ttst::stfw::Superseded& s = r.superseded[i];
     m.text(TTST_STFW_SUPERSEDED_PREFIX).hex(s.addr).text(" ").hex(s.size).text(" ").hex(s.counterpart);
     m.text(s.freed ? " 1" : " 0");
+    m.end();
+  }
+  for (uint64_t i = 0; i < r.local_register_count; ++i) {  // stfw_task.h: one line each
+    const ttst::stfw::LocalRegister& l = r.local_registers[i];
+    m.text(TTST_STFW_LOCAL_REGISTER_PREFIX).number(l.frame).text(" ").number(l.reg).text(" ").hex(l.value);
     m.end();
   }
   for (uint64_t i = 0; i < r.keep_new_candidate_count; ++i) {  // stfw_task.h: suggestions for TTST_KEEP_NEW

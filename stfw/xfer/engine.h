@@ -163,6 +163,12 @@ struct Superseded {
   bool freed;
 };
 
+// One register of F's frames the supervisor sets (stfw_task.h TTST_STFW_LOCAL_REGISTER_PREFIX).
+struct LocalRegister {
+  uint32_t frame, reg;  // F's frame index (innermost 0), DWARF register number
+  uint64_t value;
+};
+
 struct Result {
   int status = 0;  // TTST_STFW_STATUS_*
   uint64_t objects = 0, bytes = 0, pointers = 0, transforms = 0;
@@ -179,6 +185,11 @@ struct Result {
   // with it and checks F's stack), and the stack words remapped to counterparts.
   const Superseded* superseded = nullptr;
   uint64_t superseded_count = 0;
+  // Forward: scalar locals of F's frames held in a callee-saved register, to be set
+  // by the supervisor (the agent host restores F's registers): frame_roots.cc.
+  const LocalRegister* local_registers = nullptr;
+  uint64_t local_register_count = 0;
+  uint64_t scalar_locals = 0;   // scalar locals of the frames carried (forward) or checked (backward)
   uint64_t frame_words = 0;
   uint64_t frame_roots = 0;     // pointer locals of the source's frames used as typing roots (frame_roots.cc)
   uint64_t carved = 0;          // typed sub-objects carved in containers (also in `objects`)

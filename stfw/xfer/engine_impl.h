@@ -189,6 +189,7 @@ class Engine {
     write_objects();
     if (!failed() && kept_count_) finish_kept_write();  // engine_keep_new.cc
     if (!failed()) settle_frame_roots();
+    if (!failed()) settle_scalar_locals();
     if (!failed() && !config_.backward && kept_count_) keep_kept_partners();  // engine_keep_new.cc
     if (!failed() && !config_.backward) remap_own_frames();
     if (!failed() && !config_.backward) free_superseded();
@@ -728,6 +729,14 @@ class Engine {
   // ---- the roots on the stack (frame_roots.cc) ---------------------------------------------
   void type_frame_roots();
   void settle_frame_roots();
+  // The scalar locals of the main thread's frames (frame_roots.cc): carried into
+  // F's paired locals (forward), checked against R's (backward).
+  void settle_scalar_locals();
+  void settle_scalar_local(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
+                           const uint8_t* src, const dwarfmeta::image::ImageFramePlace& q, uint32_t self_frame,
+                           const uint8_t* dst);
+  static constexpr uint32_t kMaxLocalRegisters = 64;
+  LocalRegister local_registers_[kMaxLocalRegisters];
   void refuse_lone_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
                         uint64_t v, uint32_t marker);
   void refuse_lone_aggregates();  // after the sweep: unpaired struct locals that are an object's only root

@@ -32,6 +32,12 @@
 // objects, and the start-up object is freed. Backward (in R): the translated value
 // of F's local must be R's (P's) own value, else the round trip is refused naming
 // the local: the comparison the memory diff cannot make for registers.
+// Scalar locals (integers, enums: main's `int epfd`, `long served`) of the main
+// thread's frames are state too: forward, F's paired local takes the source's
+// value converted as a global's would be (in its stack slot by the agent; in a
+// callee-saved register by the supervisor, from a "local_register" line); backward,
+// F's must map back to R's (P's) own, else the round trip is refused naming it.
+// A local v2 keeps in a caller-saved register is left as v2 has it, both ways.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 
@@ -557,6 +563,111 @@ void Engine::settle_frame_pointer(const ImageFunction& f, const ImageFramePlace&
   message_.text("' of the frame of ").text(src_meta().str(f.id)).text(" holds ").hex(v);
   message_.text(" in the future version, which maps back to ").hex(t).text(", but the past version's holds ").hex(w);
   message_.text(": the frames differ after the round trip");
+}
+
+namespace {
+// How many of the function's places are named `name` and valid at link-time pc `at`.
+uint32_t places_named(const dwarfmeta::image::View& meta, uint64_t function_low, uint32_t name, uint64_t at) {
+  uint32_t n = 0;
+  for (uint32_t i = meta.first_place(function_low); i < meta.place_count(); ++i) {
+    const ImageFramePlace& p = meta.place_at(i);
+    if (p.function_low != function_low) break;
+    n += !place_is_piece(p) && place_valid_at(p, at) && streq(meta.str(p.name), meta.str(name));
+  }
+  return n;
+}
+
+// Where v2 keeps a local the transfer can write: memory (a stack slot), or a
+// callee-saved register (rbx, rbp, r12-r15: the supervisor writes it where the
+// frame's value is). A caller-saved register is left alone both ways.
+bool writable_place(const ImageFramePlace& q) {
+  const uint8_t kind = q.kind;
+  if (kind != 2) return kind == 1 || kind == 3;
+  return q.reg == 3 || q.reg == 6 || (q.reg >= 12 && q.reg <= 15);
+}
+}  // namespace
+
+// The scalar locals of the main thread's frames, paired by function, occurrence
+// and name (or TTST_RENAMED_FROM) like the pointer locals. Other threads' frames
+// are left alone (their registers are not written yet).
+void Engine::settle_scalar_locals() {
+  for_each_frames(config_, [&](const Frames& fr, bool main) {
+    if (!main) return false;
+    for (uint32_t k = 0; k < fr.peer_count && !failed(); ++k) {
+      uint64_t at = 0;
+      const ImageFunction* f = frame_function(src_meta(), config_.src_bias, fr.peer, k, &at);
+      if (!f) continue;
+      const uint32_t nth = occurrence(src_meta(), config_.src_bias, fr.peer, fr.peer_count, k, f);
+      for (uint32_t i = src_meta().first_place(f->low); i < src_meta().place_count() && !failed(); ++i) {
+        const ImageFramePlace& p = src_meta().place_at(i);
+        if (p.function_low != f->low) break;
+        const ImageType& sty = src_meta().type(src_meta().strip(p.type));
+        if (is_piece(p) || !place_valid(p, at) || (sty.kind != kBase && sty.kind != kEnum) || sty.size == 0 ||
+            sty.size > 8)
+          continue;
+        uint32_t j = 0;
+        const ImageFramePlace* q = paired_local(p, *f, nth, &fr, &j);
+        if (!q) continue;
+        const ImageType& dty = dst_meta().type(dst_meta().strip(q->type));
+        if ((dty.kind != kBase && dty.kind != kEnum) || dty.size == 0 || dty.size > 8) continue;
+        // Two locals of one name (`i` of two loops in their own blocks) both placed at
+        // this pc: which one holds the state is not known; neither is carried.
+        uint64_t self_at = 0;
+        frame_function(dst_meta(), config_.dst_bias, fr.self, j, &self_at);
+        if (places_named(src_meta(), f->low, p.name, at) > 1 ||
+            places_named(dst_meta(), q->function_low, q->name, self_at) > 1)
+          continue;
+        uint8_t src_reg[8], dst_reg[8];
+        const uint8_t* src = frame_local_bytes(p, fr.peer, fr.peer_count, k, false, sty.size, src_reg);
+        const uint8_t* dst = frame_local_bytes(*q, fr.self, fr.self_count, j, true, dty.size, dst_reg);
+        if (src && dst) settle_scalar_local(*f, p, src, *q, j, dst);
+      }
+    }
+    return !failed();
+  });
+}
+
+
+void Engine::settle_scalar_local(const ImageFunction& f, const ImageFramePlace& p, const uint8_t* src,
+                                 const ImageFramePlace& q, uint32_t self_frame, const uint8_t* dst) {
+  // v2's place: forward this process's (q), backward the source's (p).
+  if (!writable_place(config_.backward ? p : q)) return;
+  const uint64_t size = type_size(dst_meta(), q.type);
+  uint8_t converted[8];
+  copy(converted, dst, size);
+  mode_ = kWrite;
+  const uint32_t marker = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));
+  current_ = marker == 0xffffffffu ? kKernelWord - 1 : marker;
+  path_depth_ = 0;
+  frame_local_walk_ = true;
+  walk(p.type, q.type, src, converted);
+  frame_local_walk_ = false;
+  if (failed()) return;
+  result_.scalar_locals++;
+  bool same = true;
+  for (uint64_t b = 0; b < size; ++b) same = same && converted[b] == dst[b];
+  if (same) return;
+  if (config_.backward) {
+    fail(TTST_STFW_STATUS_INVARIANT, "invariant: the local '").text(src_meta().str(p.name));
+    message_.text("' of the frame of ").text(src_meta().str(f.id)).text(" holds ").hex(load_uint(src, size));
+    message_.text(" in the future version, which maps back to ").hex(load_uint(converted, size));
+    message_.text(", but the past version's holds ").hex(load_uint(dst, size));
+    message_.text(": the frames differ after the round trip");
+    return;
+  }
+  if (q.kind != 2) {  // a stack slot of this process's frame: written in place
+    copy(const_cast<uint8_t*>(dst), converted, size);
+    return;
+  }
+  if (result_.local_register_count >= kMaxLocalRegisters) {
+    fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: more than 64 scalar locals of the frames in registers");
+    return;
+  }
+  uint64_t value = load_uint(dst, 8);  // the register's other bytes kept
+  for (uint64_t b = 0; b < size; ++b)
+    value = (value & ~(uint64_t{0xff} << (8 * b))) | (uint64_t(converted[b]) << (8 * b));
+  local_registers_[result_.local_register_count++] = {self_frame, q.reg, value};
+  result_.local_registers = local_registers_;
 }
 
 }  // namespace ttst::stfw::engine_detail

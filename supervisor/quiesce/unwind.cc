@@ -151,12 +151,13 @@ std::vector<UnwoundFrame> Unwinder::unwind(const user_regs_struct& regs, size_t 
   bool rbp_known = true;
   uint64_t saved[6] = {regs.rbx, regs.rbp, regs.r12, regs.r13, regs.r14, regs.r15};
   uint8_t saved_known = 0x3f;
+  uint64_t saved_at[6] = {};  // 0: the thread's own register
   auto read = [&](uint64_t addr, uint64_t& v) {
     return inject::try_read_memory(pid_, addr, std::span<uint8_t>(reinterpret_cast<uint8_t*>(&v), 8)) == 8;
   };
   while (frames.size() < max) {
     UnwoundFrame frame{pc, rsp, 0, {}, saved_known};
-    for (int i = 0; i < 6; ++i) frame.saved[i] = saved[i];
+    for (int i = 0; i < 6; ++i) frame.saved[i] = saved[i], frame.saved_at[i] = saved_at[i];
     frames.push_back(frame);
     if (frames.size() == max) break;
     uint64_t link = 0;
@@ -194,6 +195,7 @@ std::vector<UnwoundFrame> Unwinder::unwind(const user_regs_struct& regs, size_t 
     }
     if (rbp_rule.type == DW_EXPR_OFFSET && rbp_rule.reg == DW_FRAME_CFA_COL3 && rbp_rule.offset_relevant) {
       rbp_known = read(cfa + static_cast<uint64_t>(rbp_rule.offset), rbp);
+      saved_at[1] = cfa + static_cast<uint64_t>(rbp_rule.offset);
     } else if (!(rbp_rule.type == DW_EXPR_OFFSET && !rbp_rule.offset_relevant &&
                  (rbp_rule.reg == DW_FRAME_SAME_VAL || rbp_rule.reg == kRbp))) {
       rbp_known = false;  // undefined, in another register, an expression: lost
@@ -207,6 +209,7 @@ std::vector<UnwoundFrame> Unwinder::unwind(const user_regs_struct& regs, size_t 
         saved_known &= uint8_t(~(1u << i));
       } else if (r.type == DW_EXPR_OFFSET && r.reg == DW_FRAME_CFA_COL3 && r.offset_relevant) {
         if (!read(cfa + static_cast<uint64_t>(r.offset), saved[i])) saved_known &= uint8_t(~(1u << i));
+        saved_at[i] = cfa + static_cast<uint64_t>(r.offset);
       } else if (!(r.type == DW_EXPR_OFFSET && !r.offset_relevant &&
                    (r.reg == DW_FRAME_SAME_VAL || r.reg == kCalleeSaved[i]))) {
         saved_known &= uint8_t(~(1u << i));

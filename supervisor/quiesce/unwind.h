@@ -44,6 +44,9 @@ struct UnwoundFrame {
   // says (saved at CFA + N, or unchanged); bit i of saved_known: saved[i] is known.
   uint64_t saved[6] = {};
   uint8_t saved_known = 0;
+  // Where each of those values is: the stack slot an inner frame saved it in, or 0
+  // when it is still in the thread's own register (frame 0, or unchanged since).
+  uint64_t saved_at[6] = {};
 };
 
 class Unwinder {

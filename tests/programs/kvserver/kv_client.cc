@@ -89,9 +89,15 @@ std::string KvClient::reply() {
     char buf[4096];
     ssize_t n = read(fd_, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) throw std::runtime_error("no reply within the timeout");
     if (n <= 0) throw std::runtime_error("kvserver closed the connection");
     pending_.append(buf, static_cast<size_t>(n));
   }
+}
+
+void KvClient::set_timeout(std::chrono::milliseconds bound) {
+  timeval tv{static_cast<time_t>(bound.count() / 1000), static_cast<suseconds_t>(bound.count() % 1000 * 1000)};
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
 
 }  // namespace ttst::test

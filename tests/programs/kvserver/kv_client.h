@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 
 namespace ttst::test {
@@ -30,6 +31,9 @@ class KvClient {
   // Pipelining: send raw bytes (whole lines), then read replies one by one.
   void send(const std::string& bytes);
   std::string reply();
+  // A reply not begun within `bound` throws (a server that never answers fails a
+  // test at once instead of hanging it).
+  void set_timeout(std::chrono::milliseconds bound);
 
  private:
   int fd_ = -1;
