@@ -61,20 +61,30 @@ std::vector<uint64_t> stack_words(pid_t tid, uint64_t rsp, uint64_t* lo) {
 
 }  // namespace
 
-std::vector<SupersededObject> parse_superseded(const std::vector<uint8_t>& output) {
-  std::vector<SupersededObject> list;
-  const std::string prefix = TTST_STFW_SUPERSEDED_PREFIX;
+namespace {
+// The agent's output lines (NUL-separated) that begin with `prefix`, without it.
+std::vector<std::string> lines_with(const std::vector<uint8_t>& output, const std::string& prefix) {
+  std::vector<std::string> lines;
   for (size_t at = 0; at < output.size();) {
     size_t end = at;
     while (end < output.size() && output[end] != 0) ++end;
     std::string line(output.begin() + at, output.begin() + end);
     at = end + 1;
-    if (line.rfind(prefix, 0) != 0) continue;
-    std::istringstream in(line.substr(prefix.size()));
+    if (line.rfind(prefix, 0) == 0) lines.push_back(line.substr(prefix.size()));
+  }
+  return lines;
+}
+}  // namespace
+
+std::vector<SupersededObject> parse_superseded(const std::vector<uint8_t>& output) {
+  std::vector<SupersededObject> list;
+  for (const std::string& line : lines_with(output, TTST_STFW_SUPERSEDED_PREFIX)) {
+    std::istringstream in(line);
     SupersededObject s;
     int freed = 0;
     in >> std::hex >> s.addr >> s.size >> s.counterpart >> std::dec >> freed;
-    if (!in) internal("the forward transfer's list of superseded objects is garbled: " + line,
+    if (!in) internal(std::string("the forward transfer's list of superseded objects is garbled: ") +
+                          TTST_STFW_SUPERSEDED_PREFIX + line,
                       "report this with the post-mortem report; the old version keeps serving");
     s.freed = freed != 0;
     list.push_back(s);
@@ -122,17 +132,12 @@ int settle_future_frames(inject::Task& thread, const std::vector<SupersededObjec
 
 std::vector<LocalRegister> parse_local_registers(const std::vector<uint8_t>& output) {
   std::vector<LocalRegister> list;
-  const std::string prefix = TTST_STFW_LOCAL_REGISTER_PREFIX;
-  for (size_t at = 0; at < output.size();) {
-    size_t end = at;
-    while (end < output.size() && output[end] != 0) ++end;
-    std::string line(output.begin() + at, output.begin() + end);
-    at = end + 1;
-    if (line.rfind(prefix, 0) != 0) continue;
-    std::istringstream in(line.substr(prefix.size()));
+  for (const std::string& line : lines_with(output, TTST_STFW_LOCAL_REGISTER_PREFIX)) {
+    std::istringstream in(line);
     LocalRegister l;
     in >> std::dec >> l.frame >> l.reg >> std::hex >> l.value;
-    if (!in) internal("the forward transfer's list of locals in registers is garbled: " + line,
+    if (!in) internal(std::string("the forward transfer's list of locals in registers is garbled: ") +
+                          TTST_STFW_LOCAL_REGISTER_PREFIX + line,
                       "report this with the post-mortem report; the old version keeps serving");
     list.push_back(l);
   }

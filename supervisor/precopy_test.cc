@@ -128,6 +128,15 @@ std::vector<pid_t> running_children() {
   return out;
 }
 
+// P, untraced, is soon the one child of this subreaper left running (S, K, F and R,
+// EXITKILL, died with the supervisor).
+bool only_untraced_child(pid_t past) {
+  return await([&] {
+    const std::vector<pid_t> alive = running_children();
+    return alive.size() == 1 && alive[0] == past && proc_status_field(past, "TracerPid") == "0";
+  }, kAwait);
+}
+
 }  // namespace
 
 TEST_CASE("pre-copy, P idle: committed from the snapshot, P stopped only for the snapshot and the delta") {
@@ -232,10 +241,7 @@ TEST_CASE("pre-copy: the supervisor killed in the round and at the second stop l
     waitpid(s, nullptr, 0);
     // S, K, F and R die with the supervisor (EXITKILL) and come back to this
     // subreaper; P, released by the kernel, is the one process left.
-    REQUIRE(await([&] {
-      const std::vector<pid_t> alive = running_children();
-      return alive.size() == 1 && alive[0] == kv.server.pid && proc_status_field(kv.server.pid, "TracerPid") == "0";
-    }, kAwait));
+    REQUIRE(only_untraced_child(kv.server.pid));
     CHECK(state_of(kv.server.pid) != 't');
     kv.check_serving("VERSION 1");
     KvClient c(kv.server.port);
@@ -279,10 +285,7 @@ TEST_CASE("pre-copy: the supervisor killed while an agent of the round runs leav
     }
     kill(s, SIGKILL);
     waitpid(s, nullptr, 0);
-    REQUIRE(await([&] {
-      const std::vector<pid_t> alive = running_children();
-      return alive.size() == 1 && alive[0] == kv.server.pid && proc_status_field(kv.server.pid, "TracerPid") == "0";
-    }, kAwait));
+    REQUIRE(only_untraced_child(kv.server.pid));
     CHECK(state_of(kv.server.pid) != 't');
     kv.check_serving("VERSION 1");
     KvClient c(kv.server.port);
