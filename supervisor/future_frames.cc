@@ -59,9 +59,6 @@ std::vector<uint64_t> stack_words(pid_t tid, uint64_t rsp, uint64_t* lo) {
            "the old version keeps serving; see the report");
 }
 
-}  // namespace
-
-namespace {
 // The agent's output lines (NUL-separated) that begin with `prefix`, without it.
 std::vector<std::string> lines_with(const std::vector<uint8_t>& output, const std::string& prefix) {
   std::vector<std::string> lines;
@@ -74,6 +71,7 @@ std::vector<std::string> lines_with(const std::vector<uint8_t>& output, const st
   }
   return lines;
 }
+
 }  // namespace
 
 std::vector<SupersededObject> parse_superseded(const std::vector<uint8_t>& output) {

@@ -735,6 +735,8 @@ class Engine {
   void settle_scalar_local(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
                            const uint8_t* src, const dwarfmeta::image::ImageFramePlace& q, uint32_t self_frame,
                            const uint8_t* dst);
+  void refuse_frame_round_trip(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
+                               uint64_t v, uint64_t t, uint64_t w);
   static constexpr uint32_t kMaxLocalRegisters = 64;
   LocalRegister local_registers_[kMaxLocalRegisters];
   void refuse_lone_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,

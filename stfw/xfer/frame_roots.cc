@@ -558,7 +558,12 @@ void Engine::settle_frame_pointer(const ImageFunction& f, const ImageFramePlace&
   if (!config_.backward && other_thread_frames_ && t != w && !config_.thread_stack_count)
     return refuse_thread_local(f, p, w, t);  // that thread's stack would not be remapped (thread_roots.cc)
   if (!config_.backward) return supersede(w, t);
-  if (t == w) return;
+  if (t != w) refuse_frame_round_trip(f, p, v, t, w);
+}
+
+// Backward: F's local `p` holds v, which maps back to t, where R's (P's) holds w.
+void Engine::refuse_frame_round_trip(const ImageFunction& f, const ImageFramePlace& p, uint64_t v, uint64_t t,
+                                     uint64_t w) {
   fail(TTST_STFW_STATUS_INVARIANT, "invariant: the local '").text(src_meta().str(p.name));
   message_.text("' of the frame of ").text(src_meta().str(f.id)).text(" holds ").hex(v);
   message_.text(" in the future version, which maps back to ").hex(t).text(", but the past version's holds ").hex(w);
@@ -627,7 +632,6 @@ void Engine::settle_scalar_locals() {
   });
 }
 
-
 void Engine::settle_scalar_local(const ImageFunction& f, const ImageFramePlace& p, const uint8_t* src,
                                  const ImageFramePlace& q, uint32_t self_frame, const uint8_t* dst) {
   // v2's place: forward this process's (q), backward the source's (p).
@@ -647,26 +651,17 @@ void Engine::settle_scalar_local(const ImageFunction& f, const ImageFramePlace& 
   bool same = true;
   for (uint64_t b = 0; b < size; ++b) same = same && converted[b] == dst[b];
   if (same) return;
-  if (config_.backward) {
-    fail(TTST_STFW_STATUS_INVARIANT, "invariant: the local '").text(src_meta().str(p.name));
-    message_.text("' of the frame of ").text(src_meta().str(f.id)).text(" holds ").hex(load_uint(src, size));
-    message_.text(" in the future version, which maps back to ").hex(load_uint(converted, size));
-    message_.text(", but the past version's holds ").hex(load_uint(dst, size));
-    message_.text(": the frames differ after the round trip");
-    return;
-  }
-  if (q.kind != 2) {  // a stack slot of this process's frame: written in place
-    copy(const_cast<uint8_t*>(dst), converted, size);
-    return;
-  }
+  if (config_.backward)
+    return refuse_frame_round_trip(f, p, load_uint(src, size), load_uint(converted, size), load_uint(dst, size));
+  // Forward: a stack slot of this process's frame is written in place; a register's
+  // copy (frame_local_bytes' 8 bytes, its other bytes kept) goes to the supervisor.
+  copy(const_cast<uint8_t*>(dst), converted, size);
+  if (q.kind != 2) return;
   if (result_.local_register_count >= kMaxLocalRegisters) {
     fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: more than 64 scalar locals of the frames in registers");
     return;
   }
-  uint64_t value = load_uint(dst, 8);  // the register's other bytes kept
-  for (uint64_t b = 0; b < size; ++b)
-    value = (value & ~(uint64_t{0xff} << (8 * b))) | (uint64_t(converted[b]) << (8 * b));
-  local_registers_[result_.local_register_count++] = {self_frame, q.reg, value};
+  local_registers_[result_.local_register_count++] = {self_frame, q.reg, load_uint(dst, 8)};
   result_.local_registers = local_registers_;
 }
 
