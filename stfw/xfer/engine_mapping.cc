@@ -198,9 +198,9 @@ bool Engine::hash_counterparts(uint64_t r_objects) {
 
 // Backward: the origin_id of a source (F) heap object that needs a counterpart in R, else 0.
 uint64_t Engine::origin_of(const Object& o) const {
-  if ((o.flags & (kFromLibrary | kGlobal | kCarved)) || dyn_id_of(o) == 0) return 0;
-  const ttst_heap_desc* desc = reinterpret_cast<const ttst_heap_desc*>(source_bytes(o.addr - kDescSize, kDescSize));
-  return desc ? desc->origin_id : 0;
+  if (o.flags & kFromLibrary) return 0;
+  const ttst_heap_desc* desc = descriptor_of(o);  // none for a global or a carved sub-object
+  return desc && desc->dyn_id ? desc->origin_id : 0;
 }
 
 // Backward: one walk of R's lists against the table in order; sets dst (and clips
