@@ -5,7 +5,8 @@
  *     gets an in-band descriptor linked on a per-thread stripe list (§3a);
  *   - the update point slow path: one marker system call, then self-clear (§4);
  *   - future mode: take TTST_FUTURE_VERSION out of the environment (§5).
- * Plain C, no allocation of its own, no system call except the marker. */
+ * Plain C, no allocation of its own, no system call except the marker (and, in a
+ * future version during a large transfer, the heap's huge-page hint). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -298,14 +300,62 @@ static void *do_memalign(size_t align, size_t n, uintptr_t site) {
   return track(base, (uint32_t)(pad - DESC), n, site, TTST_HEAP_F_ALIGNED, 0, 0);
 }
 
+/* The transfer announces how many bytes it is about to allocate here (descriptors
+ * included). A large transfer grows glibc's heap ahead of its blocks in steps of up
+ * to GROW_STEP, each step's new pages marked for transparent huge pages: one fault
+ * per 2 MiB instead of one per 4 KiB page of P's whole heap (on a VM whose page
+ * faults cost microseconds, most of the forward transfer's map phase).
+ * What the future version keeps of it: the heap pages holding the transferred
+ * objects may be huge pages, and glibc's dynamic mmap threshold stands where a free
+ * of one block of (first step + 1 MiB) puts it, as in any program that freed such
+ * a block. Below GROW_MIN, or when glibc does not serve the step from the heap
+ * (a non-main arena, a fixed M_MMAP_THRESHOLD), nothing changes. errno is kept. */
+#define GROW_STEP ((size_t)30 << 20)
+#define GROW_MIN ((size_t)8 << 20)
+static size_t grow_left;  /* announced bytes no step has covered yet */
+static size_t grow_ahead; /* bytes of the last step the transfer has not used */
+static int grow_raised;   /* the threshold raised (once per process) */
+
+void __ttst_transfer_reserve(size_t bytes) {
+  grow_left = bytes >= GROW_MIN ? bytes : 0;
+  grow_ahead = 0;
+}
+
+static __attribute__((noinline, cold)) void grow_heap(void) {
+  int saved = errno;
+  size_t step = grow_left < GROW_STEP ? grow_left : GROW_STEP;
+  grow_left -= step;
+  grow_ahead = step;
+  if (!grow_raised) { /* a block this large is mmapped until one is freed */
+    __libc_free(__libc_malloc(step + ((size_t)1 << 20)));
+    grow_raised = 1;
+  }
+  uintptr_t lo = (uintptr_t)sbrk(0);
+  __libc_free(__libc_malloc(step)); /* the heap's top now holds `step` free bytes */
+  uintptr_t hi = (uintptr_t)sbrk(0);
+  lo = (lo + 4095) & ~(uintptr_t)4095;
+  if (hi > lo)
+    madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+  else
+    grow_left = 0; /* not from the heap: no later step would be */
+  errno = saved;
+}
+
+static inline void grow_for(size_t chunk) {
+  if (chunk > grow_ahead) grow_heap();
+  grow_ahead = chunk < grow_ahead ? grow_ahead - chunk : 0;
+}
+
 /* For the state transfer only (stfw/xfer, run by the agent inside a future
  * version stopped at its update point; the program never calls these): a zeroed
  * block recorded with the new version's allocation site and, as origin_id, the
  * past version's dyn_id, so the program frees it like any of its own blocks. */
 void *__ttst_transfer_alloc(size_t n, uintptr_t site, uint64_t origin_id) {
   if (n > SIZE_MAX - DESC) return NULL;
+  if (grow_left) grow_for(CHUNK_OF(n));
   return track(__libc_calloc(1, n + DESC), 0, n, site, TTST_HEAP_F_ZEROED, 0, origin_id);
 }
+
 
 /* A block to cache when the cache is full (drain it all: blocks of a class the
  * program no longer uses never crowd out the others, and each drained block had

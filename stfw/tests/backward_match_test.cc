@@ -6,6 +6,7 @@
 // the merge left: both paths, and their mix, must pair every object by ID.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -19,6 +20,7 @@
 using ttst::stfw::testing::HostProcess;
 using ttst::stfw::testing::run_transfer;
 using ttst::stfw::testing::TransferRun;
+using ttst::stfw::Result;
 
 namespace {
 
@@ -59,6 +61,58 @@ TEST_CASE("backward: F's objects land on R's objects of the same ID, in R's list
     // 10, 11, 12 get F's bytes of the object with that origin; 13 has no counterpart in F.
     uint64_t fill = ids[i] == 13 ? 7 : 1000 + 100 * (ids[i] - 10);
     for (uint64_t k = 0; k < kPayload / 8; ++k) CHECK(r_words[i][k] == fill + k);
+  }
+}
+
+namespace {
+// Env::read_own over R's buffer: [lo, lo + kMem) readable, as one mapping; a read
+// starting below it fails (as /proc/self/mem's does at an unmapped page), one
+// running past its end is short.
+uint64_t own_lo = 0;
+uint64_t own_reads_below = 0;
+long read_own(void*, uint64_t addr, void* buf, uint64_t len) {
+  if (addr < own_lo || addr >= own_lo + kMem) return own_reads_below += addr < own_lo, -5;
+  uint64_t n = std::min(len, own_lo + kMem - addr);
+  std::memcpy(buf, reinterpret_cast<const void*>(addr), n);
+  return long(n);
+}
+
+// The payloads of R's 150 objects after a backward transfer (F's written over R's),
+// R listing them in F's order or backwards, with or without the window on R's memory.
+std::vector<uint64_t> backward_into_r(bool windowed, bool reversed, Result* result) {
+  Side f("stfw/tests/programs/state/state_v2"), r("stfw/tests/programs/state/state_v1");
+  constexpr uint64_t kObjects = 150;
+  for (uint64_t i = 0; i < kObjects; ++i) f.add(1000 + i, 10 + i, 100000 + 100 * i);
+  std::vector<uint64_t*> payloads;
+  for (uint64_t i = 0; i < kObjects; ++i) payloads.push_back(r.add(reversed ? 10 + kObjects - 1 - i : 10 + i, 0, 7));
+  own_lo = r.bias();
+  TransferRun run = run_transfer(f, r, {.backward = true, .read_own = windowed ? &read_own : nullptr});
+  INFO(run.msg);
+  REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
+  *result = run.r;
+  std::vector<uint64_t> words;
+  for (uint64_t* p : payloads) words.insert(words.end(), p, p + kPayload / 8);
+  return words;
+}
+}  // namespace
+
+TEST_CASE("backward: R's heap read through a window of its own memory gives what reading it in place gives") {
+  for (bool reversed : {false, true}) {
+    const char* order = reversed ? "R lists its objects backwards" : "R lists them in F's order";
+    INFO(order);
+    Result in_place, windowed;
+    own_reads_below = 0;
+    std::vector<uint64_t> expected = backward_into_r(false, reversed, &in_place);
+    std::vector<uint64_t> got = backward_into_r(true, reversed, &windowed);
+    CHECK(in_place.own_reads == 0);
+    CHECK(windowed.own_reads > 0);
+    // The window is larger than R's whole buffer: going down (to R's globals, below
+    // its heap) it was shrunk to fit above the buffer's start, never read below it.
+    CHECK(own_reads_below > 0);
+    CHECK(windowed.objects == in_place.objects);
+    CHECK(got == expected);
+    // F's payloads are in R: the comparison is not between two unwritten heaps.
+    CHECK(got[0] == (reversed ? 100000 + 100 * 149 : 100000));
   }
 }
 

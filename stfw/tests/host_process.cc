@@ -83,6 +83,7 @@ TransferRun run_transfer(HostProcess& source, HostProcess& dest, HostTransfer ho
   c.own_stack_lo = how.own_stack_lo, c.own_stack_hi = how.own_stack_hi, c.own_frame = how.own_frame;
   Env env{how.scratch, nullptr, how.alloc, nullptr};
   env.release = how.release;
+  env.read_own = how.read_own;
   if (how.library_adapters) {
     c.library_adapters = library_adapters(&c.library_adapter_count);
     env.ctx = how.library_env.ctx, env.library_release = how.library_env.library_release;

@@ -70,6 +70,7 @@ struct HostTransfer {
   void (*release)(void*, uint64_t) = nullptr;                          // Env::release (forward)
   uint64_t own_stack_lo = 0, own_stack_hi = 0, own_frame = 0;          // Config's (engine_frames.cc)
   bool library_adapters = false;  // the library adapters (library_state.h) and `library_env`'s hooks
+  long (*read_own)(void*, uint64_t, void*, uint64_t) = nullptr;  // Env::read_own (backward)
   Env library_env = {};
 };
 struct TransferRun {

@@ -31,16 +31,18 @@ namespace {
 using ttst::stfw::Region;
 
 constexpr long kSysMadvise = 28, kMadvHugepage = 14;
+constexpr long kSysPread64 = 17, kSysOpen = 2, kSysClose = 3, kOCloexec = 02000000;
 
 void* scratch(void*, uint64_t size) { return agent_alloc(size, 16); }
 
 // What the engine's callbacks (Env) need: the peer, the runtime's hooks here, symbols.
 struct CallbackContext {
   int peer;
-  uint64_t alloc_fn, free_fn;
+  uint64_t alloc_fn, free_fn, reserve_fn;
   ttst::stfw::LibrarySymbols* symbols;
   ttst::stfw::LibeventReplay* libevent;  // forward: adapter 0's run-time part (library_state.h)
   ttst::stfw::InitialImage* initial = nullptr;  // forward: P's executable's initializers (elf_initial.h)
+  long own_mem = -1;  // backward: /proc/self/mem (Env::read_own), or -1
 };
 
 // The library adapters' hooks (engine.h Env::library_*): one adapter, libevent.
@@ -82,6 +84,24 @@ uint64_t alloc_in_program(void* c, uint64_t size, uint64_t site, uint64_t origin
   return reinterpret_cast<uint64_t>(reinterpret_cast<Fn>(x->alloc_fn)(size, site, origin));
 }
 
+long read_own(void* c, uint64_t addr, void* buf, uint64_t len) {
+  long fd = static_cast<CallbackContext*>(c)->own_mem;
+  uint64_t done = 0;
+  while (done < len) {
+    long r = agent_syscall6(kSysPread64, fd, reinterpret_cast<long>(static_cast<uint8_t*>(buf) + done),
+                            long(len - done), long(addr + done), 0, 0);
+    if (r <= 0) return done ? long(done) : (r < 0 ? r : -1);
+    done += uint64_t(r);
+  }
+  return long(done);
+}
+
+void reserve_in_program(void* c, uint64_t bytes) {
+  CallbackContext* x = static_cast<CallbackContext*>(c);
+  using Fn = void (*)(uint64_t);
+  reinterpret_cast<Fn>(x->reserve_fn)(bytes);
+}
+
 void free_in_program(void* c, uint64_t addr) {
   CallbackContext* x = static_cast<CallbackContext*>(c);
   using Fn = void (*)(uint64_t);
@@ -96,6 +116,18 @@ uint64_t thread_cpu_ns() {
   } now{0, 0};
   if (agent_syscall3(kSysClockGettime, kClockThreadCputime, reinterpret_cast<long>(&now), 0) != 0) return 0;
   return uint64_t(now.sec) * 1000000000ull + uint64_t(now.nsec);
+}
+
+// Reads a region of the peer whole through its /proc/PID/mem descriptor.
+bool read_through_mem(long fd, const Region& region) {
+  uint8_t* to = const_cast<uint8_t*>(region.local);
+  for (uint64_t done = 0; done < region.size;) {
+    long r = agent_syscall6(kSysPread64, fd, reinterpret_cast<long>(to + done), long(region.size - done),
+                            long(region.addr + done), 0, 0);
+    if (r <= 0) return false;
+    done += uint64_t(r);
+  }
+  return true;
 }
 
 // Reads the peer's writable mappings into the arena and points cfg at them. Returns
@@ -136,9 +168,22 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   if (!buf) return -kENOMEM;
   uint64_t off = 0;
   for (int64_t i = 0; i < count; ++i) regs[i].local = buf + off, off += regs[i].size;
-  // Batches of up to 512 ranges; a range that fails alone (raced unmapping) is dropped.
+  // Through /proc/PEER/mem where it opens: a plain read of the peer's pages. Reads
+  // with process_vm_readv pin each page, and the kernel (5.19+) gives a pinned
+  // anonymous page the reader may share with another process a private copy first:
+  // read so, a P forked since (F, R, a pre-copy snapshot S and its key K) has every
+  // page faulted and, where the page is still shared, copied — one more P of memory
+  // (S), and on a VM whose page faults cost microseconds, most of the copy's time.
+  char path[48];
+  ttst::stfw::proc_path(path, pid, "mem");
+  long mem = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
+  for (int64_t i = 0; mem >= 0 && i < count; ++i)
+    if (!read_through_mem(mem, regs[i])) regs[i].size = 0;  // raced unmapping: dropped
+  if (mem >= 0) agent_syscall3(kSysClose, mem, 0, 0);
+  // Else (no free descriptor) batches of up to 512 ranges; a range that fails
+  // alone is dropped.
   agent_iovec liov[512], riov[512];
-  for (int64_t i = 0; i < count;) {
+  for (int64_t i = 0; mem < 0 && i < count;) {
     int k = 0;
     uint64_t want = 0;
     for (; k < 512 && i + k < count; ++k) {
@@ -175,7 +220,7 @@ struct TransferSetup {
   ttst_agent_desc* desc = nullptr;
   bool backward = false;
   ttst::stfw::Config cfg;
-  CallbackContext ctx{0, 0, 0, nullptr, nullptr};
+  CallbackContext ctx{0, 0, 0, 0, nullptr, nullptr};
   Region* regions = nullptr;
   int64_t region_count = 0;
   uint64_t copied_bytes = 0;
@@ -281,6 +326,8 @@ int64_t find_runtime_hooks(TransferSetup& setup) {
   setup.ctx.alloc_fn = alloc->low + setup.cfg.dst_bias;
   if (const auto* release = setup.cfg.dst_meta.function("__ttst_transfer_free"))
     setup.ctx.free_fn = release->low + setup.cfg.dst_bias;
+  if (const auto* reserve = setup.cfg.dst_meta.function("__ttst_transfer_reserve"))
+    setup.ctx.reserve_fn = reserve->low + setup.cfg.dst_bias;
   return TTST_STFW_STATUS_OK;
 }
 
@@ -529,6 +576,7 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" startup_freed=").number(r.freed);
   m.text(" frame_roots=").number(r.frame_roots);
   m.text(" scalar_locals=").number(r.scalar_locals);
+  m.text(" own_reads=").number(r.own_reads);
   m.text(" carved=").number(r.carved);  // sub-objects of containers (typed objects)
   m.text(" containers=").number(r.containers);
   m.text(" container_free_bytes=").number(r.container_free);
@@ -604,11 +652,17 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
                       &library_symbol};
   if (!backward) env.library_release = &library_release, env.library_embedded = &library_embedded;
   if (!backward) env.library_handle = &library_handle;
+  if (!backward && setup.ctx.reserve_fn) env.reserve = &reserve_in_program;
+  // Backward: R's own heap read through /proc/self/mem (engine_own_memory.cc); in
+  // place when it cannot be opened.
+  if (backward) setup.ctx.own_mem = agent_syscall3(kSysOpen, reinterpret_cast<long>("/proc/self/mem"), kOCloexec, 0);
+  if (setup.ctx.own_mem >= 0) env.read_own = &read_own;
   ttst::stfw::InitialImage initial;  // closed when the task ends (it runs in the program)
   if (initial.open(backward ? 0 : setup.ctx.peer)) setup.ctx.initial = &initial, env.read_initial = &read_initial;
   setup.arena_before_engine = agent_alloc_used();
   ttst::stfw::Result r = ttst::stfw::transfer(setup.cfg, env);
   initial.close();
+  if (setup.ctx.own_mem >= 0) agent_syscall3(kSysClose, setup.ctx.own_mem, 0, 0), setup.ctx.own_mem = -1;
   if (r.status == 0)
     if (int64_t status = replay_libevent(setup)) return status;
   if (r.status == 0)

@@ -82,6 +82,15 @@ struct Env {
   // returns how many came from the file, or < 0 when unknown (elf_initial.h).
   // Globals still equal to it take this process's start-up value (keep_new).
   long (*read_initial)(void* ctx, uint64_t link_addr, void* buf, uint64_t len) = nullptr;
+  // Forward only, optional: announces that `alloc` is about to be called for about
+  // `bytes` in all (the runtime's __ttst_transfer_reserve: a large transfer's heap
+  // grown ahead on huge pages).
+  void (*reserve)(void* ctx, uint64_t bytes) = nullptr;
+  // Backward only, optional: reads `len` bytes of this process at `addr` into `buf`
+  // without touching its pages through their mapping (/proc/self/mem): returns the
+  // bytes read, fewer at the end of a mapping, < 0 when `addr` is unmapped. Then R's
+  // heap is read through a window of it (engine_own_memory.cc).
+  long (*read_own)(void* ctx, uint64_t addr, void* buf, uint64_t len) = nullptr;
 };
 
 // A library whose objects the program embeds or points to (library_state.h).
@@ -190,6 +199,7 @@ struct Result {
   const LocalRegister* local_registers = nullptr;
   uint64_t local_register_count = 0;
   uint64_t scalar_locals = 0;   // scalar locals of the frames carried (forward) or checked (backward)
+  uint64_t own_reads = 0;       // backward: refills of the window on R's own heap (engine_own_memory.cc)
   uint64_t frame_words = 0;
   uint64_t frame_roots = 0;     // pointer locals of the source's frames used as typing roots (frame_roots.cc)
   uint64_t carved = 0;          // typed sub-objects carved in containers (also in `objects`)

@@ -257,6 +257,12 @@ class Engine {
     return static_cast<Engine*>(ctx)->source_bytes(addr, len);
   }
   static const void* read_own_memory(void*, uint64_t addr, uint64_t) { return reinterpret_cast<const void*>(addr); }
+  // Backward: this process's (R's) own heap read through a window filled by
+  // Env::read_own (engine_own_memory.cc), or in place without one.
+  const uint8_t* own_bytes(uint64_t addr, uint64_t len);
+  bool fill_own_window(uint64_t lo, uint64_t size, uint64_t needed);
+  static const void* read_own_descriptor(void* ctx, uint64_t addr, uint64_t len);
+  void store_own(uint64_t addr, const uint8_t* image, uint64_t n);
 
   // ---- types ----------------------------------------------------------------------
   const View& src_meta() const { return config_.src_meta; }
@@ -954,8 +960,6 @@ class Engine {
   void write_object(Object& o, uint8_t* dst);
   uint8_t* backward_image_buffer(uint64_t n);
   bool write_backward_by_plan(const Object& o, uint8_t* image);  // engine_writing.cc
-  // Stores the 8-byte words (then bytes) of `image` that differ from `dst`.
-  static void store_changed(uint8_t* dst, const uint8_t* image, uint64_t n);
 
   // ---- user transfer code (engine_plugin.cc, plugin/ttst_xfer.h) ------------------------------
   static constexpr uint32_t kPluginTypes = 8, kMaxUnvalidated = 32;
@@ -1064,6 +1068,9 @@ class Engine {
   uint64_t last_symbol_src_ = 0, last_symbol_dst_ = 0;  // the last pointer translated by symbol
   uint8_t* backward_image_ = nullptr;                   // backward: the image of one object
   uint64_t backward_image_capacity_ = 0;
+  uint8_t* own_window_ = nullptr;  // backward: R's bytes [own_lo_, own_hi_) (engine_own_memory.cc)
+  uint64_t own_lo_ = 0, own_hi_ = 0;
+  bool own_window_tried_ = false;
   PathEntry path_[kMaxNesting];  // the member / element path of the value being walked, for messages
   uint32_t path_depth_ = 0;
 

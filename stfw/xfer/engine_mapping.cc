@@ -112,17 +112,33 @@ bool Engine::refuse_untyped_pointer(const Object& o) {
   return false;
 }
 
+namespace {
+// Forward: whether a source heap object gets a block of its own in F (not a
+// library's, a carved sub-object, a kept start-up object, a plugin-owned one, or
+// one written into its counterpart).
+bool gets_new_block(const Object& o) {
+  return !(o.flags & (kFromLibrary | kCarved | kKept | kOwned | kIntoCounterpart));
+}
+}  // namespace
+
 // Forward: every heap object of the source (not a library's) allocated in F.
 bool Engine::allocate_in_future() {
   // F's own start-up objects, listed before the transfer adds its objects to the
   // same lists (a walk of those would chase a million more links).
   if (env_.release && !index_startup_objects()) return false;
+  if (env_.reserve) {  // what the loop below allocates: blocks, descriptors, glibc's chunk headers
+    uint64_t bytes = 0;
+    for (uint32_t i = global_count_; i < object_count_; ++i)
+      if (gets_new_block(objects_[i]))
+        bytes += ((objects_[i].dst_size ? objects_[i].dst_size : 1) + kDescSize + 8 + 15) & ~uint64_t{15};
+    env_.reserve(env_.ctx, bytes);
+  }
   // In reverse table order: F's heap lists (newest first) then list the objects in
   // the order P's lists did, so the backward transfer's table (F's walk) has P's
   // order too, and its typing sweep meets lists in the direction they link.
   for (uint32_t i = object_count_; i-- > global_count_;) {
     Object& o = objects_[i];
-    if (o.flags & (kFromLibrary | kCarved | kKept | kOwned | kIntoCounterpart)) continue;
+    if (!gets_new_block(o)) continue;
     uint64_t site = dst_site(site_of(o));
     o.dst_addr = env_.alloc(env_.ctx, o.dst_size ? o.dst_size : 1, site, dyn_id_of(o));
     if (!o.dst_addr) {
@@ -212,7 +228,7 @@ bool Engine::merge_counterparts(uint64_t& r_objects) {
     const ttst_heap_desc* before;
   } walk_state{this, global_count_, nullptr};
   int64_t walked = ttst_heap_walk(
-      config_.dst_runtime, &Engine::read_own_memory, nullptr,
+      config_.dst_runtime, &Engine::read_own_descriptor, this,
       [](void* ctx, uint64_t addr, const ttst_heap_desc* desc) -> int {
         WalkState* walk = static_cast<WalkState*>(ctx);
         Engine* engine = walk->engine;

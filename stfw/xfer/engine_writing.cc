@@ -110,9 +110,9 @@ void Engine::write_objects() {
     }
     uint8_t* image = backward_image_buffer(span);
     if (!image) return;
-    copy(image, dst, o.dst_size);
+    copy(image, own_bytes(o.dst_addr, o.dst_size), o.dst_size);
     write_object(o, image);
-    if (!failed()) store_changed(dst, image, o.dst_size);
+    if (!failed()) store_own(o.dst_addr, image, o.dst_size);
   }
   if (!failed() && plugin_slot_count_) plugin_finish();  // init callbacks, owned objects (engine_plugin.cc)
 }
@@ -191,19 +191,6 @@ uint8_t* Engine::backward_image_buffer(uint64_t n) {
     backward_image_capacity_ = backward_image_ ? cap : 0;
   }
   return backward_image_;
-}
-
-// Stores the 8-byte words (then bytes) of `image` that differ from `dst`.
-void Engine::store_changed(uint8_t* dst, const uint8_t* image, uint64_t n) {
-  uint64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    uint64_t old_word, new_word;
-    __builtin_memcpy(&old_word, dst + k, 8);
-    __builtin_memcpy(&new_word, image + k, 8);
-    if (old_word != new_word) __builtin_memcpy(dst + k, &new_word, 8);
-  }
-  for (; k < n; ++k)
-    if (dst[k] != image[k]) dst[k] = image[k];
 }
 
 }  // namespace ttst::stfw::engine_detail
