@@ -356,7 +356,6 @@ void *__ttst_transfer_alloc(size_t n, uintptr_t site, uint64_t origin_id) {
   return track(__libc_calloc(1, n + DESC), 0, n, site, TTST_HEAP_F_ZEROED, 0, origin_id);
 }
 
-
 /* A block to cache when the cache is full (drain it all: blocks of a class the
  * program no longer uses never crowd out the others, and each drained block had
  * saved a glibc round trip before), or not started yet, or off. */
