@@ -84,8 +84,10 @@ uint64_t alloc_in_program(void* c, uint64_t size, uint64_t site, uint64_t origin
   return reinterpret_cast<uint64_t>(reinterpret_cast<Fn>(x->alloc_fn)(size, site, origin));
 }
 
-long read_own(void* c, uint64_t addr, void* buf, uint64_t len) {
-  long fd = static_cast<CallbackContext*>(c)->own_mem;
+// Reads [addr, addr + len) of the process whose /proc/PID/mem is `fd` into `buf`:
+// the bytes read (fewer where an unreadable page stops it), or < 0 when the first
+// page is unreadable.
+long read_mem(long fd, void* buf, uint64_t addr, uint64_t len) {
   uint64_t done = 0;
   while (done < len) {
     long r = agent_syscall6(kSysPread64, fd, reinterpret_cast<long>(static_cast<uint8_t*>(buf) + done),
@@ -94,6 +96,10 @@ long read_own(void* c, uint64_t addr, void* buf, uint64_t len) {
     done += uint64_t(r);
   }
   return long(done);
+}
+
+long read_own(void* c, uint64_t addr, void* buf, uint64_t len) {
+  return read_mem(static_cast<CallbackContext*>(c)->own_mem, buf, addr, len);
 }
 
 void reserve_in_program(void* c, uint64_t bytes) {
@@ -116,18 +122,6 @@ uint64_t thread_cpu_ns() {
   } now{0, 0};
   if (agent_syscall3(kSysClockGettime, kClockThreadCputime, reinterpret_cast<long>(&now), 0) != 0) return 0;
   return uint64_t(now.sec) * 1000000000ull + uint64_t(now.nsec);
-}
-
-// Reads a region of the peer whole through its /proc/PID/mem descriptor.
-bool read_through_mem(long fd, const Region& region) {
-  uint8_t* to = const_cast<uint8_t*>(region.local);
-  for (uint64_t done = 0; done < region.size;) {
-    long r = agent_syscall6(kSysPread64, fd, reinterpret_cast<long>(to + done), long(region.size - done),
-                            long(region.addr + done), 0, 0);
-    if (r <= 0) return false;
-    done += uint64_t(r);
-  }
-  return true;
 }
 
 // Reads the peer's writable mappings into the arena and points cfg at them. Returns
@@ -178,7 +172,8 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   ttst::stfw::proc_path(path, pid, "mem");
   long mem = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
   for (int64_t i = 0; mem >= 0 && i < count; ++i)
-    if (!read_through_mem(mem, regs[i])) regs[i].size = 0;  // raced unmapping: dropped
+    if (read_mem(mem, const_cast<uint8_t*>(regs[i].local), regs[i].addr, regs[i].size) != long(regs[i].size))
+      regs[i].size = 0;  // raced unmapping: dropped
   if (mem >= 0) agent_syscall3(kSysClose, mem, 0, 0);
   // Else (no free descriptor) batches of up to 512 ranges; a range that fails
   // alone is dropped.

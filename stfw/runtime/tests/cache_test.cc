@@ -6,16 +6,10 @@
 // stderr.
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
-
 #include "stfw/runtime/tests/child.h"
 
 namespace {
-int probe(const char* check) {
-  ttst::test::Child c({"tests/programs/runtime/cache_probe", check});
-  int st = c.wait();
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
+int probe(const char* check) { return ttst::test::probe("tests/programs/runtime/cache_probe", check); }
 }  // namespace
 
 TEST_CASE("a block freed into the cache is off the lists") { CHECK(probe("unlisted") == 0); }

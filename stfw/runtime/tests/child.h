@@ -156,4 +156,12 @@ struct MemoryCopy {
   }
 };
 
+// Runs `program CHECK` (a probe of tests/programs/runtime: exit 0 when the check
+// holds, else a line on stderr): its exit status, 128 + the signal if it died.
+inline int probe(const char* program, const char* check) {
+  Child c({program, check});
+  int st = c.wait();
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 }  // namespace ttst::test

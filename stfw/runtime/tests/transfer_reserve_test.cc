@@ -5,16 +5,10 @@
 // inside tests/programs/runtime/transfer_probe and says why it failed on stderr.
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
-
 #include "stfw/runtime/tests/child.h"
 
 namespace {
-int probe(const char* check) {
-  ttst::test::Child c({"tests/programs/runtime/transfer_probe", check});
-  int st = c.wait();
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
+int probe(const char* check) { return ttst::test::probe("tests/programs/runtime/transfer_probe", check); }
 }  // namespace
 
 TEST_CASE("a large reserve: blocks on huge-page-advised heap, zeroed, listed, freeable; errno kept") {

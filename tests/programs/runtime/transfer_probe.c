@@ -23,7 +23,6 @@
 
 void __ttst_transfer_reserve(size_t bytes);
 void *__ttst_transfer_alloc(size_t n, uintptr_t site, uint64_t origin_id);
-void __ttst_transfer_free(void *p);
 
 static const void *identity(void *c, uint64_t a, uint64_t l) {
   (void)c;
@@ -35,12 +34,14 @@ struct count {
   uint64_t lo, hi, objects;
   int bad;
 };
+enum { SIZE = 200, BLOCKS = (64 << 20) / (SIZE + 80) };
+
 static int count_visit(void *c, uint64_t a, const struct ttst_heap_desc *d) {
   struct count *k = c;
+  (void)a;
   if (d->origin_id >= k->lo && d->origin_id < k->hi) {
     k->objects++;
-    if (d->site != 0x1234 || d->size != 200 || !(d->flags & TTST_HEAP_F_ZEROED)) k->bad++;
-    (void)a;
+    if (d->site != 0x1234 || d->size != SIZE || !(d->flags & TTST_HEAP_F_ZEROED)) k->bad++;
   }
   return 0;
 }
@@ -64,7 +65,6 @@ static uint64_t advised(uintptr_t lo, uintptr_t hi) {
   return bytes;
 }
 
-enum { SIZE = 200, BLOCKS = (64 << 20) / (SIZE + 80) };
 static void *blocks[BLOCKS];
 
 static void large(void) {
