@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "inject/error.h"
+#include "inject/sys/proc_entries.h"
 #include "inject/sys/proc_status.h"
 
 namespace ttst::supervisor {
@@ -62,6 +63,31 @@ void FutureThreads::adopt(pid_t tid) {
   }
 }
 
+// A clone stop of `parent`: the child (traced since its first instruction) adopted
+// before the parent runs on. Adopted after, it would be lost if F were killed in
+// between (the parent's resume refused): a traced thread nobody reaps, and the
+// kernel reports F's end only once every traced thread of F is reaped.
+void FutureThreads::take_clone(inject::Task& parent) {
+  adopt(static_cast<pid_t>(parent.event_msg()));
+  parent.resume(PTRACE_SYSCALL);
+}
+
+// F ending: the threads the kernel attached to us whose clone stop never reached
+// run() (F killed before the parent reported it, or before its child was read),
+// reaped, for the main thread's end to be reported. Each call collects what each
+// such thread reports now (its stop, then on a later call its end).
+void FutureThreads::reap_unadopted() {
+  const std::optional<std::vector<pid_t>> tids = sys::thread_ids(pid_);
+  if (!tids) return;
+  for (pid_t tid : *tids) {
+    if (tid == pid_ || std::any_of(threads_.begin(), threads_.end(),
+                                   [tid](const inject::Task& t) { return t.attached() && t.tid() == tid; }))
+      continue;
+    int status = 0;
+    waitpid(tid, &status, __WALL | WNOHANG);  // not ours (never attached): ECHILD, ignored
+  }
+}
+
 // One stop of a thread of F other than main; true when it is at its marker (it stays).
 bool FutureThreads::serve(inject::Task& t, const inject::Stop& s) {
   if (s.kind == inject::StopKind::kSyscall) {
@@ -70,9 +96,7 @@ bool FutureThreads::serve(inject::Task& t, const inject::Stop& s) {
   }
   int sig = 0;
   if (s.kind == inject::StopKind::kEvent && s.event == PTRACE_EVENT_CLONE) {
-    const pid_t child = static_cast<pid_t>(t.event_msg());
-    t.resume(PTRACE_SYSCALL);
-    adopt(child);
+    take_clone(t);
     return false;
   }
   if (s.kind == inject::StopKind::kSignalDelivery) {  // v2's own signal: seen (a crash's place), delivered
@@ -145,9 +169,7 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
           deadline = std::min(deadline, Clock::now() + std::max(milliseconds(100), bound / 5));
           next_probe = Clock::now() + probe_gap;
         } else if (s->kind == inject::StopKind::kEvent && s->event == PTRACE_EVENT_CLONE) {
-          const pid_t child = static_cast<pid_t>(main.event_msg());
-          main.resume(PTRACE_SYSCALL);
-          adopt(child);
+          take_clone(main);
         } else {
           int sig = 0;
           if (s->kind == inject::StopKind::kSignalDelivery) {
@@ -175,6 +197,7 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
       }
       others_done &= !threads_[i].attached() || at_marker_[i];
     }
+    if (killed) reap_unadopted();
     if (killed && main_stop) {  // at its marker: its end comes once every other traced thread is reaped
       if (std::optional<inject::Stop> s = main.wait_for(milliseconds(0)); s && !s->alive()) return s;
     }
@@ -193,6 +216,7 @@ std::optional<inject::Stop> FutureThreads::run(inject::Task& main,
   if (killed) {  // the bound ran out while F was ending: its end, if it comes now
     for (inject::Task& t : threads_)
       if (t.attached()) t.wait_for(milliseconds(200));
+    reap_unadopted();
     if (std::optional<inject::Stop> s = main.wait_for(milliseconds(1000)); s && !s->alive()) return s;
   }
   if (main_stop) {

@@ -84,6 +84,8 @@ class FutureThreads {
  private:
   bool serve(inject::Task& t, const inject::Stop& s);  // one stop of a non-main thread
   void adopt(pid_t tid);
+  void take_clone(inject::Task& parent);  // a clone stop: child adopted, then parent resumed
+  void reap_unadopted();  // F ending: traced threads of F never adopted, reaped
   void stop_where_it_is(size_t i);  // interrupt() serving the stops that come first
   bool settled_by_rule();  // the early probe: true when every thread not at its marker is quiescent
 

@@ -46,7 +46,9 @@
  *                        point): every call must meet the start-up policy, also
  *                        those made while the supervisor interrupts the thread
  *   THREADS_STARTUP_CRASH worker 1 crashes (SIGSEGV) in its start-up, in
- *                        worker_main, once it has said it started
+ *                        worker_main, once it has said it started and main has
+ *                        created 40 more threads (main creates them without end:
+ *                        the crash kills F in the middle of some clone)
  *   THREADS_GRACE_SPAWN  the thread v2 adds starts one more thread
  *                        (grace_spawned_main) once v2 has served a request; that
  *                        thread crashes (SIGSEGV): a thread created in the grace
@@ -127,6 +129,7 @@ static void startup_log(void) {
 #define THREADS_V2_SERVED 1
 static volatile int v2_served; /* set by every request v2 handles */
 static int *volatile nowhere;  /* NULL, unknown to the compiler */
+static volatile int short_threads; /* THREADS_STARTUP_CRASH: threads main created and joined */
 static volatile long spins;
 #endif
 
@@ -259,6 +262,7 @@ static void *worker_main(void *arg) {
 #ifdef THREADS_STARTUP_CRASH
   if (w == &workers[1]) {
     mark_started();
+    while (short_threads < 40) usleep(1000); /* crash while main creates threads */
     *nowhere = 1;
   }
 #endif
@@ -443,6 +447,13 @@ int main(int argc, char **argv) {
   rebal = calloc(1, sizeof *rebal);
   rebal->am = am_init();
   pthread_create(&t, NULL, keeper_main, NULL);
+#endif
+#ifdef THREADS_STARTUP_CRASH
+  for (;;) { /* F killed by worker 1's crash in the middle of some clone */
+    pthread_t s;
+    if (!pthread_create(&s, NULL, short_main, NULL)) pthread_join(s, NULL);
+    short_threads++;
+  }
 #endif
   for (;;) { /* every thread has stored its tid before READY */
     pthread_mutex_lock(&job_mu);

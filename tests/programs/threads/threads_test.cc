@@ -283,7 +283,11 @@ TEST_CASE("a busy thread driven to its update point, the others untouched; R for
   become_subreaper();
   Server sv("busy");
   UpdatePointMap map = UpdatePointMap::load(runfile(kProg));
-  wait_thread_in(sv.pid(), sv.tids["w1"], SYS_epoll_wait);
+  // Every thread but the timer blocked in its loop's wait (w0 has just served TIDS,
+  // main has just accepted): only the timer may be driven.
+  for (const char* w : {"w0", "w1"}) wait_thread_in(sv.pid(), sv.tids[w], SYS_epoll_wait);
+  wait_thread_in(sv.pid(), sv.tids["jobs"], SYS_futex);
+  wait_thread_in(sv.pid(), sv.pid(), SYS_accept4);
   {
     SeizedProcess p = SeizedProcess::seize(sv.pid());
     Verdict v = classify(p, map);
@@ -294,8 +298,12 @@ TEST_CASE("a busy thread driven to its update point, the others untouched; R for
       for (auto& x : v.threads)
         if (x.tid == t.tid()) tv = &x;
       REQUIRE(tv);
-      if (t.tid() == sv.tids["timer"]) CHECK(tv->state == ThreadState::kRunning);
-      else before.emplace(t.tid(), Registers::capture(t));
+      if (t.tid() == sv.tids["timer"]) {
+        CHECK(tv->state == ThreadState::kRunning);
+      } else {
+        CHECK(tv->state == ThreadState::kQuiescent);
+        before.emplace(t.tid(), Registers::capture(t));
+      }
     }
     const RemoteRuntimeBlock rt(sv.pid(), map.runtime_symbol() + load_bias(sv.pid(), map));
     DriveOutcome d = drive_threads(p, v, map, rt, milliseconds(5000));
