@@ -235,6 +235,11 @@ ThreadVerdict classify_regs(const user_regs_struct& g, pid_t tid, pid_t pid, con
   if (const Scope* s = in_program ? map.scope_at(site) : nullptr; s && s->depth > 0) at += " (inlined " + s->name + ")";
   if (!in_syscall) {
     r.state = ThreadState::kRunning;
+    // In the program's text but in no function (a PLT stub on its way to libc):
+    // named by the program frame that called it, for the message only.
+    if (in_program && frame_ret.is_null() && !map.function_at(rip - bias))
+      if (const inject::RemoteAddr ret = innermost_program_return(pid, map, bias, rsp, nullptr); !ret.is_null())
+        at = "a stub called from " + describe(map, bias, ret) + " (" + at + ")";
     r.where = "running in " + at + chain;
     return r;
   }

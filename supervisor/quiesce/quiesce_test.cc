@@ -411,7 +411,7 @@ TEST_CASE("busy: not quiescent; stops at its update point; rollback resumes it")
   Verdict rep = check(r.pid, map);
   CHECK_FALSE(rep.quiescent);
   CHECK(rep.threads.at(0).state == ThreadState::kRunning);
-  CHECK(rep.message.find("event_loop") != std::string::npos);
+  CHECK_MESSAGE(rep.message.find("event_loop") != std::string::npos, rep.message);
 
   // The supervisor side of §4.
   seize_and_interrupt(r.pid);
