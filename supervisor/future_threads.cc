@@ -72,21 +72,7 @@ void FutureThreads::take_clone(inject::Task& parent) {
   parent.resume(PTRACE_SYSCALL);
 }
 
-// F ending: the threads the kernel attached to us whose clone stop never reached
-// run() (F killed before the parent reported it, or before its child was read),
-// reaped, for the main thread's end to be reported. Each call collects what each
-// such thread reports now (its stop, then on a later call its end).
-void FutureThreads::reap_unadopted() {
-  const std::optional<std::vector<pid_t>> tids = sys::thread_ids(pid_);
-  if (!tids) return;
-  for (pid_t tid : *tids) {
-    if (tid == pid_ || std::any_of(threads_.begin(), threads_.end(),
-                                   [tid](const inject::Task& t) { return t.attached() && t.tid() == tid; }))
-      continue;
-    int status = 0;
-    waitpid(tid, &status, __WALL | WNOHANG);  // not ours (never attached): ECHILD, ignored
-  }
-}
+void FutureThreads::reap_unadopted() { reap_unadopted_threads(pid_, threads_); }
 
 // One stop of a thread of F other than main; true when it is at its marker (it stays).
 bool FutureThreads::serve(inject::Task& t, const inject::Stop& s) {
@@ -267,6 +253,18 @@ void FutureThreads::set_options(unsigned options) {
 void FutureThreads::release() {
   for (inject::Task& t : threads_)
     if (t.attached()) t.detach(0);
+}
+
+void reap_unadopted_threads(pid_t future, const std::deque<inject::Task>& known) {
+  const std::optional<std::vector<pid_t>> tids = sys::thread_ids(future);
+  if (!tids) return;
+  for (pid_t tid : *tids) {
+    if (tid == future || std::any_of(known.begin(), known.end(),
+                                     [tid](const inject::Task& t) { return t.attached() && t.tid() == tid; }))
+      continue;
+    int status = 0;
+    waitpid(tid, &status, __WALL | WNOHANG);  // not ours (never attached): ECHILD, ignored
+  }
 }
 
 void reap_killed_threads(inject::SeizedProcess& past, milliseconds bound) {

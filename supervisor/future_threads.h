@@ -85,7 +85,7 @@ class FutureThreads {
   bool serve(inject::Task& t, const inject::Stop& s);  // one stop of a non-main thread
   void adopt(pid_t tid);
   void take_clone(inject::Task& parent);  // a clone stop: child adopted, then parent resumed
-  void reap_unadopted();  // F ending: traced threads of F never adopted, reaped
+  void reap_unadopted();  // reap_unadopted_threads() for F
   void stop_where_it_is(size_t i);  // interrupt() serving the stops that come first
   bool settled_by_rule();  // the early probe: true when every thread not at its marker is quiescent
 
@@ -96,6 +96,14 @@ class FutureThreads {
   std::function<void(inject::Task&)> observe_;  // observe_syscalls()
   std::function<void(inject::Task&, const inject::Stop&)> on_signal_;  // observe_signals()
 };
+
+// F ending (killed by a thread's fatal signal): the threads of F the kernel attached
+// to us at a clone whose stop never reached us (F killed before the parent reported
+// it, or before its child was read), reaped — the kernel reports F's main thread's
+// end only once every traced thread of F is reaped. `known`: the threads adopted
+// (reaped by their own waits). Each call collects what each such thread reports
+// now (its stop, then on a later call its end).
+void reap_unadopted_threads(pid_t future, const std::deque<inject::Task>& known);
 
 // P's threads but its main one, after P was SIGKILLed at the commit: each traced
 // thread that ended is reaped (its end must be waited for by its tracer before the

@@ -17,6 +17,7 @@
 #include "inject/error.h"
 #include "inject/sys/signals.h"
 #include "supervisor/future_startup.h"
+#include "supervisor/future_threads.h"
 #include "supervisor/quiesce/drive_threads.h"
 #include "supervisor/quiesce/quiesce.h"
 
@@ -157,7 +158,7 @@ void serve_stop(inject::Task& t, const inject::Stop& s, std::deque<inject::Task>
     on_signal(t, s);
     sig = s.sig;
   } else if (s.kind == inject::StopKind::kEvent && s.event == PTRACE_EVENT_CLONE && others) {
-    const pid_t child = static_cast<pid_t>(t.event_msg());
+    const pid_t child = static_cast<pid_t>(t.event_msg());  // F killed meanwhile: TraceeDied, its end comes next
     try {
       others->push_back(inject::Task::adopt(child, std::chrono::milliseconds(1000)));
       others->back().resume(PTRACE_SYSCALL);
@@ -188,18 +189,25 @@ std::optional<inject::Stop> watch(inject::Task& main, std::deque<inject::Task>* 
         t.resume(PTRACE_SYSCALL);  // stopped at their markers since the start-up
       }
   long sleep_ns = 2000;
+  bool killed = false;  // a thread of F killed by a signal: all of F is ending
   for (;;) {
     bool any = false;
     auto serve = [&](inject::Task& t) -> std::optional<inject::Stop> {
       std::optional<inject::Stop> s = t.wait_for(std::chrono::milliseconds(0));
       if (!s) return s;
       any = true;
-      if (s->alive()) serve_stop(t, *s, others, on_syscall, on_signal);
+      killed |= s->kind == inject::StopKind::kKilled;
+      try {
+        if (s->alive()) serve_stop(t, *s, others, on_syscall, on_signal);
+      } catch (const inject::TraceeDied&) {  // F killed while stopped here: its end comes next
+        killed = true;
+      }
       return s;
     };
     if (others)
       for (size_t i = 0; i < others->size(); ++i)  // by index: serve() may adopt a thread
         if ((*others)[i].attached()) serve((*others)[i]);
+    if (killed && others) reap_unadopted_threads(main.tid(), *others);  // F's end waits for them
     if (std::optional<inject::Stop> s = serve(main); s && !s->alive()) return s;
     if (Clock::now() >= deadline) return std::nullopt;
     if (any) {
