@@ -137,6 +137,14 @@ void AgentRun::map_region() {
        0}));
   out_.region_start = base_;
   out_.region_size = l_.total;
+  // The arena on huge pages where the kernel can find them (compacting if it must:
+  // the default defrag policy compacts only for advised ranges). A transfer touches
+  // hundreds of MiB of fresh arena (the peer's copy, the object tables); on 4 KiB
+  // pages that is a fault per page, and under a hypervisor that shadows page tables
+  // each costs microseconds. Advice only: refused (no THP), the arena works as it is.
+  const uint64_t huge = 2ull << 20, lo = (base_ + l_.heap + huge - 1) & ~(huge - 1),
+                 hi = (base_ + l_.heap + rq_.heap_size) & ~(huge - 1);
+  if (hi > lo) rs_.call(SYS_madvise, {lo, hi - lo, MADV_HUGEPAGE, 0, 0, 0});
 }
 
 // 2. The relocated image, the task descriptor and the blobs, in one write.

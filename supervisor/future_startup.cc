@@ -18,6 +18,7 @@
 #include "inject/sys/proc_maps.h"
 #include "inject/sys/signals.h"
 #include "supervisor/quiesce/quiesce.h"
+#include "supervisor/time_limit.h"
 #include "supervisor/transaction_end.h"
 
 namespace ttst::supervisor {
@@ -200,14 +201,26 @@ void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, c
       crashed_thread = t.tid();
     });
   }
+  const ProcessSched before = process_sched(f.pid());
   std::optional<inject::Stop> s = threads ? threads->run(f.task(), done, budget.left, on_signal)
                                           : f.task().run_to_syscall(done, budget.left, on_signal);
   if (!s) {
     const std::string what = doing(f.pid());
-    if (budget.left < budget.total / 2)
+    // Starved: v2 waited for a CPU for a quarter of its time or more, or is waiting
+    // now (runnable) having run for less than half of it — a busy machine, not a
+    // start-up that never reaches its point.
+    const ProcessSched after = process_sched(f.pid());
+    const auto waited = std::chrono::milliseconds((after.sum.delay_ns - std::min(after.sum.delay_ns, before.sum.delay_ns)) / 1000000);
+    const auto ran = std::chrono::milliseconds((after.sum.run_ns - std::min(after.sum.run_ns, before.sum.run_ns)) / 1000000);
+    const bool starved = waited * 4 >= budget.left || (after.runnable && ran * 2 < budget.left);
+    if (budget.left < budget.total / 2 || starved)
       rollback(Reason::kTimeout,
                "the time limit ran out during v2's start-up: " + ms(budget.left) + " of --timeout " +
-                   ms(budget.total) + " were left for it, and v2 was " + what,
+                   ms(budget.total) + " were left for it" +
+                   (starved ? ", in which v2 ran " + ms(ran) + " and waited " + ms(waited) +
+                                  " for a CPU (a busy machine)"
+                            : std::string()) +
+                   ", and v2 was " + what,
                "raise --timeout (the phases before start-up used " + ms(budget.total - budget.left) + ")");
     rollback(Reason::kNoUpdatePoint,
              "the new version did not reach an update point within the " + ms(budget.left) +

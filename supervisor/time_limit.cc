@@ -153,6 +153,23 @@ void TimeLimit::watch(pid_t pid, bool agent) {
   watched_.push_back(w);
 }
 
+ProcessSched process_sched(pid_t pid) {
+  ProcessSched r;
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(proc + "/task", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (const auto s = times_of_schedstat(read_text(it->path().string() + "/schedstat"))) {
+      r.sum.run_ns += s->run_ns;
+      r.sum.delay_ns += s->delay_ns;
+    }
+    const std::string stat = read_text(it->path().string() + "/stat");
+    const size_t close = stat.rfind(')');
+    if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'R') r.runnable = true;
+  }
+  return r;
+}
+
 // One process's figures now: CPU of every thread (alive or ended) from its stat in
 // ticks, or its live threads' run time in ns when more; their run delay. Gone or a
 // reused pid: the last figures stay.
@@ -161,19 +178,9 @@ void TimeLimit::sample(Watched& w) const {
   const std::string proc = "/proc/" + std::to_string(w.pid);
   const auto t = times_of_stat(read_text(proc + "/stat"));
   if (!t || (w.start_time && t->start_time != w.start_time)) return;
-  SchedTimes live;
-  w.runnable = false;
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(proc + "/task", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    if (const auto s = times_of_schedstat(read_text(it->path().string() + "/schedstat"))) {
-      live.run_ns += s->run_ns;
-      live.delay_ns += s->delay_ns;
-    }
-    const std::string stat = read_text(it->path().string() + "/stat");
-    const size_t close = stat.rfind(')');
-    if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'R') w.runnable = true;
-  }
+  const ProcessSched now = process_sched(w.pid);
+  const SchedTimes& live = now.sum;
+  w.runnable = now.runnable;
   // Never taken back: an ended thread's figures leave the live sums.
   w.cpu_ns = std::max({w.cpu_ns, t->cpu_ticks * 1000000000 / ticks_per_s, live.run_ns});
   w.delay_ns = std::max(w.delay_ns, live.delay_ns);

@@ -80,6 +80,14 @@ struct SchedTimes {
   uint64_t run_ns = 0, delay_ns = 0;
 };
 std::optional<SchedTimes> times_of_schedstat(const std::string& schedstat);
+// The live threads of process `pid` now: their run time and run delay summed, and
+// whether one is runnable (state R: running, or waiting for a CPU — a wait the
+// kernel adds to run_delay only once it ends). Zero when the process is gone.
+struct ProcessSched {
+  SchedTimes sum;
+  bool runnable = false;
+};
+ProcessSched process_sched(pid_t pid);
 
 // What an update spent so far.
 struct Spent {
