@@ -113,12 +113,20 @@ struct Worker {
     return run_update(c, mode, x ? c.new_exe : out, x ? out : c.xfer, dir, slot);
   }
 
-  // The site's activation: a trap there, under TTST and under --forward-only.
+  // The site's activation: a trap there, under TTST and under --forward-only. A probe
+  // whose update failed otherwise (neither the trap nor validated: a time limit on a
+  // busy machine, a workload that could not connect) says nothing about the site:
+  // tried again, up to three times in all, before it is recorded as unprobed.
   json probe(const Mutant &m, const std::string &orig, const std::string &dir, int slot) {
     std::string src = apply(orig, m.probe);
-    Outcome p = attempt(m, src, Mode::kProbe, dir + "/probe", slot);
-    bool active = p.cls == "crash" && p.crash_signal == "SIGILL";
-    bool ran_through = p.reason == "validate_only";  // validated without reaching the trap
+    Outcome p;
+    bool active = false, ran_through = false;
+    for (int tries = 0; tries < 3 && !active && !ran_through; ++tries) {
+      p = attempt(m, src, Mode::kProbe, dir + "/probe", slot);
+      active = p.cls == "crash" && p.crash_signal == "SIGILL";
+      ran_through = p.reason == "validate_only";  // validated without reaching the trap
+      if (!active && !ran_through && p.cls == "build_failed") break;  // building again changes nothing
+    }
     Outcome f = attempt(m, src, Mode::kProbeForward, dir + "/probe_forward", slot);
     json s = {{"kind", "site"},
               {"site", m.site},

@@ -68,7 +68,7 @@ TEST_CASE("a 20-mutant campaign classifies lossy, corrupting, no-op and unexecut
 
   const json *lossy = find(ms, "`d->vlen = n;` -> `;`");
   REQUIRE(lossy);
-  CHECK((*lossy)["activated"] == true);
+  REQUIRE((*lossy)["activated"] == true);  // else no ttst outcome to read
   CHECK((*lossy)["ttst"]["class"] == "state_diff");
   CHECK((*lossy)["forward_only"]["class"] == "benign");
 
@@ -79,7 +79,7 @@ TEST_CASE("a 20-mutant campaign classifies lossy, corrupting, no-op and unexecut
 
   const json *noop = find(ms, "`b->len = n;` -> `{ b->len = n; }`");
   REQUIRE(noop);
-  CHECK((*noop)["activated"] == true);
+  REQUIRE((*noop)["activated"] == true);
   CHECK((*noop)["ttst"]["class"] == "benign");
   CHECK((*noop)["forward_only"]["class"] == "benign");
 
