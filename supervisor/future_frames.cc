@@ -10,6 +10,7 @@
 #include "inject/memory.h"
 #include "inject/sys/proc_maps.h"
 #include "stfw/stfw_task.h"
+#include "supervisor/past_frames.h"
 #include "supervisor/quiesce/unwind.h"
 #include "supervisor/transaction_end.h"
 
@@ -147,7 +148,7 @@ int set_local_registers(inject::Task& thread, const std::vector<LocalRegister>& 
   user_regs_struct regs = thread.get_regs();
   std::string doubt;
   quiesce::Unwinder unwinder(thread.tid());
-  const std::vector<quiesce::UnwoundFrame> frames = unwinder.unwind(regs, 64, doubt);
+  const std::vector<quiesce::UnwoundFrame> frames = unwinder.unwind(regs, kMaxUnwoundFrames, doubt);
   unsigned long long* live[6] = {&regs.rbx, &regs.rbp, &regs.r12, &regs.r13, &regs.r14, &regs.r15};
   bool regs_changed = false;
   for (const LocalRegister& l : locals) {

@@ -10,14 +10,12 @@
 namespace ttst::supervisor {
 namespace {
 
-constexpr size_t kMaxFrames = 64;
-
 std::vector<ttst_stfw_frame> frames_of(const StoppedThread& t) {
   std::vector<ttst_stfw_frame> out;
   if (t.pid <= 0) return out;
   std::string doubt;
   quiesce::Unwinder unwinder(t.pid);
-  const std::vector<quiesce::UnwoundFrame> frames = unwinder.unwind(t.regs, kMaxFrames, doubt);
+  const std::vector<quiesce::UnwoundFrame> frames = unwinder.unwind(t.regs, kMaxUnwoundFrames, doubt);
   for (size_t k = 0; k < frames.size(); ++k) {
     const quiesce::UnwoundFrame& f = frames[k];
     ttst_stfw_frame x{};

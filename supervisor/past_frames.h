@@ -10,10 +10,16 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace ttst::supervisor {
+
+// How many frames of a stopped thread are unwound, for the engine (P's and F's
+// frames) and for placing the locals it carries in F's registers: one bound, so a
+// frame the engine saw can always be found again.
+constexpr size_t kMaxUnwoundFrames = 64;
 
 struct StoppedThread {
   pid_t pid = 0;  // whose memory holds the stack
