@@ -107,6 +107,24 @@ uint32_t occurrence(const View& meta, uint64_t bias, const ttst_stfw_frame* fram
   return n;
 }
 
+// Each place (local or parameter) of each program frame of the source's side of
+// `fr`: fn(function, frame k, the link-time pc its places are valid at, how many
+// frames outside it run the same function, place); stops when fn returns false.
+template <class Fn>
+void each_source_place(const View& meta, uint64_t bias, const Frames& fr, Fn&& fn) {
+  for (uint32_t k = 0; k < fr.peer_count; ++k) {
+    uint64_t at = 0;
+    const ImageFunction* f = frame_function(meta, bias, fr.peer, k, &at);
+    if (!f) continue;
+    const uint32_t nth = occurrence(meta, bias, fr.peer, fr.peer_count, k, f);
+    for (uint32_t i = meta.first_place(f->low); i < meta.place_count(); ++i) {
+      const ImageFramePlace& p = meta.place_at(i);
+      if (p.function_low != f->low) break;
+      if (!fn(*f, k, at, nth, p)) return;
+    }
+  }
+}
+
 // [addr, addr+size) lies in this process's stack as the frames span it (frame 0's rsp
 // less the red zone up to the outermost CFA and its caller's words).
 bool in_own_stack(const ttst_stfw_frame* frames, uint32_t count, uint64_t addr, uint64_t size) {
@@ -237,63 +255,57 @@ void Engine::each_frame_root(Visit&& visit, Aggregate&& aggregate) {
 template <class Visit, class Aggregate>
 void Engine::each_frame_root_of(const void* frames, Visit& visit, Aggregate& aggregate) {
   const Frames& fr = *static_cast<const Frames*>(frames);
-  for (uint32_t k = 0; k < fr.peer_count && !failed(); ++k) {
-    uint64_t at = 0;
-    const ImageFunction* f = frame_function(src_meta(), config_.src_bias, fr.peer, k, &at);
-    if (!f) continue;
-    const uint32_t nth = occurrence(src_meta(), config_.src_bias, fr.peer, fr.peer_count, k, f);
-    for (uint32_t i = src_meta().first_place(f->low); i < src_meta().place_count() && !failed(); ++i) {
-      const ImageFramePlace& p = src_meta().place_at(i);
-      if (p.function_low != f->low) break;
-      if (is_piece(p)) {  // a composite location: each pointer member a piece holds, paired by name
+  each_source_place(src_meta(), config_.src_bias, fr, [&](const ImageFunction& fn, uint32_t k, uint64_t at,
+                                                          uint32_t nth, const ImageFramePlace& p) {
+    const ImageFunction* f = &fn;
+    if (is_piece(p)) {  // a composite location: each pointer member a piece holds, paired by name
+      PieceRoot roots[kMaxPieceRoots];
+      const uint32_t n = place_valid(p, at) ? piece_roots(p, *f, nth, k, fr.peer, fr.peer_count, fr.self,
+                                                          fr.self_count, roots) : 0;
+      for (uint32_t r = 0; r < n && !failed(); ++r) {
+        if (!roots[r].paired) continue;  // unpaired: refuse_piece_locals names it if it is an only root
+        piece_member_ = roots[r].name;
+        visit(*f, roots[r].p, roots[r].v, &roots[r].q, roots[r].w);
+      }
+      piece_member_ = nullptr;
+      return !failed();
+    }
+    uint64_t v = 0;
+    const ImageType& sty = src_meta().type(src_meta().strip(p.type));
+    if (place_valid(p, at) && (sty.kind == kStruct || sty.kind == kArray)) {
+      uint8_t src_reg[8], dst_reg[8];
+      const uint8_t* src = has_pointer(p.type) ? frame_local_bytes(p, fr.peer, fr.peer_count, k, false, sty.size, src_reg)
+                                               : nullptr;
+      if (!src || !holds_state_pointer(p.type, src, 0)) return !failed();  // scratch, not state
+      uint32_t j = 0;
+      const uint8_t* dst = nullptr;
+      const ImageFramePlace* q = paired_local(p, *f, nth, &fr, &j);
+      if (q && dst_meta().type(dst_meta().strip(q->type)).kind == sty.kind)
+        dst = frame_local_bytes(*q, fr.self, fr.self_count, j, true, dst_meta().type(dst_meta().strip(q->type)).size,
+                                dst_reg);
+      if (!q && sty.kind == kStruct) {  // whole here, maybe split in pieces in this process: member by member
         PieceRoot roots[kMaxPieceRoots];
-        const uint32_t n = place_valid(p, at) ? piece_roots(p, *f, nth, k, fr.peer, fr.peer_count, fr.self,
-                                                            fr.self_count, roots) : 0;
+        const uint32_t n = whole_roots(p, *f, nth, src, fr.self, fr.self_count, roots);
         for (uint32_t r = 0; r < n && !failed(); ++r) {
-          if (!roots[r].paired) continue;  // unpaired: refuse_piece_locals names it if it is an only root
           piece_member_ = roots[r].name;
-          visit(*f, roots[r].p, roots[r].v, &roots[r].q, roots[r].w);
+          if (roots[r].paired) visit(*f, roots[r].p, roots[r].v, &roots[r].q, roots[r].w);
         }
         piece_member_ = nullptr;
-        continue;
       }
-      uint64_t v = 0;
-      const ImageType& sty = src_meta().type(src_meta().strip(p.type));
-      if (place_valid(p, at) && (sty.kind == kStruct || sty.kind == kArray)) {
-        uint8_t src_reg[8], dst_reg[8];
-        const uint8_t* src = has_pointer(p.type) ? frame_local_bytes(p, fr.peer, fr.peer_count, k, false, sty.size, src_reg)
-                                                 : nullptr;
-        if (!src || !holds_state_pointer(p.type, src, 0)) continue;  // scratch, not state
-        uint32_t j = 0;
-        const uint8_t* dst = nullptr;
-        const ImageFramePlace* q = paired_local(p, *f, nth, &fr, &j);
-        if (q && dst_meta().type(dst_meta().strip(q->type)).kind == sty.kind)
-          dst = frame_local_bytes(*q, fr.self, fr.self_count, j, true, dst_meta().type(dst_meta().strip(q->type)).size,
-                                  dst_reg);
-        if (!q && sty.kind == kStruct) {  // whole here, maybe split in pieces in this process: member by member
-          PieceRoot roots[kMaxPieceRoots];
-          const uint32_t n = whole_roots(p, *f, nth, src, fr.self, fr.self_count, roots);
-          for (uint32_t r = 0; r < n && !failed(); ++r) {
-            piece_member_ = roots[r].name;
-            if (roots[r].paired) visit(*f, roots[r].p, roots[r].v, &roots[r].q, roots[r].w);
-          }
-          piece_member_ = nullptr;
-        }
-        aggregate(*f, p, src, dst ? q : nullptr, dst);
-        continue;
-      }
-      if (!place_valid(p, at) || sty.kind != kPointer ||
-          !frame_local_value(p, fr.peer, fr.peer_count, k, false, &v))
-        continue;
-      uint32_t j = 0;
-      uint64_t w = 0;
-      const ImageFramePlace* q = paired_local(p, *f, nth, &fr, &j);
-      if (q && (dst_meta().type(dst_meta().strip(q->type)).kind != kPointer ||
-                !frame_local_value(*q, fr.self, fr.self_count, j, true, &w)))
-        q = nullptr;
-      visit(*f, p, v, q, w);
+      aggregate(*f, p, src, dst ? q : nullptr, dst);
+      return !failed();
     }
-  }
+    if (!place_valid(p, at) || sty.kind != kPointer || !frame_local_value(p, fr.peer, fr.peer_count, k, false, &v))
+      return !failed();
+    uint32_t j = 0;
+    uint64_t w = 0;
+    const ImageFramePlace* q = paired_local(p, *f, nth, &fr, &j);
+    if (q && (dst_meta().type(dst_meta().strip(q->type)).kind != kPointer ||
+              !frame_local_value(*q, fr.self, fr.self_count, j, true, &w)))
+      q = nullptr;
+    visit(*f, p, v, q, w);
+    return !failed();
+  });
 }
 
 // Typing: each pointer local of the source's frames types its target like a global;
@@ -598,36 +610,30 @@ bool writable_place(const ImageFramePlace& q) {
 void Engine::settle_scalar_locals() {
   for_each_frames(config_, [&](const Frames& fr, bool main) {
     if (!main) return false;
-    for (uint32_t k = 0; k < fr.peer_count && !failed(); ++k) {
-      uint64_t at = 0;
-      const ImageFunction* f = frame_function(src_meta(), config_.src_bias, fr.peer, k, &at);
-      if (!f) continue;
-      const uint32_t nth = occurrence(src_meta(), config_.src_bias, fr.peer, fr.peer_count, k, f);
-      for (uint32_t i = src_meta().first_place(f->low); i < src_meta().place_count() && !failed(); ++i) {
-        const ImageFramePlace& p = src_meta().place_at(i);
-        if (p.function_low != f->low) break;
-        const ImageType& sty = src_meta().type(src_meta().strip(p.type));
-        if (is_piece(p) || !place_valid(p, at) || (sty.kind != kBase && sty.kind != kEnum) || sty.size == 0 ||
-            sty.size > 8)
-          continue;
-        uint32_t j = 0;
-        const ImageFramePlace* q = paired_local(p, *f, nth, &fr, &j);
-        if (!q) continue;
-        const ImageType& dty = dst_meta().type(dst_meta().strip(q->type));
-        if ((dty.kind != kBase && dty.kind != kEnum) || dty.size == 0 || dty.size > 8) continue;
-        // Two locals of one name (`i` of two loops in their own blocks) both placed at
-        // this pc: which one holds the state is not known; neither is carried.
-        uint64_t self_at = 0;
-        frame_function(dst_meta(), config_.dst_bias, fr.self, j, &self_at);
-        if (places_named(src_meta(), f->low, p.name, at) > 1 ||
-            places_named(dst_meta(), q->function_low, q->name, self_at) > 1)
-          continue;
-        uint8_t src_reg[8], dst_reg[8];
-        const uint8_t* src = frame_local_bytes(p, fr.peer, fr.peer_count, k, false, sty.size, src_reg);
-        const uint8_t* dst = frame_local_bytes(*q, fr.self, fr.self_count, j, true, dty.size, dst_reg);
-        if (src && dst) settle_scalar_local(*f, p, src, *q, j, dst);
-      }
-    }
+    each_source_place(src_meta(), config_.src_bias, fr, [&](const ImageFunction& f, uint32_t k, uint64_t at,
+                                                            uint32_t nth, const ImageFramePlace& p) {
+      const ImageType& sty = src_meta().type(src_meta().strip(p.type));
+      if (is_piece(p) || !place_valid(p, at) || (sty.kind != kBase && sty.kind != kEnum) || sty.size == 0 ||
+          sty.size > 8)
+        return true;
+      uint32_t j = 0;
+      const ImageFramePlace* q = paired_local(p, f, nth, &fr, &j);
+      if (!q) return true;
+      const ImageType& dty = dst_meta().type(dst_meta().strip(q->type));
+      if ((dty.kind != kBase && dty.kind != kEnum) || dty.size == 0 || dty.size > 8) return true;
+      // Two locals of one name (`i` of two loops in their own blocks) both placed at
+      // this pc: which one holds the state is not known; neither is carried.
+      uint64_t self_at = 0;
+      frame_function(dst_meta(), config_.dst_bias, fr.self, j, &self_at);
+      if (places_named(src_meta(), f.low, p.name, at) > 1 ||
+          places_named(dst_meta(), q->function_low, q->name, self_at) > 1)
+        return true;
+      uint8_t src_reg[8], dst_reg[8];
+      const uint8_t* src = frame_local_bytes(p, fr.peer, fr.peer_count, k, false, sty.size, src_reg);
+      const uint8_t* dst = frame_local_bytes(*q, fr.self, fr.self_count, j, true, dty.size, dst_reg);
+      if (src && dst) settle_scalar_local(f, p, src, *q, j, dst);
+      return !failed();
+    });
     return !failed();
   });
 }
