@@ -604,12 +604,13 @@ bool writable_place(const ImageFramePlace& q) {
 }
 }  // namespace
 
-// The scalar locals of the main thread's frames, paired by function, occurrence
-// and name (or TTST_RENAMED_FROM) like the pointer locals. Other threads' frames
-// are left alone (their registers are not written yet).
+// The scalar locals of every thread's frames (the main thread's, then each other
+// pair of threads), paired by function, occurrence and name (or TTST_RENAMED_FROM)
+// like the pointer locals. A local v2 keeps in a register of a thread other than
+// the main one is left alone both ways: the supervisor writes the registers of F's
+// main thread only.
 void Engine::settle_scalar_locals() {
   for_each_frames(config_, [&](const Frames& fr, bool main) {
-    if (!main) return false;
     each_source_place(src_meta(), config_.src_bias, fr, [&](const ImageFunction& f, uint32_t k, uint64_t at,
                                                             uint32_t nth, const ImageFramePlace& p) {
       const ImageType& sty = src_meta().type(src_meta().strip(p.type));
@@ -618,7 +619,7 @@ void Engine::settle_scalar_locals() {
         return true;
       uint32_t j = 0;
       const ImageFramePlace* q = paired_local(p, f, nth, &fr, &j);
-      if (!q) return true;
+      if (!q || (!main && (config_.backward ? p : *q).kind == 2)) return true;  // v2's place: q forward, p backward
       const ImageType& dty = dst_meta().type(dst_meta().strip(q->type));
       if ((dty.kind != kBase && dty.kind != kEnum) || dty.size == 0 || dty.size > 8) return true;
       // Two locals of one name (`i` of two loops in their own blocks) both placed at

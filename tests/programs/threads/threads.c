@@ -16,8 +16,9 @@
  *                       hold: the main thread holds `held_mu` for ever, so a lock
  *                       is held at quiescence)
  * Requests (one line each, one reply line):
- *   GET            "VAL worker=W served=S ticks=T jobs=J eintr=E tls=N boxed=B tlog=L"
- *                  (L: GETs counted in the worker's pthread_getspecific log)
+ *   GET            "VAL worker=W served=S ticks=T jobs=J eintr=E tls=N boxed=B tlog=L laps=A"
+ *                  (L: GETs counted in the worker's pthread_getspecific log; A: the
+ *                  timer's loops counted in a local of its frame)
  *   JOB            posts a job to the job thread; "OK"
  *   SLOW           the handler blocks in read() for a second line (mid-request,
  *                  in a worker); the reply "DONE <line>" comes once it arrives;
@@ -87,6 +88,7 @@ struct worker {
 static struct worker workers[NWORKERS];
 static volatile long ticks, jobs_done, eintr;
 static volatile long boxed; /* the timer's count kept in a heap object only its local holds */
+static volatile long timer_laps; /* the timer's count kept in a local of its frame */
 static volatile int busy_timer;
 static pid_t timer_tid, jobs_tid, extra_tid;
 static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -224,8 +226,9 @@ __attribute__((noinline)) static int handle_request(struct worker *w, int fd) {
 #endif
   if (!strncmp(line, "GET", 3)) {
     struct tlog *l = pthread_getspecific(tlog_key);
-    snprintf(out, sizeof out, "VAL worker=%d served=%ld ticks=%ld jobs=%ld eintr=%ld tls=%ld boxed=%ld tlog=%ld\n",
-             w->id, w->served, ticks, jobs_done, eintr, tls_count, boxed, l ? ++l->lines : -1L);
+    snprintf(out, sizeof out,
+             "VAL worker=%d served=%ld ticks=%ld jobs=%ld eintr=%ld tls=%ld boxed=%ld tlog=%ld laps=%ld\n", w->id,
+             w->served, ticks, jobs_done, eintr, tls_count, boxed, l ? ++l->lines : -1L, timer_laps);
     reply(fd, out);
   } else if (!strncmp(line, "JOB", 3)) {
     pthread_mutex_lock(&job_mu);
@@ -300,6 +303,9 @@ static void *timer_main(void *arg) {
   /* Reached only from this thread's stack (issue 19: a non-main thread's stack root):
    * updated, the local must point at P's box, not at v2's fresh one. */
   long *volatile box = calloc(1, sizeof *box);
+  /* A scalar local of a thread other than main, in its stack slot: updated, v2's
+   * timer counts on from P's value. */
+  volatile long laps = 0;
   mark_started();
   for (;;) {
     TTST_UPDATE_POINT();
@@ -313,6 +319,7 @@ static void *timer_main(void *arg) {
     ticks++;
     tls_count++;
     boxed = ++*box;
+    timer_laps = ++laps;
   }
   return NULL;
 }

@@ -533,7 +533,7 @@ TEST_CASE("v1 -> v2 committed: every thread's state carried, v2's added thread s
     REQUIRE(a.ask("JOB") == "OK");
     REQUIRE(a.ask("STATS") == "ERR");  // v1 has no STATS
     std::string before_a;  // once the job thread has taken the job and the timer has ticked
-    for (int i = 0; i < 2000 && (field(before_a = a.ask("GET"), "jobs") < 1 || field(before_a, "boxed") < 1); ++i)
+    for (int i = 0; i < 2000 && (field(before_a = a.ask("GET"), "jobs") < 1 || field(before_a, "laps") < 10); ++i)
       std::this_thread::sleep_for(milliseconds(5));
     REQUIRE(field(before_a, "jobs") == 1);
     const std::string before_b = b.ask("GET");
@@ -566,6 +566,10 @@ TEST_CASE("v1 -> v2 committed: every thread's state carried, v2's added thread s
     CHECK(field(before_a, "boxed") > 0);
     CHECK(field(after_a, "boxed") >= field(before_a, "boxed"));
     CHECK(field(after_a, "boxed") + 1 >= field(after_a, "ticks"));  // one box, counting every tick
+    // Its scalar local in its frame's stack slot, carried too (v2's own timer had
+    // counted nothing: it stopped at its first update point).
+    CHECK(field(before_a, "laps") >= 10);
+    CHECK(field(after_a, "laps") >= field(before_a, "laps"));
     CHECK(field(after_a, "jobs") == field(before_a, "jobs"));
     // The condition variable P's job thread waited in is carried without that
     // waiter: v2's job thread takes every job (a phantom waiter would block the
