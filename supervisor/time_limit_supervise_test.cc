@@ -103,6 +103,18 @@ int first_cpu() {
   return 0;
 }
 
+// `pid` pinned to the first CPU at nice 19 (the processes forked from it, F and R,
+// inherit both); the CPU, for the busy loops that starve it.
+int pin_at_lowest_priority(pid_t pid) {
+  const int cpu = first_cpu();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  REQUIRE(sched_setaffinity(pid, sizeof set, &set) == 0);
+  REQUIRE(setpriority(PRIO_PROCESS, pid, 19) == 0);
+  return cpu;
+}
+
 }  // namespace
 
 // The loop burns CPU at whatever share of a CPU it gets: the 1.5 s budget runs out
@@ -146,12 +158,7 @@ TEST_CASE("an agent blocked in a system call: rolled back by the wall ceiling") 
 // ceiling 3 s not counting the waits for a CPU) let the same update commit.
 TEST_CASE("a healthy update on a busy CPU: a wall limit rolls it back, the default bounds commit it") {
   BankServer p = BankServer::start(kDir + "bankserver_v1", 3000);
-  const int cpu = first_cpu();
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  REQUIRE(sched_setaffinity(p.pid, sizeof set, &set) == 0);  // F and R are forked from P: they inherit both
-  REQUIRE(setpriority(PRIO_PROCESS, p.pid, 19) == 0);
+  const int cpu = pin_at_lowest_priority(p.pid);
   std::string sum;
   {
     KvClient c(p.port);
@@ -193,12 +200,7 @@ TEST_CASE("a healthy update on a busy CPU: a wall limit rolls it back, the defau
 // update point (a v2 blocked for ever in its start-up is that: supervise_test).
 TEST_CASE("v2's start-up starved of CPU: the time limit is blamed, with what v2 ran and waited") {
   BankServer p = BankServer::start(kDir + "bankserver_v1", 100);
-  const int cpu = first_cpu();
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  REQUIRE(sched_setaffinity(p.pid, sizeof set, &set) == 0);  // F is forked from P: it inherits both
-  REQUIRE(setpriority(PRIO_PROCESS, p.pid, 19) == 0);
+  const int cpu = pin_at_lowest_priority(p.pid);
   Run r;
   {
     BusyLoops load(cpu, 2);
