@@ -49,6 +49,7 @@
 #include "inject/error.h"
 #include "inject/process_factory.h"
 #include "inject/sys/atomic_file.h"
+#include "inject/sys/proc_syscall.h"
 #include "supervisor/agent_transfer.h"
 #include "supervisor/future_startup.h"
 #include "supervisor/future_threads.h"
@@ -78,6 +79,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+// Where /proc shows a thread stopped with registers `r` in a system call while it
+// waits in it untraced: the call, the stack pointer, the pc after the `syscall`
+// (a call the interrupt rewound to restart — rax back to its number, rip at the
+// instruction — returns 2 bytes further).
+sys::BlockedIn blocked_where(const user_regs_struct& r) {
+  sys::BlockedIn b;
+  b.nr = static_cast<long>(r.orig_rax);
+  b.sp = r.rsp;
+  b.pc = r.rax == r.orig_rax ? r.rip + 2 : r.rip;
+  return b;
+}
 
 std::string now_iso() {
   char buf[32];
@@ -259,6 +272,7 @@ class Transaction {
   void seize_past();
   void snapshot();
   bool delta_unchanged();
+  void wait_where_snapshot_was(milliseconds bound);
   void stop_where_snapshot_was();
   void release_past();
   void discard_round();
@@ -628,17 +642,32 @@ bool Transaction::precopy() {
     backward();
     diff();
   }
+  wait_where_snapshot_was(milliseconds(50));
   begin("stop");
   seize_past();
   stop_where_snapshot_was();
   return delta_unchanged();
 }
 
+// P serving, untraced: up to `bound`, until /proc shows its main thread blocked in
+// the call the snapshot found it in, at the same stack pointer and pc (between two
+// requests, for a server) — then it is seized there, on the snapshot's frame, not
+// at a random point of a request (which the retries below would have to undo). A
+// snapshot not in a system call, or one driven to its marker: the bound passes.
+void Transaction::wait_where_snapshot_was(milliseconds bound) {
+  if (static_cast<long>(snapshot_regs_.orig_rax) < 0) {
+    const timespec pause{0, static_cast<long>(bound.count()) * 1000L * 1000L};
+    nanosleep(&pause, nullptr);
+    return;
+  }
+  sys::wait_blocked_at(o_.pid, o_.pid, blocked_where(snapshot_regs_), bound);
+}
+
 // The second stop found P elsewhere than at the snapshot (its registers differ:
 // another update point or frame, e.g. driven to one mid-request under load), where
 // its state cannot be S's: P is released and seized again, after a pause of 1, 2,
-// 4 ms... that lets it serve and reach its idle point, a few times within a short
-// bound. Each try is a stop of its own (seize, classify, registers), far shorter
+// 4 ms... that lets it serve and reach its idle point (ended early when /proc shows
+// it blocked where the snapshot was), a few times within a short bound. Each try is a stop of its own (seize, classify, registers), far shorter
 // than a transfer in the stop; the delta then decides as always. P is released
 // exactly as at the snapshot (the flag cleared if it was driven).
 void Transaction::stop_where_snapshot_was() {
@@ -652,8 +681,7 @@ void Transaction::stop_where_snapshot_was() {
     if (moved.empty()) return;
     spdlog::debug("pre-copy: {} since the snapshot; the program released and stopped again", moved);
     release_past();
-    const timespec pause{0, pause_ms * 1000L * 1000L};
-    nanosleep(&pause, nullptr);  // the program serves meanwhile
+    wait_where_snapshot_was(milliseconds(pause_ms));  // the program serves meanwhile
     begin("stop");
     seize_past();
   }
