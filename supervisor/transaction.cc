@@ -307,6 +307,7 @@ class Transaction {
   // kernel-side facts at the snapshot.
   std::optional<inject::ChildProcess> snapshot_, key_;
   user_regs_struct snapshot_regs_{};
+  bool snapshot_driven_ = false;  // P was driven to its marker for the snapshot
   std::vector<diff::IgnoredRange> snapshot_rseq_;
   std::optional<PastFacts> snapshot_facts_;
   std::vector<inject::ChildProcess> ended_;  // S and K, killed, reaped when the transaction ends
@@ -642,7 +643,7 @@ bool Transaction::precopy() {
     backward();
     diff();
   }
-  wait_where_snapshot_was(milliseconds(50));
+  if (!snapshot_driven_) wait_where_snapshot_was(milliseconds(50));  // driven: never blocked there again
   begin("stop");
   seize_past();
   stop_where_snapshot_was();
@@ -655,7 +656,7 @@ bool Transaction::precopy() {
 // at a random point of a request (which the retries below would have to undo). A
 // snapshot not in a system call, or one driven to its marker: the bound passes.
 void Transaction::wait_where_snapshot_was(milliseconds bound) {
-  if (static_cast<long>(snapshot_regs_.orig_rax) < 0) {
+  if (snapshot_driven_ || static_cast<long>(snapshot_regs_.orig_rax) < 0) {
     const timespec pause{0, static_cast<long>(bound.count()) * 1000L * 1000L};
     nanosleep(&pause, nullptr);
     return;
@@ -706,6 +707,7 @@ void Transaction::snapshot() {
   rep_.precopy->verdict = "ended_in_round";
   rep_.precopy->detail = "the attempt ended during the pre-copy round, while the program served";
   snapshot_regs_ = past_->main_thread().get_regs();
+  snapshot_driven_ = driven_;
   snapshot_rseq_ = rseq_fields();
   const milliseconds budget = deadline_.step(milliseconds(100), milliseconds(2000));
   snapshot_.emplace(inject::create_reversed(past_->main_thread(), budget));
