@@ -101,7 +101,10 @@ struct Worker {
     return r.status == 0 && fs::exists(out);
   }
 
-  // The executables of one attempt with `source` for the mutant's target.
+  // The executables of one attempt with `source` for the mutant's target. An attempt
+  // whose setup failed (v1 did not start or load, the oracle failed on v1: a busy
+  // machine, never the mutant, which has not run yet) is run again, up to three
+  // times in all.
   Outcome attempt(const Mutant &m, const std::string &source, Mode mode, const std::string &dir, int slot) {
     std::string out = dir + "/built";
     if (!build(m, source, dir, out)) {
@@ -110,7 +113,10 @@ struct Worker {
       return o;
     }
     bool x = m.target == "xfer";
-    return run_update(c, mode, x ? c.new_exe : out, x ? out : c.xfer, dir, slot);
+    Outcome o;
+    for (int tries = 0; tries < 3 && (tries == 0 || o.cls == "setup_failed"); ++tries)
+      o = run_update(c, mode, x ? c.new_exe : out, x ? out : c.xfer, dir, slot);
+    return o;
   }
 
   // The site's activation: a trap there, under TTST and under --forward-only. A probe

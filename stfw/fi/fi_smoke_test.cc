@@ -99,8 +99,8 @@ TEST_CASE("a 20-mutant campaign classifies lossy, corrupting, no-op and unexecut
     CHECK(ids.insert(m["id"].get<std::string>()).second);  // resumed: nothing ran twice
     if (!m.value("activated", false)) continue;
     ++activated;
-    CHECK(classes.count(m["ttst"]["class"].get<std::string>()));
-    CHECK(classes.count(m["forward_only"]["class"].get<std::string>()));
+    CHECK_MESSAGE(classes.count(m["ttst"]["class"].get<std::string>()), m.dump());
+    CHECK_MESSAGE(classes.count(m["forward_only"]["class"].get<std::string>()), m.dump());
   }
   CHECK(activated >= 20);
   CHECK(activated <= 21);  // two workers: at most one beyond the target
