@@ -307,7 +307,9 @@ class Transaction {
   // kernel-side facts at the snapshot.
   std::optional<inject::ChildProcess> snapshot_, key_;
   user_regs_struct snapshot_regs_{};
-  bool snapshot_driven_ = false;  // P was driven to its marker for the snapshot
+  // The call the snapshot found P blocked in, as /proc shows it untraced; none when
+  // P was driven to its marker for it (never blocked there again) or not in a call.
+  std::optional<sys::BlockedIn> snapshot_call_;
   std::vector<diff::IgnoredRange> snapshot_rseq_;
   std::optional<PastFacts> snapshot_facts_;
   std::vector<inject::ChildProcess> ended_;  // S and K, killed, reaped when the transaction ends
@@ -643,7 +645,7 @@ bool Transaction::precopy() {
     backward();
     diff();
   }
-  if (!snapshot_driven_) wait_where_snapshot_was(milliseconds(50));  // driven: never blocked there again
+  if (snapshot_call_) wait_where_snapshot_was(milliseconds(50));
   begin("stop");
   seize_past();
   stop_where_snapshot_was();
@@ -653,23 +655,24 @@ bool Transaction::precopy() {
 // P serving, untraced: up to `bound`, until /proc shows its main thread blocked in
 // the call the snapshot found it in, at the same stack pointer and pc (between two
 // requests, for a server) — then it is seized there, on the snapshot's frame, not
-// at a random point of a request (which the retries below would have to undo). A
-// snapshot not in a system call, or one driven to its marker: the bound passes.
+// at a random point of a request (which the retries below would have to undo). No
+// such call (snapshot_call_): the bound passes.
 void Transaction::wait_where_snapshot_was(milliseconds bound) {
-  if (snapshot_driven_ || static_cast<long>(snapshot_regs_.orig_rax) < 0) {
-    const timespec pause{0, static_cast<long>(bound.count()) * 1000L * 1000L};
-    nanosleep(&pause, nullptr);
+  if (snapshot_call_) {
+    sys::wait_blocked_at(o_.pid, o_.pid, *snapshot_call_, bound);
     return;
   }
-  sys::wait_blocked_at(o_.pid, o_.pid, blocked_where(snapshot_regs_), bound);
+  const timespec pause{0, static_cast<long>(bound.count()) * 1000L * 1000L};
+  nanosleep(&pause, nullptr);
 }
 
 // The second stop found P elsewhere than at the snapshot (its registers differ:
 // another update point or frame, e.g. driven to one mid-request under load), where
 // its state cannot be S's: P is released and seized again, after a pause of 1, 2,
 // 4 ms... that lets it serve and reach its idle point (ended early when /proc shows
-// it blocked where the snapshot was), a few times within a short bound. Each try is a stop of its own (seize, classify, registers), far shorter
-// than a transfer in the stop; the delta then decides as always. P is released
+// it blocked where the snapshot was), a few times within a short bound. Each try is
+// a stop of its own (seize, classify, registers), far shorter than a transfer in
+// the stop; the delta then decides as always. P is released
 // exactly as at the snapshot (the flag cleared if it was driven).
 void Transaction::stop_where_snapshot_was() {
   const Clock::time_point until = Clock::now() + std::min(milliseconds(200), deadline_.left() / 4);
@@ -707,7 +710,7 @@ void Transaction::snapshot() {
   rep_.precopy->verdict = "ended_in_round";
   rep_.precopy->detail = "the attempt ended during the pre-copy round, while the program served";
   snapshot_regs_ = past_->main_thread().get_regs();
-  snapshot_driven_ = driven_;
+  if (!driven_ && static_cast<long>(snapshot_regs_.orig_rax) >= 0) snapshot_call_ = blocked_where(snapshot_regs_);
   snapshot_rseq_ = rseq_fields();
   const milliseconds budget = deadline_.step(milliseconds(100), milliseconds(2000));
   snapshot_.emplace(inject::create_reversed(past_->main_thread(), budget));

@@ -7,10 +7,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -179,23 +175,6 @@ TEST_CASE("progress is shown while the agent runs, and an agent claiming progres
   fx.check_r_untouched();
 }
 
-// Bytes of process `pid`'s mappings inside [lo, hi) whose VmFlags include `flag`.
-uint64_t flagged_bytes(pid_t pid, uint64_t lo, uint64_t hi, const std::string& flag) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
-  uint64_t start = 0, end = 0, total = 0;
-  for (std::string line; std::getline(in, line);) {
-    unsigned long long a = 0, b = 0;
-    char perms[8] = {};
-    if (std::sscanf(line.c_str(), "%llx-%llx %7s", &a, &b, perms) == 3 && std::strlen(perms) == 4) {
-      start = a, end = b;  // a mapping's header line
-    } else if (line.rfind("VmFlags:", 0) == 0 && (line.substr(8) + " ").find(" " + flag + " ") != std::string::npos) {
-      const uint64_t l = std::max(start, lo), h = std::min(end, hi);
-      if (h > l) total += h - l;
-    }
-  }
-  return total;
-}
-
 // The arena (the agent's heap: the peer's copy and the tables, hundreds of MiB in a
 // large transfer) is advised MADV_HUGEPAGE while the agent runs: touched on huge
 // pages where the kernel has them, a fault per 2 MiB instead of per 4 KiB.
@@ -209,13 +188,13 @@ TEST_CASE("the agent's heap is advised huge pages while it runs") {
   uint64_t advised = 0;
   const pid_t r = fx.r->pid();
   rq.on_progress = [&](const std::array<uint64_t, 4>&, milliseconds) {
-    if (!advised) advised = flagged_bytes(r, 0, ~0ull, "hg");
+    if (!advised) advised = huge_advised_bytes(r);
   };
   AgentOutcome out = run_agent(fx.r->task(), rq, testing_agent());
   INFO(out.describe());
   CHECK(out.kind == AgentOutcome::Kind::kHung);
   CHECK(advised >= rq.heap_size - (4ull << 20));  // all of it but the 2 MiB-unaligned ends
-  CHECK(flagged_bytes(r, 0, ~0ull, "hg") == 0);   // the region gone with the agent: nothing advised left
+  CHECK(huge_advised_bytes(r) == 0);  // the region gone with the agent: nothing advised left
   fx.check_r_untouched();
 }
 

@@ -11,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -166,6 +168,21 @@ std::vector<pid_t> children_of(pid_t pid) {
 char state_of(pid_t pid) {
   const std::optional<sys::ProcStatus> status = sys::ProcStatus::read(pid);
   return status && status->state() ? status->state() : '?';
+}
+
+uint64_t huge_advised_bytes(pid_t pid, uint64_t lo, uint64_t hi) {
+  std::ifstream smaps("/proc/" + std::to_string(pid) + "/smaps");
+  uint64_t bytes = 0, overlap = 0;
+  for (std::string line; std::getline(smaps, line);) {
+    unsigned long long a = 0, b = 0;
+    if (line.rfind("VmFlags:", 0) == 0) {
+      if ((line + " ").find(" hg ") != std::string::npos) bytes += overlap;
+    } else if (std::sscanf(line.c_str(), "%llx-%llx ", &a, &b) == 2 && line.find(':') > line.find(' ')) {
+      const uint64_t l = std::max<uint64_t>(a, lo), h = std::min<uint64_t>(b, hi);  // a mapping's header line
+      overlap = h > l ? h - l : 0;
+    }
+  }
+  return bytes;
 }
 
 }  // namespace ttst::inject::testing

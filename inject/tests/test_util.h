@@ -47,5 +47,7 @@ std::string fd_flags(pid_t pid, int fd);
 std::vector<pid_t> children_of(pid_t pid);
 // Its state letter ('R', 'S', 'T', 'Z'...; '?' when gone).
 char state_of(pid_t pid);
+// Bytes of [lo, hi) in mappings of pid advised MADV_HUGEPAGE ("hg" in /proc/PID/smaps).
+uint64_t huge_advised_bytes(pid_t pid, uint64_t lo = 0, uint64_t hi = ~uint64_t{0});
 
 }  // namespace ttst::inject::testing

@@ -131,7 +131,7 @@ struct Worker {
       p = attempt(m, src, Mode::kProbe, dir + "/probe", slot);
       active = p.cls == "crash" && p.crash_signal == "SIGILL";
       ran_through = p.reason == "validate_only";  // validated without reaching the trap
-      if (!active && !ran_through && p.cls == "build_failed") break;  // building again changes nothing
+      if (p.cls == "build_failed") break;  // building again changes nothing
     }
     Outcome f = attempt(m, src, Mode::kProbeForward, dir + "/probe_forward", slot);
     json s = {{"kind", "site"},

@@ -55,22 +55,6 @@ size_t shared_frames(pid_t a, pid_t b, Range range) {
   return shared;
 }
 
-// Bytes of `range` in mappings of `pid` marked "hg" (MADV_HUGEPAGE).
-uint64_t huge_advised(pid_t pid, Range range) {
-  std::ifstream smaps("/proc/" + std::to_string(pid) + "/smaps");
-  uint64_t bytes = 0, overlap = 0;
-  for (std::string line; std::getline(smaps, line);) {
-    uint64_t lo = 0, hi = 0;
-    if (line.rfind("VmFlags:", 0) == 0) {
-      if ((line + " ").find(" hg ") != std::string::npos) bytes += overlap;
-    } else if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
-      lo = std::max(lo, range.lo), hi = std::min(hi, range.hi);
-      overlap = hi > lo ? hi - lo : 0;
-    }
-  }
-  return bytes;
-}
-
 void start_bench(RoundTrip& rt) {
   rt.v1 = inject::testing::runfile("stfw/bench/bench_v1");
   rt.v2 = inject::testing::runfile("stfw/bench/bench_v2");
@@ -106,7 +90,7 @@ TEST_CASE("a large transfer's heap in F is marked for transparent huge pages") {
   // Nearly all the heap F grew for the transfer is advised (glibc may add its top
   // pad past the last step).
   Range grown{before.hi ? before.hi : after.lo, after.hi};
-  uint64_t advised = huge_advised(rt.f->pid(), grown);
+  uint64_t advised = inject::testing::huge_advised_bytes(rt.f->pid(), grown.lo, grown.hi);
   INFO("F's heap grew by ", grown.hi - grown.lo, " bytes, advised ", advised);
   CHECK(advised >= (grown.hi - grown.lo) * 9 / 10);
   check_backward_restores_past(rt);
