@@ -26,6 +26,11 @@ namespace {
 
 constexpr uint64_t kPage = 4096;
 constexpr uint64_t kGuardSize = 16 * kPage;
+// How often a running helper thread's stops are looked for (it reports nothing
+// itself: a crash leaves it stopped, the agent waiting for it).
+constexpr milliseconds kHelperPoll{5};
+// How long a helper the agent joined may take to be reported gone.
+constexpr milliseconds kHelperExit{2000};
 uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 uint64_t sigbit(int sig) { return 1ull << (sig - 1); }
 
@@ -73,8 +78,8 @@ std::string AgentOutcome::describe() const {
       if (!escaped.empty())
         return fmt::format("agent crashed: {}, at `{}` ({})", escaped, instruction,
                            symbol.empty() ? "outside the agent" : symbol);
-      return fmt::format("agent crashed: {} (si_code {}) at address {:#x}{}, instruction `{}` at {:#x} ({})",
-                         sys::signal_name(signal), si_code, fault_address,
+      return fmt::format("agent crashed{}: {} (si_code {}) at address {:#x}{}, instruction `{}` at {:#x} ({})",
+                         in_helper ? " in its helper thread" : "", sys::signal_name(signal), si_code, fault_address,
                          stack_overflow ? " (stack overflow)" : "", instruction, rip,
                          symbol.empty() ? "outside the agent" : symbol);
     case Kind::kHung:
@@ -96,6 +101,7 @@ class AgentRun {
   AgentRun(Task& thread, const AgentRequest& rq, const AgentImage& image, RemoteSyscalls& rs, AgentOutcome& out)
       : thread_(thread), tid_(thread.tid()), pid_(tgid_of(tid_)), rq_(rq), image_(image), l_(plan(image, rq)),
         rs_(rs), out_(out) {}
+  ~AgentRun() { end_helpers(); }
 
   void map_region();
   void load();
@@ -108,8 +114,13 @@ class AgentRun {
  private:
   bool stop_hung_agent();
   void show_progress(milliseconds elapsed);
-  void record_signal(const Stop& s);
-  bool contain_escape();
+  void record_signal(Task& t, const Stop& s);
+  bool contain_escape(Task& t);
+  bool adopt_helper(pid_t child);
+  bool helper_failed();
+  void helpers_ended();
+  void stop_agent();
+  void end_helpers() noexcept;
   void describe_stop();
   void died() {
     rs_.abandon();
@@ -126,6 +137,8 @@ class AgentRun {
   AgentOutcome& out_;
   uint64_t base_ = 0;
   std::chrono::steady_clock::time_point started_;
+  std::vector<Task> helpers_;  // adopted helper threads (detached, if any is left, when the run ends)
+  bool image_gone_ = false;    // a helper replaced the process image
 };
 
 // 1. The region: read-write, private, anywhere the kernel finds room (it collides
@@ -158,6 +171,7 @@ void AgentRun::load() {
   desc.mode = rq_.mode;
   desc.peer_pid = rq_.peer_pid;
   desc.self_pid = pid_;
+  desc.helpers = rq_.helpers;
   desc.region = {base_, l_.total};
   auto range = [this](uint64_t off, uint64_t size) { return ttst_agent_range{size ? base_ + off : 0, size}; };
   desc.meta_self = range(l_.meta_self, rq_.meta_self.size());
@@ -229,9 +243,12 @@ bool AgentRun::await_outcome() {
     // the deadline stays started_ + timeout.
     milliseconds every = progress ? rq_.progress_every : left;
     if (checked) every = std::min(every, rq_.check_every);
-    const bool slice = (progress || checked) && every < left;
+    const bool watching = !helpers_.empty();
+    if (watching) every = std::min(every, kHelperPoll);
+    const bool slice = (progress || checked || watching) && every < left;
     std::optional<Stop> s = thread_.wait_for(std::max(slice ? every : left, milliseconds(0)));
     if (!s && slice) {
+      if (watching && helper_failed()) return !image_gone_ && out_.kind != AgentOutcome::Kind::kDied;
       // A late wake-up (a loaded machine) past the deadline is the deadline: no
       // progress shown after it.
       const auto elapsed = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started_);
@@ -248,7 +265,8 @@ bool AgentRun::await_outcome() {
       return false;
     }
     if (s->kind == StopKind::kSignalDelivery) {
-      record_signal(*s);
+      record_signal(thread_, *s);
+      if (out_.kind == AgentOutcome::Kind::kFinished) helpers_ended();
       return true;
     }
     if (s->kind == StopKind::kEvent) {
@@ -259,8 +277,12 @@ bool AgentRun::await_outcome() {
         rs_.abandon();
         return false;
       }
+      if (s->event == PTRACE_EVENT_CLONE && adopt_helper(static_cast<pid_t>(thread_.event_msg()))) {
+        thread_.resume(PTRACE_CONT);
+        continue;
+      }
       if (s->event == PTRACE_EVENT_FORK || s->event == PTRACE_EVENT_VFORK || s->event == PTRACE_EVENT_CLONE)
-        return contain_escape();
+        return contain_escape(thread_);
     }
     // Syscall/group stops are not outcomes: let it run on.
     thread_.resume(PTRACE_CONT);
@@ -300,28 +322,32 @@ bool AgentRun::stop_hung_agent() {
   return true;
 }
 
-// A signal: the agent's own SIGSTOP is its finish; anything else a crash.
-void AgentRun::record_signal(const Stop& s) {
-  siginfo_t si = thread_.get_siginfo();
-  if (s.sig == SIGSTOP && si.si_code == SI_TKILL && si.si_pid == pid_) {
+// A signal: the agent's own SIGSTOP is its finish; anything else (in a helper
+// thread: anything) a crash.
+void AgentRun::record_signal(Task& t, const Stop& s) {
+  siginfo_t si = t.get_siginfo();
+  const bool helper = &t != &thread_;
+  if (!helper && s.sig == SIGSTOP && si.si_code == SI_TKILL && si.si_pid == pid_) {
     out_.kind = AgentOutcome::Kind::kFinished;
     return;
   }
   out_.kind = AgentOutcome::Kind::kCrashed;
+  out_.in_helper = helper;
   out_.signal = s.sig;
   out_.si_code = si.si_code;
   bool fault = si.si_code > 0 && sys::is_fault_signal(s.sig);  // sent by the kernel
   out_.fault_address = fault ? reinterpret_cast<uint64_t>(si.si_addr) : 0;
-  out_.rip = thread_.get_regs().rip;
-  uint64_t rsp = thread_.get_regs().rsp;
-  out_.stack_overflow = (s.sig == SIGSEGV || s.sig == SIGBUS) &&
+  out_.rip = t.get_regs().rip;
+  uint64_t rsp = t.get_regs().rsp;
+  out_.stack_overflow = !helper && (s.sig == SIGSEGV || s.sig == SIGBUS) &&
                         ((out_.fault_address >= base_ + l_.guard && out_.fault_address < base_ + l_.stack) ||
                          (rsp >= base_ + l_.guard - kPage && rsp < base_ + l_.stack + kPage));
 }
 
-// The agent tried to create a process or a thread (a fork/clone event stop).
-bool AgentRun::contain_escape() {
-  auto child = static_cast<pid_t>(thread_.event_msg());
+// The agent (or its helper, `t`) tried to create a process or a thread the request
+// does not allow (a fork/clone event stop).
+bool AgentRun::contain_escape(Task& t) {
+  auto child = static_cast<pid_t>(t.event_msg());
   std::optional<sys::ProcStatus> child_status = sys::ProcStatus::read(child);
   if (child_status && child_status->tgid() != pid_) {
     // A separate process: kill it now (we are its tracer, we reap it).
@@ -334,19 +360,113 @@ bool AgentRun::contain_escape() {
     out_.escaped = "the agent created a thread; discard this process";
   }
   out_.kind = AgentOutcome::Kind::kCrashed;
+  out_.in_helper = &t != &thread_;
   // The event stop is inside the syscall: let it finish (exit stop) so the
   // next remote syscall starts from a clean state.
   for (;;) {
-    thread_.resume(PTRACE_SYSCALL);
-    Stop st = thread_.wait(milliseconds(2000), "the end of the agent's fork");
+    t.resume(PTRACE_SYSCALL);
+    Stop st = t.wait(milliseconds(2000), "the end of the agent's fork");
     if (!st.alive()) {
       died();
       return false;
     }
     if (st.kind == StopKind::kSyscall) break;
   }
-  out_.rip = thread_.get_regs().rip;
+  out_.rip = t.get_regs().rip;
+  if (out_.in_helper) stop_agent();
   return true;
+}
+
+// A thread the agent created: adopted and let run when the request allows one
+// more helper and it is a thread of this process; false otherwise (an escape).
+bool AgentRun::adopt_helper(pid_t child) {
+  if (helpers_.size() >= rq_.helpers || tgid_of(child) != pid_) return false;
+  helpers_.push_back(Task::adopt(child, milliseconds(2000)));
+  helpers_.back().resume(PTRACE_CONT);
+  step("agent.helper", child);
+  return true;
+}
+
+// Looks at each helper without waiting: true when one crashed or tried to create
+// a process or thread (the outcome says so; the agent is stopped where it was).
+// A helper that exited is forgotten; other stops let it run on.
+bool AgentRun::helper_failed() {
+  for (Task& h : helpers_) {
+    if (!h.attached()) continue;
+    std::optional<Stop> s = h.wait_for(milliseconds(0));
+    if (!s || !s->alive()) continue;  // running, or gone (the process's end is the agent's)
+    if (s->kind == StopKind::kSignalDelivery) {
+      record_signal(h, *s);
+      stop_agent();
+      return true;
+    }
+    if (s->kind == StopKind::kEvent && s->event == PTRACE_EVENT_EXEC) {
+      out_.kind = AgentOutcome::Kind::kCrashed, out_.in_helper = true;
+      out_.instruction = "execve";
+      out_.escaped = "the agent's helper thread replaced the process image (execve)";
+      rs_.abandon();
+      image_gone_ = true;
+      return true;
+    }
+    if (s->kind == StopKind::kEvent &&
+        (s->event == PTRACE_EVENT_FORK || s->event == PTRACE_EVENT_VFORK || s->event == PTRACE_EVENT_CLONE))
+    {
+      contain_escape(h);
+      return true;
+    }
+    h.resume(PTRACE_CONT);
+  }
+  return false;
+}
+
+// The agent finished: every helper must be gone (the agent joins it first; its
+// exit is reported a moment later). One still running, or crashed meanwhile, makes
+// the run a crash.
+void AgentRun::helpers_ended() {
+  for (Task& h : helpers_) {
+    while (h.attached()) {
+      std::optional<Stop> s = h.wait_for(kHelperExit);
+      if (s && !s->alive()) break;
+      if (s && s->kind == StopKind::kSignalDelivery) {
+        record_signal(h, *s);
+        return;
+      }
+      if (s && s->kind != StopKind::kEvent) {  // a group or interrupt stop on its way out
+        h.resume(PTRACE_CONT);
+        continue;
+      }
+      out_.kind = AgentOutcome::Kind::kCrashed, out_.in_helper = true;
+      out_.escaped = "the agent finished while its helper thread still ran";
+      if (s) out_.rip = h.get_regs().rip;
+      return;
+    }
+  }
+}
+
+// A helper failed while the agent ran on: the agent stopped where it is, as after
+// its own crash (the caller discards the process).
+void AgentRun::stop_agent() {
+  if (thread_.stopped()) return;
+  thread_.interrupt(milliseconds(10000));
+}
+
+// A helper still there when the run ends (crashed, stuck, or the agent hung or
+// crashed beside it) is never let go: detached, it would run on in the program —
+// a crashed one into the program's own SIGSEGV handler. The process, one the
+// caller discards on any failure (AgentRequest::helpers), is killed now and each
+// helper's end reaped (the kernel reports the process's end only after that).
+void AgentRun::end_helpers() noexcept {
+  bool killed = false;
+  for (Task& h : helpers_) {
+    if (!h.attached()) continue;
+    if (!killed) ::kill(pid_, SIGKILL), killed = true;
+    try {
+      while (h.attached() && h.wait_for(kHelperExit)) {
+      }
+    } catch (const std::exception&) {
+    }
+    h.forget();
+  }
 }
 
 // 6. The results of a finished agent, or where it crashed or hung.

@@ -47,6 +47,11 @@ struct AgentRequest {
   // from the kernel's figures, supervisor/time_limit.h).
   std::function<bool()> out_of_time;
   milliseconds check_every{250};
+  // Helper threads the agent may start (agent/helper.h; 0: any thread it creates is
+  // an escape). Each is traced from its first instruction and watched like the
+  // agent; it must have exited when the agent finishes. Only for a process that is
+  // discarded on any failure (F, R): a thread may be left in it then.
+  uint32_t helpers = 0;
 };
 
 struct AgentOutcome {
@@ -65,6 +70,7 @@ struct AgentOutcome {
   std::string symbol;         // agent-relative ("task_null_deref+0x9")
   bool stack_overflow = false;
   std::string escaped;        // set when the agent tried to leave its box (exec, fork)
+  bool in_helper = false;     // the crash was its helper thread's (AgentRequest::helpers)
   // The region's place (for the report and for tests that check it is gone).
   uint64_t region_start = 0, region_size = 0;
 

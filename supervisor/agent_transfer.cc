@@ -79,6 +79,9 @@ inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* ho
   req.input = t.frames;  // the roots of the stack (past_frames.h)
   req.output_size = 1 << 20;
   req.heap_size = agent_heap_size(t.peer);
+  // One helper thread faults the agent's fresh memory in on the other CPU
+  // (inject/agent/helper.h): F and R are discarded on any failure.
+  req.helpers = 1;
   // The wall bound the host keeps itself (--timeout, or the default's cap); the
   // default's CPU budget and wall ceiling are asked of the kernel as the agent runs.
   req.timeout = std::max(t.limit->cap_left(), milliseconds(1));

@@ -23,11 +23,11 @@
 
 #include <stdint.h>
 
-#define TTST_AGENT_ABI_VERSION 1u
+#define TTST_AGENT_ABI_VERSION 2u
 #define TTST_AGENT_MAGIC 0x544e454741545454ull /* "TTTAGENT" */
 #define TTST_AGENT_ENTRY "ttst_agent_start"     /* the ELF entry symbol */
 
-/* Ids 0-8 and 102 are test tasks: registered only in the test agent
+/* Ids 0-13 and 102 are test tasks: registered only in the test agent
  * (//inject/agent:agent_testing, agent/test_tasks.c), never in the agent the
  * supervisor ships, whose table holds 100 and 101 alone. */
 enum ttst_agent_task {
@@ -43,7 +43,12 @@ enum ttst_agent_task {
                                          arg[1] bytes; status = blocks obtained      */
   TTST_AGENT_TASK_FORK = 8,           /* try to escape: fork a process (forbidden)    */
   TTST_AGENT_TASK_SLEEP = 9,          /* block in nanosleep forever (no CPU used)     */
-  TTST_AGENT_TASK_COUNT_BUILTIN = 10, /* first id free for new built-in tasks        */
+  TTST_AGENT_TASK_HELPER = 10,       /* its helper faults arg[0] fresh bytes of its heap
+                                         in; detail[0] = bytes then resident         */
+  TTST_AGENT_TASK_HELPER_CRASH = 11, /* a thread of its own dereferences NULL        */
+  TTST_AGENT_TASK_HELPER_LEFT = 12,  /* finishes with a thread of its own running    */
+  TTST_AGENT_TASK_HELPER_TWO = 13,   /* starts two threads of its own                */
+  TTST_AGENT_TASK_COUNT_BUILTIN = 14, /* first id free for new built-in tasks        */
   TTST_AGENT_TASK_STFW_FORWARD = 100, /* reserved for the state-transfer engine      */
   TTST_AGENT_TASK_STFW_BACKWARD = 101,
   TTST_AGENT_TASK_STFW_BACKWARD_LOSSY = 102, /* TEST ONLY: the backward transfer, then
@@ -75,7 +80,9 @@ struct ttst_agent_desc {
   uint32_t mode;         /* enum ttst_agent_mode                             [host] */
   int32_t peer_pid;      /* the process to read (P for F, F for R), 0 = none [host] */
   int32_t self_pid;      /* the process the agent runs in                    [host] */
-  uint32_t reserved0;
+  uint32_t helpers;       /* helper threads the agent may start (0: none; agent/
+                             helper.h): each traced from its first instruction,
+                             to be joined before the agent finishes        [host] */
   struct ttst_agent_range region;    /* the whole private region             [host] */
   struct ttst_agent_range meta_self; /* metadata image of this process' version */
   struct ttst_agent_range meta_peer; /* metadata image of the peer's version    */

@@ -7,6 +7,7 @@
  * own process, suppresses it, and reads the results. No other channel exists. */
 #include "inject/agent/agent_abi.h"
 #include "inject/agent/alloc.h"
+#include "inject/agent/helper.h"
 #include "inject/agent/sys.h"
 #include "inject/agent/tasks.h"
 
@@ -22,9 +23,11 @@ __attribute__((noreturn, used)) void ttst_agent_main(struct ttst_agent_desc *des
     ttst_agent_finish();
   }
   agent_alloc_init(desc->heap.addr, desc->heap.size);
+  agent_helper_init(desc);
   desc->output_used = 0;
   agent_task_fn fn = agent_find_task(desc->task);
   desc->status = fn ? fn(desc) : TTST_AGENT_STATUS_UNKNOWN_TASK;
+  agent_helper_join(); /* the host checks that no helper outlives the agent */
   ttst_agent_finish();
 }
 

@@ -4,6 +4,7 @@
  * (//inject/agent:agent_testing), never into the agent the supervisor ships:
  * several crash or hang on purpose, and none transfers state. Untrusted agent code. */
 #include "inject/agent/alloc.h"
+#include "inject/agent/helper.h"
 #include "inject/agent/sys.h"
 #include "inject/agent/tasks.h"
 
@@ -106,6 +107,61 @@ static int64_t task_sleep(struct ttst_agent_desc *d) {
   return 1;
 }
 
+/* The helper thread faults in a fresh block this thread never touches; the
+ * block's resident bytes (mincore) say what it did. */
+static int64_t task_helper(struct ttst_agent_desc *d) {
+  uint64_t size = d->arg[0];
+  unsigned char *p = agent_alloc(size, 4096);
+  if (!p) return 2;
+  if (agent_prefault((uint64_t)(uintptr_t)p, size) != 0) return 1;
+  agent_prefault_wait();
+  static unsigned char resident[1 << 16];
+  uint64_t pages = size / 4096, bytes = 0;
+  if (pages > sizeof resident) return 3;
+  if (agent_syscall3(27 /* mincore */, (long)p, (long)size, (long)resident) != 0) return 4;
+  for (uint64_t i = 0; i < pages; ++i) bytes += (resident[i] & 1) ? 4096 : 0;
+  d->detail[0] = bytes;
+  return TTST_AGENT_STATUS_OK;
+}
+
+static int32_t thread_word, second_word;
+static unsigned char thread_stack[16384] __attribute__((aligned(64)));
+static unsigned char second_stack[16384] __attribute__((aligned(64)));
+
+static void null_deref_thread(void) {
+  volatile int *volatile null_ptr = (int *)0;
+  thread_word = *null_ptr;
+}
+
+static void sleeping_thread(void) {
+  const long ts[2] = {3600, 0};
+  for (;;) agent_syscall3(AGENT_SYS_nanosleep, (long)ts, 0, 0);
+}
+
+static int64_t task_helper_crash(struct ttst_agent_desc *d) {
+  (void)d;
+  if (agent_thread_start(null_deref_thread, thread_stack, sizeof thread_stack, &thread_word) <= 0) return 1;
+  sleeping_thread();
+  return 1;
+}
+
+static int64_t task_helper_left(struct ttst_agent_desc *d) {
+  (void)d;
+  return agent_thread_start(sleeping_thread, thread_stack, sizeof thread_stack, &thread_word) > 0 ? 0 : 1;
+}
+
+static int64_t task_helper_two(struct ttst_agent_desc *d) {
+  (void)d;
+  if (agent_thread_start(sleeping_thread, thread_stack, sizeof thread_stack, &thread_word) <= 0) return 1;
+  if (agent_thread_start(sleeping_thread, second_stack, sizeof second_stack, &second_word) <= 0) return 1;
+  sleeping_thread();
+  return 1;
+}
+
+AGENT_TASK(TTST_AGENT_TASK_HELPER, task_helper);
+AGENT_TASK(TTST_AGENT_TASK_HELPER_CRASH, task_helper_crash);
+AGENT_TASK(TTST_AGENT_TASK_HELPER_LEFT, task_helper_left);
+AGENT_TASK(TTST_AGENT_TASK_HELPER_TWO, task_helper_two);
 AGENT_TASK(TTST_AGENT_TASK_EMPTY, task_empty);
 AGENT_TASK(TTST_AGENT_TASK_SLEEP, task_sleep);
 AGENT_TASK(TTST_AGENT_TASK_FORK, task_fork);

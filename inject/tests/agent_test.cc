@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -47,11 +48,15 @@ struct Fixture {
     p.reset();
     kill_and_reap(s.pid);
   }
-  AgentOutcome run(uint32_t task, milliseconds timeout = milliseconds(3000)) {
+  AgentOutcome run(uint32_t task, milliseconds timeout = milliseconds(3000), uint32_t helpers = 0,
+                   uint64_t arg0 = 0) {
     AgentRequest rq;
     rq.task = task;
     rq.timeout = timeout;
     rq.peer_pid = s.pid;
+    rq.helpers = helpers;
+    rq.args[0] = arg0;
+    rq.heap_size = 64 << 20;
     return run_agent(r->task(), rq, testing_agent());
   }
   void check_r_untouched() {
@@ -268,4 +273,74 @@ TEST_CASE("an agent that forks is a crash; the new process is killed at once") {
   // R's registers are restored even so.
   Registers now = Registers::capture(fx.r->task());
   CHECK(now == fx.regs0);
+}
+
+// The threads of a process now, from /proc (none when it is gone).
+size_t thread_count(pid_t pid) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
+}
+
+TEST_CASE("a helper thread the request allows faults the agent's memory in and is joined before the finish") {
+  Fixture fx;
+  constexpr uint64_t kBytes = 32ull << 20;
+  AgentOutcome out = fx.run(TTST_AGENT_TASK_HELPER, milliseconds(5000), 1, kBytes);
+  INFO(out.describe());
+  REQUIRE(out.kind == AgentOutcome::Kind::kFinished);
+  CHECK(out.status == 0);
+  CHECK(out.detail[0] == kBytes);  // resident, though the agent itself never touched it
+  CHECK(thread_count(fx.r->pid()) == 1);
+  fx.check_r_untouched();
+  // Not allowed: no helper is started (the agent goes on without it).
+  AgentOutcome alone = fx.run(TTST_AGENT_TASK_HELPER, milliseconds(5000), 0, kBytes);
+  REQUIRE(alone.kind == AgentOutcome::Kind::kFinished);
+  CHECK(alone.status == 1);
+  CHECK(thread_count(fx.r->pid()) == 1);
+  fx.check_r_untouched();
+}
+
+TEST_CASE("a helper thread that crashes is the agent's crash; the process, never let go, is killed") {
+  Fixture fx;
+  const pid_t r = fx.r->pid();
+  AgentOutcome out = fx.run(TTST_AGENT_TASK_HELPER_CRASH, milliseconds(5000), 1);
+  INFO(out.describe());
+  REQUIRE(out.kind == AgentOutcome::Kind::kCrashed);
+  CHECK(out.in_helper);
+  CHECK(out.signal == SIGSEGV);
+  CHECK(out.fault_address == 0);
+  CHECK(out.symbol.rfind("null_deref_thread+", 0) == 0);
+  CHECK(out.describe().find("in its helper thread") != std::string::npos);
+  CHECK(gone(r, milliseconds(2000)));
+  // P is untouched.
+  CHECK(Registers::capture(fx.p->main_thread()) == fx.regs0);
+  CHECK(digest_writable_memory(fx.s.pid).hash == fx.mem0);
+}
+
+TEST_CASE("an agent that finishes with its helper thread running is a crash; the process is killed") {
+  Fixture fx;
+  const pid_t r = fx.r->pid();
+  AgentOutcome out = fx.run(TTST_AGENT_TASK_HELPER_LEFT, milliseconds(5000), 1);
+  INFO(out.describe());
+  REQUIRE(out.kind == AgentOutcome::Kind::kCrashed);
+  CHECK(out.in_helper);
+  CHECK(out.escaped.find("helper thread still ran") != std::string::npos);
+  CHECK(gone(r, milliseconds(2000)));
+}
+
+TEST_CASE("a thread beyond the helpers allowed is an escape; none at all without the request's leave") {
+  for (uint32_t helpers : {0u, 1u}) {
+    CAPTURE(helpers);
+    Fixture fx;
+    const pid_t r = fx.r->pid();
+    AgentOutcome out = fx.run(helpers ? TTST_AGENT_TASK_HELPER_TWO : TTST_AGENT_TASK_HELPER_LEFT, milliseconds(5000),
+                              helpers);
+    INFO(out.describe());
+    REQUIRE(out.kind == AgentOutcome::Kind::kCrashed);
+    CHECK(out.escaped.find("created a thread") != std::string::npos);
+    if (helpers) CHECK(gone(r, milliseconds(2000)));  // the adopted one is never let go
+  }
 }

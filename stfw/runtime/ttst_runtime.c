@@ -312,24 +312,89 @@ static void *do_memalign(size_t align, size_t n, uintptr_t site) {
  * (a non-main arena, a fixed M_MMAP_THRESHOLD), nothing changes. errno is kept. */
 #define GROW_STEP ((size_t)30 << 20)
 #define GROW_MIN ((size_t)8 << 20)
+#define HELD_MAX 64
 static size_t grow_left;  /* announced bytes no step has covered yet */
 static size_t grow_ahead; /* bytes of the last step the transfer has not used */
 static int grow_raised;   /* the threshold raised (once per process) */
+/* Steps grown before the transfer allocates (__ttst_transfer_reserve_ahead), each
+ * held as one allocated block until a step is needed: freed in address order then,
+ * so the blocks after it stay where they are (freed all at once they would merge
+ * into glibc's top, which trims anything above its threshold). */
+static void *held[HELD_MAX];
+static size_t held_size[HELD_MAX];
+static int held_count, held_next;
 
 void __ttst_transfer_reserve(size_t bytes) {
   grow_left = bytes >= GROW_MIN ? bytes : 0;
   grow_ahead = 0;
 }
 
-static __attribute__((noinline, cold)) void grow_heap(void) {
-  int saved = errno;
-  size_t step = grow_left < GROW_STEP ? grow_left : GROW_STEP;
-  grow_left -= step;
-  grow_ahead = step;
+static void raise_threshold(size_t step) {
   if (!grow_raised) { /* a block this large is mmapped until one is freed */
     __libc_free(__libc_malloc(step + ((size_t)1 << 20)));
     grow_raised = 1;
   }
+}
+
+/* The transfer announces, before it allocates, about how many bytes it will (its
+ * source's heap): the heap is grown now for all of it, in steps held as blocks, and
+ * [range[0], range[1]) receives the new pages, which the agent's helper thread
+ * faults in while the agent computes (a lazily backed VM: hundreds of ms at a
+ * million objects). __ttst_transfer_reserve then announces the exact bytes, and each
+ * step the allocations need is a held one while any is left. bytes == 0: the
+ * transfer's allocations are over; held steps it did not need are freed. errno is
+ * kept. Below GROW_MIN, or when glibc does not serve a step from the heap, nothing
+ * more is held (range empty when nothing is). */
+void __ttst_transfer_reserve_ahead(size_t bytes, uintptr_t range[2]) {
+  int saved = errno;
+  range[0] = range[1] = 0;
+  if (!bytes) {
+    while (held_next < held_count) __libc_free(held[held_next++]);
+    held_count = held_next = 0;
+    errno = saved;
+    return;
+  }
+  if (bytes < GROW_MIN || held_count) {
+    errno = saved;
+    return;
+  }
+  raise_threshold(GROW_STEP);
+  uintptr_t lo = (uintptr_t)sbrk(0);
+  while (bytes && held_count < HELD_MAX) {
+    size_t step = bytes < GROW_STEP ? bytes : GROW_STEP;
+    uintptr_t before = (uintptr_t)sbrk(0);
+    void *b = __libc_malloc(step);
+    if (b && (uintptr_t)sbrk(0) <= before) { /* not from the heap: no later step would be */
+      __libc_free(b);
+      break;
+    }
+    if (!b) break;
+    held[held_count] = b, held_size[held_count++] = step;
+    bytes -= step;
+  }
+  uintptr_t hi = (uintptr_t)sbrk(0);
+  lo = (lo + 4095) & ~(uintptr_t)4095;
+  if (held_count && hi > lo) {
+    madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    range[0] = lo, range[1] = hi;
+  }
+  errno = saved;
+}
+
+static __attribute__((noinline, cold)) void grow_heap(void) {
+  int saved = errno;
+  if (held_next < held_count) { /* a step grown ahead: its pages are there already */
+    size_t step = held_size[held_next];
+    __libc_free(held[held_next++]);
+    grow_left -= grow_left < step ? grow_left : step;
+    grow_ahead = step;
+    errno = saved;
+    return;
+  }
+  size_t step = grow_left < GROW_STEP ? grow_left : GROW_STEP;
+  grow_left -= step;
+  grow_ahead = step;
+  raise_threshold(step);
   uintptr_t lo = (uintptr_t)sbrk(0);
   __libc_free(__libc_malloc(step)); /* the heap's top now holds `step` free bytes */
   uintptr_t hi = (uintptr_t)sbrk(0);

@@ -22,6 +22,7 @@
 extern "C" {
 #include "inject/agent/agent_abi.h"
 #include "inject/agent/alloc.h"
+#include "inject/agent/helper.h"
 #include "inject/agent/sys.h"
 #include "inject/agent/tasks.h"
 }
@@ -33,12 +34,20 @@ using ttst::stfw::Region;
 constexpr long kSysMadvise = 28, kMadvHugepage = 14;
 constexpr long kSysPread64 = 17, kSysOpen = 2, kSysClose = 3, kOCloexec = 02000000;
 
-void* scratch(void*, uint64_t size) { return agent_alloc(size, 16); }
+// A large block (the object table, the typing's arrays) is faulted in by the
+// helper thread (inject/agent/helper.h) while the engine starts filling it.
+constexpr uint64_t kPrefaultMin = 8ull << 20;
+
+void* scratch(void*, uint64_t size) {
+  void* p = agent_alloc(size, 16);
+  if (p && size >= kPrefaultMin) agent_prefault(reinterpret_cast<uint64_t>(p), size);
+  return p;
+}
 
 // What the engine's callbacks (Env) need: the peer, the runtime's hooks here, symbols.
 struct CallbackContext {
   int peer;
-  uint64_t alloc_fn, free_fn, reserve_fn;
+  uint64_t alloc_fn, free_fn, reserve_fn, reserve_ahead_fn;
   ttst::stfw::LibrarySymbols* symbols;
   ttst::stfw::LibeventReplay* libevent;  // forward: adapter 0's run-time part (library_state.h)
   ttst::stfw::InitialImage* initial = nullptr;  // forward: P's executable's initializers (elf_initial.h)
@@ -108,6 +117,16 @@ void reserve_in_program(void* c, uint64_t bytes) {
   reinterpret_cast<Fn>(x->reserve_fn)(bytes);
 }
 
+// The heap grown ahead of the allocations (Env::reserve_ahead), its new pages
+// faulted in by the helper thread (inject/agent/helper.h) while the engine types.
+void reserve_ahead_in_program(void* c, uint64_t bytes) {
+  CallbackContext* x = static_cast<CallbackContext*>(c);
+  uint64_t range[2] = {0, 0};
+  using Fn = void (*)(uint64_t, uint64_t*);
+  reinterpret_cast<Fn>(x->reserve_ahead_fn)(bytes, range);
+  if (range[1] > range[0]) agent_prefault(range[0], range[1] - range[0]);
+}
+
 void free_in_program(void* c, uint64_t addr) {
   CallbackContext* x = static_cast<CallbackContext*>(c);
   using Fn = void (*)(uint64_t);
@@ -160,6 +179,9 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   for (int64_t i = 0; i < count; ++i) total += regs[i].size;
   uint8_t* buf = static_cast<uint8_t*>(agent_alloc(total, 4096));
   if (!buf) return -kENOMEM;
+  // Faulted in from its end by the helper thread while the reads below fill it from
+  // its start: most of the copy's time on a machine that backs memory lazily.
+  agent_prefault(reinterpret_cast<uint64_t>(buf), total);
   uint64_t off = 0;
   for (int64_t i = 0; i < count; ++i) regs[i].local = buf + off, off += regs[i].size;
   // Through /proc/PEER/mem where it opens: a plain read of the peer's pages. Reads
@@ -215,7 +237,7 @@ struct TransferSetup {
   ttst_agent_desc* desc = nullptr;
   bool backward = false;
   ttst::stfw::Config cfg;
-  CallbackContext ctx{0, 0, 0, 0, nullptr, nullptr};
+  CallbackContext ctx{0, 0, 0, 0, 0, nullptr, nullptr};
   Region* regions = nullptr;
   int64_t region_count = 0;
   uint64_t copied_bytes = 0;
@@ -323,6 +345,8 @@ int64_t find_runtime_hooks(TransferSetup& setup) {
     setup.ctx.free_fn = release->low + setup.cfg.dst_bias;
   if (const auto* reserve = setup.cfg.dst_meta.function("__ttst_transfer_reserve"))
     setup.ctx.reserve_fn = reserve->low + setup.cfg.dst_bias;
+  if (const auto* ahead = setup.cfg.dst_meta.function("__ttst_transfer_reserve_ahead"))
+    setup.ctx.reserve_ahead_fn = ahead->low + setup.cfg.dst_bias;
   return TTST_STFW_STATUS_OK;
 }
 
@@ -648,6 +672,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   if (!backward) env.library_release = &library_release, env.library_embedded = &library_embedded;
   if (!backward) env.library_handle = &library_handle;
   if (!backward && setup.ctx.reserve_fn) env.reserve = &reserve_in_program;
+  if (!backward && setup.ctx.reserve_ahead_fn) env.reserve_ahead = &reserve_ahead_in_program;
   // Backward: R's own heap read through /proc/self/mem (engine_own_memory.cc); in
   // place when it cannot be opened.
   if (backward) setup.ctx.own_mem = agent_syscall3(kSysOpen, reinterpret_cast<long>("/proc/self/mem"), kOCloexec, 0);

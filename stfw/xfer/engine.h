@@ -86,6 +86,12 @@ struct Env {
   // `bytes` in all (the runtime's __ttst_transfer_reserve: a large transfer's heap
   // grown ahead on huge pages).
   void (*reserve)(void* ctx, uint64_t bytes) = nullptr;
+  // Forward only, optional: announces, before typing, about how many bytes `alloc`
+  // will be called for (the source's heap): the runtime's
+  // __ttst_transfer_reserve_ahead grows F's heap for them now, and the agent's
+  // helper thread faults the new pages in while the engine types. Called with 0
+  // once the allocations are over (the steps not needed are freed).
+  void (*reserve_ahead)(void* ctx, uint64_t bytes) = nullptr;
   // Backward only, optional: reads `len` bytes of this process at `addr` into `buf`
   // without touching its pages through their mapping (/proc/self/mem): returns the
   // bytes read, fewer at the end of a mapping, < 0 when `addr` is unmapped. Then R's

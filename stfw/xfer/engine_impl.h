@@ -174,6 +174,7 @@ class Engine {
     if (env_.read_initial) keep_untouched_globals();  // engine_keep_new.cc
     uint64_t t1 = rdtsc();
     arena_at_[0] = arena_bytes_;
+    if (env_.reserve_ahead && !config_.backward) reserve_future_heap();  // engine_mapping.cc
     note_progress(3 /* type */, object_count_);
     if (!type_objects() || !type_library_containers()) return finish();
     if (annotations_.has_keep_new() && !pair_kept_graphs()) return finish();
@@ -674,6 +675,7 @@ class Engine {
   bool size_destinations();
   bool refuse_untyped_pointer(const Object& o);
   bool allocate_in_future();
+  void reserve_future_heap();
   // Backward, for what merge_counterparts left: R's objects hashed by dyn_id.
   // The table is sized for both sides' counts (r_objects: R's objects the merge walked).
   bool hash_counterparts(uint64_t r_objects);

@@ -119,7 +119,21 @@ namespace {
 bool gets_new_block(const Object& o) {
   return !(o.flags & (kFromLibrary | kCarved | kKept | kOwned | kIntoCounterpart));
 }
+
+// What one block of `size` bytes takes of F's heap: the bytes, the runtime's
+// descriptor, glibc's chunk header, rounded to glibc's 16.
+uint64_t heap_footprint(uint64_t size) { return ((size ? size : 1) + kDescSize + 8 + 15) & ~uint64_t{15}; }
 }  // namespace
+
+// Forward, before typing: F's heap grown for about what the map phase will allocate
+// (the source's sizes: the destination's are known only once typed), its new pages
+// faulted in meanwhile by the agent's helper thread (Env::reserve_ahead).
+void Engine::reserve_future_heap() {
+  uint64_t bytes = 0;
+  for (uint32_t i = global_count_; i < object_count_; ++i)
+    if (!(objects_[i].flags & kFromLibrary)) bytes += heap_footprint(objects_[i].size);
+  env_.reserve_ahead(env_.ctx, bytes);
+}
 
 // Forward: every heap object of the source (not a library's) allocated in F.
 bool Engine::allocate_in_future() {
@@ -130,7 +144,7 @@ bool Engine::allocate_in_future() {
     uint64_t bytes = 0;
     for (uint32_t i = global_count_; i < object_count_; ++i)
       if (gets_new_block(objects_[i]))
-        bytes += ((objects_[i].dst_size ? objects_[i].dst_size : 1) + kDescSize + 8 + 15) & ~uint64_t{15};
+        bytes += heap_footprint(objects_[i].dst_size);
     env_.reserve(env_.ctx, bytes);
   }
   // In reverse table order: F's heap lists (newest first) then list the objects in
@@ -149,6 +163,7 @@ bool Engine::allocate_in_future() {
       return false;
     }
   }
+  if (env_.reserve_ahead) env_.reserve_ahead(env_.ctx, 0);  // the steps grown ahead and not needed freed
   return true;
 }
 

@@ -7,6 +7,10 @@
  *                          heap they fill is advised for huge pages; errno kept
  *   transfer_probe small   a reserve under the runtime's minimum changes nothing:
  *                          no mapping advised, glibc still mmaps a 256 KiB block
+ *   transfer_probe ahead   the heap grown ahead for 96 MiB (32 more than used):
+ *                          the range it names is on the heap, advised; the blocks
+ *                          land in it, are zeroed, listed, freeable; the end of the
+ *                          allocations frees what was held and not used; errno kept
  * The heap is walked in place with ttst_heap_reader.h (identity translation). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +26,7 @@
 #define FAIL(...) (fprintf(stderr, __VA_ARGS__), fputc('\n', stderr), exit(1))
 
 void __ttst_transfer_reserve(size_t bytes);
+void __ttst_transfer_reserve_ahead(size_t bytes, uintptr_t range[2]);
 void *__ttst_transfer_alloc(size_t n, uintptr_t site, uint64_t origin_id);
 
 static const void *identity(void *c, uint64_t a, uint64_t l) {
@@ -98,6 +103,44 @@ static void large(void) {
   malloc_trim(0); /* walks glibc's bins: a corrupted chunk header aborts here */
 }
 
+static void ahead(void) {
+  struct mallinfo2 m0 = mallinfo2();
+  uintptr_t start = (uintptr_t)sbrk(0), range[2] = {1, 1};
+  const size_t want = (size_t)BLOCKS * (SIZE + 80);
+  errno = 4242;
+  __ttst_transfer_reserve_ahead(want + (32 << 20), range);
+  if (range[1] <= range[0] || range[1] - range[0] < want)
+    FAIL("the range grown ahead is %#lx-%#lx, under the %zu bytes announced", (unsigned long)range[0],
+         (unsigned long)range[1], want);
+  if (range[0] < start || range[1] > (uintptr_t)sbrk(0)) FAIL("the range grown ahead is not the heap's new part");
+  if (advised(range[0], range[1]) < (range[1] - range[0]) * 9 / 10) FAIL("the range grown ahead is not advised");
+  __ttst_transfer_reserve(want);
+  int outside = 0;
+  for (int i = 0; i < BLOCKS; i++) {
+    unsigned char *p = __ttst_transfer_alloc(SIZE, 0x1234, 1000000 + (uint64_t)i);
+    if (!p) FAIL("block %d not allocated", i);
+    for (int k = 0; k < SIZE; k++)
+      if (p[k]) FAIL("block %d: byte %d not zero", i, k);
+    memset(p, 0xa5, SIZE);
+    outside += (uintptr_t)p < range[0] || (uintptr_t)p + SIZE > range[1];
+    blocks[i] = p;
+  }
+  if (outside > BLOCKS / 100) FAIL("%d of %d blocks outside the range grown ahead", outside, BLOCKS);
+  __ttst_transfer_reserve_ahead(0, range);
+  if (range[0] || range[1]) FAIL("the end of the allocations named a range");
+  if (errno != 4242) FAIL("errno changed to %d", errno);
+  struct count k = {1000000, 1000000 + BLOCKS, 0, 0};
+  if (ttst_heap_walk((uint64_t)(uintptr_t)&__ttst_runtime, identity, NULL, count_visit, &k) < 0)
+    FAIL("heap walk failed");
+  if (k.objects != BLOCKS || k.bad) FAIL("%lu blocks listed of %d, %d with a wrong site, size or flag",
+                                         (unsigned long)k.objects, BLOCKS, k.bad);
+  for (int i = 0; i < BLOCKS; i++) free(blocks[i]);
+  malloc_trim(0); /* walks glibc's bins: a corrupted chunk header aborts here */
+  struct mallinfo2 m1 = mallinfo2();
+  if (m1.uordblks > m0.uordblks + (1 << 20))
+    FAIL("%zu bytes still allocated after every block was freed: a held step kept", m1.uordblks - m0.uordblks);
+}
+
 static void small(void) {
   uintptr_t start = (uintptr_t)sbrk(0);
   __ttst_transfer_reserve(4 << 20);
@@ -112,9 +155,10 @@ static void small(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) FAIL("usage: transfer_probe large|small");
+  if (argc != 2) FAIL("usage: transfer_probe large|small|ahead");
   if (!strcmp(argv[1], "large")) large();
   else if (!strcmp(argv[1], "small")) small();
+  else if (!strcmp(argv[1], "ahead")) ahead();
   else FAIL("transfer_probe: unknown check %s", argv[1]);
   return 0;
 }

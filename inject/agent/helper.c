@@ -1,0 +1,137 @@
+/* helper.c — see helper.h. Untrusted agent code. */
+#include "inject/agent/helper.h"
+
+#include "inject/agent/agent_abi.h"
+#include "inject/agent/alloc.h"
+#include "inject/agent/sys.h"
+
+#define SYS_MADVISE 28
+#define SYS_FUTEX 202
+#define MADV_POPULATE_WRITE 23
+#define FUTEX_WAIT 0
+#define FUTEX_WAIT_PRIVATE 128
+#define FUTEX_WAKE_PRIVATE 129
+#define AGENT_EINTR 4
+#define AGENT_EINVAL 22
+/* A thread of this process sharing everything; the kernel stores its id in
+ * helper_tid now and clears it (with a futex wake) when the thread exits. */
+#define HELPER_CLONE_FLAGS (0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x100000 | 0x200000)
+#define HELPER_STACK (64u << 10)
+#define STEP (2ull << 20) /* one huge page per call: a stop request is seen soon */
+#define JOBS 64u
+
+struct range {
+  uint64_t lo, hi;
+};
+
+static uint32_t allowed;
+static int started;
+static struct range jobs[JOBS];
+static uint32_t queued; /* ranges pushed, plus one for the stop (the futex word) */
+static uint32_t taken;  /* ranges the helper has taken */
+static uint32_t stopping;
+static int32_t helper_tid; /* the kernel's: the thread's id while it lives */
+
+long agent_clone_thread(long flags, void *stack_top, int32_t *tid_word, void (*fn)(void), void *unused);
+__asm__(
+    ".text\n"
+    ".globl agent_clone_thread\n"
+    ".hidden agent_clone_thread\n"
+    ".type agent_clone_thread,@function\n"
+    /* rdi flags, rsi stack top, rdx tid word (parent_tid and child_tid), rcx fn */
+    "agent_clone_thread:\n"
+    "  sub $16, %rsi\n"
+    "  mov %rcx, (%rsi)\n"
+    "  mov %rdx, %r10\n"
+    "  xor %r8d, %r8d\n"
+    "  mov $56, %eax\n"
+    "  syscall\n"
+    "  test %rax, %rax\n"
+    "  jnz 1f\n"
+    /* the new thread, on its own stack: fn(), then exit (this thread only) */
+    "  xor %ebp, %ebp\n"
+    "  pop %rax\n"
+    "  and $-16, %rsp\n"
+    "  call *%rax\n"
+    "  mov $60, %eax\n"
+    "  xor %edi, %edi\n"
+    "  syscall\n"
+    "  ud2\n"
+    "1:\n"
+    "  ret\n"
+    ".size agent_clone_thread, .-agent_clone_thread\n");
+
+static void futex_wait(uint32_t *word, uint32_t value) {
+  agent_syscall6(SYS_FUTEX, (long)word, FUTEX_WAIT_PRIVATE, value, 0, 0, 0);
+}
+static void futex_wake(uint32_t *word) { agent_syscall6(SYS_FUTEX, (long)word, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0); }
+
+/* Faults [lo, hi) in from the top down, a huge page at a time. False when the
+ * kernel does not know the advice (before 5.14): nothing more is tried. Any other
+ * refusal (a part not mapped) ends this range only. */
+static int populate(uint64_t lo, uint64_t hi) {
+  while (hi > lo && !__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+    uint64_t from = hi - lo > STEP ? (hi - STEP) & ~(STEP - 1) : lo;
+    if (from < lo) from = lo;
+    long r = agent_syscall3(SYS_MADVISE, (long)from, (long)(hi - from), MADV_POPULATE_WRITE);
+    if (r == -AGENT_EINVAL) return 0;
+    if (r < 0 && r != -AGENT_EINTR) return 1;
+    hi = from;
+  }
+  return 1;
+}
+
+static void helper_main(void) {
+  int works = 1;
+  for (;;) {
+    uint32_t q = __atomic_load_n(&queued, __ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) return;
+    if (taken == q) {
+      futex_wait(&queued, q);
+      continue;
+    }
+    struct range r = jobs[taken % JOBS];
+    if (works) works = populate(r.lo, r.hi);
+    __atomic_store_n(&taken, taken + 1, __ATOMIC_RELEASE);
+  }
+}
+
+void agent_helper_init(const struct ttst_agent_desc *d) { allowed = d->helpers; }
+
+long agent_thread_start(void (*fn)(void), void *stack, uint64_t size, int32_t *tid_word) {
+  return agent_clone_thread(HELPER_CLONE_FLAGS, (uint8_t *)stack + size, tid_word, fn, 0);
+}
+
+static int start(void) {
+  uint8_t *stack = agent_alloc(HELPER_STACK, 64);
+  return stack && agent_thread_start(helper_main, stack, HELPER_STACK, &helper_tid) > 0;
+}
+
+int agent_prefault(uint64_t addr, uint64_t size) {
+  uint64_t lo = (addr + 4095) & ~4095ull, hi = (addr + size) & ~4095ull;
+  if (!allowed || hi <= lo || started < 0) return -1;
+  if (queued - __atomic_load_n(&taken, __ATOMIC_ACQUIRE) >= JOBS) return -1;
+  if (!started) started = start() ? 1 : -1;
+  if (started < 0) return -1;
+  jobs[queued % JOBS] = (struct range){lo, hi};
+  __atomic_store_n(&queued, queued + 1, __ATOMIC_RELEASE);
+  futex_wake(&queued);
+  return 0;
+}
+
+void agent_prefault_wait(void) {
+  const long ts[2] = {0, 1000000};
+  while (started > 0 && __atomic_load_n(&taken, __ATOMIC_ACQUIRE) != queued)
+    agent_syscall3(AGENT_SYS_nanosleep, (long)ts, 0, 0);
+}
+
+void agent_helper_join(void) {
+  if (started <= 0) return;
+  __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&queued, queued + 1, __ATOMIC_RELEASE);
+  futex_wake(&queued);
+  /* The kernel's wake at the thread's exit is a shared one: so must the wait be. */
+  for (int32_t t; (t = __atomic_load_n(&helper_tid, __ATOMIC_ACQUIRE)) != 0;)
+    agent_syscall6(SYS_FUTEX, (long)&helper_tid, FUTEX_WAIT, t, 0, 0, 0);
+  started = 0;
+}
