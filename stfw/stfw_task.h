@@ -43,6 +43,9 @@ enum ttst_stfw_arg {
  * the stack (stfw/xfer/frame_roots.cc). A header, then peer_count frames of the
  * peer, then self_count of this process. */
 #define TTST_STFW_FRAMES_MAGIC 0x314d524654535454ull /* "TTSTFRM1" */
+/* The most frames of one thread unwound and passed (peer_count, self_count): the
+ * supervisor's unwinding bound and the engine's parsing bound, one number. */
+#define TTST_STFW_FRAMES_MAX 64
 struct ttst_stfw_frames_header {
   uint64_t magic;
   uint32_t peer_count, self_count;

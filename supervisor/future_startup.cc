@@ -210,8 +210,9 @@ void run_future_to_update_point(inject::ChildProcess& f, const Executable& v2, c
     // now (runnable) having run for less than half of it — a busy machine, not a
     // start-up that never reaches its point.
     const ProcessSched after = process_sched(f.pid());
-    const auto waited = std::chrono::milliseconds((after.sum.delay_ns - std::min(after.sum.delay_ns, before.sum.delay_ns)) / 1000000);
-    const auto ran = std::chrono::milliseconds((after.sum.run_ns - std::min(after.sum.run_ns, before.sum.run_ns)) / 1000000);
+    const SchedTimes spent = after.sum.since(before.sum);
+    const auto waited = std::chrono::milliseconds(spent.delay_ns / 1000000);
+    const auto ran = std::chrono::milliseconds(spent.run_ns / 1000000);
     const bool starved = waited * 4 >= budget.left || (after.runnable && ran * 2 < budget.left);
     if (budget.left < budget.total / 2 || starved)
       rollback(Reason::kTimeout,

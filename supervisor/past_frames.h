@@ -14,12 +14,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "stfw/stfw_task.h"
+
 namespace ttst::supervisor {
 
 // How many frames of a stopped thread are unwound, for the engine (P's and F's
 // frames) and for placing the locals it carries in F's registers: one bound, so a
 // frame the engine saw can always be found again.
-constexpr size_t kMaxUnwoundFrames = 64;
+constexpr size_t kMaxUnwoundFrames = TTST_STFW_FRAMES_MAX;
 
 struct StoppedThread {
   pid_t pid = 0;  // whose memory holds the stack

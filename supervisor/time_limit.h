@@ -37,6 +37,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -78,6 +79,11 @@ std::optional<StatTimes> times_of_stat(const std::string& stat);
 // waiting for a CPU), in ns.
 struct SchedTimes {
   uint64_t run_ns = 0, delay_ns = 0;
+  // What ran and waited since `before` of the same threads (a thread that ended
+  // meanwhile takes its figures out of a sum: never below zero).
+  SchedTimes since(const SchedTimes& before) const {
+    return {run_ns - std::min(run_ns, before.run_ns), delay_ns - std::min(delay_ns, before.delay_ns)};
+  }
 };
 std::optional<SchedTimes> times_of_schedstat(const std::string& schedstat);
 // The live threads of process `pid` now: their run time and run delay summed, and

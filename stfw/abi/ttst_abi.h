@@ -195,6 +195,11 @@ struct ttst_heap_desc {
 #define TTST_HEAP_F_REALLOC 0x8u   /* moved by realloc (dyn_id, origin_id kept)  */
 #define TTST_HEAP_STRIPE_SHIFT 8u
 #define TTST_HEAP_STRIPE_OF(flags) (((flags) >> TTST_HEAP_STRIPE_SHIFT) & 0xffu)
+/* What a tracked block of n bytes takes of glibc's heap: its bytes, the descriptor
+ * and glibc's 8-byte chunk header, rounded to glibc's 16 (glibc's request2size).
+ * The runtime's cache and the transfer's announcement of its allocations
+ * (__ttst_transfer_reserve, stfw/xfer) count with it. */
+#define TTST_HEAP_CHUNK_OF(n) (((n) + sizeof(struct ttst_heap_desc) + 8 + 15) & ~(uint64_t)15)
 
 /* One list per stripe, 128 bytes so two threads on different stripes never share
  * a cache line. */

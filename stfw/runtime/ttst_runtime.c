@@ -204,7 +204,7 @@ static inline void *untrack(struct ttst_heap_desc *d) {
  * 64 KiB each, like glibc's own tcaches. */
 #define CACHE_MAX_SIZE 1024u
 #define CACHE_BYTES 65536u
-#define CHUNK_OF(n) (((n) + DESC + 8 + 15) & ~(size_t)15) /* glibc's request2size */
+#define CHUNK_OF(n) ((size_t)TTST_HEAP_CHUNK_OF(n)) /* glibc's request2size (ttst_abi.h) */
 #define CLASS_OF(n) (((n) + DESC + 8 + 15) / 16 - (DESC + 8 + 15) / 16)
 #define CACHE_CLASSES (CLASS_OF(CACHE_MAX_SIZE) + 1)
 

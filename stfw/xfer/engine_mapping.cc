@@ -120,9 +120,8 @@ bool gets_new_block(const Object& o) {
   return !(o.flags & (kFromLibrary | kCarved | kKept | kOwned | kIntoCounterpart));
 }
 
-// What one block of `size` bytes takes of F's heap: the bytes, the runtime's
-// descriptor, glibc's chunk header, rounded to glibc's 16.
-uint64_t heap_footprint(uint64_t size) { return ((size ? size : 1) + kDescSize + 8 + 15) & ~uint64_t{15}; }
+// What one block of `size` bytes takes of F's heap (ttst_abi.h).
+uint64_t heap_footprint(uint64_t size) { return TTST_HEAP_CHUNK_OF(size ? size : 1); }
 }  // namespace
 
 // Forward, before typing: F's heap grown for about what the map phase will allocate

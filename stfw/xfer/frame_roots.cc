@@ -58,7 +58,7 @@ bool parse_frames_at(const uint8_t* in, uint64_t size, Frames& f, uint64_t* used
   if (!in || size < sizeof(ttst_stfw_frames_header)) return false;
   ttst_stfw_frames_header h;
   copy(&h, in, sizeof h);
-  if (h.magic != TTST_STFW_FRAMES_MAGIC || h.peer_count > 64 || h.self_count > 64) return false;
+  if (h.magic != TTST_STFW_FRAMES_MAGIC || h.peer_count > TTST_STFW_FRAMES_MAX || h.self_count > TTST_STFW_FRAMES_MAX) return false;
   *used = sizeof h + (uint64_t(h.peer_count) + h.self_count) * sizeof(ttst_stfw_frame);
   if (size < *used) return false;
   f.peer = reinterpret_cast<const ttst_stfw_frame*>(in + sizeof h);

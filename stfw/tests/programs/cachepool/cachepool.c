@@ -65,8 +65,14 @@ __attribute__((noinline)) static void cache_free(cache_t *c, void *p) {
   o->c_next.next = c->head, c->head = o, c->freecurr++;
 }
 
+/* This process's own start-up answer to "was my state just transferred in?",
+ * never the old version's: a local set before the loop is state the transfer
+ * carries (the old version's 0) whenever the old version's frame holds it. */
+static int transferred;
+TTST_NO_TRANSFER(transferred);
+
 int main(void) {
-  int transferred = ttst_is_updating();
+  transferred = ttst_is_updating();
   if (!transferred) {
     cache = calloc(1, sizeof *cache);
     cache->bufsize = sizeof(struct buf);

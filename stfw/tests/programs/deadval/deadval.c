@@ -60,8 +60,14 @@ struct conn *conns;
 long served_by_v2; /* v2 adds a global */
 #endif
 
+/* This process's own start-up answer to "was my state just transferred in?",
+ * never the old version's: a local set before the loop is state the transfer
+ * carries (the old version's 0) whenever the old version's frame holds it. */
+static int transferred;
+TTST_NO_TRANSFER(transferred);
+
 int main(void) {
-  int transferred = ttst_is_updating();
+  transferred = ttst_is_updating();
   if (!transferred) {
     struct log *live = malloc(sizeof *live);
     live->level = 4, snprintf(live->name, sizeof live->name, "live-log");

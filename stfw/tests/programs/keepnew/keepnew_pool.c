@@ -272,9 +272,15 @@ static void build_conf(void) {
 #endif
 }
 
+/* This process's own start-up answer to "was my state just transferred in?",
+ * never the old version's: a local set before the loop is state the transfer
+ * carries (the old version's 0) whenever the old version's frame holds it. */
+static int transferred;
+TTST_NO_TRANSFER(transferred);
+
 int main(void) {
   build_conf();
-  int transferred = ttst_is_updating();
+  transferred = ttst_is_updating();
   if (!transferred) {
 #ifdef KN_STALE
     struct pool_hdr *pools[7]; /* sessions: start-up's array (as nginx's cycle->connections) */

@@ -57,8 +57,14 @@ static struct level *level_in_new_pool(long depth) {
   return l;
 }
 
+/* This process's own start-up answer to "was my state just transferred in?",
+ * never the old version's: a local set before the loop is state the transfer
+ * carries (the old version's 0) whenever the old version's frame holds it. */
+static int transferred;
+TTST_NO_TRANSFER(transferred);
+
 int main(void) {
-  int transferred = ttst_is_updating();
+  transferred = ttst_is_updating();
   if (!transferred) {
     top = level_in_new_pool(0);
     struct level *l = top;

@@ -83,8 +83,14 @@ static void push(long value, const char *label) {
   head = n;
 }
 
+/* This process's own start-up answer to "was my state just transferred in?",
+ * never the old version's: a local set before the loop is state the transfer
+ * carries (the old version's 0) whenever the old version's frame holds it. */
+static int transferred;
+TTST_NO_TRANSFER(transferred);
+
 int main(void) {
-  int transferred = ttst_is_updating();
+  transferred = ttst_is_updating();
   if (!transferred) {
     pool = create_pool();
     pool->tag = palloc(pool, 8);
