@@ -72,18 +72,42 @@ static uint64_t advised(uintptr_t lo, uintptr_t hi) {
 
 static void *blocks[BLOCKS];
 
-static void large(void) {
-  uintptr_t start = (uintptr_t)sbrk(0);
-  errno = 4242;
-  __ttst_transfer_reserve((size_t)BLOCKS * (SIZE + 80));
+/* BLOCKS blocks of SIZE allocated as a transfer does, each zeroed then filled;
+ * returns how many lie outside [lo, hi). */
+static int allocate_blocks(uintptr_t lo, uintptr_t hi) {
+  int outside = 0;
   for (int i = 0; i < BLOCKS; i++) {
     unsigned char *p = __ttst_transfer_alloc(SIZE, 0x1234, 1000000 + (uint64_t)i);
     if (!p) FAIL("block %d not allocated", i);
     for (int k = 0; k < SIZE; k++)
       if (p[k]) FAIL("block %d: byte %d not zero", i, k);
     memset(p, 0xa5, SIZE);
+    outside += (uintptr_t)p < lo || (uintptr_t)p + SIZE > hi;
     blocks[i] = p;
   }
+  return outside;
+}
+
+/* The blocks listed once each with their site, size and flag; freed by the program
+ * like its own, listed no more; glibc's bins intact. */
+static void check_listed_then_free(void) {
+  struct count k = {1000000, 1000000 + BLOCKS, 0, 0};
+  if (ttst_heap_walk((uint64_t)(uintptr_t)&__ttst_runtime, identity, NULL, count_visit, &k) < 0)
+    FAIL("heap walk failed");
+  if (k.objects != BLOCKS || k.bad) FAIL("%lu blocks listed of %d, %d with a wrong site, size or flag",
+                                         (unsigned long)k.objects, BLOCKS, k.bad);
+  for (int i = 0; i < BLOCKS; i++) free(blocks[i]);
+  k.objects = 0;
+  if (ttst_heap_walk((uint64_t)(uintptr_t)&__ttst_runtime, identity, NULL, count_visit, &k) < 0 || k.objects)
+    FAIL("freed blocks still listed");
+  malloc_trim(0); /* walks glibc's bins: a corrupted chunk header aborts here */
+}
+
+static void large(void) {
+  uintptr_t start = (uintptr_t)sbrk(0);
+  errno = 4242;
+  __ttst_transfer_reserve((size_t)BLOCKS * (SIZE + 80));
+  allocate_blocks(0, UINTPTR_MAX);
   if (errno != 4242) FAIL("errno changed to %d", errno);
   uintptr_t end = (uintptr_t)sbrk(0);
   if (end - start < (48u << 20)) FAIL("the blocks are not on the brk heap (grew by %lu)", (unsigned long)(end - start));
@@ -91,16 +115,7 @@ static void large(void) {
   if (hg < (end - start) * 9 / 10)
     FAIL("%lu of the %lu bytes the heap grew are advised for huge pages", (unsigned long)hg,
          (unsigned long)(end - start));
-  struct count k = {1000000, 1000000 + BLOCKS, 0, 0};
-  if (ttst_heap_walk((uint64_t)(uintptr_t)&__ttst_runtime, identity, NULL, count_visit, &k) < 0)
-    FAIL("heap walk failed");
-  if (k.objects != BLOCKS || k.bad) FAIL("%lu blocks listed of %d, %d with a wrong site, size or flag",
-                                         (unsigned long)k.objects, BLOCKS, k.bad);
-  for (int i = 0; i < BLOCKS; i++) free(blocks[i]); /* the program frees them like its own */
-  k.objects = 0;
-  if (ttst_heap_walk((uint64_t)(uintptr_t)&__ttst_runtime, identity, NULL, count_visit, &k) < 0 || k.objects)
-    FAIL("freed blocks still listed");
-  malloc_trim(0); /* walks glibc's bins: a corrupted chunk header aborts here */
+  check_listed_then_free();
 }
 
 static void ahead(void) {
@@ -115,27 +130,12 @@ static void ahead(void) {
   if (range[0] < start || range[1] > (uintptr_t)sbrk(0)) FAIL("the range grown ahead is not the heap's new part");
   if (advised(range[0], range[1]) < (range[1] - range[0]) * 9 / 10) FAIL("the range grown ahead is not advised");
   __ttst_transfer_reserve(want);
-  int outside = 0;
-  for (int i = 0; i < BLOCKS; i++) {
-    unsigned char *p = __ttst_transfer_alloc(SIZE, 0x1234, 1000000 + (uint64_t)i);
-    if (!p) FAIL("block %d not allocated", i);
-    for (int k = 0; k < SIZE; k++)
-      if (p[k]) FAIL("block %d: byte %d not zero", i, k);
-    memset(p, 0xa5, SIZE);
-    outside += (uintptr_t)p < range[0] || (uintptr_t)p + SIZE > range[1];
-    blocks[i] = p;
-  }
+  const int outside = allocate_blocks(range[0], range[1]);
   if (outside > BLOCKS / 100) FAIL("%d of %d blocks outside the range grown ahead", outside, BLOCKS);
   __ttst_transfer_reserve_ahead(0, range);
   if (range[0] || range[1]) FAIL("the end of the allocations named a range");
   if (errno != 4242) FAIL("errno changed to %d", errno);
-  struct count k = {1000000, 1000000 + BLOCKS, 0, 0};
-  if (ttst_heap_walk((uint64_t)(uintptr_t)&__ttst_runtime, identity, NULL, count_visit, &k) < 0)
-    FAIL("heap walk failed");
-  if (k.objects != BLOCKS || k.bad) FAIL("%lu blocks listed of %d, %d with a wrong site, size or flag",
-                                         (unsigned long)k.objects, BLOCKS, k.bad);
-  for (int i = 0; i < BLOCKS; i++) free(blocks[i]);
-  malloc_trim(0); /* walks glibc's bins: a corrupted chunk header aborts here */
+  check_listed_then_free();
   struct mallinfo2 m1 = mallinfo2();
   if (m1.uordblks > m0.uordblks + (1 << 20))
     FAIL("%zu bytes still allocated after every block was freed: a held step kept", m1.uordblks - m0.uordblks);

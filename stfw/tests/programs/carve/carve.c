@@ -314,6 +314,12 @@ static int check_items(int from, int to, int step) {
   return ok;
 }
 
+/* This process's own start-up answer to "was my state just transferred in?",
+ * never the old version's: a local set before the loop is state the transfer
+ * carries (the old version's 0) whenever the old version's frame holds it. */
+static int transferred;
+TTST_NO_TRANSFER(transferred);
+
 int main(void) {
   unsigned sizes[CLASSES + 1] = {0, 64, 128, 256};
   for (unsigned id = 1; id <= CLASSES; ++id) slabclass[id].size = sizes[id], slabclass[id].perslab = PAGE / sizes[id];
@@ -393,7 +399,7 @@ int main(void) {
     printf("ready\n");
     fflush(stdout);
   }
-  int transferred = ttst_is_updating();
+  transferred = ttst_is_updating();
   for (;;) {
     TTST_UPDATE_POINT();
     if (transferred) {

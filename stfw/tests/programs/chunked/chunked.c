@@ -109,8 +109,14 @@ static item *store(const char *key, uint16_t flags, const char *value, int per) 
   return it;
 }
 
+/* This process's own start-up answer to "was my state just transferred in?",
+ * never the old version's: a local set before the loop is state the transfer
+ * carries (the old version's 0) whenever the old version's frame holds it. */
+static int transferred;
+TTST_NO_TRANSFER(transferred);
+
 int main(void) {
-  int transferred = ttst_is_updating();
+  transferred = ttst_is_updating();
   if (!transferred) {
     store("alpha", ITEM_CAS | ITEM_CFLAGS, "the quick brown fox jumps over the lazy dog", 10);
     store("be", 0, "0123456789abcdefghij", 7);

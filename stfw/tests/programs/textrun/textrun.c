@@ -87,8 +87,14 @@ static void open_conn(struct conn *c, const char *text, long port, const char *n
 #endif
 }
 
+/* This process's own start-up answer to "was my state just transferred in?",
+ * never the old version's: a local set before the loop is state the transfer
+ * carries (the old version's 0) whenever the old version's frame holds it. */
+static int transferred;
+TTST_NO_TRANSFER(transferred);
+
 int main(void) {
-  int transferred = ttst_is_updating();
+  transferred = ttst_is_updating();
   if (!transferred) {
     reused_from = malloc(4096);
     memset(reused_from, 'r', 4096);
