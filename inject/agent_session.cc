@@ -137,7 +137,7 @@ class AgentRun {
   AgentOutcome& out_;
   uint64_t base_ = 0;
   std::chrono::steady_clock::time_point started_;
-  std::vector<Task> helpers_;  // adopted helper threads (detached, if any is left, when the run ends)
+  std::vector<Task> helpers_;  // adopted helper threads (end_helpers: none is ever let go)
   bool image_gone_ = false;    // a helper replaced the process image
 };
 

@@ -80,7 +80,9 @@ struct AgentOutcome {
 
 // Runs the agent in `thread` (stopped). The thread's context is restored and the
 // region unmapped before returning, whatever the outcome; kDied means the process
-// itself is gone. Throws only when the engine itself fails (InjectError).
+// itself is gone. A helper thread still there at the end (crashed, left running,
+// or beside a crashed or hung agent) has the process killed: never let go.
+// Throws only when the engine itself fails (InjectError).
 AgentOutcome run_agent(Task& thread, const AgentRequest& request,
                        const AgentImage& image = AgentImage::embedded());
 
