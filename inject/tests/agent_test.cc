@@ -7,10 +7,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <sstream>
 #include <thread>
 
+#include "inject/sys/proc_entries.h"
 #include "inject/sys/proc_maps.h"
 #include "inject/testing_agent.h"
 #include "inject/agent_image.h"
@@ -276,14 +276,7 @@ TEST_CASE("an agent that forks is a crash; the new process is killed at once") {
 }
 
 // The threads of a process now, from /proc (none when it is gone).
-size_t thread_count(pid_t pid) {
-  size_t n = 0;
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
-    ++n;
-  return n;
-}
+size_t thread_count(pid_t pid) { return sys::thread_ids(pid).value_or(std::vector<pid_t>{}).size(); }
 
 TEST_CASE("a helper thread the request allows faults the agent's memory in and is joined before the finish") {
   Fixture fx;

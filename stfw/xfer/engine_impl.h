@@ -676,6 +676,7 @@ class Engine {
   bool refuse_untyped_pointer(const Object& o);
   bool allocate_in_future();
   void reserve_future_heap();
+  uint64_t future_heap_bytes(bool typed) const;
   // Backward, for what merge_counterparts left: R's objects hashed by dyn_id.
   // The table is sized for both sides' counts (r_objects: R's objects the merge walked).
   bool hash_counterparts(uint64_t r_objects);

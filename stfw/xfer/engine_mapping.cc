@@ -124,28 +124,27 @@ bool gets_new_block(const Object& o) {
 uint64_t heap_footprint(uint64_t size) { return TTST_HEAP_CHUNK_OF(size ? size : 1); }
 }  // namespace
 
-// Forward, before typing: F's heap grown for about what the map phase will allocate
-// (the source's sizes: the destination's are known only once typed), its new pages
-// faulted in meanwhile by the agent's helper thread (Env::reserve_ahead).
-void Engine::reserve_future_heap() {
+// What the map phase allocates in F for the source's heap objects that get a block
+// of their own: their destination sizes once typed, else (before typing, whose
+// flags may still withhold a block) their source sizes.
+uint64_t Engine::future_heap_bytes(bool typed) const {
   uint64_t bytes = 0;
   for (uint32_t i = global_count_; i < object_count_; ++i)
-    if (!(objects_[i].flags & kFromLibrary)) bytes += heap_footprint(objects_[i].size);
-  env_.reserve_ahead(env_.ctx, bytes);
+    if (gets_new_block(objects_[i])) bytes += heap_footprint(typed ? objects_[i].dst_size : objects_[i].size);
+  return bytes;
 }
+
+// Forward, before typing: F's heap grown for about what the map phase will allocate,
+// its new pages faulted in meanwhile by the agent's helper thread (Env::reserve_ahead).
+void Engine::reserve_future_heap() { env_.reserve_ahead(env_.ctx, future_heap_bytes(false)); }
 
 // Forward: every heap object of the source (not a library's) allocated in F.
 bool Engine::allocate_in_future() {
   // F's own start-up objects, listed before the transfer adds its objects to the
   // same lists (a walk of those would chase a million more links).
   if (env_.release && !index_startup_objects()) return false;
-  if (env_.reserve) {  // what the loop below allocates: blocks, descriptors, glibc's chunk headers
-    uint64_t bytes = 0;
-    for (uint32_t i = global_count_; i < object_count_; ++i)
-      if (gets_new_block(objects_[i]))
-        bytes += heap_footprint(objects_[i].dst_size);
-    env_.reserve(env_.ctx, bytes);
-  }
+  // What the loop below allocates: blocks, descriptors, glibc's chunk headers.
+  if (env_.reserve) env_.reserve(env_.ctx, future_heap_bytes(true));
   // In reverse table order: F's heap lists (newest first) then list the objects in
   // the order P's lists did, so the backward transfer's table (F's walk) has P's
   // order too, and its typing sweep meets lists in the direction they link.
