@@ -16,17 +16,19 @@
 /* A thread of this process sharing everything; the kernel stores its id in
  * helper_tid now and clears it (with a futex wake) when the thread exits. */
 #define HELPER_CLONE_FLAGS (0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x100000 | 0x200000)
-#define HELPER_STACK (64u << 10)
+#define HELPER_STACK (1u << 20) /* the engine's walk, when it runs here (agent_beside) */
 #define STEP (2ull << 20) /* one huge page per call: a stop request is seen soon */
 #define JOBS 64u
 
-struct range {
-  uint64_t lo, hi;
+struct job {
+  uint64_t lo, hi;         /* a range to fault in, */
+  void (*fn)(void *arg);   /* or a function to run */
+  void *arg;
 };
 
 static uint32_t allowed;
 static int started;
-static struct range jobs[JOBS];
+static struct job jobs[JOBS];
 static uint32_t queued; /* ranges pushed, plus one for the stop (the futex word) */
 static uint32_t taken;  /* ranges the helper has taken */
 static uint32_t stopping;
@@ -90,8 +92,11 @@ static void helper_main(void) {
       futex_wait(&queued, q);
       continue;
     }
-    struct range r = jobs[taken % JOBS];
-    if (works) works = populate(r.lo, r.hi);
+    struct job r = jobs[taken % JOBS];
+    if (r.fn)
+      r.fn(r.arg);
+    else if (works)
+      works = populate(r.lo, r.hi);
     __atomic_store_n(&taken, taken + 1, __ATOMIC_RELEASE);
   }
 }
@@ -107,19 +112,26 @@ static int start(void) {
   return stack && agent_thread_start(helper_main, stack, HELPER_STACK, &helper_tid) > 0;
 }
 
-int agent_prefault(uint64_t addr, uint64_t size) {
-  uint64_t lo = (addr + 4095) & ~4095ull, hi = (addr + size) & ~4095ull;
-  if (!allowed || hi <= lo || started < 0) return -1;
+static int queue(struct job j) {
+  if (!allowed || started < 0) return -1;
   if (queued - __atomic_load_n(&taken, __ATOMIC_ACQUIRE) >= JOBS) return -1;
   if (!started) started = start() ? 1 : -1;
   if (started < 0) return -1;
-  jobs[queued % JOBS] = (struct range){lo, hi};
+  jobs[queued % JOBS] = j;
   __atomic_store_n(&queued, queued + 1, __ATOMIC_RELEASE);
   futex_wake(&queued);
   return 0;
 }
 
-void agent_prefault_wait(void) {
+int agent_prefault(uint64_t addr, uint64_t size) {
+  uint64_t lo = (addr + 4095) & ~4095ull, hi = (addr + size) & ~4095ull;
+  if (hi <= lo) return -1;
+  return queue((struct job){lo, hi, 0, 0});
+}
+
+int agent_beside(void (*fn)(void *arg), void *arg) { return queue((struct job){0, 0, fn, arg}); }
+
+void agent_helper_wait(void) {
   const long ts[2] = {0, 1000000};
   while (started > 0 && __atomic_load_n(&taken, __ATOMIC_ACQUIRE) != queued)
     agent_syscall3(AGENT_SYS_nanosleep, (long)ts, 0, 0);

@@ -114,7 +114,7 @@ static int64_t task_helper(struct ttst_agent_desc *d) {
   unsigned char *p = agent_alloc(size, 4096);
   if (!p) return 2;
   if (agent_prefault((uint64_t)(uintptr_t)p, size) != 0) return 1;
-  agent_prefault_wait();
+  agent_helper_wait();
   static unsigned char resident[1 << 16];
   uint64_t pages = size / 4096, bytes = 0;
   if (pages > sizeof resident) return 3;

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "dwarfmeta/image_writer.h"
 #include "dwarfmeta/load.h"
@@ -66,6 +67,26 @@ void free_scratch() {
   scratch_blocks.clear();
 }
 
+int beside_started = 0;
+
+namespace {
+BesideSchedule beside_schedule;
+std::thread beside_thread;
+void (*beside_fn)(void*) = nullptr;
+void* beside_arg = nullptr;
+bool start_beside(void*, void (*fn)(void*), void* arg) {
+  ++beside_started;
+  if (beside_schedule == BesideSchedule::kFirst) return fn(arg), true;
+  if (beside_schedule == BesideSchedule::kLast) return beside_fn = fn, beside_arg = arg, true;
+  beside_thread = std::thread(fn, arg);
+  return true;
+}
+void wait_beside(void*) {
+  if (beside_thread.joinable()) beside_thread.join();
+  if (beside_fn) beside_fn(beside_arg), beside_fn = nullptr;
+}
+}  // namespace
+
 TransferRun run_transfer(HostProcess& source, HostProcess& dest, HostTransfer how) {
   static char out[4096];
   out[0] = 0;
@@ -84,6 +105,9 @@ TransferRun run_transfer(HostProcess& source, HostProcess& dest, HostTransfer ho
   Env env{how.scratch, nullptr, how.alloc, nullptr};
   env.release = how.release;
   env.read_own = how.read_own;
+  beside_schedule = how.beside;
+  if (how.beside != BesideSchedule::kNone) env.beside = &start_beside, env.beside_wait = &wait_beside;
+  c.write_beside_min = how.write_beside_min;
   if (how.library_adapters) {
     c.library_adapters = library_adapters(&c.library_adapter_count);
     env.ctx = how.library_env.ctx, env.library_release = how.library_env.library_release;

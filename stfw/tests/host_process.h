@@ -1,6 +1,6 @@
 // host_process.h — a version of a program laid out in a host buffer, for the
 // engine's tests without processes (engine_test, backward_match_test,
-// deep_nesting_test): its metadata image and 64 KiB of memory at its link
+// deep_nesting_test): its metadata image and 1 MiB of memory at its link
 // addresses plus a bias (the buffer's address, so its addresses are local
 // addresses), holding an empty runtime block (every stripe's list just its
 // sentinel); its globals by ID, heap objects added by hand, and one transfer
@@ -20,7 +20,7 @@
 namespace ttst::stfw::testing {
 
 struct HostProcess {
-  static constexpr uint64_t kMemSize = 1 << 16;
+  static constexpr uint64_t kMemSize = 1 << 20;
   std::vector<uint8_t> img;
   dwarfmeta::image::View v;
   uint8_t* mem = nullptr;  // kMemSize bytes at link address 0 + bias()
@@ -58,6 +58,10 @@ struct HostProcess {
 void* scratch(void* ctx, uint64_t size);
 void free_scratch();
 
+// When the function the engine hands Env::beside runs: never (no beside), to its
+// end before beside() returns, only in beside_wait(), or on a thread of its own.
+enum class BesideSchedule { kNone, kFirst, kLast, kRacing };
+
 // One transfer from `source` into `dest` (the engine's Config and Env filled from
 // both; the rest from here) and its one-line message.
 struct HostTransfer {
@@ -72,7 +76,14 @@ struct HostTransfer {
   bool library_adapters = false;  // the library adapters (library_state.h) and `library_env`'s hooks
   long (*read_own)(void*, uint64_t, void*, uint64_t) = nullptr;  // Env::read_own (backward)
   Env library_env = {};
+  // Env::beside (the agent's helper thread's part), run in the given schedule, and
+  // the heap objects from which the engine uses it (Config::write_beside_min).
+  BesideSchedule beside = BesideSchedule::kNone;
+  uint32_t write_beside_min = 32768;
 };
+// How many times the engine started a second thread (HostTransfer::beside) since the
+// test program started.
+extern int beside_started;
 struct TransferRun {
   Result r;
   std::string msg;  // the message, without its advised fix

@@ -44,6 +44,10 @@ void* scratch(void*, uint64_t size) {
   return p;
 }
 
+// The engine's second writer runs on the helper thread (Env::beside).
+bool beside(void*, void (*fn)(void*), void* arg) { return agent_beside(fn, arg) == 0; }
+void beside_wait(void*) { agent_helper_wait(); }
+
 // What the engine's callbacks (Env) need: the peer, the runtime's hooks here, symbols.
 struct CallbackContext {
   int peer;
@@ -677,6 +681,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   // place when it cannot be opened.
   if (backward) setup.ctx.own_mem = agent_syscall3(kSysOpen, reinterpret_cast<long>("/proc/self/mem"), kOCloexec, 0);
   if (setup.ctx.own_mem >= 0) env.read_own = &read_own;
+  env.beside = &beside, env.beside_wait = &beside_wait;
   ttst::stfw::InitialImage initial;  // closed when the task ends (it runs in the program)
   if (initial.open(backward ? 0 : setup.ctx.peer)) setup.ctx.initial = &initial, env.read_initial = &read_initial;
   setup.arena_before_engine = agent_alloc_used();

@@ -97,6 +97,12 @@ struct Env {
   // bytes read, fewer at the end of a mapping, < 0 when `addr` is unmapped. Then R's
   // heap is read through a window of it (engine_own_memory.cc).
   long (*read_own)(void* ctx, uint64_t addr, void* buf, uint64_t len) = nullptr;
+  // Optional: starts fn(arg) on another thread of this process (the agent's helper,
+  // on the machine's other CPU) and returns true, or returns false (fn not run: the
+  // caller does the work alone). beside_wait returns once fn has returned. While fn
+  // runs, the engine calls the callbacks above from both threads, one at a time.
+  bool (*beside)(void* ctx, void (*fn)(void* arg), void* arg) = nullptr;
+  void (*beside_wait)(void* ctx) = nullptr;
 };
 
 // A library whose objects the program embeds or points to (library_state.h).
@@ -168,6 +174,10 @@ struct Config {
   // descriptor's `progress`, agent_abi.h): phase, objects done, objects in all.
   // Shown by the supervisor only.
   volatile uint64_t* progress = nullptr;
+  // With Env::beside: the heap objects from which the write phase runs on two
+  // threads (engine_parallel_write.cc; fewer: starting the second costs more than
+  // it saves). The same bytes are written either way.
+  uint32_t write_beside_min = 32768;
 };
 
 // A start-up object of this process that the transfer superseded (forward): its

@@ -163,18 +163,20 @@ struct Object {
   uint32_t used_plus1;              // heap arrays under TTST_USED_N: 1 + the elements in use (0: all)
 };
 
+struct WriteShare;  // engine_parallel_write.cc
+
 class Engine {
  public:
-  Engine(const Config& config, const Env& env) : config_(config), env_(env), message_{config.out, config.out_size} {}
+  Engine(const Config& config, const Env& env) : config_(config), env_(&env), message_{config.out, config.out_size} {}
 
   Result run() {
     uint64_t t0 = rdtsc();
     note_progress(2 /* index */, 0);
     if (!index_objects() || !resolve_library_rules() || !resolve_plugin()) return finish();
-    if (env_.read_initial) keep_untouched_globals();  // engine_keep_new.cc
+    if (env_->read_initial) keep_untouched_globals();  // engine_keep_new.cc
     uint64_t t1 = rdtsc();
     arena_at_[0] = arena_bytes_;
-    if (env_.reserve_ahead && !config_.backward) reserve_future_heap();  // engine_mapping.cc
+    if (env_->reserve_ahead && !config_.backward) reserve_future_heap();  // engine_mapping.cc
     note_progress(3 /* type */, object_count_);
     if (!type_objects() || !type_library_containers()) return finish();
     if (annotations_.has_keep_new() && !pair_kept_graphs()) return finish();
@@ -229,7 +231,7 @@ class Engine {
 
   template <class T>
   T* alloc(uint64_t n) {
-    void* p = env_.scratch(env_.ctx, n * sizeof(T) + 16);
+    void* p = env_->scratch(env_->ctx, n * sizeof(T) + 16);
     arena_bytes_ += n * sizeof(T) + 16;
     if (!p) fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)");
     return static_cast<T*>(p);
@@ -959,9 +961,31 @@ class Engine {
 
   // ---- writing -----------------------------------------------------------------------------------
   void write_objects();
+  // Objects [from, to) in table order, up to the first failure (write_failed_at_).
+  void write_range(uint32_t from, uint32_t to);
+  void write_one(uint32_t i);
+  uint32_t write_failed_at_ = 0xffffffffu;
+  // The heap objects on two threads (engine_parallel_write.cc): false when not
+  // (nothing written then: the caller writes them all on this thread).
+  bool write_beside();
+  bool can_write_beside() const;
+  void become_write_worker(WriteShare* share, char* message_buf);
+  void take_write_chunks();
+  static void write_worker_main(void* engine);
+  void adopt_write_failure(const Engine& worker);
+  void add_write_counts(const Result& worker);
+  template <class T>
+  T* duplicate(const T* table, uint64_t count) {  // a memo table of this engine's own
+    if (!table) return nullptr;
+    T* mine = alloc<T>(count);
+    if (mine) copy(mine, table, count * sizeof(T));
+    return mine;
+  }
+  WriteShare* write_share_ = nullptr;  // while two threads write
   // One object written into `dst` (backward: a scratch image, zeroed where written).
   void write_object(Object& o, uint8_t* dst);
   uint8_t* backward_image_buffer(uint64_t n);
+  uint64_t backward_span(const Object& o);
   bool write_backward_by_plan(const Object& o, uint8_t* image);  // engine_writing.cc
 
   // ---- user transfer code (engine_plugin.cc, plugin/ttst_xfer.h) ------------------------------
@@ -1028,7 +1052,7 @@ class Engine {
   uint32_t unvalidated_count_ = 0;
 
   const Config& config_;
-  const Env& env_;
+  const Env* env_;  // a pointer: a write worker (engine_parallel_write.cc) swaps it
   Message message_;
   Annotations annotations_;
   Result result_;

@@ -40,7 +40,7 @@ bool Engine::resolve_annotations() {
   bool bad_in_newer = false;
   const View& older = config_.backward ? dst_meta() : src_meta();
   const View& newer = config_.backward ? src_meta() : dst_meta();
-  if (annotations_.init(older, newer, env_.scratch, env_.ctx, &bad, &bad_in_newer)) return true;
+  if (annotations_.init(older, newer, env_->scratch, env_->ctx, &bad, &bad_in_newer)) return true;
   if (!bad)
     return fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)"), false;
   const View& meta = bad_in_newer ? newer : older;

@@ -630,7 +630,7 @@ void Engine::keep_untouched_globals() {
     uint64_t size = config_.backward ? o.dst_size : o.size;
     for (uint64_t off = 0; same && off < size; off += sizeof buf) {
       uint64_t n = size - off < sizeof buf ? size - off : sizeof buf;
-      long got = env_.read_initial(env_.ctx, global.addr + off, buf, n);
+      long got = env_->read_initial(env_->ctx, global.addr + off, buf, n);
       if (got < 0) same = false;
       from_file += got > 0 ? got : 0;
       for (uint64_t k = 0; same && k < n; ++k) same = buf[k] == now[off + k];

@@ -95,7 +95,7 @@ bool Engine::library_handle(const ImageType& src_ty, const uint8_t* src, uint8_t
     advise_current("NO_TRANSFER");  // the fix: v2's own (NULL) on purpose
     return true;
   }
-  if (env_.library_handle) env_.library_handle(env_.ctx, uint32_t(adapter), v, own);
+  if (env_->library_handle) env_->library_handle(env_->ctx, uint32_t(adapter), v, own);
   return true;
 }
 
@@ -122,7 +122,7 @@ uint64_t Engine::superseded_handle(const uint8_t* dst) const {
 // Forward, before any write: every global the transfer writes is memory whose
 // library registrations F's start-up made must be withdrawn first.
 void Engine::release_library_state() {
-  if (config_.backward || !env_.library_release || !holds_embedded_memo_) return;
+  if (config_.backward || !env_->library_release || !holds_embedded_memo_) return;
   for (uint32_t i = 0; i < object_count_; ++i) {
     const Object& o = objects_[i];
     if (!(o.flags & kGlobal) || o.dst_addr == 0 || (o.flags & kReadonly) || o.dst_global == 0xffffffffu) continue;
@@ -152,7 +152,7 @@ void Engine::release_embedded(uint32_t dst_type, uint64_t addr, uint32_t depth) 
   const ImageType& ty = dst_meta().type(dst_type);
   for (uint32_t i = 0; i < library_dst_embedded_count_; ++i)
     if (library_dst_embedded_[i].type == dst_type)
-      return env_.library_release(env_.ctx, library_dst_embedded_[i].adapter, addr, addr + ty.size, dst_type);
+      return env_->library_release(env_->ctx, library_dst_embedded_[i].adapter, addr, addr + ty.size, dst_type);
   if (ty.kind == kStruct)  // (a union's members overlap: which one lives is unknown, none is withdrawn)
     for (uint32_t m = 0; m < dst_meta().member_count(ty); ++m)
       release_embedded(dst_meta().members(ty)[m].type, addr + dst_meta().members(ty)[m].offset, depth + 1);
@@ -230,14 +230,14 @@ bool Engine::type_library_containers() {
 
 // Forward, after a value of an embedded type was written.
 void Engine::library_written(int32_t adapter, uint32_t src_type, uint32_t dst_type, const uint8_t* src, uint8_t* dst) {
-  if (adapter < 0 || mode_ != kWrite || config_.backward || !env_.library_embedded || failed()) return;
+  if (adapter < 0 || mode_ != kWrite || config_.backward || !env_->library_embedded || failed()) return;
   char* name = alloc<char>(200);
   if (!name) return;
   Message where{name, 200};
   where.text("");
   describe(where, objects_[current_]);
   describe_path(where);
-  env_.library_embedded(env_.ctx, uint32_t(adapter), reinterpret_cast<uint64_t>(dst), src, src_type, dst_type, name);
+  env_->library_embedded(env_->ctx, uint32_t(adapter), reinterpret_cast<uint64_t>(dst), src, src_type, dst_type, name);
 }
 
 }  // namespace ttst::stfw::engine_detail

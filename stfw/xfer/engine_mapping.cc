@@ -136,15 +136,15 @@ uint64_t Engine::future_heap_bytes(bool typed) const {
 
 // Forward, before typing: F's heap grown for about what the map phase will allocate,
 // its new pages faulted in meanwhile by the agent's helper thread (Env::reserve_ahead).
-void Engine::reserve_future_heap() { env_.reserve_ahead(env_.ctx, future_heap_bytes(false)); }
+void Engine::reserve_future_heap() { env_->reserve_ahead(env_->ctx, future_heap_bytes(false)); }
 
 // Forward: every heap object of the source (not a library's) allocated in F.
 bool Engine::allocate_in_future() {
   // F's own start-up objects, listed before the transfer adds its objects to the
   // same lists (a walk of those would chase a million more links).
-  if (env_.release && !index_startup_objects()) return false;
+  if (env_->release && !index_startup_objects()) return false;
   // What the loop below allocates: blocks, descriptors, glibc's chunk headers.
-  if (env_.reserve) env_.reserve(env_.ctx, future_heap_bytes(true));
+  if (env_->reserve) env_->reserve(env_->ctx, future_heap_bytes(true));
   // In reverse table order: F's heap lists (newest first) then list the objects in
   // the order P's lists did, so the backward transfer's table (F's walk) has P's
   // order too, and its typing sweep meets lists in the direction they link.
@@ -152,7 +152,7 @@ bool Engine::allocate_in_future() {
     Object& o = objects_[i];
     if (!gets_new_block(o)) continue;
     uint64_t site = dst_site(site_of(o));
-    o.dst_addr = env_.alloc(env_.ctx, o.dst_size ? o.dst_size : 1, site, dyn_id_of(o));
+    o.dst_addr = env_->alloc(env_->ctx, o.dst_size ? o.dst_size : 1, site, dyn_id_of(o));
     if (!o.dst_addr) {
       fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the program's allocator refused ")
           .number(o.dst_size)
@@ -161,7 +161,7 @@ bool Engine::allocate_in_future() {
       return false;
     }
   }
-  if (env_.reserve_ahead) env_.reserve_ahead(env_.ctx, 0);  // the steps grown ahead and not needed freed
+  if (env_->reserve_ahead) env_->reserve_ahead(env_->ctx, 0);  // the steps grown ahead and not needed freed
   return true;
 }
 

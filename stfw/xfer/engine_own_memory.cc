@@ -21,12 +21,12 @@ constexpr uint64_t kPageMask = ~uint64_t{4095};
 // Env::read_own, or where the window cannot be read.
 const uint8_t* Engine::own_bytes(uint64_t addr, uint64_t len) {
   const uint8_t* in_place = reinterpret_cast<const uint8_t*>(addr);
-  if (!env_.read_own || len > kOwnWindow / 4 || addr + len < addr) return in_place;
+  if (!env_->read_own || len > kOwnWindow / 4 || addr + len < addr) return in_place;
   if (addr >= own_lo_ && addr + len <= own_hi_) return own_window_ + (addr - own_lo_);
   if (!own_window_) {
     if (own_window_tried_) return in_place;
     own_window_tried_ = true;  // an arena too small for it: in place, as before
-    own_window_ = static_cast<uint8_t*>(env_.scratch(env_.ctx, kOwnWindow));
+    own_window_ = static_cast<uint8_t*>(env_->scratch(env_->ctx, kOwnWindow));
     if (!own_window_) return in_place;
     arena_bytes_ += kOwnWindow;
   }
@@ -44,7 +44,7 @@ const uint8_t* Engine::own_bytes(uint64_t addr, uint64_t len) {
 
 // Reads R's [lo, lo + size) into the window; true when it holds up to `needed`.
 bool Engine::fill_own_window(uint64_t lo, uint64_t size, uint64_t needed) {
-  long got = env_.read_own(env_.ctx, lo, own_window_, size);
+  long got = env_->read_own(env_->ctx, lo, own_window_, size);
   result_.own_reads++;
   if (got <= 0 || lo + uint64_t(got) < needed) return false;
   own_lo_ = lo, own_hi_ = lo + uint64_t(got);

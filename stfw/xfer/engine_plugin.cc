@@ -430,7 +430,7 @@ const void* Engine::api_source(ttst_xfer* x, uint64_t addr, uint64_t len) {
   return x->engine->source_bytes(addr, len);
 }
 
-void* Engine::api_scratch(ttst_xfer* x, uint64_t size) { return x->engine->env_.scratch(x->engine->env_.ctx, size); }
+void* Engine::api_scratch(ttst_xfer* x, uint64_t size) { return x->engine->env_->scratch(x->engine->env_->ctx, size); }
 
 // The owned source object at `v` (its base), or nullptr with the failure set.
 Object* Engine::owned_object(ttst_xfer* x, uint64_t v) {
@@ -447,7 +447,7 @@ Object* Engine::owned_object(ttst_xfer* x, uint64_t v) {
 void* Engine::api_new_owned(ttst_xfer* x, uint64_t v, uint64_t size) {
   Engine* e = x->engine;
   if (e->failed()) return nullptr;
-  if (e->config_.backward || !e->env_.alloc) {
+  if (e->config_.backward || !e->env_->alloc) {
     e->fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: the transfer plugin's ")
         .text(x->entry->name)
         .text(" called ttst_xfer_new_owned in the backward transfer (use ttst_xfer_owned there)");
@@ -456,7 +456,7 @@ void* Engine::api_new_owned(ttst_xfer* x, uint64_t v, uint64_t size) {
   Object* o = e->owned_object(x, v);
   if (!o) return nullptr;
   if (o->dst_addr) return reinterpret_cast<void*>(o->dst_addr);  // asked twice: the same object
-  o->dst_addr = e->env_.alloc(e->env_.ctx, size ? size : 1, e->dst_site(e->site_of(*o)), e->dyn_id_of(*o));
+  o->dst_addr = e->env_->alloc(e->env_->ctx, size ? size : 1, e->dst_site(e->site_of(*o)), e->dyn_id_of(*o));
   o->dst_size = size;
   o->flags |= kOwnedClaimed;
   if (!o->dst_addr)

@@ -145,9 +145,9 @@ bool Engine::translate(uint64_t v, uint64_t* out) {
   if (v >= src_strings.env_lo && v < src_strings.env_hi)
     return process_string(v, src_strings.env_lo, src_strings.env_hi, false, out);
   if (const LibRange* lib = library_holding(v)) return translate_into_library(v, *lib, out);
-  if (env_.library_symbol) {  // a library variable copied into the executable (stdout)
+  if (env_->library_symbol) {  // a library variable copied into the executable (stdout)
     char symbol[128] = "";
-    if (uint64_t found = env_.library_symbol(env_.ctx, nullptr, v, symbol, sizeof symbol)) return *out = found, true;
+    if (uint64_t found = env_->library_symbol(env_->ctx, nullptr, v, symbol, sizeof symbol)) return *out = found, true;
     if (symbol[0]) {
       fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
       message_.text(" = ")
@@ -239,9 +239,9 @@ bool Engine::translate_function(const dwarfmeta::image::ImageFunction& function,
 bool Engine::translate_into_library(uint64_t v, const LibRange& lib, uint64_t* out) {
   if (lib.dst_start) return *out = lib.dst_start + (v - lib.src_start), true;  // same file, same offset
   char symbol[128] = "";
-  if (lib.twin_start && env_.library_symbol) {  // upgraded on disk: by symbol
+  if (lib.twin_start && env_->library_symbol) {  // upgraded on disk: by symbol
     if (v == last_symbol_src_ && last_symbol_dst_) return *out = last_symbol_dst_, true;
-    if (uint64_t found = env_.library_symbol(env_.ctx, &lib, v, symbol, sizeof symbol))
+    if (uint64_t found = env_->library_symbol(env_->ctx, &lib, v, symbol, sizeof symbol))
       return last_symbol_src_ = v, last_symbol_dst_ = found, *out = found, true;
   }
   fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
@@ -340,7 +340,7 @@ bool Engine::literal_spaces() {
     uint64_t size = range.end - range.start, at = range.start + config_.src_bias;
     char* copy = alloc<char>(size);
     if (!copy) return false;
-    if (!env_.read_source || env_.read_source(env_.ctx, at, copy, size) != long(size)) {
+    if (!env_->read_source || env_->read_source(env_->ctx, at, copy, size) != long(size)) {
       violation("points to an unreadable string literal");
       return false;
     }
@@ -372,7 +372,7 @@ bool Engine::string_literal(uint64_t v, uint64_t* out) {
   LiteralMap m = map_literal(literal_src_, literal_dst_, v, out);
   if (m == LiteralMap::kMapped) return result_.literals++, true;
   char text[64] = "";
-  if (env_.read_source) env_.read_source(env_.ctx, v, text, sizeof text - 1);
+  if (env_->read_source) env_->read_source(env_->ctx, v, text, sizeof text - 1);
   text[sizeof text - 1] = 0;
   violation("points to the string literal \"");
   message_.text(text);

@@ -45,7 +45,7 @@ void Engine::supersede(uint64_t old, uint64_t now, uint32_t global) {
 }
 
 void Engine::free_superseded() {
-  if (!env_.release) return;
+  if (!env_->release) return;
   for (uint64_t i = 0; i < startup_count_; ++i) {
     if (!startup_objects_[i].superseded) continue;
     uint64_t addr = startup_objects_[i].addr;
@@ -60,9 +60,9 @@ void Engine::free_superseded() {
       for (uint64_t k = 0; k + 8 <= global.size && !referenced; k += 8) referenced = load_uint(bytes + k, 8) == addr;
     }
     if (referenced || kept_partner(addr, startup_objects_[i].size)) continue;  // still reached from a kept graph (TTST_KEEP_NEW)
-    for (uint32_t a = 0; a < config_.library_adapter_count && env_.library_release; ++a)
-      env_.library_release(env_.ctx, a, addr, addr + startup_objects_[i].size, 0);  // its registrations (libevent) first
-    env_.release(env_.ctx, addr), result_.freed++, startup_objects_[i].freed = true;
+    for (uint32_t a = 0; a < config_.library_adapter_count && env_->library_release; ++a)
+      env_->library_release(env_->ctx, a, addr, addr + startup_objects_[i].size, 0);  // its registrations (libevent) first
+    env_->release(env_->ctx, addr), result_.freed++, startup_objects_[i].freed = true;
   }
 }
 
@@ -81,40 +81,52 @@ void Engine::write_objects() {
   for (uint32_t i = global_count_; i < object_count_; ++i)  // a sub-object at a container's base is not the container
     if (!(objects_[i].flags & kCarved)) set_dst_in_copy(objects_[i].addr, objects_[i].dst_addr);
   if (kept_count_) unmap_kept_bases();  // engine_keep_new.cc
-  for (uint32_t i = 0; i < object_count_ && !failed(); ++i) {
-    prefetch_targets(i + kAhead, false);
-    if ((i & 0xfff) == 0) note_done(i);
-    Object& o = objects_[i];
-    if (o.dst_addr == 0 || (o.flags & (kReadonly | kFromLibrary | kKept))) continue;
-    if ((o.flags & kContainer) && o.dst_global == 0xffffffffu) continue;  // containers: sub-objects only
-    if ((o.flags & kGlobal) && o.dst_global == 0xffffffffu) continue;
-    if (o.flags & kOwned) continue;  // the plugin's (engine_plugin.cc)
-    current_ = i;
-    uint8_t* dst = reinterpret_cast<uint8_t*>(o.dst_addr);
-    if (!config_.backward) {
-      write_object(o, dst);
-      continue;
-    }
-    // Backward: the object's image is built in a scratch copy of R's object (its
-    // bytes zeroed, then written: a missing write still shows up in the diff), and
-    // only the words that differ are stored. R's pages that come back equal stay
-    // shared with P: no copy-on-write faults here, and the differ's page-level
-    // fast path sees them as equal.
-    uint64_t span = o.dst_size;
-    if (!(o.flags & kGlobal) && o.src_type != 0) {
-      const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
-      uint64_t whole = o.size == facts.src_size ? facts.dst_size
-                       : facts.src_size         ? o.size / facts.src_size * facts.dst_size
-                                                : 0;
-      if (whole > span) span = whole;
-    }
-    uint8_t* image = backward_image_buffer(span);
-    if (!image) return;
-    copy(image, own_bytes(o.dst_addr, o.dst_size), o.dst_size);
-    write_object(o, image);
-    if (!failed()) store_own(o.dst_addr, image, o.dst_size);
-  }
+  if (!write_beside()) write_range(0, object_count_);  // engine_parallel_write.cc
   if (!failed() && plugin_slot_count_) plugin_finish();  // init callbacks, owned objects (engine_plugin.cc)
+}
+
+void Engine::write_range(uint32_t from, uint32_t to) {
+  for (uint32_t i = from; i < to && !failed(); ++i) {
+    prefetch_targets(i + kAhead, false);
+    if ((i & 0xfff) == 0 && !write_share_) note_done(i);
+    write_one(i);
+    if (failed()) write_failed_at_ = i;
+  }
+}
+
+void Engine::write_one(uint32_t i) {
+  Object& o = objects_[i];
+  if (o.dst_addr == 0 || (o.flags & (kReadonly | kFromLibrary | kKept))) return;
+  if ((o.flags & kContainer) && o.dst_global == 0xffffffffu) return;  // containers: sub-objects only
+  if ((o.flags & kGlobal) && o.dst_global == 0xffffffffu) return;
+  if (o.flags & kOwned) return;  // the plugin's (engine_plugin.cc)
+  current_ = i;
+  uint8_t* dst = reinterpret_cast<uint8_t*>(o.dst_addr);
+  if (!config_.backward) return write_object(o, dst);
+  // Backward: the object's image is built in a scratch copy of R's object (its
+  // bytes zeroed, then written: a missing write still shows up in the diff), and
+  // only the words that differ are stored. R's pages that come back equal stay
+  // shared with P: no copy-on-write faults here, and the differ's page-level
+  // fast path sees them as equal.
+  uint8_t* image = backward_image_buffer(backward_span(o));
+  if (!image) return;
+  copy(image, own_bytes(o.dst_addr, o.dst_size), o.dst_size);
+  write_object(o, image);
+  if (!failed()) store_own(o.dst_addr, image, o.dst_size);
+}
+
+// Backward: the bytes of R's object the image spans (a whole number of the
+// destination type's elements, at least the object).
+uint64_t Engine::backward_span(const Object& o) {
+  uint64_t span = o.dst_size;
+  if (!(o.flags & kGlobal) && o.src_type != 0) {
+    const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
+    uint64_t whole = o.size == facts.src_size ? facts.dst_size
+                     : facts.src_size         ? o.size / facts.src_size * facts.dst_size
+                                              : 0;
+    if (whole > span) span = whole;
+  }
+  return span;
 }
 
 // One object written into `dst` (backward: a scratch image, zeroed where written).

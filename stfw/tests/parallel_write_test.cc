@@ -1,0 +1,171 @@
+// parallel_write_test.cc — the write phase on two threads (engine_parallel_write.cc),
+// on the host: a heap of a few thousand linked nodes transferred with the second
+// thread started (Env::beside on a std::thread) writes what one thread writes, in
+// every schedule — the second thread taking every chunk before this one starts,
+// none, or racing it; and a refusal is the first in table order, word for word the
+// one-thread message, whichever thread met it.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "stfw/stfw_task.h"
+#include "stfw/tests/host_process.h"
+
+using ttst::stfw::testing::beside_started;
+using ttst::stfw::testing::BesideSchedule;
+using ttst::stfw::testing::HostProcess;
+using ttst::stfw::testing::HostTransfer;
+using ttst::stfw::testing::run_transfer;
+using ttst::stfw::testing::TransferRun;
+
+namespace {
+
+constexpr uint64_t kNodes = 3000;
+constexpr uint64_t kSourceAt = 0x10000, kFutureAt = 0x10000, kStride = 0x60;
+
+HostProcess* future = nullptr;  // where future_alloc carves F's new objects
+uint64_t future_next = kFutureAt;
+uint64_t future_alloc(void*, uint64_t size, uint64_t, uint64_t origin) {
+  uint8_t* p = future->add_heap_object(future_next, size, 100 + origin, origin);
+  future_next += (sizeof(ttst_heap_desc) + size + 15) & ~15ull;
+  return reinterpret_cast<uint64_t>(p);
+}
+
+// v1 struct dnode { dnode *prev, *next; int v; }: a ring through the global `ring`,
+// every node's prev pointing at the ring itself; node k holds 1000 + k. The prev
+// of the nodes in `bad` points past v2's `ids` (a refusal naming that node).
+std::vector<uint8_t*> build_ring(HostProcess& p, const std::vector<uint64_t>& bad = {}) {
+  std::vector<uint8_t*> nodes;
+  for (uint64_t i = 0; i < kNodes; ++i) nodes.push_back(p.add_heap_object(kSourceAt + i * kStride, 24, i + 1));
+  const uint64_t ring = p.addr("ring");
+  for (uint64_t i = 0; i < kNodes; ++i) {
+    const uint64_t next = i + 1 < kNodes ? reinterpret_cast<uint64_t>(nodes[i + 1]) : ring;
+    uint64_t prev = ring;
+    for (uint64_t b : bad)
+      if (b == i) prev = p.addr("ids", 6);  // &ids[3]: v2 has ids[2]
+    std::memcpy(nodes[i], &prev, 8), std::memcpy(nodes[i] + 8, &next, 8);
+    const int32_t v = int32_t(1000 + i);
+    std::memcpy(nodes[i] + 16, &v, 4);
+  }
+  p.put<uint64_t>("ring", 0, reinterpret_cast<uint64_t>(nodes.back()));
+  p.put<uint64_t>("ring", 8, reinterpret_cast<uint64_t>(nodes.front()));
+  return nodes;
+}
+
+TransferRun forward(HostProcess& p, HostProcess& f, BesideSchedule schedule) {
+  future = &f, future_next = kFutureAt;
+  HostTransfer how;
+  how.alloc = &future_alloc;
+  how.beside = schedule;
+  how.write_beside_min = 1;
+  return run_transfer(p, f, how);
+}
+
+// F's ring (v2 struct dnode { int v; long weight; dnode *next, *prev; }) as the
+// values met from ring.next, each node's prev checked to be the ring.
+std::vector<int32_t> future_ring(HostProcess& f) {
+  std::vector<int32_t> values;
+  uint64_t at = f.get<uint64_t>("ring", 16);
+  while (at != f.addr("ring") && values.size() <= kNodes) {
+    const auto* node = reinterpret_cast<const uint8_t*>(at);
+    int32_t v;
+    std::memcpy(&v, node, 4);
+    values.push_back(v);
+    uint64_t prev;
+    std::memcpy(&prev, node + 24, 8);
+    if (prev != f.addr("ring")) values.push_back(-1);
+    std::memcpy(&at, node + 16, 8);
+  }
+  return values;
+}
+
+const BesideSchedule kSchedules[] = {BesideSchedule::kFirst, BesideSchedule::kLast, BesideSchedule::kRacing};
+
+}  // namespace
+
+TEST_CASE("two threads write what one writes, in every schedule") {
+  HostProcess p1("stfw/tests/programs/state/state_v1"), f1("stfw/tests/programs/state/state_v2");
+  build_ring(p1);
+  TransferRun one = forward(p1, f1, BesideSchedule::kNone);
+  INFO(one.msg);
+  REQUIRE(one.r.status == TTST_STFW_STATUS_OK);
+  std::vector<int32_t> expected;
+  for (uint64_t i = 0; i < kNodes; ++i) expected.push_back(int32_t(1000 + i));
+  REQUIRE(future_ring(f1) == expected);
+  for (BesideSchedule schedule : kSchedules)
+    for (int round = 0; round < (schedule == BesideSchedule::kRacing ? 10 : 1); ++round) {
+      CAPTURE(int(schedule));
+      CAPTURE(round);
+      HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+      build_ring(p);
+      const int started = beside_started;
+      TransferRun two = forward(p, f, schedule);
+      INFO(two.msg);
+      REQUIRE(two.r.status == TTST_STFW_STATUS_OK);
+      CHECK(beside_started == started + 1);  // the second thread was used
+      CHECK(future_ring(f) == expected);
+      CHECK(two.r.objects == one.r.objects);  // the counts of both threads added up
+      CHECK(two.r.pointers == one.r.pointers);
+      CHECK(two.r.bytes == one.r.bytes);
+      CHECK(two.r.transforms == one.r.transforms);
+    }
+}
+
+TEST_CASE("below write_beside_min, or without Env::beside, one thread writes") {
+  HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  build_ring(p);
+  future = &f, future_next = kFutureAt;
+  HostTransfer how;
+  how.alloc = &future_alloc;
+  how.beside = BesideSchedule::kRacing;
+  how.write_beside_min = kNodes + 1;
+  const int started = beside_started;
+  TransferRun run = run_transfer(p, f, how);
+  REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
+  CHECK(beside_started == started);
+  CHECK(future_ring(f).size() == kNodes);
+}
+
+TEST_CASE("a refusal is the first in table order, the message one thread writes") {
+  // Two bad nodes: the first is reported, by either thread; then only a late one
+  // (met by whichever thread takes its chunk).
+  for (std::vector<uint64_t> bad : {std::vector<uint64_t>{700, 2500}, std::vector<uint64_t>{2900}}) {
+    HostProcess p1("stfw/tests/programs/state/state_v1"), f1("stfw/tests/programs/state/state_v2");
+    build_ring(p1, bad);
+    TransferRun one = forward(p1, f1, BesideSchedule::kNone);
+    REQUIRE(one.r.status == TTST_STFW_STATUS_INVARIANT);
+    REQUIRE(one.msg.find("heap object #" + std::to_string(bad[0] + 1)) != std::string::npos);  // dyn_id = k + 1
+    REQUIRE(one.msg.find("which does not exist in v2") != std::string::npos);
+    for (BesideSchedule schedule : kSchedules)
+      for (int round = 0; round < (schedule == BesideSchedule::kRacing ? 10 : 1); ++round) {
+        CAPTURE(int(schedule));
+        CAPTURE(round);
+        HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+        build_ring(p, bad);
+        TransferRun two = forward(p, f, schedule);
+        CHECK(two.r.status == one.r.status);
+        CHECK(two.msg == one.msg);
+        CHECK(two.fix == one.fix);
+      }
+  }
+}
+
+TEST_CASE("a global's refusal comes before any heap object's") {
+  HostProcess p1("stfw/tests/programs/state/state_v1"), f1("stfw/tests/programs/state/state_v2");
+  build_ring(p1, {5, 2000});
+  p1.put<short>("small", 0, 30000);  // does not fit v2's signed char
+  TransferRun one = forward(p1, f1, BesideSchedule::kNone);
+  REQUIRE(one.msg == "invariant: small = 30000 does not fit in signed char (v2's type)");
+  for (BesideSchedule schedule : kSchedules) {
+    CAPTURE(int(schedule));
+    HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+    build_ring(p, {5, 2000});
+    p.put<short>("small", 0, 30000);
+    TransferRun two = forward(p, f, schedule);
+    CHECK(two.r.status == TTST_STFW_STATUS_INVARIANT);
+    CHECK(two.msg == one.msg);
+  }
+}
