@@ -311,10 +311,11 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
       // The agent's per-phase cycles and CPU time (-v): where a slow transfer spent its time.
       const std::string line = first_line(out.output);
       spdlog::debug("{} transfer figures: copy_cycles={} index_cycles={} type_cycles={} map_cycles={} write_cycles={} "
-                    "cpu_ns={} frame_roots={} own_reads={}",
+                    "cpu_ns={} frame_roots={} own_reads={} write_threads={} written_beside={}",
                     dir, figure(line, "copy_cycles"), figure(line, "index_cycles"), figure(line, "type_cycles"),
                     figure(line, "map_cycles"), figure(line, "write_cycles"), figure(line, "cpu_ns"),
-                    figure(line, "frame_roots"), figure(line, "own_reads"));
+                    figure(line, "frame_roots"), figure(line, "own_reads"), figure(line, "write_threads"),
+                    figure(line, "written_beside"));
       spdlog::debug("{} agent arena (bytes): copy={} setup={} index={} (table {}) type={} map={} write={} used={}", dir,
                     figure(line, "arena_copy"), figure(line, "arena_setup"), figure(line, "arena_index"),
                     figure(line, "arena_table"), figure(line, "arena_type"), figure(line, "arena_map"),

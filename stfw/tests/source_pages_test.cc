@@ -5,7 +5,9 @@
 //   its pages, so the kernel gives P no private copies (one more P of memory, and
 //   a fault per page, when read with process_vm_readv);
 // - F's heap, grown for that many objects, is marked for transparent huge pages
-//   (the runtime's __ttst_transfer_reserve: a fault per 2 MiB, not per 4 KiB).
+//   (the runtime's __ttst_transfer_reserve: a fault per 2 MiB, not per 4 KiB);
+// - with the helper thread the supervisor allows, both agents write on two threads
+//   (engine_parallel_write.cc) and the round trip is still exact.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -55,7 +57,8 @@ size_t shared_frames(pid_t a, pid_t b, Range range) {
   return shared;
 }
 
-void start_bench(RoundTrip& rt) {
+void start_bench(RoundTrip& rt, uint32_t helpers = 0) {
+  rt.helpers = helpers;
   rt.v1 = inject::testing::runfile("stfw/bench/bench_v1");
   rt.v2 = inject::testing::runfile("stfw/bench/bench_v2");
   rt.args = {"100000"};
@@ -94,4 +97,18 @@ TEST_CASE("a large transfer's heap in F is marked for transparent huge pages") {
   INFO("F's heap grew by ", grown.hi - grown.lo, " bytes, advised ", advised);
   CHECK(advised >= (grown.hi - grown.lo) * 9 / 10);
   check_backward_restores_past(rt);
+}
+
+TEST_CASE("with a helper thread both directions write on two threads, and P == R") {
+  RoundTrip rt;
+  start_bench(rt, 1);
+  for (bool backward : {false, true}) {
+    inject::AgentOutcome out = backward ? rt.backward() : rt.forward();
+    require_transferred(out);
+    std::string line(reinterpret_cast<const char*>(out.output.data()));
+    INFO(line);
+    CHECK(line.find(" write_threads=2 ") != std::string::npos);
+  }
+  std::string diff = rt.compare();
+  CHECK_MESSAGE(diff.empty(), diff);
 }

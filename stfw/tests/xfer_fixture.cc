@@ -87,7 +87,7 @@ void RoundTrip::start() {
 
 static AgentOutcome run(Task& t, uint32_t task, pid_t peer, const std::vector<uint8_t>& self,
                         const std::vector<uint8_t>& other, uint64_t self_bias, uint64_t peer_bias,
-                        uint64_t self_rt, uint64_t peer_rt, uint64_t heap, uint64_t peer_tp) {
+                        uint64_t self_rt, uint64_t peer_rt, uint64_t heap, uint64_t peer_tp, uint32_t helpers) {
   AgentRequest rq;
   rq.task = task;
   rq.mode = task == TTST_AGENT_TASK_STFW_FORWARD ? TTST_AGENT_MODE_FORWARD : TTST_AGENT_MODE_BACKWARD;
@@ -100,6 +100,7 @@ static AgentOutcome run(Task& t, uint32_t task, pid_t peer, const std::vector<ui
   rq.args[TTST_STFW_ARG_PEER_RUNTIME] = peer_rt;
   rq.args[TTST_STFW_ARG_PEER_TP] = peer_tp;
   rq.heap_size = heap;
+  rq.helpers = helpers;
   rq.timeout = milliseconds(20000);
   return run_agent(t, rq);
 }
@@ -114,13 +115,13 @@ static uint64_t runtime_of(const std::vector<uint8_t>& img) {
 AgentOutcome RoundTrip::forward() {
   uint64_t fb = exe_bias(f->pid()), pb = exe_bias(p);
   return run(f->task(), TTST_AGENT_TASK_STFW_FORWARD, p, img2, img1, fb, pb, runtime_of(img2) + fb,
-             runtime_of(img1) + pb, heap_size, ps->main_thread().get_regs().fs_base);
+             runtime_of(img1) + pb, heap_size, ps->main_thread().get_regs().fs_base, helpers);
 }
 
 AgentOutcome RoundTrip::backward() {
   uint64_t fb = exe_bias(f->pid()), rb = exe_bias(r->pid());
   return run(r->task(), TTST_AGENT_TASK_STFW_BACKWARD, f->pid(), img1, img2, rb, fb, runtime_of(img1) + rb,
-             runtime_of(img2) + fb, heap_size, f->task().get_regs().fs_base);
+             runtime_of(img2) + fb, heap_size, f->task().get_regs().fs_base, helpers);
 }
 
 std::string RoundTrip::compare() {

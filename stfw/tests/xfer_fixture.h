@@ -39,6 +39,7 @@ struct RoundTrip {
   std::optional<inject::ChildProcess> r, f;
   std::vector<uint8_t> img1, img2;
   uint64_t heap_size = 64 << 20;
+  uint32_t helpers = 0;  // the agents' helper threads (inject/agent/helper.h), as the supervisor allows one
   pid_t released_f = -1;
   bool future_stops_at_sleep = false;
   bool says_ready = true;  // P prints "ready" once its state is built  // v2 has no TTST_UPDATE_POINT (tests/programs/listing2)

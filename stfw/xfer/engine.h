@@ -216,6 +216,8 @@ struct Result {
   uint64_t local_register_count = 0;
   uint64_t scalar_locals = 0;   // scalar locals of the frames carried (forward) or checked (backward)
   uint64_t own_reads = 0;       // backward: refills of the window on R's own heap (engine_own_memory.cc)
+  uint64_t write_threads = 1;   // threads that wrote the objects (engine_parallel_write.cc)
+  uint64_t written_beside = 0;  // objects the second one wrote
   uint64_t frame_words = 0;
   uint64_t frame_roots = 0;     // pointer locals of the source's frames used as typing roots (frame_roots.cc)
   uint64_t carved = 0;          // typed sub-objects carved in containers (also in `objects`)

@@ -114,6 +114,7 @@ bool Engine::write_beside() {
   e.beside_wait(e.ctx);
   env_ = s->inner, write_share_ = nullptr;
   add_write_counts(w->result_);
+  result_.write_threads = 2, result_.written_beside = w->result_.objects;
   arena_bytes_ += w->arena_bytes_;
   if (w->failed() && (!failed() || w->write_failed_at_ < write_failed_at_)) adopt_write_failure(*w);
   note_done(object_count_);
