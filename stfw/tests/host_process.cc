@@ -107,7 +107,7 @@ TransferRun run_transfer(HostProcess& source, HostProcess& dest, HostTransfer ho
   env.read_own = how.read_own;
   beside_schedule = how.beside;
   if (how.beside != BesideSchedule::kNone) env.beside = &start_beside, env.beside_wait = &wait_beside;
-  c.write_beside_min = how.write_beside_min;
+  c.beside_min = how.beside_min;
   if (how.library_adapters) {
     c.library_adapters = library_adapters(&c.library_adapter_count);
     env.ctx = how.library_env.ctx, env.library_release = how.library_env.library_release;

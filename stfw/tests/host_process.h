@@ -77,9 +77,9 @@ struct HostTransfer {
   long (*read_own)(void*, uint64_t, void*, uint64_t) = nullptr;  // Env::read_own (backward)
   Env library_env = {};
   // Env::beside (the agent's helper thread's part), run in the given schedule, and
-  // the heap objects from which the engine uses it (Config::write_beside_min).
+  // the heap objects from which the engine uses it (Config::beside_min).
   BesideSchedule beside = BesideSchedule::kNone;
-  uint32_t write_beside_min = 32768;
+  uint32_t beside_min = 32768;
 };
 // How many times the engine started a second thread (HostTransfer::beside) since the
 // test program started.

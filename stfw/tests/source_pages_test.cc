@@ -7,7 +7,8 @@
 // - F's heap, grown for that many objects, is marked for transparent huge pages
 //   (the runtime's __ttst_transfer_reserve: a fault per 2 MiB, not per 4 KiB);
 // - with the helper thread the supervisor allows, both agents write on two threads
-//   (engine_parallel_write.cc) and the round trip is still exact.
+//   (engine_parallel_write.cc), having typed the heap on two (engine_parallel_typing.cc),
+//   and the round trip is still exact.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -99,7 +100,7 @@ TEST_CASE("a large transfer's heap in F is marked for transparent huge pages") {
   check_backward_restores_past(rt);
 }
 
-TEST_CASE("with a helper thread both directions write on two threads, and P == R") {
+TEST_CASE("with a helper thread both directions type and write on two threads, and P == R") {
   RoundTrip rt;
   start_bench(rt, 1);
   for (bool backward : {false, true}) {
@@ -107,7 +108,7 @@ TEST_CASE("with a helper thread both directions write on two threads, and P == R
     require_transferred(out);
     std::string line(reinterpret_cast<const char*>(out.output.data()));
     INFO(line);
-    CHECK(line.find(" write_threads=2 ") != std::string::npos);
+    CHECK(line.find(" type_threads=2 write_threads=2 ") != std::string::npos);
   }
   std::string diff = rt.compare();
   CHECK_MESSAGE(diff.empty(), diff);

@@ -600,6 +600,7 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" frame_roots=").number(r.frame_roots);
   m.text(" scalar_locals=").number(r.scalar_locals);
   m.text(" own_reads=").number(r.own_reads);
+  m.text(" type_threads=").number(r.type_threads);
   m.text(" write_threads=").number(r.write_threads).text(" written_beside=").number(r.written_beside);
   m.text(" carved=").number(r.carved);  // sub-objects of containers (typed objects)
   m.text(" containers=").number(r.containers);

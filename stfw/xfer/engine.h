@@ -174,10 +174,11 @@ struct Config {
   // descriptor's `progress`, agent_abi.h): phase, objects done, objects in all.
   // Shown by the supervisor only.
   volatile uint64_t* progress = nullptr;
-  // With Env::beside: the heap objects from which the write phase runs on two
-  // threads (engine_parallel_write.cc; fewer: starting the second costs more than
-  // it saves). The same bytes are written either way.
-  uint32_t write_beside_min = 32768;
+  // With Env::beside: the heap objects from which the typing sweep and the write
+  // phase run on two threads (engine_parallel_typing.cc, engine_parallel_write.cc;
+  // fewer: starting the second costs more than it saves). The result is the same
+  // either way.
+  uint32_t beside_min = 32768;
 };
 
 // A start-up object of this process that the transfer superseded (forward): its
@@ -216,6 +217,7 @@ struct Result {
   uint64_t local_register_count = 0;
   uint64_t scalar_locals = 0;   // scalar locals of the frames carried (forward) or checked (backward)
   uint64_t own_reads = 0;       // backward: refills of the window on R's own heap (engine_own_memory.cc)
+  uint64_t type_threads = 1;    // threads that swept the heap typing it (engine_parallel_typing.cc)
   uint64_t write_threads = 1;   // threads that wrote the objects (engine_parallel_write.cc)
   uint64_t written_beside = 0;  // objects the second one wrote
   uint64_t frame_words = 0;

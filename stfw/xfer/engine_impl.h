@@ -135,6 +135,9 @@ constexpr uint32_t kIntoCounterpart = 1u << 16;
 // Backward: a block of F's own start-up (origin_id 0, not a library's), not one the
 // forward transfer allocated (engine_mapping.cc: unreached, it is v2's garbage).
 constexpr uint32_t kOwnStartup = 1u << 12;
+// Two-thread typing (engine_parallel_typing.cc): a thread has taken the object's
+// walk (cleared when the sweep ends).
+constexpr uint32_t kWalkClaimed = 1u << 13;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
@@ -163,7 +166,7 @@ struct Object {
   uint32_t used_plus1;              // heap arrays under TTST_USED_N: 1 + the elements in use (0: all)
 };
 
-struct WriteShare;  // engine_parallel_write.cc
+struct BesideShare;  // engine_beside.h
 
 class Engine {
  public:
@@ -544,6 +547,23 @@ class Engine {
   // global walked) is discarded and typing runs again with them known from the
   // start, with room in the table for the sub-objects (appended after the heap).
   bool type_pass();
+  // The typing sweep on two threads (engine_parallel_typing.cc): false when not
+  // (nothing typed then: the caller sweeps on this thread).
+  bool type_sweep_beside();
+  static void type_worker_main(void* engine);
+  void type_chunks_beside();
+  void drain_beside();
+  void type_beside(uint32_t i);
+  void defer(uint32_t i);
+  bool type_plain_beside(uint32_t i);
+  bool type_by_plan_beside(const CompiledPlan& plan, const uint8_t* src, uint64_t offset);
+  void prefetch_queued_object(uint32_t i, bool deep);
+  void walk_deferred(const Engine& holder);
+  uint32_t sweep_end_ = 0;  // two threads: this thread's chunk ends here (the sweep meets [sweep_position_, sweep_end_))
+  uint32_t* deferred_ = nullptr;  // objects the fast path left to the walk
+  uint32_t deferred_count_ = 0, deferred_capacity_ = 0;
+  bool typed_beside_ = false;       // this pass's sweep ran on two threads
+  bool typing_beside_off_ = false;  // typing again on one thread (a refusal's message)
   bool prepare_carving();
   void reset_typing();
   // Globals holding containers (annotated, or with annotated members) before typing.
@@ -968,12 +988,15 @@ class Engine {
   // The heap objects on two threads (engine_parallel_write.cc): false when not
   // (nothing written then: the caller writes them all on this thread).
   bool write_beside();
-  bool can_write_beside() const;
-  void become_write_worker(WriteShare* share, char* message_buf);
   void take_write_chunks();
   static void write_worker_main(void* engine);
-  void adopt_write_failure(const Engine& worker);
-  void add_write_counts(const Result& worker);
+  void add_counts(const Result& worker);  // a worker's counters added to this engine's
+  // A phase on two threads (engine_beside.cc): whether it may, the worker, its failure.
+  bool can_run_beside() const;
+  BesideShare* prepare_beside();
+  void become_worker(BesideShare* share, char* message_buf);
+  void adopt_failure(const Engine& worker);
+  BesideShare* share_ = nullptr;  // while two threads run a phase
   template <class T>
   T* duplicate(const T* table, uint64_t count) {  // a memo table of this engine's own
     if (!table) return nullptr;
@@ -981,7 +1004,6 @@ class Engine {
     if (mine) copy(mine, table, count * sizeof(T));
     return mine;
   }
-  WriteShare* write_share_ = nullptr;  // while two threads write
   // One object written into `dst` (backward: a scratch image, zeroed where written).
   void write_object(Object& o, uint8_t* dst);
   uint8_t* backward_image_buffer(uint64_t n);

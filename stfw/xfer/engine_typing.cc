@@ -31,6 +31,15 @@ bool Engine::type_objects() {
     uint32_t known = container_count_;
     uint64_t known_free = free_element_count_;  // TTST_FREE_LIST elements found (engine_free.cc)
     bool typed = type_pass();
+    if (!typed && typed_beside_) {  // refused after a sweep on two threads: again on one, for one thread's message
+      typed_beside_ = false, typing_beside_off_ = true;
+      result_ = before, message_.used = 0;
+      if (message_.size) message_.buf[0] = 0;
+      advice_.used = advice_args_.used = 0, advice_buf_[0] = advice_args_buf_[0] = 0;
+      refused_at_ = 0xffffffffu, root_path_written_ = advice_allowed_ = false;
+      reset_typing();
+      typed = type_pass();
+    }
     if (container_count_ == known && free_element_count_ == known_free) return typed && finish_carving();
     if (free_element_count_ != known_free) undeclare_pass_containers();
     if (pass + 1 == kMaxDeclarationPasses) {
@@ -77,15 +86,17 @@ bool Engine::type_pass() {
   type_frame_roots();  // the locals of the frames at the update point (frame_roots.cc), after the globals
   type_queued();
   mode_ = kType;
-  for (uint32_t i = global_count_; i < object_count_ && !failed(); ++i) {
-    sweep_position_ = i + 1;
-    if (!(objects_[i].flags & kQueued)) continue;
-    prefetch_targets(i + 2 * kAhead, false);
-    prefetch_targets(i + kAhead, true);
-    current_ = i;
-    walk_elements(objects_[i], nullptr);
-    learn_site_plan(objects_[i]);
-    type_queued();
+  if (failed() || !type_sweep_beside()) {  // on two threads where it may (engine_parallel_typing.cc)
+    for (uint32_t i = global_count_; i < object_count_ && !failed(); ++i) {
+      sweep_position_ = i + 1;
+      if (!(objects_[i].flags & kQueued)) continue;
+      prefetch_targets(i + 2 * kAhead, false);
+      prefetch_targets(i + kAhead, true);
+      current_ = i;
+      walk_elements(objects_[i], nullptr);
+      learn_site_plan(objects_[i]);
+      type_queued();
+    }
   }
   sweep_position_ = 0xffffffffu;
   if (!failed()) refuse_lone_aggregates();  // an unpaired struct local, an object's only root (frame_roots.cc)

@@ -88,7 +88,7 @@ void Engine::write_objects() {
 void Engine::write_range(uint32_t from, uint32_t to) {
   for (uint32_t i = from; i < to && !failed(); ++i) {
     prefetch_targets(i + kAhead, false);
-    if ((i & 0xfff) == 0 && !write_share_) note_done(i);
+    if ((i & 0xfff) == 0 && !share_) note_done(i);
     write_one(i);
     if (failed()) write_failed_at_ = i;
   }

@@ -1,9 +1,10 @@
-// parallel_write_test.cc — the write phase on two threads (engine_parallel_write.cc),
-// on the host: a heap of a few thousand linked nodes transferred with the second
-// thread started (Env::beside on a std::thread) writes what one thread writes, in
-// every schedule — the second thread taking every chunk before this one starts,
-// none, or racing it; and a refusal is the first in table order, word for word the
-// one-thread message, whichever thread met it.
+// parallel_phases_test.cc — the typing sweep and the write phase on two threads
+// (engine_parallel_typing.cc, engine_parallel_write.cc), on the host: a heap of a
+// few thousand linked nodes transferred with the second thread started (Env::beside
+// on a std::thread) types and writes what one thread does, in every schedule — the
+// second thread taking every chunk before this one starts, none, or racing it; an
+// object the plans cannot decide is walked afterwards with the same result; and a
+// refusal, in the typing or the write, is word for word the one-thread message.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -37,7 +38,7 @@ uint64_t future_alloc(void*, uint64_t size, uint64_t, uint64_t origin) {
 // v1 struct dnode { dnode *prev, *next; int v; }: a ring through the global `ring`,
 // every node's prev pointing at the ring itself; node k holds 1000 + k. The prev
 // of the nodes in `bad` points past v2's `ids` (a refusal naming that node).
-std::vector<uint8_t*> build_ring(HostProcess& p, const std::vector<uint64_t>& bad = {}) {
+std::vector<uint8_t*> build_ring(HostProcess& p, const std::vector<uint64_t>& bad = {}, uint64_t odd = ~0ull) {
   std::vector<uint8_t*> nodes;
   for (uint64_t i = 0; i < kNodes; ++i) nodes.push_back(p.add_heap_object(kSourceAt + i * kStride, 24, i + 1));
   const uint64_t ring = p.addr("ring");
@@ -46,6 +47,8 @@ std::vector<uint8_t*> build_ring(HostProcess& p, const std::vector<uint64_t>& ba
     uint64_t prev = ring;
     for (uint64_t b : bad)
       if (b == i) prev = p.addr("ids", 6);  // &ids[3]: v2 has ids[2]
+    if (i == odd)  // a block no dnode fits (40 bytes): the plans leave the node to the walk
+      prev = reinterpret_cast<uint64_t>(p.add_heap_object(kSourceAt + kNodes * kStride, 40, kNodes + 1));
     std::memcpy(nodes[i], &prev, 8), std::memcpy(nodes[i] + 8, &next, 8);
     const int32_t v = int32_t(1000 + i);
     std::memcpy(nodes[i] + 16, &v, 4);
@@ -60,7 +63,7 @@ TransferRun forward(HostProcess& p, HostProcess& f, BesideSchedule schedule) {
   HostTransfer how;
   how.alloc = &future_alloc;
   how.beside = schedule;
-  how.write_beside_min = 1;
+  how.beside_min = 1;
   return run_transfer(p, f, how);
 }
 
@@ -105,7 +108,9 @@ TEST_CASE("two threads write what one writes, in every schedule") {
       TransferRun two = forward(p, f, schedule);
       INFO(two.msg);
       REQUIRE(two.r.status == TTST_STFW_STATUS_OK);
-      CHECK(beside_started == started + 1);  // the second thread was used
+      CHECK(beside_started == started + 2);  // the second thread was used, for both phases
+      CHECK(two.r.type_threads == 2);
+      CHECK(two.r.write_threads == 2);
       CHECK(future_ring(f) == expected);
       CHECK(two.r.objects == one.r.objects);  // the counts of both threads added up
       CHECK(two.r.pointers == one.r.pointers);
@@ -114,18 +119,20 @@ TEST_CASE("two threads write what one writes, in every schedule") {
     }
 }
 
-TEST_CASE("below write_beside_min, or without Env::beside, one thread writes") {
+TEST_CASE("below beside_min one thread types and writes") {
   HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
   build_ring(p);
   future = &f, future_next = kFutureAt;
   HostTransfer how;
   how.alloc = &future_alloc;
   how.beside = BesideSchedule::kRacing;
-  how.write_beside_min = kNodes + 1;
+  how.beside_min = kNodes + 1;
   const int started = beside_started;
   TransferRun run = run_transfer(p, f, how);
   REQUIRE(run.r.status == TTST_STFW_STATUS_OK);
   CHECK(beside_started == started);
+  CHECK(run.r.type_threads == 1);
+  CHECK(run.r.write_threads == 1);
   CHECK(future_ring(f).size() == kNodes);
 }
 
@@ -168,4 +175,55 @@ TEST_CASE("a global's refusal comes before any heap object's") {
     CHECK(two.r.status == TTST_STFW_STATUS_INVARIANT);
     CHECK(two.msg == one.msg);
   }
+}
+
+TEST_CASE("typing: an object the plans leave to the walk is typed as on one thread") {
+  HostProcess p1("stfw/tests/programs/state/state_v1"), f1("stfw/tests/programs/state/state_v2");
+  build_ring(p1, {}, 1500);
+  TransferRun one = forward(p1, f1, BesideSchedule::kNone);
+  INFO(one.msg);
+  REQUIRE(one.r.status == TTST_STFW_STATUS_OK);
+  const std::vector<int32_t> ring = future_ring(f1);
+  REQUIRE(ring.size() == kNodes + 1);  // node 1500's prev is not the ring: marked
+  for (BesideSchedule schedule : kSchedules)
+    for (int round = 0; round < (schedule == BesideSchedule::kRacing ? 10 : 1); ++round) {
+      CAPTURE(int(schedule));
+      CAPTURE(round);
+      HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+      build_ring(p, {}, 1500);
+      TransferRun two = forward(p, f, schedule);
+      INFO(two.msg);
+      REQUIRE(two.r.status == TTST_STFW_STATUS_OK);
+      CHECK(two.r.type_threads == 2);
+      CHECK(future_ring(f) == ring);
+      CHECK(two.r.objects == one.r.objects);
+      CHECK(two.r.untyped_copied == one.r.untyped_copied);
+      CHECK(two.r.pointers == one.r.pointers);
+    }
+}
+
+TEST_CASE("typing: a refusal after a two-thread sweep is the one-thread message") {
+  // Node 1800 is also the global `root`'s struct tnode *: reached as two unrelated
+  // struct types (ambiguous), met by whichever thread sweeps node 1799.
+  auto build = [](HostProcess& p) {
+    std::vector<uint8_t*> nodes = build_ring(p);
+    p.put<uint64_t>("root", 0, reinterpret_cast<uint64_t>(nodes[1800]));
+  };
+  HostProcess p1("stfw/tests/programs/state/state_v1"), f1("stfw/tests/programs/state/state_v2");
+  build(p1);
+  TransferRun one = forward(p1, f1, BesideSchedule::kNone);
+  REQUIRE(one.r.status == TTST_STFW_STATUS_AMBIGUOUS);
+  REQUIRE(one.msg.find("heap object #1801") != std::string::npos);
+  for (BesideSchedule schedule : kSchedules)
+    for (int round = 0; round < (schedule == BesideSchedule::kRacing ? 10 : 1); ++round) {
+      CAPTURE(int(schedule));
+      CAPTURE(round);
+      HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+      build(p);
+      TransferRun two = forward(p, f, schedule);
+      CHECK(two.r.status == one.r.status);
+      CHECK(two.msg == one.msg);
+      CHECK(two.fix == one.fix);
+      CHECK(two.r.type_threads == 1);  // the refusal is the run on one thread
+    }
 }

@@ -1,0 +1,55 @@
+// engine_beside.h — what the engine's two threads share while a phase runs on both
+// (the write phase: engine_parallel_write.cc; the typing sweep:
+// engine_parallel_typing.cc). The second thread runs a *worker*: a copy of the
+// engine (engine_beside.cc) whose walk state is its own by being a copy, given its
+// own message buffer, scratch windows and copies of the lazily filled memo tables;
+// the tables the earlier phases built are shared. The Env's callbacks are taken one
+// thread at a time through `env` (behind `lock`).
+// Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+#ifndef TTST_STFW_XFER_ENGINE_BESIDE_H
+#define TTST_STFW_XFER_ENGINE_BESIDE_H
+
+#include "stfw/xfer/engine_impl.h"
+
+namespace ttst::stfw::engine_detail {
+
+class SpinLock {
+ public:
+  explicit SpinLock(int* word) : word_(word) {
+    while (__atomic_exchange_n(word_, 1, __ATOMIC_ACQUIRE)) __builtin_ia32_pause();
+  }
+  ~SpinLock() { __atomic_store_n(word_, 0, __ATOMIC_RELEASE); }
+  SpinLock(const SpinLock&) = delete;
+  SpinLock& operator=(const SpinLock&) = delete;
+
+ private:
+  int* word_;
+};
+
+constexpr uint32_t kNoIndex = 0xffffffffu;
+
+// Objects taken at a time: up to 2048, a 64th of the heap for small ones (both
+// threads busy to the end), at least 16.
+inline uint32_t chunk_for(uint32_t heap) { return heap / 64 > 2048 ? 2048 : heap / 64 < 16 ? 16 : heap / 64; }
+
+struct BesideShare {
+  int lock = 0;                // the Env's callbacks and `queue`, one thread at a time
+  const Env* inner = nullptr;  // the engine's Env
+  Env env;                     // the same callbacks behind the lock: both threads' meanwhile
+  Engine* worker = nullptr;
+  uint32_t next = 0;              // the next chunk's first object (taken atomically)
+  uint32_t end = 0, chunk = 0;
+  uint32_t first_failed = kNoIndex;  // writing: the lowest object index a thread failed at (atomic min)
+  uint64_t done = 0;                 // writing: heap objects written, for the progress word
+  // Typing: objects to walk handed from a thread with many to one with none
+  // (under `lock`); `busy` threads started and still sweeping or walking (when it
+  // is 0 and the queue empty, no work is left anywhere), `hungry` set by a thread
+  // with nothing left to do.
+  uint32_t* queue = nullptr;
+  uint32_t queue_count = 0, queue_capacity = 0;
+  uint32_t busy = 0, hungry = 0;
+};
+
+}  // namespace ttst::stfw::engine_detail
+
+#endif
