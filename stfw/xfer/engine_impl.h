@@ -553,6 +553,7 @@ class Engine {
   static void type_worker_main(void* engine);
   void type_chunks_beside();
   void drain_beside();
+  void hand_over_if_hungry(BesideShare* s);
   void type_beside(uint32_t i);
   void defer(uint32_t i);
   bool type_plain_beside(uint32_t i);

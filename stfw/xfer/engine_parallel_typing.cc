@@ -51,8 +51,8 @@ bool Engine::type_sweep_beside() {
   result_.type_threads = 2;
   add_counts(w->result_);
   arena_bytes_ += w->arena_bytes_;
-  if (w->failed()) return adopt_failure(*w), true;
   for (uint32_t i = global_count_; i < object_count_; ++i) objects_[i].flags &= ~kWalkClaimed;
+  if (w->failed()) return adopt_failure(*w), true;
   // What the plans did not decide, walked here as the sweep would have.
   sweep_position_ = 0xffffffffu;
   walk_deferred(*this);
@@ -126,22 +126,26 @@ void Engine::type_chunks_beside() {
 // is out of work.
 void Engine::drain_beside() {
   BesideShare* s = share_;
-  uint32_t pops = 0;
+  uint32_t pops = 0;  // the stack's pops, for the hand-over check
   while (typing_stack_size_ > 0 && !failed()) {
     prefetch_queued(typing_stack_size_);
     type_beside(typing_stack_[--typing_stack_size_]);
-    if ((++pops & 63) == 0 && typing_stack_size_ > kHandOverMin && __atomic_load_n(&s->hungry, __ATOMIC_RELAXED)) {
-      SpinLock hold(&s->lock);
-      const uint32_t half = typing_stack_size_ / 2;  // the oldest half: the other end of the depth-first order
-      if (s->queue_count + half <= s->queue_capacity) {
-        copy(s->queue + s->queue_count, typing_stack_, half * 4ull);
-        s->queue_count += half;
-        typing_stack_size_ -= half;
-        for (uint32_t k = 0; k < typing_stack_size_; ++k) typing_stack_[k] = typing_stack_[k + half];
-        s->hungry = 0;
-      }
-    }
+    if ((++pops & 63) == 0) hand_over_if_hungry(s);
   }
+}
+
+// The oldest half of this thread's stack (the other end of the depth-first order)
+// to the other thread, if it has run out of work.
+void Engine::hand_over_if_hungry(BesideShare* s) {
+  if (typing_stack_size_ <= kHandOverMin || !__atomic_load_n(&s->hungry, __ATOMIC_RELAXED)) return;
+  SpinLock hold(&s->lock);
+  const uint32_t half = typing_stack_size_ / 2;
+  if (s->queue_count + half > s->queue_capacity) return;
+  copy(s->queue + s->queue_count, typing_stack_, half * 4ull);
+  s->queue_count += half;
+  typing_stack_size_ -= half;
+  for (uint32_t k = 0; k < typing_stack_size_; ++k) typing_stack_[k] = typing_stack_[k + half];
+  s->hungry = 0;
 }
 
 // One object walked by the plans, or left to the walk afterwards.
@@ -182,6 +186,7 @@ bool Engine::type_plain_beside(uint32_t i) {
     if (k + 2 * kAhead < count) prefetch_plan_targets(*plan, src + (k + 2 * kAhead) * size, false);
     if (k + kAhead < count) prefetch_typing_targets(*plan, src + (k + kAhead) * size);
     if (!type_by_plan_beside(*plan, src + k * size, k * size)) return false;
+    if ((k & 255) == 255) hand_over_if_hungry(share_);  // a large array (a bucket array) fills the stack meanwhile
   }
   return true;
 }
