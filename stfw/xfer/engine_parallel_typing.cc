@@ -80,7 +80,7 @@ void Engine::type_chunks_beside() {
     s->busy++;
   }
   for (;;) {
-    const uint32_t from = __atomic_fetch_add(&s->next, s->chunk, __ATOMIC_RELAXED);
+    const uint32_t from = __atomic_fetch_add(&s->next, s->chunk, __ATOMIC_SEQ_CST);
     if (from >= s->end) break;
     const uint32_t to = s->end - from > s->chunk ? from + s->chunk : s->end;
     sweep_end_ = to;
@@ -88,7 +88,7 @@ void Engine::type_chunks_beside() {
       sweep_position_ = i + 1;  // [sweep_position_, sweep_end_): this thread's sweep will meet them
       prefetch_queued_object(i + 2 * kAhead, false);
       prefetch_queued_object(i + kAhead, true);
-      const uint32_t flags = __atomic_load_n(&objects_[i].flags, __ATOMIC_ACQUIRE);
+      const uint32_t flags = __atomic_load_n(&objects_[i].flags, __ATOMIC_SEQ_CST);
       if (!(flags & kQueued) || (__atomic_fetch_or(&objects_[i].flags, kWalkClaimed, __ATOMIC_ACQ_REL) & kWalkClaimed))
         continue;
       type_beside(i);
@@ -223,9 +223,13 @@ bool Engine::type_by_plan_beside(const CompiledPlan& plan, const uint8_t* src, u
     reached_from_plan(index, offset + step.src_offset);  // the claimer's: the first to type it
     o.dst_type = step.dst_pointee;
     __atomic_store_n(&target->offset, step.src_pointee + 1, __ATOMIC_RELEASE);
-    __atomic_fetch_or(&o.flags, kQueued, __ATOMIC_RELEASE);  // published: its types are set
+    __atomic_fetch_or(&o.flags, kQueued, __ATOMIC_SEQ_CST);  // published: its types are set
     if (typing_walk_empty(o)) continue;
     if (index >= sweep_position_ && index < sweep_end_) continue;  // this thread's sweep meets it
+    // In a chunk no thread has taken yet: the sweep that takes it meets it queued
+    // (its taking and its load of the flags come after this, in the one order of
+    // sequentially consistent operations), as on one thread.
+    if (index >= __atomic_load_n(&share_->next, __ATOMIC_SEQ_CST)) continue;
     if (__atomic_fetch_or(&o.flags, kWalkClaimed, __ATOMIC_ACQ_REL) & kWalkClaimed) continue;  // a sweep took it
     typing_stack_[typing_stack_size_++] = index;
   }
