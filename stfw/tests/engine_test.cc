@@ -20,6 +20,7 @@
 using ttst::stfw::testing::free_scratch;
 using ttst::stfw::testing::HostProcess;
 using ttst::stfw::testing::HostTransfer;
+using ttst::stfw::testing::link_dnode_ring;
 using ttst::stfw::testing::run_transfer;
 using ttst::stfw::testing::scratch;
 using ttst::stfw::testing::TransferRun;
@@ -265,17 +266,9 @@ TEST_CASE("a heap walked out of address order: spikes and dips merged into the t
     if (s == 18) slots.push_back(3);                               // a dip
     if (s == 14) slots.push_back(1), slots.push_back(2), slots.push_back(5);  // a run of dips
   }
-  const uint64_t ring = p.addr("ring");
   std::vector<uint8_t*> nodes;
   for (uint64_t i = 0; i < slots.size(); ++i) nodes.push_back(p.add_heap_object(0xe000 + slots[i] * 0x60, 24, i + 1));
-  for (uint64_t i = 0; i < nodes.size(); ++i) {  // ring -> nodes[0] -> ... -> nodes[n-1] -> ring (next); prev: ring
-    const uint64_t next = i + 1 < nodes.size() ? reinterpret_cast<uint64_t>(nodes[i + 1]) : ring;
-    std::memcpy(nodes[i], &ring, 8), std::memcpy(nodes[i] + 8, &next, 8);
-    const int32_t v = int32_t(100 + i);
-    std::memcpy(nodes[i] + 16, &v, 4);
-  }
-  p.put<uint64_t>("ring", 0, reinterpret_cast<uint64_t>(nodes.back()));
-  p.put<uint64_t>("ring", 8, reinterpret_cast<uint64_t>(nodes.front()));
+  link_dnode_ring(p, nodes, 100);  // ring -> nodes[0] -> ... -> nodes[n-1] -> ring (next); prev: ring
   HostTransfer how;
   how.alloc = &plan_alloc;
   plan_future = &f;

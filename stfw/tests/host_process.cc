@@ -53,6 +53,31 @@ uint8_t* HostProcess::add_heap_object(uint64_t desc_at, uint64_t size, uint64_t 
 }
 
 namespace {
+HostProcess* carved_future = nullptr;
+uint64_t carve_at = 0;
+}  // namespace
+
+void carve_future_from(HostProcess& dest, uint64_t at) { carved_future = &dest, carve_at = at; }
+
+uint64_t carve_future(void*, uint64_t size, uint64_t, uint64_t origin) {
+  uint8_t* p = carved_future->add_heap_object(carve_at, size, 100 + origin, origin);
+  carve_at += (sizeof(ttst_heap_desc) + size + 15) & ~15ull;
+  return reinterpret_cast<uint64_t>(p);
+}
+
+void link_dnode_ring(HostProcess& p, const std::vector<uint8_t*>& nodes, int32_t first_value) {
+  const uint64_t ring = p.addr("ring");
+  for (uint64_t i = 0; i < nodes.size(); ++i) {
+    const uint64_t next = i + 1 < nodes.size() ? reinterpret_cast<uint64_t>(nodes[i + 1]) : ring;
+    std::memcpy(nodes[i], &ring, 8), std::memcpy(nodes[i] + 8, &next, 8);
+    const int32_t v = first_value + int32_t(i);
+    std::memcpy(nodes[i] + 16, &v, 4);
+  }
+  p.put<uint64_t>("ring", 0, reinterpret_cast<uint64_t>(nodes.back()));
+  p.put<uint64_t>("ring", 8, reinterpret_cast<uint64_t>(nodes.front()));
+}
+
+namespace {
 std::vector<void*> scratch_blocks;
 }  // namespace
 

@@ -54,6 +54,16 @@ struct HostProcess {
   uint8_t* add_heap_object(uint64_t desc_at, uint64_t size, uint64_t dyn_id, uint64_t origin_id = 0);
 };
 
+// Env::alloc for a forward transfer into `dest`: blocks carved one after another
+// from its link address `at` on (dyn_id 100 + origin). carve_future_from() first.
+void carve_future_from(HostProcess& dest, uint64_t at);
+uint64_t carve_future(void* ctx, uint64_t size, uint64_t site, uint64_t origin);
+
+// state_v1's struct dnode { prev, next; int v; } objects linked into a ring through
+// the global `ring`, in order by next, every prev the ring itself; node k holds
+// first_value + k.
+void link_dnode_ring(HostProcess& p, const std::vector<uint8_t*>& nodes, int32_t first_value);
+
 // Env::scratch for the engine: 16-byte aligned blocks kept until free_scratch().
 void* scratch(void* ctx, uint64_t size);
 void free_scratch();

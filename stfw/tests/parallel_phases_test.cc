@@ -17,8 +17,11 @@
 
 using ttst::stfw::testing::beside_started;
 using ttst::stfw::testing::BesideSchedule;
+using ttst::stfw::testing::carve_future;
+using ttst::stfw::testing::carve_future_from;
 using ttst::stfw::testing::HostProcess;
 using ttst::stfw::testing::HostTransfer;
+using ttst::stfw::testing::link_dnode_ring;
 using ttst::stfw::testing::run_transfer;
 using ttst::stfw::testing::TransferRun;
 
@@ -27,41 +30,24 @@ namespace {
 constexpr uint64_t kNodes = 3000;
 constexpr uint64_t kSourceAt = 0x10000, kFutureAt = 0x10000, kStride = 0x60;
 
-HostProcess* future = nullptr;  // where future_alloc carves F's new objects
-uint64_t future_next = kFutureAt;
-uint64_t future_alloc(void*, uint64_t size, uint64_t, uint64_t origin) {
-  uint8_t* p = future->add_heap_object(future_next, size, 100 + origin, origin);
-  future_next += (sizeof(ttst_heap_desc) + size + 15) & ~15ull;
-  return reinterpret_cast<uint64_t>(p);
-}
-
 // v1 struct dnode { dnode *prev, *next; int v; }: a ring through the global `ring`,
 // every node's prev pointing at the ring itself; node k holds 1000 + k. The prev
 // of the nodes in `bad` points past v2's `ids` (a refusal naming that node).
 std::vector<uint8_t*> build_ring(HostProcess& p, const std::vector<uint64_t>& bad = {}, uint64_t odd = ~0ull) {
   std::vector<uint8_t*> nodes;
   for (uint64_t i = 0; i < kNodes; ++i) nodes.push_back(p.add_heap_object(kSourceAt + i * kStride, 24, i + 1));
-  const uint64_t ring = p.addr("ring");
-  for (uint64_t i = 0; i < kNodes; ++i) {
-    const uint64_t next = i + 1 < kNodes ? reinterpret_cast<uint64_t>(nodes[i + 1]) : ring;
-    uint64_t prev = ring;
-    for (uint64_t b : bad)
-      if (b == i) prev = p.addr("ids", 6);  // &ids[3]: v2 has ids[2]
-    if (i == odd)  // a block no dnode fits (40 bytes): the plans leave the node to the walk
-      prev = reinterpret_cast<uint64_t>(p.add_heap_object(kSourceAt + kNodes * kStride, 40, kNodes + 1));
-    std::memcpy(nodes[i], &prev, 8), std::memcpy(nodes[i] + 8, &next, 8);
-    const int32_t v = int32_t(1000 + i);
-    std::memcpy(nodes[i] + 16, &v, 4);
-  }
-  p.put<uint64_t>("ring", 0, reinterpret_cast<uint64_t>(nodes.back()));
-  p.put<uint64_t>("ring", 8, reinterpret_cast<uint64_t>(nodes.front()));
+  link_dnode_ring(p, nodes, 1000);
+  auto set_prev = [&](uint64_t i, uint64_t prev) { std::memcpy(nodes[i], &prev, 8); };
+  for (uint64_t b : bad) set_prev(b, p.addr("ids", 6));  // &ids[3]: v2 has ids[2]
+  if (odd != ~0ull)  // a block no dnode fits (40 bytes): the plans leave the node to the walk
+    set_prev(odd, reinterpret_cast<uint64_t>(p.add_heap_object(kSourceAt + kNodes * kStride, 40, kNodes + 1)));
   return nodes;
 }
 
 TransferRun forward(HostProcess& p, HostProcess& f, BesideSchedule schedule) {
-  future = &f, future_next = kFutureAt;
+  carve_future_from(f, kFutureAt);
   HostTransfer how;
-  how.alloc = &future_alloc;
+  how.alloc = &carve_future;
   how.beside = schedule;
   how.beside_min = 1;
   return run_transfer(p, f, how);
@@ -85,7 +71,17 @@ std::vector<int32_t> future_ring(HostProcess& f) {
   return values;
 }
 
-const BesideSchedule kSchedules[] = {BesideSchedule::kFirst, BesideSchedule::kLast, BesideSchedule::kRacing};
+// check(schedule) in each two-thread schedule: the worker first, last (once each),
+// and racing this thread (ten times).
+template <class Check>
+void each_schedule(Check&& check) {
+  for (BesideSchedule schedule : {BesideSchedule::kFirst, BesideSchedule::kLast, BesideSchedule::kRacing})
+    for (int round = 0; round < (schedule == BesideSchedule::kRacing ? 10 : 1); ++round) {
+      CAPTURE(int(schedule));
+      CAPTURE(round);
+      check(schedule);
+    }
+}
 
 }  // namespace
 
@@ -98,33 +94,30 @@ TEST_CASE("two threads write what one writes, in every schedule") {
   std::vector<int32_t> expected;
   for (uint64_t i = 0; i < kNodes; ++i) expected.push_back(int32_t(1000 + i));
   REQUIRE(future_ring(f1) == expected);
-  for (BesideSchedule schedule : kSchedules)
-    for (int round = 0; round < (schedule == BesideSchedule::kRacing ? 10 : 1); ++round) {
-      CAPTURE(int(schedule));
-      CAPTURE(round);
-      HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
-      build_ring(p);
-      const int started = beside_started;
-      TransferRun two = forward(p, f, schedule);
-      INFO(two.msg);
-      REQUIRE(two.r.status == TTST_STFW_STATUS_OK);
-      CHECK(beside_started == started + 2);  // the second thread was used, for both phases
-      CHECK(two.r.type_threads == 2);
-      CHECK(two.r.write_threads == 2);
-      CHECK(future_ring(f) == expected);
-      CHECK(two.r.objects == one.r.objects);  // the counts of both threads added up
-      CHECK(two.r.pointers == one.r.pointers);
-      CHECK(two.r.bytes == one.r.bytes);
-      CHECK(two.r.transforms == one.r.transforms);
-    }
+  each_schedule([&](BesideSchedule schedule) {
+    HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+    build_ring(p);
+    const int started = beside_started;
+    TransferRun two = forward(p, f, schedule);
+    INFO(two.msg);
+    REQUIRE(two.r.status == TTST_STFW_STATUS_OK);
+    CHECK(beside_started == started + 2);  // the second thread was used, for both phases
+    CHECK(two.r.type_threads == 2);
+    CHECK(two.r.write_threads == 2);
+    CHECK(future_ring(f) == expected);
+    CHECK(two.r.objects == one.r.objects);  // the counts of both threads added up
+    CHECK(two.r.pointers == one.r.pointers);
+    CHECK(two.r.bytes == one.r.bytes);
+    CHECK(two.r.transforms == one.r.transforms);
+  });
 }
 
 TEST_CASE("below beside_min one thread types and writes") {
   HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
   build_ring(p);
-  future = &f, future_next = kFutureAt;
+  carve_future_from(f, kFutureAt);
   HostTransfer how;
-  how.alloc = &future_alloc;
+  how.alloc = &carve_future;
   how.beside = BesideSchedule::kRacing;
   how.beside_min = kNodes + 1;
   const int started = beside_started;
@@ -146,17 +139,14 @@ TEST_CASE("a refusal is the first in table order, the message one thread writes"
     REQUIRE(one.r.status == TTST_STFW_STATUS_INVARIANT);
     REQUIRE(one.msg.find("heap object #" + std::to_string(bad[0] + 1)) != std::string::npos);  // dyn_id = k + 1
     REQUIRE(one.msg.find("which does not exist in v2") != std::string::npos);
-    for (BesideSchedule schedule : kSchedules)
-      for (int round = 0; round < (schedule == BesideSchedule::kRacing ? 10 : 1); ++round) {
-        CAPTURE(int(schedule));
-        CAPTURE(round);
-        HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
-        build_ring(p, bad);
-        TransferRun two = forward(p, f, schedule);
-        CHECK(two.r.status == one.r.status);
-        CHECK(two.msg == one.msg);
-        CHECK(two.fix == one.fix);
-      }
+    each_schedule([&](BesideSchedule schedule) {
+      HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+      build_ring(p, bad);
+      TransferRun two = forward(p, f, schedule);
+      CHECK(two.r.status == one.r.status);
+      CHECK(two.msg == one.msg);
+      CHECK(two.fix == one.fix);
+    });
   }
 }
 
@@ -166,15 +156,14 @@ TEST_CASE("a global's refusal comes before any heap object's") {
   p1.put<short>("small", 0, 30000);  // does not fit v2's signed char
   TransferRun one = forward(p1, f1, BesideSchedule::kNone);
   REQUIRE(one.msg == "invariant: small = 30000 does not fit in signed char (v2's type)");
-  for (BesideSchedule schedule : kSchedules) {
-    CAPTURE(int(schedule));
+  each_schedule([&](BesideSchedule schedule) {
     HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
     build_ring(p, {5, 2000});
     p.put<short>("small", 0, 30000);
     TransferRun two = forward(p, f, schedule);
     CHECK(two.r.status == TTST_STFW_STATUS_INVARIANT);
     CHECK(two.msg == one.msg);
-  }
+  });
 }
 
 TEST_CASE("typing: an object the plans leave to the walk is typed as on one thread") {
@@ -185,21 +174,18 @@ TEST_CASE("typing: an object the plans leave to the walk is typed as on one thre
   REQUIRE(one.r.status == TTST_STFW_STATUS_OK);
   const std::vector<int32_t> ring = future_ring(f1);
   REQUIRE(ring.size() == kNodes + 1);  // node 1500's prev is not the ring: marked
-  for (BesideSchedule schedule : kSchedules)
-    for (int round = 0; round < (schedule == BesideSchedule::kRacing ? 10 : 1); ++round) {
-      CAPTURE(int(schedule));
-      CAPTURE(round);
-      HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
-      build_ring(p, {}, 1500);
-      TransferRun two = forward(p, f, schedule);
-      INFO(two.msg);
-      REQUIRE(two.r.status == TTST_STFW_STATUS_OK);
-      CHECK(two.r.type_threads == 2);
-      CHECK(future_ring(f) == ring);
-      CHECK(two.r.objects == one.r.objects);
-      CHECK(two.r.untyped_copied == one.r.untyped_copied);
-      CHECK(two.r.pointers == one.r.pointers);
-    }
+  each_schedule([&](BesideSchedule schedule) {
+    HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+    build_ring(p, {}, 1500);
+    TransferRun two = forward(p, f, schedule);
+    INFO(two.msg);
+    REQUIRE(two.r.status == TTST_STFW_STATUS_OK);
+    CHECK(two.r.type_threads == 2);
+    CHECK(future_ring(f) == ring);
+    CHECK(two.r.objects == one.r.objects);
+    CHECK(two.r.untyped_copied == one.r.untyped_copied);
+    CHECK(two.r.pointers == one.r.pointers);
+  });
 }
 
 TEST_CASE("typing: a refusal after a two-thread sweep is the one-thread message") {
@@ -214,16 +200,13 @@ TEST_CASE("typing: a refusal after a two-thread sweep is the one-thread message"
   TransferRun one = forward(p1, f1, BesideSchedule::kNone);
   REQUIRE(one.r.status == TTST_STFW_STATUS_AMBIGUOUS);
   REQUIRE(one.msg.find("heap object #1801") != std::string::npos);
-  for (BesideSchedule schedule : kSchedules)
-    for (int round = 0; round < (schedule == BesideSchedule::kRacing ? 10 : 1); ++round) {
-      CAPTURE(int(schedule));
-      CAPTURE(round);
-      HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
-      build(p);
-      TransferRun two = forward(p, f, schedule);
-      CHECK(two.r.status == one.r.status);
-      CHECK(two.msg == one.msg);
-      CHECK(two.fix == one.fix);
-      CHECK(two.r.type_threads == 1);  // the refusal is the run on one thread
-    }
+  each_schedule([&](BesideSchedule schedule) {
+    HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+    build(p);
+    TransferRun two = forward(p, f, schedule);
+    CHECK(two.r.status == one.r.status);
+    CHECK(two.msg == one.msg);
+    CHECK(two.fix == one.fix);
+    CHECK(two.r.type_threads == 1);  // the refusal is the run on one thread
+  });
 }

@@ -37,15 +37,10 @@ namespace {
 //   struct dnode { struct dnode *prev, *next; int v; }             24 bytes
 constexpr uint64_t kNode = 24;
 
-HostProcess* future = nullptr;  // where alloc carves F's objects
-std::string allocations;        // "size:origin " per call, in order
-uint64_t alloc_into_future(void*, uint64_t size, uint64_t, uint64_t origin) {
-  static uint64_t desc_at = 0;
-  if (allocations.empty()) desc_at = 0xd000;  // each case starts over
-  uint8_t* p = future->add_heap_object(desc_at, size, 100 + origin, origin);
-  desc_at += (sizeof(ttst_heap_desc) + size + 15) & ~15ull;
+std::string allocations;  // "size:origin " per call, in order
+uint64_t alloc_into_future(void* ctx, uint64_t size, uint64_t site, uint64_t origin) {
   allocations += std::to_string(size) + ":" + std::to_string(origin) + " ";
-  return reinterpret_cast<uint64_t>(p);
+  return ttst::stfw::testing::carve_future(ctx, size, site, origin);
 }
 
 void put_ptr(uint8_t* at, const void* target) {
@@ -161,7 +156,7 @@ const Case kCases[] = {
 std::string run_case(const Case& c) {
   HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
   c.build(p);
-  future = &f, allocations.clear();
+  ttst::stfw::testing::carve_future_from(f, 0xd000), allocations.clear();  // each case starts over
   HostTransfer how;
   how.alloc = &alloc_into_future;
   TransferRun run = run_transfer(p, f, how);

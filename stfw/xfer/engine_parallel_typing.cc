@@ -27,6 +27,7 @@
 namespace ttst::stfw::engine_detail {
 namespace {
 constexpr uint32_t kHandOverMin = 64;  // objects on a stack before half of them may go to the other thread
+constexpr uint32_t kQueueMax = 1u << 20;  // objects the hand-over queue holds
 }
 
 bool Engine::type_sweep_beside() {
@@ -38,8 +39,12 @@ bool Engine::type_sweep_beside() {
   if (!s) return true;  // out of memory: reported as such
   Engine* w = s->worker;
   s->next = global_count_, s->end = object_count_, s->chunk = chunk_for(heap);
-  s->queue = alloc<uint32_t>(heap), s->queue_capacity = heap;
-  w->typing_stack_ = alloc<uint32_t>(uint64_t(heap) + 1), w->typing_stack_size_ = 0;
+  // Each object is pushed at most once in all: the typing stack's second half
+  // (type_objects sizes it for twice the table) is the worker's. The hand-over
+  // queue is bounded (4 MiB: not a block the helper would fault in whole).
+  s->queue_capacity = heap < kQueueMax ? heap : kQueueMax;
+  s->queue = alloc<uint32_t>(s->queue_capacity);
+  w->typing_stack_ = typing_stack_ + heap + 1, w->typing_stack_size_ = 0;
   if (failed()) return true;
   w->mode_ = mode_ = kType;
   if (!s->inner->beside(s->inner->ctx, &Engine::type_worker_main, w)) return false;  // nothing typed yet
@@ -139,8 +144,9 @@ void Engine::drain_beside() {
 void Engine::hand_over_if_hungry(BesideShare* s) {
   if (typing_stack_size_ <= kHandOverMin || !__atomic_load_n(&s->hungry, __ATOMIC_RELAXED)) return;
   SpinLock hold(&s->lock);
-  const uint32_t half = typing_stack_size_ / 2;
-  if (s->queue_count + half > s->queue_capacity) return;
+  const uint32_t room = s->queue_capacity - s->queue_count;
+  const uint32_t half = typing_stack_size_ / 2 < room ? typing_stack_size_ / 2 : room;
+  if (half == 0) return;
   copy(s->queue + s->queue_count, typing_stack_, half * 4ull);
   s->queue_count += half;
   typing_stack_size_ -= half;
