@@ -1,17 +1,9 @@
-// engine_parallel_write.cc — the write phase on two threads. The heap objects are
-// taken in chunks, in table order, by the engine's own thread and by a worker — a
-// copy of the engine run on the agent's helper thread (Env::beside), so each thread
-// has its own walk state (mode, path, current object, caches), memos and scratch
-// (the backward image, the window on R's heap). What the earlier phases built (the
-// object table, the copy of the source and its tags, the typing's tables) is only
-// read. Every object's destination is its own (heap blocks never share a word), so
-// the two threads never write the same byte. The Env's callbacks are taken one
-// thread at a time (but R's reads of its own memory). The first failure in table order is the one reported, with the
-// message one thread would have written.
-// Not used (one thread, as before) where writing calls out of the engine in an
-// order that may matter or shares more than that: user transfer code, values of a
-// library's embedded types (libevent's events, replayed in order), TTST_KEEP_NEW
-// graphs, carved containers (sub-objects may share words); nor for small states.
+// engine_parallel_write.cc — the write phase on two threads: the heap objects in
+// chunks taken in table order by this thread and the worker (engine_beside.h); the
+// globals on this thread only (a global's write may supersede a start-up object).
+// Every object's destination is its own heap block (never a word shared with
+// another), so the two threads never write the same byte. The first failure in
+// table order is the one reported, with the message one thread would have written.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_beside.h"
 
