@@ -109,4 +109,12 @@ void Engine::adopt_failure(const Engine& worker) {
   advice_.used = worker.advice_.used, advice_allowed_ = worker.advice_allowed_;
 }
 
+void Engine::add_counts(const Result& w) {
+  result_.objects += w.objects, result_.bytes += w.bytes, result_.pointers += w.pointers;
+  result_.transforms += w.transforms, result_.untyped_copied += w.untyped_copied;
+  result_.dead_pointers += w.dead_pointers, result_.unmapped_words += w.unmapped_words;
+  result_.integers += w.integers, result_.literals += w.literals, result_.own_reads += w.own_reads;
+  result_.frame_words += w.frame_words, result_.carved += w.carved, result_.container_free += w.container_free;
+}
+
 }  // namespace ttst::stfw::engine_detail

@@ -48,6 +48,16 @@ struct BesideShare {
   uint32_t* queue = nullptr;
   uint32_t queue_count = 0, queue_capacity = 0;
   uint32_t busy = 0, hungry = 0;
+
+  // The next chunk of objects [*from, *to), in table order; false when none is left.
+  // Sequentially consistent: the typing relies on a chunk's taking being ordered
+  // with the flags it then reads (engine_parallel_typing.cc).
+  bool take_chunk(uint32_t* from, uint32_t* to) {
+    *from = __atomic_fetch_add(&next, chunk, __ATOMIC_SEQ_CST);
+    if (*from >= end) return false;
+    *to = end - *from > chunk ? *from + chunk : end;
+    return true;
+  }
 };
 
 }  // namespace ttst::stfw::engine_detail

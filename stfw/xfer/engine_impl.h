@@ -404,6 +404,8 @@ class Engine {
   // a site's constructor return type, the global a non-heap pointer lands in.
   struct PlanStep;
   bool type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t offset);
+  enum StepTyping { kSkip, kWalk, kTypes };
+  StepTyping plan_step_typing(const PlanStep& step, const uint8_t* src, ttst_heap_desc** target, uint32_t* index);
   void reached_from_plan(uint32_t index, uint64_t offset);
   bool known_elsewhere(uint64_t v) const;
   static uint32_t holding_slot(uint64_t v);
@@ -1075,7 +1077,7 @@ class Engine {
   uint32_t unvalidated_count_ = 0;
 
   const Config& config_;
-  const Env* env_;  // a pointer: a write worker (engine_parallel_write.cc) swaps it
+  const Env* env_;  // a pointer: a worker (engine_beside.cc) and the phases on two threads swap it
   Message message_;
   Annotations annotations_;
   Result result_;

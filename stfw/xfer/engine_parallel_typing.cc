@@ -84,10 +84,7 @@ void Engine::type_chunks_beside() {
     SpinLock hold(&s->lock);
     s->busy++;
   }
-  for (;;) {
-    const uint32_t from = __atomic_fetch_add(&s->next, s->chunk, __ATOMIC_SEQ_CST);
-    if (from >= s->end) break;
-    const uint32_t to = s->end - from > s->chunk ? from + s->chunk : s->end;
+  for (uint32_t from, to; s->take_chunk(&from, &to);) {
     sweep_end_ = to;
     for (uint32_t i = from; i < to && !failed(); ++i) {
       sweep_position_ = i + 1;  // [sweep_position_, sweep_end_): this thread's sweep will meet them
@@ -198,29 +195,19 @@ bool Engine::type_plain_beside(uint32_t i) {
 }
 
 // type_by_plan (engine_type_plan.cc) with the target claimed atomically: the same
-// decisions, the same order; false where the walk must decide.
+// decisions (plan_step_typing), the same order; false where the walk must decide.
 bool Engine::type_by_plan_beside(const CompiledPlan& plan, const uint8_t* src, uint64_t offset) {
 #ifdef TTST_STFW_TYPING_WALK_ONLY  // the test variant: every element walked
   return false;
 #endif
   for (uint32_t k = 0; k < plan.step_count; ++k) {
     const PlanStep& step = plan.steps[k];
-    if (step.kind != kStepPointer) continue;
-    uint64_t v;
-    __builtin_memcpy(&v, src + step.src_offset, 8);
-    if (v < 4096) continue;
-    ttst_heap_desc* target = known_elsewhere(v) ? nullptr : base_descriptor(v);
-    if (!target) {
-      if (plan_global(step, v, true) >= 0) continue;
-      return false;
-    }
-    if (__atomic_load_n(&target->offset, __ATOMIC_ACQUIRE) == step.src_pointee + 1 || step.pointee_size == 0) continue;
-    const uint32_t index = uint32_t(reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu);
+    ttst_heap_desc* target = nullptr;
+    uint32_t index = 0;
+    const StepTyping does = plan_step_typing(step, src, &target, &index);
+    if (does == kSkip) continue;
+    if (does == kWalk) return false;
     Object& o = objects_[index];
-    if ((__atomic_load_n(&o.flags, __ATOMIC_RELAXED) & (kGlobal | kFromLibrary | kContainer)) ||
-        (o.size != step.pointee_size && o.size % step.pointee_size != 0) ||
-        (o.size != step.pointee_size && returned_struct_of_site(site_of(o), o.size)))
-      return false;
     uint32_t was = 0;
     if (!__atomic_compare_exchange_n(&o.src_type, &was, step.src_pointee, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
       if (was == step.src_pointee) continue;  // the other thread typed it so meanwhile
@@ -247,14 +234,6 @@ bool Engine::type_by_plan_beside(const CompiledPlan& plan, const uint8_t* src, u
 void Engine::prefetch_queued_object(uint32_t i, bool deep) {
   if (i >= object_count_ || !(__atomic_load_n(&objects_[i].flags, __ATOMIC_ACQUIRE) & kQueued)) return;
   prefetch_targets(i, deep);
-}
-
-void Engine::add_counts(const Result& w) {
-  result_.objects += w.objects, result_.bytes += w.bytes, result_.pointers += w.pointers;
-  result_.transforms += w.transforms, result_.untyped_copied += w.untyped_copied;
-  result_.dead_pointers += w.dead_pointers, result_.unmapped_words += w.unmapped_words;
-  result_.integers += w.integers, result_.literals += w.literals, result_.own_reads += w.own_reads;
-  result_.frame_words += w.frame_words, result_.carved += w.carved, result_.container_free += w.container_free;
 }
 
 }  // namespace ttst::stfw::engine_detail

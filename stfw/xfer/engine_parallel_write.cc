@@ -36,10 +36,8 @@ void Engine::write_worker_main(void* engine) { static_cast<Engine*>(engine)->tak
 // the other failed before the chunk (a later failure could not be the first).
 void Engine::take_write_chunks() {
   BesideShare* s = share_;
-  while (!failed()) {
-    uint32_t from = __atomic_fetch_add(&s->next, s->chunk, __ATOMIC_RELAXED);
-    if (from >= s->end || from > __atomic_load_n(&s->first_failed, __ATOMIC_ACQUIRE)) break;
-    uint32_t to = s->end - from > s->chunk ? from + s->chunk : s->end;
+  for (uint32_t from, to; !failed() && s->take_chunk(&from, &to);) {
+    if (from > __atomic_load_n(&s->first_failed, __ATOMIC_ACQUIRE)) break;
     write_range(from, to);
     if (failed()) {
       uint32_t seen = __atomic_load_n(&s->first_failed, __ATOMIC_RELAXED);

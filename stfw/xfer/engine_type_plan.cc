@@ -16,6 +16,33 @@
 
 namespace ttst::stfw::engine_detail {
 
+// A plan's pointer step while typing: kSkip, it types nothing (no pointer, a
+// global's address, a target typed so already); kWalk, the walk must decide (a
+// target that is no heap object's base, a library's or a container, sized for no
+// whole number of the pointee, or a derived struct: inheritance.h); kTypes, it
+// types heap object *index (descriptor *target) if that object is still untyped —
+// the caller's check, plain on one thread, a compare-and-swap on two
+// (engine_parallel_typing.cc). Tags and flags are read atomically for the latter.
+Engine::StepTyping Engine::plan_step_typing(const PlanStep& step, const uint8_t* src, ttst_heap_desc** target,
+                                            uint32_t* index) {
+  if (step.kind != kStepPointer) return kSkip;  // copies, chars and integers type nothing
+  uint64_t v;
+  __builtin_memcpy(&v, src + step.src_offset, 8);
+  if (v < 4096) return kSkip;
+  ttst_heap_desc* t = known_elsewhere(v) ? nullptr : base_descriptor(v);
+  if (!t) return plan_global(step, v, true) >= 0 ? kSkip : kWalk;  // a global is never typed by a pointer (engine_plans.cc)
+  if (__atomic_load_n(&t->offset, __ATOMIC_ACQUIRE) == step.src_pointee + 1 || step.pointee_size == 0)
+    return kSkip;  // typed so already
+  const uint32_t i = uint32_t(reinterpret_cast<uint64_t>(t->prev) & 0xffffffffu);
+  const Object& o = objects_[i];
+  if ((__atomic_load_n(&o.flags, __ATOMIC_RELAXED) & (kGlobal | kFromLibrary | kContainer)) ||
+      (o.size != step.pointee_size && o.size % step.pointee_size != 0) ||
+      (o.size != step.pointee_size && returned_struct_of_site(site_of(o), o.size)))
+    return kWalk;
+  *target = t, *index = i;
+  return kTypes;
+}
+
 // The plan's pointers typing their targets as pointer() would, in the same order;
 // false where the walk must decide (the caller walks the element).
 // `offset`: where src is in the object being walked (objects_[current_]), for its
@@ -27,22 +54,12 @@ bool Engine::type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t
   const uint32_t step_count = plan.step_count;
   for (uint32_t i = 0; i < step_count; ++i) {
     const PlanStep& step = plan.steps[i];
-    if (step.kind != kStepPointer) continue;  // copies, chars and integers type nothing
-    uint64_t v;
-    __builtin_memcpy(&v, src + step.src_offset, 8);
-    if (v < 4096) continue;
-    ttst_heap_desc* target = known_elsewhere(v) ? nullptr : base_descriptor(v);
-    if (!target) {
-      if (plan_global(step, v, true) >= 0) continue;  // a global is never typed by a pointer (engine_plans.cc)
-      return false;
-    }
-    if (target->offset == step.src_pointee + 1 || step.pointee_size == 0) continue;  // typed so already
-    const uint32_t index = uint32_t(reinterpret_cast<uint64_t>(target->prev) & 0xffffffffu);
+    ttst_heap_desc* target = nullptr;
+    uint32_t index = 0;
+    const StepTyping does = plan_step_typing(step, src, &target, &index);
+    if (does == kSkip) continue;
     Object& o = objects_[index];
-    if (o.src_type != 0 || (o.flags & (kGlobal | kFromLibrary | kContainer)) ||
-        (o.size != step.pointee_size && o.size % step.pointee_size != 0) ||
-        (o.size != step.pointee_size && returned_struct_of_site(site_of(o), o.size)))
-      return false;  // the walk decides (a derived struct: inheritance.h)
+    if (does == kWalk || o.src_type != 0) return false;  // the walk decides (typed otherwise: its rules)
     reached_from_plan(index, offset + step.src_offset);  // the refusals' paths (root_paths.cc)
     o.src_type = step.src_pointee, o.dst_type = step.dst_pointee;
     target->offset = step.src_pointee + 1;
