@@ -31,6 +31,8 @@ static int started;
 static struct job jobs[JOBS];
 static uint32_t queued; /* ranges pushed, plus one for the stop (the futex word) */
 static uint32_t taken;  /* ranges the helper has taken */
+static uint32_t functions_queued; /* agent_beside's jobs queued, */
+static uint32_t functions_done;   /* and returned (the futex word of agent_beside_wait) */
 static uint32_t stopping;
 static int32_t helper_tid; /* the kernel's: the thread's id while it lives */
 
@@ -71,8 +73,26 @@ static void futex_wake(uint32_t *word) { agent_syscall6(SYS_FUTEX, (long)word, F
 /* Faults [lo, hi) in from the top down, a huge page at a time. False when the
  * kernel does not know the advice (before 5.14): nothing more is tried. Any other
  * refusal (a part not mapped) ends this range only. */
+static void run_function(struct job *j) {
+  void (*fn)(void *arg) = j->fn;
+  j->fn = 0; /* run: when its turn comes, nothing is left to do */
+  fn(j->arg);
+  __atomic_store_n(&functions_done, functions_done + 1, __ATOMIC_RELEASE);
+  futex_wake(&functions_done);
+}
+
+/* The functions queued behind the range being faulted in run first: the agent
+ * waits for them (the engine's second thread), never for a range. Only this thread
+ * writes a queued job; the agent writes a slot only once it is taken. */
+static void run_functions_queued_behind(void) {
+  uint32_t q = __atomic_load_n(&queued, __ATOMIC_ACQUIRE);
+  for (uint32_t i = taken + 1; i != q; ++i)
+    if (jobs[i % JOBS].fn) run_function(&jobs[i % JOBS]);
+}
+
 static int populate(uint64_t lo, uint64_t hi) {
   while (hi > lo && !__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+    run_functions_queued_behind();
     uint64_t from = hi - lo > STEP ? (hi - STEP) & ~(STEP - 1) : lo;
     if (from < lo) from = lo;
     long r = agent_syscall3(SYS_MADVISE, (long)from, (long)(hi - from), MADV_POPULATE_WRITE);
@@ -94,8 +114,8 @@ static void helper_main(void) {
     }
     struct job r = jobs[taken % JOBS];
     if (r.fn)
-      r.fn(r.arg);
-    else if (works)
+      run_function(&jobs[taken % JOBS]);
+    else if (works && r.hi > r.lo)
       works = populate(r.lo, r.hi);
     __atomic_store_n(&taken, taken + 1, __ATOMIC_RELEASE);
   }
@@ -129,7 +149,16 @@ int agent_prefault(uint64_t addr, uint64_t size) {
   return queue((struct job){lo, hi, 0, 0});
 }
 
-int agent_beside(void (*fn)(void *arg), void *arg) { return queue((struct job){0, 0, fn, arg}); }
+int agent_beside(void (*fn)(void *arg), void *arg) {
+  if (queue((struct job){0, 0, fn, arg}) != 0) return -1;
+  ++functions_queued;
+  return 0;
+}
+
+void agent_beside_wait(void) {
+  for (uint32_t d; (d = __atomic_load_n(&functions_done, __ATOMIC_ACQUIRE)) != functions_queued;)
+    futex_wait(&functions_done, d);
+}
 
 void agent_helper_wait(void) {
   const long ts[2] = {0, 1000000};

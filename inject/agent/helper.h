@@ -25,12 +25,16 @@ void agent_helper_init(const struct ttst_agent_desc *d);
  * started at the first call. Returns 0 when queued, -1 when not (no helper
  * allowed, or too many ranges queued): it is only ever faster, never needed. */
 int agent_prefault(uint64_t addr, uint64_t size);
-/* Runs fn(arg) on the helper, after the ranges queued before it: 0 when queued,
+/* Runs fn(arg) on the helper — before the rest of any range it is faulting in when
+ * queued (a range is only ever faster; the agent waits for functions): 0 when queued,
  * -1 when not (no helper allowed, or too many jobs queued: the caller does the
  * work itself). The function runs on a 1 MiB stack. Queuing is not
  * thread-safe: a function run here may queue (agent_prefault) only while the
  * agent's thread cannot (the engine's Env calls are taken one at a time). */
 int agent_beside(void (*fn)(void *arg), void *arg);
+/* Waits until every function queued so far (agent_beside) has returned; ranges
+ * may still be faulted in. */
+void agent_beside_wait(void);
 /* Waits until the helper has done every job queued so far (ranges, functions). */
 void agent_helper_wait(void);
 /* Ends the helper and waits for its exit (the agent's finish calls it). */

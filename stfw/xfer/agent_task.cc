@@ -46,7 +46,7 @@ void* scratch(void*, uint64_t size) {
 
 // The engine's second writer runs on the helper thread (Env::beside).
 bool beside(void*, void (*fn)(void*), void* arg) { return agent_beside(fn, arg) == 0; }
-void beside_wait(void*) { agent_helper_wait(); }
+void beside_wait(void*) { agent_beside_wait(); }
 
 // What the engine's callbacks (Env) need: the peer, the runtime's hooks here, symbols.
 struct CallbackContext {
@@ -147,6 +147,51 @@ uint64_t thread_cpu_ns() {
   return uint64_t(now.sec) * 1000000000ull + uint64_t(now.nsec);
 }
 
+// The copy on both CPUs: the regions' bytes, laid end to end, are split in the
+// middle; the helper thread (inject/agent/helper.h) reads the upper half while this
+// thread reads the lower one, each faulting its half of the fresh buffer in as it
+// goes (on a VM that backs memory lazily, most of the copy's time). A region any
+// read of which failed (raced unmapping) is dropped.
+struct CopyShare {
+  long fd;
+  Region* regs;
+  int64_t count;
+  uint64_t middle, total;
+  uint8_t* failed;  // per region
+};
+
+void read_span(CopyShare* s, uint64_t from, uint64_t to) {
+  uint64_t lo = 0;
+  for (int64_t i = 0; i < s->count; lo += s->regs[i].size, ++i) {
+    const uint64_t hi = lo + s->regs[i].size;
+    const uint64_t a = lo > from ? lo : from, b = hi < to ? hi : to;
+    if (a >= b) continue;
+    uint8_t* into = const_cast<uint8_t*>(s->regs[i].local) + (a - lo);
+    if (read_mem(s->fd, into, s->regs[i].addr + (a - lo), b - a) != long(b - a)) s->failed[i] = 1;
+  }
+}
+
+void read_upper_half(void* arg) {
+  CopyShare* s = static_cast<CopyShare*>(arg);
+  read_span(s, s->middle, s->total);
+}
+
+// Below this the helper's start costs more than the half it reads.
+constexpr uint64_t kCopyBesideMin = 16ull << 20;
+
+void read_regions(long fd, Region* regs, int64_t count, uint64_t total) {
+  uint8_t failed[4096] = {};
+  CopyShare share{fd, regs, count, total, total, failed};
+  if (total >= kCopyBesideMin) {
+    share.middle = (total / 2) & ~uint64_t(4095);
+    if (agent_beside(&read_upper_half, &share) != 0) share.middle = total;  // no helper: all here
+  }
+  read_span(&share, 0, share.middle);
+  if (share.middle < total) agent_beside_wait();
+  for (int64_t i = 0; i < count; ++i)
+    if (failed[i]) regs[i].size = 0;  // raced unmapping: dropped
+}
+
 // Reads the peer's writable mappings into the arena and points cfg at them. Returns
 // the region count, or -errno: -kENOMEM when the arena is too small, else the errno
 // of opening /proc/PEER/maps (the caller writes the message).
@@ -183,9 +228,6 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   for (int64_t i = 0; i < count; ++i) total += regs[i].size;
   uint8_t* buf = static_cast<uint8_t*>(agent_alloc(total, 4096));
   if (!buf) return -kENOMEM;
-  // Faulted in from its end by the helper thread while the reads below fill it from
-  // its start: most of the copy's time on a machine that backs memory lazily.
-  agent_prefault(reinterpret_cast<uint64_t>(buf), total);
   uint64_t off = 0;
   for (int64_t i = 0; i < count; ++i) regs[i].local = buf + off, off += regs[i].size;
   // Through /proc/PEER/mem where it opens: a plain read of the peer's pages. Reads
@@ -197,9 +239,7 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   char path[48];
   ttst::stfw::proc_path(path, pid, "mem");
   long mem = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
-  for (int64_t i = 0; mem >= 0 && i < count; ++i)
-    if (read_mem(mem, const_cast<uint8_t*>(regs[i].local), regs[i].addr, regs[i].size) != long(regs[i].size))
-      regs[i].size = 0;  // raced unmapping: dropped
+  if (mem >= 0) read_regions(mem, regs, count, total);
   if (mem >= 0) agent_syscall3(kSysClose, mem, 0, 0);
   // Else (no free descriptor) batches of up to 512 ranges; a range that fails
   // alone is dropped.
