@@ -107,19 +107,49 @@ static int64_t task_sleep(struct ttst_agent_desc *d) {
   return 1;
 }
 
+/* What the functions queued with the block below saw (task_helper, arg[1] = 1). */
+static uint32_t helper_go;
+static unsigned char *helper_block;
+
+static int resident(const unsigned char *page) {
+  unsigned char r = 0;
+  return agent_syscall3(27 /* mincore */, (long)page, 4096, (long)&r) == 0 && (r & 1);
+}
+
+/* Holds the helper until this thread has queued the block and the function after it. */
+static void hold_helper(void *arg) {
+  (void)arg;
+  while (!__atomic_load_n(&helper_go, __ATOMIC_ACQUIRE))
+    agent_syscall6(202 /* futex */, (long)&helper_go, 128 /* FUTEX_WAIT_PRIVATE */, 0, 0, 0, 0);
+}
+
+/* Queued behind the block: whether the block's lowest page (faulted in last) was
+ * resident when it ran. */
+static void note_block_bottom(void *arg) { *(uint64_t *)arg = 1 + (uint64_t)resident(helper_block); }
+
 /* The helper thread faults in a fresh block this thread never touches; the
- * block's resident bytes (mincore) say what it did. */
+ * block's resident bytes (mincore) say what it did. arg[1] = 1: a function queued
+ * behind the block (the helper held until both are queued) records whether the
+ * block was done when it ran (detail[1]: 1 not yet, 2 done). */
 static int64_t task_helper(struct ttst_agent_desc *d) {
   uint64_t size = d->arg[0];
   unsigned char *p = agent_alloc(size, 4096);
   if (!p) return 2;
+  helper_block = p;
+  if (d->arg[1] == 1 && agent_beside(&hold_helper, 0) != 0) return 1;
   if (agent_prefault((uint64_t)(uintptr_t)p, size) != 0) return 1;
+  if (d->arg[1] == 1) {
+    if (agent_beside(&note_block_bottom, &d->detail[1]) != 0) return 5;
+    __atomic_store_n(&helper_go, 1, __ATOMIC_RELEASE);
+    agent_syscall6(202 /* futex */, (long)&helper_go, 129 /* FUTEX_WAKE_PRIVATE */, 1, 0, 0, 0);
+    agent_beside_wait();
+  }
   agent_helper_wait();
-  static unsigned char resident[1 << 16];
+  static unsigned char resident_pages[1 << 16];
   uint64_t pages = size / 4096, bytes = 0;
-  if (pages > sizeof resident) return 3;
-  if (agent_syscall3(27 /* mincore */, (long)p, (long)size, (long)resident) != 0) return 4;
-  for (uint64_t i = 0; i < pages; ++i) bytes += (resident[i] & 1) ? 4096 : 0;
+  if (pages > sizeof resident_pages) return 3;
+  if (agent_syscall3(27 /* mincore */, (long)p, (long)size, (long)resident_pages) != 0) return 4;
+  for (uint64_t i = 0; i < pages; ++i) bytes += (resident_pages[i] & 1) ? 4096 : 0;
   d->detail[0] = bytes;
   return TTST_AGENT_STATUS_OK;
 }

@@ -49,13 +49,14 @@ struct Fixture {
     kill_and_reap(s.pid);
   }
   AgentOutcome run(uint32_t task, milliseconds timeout = milliseconds(3000), uint32_t helpers = 0,
-                   uint64_t arg0 = 0) {
+                   uint64_t arg0 = 0, uint64_t arg1 = 0) {
     AgentRequest rq;
     rq.task = task;
     rq.timeout = timeout;
     rq.peer_pid = s.pid;
     rq.helpers = helpers;
     rq.args[0] = arg0;
+    rq.args[1] = arg1;
     rq.heap_size = 64 << 20;
     return run_agent(r->task(), rq, testing_agent());
   }
@@ -292,6 +293,21 @@ TEST_CASE("a helper thread the request allows faults the agent's memory in and i
   AgentOutcome alone = fx.run(TTST_AGENT_TASK_HELPER, milliseconds(5000), 0, kBytes);
   REQUIRE(alone.kind == AgentOutcome::Kind::kFinished);
   CHECK(alone.status == 1);
+  CHECK(thread_count(fx.r->pid()) == 1);
+  fx.check_r_untouched();
+}
+
+TEST_CASE("a function queued behind a range the helper is faulting in runs before the rest of the range") {
+  // The engine's second thread (agent_beside) must not wait behind F's new heap
+  // being faulted in: the agent waits for it, never for a range.
+  Fixture fx;
+  constexpr uint64_t kBytes = 32ull << 20;
+  AgentOutcome out = fx.run(TTST_AGENT_TASK_HELPER, milliseconds(5000), 1, kBytes, 1);
+  INFO(out.describe());
+  REQUIRE(out.kind == AgentOutcome::Kind::kFinished);
+  CHECK(out.status == 0);
+  CHECK(out.detail[1] == 1);       // the block's last page was not faulted in yet when it ran
+  CHECK(out.detail[0] == kBytes);  // and the range was finished afterwards
   CHECK(thread_count(fx.r->pid()) == 1);
   fx.check_r_untouched();
 }
