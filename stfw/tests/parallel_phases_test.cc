@@ -131,8 +131,11 @@ TEST_CASE("below beside_min one thread types and writes") {
 
 TEST_CASE("a refusal is the first in table order, the message one thread writes") {
   // Two bad nodes: the first is reported, by either thread; then only a late one
-  // (met by whichever thread takes its chunk).
-  for (std::vector<uint64_t> bad : {std::vector<uint64_t>{700, 2500}, std::vector<uint64_t>{2900}}) {
+  // (met by whichever thread takes its chunk); then two in the table's last chunk
+  // (46 nodes), the first one the worker takes, from its end: the lower one is
+  // given back to this thread.
+  for (std::vector<uint64_t> bad :
+       {std::vector<uint64_t>{700, 2500}, std::vector<uint64_t>{2900}, std::vector<uint64_t>{2970, 2990}}) {
     HostProcess p1("stfw/tests/programs/state/state_v1"), f1("stfw/tests/programs/state/state_v2");
     build_ring(p1, bad);
     TransferRun one = forward(p1, f1, BesideSchedule::kNone);

@@ -49,6 +49,32 @@ struct BesideShare {
   uint32_t queue_count = 0, queue_capacity = 0;
   uint32_t busy = 0, hungry = 0;
 
+  // The write phase's chunks [front, back): the engine's thread takes them from the
+  // front, the worker from the back, so each thread's run of the table stays one
+  // piece — and so does its run of R's heap, which the backward write reads through
+  // a window per thread (engine_own_memory.cc): taken in turns, both threads read
+  // all of it.
+  uint64_t ends = 0;  // front << 32 | back
+  bool take_end_chunk(bool from_back, uint32_t* from, uint32_t* to) {
+    uint64_t seen = __atomic_load_n(&ends, __ATOMIC_ACQUIRE), want;
+    do {
+      const uint32_t front = uint32_t(seen >> 32), back = uint32_t(seen);
+      if (front >= back) return false;
+      const uint32_t n = back - front > chunk ? chunk : back - front;
+      *from = from_back ? back - n : front, *to = from_back ? back : front + n;
+      want = from_back ? (seen & ~0xffffffffull) | *from : (uint64_t(*to) << 32) | back;
+    } while (!__atomic_compare_exchange_n(&ends, &seen, want, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    return true;
+  }
+  // [from, to) of the back chunk last taken, left undone, back to the front's taker.
+  void give_back(uint32_t from, uint32_t to) {
+    uint64_t seen = __atomic_load_n(&ends, __ATOMIC_ACQUIRE);
+    while (uint32_t(seen) == from &&
+           !__atomic_compare_exchange_n(&ends, &seen, (seen & ~0xffffffffull) | to, true, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+    }
+  }
+
   // The next chunk of objects [*from, *to), in table order; false when none is left.
   // Sequentially consistent: the typing relies on a chunk's taking being ordered
   // with the flags it then reads (engine_parallel_typing.cc).

@@ -986,6 +986,8 @@ class Engine {
   void write_objects();
   // Objects [from, to) in table order, up to the first failure (write_failed_at_).
   void write_range(uint32_t from, uint32_t to);
+  // The same from the last object down (the worker's chunks: engine_parallel_write.cc).
+  void write_range_down(uint32_t from, uint32_t to);
   void write_one(uint32_t i);
   uint32_t write_failed_at_ = 0xffffffffu;
   // The heap objects on two threads (engine_parallel_write.cc): false when not

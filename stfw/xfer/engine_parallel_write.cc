@@ -1,5 +1,6 @@
 // engine_parallel_write.cc — the write phase on two threads: the heap objects in
-// chunks taken in table order by this thread and the worker (engine_beside.h); the
+// chunks, this thread's taken from the table's start, the worker's from its end
+// (engine_beside.h: each thread's run stays one piece); the
 // globals on this thread only (a global's write may supersede a start-up object).
 // Every object's destination is its own heap block (never a word shared with
 // another), so the two threads never write the same byte. The first failure in
@@ -14,7 +15,7 @@ bool Engine::write_beside() {
   BesideShare* s = prepare_beside();
   if (!s) return true;  // out of memory: reported as such
   Engine* w = s->worker;
-  s->next = global_count_, s->end = object_count_, s->chunk = chunk_for(object_count_ - global_count_);
+  s->ends = (uint64_t(global_count_) << 32) | object_count_, s->chunk = chunk_for(object_count_ - global_count_);
   if (!s->inner->beside(s->inner->ctx, &Engine::write_worker_main, w)) return false;  // nothing written yet
   env_ = &s->env, share_ = s;
   write_range(0, global_count_);  // the globals here only (a global's write may supersede a start-up object)
@@ -32,13 +33,22 @@ bool Engine::write_beside() {
 
 void Engine::write_worker_main(void* engine) { static_cast<Engine*>(engine)->take_write_chunks(); }
 
-// Chunks of heap objects in table order until none is left, this thread fails, or
-// the other failed before the chunk (a later failure could not be the first).
+// Chunks of heap objects until none is left, this thread fails, or the other failed
+// before the chunk (a later failure could not be the first). This thread goes up
+// from the front: what follows its failure is after it. The worker comes down from
+// the back, each chunk from its last object (its reads of R's heap then go one way:
+// engine_own_memory.cc's window), and gives what lies below its failure in the
+// chunk back to this thread, which takes everything below the worker.
 void Engine::take_write_chunks() {
   BesideShare* s = share_;
-  for (uint32_t from, to; !failed() && s->take_chunk(&from, &to);) {
+  const bool from_back = s->worker == this;
+  for (uint32_t from, to; !failed() && s->take_end_chunk(from_back, &from, &to);) {
     if (from > __atomic_load_n(&s->first_failed, __ATOMIC_ACQUIRE)) break;
-    write_range(from, to);
+    if (from_back)
+      write_range_down(from, to);
+    else
+      write_range(from, to);
+    if (failed() && from_back) s->give_back(from, write_failed_at_);
     if (failed()) {
       uint32_t seen = __atomic_load_n(&s->first_failed, __ATOMIC_RELAXED);
       while (write_failed_at_ < seen &&

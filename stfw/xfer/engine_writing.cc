@@ -94,6 +94,14 @@ void Engine::write_range(uint32_t from, uint32_t to) {
   }
 }
 
+void Engine::write_range_down(uint32_t from, uint32_t to) {
+  for (uint32_t i = to; i-- > from && !failed();) {
+    if (i >= from + kAhead) prefetch_targets(i - kAhead, false);
+    write_one(i);
+    if (failed()) write_failed_at_ = i;
+  }
+}
+
 void Engine::write_one(uint32_t i) {
   Object& o = objects_[i];
   if (o.dst_addr == 0 || (o.flags & (kReadonly | kFromLibrary | kKept))) return;
