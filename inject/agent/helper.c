@@ -70,9 +70,6 @@ static void futex_wait(uint32_t *word, uint32_t value) {
 }
 static void futex_wake(uint32_t *word) { agent_syscall6(SYS_FUTEX, (long)word, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0); }
 
-/* Faults [lo, hi) in from the top down, a huge page at a time. False when the
- * kernel does not know the advice (before 5.14): nothing more is tried. Any other
- * refusal (a part not mapped) ends this range only. */
 static void run_function(struct job *j) {
   void (*fn)(void *arg) = j->fn;
   j->fn = 0; /* run: when its turn comes, nothing is left to do */
@@ -90,6 +87,9 @@ static void run_functions_queued_behind(void) {
     if (jobs[i % JOBS].fn) run_function(&jobs[i % JOBS]);
 }
 
+/* Faults [lo, hi) in from the top down, a huge page at a time. False when the
+ * kernel does not know the advice (before 5.14): nothing more is tried. Any other
+ * refusal (a part not mapped) ends this range only. */
 static int populate(uint64_t lo, uint64_t hi) {
   while (hi > lo && !__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
     run_functions_queued_behind();
