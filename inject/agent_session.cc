@@ -36,6 +36,7 @@ uint64_t sigbit(int sig) { return 1ull << (sig - 1); }
 
 struct Layout {
   uint64_t desc, meta_self, meta_peer, plugin, input, output, heap, guard, stack, total;
+  uint64_t heap_size, stack_size, input_cap;  // the slots' sizes where a request's may differ
 };
 
 Layout plan(const AgentImage& image, const AgentRequest& rq) {
@@ -50,16 +51,28 @@ Layout plan(const AgentImage& image, const AgentRequest& rq) {
   l.plugin = at;
   at += page_up(rq.plugin.size());
   l.input = at;
-  at += page_up(rq.input.size());
+  l.input_cap = page_up(std::max<uint64_t>(rq.input.size(), rq.input_capacity));
+  at += l.input_cap;
   l.output = at;
   at += page_up(rq.output_size);
   l.heap = at;
-  at += page_up(rq.heap_size);
+  l.heap_size = page_up(rq.heap_size);
+  at += l.heap_size;
   l.guard = at;
   at += kGuardSize;
   l.stack = at;
-  at += page_up(rq.stack_size);
+  l.stack_size = page_up(rq.stack_size);
+  at += l.stack_size;
   l.total = at;
+  return l;
+}
+
+// A kept region's layout, as the run that mapped it planned it.
+Layout layout_of(const AgentRegion& r) {
+  Layout l{};
+  l.desc = r.desc, l.meta_self = r.meta_self, l.meta_peer = r.meta_peer, l.plugin = r.plugin, l.input = r.input;
+  l.output = r.output, l.heap = r.heap, l.guard = r.guard, l.stack = r.stack, l.total = r.size;
+  l.heap_size = r.heap_size, l.stack_size = r.stack_size, l.input_cap = r.input_cap;
   return l;
 }
 
@@ -99,8 +112,8 @@ namespace {
 class AgentRun {
  public:
   AgentRun(Task& thread, const AgentRequest& rq, const AgentImage& image, RemoteSyscalls& rs, AgentOutcome& out)
-      : thread_(thread), tid_(thread.tid()), pid_(tgid_of(tid_)), rq_(rq), image_(image), l_(plan(image, rq)),
-        rs_(rs), out_(out) {}
+      : thread_(thread), tid_(thread.tid()), pid_(tgid_of(tid_)), rq_(rq), image_(image),
+        l_(rq.in_region ? layout_of(*rq.in_region) : plan(image, rq)), rs_(rs), out_(out) {}
   ~AgentRun() { end_helpers(); }
 
   void map_region();
@@ -136,18 +149,37 @@ class AgentRun {
   RemoteSyscalls& rs_;
   AgentOutcome& out_;
   uint64_t base_ = 0;
+  uint64_t heap_from_ = 0;  // offset of this run's heap (a kept region's heap_next)
+  uint64_t heap_used_ = 0;  // what the agent says its allocator used (desc.heap_used)
   std::chrono::steady_clock::time_point started_;
   std::vector<Task> helpers_;  // adopted helper threads (end_helpers: none is ever let go)
   bool image_gone_ = false;    // a helper replaced the process image
 };
 
 // 1. The region: read-write, private, anywhere the kernel finds room (it collides
-//    with nothing in this process).
+//    with nothing in this process) — or the one an earlier run kept.
 void AgentRun::map_region() {
+  if (const AgentRegion* kept = rq_.in_region) {
+    auto fits = [](const char* what, uint64_t size, uint64_t cap) {
+      if (size > cap)
+        throw InjectError(std::string("the kept agent region's ") + what + " slot holds " + std::to_string(cap) +
+                          " bytes, not " + std::to_string(size));
+    };
+    fits("metadata", rq_.meta_self.size(), kept->meta_self_cap);
+    fits("peer metadata", rq_.meta_peer.size(), kept->meta_peer_cap);
+    fits("plugin", rq_.plugin.size(), kept->plugin_cap);
+    fits("input", rq_.input.size(), kept->input_cap);
+    fits("output", rq_.output_size, kept->output_cap);
+    base_ = kept->start, heap_from_ = kept->heap_next;
+    out_.region_start = base_;
+    out_.region_size = l_.total;
+    return;
+  }
   base_ = static_cast<uint64_t>(rs_.call_checked(
       "mmap of the agent region", SYS_mmap,
       {0, l_.total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, static_cast<uint64_t>(-1),
        0}));
+  heap_from_ = l_.heap;
   out_.region_start = base_;
   out_.region_size = l_.total;
   // The arena on huge pages where the kernel can find them (compacting if it must:
@@ -156,7 +188,7 @@ void AgentRun::map_region() {
   // pages that is a fault per page, and under a hypervisor that shadows page tables
   // each costs microseconds. Advice only: refused (no THP), the arena works as it is.
   const uint64_t huge = 2ull << 20, lo = (base_ + l_.heap + huge - 1) & ~(huge - 1),
-                 hi = (base_ + l_.heap + rq_.heap_size) & ~(huge - 1);
+                 hi = (base_ + l_.heap + l_.heap_size) & ~(huge - 1);
   if (hi > lo) rs_.call(SYS_madvise, {lo, hi - lo, MADV_HUGEPAGE, 0, 0, 0});
 }
 
@@ -164,6 +196,7 @@ void AgentRun::map_region() {
 void AgentRun::load() {
   std::vector<uint8_t> blob = image_.relocated(base_);
   blob.resize(l_.input + page_up(rq_.input.size()), 0);
+  const bool kept = rq_.in_region != nullptr;
   ttst_agent_desc desc{};
   desc.magic = TTST_AGENT_MAGIC;
   desc.abi_version = TTST_AGENT_ABI_VERSION;
@@ -179,15 +212,25 @@ void AgentRun::load() {
   desc.plugin = range(l_.plugin, rq_.plugin.size());
   desc.input = range(l_.input, rq_.input.size());
   desc.output = range(l_.output, rq_.output_size);
-  desc.heap = range(l_.heap, rq_.heap_size);
-  desc.stack = range(l_.stack, page_up(rq_.stack_size));
+  desc.heap = range(heap_from_, l_.heap + l_.heap_size - heap_from_);
+  desc.stack = range(l_.stack, l_.stack_size);
   for (size_t i = 0; i < rq_.args.size(); ++i) desc.arg[i] = rq_.args[i];
   std::memcpy(blob.data() + l_.desc, &desc, sizeof desc);
   std::copy(rq_.meta_self.begin(), rq_.meta_self.end(), blob.begin() + l_.meta_self);
   std::copy(rq_.meta_peer.begin(), rq_.meta_peer.end(), blob.begin() + l_.meta_peer);
   std::copy(rq_.plugin.begin(), rq_.plugin.end(), blob.begin() + l_.plugin);
   std::copy(rq_.input.begin(), rq_.input.end(), blob.begin() + l_.input);
-  write_memory(tid_, base_, blob);
+  if (!kept) {
+    write_memory(tid_, base_, blob);
+    return;
+  }
+  // A kept region: its code and read-only data are in place (and not writable);
+  // its writable data starts afresh (the allocator's and the helper's state), and
+  // the descriptor and blobs are this run's. The heap is not written.
+  for (const auto& run : image_.protections())
+    if (run.prot == (PROT_READ | PROT_WRITE))
+      write_memory(tid_, base_ + run.offset, std::span<const uint8_t>(blob).subspan(run.offset, run.size));
+  write_memory(tid_, base_ + l_.desc, std::span<const uint8_t>(blob).subspan(l_.desc));
 }
 
 // 3. Code read-execute, read-only data read-only, guard pages inaccessible.
@@ -205,7 +248,7 @@ void AgentRun::protect() {
 void AgentRun::start() {
   user_regs_struct r = rs_.saved().gpr;
   r.rip = base_ + image_.entry();
-  r.rsp = base_ + l_.stack + page_up(rq_.stack_size);
+  r.rsp = base_ + l_.stack + l_.stack_size;
   r.rbp = 0;
   r.rdi = base_ + l_.desc;
   r.orig_rax = ~0ull;
@@ -476,6 +519,7 @@ void AgentRun::read_results() {
     read_memory(tid_, base_ + l_.desc, std::span<uint8_t>(reinterpret_cast<uint8_t*>(&back), sizeof back));
     out_.status = back.status;
     for (size_t i = 0; i < 4; ++i) out_.detail[i] = back.detail[i];
+    heap_used_ = back.heap_used;
     uint64_t used = std::min<uint64_t>(back.output_used, rq_.output_size);
     out_.output = read_memory(tid_, base_ + l_.output, used);
   } else {
@@ -501,8 +545,24 @@ void AgentRun::describe_stop() {
   if (at >= base_ && at < base_ + image_.span()) out_.symbol = image_.symbolize(at - base_);
 }
 
-// 7. Every trace removed: the region unmapped, then registers and mask restored.
+// 7. Every trace removed: the region unmapped, then registers and mask restored —
+//    but a finished run's region when the caller keeps it (keep_region).
 void AgentRun::remove() {
+  if (rq_.keep_region && out_.kind == AgentOutcome::Kind::kFinished) {
+    const uint64_t heap_end = l_.heap + l_.heap_size;
+    const uint64_t next = heap_from_ + page_up(std::min(heap_used_, heap_end - heap_from_));
+    AgentRegion k;
+    k.start = base_, k.size = l_.total;
+    k.desc = l_.desc, k.meta_self = l_.meta_self, k.meta_peer = l_.meta_peer, k.plugin = l_.plugin;
+    k.input = l_.input, k.output = l_.output, k.heap = l_.heap, k.guard = l_.guard, k.stack = l_.stack;
+    k.meta_self_cap = l_.meta_peer - l_.meta_self, k.meta_peer_cap = l_.plugin - l_.meta_peer;
+    k.plugin_cap = l_.input - l_.plugin, k.input_cap = l_.input_cap, k.output_cap = l_.heap - l_.output;
+    k.heap_size = l_.heap_size, k.stack_size = l_.stack_size;
+    k.heap_next = next;
+    out_.kept = k;
+    rs_.restore();
+    return;
+  }
   rs_.call_checked("munmap of the agent region", SYS_munmap, {base_, l_.total, 0, 0, 0, 0});
   rs_.restore();
 }
@@ -539,6 +599,12 @@ AgentOutcome run_agent(Task& thread, const AgentRequest& rq, const AgentImage& i
     out.kind = AgentOutcome::Kind::kDied;
   }
   return out;
+}
+
+void cure_region(Task& thread, const AgentRegion& region) {
+  RemoteSyscalls rs(thread);
+  rs.call_checked("munmap of the kept agent region", SYS_munmap, {region.start, region.size, 0, 0, 0, 0});
+  rs.restore();
 }
 
 }  // namespace ttst::inject

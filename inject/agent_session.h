@@ -4,6 +4,11 @@
 // hang, read its results, and remove every trace (region unmapped, registers,
 // FPU state and signal mask restored). TRUSTED host side.
 //
+// A run may keep its region (AgentRequest::keep_region): a second run in the same
+// process then starts in it with the first one's heap as it was — the state a task
+// builds once and refines later (pre-copy's second stop) — and cure_region removes
+// it. Only in a process discarded on any failure (F, R).
+//
 // Control channel: the region itself (only the tracer writes it before the run
 // and reads it after, with process_vm_readv) and one ptrace stop: the agent ends by
 // sending SIGSTOP to its own thread. Nothing is named; no other process can
@@ -15,6 +20,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,6 +30,18 @@
 #include "inject/task.h"
 
 namespace ttst::inject {
+
+// A region a finished run left mapped (AgentRequest::keep_region): where it is,
+// its layout (offsets from `start`) and how much of each slot a later run may use,
+// and where that run's heap begins (after what the runs before it allocated).
+struct AgentRegion {
+  uint64_t start = 0, size = 0;
+  uint64_t desc = 0, meta_self = 0, meta_peer = 0, plugin = 0, input = 0, output = 0, heap = 0, guard = 0,
+           stack = 0;
+  uint64_t meta_self_cap = 0, meta_peer_cap = 0, plugin_cap = 0, input_cap = 0, output_cap = 0, heap_size = 0,
+           stack_size = 0;
+  uint64_t heap_next = 0;  // offset from `start`: the next run's heap starts here
+};
 
 struct AgentRequest {
   uint32_t task = TTST_AGENT_TASK_EMPTY;
@@ -52,6 +70,17 @@ struct AgentRequest {
   // agent; it must have exited when the agent finishes. Only for a process that is
   // discarded on any failure (F, R): a thread may be left in it then.
   uint32_t helpers = 0;
+  // Keep the region mapped when the agent finishes (AgentOutcome::kept): its heap
+  // then holds what the task allocated for a later run (in_region). Removed as
+  // always when the run does not finish. Only for a process discarded on any
+  // failure, like helpers: the caller ends it with cure_region or the process.
+  bool keep_region = false;
+  // Run in a region an earlier run in this process kept: the image's writable
+  // data, the descriptor and the blobs are written again (each must fit its slot),
+  // the heap starts at its heap_next, the earlier runs' bytes stay as they were.
+  const AgentRegion* in_region = nullptr;
+  // Room for the input a later run in a kept region may bring (0: this one's size).
+  uint64_t input_capacity = 0;
 };
 
 struct AgentOutcome {
@@ -73,6 +102,8 @@ struct AgentOutcome {
   bool in_helper = false;     // the crash was its helper thread's (AgentRequest::helpers)
   // The region's place (for the report and for tests that check it is gone).
   uint64_t region_start = 0, region_size = 0;
+  // keep_region and finished: the region, still mapped, for a later run.
+  std::optional<AgentRegion> kept;
 
   // One line: "finished with status 0", "crashed: SIGSEGV at 0x0 in ...".
   std::string describe() const;
@@ -85,5 +116,9 @@ struct AgentOutcome {
 // Throws only when the engine itself fails (InjectError).
 AgentOutcome run_agent(Task& thread, const AgentRequest& request,
                        const AgentImage& image = AgentImage::embedded());
+
+// Unmaps a kept region (the thread stopped; its registers restored after the
+// call). Throws InjectError when the process refuses.
+void cure_region(Task& thread, const AgentRegion& region);
 
 }  // namespace ttst::inject

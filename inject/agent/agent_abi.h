@@ -9,7 +9,8 @@
  *
  * and starts the agent's entry point on its own stack with rdi = address of the
  * descriptor. Every address below is an address in the agent's own process. The
- * agent writes only `status`, `output_used` and `detail` here, and the output buffer;
+ * agent writes only `status`, `output_used`, `detail`, `progress` and `heap_used`
+ * here, and the output buffer;
  * the host reads them back with process_vm_readv before unmapping the region.
  *
  * Extending: add a task id below (stfw uses TTST_AGENT_TASK_STFW_*), register the
@@ -23,11 +24,11 @@
 
 #include <stdint.h>
 
-#define TTST_AGENT_ABI_VERSION 2u
+#define TTST_AGENT_ABI_VERSION 3u
 #define TTST_AGENT_MAGIC 0x544e454741545454ull /* "TTTAGENT" */
 #define TTST_AGENT_ENTRY "ttst_agent_start"     /* the ELF entry symbol */
 
-/* Ids 0-13 and 102 are test tasks: registered only in the test agent
+/* Ids 0-15 and 102 are test tasks: registered only in the test agent
  * (//inject/agent:agent_testing, agent/test_tasks.c), never in the agent the
  * supervisor ships, whose table holds 100 and 101 alone. */
 enum ttst_agent_task {
@@ -48,7 +49,12 @@ enum ttst_agent_task {
   TTST_AGENT_TASK_HELPER_CRASH = 11, /* a thread of its own dereferences NULL        */
   TTST_AGENT_TASK_HELPER_LEFT = 12,  /* finishes with a thread of its own running    */
   TTST_AGENT_TASK_HELPER_TWO = 13,   /* starts two threads of its own                */
-  TTST_AGENT_TASK_COUNT_BUILTIN = 14, /* first id free for new built-in tasks        */
+  TTST_AGENT_TASK_KEEP_STORE = 14,   /* a 4 KiB block of its heap filled with byte
+                                         arg[0]; detail[0] = its address            */
+  TTST_AGENT_TASK_KEEP_CHECK = 15,   /* status 0 when the 4 KiB at arg[0] all hold
+                                         byte arg[1]; detail[0] = a new block's
+                                         address, detail[1] = its heap's start      */
+  TTST_AGENT_TASK_COUNT_BUILTIN = 16, /* first id free for new built-in tasks        */
   TTST_AGENT_TASK_STFW_FORWARD = 100, /* reserved for the state-transfer engine      */
   TTST_AGENT_TASK_STFW_BACKWARD = 101,
   TTST_AGENT_TASK_STFW_BACKWARD_LOSSY = 102, /* TEST ONLY: the backward transfer, then
@@ -101,6 +107,10 @@ struct ttst_agent_desc {
    * [0] phase (enum ttst_agent_progress_phase), [1] units done, [2] units in all
    * (objects; 0 = unknown), [3] reserved. */
   uint64_t progress[4];  /* the agent writes them through a volatile pointer */
+  /* Written by the agent when its task returns: bytes of `heap` its allocator
+   * used. A run in a region kept for a second run (inject's keep_region) leaves
+   * them as they are: the second run's heap starts after them. */
+  uint64_t heap_used;
 };
 
 enum ttst_agent_progress_phase {

@@ -28,6 +28,7 @@ __attribute__((noreturn, used)) void ttst_agent_main(struct ttst_agent_desc *des
   agent_task_fn fn = agent_find_task(desc->task);
   desc->status = fn ? fn(desc) : TTST_AGENT_STATUS_UNKNOWN_TASK;
   agent_helper_join(); /* the host checks that no helper outlives the agent */
+  desc->heap_used = agent_alloc_used();
   ttst_agent_finish();
 }
 

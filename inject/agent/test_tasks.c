@@ -154,6 +154,27 @@ static int64_t task_helper(struct ttst_agent_desc *d) {
   return TTST_AGENT_STATUS_OK;
 }
 
+/* A kept region's heap across two runs (inject's keep_region). */
+static int64_t task_keep_store(struct ttst_agent_desc *d) {
+  unsigned char *p = agent_alloc(4096, 4096);
+  if (!p) return 1;
+  for (int i = 0; i < 4096; ++i) p[i] = (unsigned char)d->arg[0];
+  d->detail[0] = (uint64_t)(uintptr_t)p;
+  return TTST_AGENT_STATUS_OK;
+}
+
+static int64_t task_keep_check(struct ttst_agent_desc *d) {
+  const unsigned char *p = (const unsigned char *)(uintptr_t)d->arg[0];
+  unsigned char *mine = agent_alloc(4096, 4096);
+  if (!mine) return 2;
+  for (int i = 0; i < 4096; ++i) mine[i] = 0xee;
+  d->detail[0] = (uint64_t)(uintptr_t)mine;
+  d->detail[1] = d->heap.addr;
+  for (int i = 0; i < 4096; ++i)
+    if (p[i] != (unsigned char)d->arg[1]) return 1;
+  return TTST_AGENT_STATUS_OK;
+}
+
 static int32_t thread_word, second_word;
 static unsigned char thread_stack[16384] __attribute__((aligned(64)));
 static unsigned char second_stack[16384] __attribute__((aligned(64)));
@@ -189,6 +210,8 @@ static int64_t task_helper_two(struct ttst_agent_desc *d) {
 }
 
 AGENT_TASK(TTST_AGENT_TASK_HELPER, task_helper);
+AGENT_TASK(TTST_AGENT_TASK_KEEP_STORE, task_keep_store);
+AGENT_TASK(TTST_AGENT_TASK_KEEP_CHECK, task_keep_check);
 AGENT_TASK(TTST_AGENT_TASK_HELPER_CRASH, task_helper_crash);
 AGENT_TASK(TTST_AGENT_TASK_HELPER_LEFT, task_helper_left);
 AGENT_TASK(TTST_AGENT_TASK_HELPER_TWO, task_helper_two);

@@ -15,6 +15,7 @@
 #include "inject/testing_agent.h"
 #include "inject/agent_image.h"
 #include "inject/agent_session.h"
+#include "inject/error.h"
 #include "inject/memory.h"
 #include "inject/sys/proc_status.h"
 #include "inject/process.h"
@@ -352,4 +353,86 @@ TEST_CASE("a thread beyond the helpers allowed is an escape; none at all without
     CHECK(out.escaped.find("created a thread") != std::string::npos);
     if (helpers) CHECK(gone(r, milliseconds(2000)));  // the adopted one is never let go
   }
+}
+
+namespace {
+
+bool mapped(pid_t pid, uint64_t addr) {
+  for (const sys::Mapping& m : sys::read_maps(pid))
+    if (addr >= m.start && addr < m.end) return true;
+  return false;
+}
+
+AgentRequest keep_request(Fixture& fx, uint32_t task, uint64_t arg0, uint64_t arg1 = 0) {
+  AgentRequest rq;
+  rq.task = task;
+  rq.peer_pid = fx.s.pid;
+  rq.args[0] = arg0;
+  rq.args[1] = arg1;
+  rq.heap_size = 1 << 20;
+  return rq;
+}
+
+}  // namespace
+
+TEST_CASE("a kept region carries a run's heap to the next run in it; cured, nothing is left") {
+  // Pre-copy's second stop (supervisor/README.md, stage 2) runs the transfer again
+  // on the state the round's run built in the agent's heap.
+  Fixture fx;
+  AgentRequest store = keep_request(fx, TTST_AGENT_TASK_KEEP_STORE, 0x5a);
+  store.keep_region = true;
+  AgentOutcome first = run_agent(fx.r->task(), store, testing_agent());
+  INFO(first.describe());
+  REQUIRE(first.kind == AgentOutcome::Kind::kFinished);
+  REQUIRE(first.status == 0);
+  REQUIRE(first.kept.has_value());
+  const AgentRegion kept = *first.kept;
+  CHECK(kept.start == first.region_start);
+  CHECK(mapped(fx.r->pid(), kept.start));
+  CHECK(Registers::capture(fx.r->task()) == fx.regs0);  // the thread's context restored all the same
+  const uint64_t block = first.detail[0];
+  CHECK(block >= kept.start + kept.heap);
+  CHECK(block + 4096 <= kept.start + kept.heap_next);  // the next run's heap starts after it
+
+  AgentRequest check = keep_request(fx, TTST_AGENT_TASK_KEEP_CHECK, block, 0x5a);
+  check.in_region = &kept;
+  check.keep_region = true;
+  AgentOutcome second = run_agent(fx.r->task(), check, testing_agent());
+  INFO(second.describe());
+  REQUIRE(second.kind == AgentOutcome::Kind::kFinished);
+  CHECK(second.status == 0);  // the first run's block as it left it
+  CHECK(second.region_start == kept.start);
+  CHECK(second.detail[1] == kept.start + kept.heap_next);
+  CHECK(second.detail[0] >= kept.start + kept.heap_next);
+  REQUIRE(second.kept.has_value());
+  CHECK(second.kept->heap_next > kept.heap_next);
+
+  // A third run that crashes in it: the region is removed as after any crash.
+  AgentRequest crash = keep_request(fx, TTST_AGENT_TASK_NULL_DEREF, 0);
+  crash.in_region = &*second.kept;
+  crash.keep_region = true;
+  AgentOutcome third = run_agent(fx.r->task(), crash, testing_agent());
+  CHECK(third.kind == AgentOutcome::Kind::kCrashed);
+  CHECK(!third.kept.has_value());
+  CHECK(!mapped(fx.r->pid(), kept.start));
+  fx.check_r_untouched();
+}
+
+TEST_CASE("cure_region removes a kept region") {
+  Fixture fx;
+  AgentRequest store = keep_request(fx, TTST_AGENT_TASK_KEEP_STORE, 0x11);
+  store.keep_region = true;
+  AgentOutcome first = run_agent(fx.r->task(), store, testing_agent());
+  REQUIRE(first.kind == AgentOutcome::Kind::kFinished);
+  REQUIRE(first.kept.has_value());
+  CHECK(mapped(fx.r->pid(), first.kept->start));
+  cure_region(fx.r->task(), *first.kept);
+  CHECK(!mapped(fx.r->pid(), first.kept->start));
+  fx.check_r_untouched();
+  // A request that does not fit the kept slots is refused before anything runs.
+  AgentRequest again = keep_request(fx, TTST_AGENT_TASK_EMPTY, 0);
+  std::vector<uint8_t> big(first.kept->input_cap + 4096, 1);
+  again.input = big;
+  again.in_region = &*first.kept;
+  CHECK_THROWS_AS(run_agent(fx.r->task(), again, testing_agent()), ttst::inject::InjectError);
 }
