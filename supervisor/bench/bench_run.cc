@@ -149,6 +149,7 @@ SizeResult measure(long accounts, const Options& o) {
     for (size_t k = 0; k < modes.size(); ++k) {  // rotated: another mode first in each round
       const Mode mode = modes[(i + k) % modes.size()];
       if (!server) server = start_server(accounts, r);
+      if (o.pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.pause_ms));
       Sample s = run_once(server->pid, server->port, accounts, mode, o);
       s.run = i + 1;
       std::fprintf(stderr, "  %ld accounts, %s run %d: %s%s%s, total %.0f ms, client stall %.0f ms, supervisor stall "

@@ -28,6 +28,11 @@ struct Options {
   bool precopy = false, idle = false, commit = false, verbose = false;
   Traffic traffic = Traffic::kRead;
   int sample_ms = 100;
+  // A pause before each run: a real update comes long after anything else freed
+  // memory, and on a VM the guest hands freed memory back to the hypervisor within
+  // seconds, so the update's new memory costs what it costs cold (supervisor/README
+  // "Session 16"). 0: runs back to back (memory the last run freed still warm).
+  int pause_ms = 0;
 };
 
 struct Sample {

@@ -6,6 +6,7 @@
 //   bazel run -c opt //supervisor/bench:update_bench -- [--sizes 10000,100000,1000000]
 //       [--runs 5] [--png /tmp/update_bench.png] [--precopy 1] [--idle 1]
 //       [--traffic read|write|mixed] [--commit 1] [--verbose 1] [--sample-ms 100]
+//       [--pause-ms 0]
 //
 // Per size: bankserver v1 started with that many accounts preloaded; then `runs`
 // rounds, each one TTST run (--validate-only: plan, quiesce, F, forward, R, backward,
@@ -25,7 +26,11 @@
 // client, no update, as long as the round, right after). --idle 1 sends no
 // requests during the runs (P idle, as pre-copy's best case). --verbose 1 prints
 // every run's phases and the machine's counters (page faults, compaction, reclaim).
-// The default time limit is used (no --timeout: supervisor/time_limit.h). Medians
+// --pause-ms MS waits that long before each run: an update long after anything else
+// freed memory, whose new memory then costs what it costs cold (on this VM the
+// guest returns freed memory to the hypervisor within seconds; back to back, a run
+// reuses what the last one freed). The default time limit is used (no --timeout:
+// supervisor/time_limit.h). Medians
 // over the runs; the machine's load average before and after each size.
 #include <unistd.h>
 
@@ -59,6 +64,8 @@ bool parse_options(int argc, char** argv, Options& o) {
           value == "1";
     } else if (opt == "--sample-ms") {
       o.sample_ms = std::max(0, std::atoi(value.c_str()));
+    } else if (opt == "--pause-ms") {
+      o.pause_ms = std::max(0, std::atoi(value.c_str()));
     } else if (opt != "--traffic" || !ttst::bench::parse_traffic(value, &o.traffic)) {
       return false;
     }
@@ -72,10 +79,11 @@ int main(int argc, char** argv) {
   Options o;
   if (!parse_options(argc, argv, o)) {
     std::fprintf(stderr, "update_bench: bad option (--sizes N,M --runs R --png FILE --precopy 0|1 --idle 0|1 "
-                 "--traffic read|write|mixed --commit 0|1 --verbose 0|1 --sample-ms MS)\n");
+                 "--traffic read|write|mixed --commit 0|1 --verbose 0|1 --sample-ms MS --pause-ms MS)\n");
     return 2;
   }
   if (o.idle) std::printf("P idle during the runs (--idle 1): no client stall measured\n");
+  if (o.pause_ms) std::printf("a pause of %d ms before each run (--pause-ms: the update's new memory cold)\n", o.pause_ms);
   std::vector<ttst::bench::SizeResult> results;
   std::printf("machine: %ld cores, %s", sysconf(_SC_NPROCESSORS_ONLN), ttst::bench::slurp("/proc/sys/kernel/osrelease").c_str());
   for (long n : o.sizes) {
