@@ -151,6 +151,7 @@ class AgentRun {
   uint64_t base_ = 0;
   uint64_t heap_from_ = 0;  // offset of this run's heap (a kept region's heap_next)
   uint64_t heap_used_ = 0;  // what the agent says its allocator used (desc.heap_used)
+  uint64_t image_hash_ = 0;  // FNV-1a of the relocated image (a kept region's identity)
   std::chrono::steady_clock::time_point started_;
   std::vector<Task> helpers_;  // adopted helper threads (end_helpers: none is ever let go)
   bool image_gone_ = false;    // a helper replaced the process image
@@ -195,8 +196,12 @@ void AgentRun::map_region() {
 // 2. The relocated image, the task descriptor and the blobs, in one write.
 void AgentRun::load() {
   std::vector<uint8_t> blob = image_.relocated(base_);
-  blob.resize(l_.input + page_up(rq_.input.size()), 0);
+  image_hash_ = 0xcbf29ce484222325ull;
+  for (uint8_t b : blob) image_hash_ = (image_hash_ ^ b) * 0x100000001b3ull;
   const bool kept = rq_.in_region != nullptr;
+  if (kept && rq_.in_region->image_hash != image_hash_)
+    throw InjectError("the kept agent region holds another agent image: run the same image in it");
+  blob.resize(l_.input + page_up(rq_.input.size()), 0);
   ttst_agent_desc desc{};
   desc.magic = TTST_AGENT_MAGIC;
   desc.abi_version = TTST_AGENT_ABI_VERSION;
@@ -558,7 +563,7 @@ void AgentRun::remove() {
     k.meta_self_cap = l_.meta_peer - l_.meta_self, k.meta_peer_cap = l_.plugin - l_.meta_peer;
     k.plugin_cap = l_.input - l_.plugin, k.input_cap = l_.input_cap, k.output_cap = l_.heap - l_.output;
     k.heap_size = l_.heap_size, k.stack_size = l_.stack_size;
-    k.heap_next = next;
+    k.heap_next = next, k.image_hash = image_hash_;
     out_.kept = k;
     rs_.restore();
     return;

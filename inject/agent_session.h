@@ -41,6 +41,7 @@ struct AgentRegion {
   uint64_t meta_self_cap = 0, meta_peer_cap = 0, plugin_cap = 0, input_cap = 0, output_cap = 0, heap_size = 0,
            stack_size = 0;
   uint64_t heap_next = 0;  // offset from `start`: the next run's heap starts here
+  uint64_t image_hash = 0;  // the relocated image in it (a later run must bring the same)
 };
 
 struct AgentRequest {
@@ -75,8 +76,9 @@ struct AgentRequest {
   // always when the run does not finish. Only for a process discarded on any
   // failure, like helpers: the caller ends it with cure_region or the process.
   bool keep_region = false;
-  // Run in a region an earlier run in this process kept: the image's writable
-  // data, the descriptor and the blobs are written again (each must fit its slot),
+  // Run in a region an earlier run in this process kept, with the same image (else
+  // refused): the image's writable data, the descriptor and the blobs are written
+  // again (each must fit its slot),
   // the heap starts at its heap_next, the earlier runs' bytes stay as they were.
   const AgentRegion* in_region = nullptr;
   // Room for the input a later run in a kept region may bring (0: this one's size).

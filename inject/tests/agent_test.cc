@@ -435,4 +435,8 @@ TEST_CASE("cure_region removes a kept region") {
   again.input = big;
   again.in_region = &*first.kept;
   CHECK_THROWS_AS(run_agent(fx.r->task(), again, testing_agent()), ttst::inject::InjectError);
+  // So is another agent image than the one the region holds.
+  AgentRequest other = keep_request(fx, TTST_AGENT_TASK_EMPTY, 0);
+  other.in_region = &*first.kept;
+  CHECK_THROWS_AS(run_agent(fx.r->task(), other, AgentImage::embedded()), ttst::inject::InjectError);
 }
