@@ -193,7 +193,8 @@ void AgentRun::map_region() {
   if (hi > lo) rs_.call(SYS_madvise, {lo, hi - lo, MADV_HUGEPAGE, 0, 0, 0});
 }
 
-// 2. The relocated image, the task descriptor and the blobs, in one write.
+// 2. The relocated image, the task descriptor and the blobs, in one write (in a kept
+//    region: the image's writable data, the descriptor and the blobs).
 void AgentRun::load() {
   std::vector<uint8_t> blob = image_.relocated(base_);
   image_hash_ = 0xcbf29ce484222325ull;
