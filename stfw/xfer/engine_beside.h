@@ -37,8 +37,7 @@ struct BesideShare {
   const Env* inner = nullptr;  // the engine's Env
   Env env;                     // the same callbacks behind the lock: both threads' meanwhile
   Engine* worker = nullptr;
-  uint32_t next = 0;              // the next chunk's first object (taken atomically)
-  uint32_t end = 0, chunk = 0;
+  uint32_t chunk = 0;                // objects taken at a time (chunk_for)
   uint32_t first_failed = kNoIndex;  // writing: the lowest object index a thread failed at (atomic min)
   uint64_t done = 0;                 // writing: heap objects written, for the progress word
   // Typing: objects to walk handed from a thread with many to one with none
@@ -49,40 +48,35 @@ struct BesideShare {
   uint32_t queue_count = 0, queue_capacity = 0;
   uint32_t busy = 0, hungry = 0;
 
-  // The write phase's chunks [front, back): the engine's thread takes them from the
-  // front, the worker from the back, so each thread's run of the table stays one
-  // piece — and so does its run of R's heap, which the backward write reads through
-  // a window per thread (engine_own_memory.cc): taken in turns, both threads read
-  // all of it.
+  // The heap objects not taken yet, [front, back) (both phases set it). The typing
+  // sweep takes chunks from the front on both threads; the write phase's worker
+  // takes them from the back, so each thread's run of the table stays one piece —
+  // and so does its run of R's heap, which the backward write reads through a
+  // window per thread (engine_own_memory.cc): taken in turns, both threads read all
+  // of it. Sequentially consistent: the typing relies on a chunk's taking being
+  // ordered with the flags it then reads (engine_parallel_typing.cc).
   uint64_t ends = 0;  // front << 32 | back
-  bool take_end_chunk(bool from_back, uint32_t* from, uint32_t* to) {
-    uint64_t seen = __atomic_load_n(&ends, __ATOMIC_ACQUIRE), want;
+  void set_untaken(uint32_t front, uint32_t back) { ends = (uint64_t(front) << 32) | back; }
+  uint32_t front() const { return uint32_t(__atomic_load_n(&ends, __ATOMIC_SEQ_CST) >> 32); }
+  // The next chunk [*from, *to), from the front or the back; false when none is left.
+  bool take_chunk(bool from_back, uint32_t* from, uint32_t* to) {
+    uint64_t seen = __atomic_load_n(&ends, __ATOMIC_SEQ_CST), want;
     do {
       const uint32_t front = uint32_t(seen >> 32), back = uint32_t(seen);
       if (front >= back) return false;
       const uint32_t n = back - front > chunk ? chunk : back - front;
       *from = from_back ? back - n : front, *to = from_back ? back : front + n;
       want = from_back ? (seen & ~0xffffffffull) | *from : (uint64_t(*to) << 32) | back;
-    } while (!__atomic_compare_exchange_n(&ends, &seen, want, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    } while (!__atomic_compare_exchange_n(&ends, &seen, want, true, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
     return true;
   }
   // [from, to) of the back chunk last taken, left undone, back to the front's taker.
   void give_back(uint32_t from, uint32_t to) {
-    uint64_t seen = __atomic_load_n(&ends, __ATOMIC_ACQUIRE);
+    uint64_t seen = __atomic_load_n(&ends, __ATOMIC_SEQ_CST);
     while (uint32_t(seen) == from &&
-           !__atomic_compare_exchange_n(&ends, &seen, (seen & ~0xffffffffull) | to, true, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE)) {
+           !__atomic_compare_exchange_n(&ends, &seen, (seen & ~0xffffffffull) | to, true, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST)) {
     }
-  }
-
-  // The next chunk of objects [*from, *to), in table order; false when none is left.
-  // Sequentially consistent: the typing relies on a chunk's taking being ordered
-  // with the flags it then reads (engine_parallel_typing.cc).
-  bool take_chunk(uint32_t* from, uint32_t* to) {
-    *from = __atomic_fetch_add(&next, chunk, __ATOMIC_SEQ_CST);
-    if (*from >= end) return false;
-    *to = end - *from > chunk ? *from + chunk : end;
-    return true;
   }
 };
 

@@ -38,7 +38,7 @@ bool Engine::type_sweep_beside() {
   BesideShare* s = prepare_beside();
   if (!s) return true;  // out of memory: reported as such
   Engine* w = s->worker;
-  s->next = global_count_, s->end = object_count_, s->chunk = chunk_for(heap);
+  s->set_untaken(global_count_, object_count_), s->chunk = chunk_for(heap);
   // Each object is pushed at most once in all: the typing stack's second half
   // (type_objects sizes it for twice the table) is the worker's. The hand-over
   // queue is bounded (4 MiB: not a block the helper would fault in whole).
@@ -84,7 +84,7 @@ void Engine::type_chunks_beside() {
     SpinLock hold(&s->lock);
     s->busy++;
   }
-  for (uint32_t from, to; s->take_chunk(&from, &to);) {
+  for (uint32_t from, to; s->take_chunk(false, &from, &to);) {
     sweep_end_ = to;
     for (uint32_t i = from; i < to && !failed(); ++i) {
       sweep_position_ = i + 1;  // [sweep_position_, sweep_end_): this thread's sweep will meet them
@@ -222,7 +222,7 @@ bool Engine::type_by_plan_beside(const CompiledPlan& plan, const uint8_t* src, u
     // In a chunk no thread has taken yet: the sweep that takes it meets it queued
     // (its taking and its load of the flags come after this, in the one order of
     // sequentially consistent operations), as on one thread.
-    if (index >= __atomic_load_n(&share_->next, __ATOMIC_SEQ_CST)) continue;
+    if (index >= share_->front()) continue;
     if (__atomic_fetch_or(&o.flags, kWalkClaimed, __ATOMIC_ACQ_REL) & kWalkClaimed) continue;  // a sweep took it
     typing_stack_[typing_stack_size_++] = index;
   }

@@ -15,7 +15,7 @@ bool Engine::write_beside() {
   BesideShare* s = prepare_beside();
   if (!s) return true;  // out of memory: reported as such
   Engine* w = s->worker;
-  s->ends = (uint64_t(global_count_) << 32) | object_count_, s->chunk = chunk_for(object_count_ - global_count_);
+  s->set_untaken(global_count_, object_count_), s->chunk = chunk_for(object_count_ - global_count_);
   if (!s->inner->beside(s->inner->ctx, &Engine::write_worker_main, w)) return false;  // nothing written yet
   env_ = &s->env, share_ = s;
   write_range(0, global_count_);  // the globals here only (a global's write may supersede a start-up object)
@@ -42,7 +42,7 @@ void Engine::write_worker_main(void* engine) { static_cast<Engine*>(engine)->tak
 void Engine::take_write_chunks() {
   BesideShare* s = share_;
   const bool from_back = s->worker == this;
-  for (uint32_t from, to; !failed() && s->take_end_chunk(from_back, &from, &to);) {
+  for (uint32_t from, to; !failed() && s->take_chunk(from_back, &from, &to);) {
     if (from > __atomic_load_n(&s->first_failed, __ATOMIC_ACQUIRE)) break;
     if (from_back)
       write_range_down(from, to);
