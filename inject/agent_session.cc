@@ -34,13 +34,8 @@ constexpr milliseconds kHelperExit{2000};
 uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 uint64_t sigbit(int sig) { return 1ull << (sig - 1); }
 
-struct Layout {
-  uint64_t desc, meta_self, meta_peer, plugin, input, output, heap, guard, stack, total;
-  uint64_t heap_size, stack_size, input_cap;  // the slots' sizes where a request's may differ
-};
-
-Layout plan(const AgentImage& image, const AgentRequest& rq) {
-  Layout l{};
+AgentLayout plan(const AgentImage& image, const AgentRequest& rq) {
+  AgentLayout l{};
   uint64_t at = image.span();
   l.desc = at;
   at += page_up(sizeof(ttst_agent_desc));
@@ -51,8 +46,7 @@ Layout plan(const AgentImage& image, const AgentRequest& rq) {
   l.plugin = at;
   at += page_up(rq.plugin.size());
   l.input = at;
-  l.input_cap = page_up(std::max<uint64_t>(rq.input.size(), rq.input_capacity));
-  at += l.input_cap;
+  at += page_up(std::max<uint64_t>(rq.input.size(), rq.input_capacity));
   l.output = at;
   at += page_up(rq.output_size);
   l.heap = at;
@@ -64,15 +58,6 @@ Layout plan(const AgentImage& image, const AgentRequest& rq) {
   l.stack_size = page_up(rq.stack_size);
   at += l.stack_size;
   l.total = at;
-  return l;
-}
-
-// A kept region's layout, as the run that mapped it planned it.
-Layout layout_of(const AgentRegion& r) {
-  Layout l{};
-  l.desc = r.desc, l.meta_self = r.meta_self, l.meta_peer = r.meta_peer, l.plugin = r.plugin, l.input = r.input;
-  l.output = r.output, l.heap = r.heap, l.guard = r.guard, l.stack = r.stack, l.total = r.size;
-  l.heap_size = r.heap_size, l.stack_size = r.stack_size, l.input_cap = r.input_cap;
   return l;
 }
 
@@ -113,7 +98,7 @@ class AgentRun {
  public:
   AgentRun(Task& thread, const AgentRequest& rq, const AgentImage& image, RemoteSyscalls& rs, AgentOutcome& out)
       : thread_(thread), tid_(thread.tid()), pid_(tgid_of(tid_)), rq_(rq), image_(image),
-        l_(rq.in_region ? layout_of(*rq.in_region) : plan(image, rq)), rs_(rs), out_(out) {}
+        l_(rq.in_region ? rq.in_region->layout : plan(image, rq)), rs_(rs), out_(out) {}
   ~AgentRun() { end_helpers(); }
 
   void map_region();
@@ -145,7 +130,7 @@ class AgentRun {
   const int32_t pid_;
   const AgentRequest& rq_;
   const AgentImage& image_;
-  const Layout l_;
+  const AgentLayout l_;
   RemoteSyscalls& rs_;
   AgentOutcome& out_;
   uint64_t base_ = 0;
@@ -166,11 +151,11 @@ void AgentRun::map_region() {
         throw InjectError(std::string("the kept agent region's ") + what + " slot holds " + std::to_string(cap) +
                           " bytes, not " + std::to_string(size));
     };
-    fits("metadata", rq_.meta_self.size(), kept->meta_self_cap);
-    fits("peer metadata", rq_.meta_peer.size(), kept->meta_peer_cap);
-    fits("plugin", rq_.plugin.size(), kept->plugin_cap);
-    fits("input", rq_.input.size(), kept->input_cap);
-    fits("output", rq_.output_size, kept->output_cap);
+    fits("metadata", rq_.meta_self.size(), l_.meta_peer - l_.meta_self);
+    fits("peer metadata", rq_.meta_peer.size(), l_.plugin - l_.meta_peer);
+    fits("plugin", rq_.plugin.size(), l_.input - l_.plugin);
+    fits("input", rq_.input.size(), l_.output - l_.input);
+    fits("output", rq_.output_size, l_.heap - l_.output);
     base_ = kept->start, heap_from_ = kept->heap_next;
     out_.region_start = base_;
     out_.region_size = l_.total;
@@ -557,15 +542,7 @@ void AgentRun::remove() {
   if (rq_.keep_region && out_.kind == AgentOutcome::Kind::kFinished) {
     const uint64_t heap_end = l_.heap + l_.heap_size;
     const uint64_t next = heap_from_ + page_up(std::min(heap_used_, heap_end - heap_from_));
-    AgentRegion k;
-    k.start = base_, k.size = l_.total;
-    k.desc = l_.desc, k.meta_self = l_.meta_self, k.meta_peer = l_.meta_peer, k.plugin = l_.plugin;
-    k.input = l_.input, k.output = l_.output, k.heap = l_.heap, k.guard = l_.guard, k.stack = l_.stack;
-    k.meta_self_cap = l_.meta_peer - l_.meta_self, k.meta_peer_cap = l_.plugin - l_.meta_peer;
-    k.plugin_cap = l_.input - l_.plugin, k.input_cap = l_.input_cap, k.output_cap = l_.heap - l_.output;
-    k.heap_size = l_.heap_size, k.stack_size = l_.stack_size;
-    k.heap_next = next, k.image_hash = image_hash_;
-    out_.kept = k;
+    out_.kept = AgentRegion{base_, l_, next, image_hash_};
     rs_.restore();
     return;
   }
@@ -609,7 +586,7 @@ AgentOutcome run_agent(Task& thread, const AgentRequest& rq, const AgentImage& i
 
 void cure_region(Task& thread, const AgentRegion& region) {
   RemoteSyscalls rs(thread);
-  rs.call_checked("munmap of the kept agent region", SYS_munmap, {region.start, region.size, 0, 0, 0, 0});
+  rs.call_checked("munmap of the kept agent region", SYS_munmap, {region.start, region.layout.total, 0, 0, 0, 0});
   rs.restore();
 }
 

@@ -31,16 +31,21 @@
 
 namespace ttst::inject {
 
-// A region a finished run left mapped (AgentRequest::keep_region): where it is,
-// its layout (offsets from `start`) and how much of each slot a later run may use,
-// and where that run's heap begins (after what the runs before it allocated).
-struct AgentRegion {
-  uint64_t start = 0, size = 0;
+// Where each part of the agent's region lies (offsets from its start), as a run
+// plans it from its request; a later run in a kept region uses the same.
+struct AgentLayout {
   uint64_t desc = 0, meta_self = 0, meta_peer = 0, plugin = 0, input = 0, output = 0, heap = 0, guard = 0,
-           stack = 0;
-  uint64_t meta_self_cap = 0, meta_peer_cap = 0, plugin_cap = 0, input_cap = 0, output_cap = 0, heap_size = 0,
-           stack_size = 0;
-  uint64_t heap_next = 0;  // offset from `start`: the next run's heap starts here
+           stack = 0, total = 0;
+  uint64_t heap_size = 0, stack_size = 0;  // the heap's and stack's slots
+};
+
+// A region a finished run left mapped (AgentRequest::keep_region): where it is,
+// its layout (each blob's slot ends where the next part begins), and where a later
+// run's heap begins (after what the runs before it allocated).
+struct AgentRegion {
+  uint64_t start = 0;
+  AgentLayout layout;
+  uint64_t heap_next = 0;   // offset from `start`: the next run's heap starts here
   uint64_t image_hash = 0;  // the relocated image in it (a later run must bring the same)
 };
 

@@ -391,7 +391,7 @@ TEST_CASE("a kept region carries a run's heap to the next run in it; cured, noth
   CHECK(mapped(fx.r->pid(), kept.start));
   CHECK(Registers::capture(fx.r->task()) == fx.regs0);  // the thread's context restored all the same
   const uint64_t block = first.detail[0];
-  CHECK(block >= kept.start + kept.heap);
+  CHECK(block >= kept.start + kept.layout.heap);
   CHECK(block + 4096 <= kept.start + kept.heap_next);  // the next run's heap starts after it
 
   AgentRequest check = keep_request(fx, TTST_AGENT_TASK_KEEP_CHECK, block, 0x5a);
@@ -431,7 +431,7 @@ TEST_CASE("cure_region removes a kept region") {
   fx.check_r_untouched();
   // A request that does not fit the kept slots is refused before anything runs.
   AgentRequest again = keep_request(fx, TTST_AGENT_TASK_EMPTY, 0);
-  std::vector<uint8_t> big(first.kept->input_cap + 4096, 1);
+  std::vector<uint8_t> big(first.kept->layout.output - first.kept->layout.input + 4096, 1);
   again.input = big;
   again.in_region = &*first.kept;
   CHECK_THROWS_AS(run_agent(fx.r->task(), again, testing_agent()), ttst::inject::InjectError);
