@@ -83,6 +83,9 @@ enum ttst_stfw_status {
   TTST_STFW_STATUS_NO_DESCRIPTOR = 5, /* a /proc file could not be opened: this
                                          process has no free descriptor (EMFILE)   */
   TTST_STFW_STATUS_NO_FILE_TABLE = 6, /* ... the system's file table is full (ENFILE) */
+  TTST_STFW_STATUS_DELTA_REFUSED = 7, /* a second run (pre-copy stage 2) cannot follow
+                                         what changed: nothing of it written, the
+                                         transfer is redone from a fresh process   */
 };
 
 enum ttst_stfw_detail {

@@ -16,7 +16,7 @@ namespace ttst::stfw {
 using engine_detail::Engine;
 
 
-Result transfer(const Config& cfg, const Env& env) {
+Result transfer(const Config& cfg, const Env& env, KeptEngine** kept) {
   Engine* e = static_cast<Engine*>(env.scratch(env.ctx, sizeof(Engine)));
   if (!e) {
     Result r;
@@ -24,7 +24,13 @@ Result transfer(const Config& cfg, const Env& env) {
     return r;
   }
   new (static_cast<void*>(e), EngineTag{}) Engine(cfg, env);
-  return e->run();
+  Result r = e->run();
+  if (kept) *kept = r.status == TTST_STFW_STATUS_OK && cfg.keep ? reinterpret_cast<KeptEngine*>(e) : nullptr;
+  return r;
+}
+
+Result transfer_delta(KeptEngine* kept, const Delta& delta) {
+  return reinterpret_cast<Engine*>(kept)->run_delta(delta);  // engine_delta.cc
 }
 
 }  // namespace ttst::stfw

@@ -179,6 +179,9 @@ struct Config {
   // fewer: starting the second costs more than it saves). The result is the same
   // either way.
   uint32_t beside_min = 32768;
+  // Pre-copy stage 2 (transfer_delta below): the engine stays after the run, with
+  // room in its object table for blocks the source allocates before the second run.
+  bool keep = false;
 };
 
 // A start-up object of this process that the transfer superseded (forward): its
@@ -243,7 +246,38 @@ struct Result {
 };
 
 // Runs one transfer. Never throws; on failure the message is in cfg.out.
-Result transfer(const Config& cfg, const Env& env);
+// With cfg.keep and `kept`, a successful forward run leaves *kept set to the engine,
+// for transfer_delta; what cfg's pointers reach, env and the scratch memory must
+// then outlive it (nothing is freed: the scratch is the agent's arena).
+struct KeptEngine;
+Result transfer(const Config& cfg, const Env& env, KeptEngine** kept = nullptr);
+
+// Pre-copy stage 2 (stfw/README.md "A second run on the same state"): the source
+// was a snapshot S of the program; the program went on and changed some of its
+// pages. The second run patches them into the copy (the regions' bytes) and
+// transfers again only what they hold: the objects on them re-written, the blocks
+// allocated since added (typed from the changed pointers, allocated here), those
+// freed since released here (Env::release), the frames' scalar locals settled again.
+// What it does not follow (a block of the first run typed otherwise now, a pointer
+// local of the frames changed, carved containers, user transfer code, library
+// types, KEEP_NEW, threads...) it refuses with TTST_STFW_STATUS_DELTA_REFUSED,
+// before it allocates or writes anything here where it can: the caller discards
+// this process either way and transfers everything again into a fresh one.
+// Forward only.
+struct SourcePatch {
+  uint64_t addr, size;   // a changed range of the source, inside one region
+  const uint8_t* bytes;  // its bytes now
+};
+struct Delta {
+  const SourcePatch* patches = nullptr;  // sorted by addr, not overlapping
+  uint64_t patch_count = 0;
+  // The frames at the program's stop now (Config::frames); NULL: the first run's.
+  const uint8_t* frames = nullptr;
+  uint64_t frames_size = 0;
+  char* out = nullptr;  // message buffer
+  uint64_t out_size = 0;
+};
+Result transfer_delta(KeptEngine* kept, const Delta& delta);
 
 }  // namespace ttst::stfw
 

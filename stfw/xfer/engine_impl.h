@@ -138,6 +138,9 @@ constexpr uint32_t kOwnStartup = 1u << 12;
 // Two-thread typing (engine_parallel_typing.cc): a thread has taken the object's
 // walk (cleared when the sweep ends).
 constexpr uint32_t kWalkClaimed = 1u << 13;
+// A second run (engine_delta.cc): the object's bytes changed since the first run
+// (or it is new), to be written again; its block was freed since (released here).
+constexpr uint32_t kDeltaChanged = 1u << 15, kDeltaGone = 1u << 14;
 constexpr uint32_t kRuleShift = 24, kRuleMask = 3u << kRuleShift;  // globals: the annotation's Rule
 constexpr uint64_t kDescSize = sizeof(ttst_heap_desc);
 constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object index
@@ -171,6 +174,9 @@ struct BesideShare;  // engine_beside.h
 class Engine {
  public:
   Engine(const Config& config, const Env& env) : config_(config), env_(&env), message_{config.out, config.out_size} {}
+
+  // A second run on the same state (engine_delta.cc, engine.h transfer_delta).
+  Result run_delta(const Delta& delta);
 
   Result run() {
     uint64_t t0 = rdtsc();
@@ -211,6 +217,7 @@ class Engine {
     for (int k = 0; k < 4; ++k) result_.arena_phase[k] = arena_at_[k];
     result_.arena_table = uint64_t(object_capacity_) * sizeof(Object);
     if (!failed()) plugin_result();
+    if (!failed() && config_.keep) frame_roots_digest_ = frame_roots_digest();  // for a second run (engine_delta.cc)
     return finish();
   }
 
@@ -640,6 +647,29 @@ class Engine {
   // Map: each sub-object at its container's destination plus the same offset.
   void place_carved();
   void walk_carved(const Object& o, const uint8_t* src, uint8_t* dst);
+  // ---- a second run on the same state (engine_delta.cc) ---------------------------------
+  bool delta_ = false;                  // running a second run: no start-up object superseded again
+  uint32_t delta_first_new_ = 0;        // the table's end after the first run: objects from here are new
+  uint64_t* delta_sorted_addr_ = nullptr;  // the new objects by address (object_holding's second search)
+  uint32_t* delta_sorted_index_ = nullptr;
+  uint32_t delta_sorted_count_ = 0;
+  uint64_t frame_roots_digest_ = 0;     // the first run's pointer and aggregate locals, hashed
+  struct DeltaPrior {                   // a heap object whose descriptor a patch overwrote:
+    uint32_t index;                     // its facts in the first run's copy
+    uint64_t dyn_id, size, site;
+  };
+  bool delta_refuse(const char* why);
+  bool delta_possible();
+  uint64_t frame_roots_digest();
+  bool patch_source(const Delta& delta);
+  template <class Visit>
+  void objects_overlapping(uint64_t lo, uint64_t hi, Visit&& visit);
+  bool add_new_objects();
+  bool sort_new_objects();
+  int64_t new_object_holding(uint64_t v) const;
+  bool type_delta();
+  bool map_delta();
+  void write_delta();
   uint32_t heap_end_ = 0;            // the table's end before the sub-objects
   uint32_t object_capacity_ = 0;     // room in objects_ (sub-objects included)
   uint32_t container_count_ = 0;     // objects flagged kContainer
@@ -697,7 +727,7 @@ class Engine {
   // Phase 4: destination sizes and the untyped policy, then allocation in F or
   // counterparts in R.
   bool map_objects();
-  bool size_destinations();
+  bool size_destinations(uint32_t from = 0);  // heap objects from `from` (a second run: its new ones)
   bool refuse_untyped_pointer(const Object& o);
   bool allocate_in_future();
   void reserve_future_heap();
@@ -1078,7 +1108,7 @@ class Engine {
   Unvalidated unvalidated_[kMaxUnvalidated] = {};
   uint32_t unvalidated_count_ = 0;
 
-  const Config& config_;
+  Config config_;  // a copy: a second run (engine_delta.cc) takes the frames at its stop
   const Env* env_;  // a pointer: a worker (engine_beside.cc) and the phases on two threads swap it
   Message message_;
   Annotations annotations_;

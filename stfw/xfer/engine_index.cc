@@ -81,6 +81,7 @@ bool Engine::allocate_table() {
   uint64_t live = 0;
   for (uint32_t stripe = 0; stripe < TTST_HEAP_STRIPES; ++stripe) live += runtime->stripes[stripe].live;
   object_capacity_ = uint32_t(live + src_meta().global_count() * (1 + config_.thread_tls_count));
+  if (config_.keep) object_capacity_ += uint32_t(live / 8 + 4096);  // blocks a second run adds (engine_delta.cc)
   objects_ = alloc<Object>(object_capacity_);
   return !failed();
 }
@@ -273,11 +274,11 @@ int64_t Engine::object_holding(uint64_t v) const {
     if (sorted_addr_[mid] <= v) lo = mid + 1;
     else hi = mid;
   }
-  if (lo == 0) return -1;
+  if (lo == 0) return delta_sorted_count_ ? new_object_holding(v) : -1;
   last_holding_ = lo;
   const Object& o = objects_[sorted_index_[lo - 1]];
-  if (v - o.addr <= o.size && o.size > 0) return sorted_index_[lo - 1];
-  return -1;
+  if (v - o.addr <= o.size && o.size > 0 && !(o.flags & kDeltaGone)) return sorted_index_[lo - 1];
+  return delta_sorted_count_ ? new_object_holding(v) : -1;  // a block a second run added (engine_delta.cc)
 }
 
 void Engine::describe_current() {

@@ -55,6 +55,7 @@ void Engine::retarget_runtime_pointers() {
 // `read_events` and `write_events` were v2's start-up arrays, now garbage (their
 // only other reference, `ls->connection`, is retargeted above).
 bool Engine::supersedes_startup(uint32_t index) const {
+  if (delta_) return false;  // the first run superseded what start-up objects there were (engine_delta.cc)
   const Object& o = objects_[index];
   if (o.flags & kGlobal) return true;
   for (uint32_t k = 0; k < kept_holder_count_; ++k)

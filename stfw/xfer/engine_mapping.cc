@@ -35,8 +35,8 @@ bool Engine::map_objects() {
 
 // Heap objects: a typed one's destination size from its element types; an untyped
 // one is copied as bytes unless a word looks like a pointer into the state.
-bool Engine::size_destinations() {
-  for (uint32_t i = global_count_; i < object_count_ && !failed(); ++i) {
+bool Engine::size_destinations(uint32_t from) {
+  for (uint32_t i = from > global_count_ ? from : global_count_; i < object_count_ && !failed(); ++i) {
     Object& o = objects_[i];
     if (o.flags & (kFromLibrary | kKept)) continue;  // kept: its counterpart is this process's own (keep_new)
     if (o.flags & kContainer) {  // its sub-objects are the state; the rest is free memory

@@ -181,6 +181,10 @@ bool Engine::wrapper_site(const dwarfmeta::image::ImageAllocSite& site) const {
 
 void Engine::queue_for_typing(uint32_t i) {
   if (objects_[i].flags & kQueued) return;
+  if (delta_ && i < delta_first_new_) {  // a block of the first run typed (again) now: its block here has that type's size
+    delta_refuse("a block of the first run is typed otherwise now");
+    return;
+  }
   objects_[i].flags |= kQueued;
   if (i >= sweep_position_) return;  // the sweep will reach it
   if (typing_walk_empty(objects_[i])) return;  // engine_type_plan.cc: a name's chars, say

@@ -672,4 +672,25 @@ void Engine::settle_scalar_local(const ImageFunction& f, const ImageFramePlace& 
   result_.local_registers = local_registers_;
 }
 
+// The frames' pointer locals and aggregate locals holding state pointers, hashed
+// (FNV-1a over their values and bytes): a second run (engine_delta.cc) refuses when
+// they changed.
+uint64_t Engine::frame_roots_digest() {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const auto mix = [&h](const uint8_t* p, uint64_t n) {
+    for (uint64_t k = 0; k < n; ++k) h = (h ^ p[k]) * 0x100000001b3ull;
+  };
+  if (!config_.frames) return h;
+  each_frame_root(
+      [&](const ImageFunction&, const ImageFramePlace&, uint64_t v, const ImageFramePlace*, uint64_t) {
+        uint8_t b[8];
+        store_uint(b, 8, v);
+        mix(b, 8);
+      },
+      [&](const ImageFunction&, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace*, const uint8_t*) {
+        mix(src, type_size(src_meta(), p.type));
+      });
+  return h;
+}
+
 }  // namespace ttst::stfw::engine_detail

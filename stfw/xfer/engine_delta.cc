@@ -1,0 +1,298 @@
+// engine_delta.cc — a second run on the same state (pre-copy stage 2; engine.h
+// transfer_delta, stfw/README.md "A second run on the same state"). The first run
+// transferred a snapshot S of the program; the program then served on and wrote
+// some pages. Their bytes now (P's) are patched into the copy, and only what they
+// hold is transferred again: the objects on them re-written, the blocks allocated
+// since added to the table (typed from the changed pointers, else by their sites,
+// allocated here), the blocks freed since released here. Everything else of the
+// first run stands: its table, types, destinations and F's memory.
+//
+// Sound only where the first run's decisions still hold, so anything that could
+// unsettle one is refused (TTST_STFW_STATUS_DELTA_REFUSED, and the caller
+// transfers everything again): a block of the first run typed otherwise now (its
+// block here has the old type's size, pointers to it were translated for that
+// type), a pointer or aggregate local of the frames changed (F's frames were
+// remapped by supersession), and the features whose decisions span objects:
+// carved containers, free lists, user transfer code, library types, KEEP_NEW,
+// mixed members, other threads. A block still live in P is found either by its
+// descriptor (same address, dyn_id, size and site as in S) or among the newest
+// blocks at the heads of the lists (the runtime links a new block first); the
+// lists' live counts must add up to exactly those, or the change is refused.
+// Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+#include "stfw/xfer/engine_impl.h"
+
+namespace ttst::stfw::engine_detail {
+
+bool Engine::delta_refuse(const char* why) {
+  fail(TTST_STFW_STATUS_DELTA_REFUSED, "delta refused: ").text(why);
+  return false;
+}
+
+Result Engine::run_delta(const Delta& delta) {
+  result_ = Result{};
+  message_ = Message{delta.out, delta.out_size};
+  if (message_.size) message_.buf[0] = 0;
+  advice_.used = advice_args_.used = 0, advice_buf_[0] = advice_args_buf_[0] = 0;
+  refused_at_ = 0xffffffffu, root_path_written_ = advice_allowed_ = false;
+  delta_ = true, last_region_ = nullptr, last_holding_ = 0;
+  if (delta.frames) config_.frames = delta.frames, config_.frames_size = delta.frames_size;
+  const uint64_t t0 = rdtsc();
+  if (!delta_possible() || !patch_source(delta) || !add_new_objects()) return finish();
+  const uint64_t t1 = rdtsc();
+  if (!type_delta()) return finish();
+  const uint64_t t2 = rdtsc();
+  if (!map_delta()) return finish();
+  const uint64_t t3 = rdtsc();
+  write_delta();
+  const uint64_t t4 = rdtsc();
+  result_.phase_cycles[0] = t1 - t0, result_.phase_cycles[1] = t2 - t1;
+  result_.phase_cycles[2] = t3 - t2, result_.phase_cycles[3] = t4 - t3;
+  return finish();
+}
+
+// What the second run does not follow, refused before anything is patched.
+bool Engine::delta_possible() {
+  if (config_.backward) return delta_refuse("the backward direction has no second run yet");
+  if (!config_.keep) return delta_refuse("the first run did not keep room for one");
+  if (container_count_ || free_element_count_ || annotations_.has_free())
+    return delta_refuse("the state has carved containers or free lists (TTST_CONTAINER, TTST_FREE_*)");
+  if (plugin_table_) return delta_refuse("the update has user transfer code");
+  if (library_embedded_count_ || library_dst_embedded_count_) return delta_refuse("the state embeds a library's types");
+  if (kept_count_) return delta_refuse("the state keeps v2's start-up graphs (TTST_KEEP_NEW)");
+  if (mixed_count_) return delta_refuse("the state has mixed pointer members (TTST_TAGGED or untagged)");
+  if (config_.thread_tls_count || config_.thread_stack_count) return delta_refuse("the program has several threads");
+  if (object_count_ != heap_end_) return delta_refuse("the first run carved sub-objects");
+  return true;
+}
+
+// Calls visit(index) for each object of the first run's table whose bytes, or a
+// heap object's descriptor before them, overlap [lo, hi). Objects do not overlap
+// one another, so one search finds the first.
+template <class Visit>
+void Engine::objects_overlapping(uint64_t lo, uint64_t hi, Visit&& visit) {
+  uint64_t a = 0, b = heap_end_;
+  while (a < b) {  // the first sorted object starting after lo
+    uint64_t mid = a + (b - a) / 2;
+    if (sorted_addr_[mid] <= lo) a = mid + 1;
+    else b = mid;
+  }
+  for (uint64_t k = a ? a - 1 : 0; k < heap_end_; ++k) {
+    const Object& o = objects_[sorted_index_[k]];
+    const uint64_t start = (o.flags & kGlobal) ? o.addr : o.addr - kDescSize, end = o.addr + o.size;
+    if (start >= hi) break;
+    if (end > lo || (o.size == 0 && o.addr >= lo)) visit(sorted_index_[k]);
+  }
+}
+
+// The patches into the copy: every object on them marked changed; a heap object
+// whose descriptor was overwritten keeps its place only if the descriptor still
+// describes the same block (then tagged again as the first run's index did), else
+// its block was freed (gone).
+bool Engine::patch_source(const Delta& delta) {
+  uint64_t bytes = 0;
+  for (uint64_t k = 0; k < delta.patch_count; ++k) {
+    const SourcePatch& p = delta.patches[k];
+    if (!p.bytes || p.size == 0 || !source_bytes(p.addr, p.size) ||
+        (k && delta.patches[k - 1].addr + delta.patches[k - 1].size > p.addr)) {
+      fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: patch #").number(k).text(" at ").hex(p.addr).text(
+          " is empty, outside the copy of the source, or not after the one before");
+      return false;
+    }
+    bytes += p.size;
+  }
+  // Heap objects whose descriptors a patch overwrites, with their facts in S.
+  const uint64_t prior_capacity = bytes / 80 + 2 * delta.patch_count + 16;
+  DeltaPrior* prior = alloc<DeltaPrior>(prior_capacity);
+  if (failed()) return false;
+  uint64_t prior_count = 0;
+  for (uint64_t k = 0; k < delta.patch_count; ++k) {
+    const SourcePatch& p = delta.patches[k];
+    objects_overlapping(p.addr, p.addr + p.size, [&](uint32_t i) {
+      Object& o = objects_[i];
+      const bool described = !(o.flags & kGlobal) && o.addr - kDescSize < p.addr + p.size && o.addr > p.addr;
+      // A descriptor across two patches is recorded once (the patches come in address order).
+      if (described && prior_count < prior_capacity && !(prior_count && prior[prior_count - 1].index == i)) {
+        const ttst_heap_desc* d = descriptor_of(o);
+        prior[prior_count++] = {i, d->dyn_id, d->size, d->site};
+      }
+      o.flags |= kDeltaChanged;
+    });
+  }
+  if (prior_count == prior_capacity) return delta_refuse("more descriptors changed than the patches' size allows");
+  for (uint64_t k = 0; k < delta.patch_count; ++k) {
+    const SourcePatch& p = delta.patches[k];
+    copy(const_cast<uint8_t*>(source_bytes(p.addr, p.size)), p.bytes, p.size);
+  }
+  for (uint64_t j = 0; j < prior_count; ++j) {
+    Object& o = objects_[prior[j].index];
+    ttst_heap_desc* d = reinterpret_cast<ttst_heap_desc*>(const_cast<uint8_t*>(source_bytes(o.addr - kDescSize, kDescSize)));
+    if (d->magic == TTST_HEAP_LIVE && d->dyn_id == prior[j].dyn_id && d->size == prior[j].size &&
+        d->site == prior[j].site && (d->flags & kFromLibrary) == (o.flags & kFromLibrary)) {
+      d->prev = reinterpret_cast<ttst_heap_desc*>(kIndexTag | prior[j].index);
+      d->next = reinterpret_cast<ttst_heap_desc*>(o.dst_addr);
+      d->offset = o.src_type ? src_meta().strip(o.src_type) + 1 : 0;
+      continue;
+    }
+    o.flags = (o.flags & ~kDeltaChanged) | kDeltaGone;
+  }
+  return true;
+}
+
+// The blocks allocated since S: at the head of each list, before the first block
+// of the first run's table (tagged). The lists' live counts must be exactly the
+// first run's blocks still live plus these.
+bool Engine::add_new_objects() {
+  delta_first_new_ = object_count_;
+  const ttst_runtime* rt = reinterpret_cast<const ttst_runtime*>(source_bytes(config_.src_runtime, sizeof(ttst_runtime)));
+  if (!rt || rt->magic != TTST_RUNTIME_MAGIC) return delta_refuse("the source's runtime block is unreadable");
+  uint64_t live = 0, kept = 0;
+  for (uint32_t s = 0; s < TTST_HEAP_STRIPES; ++s) {
+    const ttst_heap_stripe& st = rt->stripes[s];
+    if (st.lock) return delta_refuse("a heap list is locked: the source is not quiescent");
+    live += st.live;
+    const uint64_t head = config_.src_runtime + __builtin_offsetof(ttst_runtime, stripes) + s * sizeof(ttst_heap_stripe);
+    uint64_t prev = head, cur = reinterpret_cast<uint64_t>(st.head.next);
+    while (cur != head) {
+      ttst_heap_desc* d = reinterpret_cast<ttst_heap_desc*>(const_cast<uint8_t*>(source_bytes(cur, kDescSize)));
+      if (!d || d->magic != TTST_HEAP_LIVE) return delta_refuse("a heap list leads outside the live blocks");
+      const uint64_t tag = reinterpret_cast<uint64_t>(d->prev);
+      if ((tag & ~0xffffffffull) == kIndexTag && (tag & 0xffffffffu) < delta_first_new_) break;  // the first run's
+      if (tag != prev || TTST_HEAP_STRIPE_OF(d->flags) != s) return delta_refuse("a heap list's links disagree");
+      if (object_count_ == object_capacity_) return delta_refuse("more new blocks than the table has room for");
+      const uint64_t next = reinterpret_cast<uint64_t>(d->next);
+      Object& o = objects_[object_count_++];
+      zero(&o, sizeof o);
+      o.addr = cur + kDescSize, o.size = d->size;
+      o.flags = (d->origin_id ? 0 : (d->flags & kFromLibrary)) | kDeltaChanged;
+      o.src_global = o.dst_global = 0xffffffffu;
+      d->prev = reinterpret_cast<ttst_heap_desc*>(kIndexTag | (object_count_ - 1));
+      d->next = nullptr, d->offset = 0;
+      prev = cur, cur = next;
+    }
+  }
+  for (uint32_t i = global_count_; i < delta_first_new_; ++i) kept += !(objects_[i].flags & kDeltaGone);
+  if (live != kept + (object_count_ - delta_first_new_))
+    return delta_refuse("the heap lists changed other than by blocks freed and blocks linked first");
+  return sort_new_objects();
+}
+
+// The new objects by address, for object_holding's second search (the first run's
+// sorted arrays stay as they are; its gone objects are skipped there).
+bool Engine::sort_new_objects() {
+  const uint32_t n = object_count_ - delta_first_new_;
+  delta_sorted_addr_ = alloc<uint64_t>(n + 1);
+  delta_sorted_index_ = alloc<uint32_t>(n + 1);
+  if (failed()) return false;
+  for (uint32_t k = 0; k < n; ++k) {  // oldest first: mostly ascending, as a heap grows
+    const uint32_t i = object_count_ - 1 - k;
+    uint32_t j = k;
+    for (; j > 0 && delta_sorted_addr_[j - 1] > objects_[i].addr; --j)
+      delta_sorted_addr_[j] = delta_sorted_addr_[j - 1], delta_sorted_index_[j] = delta_sorted_index_[j - 1];
+    delta_sorted_addr_[j] = objects_[i].addr, delta_sorted_index_[j] = i;
+  }
+  delta_sorted_count_ = n;
+  return true;
+}
+
+int64_t Engine::new_object_holding(uint64_t v) const {
+  uint32_t lo = 0, hi = delta_sorted_count_;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (delta_sorted_addr_[mid] <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == 0) return -1;
+  const Object& o = objects_[delta_sorted_index_[lo - 1]];
+  return v - o.addr <= o.size && o.size > 0 ? int64_t(delta_sorted_index_[lo - 1]) : -1;
+}
+
+// Typing from what changed: the changed globals and typed heap objects walked again
+// (a target of the first run typed otherwise refuses in queue_for_typing), the new
+// objects they reach typed and walked; the rest of the new ones by their sites, as
+// the first run's rounds did. The frames' pointer locals must be as they were.
+bool Engine::type_delta() {
+  if (frame_roots_digest() != frame_roots_digest_) return delta_refuse("a pointer local of the frames changed");
+  typing_stack_ = alloc<uint32_t>(2 * uint64_t(object_count_ - delta_first_new_) + 64);
+  typing_stack_size_ = 0;
+  if (failed()) return false;
+  sweep_position_ = 0xffffffffu;  // every object is behind the sweep: a typed target is walked at once
+  mode_ = kType;
+  for (uint32_t i = 0; i < delta_first_new_ && !failed(); ++i) {
+    const Object& o = objects_[i];
+    if (!(o.flags & kDeltaChanged)) continue;
+    if ((o.flags & kGlobal) ? (o.flags & (kReadonly | kRuleMask)) || o.dst_global == 0xffffffffu
+                            : o.src_type == 0 || (o.flags & kFromLibrary))
+      continue;
+    current_ = i;
+    walk_elements(o, nullptr);
+    type_queued();
+  }
+  for (int round = 0; round < 4 && !failed(); ++round) {  // the new objects no typed pointer reached
+    typing_round_ = uint32_t(round) + 4;  // the first run's per-site memo answers again for this run
+    bool more = false;
+    for (uint32_t i = delta_first_new_; i < object_count_ && !failed(); ++i) {
+      Object& o = objects_[i];
+      if (o.src_type != 0 || (o.flags & kFromLibrary)) continue;
+      const auto* site_info = src_meta().alloc_site(site_of(o) - config_.src_bias);
+      if (!site_info || wrapper_site(*site_info)) continue;
+      const auto* learnt = typed_object_of_site(site_of(o));
+      if (learnt == &polymorphic_marker_) continue;
+      uint32_t src_type = learnt ? learnt->src_type : site_info->type;
+      if (!learnt && !src_type) src_type = returned_type(*site_info);
+      current_ = i, path_depth_ = 0;
+      const uint32_t dst_type = learnt ? learnt->dst_type : src_type ? counterpart(src_type) : 0;
+      if (src_type && dst_type && type_size(src_meta(), src_type) > 0 && o.size % type_size(src_meta(), src_type) == 0) {
+        o.src_type = src_type, o.dst_type = dst_type;
+        queue_for_typing(i);
+        more = true;
+      }
+    }
+    type_queued();
+    if (!more) break;
+  }
+  return !failed();
+}
+
+// New objects: their destination sizes (the untyped policy's checks as in the first
+// run), blocks allocated here. Gone objects: their blocks here released. A changed
+// untyped object of the first run is checked again for words that look like pointers.
+bool Engine::map_delta() {
+  for (uint32_t i = global_count_; i < delta_first_new_; ++i) {
+    const Object& o = objects_[i];
+    if ((o.flags & kDeltaChanged) && o.src_type == 0 && !(o.flags & kFromLibrary) && refuse_untyped_pointer(o))
+      return false;
+  }
+  if (!size_destinations(delta_first_new_)) return false;
+  bool gone = false;
+  for (uint32_t i = global_count_; i < delta_first_new_ && !gone; ++i)
+    gone = (objects_[i].flags & kDeltaGone) && objects_[i].dst_addr;
+  if (gone && !env_->release) return delta_refuse("blocks were freed and this process cannot free theirs");
+  for (uint32_t i = object_count_; i-- > delta_first_new_;) {  // newest first, as the first run's order
+    Object& o = objects_[i];
+    if (o.flags & kFromLibrary) continue;
+    o.dst_addr = env_->alloc(env_->ctx, o.dst_size ? o.dst_size : 1, dst_site(site_of(o)), dyn_id_of(o));
+    if (!o.dst_addr) {
+      fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the program's allocator refused ").number(o.dst_size).text(" bytes for ");
+      describe(message_, o);
+      return false;
+    }
+    set_dst_in_copy(o.addr, o.dst_addr);
+  }
+  for (uint32_t i = global_count_; i < delta_first_new_; ++i) {
+    Object& o = objects_[i];
+    if (!(o.flags & kDeltaGone) || !o.dst_addr) continue;
+    env_->release(env_->ctx, o.dst_addr), result_.freed++;
+    o.dst_addr = 0;
+  }
+  return true;
+}
+
+// The changed and new objects written again (globals too: never superseding a
+// start-up object again, delta_), then the frames' scalar locals.
+void Engine::write_delta() {
+  for (uint32_t i = 0; i < object_count_ && !failed(); ++i)
+    if ((objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged) write_one(i);
+  if (!failed()) settle_scalar_locals();
+}
+
+}  // namespace ttst::stfw::engine_detail
