@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,6 @@ using ttst::stfw::KeptEngine;
 using ttst::stfw::Region;
 using ttst::stfw::Result;
 using ttst::stfw::SourcePatch;
-using ttst::stfw::testing::carve_future;
-using ttst::stfw::testing::carve_future_from;
 using ttst::stfw::testing::free_scratch;
 using ttst::stfw::testing::HostProcess;
 using ttst::stfw::testing::link_dnode_ring;
@@ -34,46 +33,71 @@ namespace {
 
 constexpr uint64_t kPage = 4096;
 std::vector<uint64_t> released;
-void release(void*, uint64_t addr) { released.push_back(addr); }
+HostProcess* releasing = nullptr;  // F, whose blocks Env::release frees as the runtime would
 
-// A first run from a copy of `p` kept for a second one; everything the engine
-// holds pointers to lives as long as this.
+void free_block(HostProcess& p, uint8_t* block);
+void release(void*, uint64_t addr) {
+  released.push_back(addr);
+  if (releasing) free_block(*releasing, reinterpret_cast<uint8_t*>(addr));
+}
+
+// Env::alloc of a first run: F's blocks appended to its list, each on a page of its
+// own from `carve_paged_at` on (so that a page's change is one object's here too).
+HostProcess* carving = nullptr;
+uint64_t carve_paged_at = 0;
+uint64_t carve_paged(void*, uint64_t size, uint64_t, uint64_t origin) {
+  uint8_t* p = carving->add_heap_object(carve_paged_at, size, 100 + origin, origin);
+  carve_paged_at += kPage;
+  return reinterpret_cast<uint64_t>(p);
+}
+
+// The pages of `now` that differ from `then` (its bytes earlier), as patches.
+std::vector<SourcePatch> changed_pages(const HostProcess& now, const std::vector<uint8_t>& then) {
+  std::vector<SourcePatch> out;
+  for (uint64_t at = 0; at < HostProcess::kMemSize; at += kPage)
+    if (std::memcmp(now.mem + at, then.data() + at, kPage) != 0) out.push_back({now.bias() + at, kPage, now.mem + at});
+  return out;
+}
+
+// A first run from a copy of `p` (forward, into `f`; backward, into R) kept for a
+// second one; everything the engine holds pointers to lives as long as this.
 struct KeptRun {
   HostProcess& p;
   HostProcess& f;
   std::vector<uint8_t> snapshot, copy;  // S's bytes, and the engine's copy of them (which it tags)
   Region region{};
   Config c;
-  Env env{&scratch, nullptr, &carve_future, nullptr};
+  Env env{&scratch, nullptr, &carve_paged, nullptr};
   char out[4096] = {};
   KeptEngine* kept = nullptr;
   Result first;
 
-  KeptRun(HostProcess& p_, HostProcess& f_, bool keep = true)
+  KeptRun(HostProcess& p_, HostProcess& f_, bool keep = true, bool backward = false)
       : p(p_), f(f_), snapshot(p.mem, p.mem + HostProcess::kMemSize), copy(snapshot) {
     region = Region{p.bias(), HostProcess::kMemSize, copy.data()};
+    c.backward = backward;
     c.src_meta = p.v, c.dst_meta = f.v, c.src_bias = p.bias(), c.dst_bias = f.bias();
     c.src_runtime = p.bias() + p.v.runtime_addr(), c.dst_runtime = f.bias() + f.v.runtime_addr();
     c.regions = &region, c.region_count = 1, c.out = out, c.out_size = sizeof out;
     c.keep = keep;
-    env.release = &release;
-    released.clear();
+    if (!backward) carving = &f, carve_paged_at = 0x40000;
+    if (backward) env.alloc = nullptr;
+    else env.release = &release;
+    if (!backward) released.clear();
     first = ttst::stfw::transfer(c, env, &kept);
   }
   ~KeptRun() { free_scratch(); }
 
-  // The pages of p that differ from S, as patches.
-  std::vector<SourcePatch> patches() const {
-    std::vector<SourcePatch> out_patches;
-    for (uint64_t at = 0; at < HostProcess::kMemSize; at += kPage)
-      if (std::memcmp(p.mem + at, snapshot.data() + at, kPage) != 0)
-        out_patches.push_back({p.bias() + at, kPage, p.mem + at});
-    return out_patches;
-  }
-  Result second(std::string* msg) {
-    const std::vector<SourcePatch> changed = patches();
+  // The second run on p's pages changed since S; backward, with `own` (this
+  // process's pages written since) too.
+  Result second(std::string* msg, const std::vector<SourcePatch>& own = {}, uint64_t unseen = 0) {
+    std::vector<SourcePatch> changed = changed_pages(p, snapshot);
+    std::erase_if(changed, [&](const SourcePatch& c) { return unseen - c.addr < c.size; });  // as if never written
+    std::vector<uint64_t> own_ranges;
+    for (const SourcePatch& o : own) own_ranges.push_back(o.addr), own_ranges.push_back(o.addr + o.size);
     Delta d;
     d.patches = changed.data(), d.patch_count = changed.size(), d.out = out, d.out_size = sizeof out;
+    d.own_ranges = own_ranges.data(), d.own_ranges_count = own.size();
     Result r = ttst::stfw::transfer_delta(kept, d);
     *msg = out;
     return r;
@@ -90,6 +114,16 @@ uint8_t* allocate_first(HostProcess& p, uint64_t desc_at, uint64_t size, uint64_
   s.head.next->prev = d, s.head.next = d;
   s.live++;
   return reinterpret_cast<uint8_t*>(d + 1);
+}
+
+// Env::alloc of a second run: blocks carved from `carve_first_at` on, linked first
+// (the runtime's order; the first run's carve_paged appends).
+uint64_t carve_first_at = 0;
+uint64_t carve_first(void*, uint64_t size, uint64_t, uint64_t origin) {
+  uint8_t* p = allocate_first(*releasing, carve_first_at, size, 100 + origin);
+  reinterpret_cast<ttst_heap_desc*>(p)[-1].origin_id = origin;
+  carve_first_at += (sizeof(ttst_heap_desc) + size + 15) & ~15ull;
+  return reinterpret_cast<uint64_t>(p);
 }
 
 // A block freed now: unlinked, its magic cleared.
@@ -122,6 +156,30 @@ std::vector<int32_t> future_ring(HostProcess& f) {
   return values;
 }
 
+// v1's ring (struct dnode { prev, next; int v; }) by next.
+std::vector<int32_t> past_ring(HostProcess& p) {
+  std::vector<int32_t> values;
+  const uint64_t ring = p.addr("ring");
+  for (uint64_t n = word(p.at("ring", 8)); n != ring && values.size() < 16; n = word(reinterpret_cast<uint8_t*>(n) + 8)) {
+    int32_t v;
+    std::memcpy(&v, reinterpret_cast<uint8_t*>(n) + 16, 4);
+    values.push_back(v);
+  }
+  return values;
+}
+
+// P serves on: node 1's value written, a new node (dyn_id 9) linked after node 2
+// (its next written, node 2's page), node 0 unlinked from the ring and freed.
+void serve_on(HostProcess& p, const std::vector<uint8_t*>& nodes) {
+  const int32_t hundred = 100, fifty = 50;
+  std::memcpy(nodes[1] + 16, &hundred, 4);
+  uint8_t* added = allocate_first(p, 0x84000, 24, 9);
+  put_word(added, p.addr("ring")), put_word(added + 8, word(nodes[2] + 8)), std::memcpy(added + 16, &fifty, 4);
+  put_word(nodes[2] + 8, reinterpret_cast<uint64_t>(added));
+  p.put<uint64_t>("ring", 8, reinterpret_cast<uint64_t>(nodes[1]));
+  free_block(p, nodes[0]);
+}
+
 // P's ring: four nodes, each on a page of its own (so a page's patch is one node's).
 std::vector<uint8_t*> four_nodes(HostProcess& p) {
   std::vector<uint8_t*> nodes;
@@ -135,7 +193,6 @@ std::vector<uint8_t*> four_nodes(HostProcess& p) {
 TEST_CASE("a second run re-transfers the changed pages only: a value, a block linked in, a block freed") {
   HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
   std::vector<uint8_t*> nodes = four_nodes(p);
-  carve_future_from(f, 0x40000);
   KeptRun run(p, f);
   INFO(run.out);
   REQUIRE(run.first.status == TTST_STFW_STATUS_OK);
@@ -149,15 +206,7 @@ TEST_CASE("a second run re-transfers the changed pages only: a value, a block li
   std::memcpy(reinterpret_cast<void*>(fnodes[2]), "\x09\x03\0\0", 4);  // v = 777
   std::memcpy(reinterpret_cast<void*>(fnodes[3]), "\xe7\x03\0\0", 4);  // v = 999
 
-  // P serves on: node 1's value written, a new node linked after node 2 (its next
-  // written, node 2's page), node 0 unlinked from the ring and freed.
-  const int32_t hundred = 100, fifty = 50;
-  std::memcpy(nodes[1] + 16, &hundred, 4);
-  uint8_t* added = allocate_first(p, 0x84000, 24, 9);
-  put_word(added, p.addr("ring")), put_word(added + 8, word(nodes[2] + 8)), std::memcpy(added + 16, &fifty, 4);
-  put_word(nodes[2] + 8, reinterpret_cast<uint64_t>(added));
-  p.put<uint64_t>("ring", 8, reinterpret_cast<uint64_t>(nodes[1]));
-  free_block(p, nodes[0]);
+  serve_on(p, nodes);
 
   std::string msg;
   Result r = run.second(&msg);
@@ -178,7 +227,6 @@ TEST_CASE("a second run re-transfers the changed pages only: a value, a block li
 TEST_CASE("a second run with nothing changed writes nothing") {
   HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
   four_nodes(p);
-  carve_future_from(f, 0x40000);
   KeptRun run(p, f);
   REQUIRE(run.first.status == TTST_STFW_STATUS_OK);
   std::string msg;
@@ -195,7 +243,6 @@ TEST_CASE("a block the first run copied untyped, typed by a pointer written sinc
   uint8_t* lone = p.add_heap_object(0x88000, 8, 20);  // struct point's size, reached by nothing: bytes
   const int32_t xy[2] = {3, 4};
   std::memcpy(lone, xy, 8);
-  carve_future_from(f, 0x40000);
   KeptRun run(p, f);
   INFO(run.out);
   REQUIRE(run.first.status == TTST_STFW_STATUS_OK);
@@ -209,7 +256,6 @@ TEST_CASE("a block the first run copied untyped, typed by a pointer written sinc
 TEST_CASE("a block linked anywhere but first is refused: the lists no longer add up") {
   HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
   std::vector<uint8_t*> nodes = four_nodes(p);
-  carve_future_from(f, 0x40000);
   KeptRun run(p, f);
   REQUIRE(run.first.status == TTST_STFW_STATUS_OK);
   uint8_t* tail = p.add_heap_object(0x84000, 24, 9);  // appended at the list's end
@@ -224,13 +270,12 @@ TEST_CASE("a block linked anywhere but first is refused: the lists no longer add
 TEST_CASE("a first run without keep leaves no engine, and a patch outside the copy is bad input") {
   HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
   four_nodes(p);
-  carve_future_from(f, 0x40000);
   {
-    KeptRun run(p, f, false);
+    HostProcess f2("stfw/tests/programs/state/state_v2");
+    KeptRun run(p, f2, false);
     REQUIRE(run.first.status == TTST_STFW_STATUS_OK);
     CHECK(run.kept == nullptr);
   }
-  carve_future_from(f, 0x60000);
   KeptRun run(p, f);
   REQUIRE(run.kept != nullptr);
   const uint8_t page[kPage] = {};
@@ -240,4 +285,67 @@ TEST_CASE("a first run without keep leaves no engine, and a patch outside the co
   Result r = ttst::stfw::transfer_delta(run.kept, d);
   CHECK(r.status == TTST_STFW_STATUS_BAD_INPUT);
   CHECK(std::string(run.out).find("bad input: patch #0 at 0x") == 0);
+}
+
+// Backward: R (built as P was: a fork of it) gets P's changes as the supervisor
+// copies P's changed pages into R2; F gets them from the forward second run; the
+// backward second run writes back from F every object on F's changed pages and
+// every counterpart on R's changed ones.
+namespace {
+struct RoundTrip {
+  HostProcess p{"stfw/tests/programs/state/state_v1"}, f{"stfw/tests/programs/state/state_v2"},
+      r{"stfw/tests/programs/state/state_v1"};
+  std::vector<uint8_t*> p_nodes, r_nodes;
+  std::unique_ptr<KeptRun> forward, backward;
+  std::vector<uint8_t> r_before;
+
+  RoundTrip() {
+    p_nodes = four_nodes(p), r_nodes = four_nodes(r);
+      forward = std::make_unique<KeptRun>(p, f);
+    REQUIRE(forward->first.status == TTST_STFW_STATUS_OK);
+    backward = std::make_unique<KeptRun>(f, r, true, true);
+    INFO(backward->out);
+    REQUIRE(backward->first.status == TTST_STFW_STATUS_OK);
+    REQUIRE(past_ring(r) == std::vector<int32_t>{0, 1, 2, 3});
+    r_before.assign(r.mem, r.mem + HostProcess::kMemSize);
+    serve_on(p, p_nodes);
+    serve_on(r, r_nodes);  // R2: P's changed pages copied in
+    releasing = &f, carve_first_at = 0x70000, forward->env.alloc = &carve_first;
+    std::string msg;
+    Result fr = forward->second(&msg);
+    releasing = nullptr;
+    INFO(msg);
+    REQUIRE(fr.status == TTST_STFW_STATUS_OK);
+  }
+  // `unseen`: an address of F whose page the backward run is not told about.
+  Result back(std::string* msg, uint64_t unseen = 0) { return backward->second(msg, changed_pages(r, r_before), unseen); }
+};
+}  // namespace
+
+TEST_CASE("backward, a second run writes F's changed objects back onto R2's, the new block onto the program's") {
+  RoundTrip t;
+  // R2's objects on the copied pages scrambled: the backward run must write them all.
+  std::memset(t.r_nodes[1] + 16, 0x5a, 4);
+  uint8_t* added = t.r.mem + 0x84000 + sizeof(ttst_heap_desc);
+  std::memset(added + 16, 0x5a, 4);
+  std::string msg;
+  Result r = t.back(&msg);
+  INFO(msg);
+  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  CHECK(past_ring(t.r) == std::vector<int32_t>{100, 2, 50, 3});
+  CHECK(past_ring(t.r) == past_ring(t.p));
+}
+
+TEST_CASE("backward, a change the forward second run lost shows in R2") {
+  RoundTrip t;
+  // F's node 1 as if the forward second run had not written it: its page unchanged
+  // for the backward run, which still holds node 1's value 1 from the first run.
+  const uint64_t fnode1 = v2_next(t.f.addr("ring"));
+  REQUIRE(v2_value(fnode1) == 100);
+  std::string msg;
+  Result r = t.back(&msg, fnode1);
+  INFO(msg);
+  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  CHECK(past_ring(t.r) == std::vector<int32_t>{1, 2, 50, 3});  // differs from P's: the diff rolls back
+  CHECK(past_ring(t.p) == std::vector<int32_t>{100, 2, 50, 3});
 }

@@ -263,7 +263,10 @@ Result transfer(const Config& cfg, const Env& env, KeptEngine** kept = nullptr);
 // types, KEEP_NEW, threads...) it refuses with TTST_STFW_STATUS_DELTA_REFUSED,
 // before it allocates or writes anything here where it can: the caller discards
 // this process either way and transfers everything again into a fresh one.
-// Forward only.
+// Backward (in R2, a fork of the first run's R, into which the caller copied the
+// program's changed pages): the source is F after its second run, patched with the
+// pages that run wrote; the objects whose counterparts lie on own_ranges (the
+// pages the caller copied) are written again from F too.
 struct SourcePatch {
   uint64_t addr, size;   // a changed range of the source, inside one region
   const uint8_t* bytes;  // its bytes now
@@ -271,6 +274,9 @@ struct SourcePatch {
 struct Delta {
   const SourcePatch* patches = nullptr;  // sorted by addr, not overlapping
   uint64_t patch_count = 0;
+  // Backward: [lo, hi) pairs, sorted, of this process written since the first run.
+  const uint64_t* own_ranges = nullptr;
+  uint64_t own_ranges_count = 0;
   // The frames at the program's stop now (Config::frames); NULL: the first run's.
   const uint8_t* frames = nullptr;
   uint64_t frames_size = 0;

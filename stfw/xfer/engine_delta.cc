@@ -18,6 +18,13 @@
 // descriptor (same address, dyn_id, size and site as in S) or among the newest
 // blocks at the heads of the lists (the runtime links a new block first); the
 // lists' live counts must add up to exactly those, or the change is refused.
+//
+// Backward (in R2, a fork of the first run's R into which the caller copied the
+// program's changed pages): the source is F after its own second run, patched with
+// the pages that run wrote; the objects whose counterparts lie on the program's
+// changed pages (Delta::own_ranges) are written again too, from F, so that a change
+// the forward run missed shows in the diff; F's new blocks are paired with the
+// program's new blocks, at the heads of R2's lists, by origin.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 
@@ -36,8 +43,9 @@ Result Engine::run_delta(const Delta& delta) {
   refused_at_ = 0xffffffffu, root_path_written_ = advice_allowed_ = false;
   delta_ = true, last_region_ = nullptr, last_holding_ = 0;
   if (delta.frames) config_.frames = delta.frames, config_.frames_size = delta.frames_size;
+  own_lo_ = own_hi_ = 0;  // backward: R2's pages differ from the first run's R where the caller copied
   const uint64_t t0 = rdtsc();
-  if (!delta_possible() || !patch_source(delta) || !add_new_objects()) return finish();
+  if (!delta_possible() || !patch_source(delta) || !add_new_objects() || !mark_own_ranges(delta)) return finish();
   const uint64_t t1 = rdtsc();
   if (!type_delta()) return finish();
   const uint64_t t2 = rdtsc();
@@ -52,7 +60,6 @@ Result Engine::run_delta(const Delta& delta) {
 
 // What the second run does not follow, refused before anything is patched.
 bool Engine::delta_possible() {
-  if (config_.backward) return delta_refuse("the backward direction has no second run yet");
   if (!config_.keep) return delta_refuse("the first run did not keep room for one");
   if (container_count_ || free_element_count_ || annotations_.has_free())
     return delta_refuse("the state has carved containers or free lists (TTST_CONTAINER, TTST_FREE_*)");
@@ -113,7 +120,7 @@ bool Engine::patch_source(const Delta& delta) {
       // A descriptor across two patches is recorded once (the patches come in address order).
       if (described && prior_count < prior_capacity && !(prior_count && prior[prior_count - 1].index == i)) {
         const ttst_heap_desc* d = descriptor_of(o);
-        prior[prior_count++] = {i, d->dyn_id, d->size, d->site};
+        prior[prior_count++] = {i, d->dyn_id, d->size, d->site, d->origin_id};
       }
       o.flags |= kDeltaChanged;
     });
@@ -127,7 +134,7 @@ bool Engine::patch_source(const Delta& delta) {
     Object& o = objects_[prior[j].index];
     ttst_heap_desc* d = reinterpret_cast<ttst_heap_desc*>(const_cast<uint8_t*>(source_bytes(o.addr - kDescSize, kDescSize)));
     if (d->magic == TTST_HEAP_LIVE && d->dyn_id == prior[j].dyn_id && d->size == prior[j].size &&
-        d->site == prior[j].site && (d->flags & kFromLibrary) == (o.flags & kFromLibrary)) {
+        d->site == prior[j].site && d->origin_id == prior[j].origin && (d->flags & kFromLibrary) == (o.flags & kFromLibrary)) {
       d->prev = reinterpret_cast<ttst_heap_desc*>(kIndexTag | prior[j].index);
       d->next = reinterpret_cast<ttst_heap_desc*>(o.dst_addr);
       d->offset = o.src_type ? src_meta().strip(o.src_type) + 1 : 0;
@@ -163,7 +170,7 @@ bool Engine::add_new_objects() {
       Object& o = objects_[object_count_++];
       zero(&o, sizeof o);
       o.addr = cur + kDescSize, o.size = d->size;
-      o.flags = (d->origin_id ? 0 : (d->flags & kFromLibrary)) | kDeltaChanged;
+      o.flags = heap_object_flags(d) | kDeltaChanged;
       o.src_global = o.dst_global = 0xffffffffu;
       d->prev = reinterpret_cast<ttst_heap_desc*>(kIndexTag | (object_count_ - 1));
       d->next = nullptr, d->offset = 0;
@@ -191,6 +198,31 @@ bool Engine::sort_new_objects() {
     delta_sorted_addr_[j] = objects_[i].addr, delta_sorted_index_[j] = i;
   }
   delta_sorted_count_ = n;
+  return true;
+}
+
+// Backward: the objects whose counterparts here lie on a range the caller wrote
+// since the first run (the program's changed pages, copied into R2) are written
+// again from F, whether or not F's bytes changed.
+bool Engine::mark_own_ranges(const Delta& delta) {
+  if (!delta.own_ranges_count) return true;
+  if (!config_.backward) return delta_refuse("own ranges are the backward run's");
+  for (uint64_t k = 1; k < delta.own_ranges_count; ++k)
+    if (delta.own_ranges[2 * k] < delta.own_ranges[2 * k - 1])
+      return fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: own range #").number(k).text(" is not after the one before"),
+             false;
+  for (uint32_t i = 0; i < delta_first_new_; ++i) {
+    Object& o = objects_[i];
+    if (!o.dst_addr || (o.flags & kDeltaGone)) continue;
+    uint64_t lo = 0, hi = delta.own_ranges_count;  // the first range ending after the counterpart's start
+    while (lo < hi) {
+      uint64_t mid = lo + (hi - lo) / 2;
+      if (delta.own_ranges[2 * mid + 1] <= o.dst_addr) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < delta.own_ranges_count && delta.own_ranges[2 * lo] < o.dst_addr + (o.dst_size ? o.dst_size : 1))
+      o.flags |= kDeltaChanged;
+  }
   return true;
 }
 
@@ -263,6 +295,7 @@ bool Engine::map_delta() {
       return false;
   }
   if (!size_destinations(delta_first_new_)) return false;
+  if (config_.backward) return pair_new_objects();
   bool gone = false;
   for (uint32_t i = global_count_; i < delta_first_new_ && !gone; ++i)
     gone = (objects_[i].flags & kDeltaGone) && objects_[i].dst_addr;
@@ -285,6 +318,37 @@ bool Engine::map_delta() {
     o.dst_addr = 0;
   }
   return true;
+}
+
+// Backward: F's new blocks onto R2's by origin: the program's blocks allocated
+// since S, linked first in R2's lists (copied from the program's pages). A block
+// whose origin is in none stays without a counterpart (pointers to it fail, as in
+// a first run). R2's lists are read in place.
+bool Engine::pair_new_objects() {
+  uint32_t wanted = 0;
+  for (uint32_t i = delta_first_new_; i < object_count_; ++i) wanted += origin_of(objects_[i]) != 0;
+  if (!wanted) return true;
+  struct WalkState {
+    Engine* engine;
+    uint32_t left;
+  } walk_state{this, wanted};
+  int64_t walked = ttst_heap_walk(
+      config_.dst_runtime, &Engine::read_own_memory, nullptr,
+      [](void* ctx, uint64_t addr, const ttst_heap_desc* desc) -> int {
+        WalkState* walk = static_cast<WalkState*>(ctx);
+        Engine* e = walk->engine;
+        for (uint32_t i = e->delta_first_new_; i < e->object_count_; ++i) {
+          Object& o = e->objects_[i];
+          if (o.dst_addr || e->origin_of(o) != desc->dyn_id) continue;
+          o.dst_addr = addr;
+          if (desc->size < o.dst_size) o.dst_size = desc->size;  // never write past R's object
+          walk->left--;
+          break;
+        }
+        return walk->left == 0;
+      },
+      &walk_state);
+  return own_walk_succeeded(walked);
 }
 
 // The changed and new objects written again (globals too: never superseding a

@@ -308,6 +308,7 @@ class Engine {
   void index_global(uint32_t global, uint64_t src_tls, uint64_t dst_tls);  // one object (engine_index.cc)
   bool index_heap();
   static int add_heap_object(void* ctx, uint64_t addr, const ttst_heap_desc* desc);
+  uint32_t heap_object_flags(const ttst_heap_desc* desc) const;  // a walked block's flags in the table
   // The i-th object in the likely address order: globals, then the heap reversed.
   uint32_t globals_then_oldest(uint32_t i) const;
   bool merge_globals_into_heap_order();
@@ -656,7 +657,7 @@ class Engine {
   uint64_t frame_roots_digest_ = 0;     // the first run's pointer and aggregate locals, hashed
   struct DeltaPrior {                   // a heap object whose descriptor a patch overwrote:
     uint32_t index;                     // its facts in the first run's copy
-    uint64_t dyn_id, size, site;
+    uint64_t dyn_id, size, site, origin;
   };
   bool delta_refuse(const char* why);
   bool delta_possible();
@@ -665,6 +666,8 @@ class Engine {
   template <class Visit>
   void objects_overlapping(uint64_t lo, uint64_t hi, Visit&& visit);
   bool add_new_objects();
+  bool mark_own_ranges(const Delta& delta);
+  bool pair_new_objects();
   bool sort_new_objects();
   int64_t new_object_holding(uint64_t v) const;
   bool type_delta();

@@ -205,15 +205,20 @@ bool Engine::radix_sort_by_address() {
 }
 
 // ttst_heap_walk's visitor: one table entry per heap block of the source.
+uint32_t Engine::heap_object_flags(const ttst_heap_desc* desc) const {
+  // A block the transfer allocated (origin_id set) is the program's even when its
+  // site no longer exists in this version (site 0 makes the runtime say FROM_LIB).
+  uint32_t flags = desc->origin_id ? 0 : (desc->flags & kFromLibrary);
+  if (config_.backward && !desc->origin_id && !(desc->flags & kFromLibrary)) flags |= kOwnStartup;
+  return flags;
+}
+
 int Engine::add_heap_object(void* ctx, uint64_t addr, const ttst_heap_desc* desc) {
   Engine* engine = static_cast<Engine*>(ctx);
   Object& o = engine->objects_[engine->object_count_++];
   zero(&o, sizeof o);
   o.addr = addr, o.size = desc->size;
-  // A block the transfer allocated (origin_id set) is the program's even when its
-  // site no longer exists in this version (site 0 makes the runtime say FROM_LIB).
-  o.flags = desc->origin_id ? 0 : (desc->flags & kFromLibrary);
-  if (engine->config_.backward && !desc->origin_id && !(desc->flags & kFromLibrary)) o.flags |= kOwnStartup;
+  o.flags = engine->heap_object_flags(desc);
   o.src_global = o.dst_global = 0xffffffffu;
   // The copy is ours: its descriptor's `prev` (already checked by the walk) now
   // names the object, so a base pointer finds its object with one read.
