@@ -73,6 +73,34 @@ struct ttst_stfw_threads_header {
 
 #define TTST_STFW_F_VERBOSE 0x1u /* reserved, no effect yet: no supervisor sets it and the
                                     engine writes no per-object lines */
+/* Pre-copy stage 2: keep the transfer for a second run (the supervisor keeps the
+ * agent's region too, inject/agent_session.h keep_region). Status OK: the output
+ * holds a line "kept ADDR" (TTST_STFW_KEPT_PREFIX, hex): the kept run, the
+ * TTST_AGENT_TASK_STFW_DELTA task's argument. */
+#define TTST_STFW_F_KEEP 0x2u
+#define TTST_STFW_KEPT_PREFIX "kept "
+
+/* TTST_AGENT_TASK_STFW_DELTA: the second run of a kept transfer, in the region the
+ * first run kept (stfw/xfer/engine.h transfer_delta). Forward in F (peer P,
+ * stopped again), backward in R2 (a fork of the first run's R into which the
+ * supervisor copied P's changed pages; peer F after its second run). Arguments:
+ * arg[] = the words of enum ttst_stfw_delta_arg.
+ * Input: the header, then patch_count [lo, hi) pairs of the peer that changed
+ * since the first run (the agent reads their bytes now), own_count pairs of this
+ * process written since (backward: P's changed pages in R2), then frames_size
+ * bytes of frames (TTST_STFW_FRAMES_MAGIC ...; 0: the first run's). Result: as a
+ * transfer's; TTST_STFW_STATUS_DELTA_REFUSED when the second run cannot follow
+ * the change (the supervisor then transfers everything again). */
+#define TTST_STFW_DELTA_MAGIC 0x31544c4454535454ull /* "TTSTDLT1" */
+enum ttst_stfw_delta_arg {
+  TTST_STFW_DELTA_ARG_KEPT = 0,      /* the kept run                                 */
+  TTST_STFW_DELTA_ARG_SELF_BIAS = 1, /* this process's executable's load bias (the
+                                        kept run's: a mismatch is bad input)        */
+};
+struct ttst_stfw_delta_header {
+  uint64_t magic;
+  uint64_t patch_count, own_count, frames_size;
+};
 
 enum ttst_stfw_status {
   TTST_STFW_STATUS_OK = 0,          /* state transferred                            */

@@ -4,6 +4,7 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 #include <iterator>
 #include <filesystem>
@@ -53,6 +54,11 @@ void show_progress(const char* dir, const std::array<uint64_t, 4>& p, millisecon
                count.c_str(), at.count() / 1000.0, limit.count() / 1000.0);
 }
 
+// Room a kept region keeps for the second run's input beyond the frames: its
+// changed ranges, 16 bytes each (half a million; more and the run is refused
+// before it starts, and the caller transfers everything again).
+constexpr uint64_t kDeltaInputRoom = 8ull << 20;
+
 inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* hooks) {
   inject::AgentRequest req;
   req.task = t.backward ? TTST_AGENT_TASK_STFW_BACKWARD : TTST_AGENT_TASK_STFW_FORWARD;
@@ -66,7 +72,7 @@ inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* ho
   req.args[TTST_STFW_ARG_PEER_BIAS] = t.other.bias.value();
   req.args[TTST_STFW_ARG_SELF_RUNTIME] = t.self.runtime_block.value();
   req.args[TTST_STFW_ARG_PEER_RUNTIME] = t.other.runtime_block.value();
-  req.args[TTST_STFW_ARG_FLAGS] = 0;
+  req.args[TTST_STFW_ARG_FLAGS] = t.keep ? TTST_STFW_F_KEEP : 0;
   req.args[TTST_STFW_ARG_PEER_TP] = t.peer_thread_pointer;
   if (!t.backward) {  // F's own frames at its update point (engine_frames.cc)
     user_regs_struct regs = t.thread->get_regs();
@@ -82,6 +88,10 @@ inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* ho
   // One helper thread faults the agent's fresh memory in on the other CPU
   // (inject/agent/helper.h): F and R are discarded on any failure.
   req.helpers = 1;
+  if (t.keep) {  // pre-copy's round: the region stays for the second run, with room for its input
+    req.keep_region = true;
+    req.input_capacity = t.frames.size() + kDeltaInputRoom;
+  }
   // The wall bound the host keeps itself (--timeout, or the default's cap); the
   // default's CPU budget and wall ceiling are asked of the kernel as the agent runs.
   req.timeout = std::max(t.limit->cap_left(), milliseconds(1));
@@ -320,6 +330,10 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
                     figure(line, "arena_copy"), figure(line, "arena_setup"), figure(line, "arena_index"),
                     figure(line, "arena_table"), figure(line, "arena_type"), figure(line, "arena_map"),
                     figure(line, "arena_write"), figure(line, "arena_used"));
+      if (t.keep && out.kept) {  // kept for a second run: its region (cured by the caller) and the run in it
+        const std::vector<std::string> runs = prefixed_lines(out.output, TTST_STFW_KEPT_PREFIX);
+        *t.keep = KeptTransfer{*out.kept, runs.empty() ? 0 : std::stoull(runs.front(), nullptr, 16)};
+      }
       // F's registers and stack against what the transfer superseded (future_frames.h).
       if (!t.backward) {
         const std::vector<SupersededObject> superseded = parse_superseded(out.output);
@@ -360,6 +374,67 @@ Transfer run_transfer(const TransferRequest& t, const TestHooks* hooks) {
                "the old version keeps serving; see the report");
   }
   internal("the " + dir + " transfer ended in an unknown way", "the old version keeps serving; see the report");
+}
+
+DeltaTransferOutcome run_delta_transfer(const DeltaTransferRequest& t, const TestHooks* hooks) {
+  const std::string dir = t.backward ? "backward" : "forward";
+  const inject::AgentImage& agent = hooks && hooks->agent ? *hooks->agent : inject::AgentImage::embedded();
+  inject::AgentRequest req;
+  req.task = hooks && hooks->delta_task ? *hooks->delta_task : uint32_t{TTST_AGENT_TASK_STFW_DELTA};
+  req.mode = t.backward ? TTST_AGENT_MODE_BACKWARD : TTST_AGENT_MODE_FORWARD;
+  req.peer_pid = t.peer;
+  req.args[TTST_STFW_DELTA_ARG_KEPT] = t.kept->run;
+  req.args[TTST_STFW_DELTA_ARG_SELF_BIAS] = t.self.bias.value();
+  req.meta_self = t.self.metadata_image;  // the engine's views of the first run point into their slots
+  req.meta_peer = t.other.metadata_image;
+  req.plugin = t.plugin;
+  ttst_stfw_delta_header h{TTST_STFW_DELTA_MAGIC, t.changed.size(), t.own.size(), t.frames.size()};
+  std::vector<uint8_t> input(sizeof h);
+  std::memcpy(input.data(), &h, sizeof h);
+  for (const auto* list : {&t.changed, &t.own})
+    for (const auto& [lo, hi] : *list)
+      for (uint64_t w : {lo, hi}) input.insert(input.end(), reinterpret_cast<const uint8_t*>(&w),
+                                              reinterpret_cast<const uint8_t*>(&w) + 8);
+  input.insert(input.end(), t.frames.begin(), t.frames.end());
+  req.input = input;
+  req.output_size = 1 << 20;
+  req.helpers = 1;
+  req.in_region = &t.kept->region;  // removed when the run ends, whatever the outcome
+  req.timeout = std::max(t.limit->cap_left(), milliseconds(1));
+  if (!t.limit->limits().hard())
+    req.out_of_time = [limit = t.limit] { return limit->exceeded().first != Bound::kNone; };
+  DeltaTransferOutcome result;
+  inject::AgentOutcome out;
+  const uint64_t tsc0 = __rdtsc();
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    out = inject::run_agent(*t.thread, req, agent);
+  } catch (const std::exception& e) {
+    result.why_not = "the " + dir + " second run could not start: " + e.what();
+    return result;
+  }
+  const double run_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const std::string line = first_line(out.output);
+  if (out.kind != inject::AgentOutcome::Kind::kFinished) {
+    result.why_not = "the " + dir + " second run " + out.describe();
+    return result;
+  }
+  if (out.status != TTST_STFW_STATUS_OK) {
+    result.why_not = "the " + dir + " second run " +
+                     (out.status == TTST_STFW_STATUS_DELTA_REFUSED ? "refused: " : "failed: ") + line;
+    return result;
+  }
+  Transfer done;
+  done.direction = dir + "_delta";
+  done.objects = out.detail[TTST_STFW_DETAIL_OBJECTS], done.bytes = out.detail[TTST_STFW_DETAIL_BYTES];
+  done.pointers = out.detail[TTST_STFW_DETAIL_POINTERS], done.transforms = out.detail[TTST_STFW_DETAIL_TRANSFORMS];
+  done.dead_pointers = figure_number(line, "dead_pointers");
+  done.unmapped_words = figure_number(line, "unmapped_words");
+  agent_phases(line, __rdtsc() - tsc0, run_ms, done);
+  spdlog::debug("{} second run figures: {}", dir, line);
+  if (!t.backward) set_local_registers(*t.thread, parse_local_registers(out.output));  // scalar locals settled again
+  result.done = done;
+  return result;
 }
 
 }  // namespace ttst::supervisor

@@ -8,9 +8,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
 #include <span>
 #include <vector>
 
+#include "inject/agent_session.h"
 #include "inject/remote_addr.h"
 #include "inject/task.h"
 #include "supervisor/report.h"
@@ -26,6 +30,14 @@ struct TransferSide {
   inject::RemoteAddr runtime_block;
 };
 
+// Pre-copy stage 2 (README "Pre-copy"): a transfer kept for a second run
+// (stfw_task.h TTST_STFW_F_KEEP): the agent's region left mapped in F or R, and
+// the kept run in it (the agent's "kept" line).
+struct KeptTransfer {
+  inject::AgentRegion region;
+  uint64_t run = 0;
+};
+
 struct TransferRequest {
   bool backward = false;      // R from F; else F from P
   inject::Task* thread = nullptr;  // F's or R's thread, stopped at its update point
@@ -37,7 +49,38 @@ struct TransferRequest {
   std::span<const uint8_t> plugin;  // --xfer: the user's transfer plugin (an ELF), else empty
   std::vector<uint8_t> frames;  // the agent's input: the threads' frames (past_frames.h), may be empty
   std::vector<inject::Task*> other_threads;  // forward: F's other threads, stopped (issue 19): their registers and stacks settled too
+  // Pre-copy's round: the transfer kept for a second run (filled when the agent
+  // kept it; left empty when it did not say so). NULL: not kept.
+  std::optional<KeptTransfer>* keep = nullptr;
 };
+
+// The second run of a kept transfer (stfw_task.h TTST_AGENT_TASK_STFW_DELTA), in
+// the region the first run kept: forward in F (peer P, stopped again), backward in
+// R2 (a fork of the round's R, P's changed pages copied in; peer F).
+struct DeltaTransferRequest {
+  bool backward = false;
+  inject::Task* thread = nullptr;
+  const char* process = "";
+  pid_t peer = 0;
+  const KeptTransfer* kept = nullptr;
+  TransferSide self, other;  // as the first run's (its metadata slots are written again)
+  std::span<const uint8_t> plugin;
+  std::vector<std::pair<uint64_t, uint64_t>> changed;  // [lo, hi) of the peer written since the first run
+  std::vector<std::pair<uint64_t, uint64_t>> own;      // backward: [lo, hi) of R2 written since (P's pages)
+  std::vector<uint8_t> frames;                         // the frames now (as TransferRequest::frames)
+  TimeLimit* limit = nullptr;
+};
+
+struct DeltaTransferOutcome {
+  std::optional<Transfer> done;  // finished
+  std::string why_not;           // else why not: refused, crashed, hung (the caller transfers everything again)
+};
+
+// Runs the second run. Never ends the transaction: whatever stops it is the
+// caller's reason to transfer everything again in the stop.
+// `hooks` (test variants only): the agent image (the round's: a kept region runs
+// only the image that kept it) and a task instead of the second runs'.
+DeltaTransferOutcome run_delta_transfer(const DeltaTransferRequest& request, const TestHooks* hooks);
 
 // Runs the transfer; returns its counters, or ends the transaction (rollback() or
 // internal(), transaction_end.h). `hooks` (test variants only) may replace the task

@@ -2,16 +2,20 @@
 #include "supervisor/precopy_delta.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
+#include "inject/memory.h"
 #include "inject/sys/proc_maps.h"
 #include "inject/sys/proc_status.h"
 #include "stfw/abi/ttst_abi.h"
@@ -118,8 +122,8 @@ std::string precopy_obstacle(pid_t pid) {
   return "";
 }
 
-MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, uint64_t runtime_addr,
-                           std::vector<diff::IgnoredRange> ignored) {
+diff::Options past_diff_options(pid_t past, const user_regs_struct& regs, uint64_t runtime_addr,
+                                std::vector<diff::IgnoredRange> ignored) {
   diff::Options o;
   o.kernel_fields = std::move(ignored);
   o.kernel_fields.push_back({runtime_addr + offsetof(struct ttst_runtime, update_requested), sizeof(uint32_t),
@@ -131,13 +135,37 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
       o.kernel_fields.push_back({m.start, regs.rsp - 128 - m.start, "the stack below the stack pointer"});
   std::sort(o.kernel_fields.begin(), o.kernel_fields.end(),
             [](const diff::IgnoredRange& a, const diff::IgnoredRange& b) { return a.addr < b.addr; });
-  o.max_diffs = 1;
+  return o;
+}
+
+namespace {
+// Every byte range of a diff, as the pages holding them (merged).
+PageRanges pages_of(const diff::Result& res) {
+  PageRanges pages;
+  for (const diff::ByteDiff& b : res.bytes) {
+    const uint64_t lo = b.addr & ~uint64_t{4095}, hi = (b.addr + b.len + 4095) & ~uint64_t{4095};
+    if (!pages.empty() && lo <= pages.back().second) pages.back().second = std::max(pages.back().second, hi);
+    else pages.emplace_back(lo, hi);
+  }
+  return pages;
+}
+// Byte ranges kept in full: all of them for stage 2 (the count is bounded by the
+// pages compared; none of their bytes is kept).
+constexpr size_t kEveryRange = size_t{1} << 40;
+}  // namespace
+
+MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, uint64_t runtime_addr,
+                           std::vector<diff::IgnoredRange> ignored) {
+  diff::Options o = past_diff_options(past, regs, runtime_addr, std::move(ignored));
+  o.max_diffs = kEveryRange;
   o.max_shown_bytes = 0;
   const diff::Result res = diff::diff_processes(past, key, o);
   MemoryDelta d;
   d.stats = res.stats;
   d.bytes = res.bytes_in_ranges;
   d.ranges = res.bytes.size() + res.more_byte_diffs;
+  d.layout = !res.mappings.empty();
+  if (!d.layout) d.pages = pages_of(res);
   if (!res.mappings.empty()) {
     d.changed = "its memory layout changed (" + res.mappings.front().describe() + ")";
   } else if (!res.bytes.empty()) {
@@ -145,6 +173,45 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
                 hex(res.bytes.front().addr) + ")";
   }
   return d;
+}
+
+std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& gone) {
+  diff::Options o;
+  o.agent_regions = gone;  // `before`'s mappings left out of the comparison
+  o.max_diffs = kEveryRange;
+  o.max_shown_bytes = 0;
+  const diff::Result res = diff::diff_processes(now, before, o);
+  if (!res.mappings.empty()) return std::nullopt;
+  return pages_of(res);
+}
+
+std::vector<sys::Mapping> mappings_within(pid_t pid, uint64_t lo, uint64_t hi) {
+  std::vector<sys::Mapping> in;
+  for (const sys::Mapping& m : sys::read_maps(pid))
+    if (m.start >= lo && m.end <= hi) in.push_back(m);
+  return in;
+}
+
+void copy_pages(pid_t from, pid_t to, const PageRanges& ranges) {
+  const std::string path = "/proc/" + std::to_string(from) + "/mem";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  std::vector<uint8_t> buf;
+  try {
+    for (const auto& [lo, hi] : ranges) {
+      buf.resize(hi - lo);
+      for (uint64_t done = 0; done < buf.size();) {
+        const ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(lo + done));
+        if (n <= 0) throw std::runtime_error("cannot read " + path + " at " + hex(lo + done));
+        done += static_cast<uint64_t>(n);
+      }
+      inject::write_memory(to, lo, buf);
+    }
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
 }
 
 }  // namespace ttst::supervisor

@@ -25,11 +25,13 @@
 #include <sys/user.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "diff/differ.h"
+#include "inject/sys/proc_maps.h"
 
 namespace ttst::supervisor {
 
@@ -50,18 +52,39 @@ std::string facts_changed(const PastFacts& then, const PastFacts& now);
 // mapping, which P would write under the snapshot's feet (S sees P's writes).
 std::string precopy_obstacle(pid_t pid);
 
+using PageRanges = std::vector<std::pair<uint64_t, uint64_t>>;  // [lo, hi), page-aligned, sorted, apart
+
 struct MemoryDelta {
   std::string changed;   // "" when P's memory equals K's in every byte of state
+  bool layout = false;   // a mapping added, removed or changed (else only bytes, in place)
   diff::Stats stats;     // the differ's figures (pages on the same frame, read)
   uint64_t bytes = 0;    // bytes that differ (sum of the ranges' lengths)
   uint64_t ranges = 0;   // ranges of differing bytes (pages apart or not)
+  PageRanges pages;      // the pages holding them: what stage 2 transfers again
 };
 
-// P's memory against K's. `ignored`: the caller's kernel-written fields (rseq);
-// the stack below `regs.rsp` - 128 and the 4 bytes of update_requested at
-// `runtime_addr` + 16 are added here. Throws std::runtime_error when either
-// process cannot be read (never "unchanged").
+// What of P is no state when P is compared with a copy of itself made at the
+// snapshot (K, or R2 in stage 2): `ignored` (the caller's kernel-written fields,
+// rseq), the stack below `regs.rsp` - 128 and the 4 bytes of update_requested at
+// `runtime_addr` + 16.
+diff::Options past_diff_options(pid_t past, const user_regs_struct& regs, uint64_t runtime_addr,
+                                std::vector<diff::IgnoredRange> ignored);
+
+// P's memory against K's (past_diff_options). Throws std::runtime_error when
+// either process cannot be read (never "unchanged").
 MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, uint64_t runtime_addr,
                            std::vector<diff::IgnoredRange> ignored);
+
+// Stage 2: the pages of `now` written since `before` was forked from it (never run
+// since), by the differ; `gone`: mappings of `before` that `now` no longer has (the
+// agent region its second run removed). nullopt: the layouts differ otherwise.
+std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& gone);
+
+// The mappings of `pid` inside [lo, hi) (an agent region: code, data, guard, heap).
+std::vector<sys::Mapping> mappings_within(pid_t pid, uint64_t lo, uint64_t hi);
+
+// Stage 2: `ranges` of `from` (read through /proc/PID/mem: P's pages stay shared)
+// written into `to` (R2). Throws std::runtime_error when either cannot be.
+void copy_pages(pid_t from, pid_t to, const PageRanges& ranges);
 
 }  // namespace ttst::supervisor

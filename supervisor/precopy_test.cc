@@ -17,6 +17,8 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -166,36 +168,108 @@ TEST_CASE("pre-copy, P idle: committed from the snapshot, P stopped only for the
   kv.check_serving("VERSION 2");
 }
 
-TEST_CASE("pre-copy, P written during the round: the delta is found, the transfer runs again in the stop") {
-  Filled kv;
+// The supervisor paused as the round's backward phase starts (P serving), while
+// `during` runs against P; then let go. Its report.
+Run paused_round(Filled& kv, const std::string& env, const std::function<void()>& during,
+                 const std::function<void(pid_t)>& then = [](pid_t) {}) {
   const std::string out = tmpdir() + "/paused.json";
-  const pid_t s = spawn_supervisor(kv.server.pid, "TTST_SUPERVISE_TEST_PAUSE_AT=backward", out);
+  const pid_t s = spawn_supervisor(kv.server.pid, "TTST_SUPERVISE_TEST_PAUSE_AT=backward " + env, out);
   REQUIRE(await_stopped(s));  // in the round: R about to be forked from S, P serving
-  {
-    KvClient c(kv.server.port);
-    CHECK(c.set("during", "precopy") == "OK");
-    CHECK(c.get("key3") == "VALUE value3");
-  }
+  during();
   kill(s, SIGCONT);
-  REQUIRE(await_stopped(s));  // the backward phase of the transfer in the stop
-  kill(s, SIGCONT);
+  then(s);
   int st = 0;
   REQUIRE(waitpid(s, &st, 0) == s);
   REQUIRE(WIFEXITED(st));
-  CHECK(WEXITSTATUS(st) == 0);
-  Run r{WEXITSTATUS(st), ttst::testutil::json_report(ttst::testutil::slurp(out)), ""};
+  Run r{WEXITSTATUS(st), ttst::testutil::json_report(ttst::testutil::slurp(out)), ttst::testutil::slurp(out + ".err")};
+  MESSAGE(env << " -> " << r.status << "\n" << r.err);
+  return r;
+}
+
+void set_during(Filled& kv) {
+  KvClient c(kv.server.port);
+  CHECK(c.set("during", "precopy") == "OK");
+  CHECK(c.set("key7", "rewritten") == "OK");
+  CHECK(c.get("key3") == "VALUE value3");
+}
+
+// v2 serves every key, the two written during the round as written.
+void check_written(Filled& kv, const Run& r) {
+  take_over(kv, r);
+  KvClient c(kv.server.port);
+  CHECK(c.command("VERSION") == "VERSION 2");
+  CHECK(c.get("during") == "VALUE precopy");  // written after the snapshot: in v2 all the same
+  CHECK(c.get("key7") == "VALUE rewritten");
+  for (int i = 0; i < 50; ++i)
+    if (i != 7) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
+  CHECK(proc_status_field(kv.server.pid, "TracerPid") == "0");
+}
+
+TEST_CASE("pre-copy, P written during the round: only what it wrote is transferred again, and validated") {
+  Filled kv;
+  Run r = paused_round(kv, "", [&] { set_during(kv); });
+  CHECK(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  CHECK(r.report["precopy"]["verdict"] == "delta");
+  MESSAGE("delta: " << r.report["precopy"]["detail"].get<std::string>());
+  // The keys' bytes (at least a value, "precopy") are in the delta's size.
+  CHECK(r.report["precopy"]["bytes_changed"].get<uint64_t>() >= 7);
+  CHECK(r.report["precopy"]["ranges_changed"].get<uint64_t>() >= 1);
+  CHECK(r.report["precopy"]["pages_delta"].get<uint64_t>() >= 1);
+  CHECK(r.report["precopy"]["future_pages_delta"].get<uint64_t>() >= 1);
+  const auto names = phase_names(r);
+  CHECK(count(names, "forward") == 1);  // the round's: no transfer of everything in the stop
+  CHECK(count(names, "forward_delta") == 1);
+  CHECK(count(names, "backward_delta") == 1);
+  CHECK(count(names, "diff_delta") == 1);
+  REQUIRE(r.report["transfers"].size() == 4);  // the round's, then the second runs
+  CHECK(r.report["transfers"][2]["direction"] == "forward_delta");
+  CHECK(r.report["transfers"][3]["direction"] == "backward_delta");
+  check_written(kv, r);
+}
+
+TEST_CASE("pre-copy, a second run that loses a write: the diff of P against R2 shows it, everything runs again") {
+  Filled kv;
+  // TTST_AGENT_TASK_STFW_DELTA_LOSSY = 104: F's table.count one less after its second run.
+  Run r = paused_round(kv, "TTST_SUPERVISE_TEST_DELTA_TASK=104", [&] { set_during(kv); }, [](pid_t s) {
+    REQUIRE(await_stopped(s));  // the backward phase of the transfer in the stop
+    kill(s, SIGCONT);
+  });
+  CHECK(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  CHECK(r.report["precopy"]["verdict"] == "changed");
+  const std::string detail = r.report["precopy"]["detail"];
+  CHECK(detail.find("differences between the old state and its round trip through the second runs") !=
+        std::string::npos);
+  const auto names = phase_names(r);
+  CHECK(count(names, "diff_delta") == 1);
+  CHECK(count(names, "forward") == 2);  // the round's, then everything again in the stop
+  CHECK(r.report["transfers"].size() == 2);  // the round's and the second runs' dropped with it
+  check_written(kv, r);
+}
+
+TEST_CASE("pre-copy, P opened a descriptor during the round: the transfer runs again in the stop") {
+  Filled kv;
+  std::optional<KvClient> held;  // a connection open at the second stop: P's descriptors changed
+  Run r = paused_round(
+      kv, "", [&] {
+        set_during(kv);
+        held.emplace(kv.server.port);
+        CHECK(held->get("key3") == "VALUE value3");
+      },
+      [&](pid_t s) {
+        REQUIRE(await_stopped(s));  // the backward phase of the transfer in the stop
+        kill(s, SIGCONT);
+      });
+  CHECK(r.status == 0);
   CHECK(r.report["outcome"] == "committed");
   CHECK(r.report["precopy"]["verdict"] == "changed");
   MESSAGE("delta: " << r.report["precopy"]["detail"].get<std::string>());
-  // The key's bytes (at least its value, "precopy") are in the delta's size.
-  CHECK(r.report["precopy"]["bytes_changed"].get<uint64_t>() >= 7);
-  CHECK(r.report["precopy"]["ranges_changed"].get<uint64_t>() >= 1);
   CHECK(count(phase_names(r), "forward") == 2);
+  CHECK(count(phase_names(r), "forward_delta") == 0);
   CHECK(r.report["transfers"].size() == 2);  // the round's transfers dropped with it
-  take_over(kv, r);
-  kv.check_serving("VERSION 2");
-  KvClient c(kv.server.port);
-  CHECK(c.get("during") == "VALUE precopy");  // written after the snapshot: in v2 all the same
+  held.reset();
+  check_written(kv, r);
 }
 
 TEST_CASE("pre-copy rollbacks in the round: P serves on, never stopped again") {
@@ -247,6 +321,33 @@ TEST_CASE("pre-copy: the supervisor killed in the round and at the second stop l
     KvClient c(kv.server.port);
     CHECK(c.set("after", "kill") == "OK");
     CHECK(c.get("after") == "VALUE kill");
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+TEST_CASE("pre-copy: the supervisor killed in a second run or its diff leaves P serving, untouched, with its writes") {
+  REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  // P written during the round (paused as its backward phase starts), then killed
+  // as the forward second run (F, F_key alive), the backward one (R2 too) or their
+  // diff starts: P stopped by us, F, F_key, R and R2 EXITKILL.
+  for (const std::string phase : {"forward_delta", "backward_delta", "diff_delta"}) {
+    CAPTURE(phase);
+    Filled kv;
+    const std::string out = tmpdir() + "/killed.json";
+    const pid_t s = spawn_supervisor(kv.server.pid, "TTST_SUPERVISE_TEST_PAUSE_AT=backward," + phase, out);
+    REQUIRE(await_stopped(s));
+    set_during(kv);
+    kill(s, SIGCONT);
+    REQUIRE(await_stopped(s));
+    CHECK(state_of(kv.server.pid) == 't');  // P stopped at its second stop, by us
+    kill(s, SIGKILL);
+    waitpid(s, nullptr, 0);
+    REQUIRE(only_untraced_child(kv.server.pid));
+    KvClient c(kv.server.port);
+    CHECK(c.command("VERSION") == "VERSION 1");
+    CHECK(c.get("during") == "VALUE precopy");
+    CHECK(c.get("key7") == "VALUE rewritten");
+    CHECK(c.get("key3") == "VALUE value3");
   }
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
@@ -406,7 +507,7 @@ TEST_CASE("pre-copy under a client's back-to-back reads: committed, every reply 
   REQUIRE(r.status == 0);
   CHECK(r.report["outcome"] == "committed");
   const std::string verdict = r.report["precopy"]["verdict"];
-  CHECK((verdict == "unchanged" || verdict == "changed"));
+  CHECK((verdict == "unchanged" || verdict == "delta" || verdict == "changed"));
   MESSAGE("verdict " << verdict << ", stops " << count(phase_names(r), "stop") << ", "
                      << r.report["precopy"]["detail"].get<std::string>());
   kv.check_serving("VERSION 2");

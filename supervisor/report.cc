@@ -142,7 +142,8 @@ nlohmann::json precopy_to_json(const Precopy& p) {
           {"first_stop_ms", p.first_stop_ms}, {"second_stop_ms", p.second_stop_ms},
           {"pages_total", p.pages_total},   {"pages_same_frame", p.pages_same_frame},
           {"pages_read", p.pages_read},     {"bytes_changed", p.bytes_changed},
-          {"ranges_changed", p.ranges_changed}};
+          {"ranges_changed", p.ranges_changed}, {"pages_delta", p.pages_delta},
+          {"future_pages_delta", p.future_pages_delta}};
 }
 
 Precopy precopy_from_json(const nlohmann::json& j) {
@@ -150,7 +151,8 @@ Precopy precopy_from_json(const nlohmann::json& j) {
           j.value("first_stop_ms", 0.0),   j.value("second_stop_ms", 0.0),
           j.value("pages_total", uint64_t{0}), j.value("pages_same_frame", uint64_t{0}),
           j.value("pages_read", uint64_t{0}), j.value("bytes_changed", uint64_t{0}),
-          j.value("ranges_changed", uint64_t{0})};
+          j.value("ranges_changed", uint64_t{0}), j.value("pages_delta", uint64_t{0}),
+          j.value("future_pages_delta", uint64_t{0})};
 }
 
 // What the new version may have served during the grace period, for people.
@@ -428,8 +430,11 @@ std::string render_summary(const Report& r) {
     snprintf(ms, sizeof ms, "%.1f ms, then %.1f ms", r.precopy->first_stop_ms, r.precopy->second_stop_ms);
     s << "  pre-copy: " << r.precopy->verdict << (r.precopy->detail.empty() ? "" : " (" + r.precopy->detail + ")")
       << "; the old version was stopped " << ms;
-    if (r.precopy->verdict == "changed")
+    if (r.precopy->verdict == "changed" || r.precopy->verdict == "delta")
       s << "; " << r.precopy->bytes_changed << " bytes of memory changed in " << r.precopy->ranges_changed << " ranges";
+    if (r.precopy->verdict == "delta")
+      s << ", transferred again: " << r.precopy->pages_delta << " pages of the old version, "
+        << r.precopy->future_pages_delta << " of the new one written";
     s << "\n";
   }
   if (!r.startup_stderr.empty()) {

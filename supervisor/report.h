@@ -146,6 +146,8 @@ struct Grace {
 // and what the second stop found.
 struct Precopy {
   std::string verdict;         // "unchanged": F, filled from the snapshot, committed;
+                               // "delta": only memory changed, in place: the round's
+                               // transfers ran again on P's changed pages (stage 2);
                                // "changed": fell back to the transfer in the stop;
                                // "not_used": P's state cannot be pre-copied soundly
   std::string detail;          // what changed, or why it was not used
@@ -156,6 +158,8 @@ struct Precopy {
   // state that differ between P and the snapshot, in how many ranges (memory is
   // compared even when a register or descriptor already decided "changed").
   uint64_t bytes_changed = 0, ranges_changed = 0;
+  // Stage 2 ("delta"): P's pages transferred again, and F's pages its second run wrote.
+  uint64_t pages_delta = 0, future_pages_delta = 0;
 };
 
 struct Report {

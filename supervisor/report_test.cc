@@ -292,6 +292,8 @@ TEST_CASE("pre-copy: the verdict and the stops round-trip and the summary says t
   p.pages_read = 10;
   p.bytes_changed = 4100;
   p.ranges_changed = 3;
+  p.pages_delta = 2;
+  p.future_pages_delta = 5;
   r.precopy = p;
   const Report back = report_from_json(to_json(r));
   REQUIRE(back.precopy);
@@ -302,6 +304,8 @@ TEST_CASE("pre-copy: the verdict and the stops round-trip and the summary says t
   CHECK(back.precopy->pages_read == 10);
   CHECK(back.precopy->bytes_changed == 4100);
   CHECK(back.precopy->ranges_changed == 3);
+  CHECK(back.precopy->pages_delta == 2);
+  CHECK(back.precopy->future_pages_delta == 5);
   CHECK(render_summary(back).find("4100 bytes of memory changed in 3 ranges") != std::string::npos);
   CHECK(render_summary(back).find("pre-copy: changed (descriptor 7 was opened") != std::string::npos);
   CHECK(!report_from_json(to_json(Report{})).precopy);  // without --precopy: no key

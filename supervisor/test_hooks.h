@@ -21,6 +21,9 @@ struct TestHooks {
   // Agent task ids run instead of the forward / backward transfer (e.g. 2, NULL
   // dereference; 0, the empty task; 102, the backward transfer losing one write).
   std::optional<uint32_t> forward_task, backward_task;
+  // The agent task id run instead of pre-copy's second runs (stfw_task.h
+  // TTST_AGENT_TASK_STFW_DELTA; 104: the second runs, the forward one losing a write).
+  std::optional<uint32_t> delta_task;
   // The supervisor SIGKILLs itself at this commit step (commit.past_pid,
   // commit.unleashed, commit.past_doomed, commit.flushed, commit.released, and
   // commit.grace: at the first system call of F during the grace period).
@@ -30,8 +33,12 @@ struct TestHooks {
   std::string bug_in;
   // The supervisor stops itself (SIGSTOP) as this phase starts ("diff"...) or at
   // this commit step, until the test sends it SIGCONT: P is then stopped by us,
-  // and the test can signal it at a known point of the transaction.
+  // and the test can signal it at a known point of the transaction. Several,
+  // comma-separated ("backward,forward_delta"): at each.
   std::string pause_at;
+  bool pauses_at(const std::string& name) const {
+    return ("," + pause_at + ",").find("," + name + ",") != std::string::npos;
+  }
   // The default time limit's bounds instead of those derived from P's size
   // (time_limit.h), when no --timeout is given: small ones, to hit each quickly.
   std::optional<TimeLimits> limits;

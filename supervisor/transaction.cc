@@ -272,6 +272,8 @@ class Transaction {
   void seize_past();
   void snapshot();
   bool delta_unchanged();
+  bool delta_transfer(const MemoryDelta& d, const user_regs_struct& regs, std::string* why_not);
+  void cure_kept_future();
   void wait_where_snapshot_was(milliseconds bound);
   void stop_where_snapshot_was();
   void release_past();
@@ -313,6 +315,8 @@ class Transaction {
   std::vector<diff::IgnoredRange> snapshot_rseq_;
   std::optional<PastFacts> snapshot_facts_;
   std::vector<inject::ChildProcess> ended_;  // S and K, killed, reaped when the transaction ends
+  // Pre-copy stage 2: the round's transfers, kept for a second run (agent_transfer.h).
+  std::optional<KeptTransfer> kept_forward_, kept_backward_;
   inject::LoadBias past_bias_, future_bias_;
   std::optional<quiesce::RemoteRuntimeBlock> past_runtime_, future_runtime_;
   // Issue 19: F's own threads (future_threads.h), P's and F's paired (thread_pairs.h),
@@ -329,7 +333,7 @@ void Transaction::begin(const std::string& phase) {
   phases_.start(phase);
   if (o_.test_hooks && o_.test_hooks->bug_in == phase)  // TEST ONLY (test_hooks.h)
     throw std::logic_error("a bug simulated by the test hooks in the " + phase + " phase");
-  if (o_.test_hooks && o_.test_hooks->pause_at == phase) ::raise(SIGSTOP);  // TEST ONLY (test_hooks.h)
+  if (o_.test_hooks && o_.test_hooks->pauses_at(phase)) ::raise(SIGSTOP);  // TEST ONLY (test_hooks.h)
   if (phase != "plan" && deadline_.limit.exceeded().first != Bound::kNone) out_of_time(phase);
 }
 
@@ -559,6 +563,7 @@ void Transaction::forward() {
   t.frames.insert(t.frames.end(), more.begin(), more.end());
   for (inject::Task& other : future_threads_->threads())
     if (other.attached()) t.other_threads.push_back(&other);  // their registers and stacks settled too
+  if (snapshot_) t.keep = &kept_forward_;  // pre-copy's round: kept for a second run on what P writes meanwhile
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
   rep_.past_library_fds = rep_.transfers.back().past_library_fds;  // closed in F at the commit
 }
@@ -592,15 +597,19 @@ void Transaction::backward() {
     const std::vector<uint8_t> more = threads_input(*thread_pairs_, true, o_.pid, future_->pid());
     t.frames.insert(t.frames.end(), more.begin(), more.end());
   }
+  if (snapshot_) t.keep = &kept_backward_;
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
 }
 
 // diff: P against R, each thread's kernel-written rseq fields ignored (the agent's
-// region is already unmapped by run_agent).
+// region is already unmapped by run_agent, or kept for a second run and left out).
 void Transaction::diff() {
   begin("diff");
   diff::Options options;
   options.kernel_fields = snapshot_ ? snapshot_rseq_ : rseq_fields();
+  if (kept_backward_)  // pre-copy's round: R's agent region kept for a second run is no state of R
+    options.agent_regions = mappings_within(reversed_->pid(), kept_backward_->region.start,
+                                            kept_backward_->region.start + kept_backward_->region.layout.total);
   diff::Result res = diff::diff_processes(source_pid(), reversed_->pid(), options);
   if (res.equal()) return;
   name_differences(res);
@@ -744,17 +753,115 @@ bool Transaction::delta_unchanged() {
   if (changed.empty()) {
     pc.verdict = "unchanged";
     pc.detail = "";
+    cure_kept_future();
+    return true;
+  }
+  // Stage 2: only bytes of memory changed, in place (same registers, descriptors,
+  // mappings), and the round's transfers were kept: they run again on what changed.
+  std::string why_not = "the round's transfers were not kept for a second run";
+  if (changed == d.changed && !d.layout && !d.pages.empty() && kept_forward_ && kept_forward_->run &&
+      kept_backward_ && kept_backward_->run && delta_transfer(d, regs, &why_not)) {
+    pc.verdict = "delta";
+    pc.detail = changed + ": transferred again from what changed";
     return true;
   }
   pc.verdict = "changed";
-  pc.detail = changed + ": the transfer ran again with the program stopped";
+  pc.detail = changed + (changed == d.changed && !d.layout ? " (not transferred again from what changed: " + why_not + ")"
+                                                           : "") +
+              ": the transfer ran again with the program stopped";
   discard_round();
   return false;
+}
+
+// Stage 2 (README "Pre-copy"): P's memory changed in place since the snapshot, and
+// the round's transfers run again on it. F_key, forked from F, never runs: the pages
+// F's second run writes are found against it. The forward second run in F reads P's
+// changed pages; R2, forked from the round's R (R = S, validated by the round's
+// diff), gets P's changed pages copied in (so R2 = P wherever the round validated
+// nothing new); the backward second run in R2 writes back from F every object on
+// the pages F's run wrote and every counterpart on P's changed pages (a change F's
+// run missed then shows); then P against R2, all of it, by frames. Anything that
+// stops it: false with the reason, and the caller transfers everything again.
+bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& regs, std::string* why_not) {
+  Precopy& pc = *rep_.precopy;
+  const milliseconds budget = deadline_.step(milliseconds(100), milliseconds(2000));
+  begin("forward_delta");
+  std::optional<inject::ChildProcess> future_key;
+  future_key.emplace(inject::create_reversed(future_->task(), budget, inject::options_child()));
+  const inject::AgentRegion& region = kept_forward_->region;
+  const std::vector<sys::Mapping> region_in_key =
+      mappings_within(future_key->pid(), region.start, region.start + region.layout.total);
+  DeltaTransferRequest f;
+  f.thread = &future_->task();
+  f.process = "future";
+  f.peer = o_.pid;
+  f.kept = &*kept_forward_;
+  f.self = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
+  f.other = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
+  f.plugin = plugin_;
+  f.changed = d.pages;
+  f.frames = frames_input({o_.pid, regs}, {future_->pid(), future_->task().get_regs()});
+  f.limit = &deadline_.limit;
+  DeltaTransferOutcome forward = run_delta_transfer(f, o_.test_hooks);  // F's region removed whatever the outcome
+  kept_forward_.reset();
+  if (!forward.done) {
+    end_later(future_key);
+    return *why_not = forward.why_not, false;
+  }
+  begin("backward_delta");
+  const std::optional<PageRanges> written = pages_written(future_->pid(), future_key->pid(), region_in_key);
+  end_later(future_key);
+  if (!written) return *why_not = "the forward second run changed the new version's memory layout", false;
+  std::optional<inject::ChildProcess> reversed_again;
+  reversed_again.emplace(inject::create_reversed(reversed_->task(), budget, inject::options_child()));
+  copy_pages(o_.pid, reversed_again->pid(), d.pages);
+  DeltaTransferRequest b;
+  b.backward = true;
+  b.thread = &reversed_again->task();
+  b.process = "reversed";
+  b.peer = future_->pid();
+  b.kept = &*kept_backward_;
+  b.self = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
+  b.other = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
+  b.plugin = plugin_;
+  b.changed = *written;
+  b.own = d.pages;
+  b.frames = frames_input({future_->pid(), future_->task().get_regs()}, {o_.pid, regs});
+  b.limit = &deadline_.limit;
+  DeltaTransferOutcome backward = run_delta_transfer(b, o_.test_hooks);
+  if (!backward.done) {
+    end_later(reversed_again);
+    return *why_not = backward.why_not, false;
+  }
+  end_later(reversed_);  // the round's R: R2 is the reversed process from now on
+  reversed_.emplace(std::move(*reversed_again));
+  reversed_again.reset();
+  begin("diff_delta");
+  const diff::Result res = diff::diff_processes(
+      o_.pid, reversed_->pid(), past_diff_options(o_.pid, regs, past_runtime_->address().value(), rseq_fields()));
+  if (!res.equal())
+    return *why_not = std::to_string(res.bytes.size() + res.more_byte_diffs + res.mappings.size()) +
+                      " differences between the old state and its round trip through the second runs",
+           false;
+  rep_.transfers.push_back(*forward.done);
+  rep_.transfers.push_back(*backward.done);
+  for (const auto& [lo, hi] : d.pages) pc.pages_delta += (hi - lo) / 4096;
+  for (const auto& [lo, hi] : *written) pc.future_pages_delta += (hi - lo) / 4096;
+  return true;
+}
+
+// The round's forward transfer kept its agent region in F for a second run that did
+// not come: removed before F serves.
+void Transaction::cure_kept_future() {
+  if (!kept_forward_) return;
+  inject::cure_region(future_->task(), kept_forward_->region);
+  kept_forward_.reset();
 }
 
 // The pre-copy round's F and R ended and its report entries dropped: the transfer
 // in the stop starts afresh from P (as rollback_created ends them).
 void Transaction::discard_round() {
+  kept_forward_.reset(), kept_backward_.reset();  // their regions go with F and R
   end_later(future_);  // at its update point (no threads of its own in the round)
   end_later(reversed_);
   adoption_.reset();
@@ -811,7 +918,7 @@ void Transaction::record_time_limit() {
 // TEST ONLY (test_hooks.h): the supervisor killed at a named commit step.
 void Transaction::commit_step(const char* name) const {
   if (o_.test_hooks && o_.test_hooks->die_at == name) ::kill(::getpid(), SIGKILL);
-  if (o_.test_hooks && o_.test_hooks->pause_at == name) ::raise(SIGSTOP);
+  if (o_.test_hooks && o_.test_hooks->pauses_at(name)) ::raise(SIGSTOP);
 }
 
 // commit: F serves, P and R end, in an order that leaves exactly one version

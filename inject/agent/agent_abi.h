@@ -28,9 +28,9 @@
 #define TTST_AGENT_MAGIC 0x544e454741545454ull /* "TTTAGENT" */
 #define TTST_AGENT_ENTRY "ttst_agent_start"     /* the ELF entry symbol */
 
-/* Ids 0-15 and 102 are test tasks: registered only in the test agent
+/* Ids 0-15, 102 and 104 are test tasks: registered only in the test agent
  * (//inject/agent:agent_testing, agent/test_tasks.c), never in the agent the
- * supervisor ships, whose table holds 100 and 101 alone. */
+ * supervisor ships, whose table holds 100, 101 and 103 alone. */
 enum ttst_agent_task {
   TTST_AGENT_TASK_EMPTY = 0,          /* return status 0 at once                     */
   TTST_AGENT_TASK_WRITE_NOTHING = 1,  /* compute over its own memory, write nothing  */
@@ -60,6 +60,9 @@ enum ttst_agent_task {
   TTST_AGENT_TASK_STFW_BACKWARD_LOSSY = 102, /* TEST ONLY: the backward transfer, then
                                                 one write lost (table.count off by one):
                                                 what a buggy transfer leaves for the diff */
+  TTST_AGENT_TASK_STFW_DELTA = 103,   /* the second run of a kept transfer (stfw_task.h) */
+  TTST_AGENT_TASK_STFW_DELTA_LOSSY = 104, /* TEST ONLY: the second run, then, forward,
+                                             one write lost (table.count off by one) */
 };
 
 enum ttst_agent_mode {

@@ -28,17 +28,20 @@ std::set<uint32_t> ids(const AgentImage& image) {
 
 }  // namespace
 
-TEST_CASE("the shipped agent's task table holds the two transfer tasks only") {
+TEST_CASE("the shipped agent's task table holds the transfer tasks only") {
   const AgentImage& shipped = AgentImage::embedded();
-  CHECK(ids(shipped) == std::set<uint32_t>{TTST_AGENT_TASK_STFW_FORWARD, TTST_AGENT_TASK_STFW_BACKWARD});
+  CHECK(ids(shipped) ==
+        std::set<uint32_t>{TTST_AGENT_TASK_STFW_FORWARD, TTST_AGENT_TASK_STFW_BACKWARD, TTST_AGENT_TASK_STFW_DELTA});
   for (const AgentImage::Task& t : shipped.tasks())
-    CHECK(t.function.find(t.id == TTST_AGENT_TASK_STFW_FORWARD ? "task_stfw_forward" : "task_stfw_backward") !=
-          std::string::npos);
+    CHECK(t.function.find(t.id == TTST_AGENT_TASK_STFW_FORWARD    ? "task_stfw_forward"
+                          : t.id == TTST_AGENT_TASK_STFW_BACKWARD ? "task_stfw_backward"
+                                                                  : "task_stfw_delta") != std::string::npos);
   // Nor is any test task's code linked in: its name is not in the ELF's symbols.
   std::span<const unsigned char> elf = ttst::inject::agent_elf();
   const std::string bytes(elf.begin(), elf.end());
   CHECK(bytes.find("task_stfw_forward") != std::string::npos);  // the search works
-  for (const char* fn : {"task_null_deref", "task_empty", "task_infinite_loop", "task_fork", "task_stfw_backward_lossy"})
+  for (const char* fn : {"task_null_deref", "task_empty", "task_infinite_loop", "task_fork", "task_stfw_backward_lossy",
+                         "task_stfw_delta_lossy"})
     CHECK_MESSAGE(bytes.find(fn) == std::string::npos, fn);
 }
 
@@ -47,5 +50,7 @@ TEST_CASE("the test agent holds every test task beside the transfer tasks") {
   for (uint32_t id = TTST_AGENT_TASK_EMPTY; id < TTST_AGENT_TASK_COUNT_BUILTIN; ++id) CHECK(test.count(id) == 1);
   CHECK(test.count(TTST_AGENT_TASK_STFW_FORWARD) == 1);
   CHECK(test.count(TTST_AGENT_TASK_STFW_BACKWARD) == 1);
+  CHECK(test.count(TTST_AGENT_TASK_STFW_DELTA) == 1);
   CHECK(test.count(TTST_AGENT_TASK_STFW_BACKWARD_LOSSY) == 1);
+  CHECK(test.count(TTST_AGENT_TASK_STFW_DELTA_LOSSY) == 1);
 }

@@ -2,6 +2,11 @@
 // bulk-reads the peer's writable memory, runs the engine, reports status, counters
 // and the message. Runs inside the agent (UNTRUSTED, freestanding).
 //
+// TTST_AGENT_TASK_STFW_DELTA (pre-copy stage 2): a run with TTST_STFW_F_KEEP keeps
+// its engine and everything its callbacks reach in the arena (the supervisor keeps
+// the region); the delta task, run later in that region, reads the peer's changed
+// ranges and runs the engine's second run (engine.h transfer_delta).
+//
 // Source access: /proc/PEER/maps lists the peer's mappings; every readable and
 // writable one (except [vvar]/[vsyscall]) is copied into the agent's arena with
 // process_vm_readv, up to 512 ranges per call. Forward allocations go through the
@@ -27,9 +32,22 @@ extern "C" {
 #include "inject/agent/tasks.h"
 }
 
+// Placement construction in the arena (no <new> freestanding).
+struct ArenaTag {};
+inline void* operator new(size_t, void* p, ArenaTag) noexcept { return p; }
+inline void operator delete(void*, void*, ArenaTag) noexcept {}
+
 namespace {
 
 using ttst::stfw::Region;
+
+// A T constructed in the agent's arena (never destroyed: the arena goes with the
+// region), or NULL when the arena is exhausted.
+template <class T, class... Args>
+T* arena_new(Args&&... args) {
+  void* p = agent_alloc(sizeof(T), 16);
+  return p ? new (p, ArenaTag{}) T(static_cast<Args&&>(args)...) : nullptr;
+}
 
 constexpr long kSysMadvise = 28, kMadvHugepage = 14;
 constexpr long kSysPread64 = 17, kSysOpen = 2, kSysClose = 3, kOCloexec = 02000000;
@@ -288,6 +306,17 @@ struct TransferSetup {
   uint64_t arena_before_engine = 0;  // the arena used when the engine starts (copy and set-up)
   ttst::stfw::EpollRegistration* epoll = nullptr;  // forward: F's epoll registrations
   int64_t epoll_count = 0;
+  uint64_t peer_exe = 0, self_exe = 0;  // where both executables start (LibrarySymbols)
+};
+
+// A run kept for a second one (TTST_STFW_F_KEEP): its set-up, the Env the engine
+// holds, and the engine. The delta task's argument points at it.
+constexpr uint64_t kKeptRunMagic = 0x4e5552545045454bull;  // "KEEPTRUN"
+struct KeptRun {
+  uint64_t magic;
+  TransferSetup* setup;
+  ttst::stfw::Env* env;
+  ttst::stfw::KeptEngine* engine;
 };
 
 // The steps below return TTST_STFW_STATUS_OK, or a failure status with the message
@@ -686,8 +715,13 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
 // One transfer task: set up (images, arguments, the peer's memory, libraries,
 // thread-locals, argument strings, kernel-held words), the engine, then epoll.
 int64_t run(ttst_agent_desc* desc, bool backward) {
-  TransferSetup setup;
+  const bool keep = (desc->arg[TTST_STFW_ARG_FLAGS] & TTST_STFW_F_KEEP) != 0;
+  // In the arena, where a kept run's second run finds it (the stack is not kept).
+  TransferSetup* kept_setup = arena_new<TransferSetup>();
+  if (!kept_setup) return fail(desc, TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted");
+  TransferSetup& setup = *kept_setup;
   setup.desc = desc, setup.backward = backward;
+  setup.cfg.keep = keep;
   if (int64_t status = configure(setup)) return status;
   if (int64_t status = find_runtime_hooks(setup)) return status;
   uint64_t cpu_start = thread_cpu_ns();
@@ -696,38 +730,41 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   setup.cfg.progress[0] = TTST_AGENT_PROGRESS_COPY;
   request_huge_pages(desc);
   if (int64_t status = copy_peer_memory(setup)) return status;
-  uint64_t peer_exe = 0, self_exe = 0;
-  if (int64_t status = locate_libraries(setup, &peer_exe, &self_exe)) return status;
-  ttst::stfw::LibrarySymbols symbols(desc->peer_pid, peer_exe, self_exe);
-  setup.ctx.symbols = &symbols;
+  if (int64_t status = locate_libraries(setup, &setup.peer_exe, &setup.self_exe)) return status;
+  setup.ctx.symbols = arena_new<ttst::stfw::LibrarySymbols>(desc->peer_pid, setup.peer_exe, setup.self_exe);
+  ttst::stfw::LibeventReplay* libevent =
+      arena_new<ttst::stfw::LibeventReplay>(setup.cfg.src_meta, setup.cfg.dst_meta, setup.cfg.dst_bias);
+  ttst::stfw::Env* env = arena_new<ttst::stfw::Env>();
+  if (!setup.ctx.symbols || !libevent || !env)
+    return fail(desc, TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted");
   locate_thread_locals(setup);
   // Argument and environment strings (pointers such as argv[0] or getenv()'s); a
   // process whose stat cannot be read simply has none to map.
   ttst::stfw::read_string_areas(desc->peer_pid, &setup.cfg.src_strings);
   ttst::stfw::read_string_areas(0, &setup.cfg.dst_strings);
   if (int64_t status = list_kernel_words(setup)) return status;
-  ttst::stfw::LibeventReplay libevent(setup.cfg.src_meta, setup.cfg.dst_meta, setup.cfg.dst_bias);
-  if (int64_t status = prepare_libevent(setup, libevent)) return status;
+  if (int64_t status = prepare_libevent(setup, *libevent)) return status;
   uint64_t copy_cycles = read_cycles() - copy_start;
-  ttst::stfw::Env env{&scratch,
-                      &read_source,
-                      backward ? nullptr : &alloc_in_program,
-                      &setup.ctx,
-                      setup.ctx.free_fn ? &free_in_program : nullptr,
-                      &library_symbol};
-  if (!backward) env.library_release = &library_release, env.library_embedded = &library_embedded;
-  if (!backward) env.library_handle = &library_handle;
-  if (!backward && setup.ctx.reserve_fn) env.reserve = &reserve_in_program;
-  if (!backward && setup.ctx.reserve_ahead_fn) env.reserve_ahead = &reserve_ahead_in_program;
+  *env = ttst::stfw::Env{&scratch,
+                         &read_source,
+                         backward ? nullptr : &alloc_in_program,
+                         &setup.ctx,
+                         setup.ctx.free_fn ? &free_in_program : nullptr,
+                         &library_symbol};
+  if (!backward) env->library_release = &library_release, env->library_embedded = &library_embedded;
+  if (!backward) env->library_handle = &library_handle;
+  if (!backward && setup.ctx.reserve_fn) env->reserve = &reserve_in_program;
+  if (!backward && setup.ctx.reserve_ahead_fn) env->reserve_ahead = &reserve_ahead_in_program;
   // Backward: R's own heap read through /proc/self/mem (engine_own_memory.cc); in
   // place when it cannot be opened.
   if (backward) setup.ctx.own_mem = agent_syscall3(kSysOpen, reinterpret_cast<long>("/proc/self/mem"), kOCloexec, 0);
-  if (setup.ctx.own_mem >= 0) env.read_own = &read_own;
-  env.beside = &beside, env.beside_wait = &beside_wait;
+  if (setup.ctx.own_mem >= 0) env->read_own = &read_own;
+  env->beside = &beside, env->beside_wait = &beside_wait;
   ttst::stfw::InitialImage initial;  // closed when the task ends (it runs in the program)
-  if (initial.open(backward ? 0 : setup.ctx.peer)) setup.ctx.initial = &initial, env.read_initial = &read_initial;
+  if (initial.open(backward ? 0 : setup.ctx.peer)) setup.ctx.initial = &initial, env->read_initial = &read_initial;
   setup.arena_before_engine = agent_alloc_used();
-  ttst::stfw::Result r = ttst::stfw::transfer(setup.cfg, env);
+  ttst::stfw::KeptEngine* engine = nullptr;
+  ttst::stfw::Result r = ttst::stfw::transfer(setup.cfg, *env, keep ? &engine : nullptr);
   initial.close();
   if (setup.ctx.own_mem >= 0) agent_syscall3(kSysClose, setup.ctx.own_mem, 0, 0), setup.ctx.own_mem = -1;
   if (r.status == 0)
@@ -735,13 +772,111 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   if (r.status == 0)
     if (int64_t status = rebuild_epoll(setup)) return status;
   report(setup, r, copy_cycles, cpu_start);
+  // Kept: what lived on this stack or only for this run is gone for the second.
+  setup.ctx.initial = nullptr, env->read_initial = nullptr;
+  setup.ctx.libevent = nullptr, env->library_release = nullptr, env->library_embedded = nullptr;
+  env->library_handle = nullptr;
+  if (r.status == 0 && engine)
+    if (KeptRun* k = arena_new<KeptRun>(KeptRun{kKeptRunMagic, &setup, env, engine})) {
+      ttst::stfw::Message m{reinterpret_cast<char*>(desc->output.addr), desc->output.size, desc->output_used};
+      m.text(TTST_STFW_KEPT_PREFIX).hex(reinterpret_cast<uint64_t>(k));
+      m.end();
+      desc->output_used = m.used;
+    }
   return r.status;
 }
 
 int64_t task_stfw_forward(ttst_agent_desc* d) { return run(d, false); }
 int64_t task_stfw_backward(ttst_agent_desc* d) { return run(d, true); }
 
+// The delta task's input (stfw_task.h ttst_stfw_delta_header): the peer's changed
+// ranges, this process's written ones, the frames; NULL header when malformed.
+const ttst_stfw_delta_header* delta_input(const ttst_agent_desc* desc, const uint64_t** changed,
+                                          const uint64_t** own, const uint8_t** frames) {
+  const uint8_t* in = reinterpret_cast<const uint8_t*>(desc->input.addr);
+  const ttst_stfw_delta_header* h = reinterpret_cast<const ttst_stfw_delta_header*>(in);
+  if (!in || desc->input.size < sizeof *h || h->magic != TTST_STFW_DELTA_MAGIC) return nullptr;
+  const uint64_t words = desc->input.size - sizeof *h;
+  if (h->patch_count > words / 16 || h->own_count > words / 16 - h->patch_count ||
+      h->frames_size != words - 16 * (h->patch_count + h->own_count))
+    return nullptr;
+  *changed = reinterpret_cast<const uint64_t*>(in + sizeof *h);
+  *own = *changed + 2 * h->patch_count;
+  *frames = h->frames_size ? reinterpret_cast<const uint8_t*>(*own + 2 * h->own_count) : nullptr;
+  return h;
+}
+
+// TTST_AGENT_TASK_STFW_DELTA: the kept run found, the peer's changed ranges read
+// (through /proc/PEER/mem: P stopped again, or F after its second run), the
+// engine's second run, its figures as a transfer's.
+int64_t task_stfw_delta(ttst_agent_desc* desc) {
+  KeptRun* k = reinterpret_cast<KeptRun*>(desc->arg[TTST_STFW_DELTA_ARG_KEPT]);
+  const uint64_t at = reinterpret_cast<uint64_t>(k);
+  // In the region's heap, before this run's part of it (the first run's).
+  if (at < desc->region.addr || at + sizeof(KeptRun) > desc->heap.addr || at % 8 ||
+      k->magic != kKeptRunMagic)
+    return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: no kept transfer at the delta task's address");
+  TransferSetup& setup = *k->setup;
+  if (setup.backward != (desc->mode == TTST_AGENT_MODE_BACKWARD) ||
+      setup.cfg.dst_bias != desc->arg[TTST_STFW_DELTA_ARG_SELF_BIAS])
+    return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: the kept transfer runs the other way or elsewhere");
+  const uint64_t *changed = nullptr, *own = nullptr;
+  const uint8_t* frames = nullptr;
+  const ttst_stfw_delta_header* h = delta_input(desc, &changed, &own, &frames);
+  if (!h) return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: the delta task's input is malformed");
+  const uint64_t cpu_start = thread_cpu_ns(), copy_start = read_cycles();
+  setup.desc = desc, setup.ctx.peer = desc->peer_pid;
+  desc->progress[0] = TTST_AGENT_PROGRESS_COPY;
+  // The changed ranges' bytes now.
+  ttst::stfw::SourcePatch* patches =
+      static_cast<ttst::stfw::SourcePatch*>(agent_alloc(sizeof(ttst::stfw::SourcePatch) * (h->patch_count + 1), 16));
+  uint64_t bytes = 0;
+  for (uint64_t i = 0; i < h->patch_count; ++i) {
+    if (changed[2 * i + 1] <= changed[2 * i] || changed[2 * i + 1] - changed[2 * i] > (1ull << 40))
+      return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: an empty or absurd changed range");
+    bytes += changed[2 * i + 1] - changed[2 * i];
+  }
+  uint8_t* buf = static_cast<uint8_t*>(agent_alloc(bytes ? bytes : 1, 4096));
+  if (!patches || !buf) return fail(desc, TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena cannot hold the changed ranges");
+  char path[48];
+  ttst::stfw::proc_path(path, desc->peer_pid, "mem");
+  long mem = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
+  if (mem < 0) return fail_open(desc, -mem, "/proc/PEER/mem of the peer");
+  uint64_t off = 0;
+  for (uint64_t i = 0; i < h->patch_count; ++i) {
+    const uint64_t size = changed[2 * i + 1] - changed[2 * i];
+    patches[i] = {changed[2 * i], size, buf + off};
+    if (read_mem(mem, buf + off, changed[2 * i], size) != long(size)) {
+      agent_syscall3(kSysClose, mem, 0, 0);
+      return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: a changed range of the peer is unreadable");
+    }
+    off += size;
+  }
+  agent_syscall3(kSysClose, mem, 0, 0);
+  setup.copied_bytes = bytes;
+  // Symbols of the peer's executable and libraries by its /proc files: now P's (the
+  // first run's peer was the snapshot S, ended since).
+  if (auto* symbols = arena_new<ttst::stfw::LibrarySymbols>(desc->peer_pid, setup.peer_exe, setup.self_exe))
+    setup.ctx.symbols = symbols;
+  if (setup.backward) {
+    setup.ctx.own_mem = agent_syscall3(kSysOpen, reinterpret_cast<long>("/proc/self/mem"), kOCloexec, 0);
+    k->env->read_own = setup.ctx.own_mem >= 0 ? &read_own : nullptr;
+  }
+  const uint64_t copy_cycles = read_cycles() - copy_start;
+  ttst::stfw::Delta d;
+  d.patches = patches, d.patch_count = h->patch_count;
+  d.own_ranges = own, d.own_ranges_count = h->own_count;
+  d.frames = frames, d.frames_size = h->frames_size;
+  d.out = reinterpret_cast<char*>(desc->output.addr), d.out_size = desc->output.size;
+  setup.arena_before_engine = agent_alloc_used();
+  ttst::stfw::Result r = ttst::stfw::transfer_delta(k->engine, d);
+  if (setup.ctx.own_mem >= 0) agent_syscall3(kSysClose, setup.ctx.own_mem, 0, 0), setup.ctx.own_mem = -1;
+  report(setup, r, copy_cycles, cpu_start);
+  return r.status;
+}
+
 }  // namespace
 
 AGENT_TASK(TTST_AGENT_TASK_STFW_FORWARD, task_stfw_forward);
 AGENT_TASK(TTST_AGENT_TASK_STFW_BACKWARD, task_stfw_backward);
+AGENT_TASK(TTST_AGENT_TASK_STFW_DELTA, task_stfw_delta);

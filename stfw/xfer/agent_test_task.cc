@@ -16,11 +16,8 @@ extern "C" {
 
 namespace {
 
-int64_t task_stfw_backward_lossy(ttst_agent_desc* d) {
-  agent_task_fn backward = agent_find_task(TTST_AGENT_TASK_STFW_BACKWARD);
-  if (!backward) return TTST_AGENT_STATUS_UNKNOWN_TASK;
-  int64_t status = backward(d);
-  if (status != TTST_STFW_STATUS_OK) return status;
+// `table.count` of this process one less than the transfer wrote.
+int64_t lose_table_count(ttst_agent_desc* d, uint64_t bias) {
   ttst::dwarfmeta::image::View self;
   const char* why = "";
   if (!ttst::dwarfmeta::image::View::open(reinterpret_cast<const void*>(d->meta_self.addr), d->meta_self.size, &self,
@@ -32,11 +29,30 @@ int64_t task_stfw_backward_lossy(ttst_agent_desc* d) {
     ttst::stfw::put_output(d, "bad input: the lossy test transfer needs a global `table` with a member `count`");
     return TTST_STFW_STATUS_BAD_INPUT;
   }
-  auto* count = reinterpret_cast<uint32_t*>(g->addr + d->arg[TTST_STFW_ARG_SELF_BIAS] + m->offset);
+  auto* count = reinterpret_cast<uint32_t*>(g->addr + bias + m->offset);
   *count -= 1;
   return TTST_STFW_STATUS_OK;
+}
+
+int64_t task_stfw_backward_lossy(ttst_agent_desc* d) {
+  agent_task_fn backward = agent_find_task(TTST_AGENT_TASK_STFW_BACKWARD);
+  if (!backward) return TTST_AGENT_STATUS_UNKNOWN_TASK;
+  int64_t status = backward(d);
+  if (status != TTST_STFW_STATUS_OK) return status;
+  return lose_table_count(d, d->arg[TTST_STFW_ARG_SELF_BIAS]);
+}
+
+// Pre-copy's second runs, the forward one losing a write in F: the backward second
+// run carries the loss into R2, and the diff of P against R2 must show it.
+int64_t task_stfw_delta_lossy(ttst_agent_desc* d) {
+  agent_task_fn delta = agent_find_task(TTST_AGENT_TASK_STFW_DELTA);
+  if (!delta) return TTST_AGENT_STATUS_UNKNOWN_TASK;
+  int64_t status = delta(d);
+  if (status != TTST_STFW_STATUS_OK || d->mode != TTST_AGENT_MODE_FORWARD) return status;
+  return lose_table_count(d, d->arg[TTST_STFW_DELTA_ARG_SELF_BIAS]);
 }
 
 }  // namespace
 
 AGENT_TASK(TTST_AGENT_TASK_STFW_BACKWARD_LOSSY, task_stfw_backward_lossy);
+AGENT_TASK(TTST_AGENT_TASK_STFW_DELTA_LOSSY, task_stfw_delta_lossy);
