@@ -155,6 +155,20 @@ Precopy precopy_from_json(const nlohmann::json& j) {
           j.value("future_pages_delta", uint64_t{0})};
 }
 
+// Pre-copy's verdict and stops, for people.
+void render_precopy(std::ostringstream& s, const Precopy& p) {
+  char ms[64];
+  snprintf(ms, sizeof ms, "%.1f ms, then %.1f ms", p.first_stop_ms, p.second_stop_ms);
+  s << "  pre-copy: " << p.verdict << (p.detail.empty() ? "" : " (" + p.detail + ")") << "; the old version was stopped "
+    << ms;
+  if (p.verdict == "changed" || p.verdict == "delta")
+    s << "; " << p.bytes_changed << " bytes of memory changed in " << p.ranges_changed << " ranges";
+  if (p.verdict == "delta")
+    s << ", transferred again: " << p.pages_delta << " pages of the old version, " << p.future_pages_delta
+      << " of the new one written";
+  s << "\n";
+}
+
 // What the new version may have served during the grace period, for people.
 void render_grace(std::ostringstream& s, const Report& r) {
   const Grace& g = *r.grace;
@@ -425,18 +439,7 @@ std::string render_summary(const Report& r) {
     for (const auto& p : r.pending_signals)
       s << "    " << p.name << ": " << (p.delivered ? "passed on to the new version " : "NOT passed on: ") << p.how << "\n";
   }
-  if (r.precopy) {
-    char ms[64];
-    snprintf(ms, sizeof ms, "%.1f ms, then %.1f ms", r.precopy->first_stop_ms, r.precopy->second_stop_ms);
-    s << "  pre-copy: " << r.precopy->verdict << (r.precopy->detail.empty() ? "" : " (" + r.precopy->detail + ")")
-      << "; the old version was stopped " << ms;
-    if (r.precopy->verdict == "changed" || r.precopy->verdict == "delta")
-      s << "; " << r.precopy->bytes_changed << " bytes of memory changed in " << r.precopy->ranges_changed << " ranges";
-    if (r.precopy->verdict == "delta")
-      s << ", transferred again: " << r.precopy->pages_delta << " pages of the old version, "
-        << r.precopy->future_pages_delta << " of the new one written";
-    s << "\n";
-  }
+  if (r.precopy) render_precopy(s, *r.precopy);
   if (!r.startup_stderr.empty()) {
     s << "  the new version's start-up stderr (its last " << r.startup_stderr.size() << " bytes):\n";
     std::istringstream lines(printable(r.startup_stderr));

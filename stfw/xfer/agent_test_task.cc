@@ -1,8 +1,9 @@
 // agent_test_task.cc — TEST ONLY: TTST_AGENT_TASK_STFW_BACKWARD_LOSSY, a backward
 // transfer that "forgets" part of one write, as a buggy transfer would: the 32-bit
-// member `count` of the global `table` ends up one less than P's. The supervisor
-// tests of the state_diff rollback select it through the test variant of
-// ttst-supervise. Linked only into the test agent (//inject/agent:agent_testing),
+// member `count` of the global `table` ends up one less than P's; and
+// TTST_AGENT_TASK_STFW_DELTA_LOSSY, pre-copy's second runs with the forward one
+// forgetting the same in F. The supervisor tests of the state_diff rollback and
+// of stage 2's diff select them through the test variant of ttst-supervise. Linked only into the test agent (//inject/agent:agent_testing),
 // never into the agent the supervisor ships. Runs inside the agent (UNTRUSTED,
 // freestanding).
 #include "dwarfmeta/image.h"

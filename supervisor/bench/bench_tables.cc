@@ -123,7 +123,8 @@ void print_memory_table(const std::vector<SizeResult>& results) {
 }
 
 const char* const kPhaseNames[] = {
-    "plan", "quiesce", "snapshot", "create", "startup", "forward", "backward", "diff", "stop", "delta", "commit",
+    "plan", "quiesce", "snapshot", "create", "startup", "forward", "backward", "diff", "stop", "delta",
+    "forward_delta", "backward_delta", "diff_delta", "commit",
     "grace", "rollback", "forward.copy", "forward.index", "forward.type", "forward.map", "forward.write",
     "backward.copy", "backward.index", "backward.type", "backward.map", "backward.write", "forward.cpu",
     "backward.cpu"};
