@@ -44,6 +44,7 @@ void read_report(const nlohmann::json& rep, Sample& s) {
   s.new_pid = rep.contains("new_pid") && rep["new_pid"].is_number() ? rep["new_pid"].get<pid_t>() : 0;
   if (rep.contains("precopy")) {
     s.verdict = text(rep["precopy"], "verdict", "");
+    s.verdict_detail = text(rep["precopy"], "detail", "");
     s.phases["precopy.first_stop"] = rep["precopy"].value("first_stop_ms", 0.0);
     s.phases["precopy.second_stop"] = rep["precopy"].value("second_stop_ms", 0.0);
   }
@@ -156,6 +157,7 @@ SizeResult measure(long accounts, const Options& o) {
                    "%.0f ms, peak PSS %ld MiB\n", accounts, mode_name(mode), i + 1, s.reason.c_str(),
                    s.verdict.empty() ? "" : ", pre-copy ", s.verdict.c_str(), s.total, s.client_stall, s.stall,
                    s.peak_pss >> 10);
+      if (!s.verdict_detail.empty()) std::fprintf(stderr, "    pre-copy: %s\n", s.verdict_detail.c_str());
       if (o.commit) {  // P restarted for each committed update
         end_servers(*server, s.outcome == "committed" ? s.new_pid : 0);
         server.reset();

@@ -40,6 +40,7 @@ struct Sample {
   Mode mode = Mode::kTtst;
   double total = 0, client_stall = 0, stall = 0;
   std::string verdict;  // --precopy: the report's precopy verdict
+  std::string verdict_detail;  // and its detail (what changed; why stage 2 fell back)
   std::string outcome;  // committed, rolled_back
   std::map<std::string, double> phases;  // the supervisor's phases (summed); "forward.copy" etc.: the agents'
   std::vector<std::pair<std::string, double>> phase_list;  // the supervisor's phases in order
