@@ -309,19 +309,54 @@ double Stats::effective_gbps() const {
   return elapsed_s > 0 ? static_cast<double>(pages_total * kPage) / elapsed_s / 1e9 : 0;
 }
 
+// Options::coalesce: runs of adjacent private anonymous mappings alike but for
+// their split, one mapping each.
+static std::vector<sys::Mapping> coalesced(const std::vector<sys::Mapping>& maps) {
+  std::vector<sys::Mapping> out;
+  for (const sys::Mapping& m : maps) {
+    if (!out.empty()) {
+      sys::Mapping& last = out.back();
+      if (last.end == m.start && last.perms == m.perms && last.path == m.path && last.inode == 0 && m.inode == 0 &&
+          !m.shared()) {
+        last.end = m.end;
+        continue;
+      }
+    }
+    out.push_back(m);
+  }
+  return out;
+}
+
 Result diff_processes(pid_t p, pid_t r, const Options& opts) {
   const auto t0 = std::chrono::steady_clock::now();
   Result res;
-  const std::vector<sys::Mapping> pm = maps_of(p, "P"), rm_all = maps_of(r, "R");
+  const std::vector<sys::Mapping> pm_all = maps_of(p, "P"), rm_all = maps_of(r, "R");
   std::vector<sys::Mapping> rm;
   for (const sys::Mapping& m : rm_all)
     if (std::find(opts.agent_regions.begin(), opts.agent_regions.end(), m) == opts.agent_regions.end())
       rm.push_back(m);
+  const std::vector<sys::Mapping> pm = opts.coalesce ? coalesced(pm_all) : pm_all;
+  if (opts.coalesce) rm = coalesced(rm);
 
   Shared shared(p, r, opts);
   std::vector<Chunk> chunks;
   size_t i = 0, j = 0;
   while (i < pm.size() || j < rm.size()) {
+    // The same private mapping grown or shrunk at its end (a brk heap): a change of
+    // layout, and their common part compared.
+    if (i < pm.size() && j < rm.size() && pm[i].start == rm[j].start && pm[i].end != rm[j].end &&
+        pm[i].perms == rm[j].perms && pm[i].path == rm[j].path && pm[i].inode == rm[j].inode && !pm[i].shared() &&
+        !kernel_owned(pm[i])) {
+      res.mappings.push_back({MappingDiff::Changed, pm[i], rm[j]});
+      sys::Mapping common = pm[i];
+      common.end = std::min(pm[i].end, rm[j].end);
+      res.stats.mappings_compared++;
+      for (auto [lo, hi] : ranges_to_compare(shared, common, res.stats))
+        for (uint64_t at = lo; at < hi; at += kChunkPages * kPage)
+          chunks.push_back({at, std::min<uint64_t>(kChunkPages, (hi - at) / kPage), common.inode != 0});
+      ++i, ++j;
+      continue;
+    }
     if (j == rm.size() || (i < pm.size() && (pm[i].start < rm[j].start ||
                                              (pm[i].start == rm[j].start && pm[i].end < rm[j].end)))) {
       res.mappings.push_back({MappingDiff::OnlyInP, pm[i++], {}});
@@ -346,7 +381,7 @@ Result diff_processes(pid_t p, pid_t r, const Options& opts) {
   const std::vector<Part> parts = compare_chunks(shared, chunks, std::max(1u, opts.threads));
   merge_parts(parts, opts, res);
   // Both must have stayed stopped: the same layout after as before.
-  if (sys::read_maps(p) != pm || sys::read_maps(r) != rm_all)
+  if (sys::read_maps(p) != pm_all || sys::read_maps(r) != rm_all)
     throw std::runtime_error("P or R changed its mappings during the diff: they must stay stopped");
   bool invisible = false, failed = false;
   for (const Part& part : parts) invisible |= part.frames_invisible, failed |= part.pagemap_failed;

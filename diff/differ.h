@@ -49,6 +49,10 @@ struct Options {
   std::vector<IgnoredRange> kernel_fields;
   size_t max_diffs = 100;       // byte ranges kept in full; the rest are counted
   size_t max_shown_bytes = 64;  // bytes of P and of R kept per range
+  // Adjacent private anonymous mappings of the same permissions and name compared
+  // as one on each side: how a mapping is split into kernel VMAs (advice such as
+  // MADV_HUGEPAGE on part of a heap) is not in /proc/PID/maps' lines and no state.
+  bool coalesce = false;
   bool use_frames = true;       // false: as without CAP_SYS_ADMIN, compare every page
                                 // that is present (or swapped) in P or R (full mode)
   unsigned threads = 2;         // workers comparing 16 MiB chunks in parallel

@@ -34,6 +34,10 @@ enum ttst_stfw_arg {
                                      (its frames at the update point are remapped,
                                      stfw/xfer/engine_frames.cc); 0 = not examined */
   TTST_STFW_ARG_SELF_FP = 7,      /* forward: its rbp (frame-pointer chain, names) */
+  /* Backward, the same two words: [lo, hi) of the peer left out of its copy (F's
+   * agent region, kept for pre-copy's second run: no state of F); 0, 0: none. */
+  TTST_STFW_ARG_PEER_SKIP_LO = 6,
+  TTST_STFW_ARG_PEER_SKIP_HI = 7,
 };
 
 /* The agent's input range (both directions, optional): the frames of the peer's

@@ -78,6 +78,9 @@ inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* ho
     user_regs_struct regs = t.thread->get_regs();
     req.args[TTST_STFW_ARG_SELF_SP] = regs.rsp;
     req.args[TTST_STFW_ARG_SELF_FP] = regs.rbp;
+  } else {
+    req.args[TTST_STFW_ARG_PEER_SKIP_LO] = t.peer_skip.first;
+    req.args[TTST_STFW_ARG_PEER_SKIP_HI] = t.peer_skip.second;
   }
   req.meta_self = t.self.metadata_image;
   req.meta_peer = t.other.metadata_image;

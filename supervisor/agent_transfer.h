@@ -52,6 +52,8 @@ struct TransferRequest {
   // Pre-copy's round: the transfer kept for a second run (filled when the agent
   // kept it; left empty when it did not say so). NULL: not kept.
   std::optional<KeptTransfer>* keep = nullptr;
+  // Backward: [lo, hi) of F left out of the agent's copy (F's kept agent region).
+  std::pair<uint64_t, uint64_t> peer_skip{0, 0};
 };
 
 // The second run of a kept transfer (stfw_task.h TTST_AGENT_TASK_STFW_DELTA), in

@@ -125,6 +125,7 @@ std::string precopy_obstacle(pid_t pid) {
 diff::Options past_diff_options(pid_t past, const user_regs_struct& regs, uint64_t runtime_addr,
                                 std::vector<diff::IgnoredRange> ignored) {
   diff::Options o;
+  o.coalesce = true;  // a heap grown by brk in R2 may be a second VMA where P's is one
   o.kernel_fields = std::move(ignored);
   o.kernel_fields.push_back({runtime_addr + offsetof(struct ttst_runtime, update_requested), sizeof(uint32_t),
                              "update_requested (written by the supervisor)"});
@@ -139,15 +140,33 @@ diff::Options past_diff_options(pid_t past, const user_regs_struct& regs, uint64
 }
 
 namespace {
-// Every byte range of a diff, as the pages holding them (merged).
-PageRanges pages_of(const diff::Result& res) {
-  PageRanges pages;
-  for (const diff::ByteDiff& b : res.bytes) {
-    const uint64_t lo = b.addr & ~uint64_t{4095}, hi = (b.addr + b.len + 4095) & ~uint64_t{4095};
-    if (!pages.empty() && lo <= pages.back().second) pages.back().second = std::max(pages.back().second, hi);
-    else pages.emplace_back(lo, hi);
+// The brk heap of the first process grown at its end since the second was forked
+// from it (the differ's changed mapping): stage 2 follows it, the rest it does not.
+bool heap_grown(const diff::MappingDiff& m) {
+  return m.kind == diff::MappingDiff::Changed && m.p.path == "[heap]" && m.p.start == m.r.start && m.p.end > m.r.end;
+}
+
+// Every byte range of a diff and every grown heap's new part (sorted, merged
+// where they touch).
+PageRanges spans_of(const diff::Result& res) {
+  PageRanges spans;
+  for (const diff::ByteDiff& b : res.bytes) spans.emplace_back(b.addr, b.addr + b.len);
+  for (const diff::MappingDiff& m : res.mappings)
+    if (heap_grown(m)) spans.emplace_back(m.r.end, m.p.end);
+  std::sort(spans.begin(), spans.end());
+  PageRanges merged;
+  for (const auto& [lo, hi] : spans) {
+    if (!merged.empty() && lo <= merged.back().second) merged.back().second = std::max(merged.back().second, hi);
+    else merged.emplace_back(lo, hi);
   }
-  return pages;
+  return merged;
+}
+
+// A layout change stage 2 does not follow: anything but a grown brk heap.
+const diff::MappingDiff* other_layout_change(const diff::Result& res) {
+  for (const diff::MappingDiff& m : res.mappings)
+    if (!heap_grown(m)) return &m;
+  return nullptr;
 }
 // Byte ranges kept in full: all of them for stage 2 (the count is bounded by the
 // pages compared; none of their bytes is kept).
@@ -164,10 +183,15 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
   d.stats = res.stats;
   d.bytes = res.bytes_in_ranges;
   d.ranges = res.bytes.size() + res.more_byte_diffs;
-  d.layout = !res.mappings.empty();
-  if (!d.layout) d.pages = pages_of(res);
-  if (!res.mappings.empty()) {
-    d.changed = "its memory layout changed (" + res.mappings.front().describe() + ")";
+  const diff::MappingDiff* layout = other_layout_change(res);
+  d.layout = layout != nullptr;
+  for (const diff::MappingDiff& m : res.mappings)
+    if (heap_grown(m)) d.heap_end = m.p.end;
+  if (!d.layout) d.spans = spans_of(res), d.pages = pages_of(d.spans);
+  if (layout) {
+    d.changed = "its memory layout changed (" + layout->describe() + ")";
+  } else if (d.heap_end && res.bytes.empty()) {
+    d.changed = "its heap grew (to " + hex(d.heap_end) + ")";
   } else if (!res.bytes.empty()) {
     d.changed = "its memory changed (" + std::to_string(res.bytes_in_ranges) + " bytes, the first at " +
                 hex(res.bytes.front().addr) + ")";
@@ -175,14 +199,32 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
   return d;
 }
 
-std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& gone) {
+std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& gone,
+                                        std::string* layout_change) {
   diff::Options o;
   o.agent_regions = gone;  // `before`'s mappings left out of the comparison
+  o.coalesce = true;       // F's heap split by its huge-page advice differently since
   o.max_diffs = kEveryRange;
   o.max_shown_bytes = 0;
   const diff::Result res = diff::diff_processes(now, before, o);
-  if (!res.mappings.empty()) return std::nullopt;
-  return pages_of(res);
+  if (const diff::MappingDiff* m = other_layout_change(res)) return *layout_change = m->describe(), std::nullopt;
+  return spans_of(res);
+}
+
+PageRanges pages_of(const PageRanges& spans) {
+  PageRanges pages;
+  for (const auto& [from, to] : spans) {
+    const uint64_t lo = from & ~uint64_t{4095}, hi = (to + 4095) & ~uint64_t{4095};
+    if (!pages.empty() && lo <= pages.back().second) pages.back().second = std::max(pages.back().second, hi);
+    else pages.emplace_back(lo, hi);
+  }
+  return pages;
+}
+
+uint64_t page_count(const PageRanges& spans) {
+  uint64_t n = 0;
+  for (const auto& [lo, hi] : pages_of(spans)) n += (hi - lo) / 4096;
+  return n;
 }
 
 std::vector<sys::Mapping> mappings_within(pid_t pid, uint64_t lo, uint64_t hi) {

@@ -52,7 +52,7 @@ std::string facts_changed(const PastFacts& then, const PastFacts& now);
 // mapping, which P would write under the snapshot's feet (S sees P's writes).
 std::string precopy_obstacle(pid_t pid);
 
-using PageRanges = std::vector<std::pair<uint64_t, uint64_t>>;  // [lo, hi), page-aligned, sorted, apart
+using PageRanges = std::vector<std::pair<uint64_t, uint64_t>>;  // [lo, hi), sorted, apart
 
 struct MemoryDelta {
   std::string changed;   // "" when P's memory equals K's in every byte of state
@@ -60,7 +60,9 @@ struct MemoryDelta {
   diff::Stats stats;     // the differ's figures (pages on the same frame, read)
   uint64_t bytes = 0;    // bytes that differ (sum of the ranges' lengths)
   uint64_t ranges = 0;   // ranges of differing bytes (pages apart or not)
-  PageRanges pages;      // the pages holding them: what stage 2 transfers again
+  PageRanges spans;      // the bytes that differ and a grown heap's new part: what stage 2 transfers again
+  PageRanges pages;      // the pages holding them (what is copied into R2)
+  uint64_t heap_end = 0; // P's brk heap grew, to here (not a layout change for stage 2)
 };
 
 // What of P is no state when P is compared with a copy of itself made at the
@@ -75,10 +77,16 @@ diff::Options past_diff_options(pid_t past, const user_regs_struct& regs, uint64
 MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, uint64_t runtime_addr,
                            std::vector<diff::IgnoredRange> ignored);
 
-// Stage 2: the pages of `now` written since `before` was forked from it (never run
-// since), by the differ; `gone`: mappings of `before` that `now` no longer has (the
-// agent region its second run removed). nullopt: the layouts differ otherwise.
-std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& gone);
+// Stage 2: the bytes of `now` written since `before` was forked from it (never run
+// since), by the differ, and its brk heap's grown part; `gone`: mappings of
+// `before` that `now` no longer has (the agent region its second run removed).
+// nullopt: the layouts differ otherwise (the first such change in *layout_change).
+std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& gone,
+                                        std::string* layout_change);
+
+// The pages holding `spans`, page-aligned and merged; how many they are.
+PageRanges pages_of(const PageRanges& spans);
+uint64_t page_count(const PageRanges& spans);
 
 // The mappings of `pid` inside [lo, hi) (an agent region: code, data, guard, heap).
 std::vector<sys::Mapping> mappings_within(pid_t pid, uint64_t lo, uint64_t hi);

@@ -48,6 +48,7 @@
 #include "inject/process.h"
 #include "inject/error.h"
 #include "inject/process_factory.h"
+#include "inject/remote_syscalls.h"
 #include "inject/sys/atomic_file.h"
 #include "inject/sys/proc_syscall.h"
 #include "supervisor/agent_transfer.h"
@@ -598,6 +599,8 @@ void Transaction::backward() {
     t.frames.insert(t.frames.end(), more.begin(), more.end());
   }
   if (snapshot_) t.keep = &kept_backward_;
+  if (kept_forward_)  // F's agent region, kept for the second run: no state of F, not copied
+    t.peer_skip = {kept_forward_->region.start, kept_forward_->region.start + kept_forward_->region.layout.total};
   rep_.transfers.push_back(run_transfer(t, o_.test_hooks));
 }
 
@@ -759,7 +762,7 @@ bool Transaction::delta_unchanged() {
   // Stage 2: only bytes of memory changed, in place (same registers, descriptors,
   // mappings), and the round's transfers were kept: they run again on what changed.
   std::string why_not = "the round's transfers were not kept for a second run";
-  if (changed == d.changed && !d.layout && !d.pages.empty() && kept_forward_ && kept_forward_->run &&
+  if (changed == d.changed && !d.layout && !d.spans.empty() && kept_forward_ && kept_forward_->run &&
       kept_backward_ && kept_backward_->run && delta_transfer(d, regs, &why_not)) {
     pc.verdict = "delta";
     pc.detail = changed + ": transferred again from what changed";
@@ -799,7 +802,7 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   f.self = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
   f.other = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   f.plugin = plugin_;
-  f.changed = d.pages;
+  f.changed = d.spans;
   f.frames = frames_input({o_.pid, regs}, {future_->pid(), future_->task().get_regs()});
   f.limit = &deadline_.limit;
   DeltaTransferOutcome forward = run_delta_transfer(f, o_.test_hooks);  // F's region removed whatever the outcome
@@ -809,11 +812,21 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
     return *why_not = forward.why_not, false;
   }
   begin("backward_delta");
-  const std::optional<PageRanges> written = pages_written(future_->pid(), future_key->pid(), region_in_key);
+  std::string layout;
+  const std::optional<PageRanges> written = pages_written(future_->pid(), future_key->pid(), region_in_key, &layout);
   end_later(future_key);
-  if (!written) return *why_not = "the forward second run changed the new version's memory layout", false;
+  if (!written) return *why_not = "the forward second run changed the new version's memory layout (" + layout + ")", false;
   std::optional<inject::ChildProcess> reversed_again;
   reversed_again.emplace(inject::create_reversed(reversed_->task(), budget, inject::options_child()));
+  if (d.heap_end) {  // P's brk heap grew since the snapshot: R2's grown the same way first
+    inject::RemoteSyscalls rs(reversed_again->task(), budget);
+    const int64_t now = rs.call(SYS_brk, {d.heap_end}).ret;
+    rs.restore();
+    if (static_cast<uint64_t>(now) != d.heap_end) {
+      end_later(reversed_again);
+      return *why_not = "the copy of the old version's heap could not grow as the old version's did", false;
+    }
+  }
   copy_pages(o_.pid, reversed_again->pid(), d.pages);
   DeltaTransferRequest b;
   b.backward = true;
@@ -825,7 +838,7 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   b.other = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
   b.plugin = plugin_;
   b.changed = *written;
-  b.own = d.pages;
+  b.own = d.spans;
   b.frames = frames_input({future_->pid(), future_->task().get_regs()}, {o_.pid, regs});
   b.limit = &deadline_.limit;
   DeltaTransferOutcome backward = run_delta_transfer(b, o_.test_hooks);
@@ -839,14 +852,18 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   begin("diff_delta");
   const diff::Result res = diff::diff_processes(
       o_.pid, reversed_->pid(), past_diff_options(o_.pid, regs, past_runtime_->address().value(), rseq_fields()));
-  if (!res.equal())
-    return *why_not = std::to_string(res.bytes.size() + res.more_byte_diffs + res.mappings.size()) +
-                      " differences between the old state and its round trip through the second runs",
-           false;
+  pc.pages_delta = page_count(d.spans), pc.future_pages_delta = page_count(*written);
+  if (!res.equal()) {
+    *why_not = std::to_string(res.bytes.size() + res.more_byte_diffs + res.mappings.size()) +
+               " differences between the old state and its round trip through the second runs (the first " +
+               (res.mappings.empty() ? fmt::format("at {:#x}, ", res.bytes.front().addr) + std::to_string(res.bytes.front().len) +
+                                           " bytes"
+                                     : res.mappings.front().describe()) +
+               "; " + std::to_string(pc.pages_delta) + " pages of the old version transferred again)";
+    return false;
+  }
   rep_.transfers.push_back(*forward.done);
   rep_.transfers.push_back(*backward.done);
-  for (const auto& [lo, hi] : d.pages) pc.pages_delta += (hi - lo) / 4096;
-  for (const auto& [lo, hi] : *written) pc.future_pages_delta += (hi - lo) / 4096;
   return true;
 }
 

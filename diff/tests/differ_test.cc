@@ -155,6 +155,30 @@ TEST_CASE("an extra writable mapping in R is a difference") {
   CHECK(res.bytes.empty());
 }
 
+TEST_CASE("a mapping grown at its end in R is a changed mapping, and its common part is still compared") {
+  static uint64_t at;
+  at = free_range(32 * 4096);
+  // P maps 8 pages (untouched, so that the kernel may merge); R then maps the 8
+  // after them, which the kernel merges into one longer mapping (as a brk heap grows).
+  StatePair pair([] {
+    setup();
+    void* m = mmap(reinterpret_cast<void*>(at), 8 * 4096, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (m != reinterpret_cast<void*>(at)) abort();
+  }, at + 8 * 4096, 8 * 4096, PROT_READ | PROT_WRITE);
+  const uint8_t changed = 0x11;
+  ttst::diff::testing::poke(pair.r(), at + 3 * 4096 + 100, &changed, 1);
+  ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), opts());
+  INFO(dump(res));
+  REQUIRE(mapping_at(pair.r(), at).end == at + 16 * 4096);  // merged: the premise
+  REQUIRE(res.mappings.size() == 1);
+  CHECK(res.mappings[0].kind == ttst::diff::MappingDiff::Changed);
+  CHECK(res.mappings[0].p.end == at + 8 * 4096);
+  CHECK(res.mappings[0].r.end == at + 16 * 4096);
+  REQUIRE(res.bytes.size() == 1);
+  CHECK(res.bytes[0].addr == at + 3 * 4096 + 100);
+}
+
 TEST_CASE("the agent region is ignored only when it is exactly the one created") {
   const uint64_t at = free_range(16 * 4096);
   StatePair pair(setup, at, 4 * 4096, PROT_READ | PROT_WRITE);
@@ -204,7 +228,10 @@ TEST_CASE("an agent region merged into a neighbouring mapping is a difference") 
   o.agent_regions = {claimed};
   ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), o);
   INFO(dump(res));
-  CHECK(res.mappings.size() == 2);  // P's [at, +4 pages) and R's merged [at, +8 pages)
+  REQUIRE(res.mappings.size() == 1);  // P's [at, +4 pages) against R's merged [at, +8 pages)
+  CHECK(res.mappings[0].kind == ttst::diff::MappingDiff::Changed);
+  CHECK(res.mappings[0].p.end == at + 4 * 4096);
+  CHECK(res.mappings[0].r.end == at + 8 * 4096);
 }
 
 TEST_CASE("listed kernel-written fields are masked, nothing else") {

@@ -213,7 +213,10 @@ void read_regions(long fd, Region* regs, int64_t count, uint64_t total) {
 // Reads the peer's writable mappings into the arena and points cfg at them. Returns
 // the region count, or -errno: -kENOMEM when the arena is too small, else the errno
 // of opening /proc/PEER/maps (the caller writes the message).
-int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* bytes) {
+// `heap_slack`: room kept after the copy of the peer's brk heap (a kept run: the
+// heap a second run finds grown is patched in there); *heap_region its index.
+int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* bytes, uint64_t heap_slack,
+                  int64_t* heap_region, uint64_t skip_lo, uint64_t skip_hi) {
   using ttst::stfw::kENOMEM;
   long error = 0;
   const char* text = ttst::stfw::read_maps(pid, &error);
@@ -234,6 +237,7 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   for (const char* p = text; count < 4096 && ttst::stfw::next_maps_line(p, &m);) {
     bool special = m.path_len > 1 && m.path[0] == '[' && m.path[1] == 'v';  // [vvar], [vsyscall], [vdso]
     if (!m.readable || !m.writable || special || m.hi <= m.lo) continue;
+    if (m.lo >= skip_lo && m.hi <= skip_hi) continue;  // the peer's kept agent region (TTST_STFW_ARG_PEER_SKIP_*)
     // Adjacent mappings become one region: an object may straddle them (a .bss
     // array that runs from the executable's data page into the anonymous rest).
     if (count > 0 && regs[count - 1].addr + regs[count - 1].size == m.lo) {
@@ -243,11 +247,16 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
     regs[count++] = Region{m.lo, m.hi - m.lo, nullptr};
   }
   uint64_t total = 0;
-  for (int64_t i = 0; i < count; ++i) total += regs[i].size;
-  uint8_t* buf = static_cast<uint8_t*>(agent_alloc(total, 4096));
+  *heap_region = -1;
+  for (int64_t i = 0; i < count; ++i) {
+    total += regs[i].size;
+    if (cfg.src_heap_hi && regs[i].addr + regs[i].size == cfg.src_heap_hi) *heap_region = i;
+  }
+  if (*heap_region < 0) heap_slack = 0;
+  uint8_t* buf = static_cast<uint8_t*>(agent_alloc(total + heap_slack, 4096));
   if (!buf) return -kENOMEM;
   uint64_t off = 0;
-  for (int64_t i = 0; i < count; ++i) regs[i].local = buf + off, off += regs[i].size;
+  for (int64_t i = 0; i < count; ++i) regs[i].local = buf + off, off += regs[i].size + (i == *heap_region ? heap_slack : 0);
   // Through /proc/PEER/mem where it opens: a plain read of the peer's pages. Reads
   // with process_vm_readv pin each page, and the kernel (5.19+) gives a pinned
   // anonymous page the reader may share with another process a private copy first:
@@ -307,6 +316,8 @@ struct TransferSetup {
   ttst::stfw::EpollRegistration* epoll = nullptr;  // forward: F's epoll registrations
   int64_t epoll_count = 0;
   uint64_t peer_exe = 0, self_exe = 0;  // where both executables start (LibrarySymbols)
+  int64_t heap_region = -1;  // the region copying the peer's brk heap, and the room kept after it
+  uint64_t heap_slack = 0;
 };
 
 // A run kept for a second one (TTST_STFW_F_KEEP): its set-up, the Env the engine
@@ -431,8 +442,20 @@ void request_huge_pages(const ttst_agent_desc* desc) {
   if (hi > lo) agent_syscall3(kSysMadvise, long(lo), long(hi - lo), kMadvHugepage);
 }
 
+// A kept run's room for the peer's brk heap to grow before the second run: a
+// quarter of it, at least 64 MiB (the arena's address space only, until used).
+uint64_t heap_slack(const ttst::stfw::Config& cfg) {
+  const uint64_t quarter = (cfg.src_heap_hi - cfg.src_heap_lo) / 4;
+  return cfg.keep ? ((quarter > (64ull << 20) ? quarter : (64ull << 20)) + 4095) & ~uint64_t{4095} : 0;
+}
+
 int64_t copy_peer_memory(TransferSetup& setup) {
-  setup.region_count = copy_peer(setup.desc->peer_pid, &setup.regions, setup.cfg, &setup.copied_bytes);
+  const bool skip = setup.backward;  // the words are the forward's rsp and rbp otherwise
+  setup.region_count = copy_peer(setup.desc->peer_pid, &setup.regions, setup.cfg, &setup.copied_bytes,
+                                 heap_slack(setup.cfg), &setup.heap_region,
+                                 skip ? setup.desc->arg[TTST_STFW_ARG_PEER_SKIP_LO] : 0,
+                                 skip ? setup.desc->arg[TTST_STFW_ARG_PEER_SKIP_HI] : 0);
+  setup.heap_slack = setup.heap_region >= 0 ? heap_slack(setup.cfg) : 0;
   if (setup.region_count == -ttst::stfw::kENOMEM)
     return fail(setup.desc, TTST_STFW_STATUS_NO_MEMORY,
                 "no memory: the agent's arena cannot hold a copy of the peer's writable memory");
@@ -836,23 +859,58 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
       return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: an empty or absurd changed range");
     bytes += changed[2 * i + 1] - changed[2 * i];
   }
-  uint8_t* buf = static_cast<uint8_t*>(agent_alloc(bytes ? bytes : 1, 4096));
+  // The peer's brk heap grown since the first run: its copy grows into the room kept.
+  uint64_t heap_hi = 0;
+  if (setup.heap_region >= 0) {
+    Region& heap = setup.regions[setup.heap_region];
+    const uint64_t end = heap.addr + heap.size;
+    uint64_t last = end;  // the end of the patches that start inside the heap or right after it
+    for (uint64_t i = 0; i < h->patch_count; ++i)
+      if (changed[2 * i] >= heap.addr && changed[2 * i] <= last && changed[2 * i + 1] > last) last = changed[2 * i + 1];
+    if (last > end) {
+      if (last > end + setup.heap_slack)
+        return fail(desc, TTST_STFW_STATUS_DELTA_REFUSED,
+                    "delta refused: the peer's heap grew beyond the room the first run kept for it");
+      setup.heap_slack -= last - end;
+      heap.size = last - heap.addr, heap_hi = last;
+      for (uint64_t i = 0; i < setup.cfg.src_mapping_count; ++i)  // and the mapping the engine knows
+        if (setup.cfg.src_mappings[i].addr == setup.cfg.src_heap_lo)
+          const_cast<Region&>(setup.cfg.src_mappings[i]).size = last - setup.cfg.src_heap_lo;
+    }
+  }
+  // Read by runs of whole pages (one system call per run, however many small
+  // changed ranges it holds), then each range patched from there.
+  uint64_t page_bytes = 0;
+  for (uint64_t i = 0, run_end = 0; i < h->patch_count; ++i) {
+    const uint64_t lo = changed[2 * i] & ~uint64_t{4095}, hi = (changed[2 * i + 1] + 4095) & ~uint64_t{4095};
+    const uint64_t from = lo > run_end ? lo : run_end;
+    if (hi > from) page_bytes += hi - from;
+    if (hi > run_end) run_end = hi;
+  }
+  uint8_t* buf = static_cast<uint8_t*>(agent_alloc(page_bytes ? page_bytes : 1, 4096));
   if (!patches || !buf) return fail(desc, TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena cannot hold the changed ranges");
   char path[48];
   ttst::stfw::proc_path(path, desc->peer_pid, "mem");
   long mem = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
   if (mem < 0) return fail_open(desc, -mem, "/proc/PEER/mem of the peer");
-  uint64_t off = 0;
-  for (uint64_t i = 0; i < h->patch_count; ++i) {
-    const uint64_t size = changed[2 * i + 1] - changed[2 * i];
-    patches[i] = {changed[2 * i], size, buf + off};
-    if (read_mem(mem, buf + off, changed[2 * i], size) != long(size)) {
+  for (uint64_t i = 0, off = 0; i < h->patch_count;) {
+    // The run from range i: the ranges whose pages touch or overlap.
+    const uint64_t run_lo = changed[2 * i] & ~uint64_t{4095};
+    uint64_t run_hi = (changed[2 * i + 1] + 4095) & ~uint64_t{4095}, j = i + 1;
+    for (; j < h->patch_count && (changed[2 * j] & ~uint64_t{4095}) <= run_hi; ++j) {
+      const uint64_t hi = (changed[2 * j + 1] + 4095) & ~uint64_t{4095};
+      if (hi > run_hi) run_hi = hi;
+    }
+    if (read_mem(mem, buf + off, run_lo, run_hi - run_lo) != long(run_hi - run_lo)) {
       agent_syscall3(kSysClose, mem, 0, 0);
       return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: a changed range of the peer is unreadable");
     }
-    off += size;
+    for (; i < j; ++i)
+      patches[i] = {changed[2 * i], changed[2 * i + 1] - changed[2 * i], buf + off + (changed[2 * i] - run_lo)};
+    off += run_hi - run_lo;
   }
   agent_syscall3(kSysClose, mem, 0, 0);
+  bytes = page_bytes;
   setup.copied_bytes = bytes;
   // Symbols of the peer's executable and libraries by its /proc files: now P's (the
   // first run's peer was the snapshot S, ended since).
@@ -867,6 +925,7 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
   d.patches = patches, d.patch_count = h->patch_count;
   d.own_ranges = own, d.own_ranges_count = h->own_count;
   d.frames = frames, d.frames_size = h->frames_size;
+  d.src_heap_hi = heap_hi;
   d.out = reinterpret_cast<char*>(desc->output.addr), d.out_size = desc->output.size;
   setup.arena_before_engine = agent_alloc_used();
   ttst::stfw::Result r = ttst::stfw::transfer_delta(k->engine, d);

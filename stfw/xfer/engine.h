@@ -277,6 +277,9 @@ struct Delta {
   // Backward: [lo, hi) pairs, sorted, of this process written since the first run.
   const uint64_t* own_ranges = nullptr;
   uint64_t own_ranges_count = 0;
+  // The source's brk heap grew to here (the caller grew its region's copy: a
+  // patch covers the new part); 0: it did not.
+  uint64_t src_heap_hi = 0;
   // The frames at the program's stop now (Config::frames); NULL: the first run's.
   const uint8_t* frames = nullptr;
   uint64_t frames_size = 0;

@@ -28,6 +28,8 @@
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 
+#include "stfw/xfer/address_order.h"
+
 namespace ttst::stfw::engine_detail {
 
 bool Engine::delta_refuse(const char* why) {
@@ -43,6 +45,7 @@ Result Engine::run_delta(const Delta& delta) {
   refused_at_ = 0xffffffffu, root_path_written_ = advice_allowed_ = false;
   delta_ = true, last_region_ = nullptr, last_holding_ = 0;
   if (delta.frames) config_.frames = delta.frames, config_.frames_size = delta.frames_size;
+  if (delta.src_heap_hi) config_.src_heap_hi = delta.src_heap_hi;
   own_lo_ = own_hi_ = 0;  // backward: R2's pages differ from the first run's R where the caller copied
   const uint64_t t0 = rdtsc();
   if (!delta_possible() || !patch_source(delta) || !add_new_objects() || !mark_own_ranges(delta)) return finish();
@@ -165,7 +168,7 @@ bool Engine::add_new_objects() {
       const uint64_t tag = reinterpret_cast<uint64_t>(d->prev);
       if ((tag & ~0xffffffffull) == kIndexTag && (tag & 0xffffffffu) < delta_first_new_) break;  // the first run's
       if (tag != prev || TTST_HEAP_STRIPE_OF(d->flags) != s) return delta_refuse("a heap list's links disagree");
-      if (object_count_ == object_capacity_) return delta_refuse("more new blocks than the table has room for");
+      if (object_count_ == object_capacity_ && !grow_table()) return false;
       const uint64_t next = reinterpret_cast<uint64_t>(d->next);
       Object& o = objects_[object_count_++];
       zero(&o, sizeof o);
@@ -183,20 +186,30 @@ bool Engine::add_new_objects() {
   return sort_new_objects();
 }
 
+// More new blocks than the room the first run kept: the table moved to one twice
+// as large (objects are named by index, never by address, outside a phase).
+bool Engine::grow_table() {
+  const uint32_t capacity = object_capacity_ * 2;
+  Object* bigger = alloc<Object>(capacity);
+  if (failed()) return false;
+  copy(bigger, objects_, uint64_t(object_count_) * sizeof(Object));
+  objects_ = bigger, object_capacity_ = capacity;
+  return true;
+}
+
 // The new objects by address, for object_holding's second search (the first run's
 // sorted arrays stay as they are; its gone objects are skipped there).
 bool Engine::sort_new_objects() {
   const uint32_t n = object_count_ - delta_first_new_;
+  AddressKey* keys = alloc<AddressKey>(n + 1);
+  AddressKey* tmp = alloc<AddressKey>(n + 1);
+  uint32_t* bucket = n > 32 ? alloc<uint32_t>(65536) : nullptr;
   delta_sorted_addr_ = alloc<uint64_t>(n + 1);
   delta_sorted_index_ = alloc<uint32_t>(n + 1);
   if (failed()) return false;
-  for (uint32_t k = 0; k < n; ++k) {  // oldest first: mostly ascending, as a heap grows
-    const uint32_t i = object_count_ - 1 - k;
-    uint32_t j = k;
-    for (; j > 0 && delta_sorted_addr_[j - 1] > objects_[i].addr; --j)
-      delta_sorted_addr_[j] = delta_sorted_addr_[j - 1], delta_sorted_index_[j] = delta_sorted_index_[j - 1];
-    delta_sorted_addr_[j] = objects_[i].addr, delta_sorted_index_[j] = i;
-  }
+  for (uint32_t k = 0; k < n; ++k) keys[k] = {objects_[delta_first_new_ + k].addr, delta_first_new_ + k};
+  keys = sort_address_keys(keys, tmp, bucket, n);
+  for (uint32_t k = 0; k < n; ++k) delta_sorted_addr_[k] = keys[k].addr, delta_sorted_index_[k] = uint32_t(keys[k].index);
   delta_sorted_count_ = n;
   return true;
 }
@@ -325,21 +338,41 @@ bool Engine::map_delta() {
 // whose origin is in none stays without a counterpart (pointers to it fail, as in
 // a first run). R2's lists are read in place.
 bool Engine::pair_new_objects() {
+  // F's new blocks by origin (open addressing, address_hash.h's mixing).
   uint32_t wanted = 0;
   for (uint32_t i = delta_first_new_; i < object_count_; ++i) wanted += origin_of(objects_[i]) != 0;
   if (!wanted) return true;
+  uint64_t capacity = 64;
+  while (capacity < 2 * uint64_t(wanted)) capacity *= 2;
+  struct Slot {
+    uint64_t origin;
+    uint32_t index;
+  };
+  Slot* slots = alloc<Slot>(capacity);
+  if (failed()) return false;
+  zero(slots, capacity * sizeof(Slot));
+  for (uint32_t i = delta_first_new_; i < object_count_; ++i)
+    if (const uint64_t origin = origin_of(objects_[i]))
+      for (uint64_t h = address_slot(origin, capacity);; h = (h + 1) & (capacity - 1))
+        if (slots[h].origin == 0) {
+          slots[h] = {origin, i};
+          break;
+        }
   struct WalkState {
     Engine* engine;
+    Slot* slots;
+    uint64_t capacity;
     uint32_t left;
-  } walk_state{this, wanted};
+  } walk_state{this, slots, capacity, wanted};
   int64_t walked = ttst_heap_walk(
       config_.dst_runtime, &Engine::read_own_memory, nullptr,
       [](void* ctx, uint64_t addr, const ttst_heap_desc* desc) -> int {
         WalkState* walk = static_cast<WalkState*>(ctx);
-        Engine* e = walk->engine;
-        for (uint32_t i = e->delta_first_new_; i < e->object_count_; ++i) {
-          Object& o = e->objects_[i];
-          if (o.dst_addr || e->origin_of(o) != desc->dyn_id) continue;
+        for (uint64_t h = address_slot(desc->dyn_id, walk->capacity); walk->slots[h].origin;
+             h = (h + 1) & (walk->capacity - 1)) {
+          if (walk->slots[h].origin != desc->dyn_id) continue;
+          Object& o = walk->engine->objects_[walk->slots[h].index];
+          if (o.dst_addr) break;
           o.dst_addr = addr;
           if (desc->size < o.dst_size) o.dst_size = desc->size;  // never write past R's object
           walk->left--;

@@ -666,6 +666,7 @@ class Engine {
   template <class Visit>
   void objects_overlapping(uint64_t lo, uint64_t hi, Visit&& visit);
   bool add_new_objects();
+  bool grow_table();
   bool mark_own_ranges(const Delta& delta);
   bool pair_new_objects();
   bool sort_new_objects();
