@@ -55,9 +55,9 @@ void show_progress(const char* dir, const std::array<uint64_t, 4>& p, millisecon
 }
 
 // Room a kept region keeps for the second run's input beyond the frames: its
-// changed ranges, 16 bytes each (half a million; more and the run is refused
-// before it starts, and the caller transfers everything again).
-constexpr uint64_t kDeltaInputRoom = 8ull << 20;
+// changed ranges, 16 bytes each (two million; more and the run is refused before
+// it starts, and the caller transfers everything again). Address space only.
+constexpr uint64_t kDeltaInputRoom = 32ull << 20;
 
 inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* hooks) {
   inject::AgentRequest req;

@@ -26,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "inject/sys/proc_maps.h"
 #include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
 #include "tests/util/test_util.h"
@@ -226,6 +227,35 @@ TEST_CASE("pre-copy, P written during the round: only what it wrote is transferr
   CHECK(r.report["transfers"][2]["direction"] == "forward_delta");
   CHECK(r.report["transfers"][3]["direction"] == "backward_delta");
   check_written(kv, r);
+}
+
+// The end of the brk heap of `pid`, 0 if none.
+uint64_t heap_end(pid_t pid) {
+  for (const ttst::sys::Mapping& m : ttst::sys::read_maps(pid))
+    if (m.path == "[heap]") return m.end;
+  return 0;
+}
+
+TEST_CASE("pre-copy, P's heap grows during the round: the second runs follow it") {
+  Filled kv;
+  const std::string big(3000, 'v');
+  uint64_t before = 0, after = 0;
+  Run r = paused_round(kv, "", [&] {
+    before = heap_end(kv.server.pid);
+    KvClient c(kv.server.port);
+    for (int i = 0; i < 1000; ++i) CHECK(c.set("big" + std::to_string(i), big + std::to_string(i)) == "OK");
+    after = heap_end(kv.server.pid);
+  });
+  REQUIRE(after > before);  // the premise: 3 MB of values grew P's brk heap
+  CHECK(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  CHECK(r.report["precopy"]["verdict"] == "delta");
+  MESSAGE("delta: " << r.report["precopy"]["detail"].get<std::string>() << ", heap " << before << " -> " << after);
+  take_over(kv, r);
+  KvClient c(kv.server.port);
+  CHECK(c.command("VERSION") == "VERSION 2");
+  for (int i : {0, 1, 499, 998, 999}) CHECK(c.get("big" + std::to_string(i)) == "VALUE " + big + std::to_string(i));
+  for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
 }
 
 TEST_CASE("pre-copy, a second run that loses a write: the diff of P against R2 shows it, everything runs again") {

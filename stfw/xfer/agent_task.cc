@@ -916,10 +916,10 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
   // first run's peer was the snapshot S, ended since).
   if (auto* symbols = arena_new<ttst::stfw::LibrarySymbols>(desc->peer_pid, setup.peer_exe, setup.self_exe))
     setup.ctx.symbols = symbols;
-  if (setup.backward) {
-    setup.ctx.own_mem = agent_syscall3(kSysOpen, reinterpret_cast<long>("/proc/self/mem"), kOCloexec, 0);
-    k->env->read_own = setup.ctx.own_mem >= 0 ? &read_own : nullptr;
-  }
+  // Backward: R2's objects read in place. The window of /proc/self/mem the first
+  // run slid over R's heap (engine_own_memory.cc) costs a 4 MiB read per object
+  // when the objects are few and far apart, as a second run's are.
+  if (setup.backward) k->env->read_own = nullptr;
   const uint64_t copy_cycles = read_cycles() - copy_start;
   ttst::stfw::Delta d;
   d.patches = patches, d.patch_count = h->patch_count;
@@ -929,7 +929,6 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
   d.out = reinterpret_cast<char*>(desc->output.addr), d.out_size = desc->output.size;
   setup.arena_before_engine = agent_alloc_used();
   ttst::stfw::Result r = ttst::stfw::transfer_delta(k->engine, d);
-  if (setup.ctx.own_mem >= 0) agent_syscall3(kSysClose, setup.ctx.own_mem, 0, 0), setup.ctx.own_mem = -1;
   report(setup, r, copy_cycles, cpu_start);
   return r.status;
 }
