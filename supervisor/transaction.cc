@@ -762,8 +762,16 @@ bool Transaction::delta_unchanged() {
   // Stage 2: only bytes of memory changed, in place (same registers, descriptors,
   // mappings), and the round's transfers were kept: they run again on what changed.
   std::string why_not = "the round's transfers were not kept for a second run";
+  bool transferred = false;
   if (changed == d.changed && !d.layout && !d.spans.empty() && kept_forward_ && kept_forward_->run &&
-      kept_backward_ && kept_backward_->run && delta_transfer(d, regs, &why_not)) {
+      kept_backward_ && kept_backward_->run) {
+    try {
+      transferred = delta_transfer(d, regs, &why_not);
+    } catch (const std::exception& e) {  // a fork, a remote call, a read failed: the fallback is whole
+      why_not = e.what();
+    }
+  }
+  if (transferred) {
     pc.verdict = "delta";
     pc.detail = changed + ": transferred again from what changed";
     return true;
