@@ -146,11 +146,17 @@ bool heap_grown(const diff::MappingDiff& m) {
   return m.kind == diff::MappingDiff::Changed && m.p.path == "[heap]" && m.p.start == m.r.start && m.p.end > m.r.end;
 }
 
-// Every byte range of a diff and every grown heap's new part (sorted, merged
-// where less than 64 bytes apart: a superset, which is sound, in fewer spans).
+// Every byte range of a diff, widened by 64 bytes each way within its pages (a
+// heap descriptor with any byte changed is then patched whole: the agents' copies
+// keep tags in descriptors' link fields, and a freed block's descriptor reused
+// half-patched reads as neither), and every grown heap's new part; sorted, merged
+// where less than 64 bytes apart (a superset, which is sound, in fewer spans).
 PageRanges spans_of(const diff::Result& res) {
   PageRanges spans;
-  for (const diff::ByteDiff& b : res.bytes) spans.emplace_back(b.addr, b.addr + b.len);
+  for (const diff::ByteDiff& b : res.bytes) {
+    const uint64_t page_lo = b.addr & ~uint64_t{4095}, page_hi = (b.addr + b.len + 4095) & ~uint64_t{4095};
+    spans.emplace_back(std::max(page_lo, b.addr >= 64 ? b.addr - 64 : 0), std::min(page_hi, b.addr + b.len + 64));
+  }
   for (const diff::MappingDiff& m : res.mappings)
     if (heap_grown(m)) spans.emplace_back(m.r.end, m.p.end);
   std::sort(spans.begin(), spans.end());
