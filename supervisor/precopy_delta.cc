@@ -97,9 +97,20 @@ static bool syscall_bookkeeping(const user_regs_struct& then, const user_regs_st
          offset == offsetof(user_regs_struct, r11) || offset == offsetof(user_regs_struct, orig_rax);
 }
 
-std::string facts_changed(const PastFacts& then, const PastFacts& now) {
+// Registers that may hold a frame's locals or a call's arguments: what stage 2
+// carries again from the frames at the stop (all but rip, rsp and the segment state).
+static bool holds_locals(size_t offset) {
+  return offset != offsetof(user_regs_struct, rip) && offset != offsetof(user_regs_struct, rsp) &&
+         offset != offsetof(user_regs_struct, cs) && offset != offsetof(user_regs_struct, ss) &&
+         offset != offsetof(user_regs_struct, fs_base) && offset != offsetof(user_regs_struct, gs_base) &&
+         offset != offsetof(user_regs_struct, ds) && offset != offsetof(user_regs_struct, es) &&
+         offset != offsetof(user_regs_struct, fs) && offset != offsetof(user_regs_struct, gs);
+}
+
+std::string facts_changed(const PastFacts& then, const PastFacts& now, bool locals_followed) {
   for (const NamedReg& r : kRegs)
-    if (reg_at(then.regs, r.offset) != reg_at(now.regs, r.offset) && !syscall_bookkeeping(then.regs, now.regs, r.offset))
+    if (reg_at(then.regs, r.offset) != reg_at(now.regs, r.offset) && !syscall_bookkeeping(then.regs, now.regs, r.offset) &&
+        !(locals_followed && holds_locals(r.offset)))
       return std::string("register ") + r.name + " changed (" + hex(reg_at(then.regs, r.offset)) + " -> " +
              hex(reg_at(now.regs, r.offset)) + ")";
   size_t i = 0, j = 0;

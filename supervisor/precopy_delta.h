@@ -46,7 +46,10 @@ PastFacts read_past_facts(pid_t pid, const user_regs_struct& regs);
 
 // "" when equal; else the first difference, for the report ("descriptor 7 was
 // opened", "register rbx changed").
-std::string facts_changed(const PastFacts& then, const PastFacts& now);
+// `locals_followed` (stage 2, which settles the frames' locals again from the
+// stop's registers and refuses a changed pointer local): registers that may hold
+// locals or a call's arguments differ freely; rip, rsp and the segment state not.
+std::string facts_changed(const PastFacts& then, const PastFacts& now, bool locals_followed = false);
 
 // Why P's state cannot be pre-copied soundly ("" when it can): a writable shared
 // mapping, which P would write under the snapshot's feet (S sees P's writes).

@@ -693,7 +693,9 @@ void Transaction::stop_where_snapshot_was() {
   for (int pause_ms = 1; pause_ms <= 64 && Clock::now() < until; pause_ms *= 2) {
     PastFacts now;
     now.regs = past_->main_thread().get_regs();
-    const std::string moved = facts_changed(then, now);  // registers only: no descriptors read
+    // Registers only (no descriptors read), those stage 2 follows aside: P at the
+    // snapshot's pc and stack pointer, its locals in registers as they may be.
+    const std::string moved = facts_changed(then, now, true);
     if (moved.empty()) return;
     spdlog::debug("pre-copy: {} since the snapshot; the program released and stopped again", moved);
     release_past();
@@ -737,7 +739,9 @@ bool Transaction::delta_unchanged() {
   begin("delta");
   Precopy& pc = *rep_.precopy;
   const user_regs_struct regs = past_->main_thread().get_regs();
-  std::string changed = facts_changed(*snapshot_facts_, read_past_facts(o_.pid, regs));
+  const PastFacts now = read_past_facts(o_.pid, regs);
+  std::string changed = facts_changed(*snapshot_facts_, now);
+  const bool followed = facts_changed(*snapshot_facts_, now, true).empty();  // by stage 2, should memory differ
   // Memory is compared either way (by frame, then the pages P wrote): the delta's
   // size is what a re-transfer of only the delta would start from (README "Pre-copy").
   const MemoryDelta d = memory_changed(o_.pid, key_->pid(), regs, past_runtime_->address().value(), rseq_fields());
@@ -763,8 +767,7 @@ bool Transaction::delta_unchanged() {
   // mappings), and the round's transfers were kept: they run again on what changed.
   std::string why_not = "the round's transfers were not kept for a second run";
   bool transferred = false;
-  if (changed == d.changed && !d.layout && !d.spans.empty() && kept_forward_ && kept_forward_->run &&
-      kept_backward_ && kept_backward_->run) {
+  if (followed && !d.layout && kept_forward_ && kept_forward_->run && kept_backward_ && kept_backward_->run) {
     try {
       transferred = delta_transfer(d, regs, &why_not);
     } catch (const std::exception& e) {  // a fork, a remote call, a read failed: the fallback is whole
@@ -777,8 +780,7 @@ bool Transaction::delta_unchanged() {
     return true;
   }
   pc.verdict = "changed";
-  pc.detail = changed + (changed == d.changed && !d.layout ? " (not transferred again from what changed: " + why_not + ")"
-                                                           : "") +
+  pc.detail = changed + (followed && !d.layout ? " (not transferred again from what changed: " + why_not + ")" : "") +
               ": the transfer ran again with the program stopped";
   discard_round();
   return false;
