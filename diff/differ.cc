@@ -340,6 +340,12 @@ Result diff_processes(pid_t p, pid_t r, const Options& opts) {
 
   Shared shared(p, r, opts);
   std::vector<Chunk> chunks;
+  const auto compare = [&](const sys::Mapping& m) {  // its pages, in chunks for the workers
+    res.stats.mappings_compared++;
+    for (auto [lo, hi] : ranges_to_compare(shared, m, res.stats))
+      for (uint64_t at = lo; at < hi; at += kChunkPages * kPage)
+        chunks.push_back({at, std::min<uint64_t>(kChunkPages, (hi - at) / kPage), m.inode != 0});
+  };
   size_t i = 0, j = 0;
   while (i < pm.size() || j < rm.size()) {
     // The same private mapping grown or shrunk at its end (a brk heap): a change of
@@ -350,10 +356,7 @@ Result diff_processes(pid_t p, pid_t r, const Options& opts) {
       res.mappings.push_back({MappingDiff::Changed, pm[i], rm[j]});
       sys::Mapping common = pm[i];
       common.end = std::min(pm[i].end, rm[j].end);
-      res.stats.mappings_compared++;
-      for (auto [lo, hi] : ranges_to_compare(shared, common, res.stats))
-        for (uint64_t at = lo; at < hi; at += kChunkPages * kPage)
-          chunks.push_back({at, std::min<uint64_t>(kChunkPages, (hi - at) / kPage), common.inode != 0});
+      compare(common);
       ++i, ++j;
       continue;
     }
@@ -371,10 +374,7 @@ Result diff_processes(pid_t p, pid_t r, const Options& opts) {
     if (a.shared() && b.shared()) {
       if (a == b) res.stats.mappings_shared++;  // same object: equal by construction
     } else if (!a.shared() && !b.shared() && !kernel_owned(a)) {
-      res.stats.mappings_compared++;
-      for (auto [lo, hi] : ranges_to_compare(shared, a, res.stats))
-        for (uint64_t at = lo; at < hi; at += kChunkPages * kPage)
-          chunks.push_back({at, std::min<uint64_t>(kChunkPages, (hi - at) / kPage), a.inode != 0});
+      compare(a);
     }
   }
   for (const Chunk& c : chunks) res.stats.pages_total += c.pages;

@@ -2,19 +2,18 @@
 #include "supervisor/precopy_delta.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
-#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
+#include "diff/proc_files.h"
 #include "inject/memory.h"
 #include "inject/sys/proc_maps.h"
 #include "inject/sys/proc_status.h"
@@ -151,6 +150,17 @@ diff::Options past_diff_options(pid_t past, const user_regs_struct& regs, uint64
 }
 
 namespace {
+// `ranges` sorted, and those less than `gap` bytes apart (or touching) made one.
+PageRanges merged(PageRanges ranges, uint64_t gap) {
+  std::sort(ranges.begin(), ranges.end());
+  PageRanges out;
+  for (const auto& [lo, hi] : ranges) {
+    if (!out.empty() && lo <= out.back().second + gap) out.back().second = std::max(out.back().second, hi);
+    else out.emplace_back(lo, hi);
+  }
+  return out;
+}
+
 // The brk heap of the first process grown at its end since the second was forked
 // from it (the differ's changed mapping): stage 2 follows it, the rest it does not.
 bool heap_grown(const diff::MappingDiff& m) {
@@ -170,13 +180,7 @@ PageRanges spans_of(const diff::Result& res) {
   }
   for (const diff::MappingDiff& m : res.mappings)
     if (heap_grown(m)) spans.emplace_back(m.r.end, m.p.end);
-  std::sort(spans.begin(), spans.end());
-  PageRanges merged;
-  for (const auto& [lo, hi] : spans) {  // less than a cache line apart: one span (fewer, a few bytes more)
-    if (!merged.empty() && lo <= merged.back().second + 64) merged.back().second = std::max(merged.back().second, hi);
-    else merged.emplace_back(lo, hi);
-  }
-  return merged;
+  return merged(std::move(spans), 64);  // less than a cache line apart: one span (fewer, a few bytes more)
 }
 
 // A layout change stage 2 does not follow: anything but a grown brk heap.
@@ -230,12 +234,8 @@ std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vect
 
 PageRanges pages_of(const PageRanges& spans) {
   PageRanges pages;
-  for (const auto& [from, to] : spans) {
-    const uint64_t lo = from & ~uint64_t{4095}, hi = (to + 4095) & ~uint64_t{4095};
-    if (!pages.empty() && lo <= pages.back().second) pages.back().second = std::max(pages.back().second, hi);
-    else pages.emplace_back(lo, hi);
-  }
-  return pages;
+  for (const auto& [from, to] : spans) pages.emplace_back(from & ~uint64_t{4095}, (to + 4095) & ~uint64_t{4095});
+  return merged(std::move(pages), 0);
 }
 
 uint64_t page_count(const PageRanges& spans) {
@@ -252,25 +252,14 @@ std::vector<sys::Mapping> mappings_within(pid_t pid, uint64_t lo, uint64_t hi) {
 }
 
 void copy_pages(pid_t from, pid_t to, const PageRanges& ranges) {
-  const std::string path = "/proc/" + std::to_string(from) + "/mem";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  diff::Memory source(from);  // /proc/PID/mem: the source's page tables left as they were
   std::vector<uint8_t> buf;
-  try {
-    for (const auto& [lo, hi] : ranges) {
-      buf.resize(hi - lo);
-      for (uint64_t done = 0; done < buf.size();) {
-        const ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(lo + done));
-        if (n <= 0) throw std::runtime_error("cannot read " + path + " at " + hex(lo + done));
-        done += static_cast<uint64_t>(n);
-      }
-      inject::write_memory(to, lo, buf);
-    }
-  } catch (...) {
-    ::close(fd);
-    throw;
+  for (const auto& [lo, hi] : ranges) {
+    buf.resize(hi - lo);
+    if (!source.read(lo, buf.data(), buf.size()))
+      throw std::runtime_error("cannot read /proc/" + std::to_string(from) + "/mem at " + hex(lo));
+    inject::write_memory(to, lo, buf);
   }
-  ::close(fd);
 }
 
 }  // namespace ttst::supervisor

@@ -829,6 +829,17 @@ const ttst_stfw_delta_header* delta_input(const ttst_agent_desc* desc, const uin
   return h;
 }
 
+// The run of whole pages from changed range `i` (sorted [lo, hi) pairs): the ranges
+// whose pages touch or overlap, as [*lo, *hi); returns the range after them.
+uint64_t page_run(const uint64_t* ranges, uint64_t count, uint64_t i, uint64_t* lo, uint64_t* hi) {
+  *lo = ranges[2 * i] & ~uint64_t{4095}, *hi = (ranges[2 * i + 1] + 4095) & ~uint64_t{4095};
+  for (++i; i < count && (ranges[2 * i] & ~uint64_t{4095}) <= *hi; ++i) {
+    const uint64_t end = (ranges[2 * i + 1] + 4095) & ~uint64_t{4095};
+    if (end > *hi) *hi = end;
+  }
+  return i;
+}
+
 // TTST_AGENT_TASK_STFW_DELTA: the kept run found, the peer's changed ranges read
 // (through /proc/PEER/mem: P stopped again, or F after its second run), the
 // engine's second run, its figures as a transfer's.
@@ -853,12 +864,9 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
   // The changed ranges' bytes now.
   ttst::stfw::SourcePatch* patches =
       static_cast<ttst::stfw::SourcePatch*>(agent_alloc(sizeof(ttst::stfw::SourcePatch) * (h->patch_count + 1), 16));
-  uint64_t bytes = 0;
-  for (uint64_t i = 0; i < h->patch_count; ++i) {
+  for (uint64_t i = 0; i < h->patch_count; ++i)
     if (changed[2 * i + 1] <= changed[2 * i] || changed[2 * i + 1] - changed[2 * i] > (1ull << 40))
       return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: an empty or absurd changed range");
-    bytes += changed[2 * i + 1] - changed[2 * i];
-  }
   // The peer's brk heap grown since the first run: its copy grows into the room kept.
   uint64_t heap_hi = 0;
   if (setup.heap_region >= 0) {
@@ -881,37 +889,24 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
   // Read by runs of whole pages (one system call per run, however many small
   // changed ranges it holds), then each range patched from there.
   uint64_t page_bytes = 0;
-  for (uint64_t i = 0, run_end = 0; i < h->patch_count; ++i) {
-    const uint64_t lo = changed[2 * i] & ~uint64_t{4095}, hi = (changed[2 * i + 1] + 4095) & ~uint64_t{4095};
-    const uint64_t from = lo > run_end ? lo : run_end;
-    if (hi > from) page_bytes += hi - from;
-    if (hi > run_end) run_end = hi;
-  }
+  for (uint64_t i = 0, lo, hi; i < h->patch_count;) i = page_run(changed, h->patch_count, i, &lo, &hi), page_bytes += hi - lo;
   uint8_t* buf = static_cast<uint8_t*>(agent_alloc(page_bytes ? page_bytes : 1, 4096));
   if (!patches || !buf) return fail(desc, TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena cannot hold the changed ranges");
   char path[48];
   ttst::stfw::proc_path(path, desc->peer_pid, "mem");
   long mem = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
   if (mem < 0) return fail_open(desc, -mem, "/proc/PEER/mem of the peer");
-  for (uint64_t i = 0, off = 0; i < h->patch_count;) {
-    // The run from range i: the ranges whose pages touch or overlap.
-    const uint64_t run_lo = changed[2 * i] & ~uint64_t{4095};
-    uint64_t run_hi = (changed[2 * i + 1] + 4095) & ~uint64_t{4095}, j = i + 1;
-    for (; j < h->patch_count && (changed[2 * j] & ~uint64_t{4095}) <= run_hi; ++j) {
-      const uint64_t hi = (changed[2 * j + 1] + 4095) & ~uint64_t{4095};
-      if (hi > run_hi) run_hi = hi;
-    }
+  for (uint64_t i = 0, off = 0, run_lo, run_hi; i < h->patch_count; off += run_hi - run_lo) {
+    const uint64_t j = page_run(changed, h->patch_count, i, &run_lo, &run_hi);
     if (read_mem(mem, buf + off, run_lo, run_hi - run_lo) != long(run_hi - run_lo)) {
       agent_syscall3(kSysClose, mem, 0, 0);
       return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: a changed range of the peer is unreadable");
     }
     for (; i < j; ++i)
       patches[i] = {changed[2 * i], changed[2 * i + 1] - changed[2 * i], buf + off + (changed[2 * i] - run_lo)};
-    off += run_hi - run_lo;
   }
   agent_syscall3(kSysClose, mem, 0, 0);
-  bytes = page_bytes;
-  setup.copied_bytes = bytes;
+  setup.copied_bytes = page_bytes;
   // Symbols of the peer's executable and libraries by its /proc files: now P's (the
   // first run's peer was the snapshot S, ended since).
   if (auto* symbols = arena_new<ttst::stfw::LibrarySymbols>(desc->peer_pid, setup.peer_exe, setup.self_exe))

@@ -40,9 +40,7 @@ bool Engine::delta_refuse(const char* why) {
 Result Engine::run_delta(const Delta& delta) {
   result_ = Result{};
   message_ = Message{delta.out, delta.out_size};
-  if (message_.size) message_.buf[0] = 0;
-  advice_.used = advice_args_.used = 0, advice_buf_[0] = advice_args_buf_[0] = 0;
-  refused_at_ = 0xffffffffu, root_path_written_ = advice_allowed_ = false;
+  clear_refusal();
   delta_ = true, last_region_ = nullptr, last_holding_ = 0;
   if (delta.frames) config_.frames = delta.frames, config_.frames_size = delta.frames_size;
   if (delta.src_heap_hi) config_.src_heap_hi = delta.src_heap_hi;
@@ -272,30 +270,9 @@ bool Engine::type_delta() {
     walk_elements(o, nullptr);
     type_queued();
   }
-  for (int round = 0; round < 4 && !failed(); ++round) {  // the new objects no typed pointer reached
-    typing_round_ = uint32_t(round) + 4;  // the first run's per-site memo answers again for this run
-    bool more = false;
-    for (uint32_t i = delta_first_new_; i < object_count_ && !failed(); ++i) {
-      Object& o = objects_[i];
-      if (o.src_type != 0 || (o.flags & kFromLibrary)) continue;
-      const auto* site_info = src_meta().alloc_site(site_of(o) - config_.src_bias);
-      if (!site_info || wrapper_site(*site_info)) continue;
-      const auto* learnt = typed_object_of_site(site_of(o));
-      if (learnt == &polymorphic_marker_) continue;
-      uint32_t src_type = learnt ? learnt->src_type : site_info->type;
-      if (!learnt && !src_type) src_type = returned_type(*site_info);
-      current_ = i, path_depth_ = 0;
-      const uint32_t dst_type = learnt ? learnt->dst_type : src_type ? counterpart(src_type) : 0;
-      if (src_type && dst_type && type_size(src_meta(), src_type) > 0 && o.size % type_size(src_meta(), src_type) == 0) {
-        o.src_type = src_type, o.dst_type = dst_type;
-        queue_for_typing(i);
-        more = true;
-      }
-    }
-    type_queued();
-    if (!more) break;
-  }
-  return !failed();
+  // The new objects no typed pointer reached, as the first run's rounds did (its
+  // rounds' memo answers of typed_object_of_site not reused: rounds 4 on).
+  return !failed() && type_by_sites(delta_first_new_, 4);
 }
 
 // New objects: their destination sizes (the untyped policy's checks as in the first

@@ -238,6 +238,7 @@ class Engine {
   void fail_at_current(int status, const char* what);
   bool failed() const { return result_.status != 0; }
   Result finish();
+  void clear_refusal();
 
   template <class T>
   T* alloc(uint64_t n) {
@@ -340,6 +341,7 @@ class Engine {
 
   // ---- typing ---------------------------------------------------------------------------
   bool type_objects();
+  bool type_by_sites(uint32_t from, uint32_t first_round);
   // A typed object of the same allocation site (memoised per round: one scan of
   // the table per distinct site, not per untyped object); &polymorphic_marker_ when the
   // site's typed objects disagree (an allocation wrapper such as xmalloc: its one

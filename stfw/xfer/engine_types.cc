@@ -18,6 +18,15 @@ Message& Engine::fail(int status, const char* what) {
   return dummy;
 }
 
+// A refusal forgotten: its message, advice and path (a typing redone on one
+// thread, a second run starting).
+void Engine::clear_refusal() {
+  message_.used = 0;
+  if (message_.size) message_.buf[0] = 0;
+  advice_.used = advice_args_.used = 0, advice_buf_[0] = advice_args_buf_[0] = 0;
+  refused_at_ = 0xffffffffu, root_path_written_ = advice_allowed_ = false;
+}
+
 Result Engine::finish() {
   if (result_.status != 0 && refused_at_ != 0xffffffffu && !root_path_written_)
     describe_root_path(message_, refused_at_);  // the refused value's holder, by its path from a root (root_paths.cc)

@@ -33,10 +33,8 @@ bool Engine::type_objects() {
     bool typed = type_pass();
     if (!typed && typed_beside_) {  // refused after a sweep on two threads: again on one, for one thread's message
       typed_beside_ = false, typing_beside_off_ = true;
-      result_ = before, message_.used = 0;
-      if (message_.size) message_.buf[0] = 0;
-      advice_.used = advice_args_.used = 0, advice_buf_[0] = advice_args_buf_[0] = 0;
-      refused_at_ = 0xffffffffu, root_path_written_ = advice_allowed_ = false;
+      result_ = before;
+      clear_refusal();
       reset_typing();
       typed = type_pass();
     }
@@ -102,11 +100,18 @@ bool Engine::type_pass() {
   if (!failed()) refuse_lone_aggregates();  // an unpaired struct local, an object's only root (frame_roots.cc)
   if (!failed()) refuse_piece_locals();  // a composite (DW_OP_piece) local, an object's only root (frame_roots.cc)
   if (failed()) return false;
-  // Objects reached only through void * / char *: a site's learnt type, else its hint.
+  return type_by_sites(global_count_, 0);
+}
+
+// Heap objects from `from` reached only through void * / char *: a site's learnt
+// type, else its hint; in up to four rounds (an object so typed may type others),
+// numbered from `first_round` for typed_object_of_site's memo (a second run's own,
+// engine_delta.cc).
+bool Engine::type_by_sites(uint32_t from, uint32_t first_round) {
   for (int round = 0; round < 4; ++round) {
-    typing_round_ = uint32_t(round);
+    typing_round_ = first_round + uint32_t(round);
     bool more = false;
-    for (uint32_t i = global_count_; i < object_count_; ++i) {
+    for (uint32_t i = from; i < object_count_; ++i) {
       Object& o = objects_[i];
       if (o.src_type != 0 || (o.flags & (kFromLibrary | kContainer))) continue;
       uint32_t src_type = 0, dst_type = 0;
