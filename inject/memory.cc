@@ -50,6 +50,26 @@ void write_memory(pid_t pid, uint64_t addr, std::span<const uint8_t> data) {
   }
 }
 
+void write_memory_pieces(pid_t pid, std::span<const MemoryPiece> pieces) {
+  constexpr size_t kBatch = 1024;  // IOV_MAX
+  std::vector<iovec> local, remote;
+  for (size_t at = 0; at < pieces.size(); at += kBatch) {
+    local.clear(), remote.clear();
+    size_t want = 0;
+    for (size_t i = at; i < std::min(pieces.size(), at + kBatch); ++i) {
+      const auto& [addr, bytes] = pieces[i];
+      local.push_back({const_cast<uint8_t*>(bytes.data()), bytes.size()});
+      remote.push_back({reinterpret_cast<void*>(addr), bytes.size()});
+      want += bytes.size();
+    }
+    const ssize_t n = process_vm_writev(pid, local.data(), local.size(), remote.data(), remote.size(), 0);
+    if (n < 0 || static_cast<size_t>(n) != want) {  // a partial write: each of the batch alone, which says where
+      for (size_t i = at; i < std::min(pieces.size(), at + kBatch); ++i)
+        write_memory(pid, pieces[i].first, pieces[i].second);
+    }
+  }
+}
+
 MemoryDigest digest_writable_memory(pid_t pid, const std::vector<Range>& exclude) {
   MemoryDigest d;
   uint64_t h = 1469598103934665603ull;

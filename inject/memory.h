@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "inject/remote_addr.h"
@@ -24,6 +25,11 @@ std::vector<uint8_t> read_memory(pid_t pid, uint64_t addr, size_t len);
 size_t try_read_memory(pid_t pid, uint64_t addr, std::span<uint8_t> out);
 // Writes exactly data.size() bytes or throws (the pages must be writable).
 void write_memory(pid_t pid, uint64_t addr, std::span<const uint8_t> data);
+// Many small pieces, each [address, bytes), by batches of up to 1024 per system
+// call (a hundred thousand scattered ranges cost a hundred calls, not 1e5); throws
+// unless every byte is written.
+using MemoryPiece = std::pair<uint64_t, std::span<const uint8_t>>;
+void write_memory_pieces(pid_t pid, std::span<const MemoryPiece> pieces);
 
 // The same with typed run-time addresses (remote_addr.h).
 inline void read_memory(pid_t pid, RemoteAddr addr, std::span<uint8_t> out) { read_memory(pid, addr.value(), out); }

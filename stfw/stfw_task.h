@@ -86,12 +86,12 @@ struct ttst_stfw_threads_header {
 
 /* TTST_AGENT_TASK_STFW_DELTA: the second run of a kept transfer, in the region the
  * first run kept (stfw/xfer/engine.h transfer_delta). Forward in F (peer P,
- * stopped again), backward in R2 (a fork of the first run's R into which the
+ * stopped again), backward in the first run's R (into which the
  * supervisor copied P's changed pages; peer F after its second run). Arguments:
  * arg[] = the words of enum ttst_stfw_delta_arg.
  * Input: the header, then patch_count [lo, hi) pairs of the peer that changed
  * since the first run (the agent reads their bytes now), own_count pairs of this
- * process written since (backward: P's changed pages in R2), then frames_size
+ * process written since (backward: P's changed pages in R), then frames_size
  * bytes of frames (TTST_STFW_FRAMES_MAGIC ...; 0: the first run's). Result: as a
  * transfer's; TTST_STFW_STATUS_DELTA_REFUSED when the second run cannot follow
  * the change (the supervisor then transfers everything again). */

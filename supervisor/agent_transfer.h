@@ -58,7 +58,7 @@ struct TransferRequest {
 
 // The second run of a kept transfer (stfw_task.h TTST_AGENT_TASK_STFW_DELTA), in
 // the region the first run kept: forward in F (peer P, stopped again), backward in
-// R2 (a fork of the round's R, P's changed pages copied in; peer F).
+// the round's R (P's changed pages copied in; peer F).
 struct DeltaTransferRequest {
   bool backward = false;
   inject::Task* thread = nullptr;
@@ -68,7 +68,7 @@ struct DeltaTransferRequest {
   TransferSide self, other;  // as the first run's (its metadata slots are written again)
   std::span<const uint8_t> plugin;
   std::vector<std::pair<uint64_t, uint64_t>> changed;  // [lo, hi) of the peer written since the first run
-  std::vector<std::pair<uint64_t, uint64_t>> own;      // backward: [lo, hi) of R2 written since (P's pages)
+  std::vector<std::pair<uint64_t, uint64_t>> own;      // backward: [lo, hi) of R written since (P's pages)
   std::vector<uint8_t> frames;                         // the frames now (as TransferRequest::frames)
   TimeLimit* limit = nullptr;
 };

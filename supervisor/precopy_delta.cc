@@ -135,7 +135,7 @@ std::string precopy_obstacle(pid_t pid) {
 diff::Options past_diff_options(pid_t past, const user_regs_struct& regs, uint64_t runtime_addr,
                                 std::vector<diff::IgnoredRange> ignored) {
   diff::Options o;
-  o.coalesce = true;  // a heap grown by brk in R2 may be a second VMA where P's is one
+  o.coalesce = true;  // a heap grown by brk in R may be a second VMA where P's is one
   o.kernel_fields = std::move(ignored);
   o.kernel_fields.push_back({runtime_addr + offsetof(struct ttst_runtime, update_requested), sizeof(uint32_t),
                              "update_requested (written by the supervisor)"});
@@ -198,8 +198,8 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
                            std::vector<diff::IgnoredRange> ignored) {
   diff::Options o = past_diff_options(past, regs, runtime_addr, std::move(ignored));
   o.max_diffs = kEveryRange;
-  o.max_shown_bytes = 0;
-  const diff::Result res = diff::diff_processes(past, key, o);
+  o.max_shown_bytes = kEveryRange;  // P's bytes, for stage 2's copy into R
+  diff::Result res = diff::diff_processes(past, key, o);
   MemoryDelta d;
   d.stats = res.stats;
   d.bytes = res.bytes_in_ranges;
@@ -207,8 +207,11 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
   const diff::MappingDiff* layout = other_layout_change(res);
   d.layout = layout != nullptr;
   for (const diff::MappingDiff& m : res.mappings)
-    if (heap_grown(m)) d.heap_end = m.p.end;
+    if (heap_grown(m)) d.heap_end = m.p.end, d.grown.emplace_back(m.r.end, m.p.end);
   if (!d.layout) d.spans = spans_of(res), d.pages = pages_of(d.spans);
+  if (!d.layout)
+    for (diff::ByteDiff& b : res.bytes)  // empty when not all read: write_changed refuses it
+      d.now.emplace_back(b.addr, b.unreadable || b.p.size() != b.len ? std::vector<uint8_t>{} : std::move(b.p));
   if (layout) {
     d.changed = "its memory layout changed (" + layout->describe() + ")";
   } else if (d.heap_end && res.bytes.empty()) {
@@ -260,6 +263,17 @@ void copy_pages(pid_t from, pid_t to, const PageRanges& ranges) {
       throw std::runtime_error("cannot read /proc/" + std::to_string(from) + "/mem at " + hex(lo));
     inject::write_memory(to, lo, buf);
   }
+}
+
+void write_changed(pid_t past, pid_t to, const MemoryDelta& d) {
+  std::vector<inject::MemoryPiece> pieces;
+  pieces.reserve(d.now.size());
+  for (const auto& [addr, bytes] : d.now) {
+    if (bytes.empty()) throw std::runtime_error("a changed range of the old version was unreadable at " + hex(addr));
+    pieces.emplace_back(addr, std::span<const uint8_t>(bytes));
+  }
+  inject::write_memory_pieces(to, pieces);
+  copy_pages(past, to, d.grown);
 }
 
 }  // namespace ttst::supervisor

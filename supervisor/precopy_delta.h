@@ -64,12 +64,16 @@ struct MemoryDelta {
   uint64_t bytes = 0;    // bytes that differ (sum of the ranges' lengths)
   uint64_t ranges = 0;   // ranges of differing bytes (pages apart or not)
   PageRanges spans;      // the bytes that differ and a grown heap's new part: what stage 2 transfers again
-  PageRanges pages;      // the pages holding them (what is copied into R2)
+  PageRanges pages;      // the pages holding them
   uint64_t heap_end = 0; // P's brk heap grew, to here (not a layout change for stage 2)
+  // What stage 2 copies into R: P's bytes of each range that differs (as the
+  // differ read them: P is not read again), and a grown heap's new part.
+  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> now;
+  PageRanges grown;
 };
 
 // What of P is no state when P is compared with a copy of itself made at the
-// snapshot (K, or R2 in stage 2): `ignored` (the caller's kernel-written fields,
+// snapshot (K, or R in stage 2): `ignored` (the caller's kernel-written fields,
 // rseq), the stack below `regs.rsp` - 128 and the 4 bytes of update_requested at
 // `runtime_addr` + 16.
 diff::Options past_diff_options(pid_t past, const user_regs_struct& regs, uint64_t runtime_addr,
@@ -95,7 +99,11 @@ uint64_t page_count(const PageRanges& spans);
 std::vector<sys::Mapping> mappings_within(pid_t pid, uint64_t lo, uint64_t hi);
 
 // Stage 2: `ranges` of `from` (read through /proc/PID/mem: P's pages stay shared)
-// written into `to` (R2). Throws std::runtime_error when either cannot be.
+// written into `to` (R). Throws std::runtime_error when either cannot be.
 void copy_pages(pid_t from, pid_t to, const PageRanges& ranges);
+
+// Stage 2: what P changed written into `to` (R, equal to P's snapshot wherever P
+// did not change): the bytes of `d.now`, and `d.grown` copied from `past`.
+void write_changed(pid_t past, pid_t to, const MemoryDelta& d);
 
 }  // namespace ttst::supervisor

@@ -143,7 +143,7 @@ nlohmann::json precopy_to_json(const Precopy& p) {
           {"pages_total", p.pages_total},   {"pages_same_frame", p.pages_same_frame},
           {"pages_read", p.pages_read},     {"bytes_changed", p.bytes_changed},
           {"ranges_changed", p.ranges_changed}, {"pages_delta", p.pages_delta},
-          {"future_pages_delta", p.future_pages_delta}};
+          {"future_pages_delta", p.future_pages_delta}, {"steps_ms", p.steps_ms}};
 }
 
 Precopy precopy_from_json(const nlohmann::json& j) {
@@ -152,7 +152,8 @@ Precopy precopy_from_json(const nlohmann::json& j) {
           j.value("pages_total", uint64_t{0}), j.value("pages_same_frame", uint64_t{0}),
           j.value("pages_read", uint64_t{0}), j.value("bytes_changed", uint64_t{0}),
           j.value("ranges_changed", uint64_t{0}), j.value("pages_delta", uint64_t{0}),
-          j.value("future_pages_delta", uint64_t{0})};
+          j.value("future_pages_delta", uint64_t{0}),
+          j.value("steps_ms", std::vector<std::pair<std::string, double>>{})};
 }
 
 // Pre-copy's verdict and stops, for people.

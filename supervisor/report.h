@@ -160,6 +160,10 @@ struct Precopy {
   uint64_t bytes_changed = 0, ranges_changed = 0;
   // Stage 2 ("delta"): P's pages transferred again, and F's pages its second run wrote.
   uint64_t pages_delta = 0, future_pages_delta = 0;
+  // Stage 2's steps of the supervisor's own, in the stop (ms, in the order run):
+  // forks, F's written pages found, P's pages copied into R (the agents' runs are
+  // the transfers' figures).
+  std::vector<std::pair<std::string, double>> steps_ms;
 };
 
 struct Report {

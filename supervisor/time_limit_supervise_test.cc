@@ -157,13 +157,13 @@ TEST_CASE("an agent blocked in a system call: rolled back by the wall ceiling") 
 // size of the default's ceiling here) runs out; the default bounds (CPU budget 3 s,
 // ceiling 3 s not counting the waits for a CPU) let the same update commit.
 TEST_CASE("a healthy update on a busy CPU: a wall limit rolls it back, the default bounds commit it") {
-  BankServer p = BankServer::start(kDir + "bankserver_v1", 3000);
+  BankServer p = BankServer::start(kDir + "bankserver_v1", 10000);
   const int cpu = pin_at_lowest_priority(p.pid);
   std::string sum;
   {
     KvClient c(p.port);
     sum = c.command("SUM");
-    REQUIRE(sum.rfind("SUM accounts=3000 ", 0) == 0);
+    REQUIRE(sum.rfind("SUM accounts=10000 ", 0) == 0);
   }
   Run def;
   {

@@ -30,6 +30,7 @@
 #include "supervisor/transaction.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -787,23 +788,35 @@ bool Transaction::delta_unchanged() {
 }
 
 // Stage 2 (README "Pre-copy"): P's memory changed in place since the snapshot, and
-// the round's transfers run again on it. F_key, forked from F, never runs: the pages
-// F's second run writes are found against it. The forward second run in F reads P's
-// changed pages; R2, forked from the round's R (R = S, validated by the round's
-// diff), gets P's changed pages copied in (so R2 = P wherever the round validated
-// nothing new); the backward second run in R2 writes back from F every object on
-// the pages F's run wrote and every counterpart on P's changed pages (a change F's
-// run missed then shows); then P against R2, all of it, by frames. Anything that
-// stops it: false with the reason, and the caller transfers everything again.
+// the round's transfers run again on it. F_key, forked from F (less F's agent
+// region, which nothing compares: its writes then fault no copy-on-write), never
+// runs: the pages F's second run writes are found against it. The forward second
+// run in F reads P's changed pages; the round's R (R = S, validated by the round's
+// diff, and of no further use should this fail) gets P's changed pages copied in
+// (so R = P wherever the round validated nothing new); the backward second run in
+// R writes back from F every object on the pages F's run wrote and every
+// counterpart on P's changed pages (a change F's run missed then shows); then P
+// against R, all of it, by frames. Anything that stops it: false with the reason,
+// and the caller transfers everything again (the round's F and R ended).
 bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& regs, std::string* why_not) {
   Precopy& pc = *rep_.precopy;
   const milliseconds budget = deadline_.step(milliseconds(100), milliseconds(2000));
   begin("forward_delta");
+  auto since = std::chrono::steady_clock::now();
+  const auto step = [&](const char* name) {  // report's precopy.steps_ms
+    const auto now = std::chrono::steady_clock::now();
+    pc.steps_ms.emplace_back(name, std::chrono::duration<double, std::milli>(now - since).count());
+    since = now;
+  };
+  const inject::AgentRegion& region = kept_forward_->region;
+  {
+    inject::RemoteSyscalls rs(future_->task(), budget);
+    rs.call_checked("madvise(MADV_DONTFORK)", SYS_madvise, {region.start, region.layout.total, MADV_DONTFORK});
+    rs.restore();
+  }
   std::optional<inject::ChildProcess> future_key;
   future_key.emplace(inject::create_reversed(future_->task(), budget, inject::options_child()));
-  const inject::AgentRegion& region = kept_forward_->region;
-  const std::vector<sys::Mapping> region_in_key =
-      mappings_within(future_key->pid(), region.start, region.start + region.layout.total);
+  step("future_key_fork");
   DeltaTransferRequest f;
   f.thread = &future_->task();
   f.process = "future";
@@ -817,30 +830,29 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   f.limit = &deadline_.limit;
   DeltaTransferOutcome forward = run_delta_transfer(f, o_.test_hooks);  // F's region removed whatever the outcome
   kept_forward_.reset();
+  step("forward_run");
   if (!forward.done) {
     end_later(future_key);
     return *why_not = forward.why_not, false;
   }
   begin("backward_delta");
   std::string layout;
-  const std::optional<PageRanges> written = pages_written(future_->pid(), future_key->pid(), region_in_key, &layout);
+  const std::optional<PageRanges> written = pages_written(future_->pid(), future_key->pid(), {}, &layout);
   end_later(future_key);
+  step("future_written");
   if (!written) return *why_not = "the forward second run changed the new version's memory layout (" + layout + ")", false;
-  std::optional<inject::ChildProcess> reversed_again;
-  reversed_again.emplace(inject::create_reversed(reversed_->task(), budget, inject::options_child()));
-  if (d.heap_end) {  // P's brk heap grew since the snapshot: R2's grown the same way first
-    inject::RemoteSyscalls rs(reversed_again->task(), budget);
+  if (d.heap_end) {  // P's brk heap grew since the snapshot: R's grown the same way first
+    inject::RemoteSyscalls rs(reversed_->task(), budget);
     const int64_t now = rs.call(SYS_brk, {d.heap_end}).ret;
     rs.restore();
-    if (static_cast<uint64_t>(now) != d.heap_end) {
-      end_later(reversed_again);
+    if (static_cast<uint64_t>(now) != d.heap_end)
       return *why_not = "the copy of the old version's heap could not grow as the old version's did", false;
-    }
   }
-  copy_pages(o_.pid, reversed_again->pid(), d.pages);
+  write_changed(o_.pid, reversed_->pid(), d);
+  step("reversed_written");
   DeltaTransferRequest b;
   b.backward = true;
-  b.thread = &reversed_again->task();
+  b.thread = &reversed_->task();
   b.process = "reversed";
   b.peer = future_->pid();
   b.kept = &*kept_backward_;
@@ -852,16 +864,13 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   b.frames = frames_input({future_->pid(), future_->task().get_regs()}, {o_.pid, regs});
   b.limit = &deadline_.limit;
   DeltaTransferOutcome backward = run_delta_transfer(b, o_.test_hooks);
-  if (!backward.done) {
-    end_later(reversed_again);
-    return *why_not = backward.why_not, false;
-  }
-  end_later(reversed_);  // the round's R: R2 is the reversed process from now on
-  reversed_.emplace(std::move(*reversed_again));
-  reversed_again.reset();
+  kept_backward_.reset();
+  step("backward_run");
+  if (!backward.done) return *why_not = backward.why_not, false;
   begin("diff_delta");
   const diff::Result res = diff::diff_processes(
       o_.pid, reversed_->pid(), past_diff_options(o_.pid, regs, past_runtime_->address().value(), rseq_fields()));
+  step("diff");
   pc.pages_delta = page_count(d.spans), pc.future_pages_delta = page_count(*written);
   if (!res.equal()) {
     *why_not = std::to_string(res.bytes.size() + res.more_byte_diffs + res.mappings.size()) +

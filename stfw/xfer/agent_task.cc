@@ -887,23 +887,35 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
     }
   }
   // Read by runs of whole pages (one system call per run, however many small
-  // changed ranges it holds), then each range patched from there.
-  uint64_t page_bytes = 0;
-  for (uint64_t i = 0, lo, hi; i < h->patch_count;) i = page_run(changed, h->patch_count, i, &lo, &hi), page_bytes += hi - lo;
-  uint8_t* buf = static_cast<uint8_t*>(agent_alloc(page_bytes ? page_bytes : 1, 4096));
-  if (!patches || !buf) return fail(desc, TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena cannot hold the changed ranges");
+  // changed ranges it holds) into one buffer used again for every run, each range
+  // then kept in a buffer of their bytes alone: the arena's fresh pages cost a
+  // fault each, and a run's pages hold far more than the ranges in them.
+  uint64_t page_bytes = 0, largest_run = 0, range_bytes = 0;
+  for (uint64_t i = 0, lo, hi; i < h->patch_count;) {
+    i = page_run(changed, h->patch_count, i, &lo, &hi), page_bytes += hi - lo;
+    if (hi - lo > largest_run) largest_run = hi - lo;
+  }
+  for (uint64_t i = 0; i < h->patch_count; ++i) range_bytes += changed[2 * i + 1] - changed[2 * i];
+  uint8_t* run_buf = static_cast<uint8_t*>(agent_alloc(largest_run ? largest_run : 1, 4096));
+  uint8_t* kept = static_cast<uint8_t*>(agent_alloc(range_bytes ? range_bytes : 1, 16));
+  if (!patches || !run_buf || !kept)
+    return fail(desc, TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena cannot hold the changed ranges");
   char path[48];
   ttst::stfw::proc_path(path, desc->peer_pid, "mem");
   long mem = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
   if (mem < 0) return fail_open(desc, -mem, "/proc/PEER/mem of the peer");
-  for (uint64_t i = 0, off = 0, run_lo, run_hi; i < h->patch_count; off += run_hi - run_lo) {
+  for (uint64_t i = 0, off = 0, run_lo, run_hi; i < h->patch_count;) {
     const uint64_t j = page_run(changed, h->patch_count, i, &run_lo, &run_hi);
-    if (read_mem(mem, buf + off, run_lo, run_hi - run_lo) != long(run_hi - run_lo)) {
+    if (read_mem(mem, run_buf, run_lo, run_hi - run_lo) != long(run_hi - run_lo)) {
       agent_syscall3(kSysClose, mem, 0, 0);
       return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: a changed range of the peer is unreadable");
     }
-    for (; i < j; ++i)
-      patches[i] = {changed[2 * i], changed[2 * i + 1] - changed[2 * i], buf + off + (changed[2 * i] - run_lo)};
+    for (; i < j; ++i) {
+      const uint64_t len = changed[2 * i + 1] - changed[2 * i];
+      __builtin_memcpy(kept + off, run_buf + (changed[2 * i] - run_lo), len);
+      patches[i] = {changed[2 * i], len, kept + off};
+      off += len;
+    }
   }
   agent_syscall3(kSysClose, mem, 0, 0);
   setup.copied_bytes = page_bytes;
@@ -911,7 +923,7 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
   // first run's peer was the snapshot S, ended since).
   if (auto* symbols = arena_new<ttst::stfw::LibrarySymbols>(desc->peer_pid, setup.peer_exe, setup.self_exe))
     setup.ctx.symbols = symbols;
-  // Backward: R2's objects read in place. The window of /proc/self/mem the first
+  // Backward: R's objects read in place. The window of /proc/self/mem the first
   // run slid over R's heap (engine_own_memory.cc) costs a 4 MiB read per object
   // when the objects are few and far apart, as a second run's are.
   if (setup.backward) k->env->read_own = nullptr;

@@ -44,7 +44,7 @@ int64_t task_stfw_backward_lossy(ttst_agent_desc* d) {
 }
 
 // Pre-copy's second runs, the forward one losing a write in F: the backward second
-// run carries the loss into R2, and the diff of P against R2 must show it.
+// run carries the loss into R, and the diff of P against R must show it.
 int64_t task_stfw_delta_lossy(ttst_agent_desc* d) {
   agent_task_fn delta = agent_find_task(TTST_AGENT_TASK_STFW_DELTA);
   if (!delta) return TTST_AGENT_STATUS_UNKNOWN_TASK;

@@ -263,7 +263,7 @@ Result transfer(const Config& cfg, const Env& env, KeptEngine** kept = nullptr);
 // types, KEEP_NEW, threads...) it refuses with TTST_STFW_STATUS_DELTA_REFUSED,
 // before it allocates or writes anything here where it can: the caller discards
 // this process either way and transfers everything again into a fresh one.
-// Backward (in R2, a fork of the first run's R, into which the caller copied the
+// Backward (in the first run's R, into which the caller copied the
 // program's changed pages): the source is F after its second run, patched with the
 // pages that run wrote; the objects whose counterparts lie on own_ranges (the
 // pages the caller copied) are written again from F too.

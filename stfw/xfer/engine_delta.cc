@@ -11,20 +11,20 @@
 // unsettle one is refused (TTST_STFW_STATUS_DELTA_REFUSED, and the caller
 // transfers everything again): a block of the first run typed otherwise now (its
 // block here has the old type's size, pointers to it were translated for that
-// type), a pointer or aggregate local of the frames changed (F's frames were
-// remapped by supersession), and the features whose decisions span objects:
+// type), a struct local of the frames holding pointers changed, a pointer local
+// changed that F keeps where it cannot be written, and the features whose decisions span objects:
 // carved containers, free lists, user transfer code, library types, KEEP_NEW,
 // mixed members, other threads. A block still live in P is found either by its
 // descriptor (same address, dyn_id, size and site as in S) or among the newest
 // blocks at the heads of the lists (the runtime links a new block first); the
 // lists' live counts must add up to exactly those, or the change is refused.
 //
-// Backward (in R2, a fork of the first run's R into which the caller copied the
+// Backward (in the first run's R, into which the caller copied the
 // program's changed pages): the source is F after its own second run, patched with
 // the pages that run wrote; the objects whose counterparts lie on the program's
 // changed pages (Delta::own_ranges) are written again too, from F, so that a change
 // the forward run missed shows in the diff; F's new blocks are paired with the
-// program's new blocks, at the heads of R2's lists, by origin.
+// program's new blocks, at the heads of R's lists, by origin.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 
@@ -44,7 +44,7 @@ Result Engine::run_delta(const Delta& delta) {
   delta_ = true, last_region_ = nullptr, last_holding_ = 0;
   if (delta.frames) config_.frames = delta.frames, config_.frames_size = delta.frames_size;
   if (delta.src_heap_hi) config_.src_heap_hi = delta.src_heap_hi;
-  own_lo_ = own_hi_ = 0;  // backward: R2's pages differ from the first run's R where the caller copied
+  own_lo_ = own_hi_ = 0;  // backward: R's pages differ from the first run's where the caller copied
   const uint64_t t0 = rdtsc();
   if (!delta_possible() || !patch_source(delta) || !add_new_objects() || !mark_own_ranges(delta)) return finish();
   const uint64_t t1 = rdtsc();
@@ -213,7 +213,7 @@ bool Engine::sort_new_objects() {
 }
 
 // Backward: the objects whose counterparts here lie on a range the caller wrote
-// since the first run (the program's changed pages, copied into R2) are written
+// since the first run (the program's changed pages, copied into R) are written
 // again from F, whether or not F's bytes changed.
 bool Engine::mark_own_ranges(const Delta& delta) {
   if (!delta.own_ranges_count) return true;
@@ -252,12 +252,12 @@ int64_t Engine::new_object_holding(uint64_t v) const {
 // Typing from what changed: the changed globals and typed heap objects walked again
 // (a target of the first run typed otherwise refuses in queue_for_typing), the new
 // objects they reach typed and walked; the rest of the new ones by their sites, as
-// the first run's rounds did. The frames' pointer locals must be as they were.
+// the first run's rounds did. The frames' pointer locals that changed type their
+// targets first (frame_roots.cc type_changed_frame_roots).
 bool Engine::type_delta() {
-  if (frame_roots_digest() != frame_roots_digest_) return delta_refuse("a pointer local of the frames changed");
   typing_stack_ = alloc<uint32_t>(2 * uint64_t(object_count_ - delta_first_new_) + 64);
   typing_stack_size_ = 0;
-  if (failed()) return false;
+  if (failed() || !type_changed_frame_roots()) return false;
   sweep_position_ = 0xffffffffu;  // every object is behind the sweep: a typed target is walked at once
   mode_ = kType;
   for (uint32_t i = 0; i < delta_first_new_ && !failed(); ++i) {
@@ -310,10 +310,10 @@ bool Engine::map_delta() {
   return true;
 }
 
-// Backward: F's new blocks onto R2's by origin: the program's blocks allocated
-// since S, linked first in R2's lists (copied from the program's pages). A block
+// Backward: F's new blocks onto R's by origin: the program's blocks allocated
+// since S, linked first in R's lists (copied from the program's pages). A block
 // whose origin is in none stays without a counterpart (pointers to it fail, as in
-// a first run). R2's lists are read in place.
+// a first run). R's lists are read in place.
 bool Engine::pair_new_objects() {
   // F's new blocks by origin (open addressing, address_hash.h's mixing).
   uint32_t wanted = 0;
@@ -362,11 +362,14 @@ bool Engine::pair_new_objects() {
 }
 
 // The changed and new objects written again (globals too: never superseding a
-// start-up object again, delta_), then the frames' scalar locals.
+// start-up object again, delta_), then the frames' pointer locals that changed and
+// the scalar locals.
 void Engine::write_delta() {
   for (uint32_t i = 0; i < object_count_ && !failed(); ++i)
     if ((objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged) write_one(i);
+  if (!failed()) settle_changed_frame_roots();
   if (!failed()) settle_scalar_locals();
+  if (!failed()) record_frame_roots();  // the next second run starts from this one
 }
 
 }  // namespace ttst::stfw::engine_detail

@@ -217,7 +217,7 @@ class Engine {
     for (int k = 0; k < 4; ++k) result_.arena_phase[k] = arena_at_[k];
     result_.arena_table = uint64_t(object_capacity_) * sizeof(Object);
     if (!failed()) plugin_result();
-    if (!failed() && config_.keep) frame_roots_digest_ = frame_roots_digest();  // for a second run (engine_delta.cc)
+    if (!failed() && config_.keep) record_frame_roots();  // for a second run (engine_delta.cc)
     return finish();
   }
 
@@ -656,14 +656,23 @@ class Engine {
   uint64_t* delta_sorted_addr_ = nullptr;  // the new objects by address (object_holding's second search)
   uint32_t* delta_sorted_index_ = nullptr;
   uint32_t delta_sorted_count_ = 0;
-  uint64_t frame_roots_digest_ = 0;     // the first run's pointer and aggregate locals, hashed
+  static constexpr uint32_t kMaxFrameRoots = 256;
+  uint64_t frame_root_values_[kMaxFrameRoots];  // the last run's pointer locals, in the order visited
+  uint32_t frame_root_count_ = 0;               // how many (past kMaxFrameRoots: all count as changed)
+  uint64_t frame_aggregates_digest_ = 0;        // the last run's struct and array locals holding pointers, hashed
+  const void* root_frames_ = nullptr;           // the frames of the pointer local being visited, and
+  uint32_t root_self_frame_ = 0;                // its paired local's frame (a second run writes it there)
   struct DeltaPrior {                   // a heap object whose descriptor a patch overwrote:
     uint32_t index;                     // its facts in the first run's copy
     uint64_t dyn_id, size, site, origin;
   };
   bool delta_refuse(const char* why);
   bool delta_possible();
-  uint64_t frame_roots_digest();
+  void record_frame_roots();
+  uint64_t frame_aggregates_digest();
+  bool type_changed_frame_roots();
+  void settle_changed_frame_roots();
+  void write_changed_pointer(const dwarfmeta::image::ImageFramePlace& q, uint64_t v, uint64_t w);
   bool patch_source(const Delta& delta);
   template <class Visit>
   void objects_overlapping(uint64_t lo, uint64_t hi, Visit&& visit);
@@ -827,7 +836,8 @@ class Engine {
   const uint8_t* frame_local_bytes(const dwarfmeta::image::ImageFramePlace& p, const ttst_stfw_frame* frames,
                                    uint32_t count, uint32_t k, bool self, uint64_t size, uint8_t* reg_bytes);
   void settle_frame_pointer(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p,
-                            uint64_t v, uint64_t w);
+                            uint64_t v, uint64_t w, const dwarfmeta::image::ImageFramePlace* q = nullptr);
+  bool write_local_pointer(const dwarfmeta::image::ImageFramePlace& q, uint64_t t);
   // A struct local is being walked: its unions and intptr_t members are copied as
   // bytes, never typed through nor refused (stack scratch: `struct epoll_event evs[16]`).
   bool frame_local_walk_ = false;

@@ -29,7 +29,11 @@
 // Forward (in F): a paired local of F that points at one of v2's start-up objects
 // supersedes it with the translated source value, so F's frames (stack words:
 // engine_frames.cc; registers: the supervisor) then point at the transferred
-// objects, and the start-up object is freed. Backward (in R): the translated value
+// objects, and the start-up object is freed; any other value of F's paired local
+// is overwritten with the translated source value where F keeps it (a stack slot,
+// a callee-saved register), as a scalar local is. A second run (engine_delta.cc)
+// follows the pointer locals that changed since the last run the same way
+// (type_changed_frame_roots, settle_changed_frame_roots). Backward (in R): the translated value
 // of F's local must be R's (P's) own value, else the round trip is refused naming
 // the local: the comparison the memory diff cannot make for registers.
 // Scalar locals (integers, enums: main's `int epfd`, `long served`) of the main
@@ -303,7 +307,9 @@ void Engine::each_frame_root_of(const void* frames, Visit& visit, Aggregate& agg
     if (q && (dst_meta().type(dst_meta().strip(q->type)).kind != kPointer ||
               !frame_local_value(*q, fr.self, fr.self_count, j, true, &w)))
       q = nullptr;
+    root_frames_ = &fr, root_self_frame_ = j;  // where q is: a second run may write it (settle_changed_frame_roots)
     visit(*f, p, v, q, w);
+    root_frames_ = nullptr;
     return !failed();
   });
 }
@@ -483,7 +489,7 @@ void Engine::advise_local_rename(const ImageFunction& f, const ImageFramePlace& 
 void Engine::settle_frame_roots() {
   each_frame_root(
       [&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t w) {
-        if (q) settle_frame_pointer(f, p, v, w);
+        if (q) settle_frame_pointer(f, p, v, w, q);
       },
       [&](const ImageFunction& f, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace* q,
           const uint8_t* dst) {
@@ -559,8 +565,10 @@ bool Engine::holds_state_pointer(uint32_t src_type, const uint8_t* src, uint32_t
   return false;
 }
 
-// One pointer of F's frames (a local or a member of one) paired with the source's.
-void Engine::settle_frame_pointer(const ImageFunction& f, const ImageFramePlace& p, uint64_t v, uint64_t w) {
+// One pointer of F's frames (a local or a member of one) paired with the source's
+// (q: the paired local itself, of the main thread's frames).
+void Engine::settle_frame_pointer(const ImageFunction& f, const ImageFramePlace& p, uint64_t v, uint64_t w,
+                                  const ImageFramePlace* q) {
   // Only pointers into the state: a library's object (a FILE) stays this
   // process's own, as a handle member does (engine_library.cc).
   const int64_t index = object_holding(v);
@@ -569,8 +577,14 @@ void Engine::settle_frame_pointer(const ImageFunction& f, const ImageFramePlace&
   if (!translate(v, &t)) return;
   if (!config_.backward && other_thread_frames_ && t != w && !config_.thread_stack_count)
     return refuse_thread_local(f, p, w, t);  // that thread's stack would not be remapped (thread_roots.cc)
-  if (!config_.backward) return supersede(w, t);
-  if (t != w) refuse_frame_round_trip(f, p, v, t, w);
+  if (config_.backward) {
+    if (t != w) refuse_frame_round_trip(f, p, v, t, w);
+    return;
+  }
+  // Forward: a start-up object F's local points to is superseded (F's frames then
+  // remapped, every copy of the pointer); any other value of F's local (NULL, an
+  // object of its own) is overwritten where F keeps it, as a scalar local is.
+  if (startup_holding(w) || !q || other_thread_frames_ || !write_local_pointer(*q, t)) supersede(w, t);
 }
 
 // Backward: F's local `p` holds v, which maps back to t, where R's (P's) holds w.
@@ -672,25 +686,113 @@ void Engine::settle_scalar_local(const ImageFunction& f, const ImageFramePlace& 
   result_.local_registers = local_registers_;
 }
 
-// The frames' pointer locals and aggregate locals holding state pointers, hashed
-// (FNV-1a over their values and bytes): a second run (engine_delta.cc) refuses when
-// they changed.
-uint64_t Engine::frame_roots_digest() {
-  uint64_t h = 0xcbf29ce484222325ull;
-  const auto mix = [&h](const uint8_t* p, uint64_t n) {
-    for (uint64_t k = 0; k < n; ++k) h = (h ^ p[k]) * 0x100000001b3ull;
-  };
-  if (!config_.frames) return h;
+// The frames' pointer locals (each value, in the order visited) and struct or array
+// locals holding state pointers (hashed, FNV-1a) as this run leaves them: a second
+// run (engine_delta.cc) follows a pointer local that changed and refuses when the
+// roots are others or an aggregate changed.
+void Engine::record_frame_roots() {
+  frame_root_count_ = 0;
+  frame_aggregates_digest_ = frame_aggregates_digest();
   each_frame_root(
       [&](const ImageFunction&, const ImageFramePlace&, uint64_t v, const ImageFramePlace*, uint64_t) {
-        uint8_t b[8];
-        store_uint(b, 8, v);
-        mix(b, 8);
+        if (frame_root_count_ < kMaxFrameRoots) frame_root_values_[frame_root_count_] = v;
+        frame_root_count_++;
       },
-      [&](const ImageFunction&, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace*, const uint8_t*) {
-        mix(src, type_size(src_meta(), p.type));
-      });
+      [](const ImageFunction&, const ImageFramePlace&, const uint8_t*, const ImageFramePlace*, const uint8_t*) {});
+}
+
+uint64_t Engine::frame_aggregates_digest() {
+  uint64_t h = 0xcbf29ce484222325ull;
+  if (!config_.frames) return h;
+  each_frame_root([](const ImageFunction&, const ImageFramePlace&, uint64_t, const ImageFramePlace*, uint64_t) {},
+                  [&](const ImageFunction&, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace*,
+                      const uint8_t*) {
+                    const uint64_t n = type_size(src_meta(), p.type);
+                    for (uint64_t k = 0; k < n; ++k) h = (h ^ src[k]) * 0x100000001b3ull;
+                  });
   return h;
+}
+
+// A second run's typing: the pointer locals whose value changed since the last run
+// type what they point to now, as the first run's type_frame_roots did. Refused:
+// other roots than the last run's (the frames are others), a changed struct or
+// array local holding pointers, a changed pointer local with no local of this
+// process to carry it (an unpaired root, which the first run checks as the only
+// root of what it reaches) or split in pieces.
+bool Engine::type_changed_frame_roots() {
+  if (!config_.frames) return true;
+  if (frame_aggregates_digest() != frame_aggregates_digest_)
+    return delta_refuse("a struct or array local of the frames holding pointers changed");
+  uint32_t n = 0;
+  mode_ = kType;
+  each_frame_root(
+      [&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t) {
+        const bool changed = n >= kMaxFrameRoots || frame_root_values_[n] != v;
+        n++;
+        if (!changed || failed()) return;
+        if (!q || piece_member_) {
+          delta_refuse("a pointer local of the frames changed that this version has no whole local for");
+          return;
+        }
+        uint8_t bytes[8];
+        store_uint(bytes, 8, v);
+        const uint32_t marker = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));
+        current_ = marker == 0xffffffffu ? kKernelWord - 1 : marker;
+        path_depth_ = 0;
+        pointer(src_meta().type(src_meta().strip(p.type)), dst_meta().type(dst_meta().strip(q->type)), bytes, nullptr);
+        type_queued();
+      },
+      [](const ImageFunction&, const ImageFramePlace&, const uint8_t*, const ImageFramePlace*, const uint8_t*) {});
+  if (!failed() && n != frame_root_count_) return delta_refuse("the frames' pointer locals are not the first run's");
+  return !failed();
+}
+
+// A second run's write, after the objects: forward, each pointer local that
+// changed since the last run is written in this process's frame, translated (in
+// its stack slot in place; in a callee-saved register by the supervisor, from a
+// "local_register" line); backward, every paired pointer local is checked as the
+// first run checks it (F's must map back to R's, which are the program's).
+void Engine::settle_changed_frame_roots() {
+  if (!config_.frames) return;
+  if (config_.backward) return settle_frame_roots();
+  uint32_t n = 0;
+  each_frame_root(
+      [&](const ImageFunction&, const ImageFramePlace&, uint64_t v, const ImageFramePlace* q, uint64_t w) {
+        const bool changed = n >= kMaxFrameRoots || frame_root_values_[n] != v;
+        n++;
+        if (changed && !failed() && q) write_changed_pointer(*q, v, w);
+      },
+      [](const ImageFunction&, const ImageFramePlace&, const uint8_t*, const ImageFramePlace*, const uint8_t*) {});
+}
+
+// F's paired local q (of the frame being visited: root_frames_, root_self_frame_)
+// set to t: in its stack slot in place, in a callee-saved register through the
+// supervisor. False: F keeps it nowhere the transfer can write.
+bool Engine::write_local_pointer(const ImageFramePlace& q, uint64_t t) {
+  const Frames* fr = static_cast<const Frames*>(root_frames_);
+  uint8_t reg[8];
+  const uint8_t* dst = fr && writable_place(q) ? frame_local_bytes(q, fr->self, fr->self_count, root_self_frame_, true, 8, reg)
+                                               : nullptr;
+  if (!dst) return false;
+  if (q.kind != 2) return store_uint(const_cast<uint8_t*>(dst), 8, t), true;
+  if (result_.local_register_count >= kMaxLocalRegisters) {
+    fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: more than 64 locals of the frames in registers");
+    return true;
+  }
+  local_registers_[result_.local_register_count++] = {root_self_frame_, q.reg, t};
+  result_.local_registers = local_registers_;
+  return true;
+}
+
+void Engine::write_changed_pointer(const ImageFramePlace& q, uint64_t v, uint64_t w) {
+  const int64_t index = object_holding(v);
+  uint64_t t = 0;
+  if (index < 0 || (objects_[index].flags & kFromLibrary) || !translate(v, &t)) {
+    delta_refuse("a pointer local of the frames changed to point outside the state");
+    return;
+  }
+  if (t != w && !failed() && !write_local_pointer(q, t))
+    delta_refuse("a pointer local of the frames changed that this version keeps where it cannot be written");
 }
 
 }  // namespace ttst::stfw::engine_detail

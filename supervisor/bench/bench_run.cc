@@ -47,6 +47,8 @@ void read_report(const nlohmann::json& rep, Sample& s) {
     s.verdict_detail = text(rep["precopy"], "detail", "");
     s.phases["precopy.first_stop"] = rep["precopy"].value("first_stop_ms", 0.0);
     s.phases["precopy.second_stop"] = rep["precopy"].value("second_stop_ms", 0.0);
+    for (const auto& step : rep["precopy"].value("steps_ms", nlohmann::json::array()))
+      s.phases["precopy." + step[0].get<std::string>()] = step[1].get<double>();
   }
   for (const auto& p : rep.value("phases", nlohmann::json::array())) {
     s.phases[p["name"]] += p["ms"].get<double>();

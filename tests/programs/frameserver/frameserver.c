@@ -14,7 +14,9 @@
  * version's second root `g_spare` point to a second loop object: in v2 both globals
  * point to the one start-up loop, so after the transfer it has two different
  * counterparts and the frame's local cannot be remapped without guessing (the
- * update must be refused, naming the local). -DFS_MAIN_KEEPS_NOTHING (v2): main
+ * update must be refused, naming the local). -DFS_LAST: serve keeps the item of
+ * the last SET in a local (`last`, LAST answers its key): a pointer local that
+ * requests change, carried into v2's frame. -DFS_MAIN_KEEPS_NOTHING (v2): main
  * keeps no pointer to the loop, so at -O2 only serve's register holds it when F
  * stops at its update point (the supervisor's part: registers).
  *
@@ -92,8 +94,13 @@ static struct loop *create_loop(int port) {
   return l;
 }
 
-/* One request line from `fd`, answered. */
+/* One request line from `fd`, answered. With FS_LAST: `last` is the item of the
+ * last SET (LAST answers its key), the item SET now returned. */
+#ifdef FS_LAST
+static __attribute__((noinline)) struct item *answer(struct loop *l, int fd, char *line, struct item *last) {
+#else
 static void answer(struct loop *l, int fd, char *line) {
+#endif
   char reply[512], *save = NULL;
   char *cmd = strtok_r(line, " \r\n", &save), *key = strtok_r(NULL, " \r\n", &save);
   char *value = strtok_r(NULL, "\r\n", &save);
@@ -109,6 +116,11 @@ static void answer(struct loop *l, int fd, char *line) {
     free(it->value);
     it->value = strdup(value);
     snprintf(reply, sizeof reply, "OK\n");
+#ifdef FS_LAST
+    last = it;
+  } else if (cmd && strcmp(cmd, "LAST") == 0) {
+    snprintf(reply, sizeof reply, "LAST %s\n", last ? last->key : "none");
+#endif
   } else if (cmd && strcmp(cmd, "GET") == 0 && key) {
     struct item *it = find(l, key);
     snprintf(reply, sizeof reply, it ? "VALUE %s\n" : "NOT_FOUND\n", it ? it->value : "");
@@ -120,6 +132,9 @@ static void answer(struct loop *l, int fd, char *line) {
     snprintf(reply, sizeof reply, "ERROR unknown command\n");
   }
   (void)!write(fd, reply, strlen(reply));
+#ifdef FS_LAST
+  return last;
+#endif
 }
 
 /* The event loop: the loop object comes in as a parameter and lives in a local (a
@@ -137,6 +152,9 @@ static __attribute__((noinline)) void serve(void) {
 static __attribute__((noinline)) void serve(struct loop *loop) {
   struct loop *l = loop;
   struct epoll_event events[16];
+#ifdef FS_LAST
+  struct item *last = NULL; /* a pointer local live across the update point, changed by requests */
+#endif
   for (;;) {
     TTST_UPDATE_POINT();
 #endif
@@ -157,7 +175,11 @@ static __attribute__((noinline)) void serve(struct loop *loop) {
         continue;
       }
       line[got] = 0;
+#ifdef FS_LAST
+      last = answer(l, fd, line, last);
+#else
       answer(l, fd, line);
+#endif
     }
   }
 }

@@ -151,3 +151,35 @@ TEST_CASE("advised fix: v2 skips the start-up loop when updating and reads g_loo
 TEST_CASE("advised fix: v2 skips the start-up loop when updating and reads g_loop after the update point (-O2)") {
   commits_and_serves("split_O2", "frameserver_v2_reads_global_O2", 2);
 }
+
+// A pointer local that is no start-up object: serve's `last` (the item of the last
+// SET) points at one of P's items; v2's, at its update point, is NULL. The transfer
+// writes it translated into F's frame (a stack slot at -O0, a callee-saved register
+// at -O2): v2's LAST answers P's last key, and the item is P's, carried.
+void carries_the_last_item(const std::string& opt) {
+  KvServer server = KvServer::start(kDir + "frameserver_v1_last_" + opt);
+  KvClient c(server.port);
+  fill(c, "k");
+  REQUIRE(c.set("latest", "item") == "OK");
+  CHECK(c.command("LAST") == "LAST latest");
+  Run r = supervise(server.pid, "frameserver_v2_last_" + opt);
+  INFO(r.report.value("message", std::string()));
+  REQUIRE(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  reap(server.pid);
+  server.pid = r.report["new_pid"].get<pid_t>();
+  CHECK(c.command("VERSION") == "VERSION 2");
+  CHECK(c.command("LAST") == "LAST latest");
+  check_data(c, "k");
+  REQUIRE(c.set("after", "update") == "OK");  // v2's own requests move it on
+  CHECK(c.command("LAST") == "LAST after");
+  server.kill_and_wait();
+}
+
+TEST_CASE("committed: a pointer local requests change, no start-up object, carried into v2's frame (-O0)") {
+  carries_the_last_item("O0");
+}
+
+TEST_CASE("committed: a pointer local requests change, no start-up object, carried into v2's frame (-O2)") {
+  carries_the_last_item("O2");
+}
