@@ -331,11 +331,15 @@ Result diff_processes(pid_t p, pid_t r, const Options& opts) {
   const auto t0 = std::chrono::steady_clock::now();
   Result res;
   const std::vector<sys::Mapping> pm_all = maps_of(p, "P"), rm_all = maps_of(r, "R");
-  std::vector<sys::Mapping> rm;
+  std::vector<sys::Mapping> rm, pm;
+  const auto agent_region = [&](const sys::Mapping& m) {
+    return std::find(opts.agent_regions.begin(), opts.agent_regions.end(), m) != opts.agent_regions.end();
+  };
   for (const sys::Mapping& m : rm_all)
-    if (std::find(opts.agent_regions.begin(), opts.agent_regions.end(), m) == opts.agent_regions.end())
-      rm.push_back(m);
-  const std::vector<sys::Mapping> pm = opts.coalesce ? coalesced(pm_all) : pm_all;
+    if (!agent_region(m)) rm.push_back(m);
+  for (const sys::Mapping& m : pm_all)
+    if (!agent_region(m)) pm.push_back(m);
+  if (opts.coalesce) pm = coalesced(pm);
   if (opts.coalesce) rm = coalesced(rm);
 
   Shared shared(p, r, opts);

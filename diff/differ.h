@@ -43,8 +43,9 @@ struct IgnoredRange {
 std::vector<IgnoredRange> rseq_kernel_fields(uint64_t rseq_addr, const std::string& thread);
 
 struct Options {
-  // R's mappings the supervisor created (copied from R's maps when it created
-  // them); a mapping of R is skipped only if equal to one of these in every field.
+  // The mappings the supervisor created (copied from the maps when it created
+  // them: R's agent regions, or F's kept one); a mapping of either process is
+  // skipped only if equal to one of these in every field.
   std::vector<sys::Mapping> agent_regions;
   std::vector<IgnoredRange> kernel_fields;
   size_t max_diffs = 100;       // byte ranges kept in full; the rest are counted

@@ -402,7 +402,8 @@ DeltaTransferOutcome run_delta_transfer(const DeltaTransferRequest& t, const Tes
   req.input = input;
   req.output_size = 1 << 20;
   req.helpers = 1;
-  req.in_region = &t.kept->region;  // removed when the run ends, whatever the outcome
+  req.in_region = &t.kept->region;  // removed when the run ends, unless kept again and finished
+  req.keep_region = t.keep;
   req.timeout = std::max(t.limit->cap_left(), milliseconds(1));
   if (!t.limit->limits().hard())
     req.out_of_time = [limit = t.limit] { return limit->exceeded().first != Bound::kNone; };
@@ -436,6 +437,7 @@ DeltaTransferOutcome run_delta_transfer(const DeltaTransferRequest& t, const Tes
   agent_phases(line, __rdtsc() - tsc0, run_ms, done);
   spdlog::debug("{} second run figures: {}", dir, line);
   if (!t.backward) set_local_registers(*t.thread, parse_local_registers(out.output));  // scalar locals settled again
+  if (t.keep && out.kept) result.kept = KeptTransfer{*out.kept, t.kept->run};
   result.done = done;
   return result;
 }

@@ -71,11 +71,13 @@ struct DeltaTransferRequest {
   std::vector<std::pair<uint64_t, uint64_t>> own;      // backward: [lo, hi) of R written since (P's pages)
   std::vector<uint8_t> frames;                         // the frames now (as TransferRequest::frames)
   TimeLimit* limit = nullptr;
+  bool keep = false;  // the region kept again, for a later second run (pre-copy's rounds on the delta)
 };
 
 struct DeltaTransferOutcome {
   std::optional<Transfer> done;  // finished
   std::string why_not;           // else why not: refused, crashed, hung (the caller transfers everything again)
+  std::optional<KeptTransfer> kept;  // keep and finished: the region and run, for the next second run
 };
 
 // Runs the second run. Never ends the transaction: whatever stops it is the

@@ -223,10 +223,10 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
   return d;
 }
 
-std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& gone,
+std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& left_out,
                                         std::string* layout_change) {
   diff::Options o;
-  o.agent_regions = gone;  // `before`'s mappings left out of the comparison
+  o.agent_regions = left_out;
   o.coalesce = true;       // F's heap split by its huge-page advice differently since
   o.max_diffs = kEveryRange;
   o.max_shown_bytes = 0;

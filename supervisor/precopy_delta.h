@@ -85,10 +85,10 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
                            std::vector<diff::IgnoredRange> ignored);
 
 // Stage 2: the bytes of `now` written since `before` was forked from it (never run
-// since), by the differ, and its brk heap's grown part; `gone`: mappings of
-// `before` that `now` no longer has (the agent region its second run removed).
+// since), by the differ, and its brk heap's grown part; `left_out`: mappings of
+// either left out (an agent region a second run kept for the next).
 // nullopt: the layouts differ otherwise (the first such change in *layout_change).
-std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& gone,
+std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& left_out,
                                         std::string* layout_change);
 
 // The pages holding `spans`, page-aligned and merged; how many they are.

@@ -322,6 +322,67 @@ TEST_CASE("pre-copy, a second run that loses a write: the diff of P against R sh
   check_written(kv, r);
 }
 
+// Rounds on the delta (TTST_SUPERVISE_TEST_ROUND_FAULTS=1: another round once P
+// wrote a page since the last snapshot, three at most): P written in the first
+// round and in each round on the delta; each round transfers again what P wrote
+// before its short stop, and the final stop only what P wrote in the last round.
+TEST_CASE("pre-copy, P written in every round: rounds on the delta while P serves, the final stop transfers the last") {
+  Filled kv;
+  const std::string out = tmpdir() + "/rounds.json";
+  const pid_t s = spawn_supervisor(kv.server.pid,
+                                   "TTST_SUPERVISE_TEST_PAUSE_AT=backward,forward_round TTST_SUPERVISE_TEST_ROUND_FAULTS=1",
+                                   out);
+  REQUIRE(await_stopped(s));  // the first round's backward phase, P serving
+  set_during(kv);
+  kill(s, SIGCONT);
+  for (int round = 1; round <= 3; ++round) {  // each round's forward second run about to start, P serving
+    REQUIRE(await_stopped(s));
+    KvClient c(kv.server.port);
+    CHECK(c.set("round" + std::to_string(round), "written" + std::to_string(round)) == "OK");
+    kill(s, SIGCONT);
+  }
+  const int st = let_go(s);
+  REQUIRE(WIFEXITED(st));
+  const Run r{WEXITSTATUS(st), ttst::testutil::json_report(ttst::testutil::slurp(out)),
+              ttst::testutil::slurp(out + ".err")};
+  MESSAGE(r.err);
+  CHECK(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  CHECK(r.report["precopy"]["verdict"] == "delta");
+  CHECK(r.report["precopy"]["rounds"] == 3);
+  CHECK(r.report["precopy"]["round_stops_ms"].size() == 3);
+  const auto names = phase_names(r);
+  CHECK(count(names, "forward") == 1);  // never everything again
+  CHECK(count(names, "forward_round") == 3);
+  CHECK(count(names, "diff_round") == 3);
+  CHECK(count(names, "forward_delta") == 1);
+  CHECK(r.report["transfers"].size() == 2 + 2 * 3 + 2);
+  check_written(kv, r);
+  KvClient c(kv.server.port);
+  for (int round = 1; round <= 3; ++round)
+    CHECK(c.get("round" + std::to_string(round)) == "VALUE written" + std::to_string(round));
+}
+
+// A round on the delta whose second run loses a write (test task 104): its diff of
+// S2 against R shows it, the round's transfers are dropped, and P, stopped again,
+// is transferred in the stop.
+TEST_CASE("pre-copy, a round on the delta that loses a write: everything runs again in the stop") {
+  Filled kv;
+  Run r = paused_round(kv, "TTST_SUPERVISE_TEST_DELTA_TASK=104 TTST_SUPERVISE_TEST_ROUND_FAULTS=0",
+                       [&] { set_during(kv); });
+  CHECK(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  CHECK(r.report["precopy"]["verdict"] == "changed");
+  const std::string detail = r.report["precopy"]["detail"];
+  CHECK(detail.find("a round on the delta did not complete") != std::string::npos);
+  const auto names = phase_names(r);
+  CHECK(count(names, "diff_round") == 1);
+  CHECK(count(names, "forward") == 2);
+  CHECK(count(names, "forward_delta") == 0);
+  CHECK(r.report["transfers"].size() == 2);
+  check_written(kv, r);
+}
+
 TEST_CASE("pre-copy, P opened a descriptor during the round: the transfer runs again in the stop") {
   Filled kv;
   std::optional<KvClient> held;  // a connection open at the second stop: P's descriptors changed

@@ -143,7 +143,8 @@ nlohmann::json precopy_to_json(const Precopy& p) {
           {"pages_total", p.pages_total},   {"pages_same_frame", p.pages_same_frame},
           {"pages_read", p.pages_read},     {"bytes_changed", p.bytes_changed},
           {"ranges_changed", p.ranges_changed}, {"pages_delta", p.pages_delta},
-          {"future_pages_delta", p.future_pages_delta}, {"steps_ms", p.steps_ms}};
+          {"future_pages_delta", p.future_pages_delta}, {"steps_ms", p.steps_ms},
+          {"rounds", p.rounds}, {"round_stops_ms", p.round_stops_ms}};
 }
 
 Precopy precopy_from_json(const nlohmann::json& j) {
@@ -153,7 +154,8 @@ Precopy precopy_from_json(const nlohmann::json& j) {
           j.value("pages_read", uint64_t{0}), j.value("bytes_changed", uint64_t{0}),
           j.value("ranges_changed", uint64_t{0}), j.value("pages_delta", uint64_t{0}),
           j.value("future_pages_delta", uint64_t{0}),
-          j.value("steps_ms", std::vector<std::pair<std::string, double>>{})};
+          j.value("steps_ms", std::vector<std::pair<std::string, double>>{}),
+          j.value("rounds", 0), j.value("round_stops_ms", std::vector<double>{})};
 }
 
 // Pre-copy's verdict and stops, for people.
@@ -167,6 +169,7 @@ void render_precopy(std::ostringstream& s, const Precopy& p) {
   if (p.verdict == "delta")
     s << ", transferred again: " << p.pages_delta << " pages of the old version, " << p.future_pages_delta
       << " of the new one written";
+  if (p.rounds > 0) s << "; " << p.rounds << " round(s) on the delta while it served";
   s << "\n";
 }
 

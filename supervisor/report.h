@@ -164,6 +164,10 @@ struct Precopy {
   // forks, F's written pages found, P's pages copied into R (the agents' runs are
   // the transfers' figures).
   std::vector<std::pair<std::string, double>> steps_ms;
+  // Rounds on the delta run while P served (another round instead of the stop's
+  // second runs when P wrote many pages), and each one's stop (ms).
+  int rounds = 0;
+  std::vector<double> round_stops_ms;
 };
 
 struct Report {

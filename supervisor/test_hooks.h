@@ -39,6 +39,9 @@ struct TestHooks {
   bool pauses_at(const std::string& name) const {
     return ("," + pause_at + ",").find("," + name + ",") != std::string::npos;
   }
+  // Pre-copy: the pages P must have written since the snapshot (its minor faults)
+  // for a round on the delta instead of the stop's second runs (0: always).
+  std::optional<uint64_t> round_faults;
   // The default time limit's bounds instead of those derived from P's size
   // (time_limit.h), when no --timeout is given: small ones, to hit each quickly.
   std::optional<TimeLimits> limits;

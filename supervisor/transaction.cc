@@ -39,6 +39,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <stdexcept>
 
@@ -61,6 +62,7 @@
 #include "supervisor/pending_signals.h"
 #include "supervisor/precopy_delta.h"
 #include "supervisor/preflight.h"
+#include "supervisor/proc_stat.h"
 #include "supervisor/quiesce/drive_threads.h"
 #include "supervisor/past_frames.h"
 #include "supervisor/past_stop.h"
@@ -274,7 +276,10 @@ class Transaction {
   void seize_past();
   void snapshot();
   bool delta_unchanged();
-  bool delta_transfer(const MemoryDelta& d, const user_regs_struct& regs, std::string* why_not);
+  bool delta_transfer(const MemoryDelta& d, const user_regs_struct& regs, pid_t source, bool keep,
+                      std::string* why_not);
+  bool another_round();
+  bool delta_round();
   void cure_kept_future();
   void wait_where_snapshot_was(milliseconds bound);
   void stop_where_snapshot_was();
@@ -316,6 +321,8 @@ class Transaction {
   std::optional<sys::BlockedIn> snapshot_call_;
   std::vector<diff::IgnoredRange> snapshot_rseq_;
   std::optional<PastFacts> snapshot_facts_;
+  uint64_t snapshot_faults_ = 0;  // P's minor faults at the snapshot (another_round)
+  int delta_rounds_ = 0;          // rounds on the delta run so far
   std::vector<inject::ChildProcess> ended_;  // S and K, killed, reaped when the transaction ends
   // Pre-copy stage 2: the round's transfers, kept for a second run (agent_transfer.h).
   std::optional<KeptTransfer> kept_forward_, kept_backward_;
@@ -658,11 +665,88 @@ bool Transaction::precopy() {
     backward();
     diff();
   }
-  if (snapshot_call_) wait_where_snapshot_was(milliseconds(50));
-  begin("stop");
-  seize_past();
-  stop_where_snapshot_was();
-  return delta_unchanged();
+  for (;;) {
+    if (snapshot_call_) wait_where_snapshot_was(milliseconds(50));
+    begin("stop");
+    seize_past();
+    stop_where_snapshot_was();
+    if (!another_round()) return delta_unchanged();
+    if (!delta_round()) {  // its transfers discarded: the transfer in the stop, as after a changed delta
+      begin("stop");
+      seize_past();
+      stop_where_snapshot_was();
+      return false;
+    }
+  }
+}
+
+namespace {
+// Minor page faults of `pid` so far (/proc/PID/stat field 10); 0 if unreadable.
+uint64_t minor_faults(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  const std::string line((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<std::string> f = stat_fields(line);
+  return f.size() > 7 ? std::strtoull(f[7].c_str(), nullptr, 10) : 0;
+}
+
+constexpr int kMaxDeltaRounds = 3;
+constexpr uint64_t kRoundFaults = 2048;  // pages P wrote since the snapshot: ~0.1 s of second runs at the stop
+}  // namespace
+
+// At a stop after a round, before the delta: is a round on the delta worth its
+// short stop? P wrote many pages since the snapshot (each first write to a page it
+// shares with S and K faults once: its minor faults say so without reading a page),
+// stage 2 could follow it (registers but locals, descriptors, signal state as at the
+// snapshot) and fewer than kMaxDeltaRounds ran. What the final stop then transfers
+// again is only what P wrote during the last, shorter round.
+bool Transaction::another_round() {
+  if (delta_rounds_ >= kMaxDeltaRounds || !kept_forward_ || !kept_backward_) return false;
+  const uint64_t threshold = o_.test_hooks && o_.test_hooks->round_faults ? *o_.test_hooks->round_faults : kRoundFaults;
+  if (minor_faults(o_.pid) - snapshot_faults_ < threshold) return false;
+  const user_regs_struct regs = past_->main_thread().get_regs();
+  return facts_changed(*snapshot_facts_, read_past_facts(o_.pid, regs), true).empty();
+}
+
+// A round on the delta (README "Pre-copy"): S2 and K2 forked from P at this stop and
+// P released; what P changed between K and K2 (the differ, while P serves) is
+// transferred again from S2 by the second runs, their regions kept for the next,
+// and validated by S2 against R. The next stop compares P with K2, from S2's facts.
+// False: the round's F and R discarded (the caller stops P and transfers in the stop).
+bool Transaction::delta_round() {
+  begin("round_snapshot");
+  Precopy& pc = *rep_.precopy;
+  const user_regs_struct regs = past_->main_thread().get_regs();
+  PastFacts now = read_past_facts(o_.pid, regs);
+  const milliseconds budget = deadline_.step(milliseconds(100), milliseconds(2000));
+  std::optional<inject::ChildProcess> source, key;
+  source.emplace(inject::create_reversed(past_->main_thread(), budget));
+  key.emplace(inject::create_reversed(past_->main_thread(), budget));
+  snapshot_faults_ = minor_faults(o_.pid);
+  release_past();  // P serves during the round
+  pc.rounds = ++delta_rounds_;
+  pc.round_stops_ms.push_back(stop_->elapsed_ms());  // as the first stop's is read
+  std::string why;
+  bool done = false;
+  try {
+    begin("round_delta");
+    const MemoryDelta d = memory_changed(key->pid(), key_->pid(), regs, past_runtime_->address().value(), snapshot_rseq_);
+    if (d.layout) why = d.changed;
+    else done = d.changed.empty() || delta_transfer(d, regs, source->pid(), true, &why);
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  end_later(snapshot_), end_later(key_);
+  snapshot_.emplace(std::move(*source)), key_.emplace(std::move(*key));
+  source.reset(), key.reset();
+  if (done) {
+    snapshot_facts_ = std::move(now);
+    return true;
+  }
+  pc.verdict = "changed";
+  pc.detail = "a round on the delta did not complete (" + why + "): the transfer ran again with the program stopped";
+  end_later(snapshot_), end_later(key_);
+  discard_round();
+  return false;
 }
 
 // P serving, untraced: up to `bound`, until /proc shows its main thread blocked in
@@ -731,6 +815,7 @@ void Transaction::snapshot() {
   snapshot_.emplace(inject::create_reversed(past_->main_thread(), budget));
   key_.emplace(inject::create_reversed(past_->main_thread(), budget));
   snapshot_facts_ = read_past_facts(o_.pid, snapshot_regs_);
+  snapshot_faults_ = minor_faults(o_.pid);
   release_past();  // P serves during the round
   rep_.precopy->first_stop_ms = stop_->elapsed_ms();
 }
@@ -770,7 +855,7 @@ bool Transaction::delta_unchanged() {
   bool transferred = false;
   if (followed && !d.layout && kept_forward_ && kept_forward_->run && kept_backward_ && kept_backward_->run) {
     try {
-      transferred = delta_transfer(d, regs, &why_not);
+      transferred = delta_transfer(d, regs, o_.pid, false, &why_not);
     } catch (const std::exception& e) {  // a fork, a remote call, a read failed: the fallback is whole
       why_not = e.what();
     }
@@ -798,10 +883,12 @@ bool Transaction::delta_unchanged() {
 // counterpart on P's changed pages (a change F's run missed then shows); then P
 // against R, all of it, by frames. Anything that stops it: false with the reason,
 // and the caller transfers everything again (the round's F and R ended).
-bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& regs, std::string* why_not) {
+bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& regs, pid_t source, bool keep,
+                                 std::string* why_not) {
   Precopy& pc = *rep_.precopy;
   const milliseconds budget = deadline_.step(milliseconds(100), milliseconds(2000));
-  begin("forward_delta");
+  begin(keep ? "forward_round" : "forward_delta");
+  const std::vector<diff::IgnoredRange> rseq = snapshot_rseq_;  // where the kernel writes: P's, S2's, R's alike
   auto since = std::chrono::steady_clock::now();
   const auto step = [&](const char* name) {  // report's precopy.steps_ms
     const auto now = std::chrono::steady_clock::now();
@@ -820,24 +907,29 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   DeltaTransferRequest f;
   f.thread = &future_->task();
   f.process = "future";
-  f.peer = o_.pid;
+  f.peer = source;
   f.kept = &*kept_forward_;
   f.self = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
   f.other = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   f.plugin = plugin_;
   f.changed = d.spans;
-  f.frames = frames_input({o_.pid, regs}, {future_->pid(), future_->task().get_regs()});
+  f.frames = frames_input({source, regs}, {future_->pid(), future_->task().get_regs()});
   f.limit = &deadline_.limit;
-  DeltaTransferOutcome forward = run_delta_transfer(f, o_.test_hooks);  // F's region removed whatever the outcome
-  kept_forward_.reset();
+  f.keep = keep;
+  DeltaTransferOutcome forward = run_delta_transfer(f, o_.test_hooks);  // F's region removed unless kept again
+  kept_forward_ = forward.kept;
   step("forward_run");
   if (!forward.done) {
     end_later(future_key);
     return *why_not = forward.why_not, false;
   }
-  begin("backward_delta");
+  begin(keep ? "backward_round" : "backward_delta");
   std::string layout;
-  const std::optional<PageRanges> written = pages_written(future_->pid(), future_key->pid(), {}, &layout);
+  const std::vector<sys::Mapping> kept_in_future =  // kept again for the next round: no state of F
+      kept_forward_ ? mappings_within(future_->pid(), kept_forward_->region.start,
+                                      kept_forward_->region.start + kept_forward_->region.layout.total)
+                    : std::vector<sys::Mapping>{};
+  const std::optional<PageRanges> written = pages_written(future_->pid(), future_key->pid(), kept_in_future, &layout);
   end_later(future_key);
   step("future_written");
   if (!written) return *why_not = "the forward second run changed the new version's memory layout (" + layout + ")", false;
@@ -848,7 +940,7 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
     if (static_cast<uint64_t>(now) != d.heap_end)
       return *why_not = "the copy of the old version's heap could not grow as the old version's did", false;
   }
-  write_changed(o_.pid, reversed_->pid(), d);
+  write_changed(source, reversed_->pid(), d);
   step("reversed_written");
   DeltaTransferRequest b;
   b.backward = true;
@@ -861,15 +953,19 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   b.plugin = plugin_;
   b.changed = *written;
   b.own = d.spans;
-  b.frames = frames_input({future_->pid(), future_->task().get_regs()}, {o_.pid, regs});
+  b.frames = frames_input({future_->pid(), future_->task().get_regs()}, {source, regs});
   b.limit = &deadline_.limit;
+  b.keep = keep;
   DeltaTransferOutcome backward = run_delta_transfer(b, o_.test_hooks);
-  kept_backward_.reset();
+  kept_backward_ = backward.kept;
   step("backward_run");
   if (!backward.done) return *why_not = backward.why_not, false;
-  begin("diff_delta");
-  const diff::Result res = diff::diff_processes(
-      o_.pid, reversed_->pid(), past_diff_options(o_.pid, regs, past_runtime_->address().value(), rseq_fields()));
+  begin(keep ? "diff_round" : "diff_delta");
+  diff::Options options = past_diff_options(source, regs, past_runtime_->address().value(), rseq);
+  if (kept_backward_)  // kept again for the next round: no state of R
+    options.agent_regions = mappings_within(reversed_->pid(), kept_backward_->region.start,
+                                            kept_backward_->region.start + kept_backward_->region.layout.total);
+  const diff::Result res = diff::diff_processes(source, reversed_->pid(), options);
   step("diff");
   pc.pages_delta = page_count(d.spans), pc.future_pages_delta = page_count(*written);
   if (!res.equal()) {

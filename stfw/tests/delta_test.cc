@@ -102,6 +102,9 @@ struct KeptRun {
     *msg = out;
     return r;
   }
+  // A next round: the next second run sees what p wrote from now on (pre-copy's
+  // rounds on the delta: K2 forked at the round's stop).
+  void next_round() { snapshot.assign(p.mem, p.mem + HostProcess::kMemSize); }
 };
 
 // A block allocated now: linked first on stripe 0, as the runtime links a new one.
@@ -222,6 +225,31 @@ TEST_CASE("a second run re-transfers the changed pages only: a value, a block li
   const auto* d = reinterpret_cast<const ttst_heap_desc*>(fadded) - 1;
   CHECK(d->origin_id == 9);
   CHECK(d->magic == TTST_HEAP_LIVE);
+}
+
+// Pre-copy's rounds on the delta: a third run after the second, on what P wrote
+// since; the block the second run added is one of the table's now (found by its
+// address, written again when its page changed).
+TEST_CASE("a third run follows what changed since the second, the second's new block included") {
+  HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  std::vector<uint8_t*> nodes = four_nodes(p);
+  KeptRun run(p, f);
+  REQUIRE(run.first.status == TTST_STFW_STATUS_OK);
+  serve_on(p, nodes);
+  std::string msg;
+  Result r = run.second(&msg);
+  INFO(msg);
+  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  REQUIRE(future_ring(f) == std::vector<int32_t>{100, 2, 50, 3});
+  run.next_round();
+  const int32_t sixty = 60, thirty_three = 33;
+  std::memcpy(reinterpret_cast<uint8_t*>(word(nodes[2] + 8)) + 16, &sixty, 4);  // the block the second run added
+  std::memcpy(nodes[3] + 16, &thirty_three, 4);
+  r = run.second(&msg);
+  INFO(msg);
+  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  CHECK(future_ring(f) == std::vector<int32_t>{100, 2, 60, 33});
+  CHECK(r.objects == 2);  // those two only: the second run's changes are not written again
 }
 
 TEST_CASE("a second run with nothing changed writes nothing") {

@@ -370,6 +370,26 @@ void Engine::write_delta() {
   if (!failed()) settle_changed_frame_roots();
   if (!failed()) settle_scalar_locals();
   if (!failed()) record_frame_roots();  // the next second run starts from this one
+  if (!failed()) fold_delta();
+}
+
+// After a second run, for the next (pre-copy's rounds on the delta): its new
+// objects merged into the table's address order (a gone object before a new one at
+// its address: object_holding walks back past gone ones), the changed marks cleared.
+void Engine::fold_delta() {
+  const uint32_t n = delta_sorted_count_, m = heap_end_;
+  uint64_t* addr = alloc<uint64_t>(uint64_t(m) + n + 1);
+  uint32_t* index = alloc<uint32_t>(uint64_t(m) + n + 1);
+  if (failed()) return;
+  uint32_t a = 0, b = 0, k = 0;
+  while (a < m || b < n)
+    if (b == n || (a < m && sorted_addr_[a] <= delta_sorted_addr_[b]))
+      addr[k] = sorted_addr_[a], index[k++] = sorted_index_[a++];
+    else
+      addr[k] = delta_sorted_addr_[b], index[k++] = delta_sorted_index_[b++];
+  sorted_addr_ = addr, sorted_index_ = index, heap_end_ = k;
+  delta_sorted_count_ = 0, last_holding_ = 0;
+  for (uint32_t i = 0; i < object_count_; ++i) objects_[i].flags &= ~kDeltaChanged;
 }
 
 }  // namespace ttst::stfw::engine_detail

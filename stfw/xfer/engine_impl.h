@@ -672,6 +672,7 @@ class Engine {
   uint64_t frame_aggregates_digest();
   bool type_changed_frame_roots();
   void settle_changed_frame_roots();
+  void fold_delta();
   void write_changed_pointer(const dwarfmeta::image::ImageFramePlace& q, uint64_t v, uint64_t w);
   bool patch_source(const Delta& delta);
   template <class Visit>

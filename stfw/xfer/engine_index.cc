@@ -281,8 +281,12 @@ int64_t Engine::object_holding(uint64_t v) const {
   }
   if (lo == 0) return delta_sorted_count_ ? new_object_holding(v) : -1;
   last_holding_ = lo;
-  const Object& o = objects_[sorted_index_[lo - 1]];
-  if (v - o.addr <= o.size && o.size > 0 && !(o.flags & kDeltaGone)) return sorted_index_[lo - 1];
+  // A block freed since the first run (gone) may lie at or inside a live one a
+  // second run folded in (engine_delta.cc fold_delta): walked back past.
+  uint64_t at = lo;
+  while (at > 1 && (objects_[sorted_index_[at - 1]].flags & kDeltaGone) && lo - at < 16) --at;
+  const Object& o = objects_[sorted_index_[at - 1]];
+  if (v - o.addr <= o.size && o.size > 0 && !(o.flags & kDeltaGone)) return sorted_index_[at - 1];
   return delta_sorted_count_ ? new_object_holding(v) : -1;  // a block a second run added (engine_delta.cc)
 }
 
