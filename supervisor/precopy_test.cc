@@ -273,6 +273,40 @@ TEST_CASE("pre-copy, a pointer local of the update point's frame changed during 
   server.kill_and_wait();
 }
 
+// rootserver (RS_STRUCT_LOCAL, -O2) keeps its whole state in a struct local of
+// main (`struct server srv_state`, in its stack slot): an item added during the
+// round changes its count and items: the second runs follow the struct local
+// (written in F's stack slot as the first run writes it), and v2 serves the item.
+TEST_CASE("pre-copy, a struct local of the update point's frames changed during the round: followed") {
+  const std::string dir = "tests/programs/rootserver/";
+  KvServer server = KvServer::start(dir + "rootserver_v1_struct");
+  KvClient c(server.port);
+  for (int i = 0; i < 10; ++i) REQUIRE(c.command("STR s" + std::to_string(i) + " text" + std::to_string(i)) == "OK");
+  const std::string out = tmpdir() + "/struct.json";
+  const pid_t s = spawn_supervisor(server.pid, "TTST_SUPERVISE_TEST_PAUSE_AT=backward", out,
+                                   dir + "rootserver_v2_struct");
+  REQUIRE(await_stopped(s));
+  CHECK(c.command("NUM during 42") == "OK");  // srv_state.n and its items change
+  const std::string before = c.command("DUMP");
+  kill(s, SIGCONT);
+  const int st = let_go(s);
+  const nlohmann::json report = ttst::testutil::json_report(ttst::testutil::slurp(out));
+  MESSAGE(ttst::testutil::slurp(out + ".err"));
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  CHECK(report["outcome"] == "committed");
+  CHECK(report["precopy"]["verdict"] == "delta");
+  MESSAGE("pre-copy: " << report["precopy"]["detail"]);
+  waitpid(server.pid, nullptr, 0);
+  server.pid = report["new_pid"].get<pid_t>();
+  CHECK(c.command("VERSION") == "VERSION 2");
+  const std::string after = c.command("DUMP");
+  CHECK(after.rfind("DUMP 11 ", 0) == 0);
+  CHECK(after.find("n:during=42") != std::string::npos);
+  MESSAGE(before << "\n" << after);
+  server.kill_and_wait();
+}
+
 // The end of the brk heap of `pid`, 0 if none.
 uint64_t heap_end(pid_t pid) {
   for (const ttst::sys::Mapping& m : ttst::sys::read_maps(pid))

@@ -659,7 +659,8 @@ class Engine {
   static constexpr uint32_t kMaxFrameRoots = 256;
   uint64_t frame_root_values_[kMaxFrameRoots];  // the last run's pointer locals, in the order visited
   uint32_t frame_root_count_ = 0;               // how many (past kMaxFrameRoots: all count as changed)
-  uint64_t frame_aggregates_digest_ = 0;        // the last run's struct and array locals holding pointers, hashed
+  uint64_t frame_aggregate_hashes_[kMaxFrameRoots];  // the last run's struct and array locals holding pointers,
+  uint32_t frame_aggregate_count_ = 0;               // each hashed (FNV-1a), in the order visited
   const void* root_frames_ = nullptr;           // the frames of the pointer local being visited, and
   uint32_t root_self_frame_ = 0;                // its paired local's frame (a second run writes it there)
   struct DeltaPrior {                   // a heap object whose descriptor a patch overwrote:
@@ -669,7 +670,8 @@ class Engine {
   bool delta_refuse(const char* why);
   bool delta_possible();
   void record_frame_roots();
-  uint64_t frame_aggregates_digest();
+  uint64_t local_hash(const dwarfmeta::image::ImageFramePlace& p, const uint8_t* src);
+  void name_frame_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p);
   bool type_changed_frame_roots();
   void settle_changed_frame_roots();
   void fold_delta();

@@ -687,43 +687,38 @@ void Engine::settle_scalar_local(const ImageFunction& f, const ImageFramePlace& 
 }
 
 // The frames' pointer locals (each value, in the order visited) and struct or array
-// locals holding state pointers (hashed, FNV-1a) as this run leaves them: a second
-// run (engine_delta.cc) follows a pointer local that changed and refuses when the
-// roots are others or an aggregate changed.
+// locals holding state pointers (each hashed, FNV-1a) as this run leaves them: a
+// second run (engine_delta.cc) follows those that changed and refuses when the
+// roots are others.
 void Engine::record_frame_roots() {
-  frame_root_count_ = 0;
-  frame_aggregates_digest_ = frame_aggregates_digest();
+  frame_root_count_ = 0, frame_aggregate_count_ = 0;
   each_frame_root(
       [&](const ImageFunction&, const ImageFramePlace&, uint64_t v, const ImageFramePlace*, uint64_t) {
         if (frame_root_count_ < kMaxFrameRoots) frame_root_values_[frame_root_count_] = v;
         frame_root_count_++;
       },
-      [](const ImageFunction&, const ImageFramePlace&, const uint8_t*, const ImageFramePlace*, const uint8_t*) {});
+      [&](const ImageFunction&, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace*, const uint8_t*) {
+        if (frame_aggregate_count_ < kMaxFrameRoots) frame_aggregate_hashes_[frame_aggregate_count_] = local_hash(p, src);
+        frame_aggregate_count_++;
+      });
 }
 
-uint64_t Engine::frame_aggregates_digest() {
+uint64_t Engine::local_hash(const ImageFramePlace& p, const uint8_t* src) {
   uint64_t h = 0xcbf29ce484222325ull;
-  if (!config_.frames) return h;
-  each_frame_root([](const ImageFunction&, const ImageFramePlace&, uint64_t, const ImageFramePlace*, uint64_t) {},
-                  [&](const ImageFunction&, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace*,
-                      const uint8_t*) {
-                    const uint64_t n = type_size(src_meta(), p.type);
-                    for (uint64_t k = 0; k < n; ++k) h = (h ^ src[k]) * 0x100000001b3ull;
-                  });
+  const uint64_t n = type_size(src_meta(), p.type);
+  for (uint64_t k = 0; k < n; ++k) h = (h ^ src[k]) * 0x100000001b3ull;
   return h;
 }
 
 // A second run's typing: the pointer locals whose value changed since the last run
-// type what they point to now, as the first run's type_frame_roots did. Refused:
-// other roots than the last run's (the frames are others), a changed struct or
-// array local holding pointers, a changed pointer local with no local of this
-// process to carry it (an unpaired root, which the first run checks as the only
-// root of what it reaches) or split in pieces.
+// type what they point to now, as the first run's type_frame_roots did, and the
+// struct or array locals whose bytes changed are walked as it walks them. Refused:
+// other roots than the last run's (the frames are others), a changed local with no
+// local of this process to carry it (unpaired: the first run checks such a root as
+// the only root of what it reaches) or split in pieces.
 bool Engine::type_changed_frame_roots() {
   if (!config_.frames) return true;
-  if (frame_aggregates_digest() != frame_aggregates_digest_)
-    return delta_refuse("a struct or array local of the frames holding pointers changed");
-  uint32_t n = 0;
+  uint32_t n = 0, a = 0;
   mode_ = kType;
   each_frame_root(
       [&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t) {
@@ -736,33 +731,69 @@ bool Engine::type_changed_frame_roots() {
         }
         uint8_t bytes[8];
         store_uint(bytes, 8, v);
-        const uint32_t marker = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));
-        current_ = marker == 0xffffffffu ? kKernelWord - 1 : marker;
-        path_depth_ = 0;
+        name_frame_root(f, p);
         pointer(src_meta().type(src_meta().strip(p.type)), dst_meta().type(dst_meta().strip(q->type)), bytes, nullptr);
         type_queued();
       },
-      [](const ImageFunction&, const ImageFramePlace&, const uint8_t*, const ImageFramePlace*, const uint8_t*) {});
-  if (!failed() && n != frame_root_count_) return delta_refuse("the frames' pointer locals are not the first run's");
+      [&](const ImageFunction& f, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace* q,
+          const uint8_t*) {
+        const bool changed = a >= kMaxFrameRoots || frame_aggregate_hashes_[a] != local_hash(p, src);
+        a++;
+        if (!changed || failed()) return;
+        if (!q) {
+          delta_refuse("a struct or array local of the frames holding pointers changed that this version has no local for");
+          return;
+        }
+        name_frame_root(f, p);
+        frame_local_walk_ = true;
+        walk(p.type, q->type, src, nullptr);  // as a global of its type
+        frame_local_walk_ = false;
+        type_queued();
+      });
+  if (!failed() && (n != frame_root_count_ || a != frame_aggregate_count_))
+    return delta_refuse("the frames' locals are not the first run's");
   return !failed();
+}
+
+// current_ and the path name the local `p` of `f` (refusals, typing parents).
+void Engine::name_frame_root(const ImageFunction& f, const ImageFramePlace& p) {
+  const uint32_t marker = frame_root_marker(src_meta().str(f.id), src_meta().str(p.name));
+  current_ = marker == 0xffffffffu ? kKernelWord - 1 : marker;
+  path_depth_ = 0;
 }
 
 // A second run's write, after the objects: forward, each pointer local that
 // changed since the last run is written in this process's frame, translated (in
 // its stack slot in place; in a callee-saved register by the supervisor, from a
-// "local_register" line); backward, every paired pointer local is checked as the
-// first run checks it (F's must map back to R's, which are the program's).
+// "local_register" line), and each struct or array local that changed is written
+// in its stack slot as the first run writes it (one F keeps in a register:
+// refused); backward, every paired local is checked as the first run checks it
+// (F's must map back to R's, which are the program's).
 void Engine::settle_changed_frame_roots() {
   if (!config_.frames) return;
   if (config_.backward) return settle_frame_roots();
-  uint32_t n = 0;
+  uint32_t n = 0, a = 0;
   each_frame_root(
       [&](const ImageFunction&, const ImageFramePlace&, uint64_t v, const ImageFramePlace* q, uint64_t w) {
         const bool changed = n >= kMaxFrameRoots || frame_root_values_[n] != v;
         n++;
         if (changed && !failed() && q) write_changed_pointer(*q, v, w);
       },
-      [](const ImageFunction&, const ImageFramePlace&, const uint8_t*, const ImageFramePlace*, const uint8_t*) {});
+      [&](const ImageFunction& f, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace* q,
+          const uint8_t* dst) {
+        const bool changed = a >= kMaxFrameRoots || frame_aggregate_hashes_[a] != local_hash(p, src);
+        a++;
+        if (!changed || failed() || !q) return;
+        if (!in_stack_slot(*q) || !dst) {
+          delta_refuse("a struct or array local of the frames changed that this version keeps in a register");
+          return;
+        }
+        mode_ = kWrite;
+        name_frame_root(f, p);
+        frame_local_walk_ = true;
+        walk(p.type, q->type, src, const_cast<uint8_t*>(dst));
+        frame_local_walk_ = false;
+      });
 }
 
 // F's paired local q (of the frame being visited: root_frames_, root_self_frame_)
