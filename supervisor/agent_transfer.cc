@@ -93,6 +93,9 @@ inject::AgentRequest agent_request(const TransferRequest& t, const TestHooks* ho
   req.helpers = 1;
   if (t.keep) {  // pre-copy's round: the region stays for the second run, with room for its input
     req.keep_region = true;
+    // and for the second runs' own allocations, which stay while rounds on the
+    // delta follow one another (address space: touched only when used)
+    req.heap_size *= 2;
     req.input_capacity = t.frames.size() + kDeltaInputRoom;
   }
   // The wall bound the host keeps itself (--timeout, or the default's cap); the
