@@ -239,6 +239,27 @@ TEST_CASE("pre-copy, P written during the round: only what it wrote is transferr
   check_written(kv, r);
 }
 
+// `server` (v1 of a program other than kvserver) updated to `v2` under --precopy,
+// the supervisor paused in the round's backward phase while `during` writes to it:
+// committed through the second runs (verdict delta); the server is v2's from then.
+void committed_through_second_runs(KvServer& server, const std::string& v2, const std::function<void()>& during) {
+  const std::string out = tmpdir() + "/second_runs.json";
+  const pid_t s = spawn_supervisor(server.pid, "TTST_SUPERVISE_TEST_PAUSE_AT=backward", out, v2);
+  REQUIRE(await_stopped(s));
+  during();
+  kill(s, SIGCONT);
+  const int st = let_go(s);
+  const nlohmann::json report = ttst::testutil::json_report(ttst::testutil::slurp(out));
+  MESSAGE(ttst::testutil::slurp(out + ".err"));
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  REQUIRE(report["outcome"] == "committed");
+  CHECK(report["precopy"]["verdict"] == "delta");
+  MESSAGE("pre-copy: " << report["precopy"]["detail"]);
+  waitpid(server.pid, nullptr, 0);
+  server.pid = report["new_pid"].get<pid_t>();
+}
+
 // frameserver (FS_LAST, -O2) keeps the item of the last SET in a local of its loop
 // function, in a callee-saved register at its update point. A SET during the round
 // changes that register: the second runs follow it (the local written translated
@@ -249,23 +270,10 @@ TEST_CASE("pre-copy, a pointer local of the update point's frame changed during 
   KvClient c(server.port);
   for (int i = 0; i < 20; ++i) REQUIRE(c.set("key" + std::to_string(i), "value" + std::to_string(i)) == "OK");
   REQUIRE(c.command("LAST") == "LAST key19");
-  const std::string out = tmpdir() + "/last.json";
-  const pid_t s = spawn_supervisor(server.pid, "TTST_SUPERVISE_TEST_PAUSE_AT=backward", out,
-                                   dir + "frameserver_v2_last_O2");
-  REQUIRE(await_stopped(s));
-  CHECK(c.set("during", "round") == "OK");  // a new item: `last` points at it now
-  CHECK(c.command("LAST") == "LAST during");
-  kill(s, SIGCONT);
-  const int st = let_go(s);
-  const nlohmann::json report = ttst::testutil::json_report(ttst::testutil::slurp(out));
-  MESSAGE(ttst::testutil::slurp(out + ".err"));
-  CHECK(WIFEXITED(st));
-  CHECK(WEXITSTATUS(st) == 0);
-  CHECK(report["outcome"] == "committed");
-  CHECK(report["precopy"]["verdict"] == "delta");
-  MESSAGE("pre-copy: " << report["precopy"]["detail"]);
-  waitpid(server.pid, nullptr, 0);
-  server.pid = report["new_pid"].get<pid_t>();
+  committed_through_second_runs(server, dir + "frameserver_v2_last_O2", [&] {
+    CHECK(c.set("during", "round") == "OK");  // a new item: `last` points at it now
+    CHECK(c.command("LAST") == "LAST during");
+  });
   CHECK(c.command("VERSION") == "VERSION 2");
   CHECK(c.command("LAST") == "LAST during");
   CHECK(c.get("during") == "VALUE round");
@@ -282,28 +290,13 @@ TEST_CASE("pre-copy, a struct local of the update point's frames changed during 
   KvServer server = KvServer::start(dir + "rootserver_v1_struct");
   KvClient c(server.port);
   for (int i = 0; i < 10; ++i) REQUIRE(c.command("STR s" + std::to_string(i) + " text" + std::to_string(i)) == "OK");
-  const std::string out = tmpdir() + "/struct.json";
-  const pid_t s = spawn_supervisor(server.pid, "TTST_SUPERVISE_TEST_PAUSE_AT=backward", out,
-                                   dir + "rootserver_v2_struct");
-  REQUIRE(await_stopped(s));
-  CHECK(c.command("NUM during 42") == "OK");  // srv_state.n and its items change
-  const std::string before = c.command("DUMP");
-  kill(s, SIGCONT);
-  const int st = let_go(s);
-  const nlohmann::json report = ttst::testutil::json_report(ttst::testutil::slurp(out));
-  MESSAGE(ttst::testutil::slurp(out + ".err"));
-  CHECK(WIFEXITED(st));
-  CHECK(WEXITSTATUS(st) == 0);
-  CHECK(report["outcome"] == "committed");
-  CHECK(report["precopy"]["verdict"] == "delta");
-  MESSAGE("pre-copy: " << report["precopy"]["detail"]);
-  waitpid(server.pid, nullptr, 0);
-  server.pid = report["new_pid"].get<pid_t>();
+  committed_through_second_runs(server, dir + "rootserver_v2_struct", [&] {
+    CHECK(c.command("NUM during 42") == "OK");  // srv_state.n and its items change
+  });
   CHECK(c.command("VERSION") == "VERSION 2");
   const std::string after = c.command("DUMP");
   CHECK(after.rfind("DUMP 11 ", 0) == 0);
   CHECK(after.find("n:during=42") != std::string::npos);
-  MESSAGE(before << "\n" << after);
   server.kill_and_wait();
 }
 
