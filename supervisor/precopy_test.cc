@@ -514,6 +514,34 @@ TEST_CASE("pre-copy: the supervisor killed in a second run or its diff leaves P 
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+TEST_CASE("pre-copy: the supervisor killed in a round on the delta leaves P serving, untouched, with its writes") {
+  REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  // P written during the round, then killed as the round on the delta forks S2 and
+  // K2 (P stopped by us), or as its forward second run or diff starts (P serving).
+  for (const auto& [phase, stopped] : {std::pair{"round_snapshot", true}, {"forward_round", false}, {"diff_round", false}}) {
+    CAPTURE(phase);
+    Filled kv;
+    const std::string out = tmpdir() + "/killed_round.json";
+    const pid_t s = spawn_supervisor(kv.server.pid,
+                                     "TTST_SUPERVISE_TEST_ROUND_FAULTS=0 TTST_SUPERVISE_TEST_PAUSE_AT=backward," +
+                                         std::string(phase), out);
+    REQUIRE(await_stopped(s));
+    set_during(kv);
+    kill(s, SIGCONT);
+    REQUIRE(await_stopped(s));
+    CHECK((state_of(kv.server.pid) == 't') == stopped);
+    kill(s, SIGKILL);
+    waitpid(s, nullptr, 0);
+    REQUIRE(only_untraced_child(kv.server.pid));
+    KvClient c(kv.server.port);
+    CHECK(c.command("VERSION") == "VERSION 1");
+    CHECK(c.get("during") == "VALUE precopy");
+    CHECK(c.get("key7") == "VALUE rewritten");
+    CHECK(c.get("key3") == "VALUE value3");
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
 // A process other than P running `exe`, traced by the supervisor `sup` and running
 // (not stopped): an agent at work in F or R.
 bool agent_running_in(pid_t sup, pid_t past, const std::string& exe) {
