@@ -391,7 +391,7 @@ TEST_CASE("pre-copy, P written in every round: rounds on the delta while P serve
 }
 
 // A round on the delta whose second run loses a write (test task 104): its diff of
-// S2 against R shows it, the round's transfers are dropped, and P, stopped again,
+// K2 against R shows it, the round's transfers are dropped, and P, stopped again,
 // is transferred in the stop.
 TEST_CASE("pre-copy, a round on the delta that loses a write: everything runs again in the stop") {
   Filled kv;
@@ -516,7 +516,7 @@ TEST_CASE("pre-copy: the supervisor killed in a second run or its diff leaves P 
 
 TEST_CASE("pre-copy: the supervisor killed in a round on the delta leaves P serving, untouched, with its writes") {
   REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
-  // P written during the round, then killed as the round on the delta forks S2 and
+  // P written during the round, then killed as the round on the delta forks
   // K2 (P stopped by us), or as its forward second run or diff starts (P serving).
   for (const auto& [phase, stopped] : {std::pair{"round_snapshot", true}, {"forward_round", false}, {"diff_round", false}}) {
     CAPTURE(phase);

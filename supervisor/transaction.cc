@@ -707,19 +707,21 @@ bool Transaction::another_round() {
   return facts_changed(*snapshot_facts_, read_past_facts(o_.pid, regs), true).empty();
 }
 
-// A round on the delta (README "Pre-copy"): S2 and K2 forked from P at this stop and
-// P released; what P changed between K and K2 (the differ, while P serves) is
-// transferred again from S2 by the second runs, their regions kept for the next,
-// and validated by S2 against R. The next stop compares P with K2, from S2's facts.
-// False: the round's F and R discarded (the caller stops P and transfers in the stop).
+// A round on the delta (README "Pre-copy"): K2 forked from P at this stop and P
+// released; what P changed between K and K2 (the differ, while P serves) is
+// transferred again from K2 by the second runs, their regions kept for the next,
+// and validated by K2 against R. K2 is both the round's source and the next stop's
+// key: it is only ever read through /proc/PID/mem (the agent, the differ), which
+// leaves its page frames P's, and never runs. The next stop compares P with K2, from
+// this stop's facts. False: the round's F and R discarded (the caller stops P and
+// transfers in the stop).
 bool Transaction::delta_round() {
   begin("round_snapshot");
   Precopy& pc = *rep_.precopy;
   const user_regs_struct regs = past_->main_thread().get_regs();
   PastFacts now = read_past_facts(o_.pid, regs);
   const milliseconds budget = deadline_.step(milliseconds(100), milliseconds(2000));
-  std::optional<inject::ChildProcess> source, key;
-  source.emplace(inject::create_reversed(past_->main_thread(), budget));
+  std::optional<inject::ChildProcess> key;
   key.emplace(inject::create_reversed(past_->main_thread(), budget));
   snapshot_faults_ = minor_faults(o_.pid);
   release_past();  // P serves during the round
@@ -731,20 +733,20 @@ bool Transaction::delta_round() {
     begin("round_delta");
     const MemoryDelta d = memory_changed(key->pid(), key_->pid(), regs, past_runtime_->address().value(), snapshot_rseq_);
     if (d.layout) why = d.changed;
-    else done = d.changed.empty() || delta_transfer(d, regs, source->pid(), true, &why);
+    else done = d.changed.empty() || delta_transfer(d, regs, key->pid(), true, &why);
   } catch (const std::exception& e) {
     why = e.what();
   }
-  end_later(snapshot_), end_later(key_);
-  snapshot_.emplace(std::move(*source)), key_.emplace(std::move(*key));
-  source.reset(), key.reset();
+  end_later(snapshot_), end_later(key_);  // the round's S (after the first round) and K
+  key_.emplace(std::move(*key));
+  key.reset();
   if (done) {
     snapshot_facts_ = std::move(now);
     return true;
   }
   pc.verdict = "changed";
   pc.detail = "a round on the delta did not complete (" + why + "): the transfer ran again with the program stopped";
-  end_later(snapshot_), end_later(key_);
+  end_later(key_);
   discard_round();
   return false;
 }
@@ -888,7 +890,7 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   Precopy& pc = *rep_.precopy;
   const milliseconds budget = deadline_.step(milliseconds(100), milliseconds(2000));
   begin(keep ? "forward_round" : "forward_delta");
-  const std::vector<diff::IgnoredRange> rseq = snapshot_rseq_;  // where the kernel writes: P's, S2's, R's alike
+  const std::vector<diff::IgnoredRange> rseq = snapshot_rseq_;  // where the kernel writes: P's, K2's, R's alike
   auto since = std::chrono::steady_clock::now();
   const auto step = [&](const char* name) {  // report's precopy.steps_ms
     const auto now = std::chrono::steady_clock::now();
