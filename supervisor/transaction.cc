@@ -702,7 +702,8 @@ constexpr uint64_t kRoundFaults = 2048;  // pages P wrote since the snapshot: ~0
 bool Transaction::another_round() {
   if (delta_rounds_ >= kMaxDeltaRounds || !kept_forward_ || !kept_backward_) return false;
   const uint64_t threshold = o_.test_hooks && o_.test_hooks->round_faults ? *o_.test_hooks->round_faults : kRoundFaults;
-  if (minor_faults(o_.pid) - snapshot_faults_ < threshold) return false;
+  const uint64_t faults = minor_faults(o_.pid);
+  if (faults < snapshot_faults_ || faults - snapshot_faults_ < threshold) return false;
   const user_regs_struct regs = past_->main_thread().get_regs();
   return facts_changed(*snapshot_facts_, read_past_facts(o_.pid, regs), true).empty();
 }
