@@ -208,7 +208,7 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
   d.layout = layout != nullptr;
   for (const diff::MappingDiff& m : res.mappings)
     if (heap_grown(m)) d.heap_end = m.p.end, d.grown.emplace_back(m.r.end, m.p.end);
-  if (!d.layout) d.spans = spans_of(res), d.pages = pages_of(d.spans);
+  if (!d.layout) d.spans = spans_of(res);
   if (!d.layout)
     for (diff::ByteDiff& b : res.bytes)  // empty when not all read: write_changed refuses it
       d.now.emplace_back(b.addr, b.unreadable || b.p.size() != b.len ? std::vector<uint8_t>{} : std::move(b.p));

@@ -64,7 +64,6 @@ struct MemoryDelta {
   uint64_t bytes = 0;    // bytes that differ (sum of the ranges' lengths)
   uint64_t ranges = 0;   // ranges of differing bytes (pages apart or not)
   PageRanges spans;      // the bytes that differ and a grown heap's new part: what stage 2 transfers again
-  PageRanges pages;      // the pages holding them
   uint64_t heap_end = 0; // P's brk heap grew, to here (not a layout change for stage 2)
   // What stage 2 copies into R: P's bytes of each range that differs (as the
   // differ read them: P is not read again), and a grown heap's new part.

@@ -487,58 +487,44 @@ TEST_CASE("pre-copy: the supervisor killed in the round and at the second stop l
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+// P written during the round (the supervisor paused as its backward phase starts),
+// then the supervisor, paused again as `phase` starts, SIGKILLed (`env` more test
+// switches); P `stopped` by us there or serving: afterwards P alone, untraced,
+// serving v1 with the round's writes.
+void killed_after_writes(const std::string& env, const std::string& phase, bool stopped) {
+  CAPTURE(phase);
+  Filled kv;
+  const std::string out = tmpdir() + "/killed.json";
+  const pid_t s = spawn_supervisor(kv.server.pid, env + " TTST_SUPERVISE_TEST_PAUSE_AT=backward," + phase, out);
+  REQUIRE(await_stopped(s));
+  set_during(kv);
+  kill(s, SIGCONT);
+  REQUIRE(await_stopped(s));
+  CHECK((state_of(kv.server.pid) == 't') == stopped);
+  kill(s, SIGKILL);
+  waitpid(s, nullptr, 0);
+  REQUIRE(only_untraced_child(kv.server.pid));
+  KvClient c(kv.server.port);
+  CHECK(c.command("VERSION") == "VERSION 1");
+  CHECK(c.get("during") == "VALUE precopy");
+  CHECK(c.get("key7") == "VALUE rewritten");
+  CHECK(c.get("key3") == "VALUE value3");
+}
+
 TEST_CASE("pre-copy: the supervisor killed in a second run or its diff leaves P serving, untouched, with its writes") {
   REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
-  // P written during the round (paused as its backward phase starts), then killed
-  // as the forward second run (F, F_key alive), the backward one (in R) or their
-  // diff starts: P stopped by us, F, F_key and R EXITKILL.
-  for (const std::string phase : {"forward_delta", "backward_delta", "diff_delta"}) {
-    CAPTURE(phase);
-    Filled kv;
-    const std::string out = tmpdir() + "/killed.json";
-    const pid_t s = spawn_supervisor(kv.server.pid, "TTST_SUPERVISE_TEST_PAUSE_AT=backward," + phase, out);
-    REQUIRE(await_stopped(s));
-    set_during(kv);
-    kill(s, SIGCONT);
-    REQUIRE(await_stopped(s));
-    CHECK(state_of(kv.server.pid) == 't');  // P stopped at its second stop, by us
-    kill(s, SIGKILL);
-    waitpid(s, nullptr, 0);
-    REQUIRE(only_untraced_child(kv.server.pid));
-    KvClient c(kv.server.port);
-    CHECK(c.command("VERSION") == "VERSION 1");
-    CHECK(c.get("during") == "VALUE precopy");
-    CHECK(c.get("key7") == "VALUE rewritten");
-    CHECK(c.get("key3") == "VALUE value3");
-  }
+  // Killed as the forward second run (F, F_key alive), the backward one (in R) or
+  // their diff starts: P stopped at its second stop by us, F, F_key and R EXITKILL.
+  for (const std::string phase : {"forward_delta", "backward_delta", "diff_delta"}) killed_after_writes("", phase, true);
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 TEST_CASE("pre-copy: the supervisor killed in a round on the delta leaves P serving, untouched, with its writes") {
   REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
-  // P written during the round, then killed as the round on the delta forks
-  // K2 (P stopped by us), or as its forward second run or diff starts (P serving).
-  for (const auto& [phase, stopped] : {std::pair{"round_snapshot", true}, {"forward_round", false}, {"diff_round", false}}) {
-    CAPTURE(phase);
-    Filled kv;
-    const std::string out = tmpdir() + "/killed_round.json";
-    const pid_t s = spawn_supervisor(kv.server.pid,
-                                     "TTST_SUPERVISE_TEST_ROUND_FAULTS=0 TTST_SUPERVISE_TEST_PAUSE_AT=backward," +
-                                         std::string(phase), out);
-    REQUIRE(await_stopped(s));
-    set_during(kv);
-    kill(s, SIGCONT);
-    REQUIRE(await_stopped(s));
-    CHECK((state_of(kv.server.pid) == 't') == stopped);
-    kill(s, SIGKILL);
-    waitpid(s, nullptr, 0);
-    REQUIRE(only_untraced_child(kv.server.pid));
-    KvClient c(kv.server.port);
-    CHECK(c.command("VERSION") == "VERSION 1");
-    CHECK(c.get("during") == "VALUE precopy");
-    CHECK(c.get("key7") == "VALUE rewritten");
-    CHECK(c.get("key3") == "VALUE value3");
-  }
+  // Killed as the round on the delta forks K2 (P stopped by us), or as its forward
+  // second run or diff starts (P serving).
+  for (const auto& [phase, stopped] : {std::pair{"round_snapshot", true}, {"forward_round", false}, {"diff_round", false}})
+    killed_after_writes("TTST_SUPERVISE_TEST_ROUND_FAULTS=0", phase, stopped);
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 

@@ -671,6 +671,8 @@ class Engine {
   bool delta_possible();
   void record_frame_roots();
   uint64_t local_hash(const dwarfmeta::image::ImageFramePlace& p, const uint8_t* src);
+  bool pointer_root_changed(uint32_t n, uint64_t v) const;
+  bool aggregate_root_changed(uint32_t a, const dwarfmeta::image::ImageFramePlace& p, const uint8_t* src);
   void name_frame_root(const dwarfmeta::image::ImageFunction& f, const dwarfmeta::image::ImageFramePlace& p);
   bool type_changed_frame_roots();
   void settle_changed_frame_roots();

@@ -703,6 +703,15 @@ void Engine::record_frame_roots() {
       });
 }
 
+// Root n (pointer) or a (aggregate), in the order visited, against the last run's.
+bool Engine::pointer_root_changed(uint32_t n, uint64_t v) const {
+  return n >= kMaxFrameRoots || frame_root_values_[n] != v;
+}
+
+bool Engine::aggregate_root_changed(uint32_t a, const ImageFramePlace& p, const uint8_t* src) {
+  return a >= kMaxFrameRoots || frame_aggregate_hashes_[a] != local_hash(p, src);
+}
+
 uint64_t Engine::local_hash(const ImageFramePlace& p, const uint8_t* src) {
   uint64_t h = 0xcbf29ce484222325ull;
   const uint64_t n = type_size(src_meta(), p.type);
@@ -722,8 +731,7 @@ bool Engine::type_changed_frame_roots() {
   mode_ = kType;
   each_frame_root(
       [&](const ImageFunction& f, const ImageFramePlace& p, uint64_t v, const ImageFramePlace* q, uint64_t) {
-        const bool changed = n >= kMaxFrameRoots || frame_root_values_[n] != v;
-        n++;
+        const bool changed = pointer_root_changed(n++, v);
         if (!changed || failed()) return;
         if (!q || piece_member_) {
           delta_refuse("a pointer local of the frames changed that this version has no whole local for");
@@ -737,8 +745,7 @@ bool Engine::type_changed_frame_roots() {
       },
       [&](const ImageFunction& f, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace* q,
           const uint8_t*) {
-        const bool changed = a >= kMaxFrameRoots || frame_aggregate_hashes_[a] != local_hash(p, src);
-        a++;
+        const bool changed = aggregate_root_changed(a++, p, src);
         if (!changed || failed()) return;
         if (!q) {
           delta_refuse("a struct or array local of the frames holding pointers changed that this version has no local for");
@@ -775,14 +782,12 @@ void Engine::settle_changed_frame_roots() {
   uint32_t n = 0, a = 0;
   each_frame_root(
       [&](const ImageFunction&, const ImageFramePlace&, uint64_t v, const ImageFramePlace* q, uint64_t w) {
-        const bool changed = n >= kMaxFrameRoots || frame_root_values_[n] != v;
-        n++;
+        const bool changed = pointer_root_changed(n++, v);
         if (changed && !failed() && q) write_changed_pointer(*q, v, w);
       },
       [&](const ImageFunction& f, const ImageFramePlace& p, const uint8_t* src, const ImageFramePlace* q,
           const uint8_t* dst) {
-        const bool changed = a >= kMaxFrameRoots || frame_aggregate_hashes_[a] != local_hash(p, src);
-        a++;
+        const bool changed = aggregate_root_changed(a++, p, src);
         if (!changed || failed() || !q) return;
         if (!in_stack_slot(*q) || !dst) {
           delta_refuse("a struct or array local of the frames changed that this version keeps in a register");
