@@ -62,6 +62,14 @@ void* scratch(void*, uint64_t size) {
   return p;
 }
 
+// A block of which only the first `filled` bytes are written now (a kept object
+// table's room): those alone faulted in.
+void* scratch_room(void*, uint64_t size, uint64_t filled) {
+  void* p = agent_alloc(size, 16);
+  if (p && filled >= kPrefaultMin) agent_prefault(reinterpret_cast<uint64_t>(p), filled < size ? filled : size);
+  return p;
+}
+
 // The engine's second writer runs on the helper thread (Env::beside).
 bool beside(void*, void (*fn)(void*), void* arg) { return agent_beside(fn, arg) == 0; }
 void beside_wait(void*) { agent_beside_wait(); }
@@ -328,7 +336,20 @@ struct KeptRun {
   TransferSetup* setup;
   ttst::stfw::Env* env;
   ttst::stfw::KeptEngine* engine;
+  uint8_t* run_block = nullptr;  // a second run's input buffers, used again by the next run
+  uint64_t run_block_size = 0;   // (its pages already there: fresh ones cost a fault each)
 };
+
+// `size` bytes for this run's input buffers (page-aligned), from the block the
+// last run used when it is large enough.
+uint8_t* run_buffers(KeptRun* k, uint64_t size) {
+  if (size > k->run_block_size) {
+    const uint64_t grown = ((size + size / 2) + 4095) & ~uint64_t{4095};
+    k->run_block = static_cast<uint8_t*>(agent_alloc(grown, 4096));
+    k->run_block_size = k->run_block ? grown : 0;
+  }
+  return k->run_block;
+}
 
 // The steps below return TTST_STFW_STATUS_OK, or a failure status with the message
 // written to the output.
@@ -783,6 +804,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   if (backward) setup.ctx.own_mem = agent_syscall3(kSysOpen, reinterpret_cast<long>("/proc/self/mem"), kOCloexec, 0);
   if (setup.ctx.own_mem >= 0) env->read_own = &read_own;
   env->beside = &beside, env->beside_wait = &beside_wait;
+  env->scratch_room = &scratch_room;
   ttst::stfw::InitialImage initial;  // closed when the task ends (it runs in the program)
   if (initial.open(backward ? 0 : setup.ctx.peer)) setup.ctx.initial = &initial, env->read_initial = &read_initial;
   setup.arena_before_engine = agent_alloc_used();
@@ -861,9 +883,6 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
   const uint64_t cpu_start = thread_cpu_ns(), copy_start = read_cycles();
   setup.desc = desc, setup.ctx.peer = desc->peer_pid;
   desc->progress[0] = TTST_AGENT_PROGRESS_COPY;
-  // The changed ranges' bytes now.
-  ttst::stfw::SourcePatch* patches =
-      static_cast<ttst::stfw::SourcePatch*>(agent_alloc(sizeof(ttst::stfw::SourcePatch) * (h->patch_count + 1), 16));
   for (uint64_t i = 0; i < h->patch_count; ++i)
     if (changed[2 * i + 1] <= changed[2 * i] || changed[2 * i + 1] - changed[2 * i] > (1ull << 40))
       return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: an empty or absurd changed range");
@@ -896,9 +915,15 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
     if (hi - lo > largest_run) largest_run = hi - lo;
   }
   for (uint64_t i = 0; i < h->patch_count; ++i) range_bytes += changed[2 * i + 1] - changed[2 * i];
-  uint8_t* run_buf = static_cast<uint8_t*>(agent_alloc(largest_run ? largest_run : 1, 4096));
-  uint8_t* kept = static_cast<uint8_t*>(agent_alloc(range_bytes ? range_bytes : 1, 16));
-  if (!patches || !run_buf || !kept)
+  // The changed ranges' bytes now: the run buffer, the patches, their bytes.
+  const uint64_t run_room = (largest_run + 4095) & ~uint64_t{4095};
+  const uint64_t patch_room = (sizeof(ttst::stfw::SourcePatch) * (h->patch_count + 1) + 15) & ~uint64_t{15};
+  uint8_t* buffers = run_buffers(k, run_room + patch_room + range_bytes + 16);
+  uint8_t* run_buf = buffers;
+  ttst::stfw::SourcePatch* patches =
+      buffers ? reinterpret_cast<ttst::stfw::SourcePatch*>(buffers + run_room) : nullptr;
+  uint8_t* kept = buffers ? buffers + run_room + patch_room : nullptr;
+  if (!buffers)
     return fail(desc, TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena cannot hold the changed ranges");
   char path[48];
   ttst::stfw::proc_path(path, desc->peer_pid, "mem");

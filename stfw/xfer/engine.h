@@ -103,6 +103,10 @@ struct Env {
   // runs, the engine calls the callbacks above from both threads, one at a time.
   bool (*beside)(void* ctx, void (*fn)(void* arg), void* arg) = nullptr;
   void (*beside_wait)(void* ctx) = nullptr;
+  // Optional: scratch memory of `size` bytes of which only the first `filled` are
+  // written now, the rest room a later run may take (a kept table's): the agent
+  // faults in only those. NULL: scratch.
+  void* (*scratch_room)(void* ctx, uint64_t size, uint64_t filled) = nullptr;
 };
 
 // A library whose objects the program embeds or points to (library_state.h).

@@ -53,7 +53,7 @@ bool Engine::prepare_carving() {
     copy(bigger, objects_, uint64_t(heap_end_) * sizeof(Object));
     objects_ = bigger, object_capacity_ = capacity;
   }
-  typing_stack_ = alloc<uint32_t>(2 * uint64_t(object_capacity_) + 1);
+  typing_stack_ = alloc<uint32_t>(2 * uint64_t(capacity > object_count_ ? capacity : object_count_) + 1);
   carved_capacity_ = 16;
   while (carved_capacity_ < 2 * bound + 16) carved_capacity_ <<= 1;
   carved_slots_ = alloc<uint64_t>(carved_capacity_);

@@ -45,8 +45,9 @@ Result Engine::run_delta(const Delta& delta) {
   if (delta.frames) config_.frames = delta.frames, config_.frames_size = delta.frames_size;
   if (delta.src_heap_hi) config_.src_heap_hi = delta.src_heap_hi;
   own_lo_ = own_hi_ = 0;  // backward: R's pages differ from the first run's where the caller copied
+  run_block_used_ = 0, gone_now_count_ = 0;
   const uint64_t t0 = rdtsc();
-  if (!delta_possible() || !patch_source(delta) || !add_new_objects() || !mark_own_ranges(delta)) return finish();
+  if (!delta_possible() || !prepare_changed_bits() || !patch_source(delta) || !add_new_objects() || !mark_own_ranges(delta)) return finish();
   const uint64_t t1 = rdtsc();
   if (!type_delta()) return finish();
   const uint64_t t2 = rdtsc();
@@ -71,6 +72,51 @@ bool Engine::delta_possible() {
   if (config_.thread_tls_count || config_.thread_stack_count) return delta_refuse("the program has several threads");
   if (object_count_ != heap_end_) return delta_refuse("the first run carved sub-objects");
   return true;
+}
+
+void* Engine::run_scratch(uint64_t bytes) {
+  if (run_block_used_ + bytes > run_block_size_) {
+    // A larger block for the rest of this run and the runs after (the last one's
+    // allocations stay valid where they are).
+    const uint64_t size = 2 * (run_block_used_ + bytes) + (1ull << 20);
+    run_block_ = alloc<uint8_t>(size);
+    if (failed()) return nullptr;
+    run_block_size_ = size, run_block_used_ = 0;
+  }
+  void* p = run_block_ + run_block_used_;
+  run_block_used_ += bytes;
+  return p;
+}
+
+// One bit per object of the table at this run's start, all clear: patch_source and
+// mark_own_ranges mark the objects they change (mark_changed); the phases walk
+// those alone, in index order (for_each_changed), not the whole table.
+bool Engine::prepare_changed_bits() {
+  const uint64_t words = (uint64_t(object_count_) + 63) / 64;
+  if (words > changed_words_) {
+    changed_words_ = (uint64_t(object_capacity_) + 63) / 64 > words ? (uint64_t(object_capacity_) + 63) / 64 : words;
+    changed_bits_ = alloc<uint64_t>(changed_words_);
+    if (failed()) return false;
+  }
+  zero(changed_bits_, words * 8);
+  return true;
+}
+
+void Engine::mark_changed(uint32_t i) {
+  objects_[i].flags |= kDeltaChanged;
+  changed_bits_[i / 64] |= 1ull << (i % 64);
+}
+
+// visit(i) for each object of the first run's table (below delta_first_new_) that
+// mark_changed marked, in index order.
+template <class Visit>
+void Engine::for_each_changed(Visit&& visit) {
+  const uint64_t words = (uint64_t(delta_first_new_) + 63) / 64;
+  for (uint64_t w = 0; w < words; ++w)
+    for (uint64_t bits = changed_bits_[w]; bits; bits &= bits - 1) {
+      const uint64_t i = w * 64 + uint64_t(__builtin_ctzll(bits));
+      if (i < delta_first_new_) visit(uint32_t(i));
+    }
 }
 
 // Calls visit(index) for each object of the first run's table whose bytes, or a
@@ -110,7 +156,8 @@ bool Engine::patch_source(const Delta& delta) {
   }
   // Heap objects whose descriptors a patch overwrites, with their facts in S.
   const uint64_t prior_capacity = bytes / 80 + 2 * delta.patch_count + 16;
-  DeltaPrior* prior = alloc<DeltaPrior>(prior_capacity);
+  DeltaPrior* prior = run_alloc<DeltaPrior>(prior_capacity);
+  gone_now_ = run_alloc<uint32_t>(prior_capacity);
   if (failed()) return false;
   uint64_t prior_count = 0;
   for (uint64_t k = 0; k < delta.patch_count; ++k) {
@@ -123,7 +170,7 @@ bool Engine::patch_source(const Delta& delta) {
         const ttst_heap_desc* d = descriptor_of(o);
         prior[prior_count++] = {i, d->dyn_id, d->size, d->site, d->origin_id};
       }
-      o.flags |= kDeltaChanged;
+      mark_changed(i);
     });
   }
   if (prior_count == prior_capacity) return delta_refuse("more descriptors changed than the patches' size allows");
@@ -141,6 +188,7 @@ bool Engine::patch_source(const Delta& delta) {
       d->offset = o.src_type ? src_meta().strip(o.src_type) + 1 : 0;
       continue;
     }
+    if (!(o.flags & kDeltaGone)) gone_now_[gone_now_count_++] = prior[j].index, gone_total_++;
     o.flags = (o.flags & ~kDeltaChanged) | kDeltaGone;
   }
   return true;
@@ -153,7 +201,7 @@ bool Engine::add_new_objects() {
   delta_first_new_ = object_count_;
   const ttst_runtime* rt = reinterpret_cast<const ttst_runtime*>(source_bytes(config_.src_runtime, sizeof(ttst_runtime)));
   if (!rt || rt->magic != TTST_RUNTIME_MAGIC) return delta_refuse("the source's runtime block is unreadable");
-  uint64_t live = 0, kept = 0;
+  uint64_t live = 0;
   for (uint32_t s = 0; s < TTST_HEAP_STRIPES; ++s) {
     const ttst_heap_stripe& st = rt->stripes[s];
     if (st.lock) return delta_refuse("a heap list is locked: the source is not quiescent");
@@ -178,7 +226,7 @@ bool Engine::add_new_objects() {
       prev = cur, cur = next;
     }
   }
-  for (uint32_t i = global_count_; i < delta_first_new_; ++i) kept += !(objects_[i].flags & kDeltaGone);
+  const uint64_t kept = uint64_t(delta_first_new_ - global_count_) - gone_total_;  // the first run's heap blocks still live
   if (live != kept + (object_count_ - delta_first_new_))
     return delta_refuse("the heap lists changed other than by blocks freed and blocks linked first");
   return sort_new_objects();
@@ -199,11 +247,11 @@ bool Engine::grow_table() {
 // sorted arrays stay as they are; its gone objects are skipped there).
 bool Engine::sort_new_objects() {
   const uint32_t n = object_count_ - delta_first_new_;
-  AddressKey* keys = alloc<AddressKey>(n + 1);
-  AddressKey* tmp = alloc<AddressKey>(n + 1);
-  uint32_t* bucket = n > 32 ? alloc<uint32_t>(65536) : nullptr;
-  delta_sorted_addr_ = alloc<uint64_t>(n + 1);
-  delta_sorted_index_ = alloc<uint32_t>(n + 1);
+  AddressKey* keys = run_alloc<AddressKey>(n + 1);
+  AddressKey* tmp = run_alloc<AddressKey>(n + 1);
+  uint32_t* bucket = n > 32 ? run_alloc<uint32_t>(65536) : nullptr;
+  delta_sorted_addr_ = run_alloc<uint64_t>(n + 1);
+  delta_sorted_index_ = run_alloc<uint32_t>(n + 1);
   if (failed()) return false;
   for (uint32_t k = 0; k < n; ++k) keys[k] = {objects_[delta_first_new_ + k].addr, delta_first_new_ + k};
   keys = sort_address_keys(keys, tmp, bucket, n);
@@ -232,7 +280,7 @@ bool Engine::mark_own_ranges(const Delta& delta) {
       else hi = mid;
     }
     if (lo < delta.own_ranges_count && delta.own_ranges[2 * lo] < o.dst_addr + (o.dst_size ? o.dst_size : 1))
-      o.flags |= kDeltaChanged;
+      mark_changed(i);
   }
   return true;
 }
@@ -255,21 +303,21 @@ int64_t Engine::new_object_holding(uint64_t v) const {
 // the first run's rounds did. The frames' pointer locals that changed type their
 // targets first (frame_roots.cc type_changed_frame_roots).
 bool Engine::type_delta() {
-  typing_stack_ = alloc<uint32_t>(2 * uint64_t(object_count_ - delta_first_new_) + 64);
+  typing_stack_ = run_alloc<uint32_t>(2 * uint64_t(object_count_ - delta_first_new_) + 64);
   typing_stack_size_ = 0;
   if (failed() || !type_changed_frame_roots()) return false;
   sweep_position_ = 0xffffffffu;  // every object is behind the sweep: a typed target is walked at once
   mode_ = kType;
-  for (uint32_t i = 0; i < delta_first_new_ && !failed(); ++i) {
+  for_each_changed([&](uint32_t i) {
     const Object& o = objects_[i];
-    if (!(o.flags & kDeltaChanged)) continue;
+    if (failed() || !(o.flags & kDeltaChanged)) return;
     if ((o.flags & kGlobal) ? (o.flags & (kReadonly | kRuleMask)) || o.dst_global == 0xffffffffu
                             : o.src_type == 0 || (o.flags & kFromLibrary))
-      continue;
+      return;
     current_ = i;
     walk_elements(o, nullptr);
     type_queued();
-  }
+  });
   // The new objects no typed pointer reached, as the first run's rounds did (its
   // rounds' memo answers of typed_object_of_site not reused: rounds 4 on).
   return !failed() && type_by_sites(delta_first_new_, 4);
@@ -279,16 +327,16 @@ bool Engine::type_delta() {
 // run), blocks allocated here. Gone objects: their blocks here released. A changed
 // untyped object of the first run is checked again for words that look like pointers.
 bool Engine::map_delta() {
-  for (uint32_t i = global_count_; i < delta_first_new_; ++i) {
+  bool refused = false;
+  for_each_changed([&](uint32_t i) {
     const Object& o = objects_[i];
-    if ((o.flags & kDeltaChanged) && o.src_type == 0 && !(o.flags & kFromLibrary) && refuse_untyped_pointer(o))
-      return false;
-  }
-  if (!size_destinations(delta_first_new_)) return false;
+    if (!refused && i >= global_count_ && (o.flags & kDeltaChanged) && o.src_type == 0 && !(o.flags & kFromLibrary))
+      refused = refuse_untyped_pointer(o);
+  });
+  if (refused || !size_destinations(delta_first_new_)) return false;
   if (config_.backward) return pair_new_objects();
-  bool gone = false;
-  for (uint32_t i = global_count_; i < delta_first_new_ && !gone; ++i)
-    gone = (objects_[i].flags & kDeltaGone) && objects_[i].dst_addr;
+  bool gone = false;  // blocks freed since the last run (an earlier run's were released then)
+  for (uint32_t k = 0; k < gone_now_count_ && !gone; ++k) gone = objects_[gone_now_[k]].dst_addr != 0;
   if (gone && !env_->release) return delta_refuse("blocks were freed and this process cannot free theirs");
   for (uint32_t i = object_count_; i-- > delta_first_new_;) {  // newest first, as the first run's order
     Object& o = objects_[i];
@@ -301,9 +349,9 @@ bool Engine::map_delta() {
     }
     set_dst_in_copy(o.addr, o.dst_addr);
   }
-  for (uint32_t i = global_count_; i < delta_first_new_; ++i) {
-    Object& o = objects_[i];
-    if (!(o.flags & kDeltaGone) || !o.dst_addr) continue;
+  for (uint32_t k = 0; k < gone_now_count_; ++k) {
+    Object& o = objects_[gone_now_[k]];
+    if (!o.dst_addr) continue;
     env_->release(env_->ctx, o.dst_addr), result_.freed++;
     o.dst_addr = 0;
   }
@@ -325,7 +373,7 @@ bool Engine::pair_new_objects() {
     uint64_t origin;
     uint32_t index;
   };
-  Slot* slots = alloc<Slot>(capacity);
+  Slot* slots = run_alloc<Slot>(capacity);
   if (failed()) return false;
   zero(slots, capacity * sizeof(Slot));
   for (uint32_t i = delta_first_new_; i < object_count_; ++i)
@@ -365,7 +413,10 @@ bool Engine::pair_new_objects() {
 // start-up object again, delta_), then the frames' pointer locals that changed and
 // the scalar locals.
 void Engine::write_delta() {
-  for (uint32_t i = 0; i < object_count_ && !failed(); ++i)
+  for_each_changed([&](uint32_t i) {
+    if (!failed() && (objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged) write_one(i);
+  });
+  for (uint32_t i = delta_first_new_; i < object_count_ && !failed(); ++i)
     if ((objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged) write_one(i);
   if (!failed()) settle_changed_frame_roots();
   if (!failed()) settle_scalar_locals();
@@ -376,20 +427,33 @@ void Engine::write_delta() {
 // After a second run, for the next (pre-copy's rounds on the delta): its new
 // objects merged into the table's address order (a gone object before a new one at
 // its address: object_holding walks back past gone ones), the changed marks cleared.
+// The merge goes into the pair of arrays the last fold left (their pages already
+// there), new ones only when that pair is too small.
 void Engine::fold_delta() {
   const uint32_t n = delta_sorted_count_, m = heap_end_;
-  uint64_t* addr = alloc<uint64_t>(uint64_t(m) + n + 1);
-  uint32_t* index = alloc<uint32_t>(uint64_t(m) + n + 1);
-  if (failed()) return;
+  const uint64_t need = uint64_t(m) + n + 1;
+  if (!sorted_room_) sorted_room_ = m;  // the first run's pair: exactly its table
+  if (spare_sorted_room_ < need) {
+    spare_sorted_room_ = need + need / 4;
+    spare_sorted_addr_ = alloc<uint64_t>(spare_sorted_room_);
+    spare_sorted_index_ = alloc<uint32_t>(spare_sorted_room_);
+    if (failed()) return;
+  }
+  uint64_t* addr = spare_sorted_addr_;
+  uint32_t* index = spare_sorted_index_;
   uint32_t a = 0, b = 0, k = 0;
   while (a < m || b < n)
     if (b == n || (a < m && sorted_addr_[a] <= delta_sorted_addr_[b]))
       addr[k] = sorted_addr_[a], index[k++] = sorted_index_[a++];
     else
       addr[k] = delta_sorted_addr_[b], index[k++] = delta_sorted_index_[b++];
+  spare_sorted_addr_ = sorted_addr_, spare_sorted_index_ = sorted_index_;
+  const uint64_t room = sorted_room_;
+  sorted_room_ = spare_sorted_room_, spare_sorted_room_ = room;
   sorted_addr_ = addr, sorted_index_ = index, heap_end_ = k;
   delta_sorted_count_ = 0, last_holding_ = 0;
-  for (uint32_t i = 0; i < object_count_; ++i) objects_[i].flags &= ~kDeltaChanged;
+  for_each_changed([&](uint32_t i) { objects_[i].flags &= ~kDeltaChanged; });
+  for (uint32_t i = delta_first_new_; i < object_count_; ++i) objects_[i].flags &= ~kDeltaChanged;
 }
 
 }  // namespace ttst::stfw::engine_detail

@@ -247,6 +247,23 @@ class Engine {
     if (!p) fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)");
     return static_cast<T*>(p);
   }
+  // alloc(n), of which only the first `filled` are written now (Env::scratch_room).
+  template <class T>
+  T* alloc_room(uint64_t n, uint64_t filled) {
+    if (!env_->scratch_room) return alloc<T>(n);
+    void* p = env_->scratch_room(env_->ctx, n * sizeof(T) + 16, filled * sizeof(T) + 16);
+    arena_bytes_ += n * sizeof(T) + 16;
+    if (!p) fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)");
+    return static_cast<T*>(p);
+  }
+  // A second run's scratch that lives only as long as the run (engine_delta.cc):
+  // drawn from one block used again by every run, whose pages are then already
+  // there (fresh pages cost a fault each, on a VM a host fault too).
+  template <class T>
+  T* run_alloc(uint64_t n) {
+    return static_cast<T*>(run_scratch((n * sizeof(T) + 15) & ~uint64_t{15}));
+  }
+  void* run_scratch(uint64_t bytes);
 
   // ---- source memory ----------------------------------------------------------
   const uint8_t* source_bytes(uint64_t addr, uint64_t len) const;
@@ -656,6 +673,16 @@ class Engine {
   uint64_t* delta_sorted_addr_ = nullptr;  // the new objects by address (object_holding's second search)
   uint32_t* delta_sorted_index_ = nullptr;
   uint32_t delta_sorted_count_ = 0;
+  uint8_t* run_block_ = nullptr;          // run_alloc's block: its size, and how much of it this run took
+  uint64_t run_block_size_ = 0, run_block_used_ = 0;
+  uint64_t* spare_sorted_addr_ = nullptr;  // fold_delta's other pair of sorted arrays (the one before last),
+  uint32_t* spare_sorted_index_ = nullptr; // filled again by the next fold; room for this many entries
+  uint64_t spare_sorted_room_ = 0, sorted_room_ = 0;
+  uint64_t* changed_bits_ = nullptr;      // the first run's objects marked changed by this run, one bit each
+  uint64_t changed_words_ = 0;            // (for walking them in index order without the whole table)
+  uint32_t* gone_now_ = nullptr;          // the objects this run found freed, and how many
+  uint32_t gone_now_count_ = 0;
+  uint64_t gone_total_ = 0;               // heap objects of the table gone in any run so far
   static constexpr uint32_t kMaxFrameRoots = 256;
   uint64_t frame_root_values_[kMaxFrameRoots];  // the last run's pointer locals, in the order visited
   uint32_t frame_root_count_ = 0;               // how many (past kMaxFrameRoots: all count as changed)
@@ -681,6 +708,10 @@ class Engine {
   bool patch_source(const Delta& delta);
   template <class Visit>
   void objects_overlapping(uint64_t lo, uint64_t hi, Visit&& visit);
+  bool prepare_changed_bits();
+  void mark_changed(uint32_t i);
+  template <class Visit>
+  void for_each_changed(Visit&& visit);
   bool add_new_objects();
   bool grow_table();
   bool mark_own_ranges(const Delta& delta);

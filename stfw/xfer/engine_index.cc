@@ -80,9 +80,14 @@ bool Engine::allocate_table() {
   }
   uint64_t live = 0;
   for (uint32_t stripe = 0; stripe < TTST_HEAP_STRIPES; ++stripe) live += runtime->stripes[stripe].live;
-  object_capacity_ = uint32_t(live + src_meta().global_count() * (1 + config_.thread_tls_count));
-  if (config_.keep) object_capacity_ += uint32_t(live / 8 + 4096);  // blocks a second run adds (engine_delta.cc)
-  objects_ = alloc<Object>(object_capacity_);
+  const uint64_t filled = live + src_meta().global_count() * (1 + config_.thread_tls_count);
+  // Kept for second runs (engine_delta.cc): room for as many blocks again as they
+  // add, address space only until they do (rounds on the delta add P's new blocks
+  // run after run; a table grown later is copied whole).
+  const uint64_t room = config_.keep ? live + 4096 : 0;
+  if (filled + room > 0xfffffff0ull) return fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: too many heap blocks"), false;
+  object_capacity_ = uint32_t(filled + room);
+  objects_ = alloc_room<Object>(object_capacity_, filled);
   return !failed();
 }
 
