@@ -61,6 +61,7 @@
 #include "supervisor/past_end.h"
 #include "supervisor/pending_signals.h"
 #include "supervisor/precopy_delta.h"
+#include "supervisor/round_policy.h"
 #include "supervisor/preflight.h"
 #include "supervisor/proc_stat.h"
 #include "supervisor/quiesce/drive_threads.h"
@@ -323,6 +324,7 @@ class Transaction {
   std::optional<PastFacts> snapshot_facts_;
   uint64_t snapshot_faults_ = 0;  // P's minor faults at the snapshot (another_round)
   int delta_rounds_ = 0;          // rounds on the delta run so far
+  uint64_t round_written_ = 0;    // the pages P wrote (minor faults) during the last round (another_round)
   std::vector<inject::ChildProcess> ended_;  // S and K, killed, reaped when the transaction ends
   // Pre-copy stage 2: the round's transfers, kept for a second run (agent_transfer.h).
   std::optional<KeptTransfer> kept_forward_, kept_backward_;
@@ -689,21 +691,23 @@ uint64_t minor_faults(pid_t pid) {
   return f.size() > 7 ? std::strtoull(f[7].c_str(), nullptr, 10) : 0;
 }
 
-constexpr int kMaxDeltaRounds = 3;
-constexpr uint64_t kRoundFaults = 2048;  // pages P wrote since the snapshot: ~0.1 s of second runs at the stop
 }  // namespace
 
 // At a stop after a round, before the delta: is a round on the delta worth its
-// short stop? P wrote many pages since the snapshot (each first write to a page it
-// shares with S and K faults once: its minor faults say so without reading a page),
-// stage 2 could follow it (registers but locals, descriptors, signal state as at the
-// snapshot) and fewer than kMaxDeltaRounds ran. What the final stop then transfers
-// again is only what P wrote during the last, shorter round.
+// short stop (round_policy.h: P wrote many pages since the snapshot, and the last
+// round shrank that), and can stage 2 follow it (registers but locals, descriptors,
+// signal state as at the snapshot)? What the final stop then transfers again is
+// only what P wrote during the last, shorter round. The testing binary's
+// round_faults forces rounds: whenever P wrote that many pages, three at most.
 bool Transaction::another_round() {
-  if (delta_rounds_ >= kMaxDeltaRounds || !kept_forward_ || !kept_backward_) return false;
-  const uint64_t threshold = o_.test_hooks && o_.test_hooks->round_faults ? *o_.test_hooks->round_faults : kRoundFaults;
+  if (!kept_forward_ || !kept_backward_) return false;
+  RoundPolicy policy;
+  if (o_.test_hooks && o_.test_hooks->round_faults) policy = {*o_.test_hooks->round_faults, 3, false};
   const uint64_t faults = minor_faults(o_.pid);
-  if (faults < snapshot_faults_ || faults - snapshot_faults_ < threshold) return false;
+  if (faults < snapshot_faults_) return false;  // unreadable now
+  const uint64_t written = faults - snapshot_faults_, before = round_written_;
+  round_written_ = written;
+  if (!worth_another_round(policy, delta_rounds_, written, before)) return false;
   const user_regs_struct regs = past_->main_thread().get_regs();
   return facts_changed(*snapshot_facts_, read_past_facts(o_.pid, regs), true).empty();
 }

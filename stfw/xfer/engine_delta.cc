@@ -121,15 +121,20 @@ void Engine::for_each_changed(Visit&& visit) {
 
 // Calls visit(index) for each object of the first run's table whose bytes, or a
 // heap object's descriptor before them, overlap [lo, hi). Objects do not overlap
-// one another, so one search finds the first.
+// one another, so one search finds the first. The ranges come in address order:
+// `from` (the first sorted object starting after the last range's lo) is where this
+// one's search starts, galloping ahead (a run's patches are many and close).
 template <class Visit>
-void Engine::objects_overlapping(uint64_t lo, uint64_t hi, Visit&& visit) {
-  uint64_t a = 0, b = heap_end_;
+void Engine::objects_overlapping(uint64_t lo, uint64_t hi, uint64_t& from, Visit&& visit) {
+  uint64_t a = from, b = a, step = 1;
+  while (b < heap_end_ && sorted_addr_[b] <= lo) a = b + 1, b += step, step *= 2;
+  if (b > heap_end_) b = heap_end_;
   while (a < b) {  // the first sorted object starting after lo
     uint64_t mid = a + (b - a) / 2;
     if (sorted_addr_[mid] <= lo) a = mid + 1;
     else b = mid;
   }
+  from = a;
   for (uint64_t k = a ? a - 1 : 0; k < heap_end_; ++k) {
     const Object& o = objects_[sorted_index_[k]];
     const uint64_t start = (o.flags & kGlobal) ? o.addr : o.addr - kDescSize, end = o.addr + o.size;
@@ -159,10 +164,10 @@ bool Engine::patch_source(const Delta& delta) {
   DeltaPrior* prior = run_alloc<DeltaPrior>(prior_capacity);
   gone_now_ = run_alloc<uint32_t>(prior_capacity);
   if (failed()) return false;
-  uint64_t prior_count = 0;
+  uint64_t prior_count = 0, from = 0;
   for (uint64_t k = 0; k < delta.patch_count; ++k) {
     const SourcePatch& p = delta.patches[k];
-    objects_overlapping(p.addr, p.addr + p.size, [&](uint32_t i) {
+    objects_overlapping(p.addr, p.addr + p.size, from, [&](uint32_t i) {
       Object& o = objects_[i];
       const bool described = !(o.flags & kGlobal) && o.addr - kDescSize < p.addr + p.size && o.addr > p.addr;
       // A descriptor across two patches is recorded once (the patches come in address order).

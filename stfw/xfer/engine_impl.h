@@ -707,7 +707,7 @@ class Engine {
   void write_changed_pointer(const dwarfmeta::image::ImageFramePlace& q, uint64_t v, uint64_t w);
   bool patch_source(const Delta& delta);
   template <class Visit>
-  void objects_overlapping(uint64_t lo, uint64_t hi, Visit&& visit);
+  void objects_overlapping(uint64_t lo, uint64_t hi, uint64_t& from, Visit&& visit);
   bool prepare_changed_bits();
   void mark_changed(uint32_t i);
   template <class Visit>
