@@ -100,6 +100,8 @@ enum ttst_stfw_delta_arg {
   TTST_STFW_DELTA_ARG_KEPT = 0,      /* the kept run                                 */
   TTST_STFW_DELTA_ARG_SELF_BIAS = 1, /* this process's executable's load bias (the
                                         kept run's: a mismatch is bad input)        */
+  TTST_STFW_DELTA_ARG_LAST = 2,      /* 1: no run follows this one (its new objects
+                                        are not merged into the table for a next)   */
 };
 struct ttst_stfw_delta_header {
   uint64_t magic;

@@ -391,6 +391,7 @@ DeltaTransferOutcome run_delta_transfer(const DeltaTransferRequest& t, const Tes
   req.peer_pid = t.peer;
   req.args[TTST_STFW_DELTA_ARG_KEPT] = t.kept->run;
   req.args[TTST_STFW_DELTA_ARG_SELF_BIAS] = t.self.bias.value();
+  req.args[TTST_STFW_DELTA_ARG_LAST] = t.keep ? 0 : 1;  // not kept: no run follows
   req.meta_self = t.self.metadata_image;  // the engine's views of the first run point into their slots
   req.meta_peer = t.other.metadata_image;
   req.plugin = t.plugin;

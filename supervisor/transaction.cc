@@ -61,6 +61,7 @@
 #include "supervisor/past_end.h"
 #include "supervisor/pending_signals.h"
 #include "supervisor/precopy_delta.h"
+#include "supervisor/background_call.h"
 #include "supervisor/round_policy.h"
 #include "supervisor/preflight.h"
 #include "supervisor/proc_stat.h"
@@ -774,15 +775,18 @@ void Transaction::wait_where_snapshot_was(milliseconds bound) {
 // another update point or frame, e.g. driven to one mid-request under load), where
 // its state cannot be S's: P is released and seized again, after a pause of 1, 2,
 // 4 ms... that lets it serve and reach its idle point (ended early when /proc shows
-// it blocked where the snapshot was), a few times within a short bound. Each try is
+// it blocked where the snapshot was), up to 24 times within a short bound. Each try is
 // a stop of its own (seize, classify, registers), far shorter than a transfer in
 // the stop; the delta then decides as always. P is released
 // exactly as at the snapshot (the flag cleared if it was driven).
 void Transaction::stop_where_snapshot_was() {
-  const Clock::time_point until = Clock::now() + std::min(milliseconds(200), deadline_.left() / 4);
+  const Clock::time_point until = Clock::now() + std::min(milliseconds(400), deadline_.left() / 4);
   PastFacts then;
   then.regs = snapshot_regs_;
-  for (int pause_ms = 1; pause_ms <= 64 && Clock::now() < until; pause_ms *= 2) {
+  // A busy server blocks where it idles for microseconds between requests: the
+  // seize that follows the wait often finds it running again, so the tries are many
+  // and their pauses short.
+  for (int tries = 0, pause_ms = 1; tries < 24 && Clock::now() < until; ++tries, pause_ms = std::min(pause_ms * 2, 8)) {
     PastFacts now;
     now.regs = past_->main_thread().get_regs();
     // Registers only (no descriptors read), those stage 2 follows aside: P at the
@@ -923,6 +927,18 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   f.frames = frames_input({source, regs}, {future_->pid(), future_->task().get_regs()});
   f.limit = &deadline_.limit;
   f.keep = keep;
+  if (d.heap_end) {  // P's brk heap grew since the snapshot: R's grown the same way first
+    inject::RemoteSyscalls rs(reversed_->task(), budget);
+    const int64_t now = rs.call(SYS_brk, {d.heap_end}).ret;
+    rs.restore();
+    if (static_cast<uint64_t>(now) != d.heap_end) {
+      end_later(future_key);
+      return *why_not = "the copy of the old version's heap could not grow as the old version's did", false;
+    }
+  }
+  // R idles while F's second run works: P's changed bytes are written into it
+  // meanwhile, by a thread of ours (they come from the delta and P, never from F).
+  BackgroundCall reversed_written([&] { write_changed(source, reversed_->pid(), d); });
   DeltaTransferOutcome forward = run_delta_transfer(f, o_.test_hooks);  // F's region removed unless kept again
   kept_forward_ = forward.kept;
   step("forward_run");
@@ -940,15 +956,8 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   end_later(future_key);
   step("future_written");
   if (!written) return *why_not = "the forward second run changed the new version's memory layout (" + layout + ")", false;
-  if (d.heap_end) {  // P's brk heap grew since the snapshot: R's grown the same way first
-    inject::RemoteSyscalls rs(reversed_->task(), budget);
-    const int64_t now = rs.call(SYS_brk, {d.heap_end}).ret;
-    rs.restore();
-    if (static_cast<uint64_t>(now) != d.heap_end)
-      return *why_not = "the copy of the old version's heap could not grow as the old version's did", false;
-  }
-  write_changed(source, reversed_->pid(), d);
-  step("reversed_written");
+  reversed_written.join();
+  step("reversed_written");  // what the copy into R took beyond F's run
   DeltaTransferRequest b;
   b.backward = true;
   b.thread = &reversed_->task();

@@ -958,6 +958,7 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
   d.own_ranges = own, d.own_ranges_count = h->own_count;
   d.frames = frames, d.frames_size = h->frames_size;
   d.src_heap_hi = heap_hi;
+  d.last = desc->arg[TTST_STFW_DELTA_ARG_LAST] != 0;
   d.out = reinterpret_cast<char*>(desc->output.addr), d.out_size = desc->output.size;
   setup.arena_before_engine = agent_alloc_used();
   ttst::stfw::Result r = ttst::stfw::transfer_delta(k->engine, d);

@@ -287,6 +287,7 @@ struct Delta {
   // The frames at the program's stop now (Config::frames); NULL: the first run's.
   const uint8_t* frames = nullptr;
   uint64_t frames_size = 0;
+  bool last = false;    // no run follows: nothing is kept for one (Engine::fold_delta)
   char* out = nullptr;  // message buffer
   uint64_t out_size = 0;
 };

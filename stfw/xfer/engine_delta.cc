@@ -45,7 +45,7 @@ Result Engine::run_delta(const Delta& delta) {
   if (delta.frames) config_.frames = delta.frames, config_.frames_size = delta.frames_size;
   if (delta.src_heap_hi) config_.src_heap_hi = delta.src_heap_hi;
   own_lo_ = own_hi_ = 0;  // backward: R's pages differ from the first run's where the caller copied
-  run_block_used_ = 0, gone_now_count_ = 0;
+  run_block_used_ = 0, gone_now_count_ = 0, delta_last_ = delta.last;
   const uint64_t t0 = rdtsc();
   if (!delta_possible() || !prepare_changed_bits() || !patch_source(delta) || !add_new_objects() || !mark_own_ranges(delta)) return finish();
   const uint64_t t1 = rdtsc();
@@ -425,8 +425,8 @@ void Engine::write_delta() {
     if ((objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged) write_one(i);
   if (!failed()) settle_changed_frame_roots();
   if (!failed()) settle_scalar_locals();
-  if (!failed()) record_frame_roots();  // the next second run starts from this one
-  if (!failed()) fold_delta();
+  if (!failed() && !delta_last_) record_frame_roots();  // the next second run starts from this one
+  if (!failed() && !delta_last_) fold_delta();
 }
 
 // After a second run, for the next (pre-copy's rounds on the delta): its new

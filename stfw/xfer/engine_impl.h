@@ -673,6 +673,7 @@ class Engine {
   uint64_t* delta_sorted_addr_ = nullptr;  // the new objects by address (object_holding's second search)
   uint32_t* delta_sorted_index_ = nullptr;
   uint32_t delta_sorted_count_ = 0;
+  bool delta_last_ = false;               // this run is the last (Delta::last): nothing kept for a next
   uint8_t* run_block_ = nullptr;          // run_alloc's block: its size, and how much of it this run took
   uint64_t run_block_size_ = 0, run_block_used_ = 0;
   uint64_t* spare_sorted_addr_ = nullptr;  // fold_delta's other pair of sorted arrays (the one before last),
