@@ -28,6 +28,7 @@
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 
+#include "stfw/xfer/address_hash.h"
 #include "stfw/xfer/address_order.h"
 
 namespace ttst::stfw::engine_detail {
@@ -271,21 +272,44 @@ bool Engine::sort_new_objects() {
 bool Engine::mark_own_ranges(const Delta& delta) {
   if (!delta.own_ranges_count) return true;
   if (!config_.backward) return delta_refuse("own ranges are the backward run's");
-  for (uint64_t k = 1; k < delta.own_ranges_count; ++k)
-    if (delta.own_ranges[2 * k] < delta.own_ranges[2 * k - 1])
-      return fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: own range #").number(k).text(" is not after the one before"),
+  for (uint64_t k = 0; k < delta.own_ranges_count; ++k)
+    if (delta.own_ranges[2 * k + 1] <= delta.own_ranges[2 * k] || (k && delta.own_ranges[2 * k] < delta.own_ranges[2 * k - 1]))
+      return fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: own range #").number(k).text(" is empty or not after the one before"),
              false;
+  // The pages the ranges touch, in a set (open addressing, address_hash.h's
+  // mixing; page 0 is never one of them): most objects are on none, and one probe
+  // says so; the others are searched among the ranges.
+  uint64_t pages = 0;
+  for (uint64_t k = 0; k < delta.own_ranges_count; ++k)
+    pages += ((delta.own_ranges[2 * k + 1] - 1) >> 12) - (delta.own_ranges[2 * k] >> 12) + 1;
+  uint64_t capacity = 64;
+  while (capacity < 2 * pages && capacity < (1ull << 26)) capacity *= 2;
+  const bool hashed = capacity >= 2 * pages;  // else every object is searched
+  uint64_t* slots = hashed ? run_alloc<uint64_t>(capacity) : nullptr;
+  if (failed()) return false;
+  auto slot_of = [&](uint64_t page) {
+    uint64_t h = address_slot(page, capacity);
+    while (slots[h] && slots[h] != page) h = (h + 1) & (capacity - 1);
+    return h;
+  };
+  if (hashed) {
+    zero(slots, capacity * sizeof(uint64_t));
+    for (uint64_t k = 0; k < delta.own_ranges_count; ++k)
+      for (uint64_t pg = delta.own_ranges[2 * k] >> 12; pg <= (delta.own_ranges[2 * k + 1] - 1) >> 12; ++pg)
+        if (pg) slots[slot_of(pg)] = pg;
+  }
   for (uint32_t i = 0; i < delta_first_new_; ++i) {
     Object& o = objects_[i];
     if (!o.dst_addr || (o.flags & kDeltaGone)) continue;
+    const uint64_t end = o.dst_addr + (o.dst_size ? o.dst_size : 1);
+    if (hashed && (end - 1) >> 12 == o.dst_addr >> 12 && !slots[slot_of(o.dst_addr >> 12)]) continue;
     uint64_t lo = 0, hi = delta.own_ranges_count;  // the first range ending after the counterpart's start
     while (lo < hi) {
       uint64_t mid = lo + (hi - lo) / 2;
       if (delta.own_ranges[2 * mid + 1] <= o.dst_addr) lo = mid + 1;
       else hi = mid;
     }
-    if (lo < delta.own_ranges_count && delta.own_ranges[2 * lo] < o.dst_addr + (o.dst_size ? o.dst_size : 1))
-      mark_changed(i);
+    if (lo < delta.own_ranges_count && delta.own_ranges[2 * lo] < end) mark_changed(i);
   }
   return true;
 }
