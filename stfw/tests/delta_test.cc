@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "stfw/abi/ttst_abi.h"
@@ -72,8 +73,9 @@ struct KeptRun {
   KeptEngine* kept = nullptr;
   Result first;
 
-  KeptRun(HostProcess& p_, HostProcess& f_, bool keep = true, bool backward = false)
+  KeptRun(HostProcess& p_, HostProcess& f_, bool keep = true, bool backward = false, uint32_t beside_min = 32768)
       : p(p_), f(f_), snapshot(p.mem, p.mem + HostProcess::kMemSize), copy(snapshot) {
+    c.beside_min = beside_min;
     region = Region{p.bias(), HostProcess::kMemSize, copy.data()};
     c.backward = backward;
     c.src_meta = p.v, c.dst_meta = f.v, c.src_bias = p.bias(), c.dst_bias = f.bias();
@@ -250,6 +252,40 @@ TEST_CASE("a third run follows what changed since the second, the second's new b
   REQUIRE(r.status == TTST_STFW_STATUS_OK);
   CHECK(future_ring(f) == std::vector<int32_t>{100, 2, 60, 33});
   CHECK(r.objects == 2);  // those two only: the second run's changes are not written again
+}
+
+// The second run's writes on two threads (Env::beside on a thread of its own, the
+// threshold lowered to this table's size): the same result as on one.
+namespace {
+std::thread beside_thread;
+int besides = 0;
+bool start_beside(void*, void (*fn)(void*), void* arg) {
+  ++besides;
+  beside_thread = std::thread(fn, arg);
+  return true;
+}
+void wait_beside(void*) {
+  if (beside_thread.joinable()) beside_thread.join();
+}
+}  // namespace
+
+TEST_CASE("a second run writes on two threads what one would") {
+  HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  std::vector<uint8_t*> nodes = four_nodes(p);
+  KeptRun run(p, f, true, false, 1);  // the first run on one thread (no Env::beside yet)
+  REQUIRE(run.first.status == TTST_STFW_STATUS_OK);
+  run.env.beside = &start_beside, run.env.beside_wait = &wait_beside;
+  serve_on(p, nodes);
+  const int32_t thirty_three = 33;
+  std::memcpy(nodes[3] + 16, &thirty_three, 4);
+  std::string msg;
+  besides = 0;
+  Result r = run.second(&msg);
+  INFO(msg);
+  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  CHECK(besides == 1);
+  CHECK(r.write_threads == 2);
+  CHECK(future_ring(f) == std::vector<int32_t>{100, 2, 50, 33});
 }
 
 TEST_CASE("a second run with nothing changed writes nothing") {

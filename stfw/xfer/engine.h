@@ -182,7 +182,7 @@ struct Config {
   // phase run on two threads (engine_parallel_typing.cc, engine_parallel_write.cc;
   // fewer: starting the second costs more than it saves). The result is the same
   // either way.
-  uint32_t beside_min = 32768;
+  uint32_t beside_min = 32768;  // (a second run: an eighth as many objects to write)
   // Pre-copy stage 2 (transfer_delta below): the engine stays after the run, with
   // room in its object table for blocks the source allocates before the second run.
   bool keep = false;

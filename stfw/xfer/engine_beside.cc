@@ -85,6 +85,7 @@ void Engine::become_worker(BesideShare* share, char* message_buf) {
   backward_image_ = nullptr, backward_image_capacity_ = 0;
   own_window_ = nullptr, own_lo_ = own_hi_ = 0, own_window_tried_ = false;
   write_failed_at_ = kNoIndex;
+  run_block_ = nullptr, run_block_size_ = run_block_used_ = 0;  // a second run's block is its engine's alone
   const uint32_t src_types = src_meta().type_count(), dst_types = dst_meta().type_count();
   has_pointer_memo_ = duplicate(has_pointer_memo_, src_types);
   counterpart_memo_ = duplicate(counterpart_memo_, src_types);

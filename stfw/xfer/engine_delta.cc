@@ -100,12 +100,15 @@ bool Engine::prepare_changed_bits() {
     if (failed()) return false;
   }
   zero(changed_bits_, words * 8);
+  changed_count_ = 0;
   return true;
 }
 
 void Engine::mark_changed(uint32_t i) {
   objects_[i].flags |= kDeltaChanged;
-  changed_bits_[i / 64] |= 1ull << (i % 64);
+  const uint64_t bit = 1ull << (i % 64);
+  changed_count_ += !(changed_bits_[i / 64] & bit);
+  changed_bits_[i / 64] |= bit;
 }
 
 // visit(i) for each object of the first run's table (below delta_first_new_) that
@@ -441,12 +444,22 @@ bool Engine::pair_new_objects() {
 // The changed and new objects written again (globals too: never superseding a
 // start-up object again, delta_), then the frames' pointer locals that changed and
 // the scalar locals.
+// The objects to write are listed in table order (the globals first) and, when
+// they are many (an eighth of Config::beside_min), written on two threads as a
+// first run's are (engine_parallel_write.cc).
 void Engine::write_delta() {
+  uint32_t* list = run_alloc<uint32_t>(uint64_t(object_count_ - delta_first_new_) + 1 + changed_count());
+  if (failed()) return;
+  uint32_t n = 0, globals = 0;
   for_each_changed([&](uint32_t i) {
-    if (!failed() && (objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged) write_one(i);
+    if ((objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged) list[n++] = i, globals += i < global_count_;
   });
-  for (uint32_t i = delta_first_new_; i < object_count_ && !failed(); ++i)
-    if ((objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged) write_one(i);
+  for (uint32_t i = delta_first_new_; i < object_count_; ++i)
+    if ((objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged) list[n++] = i;
+  write_list_ = list;
+  const uint32_t beside_min = config_.beside_min / 8 ? config_.beside_min / 8 : 1;
+  if (n - globals < beside_min || !write_beside(globals, n)) write_range(0, n);
+  write_list_ = nullptr;
   if (!failed()) settle_changed_frame_roots();
   if (!failed()) settle_scalar_locals();
   if (!failed() && !delta_last_) record_frame_roots();  // the next second run starts from this one

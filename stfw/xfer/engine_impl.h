@@ -681,6 +681,8 @@ class Engine {
   uint64_t spare_sorted_room_ = 0, sorted_room_ = 0;
   uint64_t* changed_bits_ = nullptr;      // the first run's objects marked changed by this run, one bit each
   uint64_t changed_words_ = 0;            // (for walking them in index order without the whole table)
+  uint32_t changed_count_ = 0;            // how many bits are set
+  uint32_t changed_count() const { return changed_count_; }
   uint32_t* gone_now_ = nullptr;          // the objects this run found freed, and how many
   uint32_t gone_now_count_ = 0;
   uint64_t gone_total_ = 0;               // heap objects of the table gone in any run so far
@@ -1068,14 +1070,18 @@ class Engine {
   // ---- writing -----------------------------------------------------------------------------------
   void write_objects();
   // Objects [from, to) in table order, up to the first failure (write_failed_at_).
+  // With write_list_ set, positions [from, to) of that list (a second run's
+  // objects to write, ascending): write_failed_at_ is then a position.
   void write_range(uint32_t from, uint32_t to);
   // The same from the last object down (the worker's chunks: engine_parallel_write.cc).
   void write_range_down(uint32_t from, uint32_t to);
   void write_one(uint32_t i);
   uint32_t write_failed_at_ = 0xffffffffu;
-  // The heap objects on two threads (engine_parallel_write.cc): false when not
-  // (nothing written then: the caller writes them all on this thread).
-  bool write_beside();
+  const uint32_t* write_list_ = nullptr;
+  uint32_t written_at(uint32_t k) const { return write_list_ ? write_list_[k] : k; }
+  // Objects [heap, end) on two threads and [0, heap) on this one (engine_parallel_write.cc):
+  // false when not (nothing written then: the caller writes them all on this thread).
+  bool write_beside(uint32_t heap, uint32_t end);
   void take_write_chunks();
   static void write_worker_main(void* engine);
   void add_counts(const Result& worker);  // a worker's counters added to this engine's

@@ -10,15 +10,15 @@
 
 namespace ttst::stfw::engine_detail {
 
-bool Engine::write_beside() {
+bool Engine::write_beside(uint32_t heap, uint32_t end) {
   if (!can_run_beside()) return false;
-  BesideShare* s = prepare_beside();
+  BesideShare* s = prepare_beside();  // the worker copies write_list_
   if (!s) return true;  // out of memory: reported as such
   Engine* w = s->worker;
-  s->set_untaken(global_count_, object_count_), s->chunk = chunk_for(object_count_ - global_count_);
+  s->set_untaken(heap, end), s->chunk = chunk_for(end - heap);
   if (!s->inner->beside(s->inner->ctx, &Engine::write_worker_main, w)) return false;  // nothing written yet
   env_ = &s->env, share_ = s;
-  write_range(0, global_count_);  // the globals here only (a global's write may supersede a start-up object)
+  write_range(0, heap);  // the globals here only (a global's write may supersede a start-up object)
   if (failed()) __atomic_store_n(&s->first_failed, write_failed_at_, __ATOMIC_RELEASE);
   take_write_chunks();
   s->inner->beside_wait(s->inner->ctx);
@@ -27,7 +27,7 @@ bool Engine::write_beside() {
   result_.write_threads = 2, result_.written_beside = w->result_.objects;
   arena_bytes_ += w->arena_bytes_;
   if (w->failed() && (!failed() || w->write_failed_at_ < write_failed_at_)) adopt_failure(*w);
-  note_done(object_count_);
+  if (!write_list_) note_done(object_count_);
   return true;
 }
 

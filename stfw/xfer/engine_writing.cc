@@ -81,23 +81,23 @@ void Engine::write_objects() {
   for (uint32_t i = global_count_; i < object_count_; ++i)  // a sub-object at a container's base is not the container
     if (!(objects_[i].flags & kCarved)) set_dst_in_copy(objects_[i].addr, objects_[i].dst_addr);
   if (kept_count_) unmap_kept_bases();  // engine_keep_new.cc
-  if (!write_beside()) write_range(0, object_count_);  // engine_parallel_write.cc
+  if (!write_beside(global_count_, object_count_)) write_range(0, object_count_);  // engine_parallel_write.cc
   if (!failed() && plugin_slot_count_) plugin_finish();  // init callbacks, owned objects (engine_plugin.cc)
 }
 
 void Engine::write_range(uint32_t from, uint32_t to) {
   for (uint32_t i = from; i < to && !failed(); ++i) {
-    prefetch_targets(i + kAhead, false);
-    if ((i & 0xfff) == 0 && !share_) note_done(i);
-    write_one(i);
+    if (i + kAhead < to) prefetch_targets(written_at(i + kAhead), false);
+    if ((i & 0xfff) == 0 && !share_ && !write_list_) note_done(i);
+    write_one(written_at(i));
     if (failed()) write_failed_at_ = i;
   }
 }
 
 void Engine::write_range_down(uint32_t from, uint32_t to) {
   for (uint32_t i = to; i-- > from && !failed();) {
-    if (i >= from + kAhead) prefetch_targets(i - kAhead, false);
-    write_one(i);
+    if (i >= from + kAhead) prefetch_targets(written_at(i - kAhead), false);
+    write_one(written_at(i));
     if (failed()) write_failed_at_ = i;
   }
 }
