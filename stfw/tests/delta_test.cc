@@ -254,40 +254,6 @@ TEST_CASE("a third run follows what changed since the second, the second's new b
   CHECK(r.objects == 2);  // those two only: the second run's changes are not written again
 }
 
-// The second run's writes on two threads (Env::beside on a thread of its own, the
-// threshold lowered to this table's size): the same result as on one.
-namespace {
-std::thread beside_thread;
-int besides = 0;
-bool start_beside(void*, void (*fn)(void*), void* arg) {
-  ++besides;
-  beside_thread = std::thread(fn, arg);
-  return true;
-}
-void wait_beside(void*) {
-  if (beside_thread.joinable()) beside_thread.join();
-}
-}  // namespace
-
-TEST_CASE("a second run writes on two threads what one would") {
-  HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
-  std::vector<uint8_t*> nodes = four_nodes(p);
-  KeptRun run(p, f, true, false, 1);  // the first run on one thread (no Env::beside yet)
-  REQUIRE(run.first.status == TTST_STFW_STATUS_OK);
-  run.env.beside = &start_beside, run.env.beside_wait = &wait_beside;
-  serve_on(p, nodes);
-  const int32_t thirty_three = 33;
-  std::memcpy(nodes[3] + 16, &thirty_three, 4);
-  std::string msg;
-  besides = 0;
-  Result r = run.second(&msg);
-  INFO(msg);
-  REQUIRE(r.status == TTST_STFW_STATUS_OK);
-  CHECK(besides == 1);
-  CHECK(r.write_threads == 2);
-  CHECK(future_ring(f) == std::vector<int32_t>{100, 2, 50, 33});
-}
-
 TEST_CASE("a second run with nothing changed writes nothing") {
   HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
   four_nodes(p);
@@ -363,11 +329,11 @@ struct RoundTrip {
   std::unique_ptr<KeptRun> forward, backward;
   std::vector<uint8_t> r_before;
 
-  RoundTrip() {
+  explicit RoundTrip(uint32_t beside_min = 32768) {
     p_nodes = four_nodes(p), r_nodes = four_nodes(r);
-      forward = std::make_unique<KeptRun>(p, f);
+    forward = std::make_unique<KeptRun>(p, f, true, false, beside_min);
     REQUIRE(forward->first.status == TTST_STFW_STATUS_OK);
-    backward = std::make_unique<KeptRun>(f, r, true, true);
+    backward = std::make_unique<KeptRun>(f, r, true, true, beside_min);
     INFO(backward->out);
     REQUIRE(backward->first.status == TTST_STFW_STATUS_OK);
     REQUIRE(past_ring(r) == std::vector<int32_t>{0, 1, 2, 3});
@@ -412,4 +378,50 @@ TEST_CASE("backward, a change the forward second run lost shows in R2") {
   REQUIRE(r.status == TTST_STFW_STATUS_OK);
   CHECK(past_ring(t.r) == std::vector<int32_t>{1, 2, 50, 3});  // differs from P's: the diff rolls back
   CHECK(past_ring(t.p) == std::vector<int32_t>{100, 2, 50, 3});
+}
+
+// The backward second run's writes on two threads (Env::beside on a thread of its
+// own, the threshold lowered to this table's size): the same result as on one. The
+// forward one stays on one thread (F's pages are shared with F_key: engine_delta.cc).
+namespace {
+std::thread beside_thread;
+int besides = 0;
+bool start_beside(void*, void (*fn)(void*), void* arg) {
+  ++besides;
+  beside_thread = std::thread(fn, arg);
+  return true;
+}
+void wait_beside(void*) {
+  if (beside_thread.joinable()) beside_thread.join();
+}
+}  // namespace
+
+TEST_CASE("backward, a second run writes on two threads what one would; forward, on one") {
+  besides = 0;
+  RoundTrip t(1);  // the first runs and the forward second run without Env::beside ...
+  CHECK(besides == 0);
+  std::memset(t.r_nodes[1] + 16, 0x5a, 4);
+  t.backward->env.beside = &start_beside, t.backward->env.beside_wait = &wait_beside;
+  std::string msg;
+  Result r = t.back(&msg);
+  INFO(msg);
+  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  CHECK(besides == 1);
+  CHECK(r.write_threads == 2);
+  CHECK(past_ring(t.r) == std::vector<int32_t>{100, 2, 50, 3});
+  CHECK(past_ring(t.r) == past_ring(t.p));
+  // ... and a forward second run offered a second thread keeps to one.
+  t.p.put<uint64_t>("ring", 8, reinterpret_cast<uint64_t>(t.p_nodes[2]));
+  t.forward->next_round();
+  const int32_t seven = 7;
+  std::memcpy(t.p_nodes[3] + 16, &seven, 4);
+  t.forward->env.beside = &start_beside, t.forward->env.beside_wait = &wait_beside;
+  besides = 0;
+  releasing = &t.f;
+  Result fr = t.forward->second(&msg);
+  releasing = nullptr;
+  INFO(msg);
+  REQUIRE(fr.status == TTST_STFW_STATUS_OK);
+  CHECK(besides == 0);
+  CHECK(fr.write_threads <= 1);
 }
