@@ -325,7 +325,8 @@ class Transaction {
   std::optional<PastFacts> snapshot_facts_;
   uint64_t snapshot_faults_ = 0;  // P's minor faults at the snapshot (another_round)
   int delta_rounds_ = 0;          // rounds on the delta run so far
-  uint64_t round_written_ = 0;    // the pages P wrote (minor faults) during the last round (another_round)
+  Clock::time_point snapshot_at_{};  // when the last snapshot (S, or a round's K2) was forked
+  milliseconds round_took_{0};       // how long P served between the last two snapshots (another_round)
   std::vector<inject::ChildProcess> ended_;  // S and K, killed, reaped when the transaction ends
   // Pre-copy stage 2: the round's transfers, kept for a second run (agent_transfer.h).
   std::optional<KeptTransfer> kept_forward_, kept_backward_;
@@ -695,8 +696,8 @@ uint64_t minor_faults(pid_t pid) {
 }  // namespace
 
 // At a stop after a round, before the delta: is a round on the delta worth its
-// short stop (round_policy.h: P wrote many pages since the snapshot, and the last
-// round shrank that), and can stage 2 follow it (registers but locals, descriptors,
+// short stop (round_policy.h: P wrote many pages since the snapshot, and the round
+// just run was shorter than the one before it), and can stage 2 follow it (registers but locals, descriptors,
 // signal state as at the snapshot)? What the final stop then transfers again is
 // only what P wrote during the last, shorter round. The testing binary's
 // round_faults forces rounds: whenever P wrote that many pages, three at most.
@@ -706,9 +707,9 @@ bool Transaction::another_round() {
   if (o_.test_hooks && o_.test_hooks->round_faults) policy = {*o_.test_hooks->round_faults, 3, false};
   const uint64_t faults = minor_faults(o_.pid);
   if (faults < snapshot_faults_) return false;  // unreadable now
-  const uint64_t written = faults - snapshot_faults_, before = round_written_;
-  round_written_ = written;
-  if (!worth_another_round(policy, delta_rounds_, written, before)) return false;
+  const milliseconds last = std::chrono::duration_cast<milliseconds>(Clock::now() - snapshot_at_), before = round_took_;
+  round_took_ = last;
+  if (!worth_another_round(policy, delta_rounds_, faults - snapshot_faults_, last, before)) return false;
   const user_regs_struct regs = past_->main_thread().get_regs();
   return facts_changed(*snapshot_facts_, read_past_facts(o_.pid, regs), true).empty();
 }
@@ -729,7 +730,7 @@ bool Transaction::delta_round() {
   const milliseconds budget = deadline_.step(milliseconds(100), milliseconds(2000));
   std::optional<inject::ChildProcess> key;
   key.emplace(inject::create_reversed(past_->main_thread(), budget));
-  snapshot_faults_ = minor_faults(o_.pid);
+  snapshot_faults_ = minor_faults(o_.pid), snapshot_at_ = Clock::now();
   release_past();  // P serves during the round
   pc.rounds = ++delta_rounds_;
   pc.round_stops_ms.push_back(stop_->elapsed_ms());  // as the first stop's is read
@@ -826,7 +827,7 @@ void Transaction::snapshot() {
   snapshot_.emplace(inject::create_reversed(past_->main_thread(), budget));
   key_.emplace(inject::create_reversed(past_->main_thread(), budget));
   snapshot_facts_ = read_past_facts(o_.pid, snapshot_regs_);
-  snapshot_faults_ = minor_faults(o_.pid);
+  snapshot_faults_ = minor_faults(o_.pid), snapshot_at_ = Clock::now();
   release_past();  // P serves during the round
   rep_.precopy->first_stop_ms = stop_->elapsed_ms();
 }
