@@ -283,6 +283,7 @@ class Transaction {
   bool another_round();
   bool delta_round();
   void cure_kept_future();
+  bool grow_reversed_heap(uint64_t heap_end, milliseconds budget);
   void wait_where_snapshot_was(milliseconds bound);
   void stop_where_snapshot_was();
   void release_past();
@@ -928,14 +929,9 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   f.frames = frames_input({source, regs}, {future_->pid(), future_->task().get_regs()});
   f.limit = &deadline_.limit;
   f.keep = keep;
-  if (d.heap_end) {  // P's brk heap grew since the snapshot: R's grown the same way first
-    inject::RemoteSyscalls rs(reversed_->task(), budget);
-    const int64_t now = rs.call(SYS_brk, {d.heap_end}).ret;
-    rs.restore();
-    if (static_cast<uint64_t>(now) != d.heap_end) {
-      end_later(future_key);
-      return *why_not = "the copy of the old version's heap could not grow as the old version's did", false;
-    }
+  if (!grow_reversed_heap(d.heap_end, budget)) {
+    end_later(future_key);
+    return *why_not = "the copy of the old version's heap could not grow as the old version's did", false;
   }
   // R idles while F's second run works: P's changed bytes are written into it
   // meanwhile, by a thread of ours (they come from the delta and P, never from F).
@@ -997,6 +993,16 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   rep_.transfers.push_back(*forward.done);
   rep_.transfers.push_back(*backward.done);
   return true;
+}
+
+// P's brk heap grew since the snapshot (to `heap_end`; 0: it did not): R's grown
+// the same way (a remote brk) before P's changed bytes are written into it.
+bool Transaction::grow_reversed_heap(uint64_t heap_end, milliseconds budget) {
+  if (!heap_end) return true;
+  inject::RemoteSyscalls rs(reversed_->task(), budget);
+  const int64_t now = rs.call(SYS_brk, {heap_end}).ret;
+  rs.restore();
+  return static_cast<uint64_t>(now) == heap_end;
 }
 
 // The round's forward transfer kept its agent region in F for a second run that did

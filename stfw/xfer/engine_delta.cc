@@ -48,7 +48,9 @@ Result Engine::run_delta(const Delta& delta) {
   own_lo_ = own_hi_ = 0;  // backward: R's pages differ from the first run's where the caller copied
   run_block_used_ = 0, gone_now_count_ = 0, delta_last_ = delta.last;
   const uint64_t t0 = rdtsc();
-  if (!delta_possible() || !prepare_changed_bits() || !patch_source(delta) || !add_new_objects() || !mark_own_ranges(delta)) return finish();
+  if (!delta_possible() || !prepare_changed_bits() || !patch_source(delta) || !add_new_objects() ||
+      !mark_own_ranges(delta))
+    return finish();
   const uint64_t t1 = rdtsc();
   if (!type_delta()) return finish();
   const uint64_t t2 = rdtsc();
@@ -235,7 +237,8 @@ bool Engine::add_new_objects() {
       prev = cur, cur = next;
     }
   }
-  const uint64_t kept = uint64_t(delta_first_new_ - global_count_) - gone_total_;  // the first run's heap blocks still live
+  // The first run's heap blocks still live: those it found, less those gone in any run.
+  const uint64_t kept = uint64_t(delta_first_new_ - global_count_) - gone_total_;
   if (live != kept + (object_count_ - delta_first_new_))
     return delta_refuse("the heap lists changed other than by blocks freed and blocks linked first");
   return sort_new_objects();
@@ -276,8 +279,11 @@ bool Engine::mark_own_ranges(const Delta& delta) {
   if (!delta.own_ranges_count) return true;
   if (!config_.backward) return delta_refuse("own ranges are the backward run's");
   for (uint64_t k = 0; k < delta.own_ranges_count; ++k)
-    if (delta.own_ranges[2 * k + 1] <= delta.own_ranges[2 * k] || (k && delta.own_ranges[2 * k] < delta.own_ranges[2 * k - 1]))
-      return fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: own range #").number(k).text(" is empty or not after the one before"),
+    if (delta.own_ranges[2 * k + 1] <= delta.own_ranges[2 * k] ||
+        (k && delta.own_ranges[2 * k] < delta.own_ranges[2 * k - 1]))
+      return fail(TTST_STFW_STATUS_BAD_INPUT, "bad input: own range #")
+                 .number(k)
+                 .text(" is empty or not after the one before"),
              false;
   // The pages the ranges touch, in a set (open addressing, address_hash.h's
   // mixing; page 0 is never one of them): most objects are on none, and one probe
