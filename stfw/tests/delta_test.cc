@@ -254,6 +254,39 @@ TEST_CASE("a third run follows what changed since the second, the second's new b
   CHECK(r.objects == 2);  // those two only: the second run's changes are not written again
 }
 
+// Blocks freed run after run: each run's lists must add up to the first run's
+// blocks less every one gone so far (not only this run's), and each freed block's
+// counterpart is released once, in the run that found it gone.
+TEST_CASE("a third run after blocks were freed in the second and third: each released once") {
+  HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
+  std::vector<uint8_t*> nodes = four_nodes(p);
+  KeptRun run(p, f);
+  REQUIRE(run.first.status == TTST_STFW_STATUS_OK);
+  std::vector<uint64_t> fnodes;
+  const uint64_t fring = f.addr("ring");
+  for (uint64_t n = v2_next(fring); n != fring; n = v2_next(n)) fnodes.push_back(n);
+  REQUIRE(fnodes.size() == 4);
+  releasing = &f;
+  serve_on(p, nodes);  // node 0 unlinked and freed, a node added
+  std::string msg;
+  Result r = run.second(&msg);
+  INFO(msg);
+  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  CHECK(r.freed == 1);
+  run.next_round();
+  // Node 3 unlinked (the ring runs node 1, node 2, the added node, node 3) and freed.
+  const uint64_t added = word(nodes[2] + 8);
+  put_word(reinterpret_cast<uint8_t*>(added) + 8, p.addr("ring"));
+  p.put<uint64_t>("ring", 0, added);
+  free_block(p, nodes[3]);
+  r = run.second(&msg);
+  releasing = nullptr;
+  INFO(msg);
+  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  CHECK(r.freed == 1);
+  CHECK(released == std::vector<uint64_t>{fnodes[0], fnodes[3]});
+}
+
 TEST_CASE("a second run with nothing changed writes nothing") {
   HostProcess p("stfw/tests/programs/state/state_v1"), f("stfw/tests/programs/state/state_v2");
   four_nodes(p);

@@ -224,8 +224,13 @@ def plan_check(checks, tools, builds):
 
 def fresh_results(v2, work, tag, items, ctrs, keys, sizes, suite, delay):
     """t/ results of a fresh server given what the updated one gets before its t/ run."""
-    fport = common.free_port()
-    fpid, fsession, problem = prepare(v2, fport, work, tag, items, ctrs)
+    for _ in range(3):  # a port free when picked may be taken before memcached binds it
+        fport = common.free_port()
+        fpid, fsession, problem = prepare(v2, fport, work, tag, items, ctrs)
+        if not problem or "did not start" not in problem:
+            break
+        common.log(f"fresh memcached {V2} on port {fport}: {problem}; another port")
+        common.kill_pid(fpid)
     results = {}
     if not problem:
         covered(fport, sizes)  # the same requests as the updated server gets (stats.t counts them)
