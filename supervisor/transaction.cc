@@ -86,11 +86,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// Pre-copy: how long a P stopped idle in its wait is given to reach its update
-// point (a busy server gets a request within microseconds; an idle one costs its
-// stop this much more).
-constexpr milliseconds kBusyDrive{10};
-
 // Where /proc shows a thread stopped with registers `r` in a system call while it
 // waits in it untraced: the call, the stack pointer, the pc after the `syscall`
 // (a call the interrupt rewound to restart — rax back to its number, rip at the
@@ -246,7 +241,6 @@ class Transaction {
   // state P has at its second stop; false when the transfer must run in the stop.
   bool precopy();
   void drive_past(const quiesce::Verdict& verdict);
-  bool drive_idle_past(milliseconds bound);
   void create();
   void startup();
   void forward();
@@ -328,7 +322,6 @@ class Transaction {
   // The call the snapshot found P blocked in, as /proc shows it untraced; none when
   // P was driven to its marker for it (never blocked there again) or not in a call.
   std::optional<sys::BlockedIn> snapshot_call_;
-  bool snapshot_driven_ = false;  // the snapshot taken with P at its update point's marker
   std::vector<diff::IgnoredRange> snapshot_rseq_;
   std::optional<PastFacts> snapshot_facts_;
   uint64_t snapshot_faults_ = 0;  // P's minor faults at the snapshot (another_round)
@@ -448,19 +441,6 @@ void Transaction::seize_past() {
   past_bias_ = v1.bias_in(o_.pid);
   past_runtime_.emplace(o_.pid, v1.runtime_block() + past_bias_);
   if (!verdict.quiescent) drive_past(verdict);
-}
-
-// Pre-copy: P, single-threaded and stopped quiescent where it waits, driven to its
-// update point if it gets there within `bound` (a request arrives and is served
-// first, as in any driven stop); else it is stopped again where it waited, its
-// call to be restarted as it was (drive_to_update_point). True when at the marker.
-bool Transaction::drive_idle_past(milliseconds bound) {
-  std::string where;
-  driven_ = true;
-  if (quiesce::drive_to_update_point(*past_, *past_runtime_, bound, where)) return true;
-  driven_ = false;  // the flag is written back to 0 already
-  spdlog::debug("pre-copy: the program stayed where it waits ({})", where);
-  return false;
 }
 
 // The stop protocol (ttst_abi.h §4): one thread, or every busy thread of several
@@ -682,11 +662,6 @@ bool Transaction::precopy() {
     rep_.precopy->detail = why + ": the transfer runs with the program stopped";
     return false;
   }
-  // A P serving requests when stopped idle in its wait is driven to its update
-  // point for the snapshot (a busy P is found running at most later stops, and
-  // driven there): every stop then finds it at the snapshot's place. An idle P is
-  // left where it waits after the short drive.
-  if (!driven_) drive_idle_past(kBusyDrive);
   snapshot();
   create();
   startup();
@@ -818,13 +793,8 @@ void Transaction::stop_where_snapshot_was() {
     now.regs = past_->main_thread().get_regs();
     // Registers only (no descriptors read), those stage 2 follows aside: P at the
     // snapshot's pc and stack pointer, its locals in registers as they may be.
-    std::string moved = facts_changed(then, now, true);
+    const std::string moved = facts_changed(then, now, true);
     if (moved.empty()) return;
-    if (snapshot_driven_ && !driven_ && drive_idle_past(kBusyDrive)) {  // found waiting: to the marker, as then
-      now.regs = past_->main_thread().get_regs();
-      moved = facts_changed(then, now, true);
-      if (moved.empty()) return;
-    }
     spdlog::debug("pre-copy: {} since the snapshot; the program released and stopped again", moved);
     release_past();
     wait_where_snapshot_was(milliseconds(pause_ms));  // the program serves meanwhile
@@ -852,7 +822,6 @@ void Transaction::snapshot() {
   rep_.precopy->verdict = "ended_in_round";
   rep_.precopy->detail = "the attempt ended during the pre-copy round, while the program served";
   snapshot_regs_ = past_->main_thread().get_regs();
-  snapshot_driven_ = driven_;
   if (!driven_ && static_cast<long>(snapshot_regs_.orig_rax) >= 0) snapshot_call_ = blocked_where(snapshot_regs_);
   snapshot_rseq_ = rseq_fields();
   const milliseconds budget = deadline_.step(milliseconds(100), milliseconds(2000));
