@@ -54,6 +54,7 @@
 #include "inject/sys/atomic_file.h"
 #include "inject/sys/proc_syscall.h"
 #include "supervisor/agent_transfer.h"
+#include "supervisor/background_call.h"
 #include "supervisor/future_startup.h"
 #include "supervisor/future_threads.h"
 #include "supervisor/grace_period.h"
@@ -61,8 +62,6 @@
 #include "supervisor/past_end.h"
 #include "supervisor/pending_signals.h"
 #include "supervisor/precopy_delta.h"
-#include "supervisor/background_call.h"
-#include "supervisor/round_policy.h"
 #include "supervisor/preflight.h"
 #include "supervisor/proc_stat.h"
 #include "supervisor/quiesce/drive_threads.h"
@@ -70,6 +69,7 @@
 #include "supervisor/past_stop.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/runtime_block.h"
+#include "supervisor/round_policy.h"
 #include "supervisor/service_notify.h"
 #include "supervisor/shared_descriptions.h"
 #include "supervisor/startup_adoption.h"
@@ -698,8 +698,8 @@ uint64_t minor_faults(pid_t pid) {
 
 // At a stop after a round, before the delta: is a round on the delta worth its
 // short stop (round_policy.h: P wrote many pages since the snapshot, and the round
-// just run was shorter than the one before it), and can stage 2 follow it (registers but locals, descriptors,
-// signal state as at the snapshot)? What the final stop then transfers again is
+// just run was shorter than the one before it), and can stage 2 follow it
+// (registers but locals, descriptors, signal state as at the snapshot)? What the final stop then transfers again is
 // only what P wrote during the last, shorter round. The testing binary's
 // round_faults forces rounds: whenever P wrote that many pages, three at most.
 bool Transaction::another_round() {

@@ -104,6 +104,14 @@ struct KeptRun {
     *msg = out;
     return r;
   }
+  // A second run that must succeed (its message shown when it does not).
+  Result second_ok() {
+    std::string msg;
+    Result r = second(&msg);
+    INFO(msg);
+    REQUIRE(r.status == TTST_STFW_STATUS_OK);
+    return r;
+  }
   // A next round: the next second run sees what p wrote from now on (pre-copy's
   // rounds on the delta: K2 forked at the round's stop).
   void next_round() { snapshot.assign(p.mem, p.mem + HostProcess::kMemSize); }
@@ -153,11 +161,16 @@ int32_t v2_value(uint64_t node) {
 }
 uint64_t v2_next(uint64_t node) { return word(reinterpret_cast<const uint8_t*>(node) + 16); }
 
-// F's ring from v2's global `ring`, by next.
+// F's ring nodes from v2's global `ring`, by next, and their values.
+std::vector<uint64_t> future_nodes(HostProcess& f) {
+  std::vector<uint64_t> nodes;
+  const uint64_t ring = f.addr("ring");
+  for (uint64_t n = v2_next(ring); n != ring && nodes.size() < 16; n = v2_next(n)) nodes.push_back(n);
+  return nodes;
+}
 std::vector<int32_t> future_ring(HostProcess& f) {
   std::vector<int32_t> values;
-  const uint64_t ring = f.addr("ring");
-  for (uint64_t n = v2_next(ring); n != ring && values.size() < 16; n = v2_next(n)) values.push_back(v2_value(n));
+  for (uint64_t n : future_nodes(f)) values.push_back(v2_value(n));
   return values;
 }
 
@@ -204,19 +217,14 @@ TEST_CASE("a second run re-transfers the changed pages only: a value, a block li
   REQUIRE(run.kept != nullptr);
   CHECK(future_ring(f) == std::vector<int32_t>{0, 1, 2, 3});
   // F's blocks of nodes 2 and 3 marked: a block written again loses its mark.
-  std::vector<uint64_t> fnodes;
-  const uint64_t fring = f.addr("ring");
-  for (uint64_t n = v2_next(fring); n != fring; n = v2_next(n)) fnodes.push_back(n);
+  const std::vector<uint64_t> fnodes = future_nodes(f);
   REQUIRE(fnodes.size() == 4);
   std::memcpy(reinterpret_cast<void*>(fnodes[2]), "\x09\x03\0\0", 4);  // v = 777
   std::memcpy(reinterpret_cast<void*>(fnodes[3]), "\xe7\x03\0\0", 4);  // v = 999
 
   serve_on(p, nodes);
 
-  std::string msg;
-  Result r = run.second(&msg);
-  INFO(msg);
-  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  Result r = run.second_ok();
   // Node 2's page changed (its next), so it was written again (777 → 2); node 3's
   // did not, so its block kept the mark.
   CHECK(future_ring(f) == std::vector<int32_t>{100, 2, 50, 999});
@@ -238,18 +246,13 @@ TEST_CASE("a third run follows what changed since the second, the second's new b
   KeptRun run(p, f);
   REQUIRE(run.first.status == TTST_STFW_STATUS_OK);
   serve_on(p, nodes);
-  std::string msg;
-  Result r = run.second(&msg);
-  INFO(msg);
-  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  Result r = run.second_ok();
   REQUIRE(future_ring(f) == std::vector<int32_t>{100, 2, 50, 3});
   run.next_round();
   const int32_t sixty = 60, thirty_three = 33;
   std::memcpy(reinterpret_cast<uint8_t*>(word(nodes[2] + 8)) + 16, &sixty, 4);  // the block the second run added
   std::memcpy(nodes[3] + 16, &thirty_three, 4);
-  r = run.second(&msg);
-  INFO(msg);
-  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  r = run.second_ok();
   CHECK(future_ring(f) == std::vector<int32_t>{100, 2, 60, 33});
   CHECK(r.objects == 2);  // those two only: the second run's changes are not written again
 }
@@ -262,16 +265,14 @@ TEST_CASE("a third run after blocks were freed in the second and third: each rel
   std::vector<uint8_t*> nodes = four_nodes(p);
   KeptRun run(p, f);
   REQUIRE(run.first.status == TTST_STFW_STATUS_OK);
-  std::vector<uint64_t> fnodes;
-  const uint64_t fring = f.addr("ring");
-  for (uint64_t n = v2_next(fring); n != fring; n = v2_next(n)) fnodes.push_back(n);
+  const std::vector<uint64_t> fnodes = future_nodes(f);
   REQUIRE(fnodes.size() == 4);
-  releasing = &f;
+  struct Releasing {  // F frees the blocks released, for this case only (whatever ends it)
+    explicit Releasing(HostProcess& in) { releasing = &in; }
+    ~Releasing() { releasing = nullptr; }
+  } in_future(f);
   serve_on(p, nodes);  // node 0 unlinked and freed, a node added
-  std::string msg;
-  Result r = run.second(&msg);
-  INFO(msg);
-  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  Result r = run.second_ok();
   CHECK(r.freed == 1);
   run.next_round();
   // Node 3 unlinked (the ring runs node 1, node 2, the added node, node 3) and freed.
@@ -279,10 +280,7 @@ TEST_CASE("a third run after blocks were freed in the second and third: each rel
   put_word(reinterpret_cast<uint8_t*>(added) + 8, p.addr("ring"));
   p.put<uint64_t>("ring", 0, added);
   free_block(p, nodes[3]);
-  r = run.second(&msg);
-  releasing = nullptr;
-  INFO(msg);
-  REQUIRE(r.status == TTST_STFW_STATUS_OK);
+  r = run.second_ok();
   CHECK(r.freed == 1);
   CHECK(released == std::vector<uint64_t>{fnodes[0], fnodes[3]});
 }

@@ -102,15 +102,18 @@ bool Engine::prepare_changed_bits() {
     if (failed()) return false;
   }
   zero(changed_bits_, words * 8);
-  changed_count_ = 0;
   return true;
 }
 
 void Engine::mark_changed(uint32_t i) {
   objects_[i].flags |= kDeltaChanged;
-  const uint64_t bit = 1ull << (i % 64);
-  changed_count_ += !(changed_bits_[i / 64] & bit);
-  changed_bits_[i / 64] |= bit;
+  changed_bits_[i / 64] |= 1ull << (i % 64);
+}
+
+uint64_t Engine::changed_count() {
+  uint64_t n = 0;
+  for_each_changed([&](uint32_t) { ++n; });
+  return n;
 }
 
 // visit(i) for each object of the first run's table (below delta_first_new_) that
@@ -463,11 +466,12 @@ void Engine::write_delta() {
   if (failed()) return;
   uint32_t n = 0, globals = 0;
   for_each_changed([&](uint32_t i) {
-    if ((objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged) list[n++] = i, globals += i < global_count_;
+    if ((objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged)
+      list[n++] = i, globals += i < global_count_;
   });
   for (uint32_t i = delta_first_new_; i < object_count_; ++i)
     if ((objects_[i].flags & (kDeltaChanged | kDeltaGone)) == kDeltaChanged) list[n++] = i;
-  write_list_ = list;
+  write_list_ = list, write_list_count_ = n;
   const uint32_t beside_min = config_.beside_min / 8 ? config_.beside_min / 8 : 1;
   if (!config_.backward || n - globals < beside_min || !write_beside(globals, n)) write_range(0, n);
   write_list_ = nullptr;

@@ -242,19 +242,20 @@ class Engine {
 
   template <class T>
   T* alloc(uint64_t n) {
-    void* p = env_->scratch(env_->ctx, n * sizeof(T) + 16);
-    arena_bytes_ += n * sizeof(T) + 16;
-    if (!p) fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)");
-    return static_cast<T*>(p);
+    return static_cast<T*>(counted(env_->scratch(env_->ctx, n * sizeof(T) + 16), n * sizeof(T) + 16));
   }
   // alloc(n), of which only the first `filled` are written now (Env::scratch_room).
   template <class T>
   T* alloc_room(uint64_t n, uint64_t filled) {
     if (!env_->scratch_room) return alloc<T>(n);
-    void* p = env_->scratch_room(env_->ctx, n * sizeof(T) + 16, filled * sizeof(T) + 16);
-    arena_bytes_ += n * sizeof(T) + 16;
+    return static_cast<T*>(
+        counted(env_->scratch_room(env_->ctx, n * sizeof(T) + 16, filled * sizeof(T) + 16), n * sizeof(T) + 16));
+  }
+  // Scratch memory `p` of `bytes` asked for: counted, its absence a failure.
+  void* counted(void* p, uint64_t bytes) {
+    arena_bytes_ += bytes;
     if (!p) fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena is exhausted (give it a larger heap)");
-    return static_cast<T*>(p);
+    return p;
   }
   // A second run's scratch that lives only as long as the run (engine_delta.cc):
   // drawn from one block used again by every run, whose pages are then already
@@ -681,8 +682,7 @@ class Engine {
   uint64_t spare_sorted_room_ = 0, sorted_room_ = 0;
   uint64_t* changed_bits_ = nullptr;      // the first run's objects marked changed by this run, one bit each
   uint64_t changed_words_ = 0;            // (for walking them in index order without the whole table)
-  uint32_t changed_count_ = 0;            // how many bits are set
-  uint32_t changed_count() const { return changed_count_; }
+  uint64_t changed_count();
   uint32_t* gone_now_ = nullptr;          // the objects this run found freed, and how many
   uint32_t gone_now_count_ = 0;
   uint64_t gone_total_ = 0;               // heap objects of the table gone in any run so far
@@ -1078,7 +1078,11 @@ class Engine {
   void write_one(uint32_t i);
   uint32_t write_failed_at_ = 0xffffffffu;
   const uint32_t* write_list_ = nullptr;
+  uint32_t write_list_count_ = 0;
   uint32_t written_at(uint32_t k) const { return write_list_ ? write_list_[k] : k; }
+  void prefetch_written(uint32_t k) {  // prefetch_targets of what position k writes, if any
+    if (!write_list_ || k < write_list_count_) prefetch_targets(written_at(k), false);
+  }
   // Objects [heap, end) on two threads and [0, heap) on this one (engine_parallel_write.cc):
   // false when not (nothing written then: the caller writes them all on this thread).
   bool write_beside(uint32_t heap, uint32_t end);

@@ -87,7 +87,7 @@ void Engine::write_objects() {
 
 void Engine::write_range(uint32_t from, uint32_t to) {
   for (uint32_t i = from; i < to && !failed(); ++i) {
-    if (i + kAhead < to) prefetch_targets(written_at(i + kAhead), false);
+    prefetch_written(i + kAhead);
     if ((i & 0xfff) == 0 && !share_ && !write_list_) note_done(i);
     write_one(written_at(i));
     if (failed()) write_failed_at_ = i;
@@ -96,7 +96,7 @@ void Engine::write_range(uint32_t from, uint32_t to) {
 
 void Engine::write_range_down(uint32_t from, uint32_t to) {
   for (uint32_t i = to; i-- > from && !failed();) {
-    if (i >= from + kAhead) prefetch_targets(written_at(i - kAhead), false);
+    if (i >= from + kAhead) prefetch_written(i - kAhead);
     write_one(written_at(i));
     if (failed()) write_failed_at_ = i;
   }
