@@ -106,10 +106,20 @@ static bool holds_locals(size_t offset) {
          offset != offsetof(user_regs_struct, fs) && offset != offsetof(user_regs_struct, gs);
 }
 
+uint64_t syscall_return_pc(const user_regs_struct& r) {
+  return static_cast<int64_t>(r.orig_rax) >= 0 && r.rax == r.orig_rax ? r.rip + 2 : r.rip;
+}
+
+// rip in a system call at both stops: where each returns to (syscall_return_pc).
+static bool same_return(const user_regs_struct& then, const user_regs_struct& now, size_t offset) {
+  return offset == offsetof(user_regs_struct, rip) && then.orig_rax != ~0ull && now.orig_rax != ~0ull &&
+         syscall_return_pc(then) == syscall_return_pc(now);
+}
+
 std::string facts_changed(const PastFacts& then, const PastFacts& now, bool locals_followed) {
   for (const NamedReg& r : kRegs)
     if (reg_at(then.regs, r.offset) != reg_at(now.regs, r.offset) && !syscall_bookkeeping(then.regs, now.regs, r.offset) &&
-        !(locals_followed && holds_locals(r.offset)))
+        !same_return(then.regs, now.regs, r.offset) && !(locals_followed && holds_locals(r.offset)))
       return std::string("register ") + r.name + " changed (" + hex(reg_at(then.regs, r.offset)) + " -> " +
              hex(reg_at(now.regs, r.offset)) + ")";
   size_t i = 0, j = 0;

@@ -48,8 +48,15 @@ PastFacts read_past_facts(pid_t pid, const user_regs_struct& regs);
 // opened", "register rbx changed").
 // `locals_followed` (stage 2, which settles the frames' locals again from the
 // stop's registers and refuses a changed pointer local): registers that may hold
-// locals or a call's arguments differ freely; rip, rsp and the segment state not.
+// locals or a call's arguments differ freely; rip, rsp and the segment state not
+// (rip, in a system call at both stops, as syscall_return_pc).
 std::string facts_changed(const PastFacts& then, const PastFacts& now, bool locals_followed = false);
+
+// Where a thread stopped in a system call returns to: the pc after its `syscall`,
+// also when the stop rewound the call to run again (rax back to its number, rip at
+// the instruction: an epoll_wait the interrupt ended with EINTR) — the snapshot's
+// P, seized blocked, and the second stop's, driven to that call's entry, compare equal.
+uint64_t syscall_return_pc(const user_regs_struct& r);
 
 // Why P's state cannot be pre-copied soundly ("" when it can): a writable shared
 // mapping, which P would write under the snapshot's feet (S sees P's writes).

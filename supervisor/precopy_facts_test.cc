@@ -60,3 +60,21 @@ TEST_CASE("the kernel's syscall bookkeeping is no change") {
   now.regs.rax = static_cast<unsigned long long>(-4), now.regs.rcx = 1, now.regs.r11 = 0x246, now.regs.orig_rax = 219;
   CHECK(facts_changed(then, now).empty());
 }
+
+TEST_CASE("blocked in a call rewound to run again, then at that call's entry: the same place") {
+  // The snapshot's P, interrupted in epoll_wait (EINTR: rewound, rax back to the
+  // call's number, rip at the `syscall`); the second stop's, driven to the entry of
+  // that call (rax -ENOSYS, rip past the `syscall`).
+  PastFacts then = stopped(), now = stopped();
+  then.regs.rax = 232, then.regs.rip = 0x401000 - 2;
+  now.regs.rax = static_cast<unsigned long long>(-38);
+  CHECK(ttst::supervisor::syscall_return_pc(then.regs) == 0x401000);
+  CHECK(ttst::supervisor::syscall_return_pc(now.regs) == 0x401000);
+  CHECK(facts_changed(then, now).empty());
+  CHECK(facts_changed(then, now, true).empty());
+  now.regs.rip += 16;  // another call's entry
+  CHECK(facts_changed(then, now, true) == "register rip changed (0x400ffe -> 0x401010)");
+  now = stopped();
+  now.regs.orig_rax = ~0ull, now.regs.rip = 0x401000;  // no system call: rip as it is
+  CHECK(!facts_changed(then, now, true).empty());
+}

@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <fstream>
 #include <string>
@@ -27,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "inject/sys/proc_maps.h"
+#include "inject/sys/proc_syscall.h"
 #include "inject/sys/proc_status.h"
 #include "tests/programs/kvserver/kv_client.h"
 #include "tests/util/test_util.h"
@@ -106,11 +109,12 @@ char state_of(pid_t pid) {
 }
 
 // The test variant started in the background with `env` (a TTST_SUPERVISE_TEST_PAUSE_AT).
-pid_t spawn_supervisor(pid_t pid, const std::string& env, const std::string& out, const std::string& v2 = kV2) {
+pid_t spawn_supervisor(pid_t pid, const std::string& env, const std::string& out, const std::string& v2 = kV2,
+                       const std::string& extra = "") {
   pid_t s = fork();
   if (s == 0) {
     const std::string cmd = "exec env XDG_CACHE_HOME=" + tmpdir() + "/cache " + env + " " +
-                            command(pid, "", kSuperviseTesting, v2) + " >" + out + " 2>" + out + ".err";
+                            command(pid, extra, kSuperviseTesting, v2) + " >" + out + " 2>" + out + ".err";
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -687,4 +691,113 @@ TEST_CASE("pre-copy under a client's back-to-back reads: committed, every reply 
   MESSAGE("verdict " << verdict << ", stops " << count(phase_names(r), "stop") << ", "
                      << r.report["precopy"]["detail"].get<std::string>());
   kv.check_serving("VERSION 2");
+}
+
+// Clients keeping P busy: several connections, each sending 16 reads at a time,
+// back to back, so that P hardly ever blocks. Connected (and served once) when
+// made: a descriptor opened after a snapshot would be a change of its own.
+struct BusyReaders {
+  std::atomic<bool> done{false}, broken{false};
+  std::atomic<long> replies{0}, wrong{0};
+  std::vector<std::unique_ptr<KvClient>> clients;
+  std::vector<std::thread> threads;
+  explicit BusyReaders(int port) {
+    for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<KvClient>(port));
+    for (auto& c : clients) REQUIRE(c->get("key1") == "VALUE value1");
+  }
+  ~BusyReaders() { stop(); }
+  void start() {
+    for (auto& c : clients) threads.emplace_back([this, &c] { read_back_to_back(*c); });
+    REQUIRE(await([&] { return replies > 2000 || broken; }, kAwait));
+  }
+  void read_back_to_back(KvClient& c) {
+    try {
+      std::string batch;
+      for (int i = 0; i < 16; ++i) batch += "GET key" + std::to_string(i) + "\n";
+      while (!done) {
+        c.send(batch);
+        for (int i = 0; i < 16; ++i) (c.reply() == "VALUE value" + std::to_string(i) ? replies : wrong)++;
+      }
+    } catch (const std::exception&) {
+      broken = true;
+    }
+  }
+  // Served on (2000 more replies) by whichever process serves `pid`'s port; then stopped.
+  bool served_on(pid_t server) {
+    const long at_end = replies;
+    const bool served = await([&] { return replies > at_end + 2000 || broken; }, kAwait);
+    if (!served) kill(server, SIGKILL);  // unblocks the readers: the caller's checks fail
+    stop();
+    return served && !broken && wrong == 0;
+  }
+  void stop() {
+    done = true;
+    for (std::thread& t : threads) t.join();
+    threads.clear();
+  }
+};
+
+// The test variant paused as the round's backward phase starts (the snapshot
+// taken with P idle) and at `more` phases, with no round on the delta (its page
+// threshold out of reach: one stop after the snapshot).
+pid_t spawn_busy_round(pid_t pid, const std::string& more, const std::string& out) {
+  return spawn_supervisor(pid, "TTST_SUPERVISE_TEST_PAUSE_AT=backward" + more + " TTST_SUPERVISE_TEST_ROUND_FAULTS=100000000",
+                          out, kV2, "-v");
+}
+
+TEST_CASE("pre-copy, P idle at the snapshot and busy at the second stop: stopped again in the snapshot's wait") {
+  // The snapshot finds P blocked in epoll_wait; then the readers keep it busy, so
+  // the second stop finds it mid-request. Driven to its update point it would stand
+  // in another frame than the snapshot's (released and tried again, then everything
+  // transferred in the stop: verdict "changed"); driven to the entry of the
+  // snapshot's epoll_wait instead, the first stop holds, and the delta (the read
+  // counters) is transferred again.
+  Filled kv;
+  BusyReaders load(kv.server.port);
+  const std::string out = tmpdir() + "/busy_second_stop.json";
+  const pid_t s = spawn_busy_round(kv.server.pid, "", out);
+  REQUIRE(await_stopped(s));  // P serves
+  load.start();
+  kill(s, SIGCONT);
+  const int st = let_go(s);
+  CHECK(load.served_on(kv.server.pid));
+  const nlohmann::json report = ttst::testutil::json_report(ttst::testutil::slurp(out));
+  MESSAGE(ttst::testutil::slurp(out + ".err"));
+  REQUIRE(WIFEXITED(st));
+  REQUIRE(WEXITSTATUS(st) == 0);
+  REQUIRE(report["outcome"] == "committed");
+  MESSAGE("pre-copy: " << report["precopy"]["verdict"] << ": " << report["precopy"]["detail"]);
+  CHECK(report["precopy"]["verdict"] == "delta");
+  Run r;
+  r.report = report;
+  CHECK(count(phase_names(r), "stop") == 1);  // never released and stopped again
+  take_over(kv, r);
+  kv.check_serving("VERSION 2");
+}
+
+TEST_CASE("pre-copy: the supervisor killed with busy P stopped at the entry of the snapshot's wait: P serves on") {
+  // As above, the supervisor paused again as the delta phase starts — P stopped
+  // at the entry of its epoll_wait, nothing of ours written into it — and killed
+  // there: P makes the call and serves every reader on, untraced, with its data.
+  REQUIRE(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  {
+    Filled kv;
+    BusyReaders load(kv.server.port);
+    const std::string out = tmpdir() + "/busy_killed.json";
+    const pid_t s = spawn_busy_round(kv.server.pid, ",delta", out);
+    REQUIRE(await_stopped(s));
+    load.start();
+    kill(s, SIGCONT);
+    REQUIRE(await_stopped(s));  // at the delta: P stopped by us
+    CHECK(state_of(kv.server.pid) == 't');
+    const std::optional<ttst::sys::BlockedIn> at = ttst::sys::blocked_in(kv.server.pid, kv.server.pid);
+    REQUIRE(at);
+    CHECK(at->nr == SYS_epoll_wait);  // in its wait, not at its update point's marker
+    kill(s, SIGKILL);
+    waitpid(s, nullptr, 0);
+    REQUIRE(only_untraced_child(kv.server.pid));
+    CHECK(load.served_on(kv.server.pid));
+    kv.check_serving("VERSION 1");
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
 }

@@ -94,7 +94,7 @@ sys::BlockedIn blocked_where(const user_regs_struct& r) {
   sys::BlockedIn b;
   b.nr = static_cast<long>(r.orig_rax);
   b.sp = r.rsp;
-  b.pc = r.rax == r.orig_rax ? r.rip + 2 : r.rip;
+  b.pc = syscall_return_pc(r);
   return b;
 }
 
@@ -275,7 +275,8 @@ class Transaction {
   // runs another instruction, and its memory is torn down while the program
   // serves. One that may be running is killed and waited for at once.
   void end_later(std::optional<inject::ChildProcess>& c);
-  void seize_past();
+  void seize_past(bool to_snapshot_wait = false);
+  bool drive_to_snapshot_wait();
   void snapshot();
   bool delta_unchanged();
   bool delta_transfer(const MemoryDelta& d, const user_regs_struct& regs, pid_t source, bool keep,
@@ -425,7 +426,10 @@ void Transaction::quiesce() {
 
 // P seized (again, after a pre-copy round), judged by the quiescence rule and
 // driven to its update point if busy; several threads refused.
-void Transaction::seize_past() {
+// P seized, and driven to an update point if it is not quiescent. At pre-copy's
+// second stop (`to_snapshot_wait`), a P found running is first driven to the wait
+// the snapshot found it in (drive_to_snapshot_wait).
+void Transaction::seize_past(bool to_snapshot_wait) {
   stop_.emplace(rep_.stall_ms);
   try {
     past_.emplace(seize_pinned(inputs_->pin, std::max(deadline_.left(), milliseconds(100))));  // the pid still names P
@@ -440,7 +444,23 @@ void Transaction::seize_past() {
   spdlog::debug("quiescence: {}", verdict.message);
   past_bias_ = v1.bias_in(o_.pid);
   past_runtime_.emplace(o_.pid, v1.runtime_block() + past_bias_);
-  if (!verdict.quiescent) drive_past(verdict);
+  if (!verdict.quiescent && !(to_snapshot_wait && drive_to_snapshot_wait())) drive_past(verdict);
+}
+
+// Pre-copy's second stop found P not quiescent (mid-request, under load): rather
+// than at its update point, another frame than the snapshot's, which stage 2
+// cannot follow, P is stopped where the snapshot found it: run, nothing written to
+// it, to the entry of that wait, which it makes again once the request is served
+// (quiesce::drive_to_call_entry). Not reached within a short bound: false, and the
+// stop protocol drives it to an update point as always.
+bool Transaction::drive_to_snapshot_wait() {
+  if (!snapshot_call_) return false;  // the snapshot's P was at its update point: the drive goes there
+  const milliseconds bound = std::min(deadline_.left(), milliseconds(50));
+  const quiesce::CallEntry at{snapshot_call_->nr, snapshot_call_->sp, snapshot_call_->pc};
+  std::string where;
+  if (quiesce::drive_to_call_entry(*past_, at, bound, where)) return true;
+  spdlog::debug("pre-copy: the program did not enter the snapshot's wait within {} ms ({})", bound.count(), where);
+  return false;
 }
 
 // The stop protocol (ttst_abi.h §4): one thread, or every busy thread of several
@@ -673,12 +693,12 @@ bool Transaction::precopy() {
   for (;;) {
     if (snapshot_call_) wait_where_snapshot_was(milliseconds(50));
     begin("stop");
-    seize_past();
+    seize_past(true);
     stop_where_snapshot_was();
     if (!another_round()) return delta_unchanged();
     if (!delta_round()) {  // its transfers discarded: the transfer in the stop, as after a changed delta
       begin("stop");
-      seize_past();
+      seize_past(true);
       stop_where_snapshot_was();
       return false;
     }
@@ -774,7 +794,8 @@ void Transaction::wait_where_snapshot_was(milliseconds bound) {
 }
 
 // The second stop found P elsewhere than at the snapshot (its registers differ:
-// another update point or frame, e.g. driven to one mid-request under load), where
+// another update point or frame, e.g. driven to one mid-request under load when
+// the snapshot's wait was not reached within drive_to_snapshot_wait's bound), where
 // its state cannot be S's: P is released and seized again, after a pause of 1, 2,
 // 4 ms... that lets it serve and reach its idle point (ended early when /proc shows
 // it blocked where the snapshot was), up to 24 times within a short bound. Each try is
@@ -799,7 +820,7 @@ void Transaction::stop_where_snapshot_was() {
     release_past();
     wait_where_snapshot_was(milliseconds(pause_ms));  // the program serves meanwhile
     begin("stop");
-    seize_past();
+    seize_past(true);
   }
 }
 

@@ -468,4 +468,27 @@ bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock
   return false;
 }
 
+bool drive_to_call_entry(inject::SeizedProcess& past, const CallEntry& at, std::chrono::milliseconds bound,
+                         std::string& where) {
+  inject::Task& t = past.main_thread();
+  long stops = 0;
+  auto s = t.run_to_syscall(
+      [&](const user_regs_struct& r) {
+        ++stops;
+        return static_cast<long>(r.orig_rax) == at.nr && static_cast<int64_t>(r.rax) == -ENOSYS && r.rsp == at.sp &&
+               r.rip == at.pc;
+      },
+      bound, [&](const inject::Stop&) { ++stops; });
+  if (s && !s->alive())
+    throw inject::TraceeDied("the program " + s->describe() + " while being driven to the call it waits in");
+  if (s) return true;
+  t.interrupt(std::chrono::milliseconds(1000));  // as drive_to_update_point: no EINTR seen
+  const user_regs_struct r = t.get_regs();
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "last in %s() at pc 0x%llx after %ld system-call stops",
+                syscall_name(static_cast<long>(r.orig_rax)), static_cast<unsigned long long>(r.rip), stops);
+  where = buf;
+  return false;
+}
+
 }  // namespace ttst::quiesce

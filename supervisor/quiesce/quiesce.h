@@ -185,6 +185,25 @@ bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock
                            std::chrono::milliseconds bound, std::string& where,
                            const UpdatePointMap* wait_map = nullptr, bool* entered_wait = nullptr);
 
+// One system call's entry at one place of the program: call `nr` made by the
+// `syscall` instruction that ends at `pc`, with the stack pointer `sp` (where a
+// pre-copy snapshot found P blocked between two requests).
+struct CallEntry {
+  long nr = -1;
+  uint64_t sp = 0, pc = 0;
+};
+
+// Pre-copy's second stop, for a P found RUNNING (mid-request, so not quiescent:
+// the stop protocol may drive it): its (only) thread run with PTRACE_SYSCALL,
+// nothing written to it (no update_requested), to the entry stop of `at` — the
+// snapshot's wait, entered again once the request is served — and left stopped
+// there; released, it makes the call. Never for a quiescent P (driving one is
+// observable: README "Pre-copy"). False (the thread stopped again as
+// drive_to_update_point leaves it, `where` saying where it was) when `bound` runs
+// out first; throws inject::TraceeDied if P ends meanwhile.
+bool drive_to_call_entry(inject::SeizedProcess& past, const CallEntry& at, std::chrono::milliseconds bound,
+                         std::string& where);
+
 const char* syscall_name(long nr);
 
 // The innermost frame of the program in a thread stopped outside it (in a library,
