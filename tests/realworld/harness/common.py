@@ -107,6 +107,16 @@ def wait_idle(pid, timeout=30.0, calls=EPOLL_WAITS):
     return False
 
 
+def wait_until(predicate, timeout=30.0):
+    """Polls `predicate` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
+
+
 def wait_port(port, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

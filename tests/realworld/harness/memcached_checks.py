@@ -2,7 +2,8 @@
 50,000 keys over every slab class, 200 incr counters, 3 client connections held
 open mid-session (one idle, one halfway through a `set` whose data comes after
 the update, one after a multi-get); 5 --validate-only runs before the update must
-leave P's answers unchanged; afterwards every key, value, flag and counter equal,
+leave P's answers unchanged, and so must two with --precopy (idle, and under a
+client's back-to-back gets, every reply right); afterwards every key, value, flag and counter equal,
 the held connections working, memcached's own t/ tests giving the same results
 as on a fresh 1.2.3 given the same preload, and the report counting the items as
 typed objects. And memcached 1.2.3 -> 1.2.4: `ttst-meta plan` must say user
@@ -12,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 
 import common
@@ -265,6 +267,62 @@ def validate_runs(checks, tools, pid, port, keys, before, work, runs=5):
     return checks.result(name, diff == "", note if diff == "" else f"{diff}; {note}")
 
 
+def precopy_runs(checks, tools, pid, port, keys, before, work):
+    """--precopy --validate-only on the unmodified server, idle and under a client's
+    back-to-back gets: validated, every reply right, P's answers unchanged after
+    both. The verdict is reported, not required: a round of 50,000 keys outlasts
+    1.2's once-a-second clock timer, which rewrites libevent's clock event and
+    current_time, and the second runs refuse a state with carved containers or
+    library types, so the transfer runs again in the stop (supervisor/README.md
+    "Pre-copy")."""
+    v2 = tools.build(f"memcached-{V2}")
+    reports = os.path.join(work, "reports")
+
+    def verdict(u):
+        pc = (u.report or {}).get("precopy") or {}
+        return (pc.get("verdict"), f"verdict {pc.get('verdict')}: {str(pc.get('detail', ''))[:240]}; "
+                                   f"stall {(u.report or {}).get('stall_ms', 0):.0f} ms")
+
+    u = common.supervise(tools, pid, v2, reports, validate_only=True, extra=["--precopy"])
+    idle = common.wait_idle(pid, 30)
+    diff = mcclient.compare(before, mcclient.snapshot(port, keys)) if idle else "P is not idle again"
+    v, said = verdict(u)
+    checks.result(f"memcached {V1} -> {V2}: --precopy --validate-only on an idle P: validated, P's answers unchanged",
+                  u.rc == 0 and v in ("unchanged", "delta", "changed") and diff == "",
+                  f"{said}{'; ' + diff if diff else ''}; {u.why()}")
+    if not idle:
+        return checks.not_run(f"memcached {V1} -> {V2}: --precopy under gets", "P is not idle again")
+    key = keys[0]
+    want = mcclient.Conn(port).get_many([key]).get(key)
+    reader = mcclient.Conn(port)  # connected before the snapshot: no descriptor opened during the round
+    done, counts = threading.Event(), {"right": 0, "wrong": 0, "error": ""}
+
+    def read_back_to_back():
+        try:
+            while not done.is_set():
+                counts["right" if reader.get_many([key]).get(key) == want else "wrong"] += 1
+        except Exception as e:  # noqa: BLE001 — any failure of the connection is the check's
+            counts["error"] = str(e)
+
+    t = threading.Thread(target=read_back_to_back)
+    t.start()
+    time.sleep(0.2)
+    u = common.supervise(tools, pid, v2, reports, validate_only=True, extra=["--precopy"])
+    at_end = counts["right"]
+    served = common.wait_until(lambda: counts["right"] > at_end + 100 or counts["error"], 10)
+    done.set()
+    t.join(30)
+    reader.close()
+    diff = mcclient.compare(before, mcclient.snapshot(port, keys))
+    v, said = verdict(u)
+    ok = u.rc == 0 and v in ("unchanged", "delta", "changed") and served and \
+        counts["wrong"] == 0 and not counts["error"] and diff == ""
+    checks.result(f"memcached {V1} -> {V2}: --precopy --validate-only under a client's back-to-back gets: validated, "
+                  "every reply right, P's answers unchanged",
+                  ok, f"{counts['right']} replies, {counts['wrong']} wrong{', ' + counts['error'] if counts['error'] else ''}"
+                  f"{', not served after' if not served else ''}; {said}{'; ' + diff if diff else ''}; {u.why()}")
+
+
 def after_commit(checks, tools, u, port, keys, want, session, fresh_stable, suite, n_items):
     """The checks on the committed server (each fails with a reason of its own)."""
     got = mcclient.snapshot(port, keys)
@@ -326,7 +384,7 @@ def run(checks, tools, builds, sources, work):
     name = f"memcached {V1} -> {V2} with 50,000 keys over every slab class, 200 counters, 3 held connections: committed"
     if problem or not common.wait_idle(pid, 30):
         checks.result(name, False, problem or "P did not become idle")
-        for n in names_after + ["validate-only"]:
+        for n in names_after + ["validate-only", "--precopy idle", "--precopy under gets"]:
             checks.not_run(f"memcached {V1} -> {V2}: {n}", "no P")
         common.kill_pid(pid)
         return
@@ -340,6 +398,7 @@ def run(checks, tools, builds, sources, work):
     # (counted in the report's transfers[].dead_pointers)
     session.idle.stats("slabs")
     validate_runs(checks, tools, pid, port, keys, before, work)
+    precopy_runs(checks, tools, pid, port, keys, before, work)
     u = common.supervise(tools, pid, v2, os.path.join(work, "reports"))
     checks.result(name, u.committed, f"slab classes used {used} of {total}; " + u.why())
     if u.committed and common.wait_idle(u.new_pid or 0, 30):
