@@ -333,6 +333,42 @@ TEST_CASE("pre-copy, P's heap grows during the round: the second runs follow it"
   for (int i = 0; i < 50; ++i) CHECK(c.get("key" + std::to_string(i)) == "VALUE value" + std::to_string(i));
 }
 
+// Processes named `comm` that `tracer` traces.
+int traced_by(pid_t tracer, const std::string& comm) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    if (ttst::testutil::slurp("/proc/" + name + "/comm") == comm + "\n" &&
+        proc_status_field(pid, "TracerPid") == std::to_string(tracer))
+      ++n;
+  }
+  return n;
+}
+
+TEST_CASE("pre-copy: F_key, against which F's second run's writes are found, is forked before P's second stop") {
+  // Paused as the second stop starts (P serving yet): F and F_key, a fork of F
+  // made when F's round ended, both traced; none of that fork in P's stop.
+  Filled kv;
+  const std::string out = tmpdir() + "/future_key.json";
+  const pid_t s = spawn_supervisor(kv.server.pid, "TTST_SUPERVISE_TEST_PAUSE_AT=backward,stop", out);
+  REQUIRE(await_stopped(s));
+  set_during(kv);
+  kill(s, SIGCONT);
+  REQUIRE(await([&] { return state_of(s) == 'T'; }, kAwait));  // at the stop
+  CHECK(state_of(kv.server.pid) != 't');                        // P serves
+  CHECK(traced_by(s, "kvserver_v2") == 2);
+  const int st = let_go(s);
+  REQUIRE(WIFEXITED(st));
+  const nlohmann::json report = ttst::testutil::json_report(ttst::testutil::slurp(out));
+  CHECK(WEXITSTATUS(st) == 0);
+  CHECK(report["precopy"]["verdict"] == "delta");
+  Run r;
+  r.report = report;
+  check_written(kv, r);
+}
+
 TEST_CASE("pre-copy, a second run that loses a write: the diff of P against R shows it, everything runs again") {
   Filled kv;
   // TTST_AGENT_TASK_STFW_DELTA_LOSSY = 104: F's table.count one less after its second run.

@@ -283,6 +283,7 @@ class Transaction {
                       std::string* why_not);
   bool another_round();
   bool delta_round();
+  void fork_future_key(milliseconds budget);
   void cure_kept_future();
   bool grow_reversed_heap(uint64_t heap_end, milliseconds budget);
   void wait_where_snapshot_was(milliseconds bound);
@@ -323,6 +324,10 @@ class Transaction {
   // The call the snapshot found P blocked in, as /proc shows it untraced; none when
   // P was driven to its marker for it (never blocked there again) or not in a call.
   std::optional<sys::BlockedIn> snapshot_call_;
+  // F_key of F's next second run (delta_transfer), forked from F as soon as F's
+  // last run ended, while P serves: F does not run in between, and the fork is no
+  // part of P's stop.
+  std::optional<inject::ChildProcess> future_key_;
   std::vector<diff::IgnoredRange> snapshot_rseq_;
   std::optional<PastFacts> snapshot_facts_;
   uint64_t snapshot_faults_ = 0;  // P's minor faults at the snapshot (another_round)
@@ -691,6 +696,8 @@ bool Transaction::precopy() {
     diff();
   }
   for (;;) {
+    if (kept_forward_ && kept_forward_->run && kept_backward_ && kept_backward_->run)
+      fork_future_key(deadline_.step(milliseconds(100), milliseconds(2000)));
     if (snapshot_call_) wait_where_snapshot_was(milliseconds(50));
     begin("stop");
     seize_past(true);
@@ -878,6 +885,7 @@ bool Transaction::delta_unchanged() {
   end_later(snapshot_);
   end_later(key_);
   if (changed.empty()) {
+    end_later(future_key_);  // no second run
     pc.verdict = "unchanged";
     pc.detail = "";
     cure_kept_future();
@@ -906,10 +914,25 @@ bool Transaction::delta_unchanged() {
   return false;
 }
 
+// F_key for F's next second run: forked from F (less F's agent region, which
+// nothing compares: its writes then fault no copy-on-write), never run; the pages
+// F's run writes are found against it (pages_written). One already forked since F
+// last ran is kept.
+void Transaction::fork_future_key(milliseconds budget) {
+  if (future_key_) return;
+  const inject::AgentRegion& region = kept_forward_->region;
+  {
+    inject::RemoteSyscalls rs(future_->task(), budget);
+    rs.call_checked("madvise(MADV_DONTFORK)", SYS_madvise, {region.start, region.layout.total, MADV_DONTFORK});
+    rs.restore();
+  }
+  future_key_.emplace(inject::create_reversed(future_->task(), budget, inject::options_child()));
+}
+
 // Stage 2 (README "Pre-copy"): P's memory changed in place since the snapshot, and
-// the round's transfers run again on it. F_key, forked from F (less F's agent
-// region, which nothing compares: its writes then fault no copy-on-write), never
-// runs: the pages F's second run writes are found against it. The forward second
+// the round's transfers run again on it. F_key (fork_future_key, forked when F's
+// last run ended) never runs: the pages F's second run writes are found against
+// it. The forward second
 // run in F reads P's changed pages; the round's R (R = S, validated by the round's
 // diff, and of no further use should this fail) gets P's changed pages copied in
 // (so R = P wherever the round validated nothing new); the backward second run in
@@ -929,14 +952,9 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
     pc.steps_ms.emplace_back(name, std::chrono::duration<double, std::milli>(now - since).count());
     since = now;
   };
-  const inject::AgentRegion& region = kept_forward_->region;
-  {
-    inject::RemoteSyscalls rs(future_->task(), budget);
-    rs.call_checked("madvise(MADV_DONTFORK)", SYS_madvise, {region.start, region.layout.total, MADV_DONTFORK});
-    rs.restore();
-  }
-  std::optional<inject::ChildProcess> future_key;
-  future_key.emplace(inject::create_reversed(future_->task(), budget, inject::options_child()));
+  if (!future_key_) fork_future_key(budget);  // else forked when F's last run ended
+  std::optional<inject::ChildProcess> future_key = std::move(future_key_);
+  future_key_.reset();
   step("future_key_fork");
   DeltaTransferRequest f;
   f.thread = &future_->task();
@@ -1038,6 +1056,7 @@ void Transaction::cure_kept_future() {
 // in the stop starts afresh from P (as rollback_created ends them).
 void Transaction::discard_round() {
   kept_forward_.reset(), kept_backward_.reset();  // their regions go with F and R
+  end_later(future_key_);
   end_later(future_);  // at its update point (no threads of its own in the round)
   end_later(reversed_);
   adoption_.reset();
@@ -1284,6 +1303,7 @@ void Transaction::rollback_created() {
   bool future_threads_traced = false;
   if (future_threads_)
     for (inject::Task& t : future_threads_->threads()) future_threads_traced |= t.attached();
+  end_later(future_key_);
   if (!future_threads_traced) end_later(future_);
   future_threads_.reset();  // F killed, its traced threads reaped (so its end can be waited for)
   future_.reset();
