@@ -811,6 +811,36 @@ TEST_CASE("pre-copy, P idle at the snapshot and busy at the second stop: stopped
   kv.check_serving("VERSION 2");
 }
 
+TEST_CASE("pre-copy, P busy at the snapshot and idle at the second stop: the snapshot at its loop's wait, found again") {
+  // The readers keep P busy as the supervisor starts: the first stop finds it
+  // mid-request. Driven to its update point's marker, the snapshot would stand
+  // where an idle P never is (an idle P is never driven: released and tried again,
+  // then everything transferred in the stop, verdict "changed"); driven to the
+  // entry of its epoll_wait instead, the second stop, with the readers stopped and
+  // P blocked there, finds it where the snapshot was at once.
+  Filled kv;
+  BusyReaders load(kv.server.port);
+  load.start();
+  const std::string out = tmpdir() + "/busy_snapshot.json";
+  const pid_t s = spawn_busy_round(kv.server.pid, "", out);
+  REQUIRE(await_stopped(s));  // in the round, P serving
+  CHECK(load.served_on(kv.server.pid));
+  kill(s, SIGCONT);
+  const int st = let_go(s);
+  const nlohmann::json report = ttst::testutil::json_report(ttst::testutil::slurp(out));
+  MESSAGE(ttst::testutil::slurp(out + ".err"));
+  REQUIRE(WIFEXITED(st));
+  REQUIRE(WEXITSTATUS(st) == 0);
+  REQUIRE(report["outcome"] == "committed");
+  MESSAGE("pre-copy: " << report["precopy"]["verdict"] << ": " << report["precopy"]["detail"]);
+  CHECK(report["precopy"]["verdict"] == "delta");
+  Run r;
+  r.report = report;
+  CHECK(count(phase_names(r), "stop") == 1);
+  take_over(kv, r);
+  kv.check_serving("VERSION 2");
+}
+
 TEST_CASE("pre-copy: the supervisor killed with busy P stopped at the entry of the snapshot's wait: P serves on") {
   // As above, the supervisor paused again as the delta phase starts — P stopped
   // at the entry of its epoll_wait, nothing of ours written into it — and killed

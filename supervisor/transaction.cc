@@ -275,8 +275,12 @@ class Transaction {
   // runs another instruction, and its memory is torn down while the program
   // serves. One that may be running is killed and waited for at once.
   void end_later(std::optional<inject::ChildProcess>& c);
-  void seize_past(bool to_snapshot_wait = false);
+  // Where a P found running is driven to (drive_past's update point; pre-copy's
+  // stops: the snapshot's wait, or any quiescent wait for the snapshot itself).
+  enum class DriveTo { kUpdatePoint, kQuiescentWait, kSnapshotWait };
+  void seize_past(DriveTo to = DriveTo::kUpdatePoint);
   bool drive_to_snapshot_wait();
+  bool drive_to_quiescent_wait();
   void snapshot();
   bool delta_unchanged();
   bool delta_transfer(const MemoryDelta& d, const user_regs_struct& regs, pid_t source, bool keep,
@@ -426,15 +430,16 @@ void Transaction::quiesce() {
     wait_for_children(o_.pid, deadline_.left() / 2);
     children_waited_ = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
   }
-  seize_past();
+  seize_past(o_.precopy ? DriveTo::kQuiescentWait : DriveTo::kUpdatePoint);  // the snapshot's place
 }
 
 // P seized (again, after a pre-copy round), judged by the quiescence rule and
 // driven to its update point if busy; several threads refused.
-// P seized, and driven to an update point if it is not quiescent. At pre-copy's
-// second stop (`to_snapshot_wait`), a P found running is first driven to the wait
-// the snapshot found it in (drive_to_snapshot_wait).
-void Transaction::seize_past(bool to_snapshot_wait) {
+// P seized, and driven to an update point if it is not quiescent. With pre-copy,
+// a P found running is first driven to a wait instead: the snapshot's at the second
+// stop (drive_to_snapshot_wait), any quiescent one for the snapshot
+// (drive_to_quiescent_wait).
+void Transaction::seize_past(DriveTo to) {
   stop_.emplace(rep_.stall_ms);
   try {
     past_.emplace(seize_pinned(inputs_->pin, std::max(deadline_.left(), milliseconds(100))));  // the pid still names P
@@ -449,7 +454,25 @@ void Transaction::seize_past(bool to_snapshot_wait) {
   spdlog::debug("quiescence: {}", verdict.message);
   past_bias_ = v1.bias_in(o_.pid);
   past_runtime_.emplace(o_.pid, v1.runtime_block() + past_bias_);
-  if (!verdict.quiescent && !(to_snapshot_wait && drive_to_snapshot_wait())) drive_past(verdict);
+  if (verdict.quiescent) return;
+  if (to == DriveTo::kSnapshotWait && drive_to_snapshot_wait()) return;
+  if (to == DriveTo::kQuiescentWait && past_->threads().size() == 1 && drive_to_quiescent_wait()) return;
+  drive_past(verdict);
+}
+
+// Pre-copy's first stop found P running (mid-request, under load): driven, nothing
+// written to it, to the entry of its loop's wait rather than to its update point,
+// so that the snapshot stands where an idle P would, which the second stop finds
+// again whether P is then busy (drive_to_snapshot_wait) or idle (blocked there).
+// A snapshot at the update point could be matched only by a P found busy again: an
+// idle P, never driven, waits elsewhere, and the second stop then fell back.
+// Not reached within a short bound: false, and P is driven to its update point.
+bool Transaction::drive_to_quiescent_wait() {
+  const milliseconds bound = std::min(deadline_.left(), milliseconds(50));
+  std::string where;
+  if (quiesce::drive_to_quiescent_wait(*past_, inputs_->v1.update_points(), bound, where)) return true;
+  spdlog::debug("pre-copy: the program did not enter its loop's wait within {} ms ({})", bound.count(), where);
+  return false;
 }
 
 // Pre-copy's second stop found P not quiescent (mid-request, under load): rather
@@ -700,12 +723,12 @@ bool Transaction::precopy() {
       fork_future_key(deadline_.step(milliseconds(100), milliseconds(2000)));
     if (snapshot_call_) wait_where_snapshot_was(milliseconds(50));
     begin("stop");
-    seize_past(true);
+    seize_past(DriveTo::kSnapshotWait);
     stop_where_snapshot_was();
     if (!another_round()) return delta_unchanged();
     if (!delta_round()) {  // its transfers discarded: the transfer in the stop, as after a changed delta
       begin("stop");
-      seize_past(true);
+      seize_past(DriveTo::kSnapshotWait);
       stop_where_snapshot_was();
       return false;
     }
@@ -827,7 +850,7 @@ void Transaction::stop_where_snapshot_was() {
     release_past();
     wait_where_snapshot_was(milliseconds(pause_ms));  // the program serves meanwhile
     begin("stop");
-    seize_past(true);
+    seize_past(DriveTo::kSnapshotWait);
   }
 }
 

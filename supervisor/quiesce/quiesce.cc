@@ -12,6 +12,7 @@
 #include <span>
 #include <stdexcept>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -468,19 +469,23 @@ bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock
   return false;
 }
 
-bool drive_to_call_entry(inject::SeizedProcess& past, const CallEntry& at, std::chrono::milliseconds bound,
-                         std::string& where) {
+namespace {
+
+// The main thread of a RUNNING P run under PTRACE_SYSCALL, nothing written to it,
+// until `there` says a syscall stop is where it should stay (stopped there: true),
+// or `bound` runs out (stopped again as drive_to_update_point leaves it: false,
+// `where` saying where it was).
+bool drive_until(inject::SeizedProcess& past, const std::function<bool(const user_regs_struct&)>& there,
+                 std::chrono::milliseconds bound, std::string& where, const char* to) {
   inject::Task& t = past.main_thread();
   long stops = 0;
   auto s = t.run_to_syscall(
       [&](const user_regs_struct& r) {
         ++stops;
-        return static_cast<long>(r.orig_rax) == at.nr && static_cast<int64_t>(r.rax) == -ENOSYS && r.rsp == at.sp &&
-               r.rip == at.pc;
+        return there(r);
       },
       bound, [&](const inject::Stop&) { ++stops; });
-  if (s && !s->alive())
-    throw inject::TraceeDied("the program " + s->describe() + " while being driven to the call it waits in");
+  if (s && !s->alive()) throw inject::TraceeDied("the program " + s->describe() + " while being driven to " + to);
   if (s) return true;
   t.interrupt(std::chrono::milliseconds(1000));  // as drive_to_update_point: no EINTR seen
   const user_regs_struct r = t.get_regs();
@@ -489,6 +494,32 @@ bool drive_to_call_entry(inject::SeizedProcess& past, const CallEntry& at, std::
                 syscall_name(static_cast<long>(r.orig_rax)), static_cast<unsigned long long>(r.rip), stops);
   where = buf;
   return false;
+}
+
+}  // namespace
+
+bool drive_to_call_entry(inject::SeizedProcess& past, const CallEntry& at, std::chrono::milliseconds bound,
+                         std::string& where) {
+  return drive_until(
+      past,
+      [&](const user_regs_struct& r) {
+        return static_cast<long>(r.orig_rax) == at.nr && static_cast<int64_t>(r.rax) == -ENOSYS && r.rsp == at.sp &&
+               r.rip == at.pc;
+      },
+      bound, where, "the call it waits in");
+}
+
+bool drive_to_quiescent_wait(inject::SeizedProcess& past, const UpdatePointMap& map, std::chrono::milliseconds bound,
+                             std::string& where) {
+  const inject::LoadBias bias = load_bias(past.pid(), map);
+  const inject::RemoteAddr rt = map.runtime_symbol().is_null() ? inject::RemoteAddr() : map.runtime_symbol() + bias;
+  inject::Task& t = past.main_thread();
+  return drive_until(
+      past,
+      [&](const user_regs_struct& r) {
+        return classify_entering(r, t.tid(), past.pid(), map, bias, rt).state == ThreadState::kQuiescent;
+      },
+      bound, where, "its loop's wait");
 }
 
 }  // namespace ttst::quiesce

@@ -204,6 +204,14 @@ struct CallEntry {
 bool drive_to_call_entry(inject::SeizedProcess& past, const CallEntry& at, std::chrono::milliseconds bound,
                          std::string& where);
 
+// Pre-copy's first stop, for a P found RUNNING: as drive_to_call_entry, to the
+// entry stop of the first system call the rule makes QUIESCENT (its loop's own
+// wait, classify_entering) — the place an idle P would be found, which the second
+// stop can find again — not to its update point's marker (no update_requested
+// written: P passes its marker as when nobody asks).
+bool drive_to_quiescent_wait(inject::SeizedProcess& past, const UpdatePointMap& map, std::chrono::milliseconds bound,
+                             std::string& where);
+
 const char* syscall_name(long nr);
 
 // The innermost frame of the program in a thread stopped outside it (in a library,
