@@ -781,6 +781,24 @@ pid_t spawn_busy_round(pid_t pid, const std::string& more, const std::string& ou
                           out, kV2, "-v");
 }
 
+// The supervisor that ended with status `st` and its report in `out` committed
+// through the second runs (verdict delta) after one stop of P since the snapshot
+// (never released and stopped again); v2 serves every key.
+void committed_in_one_stop(Filled& kv, int st, const std::string& out) {
+  const nlohmann::json report = ttst::testutil::json_report(ttst::testutil::slurp(out));
+  MESSAGE(ttst::testutil::slurp(out + ".err"));
+  REQUIRE(WIFEXITED(st));
+  REQUIRE(WEXITSTATUS(st) == 0);
+  REQUIRE(report["outcome"] == "committed");
+  MESSAGE("pre-copy: " << report["precopy"]["verdict"] << ": " << report["precopy"]["detail"]);
+  CHECK(report["precopy"]["verdict"] == "delta");
+  Run r;
+  r.report = report;
+  CHECK(count(phase_names(r), "stop") == 1);
+  take_over(kv, r);
+  kv.check_serving("VERSION 2");
+}
+
 TEST_CASE("pre-copy, P idle at the snapshot and busy at the second stop: stopped again in the snapshot's wait") {
   // The snapshot finds P blocked in epoll_wait; then the readers keep it busy, so
   // the second stop finds it mid-request. Driven to its update point it would stand
@@ -797,18 +815,7 @@ TEST_CASE("pre-copy, P idle at the snapshot and busy at the second stop: stopped
   kill(s, SIGCONT);
   const int st = let_go(s);
   CHECK(load.served_on(kv.server.pid));
-  const nlohmann::json report = ttst::testutil::json_report(ttst::testutil::slurp(out));
-  MESSAGE(ttst::testutil::slurp(out + ".err"));
-  REQUIRE(WIFEXITED(st));
-  REQUIRE(WEXITSTATUS(st) == 0);
-  REQUIRE(report["outcome"] == "committed");
-  MESSAGE("pre-copy: " << report["precopy"]["verdict"] << ": " << report["precopy"]["detail"]);
-  CHECK(report["precopy"]["verdict"] == "delta");
-  Run r;
-  r.report = report;
-  CHECK(count(phase_names(r), "stop") == 1);  // never released and stopped again
-  take_over(kv, r);
-  kv.check_serving("VERSION 2");
+  committed_in_one_stop(kv, st, out);
 }
 
 TEST_CASE("pre-copy, P busy at the snapshot and idle at the second stop: the snapshot at its loop's wait, found again") {
@@ -826,19 +833,7 @@ TEST_CASE("pre-copy, P busy at the snapshot and idle at the second stop: the sna
   REQUIRE(await_stopped(s));  // in the round, P serving
   CHECK(load.served_on(kv.server.pid));
   kill(s, SIGCONT);
-  const int st = let_go(s);
-  const nlohmann::json report = ttst::testutil::json_report(ttst::testutil::slurp(out));
-  MESSAGE(ttst::testutil::slurp(out + ".err"));
-  REQUIRE(WIFEXITED(st));
-  REQUIRE(WEXITSTATUS(st) == 0);
-  REQUIRE(report["outcome"] == "committed");
-  MESSAGE("pre-copy: " << report["precopy"]["verdict"] << ": " << report["precopy"]["detail"]);
-  CHECK(report["precopy"]["verdict"] == "delta");
-  Run r;
-  r.report = report;
-  CHECK(count(phase_names(r), "stop") == 1);
-  take_over(kv, r);
-  kv.check_serving("VERSION 2");
+  committed_in_one_stop(kv, let_go(s), out);
 }
 
 TEST_CASE("pre-copy: the supervisor killed with busy P stopped at the entry of the snapshot's wait: P serves on") {
