@@ -144,7 +144,8 @@ nlohmann::json precopy_to_json(const Precopy& p) {
           {"pages_read", p.pages_read},     {"bytes_changed", p.bytes_changed},
           {"ranges_changed", p.ranges_changed}, {"pages_delta", p.pages_delta},
           {"future_pages_delta", p.future_pages_delta}, {"steps_ms", p.steps_ms},
-          {"rounds", p.rounds}, {"round_stops_ms", p.round_stops_ms}};
+          {"rounds", p.rounds}, {"round_stops_ms", p.round_stops_ms},
+          {"stops_retried", p.stops_retried}, {"stops_retried_total", p.stops_retried_total}};
 }
 
 Precopy precopy_from_json(const nlohmann::json& j) {
@@ -155,7 +156,8 @@ Precopy precopy_from_json(const nlohmann::json& j) {
           j.value("ranges_changed", uint64_t{0}), j.value("pages_delta", uint64_t{0}),
           j.value("future_pages_delta", uint64_t{0}),
           j.value("steps_ms", std::vector<std::pair<std::string, double>>{}),
-          j.value("rounds", 0), j.value("round_stops_ms", std::vector<double>{})};
+          j.value("rounds", 0), j.value("round_stops_ms", std::vector<double>{}),
+          j.value("stops_retried", std::vector<std::string>{}), j.value("stops_retried_total", 0)};
 }
 
 // Pre-copy's verdict and stops, for people.
@@ -170,6 +172,9 @@ void render_precopy(std::ostringstream& s, const Precopy& p) {
     s << ", transferred again: " << p.pages_delta << " pages of the old version, " << p.future_pages_delta
       << " of the new one written";
   if (p.rounds > 0) s << "; " << p.rounds << " round(s) on the delta while it served";
+  if (p.stops_retried_total > 0)
+    s << "; seized again " << p.stops_retried_total << " time(s), found elsewhere than at the snapshot (first: "
+      << p.stops_retried.front() << ")";
   s << "\n";
 }
 

@@ -168,6 +168,10 @@ struct Precopy {
   // second runs when P wrote many pages), and each one's stop (ms).
   int rounds = 0;
   std::vector<double> round_stops_ms;
+  // Why P, seized again, was released and seized once more: found elsewhere than
+  // at the snapshot (each a stop of its own; the first 8 said, all counted).
+  std::vector<std::string> stops_retried;
+  int stops_retried_total = 0;
 };
 
 struct Report {

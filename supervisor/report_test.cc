@@ -294,6 +294,8 @@ TEST_CASE("pre-copy: the verdict and the stops round-trip and the summary says t
   p.ranges_changed = 3;
   p.pages_delta = 2;
   p.future_pages_delta = 5;
+  p.stops_retried = {"register rip changed (0x401000 -> 0x402000)"};
+  p.stops_retried_total = 3;
   r.precopy = p;
   const Report back = report_from_json(to_json(r));
   REQUIRE(back.precopy);
@@ -306,6 +308,10 @@ TEST_CASE("pre-copy: the verdict and the stops round-trip and the summary says t
   CHECK(back.precopy->ranges_changed == 3);
   CHECK(back.precopy->pages_delta == 2);
   CHECK(back.precopy->future_pages_delta == 5);
+  CHECK(back.precopy->stops_retried == p.stops_retried);
+  CHECK(back.precopy->stops_retried_total == 3);
+  CHECK(render_summary(back).find("seized again 3 time(s), found elsewhere than at the snapshot (first: register rip "
+                                  "changed") != std::string::npos);
   CHECK(render_summary(back).find("4100 bytes of memory changed in 3 ranges") != std::string::npos);
   CHECK(render_summary(back).find("pre-copy: changed (descriptor 7 was opened") != std::string::npos);
   CHECK(!report_from_json(to_json(Report{})).precopy);  // without --precopy: no key

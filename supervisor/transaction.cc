@@ -847,6 +847,9 @@ void Transaction::stop_where_snapshot_was() {
     const std::string moved = facts_changed(then, now, true);
     if (moved.empty()) return;
     spdlog::debug("pre-copy: {} since the snapshot; the program released and stopped again", moved);
+    Precopy& pc = *rep_.precopy;
+    if (pc.stops_retried.size() < 8) pc.stops_retried.push_back(moved);
+    pc.stops_retried_total++;
     release_past();
     wait_where_snapshot_was(milliseconds(pause_ms));  // the program serves meanwhile
     begin("stop");
