@@ -279,14 +279,17 @@ class Transaction {
   // stops: the snapshot's wait, or any quiescent wait for the snapshot itself).
   enum class DriveTo { kUpdatePoint, kQuiescentWait, kSnapshotWait };
   void seize_past(DriveTo to = DriveTo::kUpdatePoint);
-  bool drive_to_snapshot_wait();
-  bool drive_to_quiescent_wait();
+  bool drive_to_wait(DriveTo to);
   void snapshot();
   bool delta_unchanged();
   bool delta_transfer(const MemoryDelta& d, const user_regs_struct& regs, pid_t source, bool keep,
                       std::string* why_not);
   bool another_round();
   bool delta_round();
+  // Both of the round's transfers kept for second runs (stage 2).
+  bool second_runs_kept() const {
+    return kept_forward_ && kept_forward_->run && kept_backward_ && kept_backward_->run;
+  }
   void fork_future_key(milliseconds budget);
   void cure_kept_future();
   bool grow_reversed_heap(uint64_t heap_end, milliseconds budget);
@@ -434,11 +437,9 @@ void Transaction::quiesce() {
 }
 
 // P seized (again, after a pre-copy round), judged by the quiescence rule and
-// driven to its update point if busy; several threads refused.
-// P seized, and driven to an update point if it is not quiescent. With pre-copy,
-// a P found running is first driven to a wait instead: the snapshot's at the second
-// stop (drive_to_snapshot_wait), any quiescent one for the snapshot
-// (drive_to_quiescent_wait).
+// driven to its update point if busy (several threads: drive_past). With
+// pre-copy, a single-threaded P found running is first driven to a wait instead
+// (drive_to_wait).
 void Transaction::seize_past(DriveTo to) {
   stop_.emplace(rep_.stall_ms);
   try {
@@ -455,40 +456,34 @@ void Transaction::seize_past(DriveTo to) {
   past_bias_ = v1.bias_in(o_.pid);
   past_runtime_.emplace(o_.pid, v1.runtime_block() + past_bias_);
   if (verdict.quiescent) return;
-  if (to == DriveTo::kSnapshotWait && drive_to_snapshot_wait()) return;
-  if (to == DriveTo::kQuiescentWait && past_->threads().size() == 1 && drive_to_quiescent_wait()) return;
+  if (to != DriveTo::kUpdatePoint && past_->threads().size() == 1 && drive_to_wait(to)) return;
   drive_past(verdict);
 }
 
-// Pre-copy's first stop found P running (mid-request, under load): driven, nothing
-// written to it, to the entry of its loop's wait rather than to its update point,
-// so that the snapshot stands where an idle P would, which the second stop finds
-// again whether P is then busy (drive_to_snapshot_wait) or idle (blocked there).
-// A snapshot at the update point could be matched only by a P found busy again: an
-// idle P, never driven, waits elsewhere, and the second stop then fell back.
+// Pre-copy found P running (mid-request, under load): rather than to its update
+// point, P is run, nothing written to it (quiesce::drive_to_quiescent_wait /
+// drive_to_call_entry), to the entry of a wait, which it makes once the request
+// is served:
+// - for the snapshot (kQuiescentWait), its loop's wait, so that the snapshot
+//   stands where an idle P would and the second stop finds it again whether P is
+//   then busy or idle (blocked there). A snapshot at the update point could be
+//   matched only by a P found busy again: an idle P, never driven, waits elsewhere,
+//   and the second stop then fell back;
+// - at the second stop (kSnapshotWait), the wait the snapshot found it in: its
+//   update point would be another frame than the snapshot's, which stage 2 cannot
+//   follow. None when the snapshot's P was at its update point: the drive goes there.
 // Not reached within a short bound: false, and P is driven to its update point.
-bool Transaction::drive_to_quiescent_wait() {
+bool Transaction::drive_to_wait(DriveTo to) {
+  if (to == DriveTo::kSnapshotWait && !snapshot_call_) return false;
   const milliseconds bound = std::min(deadline_.left(), milliseconds(50));
   std::string where;
-  if (quiesce::drive_to_quiescent_wait(*past_, inputs_->v1.update_points(), bound, where)) return true;
-  spdlog::debug("pre-copy: the program did not enter its loop's wait within {} ms ({})", bound.count(), where);
-  return false;
-}
-
-// Pre-copy's second stop found P not quiescent (mid-request, under load): rather
-// than at its update point, another frame than the snapshot's, which stage 2
-// cannot follow, P is stopped where the snapshot found it: run, nothing written to
-// it, to the entry of that wait, which it makes again once the request is served
-// (quiesce::drive_to_call_entry). Not reached within a short bound: false, and the
-// stop protocol drives it to an update point as always.
-bool Transaction::drive_to_snapshot_wait() {
-  if (!snapshot_call_) return false;  // the snapshot's P was at its update point: the drive goes there
-  const milliseconds bound = std::min(deadline_.left(), milliseconds(50));
-  const quiesce::CallEntry at{snapshot_call_->nr, snapshot_call_->sp, snapshot_call_->pc};
-  std::string where;
-  if (quiesce::drive_to_call_entry(*past_, at, bound, where)) return true;
-  spdlog::debug("pre-copy: the program did not enter the snapshot's wait within {} ms ({})", bound.count(), where);
-  return false;
+  const bool there =
+      to == DriveTo::kSnapshotWait
+          ? quiesce::drive_to_call_entry(*past_, {snapshot_call_->nr, snapshot_call_->sp, snapshot_call_->pc}, bound,
+                                         where)
+          : quiesce::drive_to_quiescent_wait(*past_, inputs_->v1.update_points(), bound, where);
+  if (!there) spdlog::debug("pre-copy: the program did not enter the wait within {} ms ({})", bound.count(), where);
+  return there;
 }
 
 // The stop protocol (ttst_abi.h §4): one thread, or every busy thread of several
@@ -719,8 +714,7 @@ bool Transaction::precopy() {
     diff();
   }
   for (;;) {
-    if (kept_forward_ && kept_forward_->run && kept_backward_ && kept_backward_->run)
-      fork_future_key(deadline_.step(milliseconds(100), milliseconds(2000)));
+    if (second_runs_kept()) fork_future_key(deadline_.step(milliseconds(100), milliseconds(2000)));
     if (snapshot_call_) wait_where_snapshot_was(milliseconds(50));
     begin("stop");
     seize_past(DriveTo::kSnapshotWait);
@@ -825,7 +819,7 @@ void Transaction::wait_where_snapshot_was(milliseconds bound) {
 
 // The second stop found P elsewhere than at the snapshot (its registers differ:
 // another update point or frame, e.g. driven to one mid-request under load when
-// the snapshot's wait was not reached within drive_to_snapshot_wait's bound), where
+// the snapshot's wait was not reached within drive_to_wait's bound), where
 // its state cannot be S's: P is released and seized again, after a pause of 1, 2,
 // 4 ms... that lets it serve and reach its idle point (ended early when /proc shows
 // it blocked where the snapshot was), up to 24 times within a short bound. Each try is
@@ -921,7 +915,7 @@ bool Transaction::delta_unchanged() {
   // mappings), and the round's transfers were kept: they run again on what changed.
   std::string why_not = "the round's transfers were not kept for a second run";
   bool transferred = false;
-  if (followed && !d.layout && kept_forward_ && kept_forward_->run && kept_backward_ && kept_backward_->run) {
+  if (followed && !d.layout && second_runs_kept()) {
     try {
       transferred = delta_transfer(d, regs, o_.pid, false, &why_not);
     } catch (const std::exception& e) {  // a fork, a remote call, a read failed: the fallback is whole
@@ -978,9 +972,7 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
     pc.steps_ms.emplace_back(name, std::chrono::duration<double, std::milli>(now - since).count());
     since = now;
   };
-  if (!future_key_) fork_future_key(budget);  // else forked when F's last run ended
-  std::optional<inject::ChildProcess> future_key = std::move(future_key_);
-  future_key_.reset();
+  fork_future_key(budget);  // none if forked when F's last run ended
   step("future_key_fork");
   DeltaTransferRequest f;
   f.thread = &future_->task();
@@ -995,7 +987,7 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   f.limit = &deadline_.limit;
   f.keep = keep;
   if (!grow_reversed_heap(d.heap_end, budget)) {
-    end_later(future_key);
+    end_later(future_key_);
     return *why_not = "the copy of the old version's heap could not grow as the old version's did", false;
   }
   // R idles while F's second run works: P's changed bytes are written into it
@@ -1005,7 +997,7 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   kept_forward_ = forward.kept;
   step("forward_run");
   if (!forward.done) {
-    end_later(future_key);
+    end_later(future_key_);
     return *why_not = forward.why_not, false;
   }
   begin(keep ? "backward_round" : "backward_delta");
@@ -1014,8 +1006,8 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
       kept_forward_ ? mappings_within(future_->pid(), kept_forward_->region.start,
                                       kept_forward_->region.start + kept_forward_->region.layout.total)
                     : std::vector<sys::Mapping>{};
-  const std::optional<PageRanges> written = pages_written(future_->pid(), future_key->pid(), kept_in_future, &layout);
-  end_later(future_key);
+  const std::optional<PageRanges> written = pages_written(future_->pid(), future_key_->pid(), kept_in_future, &layout);
+  end_later(future_key_);
   step("future_written");
   if (!written) return *why_not = "the forward second run changed the new version's memory layout (" + layout + ")", false;
   reversed_written.join();

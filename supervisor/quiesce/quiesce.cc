@@ -421,18 +421,50 @@ Verdict check_within(pid_t pid, const UpdatePointMap& map, std::chrono::millisec
   }
 }
 
+namespace {
+
+// P's main thread run under PTRACE_SYSCALL until `there` says a syscall stop is
+// where it should stay (stopped there: true), or `bound` runs out: false, the
+// thread stopped again without its program seeing it — Task::interrupt points a
+// call the stop ends with EINTR (epoll_wait, rt_sigtimedwait...; its syscall-exit
+// stop comes first under PTRACE_SYSCALL) back at its `syscall` — and `where`
+// saying where it was. Throws inject::TraceeDied ("the program ... `doing`") if P
+// ends meanwhile.
+bool drive_until(inject::SeizedProcess& past, const std::function<bool(const user_regs_struct&)>& there,
+                 std::chrono::milliseconds bound, std::string& where, const char* doing) {
+  inject::Task& t = past.main_thread();
+  long stops = 0;
+  auto s = t.run_to_syscall(
+      [&](const user_regs_struct& r) {
+        ++stops;
+        return there(r);
+      },
+      bound, [&](const inject::Stop&) { ++stops; });
+  if (s && !s->alive()) throw inject::TraceeDied("the program " + s->describe() + " " + doing);
+  if (s) return true;
+  t.interrupt(std::chrono::milliseconds(1000));
+  const user_regs_struct r = t.get_regs();
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "last in %s() at pc 0x%llx after %ld system-call stops",
+                syscall_name(static_cast<long>(r.orig_rax)), static_cast<unsigned long long>(r.rip), stops);
+  where = buf;
+  return false;
+}
+
+}  // namespace
+
 bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock& runtime,
                            std::chrono::milliseconds bound, std::string& where, const UpdatePointMap* wait_map,
                            bool* entered_wait) {
   inject::Task& t = past.main_thread();
-  long stops = 0, markers = 0, renewed = 0;
+  long markers = 0, renewed = 0;
   std::optional<inject::LoadBias> bias;
   if (wait_map) bias = load_bias(past.pid(), *wait_map);
   if (entered_wait) *entered_wait = false;
   runtime.set_update_requested(1);
-  auto s = t.run_to_syscall(
+  const bool there = drive_until(
+      past,
       [&](const user_regs_struct& r) {
-        ++stops;
         markers += r.orig_rax == TTST_MARKER_SYSCALL;
         if (at_marker(r, runtime.address())) return true;
         if (wait_map && classify_entering(r, t.tid(), past.pid(), *wait_map, *bias, runtime.address()).state ==
@@ -447,56 +479,19 @@ bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock
         if (runtime.read_update_requested(flag) && flag == 0) runtime.set_update_requested(1), ++renewed;
         return false;
       },
-      bound, [&](const inject::Stop&) { ++stops; });
-  if (s && !s->alive())
-    throw inject::TraceeDied("the program " + s->describe() + " while being stopped at its update point");
-  if (s && entered_wait && *entered_wait) runtime.set_update_requested(0);  // at no update point: withdrawn
-  if (s) return true;
-  // Stopped again without its program seeing it: Task::interrupt points a call the
-  // stop ends with EINTR (epoll_wait, rt_sigtimedwait...; its syscall-exit stop
-  // comes first under PTRACE_SYSCALL) back at its `syscall`.
-  t.interrupt(std::chrono::milliseconds(1000));
+      bound, where, "while being stopped at its update point");
+  if (there) {
+    if (entered_wait && *entered_wait) runtime.set_update_requested(0);  // at no update point: withdrawn
+    return true;
+  }
   uint32_t flag = 0;
   runtime.read_update_requested(flag);
   runtime.set_update_requested(0);
-  user_regs_struct r = t.get_regs();
-  char buf[200];
-  std::snprintf(buf, sizeof buf,
-                "last in %s() at pc 0x%llx after %ld system-call stops, %ld getppid, flag %u, asked again %ld times",
-                syscall_name(static_cast<long>(r.orig_rax)), static_cast<unsigned long long>(r.rip), stops,
-                markers, flag, renewed);
-  where = buf;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, ", %ld getppid, flag %u, asked again %ld times", markers, flag, renewed);
+  where += buf;
   return false;
 }
-
-namespace {
-
-// The main thread of a RUNNING P run under PTRACE_SYSCALL, nothing written to it,
-// until `there` says a syscall stop is where it should stay (stopped there: true),
-// or `bound` runs out (stopped again as drive_to_update_point leaves it: false,
-// `where` saying where it was).
-bool drive_until(inject::SeizedProcess& past, const std::function<bool(const user_regs_struct&)>& there,
-                 std::chrono::milliseconds bound, std::string& where, const char* to) {
-  inject::Task& t = past.main_thread();
-  long stops = 0;
-  auto s = t.run_to_syscall(
-      [&](const user_regs_struct& r) {
-        ++stops;
-        return there(r);
-      },
-      bound, [&](const inject::Stop&) { ++stops; });
-  if (s && !s->alive()) throw inject::TraceeDied("the program " + s->describe() + " while being driven to " + to);
-  if (s) return true;
-  t.interrupt(std::chrono::milliseconds(1000));  // as drive_to_update_point: no EINTR seen
-  const user_regs_struct r = t.get_regs();
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "last in %s() at pc 0x%llx after %ld system-call stops",
-                syscall_name(static_cast<long>(r.orig_rax)), static_cast<unsigned long long>(r.rip), stops);
-  where = buf;
-  return false;
-}
-
-}  // namespace
 
 bool drive_to_call_entry(inject::SeizedProcess& past, const CallEntry& at, std::chrono::milliseconds bound,
                          std::string& where) {
@@ -506,7 +501,7 @@ bool drive_to_call_entry(inject::SeizedProcess& past, const CallEntry& at, std::
         return static_cast<long>(r.orig_rax) == at.nr && static_cast<int64_t>(r.rax) == -ENOSYS && r.rsp == at.sp &&
                r.rip == at.pc;
       },
-      bound, where, "the call it waits in");
+      bound, where, "while being driven to the call it waits in");
 }
 
 bool drive_to_quiescent_wait(inject::SeizedProcess& past, const UpdatePointMap& map, std::chrono::milliseconds bound,
@@ -519,7 +514,7 @@ bool drive_to_quiescent_wait(inject::SeizedProcess& past, const UpdatePointMap& 
       [&](const user_regs_struct& r) {
         return classify_entering(r, t.tid(), past.pid(), map, bias, rt).state == ThreadState::kQuiescent;
       },
-      bound, where, "its loop's wait");
+      bound, where, "while being driven to its loop's wait");
 }
 
 }  // namespace ttst::quiesce
