@@ -202,8 +202,10 @@ Spent TimeLimit::spent() {
 }
 
 std::pair<Bound, std::string> TimeLimit::exceeded() {
+  if (hit_.first != Bound::kNone) return hit_;
   const Spent s = spent();
   const Bound b = bound_hit(limits_, s);
+  if (b != Bound::kNone) hit_ = {b, describe(b, limits_, s)};
   return {b, describe(b, limits_, s)};
 }
 

@@ -128,7 +128,11 @@ class TimeLimit {
   // What is left of the cap (of --timeout when hard): a bound for waits the
   // caller cannot check as they go (v2's start-up), nothing read.
   milliseconds cap_left() const;
-  // The bound hit now, and its description; kNone and "" while within.
+  // The bound hit, and its description with the figures of when it was hit;
+  // kNone and "" while within. Once hit it stays so: the ceiling discounts the
+  // waits for a CPU, summed over the processes watched, which can grow faster than
+  // the wall time — read again a moment later (the agent stopped as hung by this
+  // very answer), it would say "within".
   std::pair<Bound, std::string> exceeded();
   const TimeLimits& limits() const { return limits_; }
 
@@ -145,6 +149,7 @@ class TimeLimit {
   TimeLimits limits_;
   std::chrono::steady_clock::time_point start_;
   std::vector<Watched> watched_;
+  std::pair<Bound, std::string> hit_{Bound::kNone, ""};  // the first bound exceeded() found
 };
 
 }  // namespace ttst::supervisor

@@ -157,3 +157,34 @@ TEST_CASE("a live limit: a sleeping process uses no CPU and is caught by the wal
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
 }
+
+namespace {
+void wake(int) {}
+}  // namespace
+
+TEST_CASE("a live limit: a bound once hit stays hit, with the figures of when it was") {
+  // The ceiling holds only while the agent is not runnable: a sleeping agent hits
+  // it, then runs (as one stopped as hung may, a moment later). Asked again, the
+  // limit must not say "within" (the rollback would name no bound).
+  TimeLimits l;
+  l.cpu = milliseconds(60000), l.wall = milliseconds(300), l.cap = milliseconds(600000);
+  TimeLimit limit(l);
+  signal(SIGUSR1, wake);
+  const pid_t child = fork();
+  if (child == 0) {
+    pause();
+    for (;;) __asm__ volatile("" ::: "memory");
+  }
+  signal(SIGUSR1, SIG_DFL);
+  limit.watch_agent(child);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (limit.exceeded().first == Bound::kNone && std::chrono::steady_clock::now() < until) usleep(20000);
+  const auto hit = limit.exceeded();
+  REQUIRE_MESSAGE(hit.first == Bound::kWallCeiling, hit.second);
+  kill(child, SIGUSR1);  // now runnable: the ceiling's own test says "within"
+  usleep(200000);
+  CHECK(bound_hit(l, limit.spent()) == Bound::kNone);
+  CHECK(limit.exceeded() == hit);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+}
