@@ -39,7 +39,8 @@ struct Part {
 
 // What every worker shares; all of it is read-only or thread-safe (pread).
 struct Shared {
-  Shared(pid_t p, pid_t r, const Options& o) : o(o), pm(p), rm(r), pp(p), rp(r), fields(o.kernel_fields) {
+  Shared(pid_t p, pid_t r, const Options& o)
+      : o(o), pm(p, o.p_reads), rm(r, PageReads::kPinned), pp(p), rp(r), fields(o.kernel_fields) {
     std::sort(fields.begin(), fields.end(),
               [](const IgnoredRange& a, const IgnoredRange& b) { return a.addr < b.addr; });
     if (!pp.ok()) full_why = pp.error();

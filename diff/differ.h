@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "diff/proc_files.h"
 #include "inject/sys/proc_maps.h"
 
 namespace ttst::diff {
@@ -57,6 +58,10 @@ struct Options {
   bool use_frames = true;       // false: as without CAP_SYS_ADMIN, compare every page
                                 // that is present (or swapped) in P or R (full mode)
   unsigned threads = 2;         // workers comparing 16 MiB chunks in parallel
+  // How P's side is read (proc_files.h PageReads): plainly where P's side is a
+  // clone whose frames a later comparison relies on (a pre-copy key); R's side is
+  // always pinned (it owns its pages, or ends after the comparison).
+  PageReads p_reads = PageReads::kPinned;
 };
 
 struct MappingDiff {

@@ -79,7 +79,7 @@ bool Pagemap::populated(uint64_t start, uint64_t end, std::vector<std::pair<uint
   return true;
 }
 
-Memory::Memory(pid_t pid) : pid_(pid) {
+Memory::Memory(pid_t pid, PageReads reads) : pid_(pid), reads_(reads) {
   const std::string path = "/proc/" + std::to_string(pid) + "/mem";
   mem_ = Fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!mem_.ok()) throw std::runtime_error("cannot open " + path + ": " + strerror(errno));
@@ -88,18 +88,23 @@ Memory::Memory(pid_t pid) : pid_(pid) {
 size_t Memory::read_pages(const std::vector<iovec>& runs, uint8_t* buf, std::vector<size_t>& unreadable) {
   size_t total = 0;
   for (const iovec& r : runs) total += r.iov_len;
-  // Fast path: one process_vm_readv for the whole batch (runs.size() <= IOV_MAX).
-  iovec local{buf, total};
-  ssize_t got = process_vm_readv(pid_, &local, 1, runs.data(), runs.size(), 0);
-  size_t done = got > 0 ? static_cast<size_t>(got) : 0;
-  if (done == total) return 0;
-  // It stops at the first page it cannot read: finish page by page via /proc/PID/mem,
-  // which also reads pages without PROT_READ.
+  size_t done = 0;
+  if (reads_ == PageReads::kPinned) {  // one process_vm_readv for the whole batch (runs.size() <= IOV_MAX)
+    iovec local{buf, total};
+    const ssize_t got = process_vm_readv(pid_, &local, 1, runs.data(), runs.size(), 0);
+    done = got > 0 ? static_cast<size_t>(got) : 0;
+    if (done == total) return 0;
+  }
+  // A run per read of /proc/PID/mem; a page it cannot read stops a read (and
+  // process_vm_readv): from there, page by page, which also reads pages without
+  // PROT_READ.
   size_t bad = 0, pos = 0;
   for (const iovec& r : runs) {
     const uint64_t base = reinterpret_cast<uint64_t>(r.iov_base);
+    size_t got = pos + r.iov_len <= done ? r.iov_len : 0;
+    if (!got && pos >= done) got = pread_full(mem_.get(), buf + pos, r.iov_len, base);
     for (size_t off = 0; off < r.iov_len; off += kPage, pos += kPage) {
-      if (pos + kPage <= done) continue;
+      if (off + kPage <= got || pos + kPage <= done) continue;
       if (pread_full(mem_.get(), buf + pos, kPage, base + off) != kPage) {
         memset(buf + pos, 0, kPage);
         unreadable.push_back(pos / kPage);

@@ -1,6 +1,6 @@
 // proc_files.h — read-only access to another process's memory and page table:
-// /proc/PID/pagemap entries and bulk memory reads (process_vm_readv, falling back
-// to /proc/PID/mem for pages process_vm_readv refuses, e.g. PROT_NONE).
+// /proc/PID/pagemap entries and bulk memory reads (/proc/PID/mem or
+// process_vm_readv; each page the latter refuses, e.g. PROT_NONE, through the former).
 // Why: the differ's only two windows into P and R; both are read-only, so the
 // differ can never change either process.
 #pragma once
@@ -59,27 +59,36 @@ class Pagemap {
   std::string error_;
 };
 
+// How a Memory reads pages in bulk. kPinned: process_vm_readv, one call per batch
+// and one copy per page; it pins each page, and the kernel (5.19+) first gives the
+// reader a private copy of a copy-on-write page it shares with another process
+// (a fault and 4 KiB copied, inside the read; page tables change, contents never).
+// kPlain: /proc/PID/mem, a read per run through a bounce page (two copies, no
+// pin): the frames stay shared. Read pages of P and of its clones plainly (a
+// pre-copy key's frames are how its next comparison finds what P did not write,
+// and P's copies would cost P memory); those of a process that owns its pages
+// (R, F after its run) or that ends after the comparison, pinned.
+enum class PageReads { kPinned, kPlain };
+
 // Reads another process's memory. Construction throws std::runtime_error when the
 // process cannot be accessed at all.
 class Memory {
  public:
-  explicit Memory(pid_t pid);
+  explicit Memory(pid_t pid, PageReads reads = PageReads::kPlain);
   pid_t pid() const { return pid_; }
   // Reads the pages of `runs` (page-aligned remote ranges) back to back into
-  // `buf` with process_vm_readv (fast; note it unshares copy-on-write pages it
-  // reads, which changes page tables but never contents). Returns the number of pages that could not be read in any way; their
-  // bytes in `buf` are zero and their indexes (page number within the batch) are
-  // appended to `unreadable`.
+  // `buf` (as PageReads says). Returns the number of pages that could not be read in
+  // any way; their bytes in `buf` are zero and their indexes (page number within
+  // the batch) are appended to `unreadable`.
   size_t read_pages(const std::vector<iovec>& runs, uint8_t* buf, std::vector<size_t>& unreadable);
   // Reads exactly `len` bytes at `addr` through /proc/PID/mem; false when any of
-  // them is unreadable. Unlike process_vm_readv (which pins pages and so gives the
-  // process a private copy of every copy-on-write page it reads), this leaves the
-  // target's page tables as they were: small reads of P use it.
+  // them is unreadable; the target's page tables as they were.
   bool read(uint64_t addr, void* buf, size_t len);
 
  private:
   pid_t pid_;
-  Fd mem_;  // /proc/PID/mem, for what process_vm_readv cannot read
+  PageReads reads_;
+  Fd mem_;  // /proc/PID/mem
 };
 
 }  // namespace ttst::diff

@@ -205,8 +205,9 @@ constexpr size_t kEveryRange = size_t{1} << 40;
 }  // namespace
 
 MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, uint64_t runtime_addr,
-                           std::vector<diff::IgnoredRange> ignored) {
+                           std::vector<diff::IgnoredRange> ignored, diff::PageReads past_reads) {
   diff::Options o = past_diff_options(past, regs, runtime_addr, std::move(ignored));
+  o.p_reads = past_reads;
   o.max_diffs = kEveryRange;
   o.max_shown_bytes = kEveryRange;  // P's bytes, for stage 2's copy into R
   diff::Result res = diff::diff_processes(past, key, o);

@@ -86,9 +86,12 @@ diff::Options past_diff_options(pid_t past, const user_regs_struct& regs, uint64
                                 std::vector<diff::IgnoredRange> ignored);
 
 // P's memory against K's (past_diff_options). Throws std::runtime_error when
-// either process cannot be read (never "unchanged").
+// either process cannot be read (never "unchanged"). `past` may be a round's new
+// key K2 (a clone of P, the next key): read plainly (diff::PageReads), its frames
+// stay P's and the next comparison finds only what P wrote since.
 MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, uint64_t runtime_addr,
-                           std::vector<diff::IgnoredRange> ignored);
+                           std::vector<diff::IgnoredRange> ignored,
+                           diff::PageReads past_reads = diff::PageReads::kPinned);
 
 // Stage 2: the bytes of `now` written since `before` was forked from it (never run
 // since), by the differ, and its brk heap's grown part; `left_out`: mappings of

@@ -783,7 +783,8 @@ bool Transaction::delta_round() {
   bool done = false;
   try {
     begin("round_delta");
-    const MemoryDelta d = memory_changed(key->pid(), key_->pid(), regs, past_runtime_->address().value(), snapshot_rseq_);
+    const MemoryDelta d = memory_changed(key->pid(), key_->pid(), regs, past_runtime_->address().value(),
+                                         snapshot_rseq_, diff::PageReads::kPlain);
     if (d.layout) why = d.changed;
     else done = d.changed.empty() || delta_transfer(d, regs, key->pid(), true, &why);
   } catch (const std::exception& e) {
@@ -1032,6 +1033,8 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   if (!backward.done) return *why_not = backward.why_not, false;
   begin(keep ? "diff_round" : "diff_delta");
   diff::Options options = past_diff_options(source, regs, past_runtime_->address().value(), rseq);
+  // A round's K2 is the next key: read plainly, its frames stay P's (PageReads).
+  if (keep) options.p_reads = diff::PageReads::kPlain;
   if (kept_backward_)  // kept again for the next round: no state of R
     options.agent_regions = mappings_within(reversed_->pid(), kept_backward_->region.start,
                                             kept_backward_->region.start + kept_backward_->region.layout.total);

@@ -3,7 +3,9 @@
 // R through /proc/PID/mem or has R map memory, and the differ must see exactly that.
 #include <doctest/doctest.h>
 
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include <iostream>
 
 #include "diff/differ.h"
+#include "diff/proc_files.h"
 #include "diff/testing/state_pair.h"
 
 using ttst::diff::testing::StatePair;
@@ -328,4 +331,57 @@ TEST_CASE("a huge sparse mapping costs only its populated pages; changes in it a
   CHECK(res.stats.pages_total >= kHuge / 4096);
   // Skipped without reading a pagemap entry per page (that would take seconds).
   CHECK(res.stats.pages_unpopulated >= kHuge / 4096 - 8);
+}
+
+namespace {
+
+// Frames of `pages` pages at `at` in pid's page table (0: not present).
+std::vector<uint64_t> frames_of(pid_t pid, uint64_t at, size_t pages) {
+  ttst::diff::Pagemap pm(pid);
+  std::vector<ttst::diff::PageEntry> e(pages);
+  REQUIRE(pm.read(at, pages, e.data()));
+  std::vector<uint64_t> f;
+  for (const auto& x : e) f.push_back(x.pfn());
+  return f;
+}
+
+// Compares A (sharing `region`'s frames with this process) with B (which rewrote
+// every page of it) reading A's side as `reads` says; A's frames after.
+std::vector<uint64_t> frames_after_diff(uint8_t* region, size_t pages, ttst::diff::PageReads reads) {
+  const pid_t a = fork();
+  if (a == 0) for (;;) pause();
+  const pid_t b = fork();
+  if (b == 0) {
+    for (size_t i = 0; i < pages * 4096; i += 4096) region[i] ^= 1;
+    for (;;) pause();
+  }
+  usleep(50000);
+  ttst::diff::Options o = opts();
+  o.p_reads = reads;
+  const ttst::diff::Result res = ttst::diff::diff_processes(a, b, o);
+  CHECK(res.stats.pages_read >= pages);
+  std::vector<uint64_t> f = frames_of(a, addr(region), pages);
+  kill(a, SIGKILL), kill(b, SIGKILL);
+  waitpid(a, nullptr, 0), waitpid(b, nullptr, 0);
+  return f;
+}
+
+}  // namespace
+
+// A pre-copy key's frames are how its next comparison finds what P did not write:
+// read plainly, a clone's pages stay on the frames it shares; pinned
+// (process_vm_readv), the kernel gives it a copy of each (Linux 5.19+).
+TEST_CASE("P's side read plainly keeps the frames it shares with another process; pinned, it does not") {
+  constexpr size_t kPages = 32;
+  auto* region = static_cast<uint8_t*>(mmap(nullptr, kPages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  REQUIRE(region != MAP_FAILED);
+  memset(region, 0x6b, kPages * 4096);
+  const std::vector<uint64_t> mine = frames_of(getpid(), addr(region), kPages);
+  REQUIRE(mine[0] != 0);  // frames visible (root)
+  CHECK(frames_after_diff(region, kPages, ttst::diff::PageReads::kPlain) == mine);
+  const std::vector<uint64_t> pinned = frames_after_diff(region, kPages, ttst::diff::PageReads::kPinned);
+  size_t moved = 0;
+  for (size_t i = 0; i < kPages; ++i) moved += pinned[i] != mine[i];
+  CHECK(moved == kPages);
+  munmap(region, kPages * 4096);
 }
