@@ -932,9 +932,16 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
   ttst::stfw::proc_path(path, desc->peer_pid, "mem");
   long mem = agent_syscall3(kSysOpen, reinterpret_cast<long>(path), kOCloexec, 0);
   if (mem < 0) return fail_open(desc, -mem, "/proc/PEER/mem of the peer");
+  // With process_vm_readv first: it pins each page, and the kernel copies a pinned
+  // page the peer shares with another process — but every changed page is the
+  // peer's own (P wrote it since its key was forked, F since F_key was: copy-on-
+  // write gave it its own frame), so nothing is copied, and one copy per byte is
+  // made instead of /proc/PEER/mem's two. /proc/PEER/mem for a run it cannot read
+  // whole (a page without PROT_READ).
   for (uint64_t i = 0, off = 0, run_lo, run_hi; i < h->patch_count;) {
     const uint64_t j = page_run(changed, h->patch_count, i, &run_lo, &run_hi);
-    if (read_mem(mem, run_buf, run_lo, run_hi - run_lo) != long(run_hi - run_lo)) {
+    if (agent_read_peer(desc->peer_pid, run_buf, run_lo, run_hi - run_lo) != long(run_hi - run_lo) &&
+        read_mem(mem, run_buf, run_lo, run_hi - run_lo) != long(run_hi - run_lo)) {
       agent_syscall3(kSysClose, mem, 0, 0);
       return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: a changed range of the peer is unreadable");
     }
