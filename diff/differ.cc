@@ -128,11 +128,10 @@ class Worker {
         part_->unreadable_both += side == 3;
         continue;
       }
-      locate(&bufp_[seg * kPage], &bufr_[seg * kPage], (i - seg) * kPage, [&](size_t off, size_t len) {
-        const size_t at = seg * kPage + off;
-        record(addrs_[at / kPage] + at % kPage, len, &bufp_[at], &bufr_[at], 0);
-      });
-      if (i < n) record(addrs_[i], kPage, &bufp_[i * kPage], &bufr_[i * kPage], side == 1 ? 'P' : 'R');
+      locate(&bufp_[seg * kPage], &bufr_[seg * kPage], (i - seg) * kPage,
+             [&](size_t off, size_t len) { found(seg * kPage + off, len); });
+      found_end();
+      if (i < n) record(addrs_[i], kPage, &bufp_[i * kPage], &bufr_[i * kPage], side == 1 ? 'P' : 'R', kPage);
       seg = i + 1;
     }
     part_->read += n;
@@ -154,10 +153,34 @@ class Worker {
     }
   }
 
-  // Appends a differing range, merging it with the previous one when contiguous
-  // (a run split across two pages), keeping at most max_diffs ranges.
-  void record(uint64_t addr, size_t len, const uint8_t* p, const uint8_t* r, char unreadable) {
-    part_->in_ranges += len;
+  // A differing run of the batch's buffers (at `at`, never across a page), widened
+  // by Options::widen within its page and merged with the one before it when in
+  // the same page and less than `widen` bytes apart (the bytes between are in the
+  // buffers); recorded when the next one cannot join it (found_end: no next).
+  void found(size_t at, size_t len) {
+    const size_t w = s_.o.widen;
+    if (!w) return record(addrs_[at / kPage] + at % kPage, len, &bufp_[at], &bufr_[at], 0, len);
+    const size_t page = at / kPage * kPage;
+    const size_t lo = at - std::min(w, at - page), hi = std::min(page + kPage, at + len + w);
+    if (pending_ && pend_lo_ / kPage * kPage == page && lo <= pend_hi_ + w) {
+      pend_hi_ = std::max(pend_hi_, hi), pend_counted_ += len;
+      return;
+    }
+    found_end();
+    pending_ = true, pend_lo_ = lo, pend_hi_ = hi, pend_counted_ = len;
+  }
+  void found_end() {
+    if (!pending_) return;
+    pending_ = false;
+    record(addrs_[pend_lo_ / kPage] + pend_lo_ % kPage, pend_hi_ - pend_lo_, &bufp_[pend_lo_], &bufr_[pend_lo_], 0,
+           pend_counted_);
+  }
+
+  // Appends a differing range (`counted` of its bytes differ: all but a widened
+  // range's margins), merging it with the previous one when contiguous (a run
+  // split across two pages), keeping at most max_diffs ranges.
+  void record(uint64_t addr, size_t len, const uint8_t* p, const uint8_t* r, char unreadable, size_t counted) {
+    part_->in_ranges += counted;
     const bool merge = addr == last_end_ && mergeable_ && !unreadable;
     last_end_ = addr + len;
     mergeable_ = !unreadable;
@@ -196,6 +219,8 @@ class Worker {
   std::vector<iovec> runs_;
   std::vector<uint64_t> addrs_;
   std::vector<size_t> unread_;
+  bool pending_ = false;    // found() holds a widened range not recorded yet
+  size_t pend_lo_ = 0, pend_hi_ = 0, pend_counted_ = 0;  // its buffer offsets, its differing bytes
   uint64_t last_end_ = 0;   // end of the last range recorded
   bool mergeable_ = false;  // the last range may be extended
   bool last_kept_ = false;  // the last range is part_->bytes.back() (else only counted)

@@ -58,6 +58,10 @@ struct Options {
   bool use_frames = true;       // false: as without CAP_SYS_ADMIN, compare every page
                                 // that is present (or swapped) in P or R (full mode)
   unsigned threads = 2;         // workers comparing 16 MiB chunks in parallel
+  // Each differing range widened by this many bytes each way within its page, and
+  // ranges of a page less than this apart made one (their bytes all P's and R's as
+  // read); the count of differing bytes (bytes_in_ranges) stays exact.
+  size_t widen = 0;
   // How P's side is read (proc_files.h PageReads): plainly where P's side is a
   // clone whose frames a later comparison relies on (a pre-copy key); R's side is
   // always pinned (it owns its pages, or ends after the comparison).

@@ -90,12 +90,14 @@ struct ttst_stfw_threads_header {
  * supervisor copied P's changed pages; peer F after its second run). Arguments:
  * arg[] = the words of enum ttst_stfw_delta_arg.
  * Input: the header, then patch_count [lo, hi) pairs of the peer that changed
- * since the first run (the agent reads their bytes now), own_count pairs of this
- * process written since (backward: P's changed pages in R), then frames_size
- * bytes of frames (TTST_STFW_FRAMES_MAGIC ...; 0: the first run's). Result: as a
+ * since the first run, own_count pairs of this process written since (backward:
+ * P's changed pages in R), then frames_size bytes of frames
+ * (TTST_STFW_FRAMES_MAGIC ...; 0: the first run's), then bytes_size bytes: the
+ * changed ranges' bytes, back to back in their order, as the supervisor read them
+ * from the peer (0: the agent reads them from the peer now). Result: as a
  * transfer's; TTST_STFW_STATUS_DELTA_REFUSED when the second run cannot follow
  * the change (the supervisor then transfers everything again). */
-#define TTST_STFW_DELTA_MAGIC 0x31544c4454535454ull /* "TTSTDLT1" */
+#define TTST_STFW_DELTA_MAGIC 0x32544c4454535454ull /* "TTSTDLT2" */
 enum ttst_stfw_delta_arg {
   TTST_STFW_DELTA_ARG_KEPT = 0,      /* the kept run                                 */
   TTST_STFW_DELTA_ARG_SELF_BIAS = 1, /* this process's executable's load bias (the
@@ -105,7 +107,7 @@ enum ttst_stfw_delta_arg {
 };
 struct ttst_stfw_delta_header {
   uint64_t magic;
-  uint64_t patch_count, own_count, frames_size;
+  uint64_t patch_count, own_count, frames_size, bytes_size;
 };
 
 enum ttst_stfw_status {

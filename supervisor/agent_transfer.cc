@@ -395,7 +395,13 @@ DeltaTransferOutcome run_delta_transfer(const DeltaTransferRequest& t, const Tes
   req.meta_self = t.self.metadata_image;  // the engine's views of the first run point into their slots
   req.meta_peer = t.other.metadata_image;
   req.plugin = t.plugin;
-  ttst_stfw_delta_header h{TTST_STFW_DELTA_MAGIC, t.changed.size(), t.own.size(), t.frames.size()};
+  // The changed bytes go in the input only while it fits the slot the first run's
+  // region has for it (a long first round's delta may not): else the agent reads them.
+  const uint64_t room = t.kept->region.layout.output - t.kept->region.layout.input;
+  const uint64_t without = sizeof(ttst_stfw_delta_header) + 16 * (t.changed.size() + t.own.size()) + t.frames.size();
+  const bool give = !t.changed_bytes.empty() && without + t.changed_bytes.size() <= room && !(hooks && hooks->agents_read);
+  ttst_stfw_delta_header h{TTST_STFW_DELTA_MAGIC, t.changed.size(), t.own.size(), t.frames.size(),
+                           give ? t.changed_bytes.size() : 0};
   std::vector<uint8_t> input(sizeof h);
   std::memcpy(input.data(), &h, sizeof h);
   for (const auto* list : {&t.changed, &t.own})
@@ -403,6 +409,7 @@ DeltaTransferOutcome run_delta_transfer(const DeltaTransferRequest& t, const Tes
       for (uint64_t w : {lo, hi}) input.insert(input.end(), reinterpret_cast<const uint8_t*>(&w),
                                               reinterpret_cast<const uint8_t*>(&w) + 8);
   input.insert(input.end(), t.frames.begin(), t.frames.end());
+  if (give) input.insert(input.end(), t.changed_bytes.begin(), t.changed_bytes.end());
   req.input = input;
   req.output_size = 1 << 20;
   req.helpers = 1;

@@ -68,6 +68,10 @@ struct DeltaTransferRequest {
   TransferSide self, other;  // as the first run's (its metadata slots are written again)
   std::span<const uint8_t> plugin;
   std::vector<std::pair<uint64_t, uint64_t>> changed;  // [lo, hi) of the peer written since the first run
+  // Their bytes, back to back, as the supervisor read them from the peer (stopped
+  // since): the agent then reads none. Empty, or more than the kept region's input
+  // slot holds with the rest (a long first round's delta): it reads them itself.
+  std::vector<uint8_t> changed_bytes;
   std::vector<std::pair<uint64_t, uint64_t>> own;      // backward: [lo, hi) of R written since (P's pages)
   std::vector<uint8_t> frames;                         // the frames now (as TransferRequest::frames)
   TimeLimit* limit = nullptr;

@@ -177,20 +177,52 @@ bool heap_grown(const diff::MappingDiff& m) {
   return m.kind == diff::MappingDiff::Changed && m.p.path == "[heap]" && m.p.start == m.r.start && m.p.end > m.r.end;
 }
 
-// Every byte range of a diff, widened by 64 bytes each way within its pages (a
-// heap descriptor with any byte changed is then patched whole: the agents' copies
-// keep tags in descriptors' link fields, and a freed block's descriptor reused
-// half-patched reads as neither), and every grown heap's new part; sorted, merged
-// where less than 64 bytes apart (a superset, which is sound, in fewer spans).
-PageRanges spans_of(const diff::Result& res) {
-  PageRanges spans;
+// The context a diff gives each changed range (diff::Options::widen: 64 bytes each
+// way within its page, ranges less apart made one): a heap descriptor with any
+// byte changed is then patched whole (the agents' copies keep tags in
+// descriptors' link fields, and a freed block's descriptor reused half-patched
+// reads as neither), and the ranges are fewer. A superset, which is sound.
+constexpr size_t kSpanContext = 64;
+
+// Every byte range of a diff (widened by the differ) and every grown heap's new
+// part, sorted, touching ones made one; with `now`'s bytes there back to back
+// (the ranges' as the diff read them — its P side is `now` — the grown parts' read
+// now), or none when some range's bytes were not all kept or read.
+ChangedSpans spans_of(const diff::Result& res, pid_t now) {
+  struct Piece {
+    uint64_t lo, hi;
+    const std::vector<uint8_t>* bytes;  // null: a grown part, read
+  };
+  std::vector<Piece> pieces;
+  bool all = true;
   for (const diff::ByteDiff& b : res.bytes) {
-    const uint64_t page_lo = b.addr & ~uint64_t{4095}, page_hi = (b.addr + b.len + 4095) & ~uint64_t{4095};
-    spans.emplace_back(std::max(page_lo, b.addr >= 64 ? b.addr - 64 : 0), std::min(page_hi, b.addr + b.len + 64));
+    pieces.push_back({b.addr, b.addr + b.len, &b.p});
+    all = all && !b.unreadable && b.p.size() == b.len;
   }
   for (const diff::MappingDiff& m : res.mappings)
-    if (heap_grown(m)) spans.emplace_back(m.r.end, m.p.end);
-  return merged(std::move(spans), 64);  // less than a cache line apart: one span (fewer, a few bytes more)
+    if (heap_grown(m)) pieces.push_back({m.r.end, m.p.end, nullptr});
+  std::sort(pieces.begin(), pieces.end(), [](const Piece& x, const Piece& y) { return x.lo < y.lo; });
+  ChangedSpans out;
+  std::optional<diff::Memory> memory;
+  for (const Piece& p : pieces) {
+    if (!out.spans.empty() && p.lo <= out.spans.back().second) {
+      if (p.lo < out.spans.back().second) all = false;  // overlapping: not back to back
+      out.spans.back().second = std::max(out.spans.back().second, p.hi);
+    } else {
+      out.spans.emplace_back(p.lo, p.hi);
+    }
+    if (!all) continue;
+    if (p.bytes) {
+      out.bytes.insert(out.bytes.end(), p.bytes->begin(), p.bytes->end());
+      continue;
+    }
+    if (!memory) memory.emplace(now);
+    const size_t at = out.bytes.size();
+    out.bytes.resize(at + (p.hi - p.lo));
+    all = memory->read(p.lo, out.bytes.data() + at, p.hi - p.lo);
+  }
+  if (!all) out.bytes.clear();
+  return out;
 }
 
 // A layout change stage 2 does not follow: anything but a grown brk heap.
@@ -208,6 +240,7 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
                            std::vector<diff::IgnoredRange> ignored, diff::PageReads past_reads) {
   diff::Options o = past_diff_options(past, regs, runtime_addr, std::move(ignored));
   o.p_reads = past_reads;
+  o.widen = kSpanContext;
   o.max_diffs = kEveryRange;
   o.max_shown_bytes = kEveryRange;  // P's bytes, for stage 2's copy into R
   diff::Result res = diff::diff_processes(past, key, o);
@@ -219,7 +252,10 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
   d.layout = layout != nullptr;
   for (const diff::MappingDiff& m : res.mappings)
     if (heap_grown(m)) d.heap_end = m.p.end, d.grown.emplace_back(m.r.end, m.p.end);
-  if (!d.layout) d.spans = spans_of(res);
+  if (!d.layout) {
+    ChangedSpans spans = spans_of(res, past);
+    d.spans = std::move(spans.spans), d.span_bytes = std::move(spans.bytes);
+  }
   if (!d.layout)
     for (diff::ByteDiff& b : res.bytes)  // empty when not all read: write_changed refuses it
       d.now.emplace_back(b.addr, b.unreadable || b.p.size() != b.len ? std::vector<uint8_t>{} : std::move(b.p));
@@ -234,16 +270,17 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
   return d;
 }
 
-std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& left_out,
-                                        std::string* layout_change) {
+std::optional<ChangedSpans> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& left_out,
+                                          std::string* layout_change) {
   diff::Options o;
   o.agent_regions = left_out;
   o.coalesce = true;       // F's heap split by its huge-page advice differently since
   o.max_diffs = kEveryRange;
-  o.max_shown_bytes = 0;
+  o.max_shown_bytes = kEveryRange;  // F's bytes, for the backward second run (which then reads none)
+  o.widen = kSpanContext;
   const diff::Result res = diff::diff_processes(now, before, o);
   if (const diff::MappingDiff* m = other_layout_change(res)) return *layout_change = m->describe(), std::nullopt;
-  return spans_of(res);
+  return spans_of(res, now);
 }
 
 PageRanges pages_of(const PageRanges& spans) {

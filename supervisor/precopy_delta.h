@@ -71,6 +71,7 @@ struct MemoryDelta {
   uint64_t bytes = 0;    // bytes that differ (sum of the ranges' lengths)
   uint64_t ranges = 0;   // ranges of differing bytes (pages apart or not)
   PageRanges spans;      // the bytes that differ and a grown heap's new part: what stage 2 transfers again
+  std::vector<uint8_t> span_bytes;  // P's bytes of `spans`, back to back (empty: not all read)
   uint64_t heap_end = 0; // P's brk heap grew, to here (not a layout change for stage 2)
   // What stage 2 copies into R: P's bytes of each range that differs (as the
   // differ read them: P is not read again), and a grown heap's new part.
@@ -93,11 +94,18 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
                            std::vector<diff::IgnoredRange> ignored,
                            diff::PageReads past_reads = diff::PageReads::kPinned);
 
+// Spans of a process and its bytes there, back to back (empty: not all read).
+struct ChangedSpans {
+  PageRanges spans;
+  std::vector<uint8_t> bytes;
+};
+
 // Stage 2: the bytes of `now` written since `before` was forked from it (never run
-// since), by the differ, and its brk heap's grown part; `left_out`: mappings of
-// either left out (an agent region a second run kept for the next).
-// nullopt: the layouts differ otherwise (the first such change in *layout_change).
-std::optional<PageRanges> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& left_out,
+// since), by the differ, and its brk heap's grown part, with `now`'s bytes there;
+// `left_out`: mappings of either left out (an agent region a second run kept for
+// the next). nullopt: the layouts differ otherwise (the first such change in
+// *layout_change).
+std::optional<ChangedSpans> pages_written(pid_t now, pid_t before, const std::vector<sys::Mapping>& left_out,
                                         std::string* layout_change);
 
 // The pages holding `spans`, page-aligned and merged; how many they are.

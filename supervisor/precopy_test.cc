@@ -240,6 +240,32 @@ TEST_CASE("pre-copy, P written during the round: only what it wrote is transferr
   REQUIRE(r.report["transfers"].size() == 4);  // the round's, then the second runs
   CHECK(r.report["transfers"][2]["direction"] == "forward_delta");
   CHECK(r.report["transfers"][3]["direction"] == "backward_delta");
+  // The second runs were given the changed bytes the supervisor's comparisons read
+  // (P's, F's): they read no page of their peer (copy_bytes would be whole pages).
+  const uint64_t pages = r.report["precopy"]["pages_delta"], future_pages = r.report["precopy"]["future_pages_delta"];
+  const uint64_t given = r.report["transfers"][2]["copy_bytes"], given_back = r.report["transfers"][3]["copy_bytes"];
+  MESSAGE("second runs given " << given << " / " << given_back << " bytes for " << pages << " / " << future_pages
+                               << " pages");
+  CHECK(given >= 7);
+  CHECK(given < 4096 * pages);
+  CHECK(given_back >= 1);
+  CHECK(given_back < 4096 * future_pages);
+  check_written(kv, r);
+}
+
+// When the changed bytes are not given (more than the kept region's input slot
+// holds: a long first round's delta at a million accounts), the second runs read
+// their peer's changed pages themselves, whole, and the result is the same.
+TEST_CASE("pre-copy, the second runs reading the changed pages themselves: the same delta, validated") {
+  Filled kv;
+  Run r = paused_round(kv, "TTST_SUPERVISE_TEST_AGENTS_READ=1", [&] { set_during(kv); });
+  CHECK(r.status == 0);
+  CHECK(r.report["outcome"] == "committed");
+  CHECK(r.report["precopy"]["verdict"] == "delta");
+  REQUIRE(r.report["transfers"].size() == 4);
+  const uint64_t pages = r.report["precopy"]["pages_delta"], future_pages = r.report["precopy"]["future_pages_delta"];
+  CHECK(r.report["transfers"][2]["copy_bytes"].get<uint64_t>() == 4096 * pages);  // read by whole pages
+  CHECK(r.report["transfers"][3]["copy_bytes"].get<uint64_t>() == 4096 * future_pages);
   check_written(kv, r);
 }
 

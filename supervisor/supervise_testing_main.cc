@@ -7,6 +7,7 @@
 //   TTST_SUPERVISE_TEST_BACKWARD_TASK=<id>  the backward run uses agent task <id>
 //   TTST_SUPERVISE_TEST_DELTA_TASK=<id>     pre-copy's second runs use agent task <id>
 //   TTST_SUPERVISE_TEST_ROUND_FAULTS=<n>    pre-copy: a round on the delta once P wrote <n> pages (0: always)
+//   TTST_SUPERVISE_TEST_AGENTS_READ=1       pre-copy: the second runs read the changed bytes themselves
 //     (0 empty, 2 NULL dereference, 3 abort, 5 infinite loop, 9 sleep forever, 102 the backward
 //     transfer with one lost write)
 //   TTST_SUPERVISE_TEST_DIE_AT=<commit step>  SIGKILL itself at that commit step
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   hooks.backward_task = task_from("TTST_SUPERVISE_TEST_BACKWARD_TASK");
   hooks.delta_task = task_from("TTST_SUPERVISE_TEST_DELTA_TASK");
   if (const char* n = std::getenv("TTST_SUPERVISE_TEST_ROUND_FAULTS")) hooks.round_faults = std::strtoull(n, nullptr, 10);
+  if (const char* r = std::getenv("TTST_SUPERVISE_TEST_AGENTS_READ")) hooks.agents_read = std::string(r) == "1";
   if (const char* at = std::getenv("TTST_SUPERVISE_TEST_DIE_AT")) hooks.die_at = at;
   if (const char* in = std::getenv("TTST_SUPERVISE_TEST_BUG_IN")) hooks.bug_in = in;
   if (const char* at = std::getenv("TTST_SUPERVISE_TEST_PAUSE_AT")) hooks.pause_at = at;

@@ -42,6 +42,9 @@ struct TestHooks {
   // Pre-copy: the pages P must have written since the snapshot (its minor faults)
   // for a round on the delta instead of the stop's second runs (0: always).
   std::optional<uint64_t> round_faults;
+  // Pre-copy: the second runs are not given the changed bytes the supervisor read
+  // (as when they do not fit the kept region's input slot): they read them.
+  bool agents_read = false;
   // The default time limit's bounds instead of those derived from P's size
   // (time_limit.h), when no --timeout is given: small ones, to hit each quickly.
   std::optional<TimeLimits> limits;

@@ -984,6 +984,7 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   f.other = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   f.plugin = plugin_;
   f.changed = d.spans;
+  f.changed_bytes = d.span_bytes;  // as the delta's comparison read them: the agent reads none of P
   f.frames = frames_input({source, regs}, {future_->pid(), future_->task().get_regs()});
   f.limit = &deadline_.limit;
   f.keep = keep;
@@ -1007,7 +1008,7 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
       kept_forward_ ? mappings_within(future_->pid(), kept_forward_->region.start,
                                       kept_forward_->region.start + kept_forward_->region.layout.total)
                     : std::vector<sys::Mapping>{};
-  const std::optional<PageRanges> written = pages_written(future_->pid(), future_key_->pid(), kept_in_future, &layout);
+  const std::optional<ChangedSpans> written = pages_written(future_->pid(), future_key_->pid(), kept_in_future, &layout);
   end_later(future_key_);
   step("future_written");
   if (!written) return *why_not = "the forward second run changed the new version's memory layout (" + layout + ")", false;
@@ -1022,7 +1023,8 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   b.self = {inputs_->v1.metadata_image(), past_bias_, past_runtime_->address()};
   b.other = {inputs_->v2.metadata_image(), future_bias_, future_runtime_->address()};
   b.plugin = plugin_;
-  b.changed = *written;
+  b.changed = written->spans;
+  b.changed_bytes = written->bytes;
   b.own = d.spans;
   b.frames = frames_input({future_->pid(), future_->task().get_regs()}, {source, regs});
   b.limit = &deadline_.limit;
@@ -1040,7 +1042,7 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
                                             kept_backward_->region.start + kept_backward_->region.layout.total);
   const diff::Result res = diff::diff_processes(source, reversed_->pid(), options);
   step("diff");
-  pc.pages_delta = page_count(d.spans), pc.future_pages_delta = page_count(*written);
+  pc.pages_delta = page_count(d.spans), pc.future_pages_delta = page_count(written->spans);
   if (!res.equal()) {
     *why_not = std::to_string(res.bytes.size() + res.more_byte_diffs + res.mappings.size()) +
                " differences between the old state and its round trip through the second runs (the first " +

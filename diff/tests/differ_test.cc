@@ -118,6 +118,39 @@ TEST_CASE("one changed byte in a global and one flipped bit on the heap are foun
   }
 }
 
+// Options::widen (pre-copy's spans): each changed range with its context of the
+// page, ranges of a page closer than the context one, P's bytes all kept, the
+// count of differing bytes exact; never across a page.
+TEST_CASE("widened ranges: context within the page, close ones joined, the count exact") {
+  StatePair pair(setup);
+  uint8_t* heap = heap_of(pair.p());
+  const uint64_t page = (addr(heap) + 3 * 4096) & ~uint64_t{4095};
+  const auto flip = [&](uint64_t at) {
+    ttst::diff::testing::poke_value<uint8_t>(pair.r(), reinterpret_cast<uint8_t*>(at),
+                                            static_cast<uint8_t>((at - addr(heap)) * 7) ^ 0x01);
+  };
+  flip(page + 1000), flip(page + 1100);  // 100 bytes apart: one range
+  flip(page + 3000);                     // alone
+  flip(page + 4096 + 10);                // near the next page's start: clipped there
+  ttst::diff::Options o = opts();
+  o.widen = 64;
+  o.max_shown_bytes = size_t{1} << 20;
+  const ttst::diff::Result res = ttst::diff::diff_processes(pair.p(), pair.r(), o);
+  INFO(dump(res));
+  REQUIRE(res.bytes.size() == 3);
+  CHECK(res.bytes[0].addr == page + 1000 - 64);
+  CHECK(res.bytes[0].len == 1100 + 65 - (1000 - 64));
+  CHECK(res.bytes[1].addr == page + 3000 - 64);
+  CHECK(res.bytes[1].len == 129);
+  CHECK(res.bytes[2].addr == page + 4096);
+  CHECK(res.bytes[2].len == 10 + 65);
+  CHECK(res.bytes_in_ranges == 4);
+  for (const ttst::diff::ByteDiff& b : res.bytes) {
+    REQUIRE(b.p.size() == b.len);
+    for (uint64_t i = 0; i < b.len; ++i) CHECK(b.p[i] == static_cast<uint8_t>((b.addr + i - addr(heap)) * 7));
+  }
+}
+
 TEST_CASE("pages rewritten with the same bytes are read and found equal") {
   StatePair pair(setup);
   uint8_t* heap = heap_of(pair.p());

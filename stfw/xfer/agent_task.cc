@@ -840,17 +840,20 @@ int64_t task_stfw_backward(ttst_agent_desc* d) { return run(d, true); }
 // The delta task's input (stfw_task.h ttst_stfw_delta_header): the peer's changed
 // ranges, this process's written ones, the frames; NULL header when malformed.
 const ttst_stfw_delta_header* delta_input(const ttst_agent_desc* desc, const uint64_t** changed,
-                                          const uint64_t** own, const uint8_t** frames) {
+                                          const uint64_t** own, const uint8_t** frames, const uint8_t** bytes) {
   const uint8_t* in = reinterpret_cast<const uint8_t*>(desc->input.addr);
   const ttst_stfw_delta_header* h = reinterpret_cast<const ttst_stfw_delta_header*>(in);
   if (!in || desc->input.size < sizeof *h || h->magic != TTST_STFW_DELTA_MAGIC) return nullptr;
   const uint64_t words = desc->input.size - sizeof *h;
   if (h->patch_count > words / 16 || h->own_count > words / 16 - h->patch_count ||
-      h->frames_size != words - 16 * (h->patch_count + h->own_count))
+      h->frames_size > words - 16 * (h->patch_count + h->own_count) ||
+      h->bytes_size != words - 16 * (h->patch_count + h->own_count) - h->frames_size)
     return nullptr;
   *changed = reinterpret_cast<const uint64_t*>(in + sizeof *h);
   *own = *changed + 2 * h->patch_count;
-  *frames = h->frames_size ? reinterpret_cast<const uint8_t*>(*own + 2 * h->own_count) : nullptr;
+  const uint8_t* after = reinterpret_cast<const uint8_t*>(*own + 2 * h->own_count);
+  *frames = h->frames_size ? after : nullptr;
+  *bytes = h->bytes_size ? after + h->frames_size : nullptr;
   return h;
 }
 
@@ -865,48 +868,27 @@ uint64_t page_run(const uint64_t* ranges, uint64_t count, uint64_t i, uint64_t* 
   return i;
 }
 
-// TTST_AGENT_TASK_STFW_DELTA: the kept run found, the peer's changed ranges read
-// (through /proc/PEER/mem: P stopped again, or F after its second run), the
-// engine's second run, its figures as a transfer's.
-int64_t task_stfw_delta(ttst_agent_desc* desc) {
-  KeptRun* k = reinterpret_cast<KeptRun*>(desc->arg[TTST_STFW_DELTA_ARG_KEPT]);
-  const uint64_t at = reinterpret_cast<uint64_t>(k);
-  // In the region's heap, before this run's part of it (the first run's).
-  if (at < desc->region.addr || at + sizeof(KeptRun) > desc->heap.addr || at % 8 ||
-      k->magic != kKeptRunMagic)
-    return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: no kept transfer at the delta task's address");
-  TransferSetup& setup = *k->setup;
-  if (setup.backward != (desc->mode == TTST_AGENT_MODE_BACKWARD) ||
-      setup.cfg.dst_bias != desc->arg[TTST_STFW_DELTA_ARG_SELF_BIAS])
-    return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: the kept transfer runs the other way or elsewhere");
-  const uint64_t *changed = nullptr, *own = nullptr;
-  const uint8_t* frames = nullptr;
-  const ttst_stfw_delta_header* h = delta_input(desc, &changed, &own, &frames);
-  if (!h) return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: the delta task's input is malformed");
-  const uint64_t cpu_start = thread_cpu_ns(), copy_start = read_cycles();
-  setup.desc = desc, setup.ctx.peer = desc->peer_pid;
-  desc->progress[0] = TTST_AGENT_PROGRESS_COPY;
-  for (uint64_t i = 0; i < h->patch_count; ++i)
-    if (changed[2 * i + 1] <= changed[2 * i] || changed[2 * i + 1] - changed[2 * i] > (1ull << 40))
-      return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: an empty or absurd changed range");
-  // The peer's brk heap grown since the first run: its copy grows into the room kept.
-  uint64_t heap_hi = 0;
-  if (setup.heap_region >= 0) {
-    Region& heap = setup.regions[setup.heap_region];
-    const uint64_t end = heap.addr + heap.size;
-    uint64_t last = end;  // the end of the patches that start inside the heap or right after it
-    for (uint64_t i = 0; i < h->patch_count; ++i)
-      if (changed[2 * i] >= heap.addr && changed[2 * i] <= last && changed[2 * i + 1] > last) last = changed[2 * i + 1];
-    if (last > end) {
-      if (last > end + setup.heap_slack)
-        return fail(desc, TTST_STFW_STATUS_DELTA_REFUSED,
-                    "delta refused: the peer's heap grew beyond the room the first run kept for it");
-      setup.heap_slack -= last - end;
-      heap.size = last - heap.addr, heap_hi = last;
-      for (uint64_t i = 0; i < setup.cfg.src_mapping_count; ++i)  // and the mapping the engine knows
-        if (setup.cfg.src_mappings[i].addr == setup.cfg.src_heap_lo)
-          const_cast<Region&>(setup.cfg.src_mappings[i]).size = last - setup.cfg.src_heap_lo;
+// The changed ranges' bytes as patches (into the kept run's reused buffer): the
+// supervisor's copy of them when it gave one (they are the input's, counted as
+// copied), else read from the peer now.
+int64_t changed_bytes(ttst_agent_desc* desc, KeptRun* k, const ttst_stfw_delta_header* h, const uint64_t* changed,
+                      const uint8_t* given, ttst::stfw::SourcePatch** out, uint64_t* copied) {
+  if (given) {
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < h->patch_count; ++i) total += changed[2 * i + 1] - changed[2 * i];
+    if (total != h->bytes_size)
+      return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: the changed ranges' bytes are not as many as the ranges");
+    auto* patches = reinterpret_cast<ttst::stfw::SourcePatch*>(
+        run_buffers(k, sizeof(ttst::stfw::SourcePatch) * (h->patch_count + 1)));
+    if (!patches) return fail(desc, TTST_STFW_STATUS_NO_MEMORY, "no memory: the agent's arena cannot hold the patches");
+    for (uint64_t i = 0, off = 0; i < h->patch_count; ++i) {
+      const uint64_t len = changed[2 * i + 1] - changed[2 * i];
+      patches[i] = {changed[2 * i], len, given + off};
+      off += len;
     }
+    *copied = total;
+    *out = patches;
+    return TTST_STFW_STATUS_OK;
   }
   // Read by runs of whole pages (one system call per run, however many small
   // changed ranges it holds) into one buffer used again for every run, each range
@@ -953,7 +935,57 @@ int64_t task_stfw_delta(ttst_agent_desc* desc) {
     }
   }
   agent_syscall3(kSysClose, mem, 0, 0);
-  setup.copied_bytes = page_bytes;
+  *copied = page_bytes;
+  *out = patches;
+  return TTST_STFW_STATUS_OK;
+}
+
+// TTST_AGENT_TASK_STFW_DELTA: the kept run found, the peer's changed ranges read
+// (through /proc/PEER/mem: P stopped again, or F after its second run), the
+// engine's second run, its figures as a transfer's.
+int64_t task_stfw_delta(ttst_agent_desc* desc) {
+  KeptRun* k = reinterpret_cast<KeptRun*>(desc->arg[TTST_STFW_DELTA_ARG_KEPT]);
+  const uint64_t at = reinterpret_cast<uint64_t>(k);
+  // In the region's heap, before this run's part of it (the first run's).
+  if (at < desc->region.addr || at + sizeof(KeptRun) > desc->heap.addr || at % 8 ||
+      k->magic != kKeptRunMagic)
+    return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: no kept transfer at the delta task's address");
+  TransferSetup& setup = *k->setup;
+  if (setup.backward != (desc->mode == TTST_AGENT_MODE_BACKWARD) ||
+      setup.cfg.dst_bias != desc->arg[TTST_STFW_DELTA_ARG_SELF_BIAS])
+    return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: the kept transfer runs the other way or elsewhere");
+  const uint64_t *changed = nullptr, *own = nullptr;
+  const uint8_t *frames = nullptr, *given = nullptr;
+  const ttst_stfw_delta_header* h = delta_input(desc, &changed, &own, &frames, &given);
+  if (!h) return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: the delta task's input is malformed");
+  const uint64_t cpu_start = thread_cpu_ns(), copy_start = read_cycles();
+  setup.desc = desc, setup.ctx.peer = desc->peer_pid;
+  desc->progress[0] = TTST_AGENT_PROGRESS_COPY;
+  for (uint64_t i = 0; i < h->patch_count; ++i)
+    if (changed[2 * i + 1] <= changed[2 * i] || changed[2 * i + 1] - changed[2 * i] > (1ull << 40))
+      return fail(desc, TTST_STFW_STATUS_BAD_INPUT, "bad input: an empty or absurd changed range");
+  // The peer's brk heap grown since the first run: its copy grows into the room kept.
+  uint64_t heap_hi = 0;
+  if (setup.heap_region >= 0) {
+    Region& heap = setup.regions[setup.heap_region];
+    const uint64_t end = heap.addr + heap.size;
+    uint64_t last = end;  // the end of the patches that start inside the heap or right after it
+    for (uint64_t i = 0; i < h->patch_count; ++i)
+      if (changed[2 * i] >= heap.addr && changed[2 * i] <= last && changed[2 * i + 1] > last) last = changed[2 * i + 1];
+    if (last > end) {
+      if (last > end + setup.heap_slack)
+        return fail(desc, TTST_STFW_STATUS_DELTA_REFUSED,
+                    "delta refused: the peer's heap grew beyond the room the first run kept for it");
+      setup.heap_slack -= last - end;
+      heap.size = last - heap.addr, heap_hi = last;
+      for (uint64_t i = 0; i < setup.cfg.src_mapping_count; ++i)  // and the mapping the engine knows
+        if (setup.cfg.src_mappings[i].addr == setup.cfg.src_heap_lo)
+          const_cast<Region&>(setup.cfg.src_mappings[i]).size = last - setup.cfg.src_heap_lo;
+    }
+  }
+  ttst::stfw::SourcePatch* patches = nullptr;
+  if (const int64_t status = changed_bytes(desc, k, h, changed, given, &patches, &setup.copied_bytes))
+    return status;
   // Symbols of the peer's executable and libraries by its /proc files: now P's (the
   // first run's peer was the snapshot S, ended since).
   if (auto* symbols = arena_new<ttst::stfw::LibrarySymbols>(desc->peer_pid, setup.peer_exe, setup.self_exe))
