@@ -64,10 +64,11 @@ class Pagemap {
 // reader a private copy of a copy-on-write page it shares with another process
 // (a fault and 4 KiB copied, inside the read; page tables change, contents never).
 // kPlain: /proc/PID/mem, a read per run through a bounce page (two copies, no
-// pin): the frames stay shared. Read pages of P and of its clones plainly (a
-// pre-copy key's frames are how its next comparison finds what P did not write,
-// and P's copies would cost P memory); those of a process that owns its pages
-// (R, F after its run) or that ends after the comparison, pinned.
+// pin): the frames stay shared. The differ reads R's side pinned (R owns its
+// pages, or ends after the comparison) and P's side as Options::p_reads says:
+// pinned, except where P's side is a clone whose frames a later comparison relies
+// on (a pre-copy round's key K2: read pinned, each page read would be off P's frame
+// at the next comparison, and read again).
 enum class PageReads { kPinned, kPlain };
 
 // Reads another process's memory. Construction throws std::runtime_error when the

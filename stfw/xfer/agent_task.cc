@@ -4,8 +4,9 @@
 //
 // TTST_AGENT_TASK_STFW_DELTA (pre-copy stage 2): a run with TTST_STFW_F_KEEP keeps
 // its engine and everything its callbacks reach in the arena (the supervisor keeps
-// the region); the delta task, run later in that region, reads the peer's changed
-// ranges and runs the engine's second run (engine.h transfer_delta).
+// the region); the delta task, run later in that region, takes the peer's changed
+// ranges' bytes from its input (or reads them) and runs the engine's second run
+// (engine.h transfer_delta).
 //
 // Source access: /proc/PEER/maps lists the peer's mappings; every readable and
 // writable one (except [vvar]/[vsyscall]) is copied into the agent's arena with
@@ -940,8 +941,8 @@ int64_t changed_bytes(ttst_agent_desc* desc, KeptRun* k, const ttst_stfw_delta_h
   return TTST_STFW_STATUS_OK;
 }
 
-// TTST_AGENT_TASK_STFW_DELTA: the kept run found, the peer's changed ranges read
-// (through /proc/PEER/mem: P stopped again, or F after its second run), the
+// TTST_AGENT_TASK_STFW_DELTA: the kept run found, the peer's changed ranges' bytes
+// (given, or read from the peer: P stopped again, or F after its second run), the
 // engine's second run, its figures as a transfer's.
 int64_t task_stfw_delta(ttst_agent_desc* desc) {
   KeptRun* k = reinterpret_cast<KeptRun*>(desc->arg[TTST_STFW_DELTA_ARG_KEPT]);
