@@ -194,24 +194,25 @@ ChangedSpans spans_of(const diff::Result& res, pid_t now) {
     const std::vector<uint8_t>* bytes;  // null: a grown part, read
   };
   std::vector<Piece> pieces;
-  bool all = true;
+  ChangedSpans out;
   for (const diff::ByteDiff& b : res.bytes) {
     pieces.push_back({b.addr, b.addr + b.len, &b.p});
-    all = all && !b.unreadable && b.p.size() == b.len;
+    if (out.unread.empty() && (b.unreadable || b.p.size() != b.len))
+      out.unread = "a changed range of the old version was unreadable at " + hex(b.addr);
   }
   for (const diff::MappingDiff& m : res.mappings)
     if (heap_grown(m)) pieces.push_back({m.r.end, m.p.end, nullptr});
   std::sort(pieces.begin(), pieces.end(), [](const Piece& x, const Piece& y) { return x.lo < y.lo; });
-  ChangedSpans out;
-  std::optional<diff::Memory> memory;
+  std::optional<diff::Memory> memory;  // /proc/PID/mem: the page tables left as they were
   for (const Piece& p : pieces) {
     if (!out.spans.empty() && p.lo <= out.spans.back().second) {
-      if (p.lo < out.spans.back().second) all = false;  // overlapping: not back to back
+      if (p.lo < out.spans.back().second && out.unread.empty())  // overlapping: not back to back
+        out.unread = "changed ranges overlap at " + hex(p.lo);
       out.spans.back().second = std::max(out.spans.back().second, p.hi);
     } else {
       out.spans.emplace_back(p.lo, p.hi);
     }
-    if (!all) continue;
+    if (!out.unread.empty()) continue;
     if (p.bytes) {
       out.bytes.insert(out.bytes.end(), p.bytes->begin(), p.bytes->end());
       continue;
@@ -219,9 +220,10 @@ ChangedSpans spans_of(const diff::Result& res, pid_t now) {
     if (!memory) memory.emplace(now);
     const size_t at = out.bytes.size();
     out.bytes.resize(at + (p.hi - p.lo));
-    all = memory->read(p.lo, out.bytes.data() + at, p.hi - p.lo);
+    if (!memory->read(p.lo, out.bytes.data() + at, p.hi - p.lo))
+      out.unread = "cannot read /proc/" + std::to_string(now) + "/mem at " + hex(p.lo);
   }
-  if (!all) out.bytes.clear();
+  if (!out.unread.empty()) out.bytes.clear();
   return out;
 }
 
@@ -251,14 +253,11 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
   const diff::MappingDiff* layout = other_layout_change(res);
   d.layout = layout != nullptr;
   for (const diff::MappingDiff& m : res.mappings)
-    if (heap_grown(m)) d.heap_end = m.p.end, d.grown.emplace_back(m.r.end, m.p.end);
+    if (heap_grown(m)) d.heap_end = m.p.end;
   if (!d.layout) {
     ChangedSpans spans = spans_of(res, past);
-    d.spans = std::move(spans.spans), d.span_bytes = std::move(spans.bytes);
+    d.spans = std::move(spans.spans), d.span_bytes = std::move(spans.bytes), d.unread = std::move(spans.unread);
   }
-  if (!d.layout)
-    for (diff::ByteDiff& b : res.bytes)  // empty when not all read: write_changed refuses it
-      d.now.emplace_back(b.addr, b.unreadable || b.p.size() != b.len ? std::vector<uint8_t>{} : std::move(b.p));
   if (layout) {
     d.changed = "its memory layout changed (" + layout->describe() + ")";
   } else if (d.heap_end && res.bytes.empty()) {
@@ -302,26 +301,16 @@ std::vector<sys::Mapping> mappings_within(pid_t pid, uint64_t lo, uint64_t hi) {
   return in;
 }
 
-void copy_pages(pid_t from, pid_t to, const PageRanges& ranges) {
-  diff::Memory source(from);  // /proc/PID/mem: the source's page tables left as they were
-  std::vector<uint8_t> buf;
-  for (const auto& [lo, hi] : ranges) {
-    buf.resize(hi - lo);
-    if (!source.read(lo, buf.data(), buf.size()))
-      throw std::runtime_error("cannot read /proc/" + std::to_string(from) + "/mem at " + hex(lo));
-    inject::write_memory(to, lo, buf);
-  }
-}
-
-void write_changed(pid_t past, pid_t to, const MemoryDelta& d) {
+void write_changed(pid_t to, const MemoryDelta& d) {
+  if (!d.unread.empty()) throw std::runtime_error(d.unread);
   std::vector<inject::MemoryPiece> pieces;
-  pieces.reserve(d.now.size());
-  for (const auto& [addr, bytes] : d.now) {
-    if (bytes.empty()) throw std::runtime_error("a changed range of the old version was unreadable at " + hex(addr));
-    pieces.emplace_back(addr, std::span<const uint8_t>(bytes));
+  pieces.reserve(d.spans.size());
+  size_t at = 0;
+  for (const auto& [lo, hi] : d.spans) {
+    pieces.emplace_back(lo, std::span<const uint8_t>(d.span_bytes).subspan(at, hi - lo));
+    at += hi - lo;
   }
   inject::write_memory_pieces(to, pieces);
-  copy_pages(past, to, d.grown);
 }
 
 }  // namespace ttst::supervisor

@@ -71,12 +71,12 @@ struct MemoryDelta {
   uint64_t bytes = 0;    // bytes that differ (sum of the ranges' lengths)
   uint64_t ranges = 0;   // ranges of differing bytes (pages apart or not)
   PageRanges spans;      // the bytes that differ and a grown heap's new part: what stage 2 transfers again
-  std::vector<uint8_t> span_bytes;  // P's bytes of `spans`, back to back (empty: not all read)
+  // P's bytes of `spans`, back to back (as the differ read them, a grown part read
+  // after it): what the forward second run patches in and what is copied into R.
+  // Empty when not all could be read, `unread` saying where.
+  std::vector<uint8_t> span_bytes;
+  std::string unread;
   uint64_t heap_end = 0; // P's brk heap grew, to here (not a layout change for stage 2)
-  // What stage 2 copies into R: P's bytes of each range that differs (as the
-  // differ read them: P is not read again), and a grown heap's new part.
-  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> now;
-  PageRanges grown;
 };
 
 // What of P is no state when P is compared with a copy of itself made at the
@@ -94,10 +94,12 @@ MemoryDelta memory_changed(pid_t past, pid_t key, const user_regs_struct& regs, 
                            std::vector<diff::IgnoredRange> ignored,
                            diff::PageReads past_reads = diff::PageReads::kPinned);
 
-// Spans of a process and its bytes there, back to back (empty: not all read).
+// Spans of a process and its bytes there, back to back (empty: not all read, and
+// `unread` says where).
 struct ChangedSpans {
   PageRanges spans;
   std::vector<uint8_t> bytes;
+  std::string unread;
 };
 
 // Stage 2: the bytes of `now` written since `before` was forked from it (never run
@@ -115,12 +117,9 @@ uint64_t page_count(const PageRanges& spans);
 // The mappings of `pid` inside [lo, hi) (an agent region: code, data, guard, heap).
 std::vector<sys::Mapping> mappings_within(pid_t pid, uint64_t lo, uint64_t hi);
 
-// Stage 2: `ranges` of `from` (read through /proc/PID/mem: P's pages stay shared)
-// written into `to` (R). Throws std::runtime_error when either cannot be.
-void copy_pages(pid_t from, pid_t to, const PageRanges& ranges);
-
 // Stage 2: what P changed written into `to` (R, equal to P's snapshot wherever P
-// did not change): the bytes of `d.now`, and `d.grown` copied from `past`.
-void write_changed(pid_t past, pid_t to, const MemoryDelta& d);
+// did not change): `d.span_bytes` at `d.spans` (P is not read again). Throws
+// std::runtime_error when they could not all be read, or R cannot be written.
+void write_changed(pid_t to, const MemoryDelta& d);
 
 }  // namespace ttst::supervisor

@@ -994,7 +994,7 @@ bool Transaction::delta_transfer(const MemoryDelta& d, const user_regs_struct& r
   }
   // R idles while F's second run works: P's changed bytes are written into it
   // meanwhile, by a thread of ours (they come from the delta and P, never from F).
-  BackgroundCall reversed_written([&] { write_changed(source, reversed_->pid(), d); });
+  BackgroundCall reversed_written([&] { write_changed(reversed_->pid(), d); });
   DeltaTransferOutcome forward = run_delta_transfer(f, o_.test_hooks);  // F's region removed unless kept again
   kept_forward_ = forward.kept;
   step("forward_run");
