@@ -30,7 +30,7 @@ static uint32_t allowed;
 static int started;
 static struct job jobs[JOBS];
 static uint32_t queued; /* ranges pushed, plus one for the stop (the futex word) */
-static uint32_t taken;  /* ranges the helper has taken */
+static uint32_t taken;  /* jobs the helper has taken (the futex word of agent_helper_wait) */
 static uint32_t functions_queued; /* agent_beside's jobs queued, */
 static uint32_t functions_done;   /* and returned (the futex word of agent_beside_wait) */
 static uint32_t stopping;
@@ -118,6 +118,7 @@ static void helper_main(void) {
     else if (works && r.hi > r.lo)
       works = populate(r.lo, r.hi);
     __atomic_store_n(&taken, taken + 1, __ATOMIC_RELEASE);
+    futex_wake(&taken); /* agent_helper_wait */
   }
 }
 
@@ -161,9 +162,8 @@ void agent_beside_wait(void) {
 }
 
 void agent_helper_wait(void) {
-  const long ts[2] = {0, 1000000};
-  while (started > 0 && __atomic_load_n(&taken, __ATOMIC_ACQUIRE) != queued)
-    agent_syscall3(AGENT_SYS_nanosleep, (long)ts, 0, 0);
+  for (uint32_t t; started > 0 && (t = __atomic_load_n(&taken, __ATOMIC_ACQUIRE)) != queued;)
+    futex_wait(&taken, t);
 }
 
 void agent_helper_join(void) {

@@ -708,6 +708,7 @@ class Engine {
   void settle_changed_frame_roots();
   void fold_delta();
   void write_changed_pointer(const dwarfmeta::image::ImageFramePlace& q, uint64_t v, uint64_t w);
+  bool translate_frame_pointer(uint64_t v, uint64_t* t);
   bool patch_source(const Delta& delta);
   template <class Visit>
   void objects_overlapping(uint64_t lo, uint64_t hi, uint64_t& from, Visit&& visit);

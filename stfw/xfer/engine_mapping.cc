@@ -173,9 +173,8 @@ bool Engine::allocate_in_future() {
 // stopped at the full table, leaving F's objects after it without counterparts.
 bool Engine::hash_counterparts(uint64_t r_objects) {
   uint64_t capacity = 1;
-  uint32_t bits = 0;
   uint64_t entries = object_count_ - global_count_ > r_objects ? object_count_ - global_count_ : r_objects;
-  while (capacity < 2 * entries + 16) capacity <<= 1, ++bits;
+  while (capacity < 2 * entries + 16) capacity <<= 1;
   struct Slot {
     uint64_t id, addr, size;
   };
@@ -185,14 +184,13 @@ bool Engine::hash_counterparts(uint64_t r_objects) {
   struct WalkState {
     Slot* table;
     uint64_t capacity;
-    uint32_t bits;
     bool full;
-  } walk_state{table, capacity, bits, false};
+  } walk_state{table, capacity, false};
   int64_t walked = ttst_heap_walk(
       config_.dst_runtime, &Engine::read_own_memory, nullptr,
       [](void* ctx, uint64_t addr, const ttst_heap_desc* desc) -> int {
         WalkState* walk = static_cast<WalkState*>(ctx);
-        uint64_t h = (desc->dyn_id * 0x9e3779b97f4a7c15ull) >> (64 - walk->bits);
+        uint64_t h = address_slot(desc->dyn_id, walk->capacity);
         for (uint64_t k = 0; k < walk->capacity; ++k, h = (h + 1) & (walk->capacity - 1))
           if (walk->table[h].id == 0) {
             walk->table[h] = {desc->dyn_id, addr, desc->size};
@@ -212,7 +210,7 @@ bool Engine::hash_counterparts(uint64_t r_objects) {
     Object& o = objects_[i];
     uint64_t origin = o.dst_addr ? 0 : origin_of(o);  // matched by the merge
     if (origin == 0) continue;                        // new in v2: no counterpart (pointers to it fail)
-    uint64_t h = (origin * 0x9e3779b97f4a7c15ull) >> (64 - bits);
+    uint64_t h = address_slot(origin, capacity);
     for (uint64_t k = 0; k < capacity; ++k, h = (h + 1) & (capacity - 1)) {
       if (table[h].id == 0) break;
       if (table[h].id == origin) {

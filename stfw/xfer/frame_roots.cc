@@ -565,16 +565,20 @@ bool Engine::holds_state_pointer(uint32_t src_type, const uint8_t* src, uint32_t
   return false;
 }
 
+// A pointer value of the source's frames, translated (*t) when it points into the
+// state: a library's object (a FILE) stays this process's own, as a handle
+// member does (engine_library.cc), so it is not translated.
+bool Engine::translate_frame_pointer(uint64_t v, uint64_t* t) {
+  const int64_t index = object_holding(v);
+  return index >= 0 && !(objects_[index].flags & kFromLibrary) && translate(v, t);
+}
+
 // One pointer of F's frames (a local or a member of one) paired with the source's
 // (q: the paired local itself, of the main thread's frames).
 void Engine::settle_frame_pointer(const ImageFunction& f, const ImageFramePlace& p, uint64_t v, uint64_t w,
                                   const ImageFramePlace* q) {
-  // Only pointers into the state: a library's object (a FILE) stays this
-  // process's own, as a handle member does (engine_library.cc).
-  const int64_t index = object_holding(v);
-  if (index < 0 || (objects_[index].flags & kFromLibrary)) return;
   uint64_t t = 0;
-  if (!translate(v, &t)) return;
+  if (!translate_frame_pointer(v, &t)) return;
   if (!config_.backward && other_thread_frames_ && t != w && !config_.thread_stack_count)
     return refuse_thread_local(f, p, w, t);  // that thread's stack would not be remapped (thread_roots.cc)
   if (config_.backward) {
@@ -821,9 +825,8 @@ bool Engine::write_local_pointer(const ImageFramePlace& q, uint64_t t) {
 }
 
 void Engine::write_changed_pointer(const ImageFramePlace& q, uint64_t v, uint64_t w) {
-  const int64_t index = object_holding(v);
   uint64_t t = 0;
-  if (index < 0 || (objects_[index].flags & kFromLibrary) || !translate(v, &t)) {
+  if (!translate_frame_pointer(v, &t)) {
     delta_refuse("a pointer local of the frames changed to point outside the state");
     return;
   }

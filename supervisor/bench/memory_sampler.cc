@@ -1,6 +1,7 @@
 // memory_sampler — see memory_sampler.h.
 #include "supervisor/bench/memory_sampler.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -32,10 +33,19 @@ void MemorySampler::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+// Every interval_ms at most; sooner when a sample is cheap. smaps_rollup walks the
+// page tables, so a sample's cost grows with the processes' memory (~15 ms for
+// 800 MiB here): pausing ten times the last sample's cost keeps the sampler under
+// a tenth of a CPU, and a short update of a small P (tens of ms) is still sampled
+// several times instead of once, before F existed.
 void MemorySampler::loop() {
+  using Clock = std::chrono::steady_clock;
+  const auto longest = std::chrono::milliseconds(interval_ms_);
+  const auto shortest = std::min<Clock::duration>(std::chrono::milliseconds(2), longest);
   while (!done_) {
+    const Clock::time_point t0 = Clock::now();
     sample_once();
-    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms_));  // smaps_rollup walks the page tables
+    std::this_thread::sleep_for(std::clamp<Clock::duration>(10 * (Clock::now() - t0), shortest, longest));
   }
 }
 

@@ -1,5 +1,5 @@
 // memory_sampler — P's and its update's processes' memory while an update runs:
-// every interval it reads smaps_rollup of P and of each bankserver process traced
+// every interval at most (sooner while a sample costs little: small processes) it reads smaps_rollup of P and of each bankserver process traced
 // by the ttst-supervise working on P (F, R, and S, K under pre-copy: the supervisor
 // forks them through a reaped intermediate, so they are found by name and tracer;
 // other benches' servers on the machine are left out), sums their PSS and keeps
@@ -27,7 +27,7 @@ struct ProcessMemory {
 
 class MemorySampler {
  public:
-  // interval_ms 0: no sampling (the figures stay 0).
+  // interval_ms: the longest pause between samples; 0: no sampling (the figures stay 0).
   MemorySampler(pid_t p, int interval_ms);
   ~MemorySampler() { stop(); }
   void stop();

@@ -19,7 +19,8 @@
 // - a client sends requests back to back on one connection (traffic_client.h:
 //   read, write or mixed); its largest gap between two replies is the stall it saw;
 // - a sampler reads P's and its update's processes' memory every --sample-ms ms
-//   (0: none): the peak of the PSS sum, and who held what at that instant.
+//   at most, sooner while a sample is cheap (0: none): the peak of the PSS sum,
+//   and who held what at that instant.
 // --precopy 1 adds a third run to each round, TTST with --precopy (supervisor/README
 // "Pre-copy"), in the rotated order; its verdicts are counted, and P's p99 latency
 // during the round (between its two stops) is set against its idle p99 (the same

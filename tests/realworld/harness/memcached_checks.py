@@ -293,8 +293,8 @@ def precopy_runs(checks, tools, pid, port, keys, before, work):
     if not idle:
         return checks.not_run(f"memcached {V1} -> {V2}: --precopy under gets", "P is not idle again")
     key = keys[0]
-    want = mcclient.Conn(port).get_many([key]).get(key)
     reader = mcclient.Conn(port)  # connected before the snapshot: no descriptor opened during the round
+    want = reader.get_many([key]).get(key)
     done, counts = threading.Event(), {"right": 0, "wrong": 0, "error": ""}
 
     def read_back_to_back():
