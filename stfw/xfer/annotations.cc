@@ -230,7 +230,9 @@ bool Annotations::resolve_members(const View& v, bool newer, const char* target,
       for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
       members_ = bigger, member_capacity_ *= 2;
     }
-    members_[member_count_++] = MemberEntry{rule, newer, cur, uint32_t(index), old_name, container, chunk, count, pointee, used, dropped, 0, -1};
+    members_[member_count_++] = MemberEntry{rule,  newer,   cur,  uint32_t(index), old_name, container, chunk,
+                                            count, pointee, used, dropped,         0,        -1,        0};
+    if (!index_member(member_count_ - 1)) return false;
     found = true;
   }
   return found;
@@ -259,19 +261,14 @@ Rule Annotations::global_rule(const char* id) const {
 }
 
 Rule Annotations::member_rule(bool newer, uint32_t type, uint32_t index) const {
-  for (uint32_t i = 0; i < member_count_; ++i) {
-    const MemberEntry& m = members_[i];
-    if (m.rule != kRuleDefault && m.newer == newer && m.type == type && m.index == index) return m.rule;
-  }
+  for (const MemberEntry* m = first_entry(newer, type, index); m; m = next_entry(m))
+    if (m->rule != kRuleDefault) return m->rule;
   return kRuleDefault;
 }
 
 bool Annotations::container_member(bool newer, uint32_t type, uint32_t index, int64_t* chunk, int64_t* count) const {
-  for (uint32_t i = 0; i < member_count_; ++i) {
-    const MemberEntry& m = members_[i];
-    if (m.container && m.newer == newer && m.type == type && m.index == index)
-      return *chunk = m.chunk, *count = m.count, true;
-  }
+  for (const MemberEntry* m = first_entry(newer, type, index); m; m = next_entry(m))
+    if (m->container) return *chunk = m->chunk, *count = m->count, true;
   return false;
 }
 
@@ -319,27 +316,20 @@ bool Annotations::container_global(const char* id) const {
 }
 
 uint32_t Annotations::member_pointee(bool newer, uint32_t type, uint32_t index) const {
-  for (uint32_t i = 0; i < member_count_; ++i) {
-    const MemberEntry& m = members_[i];
-    if (m.pointee && m.newer == newer && m.type == type && m.index == index) return m.pointee;
-  }
+  for (const MemberEntry* m = first_entry(newer, type, index); m; m = next_entry(m))
+    if (m->pointee) return m->pointee;
   return 0;
 }
 
 bool Annotations::member_pointee_only(bool newer, uint32_t type, uint32_t index) const {
-  for (uint32_t i = 0; i < member_count_; ++i) {
-    const MemberEntry& m = members_[i];
-    if (m.newer != newer || m.type != type || m.index != index) continue;
-    if (m.rule != kRuleDefault || m.container || m.used >= 0 || m.free_form != 0) return false;
-  }
+  for (const MemberEntry* m = first_entry(newer, type, index); m; m = next_entry(m))
+    if (m->rule != kRuleDefault || m->container || m->used >= 0 || m->free_form != 0) return false;
   return true;
 }
 
 int64_t Annotations::member_used(bool newer, uint32_t type, uint32_t index) const {
-  for (uint32_t i = 0; i < member_count_; ++i) {
-    const MemberEntry& m = members_[i];
-    if (m.used >= 0 && m.newer == newer && m.type == type && m.index == index) return m.used;
-  }
+  for (const MemberEntry* m = first_entry(newer, type, index); m; m = next_entry(m))
+    if (m->used >= 0) return m->used;
   return -1;
 }
 
@@ -380,6 +370,7 @@ uint32_t Annotations::type_named(const View& v, const char* name) {
 }
 
 bool Annotations::type_annotated(bool newer, uint32_t type) const {
+  if (!may_name(newer, type)) return false;
   for (uint32_t i = 0; i < member_count_; ++i)
     if (members_[i].newer == newer && members_[i].type == type) return true;
   return false;
@@ -410,22 +401,19 @@ const char* Annotations::older_id(const char* new_id) const {
 }
 
 const char* Annotations::older_member_name(uint32_t type, uint32_t index) const {
-  for (uint32_t i = 0; i < member_count_; ++i) {
-    const MemberEntry& m = members_[i];
-    if (m.old_name && m.newer && m.type == type && m.index == index) return m.old_name;
-  }
+  for (const MemberEntry* m = first_entry(true, type, index); m; m = next_entry(m))
+    if (m->old_name) return m->old_name;
   return nullptr;
 }
 
 bool Annotations::member_dropped(uint32_t type, uint32_t index) const {
-  for (uint32_t i = 0; i < member_count_; ++i) {
-    const MemberEntry& m = members_[i];
-    if (m.dropped && !m.newer && m.type == type && m.index == index) return true;
-  }
+  for (const MemberEntry* m = first_entry(false, type, index); m; m = next_entry(m))
+    if (m->dropped) return true;
   return false;
 }
 
 int64_t Annotations::newer_member_renamed_from(uint32_t type, const char* old_name) const {
+  if (!may_name(true, type)) return -1;
   for (uint32_t i = 0; i < member_count_; ++i) {
     const MemberEntry& m = members_[i];
     if (m.old_name && m.newer && m.type == type && eq(m.old_name, old_name)) return m.index;
@@ -475,6 +463,55 @@ bool Annotations::add_free_slots(const View& v, bool newer, const char* target, 
   return any;
 }
 
+// Entry i, just added, into both indexes (annotations.h). The chained hash is
+// rebuilt twice as large, from the entries in their order, past half full.
+bool Annotations::index_member(uint32_t i) {
+  const uint32_t b = member_type_bit(members_[i].newer, members_[i].type);
+  member_types_[b / 64] |= 1ull << (b % 64);
+  const uint32_t k = member_key_bit(members_[i].newer, members_[i].type, members_[i].index);
+  member_keys_[k / 64] |= 1ull << (k % 64);
+  if (2 * (member_chains_ + 1) > member_slot_capacity_) {
+    const uint64_t capacity = member_slot_capacity_ ? 2 * member_slot_capacity_ : 64;
+    auto* slots = static_cast<uint32_t*>(scratch_(ctx_, sizeof(uint32_t) * capacity));
+    if (!slots) return false;
+    for (uint64_t k = 0; k < capacity; ++k) slots[k] = 0;
+    member_slots_ = slots, member_slot_capacity_ = capacity, member_chains_ = 0;
+    for (uint32_t k = 0; k < i; ++k) members_[k].next_same = 0;
+    for (uint32_t k = 0; k < i; ++k) link_member(k);
+  }
+  members_[i].next_same = 0;
+  return link_member(i);
+}
+
+namespace {
+uint64_t member_key(bool newer, uint32_t type, uint32_t index) {
+  return (uint64_t(type) << 32 | index) ^ (uint64_t(newer) << 63);
+}
+}  // namespace
+
+bool Annotations::link_member(uint32_t i) {
+  MemberEntry& e = members_[i];
+  for (uint64_t h = address_slot(member_key(e.newer, e.type, e.index), member_slot_capacity_);;
+       h = (h + 1) & (member_slot_capacity_ - 1)) {
+    if (!member_slots_[h]) return member_slots_[h] = i + 1, ++member_chains_, true;
+    MemberEntry* m = &members_[member_slots_[h] - 1];
+    if (m->newer != e.newer || m->type != e.type || m->index != e.index) continue;
+    while (m->next_same) m = &members_[m->next_same - 1];
+    return m->next_same = i + 1, true;
+  }
+}
+
+const Annotations::MemberEntry* Annotations::first_entry(bool newer, uint32_t type, uint32_t index) const {
+  const uint32_t k = member_key_bit(newer, type, index);
+  if (!(member_keys_[k / 64] >> (k % 64) & 1)) return nullptr;
+  for (uint64_t h = address_slot(member_key(newer, type, index), member_slot_capacity_);;
+       h = (h + 1) & (member_slot_capacity_ - 1)) {
+    if (!member_slots_[h]) return nullptr;
+    const MemberEntry& m = members_[member_slots_[h] - 1];
+    if (m.newer == newer && m.type == type && m.index == index) return &m;
+  }
+}
+
 bool Annotations::add_free_entry(bool newer, uint32_t type, uint32_t index, uint8_t form, int64_t arg) {
   if (member_count_ == member_capacity_) {
     auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * member_capacity_ * 2));
@@ -486,19 +523,17 @@ bool Annotations::add_free_entry(bool newer, uint32_t type, uint32_t index, uint
   e.newer = newer, e.type = type, e.index = index, e.chunk = e.count = e.used = -1;
   e.free_form = form, e.free_arg = arg;
   members_[member_count_++] = e;
-  return true;
+  return index_member(member_count_ - 1);
 }
 
 Annotations::FreeForm Annotations::member_free(bool newer, uint32_t type, uint32_t index, int64_t* arg) const {
-  for (uint32_t i = 0; i < member_count_; ++i) {
-    const MemberEntry& m = members_[i];
-    if (m.free_form && m.newer == newer && m.type == type && m.index == index)
-      return *arg = m.free_arg, FreeForm(m.free_form);
-  }
+  for (const MemberEntry* m = first_entry(newer, type, index); m; m = next_entry(m))
+    if (m->free_form) return *arg = m->free_arg, FreeForm(m->free_form);
   return kFreeNone;
 }
 
 bool Annotations::free_element_type(bool newer, uint32_t type) const {
+  if (!may_name(newer, type)) return false;
   for (uint32_t i = 0; i < member_count_; ++i)
     if (members_[i].free_form == kFreeLink && members_[i].newer == newer && members_[i].type == type) return true;
   return false;

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "dwarfmeta/image.h"
+#include "stfw/xfer/address_hash.h"
 #include "stfw/xfer/embedded_structs.h"
 #include "stfw/xfer/tagged_unions.h"
 
@@ -69,6 +70,13 @@ class Annotations {
   // `func` (a function ID) puts before the object it returns, else 0.
   bool has_header_wrappers() const { return wrapper_count_ > 0; }
   uint64_t header_bytes(const char* function_id) const;
+  // Might any annotation name member `index` of `type` (older or newer image)? A
+  // filter, never wrong when false: the member queries above then all answer
+  // "nothing" (the engine asks once per member instead of a dozen times).
+  bool member_named(bool newer, uint32_t type, uint32_t index) const {
+    const uint32_t k = member_key_bit(newer, type, index);
+    return member_keys_[k / 64] >> (k % 64) & 1;
+  }
   // Does any member of this type carry a rule or a rename? (The engine's fast paths,
   // which copy whole types as bytes, must not be used for such types.)
   bool type_annotated(bool newer, uint32_t type) const;
@@ -157,7 +165,39 @@ class Annotations {
     bool dropped;          // DROPPED (given in the newer version, about the older's member)
     uint8_t free_form;     // FREE_SLOTS: a FreeForm
     int64_t free_arg;      // FREE_SLOTS: the count sibling (kFreeSlotArray) or link member (kFreeList)
+    uint32_t next_same;    // the next entry (+ 1) of the same version, type and member; 0: none
   };
+  // The member queries above run for every member of every object the engine
+  // walks; a scan of every entry per query (a library adapter's rules and a type
+  // defined in many compilation units make hundreds) was a third of memcached's
+  // transfers. So the entries are indexed as they are added (only read after):
+  // - (version, type, member) -> its entries in the order added: a chained hash
+  //   (a slot holds a chain's first entry + 1, MemberEntry::next_same the next);
+  // - the (version, type) pairs any entry names, a 4096-bit filter, for the
+  //   queries by type alone (most types are named by none);
+  // - the (version, type, member) triples, an 8192-bit filter in front of the
+  //   hash: most members asked about, even of annotated types, have no entry.
+  uint32_t* member_slots_ = nullptr;
+  uint64_t member_slot_capacity_ = 0, member_chains_ = 0;
+  uint64_t member_types_[64] = {};
+  uint64_t member_keys_[128] = {};
+  static uint32_t member_key_bit(bool newer, uint32_t type, uint32_t index) {
+    const uint64_t key = (uint64_t(type) << 1 | uint64_t(newer)) * 0x9e3779b97f4a7c15ull + index;
+    return uint32_t(key * 0xff51afd7ed558ccdull >> 51);
+  }
+  bool index_member(uint32_t i);  // false: out of memory
+  bool link_member(uint32_t i);   // into the chained hash, which has room
+  const MemberEntry* first_entry(bool newer, uint32_t type, uint32_t index) const;
+  const MemberEntry* next_entry(const MemberEntry* m) const {
+    return m->next_same ? &members_[m->next_same - 1] : nullptr;
+  }
+  static uint32_t member_type_bit(bool newer, uint32_t type) {
+    return uint32_t(address_slot(uint64_t(type) << 1 | uint64_t(newer), 4096));
+  }
+  bool may_name(bool newer, uint32_t type) const {
+    const uint32_t b = member_type_bit(newer, type);
+    return member_types_[b / 64] >> (b % 64) & 1;
+  }
   // FREE_SLOTS on member holders (annotations.cc, its end).
   bool add_free_slots(const dwarfmeta::image::View& v, bool newer, const char* target, const char* arg);
   bool add_free_entry(bool newer, uint32_t type, uint32_t index, uint8_t form, int64_t arg);

@@ -15,12 +15,13 @@
 // checked). The refusal names the holder, the offset, the target and the fix.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
+#include "stfw/xfer/word_scan.h"
 
 namespace ttst::stfw::engine_detail {
 
 namespace {
 constexpr uint32_t kNoParentLink = 0xffffffffu;
-}
+}  // namespace
 
 // What word `w` is, if it is a pointer nothing typed follows to something only it
 // could reach: 1 a container's unheld chunk, 2 an unreached untyped heap object; else 0.
@@ -44,13 +45,10 @@ bool Engine::refuse_data_pointer(const Object& o, uint64_t from) {
   if (!src || heap_end_ <= global_count_) return false;
   const Object& last = objects_[sorted_index_[heap_end_ - 1]];
   const uint64_t lo = sorted_addr_[0], span = last.addr + last.size - lo;
-  for (uint64_t k = from; k + 8 <= o.size; ++k) {
-    uint64_t w;
-    __builtin_memcpy(&w, src + k, 8);
-    if (w - lo >= span) continue;
+  return words_in_range(src, from, o.size, lo, span, [&](uint64_t k, uint64_t w) {
     int64_t holder = -1;
     int kind = lost_target(w, &holder);
-    if (!kind) continue;
+    if (!kind) return false;
     fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     describe(message_, o);
     message_.text(" holds in its data bytes, at +").number(k).text(", the word ").hex(w).text(", exactly ");
@@ -65,8 +63,7 @@ bool Engine::refuse_data_pointer(const Object& o, uint64_t from) {
               "transfer code");
     advise_plugin(o.src_type);
     return true;
-  }
-  return false;
+  });
 }
 
 // walk()'s hook before copying a flat array: a char array whose bytes hold the only
@@ -81,12 +78,7 @@ bool Engine::chars_may_point(const uint8_t* src, uint64_t n) const {
   if (heap_end_ <= global_count_) return false;
   const Object& last = objects_[sorted_index_[heap_end_ - 1]];
   const uint64_t lo = sorted_addr_[0], span = last.addr + last.size - lo;
-  for (uint64_t k = 0; k + 8 <= n; ++k) {
-    uint64_t w;
-    __builtin_memcpy(&w, src + k, 8);
-    if (w - lo < span) return true;
-  }
-  return false;
+  return words_in_range(src, 0, n, lo, span, [](uint64_t, uint64_t) { return true; });
 }
 
 bool Engine::refuse_char_array_pointer(uint32_t src_type, const uint8_t* src) {
@@ -94,12 +86,10 @@ bool Engine::refuse_char_array_pointer(uint32_t src_type, const uint8_t* src) {
   const ImageType& ty = src_meta().type(src_type);
   const Object& last = objects_[sorted_index_[heap_end_ - 1]];
   const uint64_t lo = sorted_addr_[0], span = last.addr + last.size - lo;
-  for (uint64_t k = 0; k + 8 <= ty.size; ++k) {
-    uint64_t w;
-    __builtin_memcpy(&w, src + k, 8);
+  return words_in_range(src, 0, ty.size, lo, span, [&](uint64_t k, uint64_t w) {
     int64_t holder = -1;
-    int kind = w - lo < span ? lost_target(w, &holder) : 0;
-    if (!kind) continue;
+    int kind = lost_target(w, &holder);
+    if (!kind) return false;
     fail_at_current(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
     message_.text(", a char array, holds at +").number(k).text(" the word ").hex(w).text(", exactly the start of ");
     message_.text(kind == 1 ? "a chunk no sub-object holds of " : "an untyped object that no typed pointer reaches, ");
@@ -107,8 +97,7 @@ bool Engine::refuse_char_array_pointer(uint32_t src_type, const uint8_t* src) {
     message_.text(": a pointer kept in data would be copied untranslated and what it reaches lost; type what "
                   "holds it (a pointer member, TTST_PXFER) or write transfer code");
     return true;
-  }
-  return false;
+  });
 }
 
 }  // namespace ttst::stfw::engine_detail

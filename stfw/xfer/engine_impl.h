@@ -1070,6 +1070,7 @@ class Engine {
 
   // ---- writing -----------------------------------------------------------------------------------
   void write_objects();
+  uint32_t* backward_write_order();
   // Objects [from, to) in table order, up to the first failure (write_failed_at_).
   // With write_list_ set, positions [from, to) of that list (a second run's
   // objects to write, ascending): write_failed_at_ is then a position.
@@ -1218,6 +1219,7 @@ class Engine {
   uint64_t backward_image_capacity_ = 0;
   uint8_t* own_window_ = nullptr;  // backward: R's bytes [own_lo_, own_hi_) (engine_own_memory.cc)
   uint64_t own_lo_ = 0, own_hi_ = 0;
+  uint64_t own_refill_ = 4 << 20, own_hits_ = 0;  // the next refill's size; reads the window served since the last
   bool own_window_tried_ = false;
   PathEntry path_[kMaxNesting];  // the member / element path of the value being walked, for messages
   uint32_t path_depth_ = 0;

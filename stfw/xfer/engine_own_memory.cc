@@ -11,7 +11,8 @@
 
 namespace ttst::stfw::engine_detail {
 namespace {
-constexpr uint64_t kOwnWindow = 4 << 20;  // bytes read per refill
+constexpr uint64_t kOwnWindow = 4 << 20;  // bytes read per refill, at most
+constexpr uint64_t kOwnMinRefill = 8192;  // and at least
 constexpr uint64_t kPageMask = ~uint64_t{4095};
 }  // namespace
 
@@ -19,10 +20,21 @@ constexpr uint64_t kPageMask = ~uint64_t{4095};
 // (ending at them when the reads go down, as the write phase's usually do, else
 // starting at them); in place for a read larger than a quarter window, without
 // Env::read_own, or where the window cannot be read.
+// A refill reads as much as the last one served (own_refill_): where the reads
+// are dense (bankserver's 3 M objects, each slab page's items in address order) a
+// whole window, where each read lands far from the last (the merge's walk of
+// memcached's lists, a descriptor at the start of each 1 MB slab page) a page or
+// two — 4 MiB per 64-byte descriptor was 400 refills and most of the map phase.
 const uint8_t* Engine::own_bytes(uint64_t addr, uint64_t len) {
   const uint8_t* in_place = reinterpret_cast<const uint8_t*>(addr);
   if (!env_->read_own || len > kOwnWindow / 4 || addr + len < addr) return in_place;
-  if (addr >= own_lo_ && addr + len <= own_hi_) return own_window_ + (addr - own_lo_);
+  if (addr >= own_lo_ && addr + len <= own_hi_) return ++own_hits_, own_window_ + (addr - own_lo_);
+  if (own_hi_) {
+    if (own_hits_ < 4 && own_refill_ > kOwnMinRefill) own_refill_ /= 8;
+    else if (own_hits_ >= 64 && own_refill_ < kOwnWindow) own_refill_ *= 2;
+    if (own_refill_ < kOwnMinRefill) own_refill_ = kOwnMinRefill;
+  }
+  own_hits_ = 0;
   if (!own_window_) {
     if (own_window_tried_) return in_place;
     own_window_tried_ = true;  // an arena too small for it: in place, as before
@@ -35,9 +47,10 @@ const uint8_t* Engine::own_bytes(uint64_t addr, uint64_t len) {
   // large one, down to the read's own pages; going up, it starts there.
   const bool down = own_hi_ != 0 && addr < own_lo_;
   const uint64_t first = addr & kPageMask, end = (addr + len + 4095) & kPageMask;
-  for (uint64_t size = down ? kOwnWindow : 0; size >= end - first; size /= 2)
+  const uint64_t refill = own_refill_ > end - first ? own_refill_ : end - first;  // <= kOwnWindow (len is less)
+  for (uint64_t size = down ? refill : 0; size >= end - first; size /= 2)
     if (size <= end && fill_own_window(end - size, size, addr + len)) return own_window_ + (addr - own_lo_);
-  if (fill_own_window(first, kOwnWindow, addr + len)) return own_window_ + (addr - own_lo_);
+  if (fill_own_window(first, refill, addr + len)) return own_window_ + (addr - own_lo_);
   own_lo_ = own_hi_ = 0;
   return in_place;
 }

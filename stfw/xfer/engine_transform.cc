@@ -137,21 +137,26 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
     path_[path_depth_].name = dst_meta().str(dst_member.name), path_[path_depth_].index = 0;
     path_[path_depth_].holder_type = src_type, path_[path_depth_].holder_index = pairs[1 + 2 * i];
     ++path_depth_;
-    Rule rule = member_rule(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]);
-    if (mode_ == kType && annotations_.has_containers() && !free_element_)  // a holder of carved containers
+    // Annotated, in either version? (Else every question below answers "no": asked
+    // once, not a dozen times, for each member of every item of a slab page.)
+    const bool named = annotations_.member_named(src_newer(), src_type, pairs[1 + 2 * i]) ||
+                       annotations_.member_named(!src_newer(), dst_type, pairs[2 + 2 * i]);
+    Rule rule = named ? member_rule(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]) : kRuleDefault;
+    if (named && mode_ == kType && annotations_.has_containers() && !free_element_)  // a holder of carved containers
       declare_in_member(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src);
-    if (mode_ == kType && annotations_.has_used() && !free_element_)  // TTST_USED_N: the array's used length
+    if (named && mode_ == kType && annotations_.has_used() && !free_element_)  // TTST_USED_N: the array's used length
       limit_used(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src);
-    if (mode_ == kType && annotations_.has_free() && !free_element_)  // TTST_FREE_SLOTS_N / TTST_FREE_LIST holders
+    if (named && mode_ == kType && annotations_.has_free() && !free_element_)  // FREE_SLOTS_N / FREE_LIST holders
       declare_free(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src);
     int64_t free_arg = -1;
     const bool was_free_pointer = free_pointer_;  // TTST_FREE_SLOTS(holder): it may point to free memory
-    if (annotations_.has_free()) {
+    if (named && annotations_.has_free()) {
       Annotations::FreeForm form = free_form(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], &free_arg);
       if (form == Annotations::kFreePointer || form == Annotations::kFreeRange) free_pointer_ = true;
     }
     const bool was_container_ref = container_ref_;  // a holder of containers: to their bases
-    if (annotations_.has_containers() && holds_containers(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]))
+    if (named && annotations_.has_containers() &&
+        holds_containers(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i]))
       container_ref_ = true;
     if (rule != kRuleDefault)
       transfer_annotated(rule, src + src_member.offset, type_size(src_meta(), src_member.type),
@@ -161,8 +166,9 @@ void Engine::walk_struct(uint32_t src_type, uint32_t dst_type, const uint8_t* sr
     else if (annotations_.tagged().any() &&  // TTST_TAGGED (engine_values.cc)
              tagged_member(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src, dst))
       ;
-    else if (annotations_.has_pointees() && declared_pointer(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i],
-                                                             src + src_member.offset, dst ? dst + dst_member.offset : nullptr))
+    else if (named && annotations_.has_pointees() &&
+             declared_pointer(src_type, pairs[1 + 2 * i], dst_type, pairs[2 + 2 * i], src + src_member.offset,
+                              dst ? dst + dst_member.offset : nullptr))
       ;
     else if (!pointer_member_value(src_type, pairs[1 + 2 * i], src))  // mixed members (engine_values.cc)
       walk(src_member.type, dst_member.type, src + src_member.offset, dst ? dst + dst_member.offset : nullptr);

@@ -1,6 +1,7 @@
 // engine_writing.cc — writing every object (backward: into a scratch image, storing only
 // what differs), F's superseded start-up objects, kernel-held words.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
+#include "stfw/xfer/address_order.h"
 #include "stfw/xfer/engine_impl.h"
 
 namespace ttst::stfw::engine_detail {
@@ -81,8 +82,32 @@ void Engine::write_objects() {
   for (uint32_t i = global_count_; i < object_count_; ++i)  // a sub-object at a container's base is not the container
     if (!(objects_[i].flags & kCarved)) set_dst_in_copy(objects_[i].addr, objects_[i].dst_addr);
   if (kept_count_) unmap_kept_bases();  // engine_keep_new.cc
+  uint32_t* order = backward_write_order();
+  if (order) write_list_ = order, write_list_count_ = object_count_;
   if (!write_beside(global_count_, object_count_)) write_range(0, object_count_);  // engine_parallel_write.cc
+  if (order) write_list_ = nullptr, note_done(object_count_);
   if (!failed() && plugin_slot_count_) plugin_finish();  // init callbacks, owned objects (engine_plugin.cc)
+}
+
+// Backward: the table's order with its carved sub-objects in R's address order.
+// They are carved in the typing's order (memcached: along the LRU lists and hash
+// chains, page to page), and the write reads R through engine_own_memory.cc's
+// window: in that order a memcached of 50,000 keys refilled its 4 MiB window 577
+// times (2.3 GB read for 68 MB); in R's order it moves through each slab page once.
+// Null (the table's order) when there are none.
+uint32_t* Engine::backward_write_order() {
+  const uint32_t carved = object_count_ - heap_end_;
+  if (!config_.backward || write_list_ || carved < 2) return nullptr;
+  uint32_t* list = alloc<uint32_t>(object_count_);
+  AddressKey* keys = alloc<AddressKey>(carved);
+  AddressKey* tmp = alloc<AddressKey>(carved);
+  uint32_t* bucket = alloc<uint32_t>(65536);
+  if (failed()) return nullptr;
+  for (uint32_t i = 0; i < heap_end_; ++i) list[i] = i;
+  for (uint32_t k = 0; k < carved; ++k) keys[k] = AddressKey{objects_[heap_end_ + k].dst_addr, heap_end_ + k};
+  const AddressKey* sorted = sort_address_keys(keys, tmp, bucket, carved);
+  for (uint32_t k = 0; k < carved; ++k) list[heap_end_ + k] = uint32_t(sorted[k].index);
+  return list;
 }
 
 void Engine::write_range(uint32_t from, uint32_t to) {
