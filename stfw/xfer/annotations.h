@@ -70,6 +70,11 @@ class Annotations {
   // `func` (a function ID) puts before the object it returns, else 0.
   bool has_header_wrappers() const { return wrapper_count_ > 0; }
   uint64_t header_bytes(const char* function_id) const;
+  // Does member `index` of `type` carry an annotation that makes the typing declare
+  // something (a rule, a container holder, a pointee, a free-memory holder), as
+  // against one that only pairs or counts (a rename, DROPPED, USED_N, a free
+  // list's link member)?
+  bool member_declares(bool newer, uint32_t type, uint32_t index) const;
   // Might any annotation name member `index` of `type` (older or newer image)? A
   // filter, never wrong when false: the member queries above then all answer
   // "nothing" (the engine asks once per member instead of a dozen times).

@@ -668,6 +668,17 @@ class Engine {
   // Map: each sub-object at its container's destination plus the same offset.
   void place_carved();
   void walk_carved(const Object& o, const uint8_t* src, uint8_t* dst);
+  // A typing pass that declared something is doomed: it only looks for more
+  // declarations (engine_doomed_pass.cc).
+  void start_typing_pass(uint32_t containers, uint64_t free_elements);
+  bool pass_doomed() const {
+    return doomed_skips_ && (container_count_ != pass_containers_ || free_element_count_ != pass_free_);
+  }
+  bool skip_doomed_walk(const Object& o);
+  bool type_may_declare(uint32_t src_type);
+  bool find_declaring_types();
+  bool declaring_in_destination(const dwarfmeta::image::ImageType& ty) const;
+  bool declares_directly_or_through(uint32_t t);
   // ---- a second run on the same state (engine_delta.cc) ---------------------------------
   bool delta_ = false;                  // running a second run: no start-up object superseded again
   uint32_t delta_first_new_ = 0;        // the table's end after the first run: objects from here are new
@@ -1219,7 +1230,16 @@ class Engine {
   uint64_t backward_image_capacity_ = 0;
   uint8_t* own_window_ = nullptr;  // backward: R's bytes [own_lo_, own_hi_) (engine_own_memory.cc)
   uint64_t own_lo_ = 0, own_hi_ = 0;
-  uint64_t own_refill_ = 4 << 20, own_hits_ = 0;  // the next refill's size; reads the window served since the last
+  uint64_t own_refill_ = 4 << 20, own_hits_ = 0;
+  // engine_doomed_pass.cc: the pass's starting counts, whether skipping is on, the
+  // source types that may declare (per type id), the destination's declaring names.
+  uint32_t pass_containers_ = 0;
+  uint64_t pass_free_ = 0;
+  bool doomed_skips_ = false;
+  uint8_t* declaring_types_ = nullptr;
+  static constexpr uint32_t kDeclaringNames = 256;
+  const char* dst_declaring_[kDeclaringNames] = {};
+  uint32_t dst_declaring_count_ = 0;
   bool own_window_tried_ = false;
   PathEntry path_[kMaxNesting];  // the member / element path of the value being walked, for messages
   uint32_t path_depth_ = 0;

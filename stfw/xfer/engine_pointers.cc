@@ -24,6 +24,7 @@ void Engine::pointer(const ImageType& src_ty, const ImageType& dst_ty, const uin
     const ImageType& pointee_ty = src_meta().type(src_pointee);
     if (src_pointee == 0 || pointee_ty.kind == kFunc || pointee_ty.size == 0) return;
     if (v == o.addr && !(o.flags & kContainer)) declare_by_type(o, src_pointee, dst_ty.target);
+    if ((o.flags & kContainer) && pass_doomed() && !type_may_declare(src_pointee)) return;  // engine_doomed_pass.cc
     if (o.flags & kContainer) return carve(uint32_t(index), v, src_pointee, dst_ty.target);
     if (v != o.addr && free_element_count_ && is_free_element(v)) return;  // its stale pointers declare nothing
     if (v != o.addr) return declare_behind_interior(o, v, src_pointee);  // only base pointers type an object

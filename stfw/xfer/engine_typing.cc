@@ -30,6 +30,7 @@ bool Engine::type_objects() {
   for (int pass = 0;; ++pass) {
     uint32_t known = container_count_;
     uint64_t known_free = free_element_count_;  // TTST_FREE_LIST elements found (engine_free.cc)
+    start_typing_pass(known, known_free);  // engine_doomed_pass.cc
     bool typed = type_pass();
     if (!typed && typed_beside_) {  // refused after a sweep on two threads: again on one, for one thread's message
       typed_beside_ = false, typing_beside_off_ = true;
@@ -38,6 +39,7 @@ bool Engine::type_objects() {
       reset_typing();
       typed = type_pass();
     }
+    doomed_skips_ = false;
     if (container_count_ == known && free_element_count_ == known_free) return typed && finish_carving();
     if (free_element_count_ != known_free) undeclare_pass_containers();
     if (pass + 1 == kMaxDeclarationPasses) {
@@ -97,6 +99,7 @@ bool Engine::type_pass() {
     }
   }
   sweep_position_ = 0xffffffffu;
+  if (pass_doomed()) return true;  // discarded: the sites' typing could declare what the whole pass would not
   if (!failed()) refuse_lone_aggregates();  // an unpaired struct local, an object's only root (frame_roots.cc)
   if (!failed()) refuse_piece_locals();  // a composite (DW_OP_piece) local, an object's only root (frame_roots.cc)
   if (failed()) return false;
@@ -231,7 +234,7 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
     container_ref_ = free_pointer_ = false;
     return;
   }
-  if (o.flags & kCarved) return walk_carved(o, src, dst);
+  if (o.flags & kCarved) return skip_doomed_walk(o) ? void() : walk_carved(o, src, dst);
   const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
   uint64_t src_elem_size = facts.src_size, dst_elem_size = facts.dst_size;
   if (src_elem_size == 0) return;
