@@ -475,8 +475,8 @@ bool Annotations::add_free_slots(const View& v, bool newer, const char* target, 
 bool Annotations::index_member(uint32_t i) {
   const uint32_t b = member_type_bit(members_[i].newer, members_[i].type);
   member_types_[b / 64] |= 1ull << (b % 64);
-  const uint32_t k = member_key_bit(members_[i].newer, members_[i].type, members_[i].index);
-  member_keys_[k / 64] |= 1ull << (k % 64);
+  const uint32_t key_bit = member_key_bit(members_[i].newer, members_[i].type, members_[i].index);
+  member_keys_[key_bit / 64] |= 1ull << (key_bit % 64);
   if (2 * (member_chains_ + 1) > member_slot_capacity_) {
     const uint64_t capacity = member_slot_capacity_ ? 2 * member_slot_capacity_ : 64;
     auto* slots = static_cast<uint32_t*>(scratch_(ctx_, sizeof(uint32_t) * capacity));
@@ -509,8 +509,7 @@ bool Annotations::link_member(uint32_t i) {
 }
 
 const Annotations::MemberEntry* Annotations::first_entry(bool newer, uint32_t type, uint32_t index) const {
-  const uint32_t k = member_key_bit(newer, type, index);
-  if (!(member_keys_[k / 64] >> (k % 64) & 1)) return nullptr;
+  if (!member_named(newer, type, index)) return nullptr;
   for (uint64_t h = address_slot(member_key(newer, type, index), member_slot_capacity_);;
        h = (h + 1) & (member_slot_capacity_ - 1)) {
     if (!member_slots_[h]) return nullptr;
