@@ -15,7 +15,9 @@
 // so a pass declares something exactly when it did before; after it, only walks
 // are left out (never one a declaration could come from: the type closure below),
 // so the pass declares no more than before, only perhaps less, which a later pass
-// finds. The sites' typing is left out whole since, with walks missing, an object
+// finds. (A closure that judged wrongly would thus only delay a declaration by a
+// pass, never change the last pass: only the bound of 64 passes could notice.)
+// The sites' typing is left out whole since, with walks missing, an object
 // left untyped could be typed otherwise by its site and declare what the whole
 // pass would not have — a container too many is free memory not transferred.
 //
