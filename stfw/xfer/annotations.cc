@@ -487,7 +487,8 @@ bool Annotations::index_member(uint32_t i) {
     for (uint32_t k = 0; k < i; ++k) link_member(k);
   }
   members_[i].next_same = 0;
-  return link_member(i);
+  link_member(i);
+  return true;
 }
 
 namespace {
@@ -496,15 +497,19 @@ uint64_t member_key(bool newer, uint32_t type, uint32_t index) {
 }
 }  // namespace
 
-bool Annotations::link_member(uint32_t i) {
+void Annotations::link_member(uint32_t i) {
   MemberEntry& e = members_[i];
   for (uint64_t h = address_slot(member_key(e.newer, e.type, e.index), member_slot_capacity_);;
        h = (h + 1) & (member_slot_capacity_ - 1)) {
-    if (!member_slots_[h]) return member_slots_[h] = i + 1, ++member_chains_, true;
+    if (!member_slots_[h]) {
+      member_slots_[h] = i + 1, ++member_chains_;
+      return;
+    }
     MemberEntry* m = &members_[member_slots_[h] - 1];
     if (m->newer != e.newer || m->type != e.type || m->index != e.index) continue;
     while (m->next_same) m = &members_[m->next_same - 1];
-    return m->next_same = i + 1, true;
+    m->next_same = i + 1;
+    return;
   }
 }
 

@@ -96,8 +96,7 @@ bool Engine::declares_directly_or_through(uint32_t t) {
   if (ty.kind == kPointer) {
     const uint32_t pointee = src_meta().strip(ty.target);
     if (pointee == 0) return true;  // void *: its target typed by its site, as anything
-    return declaring_types_[pointee] || annotations_.container_type(src_newer(), pointee) ||
-           declaring_in_destination(src_meta().type(pointee));
+    return declaring_types_[pointee];  // a container type is one (the struct case below)
   }
   if (ty.kind != kStruct && ty.kind != kUnion) return false;
   if (annotations_.container_type(src_newer(), t) || declaring_in_destination(ty)) return true;
