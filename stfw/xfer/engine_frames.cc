@@ -34,10 +34,14 @@ const StartupObject* Engine::superseded_holding(uint64_t v) const {
 
 // Any of F's start-up heap objects holding v (superseded or not).
 bool Engine::startup_holding(uint64_t v) const {
+  return const_cast<Engine*>(this)->startup_object_holding(v) != nullptr;
+}
+
+StartupObject* Engine::startup_object_holding(uint64_t v) {
   for (uint64_t i = 0; i < startup_count_; ++i)
     if (v >= startup_objects_[i].addr && v - startup_objects_[i].addr < (startup_objects_[i].size ? startup_objects_[i].size : 1))
-      return true;
-  return false;
+      return &startup_objects_[i];
+  return nullptr;
 }
 
 void Engine::remap_own_frames() {
@@ -120,6 +124,14 @@ void Engine::advise_frame_remap(const StartupObject& s) {
 // thread of P (same offset from its thread pointer: the same glibc in both),
 // translated: F's thread gets the object P's thread had. A word P's does not give a
 // translatable pointer for is left to the stack rule (remapped by offset, or refused).
+//
+// A superseded object named so is the thread's own, and the thread's pairing names
+// its counterpart, over what the globals and frames said: memcached 1.6 links each
+// thread's logger at the head of a list as the thread starts, in an order that
+// varies from run to run, so the head global may pair a worker's start-up logger
+// with another thread's in P while the worker's own local pairs it with its own:
+// the globals' word alone was ambiguous, the thread's identity is not (a list
+// position is what the head global itself now holds, written apart).
 void Engine::remap_thread_descriptors() {
   const uint64_t span = config_.thread_descriptor_size & ~uint64_t{7};
   if (!span || span > 65536) return;
@@ -130,11 +142,23 @@ void Engine::remap_thread_descriptors() {
     for (uint64_t off = 0; off < span; off += 8) {
       uint64_t* slot = reinterpret_cast<uint64_t*>(own_tp + off);
       uint64_t past = load_uint(src + off, 8), translated = 0;
-      if (past < 4096 || !startup_holding(*slot) || !translate_silently(past, &translated)) continue;
+      StartupObject* s = past < 4096 ? nullptr : startup_object_holding(*slot);
+      if (!s || !translate_silently(past, &translated)) continue;
+      if (s->superseded) pair_by_thread(*s, translated - (*slot - s->addr));
       *slot = translated;
       result_.frame_words++;
     }
   }
+}
+
+// The counterpart a thread's descriptor gives start-up object `s`; two threads'
+// that disagree leave it ambiguous.
+void Engine::pair_by_thread(StartupObject& s, uint64_t counterpart) {
+  if (s.by_thread) {
+    if (s.counterpart != counterpart) s.conflicting = true;
+    return;
+  }
+  s.by_thread = true, s.counterpart = counterpart, s.conflicting = false;
 }
 
 // translate() without a refusal: false (and the message untouched) when v has no

@@ -147,10 +147,12 @@ constexpr uint64_t kIndexTag = 0x7474737400000000ull;  // "tsst" << 32 | object 
 
 // One of F's own start-up heap objects (forward). Superseded: a global's pointer to
 // it was overwritten; counterpart: what that global holds now (the same for every
-// overwrite, else `conflicting`).
+// overwrite, else `conflicting`). By thread: the counterpart is the one a thread's
+// descriptor gave (pthread_getspecific's value paired with P's thread's), which
+// outranks the globals' and frames' (engine_frames.cc).
 struct StartupObject {
   uint64_t addr, size, counterpart;
-  bool superseded, conflicting, freed;
+  bool superseded, conflicting, freed, by_thread;
   uint32_t global;  // the destination global whose pointer first superseded it (0xffffffff: none known)
 };
 
@@ -829,6 +831,8 @@ class Engine {
   void remap_thread_descriptors();                        // engine_frames.cc (issue 19)
   bool translate_silently(uint64_t v, uint64_t* out);
   bool startup_holding(uint64_t v) const;
+  struct StartupObject* startup_object_holding(uint64_t v);
+  void pair_by_thread(struct StartupObject& s, uint64_t counterpart);
   // The superseded start-up object holding `v`, or nullptr.
   const struct StartupObject* superseded_holding(uint64_t v) const;
   // Names the stack slot `addr` in the message: the function whose frame holds it

@@ -29,7 +29,7 @@ void Engine::add_startup_object(uint64_t addr, uint64_t size) {
     copy(bigger, startup_objects_, startup_count_ * sizeof(StartupObject));
     startup_objects_ = bigger, startup_capacity_ *= 2;
   }
-  startup_objects_[startup_count_++] = StartupObject{addr, size, 0, false, false, false, 0xffffffffu};
+  startup_objects_[startup_count_++] = StartupObject{addr, size, 0, false, false, false, false, 0xffffffffu};
 }
 
 // A global's pointer to start-up object `old` is overwritten with `now`: `now` is
