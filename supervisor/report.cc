@@ -115,6 +115,15 @@ void render_timing(std::ostringstream& s, const Report& r) {
     snprintf(line, sizeof line, "  stall:      the program was stopped %.1f ms (what its clients waited)\n", r.stall_ms);
     s << line;
   }
+  for (const auto& st : r.stops) {
+    const char* how = st.how == "found_quiescent"   ? "found at its wait or update point"
+                      : st.how == "seized_again"    ? "found serving a request, seized again at its wait"
+                      : st.how == "driven_to_wait"  ? "found serving a request, run to its wait"
+                      : st.how == "driven_to_update_point" ? "found serving a request, run to its update point"
+                                                    : st.how.c_str();
+    snprintf(line, sizeof line, "  stopped:    %s (%d seizure%s)\n", how, st.seizures, st.seizures == 1 ? "" : "s");
+    s << line;
+  }
   for (const auto& t : r.transfers) {
     if (t.agent_phases.empty()) continue;
     s << "  " << t.direction << " transfer time:";
@@ -289,6 +298,8 @@ nlohmann::json to_json(const Report& r) {
   for (const auto& p : r.pending_signals)
     j["pending_signals"].push_back({{"signal", p.signal}, {"name", p.name}, {"delivered", p.delivered}, {"how", p.how}});
   j["stall_ms"] = r.stall_ms;
+  j["stops"] = nlohmann::json::array();
+  for (const auto& st : r.stops) j["stops"].push_back({{"how", st.how}, {"seizures", st.seizures}});
   j["time_limit_ms"] = r.time_limit_ms;
   j["cpu_budget_ms"] = r.cpu_budget_ms;
   j["agents_cpu_ms"] = r.agents_cpu_ms;
@@ -357,6 +368,8 @@ Report report_from_json(const nlohmann::json& j) {
   for (const auto& p : j.value("pending_signals", nlohmann::json::array()))
     r.pending_signals.push_back({p.value("signal", 0), p.value("name", ""), p.value("delivered", false), p.value("how", "")});
   r.stall_ms = j.value("stall_ms", 0.0);
+  for (const auto& st : j.value("stops", nlohmann::json::array()))
+    r.stops.push_back({st.value("how", ""), st.value("seizures", 1)});
   r.time_limit_ms = j.value("time_limit_ms", 0.0);
   r.cpu_budget_ms = j.value("cpu_budget_ms", 0.0);
   r.agents_cpu_ms = j.value("agents_cpu_ms", 0.0);

@@ -50,6 +50,16 @@ struct Phase {
   double ms = 0;
 };
 
+// How one stop of P brought it to a place the transfer starts from (pre-copy
+// stops it more than once).
+struct PastStopHow {
+  // found_quiescent: at its wait or update point when seized; seized_again: found
+  // running, released and seized again where it waits; driven_to_wait (pre-copy)
+  // or driven_to_update_point: run under ptrace to there (the stop protocol).
+  std::string how;
+  int seizures = 1;  // times P was seized for this stop (released between)
+};
+
 struct Binary {
   std::string path;
   std::string build_id;  // hex, empty when the binary has none
@@ -203,6 +213,7 @@ struct Report {
   // after a rollback or pre-copy's snapshot), by the supervisor's clock: what
   // clients felt; the longest stop when P was stopped twice (past_stop.h). 0: never stopped.
   double stall_ms = 0;
+  std::vector<PastStopHow> stops;  // each stop of P, in order
   // The time limit the attempt ran under: --timeout, or derived from P's size (time_limit.h).
   double time_limit_ms = 0;
   std::optional<Precopy> precopy;  // with --precopy

@@ -246,12 +246,18 @@ TEST_CASE("the report says where the time went: the stall, each transfer's agent
   r.transfers[0].copy_bytes = 3 << 20;
   r.transfers[0].cpu_ms = 30.5;
   r.stall_ms = 123.4;
+  r.stops = {{"seized_again", 3}, {"driven_to_update_point", 1}};
   r.time_limit_ms = 30200;
   r.cpu_budget_ms = 15100;
   r.agents_cpu_ms = 812;
   r.cpu_wait_ms = 4100;
   nlohmann::json j = to_json(r);
   CHECK(j["stall_ms"] == 123.4);
+  CHECK(j["stops"][0]["how"] == "seized_again");
+  CHECK(j["stops"][0]["seizures"] == 3);
+  CHECK(report_from_json(j).stops.size() == 2);
+  CHECK(report_from_json(j).stops[1].how == "driven_to_update_point");
+  CHECK(render_summary(r).find("seized again at its wait (3 seizures)") != std::string::npos);
   CHECK(j["time_limit_ms"] == 30200);
   CHECK(j["cpu_budget_ms"] == 15100);
   CHECK(report_from_json(j).agents_cpu_ms == 812);

@@ -40,17 +40,32 @@ std::optional<BlockedIn> blocked_in(pid_t pid, pid_t tid) {
   return parse_blocked_in(buf);
 }
 
-bool wait_blocked_at(pid_t pid, pid_t tid, const BlockedIn& at, std::chrono::microseconds bound) {
+namespace {
+
+// Polls /proc until `seen` accepts what the thread is blocked in, or `bound` passes.
+template <class Seen>
+std::optional<BlockedIn> poll_blocked(pid_t pid, pid_t tid, std::chrono::microseconds bound, Seen seen) {
   const auto until = std::chrono::steady_clock::now() + bound;
   for (int polls = 0;; ++polls) {
-    if (const std::optional<BlockedIn> b = blocked_in(pid, tid); b && b->nr == at.nr && b->sp == at.sp && b->pc == at.pc)
-      return true;
-    if (std::chrono::steady_clock::now() >= until) return false;
+    if (const std::optional<BlockedIn> b = blocked_in(pid, tid); b && seen(*b)) return b;
+    if (std::chrono::steady_clock::now() >= until) return std::nullopt;
     if (polls % 16 == 15) {  // mostly back to back (a server blocks between requests for microseconds)
       const timespec ts{0, 20 * 1000};
       nanosleep(&ts, nullptr);
     }
   }
+}
+
+}  // namespace
+
+bool wait_blocked_at(pid_t pid, pid_t tid, const BlockedIn& at, std::chrono::microseconds bound) {
+  return poll_blocked(pid, tid, bound, [&](const BlockedIn& b) {
+           return b.nr == at.nr && b.sp == at.sp && b.pc == at.pc;
+         }).has_value();
+}
+
+std::optional<BlockedIn> wait_in_call(pid_t pid, pid_t tid, std::chrono::microseconds bound) {
+  return poll_blocked(pid, tid, bound, [](const BlockedIn& b) { return b.nr >= 0; });
 }
 
 }  // namespace ttst::sys

@@ -28,5 +28,9 @@ std::optional<BlockedIn> blocked_in(pid_t pid, pid_t tid);
 // Polls until thread `tid` of `pid` is blocked in system call `nr` with stack pointer
 // `sp` and pc `pc`, or `bound` passes; true when it was seen so. Never stops it.
 bool wait_blocked_at(pid_t pid, pid_t tid, const BlockedIn& at, std::chrono::microseconds bound);
+// Polls until thread `tid` of `pid` is in a system call (any: a server between two
+// requests blocks in its wait), or `bound` passes; what it is in, or nullopt. Never
+// stops it.
+std::optional<BlockedIn> wait_in_call(pid_t pid, pid_t tid, std::chrono::microseconds bound);
 
 }  // namespace ttst::sys

@@ -110,12 +110,11 @@ bool library_frames_match(pid_t pid, const std::vector<UnwoundFrame>& frames, si
 // found), `site` its call site. `why` says what did not match. `proved`: on a match
 // through a library, the return address of the program frame the unwind proved
 // (the scan's frame may be a stale word inside the library's frames).
-bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& map, inject::LoadBias bias,
-                    bool in_program, inject::RemoteAddr frame_ret, uint64_t frame_slot, inject::LinkAddr site,
+bool on_poller_path(Unwinder& unwinder, pid_t pid, const user_regs_struct& g, const UpdatePointMap& map,
+                    inject::LoadBias bias, bool in_program, inject::RemoteAddr frame_ret, uint64_t frame_slot, inject::LinkAddr site,
                     std::string& why, inject::RemoteAddr& proved) {
   size_t longest = 0;
   for (const auto& path : map.poller_paths()) longest = std::max(longest, path.size());
-  Unwinder unwinder(pid);
   std::string doubt;
   const std::vector<UnwoundFrame> frames = unwinder.unwind(g, 64, doubt);
   size_t first = 0;
@@ -187,8 +186,8 @@ bool on_poller_path(pid_t pid, const user_regs_struct& g, const UpdatePointMap& 
   return false;
 }
 
-ThreadVerdict classify_regs(const user_regs_struct& g, pid_t tid, pid_t pid, const UpdatePointMap& map,
-                            inject::LoadBias bias, inject::RemoteAddr rt) {
+ThreadVerdict classify_regs(Unwinder& unwinder, const user_regs_struct& g, pid_t tid, pid_t pid,
+                            const UpdatePointMap& map, inject::LoadBias bias, inject::RemoteAddr rt) {
   ThreadVerdict r;
   r.tid = tid;
   long nr = static_cast<long>(g.orig_rax);
@@ -250,7 +249,7 @@ ThreadVerdict classify_regs(const user_regs_struct& g, pid_t tid, pid_t pid, con
   if (r.state == ThreadState::kBlocked && map.scopes_complete() && !map.poller_paths().empty()) {
     std::string why;
     inject::RemoteAddr proved;
-    if (on_poller_path(pid, g, map, bias, in_program, frame_ret, frame_slot, site, why, proved)) {
+    if (on_poller_path(unwinder, pid, g, map, bias, in_program, frame_ret, frame_slot, site, why, proved)) {
       r.state = ThreadState::kQuiescent;
       if (!proved.is_null() && proved != frame_ret) {  // name the proved frame, not a stale word
         const Function* f = map.function_at(proved - bias - 1);
@@ -269,21 +268,24 @@ ThreadVerdict classify_regs(const user_regs_struct& g, pid_t tid, pid_t pid, con
 
 ThreadVerdict classify_thread(inject::Task& t, pid_t pid, const UpdatePointMap& map, inject::LoadBias bias,
                               inject::RemoteAddr rt) {
-  return classify_regs(t.get_regs(), t.tid(), pid, map, bias, rt);
+  Unwinder unwinder(t.tid());
+  return classify_regs(unwinder, t.get_regs(), t.tid(), pid, map, bias, rt);
 }
 
 // At the syscall-entry stop of a call (rax -ENOSYS, rip past the `syscall`): the
 // verdict the rule gives the thread once blocked in that call, its registers
 // pointed back at the `syscall` as for a call to re-run (inject::resume_context);
-// kRunning when the stop is no syscall entry.
-ThreadVerdict classify_entering(const user_regs_struct& g, pid_t tid, pid_t pid, const UpdatePointMap& map,
-                                inject::LoadBias bias, inject::RemoteAddr rt) {
+// kRunning when the stop is no syscall entry. `unwinder`: the drive's, its modules
+// kept from stop to stop (its mappings read again here).
+ThreadVerdict classify_entering(Unwinder& unwinder, const user_regs_struct& g, pid_t tid, pid_t pid,
+                                const UpdatePointMap& map, inject::LoadBias bias, inject::RemoteAddr rt) {
   if (static_cast<int64_t>(g.orig_rax) < 0 || static_cast<int64_t>(g.rax) != -ENOSYS) {
     ThreadVerdict running;
     running.tid = tid;
     return running;
   }
-  return classify_regs(inject::resume_context(g, /*at_syscall_entry=*/true), tid, pid, map, bias, rt);
+  unwinder.forget_maps();
+  return classify_regs(unwinder, inject::resume_context(g, /*at_syscall_entry=*/true), tid, pid, map, bias, rt);
 }
 
 // The start function of thread `tid` (not the main thread): the outermost frame in
@@ -461,13 +463,14 @@ bool drive_to_update_point(inject::SeizedProcess& past, const RemoteRuntimeBlock
   std::optional<inject::LoadBias> bias;
   if (wait_map) bias = load_bias(past.pid(), *wait_map);
   if (entered_wait) *entered_wait = false;
+  Unwinder unwinder(t.tid());
   runtime.set_update_requested(1);
   const bool there = drive_until(
       past,
       [&](const user_regs_struct& r) {
         markers += r.orig_rax == TTST_MARKER_SYSCALL;
         if (at_marker(r, runtime.address())) return true;
-        if (wait_map && classify_entering(r, t.tid(), past.pid(), *wait_map, *bias, runtime.address()).state ==
+        if (wait_map && classify_entering(unwinder, r, t.tid(), past.pid(), *wait_map, *bias, runtime.address()).state ==
                             ThreadState::kQuiescent) {
           if (entered_wait) *entered_wait = true;
           return true;
@@ -509,10 +512,11 @@ bool drive_to_quiescent_wait(inject::SeizedProcess& past, const UpdatePointMap& 
   const inject::LoadBias bias = load_bias(past.pid(), map);
   const inject::RemoteAddr rt = map.runtime_symbol().is_null() ? inject::RemoteAddr() : map.runtime_symbol() + bias;
   inject::Task& t = past.main_thread();
+  Unwinder unwinder(t.tid());
   return drive_until(
       past,
       [&](const user_regs_struct& r) {
-        return classify_entering(r, t.tid(), past.pid(), map, bias, rt).state == ThreadState::kQuiescent;
+        return classify_entering(unwinder, r, t.tid(), past.pid(), map, bias, rt).state == ThreadState::kQuiescent;
       },
       bound, where, "while being driven to its loop's wait");
 }

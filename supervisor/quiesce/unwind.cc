@@ -127,9 +127,11 @@ Unwinder::Module* Unwinder::module_at(uint64_t pc, uint64_t& link_pc, std::strin
     if (!m.contains(pc)) continue;
     if (!m.executable() || m.path.empty() || m.path[0] != '/')
       return (doubt = hex(pc) + " is not in a mapped executable file"), nullptr;
-    char key[64];
-    snprintf(key, sizeof key, "%llx-%llx", static_cast<unsigned long long>(m.start),
-             static_cast<unsigned long long>(m.end));
+    char range[96];
+    snprintf(range, sizeof range, "%llx-%llx %llx %s %llu ", static_cast<unsigned long long>(m.start),
+             static_cast<unsigned long long>(m.end), static_cast<unsigned long long>(m.offset), m.dev.c_str(),
+             static_cast<unsigned long long>(m.inode));
+    const std::string key = range + m.path;
     auto it = modules_.find(key);
     if (it == modules_.end()) {
       auto mod = std::make_unique<Module>();

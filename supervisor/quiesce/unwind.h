@@ -61,13 +61,21 @@ class Unwinder {
   // the CFI, as _start's, or 0) ends it too, with no doubt.
   std::vector<UnwoundFrame> unwind(const user_regs_struct& regs, size_t max, std::string& doubt);
 
+  // The thread ran since the last unwind (a drive from one system-call stop to the
+  // next): the mappings are read again at the next unwind. A module's call-frame
+  // information stays loaded while the same file is mapped at the same place
+  // (range, offset, device, inode, path), so a drive that classifies every
+  // system call does not open libc with libdwarf at each (milliseconds: a busy
+  // server served a request per stop and never reached its wait).
+  void forget_maps() { maps_read_ = false; }
+
  private:
   struct Module;
   Module* module_at(uint64_t pc, uint64_t& link_pc, std::string& doubt);
   pid_t pid_;
   bool maps_read_ = false;
-  std::vector<sys::Mapping> maps_;  // read once per Unwinder (the thread is stopped)
-  std::map<std::string, std::unique_ptr<Module>> modules_;  // by map_files entry
+  std::vector<sys::Mapping> maps_;  // read once per stop (forget_maps)
+  std::map<std::string, std::unique_ptr<Module>> modules_;  // by mapping: range, offset, file
 };
 
 }  // namespace ttst::quiesce

@@ -1,6 +1,6 @@
 // proc_syscall_test.cc — /proc/PID/task/TID/syscall read: the line's two shapes, a
 // child blocked in read() found there (and waited for at its own sp and pc, not at
-// another's), a computing child found running.
+// another's, or in any call), a computing child found running (and never in a call).
 #include "inject/sys/proc_syscall.h"
 
 #include <doctest/doctest.h>
@@ -74,6 +74,10 @@ TEST_CASE("a child blocked in read() is found there, and waited for where it is 
   const auto t0 = std::chrono::steady_clock::now();
   CHECK_FALSE(wait_blocked_at(c.pid, c.pid, elsewhere, microseconds(20000)));
   CHECK(std::chrono::steady_clock::now() - t0 >= milliseconds(20));
+  const std::optional<BlockedIn> any = wait_in_call(c.pid, c.pid, microseconds(100000));  // any call: this one
+  REQUIRE(any);
+  CHECK(any->nr == SYS_read);
+  CHECK(any->sp == b->sp);
 }
 
 TEST_CASE("a computing child is not blocked anywhere") {
@@ -82,5 +86,8 @@ TEST_CASE("a computing child is not blocked anywhere") {
   int running = 0;
   for (int i = 0; i < 20; ++i) running += !blocked_in(c.pid, c.pid);
   CHECK(running == 20);  // runnable, on a CPU or waiting for one: "running" either way
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(wait_in_call(c.pid, c.pid, microseconds(20000)));  // never in a call: the bound passes
+  CHECK(std::chrono::steady_clock::now() - t0 >= milliseconds(20));
   CHECK_FALSE(blocked_in(c.pid, 999999999));
 }
