@@ -121,6 +121,9 @@ struct Transfer {
   std::vector<Phase> agent_phases = {};
   uint64_t copy_bytes = 0;
   double cpu_ms = 0;
+  // Of copy_bytes, the peer's pages never touched (private anonymous, not present
+  // nor swapped: zeros), left out of the read.
+  uint64_t copy_untouched_bytes = 0;
 };
 
 // One of P's connections that v2 used during the grace period (grace_period.h).

@@ -86,6 +86,7 @@ bool next_maps_line(const char*& p, MapsLine* out) {
   skip_spaces(q);
   out->readable = q[0] == 'r';
   out->writable = q[1] == 'w';
+  out->shared = q[3] == 's';
   while (*q && *q != ' ') ++q;  // perms
   skip_spaces(q);
   out->offset = hex(q);

@@ -10,7 +10,7 @@ namespace ttst::stfw {
 
 struct MapsLine {
   uint64_t lo, hi, offset, dev, inode;  // dev: major:minor as read, packed
-  bool readable, writable;
+  bool readable, writable, shared;  // shared: MAP_SHARED ('s'), else private
   const char* path;  // not NUL-terminated: path_len bytes ("" for anonymous)
   uint64_t path_len;
 };
