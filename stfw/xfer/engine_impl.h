@@ -1224,6 +1224,7 @@ class Engine {
   };
   CompiledSlot compiled_plans_[256] = {};
   uint32_t* typing_stack_ = nullptr;
+  uint64_t typing_stack_room_ = 0;  // entries typing_stack_ holds
   uint32_t typing_stack_size_ = 0;
   uint32_t sweep_position_ = 0xffffffffu;
   Mode mode_ = kType;

@@ -20,7 +20,8 @@ constexpr int kMaxDeclarationPasses = 64;
 
 bool Engine::type_objects() {
   heap_end_ = object_count_;
-  typing_stack_ = alloc<uint32_t>(2 * uint64_t(object_count_) + 1);
+  typing_stack_room_ = 2 * uint64_t(object_count_) + 1;
+  typing_stack_ = alloc<uint32_t>(typing_stack_room_);
   if (failed()) return false;
   declare_header_blocks();
   declare_in_globals();
