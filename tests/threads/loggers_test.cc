@@ -40,16 +40,25 @@ Logs ask(const Spawned& p) {
   return l;
 }
 
-}  // namespace
-
-TEST_CASE("each thread keeps its own logger when the versions link their threads' loggers in another order") {
-  become_subreaper();
-  Spawned p = spawn({runfile("tests/threads/loggers_v1")});
+// loggers v1 started and ready; killed at the end.
+struct Started {
+  Started() : p(start()), kill_p{p.pid} { REQUIRE(read_line(p.from_child, milliseconds(20000)) == "READY"); }
+  static Spawned start() {
+    become_subreaper();
+    return spawn({runfile("tests/threads/loggers_v1")});
+  }
+  Spawned p;
   struct KillAtEnd {
     pid_t pid;
     ~KillAtEnd() { kill_and_reap(pid); }
-  } kill_p{p.pid};
-  REQUIRE(read_line(p.from_child, milliseconds(20000)) == "READY");
+  } kill_p;
+};
+
+}  // namespace
+
+TEST_CASE("each thread keeps its own logger when the versions link their threads' loggers in another order") {
+  const Started started;
+  const Spawned& p = started.p;
   usleep(100 * 1000);
   const Logs before = ask(p);
   REQUIRE(before.n == 3);
@@ -75,13 +84,8 @@ TEST_CASE("each thread keeps its own logger when the versions link their threads
 // before, memcached 1.6's ten stacks were 80 of the 94 MiB each agent copied and
 // faulted in. The update validates all the same.
 TEST_CASE("the agents do not copy the pages of their peer's thread stacks that were never touched") {
-  become_subreaper();
-  Spawned p = spawn({runfile("tests/threads/loggers_v1")});
-  struct KillAtEnd {
-    pid_t pid;
-    ~KillAtEnd() { kill_and_reap(pid); }
-  } kill_p{p.pid};
-  REQUIRE(read_line(p.from_child, milliseconds(20000)) == "READY");
+  const Started started;
+  const Spawned& p = started.p;
   const ttst::testutil::Supervised r =
       ttst::testutil::supervise(p.pid, runfile("tests/threads/loggers_v2"), "--validate-only --timeout 60s");
   REQUIRE_MESSAGE(r.status == 0, r.err);
