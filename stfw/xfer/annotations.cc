@@ -224,12 +224,7 @@ bool Annotations::resolve_members(const View& v, bool newer, const char* target,
     if (used >= 0) ++used_count_;
     if (pointee && v.type(v.strip(v.members(v.type(cur))[index].type)).kind != kPointerKind) continue;  // not a pointer
     if (pointee) ++pointee_count_;
-    if (member_count_ == member_capacity_) {  // a type defined in many compilation units
-      auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * member_capacity_ * 2));
-      if (!bigger) return false;
-      for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
-      members_ = bigger, member_capacity_ *= 2;
-    }
+    if (!room_for_member()) return false;  // a type defined in many compilation units: grown
     members_[member_count_++] = MemberEntry{rule,  newer,   cur,  uint32_t(index), old_name, container, chunk,
                                             count, pointee, used, dropped,         0,        -1,        0};
     if (!index_member(member_count_ - 1)) return false;
@@ -523,13 +518,18 @@ const Annotations::MemberEntry* Annotations::first_entry(bool newer, uint32_t ty
   }
 }
 
+// One more member entry fits (the array doubled when full); false: out of memory.
+bool Annotations::room_for_member() {
+  if (member_count_ < member_capacity_) return true;
+  auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * member_capacity_ * 2));
+  if (!bigger) return false;
+  for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
+  members_ = bigger, member_capacity_ *= 2;
+  return true;
+}
+
 bool Annotations::add_free_entry(bool newer, uint32_t type, uint32_t index, uint8_t form, int64_t arg) {
-  if (member_count_ == member_capacity_) {
-    auto* bigger = static_cast<MemberEntry*>(scratch_(ctx_, sizeof(MemberEntry) * member_capacity_ * 2));
-    if (!bigger) return false;
-    for (uint32_t i = 0; i < member_count_; ++i) bigger[i] = members_[i];
-    members_ = bigger, member_capacity_ *= 2;
-  }
+  if (!room_for_member()) return false;
   MemberEntry e{};
   e.newer = newer, e.type = type, e.index = index, e.chunk = e.count = e.used = -1;
   e.free_form = form, e.free_arg = arg;

@@ -191,6 +191,7 @@ class Annotations {
     return uint32_t(key * 0xff51afd7ed558ccdull >> 51);
   }
   bool index_member(uint32_t i);  // false: out of memory
+  bool room_for_member();         // false: out of memory
   void link_member(uint32_t i);   // into the chained hash, which has room
   const MemberEntry* first_entry(bool newer, uint32_t type, uint32_t index) const;
   const MemberEntry* next_entry(const MemberEntry* m) const {
