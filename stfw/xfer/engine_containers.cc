@@ -360,18 +360,35 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
 }
 
 // The sub-objects (appended after the heap) in address order: each container's
-// sub-objects in a row.
+// sub-objects in a row. Permuted in place, a cycle at a time (a copy of the
+// table's tail in order was fresh arena memory: ~11 MiB, a page fault and the
+// kernel's zeroing per page, for memcached 1.6 with 100,000 keys).
 bool Engine::sort_carved() {
   uint32_t n = object_count_ - heap_end_;
   AddressKey* keys = alloc<AddressKey>(n);
   AddressKey* tmp = alloc<AddressKey>(n);
   uint32_t* bucket = alloc<uint32_t>(65536);
-  Object* order = alloc<Object>(n);
   if (failed()) return false;
-  for (uint32_t i = 0; i < n; ++i) keys[i] = {objects_[heap_end_ + i].addr, heap_end_ + i};
+  for (uint32_t i = 0; i < n; ++i) keys[i] = {objects_[heap_end_ + i].addr, i};
   keys = sort_address_keys(keys, tmp, bucket, n);  // stable, like the walk's table (address_order.h)
-  for (uint32_t i = 0; i < n; ++i) order[i] = objects_[keys[i].index];
-  copy(objects_ + heap_end_, order, uint64_t(n) * sizeof(Object));
+  // Place k of the tail takes the object now at keys[k].index; a place filled
+  // points at itself.
+  Object* tail = objects_ + heap_end_;
+  for (uint32_t start = 0; start < n; ++start) {
+    if (keys[start].index == start) continue;
+    const Object held = tail[start];
+    uint32_t at = start;
+    for (;;) {
+      const uint32_t from = keys[at].index;
+      keys[at].index = at;
+      if (from == start) {
+        tail[at] = held;
+        break;
+      }
+      tail[at] = tail[from];
+      at = from;
+    }
+  }
   return true;
 }
 
