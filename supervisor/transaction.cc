@@ -86,6 +86,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// The verdict on a single-threaded P that found it running (mid-request, not
+// blocked in a call): what seizing it again where it waits can help.
+bool running_alone(const quiesce::Verdict& v) {
+  return v.threads.size() == 1 && v.threads[0].state == quiesce::ThreadState::kRunning;
+}
+
 // Where /proc shows a thread stopped with registers `r` in a system call while it
 // waits in it untraced: the call, the stack pointer, the pc after the `syscall`
 // (a call the interrupt rewound to restart — rax back to its number, rip at the
@@ -448,8 +454,7 @@ void Transaction::seize_past(DriveTo to) {
   quiesce::Verdict verdict = seize_and_judge();
   const auto stopped = [&](const char* how) { rep_.stops.push_back({how, seizures_}); };
   if (verdict.quiescent) return stopped("found_quiescent");
-  if (past_->threads().size() == 1 && verdict.threads.size() == 1 &&
-      verdict.threads[0].state == quiesce::ThreadState::kRunning) {
+  if (past_->threads().size() == 1 && running_alone(verdict)) {
     if (seize_again_when_waiting(to, verdict)) return stopped("seized_again");
     if (to != DriveTo::kUpdatePoint && drive_to_wait(to)) return stopped("driven_to_wait");
   }
@@ -500,9 +505,7 @@ bool Transaction::seize_again_when_waiting(DriveTo to, quiesce::Verdict& verdict
       spdlog::debug("quiescence: the program seized again in a wait (try {})", tries + 1);
       return true;
     }
-    if (!waiting || past_->threads().size() != 1 || verdict.threads.size() != 1 ||
-        verdict.threads[0].state != quiesce::ThreadState::kRunning)
-      return false;
+    if (!waiting || past_->threads().size() != 1 || !running_alone(verdict)) return false;
   }
   return false;
 }

@@ -24,25 +24,21 @@ namespace {
 constexpr uint64_t kRedZone = 128;  // the System V red zone below rsp
 }
 
-const StartupObject* Engine::superseded_holding(uint64_t v) const {
-  for (uint64_t i = 0; i < startup_count_; ++i) {
-    const StartupObject& s = startup_objects_[i];
-    if (s.superseded && v >= s.addr && v - s.addr < (s.size ? s.size : 1)) return &s;
-  }
-  return nullptr;
-}
-
-// Any of F's start-up heap objects holding v (superseded or not).
-bool Engine::startup_holding(uint64_t v) const {
-  return const_cast<Engine*>(this)->startup_object_holding(v) != nullptr;
-}
-
-StartupObject* Engine::startup_object_holding(uint64_t v) {
+// The one of F's start-up heap objects holding v (superseded or not; heap blocks
+// do not overlap), by index; -1: none.
+int64_t Engine::startup_index_holding(uint64_t v) const {
   for (uint64_t i = 0; i < startup_count_; ++i)
     if (v >= startup_objects_[i].addr && v - startup_objects_[i].addr < (startup_objects_[i].size ? startup_objects_[i].size : 1))
-      return &startup_objects_[i];
-  return nullptr;
+      return int64_t(i);
+  return -1;
 }
+
+const StartupObject* Engine::superseded_holding(uint64_t v) const {
+  const int64_t i = startup_index_holding(v);
+  return i >= 0 && startup_objects_[i].superseded ? &startup_objects_[i] : nullptr;
+}
+
+bool Engine::startup_holding(uint64_t v) const { return startup_index_holding(v) >= 0; }
 
 void Engine::remap_own_frames() {
   remap_thread_descriptors();
@@ -142,9 +138,10 @@ void Engine::remap_thread_descriptors() {
     for (uint64_t off = 0; off < span; off += 8) {
       uint64_t* slot = reinterpret_cast<uint64_t*>(own_tp + off);
       uint64_t past = load_uint(src + off, 8), translated = 0;
-      StartupObject* s = past < 4096 ? nullptr : startup_object_holding(*slot);
-      if (!s || !translate_silently(past, &translated)) continue;
-      if (s->superseded) pair_by_thread(*s, translated - (*slot - s->addr));
+      const int64_t i = past < 4096 ? -1 : startup_index_holding(*slot);
+      if (i < 0 || !translate_silently(past, &translated)) continue;
+      StartupObject& s = startup_objects_[i];
+      if (s.superseded) pair_by_thread(s, translated - (*slot - s.addr));
       *slot = translated;
       result_.frame_words++;
     }

@@ -831,7 +831,7 @@ class Engine {
   void remap_thread_descriptors();                        // engine_frames.cc (issue 19)
   bool translate_silently(uint64_t v, uint64_t* out);
   bool startup_holding(uint64_t v) const;
-  struct StartupObject* startup_object_holding(uint64_t v);
+  int64_t startup_index_holding(uint64_t v) const;
   void pair_by_thread(struct StartupObject& s, uint64_t counterpart);
   // The superseded start-up object holding `v`, or nullptr.
   const struct StartupObject* superseded_holding(uint64_t v) const;
