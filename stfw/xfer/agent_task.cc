@@ -878,6 +878,7 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   if (setup.ctx.own_mem >= 0) env->read_own = &read_own;
   env->beside = &beside, env->beside_wait = &beside_wait;
   env->scratch_room = &scratch_room;
+  env->scratch_zeroed = true;  // a bump allocator over a freshly mapped region (inject/agent/alloc.h)
   ttst::stfw::InitialImage initial;  // closed when the task ends (it runs in the program)
   if (initial.open(backward ? 0 : setup.ctx.peer)) setup.ctx.initial = &initial, env->read_initial = &read_initial;
   setup.arena_before_engine = agent_alloc_used();

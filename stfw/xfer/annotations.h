@@ -94,6 +94,9 @@ class Annotations {
   // or DROPPED, which only pair members)? Such members keep the engine's compiled
   // element plans (engine_plans.cc): the pointee is then the declared one.
   bool member_pointee_only(bool newer, uint32_t type, uint32_t index) const;
+  // Is the member annotated only as a free list's link (TTST_FREE_LIST's link member)?
+  // In an element not on the list it is an ordinary pointer.
+  bool member_free_link_only(bool newer, uint32_t type, uint32_t index) const;
   // USED_N: the sibling member (index) holding how many elements of the array
   // this pointer member points to are in use, else -1.
   int64_t member_used(bool newer, uint32_t type, uint32_t index) const;

@@ -107,6 +107,10 @@ struct Env {
   // written now, the rest room a later run may take (a kept table's): the agent
   // faults in only those. NULL: scratch.
   void* (*scratch_room)(void* ctx, uint64_t size, uint64_t filled) = nullptr;
+  // Scratch memory comes zeroed (the agent's arena: fresh pages, never reused), so
+  // a table that must start empty is not cleared page by page — which would fault
+  // its pages in on this thread instead of the helper's.
+  bool scratch_zeroed = false;
 };
 
 // A library whose objects the program embeds or points to (library_state.h).

@@ -46,26 +46,41 @@ bool Engine::prepare_carving() {
   }
   if (uint64_t(heap_end_) + bound > 0xfffffff0ull)
     return fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: too many pointers into containers"), false;
-  uint32_t capacity = heap_end_ + uint32_t(bound);
+  // The bound counts every word that points into a container, and a sub-object is
+  // usually pointed at by several (memcached's items: a hash chain's link and both
+  // LRU links), so much of the room stays unused: the helper faults in room for half
+  // the bound, the rest is address space (faulted in if carving reaches it), and a
+  // quarter more for a later pass (its containers draw a few more words) —
+  // memcached 1.6 with 1 M keys: a bound of 3 M words for 1 M items, the table
+  // (171 MB) and typing stack faulted in whole, and again by the second pass, were
+  // 390 of the 525 MB its typing took.
+  const uint64_t capacity = heap_end_ + bound;
   if (capacity > object_capacity_) {
-    Object* bigger = alloc<Object>(capacity);
+    const uint64_t room = capacity + capacity / 4 < 0xfffffff0ull ? capacity + capacity / 4 : 0xfffffff0ull;
+    Object* bigger = alloc_room<Object>(room, heap_end_ + bound / 2);  // faulted in: what a bound like memcached's carves
     if (failed()) return false;
     copy(bigger, objects_, uint64_t(heap_end_) * sizeof(Object));
-    objects_ = bigger, object_capacity_ = capacity;
+    objects_ = bigger, object_capacity_ = uint32_t(room);
   }
   // A later pass (more containers declared) reuses the last one's arrays when they
   // are large enough: fresh arena memory costs a page fault and the kernel's zeroing
-  // per page, for each pass (memcached 1.6: three passes, ~20 MiB each).
-  const uint64_t stack_room = 2 * uint64_t(capacity > object_count_ ? capacity : object_count_) + 1;
-  if (stack_room > typing_stack_room_) typing_stack_ = alloc<uint32_t>(stack_room), typing_stack_room_ = stack_room;
+  // per page, for each pass (memcached 1.6: three passes, ~20 MiB each). The stack
+  // holds each object at most once: faulted in as deep as it goes.
+  const uint64_t stack_room = 2 * uint64_t(object_capacity_ > object_count_ ? object_capacity_ : object_count_) + 1;
+  if (stack_room > typing_stack_room_)
+    typing_stack_ = alloc_room<uint32_t>(stack_room, 0), typing_stack_room_ = stack_room;
+  // The open-addressing table of sub-objects: twice the slots of the words' bound
+  // would be four times the sub-objects of a bound like memcached's (8 M slots, 96 MB
+  // zeroed for 1 M items); it doubles when half full (grow_carved_table).
   uint64_t wanted = 16;
-  while (wanted < 2 * bound + 16) wanted <<= 1;
+  while (wanted < bound + 16) wanted <<= 1;
+  bool fresh = false;
   if (!carved_slots_ || carved_capacity_ < wanted) {  // an open-addressing table larger than wanted: sparser, as good
     carved_capacity_ = wanted;
-    carved_slots_ = alloc<uint64_t>(carved_capacity_);
-    carved_index_ = alloc<uint32_t>(carved_capacity_);
+    carved_slots_ = alloc<CarvedSlot>(carved_capacity_);
+    fresh = env_->scratch_zeroed;
   }
-  if (carved_slots_) zero(carved_slots_, carved_capacity_ * 8);
+  if (carved_slots_ && !fresh) zero(carved_slots_, carved_capacity_ * sizeof(CarvedSlot));
   carved_used_ = 0;
   return !failed();
 }
@@ -75,17 +90,16 @@ bool Engine::prepare_carving() {
 // open-addressing table would make the insertion probe forever (a hang, not a refusal).
 bool Engine::grow_carved_table() {
   uint64_t capacity = carved_capacity_ * 2;
-  uint64_t* slots = alloc<uint64_t>(capacity);
-  uint32_t* index = alloc<uint32_t>(capacity);
+  CarvedSlot* slots = alloc<CarvedSlot>(capacity);
   if (failed()) return false;
-  zero(slots, capacity * 8);
+  if (!env_->scratch_zeroed) zero(slots, capacity * sizeof(CarvedSlot));
   for (uint64_t k = 0; k < carved_capacity_; ++k) {
-    if (carved_slots_[k] == 0) continue;
-    uint64_t h = address_slot(carved_slots_[k], capacity);
-    while (slots[h] != 0) h = (h + 1) & (capacity - 1);
-    slots[h] = carved_slots_[k], index[h] = carved_index_[k];
+    if (carved_slots_[k].addr == 0) continue;
+    uint64_t h = address_slot(carved_slots_[k].addr, capacity);
+    while (slots[h].addr != 0) h = (h + 1) & (capacity - 1);
+    slots[h] = carved_slots_[k];
   }
-  carved_slots_ = slots, carved_index_ = index, carved_capacity_ = capacity;
+  carved_slots_ = slots, carved_capacity_ = capacity;
   return true;
 }
 
@@ -103,7 +117,7 @@ void Engine::reset_typing() {
   typing_stack_size_ = 0;
   zero(site_types_, sizeof site_types_);
   zero(site_plans_, sizeof site_plans_);
-  if (carved_slots_) zero(carved_slots_, carved_capacity_ * 8);
+  if (carved_slots_) zero(carved_slots_, carved_capacity_ * sizeof(CarvedSlot));
   carved_used_ = 0;
   mixed_count_ = 0;  // a discarded pass's notes (a free element walked before its list was known)
   text_at_ = 0, text_mark_count_ = 0, text_count_ = 0;
@@ -300,8 +314,8 @@ int64_t Engine::carved_at(uint64_t addr) const {
   if (!carved_slots_) return -1;
   uint64_t h = address_slot(addr, carved_capacity_);
   for (uint64_t k = 0; k < carved_capacity_; ++k, h = (h + 1) & (carved_capacity_ - 1)) {
-    if (carved_slots_[h] == 0) return -1;
-    if (carved_slots_[h] == addr) return carved_index_[h];
+    if (carved_slots_[h].addr == 0) return -1;
+    if (carved_slots_[h].addr == addr) return int64_t(carved_slots_[h].index);
   }
   return -1;
 }
@@ -354,8 +368,8 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
   if (o.dst_type == 0) o.dst_type = counterpart(src_pointee);
   o.flags = kCarved, o.src_global = index, o.dst_global = 0xffffffffu;
   uint64_t h = address_slot(v, carved_capacity_);
-  while (carved_slots_[h] != 0) h = (h + 1) & (carved_capacity_ - 1);
-  carved_slots_[h] = v, carved_index_[h] = i, ++carved_used_;
+  while (carved_slots_[h].addr != 0) h = (h + 1) & (carved_capacity_ - 1);
+  carved_slots_[h] = {v, i}, ++carved_used_;
   queue_for_typing(i);
 }
 
@@ -518,12 +532,12 @@ bool Engine::embeds(uint32_t outer, uint64_t off, uint32_t inner, int depth) {
 // the sub-objects: carved_at() answers with their final places (the kept walk and
 // the writing use it).
 void Engine::reindex_carved() {
-  zero(carved_slots_, carved_capacity_ * 8);
+  zero(carved_slots_, carved_capacity_ * sizeof(CarvedSlot));
   carved_used_ = 0;
   for (uint32_t i = heap_end_; i < object_count_; ++i) {
     uint64_t v = objects_[i].addr, h = address_slot(v, carved_capacity_);
-    while (carved_slots_[h] != 0) h = (h + 1) & (carved_capacity_ - 1);
-    carved_slots_[h] = v, carved_index_[h] = i, ++carved_used_;
+    while (carved_slots_[h].addr != 0) h = (h + 1) & (carved_capacity_ - 1);
+    carved_slots_[h] = {v, i}, ++carved_used_;
   }
 }
 
@@ -628,7 +642,9 @@ bool Engine::same_layout(uint32_t src_type, uint32_t dst_type, int depth) {
 
 // A sub-object whose type changed layout: refused (true), naming the type.
 bool Engine::refuse_moved_layout(const Object& o) {
-  if (same_layout(o.src_type, o.dst_type)) return false;
+  // The last pair found alike (a container's sub-objects come in runs of one type).
+  if (o.src_type == same_layout_pair_[0] && o.dst_type == same_layout_pair_[1]) return false;
+  if (same_layout(o.src_type, o.dst_type)) return same_layout_pair_[0] = o.src_type, same_layout_pair_[1] = o.dst_type, false;
   fail(TTST_STFW_STATUS_AMBIGUOUS, "ambiguous: ");
   describe(message_, o);
   message_.text(" has type ")
@@ -657,13 +673,35 @@ void Engine::place_carved() {
   }
 }
 
+// Is v the start of a sub-object carved as `pointee` (stripped)?
+bool Engine::carved_as(uint64_t v, uint32_t pointee) const {
+  if (!carved_slots_ || pointee == 0) return false;
+  const int64_t s = carved_at(v);
+  return s >= 0 && src_meta().strip(objects_[s].src_type) == pointee;
+}
+
+// A sub-object whose type pair has a compiled plan, typed or written (or zeroed) by
+// it as a heap object's element is (type_by_plan, apply_plan): at a million items the
+// walk's per-member look-ups were most of memcached 1.6's type and write phases. Not
+// a free list's element (its stale pointers declare nothing and are carried quietly:
+// the walk's), nor a type with mixed members; anything the plan cannot decide, the
+// walk redoes.
+bool Engine::carved_by_plan(const Object& o, const uint8_t* src, uint8_t* dst) {
+  if ((mode_ != kType && !dst) || annotations_.has_keep_new()) return false;  // (kept graphs: the walk's)
+  if (annotations_.has_free() && free_element_at(o.src_type, o.dst_type, src)) return false;
+  if (mixed_count_ && is_mixed(src_meta().strip(o.src_type), kMixedElements)) return false;
+  const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
+  if (failed() || !facts.plan || facts.src_size == 0 || o.size < facts.src_size) return false;
+  return mode_ == kType ? type_by_plan(*facts.plan, src, 0) : apply_plan(*facts.plan, src, dst);
+}
+
 // One sub-object: its type, then its flexible tail as bytes.
 void Engine::walk_carved(const Object& o, const uint8_t* src, uint8_t* dst) {
   // The data starts at the flexible member, which may lie inside the struct's tail
   // padding (memcached 1.6's item_chunk: `char data[]` at 42, the struct 48 bytes).
   uint64_t type_bytes = flexible_start(o.src_type);
   path_depth_ = 0;
-  walk(o.src_type, o.dst_type, src, dst);
+  if (!carved_by_plan(o, src, dst)) walk(o.src_type, o.dst_type, src, dst);
   if (mode_ == kType && annotations_.embedded().any()) carve_embedded(o, src);  // TTST_EMBEDDED (engine_embedded.cc)
   if (mode_ == kType || !dst || o.dst_size <= type_bytes) return;
   uint64_t tail = o.dst_size - type_bytes;

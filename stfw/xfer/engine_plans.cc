@@ -85,6 +85,15 @@ bool Engine::compile_members(uint32_t src_type, uint32_t dst_type, const ImageTy
     const ImageMember& dst_member = dst_meta().members(dst_ty)[di];
     if (src_member.bit_size || dst_member.bit_size || out.step_count >= 47) return false;
     const uint32_t so = src_offset + uint32_t(src_member.offset), dof = dst_offset + uint32_t(dst_member.offset);
+    // A free list's link member of the element type itself (memcached's item.next):
+    // a plain pointer in an element not on the list; the plan is marked so that only
+    // a caller that has asked whether the element is free uses it (carved_by_plan).
+    if (annotated_members && depth == 0 && annotations_.member_free_link_only(src_newer(), src_type, si) &&
+        annotations_.member_free_link_only(!src_newer(), dst_type, di)) {
+      out.free_link = true;
+      if (!compile_plan(src_member.type, dst_member.type, so, dof, out, depth + 1)) return false;
+      continue;
+    }
     if (annotated_members) {
       if (!annotations_.member_pointee_only(src_newer(), src_type, si) ||
           !annotations_.member_pointee_only(!src_newer(), dst_type, di))
@@ -114,7 +123,7 @@ const Engine::CompiledPlan* Engine::compiled_plan(uint32_t src_type, uint32_t ds
       slot.key = key, slot.state = 1, slot.plan = nullptr;
       CompiledPlan* plan = alloc<CompiledPlan>(1);
       if (!plan) return nullptr;
-      plan->step_count = 0;
+      plan->step_count = 0, plan->free_link = false;
       if (compile_plan(src_type, dst_type, 0, 0, *plan, 0)) slot.plan = plan;
       return slot.plan;
     }
@@ -170,6 +179,10 @@ bool Engine::apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* d
     }
     ttst_heap_desc* target = base_descriptor(v);
     if (!target) {
+      if (uint64_t into = 0; carved_destination(v, &into)) {  // a sub-object's start (memcached's item to item)
+        __builtin_memcpy(dst + step.dst_offset, &into, 8), bytes += 8, pointers++;
+        continue;
+      }
       if (plan_pointer_elsewhere(step, v, dst)) {
         bytes += 8, pointers++;
         continue;
@@ -188,6 +201,20 @@ bool Engine::apply_plan(const CompiledPlan& plan, const uint8_t* src, uint8_t* d
   result_.bytes += bytes, result_.pointers += pointers;
   if (ok && mode == kWrite) result_.transforms += 1 + conversions;
   return ok;
+}
+
+// A pointer to a carved sub-object's start, translated as translate() would: by its
+// offset in its container (translate_into_object), when nothing else could decide it
+// (the kept graphs of TTST_KEEP_NEW, a plugin's own places, a container typed or owned).
+bool Engine::carved_destination(uint64_t v, uint64_t* out) const {
+  if (!carved_slots_ || kept_count_ || own_places_ || annotations_.has_keep_new()) return false;
+  const int64_t s = carved_at(v);
+  if (s < 0) return false;
+  const Object& c = objects_[objects_[s].src_global];
+  if ((c.flags & (kOwned | kGlobal)) || !(c.flags & kContainer) || c.src_type != 0 || c.dst_addr == 0 ||
+      v - c.addr > c.dst_size)
+    return false;
+  return *out = c.dst_addr + (v - c.addr), true;
 }
 
 bool Engine::apply_int_step(const PlanStep& step, const uint8_t* src, uint8_t* dst) {

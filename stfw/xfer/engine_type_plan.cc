@@ -30,6 +30,7 @@ Engine::StepTyping Engine::plan_step_typing(const PlanStep& step, const uint8_t*
   __builtin_memcpy(&v, src + step.src_offset, 8);
   if (v < 4096) return kSkip;
   ttst_heap_desc* t = known_elsewhere(v) ? nullptr : base_descriptor(v);
+  if (!t && carved_as(v, step.src_pointee)) return kSkip;  // carve() would find it carved so already
   if (!t) return plan_global(step, v, true) >= 0 ? kSkip : kWalk;  // a global is never typed by a pointer (engine_plans.cc)
   if (__atomic_load_n(&t->offset, __ATOMIC_ACQUIRE) == step.src_pointee + 1 || step.pointee_size == 0)
     return kSkip;  // typed so already

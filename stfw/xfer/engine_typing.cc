@@ -253,7 +253,7 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
       zero(dst, count * src_elem_size);
     return;
   }
-  const CompiledPlan* plan = facts.plan;
+  const CompiledPlan* plan = facts.plan && !facts.plan->free_link ? facts.plan : nullptr;  // (free elements: the walk's)
   const bool was_free_pointer = free_pointer_;
   if (o.flags & kFreeSlots) free_pointer_ = true, plan = nullptr;  // TTST_FREE_SLOTS_N's slots (engine_free.cc)
   const bool was_container_ref = container_ref_;
@@ -301,6 +301,8 @@ void Engine::prefetch_plan_targets(const CompiledPlan& plan, const uint8_t* src,
     // Both lines of the 64-byte descriptor (a 16-aligned block's straddles two):
     // prev and next in the first, offset and magic in the last.
     if (const uint8_t* p = source_bytes(v - kDescSize, kDescSize)) __builtin_prefetch(p), __builtin_prefetch(p + kDescSize - 8);
+    // A pointer into a container is looked up in the carved table (carved_as, carved_destination).
+    if (carved_slots_) __builtin_prefetch(&carved_slots_[address_slot(v, carved_capacity_)]);
   }
 }
 
@@ -320,6 +322,8 @@ void Engine::prefetch_targets(uint32_t i, bool deep) {
     plan = learnt.plan;
   }
   if (!plan) return;
+  if ((o.flags & kCarved) && free_capacity_)  // carved_by_plan asks whether it is on a free list first
+    __builtin_prefetch(&free_elements_[address_slot(o.addr, free_capacity_)]);
   if (const uint8_t* src = source_bytes(o.addr, o.size)) prefetch_plan_targets(*plan, src, deep);
 }
 
