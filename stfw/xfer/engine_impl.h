@@ -434,8 +434,9 @@ class Engine {
   // a site's constructor return type, the global a non-heap pointer lands in.
   struct PlanStep;
   bool type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t offset);
-  enum StepTyping { kSkip, kWalk, kTypes };
+  enum StepTyping { kSkip, kWalk, kTypes, kCarves };
   StepTyping plan_step_typing(const PlanStep& step, const uint8_t* src, ttst_heap_desc** target, uint32_t* index);
+  StepTyping plan_step_carving(const PlanStep& step, uint64_t v, uint32_t* index);
   void reached_from_plan(uint32_t index, uint64_t offset);
   bool known_elsewhere(uint64_t v) const;
   static uint32_t holding_slot(uint64_t v);
@@ -445,6 +446,7 @@ class Engine {
   void forget_typing_memos();
   bool typing_walk_empty(const Object& o);  // walk_elements would type nothing: not pushed
   void prefetch_queued(uint32_t size);  // the typing stack's look-ahead
+  void prefetch_object(uint32_t i);     // the typing sweep's first stage: a sub-object's bytes
   struct ReturnedSlot {
     uint64_t site;  // run-time site + 1 (0: empty)
     uint32_t pointee;  // site_returned_pointee (0: none)
@@ -755,6 +757,8 @@ class Engine {
     uint64_t index;
   };
   CarvedSlot* carved_slots_ = nullptr;
+  bool carved_rehashed_ = false;  // grown since last emptied: its slots' order is no longer the carving's
+  void clear_carved_table();
   uint64_t carved_capacity_ = 0;      // a power of two
   uint64_t carved_used_ = 0;          // its occupied slots (kept at most half)
   bool grow_carved_table();

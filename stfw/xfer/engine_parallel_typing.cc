@@ -206,7 +206,7 @@ bool Engine::type_by_plan_beside(const CompiledPlan& plan, const uint8_t* src, u
     uint32_t index = 0;
     const StepTyping does = plan_step_typing(step, src, &target, &index);
     if (does == kSkip) continue;
-    if (does == kWalk) return false;
+    if (does != kTypes) return false;  // (kCarves: containers are typed on one thread)
     Object& o = objects_[index];
     uint32_t was = 0;
     if (!__atomic_compare_exchange_n(&o.src_type, &was, step.src_pointee, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {

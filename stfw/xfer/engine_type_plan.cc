@@ -31,6 +31,7 @@ Engine::StepTyping Engine::plan_step_typing(const PlanStep& step, const uint8_t*
   if (v < 4096) return kSkip;
   ttst_heap_desc* t = known_elsewhere(v) ? nullptr : base_descriptor(v);
   if (!t && carved_as(v, step.src_pointee)) return kSkip;  // carve() would find it carved so already
+  if (!t && carved_slots_) return plan_step_carving(step, v, index);
   if (!t) return plan_global(step, v, true) >= 0 ? kSkip : kWalk;  // a global is never typed by a pointer (engine_plans.cc)
   if (__atomic_load_n(&t->offset, __ATOMIC_ACQUIRE) == step.src_pointee + 1 || step.pointee_size == 0)
     return kSkip;  // typed so already
@@ -42,6 +43,24 @@ Engine::StepTyping Engine::plan_step_typing(const PlanStep& step, const uint8_t*
     return kWalk;
   *target = t, *index = i;
   return kTypes;
+}
+
+// A plan's pointer into a container, where no sub-object starts yet: kCarves (*index
+// the container) when pointer() would carve a new sub-object there (unless the pass
+// is doomed: engine_doomed_pass.cc) and carve() cannot refuse it; a global's address
+// as plan_global; anything else the walk's (a sub-object of another type there, text,
+// one past the end, room exhausted, kept graphs).
+Engine::StepTyping Engine::plan_step_carving(const PlanStep& step, uint64_t v, uint32_t* index) {
+  const int64_t at = holding_memo(v);
+  if (at < 0 || !(objects_[at].flags & kContainer)) return plan_global(step, v, true) >= 0 ? kSkip : kWalk;
+  const Object& c = objects_[at];
+  const ImageType& pointee = src_meta().type(step.src_pointee);
+  if ((c.flags & (kGlobal | kFromLibrary)) || annotations_.has_keep_new() || step.pointee_size == 0 ||
+      (pointee.kind != kStruct && pointee.kind != kUnion) || v - c.addr >= c.size || carved_at(v) >= 0 ||
+      object_count_ >= object_capacity_ || 2 * (carved_used_ + 1) > carved_capacity_)
+    return kWalk;
+  *index = uint32_t(at);
+  return kCarves;
 }
 
 // The plan's pointers typing their targets as pointer() would, in the same order;
@@ -59,6 +78,15 @@ bool Engine::type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t
     uint32_t index = 0;
     const StepTyping does = plan_step_typing(step, src, &target, &index);
     if (does == kSkip) continue;
+    if (does == kCarves) {  // as pointer() would: the container reached, a sub-object carved
+      uint64_t v;
+      __builtin_memcpy(&v, src + step.src_offset, 8);
+      reached_from_plan(index, offset + step.src_offset);
+      if (pass_doomed() && !type_may_declare(step.src_pointee)) continue;
+      carve(index, v, step.src_pointee, step.dst_pointee);
+      if (failed()) return false;
+      continue;
+    }
     Object& o = objects_[index];
     if (does == kWalk || o.src_type != 0) return false;  // the walk decides (typed otherwise: its rules)
     reached_from_plan(index, offset + step.src_offset);  // the refusals' paths (root_paths.cc)
