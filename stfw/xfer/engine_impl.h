@@ -757,7 +757,9 @@ class Engine {
     uint64_t index;
   };
   CarvedSlot* carved_slots_ = nullptr;
-  bool carved_rehashed_ = false;  // grown since last emptied: its slots' order is no longer the carving's
+  bool carved_rehashed_ = false;
+  // prepare_carving's last scan: how many containers, a digest of their addresses, the words into them.
+  uint64_t bound_containers_ = 0, bound_digest_ = 0, bound_words_ = 0;  // grown since last emptied: its slots' order is no longer the carving's
   void clear_carved_table();
   uint64_t carved_capacity_ = 0;      // a power of two
   uint64_t carved_used_ = 0;          // its occupied slots (kept at most half)
