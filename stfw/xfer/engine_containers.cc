@@ -17,6 +17,44 @@
 
 namespace ttst::stfw::engine_detail {
 
+// How many 8-byte words of the copy hold an address inside one of the n sorted,
+// disjoint ranges [lo, hi). A bucket index over their span narrows each word's search
+// to the ranges starting in its bucket (memcached: 1 MB slab pages, one or two per
+// bucket) instead of a binary search of them all: the copy has tens of millions of
+// words, millions of them pointers into the ranges.
+uint64_t Engine::words_into(const uint64_t* lo, const uint64_t* hi, uint32_t n) {
+  constexpr uint32_t kBuckets = 4096;
+  uint32_t* first = n ? alloc<uint32_t>(kBuckets + 1) : nullptr;
+  if (!first) return 0;
+  const uint64_t base = lo[0], span = hi[n - 1] - base;
+  uint32_t shift = 0;
+  while ((span >> shift) >= kBuckets) ++shift;
+  for (uint32_t b = 0, a = 0; b <= kBuckets; ++b) {  // first[b]: the last range starting at or below bucket b
+    const uint64_t start = base + (uint64_t(b) << shift);
+    while (a + 1 < n && lo[a + 1] <= start) ++a;
+    first[b] = a;
+  }
+  uint64_t count = 0;
+  for (uint64_t r = 0; r < config_.region_count; ++r) {
+    const Region& region = config_.regions[r];
+    for (uint64_t k = 0; k + 8 <= region.size; k += 8) {
+      uint64_t w;
+      __builtin_memcpy(&w, region.local + k, 8);
+      const uint64_t off = w - base;
+      if (off >= span) continue;
+      const uint64_t b = off >> shift;
+      uint32_t a = first[b], z = first[b + 1] + 1;  // the last range starting at or below w is in [a, z)
+      while (z - a > 1) {
+        const uint32_t mid = (a + z) / 2;
+        if (lo[mid] <= w) a = mid;
+        else z = mid;
+      }
+      count += w < hi[a];
+    }
+  }
+  return count;
+}
+
 // Room for the sub-objects: each is carved by a pointer stored in the source, so
 // the words of the source's memory that point into a container bound their number.
 bool Engine::prepare_carving() {
@@ -33,22 +71,8 @@ bool Engine::prepare_carving() {
   // A later pass that declared no container (memcached 1.6's passes find more free
   // elements only) has the last scan's bound: the scan reads the whole copy.
   const bool same = n == bound_containers_ && containers_digest == bound_digest_;
-  uint64_t bound = same ? bound_words_ : 0;
-  for (uint64_t r = 0; !same && n && r < config_.region_count; ++r) {
-    const Region& region = config_.regions[r];
-    for (uint64_t k = 0; k + 8 <= region.size; k += 8) {
-      uint64_t w;
-      __builtin_memcpy(&w, region.local + k, 8);
-      if (w < lo[0] || w >= hi[n - 1]) continue;
-      uint32_t a = 0, b = n;  // the last container starting at or below w
-      while (b - a > 1) {
-        uint32_t mid = (a + b) / 2;
-        if (lo[mid] <= w) a = mid;
-        else b = mid;
-      }
-      bound += w < hi[a];
-    }
-  }
+  const uint64_t bound = same ? bound_words_ : words_into(lo, hi, n);
+  if (failed()) return false;
   bound_containers_ = n, bound_digest_ = containers_digest, bound_words_ = bound;
   if (uint64_t(heap_end_) + bound > 0xfffffff0ull)
     return fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: too many pointers into containers"), false;

@@ -761,6 +761,7 @@ class Engine {
   // prepare_carving's last scan: how many containers, a digest of their addresses, the words into them.
   uint64_t bound_containers_ = 0, bound_digest_ = 0, bound_words_ = 0;  // grown since last emptied: its slots' order is no longer the carving's
   void clear_carved_table();
+  uint64_t words_into(const uint64_t* lo, const uint64_t* hi, uint32_t n);  // prepare_carving's scan of the copy
   uint64_t carved_capacity_ = 0;      // a power of two
   uint64_t carved_used_ = 0;          // its occupied slots (kept at most half)
   bool grow_carved_table();
