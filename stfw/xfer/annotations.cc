@@ -323,9 +323,12 @@ bool Annotations::member_pointee_only(bool newer, uint32_t type, uint32_t index)
 }
 
 bool Annotations::member_free_link_only(bool newer, uint32_t type, uint32_t index) const {
-  for (const MemberEntry* m = first_entry(newer, type, index); m; m = next_entry(m))
+  bool link = false;
+  for (const MemberEntry* m = first_entry(newer, type, index); m; m = next_entry(m)) {
     if (m->rule != kRuleDefault || m->container || m->used >= 0 || m->pointee || m->free_form != kFreeLink) return false;
-  return true;
+    link = true;
+  }
+  return link;
 }
 
 bool Annotations::member_declares(bool newer, uint32_t type, uint32_t index) const {

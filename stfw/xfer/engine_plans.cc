@@ -88,8 +88,16 @@ bool Engine::compile_members(uint32_t src_type, uint32_t dst_type, const ImageTy
     // A free list's link member of the element type itself (memcached's item.next):
     // a plain pointer in an element not on the list; the plan is marked so that only
     // a caller that has asked whether the element is free uses it (carved_by_plan).
-    if (annotated_members && depth == 0 && annotations_.member_free_link_only(src_newer(), src_type, si) &&
-        annotations_.member_free_link_only(!src_newer(), dst_type, di)) {
+    // (The other version's member a link too, or plain: no rule, pointee or free form.)
+    auto link = [&](bool newer, uint32_t type, uint32_t index) {
+      return annotations_.member_free_link_only(newer, type, index);
+    };
+    auto plain = [&](bool newer, uint32_t type, uint32_t index) {
+      return annotations_.member_pointee_only(newer, type, index) && annotations_.member_pointee(newer, type, index) == 0;
+    };
+    if (annotated_members && depth == 0 &&
+        ((link(src_newer(), src_type, si) && (link(!src_newer(), dst_type, di) || plain(!src_newer(), dst_type, di))) ||
+         (link(!src_newer(), dst_type, di) && plain(src_newer(), src_type, si)))) {
       out.free_link = true;
       if (!compile_plan(src_member.type, dst_member.type, so, dof, out, depth + 1)) return false;
       continue;
