@@ -124,6 +124,10 @@ struct Transfer {
   // Of copy_bytes, the peer's pages never touched (private anonymous, not present
   // nor swapped: zeros), left out of the read.
   uint64_t copy_untouched_bytes = 0;
+  // Heap elements and carved sub-objects typed or written member by member (no
+  // compiled plan for their types, or one that could not decide): the engine's slow
+  // path, counted in each of those two modes.
+  uint64_t walked = 0;
 };
 
 // One of P's connections that v2 used during the grace period (grace_period.h).

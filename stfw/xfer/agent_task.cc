@@ -789,6 +789,7 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   m.text(" type_threads=").number(r.type_threads);
   m.text(" write_threads=").number(r.write_threads).text(" written_beside=").number(r.written_beside);
   m.text(" carved=").number(r.carved);  // sub-objects of containers (typed objects)
+  m.text(" walked=").number(r.walked);  // elements typed or written member by member (no plan)
   m.text(" containers=").number(r.containers);
   m.text(" container_free_bytes=").number(r.container_free);
   if (const ttst::stfw::LibeventReplay* events = setup.ctx.libevent) {  // library state replayed (library_state.h)

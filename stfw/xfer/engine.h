@@ -234,6 +234,9 @@ struct Result {
   uint64_t frame_words = 0;
   uint64_t frame_roots = 0;     // pointer locals of the source's frames used as typing roots (frame_roots.cc)
   uint64_t carved = 0;          // typed sub-objects carved in containers (also in `objects`)
+  // Heap elements and sub-objects typed or written member by member (no compiled plan
+  // for their types, or one that could not decide): the slow path, for each mode.
+  uint64_t walked = 0;
   uint64_t containers = 0;      // carved containers (slab pages, pool blocks)
   uint64_t container_free = 0;  // bytes of containers in no sub-object: free memory, not state
   uint64_t kept = 0;            // TTST_KEEP_NEW: values of the source's kept graph paired with this process's

@@ -116,6 +116,7 @@ void Engine::add_counts(const Result& w) {
   result_.dead_pointers += w.dead_pointers, result_.unmapped_words += w.unmapped_words;
   result_.integers += w.integers, result_.literals += w.literals, result_.own_reads += w.own_reads;
   result_.frame_words += w.frame_words, result_.carved += w.carved, result_.container_free += w.container_free;
+  result_.walked += w.walked;
 }
 
 }  // namespace ttst::stfw::engine_detail

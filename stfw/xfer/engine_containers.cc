@@ -754,7 +754,10 @@ void Engine::walk_carved(const Object& o, const uint8_t* src, uint8_t* dst) {
   // padding (memcached 1.6's item_chunk: `char data[]` at 42, the struct 48 bytes).
   uint64_t type_bytes = flexible_start(o.src_type);
   path_depth_ = 0;
-  if (!carved_by_plan(o, src, dst)) walk(o.src_type, o.dst_type, src, dst);
+  if (!carved_by_plan(o, src, dst)) {
+    if (mode_ != kZero) ++result_.walked;
+    walk(o.src_type, o.dst_type, src, dst);
+  }
   if (mode_ == kType && annotations_.embedded().any()) carve_embedded(o, src);  // TTST_EMBEDDED (engine_embedded.cc)
   if (mode_ == kType || !dst || o.dst_size <= type_bytes) return;
   uint64_t tail = o.dst_size - type_bytes;

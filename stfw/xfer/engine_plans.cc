@@ -29,6 +29,11 @@ bool Engine::compile_plan(uint32_t src_type, uint32_t dst_type, uint32_t src_off
     out.steps[out.step_count++] = PlanStep{kStepCopy, n, src_offset, dst_offset, 0, 0, 0};
     return true;
   }
+  // A zero-length array on both sides (`void *end[0]`, `char data[]`: a flexible
+  // member, whose bytes are the object's tail) holds nothing the walk would visit.
+  if (src_ty.kind == kArray && dst_ty.kind == kArray && type_size(src_meta(), src_type) == 0 &&
+      type_size(dst_meta(), dst_type) == 0)
+    return true;
   if (src_ty.kind == kBase && dst_ty.kind == kBase)
     return compile_int_step(src_ty, dst_ty, src_offset, dst_offset, out);
   if (src_ty.kind == kPointer && dst_ty.kind == kPointer)

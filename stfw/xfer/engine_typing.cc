@@ -269,6 +269,7 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
                         : apply_plan(*plan, src + k * src_elem_size, dst ? dst + k * dst_elem_size : nullptr)))
       continue;
     path_[0].name = nullptr, path_[0].index = k, path_depth_ = 1;
+    if (mode_ != kZero) ++result_.walked;
     walk(o.src_type, o.dst_type, src + k * src_elem_size, dst ? dst + k * dst_elem_size : nullptr);
   }
   free_pointer_ = was_free_pointer, container_ref_ = was_container_ref;

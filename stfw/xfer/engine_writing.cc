@@ -224,6 +224,7 @@ bool Engine::write_backward_by_plan(const Object& o, uint8_t* image) {
     apply_plan(*plan, src + k * src_elem_size, image + k * dst_elem_size);
     mode_ = kWrite;
     path_[0].name = nullptr, path_[0].index = k, path_depth_ = 1;
+    ++result_.walked;
     walk(o.src_type, o.dst_type, src + k * src_elem_size, image + k * dst_elem_size);
   }
   mode_ = kWrite, path_depth_ = 0;
