@@ -131,8 +131,10 @@ void render_timing(std::ostringstream& s, const Report& r) {
       snprintf(line, sizeof line, " %s %.1f ms", p.name.c_str(), p.ms);
       s << line;
     }
-    snprintf(line, sizeof line, " (agent CPU %.1f ms; %.1f MiB copied)\n", t.cpu_ms, t.copy_bytes / 1048576.0);
+    snprintf(line, sizeof line, " (agent CPU %.1f ms; %.1f MiB copied", t.cpu_ms, t.copy_bytes / 1048576.0);
     s << line;
+    if (t.walked) s << "; " << t.walked << " elements walked member by member, without a compiled plan";
+    s << ")\n";
   }
   if (r.time_limit_ms > 0 && r.cpu_budget_ms > 0) {
     snprintf(line, sizeof line,

@@ -273,7 +273,8 @@ TEST_CASE("the report says where the time went: the stall, each transfer's agent
   const std::string text = render_summary(r);
   CHECK(text.find("stall:      the program was stopped 123.4 ms") != std::string::npos);
   CHECK(text.find("forward transfer time: copy 12.5 ms index 3.2 ms type 4.0 ms map 5.0 ms write 6.0 ms (agent CPU "
-                  "30.5 ms; 3.0 MiB copied)") != std::string::npos);
+                  "30.5 ms; 3.0 MiB copied; 12 elements walked member by member, without a compiled plan)") !=
+        std::string::npos);
   CHECK(text.find("backward transfer time") == std::string::npos);
   CHECK(text.find("time limit: CPU budget 15100 ms (F and R used 812 ms), wall ceiling 30200 ms (4100 ms waiting "
                   "for a CPU not counted)") != std::string::npos);
