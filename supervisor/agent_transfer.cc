@@ -239,6 +239,7 @@ Transfer finished(const TransferRequest& t, const inject::AgentOutcome& out, con
     done.objects = out.detail[TTST_STFW_DETAIL_OBJECTS], done.bytes = out.detail[TTST_STFW_DETAIL_BYTES];
     done.pointers = out.detail[TTST_STFW_DETAIL_POINTERS], done.transforms = out.detail[TTST_STFW_DETAIL_TRANSFORMS];
     done.carved = figure_number(line, "carved");
+    done.walked = figure_number(line, "walked");
     done.containers = figure_number(line, "containers");
     done.container_free_bytes = figure_number(line, "container_free_bytes");
     if (!t.backward) done.past_library_fds = descriptor_list(figure(line, "past_library_fds", "-"));
@@ -308,7 +309,6 @@ void agent_phases(const std::string& line, uint64_t run_cycles, double run_ms, T
     done.agent_phases.push_back({phase, figure_number(line, std::string(phase) + "_cycles") / cycles_per_ms});
   done.copy_bytes = figure_number(line, "copy_bytes");
   done.copy_untouched_bytes = figure_number(line, "copy_untouched_bytes");
-  done.walked = figure_number(line, "walked");
   done.cpu_ms = figure_number(line, "cpu_ns") / 1e6;
 }
 

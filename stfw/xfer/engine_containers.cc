@@ -407,11 +407,18 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
     advise_plugin(objects_[found].src_type);
     return;
   }
+  carve_new(index, v, src_pointee, dst_pointee);
+}
+
+// A new sub-object of container `index` at v (nothing carved there yet), of the
+// struct or union src_pointee: appended to the table and the carved table, queued.
+void Engine::carve_new(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee) {
   if (object_count_ >= object_capacity_ || !carved_slots_) {
     fail(TTST_STFW_STATUS_NO_MEMORY, "no memory: more sub-objects carved than words point into containers");
     return;
   }
   if (2 * (carved_used_ + 1) > carved_capacity_ && !grow_carved_table()) return;
+  const ImageType& ty = src_meta().type(src_pointee);
   uint32_t i = object_count_++;
   Object& o = objects_[i];
   zero(&o, sizeof o);
@@ -726,13 +733,6 @@ void Engine::place_carved() {
   }
 }
 
-// Is v the start of a sub-object carved as `pointee` (stripped)?
-bool Engine::carved_as(uint64_t v, uint32_t pointee) const {
-  if (!carved_slots_ || pointee == 0) return false;
-  const int64_t s = carved_at(v);
-  return s >= 0 && src_meta().strip(objects_[s].src_type) == pointee;
-}
-
 // A sub-object whose type pair has a compiled plan, typed or written (or zeroed) by
 // it as a heap object's element is (type_by_plan, apply_plan): at a million items the
 // walk's per-member look-ups were most of memcached 1.6's type and write phases. Not
@@ -744,8 +744,8 @@ bool Engine::carved_by_plan(const Object& o, const uint8_t* src, uint8_t* dst) {
   if (annotations_.has_free() && free_element_at(o.src_type, o.dst_type, src)) return false;
   if (mixed_count_ && is_mixed(src_meta().strip(o.src_type), kMixedElements)) return false;
   const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
-  if (failed() || !facts.plan || facts.src_size == 0 || o.size < facts.src_size) return false;
-  return mode_ == kType ? type_by_plan(*facts.plan, src, 0) : apply_plan(*facts.plan, src, dst);
+  if (failed() || !facts.live_plan || facts.src_size == 0 || o.size < facts.src_size) return false;
+  return mode_ == kType ? type_by_plan(*facts.live_plan, src, 0) : apply_plan(*facts.live_plan, src, dst);
 }
 
 // One sub-object: its type, then its flexible tail as bytes.

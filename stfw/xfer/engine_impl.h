@@ -391,7 +391,10 @@ class Engine {
     uint32_t src_type, dst_type;
     uint64_t src_size, dst_size;  // element sizes
     bool has_pointer, flat;
-    const CompiledPlan* plan;  // NULL: not compilable, the walk does every element
+    const CompiledPlan* plan;  // NULL: not compilable (or a free list's link in it), the walk does every element
+    // The plan for an element known not to be on a free list (carved_by_plan): also
+    // one whose type holds a free list's link (CompiledPlan::free_link).
+    const CompiledPlan* live_plan;
   };
   // pair_facts is called several times per object while typing: the memo's hit is inline.
   const PairFacts& pair_facts(uint32_t src_type, uint32_t dst_type) {
@@ -627,6 +630,7 @@ class Engine {
   void drop_embedded_sub_objects();
   void declare_by_type_in_value(uint32_t type, const uint8_t* src, int depth);
   void carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);
+  void carve_new(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);  // nothing carved at v yet
   void carve_embedded(const Object& o, const uint8_t* src);  // TTST_EMBEDDED (engine_embedded.cc)
   // A data word that is the only way to an unheld chunk or an unreached object (engine_data_words.cc).
   bool refuse_data_pointer(const Object& o, uint64_t from);
@@ -675,7 +679,6 @@ class Engine {
   void walk_carved(const Object& o, const uint8_t* src, uint8_t* dst);
   bool carved_by_plan(const Object& o, const uint8_t* src, uint8_t* dst);  // the fast path of walk_carved
   uint32_t same_layout_pair_[2] = {0, 0};  // refuse_moved_layout: the last type pair found alike
-  bool carved_as(uint64_t v, uint32_t pointee) const;           // v starts a sub-object carved as pointee
   bool carved_destination(uint64_t v, uint64_t* out) const;     // apply_plan: a sub-object's start translated
   // A typing pass that declared something is doomed: it only looks for more
   // declarations (engine_doomed_pass.cc).
@@ -757,13 +760,13 @@ class Engine {
     uint64_t index;
   };
   CarvedSlot* carved_slots_ = nullptr;
-  bool carved_rehashed_ = false;
-  // prepare_carving's last scan: how many containers, a digest of their addresses, the words into them.
-  uint64_t bound_containers_ = 0, bound_digest_ = 0, bound_words_ = 0;  // grown since last emptied: its slots' order is no longer the carving's
-  void clear_carved_table();
-  uint64_t words_into(const uint64_t* lo, const uint64_t* hi, uint32_t n);  // prepare_carving's scan of the copy
   uint64_t carved_capacity_ = 0;      // a power of two
   uint64_t carved_used_ = 0;          // its occupied slots (kept at most half)
+  bool carved_rehashed_ = false;      // grown since last emptied: its slots' order is no longer the carving's
+  // prepare_carving's last scan: how many containers, a digest of their addresses, the words into them.
+  uint64_t bound_containers_ = 0, bound_digest_ = 0, bound_words_ = 0;
+  uint64_t words_into(const uint64_t* lo, const uint64_t* hi, uint32_t n);  // prepare_carving's scan of the copy
+  void clear_carved_table();
   bool grow_carved_table();
 
   // ---- free memory declared by its holders (engine_free.cc, TTST_FREE_SLOTS) ------------------

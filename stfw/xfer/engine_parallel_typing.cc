@@ -183,7 +183,7 @@ bool Engine::type_plain_beside(uint32_t i) {
   if (failed()) return false;
   if (facts.src_size == 0 || !facts.has_pointer) return true;
   const CompiledPlan* plan = facts.plan;
-  if (!plan || plan->free_link) return false;
+  if (!plan) return false;
   const uint64_t size = facts.src_size, count = o.size / size;
   for (uint64_t k = 0; k < count; ++k) {
     if (k + 2 * kAhead < count) prefetch_plan_targets(*plan, src + (k + 2 * kAhead) * size, false);

@@ -30,7 +30,6 @@ Engine::StepTyping Engine::plan_step_typing(const PlanStep& step, const uint8_t*
   __builtin_memcpy(&v, src + step.src_offset, 8);
   if (v < 4096) return kSkip;
   ttst_heap_desc* t = known_elsewhere(v) ? nullptr : base_descriptor(v);
-  if (!t && carved_as(v, step.src_pointee)) return kSkip;  // carve() would find it carved so already
   if (!t && carved_slots_) return plan_step_carving(step, v, index);
   if (!t) return plan_global(step, v, true) >= 0 ? kSkip : kWalk;  // a global is never typed by a pointer (engine_plans.cc)
   if (__atomic_load_n(&t->offset, __ATOMIC_ACQUIRE) == step.src_pointee + 1 || step.pointee_size == 0)
@@ -45,19 +44,22 @@ Engine::StepTyping Engine::plan_step_typing(const PlanStep& step, const uint8_t*
   return kTypes;
 }
 
-// A plan's pointer into a container, where no sub-object starts yet: kCarves (*index
-// the container) when pointer() would carve a new sub-object there (unless the pass
-// is doomed: engine_doomed_pass.cc) and carve() cannot refuse it; a global's address
-// as plan_global; anything else the walk's (a sub-object of another type there, text,
-// one past the end, room exhausted, kept graphs).
+// A plan's pointer that is no heap object's base, with containers declared: a
+// sub-object's start carved as the step's pointee already (one probe of the carved
+// table): kSkip, as carve() would find it; nothing carved there yet, inside a
+// container, a struct or union pointee: kCarves (*index the container), for
+// carve_new unless the pass is doomed (engine_doomed_pass.cc); a global's address as
+// plan_global; anything else the walk's (a sub-object of another type there, text,
+// one past the end, kept graphs).
 Engine::StepTyping Engine::plan_step_carving(const PlanStep& step, uint64_t v, uint32_t* index) {
+  if (const int64_t s = carved_at(v); s >= 0)
+    return step.src_pointee != 0 && src_meta().strip(objects_[s].src_type) == step.src_pointee ? kSkip : kWalk;
   const int64_t at = holding_memo(v);
   if (at < 0 || !(objects_[at].flags & kContainer)) return plan_global(step, v, true) >= 0 ? kSkip : kWalk;
   const Object& c = objects_[at];
   const ImageType& pointee = src_meta().type(step.src_pointee);
   if ((c.flags & (kGlobal | kFromLibrary)) || annotations_.has_keep_new() || step.pointee_size == 0 ||
-      (pointee.kind != kStruct && pointee.kind != kUnion) || v - c.addr >= c.size || carved_at(v) >= 0 ||
-      object_count_ >= object_capacity_ || 2 * (carved_used_ + 1) > carved_capacity_)
+      (pointee.kind != kStruct && pointee.kind != kUnion) || v - c.addr >= c.size)
     return kWalk;
   *index = uint32_t(at);
   return kCarves;
@@ -83,7 +85,7 @@ bool Engine::type_by_plan(const CompiledPlan& plan, const uint8_t* src, uint64_t
       __builtin_memcpy(&v, src + step.src_offset, 8);
       reached_from_plan(index, offset + step.src_offset);
       if (pass_doomed() && !type_may_declare(step.src_pointee)) continue;
-      carve(index, v, step.src_pointee, step.dst_pointee);
+      carve_new(index, v, step.src_pointee, step.dst_pointee);
       if (failed()) return false;
       continue;
     }

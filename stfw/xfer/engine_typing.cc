@@ -254,7 +254,7 @@ void Engine::walk_elements(const Object& o, uint8_t* dst) {
       zero(dst, count * src_elem_size);
     return;
   }
-  const CompiledPlan* plan = facts.plan && !facts.plan->free_link ? facts.plan : nullptr;  // (free elements: the walk's)
+  const CompiledPlan* plan = facts.plan;
   const bool was_free_pointer = free_pointer_;
   if (o.flags & kFreeSlots) free_pointer_ = true, plan = nullptr;  // TTST_FREE_SLOTS_N's slots (engine_free.cc)
   const bool was_container_ref = container_ref_;
@@ -283,7 +283,8 @@ const Engine::PairFacts& Engine::compute_pair_facts(uint32_t src_type, uint32_t 
   facts.src_size = type_size(src_meta(), src_type), facts.dst_size = type_size(dst_meta(), dst_type);
   facts.has_pointer = has_pointer(src_type);
   facts.flat = same_flat(src_type, dst_type);
-  facts.plan = facts.src_size ? compiled_plan(src_type, dst_type) : nullptr;
+  facts.live_plan = facts.src_size ? compiled_plan(src_type, dst_type) : nullptr;
+  facts.plan = facts.live_plan && !facts.live_plan->free_link ? facts.live_plan : nullptr;
   slot.valid = !failed();
   return facts;
 }
@@ -303,7 +304,7 @@ void Engine::prefetch_plan_targets(const CompiledPlan& plan, const uint8_t* src,
     // Both lines of the 64-byte descriptor (a 16-aligned block's straddles two):
     // prev and next in the first, offset and magic in the last.
     if (const uint8_t* p = source_bytes(v - kDescSize, kDescSize)) __builtin_prefetch(p), __builtin_prefetch(p + kDescSize - 8);
-    // A pointer into a container is looked up in the carved table (carved_as, carved_destination).
+    // A pointer into a container is looked up in the carved table (plan_step_carving, carved_destination).
     if (carved_slots_) __builtin_prefetch(&carved_slots_[address_slot(v, carved_capacity_)]);
   }
 }
@@ -324,7 +325,7 @@ void Engine::prefetch_targets(uint32_t i, bool deep) {
   if (o.src_type) {
     const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
     if (facts.src_size == 0 || o.size < facts.src_size) return;
-    plan = facts.plan;
+    plan = (o.flags & kCarved) ? facts.live_plan : facts.plan;
   } else {
     const uint64_t site = site_of(o);
     const SitePlan& learnt = site_plans_[(site >> 4) & 255];

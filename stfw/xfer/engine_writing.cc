@@ -208,7 +208,7 @@ bool Engine::write_backward_by_plan(const Object& o, uint8_t* image) {
   if ((o.flags & (kGlobal | kCarved | kFreeSlots | kHoldsContainers)) || o.used_plus1) return false;
   if (mixed_count_ && is_mixed(src_meta().strip(o.src_type), kMixedElements)) return false;
   const PairFacts& facts = pair_facts(o.src_type, o.dst_type);
-  const CompiledPlan* plan = facts.plan && !facts.plan->free_link ? facts.plan : nullptr;  // (free elements: the walk's)
+  const CompiledPlan* plan = facts.plan;
   const uint8_t* src = source_bytes(o.addr, o.size);
   if (failed() || facts.src_size == 0 || (!plan && !facts.flat) || !src) return false;
   const uint64_t src_elem_size = facts.src_size, dst_elem_size = facts.dst_size, count = o.size / src_elem_size;
