@@ -124,6 +124,12 @@ void render_timing(std::ostringstream& s, const Report& r) {
     snprintf(line, sizeof line, "  stopped:    %s (%d seizure%s)\n", how, st.seizures, st.seizures == 1 ? "" : "s");
     s << line;
   }
+  if (const auto& w = r.lock_wait) {
+    s << "  locks:      at the first stop " << w->first_held << "; the program ran on and was stopped again "
+      << w->stops << " time(s) over " << static_cast<long>(w->waited_ms) << " ms"
+      << (w->still_held.empty() ? ", until every lock was free\n"
+                                : ", and at the last stop " + w->still_held + " was still held\n");
+  }
   for (const auto& t : r.transfers) {
     if (t.agent_phases.empty()) continue;
     s << "  " << t.direction << " transfer time:";
@@ -304,6 +310,9 @@ nlohmann::json to_json(const Report& r) {
   j["stall_ms"] = r.stall_ms;
   j["stops"] = nlohmann::json::array();
   for (const auto& st : r.stops) j["stops"].push_back({{"how", st.how}, {"seizures", st.seizures}});
+  if (r.lock_wait)
+    j["lock_wait"] = {{"first_held", r.lock_wait->first_held}, {"stops", r.lock_wait->stops},
+                      {"waited_ms", r.lock_wait->waited_ms}, {"still_held", r.lock_wait->still_held}};
   j["time_limit_ms"] = r.time_limit_ms;
   j["cpu_budget_ms"] = r.cpu_budget_ms;
   j["agents_cpu_ms"] = r.agents_cpu_ms;
@@ -376,6 +385,11 @@ Report report_from_json(const nlohmann::json& j) {
   r.stall_ms = j.value("stall_ms", 0.0);
   for (const auto& st : j.value("stops", nlohmann::json::array()))
     r.stops.push_back({st.value("how", ""), st.value("seizures", 1)});
+  if (j.contains("lock_wait") && j.at("lock_wait").is_object()) {
+    const nlohmann::json& w = j.at("lock_wait");
+    r.lock_wait = LockWait{w.value("first_held", ""), w.value("stops", 0), w.value("waited_ms", 0.0),
+                           w.value("still_held", "")};
+  }
   r.time_limit_ms = j.value("time_limit_ms", 0.0);
   r.cpu_budget_ms = j.value("cpu_budget_ms", 0.0);
   r.agents_cpu_ms = j.value("agents_cpu_ms", 0.0);

@@ -60,6 +60,17 @@ struct PastStopHow {
   int seizures = 1;  // times P was seized for this stop (released between)
 };
 
+// Locks of P's static storage a thread held at the first stop (past_locks.h): P
+// was let run and stopped again until its threads let go of them, or the wait's
+// bound ran out and the transfer went on (the agent then refuses a held lock it
+// transfers).
+struct LockWait {
+  std::string first_held;  // what the first stop found: "assoc.c::maintenance_lock (a pthread mutex held by thread 9)"
+  int stops = 0;           // stops after the first one
+  double waited_ms = 0;    // from the first stop to the last
+  std::string still_held;  // what the last stop found; empty: every lock free
+};
+
 struct Binary {
   std::string path;
   std::string build_id;  // hex, empty when the binary has none
@@ -221,6 +232,7 @@ struct Report {
   // clients felt; the longest stop when P was stopped twice (past_stop.h). 0: never stopped.
   double stall_ms = 0;
   std::vector<PastStopHow> stops;  // each stop of P, in order
+  std::optional<LockWait> lock_wait;  // when the first stop found a lock held
   // The time limit the attempt ran under: --timeout, or derived from P's size (time_limit.h).
   double time_limit_ms = 0;
   std::optional<Precopy> precopy;  // with --precopy

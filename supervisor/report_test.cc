@@ -289,6 +289,25 @@ TEST_CASE("the report says where the time went: the stall, each transfer's agent
   CHECK(report_from_json(j).transfers[0].agent_phases.empty());
 }
 
+TEST_CASE("a lock held at the first stop: the wait round-trips and the summary says it") {
+  Report r = sample_rollback();
+  CHECK(to_json(r).contains("lock_wait") == false);  // only when a lock was found held
+  r.lock_wait = LockWait{"assoc.c::maintenance_lock (a pthread mutex held by thread 9)", 7, 412.5, ""};
+  nlohmann::json j = to_json(r);
+  CHECK(j["lock_wait"]["first_held"] == "assoc.c::maintenance_lock (a pthread mutex held by thread 9)");
+  CHECK(j["lock_wait"]["stops"] == 7);
+  const Report back = report_from_json(j);
+  REQUIRE(back.lock_wait.has_value());
+  CHECK(back.lock_wait->waited_ms == 412.5);
+  CHECK(to_json(back) == j);
+  CHECK(render_summary(r).find("locks:      at the first stop assoc.c::maintenance_lock (a pthread mutex held by "
+                               "thread 9); the program ran on and was stopped again 7 time(s) over 412 ms, until "
+                               "every lock was free") != std::string::npos);
+  r.lock_wait->still_held = "a.c::mu (a pthread mutex held by thread 9)";
+  CHECK(render_summary(r).find("and at the last stop a.c::mu (a pthread mutex held by thread 9) was still held") !=
+        std::string::npos);
+}
+
 TEST_CASE("pre-copy: the verdict and the stops round-trip and the summary says them") {
   Report r;
   r.outcome = Outcome::kCommitted;

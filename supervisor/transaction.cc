@@ -41,6 +41,8 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <span>
+#include <thread>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -66,6 +68,7 @@
 #include "supervisor/proc_stat.h"
 #include "supervisor/quiesce/drive_threads.h"
 #include "supervisor/past_frames.h"
+#include "supervisor/past_locks.h"
 #include "supervisor/past_stop.h"
 #include "supervisor/quiesce/quiesce.h"
 #include "supervisor/quiesce/runtime_block.h"
@@ -287,6 +290,8 @@ class Transaction {
   void seize_past(DriveTo to = DriveTo::kUpdatePoint);
   quiesce::Verdict seize_and_judge();
   bool seize_again_when_waiting(DriveTo to, quiesce::Verdict& verdict);
+  void wait_for_free_locks(DriveTo to);
+  std::vector<HeldLock> locks_held_by_threads(std::span<const StaticLock> locks);
   int seizures_ = 0;  // of the current stop (report.h PastStopHow)
   bool drive_to_wait(DriveTo to);
   void snapshot();
@@ -442,7 +447,53 @@ void Transaction::quiesce() {
     wait_for_children(o_.pid, deadline_.left() / 2);
     children_waited_ = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
   }
-  seize_past(o_.precopy ? DriveTo::kQuiescentWait : DriveTo::kUpdatePoint);  // the snapshot's place
+  const DriveTo to = o_.precopy ? DriveTo::kQuiescentWait : DriveTo::kUpdatePoint;  // the snapshot's place
+  seize_past(to);
+  wait_for_free_locks(to);
+}
+
+// The locks of P's static storage held by a thread of P at this stop
+// (past_locks.h). A lock whose recorded owner is no thread of P (ended holding
+// it, or another process's) is never let go of: not waited for.
+std::vector<HeldLock> Transaction::locks_held_by_threads(std::span<const StaticLock> locks) {
+  std::vector<HeldLock> held = held_locks(o_.pid, past_bias_, locks);
+  std::erase_if(held, [&](const HeldLock& l) {
+    if (l.owner == 0) return false;  // a rwlock's readers, a mutex locked but its owner not yet recorded
+    for (const inject::Task& t : past_->threads())
+      if (t.tid() == l.owner) return false;
+    return true;
+  });
+  return held;
+}
+
+// A thread of P holding a lock of its static storage at the stop would have the
+// transfer refused once the agent met the lock (engine_locks.cc), after the
+// whole forward transfer; P stopped all along. Instead P is released and stopped
+// again, after growing pauses (5 ms to 100 ms) in which it serves, until its
+// threads have let go: up to a quarter of the time left, 5 s at most. Past that
+// the transfer goes on and the agent decides (a lock v2 drops or does not
+// transfer refuses nothing). Each stop is brought to the same place as the first.
+void Transaction::wait_for_free_locks(DriveTo to) {
+  const std::vector<StaticLock> locks = static_locks(inputs_->v1.program());
+  std::vector<HeldLock> held = locks_held_by_threads(locks);
+  if (held.empty()) return;
+  LockWait& w = rep_.lock_wait.emplace();
+  w.first_held = describe(held.front());
+  const Clock::time_point t0 = Clock::now();
+  const milliseconds bound = std::min(deadline_.left() / 4, milliseconds(5000));
+  milliseconds pause(5);
+  while (!held.empty() && Clock::now() - t0 + pause < bound) {
+    release_past();
+    std::this_thread::sleep_for(pause);  // the program serves meanwhile
+    pause = std::min(pause * 2, milliseconds(100));
+    seize_past(to);
+    ++w.stops;
+    held = locks_held_by_threads(locks);
+  }
+  w.waited_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  w.still_held = held.empty() ? "" : describe(held.front());
+  spdlog::info("quiescence: {} at the first stop; stopped again {} time(s) over {:.0f} ms: {}", w.first_held, w.stops,
+               w.waited_ms, held.empty() ? "every lock free" : w.still_held + " still held, the transfer goes on");
 }
 
 // P seized (again, after a pre-copy round), judged by the quiescence rule and

@@ -26,6 +26,9 @@
  *                  (extra_main: a nanosleep loop with its update point), "SHORT"
  *                  a thread that ends at once (threads created mid-update)
  *   TIDS           "TIDS main=P w0=.. w1=.. timer=.. jobs=.. extra=.." (0: none)
+ *   HOLD N         the timer thread takes `held_mu` and holds it for its next N
+ *                  ticks (across its update point and nanosleep), then lets go;
+ *                  "OK" once it holds it (a lock held at quiescence for a while)
  *   STATS          (v2) "STATS reports=R" from the thread v2 adds
  * Each worker's state is a per-thread struct (`struct worker`), in v2 of issue 19
  * its layout changes; each thread counts what it did in a thread-local variable
@@ -97,6 +100,8 @@ static int jobs_pending;
 static int started;  /* threads running, under job_mu */
 static int listen_fd;
 static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER; /* "hold": locked by main for ever */
+static volatile long hold_ticks;   /* HOLD N: the timer holds held_mu for N more ticks */
+static volatile int timer_holding; /* ... and holds it now */
 static __thread long tls_count; /* per thread: what this thread did (issue 19: TLS) */
 /* Each worker's log (as memcached 1.6's per-thread logger): made by main at start-up,
  * on a list from one global head (no global per log), and found by its worker
@@ -243,6 +248,10 @@ __attribute__((noinline)) static int handle_request(struct worker *w, int fd) {
     snprintf(out, sizeof out, "STATS reports=%ld\n", stats_reports);
     reply(fd, out);
 #endif
+  } else if (!strncmp(line, "HOLD ", 5)) {
+    hold_ticks = atol(line + 5);
+    for (int i = 0; i < 1000 && !timer_holding; i++) usleep(1000);
+    reply(fd, timer_holding ? "OK\n" : "ERR\n");
   } else if (!strncmp(line, "TIDS", 4)) {
     snprintf(out, sizeof out, "TIDS main=%d w0=%d w1=%d timer=%d jobs=%d extra=%d\n", (int)getpid(),
              (int)workers[0].tid, (int)workers[1].tid, (int)timer_tid, (int)jobs_tid, (int)extra_tid);
@@ -308,6 +317,10 @@ static void *timer_main(void *arg) {
   volatile long laps = 0;
   mark_started();
   for (;;) {
+    if (hold_ticks > 0 && !timer_holding) {
+      pthread_mutex_lock(&held_mu);
+      timer_holding = 1;
+    }
     TTST_UPDATE_POINT();
     if (busy_timer) {
       for (volatile int i = 0; i < 100000; i++) {
@@ -320,6 +333,10 @@ static void *timer_main(void *arg) {
     tls_count++;
     boxed = ++*box;
     timer_laps = ++laps;
+    if (timer_holding && --hold_ticks <= 0) {
+      timer_holding = 0;
+      pthread_mutex_unlock(&held_mu);
+    }
   }
   return NULL;
 }

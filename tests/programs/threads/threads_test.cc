@@ -596,11 +596,43 @@ TEST_CASE("v1 -> v2 committed: every thread's state carried, v2's added thread s
 TEST_CASE("a mutex held at quiescence: rolled back naming it and its owner, P intact") {
   Server sv("hold");
   wait_thread_in(sv.pid(), sv.pid(), SYS_accept4);
-  Run r = run(supervise_args(sv.pid()));
+  std::string out;
+  Run r = run(supervise_args(sv.pid(), {"--json"}), nullptr, &out);
   CHECK_MESSAGE(r.status == 1, r.last);
+  // Held by main for ever: waited for within the bound (P stopped again), then
+  // transferred, and the agent's refusal names it.
+  const nlohmann::json rep = ttst::testutil::json_report(out);
+  REQUIRE_MESSAGE(rep.is_object(), out);
+  REQUIRE_MESSAGE(rep.contains("lock_wait"), rep.dump());
+  CHECK(rep["lock_wait"].value("stops", 0) >= 1);
+  CHECK(rep["lock_wait"].value("still_held", "").find("threads.c::held_mu") == 0);
   CHECK_MESSAGE(r.last.find("threads.c::held_mu is a pthread mutex held at quiescence by thread " +
                             std::to_string(sv.pid())) != std::string::npos,
                 r.last);
+  sv.check_intact();
+}
+
+// The timer thread holds held_mu for about 1.2 s (60 ticks) when the supervisor
+// first stops P: rather than transfer and have the agent refuse the held lock,
+// the supervisor lets P run on and stops it again until the lock is free, then
+// validates (past_locks.h); the report says which lock it waited for.
+TEST_CASE("a lock held for a while at the first stop: P runs on until it is let go of, then validated") {
+  Server sv;
+  Conn c(sv.port);
+  REQUIRE(c.ask("HOLD 60") == "OK");
+  std::string out;
+  Run r = run(supervise_args(sv.pid(), {"--json"}), nullptr, &out);
+  check_validated(r);
+  const nlohmann::json rep = ttst::testutil::json_report(out);
+  REQUIRE_MESSAGE(rep.is_object(), out);
+  REQUIRE_MESSAGE(rep.contains("lock_wait"), rep.dump());
+  const nlohmann::json& w = rep["lock_wait"];
+  CHECK_MESSAGE(w.value("first_held", "") == "threads.c::held_mu (a pthread mutex held by thread " +
+                                                 std::to_string(sv.tids.at("timer")) + ")",
+                w.dump());
+  CHECK(w.value("stops", 0) >= 1);
+  CHECK(w.value("still_held", "?").empty());
+  CHECK(field(c.ask("GET"), "eintr") == 0);
   sv.check_intact();
 }
 
