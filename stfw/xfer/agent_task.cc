@@ -380,6 +380,42 @@ uint64_t read_cycles() {
   return (uint64_t(hi) << 32) | lo;
 }
 
+// Backward: whether R reads its own heap more cheaply in place than through
+// /proc/self/mem (engine_own_memory.cc's window). R is a fork of P, and what its
+// first touch of each inherited page costs is the host's: on a VM with shadow page
+// tables (the PVM guest of sessions 9-24) a hypervisor fault of microseconds per
+// page, 0.6-0.9 s per pass over bankserver's 1 M accounts, where /proc/self/mem
+// goes through the kernel's own mapping (~0.15 s); on the same kind of machine on
+// 2026-12-07 ~0.2 us per page in place against ~3 us through the window, and the
+// window cost the backward map and write phases 150-250 ms at 1 M accounts. So a
+// few page pairs spread over R's [heap], none touched since the fork: one page of
+// each read in place, the other through the file, each timed; in place when that
+// cost less. No [heap] (or too small to judge): the window, as before.
+bool own_heap_cheaper_in_place(long own_mem) {
+  const char* text = ttst::stfw::read_maps(0);
+  ttst::stfw::MapsLine m{};
+  uint64_t lo = 0, hi = 0;
+  for (const char* p = text; p && ttst::stfw::next_maps_line(p, &m);)
+    if (m.path_len == 6 && m.path[0] == '[' && m.path[1] == 'h' && m.path[2] == 'e' && m.path[5] == ']' && m.readable)
+      lo = m.lo, hi = m.hi;
+  constexpr uint64_t kPage = 4096, kPairs = 16;
+  if (hi - lo < 4 * kPairs * kPage) return false;
+  const uint64_t stride = ((hi - lo) / kPairs) & ~(kPage - 1);
+  alignas(64) uint8_t page[kPage];  // on the agent's stack: touched once first
+  read_mem(own_mem, page, lo, kPage);
+  uint64_t in_place = 0, through_file = 0;
+  for (uint64_t k = 0; k < kPairs; ++k) {
+    const uint64_t a = lo + kPage + k * stride;  // never the first page (read above)
+    const uint64_t t0 = read_cycles();
+    (void)*reinterpret_cast<volatile const uint64_t*>(a);
+    const uint64_t t1 = read_cycles();
+    if (read_mem(own_mem, page, a + kPage, kPage) != long(kPage)) return false;
+    const uint64_t t2 = read_cycles();
+    in_place += t1 - t0, through_file += t2 - t1;
+  }
+  return in_place < through_file;
+}
+
 // What one run of a transfer task sets up for the engine.
 struct TransferSetup {
   ttst_agent_desc* desc = nullptr;
@@ -873,10 +909,11 @@ int64_t run(ttst_agent_desc* desc, bool backward) {
   if (!backward) env->library_handle = &library_handle;
   if (!backward && setup.ctx.reserve_fn) env->reserve = &reserve_in_program;
   if (!backward && setup.ctx.reserve_ahead_fn) env->reserve_ahead = &reserve_ahead_in_program;
-  // Backward: R's own heap read through /proc/self/mem (engine_own_memory.cc); in
-  // place when it cannot be opened.
+  // Backward: R's own heap read through /proc/self/mem (engine_own_memory.cc) where
+  // that costs less than in place (own_heap_cheaper_in_place); in place when it
+  // cannot be opened.
   if (backward) setup.ctx.own_mem = agent_syscall3(kSysOpen, reinterpret_cast<long>("/proc/self/mem"), kOCloexec, 0);
-  if (setup.ctx.own_mem >= 0) env->read_own = &read_own;
+  if (setup.ctx.own_mem >= 0 && !own_heap_cheaper_in_place(setup.ctx.own_mem)) env->read_own = &read_own;
   env->beside = &beside, env->beside_wait = &beside_wait;
   env->scratch_room = &scratch_room;
   env->scratch_zeroed = true;  // a bump allocator over a freshly mapped region (inject/agent/alloc.h)

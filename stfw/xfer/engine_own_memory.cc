@@ -1,11 +1,15 @@
 // engine_own_memory.cc — backward: R's own heap read through a window of
-// /proc/self/mem instead of in place.
-// Why: R is a fork of P; on a VM with shadow page tables (this one) the first touch
-// of each page a fork inherited costs a hypervisor fault of microseconds (1 M
-// accounts: ~85,000 pages, 0.6-0.9 s for one pass), while a read through
-// /proc/self/mem goes through the kernel's own mapping of the page (~0.15 s). The
+// /proc/self/mem instead of in place, where that costs less.
+// Why: R is a fork of P; on a VM with shadow page tables (the PVM guest of sessions
+// 9-24) the first touch of each page a fork inherited cost a hypervisor fault of
+// microseconds (1 M accounts: ~85,000 pages, 0.6-0.9 s for one pass), while a read
+// through /proc/self/mem goes through the kernel's own mapping (~0.15 s). The
 // merge's walk of R's lists and the write phase's reads of R's objects go through
-// the window; only the words that differ are stored in place.
+// the window; only the words that differ are stored in place. Where touching in
+// place is the cheaper (the same kind of machine on 2026-12-07: ~0.2 us a page
+// against ~3 us through the file), the agent gives no Env::read_own and every read
+// is in place: agent_task.cc, own_heap_cheaper_in_place, decides by timing a few
+// pages each way before the transfer.
 // Part of the engine (engine_impl.h); UNTRUSTED, freestanding.
 #include "stfw/xfer/engine_impl.h"
 
