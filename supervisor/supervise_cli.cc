@@ -9,6 +9,8 @@
 // first), 3 internal error (the program is intact).
 // stderr: progress per phase (unless --json), then one line saying what happened and
 // what to do. stdout: nothing, or the report as JSON with --json.
+#include <sys/prctl.h>
+
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -90,6 +92,13 @@ int ttst::supervisor::supervise_main(int argc, char** argv, const TestHooks* tes
   }
   o.pid = pid;
   o.test_hooks = test_hooks;
+  // The supervisor waits for ptrace stops by polling (waitpid WNOHANG between
+  // sleeps of 2 us growing to 200 us: inject/task.cc, future_threads.cc), and the
+  // kernel's default timer slack of 50 us stretched every short sleep to it: each
+  // system call of v2's start-up, run under PTRACE_SYSCALL inside P's stop, waited
+  // that long to be seen twice (memcached 1.6's ~670 stops: start-up 111-186 -> 74-111
+  // ms). 1 us for this process only: F and R are forked inside P and keep P's.
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
   spdlog::set_default_logger(spdlog::stderr_logger_mt("ttst-supervise"));  // stdout is for --json
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
   spdlog::set_pattern("ttst-supervise: %v");
