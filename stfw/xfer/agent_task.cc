@@ -300,7 +300,7 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   uint64_t all_count = 0;
   for (const char* p = text; all && all_count < 4096 && ttst::stfw::next_maps_line(p, &m);) {
     all[all_count++] = Region{m.lo, m.hi - m.lo, nullptr};
-    if (m.path_len == 6 && __builtin_memcmp(m.path, "[heap]", 6) == 0) cfg.src_heap_lo = m.lo, cfg.src_heap_hi = m.hi;
+    if (m.brk_heap()) cfg.src_heap_lo = m.lo, cfg.src_heap_hi = m.hi;
   }
   if (all && all_count < 4096) cfg.src_mappings = all, cfg.src_mapping_count = all_count;  // else unknown: refused
   Region* anon = static_cast<Region*>(agent_alloc(sizeof(Region) * 4096, 16));  // private anonymous
@@ -396,8 +396,7 @@ bool own_heap_cheaper_in_place(long own_mem) {
   ttst::stfw::MapsLine m{};
   uint64_t lo = 0, hi = 0;
   for (const char* p = text; p && ttst::stfw::next_maps_line(p, &m);)
-    if (m.path_len == 6 && m.path[0] == '[' && m.path[1] == 'h' && m.path[2] == 'e' && m.path[5] == ']' && m.readable)
-      lo = m.lo, hi = m.hi;
+    if (m.brk_heap() && m.readable) lo = m.lo, hi = m.hi;
   constexpr uint64_t kPage = 4096, kPairs = 16;
   if (hi - lo < 4 * kPairs * kPage) return false;
   const uint64_t stride = ((hi - lo) / kPairs) & ~(kPage - 1);

@@ -392,8 +392,7 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
     if (embeds(known, 0, src_pointee, 0)) return;
     if (embeds(src_pointee, 0, known, 0)) {
       f.src_type = src_pointee, f.size = ty.size;
-      f.dst_type = dst_meta().strip(dst_pointee);
-      if (f.dst_type == 0) f.dst_type = counterpart(src_pointee);
+      f.dst_type = carved_dst_type(src_pointee, dst_pointee);
       f.flags &= ~kQueued;
       queue_for_typing(uint32_t(found));  // walked again as the larger type
       return;
@@ -410,6 +409,13 @@ void Engine::carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t ds
   carve_new(index, v, src_pointee, dst_pointee);
 }
 
+// A sub-object's destination type: the pointer's own pointee in this version, else
+// (none: a void * or an annotation's pointer) the counterpart of its source type.
+uint32_t Engine::carved_dst_type(uint32_t src_pointee, uint32_t dst_pointee) {
+  const uint32_t t = dst_meta().strip(dst_pointee);
+  return t != 0 ? t : counterpart(src_pointee);
+}
+
 // A new sub-object of container `index` at v (nothing carved there yet), of the
 // struct or union src_pointee: appended to the table and the carved table, queued.
 void Engine::carve_new(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee) {
@@ -424,8 +430,7 @@ void Engine::carve_new(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_
   zero(&o, sizeof o);
   o.addr = v, o.size = ty.size;  // its dyn_id is its container's (dyn_id_of)
   o.src_type = src_pointee;
-  o.dst_type = dst_meta().strip(dst_pointee);
-  if (o.dst_type == 0) o.dst_type = counterpart(src_pointee);
+  o.dst_type = carved_dst_type(src_pointee, dst_pointee);
   o.flags = kCarved, o.src_global = index, o.dst_global = 0xffffffffu;
   uint64_t h = address_slot(v, carved_capacity_);
   while (carved_slots_[h].addr != 0) h = (h + 1) & (carved_capacity_ - 1);

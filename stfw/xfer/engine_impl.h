@@ -631,6 +631,7 @@ class Engine {
   void declare_by_type_in_value(uint32_t type, const uint8_t* src, int depth);
   void carve(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);
   void carve_new(uint32_t index, uint64_t v, uint32_t src_pointee, uint32_t dst_pointee);  // nothing carved at v yet
+  uint32_t carved_dst_type(uint32_t src_pointee, uint32_t dst_pointee);
   void carve_embedded(const Object& o, const uint8_t* src);  // TTST_EMBEDDED (engine_embedded.cc)
   // A data word that is the only way to an unheld chunk or an unreached object (engine_data_words.cc).
   bool refuse_data_pointer(const Object& o, uint64_t from);

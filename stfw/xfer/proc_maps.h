@@ -13,6 +13,7 @@ struct MapsLine {
   bool readable, writable, shared;  // shared: MAP_SHARED ('s'), else private
   const char* path;  // not NUL-terminated: path_len bytes ("" for anonymous)
   uint64_t path_len;
+  bool brk_heap() const { return path_len == 6 && __builtin_memcmp(path, "[heap]", 6) == 0; }
 };
 
 // "/proc/PID/<leaf>" (pid 0: "/proc/self/<leaf>") into `path` (at least 48 bytes).
