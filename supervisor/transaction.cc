@@ -42,8 +42,8 @@
 #include <iterator>
 #include <optional>
 #include <span>
-#include <thread>
 #include <stdexcept>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -290,7 +290,7 @@ class Transaction {
   void seize_past(DriveTo to = DriveTo::kUpdatePoint);
   quiesce::Verdict seize_and_judge();
   bool seize_again_when_waiting(DriveTo to, quiesce::Verdict& verdict);
-  void wait_for_free_locks(DriveTo to);
+  void wait_for_free_locks(DriveTo to, std::span<const StaticLock> locks);
   std::vector<HeldLock> locks_held_by_threads(std::span<const StaticLock> locks);
   int seizures_ = 0;  // of the current stop (report.h PastStopHow)
   bool drive_to_wait(DriveTo to);
@@ -448,8 +448,9 @@ void Transaction::quiesce() {
     children_waited_ = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
   }
   const DriveTo to = o_.precopy ? DriveTo::kQuiescentWait : DriveTo::kUpdatePoint;  // the snapshot's place
+  const std::vector<StaticLock> locks = static_locks(inputs_->v1.program());  // while P still serves
   seize_past(to);
-  wait_for_free_locks(to);
+  wait_for_free_locks(to, locks);
 }
 
 // The locks of P's static storage held by a thread of P at this stop
@@ -473,8 +474,7 @@ std::vector<HeldLock> Transaction::locks_held_by_threads(std::span<const StaticL
 // threads have let go: up to a quarter of the time left, 5 s at most. Past that
 // the transfer goes on and the agent decides (a lock v2 drops or does not
 // transfer refuses nothing). Each stop is brought to the same place as the first.
-void Transaction::wait_for_free_locks(DriveTo to) {
-  const std::vector<StaticLock> locks = static_locks(inputs_->v1.program());
+void Transaction::wait_for_free_locks(DriveTo to, std::span<const StaticLock> locks) {
   std::vector<HeldLock> held = locks_held_by_threads(locks);
   if (held.empty()) return;
   LockWait& w = rep_.lock_wait.emplace();
