@@ -236,6 +236,56 @@ TEST_CASE("the CFI unwinder walks from libc's epoll_wait to main") {
 
 namespace {
 
+// The return addresses of `pid`'s main thread (seized for the unwind), by a new
+// unwinder; an unwind that doubts fails the test.
+std::vector<uint64_t> main_thread_pcs(pid_t pid) {
+  std::vector<uint64_t> pcs;
+  std::string doubt;
+  ttst::inject::SeizedProcess p = ttst::inject::SeizedProcess::seize(pid);
+  Unwinder u(pid);
+  for (const UnwoundFrame& f : u.unwind(p.main_thread().get_regs(), 64, doubt)) pcs.push_back(f.pc);
+  CHECK_MESSAGE(doubt.empty(), doubt);
+  return pcs;
+}
+
+}  // namespace
+
+// unwind.h: each file's CFI is parsed once per supervisor run. Two processes of a
+// copy of pollprog (a file of its own, the same bytes), unwound by new unwinders
+// after pollprog and libc were parsed: the copy is parsed once, for both; pollprog
+// and libc never again; every unwind gives the frames a first unwind gives.
+TEST_CASE("a file's call-frame information is parsed once for every unwinder of every process mapping it") {
+  const std::string prog = std::string(kDir) + "pollprog";
+  const fs::path copy = fs::temp_directory_path() / ("pollprog-copy-" + std::to_string(getpid()));
+  fs::copy_file(prog, copy, fs::copy_options::overwrite_existing);
+  fs::permissions(copy, fs::perms::owner_all);
+  {
+    Child a({prog, "idle"}), c1({copy.string(), "idle"}), c2({copy.string(), "idle"});
+    for (Child* c : {&a, &c1, &c2}) {
+      REQUIRE(c->line().rfind("READY", 0) == 0);
+      wait_in_epoll(c->pid());
+    }
+    const std::vector<uint64_t> first = main_thread_pcs(a.pid());  // pollprog and libc parsed (now or earlier)
+    REQUIRE(first.size() >= 6);
+    const uint64_t parsed = Unwinder::files_parsed();
+    CHECK(main_thread_pcs(a.pid()) == first);  // a new unwinder: nothing parsed
+    CHECK(Unwinder::files_parsed() == parsed);
+    const std::vector<uint64_t> in_copy = main_thread_pcs(c1.pid());
+    CHECK(Unwinder::files_parsed() == parsed + 1);  // the copy, a file of its own; libc shared
+    CHECK(in_copy.size() == first.size());
+    CHECK(main_thread_pcs(c2.pid()).size() == in_copy.size());  // the copy's second process (its own load addresses)
+    CHECK(Unwinder::files_parsed() == parsed + 1);
+    for (Child* c : {&a, &c1, &c2}) {
+      c->send("x");
+      CHECK(c->line() == "RESULT rc=1 errno=0");
+      CHECK(c->wait() == 0);
+    }
+  }
+  fs::remove(copy);
+}
+
+namespace {
+
 // Runs the shipped ttst-supervise; returns its exit status, stderr in `err`.
 int supervise(const std::vector<std::string>& args, std::string& err) {
   std::string cmd = "supervisor/ttst-supervise";

@@ -3,12 +3,14 @@
 
 #include <fcntl.h>
 #include <gelf.h>
+#include <sys/stat.h>
 #include <libdwarf/dwarf.h>
 #include <libdwarf/libdwarf.h>
 #include <libelf.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <mutex>
 #include <span>
 
 #include "inject/memory.h"
@@ -117,8 +119,47 @@ struct Unwinder::Module {
   }
 };
 
+namespace {
+
+// Every file's parsed module (unwind.h: parsed once per run), by the identity of the
+// opened file; and the lock every unwind holds, since the modules (and libdwarf's
+// state behind them) are shared by unwinders that may live on several threads.
+std::mutex cfi_lock;
+std::map<std::string, std::shared_ptr<Unwinder::Module>> parsed_files;
+uint64_t parse_count = 0;
+constexpr size_t kParsedFilesMax = 64;  // then forgotten (modules in use live on in their unwinders)
+
+// The module of the file mapped as `m` in `pid`, parsed now unless the same file
+// (device, inode, size, modification time) was; nullptr with `doubt` said.
+std::shared_ptr<Unwinder::Module> parsed_module(pid_t pid, const sys::Mapping& m, std::string& doubt) {
+  auto mod = std::make_shared<Unwinder::Module>();
+  mod->name = m.path;
+  if (!mod->open_mapped(pid, m, doubt)) return nullptr;
+  struct stat st {};
+  if (fstat(mod->fd, &st) != 0) return (doubt = "cannot stat the file mapped as " + m.path), nullptr;
+  const std::string file = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+                           std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+                           std::to_string(st.st_mtim.tv_nsec);
+  if (auto it = parsed_files.find(file); it != parsed_files.end()) return it->second;  // (mod's fd closes)
+  parse_count++;
+  if (!mod->load(doubt)) return nullptr;
+  if (parsed_files.size() >= kParsedFilesMax) parsed_files.clear();
+  parsed_files.emplace(file, mod);
+  return mod;
+}
+
+}  // namespace
+
+uint64_t Unwinder::files_parsed() {
+  const std::lock_guard<std::mutex> hold(cfi_lock);
+  return parse_count;
+}
+
 Unwinder::Unwinder(pid_t pid) : pid_(pid) {}
-Unwinder::~Unwinder() = default;
+Unwinder::~Unwinder() {
+  const std::lock_guard<std::mutex> hold(cfi_lock);  // a module's last owner may be this one
+  modules_.clear();
+}
 
 Unwinder::Module* Unwinder::module_at(uint64_t pc, uint64_t& link_pc, std::string& doubt) {
   if (!maps_read_) maps_ = sys::read_maps(pid_);
@@ -134,9 +175,8 @@ Unwinder::Module* Unwinder::module_at(uint64_t pc, uint64_t& link_pc, std::strin
     const std::string key = range + m.path;
     auto it = modules_.find(key);
     if (it == modules_.end()) {
-      auto mod = std::make_unique<Module>();
-      mod->name = m.path;
-      if (!mod->open_mapped(pid_, m, doubt) || !mod->load(doubt)) return nullptr;
+      std::shared_ptr<Module> mod = parsed_module(pid_, m, doubt);
+      if (!mod) return nullptr;
       it = modules_.emplace(key, std::move(mod)).first;
     }
     if (!it->second->link_of(pc - m.start + m.offset, link_pc))
@@ -148,6 +188,7 @@ Unwinder::Module* Unwinder::module_at(uint64_t pc, uint64_t& link_pc, std::strin
 }
 
 std::vector<UnwoundFrame> Unwinder::unwind(const user_regs_struct& regs, size_t max, std::string& doubt) {
+  const std::lock_guard<std::mutex> hold(cfi_lock);
   std::vector<UnwoundFrame> frames;
   uint64_t pc = regs.rip, rsp = regs.rsp, rbp = regs.rbp;
   bool rbp_known = true;
