@@ -309,6 +309,7 @@ void agent_phases(const std::string& line, uint64_t run_cycles, double run_ms, T
     done.agent_phases.push_back({phase, figure_number(line, std::string(phase) + "_cycles") / cycles_per_ms});
   done.copy_bytes = figure_number(line, "copy_bytes");
   done.copy_untouched_bytes = figure_number(line, "copy_untouched_bytes");
+  done.copy_small_page_bytes = figure_number(line, "copy_small_page_bytes");
   done.cpu_ms = figure_number(line, "cpu_ns") / 1e6;
 }
 

@@ -290,6 +290,7 @@ nlohmann::json to_json(const Report& r) {
                               {"agent_phases", phases_to_json(t.agent_phases)},
                               {"copy_bytes", t.copy_bytes},
                               {"copy_untouched_bytes", t.copy_untouched_bytes},
+                              {"copy_small_page_bytes", t.copy_small_page_bytes},
                               {"walked", t.walked},
                               {"cpu_ms", t.cpu_ms}});
   j["differences"] = nlohmann::json::array();
@@ -368,6 +369,7 @@ Report report_from_json(const nlohmann::json& j) {
                            phases_from_json(t.value("agent_phases", nlohmann::json::array())),
                            t.value("copy_bytes", uint64_t{0}), t.value("cpu_ms", 0.0)});
     r.transfers.back().copy_untouched_bytes = t.value("copy_untouched_bytes", uint64_t{0});
+    r.transfers.back().copy_small_page_bytes = t.value("copy_small_page_bytes", uint64_t{0});
     r.transfers.back().walked = t.value("walked", uint64_t{0});
   }
   for (const auto& d : j.value("differences", nlohmann::json::array()))

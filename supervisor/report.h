@@ -135,6 +135,10 @@ struct Transfer {
   // Of copy_bytes, the peer's pages never touched (private anonymous, not present
   // nor swapped: zeros), left out of the read.
   uint64_t copy_untouched_bytes = 0;
+  // Of copy_bytes, the agent's copy put on small pages instead of huge ones: the
+  // peer's sparse 2 MiB windows (a thread stack's few used pages), where a huge page
+  // would be faulted in and zeroed whole for one page.
+  uint64_t copy_small_page_bytes = 0;
   // Heap elements and carved sub-objects typed or written member by member (no
   // compiled plan for their types, or one that could not decide): the engine's slow
   // path, counted in each of those two modes.

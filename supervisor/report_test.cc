@@ -245,6 +245,7 @@ TEST_CASE("the report says where the time went: the stall, each transfer's agent
   r.transfers[0].agent_phases = {{"copy", 12.5}, {"index", 3.25}, {"type", 4}, {"map", 5}, {"write", 6}};
   r.transfers[0].copy_bytes = 3 << 20;
   r.transfers[0].copy_untouched_bytes = 1 << 20;
+  r.transfers[0].copy_small_page_bytes = 2 << 20;
   r.transfers[0].walked = 12;
   r.transfers[0].cpu_ms = 30.5;
   r.stall_ms = 123.4;
@@ -268,6 +269,7 @@ TEST_CASE("the report says where the time went: the stall, each transfer's agent
   CHECK(j["transfers"][0]["agent_phases"][1]["ms"] == 3.25);
   CHECK(j["transfers"][0]["copy_bytes"] == 3 << 20);
   CHECK(report_from_json(j).transfers[0].copy_untouched_bytes == 1 << 20);
+  CHECK(report_from_json(j).transfers[0].copy_small_page_bytes == 2 << 20);
   CHECK(report_from_json(j).transfers[0].walked == 12);
   CHECK(j["transfers"][1]["agent_phases"].empty());
   const std::string text = render_summary(r);

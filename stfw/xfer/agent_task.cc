@@ -185,6 +185,12 @@ uint64_t thread_cpu_ns() {
 // fresh arena already holds without a page fault. A threaded server's stacks are
 // mostly such pages (memcached 1.6: ten threads of 8 MiB, 80 of its 94 MiB of
 // writable memory), and reading them made the agent fault in and zero as much.
+// The arena is advised huge pages (request_huge_pages), so the one touched page at
+// the top of such a stack still cost a 2 MiB page, zeroed: memcached 1.6's 11 MiB
+// of touched pages lie in 28 sparse 2 MiB windows (its stacks, libc's arenas), and
+// the kernel's clear_page was up to 46 % of an agent's samples (a first touch of
+// guest memory is a host fault on this VM). Where a batch of the peer's pages is
+// sparse, its part of the arena is advised small pages before the read.
 struct CopyShare {
   long fd, pagemap;  // pagemap < 0: every page read
   Region* regs;
@@ -194,11 +200,17 @@ struct CopyShare {
   const Region* anon;  // the peer's private anonymous mappings, by address
   int64_t anon_count;
   uint64_t untouched[2];  // bytes left out: [0] this thread's half, [1] the helper's
+  uint64_t small[2];      // bytes of the arena advised small pages (sparse batches), by half
+  Region* zeros[2];       // the ranges left out, in address order: [0] this thread's, [1] the helper's
+  uint64_t zero_count[2], zero_capacity;
 };
 
 constexpr uint64_t kPage = 4096;
 constexpr uint64_t kPagePresent = 1ull << 63, kPageSwapped = 1ull << 62;
-constexpr long kMadvDontneed = 4;
+constexpr long kMadvDontneed = 4, kMadvNohugepage = 15;
+// A batch of the peer's pages (up to 2 MiB) with fewer touched than this fraction
+// (1 / kSparse) is copied onto small pages (below).
+constexpr uint64_t kSparse = 8;
 
 bool in_anonymous(const CopyShare* s, uint64_t addr) {
   int64_t lo = 0, hi = s->anon_count;
@@ -211,9 +223,19 @@ bool in_anonymous(const CopyShare* s, uint64_t addr) {
   return false;
 }
 
+// A range of the peer left out (never touched), recorded for Config::zero_ranges
+// (joined to the one before when they meet; none recorded once the list is full).
+void note_zeros(CopyShare* s, int half, uint64_t addr, uint64_t n) {
+  Region* list = s->zeros[half];
+  uint64_t& count = s->zero_count[half];
+  if (!list) return;
+  if (count && list[count - 1].addr + list[count - 1].size == addr) list[count - 1].size += n;
+  else if (count < s->zero_capacity) list[count++] = Region{addr, n, nullptr};
+}
+
 // [addr, addr + len) of the peer into `into`: false when a read came short.
 // *untouched counts the bytes left out.
-bool read_touched(const CopyShare* s, uint8_t* into, uint64_t addr, uint64_t len, uint64_t* untouched) {
+bool read_touched(CopyShare* s, int half, uint8_t* into, uint64_t addr, uint64_t len, uint64_t* untouched) {
   uint64_t entries[512];
   while (len) {
     const uint64_t pages = len / kPage < 512 ? len / kPage : 512;
@@ -226,6 +248,11 @@ bool read_touched(const CopyShare* s, uint8_t* into, uint64_t addr, uint64_t len
     const auto never_touched = [&](uint64_t k) {
       return !(entries[k] & (kPagePresent | kPageSwapped)) && in_anonymous(s, addr + k * kPage);
     };
+    uint64_t touched = 0;
+    for (uint64_t k = 0; k < pages; ++k) touched += !never_touched(k);
+    if (touched && touched * kSparse < pages &&
+        agent_syscall3(kSysMadvise, reinterpret_cast<long>(into), long(pages * kPage), kMadvNohugepage) == 0)
+      s->small[half] += pages * kPage;
     for (uint64_t k = 0; k < pages;) {  // runs of pages alike
       const bool skip = never_touched(k);
       uint64_t run = k + 1;
@@ -234,6 +261,7 @@ bool read_touched(const CopyShare* s, uint8_t* into, uint64_t addr, uint64_t len
       if (skip) {  // zeros: the fresh arena's, made sure of
         agent_syscall3(kSysMadvise, reinterpret_cast<long>(into + at), long(n), kMadvDontneed);
         *untouched += n;
+        note_zeros(s, half, addr + at, n);
       } else if (read_mem(s->fd, into + at, addr + at, n) != long(n)) {
         return false;
       }
@@ -244,39 +272,58 @@ bool read_touched(const CopyShare* s, uint8_t* into, uint64_t addr, uint64_t len
   return true;
 }
 
-void read_span(CopyShare* s, uint64_t from, uint64_t to, uint64_t* untouched) {
+void read_span(CopyShare* s, int half, uint64_t from, uint64_t to, uint64_t* untouched) {
   uint64_t lo = 0;
   for (int64_t i = 0; i < s->count; lo += s->regs[i].size, ++i) {
     const uint64_t hi = lo + s->regs[i].size;
     const uint64_t a = lo > from ? lo : from, b = hi < to ? hi : to;
     if (a >= b) continue;
     uint8_t* into = const_cast<uint8_t*>(s->regs[i].local) + (a - lo);
-    if (!read_touched(s, into, s->regs[i].addr + (a - lo), b - a, untouched)) s->failed[i] = 1;
+    if (!read_touched(s, half, into, s->regs[i].addr + (a - lo), b - a, untouched)) s->failed[i] = 1;
   }
 }
 
 void read_upper_half(void* arg) {
   CopyShare* s = static_cast<CopyShare*>(arg);
-  read_span(s, s->middle, s->total, &s->untouched[1]);
+  read_span(s, 1, s->middle, s->total, &s->untouched[1]);
 }
 
 // Below this the helper's start costs more than the half it reads.
 constexpr uint64_t kCopyBesideMin = 16ull << 20;
 
-// The bytes left out (untouched pages of the peer).
-uint64_t read_regions(long fd, long pagemap, Region* regs, int64_t count, uint64_t total, const Region* anon,
-                      int64_t anon_count) {
+// What the copy left out or put on small pages, for the agent's figures.
+struct CopyFigures {
+  uint64_t untouched = 0;    // bytes of the peer's never-touched pages, not read
+  uint64_t small_pages = 0;  // bytes of the arena advised small pages (sparse batches)
+};
+
+// The ranges left out, for the engine, in cfg.zero_ranges (unless more than the
+// lists hold: then none).
+CopyFigures read_regions(long fd, long pagemap, Region* regs, int64_t count, uint64_t total, const Region* anon,
+                         int64_t anon_count, ttst::stfw::Config& cfg) {
+  constexpr uint64_t kZeroRanges = 8192;  // per half
   uint8_t failed[4096] = {};
-  CopyShare share{fd, pagemap, regs, count, total, total, failed, anon, anon_count, {0, 0}};
+  Region* zeros = static_cast<Region*>(agent_alloc(sizeof(Region) * 2 * kZeroRanges, 16));
+  CopyShare share{fd, pagemap, regs, count, total, total, failed, anon, anon_count, {0, 0}, {0, 0},
+                  {zeros, zeros ? zeros + kZeroRanges : nullptr}, {0, 0}, kZeroRanges};
   if (total >= kCopyBesideMin) {
     share.middle = (total / 2) & ~uint64_t(4095);
     if (agent_beside(&read_upper_half, &share) != 0) share.middle = total;  // no helper: all here
   }
-  read_span(&share, 0, share.middle, &share.untouched[0]);
+  read_span(&share, 0, 0, share.middle, &share.untouched[0]);
   if (share.middle < total) agent_beside_wait();
   for (int64_t i = 0; i < count; ++i)
     if (failed[i]) regs[i].size = 0;  // raced unmapping: dropped
-  return share.untouched[0] + share.untouched[1];
+  if (zeros && share.zero_count[0] < kZeroRanges && share.zero_count[1] < kZeroRanges) {
+    uint64_t n = share.zero_count[0];  // the lower half's ranges come first: the helper's after them
+    for (uint64_t k = 0; k < share.zero_count[1]; ++k) {
+      const Region& z = share.zeros[1][k];
+      if (n && zeros[n - 1].addr + zeros[n - 1].size == z.addr) zeros[n - 1].size += z.size;
+      else zeros[n++] = z;
+    }
+    cfg.zero_ranges = zeros, cfg.zero_range_count = n;
+  }
+  return CopyFigures{share.untouched[0] + share.untouched[1], share.small[0] + share.small[1]};
 }
 
 // Reads the peer's writable mappings into the arena and points cfg at them. Returns
@@ -284,7 +331,7 @@ uint64_t read_regions(long fd, long pagemap, Region* regs, int64_t count, uint64
 // of opening /proc/PEER/maps (the caller writes the message).
 // `heap_slack`: room kept after the copy of the peer's brk heap (a kept run: the
 // heap a second run finds grown is patched in there); *heap_region its index.
-int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* bytes, uint64_t* untouched,
+int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* bytes, CopyFigures* figures,
                   uint64_t heap_slack, int64_t* heap_region, uint64_t skip_lo, uint64_t skip_hi) {
   using ttst::stfw::kENOMEM;
   long error = 0;
@@ -342,7 +389,7 @@ int64_t copy_peer(int pid, Region** out, ttst::stfw::Config& cfg, uint64_t* byte
   char map_path[48];
   ttst::stfw::proc_path(map_path, pid, "pagemap");
   const long pagemap = mem >= 0 ? agent_syscall3(kSysOpen, reinterpret_cast<long>(map_path), kOCloexec, 0) : -1;
-  *untouched = mem >= 0 ? read_regions(mem, pagemap, regs, count, total, anon, anon_count) : 0;
+  *figures = mem >= 0 ? read_regions(mem, pagemap, regs, count, total, anon, anon_count, cfg) : CopyFigures{};
   if (pagemap >= 0) agent_syscall3(kSysClose, pagemap, 0, 0);
   if (mem >= 0) agent_syscall3(kSysClose, mem, 0, 0);
   // Else (no free descriptor) batches of up to 512 ranges; a range that fails
@@ -424,7 +471,7 @@ struct TransferSetup {
   Region* regions = nullptr;
   int64_t region_count = 0;
   uint64_t copied_bytes = 0;
-  uint64_t untouched_bytes = 0;  // of them, the peer's never-touched pages: not read
+  CopyFigures copy;  // of them, the peer's never-touched pages (not read); the arena on small pages
   uint64_t arena_before_engine = 0;  // the arena used when the engine starts (copy and set-up)
   ttst::stfw::EpollRegistration* epoll = nullptr;  // forward: F's epoll registrations
   int64_t epoll_count = 0;
@@ -580,7 +627,7 @@ uint64_t heap_slack(const ttst::stfw::Config& cfg) {
 
 int64_t copy_peer_memory(TransferSetup& setup) {
   const bool skip = setup.backward;  // the words are the forward's rsp and rbp otherwise
-  setup.region_count = copy_peer(setup.desc->peer_pid, &setup.regions, setup.cfg, &setup.copied_bytes, &setup.untouched_bytes,
+  setup.region_count = copy_peer(setup.desc->peer_pid, &setup.regions, setup.cfg, &setup.copied_bytes, &setup.copy,
                                  heap_slack(setup.cfg), &setup.heap_region,
                                  skip ? setup.desc->arg[TTST_STFW_ARG_PEER_SKIP_LO] : 0,
                                  skip ? setup.desc->arg[TTST_STFW_ARG_PEER_SKIP_HI] : 0);
@@ -809,7 +856,8 @@ void report(TransferSetup& setup, const ttst::stfw::Result& r, uint64_t copy_cyc
   }
   ttst::stfw::Message m = ttst::stfw::output_message(desc);
   m.text("copy_cycles=").number(copy_cycles);
-  m.text(" copy_bytes=").number(setup.copied_bytes).text(" copy_untouched_bytes=").number(setup.untouched_bytes);
+  m.text(" copy_bytes=").number(setup.copied_bytes).text(" copy_untouched_bytes=").number(setup.copy.untouched);
+  m.text(" copy_small_page_bytes=").number(setup.copy.small_pages);
   m.text(" index_cycles=").number(r.phase_cycles[0]);
   m.text(" type_cycles=").number(r.phase_cycles[1]);
   m.text(" map_cycles=").number(r.phase_cycles[2]);

@@ -123,6 +123,12 @@ struct Config {
   uint64_t src_runtime = 0, dst_runtime = 0;  // run-time addresses of __ttst_runtime
   const Region* regions = nullptr;            // sorted by addr, not overlapping
   uint64_t region_count = 0;
+  // Optional: ranges of the regions (sorted, not overlapping; `local` unused) the
+  // copy left out as pages the source never touched: zeros, which the copy's pages
+  // there read as without being faulted in (small pages: a read of each faults one
+  // in). A scan of the whole copy (words_into) skips them. A second run ignores them.
+  const Region* zero_ranges = nullptr;
+  uint64_t zero_range_count = 0;
   const LibRange* libs = nullptr;  // sorted or not; few
   uint64_t lib_count = 0;
   StringAreas src_strings, dst_strings;  // the source's are in the regions; ours are ours

@@ -35,9 +35,16 @@ uint64_t Engine::words_into(const uint64_t* lo, const uint64_t* hi, uint32_t n) 
     first[b] = a;
   }
   uint64_t count = 0;
+  const Region* zero = delta_ ? nullptr : config_.zero_ranges;  // (Config::zero_ranges: pages left out, zeros)
+  const Region* zero_end = zero ? zero + config_.zero_range_count : nullptr;
   for (uint64_t r = 0; r < config_.region_count; ++r) {
     const Region& region = config_.regions[r];
     for (uint64_t k = 0; k + 8 <= region.size; k += 8) {
+      while (zero != zero_end && zero->addr + zero->size <= region.addr + k) ++zero;
+      if (zero != zero_end && zero->addr <= region.addr + k) {  // zeros: no word points anywhere
+        k = ((zero->addr + zero->size - region.addr + 7) & ~uint64_t{7}) - 8;
+        continue;
+      }
       uint64_t w;
       __builtin_memcpy(&w, region.local + k, 8);
       const uint64_t off = w - base;
