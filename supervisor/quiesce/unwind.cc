@@ -3,10 +3,10 @@
 
 #include <fcntl.h>
 #include <gelf.h>
-#include <sys/stat.h>
 #include <libdwarf/dwarf.h>
 #include <libdwarf/libdwarf.h>
 #include <libelf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
